@@ -1,0 +1,107 @@
+import type { Arch } from '../isa/arch.ts';
+import { StackscopeError, hex } from '../isa/error.ts';
+
+/**
+ * The CPU engine behind a Machine: a deliberately small, Unicorn-shaped interface (open, map,
+ * read/write, registers, start/stop, hooks, limits), so another Unicorn build — a WebAssembly
+ * one, say — can replace the native binding in simulator/unicorn.ts. Conveniences (named
+ * regions, stacks, calling conventions, the host gateway) belong to Machine, not here.
+ */
+export interface Engine {
+  readonly arch: Arch;
+  readonly name: string;
+
+  /** Maps zero-filled guest memory and returns a host view of it (reads and writes through the
+   * view are immediately visible to the guest, and vice versa). Address and size page-aligned. */
+  map(address: bigint, size: number, perms: number): Uint8Array;
+  unmap(address: bigint, size: number): void;
+  protect(address: bigint, size: number, perms: number): void;
+  /** Guest memory through the engine (slower than a view; works for any mapped range). */
+  read(address: bigint, length: number): Uint8Array;
+  write(address: bigint, bytes: Uint8Array): void;
+  /** Drops translated code for [begin, end): call after the host rewrites executable memory. */
+  invalidateCode(begin: bigint, end: bigint): void;
+
+  regRead(id: number): bigint;
+  regWrite(id: number, value: bigint): void;
+  /** Reads several registers in one engine call into `out` (same order as `ids`). */
+  regReadBatch(ids: readonly number[], out: BigUint64Array): void;
+  saveContext(): EngineContext;
+
+  /** Runs from `begin` until a stop, a fault, `until` (exclusive end address), a limit, or a
+   * hook's stop(). Never throws for guest behaviour: the result says why it stopped. */
+  start(begin: bigint, until?: bigint): EngineStop;
+  /** Requests a stop; callable from hooks. */
+  stop(): void;
+
+  hookInterrupt(cb: (intno: number) => void): HookHandle;
+  hookBlock(cb: (address: bigint, size: number) => void, begin?: bigint, end?: bigint): HookHandle;
+  hookCode(cb: (address: bigint, size: number) => void, begin?: bigint, end?: bigint): HookHandle;
+  /** Valid accesses (after the access for reads is not offered: Unicorn reports reads before). */
+  hookMemory(kinds: MemoryAccessKinds, cb: (access: MemoryAccess) => void, begin?: bigint, end?: bigint): HookHandle;
+  removeHook(handle: HookHandle): void;
+
+  /** Instruction budget (total instructions, null = unlimited) and wall-clock deadline
+   * (ms since an arbitrary epoch from `now()`, null = none), enforced natively per block. */
+  setLimits(limits: { budget: bigint | null; deadline: number | null }): void;
+  /** Counters maintained by the native block hook (zero if limits were never enabled). */
+  counters(): { instructions: bigint; blocks: bigint };
+  resetCounters(): void;
+  /** Per-block execution counts since the last reset: [address, size, instructions, count]. */
+  blockCounts(): Array<[bigint, number, number, bigint]>;
+  now(): number;
+
+  close(): void;
+}
+
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+
+export interface MemoryAccessKinds { read?: boolean; write?: boolean; fetch?: boolean }
+export interface MemoryAccess { kind: 'read' | 'write' | 'fetch'; address: bigint; size: number; value: bigint }
+
+export interface HookHandle { readonly id: number }
+
+export interface EngineContext {
+  restore(): void;
+  free(): void;
+}
+
+export type MemoryFaultKind =
+  | 'read-unmapped' | 'write-unmapped' | 'fetch-unmapped'
+  | 'read-protected' | 'write-protected' | 'fetch-protected';
+
+/** Why `Engine.start` returned. `error` is Unicorn's uc_err code (0 = none). */
+export interface EngineStop {
+  error: number;
+  /** Unicorn's own text for `error`. */
+  message: string;
+  /** Set when the engine's limits stopped the run. */
+  limit: 'budget' | 'timeout' | null;
+  /** A block the native counter has not seen yet, when the run stopped to have it described. */
+  newBlock: { address: bigint; size: number } | null;
+  /** The faulting access, for memory errors. */
+  fault: { kind: MemoryFaultKind; address: bigint; size: number } | null;
+}
+
+/** An engine-level failure: a Unicorn call returned an error outside of guest execution
+ * (bad mapping, bad register id, engine not available...). Carries Unicorn's message. */
+export class EngineError extends StackscopeError {
+  override name = 'EngineError';
+  constructor(
+    readonly operation: string,
+    readonly code: number,
+    readonly engineMessage: string,
+    readonly address?: bigint,
+  ) {
+    super(`${operation} failed${address === undefined ? '' : ` at ${hex(address)}`}: ${engineMessage} (uc_err ${code})`);
+  }
+}
+
+export const PAGE_SIZE = 0x1000;
+
+export function permsToString(perms: number): string {
+  return (perms & PROT_READ ? 'r' : '-') + (perms & PROT_WRITE ? 'w' : '-') + (perms & PROT_EXEC ? 'x' : '-');
+}

@@ -1,0 +1,494 @@
+import koffi from 'koffi';
+import type * as Koffi from 'koffi';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Arch } from '../isa/arch.ts';
+import {
+  EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
+  type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
+  type MemoryAccessKinds, type MemoryFaultKind,
+} from './engine.ts';
+
+/**
+ * The native engine: Debian's libunicorn 2.0.1 through koffi, plus stackscope's C block hook
+ * (simulator/native/stackscope_hooks.c, built by scripts/setup.sh) for the instruction
+ * counter, budget and timeout. Traps of this Unicorn version that shape the code below are
+ * recorded in ../shared/reference/tooling.md and docs/engine.md.
+ */
+
+const UC_ARCH_ARM64 = 2;
+const UC_ARCH_X86 = 4;
+const UC_MODE_ARM = 0;
+const UC_MODE_64 = 8;
+
+const UC_HOOK_INTR = 1 << 0;
+const UC_HOOK_CODE = 1 << 2;
+const UC_HOOK_BLOCK = 1 << 3;
+const UC_HOOK_MEM_READ_UNMAPPED = 1 << 4;
+const UC_HOOK_MEM_WRITE_UNMAPPED = 1 << 5;
+const UC_HOOK_MEM_FETCH_UNMAPPED = 1 << 6;
+const UC_HOOK_MEM_READ_PROT = 1 << 7;
+const UC_HOOK_MEM_WRITE_PROT = 1 << 8;
+const UC_HOOK_MEM_FETCH_PROT = 1 << 9;
+const UC_HOOK_MEM_READ = 1 << 10;
+const UC_HOOK_MEM_WRITE = 1 << 11;
+const UC_HOOK_MEM_FETCH = 1 << 12;
+const UC_HOOK_MEM_INVALID =
+  UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED |
+  UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT;
+
+/** uc_mem_type values as the memory callbacks receive them. */
+const MEM_TYPE: Record<number, MemoryAccess['kind'] | MemoryFaultKind> = {
+  16: 'read', 17: 'write', 18: 'fetch',
+  19: 'read-unmapped', 20: 'write-unmapped', 21: 'fetch-unmapped',
+  22: 'write-protected', 23: 'read-protected', 24: 'fetch-protected', 25: 'read',
+};
+
+/** UC_CTL(type, nr, rw) = type | nr << 26 | rw << 30; TB_REMOVE_CACHE = 9, write, 2 args. */
+const UC_CTL_TB_REMOVE_CACHE = 9 | (2 << 26) | (1 << 30);
+
+/** Reasons written by the native hook into the shared state (see stackscope_hooks.c). */
+const REASON_NEW_BLOCK = 1;
+const REASON_BUDGET = 2;
+const REASON_TIMEOUT = 3;
+/** Shared state layout, in 64-bit words. */
+const S_INSTRUCTIONS = 0, S_BLOCKS = 1, S_BUDGET = 2, S_DEADLINE = 3, S_NEW_ADDRESS = 4, S_NEW_SIZE_REASON = 5;
+
+const UNLIMITED = 0xffff_ffff_ffff_ffffn;
+
+interface UnicornLib {
+  open: (arch: number, mode: number, out: unknown[]) => number;
+  close: (uc: unknown) => number;
+  strerror: (code: number) => string;
+  memMapPtr: (uc: unknown, address: bigint, size: number, perms: number, ptr: Uint8Array) => number;
+  memUnmap: (uc: unknown, address: bigint, size: number) => number;
+  memProtect: (uc: unknown, address: bigint, size: number, perms: number) => number;
+  memRead: (uc: unknown, address: bigint, out: Uint8Array, size: number) => number;
+  memWrite: (uc: unknown, address: bigint, bytes: Uint8Array, size: number) => number;
+  regRead: (uc: unknown, id: number, out: BigUint64Array) => number;
+  regWrite: (uc: unknown, id: number, value: BigUint64Array) => number;
+  regReadBatch: (uc: unknown, ids: Int32Array, vals: BigUint64Array, count: number) => number;
+  emuStart: (uc: unknown, begin: bigint, until: bigint, timeout: bigint, count: number) => number;
+  emuStop: (uc: unknown) => number;
+  hookAdd: (...args: unknown[]) => number;
+  hookDel: (uc: unknown, hh: bigint) => number;
+  ctl: (...args: unknown[]) => number;
+  contextAlloc: (uc: unknown, out: unknown[]) => number;
+  contextSave: (uc: unknown, ctx: unknown) => number;
+  contextRestore: (uc: unknown, ctx: unknown) => number;
+  contextFree: (ctx: unknown) => number;
+  protoIntr: Koffi.TypeObject;
+  protoCode: Koffi.TypeObject;
+  protoMem: Koffi.TypeObject;
+}
+
+interface HelperLib {
+  create: (state: Uint8Array) => unknown;
+  destroy: (ctx: unknown) => void;
+  install: (uc: unknown, ctx: unknown, out: BigUint64Array) => number;
+  setBlock: (ctx: unknown, address: bigint, size: number, icount: number, cost: bigint) => number;
+  resetCounts: (ctx: unknown) => void;
+  forgetRange: (ctx: unknown, lo: bigint, hi: bigint) => void;
+  dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
+  nowNs: () => bigint;
+}
+
+let unicorn: UnicornLib | undefined;
+let helper: HelperLib | undefined;
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new EngineError('locate package root', -1, `no package.json above ${fileURLToPath(import.meta.url)}`);
+}
+
+function loadUnicorn(): UnicornLib {
+  if (unicorn) return unicorn;
+  let lib: Koffi.LibraryHandle;
+  try {
+    lib = koffi.load('libunicorn.so.2');
+  } catch (e) {
+    throw new EngineError('load libunicorn.so.2', -1,
+      `${(e as Error).message}; install it with \`apt-get install libunicorn2\` (npm test and npm start do this)`);
+  }
+  koffi.opaque('uc_engine');
+  koffi.opaque('uc_context');
+  const protoIntr = koffi.proto('void ss_hook_intr(uc_engine *uc, uint32_t intno, void *user)');
+  const protoCode = koffi.proto('void ss_hook_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)');
+  const protoMem = koffi.proto('bool ss_hook_mem(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user)');
+  unicorn = {
+    open: lib.func('int uc_open(int arch, int mode, _Out_ uc_engine **uc)'),
+    close: lib.func('int uc_close(uc_engine *uc)'),
+    strerror: lib.func('const char *uc_strerror(int code)'),
+    memMapPtr: lib.func('int uc_mem_map_ptr(uc_engine *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
+    memUnmap: lib.func('int uc_mem_unmap(uc_engine *uc, uint64_t address, size_t size)'),
+    memProtect: lib.func('int uc_mem_protect(uc_engine *uc, uint64_t address, size_t size, uint32_t perms)'),
+    memRead: lib.func('int uc_mem_read(uc_engine *uc, uint64_t address, _Out_ void *bytes, size_t size)'),
+    memWrite: lib.func('int uc_mem_write(uc_engine *uc, uint64_t address, const void *bytes, size_t size)'),
+    regRead: lib.func('int uc_reg_read(uc_engine *uc, int regid, _Out_ void *value)'),
+    regWrite: lib.func('int uc_reg_write(uc_engine *uc, int regid, const void *value)'),
+    regReadBatch: lib.func('int uc_reg_read_batch(uc_engine *uc, int *regs, void *vals, int count)'),
+    emuStart: lib.func('int uc_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
+    emuStop: lib.func('int uc_emu_stop(uc_engine *uc)'),
+    hookAdd: lib.func('int uc_hook_add(uc_engine *uc, _Out_ uint64_t *hh, int type, void *callback, void *user, uint64_t begin, uint64_t end, ...)'),
+    hookDel: lib.func('int uc_hook_del(uc_engine *uc, uint64_t hh)'),
+    ctl: lib.func('int uc_ctl(uc_engine *uc, int control, ...)'),
+    contextAlloc: lib.func('int uc_context_alloc(uc_engine *uc, _Out_ uc_context **ctx)'),
+    contextSave: lib.func('int uc_context_save(uc_engine *uc, uc_context *ctx)'),
+    contextRestore: lib.func('int uc_context_restore(uc_engine *uc, uc_context *ctx)'),
+    contextFree: lib.func('int uc_context_free(uc_context *ctx)'),
+    protoIntr, protoCode, protoMem,
+  };
+  return unicorn;
+}
+
+function loadHelper(): HelperLib {
+  if (helper) return helper;
+  const path = join(packageRoot(), 'build', 'libstackscope_hooks.so');
+  let lib: Koffi.LibraryHandle;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    throw new EngineError('load native helper', -1,
+      `${(e as Error).message}; build it with \`bash scripts/setup.sh\``);
+  }
+  helper = {
+    create: lib.func('void *ss_create(void *state)'),
+    destroy: lib.func('void ss_destroy(void *ctx)'),
+    install: lib.func('int ss_install(void *uc, void *ctx, _Out_ uint64_t *hh)'),
+    setBlock: lib.func('int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, uint64_t cost)'),
+    resetCounts: lib.func('void ss_reset_counts(void *ctx)'),
+    forgetRange: lib.func('void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi)'),
+    dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
+    nowNs: lib.func('int64_t ss_now_ns(void)'),
+  };
+  return helper;
+}
+
+/** Callback arguments declared uint64_t arrive as JS numbers (possibly negative); make them
+ * unsigned 64-bit bigints again. */
+function u64(value: number | bigint): bigint {
+  return BigInt.asUintN(64, BigInt(value));
+}
+
+/** Describes a block the native counter has not met: how many instructions it holds and
+ * (for the cycle model) what one execution costs, in 1/1000 cycle. */
+export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
+
+export interface UnicornOptions {
+  /** Make the PC of a faulting memory access exact (see docs/engine.md for the cost). */
+  exactFaultPc?: boolean;
+  /** Counts instructions in a block; required once limits are enabled on x86-64. */
+  describeBlock?: BlockDescriber;
+}
+
+interface Mapping { address: bigint; size: number; perms: number; view: Uint8Array }
+
+let nextHookId = 1;
+
+class UnicornEngine implements Engine {
+  readonly name = 'unicorn-2.0.1-native';
+  private readonly lib: UnicornLib;
+  private readonly uc: unknown;
+  private mappings: Mapping[] = [];
+  private readonly regBuf = new BigUint64Array(8);
+  private readonly hooks = new Map<number, { hh: bigint; callback: bigint }>();
+  private readonly batchCache = new Map<string, { ids: Int32Array; ptrs: BigUint64Array; vals: BigUint64Array }>();
+  private lastFault: EngineStop['fault'] = null;
+  private exactFaultHooks: number[] = [];
+  private closed = false;
+  // Native counter (lazily installed when limits are first enabled).
+  private helperCtx: unknown = null;
+  private state: Buffer | null = null;
+  private stateWords: BigUint64Array | null = null;
+  private stateU32: Uint32Array | null = null;
+
+  constructor(readonly arch: Arch, private readonly options: UnicornOptions) {
+    this.lib = loadUnicorn();
+    const out: unknown[] = [null];
+    const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
+    this.check('uc_open', err);
+    this.uc = out[0];
+    this.installFaultRecorder();
+    if (options.exactFaultPc) this.refreshExactFaultHooks();
+  }
+
+  private check(operation: string, err: number, address?: bigint): void {
+    if (err !== 0) throw new EngineError(operation, err, this.lib.strerror(err), address);
+  }
+
+  private installFaultRecorder(): void {
+    const cb = koffi.register((_uc: unknown, type: number, address: number | bigint, size: number) => {
+      this.lastFault = { kind: MEM_TYPE[type] as MemoryFaultKind, address: u64(address), size };
+      return false;
+    }, koffi.pointer(this.lib.protoMem));
+    const hh = new BigUint64Array(1);
+    this.check('uc_hook_add(mem invalid)', this.lib.hookAdd(this.uc, hh, UC_HOOK_MEM_INVALID, cb, null, 1n, 0n));
+  }
+
+  /**
+   * Unicorn 2.0.1 leaves the PC at the start of the translation block after a faulting
+   * access; it is exact only when a memory-access hook covers the faulting address. So, when
+   * asked, we cover every address that can fault — the holes between readable (for reads) and
+   * writable (for writes) mappings — with hooks whose callback never runs for a valid access.
+   */
+  private refreshExactFaultHooks(): void {
+    for (const id of this.exactFaultHooks) this.removeHook({ id });
+    this.exactFaultHooks = [];
+    const noop = () => undefined;
+    const holes = (need: number): Array<[bigint, bigint]> => {
+      const out: Array<[bigint, bigint]> = [];
+      let cursor = 0n;
+      const sorted = this.mappings.filter((m) => m.perms & need).sort((a, b) => (a.address < b.address ? -1 : 1));
+      for (const m of sorted) {
+        if (m.address > cursor) out.push([cursor, m.address - 1n]);
+        cursor = m.address + BigInt(m.size);
+      }
+      out.push([cursor, UNLIMITED]);
+      return out;
+    };
+    for (const [lo, hi] of holes(PROT_READ)) this.exactFaultHooks.push(this.hookMemory({ read: true }, noop, lo, hi).id);
+    for (const [lo, hi] of holes(PROT_WRITE)) this.exactFaultHooks.push(this.hookMemory({ write: true }, noop, lo, hi).id);
+  }
+
+  map(address: bigint, size: number, perms: number): Uint8Array {
+    if (size <= 0 || size % PAGE_SIZE !== 0 || address % BigInt(PAGE_SIZE) !== 0n) {
+      throw new EngineError('uc_mem_map_ptr', 15, `address and size must be page-aligned and size > 0 (size ${size})`, address);
+    }
+    const view = Buffer.alloc(size);
+    this.check('uc_mem_map_ptr', this.lib.memMapPtr(this.uc, address, size, perms, view), address);
+    this.mappings.push({ address, size, perms, view });
+    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    return view;
+  }
+
+  unmap(address: bigint, size: number): void {
+    this.check('uc_mem_unmap', this.lib.memUnmap(this.uc, address, size), address);
+    const end = address + BigInt(size);
+    this.mappings = this.mappings.filter((m) => !(m.address >= address && m.address + BigInt(m.size) <= end));
+    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+  }
+
+  protect(address: bigint, size: number, perms: number): void {
+    this.check('uc_mem_protect', this.lib.memProtect(this.uc, address, size, perms), address);
+    for (const m of this.mappings) if (m.address === address && m.size === size) m.perms = perms;
+    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+  }
+
+  read(address: bigint, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    if (length > 0) this.check('uc_mem_read', this.lib.memRead(this.uc, address, out, length), address);
+    return out;
+  }
+
+  write(address: bigint, bytes: Uint8Array): void {
+    if (bytes.length > 0) this.check('uc_mem_write', this.lib.memWrite(this.uc, address, bytes, bytes.length), address);
+  }
+
+  invalidateCode(begin: bigint, end: bigint): void {
+    this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end));
+    if (this.helperCtx) loadHelper().forgetRange(this.helperCtx, begin, end);
+  }
+
+  regRead(id: number): bigint {
+    this.check('uc_reg_read', this.lib.regRead(this.uc, id, this.regBuf));
+    return this.regBuf[0];
+  }
+
+  regWrite(id: number, value: bigint): void {
+    this.regBuf[0] = BigInt.asUintN(64, value);
+    this.check('uc_reg_write', this.lib.regWrite(this.uc, id, this.regBuf));
+  }
+
+  regReadBatch(ids: readonly number[], out: BigUint64Array): void {
+    const key = ids.join(',');
+    let entry = this.batchCache.get(key);
+    if (!entry) {
+      // At least 64 bytes each so V8 keeps the arrays off-heap and their addresses stable.
+      const n = Math.max(ids.length, 8);
+      const vals = new BigUint64Array(n);
+      const ptrs = new BigUint64Array(n);
+      const base = BigInt(koffi.address(vals) as bigint);
+      for (let i = 0; i < ids.length; i++) ptrs[i] = base + BigInt(8 * i);
+      entry = { ids: Int32Array.from(ids), ptrs, vals };
+      this.batchCache.set(key, entry);
+    }
+    this.check('uc_reg_read_batch', this.lib.regReadBatch(this.uc, entry.ids, entry.ptrs, ids.length));
+    for (let i = 0; i < ids.length; i++) out[i] = entry.vals[i];
+  }
+
+  saveContext(): EngineContext {
+    const out: unknown[] = [null];
+    this.check('uc_context_alloc', this.lib.contextAlloc(this.uc, out));
+    const ctx = out[0];
+    this.check('uc_context_save', this.lib.contextSave(this.uc, ctx));
+    let freed = false;
+    return {
+      restore: () => this.check('uc_context_restore', this.lib.contextRestore(this.uc, ctx)),
+      free: () => {
+        if (!freed) this.lib.contextFree(ctx);
+        freed = true;
+      },
+    };
+  }
+
+  start(begin: bigint, until = 0n): EngineStop {
+    let pc = begin;
+    for (;;) {
+      this.lastFault = null;
+      if (this.stateU32) this.stateU32[S_NEW_SIZE_REASON * 2 + 1] = 0;
+      const error = this.lib.emuStart(this.uc, pc, until, 0n, 0);
+      const reason = this.stateU32 ? this.stateU32[S_NEW_SIZE_REASON * 2 + 1] : 0;
+      if (reason === REASON_NEW_BLOCK && error === 0) {
+        const words = this.stateWords!;
+        const address = words[S_NEW_ADDRESS];
+        const size = this.stateU32![S_NEW_SIZE_REASON * 2];
+        this.describe(address, size);
+        pc = address;
+        continue;
+      }
+      return {
+        error,
+        message: error ? this.lib.strerror(error) : '',
+        limit: reason === REASON_BUDGET ? 'budget' : reason === REASON_TIMEOUT ? 'timeout' : null,
+        newBlock: null,
+        fault: error ? this.lastFault : null,
+      };
+    }
+  }
+
+  private describe(address: bigint, size: number): void {
+    let instructions: number;
+    let costMilli = 0;
+    if (this.arch === 'aarch64' && !this.options.describeBlock) {
+      instructions = size / 4;
+    } else {
+      if (!this.options.describeBlock) {
+        throw new EngineError('describe block', -1, 'x86-64 instruction counting needs a describeBlock function', address);
+      }
+      const d = this.options.describeBlock(address, this.read(address, size));
+      instructions = d.instructions;
+      costMilli = d.costMilli ?? 0;
+    }
+    if (loadHelper().setBlock(this.helperCtx, address, size, instructions, BigInt(Math.round(costMilli))) !== 0) {
+      throw new EngineError('ss_set_block', -1, 'native helper out of memory', address);
+    }
+  }
+
+  stop(): void {
+    this.lib.emuStop(this.uc);
+  }
+
+  private addHook(type: number, proto: Koffi.TypeObject, fn: (...args: never[]) => unknown, begin: bigint, end: bigint): HookHandle {
+    const callback = koffi.register(fn, koffi.pointer(proto));
+    const hh = new BigUint64Array(1);
+    const err = this.lib.hookAdd(this.uc, hh, type, callback, null, begin, end);
+    if (err !== 0) {
+      koffi.unregister(callback);
+      this.check('uc_hook_add', err);
+    }
+    const id = nextHookId++;
+    this.hooks.set(id, { hh: hh[0], callback });
+    return { id };
+  }
+
+  hookInterrupt(cb: (intno: number) => void): HookHandle {
+    return this.addHook(UC_HOOK_INTR, this.lib.protoIntr, (_uc: unknown, intno: number) => cb(intno), 1n, 0n);
+  }
+
+  hookBlock(cb: (address: bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
+    return this.addHook(UC_HOOK_BLOCK, this.lib.protoCode, (_uc: unknown, a: number, s: number) => cb(u64(a), s), begin, end);
+  }
+
+  hookCode(cb: (address: bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
+    return this.addHook(UC_HOOK_CODE, this.lib.protoCode, (_uc: unknown, a: number, s: number) => cb(u64(a), s), begin, end);
+  }
+
+  hookMemory(kinds: MemoryAccessKinds, cb: (access: MemoryAccess) => void, begin = 1n, end = 0n): HookHandle {
+    const type = (kinds.read ? UC_HOOK_MEM_READ : 0) | (kinds.write ? UC_HOOK_MEM_WRITE : 0) | (kinds.fetch ? UC_HOOK_MEM_FETCH : 0);
+    return this.addHook(type, this.lib.protoMem, (_uc: unknown, t: number, a: number, s: number, v: number) => {
+      cb({ kind: MEM_TYPE[t] as MemoryAccess['kind'], address: u64(a), size: s, value: u64(v) });
+      return true;
+    }, begin, end);
+  }
+
+  removeHook(handle: HookHandle): void {
+    const h = this.hooks.get(handle.id);
+    if (!h) return;
+    this.check('uc_hook_del', this.lib.hookDel(this.uc, h.hh));
+    koffi.unregister(h.callback);
+    this.hooks.delete(handle.id);
+  }
+
+  private ensureCounter(): void {
+    if (this.helperCtx) return;
+    const h = loadHelper();
+    this.state = Buffer.alloc(64);
+    this.stateWords = new BigUint64Array(this.state.buffer, this.state.byteOffset, 8);
+    this.stateU32 = new Uint32Array(this.state.buffer, this.state.byteOffset, 16);
+    this.stateWords[S_BUDGET] = UNLIMITED;
+    this.helperCtx = h.create(this.state);
+    if (!this.helperCtx) throw new EngineError('ss_create', -1, 'native helper out of memory');
+    const hh = new BigUint64Array(1);
+    this.check('uc_hook_add(native block counter)', h.install(this.uc, this.helperCtx, hh));
+  }
+
+  setLimits(limits: { budget: bigint | null; deadline: number | null }): void {
+    if (limits.budget === null && limits.deadline === null && !this.helperCtx) return;
+    this.ensureCounter();
+    const w = this.stateWords!;
+    w[S_BUDGET] = limits.budget === null ? UNLIMITED : limits.budget;
+    w[S_DEADLINE] = limits.deadline === null ? 0n : BigInt(Math.round(limits.deadline * 1e6));
+  }
+
+  counters(): { instructions: bigint; blocks: bigint } {
+    if (!this.stateWords) return { instructions: 0n, blocks: 0n };
+    return { instructions: this.stateWords[S_INSTRUCTIONS], blocks: this.stateWords[S_BLOCKS] };
+  }
+
+  resetCounters(): void {
+    if (!this.stateWords) return;
+    this.stateWords[S_INSTRUCTIONS] = 0n;
+    this.stateWords[S_BLOCKS] = 0n;
+    loadHelper().resetCounts(this.helperCtx);
+  }
+
+  blockCounts(): Array<[bigint, number, number, bigint]> {
+    if (!this.helperCtx) return [];
+    const h = loadHelper();
+    let max = 4096;
+    for (;;) {
+      const out = new BigUint64Array(max * 4);
+      const n = Number(h.dump(this.helperCtx, out, BigInt(max)));
+      if (n < max) {
+        const rows: Array<[bigint, number, number, bigint]> = [];
+        for (let i = 0; i < n; i++) rows.push([out[4 * i], Number(out[4 * i + 1]), Number(out[4 * i + 2]), out[4 * i + 3]]);
+        return rows;
+      }
+      max *= 4;
+    }
+  }
+
+  now(): number {
+    return Number(loadHelper().nowNs()) / 1e6;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.hooks.keys()]) this.removeHook({ id });
+    this.lib.close(this.uc);
+    if (this.helperCtx) loadHelper().destroy(this.helperCtx);
+    this.helperCtx = null;
+    this.mappings = [];
+  }
+}
+
+/** Opens a native Unicorn engine for `arch`. Throws EngineError if libunicorn is missing. */
+export function openUnicorn(arch: Arch, options: UnicornOptions = {}): Engine {
+  return new UnicornEngine(arch, options);
+}
