@@ -1,0 +1,859 @@
+/**
+ * The binary decoder: Wasm bytes → the module IR, checking everything the *binary format*
+ * requires (LEB128 ranges, section order and sizes, UTF-8 names, matched structured control,
+ * function/code and data-count agreement) and rejecting features outside the subset. Typing
+ * rules and index ranges are the validator's job (validate.ts); the decoder never indexes a
+ * table with an unchecked number, so any byte string ends as a module or a CompileError.
+ */
+import { CompileError } from './errors.ts';
+import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
+import type {
+  BlockType,
+  ConstExpr,
+  DataSegment,
+  DefinedFunction,
+  DefinedGlobal,
+  DefinedMemory,
+  DefinedTable,
+  ElementMode,
+  ElementSegment,
+  Export,
+  ExternKind,
+  FuncType,
+  GlobalType,
+  Import,
+  Instr,
+  MemoryType,
+  ModuleCounts,
+  ModuleNames,
+  RefType,
+  TableType,
+  ValType,
+  WasmModule,
+} from './module.ts';
+import { MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
+
+/** wasmtime's (wasmparser's) limit on the locals of one function. */
+export const MAX_LOCALS = 50_000;
+/** wasmparser's limit on the results of a function type or block type. */
+export const MAX_FUNCTION_PARAMS_OR_RESULTS = 1_000;
+
+const SECTION_NAMES: Record<number, string> = {
+  0: 'custom', 1: 'type', 2: 'import', 3: 'function', 4: 'table', 5: 'memory', 6: 'global',
+  7: 'export', 8: 'start', 9: 'element', 10: 'code', 11: 'data', 12: 'data count', 13: 'tag',
+};
+/** Position of each non-custom section in the mandatory order (the tag section sits before globals). */
+const SECTION_RANK: Record<number, number> = {
+  1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A cursor over a byte range; every read is bounds-checked against `end`. */
+class Reader {
+  pos: number;
+  end: number;
+  section: string | undefined;
+  /** Extra site facts (function and instruction) while decoding a code entry. */
+  site: CompileErrorSite = {};
+
+  constructor(readonly bytes: Uint8Array, pos: number, end: number, section?: string) {
+    this.pos = pos;
+    this.end = end;
+    this.section = section;
+  }
+
+  fail(detail: string, at: number = this.pos, kind: CompileErrorKind = 'malformed', extra: CompileErrorSite = {}): never {
+    const site: CompileErrorSite = { ...this.site, offset: at, ...extra };
+    throw new CompileError(kind, detail, this.section !== undefined ? { section: this.section, ...site } : site);
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  u8(): number {
+    if (this.pos >= this.end) this.fail('unexpected end of ' + (this.section ? `${this.section} section` : 'input'));
+    return this.bytes[this.pos++];
+  }
+
+  peek(): number {
+    if (this.pos >= this.end) this.fail('unexpected end of ' + (this.section ? `${this.section} section` : 'input'));
+    return this.bytes[this.pos];
+  }
+
+  u32(): number {
+    const start = this.pos;
+    let result = 0;
+    for (let i = 0; ; i++) {
+      const b = this.u8();
+      if (i === 4) {
+        if (b & 0x80) this.fail('integer representation too long', start);
+        if (b & 0x70) this.fail('integer too large', start);
+        return result + (b & 0x0f) * 2 ** 28;
+      }
+      result += (b & 0x7f) * 2 ** (7 * i);
+      if (!(b & 0x80)) return result;
+    }
+  }
+
+  s32(): number {
+    const start = this.pos;
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; ; i++) {
+      const b = this.u8();
+      if (i === 4) {
+        if (b & 0x80) this.fail('integer representation too long', start);
+        // Bits 28..31 carry value; the three unused bits must repeat bit 31 (the sign).
+        const high = b & 0x78;
+        if (high !== 0 && high !== 0x78) this.fail('integer too large', start);
+        return (result | ((b & 0x0f) << 28)) | 0;
+      }
+      result |= (b & 0x7f) << shift;
+      shift += 7;
+      if (!(b & 0x80)) {
+        if (b & 0x40) result |= ~0 << shift;
+        return result | 0;
+      }
+    }
+  }
+
+  /** Signed LEB128 of `bits` bits as a bigint (s33 block types, s64 constants). */
+  signed(bits: number): bigint {
+    const start = this.pos;
+    const maxBytes = Math.ceil(bits / 7);
+    let result = 0n;
+    for (let i = 0; ; i++) {
+      const b = this.u8();
+      if (i === maxBytes - 1) {
+        if (b & 0x80) this.fail('integer representation too long', start);
+        const valueBits = bits - 7 * (maxBytes - 1);
+        const signMask = (0x7f >> (valueBits - 1)) << (valueBits - 1);
+        const high = b & signMask;
+        if (high !== 0 && high !== signMask) this.fail('integer too large', start);
+      }
+      result |= BigInt(b & 0x7f) << BigInt(7 * i);
+      if (!(b & 0x80)) {
+        const width = BigInt(7 * (i + 1));
+        return BigInt.asIntN(bits, (b & 0x40) ? result - (1n << width) : result);
+      }
+    }
+  }
+
+  take(n: number): Uint8Array {
+    if (n > this.remaining) this.fail(`unexpected end: ${n} bytes needed, ${this.remaining} left`);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  name(): string {
+    const start = this.pos;
+    const len = this.u32();
+    const raw = this.take(len);
+    try {
+      return utf8.decode(raw);
+    } catch {
+      return this.fail('malformed UTF-8 encoding', start);
+    }
+  }
+
+  /** A vector length; each element takes at least `minSize` bytes, so bigger counts are lies. */
+  count(what: string, minSize = 1): number {
+    const start = this.pos;
+    const n = this.u32();
+    if (n * minSize > this.remaining) this.fail(`${what} count ${n} exceeds the remaining ${this.remaining} bytes`, start);
+    return n;
+  }
+
+  valType(): ValType {
+    const at = this.pos;
+    return decodeValType(this, this.u8(), at);
+  }
+
+  refType(): RefType {
+    const at = this.pos;
+    const t = decodeValType(this, this.u8(), at);
+    if (t !== 'funcref' && t !== 'externref') this.fail(`expected a reference type, got ${t}`, at);
+    return t;
+  }
+}
+
+function decodeValType(r: Reader, b: number, at: number): ValType {
+  switch (b) {
+    case 0x7f: return 'i32';
+    case 0x7e: return 'i64';
+    case 0x70: return 'funcref';
+    case 0x6f: return 'externref';
+    case 0x7d: return r.fail('value type f32 is not supported (floats)', at, 'unsupported');
+    case 0x7c: return r.fail('value type f64 is not supported (floats)', at, 'unsupported');
+    case 0x7b: return r.fail('value type v128 is not supported (SIMD)', at, 'unsupported');
+    case 0x64:
+    case 0x63: return r.fail('typed function references are not supported', at, 'unsupported');
+    default:
+      if (b >= 0x65 && b <= 0x74) return r.fail(`GC reference type 0x${b.toString(16)} is not supported`, at, 'unsupported');
+      return r.fail(`malformed value type 0x${b.toString(16)}`, at);
+  }
+}
+
+function decodeLimits(r: Reader, what: 'table' | 'memory'): { min: number; max: number | null } {
+  const at = r.pos;
+  const flags = r.u8();
+  if (flags > 1) {
+    if (what === 'memory' && (flags === 2 || flags === 3)) r.fail('shared memories are not supported (threads)', at, 'unsupported');
+    if (flags >= 4 && flags <= 7) r.fail(`64-bit ${what}s are not supported (memory64)`, at, 'unsupported');
+    r.fail(`malformed ${what} limits flags 0x${flags.toString(16)}`, at);
+  }
+  const min = r.u32();
+  const max = flags === 1 ? r.u32() : null;
+  return { min, max };
+}
+
+function decodeTableType(r: Reader): TableType {
+  const elemType = r.refType();
+  const { min, max } = decodeLimits(r, 'table');
+  return { elemType, min, max };
+}
+
+function decodeMemoryType(r: Reader): MemoryType {
+  const { min, max } = decodeLimits(r, 'memory');
+  return { min, max, shared: false };
+}
+
+function decodeGlobalType(r: Reader): GlobalType {
+  const valType = r.valType();
+  const at = r.pos;
+  const m = r.u8();
+  if (m > 1) r.fail(`malformed mutability 0x${m.toString(16)}`, at);
+  return { valType, mutable: m === 1 };
+}
+
+function decodeHeapType(r: Reader): RefType {
+  const at = r.pos;
+  const b = r.peek();
+  if (b === 0x70 || b === 0x6f) {
+    r.pos++;
+    return b === 0x70 ? 'funcref' : 'externref';
+  }
+  const ht = r.signed(33);
+  if (ht >= 0n) return r.fail('typed function references (concrete heap types) are not supported', at, 'unsupported');
+  return r.fail(`heap type 0x${b.toString(16)} is not supported (GC)`, at, 'unsupported');
+}
+
+const EXTENDED_CONST_OPS = new Set([0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e]);
+const CONST_EXPR_OPS = new Set([0x41, 0x42, 0xd0, 0xd2, 0x23]);
+
+/** A constant expression: exactly one of the subset's constant instructions, then `end`. */
+function decodeConstExpr(r: Reader): ConstExpr {
+  const at = r.pos;
+  const op = r.u8();
+  let expr: ConstExpr;
+  switch (op) {
+    case 0x41: expr = { op: 'i32.const', value: r.s32() }; break;
+    case 0x42: expr = { op: 'i64.const', value: r.signed(64) }; break;
+    case 0xd0: expr = { op: 'ref.null', type: decodeHeapType(r) }; break;
+    case 0xd2: expr = { op: 'ref.func', func: r.u32() }; break;
+    case 0x23: expr = { op: 'global.get', global: r.u32() }; break;
+    case 0x0b: return r.fail('type mismatch: empty constant expression', at, 'validation');
+    default:
+      return failNonConst(r, op, at);
+  }
+  // Anything more is either an extended constant expression (arithmetic over constants) or
+  // a type error (several values); tell them apart before complaining.
+  let extraValues = 0;
+  let extendedAt = -1;
+  for (;;) {
+    const nextAt = r.pos;
+    const next = r.u8();
+    if (next === 0x0b) break;
+    if (EXTENDED_CONST_OPS.has(next)) {
+      if (extendedAt < 0) extendedAt = nextAt;
+    } else if (next === 0x41) r.s32();
+    else if (next === 0x42) r.signed(64);
+    else if (next === 0x23) r.u32();
+    else if (next === 0xd2) r.u32();
+    else if (next === 0xd0) decodeHeapType(r);
+    else failNonConst(r, next, nextAt);
+    if (CONST_EXPR_OPS.has(next)) extraValues++;
+  }
+  if (extendedAt >= 0) failNonConst(r, r.bytes[extendedAt], extendedAt);
+  if (extraValues > 0) r.fail('type mismatch: constant expression leaves more than one value', at, 'validation');
+  return expr;
+}
+
+function failNonConst(r: Reader, op: number, at: number): never {
+  if (EXTENDED_CONST_OPS.has(op)) {
+    const name = SIMPLE_OPS.get(op)?.name ?? `0x${op.toString(16)}`;
+    r.fail(`extended constant expressions are not supported ('${name}')`, at, 'unsupported', { instr: name });
+  }
+  const unsupported = UNSUPPORTED_OPS.get(op);
+  if (unsupported !== undefined) r.fail(`'${unsupported}' is not supported`, at, 'unsupported', { instr: unsupported });
+  if (UNSUPPORTED_PREFIXES.has(op)) r.fail(`${UNSUPPORTED_PREFIXES.get(op)} instructions are not supported`, at, 'unsupported');
+  const known = SIMPLE_OPS.get(op)?.name ?? MEM_OPS.get(op)?.name;
+  if (known !== undefined || KNOWN_OTHER_OPS.has(op)) {
+    r.fail(`constant expression required, found '${known ?? KNOWN_OTHER_OPS.get(op)}'`, at, 'validation');
+  }
+  return r.fail(`illegal opcode 0x${op.toString(16)} in constant expression`, at);
+}
+
+const KNOWN_OTHER_OPS = new Map<number, string>([
+  [0x02, 'block'], [0x03, 'loop'], [0x04, 'if'], [0x05, 'else'], [0x0c, 'br'], [0x0d, 'br_if'],
+  [0x0e, 'br_table'], [0x10, 'call'], [0x11, 'call_indirect'], [0x1a, 'drop'], [0x1b, 'select'],
+  [0x1c, 'select'], [0x20, 'local.get'], [0x21, 'local.set'], [0x22, 'local.tee'], [0x24, 'global.set'],
+  [0x25, 'table.get'], [0x26, 'table.set'], [0x3f, 'memory.size'], [0x40, 'memory.grow'], [0xfc, '0xfc prefix'],
+]);
+
+function decodeBlockType(r: Reader): BlockType {
+  const at = r.pos;
+  const b = r.peek();
+  if (b === 0x40) {
+    r.pos++;
+    return { kind: 'empty' };
+  }
+  // A negative one-byte s33 is a value type; a non-negative s33 is a type index.
+  if ((b & 0xc0) === 0x40) {
+    r.pos++;
+    return { kind: 'value', type: decodeValType(r, b, at) };
+  }
+  const index = r.signed(33);
+  if (index < 0n) r.fail(`malformed block type`, at);
+  return { kind: 'typeIndex', index: Number(index) };
+}
+
+/** The memory index immediate of bulk/size instructions; only memory 0 exists in the subset. */
+function memoryIndexImmediate(r: Reader, instr: string): number {
+  const at = r.pos;
+  const index = r.u32();
+  if (index !== 0) r.fail(`'${instr}' on memory ${index}: multiple memories are not supported`, at, 'unsupported', { instr });
+  return 0;
+}
+
+/** Decodes one function body's instructions, matching structured control as it goes. */
+function decodeBody(r: Reader, funcIndex: number): Instr[] {
+  const body: Instr[] = [];
+  const open: number[] = []; // instruction indices of enclosing block/loop/if
+  for (;;) {
+    const at = r.pos;
+    r.site = { funcIndex, instrIndex: body.length };
+    if (r.pos >= r.end) r.fail('unexpected end of function body (missing end)');
+    const op = r.u8();
+    const simple = SIMPLE_OPS.get(op);
+    if (simple !== undefined) {
+      body.push({ op: simple.name, offset: at });
+      continue;
+    }
+    const mem = MEM_OPS.get(op);
+    if (mem !== undefined) {
+      const alignAt = r.pos;
+      const align = r.u32();
+      if (align & 0x40) r.fail(`'${mem.name}' with a memory index: multiple memories are not supported`, alignAt, 'unsupported', { instr: mem.name });
+      const offset = r.u32();
+      body.push({ op: mem.name, memarg: { align, offset }, memory: 0, offset: at });
+      continue;
+    }
+    switch (op) {
+      case 0x02:
+      case 0x03:
+      case 0x04: {
+        const blockType = decodeBlockType(r);
+        const type: FuncType =
+          blockType.kind === 'empty' ? { params: [], results: [] }
+          : blockType.kind === 'value' ? { params: [], results: [blockType.type] }
+          : { params: [], results: [] }; // resolved by the validator
+        open.push(body.length);
+        const name = op === 0x02 ? 'block' : op === 0x03 ? 'loop' : 'if';
+        body.push({ op: name, blockType, type, else: -1, end: -1, offset: at });
+        break;
+      }
+      case 0x05: {
+        const opener = open.length > 0 ? open[open.length - 1] : -1;
+        const ifInstr = opener >= 0 ? body[opener] : undefined;
+        if (ifInstr === undefined || ifInstr.op !== 'if' || ifInstr.else !== -1) r.fail(`'else' without a matching 'if'`, at, 'malformed', { instr: 'else' });
+        ifInstr.else = body.length;
+        body.push({ op: 'else', opener, offset: at });
+        break;
+      }
+      case 0x0b: {
+        const opener = open.pop();
+        if (opener === undefined) {
+          body.push({ op: 'end', opener: -1, offset: at });
+          if (r.pos !== r.end) r.fail('operators remaining after the end of the function body', r.pos, 'malformed', { instrIndex: body.length });
+          return body;
+        }
+        const openInstr = body[opener];
+        if (openInstr.op === 'block' || openInstr.op === 'loop' || openInstr.op === 'if') openInstr.end = body.length;
+        body.push({ op: 'end', opener, offset: at });
+        break;
+      }
+      case 0x0c: body.push({ op: 'br', depth: r.u32(), offset: at }); break;
+      case 0x0d: body.push({ op: 'br_if', depth: r.u32(), offset: at }); break;
+      case 0x0e: {
+        const n = r.count('br_table target');
+        const depths: number[] = new Array(n);
+        for (let i = 0; i < n; i++) depths[i] = r.u32();
+        body.push({ op: 'br_table', depths, defaultDepth: r.u32(), offset: at });
+        break;
+      }
+      case 0x10: body.push({ op: 'call', func: r.u32(), offset: at }); break;
+      case 0x11: {
+        const typeIndex = r.u32();
+        body.push({ op: 'call_indirect', typeIndex, table: r.u32(), offset: at });
+        break;
+      }
+      case 0x1a: body.push({ op: 'drop', type: null, offset: at }); break;
+      case 0x1b: body.push({ op: 'select', typed: false, type: null, offset: at }); break;
+      case 0x1c: {
+        const n = r.count('select type');
+        if (n !== 1) r.fail(`typed select must have exactly one result type, has ${n}`, at, 'validation', { instr: 'select' });
+        body.push({ op: 'select', typed: true, type: r.valType(), offset: at });
+        break;
+      }
+      case 0x20: body.push({ op: 'local.get', local: r.u32(), offset: at }); break;
+      case 0x21: body.push({ op: 'local.set', local: r.u32(), offset: at }); break;
+      case 0x22: body.push({ op: 'local.tee', local: r.u32(), offset: at }); break;
+      case 0x23: body.push({ op: 'global.get', global: r.u32(), offset: at }); break;
+      case 0x24: body.push({ op: 'global.set', global: r.u32(), offset: at }); break;
+      case 0x25: body.push({ op: 'table.get', table: r.u32(), offset: at }); break;
+      case 0x26: body.push({ op: 'table.set', table: r.u32(), offset: at }); break;
+      case 0x3f: body.push({ op: 'memory.size', memory: memoryIndexImmediate(r, 'memory.size'), offset: at }); break;
+      case 0x40: body.push({ op: 'memory.grow', memory: memoryIndexImmediate(r, 'memory.grow'), offset: at }); break;
+      case 0x41: body.push({ op: 'i32.const', value: r.s32(), offset: at }); break;
+      case 0x42: body.push({ op: 'i64.const', value: r.signed(64), offset: at }); break;
+      case 0xd0: body.push({ op: 'ref.null', type: decodeHeapType(r), offset: at }); break;
+      case 0xd2: body.push({ op: 'ref.func', func: r.u32(), offset: at }); break;
+      case 0xfc: decodeFcInstr(r, body, at); break;
+      default: {
+        const unsupported = UNSUPPORTED_OPS.get(op);
+        if (unsupported !== undefined) r.fail(`'${unsupported}' is not supported`, at, 'unsupported', { instr: unsupported });
+        const feature = UNSUPPORTED_PREFIXES.get(op);
+        if (feature !== undefined) {
+          const sub = r.u32();
+          r.fail(`${feature} instruction 0x${op.toString(16)} ${sub} is not supported`, at, 'unsupported', { instr: `0x${op.toString(16)} ${sub}` });
+        }
+        r.fail(`illegal opcode 0x${op.toString(16)}`, at);
+      }
+    }
+  }
+}
+
+function decodeFcInstr(r: Reader, body: Instr[], at: number): void {
+  const subAt = r.pos;
+  const sub = r.u32();
+  switch (sub) {
+    case 8: {
+      const data = r.u32();
+      body.push({ op: 'memory.init', data, memory: memoryIndexImmediate(r, 'memory.init'), offset: at });
+      return;
+    }
+    case 9: body.push({ op: 'data.drop', data: r.u32(), offset: at }); return;
+    case 10: {
+      const dstMemory = memoryIndexImmediate(r, 'memory.copy');
+      body.push({ op: 'memory.copy', dstMemory, srcMemory: memoryIndexImmediate(r, 'memory.copy'), offset: at });
+      return;
+    }
+    case 11: body.push({ op: 'memory.fill', memory: memoryIndexImmediate(r, 'memory.fill'), offset: at }); return;
+    case 12: {
+      const elem = r.u32();
+      body.push({ op: 'table.init', elem, table: r.u32(), offset: at });
+      return;
+    }
+    case 13: body.push({ op: 'elem.drop', elem: r.u32(), offset: at }); return;
+    case 14: {
+      const dstTable = r.u32();
+      body.push({ op: 'table.copy', dstTable, srcTable: r.u32(), offset: at });
+      return;
+    }
+    case 15: body.push({ op: 'table.grow', table: r.u32(), offset: at }); return;
+    case 16: body.push({ op: 'table.size', table: r.u32(), offset: at }); return;
+    case 17: body.push({ op: 'table.fill', table: r.u32(), offset: at }); return;
+    default: {
+      const name = UNSUPPORTED_FC_OPS.get(sub);
+      if (name !== undefined) r.fail(`'${name}' is not supported`, at, 'unsupported', { instr: name });
+      r.fail(`illegal opcode 0xfc ${sub}`, subAt);
+    }
+  }
+}
+
+function decodeNameSection(r: Reader, names: ModuleNames): void {
+  let lastId = -1;
+  while (r.pos < r.end) {
+    const id = r.u8();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (end > r.end) r.fail('name subsection extends past the section');
+    if (id <= lastId) r.fail('name subsections out of order');
+    lastId = id;
+    const sub: Reader = new Reader(r.bytes, r.pos, end, 'name');
+    if (id === 0) {
+      names.module = sub.name();
+    } else if (id === 1) {
+      const n = sub.count('function name', 2);
+      for (let i = 0; i < n; i++) {
+        const index = sub.u32();
+        names.functions.set(index, sub.name());
+      }
+    } else if (id === 2) {
+      const n = sub.count('local name map', 2);
+      for (let i = 0; i < n; i++) {
+        const func = sub.u32();
+        const map = new Map<number, string>();
+        const m = sub.count('local name', 2);
+        for (let j = 0; j < m; j++) {
+          const index = sub.u32();
+          map.set(index, sub.name());
+        }
+        names.locals.set(func, map);
+      }
+    }
+    r.pos = end;
+  }
+}
+
+/** Decodes a binary module without validating it (see validate.ts for that). */
+export function decodeModule(bytes: Uint8Array): WasmModule {
+  const r: Reader = new Reader(bytes, 0, bytes.length);
+  if (bytes.length < 8) r.fail('too short for a Wasm module header (8 bytes)', 0);
+  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) r.fail('magic header not detected (expected \\0asm)', 0);
+  const version = bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24);
+  if (version === 0x0001000d) r.fail('components are not supported (only core modules)', 4, 'unsupported');
+  if (version !== 1) r.fail(`unknown binary version 0x${(version >>> 0).toString(16)}`, 4);
+  r.pos = 8;
+
+  const types: FuncType[] = [];
+  const imports: Import[] = [];
+  const funcTypeIndices: number[] = [];
+  const tableTypes: TableType[] = [];
+  const memoryTypes: MemoryType[] = [];
+  const globalTypes: GlobalType[] = [];
+  const definedFuncTypes: number[] = [];
+  const tables: DefinedTable[] = [];
+  const memories: DefinedMemory[] = [];
+  const globals: DefinedGlobal[] = [];
+  const exports: Export[] = [];
+  const elements: ElementSegment[] = [];
+  const datas: DataSegment[] = [];
+  const functions: DefinedFunction[] = [];
+  const names: ModuleNames = { module: null, functions: new Map(), locals: new Map() };
+  let start: number | null = null;
+  let dataCount: number | null = null;
+  let sawCode = false;
+  let sawData = false;
+  let lastRank = 0;
+  let numImportedFunctions = 0;
+
+  while (r.pos < r.end) {
+    r.section = undefined;
+    const idAt = r.pos;
+    const id = r.u8();
+    const sectionName = SECTION_NAMES[id];
+    if (sectionName === undefined) r.fail(`malformed section id ${id}`, idAt);
+    const size = r.u32();
+    const bodyStart = r.pos;
+    if (size > r.remaining) r.fail(`${sectionName} section size ${size} exceeds the remaining ${r.remaining} bytes`, idAt);
+    const s: Reader = new Reader(bytes, bodyStart, bodyStart + size, sectionName);
+    r.pos = bodyStart + size;
+    if (id !== 0) {
+      const rank = SECTION_RANK[id];
+      if (rank <= lastRank) s.fail(`${sectionName} section out of order or duplicated`, idAt);
+      lastRank = rank;
+    }
+
+    switch (id) {
+      case 0: {
+        const name = s.name();
+        if (name === 'name') {
+          // Custom sections cannot change a module's meaning, so a broken name section is ignored.
+          const partial: ModuleNames = { module: null, functions: new Map(), locals: new Map() };
+          try {
+            decodeNameSection(new Reader(bytes, s.pos, s.end, 'name'), partial);
+            names.module = partial.module;
+            for (const [k, v] of partial.functions) names.functions.set(k, v);
+            for (const [k, v] of partial.locals) names.locals.set(k, v);
+          } catch (e) {
+            if (!(e instanceof CompileError)) throw e;
+          }
+        }
+        s.pos = s.end;
+        break;
+      }
+      case 1: {
+        const n = s.count('type');
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const form = s.u8();
+          if (form !== 0x60) {
+            if (form === 0x4e || form === 0x4f || form === 0x50 || form === 0x5e || form === 0x5f) {
+              s.fail(`GC type definitions are not supported (form 0x${form.toString(16)})`, at, 'unsupported');
+            }
+            s.fail(`malformed function type form 0x${form.toString(16)}`, at);
+          }
+          const np = s.count('parameter');
+          if (np > MAX_FUNCTION_PARAMS_OR_RESULTS) s.fail(`function type has ${np} parameters (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
+          const params: ValType[] = [];
+          for (let j = 0; j < np; j++) params.push(s.valType());
+          const nr = s.count('result');
+          if (nr > MAX_FUNCTION_PARAMS_OR_RESULTS) s.fail(`function type has ${nr} results (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
+          const results: ValType[] = [];
+          for (let j = 0; j < nr; j++) results.push(s.valType());
+          types.push({ params, results });
+        }
+        break;
+      }
+      case 2: {
+        const n = s.count('import', 3);
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const module = s.name();
+          const name = s.name();
+          const kindAt = s.pos;
+          const kind = s.u8();
+          switch (kind) {
+            case 0x00: {
+              const typeIndex = s.u32();
+              imports.push({ module, name, kind: 'func', typeIndex, index: funcTypeIndices.length, offset: at });
+              funcTypeIndices.push(typeIndex);
+              numImportedFunctions++;
+              break;
+            }
+            case 0x01: {
+              const type = decodeTableType(s);
+              imports.push({ module, name, kind: 'table', type, index: tableTypes.length, offset: at });
+              tableTypes.push(type);
+              break;
+            }
+            case 0x02: {
+              if (memoryTypes.length > 0) s.fail('a second memory: multiple memories are not supported', kindAt, 'unsupported');
+              const type = decodeMemoryType(s);
+              imports.push({ module, name, kind: 'memory', type, index: memoryTypes.length, offset: at });
+              memoryTypes.push(type);
+              break;
+            }
+            case 0x03: {
+              const type = decodeGlobalType(s);
+              imports.push({ module, name, kind: 'global', type, index: globalTypes.length, offset: at });
+              globalTypes.push(type);
+              break;
+            }
+            case 0x04:
+              return s.fail('tag imports are not supported (exception handling)', kindAt, 'unsupported');
+            default:
+              return s.fail(`malformed import kind 0x${kind.toString(16)}`, kindAt);
+          }
+        }
+        break;
+      }
+      case 3: {
+        const n = s.count('function');
+        for (let i = 0; i < n; i++) {
+          const typeIndex = s.u32();
+          definedFuncTypes.push(typeIndex);
+          funcTypeIndices.push(typeIndex);
+        }
+        break;
+      }
+      case 4: {
+        const n = s.count('table', 3);
+        for (let i = 0; i < n; i++) {
+          if (s.peek() === 0x40) s.fail('tables with initializer expressions are not supported (function references)', s.pos, 'unsupported');
+          const type = decodeTableType(s);
+          tables.push({ index: tableTypes.length, definedIndex: tables.length, type });
+          tableTypes.push(type);
+        }
+        break;
+      }
+      case 5: {
+        const n = s.count('memory', 2);
+        for (let i = 0; i < n; i++) {
+          if (memoryTypes.length > 0) s.fail('a second memory: multiple memories are not supported', s.pos, 'unsupported');
+          const type = decodeMemoryType(s);
+          memories.push({ index: memoryTypes.length, definedIndex: memories.length, type });
+          memoryTypes.push(type);
+        }
+        break;
+      }
+      case 13:
+        s.fail('the tag section is not supported (exception handling)', idAt, 'unsupported');
+        break;
+      case 6: {
+        const n = s.count('global', 4);
+        for (let i = 0; i < n; i++) {
+          const type = decodeGlobalType(s);
+          const init = decodeConstExpr(s);
+          globals.push({ index: globalTypes.length, definedIndex: globals.length, type, init });
+          globalTypes.push(type);
+        }
+        break;
+      }
+      case 7: {
+        const n = s.count('export', 3);
+        for (let i = 0; i < n; i++) {
+          const name = s.name();
+          const kindAt = s.pos;
+          const kindByte = s.u8();
+          const kinds: ExternKind[] = ['func', 'table', 'memory', 'global'];
+          const kind = kinds[kindByte];
+          if (kind === undefined) {
+            if (kindByte === 4) s.fail('tag exports are not supported (exception handling)', kindAt, 'unsupported');
+            s.fail(`malformed export kind 0x${kindByte.toString(16)}`, kindAt);
+          }
+          exports.push({ name, kind, index: s.u32() });
+        }
+        break;
+      }
+      case 8:
+        start = s.u32();
+        break;
+      case 9: {
+        const n = s.count('element segment');
+        for (let i = 0; i < n; i++) elements.push(decodeElementSegment(s, elements.length));
+        break;
+      }
+      case 12:
+        dataCount = s.u32();
+        break;
+      case 10: {
+        sawCode = true;
+        const n = s.count('function body');
+        if (n !== definedFuncTypes.length) s.fail(`function and code section have inconsistent lengths (${definedFuncTypes.length} vs ${n})`, bodyStart);
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const funcIndex = numImportedFunctions + i;
+          const size = s.u32();
+          if (size > s.remaining) s.fail(`function body size ${size} exceeds the section`, at, 'malformed', { funcIndex });
+          const fr: Reader = new Reader(bytes, s.pos, s.pos + size, 'code');
+          s.pos += size;
+          fr.site = { funcIndex };
+          const groups = fr.count('local group', 2);
+          const locals: ValType[] = [];
+          for (let g = 0; g < groups; g++) {
+            const groupAt = fr.pos;
+            const count = fr.u32();
+            if (locals.length + count > MAX_LOCALS) fr.fail(`too many locals (limit ${MAX_LOCALS})`, groupAt, 'limit');
+            const t = fr.valType();
+            for (let k = 0; k < count; k++) locals.push(t);
+          }
+          const typeIndex = definedFuncTypes[i];
+          const body = decodeBody(fr, funcIndex);
+          functions.push({
+            index: funcIndex,
+            definedIndex: i,
+            typeIndex,
+            // Resolved by the validator once the type index is known to be in range.
+            type: types[typeIndex] ?? { params: [], results: [] },
+            locals,
+            body,
+            offset: at,
+            end: fr.end,
+            maxStackHeight: 0,
+          });
+        }
+        break;
+      }
+      case 11: {
+        sawData = true;
+        const n = s.count('data segment');
+        if (dataCount !== null && n !== dataCount) s.fail(`data count section says ${dataCount} segments, data section has ${n}`, bodyStart);
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const flagsAt = s.pos;
+          const flags = s.u32();
+          let mode: DataSegment['mode'];
+          if (flags === 0) mode = { kind: 'active', memory: 0, offsetExpr: decodeConstExpr(s) };
+          else if (flags === 1) mode = { kind: 'passive' };
+          else if (flags === 2) {
+            const memory = s.u32();
+            mode = { kind: 'active', memory, offsetExpr: decodeConstExpr(s) };
+          } else s.fail(`malformed data segment flags ${flags}`, flagsAt);
+          const len = s.u32();
+          datas.push({ index: datas.length, mode, bytes: s.take(len).slice(), offset: at });
+        }
+        break;
+      }
+    }
+    if (s.pos !== s.end) s.fail(`${sectionName} section size mismatch: ${s.end - s.pos} unread bytes`, s.pos);
+  }
+  r.section = undefined;
+  if (!sawCode && definedFuncTypes.length > 0) r.fail(`function section declares ${definedFuncTypes.length} functions but there is no code section`, bytes.length);
+  if (!sawData && dataCount !== null && dataCount !== 0) r.fail(`data count section says ${dataCount} segments but there is no data section`, bytes.length);
+
+  const counts: Omit<ModuleCounts, 'numEscapedFunctions'> = {
+    numImportedFunctions,
+    numImportedTables: tableTypes.length - tables.length,
+    numImportedMemories: memoryTypes.length - memories.length,
+    numImportedGlobals: globalTypes.length - globals.length,
+    numDefinedFunctions: definedFuncTypes.length,
+    numDefinedTables: tables.length,
+    numDefinedMemories: memories.length,
+    numOwnedMemories: memories.filter((m) => !m.type.shared).length,
+    numDefinedGlobals: globals.length,
+  };
+  const { escapedFunctions, escapedIndex } = computeEscapedFunctions(globals, exports, start, elements);
+  return {
+    types, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names,
+    funcTypeIndices, tableTypes, memoryTypes, globalTypes,
+    counts: { ...counts, numEscapedFunctions: escapedFunctions.length },
+    escapedFunctions, escapedIndex,
+  };
+}
+
+function decodeElementSegment(s: Reader, index: number): ElementSegment {
+  const at = s.pos;
+  const flags = s.u32();
+  if (flags > 7) s.fail(`malformed element segment flags ${flags}`, at);
+  const passiveOrDeclarative = (flags & 1) !== 0;
+  const explicitTable = (flags & 2) !== 0;
+  const usesExpressions = (flags & 4) !== 0;
+  let mode: ElementMode;
+  if (!passiveOrDeclarative) {
+    const table = explicitTable ? s.u32() : 0;
+    mode = { kind: 'active', table, offsetExpr: decodeConstExpr(s) };
+  } else {
+    mode = explicitTable ? { kind: 'declarative' } : { kind: 'passive' };
+  }
+  let elemType: RefType = 'funcref';
+  // Forms 0 and 4 have an implicit funcref type; the others name an elemkind or a reftype.
+  if (flags !== 0 && flags !== 4) {
+    if (usesExpressions) elemType = s.refType();
+    else {
+      const kindAt = s.pos;
+      const kind = s.u8();
+      if (kind !== 0x00) s.fail(`malformed element kind 0x${kind.toString(16)}`, kindAt);
+    }
+  }
+  const n = s.count('element');
+  const items: ConstExpr[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!usesExpressions) {
+      items.push({ op: 'ref.func', func: s.u32() });
+      continue;
+    }
+    const itemAt = s.pos;
+    const item = decodeConstExpr(s);
+    if (item.op === 'global.get') s.fail('global.get in element segment items is not supported', itemAt, 'unsupported', { instr: 'global.get' });
+    if (item.op !== 'ref.func' && item.op !== 'ref.null') s.fail(`type mismatch: element item '${item.op}' is not a reference`, itemAt, 'validation', { instr: item.op });
+    items.push(item);
+  }
+  return { index, mode, elemType, items, offset: at };
+}
+
+/** wasmtime v17's escape order (see `WasmModule.escapedFunctions`). */
+export function computeEscapedFunctions(
+  globals: readonly DefinedGlobal[],
+  exports: readonly Export[],
+  start: number | null,
+  elements: readonly ElementSegment[],
+): { escapedFunctions: number[]; escapedIndex: Map<number, number> } {
+  const escapedFunctions: number[] = [];
+  const escapedIndex = new Map<number, number>();
+  const flag = (func: number): void => {
+    if (escapedIndex.has(func)) return;
+    escapedIndex.set(func, escapedFunctions.length);
+    escapedFunctions.push(func);
+  };
+  for (const g of globals) if (g.init.op === 'ref.func') flag(g.init.func);
+  for (const e of exports) if (e.kind === 'func') flag(e.index);
+  if (start !== null) flag(start);
+  for (const seg of elements) for (const item of seg.items) if (item.op === 'ref.func') flag(item.func);
+  return { escapedFunctions, escapedIndex };
+}

@@ -1,0 +1,96 @@
+/**
+ * Entry points of the front end: WAT text or a Wasm binary in, a validated `WasmModule` out,
+ * or a `CompileError` saying what and where. Lower-level pieces (decodeModule, validateModule,
+ * watToBinary) are re-exported for tools and tests.
+ */
+import { decodeModule } from './decode.ts';
+import { CompileError } from './errors.ts';
+import type { WasmModule } from './module.ts';
+import { validateModule } from './validate.ts';
+import { loadWat, watToBinary } from './wat.ts';
+import type { WatSource } from './wat.ts';
+
+export { CompileError } from './errors.ts';
+export type { CompileErrorKind, CompileErrorSite, SourceLocation } from './errors.ts';
+export { computeEscapedFunctions, decodeModule, MAX_FUNCTION_PARAMS_OR_RESULTS, MAX_LOCALS } from './decode.ts';
+export { MAX_MEMORY_PAGES, validateModule } from './validate.ts';
+export { isWatLoaded, loadWat, parseWabtDiagnostic, WAT_FEATURES, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
+export type { WabtDiagnostic, WatBinary } from './wat.ts';
+export * from './module.ts';
+
+export interface WatOptions {
+  /** File name used in locations (default 'input.wat'). */
+  readonly fileName?: string;
+}
+
+/** Decodes and validates a binary module. */
+export function parseWasm(bytes: Uint8Array): WasmModule {
+  const module = decodeModule(bytes);
+  validateModule(module);
+  return module;
+}
+
+/**
+ * WAT → validated module, synchronously (requires `await loadWat()` once beforehand).
+ * Diagnosis order: wabt's syntax errors; then stackscope's decoder, so constructs outside the
+ * subset are named as 'unsupported'; then wabt's validator (its messages carry line:column);
+ * then stackscope's validator, whose errors are located in the text when possible.
+ */
+export function parseWatText(text: string, options: WatOptions = {}): WasmModule {
+  const { bytes, source, wabtValidationError } = watToBinary(text, options.fileName ?? 'input.wat');
+  let module: WasmModule;
+  try {
+    module = decodeModule(bytes);
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    if (wabtValidationError !== null && (e.kind === 'malformed' || e.kind === 'validation')) throw wabtValidationError;
+    throw locateInText(e, source, null);
+  }
+  if (wabtValidationError !== null) throw wabtValidationError;
+  try {
+    validateModule(module);
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    throw locateInText(e, source, module);
+  }
+  return module;
+}
+
+/** `parseWatText` after making sure wabt is loaded. */
+export async function parseWat(text: string, options: WatOptions = {}): Promise<WasmModule> {
+  await loadWat();
+  return parseWatText(text, options);
+}
+
+/** A binary (recognized by its `\0asm` magic) or UTF-8 WAT text. */
+export async function parseModuleSource(input: string | Uint8Array, options: WatOptions = {}): Promise<WasmModule> {
+  if (typeof input !== 'string') {
+    if (input.length >= 4 && input[0] === 0 && input[1] === 0x61 && input[2] === 0x73 && input[3] === 0x6d) return parseWasm(input);
+    input = new TextDecoder().decode(input);
+  }
+  return parseWat(input, options);
+}
+
+/** Adds a line:column to an error from the decoder or validator when the text pins it down. */
+function locateInText(e: CompileError, source: WatSource, module: WasmModule | null): CompileError {
+  if (e.location !== null || e.funcIndex === null || e.instr === null) return e;
+  let location = null;
+  const fn = module?.functions.find((f) => f.index === e.funcIndex);
+  if (fn !== undefined && e.instrIndex !== null) {
+    let before = 0;
+    let total = 0;
+    fn.body.forEach((instr, i) => {
+      if (instr.op !== e.instr) return;
+      total++;
+      if (i < e.instrIndex!) before++;
+    });
+    location = source.locateInstruction(e.funcIndex, e.instr, before, total);
+  } else if (e.kind === 'unsupported') {
+    // The decoder stops at the first instruction it cannot handle, so this is the first
+    // occurrence of the mnemonic in the function's binary body.
+    location = source.locateInstruction(e.funcIndex, e.instr, 0);
+  } else {
+    location = source.locateInstruction(e.funcIndex, e.instr, 0, 1);
+  }
+  return location !== null ? e.withSite({ location }) : e;
+}

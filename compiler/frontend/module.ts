@@ -1,0 +1,305 @@
+/**
+ * The front end's output: a decoded, validated WebAssembly module in the subset stackscope
+ * compiles. Index spaces follow the spec (imports first, then definitions), so a function,
+ * table, memory or global index from an instruction can be used directly in the `*Types`
+ * arrays below. Everything here is plain data; the code generator only reads it.
+ */
+
+export type NumType = 'i32' | 'i64';
+export type RefType = 'funcref' | 'externref';
+/** The value types of the subset; floats and v128 are rejected as 'unsupported' when decoded. */
+export type ValType = NumType | RefType;
+
+export interface FuncType {
+  readonly params: readonly ValType[];
+  readonly results: readonly ValType[];
+}
+
+export interface TableType {
+  readonly elemType: RefType;
+  readonly min: number;
+  readonly max: number | null;
+}
+
+/** Limits in 64 KiB pages. `shared` memories are rejected (threads), so it is always false today. */
+export interface MemoryType {
+  readonly min: number;
+  readonly max: number | null;
+  readonly shared: boolean;
+}
+
+export interface GlobalType {
+  readonly valType: ValType;
+  readonly mutable: boolean;
+}
+
+/** Constant expressions of the subset (initializers and segment offsets/items). */
+export type ConstExpr =
+  | { readonly op: 'i32.const'; readonly value: number }
+  | { readonly op: 'i64.const'; readonly value: bigint }
+  | { readonly op: 'ref.null'; readonly type: RefType }
+  | { readonly op: 'ref.func'; readonly func: number }
+  /** Only imported, immutable globals may be read (MVP const-expression rule). */
+  | { readonly op: 'global.get'; readonly global: number };
+
+interface ImportBase {
+  readonly module: string;
+  readonly name: string;
+  /** Index in the import's own index space (the n-th imported function is function n). */
+  readonly index: number;
+  /** Byte offset of the import entry. */
+  readonly offset: number;
+}
+export type Import =
+  | (ImportBase & { readonly kind: 'func'; readonly typeIndex: number })
+  | (ImportBase & { readonly kind: 'table'; readonly type: TableType })
+  | (ImportBase & { readonly kind: 'memory'; readonly type: MemoryType })
+  | (ImportBase & { readonly kind: 'global'; readonly type: GlobalType });
+
+export type ExternKind = 'func' | 'table' | 'memory' | 'global';
+
+export interface Export {
+  readonly name: string;
+  readonly kind: ExternKind;
+  readonly index: number;
+}
+
+/** `empty` = [] → []; `value` = [] → [t]; `typeIndex` = a function type from the type section. */
+export type BlockType =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'value'; readonly type: ValType }
+  | { readonly kind: 'typeIndex'; readonly index: number };
+
+export interface MemArg {
+  /** log2 of the alignment hint; validation guarantees 2^align ≤ the access width. */
+  readonly align: number;
+  /** The static offset added to the dynamic address (u32). */
+  readonly offset: number;
+}
+
+/** Instructions without immediates (numeric ops and a few control/reference ops). */
+export type SimpleOp =
+  | 'unreachable' | 'nop' | 'return' | 'ref.is_null'
+  | 'i32.eqz' | 'i32.eq' | 'i32.ne' | 'i32.lt_s' | 'i32.lt_u' | 'i32.gt_s' | 'i32.gt_u'
+  | 'i32.le_s' | 'i32.le_u' | 'i32.ge_s' | 'i32.ge_u'
+  | 'i64.eqz' | 'i64.eq' | 'i64.ne' | 'i64.lt_s' | 'i64.lt_u' | 'i64.gt_s' | 'i64.gt_u'
+  | 'i64.le_s' | 'i64.le_u' | 'i64.ge_s' | 'i64.ge_u'
+  | 'i32.clz' | 'i32.ctz' | 'i32.popcnt' | 'i32.add' | 'i32.sub' | 'i32.mul' | 'i32.div_s'
+  | 'i32.div_u' | 'i32.rem_s' | 'i32.rem_u' | 'i32.and' | 'i32.or' | 'i32.xor' | 'i32.shl'
+  | 'i32.shr_s' | 'i32.shr_u' | 'i32.rotl' | 'i32.rotr'
+  | 'i64.clz' | 'i64.ctz' | 'i64.popcnt' | 'i64.add' | 'i64.sub' | 'i64.mul' | 'i64.div_s'
+  | 'i64.div_u' | 'i64.rem_s' | 'i64.rem_u' | 'i64.and' | 'i64.or' | 'i64.xor' | 'i64.shl'
+  | 'i64.shr_s' | 'i64.shr_u' | 'i64.rotl' | 'i64.rotr'
+  | 'i32.wrap_i64' | 'i64.extend_i32_s' | 'i64.extend_i32_u'
+  | 'i32.extend8_s' | 'i32.extend16_s' | 'i64.extend8_s' | 'i64.extend16_s' | 'i64.extend32_s';
+
+export type LoadOp =
+  | 'i32.load' | 'i64.load' | 'i32.load8_s' | 'i32.load8_u' | 'i32.load16_s' | 'i32.load16_u'
+  | 'i64.load8_s' | 'i64.load8_u' | 'i64.load16_s' | 'i64.load16_u' | 'i64.load32_s' | 'i64.load32_u';
+export type StoreOp =
+  | 'i32.store' | 'i64.store' | 'i32.store8' | 'i32.store16' | 'i64.store8' | 'i64.store16' | 'i64.store32';
+
+/**
+ * One decoded instruction. Structured control is pre-matched by the decoder: `block`/`loop`/`if`
+ * know the instruction index of their `else` (or -1) and `end`; `else`/`end` know their opener
+ * (-1 for the function body's final `end`). The validator fills the operand type of `drop` and
+ * untyped `select` and marks statically dead code, so a single-pass code generator needs no
+ * type stack of its own for those.
+ */
+export type InstrBody =
+  | { readonly op: SimpleOp }
+  | { readonly op: 'i32.const'; readonly value: number }
+  | { readonly op: 'i64.const'; readonly value: bigint }
+  | { readonly op: 'local.get' | 'local.set' | 'local.tee'; readonly local: number }
+  | { readonly op: 'global.get' | 'global.set'; readonly global: number }
+  | {
+      readonly op: 'block' | 'loop' | 'if';
+      readonly blockType: BlockType;
+      /** The block's type with a type index resolved. */
+      type: FuncType;
+      else: number;
+      end: number;
+    }
+  | { readonly op: 'else' | 'end'; opener: number }
+  | { readonly op: 'br' | 'br_if'; readonly depth: number }
+  | { readonly op: 'br_table'; readonly depths: readonly number[]; readonly defaultDepth: number }
+  | { readonly op: 'call'; readonly func: number }
+  | { readonly op: 'call_indirect'; readonly typeIndex: number; readonly table: number }
+  /** Operand type: filled by the validator; null only in dead code where it is unknown. */
+  | { readonly op: 'drop'; type: ValType | null }
+  /** `typed` = the `select (result t)` form; `type` is its annotation or, untyped, inferred. */
+  | { readonly op: 'select'; readonly typed: boolean; type: ValType | null }
+  | { readonly op: 'ref.null'; readonly type: RefType }
+  | { readonly op: 'ref.func'; readonly func: number }
+  | {
+      readonly op: 'table.get' | 'table.set' | 'table.size' | 'table.grow' | 'table.fill';
+      readonly table: number;
+    }
+  | { readonly op: 'table.copy'; readonly dstTable: number; readonly srcTable: number }
+  | { readonly op: 'table.init'; readonly elem: number; readonly table: number }
+  | { readonly op: 'elem.drop'; readonly elem: number }
+  | { readonly op: LoadOp | StoreOp; readonly memarg: MemArg; readonly memory: number }
+  | { readonly op: 'memory.size' | 'memory.grow' | 'memory.fill'; readonly memory: number }
+  | { readonly op: 'memory.copy'; readonly dstMemory: number; readonly srcMemory: number }
+  | { readonly op: 'memory.init'; readonly data: number; readonly memory: number }
+  | { readonly op: 'data.drop'; readonly data: number };
+
+export type Instr = InstrBody & {
+  /** Byte offset of the instruction's opcode in the module binary. */
+  readonly offset: number;
+  /** Set by the validator: the instruction can never execute (after br/return/unreachable). */
+  dead?: boolean;
+};
+
+export type Opcode = Instr['op'];
+
+export interface DefinedFunction {
+  /** Index in the function index space (imports first). */
+  readonly index: number;
+  /** Index among defined functions (= index - number of imported functions). */
+  readonly definedIndex: number;
+  readonly typeIndex: number;
+  readonly type: FuncType;
+  /** Declared locals, expanded, excluding the parameters (local index = params.length + i). */
+  readonly locals: readonly ValType[];
+  readonly body: Instr[];
+  /** Byte offset of the code entry (its size field) and the end of its body. */
+  readonly offset: number;
+  readonly end: number;
+  /** Set by the validator: the operand stack's maximum height in this function. */
+  maxStackHeight: number;
+}
+
+export interface DefinedTable {
+  readonly index: number;
+  readonly definedIndex: number;
+  readonly type: TableType;
+}
+
+export interface DefinedMemory {
+  readonly index: number;
+  readonly definedIndex: number;
+  readonly type: MemoryType;
+}
+
+export interface DefinedGlobal {
+  readonly index: number;
+  readonly definedIndex: number;
+  readonly type: GlobalType;
+  readonly init: ConstExpr;
+}
+
+export type ElementMode =
+  | { readonly kind: 'active'; readonly table: number; readonly offsetExpr: ConstExpr }
+  | { readonly kind: 'passive' }
+  | { readonly kind: 'declarative' };
+
+export interface ElementSegment {
+  readonly index: number;
+  readonly mode: ElementMode;
+  readonly elemType: RefType;
+  /** Each item is `ref.func f` or `ref.null t` (function-index forms are given as ref.func). */
+  readonly items: readonly ConstExpr[];
+  /** Byte offset of the segment entry. */
+  readonly offset: number;
+}
+
+export type DataMode =
+  | { readonly kind: 'active'; readonly memory: number; readonly offsetExpr: ConstExpr }
+  | { readonly kind: 'passive' };
+
+export interface DataSegment {
+  readonly index: number;
+  readonly mode: DataMode;
+  readonly bytes: Uint8Array;
+  readonly offset: number;
+}
+
+/** From the `name` custom section; a malformed name section is ignored (it cannot change meaning). */
+export interface ModuleNames {
+  module: string | null;
+  readonly functions: Map<number, string>;
+  /** function index → local index → name */
+  readonly locals: Map<number, Map<number, string>>;
+}
+
+/**
+ * The counts wasmtime v17's `VMOffsets` is built from (`ModuleInfo`/`VMOffsetsFields`).
+ * `numOwnedMemories` = defined memories that are not shared.
+ */
+export interface ModuleCounts {
+  readonly numImportedFunctions: number;
+  readonly numImportedTables: number;
+  readonly numImportedMemories: number;
+  readonly numImportedGlobals: number;
+  readonly numDefinedFunctions: number;
+  readonly numDefinedTables: number;
+  readonly numDefinedMemories: number;
+  readonly numOwnedMemories: number;
+  readonly numDefinedGlobals: number;
+  readonly numEscapedFunctions: number;
+}
+
+export interface WasmModule {
+  readonly types: readonly FuncType[];
+  readonly imports: readonly Import[];
+  readonly functions: readonly DefinedFunction[];
+  readonly tables: readonly DefinedTable[];
+  readonly memories: readonly DefinedMemory[];
+  readonly globals: readonly DefinedGlobal[];
+  readonly exports: readonly Export[];
+  readonly start: number | null;
+  readonly elements: readonly ElementSegment[];
+  readonly datas: readonly DataSegment[];
+  /** The data count section's value, or null when the section is absent. */
+  readonly dataCount: number | null;
+  readonly names: ModuleNames;
+
+  /** Whole index spaces, imports first. */
+  readonly funcTypeIndices: readonly number[];
+  readonly tableTypes: readonly TableType[];
+  readonly memoryTypes: readonly MemoryType[];
+  readonly globalTypes: readonly GlobalType[];
+
+  readonly counts: ModuleCounts;
+  /**
+   * Functions that may be observed as a funcref and therefore get a `VMFuncRef` slot in the
+   * vmctx, listed by escaped index. The order is wasmtime v17's `flag_func_escaped` order:
+   * ref.func in global initializers, then exports, the start function, then element segment
+   * items, each function numbered the first time it is seen. Imports are not escaped merely by
+   * being imported.
+   */
+  readonly escapedFunctions: readonly number[];
+  /** function index → escaped index (absent = not escaped). */
+  readonly escapedIndex: ReadonlyMap<number, number>;
+}
+
+/** The type of any function in the index space. */
+export function funcTypeOf(module: WasmModule, funcIndex: number): FuncType {
+  const typeIndex = module.funcTypeIndices[funcIndex];
+  if (typeIndex === undefined) throw new RangeError(`function index ${funcIndex} out of range`);
+  return module.types[typeIndex];
+}
+
+export function isImportedFunction(module: WasmModule, funcIndex: number): boolean {
+  return funcIndex < module.counts.numImportedFunctions;
+}
+
+/** The name section's name, else the first export name, else `func<N>`. */
+export function functionDisplayName(module: WasmModule, funcIndex: number): string {
+  const named = module.names.functions.get(funcIndex);
+  if (named !== undefined) return named;
+  const exported = module.exports.find((e) => e.kind === 'func' && e.index === funcIndex);
+  if (exported) return exported.name;
+  return `func${funcIndex}`;
+}
+
+/** Type of local `index` of a defined function (parameters first, then declared locals). */
+export function localType(fn: DefinedFunction, index: number): ValType | undefined {
+  const params = fn.type.params;
+  return index < params.length ? params[index] : fn.locals[index - params.length];
+}
+
+export function isRefType(t: ValType): t is RefType {
+  return t === 'funcref' || t === 'externref';
+}

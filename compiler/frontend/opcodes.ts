@@ -1,0 +1,123 @@
+/**
+ * Opcode tables of the binary format: which byte means which instruction, and for the
+ * instructions without immediates, their operand and result types. Opcodes of features outside
+ * the subset are named too, so an 'unsupported' error can say which instruction it met.
+ */
+import type { LoadOp, NumType, SimpleOp, StoreOp, ValType } from './module.ts';
+
+export interface SimpleOpInfo {
+  readonly name: SimpleOp;
+  readonly params: readonly ValType[];
+  readonly results: readonly ValType[];
+}
+
+export interface MemOpInfo {
+  readonly name: LoadOp | StoreOp;
+  readonly store: boolean;
+  readonly valType: NumType;
+  /** Access width in bytes; the alignment immediate may not exceed log2 of it. */
+  readonly width: number;
+}
+
+/** Single-byte numeric opcodes without immediates: 0x45..0xc4 (subset) plus a few others. */
+export const SIMPLE_OPS = new Map<number, SimpleOpInfo>();
+export const MEM_OPS = new Map<number, MemOpInfo>();
+/** Single-byte opcodes of unsupported features, by name. */
+export const UNSUPPORTED_OPS = new Map<number, string>();
+/** 0xfc-prefixed opcodes outside the subset (saturating float truncation). */
+export const UNSUPPORTED_FC_OPS = new Map<number, string>();
+
+const I32: readonly ValType[] = ['i32'];
+const I64: readonly ValType[] = ['i64'];
+
+function simple(op: number, name: SimpleOp, params: readonly ValType[], results: readonly ValType[]): void {
+  SIMPLE_OPS.set(op, { name, params, results });
+}
+
+simple(0x00, 'unreachable', [], []);
+simple(0x01, 'nop', [], []);
+simple(0x0f, 'return', [], []); // operands come from the function type; the validator handles it
+simple(0xd1, 'ref.is_null', [], I32); // operand is any reference type; the validator handles it
+
+const CMP = ['eq', 'ne', 'lt_s', 'lt_u', 'gt_s', 'gt_u', 'le_s', 'le_u', 'ge_s', 'ge_u'] as const;
+simple(0x45, 'i32.eqz', I32, I32);
+CMP.forEach((c, i) => simple(0x46 + i, `i32.${c}` as SimpleOp, ['i32', 'i32'], I32));
+simple(0x50, 'i64.eqz', I64, I32);
+CMP.forEach((c, i) => simple(0x51 + i, `i64.${c}` as SimpleOp, ['i64', 'i64'], I32));
+
+const UNARY = ['clz', 'ctz', 'popcnt'] as const;
+const BINARY = [
+  'add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr',
+] as const;
+UNARY.forEach((u, i) => simple(0x67 + i, `i32.${u}` as SimpleOp, I32, I32));
+BINARY.forEach((b, i) => simple(0x6a + i, `i32.${b}` as SimpleOp, ['i32', 'i32'], I32));
+UNARY.forEach((u, i) => simple(0x79 + i, `i64.${u}` as SimpleOp, I64, I64));
+BINARY.forEach((b, i) => simple(0x7c + i, `i64.${b}` as SimpleOp, ['i64', 'i64'], I64));
+
+simple(0xa7, 'i32.wrap_i64', I64, I32);
+simple(0xac, 'i64.extend_i32_s', I32, I64);
+simple(0xad, 'i64.extend_i32_u', I32, I64);
+simple(0xc0, 'i32.extend8_s', I32, I32);
+simple(0xc1, 'i32.extend16_s', I32, I32);
+simple(0xc2, 'i64.extend8_s', I64, I64);
+simple(0xc3, 'i64.extend16_s', I64, I64);
+simple(0xc4, 'i64.extend32_s', I64, I64);
+
+function mem(op: number, name: LoadOp | StoreOp, store: boolean, valType: NumType, width: number): void {
+  MEM_OPS.set(op, { name, store, valType, width });
+}
+mem(0x28, 'i32.load', false, 'i32', 4);
+mem(0x29, 'i64.load', false, 'i64', 8);
+mem(0x2c, 'i32.load8_s', false, 'i32', 1);
+mem(0x2d, 'i32.load8_u', false, 'i32', 1);
+mem(0x2e, 'i32.load16_s', false, 'i32', 2);
+mem(0x2f, 'i32.load16_u', false, 'i32', 2);
+mem(0x30, 'i64.load8_s', false, 'i64', 1);
+mem(0x31, 'i64.load8_u', false, 'i64', 1);
+mem(0x32, 'i64.load16_s', false, 'i64', 2);
+mem(0x33, 'i64.load16_u', false, 'i64', 2);
+mem(0x34, 'i64.load32_s', false, 'i64', 4);
+mem(0x35, 'i64.load32_u', false, 'i64', 4);
+mem(0x36, 'i32.store', true, 'i32', 4);
+mem(0x37, 'i64.store', true, 'i64', 8);
+mem(0x3a, 'i32.store8', true, 'i32', 1);
+mem(0x3b, 'i32.store16', true, 'i32', 2);
+mem(0x3c, 'i64.store8', true, 'i64', 1);
+mem(0x3d, 'i64.store16', true, 'i64', 2);
+mem(0x3e, 'i64.store32', true, 'i64', 4);
+
+// Features outside the subset. Names as in the text format.
+const unsupported: [number, string][] = [
+  [0x06, 'try'], [0x07, 'catch'], [0x08, 'throw'], [0x09, 'rethrow'], [0x0a, 'throw_ref'],
+  [0x12, 'return_call'], [0x13, 'return_call_indirect'], [0x14, 'call_ref'], [0x15, 'return_call_ref'],
+  [0x18, 'delegate'], [0x19, 'catch_all'], [0x1f, 'try_table'],
+  [0x2a, 'f32.load'], [0x2b, 'f64.load'], [0x38, 'f32.store'], [0x39, 'f64.store'],
+  [0x43, 'f32.const'], [0x44, 'f64.const'],
+  [0xd3, 'ref.eq'], [0xd4, 'ref.as_non_null'], [0xd5, 'br_on_null'], [0xd6, 'br_on_non_null'],
+];
+for (const [op, name] of unsupported) UNSUPPORTED_OPS.set(op, name);
+const FCMP = ['eq', 'ne', 'lt', 'gt', 'le', 'ge'];
+FCMP.forEach((c, i) => UNSUPPORTED_OPS.set(0x5b + i, `f32.${c}`));
+FCMP.forEach((c, i) => UNSUPPORTED_OPS.set(0x61 + i, `f64.${c}`));
+const FARITH = ['abs', 'neg', 'ceil', 'floor', 'trunc', 'nearest', 'sqrt', 'add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'];
+FARITH.forEach((c, i) => UNSUPPORTED_OPS.set(0x8b + i, `f32.${c}`));
+FARITH.forEach((c, i) => UNSUPPORTED_OPS.set(0x99 + i, `f64.${c}`));
+const CONVERSIONS: [number, string][] = [
+  [0xa8, 'i32.trunc_f32_s'], [0xa9, 'i32.trunc_f32_u'], [0xaa, 'i32.trunc_f64_s'], [0xab, 'i32.trunc_f64_u'],
+  [0xae, 'i64.trunc_f32_s'], [0xaf, 'i64.trunc_f32_u'], [0xb0, 'i64.trunc_f64_s'], [0xb1, 'i64.trunc_f64_u'],
+  [0xb2, 'f32.convert_i32_s'], [0xb3, 'f32.convert_i32_u'], [0xb4, 'f32.convert_i64_s'], [0xb5, 'f32.convert_i64_u'],
+  [0xb6, 'f32.demote_f64'], [0xb7, 'f64.convert_i32_s'], [0xb8, 'f64.convert_i32_u'], [0xb9, 'f64.convert_i64_s'],
+  [0xba, 'f64.convert_i64_u'], [0xbb, 'f64.promote_f32'], [0xbc, 'i32.reinterpret_f32'], [0xbd, 'i64.reinterpret_f64'],
+  [0xbe, 'f32.reinterpret_i32'], [0xbf, 'f64.reinterpret_i64'],
+];
+for (const [op, name] of CONVERSIONS) UNSUPPORTED_OPS.set(op, name);
+const SAT = ['i32.trunc_sat_f32_s', 'i32.trunc_sat_f32_u', 'i32.trunc_sat_f64_s', 'i32.trunc_sat_f64_u',
+  'i64.trunc_sat_f32_s', 'i64.trunc_sat_f32_u', 'i64.trunc_sat_f64_s', 'i64.trunc_sat_f64_u'];
+SAT.forEach((name, i) => UNSUPPORTED_FC_OPS.set(i, name));
+
+/** Prefix bytes of whole proposals outside the subset. */
+export const UNSUPPORTED_PREFIXES = new Map<number, string>([
+  [0xfb, 'GC'],
+  [0xfd, 'SIMD'],
+  [0xfe, 'threads (atomics)'],
+]);

@@ -1,0 +1,165 @@
+(module
+  (type $sig (func (param i32) (result i32)))
+  (type $pair (func (param i32 i64) (result i64 i32)))
+  (import "env" "imp" (func $imp (param i32) (result i32)))
+  (import "env" "g" (global $ig i32))
+  (import "env" "t" (table $it 1 funcref))
+  (table $ft 4 funcref)
+  (table $et 2 externref)
+  (memory 1 4)
+  (global $gi (mut i32) (i32.const 1))
+  (global $gl (mut i64) (i64.const -2))
+  (global $ge (mut externref) (ref.null extern))
+  (global $gf (mut funcref) (ref.func $ops))
+  (global $gc i32 (global.get $ig))
+  (func $ops (export "ops") (param $a i32) (param $b i64) (param $e externref) (result i32)
+    (local $x i32) (local $y i64) (local $f funcref)
+    ;; i32 arithmetic/bitwise/comparisons
+    local.get $a i32.eqz drop
+    local.get $a local.get $a i32.eq drop
+    local.get $a local.get $a i32.ne drop
+    local.get $a local.get $a i32.lt_s drop
+    local.get $a local.get $a i32.lt_u drop
+    local.get $a local.get $a i32.gt_s drop
+    local.get $a local.get $a i32.gt_u drop
+    local.get $a local.get $a i32.le_s drop
+    local.get $a local.get $a i32.le_u drop
+    local.get $a local.get $a i32.ge_s drop
+    local.get $a local.get $a i32.ge_u drop
+    local.get $a i32.clz drop
+    local.get $a i32.ctz drop
+    local.get $a i32.popcnt drop
+    local.get $a local.get $a i32.add drop
+    local.get $a local.get $a i32.sub drop
+    local.get $a local.get $a i32.mul drop
+    local.get $a local.get $a i32.div_s drop
+    local.get $a local.get $a i32.div_u drop
+    local.get $a local.get $a i32.rem_s drop
+    local.get $a local.get $a i32.rem_u drop
+    local.get $a local.get $a i32.and drop
+    local.get $a local.get $a i32.or drop
+    local.get $a local.get $a i32.xor drop
+    local.get $a local.get $a i32.shl drop
+    local.get $a local.get $a i32.shr_s drop
+    local.get $a local.get $a i32.shr_u drop
+    local.get $a local.get $a i32.rotl drop
+    local.get $a local.get $a i32.rotr drop
+    ;; i64
+    local.get $b i64.eqz drop
+    local.get $b local.get $b i64.eq drop
+    local.get $b local.get $b i64.ne drop
+    local.get $b local.get $b i64.lt_s drop
+    local.get $b local.get $b i64.lt_u drop
+    local.get $b local.get $b i64.gt_s drop
+    local.get $b local.get $b i64.gt_u drop
+    local.get $b local.get $b i64.le_s drop
+    local.get $b local.get $b i64.le_u drop
+    local.get $b local.get $b i64.ge_s drop
+    local.get $b local.get $b i64.ge_u drop
+    local.get $b i64.clz drop
+    local.get $b i64.ctz drop
+    local.get $b i64.popcnt drop
+    local.get $b local.get $b i64.add drop
+    local.get $b local.get $b i64.sub drop
+    local.get $b local.get $b i64.mul drop
+    local.get $b local.get $b i64.div_s drop
+    local.get $b local.get $b i64.div_u drop
+    local.get $b local.get $b i64.rem_s drop
+    local.get $b local.get $b i64.rem_u drop
+    local.get $b local.get $b i64.and drop
+    local.get $b local.get $b i64.or drop
+    local.get $b local.get $b i64.xor drop
+    local.get $b local.get $b i64.shl drop
+    local.get $b local.get $b i64.shr_s drop
+    local.get $b local.get $b i64.shr_u drop
+    local.get $b local.get $b i64.rotl drop
+    local.get $b local.get $b i64.rotr drop
+    ;; conversions
+    local.get $b i32.wrap_i64 drop
+    local.get $a i64.extend_i32_s drop
+    local.get $a i64.extend_i32_u drop
+    local.get $a i32.extend8_s drop
+    local.get $a i32.extend16_s drop
+    local.get $b i64.extend8_s drop
+    local.get $b i64.extend16_s drop
+    local.get $b i64.extend32_s drop
+    ;; constants, locals, globals
+    i32.const -2147483648 local.set $x
+    i64.const 0x7fffffffffffffff local.tee $y drop
+    global.get $gi global.set $gi
+    global.get $gl global.set $gl
+    global.get $ge global.set $ge
+    global.get $gf global.set $gf
+    global.get $gc drop
+    ;; parametric
+    nop
+    local.get $a local.get $a local.get $a select drop
+    local.get $e local.get $e local.get $a select (result externref) drop
+    ;; references
+    ref.null extern ref.is_null drop
+    ref.null func ref.is_null drop
+    ref.func $ops local.set $f
+    ;; tables
+    i32.const 0 table.get $et drop
+    i32.const 0 local.get $e table.set $et
+    table.size $ft drop
+    ref.null func i32.const 1 table.grow $ft drop
+    i32.const 0 ref.null extern i32.const 1 table.fill $et
+    i32.const 0 i32.const 1 i32.const 1 table.copy $ft $it
+    i32.const 0 i32.const 0 i32.const 1 table.init $ft $passive
+    elem.drop $passive
+    ;; memory
+    i32.const 0 i32.load drop
+    i32.const 0 i64.load drop
+    i32.const 0 i32.load8_s drop
+    i32.const 0 i32.load8_u drop
+    i32.const 0 i32.load16_s drop
+    i32.const 0 i32.load16_u drop
+    i32.const 0 i64.load8_s drop
+    i32.const 0 i64.load8_u drop
+    i32.const 0 i64.load16_s drop
+    i32.const 0 i64.load16_u drop
+    i32.const 0 i64.load32_s drop
+    i32.const 0 i64.load32_u offset=8 align=4 drop
+    i32.const 0 local.get $a i32.store
+    i32.const 0 local.get $b i64.store offset=16 align=8
+    i32.const 0 local.get $a i32.store8
+    i32.const 0 local.get $a i32.store16
+    i32.const 0 local.get $b i64.store8
+    i32.const 0 local.get $b i64.store16
+    i32.const 0 local.get $b i64.store32
+    memory.size drop
+    i32.const 1 memory.grow drop
+    i32.const 0 i32.const 0 i32.const 1 memory.copy
+    i32.const 0 i32.const 0 i32.const 1 memory.fill
+    i32.const 0 i32.const 0 i32.const 1 memory.init $pdata
+    data.drop $pdata
+    ;; control
+    block $done
+      loop $l
+        local.get $a br_if $done
+        local.get $a
+        br_table $l $done $l
+      end
+    end
+    i32.const 1 i64.const 2
+    block (type $pair) drop drop i64.const 3 i32.const 4 end
+    drop drop
+    local.get $a
+    if (result i32) i32.const 1 else i32.const 2 end
+    drop
+    local.get $a
+    call $imp
+    i32.const 0
+    call_indirect $ft (type $sig)
+    drop
+    block br 0 unreachable end
+    local.get $a
+    return)
+  (func $start)
+  (start $start)
+  (elem $passive func $ops)
+  (elem (table $ft) (i32.const 1) funcref (ref.func $ops) (ref.null func))
+  (elem declare func $start)
+  (data (i32.const 8) "hello")
+  (data $pdata "passive"))

@@ -1,0 +1,485 @@
+/**
+ * Validation of a decoded module: the spec's algorithm (an operand-type stack and a control
+ * stack, Appendix "Validation Algorithm") for function bodies, plus the module-level rules
+ * (index ranges, limits, constant expressions, declared function references, unique exports).
+ * It also annotates the IR for the code generator (see `Instr` in module.ts).
+ */
+import { CompileError } from './errors.ts';
+import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
+import type { ConstExpr, DefinedFunction, FuncType, Instr, ValType, WasmModule } from './module.ts';
+import { isRefType } from './module.ts';
+import { MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
+
+/** 2^16 pages of 64 KiB: the 32-bit memory's maximum. */
+export const MAX_MEMORY_PAGES = 65536;
+
+type StackType = ValType | 'unknown';
+
+interface ControlFrame {
+  readonly opcode: 'function' | 'block' | 'loop' | 'if' | 'else';
+  readonly startTypes: readonly ValType[];
+  readonly endTypes: readonly ValType[];
+  readonly height: number;
+  unreachable: boolean;
+  /** The frame was entered in dead code: nothing in it, including its end, can run. */
+  readonly enteredDead: boolean;
+}
+
+const LOAD_STORE_NAMES = new Map<string, { store: boolean; valType: ValType; width: number }>();
+for (const info of MEM_OPS.values()) LOAD_STORE_NAMES.set(info.name, info);
+const SIMPLE_BY_NAME = new Map<string, { params: readonly ValType[]; results: readonly ValType[] }>();
+for (const info of SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
+
+function moduleError(kind: CompileErrorKind, detail: string, site: CompileErrorSite = {}): CompileError {
+  return new CompileError(kind, detail, site);
+}
+
+/** Validates `module` in place (and annotates its instructions); throws CompileError. */
+export function validateModule(module: WasmModule): void {
+  const { types, counts } = module;
+  const numFuncs = module.funcTypeIndices.length;
+
+  for (const imp of module.imports) {
+    const site = { section: 'import', offset: imp.offset };
+    if (imp.kind === 'func' && imp.typeIndex >= types.length) {
+      throw moduleError('validation', `unknown type ${imp.typeIndex} in import "${imp.module}" "${imp.name}"`, site);
+    }
+    if (imp.kind === 'table') checkLimits(imp.type.min, imp.type.max, 'table', 2 ** 32 - 1, site);
+    if (imp.kind === 'memory') checkLimits(imp.type.min, imp.type.max, 'memory', MAX_MEMORY_PAGES, site);
+  }
+  for (const fn of module.functions) {
+    if (fn.typeIndex >= types.length) {
+      throw moduleError('validation', `unknown type ${fn.typeIndex} for function ${fn.index}`, { section: 'function', funcIndex: fn.index });
+    }
+  }
+  for (const t of module.tables) checkLimits(t.type.min, t.type.max, 'table', 2 ** 32 - 1, { section: 'table' });
+  for (const m of module.memories) checkLimits(m.type.min, m.type.max, 'memory', MAX_MEMORY_PAGES, { section: 'memory' });
+
+  // C.refs: functions that ref.func may name in code (spec: those referenced outside function
+  // bodies and the start section).
+  const declaredRefs = new Set<number>();
+  const checkConst = (expr: ConstExpr, expected: ValType, site: CompileErrorSite): void => {
+    let actual: ValType;
+    switch (expr.op) {
+      case 'i32.const': actual = 'i32'; break;
+      case 'i64.const': actual = 'i64'; break;
+      case 'ref.null': actual = expr.type; break;
+      case 'ref.func':
+        if (expr.func >= numFuncs) throw moduleError('validation', `unknown function ${expr.func} in constant expression`, { ...site, instr: 'ref.func' });
+        declaredRefs.add(expr.func);
+        actual = 'funcref';
+        break;
+      case 'global.get': {
+        if (expr.global >= counts.numImportedGlobals) {
+          throw moduleError('validation', `unknown global ${expr.global} in constant expression (only imported globals may be read)`, { ...site, instr: 'global.get' });
+        }
+        const g = module.globalTypes[expr.global];
+        if (g.mutable) throw moduleError('validation', `constant expression reads mutable global ${expr.global}`, { ...site, instr: 'global.get' });
+        actual = g.valType;
+        break;
+      }
+    }
+    if (actual !== expected) throw moduleError('validation', `type mismatch in constant expression: expected ${expected}, got ${actual}`, site);
+  };
+
+  for (const g of module.globals) checkConst(g.init, g.type.valType, { section: 'global' });
+
+  const exportNames = new Set<string>();
+  for (const e of module.exports) {
+    if (exportNames.has(e.name)) throw moduleError('validation', `duplicate export name "${e.name}"`, { section: 'export' });
+    exportNames.add(e.name);
+    const limit = e.kind === 'func' ? numFuncs : e.kind === 'table' ? module.tableTypes.length
+      : e.kind === 'memory' ? module.memoryTypes.length : module.globalTypes.length;
+    if (e.index >= limit) throw moduleError('validation', `export "${e.name}" names unknown ${e.kind} ${e.index}`, { section: 'export' });
+    if (e.kind === 'func') declaredRefs.add(e.index);
+  }
+
+  if (module.start !== null) {
+    if (module.start >= numFuncs) throw moduleError('validation', `unknown start function ${module.start}`, { section: 'start' });
+    const t = types[module.funcTypeIndices[module.start]];
+    if (t.params.length !== 0 || t.results.length !== 0) {
+      throw moduleError('validation', `start function ${module.start} must have type [] -> []`, { section: 'start', funcIndex: module.start });
+    }
+  }
+
+  for (const seg of module.elements) {
+    const site = { section: 'element', offset: seg.offset };
+    if (seg.mode.kind === 'active') {
+      const table = module.tableTypes[seg.mode.table];
+      if (table === undefined) throw moduleError('validation', `element segment ${seg.index} names unknown table ${seg.mode.table}`, site);
+      if (table.elemType !== seg.elemType) {
+        throw moduleError('validation', `type mismatch: element segment ${seg.index} of ${seg.elemType} for table ${seg.mode.table} of ${table.elemType}`, site);
+      }
+      checkConst(seg.mode.offsetExpr, 'i32', site);
+    }
+    for (const item of seg.items) checkConst(item, seg.elemType, site);
+  }
+
+  for (const d of module.datas) {
+    if (d.mode.kind === 'active') {
+      const site = { section: 'data', offset: d.offset };
+      if (d.mode.memory >= module.memoryTypes.length) throw moduleError('validation', `data segment ${d.index} names unknown memory ${d.mode.memory}`, site);
+      checkConst(d.mode.offsetExpr, 'i32', site);
+    }
+  }
+
+  for (const fn of module.functions) validateFunction(module, fn, declaredRefs);
+}
+
+function checkLimits(min: number, max: number | null, what: string, bound: number, site: CompileErrorSite): void {
+  if (min > bound) throw moduleError('validation', `${what} minimum ${min} exceeds ${bound}`, site);
+  if (max !== null && max > bound) throw moduleError('validation', `${what} maximum ${max} exceeds ${bound}`, site);
+  if (max !== null && max < min) throw moduleError('validation', `${what} maximum ${max} is below its minimum ${min}`, site);
+}
+
+function typesToString(ts: readonly StackType[]): string {
+  return `[${ts.join(' ')}]`;
+}
+
+/** The spec's validation algorithm over one function body. */
+function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs: ReadonlySet<number>): void {
+  const { types } = module;
+  const numFuncs = module.funcTypeIndices.length;
+  const funcName = module.names.functions.get(fn.index);
+  const params = fn.type.params;
+  const numLocals = params.length + fn.locals.length;
+  const vals: StackType[] = [];
+  const ctrls: ControlFrame[] = [];
+  let maxHeight = 0;
+  let index = 0;
+  let instr: Instr = fn.body[0];
+
+  const fail: (detail: string) => never = (detail) => {
+    const site: CompileErrorSite = { funcIndex: fn.index, instrIndex: index, instr: instr.op, offset: instr.offset, section: 'code' };
+    throw new CompileError('validation', detail, funcName !== undefined ? { ...site, funcName } : site);
+  };
+
+  const push = (t: StackType): void => {
+    vals.push(t);
+    if (vals.length > maxHeight) maxHeight = vals.length;
+  };
+  const popAny = (): StackType => {
+    const frame = ctrls[ctrls.length - 1];
+    if (vals.length === frame.height) {
+      if (frame.unreachable) return 'unknown';
+      fail(`type mismatch in ${instr.op}: operand stack is empty`);
+    }
+    return vals.pop()!;
+  };
+  const pop = (expected: StackType): StackType => {
+    const actual = popAny();
+    if (actual !== expected && actual !== 'unknown' && expected !== 'unknown') {
+      fail(`type mismatch in ${instr.op}: expected ${expected}, got ${actual}`);
+    }
+    return actual === 'unknown' ? expected : actual;
+  };
+  const popVals = (ts: readonly ValType[]): void => {
+    for (let i = ts.length - 1; i >= 0; i--) pop(ts[i]);
+  };
+  const pushVals = (ts: readonly StackType[]): void => {
+    for (const t of ts) push(t);
+  };
+  const pushCtrl = (opcode: ControlFrame['opcode'], startTypes: readonly ValType[], endTypes: readonly ValType[], enteredDead: boolean): void => {
+    ctrls.push({ opcode, startTypes, endTypes, height: vals.length, unreachable: false, enteredDead });
+    pushVals(startTypes);
+  };
+  const popCtrl = (): ControlFrame => {
+    const frame = ctrls[ctrls.length - 1];
+    popVals(frame.endTypes);
+    if (vals.length !== frame.height) {
+      fail(`type mismatch at ${instr.op}: ${vals.length - frame.height} extra value(s) left on the stack, block type ${typesToString(frame.endTypes)}`);
+    }
+    ctrls.pop();
+    return frame;
+  };
+  const labelTypes = (frame: ControlFrame): readonly ValType[] => (frame.opcode === 'loop' ? frame.startTypes : frame.endTypes);
+  const setUnreachable = (): void => {
+    const frame = ctrls[ctrls.length - 1];
+    vals.length = frame.height;
+    frame.unreachable = true;
+  };
+  const label = (depth: number): ControlFrame => {
+    if (depth >= ctrls.length) fail(`unknown label: branch depth ${depth} exceeds the ${ctrls.length} enclosing block(s)`);
+    return ctrls[ctrls.length - 1 - depth];
+  };
+  const local = (i: number): ValType => {
+    if (i >= numLocals) fail(`unknown local ${i} (function has ${numLocals})`);
+    return i < params.length ? params[i] : fn.locals[i - params.length];
+  };
+  const global = (i: number): { valType: ValType; mutable: boolean } => {
+    const g = module.globalTypes[i];
+    if (g === undefined) fail(`unknown global ${i}`);
+    return g;
+  };
+  const table = (i: number): { elemType: ValType } => {
+    const t = module.tableTypes[i];
+    if (t === undefined) fail(`unknown table ${i}`);
+    return t;
+  };
+  const memory = (i: number): void => {
+    if (i >= module.memoryTypes.length) fail(`unknown memory ${i}`);
+  };
+  const elem = (i: number): ValType => {
+    const e = module.elements[i];
+    if (e === undefined) fail(`unknown element segment ${i}`);
+    return e.elemType;
+  };
+  const data = (i: number): void => {
+    if (module.dataCount === null) fail(`${instr.op} requires a data count section`);
+    if (i >= module.dataCount) fail(`unknown data segment ${i}`);
+  };
+  const funcType = (typeIndex: number): FuncType => {
+    const t = types[typeIndex];
+    if (t === undefined) fail(`unknown type ${typeIndex}`);
+    return t;
+  };
+
+  pushCtrl('function', [], fn.type.results, false);
+  for (index = 0; index < fn.body.length; index++) {
+    instr = fn.body[index];
+    const frame = ctrls[ctrls.length - 1];
+    if (frame === undefined) fail('instruction after the end of the function');
+    const dead = frame.unreachable || frame.enteredDead;
+    if (dead && instr.op !== 'else' && instr.op !== 'end') instr.dead = true;
+    switch (instr.op) {
+      case 'unreachable':
+        setUnreachable();
+        break;
+      case 'nop':
+        break;
+      case 'return':
+        popVals(fn.type.results);
+        setUnreachable();
+        break;
+      case 'ref.is_null': {
+        const t = popAny();
+        if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.is_null: expected a reference, got ${t}`);
+        push('i32');
+        break;
+      }
+      case 'i32.const': push('i32'); break;
+      case 'i64.const': push('i64'); break;
+      case 'local.get': push(local(instr.local)); break;
+      case 'local.set': pop(local(instr.local)); break;
+      case 'local.tee': {
+        const t = local(instr.local);
+        pop(t);
+        push(t);
+        break;
+      }
+      case 'global.get': push(global(instr.global).valType); break;
+      case 'global.set': {
+        const g = global(instr.global);
+        if (!g.mutable) fail(`global ${instr.global} is immutable`);
+        pop(g.valType);
+        break;
+      }
+      case 'block':
+      case 'loop':
+      case 'if': {
+        const bt = instr.blockType;
+        if (bt.kind === 'typeIndex') instr.type = funcType(bt.index);
+        if (instr.op === 'if') pop('i32');
+        popVals(instr.type.params);
+        pushCtrl(instr.op, instr.type.params, instr.type.results, dead);
+        break;
+      }
+      case 'else': {
+        const f = popCtrl();
+        if (f.opcode !== 'if') fail(`'else' does not belong to an 'if'`);
+        if (f.enteredDead) instr.dead = true;
+        pushCtrl('else', f.startTypes, f.endTypes, f.enteredDead);
+        break;
+      }
+      case 'end': {
+        const f = popCtrl();
+        if (f.enteredDead) instr.dead = true;
+        if (f.opcode === 'if' && typesToString(f.startTypes) !== typesToString(f.endTypes)) {
+          fail(`type mismatch: 'if' without 'else' must have matching parameter and result types, has ${typesToString(f.startTypes)} -> ${typesToString(f.endTypes)}`);
+        }
+        pushVals(f.endTypes);
+        break;
+      }
+      case 'br': {
+        popVals(labelTypes(label(instr.depth)));
+        setUnreachable();
+        break;
+      }
+      case 'br_if': {
+        pop('i32');
+        const ts = labelTypes(label(instr.depth));
+        popVals(ts);
+        pushVals(ts);
+        break;
+      }
+      case 'br_table': {
+        pop('i32');
+        const defaultTypes = labelTypes(label(instr.defaultDepth));
+        const arity = defaultTypes.length;
+        for (const depth of instr.depths) {
+          const ts = labelTypes(label(depth));
+          if (ts.length !== arity) fail(`type mismatch in br_table: target ${depth} has arity ${ts.length}, default target has ${arity}`);
+          // Pop and push back so each target's types are checked against the same operands.
+          const popped: StackType[] = [];
+          for (let i = ts.length - 1; i >= 0; i--) popped.unshift(pop(ts[i]));
+          pushVals(popped);
+        }
+        popVals(defaultTypes);
+        setUnreachable();
+        break;
+      }
+      case 'call': {
+        if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+        const t = types[module.funcTypeIndices[instr.func]];
+        popVals(t.params);
+        pushVals(t.results);
+        break;
+      }
+      case 'call_indirect': {
+        const tt = table(instr.table);
+        if (tt.elemType !== 'funcref') fail(`call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+        const t = funcType(instr.typeIndex);
+        pop('i32');
+        popVals(t.params);
+        pushVals(t.results);
+        break;
+      }
+      case 'drop': {
+        const t = popAny();
+        instr.type = t === 'unknown' ? null : t;
+        break;
+      }
+      case 'select': {
+        pop('i32');
+        if (instr.typed) {
+          const t = instr.type!;
+          pop(t);
+          pop(t);
+          push(t);
+          break;
+        }
+        const t1 = popAny();
+        const t2 = popAny();
+        if (isRefType(t1 as ValType) || isRefType(t2 as ValType)) fail(`type mismatch in select: untyped select of a reference needs 'select (result t)'`);
+        if (t1 !== t2 && t1 !== 'unknown' && t2 !== 'unknown') fail(`type mismatch in select: operands ${t2} and ${t1} differ`);
+        const t = t1 === 'unknown' ? t2 : t1;
+        instr.type = t === 'unknown' ? null : t;
+        push(t);
+        break;
+      }
+      case 'ref.null': push(instr.type); break;
+      case 'ref.func':
+        if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+        if (!declaredRefs.has(instr.func)) fail(`undeclared function reference: ref.func ${instr.func} needs the function in an element segment, export or global initializer`);
+        push('funcref');
+        break;
+      case 'table.get': {
+        const t = table(instr.table);
+        pop('i32');
+        push(t.elemType);
+        break;
+      }
+      case 'table.set': {
+        const t = table(instr.table);
+        pop(t.elemType);
+        pop('i32');
+        break;
+      }
+      case 'table.size':
+        table(instr.table);
+        push('i32');
+        break;
+      case 'table.grow': {
+        const t = table(instr.table);
+        pop('i32');
+        pop(t.elemType);
+        push('i32');
+        break;
+      }
+      case 'table.fill': {
+        const t = table(instr.table);
+        pop('i32');
+        pop(t.elemType);
+        pop('i32');
+        break;
+      }
+      case 'table.copy': {
+        const dst = table(instr.dstTable);
+        const src = table(instr.srcTable);
+        if (dst.elemType !== src.elemType) fail(`type mismatch in table.copy: ${src.elemType} table into ${dst.elemType} table`);
+        pop('i32');
+        pop('i32');
+        pop('i32');
+        break;
+      }
+      case 'table.init': {
+        const t = table(instr.table);
+        const e = elem(instr.elem);
+        if (t.elemType !== e) fail(`type mismatch in table.init: ${e} segment into ${t.elemType} table`);
+        pop('i32');
+        pop('i32');
+        pop('i32');
+        break;
+      }
+      case 'elem.drop':
+        elem(instr.elem);
+        break;
+      case 'memory.size':
+        memory(instr.memory);
+        push('i32');
+        break;
+      case 'memory.grow':
+        memory(instr.memory);
+        pop('i32');
+        push('i32');
+        break;
+      case 'memory.fill':
+        memory(instr.memory);
+        pop('i32');
+        pop('i32');
+        pop('i32');
+        break;
+      case 'memory.copy':
+        memory(instr.dstMemory);
+        memory(instr.srcMemory);
+        pop('i32');
+        pop('i32');
+        pop('i32');
+        break;
+      case 'memory.init':
+        memory(instr.memory);
+        data(instr.data);
+        pop('i32');
+        pop('i32');
+        pop('i32');
+        break;
+      case 'data.drop':
+        data(instr.data);
+        break;
+      default: {
+        const memInfo = LOAD_STORE_NAMES.get(instr.op);
+        if (memInfo !== undefined && 'memarg' in instr) {
+          memory(instr.memory);
+          if (2 ** instr.memarg.align > memInfo.width) fail(`alignment 2^${instr.memarg.align} exceeds the natural alignment ${memInfo.width} of ${instr.op}`);
+          if (memInfo.store) {
+            pop(memInfo.valType);
+            pop('i32');
+          } else {
+            pop('i32');
+            push(memInfo.valType);
+          }
+          break;
+        }
+        const sig = SIMPLE_BY_NAME.get(instr.op);
+        if (sig === undefined) fail(`internal: no validation rule for ${instr.op}`);
+        popVals(sig.params);
+        pushVals(sig.results);
+      }
+    }
+  }
+  if (ctrls.length !== 0) {
+    index = fn.body.length - 1;
+    fail('function body ends inside a block');
+  }
+  fn.maxStackHeight = maxHeight;
+}
