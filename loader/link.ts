@@ -4,7 +4,7 @@
  * GOT and veneers). Nothing here touches a Machine; a later step maps the image.
  *
  * Layout, bottom up from `base`, each segment page-aligned:
- *   text (r-x: executable sections, then range-extension veneers)
+ *   text (r-x: executable sections, each followed by its range-extension veneers if any)
  *   rodata (r--: other allocatable read-only sections)
  *   got (r--: synthesized 8-byte slots; read-only once the image is mapped)
  *   data (rw-: writable sections, then NOBITS sections and COMMON symbols, zero-filled)
@@ -125,7 +125,7 @@ export interface LinkedImage {
   /** One past the last byte of the last segment. */
   readonly end: bigint;
   readonly segments: readonly ImageSegment[];
-  /** Output sections in address order (includes the synthesized `.got` and `.veneers`). */
+  /** Output sections in address order (includes the synthesized `.got` and `<name>.veneers`). */
   readonly sections: readonly ImageSection[];
   /** Every named symbol that survived resolution: locals of each object, winning globals, externals. */
   readonly symbols: readonly ImageSymbol[];
@@ -373,8 +373,13 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
   }
 
   // ---- Layout, repeated while new veneers are found to be needed (the set only grows).
-  const veneerKeys = new Map<string, { target: bigint; symbol: string; index: number }>();
-  let veneerBase = 0n;
+  // Veneers are grouped per text output section and placed right after it, so a call only
+  // needs to reach the end of its own output section (a section over 128 MiB can still overflow).
+  interface VeneerGroup {
+    address: bigint;
+    entries: Map<string, { target: bigint; symbol: string; index: number }>;
+  }
+  const veneerGroups = new Map<OutputSection, VeneerGroup>();
   let segments: ImageSegment[] = [];
   let end = base;
   const layout = (): void => {
@@ -388,11 +393,12 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
         cursor = alignUp(cursor, out.align);
         out.address = cursor;
         cursor += out.size;
-      }
-      if (seg === 'text' && veneerKeys.size > 0) {
-        cursor = alignUp(cursor, 16n);
-        veneerBase = cursor;
-        cursor += BigInt(veneerKeys.size * VENEER_SIZE);
+        const group = veneerGroups.get(out);
+        if (group !== undefined) {
+          cursor = alignUp(cursor, 16n);
+          group.address = cursor;
+          cursor += BigInt(group.entries.size * VENEER_SIZE);
+        }
       }
       if (cursor - base > maxImageSize) throw new LoaderError('image-too-large', linkName, `image span exceeds ${hex(maxImageSize)} bytes`);
       if (cursor > start) {
@@ -445,34 +451,47 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
     return a;
   };
   const veneerKey = (oi: number, sym: ElfSymbol, addend: bigint): string => `${symbolKey(oi, sym)}+${addend}`;
-  const veneerTargets = new Map<string, bigint>();
-  for (;;) {
-    layout();
-    let added = false;
+  /** Visits every veneerable relocation in a text output section with its place and destination (S+A). */
+  const forEachBranch = (visit: (out: OutputSection, key: string, place: bigint, dest: bigint, sym: ElfSymbol) => void): void => {
     objects.forEach((o, oi) => {
       for (const rs of o.relocationSections) {
+        const out = placement[oi][rs.target.index];
         const sectionAddress = inputAddress(oi, rs.target.index);
-        if (sectionAddress === undefined) continue;
+        if (out === undefined || out.segment !== 'text' || sectionAddress === undefined) continue;
         for (const rel of rs.relocations) {
           if (!relocationInfo(arch, rel.type)?.veneerable) continue;
           const sym = o.symbols[rel.symbolIndex];
           const dest = BigInt.asUintN(64, resolve(oi, sym, rs.target.name, rel.offset) + rel.addend);
-          const key = veneerKey(oi, sym, rel.addend);
-          // S+A-P is exactly what the branch field must hold (x86-64's -4 addend included).
-          if (branchReaches(arch, sectionAddress + rel.offset, dest)) continue;
-          if (!veneerKeys.has(key)) {
-            veneerKeys.set(key, { target: 0n, symbol: sym.name, index: veneerKeys.size });
-            added = true;
-          }
-          // x86-64: the rel32 field is the last 4 bytes of the call/jmp, so the real destination is S+A+4.
-          veneerTargets.set(key, arch === 'x64' ? BigInt.asUintN(64, dest + 4n) : dest);
+          visit(out, veneerKey(oi, sym, rel.addend), sectionAddress + rel.offset, dest, sym);
         }
+      }
+    });
+  };
+  for (;;) {
+    layout();
+    let added = false;
+    forEachBranch((out, key, place, dest, sym) => {
+      // S+A-P is exactly what the branch field must hold (x86-64's -4 addend included).
+      if (branchReaches(arch, place, dest)) return;
+      let group = veneerGroups.get(out);
+      if (group === undefined) {
+        group = { address: 0n, entries: new Map() };
+        veneerGroups.set(out, group);
+      }
+      if (!group.entries.has(key)) {
+        group.entries.set(key, { target: 0n, symbol: sym.name, index: group.entries.size });
+        added = true;
       }
     });
     // Each extra round adds at least one veneer, so the number of rounds is bounded by the relocations.
     if (!added) break;
   }
-  for (const [key, v] of veneerKeys) veneerKeys.set(key, { ...v, target: veneerTargets.get(key) ?? 0n });
+  // Destinations from the final layout. x86-64: the rel32 field ends the call/jmp, so the
+  // destination is S+A+4 (A being the usual -4).
+  forEachBranch((out, key, _place, dest) => {
+    const v = veneerGroups.get(out)?.entries.get(key);
+    if (v !== undefined) v.target = arch === 'x64' ? BigInt.asUintN(64, dest + 4n) : dest;
+  });
 
   // ---- Materialize section bytes.
   const bytesOf = new Map<OutputSection, Uint8Array>();
@@ -524,10 +543,11 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
         let A = rel.addend;
         let gotSlot: bigint | undefined;
         if (info.usesGot) gotSlot = gotSlotAddress.get(`${symbolKey(oi, sym)}+${arch === 'aarch64' ? rel.addend : 0n}`);
-        if (info.veneerable) {
-          const v = veneerKeys.get(veneerKey(oi, sym, rel.addend));
+        const group = veneerGroups.get(out);
+        if (info.veneerable && group !== undefined) {
+          const v = group.entries.get(veneerKey(oi, sym, rel.addend));
           if (v !== undefined && !branchReaches(arch, place, BigInt.asUintN(64, S + A))) {
-            S = veneerBase + BigInt(v.index * VENEER_SIZE);
+            S = group.address + BigInt(v.index * VENEER_SIZE);
             if (arch === 'aarch64') A = 0n;
           }
         }
@@ -538,6 +558,7 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
 
   // ---- Build the value.
   const sections: ImageSection[] = [];
+  const veneers: Veneer[] = [];
   for (const out of ordered) {
     const inputs: PlacedInput[] = out.inputs.map((inp, i) => {
       const s = objects[inp.obj].sections[inp.index];
@@ -554,13 +575,17 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       perms: SEGMENT_PERMISSIONS[out.segment],
       inputs,
     });
-    if (out.segment === 'text' && veneerKeys.size > 0 && !ordered.some((o2, j) => j > ordered.indexOf(out) && o2.segment === 'text')) {
-      const vbuf = new Uint8Array(veneerKeys.size * VENEER_SIZE);
-      for (const v of veneerKeys.values()) vbuf.set(veneerBytes(arch, v.target), v.index * VENEER_SIZE);
+    const group = veneerGroups.get(out);
+    if (group !== undefined) {
+      const vbuf = new Uint8Array(group.entries.size * VENEER_SIZE);
+      for (const v of group.entries.values()) {
+        vbuf.set(veneerBytes(arch, v.target), v.index * VENEER_SIZE);
+        veneers.push({ address: group.address + BigInt(v.index * VENEER_SIZE), target: v.target, symbol: v.symbol });
+      }
       sections.push({
-        name: '.veneers',
+        name: `${out.name}.veneers`,
         segment: 'text',
-        address: veneerBase,
+        address: group.address,
         size: BigInt(vbuf.length),
         align: 16n,
         nobits: false,
@@ -570,13 +595,6 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       });
     }
   }
-  if (veneerKeys.size > 0 && !ordered.some((o) => o.segment === 'text')) {
-    // Calls from non-text sections can still need veneers; the text segment then holds only them.
-    const vbuf = new Uint8Array(veneerKeys.size * VENEER_SIZE);
-    for (const v of veneerKeys.values()) vbuf.set(veneerBytes(arch, v.target), v.index * VENEER_SIZE);
-    sections.unshift({ name: '.veneers', segment: 'text', address: veneerBase, size: BigInt(vbuf.length), align: 16n, nobits: false, bytes: vbuf, perms: SEGMENT_PERMISSIONS.text, inputs: [] });
-  }
-  const veneers: Veneer[] = [...veneerKeys.values()].map((v) => ({ address: veneerBase + BigInt(v.index * VENEER_SIZE), target: v.target, symbol: v.symbol }));
 
   const outName = (oi: number, shndx: number): string | undefined => placement[oi][shndx]?.name;
   const symbols: ImageSymbol[] = [];
