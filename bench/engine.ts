@@ -1,0 +1,102 @@
+/**
+ * bench/engine: in one run, bare Unicorn (uc_emu_start called directly through koffi on a
+ * fresh engine) against Machine.call on the same loop, and guest → host → guest round trips.
+ * Prints one JSON line per metric.
+ */
+import koffi from 'koffi';
+import type { Arch } from '../isa/arch.ts';
+import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
+import { Machine, type MachineOptions } from '../simulator/machine.ts';
+import { assemble } from '../simulator/testing/asm.ts';
+import { emit, type BenchOptions } from './report.ts';
+
+const ITERATIONS = 50_000_000;
+
+/** A counted ALU loop: 3 instructions per iteration on both arches, then return. */
+const LOOP: Record<Arch, string> = {
+  x64: `mov rcx, ${ITERATIONS}\n1: add rax, rcx\ndec rcx\njnz 1b\nret`,
+  aarch64: `movz x1, #${ITERATIONS & 0xffff}\nmovk x1, #${ITERATIONS >>> 16}, lsl #16\n1: add x0, x0, x1\nsubs x1, x1, #1\nb.ne 1b\nret`,
+};
+const LOOP_INSNS = 3 * ITERATIONS;
+
+/** Calls the host function in its first argument n times (second argument). */
+const HOST_LOOP: Record<Arch, string> = {
+  x64: 'push rbp\nmov rbp, rsp\npush rbx\npush r12\nmov r12, rdi\nmov rbx, rsi\n1: test rbx, rbx\njz 2f\nmov rdi, rbx\ncall r12\ndec rbx\njmp 1b\n2: pop r12\npop rbx\npop rbp\nret',
+  aarch64: 'stp x29, x30, [sp, #-32]!\nmov x29, sp\nstp x19, x20, [sp, #16]\nmov x19, x0\nmov x20, x1\n1: cbz x20, 2f\nmov x0, x20\nblr x19\nsub x20, x20, #1\nb 1b\n2: ldp x19, x20, [sp, #16]\nldp x29, x30, [sp], #32\nret',
+};
+
+function bareSeconds(arch: Arch, code: Uint8Array): number {
+  const lib = koffi.load('libunicorn.so.2');
+  const open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc)');
+  const close = lib.func('int uc_close(void *uc)');
+  const mapPtr = lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)');
+  const start = lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
+  const out: unknown[] = [null];
+  open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
+  const uc = out[0];
+  const mem = Buffer.alloc(0x10000);
+  mapPtr(uc, 0x10000n, mem.length, 5, mem);
+  mem.set(code);
+  const retSize = arch === 'x64' ? 1 : 4;
+  const until = 0x10000n + BigInt(code.length - retSize);
+  start(uc, 0x10000n, until, 0n, 0); // translate once, as the Machine runs do
+  const t0 = performance.now();
+  const err = start(uc, 0x10000n, until, 0n, 0);
+  const seconds = (performance.now() - t0) / 1000;
+  close(uc);
+  if (err !== 0) throw new Error(`bare run failed with uc_err ${err}`);
+  return seconds;
+}
+
+async function machineSeconds(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<number> {
+  const m = await Machine.create({ arch, ...options });
+  const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
+  m.writeBytes(text.address, code);
+  m.call(text.address, [], { budget: null, timeoutMs: null }); // translate once, like the bare run's warm-up
+  const t0 = performance.now();
+  m.call(text.address);
+  const seconds = (performance.now() - t0) / 1000;
+  m.close();
+  return seconds;
+}
+
+export async function benchEngine(options: BenchOptions): Promise<void> {
+  for (const arch of options.arches) {
+    const loop = assemble(arch, LOOP[arch]);
+    const best = (xs: number[]) => Math.min(...xs);
+    const bare: number[] = [];
+    const plain: number[] = [];
+    const guarded: number[] = [];
+    for (let i = 0; i < options.repeats; i++) {
+      bare.push(bareSeconds(arch, loop));
+      plain.push(await machineSeconds(arch, loop, { budget: null, timeoutMs: null, exactFaultPc: false }));
+      guarded.push(await machineSeconds(arch, loop, {}));
+    }
+    const mips = (s: number) => LOOP_INSNS / s / 1e6;
+    emit({ bench: 'engine', arch, metric: 'bare_mips', value: mips(best(bare)) });
+    emit({ bench: 'engine', arch, metric: 'machine_mips', value: mips(best(plain)) });
+    emit({ bench: 'engine', arch, metric: 'machine_over_bare', value: best(bare) / best(plain) });
+    emit({ bench: 'engine', arch, metric: 'machine_default_mips', value: mips(best(guarded)) });
+    emit({ bench: 'engine', arch, metric: 'machine_default_over_bare', value: best(bare) / best(guarded) });
+
+    const m = await Machine.create({ arch });
+    const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, assemble(arch, HOST_LOOP[arch]));
+    let calls = 0;
+    const host = m.addHostFunction('tick', 1, () => {
+      calls++;
+      return 0;
+    });
+    const trips = 200_000;
+    m.call(text.address, [host, 1000]);
+    const rates: number[] = [];
+    for (let i = 0; i < options.repeats; i++) {
+      const t0 = performance.now();
+      m.call(text.address, [host, trips]);
+      rates.push(trips / ((performance.now() - t0) / 1000));
+    }
+    m.close();
+    if (calls !== 1000 + trips * options.repeats) throw new Error(`host function ran ${calls} times`);
+    emit({ bench: 'engine', arch, metric: 'guest_host_round_trips_per_s', value: Math.max(...rates) });
+  }
+}

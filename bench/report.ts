@@ -1,0 +1,19 @@
+import type { Arch } from '../isa/arch.ts';
+
+export interface BenchOptions {
+  arches: Arch[];
+  repeats: number;
+}
+
+export interface BenchLine {
+  bench: string;
+  arch: Arch | 'any';
+  metric: string;
+  value: number;
+}
+
+/** Prints one benchmark result as a JSON line (values rounded to 3 significant decimals). */
+export function emit(line: BenchLine): void {
+  const value = Math.abs(line.value) >= 100 ? Math.round(line.value) : Number(line.value.toFixed(3));
+  process.stdout.write(JSON.stringify({ ...line, value, date: new Date().toISOString().slice(0, 10) }) + '\n');
+}
