@@ -1,0 +1,185 @@
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { CompileError } from './errors.ts';
+import { parseModuleSource, parseWat, parseWatText } from './index.ts';
+import { isWatLoaded, loadWat, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
+
+// Captured before any test runs loadWat(): the synchronous path must refuse, not crash.
+const beforeLoad = (() => {
+  try {
+    watToBinary('(module)');
+    return null;
+  } catch (e) {
+    return e;
+  }
+})();
+const loadedAtStart = isWatLoaded();
+
+test.before(async () => {
+  await loadWat();
+});
+
+function compileError(t: ExecutionContext, fn: () => unknown): CompileError {
+  const e = t.throws(fn);
+  if (!(e instanceof CompileError)) {
+    t.fail(`expected CompileError, got ${String(e)}`);
+    throw e;
+  }
+  return e;
+}
+
+test('the synchronous path before loadWat() throws WatNotLoadedError', (t) => {
+  t.false(loadedAtStart);
+  t.true(beforeLoad instanceof WatNotLoadedError);
+  t.true(isWatLoaded());
+});
+
+test('syntax error → CompileError with line:column', (t) => {
+  const text = '(module\n  (func (result i32)\n    (i32.cnst 1)))\n';
+  const e = compileError(t, () => parseWatText(text, { fileName: 'bad.wat' }));
+  t.is(e.kind, 'syntax');
+  t.deepEqual(e.location, { file: 'bad.wat', line: 3, column: 6 });
+  t.regex(e.detail, /unexpected token "i32\.cnst"/);
+  t.regex(e.message, /^bad\.wat:3:6: syntax error: /);
+});
+
+test('unbalanced parentheses and unknown names are syntax errors with a location', (t) => {
+  const e1 = compileError(t, () => parseWatText('(module (func (result i32)\n  (i32.const 1)'));
+  t.is(e1.kind, 'syntax');
+  t.is(e1.location?.line, 2);
+  const e2 = compileError(t, () => parseWatText('(module\n (func local.get $nope drop))'));
+  t.is(e2.kind, 'syntax');
+  t.deepEqual([e2.location?.line, e2.location?.column], [2, 18]);
+  t.regex(e2.detail, /\$nope/);
+});
+
+test('type errors in WAT carry wabt\'s line:column and the instruction', (t) => {
+  const text = '(module\n  (func (result i32)\n    i32.const 1\n    i64.const 2\n    i32.add))';
+  const e = compileError(t, () => parseWatText(text));
+  t.is(e.kind, 'validation');
+  t.deepEqual(e.location, { file: 'input.wat', line: 5, column: 5 });
+  t.is(e.instr, 'i32.add');
+  t.regex(e.detail, /type mismatch/);
+});
+
+test('unknown local and branch depth in WAT are validation errors at the right place', (t) => {
+  const e1 = compileError(t, () => parseWatText('(module (func (local i32)\n  local.get 3 drop))'));
+  t.is(e1.kind, 'validation');
+  t.deepEqual([e1.location?.line, e1.location?.column], [2, 13]);
+  const e2 = compileError(t, () => parseWatText('(module (func\n  block\n    br 4\n  end))'));
+  t.is(e2.kind, 'validation');
+  t.deepEqual([e2.location?.line, e2.location?.column], [3, 5]);
+});
+
+test('an unsupported float instruction is named and located (flat code)', (t) => {
+  const text = `(module
+  (func $ok (result i32) i32.const 1)
+  (func $uses_float (param i32) (result i32)
+    local.get 0
+    f32.convert_i32_s
+    f32.const 2.5
+    f32.add
+    i32.trunc_f32_s))`;
+  const e = compileError(t, () => parseWatText(text));
+  t.is(e.kind, 'unsupported');
+  t.is(e.instr, 'f32.convert_i32_s');
+  t.is(e.funcIndex, 1);
+  t.is(e.funcName, null); // the decoder has not read the name section yet
+  t.is(e.instrIndex, 1);
+  t.deepEqual(e.location, { file: 'input.wat', line: 5, column: 5 });
+  t.regex(e.message, /^input\.wat:5:5: unsupported error: 'f32\.convert_i32_s' is not supported \(function 1, instruction 1/);
+  t.not(e.offset, null);
+});
+
+test('an unsupported instruction in folded code is located when its mnemonic is unique', (t) => {
+  const text = '(module (import "m" "f" (func))\n (func (result i64)\n   (i64.add (i64.const 1) (i64.trunc_f64_s (f64.const 2)))))';
+  const e = compileError(t, () => parseWatText(text));
+  t.is(e.instr, 'f64.const');
+  t.is(e.funcIndex, 1);
+  t.deepEqual([e.location?.line, e.location?.column], [3, 45]);
+});
+
+test('ambiguous folded occurrences get no line:column but keep function, instruction and offset', (t) => {
+  const text = '(module (func (result i32)\n  (drop (f32.add (f32.add (f32.const 1) (f32.const 2)) (f32.const 3)))\n  (i32.const 0)))';
+  const e = compileError(t, () => parseWatText(text));
+  t.is(e.kind, 'unsupported');
+  t.is(e.instr, 'f32.const');
+  t.is(e.location?.line, undefined);
+  t.is(e.funcIndex, 0);
+  t.is(e.instrIndex, 0);
+  t.not(e.offset, null);
+});
+
+test('unsupported features outside code are named', (t) => {
+  const e1 = compileError(t, () => parseWatText('(module (global f64 (f64.const 0)))'));
+  t.is(e1.kind, 'unsupported');
+  t.regex(e1.detail, /f64/);
+  const e2 = compileError(t, () => parseWatText('(module (memory 1 1 shared))'));
+  t.is(e2.kind, 'unsupported');
+  t.regex(e2.detail, /shared/);
+  const e3 = compileError(t, () => parseWatText('(module (func (result v128) v128.const i32x4 0 0 0 0))'));
+  t.is(e3.kind, 'unsupported');
+  t.regex(e3.detail, /v128/);
+  const e4 = compileError(t, () => parseWatText('(module (memory 1) (memory 1))'));
+  t.is(e4.kind, 'unsupported');
+  t.regex(e4.detail, /multiple memories/);
+});
+
+test('parseWabtDiagnostic reads the first file:line:col: error line', (t) => {
+  t.deepEqual(parseWabtDiagnostic('parseWat failed:\na:b.wat:12:7: error: oops\nline\n  ^\nx.wat:1:1: error: second'), {
+    location: { file: 'a:b.wat', line: 12, column: 7 },
+    message: 'oops',
+  });
+  t.is(parseWabtDiagnostic('no location here'), null);
+});
+
+test('WatSource maps character indices to 1-based line:column', (t) => {
+  const s = new WatSource('f.wat', 'ab\ncd\n\nef');
+  t.deepEqual(s.locationAt(0), { file: 'f.wat', line: 1, column: 1 });
+  t.deepEqual(s.locationAt(4), { file: 'f.wat', line: 2, column: 2 });
+  t.deepEqual(s.locationAt(7), { file: 'f.wat', line: 4, column: 1 });
+});
+
+test('WatSource finds functions past imports, comments and strings', (t) => {
+  const text = `(module
+  ;; (func commented out)
+  (; (func block comment (; nested ;) ) ;)
+  (import "a" "(func" (func $i1))
+  (func $i2 (export "x") (import "a" "b"))
+  (data "(func )")
+  (func $d0 nop)
+  (func $d1
+    nop
+    i32.const 1
+    drop
+    nop))`;
+  const s = new WatSource('m.wat', text);
+  t.deepEqual(s.functionLocation(2), { file: 'm.wat', line: 7, column: 3 });
+  t.deepEqual(s.functionLocation(3), { file: 'm.wat', line: 8, column: 3 });
+  t.is(s.functionLocation(4), null);
+  t.deepEqual(s.locateInstruction(3, 'nop', 1), { file: 'm.wat', line: 12, column: 5 });
+  t.is(s.locateInstruction(3, 'nop', 0, 3), null); // counts disagree: no guess
+  t.is(s.locateInstruction(3, 'i64.add', 0), null);
+});
+
+test('parseWat and parseModuleSource accept text and binaries', async (t) => {
+  const m1 = await parseWat('(module (func (export "f") (result i32) i32.const 7))');
+  t.is(m1.exports[0].name, 'f');
+  const bytes = watToBinary('(module (func (export "g")))').bytes;
+  const m2 = await parseModuleSource(bytes);
+  t.is(m2.exports[0].name, 'g');
+  const m3 = await parseModuleSource(new TextEncoder().encode('(module (func (export "h")))'));
+  t.is(m3.exports[0].name, 'h');
+});
+
+test('WAT input keeps reference types, bulk memory and multi-value', (t) => {
+  const m = parseWatText(`(module
+    (table $t 1 externref)
+    (memory 1)
+    (data $d "xyz")
+    (func (param externref) (result i32 i64)
+      i32.const 0 local.get 0 table.set $t
+      i32.const 0 i32.const 0 i32.const 3 memory.init $d
+      i32.const 1 i64.const 2))`);
+  t.deepEqual(m.types[0], { params: ['externref'], results: ['i32', 'i64'] });
+});
