@@ -332,7 +332,10 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       }
     }
   });
-  const gotOut: OutputSection | undefined = gotKeys.size > 0 || undefinedRefs.has(GOT_SYMBOL) ? outputFor('got', '.got', false) : undefined;
+  const usesGotBase = objects.some((o, oi) =>
+    o.relocationSections.some((rs) => placement[oi][rs.target.index] !== undefined && rs.relocations.some((r) => relocationInfo(arch, r.type)?.usesGotBase)),
+  );
+  const gotOut: OutputSection | undefined = gotKeys.size > 0 || usesGotBase || undefinedRefs.has(GOT_SYMBOL) ? outputFor('got', '.got', false) : undefined;
   if (gotOut !== undefined) gotOut.align = 8n;
 
   // Output sections in segment order; within data, bits before nobits.
@@ -551,7 +554,7 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
             if (arch === 'aarch64') A = 0n;
           }
         }
-        applyRelocation(arch, rel.type, buf, Number(inOff + rel.offset), { place, symbol: S, addend: A, gotSlot }, site);
+        applyRelocation(arch, rel.type, buf, Number(inOff + rel.offset), { place, symbol: S, addend: A, gotSlot, gotBase: gotOut?.address }, site);
       }
     }
   });

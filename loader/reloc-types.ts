@@ -13,10 +13,12 @@ export interface RelocationTypeInfo {
   readonly usesGot: boolean;
   /** A call/jump whose out-of-range target may be reached through a veneer. */
   readonly veneerable: boolean;
+  /** Refers to the GOT's base address (x86-64 GOTPC32/GOTPC64/GOTOFF64). */
+  readonly usesGotBase: boolean;
 }
 
-function t(name: string, width: number, usesGot = false, veneerable = false): RelocationTypeInfo {
-  return { name, width, usesGot, veneerable };
+function t(name: string, width: number, usesGot = false, veneerable = false, usesGotBase = false): RelocationTypeInfo {
+  return { name, width, usesGot, veneerable, usesGotBase };
 }
 
 export const R_X86_64 = {
@@ -32,6 +34,9 @@ export const R_X86_64 = {
   _8: 14,
   PC8: 15,
   PC64: 24,
+  GOTOFF64: 25,
+  GOTPC32: 26,
+  GOTPC64: 29,
   GOTPCRELX: 41,
   REX_GOTPCRELX: 42,
 } as const;
@@ -82,6 +87,9 @@ const X64_TYPES = new Map<number, RelocationTypeInfo>([
   [R_X86_64._8, t('R_X86_64_8', 1)],
   [R_X86_64.PC8, t('R_X86_64_PC8', 1)],
   [R_X86_64.PC64, t('R_X86_64_PC64', 8)],
+  [R_X86_64.GOTOFF64, t('R_X86_64_GOTOFF64', 8, false, false, true)],
+  [R_X86_64.GOTPC32, t('R_X86_64_GOTPC32', 4, false, false, true)],
+  [R_X86_64.GOTPC64, t('R_X86_64_GOTPC64', 8, false, false, true)],
   [R_X86_64.GOTPCRELX, t('R_X86_64_GOTPCRELX', 4, true)],
   [R_X86_64.REX_GOTPCRELX, t('R_X86_64_REX_GOTPCRELX', 4, true)],
 ]);

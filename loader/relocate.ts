@@ -18,6 +18,8 @@ export interface RelocationValues {
   readonly addend: bigint;
   /** Guest address of the symbol's GOT slot; required for GOT-using types. */
   readonly gotSlot?: bigint;
+  /** Guest address of the GOT itself; required for GOTPC32/GOTPC64/GOTOFF64. */
+  readonly gotBase?: bigint;
 }
 
 /** Where a relocation sits, for error messages. */
@@ -108,6 +110,11 @@ export function applyRelocation(arch: Arch, type: number, bytes: Uint8Array, off
     if (v.gotSlot === undefined) fail(site, name, 'no GOT slot was allocated');
     got = v.gotSlot;
   }
+  let gotBase = 0n;
+  if (info.usesGotBase) {
+    if (v.gotBase === undefined) fail(site, name, 'no GOT was allocated');
+    gotBase = v.gotBase;
+  }
   const S = v.symbol;
   const A = v.addend;
   const P = v.place;
@@ -134,6 +141,15 @@ export function applyRelocation(arch: Arch, type: number, bytes: Uint8Array, off
         checkRange(site, name, x, S32[0], S32[1]);
         return wr(bytes, offset, x, 4);
       }
+      case R_X86_64.GOTPC32: {
+        const x = BigInt.asIntN(64, gotBase + A - P);
+        checkRange(site, name, x, S32[0], S32[1]);
+        return wr(bytes, offset, x, 4);
+      }
+      case R_X86_64.GOTPC64:
+        return wr(bytes, offset, gotBase + A - P, 8);
+      case R_X86_64.GOTOFF64:
+        return wr(bytes, offset, S + A - gotBase, 8);
       case R_X86_64._32:
         checkRange(site, name, abs, 0n, 1n << 32n);
         return wr(bytes, offset, abs, 4);
