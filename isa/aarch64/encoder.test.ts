@@ -172,6 +172,11 @@ function logicalAndShiftCases(): Case[] {
         cases.push({ asm: `csinc ${rd}, ${rn}, ${rm}, ${cond}`, emit: (a) => a.csinc(rd, rn, rm, cond) });
         cases.push({ asm: `csinv ${rd}, ${rn}, ${rm}, ${cond}`, emit: (a) => a.csinv(rd, rn, rm, cond) });
         cases.push({ asm: `csneg ${rd}, ${rn}, ${rm}, ${cond}`, emit: (a) => a.csneg(rd, rn, rm, cond) });
+        const nzcv = (d + n) % 16;
+        cases.push({ asm: `ccmp ${rn}, ${rm}, #${nzcv}, ${cond}`, emit: (a) => a.ccmp(rn, rm, nzcv, cond) });
+        cases.push({ asm: `ccmn ${rn}, ${rm}, #${nzcv}, ${cond}`, emit: (a) => a.ccmn(rn, rm, nzcv, cond) });
+        cases.push({ asm: `ccmp ${rn}, #${d % 32}, #${nzcv}, ${cond}`, emit: (a) => a.ccmpImm(rn, d % 32, nzcv, cond) });
+        cases.push({ asm: `ccmn ${rn}, #${n % 32}, #${nzcv}, ${cond}`, emit: (a) => a.ccmnImm(rn, n % 32, nzcv, cond) });
         const setCond = CONDS[(d + n) % 14];
         cases.push({ asm: `cset ${rd}, ${setCond}`, emit: (a) => a.cset(rd, setCond) });
         cases.push({ asm: `csetm ${rd}, ${setCond}`, emit: (a) => a.csetm(rd, setCond) });
@@ -669,6 +674,8 @@ test('unencodable operands throw EncodeError naming instruction and operand', (t
   expectError((a) => a.tbz('w0', 32, a.newLabel()), 'tbz', 'bit');
   expectError((a) => a.br('sp' as X), 'br', 'rn');
   expectError((a) => a.brk(0x10000), 'brk', 'imm');
+  expectError((a) => a.ccmpImm('x0', 32, 0, 'eq'), 'ccmp', 'imm');
+  expectError((a) => a.ccmp('x0', 'x1', 16, 'eq'), 'ccmp', 'nzcv');
   expectError((a) => a.smulh('w0' as X, 'x1', 'x2'), 'smulh', 'rd');
   expectError((a) => a.sxtw('x0', 'x1' as W), 'sxtw', 'rn');
   expectError((a) => a.mov('x0', 'q0' as X), 'mov', 'rn');

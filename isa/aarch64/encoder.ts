@@ -425,6 +425,13 @@ export class Aarch64Assembler extends CodeBuffer {
     this.condSelect('csetm', 1, 0, rd, zr, zr, this.invertForAlias('csetm', cond));
   }
 
+  /** `ccmp rn, rm, #nzcv, cond`: flags = cond ? flags of (rn - rm) : nzcv. */
+  ccmp(rn: A64Reg, rm: A64Reg, nzcv: number, cond: A64Cond): void { this.condCompare('ccmp', 1, rn, rm, nzcv, cond); }
+  ccmn(rn: A64Reg, rm: A64Reg, nzcv: number, cond: A64Cond): void { this.condCompare('ccmn', 0, rn, rm, nzcv, cond); }
+  /** `ccmp rn, #imm5, #nzcv, cond`. */
+  ccmpImm(rn: A64Reg, imm5: number, nzcv: number, cond: A64Cond): void { this.condCompare('ccmp', 1, rn, imm5, nzcv, cond); }
+  ccmnImm(rn: A64Reg, imm5: number, nzcv: number, cond: A64Cond): void { this.condCompare('ccmn', 0, rn, imm5, nzcv, cond); }
+
   // --- loads and stores -----------------------------------------------------------------------
 
   ldr(rt: A64Reg, addr: A64Address): void { this.loadStore('ldr', rt, addr); }
@@ -751,6 +758,24 @@ export class Aarch64Assembler extends CodeBuffer {
     this.sameSize(instruction, 'rm', d, m);
     const code = this.cond(instruction, cond);
     this.inst(0x1a800000 | (d.sf << 31) | (op << 30) | (m.num << 16) | (code << 12) | (o2 << 10) | (n.num << 5) | d.num);
+  }
+
+  private condCompare(instruction: string, op: number, rn: A64Reg, rmOrImm: A64Reg | number, nzcv: number, cond: A64Cond): void {
+    const n = this.reg(instruction, 'rn', rn, 'zr');
+    let operand: number;
+    let immediate = 0;
+    if (typeof rmOrImm === 'number') {
+      if (!isInt(rmOrImm) || rmOrImm < 0 || rmOrImm > 31) throw this.error(instruction, 'imm', `${rmOrImm} is outside 0..31`);
+      operand = rmOrImm;
+      immediate = 1;
+    } else {
+      const m = this.reg(instruction, 'rm', rmOrImm, 'zr');
+      this.sameSize(instruction, 'rm', n, m);
+      operand = m.num;
+    }
+    if (!isInt(nzcv) || nzcv < 0 || nzcv > 15) throw this.error(instruction, 'nzcv', `${nzcv} is outside 0..15`);
+    const code = this.cond(instruction, cond);
+    this.inst(0x3a400000 | (n.sf << 31) | (op << 30) | (operand << 16) | (code << 12) | (immediate << 11) | (n.num << 5) | nzcv);
   }
 
   private invertForAlias(instruction: string, cond: A64Cond): A64Cond {

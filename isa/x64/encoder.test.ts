@@ -241,6 +241,16 @@ function memoryCaseArb(): fc.Arbitrary<Case> {
       const dst = r(n, size);
       return { asm: `${op} ${dst}, ${PTR[size]} ${addrText(addr)}`, emit: (a: X64Assembler) => a.aluLoad(op, dst, addr) };
     }),
+    fc.tuple(reg, fc.constantFrom(32, 64) as fc.Arbitrary<32 | 64>, fc.constantFrom(...ALU_OPS), addrArb).map(([n, size, op, addr]) => {
+      const src = r(n, size);
+      return { asm: `${op} ${PTR[size]} ${addrText(addr)}, ${src}`, emit: (a: X64Assembler) => a.aluStore(op, addr, src) };
+    }),
+    fc.tuple(fc.constantFrom(32, 64) as fc.Arbitrary<32 | 64>, fc.constantFrom(...ALU_OPS), addrArb, fc.constantFrom(0, 1, -1, 127, -128, 128, 0x12345678, -0x80000000)).map(
+      ([size, op, addr, imm]) => ({
+        asm: `${op} ${PTR[size]} ${addrText(addr)}, ${imm}`,
+        emit: (a: X64Assembler) => a.aluStoreImm(op, addr, imm, size),
+      }),
+    ),
     addrArb.map((addr) => ({ asm: `call qword ptr ${addrText(addr)}`, emit: (a: X64Assembler) => a.callMem(addr) })),
     addrArb.map((addr) => ({ asm: `jmp qword ptr ${addrText(addr)}`, emit: (a: X64Assembler) => a.jmpMem(addr) })),
   );
@@ -394,6 +404,8 @@ test('relocation requests match the relocations GNU as records', (t) => {
   add('mov r11, qword ptr [rip + table + 16]', () => a.load('r11', ripSymbol('table', 16)));
   add('mov dword ptr [rip + counter], 5', () => a.storeImm(ripSymbol('counter'), 5, 32));
   add('mov byte ptr [rip + counter - 3], 1', () => a.storeImm(ripSymbol('counter', -3), 1, 8));
+  add('cmp qword ptr [rip + fuel], 1000', () => a.aluStoreImm('cmp', ripSymbol('fuel'), 1000, 64));
+  add('add dword ptr [rip + fuel + 4], 1', () => a.aluStoreImm('add', ripSymbol('fuel', 4), 1, 32));
   add('.quad vmctx_global + 8', () => a.quadSymbol('vmctx_global', 8n));
   const oracle = assembleLines('x64', lines);
   const ours = a.finish();

@@ -522,6 +522,25 @@ export class X64Assembler extends CodeBuffer {
     this.rm(op, size, [ALU_CODE[op] * 8 + 3], num, addr, 0);
   }
 
+  /** `op [addr], src` (read-modify-write, or a compare against memory for `cmp`). */
+  aluStore(op: AluOp, addr: X64Address, src: Gpr): void {
+    const { num, size } = this.reg(op, 'src', src);
+    this.rm(op, size, [ALU_CODE[op] * 8 + 1], num, addr, 0);
+  }
+
+  /** `op size ptr [addr], imm` for 32- or 64-bit memory operands (imm8 form when it fits). */
+  aluStoreImm(op: AluOp, addr: X64Address, imm: number, size: 32 | 64): void {
+    if (size !== 32 && size !== 64) throw this.error(op, 'size', `${String(size)} is not 32 or 64`);
+    const v = this.imm32ForSize(op, imm, size);
+    if (fitsI8(v)) {
+      this.rm(op, size, [0x83], ALU_CODE[op], addr, 1);
+      this.emit8(v);
+    } else {
+      this.rm(op, size, [0x81], ALU_CODE[op], addr, 4);
+      this.emit32(v);
+    }
+  }
+
   add(dst: Gpr, src: Gpr): void { this.alu('add', dst, src); }
   sub(dst: Gpr, src: Gpr): void { this.alu('sub', dst, src); }
   and(dst: Gpr, src: Gpr): void { this.alu('and', dst, src); }
