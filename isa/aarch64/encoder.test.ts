@@ -548,6 +548,37 @@ test('branches, adr and literal loads to labels match GNU as', (t) => {
   );
 });
 
+test('a jump table of label differences matches GNU as', (t) => {
+  const a = new Aarch64Assembler();
+  const table = a.newLabel();
+  const targets = [a.newLabel(), a.newLabel()];
+  a.adr('x16', table);
+  a.ldrsw('x17', memIndex('x16', 'w0', 'uxtw', true));
+  a.add('x16', 'x16', 'x17');
+  a.br('x16');
+  a.bind(table);
+  for (const l of targets) a.emitLabelDelta32(l, table);
+  targets.forEach((l, i) => {
+    a.bind(l);
+    a.movz('w0', i);
+    a.ret();
+  });
+  const oracle = assembleLines('aarch64', [
+    'adr x16, .Ltable',
+    'ldrsw x17, [x16, w0, uxtw #2]',
+    'add x16, x16, x17',
+    'br x16',
+    '.Ltable:',
+    '.word .Lt0 - .Ltable',
+    '.word .Lt1 - .Ltable',
+    '.Lt0: movz w0, #0',
+    'ret',
+    '.Lt1: movz w0, #1',
+    'ret',
+  ]);
+  t.is(toHex(a.finish().code), oracle.map((l) => toHex(l.bytes)).join(''));
+});
+
 test('relocation requests match the relocations GNU as records', (t) => {
   const a = new Aarch64Assembler();
   const lines: string[] = [];

@@ -389,6 +389,51 @@ test('forward and backward label references match GNU as with forced rel32', (t)
   t.is(toHex(a.finish().code), expected);
 });
 
+test('a jump table of label differences matches GNU as', (t) => {
+  const a = new X64Assembler();
+  const table = a.newLabel();
+  const cases = [a.newLabel(), a.newLabel(), a.newLabel()];
+  const before = a.newLabel();
+  a.bind(before);
+  a.int3();
+  a.lea('rax', ripLabel(table));
+  a.loadSx('rcx', memIndex('rax', 'rdi', 4), 32);
+  a.add('rax', 'rcx');
+  a.jmpReg('rax');
+  a.alignTo(4, 0xcc);
+  a.bind(table);
+  a.emitLabelDelta32(cases[2], table);
+  a.emitLabelDelta32(before, table);
+  for (const c of cases) a.emitLabelDelta32(c, table);
+  cases.forEach((c, i) => {
+    a.bind(c);
+    a.movImm32('eax', i);
+    a.ret();
+  });
+  const oracle = assembleLines('x64', [
+    '.Lbefore:',
+    'int3',
+    'lea rax, [rip + .Ltable]',
+    'movsxd rcx, dword ptr [rax + rdi*4]',
+    'add rax, rcx',
+    'jmp rax',
+    '.balign 4, 0xcc',
+    '.Ltable:',
+    '.long .Lc2 - .Ltable',
+    '.long .Lbefore - .Ltable',
+    '.long .Lc0 - .Ltable',
+    '.long .Lc1 - .Ltable',
+    '.long .Lc2 - .Ltable',
+    '.Lc0: mov eax, 0',
+    'ret',
+    '.Lc1: mov eax, 1',
+    'ret',
+    '.Lc2: mov eax, 2',
+    'ret',
+  ]);
+  t.is(toHex(a.finish().code), oracle.map((l) => toHex(l.bytes)).join(''));
+});
+
 test('relocation requests match the relocations GNU as records', (t) => {
   const a = new X64Assembler();
   const lines: string[] = [];

@@ -164,6 +164,18 @@ export class CodeBuffer {
     for (let i = 0; i < bytes.length; i++) this.emit8(bytes[i]);
   }
 
+  /**
+   * Emits the 32-bit signed difference `target − base` between two labels of this buffer, as
+   * jump tables store their entries (`.long target - base`). Either label may be bound later.
+   */
+  emitLabelDelta32(target: Label, base: Label): void {
+    const at = this.length;
+    this.emit32(0);
+    this.useLabel(target, 'label-delta', at, (targetOffset) => {
+      this.useLabel(base, 'label-delta', at, (baseOffset) => this.patch32(at, targetOffset - baseOffset));
+    });
+  }
+
   /** Pads with `fill` bytes until the offset is a multiple of `alignment` (a power of two). */
   alignTo(alignment: number, fill = 0): void {
     if (alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
