@@ -17,7 +17,6 @@ import {
   wreg,
   xreg,
   type A64Address,
-  type A64Cond,
   type A64Reg,
   type Extend,
   type IndexExtend,
