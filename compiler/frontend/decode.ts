@@ -330,7 +330,7 @@ function memoryIndexImmediate(r: Reader, instr: string): number {
 }
 
 /** Decodes one function body's instructions, matching structured control as it goes. */
-function decodeBody(r: Reader, funcIndex: number): Instr[] {
+function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): Instr[] {
   const body: Instr[] = [];
   const open: number[] = []; // instruction indices of enclosing block/loop/if
   for (;;) {
@@ -360,7 +360,8 @@ function decodeBody(r: Reader, funcIndex: number): Instr[] {
         const type: FuncType =
           blockType.kind === 'empty' ? { params: [], results: [] }
           : blockType.kind === 'value' ? { params: [], results: [blockType.type] }
-          : { params: [], results: [] }; // resolved by the validator
+          // An out-of-range index is left empty here and rejected by the validator.
+          : types[blockType.index] ?? { params: [], results: [] };
         open.push(body.length);
         const name = op === 0x02 ? 'block' : op === 0x03 ? 'loop' : 'if';
         body.push({ op: name, blockType, type, else: -1, end: -1, offset: at });
@@ -734,7 +735,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
             for (let k = 0; k < count; k++) locals.push(t);
           }
           const typeIndex = definedFuncTypes[i];
-          const body = decodeBody(fr, funcIndex);
+          const body = decodeBody(fr, funcIndex, types);
           functions.push({
             index: funcIndex,
             definedIndex: i,

@@ -115,7 +115,7 @@ export type InstrBody =
   | {
       readonly op: 'block' | 'loop' | 'if';
       readonly blockType: BlockType;
-      /** The block's type with a type index resolved. */
+      /** The block's type, a type index resolved (by the decoder, range-checked by the validator). */
       type: FuncType;
       else: number;
       end: number;
