@@ -265,7 +265,7 @@ export function readElf(bytes: Uint8Array, file: string): ElfObject {
   r.need(shoff, SHDR_SIZE, 'section header 0');
   if (shnum === 0) {
     const n = r.u64(shoff + 32);
-    if (n > BigInt(bytes.length / SHDR_SIZE)) {
+    if (n > BigInt(Math.floor(bytes.length / SHDR_SIZE))) {
       throw new LoaderError('truncated', file, `extended section count ${n} cannot fit in the file`, { offset: shoff + 32 });
     }
     shnum = Number(n);
