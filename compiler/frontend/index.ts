@@ -7,14 +7,14 @@ import { decodeModule } from './decode.ts';
 import { CompileError } from './errors.ts';
 import type { WasmModule } from './module.ts';
 import { validateModule } from './validate.ts';
-import { loadWat, watToBinary } from './wat.ts';
+import { loadWat, mergeValidationErrors, watToBinary } from './wat.ts';
 import type { WatSource } from './wat.ts';
 
 export { CompileError } from './errors.ts';
 export type { CompileErrorKind, CompileErrorSite, SourceLocation } from './errors.ts';
 export { computeEscapedFunctions, decodeModule, MAX_FUNCTION_PARAMS_OR_RESULTS, MAX_LOCALS } from './decode.ts';
 export { MAX_MEMORY_PAGES, validateModule } from './validate.ts';
-export { isWatLoaded, loadWat, parseWabtDiagnostic, WAT_FEATURES, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
+export { isWatLoaded, loadWat, mergeValidationErrors, parseWabtDiagnostic, WAT_FEATURES, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
 export type { WabtDiagnostic, WatBinary } from './wat.ts';
 export * from './module.ts';
 
@@ -33,8 +33,10 @@ export function parseWasm(bytes: Uint8Array): WasmModule {
 /**
  * WAT → validated module, synchronously (requires `await loadWat()` once beforehand).
  * Diagnosis order: wabt's syntax errors; then stackscope's decoder, so constructs outside the
- * subset are named as 'unsupported'; then wabt's validator (its messages carry line:column);
- * then stackscope's validator, whose errors are located in the text when possible.
+ * subset are named as 'unsupported'; then wabt's validator (its messages carry line:column,
+ * and stackscope's validator adds function, instruction index and byte offset when it finds
+ * the same fault); then stackscope's validator, whose errors are located in the text when the
+ * instruction can be found there unambiguously.
  */
 export function parseWatText(text: string, options: WatOptions = {}): WasmModule {
   const { bytes, source, wabtValidationError } = watToBinary(text, options.fileName ?? 'input.wat');
@@ -46,7 +48,16 @@ export function parseWatText(text: string, options: WatOptions = {}): WasmModule
     if (wabtValidationError !== null && (e.kind === 'malformed' || e.kind === 'validation')) throw wabtValidationError;
     throw locateInText(e, source, null);
   }
-  if (wabtValidationError !== null) throw wabtValidationError;
+  if (wabtValidationError !== null) {
+    let ours: CompileError | null = null;
+    try {
+      validateModule(module);
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      ours = e;
+    }
+    throw mergeValidationErrors(wabtValidationError, ours, source);
+  }
   try {
     validateModule(module);
   } catch (e) {

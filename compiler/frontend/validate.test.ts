@@ -192,3 +192,19 @@ test('valid: br_table to labels of the same arity in dead code', (t) => {
       end
     end))`)));
 });
+
+test('valid: in dead code br_table may target labels of different types of the same arity', (t) => {
+  // The popped operands are unknown, so each label's check passes (the spec pushes back the
+  // popped, still unknown, types rather than the label's).
+  t.notThrows(() => parseWasm(wasm(`(module (func (result i32)
+    block (result i64)
+      block (result i32)
+        unreachable
+        br_table 0 1 0
+      end
+      drop
+      i64.const 0
+    end
+    drop
+    i32.const 0))`)));
+});

@@ -171,7 +171,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
     if (actual !== expected && actual !== 'unknown' && expected !== 'unknown') {
       fail(`type mismatch in ${instr.op}: expected ${expected}, got ${actual}`);
     }
-    return actual === 'unknown' ? expected : actual;
+    return actual;
   };
   const popVals = (ts: readonly ValType[]): void => {
     for (let i = ts.length - 1; i >= 0; i--) pop(ts[i]);

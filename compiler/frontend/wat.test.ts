@@ -2,7 +2,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { CompileError } from './errors.ts';
 import { parseModuleSource, parseWat, parseWatText } from './index.ts';
-import { isWatLoaded, loadWat, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
+import { isWatLoaded, loadWat, mergeValidationErrors, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
 
 // Captured before any test runs loadWat(): the synchronous path must refuse, not crash.
 const beforeLoad = (() => {
@@ -60,12 +60,33 @@ test('type errors in WAT carry wabt\'s line:column and the instruction', (t) => 
   t.deepEqual(e.location, { file: 'input.wat', line: 5, column: 5 });
   t.is(e.instr, 'i32.add');
   t.regex(e.detail, /type mismatch/);
+  // stackscope's validator agrees, so its function, instruction index and offset are added.
+  t.is(e.funcIndex, 0);
+  t.is(e.instrIndex, 2);
+  t.is(e.offset, 28);
+  t.regex(e.message, /^input\.wat:5:5: validation error: type mismatch in i32\.add.*\(function 0, instruction 2 'i32\.add', code section, byte offset 0x1c\)$/);
+});
+
+test('wabt and stackscope validation errors are merged only when they agree', (t) => {
+  const source = new WatSource('m.wat', '(module\n (func $a i32.const 1 i32.add drop)\n (func $b nop))');
+  const wabtError = new CompileError('validation', 'type mismatch in i32.add', { location: { file: 'm.wat', line: 2, column: 22 }, instr: 'i32.add' });
+  const ours = new CompileError('validation', 'stack empty', { funcIndex: 0, instrIndex: 1, instr: 'i32.add', offset: 40 });
+  const merged = mergeValidationErrors(wabtError, ours, source);
+  t.like(merged, { detail: 'type mismatch in i32.add', funcIndex: 0, instrIndex: 1, offset: 40, location: wabtError.location });
+  // Another function, another instruction, or no error of ours: wabt's error alone.
+  t.is(mergeValidationErrors(wabtError, new CompileError('validation', 'x', { funcIndex: 1, instrIndex: 0, instr: 'i32.add' }), source), wabtError);
+  t.is(mergeValidationErrors(wabtError, new CompileError('validation', 'x', { funcIndex: 0, instrIndex: 2, instr: 'drop' }), source), wabtError);
+  t.is(mergeValidationErrors(wabtError, null, source), wabtError);
+  t.is(source.functionIndexAt({ file: 'm.wat', line: 3, column: 5 }), 1);
+  t.is(source.functionIndexAt({ file: 'm.wat', line: 1, column: 1 }), null);
 });
 
 test('unknown local and branch depth in WAT are validation errors at the right place', (t) => {
   const e1 = compileError(t, () => parseWatText('(module (func (local i32)\n  local.get 3 drop))'));
   t.is(e1.kind, 'validation');
   t.deepEqual([e1.location?.line, e1.location?.column], [2, 13]);
+  t.is(e1.instr, 'local.get');
+  t.is(e1.instrIndex, 0);
   const e2 = compileError(t, () => parseWatText('(module (func\n  block\n    br 4\n  end))'));
   t.is(e2.kind, 'validation');
   t.deepEqual([e2.location?.line, e2.location?.column], [3, 5]);

@@ -126,6 +126,15 @@ export class WatSource {
     return span ? this.locationAt(this.tokens[span.open].start) : null;
   }
 
+  /** The index of the defined function whose text contains `location`, if any. */
+  functionIndexAt(location: SourceLocation): number | null {
+    const lineStart = this.lineStarts[location.line - 1];
+    if (lineStart === undefined) return null;
+    const at = lineStart + location.column - 1;
+    const k = this.funcs.defined.findIndex((span) => this.tokens[span.open].start <= at && at <= this.tokens[span.close].start);
+    return k < 0 ? null : this.funcs.numImported + k;
+  }
+
   /**
    * Where instruction `instr` of function `funcIndex` is written, given that it is the
    * `occurrence`-th (0-based) instruction with that mnemonic in the function's binary body.
@@ -323,4 +332,16 @@ function withWabtModule<T>(text: string, file: string, use: (m: WabtModule, sour
   } finally {
     wasmModule.destroy();
   }
+}
+
+/**
+ * wabt's validation error has the line:column; stackscope's the function, instruction index
+ * and byte offset. They are combined when they evidently describe the same fault: same
+ * function (wabt's location lies in its text) and, if wabt names one, the same instruction.
+ */
+export function mergeValidationErrors(wabtError: CompileError, ours: CompileError | null, source: WatSource): CompileError {
+  if (ours === null || ours.kind !== 'validation' || ours.funcIndex === null || wabtError.location === null) return wabtError;
+  if (source.functionIndexAt(wabtError.location) !== ours.funcIndex) return wabtError;
+  if (wabtError.instr !== null && wabtError.instr !== ours.instr) return wabtError;
+  return new CompileError('validation', wabtError.detail, { ...ours.site, location: wabtError.location });
 }
