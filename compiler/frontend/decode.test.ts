@@ -358,3 +358,13 @@ test('modules compose: imports of all kinds decode with their types', (t) => {
   t.is(m.counts.numImportedMemories, 1);
   t.is(m.counts.numOwnedMemories, 0);
 });
+
+test('structurally equal function types share a canonical type index', (t) => {
+  const m = parseWasm(wasm(`(module
+    (type (func (param i32) (result i64)))
+    (type (func))
+    (type (func (param i32) (result i64)))
+    (type (func (param i64) (result i64)))
+    (type (func)))`));
+  t.deepEqual(m.canonicalTypeIndices, [0, 1, 0, 3, 1]);
+});

@@ -790,9 +790,17 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
     numDefinedGlobals: globals.length,
   };
   const { escapedFunctions, escapedIndex } = computeEscapedFunctions(globals, exports, start, elements);
+  const firstOfShape = new Map<string, number>();
+  const canonicalTypeIndices = types.map((t, i) => {
+    const key = `${t.params.join(',')}->${t.results.join(',')}`;
+    const first = firstOfShape.get(key);
+    if (first !== undefined) return first;
+    firstOfShape.set(key, i);
+    return i;
+  });
   return {
     types, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names,
-    funcTypeIndices, tableTypes, memoryTypes, globalTypes,
+    funcTypeIndices, tableTypes, memoryTypes, globalTypes, canonicalTypeIndices,
     counts: { ...counts, numEscapedFunctions: escapedFunctions.length },
     escapedFunctions, escapedIndex,
   };

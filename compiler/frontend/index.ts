@@ -17,6 +17,7 @@ export { MAX_MEMORY_PAGES, validateModule } from './validate.ts';
 export { isWatLoaded, loadWat, mergeValidationErrors, parseWabtDiagnostic, WAT_FEATURES, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
 export type { WabtDiagnostic, WatBinary } from './wat.ts';
 export * from './module.ts';
+export { formatInstr } from './print.ts';
 
 export interface WatOptions {
   /** File name used in locations (default 'input.wat'). */

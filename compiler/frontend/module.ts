@@ -261,6 +261,13 @@ export interface WasmModule {
   readonly memoryTypes: readonly MemoryType[];
   readonly globalTypes: readonly GlobalType[];
 
+  /**
+   * For each type index, the first type index with a structurally equal function type, so
+   * that signature checks (call_indirect) can compare one number per type, as wasmtime's
+   * interned signature ids do.
+   */
+  readonly canonicalTypeIndices: readonly number[];
+
   readonly counts: ModuleCounts;
   /**
    * Functions that may be observed as a funcref and therefore get a `VMFuncRef` slot in the
