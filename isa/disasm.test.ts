@@ -488,6 +488,11 @@ checkCases('aarch64', [
     t.deepEqual(mem.mem, { base: 'x1', index: 'x2', disp: 0n });
     t.deepEqual(mem.shift, { kind: 'lsl', amount: 3 });
   }],
+  ['ldr w0, [x1, w2, sxtw #2]', (t, _, d) => {
+    const mem = operand(d, 1, 'mem');
+    t.deepEqual(mem.mem, { base: 'x1', index: 'w2', disp: 0n });
+    t.deepEqual([mem.extend, mem.shift], ['sxtw', { kind: 'lsl', amount: 2 }]);
+  }],
   ['ldur x0, [x1, #-8]', (t, _, d) => t.deepEqual(operand(d, 1, 'mem').mem, { base: 'x1', disp: -8n })],
   ['add x0, x1, w2, uxtw #3', (t, _, d) => {
     t.deepEqual(d.operands[2], { type: 'reg', reg: 'w2', access: 'read', extend: 'uxtw', shift: { kind: 'lsl', amount: 3 } });
