@@ -6,7 +6,7 @@ import {
   type Engine, type EngineStop, type HookHandle, type MemoryFaultKind,
 } from './engine.ts';
 import { openUnicorn } from './unicorn.ts';
-import { loadDecoder, type InstructionDecoder } from './decoder.ts';
+import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
@@ -106,7 +106,7 @@ export class Machine {
   readonly engine: Engine;
   readonly regs: RegisterFile;
   readonly stack: Stack;
-  private readonly decoder: InstructionDecoder;
+  private readonly disassembler: Disassembler;
   private readonly regions: Region[] = [];
   private readonly guards: Array<{ base: bigint; size: number; stack: string }> = [];
   private nextAddress = FIRST_REGION;
@@ -126,20 +126,18 @@ export class Machine {
   /** Instructions the gateway itself executed (trap + ret per host call, trap per return). */
   private harnessInstructions = 0n;
 
+  /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
+   * Unicorn, say) fit the same API. */
   static async create(options: MachineOptions): Promise<Machine> {
-    const decoder = await loadDecoder(options.arch);
-    return new Machine(options, decoder);
+    return new Machine(options);
   }
 
-  private constructor(options: MachineOptions, decoder: InstructionDecoder) {
+  private constructor(options: MachineOptions) {
     this.arch = options.arch;
-    this.decoder = decoder;
+    this.disassembler = createDisassembler(this.arch);
     this.regs = registersOf(this.arch);
     this.id = this.regs.ids;
-    this.engine = options.engine ?? openUnicorn(this.arch, {
-      exactFaultPc: options.exactFaultPc ?? true,
-      describeBlock: (address, code) => ({ instructions: decoder.countInstructions(code, address) }),
-    });
+    this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
     if (this.engine.arch !== this.arch) throw new MachineError(`engine is for ${this.engine.arch}, machine for ${this.arch}`);
     this.budget = options.budget === undefined ? DEFAULT_BUDGET : options.budget;
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
@@ -501,7 +499,8 @@ export class Machine {
     const region = this.regionAt(pc);
     if (!region || !(region.perms & PROT_EXEC)) return undefined;
     const offset = Number(pc - region.address);
-    return this.decoder.describe(region.view.subarray(offset, Math.min(offset + 16, region.size)), pc);
+    const [insn] = this.disassembler.disasm(region.view.subarray(offset, Math.min(offset + 16, region.size)), pc, { count: 1 });
+    return insn && !insn.invalid ? insn.text : undefined;
   }
 
   /** Frames from the frame-pointer chain: [fp] = caller's fp, [fp+8] = return address. */

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
+import { createDisassembler } from '../isa/disasm.ts';
 import {
   EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
@@ -182,8 +183,18 @@ export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructio
 export interface UnicornOptions {
   /** Make the PC of a faulting memory access exact (see docs/engine.md for the cost). */
   exactFaultPc?: boolean;
-  /** Counts instructions in a block; required once limits are enabled on x86-64. */
+  /** Describes blocks for the native counter; the default counts instructions with Capstone
+   * (an undecodable tail counts as the one instruction that will fault). */
   describeBlock?: BlockDescriber;
+}
+
+function countingDescriber(arch: Arch): BlockDescriber {
+  if (arch === 'aarch64') return (_address, code) => ({ instructions: code.length >>> 2 });
+  const disassembler = createDisassembler(arch);
+  return (address, code) => {
+    const scan = disassembler.scan(code, address);
+    return { instructions: scan.count + (scan.invalidAt === undefined ? 0 : 1) };
+  };
 }
 
 interface Mapping { address: bigint; size: number; perms: number; view: Uint8Array }
@@ -201,6 +212,7 @@ class UnicornEngine implements Engine {
   private lastFault: EngineStop['fault'] = null;
   private exactFaultHooks: number[] = [];
   private closed = false;
+  private describer: BlockDescriber | undefined;
   // Native counter (lazily installed when limits are first enabled).
   private helperCtx: unknown = null;
   private state: Buffer | null = null;
@@ -362,18 +374,8 @@ class UnicornEngine implements Engine {
   }
 
   private describe(address: bigint, size: number): void {
-    let instructions: number;
-    let costMilli = 0;
-    if (this.arch === 'aarch64' && !this.options.describeBlock) {
-      instructions = size / 4;
-    } else {
-      if (!this.options.describeBlock) {
-        throw new EngineError('describe block', -1, 'x86-64 instruction counting needs a describeBlock function', address);
-      }
-      const d = this.options.describeBlock(address, this.read(address, size));
-      instructions = d.instructions;
-      costMilli = d.costMilli ?? 0;
-    }
+    this.describer ??= this.options.describeBlock ?? countingDescriber(this.arch);
+    const { instructions, costMilli = 0 } = this.describer(address, this.read(address, size));
     if (loadHelper().setBlock(this.helperCtx, address, size, instructions, BigInt(Math.round(costMilli))) !== 0) {
       throw new EngineError('ss_set_block', -1, 'native helper out of memory', address);
     }

@@ -1,0 +1,104 @@
+import test from 'ava';
+import { ARCHES, type Arch } from '../isa/arch.ts';
+import { registersOf } from '../isa/registers.ts';
+import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type MemoryAccess } from './engine.ts';
+import { openUnicorn } from './unicorn.ts';
+import { assemble } from './testing/asm.ts';
+
+const CODE = 0x10000n;
+const DATA = 0x20000n;
+
+/** Stores 1, 2, 3 to [data], [data+8], [data+16], loads one back, then ends at a marker. */
+const PROGRAM: Record<Arch, string> = {
+  x64: 'mov rax, 1\nmov [rdi], rax\nmov rax, 2\nmov [rdi+8], rax\njmp 1f\n1: mov rax, 3\nmov [rdi+16], rax\nmov rcx, [rdi+8]\nnop\n',
+  aarch64: 'mov x1, #1\nstr x1, [x0]\nmov x1, #2\nstr x1, [x0, #8]\nb 1f\n1: mov x1, #3\nstr x1, [x0, #16]\nldr x2, [x0, #8]\nnop\n',
+};
+
+function setUp(arch: Arch) {
+  const e = openUnicorn(arch);
+  const code = assemble(arch, PROGRAM[arch]);
+  const text = e.map(CODE, 0x1000, PROT_READ | PROT_EXEC);
+  text.set(code);
+  const data = e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+  const regs = registersOf(arch);
+  e.regWrite(regs.ids[regs.intArgs[0]], DATA);
+  const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+  return { e, data, regs, end };
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: registers round-trip by id, singly and in a batch`, (t) => {
+    const { e, regs } = setUp(arch);
+    const names = regs.gprs.filter((r) => r !== regs.sp);
+    names.forEach((r, i) => e.regWrite(regs.ids[r], 0x1111_0000_0000_0000n + BigInt(i)));
+    const ids = names.map((r) => regs.ids[r]);
+    const out = new BigUint64Array(ids.length);
+    e.regReadBatch(ids, out);
+    names.forEach((r, i) => {
+      t.is(out[i], 0x1111_0000_0000_0000n + BigInt(i), r);
+      t.is(e.regRead(regs.ids[r]), out[i], r);
+    });
+    e.close();
+  });
+
+  test(`${arch}: memory views, hooks for blocks, code ranges and memory accesses`, (t) => {
+    const { e, data, end } = setUp(arch);
+    const blocks: bigint[] = [];
+    const code: bigint[] = [];
+    const accesses: MemoryAccess[] = [];
+    e.hookBlock((a) => blocks.push(a));
+    e.hookCode((a) => code.push(a), CODE, CODE + 7n);
+    const mem = e.hookMemory({ read: true, write: true }, (a) => accesses.push(a), DATA + 8n, DATA + 15n);
+    const stop = e.start(CODE, end);
+    t.is(stop.error, 0, stop.message);
+    // the view sees guest stores; engine reads agree
+    const dv = new DataView(data.buffer, data.byteOffset, 24);
+    t.deepEqual([dv.getBigUint64(0, true), dv.getBigUint64(8, true), dv.getBigUint64(16, true)], [1n, 2n, 3n]);
+    t.deepEqual([...e.read(DATA + 16n, 8)], [3, 0, 0, 0, 0, 0, 0, 0]);
+    t.is(blocks.length, 2);
+    t.is(blocks[0], CODE);
+    t.true(code.length >= 1 && code.every((a) => a >= CODE && a <= CODE + 7n));
+    t.deepEqual(accesses.map((a) => [a.kind, a.address, a.size]), [['write', DATA + 8n, 8], ['read', DATA + 8n, 8]]);
+    t.is(accesses[0].value, 2n);
+    e.removeHook(mem);
+    e.close();
+  });
+
+  test(`${arch}: invalid accesses report kind and address; engine errors carry Unicorn's message`, (t) => {
+    const { e, regs, end } = setUp(arch);
+    e.regWrite(regs.ids[regs.intArgs[0]], 0x40n);
+    const stop = e.start(CODE, end);
+    t.not(stop.error, 0);
+    t.deepEqual(stop.fault, { kind: 'write-unmapped', address: 0x40n, size: 8 });
+    t.regex(stop.message, /UC_ERR_WRITE_UNMAPPED/);
+    const err = t.throws(() => e.map(CODE, 0x1000, PROT_READ), { instanceOf: EngineError }) as EngineError;
+    t.regex(err.message, /uc_mem_map_ptr failed at 0x10000: .*UC_ERR_MAP/);
+    t.throws(() => e.map(0x1001n, 0x1000, PROT_READ), { instanceOf: EngineError });
+    t.throws(() => e.read(0x900000n, 8), { instanceOf: EngineError });
+    // (Unicorn 2.0.1 accepts unknown register ids silently; Machine checks names instead.)
+    e.close();
+  });
+
+  test(`${arch}: the native counter counts exactly and stops at the budget`, (t) => {
+    const { e, end } = setUp(arch);
+    e.setLimits({ budget: null, deadline: null });
+    e.setLimits({ budget: 1000n, deadline: null });
+    t.is(e.start(CODE, end).error, 0);
+    // 8 instructions run (the final nop is `until`)
+    t.is(e.counters().instructions, 8n);
+    t.is(e.counters().blocks, 2n);
+    const counts = e.blockCounts().sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    t.deepEqual(counts.map(([a, , n, c]) => [a, n, c]), [[CODE, 5, 1n], [counts[1][0], 3, 1n]]);
+    e.resetCounters();
+    e.setLimits({ budget: 5n, deadline: null });
+    const stop = e.start(CODE, end);
+    t.is(stop.limit, 'budget');
+    t.is(e.counters().instructions, 5n, 'the first block fits the budget exactly, the second does not');
+    e.resetCounters();
+    e.setLimits({ budget: 4n, deadline: null });
+    const stop2 = e.start(CODE, end);
+    t.is(stop2.limit, 'budget');
+    t.is(e.counters().instructions, 0n, 'a block that does not fit is not started');
+    e.close();
+  });
+}
