@@ -1,0 +1,1 @@
+(module (import "m" "f" (func)) (memory 1) (global (mut i32) (i32.const 0)) (table 2 funcref) (func $g (export "g")) (elem (i32.const 0) $g))
