@@ -76,9 +76,9 @@ for (const arch of ARCHES) {
       const got = o.sections.find((x) => x.name === s.name)!;
       t.truthy(got, s.name);
       t.is(got.type, s.kind === 'bss' ? SHT_NOBITS : SHT_PROGBITS);
-      t.is(got.addralign, s.align);
+      t.is(got.addralign, s.align!);
       if (s.bytes) t.deepEqual(Array.from(got.data), Array.from(s.bytes));
-      else t.is(got.size, s.size);
+      else t.is(got.size, s.size!);
     }
     // Locals precede globals, as sh_info promises.
     const symtab = o.sections[o.symtabIndex];
@@ -99,7 +99,7 @@ for (const arch of ARCHES) {
       t.is(r.offset, want.offset);
       t.is(r.addend, want.addend ?? 0n);
       t.true(r.typeName.endsWith(String(want.type).replace(/^R_(X86_64|AARCH64)_/, '')));
-      t.is(o.symbols[r.symbolIndex].name, want.symbol ?? want.sectionSymbol);
+      t.is(o.symbols[r.symbolIndex].name, want.symbol ?? want.sectionSymbol!);
     });
   });
 

@@ -309,9 +309,11 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
   }
 
   // COMMON symbols that won resolution are allocated in .bss.
+  const commonIndex = new Map<string, number>();
   for (const [name, def] of globalDefs) {
     if (def.kind !== 'common') continue;
     const bss = outputFor('data', '.bss', true);
+    commonIndex.set(name, bss.commons.length);
     bss.commons.push({ name, size: def.size, align: def.align });
   }
 
@@ -424,8 +426,7 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
     if (def !== undefined) {
       if (def.kind === 'common') {
         const bss = outputFor('data', '.bss', true);
-        const i = bss.commons.findIndex((c) => c.name === name);
-        return bss.address + bss.commonOffsets[i];
+        return bss.address + bss.commonOffsets[commonIndex.get(name)!];
       }
       return definedAddress(def.obj, def.sym);
     }
