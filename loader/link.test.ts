@@ -191,3 +191,24 @@ test('hostile layouts are refused without allocating: huge bss, huge alignment',
   const img = link([big]);
   t.is(img.sections.find((s) => s.name === '.bss')!.bytes.length, 0);
 });
+
+test('placeImage maps each segment once and writes every section with contents inside it', async (t) => {
+  const { placeImage } = await import('./link.ts');
+  const img = link([obj('aarch64', 'p.o', '.text\nf: bl f\n.data\n.quad f\n.bss\n.skip 64\n.section .meta,""\n.quad 3\n')]);
+  const regions: { name: string; address: bigint; size: bigint; perms: string }[] = [];
+  const writes: { address: bigint; length: number }[] = [];
+  placeImage(img, {
+    mapRegion: (name, address, size, perms) => regions.push({ name, address, size, perms: `${+perms.read}${+perms.write}${+perms.exec}` }),
+    writeBytes: (address, bytes) => writes.push({ address, length: bytes.length }),
+  });
+  t.deepEqual(
+    regions.map((r) => [r.name, r.perms]),
+    [
+      ['text', '101'],
+      ['data', '110'],
+      ['custom', '100'],
+    ],
+  );
+  for (const w of writes) t.true(regions.some((r) => w.address >= r.address && w.address + BigInt(w.length) <= r.address + r.size));
+  t.is(writes.length, img.sections.filter((s) => !s.nobits && s.size > 0n).length);
+});

@@ -724,3 +724,19 @@ export function describeAddress(image: LinkedImage, address: bigint): string {
   const off = address - s.address;
   return off === 0n ? s.name : `${s.name}+${hex(off)}`;
 }
+
+/**
+ * Where an image is placed. The simulator implements this over its Machine; loader/ does not
+ * depend on simulator/. `mapRegion` maps zero-filled memory; `writeBytes` fills initial contents
+ * (a host-side write, so it must work on regions the guest cannot write, such as text).
+ */
+export interface ImageTarget {
+  mapRegion(name: SegmentKind, address: bigint, size: bigint, perms: Permissions): void;
+  writeBytes(address: bigint, bytes: Uint8Array): void;
+}
+
+/** Maps every segment, then writes every section's bytes. NOBITS sections rely on the zero fill. */
+export function placeImage(image: LinkedImage, target: ImageTarget): void {
+  for (const seg of image.segments) target.mapRegion(seg.kind, seg.address, seg.size, seg.perms);
+  for (const s of image.sections) if (!s.nobits && s.bytes.length > 0) target.writeBytes(s.address, s.bytes);
+}
