@@ -161,6 +161,9 @@ const DEFAULT_BASE = 0x400000n;
 const DEFAULT_PAGE = 0x1000n;
 const GOT_SYMBOL = '_GLOBAL_OFFSET_TABLE_';
 
+/** int3: fills gaps in x86-64 text so stray execution traps. */
+const TRAP_FILL_X64 = 0xcc;
+
 const alignUp = (x: bigint, a: bigint): bigint => (a <= 1n ? x : (x + a - 1n) & ~(a - 1n));
 
 function symbolType(t: number): SymbolType {
@@ -502,6 +505,9 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
   for (const out of ordered) {
     if (out.nobits) continue;
     const buf = new Uint8Array(Number(out.size));
+    // Padding in x86-64 code is int3, so running off the end of a function traps instead of
+    // executing `add [rax], al` (what zeros decode to). AArch64 zeros already decode as udf #0.
+    if (out.segment === 'text' && arch === 'x64') buf.fill(TRAP_FILL_X64);
     out.inputs.forEach((inp, i) => {
       const s = objects[inp.obj].sections[inp.index];
       buf.set(s.data, Number(out.inputOffsets[i]));
@@ -707,9 +713,13 @@ export function symbolAddress(image: LinkedImage, name: string): bigint | undefi
   return image.globals.get(name)?.address;
 }
 
-/** Flattens a segment to bytes (zeros where no section has contents). Allocates `segment.size` bytes. */
+/**
+ * Flattens a segment to bytes: zeros where no section has contents, except in x86-64 text,
+ * where gaps are int3. Allocates `segment.size` bytes.
+ */
 export function segmentBytes(image: LinkedImage, segment: ImageSegment): Uint8Array {
   const out = new Uint8Array(Number(segment.size));
+  if (segment.kind === 'text' && image.arch === 'x64') out.fill(TRAP_FILL_X64);
   for (const s of image.sections) {
     if (s.nobits || s.address < segment.address || s.address >= segment.address + segment.size) continue;
     out.set(s.bytes, Number(s.address - segment.address));
@@ -735,8 +745,20 @@ export interface ImageTarget {
   writeBytes(address: bigint, bytes: Uint8Array): void;
 }
 
-/** Maps every segment, then writes every section's bytes. NOBITS sections rely on the zero fill. */
+/**
+ * Maps every segment, then writes its contents: text segments whole (so x86-64 gaps hold int3),
+ * other segments section by section (NOBITS sections rely on the zero fill).
+ */
 export function placeImage(image: LinkedImage, target: ImageTarget): void {
   for (const seg of image.segments) target.mapRegion(seg.kind, seg.address, seg.size, seg.perms);
-  for (const s of image.sections) if (!s.nobits && s.bytes.length > 0) target.writeBytes(s.address, s.bytes);
+  for (const seg of image.segments) {
+    if (seg.kind === 'text') {
+      target.writeBytes(seg.address, segmentBytes(image, seg));
+      continue;
+    }
+    for (const s of image.sections) {
+      if (s.nobits || s.bytes.length === 0 || s.address < seg.address || s.address >= seg.address + seg.size) continue;
+      target.writeBytes(s.address, s.bytes);
+    }
+  }
 }
