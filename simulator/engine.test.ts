@@ -67,7 +67,11 @@ for (const arch of ARCHES) {
   test(`${arch}: invalid accesses report kind and address; engine errors carry Unicorn's message`, (t) => {
     const { e, regs, end } = setUp(arch);
     e.regWrite(regs.ids[regs.intArgs[0]], 0x40n);
+    const seen: unknown[] = [];
+    const h = e.hookInvalidMemory((f) => seen.push(f));
     const stop = e.start(CODE, end);
+    t.deepEqual(seen, [{ kind: 'write-unmapped', address: 0x40n, size: 8 }]);
+    e.removeHook(h);
     t.not(stop.error, 0);
     t.deepEqual(stop.fault, { kind: 'write-unmapped', address: 0x40n, size: 8 });
     t.regex(stop.message, /UC_ERR_WRITE_UNMAPPED/);

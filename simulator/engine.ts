@@ -39,6 +39,9 @@ export interface Engine {
   hookCode(cb: (address: bigint, size: number) => void, begin?: bigint, end?: bigint): HookHandle;
   /** Valid accesses (after the access for reads is not offered: Unicorn reports reads before). */
   hookMemory(kinds: MemoryAccessKinds, cb: (access: MemoryAccess) => void, begin?: bigint, end?: bigint): HookHandle;
+  /** Invalid accesses (unmapped or not permitted), reported before the run stops with the
+   * matching error. The callback cannot make the access succeed. */
+  hookInvalidMemory(cb: (fault: MemoryFault) => void): HookHandle;
   removeHook(handle: HookHandle): void;
 
   /** Instruction budget (total instructions, null = unlimited) and wall-clock deadline
@@ -73,6 +76,8 @@ export type MemoryFaultKind =
   | 'read-unmapped' | 'write-unmapped' | 'fetch-unmapped'
   | 'read-protected' | 'write-protected' | 'fetch-protected';
 
+export interface MemoryFault { kind: MemoryFaultKind; address: bigint; size: number }
+
 /** Why `Engine.start` returned. `error` is Unicorn's uc_err code (0 = none). */
 export interface EngineStop {
   error: number;
@@ -83,7 +88,7 @@ export interface EngineStop {
   /** A block the native counter has not seen yet, when the run stopped to have it described. */
   newBlock: { address: bigint; size: number } | null;
   /** The faulting access, for memory errors. */
-  fault: { kind: MemoryFaultKind; address: bigint; size: number } | null;
+  fault: MemoryFault | null;
 }
 
 /** An engine-level failure: a Unicorn call returned an error outside of guest execution

@@ -168,6 +168,11 @@ for (const arch of ARCHES) {
     t.is(e.pc, writePc);
     t.is(e.address, text.address + 0x800n);
 
+    const writeOnly = m.regionByName('write-only') ?? m.map('write-only', 4096, PROT_WRITE);
+    e = expectTrap(t, () => m.call(fn.readFault, [writeOnly.address + 8n]), 'read-protected');
+    t.is(e.pc, readPc);
+    t.is(e.address, writeOnly.address + 8n);
+
     e = expectTrap(t, () => m.call(fn.fetchFault, [0x5000n]), 'fetch-unmapped');
     t.is(e.pc, 0x5000n);
     e = expectTrap(t, () => m.call(fn.fetchFault, [data.address]), 'fetch-protected');
@@ -225,6 +230,10 @@ for (const arch of ARCHES) {
     t.throws(() => m.map('overlap', 4096, PROT_READ, text.address), { instanceOf: MachineError });
     t.throws(() => m.protect(text, PROT_READ | PROT_WRITE | PROT_EXEC), { instanceOf: MachineError });
     t.throws(() => m.readU64(0x8n), { instanceOf: MachineError });
+    t.throws(() => m.reg('nope'), { instanceOf: MachineError });
+    const names = m.regs.intArgs.slice(0, 3);
+    names.forEach((n, i) => m.setReg(n, BigInt(i + 7)));
+    t.deepEqual(m.readRegisters(names), [7n, 8n, 9n]);
   });
 
   test.serial(`${arch}: backtrace follows the frame-pointer chain`, async (t) => {

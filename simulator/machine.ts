@@ -274,6 +274,18 @@ export class Machine {
     this.engine.regWrite(id, value);
   }
 
+  /** Reads several registers by name in one engine call. */
+  readRegisters(names: readonly string[]): bigint[] {
+    const ids = names.map((n) => {
+      const id = this.id[n];
+      if (id === undefined) throw new MachineError(`no register ${n} on ${this.arch}`);
+      return id;
+    });
+    const out = new BigUint64Array(ids.length);
+    this.engine.regReadBatch(ids, out);
+    return [...out];
+  }
+
   pc(): bigint { return this.engine.regRead(this.id[this.regs.pc]); }
   sp(): bigint { return this.engine.regRead(this.id[this.regs.sp]); }
   fp(): bigint { return this.engine.regRead(this.id[this.regs.fp]); }

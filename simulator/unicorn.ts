@@ -8,7 +8,7 @@ import { createDisassembler } from '../isa/disasm.ts';
 import {
   EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
-  type MemoryAccessKinds, type MemoryFaultKind,
+  type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind,
 } from './engine.ts';
 
 /**
@@ -209,7 +209,8 @@ class UnicornEngine implements Engine {
   private readonly regBuf = new BigUint64Array(8);
   private readonly hooks = new Map<number, { hh: bigint; callback: bigint }>();
   private readonly batchCache = new Map<string, { ids: Int32Array; ptrs: BigUint64Array; vals: BigUint64Array }>();
-  private lastFault: EngineStop['fault'] = null;
+  private lastFault: MemoryFault | null = null;
+  private readonly invalidListeners = new Map<number, (fault: MemoryFault) => void>();
   private exactFaultHooks: number[] = [];
   private closed = false;
   private describer: BlockDescriber | undefined;
@@ -235,7 +236,9 @@ class UnicornEngine implements Engine {
 
   private installFaultRecorder(): void {
     const cb = koffi.register((_uc: unknown, type: number, address: number | bigint, size: number) => {
-      this.lastFault = { kind: MEM_TYPE[type] as MemoryFaultKind, address: u64(address), size };
+      const fault = { kind: MEM_TYPE[type] as MemoryFaultKind, address: u64(address), size };
+      this.lastFault = fault;
+      for (const listener of this.invalidListeners.values()) listener(fault);
       return false;
     }, koffi.pointer(this.lib.protoMem));
     const hh = new BigUint64Array(1);
@@ -418,7 +421,15 @@ class UnicornEngine implements Engine {
     }, begin, end);
   }
 
+  hookInvalidMemory(cb: (fault: MemoryFault) => void): HookHandle {
+    // One native hook (installed at open) records every invalid access; listeners share it.
+    const id = nextHookId++;
+    this.invalidListeners.set(id, cb);
+    return { id };
+  }
+
   removeHook(handle: HookHandle): void {
+    if (this.invalidListeners.delete(handle.id)) return;
     const h = this.hooks.get(handle.id);
     if (!h) return;
     this.check('uc_hook_del', this.lib.hookDel(this.uc, h.hh));
