@@ -164,6 +164,19 @@ export interface ElfObject {
   /** Index of the .symtab section, 0 if none. */
   readonly symtabIndex: number;
   readonly relocationSections: readonly ElfRelocationSection[];
+  /** SHT_GROUP sections (COMDAT groups and plain groups). */
+  readonly groups: readonly ElfGroup[];
+}
+
+export const GRP_COMDAT = 1;
+
+export interface ElfGroup {
+  readonly section: ElfSection;
+  /** Name of the signature symbol: COMDAT groups with equal signatures are duplicates of one another. */
+  readonly signature: string;
+  readonly flags: number;
+  /** Indices of the member sections. */
+  readonly members: readonly number[];
 }
 
 /** AArch64 mapping symbols: `$x`, `$d`, `$a`, `$t`, optionally followed by `.suffix`. */
@@ -483,5 +496,23 @@ export function readElf(bytes: Uint8Array, file: string): ElfObject {
     relocationSections.push({ section: s, target, relocations });
   }
 
-  return { file, arch, machine, bytes, sections, symbols, symtabIndex, relocationSections };
+  // Section groups.
+  const groups: ElfGroup[] = [];
+  for (const s of sections) {
+    if (s.type !== SHT_GROUP) continue;
+    const where = { section: label(s) };
+    if (s.data.length < 4 || s.data.length % 4 !== 0) throw new LoaderError('bad-entsize', file, `group section size ${s.data.length} is not a positive multiple of 4`, where);
+    if (s.link !== symtabIndex || symtabIndex === 0) throw new LoaderError('bad-index', file, `group section links to #${s.link}, not the symbol table`, where);
+    if (s.info >= symbols.length) throw new LoaderError('bad-index', file, `group signature symbol ${s.info} of ${symbols.length}`, where);
+    const base = Number(s.offset);
+    const members: number[] = [];
+    for (let o = 4; o < s.data.length; o += 4) {
+      const m = r.u32(base + o);
+      if (m === 0 || m >= shnum) throw new LoaderError('bad-index', file, `group member ${m} of ${shnum} sections`, { section: label(s), offset: o });
+      members.push(m);
+    }
+    groups.push({ section: s, signature: symbols[s.info].name, flags: r.u32(base), members });
+  }
+
+  return { file, arch, machine, bytes, sections, symbols, symtabIndex, relocationSections, groups };
 }

@@ -214,3 +214,37 @@ test('placeImage maps each segment once and writes every section with contents i
   t.is(writes.length, 1 + img.sections.filter((s) => s.segment !== 'text' && !s.nobits && s.size > 0n).length);
   t.is(writes[0].length, Number(img.segments[0].size));
 });
+
+for (const arch of ['x64', 'aarch64'] as const) {
+  test(`${arch}: duplicate COMDAT groups are discarded and every caller binds to the kept copy`, (t) => {
+    const call = arch === 'x64' ? 'call' : 'bl';
+    const src = (name: string) =>
+      `.section .text.inl,"axG",%progbits,inl,comdat\n.weak inl\n.type inl, %function\ninl: ${arch === 'x64' ? 'ret' : 'ret'}\n.size inl, .-inl\n` +
+      `.text\n.globl ${name}\n${name}: ${call} inl\n`;
+    const img = link([obj(arch, 'a.o', src('fa')), obj(arch, 'b.o', src('fb'))]);
+    const inl = img.sections.filter((s) => s.name === '.text.inl');
+    t.is(inl.length, 1);
+    t.deepEqual(
+      inl[0].inputs.map((i) => i.file),
+      ['a.o'],
+    );
+    const target = img.globals.get('inl')!.address;
+    t.is(img.globals.get('inl')!.file, 'a.o');
+    for (const f of ['fa', 'fb']) {
+      const at = img.globals.get(f)!.address;
+      const s = sectionAt(img, at)!;
+      const off = Number(at - s.address);
+      const dv = new DataView(s.bytes.buffer, s.bytes.byteOffset);
+      const dest = arch === 'x64' ? at + 5n + BigInt(dv.getInt32(off + 1, true)) : at + BigInt((dv.getInt32(off, true) << 6) >> 6) * 4n;
+      t.is(dest, target, f);
+    }
+  });
+}
+
+test('x64: g++ objects sharing an inline function (COMDAT + .eh_frame) link', (t) => {
+  const src = (fn: string) => `inline int sq(int x) { return x * x; }\nint ${fn}(int v) { return sq(v) + 1; }\n`;
+  const objs = ['fa', 'fb'].map((fn) => compileC('x64', src(fn), ['-x', 'c++', '-O0']));
+  const img = link(objs.map((o, i) => ({ file: `${i}.o`, bytes: o.bytes })));
+  t.is(img.sections.filter((s) => s.name.startsWith('.text._Z2sqi')).flatMap((s) => s.inputs).length, 1);
+  t.truthy(img.globals.get('_Z2sqi'));
+});

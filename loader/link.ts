@@ -15,6 +15,7 @@
 import { hex } from '../isa/error.ts';
 import type { Arch } from '../isa/arch.ts';
 import {
+  GRP_COMDAT,
   LoaderError,
   SHF_ALLOC,
   SHF_EXECINSTR,
@@ -230,9 +231,20 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
     }
     return out;
   };
+  // COMDAT: the first group with a given signature is kept; later duplicates are discarded whole
+  // (their members are equivalent copies, e.g. C++ inline functions emitted in every object).
+  const discarded: boolean[][] = objects.map((o) => new Array(o.sections.length).fill(false));
+  const comdatSeen = new Set<string>();
+  objects.forEach((o, oi) => {
+    for (const g of o.groups) {
+      if ((g.flags & GRP_COMDAT) === 0) continue;
+      if (comdatSeen.has(g.signature)) for (const m of g.members) discarded[oi][m] = true;
+      else comdatSeen.add(g.signature);
+    }
+  });
   objects.forEach((o, oi) => {
     for (const s of o.sections) {
-      if (s.index === 0 || s.type === SHT_NULL) continue;
+      if (s.index === 0 || s.type === SHT_NULL || discarded[oi][s.index]) continue;
       let segment: SegmentKind | undefined;
       const nobits = s.type === SHT_NOBITS;
       if ((s.flags & SHF_ALLOC) !== 0n) {
@@ -263,6 +275,8 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       if (sym.index === 0 || sym.binding === STB_LOCAL || sym.isMapping) continue;
       if (sym.type === STT_TLS) throw new LoaderError('unsupported', o.file, `thread-local symbol ${sym.name} is not supported`, { section: '.symtab' });
       if (sym.name === '') continue;
+      // A definition inside a discarded COMDAT copy defers to the kept copy's.
+      if (sym.shndx !== SHN_UNDEF && sym.shndx < o.sections.length && discarded[oi][sym.shndx]) continue;
       if (sym.shndx === SHN_UNDEF) {
         const u = undefinedRefs.get(sym.name) ?? { weak: true, files: new Set<string>() };
         if (sym.binding !== STB_WEAK) u.weak = false;
@@ -445,6 +459,8 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
     if (sym.index === 0) return 0n;
     let a: bigint | undefined;
     if (sym.binding === STB_LOCAL) {
+      // Like ld, references into a discarded COMDAT copy (from .eh_frame, debug info) become 0.
+      if (sym.shndx !== SHN_UNDEF && sym.shndx < objects[oi].sections.length && discarded[oi][sym.shndx]) return 0n;
       a = sym.shndx === SHN_UNDEF || sym.shndx === SHN_COMMON ? undefined : definedAddress(oi, sym);
     } else {
       a = globalAddress(sym.name);
