@@ -40,6 +40,7 @@ function x64Corpus(): string[] {
       `${op} byte ptr [rdi + 8], 7`,
     );
   }
+  for (const op of ['add', 'sub', 'and', 'or', 'xor', 'cmp', 'test', 'mov']) add(`${op} qword ptr [rdi + 8], 1000`, `${op} dword ptr [rdi + 8], 1000`, `${op} word ptr [rdi + 8], 1000`, `${op} bx, 1000`);
   add('xor ebx, ebx', 'xor rbx, rbx', 'sub ebx, ebx', 'sub rbx, rbx', 'sbb ebx, ebx', 'sbb rbx, rbx');
   add('movabs rbx, 0x123456789abc', 'mov rbx, -1');
   for (const op of ['movzx', 'movsx']) {
@@ -54,6 +55,11 @@ function x64Corpus(): string[] {
     'lea rbx, [rsi + rdx]',
     'lea rbx, [rsi + rdx*4]',
     'lea rbx, [rsi + rdx*4 + 8]',
+    'lea rbx, [rsi + rdx + 8]',
+    'lea ebx, [rsi + rdx*4]',
+    'lea ebx, [rsi + rdx + 8]',
+    'lea ebx, [rdx*8]',
+    'lea ebx, [rip + 0x100]',
     'lea rbx, [rdx*8]',
     'lea rbx, [rdx*8 + 8]',
     'lea rbx, [rip + 0x100]',
@@ -101,6 +107,9 @@ function x64Corpus(): string[] {
   add('sete byte ptr [rdi + 8]', 'setne byte ptr [rdi + 8]');
   add('jmp .Ltarget', 'jmp rsi', 'jmp qword ptr [rdi + 8]', 'call .Ltarget', 'call rsi', 'call qword ptr [rdi + 8]', 'ret', 'ret 8');
   add('push rbx', 'push 7', 'push 1000', 'push qword ptr [rdi + 8]', 'pop rbx', 'pop qword ptr [rdi + 8]', 'leave', 'nop', 'nop dword ptr [rax]', 'nop word ptr [rax + rax]');
+  add('xchg dword ptr [rdi + 8], esi', 'lock cmpxchg dword ptr [rdi + 8], esi', 'lock xadd dword ptr [rdi + 8], esi', 'bts qword ptr [rdi + 8], 5', 'hlt', 'stmxcsr dword ptr [rdi + 8]', 'ldmxcsr dword ptr [rdi + 8]', 'movhps xmm1, qword ptr [rdi + 8]', 'movlps xmm1, qword ptr [rdi + 8]', 'movhlps xmm1, xmm2', 'movlhps xmm1, xmm2', 'movmskps esi, xmm1');
+  // x87, as glibc's long-double code uses it.
+  add('fld tbyte ptr [rdi + 8]', 'fld qword ptr [rdi + 8]', 'fld dword ptr [rdi + 8]', 'fld st(1)', 'fstp tbyte ptr [rdi + 8]', 'fstp qword ptr [rdi + 8]', 'fstp st(1)', 'fxch st(1)', 'faddp st(1)', 'fsubp st(1)', 'fsubrp st(1)', 'fmulp st(1)', 'fdivp st(1)', 'fadd st, st(1)', 'fmul st, st(1)', 'fild dword ptr [rdi + 8]', 'fild qword ptr [rdi + 8]', 'fistp qword ptr [rdi + 8]', 'fldz', 'fld1', 'fabs', 'fchs', 'fsqrt', 'fxam', 'fucomi st, st(1)', 'fucomip st, st(1)', 'fnstcw word ptr [rdi + 8]', 'fldcw word ptr [rdi + 8]', 'fnstsw ax');
   add('xchg rbx, rsi', 'xchg ebx, esi', 'xchg qword ptr [rdi + 8], rsi', 'bswap rbx', 'bswap ebx');
   for (const op of ['bsf', 'bsr', 'tzcnt', 'lzcnt', 'popcnt']) add(`${op} rbx, rsi`, `${op} ebx, esi`, `${op} rbx, qword ptr [rdi + 8]`);
   add('bt rbx, rsi', 'bt rbx, 5', 'bt ebx, esi', 'bts rbx, rsi', 'btr rbx, 5', 'btc rbx, 5', 'bt qword ptr [rdi + 8], 5');
@@ -161,6 +170,11 @@ function x64Corpus(): string[] {
     add(`${op} xmm1, xmm2`, `${op} xmm1, xmmword ptr [rdi + 16]`);
   }
   add('pshufd xmm1, xmm2, 27', 'shufps xmm1, xmm2, 27', 'shufpd xmm1, xmm2, 1', 'psllq xmm1, 3', 'psrlq xmm1, 3', 'pslld xmm1, 3', 'psrad xmm1, 3', 'pmovmskb esi, xmm1', 'movmskpd esi, xmm1', 'pextrq rsi, xmm1, 1', 'pinsrq xmm1, rsi, 1', 'ptest xmm1, xmm2', 'blendvpd xmm1, xmm2, xmm0', 'pblendw xmm1, xmm2, 3');
+  // Byte-wise SIMD of string routines (memchr/strlen-style loops).
+  for (const op of ['pcmpeqb', 'pcmpgtb', 'pminub', 'pmaxub', 'psubusb', 'paddb', 'psadbw', 'pavgb']) add(`${op} xmm1, xmm2`);
+  add('pmovmskb esi, xmm1', 'psrldq xmm1, 3', 'pslldq xmm1, 3', 'palignr xmm1, xmm2, 3', 'palignr xmm1, xmmword ptr [rdi + 16], 3', 'pcmpistri xmm1, xmm2, 12', 'pcmpistri xmm1, xmmword ptr [rdi + 16], 12', 'movntps xmmword ptr [rdi + 16], xmm1', 'movntdq xmmword ptr [rdi + 16], xmm1', 'prefetcht1 byte ptr [rdi + 8]', 'prefetchnta byte ptr [rdi + 8]', 'blsmsk ebx, esi', 'lock sub dword ptr [rdi + 8], 1', 'lock dec dword ptr [rdi + 8]', 'lock inc dword ptr [rdi + 8]', 'xor bl, bl');
+  for (const op of ['vpcmpeqb', 'vpcmpgtb', 'vpminub', 'vpmaxub', 'vpaddb', 'vpsubb', 'vpandn', 'vpminud', 'vpor', 'vpand']) add(`${op} ymm1, ymm2, ymm3`, `${op} xmm1, xmm2, xmm3`, `${op} ymm1, ymm2, ymmword ptr [rdi + 32]`);
+  add('vpmovmskb esi, ymm1', 'vpmovmskb esi, xmm1', 'vmovq xmm1, qword ptr [rdi + 8]', 'vmovd xmm1, dword ptr [rdi + 8]', 'vmovntdq ymmword ptr [rdi + 32], ymm1', 'vpbroadcastb ymm1, xmm2', 'vpbroadcastb xmm1, xmm2', 'vzeroall', 'vptest ymm1, ymmword ptr [rdi + 32]', 'vpalignr ymm1, ymm2, ymm3, 3', 'vpshufb ymm1, ymm2, ymm3', 'vpermq ymm1, ymm2, 27', 'vpsrldq ymm1, ymm2, 3', 'vpslldq ymm1, ymm2, 3');
   for (const op of ['vaddsd', 'vsubsd', 'vmulsd', 'vdivsd', 'vminsd', 'vmaxsd', 'vsqrtsd']) add(`${op} xmm1, xmm2, xmm3`, `${op} xmm1, xmm2, qword ptr [rdi + 8]`);
   for (const op of ['vaddss', 'vmulss', 'vdivss']) add(`${op} xmm1, xmm2, xmm3`, `${op} xmm1, xmm2, dword ptr [rdi + 8]`);
   for (const op of ['vaddpd', 'vsubpd', 'vmulpd', 'vdivpd', 'vaddps', 'vmulps', 'vdivps', 'vandpd', 'vxorpd', 'vxorps', 'vandps', 'vorps', 'vmaxpd', 'vminpd', 'vpaddd', 'vpaddq', 'vpsubd', 'vpmulld', 'vpand', 'vpor', 'vpxor', 'vpcmpeqd', 'vpcmpgtq', 'vunpcklpd', 'vpermilpd']) {
@@ -264,7 +278,11 @@ function a64Corpus(): string[] {
   add('sxtw x1, w2', 'sxtb x1, w2', 'sxth x1, w2', 'sxtb w1, w2', 'sxth w1, w2', 'uxtb w1, w2', 'uxth w1, w2');
   for (const op of ['csel', 'csinc', 'csinv', 'csneg']) add(`${op} x1, x2, x3, eq`, `${op} w1, w2, w3, lt`);
   add('cset x1, eq', 'cset w1, ne', 'csetm x1, eq', 'csetm w1, lt', 'cinc x1, x2, eq', 'cinc w1, w2, ne', 'cinv x1, x2, eq', 'cneg x1, x2, mi', 'cneg w1, w2, mi');
-  add('ccmp x1, x2, #0, ne', 'ccmp w1, w2, #4, eq', 'ccmp x1, #5, #0, ne', 'ccmn x1, x2, #0, ne', 'ccmn w1, #5, #0, ne');
+  add('ccmp x1, x2, #0, ne', 'ccmp w1, w2, #4, eq', 'ccmp x1, #5, #0, ne', 'ccmp w1, #5, #0, ne', 'ccmn x1, x2, #0, ne', 'ccmn w1, #5, #0, ne', 'ccmn x1, #5, #0, ne');
+  add('movk w1, #0x1234, lsl #16', 'movk x1, #0x1234', 'cmp w1, #1, lsl #12', 'cmp x1, #1, lsl #12', 'cmn x1, #1, lsl #12', 'cmn w1, #1, lsl #12', 'add x1, sp, #1, lsl #12', 'sub sp, sp, x1', 'add sp, sp, x1', 'add x1, sp, x2', 'sub x1, sp, x2');
+  for (const op of ['cmp', 'cmn']) add(`${op} x1, x2, asr #2`, `${op} x1, x2, lsr #2`, `${op} x1, x2, asr #7`, `${op} x1, x2, lsr #7`, `${op} w1, w2, lsl #7`, `${op} w1, w2, lsr #7`, `${op} w1, w2, asr #2`, `${op} w1, w2, uxtb`, `${op} w1, w2, sxth`);
+  for (const op of ['add', 'sub', 'and', 'orr', 'eor', 'bic', 'adds', 'subs', 'ands']) add(`${op} w1, w2, w3, lsl #7`, `${op} w1, w2, w3, lsr #2`, `${op} w1, w2, w3, lsr #7`, `${op} w1, w2, w3, asr #2`, `${op} w1, w2, w3, asr #7`, `${op} x1, x2, x3, asr #2`, `${op} x1, x2, x3, asr #7`, `${op} x1, x2, x3, lsr #2`);
+  add('neg x1, x2, lsl #7', 'neg x1, x2, asr #3', 'neg x1, x2, lsr #3', 'neg w1, w2, lsl #3', 'negs w1, w2', 'mvn x1, x2, lsl #3', 'ubfiz w1, w2, #3, #7', 'sbfiz w1, w2, #3, #7', 'sbfx w1, w2, #3, #7', 'bfxil w1, w2, #3, #7', 'rev16 w1, w2', 'cls w1, w2', 'tbz x1, #40, .Ltarget', 'tbnz x1, #40, .Ltarget');
   add('adc x1, x2, x3', 'adc w1, w2, w3', 'adcs x1, x2, x3', 'sbc x1, x2, x3', 'sbcs x1, x2, x3', 'ngc x1, x2');
   add('clz x1, x2', 'clz w1, w2', 'cls x1, x2', 'rbit x1, x2', 'rbit w1, w2', 'rev x1, x2', 'rev w1, w2', 'rev16 x1, x2', 'rev32 x1, x2');
   add('adr x1, .Ltarget', 'adrp x1, .Ltarget');
@@ -304,6 +322,7 @@ function a64Corpus(): string[] {
   for (const op of ['fsqrt', 'fabs', 'fneg', 'frintm', 'scvtf', 'fcvtzs']) add(`${op} v1.2d, v2.2d`, `${op} v1.4s, v2.4s`);
   add('neg v1.4s, v2.4s', 'abs v1.4s, v2.4s', 'not v1.16b, v2.16b', 'cnt v1.8b, v2.8b', 'rev64 v1.4s, v2.4s', 'mov v1.16b, v2.16b', 'addv s1, v2.4s', 'addv b1, v2.16b', 'uaddlv h1, v2.8b', 'umaxv s1, v2.4s', 'faddp d1, v2.2d', 'fmaxnmv s1, v2.4s');
   add('shl v1.4s, v2.4s, #3', 'ushr v1.2d, v2.2d, #3', 'sshr v1.4s, v2.4s, #3', 'ushl v1.4s, v2.4s, v3.4s', 'xtn v1.2s, v2.2d', 'uxtl v1.2d, v2.2s', 'sxtl v1.4s, v2.4h', 'ext v1.16b, v2.16b, v3.16b, #8', 'tbl v1.16b, {v2.16b}, v3.16b', 'bsl v1.16b, v2.16b, v3.16b', 'bif v1.16b, v2.16b, v3.16b', 'bit v1.16b, v2.16b, v3.16b');
+  add('movi v1.2s, #7', 'movi v1.2s, #7, lsl #8', 'mvni v1.2s, #7', 'mvni v1.2s, #7, lsl #8', 'mvni v1.4s, #7, msl #8', 'movi v1.4s, #7, lsl #8', 'movi v1.8b, #7', 'bif v1.8b, v2.8b, v3.8b', 'bit v1.8b, v2.8b, v3.8b', 'bsl v1.8b, v2.8b, v3.8b', 'add v1.2s, v2.2s, v3.2s', 'add v1.8b, v2.8b, v3.8b', 'rev64 v1.2s, v2.2s', 'rev32 v1.8b, v2.8b', 'sshll v1.2d, v2.2s, #0', 'ushll v1.2d, v2.2s, #0', 'shl v1.2d, v2.2d, #3', 'ushr d1, d2, #3', 'shl d1, d2, #3', 'uaddw v1.2d, v2.2d, v3.2s', 'fcmp s1, #0.0', 'fcmpe d1, #0.0', 'fcmpe s1, s2', 'str h1, [x2]', 'ldr h1, [x2]', 'ldr b1, [x2]', 'str b1, [x2]');
   add('dup v1.4s, w2', 'dup v1.2d, x2', 'dup v1.4s, v2.s[1]', 'dup v1.2d, v2.d[0]', 'movi v1.2d, #0', 'movi v1.4s, #7', 'movi v1.16b, #7', 'mov v1.d[1], x2', 'mov v1.s[1], w2', 'mov x1, v2.d[1]', 'mov w1, v2.s[1]', 'umov w1, v2.b[1]', 'smov x1, v2.s[1]', 'mov v1.d[1], v2.d[0]', 'ins v1.s[1], v2.s[0]');
   add('ld1 {v1.4s}, [x2]', 'ld1 {v1.2d}, [x2], #16', 'ld1 {v1.16b, v2.16b}, [x2]', 'st1 {v1.4s}, [x2]', 'st1 {v1.2d}, [x2], #16', 'st1 {v1.16b, v2.16b}, [x2]', 'ld1r {v1.4s}, [x2]', 'ld1 {v1.s}[1], [x2]', 'st1 {v1.d}[1], [x2]', 'ld2 {v1.4s, v2.4s}, [x2]', 'st2 {v1.4s, v2.4s}, [x2]');
   return out;

@@ -113,6 +113,7 @@ const X64_MEM_WIDTH: Record<string, number> = {
   dword: 32,
   qword: 64,
   tbyte: 80,
+  xword: 80,
   xmmword: 128,
   ymmword: 256,
   zmmword: 512,
@@ -188,7 +189,9 @@ function parseX64Operand(mnemonic: string, text: string, arch: Arch, opStr: stri
     // Encodings differ in cost: rotate-by-1 is two uops on Skylake, `push imm8` differs from
     // `push imm32`. Keep 1 / 8-bit / wider immediates apart.
     const value = BigInt.asIntN(64, BigInt(text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text)));
-    const cls = value === 1n && /^(sh[lr]|sa[lr]|ro[lr]|rc[lr])$/.test(mnemonic) ? '1' : value >= -128n && value <= 127n ? 'i8' : 'i';
+    // 128..255 count as 8-bit too: they are imm8 for byte operations, and where they need a
+    // wider encoding the cost does not change.
+    const cls = value === 1n && /^(sh[lr]|sa[lr]|ro[lr]|rc[lr])$/.test(mnemonic) ? '1' : value >= -128n && value <= 255n ? 'i8' : 'i';
     return { kind: 'imm', cls, text, regs: [], bits: 0 };
   }
   const mem = /^(?:([a-z]+) ptr )?(?:([a-z]s):)?\[([^\]]*)\]$/.exec(text);
