@@ -81,6 +81,9 @@ function fieldsOf(bytes: Uint8Array): Field[] {
       }
     }
   }
+  for (const g of o.groups) {
+    for (let w = 0; w <= g.members.length; w++) fields.push({ offset: Number(g.section.offset) + w * 4, width: 4 });
+  }
   return fields;
 }
 
@@ -148,7 +151,7 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
 /** Values that tend to hit edge cases of offsets, sizes, counts and indices. */
 function interesting(choice: number, random: bigint, width: number, fileLength: number): bigint {
   const max = (1n << BigInt(width * 8)) - 1n;
-  const table = [0n, 1n, 2n, max, max >> 1n, BigInt(fileLength), BigInt(fileLength) - 8n, BigInt(fileLength) + 1n, 0xfff1n, 1n << 31n, random & 0xffn, random];
+  const table = [0n, 1n, 2n, max, max >> 1n, BigInt(fileLength), BigInt(fileLength) - 8n, BigInt(fileLength) + 1n, 0xfff1n, 1n << 31n, random & 0xfn, random];
   return table[choice] & max;
 }
 

@@ -88,6 +88,10 @@ d_pc32: .quad 5
 g_rex: .quad 6
 g_x: .quad 7
 g_plain: .quad 8
+
+  .section .text.inl,"axG",@progbits,inl_sig,comdat
+  .weak inl_sig
+inl_sig: ret
 `,
   aarch64: `
   .text
@@ -112,6 +116,10 @@ d_b: .byte 6
 d_page: .quad 7
 g_var: .quad 8
   .skip 8192
+
+  .section .text.inl,"axG",%progbits,inl_sig,comdat
+  .weak inl_sig
+inl_sig: ret
 `,
 };
 
