@@ -47,8 +47,10 @@ export interface Engine {
   /** Instruction budget (total instructions, null = unlimited) and wall-clock deadline
    * (ms since an arbitrary epoch from `now()`, null = none), enforced natively per block. */
   setLimits(limits: { budget: bigint | null; deadline: number | null }): void;
-  /** Counters maintained by the native block hook (zero if limits were never enabled). */
-  counters(): { instructions: bigint; blocks: bigint };
+  /** Counters maintained by the native block hook (zero if limits were never enabled).
+   * Blocks are counted whole when entered; `lastBlock` is the block entered last, so a run
+   * that stopped inside it can subtract the part that did not execute. */
+  counters(): { instructions: bigint; blocks: bigint; lastBlock: { address: bigint; size: number; instructions: number } | null };
   resetCounters(): void;
   /** Per-block execution counts since the last reset: [address, size, instructions, count]. */
   blockCounts(): Array<[bigint, number, number, bigint]>;

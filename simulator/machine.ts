@@ -178,6 +178,16 @@ export class Machine {
     return region;
   }
 
+  /**
+   * Reserves `size` bytes of guest address space (page-aligned, followed by an unmapped page)
+   * for a caller that maps its own regions there later, e.g. a linked image.
+   */
+  reserve(size: bigint): bigint {
+    const at = alignUp(this.nextAddress, BigInt(PAGE_SIZE));
+    this.nextAddress = alignUp(at + size, BigInt(PAGE_SIZE)) + BigInt(PAGE_SIZE);
+    return at;
+  }
+
   /** Changes a region's permissions (W+X refused). Drops translated code when it was executable. */
   protect(region: Region, perms: number): void {
     if ((perms & PROT_WRITE) && (perms & PROT_EXEC)) {
@@ -464,11 +474,32 @@ export class Machine {
 
   // ---- traps ------------------------------------------------------------------------------
 
+  /**
+   * Instructions executed up to (not including) the one at `pc`. The native counter credits
+   * a block when it is entered, so when a run stops inside the last block entered, the
+   * instructions from `pc` to the block's end never ran and are taken off again.
+   */
+  private instructionsBefore(pc: bigint): bigint {
+    const { instructions, lastBlock } = this.engine.counters();
+    let executed = instructions - this.harnessInstructions;
+    if (lastBlock && pc >= lastBlock.address && pc < lastBlock.address + BigInt(lastBlock.size)) {
+      const offset = Number(pc - lastBlock.address);
+      const region = this.regionAt(lastBlock.address);
+      let before: number;
+      if (this.arch === 'aarch64') before = offset >>> 2;
+      else if (region) before = this.disassembler.scan(region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address)), lastBlock.address).count;
+      else before = lastBlock.instructions;
+      executed -= BigInt(lastBlock.instructions - before);
+    }
+    return executed;
+  }
+
   private trap(kind: TrapKind, pc: bigint, extra: { address?: bigint; engineMessage?: string } = {}): GuestTrap {
     return new GuestTrap({
       kind, pc, ...extra,
       instruction: this.disassembleAt(pc),
-      instructions: this.instructionsExecuted(),
+      // A budget or timeout stop happens before the next block is entered: nothing to take off.
+      instructions: kind === 'budget-exhausted' || kind === 'timeout' ? this.instructionsExecuted() : this.instructionsBefore(pc),
       backtrace: this.backtrace(pc, this.fp()),
     });
   }

@@ -55,6 +55,8 @@ const REASON_BUDGET = 2;
 const REASON_TIMEOUT = 3;
 /** Shared state layout, in 64-bit words. */
 const S_INSTRUCTIONS = 0, S_BLOCKS = 1, S_BUDGET = 2, S_DEADLINE = 3, S_NEW_ADDRESS = 4, S_NEW_SIZE_REASON = 5;
+const S_LAST_ADDRESS = 7, S_LAST_SIZE_ICOUNT = 8;
+const STATE_BYTES = 128;
 
 const UNLIMITED = 0xffff_ffff_ffff_ffffn;
 
@@ -440,9 +442,9 @@ class UnicornEngine implements Engine {
   private ensureCounter(): void {
     if (this.helperCtx) return;
     const h = loadHelper();
-    this.state = Buffer.alloc(64);
-    this.stateWords = new BigUint64Array(this.state.buffer, this.state.byteOffset, 8);
-    this.stateU32 = new Uint32Array(this.state.buffer, this.state.byteOffset, 16);
+    this.state = Buffer.alloc(STATE_BYTES);
+    this.stateWords = new BigUint64Array(this.state.buffer, this.state.byteOffset, STATE_BYTES / 8);
+    this.stateU32 = new Uint32Array(this.state.buffer, this.state.byteOffset, STATE_BYTES / 4);
     this.stateWords[S_BUDGET] = UNLIMITED;
     this.helperCtx = h.create(this.state);
     if (!this.helperCtx) throw new EngineError('ss_create', -1, 'native helper out of memory');
@@ -458,9 +460,13 @@ class UnicornEngine implements Engine {
     w[S_DEADLINE] = limits.deadline === null ? 0n : BigInt(Math.round(limits.deadline * 1e6));
   }
 
-  counters(): { instructions: bigint; blocks: bigint } {
-    if (!this.stateWords) return { instructions: 0n, blocks: 0n };
-    return { instructions: this.stateWords[S_INSTRUCTIONS], blocks: this.stateWords[S_BLOCKS] };
+  counters(): { instructions: bigint; blocks: bigint; lastBlock: { address: bigint; size: number; instructions: number } | null } {
+    if (!this.stateWords || !this.stateU32) return { instructions: 0n, blocks: 0n, lastBlock: null };
+    const w = this.stateWords;
+    const lastBlock = w[S_BLOCKS] === 0n ? null : {
+      address: w[S_LAST_ADDRESS], size: this.stateU32[S_LAST_SIZE_ICOUNT * 2], instructions: this.stateU32[S_LAST_SIZE_ICOUNT * 2 + 1],
+    };
+    return { instructions: w[S_INSTRUCTIONS], blocks: w[S_BLOCKS], lastBlock };
   }
 
   resetCounters(): void {

@@ -33,6 +33,9 @@ typedef struct {
   uint32_t new_size;
   uint32_t reason;       /* why the hook stopped emulation; the host clears it */
   uint64_t cost_milli;   /* sum of registered block costs (cycle model), in 1/1000 cycle */
+  uint64_t last_address; /* the block entered last, so a fault inside it can be credited exactly */
+  uint32_t last_size;
+  uint32_t last_icount;
 } shared_state;
 
 typedef struct {
@@ -115,6 +118,9 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
   }
   s->instructions += e->icount;
   s->blocks += 1;
+  s->last_address = address;
+  s->last_size = size;
+  s->last_icount = e->icount;
   s->cost_milli += e->cost_milli;
   e->count += 1;
 }
