@@ -9,6 +9,8 @@ import { UsageError, parseArgs, rejectUnknown } from './args.ts';
 import { disasmCommand, DISASM_HELP } from './commands/disasm.ts';
 import { demoCommand, DEMO_HELP } from './commands/demo.ts';
 import { layoutCommand, LAYOUT_HELP } from './commands/layout.ts';
+import { inspectCommand, INSPECT_HELP } from './commands/inspect.ts';
+import { runCommand, RUN_HELP } from './commands/run.ts';
 import { stdio, type Output } from './output.ts';
 
 export const HELP = `stackscope — Cranelift-style x86-64 and AArch64 machine code on Unicorn, with wasmtime's
@@ -19,7 +21,9 @@ usage: stackscope <command> [options]
 commands:
   demo      run the current teaching demo on both arches
   disasm    disassemble raw machine code (hex or a file)
+  inspect   sections, symbols and relocations of an ELF64 object (as readelf shows them)
   layout    the wasmtime v17 VMContext layout of a module, or of explicit counts
+  run       link ELF objects in the sandbox and call a function
 
 options:
   --help     this text (or 'stackscope <command> --help')
@@ -27,7 +31,7 @@ options:
 
 exit codes: 0 ok, 1 guest trap, 2 usage or input error`;
 
-const HELPS: Record<string, string> = { disasm: DISASM_HELP, demo: DEMO_HELP, layout: LAYOUT_HELP };
+const HELPS: Record<string, string> = { disasm: DISASM_HELP, demo: DEMO_HELP, layout: LAYOUT_HELP, inspect: INSPECT_HELP, run: RUN_HELP };
 
 function version(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -60,6 +64,10 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
     switch (command) {
       case 'disasm':
         return disasmCommand(rest, out);
+      case 'inspect':
+        return inspectCommand(rest, out);
+      case 'run':
+        return await runCommand(rest, out);
       case 'layout':
         return await layoutCommand(rest, out);
       case 'demo': {
