@@ -129,9 +129,12 @@ test('a dependency chain binds as latency, independent adds as ports', (t) => {
   t.true(chain.isLoop);
   t.is(chain.bottleneck, 'latency');
   t.is(chain.cycles, 2);
+  t.deepEqual(chain.stack, { base: chain.cycles - chain.stack.dependency, dependency: 2 - Math.max(chain.bounds.issue, chain.bounds.ports) });
+  t.true(chain.stack.dependency > 0);
   const indep = m.blockCost([insn(0x1000n, 3, 'add rax, rbx'), insn(0x1003n, 3, 'add rdx, rbx'), insn(0x1006n, 3, 'add rsi, rbx'), insn(0x1009n, 3, 'add rdi, rbx'), insn(0x100cn, 3, 'dec rcx'), insn(0x100fn, 2, 'jne 0x1000')]);
   t.is(indep.bottleneck, 'ports');
   t.is(indep.cycles, 1.5); // 6 uops on p0156
+  t.deepEqual(indep.stack, { base: 1.5, dependency: 0 });
 });
 
 test('port balancing: flexible uops avoid the port a restricted one needs', (t) => {

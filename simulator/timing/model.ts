@@ -82,6 +82,11 @@ export interface BlockCost {
   };
   /** Whether `bounds.frontEnd` entered the maximum (see the module comment). */
   readonly frontEndApplies: boolean;
+  /**
+   * The cycles split for a CPI stack: `base` is the throughput part (issue, ports, front end),
+   * `dependency` what the loop-carried chain adds on top. base + dependency = cycles.
+   */
+  readonly stack: { readonly base: number; readonly dependency: number };
   readonly isLoop: boolean;
   /** Longest register dependency chain within one execution (informational, not a bound). */
   readonly criticalPath: number;
@@ -154,6 +159,8 @@ export class TimingModel {
   private readonly formCache = new Map<string, { form: ParsedForm | undefined; entry: FormEntry; match: MatchKind; entryKey: string | undefined; effects: Effects }>();
 
   constructor(table: UarchTableData) {
+    // Port sets are 32-bit masks in portBound.
+    if (table.units.length > 31) throw new BlockCostError(table.name, `${table.units.length} execution units; at most 31 supported`);
     this.table = table;
     this.uarch = table.name;
     this.arch = table.arch;
@@ -222,6 +229,7 @@ export class TimingModel {
     const bounds = { issue, ports, latency, frontEnd };
     const mode = options.frontEnd ?? 'auto';
     const frontEndApplies = frontEnd > 0 && (mode === 'always' || (mode === 'auto' && (!isLoop || uops > this.spec.loopBufferUops)));
+    const throughputBound = Math.max(issue, ports, frontEndApplies ? frontEnd : 0);
     let bottleneck: Bottleneck = 'issue';
     let cycles = issue;
     for (const [name, value] of [
@@ -240,6 +248,7 @@ export class TimingModel {
       bottleneck,
       bounds,
       frontEndApplies,
+      stack: { base: cycles - Math.max(0, latency - throughputBound), dependency: Math.max(0, latency - throughputBound) },
       isLoop,
       criticalPath: firstIteration,
       instructions: block.length,
