@@ -297,3 +297,49 @@ test('aarch64: a misaligned :lo12: load is rejected instead of silently truncate
   t.is((err as LoaderError).kind, 'misaligned-relocation');
   t.true(err!.message.includes('R_AARCH64_LDST64_ABS_LO12_NC'));
 });
+
+test('extra types: AArch64 MOVW_UABS_G0..G3 and 16-bit data; x86-64 16/8-bit data', (t) => {
+  const sym = 0x1234_5678_9abc_def0n;
+  const a = assemble(
+    'aarch64',
+    '.text\n movz x0, #:abs_g3:s\n movk x0, #:abs_g2_nc:s\n movk x0, #:abs_g1_nc:s\n movk x0, #:abs_g0_nc:s\n' +
+      ' movz x1, #:abs_g0:small\n movz x1, #:abs_g1:small\n movz x1, #:abs_g2:small\n' +
+      '.data\n .2byte small\n .2byte small - .\n',
+  );
+  const small = 0x4321n;
+  const img = link([{ file: 'm.o', bytes: a.bytes }], {
+    base: 0n,
+    externals: new Map([
+      ['s', sym],
+      ['small', small],
+    ]),
+  });
+  const text = img.sections.find((s) => s.name === '.text')!;
+  const imm16 = (i: number): bigint => BigInt((insnAt(text.bytes, i * 4) >>> 5) & 0xffff);
+  t.is((imm16(0) << 48n) | (imm16(1) << 32n) | (imm16(2) << 16n) | imm16(3), sym);
+  t.deepEqual([imm16(4), imm16(5), imm16(6)], [small, 0n, 0n]);
+  const data = img.sections.find((s) => s.name === '.data')!;
+  t.is(le(data.bytes, 0, 2), small);
+  t.is(sext(le(data.bytes, 2, 2), 16), small - (data.address + 2n));
+  const over = assemble('aarch64', '.text\n movz x1, #:abs_g0:big\n');
+  const err = t.throws(() => link([{ file: 'o.o', bytes: over.bytes }], { externals: new Map([['big', 0x10000n]]) }), { instanceOf: LoaderError }) as LoaderError;
+  t.is(err.kind, 'relocation-overflow');
+  t.true(err.message.includes('R_AARCH64_MOVW_UABS_G0'));
+
+  const x = assemble('x64', '.data\n .word small\n .byte tiny\n .word small - .\n .byte near - .\n');
+  const ximg = link([{ file: 'x.o', bytes: x.bytes }], {
+    base: 0n,
+    externals: new Map([
+      ['small', small],
+      ['tiny', 0x7fn],
+      ['near', 0x40n],
+    ]),
+  });
+  const xd = ximg.sections.find((s) => s.name === '.data')!;
+  t.is(le(xd.bytes, 0, 2), small);
+  t.is(le(xd.bytes, 2, 1), 0x7fn);
+  t.is(sext(le(xd.bytes, 3, 2), 16), small - (xd.address + 3n));
+  t.is(sext(le(xd.bytes, 5, 1), 8), 0x40n - (xd.address + 5n));
+  const types = new Set(readElf(x.bytes, 'x.o').relocationSections.flatMap((rs) => rs.relocations.map((r) => r.typeName)));
+  t.deepEqual([...types].sort(), ['R_X86_64_16', 'R_X86_64_8', 'R_X86_64_PC16', 'R_X86_64_PC8']);
+});
