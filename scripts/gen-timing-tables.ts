@@ -3,15 +3,23 @@
  *
  *   node --import tsx scripts/gen-timing-tables.ts [--mca llvm-mca-16]
  *
+ * Uses `llvm-mca-16` when installed (Debian: apt-get install llvm-16), else `llvm-mca`. LLVM 14
+ * accepts -mcpu=neoverse-n2 but schedules it with the Cortex-A57 model; LLVM 16 has the real
+ * Neoverse N2 model, so the committed data come from 16 (recorded in each table).
+ *
  * 1. Per microarchitecture (skylake, znver3, cortex-a72, neoverse-n2), every line of the
  *    instruction corpus (simulator/timing/corpus.ts) is assembled with GNU as, decoded with
  *    Capstone and keyed with `parseForm` — the same key the model computes at run time — and
  *    put in its own llvm-mca region (`--json --instruction-tables`). From the JSON we keep
  *    latency, micro-ops, reciprocal throughput, load/store/side-effect flags, and the static
  *    per-unit resource pressure, which is decomposed into group demands using the groups in
- *    UARCH_SPECS. Written to simulator/timing/data/<uarch>.ts.
+ *    UARCH_SPECS. Lines that share a key but not their costs are reported (the key is then
+ *    too coarse). Two chain probes, simulated at 100 and 200 iterations so the difference is
+ *    the steady state, add per-operand latencies the JSON does not give: `ptrLat` for
+ *    stack-pointer / writeback-base updates and `accLat` for multiply-accumulate addends.
+ *    Written to simulator/timing/data/<uarch>.ts.
  * 2. The validation kernels (simulator/timing/kernels.ts) are assembled to bytes and run
- *    through llvm-mca (-iterations=100); Total Cycles are the goldens. Written to
+ *    through llvm-mca (-iterations=100 and 200); Total Cycles are the goldens. Written to
  *    simulator/timing/data/kernels.ts.
  *
  * Deterministic: fixed corpus order, sorted keys, no timestamps; the llvm-mca version is
