@@ -157,6 +157,13 @@ function x64Corpus(): string[] {
     'cvttss2si esi, xmm1',
     'cvtsd2si rsi, xmm1',
     'cvtsd2ss xmm1, xmm2',
+    'cvtsd2ss xmm1, qword ptr [rdi + 8]',
+    'cvtss2sd xmm1, dword ptr [rdi + 8]',
+    'cvtsi2ss xmm1, dword ptr [rdi + 8]',
+    'cvtsi2ss xmm1, qword ptr [rdi + 8]',
+    'cvtsi2sd xmm1, dword ptr [rdi + 8]',
+    'cvttsd2si rsi, qword ptr [rdi + 8]',
+    'cvttss2si esi, dword ptr [rdi + 8]',
     'cvtss2sd xmm1, xmm2',
     'cvtdq2pd xmm1, xmm2',
     'cvtdq2ps xmm1, xmm2',
@@ -310,7 +317,8 @@ function a64Corpus(): string[] {
   for (const op of ['fmadd', 'fmsub', 'fnmadd', 'fnmsub']) add(`${op} d1, d2, d3, d4`, `${op} s1, s2, s3, s4`);
   add('fcmp d1, d2', 'fcmp s1, s2', 'fcmp d1, #0.0', 'fcmpe d1, d2', 'fccmp d1, d2, #0, ne', 'fcsel d1, d2, d3, eq', 'fcsel s1, s2, s3, lt');
   add('fmov d1, d2', 'fmov s1, s2', 'fmov d1, x2', 'fmov x1, d2', 'fmov s1, w2', 'fmov w1, s2', 'fmov d1, #1.0', 'fmov s1, #1.0', 'fmov d1, xzr', 'movi d1, #0', 'fmov v1.d[1], x2', 'fmov x1, v2.d[1]');
-  for (const op of ['scvtf', 'ucvtf']) add(`${op} d1, x2`, `${op} d1, w2`, `${op} s1, w2`, `${op} s1, x2`, `${op} d1, d2`);
+  for (const op of ['scvtf', 'ucvtf']) add(`${op} d1, x2`, `${op} d1, w2`, `${op} s1, w2`, `${op} s1, x2`, `${op} d1, d2`, `${op} s1, s2`);
+  add('addv b1, v2.8b', 'addv h1, v2.4h', 'addv h1, v2.8h', 'uaddlv h1, v2.16b', 'uaddlv s1, v2.8h');
   for (const op of ['fcvtzs', 'fcvtzu', 'fcvtas', 'fcvtms']) add(`${op} x1, d2`, `${op} w1, d2`, `${op} w1, s2`, `${op} x1, s2`, `${op} d1, d2`);
   add('fcvt d1, s2', 'fcvt s1, d2', 'fcvt h1, s2', 'fcvt s1, h2');
   for (const op of ['add', 'sub', 'mul', 'mla', 'and', 'orr', 'eor', 'bic', 'cmeq', 'cmgt', 'cmhi', 'umax', 'smin', 'addp', 'zip1', 'zip2', 'uzp1', 'trn1']) {
