@@ -147,3 +147,21 @@ test('mapping symbol names', (t) => {
   for (const n of ['$x', '$d', '$x.12', '$d.foo']) t.true(isMappingSymbolName(n), n);
   for (const n of ['x', '$xy', '$', 'f$x', '$q']) t.false(isMappingSymbolName(n), n);
 });
+
+test('many symbols pointing into one long name cost linear time, not symbols x length', async (t) => {
+  const { writeElf } = await import('./elf-writer.ts');
+  const count = 40000;
+  const longName = 'n'.repeat(1 << 20);
+  const symbols = [{ name: longName, section: '.data' }, ...Array.from({ length: count }, (_, i) => ({ name: `s${i}`, section: '.data' }))];
+  const bytes = writeElf({ arch: 'x64', sections: [{ name: '.data', kind: 'data', bytes: new Uint8Array(8) }], symbols });
+  const o = readElf(bytes, 'w.o');
+  const symtab = o.sections[o.symtabIndex];
+  const longAt = new DataView(bytes.buffer).getUint32(Number(symtab.offset) + o.symbols.findIndex((s) => s.name === longName) * 24, true);
+  const view = new DataView(bytes.buffer);
+  for (const s of o.symbols) if (s.name.startsWith('s')) view.setUint32(Number(symtab.offset) + s.index * 24, longAt + (s.index % 1000), true);
+  const start = performance.now();
+  const hostile = readElf(bytes, 'hostile.o');
+  const ms = performance.now() - start;
+  t.is(hostile.symbols.filter((s) => s.name.length > 1000000).length, count + 1);
+  t.true(ms < 2000, `took ${ms.toFixed(0)} ms`);
+});

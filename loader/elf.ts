@@ -215,28 +215,39 @@ class Reader {
   }
 }
 
-/** Reads a NUL-terminated string at `offset` inside string-table section `table`. */
-function readString(file: string, table: ElfSection, offset: number, what: string): string {
-  const data = table.data;
-  if (offset >= data.length) {
-    if (offset === 0 && data.length === 0) return '';
-    throw new LoaderError('bad-string', file, `${what}: string offset ${offset} is outside the string table (${data.length} bytes)`, {
-      section: table.name || `#${table.index}`,
-      offset,
-    });
+/**
+ * A string table decoded once. Lookups cost O(1) whatever the offsets: a hostile table with one
+ * long string and many symbols pointing into it must not cost (symbols x string length).
+ */
+class StringTable {
+  private text: string | undefined;
+  private nextNul: Int32Array | undefined;
+  constructor(
+    readonly file: string,
+    readonly table: ElfSection,
+  ) {}
+
+  get(offset: number, what: string): string {
+    const data = this.table.data;
+    const where = { section: this.table.name || `#${this.table.index}`, offset };
+    if (offset >= data.length) {
+      if (offset === 0 && data.length === 0) return '';
+      throw new LoaderError('bad-string', this.file, `${what}: string offset ${offset} is outside the string table (${data.length} bytes)`, where);
+    }
+    if (this.text === undefined || this.nextNul === undefined) {
+      // latin1 maps every byte to one code unit, so hostile bytes cannot throw and offsets stay aligned.
+      this.text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+      this.nextNul = new Int32Array(data.length);
+      let nul = -1;
+      for (let i = data.length - 1; i >= 0; i--) {
+        if (data[i] === 0) nul = i;
+        this.nextNul[i] = nul;
+      }
+    }
+    const end = this.nextNul[offset];
+    if (end < 0) throw new LoaderError('bad-string', this.file, `${what}: string at ${offset} is not NUL-terminated`, where);
+    return this.text.slice(offset, end);
   }
-  let end = offset;
-  while (end < data.length && data[end] !== 0) end++;
-  if (end >= data.length) {
-    throw new LoaderError('bad-string', file, `${what}: string at ${offset} is not NUL-terminated`, {
-      section: table.name || `#${table.index}`,
-      offset,
-    });
-  }
-  let s = '';
-  // Names are ASCII in practice; decode byte-wise so hostile bytes cannot throw.
-  for (let i = offset; i < end; i++) s += String.fromCharCode(data[i]);
-  return s;
 }
 
 /** Parses and validates an ELF64 relocatable object. Throws only LoaderError. */
@@ -367,8 +378,9 @@ export function readElf(bytes: Uint8Array, file: string): ElfObject {
     throw new LoaderError('bad-index', file, `section name table #${shstrndx} is not SHT_STRTAB (type ${shstr.type})`, { offset: 62 });
   }
   const shstrSection: ElfSection = { index: shstrndx, name: '.shstrtab', ...raws[shstrndx] };
+  const sectionNames = new StringTable(file, shstrSection);
   const sections: ElfSection[] = raws.map((s, i) => {
-    const name = i === 0 ? '' : readString(file, shstrSection, s.nameOff, `name of section #${i}`);
+    const name = i === 0 ? '' : sectionNames.get(s.nameOff, `name of section #${i}`);
     const { nameOff: _n, ...rest } = s;
     return { index: i, name, ...rest };
   });
@@ -397,7 +409,7 @@ export function readElf(bytes: Uint8Array, file: string): ElfObject {
     if (st.link === 0 || st.link >= shnum || sections[st.link].type !== SHT_STRTAB) {
       throw new LoaderError('bad-index', file, `symbol table links to #${st.link}, which is not a string table`, { section: label(st) });
     }
-    const strtab = sections[st.link];
+    const strtab = new StringTable(file, sections[st.link]);
     const count = st.data.length / SYM_SIZE;
     if (st.info > count) {
       throw new LoaderError('bad-index', file, `first non-local symbol index ${st.info} exceeds symbol count ${count}`, { section: label(st) });
@@ -420,7 +432,7 @@ export function readElf(bytes: Uint8Array, file: string): ElfObject {
       if (binding !== STB_LOCAL && binding !== STB_GLOBAL && binding !== STB_WEAK && binding !== 10 /* STB_GNU_UNIQUE */) {
         throw new LoaderError('bad-symbol', file, `symbol #${i} has unknown binding ${binding}`, where);
       }
-      let name = readString(file, strtab, r.u32(o), `name of symbol #${i}`);
+      let name = strtab.get(r.u32(o), `name of symbol #${i}`);
       if (type === STT_SECTION && name === '' && shndx !== SHN_UNDEF && shndx < shnum) name = sections[shndx].name;
       const value = r.u64(o + 8);
       const size = r.u64(o + 16);
