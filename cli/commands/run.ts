@@ -18,6 +18,7 @@ Undefined symbols may name these host functions:
   print_i64(x)          prints x (signed) on its own line, returns x
   memcpy(d, s, n), memmove(d, s, n), memset(d, c, n)   on guest memory, return d
   strlen(s)             length of a NUL-terminated guest string
+  __popcountdi2(x)      libgcc's popcount helper (gcc emits it without -mpopcnt)
   abort()               stops the run with an error
 Any other undefined symbol is an error listing every unresolved name.
 
@@ -46,6 +47,7 @@ function hostFunctions(machine: Machine, out: Output): Record<string, HostBindin
       while (machine.readBytes(s + n, 1)[0] !== 0) n++;
       return n;
     } },
+    __popcountdi2: { arity: 1, fn: ([x]) => BigInt([...x.toString(2)].filter((c) => c === '1').length) },
     abort: { arity: 0, fn: () => { throw new GuestAbort('guest called abort()'); } },
   };
 }
