@@ -1,0 +1,118 @@
+/**
+ * Errors of the runtime layer. `RuntimeError` covers misuse and bad input (an import of the
+ * wrong kind, a segment that does not fit); `WasmTrap` is what a guest trap becomes once the
+ * runtime has given it wasmtime's trap code, so embedders can tell "the Wasm program trapped"
+ * from "the host program is wrong".
+ */
+import { StackscopeError, hex } from '../isa/error.ts';
+import type { BacktraceFrame } from '../simulator/trap.ts';
+
+/** Misuse of the runtime API or input it cannot accept; `where` names the object at fault. */
+export class RuntimeError extends StackscopeError {
+  override name = 'RuntimeError';
+  constructor(
+    readonly where: string,
+    readonly what: string,
+  ) {
+    super(`${where}: ${what}`);
+  }
+}
+
+/** Instantiation failed (bad imports, segments out of bounds, limits exceeded). */
+export class InstantiationError extends RuntimeError {
+  override name = 'InstantiationError';
+}
+
+/**
+ * wasmtime v17's `Trap` enum names (crates/environ/src/trap_encoding.rs), in declaration order,
+ * so `TRAP_CODE_NAMES.indexOf(code)` is the byte a trap table stores.
+ */
+export const TRAP_CODE_NAMES = [
+  'StackOverflow',
+  'MemoryOutOfBounds',
+  'HeapMisaligned',
+  'TableOutOfBounds',
+  'IndirectCallToNull',
+  'BadSignature',
+  'IntegerOverflow',
+  'IntegerDivisionByZero',
+  'BadConversionToInteger',
+  'UnreachableCodeReached',
+  'Interrupt',
+  'AlwaysTrapAdapter',
+  'OutOfFuel',
+  'AtomicWaitNonSharedMemory',
+  'NullReference',
+  'CannotEnterComponent',
+] as const;
+
+/** A wasmtime trap code, or `UnsupportedBuiltin` for a v17 builtin stackscope does not implement
+ * and `HostError` for an exception thrown by a host function that was not a trap. */
+export type TrapCode = (typeof TRAP_CODE_NAMES)[number] | 'UnsupportedBuiltin' | 'HostError';
+
+/** wasmtime's human messages for the codes (`Trap`'s Display), used in WasmTrap.message. */
+const TRAP_MESSAGES: Record<TrapCode, string> = {
+  StackOverflow: 'call stack exhausted',
+  MemoryOutOfBounds: 'out of bounds memory access',
+  HeapMisaligned: 'unaligned atomic',
+  TableOutOfBounds: 'undefined element: out of bounds table access',
+  IndirectCallToNull: 'uninitialized element',
+  BadSignature: 'indirect call type mismatch',
+  IntegerOverflow: 'integer overflow',
+  IntegerDivisionByZero: 'integer divide by zero',
+  BadConversionToInteger: 'invalid conversion to integer',
+  UnreachableCodeReached: 'wasm `unreachable` instruction executed',
+  Interrupt: 'interrupt',
+  AlwaysTrapAdapter: 'degenerate component adapter called',
+  OutOfFuel: 'all fuel consumed by WebAssembly',
+  AtomicWaitNonSharedMemory: 'atomic wait on non-shared memory',
+  NullReference: 'null reference',
+  CannotEnterComponent: 'cannot enter component instance',
+  UnsupportedBuiltin: 'unsupported builtin',
+  HostError: 'host function error',
+};
+
+/** Maps Cranelift's name for the heap trap to wasmtime's (the compiler uses Cranelift's). */
+export function normalizeTrapCode(name: string): TrapCode | undefined {
+  if (name === 'HeapOutOfBounds') return 'MemoryOutOfBounds';
+  return (TRAP_CODE_NAMES as readonly string[]).includes(name) || name === 'UnsupportedBuiltin' || name === 'HostError'
+    ? (name as TrapCode)
+    : undefined;
+}
+
+export interface WasmTrapDetails {
+  code: TrapCode;
+  /** The guest PC the trap is attributed to (the faulting instruction, or the return address
+   * into Wasm for traps raised by builtins and host functions); undefined if not in guest code. */
+  pc?: bigint;
+  /** Symbolized frames, youngest first. */
+  backtrace?: readonly BacktraceFrame[];
+  /** Extra words after wasmtime's message (e.g. the builtin's name). */
+  detail?: string;
+  /** The guest fault or host exception this trap was made from. */
+  cause?: unknown;
+}
+
+/** A Wasm trap with wasmtime's code name and a backtrace from the frame-pointer chain. */
+export class WasmTrap extends StackscopeError {
+  override name = 'WasmTrap';
+  readonly code: TrapCode;
+  readonly pc: bigint | undefined;
+  readonly backtrace: readonly BacktraceFrame[];
+  readonly detail: string | undefined;
+
+  constructor(d: WasmTrapDetails) {
+    const at = d.pc === undefined ? '' : ` at pc ${hex(d.pc)}`;
+    const frames = (d.backtrace ?? []).map((f, i) => `\n  ${i}: ${hex(f.pc)}${f.symbol ? ` ${f.symbol}` : ''}`).join('');
+    super(`wasm trap: ${TRAP_MESSAGES[d.code]}${d.detail ? ` (${d.detail})` : ''}${at}${frames}`, { cause: d.cause });
+    this.code = d.code;
+    this.pc = d.pc;
+    this.backtrace = d.backtrace ?? [];
+    this.detail = d.detail;
+  }
+
+  /** wasmtime's message for this trap's code. */
+  get trapMessage(): string {
+    return TRAP_MESSAGES[this.code];
+  }
+}
