@@ -490,8 +490,11 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       }
     });
   };
-  for (;;) {
+  for (let round = 0; ; round++) {
     layout();
+    // Real inputs converge in a few rounds (each adds veneers only where earlier veneers pushed
+    // a target out of range); a bound keeps crafted inputs from costing rounds x relocations.
+    if (round > 64) throw new LoaderError('relocation-overflow', linkName, 'veneer placement did not converge after 64 rounds');
     let added = false;
     forEachBranch((out, key, place, dest, sym) => {
       // S+A-P is exactly what the branch field must hold (x86-64's -4 addend included).
@@ -506,7 +509,6 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
         added = true;
       }
     });
-    // Each extra round adds at least one veneer, so the number of rounds is bounded by the relocations.
     if (!added) break;
   }
   // Destinations from the final layout. x86-64: the rel32 field ends the call/jmp, so the
