@@ -4,10 +4,12 @@
  */
 import { parseArch, ARCHES, type Arch } from '../isa/arch.ts';
 import { benchEngine } from './engine.ts';
+import { benchLoader } from './loader.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   engine: benchEngine,
+  loader: benchLoader,
 };
 
 function usage(message: string): never {

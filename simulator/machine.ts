@@ -115,8 +115,9 @@ export class Machine {
   private readonly returnStub: bigint;
   private pendingInterrupt = -1;
   private depth = 0;
-  private readonly budget: bigint | null;
-  private readonly timeoutMs: number | null;
+  /** Limits every outermost call runs under unless the call overrides them. */
+  readonly budget: bigint | null;
+  readonly timeoutMs: number | null;
   private readonly argIds: number[];
   private readonly argBuf = new BigUint64Array(8);
   private readonly id: Record<string, number>;
