@@ -76,6 +76,11 @@ function compare(t: import('ava').ExecutionContext, path: string, bytes: Uint8Ar
   t.deepEqual([...got.relocations.keys()], [...expected.relocations.keys()], `relocation sections of ${path}`);
   for (const [name, lines] of expected.relocations) t.deepEqual(got.relocations.get(name), lines, `${name} of ${path}`);
   t.true(expected.sections.length > 5);
+  // The text rendering, read back by the same parser, says the same as readelf.
+  const text = parseReadelf(formatInspect(report));
+  t.deepEqual(text.sections, expected.sections, `text sections of ${path}`);
+  t.deepEqual(text.symbols, expected.symbols, `text symbols of ${path}`);
+  t.deepEqual([...text.relocations], [...expected.relocations], `text relocations of ${path}`);
 }
 
 for (const arch of ARCHES) {

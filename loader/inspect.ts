@@ -262,7 +262,7 @@ export function formatInspect(report: InspectReport): string {
   lines.push('   Num:    Value          Size Type    Bind   Vis      Ndx Name');
   for (const s of report.symbols) {
     lines.push(
-      `${String(s.index).padStart(6)}: ${h(s.value, 16)} ${String(s.size).padStart(5)} ${pad(s.type, 7)} ${pad(s.binding, 6)} ${pad(s.visibility, 8)} ${String(s.ndx).padStart(3)} ${s.name}`,
+      `${String(s.index).padStart(6)}: ${h(s.value, 16)} ${(s.size < 100000n ? s.size.toString() : '0x' + s.size.toString(16)).padStart(5)} ${pad(s.type, 7)} ${pad(s.binding, 6)} ${pad(s.visibility, 8)} ${String(s.ndx).padStart(3)} ${s.name}`,
     );
   }
   return lines.join('\n') + '\n';
