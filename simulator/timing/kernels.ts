@@ -230,6 +230,71 @@ export const KERNELS: readonly KernelSource[] = [
     dec rcx
     jne LOOP`),
 
+  // Loop bodies gcc 12 -O2 emits for the C sample in tables.test.ts (syntax normalised).
+  x64('gcc-x64-dot', `
+    movsd xmm0, qword ptr [rdi + rax*8]
+    mulsd xmm0, qword ptr [rsi + rax*8]
+    add rax, 1
+    addsd xmm1, xmm0
+    cmp rdx, rax
+    jne LOOP`),
+  x64('gcc-x64-sum', `
+    movsx rdx, dword ptr [rdi]
+    add rdi, 4
+    add rax, rdx
+    cmp rdi, rcx
+    jne LOOP`),
+  x64('gcc-x64-hash', `
+    movzx edx, byte ptr [rdi]
+    add rdi, 1
+    xor rax, rdx
+    imul rax, rcx
+    cmp rdi, rsi
+    jne LOOP`),
+  x64('gcc-x64-norm', `
+    movsd xmm1, qword ptr [rdi]
+    movsd xmm0, qword ptr [rdi + 8]
+    add rdi, 24
+    mulsd xmm0, xmm0
+    mulsd xmm1, xmm1
+    addsd xmm0, xmm1
+    cvttsd2si rax, xmm0
+    movapd xmm3, xmm0
+    maxsd xmm3, xmm2
+    mov qword ptr [rdi - 8], rax
+    movapd xmm2, xmm3
+    cmp rdx, rdi
+    jne LOOP`),
+  x64('gcc-x64-copy', `
+    mov rcx, qword ptr [rsi + rax*8]
+    mov qword ptr [rdi + rax*8], rcx
+    add rax, 1
+    cmp rdx, rax
+    jne LOOP`),
+  x64('gcc-x64-fib', `
+    mov rcx, rax
+    add edx, 1
+    add rax, rsi
+    mov rsi, rcx
+    cmp edi, edx
+    jne LOOP`),
+  x64('gcc-x64-minmax', `
+    mov edx, dword ptr [rcx]
+    cmp r8d, edx
+    cmovg r8d, edx
+    cmp eax, edx
+    cmovl eax, edx
+    add rcx, 4
+    cmp rcx, rsi
+    jne LOOP`),
+  x64('gcc-x64-scale', `
+    movss xmm1, dword ptr [rdi]
+    add rdi, 4
+    mulss xmm1, xmm0
+    movss dword ptr [rdi - 4], xmm1
+    cmp rdi, rax
+    jne LOOP`),
+
   a64('a64-dep-add8', `
     add x0, x0, x1
     add x0, x0, x1
@@ -434,5 +499,62 @@ export const KERNELS: readonly KernelSource[] = [
     and x13, x13, x12
     add x0, x0, #24
     subs x9, x9, #1
+    b.ne LOOP`),
+  a64('gcc-a64-dot', `
+    ldr d2, [x0, x3, lsl #3]
+    ldr d1, [x1, x3, lsl #3]
+    add x3, x3, #1
+    fmadd d0, d2, d1, d0
+    cmp x2, x3
+    b.ne LOOP`),
+  a64('gcc-a64-sum', `
+    ldrsw x1, [x2], #4
+    add x0, x0, x1
+    cmp x2, x3
+    b.ne LOOP`),
+  a64('gcc-a64-hash', `
+    ldrb w1, [x2], #1
+    eor x0, x1, x0
+    mul x0, x0, x4
+    cmp x2, x3
+    b.ne LOOP`),
+  a64('gcc-a64-norm', `
+    ldp d1, d2, [x0]
+    fmul d2, d2, d2
+    fmadd d1, d1, d1, d2
+    fcmpe d1, d0
+    b.gt LOOP
+    fcvtzs d1, d1
+    add x0, x0, #24
+    str d1, [x0, #-8]
+    cmp x1, x0
+    b.ne LOOP`),
+  a64('gcc-a64-copy', `
+    ldr x4, [x1, x3, lsl #3]
+    str x4, [x0, x3, lsl #3]
+    add x3, x3, #1
+    cmp x2, x3
+    b.ne LOOP`),
+  a64('gcc-a64-fib', `
+    mov x0, x1
+    add w2, w2, #1
+    add x1, x1, x3
+    mov x3, x0
+    cmp w4, w2
+    b.ne LOOP`),
+  a64('gcc-a64-minmax', `
+    ldr w2, [x0, x3, lsl #2]
+    add x3, x3, #1
+    cmp w5, w2
+    csel w5, w5, w2, le
+    cmp w4, w2
+    csel w4, w4, w2, ge
+    cmp w1, w3
+    b.gt LOOP`),
+  a64('gcc-a64-scale', `
+    ldr s1, [x0]
+    fmul s1, s1, s0
+    str s1, [x0], #4
+    cmp x0, x1
     b.ne LOOP`),
 ];
