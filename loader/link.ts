@@ -664,6 +664,11 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
       globals.set(sym.name, s);
     }
   });
+  // Veneers get symbols so a PC inside one symbolizes as `__veneer_<target>`.
+  for (const v of veneers) {
+    const sec = sections.find((x) => x.name.endsWith('.veneers') && v.address >= x.address && v.address < x.address + x.size);
+    symbols.push({ name: `__veneer_${v.symbol}`, address: v.address, size: BigInt(VENEER_SIZE), type: 'func', binding: 'local', section: sec?.name, file: undefined, external: false });
+  }
   for (const [name, address] of externalAddress) {
     const s: ImageSymbol = { name, address, size: 0n, type: 'notype', binding: undefinedRefs.get(name)?.weak ? 'weak' : 'global', section: undefined, file: undefined, external: true };
     symbols.push(s);

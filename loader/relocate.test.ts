@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import type { Arch } from '../isa/arch.ts';
 import { LoaderError, readElf } from './elf.ts';
-import { link, type LinkedImage } from './link.ts';
+import { link, symbolAt, type LinkedImage } from './link.ts';
 import { assemble, writeTemp } from './test-toolchain.ts';
 import { RELOC_DEFS, RELOC_USER } from './test-corpus.ts';
 
@@ -225,6 +225,7 @@ for (const arch of ['x64', 'aarch64'] as const) {
     t.is(v.symbol, 'host_fn');
     const veneerSection = img.sections.find((s) => s.name === '.text.veneers')!;
     t.is(veneerSection.address, v.address);
+    t.is(symbolAt(img, v.address + 4n)?.name, '__veneer_host_fn');
     t.true(veneerSection.perms.exec && !veneerSection.perms.write);
     const dis = disassemble(img);
     const text = [...dis.entries()].filter(([a]) => a >= v.address && a < v.address + 16n).map(([, l]) => l);
