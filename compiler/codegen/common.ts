@@ -1,0 +1,197 @@
+/**
+ * What the architecture-neutral function compiler (compiler/function.ts) asks of a backend.
+ *
+ * The compiler keeps every Wasm local and every operand-stack entry in a fixed 8-byte frame
+ * slot addressed from SP, so a backend only needs a small macro-instruction set over slots,
+ * three pointer scratch registers (R0–R2) and the pinned vmctx register. Keeping values in
+ * slots is what makes the stack maps exact: at a call nothing lives in a register, so the map
+ * only has to name slots.
+ */
+import type { Arch } from '../../isa/arch.ts';
+import type { Label, RelocationRequest } from '../../isa/x64/encoder.ts';
+import { StackscopeError } from '../../isa/error.ts';
+
+/**
+ * wasmtime v17's `Trap` enum, in declaration order (the discriminant is the byte stored in the
+ * trap table). Cranelift calls MemoryOutOfBounds `HeapOutOfBounds`; the listing and the API use
+ * Cranelift's names where they differ, and the number is wasmtime's.
+ */
+export const TRAP_CODES = [
+  'StackOverflow',
+  'HeapOutOfBounds',
+  'HeapMisaligned',
+  'TableOutOfBounds',
+  'IndirectCallToNull',
+  'BadSignature',
+  'IntegerOverflow',
+  'IntegerDivisionByZero',
+  'BadConversionToInteger',
+  'UnreachableCodeReached',
+  'Interrupt',
+  'AlwaysTrapAdapter',
+  'OutOfFuel',
+  'AtomicWaitNonSharedMemory',
+  'NullReference',
+  'CannotEnterComponent',
+] as const;
+export type TrapCode = (typeof TRAP_CODES)[number];
+
+export function trapCodeNumber(code: TrapCode): number {
+  return TRAP_CODES.indexOf(code);
+}
+
+/** AArch64 trap instruction: `udf #0xc11f`, the immediate Cranelift uses for every trap. */
+export const AARCH64_TRAP_IMMEDIATE = 0xc11f;
+
+/** Pointer scratch registers of the macro-assembler (x64: rax, r10, r11; aarch64: x9, x10, x11). */
+export type VReg = 'R0' | 'R1' | 'R2';
+
+export type Cond = 'eq' | 'ne' | 'lt_s' | 'lt_u' | 'gt_s' | 'gt_u' | 'le_s' | 'le_u' | 'ge_s' | 'ge_u';
+
+export type BinOp =
+  | 'add' | 'sub' | 'mul' | 'and' | 'or' | 'xor' | 'shl' | 'shr_s' | 'shr_u' | 'rotl' | 'rotr'
+  | 'div_s' | 'div_u' | 'rem_s' | 'rem_u';
+export type UnOp =
+  | 'clz' | 'ctz' | 'popcnt' | 'eqz'
+  | 'extend8_s' | 'extend16_s' | 'extend32_s' | 'extend_i32_s' | 'extend_i32_u';
+
+/** A call argument: a frame slot (`wide` = 64-bit load, else 32-bit zero-extending), the
+ * function's own vmctx, a constant, a scratch register, or a load from [reg + disp]. */
+export type Operand =
+  | { readonly kind: 'slot'; readonly offset: number; readonly wide: boolean }
+  | { readonly kind: 'vmctx' }
+  | { readonly kind: 'imm'; readonly value: bigint }
+  | { readonly kind: 'reg'; readonly reg: VReg }
+  | { readonly kind: 'mem'; readonly base: VReg | 'vmctx'; readonly disp: number };
+
+/** Where a Wasm-convention call goes. */
+export type WasmCallTarget =
+  /** A defined function: direct call with a relocation; own vmctx is callee and caller vmctx. */
+  | { readonly kind: 'symbol'; readonly symbol: string }
+  /** wasm_call and vmctx loaded from the vmctx at these offsets (VMFunctionImport). */
+  | { readonly kind: 'import'; readonly wasmCallOffset: number; readonly vmctxOffset: number }
+  /** A VMFuncRef pointer in R2: wasm_call at +wasmCallOffset, vmctx at +vmctxOffset. */
+  | { readonly kind: 'funcref'; readonly wasmCallOffset: number; readonly vmctxOffset: number };
+
+export interface CallOffsets {
+  /** Offset of the call instruction within the function. */
+  readonly callOffset: number;
+  /** Offset of the instruction after it (the return address). */
+  readonly returnOffset: number;
+}
+
+/** The frame the compiler chose; offsets are from SP in the body. */
+export interface FrameLayout {
+  /** FP − SP in the body: a multiple of 16. */
+  readonly frameSize: number;
+  /** Where the pinned vmctx register's caller value is saved (SP-relative). */
+  readonly calleeSaveOffset: number;
+  /** Slot of each Wasm parameter (the two vmctx arguments excluded). */
+  readonly paramOffsets: readonly number[];
+  readonly paramWide: readonly boolean[];
+  /** Declared (non-parameter) locals occupy `zeroCount` consecutive slots from `zeroStart`;
+   * the prologue zeroes them (Wasm locals start at zero, and a stale word in a slot that a
+   * stack map marks would be a wild pointer). */
+  readonly zeroStart: number;
+  readonly zeroCount: number;
+}
+
+export interface TrapSite {
+  readonly offset: number;
+  readonly code: TrapCode;
+}
+
+export interface BackendOutput {
+  readonly code: Uint8Array;
+  readonly relocations: RelocationRequest[];
+  readonly traps: TrapSite[];
+}
+
+/** The macro-instruction set; every `wide` flag chooses 64-bit (true) or 32-bit operation. */
+export interface MacroAssembler {
+  readonly arch: Arch;
+  offset(): number;
+  newLabel(): Label;
+  bind(label: Label): void;
+
+  prologue(frame: FrameLayout): void;
+  /** Emits the epilogue (result, if any, already in the return register via `loadResult`). */
+  epilogue(frame: FrameLayout): void;
+  /** Loads the function result from a slot into the return register. */
+  loadResult(offset: number, wide: boolean): void;
+
+  /** slot[dst] ← slot[src] (8 bytes). */
+  copySlot(dst: number, src: number): void;
+  storeSlotImm(dst: number, value: bigint): void;
+  loadSlot(r: VReg, offset: number, wide: boolean): void;
+  storeSlot(offset: number, r: VReg): void;
+  movImm(r: VReg, value: bigint): void;
+  /** r ← [base + disp], `size` bytes, zero- or sign-extended to 64 bits. */
+  load(r: VReg, base: VReg | 'vmctx', disp: number, size: 1 | 2 | 4 | 8, signed?: boolean): void;
+  /** [base + disp] ← low `size` bytes of r. */
+  store(base: VReg | 'vmctx', disp: number, r: VReg, size: 1 | 2 | 4 | 8): void;
+  /** dst ← a + b (64-bit). */
+  addReg(dst: VReg, a: VReg, b: VReg): void;
+  /** dst ← a + imm (64-bit; any imm that fits in 64 bits). */
+  addImm(dst: VReg, a: VReg, imm: number): void;
+  /** dst ← a & imm (64-bit). */
+  andImm(dst: VReg, a: VReg, imm: bigint): void;
+  /** dst ← a | imm (64-bit). */
+  orImm(dst: VReg, a: VReg, imm: bigint): void;
+  /** dst ← base + index·8 (index zero-extended from 32 bits). */
+  addScaled8(dst: VReg, base: VReg, index: VReg): void;
+
+  /** slot[dst] ← slot[a] op slot[b]; traps for division as Wasm requires. */
+  binop(op: BinOp, wide: boolean, dst: number, a: number, b: number): void;
+  /** slot[dst] ← op slot[a]; for extend_i32_* the source is i32 and the result i64. */
+  unop(op: UnOp, wide: boolean, dst: number, a: number): void;
+  /** slot[dst] ← (slot[a] cond slot[b]) as an i32 0/1. */
+  compare(cond: Cond, wide: boolean, dst: number, a: number, b: number): void;
+  /** slot[dst] ← i32 slot[c] ≠ 0 ? slot[a] : slot[b] (8 bytes). */
+  select(dst: number, a: number, b: number, c: number): void;
+
+  jump(label: Label): void;
+  /** Branch if the i32 in slot `offset` is zero (`ifZero`) or non-zero. */
+  branchSlot(offset: number, ifZero: boolean, label: Label): void;
+  /** Compare registers (or a register and an immediate) and branch. */
+  branchCmp(cond: Cond, wide: boolean, a: VReg, b: VReg | number, label: Label): void;
+  /** Trap with `code` when the comparison holds. */
+  trapIf(cond: Cond, wide: boolean, a: VReg, b: VReg | number, code: TrapCode): void;
+  /** Unconditional trap. */
+  trap(code: TrapCode): void;
+  /** i32 slot `offset` compared to `value`; branch when equal. */
+  branchSlotEq(offset: number, value: number, label: Label): void;
+  /** Adds `delta` to the u64 at [r + 0] (ref counts); with
+   * `branchIfZeroAfter`, branches to it when the new value is 0. */
+  addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void;
+
+  /** Calls a Wasm function. `args` are the Wasm parameters (vmctx arguments are implied). */
+  callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets;
+  /** Calls builtin `index` with the platform ABI; `args` exclude the leading vmctx. Result in R0. */
+  callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets;
+  /** Stores the integer return register into slot `offset`. */
+  storeReturn(offset: number): void;
+  /** r ← the integer return register. */
+  moveReturn(r: VReg): void;
+  /** r ← r >> amount (64-bit logical). */
+  shrImm(r: VReg, amount: number): void;
+
+  finish(): BackendOutput;
+}
+
+/** A backend limit hit while compiling (a frame too large to address, ...). */
+export class CodegenError extends StackscopeError {
+  override name = 'CodegenError';
+  constructor(
+    readonly arch: Arch,
+    readonly what: string,
+  ) {
+    super(`${arch} code generation: ${what}`);
+  }
+}
+
+/** Integer argument registers of the Wasm (`fast`, System V-assigned) and platform conventions. */
+export const INT_ARG_REGS: Readonly<Record<Arch, readonly string[]>> = {
+  x64: ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'],
+  aarch64: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'],
+};

@@ -1,0 +1,128 @@
+/**
+ * The compiler's entry point: a validated `WasmModule` in, a `CompiledImage` out (the ELF
+ * relocatable object plus the same facts as structured data, for tests and tools).
+ */
+import type { Arch } from '../isa/arch.ts';
+import { Aarch64MacroAssembler } from './codegen/aarch64.ts';
+import type { MacroAssembler, TrapCode } from './codegen/common.ts';
+import { X64MacroAssembler } from './codegen/x64.ts';
+import { compileFunction, signatureIndices, stackMapOf, type CallSite, type CompiledFunction, type StackMap } from './function.ts';
+import {
+  FUNCTION_ALIGN,
+  encodeModuleMetadata,
+  encodeStackMaps,
+  encodeTraps,
+  writeImage,
+  type PlacedFunction,
+} from './image.ts';
+import type { WasmModule } from './frontend/module.ts';
+import { VMOffsets } from './vmoffsets.ts';
+
+export { TRAP_CODES, trapCodeNumber, AARCH64_TRAP_IMMEDIATE, CodegenError } from './codegen/common.ts';
+export type { TrapCode } from './codegen/common.ts';
+export { functionSymbol, stackMapOf } from './function.ts';
+export type { CallSite, CallSiteKind, CompiledFunction, StackMap } from './function.ts';
+export { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from './image.ts';
+
+export interface CompileOptions {
+  readonly arch: Arch;
+  /** Name used in errors from the ELF writer. */
+  readonly file?: string;
+}
+
+export interface ImageFunction extends CompiledFunction {
+  /** Offset of the function's first byte in `.text`. */
+  readonly textOffset: number;
+}
+
+export interface ImageTrap {
+  /** Offset in `.text`. */
+  readonly textOffset: number;
+  readonly funcIndex: number;
+  readonly code: TrapCode;
+}
+
+export interface ImageStackMap extends StackMap {
+  readonly funcIndex: number;
+  readonly site: CallSite;
+  /** Return-address offset in `.text`. */
+  readonly textReturnOffset: number;
+}
+
+export interface CompiledImage {
+  readonly arch: Arch;
+  /** The ELF64 ET_REL object. */
+  readonly elf: Uint8Array;
+  readonly text: Uint8Array;
+  readonly functions: readonly ImageFunction[];
+  readonly traps: readonly ImageTrap[];
+  readonly stackMaps: readonly ImageStackMap[];
+  /** Type index → signature index, and signature index → representative type index. */
+  readonly signatureOf: readonly number[];
+  readonly signatures: readonly number[];
+  readonly offsets: VMOffsets;
+}
+
+export function newMacroAssembler(arch: Arch): MacroAssembler {
+  return arch === 'x64' ? new X64MacroAssembler() : new Aarch64MacroAssembler();
+}
+
+export function vmOffsetsFor(module: WasmModule): VMOffsets {
+  const c = module.counts;
+  return new VMOffsets({
+    numImportedFunctions: c.numImportedFunctions,
+    numImportedTables: c.numImportedTables,
+    numImportedMemories: c.numImportedMemories,
+    numImportedGlobals: c.numImportedGlobals,
+    numDefinedTables: c.numDefinedTables,
+    numDefinedMemories: c.numDefinedMemories,
+    numOwnedMemories: c.numOwnedMemories,
+    numDefinedGlobals: c.numDefinedGlobals,
+    numEscapedFuncs: c.numEscapedFunctions,
+  });
+}
+
+/** Compiles every defined function and writes the image. Throws CompileError for unsupported input. */
+export function compileModule(module: WasmModule, options: CompileOptions): CompiledImage {
+  const offsets = vmOffsetsFor(module);
+  const sigs = signatureIndices(module);
+  const ctx = { module, offsets, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch) };
+  const compiled = module.functions.map((fn) => compileFunction(ctx, fn));
+
+  let size = 0;
+  const placed: PlacedFunction[] = compiled.map((fn) => {
+    size = Math.ceil(size / FUNCTION_ALIGN) * FUNCTION_ALIGN;
+    const p = { fn, textOffset: size };
+    size += fn.code.length;
+    return p;
+  });
+  const text = new Uint8Array(size);
+  // Padding between functions: int3 / udf-free zero words would decode as junk; x64 pads with
+  // int3 (0xcc) like assemblers do, AArch64 with zeros (udf #0).
+  if (options.arch === 'x64') text.fill(0xcc);
+  for (const { fn, textOffset } of placed) text.set(fn.code, textOffset);
+
+  const elf = writeImage({
+    arch: options.arch,
+    file: options.file,
+    text,
+    placed,
+    moduleSection: encodeModuleMetadata(module, options.arch, placed, sigs),
+    stackMapSection: encodeStackMaps(placed),
+    trapSection: encodeTraps(placed),
+  });
+  const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
+  return {
+    arch: options.arch,
+    elf,
+    text,
+    functions,
+    traps: functions.flatMap((f) => f.traps.map((t) => ({ textOffset: f.textOffset + t.offset, funcIndex: f.funcIndex, code: t.code }))),
+    stackMaps: functions.flatMap((f) =>
+      f.callSites.map((site) => ({ ...stackMapOf(site, f.frameSize), funcIndex: f.funcIndex, site, textReturnOffset: f.textOffset + site.returnOffset })),
+    ),
+    signatureOf: sigs.signatureOf,
+    signatures: sigs.signatures,
+    offsets,
+  };
+}
