@@ -192,13 +192,13 @@ function a64Effects(form: ParsedForm): Effects {
     return { reads, writes };
   }
   if (mn === 'msr') {
-    for (const r of regsOf(ops[1] ?? ops[0])) read(r);
+    for (const o of ops.slice(1)) for (const r of regsOf(o)) read(r);
     if (ops[0]?.text === 'nzcv') write(FLAGS);
     return { reads, writes };
   }
   if (mn === 'mrs') {
     if (ops[1]?.text === 'nzcv') read(FLAGS);
-    write(ops[0].regs[0]);
+    for (const r of ops[0] ? regsOf(ops[0]) : []) write(r);
     return { reads, writes };
   }
   if (A64_STORES.test(mn) && !A64_LOADS.test(mn)) {

@@ -183,8 +183,8 @@ test('front-end bytes bind straight-line x86 code but not small loops', (t) => {
 
 test('unknown and unparsable instructions get the documented default and are reported', (t) => {
   const m = timingModel('skylake');
-  const c = m.blockCost([insn(0n, 3, 'frobnicate rax, rbx'), insn(3n, 3, 'add rax, {weird}'), insn(6n, 3, 'add rax, rbx')]);
-  t.deepEqual(c.unknown, ['frobnicate rax, rbx', 'add rax, {weird}']);
+  const c = m.blockCost([insn(0n, 3, 'frobnicate rax, rbx'), insn(3n, 3, 'add rax, {weird}'), insn(6n, 3, 'add rax, rbx'), insn(9n, 1, 'constructor'), insn(10n, 1, '__proto__')]);
+  t.deepEqual(c.unknown, ['frobnicate rax, rbx', 'add rax, {weird}', 'constructor', '__proto__']);
   t.is(c.perInstruction[0].match, 'default');
   t.is(c.perInstruction[0].uops, DEFAULT_ENTRY.uops);
   t.is(c.perInstruction[2].match, 'exact');

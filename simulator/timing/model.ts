@@ -116,7 +116,7 @@ export class UnknownUarchError extends StackscopeError {
   }
 }
 
-/** A block the model cannot price at all (empty, or a microarchitecture of the other arch). */
+/** A block the model cannot price at all (empty), or a table the model cannot use. */
 export class BlockCostError extends StackscopeError {
   override name = 'BlockCostError';
   constructor(
@@ -167,11 +167,16 @@ export class TimingModel {
     this.spec = UARCH_SPECS[table.name];
     // Keys are sorted, so the first key per kind signature is a deterministic representative.
     for (const key of Object.keys(table.forms)) {
-      const form = safeParseKey(this.arch, key);
+      const form = formOfKey(this.arch, key);
       if (!form) continue;
       const k = kindKey(form);
       if (!this.byKind.has(k)) this.byKind.set(k, key);
     }
+  }
+
+  /** The table entry of a form key (own properties only: keys come from guest text). */
+  entry(key: string): FormEntry | undefined {
+    return Object.hasOwn(this.table.forms, key) ? this.table.forms[key] : undefined;
   }
 
   /** Table entry for one instruction text, with how it matched. */
@@ -189,13 +194,13 @@ export class TimingModel {
         hit = { form, entry: DEFAULT_ENTRY, match: 'default', entryKey: undefined, effects: { reads: [], writes: [] } };
       } else {
         const effects = registerEffects(form);
-        const exact = this.table.forms[form.key];
+        const exact = this.entry(form.key);
         if (exact) hit = { form, entry: exact, match: 'exact', entryKey: form.key, effects };
         else {
           hit = { form, entry: DEFAULT_ENTRY, match: 'default', entryKey: undefined, effects };
           for (const k of relaxedKeys(form)) {
             const key = k.startsWith('~') ? this.byKind.get(k) : k;
-            const e = key === undefined ? undefined : this.table.forms[key];
+            const e = key === undefined ? undefined : this.entry(key);
             if (e) {
               hit = { form, entry: e, match: 'approx', entryKey: key, effects };
               break;
@@ -418,9 +423,8 @@ function popcount(x: number): number {
   return n;
 }
 
-/** Parses a table key back into a form (keys are mnemonic + classes, not real operands). */
-function safeParseKey(arch: Arch, key: string): ParsedForm | undefined {
-  // Kind signatures only need operand kinds; rebuild them from the classes.
+/** Rebuilds a form with operand kinds from a table key (keys hold classes, not operand text). */
+function formOfKey(arch: Arch, key: string): ParsedForm | undefined {
   const [mnemonic, classes = ''] = key.replace(/=$/, '').split(' ');
   const kinds = classes === '' ? [] : classes.split(',').map((c) => classKind(arch, c));
   return { arch, mnemonic, key, operands: kinds.map((kind, i) => ({ kind, cls: classes.split(',')[i], text: '', regs: [], bits: 0 })) };
