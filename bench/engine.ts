@@ -19,12 +19,27 @@ const LOOP: Record<Arch, string> = {
 };
 const LOOP_INSNS = 3 * ITERATIONS;
 
+/** A load-heavy loop (4 instructions, one 8-byte load per iteration from the code page):
+ * the case where exact fault PCs cost most, because every load takes Unicorn's slow path. */
+const LOAD_ITERATIONS = 20_000_000;
+const LOAD_LOOP: Record<Arch, string> = {
+  x64: `lea rsi, [rip]\nmov rcx, ${LOAD_ITERATIONS}\n1: mov rdx, [rsi]\nadd rax, rdx\ndec rcx\njnz 1b\nret`,
+  aarch64: `adr x2, .\nmovz x1, #${LOAD_ITERATIONS & 0xffff}\nmovk x1, #${LOAD_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
+};
+const LOAD_LOOP_INSNS = 4 * LOAD_ITERATIONS;
+
 /** Calls the host function in its first argument n times (second argument). */
 const HOST_LOOP: Record<Arch, string> = {
   x64: 'push rbp\nmov rbp, rsp\npush rbx\npush r12\nmov r12, rdi\nmov rbx, rsi\n1: test rbx, rbx\njz 2f\nmov rdi, rbx\ncall r12\ndec rbx\njmp 1b\n2: pop r12\npop rbx\npop rbp\nret',
   aarch64: 'stp x29, x30, [sp, #-32]!\nmov x29, sp\nstp x19, x20, [sp, #16]\nmov x19, x0\nmov x20, x1\n1: cbz x20, 2f\nmov x0, x20\nblr x19\nsub x20, x20, #1\nb 1b\n2: ldp x19, x20, [sp, #16]\nldp x29, x30, [sp], #32\nret',
 };
 
+/**
+ * The bare run: the same loop, started with one raw uc_emu_start and no hooks. It ends the way
+ * a Machine run does — at a trapping instruction (x86-64 `hlt` stops emulation; AArch64 `brk`
+ * without an interrupt hook ends it with UC_ERR_EXCEPTION) — rather than at an `until` exit
+ * address, which costs Unicorn a check in every translation block.
+ */
 function bareSeconds(arch: Arch, code: Uint8Array): number {
   const lib = koffi.load('libunicorn.so.2');
   const open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc)');
@@ -37,14 +52,16 @@ function bareSeconds(arch: Arch, code: Uint8Array): number {
   const mem = Buffer.alloc(0x10000);
   mapPtr(uc, 0x10000n, mem.length, 5, mem);
   mem.set(code);
-  const retSize = arch === 'x64' ? 1 : 4;
-  const until = 0x10000n + BigInt(code.length - retSize);
-  start(uc, 0x10000n, until, 0n, 0); // translate once, as the Machine runs do
+  // Replace the final `ret` with the stopping instruction.
+  if (arch === 'x64') mem[code.length - 1] = 0xf4;
+  else mem.writeUInt32LE(0xd4200000, code.length - 4);
+  const expected = arch === 'x64' ? 0 : 21; // UC_ERR_EXCEPTION for the unhooked brk
+  start(uc, 0x10000n, 0n, 0n, 0); // translate once, as the Machine runs do
   const t0 = performance.now();
-  const err = start(uc, 0x10000n, until, 0n, 0);
+  const err = start(uc, 0x10000n, 0n, 0n, 0);
   const seconds = (performance.now() - t0) / 1000;
   close(uc);
-  if (err !== 0) throw new Error(`bare run failed with uc_err ${err}`);
+  if (err !== expected) throw new Error(`bare run ended with uc_err ${err}`);
   return seconds;
 }
 
@@ -78,6 +95,20 @@ export async function benchEngine(options: BenchOptions): Promise<void> {
     emit({ bench: 'engine', arch, metric: 'machine_over_bare', value: best(bare) / best(plain) });
     emit({ bench: 'engine', arch, metric: 'machine_default_mips', value: mips(best(guarded)) });
     emit({ bench: 'engine', arch, metric: 'machine_default_over_bare', value: best(bare) / best(guarded) });
+
+    const loads = assemble(arch, LOAD_LOOP[arch]);
+    const loadBare: number[] = [];
+    const loadPlain: number[] = [];
+    const loadExact: number[] = [];
+    for (let i = 0; i < options.repeats; i++) {
+      loadBare.push(bareSeconds(arch, loads));
+      loadPlain.push(await machineSeconds(arch, loads, { budget: null, timeoutMs: null, exactFaultPc: false }));
+      loadExact.push(await machineSeconds(arch, loads, {}));
+    }
+    const loadMips = (s: number) => LOAD_LOOP_INSNS / s / 1e6;
+    emit({ bench: 'engine', arch, metric: 'loads_bare_mips', value: loadMips(best(loadBare)) });
+    emit({ bench: 'engine', arch, metric: 'loads_machine_over_bare', value: best(loadBare) / best(loadPlain) });
+    emit({ bench: 'engine', arch, metric: 'loads_machine_default_over_bare', value: best(loadBare) / best(loadExact) });
 
     const m = await Machine.create({ arch });
     const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
