@@ -26,3 +26,91 @@ export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMConte
     memoryOptions: { guardBytes: 1n << 20n },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written stand-ins for compiled Wasm functions, with the frame shape Cranelift gives
+// (push rbp / mov rbp, rsp; stp x29, x30 / mov x29, sp), for tests that need Wasm frames before
+// the compiler's images exist.
+
+import { Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
+import { X64Assembler, mem as xmem } from '../isa/x64/encoder.ts';
+import type { AssembledCode } from '../isa/x64/encoder.ts';
+
+export interface FakeWasm {
+  code: AssembledCode;
+  /** Offset of the return address of the call the function makes. */
+  returnOffset: number;
+  /** Offset of the trap instruction of the stack-limit check, when there is one. */
+  trapOffset?: number;
+}
+
+/**
+ * A Wasm-convention function (callee vmctx, caller vmctx, p0..pn-1) that calls
+ * `target(calleeCtx, own vmctx, p0..pn-1)` and returns its result. With `target` undefined it
+ * calls through the pointer stored at [own vmctx + `loadTargetFrom`] instead. With
+ * `checkStack` it begins with a Cranelift-style stack-limit check (SP vs [[vmctx+8]+0]) that
+ * traps with ud2 / udf.
+ */
+export function assembleForwarder(arch: Arch, nparams: number, calleeCtx: bigint | 'own', target: bigint, checkStack = false): FakeWasm {
+  const regs = arch === 'x64' ? 4 : 6;
+  const onStack = Math.max(0, nparams - regs);
+  const area = (8 * onStack + 15) & ~15;
+  let trapOffset: number | undefined;
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    a.push('rbp');
+    a.mov('rbp', 'rsp');
+    if (checkStack) {
+      const ok = a.newLabel();
+      a.load('r10', xmem('rdi', 8));
+      a.load('r10', xmem('r10', 0));
+      a.cmp('rsp', 'r10');
+      a.jcc('ae', ok);
+      trapOffset = a.offset;
+      a.ud2();
+      a.bind(ok);
+    }
+    if (area) a.subImm('rsp', area);
+    for (let j = 0; j < onStack; j++) {
+      a.load('r11', xmem('rbp', 16 + 8 * j));
+      a.store(xmem('rsp', 8 * j), 'r11');
+    }
+    a.mov('rsi', 'rdi');
+    if (calleeCtx !== 'own') a.movabs('rdi', calleeCtx);
+    a.movabs('rax', target);
+    a.callReg('rax');
+    const returnOffset = a.offset;
+    a.mov('rsp', 'rbp');
+    a.pop('rbp');
+    a.ret();
+    return { code: a.finish(), returnOffset, trapOffset };
+  }
+  const a = new Aarch64Assembler();
+  a.stp('x29', 'x30', memPre('sp', -16));
+  a.mov('x29', 'sp');
+  if (checkStack) {
+    const ok = a.newLabel();
+    a.ldr('x16', amem('x0', 8));
+    a.ldr('x16', amem('x16', 0));
+    a.mov('x17', 'sp');
+    a.cmp('x17', 'x16');
+    a.bCond('hs', ok);
+    trapOffset = a.offset;
+    a.udf(0xc11f);
+    a.bind(ok);
+  }
+  if (area) a.subImm('sp', 'sp', area);
+  for (let j = 0; j < onStack; j++) {
+    a.ldr('x9', amem('x29', 16 + 8 * j));
+    a.str('x9', amem('sp', 8 * j));
+  }
+  a.mov('x1', 'x0');
+  if (calleeCtx !== 'own') a.movImm('x0', calleeCtx);
+  a.movImm('x9', target);
+  a.blr('x9');
+  const returnOffset = a.offset;
+  a.mov('sp', 'x29');
+  a.ldp('x29', 'x30', memPost('sp', 16));
+  a.ret();
+  return { code: a.finish(), returnOffset, trapOffset };
+}

@@ -1,0 +1,63 @@
+/**
+ * Executable guest memory for code the runtime generates (trampolines, builtin stubs). Code is
+ * written through the host view; regions are read+execute only, never writable by the guest.
+ */
+import type { AssembledCode } from '../isa/x64/encoder.ts';
+import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
+import type { Machine, Region } from '../simulator/machine.ts';
+import { RuntimeError } from './errors.ts';
+
+const CHUNK = 64 * 1024;
+
+export interface PlacedCode {
+  readonly address: bigint;
+  readonly size: number;
+  readonly name: string;
+}
+
+export class CodeSpace {
+  private region: Region | undefined;
+  private used = 0;
+  private chunks = 0;
+  /** Every placed piece, by address, for symbolizing backtraces. */
+  private readonly pieces: PlacedCode[] = [];
+
+  constructor(readonly machine: Machine, readonly name = 'runtime-code') {
+    machine.addSymbolizer((address) => this.symbolize(address));
+  }
+
+  /** Copies position-independent (or absolutely addressed) code into guest memory. */
+  place(name: string, assembled: AssembledCode): PlacedCode {
+    if (assembled.relocations.length > 0) {
+      throw new RuntimeError(name, `generated code has ${assembled.relocations.length} unresolved relocations`);
+    }
+    const size = assembled.code.length;
+    const need = (size + 15) & ~15;
+    if (this.region === undefined || this.used + need > this.region.size) {
+      this.region = this.machine.map(`${this.name}#${this.chunks++}`, Math.max(CHUNK, need), PROT_READ | PROT_EXEC);
+      this.used = 0;
+    }
+    const address = this.region.address + BigInt(this.used);
+    this.machine.writeBytes(address, assembled.code);
+    this.used += need;
+    const piece = { address, size, name };
+    this.pieces.push(piece);
+    return piece;
+  }
+
+  /** `name+0xoff` for an address inside placed code. */
+  symbolize(address: bigint): string | undefined {
+    for (let i = this.pieces.length - 1; i >= 0; i--) {
+      const p = this.pieces[i];
+      if (address >= p.address && address < p.address + BigInt(p.size)) {
+        return `${p.name}+0x${(address - p.address).toString(16)}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** The piece containing `address`, if any. */
+  pieceAt(address: bigint): PlacedCode | undefined {
+    return this.pieces.find((p) => address >= p.address && address < p.address + BigInt(p.size));
+  }
+}

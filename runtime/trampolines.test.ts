@@ -1,0 +1,157 @@
+import test from 'ava';
+import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout, VMFuncRefLayout } from '../compiler/vmoffsets.ts';
+import type { HostCall } from '../simulator/machine.ts';
+import { CodeSpace } from './code-space.ts';
+import { ARCHES, assembleForwarder, testEnvironment } from './testing.ts';
+import { TrampolineError, Trampolines, assembleArrayToWasm } from './trampolines.ts';
+import { VMContextInstance, NO_IMPORTS } from './vmcontext.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
+
+/** Nine parameters: more than either ABI passes in registers after the two vmctx arguments. */
+const PARAMS: ValType[] = ['i32', 'i64', 'i32', 'i64', 'i64', 'i32', 'i64', 'i32', 'i64'];
+const ARGS = [5n, 0x1_0000_0001n, 0xffff_fffen, -3n, 1n << 40n, 77n, 123456789012n, 9n, 0x7fff_ffff_ffff_ffffn];
+const TYPE: FuncType = { params: PARAMS, results: ['i64'] };
+const expectedSum = ARGS.reduce((s, v) => BigInt.asUintN(64, s + BigInt.asUintN(64, v)), 0n);
+
+async function setup(arch: 'x64' | 'aarch64') {
+  const env = await testEnvironment(arch);
+  const m = env.machine;
+  // A module only so that there is a real VMContext whose +8 holds the limits pointer.
+  const inst = new VMContextInstance(env, await parseWat('(module)'), [], NO_IMPORTS);
+  const space = new CodeSpace(m);
+  const tr = new Trampolines(m, space);
+  return { env, m, inst, space, tr };
+}
+
+/** A VMNativeCallHostFuncContext whose func_ref.native_call is `native`. */
+function hostContext(env: Awaited<ReturnType<typeof setup>>['env'], native: bigint): bigint {
+  const ctx = env.heap.alloc(VMHostFuncContextLayout.size, 16);
+  env.machine.writeU32(ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC);
+  env.machine.writeU64(ctx + BigInt(VMHostFuncContextLayout.funcRef + VMFuncRefLayout.nativeCall), native);
+  env.machine.writeU64(ctx + BigInt(VMHostFuncContextLayout.funcRef + VMFuncRefLayout.vmctx), ctx);
+  return ctx;
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: array-to-wasm → wasm → wasm-to-native → host: ValRaw arguments, limits written, result slot`, async (t) => {
+    const { env, m, inst, space, tr } = await setup(arch);
+    const limits = env.limits;
+    let seen: { args: bigint[]; call: HostCall; exitFp: bigint; exitPc: bigint; entrySp: bigint } | undefined;
+    const native = m.addHostFunction('host_sum', 2 + PARAMS.length, (args, call) => {
+      seen = { args, call, exitFp: limits.lastWasmExitFp, exitPc: limits.lastWasmExitPc, entrySp: limits.lastWasmEntrySp };
+      return args.slice(2).reduce((s, v, i) => s + (PARAMS[i] === 'i32' ? BigInt.asUintN(32, v) : v), 0n);
+    });
+    const ctx = hostContext(env, native);
+    const w2n = tr.wasmToNative(TYPE);
+    const fake = assembleForwarder(arch, PARAMS.length, ctx, w2n);
+    const body = space.place('wasm_body', fake.code).address;
+    const a2w = tr.arrayToWasm(TYPE, body, 'body');
+    // ValRaw buffer: 16 bytes per value; i32 slots carry garbage above bit 31 to prove the
+    // trampoline loads only 32 bits.
+    const values = env.heap.alloc(16 * PARAMS.length, 16);
+    ARGS.forEach((v, i) => {
+      m.writeU64(values + BigInt(16 * i), PARAMS[i] === 'i32' ? (0xdead_beefn << 32n) | BigInt.asUintN(32, v) : BigInt.asUintN(64, v));
+    });
+    m.call(a2w, [inst.address, inst.address, values, PARAMS.length]);
+    t.truthy(seen);
+    const s = seen!;
+    t.is(s.args[0], ctx, 'callee vmctx = the host context');
+    t.is(s.args[1], inst.address, 'caller vmctx = the Wasm instance');
+    t.deepEqual(s.args.slice(2).map((v, i) => (PARAMS[i] === 'i32' ? BigInt.asUintN(32, v) : v)),
+      ARGS.map((v, i) => BigInt.asUintN(PARAMS[i] === 'i32' ? 32 : 64, v)));
+    t.is(s.exitPc, body + BigInt(fake.returnOffset), 'exit pc = return address into the Wasm body');
+    t.is(s.exitFp, m.readU64(s.call.fp), 'exit fp = the Wasm body\'s FP (saved by the exit trampoline)');
+    t.is(s.entrySp % 16n, 0n);
+    t.true(s.exitFp < s.entrySp, 'Wasm frames lie below entry_sp');
+    t.true(m.readU64(s.exitFp) >= s.entrySp, 'the next FP above the Wasm frame belongs to the entry trampoline');
+    t.is(space.pieceAt(m.readU64(s.exitFp + 8n))?.address, a2w, 'the Wasm body returns into the array-to-wasm trampoline');
+    t.is(m.readU64(values), expectedSumOf(s.args, PARAMS));
+    t.is(m.readU64(values), expectedSum);
+    m.close();
+  });
+
+  test(`${arch}: native-to-wasm passes register and stack arguments and the result; writes only entry_sp`, async (t) => {
+    const { env, m, inst, space, tr } = await setup(arch);
+    const limits = env.limits;
+    limits.lastWasmExitFp = 0x1111n;
+    limits.lastWasmExitPc = 0x2222n;
+    let entrySp = 0n;
+    let exit: bigint[] = [];
+    const native = m.addHostFunction('host_sum', 2 + PARAMS.length, (args) => {
+      entrySp = limits.lastWasmEntrySp;
+      exit = [limits.lastWasmExitFp, limits.lastWasmExitPc];
+      return args.slice(2).reduce((s, v, i) => s + (PARAMS[i] === 'i32' ? BigInt.asUintN(32, v) : v), 0n);
+    });
+    const ctx = hostContext(env, native);
+    // The body calls the host directly (no exit trampoline), so exit fp/pc must be untouched.
+    const body = space.place('wasm_body', assembleForwarder(arch, PARAMS.length, ctx, native).code).address;
+    const n2w = tr.nativeToWasm(TYPE, body, 'body');
+    const r = m.call(n2w, [inst.address, inst.address, ...ARGS.map((v, i) => (PARAMS[i] === 'i32' ? BigInt.asUintN(32, v) : v))]);
+    t.is(r, expectedSum);
+    t.deepEqual(exit, [0x1111n, 0x2222n]);
+    t.not(entrySp, 0n);
+    t.is(entrySp % 16n, 0n);
+    t.is(limits.lastWasmEntrySp, entrySp, 'entry trampolines do not restore (activations do)');
+    m.close();
+  });
+
+  test(`${arch}: wasm-to-array spills arguments into ValRaw slots and reads the result back`, async (t) => {
+    const { env, m, inst, space, tr } = await setup(arch);
+    const type: FuncType = { params: PARAMS, results: ['i32'] };
+    let exitPc = 0n;
+    const host = m.addHostFunction('array_host', 4, ([callee, caller, buf, len]) => {
+      exitPc = env.limits.lastWasmExitPc;
+      t.is(callee, 0xc0ffeen);
+      t.is(caller, inst.address);
+      t.is(len, BigInt(PARAMS.length));
+      for (let i = 0; i < PARAMS.length; i++) {
+        const raw = m.readU64(buf + BigInt(16 * i));
+        t.is(raw, BigInt.asUintN(PARAMS[i] === 'i32' ? 32 : 64, ARGS[i]), `slot ${i}`);
+      }
+      m.writeU64(buf, 0xffff_ffff_0000_0042n); // garbage above an i32 result
+    });
+    const w2a = tr.wasmToArray(type, host, 'array_host');
+    const fake = assembleForwarder(arch, PARAMS.length, 0xc0ffeen, w2a);
+    const body = space.place('wasm_body', fake.code).address;
+    const n2w = tr.nativeToWasm(type, body, 'body');
+    // Registers carry garbage above i32 arguments; the trampoline must zero-extend.
+    const r = m.call(n2w, [inst.address, inst.address, ...ARGS.map((v, i) => (PARAMS[i] === 'i32' ? (0xabcdn << 32n) | BigInt.asUintN(32, v) : v))]);
+    t.is(r, 0x42n);
+    t.is(exitPc, body + BigInt(fake.returnOffset));
+    m.close();
+  });
+
+  test(`${arch}: a builtin stub records exit fp/pc and reaches its implementation with the arguments`, async (t) => {
+    const { env, m, inst, space, tr } = await setup(arch);
+    let seen: bigint[] = [];
+    let fpAtCall = 0n;
+    const impl = m.addHostFunction('memory_fill_impl', 5, (args, call) => {
+      seen = [...args, env.limits.lastWasmExitFp, env.limits.lastWasmExitPc];
+      fpAtCall = call.fp;
+      return 99n;
+    });
+    const stub = tr.builtinStub('memory_fill', impl);
+    const fake = assembleForwarder(arch, 3, 'own', stub);
+    const body = space.place('wasm_body', fake.code).address;
+    // The forwarder passes (own vmctx, own vmctx, p0, p1, p2): a builtin gets vmctx first.
+    const r = m.call(body, [inst.address, inst.address, 1n, 2n, 3n]);
+    t.is(r, 99n);
+    t.deepEqual(seen.slice(0, 5), [inst.address, inst.address, 1n, 2n, 3n]);
+    t.is(seen[5], fpAtCall, 'exit fp = the Wasm body\'s FP (the stub has no frame)');
+    t.is(seen[6], body + BigInt(fake.returnOffset));
+    t.is(space.symbolize(stub), 'builtin[memory_fill]+0x0');
+    m.close();
+  });
+
+  test(`${arch}: trampolines are cached and multi-value signatures are refused`, async (t) => {
+    const { m, tr } = await setup(arch);
+    t.is(tr.wasmToNative(TYPE), tr.wasmToNative({ params: [...PARAMS], results: ['i64'] }));
+    t.throws(() => assembleArrayToWasm(arch, { params: [], results: ['i32', 'i32'] }, 0n), { instanceOf: TrampolineError });
+    m.close();
+  });
+}
+
+function expectedSumOf(args: bigint[], params: ValType[]): bigint {
+  return args.slice(2).reduce((s, v, i) => BigInt.asUintN(64, s + (params[i] === 'i32' ? BigInt.asUintN(32, v) : v)), 0n);
+}
