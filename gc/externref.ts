@@ -1,0 +1,251 @@
+/**
+ * Externref objects in guest memory, laid out byte for byte as wasmtime v17's
+ * `VMExternRef::new_with` lays them out, so compiled code can change reference counts with a
+ * plain add at offset 0 of the pointer it holds.
+ *
+ * One allocation per object (see `VMExternDataLayout` in compiler/vmoffsets.ts):
+ *
+ *   allocation + 0   value block: the host value's id (u64). The JS value itself lives in a
+ *                    host map keyed by that id; the guest only ever sees the id.
+ *   allocation + 8   VMExternData            <- the externref pointer points here
+ *                      +0  ref_count   (usize)
+ *                      +8  value_ptr.data   = allocation + 0 (points back at the value)
+ *                      +16 value_ptr.vtable = this heap's vtable block
+ *
+ * v17 rounds the value size up to VMExternData's alignment (8) and puts VMExternData right
+ * after it, so with an 8-byte value the allocation is 32 bytes. The vtable block mimics a
+ * Rust `dyn Any` vtable (drop_in_place, size, align, type_id): drop_in_place and type_id are 0
+ * because dropping and type checks happen on the host side; size and align describe the id.
+ *
+ * Ownership follows VMExternRef: `allocate` returns a pointer owning one count, `clone` adds
+ * one, `drop` gives one back; at zero the object's destructor runs (it may call back into
+ * guest code through the Machine) and then the block is freed. The host reads and writes the
+ * count in guest memory, never a shadow copy, because compiled code changes it directly.
+ */
+import type { Machine } from '../simulator/machine.ts';
+import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
+import { DestructorError, ExternRefError } from './errors.ts';
+import { GuestHeap, type GuestHeapOptions } from './guest-heap.ts';
+
+/** Bytes of the value block: the u64 host-value id, already a multiple of VMExternData's alignment. */
+export const VALUE_BLOCK_SIZE = 8;
+/** Whole allocation of one externref object. */
+export const EXTERNREF_ALLOCATION_SIZE = VALUE_BLOCK_SIZE + VMExternDataLayout.size;
+/** Distance from the allocation start to the VMExternData (= the externref pointer). */
+export const EXTERN_DATA_OFFSET = VALUE_BLOCK_SIZE;
+/** Written over the id and value pointer of a freed object so stale pointers are recognisable. */
+export const FREED_POISON = 0xdeadbeef_deadbeefn;
+
+export type ExternRefDestructor = (value: unknown, ref: bigint) => void;
+
+export interface ExternRefHeapOptions extends GuestHeapOptions {
+  /** Runs for every object whose count reaches zero, after its own destructor. */
+  onDestroy?: ExternRefDestructor;
+  /** Overwrite freed objects with FREED_POISON (default true). */
+  poisonFreed?: boolean;
+}
+
+/** Where each part of one object lives (guest addresses). */
+export interface ExternRefLayout {
+  allocation: bigint;
+  valueBlock: bigint;
+  externData: bigint;
+  refCount: bigint;
+  valuePtr: bigint;
+  vtable: bigint;
+  hostValueId: bigint;
+}
+
+interface LiveObject {
+  id: number;
+  value: unknown;
+  destructor: ExternRefDestructor | undefined;
+}
+
+export class ExternRefHeap {
+  readonly machine: Machine;
+  readonly heap: GuestHeap;
+  /** Address of the shared `dyn Any`-style vtable block. */
+  readonly vtable: bigint;
+  private readonly live = new Map<number, LiveObject>();
+  private nextId = 1;
+  private readonly onDestroy: ExternRefDestructor | undefined;
+  private readonly poisonFreed: boolean;
+  private lastArena: { base: number; end: number; data: DataView } | undefined;
+  private freedCount = 0;
+
+  constructor(machine: Machine, options: ExternRefHeapOptions = {}) {
+    this.machine = machine;
+    this.heap = new GuestHeap(machine, { name: 'externref-heap', ...options });
+    this.onDestroy = options.onDestroy;
+    this.poisonFreed = options.poisonFreed ?? true;
+    const vt = this.heap.alloc(32);
+    const { data, offset } = this.at(vt);
+    data.setBigUint64(offset, 0n, true); // drop_in_place: host-side
+    data.setBigUint64(offset + 8, BigInt(VALUE_BLOCK_SIZE), true); // size_of value
+    data.setBigUint64(offset + 16, 8n, true); // align_of value
+    data.setBigUint64(offset + 24, 0n, true); // type_id: host-side
+    this.vtable = BigInt(vt);
+  }
+
+  /** Number of live objects. */
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /** Objects freed since this heap was created. */
+  get freedTotal(): number {
+    return this.freedCount;
+  }
+
+  /** Wraps a host value in a new externref object; the returned pointer owns one count. */
+  allocate(value: unknown, destructor?: ExternRefDestructor): bigint {
+    const allocation = this.heap.alloc(EXTERNREF_ALLOCATION_SIZE);
+    const id = this.nextId++;
+    const { data, offset } = this.at(allocation);
+    data.setBigUint64(offset, BigInt(id), true);
+    const ed = offset + EXTERN_DATA_OFFSET;
+    data.setBigUint64(ed + VMExternDataLayout.refCount, 1n, true);
+    data.setBigUint64(ed + VMExternDataLayout.valuePtr, BigInt(allocation), true);
+    data.setBigUint64(ed + VMExternDataLayout.valuePtr + 8, this.vtable, true);
+    const ref = allocation + EXTERN_DATA_OFFSET;
+    this.live.set(ref, { id, value, destructor });
+    return BigInt(ref);
+  }
+
+  /** VMExternRef::clone / clone_from_raw: one more count; returns the same pointer. */
+  clone(ref: bigint): bigint {
+    this.cloneRaw(this.checked('clone', ref));
+    return ref;
+  }
+
+  /** Drops one count; at zero runs the destructors and frees the object. True when freed. */
+  drop(ref: bigint): boolean {
+    return this.dropRaw(this.checked('drop', ref));
+  }
+
+  /** The count as stored in guest memory (what compiled code sees). */
+  strongCount(ref: bigint): number {
+    return this.readCount(this.checked('strongCount', ref));
+  }
+
+  /** The host value, found the way v17 derefs: through value_ptr, then the id in the value block. */
+  value(ref: bigint): unknown {
+    const r = this.checked('value', ref);
+    const obj = this.live.get(r)!;
+    const { data, offset } = this.at(r);
+    const valuePtr = data.getBigUint64(offset + VMExternDataLayout.valuePtr, true);
+    if (valuePtr !== BigInt(r - EXTERN_DATA_OFFSET)) {
+      throw new ExternRefError('value', ref, 'corrupt-value-ptr', `value_ptr is ${valuePtr.toString(16)}`);
+    }
+    const v = this.at(Number(valuePtr));
+    const id = v.data.getBigUint64(v.offset, true);
+    if (id !== BigInt(obj.id)) throw new ExternRefError('value', ref, 'unknown-value-id', `id ${id} in the value block, ${obj.id} expected`);
+    return obj.value;
+  }
+
+  isLive(ref: bigint): boolean {
+    return ref >= 0n && ref < 2n ** 53n && this.live.has(Number(ref));
+  }
+
+  /** Live externref pointers, in allocation order. */
+  liveRefs(): bigint[] {
+    return [...this.live.keys()].map((r) => BigInt(r));
+  }
+
+  layout(ref: bigint): ExternRefLayout {
+    const r = this.checked('layout', ref);
+    const allocation = BigInt(r - EXTERN_DATA_OFFSET);
+    return {
+      allocation, valueBlock: allocation, externData: ref,
+      refCount: ref + BigInt(VMExternDataLayout.refCount), valuePtr: ref + BigInt(VMExternDataLayout.valuePtr),
+      vtable: this.vtable, hostValueId: BigInt(this.live.get(r)!.id),
+    };
+  }
+
+  // ---- number-based fast paths for the collector and the activations table ----------------
+
+  isLiveRaw(ref: number): boolean {
+    return this.live.has(ref);
+  }
+
+  /** Host value without the guest-memory cross-check (for reports of objects being freed). */
+  hostValueRaw(ref: number): unknown {
+    return this.live.get(ref)?.value;
+  }
+
+  cloneRaw(ref: number): void {
+    const { data, offset } = this.at(ref);
+    const lo = data.getUint32(offset, true) + 1;
+    if (lo > 0xffff_ffff) {
+      data.setUint32(offset, 0, true);
+      data.setUint32(offset + 4, data.getUint32(offset + 4, true) + 1, true);
+    } else {
+      data.setUint32(offset, lo, true);
+    }
+  }
+
+  /** Drops one count of a known-live object; true when it was freed. */
+  dropRaw(ref: number): boolean {
+    const { data, offset } = this.at(ref);
+    const lo = data.getUint32(offset, true);
+    const hi = data.getUint32(offset + 4, true);
+    if (lo === 0 && hi === 0) throw new ExternRefError('drop', BigInt(ref), 'refcount-underflow');
+    if (lo === 0) {
+      data.setUint32(offset, 0xffff_ffff, true);
+      data.setUint32(offset + 4, hi - 1, true);
+      return false;
+    }
+    data.setUint32(offset, lo - 1, true);
+    if (lo !== 1 || hi !== 0) return false;
+    this.destroy(ref);
+    return true;
+  }
+
+  readCount(ref: number): number {
+    const { data, offset } = this.at(ref);
+    return data.getUint32(offset + 4, true) * 2 ** 32 + data.getUint32(offset, true);
+  }
+
+  private destroy(ref: number): void {
+    const obj = this.live.get(ref)!;
+    this.live.delete(ref);
+    this.freedCount++;
+    const failures: Array<{ address: bigint; error: unknown }> = [];
+    try {
+      if (obj.destructor) obj.destructor(obj.value, BigInt(ref));
+    } catch (error) {
+      failures.push({ address: BigInt(ref), error });
+    }
+    try {
+      if (this.onDestroy) this.onDestroy(obj.value, BigInt(ref));
+    } catch (error) {
+      failures.push({ address: BigInt(ref), error });
+    }
+    const allocation = ref - EXTERN_DATA_OFFSET;
+    if (this.poisonFreed) {
+      const { data, offset } = this.at(allocation);
+      data.setBigUint64(offset, FREED_POISON, true);
+      data.setBigUint64(offset + EXTERN_DATA_OFFSET + VMExternDataLayout.valuePtr, FREED_POISON, true);
+      data.setBigUint64(offset + EXTERN_DATA_OFFSET + VMExternDataLayout.valuePtr + 8, FREED_POISON, true);
+    }
+    this.heap.free(allocation);
+    if (failures.length) throw new DestructorError(failures);
+  }
+
+  private checked(operation: string, ref: bigint): number {
+    if (ref === 0n) throw new ExternRefError(operation, ref, 'null');
+    if (!this.isLive(ref)) throw new ExternRefError(operation, ref, 'not-live');
+    return Number(ref);
+  }
+
+  private at(address: number): { data: DataView; offset: number } {
+    let a = this.lastArena;
+    if (!a || address < a.base || address >= a.end) {
+      const arena = this.heap.arenaOf(address);
+      if (!arena) throw new ExternRefError('access', BigInt(address), 'not-live', 'outside the externref heap');
+      a = this.lastArena = { base: arena.base, end: arena.end, data: arena.region.data };
+    }
+    return { data: a.data, offset: address - a.base };
+  }
+}
