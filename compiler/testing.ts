@@ -8,6 +8,7 @@
 import type { Arch } from '../isa/arch.ts';
 import { link, type LinkedImage } from '../loader/link.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import type { GuestTrap } from '../simulator/trap.ts';
 import { Machine, type HostCall, type HostFunction, type Region } from '../simulator/machine.ts';
 import { BUILTIN_FUNCTIONS, type BuiltinName } from './builtins.ts';
 import { compileModule, type CompiledImage, type ImageStackMap } from './index.ts';
@@ -297,3 +298,11 @@ export function liveWords(machine: Machine, fp: bigint, map: ImageStackMap): big
 
 export const u32 = (v: bigint): bigint => BigInt.asUintN(32, v);
 export const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
+
+/** The trap code listed for a trap's PC, or a description saying why there is none. */
+export function trapCodeAt(inst: TestInstance, e: GuestTrap): string {
+  if (e.kind !== 'invalid-instruction') return `not a trap instruction: ${e.kind}`;
+  const off = e.pc - inst.textBase;
+  const site = inst.image.traps.find((tr) => BigInt(tr.textOffset) === off);
+  return site?.code ?? `unlisted pc ${e.pc.toString(16)}`;
+}
