@@ -114,3 +114,74 @@ export function assembleForwarder(arch: Arch, nparams: number, calleeCtx: bigint
   a.ret();
   return { code: a.finish(), returnOffset, trapOffset };
 }
+
+/** A Wasm-convention function that calls itself forever with a 32-byte frame, optionally
+ * behind the stack-limit check (so it ends in StackOverflow at `trapOffset` or on the guard). */
+export function assembleRecursive(arch: Arch, checkStack: boolean): FakeWasm {
+  let trapOffset: number | undefined;
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    const top = a.newLabel();
+    a.bind(top);
+    a.push('rbp');
+    a.mov('rbp', 'rsp');
+    if (checkStack) {
+      const ok = a.newLabel();
+      a.load('r10', xmem('rdi', 8));
+      a.load('r10', xmem('r10', 0));
+      a.cmp('rsp', 'r10');
+      a.jcc('ae', ok);
+      trapOffset = a.offset;
+      a.ud2();
+      a.bind(ok);
+    }
+    a.subImm('rsp', 32);
+    a.call(top);
+    const returnOffset = a.offset;
+    a.mov('rsp', 'rbp');
+    a.pop('rbp');
+    a.ret();
+    return { code: a.finish(), returnOffset, trapOffset };
+  }
+  const a = new Aarch64Assembler();
+  const top = a.newLabel();
+  a.bind(top);
+  a.stp('x29', 'x30', memPre('sp', -16));
+  a.mov('x29', 'sp');
+  if (checkStack) {
+    const ok = a.newLabel();
+    a.ldr('x16', amem('x0', 8));
+    a.ldr('x16', amem('x16', 0));
+    a.mov('x17', 'sp');
+    a.cmp('x17', 'x16');
+    a.bCond('hs', ok);
+    trapOffset = a.offset;
+    a.udf(0xc11f);
+    a.bind(ok);
+  }
+  a.subImm('sp', 'sp', 32);
+  a.bl(top);
+  const returnOffset = a.offset;
+  a.mov('sp', 'x29');
+  a.ldp('x29', 'x30', memPost('sp', 16));
+  a.ret();
+  return { code: a.finish(), returnOffset, trapOffset };
+}
+
+/** A Wasm-convention function that executes one trap instruction (ud2 / udf #0xc11f). */
+export function assembleTrap(arch: Arch): FakeWasm {
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    a.push('rbp');
+    a.mov('rbp', 'rsp');
+    const trapOffset = a.offset;
+    a.ud2();
+    return { code: a.finish(), returnOffset: 0, trapOffset };
+  }
+  const a = new Aarch64Assembler();
+  a.stp('x29', 'x30', memPre('sp', -16));
+  a.mov('x29', 'sp');
+  const trapOffset = a.offset;
+  a.udf(0xc11f);
+  return { code: a.finish(), returnOffset: 0, trapOffset };
+}

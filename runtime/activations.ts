@@ -1,0 +1,139 @@
+/**
+ * Host→Wasm entries and the chain of saved activations, as wasmtime v17's CallThreadState does.
+ *
+ * Every entry into Wasm (`enter`) snapshots the store's (last_wasm_exit_pc, last_wasm_exit_fp,
+ * last_wasm_entry_sp) before the entry trampoline overwrites entry_sp, and restores the snapshot
+ * when the call ends, normally or by a trap. While a nested call runs, the snapshots of all outer
+ * entries form a chain, youngest first; the outermost entry's snapshot is (0, 0, 0), which ends
+ * the chain. A stack walker therefore visits: the live triple in VMRuntimeLimits (or a trap's PC
+ * and FP), then each saved triple until one has PC 0 — each triple delimits one contiguous run of
+ * Wasm frames (an "activation").
+ *
+ * stack_limit: set by the outermost entry (stack_limit still all-ones) to the guest SP minus
+ * `maxWasmStack`, clamped to stay above the Machine stack's guard, and reset to all-ones when that
+ * entry ends. Compiled prologues compare SP with it and trap with StackOverflow, so deep
+ * recursion becomes a WasmTrap well before the guard page; a fault on the guard itself is also
+ * reported as StackOverflow (runtime/traps.ts).
+ */
+import type { Machine } from '../simulator/machine.ts';
+import { RuntimeError } from './errors.ts';
+import { STACK_LIMIT_UNSET, type ActivationTriple, type VMRuntimeLimits } from './limits.ts';
+import type { TrapRegistry } from './traps.ts';
+
+export const DEFAULT_MAX_WASM_STACK = 512 * 1024;
+/** Bytes kept between the stack limit and the guard, for the host gateway and trampolines. */
+const STACK_LIMIT_MARGIN = 16 * 1024;
+/** Nested calls start this far below the interrupted guest SP (the Machine skips the red zone). */
+const NESTED_CALL_GAP = 128n;
+
+export interface WasmFrame {
+  readonly pc: bigint;
+  readonly fp: bigint;
+}
+
+/** A walk that broke one of v17's asserted invariants. */
+export class StackWalkError extends RuntimeError {
+  override name = 'StackWalkError';
+}
+
+export class Activations {
+  /** Saved triples of the entries in progress, oldest first (index 0 = the outermost entry's). */
+  private readonly saved: ActivationTriple[] = [];
+  maxWasmStack: number;
+
+  constructor(
+    readonly machine: Machine,
+    readonly limits: VMRuntimeLimits,
+    readonly traps: TrapRegistry,
+    options: { maxWasmStack?: number } = {},
+  ) {
+    this.maxWasmStack = options.maxWasmStack ?? DEFAULT_MAX_WASM_STACK;
+  }
+
+  /** Entries in progress. */
+  get depth(): number {
+    return this.saved.length;
+  }
+
+  /**
+   * Runs `call` (which performs one guest call through an entry trampoline) as a host→Wasm
+   * entry. Guest faults and trapping builtins come out as WasmTrap (runtime/traps.ts).
+   */
+  enter<T>(call: () => T): T {
+    const limits = this.limits;
+    const saved = limits.triple();
+    const outermost = limits.stackLimit === STACK_LIMIT_UNSET;
+    if (outermost) limits.stackLimit = this.stackLimitFor();
+    this.saved.push(saved);
+    try {
+      return call();
+    } catch (e) {
+      throw this.traps.classify(e, this.machine, { pc: limits.lastWasmExitPc, fp: limits.lastWasmExitFp });
+    } finally {
+      this.saved.pop();
+      limits.setTriple(saved);
+      if (outermost) limits.stackLimit = STACK_LIMIT_UNSET;
+    }
+  }
+
+  /** SP where the next guest call starts, minus the Wasm stack budget, above the guard. */
+  private stackLimitFor(): bigint {
+    const m = this.machine;
+    const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
+    const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
+    const limit = sp - BigInt(this.maxWasmStack);
+    return limit < floor ? floor : limit;
+  }
+
+  /** The saved triples of the entries in progress, youngest first (v17's CallThreadState
+   * `prev` chain); the last one is the outermost entry's (normally all zero). */
+  chain(): readonly ActivationTriple[] {
+    return [...this.saved].reverse();
+  }
+
+  /**
+   * Where each activation's walk starts, youngest first: the live limits triple (or `trap`'s PC
+   * and FP with the live entry_sp), then the saved ones, stopping before the first with PC 0.
+   */
+  walkStarts(trap?: { pc: bigint; fp: bigint }): ActivationTriple[] {
+    const live = this.limits.triple();
+    const first = trap ? { exitPc: trap.pc, exitFp: trap.fp, entrySp: live.entrySp } : live;
+    const out: ActivationTriple[] = [];
+    for (const t of [first, ...this.chain()]) {
+      if (t.exitPc === 0n) break;
+      out.push(t);
+    }
+    return out;
+  }
+
+  /**
+   * The Wasm frames of every activation, youngest first: v17's `Backtrace::trace` over the FP
+   * chain ([fp] = older FP, [fp+8] = return address), ending an activation when the next FP is
+   * at or above its entry_sp. Throws StackWalkError where v17 would assert.
+   */
+  wasmFrames(trap?: { pc: bigint; fp: bigint }): WasmFrame[][] {
+    const m = this.machine;
+    const out: WasmFrame[][] = [];
+    for (const start of this.walkStarts(trap)) {
+      const frames: WasmFrame[] = [];
+      let { exitPc: pc, exitFp: fp } = start;
+      const entrySp = start.entrySp;
+      if (fp === 0n || entrySp === 0n) throw new StackWalkError('stack walk', `activation at pc ${pc.toString(16)} has fp ${fp} and entry_sp ${entrySp}`);
+      if (entrySp % 16n !== 0n) throw new StackWalkError('stack walk', `entry_sp 0x${entrySp.toString(16)} is not 16-aligned`);
+      for (let guard = 0; ; guard++) {
+        if (guard > 1_000_000) throw new StackWalkError('stack walk', 'more than a million frames');
+        if (fp > entrySp) throw new StackWalkError('stack walk', `fp 0x${fp.toString(16)} above entry_sp 0x${entrySp.toString(16)}`);
+        if (m.arch === 'x64' && fp % 16n !== 0n) throw new StackWalkError('stack walk', `fp 0x${fp.toString(16)} is not 16-aligned`);
+        frames.push({ pc, fp });
+        const nextPc = m.readU64(fp + 8n);
+        const nextFp = m.readU64(fp);
+        if (nextFp >= entrySp) break;
+        if (nextFp <= fp) throw new StackWalkError('stack walk', `fp chain does not grow: 0x${fp.toString(16)} → 0x${nextFp.toString(16)}`);
+        pc = nextPc;
+        fp = nextFp;
+      }
+      out.push(frames);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Turning guest faults into WasmTraps. Compiled code traps with a trap instruction (or a fault
+ * in a guard region) at a PC the image's trap table lists; the registry maps such PCs to
+ * wasmtime trap codes, the way v17 looks a faulting PC up in the module's trap section.
+ * Faults with no listed PC are classified by where they happened: the stack guard means stack
+ * overflow, a linear memory's reservation or guard means out-of-bounds memory access. Anything
+ * else is not a Wasm trap but a fault in code the runtime cannot vouch for, and stays a
+ * GuestTrap.
+ */
+import type { Machine } from '../simulator/machine.ts';
+import { GuestTrap } from '../simulator/trap.ts';
+import { WasmTrap, type TrapCode } from './errors.ts';
+
+export interface TrapSite {
+  /** Offset of the trapping instruction from `base`. */
+  readonly offset: number;
+  readonly code: TrapCode;
+}
+
+export class TrapRegistry {
+  private readonly sites = new Map<bigint, TrapCode>();
+  private readonly memoryRanges: Array<{ begin: bigint; end: bigint }> = [];
+
+  addSites(base: bigint, sites: readonly TrapSite[]): void {
+    for (const s of sites) this.sites.set(base + BigInt(s.offset), s.code);
+  }
+
+  /** A range of address space whose faults are out-of-bounds memory accesses. */
+  addMemoryRange(begin: bigint, end: bigint): void {
+    this.memoryRanges.push({ begin, end });
+  }
+
+  codeAt(pc: bigint): TrapCode | undefined {
+    return this.sites.get(pc);
+  }
+
+  inMemory(address: bigint): boolean {
+    return this.memoryRanges.some((r) => address >= r.begin && address < r.end);
+  }
+
+  /**
+   * The WasmTrap a thrown value stands for, or the value itself when it is not a Wasm trap
+   * (host errors, faults outside Wasm's reach). A WasmTrap raised by a builtin or a host function
+   * without a PC gets the last exit PC and a backtrace from the machine's frame chain.
+   */
+  classify(e: unknown, machine: Machine, exit?: { pc: bigint; fp: bigint }): unknown {
+    if (e instanceof WasmTrap) {
+      if (e.pc !== undefined || exit === undefined || exit.pc === 0n) return e;
+      return new WasmTrap({ code: e.code, detail: e.detail, pc: exit.pc, backtrace: machine.backtrace(exit.pc, exit.fp), cause: e.cause });
+    }
+    if (!(e instanceof GuestTrap)) return e;
+    const code = this.codeForGuestTrap(e);
+    if (code === undefined) return e;
+    return new WasmTrap({ code, pc: e.pc, backtrace: e.backtrace, cause: e, detail: e.instruction });
+  }
+
+  private codeForGuestTrap(e: GuestTrap): TrapCode | undefined {
+    const listed = this.sites.get(e.pc);
+    if (listed !== undefined) return listed;
+    switch (e.kind) {
+      case 'stack-guard': return 'StackOverflow';
+      case 'read-unmapped': case 'write-unmapped': case 'read-protected': case 'write-protected':
+        return e.address !== undefined && this.inMemory(e.address) ? 'MemoryOutOfBounds' : undefined;
+      // x86-64 #DE without a listed check: division by zero or INT_MIN / -1.
+      case 'divide-error': return 'IntegerDivisionByZero';
+      default: return undefined;
+    }
+  }
+}
