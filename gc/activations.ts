@@ -1,0 +1,308 @@
+/**
+ * wasmtime v17's VMExternRefActivationsTable: the over-approximated set of externrefs that Wasm
+ * frames may be using, so compiled code can pass references around without touching counts.
+ *
+ * Guest memory (compiled code reads `next` and `end` through the VMContext's table pointer):
+ *
+ *   table + 0   next        bump finger into the chunk (compiled code writes it)
+ *   table + 8   end         one past the chunk's last slot; next == end means "full"
+ *   table + 16  chunk.ptr   Box<[TableElem]>: the slots, each a nullable externref pointer
+ *   table + 24  chunk.len   number of slots (0 until the first sweep, then 512)
+ *
+ * The chunk itself (512 8-byte slots) lives in the same guest region. Like v17, a new table
+ * starts with an empty chunk (next == end == chunk.ptr), so the first insertion takes the slow
+ * path, whose GC sweep allocates the real chunk; `lazyChunk: false` starts with it allocated.
+ *
+ * Host side: the over-approximated set (slow-path insertions and the roots found by the last
+ * GC) and the precise set (filled only during a GC). Every slot and every set entry owns one
+ * reference count, exactly as the Rust table holds owning `VMExternRef`s: inserting an entry
+ * that a set already holds gives the extra count back, as `HashSet::insert` drops the
+ * duplicate.
+ *
+ * Re-entrancy (seed v0.22): `gcInProgress` plays the role of the borrowed
+ * `precise_stack_roots` RefCell. During a sweep `next` is parked at `end`, so destructors that
+ * re-enter Wasm and insert references take the slow path into the (fresh) over-approximated
+ * set, and a GC they trigger returns early; those references survive into the next cycle.
+ */
+import type { Machine, Region } from '../simulator/machine.ts';
+import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import { VMExternRefActivationsTableLayout as L } from '../compiler/vmoffsets.ts';
+import { ActivationsTableError, DestructorError, GcInvariantError } from './errors.ts';
+import type { ExternRefHeap } from './externref.ts';
+
+export interface ActivationsTableOptions {
+  /** Region name. Default `externref-activations-table`. */
+  name?: string;
+  /** Slots in the bump chunk. Default 512 (4096 / 8, as v17). */
+  chunkSlots?: number;
+  /** Start with an empty chunk like v17 (default true). */
+  lazyChunk?: boolean;
+}
+
+/** An object the sweep freed, with its host value. */
+export interface FreedObject {
+  ref: bigint;
+  value: unknown;
+  /** Which part of the table held the last count: a chunk slot, the old over-approximation, or a host drop. */
+  from: 'chunk' | 'over-approximated';
+}
+
+export interface TableSnapshot {
+  next: bigint;
+  end: bigint;
+  chunk: bigint;
+  chunkSlots: number;
+  /** Filled chunk slots in order (0n for a cleared slot). */
+  bumpEntries: bigint[];
+  overApproximated: bigint[];
+}
+
+export interface SweepResult {
+  /** Counts dropped: filled chunk slots and old over-approximated entries. */
+  droppedFromChunk: number;
+  droppedFromOverApproximated: number;
+  freedCount: number;
+  /** Filled only when the sweep was asked to record. */
+  freed: FreedObject[];
+  /** Destructor failures; the sweep finishes before they are reported. */
+  destructorFailures: Array<{ address: bigint; error: unknown }>;
+}
+
+export class ActivationsTable {
+  readonly machine: Machine;
+  readonly heap: ExternRefHeap;
+  readonly region: Region;
+  /** Guest address of the table struct (what the VMContext points at). */
+  readonly address: bigint;
+  /** Guest address of the chunk's first slot. */
+  readonly chunkAddress: bigint;
+  readonly chunkCapacity: number;
+  /** Slow-path insertions and the last GC's precise roots. Each entry owns one count. */
+  overApproximated = new Set<number>();
+  /** Roots found by the running GC; empty outside a GC. Each entry owns one count. */
+  precise = new Set<number>();
+  /** True while a GC runs; a nested GC returns early. */
+  gcInProgress = false;
+  private gcOkay = true;
+  private readonly base: number;
+  private readonly chunkBase: number;
+  private readonly data: DataView;
+
+  constructor(machine: Machine, heap: ExternRefHeap, options: ActivationsTableOptions = {}) {
+    this.machine = machine;
+    this.heap = heap;
+    this.chunkCapacity = options.chunkSlots ?? L.chunkSlots;
+    if (!Number.isInteger(this.chunkCapacity) || this.chunkCapacity < 1) throw new RangeError(`activations table: bad chunk size ${this.chunkCapacity}`);
+    const chunkOffset = 64;
+    this.region = machine.map(options.name ?? 'externref-activations-table', chunkOffset + this.chunkCapacity * L.slotSize, PROT_READ | PROT_WRITE);
+    this.data = this.region.data;
+    this.base = Number(this.region.address);
+    this.address = this.region.address;
+    this.chunkBase = this.base + chunkOffset;
+    this.chunkAddress = BigInt(this.chunkBase);
+    const len = options.lazyChunk === false ? this.chunkCapacity : 0;
+    this.writeWord(L.next, this.chunkBase);
+    this.writeWord(L.end, this.chunkBase + len * L.slotSize);
+    this.writeWord(L.chunk, this.chunkBase);
+    this.writeWord(L.chunk + 8, len);
+  }
+
+  /** Current chunk length in slots (0 before the first sweep of a lazy table). */
+  get chunkLength(): number {
+    return this.readWord(L.chunk + 8);
+  }
+
+  /** v17 bump_capacity_remaining: bytes between next and end. */
+  bumpCapacityRemaining(): number {
+    const { next, end } = this.finger();
+    return end - next;
+  }
+
+  numFilledInBumpChunk(): number {
+    const { next } = this.finger();
+    return (next - this.chunkBase) / L.slotSize;
+  }
+
+  /** v17 try_insert: takes ownership of one count of `ref`; false (ownership kept by the caller) when full. */
+  tryInsert(ref: bigint): boolean {
+    return this.tryInsertRaw(Number(ref));
+  }
+
+  /** What compiled code does inline for table.get/global.get of an externref: when there is
+   * room, add one to ref_count and bump-store the pointer; false means "call the
+   * activations_table_insert_with_gc libcall" (which clones the reference itself). */
+  bumpInsertInline(ref: bigint): boolean {
+    const { next, end } = this.finger();
+    if (next === end) return false;
+    this.heap.cloneRaw(Number(ref));
+    this.data.setBigUint64(next - this.base, ref, true);
+    this.writeWord(L.next, next + L.slotSize);
+    return true;
+  }
+
+  /** v17 insert_with_gc: takes ownership; when the chunk is full, runs `gc` and then inserts
+   * into the over-approximated set. `gc` is the collector's entry point (it returns early when a
+   * GC is already running, which is what makes re-entrant insertions safe). */
+  insertWithGc(ref: bigint, gc: () => unknown): void {
+    if (!this.gcOkay) throw new GcInvariantError('gc-not-okay', ref, undefined, 'insert_with_gc while GC is not allowed');
+    const r = Number(ref);
+    if (this.tryInsertRaw(r)) return;
+    gc();
+    this.insertOwnedIntoSet(this.overApproximated, r);
+  }
+
+  /** v17 insert_without_gc: takes ownership; never collects. */
+  insertWithoutGc(ref: bigint): void {
+    const r = Number(ref);
+    if (!this.tryInsertRaw(r)) this.insertOwnedIntoSet(this.overApproximated, r);
+  }
+
+  /** v17 set_gc_okay: returns the previous setting. */
+  setGcOkay(okay: boolean): boolean {
+    const previous = this.gcOkay;
+    this.gcOkay = okay;
+    return previous;
+  }
+
+  get isGcOkay(): boolean {
+    return this.gcOkay;
+  }
+
+  /** Every entry of the over-approximation: the hash set, then the filled chunk slots (nulls skipped). */
+  elements(): number[] {
+    const out = [...this.overApproximated];
+    const filled = this.numFilledInBumpChunk();
+    for (let i = 0; i < filled; i++) {
+      const v = this.readSlot(i);
+      if (v !== 0) out.push(v);
+    }
+    return out;
+  }
+
+  snapshot(): TableSnapshot {
+    const { next, end } = this.finger();
+    const filled = (next - this.chunkBase) / L.slotSize;
+    const bumpEntries: bigint[] = [];
+    for (let i = 0; i < filled; i++) bumpEntries.push(BigInt(this.readSlot(i)));
+    return {
+      next: BigInt(next), end: BigInt(end), chunk: this.chunkAddress, chunkSlots: this.chunkLength,
+      bumpEntries, overApproximated: [...this.overApproximated].map((r) => BigInt(r)),
+    };
+  }
+
+  /** Adds a root found on the stack to the precise set, with its own count (clone_from_raw). */
+  insertPreciseRoot(ref: number): void {
+    if (this.precise.has(ref)) return;
+    this.heap.cloneRaw(ref);
+    this.precise.add(ref);
+  }
+
+  /** Drops every count the precise set holds (the canary walk failed: no sweep). */
+  clearPrecise(): Array<{ address: bigint; error: unknown }> {
+    const roots = this.precise;
+    this.precise = new Set();
+    return this.dropAll(roots, undefined, 'over-approximated');
+  }
+
+  /**
+   * Sweeps after the precise roots are known: drops every chunk slot and every old
+   * over-approximated entry, and makes the precise set the new over-approximation. Order and
+   * re-entrancy as in the v0.22 seed, with v17's lazy chunk allocation.
+   */
+  sweep(record: boolean): SweepResult {
+    const filled = this.numFilledInBumpChunk();
+    const slots: number[] = [];
+    for (let i = 0; i < filled; i++) {
+      const v = this.readSlot(i);
+      if (v !== 0 && !this.heap.isLiveRaw(v)) {
+        throw new ActivationsTableError('slot', BigInt(this.chunkBase + i * L.slotSize), BigInt(v), 'chunk slot holds a pointer that is not a live externref');
+      }
+      slots.push(v);
+    }
+    const freed: FreedObject[] | undefined = record ? [] : undefined;
+    const before = this.heap.freedTotal;
+    const oldOver = this.overApproximated;
+    this.overApproximated = new Set();
+    // Park the finger at the end so re-entrant insertions go to the hash set, not the chunk
+    // being cleared.
+    const { end } = this.finger();
+    this.writeWord(L.next, end);
+    for (let i = 0; i < filled; i++) this.data.setBigUint64(this.chunkBase - this.base + i * L.slotSize, 0n, true);
+    const failures = this.dropAll(slots, freed, 'chunk');
+    if (this.chunkLength === 0) {
+      this.writeWord(L.chunk + 8, this.chunkCapacity);
+      this.writeWord(L.end, this.chunkBase + this.chunkCapacity * L.slotSize);
+    }
+    this.writeWord(L.next, this.chunkBase);
+    // The precise roots become the over-approximation; references inserted re-entrantly while
+    // the chunk was being cleared must stay alive too.
+    const reentrant = this.overApproximated;
+    this.overApproximated = this.precise;
+    this.precise = new Set();
+    for (const r of reentrant) this.insertOwnedIntoSet(this.overApproximated, r);
+    failures.push(...this.dropAll(oldOver, freed, 'over-approximated'));
+    return {
+      droppedFromChunk: slots.length, droppedFromOverApproximated: oldOver.size,
+      freedCount: this.heap.freedTotal - before, freed: freed ?? [], destructorFailures: failures,
+    };
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private tryInsertRaw(ref: number): boolean {
+    const { next, end } = this.finger();
+    if (next === end) return false;
+    this.data.setBigUint64(next - this.base, BigInt(ref), true);
+    this.writeWord(L.next, next + L.slotSize);
+    return true;
+  }
+
+  private insertOwnedIntoSet(set: Set<number>, ref: number): void {
+    if (set.has(ref)) this.heap.dropRaw(ref); // the set already owns a count
+    else set.add(ref);
+  }
+
+  private dropAll(refs: Iterable<number>, freed: FreedObject[] | undefined, from: FreedObject['from']): Array<{ address: bigint; error: unknown }> {
+    const failures: Array<{ address: bigint; error: unknown }> = [];
+    for (const r of refs) {
+      if (r === 0) continue;
+      const value = freed && this.heap.readCount(r) === 1 ? this.heap.hostValueRaw(r) : undefined;
+      try {
+        if (this.heap.dropRaw(r) && freed) freed.push({ ref: BigInt(r), value, from });
+      } catch (error) {
+        if (error instanceof DestructorError) {
+          failures.push(...error.failures);
+          if (freed) freed.push({ ref: BigInt(r), value, from });
+        } else throw error;
+      }
+    }
+    return failures;
+  }
+
+  /** Reads and validates next/end: both inside the chunk, slot-aligned, next ≤ end. */
+  private finger(): { next: number; end: number } {
+    const next = this.readWord(L.next);
+    const end = this.readWord(L.end);
+    const len = this.readWord(L.chunk + 8);
+    if (end !== this.chunkBase + len * L.slotSize || len > this.chunkCapacity) {
+      throw new ActivationsTableError('end', this.address + BigInt(L.end), BigInt(end), `expected ${(this.chunkBase + len * L.slotSize).toString(16)} for a chunk of ${len} slots`);
+    }
+    if (next < this.chunkBase || next > end || (next - this.chunkBase) % L.slotSize !== 0) {
+      throw new ActivationsTableError('next', this.address + BigInt(L.next), BigInt(next), 'bump finger outside the chunk or not slot-aligned');
+    }
+    return { next, end };
+  }
+
+  private readSlot(i: number): number {
+    const o = this.chunkBase - this.base + i * L.slotSize;
+    return this.data.getUint32(o + 4, true) * 2 ** 32 + this.data.getUint32(o, true);
+  }
+
+  private readWord(offset: number): number {
+    return this.data.getUint32(offset + 4, true) * 2 ** 32 + this.data.getUint32(offset, true);
+  }
+
+  private writeWord(offset: number, value: number): void {
+    this.data.setBigUint64(offset, BigInt(value), true);
+  }
+}

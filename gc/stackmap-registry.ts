@@ -1,0 +1,325 @@
+/**
+ * Which code belongs to which module and function, and which stack map applies at a return
+ * address. Two lookup semantics, selected per registry:
+ *
+ * * `v17` (default): find the module by PC, then the function containing the PC, then an
+ *   **exact** match of the PC's offset within the function against the maps' return-address
+ *   offsets. No match means the frame holds no live references at this call.
+ * * `v0.22`: the seed's StackMapRegistry. Per module a sorted list of (absolute PC, map or
+ *   "no map") keyed by each map's `callOffset` (the legacy backend's safepoint, which sits
+ *   *before* the call), with a "no map" marker at the start of each function that would
+ *   otherwise inherit its predecessor's last map; lookup takes the nearest entry at or below
+ *   the PC. Module ranges are matched inclusively at the end, and registration enforces the
+ *   seed's assertions (no overlap with other modules, identical re-registration only, every
+ *   offset inside its function) as typed errors.
+ *
+ * Bit i of a map stands for the word at SP + 8·i; bits are packed in u32 words, bit i being
+ * bit (i mod 32) of word (i div 32), as Cranelift's bitmap stack maps.
+ */
+import { hex } from '../isa/error.ts';
+import { StackMapRegistryError } from './errors.ts';
+
+/** One safepoint's stack map, as the compiler describes it. */
+export interface StackMapInput {
+  /** Offset of the instruction after the call, from the function start (v17's key). */
+  returnAddressOffset: number;
+  /** Offset of the call instruction (or the legacy safepoint before it); v0.22 mode's key. */
+  callOffset: number;
+  /** Words covered, from SP up; v17 computes SP = FP − mappedWords·8. */
+  mappedWords: number;
+  /** ceil(mappedWords / 32) words of bits. */
+  bits: Uint32Array;
+}
+
+export interface FunctionStackMapsInput {
+  name: string;
+  /** Offset of the function's first byte from the module's `textStart`. */
+  start: bigint;
+  /** Bytes of code. */
+  length: number;
+  maps: StackMapInput[];
+}
+
+export interface ModuleStackMapsInput {
+  moduleName: string;
+  /** Guest address of the module's text (code) section. */
+  textStart: bigint;
+  functions: FunctionStackMapsInput[];
+}
+
+/** A map found by a lookup, with where it came from (for reports). */
+export interface StackMapHit {
+  moduleName: string;
+  functionName: string;
+  /** Guest address of the function's first byte. */
+  functionStart: bigint;
+  /** PC − functionStart. */
+  pcOffset: number;
+  /** The map's key (return-address offset in v17 mode, call offset in v0.22 mode). */
+  mapOffset: number;
+  mappedWords: number;
+  bits: Uint32Array;
+}
+
+export type StackMapLookupMode = 'v17' | 'v0.22';
+
+interface FunctionEntry {
+  name: string;
+  start: number;
+  end: number;
+  /** Sorted by returnAddressOffset. */
+  byReturn: StackMapInput[];
+  byReturnKeys: Int32Array;
+}
+
+interface ModuleEntry {
+  name: string;
+  start: number;
+  /** Exclusive in v17 mode; v0.22 compares it inclusively, as the seed did. */
+  end: number;
+  functions: FunctionEntry[];
+  functionStarts: Float64Array;
+  /** v0.22 mode: sorted (absolute pc, map | null). */
+  pcToMap: Array<{ pc: number; map: StackMapInput | null; fn: FunctionEntry }>;
+  pcKeys: Float64Array;
+  input: ModuleStackMapsInput;
+}
+
+export class StackMapRegistry {
+  readonly mode: StackMapLookupMode;
+  private modules: ModuleEntry[] = [];
+  private lastModule: ModuleEntry | undefined;
+
+  constructor(options: { mode?: StackMapLookupMode } = {}) {
+    this.mode = options.mode ?? 'v17';
+  }
+
+  /** Registers a module's code ranges and maps. Re-registering an identical module is a no-op. */
+  register(input: ModuleStackMapsInput): void {
+    const entry = buildModule(input, this.mode);
+    if (!entry) return; // v0.22: nothing to register when no function has a map
+    const same = this.modules.find((m) => m.start === entry.start && m.end === entry.end);
+    if (same) {
+      if (!sameMaps(same, entry)) {
+        throw new StackMapRegistryError(input.moduleName, 'conflicting-reregistration', `range ${hex(entry.start)}..${hex(entry.end)} already holds module ${same.name} with different maps`);
+      }
+      return;
+    }
+    for (const m of this.modules) {
+      // v0.22 asserted strict separation (prev_end < min, next.start > max); v17 modules are
+      // half-open ranges that may touch.
+      const overlaps = this.mode === 'v0.22' ? entry.start <= m.end && m.start <= entry.end : entry.start < m.end && m.start < entry.end;
+      if (overlaps) {
+        throw new StackMapRegistryError(input.moduleName, 'overlapping-module', `range ${hex(entry.start)}..${hex(entry.end)} collides with module ${m.name} at ${hex(m.start)}..${hex(m.end)}`);
+      }
+    }
+    this.modules.push(entry);
+    this.modules.sort((a, b) => a.start - b.start);
+  }
+
+  /** Removes a module registered with this text start (when its code is unmapped). */
+  unregister(textStart: bigint): boolean {
+    const i = this.modules.findIndex((m) => m.input.textStart === textStart);
+    if (i < 0) return false;
+    if (this.lastModule === this.modules[i]) this.lastModule = undefined;
+    this.modules.splice(i, 1);
+    return true;
+  }
+
+  get moduleCount(): number {
+    return this.modules.length;
+  }
+
+  /** The module and function containing `pc`, if any (v17's ModuleInfoLookup). */
+  functionAt(pc: bigint): { moduleName: string; functionName: string; functionStart: bigint; pcOffset: number } | undefined {
+    const p = Number(pc);
+    const m = this.moduleAtRaw(p);
+    if (!m) return undefined;
+    const f = functionAtRaw(m, p);
+    if (!f) return undefined;
+    return { moduleName: m.name, functionName: f.name, functionStart: BigInt(f.start), pcOffset: p - f.start };
+  }
+
+  /** True when `pc` lies in a registered module (inclusive end in v0.22 mode). */
+  isWasmPc(pc: bigint): boolean {
+    return this.moduleAtRaw(Number(pc)) !== undefined;
+  }
+
+  /** The map for a return address, per this registry's mode. */
+  lookup(pc: bigint): StackMapHit | undefined {
+    return this.lookupRaw(Number(pc));
+  }
+
+  /** Number-address variant of `lookup` for the collector's hot loop. */
+  lookupRaw(pc: number): StackMapHit | undefined {
+    const m = this.moduleAtRaw(pc);
+    if (!m) return undefined;
+    if (this.mode === 'v17') {
+      const f = functionAtRaw(m, pc);
+      if (!f) return undefined;
+      const off = pc - f.start;
+      const i = binarySearch(f.byReturnKeys, off);
+      if (i < 0) return undefined;
+      const map = f.byReturn[i];
+      return hit(m, f, pc, map, map.returnAddressOffset);
+    }
+    // v0.22: nearest entry at or below pc; Err(0) → none; a "no map" marker → none.
+    const i = upperBound(m.pcKeys, pc) - 1;
+    if (i < 0) return undefined;
+    const e = m.pcToMap[i];
+    if (!e.map) return undefined;
+    return hit(m, e.fn, pc, e.map, e.map.callOffset);
+  }
+
+  private moduleAtRaw(pc: number): ModuleEntry | undefined {
+    const inclusive = this.mode === 'v0.22';
+    const last = this.lastModule;
+    if (last && pc >= last.start && (pc < last.end || (inclusive && pc === last.end))) return last;
+    for (const m of this.modules) {
+      if (pc >= m.start && (pc < m.end || (inclusive && pc === m.end))) return (this.lastModule = m);
+    }
+    return undefined;
+  }
+}
+
+function hit(m: ModuleEntry, f: FunctionEntry, pc: number, map: StackMapInput, mapOffset: number): StackMapHit {
+  return {
+    moduleName: m.name, functionName: f.name, functionStart: BigInt(f.start), pcOffset: pc - f.start,
+    mapOffset, mappedWords: map.mappedWords, bits: map.bits,
+  };
+}
+
+function functionAtRaw(m: ModuleEntry, pc: number): FunctionEntry | undefined {
+  const i = upperBound(m.functionStarts, pc) - 1;
+  if (i < 0) return undefined;
+  const f = m.functions[i];
+  return pc < f.end || pc === f.end ? f : undefined; // a return address may sit just past a trailing call
+}
+
+function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): ModuleEntry | undefined {
+  const name = input.moduleName;
+  const text = Number(input.textStart);
+  if (!Number.isSafeInteger(text) || text < 0) throw new StackMapRegistryError(name, 'bad-function', `text start ${hex(input.textStart)} out of range`);
+  const fns: FunctionEntry[] = [];
+  for (const f of input.functions) {
+    const start = text + Number(f.start);
+    if (f.start < 0n || !Number.isSafeInteger(start) || !Number.isInteger(f.length) || f.length < 0) {
+      throw new StackMapRegistryError(name, 'bad-function', `start ${hex(f.start)} length ${f.length}`, f.name);
+    }
+    for (const map of f.maps) validateMap(name, f, map);
+    const byReturn = [...f.maps].sort((a, b) => a.returnAddressOffset - b.returnAddressOffset);
+    for (let i = 1; i < byReturn.length; i++) {
+      if (byReturn[i].returnAddressOffset === byReturn[i - 1].returnAddressOffset) {
+        throw new StackMapRegistryError(name, 'duplicate-offset', `two maps at return offset ${hex(byReturn[i].returnAddressOffset)}`, f.name);
+      }
+    }
+    fns.push({ name: f.name, start, end: start + f.length, byReturn, byReturnKeys: Int32Array.from(byReturn.map((m) => m.returnAddressOffset)) });
+  }
+  fns.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < fns.length; i++) {
+    if (fns[i].start < fns[i - 1].end) {
+      throw new StackMapRegistryError(name, 'overlapping-functions', `${fns[i].name} at ${hex(fns[i].start)} starts inside ${fns[i - 1].name} (ends ${hex(fns[i - 1].end)})`, fns[i].name);
+    }
+  }
+  // v0.22 `register_stack_maps`: none markers between functions, keyed by call offsets.
+  const pcToMap: ModuleEntry['pcToMap'] = [];
+  let lastIsNoneMarker = true;
+  for (const f of fns) {
+    const infos = [...f.byReturn].sort((a, b) => a.callOffset - b.callOffset);
+    if (!lastIsNoneMarker && (infos.length === 0 || infos[0].callOffset > 0)) {
+      pcToMap.push({ pc: f.start, map: null, fn: f });
+      lastIsNoneMarker = true;
+    }
+    for (const info of infos) {
+      pcToMap.push({ pc: f.start + info.callOffset, map: info, fn: f });
+      lastIsNoneMarker = false;
+    }
+  }
+  if (mode === 'v0.22') {
+    for (let i = 1; i < pcToMap.length; i++) {
+      if (pcToMap[i].pc === pcToMap[i - 1].pc) {
+        throw new StackMapRegistryError(name, 'duplicate-offset', `two entries at pc ${hex(pcToMap[i].pc)}`, pcToMap[i].fn.name);
+      }
+    }
+    if (pcToMap.length === 0) return undefined;
+  }
+  const start = fns.length ? fns[0].start : text;
+  const end = fns.length ? Math.max(...fns.map((f) => f.end)) : text;
+  if (mode === 'v17' && fns.length === 0) return undefined;
+  return {
+    name, start, end, functions: fns, functionStarts: Float64Array.from(fns.map((f) => f.start)),
+    pcToMap, pcKeys: Float64Array.from(pcToMap.map((e) => e.pc)), input,
+  };
+}
+
+function validateMap(moduleName: string, f: FunctionStackMapsInput, map: StackMapInput): void {
+  const bad = (detail: string) => new StackMapRegistryError(moduleName, 'bad-map', detail, f.name);
+  if (!Number.isInteger(map.mappedWords) || map.mappedWords < 0 || map.mappedWords > 1 << 24) throw bad(`mapped words ${map.mappedWords}`);
+  if (!(map.bits instanceof Uint32Array) || map.bits.length < Math.ceil(map.mappedWords / 32)) {
+    throw bad(`${map.mappedWords} mapped words need ${Math.ceil(map.mappedWords / 32)} bit words, got ${map.bits?.length}`);
+  }
+  // The seed's `assert!(code_offset < len)`; a return address may equal the length (call last).
+  if (!Number.isInteger(map.callOffset) || map.callOffset < 0 || map.callOffset >= f.length) {
+    throw new StackMapRegistryError(moduleName, 'offset-outside-function', `call offset ${map.callOffset} not below length ${f.length}`, f.name);
+  }
+  if (!Number.isInteger(map.returnAddressOffset) || map.returnAddressOffset <= 0 || map.returnAddressOffset > f.length) {
+    throw new StackMapRegistryError(moduleName, 'offset-outside-function', `return offset ${map.returnAddressOffset} outside 1..${f.length}`, f.name);
+  }
+}
+
+function sameMaps(a: ModuleEntry, b: ModuleEntry): boolean {
+  if (a.functions.length !== b.functions.length) return false;
+  for (let i = 0; i < a.functions.length; i++) {
+    const fa = a.functions[i];
+    const fb = b.functions[i];
+    if (fa.start !== fb.start || fa.end !== fb.end || fa.byReturn.length !== fb.byReturn.length) return false;
+    for (let j = 0; j < fa.byReturn.length; j++) {
+      const x = fa.byReturn[j];
+      const y = fb.byReturn[j];
+      if (x.returnAddressOffset !== y.returnAddressOffset || x.callOffset !== y.callOffset || x.mappedWords !== y.mappedWords) return false;
+      for (let k = 0; k < Math.ceil(x.mappedWords / 32); k++) if (x.bits[k] !== y.bits[k]) return false;
+    }
+  }
+  return true;
+}
+
+/** Index of `key` in sorted `keys`, or −1. */
+function binarySearch(keys: Int32Array, key: number): number {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const k = keys[mid];
+    if (k === key) return mid;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** First index whose key is > `key`. */
+function upperBound(keys: Float64Array, key: number): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Builds a bit array from set indices (for hand-written maps). */
+export function stackMapBits(mappedWords: number, setBits: Iterable<number>): Uint32Array {
+  const bits = new Uint32Array(Math.max(1, Math.ceil(mappedWords / 32)));
+  for (const i of setBits) {
+    if (!Number.isInteger(i) || i < 0 || i >= mappedWords) throw new RangeError(`stack map bit ${i} outside 0..${mappedWords - 1}`);
+    bits[i >>> 5] |= 1 << (i & 31);
+  }
+  return bits;
+}
+
+/** Whether bit `i` of a map is set. */
+export function stackMapBit(bits: Uint32Array, i: number): boolean {
+  return ((bits[i >>> 5] >>> (i & 31)) & 1) === 1;
+}
