@@ -1,10 +1,11 @@
 /**
- * A minimal Capstone front end for the timing model's tests and table generator: text output
- * only (mnemonic, op_str, size), which is all the model consumes. The npm build's detail
- * parsing is broken, so details stay off. The module is loaded through a computed specifier
- * so this folder does not depend on anyone's ambient declaration of the untyped package.
+ * The timing model's view of decoded code: text only (mnemonic, op_str, size, address), which
+ * is all the model consumes. Decoding goes through the project's one Capstone wrapper,
+ * isa/disasm.ts; this module only narrows its output and insists that every byte decodes
+ * (a block the model prices must be real code).
  */
 import type { Arch } from '../../isa/arch.ts';
+import { createDisassembler } from '../../isa/disasm.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
 
 /** One decoded instruction as the timing model consumes it. */
@@ -28,39 +29,32 @@ export class DisasmError extends StackscopeError {
   }
 }
 
-interface CapstoneInsn {
-  address: bigint | number;
-  size: number;
-  mnemonic: string;
-  op_str: string;
-}
-interface CapstoneHandle {
-  disasm(bytes: number[] | Uint8Array, address: number | bigint): CapstoneInsn[];
-}
-
-const handles = new Map<Arch, CapstoneHandle>();
-
-/** Opens (once) and returns Capstone disassemblers for both architectures. */
-async function capstone(arch: Arch): Promise<CapstoneHandle> {
-  const cached = handles.get(arch);
-  if (cached) return cached;
-  const specifier: string = '@alexaltea/capstone-js';
-  const mod = (await import(specifier)) as { default: () => Promise<Record<string, any>> };
-  const cs = await mod.default();
-  handles.set('x64', new cs.Capstone(cs.ARCH_X86, cs.MODE_64) as CapstoneHandle);
-  handles.set('aarch64', new cs.Capstone(cs.ARCH_ARM64, cs.MODE_ARM) as CapstoneHandle);
-  return handles.get(arch)!;
+/**
+ * Decodes `bytes` at `address` up to the first undecodable instruction. `complete` says
+ * whether every byte decoded.
+ */
+export function decodeBlock(arch: Arch, bytes: Uint8Array, address: bigint): { insns: DecodedInsn[]; complete: boolean } {
+  const insns: DecodedInsn[] = [];
+  let used = 0;
+  for (const insn of createDisassembler(arch).disasm(bytes, address)) {
+    if (insn.invalid) return { insns, complete: false };
+    insns.push({ address: insn.address, size: insn.size, mnemonic: insn.mnemonic, opStr: insn.opStr });
+    used += insn.size;
+  }
+  return { insns, complete: used === bytes.length };
 }
 
 /** Decodes `bytes` at `address`; throws DisasmError unless every byte decodes. */
+export function disassembleSync(arch: Arch, bytes: Uint8Array, address: bigint): DecodedInsn[] {
+  const { insns, complete } = decodeBlock(arch, bytes, address);
+  if (!complete) throw new DisasmError(arch, address, insns.reduce((s, i) => s + i.size, 0), bytes.length);
+  return insns;
+}
+
+/**
+ * Asynchronous form kept for the table generator (scripts/gen-timing-tables.ts) and older
+ * callers; decoding itself is synchronous.
+ */
 export async function disassemble(arch: Arch, bytes: Uint8Array, address: bigint): Promise<DecodedInsn[]> {
-  const cs = await capstone(arch);
-  const out: DecodedInsn[] = [];
-  let used = 0;
-  for (const insn of cs.disasm(Array.from(bytes), address)) {
-    out.push({ address: BigInt(insn.address), size: insn.size, mnemonic: insn.mnemonic, opStr: insn.op_str });
-    used += insn.size;
-  }
-  if (used !== bytes.length) throw new DisasmError(arch, address, used, bytes.length);
-  return out;
+  return disassembleSync(arch, bytes, address);
 }
