@@ -185,3 +185,40 @@ export function assembleTrap(arch: Arch): FakeWasm {
   a.udf(0xc11f);
   return { code: a.finish(), returnOffset: 0, trapOffset };
 }
+
+/**
+ * A Wasm-convention function (callee vmctx, caller vmctx, a0..an-1) that calls builtin `index`
+ * as compiled code does: the array pointer from [vmctx + 56], the entry at index·8, called with
+ * the platform ABI as (vmctx, a0..an-1). n ≤ 5 (the most any v17 builtin takes after vmctx).
+ */
+export function assembleBuiltinCaller(arch: Arch, index: number, nargs: number): FakeWasm {
+  if (nargs > 5) throw new RangeError('at most 5 builtin arguments');
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    a.push('rbp');
+    a.mov('rbp', 'rsp');
+    const from = ['rdx', 'rcx', 'r8', 'r9'] as const;
+    const to = ['rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
+    for (let i = 0; i < Math.min(nargs, 4); i++) a.mov(to[i], from[i]);
+    if (nargs === 5) a.load('r9', xmem('rbp', 16));
+    a.load('rax', xmem('rdi', 56));
+    a.load('rax', xmem('rax', 8 * index));
+    a.callReg('rax');
+    const returnOffset = a.offset;
+    a.pop('rbp');
+    a.ret();
+    return { code: a.finish(), returnOffset };
+  }
+  const a = new Aarch64Assembler();
+  a.stp('x29', 'x30', memPre('sp', -16));
+  a.mov('x29', 'sp');
+  const regs = ['x1', 'x2', 'x3', 'x4', 'x5', 'x6'] as const;
+  for (let i = 0; i < nargs; i++) a.mov(regs[i], regs[i + 1]);
+  a.ldr('x9', amem('x0', 56));
+  a.ldr('x9', amem('x9', 8 * index));
+  a.blr('x9');
+  const returnOffset = a.offset;
+  a.ldp('x29', 'x30', memPost('sp', 16));
+  a.ret();
+  return { code: a.finish(), returnOffset };
+}
