@@ -1,0 +1,417 @@
+/**
+ * The externref collector: deferred reference counting with a precise stack scan, as wasmtime
+ * v17's `gc` (crates/runtime/src/externref.rs), with the v0.22 canary walk as an alternative.
+ *
+ * One collection:
+ * 1. If a collection is already running (a destructor re-entered Wasm and filled the table),
+ *    return at once: the outer collection wins (seed v0.22).
+ * 2. With debug checks on, snapshot the table's elements into a set (v17's DebugOnly<HashSet>).
+ * 3. Walk the frames: v17 mode walks every activation from VMRuntimeLimits plus the saved
+ *    chain; canary mode unwinds the FP chain from a starting frame and watches for the canary.
+ * 4. For every frame whose return address has a stack map: SP = FP − mapped_words·8 (v17; the
+ *    canary walk uses the unwinder's SP), and each set bit i names the word at SP + 8·i. Every
+ *    non-null word must be in the table (debug check) and must be a live externref (always:
+ *    reading a non-object would corrupt guest memory); it joins the precise set with its own
+ *    count.
+ * 5. Sweep (ActivationsTable.sweep): drop the chunk slots and the old over-approximation; the
+ *    precise set becomes the new over-approximation. Objects whose count reaches zero are
+ *    freed and their destructors run. Canary mode skips the sweep (and gives the precise
+ *    counts back) when the canary was not found, with a warning in the report.
+ *
+ * A failed check throws before anything is dropped, after giving back the counts the precise
+ * set took, so the table and every count are as they were. Destructor failures are collected
+ * while the sweep finishes and then thrown together as one DestructorError.
+ *
+ * Entry points for the runtime: `Collector.collect()` (store.gc()), `Collector.insertWithGc`
+ * (the activations_table_insert_with_gc builtin, after it cloned the reference),
+ * `Collector.lastReport`. Walk inputs come from callbacks so the runtime can keep its own
+ * activation chain (CallThreadState) and canary.
+ */
+import type { Machine } from '../simulator/machine.ts';
+import { hex } from '../isa/error.ts';
+import { DestructorError, GcInvariantError, StackWalkError, type RootLocation } from './errors.ts';
+import type { ExternRefHeap } from './externref.ts';
+import type { ActivationsTable, FreedObject, TableSnapshot } from './activations.ts';
+import type { StackMapHit, StackMapRegistry } from './stackmap-registry.ts';
+import {
+  MemoryReader, collectActivations, readRuntimeLimits, walkCanary, walkV17,
+  type ActivationTriple, type CanaryWalkResult, type FrameRegisters,
+} from './walk.ts';
+import type { ExplainedFrame, ExplainedWord, GcExplanation } from './explain.ts';
+
+export type WalkConfig =
+  | {
+    kind: 'v17';
+    /** Guest address of the store's VMRuntimeLimits. */
+    limits: bigint;
+    /** Saved triples of older activations, youngest first (the runtime's CallThreadState chain). */
+    olderActivations?: () => readonly ActivationTriple[];
+  }
+  | {
+    kind: 'canary';
+    /** The host SP recorded at the outermost host-to-guest entry; null when no guest code is running. */
+    canary: () => bigint | null;
+    /** The youngest guest frame (e.g. `callerFrameOfHostCall` of the host call that triggered GC). */
+    start: () => FrameRegisters | undefined;
+    /** Guest frames that made nested host-to-guest calls, youngest first. */
+    resume?: () => readonly FrameRegisters[];
+  };
+
+export type ConservativeCheck = 'off' | 'report' | 'strict';
+
+export interface CollectorOptions {
+  machine: Machine;
+  heap: ExternRefHeap;
+  table: ActivationsTable;
+  registry: StackMapRegistry;
+  walk: WalkConfig;
+  /** v17's debug assertions (roots must be table entries; precise set empty on entry). Default true. */
+  debugChecks?: boolean;
+  /**
+   * Cross-check for missed roots: a table entry found in a mapped frame word whose bit is
+   * clear. Dead spill slots can legitimately hold such copies, so 'report' only lists them;
+   * 'strict' throws GcInvariantError('missed-root'). Default 'off'.
+   */
+  conservativeCheck?: ConservativeCheck;
+  /** Called with every finished collection's report (including table-full ones). */
+  onCollect?: (report: GcReport) => void;
+}
+
+export type GcReason = 'host' | 'store-gc' | 'table-full';
+
+export interface CollectOptions {
+  reason?: GcReason;
+  /** Build the full explanation (frames, words, table before/after, freed values). */
+  explain?: boolean;
+  /** Override the configured walk inputs for this collection. */
+  olderActivations?: readonly ActivationTriple[];
+  canary?: bigint | null;
+  start?: FrameRegisters;
+  resume?: readonly FrameRegisters[];
+}
+
+/** A suspected missed root (conservative check). */
+export interface SuspectedRoot extends RootLocation {
+  value: bigint;
+}
+
+export interface GcReport {
+  reason: GcReason;
+  mode: 'v17' | 'canary';
+  /** Set when this call returned early because a collection was already running. */
+  skipped?: 'reentrant';
+  /** False when the canary was not found (the table was left untouched). */
+  swept: boolean;
+  warnings: string[];
+  activations: number;
+  frames: number;
+  framesWithMaps: number;
+  /** Set bits visited. */
+  slotsScanned: number;
+  /** Set bits whose word was null. */
+  nullSlots: number;
+  /** Distinct live references found in frames. */
+  roots: number;
+  tableBefore: { bump: number; overApproximated: number };
+  tableAfter: { bump: number; overApproximated: number };
+  freedCount: number;
+  /** Objects freed, with host values (only with `explain`). */
+  freed: FreedObject[];
+  suspects: SuspectedRoot[];
+  canary?: { value: bigint | null; found: boolean; stop: CanaryWalkResult['stop'] | 'no-canary' };
+  durationMs: number;
+  explanation?: GcExplanation;
+}
+
+export class Collector {
+  readonly machine: Machine;
+  readonly heap: ExternRefHeap;
+  readonly table: ActivationsTable;
+  readonly registry: StackMapRegistry;
+  walk: WalkConfig;
+  debugChecks: boolean;
+  conservativeCheck: ConservativeCheck;
+  lastReport: GcReport | undefined;
+  private readonly onCollect: ((report: GcReport) => void) | undefined;
+  private readonly reader: MemoryReader;
+
+  constructor(options: CollectorOptions) {
+    this.machine = options.machine;
+    this.heap = options.heap;
+    this.table = options.table;
+    this.registry = options.registry;
+    this.walk = options.walk;
+    this.debugChecks = options.debugChecks ?? true;
+    this.conservativeCheck = options.conservativeCheck ?? 'off';
+    this.onCollect = options.onCollect;
+    this.reader = new MemoryReader(this.machine);
+  }
+
+  /** The slow path of table insertion (v17 insert_with_gc): takes ownership of one count. */
+  insertWithGc(ref: bigint): void {
+    this.table.insertWithGc(ref, () => this.collect({ reason: 'table-full' }));
+  }
+
+  /** What the activations_table_insert_with_gc builtin does with a raw pointer from compiled code: clone it, then insert with GC. */
+  libcallInsertWithGc(ref: bigint): void {
+    if (ref === 0n) return;
+    this.heap.clone(ref);
+    this.insertWithGc(ref);
+  }
+
+  /** Runs one collection. */
+  collect(options: CollectOptions = {}): GcReport {
+    const mode = this.walk.kind;
+    const reason = options.reason ?? 'host';
+    const t0 = performance.now();
+    const table = this.table;
+    if (table.gcInProgress) {
+      return {
+        reason, mode, skipped: 'reentrant', swept: false, warnings: ['a collection is already running; this one returned early'],
+        activations: 0, frames: 0, framesWithMaps: 0, slotsScanned: 0, nullSlots: 0, roots: 0,
+        tableBefore: { bump: 0, overApproximated: 0 }, tableAfter: { bump: 0, overApproximated: 0 },
+        freedCount: 0, freed: [], suspects: [], durationMs: 0,
+      };
+    }
+    if (!table.isGcOkay) throw new GcInvariantError('gc-not-okay', 0n, undefined, 'collection requested while GC is not allowed');
+    table.gcInProgress = true;
+    try {
+      return this.run(mode, reason, options, t0);
+    } finally {
+      table.gcInProgress = false;
+    }
+  }
+
+  private run(mode: 'v17' | 'canary', reason: GcReason, options: CollectOptions, t0: number): GcReport {
+    const table = this.table;
+    const explain = options.explain === true;
+    if (this.debugChecks && table.precise.size !== 0) {
+      throw new GcInvariantError('root-not-in-table', BigInt([...table.precise][0]), undefined, 'precise root set not empty on entry');
+    }
+    const tableBefore = { bump: table.numFilledInBumpChunk(), overApproximated: table.overApproximated.size };
+    const needSet = this.debugChecks || this.conservativeCheck !== 'off';
+    const tableSet = needSet ? new Set(table.elements()) : undefined;
+    const snapshotBefore: TableSnapshot | undefined = explain ? table.snapshot() : undefined;
+    const report: GcReport = {
+      reason, mode, swept: false, warnings: [], activations: 0, frames: 0, framesWithMaps: 0,
+      slotsScanned: 0, nullSlots: 0, roots: 0, tableBefore, tableAfter: tableBefore, freedCount: 0,
+      freed: [], suspects: [], durationMs: 0,
+    };
+    const explained: ExplainedFrame[] | undefined = explain ? [] : undefined;
+    const activationList: ActivationTriple[] = [];
+    let shouldSweep = true;
+    try {
+      if (this.walk.kind === 'v17') {
+        const live = readRuntimeLimits(this.machine, this.walk.limits);
+        const older = options.olderActivations ?? this.walk.olderActivations?.() ?? [];
+        const acts = collectActivations(live, older);
+        activationList.push(...acts);
+        report.activations = acts.length;
+        walkV17(this.machine, acts, (frame) => {
+          report.frames++;
+          const hit = this.registry.lookupRaw(frame.pc);
+          if (!hit) {
+            if (!this.registry.isWasmPc(BigInt(frame.pc))) {
+              throw new GcInvariantError('unknown-frame', BigInt(frame.pc), undefined, `activation ${frame.activation} frame ${frame.index} (fp ${hex(frame.fp)}): no module covers this pc`);
+            }
+            explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, undefined, undefined, tableSet));
+            return;
+          }
+          const sp = frame.fp - hit.mappedWords * 8;
+          this.scanFrame(hit, frame.activation, frame.index, frame.pc, frame.fp, sp, tableSet, report);
+          explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, sp, hit, tableSet));
+        }, this.reader);
+      } else {
+        const w = this.walk;
+        const canary = options.canary !== undefined ? options.canary : w.canary();
+        const start = options.start ?? w.start();
+        const resume = options.resume ?? w.resume?.() ?? [];
+        if (canary === null) {
+          // No canary: no guest frames may be on the stack. The seed asserted it in debug builds.
+          if (this.debugChecks && start) {
+            walkCanary(this.machine, { canary: -1n, start, resume }, (f) => {
+              if (f.kind === 'guest' && this.registry.isWasmPc(BigInt(f.pc))) {
+                throw new GcInvariantError('wasm-frame-without-canary', BigInt(f.pc), undefined, `frame ${f.index} (sp ${hex(f.sp)}) is Wasm code but no canary is set`);
+              }
+            }, this.reader);
+          }
+          report.canary = { value: null, found: false, stop: 'no-canary' };
+        } else {
+          if (!start) throw new StackWalkError('zero-pc', 0, 0, 0n, 0n, 0n, 'canary walk needs a starting frame');
+          report.activations = 1 + resume.length;
+          const result = walkCanary(this.machine, { canary, start, resume }, (f) => {
+            report.frames++;
+            const hit = f.kind === 'guest' ? this.registry.lookupRaw(f.pc) : undefined;
+            if (hit) this.scanFrame(hit, 0, f.index, f.pc, f.fp, f.sp, tableSet, report);
+            explained?.push(this.explainFrame(0, f.index, f.pc, f.fp, f.sp, hit, tableSet, f.kind));
+          }, this.reader);
+          report.canary = { value: canary, found: result.foundCanary, stop: result.stop };
+          if (!result.foundCanary) {
+            shouldSweep = false;
+            report.warnings.push(`did not find stack canary ${hex(canary)} (unwind stopped: ${result.stop} after ${result.frames} frames); skipping GC sweep`);
+          }
+        }
+      }
+    } catch (error) {
+      // Give back the counts the precise set took; the table is untouched.
+      table.clearPrecise();
+      throw error;
+    }
+    report.roots = table.precise.size;
+    const failures: Array<{ address: bigint; error: unknown }> = [];
+    if (shouldSweep) {
+      const result = table.sweep(explain);
+      report.swept = true;
+      report.freedCount = result.freedCount;
+      report.freed = result.freed;
+      failures.push(...result.destructorFailures);
+    } else {
+      failures.push(...table.clearPrecise());
+    }
+    report.tableAfter = { bump: table.numFilledInBumpChunk(), overApproximated: table.overApproximated.size };
+    report.durationMs = performance.now() - t0;
+    if (explain) {
+      report.explanation = {
+        arch: this.machine.arch, mode, reason, debugChecks: this.debugChecks,
+        activations: activationList.map((a, index) => ({ index, exitPc: a.exitPc, exitFp: a.exitFp, entrySp: a.entrySp })),
+        canary: report.canary ? { value: report.canary.value, found: report.canary.found, stop: report.canary.stop } : undefined,
+        frames: explained!,
+        roots: rootsOf(explained!, this.heap),
+        tableBefore: snapshotBefore!, tableAfter: table.snapshot(),
+        freed: report.freed.map((f) => ({ ref: f.ref, value: describeValue(f.value), from: f.from })),
+        suspects: report.suspects,
+        warnings: report.warnings,
+        summary: {
+          frames: report.frames, framesWithMaps: report.framesWithMaps, slotsScanned: report.slotsScanned,
+          roots: report.roots, freed: report.freedCount, swept: report.swept, durationMs: report.durationMs,
+        },
+      };
+    }
+    this.lastReport = report;
+    this.onCollect?.(report);
+    if (failures.length) throw new DestructorError(failures);
+    return report;
+  }
+
+  /** Reads the words a map marks and adds the non-null ones to the precise set. */
+  private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: Set<number> | undefined, report: GcReport): void {
+    report.framesWithMaps++;
+    const reader = this.reader;
+    const heap = this.heap;
+    const table = this.table;
+    const debug = this.debugChecks;
+    const bits = hit.bits;
+    const words = hit.mappedWords;
+    const where = (slot: number, bit: number): RootLocation => ({
+      activation, frame: index, functionName: hit.functionName, pc: BigInt(pc), fp: BigInt(fp), slot: BigInt(slot), bit,
+    });
+    for (let w = 0; w * 32 < words; w++) {
+      let mask = bits[w];
+      while (mask !== 0) {
+        const low = mask & -mask;
+        const bit = w * 32 + (31 - Math.clz32(low));
+        mask ^= low;
+        if (bit >= words) break;
+        const slot = sp + bit * 8;
+        const r = reader.word(slot);
+        if (r === undefined) {
+          throw new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(slot)}`);
+        }
+        report.slotsScanned++;
+        if (r === 0) {
+          report.nullSlots++;
+          continue;
+        }
+        if (debug && !tableSet!.has(r)) {
+          throw new GcInvariantError('root-not-in-table', BigInt(r), where(slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
+        }
+        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', BigInt(r), where(slot, bit), 'the word is not a live externref');
+        table.insertPreciseRoot(r);
+      }
+    }
+    if (this.conservativeCheck !== 'off') {
+      for (let bit = 0; bit < words; bit++) {
+        if ((bits[bit >>> 5] >>> (bit & 31)) & 1) continue;
+        const slot = sp + bit * 8;
+        const v = reader.word(slot);
+        if (v !== undefined && v !== 0 && tableSet!.has(v)) {
+          const loc = where(slot, bit);
+          if (this.conservativeCheck === 'strict') {
+            throw new GcInvariantError('missed-root', BigInt(v), loc, 'a table entry sits in a word whose stack-map bit is clear');
+          }
+          report.suspects.push({ ...loc, value: BigInt(v) });
+        }
+      }
+    }
+  }
+
+  private explainFrame(
+    activation: number, index: number, pc: number, fp: number, sp: number | undefined,
+    hit: StackMapHit | undefined, tableSet: Set<number> | undefined, kind: ExplainedFrame['kind'] = 'wasm',
+  ): ExplainedFrame {
+    const fn = this.registry.functionAt(BigInt(pc));
+    const words: ExplainedWord[] = [];
+    if (hit && sp !== undefined) {
+      for (let bit = 0; bit < hit.mappedWords; bit++) {
+        const address = sp + bit * 8;
+        const value = this.reader.wordExact(address);
+        const isRef = ((hit.bits[bit >>> 5] >>> (bit & 31)) & 1) === 1;
+        const n = value === undefined ? undefined : Number(value);
+        words.push({
+          bit, address: BigInt(address), value, isRef,
+          inTable: n !== undefined && n !== 0 && tableSet ? tableSet.has(n) : undefined,
+          hostValue: isRef && n && this.heap.isLiveRaw(n) ? describeValue(this.heap.hostValueRaw(n)) : undefined,
+        });
+      }
+    }
+    return {
+      activation, index, kind,
+      moduleName: fn?.moduleName, functionName: fn?.functionName, pc: BigInt(pc), pcOffset: fn?.pcOffset,
+      fp: BigInt(fp), sp: sp === undefined ? undefined : BigInt(sp),
+      frameSize: hit && sp !== undefined ? fp - sp : undefined,
+      returnAddress: this.reader.wordExact(fp + 8), callerFp: this.reader.wordExact(fp),
+      map: hit ? { mapOffset: hit.mapOffset, mappedWords: hit.mappedWords, bits: bitString(hit.bits, hit.mappedWords), words } : undefined,
+    };
+  }
+}
+
+/** The distinct roots seen in explained frames, each with the frames that hold it. */
+function rootsOf(frames: readonly ExplainedFrame[], heap: ExternRefHeap): GcExplanation['roots'] {
+  const byRef = new Map<bigint, GcExplanation['roots'][number]>();
+  for (const f of frames) {
+    for (const w of f.map?.words ?? []) {
+      if (!w.isRef || !w.value) continue;
+      let root = byRef.get(w.value);
+      if (!root) {
+        const n = Number(w.value);
+        root = { ref: w.value, value: w.hostValue ?? '?', countAfter: heap.isLiveRaw(n) ? heap.readCount(n) : 0, sites: [] };
+        byRef.set(w.value, root);
+      }
+      root.sites.push({ activation: f.activation, frame: f.index, functionName: f.functionName ?? '?', slot: w.address, bit: w.bit });
+    }
+  }
+  return [...byRef.values()];
+}
+
+/** Bits as a string, bit 0 first (the word at SP). */
+function bitString(bits: Uint32Array, words: number): string {
+  let s = '';
+  for (let i = 0; i < words; i++) s += (bits[i >>> 5] >>> (i & 31)) & 1 ? '1' : '0';
+  return s;
+}
+
+/** A short printable form of a host value for reports. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    const json = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
+    if (json !== undefined) return json.length > 80 ? json.slice(0, 77) + '...' : json;
+  } catch {
+    // fall through: cyclic or otherwise unprintable
+  }
+  return Object.prototype.toString.call(value);
+}
