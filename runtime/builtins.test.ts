@@ -6,7 +6,8 @@ import { Activations } from './activations.ts';
 import { BuiltinsArray, IMPLEMENTED_BUILTINS, type BuiltinHost } from './builtins.ts';
 import { CodeSpace } from './code-space.ts';
 import { RuntimeError, WasmTrap } from './errors.ts';
-import { HeapExternRefs } from './externrefs.ts';
+import { StoreExternRefs } from './externrefs.ts';
+import { ActivationsTable } from '../gc/activations.ts';
 import { ARCHES, assembleBuiltinCaller, testEnvironment } from './testing.ts';
 import { FUNCREF_INIT_BIT } from './table.ts';
 import { Trampolines } from './trampolines.ts';
@@ -28,7 +29,9 @@ async function setup(arch: 'x64' | 'aarch64', hooks: Partial<Pick<BuiltinHost, '
   const env0 = await testEnvironment(arch);
   const m = env0.machine;
   const heap = new ExternRefHeap(m);
-  const externRefs = new HeapExternRefs(heap);
+  const activationsTable = new ActivationsTable(m, heap);
+  let acts: Activations | undefined;
+  const externRefs = new StoreExternRefs(heap, activationsTable, () => (acts?.depth ?? 0) > 0);
   const space = new CodeSpace(m);
   const tr = new Trampolines(m, space);
   const instances = new Map<bigint, VMContextInstance>();
@@ -44,13 +47,14 @@ async function setup(arch: 'x64' | 'aarch64', hooks: Partial<Pick<BuiltinHost, '
     newEpoch: hooks.newEpoch ?? (() => 5n),
   };
   const builtins = new BuiltinsArray(m, env0.heap, tr, host);
-  const env = { ...env0, builtinsArrayAddress: builtins.address, externRefs };
+  const env = { ...env0, builtinsArrayAddress: builtins.address, externRefs, activationsTableAddress: activationsTable.address };
   const module = await parseWat(WAT);
   const code: DefinedFunctionCode[] = module.functions.map((_, i) => ({ wasmCall: 0x100n + BigInt(i), nativeCall: 0x200n + BigInt(i), arrayCall: 0x300n + BigInt(i) }));
   const inst = new VMContextInstance(env, module, code, NO_IMPORTS);
   inst.initializeSegments();
   instances.set(inst.address, inst);
-  const acts = new Activations(m, env.limits, new TrapRegistry());
+  acts = new Activations(m, env.limits, new TrapRegistry());
+  const entries = acts;
   const callers = new Map<string, { address: bigint; returnAddress: bigint }>();
   /** Calls builtin `name` from a Wasm-like frame, as compiled code would. */
   const call = (name: BuiltinName, ...args: bigint[]): bigint => {
@@ -64,9 +68,9 @@ async function setup(arch: 'x64' | 'aarch64', hooks: Partial<Pick<BuiltinHost, '
       callers.set(key, c);
     }
     const entry = c.address;
-    return acts.enter(() => m.call(entry, [inst.address, inst.address, ...args]));
+    return entries.enter(() => m.call(entry, [inst.address, inst.address, ...args]));
   };
-  return { m, env, inst, heap, externRefs, call, callers, builtins };
+  return { m, env, inst, heap, externRefs, activationsTable, call, callers, builtins };
 }
 
 for (const arch of ARCHES) {
@@ -140,7 +144,7 @@ for (const arch of ARCHES) {
   });
 
   test(`${arch}: externref builtins keep counts: grow, fill, global get/set, drop, insert`, async (t) => {
-    const { m, inst, call, heap, externRefs } = await setup(arch);
+    const { m, inst, call, heap, externRefs, activationsTable } = await setup(arch);
     const te = inst.tables[1];
     const x = heap.allocate({ name: 'x' });
     const y = heap.allocate({ name: 'y' });
@@ -155,13 +159,13 @@ for (const arch of ARCHES) {
     t.is(heap.strongCount(x), 2);
     t.is(call('externref_global_get', 0n), x);
     t.is(heap.strongCount(x), 3, 'global_get puts a count in the activations table');
-    t.is(externRefs.heldCount, 1);
+    t.deepEqual(activationsTable.elements(), [Number(x)]);
     call('externref_global_set', 0n, 0n);
     t.is(heap.strongCount(x), 2);
     call('activations_table_insert_with_gc', y);
     t.is(heap.strongCount(y), 7);
-    externRefs.gc(false);
-    t.is(externRefs.heldCount, 0);
+    externRefs.gc(); // no Wasm on the stack: nothing can be a root
+    t.deepEqual(activationsTable.elements(), []);
     t.is(heap.strongCount(x), 1);
     t.is(heap.strongCount(y), 6);
     // drop_externref: compiled code decremented to zero, then calls the builtin to free.

@@ -1,11 +1,15 @@
 /**
  * What the runtime needs from the store's externref machinery (gc/): counts, the drop at zero,
- * and the activations-table slow path. `HeapExternRefs` adapts gc/'s ExternRefHeap; the slow
- * path and collection are delegated to a collector when one is attached (`attachCollector`),
- * and otherwise fall back to a host-side over-approximated set that is only cleared when no
- * Wasm frame is on the stack (the one moment nothing can be a stack root) — fail closed.
+ * the activations table's slow path and collection.
+ *
+ * `StoreExternRefs` adapts gc/'s ExternRefHeap and ActivationsTable. Collection is delegated to a
+ * collector (gc/'s Collector, which walks the Wasm frames and reads stack maps) once one is
+ * attached with `attachCollector`. Without one, a collection only happens when no Wasm frame is
+ * on the stack — the one moment the precise root set is known to be empty — and is skipped
+ * otherwise (fail closed: the table keeps every reference it holds).
  */
 import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
+import type { ActivationsTable } from '../gc/activations.ts';
 import type { ExternRefHeap } from '../gc/externref.ts';
 import type { ExternRefCounts } from './table.ts';
 
@@ -15,23 +19,28 @@ export interface ExternRefHost extends ExternRefCounts {
   /** activations_table_insert_with_gc: take a new count on `ref` and put it in the activations
    * table, collecting first when the table is full. */
   insertWithGc(ref: bigint): void;
-  /** store.gc(). `wasmOnStack` says whether any Wasm activation is live. */
-  gc(wasmOnStack: boolean): void;
+  /** store.gc(). */
+  gc(): void;
 }
 
-/** The subset of gc/'s Collector the runtime drives. */
+/** The part of gc/'s Collector the runtime drives. */
 export interface CollectorLike {
-  /** Clones `ref` is the caller's job; inserts it, collecting when the table is full. */
+  /** Inserts an already-cloned reference, collecting when the table is full. */
   insertWithGc(ref: bigint): void;
   collect(options?: { reason?: 'host' | 'store-gc' | 'table-full' }): unknown;
 }
 
-export class HeapExternRefs implements ExternRefHost {
+export class StoreExternRefs implements ExternRefHost {
   private collector: CollectorLike | undefined;
-  /** Fallback over-approximation (each entry owns one count) while no collector is attached. */
-  private readonly held: bigint[] = [];
+  /** Collections skipped because Wasm was on the stack and no collector was attached. */
+  skippedCollections = 0;
 
-  constructor(readonly heap: ExternRefHeap) {}
+  constructor(
+    readonly heap: ExternRefHeap,
+    readonly table: ActivationsTable,
+    /** True while any Wasm activation is live (runtime/activations.ts). */
+    private readonly wasmOnStack: () => boolean,
+  ) {}
 
   attachCollector(collector: CollectorLike): void {
     this.collector = collector;
@@ -56,21 +65,23 @@ export class HeapExternRefs implements ExternRefHost {
     if (ref === 0n) return;
     this.heap.clone(ref);
     if (this.collector) this.collector.insertWithGc(ref);
-    else this.held.push(ref);
+    else this.table.insertWithGc(ref, () => this.gc());
   }
 
-  gc(wasmOnStack: boolean): void {
+  gc(): void {
     if (this.collector) {
       this.collector.collect({ reason: 'store-gc' });
       return;
     }
-    if (wasmOnStack) return;
-    const refs = this.held.splice(0);
-    for (const r of refs) this.heap.drop(r);
-  }
-
-  /** References held by the fallback set (tests, reports). */
-  get heldCount(): number {
-    return this.held.length;
+    if (this.wasmOnStack() || this.table.gcInProgress) {
+      this.skippedCollections++;
+      return;
+    }
+    this.table.gcInProgress = true;
+    try {
+      this.table.sweep(false);
+    } finally {
+      this.table.gcInProgress = false;
+    }
   }
 }

@@ -93,6 +93,16 @@ export interface ResolvedImports {
   readonly globals: readonly ImportedGlobal[];
 }
 
+/**
+ * How the `signature_ids` array is indexed. v17 indexes it by module type index; stackscope's
+ * compiler deduplicates structurally equal types first and indexes by its signature index
+ * (`CompiledImage.signatureOf[typeIndex]`), listing one representative type per slot.
+ */
+export interface SignatureSlots {
+  readonly signatureOf: readonly number[];
+  readonly signatures: readonly number[];
+}
+
 export const NO_IMPORTS: ResolvedImports = { functions: [], tables: [], memories: [], globals: [] };
 
 export function vmOffsetsOf(module: WasmModule): VMOffsets {
@@ -119,8 +129,10 @@ export class VMContextInstance implements FuncRefSource {
   readonly offsets: VMOffsets;
   /** Guest address of the VMContext (what compiled code gets as vmctx). */
   readonly address: bigint;
-  /** Shared signature id per module type index (the array `signature_ids` points at). */
+  /** Shared signature id per module type index. */
   readonly typeIds: readonly number[];
+  /** The u32 array `signature_ids` points at: shared id per signature slot. */
+  readonly signatureIds: readonly number[];
   readonly signatureIdsAddress: bigint;
   readonly tables: RuntimeTable[] = [];
   readonly memories: LinearMemory[] = [];
@@ -134,6 +146,7 @@ export class VMContextInstance implements FuncRefSource {
     readonly module: WasmModule,
     readonly code: readonly DefinedFunctionCode[],
     readonly imports: ResolvedImports,
+    signatureSlots?: SignatureSlots,
   ) {
     this.machine = env.machine;
     const c = module.counts;
@@ -144,8 +157,9 @@ export class VMContextInstance implements FuncRefSource {
     this.offsets = vmOffsetsOf(module);
     this.address = env.heap.alloc(Math.max(this.offsets.size, 16), VMCONTEXT_ALIGN);
     this.typeIds = module.types.map((t) => env.signatures.idOf(t));
-    this.signatureIdsAddress = env.heap.alloc(Math.max(4 * this.typeIds.length, 4), 16);
-    this.typeIds.forEach((id, i) => this.machine.writeU32(this.signatureIdsAddress + BigInt(4 * i), id));
+    this.signatureIds = signatureSlots ? signatureSlots.signatures.map((t) => this.typeIds[t]) : this.typeIds;
+    this.signatureIdsAddress = env.heap.alloc(Math.max(4 * this.signatureIds.length, 4), 16);
+    this.signatureIds.forEach((id, i) => this.machine.writeU32(this.signatureIdsAddress + BigInt(4 * i), id));
     this.writeHeader();
     this.writeImports();
     this.createDefinitions();
