@@ -124,6 +124,17 @@ export class ExternRefHeap {
     return this.dropRaw(this.checked('drop', ref));
   }
 
+  /**
+   * v17's drop_externref libcall: compiled code already brought ref_count to 0 in guest
+   * memory and asks the host to run the destructor and free the object.
+   */
+  dropAndDealloc(ref: bigint): void {
+    const r = this.checked('dropAndDealloc', ref);
+    const count = this.readCount(r);
+    if (count !== 0) throw new ExternRefError('dropAndDealloc', ref, 'refcount-overflow', `ref_count is ${count}, not 0`);
+    this.destroy(r);
+  }
+
   /** The count as stored in guest memory (what compiled code sees). */
   strongCount(ref: bigint): number {
     return this.readCount(this.checked('strongCount', ref));
