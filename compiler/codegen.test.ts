@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import { GuestTrap } from '../simulator/trap.ts';
+import type { HostCall } from '../simulator/machine.ts';
 import type { Arch } from '../isa/arch.ts';
 import { instantiate, liveWords, trapCodeAt, u32, watModule, type TestInstance } from './testing.ts';
 
@@ -308,5 +309,77 @@ for (const arch of ARCHES) {
     observed.length = 0;
     t.is(u32(inst.call(9, [r1, r2, r3])), 0n);
     t.deepEqual(observed.map((o) => [...(o.map ?? [])].sort()), [[r1, r2].sort(), [r1]]);
+  });
+}
+
+const FRAMES = `(module
+  (type $many (func (param i32 i64 i32 i64 i32 i64 i32 i64 i32) (result i64)))
+  (import "env" "walk" (func $walk (param i32) (result i32)))
+  (import "env" "many" (func $many_import (type $many)))
+  (table 2 funcref)
+  (elem (i32.const 0) func $many_defined)
+  (memory 1)
+  (func $many_defined (type $many)
+    (i64.add (i64.add (i64.extend_i32_u (local.get 0)) (local.get 7)) (i64.mul (i64.extend_i32_u (local.get 8)) (i64.const 10))))
+  (func $via_import (result i64) (call $many_import (i32.const 1) (i64.const 2) (i32.const 3) (i64.const 4) (i32.const 5) (i64.const 6) (i32.const 7) (i64.const 8) (i32.const 9)))
+  (func $via_table (result i64) (call_indirect (type $many) (i32.const 1) (i64.const 2) (i32.const 3) (i64.const 4) (i32.const 5) (i64.const 6) (i32.const 7) (i64.const 8) (i32.const 9) (i32.const 0)))
+  ;; outer keeps $a in a local across the call; inner keeps $b on its operand stack
+  (func $inner (param $b externref) (result externref)
+    (local.get $b) (drop (call $walk (i32.const 1))))
+  (func $outer (param $a externref) (param $b externref) (result i32)
+    (drop (call $inner (local.get $b)))
+    (ref.is_null (local.get $a)))
+  ;; a 40 KiB frame: the 32 KiB stack-check path, the zeroing loop, far slot offsets
+  (func $big (param i64) (result i64) (local ${'i64 '.repeat(5000)})
+    (local.set 4999 (local.get 0))
+    (local.set 17 (i64.const 5))
+    (i64.add (local.get 4999) (i64.add (local.get 17) (local.get 4000))))
+  (func $bulk (param i32 i32 i32)
+    (memory.fill (local.get 0) (local.get 1) (local.get 2))
+    (memory.copy (local.get 1) (local.get 0) (local.get 2))
+    (table.copy (i32.const 0) (i32.const 1) (i32.const 1)))
+)`;
+
+for (const arch of ARCHES) {
+  test(`stack arguments, a GC-style frame walk, big frames and bulk libcalls (${arch})`, async (t) => {
+    const mod = await watModule(FRAMES);
+    let inst: TestInstance;
+    const walked: bigint[][] = [];
+    inst = await instantiate(mod, arch, {
+      functions: new Map([
+        [0, (_args: bigint[], call: HostCall) => {
+          // Walk the Wasm frames the way the GC does: map of frame k keyed by its return
+          // address, FP of the next older frame at [FP], its return address at [FP + 8].
+          const values: bigint[] = [];
+          let fp = call.fp;
+          let ra = call.returnAddress;
+          for (;;) {
+            const map = inst.stackMapAt(ra);
+            if (map === undefined) break;
+            values.push(...liveWords(inst.machine, fp, map));
+            ra = inst.machine.readU64(fp + 8n);
+            fp = inst.machine.readU64(fp);
+          }
+          walked.push(values);
+          return 0n;
+        }],
+        [1, (args: bigint[]) => args.slice(2).reduce((s, v, k) => s + BigInt.asUintN(k % 2 === 0 ? 32 : 64, v) * BigInt(k + 1), 0n)],
+      ]),
+    });
+    t.is(inst.call(3), 1n * 1n + 2n * 2n + 3n * 3n + 4n * 4n + 5n * 5n + 6n * 6n + 7n * 7n + 8n * 8n + 9n * 9n);
+    t.is(inst.call(4), 1n + 8n + 90n);
+    const a = inst.newExternref();
+    const b = inst.newExternref();
+    t.is(inst.call(6, [a, b]), 0n);
+    t.deepEqual(walked, [[b, a]]);
+    t.is(inst.call(7, [37n]), 42n);
+    inst.call(8, [16, 0x5a, 4]);
+    const mem = inst.memoryBase!;
+    t.is(inst.machine.readU32(mem + 16n), 0x5a5a5a5a);
+    t.deepEqual(inst.builtinCalls.filter((c) => ['memory_fill', 'memory_copy', 'table_copy'].includes(c.name)).map((c) => [c.name, c.args.slice(1)]), [
+      ['memory_fill', [0n, 16n, 0x5an, 4n]],
+      ['memory_copy', [0n, 0x5an, 0n, 16n, 4n]],
+      ['table_copy', [0n, 0n, 0n, 1n, 1n]],
+    ]);
   });
 }

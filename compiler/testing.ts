@@ -213,6 +213,13 @@ export function instantiateImage(machine: Machine, module: WasmModule, image: Co
       machine.writeU64(ref, machine.readU64(ref) + 1n);
     },
     drop_externref: () => undefined,
+    memory_fill: ([, , dst, value, len]) => {
+      if (memoryBase !== null) machine.writeBytes(memoryBase + dst, new Uint8Array(Number(len)).fill(Number(value & 0xffn)));
+    },
+    memory_copy: ([, , dst, , src, len]) => {
+      if (memoryBase !== null) machine.writeBytes(memoryBase + dst, machine.readBytes(memoryBase + src, Number(len)));
+    },
+    table_copy: () => undefined,
     table_grow_externref: ([, table, delta, init]) => growTable(Number(table), delta, init),
     table_grow_func_ref: ([, table, delta, init]) => growTable(Number(table), delta, init === 0n ? 0n : init | 1n),
     table_fill_externref: ([, table, dst, value, len]) => fillTable(Number(table), dst, value, len),
