@@ -1,0 +1,19 @@
+/**
+ * stackscope's public API: a wasmtime-like embedding of Wasm compiled to x86-64 or AArch64
+ * machine code and run in the simulator (see runtime/api.ts for the value and ownership rules).
+ *
+ *   const engine = new Engine({ arch: 'x64' });
+ *   const store = await Store.create(engine);
+ *   const module = await Module.fromWat(engine, '(module (func (export "f") (result i32) i32.const 42))');
+ *   const instance = Instance.create(store, module, []);
+ *   instance.getFunc('f').call(); // 42
+ */
+export {
+  Engine, Store, Module, Instance, Func, Caller, Global, Table, Memory, ExternRef,
+  type EngineConfig, type StoreOptions, type Extern, type Val, type HostFn, type ImportDescriptor,
+  type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
+} from './runtime/api.ts';
+export { WasmTrap, RuntimeError, InstantiationError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
+export { GuestTrap } from './simulator/trap.ts';
+export { StackscopeError } from './isa/error.ts';
+export type { Arch } from './isa/arch.ts';
