@@ -54,10 +54,24 @@ export interface Engine {
   resetCounters(): void;
   /** Per-block execution counts since the last reset: [address, size, instructions, count]. */
   blockCounts(): Array<[bigint, number, number, bigint]>;
+  /**
+   * Optional, for the cycle model: replaces how the native counter describes a block it meets
+   * for the first time (instruction count and static cost). Installs the native counter if
+   * needed and forgets blocks described before.
+   */
+  setBlockDescriber?(describe: BlockDescriber): void;
+  /** Optional fast block hook: addresses as JS numbers (exact below 2^53), no bigint work. */
+  hookBlockRaw?(cb: (address: number, size: number) => void): HookHandle;
+  /** Optional fast hook on valid data accesses: addresses as JS numbers. */
+  hookMemoryRaw?(kinds: MemoryAccessKinds, cb: (write: boolean, address: number, size: number) => void): HookHandle;
   now(): number;
 
   close(): void;
 }
+
+/** Describes a block the native counter has not met: how many instructions it holds and
+ * (for the cycle model) what one execution costs, in 1/1000 cycle. */
+export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
 
 export const PROT_NONE = 0;
 export const PROT_READ = 1;

@@ -8,6 +8,7 @@ import {
 import { openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
+import { CycleCounter, type CycleOptions, type CycleReport, type ReportOptions } from './timing/cycles.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
 export class MachineError extends StackscopeError {
@@ -70,6 +71,12 @@ export interface MachineOptions {
   stackSize?: number;
   /** An engine to use instead of native Unicorn (it must match `arch`). */
   engine?: Engine;
+  /**
+   * Cycle model (simulator/timing, docs/cycle-model.md): `fast` prices blocks statically and
+   * counts them natively; `detailed` adds a branch predictor, caches and a scoreboard (JS
+   * hooks, slower). Default off. Read results with `cycleReport()`.
+   */
+  cycles?: CycleOptions;
 }
 
 export interface CallOptions {
@@ -126,6 +133,7 @@ export class Machine {
   private interruptHook: HookHandle;
   /** Instructions the gateway itself executed (trap + ret per host call, trap per return). */
   private harnessInstructions = 0n;
+  private readonly cycleCounter: CycleCounter | undefined;
 
   /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
    * Unicorn, say) fit the same API. */
@@ -140,6 +148,7 @@ export class Machine {
     this.id = this.regs.ids;
     this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
     if (this.engine.arch !== this.arch) throw new MachineError(`engine is for ${this.engine.arch}, machine for ${this.arch}`);
+    if (options.cycles && options.cycles.mode !== 'off') this.cycleCounter = new CycleCounter(this.engine, options.cycles);
     this.budget = options.budget === undefined ? DEFAULT_BUDGET : options.budget;
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
     this.argIds = this.regs.intArgs.map((r) => this.id[r]);
@@ -195,7 +204,10 @@ export class Machine {
       throw new MachineError(`region ${region.name}: code is never writable while executable`);
     }
     this.engine.protect(region.address, region.size, perms);
-    if (region.perms & PROT_EXEC) this.engine.invalidateCode(region.address, region.address + BigInt(region.size));
+    if (region.perms & PROT_EXEC) {
+      this.engine.invalidateCode(region.address, region.address + BigInt(region.size));
+      this.cycleCounter?.forget(region.address, region.address + BigInt(region.size));
+    }
     region.perms = perms;
   }
 
@@ -248,7 +260,10 @@ export class Machine {
   writeBytes(address: bigint, bytes: Uint8Array): void {
     const { region, offset } = this.locate(address, bytes.length);
     region.view.set(bytes, offset);
-    if (region.perms & PROT_EXEC) this.engine.invalidateCode(address, address + BigInt(bytes.length));
+    if (region.perms & PROT_EXEC) {
+      this.engine.invalidateCode(address, address + BigInt(bytes.length));
+      this.cycleCounter?.forget(address, address + BigInt(bytes.length));
+    }
   }
 
   readU64(address: bigint): bigint {
@@ -373,6 +388,7 @@ export class Machine {
     try {
       if (outermost) {
         this.engine.resetCounters();
+        this.cycleCounter?.reset();
         this.harnessInstructions = 0n;
         const budget = options.budget === undefined ? this.budget : options.budget;
         const timeout = options.timeoutMs === undefined ? this.timeoutMs : options.timeoutMs;
@@ -564,7 +580,22 @@ export class Machine {
     return frames;
   }
 
+  /**
+   * Cycles of the current or last outermost call under the cycle model (`cycles` option):
+   * total, IPC, CPI stack, hot blocks and functions (named by the symbolizers). Undefined when
+   * the model is off.
+   */
+  cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
+    const g = this.gateway;
+    return this.cycleCounter?.report({
+      ...options,
+      symbolize: (a) => this.symbolize(a),
+      exclude: (a) => a >= g.address && a < g.address + BigInt(g.size),
+    });
+  }
+
   close(): void {
+    this.cycleCounter?.close();
     this.engine.removeHook(this.interruptHook);
     this.engine.close();
   }

@@ -8,7 +8,7 @@ import { createDisassembler } from '../isa/disasm.ts';
 import {
   EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
-  type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind,
+  type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber,
 } from './engine.ts';
 
 /**
@@ -178,9 +178,7 @@ function u64(value: number | bigint): bigint {
   return BigInt.asUintN(64, BigInt(value));
 }
 
-/** Describes a block the native counter has not met: how many instructions it holds and
- * (for the cycle model) what one execution costs, in 1/1000 cycle. */
-export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
+export type { BlockDescriber } from './engine.ts';
 
 export interface UnicornOptions {
   /** Make the PC of a faulting memory access exact (see docs/engine.md for the cost). */
@@ -421,6 +419,26 @@ class UnicornEngine implements Engine {
       cb({ kind: MEM_TYPE[t] as MemoryAccess['kind'], address: u64(a), size: s, value: u64(v) });
       return true;
     }, begin, end);
+  }
+
+  hookBlockRaw(cb: (address: number, size: number) => void): HookHandle {
+    return this.addHook(UC_HOOK_BLOCK, this.lib.protoCode, (_uc: unknown, a: number, s: number) => cb(a, s), 1n, 0n);
+  }
+
+  hookMemoryRaw(kinds: MemoryAccessKinds, cb: (write: boolean, address: number, size: number) => void): HookHandle {
+    const type = (kinds.read ? UC_HOOK_MEM_READ : 0) | (kinds.write ? UC_HOOK_MEM_WRITE : 0);
+    // uc_mem_type: UC_MEM_WRITE = 17.
+    return this.addHook(type, this.lib.protoMem, (_uc: unknown, t: number, a: number, s: number) => {
+      cb(t === 17, a, s);
+      return true;
+    }, 1n, 0n);
+  }
+
+  setBlockDescriber(describe: BlockDescriber): void {
+    this.describer = describe;
+    this.ensureCounter();
+    // Blocks registered earlier carry the old description.
+    loadHelper().forgetRange(this.helperCtx, 0n, UNLIMITED);
   }
 
   hookInvalidMemory(cb: (fault: MemoryFault) => void): HookHandle {

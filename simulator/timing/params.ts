@@ -1,0 +1,121 @@
+/**
+ * Parameters of the dynamic layers (detailed mode) per microarchitecture. Hand-entered; the
+ * source of every number is given beside it. Latencies are load-to-use cycles of the level
+ * (the L1 figure is the one the static tables already charge, so only the excess over it is
+ * added for a miss).
+ *
+ * x86-64: the mispredict penalty, DRAM cost per streamed line and latency are calibrated on
+ * this project's host (AMD Zen 4, ../shared/reference/cycle-model.md: ≈ 11 cycles per
+ * mispredict, ≈ 7 cycles per 64-byte line of a prefetched stream) and used for both x86
+ * models, so detailed x86 runs can be checked against host measurements. Cache geometry is
+ * the named core's.
+ */
+import type { UarchName } from './table.ts';
+
+export interface CacheLevelParams {
+  readonly sizeBytes: number;
+  readonly ways: number;
+  /** Load-to-use latency in cycles. */
+  readonly latency: number;
+}
+
+export interface DynamicParams {
+  /** Cycles lost per mispredicted branch (front-end redirect and refill). */
+  readonly mispredictPenalty: number;
+  /** Reorder-buffer capacity in micro-ops: how far dispatch may run ahead of the oldest unfinished work. */
+  readonly robUops: number;
+  /** Global history bits and log2 of the pattern table of the gshare direction predictor. */
+  readonly historyBits: number;
+  readonly patternTableBits: number;
+  /** Entries of the branch target buffer (indirect targets) and depth of the return-address stack. */
+  readonly btbEntries: number;
+  readonly rasDepth: number;
+  readonly lineBytes: number;
+  readonly l1: CacheLevelParams;
+  readonly l2: CacheLevelParams;
+  /** Absent: no L3 (the core's L2 is the last level). */
+  readonly l3: CacheLevelParams | undefined;
+  /** DRAM load-to-use latency, cycles. */
+  readonly dramLatency: number;
+  /** Cycles the memory channel needs per 64-byte line (single-core streaming bandwidth). */
+  readonly dramCyclesPerLine: number;
+  /** Outstanding L1 demand misses (fill buffers / MSHRs). */
+  readonly missBuffers: number;
+  /** Lines the stride prefetcher runs ahead of the demand stream. */
+  readonly prefetchDistance: number;
+}
+
+export const DYNAMIC_PARAMS: Readonly<Record<UarchName, DynamicParams>> = {
+  skylake: {
+    mispredictPenalty: 11, // host-calibrated (cycle-model.md); Intel quotes ≈ 15–20 for Skylake
+    robUops: 224, // Intel 64 and IA-32 Optimization Reference Manual, Skylake client ROB
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 16,
+    lineBytes: 64,
+    l1: { sizeBytes: 32 << 10, ways: 8, latency: 5 }, // 32 KiB 8-way, 4–5 cycles
+    l2: { sizeBytes: 256 << 10, ways: 4, latency: 14 }, // 256 KiB 4-way, ≈ 12–14 cycles
+    l3: { sizeBytes: 8 << 20, ways: 16, latency: 42 }, // 8 MiB shared (4-core client), ≈ 42 cycles
+    dramLatency: 250,
+    dramCyclesPerLine: 7, // host-calibrated stream cost (cycle-model.md)
+    missBuffers: 12, // 10–12 L1 fill buffers
+    prefetchDistance: 24,
+  },
+  znver3: {
+    mispredictPenalty: 11, // host-calibrated (cycle-model.md); AMD quotes ≈ 11–13 for Zen 3
+    robUops: 256, // AMD Zen 3 Software Optimization Guide (#56665): 256-entry retire queue
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 32,
+    lineBytes: 64,
+    l1: { sizeBytes: 32 << 10, ways: 8, latency: 5 }, // 32 KiB 8-way, 4–5 cycles (#56665)
+    l2: { sizeBytes: 512 << 10, ways: 8, latency: 14 }, // 512 KiB 8-way, 12 cycles + ≥ 2 for FP
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 46 }, // 32 MiB per CCX, ≈ 46 cycles
+    dramLatency: 280,
+    dramCyclesPerLine: 7, // host-calibrated stream cost (cycle-model.md)
+    missBuffers: 24,
+    prefetchDistance: 24,
+  },
+  'cortex-a72': {
+    // Arm Cortex-A72 Software Optimization Guide (UAN 0016A): 15-stage+ pipeline, 3-wide
+    // dispatch; Arm Cortex-A72 TRM (100095): 32 KiB 2-way L1D, 512 KiB–4 MiB 16-way L2, no L3.
+    // Latencies and the 128-entry window as measured in chipsandcheese.com's "ARM's Cortex A72:
+    // aarch64 for the Masses" (2023) on AWS Graviton.
+    mispredictPenalty: 15,
+    robUops: 128,
+    historyBits: 12,
+    patternTableBits: 13,
+    btbEntries: 2048,
+    rasDepth: 8,
+    lineBytes: 64,
+    l1: { sizeBytes: 32 << 10, ways: 2, latency: 4 },
+    l2: { sizeBytes: 2 << 20, ways: 16, latency: 21 },
+    l3: undefined,
+    dramLatency: 250,
+    dramCyclesPerLine: 16,
+    missBuffers: 6,
+    prefetchDistance: 16,
+  },
+  'neoverse-n2': {
+    // Arm Neoverse N2 Software Optimization Guide and TRM: 64 KiB 4-way L1D (4 cycles), 1 MiB
+    // 8-way private L2 (≈ 11 cycles), 160-entry ROB (N1: 128), 10-stage pipeline ("According
+    // to ARM, N2 has a 10 cycle pipeline" — chipsandcheese.com, "ARM's Neoverse N2", 2023,
+    // which also measured the system-level cache at ≈ 30 ns on Yitian 710).
+    mispredictPenalty: 11,
+    robUops: 160,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 16,
+    lineBytes: 64,
+    l1: { sizeBytes: 64 << 10, ways: 4, latency: 4 },
+    l2: { sizeBytes: 1 << 20, ways: 8, latency: 11 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 90 },
+    dramLatency: 350,
+    dramCyclesPerLine: 8,
+    missBuffers: 16,
+    prefetchDistance: 24,
+  },
+};

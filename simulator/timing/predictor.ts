@@ -1,0 +1,98 @@
+/**
+ * Branch prediction for detailed mode, driven by block successions: the engine reports which
+ * block ran after which, so the outcome of every block-ending branch is known exactly.
+ *
+ * - Conditional branches: gshare — a table of 2-bit saturating counters indexed by the branch
+ *   address XOR the global history of recent outcomes.
+ * - Indirect jumps and calls: a direct-mapped branch target buffer of last targets.
+ * - Returns: a circular return-address stack pushed by calls (overflow drops the oldest).
+ * - Direct jumps and calls are always predicted (their target is in the instruction).
+ *
+ * Addresses are JS numbers (exact below 2^53; guest code lives far below).
+ */
+import type { DynamicParams } from './params.ts';
+
+export interface BranchStats {
+  conditional: number;
+  conditionalMispredicted: number;
+  indirect: number;
+  indirectMispredicted: number;
+  returns: number;
+  returnsMispredicted: number;
+}
+
+export class BranchPredictor {
+  private readonly counters: Uint8Array;
+  private readonly tableMask: number;
+  private readonly historyMask: number;
+  private history = 0;
+  private readonly btbPc: Float64Array;
+  private readonly btbTarget: Float64Array;
+  private readonly btbMask: number;
+  private readonly ras: Float64Array;
+  private rasTop = 0;
+  private rasCount = 0;
+  readonly stats: BranchStats = { conditional: 0, conditionalMispredicted: 0, indirect: 0, indirectMispredicted: 0, returns: 0, returnsMispredicted: 0 };
+
+  constructor(params: DynamicParams) {
+    this.counters = new Uint8Array(1 << params.patternTableBits).fill(1); // weakly not taken
+    this.tableMask = (1 << params.patternTableBits) - 1;
+    this.historyMask = (1 << params.historyBits) - 1;
+    const btb = 1 << Math.ceil(Math.log2(params.btbEntries));
+    this.btbPc = new Float64Array(btb).fill(-1);
+    this.btbTarget = new Float64Array(btb);
+    this.btbMask = btb - 1;
+    this.ras = new Float64Array(params.rasDepth);
+  }
+
+  /** Records a conditional branch at `pc`; returns true when it was mispredicted. */
+  conditional(pc: number, taken: boolean): boolean {
+    const index = ((pc ^ (pc / 4096)) ^ (this.history << 2)) & this.tableMask;
+    const c = this.counters[index];
+    const predicted = c >= 2;
+    if (taken) {
+      if (c < 3) this.counters[index] = c + 1;
+    } else if (c > 0) this.counters[index] = c - 1;
+    this.history = ((this.history << 1) | (taken ? 1 : 0)) & this.historyMask;
+    this.stats.conditional++;
+    if (predicted !== taken) {
+      this.stats.conditionalMispredicted++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Records an indirect jump or call at `pc` that went to `target`; true when mispredicted. */
+  indirect(pc: number, target: number): boolean {
+    const i = (pc ^ (pc / 1024)) & this.btbMask;
+    const hit = this.btbPc[i] === pc && this.btbTarget[i] === target;
+    this.btbPc[i] = pc;
+    this.btbTarget[i] = target;
+    this.stats.indirect++;
+    if (!hit) this.stats.indirectMispredicted++;
+    return !hit;
+  }
+
+  /** A call: its return address goes on the return-address stack. */
+  call(returnAddress: number): void {
+    this.rasTop = (this.rasTop + 1) % this.ras.length;
+    this.ras[this.rasTop] = returnAddress;
+    if (this.rasCount < this.ras.length) this.rasCount++;
+  }
+
+  /** A return that went to `target`; true when mispredicted. */
+  ret(target: number): boolean {
+    this.stats.returns++;
+    let predicted = -1;
+    if (this.rasCount > 0) {
+      predicted = this.ras[this.rasTop];
+      this.rasTop = (this.rasTop + this.ras.length - 1) % this.ras.length;
+      this.rasCount--;
+    }
+    if (predicted !== target) {
+      this.stats.returnsMispredicted++;
+      return true;
+    }
+    return false;
+  }
+}
