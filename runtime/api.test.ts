@@ -1,0 +1,273 @@
+import test from 'ava';
+import {
+  Engine, Store, Module, Instance, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
+} from '../index.ts';
+import { VMCONTEXT_MAGIC } from '../compiler/vmoffsets.ts';
+import { ARCHES } from './testing.ts';
+import type { Arch } from '../isa/arch.ts';
+
+async function storeFor(arch: Arch): Promise<{ engine: Engine; store: Store }> {
+  const engine = new Engine({ arch, maxWasmStack: 256 * 1024 });
+  return { engine, store: await Store.create(engine) };
+}
+
+/** The guest addresses of every trap site of `code` in the module's image. */
+function trapSites(store: Store, module: Module, code: string): bigint[] {
+  const placed = (store as unknown as { placed: Map<Module, { textBase: bigint }> }).placed.get(module)!;
+  return module.image.traps.filter((t) => t.code === code).map((t) => placed.textBase + BigInt(t.textOffset));
+}
+
+const KINDS = `(module
+  (memory (export "mem") 1 4)
+  (table $t (export "tab") 4 funcref)
+  (table $e (export "etab") 2 externref)
+  (global (export "c32") i32 (i32.const -7))
+  (global $g64 (export "g64") (mut i64) (i64.const 0x1234567890))
+  (global $ge (export "gext") (mut externref) (ref.null extern))
+  (global (export "gfn") funcref (ref.func $inc))
+  (func $inc (export "inc") (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+  (func (export "bump64") (result i64) global.get $g64 i64.const 1 i64.add global.set $g64 global.get $g64)
+  (func (export "store") (param i32 i32) local.get 0 local.get 1 i32.store)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "call_t") (param i32 i32) (result i32) local.get 1 local.get 0 call_indirect $t (param i32) (result i32))
+  (func (export "eget") (param i32) (result externref) local.get 0 table.get $e)
+  (func (export "eset") (param i32 externref) local.get 0 local.get 1 table.set $e)
+  (func (export "gext_set") (param externref) local.get 0 global.set $ge)
+  (func (export "id") (param externref) (result externref) local.get 0)
+  (elem (table $t) (i32.const 1) func $inc))`;
+
+for (const arch of ARCHES) {
+  test(`${arch}: every export kind, through the accessors and from Wasm`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, KINDS);
+    const inst = Instance.create(store, module);
+    // VMContext as the compiled code sees it.
+    t.is(store.machine.readU32(inst.vmctx), VMCONTEXT_MAGIC);
+    t.is(module.image.offsets.size, (inst as unknown as { vm: { offsets: { size: number } } }).vm.offsets.size);
+    // Functions.
+    t.is((inst.exports.inc as (...a: Val[]) => Val)(41), 42);
+    t.is(inst.getFunc('inc').callNative(-1), 0);
+    // Globals.
+    t.is(inst.getGlobal('c32').get(), -7);
+    t.throws(() => inst.getGlobal('c32').set(1), { message: /immutable/ });
+    t.is(inst.getFunc('bump64').call(), 0x1234567891n);
+    inst.getGlobal('g64').set(-2n);
+    t.is(inst.getGlobal('g64').get(), -2n);
+    t.is(inst.getFunc('bump64').call(), -1n);
+    const gfn = inst.getGlobal('gfn').get();
+    t.true(gfn instanceof Func);
+    t.is((gfn as Func).call(9), 10);
+    // Memory.
+    const mem = inst.getMemory('mem');
+    inst.getFunc('store').call(100, 0x01020304);
+    t.deepEqual([...mem.read(100, 4)], [4, 3, 2, 1]);
+    mem.writeU32(200, 0xdeadbeef);
+    t.is(mem.readU32(200), 0xdeadbeef);
+    t.is(inst.getFunc('grow').call(2), 1);
+    t.is(mem.size(), 3);
+    t.is(mem.grow(1), 3);
+    t.is(inst.getFunc('grow').call(1), -1, 'beyond the maximum');
+    // Funcref table: lazy element, host set, call_indirect through both.
+    const tab = inst.getTable('tab');
+    t.is(tab.size(), 4);
+    t.is((tab.get(1) as Func).call(1), 2);
+    t.is(tab.get(0), null);
+    tab.set(3, inst.getFunc('inc'));
+    t.is(inst.getFunc('call_t').call(3, 5), 6);
+    t.is(tab.grow(2, null), 4);
+    t.is(tab.size(), 6);
+    // Externref table and global, with counts.
+    const x = ExternRef.new(store, { hello: 'world' });
+    t.is(x.strongCount(), 1);
+    inst.getTable('etab').set(0, x);
+    t.is(x.strongCount(), 2);
+    const back = inst.getFunc('eget').call(0) as ExternRef;
+    t.deepEqual(back.value, { hello: 'world' });
+    t.is(back.pointer, x.pointer);
+    back.release();
+    inst.getFunc('gext_set').call(x);
+    const g = inst.getGlobal('gext').get() as ExternRef;
+    t.is(g.pointer, x.pointer);
+    g.release();
+    const echoed = inst.getFunc('id').call(x) as ExternRef;
+    t.is(echoed.value, x.value);
+    echoed.release();
+    store.gc();
+    t.is(x.strongCount(), 3, 'ours + the table element + the global');
+    inst.getTable('etab').set(0, null);
+    inst.getGlobal('gext').set(null);
+    t.is(x.strongCount(), 1);
+    x.release();
+    t.true(x.released);
+    t.throws(() => x.strongCount(), { message: /after release/ });
+    store.close();
+  });
+
+  test(`${arch}: host functions with many arguments, i64 and externref, and a Caller`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "many" (func $many (param i32 i64 i32 i64 i32 i64 i32 i64 i32 i64) (result i64)))
+      (import "h" "mk" (func $mk (param i32) (result externref)))
+      (import "h" "peek" (func $peek (param externref) (result i32)))
+      (func (export "go") (result i64)
+        i32.const 1 i64.const 2 i32.const -3 i64.const -4 i32.const 5
+        i64.const 0x100000000 i32.const 7 i64.const 8 i32.const 9 i64.const 10
+        call $many)
+      (func (export "roundtrip") (param i32) (result i32) local.get 0 call $mk call $peek))`);
+    let seen: Val[] = [];
+    const many = Func.wrap(store, { params: ['i32', 'i64', 'i32', 'i64', 'i32', 'i64', 'i32', 'i64', 'i32', 'i64'], results: ['i64'] },
+      (_caller, ...args) => {
+        seen = args;
+        return args.reduce<bigint>((s, v) => s + BigInt(v as number | bigint), 0n);
+      });
+    let gcCalls = 0;
+    const callers: unknown[] = [];
+    const mk = Func.wrap(store, { params: ['i32'], results: ['externref'] }, (_c, n) => ExternRef.new(store, `value ${n}`));
+    const peek = Func.wrap(store, { params: ['externref'], results: ['i32'] }, (caller, r) => {
+      caller.gc(); // Wasm is on the stack: the store must not free what the frame holds
+      gcCalls++;
+      t.is(caller.store, store);
+      callers.push(caller.instance);
+      return Number(String((r as ExternRef).value).split(' ')[1]) * 2;
+    });
+    const inst = Instance.create(store, module, [many, mk, peek]);
+    t.is(inst.getFunc('go').call(), 1n + 2n - 3n - 4n + 5n + 0x100000000n + 7n + 8n + 9n + 10n);
+    t.deepEqual(seen, [1, 2n, -3, -4n, 5, 0x100000000n, 7, 8n, 9, 10n]);
+    t.is(inst.getFunc('roundtrip').call(21), 42);
+    t.is(gcCalls, 1);
+    t.is(callers[0], inst, 'the Caller names the calling instance');
+    store.gc();
+    t.is(store.externRefHeap.liveCount, 0, 'the moved result was collected once Wasm returned');
+    // Calling a host function from the host goes straight to JS.
+    const arg = ExternRef.new(store, 'x 4');
+    t.is(peek.call(arg), 8);
+    t.is(callers[1], undefined);
+    t.is(arg.strongCount(), 1);
+    arg.release();
+    t.is(store.externRefHeap.liveCount, 0);
+    store.close();
+  });
+
+  test(`${arch}: instances link through imports of every kind`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const a = Instance.create(store, await Module.fromWat(engine, KINDS));
+    const user = await Module.fromWat(engine, `(module
+      (import "a" "inc" (func $inc (param i32) (result i32)))
+      (import "a" "mem" (memory 1))
+      (import "a" "tab" (table 4 funcref))
+      (import "a" "g64" (global $g (mut i64)))
+      (func (export "twice") (param i32) (result i32) local.get 0 call $inc call $inc)
+      (func (export "peek") (param i32) (result i32) local.get 0 i32.load)
+      (func (export "g") (result i64) global.get $g)
+      (func (export "via_table") (param i32) (result i32) local.get 0 i32.const 1 call_indirect (param i32) (result i32)))`);
+    const b = Instance.create(store, user, [a.getFunc('inc'), a.getMemory('mem'), a.getTable('tab'), a.getGlobal('g64')]);
+    t.is(b.getFunc('twice').call(1), 3);
+    a.getMemory('mem').writeU32(8, 777);
+    t.is(b.getFunc('peek').call(8), 777);
+    a.getGlobal('g64').set(99n);
+    t.is(b.getFunc('g').call(), 99n);
+    t.is(b.getFunc('via_table').call(10), 11);
+    t.throws(() => Instance.create(store, user, [a.getFunc('inc')]), { message: /imports given/ });
+    t.throws(() => Instance.create(store, user, [a.getMemory('mem'), a.getMemory('mem'), a.getTable('tab'), a.getGlobal('g64')]), { message: /expected a function/ });
+    store.close();
+  });
+
+  test(`${arch}: traps carry wasmtime's codes, the trap site PC and a symbolized backtrace`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, `(module
+      (type $ii (func (param i32) (result i32)))
+      (type $v (func))
+      (memory 1)
+      (table 4 funcref)
+      (func $unreach (export "unreach") unreachable)
+      (func (export "oob") (param i32) (result i32) local.get 0 i32.load)
+      (func (export "tab_oob") (param i32) (result funcref) local.get 0 table.get 0)
+      (func (export "ind") (param i32) (result i32) i32.const 1 local.get 0 call_indirect (type $ii))
+      (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+      (func (export "div64") (param i64 i64) (result i64) local.get 0 local.get 1 i64.div_u)
+      (func $rec (export "rec") (param i32) (result i32) local.get 0 i32.const 1 i32.add call $rec)
+      (func (export "deep") call $unreach)
+      (elem (i32.const 0) func $unreach))`);
+    const inst = Instance.create(store, module);
+    const expectTrap = (name: string, args: Val[], code: TrapCode, siteCode = code): WasmTrap => {
+      const e = t.throws(() => inst.getFunc(name).call(...args));
+      t.true(e instanceof WasmTrap, `${name}: ${String(e)}`);
+      const trap = e as WasmTrap;
+      t.is(trap.code, code, name);
+      const sites = trapSites(store, module, siteCode === 'MemoryOutOfBounds' ? 'HeapOutOfBounds' : siteCode);
+      t.true(sites.includes(trap.pc!), `${name}: pc ${trap.pc?.toString(16)} is a ${siteCode} site`);
+      t.regex(trap.backtrace[0].symbol ?? '', /^module\d+!/, name);
+      return trap;
+    };
+    expectTrap('unreach', [], 'UnreachableCodeReached');
+    expectTrap('oob', [65534], 'MemoryOutOfBounds');
+    expectTrap('tab_oob', [4], 'TableOutOfBounds');
+    expectTrap('ind', [9], 'TableOutOfBounds');
+    expectTrap('ind', [1], 'IndirectCallToNull');
+    expectTrap('ind', [0], 'BadSignature');
+    expectTrap('div', [1, 0], 'IntegerDivisionByZero');
+    expectTrap('div', [-0x80000000, -1], 'IntegerOverflow');
+    expectTrap('div64', [1n, 0n], 'IntegerDivisionByZero');
+    const so = expectTrap('rec', [0], 'StackOverflow');
+    t.true(so.backtrace.length > 100);
+    t.true(so.backtrace.slice(0, 50).every((f) => /!rec\+/.test(f.symbol ?? '')));
+    const deep = expectTrap('deep', [], 'UnreachableCodeReached');
+    t.deepEqual(deep.backtrace.slice(0, 2).map((f) => /!(\w+)\+/.exec(f.symbol ?? '')?.[1]), ['unreach', 'deep']);
+    // The store is usable after every trap, and the limits are back to "no Wasm running".
+    t.is(store.wasmDepth, 0);
+    t.is(store.limits.stackLimit, (1n << 64n) - 1n);
+    t.is(inst.getFunc('div').call(7, 2), 3);
+    store.close();
+  });
+
+  test(`${arch}: nested host↔wasm calls to depth 100, and a trap at the bottom unwinds every level`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "down" (func $down (param i32) (result i32)))
+      (func (export "f") (param i32) (result i32)
+        local.get 0 i32.eqz
+        if (result i32) i32.const 0
+        else local.get 0 call $down i32.const 1 i32.add end))`);
+    let f: Func | undefined;
+    let maxDepth = 0;
+    let trapAt = -1;
+    const down = Func.wrap(store, { params: ['i32'], results: ['i32'] }, (_c, n) => {
+      maxDepth = Math.max(maxDepth, store.wasmDepth);
+      if (n === trapAt) throw new WasmTrap({ code: 'Interrupt', detail: 'host says stop' });
+      return f!.call((n as number) - 1);
+    });
+    const inst = Instance.create(store, module, [down]);
+    f = inst.getFunc('f');
+    t.is(f.call(100), 100);
+    t.is(maxDepth, 100);
+    trapAt = 3;
+    const e = t.throws(() => f!.call(100));
+    t.true(e instanceof WasmTrap && e.code === 'Interrupt', String(e));
+    t.is(store.wasmDepth, 0);
+    t.deepEqual(store.limits.triple(), { exitPc: 0n, exitFp: 0n, entrySp: 0n });
+    store.close();
+  });
+
+  test(`${arch}: host-created globals, tables and memories, start function, segments`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const g = Global.new(store, { valType: 'i32', mutable: true }, 5);
+    const mem = Memory.new(store, { min: 1, max: 2, shared: false });
+    const tab = Table.new(store, { elemType: 'funcref', min: 2, max: null });
+    const module = await Module.fromWat(engine, `(module
+      (import "e" "g" (global $g (mut i32)))
+      (import "e" "m" (memory 1 2))
+      (import "e" "t" (table 2 funcref))
+      (func $start global.get $g i32.const 10 i32.mul global.set $g)
+      (func $seven (result i32) i32.const 7)
+      (func (export "call0") (result i32) i32.const 0 call_indirect (result i32))
+      (start $start)
+      (elem (i32.const 0) func $seven)
+      (data (i32.const 16) "hi"))`);
+    const inst = Instance.create(store, module, [g, mem, tab]);
+    t.is(g.get(), 50, 'the start function ran');
+    t.is(Buffer.from(mem.read(16, 2)).toString(), 'hi');
+    t.is(inst.getFunc('call0').call(), 7);
+    t.is((tab.get(0) as Func).call(), 7);
+    store.close();
+  });
+}
