@@ -179,6 +179,17 @@ export class ActivationsTable {
     return out;
   }
 
+  /** The distinct non-null pointers in the filled part of the bump chunk. */
+  chunkEntries(): Set<number> {
+    const out = new Set<number>();
+    const filled = this.numFilledInBumpChunk();
+    for (let i = 0; i < filled; i++) {
+      const v = this.readSlot(i);
+      if (v !== 0) out.add(v);
+    }
+    return out;
+  }
+
   snapshot(): TableSnapshot {
     const { next, end } = this.finger();
     const filled = (next - this.chunkBase) / L.slotSize;

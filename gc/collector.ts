@@ -190,7 +190,9 @@ export class Collector {
     }
     const tableBefore = { bump: table.numFilledInBumpChunk(), overApproximated: table.overApproximated.size };
     const needSet = this.debugChecks || this.conservativeCheck !== 'off';
-    const tableSet = needSet ? new Set(table.elements()) : undefined;
+    // v17's DebugOnly<HashSet> of every table element. The over-approximated set already is a
+    // set and is not mutated until the sweep, so only the bump chunk's entries are copied.
+    const tableSet = needSet ? new TableMembership(table.overApproximated, table.chunkEntries()) : undefined;
     const snapshotBefore: TableSnapshot | undefined = explain ? table.snapshot() : undefined;
     const report: GcReport = {
       reason, mode, swept: false, warnings: [], activations: 0, frames: 0, framesWithMaps: 0,
@@ -294,7 +296,7 @@ export class Collector {
   }
 
   /** Reads the words a map marks and adds the non-null ones to the precise set. */
-  private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: Set<number> | undefined, report: GcReport): void {
+  private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
     report.framesWithMaps++;
     const reader = this.reader;
     const heap = this.heap;
@@ -302,9 +304,6 @@ export class Collector {
     const debug = this.debugChecks;
     const bits = hit.bits;
     const words = hit.mappedWords;
-    const where = (slot: number, bit: number): RootLocation => ({
-      activation, frame: index, functionName: hit.functionName, pc: BigInt(pc), fp: BigInt(fp), slot: BigInt(slot), bit,
-    });
     for (let w = 0; w * 32 < words; w++) {
       let mask = bits[w];
       while (mask !== 0) {
@@ -323,9 +322,9 @@ export class Collector {
           continue;
         }
         if (debug && !tableSet!.has(r)) {
-          throw new GcInvariantError('root-not-in-table', BigInt(r), where(slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
+          throw new GcInvariantError('root-not-in-table', BigInt(r), rootLocation(hit, activation, index, pc, fp, slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
         }
-        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', BigInt(r), where(slot, bit), 'the word is not a live externref');
+        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', BigInt(r), rootLocation(hit, activation, index, pc, fp, slot, bit), 'the word is not a live externref');
         table.insertPreciseRoot(r);
       }
     }
@@ -335,7 +334,7 @@ export class Collector {
         const slot = sp + bit * 8;
         const v = reader.word(slot);
         if (v !== undefined && v !== 0 && tableSet!.has(v)) {
-          const loc = where(slot, bit);
+          const loc = rootLocation(hit, activation, index, pc, fp, slot, bit);
           if (this.conservativeCheck === 'strict') {
             throw new GcInvariantError('missed-root', BigInt(v), loc, 'a table entry sits in a word whose stack-map bit is clear');
           }
@@ -347,7 +346,7 @@ export class Collector {
 
   private explainFrame(
     activation: number, index: number, pc: number, fp: number, sp: number | undefined,
-    hit: StackMapHit | undefined, tableSet: Set<number> | undefined, kind: ExplainedFrame['kind'] = 'wasm',
+    hit: StackMapHit | undefined, tableSet: TableMembership | undefined, kind: ExplainedFrame['kind'] = 'wasm',
   ): ExplainedFrame {
     const fn = this.registry.functionAt(BigInt(pc));
     const words: ExplainedWord[] = [];
@@ -373,6 +372,19 @@ export class Collector {
       map: hit ? { mapOffset: hit.mapOffset, mappedWords: hit.mappedWords, bits: bitString(hit.bits, hit.mappedWords), words } : undefined,
     };
   }
+}
+
+/** Membership in the activations table as it was when the collection started. */
+class TableMembership {
+  constructor(private readonly over: ReadonlySet<number>, private readonly chunk: ReadonlySet<number>) {}
+  has(ref: number): boolean {
+    return this.over.has(ref) || this.chunk.has(ref);
+  }
+}
+
+/** Where a root was read (built only for errors and reports). */
+function rootLocation(hit: StackMapHit, activation: number, frame: number, pc: number, fp: number, slot: number, bit: number): RootLocation {
+  return { activation, frame, functionName: hit.functionName, pc: BigInt(pc), fp: BigInt(fp), slot: BigInt(slot), bit };
 }
 
 /** The distinct roots seen in explained frames, each with the frames that hold it. */

@@ -71,7 +71,9 @@ export class ExternRefHeap {
   private nextId = 1;
   private readonly onDestroy: ExternRefDestructor | undefined;
   private readonly poisonFreed: boolean;
-  private lastArena: { base: number; end: number; data: DataView } | undefined;
+  private curBase = 0;
+  private curEnd = 0;
+  private curData: DataView | undefined;
   private freedCount = 0;
 
   constructor(machine: Machine, options: ExternRefHeapOptions = {}) {
@@ -186,7 +188,8 @@ export class ExternRefHeap {
   }
 
   cloneRaw(ref: number): void {
-    const { data, offset } = this.at(ref);
+    const offset = this.locate(ref);
+    const data = this.curData!;
     const lo = data.getUint32(offset, true) + 1;
     if (lo > 0xffff_ffff) {
       data.setUint32(offset, 0, true);
@@ -198,7 +201,8 @@ export class ExternRefHeap {
 
   /** Drops one count of a known-live object; true when it was freed. */
   dropRaw(ref: number): boolean {
-    const { data, offset } = this.at(ref);
+    const offset = this.locate(ref);
+    const data = this.curData!;
     const lo = data.getUint32(offset, true);
     const hi = data.getUint32(offset + 4, true);
     if (lo === 0 && hi === 0) throw new ExternRefError('drop', BigInt(ref), 'refcount-underflow');
@@ -214,7 +218,8 @@ export class ExternRefHeap {
   }
 
   readCount(ref: number): number {
-    const { data, offset } = this.at(ref);
+    const offset = this.locate(ref);
+    const data = this.curData!;
     return data.getUint32(offset + 4, true) * 2 ** 32 + data.getUint32(offset, true);
   }
 
@@ -251,12 +256,19 @@ export class ExternRefHeap {
   }
 
   private at(address: number): { data: DataView; offset: number } {
-    let a = this.lastArena;
-    if (!a || address < a.base || address >= a.end) {
+    const offset = this.locate(address);
+    return { data: this.curData!, offset };
+  }
+
+  /** Offset of `address` in its arena, whose view becomes `curData` (no allocation: hot path). */
+  private locate(address: number): number {
+    if (address < this.curBase || address + 8 > this.curEnd) {
       const arena = this.heap.arenaOf(address);
       if (!arena) throw new ExternRefError('access', BigInt(address), 'not-live', 'outside the externref heap');
-      a = this.lastArena = { base: arena.base, end: arena.end, data: arena.region.data };
+      this.curBase = arena.base;
+      this.curEnd = arena.end;
+      this.curData = arena.region.data;
     }
-    return { data: a.data, offset: address - a.base };
+    return address - this.curBase;
   }
 }

@@ -47,14 +47,13 @@ export interface ModuleStackMapsInput {
   functions: FunctionStackMapsInput[];
 }
 
-/** A map found by a lookup, with where it came from (for reports). */
+/** A map found by a lookup, with where it came from (for reports). One object per registered
+ * map, shared by every lookup that finds it: treat it as read-only. */
 export interface StackMapHit {
   moduleName: string;
   functionName: string;
   /** Guest address of the function's first byte. */
   functionStart: bigint;
-  /** PC − functionStart. */
-  pcOffset: number;
   /** The map's key (return-address offset in v17 mode, call offset in v0.22 mode). */
   mapOffset: number;
   mappedWords: number;
@@ -70,6 +69,8 @@ interface FunctionEntry {
   /** Sorted by returnAddressOffset. */
   byReturn: StackMapInput[];
   byReturnKeys: Int32Array;
+  /** Lookup results, parallel to byReturn (v17 keys). */
+  hitsByReturn: StackMapHit[];
 }
 
 interface ModuleEntry {
@@ -80,7 +81,7 @@ interface ModuleEntry {
   functions: FunctionEntry[];
   functionStarts: Float64Array;
   /** v0.22 mode: sorted (absolute pc, map | null). */
-  pcToMap: Array<{ pc: number; map: StackMapInput | null; fn: FunctionEntry }>;
+  pcToMap: Array<{ pc: number; map: StackMapInput | null; fn: FunctionEntry; hit: StackMapHit | null }>;
   pcKeys: Float64Array;
   input: ModuleStackMapsInput;
 }
@@ -160,15 +161,12 @@ export class StackMapRegistry {
       const off = pc - f.start;
       const i = binarySearch(f.byReturnKeys, off);
       if (i < 0) return undefined;
-      const map = f.byReturn[i];
-      return hit(m, f, pc, map, map.returnAddressOffset);
+      return f.hitsByReturn[i];
     }
     // v0.22: nearest entry at or below pc; Err(0) → none; a "no map" marker → none.
     const i = upperBound(m.pcKeys, pc) - 1;
     if (i < 0) return undefined;
-    const e = m.pcToMap[i];
-    if (!e.map) return undefined;
-    return hit(m, e.fn, pc, e.map, e.map.callOffset);
+    return m.pcToMap[i].hit ?? undefined;
   }
 
   private moduleAtRaw(pc: number): ModuleEntry | undefined {
@@ -182,11 +180,8 @@ export class StackMapRegistry {
   }
 }
 
-function hit(m: ModuleEntry, f: FunctionEntry, pc: number, map: StackMapInput, mapOffset: number): StackMapHit {
-  return {
-    moduleName: m.name, functionName: f.name, functionStart: BigInt(f.start), pcOffset: pc - f.start,
-    mapOffset, mappedWords: map.mappedWords, bits: map.bits,
-  };
+function hit(moduleName: string, f: { name: string; start: number }, map: StackMapInput, mapOffset: number): StackMapHit {
+  return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: map.mappedWords, bits: map.bits };
 }
 
 function functionAtRaw(m: ModuleEntry, pc: number): FunctionEntry | undefined {
@@ -213,7 +208,10 @@ function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): Mod
         throw new StackMapRegistryError(name, 'duplicate-offset', `two maps at return offset ${hex(byReturn[i].returnAddressOffset)}`, f.name);
       }
     }
-    fns.push({ name: f.name, start, end: start + f.length, byReturn, byReturnKeys: Int32Array.from(byReturn.map((m) => m.returnAddressOffset)) });
+    fns.push({
+      name: f.name, start, end: start + f.length, byReturn, byReturnKeys: Int32Array.from(byReturn.map((m) => m.returnAddressOffset)),
+      hitsByReturn: byReturn.map((m) => hit(name, { name: f.name, start }, m, m.returnAddressOffset)),
+    });
   }
   fns.sort((a, b) => a.start - b.start);
   for (let i = 1; i < fns.length; i++) {
@@ -227,11 +225,11 @@ function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): Mod
   for (const f of fns) {
     const infos = [...f.byReturn].sort((a, b) => a.callOffset - b.callOffset);
     if (!lastIsNoneMarker && (infos.length === 0 || infos[0].callOffset > 0)) {
-      pcToMap.push({ pc: f.start, map: null, fn: f });
+      pcToMap.push({ pc: f.start, map: null, fn: f, hit: null });
       lastIsNoneMarker = true;
     }
     for (const info of infos) {
-      pcToMap.push({ pc: f.start + info.callOffset, map: info, fn: f });
+      pcToMap.push({ pc: f.start + info.callOffset, map: info, fn: f, hit: hit(name, f, info, info.callOffset) });
       lastIsNoneMarker = false;
     }
   }

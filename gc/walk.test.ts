@@ -19,7 +19,7 @@ for (const arch of ARCHES) {
       t.is(live.exitPc, call.returnAddress);
       t.is(live.entrySp % 16n, 0n);
       walkV17(f.m, collectActivations(live, []), (fr) => {
-        frames.push(fr);
+        frames.push({ ...fr });
       });
     });
     f.invoke(f.fn.rec, [3n, refs, host]);
@@ -35,7 +35,7 @@ for (const arch of ARCHES) {
     frames = [];
     f.invoke(f.fn.rec, [3n, refs, f.hostFunction('walk2', () => {
       walkV17(f.m, collectActivations(readRuntimeLimits(f.m, f.limits)), (fr) => {
-        frames.push(fr);
+        frames.push({ ...fr });
         return fr.index < 1;
       });
     })]);

@@ -121,7 +121,8 @@ export function collectActivations(live: ActivationTriple, older: readonly Activ
 
 /**
  * v17 walk over `activations`; `visit` sees every frame youngest first and may return false
- * to stop the walk (ControlFlow::Break).
+ * to stop the walk (ControlFlow::Break). The frame object is reused from call to call (the
+ * walk allocates nothing per frame): copy it to keep it.
  */
 export function walkV17(
   machine: Machine,
@@ -130,6 +131,7 @@ export function walkV17(
   reader: MemoryReader = new MemoryReader(machine),
 ): void {
   const x64 = machine.arch === 'x64';
+  const frame: WalkedFrame = { activation: 0, index: 0, pc: 0, fp: 0, entrySp: 0 };
   for (let a = 0; a < activations.length; a++) {
     const t = activations[a];
     if (t.exitPc === 0n) throw new StackWalkError('zero-pc', a, 0, t.exitPc, t.exitFp, t.entrySp);
@@ -146,7 +148,12 @@ export function walkV17(
       if (!(entrySp >= fp)) throw fail('fp-above-entry-sp', index);
       if (x64 && fp % 16 !== 0) throw fail('fp-misaligned', index, 'x86-64 frame pointers are 16-byte aligned');
       if (index >= maxFrames) throw fail('too-many-frames', index, `more than ${maxFrames} frames between fp and entry sp`);
-      if (visit({ activation: a, index, pc, fp, entrySp }) === false) return;
+      frame.activation = a;
+      frame.index = index;
+      frame.pc = pc;
+      frame.fp = fp;
+      frame.entrySp = entrySp;
+      if (visit(frame) === false) return;
       const nextPc = reader.word(fp + 8);
       const nextFp = reader.word(fp);
       if (nextPc === undefined || nextFp === undefined) throw fail('unreadable', index, `cannot read the frame record at ${hexN(fp)}`);
