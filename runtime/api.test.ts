@@ -270,4 +270,39 @@ for (const arch of ARCHES) {
     t.is((tab.get(0) as Func).call(), 7);
     store.close();
   });
+
+  test(`${arch}: store.gc() from a host function keeps what Wasm frames hold and frees the rest`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "gc" (func $gc))
+      (func (export "hold") (param externref) (result externref)
+        call $gc
+        local.get 0))`);
+    let keptHandle: ExternRef | undefined;
+    let garbage: ExternRef | undefined;
+    let report: ReturnType<Store['gc']>;
+    const gc = Func.wrap(store, { params: [], results: [] }, (caller) => {
+      // Only the Wasm frame (through its stack map) and the activations table hold `kept` now.
+      keptHandle!.release();
+      garbage = ExternRef.new(store, 'garbage');
+      const table = store.activationsTable;
+      table.insertWithoutGc(garbage.clone().take());
+      garbage.release(); // only the table holds it: not on any stack, so the sweep frees it
+      report = caller.gc();
+    });
+    const inst = Instance.create(store, module, [gc]);
+    keptHandle = ExternRef.new(store, { kept: true });
+    const ptr = keptHandle.pointer;
+    const before = store.externRefHeap.freedTotal;
+    const back = inst.getFunc('hold').call(keptHandle) as ExternRef;
+    t.truthy(report!);
+    t.true(report!.frames >= 1 && report!.roots === 1, JSON.stringify({ frames: report!.frames, roots: report!.roots }));
+    t.is(store.externRefHeap.freedTotal - before, 1, 'the unreachable one was freed during the call');
+    t.is(back.pointer, ptr);
+    t.deepEqual(back.value, { kept: true });
+    back.release();
+    store.gc();
+    t.false(store.externRefHeap.isLive(ptr), 'freed once nothing holds it');
+    store.close();
+  });
 }

@@ -25,13 +25,16 @@ import {
   VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout, VMGlobalDefinitionLayout,
 } from '../compiler/vmoffsets.ts';
 import { ActivationsTable } from '../gc/activations.ts';
+import { Collector, type GcReport } from '../gc/collector.ts';
 import { ExternRefHeap } from '../gc/externref.ts';
+import { stackMapsFromCompiledImage } from '../gc/image-stackmaps.ts';
+import { StackMapRegistry } from '../gc/stackmap-registry.ts';
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type HostCall, type Region } from '../simulator/machine.ts';
 import { Activations, DEFAULT_MAX_WASM_STACK } from './activations.ts';
 import { BuiltinsArray, type BuiltinHost } from './builtins.ts';
 import { InstantiationError, RuntimeError, WasmTrap, normalizeTrapCode } from './errors.ts';
-import { StoreExternRefs, type CollectorLike } from './externrefs.ts';
+import { StoreExternRefs } from './externrefs.ts';
 import { GuestHeap } from './heap.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import { LinearMemory, WASM_PAGE_SIZE } from './memory.ts';
@@ -144,6 +147,10 @@ export class Store<T = unknown> {
   /** @internal */ readonly externRefHeap: ExternRefHeap;
   /** @internal */ readonly activationsTable: ActivationsTable;
   /** @internal */ readonly externRefs: StoreExternRefs;
+  /** The stack maps of every module placed in this store (gc/). */
+  readonly stackMaps: StackMapRegistry;
+  /** gc/'s collector: v17 frame walk over this store's activations, exact stack-map lookup. */
+  readonly collector: Collector;
   /** @internal */ readonly signatures = new SignatureRegistry();
   /** @internal */ readonly trampolines: Trampolines;
   /** @internal */ readonly activations: Activations;
@@ -171,6 +178,12 @@ export class Store<T = unknown> {
     this.activationsTable = new ActivationsTable(machine, this.externRefHeap);
     this.activations = new Activations(machine, this.limits, this.traps, { maxWasmStack: engine.config.maxWasmStack ?? DEFAULT_MAX_WASM_STACK });
     this.externRefs = new StoreExternRefs(this.externRefHeap, this.activationsTable, () => this.activations.depth > 0);
+    this.stackMaps = new StackMapRegistry();
+    this.collector = new Collector({
+      machine, heap: this.externRefHeap, table: this.activationsTable, registry: this.stackMaps,
+      walk: { kind: 'v17', limits: this.limits.address, olderActivations: () => this.activations.chain() },
+    });
+    this.externRefs.attachCollector(this.collector);
     this.trampolines = new Trampolines(machine);
     const host: BuiltinHost = {
       machine,
@@ -204,14 +217,14 @@ export class Store<T = unknown> {
     return new Store(engine, machine, options);
   }
 
-  /** Collects externrefs no longer referenced (store.gc() in wasmtime). */
-  gc(): void {
+  /**
+   * Collects externrefs no longer referenced (store.gc() in wasmtime): gc/'s collector walks the
+   * live Wasm frames of every activation, keeps what their stack maps name, and sweeps the
+   * activations table. Returns the collector's report.
+   */
+  gc(): GcReport | undefined {
     this.externRefs.gc();
-  }
-
-  /** Hands collection to gc/'s collector (which walks Wasm frames with stack maps). */
-  attachCollector(collector: CollectorLike): void {
-    this.externRefs.attachCollector(collector);
+    return this.collector.lastReport;
   }
 
   /** Sets the epoch deadline `delta` epochs from now (compiled code checks it when enabled). */
@@ -393,9 +406,9 @@ export class Caller<T = unknown> {
     return this.store.data;
   }
 
-  /** Collects externrefs (runs with the calling Wasm frames live). */
-  gc(): void {
-    this.store.gc();
+  /** Collects externrefs; the calling Wasm frames are walked and their stack maps honoured. */
+  gc(): GcReport | undefined {
+    return this.store.gc();
   }
 
   /** An export of the calling instance (wasmtime's Caller::get_export). */
@@ -737,6 +750,7 @@ export class Instance {
     if (!placed) {
       placed = placeCompiledImage(s.machine, wasm, module.image, module.name);
       s.placed.set(module, placed);
+      s.stackMaps.register(stackMapsFromCompiledImage(module.name ?? `module@${hex(placed.textBase)}`, placed.textBase, module.image));
       s.traps.addSites(placed.textBase, module.image.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }
     const code: DefinedFunctionCode[] = wasm.functions.map((fn, i) => {

@@ -142,7 +142,7 @@ const IMPLS: Partial<Record<BuiltinName, Impl>> = {
     h.externRefs.dropAndDealloc(val);
   },
   activations_table_insert_with_gc(h, [, val]) {
-    h.externRefs.insertWithGc(val);
+    h.externRefs.insertOnStackWithGc(val);
   },
   externref_global_get(h, [vmctx, index]) {
     // v17 clones the global's reference into the activations table so the caller's frame

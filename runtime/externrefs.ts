@@ -8,7 +8,6 @@
  * on the stack — the one moment the precise root set is known to be empty — and is skipped
  * otherwise (fail closed: the table keeps every reference it holds).
  */
-import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
 import type { ActivationsTable } from '../gc/activations.ts';
 import type { ExternRefHeap } from '../gc/externref.ts';
 import type { ExternRefCounts } from './table.ts';
@@ -16,9 +15,13 @@ import type { ExternRefCounts } from './table.ts';
 export interface ExternRefHost extends ExternRefCounts {
   /** drop_externref: compiled code already brought the count to 0; destroy and free. */
   dropAndDealloc(ref: bigint): void;
-  /** activations_table_insert_with_gc: take a new count on `ref` and put it in the activations
-   * table, collecting first when the table is full. */
+  /** Takes a new count on `ref` and puts it in the activations table, collecting first when
+   * the table is full (externref_global_get: the reference is not on the stack yet). */
   insertWithGc(ref: bigint): void;
+  /** activations_table_insert_with_gc: `ref` is already in a Wasm frame the collector will
+   * scan, so (as v17 does) it goes into the table without GC first, keeping the invariant
+   * "every on-stack externref has a table entry" true during the collection. */
+  insertOnStackWithGc(ref: bigint): void;
   /** store.gc(). */
   gc(): void;
 }
@@ -55,10 +58,7 @@ export class StoreExternRefs implements ExternRefHost {
   }
 
   dropAndDealloc(ref: bigint): void {
-    if (ref === 0n) return;
-    // The heap's drop decrements first; hand it the count compiled code just gave up.
-    this.heap.machine.writeU64(ref + BigInt(VMExternDataLayout.refCount), 1n);
-    this.heap.drop(ref);
+    if (ref !== 0n) this.heap.dropAndDealloc(ref);
   }
 
   insertWithGc(ref: bigint): void {
@@ -66,6 +66,13 @@ export class StoreExternRefs implements ExternRefHost {
     this.heap.clone(ref);
     if (this.collector) this.collector.insertWithGc(ref);
     else this.table.insertWithGc(ref, () => this.gc());
+  }
+
+  insertOnStackWithGc(ref: bigint): void {
+    if (ref === 0n) return;
+    this.heap.clone(ref);
+    this.table.insertWithoutGc(ref);
+    this.insertWithGc(ref);
   }
 
   gc(): void {
