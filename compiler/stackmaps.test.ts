@@ -154,3 +154,33 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
     t.true(sites > 50, `only ${sites} call sites checked`);
   });
 }
+
+test('exact and nearest-preceding stack-map lookups (v17 vs v0.22 styles)', async (t) => {
+  const { compileModule } = await import('./index.ts');
+  const { StackMapIndex } = await import('./stackmaps.ts');
+  const image = compileModule(await watModule(`(module
+    (import "env" "f" (func $f (param externref)))
+    (func $a (param externref externref) (call $f (local.get 1)) (call $f (local.get 0)))
+    (func $b (param i32) (result i32) (local i64 i64 i64 i64) (i32.add (local.get 0) (i32.const 1))))`), { arch: 'x64' });
+  const index = new StackMapIndex(image);
+  const [first, second] = image.stackMaps;
+  // Both styles find each call's map from its return address.
+  for (const m of [first, second]) {
+    t.is(index.exact(m.textReturnOffset), m);
+    t.is(index.nearestPreceding(m.textReturnOffset), m);
+  }
+  t.notDeepEqual(first.bitmap, second.bitmap);
+  // A PC that is not a return address: v17 finds nothing...
+  const b = image.functions.find((f) => f.name === 'b')!;
+  const inB = b.textOffset + 8;
+  t.is(index.exact(inB), undefined);
+  // ...v0.22 without function-start markers borrows $a's last map for a frame of $b (wrong
+  // frame size, wrong slots); with the markers it finds nothing.
+  t.is(index.nearestPreceding(inB, { functionStartMarkers: false }), second);
+  t.not(second.mappedWords * 8, b.frameSize);
+  t.is(index.nearestPreceding(inB), undefined);
+  // Between the two calls, nearest-preceding answers with the first call's map.
+  const a = image.functions.find((f) => f.name === 'a')!;
+  t.is(index.nearestPreceding(a.textOffset + second.site.callOffset - 1), first);
+  t.is(index.nearestPreceding(a.textOffset + second.site.callOffset), second);
+});
