@@ -3,6 +3,9 @@ import {
   Engine, Store, Module, Instance, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
 } from '../index.ts';
 import { VMCONTEXT_MAGIC } from '../compiler/vmoffsets.ts';
+import { compileModule } from '../compiler/index.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
+import { StackscopeError } from '../isa/error.ts';
 import { ARCHES } from './testing.ts';
 import type { Arch } from '../isa/arch.ts';
 
@@ -14,7 +17,7 @@ async function storeFor(arch: Arch): Promise<{ engine: Engine; store: Store }> {
 /** The guest addresses of every trap site of `code` in the module's image. */
 function trapSites(store: Store, module: Module, code: string): bigint[] {
   const placed = (store as unknown as { placed: Map<Module, { textBase: bigint }> }).placed.get(module)!;
-  return module.image.traps.filter((t) => t.code === code).map((t) => placed.textBase + BigInt(t.textOffset));
+  return module.code.traps.filter((t) => t.code === code).map((t) => placed.textBase + BigInt(t.textOffset));
 }
 
 const KINDS = `(module
@@ -43,7 +46,7 @@ for (const arch of ARCHES) {
     const inst = Instance.create(store, module);
     // VMContext as the compiled code sees it.
     t.is(store.machine.readU32(inst.vmctx), VMCONTEXT_MAGIC);
-    t.is(module.image.offsets.size, (inst as unknown as { vm: { offsets: { size: number } } }).vm.offsets.size);
+    t.is(module.image!.offsets.size, (inst as unknown as { vm: { offsets: { size: number } } }).vm.offsets.size);
     // Functions.
     t.is((inst.exports.inc as (...a: Val[]) => Val)(41), 42);
     t.is(inst.getFunc('inc').callNative(-1), 0);
@@ -303,6 +306,48 @@ for (const arch of ARCHES) {
     back.release();
     store.gc();
     t.false(store.externRefHeap.isLive(ptr), 'freed once nothing holds it');
+    store.close();
+  });
+
+  test(`${arch}: a module from image bytes alone runs like the compiled one; damaged images are typed errors`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const wasm = await parseWat(`(module
+      (import "h" "twice" (func $twice (param i64) (result i64)))
+      (memory (export "mem") 1)
+      (table 2 funcref)
+      (global $k (mut i32) (i32.const 3))
+      (func $f (export "f") (param i64) (result i64) local.get 0 call $twice global.get $k i64.extend_i32_u i64.add)
+      (func (export "boom") (param i32) (result i32) i32.const 1 local.get 0 i32.div_u)
+      (func (export "ind") (param i32) (result i64) i64.const 5 local.get 0 call_indirect (param i64) (result i64))
+      (elem (i32.const 0) func $f)
+      (data (i32.const 4) "xyz"))`);
+    const bytes = compileModule(wasm, { arch }).elf;
+    const module = Module.fromImage(engine, bytes, 'demo.o');
+    t.is(module.image, undefined);
+    const twice = Func.wrap(store, { params: ['i64'], results: ['i64'] }, (_c, v) => (v as bigint) * 2n);
+    const inst = Instance.create(store, module, [twice]);
+    t.is(inst.getFunc('f').call(20n), 43n);
+    t.is(inst.getFunc('ind').call(0), 13n);
+    t.is(Buffer.from(inst.getMemory('mem').read(4, 3)).toString(), 'xyz');
+    const e = t.throws(() => inst.getFunc('boom').call(0));
+    t.true(e instanceof WasmTrap && e.code === 'IntegerDivisionByZero' && trapSites(store, module, 'IntegerDivisionByZero').includes(e.pc!), String(e));
+    t.regex((e as WasmTrap).backtrace[0].symbol ?? '', /^demo\.o!boom\+0x/);
+    t.throws(() => Module.fromImage(new Engine({ arch: arch === 'x64' ? 'aarch64' : 'x64' }), bytes), { instanceOf: StackscopeError, message: /image is for/ });
+    // Byte flips anywhere in the image: either still a module or a typed error, never a crash.
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    let typed = 0;
+    for (let i = 0; i < 300; i++) {
+      const damaged = Uint8Array.from(bytes);
+      for (let k = 0; k < 3; k++) damaged[rand() % damaged.length] ^= 1 << (rand() % 8);
+      try {
+        Module.fromImage(engine, damaged);
+      } catch (err) {
+        t.true(err instanceof StackscopeError, `mutation ${i}: ${String(err)}`);
+        typed++;
+      }
+    }
+    t.true(typed > 0);
     store.close();
   });
 }

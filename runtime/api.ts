@@ -27,7 +27,6 @@ import {
 import { ActivationsTable } from '../gc/activations.ts';
 import { Collector, type GcReport } from '../gc/collector.ts';
 import { ExternRefHeap } from '../gc/externref.ts';
-import { stackMapsFromCompiledImage } from '../gc/image-stackmaps.ts';
 import { StackMapRegistry } from '../gc/stackmap-registry.ts';
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type HostCall, type Region } from '../simulator/machine.ts';
@@ -38,7 +37,8 @@ import { StoreExternRefs } from './externrefs.ts';
 import { GuestHeap } from './heap.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import { LinearMemory, WASM_PAGE_SIZE } from './memory.ts';
-import { placeCompiledImage, type PlacedImage } from './place.ts';
+import { placeModuleCode, type PlacedImage } from './place.ts';
+import { codeOfCompiledImage, moduleFromImageBytes, type ModuleCode } from './image-module.ts';
 import { SignatureRegistry, formatFuncType, funcTypeKey } from './signatures.ts';
 import { RuntimeTable } from './table.ts';
 import { Trampolines } from './trampolines.ts';
@@ -697,16 +697,31 @@ export interface ImportDescriptor {
 export class Module {
   private constructor(
     readonly engine: Engine,
+    /** The module's shape (from the front end, or rebuilt from an image's metadata). */
     readonly wasm: WasmModule,
-    readonly image: CompiledImage,
+    /** The code: ELF object, function offsets, trap sites, stack maps. */
+    readonly code: ModuleCode,
+    /** The compiler's output, when the module was compiled here. */
+    readonly image: CompiledImage | undefined,
     readonly name: string | undefined,
-  ) {}
+  ) {
+    if (code.arch !== engine.arch) throw new RuntimeError('Module', `image is for ${code.arch}, the engine for ${engine.arch}`);
+  }
 
   /** Compiles an already parsed module, or adopts an image compiled from it. */
   static fromParsed(engine: Engine, wasm: WasmModule, image?: CompiledImage, name?: string): Module {
     const img = image ?? compileModule(wasm, { arch: engine.arch });
-    if (img.arch !== engine.arch) throw new RuntimeError('Module', `image is for ${img.arch}, the engine for ${engine.arch}`);
-    return new Module(engine, wasm, img, name);
+    return new Module(engine, wasm, codeOfCompiledImage(img), img, name);
+  }
+
+  /**
+   * A module from a compiled image's bytes (the ELF object `stackscope compile` writes): the
+   * shape comes from its `.stackscope.module` section, trap sites and stack maps from the
+   * others. Throws ImageModuleError / ImageFormatError / LoaderError on a damaged image.
+   */
+  static fromImage(engine: Engine, bytes: Uint8Array, name?: string): Module {
+    const { wasm, code } = moduleFromImageBytes(bytes, name ?? 'image.o');
+    return new Module(engine, wasm, code, undefined, name);
   }
 
   static async fromWat(engine: Engine, text: string, name?: string): Promise<Module> {
@@ -748,10 +763,10 @@ export class Instance {
     const resolved = resolveImports(s, wasm, imports);
     let placed = s.placed.get(module);
     if (!placed) {
-      placed = placeCompiledImage(s.machine, wasm, module.image, module.name);
+      placed = placeModuleCode(s.machine, wasm, module.code, module.name);
       s.placed.set(module, placed);
-      s.stackMaps.register(stackMapsFromCompiledImage(module.name ?? `module@${hex(placed.textBase)}`, placed.textBase, module.image));
-      s.traps.addSites(placed.textBase, module.image.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
+      s.stackMaps.register(module.code.stackMaps(module.name ?? `module@${hex(placed.textBase)}`, placed.textBase));
+      s.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }
     const code: DefinedFunctionCode[] = wasm.functions.map((fn, i) => {
       const wasmCall = placed!.functionAddresses[i];
@@ -763,7 +778,7 @@ export class Instance {
         arrayCall: callable ? s.trampolines.arrayToWasm(fn.type, wasmCall, label) : 0n,
       };
     });
-    this.vm = new VMContextInstance(s.env, wasm, code, resolved, module.image);
+    this.vm = new VMContextInstance(s.env, wasm, code, resolved, module.code);
     s.instances.set(this.vm.address, this);
     for (const mem of this.vm.memories.slice(wasm.counts.numImportedMemories)) registerMemory(s, mem);
     const exports: Record<string, Extern | ((...args: Val[]) => Val)> = {};

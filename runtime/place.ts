@@ -3,12 +3,12 @@
  * its segments with their permissions (text read+execute, never writable by the guest), and
  * name code addresses after the Wasm functions for backtraces.
  */
-import type { CompiledImage } from '../compiler/index.ts';
 import { functionDisplayName, type WasmModule } from '../compiler/frontend/module.ts';
 import { link, placeImage, type LinkedImage, type Permissions } from '../loader/link.ts';
 import { PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';
+import type { ModuleCode } from './image-module.ts';
 
 export interface PlacedImage {
   readonly linked: LinkedImage;
@@ -36,7 +36,7 @@ export function freeAddressAbove(machine: Machine, gap = BigInt(PAGE_SIZE)): big
 
 let imageCounter = 0;
 
-export function placeCompiledImage(machine: Machine, module: WasmModule, image: CompiledImage, name = `module${imageCounter++}`): PlacedImage {
+export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`): PlacedImage {
   if (image.arch !== machine.arch) throw new RuntimeError(name, `image is for ${image.arch}, the machine is ${machine.arch}`);
   const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: freeAddressAbove(machine) });
   placeImage(linked, {
@@ -50,7 +50,7 @@ export function placeCompiledImage(machine: Machine, module: WasmModule, image: 
   if (!text) throw new RuntimeError(name, 'image has no .text section');
   const textBase = text.address;
   const functionAddresses = image.functions.map((f) => textBase + BigInt(f.textOffset));
-  const ranges = image.functions.map((f) => ({ funcIndex: f.funcIndex, begin: textBase + BigInt(f.textOffset), end: textBase + BigInt(f.textOffset + f.code.length) }));
+  const ranges = image.functions.map((f) => ({ funcIndex: f.funcIndex, begin: textBase + BigInt(f.textOffset), end: textBase + BigInt(f.textOffset + f.size) }));
   const functionAt = (pc: bigint) => {
     for (const r of ranges) if (pc >= r.begin && pc < r.end) return { funcIndex: r.funcIndex, offset: Number(pc - r.begin) };
     return undefined;
