@@ -383,3 +383,49 @@ for (const arch of ARCHES) {
     ]);
   });
 }
+
+const IMPORTED = `(module
+  (import "env" "mem" (memory 1))
+  (import "env" "tab" (table 2 funcref))
+  (type $v (func (result i32)))
+  (func $k (type $v) (i32.const 99))
+  (elem declare func $k)
+  (func $load (param i32) (result i32) (i32.load (local.get 0)))
+  (func $store (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func $size (result i32) (memory.size))
+  (func $tsize (result i32) (table.size 0))
+  (func $set (param i32) (table.set 0 (local.get 0) (ref.func $k)))
+  (func $call (param i32) (result i32) (call_indirect (type $v) (local.get 0)))
+)`;
+
+for (const arch of ARCHES) {
+  test(`imported memory and table are reached through their import records (${arch})`, async (t) => {
+    const inst = await instantiate(await watModule(IMPORTED), arch);
+    const m = inst.machine;
+    const o = inst.image.offsets;
+    // A memory definition and a table definition owned by "another instance".
+    const region = m.map('foreign-memory', 2 * 65536, 3);
+    const memDef = inst.vmctx + 0x9000n;
+    m.writeU64(memDef, region.address);
+    m.writeU64(memDef + 8n, 65536n);
+    m.writeU64(inst.vmctx + BigInt(o.vmctxVmmemoryImportFrom(0)), memDef);
+    const tableBase = inst.vmctx + 0x9100n;
+    const tableDef = inst.vmctx + 0x9200n;
+    m.writeU64(tableDef, tableBase);
+    m.writeU32(tableDef + 8n, 2);
+    m.writeU64(inst.vmctx + BigInt(o.vmctxVmtableImportFrom(0)), tableDef);
+    m.writeU32(region.address + 40n, 0xfeedf00d);
+    t.is(u32(inst.call(1, [40])), 0xfeedf00dn);
+    inst.call(2, [44, 1234]);
+    t.is(m.readU32(region.address + 44n), 1234);
+    t.is(u32(inst.call(3)), 1n);
+    const oob = t.throws(() => inst.call(1, [65534]), { instanceOf: GuestTrap })!;
+    t.is(trapCodeAt(inst, oob), 'HeapOutOfBounds');
+    t.is(u32(inst.call(4)), 2n);
+    inst.call(5, [1]);
+    t.is(m.readU64(tableBase + 8n) & 1n, 1n);
+    t.is(u32(inst.call(6, [1])), 99n);
+    const tob = t.throws(() => inst.call(6, [2]), { instanceOf: GuestTrap })!;
+    t.is(trapCodeAt(inst, tob), 'TableOutOfBounds');
+  });
+}

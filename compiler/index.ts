@@ -23,6 +23,10 @@ export type { TrapCode } from './codegen/common.ts';
 export { functionSymbol, stackMapOf } from './function.ts';
 export type { CallSite, CallSiteKind, CompiledFunction, StackMap } from './function.ts';
 export { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from './image.ts';
+export { ImageFormatError, readModuleMetadata, readStackMaps, readTrapTable } from './image-reader.ts';
+export type { ImageMetadata, StackMapRecord, TrapRecord } from './image-reader.ts';
+export { StackMapIndex } from './stackmaps.ts';
+export { formatListing } from './listing.ts';
 
 export interface CompileOptions {
   readonly arch: Arch;
