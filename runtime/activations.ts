@@ -16,6 +16,8 @@
  * reported as StackOverflow (runtime/traps.ts).
  */
 import type { Machine } from '../simulator/machine.ts';
+import type { BacktraceFrame } from '../simulator/trap.ts';
+import { StackscopeError } from '../isa/error.ts';
 import { RuntimeError } from './errors.ts';
 import { STACK_LIMIT_UNSET, type ActivationTriple, type VMRuntimeLimits } from './limits.ts';
 import type { TrapRegistry } from './traps.ts';
@@ -68,7 +70,7 @@ export class Activations {
     try {
       return call();
     } catch (e) {
-      throw this.traps.classify(e, this.machine, { pc: limits.lastWasmExitPc, fp: limits.lastWasmExitFp });
+      throw this.traps.classify(e, this.machine, { pc: limits.lastWasmExitPc, fp: limits.lastWasmExitFp }, (pc, fp) => this.backtrace(pc, fp));
     } finally {
       this.saved.pop();
       limits.setTriple(saved);
@@ -83,6 +85,21 @@ export class Activations {
     const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
     const limit = sp - BigInt(this.maxWasmStack);
     return limit < floor ? floor : limit;
+  }
+
+  /**
+   * wasmtime's trap backtrace: the Wasm frames of every activation, youngest first, starting at
+   * a trapping PC and FP, symbolized by the Machine. Undefined when the walk breaks an invariant
+   * (e.g. the trap happened outside Wasm code), so callers fall back to the raw FP chain.
+   */
+  backtrace(pc: bigint, fp: bigint): BacktraceFrame[] | undefined {
+    try {
+      return this.wasmFrames({ pc, fp }).flat().map((f) => ({ pc: f.pc, fp: f.fp, symbol: this.machine.symbolize(f.pc) }));
+    } catch (e) {
+      // An invariant broken or a frame pointer into unmapped memory: no Wasm backtrace.
+      if (e instanceof StackscopeError) return undefined;
+      throw e;
+    }
   }
 
   /** The saved triples of the entries in progress, youngest first (v17's CallThreadState

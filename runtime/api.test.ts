@@ -246,6 +246,10 @@ for (const arch of ARCHES) {
     trapAt = 3;
     const e = t.throws(() => f!.call(100));
     t.true(e instanceof WasmTrap && e.code === 'Interrupt', String(e));
+    // The backtrace lists the Wasm frames of every activation: f at depths 100..3.
+    const frames = (e as WasmTrap).backtrace.map((f) => /!(\w+)\+/.exec(f.symbol ?? '')?.[1]);
+    t.is(frames.length, 98);
+    t.true(frames.every((n) => n === 'f'));
     t.is(store.wasmDepth, 0);
     t.deepEqual(store.limits.triple(), { exitPc: 0n, exitFp: 0n, entrySp: 0n });
     store.close();

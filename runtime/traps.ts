@@ -8,7 +8,7 @@
  * GuestTrap.
  */
 import type { Machine } from '../simulator/machine.ts';
-import { GuestTrap } from '../simulator/trap.ts';
+import { GuestTrap, type BacktraceFrame } from '../simulator/trap.ts';
 import { WasmTrap, type TrapCode } from './errors.ts';
 
 export interface TrapSite {
@@ -43,15 +43,23 @@ export class TrapRegistry {
    * (host errors, faults outside Wasm's reach). A WasmTrap raised by a builtin or a host function
    * without a PC gets the last exit PC and a backtrace from the machine's frame chain.
    */
-  classify(e: unknown, machine: Machine, exit?: { pc: bigint; fp: bigint }): unknown {
+  classify(
+    e: unknown,
+    machine: Machine,
+    exit?: { pc: bigint; fp: bigint },
+    backtraceOf?: (pc: bigint, fp: bigint) => BacktraceFrame[] | undefined,
+  ): unknown {
     if (e instanceof WasmTrap) {
       if (e.pc !== undefined || exit === undefined || exit.pc === 0n) return e;
-      return new WasmTrap({ code: e.code, detail: e.detail, pc: exit.pc, backtrace: machine.backtrace(exit.pc, exit.fp), cause: e.cause });
+      const backtrace = backtraceOf?.(exit.pc, exit.fp) ?? machine.backtrace(exit.pc, exit.fp);
+      return new WasmTrap({ code: e.code, detail: e.detail, pc: exit.pc, backtrace, cause: e.cause });
     }
     if (!(e instanceof GuestTrap)) return e;
     const code = this.codeForGuestTrap(e);
     if (code === undefined) return e;
-    return new WasmTrap({ code, pc: e.pc, backtrace: e.backtrace, cause: e, detail: e.instruction });
+    const fp = e.backtrace[0]?.fp;
+    const backtrace = (fp !== undefined ? backtraceOf?.(e.pc, fp) : undefined) ?? e.backtrace;
+    return new WasmTrap({ code, pc: e.pc, backtrace, cause: e, detail: e.instruction });
   }
 
   private codeForGuestTrap(e: GuestTrap): TrapCode | undefined {
