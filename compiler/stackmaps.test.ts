@@ -19,7 +19,10 @@ type Stmt =
   | { kind: 'call'; site: number }
   | { kind: 'if'; cond: boolean; then: Stmt[]; else: Stmt[] };
 
-const NUM_LOCALS = 5; // locals 0..1 are parameters, 2..4 declared
+const NUM_LOCALS = 5; // generator locals 0..1 are parameters, 2..4 declared
+/** i64 locals declared before the externref ones, so maps span more than one bitmap word. */
+const PAD = 40;
+const idx = (l: number): number => (l < 2 ? l : l + PAD);
 
 const stmtArb: fc.Memo<Stmt> = fc.memo((depth) => {
   const local = fc.integer({ min: 0, max: NUM_LOCALS - 1 });
@@ -72,9 +75,9 @@ function generate(stmts: Stmt[], fnIndex: number, params: [bigint, bigint]): Gen
   const emit = (ss: Stmt[]): string =>
     ss.map((s) => {
       switch (s.kind) {
-        case 'copy': return `(local.set ${s.dst} (local.get ${s.src}))`;
-        case 'null': return `(local.set ${s.dst} (ref.null extern))`;
-        case 'push': return `(local.get ${s.src})`;
+        case 'copy': return `(local.set ${idx(s.dst)} (local.get ${idx(s.src)}))`;
+        case 'null': return `(local.set ${idx(s.dst)} (ref.null extern))`;
+        case 'push': return `(local.get ${idx(s.src)})`;
         case 'drop': return `(drop)`;
         case 'call': return `(call $obs (i32.const ${s.site}))`;
         case 'if': return `(if (i32.const ${s.cond ? 1 : 0}) (then ${emit(s.then)}) (else ${emit(s.else)}))`;
@@ -114,7 +117,7 @@ function generate(stmts: Stmt[], fnIndex: number, params: [bigint, bigint]): Gen
     });
   };
   run(fixed, new Set());
-  const wat = `(func (param externref externref) (local externref externref externref) ${emit(fixed)})`;
+  const wat = `(func (param externref externref) (local ${'i64 '.repeat(PAD)}externref externref externref) ${emit(fixed)})`;
   return { wat, expected };
 }
 
@@ -123,6 +126,7 @@ const FUNCS_PER_MODULE = 6;
 for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
   test(`each stack map marks exactly the live externref slots (${arch})`, async (t) => {
     let sites = 0;
+    let wide = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(topArb, { minLength: FUNCS_PER_MODULE, maxLength: FUNCS_PER_MODULE }), async (bodies) => {
         const params: [bigint, bigint] = [0x7000_0010n, 0x7000_0020n];
@@ -136,6 +140,7 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
             if (map === undefined) throw new Error('no stack map at a call');
             if (BigInt(map.mappedWords * 8) !== call.fp - (arch === 'x64' ? call.sp + 8n : call.sp)) throw new Error('map does not span SP..FP');
             seen.set(Number(args[2]), liveWords(inst.machine, call.fp, map).sort());
+            if (map.bitmap.slice(1).some((w) => w !== 0)) wide++;
           }]]),
         });
         gens.forEach((g, k) => {
@@ -152,6 +157,7 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
       { numRuns: 12, seed: arch === 'x64' ? 17 : 23 },
     );
     t.true(sites > 50, `only ${sites} call sites checked`);
+    t.true(wide > 0, 'no map with a set bit beyond the first bitmap word');
   });
 }
 
