@@ -429,3 +429,35 @@ for (const arch of ARCHES) {
     t.is(trapCodeAt(inst, tob), 'TableOutOfBounds');
   });
 }
+
+const SEGMENTS = `(module
+  (memory 1)
+  (table 4 funcref)
+  (global $gf (mut funcref) (ref.null func))
+  (elem $e func $f)
+  (data $d "abc")
+  (func $f (result i32) (i32.const 5))
+  (func $segs (param i32 i32 i32)
+    (table.init $e (local.get 0) (local.get 1) (local.get 2))
+    (elem.drop $e)
+    (memory.init $d (local.get 0) (local.get 1) (local.get 2))
+    (data.drop $d))
+  (func $gfset (global.set $gf (ref.func $f)))
+  (func $gfnull (result i32) (ref.is_null (global.get $gf)))
+)`;
+
+for (const arch of ARCHES) {
+  test(`segment libcalls and funcref globals (${arch})`, async (t) => {
+    const inst = await instantiate(await watModule(SEGMENTS), arch);
+    inst.call(1, [7, 8, 9]);
+    t.deepEqual(inst.builtinCalls.map((c) => [c.name, c.args.slice(1)]), [
+      ['table_init', [0n, 0n, 7n, 8n, 9n]],
+      ['elem_drop', [0n]],
+      ['memory_init', [0n, 0n, 7n, 8n, 9n]],
+      ['data_drop', [0n]],
+    ]);
+    t.is(u32(inst.call(3)), 1n);
+    inst.call(2);
+    t.is(u32(inst.call(3)), 0n);
+  });
+}

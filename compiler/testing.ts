@@ -220,6 +220,10 @@ export function instantiateImage(machine: Machine, module: WasmModule, image: Co
       if (memoryBase !== null) machine.writeBytes(memoryBase + dst, machine.readBytes(memoryBase + src, Number(len)));
     },
     table_copy: () => undefined,
+    table_init: () => undefined,
+    elem_drop: () => undefined,
+    memory_init: () => undefined,
+    data_drop: () => undefined,
     table_grow_externref: ([, table, delta, init]) => growTable(Number(table), delta, init),
     table_grow_func_ref: ([, table, delta, init]) => growTable(Number(table), delta, init === 0n ? 0n : init | 1n),
     table_fill_externref: ([, table, dst, value, len]) => fillTable(Number(table), dst, value, len),
