@@ -354,4 +354,39 @@ for (const arch of ARCHES) {
     t.true(typed > 0);
     store.close();
   });
+
+  test(`${arch}: Func.new host functions take the array path; host errors and disposal`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "mix" (func $mix (param i32 i64 i32 i64 i32 i64 i32 i64 i32) (result i32)))
+      (import "h" "fail" (func $fail (param i32) (result i32)))
+      (func (export "go") (result i32)
+        i32.const -1 i64.const 2 i32.const 3 i64.const 4 i32.const 5 i64.const 6 i32.const 7 i64.const 8 i32.const 9
+        call $mix)
+      (func (export "fail") (param i32) (result i32) local.get 0 call $fail))`);
+    let seen: Val[] = [];
+    const mix = Func.new(store, { params: ['i32', 'i64', 'i32', 'i64', 'i32', 'i64', 'i32', 'i64', 'i32'], results: ['i32'] }, (_c, ...args) => {
+      seen = args;
+      return -42;
+    });
+    class Boom extends Error {}
+    const fail = Func.new(store, { params: ['i32'], results: ['i32'] }, () => { throw new Boom('host failure'); });
+    const inst = Instance.create(store, module, [mix, fail]);
+    t.is(inst.getFunc('go').call(), -42);
+    t.deepEqual(seen, [-1, 2n, 3, 4n, 5, 6n, 7, 8n, 9]);
+    // A host exception that is not a trap comes out unchanged, and the store is still usable.
+    t.throws(() => inst.getFunc('fail').call(1), { instanceOf: Boom });
+    t.is(store.wasmDepth, 0);
+    t.is(store.limits.stackLimit, (1n << 64n) - 1n);
+    t.is(inst.getFunc('go').call(), -42);
+    // ExternRef handles dispose like `using` would.
+    const r = ExternRef.new(store, 1);
+    const c = r.clone();
+    t.is(r.strongCount(), 2);
+    c[Symbol.dispose]();
+    t.is(r.strongCount(), 1);
+    r[Symbol.dispose]();
+    t.is(store.externRefHeap.liveCount, 0);
+    store.close();
+  });
 }

@@ -22,7 +22,7 @@ import {
   funcTypeOf, type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type WasmModule,
 } from '../compiler/frontend/module.ts';
 import {
-  VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout, VMGlobalDefinitionLayout,
+  VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout, VMGlobalDefinitionLayout,
 } from '../compiler/vmoffsets.ts';
 import { ActivationsTable } from '../gc/activations.ts';
 import { Collector, type GcReport } from '../gc/collector.ts';
@@ -462,6 +462,47 @@ export class Func {
     m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), 0n);
     m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), s.trampolines.wasmToNative(type));
     m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(typeId));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
+    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
+    const f = new Func(s, funcRef, type, invoke);
+    s.funcsByRef.set(funcRef, f);
+    return f;
+  }
+
+  /**
+   * A host function reached through the array calling convention, like wasmtime's Func::new:
+   * Wasm calls the per-function wasm-to-array trampoline, which spills the arguments into a
+   * ValRaw buffer on the guest stack and calls the host with (callee ctx, caller vmctx, values,
+   * len); the result comes back in slot 0. The context is a VMArrayCallHostFuncContext ("ACHF").
+   */
+  static new<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
+    const s = store as Store;
+    if (type.results.length > 1) throw new RuntimeError('Func.new', 'at most one result is supported');
+    const m = s.machine;
+    const ctx = s.heap.alloc(VMHostFuncContextLayout.size, 16);
+    const funcRef = ctx + BigInt(VMHostFuncContextLayout.funcRef);
+    const name = fn.name || 'host';
+    const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
+    const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len], call) => {
+      if (len < BigInt(Math.max(type.params.length, type.results.length))) {
+        throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
+      }
+      const args = type.params.map((t, i) => fromRaw(s, t, m.readU64(values + BigInt(16 * i))));
+      try {
+        const result = invoke(new Caller(s, s.instances.get(callerVmctx), call), args);
+        if (type.results.length === 1) {
+          m.writeU64(values, resultToRaw(s, type, result, `host function ${name}`));
+          m.writeU64(values + 8n, 0n);
+        }
+      } finally {
+        for (const a of args) if (a instanceof ExternRef) a.release();
+      }
+    });
+    m.writeU32(ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.nativeCall), 0n);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), arrayHost);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), s.trampolines.wasmToArray(type, arrayHost, name));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(s.signatures.idOf(type)));
     m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
     m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
     const f = new Func(s, funcRef, type, invoke);
