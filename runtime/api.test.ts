@@ -2,7 +2,9 @@ import test from 'ava';
 import {
   Engine, Store, Module, Instance, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
 } from '../index.ts';
-import { VMCONTEXT_MAGIC } from '../compiler/vmoffsets.ts';
+import {
+  VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout, VMMemoryDefinitionLayout, VMTableDefinitionLayout,
+} from '../compiler/vmoffsets.ts';
 import { compileModule } from '../compiler/index.ts';
 import { parseWat } from '../compiler/frontend/index.ts';
 import { StackscopeError } from '../isa/error.ts';
@@ -387,6 +389,65 @@ for (const arch of ARCHES) {
     t.is(r.strongCount(), 1);
     r[Symbol.dispose]();
     t.is(store.externRefHeap.liveCount, 0);
+    store.close();
+  });
+
+  test(`${arch}: an instance's VMContext read back at the compiler's offsets, region by region`, async (t) => {
+    const { engine, store } = await storeFor(arch);
+    const exporter = Instance.create(store, await Module.fromWat(engine, KINDS));
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "f" (func $h (param i32) (result i32)))
+      (import "a" "tab" (table 4 funcref))
+      (import "a" "g64" (global (mut i64)))
+      (memory 2)
+      (table $own 5 externref)
+      (global $x i32 (i32.const 11))
+      (global $y (mut i64) (i64.const -1))
+      (func $e1 (export "e1") (param i32) (result i32) local.get 0 call $h)
+      (func $e2 (export "e2") (result i32) i32.const 2)
+      (elem declare func $e2))`);
+    const host = Func.wrap(store, { params: ['i32'], results: ['i32'] }, (_c, v) => v);
+    const inst = Instance.create(store, module, [host, exporter.getTable('tab'), exporter.getGlobal('g64')]);
+    const o = module.image!.offsets; // the compiler's own VMOffsets for this module
+    const m = store.machine;
+    const at = (off: number) => inst.vmctx + BigInt(off);
+    t.is(m.readU32(at(o.vmctxMagic())), VMCONTEXT_MAGIC);
+    t.is(m.readU64(at(o.vmctxRuntimeLimits())), store.limits.address);
+    t.is(m.readU64(at(o.vmctxCallee())), 0n);
+    t.is(m.readU64(at(o.vmctxEpochPtr())), store.epochAddress);
+    t.is(m.readU64(at(o.vmctxExternrefActivationsTable())), store.activationsTable.address);
+    t.is(m.readU64(at(o.vmctxStore())), store.id);
+    t.is(m.readU64(at(o.vmctxBuiltinFunctions())), store.builtins.address);
+    // signature_ids: one u32 per compiler signature slot.
+    const sigs = m.readU64(at(o.vmctxSignatureIdsArray()));
+    module.image!.signatures.forEach((typeIndex, slot) => {
+      t.is(m.readU32(sigs + BigInt(4 * slot)), store.signatures.idOf(module.wasm.types[typeIndex]));
+    });
+    // Imported function 0: the host function's VMFuncRef fields, in VMFunctionImport order.
+    const fi = o.vmctxVmfunctionImport(0);
+    t.is(m.readU64(at(fi + VMFunctionImportLayout.wasmCall)), m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.wasmCall)));
+    t.is(m.readU64(at(fi + VMFunctionImportLayout.nativeCall)), m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.nativeCall)));
+    t.is(m.readU64(at(fi + VMFunctionImportLayout.vmctx)), host.vmctx);
+    // Imported table and global point into the exporter.
+    t.is(m.readU64(at(o.vmctxVmtableImportFrom(0))), exporter.getTable('tab').table.definitionAddress);
+    t.is(m.readU64(at(o.vmctxVmglobalImportFrom(0))), exporter.getGlobal('g64').address);
+    // Defined table, memory, globals.
+    const ownTable = (inst as unknown as { vm: { tables: { base: bigint }[] } }).vm.tables[1];
+    t.is(m.readU64(at(o.vmctxVmtableDefinition(0) + VMTableDefinitionLayout.base)), ownTable.base);
+    t.is(m.readU32(at(o.vmctxVmtableDefinition(0) + VMTableDefinitionLayout.currentElements)), 5);
+    const def = m.readU64(at(o.vmctxVmmemoryPointer(0)));
+    t.is(def, at(o.vmctxVmmemoryDefinition(0)));
+    t.is(m.readU64(def + BigInt(VMMemoryDefinitionLayout.currentLength)), 2n * 65536n);
+    t.is(m.readU32(at(o.vmctxVmglobalDefinition(0))), 11);
+    t.is(m.readU64(at(o.vmctxVmglobalDefinition(1))), (1n << 64n) - 1n);
+    // func_refs: exported functions are escaped; their VMFuncRef names the compiled body.
+    const e1 = inst.getFunc('e1');
+    t.is(e1.funcRefPointer, at(o.vmctxFuncRef(module.wasm.escapedIndex.get(1)!)));
+    const placed = (store as unknown as { placed: Map<Module, { functionAddresses: bigint[] }> }).placed.get(module)!;
+    t.is(m.readU64(e1.funcRefPointer + BigInt(VMFuncRefLayout.wasmCall)), placed.functionAddresses[0]);
+    t.is(m.readU64(e1.funcRefPointer + BigInt(VMFuncRefLayout.vmctx)), inst.vmctx);
+    t.is(e1.call(5), 5);
+    t.is(o.size, (inst as unknown as { vm: { offsets: { size: number } } }).vm.offsets.size);
     store.close();
   });
 }
