@@ -14,6 +14,7 @@ export {
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
 } from './runtime/api.ts';
 export { WasmTrap, RuntimeError, InstantiationError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
+export { ImageModuleError } from './runtime/image-module.ts';
 export { GuestTrap } from './simulator/trap.ts';
 export { StackscopeError } from './isa/error.ts';
 export type { Arch } from './isa/arch.ts';

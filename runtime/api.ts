@@ -34,7 +34,7 @@ import { Activations, DEFAULT_MAX_WASM_STACK } from './activations.ts';
 import { BuiltinsArray, type BuiltinHost } from './builtins.ts';
 import { InstantiationError, RuntimeError, WasmTrap, normalizeTrapCode } from './errors.ts';
 import { StoreExternRefs } from './externrefs.ts';
-import { GuestHeap } from './heap.ts';
+import { RuntimeHeap } from './heap.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import { LinearMemory, WASM_PAGE_SIZE } from './memory.ts';
 import { placeModuleCode, type PlacedImage } from './place.ts';
@@ -64,6 +64,8 @@ export interface EngineConfig {
   memoryGuardBytes?: bigint;
   /** Upper bound of a linear memory's reservation, in pages (default 65536 = 4 GiB). */
   memoryReservationPages?: number;
+  /** Resource limit: pages a memory may make accessible (default 4096 = 256 MiB). */
+  maxMemoryPages?: number;
   /** Instruction budget of one outermost guest call (default 2^32; null = none). */
   budget?: bigint | null;
   /** Wall-clock limit of one outermost guest call in ms (default 10 s; null = none). */
@@ -141,7 +143,7 @@ export class Store<T = unknown> {
   readonly machine: Machine;
   readonly id: bigint;
   data: T | undefined;
-  /** @internal */ readonly heap: GuestHeap;
+  /** @internal */ readonly heap: RuntimeHeap;
   /** @internal */ readonly limits: VMRuntimeLimits;
   /** @internal */ readonly epochAddress: bigint;
   /** @internal */ readonly externRefHeap: ExternRefHeap;
@@ -170,7 +172,7 @@ export class Store<T = unknown> {
     this.machine = machine;
     this.id = storeIds++;
     this.data = options.data;
-    this.heap = new GuestHeap(machine, 'runtime-heap');
+    this.heap = new RuntimeHeap(machine, 'runtime-heap');
     this.limits = VMRuntimeLimits.allocate(machine, this.heap);
     this.epochAddress = this.heap.alloc(8, 8);
     machine.writeU64(this.epochAddress, engine.currentEpoch);
@@ -207,7 +209,11 @@ export class Store<T = unknown> {
       machine, heap: this.heap, limits: this.limits, epochAddress: this.epochAddress,
       activationsTableAddress: this.activationsTable.address, storeId: this.id,
       builtinsArrayAddress: this.builtins.address, signatures: this.signatures, externRefs: this.externRefs,
-      memoryOptions: { guardBytes: engine.config.memoryGuardBytes, reservationPages: engine.config.memoryReservationPages },
+      memoryOptions: {
+        guardBytes: engine.config.memoryGuardBytes,
+        reservationPages: engine.config.memoryReservationPages,
+        maxAccessiblePages: engine.config.maxMemoryPages,
+      },
     };
     engine.register(this);
   }

@@ -14,7 +14,7 @@ import { BUILTIN_FUNCTIONS, type BuiltinFunction, type BuiltinName } from '../co
 import type { Machine } from '../simulator/machine.ts';
 import { RuntimeError, WasmTrap } from './errors.ts';
 import type { ExternRefHost } from './externrefs.ts';
-import type { GuestHeap } from './heap.ts';
+import type { RuntimeHeap } from './heap.ts';
 import { RuntimeTable } from './table.ts';
 import type { Trampolines } from './trampolines.ts';
 import type { VMContextInstance } from './vmcontext.ts';
@@ -179,7 +179,7 @@ export class BuiltinsArray {
   /** Gateway (host) address of each implementation. */
   readonly implementations: readonly bigint[];
 
-  constructor(machine: Machine, heap: GuestHeap, trampolines: Trampolines, host: BuiltinHost) {
+  constructor(machine: Machine, heap: RuntimeHeap, trampolines: Trampolines, host: BuiltinHost) {
     this.address = heap.alloc(8 * BUILTIN_FUNCTIONS.length, 16);
     const stubs: bigint[] = [];
     const impls: bigint[] = [];

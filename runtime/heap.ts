@@ -12,7 +12,7 @@ import { RuntimeError } from './errors.ts';
 
 const DEFAULT_CHUNK = 1 << 20;
 
-export class GuestHeap {
+export class RuntimeHeap {
   private region: Region | undefined;
   private next = 0n;
   private end = 0n;

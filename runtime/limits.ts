@@ -16,7 +16,7 @@
  */
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
-import type { GuestHeap } from './heap.ts';
+import type { RuntimeHeap } from './heap.ts';
 
 /** usize::MAX: stack_limit's value while no Wasm is running. */
 export const STACK_LIMIT_UNSET = (1n << 64n) - 1n;
@@ -36,7 +36,7 @@ export class VMRuntimeLimits {
   ) {}
 
   /** Allocates a fresh block: stack_limit all-ones, everything else 0. */
-  static allocate(machine: Machine, heap: GuestHeap): VMRuntimeLimits {
+  static allocate(machine: Machine, heap: RuntimeHeap): VMRuntimeLimits {
     const address = heap.alloc(VMRuntimeLimitsLayout.size, 16);
     const limits = new VMRuntimeLimits(machine, address);
     limits.stackLimit = STACK_LIMIT_UNSET;

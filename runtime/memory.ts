@@ -24,7 +24,12 @@ export interface LinearMemoryOptions {
   /** Upper bound on the reserved (growable) size in pages, whatever the type's maximum says
    * (default 65536, i.e. 4 GiB of address space; only touched pages cost host memory). */
   reservationPages?: number;
+  /** Most pages that may ever be accessible (mapped with host memory behind them), like a
+   * wasmtime ResourceLimiter; growth beyond fails with −1. Default 4096 (256 MiB). */
+  maxAccessiblePages?: number;
 }
+
+export const DEFAULT_MAX_ACCESSIBLE_PAGES = 4096;
 
 let memoryCounter = 0;
 
@@ -34,6 +39,8 @@ export class LinearMemory {
   /** Pages the reservation can hold; growth beyond fails (returns −1). */
   readonly reservedPages: number;
   readonly guardBytes: bigint;
+  /** The resource limit on accessible pages (see LinearMemoryOptions.maxAccessiblePages). */
+  readonly maxAccessiblePages: number;
   private pagesNow: number;
   /** Where this memory's VMMemoryDefinition lives (an owned slot of the defining vmctx, or a
    * standalone block for host-created memories); growth keeps its current_length in step. */
@@ -44,6 +51,10 @@ export class LinearMemory {
     this.name = `memory${memoryCounter++}`;
     const typeMax = type.max ?? MAX_WASM32_PAGES;
     this.reservedPages = Math.min(typeMax, options.reservationPages ?? MAX_WASM32_PAGES, MAX_WASM32_PAGES);
+    this.maxAccessiblePages = options.maxAccessiblePages ?? DEFAULT_MAX_ACCESSIBLE_PAGES;
+    if (type.min > this.maxAccessiblePages) {
+      throw new RuntimeError(this.name, `minimum of ${type.min} pages exceeds the limit of ${this.maxAccessiblePages} accessible pages`);
+    }
     if (type.min > this.reservedPages) {
       throw new RuntimeError(this.name, `minimum of ${type.min} pages exceeds the reservation of ${this.reservedPages} pages`);
     }
@@ -93,7 +104,7 @@ export class LinearMemory {
     if (delta < 0n) return -1;
     const old = this.pagesNow;
     const wanted = BigInt(old) + delta;
-    if (wanted > BigInt(this.reservedPages)) return -1;
+    if (wanted > BigInt(this.reservedPages) || wanted > BigInt(this.maxAccessiblePages)) return -1;
     if (delta === 0n) return old;
     this.mapPages(old, Number(delta));
     this.pagesNow = Number(wanted);

@@ -17,10 +17,13 @@ import type { RefType, TableType } from '../compiler/frontend/module.ts';
 import { VMTableDefinitionLayout } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { RuntimeError, WasmTrap } from './errors.ts';
-import type { GuestHeap } from './heap.ts';
+import type { RuntimeHeap } from './heap.ts';
 
 export const FUNCREF_INIT_BIT = 1n;
 export const MAX_TABLE_ELEMENTS = 0xffff_ffff;
+/** Elements a table may hold at most (a resource limit, as wasmtime's default limiter has);
+ * growth beyond fails with −1. */
+export const DEFAULT_TABLE_ELEMENT_LIMIT = 1 << 20;
 
 /** Reference counting of externrefs, implemented by the store's externref heap. */
 export interface ExternRefCounts {
@@ -57,7 +60,7 @@ export class RuntimeTable {
 
   private constructor(
     readonly machine: Machine,
-    private readonly heap: GuestHeap,
+    private readonly heap: RuntimeHeap,
     type: TableType,
     private readonly externRefs: ExternRefCounts | undefined,
     definitionAddress: bigint | undefined,
@@ -76,8 +79,8 @@ export class RuntimeTable {
    * A table of `type.min` elements. Funcref elements start uninitialised (0), which reads as null
    * unless a lazy initial value is recorded; externref elements start null.
    */
-  static create(machine: Machine, heap: GuestHeap, type: TableType, externRefs?: ExternRefCounts, definitionAddress?: bigint): RuntimeTable {
-    if (type.min > MAX_TABLE_ELEMENTS) throw new RuntimeError('table', `minimum ${type.min} too large`);
+  static create(machine: Machine, heap: RuntimeHeap, type: TableType, externRefs?: ExternRefCounts, definitionAddress?: bigint): RuntimeTable {
+    if (type.min > DEFAULT_TABLE_ELEMENT_LIMIT) throw new RuntimeError('table', `minimum ${type.min} exceeds the limit of ${DEFAULT_TABLE_ELEMENT_LIMIT} elements`);
     return new RuntimeTable(machine, heap, type, externRefs, definitionAddress);
   }
 
@@ -185,7 +188,7 @@ export class RuntimeTable {
     const old = this.length;
     if (!Number.isInteger(delta) || delta < 0) return -1;
     const wanted = old + delta;
-    if (wanted > MAX_TABLE_ELEMENTS || (this.maximum !== null && wanted > this.maximum)) return -1;
+    if (wanted > DEFAULT_TABLE_ELEMENT_LIMIT || (this.maximum !== null && wanted > this.maximum)) return -1;
     if (wanted > this.capacity) {
       const capacity = Math.max(wanted, this.capacity * 2);
       const storage = this.heap.alloc(capacity * 8, 16);

@@ -6,7 +6,7 @@ import type { Arch } from '../isa/arch.ts';
 import { BUILTIN_FUNCTIONS_TOTAL_NUMBER } from '../compiler/builtins.ts';
 import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
 import { Machine } from '../simulator/machine.ts';
-import { GuestHeap } from './heap.ts';
+import { RuntimeHeap } from './heap.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import { SignatureRegistry } from './signatures.ts';
 import type { VMContextEnvironment } from './vmcontext.ts';
@@ -15,7 +15,7 @@ export const ARCHES: readonly Arch[] = ['x64', 'aarch64'];
 
 export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMContextEnvironment & { machine: Machine }> {
   const machine = await Machine.create({ arch });
-  const heap = new GuestHeap(machine);
+  const heap = new RuntimeHeap(machine);
   const limits = VMRuntimeLimits.allocate(machine, heap);
   const epochAddress = heap.alloc(8, 8);
   const activationsTableAddress = heap.alloc(VMExternRefActivationsTableLayout.chunk + 8, 16);

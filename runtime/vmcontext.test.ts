@@ -190,6 +190,11 @@ test('linear memory: guard region faults, growth maps more pages in place', asyn
   t.is(mem.grow(2), -1, 'beyond the maximum');
   t.is(mem.grow(1), 2);
   t.is(mem.grow(0), 3);
+  const limited = LinearMemory.create(m, { min: 1, max: null, shared: false }, { guardBytes: 1n << 20n, maxAccessiblePages: 8 });
+  t.is(limited.grow(8), -1, 'the resource limit refuses growth the type would allow');
+  t.is(limited.grow(7), 1);
+  t.is(limited.grow(1n << 40n), -1);
+  t.throws(() => LinearMemory.create(m, { min: 9, max: null, shared: false }, { maxAccessiblePages: 8 }), { message: /exceeds the limit/ });
   // A later region must not land in the reservation or the guard.
   const other = m.map('after', 4096, PROT_READ);
   t.true(other.address >= mem.base + 3n * 65536n + (1n << 20n));
@@ -216,6 +221,8 @@ test('table growth moves the elements and rewrites the definition', async (t) =>
   t.is(table.getFuncRef(1), 0x4440n);
   t.is(table.getFuncRef(11), 0x5550n);
   t.is(table.grow(89, 0n), -1);
+  const open = RuntimeTable.create(m, env.heap, { elemType: 'funcref', min: 0, max: null });
+  t.is(open.grow(0xffff_ffff, 0n), -1, 'the element limit refuses a huge growth without allocating');
   t.throws(() => table.fill(10, 0n, 3), { instanceOf: WasmTrap });
   m.close();
 });

@@ -28,7 +28,7 @@ import {
 } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { InstantiationError, RuntimeError, WasmTrap } from './errors.ts';
-import type { GuestHeap } from './heap.ts';
+import type { RuntimeHeap } from './heap.ts';
 import type { VMRuntimeLimits } from './limits.ts';
 import { LinearMemory, WASM_PAGE_SIZE, type LinearMemoryOptions } from './memory.ts';
 import type { SignatureRegistry } from './signatures.ts';
@@ -37,7 +37,7 @@ import { RuntimeTable, type ExternRefCounts, type FuncRefSource } from './table.
 /** Store- and engine-wide pointers every VMContext of a store shares. */
 export interface VMContextEnvironment {
   readonly machine: Machine;
-  readonly heap: GuestHeap;
+  readonly heap: RuntimeHeap;
   readonly limits: VMRuntimeLimits;
   /** The engine's u64 epoch counter. */
   readonly epochAddress: bigint;
