@@ -4,6 +4,7 @@ import {
 } from '../index.ts';
 import {
   VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout, VMMemoryDefinitionLayout, VMTableDefinitionLayout,
+  VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout,
 } from '../compiler/vmoffsets.ts';
 import { compileModule } from '../compiler/index.ts';
 import { parseWat } from '../compiler/frontend/index.ts';
@@ -428,6 +429,13 @@ for (const arch of ARCHES) {
     t.is(m.readU64(at(fi + VMFunctionImportLayout.wasmCall)), m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.wasmCall)));
     t.is(m.readU64(at(fi + VMFunctionImportLayout.nativeCall)), m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.nativeCall)));
     t.is(m.readU64(at(fi + VMFunctionImportLayout.vmctx)), host.vmctx);
+    // The host function's VMNativeCallHostFuncContext: "NCHF", an inline VMFuncRef whose vmctx is
+    // the context itself, the store id as host state.
+    t.is(m.readU32(host.vmctx), VM_NATIVE_CALL_HOST_FUNC_MAGIC);
+    t.is(host.funcRefPointer, host.vmctx + BigInt(VMHostFuncContextLayout.funcRef));
+    t.is(m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.vmctx)), host.vmctx);
+    t.is(m.readU32(host.funcRefPointer + BigInt(VMFuncRefLayout.typeIndex)), store.signatures.idOf({ params: ['i32'], results: ['i32'] }));
+    t.is(m.readU64(host.vmctx + BigInt(VMHostFuncContextLayout.hostState)), store.id);
     // Imported table and global point into the exporter.
     t.is(m.readU64(at(o.vmctxVmtableImportFrom(0))), exporter.getTable('tab').table.definitionAddress);
     t.is(m.readU64(at(o.vmctxVmglobalImportFrom(0))), exporter.getGlobal('g64').address);
