@@ -9,7 +9,7 @@
  *   instance.getFunc('f').call(); // 42
  */
 export {
-  Engine, Store, Module, Instance, Func, Caller, Global, Table, Memory, ExternRef,
+  Engine, Store, Module, Instance, Linker, Func, Caller, Global, Table, Memory, ExternRef,
   type EngineConfig, type StoreOptions, type Extern, type Val, type HostFn, type ImportDescriptor,
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
 } from './runtime/api.ts';

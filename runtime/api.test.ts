@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  Engine, Store, Module, Instance, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
+  Engine, Store, Module, Instance, Linker, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
 } from '../index.ts';
 import {
   VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout, VMMemoryDefinitionLayout, VMTableDefinitionLayout,
@@ -174,6 +174,10 @@ for (const arch of ARCHES) {
     t.is(b.getFunc('g').call(), 99n);
     t.is(b.getFunc('via_table').call(10), 11);
     t.throws(() => Instance.create(store, user, [a.getFunc('inc')]), { message: /imports given/ });
+    const linker = new Linker(engine).instance('a', a);
+    t.is(linker.instantiate(store, user).getFunc('twice').call(5), 7);
+    t.throws(() => linker.define('a', 'inc', a.getFunc('inc')), { message: /already defined/ });
+    t.throws(() => new Linker(engine).instantiate(store, user), { message: /a\.inc.*not defined/ });
     t.throws(() => Instance.create(store, user, [a.getMemory('mem'), a.getMemory('mem'), a.getTable('tab'), a.getGlobal('g64')]), { message: /expected a function/ });
     store.close();
   });
