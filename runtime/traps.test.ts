@@ -1,0 +1,34 @@
+import test from 'ava';
+import { Machine } from '../simulator/machine.ts';
+import { GuestTrap } from '../simulator/trap.ts';
+import { WasmTrap, normalizeTrapCode } from './errors.ts';
+import { TrapRegistry } from './traps.ts';
+
+test('guest faults are classified by trap table, stack guard, memory range; others stay GuestTraps', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const reg = new TrapRegistry();
+  reg.addSites(0x1000n, [{ offset: 0x10, code: 'BadSignature' }, { offset: 0x20, code: 'IntegerOverflow' }]);
+  reg.addMemoryRange(0x10_0000_0000n, 0x10_8000_0000n);
+  const fault = (kind: GuestTrap['kind'], pc: bigint, address?: bigint) => new GuestTrap({ kind, pc, address, backtrace: [{ pc, fp: 0n }] });
+  const code = (e: unknown) => (e instanceof WasmTrap ? e.code : e);
+  t.is(code(reg.classify(fault('invalid-instruction', 0x1010n), m)), 'BadSignature');
+  t.is(code(reg.classify(fault('divide-error', 0x1020n), m)), 'IntegerOverflow', 'a listed site wins over the fault kind');
+  t.is(code(reg.classify(fault('divide-error', 0x1030n), m)), 'IntegerDivisionByZero');
+  t.is(code(reg.classify(fault('stack-guard', 0x5000n), m)), 'StackOverflow');
+  t.is(code(reg.classify(fault('read-unmapped', 0x5000n, 0x10_0000_0100n), m)), 'MemoryOutOfBounds');
+  const wild = fault('write-unmapped', 0x5000n, 0x20n);
+  t.is(reg.classify(wild, m), wild, 'a fault outside Wasm memory is not a Wasm trap');
+  const timeout = fault('timeout', 0x5000n);
+  t.is(reg.classify(timeout, m), timeout);
+  const plain = new Error('host');
+  t.is(reg.classify(plain, m), plain);
+  // A trap raised by a builtin gets the exit PC recorded by its stub.
+  const fromBuiltin = reg.classify(new WasmTrap({ code: 'TableOutOfBounds' }), m, { pc: 0x1234n, fp: 0n }) as WasmTrap;
+  t.is(fromBuiltin.pc, 0x1234n);
+  t.is(fromBuiltin.code, 'TableOutOfBounds');
+  t.regex(fromBuiltin.message, /out of bounds table access.*at pc 0x1234/);
+  t.is(normalizeTrapCode('HeapOutOfBounds'), 'MemoryOutOfBounds');
+  t.is(normalizeTrapCode('BadSignature'), 'BadSignature');
+  t.is(normalizeTrapCode('Nonsense'), undefined);
+  m.close();
+});
