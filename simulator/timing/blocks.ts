@@ -19,18 +19,21 @@ import { branchTarget, type BlockCost, type TimingModel } from './model.ts';
 export type Terminator = 'none' | 'cond' | 'jump' | 'indirect' | 'call' | 'icall' | 'ret';
 
 /**
- * Register dataflow of a block as a function from input ready times to output ready times:
- * out[j] = max(start + fromStart[j], max_i(in[i] + lat[j][i])) (+ the block's memory delay when
- * `afterLoad[j]`). Registers are small integers from a RegisterIds table.
+ * Register dataflow of a block as a function from input ready times to output ready times.
+ * Paths are kept apart by whether they pass through a load of this block, because only those
+ * wait for the block's cache delay:
+ *   out[j] = max(start + fromStart[j], max_i(in[i] + lat[j][i]),
+ *                delay + max(start + fromStartLoad[j], max_i(in[i] + latLoad[j][i])))
+ * Registers are small integers from a RegisterIds table; -1 marks "no such path".
  */
 export interface DataflowSummary {
   readonly inputs: Int32Array;
   readonly outputs: Int32Array;
-  /** outputs.length × inputs.length, row-major; -1 marks "no dependency". */
+  /** outputs.length × inputs.length, row-major. */
   readonly lat: Float64Array;
+  readonly latLoad: Float64Array;
   readonly fromStart: Float64Array;
-  /** 1 when some path to the output goes through a load of this block. */
-  readonly afterLoad: Uint8Array;
+  readonly fromStartLoad: Float64Array;
 }
 
 export interface BlockInfo {
@@ -51,7 +54,20 @@ export interface BlockInfo {
   /** Direct branch/call target, when the terminator has one. */
   readonly target: bigint | undefined;
   readonly dataflow: DataflowSummary;
+  // Plain-number copies for detailed mode's per-block path.
+  /** `address` as a number, and the fall-through address. */
+  readonly pc: number;
+  readonly fallthrough: number;
+  readonly criticalPath: number;
+  /** Index of TERMINATORS. */
+  readonly terminatorCode: number;
+  /** Largest register id the dataflow touches (-1 when none). */
+  readonly maxRegister: number;
+  /** Serial number within its BlockCache (for per-run arrays). */
+  readonly serial: number;
 }
+
+export const TERMINATORS: readonly Terminator[] = ['none', 'cond', 'jump', 'indirect', 'call', 'icall', 'ret'];
 
 /** Interns register names as small integers for the scoreboard. */
 export class RegisterIds {
@@ -102,18 +118,31 @@ export function terminatorOf(arch: Arch, insn: DecodedInsn | undefined): { kind:
   return { kind: 'none', target: undefined };
 }
 
+/** Latencies of the paths to one value, split by whether a load of the block lies on them. */
+interface Paths {
+  from: Map<number, number>;
+  start: number;
+  fromLoad: Map<number, number>;
+  startLoad: number;
+}
+
+function mergeInto(target: Map<number, number>, source: Map<number, number>, shift: number): void {
+  for (const [i, l] of source) {
+    const v = l + shift;
+    const old = target.get(i);
+    if (old === undefined || v > old) target.set(i, v);
+  }
+}
+
 /**
  * Builds the dataflow summary with the same latency rules as the static model's loop-carried
  * bound (load-op read advance, late accumulator forwarding, fast pointer updates).
  */
 function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds): DataflowSummary {
-  // For every register defined so far in the block: latency from each input (by input index)
-  // and from the block start, and whether a load lies on some path to it.
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
-  interface Def { from: Map<number, number>; start: number; load: boolean }
-  const defs = new Map<number, Def>();
-  const sourceOf = (reg: number): Def => {
+  const defs = new Map<number, Paths>();
+  const sourceOf = (reg: number): Paths => {
     const d = defs.get(reg);
     if (d) return d;
     let i = inputIndex.get(reg);
@@ -122,44 +151,67 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
       inputs.push(reg);
       inputIndex.set(reg, i);
     }
-    return { from: new Map([[i, 0]]), start: -Infinity, load: false };
+    return { from: new Map([[i, 0]]), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
   };
   for (const insn of insns) {
     const { entry, effects } = model.lookup(insn.mnemonic, insn.opStr);
     const advance = entry.regLat !== undefined ? entry.lat - entry.regLat : 0;
     const accAdvance = entry.accLat !== undefined ? Math.max(0, entry.lat - entry.accLat) : 0;
-    const from = new Map<number, number>();
-    let start = 0;
-    let load = entry.load;
+    // When the instruction may start, per path kind, separately for address and data inputs:
+    // a load-op's data register (`add rax, [mem]`'s rax) does not wait for the memory access.
+    const addr: Paths = { from: new Map(), start: 0, fromLoad: new Map(), startLoad: -Infinity };
+    const data: Paths = { from: new Map(), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
     for (const r of effects.reads) {
       const src = sourceOf(regs.id(r.reg));
       const adv = r.address ? 0 : r.accumulator ? accAdvance : advance;
-      for (const [i, l] of src.from) from.set(i, Math.max(from.get(i) ?? -Infinity, l - adv));
-      start = Math.max(start, src.start - adv);
-      load ||= src.load;
+      const into = r.address ? addr : data;
+      mergeInto(into.from, src.from, -adv);
+      mergeInto(into.fromLoad, src.fromLoad, -adv);
+      into.start = Math.max(into.start, src.start - adv);
+      into.startLoad = Math.max(into.startLoad, src.startLoad - adv);
     }
     for (const w of effects.writes) {
       const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat;
-      const f = new Map<number, number>();
-      for (const [i, l] of from) f.set(i, l + lat);
-      defs.set(regs.id(w.reg), { from: f, start: start + lat, load: load && !w.pointerUpdate });
+      const out: Paths = { from: new Map(), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
+      mergeInto(out.fromLoad, data.fromLoad, lat);
+      out.startLoad = data.startLoad + lat;
+      if (entry.load && !w.pointerUpdate) {
+        // Every path through the address passes through the load.
+        mergeInto(out.from, data.from, lat);
+        out.start = data.start + lat;
+        mergeInto(out.fromLoad, addr.from, lat);
+        mergeInto(out.fromLoad, addr.fromLoad, lat);
+        out.startLoad = Math.max(out.startLoad, Math.max(addr.start, addr.startLoad) + lat);
+      } else {
+        mergeInto(out.from, data.from, lat);
+        mergeInto(out.from, addr.from, lat);
+        mergeInto(out.fromLoad, addr.fromLoad, lat);
+        out.start = Math.max(data.start, addr.start) + lat;
+        out.startLoad = Math.max(out.startLoad, addr.startLoad + lat);
+      }
+      defs.set(regs.id(w.reg), out);
     }
   }
   const outputs = [...defs.keys()];
-  const lat = new Float64Array(outputs.length * inputs.length).fill(-1);
-  const fromStart = new Float64Array(outputs.length);
-  const afterLoad = new Uint8Array(outputs.length);
+  const n = inputs.length;
+  const lat = new Float64Array(outputs.length * n).fill(-1);
+  const latLoad = new Float64Array(outputs.length * n).fill(-1);
+  const fromStart = new Float64Array(outputs.length).fill(-1);
+  const fromStartLoad = new Float64Array(outputs.length).fill(-1);
+  // Latencies are ≥ 0 in practice; a negative one (read advance larger than the path) is
+  // clamped to 0 so -1 can mean "no path".
   outputs.forEach((reg, j) => {
     const d = defs.get(reg)!;
-    for (const [i, l] of d.from) lat[j * inputs.length + i] = l;
-    fromStart[j] = Math.max(0, d.start);
-    afterLoad[j] = d.load ? 1 : 0;
+    for (const [i, l] of d.from) lat[j * n + i] = Math.max(0, l);
+    for (const [i, l] of d.fromLoad) latLoad[j * n + i] = Math.max(0, l);
+    if (d.start > -Infinity) fromStart[j] = Math.max(0, d.start);
+    if (d.startLoad > -Infinity) fromStartLoad[j] = Math.max(0, d.startLoad);
   });
-  return { inputs: Int32Array.from(inputs), outputs: Int32Array.from(outputs), lat, fromStart, afterLoad };
+  return { inputs: Int32Array.from(inputs), outputs: Int32Array.from(outputs), lat, latLoad, fromStart, fromStartLoad };
 }
 
 /** Decodes and prices a block the engine reports. Never throws for guest bytes. */
-export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: bigint, code: Uint8Array): BlockInfo {
+export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: bigint, code: Uint8Array, serial = 0): BlockInfo {
   const arch = model.arch;
   const { insns, complete } = decodeBlock(arch, code, address);
   const instructions = arch === 'aarch64' ? code.length >>> 2 : insns.length + (complete ? 0 : 1);
@@ -167,6 +219,10 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
   const { kind, target } = complete ? terminatorOf(arch, insns[insns.length - 1]) : { kind: 'none' as const, target: undefined };
   let loads = 0;
   for (const i of insns) if (model.lookup(i.mnemonic, i.opStr).entry.load) loads++;
+  const dataflow = summarize(model, insns, regs);
+  let maxRegister = -1;
+  for (const r of dataflow.inputs) maxRegister = Math.max(maxRegister, r);
+  for (const r of dataflow.outputs) maxRegister = Math.max(maxRegister, r);
   return {
     address,
     size: code.length,
@@ -179,7 +235,13 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
     loads,
     terminator: kind,
     target,
-    dataflow: summarize(model, insns, regs),
+    dataflow,
+    pc: Number(address),
+    fallthrough: Number(address) + code.length,
+    criticalPath: cost?.criticalPath ?? 0,
+    terminatorCode: TERMINATORS.indexOf(kind),
+    maxRegister,
+    serial,
   };
 }
 
@@ -193,7 +255,7 @@ export class BlockCache {
     const key = `${address.toString(16)}:${Buffer.from(code.buffer, code.byteOffset, code.byteLength).toString('hex')}`;
     let info = this.byKey.get(key);
     if (!info) {
-      info = analyzeBlock(this.model, this.registers, address, code);
+      info = analyzeBlock(this.model, this.registers, address, code, this.byKey.size);
       this.byKey.set(key, info);
     }
     return info;

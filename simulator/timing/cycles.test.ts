@@ -2,6 +2,7 @@ import test from 'ava';
 import type { Arch } from '../../isa/arch.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../engine.ts';
 import { Machine } from '../machine.ts';
+import { assembleMany } from '../testing/asm.ts';
 import { CycleModelError, type CycleReport } from './cycles.ts';
 import { KERNEL_GOLDENS } from './data/kernels.ts';
 import { UARCH_NAMES, timingModel, type UarchName } from './model.ts';
@@ -41,13 +42,13 @@ interface KernelRun {
   readonly loopExecutions: number;
 }
 
-async function runKernels(uarch: UarchName): Promise<KernelRun[]> {
+async function runKernels(uarch: UarchName, mode: 'fast' | 'detailed' = 'fast'): Promise<KernelRun[]> {
   const arch = timingModel(uarch).arch;
   const names = Object.keys(RUNNABLE[arch]);
   // The goldens' loop bytes (the body branches back to offset 0), then `ret`.
   const ret = arch === 'x64' ? [0xc3] : [0xc0, 0x03, 0x5f, 0xd6];
   const code = names.map((n) => Uint8Array.from([...Buffer.from(KERNEL_GOLDENS.find((k) => k.name === n)!.bytes, 'hex'), ...ret]));
-  const m = await Machine.create({ arch, cycles: { mode: 'fast', uarch }, exactFaultPc: false });
+  const m = await Machine.create({ arch, cycles: { mode, uarch, caches: false }, exactFaultPc: false });
   try {
     const text = m.map('text', names.length * SLOT, PROT_READ | PROT_EXEC);
     code.forEach((c, i) => m.writeBytes(text.address + BigInt(i * SLOT), c));
@@ -122,3 +123,123 @@ test('cycle model requests the machine cannot serve fail with typed errors', asy
   t.is(m.cycleReport(), undefined);
   m.close();
 });
+
+for (const uarch of UARCH_NAMES) {
+  test(`${uarch}: detailed mode reaches the static loop costs through its scoreboard (caches off; MAPE ≤ 3 %, worst ≤ 10 % vs fast)`, async (t) => {
+    const fast = await runKernels(uarch, 'fast');
+    const detailed = await runKernels(uarch, 'detailed');
+    let sum = 0;
+    let worst = 0;
+    let worstName = '';
+    detailed.forEach((d, i) => {
+      const f = fast[i];
+      const err = Math.abs(d.report.cycles - f.report.cycles) / f.report.cycles;
+      sum += err;
+      if (err > worst) {
+        worst = err;
+        worstName = d.name;
+      }
+      t.is(d.loopExecutions, ITERATIONS, d.name);
+      if (err > 0.05) t.log(`${d.name}: fast ${(f.report.cycles / ITERATIONS).toFixed(2)}, detailed ${(d.report.cycles / ITERATIONS).toFixed(2)} ${JSON.stringify(d.report.stack)}`);
+      const s = d.report.stack;
+      t.true(Math.abs(s.base + s.dependency + s.branch + s.memory - d.report.cycles) < 1e-6 * d.report.cycles, d.name);
+    });
+    t.log(`${uarch}: detailed vs fast MAPE ${((sum / detailed.length) * 100).toFixed(2)} %, worst ${(worst * 100).toFixed(1)} % (${worstName})`);
+    t.true(sum / detailed.length <= 0.03);
+    t.true(worst <= 0.1, worstName);
+  });
+}
+
+/** Random or never-taken branches over 16 KiB of flag bytes; a stride-64 walk masked to a window. */
+const DYNAMIC_KERNELS: Record<Arch, { branch: string; walk: string; setBranch: (m: Machine, data: bigint, n: number) => void; setWalk: (m: Machine, data: bigint, n: number, mask: bigint) => void }> = {
+  x64: {
+    branch: '1: movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0x3fff\ndec rcx\njnz 1b\nret',
+    walk: '1: add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi\ndec rcx\njnz 1b\nret',
+    setBranch: (m, data, n) => {
+      m.setReg('rdi', data);
+      m.setReg('rdx', 0n);
+      m.setReg('rcx', BigInt(n));
+    },
+    setWalk: (m, data, n, mask) => {
+      m.setReg('rdi', data);
+      m.setReg('rdx', 0n);
+      m.setReg('rcx', BigInt(n));
+      m.setReg('rsi', mask);
+    },
+  },
+  aarch64: {
+    branch: '1: ldrb w0, [x1, x2]\ncbz w0, 2f\nadd x3, x3, #1\n2: add x2, x2, #1\nand x2, x2, #0x3fff\nsubs x9, x9, #1\nb.ne 1b\nret',
+    walk: '1: ldr x3, [x1, x2]\nadd x0, x0, x3\nadd x2, x2, #64\nand x2, x2, x4\nsubs x9, x9, #1\nb.ne 1b\nret',
+    setBranch: (m, data, n) => {
+      m.setReg('x1', data);
+      m.setReg('x2', 0n);
+      m.setReg('x9', BigInt(n));
+    },
+    setWalk: (m, data, n, mask) => {
+      m.setReg('x1', data);
+      m.setReg('x2', 0n);
+      m.setReg('x9', BigInt(n));
+      m.setReg('x4', mask);
+    },
+  },
+};
+
+/** xorshift32: deterministic flag bytes. */
+function flags(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x >>> 16) & 1;
+  }
+  return out;
+}
+
+for (const uarch of ['znver3', 'neoverse-n2'] as const) {
+  test(`${uarch} detailed: a random branch costs more than a never-taken one; a 64 MiB stride-64 walk more per load than an L1-resident one`, async (t) => {
+    const arch = timingModel(uarch).arch;
+    const k = DYNAMIC_KERNELS[arch];
+    const [branch, walk] = assembleMany(arch, [k.branch, k.walk]);
+    const m = await Machine.create({ arch, cycles: { mode: 'detailed', uarch }, exactFaultPc: false, timeoutMs: null });
+    try {
+      const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+      m.writeBytes(text.address, branch);
+      m.writeBytes(text.address + 0x800n, walk);
+      const data = m.map('data', 64 << 20, PROT_READ | PROT_WRITE);
+      const n = 100_000;
+      const perIteration = (flagBytes: Uint8Array): CycleReport => {
+        data.view.set(flagBytes);
+        k.setBranch(m, data.address, n);
+        m.call(text.address);
+        return m.cycleReport()!;
+      };
+      const never = perIteration(new Uint8Array(0x4000).fill(1));
+      const random = perIteration(flags(0x4000, 8));
+      t.log(`${uarch} branch: never ${(never.cycles / n).toFixed(2)}, random ${(random.cycles / n).toFixed(2)} cycles/iteration; mispredicted ${random.branches!.conditionalMispredicted} of ${random.branches!.conditional}`);
+      t.true(random.cycles > never.cycles * 1.5);
+      t.true(random.stack.branch > 10 * never.stack.branch + 1);
+      t.true(random.branches!.conditionalMispredicted > 0.3 * n && random.branches!.conditionalMispredicted < 0.7 * n);
+      t.true(never.branches!.conditionalMispredicted < 0.001 * n);
+
+      const lines = (64 << 20) / 64;
+      const walkPerLoad = (mask: bigint): CycleReport => {
+        k.setWalk(m, data.address, lines, mask);
+        m.call(text.address + 0x800n);
+        return m.cycleReport()!;
+      };
+      const resident = walkPerLoad(0x3fffn);
+      const streaming = walkPerLoad(BigInt((64 << 20) - 1));
+      t.log(`${uarch} walk: L1-resident ${(resident.cycles / lines).toFixed(2)}, 64 MiB ${(streaming.cycles / lines).toFixed(2)} cycles/load; memory ${(streaming.stack.memory / lines).toFixed(2)}`);
+      t.true(streaming.cycles > resident.cycles * 1.5);
+      t.true(streaming.stack.memory > resident.stack.memory + lines);
+      t.true(streaming.memory!.l1.misses + streaming.memory!.prefetches >= lines * 0.9, 'every line came from below L1');
+      t.true(resident.memory!.l1.misses < 0x4000 / 64 + 16);
+    } finally {
+      m.close();
+    }
+  });
+}

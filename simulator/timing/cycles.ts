@@ -107,6 +107,9 @@ export class CycleCounter {
   private timer: DetailedTimer | undefined;
   private readonly hooks: HookHandle[] = [];
   private justDescribed = -1;
+  private lastInfo: BlockInfo | undefined;
+  /** Last successor of each block, to skip the address lookup. */
+  private successor = new WeakMap<BlockInfo, BlockInfo>();
   private lastEvent = -1;
 
   constructor(
@@ -154,19 +157,27 @@ export class CycleCounter {
     }
     this.justDescribed = -1;
     this.lastEvent = address;
-    let info = this.byAddress.get(address);
-    if (!info || info.size !== size) {
-      const a = BigInt(address);
-      info = this.blocks.get(a, this.engine.read(a, size));
-      this.byAddress.set(address, info);
+    // Most blocks have one usual successor: try it before the map.
+    const prev = this.lastInfo;
+    let info = prev !== undefined && prev.pc !== address ? this.successor.get(prev) : undefined;
+    if (info === undefined || info.pc !== address || info.size !== size) {
+      info = this.byAddress.get(address);
+      if (!info || info.size !== size) {
+        const a = BigInt(address);
+        info = this.blocks.get(a, this.engine.read(a, size));
+        this.byAddress.set(address, info);
+      }
+      if (prev !== undefined) this.successor.set(prev, info);
     }
-    this.timer!.block(info, address);
+    this.lastInfo = info;
+    this.timer!.block(info);
   }
 
   /** Starts a new run: counts, predictor, caches and scoreboard start empty. */
   reset(): void {
     if (this.timer) this.timer = this.newTimer();
     this.lastEvent = -1;
+    this.lastInfo = undefined;
   }
 
   /** Code at [begin, end) changed: drop cached analyses of blocks there. */
@@ -175,6 +186,8 @@ export class CycleCounter {
       const addr = BigInt(a);
       if (addr < end && addr + BigInt(info.size) > begin) this.byAddress.delete(a);
     }
+    this.successor = new WeakMap();
+    this.lastInfo = undefined;
   }
 
   report(options: ReportOptions = {}): CycleReport {
@@ -186,8 +199,8 @@ export class CycleCounter {
     if (this.timer) {
       this.timer.finishRun();
       stack = { ...this.timer.stack };
-      for (const [info, s] of this.timer.perBlock) {
-        if (!exclude(info.address)) rows.push({ info, executions: s.count, cycles: s.cycles });
+      for (const s of this.timer.perBlock()) {
+        if (!exclude(s.info.address)) rows.push({ info: s.info, executions: s.count, cycles: s.cycles });
       }
       const stats = this.timer.statistics();
       branches = { ...stats.branches };

@@ -32,22 +32,16 @@ export interface CpiStack {
   memory: number;
 }
 
-/** Per-block accumulation of detailed mode. */
-export interface DetailedBlockStats {
-  count: number;
-  cycles: number;
-}
-
 const RING = 4096;
+const COND = 1, INDIRECT = 3, CALL = 4, ICALL = 5, RET = 6;
 
 export class DetailedTimer {
   readonly predictor: BranchPredictor;
   readonly memory: MemoryHierarchy | undefined;
   readonly stack: CpiStack = { base: 0, dependency: 0, branch: 0, memory: 0 };
-  readonly perBlock = new Map<BlockInfo, DetailedBlockStats>();
   private t = 0;
   private ready: Float64Array;
-  private readonly scratch = new Float64Array(256);
+  private scratch = new Float64Array(64);
   /** Reorder window as a ring of executed blocks: cumulative micro-ops and completion. */
   private readonly ringUops = new Float64Array(RING);
   private readonly ringDone = new Float64Array(RING);
@@ -59,8 +53,12 @@ export class DetailedTimer {
   private maxReady = 0;
   private pending: BlockInfo | undefined;
   private pendingMem = 0;
-  private pendingStats: DetailedBlockStats | undefined;
-  instructions = 0;
+  /** Per block serial: executions and cycles. */
+  private counts = new Float64Array(256);
+  private blockCycles = new Float64Array(256);
+  private readonly seen: BlockInfo[] = [];
+  private readonly robUops: number;
+  private readonly penalty: number;
 
   constructor(
     readonly params: DynamicParams,
@@ -70,27 +68,40 @@ export class DetailedTimer {
     this.predictor = new BranchPredictor(params);
     this.memory = caches ? new MemoryHierarchy(params) : undefined;
     this.ready = new Float64Array(Math.max(64, registerCount * 2));
+    this.robUops = params.robUops;
+    this.penalty = params.mispredictPenalty;
   }
 
   /** The block that starts executing now; finishes the previous one (its branch outcome is now known). */
-  block(info: BlockInfo, address: number): void {
+  block(info: BlockInfo): void {
     const prev = this.pending;
-    if (prev) this.finish(prev, address);
+    if (prev !== undefined) this.finish(prev, info.pc);
     this.pending = info;
     this.pendingMem = 0;
-    let stats = this.perBlock.get(info);
-    if (!stats) {
-      stats = { count: 0, cycles: 0 };
-      this.perBlock.set(info, stats);
+    const serial = info.serial;
+    if (serial >= this.counts.length) this.grow(serial);
+    if (this.counts[serial] === 0) this.seen.push(info);
+    this.counts[serial]++;
+    if (info.maxRegister >= this.ready.length) {
+      const grown = new Float64Array((info.maxRegister + 1) * 2);
+      grown.set(this.ready);
+      this.ready = grown;
     }
-    stats.count++;
-    this.pendingStats = stats;
+  }
+
+  private grow(serial: number): void {
+    const n = Math.max(serial + 1, this.counts.length * 2);
+    const c = new Float64Array(n);
+    c.set(this.counts);
+    this.counts = c;
+    const y = new Float64Array(n);
+    y.set(this.blockCycles);
+    this.blockCycles = y;
   }
 
   /** A data access made by the pending block. */
   access(address: number, size: number, write: boolean): void {
-    if (!this.memory) return;
-    const delay = this.memory.access(address, size, write, this.t);
+    const delay = this.memory!.access(address, size, write, this.t);
     if (delay > this.pendingMem) this.pendingMem = delay;
   }
 
@@ -108,106 +119,97 @@ export class DetailedTimer {
     return this.t;
   }
 
+  /** Executions and cycles of every block that ran. */
+  perBlock(): Array<{ info: BlockInfo; count: number; cycles: number }> {
+    return this.seen.map((info) => ({ info, count: this.counts[info.serial], cycles: this.blockCycles[info.serial] }));
+  }
+
   /** Branch statistics; memory statistics when caches are modelled. */
   statistics(): { branches: BranchStats; memory: MemoryStats | undefined } {
     return { branches: this.predictor.stats, memory: this.memory?.stats };
   }
 
   private finish(info: BlockInfo, next: number): void {
-    const before = this.t;
     const start = this.t;
-    this.instructions += info.instructions;
     // 1. Throughput.
-    this.t += info.base;
+    let t = start + info.base;
     this.stack.base += info.base;
     // 2. Scoreboard.
     const df = info.dataflow;
-    const nIn = df.inputs.length;
-    const nOut = df.outputs.length;
-    let neededRegs = this.ready.length;
-    for (let j = 0; j < nOut; j++) if (df.outputs[j] >= neededRegs) neededRegs = df.outputs[j] + 1;
-    for (let i = 0; i < nIn; i++) if (df.inputs[i] >= neededRegs) neededRegs = df.inputs[i] + 1;
-    if (neededRegs > this.ready.length) {
-      const grown = new Float64Array(neededRegs * 2);
-      grown.set(this.ready);
-      this.ready = grown;
-    }
-    const out = nOut <= this.scratch.length ? this.scratch : new Float64Array(nOut);
+    const inputs = df.inputs;
+    const outputs = df.outputs;
+    const nIn = inputs.length;
+    const nOut = outputs.length;
+    if (nOut > this.scratch.length) this.scratch = new Float64Array(nOut * 2);
+    const out = this.scratch;
     const ready = this.ready;
     const mem = this.pendingMem;
-    let done = start + (info.cost ? info.cost.criticalPath : 0);
+    const lat = df.lat;
+    const latLoad = df.latLoad;
+    let done = start + info.criticalPath;
     let doneWithoutMem = done;
     for (let j = 0; j < nOut; j++) {
-      let r = start + df.fromStart[j];
       const row = j * nIn;
+      const fs = df.fromStart[j];
+      const fsl = df.fromStartLoad[j];
+      let r = fs >= 0 ? start + fs : start;
+      let rl = fsl >= 0 ? start + fsl : -1;
       for (let i = 0; i < nIn; i++) {
-        const l = df.lat[row + i];
-        if (l >= 0) {
-          const v = ready[df.inputs[i]] + l;
-          if (v > r) r = v;
-        }
+        const input = ready[inputs[i]];
+        const l = lat[row + i];
+        if (l >= 0 && input + l > r) r = input + l;
+        const ll = latLoad[row + i];
+        if (ll >= 0 && input + ll > rl) rl = input + ll;
       }
-      if (r > doneWithoutMem) doneWithoutMem = r;
-      if (mem > 0 && df.afterLoad[j]) r += mem;
+      const withoutMem = rl > r ? rl : r;
+      if (withoutMem > doneWithoutMem) doneWithoutMem = withoutMem;
+      if (rl >= 0 && rl + mem > r) r = rl + mem;
       out[j] = r;
       if (r > done) done = r;
     }
-    for (let j = 0; j < nOut; j++) ready[df.outputs[j]] = out[j];
+    for (let j = 0; j < nOut; j++) ready[outputs[j]] = out[j];
     if (done > this.maxReady) this.maxReady = done;
     // 3. Reorder window: blocks retire in order; dispatch waits for the block that leaves room.
-    this.totalUops += info.uops;
-    const memShare = done - doneWithoutMem;
-    const ringIndex = this.ringTail;
-    this.ringUops[ringIndex] = this.totalUops;
-    this.ringDone[ringIndex] = done;
-    this.ringMem[ringIndex] = memShare;
-    this.ringTail = (ringIndex + 1) % RING;
-    if (this.ringTail === this.ringHead) this.ringHead = (this.ringHead + 1) % RING; // window longer than the ring: forget the oldest
-    const limit = this.totalUops - this.params.robUops;
+    const totalUops = (this.totalUops += info.uops);
+    const tail = this.ringTail;
+    this.ringUops[tail] = totalUops;
+    this.ringDone[tail] = done;
+    this.ringMem[tail] = done - doneWithoutMem;
+    this.ringTail = (tail + 1) & (RING - 1);
+    if (this.ringTail === this.ringHead) this.ringHead = (this.ringHead + 1) & (RING - 1); // window longer than the ring: forget the oldest
+    const limit = totalUops - this.robUops;
     while (this.ringHead !== this.ringTail && this.ringUops[this.ringHead] <= limit) {
       const h = this.ringHead;
-      const retireAt = Math.max(this.retired, this.ringDone[h]);
-      if (retireAt > this.t) {
-        const stall = retireAt - this.t;
+      const doneAt = this.ringDone[h];
+      const retireAt = doneAt > this.retired ? doneAt : this.retired;
+      if (retireAt > t) {
+        const stall = retireAt - t;
         // The part of the stall this block's own cache delay explains is memory.
-        const m = this.retired < this.ringDone[h] ? Math.min(stall, this.ringMem[h]) : 0;
+        const m = this.retired < doneAt ? Math.min(stall, this.ringMem[h]) : 0;
         this.stack.memory += m;
         this.stack.dependency += stall - m;
-        this.t = retireAt;
+        t = retireAt;
       }
       this.retired = retireAt;
-      this.ringHead = (h + 1) % RING;
+      this.ringHead = (h + 1) & (RING - 1);
     }
     // 4. Branch outcome, known from the block that followed.
-    if (next >= 0) {
-      const pc = Number(info.address);
-      const fallthrough = pc + info.size;
+    const kind = info.terminatorCode;
+    if (next >= 0 && kind !== 0) {
       let miss = false;
-      switch (info.terminator) {
-        case 'cond':
-          miss = this.predictor.conditional(pc, next !== fallthrough);
-          break;
-        case 'indirect':
-          miss = this.predictor.indirect(pc, next);
-          break;
-        case 'icall':
-          miss = this.predictor.indirect(pc, next);
-          this.predictor.call(fallthrough);
-          break;
-        case 'call':
-          this.predictor.call(fallthrough);
-          break;
-        case 'ret':
-          miss = this.predictor.ret(next);
-          break;
-        default:
-          break;
-      }
+      if (kind === COND) miss = this.predictor.conditional(info.pc, next !== info.fallthrough);
+      else if (kind === RET) miss = this.predictor.ret(next);
+      else if (kind === INDIRECT) miss = this.predictor.indirect(info.pc, next);
+      else if (kind === ICALL) {
+        miss = this.predictor.indirect(info.pc, next);
+        this.predictor.call(info.fallthrough);
+      } else if (kind === CALL) this.predictor.call(info.fallthrough);
       if (miss) {
-        this.t += this.params.mispredictPenalty;
-        this.stack.branch += this.params.mispredictPenalty;
+        t += this.penalty;
+        this.stack.branch += this.penalty;
       }
     }
-    this.pendingStats!.cycles += this.t - before;
+    this.blockCycles[info.serial] += t - start;
+    this.t = t;
   }
 }

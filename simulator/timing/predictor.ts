@@ -2,8 +2,10 @@
  * Branch prediction for detailed mode, driven by block successions: the engine reports which
  * block ran after which, so the outcome of every block-ending branch is known exactly.
  *
- * - Conditional branches: gshare — a table of 2-bit saturating counters indexed by the branch
- *   address XOR the global history of recent outcomes.
+ * - Conditional branches: a tournament of gshare (2-bit saturating counters indexed by the
+ *   branch address XOR the global history of recent outcomes) and a bimodal table (counters by
+ *   address alone), with a per-address chooser. The bimodal side learns a biased branch in two
+ *   executions while gshare's history warms up; gshare takes over for patterns.
  * - Indirect jumps and calls: a direct-mapped branch target buffer of last targets.
  * - Returns: a circular return-address stack pushed by calls (overflow drops the oldest).
  * - Direct jumps and calls are always predicted (their target is in the instruction).
@@ -24,6 +26,9 @@ export interface BranchStats {
 export class BranchPredictor {
   private readonly counters: Uint8Array;
   private readonly tableMask: number;
+  private readonly bimodal: Uint8Array;
+  private readonly chooser: Uint8Array;
+  private readonly localMask: number;
   private readonly historyMask: number;
   private history = 0;
   private readonly btbPc: Float64Array;
@@ -37,6 +42,10 @@ export class BranchPredictor {
   constructor(params: DynamicParams) {
     this.counters = new Uint8Array(1 << params.patternTableBits).fill(1); // weakly not taken
     this.tableMask = (1 << params.patternTableBits) - 1;
+    const local = Math.max(10, params.patternTableBits - 2);
+    this.bimodal = new Uint8Array(1 << local).fill(1);
+    this.chooser = new Uint8Array(1 << local).fill(1); // < 2: trust bimodal
+    this.localMask = (1 << local) - 1;
     this.historyMask = (1 << params.historyBits) - 1;
     const btb = 1 << Math.ceil(Math.log2(params.btbEntries));
     this.btbPc = new Float64Array(btb).fill(-1);
@@ -47,12 +56,27 @@ export class BranchPredictor {
 
   /** Records a conditional branch at `pc`; returns true when it was mispredicted. */
   conditional(pc: number, taken: boolean): boolean {
-    const index = ((pc ^ (pc / 4096)) ^ (this.history << 2)) & this.tableMask;
+    const hashed = pc ^ (pc / 4096);
+    const index = (hashed ^ (this.history << 2)) & this.tableMask;
+    const local = hashed & this.localMask;
     const c = this.counters[index];
-    const predicted = c >= 2;
+    const b = this.bimodal[local];
+    const globalSays = c >= 2;
+    const localSays = b >= 2;
+    const ch = this.chooser[local];
+    const predicted = ch >= 2 ? globalSays : localSays;
+    if (globalSays !== localSays) {
+      if (globalSays === taken) {
+        if (ch < 3) this.chooser[local] = ch + 1;
+      } else if (ch > 0) this.chooser[local] = ch - 1;
+    }
     if (taken) {
       if (c < 3) this.counters[index] = c + 1;
-    } else if (c > 0) this.counters[index] = c - 1;
+      if (b < 3) this.bimodal[local] = b + 1;
+    } else {
+      if (c > 0) this.counters[index] = c - 1;
+      if (b > 0) this.bimodal[local] = b - 1;
+    }
     this.history = ((this.history << 1) | (taken ? 1 : 0)) & this.historyMask;
     this.stats.conditional++;
     if (predicted !== taken) {
