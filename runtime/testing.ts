@@ -3,6 +3,8 @@
  * points at, without the full Store API.
  */
 import type { Arch } from '../isa/arch.ts';
+import { Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
+import { X64Assembler, mem as xmem, type AssembledCode } from '../isa/x64/encoder.ts';
 import { BUILTIN_FUNCTIONS_TOTAL_NUMBER } from '../compiler/builtins.ts';
 import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
 import { Machine } from '../simulator/machine.ts';
@@ -32,9 +34,6 @@ export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMConte
 // (push rbp / mov rbp, rsp; stp x29, x30 / mov x29, sp), for tests that need Wasm frames before
 // the compiler's images exist.
 
-import { Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
-import { X64Assembler, mem as xmem } from '../isa/x64/encoder.ts';
-import type { AssembledCode } from '../isa/x64/encoder.ts';
 
 export interface FakeWasm {
   code: AssembledCode;

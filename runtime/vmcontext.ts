@@ -30,7 +30,7 @@ import type { Machine } from '../simulator/machine.ts';
 import { InstantiationError, RuntimeError, WasmTrap } from './errors.ts';
 import type { RuntimeHeap } from './heap.ts';
 import type { VMRuntimeLimits } from './limits.ts';
-import { LinearMemory, WASM_PAGE_SIZE, type LinearMemoryOptions } from './memory.ts';
+import { LinearMemory, type LinearMemoryOptions } from './memory.ts';
 import type { SignatureRegistry } from './signatures.ts';
 import { RuntimeTable, type ExternRefCounts, type FuncRefSource } from './table.ts';
 
@@ -367,10 +367,6 @@ export class VMContextInstance implements FuncRefSource {
     const address = this.globalAddresses[index];
     if (address === undefined) throw new RuntimeError('global', `no global ${index}`);
     return address;
-  }
-
-  get memoryPageSize(): number {
-    return WASM_PAGE_SIZE;
   }
 }
 
