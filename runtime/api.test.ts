@@ -7,7 +7,7 @@ import {
   VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout,
 } from '../compiler/vmoffsets.ts';
 import { compileModule } from '../compiler/index.ts';
-import { parseWat } from '../compiler/frontend/index.ts';
+import { parseWat, watToBinary, loadWat } from '../compiler/frontend/index.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { ARCHES } from './testing.ts';
 import type { Arch } from '../isa/arch.ts';
@@ -344,6 +344,13 @@ for (const arch of ARCHES) {
     t.true(e instanceof WasmTrap && e.code === 'IntegerDivisionByZero' && trapSites(store, module, 'IntegerDivisionByZero').includes(e.pc!), String(e));
     t.regex((e as WasmTrap).backtrace[0].symbol ?? '', /^demo\.o!boom\+0x/);
     t.throws(() => Module.fromImage(new Engine({ arch: arch === 'x64' ? 'aarch64' : 'x64' }), bytes), { instanceOf: StackscopeError, message: /image is for/ });
+    // The same module from Wasm bytes: names come from the name section.
+    await loadWat();
+    const wasmBytes = watToBinary('(module (func $answer (export "answer") (result i32) i32.const 42))').bytes;
+    const fromBytes = Module.fromBinary(engine, wasmBytes);
+    t.is(Instance.create(store, fromBytes).getFunc('answer').call(), 42);
+    t.is((await Module.from(engine, wasmBytes)).wasm.exports[0].name, 'answer');
+    t.throws(() => Module.fromBinary(engine, Uint8Array.of(0, 0x61, 0x73, 0x6d, 9, 9)), { instanceOf: StackscopeError });
     // Byte flips anywhere in the image: either still a module or a typed error, never a crash.
     let seed = 12345;
     const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
