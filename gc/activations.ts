@@ -147,8 +147,13 @@ export class ActivationsTable {
     if (!this.gcOkay) throw new GcInvariantError('gc-not-okay', ref, undefined, 'insert_with_gc while GC is not allowed');
     const r = Number(ref);
     if (this.tryInsertRaw(r)) return;
-    gc();
-    this.insertOwnedIntoSet(this.overApproximated, r);
+    try {
+      gc();
+    } finally {
+      // Even when the collection failed (a typed error leaves the table as it was), the table
+      // keeps the reference it was given: failing closed means keeping objects alive.
+      this.insertOwnedIntoSet(this.overApproximated, r);
+    }
   }
 
   /** v17 insert_without_gc: takes ownership; never collects. */

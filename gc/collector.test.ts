@@ -256,6 +256,24 @@ for (const arch of ARCHES) {
     f.close();
   });
 
+  test(`${arch}: a failing table-full GC still keeps the inserted reference (fail closed)`, async (t) => {
+    const f = await Fixture.create({ arch, maps: { recWords: 5 } }); // corrupt map: every GC in rec fails
+    const live = f.rooted(1, 'live');
+    const extra = f.heap.allocate('extra');
+    let error: unknown;
+    runRec(f, live, () => {
+      try {
+        f.collector.libcallInsertWithGc(extra); // lazy chunk: the slow path collects first
+      } catch (e) {
+        error = e;
+      }
+    });
+    t.true(error instanceof GcInvariantError);
+    t.true(f.table.overApproximated.has(Number(extra)));
+    t.is(f.heap.strongCount(extra), 2);
+    f.close();
+  });
+
   test(`${arch}: a frame whose pc belongs to no module is an unknown-frame error`, async (t) => {
     const f = await Fixture.create({ arch });
     f.registry.unregister(f.text.address);
