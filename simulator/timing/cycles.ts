@@ -120,7 +120,7 @@ export class CycleCounter {
     this.mode = options.mode;
     this.model = timingModel(options.uarch ?? defaultUarch(engine.arch));
     if (this.model.arch !== engine.arch) {
-      throw new CycleModelError(`is a ${this.model.arch} microarchitecture, the machine is ${engine.arch}`, this.model.uarch);
+      throw new CycleModelError(`models ${this.model.arch}, the machine is ${engine.arch}`, this.model.uarch);
     }
     this.params = DYNAMIC_PARAMS[this.model.uarch];
     this.caches = this.mode === 'detailed' && options.caches !== false;
