@@ -3,6 +3,7 @@ import { ARCHES, type Arch } from '../isa/arch.ts';
 import { Fixture, REC_REF_BIT } from './testing/fixture.ts';
 import type { GcReport } from './collector.ts';
 import { DestructorError, GcInvariantError } from './errors.ts';
+import { reportToJson, renderExplanation } from './explain.ts';
 
 /** rec(depth) holding refs[i] in its frames, then `onHost` runs inside the deepest frame. */
 function runRec(f: Fixture, refs: bigint[], onHost: () => void): void {
@@ -336,6 +337,9 @@ for (const arch of ARCHES) {
     });
     t.false(report!.canary!.found);
     t.is(report!.canary!.stop, 'zero-fp');
+    const json = reportToJson(report!) as { warnings: string[]; canary: { value: string; found: boolean } };
+    t.is(json.canary.value, '0x' + f.m.stack.top.toString(16));
+    t.false(json.canary.found);
     t.false(report!.swept);
     t.regex(report!.warnings[0], /did not find stack canary/);
     t.is(report!.freedCount, 0);
@@ -370,6 +374,25 @@ for (const arch of ARCHES) {
   });
 }
 
+test('explain: a canary walk that misses the canary says so in text', async (t) => {
+  const f = await Fixture.create({ arch: 'x64', walk: 'canary', registryMode: 'v0.22' });
+  const live = f.rooted(2, 'live');
+  let text = '';
+  runRec(f, live, () => {
+    const fp0 = f.hostCalls[0].fp;
+    const fp1 = f.m.readU64(fp0);
+    const saved = f.m.readU64(fp1);
+    f.m.writeU64(fp1, 0n);
+    text = renderExplanation(f.collector.collect({ explain: true }).explanation!);
+    f.m.writeU64(fp1, saved);
+  });
+  t.regex(text, /NOT swept/);
+  t.regex(text, /Canary: 0x[0-9a-f]+; not found \(zero-fp\)/);
+  t.regex(text, /not kept: the sweep was skipped/);
+  t.regex(text, /did not find stack canary/);
+  f.close();
+});
+
 test('explain: text and JSON describe frames, words, roots, table and freed values', async (t) => {
   for (const arch of ARCHES as Arch[]) {
     const f = await Fixture.create({ arch });
@@ -391,7 +414,7 @@ test('explain: text and JSON describe frames, words, roots, table and freed valu
     t.deepEqual(e.freed.map((x) => x.value), ['"dead0"']);
     t.is(e.tableBefore.overApproximated.length, 3);
     t.is(e.tableAfter.overApproximated.length, 2);
-    const { renderExplanation, explanationToJson } = await import('./explain.ts');
+    const { explanationToJson } = await import('./explain.ts');
     const text = renderExplanation(e);
     t.regex(text, /rec\+0x[0-9a-f]+ \[fixture\]/);
     t.regex(text, /REF bit 1 {2}-> "live1"/);

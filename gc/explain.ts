@@ -6,7 +6,7 @@
 import type { Arch } from '../isa/arch.ts';
 import { hex } from '../isa/error.ts';
 import type { TableSnapshot } from './activations.ts';
-import type { GcReason, SuspectedRoot } from './collector.ts';
+import { describeValue, type GcReason, type GcReport, type SuspectedRoot } from './collector.ts';
 
 /** One word a stack map covers. */
 export interface ExplainedWord {
@@ -119,7 +119,7 @@ export function renderExplanation(e: GcExplanation, options: RenderOptions = {})
     }
     out.push(bar);
   }
-  out.push('', `Roots found (${e.roots.length}):`);
+  out.push('', `Roots found (${e.roots.length})${s.swept ? '' : ' — not kept: the sweep was skipped and their precise counts given back'}:`);
   for (const r of e.roots) {
     const sites = r.sites.map((x) => `${x.functionName} a${x.activation} f${x.frame} ${hex(x.slot)} bit ${x.bit}`).join('; ');
     out.push(`  ${hex(r.ref)} ${r.value}  count after ${r.countAfter}  at ${sites}`);
@@ -141,6 +141,16 @@ export function renderExplanation(e: GcExplanation, options: RenderOptions = {})
 /** The explanation as plain JSON data: bigints become 0x-hex strings. */
 export function explanationToJson(e: GcExplanation): unknown {
   return JSON.parse(JSON.stringify(e, (_key, value) => (typeof value === 'bigint' ? hex(value) : value)));
+}
+
+/** A GcReport as plain JSON data (bigints as 0x-hex strings; host values in `freed` described). */
+export function reportToJson(report: GcReport): unknown {
+  const { explanation, freed, ...rest } = report;
+  return JSON.parse(JSON.stringify({
+    ...rest,
+    freed: freed.map((f) => ({ ref: f.ref, value: describeValue(f.value), from: f.from })),
+    explanation: explanation ? explanationToJson(explanation) : undefined,
+  }, (_key, value) => (typeof value === 'bigint' ? hex(value) : value)));
 }
 
 function describeTable(t: TableSnapshot): string {

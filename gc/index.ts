@@ -22,4 +22,4 @@ export {
   type CollectorOptions, type CollectOptions, type GcReport, type GcReason, type WalkConfig, type ConservativeCheck, type SuspectedRoot,
 } from './collector.ts';
 export { stackMapsFromCompiledImage, stackMapsFromImageSections } from './image-stackmaps.ts';
-export { renderExplanation, explanationToJson, type GcExplanation, type ExplainedFrame, type ExplainedWord, type RenderOptions } from './explain.ts';
+export { renderExplanation, explanationToJson, reportToJson, type GcExplanation, type ExplainedFrame, type ExplainedWord, type RenderOptions } from './explain.ts';
