@@ -322,9 +322,9 @@ export class Collector {
           continue;
         }
         if (debug && !tableSet!.has(r)) {
-          throw new GcInvariantError('root-not-in-table', BigInt(r), rootLocation(hit, activation, index, pc, fp, slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
+          throw new GcInvariantError('root-not-in-table', reader.wordExact(slot)!, rootLocation(hit, activation, index, pc, fp, slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
         }
-        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', BigInt(r), rootLocation(hit, activation, index, pc, fp, slot, bit), 'the word is not a live externref');
+        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', reader.wordExact(slot)!, rootLocation(hit, activation, index, pc, fp, slot, bit), 'the word is not a live externref');
         table.insertPreciseRoot(r);
       }
     }

@@ -67,6 +67,19 @@ for (const arch of ARCHES) {
     m.close();
   });
 
+  test(`${arch}: drop_externref: compiled code brought the count to 0, the host destroys and frees`, async (t) => {
+    const m = await Machine.create({ arch });
+    const heap = new ExternRefHeap(m);
+    const seen: unknown[] = [];
+    const ref = heap.allocate('x', (v) => seen.push(v));
+    t.throws(() => heap.dropAndDealloc(ref), { instanceOf: ExternRefError, message: /ref_count is 1/ });
+    m.writeU64(ref, 0n); // the decrement compiled code did
+    heap.dropAndDealloc(ref);
+    t.deepEqual(seen, ['x']);
+    t.false(heap.isLive(ref));
+    m.close();
+  });
+
   test(`${arch}: a destructor may call back into guest code`, async (t) => {
     const m = await Machine.create({ arch });
     const text = m.map('text', 4096, PROT_READ | PROT_EXEC);

@@ -14,7 +14,7 @@ export {
   type StackMapInput, type FunctionStackMapsInput, type ModuleStackMapsInput, type StackMapHit, type StackMapLookupMode,
 } from './stackmap-registry.ts';
 export {
-  MemoryReader, readRuntimeLimits, writeRuntimeLimits, collectActivations, walkV17, walkCanary, callerFrameOfHostCall,
+  MemoryReader, readRuntimeLimits, writeRuntimeLimits, collectActivations, walkV17, walkCanary, callerFrameOfHostCall, frameFromRegisters,
   type ActivationTriple, type WalkedFrame, type FrameRegisters, type CanaryFrame, type CanaryWalkResult,
 } from './walk.ts';
 export {

@@ -200,6 +200,14 @@ export function callerFrameOfHostCall(arch: Arch, call: { sp: bigint; fp: bigint
 }
 
 /**
+ * The youngest frame from the emulated registers, for a machine stopped inside guest code
+ * (a hook or a trap): the current PC, SP and FP.
+ */
+export function frameFromRegisters(machine: Machine): FrameRegisters {
+  return { pc: machine.pc(), sp: machine.sp(), fp: machine.fp() };
+}
+
+/**
  * The seed's canary walk. `visit` runs for every frame (guest and host) before the canary
  * test, exactly as the seed processes a frame's stack map and then checks whether the canary
  * lies between the previous frame's SP and this one's.
