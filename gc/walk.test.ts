@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
 import { Fixture } from './testing/fixture.ts';
-import { collectActivations, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type WalkedFrame, type CanaryFrame } from './walk.ts';
+import { collectActivations, frameFromRegisters, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type WalkedFrame, type CanaryFrame } from './walk.ts';
 import { StackWalkError, type StackWalkFailure } from './errors.ts';
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
 
@@ -51,6 +51,8 @@ for (const arch of ARCHES) {
     let missing = false;
     const host = f.hostFunction('walk', () => {
       const start = f.hostCalls[f.hostCalls.length - 1];
+      // Unwinding from the emulated registers (stopped in the host stub) gives the same frame.
+      t.deepEqual(frameFromRegisters(f.m), start);
       found = walkCanary(f.m, { canary: f.canary!, start }, (fr) => seen.push(fr)).foundCanary;
       // A canary below every frame is never found: the unwinder runs out of frames first.
       missing = !walkCanary(f.m, { canary: 0x10n, start }, () => {}).foundCanary;

@@ -200,11 +200,22 @@ export function callerFrameOfHostCall(arch: Arch, call: { sp: bigint; fp: bigint
 }
 
 /**
- * The youngest frame from the emulated registers, for a machine stopped inside guest code
- * (a hook or a trap): the current PC, SP and FP.
+ * The youngest frame from the emulated registers. Stopped inside guest code (a hook or a
+ * trap) that is the current PC, SP and FP. Stopped in a host-function stub (the Machine runs a
+ * host function from its gateway), the stub is a frameless leaf, so its caller is unwound as
+ * CFI would: return address at [SP] and SP + 8 on x86-64, LR (x30) and SP on AArch64.
  */
 export function frameFromRegisters(machine: Machine): FrameRegisters {
-  return { pc: machine.pc(), sp: machine.sp(), fp: machine.fp() };
+  const pc = machine.pc();
+  const sp = machine.sp();
+  const fp = machine.fp();
+  const gateway = machine.regionByName('gateway');
+  if (gateway && pc >= gateway.address && pc < gateway.address + BigInt(gateway.size)) {
+    return machine.arch === 'x64'
+      ? { pc: machine.readU64(sp), sp: sp + 8n, fp }
+      : { pc: machine.reg('x30'), sp, fp };
+  }
+  return { pc, sp, fp };
 }
 
 /**
