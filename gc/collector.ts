@@ -152,10 +152,18 @@ export class Collector {
     this.table.insertWithGc(ref, () => this.collect({ reason: 'table-full' }));
   }
 
-  /** What the activations_table_insert_with_gc builtin does with a raw pointer from compiled code: clone it, then insert with GC. */
+  /**
+   * The activations_table_insert_with_gc builtin (v17 libcalls.rs) for a raw pointer from
+   * compiled code: clone it, put one clone in the table *without* GC, then insert the other
+   * with GC. The first insertion matters: the calling frame's stack map already marks this
+   * reference (it is live across the libcall), so the collection this call may run must find
+   * it in the table or the debug check fails. The second insertion lands in the
+   * over-approximated set next to the first and gives its count back.
+   */
   libcallInsertWithGc(ref: bigint): void {
     if (ref === 0n) return;
     this.heap.clone(ref);
+    this.table.insertWithoutGc(this.heap.clone(ref));
     this.insertWithGc(ref);
   }
 
