@@ -36,7 +36,9 @@ const WAT = `(module
     local.get $a)
   (func (export "roundtrip") (param $r externref) (param $i i32) (result externref)
     (table.set $t (local.get $i) (local.get $r))
-    (table.get $t (local.get $i))))`;
+    (table.get $t (local.get $i)))
+  (func (export "setslot") (param $r externref) (param $i i32)
+    (table.set $t (local.get $i) (local.get $r))))`;
 
 interface Setup {
   inst: TestInstance;
@@ -140,6 +142,28 @@ for (const arch of ARCHES) {
   });
 }
 
+for (const arch of ARCHES) {
+  test(`${arch}: compiled table.set releases the overwritten ref; at zero drop_externref runs its destructor`, async (t) => {
+    const s = await setup(arch, () => {});
+    const destroyed: unknown[] = [];
+    const r1 = s.heap.allocate('r1', (v) => destroyed.push(v));
+    const r2 = s.heap.allocate('r2', (v) => destroyed.push(v));
+    // Passing a ref into Wasm moves the host's count into the activations table.
+    s.table.insertWithoutGc(r1);
+    t.is(invoke(s, 2, [r1, 0n]), r1); // table slot 0 = r1; table.get cloned it into the chunk
+    s.collector.collect(); // no Wasm on the stack: only the Wasm table's count is left
+    t.is(s.heap.strongCount(r1), 1);
+    s.table.insertWithoutGc(r2);
+    invoke(s, 3, [r2, 0n]); // overwrite slot 0: compiled code brings r1 to 0 and calls drop_externref
+    t.deepEqual(destroyed, ['r1']);
+    t.false(s.heap.isLive(r1));
+    t.is(s.heap.strongCount(r2), 2); // the Wasm table's and the activations table's
+    s.collector.collect();
+    t.is(s.heap.strongCount(r2), 1);
+    s.inst.machine.close();
+  });
+}
+
 /** Each recursion level takes its own ref out of a Wasm table (compiled inline insertion into
  * the activations table), holds it across the recursive call, and hands it to $check after. */
 const DEEP = `(module
@@ -175,7 +199,7 @@ for (const arch of ARCHES) {
     const base = s.inst.tableBases[0];
     refs = Array.from({ length: LEVELS }, (_, i) => s.heap.allocate(`level${i}`));
     refs.forEach((r, i) => s.inst.machine.writeU64(base + BigInt(8 * i), r)); // the table's count is the allocation's
-    t.is(invoke(s, 2, [BigInt(LEVELS - 1)]), BigInt(LEVELS - 1));
+    t.is(invoke(s, 2, [BigInt(LEVELS - 1)]), BigInt(LEVELS - 1)); // $deep is function 2 of its module
     t.is(report!.frames, LEVELS);
     t.is(report!.roots, LEVELS);
     t.is(report!.freedCount, 0);
