@@ -14,7 +14,8 @@ import { instantiateImage, watModule, type TestInstance } from '../compiler/test
 import { assemble } from '../simulator/testing/asm.ts';
 import { ExternRefHeap } from './externref.ts';
 import { ActivationsTable } from './activations.ts';
-import { StackMapRegistry } from './stackmap-registry.ts';
+import { StackMapRegistry, type ModuleStackMapsInput } from './stackmap-registry.ts';
+import { GcInvariantError } from './errors.ts';
 import { Collector, type GcReport } from './collector.ts';
 import { stackMapsFromCompiledImage } from './image-stackmaps.ts';
 import { writeRuntimeLimits } from './walk.ts';
@@ -40,6 +41,14 @@ const WAT = `(module
   (func (export "setslot") (param $r externref) (param $i i32)
     (table.set $t (local.get $i) (local.get $r))))`;
 
+const MIXED = `(module
+  (import "env" "gc" (func $gc))
+  (func (export "mixed") (param $a externref) (param $x i64) (param $b externref) (result i64)
+    call $gc
+    (drop (local.get $a))
+    (drop (local.get $b))
+    local.get $x))`;
+
 interface Setup {
   inst: TestInstance;
   heap: ExternRefHeap;
@@ -50,7 +59,10 @@ interface Setup {
   reports: GcReport[];
 }
 
-async function setup(arch: Arch, onGc: (s: Setup) => void, wat = WAT, onCheck?: (ref: bigint) => void): Promise<Setup> {
+async function setup(
+  arch: Arch, onGc: (s: Setup) => void, wat = WAT, onCheck?: (ref: bigint) => void,
+  mutateMaps?: (maps: ModuleStackMapsInput) => void,
+): Promise<Setup> {
   const module = await watModule(wat);
   const image = compileModule(module, { arch });
   const machine = await Machine.create({ arch });
@@ -75,7 +87,9 @@ async function setup(arch: Arch, onGc: (s: Setup) => void, wat = WAT, onCheck?: 
   machine.writeU64(inst.vmctx + BigInt(image.offsets.vmctxExternrefActivationsTable()), table.address);
   const limits = machine.readU64(inst.vmctx + BigInt(image.offsets.vmctxRuntimeLimits()));
   const registry = new StackMapRegistry();
-  registry.register(stackMapsFromCompiledImage('wat', inst.textBase, image));
+  const maps = stackMapsFromCompiledImage('wat', inst.textBase, image);
+  mutateMaps?.(maps);
+  registry.register(maps);
   const reports: GcReport[] = [];
   const collector = new Collector({ machine, heap, table, registry, walk: { kind: 'v17', limits }, onCollect: (r) => reports.push(r) });
   const text = machine.map('entry-trampoline', 4096, PROT_READ | PROT_EXEC);
@@ -143,6 +157,49 @@ for (const arch of ARCHES) {
 }
 
 for (const arch of ARCHES) {
+  // `mixed` keeps a, x and b live across the call; its map marks words 1 and 3 (a and b) and
+  // x sits in word 2 (checked below), so each corruption makes a marked bit read x.
+  const corruptions: Array<[string, (m: ModuleStackMapsInput) => void]> = [
+    ['bit 2 flipped on', (m) => {
+      for (const map of m.functions[0].maps) map.bits = Uint32Array.from([map.bits[0] | 4]);
+    }],
+    ['frame size one word too large', (m) => {
+      for (const map of m.functions[0].maps) map.mappedWords += 1;
+    }],
+    ['frame size one word too small', (m) => {
+      for (const map of m.functions[0].maps) map.mappedWords -= 1;
+    }],
+  ];
+  for (const [name, mutate] of corruptions) {
+    test(`${arch}: compiled frames, negative: ${name} fails loudly and frees nothing`, async (t) => {
+      let error: unknown;
+      let layoutChecked = false;
+      const s = await setup(arch, (x) => {
+        try {
+          x.collector.collect();
+        } catch (e) {
+          error = e;
+        }
+      }, MIXED, undefined, (maps) => {
+        const map = maps.functions[0].maps[0];
+        layoutChecked = map.mappedWords === 6 && map.bits[0] === 0b1010;
+        mutate(maps);
+      });
+      const a = s.heap.allocate('a');
+      const b = s.heap.allocate('b');
+      s.table.insertWithoutGc(a); // the only counts are the table's
+      s.table.insertWithoutGc(b);
+      t.true(layoutChecked);
+      t.is(invoke(s, 1, [a, 0x1235n, b]), 0x1235n);
+      t.true(error instanceof GcInvariantError, String(error));
+      t.is((error as GcInvariantError).check, 'root-not-in-table');
+      t.is((error as GcInvariantError).value, 0x1235n);
+      t.true(s.heap.isLive(a) && s.heap.isLive(b));
+      t.is(s.heap.strongCount(a), 1);
+      s.inst.machine.close();
+    });
+  }
+
   test(`${arch}: compiled table.set releases the overwritten ref; at zero drop_externref runs its destructor`, async (t) => {
     const s = await setup(arch, () => {});
     const destroyed: unknown[] = [];
