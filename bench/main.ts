@@ -5,11 +5,15 @@
 import { parseArch, ARCHES, type Arch } from '../isa/arch.ts';
 import { benchEngine } from './engine.ts';
 import { benchLoader } from './loader.ts';
+import { benchGc } from './gc.ts';
+import { benchCompiler } from './compiler.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   engine: benchEngine,
   loader: benchLoader,
+  gc: benchGc,
+  compiler: benchCompiler,
 };
 
 function usage(message: string): never {
