@@ -161,7 +161,7 @@ export interface MacroAssembler {
   trap(code: TrapCode): void;
   /** i32 slot `offset` compared to `value`; branch when equal. */
   branchSlotEq(offset: number, value: number, label: Label): void;
-  /** Adds `delta` to the u64 at [r + 0] (ref counts); with
+  /** Atomically adds `delta` to the u64 at [r + 0] (ref counts); with
    * `branchIfZeroAfter`, branches to it when the new value is 0. */
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void;
 
