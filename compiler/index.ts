@@ -101,8 +101,8 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     return p;
   });
   const text = new Uint8Array(size);
-  // Padding between functions: int3 / udf-free zero words would decode as junk; x64 pads with
-  // int3 (0xcc) like assemblers do, AArch64 with zeros (udf #0).
+  // Padding between functions traps if ever executed: int3 (0xcc) on x64, as assemblers pad,
+  // and zero words (`udf #0`) on AArch64.
   if (options.arch === 'x64') text.fill(0xcc);
   for (const { fn, textOffset } of placed) text.set(fn.code, textOffset);
 
