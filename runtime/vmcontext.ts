@@ -22,6 +22,7 @@ import type {
   ConstExpr, DataSegment, ElementSegment, FuncType, GlobalType, WasmModule,
 } from '../compiler/frontend/module.ts';
 import { funcTypeOf } from '../compiler/frontend/module.ts';
+import { vmOffsetsFor } from '../compiler/index.ts';
 import {
   VMCONTEXT_ALIGN, VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout,
   VMMemoryImportLayout, VMOffsets, VMTableImportLayout,
@@ -105,20 +106,6 @@ export interface SignatureSlots {
 
 export const NO_IMPORTS: ResolvedImports = { functions: [], tables: [], memories: [], globals: [] };
 
-export function vmOffsetsOf(module: WasmModule): VMOffsets {
-  const c = module.counts;
-  return new VMOffsets({
-    numImportedFunctions: c.numImportedFunctions,
-    numImportedTables: c.numImportedTables,
-    numImportedMemories: c.numImportedMemories,
-    numImportedGlobals: c.numImportedGlobals,
-    numDefinedTables: c.numDefinedTables,
-    numDefinedMemories: c.numDefinedMemories,
-    numOwnedMemories: c.numOwnedMemories,
-    numDefinedGlobals: c.numDefinedGlobals,
-    numEscapedFuncs: c.numEscapedFunctions,
-  });
-}
 
 /**
  * An instantiated VMContext and the runtime objects behind it. Index spaces are the module's
@@ -154,7 +141,7 @@ export class VMContextInstance implements FuncRefSource {
       throw new InstantiationError('instance', `code for ${code.length} functions given, the module defines ${c.numDefinedFunctions}`);
     }
     checkImportCounts(module, imports);
-    this.offsets = vmOffsetsOf(module);
+    this.offsets = vmOffsetsFor(module);
     this.address = env.heap.alloc(Math.max(this.offsets.size, 16), VMCONTEXT_ALIGN);
     this.typeIds = module.types.map((t) => env.signatures.idOf(t));
     this.signatureIds = signatureSlots ? signatureSlots.signatures.map((t) => this.typeIds[t]) : this.typeIds;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
+import { vmOffsetsFor } from '../../compiler/index.ts';
 import { VMOffsets, type VMOffsetsFields } from '../../compiler/vmoffsets.ts';
 import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
@@ -48,7 +49,7 @@ function fieldsFromCounts(spec: string): VMOffsetsFields {
   return fields;
 }
 
-async function fieldsFromModule(path: string): Promise<VMOffsetsFields> {
+async function offsetsOfModule(path: string): Promise<VMOffsets> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -64,18 +65,7 @@ async function fieldsFromModule(path: string): Promise<VMOffsetsFields> {
   } else {
     throw new UsageError(`${path}: expected a .wat or .wasm module`, 'layout');
   }
-  const c = module.counts;
-  return {
-    numImportedFunctions: c.numImportedFunctions,
-    numImportedTables: c.numImportedTables,
-    numImportedMemories: c.numImportedMemories,
-    numImportedGlobals: c.numImportedGlobals,
-    numDefinedTables: c.numDefinedTables,
-    numDefinedMemories: c.numDefinedMemories,
-    numOwnedMemories: c.numOwnedMemories,
-    numDefinedGlobals: c.numDefinedGlobals,
-    numEscapedFuncs: c.numEscapedFunctions,
-  };
+  return vmOffsetsFor(module);
 }
 
 export async function layoutCommand(argv: string[], out: Output): Promise<number> {
@@ -84,8 +74,7 @@ export async function layoutCommand(argv: string[], out: Output): Promise<number
   const counts = args.flags.get('counts');
   if (typeof counts === 'string' && args.positionals.length) throw new UsageError('give a module or --counts, not both', 'layout');
   if (typeof counts !== 'string' && args.positionals.length !== 1) throw new UsageError('give one module file or --counts', 'layout');
-  const fields = typeof counts === 'string' ? fieldsFromCounts(counts) : await fieldsFromModule(args.positionals[0]);
-  const offsets = new VMOffsets(fields);
+  const offsets = typeof counts === 'string' ? new VMOffsets(fieldsFromCounts(counts)) : await offsetsOfModule(args.positionals[0]);
   const regions = offsets.regions().map((r) => ({ name: r.name, offset: r.offset, size: r.size }));
   const paddings = offsets.paddings().map((p) => ({ after: p.after, offset: p.offset, size: p.size, align: p.align }));
   const elements = offsets.elements();
