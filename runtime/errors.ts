@@ -4,6 +4,7 @@
  * runtime has given it wasmtime's trap code, so embedders can tell "the Wasm program trapped"
  * from "the host program is wrong".
  */
+import { TRAP_CODES, type TrapCode as CompilerTrapCode } from '../compiler/codegen/common.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
 import type { BacktraceFrame } from '../simulator/trap.ts';
 
@@ -23,32 +24,20 @@ export class InstantiationError extends RuntimeError {
   override name = 'InstantiationError';
 }
 
+/** Cranelift's name for a code becomes wasmtime's (`HeapOutOfBounds` is `MemoryOutOfBounds`). */
+type WasmtimeTrapName<C> = C extends 'HeapOutOfBounds' ? 'MemoryOutOfBounds' : C;
+
 /**
  * wasmtime v17's `Trap` enum names (crates/environ/src/trap_encoding.rs), in declaration order,
- * so `TRAP_CODE_NAMES.indexOf(code)` is the byte a trap table stores.
+ * so `TRAP_CODE_NAMES.indexOf(code)` is the byte a trap table stores. Derived from the
+ * compiler's list, which writes those bytes, so the two cannot drift apart; only the name
+ * of code 1 differs (Cranelift's HeapOutOfBounds is wasmtime's MemoryOutOfBounds).
  */
-export const TRAP_CODE_NAMES = [
-  'StackOverflow',
-  'MemoryOutOfBounds',
-  'HeapMisaligned',
-  'TableOutOfBounds',
-  'IndirectCallToNull',
-  'BadSignature',
-  'IntegerOverflow',
-  'IntegerDivisionByZero',
-  'BadConversionToInteger',
-  'UnreachableCodeReached',
-  'Interrupt',
-  'AlwaysTrapAdapter',
-  'OutOfFuel',
-  'AtomicWaitNonSharedMemory',
-  'NullReference',
-  'CannotEnterComponent',
-] as const;
+export const TRAP_CODE_NAMES = TRAP_CODES.map((c) => (c === 'HeapOutOfBounds' ? 'MemoryOutOfBounds' : c)) as readonly WasmtimeTrapName<CompilerTrapCode>[];
 
 /** A wasmtime trap code, or `UnsupportedBuiltin` for a v17 builtin stackscope does not implement
  * and `HostError` for an exception thrown by a host function that was not a trap. */
-export type TrapCode = (typeof TRAP_CODE_NAMES)[number] | 'UnsupportedBuiltin' | 'HostError';
+export type TrapCode = WasmtimeTrapName<CompilerTrapCode> | 'UnsupportedBuiltin' | 'HostError';
 
 /** wasmtime's human messages for the codes (`Trap`'s Display), used in WasmTrap.message. */
 const TRAP_MESSAGES: Record<TrapCode, string> = {
