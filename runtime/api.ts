@@ -226,11 +226,11 @@ export class Store<T = unknown> {
   /**
    * Collects externrefs no longer referenced (store.gc() in wasmtime): gc/'s collector walks the
    * live Wasm frames of every activation, keeps what their stack maps name, and sweeps the
-   * activations table. Returns the collector's report.
+   * activations table. Returns this collection's report; when a collection is already running
+   * (a destructor called back in), the report says `skipped: 'reentrant'` and nothing happened.
    */
-  gc(): GcReport | undefined {
-    this.externRefs.gc();
-    return this.collector.lastReport;
+  gc(options: GcOptions = {}): GcReport {
+    return this.collector.collect({ reason: 'store-gc', explain: options.explain });
   }
 
   /** Sets the epoch deadline `delta` epochs from now (compiled code checks it when enabled). */
@@ -277,6 +277,11 @@ export class Store<T = unknown> {
 // ---------------------------------------------------------------------------------------------
 // Values
 
+export interface GcOptions {
+  /** Build the full explanation (frames, map words, table before/after, freed host values). */
+  explain?: boolean;
+}
+
 /** A host-side handle on an externref object in guest memory; owns one reference count. */
 export class ExternRef {
   private ptr: bigint;
@@ -286,9 +291,13 @@ export class ExternRef {
     this.ptr = ptr;
   }
 
-  /** A new externref object holding any JS value. */
-  static new(store: Store, value: unknown): ExternRef {
-    return new ExternRef(store, store.externRefHeap.allocate(value));
+  /**
+   * A new externref object holding any JS value. `destructor` runs once when the last count is
+   * dropped (by the host, by compiled code through drop_externref, or by a GC sweep); it may
+   * call back into Wasm.
+   */
+  static new(store: Store, value: unknown, destructor?: (value: unknown) => void): ExternRef {
+    return new ExternRef(store, store.externRefHeap.allocate(value, destructor && ((v) => destructor(v))));
   }
 
   /** The guest address of the VMExternData (what Wasm sees). Throws once released. */
@@ -413,8 +422,8 @@ export class Caller<T = unknown> {
   }
 
   /** Collects externrefs; the calling Wasm frames are walked and their stack maps honoured. */
-  gc(): GcReport | undefined {
-    return this.store.gc();
+  gc(options: GcOptions = {}): GcReport {
+    return this.store.gc(options);
   }
 
   /** An export of the calling instance (wasmtime's Caller::get_export). */
