@@ -40,7 +40,6 @@ import {
 
 const VREG: Record<VReg, X> = { R0: 'x9', R1: 'x10', R2: 'x11' };
 const VMCTX: X = 'x19';
-const A64_XREG_NUMBER: Readonly<Record<string, number>> = { x9: 9, x10: 10, x11: 11 };
 const ARG_REGS: readonly X[] = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'];
 const COND: Record<Cond, A64Cond> = {
   eq: 'eq', ne: 'ne', lt_s: 'lt', lt_u: 'lo', gt_s: 'gt', gt_u: 'hi', le_s: 'le', le_u: 'ls', ge_s: 'ge', ge_u: 'hs',
@@ -365,12 +364,12 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void {
     // Cranelift's atomic_rmw loop without LSE: ldaxr / add / stlxr / cbnz.
     const a = this.asm;
-    const base = A64_XREG_NUMBER[VREG[r]];
+    const base = VREG[r];
     const again = a.newLabel();
     a.bind(again);
-    a.inst(0xc85ffc00 | (base << 5) | 16); // ldaxr x16, [base]
+    a.ldaxr('x16', base);
     delta >= 0 ? a.addImm('x16', 'x16', delta) : a.subImm('x16', 'x16', -delta);
-    a.inst(0xc800fc00 | (17 << 16) | (base << 5) | 16); // stlxr w17, x16, [base]
+    a.stlxr('w17', 'x16', base);
     a.cbnz('w17', again);
     if (branchIfZeroAfter) a.cbz('x16', branchIfZeroAfter);
   }

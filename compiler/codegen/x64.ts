@@ -375,8 +375,7 @@ export class X64MacroAssembler implements MacroAssembler {
   }
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void {
     // `lock add qword [r], delta`: the atomic ref-count update of VMExternData.
-    this.asm.emit8(0xf0);
-    this.asm.aluStoreImm('add', mem(VREG[r], 0), delta, 64);
+    this.asm.lockAluStoreImm('add', mem(VREG[r], 0), delta, 64);
     if (branchIfZeroAfter) this.asm.jcc('e', branchIfZeroAfter);
   }
 

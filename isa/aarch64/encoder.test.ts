@@ -759,3 +759,29 @@ test('Capstone decodes every emitted word, and reads adrp/movImm/mov-sp as inten
     d.close();
   }
 });
+
+test('exclusive load-acquire / store-release (ldaxr, stlxr) match GNU as; overlapping registers are refused', (t) => {
+  const cases: Case[] = [];
+  for (const sf of [0, 1] as const) {
+    for (const rt of [0, 16, 30, 31]) {
+      for (const rn of [1, 17, 31]) {
+        const target = reg(rt, sf);
+        const base = xreg(rn, 'sp');
+        cases.push({ asm: `ldaxr ${target}, [${base}]`, emit: (a) => a.ldaxr(target, base) });
+        for (const rs of [2, 17, 31]) {
+          if (rs === rt && rs !== 31) continue;
+          if (rs === rn && rn !== 31) continue;
+          const status = wreg(rs, 'wzr');
+          cases.push({ asm: `stlxr ${status}, ${target}, [${base}]`, emit: (a) => a.stlxr(status, target, base) });
+        }
+      }
+    }
+  }
+  t.true(cases.length > 50);
+  t.deepEqual(mismatches(cases), []);
+  const a = new Aarch64Assembler();
+  t.throws(() => a.stlxr('w3', 'x3', 'x4'), { instanceOf: EncodeError });
+  t.throws(() => a.stlxr('w4', 'x3', 'x4'), { instanceOf: EncodeError });
+  t.throws(() => a.stlxr('x4' as never, 'x3', 'x5'), { instanceOf: EncodeError });
+  t.throws(() => a.ldaxr('x3', 'w4' as never), { instanceOf: EncodeError });
+});

@@ -534,6 +534,28 @@ export class Aarch64Assembler extends CodeBuffer {
   // --- traps and hints ------------------------------------------------------------------------
 
   /** `brk #imm16` (Unicorn reports interrupt 7 with the PC at the brk). */
+  /** `ldaxr rt, [rn]`: load-acquire exclusive (the first half of an atomic read-modify-write
+   * without LSE, as Cranelift emits for `atomic_rmw`). */
+  ldaxr(rt: A64Reg, rn: X): void {
+    const t = this.reg('ldaxr', 'rt', rt, 'zr');
+    const n = this.reg('ldaxr', 'rn', rn, 'sp');
+    if (!n.sf) throw this.error('ldaxr', 'rn', 'the base must be a 64-bit register');
+    this.inst((t.sf ? 0xc85ffc00 : 0x885ffc00) | (n.num << 5) | t.num);
+  }
+
+  /** `stlxr ws, rt, [rn]`: store-release exclusive; `ws` receives 0 on success, 1 on failure. */
+  stlxr(ws: W, rt: A64Reg, rn: X): void {
+    const s = this.reg('stlxr', 'ws', ws, 'zr');
+    const t = this.reg('stlxr', 'rt', rt, 'zr');
+    const n = this.reg('stlxr', 'rn', rn, 'sp');
+    if (s.sf) throw this.error('stlxr', 'ws', 'the status register must be a 32-bit register');
+    if (!n.sf) throw this.error('stlxr', 'rn', 'the base must be a 64-bit register');
+    // The architecture leaves these overlaps CONSTRAINED UNPREDICTABLE; GNU as rejects them.
+    if (s.num === t.num && s.num !== 31) throw this.error('stlxr', 'ws', 'must differ from rt');
+    if (s.num === n.num && n.cls !== 'sp') throw this.error('stlxr', 'ws', 'must differ from rn');
+    this.inst((t.sf ? 0xc800fc00 : 0x8800fc00) | (s.num << 16) | (n.num << 5) | t.num);
+  }
+
   brk(imm16: number): void { this.inst(0xd4200000 | (this.imm16('brk', imm16) << 5)); }
   /** `svc #imm16`. */
   svc(imm16: number): void { this.inst(0xd4000001 | (this.imm16('svc', imm16) << 5)); }

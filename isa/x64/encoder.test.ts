@@ -251,6 +251,12 @@ function memoryCaseArb(): fc.Arbitrary<Case> {
         emit: (a: X64Assembler) => a.aluStoreImm(op, addr, imm, size),
       }),
     ),
+    fc.tuple(fc.constantFrom(32, 64) as fc.Arbitrary<32 | 64>, fc.constantFrom(...ALU_OPS.filter((o) => o !== 'cmp')), addrArb, fc.constantFrom(1, -1, 127, 0x12345678)).map(
+      ([size, op, addr, imm]) => ({
+        asm: `lock ${op} ${PTR[size]} ${addrText(addr)}, ${imm}`,
+        emit: (a: X64Assembler) => a.lockAluStoreImm(op as Exclude<typeof op, 'cmp'>, addr, imm, size),
+      }),
+    ),
     addrArb.map((addr) => ({ asm: `call qword ptr ${addrText(addr)}`, emit: (a: X64Assembler) => a.callMem(addr) })),
     addrArb.map((addr) => ({ asm: `jmp qword ptr ${addrText(addr)}`, emit: (a: X64Assembler) => a.jmpMem(addr) })),
   );
@@ -518,4 +524,11 @@ test('unencodable operands throw EncodeError naming instruction and operand', (t
 
 test('invertX64Cond pairs each condition with its complement', (t) => {
   t.deepEqual(X64_CONDITIONS.map(invertX64Cond), ['no', 'o', 'ae', 'b', 'ne', 'e', 'a', 'be', 'ns', 's', 'np', 'p', 'ge', 'l', 'g', 'le']);
+});
+
+test('a lock prefix only goes on read-modify-write forms', (t) => {
+  const a = new X64Assembler();
+  t.throws(() => a.lockAluStoreImm('cmp' as never, mem('rax'), 1, 64), { instanceOf: EncodeError });
+  a.lockAluStoreImm('add', mem('rdi'), 1, 64);
+  t.is(toHex(a.finish().code), 'f048830701');
 });

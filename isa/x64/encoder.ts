@@ -553,6 +553,14 @@ export class X64Assembler extends CodeBuffer {
     }
   }
 
+  /** `lock op size ptr [addr], imm`: an atomic read-modify-write of memory (e.g. the
+   * VMExternData ref-count update). `cmp` cannot be locked. */
+  lockAluStoreImm(op: Exclude<AluOp, 'cmp'>, addr: X64Address, imm: number, size: 32 | 64): void {
+    if ((op as AluOp) === 'cmp') throw this.error('lock cmp', 'op', 'cmp does not write memory and cannot take a lock prefix');
+    this.emit8(0xf0);
+    this.aluStoreImm(op, addr, imm, size);
+  }
+
   add(dst: Gpr, src: Gpr): void { this.alu('add', dst, src); }
   sub(dst: Gpr, src: Gpr): void { this.alu('sub', dst, src); }
   and(dst: Gpr, src: Gpr): void { this.alu('and', dst, src); }
