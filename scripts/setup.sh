@@ -13,9 +13,13 @@ want_tests=0
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------------------
-apt_needed=(libunicorn2 libunicorn-dev gcc binutils)
+# gcc and libunicorn-dev build the native helper. The test oracles: GNU as/ld/objdump for both
+# arches, gcc and the AArch64 cross gcc with their C libraries (the cross libc is only a
+# recommendation of gcc-aarch64-linux-gnu, and we install without recommendations) for the
+# native and qemu-aarch64 differential runs.
+apt_needed=(libunicorn2 libunicorn-dev gcc libc6-dev binutils)
 if [ "$want_tests" = 1 ]; then
-  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu qemu-user)
+  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 fi
 missing=()
 for p in "${apt_needed[@]}"; do
