@@ -92,6 +92,8 @@ interface HelperLib {
   install: (uc: unknown, ctx: unknown, out: BigUint64Array) => number;
   setBlock: (ctx: unknown, address: bigint, size: number, icount: number, cost: bigint) => number;
   resetCounts: (ctx: unknown) => void;
+  syncIn: (ctx: unknown) => void;
+  syncOut: (ctx: unknown) => void;
   forgetRange: (ctx: unknown, lo: bigint, hi: bigint) => void;
   dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
   nowNs: () => bigint;
@@ -165,6 +167,8 @@ function loadHelper(): HelperLib {
     install: lib.func('int ss_install(void *uc, void *ctx, _Out_ uint64_t *hh)'),
     setBlock: lib.func('int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, uint64_t cost)'),
     resetCounts: lib.func('void ss_reset_counts(void *ctx)'),
+    syncIn: lib.func('void ss_sync_in(void *ctx)'),
+    syncOut: lib.func('void ss_sync_out(void *ctx)'),
     forgetRange: lib.func('void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi)'),
     dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
     nowNs: lib.func('int64_t ss_now_ns(void)'),
@@ -474,12 +478,17 @@ class UnicornEngine implements Engine {
     if (limits.budget === null && limits.deadline === null && !this.helperCtx) return;
     this.ensureCounter();
     const w = this.stateWords!;
+    // The hook keeps its own countdown: bring the state's count up to date, change the
+    // limits, and hand them back.
+    loadHelper().syncOut(this.helperCtx);
     w[S_BUDGET] = limits.budget === null ? UNLIMITED : limits.budget;
     w[S_DEADLINE] = limits.deadline === null ? 0n : BigInt(Math.round(limits.deadline * 1e6));
+    loadHelper().syncIn(this.helperCtx);
   }
 
   counters(): { instructions: bigint; blocks: bigint; lastBlock: { address: bigint; size: number; instructions: number } | null } {
     if (!this.stateWords || !this.stateU32) return { instructions: 0n, blocks: 0n, lastBlock: null };
+    loadHelper().syncOut(this.helperCtx);
     const w = this.stateWords;
     const lastBlock = w[S_BLOCKS] === 0n ? null : {
       address: w[S_LAST_ADDRESS], size: this.stateU32[S_LAST_SIZE_ICOUNT * 2], instructions: this.stateU32[S_LAST_SIZE_ICOUNT * 2 + 1],
@@ -489,9 +498,11 @@ class UnicornEngine implements Engine {
 
   resetCounters(): void {
     if (!this.stateWords) return;
+    loadHelper().syncOut(this.helperCtx); // keeps the budget and deadline the state holds
     this.stateWords[S_INSTRUCTIONS] = 0n;
     this.stateWords[S_BLOCKS] = 0n;
     loadHelper().resetCounts(this.helperCtx);
+    loadHelper().syncIn(this.helperCtx);
   }
 
   blockCounts(): Array<[bigint, number, number, bigint]> {

@@ -15,6 +15,14 @@
  *
  * The shared state block is host memory (a Node Buffer) that both sides read and write
  * directly; its layout is mirrored in simulator/unicorn.ts.
+ *
+ * Speed: the per-block path touches as little memory as it can — a direct-mapped cache of
+ * recently entered blocks instead of hashing, a private countdown of the remaining budget and
+ * the block's own execution count. Every store to a location the previous call also wrote
+ * costs a store-to-load forwarding delay on the next call, which on a tight loop is most of
+ * the hook's price. So the totals in the shared state (instructions, blocks, cost, last block)
+ * are not kept per block: ss_sync_out computes them when the host asks, and ss_sync_in takes
+ * the host's budget, deadline and instruction count after it changed them.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,12 +54,22 @@ typedef struct {
   uint64_t count;
 } block_entry;
 
+enum { RECENT = 256 };
+
 typedef struct {
   shared_state *state;
   block_entry *table; /* open addressing, linear probing; address 0 marks an empty slot */
   uint64_t capacity;  /* power of two */
   uint64_t used;
   uint32_t clock_tick;
+  int64_t deadline_ns;           /* copy of the state's, taken by ss_sync_in */
+  int64_t left;                  /* instructions the budget still allows */
+  int64_t granted;               /* `left` as ss_sync_in set it */
+  uint64_t base_instructions;    /* the state's instruction count at ss_sync_in */
+  uint64_t retired_blocks;       /* counts of blocks forgotten or re-registered since the reset */
+  uint64_t retired_cost;
+  block_entry *last;             /* the block entered last, or NULL */
+  block_entry *recent[RECENT];   /* direct-mapped shortcut into the table */
 } ctx_t;
 
 static uint64_t slot_of(uint64_t address, uint64_t capacity) {
@@ -75,7 +93,19 @@ static block_entry *find(ctx_t *c, uint64_t address) {
   }
 }
 
+static uint32_t recent_slot(uint64_t address) {
+  return (uint32_t)((address ^ (address >> 8)) & (RECENT - 1));
+}
+
+/* Entries moved: pointers into the table are stale; find the last block again (by the
+ * address it had before the move). */
+static void table_moved(ctx_t *c, uint64_t last_address) {
+  memset(c->recent, 0, sizeof c->recent);
+  c->last = last_address ? find(c, last_address) : NULL;
+}
+
 static int grow(ctx_t *c) {
+  uint64_t last_address = c->last ? c->last->address : 0;
   uint64_t cap = c->capacity * 2;
   block_entry *t = calloc(cap, sizeof(block_entry));
   if (!t) return -1;
@@ -89,40 +119,83 @@ static int grow(ctx_t *c) {
   free(c->table);
   c->table = t;
   c->capacity = cap;
+  table_moved(c, last_address);
   return 0;
+}
+
+/* The rare paths live out of line, so the per-block path stays short. */
+static __attribute__((noinline, cold)) void stop_for(uc_engine *uc, shared_state *s, uint32_t reason) {
+  s->reason = reason;
+  uc_emu_stop(uc);
+}
+
+static __attribute__((noinline, cold)) void stop_new_block(uc_engine *uc, shared_state *s, uint64_t address, uint32_t size) {
+  s->new_address = address;
+  s->new_size = size;
+  stop_for(uc, s, REASON_NEW_BLOCK);
+}
+
+static __attribute__((noinline)) int deadline_passed(ctx_t *c) {
+  c->clock_tick = 0;
+  return now_ns() >= c->deadline_ns;
 }
 
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   ctx_t *c = user;
-  shared_state *s = c->state;
-  block_entry *e = address ? find(c, address) : NULL;
-  if (!e || e->size != size) {
-    s->new_address = address;
-    s->new_size = size;
-    s->reason = REASON_NEW_BLOCK;
-    uc_emu_stop(uc);
-    return;
-  }
-  if (s->budget - s->instructions < e->icount) {
-    s->reason = REASON_BUDGET;
-    uc_emu_stop(uc);
-    return;
-  }
-  if (s->deadline_ns && ++c->clock_tick >= 256) {
-    c->clock_tick = 0;
-    if (now_ns() >= s->deadline_ns) {
-      s->reason = REASON_TIMEOUT;
-      uc_emu_stop(uc);
+  block_entry **slot = &c->recent[recent_slot(address)];
+  block_entry *e = *slot;
+  if (__builtin_expect(!e || e->address != address || e->size != size, 0)) {
+    e = address ? find(c, address) : NULL;
+    if (!e || e->size != size) {
+      stop_new_block(uc, c->state, address, size);
       return;
     }
+    *slot = e;
   }
-  s->instructions += e->icount;
-  s->blocks += 1;
-  s->last_address = address;
-  s->last_size = size;
-  s->last_icount = e->icount;
-  s->cost_milli += e->cost_milli;
+  int64_t left = c->left - (int64_t)e->icount;
+  if (__builtin_expect(left < 0, 0)) {
+    stop_for(uc, c->state, REASON_BUDGET);
+    return;
+  }
+  if (c->deadline_ns && __builtin_expect(++c->clock_tick >= 256, 0) && deadline_passed(c)) {
+    stop_for(uc, c->state, REASON_TIMEOUT);
+    return;
+  }
+  c->left = left;
   e->count += 1;
+  c->last = e;
+}
+
+/* Takes the budget, deadline and instruction count the host wrote into the state. */
+void ss_sync_in(void *ctx) {
+  ctx_t *c = ctx;
+  shared_state *s = c->state;
+  uint64_t room = s->budget >= s->instructions ? s->budget - s->instructions : 0;
+  c->left = room > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)room;
+  c->granted = c->left;
+  c->base_instructions = s->instructions;
+  c->deadline_ns = s->deadline_ns;
+  c->clock_tick = 0;
+}
+
+/* Writes the totals (instructions, blocks, cost, last block) into the state for the host. */
+void ss_sync_out(void *ctx) {
+  ctx_t *c = ctx;
+  shared_state *s = c->state;
+  s->instructions = c->base_instructions + (uint64_t)(c->granted - c->left);
+  uint64_t blocks = c->retired_blocks, cost = c->retired_cost;
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    block_entry *e = &c->table[i];
+    if (e->address == 0 || e->count == 0) continue;
+    blocks += e->count;
+    cost += e->count * e->cost_milli;
+  }
+  s->blocks = blocks;
+  s->cost_milli = cost;
+  block_entry *last = c->last;
+  s->last_address = last ? last->address : 0;
+  s->last_size = last ? last->size : 0;
+  s->last_icount = last ? last->icount : 0;
 }
 
 void *ss_create(void *state) {
@@ -132,6 +205,7 @@ void *ss_create(void *state) {
   c->table = calloc(c->capacity, sizeof(block_entry));
   if (!c->table) { free(c); return NULL; }
   c->state = state;
+  ss_sync_in(c);
   return c;
 }
 
@@ -160,6 +234,11 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
     e->address = address;
     e->count = 0;
     c->used++;
+  } else {
+    /* New code at a known address: its executions so far stay in the totals. */
+    c->retired_blocks += e->count;
+    c->retired_cost += e->count * e->cost_milli;
+    e->count = 0;
   }
   e->size = size;
   e->icount = icount;
@@ -167,15 +246,20 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
   return 0;
 }
 
-/* Zeroes every block's execution count (the totals in the shared state are the host's). */
+/* Zeroes every block's execution count and the retired totals (the host zeroes the state's
+ * instruction count and calls ss_sync_in). */
 void ss_reset_counts(void *ctx) {
   ctx_t *c = ctx;
   for (uint64_t i = 0; i < c->capacity; i++) c->table[i].count = 0;
+  c->retired_blocks = 0;
+  c->retired_cost = 0;
+  c->last = NULL;
 }
 
 /* Forgets every block that overlaps [lo, hi): their code was rewritten. */
 void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
   ctx_t *c = ctx;
+  uint64_t last_address = c->last ? c->last->address : 0;
   block_entry *old = c->table;
   uint64_t cap = c->capacity;
   block_entry *t = calloc(cap, sizeof(block_entry));
@@ -185,13 +269,18 @@ void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
   for (uint64_t i = 0; i < cap; i++) {
     block_entry *e = &old[i];
     if (e->address == 0) continue;
-    if (e->address < hi && e->address + e->size > lo) continue;
+    if (e->address < hi && e->address + e->size > lo) {
+      c->retired_blocks += e->count;
+      c->retired_cost += e->count * e->cost_milli;
+      continue;
+    }
     uint64_t j = slot_of(e->address, cap);
     while (t[j].address != 0) j = (j + 1) & (cap - 1);
     t[j] = *e;
     c->used++;
   }
   free(old);
+  table_moved(c, last_address);
 }
 
 /* Copies up to `max` blocks with a nonzero count as (address, size, icount, count) quads. */

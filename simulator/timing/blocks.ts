@@ -65,9 +65,14 @@ export interface BlockInfo {
   readonly maxRegister: number;
   /** Serial number within its BlockCache (for per-run arrays). */
   readonly serial: number;
+  /** Index in `dataflow.outputs` of BRANCH_RESOLVED, -1 when the block ends without a branch. */
+  readonly branchOutput: number;
 }
 
 export const TERMINATORS: readonly Terminator[] = ['none', 'cond', 'jump', 'indirect', 'call', 'icall', 'ret'];
+
+/** Pseudo register written by a block's final branch when it executes (its inputs are ready). */
+export const BRANCH_RESOLVED = '@branch';
 
 /** Interns register names as small integers for the scoreboard. */
 export class RegisterIds {
@@ -138,7 +143,7 @@ function mergeInto(target: Map<number, number>, source: Map<number, number>, shi
  * Builds the dataflow summary with the same latency rules as the static model's loop-carried
  * bound (load-op read advance, late accumulator forwarding, fast pointer updates).
  */
-function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds): DataflowSummary {
+function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds, branchEnds: boolean): DataflowSummary {
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
   const defs = new Map<number, Paths>();
@@ -153,8 +158,15 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     }
     return { from: new Map([[i, 0]]), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
   };
-  for (const insn of insns) {
-    const { entry, effects } = model.lookup(insn.mnemonic, insn.opStr);
+  for (let k = 0; k < insns.length; k++) {
+    const insn = insns[k];
+    const looked = model.lookup(insn.mnemonic, insn.opStr);
+    const entry = looked.entry;
+    // The block's final branch also "writes" a pseudo register when it executes, so detailed
+    // mode knows when a mispredicted branch resolves.
+    const effects = k === insns.length - 1 && branchEnds
+      ? { reads: looked.effects.reads, writes: [...looked.effects.writes, { reg: BRANCH_RESOLVED, pointerUpdate: false }] }
+      : looked.effects;
     const advance = entry.regLat !== undefined ? entry.lat - entry.regLat : 0;
     const accAdvance = entry.accLat !== undefined ? Math.max(0, entry.lat - entry.accLat) : 0;
     // When the instruction may start, per path kind, separately for address and data inputs:
@@ -219,7 +231,7 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
   const { kind, target } = complete ? terminatorOf(arch, insns[insns.length - 1]) : { kind: 'none' as const, target: undefined };
   let loads = 0;
   for (const i of insns) if (model.lookup(i.mnemonic, i.opStr).entry.load) loads++;
-  const dataflow = summarize(model, insns, regs);
+  const dataflow = summarize(model, insns, regs, kind !== 'none');
   let maxRegister = -1;
   for (const r of dataflow.inputs) maxRegister = Math.max(maxRegister, r);
   for (const r of dataflow.outputs) maxRegister = Math.max(maxRegister, r);
@@ -242,6 +254,7 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
     terminatorCode: TERMINATORS.indexOf(kind),
     maxRegister,
     serial,
+    branchOutput: dataflow.outputs.indexOf(regs.id(BRANCH_RESOLVED)),
   };
 }
 

@@ -11,8 +11,9 @@
  *     the oldest unfinished block than the window holds, so a long dependency chain or a
  *     long-latency load stalls `t` only when the window fills — independent work and
  *     independent misses overlap, a dependent chain does not;
- *  4. when its final branch was mispredicted (the predictor sees the next block), pays the
- *     mispredict penalty.
+ *  4. when its final branch was mispredicted (the predictor sees the next block), waits until
+ *     the branch executes (its inputs ready, from the scoreboard) and then pays the
+ *     mispredict penalty (front-end refill).
  *
  * CPI stack: base = Σ throughput costs; branch = Σ penalties; dependency and memory = window
  * stalls, a stall counted as memory up to the part of the late block's completion that its
@@ -168,6 +169,7 @@ export class DetailedTimer {
       if (r > done) done = r;
     }
     for (let j = 0; j < nOut; j++) ready[outputs[j]] = out[j];
+    const resolved = info.branchOutput >= 0 ? out[info.branchOutput] : t;
     if (done > this.maxReady) this.maxReady = done;
     // 3. Reorder window: blocks retire in order; dispatch waits for the block that leaves room.
     const totalUops = (this.totalUops += info.uops);
@@ -205,8 +207,10 @@ export class DetailedTimer {
         this.predictor.call(info.fallthrough);
       } else if (kind === CALL) this.predictor.call(info.fallthrough);
       if (miss) {
-        t += this.penalty;
-        this.stack.branch += this.penalty;
+        // The front end restarts on the right path once the branch executes, then refills.
+        const restart = (resolved > t ? resolved : t) + this.penalty;
+        this.stack.branch += restart - t;
+        t = restart;
       }
     }
     this.blockCycles[info.serial] += t - start;
