@@ -7,6 +7,7 @@ import { benchEngine } from './engine.ts';
 import { benchLoader } from './loader.ts';
 import { benchGc } from './gc.ts';
 import { benchCompiler } from './compiler.ts';
+import { benchTiming } from './timing.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -14,6 +15,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   loader: benchLoader,
   gc: benchGc,
   compiler: benchCompiler,
+  timing: benchTiming,
 };
 
 function usage(message: string): never {

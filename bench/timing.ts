@@ -1,0 +1,311 @@
+/**
+ * bench/timing: the cycle model's speed and its accuracy against this host.
+ *
+ * Speed (one run, ratios): bare Unicorn against Machine.call with the cycle model in fast mode
+ * on the same ALU loop, and detailed mode without and with caches.
+ *
+ * Accuracy (x86-64 hosts only): a small C harness, built here with gcc, runs host kernels
+ * (loop bodies in Intel-syntax assembly) and measures cycles per iteration with rdtsc,
+ * calibrated against a chain of dependent adds (1 cycle each on every modern x86 core: TSC
+ * ticks per core cycle = ticks per add; see docs/cycle-model.md). The same kernels, assembled
+ * the same way, run through the Machine: core kernels in fast mode (MAPE target ≤ 10 %),
+ * branch and memory kernels in detailed mode (target ≤ 30 %). The model is znver3, the closest
+ * to the Zen 4 host. Prints one JSON line per metric.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import type { Arch } from '../isa/arch.ts';
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import { Machine, type MachineOptions } from '../simulator/machine.ts';
+import { assemble } from '../simulator/testing/asm.ts';
+import { emit, type BenchOptions } from './report.ts';
+
+// ---- speed --------------------------------------------------------------------------------
+
+const ITERATIONS = 50_000_000;
+/** The counted ALU loop of bench/engine: 3 instructions per iteration, then return. */
+const aluLoop = (arch: Arch, n: number): string => arch === 'x64'
+  ? `mov rcx, ${n}\n1: add rax, rcx\ndec rcx\njnz 1b\nret`
+  : `movz x1, #${n & 0xffff}\nmovk x1, #${n >>> 16}, lsl #16\n1: add x0, x0, x1\nsubs x1, x1, #1\nb.ne 1b\nret`;
+/** Detailed mode runs a tenth of the iterations (it is two orders of magnitude slower). */
+const DETAILED_ITERATIONS = 5_000_000;
+/** One 8-byte load per 4 instructions, from the code page: the loop with caches exercised. */
+const LOAD_LOOP: Record<Arch, string> = {
+  x64: `lea rsi, [rip]\nmov rcx, ${DETAILED_ITERATIONS}\n1: mov rdx, [rsi]\nadd rax, rdx\ndec rcx\njnz 1b\nret`,
+  aarch64: `adr x2, .\nmovz x1, #${DETAILED_ITERATIONS & 0xffff}\nmovk x1, #${DETAILED_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
+};
+
+/** One raw uc_emu_start over the loop on a fresh engine with no hooks, ending at a trap. */
+function bareSeconds(arch: Arch, code: Uint8Array): number {
+  const lib = koffi.load('libunicorn.so.2');
+  const open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc)');
+  const close = lib.func('int uc_close(void *uc)');
+  const mapPtr = lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)');
+  const start = lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
+  const out: unknown[] = [null];
+  open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
+  const uc = out[0];
+  const mem = Buffer.alloc(0x10000);
+  mapPtr(uc, 0x10000n, mem.length, 5, mem);
+  mem.set(code);
+  if (arch === 'x64') mem[code.length - 1] = 0xf4; // hlt ends the run
+  else mem.writeUInt32LE(0xd4200000, code.length - 4); // brk without a hook ends it with an error
+  start(uc, 0x10000n, 0n, 0n, 0);
+  const t0 = performance.now();
+  start(uc, 0x10000n, 0n, 0n, 0);
+  const seconds = (performance.now() - t0) / 1000;
+  close(uc);
+  return seconds;
+}
+
+async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
+  const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, ...options });
+  try {
+    const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, code);
+    m.call(text.address); // translate once, as the bare run's warm-up does
+    const t0 = performance.now();
+    m.call(text.address);
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, instructions: Number(m.instructionsExecuted()) };
+  } finally {
+    m.close();
+  }
+}
+
+async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
+  const loop = assemble(arch, aluLoop(arch, ITERATIONS));
+  const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
+  const loads = assemble(arch, LOAD_LOOP[arch]);
+  const best = { bare: Infinity, fast: Infinity, detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity };
+  const mips = { fast: 0, detailed: 0, detailedCaches: 0, detailedLoads: 0 };
+  for (let i = 0; i < repeats; i++) {
+    best.bare = Math.min(best.bare, bareSeconds(arch, loop));
+    const fast = await machineRun(arch, loop, { cycles: { mode: 'fast' } });
+    if (fast.seconds < best.fast) [best.fast, mips.fast] = [fast.seconds, fast.instructions / fast.seconds / 1e6];
+    const d = await machineRun(arch, small, { cycles: { mode: 'detailed', caches: false } });
+    if (d.seconds < best.detailed) [best.detailed, mips.detailed] = [d.seconds, d.instructions / d.seconds / 1e6];
+    const dc = await machineRun(arch, small, { cycles: { mode: 'detailed' } });
+    if (dc.seconds < best.detailedCaches) [best.detailedCaches, mips.detailedCaches] = [dc.seconds, dc.instructions / dc.seconds / 1e6];
+    const dl = await machineRun(arch, loads, { cycles: { mode: 'detailed' } });
+    if (dl.seconds < best.detailedLoads) [best.detailedLoads, mips.detailedLoads] = [dl.seconds, dl.instructions / dl.seconds / 1e6];
+  }
+  const bareMips = (3 * ITERATIONS) / best.bare / 1e6;
+  emit({ bench: 'timing', arch, metric: 'bare_mips', value: bareMips });
+  emit({ bench: 'timing', arch, metric: 'fast_mips', value: mips.fast });
+  emit({ bench: 'timing', arch, metric: 'fast_over_bare', value: mips.fast / bareMips });
+  emit({ bench: 'timing', arch, metric: 'detailed_no_caches_mips', value: mips.detailed });
+  emit({ bench: 'timing', arch, metric: 'detailed_caches_mips', value: mips.detailedCaches });
+  emit({ bench: 'timing', arch, metric: 'detailed_caches_load_loop_mips', value: mips.detailedLoads });
+}
+
+// ---- accuracy against the host ------------------------------------------------------------
+
+type Group = 'core' | 'branch' | 'memory';
+type Data = 'none' | 'chase' | 'random-flags' | 'ones' | 'walk';
+
+/**
+ * A host kernel: `setup` runs once, `body` once per iteration; the harness wraps them as
+ * `kernel(long n, void *data)` with rcx = n (the counter, `dec rcx; jnz`), rdi = data and
+ * rdx = 0. Data regions: a self-pointing quadword (`chase`), 16 KiB of flag bytes, or 64 MiB.
+ */
+interface HostKernel {
+  readonly name: string;
+  readonly group: Group;
+  readonly data: Data;
+  readonly iterations: number;
+  readonly setup: string;
+  readonly body: string;
+}
+
+const rep = (n: number, line: string) => Array(n).fill(line).join('\n');
+const WALK_BYTES = 64 << 20;
+/** Flag bytes: more than the iterations that read them, so no outcome sequence repeats within a run. */
+const FLAG_BYTES = 1 << 20;
+
+const HOST_KERNELS: readonly HostKernel[] = [
+  { name: 'dep-add8', group: 'core', data: 'none', iterations: 200_000, setup: 'mov ebx, 1', body: rep(8, 'add rax, rbx') },
+  { name: 'add8-4regs', group: 'core', data: 'none', iterations: 500_000, setup: '', body: rep(2, 'add rax, 1\nadd rbx, 1\nadd r8, 1\nadd rsi, 1') },
+  { name: 'dep-imul4', group: 'core', data: 'none', iterations: 200_000, setup: 'mov ebx, 3', body: rep(4, 'imul rax, rbx') },
+  { name: 'dep-load4', group: 'core', data: 'chase', iterations: 200_000, setup: 'mov rax, rdi', body: rep(4, 'mov rax, qword ptr [rax]') },
+  { name: 'dep-addsd4', group: 'core', data: 'none', iterations: 200_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(4, 'addsd xmm0, xmm1') },
+  { name: 'dep-divsd2', group: 'core', data: 'none', iterations: 100_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(2, 'divsd xmm0, xmm1') },
+  { name: 'never-taken', group: 'core', data: 'none', iterations: 1_000_000, setup: '', body: 'cmp rdx, 1\nje 2f\nadd rax, 1\n2:' },
+  { name: 'branch-never', group: 'branch', data: 'ones', iterations: 500_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
+  { name: 'branch-random', group: 'branch', data: 'random-flags', iterations: 500_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
+  { name: 'walk-l1', group: 'memory', data: 'walk', iterations: 500_000, setup: 'mov rsi, 0x3fff', body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
+  { name: 'walk-64mib', group: 'memory', data: 'walk', iterations: WALK_BYTES / 64, setup: `mov rsi, ${WALK_BYTES - 1}`, body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
+];
+
+const SAVED = ['rbx', 'rbp', 'r12', 'r13', 'r14', 'r15'];
+
+function kernelFunction(k: HostKernel, symbol: string): string {
+  return [
+    `${symbol}:`,
+    ...SAVED.map((r) => `push ${r}`),
+    'mov rcx, rdi',
+    'mov rdi, rsi',
+    'xor edx, edx',
+    'xor eax, eax',
+    'xor ebx, ebx',
+    k.setup,
+    '.p2align 6',
+    '1:',
+    k.body,
+    'dec rcx',
+    'jnz 1b',
+    ...[...SAVED].reverse().map((r) => `pop ${r}`),
+    'ret',
+  ].join('\n');
+}
+
+/** xorshift32 flag bytes; the harness generates the same sequence in C. */
+function randomFlags(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x >>> 16) & 1;
+  }
+  return out;
+}
+
+const SEED = 12345;
+/** Dependent adds per iteration of the calibration loop. */
+const CALIBRATION_ADDS = 64;
+
+const HARNESS_C = `
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <x86intrin.h>
+typedef void kernel_fn(long n, void *data);
+extern kernel_fn calibrate, ${HOST_KERNELS.map((_, i) => `k${i}`).join(', ')};
+static kernel_fn *const kernels[] = { ${HOST_KERNELS.map((_, i) => `k${i}`).join(', ')} };
+static const char *const names[] = { ${HOST_KERNELS.map((k) => `"${k.name}"`).join(', ')} };
+static const long iterations[] = { ${HOST_KERNELS.map((k) => k.iterations).join(', ')} };
+static const int data_kind[] = { ${HOST_KERNELS.map((k) => ['none', 'chase', 'random-flags', 'ones', 'walk'].indexOf(k.data)).join(', ')} };
+static uint64_t ticks(kernel_fn *f, long n, void *data) {
+  _mm_lfence();
+  uint64_t t0 = __rdtsc();
+  _mm_lfence();
+  f(n, data);
+  _mm_lfence();
+  uint64_t t1 = __rdtsc();
+  return t1 - t0;
+}
+int main(void) {
+  uint8_t *walk = aligned_alloc(4096, ${WALK_BYTES});
+  memset(walk, 1, ${WALK_BYTES});
+  uint8_t *flags = aligned_alloc(4096, ${FLAG_BYTES});
+  uint32_t x = ${SEED}u;
+  for (int i = 0; i < ${FLAG_BYTES}; i++) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; flags[i] = (x >> 16) & 1; }
+  uint8_t *ones = aligned_alloc(4096, ${FLAG_BYTES});
+  memset(ones, 1, ${FLAG_BYTES});
+  uint64_t *chase = aligned_alloc(64, 64);
+  chase[0] = (uint64_t)chase;
+  void *data[] = { walk, chase, flags, ones, walk };
+  const long calib_n = 20000; /* × ${CALIBRATION_ADDS} dependent adds: ≈ 1.3 M cycles */
+  /* The VM's core clock drifts and other processes preempt us. Each sample brackets one
+   * kernel run between two calibration runs (their mean cancels a linear drift) and the
+   * median over many samples discards the disturbed ones, whether the disturbance hit a
+   * calibration (too low an estimate) or the kernel (too high). */
+  enum { SAMPLES = 41 };
+  for (int k = 0; k < (int)(sizeof kernels / sizeof *kernels); k++) {
+    double samples[SAMPLES];
+    kernels[k](iterations[k], data[data_kind[k]]); /* warm caches and predictors */
+    for (int r = 0; r < SAMPLES; r++) {
+      uint64_t c0 = ticks(calibrate, calib_n, 0);
+      uint64_t t = ticks(kernels[k], iterations[k], data[data_kind[k]]);
+      uint64_t c1 = ticks(calibrate, calib_n, 0);
+      double per_cycle = (double)(c0 + c1) / 2.0 / ((double)calib_n * ${CALIBRATION_ADDS});
+      samples[r] = (double)t / per_cycle / (double)iterations[k];
+    }
+    for (int i = 1; i < SAMPLES; i++)
+      for (int j = i; j > 0 && samples[j - 1] > samples[j]; j--) { double x = samples[j]; samples[j] = samples[j - 1]; samples[j - 1] = x; }
+    printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.4f,\\"q1\\":%.4f,\\"q3\\":%.4f}\\n", names[k], samples[SAMPLES / 2], samples[SAMPLES / 4], samples[3 * SAMPLES / 4]);
+  }
+  return 0;
+}
+`;
+function hostSource(): string {
+  const calibrate = ['calibrate:', 'mov rcx, rdi', 'xor eax, eax', 'mov edx, 1', '.p2align 6', '1:', rep(CALIBRATION_ADDS, 'add rax, rdx'), 'dec rcx', 'jnz 1b', 'ret'].join('\n');
+  return ['.intel_syntax noprefix', '.text', ...['calibrate', ...HOST_KERNELS.map((_, i) => `k${i}`)].map((s) => `.globl ${s}`), calibrate, ...HOST_KERNELS.map((k, i) => kernelFunction(k, `k${i}`))].join('\n') + '\n';
+}
+
+/** Host cycles per iteration by kernel name, with the interquartile range of the samples. */
+function hostCycles(): Map<string, { cycles: number; q1: number; q3: number }> {
+  const out = hostCyclesRaw();
+  return new Map(out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; cycles: number; q1: number; q3: number }).map((r) => [r.name, r]));
+}
+
+/** Builds and runs the harness; one JSON line per kernel. */
+function hostCyclesRaw(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stackscope-rdtsc-'));
+  try {
+    writeFileSync(join(dir, 'harness.c'), HARNESS_C);
+    writeFileSync(join(dir, 'kernels.S'), hostSource());
+    execFileSync('gcc', ['-O2', '-o', join(dir, 'harness'), join(dir, 'harness.c'), join(dir, 'kernels.S')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return execFileSync(join(dir, 'harness'), { encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Cycles per iteration of a host kernel run through the Machine. */
+async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'detailed', uarch: string): Promise<number> {
+  const m = await Machine.create({ arch: 'x64', cycles: { mode, uarch }, exactFaultPc: false, timeoutMs: null });
+  try {
+    const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, code);
+    const data = m.map('data', k.data === 'walk' ? WALK_BYTES : FLAG_BYTES, PROT_READ | PROT_WRITE);
+    if (k.data === 'walk') data.view.fill(1);
+    if (k.data === 'ones') data.view.fill(1, 0, FLAG_BYTES);
+    if (k.data === 'random-flags') data.view.set(randomFlags(FLAG_BYTES, SEED));
+    if (k.data === 'chase') data.data.setBigUint64(0, data.address, true);
+    // Fewer iterations through the model than on the host, except where the trip count is the
+    // point (the 64 MiB walk covers its buffer once).
+    const n = k.data === 'walk' && k.name === 'walk-64mib' ? k.iterations : Math.min(k.iterations, 200_000);
+    m.call(text.address, [n, data.address]);
+    return m.cycleReport()!.cycles / n;
+  } finally {
+    m.close();
+  }
+}
+
+async function benchAccuracy(): Promise<void> {
+  const host = hostCycles();
+  const uarch = 'znver3';
+  const codes = HOST_KERNELS.map((k) => assemble('x64', kernelFunction(k, 'kernel')));
+  const errors: Record<Group, number[]> = { core: [], branch: [], memory: [] };
+  for (const [i, k] of HOST_KERNELS.entries()) {
+    const { cycles: measured, q1, q3 } = host.get(k.name)!;
+    const mode = k.group === 'core' ? 'fast' : 'detailed';
+    const modelled = await modelCycles(k, codes[i], mode, uarch);
+    const error = Math.abs(modelled - measured) / measured;
+    errors[k.group].push(error);
+    emit({ bench: 'timing', arch: 'x64', metric: `host_${k.name}_cycles`, value: measured });
+    emit({ bench: 'timing', arch: 'x64', metric: `host_${k.name}_iqr`, value: q3 - q1 });
+    emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${k.name}_cycles`, value: modelled });
+    emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${k.name}_error`, value: error });
+  }
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  emit({ bench: 'timing', arch: 'x64', metric: 'fast_core_mape', value: mean(errors.core) });
+  emit({ bench: 'timing', arch: 'x64', metric: 'fast_core_worst', value: Math.max(...errors.core) });
+  const dynamic = [...errors.branch, ...errors.memory];
+  emit({ bench: 'timing', arch: 'x64', metric: 'detailed_branch_memory_mape', value: mean(dynamic) });
+  emit({ bench: 'timing', arch: 'x64', metric: 'detailed_branch_memory_worst', value: Math.max(...dynamic) });
+}
+
+export async function benchTiming(options: BenchOptions): Promise<void> {
+  for (const arch of options.arches) await benchSpeed(arch, options.repeats);
+  if (process.arch === 'x64' && options.arches.includes('x64')) await benchAccuracy();
+}
