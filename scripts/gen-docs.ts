@@ -360,6 +360,8 @@ interface TutorialRun {
   listing: string[];
   explanation: GcExplanation;
   result: unknown;
+  /** The instance's VMContext address. */
+  vmctx: bigint;
 }
 
 /** Compiles TUTORIAL_WAT, calls outer("apple", "banana", "cherry") and collects inside $gc. */
@@ -386,7 +388,7 @@ async function runTutorial(arch: Arch): Promise<TutorialRun> {
     if (!explanation) throw new GenDocsError('docs/stack-maps.md', undefined, 'the tutorial ran no collection');
     const result = back.value;
     for (const h of [apple, banana, back]) h.release();
-    return { arch, image, listing: formatListing(image, module.wasm), explanation: stable(explanation), result };
+    return { arch, image, listing: formatListing(image, module.wasm), explanation: stable(explanation), result, vmctx: instance.vmctx };
   } finally {
     store.close();
   }
@@ -448,7 +450,7 @@ function factsTable(runs: readonly TutorialRun[]): string {
     })]);
     rows.push([`\`$${name}\`: bitmap (u32 words)`, ...cell((r) => {
       const m = siteOf(r, name);
-      return `${m.mappedWords} words: ${[...m.bitmap].map((w) => '0x' + w.toString(16).padStart(8, '0')).join(' ')}`;
+      return `mapped_words ${m.mappedWords}, u32 words ${[...m.bitmap].map((w) => '0x' + w.toString(16).padStart(8, '0')).join(' ')}`;
     })]);
   }
   for (const [i, label] of [[0, 'youngest'], [1, 'next']] as const) {
@@ -484,6 +486,47 @@ function lookupTable(runs: readonly TutorialRun[]): string {
     }
   }
   return table(['arch', 'queried PC', 'v17 exact', 'v0.22 nearest preceding, with function-start markers', 'nearest preceding, no markers'], rows);
+}
+
+/**
+ * The hand-written prose around the generated blocks states facts about them (which slot is
+ * marked, what is freed, where the walk stops). These checks make the generator fail, naming the
+ * statement, when a code change makes one of them false, so the prose cannot drift either.
+ */
+function expectProse(file: string, holds: boolean, statement: string): void {
+  if (!holds) throw new GenDocsError(file, undefined, `the prose says "${statement}", which is no longer true: revise the text`);
+}
+
+function checkTutorialProse(r: TutorialRun): void {
+  const file = 'docs/stack-maps.md';
+  const e = r.explanation;
+  const [inner, outer] = e.frames;
+  expectProse(file, e.frames.length === 2 && inner?.functionName === 'inner' && outer?.functionName === 'outer', 'two Wasm frames, $inner then $outer');
+  const marked = (f: ExplainedFrame) => f.map?.words.filter((w) => w.isRef).map((w) => `${w.bit}:${w.hostValue}`).join(',');
+  expectProse(file, marked(inner) === '1:"apple"', `$inner's map marks only bit 1 ([sp+8], $x = "apple")`);
+  expectProse(file, marked(outer) === '2:"banana"', `$outer's map marks only bit 2 ([sp+16], $b = "banana")`);
+  expectProse(file, e.freed.length === 1 && e.freed[0].value === '"cherry"', 'only "cherry" is freed');
+  expectProse(file, functionOf(r.image, 'inner').frameSize === 32 && functionOf(r.image, 'outer').frameSize === 48, 'frames of 32 and 48 bytes');
+  expectProse(file, inner.fp + 16n === outer.sp, "the callee's FP + 16 is the caller's SP at the call");
+  const entrySp = e.activations[0].entrySp;
+  expectProse(file, outer.callerFp !== undefined && outer.callerFp - entrySp === (r.arch === 'x64' ? 16n : 0n), "$outer's saved FP is 16 bytes above the entry SP on x86-64 and equal to it on AArch64");
+  expectProse(file, r.image.offsets.vmctxVmfunctionImportWasmCall(0) === 0x48 && r.image.offsets.vmctxVmfunctionImportVmctx(0) === 0x60, 'the import is called through [vmctx + 0x48] with the callee vmctx from [vmctx + 0x60]');
+  const w = (f: ExplainedFrame, bit: number) => f.map?.words[bit]?.value;
+  expectProse(file, w(inner, 2) === r.vmctx, "$inner's [sp+16] is the saved r14 / x19, $outer's vmctx");
+  expectProse(file, w(outer, 0) === w(outer, 1) && w(outer, 1) === e.roots.find((x) => x.value === '"apple"')?.ref && w(outer, 3) === e.freed[0].ref,
+    "$outer's [sp+0] and [sp+8] hold \"apple\", [sp+24] holds \"cherry\"");
+}
+
+function walkArithmetic(runs: readonly TutorialRun[]): string {
+  const rows = runs.map((r) => {
+    const [inner, outer] = r.explanation.frames;
+    return [r.arch,
+      `${hex(inner.fp)} − ${inner.map!.mappedWords}·8 = ${hex(inner.sp!)}`,
+      `${hex(inner.fp)} + 16 = ${hex(inner.fp + 16n)}`,
+      `${hex(outer.fp)} − ${outer.map!.mappedWords}·8 = ${hex(outer.sp!)}`,
+      `${hex(outer.callerFp!)} ≥ ${hex(r.explanation.activations[0].entrySp)}`];
+  });
+  return table(['arch', "$inner's SP = FP − mapped_words·8", "$inner's FP + 16 (caller's SP at the call)", "$outer's SP = FP − mapped_words·8", "$outer's saved FP ≥ entry SP: stop"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,6 +590,7 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
     if (!explanation) throw new GenDocsError('docs/gc.md', undefined, 'the GC example ran no collection');
     const result = back.value;
     back.release();
+    checkGcProse(explanation, blueLiveAtGc, result);
     return { text: renderExplanation(stable(explanation)), result, blueLiveAtGc };
   } finally {
     store.close();
@@ -554,6 +598,20 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+function checkGcProse(e: GcExplanation, blueLiveAtGc: boolean, result: unknown): void {
+  const file = 'docs/gc.md';
+  const values = (xs: readonly bigint[]) => xs.length;
+  expectProse(file, e.frames.length === 1 && e.frames[0].functionName === 'churn', 'one Wasm frame, churn');
+  const words = e.frames[0].map?.words ?? [];
+  expectProse(file, words.length === 6 && words.filter((w) => w.isRef).map((w) => `${w.bit}:${w.hostValue}`).join(',') === '3:"red"', 'the map covers 6 words and marks bit 3 ([sp+24], $keep = "red")');
+  expectProse(file, words[2]?.hostValue === undefined && words[2]?.inTable === true && words[0]?.value === 2n, '[sp+16] is the dead $arg (a table entry, unmarked) and [sp+0] holds the i32 2');
+  expectProse(file, e.roots.length === 1 && e.roots[0].value === '"red"' && e.roots[0].countAfter === 2, 'one root, "red", count after 2');
+  expectProse(file, values(e.tableBefore.bumpEntries) === 3 && values(e.tableBefore.overApproximated) === 0, 'before: three chunk entries, empty over-approximated set');
+  expectProse(file, values(e.tableAfter.bumpEntries) === 0 && e.tableAfter.overApproximated.length === 1 && e.tableAfter.overApproximated[0] === e.roots[0].ref, 'after: empty chunk, over-approximated set = {red}');
+  expectProse(file, e.freed.map((f) => `${f.value}/${f.from}`).join(',') === '"yellow"/chunk,"green"/chunk', '"yellow" and "green" are freed from chunk slots');
+  expectProse(file, !blueLiveAtGc && result === 'red', '"blue" was freed by drop_externref before the collection; churn returns "red"');
+}
 
 /** Every generated block, by id. Compiles and runs the examples on both arches (about 1 s). */
 export async function generateBlocks(): Promise<Map<string, string>> {
@@ -573,6 +631,10 @@ export async function generateBlocks(): Promise<Map<string, string>> {
   // stack-maps.md
   const runs: TutorialRun[] = [];
   for (const arch of ARCHES) runs.push(await runTutorial(arch));
+  for (const r of runs) checkTutorialProse(r);
+  expectProse('docs/stack-maps.md', runs.every((r) => r.explanation.frames.every((f, i) => f.fp === runs[0].explanation.frames[i].fp && f.sp === runs[0].explanation.frames[i].sp)),
+    'the stack addresses are identical on both arches');
+  blocks.set('stack-maps/walk', walkArithmetic(runs));
   blocks.set('stack-maps/source', fence(TUTORIAL_WAT.split('\n'), 'wat'));
   for (const r of runs) blocks.set(`stack-maps/listing-${r.arch}`, fence(listingOf(r)));
   blocks.set('stack-maps/facts', factsTable(runs));
