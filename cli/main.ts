@@ -6,7 +6,11 @@ import { parseArch, type Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { GuestTrap } from '../simulator/trap.ts';
 import { UsageError, parseArgs, rejectUnknown } from './args.ts';
+import { CompileError } from '../compiler/frontend/index.ts';
+import { WasmTrap } from '../runtime/api.ts';
+import { compileCommand, COMPILE_HELP } from './commands/compile.ts';
 import { disasmCommand, DISASM_HELP } from './commands/disasm.ts';
+import { explainCommand, EXPLAIN_HELP } from './commands/explain.ts';
 import { demoCommand, DEMO_HELP } from './commands/demo.ts';
 import { layoutCommand, LAYOUT_HELP } from './commands/layout.ts';
 import { inspectCommand, INSPECT_HELP } from './commands/inspect.ts';
@@ -19,19 +23,25 @@ runtime layouts and a stack-walking GC.
 usage: stackscope <command> [options]
 
 commands:
-  demo      run the current teaching demo on both arches
-  disasm    disassemble raw machine code (hex or a file)
+  run       run a Wasm module (.wat, .wasm, compiled image) or link ELF objects and call a
+            function; --trace, --gc-explain
+  explain   run a module until a function reaches a safepoint and draw that frame
+  compile   compile a Wasm module into an ELF image for x64 or aarch64 (--print lists it)
   inspect   sections, symbols and relocations of an ELF64 object (as readelf shows them)
-  layout    the wasmtime v17 VMContext layout of a module, or of explicit counts
-  run       link ELF objects in the sandbox and call a function
+  disasm    disassemble raw machine code (hex or a file)
+  layout    the wasmtime v17 VMContext layout of a module, image, or explicit counts
+  demo      run the current teaching demo on both arches
 
 options:
   --help     this text (or 'stackscope <command> --help')
   --version  print the version
 
-exit codes: 0 ok, 1 guest trap, 2 usage or input error`;
+exit codes (every command): 0 ok, 1 guest trap, 2 usage or input error.
+JSON output (--json) and the text formats are described in docs/cli.md.`;
 
-const HELPS: Record<string, string> = { disasm: DISASM_HELP, demo: DEMO_HELP, layout: LAYOUT_HELP, inspect: INSPECT_HELP, run: RUN_HELP };
+const HELPS: Record<string, string> = {
+  run: RUN_HELP, explain: EXPLAIN_HELP, compile: COMPILE_HELP, inspect: INSPECT_HELP, disasm: DISASM_HELP, layout: LAYOUT_HELP, demo: DEMO_HELP,
+};
 
 function version(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -57,7 +67,7 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
       out.text(`stackscope ${version()}`);
       return 0;
     }
-    if (rest.includes('--help') && HELPS[command]) {
+    if ((rest.includes('--help') || rest.includes('-h')) && HELPS[command]) {
       out.text(HELPS[command]);
       return 0;
     }
@@ -68,6 +78,12 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
         return inspectCommand(rest, out);
       case 'run':
         return await runCommand(rest, out);
+      case 'explain':
+        return await explainCommand(rest, out);
+      case 'compile':
+        // compileCommand returns 1 for an invalid module (it runs no guest code, so never traps):
+        // an input error, which is exit code 2 on the command line.
+        return (await compileCommand(rest, out)) === 0 ? 0 : 2;
       case 'layout':
         return await layoutCommand(rest, out);
       case 'demo': {
@@ -91,13 +107,18 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
       out.error(`stackscope${e.command ? ' ' + e.command : ''}: ${e.message}`);
       return 2;
     }
-    if (e instanceof GuestTrap) {
-      out.error(`stackscope: guest trap: ${e.message}`);
+    if (e instanceof GuestTrap || e instanceof WasmTrap) {
+      // A trap outside the call a command reports (a start function, say).
+      out.error(`stackscope${command ? ` ${command}` : ''}: guest trap: ${e.message}`);
       return 1;
+    }
+    if (e instanceof CompileError) {
+      out.error(`stackscope ${command}: ${e.message}`);
+      return 2;
     }
     if (e instanceof StackscopeError) {
       // Input errors (malformed modules, objects, bad counts) name what and where.
-      out.error(`stackscope: ${e.name}: ${e.message}`);
+      out.error(`stackscope ${command}: ${e.name}: ${e.message}`);
       return 2;
     }
     out.error(`stackscope: internal error: ${(e as Error)?.stack ?? String(e)}`);
@@ -107,5 +128,10 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
 
 const invokedDirectly = process.argv[1] !== undefined && /(?:cli[\\/]main\.ts|stackscope(?:\.mjs)?)$/.test(process.argv[1]);
 if (invokedDirectly) {
+  // `stackscope run --trace … | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   process.exitCode = await main(process.argv.slice(2));
 }

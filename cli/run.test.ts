@@ -83,7 +83,7 @@ for (const arch of ARCHES) {
     t.regex(r.stderr, /no symbol named nope/);
     r = await run('run', spin.path);
     t.is(r.code, 2);
-    r = await run('run', 'cli/testdata/layout-one-of-each.wat', '--entry', 'g');
+    r = await run('run', 'package.json', '--entry', 'g');
     t.is(r.code, 2);
     t.regex(r.stderr, /LoaderError/);
   });

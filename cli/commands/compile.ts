@@ -15,24 +15,20 @@ Cranelift / wasmtime v17 conventions (docs/image-format.md). -o writes the objec
 implements, relocations, trap sites, and at each call the stack map (mapped words, bitmap with
 bit 0 rightmost, and the frame slots its set bits cover).
 --json prints a summary: functions (index, symbol, name, offset, size, frame size), traps and
-stack maps. Exit code 1 with a located message when the module is invalid or unsupported.`;
+stack maps. Exit code 2 with a located message when the module is invalid or unsupported.`;
 
 export async function compileCommand(argv: string[], out: Output): Promise<number> {
   // `-o` is accepted as a synonym of `--output`.
   const normalized = argv.map((a) => (a === '-o' ? '--output' : a));
   const args = parseArgs(normalized, ['arch', 'output'], 'compile');
-  rejectUnknown(args, ['arch', 'output', 'print', 'json', 'help'], 'compile');
-  if (args.flags.has('help')) {
-    out.text(COMPILE_HELP);
-    return 0;
-  }
+  rejectUnknown(args, ['arch', 'output', 'print', 'json'], 'compile');
   const archName = args.flags.get('arch');
   if (typeof archName !== 'string') throw new UsageError('--arch x64|aarch64 is required', 'compile');
   const arch = parseArch(archName);
-  if (!arch) throw new UsageError(`unknown architecture '${archName}' (x64 or aarch64)`, 'compile');
+  if (!arch) throw new UsageError(`--arch: unknown architecture '${archName}' (x64 or aarch64)`, 'compile');
   if (args.positionals.length !== 1) throw new UsageError('give exactly one input file', 'compile');
   const file = args.positionals[0];
-  if (!existsSync(file)) throw new UsageError(`cannot read '${file}'`, 'compile');
+  if (!existsSync(file)) throw new UsageError(`cannot read ${file}: no such file`, 'compile');
   const output = args.flags.get('output');
   if (output === undefined && !args.flags.has('print') && !args.flags.has('json')) {
     throw new UsageError('nothing to do: give -o FILE, --print or --json', 'compile');
@@ -44,13 +40,21 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
     module = await parseModuleSource(source, { fileName: file });
     image = compileModule(module, { arch, file });
   } catch (e) {
+    // An invalid or unsupported module, with its location. This function's own code for it
+    // is 1 (compiler/listing.test.ts pins it); cli/main.ts turns it into the CLI's exit code 2.
     if (e instanceof CompileError) {
-      out.error(e.message);
+      out.error(`stackscope compile: ${e.message}`);
       return 1;
     }
     throw e;
   }
-  if (typeof output === 'string') writeFileSync(output, image.elf);
+  if (typeof output === 'string') {
+    try {
+      writeFileSync(output, image.elf);
+    } catch (e) {
+      throw new UsageError(`cannot write ${output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'compile');
+    }
+  }
   if (args.flags.has('print')) for (const line of formatListing(image, module)) out.text(line);
   if (args.flags.has('json')) {
     out.json({

@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
 import { vmOffsetsFor } from '../../compiler/index.ts';
 import { VMOffsets, type VMOffsetsFields } from '../../compiler/vmoffsets.ts';
+import { moduleFromImageBytes } from '../../runtime/image-module.ts';
 import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
-export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm> [--json]
+export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm | image.o> [--json]
        stackscope layout --counts name=N,... [--json]
 
-Prints the wasmtime v17 VMContext layout of a module (pointer size 8): every region's name,
+Prints the wasmtime v17 VMContext layout of a module, or of the module a compiled image (from
+'stackscope compile') was made from (pointer size 8): every region's name,
 offset and size, the alignment padding, each import's and definition's offset, and the total.
 With --counts the layout is computed from VMOffsets' inputs directly; names are wasmtime's:
   num_imported_functions num_imported_tables num_imported_memories num_imported_globals
@@ -62,8 +64,11 @@ async function offsetsOfModule(path: string): Promise<VMOffsets> {
     module = parseWatText(bytes.toString('utf8'), { fileName: path });
   } else if (path.endsWith('.wasm')) {
     module = parseWasm(new Uint8Array(bytes));
+  } else if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x7f454c46) {
+    // A compiled image: the runtime rebuilds the module's shape from its metadata section.
+    module = moduleFromImageBytes(new Uint8Array(bytes), path).wasm;
   } else {
-    throw new UsageError(`${path}: expected a .wat or .wasm module`, 'layout');
+    throw new UsageError(`${path}: expected a .wat or .wasm module or a compiled .o image`, 'layout');
   }
   return vmOffsetsFor(module);
 }

@@ -1,23 +1,60 @@
+import { basename } from 'node:path';
+import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
+import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
+import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
+import { describeValue, type GcReport } from '../../gc/collector.ts';
+import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { readElf } from '../../loader/elf.ts';
 import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
+import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { CycleModelError, type CycleReport } from '../../simulator/timing/cycles.ts';
 import { UARCH_NAMES, UnknownUarchError, parseUarch, timingModel } from '../../simulator/timing/model.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
-import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
+import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
+import {
+  DEFAULT_TRACE_LIMIT, Tracer, renderTrace, slotNamerFor, traceToJson,
+  type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
+} from './trace.ts';
 
-export const RUN_HELP = `usage: stackscope run <file.o>... --entry NAME [--args 1,2,3] [--budget N] [--timeout MS]
-                      [--cycles[=fast|detailed]] [--uarch NAME] [--json]
+export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o> [--arch x64|aarch64] [--invoke NAME ARGS...]
+                      [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json]
+       stackscope run <file.o>... --entry NAME [--args 1,2,3] [--cycles[=fast|detailed]] [--uarch NAME]
+                      [--trace[=block|insn]] [--json]
+       (both: [--budget N] [--timeout MS])
 
-Links the objects (gcc or GNU as output, x86-64 or AArch64) into one image inside the
-sandbox and calls NAME with integer arguments (System V / AAPCS64). Prints the integer result
-and the instructions executed; on a guest trap, its kind, exact PC, the instruction there and
-a symbolized backtrace from the frame-pointer chain (exit code 1).
+Wasm modules (.wat text, .wasm binary, or an image written by 'stackscope compile', known by
+its .stackscope.module section) are compiled for --arch (default x64; an image keeps its own
+arch), instantiated through the runtime's API with the host imports below, and the exported
+function NAME is called with ARGS (i32/i64 as integers, decimal or 0x-hex; externref as
+'null' or any other word, which becomes a host string). Without --invoke, an export named
+'main' or '_start' taking no arguments is called, if there is one. Prints what the host
+imports printed, the result and the instructions executed.
 
-Undefined symbols may name these host functions:
+Host imports (module "env"):
+  print_i32(i32), print_i64(i64)    print the value (signed) on its own line
+  print_externref(externref)        prints the host value it holds (or null)
+  new_ref(i32) -> externref         a new externref holding the host string "#N"
+  gc()                              collects externrefs now (the store's GC)
+Any other import is an input error (exit 2).
+
+--gc-explain prints the explanation of every collection that ran: each Wasm frame the
+collector walked as an ASCII diagram, the roots, the activations table before and after, and
+what was freed (gc/explain.ts).
+
+--trace records each executed block (--trace=insn: each instruction, disassembled) with the
+registers it changed and the memory it wrote, and at every safepoint (a call with a stack map)
+and every GC the Wasm frame as a diagram: addresses, words, the stack-map bit over each word,
+the slot's name and what the GC read there. At most --trace-limit entries (default
+${DEFAULT_TRACE_LIMIT}) are kept; the trace says when it was cut. A module's start function
+runs before tracing begins.
+
+ELF objects (gcc or GNU as output, x86-64 or AArch64) are linked into one image inside the
+sandbox and NAME is called with integer arguments (System V / AAPCS64). Their undefined
+symbols may name these host functions:
   print_i64(x)          prints x (signed) on its own line, returns x
   memcpy(d, s, n), memmove(d, s, n), memset(d, c, n)   on guest memory, return d
   strlen(s)             length of a NUL-terminated guest string
@@ -26,18 +63,16 @@ Undefined symbols may name these host functions:
 Any other undefined symbol is an error listing every unresolved name.
 
 Limits: --budget instructions (default 4294967296, 0 = none) and --timeout ms (default
-10000, 0 = none).
+10000, 0 = none), per call into guest code.
 
-Cycles (docs/cycle-model.md): --cycles (= --cycles=fast) prices every executed block with a
-static per-microarchitecture model counted natively; --cycles=detailed adds a branch
-predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, the CPI stack
-(base / dependency / branch / memory) and the hottest functions and blocks. --uarch picks the
-model: ${UARCH_NAMES.join(', ')} (default skylake on x86-64, neoverse-n2 on AArch64).
+Cycles (ELF objects; docs/cycle-model.md): --cycles (= --cycles=fast) prices every executed
+block with a static per-microarchitecture model counted natively; --cycles=detailed adds a
+branch predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, the CPI
+stack (base / dependency / branch / memory) and the hottest functions and blocks. --uarch
+picks the model: ${UARCH_NAMES.join(', ')} (default skylake on x86-64, neoverse-n2 on AArch64).
 
-JSON: {"result": "<unsigned decimal>", "signed": "<signed decimal>", "instructions": N,
-"trap": null | {"kind", "pc", "address", "instruction", "message", "backtrace": [...]},
-"cycles": absent | {"mode", "uarch", "cycles", "instructions", "ipc", "stack", "cpi",
-"pricing", "functions": [...], "blocks": [{"address": "0x…", ...}], "branches"?, "memory"?}}`;
+On a guest trap: its code (Wasm) or kind (ELF), exact PC, the instruction there and a
+symbolized backtrace, exit code 1. Bad input or usage: exit code 2. JSON shapes: docs/cli.md.`;
 
 class GuestAbort extends Error {}
 
@@ -101,24 +136,17 @@ export function cycleReportText(r: CycleReport): string[] {
   return lines;
 }
 
-export async function runCommand(argv: string[], out: Output): Promise<number> {
-  // `--cycles` alone means fast mode; `--cycles=MODE` names one.
-  const args = parseArgs(argv.map((a) => (a === '--cycles' ? '--cycles=fast' : a)), ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch'], 'run');
-  rejectUnknown(args, ['entry', 'args', 'budget', 'timeout', 'json', 'cycles', 'uarch'], 'run');
+async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes: Uint8Array }>, out: Output): Promise<number> {
+  for (const flag of ['invoke', 'gc-explain']) {
+    if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to Wasm modules (.wat, .wasm, compiled .o images), not to ELF objects`, 'run');
+  }
   const entry = args.flags.get('entry');
-  if (typeof entry !== 'string' || entry === '') throw new UsageError('--entry NAME is required', 'run');
-  if (args.positionals.length === 0) throw new UsageError('give at least one object file', 'run');
+  if (typeof entry !== 'string' || entry === '') throw new UsageError('--entry NAME is required for ELF objects (Wasm modules take --invoke)', 'run');
   const argText = args.flags.get('args');
   const callArgs = typeof argText === 'string' && argText.trim() !== ''
     ? argText.split(',').map((a, i) => parseInteger(a, `--args item ${i + 1}`, 'run'))
     : [];
-  const limit = (name: string, dflt: bigint): bigint | null => {
-    const v = args.flags.get(name);
-    if (typeof v !== 'string') return dflt;
-    const n = parseInteger(v, `--${name}`, 'run');
-    return n === 0n ? null : n;
-  };
-  const budget = limit('budget', 1n << 32n);
+  const budget = limitFlag(args, 'budget', 1n << 32n);
   const cyclesFlag = args.flags.get('cycles');
   const uarchFlag = args.flags.get('uarch');
   if (cyclesFlag !== undefined && cyclesFlag !== 'fast' && cyclesFlag !== 'detailed' && cyclesFlag !== 'off') {
@@ -126,12 +154,14 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   }
   if (typeof uarchFlag === 'string' && !parseUarch(uarchFlag)) throw new UsageError(new UnknownUarchError(uarchFlag).message, 'run');
   if (uarchFlag !== undefined && cyclesFlag === undefined) throw new UsageError('--uarch needs --cycles', 'run');
-  const timeout = limit('timeout', 10_000n);
+  const timeout = limitFlag(args, 'timeout', 10_000n);
+  const trace = traceFlags(args);
 
-  const inputs = args.positionals.map((file) => ({ file, bytes: readInput(file, 'run') }));
   const arches = new Set(inputs.map((i) => readElf(i.bytes, i.file).arch));
   if (arches.size !== 1) throw new UsageError(`objects are for different architectures (${[...arches].join(', ')})`, 'run');
   const [arch] = arches;
+  const archFlag = args.flags.get('arch');
+  if (typeof archFlag === 'string' && parseArchFlag(archFlag) !== arch) throw new UsageError(`--arch ${archFlag}: the objects are ${arch}`, 'run');
   const json = args.flags.has('json');
   const printed: string[] = [];
   const hostOut: Output = json ? { ...out, text: (l) => printed.push(l) } : out;
@@ -145,14 +175,21 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   try {
     const program = loadObjects(machine, inputs, { hostFunctions: hostFunctions(machine, hostOut) });
     const target = program.address(entry);
+    const tracer = trace ? new Tracer(machine, { mode: trace.mode, limit: trace.limit, safepoints: [], namer: () => undefined }) : undefined;
+    const traceOut = () => {
+      tracer?.close();
+      if (tracer && !json) for (const line of renderTrace(tracer)) out.text(line);
+    };
     try {
       const result = machine.call(target, callArgs);
       const instructions = machine.instructionsExecuted();
       const report = machine.cycleReport();
+      traceOut();
       if (json) {
         out.json({
           result: result.toString(), signed: BigInt.asIntN(64, result).toString(), instructions: Number(instructions), trap: null, output: printed,
           ...(report ? { cycles: cycleReportJson(report) } : {}),
+          ...(tracer ? { trace: traceToJson(tracer) } : {}),
         });
       } else {
         out.text(`result: ${result} (signed ${BigInt.asIntN(64, result)}, ${hex(result)})\ninstructions: ${instructions}`);
@@ -163,10 +200,12 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       if (e instanceof GuestAbort) throw new UsageError(e.message, 'run');
       if (!(e instanceof GuestTrap)) throw e;
       const report = machine.cycleReport();
+      traceOut();
       if (json) {
         out.json({
           result: null, signed: null, instructions: Number(e.instructions ?? 0n), trap: e.toJSON(), output: printed,
           ...(report ? { cycles: cycleReportJson(report) } : {}),
+          ...(tracer ? { trace: traceToJson(tracer) } : {}),
         });
       } else {
         out.text(`trap: ${e.kind} at ${hex(e.pc)}${e.instruction ? `: ${e.instruction}` : ''}`);
@@ -181,5 +220,386 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
     }
   } finally {
     machine.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by run and explain
+
+/** Flags whose value may be attached (`--trace=insn`) or omitted (`--trace`). */
+export function normalizeOptionalValues(argv: readonly string[]): string[] {
+  return argv.map((a) => (a === '--cycles' ? '--cycles=fast' : a === '--trace' ? '--trace=block' : a));
+}
+
+/**
+ * Takes `--invoke NAME ARGS...` out of argv: NAME and every following word that is not an
+ * option. (`--invoke=NAME` takes no arguments from the words after it... unless they follow.)
+ */
+export function splitInvoke(argv: readonly string[], command: string): { rest: string[]; invoke: { name: string; args: string[] } | undefined } {
+  const rest: string[] = [];
+  let invoke: { name: string; args: string[] } | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--invoke' || a.startsWith('--invoke=')) {
+      if (invoke) throw new UsageError('--invoke given twice', command);
+      let name: string | undefined = a.startsWith('--invoke=') ? a.slice('--invoke='.length) : argv[++i];
+      if (name === undefined || name === '' || name.startsWith('--')) throw new UsageError('--invoke needs a function name', command);
+      const args: string[] = [];
+      while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(argv[++i]);
+      invoke = { name, args };
+      name = undefined;
+      continue;
+    }
+    rest.push(a);
+  }
+  return { rest, invoke };
+}
+
+export function parseArchFlag(text: string, command = 'run'): Arch {
+  const arch = parseArch(text);
+  if (!arch) throw new UsageError(`--arch: unknown architecture '${text}' (x64 or aarch64)`, command);
+  return arch;
+}
+
+function limitFlag(args: ParsedArgs, name: string, dflt: bigint, command = 'run'): bigint | null {
+  const v = args.flags.get(name);
+  if (typeof v !== 'string') return dflt;
+  const n = parseInteger(v, `--${name}`, command);
+  return n === 0n ? null : n;
+}
+
+export function traceFlags(args: ParsedArgs, command = 'run'): { mode: TraceMode; limit: number } | undefined {
+  const t = args.flags.get('trace');
+  const limitText = args.flags.get('trace-limit');
+  if (t === undefined) {
+    if (limitText !== undefined) throw new UsageError('--trace-limit needs --trace', command);
+    return undefined;
+  }
+  if (t !== 'block' && t !== 'insn') throw new UsageError(`--trace takes block or insn (got '${String(t)}')`, command);
+  let limit = DEFAULT_TRACE_LIMIT;
+  if (typeof limitText === 'string') {
+    const n = parseInteger(limitText, '--trace-limit', command);
+    if (n > 10_000_000n) throw new UsageError(`--trace-limit: ${limitText} is above 10000000`, command);
+    limit = Number(n);
+  }
+  return { mode: t, limit };
+}
+
+/** A .wat/.wasm module or a stackscope image (ELF with the module-metadata section). */
+export function isWasmInput(file: string, bytes: Uint8Array): boolean {
+  if (/\.(wat|wast|wasm)$/i.test(file)) return true;
+  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) return true;
+  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    try {
+      return readElf(bytes, file).sections.some((s) => s.name === SECTION_MODULE);
+    } catch {
+      return false; // the ELF path reports the damage with file, section and offset
+    }
+  }
+  // WAT text without the extension: a module starts with '(' after whitespace and comments.
+  const head = new TextDecoder().decode(bytes.subarray(0, 256)).replace(/;;[^\n]*\n/g, '').trimStart();
+  return head.startsWith('(module');
+}
+
+export interface WasmSessionOptions {
+  file: string;
+  bytes: Uint8Array;
+  /** Undefined: x64 for source modules, the image's own arch for images. */
+  arch: Arch | undefined;
+  command: string;
+  /** Where the host imports print. */
+  print: (line: string) => void;
+  budget?: bigint | null;
+  timeoutMs?: number | null;
+}
+
+/** A module compiled, instantiated with the default host imports, ready to invoke. */
+export interface WasmSession {
+  arch: Arch;
+  file: string;
+  engine: Engine;
+  store: Store;
+  module: Module;
+  instance: Instance;
+  /** The compiler's output when the module was compiled here (not for images). */
+  image: CompiledImage | undefined;
+  /** Every collection that ran, with its explanation. */
+  gcs: GcReport[];
+  /** Called with every collection's report as it finishes. */
+  onGc: ((report: GcReport) => void) | undefined;
+  safepoints: Safepoint[];
+  namer: SlotNamer;
+  describeRef: RefDescriber;
+}
+
+const HOST_IMPORTS: Record<string, FuncType> = {
+  print_i32: { params: ['i32'], results: [] },
+  print_i64: { params: ['i64'], results: [] },
+  print_externref: { params: ['externref'], results: [] },
+  new_ref: { params: ['i32'], results: ['externref'] },
+  gc: { params: [], results: [] },
+};
+
+function typeText(t: FuncType): string {
+  return `(${t.params.join(', ')}) -> (${t.results.join(', ')})`;
+}
+
+export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSession> {
+  const isElf = o.bytes[0] === 0x7f && o.bytes[1] === 0x45;
+  let imageArch: Arch | undefined;
+  if (isElf) {
+    imageArch = readElf(o.bytes, o.file).arch;
+    if (o.arch !== undefined && o.arch !== imageArch) {
+      throw new UsageError(`--arch ${o.arch}: ${o.file} is an image compiled for ${imageArch}`, o.command);
+    }
+  }
+  const arch = imageArch ?? o.arch ?? 'x64';
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs });
+  const name = basename(o.file);
+  const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
+  const store = await Store.create(engine);
+  try {
+    const session = { arch, file: o.file, engine, store, module, image: module.image, gcs: [], onGc: undefined } as unknown as WasmSession;
+    // Every collection (store.gc(), and the table-full ones builtins start) is explained: the
+    // collector takes `explain` per call, so the CLI asks for it on each.
+    const collector = store.collector;
+    const collect = collector.collect.bind(collector);
+    collector.collect = (options = {}) => {
+      const report = collect({ ...options, explain: true });
+      if (!report.skipped) {
+        session.gcs.push(report);
+        session.onGc?.(report);
+      }
+      return report;
+    };
+    const linker = new Linker(engine);
+    let refs = 0;
+    const impls: Record<string, (...args: Val[]) => Val | void> = {
+      print_i32: (x) => o.print(`print_i32: ${String(x)}`),
+      print_i64: (x) => o.print(`print_i64: ${String(x)}`),
+      print_externref: (r) => o.print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
+      new_ref: (n) => ExternRef.new(store, `#${String(n ?? refs++)}`),
+    };
+    for (const imp of module.wasm.imports) {
+      const where = `${o.file}: import "${imp.module}" "${imp.name}"`;
+      const type = imp.module === 'env' ? HOST_IMPORTS[imp.name] : undefined;
+      if (imp.kind !== 'func' || !type) {
+        throw new UsageError(`${where} (${imp.kind}) is not a host import stackscope provides (env.${Object.keys(HOST_IMPORTS).join(', env.')}; see --help)`, o.command);
+      }
+      const want = module.wasm.types[imp.typeIndex];
+      if (typeText(want) !== typeText(type)) throw new UsageError(`${where} has type ${typeText(want)}; stackscope provides ${typeText(type)}`, o.command);
+      if (linker.get(imp.module, imp.name)) continue;
+      const fn = imp.name === 'gc' ? (caller: { gc(): unknown }) => { caller.gc(); } : (_c: unknown, ...args: Val[]) => impls[imp.name](...args);
+      linker.define(imp.module, imp.name, Func.wrap(store, type, fn as never));
+    }
+    session.instance = linker.instantiate(store, module);
+    const placed = store.placed.get(module);
+    const textBase = placed?.textBase ?? 0n;
+    session.safepoints = safepointsOf(module, textBase, name);
+    session.namer = slotNamerFor(module.image, textBase);
+    session.describeRef = (ref) => {
+      const n = Number(ref);
+      return store.externRefHeap.isLiveRaw(n) ? describeValue(store.externRefHeap.hostValueRaw(n)) : undefined;
+    };
+    return session;
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
+  const maps = module.code.stackMaps(moduleName, textBase);
+  const out: Safepoint[] = [];
+  maps.functions.forEach((f, i) => {
+    const start = textBase + f.start;
+    for (const m of f.maps) {
+      out.push({
+        callAddress: start + BigInt(m.callOffset), returnAddress: start + BigInt(m.returnAddressOffset), functionStart: start,
+        functionName: f.name, moduleName, funcIndex: module.code.functions[i]?.funcIndex ?? -1, mappedWords: m.mappedWords, bits: m.bits,
+      });
+    }
+  });
+  return out;
+}
+
+/** Parses ARGS for an export of type `type` (`command` names the caller in errors). */
+export function parseInvokeArgs(store: Store, name: string, type: FuncType, texts: readonly string[], command: string): Val[] {
+  if (texts.length !== type.params.length) {
+    throw new UsageError(`--invoke ${name}: takes ${type.params.length} argument(s) ${typeText(type)}, got ${texts.length}`, command);
+  }
+  return type.params.map((t: ValType, i) => {
+    const text = texts[i];
+    const what = `--invoke ${name} argument ${i + 1} (${t})`;
+    switch (t) {
+      case 'i32': {
+        const v = parseInteger(text, what, command);
+        const signed = BigInt.asIntN(64, v);
+        if (signed < -(1n << 31n) || (signed >= 0n && signed >= 1n << 32n)) throw new UsageError(`${what}: '${text}' does not fit in 32 bits`, command);
+        return Number(BigInt.asIntN(32, signed));
+      }
+      case 'i64':
+        return BigInt.asIntN(64, parseInteger(text, what, command));
+      case 'externref':
+        return text === 'null' ? null : ExternRef.new(store, text);
+      case 'funcref':
+        if (text !== 'null') throw new UsageError(`${what}: only null can be given for a funcref`, command);
+        return null;
+    }
+  });
+}
+
+/** The export to call: --invoke NAME, else a no-argument `main` or `_start`, else none. */
+export function chooseInvoke(session: WasmSession, invoke: { name: string; args: string[] } | undefined, command: string): { name: string; func: Func; args: Val[] } | undefined {
+  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
+  if (!invoke) {
+    const name = ['main', '_start'].find((n) => exports.includes(n));
+    if (name === undefined) return undefined;
+    const func = session.instance.getFunc(name);
+    return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
+  }
+  if (!exports.includes(invoke.name)) {
+    throw new UsageError(`--invoke ${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`, command);
+  }
+  const func = session.instance.getFunc(invoke.name);
+  return { name: invoke.name, func, args: parseInvokeArgs(session.store, invoke.name, func.type, invoke.args, command) };
+}
+
+/** A result or argument value as text. */
+export function valText(v: Val): string {
+  if (v === null) return 'null';
+  if (v instanceof ExternRef) return `externref ${describeValue(v.value)}`;
+  if (v instanceof Func) return 'funcref';
+  return String(v);
+}
+
+export function valJson(type: ValType, v: Val): { type: ValType; value: string | number | null } {
+  if (v === null) return { type, value: null };
+  if (v instanceof ExternRef) return { type, value: describeValue(v.value) };
+  if (v instanceof Func) return { type, value: 'funcref' };
+  return { type, value: typeof v === 'bigint' ? v.toString() : v };
+}
+
+/** The trap as text lines and JSON: wasmtime's code, PC, instruction and backtrace. */
+export function describeTrap(e: WasmTrap | GuestTrap): { lines: string[]; json: Record<string, unknown> } {
+  const cause = e instanceof WasmTrap && e.cause instanceof GuestTrap ? e.cause : e instanceof GuestTrap ? e : undefined;
+  const code = e instanceof WasmTrap ? e.code : e.kind;
+  const pc = e.pc;
+  const instruction = cause?.instruction;
+  const message = e instanceof WasmTrap ? e.trapMessage + (e.detail ? ` (${e.detail})` : '') : e.message;
+  const lines = [`trap: ${code} at ${pc === undefined ? '??' : hex(pc)}${instruction ? `: ${instruction}` : ''}`, `  ${message}`];
+  if (cause?.address !== undefined) lines.push(`  address: ${hex(cause.address)}`);
+  lines.push('backtrace:');
+  e.backtrace.forEach((f, i) => lines.push(`  #${i} ${hex(f.pc)}${f.symbol ? ` ${f.symbol}` : ''}`));
+  return {
+    lines,
+    json: {
+      code, kind: cause?.kind ?? null, message, pc: pc === undefined ? null : hex(pc), instruction: instruction ?? null,
+      address: cause?.address === undefined ? null : hex(cause.address),
+      backtrace: e.backtrace.map((f) => ({ pc: hex(f.pc), symbol: f.symbol ?? null })),
+    },
+  };
+}
+
+function isTrap(e: unknown): e is WasmTrap | GuestTrap {
+  return e instanceof WasmTrap || e instanceof GuestTrap;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const WASM_ONLY = ['invoke', 'gc-explain', 'trace-limit'];
+const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit'];
+
+export async function runCommand(argv: string[], out: Output): Promise<number> {
+  const { rest, invoke } = splitInvoke(argv, 'run');
+  // `--cycles` alone means fast mode and `--trace` block mode; `--x=MODE` names one.
+  const args = parseArgs(normalizeOptionalValues(rest), RUN_VALUED, 'run');
+  rejectUnknown(args, [...RUN_VALUED, 'json', 'gc-explain'], 'run');
+  if (invoke) args.flags.set('invoke', invoke.name);
+  if (args.positionals.length === 0) throw new UsageError('give a .wat/.wasm module, a compiled image, or ELF objects', 'run');
+  const inputs = args.positionals.map((file) => ({ file, bytes: readInput(file, 'run') }));
+  const wasm = inputs.filter((i) => isWasmInput(i.file, i.bytes));
+  if (wasm.length === 0) {
+    if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
+    return runObjects(args, inputs, out);
+  }
+  if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
+  for (const flag of ['entry', 'args', 'cycles', 'uarch']) {
+    if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
+  }
+  return runWasm(args, invoke, inputs[0], out);
+}
+
+async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output): Promise<number> {
+  const archFlag = args.flags.get('arch');
+  const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
+  const trace = traceFlags(args);
+  const json = args.flags.has('json');
+  const explainGc = args.flags.has('gc-explain');
+  const budget = limitFlag(args, 'budget', 1n << 32n);
+  const timeout = limitFlag(args, 'timeout', 10_000n);
+  const printed: string[] = [];
+  const session = await openWasmSession({
+    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs: timeout === null ? null : Number(timeout),
+    print: (line) => (json ? printed.push(line) : out.text(line)),
+  });
+  const { store } = session;
+  try {
+    const target = chooseInvoke(session, invoke, 'run');
+    const tracer = trace
+      ? new Tracer(store.machine, { mode: trace.mode, limit: trace.limit, safepoints: session.safepoints, namer: session.namer, describeRef: session.describeRef })
+      : undefined;
+    if (tracer) session.onGc = (r) => tracer.recordGc(r);
+    let result: Val = null;
+    let trap: WasmTrap | GuestTrap | undefined;
+    const gcsBefore = session.gcs.length;
+    try {
+      if (target) result = target.func.call(...target.args);
+    } catch (e) {
+      if (!isTrap(e)) throw e;
+      trap = e;
+    } finally {
+      tracer?.close();
+      for (const a of target?.args ?? []) if (a instanceof ExternRef) a.release();
+    }
+    const instructions = target ? store.machine.instructionsExecuted() : 0n;
+    const resultType = target?.func.type.results[0];
+    const gcs = session.gcs;
+    if (json) {
+      const t = trap ? describeTrap(trap) : undefined;
+      out.json({
+        arch: session.arch, module: session.file,
+        invoke: target ? { name: target.name, args: target.args.map((a, i) => valJson(target.func.type.params[i], a)) } : null,
+        result: trap || !target || resultType === undefined ? null : valJson(resultType, result),
+        instructions: Number(instructions), trap: t ? t.json : null, output: printed,
+        gcs: gcs.map((r) => {
+          const j = reportToJson(r) as Record<string, unknown>;
+          if (!explainGc) delete j.explanation;
+          return j;
+        }),
+        ...(tracer ? { trace: traceToJson(tracer) } : {}),
+      });
+    } else {
+      if (tracer) for (const line of renderTrace(tracer)) out.text(line);
+      if (!target) out.text(`instantiated ${session.file} on ${session.arch}; nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
+      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result)} (${resultType})`}\ninstructions: ${instructions}`);
+      if (trap) for (const line of describeTrap(trap).lines) out.text(line);
+      if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);
+      if (explainGc) {
+        if (gcs.length === 0) out.text('gc: no collection ran');
+        gcs.forEach((r, i) => {
+          out.text(`== GC #${i + 1} ==`);
+          if (r.explanation) out.text(renderExplanation(r.explanation).replace(/\n$/, ''));
+        });
+      }
+    }
+    if (result instanceof ExternRef) result.release();
+    return trap ? 1 : 0;
+  } finally {
+    store.close();
   }
 }
