@@ -31,7 +31,9 @@ import {
   VMMemoryImportLayout, VMOffsets, VMRuntimeLimitsLayout, VMSharedSignatureIndexLayout, VMTableDefinitionLayout,
   VMTableImportLayout, ValRawLayout, type VMOffsetsFields,
 } from '../compiler/vmoffsets.ts';
-import { renderExplanation, type ExplainedFrame, type GcExplanation } from '../gc/explain.ts';
+import type { GcReport } from '../gc/collector.ts';
+import { GcInvariantError } from '../gc/errors.ts';
+import { renderExplanation, reportToJson, type ExplainedFrame, type GcExplanation } from '../gc/explain.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store } from '../runtime/api.ts';
 
 /** The documents this script maintains, relative to the repository root. */
@@ -553,6 +555,10 @@ export const GC_WAT = `(module
 
 interface GcExampleRun {
   text: string;
+  /** The report's counters as JSON (duration zeroed, explanation left out). */
+  json: string;
+  /** The message of the debug check that caught a forged root. */
+  invariantMessage: string;
   result: unknown;
   /** Whether "blue" was still allocated when the collection started. */
   blueLiveAtGc: boolean;
@@ -568,14 +574,30 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
   const store = await Store.create(engine);
   try {
     const module = await Module.fromWat(engine, GC_WAT, 'gc-example.wat');
-    let explanation: GcExplanation | undefined;
+    let report: GcReport | undefined;
     let yellow: ExternRef | undefined;
     let bluePtr = 0n;
     let blueLiveAtGc = true;
+    let invariantMessage = '';
     const gc = Func.wrap(store, { params: [], results: [] }, () => {
       yellow!.release();
       blueLiveAtGc = store.externRefHeap.isLive(bluePtr);
-      explanation = store.collector.collect({ reason: 'host', explain: true }).explanation;
+      report = store.collector.collect({ reason: 'host', explain: true });
+      // Then forge a root: put an object the activations table has never seen into the marked
+      // slot, as a wrong stack map or a corrupt frame would, and let the debug check catch it.
+      const slot = report.explanation!.roots[0].sites[0].slot;
+      const saved = store.machine.readU64(slot);
+      const stranger = ExternRef.new(store, 'stranger');
+      store.machine.writeU64(slot, stranger.pointer);
+      try {
+        store.collector.collect({ reason: 'host' });
+      } catch (e) {
+        if (!(e instanceof GcInvariantError)) throw e;
+        invariantMessage = `${e.name}: ${e.message}`;
+      } finally {
+        store.machine.writeU64(slot, saved);
+        stranger.release();
+      }
     });
     const instance = Instance.create(store, module, [gc]);
     const refs = ['red', 'green', 'blue'].map((v) => ExternRef.new(store, v));
@@ -587,11 +609,14 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
     store.gc();
     yellow = ExternRef.new(store, 'yellow');
     const back = instance.getFunc('churn').call(yellow) as ExternRef;
-    if (!explanation) throw new GenDocsError('docs/gc.md', undefined, 'the GC example ran no collection');
+    const explanation = report?.explanation;
+    if (!report || !explanation) throw new GenDocsError('docs/gc.md', undefined, 'the GC example ran no collection');
     const result = back.value;
     back.release();
     checkGcProse(explanation, blueLiveAtGc, result);
-    return { text: renderExplanation(stable(explanation)), result, blueLiveAtGc };
+    expectProse('docs/gc.md', invariantMessage.includes('root-not-in-table'), 'the forged root is caught by the root-not-in-table check');
+    const { explanation: _omitted, ...counters } = reportToJson({ ...report, durationMs: 0 }) as Record<string, unknown>;
+    return { text: renderExplanation(stable(explanation)), json: JSON.stringify(counters, null, 2), invariantMessage, result, blueLiveAtGc };
   } finally {
     store.close();
   }
@@ -657,6 +682,8 @@ export async function generateBlocks(): Promise<Map<string, string>> {
     if (arch === 'x64') {
       blocks.set('gc/report', fence(g.text.trimEnd().split('\n')) +
         `\nchurn returned ${JSON.stringify(g.result)}; "blue" was ${g.blueLiveAtGc ? 'still allocated' : 'already freed (by drop_externref)'} when the collection started.\n`);
+      blocks.set('gc/json', fence(g.json.split('\n'), 'json'));
+      blocks.set('gc/invariant', fence([g.invariantMessage]));
     }
     else blocks.set('gc/report-aarch64-summary', fence(g.text.split('\n').slice(0, 1)));
   }
