@@ -1,5 +1,9 @@
 import test from 'ava';
-import { checkDocs, fillBlocks, GenDocsError } from '../scripts/gen-docs.ts';
+import { checkDocs as checkDocsUncached, fillBlocks, GenDocsError } from '../scripts/gen-docs.ts';
+
+// Generation compiles and runs the examples on both arches; do it once for the whole file.
+let generated: ReturnType<typeof checkDocsUncached> | undefined;
+const checkDocs = () => (generated ??= checkDocsUncached());
 
 // The generated parts of docs/layouts.md, docs/stack-maps.md and docs/gc.md must be exactly
 // what the code produces now: layouts from compiler/vmoffsets.ts, listings, frame dumps and GC
