@@ -318,6 +318,8 @@ function headerBlock(): string {
     numImportedFunctions: 0, numImportedTables: 0, numImportedMemories: 0, numImportedGlobals: 0,
     numDefinedTables: 0, numDefinedMemories: 0, numOwnedMemories: 0, numDefinedGlobals: 0, numEscapedFuncs: 0,
   });
+  expectProse('docs/layouts.md', o.vmctxStore() === 40 && o.vmctxBuiltinFunctions() === 56, 'store is 16 bytes wide, so builtin_functions is at 56 and not at 48');
+  expectProse('docs/layouts.md', o.paddings().length === 2 && o.paddings()[0].after === 'magic', 'padding only after the magic and before the globals');
   const rows: Array<[number, string, string, string]> = [
     [o.vmctxMagic(), 'magic', 'u32', '"core" (0x65726f63); 4 bytes of padding follow'],
     [o.vmctxRuntimeLimits(), 'runtime_limits', '*const VMRuntimeLimits', 'the store\'s limits: every prologue loads stack_limit through it'],
