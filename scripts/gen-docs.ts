@@ -428,10 +428,6 @@ function pad(s: string, n: number): string {
   return s.padEnd(n);
 }
 
-function listingOf(run: TutorialRun): string[] {
-  return run.listing;
-}
-
 function factsTable(runs: readonly TutorialRun[]): string {
   const rows: string[][] = [];
   const cell = (fn: (r: TutorialRun) => string) => runs.map(fn);
@@ -444,7 +440,6 @@ function factsTable(runs: readonly TutorialRun[]): string {
   for (const name of ['inner', 'outer']) {
     rows.push([`\`$${name}\` frame size`, ...cell((r) => `${functionOf(r.image, name).frameSize} bytes`)]);
     rows.push([`\`$${name}\`: the call`, ...cell((r) => {
-      const fn = functionOf(r.image, name);
       const m = siteOf(r, name);
       return `${m.site.kind} at +${hex(m.site.callOffset)}, ${m.site.returnOffset - m.site.callOffset} bytes`;
     })]);
@@ -628,14 +623,13 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
 
 function checkGcProse(e: GcExplanation, blueLiveAtGc: boolean, result: unknown): void {
   const file = 'docs/gc.md';
-  const values = (xs: readonly bigint[]) => xs.length;
   expectProse(file, e.frames.length === 1 && e.frames[0].functionName === 'churn', 'one Wasm frame, churn');
   const words = e.frames[0].map?.words ?? [];
   expectProse(file, words.length === 6 && words.filter((w) => w.isRef).map((w) => `${w.bit}:${w.hostValue}`).join(',') === '3:"red"', 'the map covers 6 words and marks bit 3 ([sp+24], $keep = "red")');
   expectProse(file, words[2]?.hostValue === undefined && words[2]?.inTable === true && words[0]?.value === 2n, '[sp+16] is the dead $arg (a table entry, unmarked) and [sp+0] holds the i32 2');
   expectProse(file, e.roots.length === 1 && e.roots[0].value === '"red"' && e.roots[0].countAfter === 2, 'one root, "red", count after 2');
-  expectProse(file, values(e.tableBefore.bumpEntries) === 3 && values(e.tableBefore.overApproximated) === 0, 'before: three chunk entries, empty over-approximated set');
-  expectProse(file, values(e.tableAfter.bumpEntries) === 0 && e.tableAfter.overApproximated.length === 1 && e.tableAfter.overApproximated[0] === e.roots[0].ref, 'after: empty chunk, over-approximated set = {red}');
+  expectProse(file, e.tableBefore.bumpEntries.length === 3 && e.tableBefore.overApproximated.length === 0, 'before: three chunk entries, empty over-approximated set');
+  expectProse(file, e.tableAfter.bumpEntries.length === 0 && e.tableAfter.overApproximated.length === 1 && e.tableAfter.overApproximated[0] === e.roots[0].ref, 'after: empty chunk, over-approximated set = {red}');
   expectProse(file, e.freed.map((f) => `${f.value}/${f.from}`).join(',') === '"yellow"/chunk,"green"/chunk', '"yellow" and "green" are freed from chunk slots');
   expectProse(file, !blueLiveAtGc && result === 'red', '"blue" was freed by drop_externref before the collection; churn returns "red"');
 }
@@ -663,7 +657,7 @@ export async function generateBlocks(): Promise<Map<string, string>> {
     'the stack addresses are identical on both arches');
   blocks.set('stack-maps/walk', walkArithmetic(runs));
   blocks.set('stack-maps/source', fence(TUTORIAL_WAT.split('\n'), 'wat'));
-  for (const r of runs) blocks.set(`stack-maps/listing-${r.arch}`, fence(listingOf(r)));
+  for (const r of runs) blocks.set(`stack-maps/listing-${r.arch}`, fence(r.listing));
   blocks.set('stack-maps/facts', factsTable(runs));
   const [x, a] = runs;
   const frames: string[] = [];
