@@ -377,12 +377,11 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
       return report;
     };
     const linker = new Linker(engine);
-    let refs = 0;
     const impls: Record<string, (...args: Val[]) => Val | void> = {
       print_i32: (x) => o.print(`print_i32: ${String(x)}`),
       print_i64: (x) => o.print(`print_i64: ${String(x)}`),
       print_externref: (r) => o.print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
-      new_ref: (n) => ExternRef.new(store, `#${String(n ?? refs++)}`),
+      new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
     };
     for (const imp of module.wasm.imports) {
       const where = `${o.file}: import "${imp.module}" "${imp.name}"`;
@@ -557,6 +556,8 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     let result: Val = null;
     let trap: WasmTrap | GuestTrap | undefined;
     const gcsBefore = session.gcs.length;
+    // Described before the call: externref arguments are released after it.
+    const argsJson = target ? target.args.map((a, i) => valJson(target.func.type.params[i], a)) : [];
     try {
       if (target) result = target.func.call(...target.args);
     } catch (e) {
@@ -573,7 +574,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       const t = trap ? describeTrap(trap) : undefined;
       out.json({
         arch: session.arch, module: session.file,
-        invoke: target ? { name: target.name, args: target.args.map((a, i) => valJson(target.func.type.params[i], a)) } : null,
+        invoke: target ? { name: target.name, args: argsJson } : null,
         result: trap || !target || resultType === undefined ? null : valJson(resultType, result),
         instructions: Number(instructions), trap: t ? t.json : null, output: printed,
         gcs: gcs.map((r) => {

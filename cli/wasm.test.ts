@@ -1,0 +1,194 @@
+/**
+ * `stackscope run` on Wasm modules and compiled images, on both arches: results, host imports,
+ * --gc-explain, --trace (blocks and instructions, bounded, frames at safepoints and GCs),
+ * traps (exit 1) and bad input (exit 2, naming what and where).
+ */
+import test from 'ava';
+import { ARCHES } from '../isa/arch.ts';
+import { compileC } from '../loader/test-toolchain.ts';
+import { TEACHING_WAT, cli, scratchFile, scratchPath } from './testing.ts';
+
+const wat = scratchFile('teaching.wat', TEACHING_WAT);
+
+for (const arch of ARCHES) {
+  test(`${arch}: run --invoke with i32 and i64 arguments, text and JSON`, async (t) => {
+    let r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '10');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^result: 55 \(i32\)\ninstructions: \d+$/);
+    r = await cli('run', wat, '--arch', arch, '--invoke', 'scale', '-0x10', '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.is(j.arch, arch);
+    t.deepEqual(j.invoke, { name: 'scale', args: [{ type: 'i64', value: '-16' }] });
+    t.deepEqual(j.result, { type: 'i64', value: '48' });
+    t.deepEqual(j.output, ['print_i64: 48']);
+    t.is(j.trap, null);
+    t.deepEqual(j.gcs, []);
+    t.true(j.instructions > 10);
+  });
+
+  test(`${arch}: default entry main, every host import, and a GC explained`, async (t) => {
+    let r = await cli('run', wat, '--arch', arch);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(r.stdout.split('\n').slice(0, 4), ['print_i32: 13', 'print_externref: "#5"', 'print_externref: "#5"', 'result: (none)']);
+    t.regex(r.stdout, /gc: 1 collection\(s\) ran \(--gc-explain shows them\)/);
+    r = await cli('run', wat, '--arch', arch, '--invoke', 'hold', 'hello', 'null', '--gc-explain');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /result: externref "hello" \(externref\)/);
+    t.regex(r.stdout, /== GC #1 ==\nGC on .* swept; 1 frames \(1 with maps\), 2 marked slots, 1 roots, 0 freed/);
+    t.regex(r.stdout, /REF bit 1 {2}-> "hello"/);
+    t.regex(r.stdout, /REF bit 2 {2}null/);
+    const j = JSON.parse((await cli('run', wat, '--arch', arch, '--invoke', 'hold', 'hello', 'null', '--gc-explain', '--json')).stdout);
+    t.deepEqual(j.result, { type: 'externref', value: '"hello"' });
+    t.is(j.gcs.length, 1);
+    const frame = j.gcs[0].explanation.frames[0];
+    t.is(frame.functionName, 'hold');
+    t.is(frame.map.bits, '011000');
+    t.is(frame.map.words[1].hostValue, '"hello"');
+    // Without --gc-explain the report is summarised (no explanation).
+    const plain = JSON.parse((await cli('run', wat, '--arch', arch, '--invoke', 'hold', 'a', 'b', '--json')).stdout);
+    t.is(plain.gcs.length, 1);
+    t.is(plain.gcs[0].explanation, undefined);
+    t.is(plain.gcs[0].roots, 2);
+  });
+
+  test(`${arch}: a trap is exit 1 with code, pc, instruction and backtrace`, async (t) => {
+    let r = await cli('run', wat, '--arch', arch, '--invoke', 'boom', '0');
+    t.is(r.code, 1);
+    t.regex(r.stdout, new RegExp(`^trap: IntegerDivisionByZero at 0x[0-9a-f]+: ${arch === 'x64' ? 'ud2' : 'udf'}`));
+    t.regex(r.stdout, /#0 0x[0-9a-f]+ teaching\.wat!boom\+0x[0-9a-f]+/);
+    r = await cli('run', wat, '--arch', arch, '--invoke', 'boom', '0', '--json');
+    t.is(r.code, 1);
+    const j = JSON.parse(r.stdout);
+    t.is(j.result, null);
+    t.is(j.trap.code, 'IntegerDivisionByZero');
+    t.regex(j.trap.message, /^integer divide by zero/);
+    t.regex(j.trap.instruction, arch === 'x64' ? /^ud2$/ : /^udf #0x[0-9a-f]+$/);
+    t.regex(j.trap.pc, /^0x[0-9a-f]+$/);
+    t.is(j.trap.backtrace[0].pc, j.trap.pc);
+    t.regex(j.trap.backtrace[0].symbol, /boom/);
+    t.is((await cli('run', wat, '--arch', arch, '--invoke', 'boom', '2')).code, 0);
+  });
+
+  test(`${arch}: a compiled image runs like its source; its arch is its own`, async (t) => {
+    const obj = scratchPath(`teaching.${arch}.o`);
+    const c = await cli('compile', wat, '--arch', arch, '-o', obj);
+    t.is(c.code, 0, c.stderr);
+    const r = await cli('run', obj, '--invoke', 'fib', '12', '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.is(j.arch, arch);
+    t.deepEqual(j.result, { type: 'i32', value: 144 });
+    const other = arch === 'x64' ? 'aarch64' : 'x64';
+    const bad = await cli('run', obj, '--arch', other, '--invoke', 'fib', '1');
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, new RegExp(`--arch ${other}: .*teaching\\.${arch}\\.o is an image compiled for ${arch}`));
+    // Trace safepoints come from the image's stack-map section (no slot names without the compiler's layout).
+    const tr = JSON.parse((await cli('run', obj, '--invoke', 'hold', 'x', 'null', '--trace', '--json')).stdout);
+    const sp = tr.trace.events.find((e: { type: string }) => e.type === 'safepoint');
+    t.is(sp.frame.functionName, 'hold');
+    t.is(sp.frame.bits, '011000');
+  });
+
+  test(`${arch}: --trace records blocks, register changes, writes, safepoint and GC frames`, async (t) => {
+    const r = await cli('run', wat, '--arch', arch, '--invoke', 'hold', 'hello', 'null', '--trace', '--json');
+    t.is(r.code, 0, r.stderr);
+    const trace = JSON.parse(r.stdout).trace;
+    t.is(trace.mode, 'block');
+    t.is(trace.limit, 10000);
+    t.false(trace.truncated);
+    const blocks = trace.events.filter((e: { type: string }) => e.type === 'block');
+    t.is(blocks.length, trace.entries);
+    t.true(blocks.some((b: { symbol: string | null }) => /hold\+0x0$/.test(b.symbol ?? '')));
+    t.true(blocks.some((b: { changed: Record<string, string> }) => Object.keys(b.changed).includes(arch === 'x64' ? 'rsp' : 'sp')));
+    t.true(blocks.some((b: { writes: unknown[] }) => b.writes.length > 0));
+    // The safepoint before `call $gc` and the GC's walk show the same frame and the same roots.
+    const safepoint = trace.events.find((e: { type: string }) => e.type === 'safepoint').frame;
+    const gc = trace.events.find((e: { type: string }) => e.type === 'gc');
+    t.is(gc.frames.length, 1);
+    const walked = gc.frames[0];
+    t.is(safepoint.at, 'safepoint');
+    t.is(walked.at, 'gc');
+    t.is(safepoint.fp, walked.fp);
+    t.is(safepoint.sp, walked.sp);
+    t.is(safepoint.returnAddress, walked.returnAddress);
+    const refs = (f: { words: Array<{ isRef: boolean; offset: string; slot: string; gcRead?: string }> }) => f.words.filter((w) => w.isRef);
+    t.deepEqual(refs(safepoint).map((w) => [w.offset, w.slot]), [['sp+16', 'local 1 (param)'], ['sp+8', 'local 0 (param)']]);
+    t.deepEqual(refs(walked).map((w) => w.offset), ['sp+16', 'sp+8']);
+    t.regex(refs(safepoint)[1].gcRead!, /^root 0x[0-9a-f]+ = "hello"$/);
+    t.regex(refs(walked)[1].gcRead!, /^root 0x[0-9a-f]+ = "hello" \(in table\)$/);
+    t.is(refs(walked)[0].gcRead, 'null (skipped)');
+    t.deepEqual(safepoint.words.slice(0, 2).map((w: { offset: string }) => w.offset), ['fp+8', 'fp+0']);
+  });
+
+  test(`${arch}: --trace=insn disassembles, and --trace-limit cuts the trace and says so`, async (t) => {
+    const r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '3', '--trace=insn', '--trace-limit', '40');
+    t.is(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    t.is(lines[0], 'trace (instructions, limit 40):');
+    t.is(lines.filter((l) => /^ {2}#\d+ {2}0x/.test(l)).length, 40);
+    t.regex(r.stdout, arch === 'x64' ? /#0 {2}0x[0-9a-f]+ {2}push rbp/ : /#0 {2}0x[0-9a-f]+ {2}stp x29, x30/);
+    t.regex(r.stdout, /trace cut at 40 entries: \d+ more instructions ran unrecorded \(--trace-limit N\)/);
+    t.regex(r.stdout, /result: 2 \(i32\)/);
+    const full = JSON.parse((await cli('run', wat, '--arch', arch, '--invoke', 'fib', '3', '--trace=insn', '--json')).stdout);
+    t.false(full.trace.truncated);
+    // Every instruction the run executed outside the host gateway is in the trace.
+    t.true(full.trace.entries >= full.instructions - 10 && full.trace.entries <= full.instructions + 10, `${full.trace.entries} vs ${full.instructions}`);
+    const calls = full.trace.events.filter((e: { type: string; text?: string }) => e.type === 'insn' && /^(call|bl) /.test(e.text ?? ''));
+    t.true(calls.length >= 4);
+    t.is(full.trace.events.filter((e: { type: string }) => e.type === 'safepoint').length, 4, 'fib(3) makes four Wasm calls with stack maps');
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: run on ELF objects keeps --entry/--args and traces them too`, async (t) => {
+    const obj = compileC(arch, 'long tri(long n) { long s = 0; for (long i = 1; i <= n; i++) s += i; return s; }', ['-O1']);
+    const r = await cli('run', obj.path, '--entry', 'tri', '--args', '4', '--trace', '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.is(j.signed, '10');
+    const blocks = j.trace.events.filter((e: { type: string }) => e.type === 'block');
+    t.true(blocks.length >= 4, 'entry, loop iterations and exit');
+    t.regex(blocks[0].symbol, /^tri/);
+    t.true(blocks.some((b: { changed: Record<string, string> }) => Object.values(b.changed).includes('0xa')), 'the sum 10 appears in a register');
+    const text = await cli('run', obj.path, '--entry', 'tri', '--args', '4', '--trace=insn', '--trace-limit', '3');
+    t.regex(text.stdout, /trace cut at 3 entries/);
+    t.regex(text.stdout, /result: 10 /);
+    const bad = await cli('run', obj.path, '--entry', 'tri', '--gc-explain');
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /--gc-explain applies to Wasm modules/);
+  });
+}
+
+test('run: bad input is exit 2 with a message naming what and where', async (t) => {
+  const badImport = scratchFile('bad-import.wat', '(module (import "env" "frob" (func (param i32))))');
+  const badType = scratchFile('bad-type.wat', '(module (import "env" "print_i32" (func (param i64))))');
+  const syntax = scratchFile('syntax.wat', '(module\n  (func (result i32)\n    (i32.const oops)))');
+  const cases: Array<[string[], RegExp]> = [
+    [['run', badImport, '--invoke', 'x'], /bad-import\.wat: import "env" "frob" \(func\) is not a host import stackscope provides \(env\.print_i32/],
+    [['run', badType], /bad-type\.wat: import "env" "print_i32" has type \(i64\) -> \(\); stackscope provides \(i32\) -> \(\)/],
+    [['run', syntax], /syntax\.wat:3:/],
+    [['run', wat, '--invoke', 'fib'], /--invoke fib: takes 1 argument\(s\) \(i32\) -> \(i32\), got 0/],
+    [['run', wat, '--invoke', 'fib', '0x100000000'], /--invoke fib argument 1 \(i32\): '0x100000000' does not fit in 32 bits/],
+    [['run', wat, '--invoke', 'fib', 'ten'], /--invoke fib argument 1 \(i32\): 'ten' is not an integer/],
+    [['run', wat, '--invoke', 'nope'], /--invoke nope: .*teaching\.wat exports no function of that name \(exports: fib, hold, scale, boom, main\)/],
+    [['run', wat, '--invoke'], /--invoke needs a function name/],
+    [['run', wat, '--arch', 'mips'], /--arch: unknown architecture 'mips'/],
+    [['run', wat, '--entry', 'fib'], /--entry applies to ELF objects/],
+    [['run', wat, '--cycles'], /--cycles applies to ELF objects/],
+    [['run', wat, '--trace=loud'], /--trace takes block or insn \(got 'loud'\)/],
+    [['run', wat, '--trace-limit', '5'], /--trace-limit needs --trace/],
+    [['run', wat, '--trace', '--trace-limit', 'x'], /--trace-limit: 'x' is not an integer/],
+    [['run', wat, wat], /give one Wasm module/],
+    [['run', 'missing.wat'], /cannot read missing\.wat: ENOENT/],
+    [['run'], /give a \.wat\/\.wasm module, a compiled image, or ELF objects/],
+    [['run', wat, '--frobnicate'], /unknown option --frobnicate/],
+    [['run', scratchFile('garbage.o', new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 1, 2, 3])), '--entry', 'f'], /LoaderError: .*garbage\.o/],
+  ];
+  for (const [argv, message] of cases) {
+    const r = await cli(...argv);
+    t.is(r.code, 2, argv.join(' '));
+    t.regex(r.stderr, /^stackscope run: /, argv.join(' '));
+    t.regex(r.stderr, message, argv.join(' '));
+  }
+});
