@@ -43,7 +43,7 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
     // An invalid or unsupported module, with its location. This function's own code for it
     // is 1 (compiler/listing.test.ts pins it); cli/main.ts turns it into the CLI's exit code 2.
     if (e instanceof CompileError) {
-      out.error(`stackscope compile: ${e.message}`);
+      out.error(`stackscope compile: ${file}: ${e.message}`);
       return 1;
     }
     throw e;
