@@ -137,6 +137,13 @@ for (const arch of ARCHES) {
     const calls = full.trace.events.filter((e: { type: string; text?: string }) => e.type === 'insn' && /^(call|bl) /.test(e.text ?? ''));
     t.true(calls.length >= 4);
     t.is(full.trace.events.filter((e: { type: string }) => e.type === 'safepoint').length, 4, 'fib(3) makes four Wasm calls with stack maps');
+    // Block mode: a cut trace accounts for every block of the full one; the cut entry keeps its changes.
+    const blocks = JSON.parse((await cli('run', wat, '--arch', arch, '--invoke', 'fib', '3', '--trace', '--json')).stdout).trace;
+    const cut = JSON.parse((await cli('run', wat, '--arch', arch, '--invoke', 'fib', '3', '--trace', '--trace-limit', '2', '--json')).stdout).trace;
+    t.false(blocks.truncated);
+    t.is(cut.entries, 2);
+    t.is(cut.entries + cut.dropped, blocks.entries);
+    t.deepEqual(cut.events.slice(0, 2), blocks.events.slice(0, 2));
   });
 }
 

@@ -280,6 +280,7 @@ export class Tracer {
     }
     if (options.mode !== 'safepoints') {
       this.hooks.push(engine.hookMemory({ write: true }, (a) => {
+        this.writesSeen++;
         if (this.current && this.recorded <= options.limit) this.current.writes.push({ address: a.address, size: a.size, value: a.value });
       }));
     }
@@ -306,6 +307,7 @@ export class Tracer {
   }
 
   private enter(kind: TraceMode, address: bigint, size: number): void {
+    if (kind === 'block' && this.isRestart(address, size)) return;
     if (this.recorded >= this.options.limit) {
       if (this.current) {
         this.settle();
@@ -313,14 +315,6 @@ export class Tracer {
       }
       this.dropped++;
       return;
-    }
-    const cur = this.current;
-    if (kind === 'block' && cur && cur.address === address && cur.size === size && cur.writes.length === 0 && this.previous) {
-      // With the native block counter on (budget or timeout set), the first run of a block
-      // reaches the hook twice (measured; not so without the counter): a repeat with no
-      // register or memory change in between is that restart, not a second run.
-      const now = this.snapshot();
-      if (now.every((v, i) => v === this.previous![i])) return;
     }
     this.settle();
     if (!this.previous) this.previous = this.snapshot();
@@ -331,6 +325,24 @@ export class Tracer {
     this.current = entry;
     this.recorded++;
     this.events.push({ type: 'entry', entry });
+  }
+
+  private lastBlock: { address: bigint; size: number; regs: BigUint64Array; writes: number } | undefined;
+  private writesSeen = 0;
+
+  /**
+   * With the native block counter on (a budget or timeout set), the first run of a block
+   * reaches the block hook twice (measured; not so without the counter). A repeat of the
+   * same block with no register change and no memory write in between is that restart, not
+   * a second run.
+   */
+  private isRestart(address: bigint, size: number): boolean {
+    const regs = this.snapshot();
+    const last = this.lastBlock;
+    const repeat = last !== undefined && last.address === address && last.size === size && last.writes === this.writesSeen &&
+      regs.every((v, i) => v === last.regs[i]);
+    this.lastBlock = { address, size, regs, writes: this.writesSeen };
+    return repeat;
   }
 
   /** Records a collection's frames (call from the collector's report). */
