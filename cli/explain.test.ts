@@ -4,6 +4,8 @@
  */
 import test from 'ava';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ARCHES } from '../isa/arch.ts';
 import { TEACHING_WAT, cli, scratchFile, scratchPath } from './testing.ts';
 
@@ -69,13 +71,40 @@ for (const arch of ARCHES) {
   });
 }
 
-test('explain resolves examples/NAME to the example directory\'s one .wat', async (t) => {
-  const dir = scratchPath('examples-like');
+test('explain runs an example directory through its driver, or with --invoke and stubbed imports', async (t) => {
+  const dir = scratchPath('example-like');
   mkdirSync(dir, { recursive: true });
-  scratchFile('examples-like/prog.wat', TEACHING_WAT);
-  const r = await cli('explain', dir, '--at', 'fib');
+  scratchFile('example-like/keep.wat', `(module
+  (import "host" "tick" (func $tick (param i32) (result i32)))
+  (func (export "outer") (param $r externref) (result i32)
+    (call $tick (i32.const 41))
+    ;; $r is used after the call, so the call's stack map marks it
+    (drop (local.get $r))))`);
+  // ESM, as the repository's own examples are (package.json "type": "module").
+  scratchFile('example-like/package.json', '{"type": "module"}');
+  // A driver as examples/<name>/run.ts writes one: its own host function and arguments.
+  const api = pathToFileURL(join(process.cwd(), 'runtime/api.ts')).href;
+  scratchFile('example-like/run.ts', `import { ExternRef, Func, Instance } from '${api}';
+export function run(ctx) {
+  const tick = Func.wrap(ctx.store, { params: ['i32'], results: ['i32'] }, (_c, n) => n + 1);
+  const instance = Instance.create(ctx.store, ctx.module, [tick]);
+  const r = ExternRef.new(ctx.store, 'from the driver');
+  ctx.print('outer returned ' + instance.getFunc('outer').call(r));
+  r.release();
+}
+`);
+  const r = await cli('explain', dir, '--at', 'outer');
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, /prog\.wat on x64: safepoint 1 of --at fib/);
+  t.regex(r.stdout, /keep\.wat on x64: safepoint 1 of --at outer, the call at 0x[0-9a-f]+ in outer/);
+  t.regex(r.stdout, /\(run by the example's driver .*example-like\/run\.ts\)/);
+  t.regex(r.stdout, /REF \d+ +local 0 \(param\) +root 0x[0-9a-f]+ = "from the driver"/);
+  const stubbed = await cli('explain', dir, '--at', 'outer', '--invoke', 'outer', 'mine', '--arch', 'aarch64');
+  t.is(stubbed.code, 0, stubbed.stderr);
+  t.regex(stubbed.stdout, /\(stubbed imports, returning zero or null: host\.tick \(i32\) -> \(i32\)\)/);
+  t.regex(stubbed.stdout, /root 0x[0-9a-f]+ = "mine"/);
+  const missing = await cli('explain', dir, '--at', 'inner');
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /--at inner: no function of that name with a safepoint in .*keep\.wat \(functions with safepoints: outer\)/);
 });
 
 test('explain, compile and layout: bad input is exit 2 naming what and where', async (t) => {

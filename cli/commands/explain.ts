@@ -1,13 +1,17 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
-import { ExternRef, WasmTrap, type Val } from '../../runtime/api.ts';
+import { Engine, ExternRef, Module, Store, WasmTrap, type Val } from '../../runtime/api.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
-import { chooseInvoke, describeTrap, openWasmSession, parseArchFlag, splitInvoke } from './run.ts';
-import { Tracer, frameToJson, renderFrame, type FrameView, type Safepoint } from './trace.ts';
+import {
+  chooseInvoke, describeTrap, explainEveryCollection, openWasmSession, parseArchFlag, refDescriber, safepointsOf, splitInvoke,
+} from './run.ts';
+import { Tracer, frameToJson, renderFrame, slotNamerFor, type FrameView, type Safepoint } from './trace.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
                           [--arch x64|aarch64] [--invoke NAME ARGS...] [--nth N] [--json]
@@ -20,22 +24,36 @@ in the function holding it. It then shows that frame as an ASCII diagram: every 
 FP+8 down to SP with its address, offset, value, the stack-map bit over it, the slot's name in
 the compiler's frame layout, and for marked words the reference the GC would read there.
 --nth N takes the N-th such safepoint (default 1), e.g. a deeper level of recursion.
-examples/NAME names the example's directory (its one .wat file).
+
+examples/NAME (or NAME) names an example's directory. Without --invoke, the example's own
+driver (its run.ts: the host functions, table contents and calls its README describes) runs
+the module; this needs the TypeScript sources (node --import tsx cli/main.ts, or the
+stackscope launcher before 'npm run build'). With --invoke, or for any other module, the
+'run' host imports are provided and any other function import becomes a stub that does
+nothing and returns zero or null (listed in the output).
 
 Exit codes: 0 frame shown; 1 the program trapped before reaching it; 2 usage or input error,
 or the run finished without reaching such a safepoint.
 JSON: {"arch", "module", "at", "nth", "safepoint": {"call", "return", "function"}, "frame":
 {... FrameView, addresses as 0x-hex strings ...}}`;
 
-/** `examples/NAME` (a directory with one .wat) or a file. */
-export function resolveModulePath(path: string, command: string): string {
-  const candidates = existsSync(path) ? [path] : [join('examples', path)].filter(existsSync);
+interface ExplainTarget {
+  /** The .wat (or .wasm / image) to compile. */
+  file: string;
+  /** The example's driver (run.ts exporting run(ctx)), when the target is an example directory. */
+  driver: string | undefined;
+}
+
+/** `examples/NAME`, `NAME` (an example) or a file. */
+export function resolveModulePath(path: string, command: string): ExplainTarget {
+  const candidates = [path, join('examples', path)].filter((p) => existsSync(p));
   if (candidates.length === 0) throw new UsageError(`cannot read ${path}: no such file or example`, command);
   const p = candidates[0];
-  if (!statSync(p).isDirectory()) return p;
+  if (!statSync(p).isDirectory()) return { file: p, driver: undefined };
   const wats = readdirSync(p).filter((f) => f.endsWith('.wat')).sort();
   if (wats.length !== 1) throw new UsageError(`${p}: expected one .wat file in the example directory, found ${wats.length}`, command);
-  return join(p, wats[0]);
+  const driver = join(p, 'run.ts');
+  return { file: join(p, wats[0]), driver: existsSync(driver) ? driver : undefined };
 }
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
@@ -50,10 +68,11 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
   if (!(nth >= 1 && nth <= 1_000_000)) throw new UsageError(`--nth: ${String(nthText)} is not between 1 and 1000000`, 'explain');
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag, 'explain') : undefined;
-  const file = resolveModulePath(args.positionals[0], 'explain');
+  const { file, driver } = resolveModulePath(args.positionals[0], 'explain');
   const json = args.flags.has('json');
+  if (driver && !invoke) return explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out);
 
-  const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {} });
+  const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true });
   const { store } = session;
   try {
     const exported = new Map(session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const));
@@ -88,17 +107,7 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
       }
       throw new UsageError(`--at ${at}: the run of ${target.name} reached ${seen} matching safepoint(s), not ${nth}`, 'explain');
     }
-    const { frame, safepoint } = found;
-    if (json) {
-      out.json({
-        arch: session.arch, module: file, at, nth,
-        safepoint: { call: hex(safepoint.callAddress), return: hex(safepoint.returnAddress), function: safepoint.functionName, funcIndex: safepoint.funcIndex },
-        frame: frameToJson(frame),
-      });
-    } else {
-      out.text(`${file} on ${session.arch}: safepoint ${nth} of --at ${at}, the call at ${hex(safepoint.callAddress)} in ${safepoint.functionName} (function ${safepoint.funcIndex})`);
-      for (const line of renderFrame(frame, '')) out.text(line);
-    }
+    printFound(out, json, { arch: session.arch, file, at, nth, stubbed: session.stubbed, driver: undefined }, found);
     return 0;
   } finally {
     store.close();
@@ -106,8 +115,12 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
 }
 
 /** Which safepoints `--at` selects: a function's, or those at/after a pc in its function. */
-function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>): (s: Safepoint) => boolean {
+function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>): (s: Safepoint) => boolean;
+function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>, namesOnly: true): ((s: Safepoint) => boolean) | undefined;
+function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>, namesOnly = false): ((s: Safepoint) => boolean) | undefined {
   if (/^0x[0-9a-f]+$/i.test(at)) {
+    // Code addresses are known only once the code is placed.
+    if (namesOnly) return undefined;
     const pc = BigInt(at);
     const inFunction = safepoints.filter((s) => s.functionStart <= pc && pc <= s.returnAddress);
     const holder = inFunction.find((s) => s.callAddress >= pc || s.returnAddress === pc);
@@ -122,4 +135,93 @@ function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: st
     throw new UsageError(`--at ${at}: no function of that name with a safepoint in ${file} (functions with safepoints: ${names.join(', ') || 'none'})`, 'explain');
   }
   return selected;
+}
+
+interface Shown {
+  arch: Arch;
+  file: string;
+  at: string;
+  nth: number;
+  stubbed: readonly string[];
+  driver: string | undefined;
+}
+
+function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameView; safepoint: Safepoint }): void {
+  const { frame, safepoint } = found;
+  if (json) {
+    out.json({
+      arch: w.arch, module: w.file, at: w.at, nth: w.nth, driver: w.driver ?? null, stubbed: w.stubbed,
+      safepoint: { call: hex(safepoint.callAddress), return: hex(safepoint.returnAddress), function: safepoint.functionName, funcIndex: safepoint.funcIndex },
+      frame: frameToJson(frame),
+    });
+    return;
+  }
+  out.text(`${w.file} on ${w.arch}: safepoint ${w.nth} of --at ${w.at}, the call at ${hex(safepoint.callAddress)} in ${safepoint.functionName} (function ${safepoint.funcIndex})`);
+  if (w.driver) out.text(`(run by the example's driver ${w.driver})`);
+  if (w.stubbed.length) out.text(`(stubbed imports, returning zero or null: ${w.stubbed.join(', ')})`);
+  for (const line of renderFrame(frame, '')) out.text(line);
+}
+
+/**
+ * Runs an example through its own driver (examples/<name>/run.ts, `run(ctx)` with a fresh
+ * engine, store and module, as examples/harness.ts does) and stops watching at the wanted
+ * safepoint. The driver places the code itself, so safepoints are found once it has.
+ */
+async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output): Promise<number> {
+  let driver: { run?: (ctx: unknown) => unknown };
+  try {
+    driver = (await import(pathToFileURL(resolve(driverPath)).href)) as typeof driver;
+  } catch (e) {
+    throw new UsageError(`cannot load the example's driver ${driverPath} (${(e as Error).message.split('\n')[0]}); run from the sources (node --import tsx cli/main.ts) or give --invoke NAME ARGS...`, 'explain');
+  }
+  if (typeof driver.run !== 'function') throw new UsageError(`${driverPath} exports no run(ctx) function`, 'explain');
+  const engine = new Engine({ arch });
+  const name = basename(file);
+  const module = await Module.from(engine, readInput(file, 'explain'), name);
+  const unplaced = safepointsOf(module, 0n, name);
+  const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);
+  const store = await Store.create(engine);
+  try {
+    explainEveryCollection(store, () => {});
+    const textBase = () => store.placed.get(module)?.textBase;
+    let seen = 0;
+    let found: { frame: FrameView; safepoint: Safepoint } | undefined;
+    const tracer = new Tracer(store.machine, {
+      mode: 'safepoints', limit: 0, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
+      safepoints: () => {
+        const base = textBase();
+        if (base === undefined) return undefined;
+        const placed = safepointsOf(module, base, name);
+        return placed.filter(names ?? safepointMatcherOrNone(at, placed, file));
+      },
+      onSafepoint: (frame, safepoint) => {
+        if (!found && ++seen === nth) found = { frame, safepoint };
+      },
+    });
+    try {
+      await driver.run({ arch, engine, store, module, print: () => {} });
+    } catch (e) {
+      if (!found && (e instanceof WasmTrap || e instanceof GuestTrap)) {
+        for (const line of describeTrap(e).lines) out.text(line);
+        out.error(`stackscope explain: the program trapped before reaching safepoint ${nth} of --at ${at} (${seen} reached)`);
+        return 1;
+      }
+      if (!found) throw e;
+    } finally {
+      tracer.close();
+    }
+    if (!found) throw new UsageError(`--at ${at}: the example's driver reached ${seen} matching safepoint(s), not ${nth}`, 'explain');
+    printFound(out, json, { arch, file, at, nth, stubbed: [], driver: driverPath }, found);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+function safepointMatcherOrNone(at: string, safepoints: readonly Safepoint[], file: string): (s: Safepoint) => boolean {
+  try {
+    return safepointMatcher(at, safepoints, file, new Map());
+  } catch {
+    return () => false;
+  }
 }

@@ -315,6 +315,8 @@ export interface WasmSessionOptions {
   print: (line: string) => void;
   budget?: bigint | null;
   timeoutMs?: number | null;
+  /** Function imports stackscope does not provide become stubs returning zero or null. */
+  stubUnknownImports?: boolean;
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
@@ -334,6 +336,8 @@ export interface WasmSession {
   safepoints: Safepoint[];
   namer: SlotNamer;
   describeRef: RefDescriber;
+  /** Imports replaced by stubs (`stubUnknownImports`), as `module.name (type)`. */
+  stubbed: string[];
 }
 
 const HOST_IMPORTS: Record<string, FuncType> = {
@@ -363,19 +367,11 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
   const store = await Store.create(engine);
   try {
-    const session = { arch, file: o.file, engine, store, module, image: module.image, gcs: [], onGc: undefined } as unknown as WasmSession;
-    // Every collection (store.gc(), and the table-full ones builtins start) is explained: the
-    // collector takes `explain` per call, so the CLI asks for it on each.
-    const collector = store.collector;
-    const collect = collector.collect.bind(collector);
-    collector.collect = (options = {}) => {
-      const report = collect({ ...options, explain: true });
-      if (!report.skipped) {
-        session.gcs.push(report);
-        session.onGc?.(report);
-      }
-      return report;
-    };
+    const session = { arch, file: o.file, engine, store, module, image: module.image, gcs: [], onGc: undefined, stubbed: [] } as unknown as WasmSession;
+    explainEveryCollection(store, (report) => {
+      session.gcs.push(report);
+      session.onGc?.(report);
+    });
     const linker = new Linker(engine);
     const impls: Record<string, (...args: Val[]) => Val | void> = {
       print_i32: (x) => o.print(`print_i32: ${String(x)}`),
@@ -386,6 +382,16 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
     for (const imp of module.wasm.imports) {
       const where = `${o.file}: import "${imp.module}" "${imp.name}"`;
       const type = imp.module === 'env' ? HOST_IMPORTS[imp.name] : undefined;
+      if (imp.kind === 'func' && !type && o.stubUnknownImports) {
+        // A stub that does nothing and returns zero or null, so that the run can go on.
+        const stubType = module.wasm.types[imp.typeIndex];
+        if (!linker.get(imp.module, imp.name)) {
+          const zero = (t: ValType): Val => (t === 'i32' ? 0 : t === 'i64' ? 0n : null);
+          linker.define(imp.module, imp.name, Func.wrap(store, stubType, () => (stubType.results.length ? zero(stubType.results[0]) : undefined)));
+          session.stubbed.push(`${imp.module}.${imp.name} ${typeText(stubType)}`);
+        }
+        continue;
+      }
       if (imp.kind !== 'func' || !type) {
         throw new UsageError(`${where} (${imp.kind}) is not a host import stackscope provides (env.${Object.keys(HOST_IMPORTS).join(', env.')}; see --help)`, o.command);
       }
@@ -400,10 +406,7 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
     const textBase = placed?.textBase ?? 0n;
     session.safepoints = safepointsOf(module, textBase, name);
     session.namer = slotNamerFor(module.image, textBase);
-    session.describeRef = (ref) => {
-      const n = Number(ref);
-      return store.externRefHeap.isLiveRaw(n) ? describeValue(store.externRefHeap.hostValueRaw(n)) : undefined;
-    };
+    session.describeRef = refDescriber(store);
     return session;
   } catch (e) {
     store.close();
@@ -411,7 +414,31 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   }
 }
 
-function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
+/**
+ * Makes every collection of `store` build its explanation and hands each report to `onReport`:
+ * the collector takes `explain` per call, and store.gc(), host imports and the table-full
+ * collections builtins start all go through `collect`.
+ */
+export function explainEveryCollection(store: Store, onReport: (report: GcReport) => void): void {
+  const collector = store.collector;
+  const collect = collector.collect.bind(collector);
+  collector.collect = (options = {}) => {
+    const report = collect({ ...options, explain: true });
+    if (!report.skipped) onReport(report);
+    return report;
+  };
+}
+
+/** The host value of a live externref in `store`, described (undefined if not live). */
+export function refDescriber(store: Store): RefDescriber {
+  return (ref) => {
+    const n = Number(ref);
+    return store.externRefHeap.isLiveRaw(n) ? describeValue(store.externRefHeap.hostValueRaw(n)) : undefined;
+  };
+}
+
+/** Every call site with a stack map in `module`, its code placed at `textBase`. */
+export function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
   const maps = module.code.stackMaps(moduleName, textBase);
   const out: Safepoint[] = [];
   maps.functions.forEach((f, i) => {

@@ -73,11 +73,19 @@ export interface SlotNamer {
   (functionStart: bigint, spOffset: number): string | undefined;
 }
 
-/** Names SP-relative slots from the compiler's frame layout, as `compile --print` does. */
-export function slotNamerFor(image: CompiledImage | undefined, textBase: bigint): SlotNamer {
+/**
+ * Names SP-relative slots from the compiler's frame layout, as `compile --print` does.
+ * `textBase` may be a function when the code is not placed yet.
+ */
+export function slotNamerFor(image: CompiledImage | undefined, textBase: bigint | (() => bigint | undefined)): SlotNamer {
   if (!image) return () => undefined;
-  const byStart = new Map<bigint, ImageFunction>(image.functions.map((f) => [textBase + BigInt(f.textOffset), f]));
+  let byStart: Map<bigint, ImageFunction> | undefined;
   return (start, off) => {
+    if (!byStart) {
+      const base = typeof textBase === 'function' ? textBase() : textBase;
+      if (base === undefined) return undefined;
+      byStart = new Map(image.functions.map((f) => [base + BigInt(f.textOffset), f]));
+    }
     const fn = byStart.get(start);
     if (!fn) return undefined;
     const f = fn.frame;
@@ -224,7 +232,11 @@ export interface TraceOptions {
   mode: TraceMode | 'safepoints';
   /** Entries kept (blocks or instructions); events past it are counted only. Default 10,000. */
   limit: number;
-  safepoints: readonly Safepoint[];
+  /**
+   * The safepoints to stop at, or a function that finds them once the code is placed (called
+   * at every instruction until it returns a list; the code hook then covers all addresses).
+   */
+  safepoints: readonly Safepoint[] | (() => readonly Safepoint[] | undefined);
   namer: SlotNamer;
   describeRef?: RefDescriber;
   /** Called at every safepoint (after the trace recorded it). */
@@ -245,7 +257,7 @@ export class Tracer {
   private readonly regBuf: BigUint64Array;
   private previous: BigUint64Array | undefined;
   private current: TraceEntry | undefined;
-  private readonly safepointAt = new Map<bigint, Safepoint>();
+  private safepointAt: Map<bigint, Safepoint> | undefined;
   private gcCount = 0;
 
   constructor(private readonly machine: Machine, readonly options: TraceOptions) {
@@ -254,7 +266,9 @@ export class Tracer {
     this.regIds = this.regNames.map((r) => regs.ids[r]);
     // ≥ 64 bytes keeps the typed array off the V8 heap for the batched register read.
     this.regBuf = new BigUint64Array(Math.max(8, this.regIds.length));
-    for (const s of options.safepoints) this.safepointAt.set(s.callAddress, s);
+    const known = typeof options.safepoints === 'function' ? undefined : options.safepoints;
+    const resolve = typeof options.safepoints === 'function' ? options.safepoints : undefined;
+    if (known) this.safepointAt = new Map(known.map((s) => [s.callAddress, s]));
     const engine = machine.engine;
     if (options.mode === 'block') {
       this.hooks.push(engine.hookBlock((address, size) => this.enter('block', address, size)));
@@ -263,6 +277,11 @@ export class Tracer {
     // instruction mode, records every instruction.
     const onCode = (address: bigint, size: number) => {
       if (options.mode === 'insn') this.enter('insn', address, size);
+      if (!this.safepointAt) {
+        const found = resolve?.();
+        if (!found) return;
+        this.safepointAt = new Map(found.map((x) => [x.callAddress, x]));
+      }
       const s = this.safepointAt.get(address);
       if (s) {
         const frame = frameAtSafepoint(machine, s, options.namer, options.describeRef);
@@ -270,10 +289,10 @@ export class Tracer {
         options.onSafepoint?.(frame, s);
       }
     };
-    if (options.mode === 'insn') this.hooks.push(engine.hookCode(onCode));
-    else if (options.safepoints.length) {
+    if (options.mode === 'insn' || resolve) this.hooks.push(engine.hookCode(onCode));
+    else if (known && known.length) {
       // Only the range holding call sites needs the (slow) per-instruction hook.
-      const calls = options.safepoints.map((s) => s.callAddress);
+      const calls = known.map((s) => s.callAddress);
       const lo = calls.reduce((a, b) => (a < b ? a : b));
       const hi = calls.reduce((a, b) => (a > b ? a : b));
       this.hooks.push(engine.hookCode(onCode, lo, hi));
