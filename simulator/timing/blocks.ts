@@ -34,6 +34,15 @@ export interface DataflowSummary {
   readonly latLoad: Float64Array;
   readonly fromStart: Float64Array;
   readonly fromStartLoad: Float64Array;
+  /**
+   * The same paths as a sparse edge list for the per-block loop: edge k runs from register
+   * `edgeFrom[k]` to output index `edgeTo[k]` with latency `edgeLat[k]`, through a load when
+   * `edgeLoad[k]`.
+   */
+  readonly edgeFrom: Int32Array;
+  readonly edgeTo: Int32Array;
+  readonly edgeLat: Float64Array;
+  readonly edgeLoad: Uint8Array;
 }
 
 export interface BlockInfo {
@@ -219,7 +228,20 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     if (d.start > -Infinity) fromStart[j] = Math.max(0, d.start);
     if (d.startLoad > -Infinity) fromStartLoad[j] = Math.max(0, d.startLoad);
   });
-  return { inputs: Int32Array.from(inputs), outputs: Int32Array.from(outputs), lat, latLoad, fromStart, fromStartLoad };
+  const edges: Array<[number, number, number, number]> = [];
+  outputs.forEach((_, j) => {
+    for (let i = 0; i < n; i++) {
+      if (lat[j * n + i] >= 0) edges.push([inputs[i], j, lat[j * n + i], 0]);
+      if (latLoad[j * n + i] >= 0) edges.push([inputs[i], j, latLoad[j * n + i], 1]);
+    }
+  });
+  return {
+    inputs: Int32Array.from(inputs), outputs: Int32Array.from(outputs), lat, latLoad, fromStart, fromStartLoad,
+    edgeFrom: Int32Array.from(edges.map((e) => e[0])),
+    edgeTo: Int32Array.from(edges.map((e) => e[1])),
+    edgeLat: Float64Array.from(edges.map((e) => e[2])),
+    edgeLoad: Uint8Array.from(edges.map((e) => e[3])),
+  };
 }
 
 /** Decodes and prices a block the engine reports. Never throws for guest bytes. */

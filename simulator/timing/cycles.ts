@@ -108,8 +108,8 @@ export class CycleCounter {
   private readonly hooks: HookHandle[] = [];
   private justDescribed = -1;
   private lastInfo: BlockInfo | undefined;
-  /** Last successor of each block, to skip the address lookup. */
-  private successor = new WeakMap<BlockInfo, BlockInfo>();
+  /** Last successor of each block (by serial), to skip the address lookup. */
+  private successor: Array<BlockInfo | undefined> = [];
   private lastEvent = -1;
 
   constructor(
@@ -159,7 +159,7 @@ export class CycleCounter {
     this.lastEvent = address;
     // Most blocks have one usual successor: try it before the map.
     const prev = this.lastInfo;
-    let info = prev !== undefined && prev.pc !== address ? this.successor.get(prev) : undefined;
+    let info = prev !== undefined ? (prev.pc === address ? prev : this.successor[prev.serial]) : undefined;
     if (info === undefined || info.pc !== address || info.size !== size) {
       info = this.byAddress.get(address);
       if (!info || info.size !== size) {
@@ -167,7 +167,7 @@ export class CycleCounter {
         info = this.blocks.get(a, this.engine.read(a, size));
         this.byAddress.set(address, info);
       }
-      if (prev !== undefined) this.successor.set(prev, info);
+      if (prev !== undefined) this.successor[prev.serial] = info;
     }
     this.lastInfo = info;
     this.timer!.block(info);
@@ -186,7 +186,7 @@ export class CycleCounter {
       const addr = BigInt(a);
       if (addr < end && addr + BigInt(info.size) > begin) this.byAddress.delete(a);
     }
-    this.successor = new WeakMap();
+    this.successor = [];
     this.lastInfo = undefined;
   }
 

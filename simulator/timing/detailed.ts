@@ -43,6 +43,7 @@ export class DetailedTimer {
   private t = 0;
   private ready: Float64Array;
   private scratch = new Float64Array(64);
+  private scratchLoad = new Float64Array(64);
   /** Reorder window as a ring of executed blocks: cumulative micro-ops and completion. */
   private readonly ringUops = new Float64Array(RING);
   private readonly ringDone = new Float64Array(RING);
@@ -135,41 +136,52 @@ export class DetailedTimer {
     // 1. Throughput.
     let t = start + info.base;
     this.stack.base += info.base;
-    // 2. Scoreboard.
+    // 2. Scoreboard: r = paths not through this block's loads, rl = paths through them.
     const df = info.dataflow;
-    const inputs = df.inputs;
     const outputs = df.outputs;
-    const nIn = inputs.length;
     const nOut = outputs.length;
-    if (nOut > this.scratch.length) this.scratch = new Float64Array(nOut * 2);
-    const out = this.scratch;
+    if (nOut > this.scratch.length) {
+      this.scratch = new Float64Array(nOut * 2);
+      this.scratchLoad = new Float64Array(nOut * 2);
+    }
+    const r = this.scratch;
+    const rl = this.scratchLoad;
     const ready = this.ready;
+    for (let j = 0; j < nOut; j++) {
+      const fs = df.fromStart[j];
+      const fsl = df.fromStartLoad[j];
+      r[j] = fs >= 0 ? start + fs : start;
+      rl[j] = fsl >= 0 ? start + fsl : -1;
+    }
+    const from = df.edgeFrom;
+    const to = df.edgeTo;
+    const edgeLat = df.edgeLat;
+    const edgeLoad = df.edgeLoad;
+    for (let k = 0; k < from.length; k++) {
+      const v = ready[from[k]] + edgeLat[k];
+      const j = to[k];
+      if (edgeLoad[k] === 0) {
+        if (v > r[j]) r[j] = v;
+      } else if (v > rl[j]) rl[j] = v;
+    }
     const mem = this.pendingMem;
-    const lat = df.lat;
-    const latLoad = df.latLoad;
     let done = start + info.criticalPath;
     let doneWithoutMem = done;
     for (let j = 0; j < nOut; j++) {
-      const row = j * nIn;
-      const fs = df.fromStart[j];
-      const fsl = df.fromStartLoad[j];
-      let r = fs >= 0 ? start + fs : start;
-      let rl = fsl >= 0 ? start + fsl : -1;
-      for (let i = 0; i < nIn; i++) {
-        const input = ready[inputs[i]];
-        const l = lat[row + i];
-        if (l >= 0 && input + l > r) r = input + l;
-        const ll = latLoad[row + i];
-        if (ll >= 0 && input + ll > rl) rl = input + ll;
+      let v = r[j];
+      const l = rl[j];
+      if (l > v) {
+        if (l > doneWithoutMem) doneWithoutMem = l;
+        v = l + mem;
+      } else {
+        if (v > doneWithoutMem) doneWithoutMem = v;
+        if (l >= 0 && l + mem > v) v = l + mem;
       }
-      const withoutMem = rl > r ? rl : r;
-      if (withoutMem > doneWithoutMem) doneWithoutMem = withoutMem;
-      if (rl >= 0 && rl + mem > r) r = rl + mem;
-      out[j] = r;
-      if (r > done) done = r;
+      r[j] = v;
+      if (v > done) done = v;
     }
-    for (let j = 0; j < nOut; j++) ready[outputs[j]] = out[j];
-    const resolved = info.branchOutput >= 0 ? out[info.branchOutput] : t;
+    for (let j = 0; j < nOut; j++) ready[outputs[j]] = r[j];
+    const resolved = info.branchOutput >= 0 ? r[info.branchOutput] : t;
     if (done > this.maxReady) this.maxReady = done;
     // 3. Reorder window: blocks retire in order; dispatch waits for the block that leaves room.
     const totalUops = (this.totalUops += info.uops);
