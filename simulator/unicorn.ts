@@ -472,6 +472,11 @@ class UnicornEngine implements Engine {
     if (!this.helperCtx) throw new EngineError('ss_create', -1, 'native helper out of memory');
     const hh = new BigUint64Array(1);
     this.check('uc_hook_add(native block counter)', h.install(this.uc, this.helperCtx, hh));
+    // Unicorn inserts hook calls when it translates a block: code translated before the
+    // counter existed (a run without limits) would never reach it. Translate it again.
+    for (const m of this.mappings) {
+      this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', m.address, 'uint64_t', m.address + BigInt(m.size)));
+    }
   }
 
   setLimits(limits: { budget: bigint | null; deadline: number | null }): void {

@@ -243,3 +243,20 @@ for (const uarch of ['znver3', 'neoverse-n2'] as const) {
     }
   });
 }
+
+test('code translated before the native counter existed is counted once the counter is installed', async (t) => {
+  // A first run without limits translates code with no block hook; limits installed later
+  // must still see it (the engine drops translated code when it installs the counter).
+  const m = await Machine.create({ arch: 'x64' });
+  try {
+    const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+    // mov ecx, 1000; 1: add rax, rcx; dec rcx; jnz 1b; ret
+    m.writeBytes(text.address, Uint8Array.from([0xb9, 0xe8, 0x03, 0x00, 0x00, 0x48, 0x01, 0xc8, 0x48, 0xff, 0xc9, 0x75, 0xf8, 0xc3]));
+    m.call(text.address, [], { budget: null, timeoutMs: null });
+    m.call(text.address);
+    t.is(m.instructionsExecuted(), 1n + 3n * 1000n + 1n);
+    t.throws(() => m.call(text.address, [], { budget: 100n }), { message: /budget/ });
+  } finally {
+    m.close();
+  }
+});
