@@ -6,6 +6,7 @@
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
 import { compileC } from '../loader/test-toolchain.ts';
+import { loadWat, watToBinary } from '../compiler/frontend/index.ts';
 import { TEACHING_WAT, cli, scratchFile, scratchPath } from './testing.ts';
 
 const wat = scratchFile('teaching.wat', TEACHING_WAT);
@@ -166,6 +167,24 @@ for (const arch of ARCHES) {
     t.regex(bad.stderr, /--gc-explain applies to Wasm modules/);
   });
 }
+
+test('run: a .wasm binary, WAT without its extension, and a budget', async (t) => {
+  await loadWat();
+  const binary = scratchFile('teaching.wasm', watToBinary(TEACHING_WAT, 'teaching.wat').bytes);
+  let r = await cli('run', binary, '--invoke', 'fib', '9', '--arch', 'aarch64');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^result: 34 \(i32\)/);
+  r = await cli('run', scratchFile('teaching-text', TEACHING_WAT), '--invoke', 'fib', '9');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^result: 34 \(i32\)/);
+  // The budget counts guest instructions; running out is a guest trap (exit 1) with a backtrace.
+  r = await cli('run', wat, '--invoke', 'fib', '25', '--budget', '1000', '--json');
+  t.is(r.code, 1);
+  const j = JSON.parse(r.stdout);
+  t.is(j.trap.code, 'budget-exhausted');
+  t.regex(j.trap.backtrace[0].symbol, /fib\+0x/);
+  t.true(j.trap.backtrace.length > 5);
+});
 
 test('run: bad input is exit 2 with a message naming what and where', async (t) => {
   const badImport = scratchFile('bad-import.wat', '(module (import "env" "frob" (func (param i32))))');
