@@ -62,6 +62,13 @@ export interface Engine {
   setBlockDescriber?(describe: BlockDescriber): void;
   /** Optional fast block hook: addresses as JS numbers (exact below 2^53), no bigint work. */
   hookBlockRaw?(cb: (address: number, size: number) => void): HookHandle;
+  /**
+   * Optional, for the cycle model's detailed mode: the native counter records every entered
+   * block (its address) and, with `accesses`, every data access (`-(size * 2 + isWrite + 1)`
+   * then the address) into a buffer of doubles, handed to `sink` whenever it fills and when
+   * `start` returns, in execution order. `null` stops tracing.
+   */
+  traceBlocks?(sink: TraceSink | null, options?: { accesses?: boolean }): void;
   /** Optional fast hook on valid data accesses: addresses as JS numbers. */
   hookMemoryRaw?(kinds: MemoryAccessKinds, cb: (write: boolean, address: number, size: number) => void): HookHandle;
   now(): number;
@@ -72,6 +79,9 @@ export interface Engine {
 /** Describes a block the native counter has not met: how many instructions it holds and
  * (for the cycle model) what one execution costs, in 1/1000 cycle. */
 export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
+
+/** Receives `length` trace entries (see `Engine.traceBlocks`); the buffer is reused after it returns. */
+export type TraceSink = (trace: Float64Array, length: number) => void;
 
 export const PROT_NONE = 0;
 export const PROT_READ = 1;

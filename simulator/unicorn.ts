@@ -8,7 +8,7 @@ import { createDisassembler } from '../isa/disasm.ts';
 import {
   EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
-  type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber,
+  type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber, type TraceSink,
 } from './engine.ts';
 
 /**
@@ -53,6 +53,9 @@ const UC_CTL_TB_REMOVE_CACHE = 9 | (2 << 26) | (1 << 30);
 const REASON_NEW_BLOCK = 1;
 const REASON_BUDGET = 2;
 const REASON_TIMEOUT = 3;
+const REASON_TRACE_FULL = 4;
+/** Trace buffer of the detailed cycle model, in doubles (the native side keeps 2,049 free per block). */
+const TRACE_CAPACITY = 1 << 16;
 /** Shared state layout, in 64-bit words. */
 const S_INSTRUCTIONS = 0, S_BLOCKS = 1, S_BUDGET = 2, S_DEADLINE = 3, S_NEW_ADDRESS = 4, S_NEW_SIZE_REASON = 5;
 const S_LAST_ADDRESS = 7, S_LAST_SIZE_ICOUNT = 8;
@@ -94,6 +97,8 @@ interface HelperLib {
   resetCounts: (ctx: unknown) => void;
   syncIn: (ctx: unknown) => void;
   syncOut: (ctx: unknown) => void;
+  trace: (uc: unknown, ctx: unknown, buffer: Float64Array | null, capacity: number, accesses: number, out: BigUint64Array) => number;
+  traceTake: (ctx: unknown) => number;
   forgetRange: (ctx: unknown, lo: bigint, hi: bigint) => void;
   dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
   nowNs: () => bigint;
@@ -169,6 +174,8 @@ function loadHelper(): HelperLib {
     resetCounts: lib.func('void ss_reset_counts(void *ctx)'),
     syncIn: lib.func('void ss_sync_in(void *ctx)'),
     syncOut: lib.func('void ss_sync_out(void *ctx)'),
+    trace: lib.func('int ss_trace(void *uc, void *ctx, double *trace, uint32_t capacity, int accesses, _Out_ uint64_t *hh)'),
+    traceTake: lib.func('uint32_t ss_trace_take(void *ctx)'),
     forgetRange: lib.func('void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi)'),
     dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
     nowNs: lib.func('int64_t ss_now_ns(void)'),
@@ -218,6 +225,9 @@ class UnicornEngine implements Engine {
   private exactFaultHooks: number[] = [];
   private closed = false;
   private describer: BlockDescriber | undefined;
+  private traceSink: TraceSink | null = null;
+  private traceBuffer: Float64Array | null = null;
+  private traceAccessHook: bigint | null = null;
   // Native counter (lazily installed when limits are first enabled).
   private helperCtx: unknown = null;
   private state: Buffer | null = null;
@@ -362,6 +372,11 @@ class UnicornEngine implements Engine {
       if (this.stateU32) this.stateU32[S_NEW_SIZE_REASON * 2 + 1] = 0;
       const error = this.lib.emuStart(this.uc, pc, until, 0n, 0);
       const reason = this.stateU32 ? this.stateU32[S_NEW_SIZE_REASON * 2 + 1] : 0;
+      if (this.traceSink) this.drainTrace();
+      if (reason === REASON_TRACE_FULL && error === 0) {
+        pc = this.stateWords![S_NEW_ADDRESS];
+        continue;
+      }
       if (reason === REASON_NEW_BLOCK && error === 0) {
         const words = this.stateWords!;
         const address = words[S_NEW_ADDRESS];
@@ -436,6 +451,38 @@ class UnicornEngine implements Engine {
       cb(t === 17, a, s);
       return true;
     }, 1n, 0n);
+  }
+
+  traceBlocks(sink: TraceSink | null, options: { accesses?: boolean } = {}): void {
+    this.ensureCounter();
+    const h = loadHelper();
+    if (this.traceAccessHook !== null) {
+      this.check('uc_hook_del(trace accesses)', this.lib.hookDel(this.uc, this.traceAccessHook));
+      this.traceAccessHook = null;
+    }
+    this.traceSink = sink;
+    if (!sink) {
+      h.trace(this.uc, this.helperCtx, null, 0, 0, new BigUint64Array(1));
+      this.traceBuffer = null;
+      return;
+    }
+    // Off the V8 heap (a Buffer's memory), so its address stays fixed while C writes into it.
+    const bytes = Buffer.alloc(TRACE_CAPACITY * 8);
+    this.traceBuffer = new Float64Array(bytes.buffer, bytes.byteOffset, TRACE_CAPACITY);
+    const hh = new BigUint64Array(1);
+    this.check('ss_trace', h.trace(this.uc, this.helperCtx, this.traceBuffer, TRACE_CAPACITY, options.accesses ? 1 : 0, hh));
+    if (options.accesses) this.traceAccessHook = hh[0];
+    // Code translated before the access hook existed would not report its accesses.
+    if (options.accesses) {
+      for (const m of this.mappings) {
+        this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', m.address, 'uint64_t', m.address + BigInt(m.size)));
+      }
+    }
+  }
+
+  private drainTrace(): void {
+    const n = loadHelper().traceTake(this.helperCtx);
+    if (n > 0) this.traceSink!(this.traceBuffer!, n);
   }
 
   setBlockDescriber(describe: BlockDescriber): void {

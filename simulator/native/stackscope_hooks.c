@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unicorn/unicorn.h>
 
-enum { REASON_NONE = 0, REASON_NEW_BLOCK = 1, REASON_BUDGET = 2, REASON_TIMEOUT = 3 };
+enum { REASON_NONE = 0, REASON_NEW_BLOCK = 1, REASON_BUDGET = 2, REASON_TIMEOUT = 3, REASON_TRACE_FULL = 4 };
 
 typedef struct {
   uint64_t instructions; /* executed instructions, exact */
@@ -70,7 +70,18 @@ typedef struct {
   uint64_t retired_cost;
   block_entry *last;             /* the block entered last, or NULL */
   block_entry *recent[RECENT];   /* direct-mapped shortcut into the table */
+  /* Trace for the cycle model's detailed mode (host memory; NULL when off): entered blocks
+   * as their address, data accesses as -(size * 2 + is_write + 1) followed by the address.
+   * Doubles, so the host reads them without 64-bit integer conversions (guest addresses are
+   * far below 2^53). */
+  double *trace;
+  uint32_t trace_capacity;
+  uint32_t trace_length;
+  uint64_t trace_dropped;        /* accesses that found the trace full */
 } ctx_t;
+
+/* Slots a block may need for its own accesses; a block starts only with this much room. */
+enum { TRACE_HEADROOM = 2 * 1024 + 1 };
 
 static uint64_t slot_of(uint64_t address, uint64_t capacity) {
   uint64_t h = address * 0x9E3779B97F4A7C15ull;
@@ -161,9 +172,56 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     stop_for(uc, c->state, REASON_TIMEOUT);
     return;
   }
+  if (c->trace) {
+    if (__builtin_expect(c->trace_length + TRACE_HEADROOM > c->trace_capacity, 0)) {
+      c->state->new_address = address; /* where the host resumes after reading the trace */
+      stop_for(uc, c->state, REASON_TRACE_FULL);
+      return;
+    }
+    c->trace[c->trace_length++] = (double)address;
+  }
   c->left = left;
   e->count += 1;
   c->last = e;
+}
+
+static bool on_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
+  ctx_t *c = user;
+  (void)uc;
+  (void)value;
+  if (!c->trace) return true;
+  if (c->trace_length + 2 > c->trace_capacity) {
+    c->trace_dropped++;
+    return true;
+  }
+  c->trace[c->trace_length] = -(double)(size * 2 + (type == UC_MEM_WRITE) + 1);
+  c->trace[c->trace_length + 1] = (double)address;
+  c->trace_length += 2;
+  return true;
+}
+
+/* Starts (trace != NULL) or stops recording blocks into `trace`; with `accesses`, also adds a
+ * hook recording data reads and writes (its handle in *out, to delete when tracing stops). */
+int ss_trace(uc_engine *uc, void *ctx, double *trace, uint32_t capacity, int accesses, uc_hook *out) {
+  ctx_t *c = ctx;
+  c->trace = capacity > TRACE_HEADROOM ? trace : NULL;
+  c->trace_capacity = capacity;
+  c->trace_length = 0;
+  c->trace_dropped = 0;
+  if (!accesses) return 0;
+  return uc_hook_add(uc, out, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)on_access, ctx, 1, 0);
+}
+
+/* Entries recorded since the last call (the host has read them); resets the trace. */
+uint32_t ss_trace_take(void *ctx) {
+  ctx_t *c = ctx;
+  uint32_t n = c->trace_length;
+  c->trace_length = 0;
+  return n;
+}
+
+uint64_t ss_trace_dropped(void *ctx) {
+  return ((ctx_t *)ctx)->trace_dropped;
 }
 
 /* Takes the budget, deadline and instruction count the host wrote into the state. */

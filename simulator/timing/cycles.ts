@@ -107,6 +107,9 @@ export class CycleCounter {
   private timer: DetailedTimer | undefined;
   private readonly hooks: HookHandle[] = [];
   private justDescribed = -1;
+  private tracing = false;
+  /** The latest description per address (what the native counter holds). */
+  private readonly describedByPc = new Map<number, BlockInfo>();
   private lastInfo: BlockInfo | undefined;
   /** Last successor of each block (by serial), to skip the address lookup. */
   private successor: Array<BlockInfo | undefined> = [];
@@ -129,23 +132,62 @@ export class CycleCounter {
     engine.setBlockDescriber((address, code) => {
       const info = this.blocks.get(address, code);
       this.described.set(`${address}:${code.length}`, info);
+      this.describedByPc.set(Number(address), info);
+      this.byAddress.delete(Number(address));
       this.justDescribed = Number(address);
       return { instructions: info.instructions, costMilli: Math.round(info.cycles * 1000) };
     });
     if (this.mode === 'detailed') {
-      if (!engine.hookBlockRaw || (this.caches && !engine.hookMemoryRaw)) {
-        throw new CycleModelError(`engine ${engine.name} has no raw block/memory hooks for detailed mode`);
-      }
       this.timer = this.newTimer();
-      this.hooks.push(engine.hookBlockRaw((address, size) => this.onBlock(address, size)));
-      if (this.caches) {
-        this.hooks.push(engine.hookMemoryRaw!({ read: true, write: true }, (write, address, size) => this.timer!.access(address, size, write)));
+      if (engine.traceBlocks) {
+        // The native counter records blocks and accesses; they are replayed here in batches,
+        // with no JavaScript callback per block.
+        engine.traceBlocks((trace, length) => this.replay(trace, length), { accesses: this.caches });
+        this.tracing = true;
+      } else {
+        if (!engine.hookBlockRaw || (this.caches && !engine.hookMemoryRaw)) {
+          throw new CycleModelError(`engine ${engine.name} has neither a block trace nor raw block/memory hooks for detailed mode`);
+        }
+        this.hooks.push(engine.hookBlockRaw((address, size) => this.onBlock(address, size)));
+        if (this.caches) {
+          this.hooks.push(engine.hookMemoryRaw!({ read: true, write: true }, (write, address, size) => this.timer!.access(address, size, write)));
+        }
       }
     }
   }
 
   private newTimer(): DetailedTimer {
     return new DetailedTimer(this.params, this.caches, this.blocks.registers.size);
+  }
+
+  /** Replays a batch of the native trace: block addresses, and accesses as (-(size·2 + write + 1), address). */
+  private replay(trace: Float64Array, length: number): void {
+    const timer = this.timer!;
+    let prev = this.lastInfo;
+    for (let i = 0; i < length; i++) {
+      const v = trace[i];
+      if (v < 0) {
+        const meta = -v - 1;
+        timer.access(trace[++i], meta >>> 1, (meta & 1) === 1);
+        continue;
+      }
+      let info = prev !== undefined ? (prev.pc === v ? prev : this.successor[prev.serial]) : undefined;
+      if (info === undefined || info.pc !== v) {
+        info = this.byAddress.get(v) ?? this.describedAt(v);
+        if (prev !== undefined) this.successor[prev.serial] = info;
+      }
+      timer.block(info);
+      prev = info;
+    }
+    this.lastInfo = prev;
+  }
+
+  /** A traced block is one the native counter had described: find its analysis by address. */
+  private describedAt(address: number): BlockInfo {
+    const info = this.describedByPc.get(address);
+    if (!info) throw new CycleModelError(`trace names block ${address.toString(16)} that was never described`);
+    this.byAddress.set(address, info);
+    return info;
   }
 
   private onBlock(address: number, size: number): void {
@@ -277,6 +319,8 @@ export class CycleCounter {
   }
 
   close(): void {
+    if (this.tracing) this.engine.traceBlocks?.(null);
+    this.tracing = false;
     for (const h of this.hooks) this.engine.removeHook(h);
     this.hooks.length = 0;
   }
