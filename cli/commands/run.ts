@@ -7,7 +7,7 @@ import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { readElf } from '../../loader/elf.ts';
 import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
-import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
+import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type HostFn, type Instance, type Val } from '../../runtime/api.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { CycleModelError, type CycleReport } from '../../simulator/timing/cycles.ts';
 import { UARCH_NAMES, UnknownUarchError, parseUarch, timingModel } from '../../simulator/timing/model.ts';
@@ -232,8 +232,8 @@ export function normalizeOptionalValues(argv: readonly string[]): string[] {
 }
 
 /**
- * Takes `--invoke NAME ARGS...` out of argv: NAME and every following word that is not an
- * option. (`--invoke=NAME` takes no arguments from the words after it... unless they follow.)
+ * Takes `--invoke NAME ARGS...` (or `--invoke=NAME ARGS...`) out of argv: NAME and every
+ * following word up to the next option. Negative numbers (`-5`) are arguments, not options.
  */
 export function splitInvoke(argv: readonly string[], command: string): { rest: string[]; invoke: { name: string; args: string[] } | undefined } {
   const rest: string[] = [];
@@ -246,12 +246,11 @@ export function splitInvoke(argv: readonly string[], command: string): { rest: s
     }
     if (a === '--invoke' || a.startsWith('--invoke=')) {
       if (invoke) throw new UsageError('--invoke given twice', command);
-      let name: string | undefined = a.startsWith('--invoke=') ? a.slice('--invoke='.length) : argv[++i];
+      const name = a.startsWith('--invoke=') ? a.slice('--invoke='.length) : argv[++i];
       if (name === undefined || name === '' || name.startsWith('--')) throw new UsageError('--invoke needs a function name', command);
       const args: string[] = [];
       while (i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(argv[++i]);
       invoke = { name, args };
-      name = undefined;
       continue;
     }
     rest.push(a);
@@ -367,10 +366,13 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
   const store = await Store.create(engine);
   try {
-    const session = { arch, file: o.file, engine, store, module, image: module.image, gcs: [], onGc: undefined, stubbed: [] } as unknown as WasmSession;
+    const gcs: GcReport[] = [];
+    const stubbed: string[] = [];
+    // Set once instantiated; a start function's collections are recorded before that.
+    let session: WasmSession | undefined;
     explainEveryCollection(store, (report) => {
-      session.gcs.push(report);
-      session.onGc?.(report);
+      gcs.push(report);
+      session?.onGc?.(report);
     });
     const linker = new Linker(engine);
     const impls: Record<string, (...args: Val[]) => Val | void> = {
@@ -388,7 +390,7 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
         if (!linker.get(imp.module, imp.name)) {
           const zero = (t: ValType): Val => (t === 'i32' ? 0 : t === 'i64' ? 0n : null);
           linker.define(imp.module, imp.name, Func.wrap(store, stubType, () => (stubType.results.length ? zero(stubType.results[0]) : undefined)));
-          session.stubbed.push(`${imp.module}.${imp.name} ${typeText(stubType)}`);
+          stubbed.push(`${imp.module}.${imp.name} ${typeText(stubType)}`);
         }
         continue;
       }
@@ -398,15 +400,16 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
       const want = module.wasm.types[imp.typeIndex];
       if (typeText(want) !== typeText(type)) throw new UsageError(`${where} has type ${typeText(want)}; stackscope provides ${typeText(type)}`, o.command);
       if (linker.get(imp.module, imp.name)) continue;
-      const fn = imp.name === 'gc' ? (caller: { gc(): unknown }) => { caller.gc(); } : (_c: unknown, ...args: Val[]) => impls[imp.name](...args);
-      linker.define(imp.module, imp.name, Func.wrap(store, type, fn as never));
+      const fn: HostFn = imp.name === 'gc' ? (caller) => { caller.gc(); } : (_caller, ...args) => impls[imp.name](...args);
+      linker.define(imp.module, imp.name, Func.wrap(store, type, fn));
     }
-    session.instance = linker.instantiate(store, module);
-    const placed = store.placed.get(module);
-    const textBase = placed?.textBase ?? 0n;
-    session.safepoints = safepointsOf(module, textBase, name);
-    session.namer = slotNamerFor(module.image, textBase);
-    session.describeRef = refDescriber(store);
+    const instance = linker.instantiate(store, module);
+    // The runtime placed the module's code when instantiating; stack maps are text-relative.
+    const textBase = store.placed.get(module)?.textBase ?? 0n;
+    session = {
+      arch, file: o.file, engine, store, module, instance, image: module.image, gcs, onGc: undefined,
+      safepoints: safepointsOf(module, textBase, name), namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store), stubbed,
+    };
     return session;
   } catch (e) {
     store.close();
