@@ -61,7 +61,7 @@ typedef struct {
   block_entry *table; /* open addressing, linear probing; address 0 marks an empty slot */
   uint64_t capacity;  /* power of two */
   uint64_t used;
-  uint32_t clock_tick;
+  uint64_t clock_countdown;      /* blocks until the next deadline check (0: check now) */
   int64_t deadline_ns;           /* copy of the state's, taken by ss_sync_in */
   int64_t left;                  /* instructions the budget still allows */
   int64_t granted;               /* `left` as ss_sync_in set it */
@@ -147,42 +147,74 @@ static __attribute__((noinline, cold)) void stop_new_block(uc_engine *uc, shared
 }
 
 static __attribute__((noinline)) int deadline_passed(ctx_t *c) {
-  c->clock_tick = 0;
   return now_ns() >= c->deadline_ns;
 }
 
-static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
-  ctx_t *c = user;
+/* A block missing from the recent-block cache: look it up, or stop to have it described. */
+static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, block_entry **slot, uint64_t address, uint32_t size) {
+  block_entry *e = address ? find(c, address) : NULL;
+  if (!e || e->size != size) {
+    stop_new_block(uc, c->state, address, size);
+    return NULL;
+  }
+  *slot = e;
+  return e;
+}
+
+/* Records a block in the trace; false when the trace is full (emulation stops to drain it). */
+static __attribute__((noinline)) bool trace_block(uc_engine *uc, ctx_t *c, uint64_t address) {
+  if (c->trace_length + TRACE_HEADROOM > c->trace_capacity) {
+    c->state->new_address = address; /* where the host resumes after reading the trace */
+    stop_for(uc, c->state, REASON_TRACE_FULL);
+    return false;
+  }
+  c->trace[c->trace_length++] = (double)address;
+  return true;
+}
+
+/* The complete per-block logic; on_block takes a shortcut for the common case. */
+static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c) {
   block_entry **slot = &c->recent[recent_slot(address)];
   block_entry *e = *slot;
-  if (__builtin_expect(!e || e->address != address || e->size != size, 0)) {
-    e = address ? find(c, address) : NULL;
-    if (!e || e->size != size) {
-      stop_new_block(uc, c->state, address, size);
-      return;
-    }
-    *slot = e;
+  if (!e || e->address != address || e->size != size) {
+    e = lookup(uc, c, slot, address, size);
+    if (!e) return;
   }
   int64_t left = c->left - (int64_t)e->icount;
-  if (__builtin_expect(left < 0, 0)) {
+  if (left < 0) {
     stop_for(uc, c->state, REASON_BUDGET);
     return;
   }
-  if (c->deadline_ns && __builtin_expect(++c->clock_tick >= 256, 0) && deadline_passed(c)) {
-    stop_for(uc, c->state, REASON_TIMEOUT);
-    return;
-  }
-  if (c->trace) {
-    if (__builtin_expect(c->trace_length + TRACE_HEADROOM > c->trace_capacity, 0)) {
-      c->state->new_address = address; /* where the host resumes after reading the trace */
-      stop_for(uc, c->state, REASON_TRACE_FULL);
+  if (c->clock_countdown == 0) {
+    c->clock_countdown = c->deadline_ns ? 256 : UINT64_MAX;
+    if (c->deadline_ns && deadline_passed(c)) {
+      stop_for(uc, c->state, REASON_TIMEOUT);
       return;
     }
-    c->trace[c->trace_length++] = (double)address;
   }
+  if (c->trace && !trace_block(uc, c, address)) return;
+  c->clock_countdown--;
   c->left = left;
   e->count += 1;
   c->last = e;
+}
+
+/* The per-block path. The shortcut (a known block, budget left, no clock check due, no trace)
+ * makes no calls, so it saves no registers; anything else goes the full way. */
+static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ctx_t *c = user;
+  block_entry *e = c->recent[recent_slot(address)];
+  if (__builtin_expect(e != NULL && e->address == address && e->size == size && c->trace == NULL && c->clock_countdown > 1, 1)) {
+    int64_t left = c->left - (int64_t)e->icount;
+    if (__builtin_expect(left >= 0, 1)) {
+      c->clock_countdown--;
+      c->left = left;
+      e->count += 1;
+      c->last = e;
+      return;
+    }
+  }
+  on_block_full(uc, address, size, c);
 }
 
 static bool on_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
@@ -233,7 +265,7 @@ void ss_sync_in(void *ctx) {
   c->granted = c->left;
   c->base_instructions = s->instructions;
   c->deadline_ns = s->deadline_ns;
-  c->clock_tick = 0;
+  c->clock_countdown = c->deadline_ns ? 256 : UINT64_MAX;
 }
 
 /* Writes the totals (instructions, blocks, cost, last block) into the state for the host. */
