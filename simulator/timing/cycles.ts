@@ -132,8 +132,12 @@ export class CycleCounter {
     engine.setBlockDescriber((address, code) => {
       const info = this.blocks.get(address, code);
       this.described.set(`${address}:${code.length}`, info);
-      this.describedByPc.set(Number(address), info);
-      this.byAddress.delete(Number(address));
+      const pc = Number(address);
+      // New code at a known address (or a block of another size there): shortcuts that
+      // lead to the old analysis are stale.
+      if (this.describedByPc.has(pc)) this.successor = [];
+      this.describedByPc.set(pc, info);
+      this.byAddress.delete(pc);
       this.justDescribed = Number(address);
       return { instructions: info.instructions, costMilli: Math.round(info.cycles * 1000) };
     });
