@@ -1,6 +1,6 @@
 /**
  * Detailed mode: the static per-block costs combined with dynamic layers, driven by the
- * engine's block and memory hooks.
+ * sequence of executed blocks and data accesses (the native trace, or JS hooks; cycles.ts).
  *
  * The timeline is a dispatch clock `t`. Each executed block
  *  1. advances `t` by its static throughput cost (`BlockInfo.base`: issue, ports, front end);
