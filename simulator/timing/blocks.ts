@@ -43,6 +43,12 @@ export interface DataflowSummary {
   readonly edgeTo: Int32Array;
   readonly edgeLat: Float64Array;
   readonly edgeLoad: Uint8Array;
+  /**
+   * Longest chain within one execution with every input ready at the start (what
+   * `BlockCost.criticalPath` measures, with this summary's stack-pointer rule): over every
+   * register write, including ones a later instruction overwrites.
+   */
+  readonly span: number;
 }
 
 export interface BlockInfo {
@@ -67,6 +73,7 @@ export interface BlockInfo {
   /** `address` as a number, and the fall-through address. */
   readonly pc: number;
   readonly fallthrough: number;
+  /** `dataflow.span`: the block's own longest chain (detailed mode). */
   readonly criticalPath: number;
   /** Index of TERMINATORS. */
   readonly terminatorCode: number;
@@ -150,12 +157,15 @@ function mergeInto(target: Map<number, number>, source: Map<number, number>, shi
 
 /**
  * Builds the dataflow summary with the same latency rules as the static model's loop-carried
- * bound (load-op read advance, late accumulator forwarding, fast pointer updates).
+ * bound (load-op read advance, late accumulator forwarding, fast pointer updates), except that
+ * x86-64 stack-pointer updates by push/pop/call/ret cost nothing (the stack engine).
  */
 function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds, branchEnds: boolean): DataflowSummary {
+  const stackEngine = model.arch === 'x64';
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
   const defs = new Map<number, Paths>();
+  let span = 0;
   const sourceOf = (reg: number): Paths => {
     const d = defs.get(reg);
     if (d) return d;
@@ -169,6 +179,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
   };
   for (let k = 0; k < insns.length; k++) {
     const insn = insns[k];
+    // Start time of this instruction when all block inputs are ready at 0.
+    let startAll = 0;
     const looked = model.lookup(insn.mnemonic, insn.opStr);
     const entry = looked.entry;
     // The block's final branch also "writes" a pseudo register when it executes, so detailed
@@ -190,8 +202,17 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
       mergeInto(into.fromLoad, src.fromLoad, -adv);
       into.start = Math.max(into.start, src.start - adv);
       into.startLoad = Math.max(into.startLoad, src.startLoad - adv);
+      startAll = Math.max(startAll, src.start - adv, src.startLoad - adv, ...[...src.from.values()].map((l) => l - adv), ...[...src.fromLoad.values()].map((l) => l - adv));
     }
     for (const w of effects.writes) {
+      if (stackEngine && w.pointerUpdate && w.reg === 'rsp') {
+        // x86 cores rename the stack-pointer updates of push/pop/call/ret in the front end
+        // (the stack engine): rsp depends on nothing but rsp, with no latency. llvm-mca's
+        // models (and so the static loop bound) charge them a load's latency.
+        const src = sourceOf(regs.id('rsp'));
+        defs.set(regs.id('rsp'), { from: new Map(src.from), start: src.start, fromLoad: new Map(src.fromLoad), startLoad: src.startLoad });
+        continue;
+      }
       const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat;
       const out: Paths = { from: new Map(), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
       mergeInto(out.fromLoad, data.fromLoad, lat);
@@ -211,6 +232,7 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
         out.startLoad = Math.max(out.startLoad, addr.startLoad + lat);
       }
       defs.set(regs.id(w.reg), out);
+      span = Math.max(span, startAll + lat);
     }
   }
   const outputs = [...defs.keys()];
@@ -241,6 +263,7 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     edgeTo: Int32Array.from(edges.map((e) => e[1])),
     edgeLat: Float64Array.from(edges.map((e) => e[2])),
     edgeLoad: Uint8Array.from(edges.map((e) => e[3])),
+    span,
   };
 }
 
@@ -272,7 +295,7 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
     dataflow,
     pc: Number(address),
     fallthrough: Number(address) + code.length,
-    criticalPath: cost?.criticalPath ?? 0,
+    criticalPath: dataflow.span,
     terminatorCode: TERMINATORS.indexOf(kind),
     maxRegister,
     serial,

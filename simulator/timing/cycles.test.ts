@@ -131,8 +131,14 @@ for (const uarch of UARCH_NAMES) {
     let sum = 0;
     let worst = 0;
     let worstName = '';
+    // x64-push-pop is the exception: llvm-mca (fast mode's source) charges the push/pop stack
+    // pointer chain 24 cycles an iteration; detailed mode models the stack engine.
     detailed.forEach((d, i) => {
       const f = fast[i];
+      if (d.name === 'x64-push-pop') {
+        t.true(d.report.cycles < f.report.cycles / 2, 'stack engine');
+        return;
+      }
       const err = Math.abs(d.report.cycles - f.report.cycles) / f.report.cycles;
       sum += err;
       if (err > worst) {
@@ -145,7 +151,7 @@ for (const uarch of UARCH_NAMES) {
       t.true(Math.abs(s.base + s.dependency + s.branch + s.memory - d.report.cycles) < 1e-6 * d.report.cycles, d.name);
     });
     t.log(`${uarch}: detailed vs fast MAPE ${((sum / detailed.length) * 100).toFixed(2)} %, worst ${(worst * 100).toFixed(1)} % (${worstName})`);
-    t.true(sum / detailed.length <= 0.03);
+    t.true(sum / detailed.length <= 0.03, `MAPE ${sum / detailed.length}`);
     t.true(worst <= 0.1, worstName);
   });
 }
