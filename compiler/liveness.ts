@@ -106,7 +106,9 @@ export function externrefLiveness(fn: DefinedFunction): ExternrefLiveness {
       const out = i * words;
       for (const s of succ[i]) {
         for (let k = 0; k < words; k++) {
-          const v = liveOut[out + k] | liveIn[s * words + k];
+          // `>>> 0`: bitwise ops give signed int32, the arrays hold uint32; bit 31 would
+          // otherwise never compare equal and the fixpoint would never settle.
+          const v = (liveOut[out + k] | liveIn[s * words + k]) >>> 0;
           if (v !== liveOut[out + k]) liveOut[out + k] = v;
         }
       }
@@ -114,6 +116,7 @@ export function externrefLiveness(fn: DefinedFunction): ExternrefLiveness {
         let v = liveOut[out + k];
         if (kill[i] >= 0 && kill[i] >> 5 === k) v &= ~(1 << (kill[i] & 31));
         if (gen[i] >= 0 && gen[i] >> 5 === k) v |= 1 << (gen[i] & 31);
+        v >>>= 0;
         if (v !== liveIn[out + k]) {
           liveIn[out + k] = v;
           changed = true;
