@@ -60,12 +60,20 @@ test('bad command lines exit 2 with a message', async (t) => {
   }
 });
 
-test('demo runs on both arches', async (t) => {
+test('demo runs the recursion-gc example on both arches and prints its GC explanation', async (t) => {
   const r = await run('demo');
   t.is(r.code, 0, r.stderr);
-  for (const arch of ['x64', 'aarch64']) t.true(r.stdout.includes(`== ${arch} ==`));
-  t.is(r.stdout.match(/fact\(10\) = 3628800/g)?.length, 2);
-  t.is(r.stdout.match(/load\(0x40\) trapped: read-unmapped/g)?.length, 2);
+  for (const arch of ['x64', 'aarch64']) {
+    t.true(r.stdout.includes(`== ${arch} ==`));
+    t.true(r.stdout.includes(`GC on ${arch} (v17 walk, reason host, debug checks on): swept; 3 frames (3 with maps), 3 marked slots, 3 roots, 3 freed`));
+  }
+  t.is(r.stdout.match(/REF bit 3 {2}-> "held by level 2"/g)?.length, 2);
+  t.is(r.stdout.match(/"temporary of level 0" {2}\(last count held by chunk\)/g)?.length, 2);
+  t.is(r.stdout.match(/check\(2\): frame still holds "held by level 2"/g)?.length, 2);
+  const one = await run('demo', '--arch', 'aarch64');
+  t.is(one.code, 0, one.stderr);
+  t.false(one.stdout.includes('== x64 =='));
+  t.true(one.stdout.includes('== aarch64 =='));
 });
 
 test('layout of a module: regions, padding and elements (hand-computed from v17 rules)', async (t) => {

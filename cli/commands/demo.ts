@@ -1,71 +1,76 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ARCHES, type Arch } from '../../isa/arch.ts';
-import { createDisassembler } from '../../isa/disasm.ts';
-import { hex } from '../../isa/error.ts';
-import { PROT_EXEC, PROT_READ } from '../../simulator/engine.ts';
-import { Machine } from '../../simulator/machine.ts';
-import { GuestTrap } from '../../simulator/trap.ts';
+import { StackscopeError } from '../../isa/error.ts';
+import { compileModule } from '../../compiler/index.ts';
+import { parseWat } from '../../compiler/frontend/index.ts';
+import { Engine, Module, Store } from '../../index.ts';
+import { run as runRecursionGc, LEVELS } from '../../examples/recursion-gc/run.ts';
 import type { Output } from '../output.ts';
 
-/**
- * The current demo (the foundation layer): on both arches, guest code and TypeScript call each
- * other recursively through the host gateway, then a guest fault surfaces as a typed trap with
- * its exact PC and a backtrace. The machine code was assembled with GNU as from the source
- * shown in the comments; `stackscope disasm` prints the same listing.
- */
-const PROGRAMS: Record<Arch, { fact: string; load: string }> = {
-  // fact(n, host): n <= 1 ? 1 : n * host(n - 1)   (host calls back into fact)
-  // load(p): return 3 + *p                         (faults when p is unmapped)
-  x64: {
-    fact: '554889e55341544889fb4989f44883ff017707b801000000eb0b488d7bff41ffd4480fafc3415c5b5dc3',
-    load: '554889e548c7c0010000004883c002488b0f4801c85dc3',
-  },
-  aarch64: {
-    fact: 'fd7bbea9fd030091f35301a9f30300aaf40301aa1f0400f168000054200080d204000014600600d180023fd6007c139bf35341a9fd7bc2a8c0035fd6',
-    load: 'fd7bbfa9fd030091210080d221080091020040f92000028bfd7bc1a8c0035fd6',
-  },
-};
+/** The teaching example the demo runs (examples/recursion-gc). */
+const EXAMPLE = 'recursion-gc';
+const WAT_PATH = join('examples', EXAMPLE, `${EXAMPLE}.wat`);
 
 export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64]
 
-Runs the current teaching demo on both arches (or one): guest code and TypeScript calling each
-other recursively through the host gateway, and a guest fault reported as a typed trap.`;
+Runs the teaching example examples/${EXAMPLE} end to end on both arches (or one): compiles
+its .wat to a machine-code image, instantiates it through the runtime's API, calls a recursive
+function whose frames hold externrefs, and runs a GC from a host function at the bottom of the
+recursion. Prints the collector's explanation: each Wasm frame as a diagram with its stack-map
+bits and words, the roots found, the activations table before and after, and what was freed.
+See examples/README.md for the other examples.`;
+
+/** The example's source could not be found next to the command. */
+export class DemoSourceError extends StackscopeError {
+  override name = 'DemoSourceError';
+  constructor(readonly path: string, readonly searchedFrom: string) {
+    super(`cannot find ${path} in ${searchedFrom} or any folder above it`);
+  }
+}
+
+/**
+ * The example's .wat, found by walking up from this file: from the sources (cli/commands/) or
+ * from the bundle (dist/), the repository root is a few folders up.
+ */
+function readExampleWat(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  let dir = start;
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, WAT_PATH);
+    if (existsSync(candidate)) return readFileSync(candidate, 'utf8');
+    dir = dirname(dir);
+  }
+  throw new DemoSourceError(WAT_PATH, start);
+}
 
 export async function demoCommand(arches: readonly Arch[], out: Output): Promise<number> {
+  const wat = readExampleWat();
+  const wasm = await parseWat(wat, { fileName: `${EXAMPLE}.wat` });
+  out.text(`stackscope demo: ${WAT_PATH}, refs held by recursive Wasm frames across a GC`);
+  out.text('');
+  out.text(`descend(n) keeps its level's externref in a local across the recursive call; at n = 0 a host`);
+  out.text(`function runs the GC. Only the ${LEVELS} Wasm frames (through their stack maps) and the`);
+  out.text('activations table hold those refs then; the temporaries each level dropped are freed.');
   for (const arch of arches.length ? arches : ARCHES) {
+    out.text('');
     out.text(`== ${arch} ==`);
-    const m = await Machine.create({ arch });
+    const image = compileModule(wasm, { arch, file: `${EXAMPLE}.wat` });
+    const descend = image.functions.find((f) => f.name === 'descend');
+    const maps = image.stackMaps.filter((m) => m.funcIndex === descend?.funcIndex);
+    out.text(`compiled: ${image.elf.length}-byte ELF image, ${image.functions.length} function${image.functions.length === 1 ? '' : 's'}, .text ${image.text.length} bytes; ` +
+      `descend: ${descend?.frameSize ?? '?'}-byte frame, ${maps.length} call sites with stack maps`);
+    const engine = new Engine({ arch });
+    const store = await Store.create(engine);
     try {
-      const text = m.map('text', 4096, PROT_READ | PROT_EXEC);
-      const fact = text.address;
-      const factBytes = Buffer.from(PROGRAMS[arch].fact, 'hex');
-      const load = text.address + BigInt((factBytes.length + 15) & ~15);
-      m.writeBytes(fact, factBytes);
-      m.writeBytes(load, Buffer.from(PROGRAMS[arch].load, 'hex'));
-      m.addSymbolizer((a) => (a >= fact && a < load ? `fact+${hex(a - fact)}` : a >= load && a < load + 64n ? `load+${hex(a - load)}` : undefined));
-      out.text('fact(n, host) in guest code:');
-      for (const i of createDisassembler(arch).disasm(factBytes, fact)) out.text(`  ${hex(i.address)}  ${i.text}`);
-      let trips = 0;
-      let nesting = 0;
-      const host: bigint = m.addHostFunction('host_fact', 1, ([n]) => {
-        trips++;
-        const level = ++nesting;
-        const r = m.call(fact, [n, host]);
-        nesting--;
-        out.text(`  host_fact(${n}) = ${r}   (nesting level ${level}, guest sp ${hex(m.sp())})`);
-        return r;
-      });
-      const result = m.call(fact, [10, host]);
-      out.text(`fact(10) = ${result} after ${trips} guest→host→guest round trips`);
-      try {
-        m.call(load, [0x40]);
-      } catch (e) {
-        if (!(e instanceof GuestTrap)) throw e;
-        out.text(`load(0x40) trapped: ${e.kind} at ${hex(e.pc)} (${e.instruction}), address ${hex(e.address ?? 0n)}`);
-        for (const f of e.backtrace) out.text(`  at ${hex(f.pc)} ${f.symbol ?? ''}`);
-      }
+      const module = Module.fromImage(engine, image.elf, `${EXAMPLE}.o`);
+      await runRecursionGc({ arch, engine, store, module, print: (line = '') => out.text(line) });
     } finally {
-      m.close();
+      store.close();
     }
   }
+  out.text('');
+  out.text('More examples, with READMEs and expected outputs: examples/README.md (npm run examples -- --print NAME).');
   return 0;
 }
