@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { compileModule } from '../compiler/index.ts';
@@ -86,7 +86,7 @@ export type ExampleDriver = (ctx: ExampleContext) => void | Promise<void>;
 /** Runs an example's driver on one image and returns its output text. */
 export async function runExample(name: string, arch: Arch, image: Uint8Array): Promise<string> {
   const files = exampleFiles(name);
-  const driver = (await import(join(files.dir, 'run.ts'))) as { run?: ExampleDriver };
+  const driver = (await import(pathToFileURL(join(files.dir, 'run.ts')).href)) as { run?: ExampleDriver };
   if (typeof driver.run !== 'function') throw new ExampleError(name, 'run.ts exports no run(ctx) function');
   const engine = new Engine({ arch });
   const store = await Store.create(engine);
