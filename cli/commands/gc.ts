@@ -1,0 +1,341 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArch, type Arch } from '../../isa/arch.ts';
+import { StackscopeError, hex } from '../../isa/error.ts';
+import { GuestTrap } from '../../simulator/trap.ts';
+import { Collector, describeValue, type GcReport, type WalkConfig } from '../../gc/collector.ts';
+import { GcError } from '../../gc/errors.ts';
+import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/explain.ts';
+import { StackMapRegistry, type StackMapLookupMode } from '../../gc/stackmap-registry.ts';
+import { callerFrameOfHostCall } from '../../gc/walk.ts';
+import {
+  Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
+} from '../../runtime/api.ts';
+import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
+import type { Output } from '../output.ts';
+
+export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o> --invoke NAME [ARGS...]
+                     [--arch x64|aarch64] [--at-host FN] [--explain] [--json]
+                     [--walk v17|canary] [--registry v17|v0.22]
+
+Instantiates the module (default arch x64), calls export NAME with ARGS, and collects
+externrefs every time the Wasm code calls the host import env.FN (default env.gc): the
+collection walks the live Wasm frames, applies their stack maps and sweeps the activations
+table, exactly as store.gc() would at that point. Prints the result and the report of each
+of those collections: every activation (exit pc, exit fp, entry sp) and frame (function,
+PC, FP, SP, frame size), each map's bits and the words they cover (address, value,
+reference or not), the roots found, the activations table before and after, and the
+objects freed with their host values. Without --explain the frame words are summarized as
+the map's bit string; --explain draws every frame word by word.
+
+Host imports the module may use (import module "env"):
+  env.FN (default env.gc)   any parameters, no results: runs the collection above
+  env.ref (i32) -> externref a new externref whose host value is the string "ref N"
+  env.print (any params)    prints its arguments (externrefs as their host values)
+Any other import is an input error. Collections the runtime runs by itself (a full
+activations table, from compiled code) use the store's v17 collector and are not printed.
+
+ARGS: one per parameter of NAME: integers (decimal or 0x-hex, may be negative) for
+i32/i64, and for externref either null or any other text, which becomes a new externref
+whose host value is that text (the host keeps its handle for the whole run).
+
+--walk v17 (default) walks VMRuntimeLimits' activations; --walk canary unwinds the FP chain
+from the host call's caller to the stack canary (the guest stack top of the outermost entry)
+as wasmtime v0.22 did. --registry v0.22 looks maps up with the v0.22 StackMapRegistry
+(nearest preceding call offset) instead of v17's exact return-address match.
+
+JSON: {"module", "arch", "invoke", "args", "result", "trap": null | {"code", "message"},
+"error": null | {"name", "message"}, "prints": [...], "gcs": [{"call", "report"}]} where
+each report is the collector's GcReport with its full "explanation" (addresses as 0x-hex).
+
+exit codes: 0 ok, 1 guest trap or failed GC check (GcInvariantError, StackWalkError),
+2 usage or input error`;
+
+const COMMAND = 'gc';
+
+interface GcAtHost {
+  /** 1-based index of the env.FN call that ran this collection. */
+  call: number;
+  report: GcReport;
+}
+
+interface Options {
+  path: string;
+  invoke: string;
+  args: string[];
+  arch: Arch;
+  atHost: string;
+  explain: boolean;
+  json: boolean;
+  walk: 'v17' | 'canary';
+  registry: StackMapLookupMode;
+}
+
+function parseOptions(argv: string[]): Options {
+  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry'], COMMAND);
+  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry'], COMMAND);
+  const [path, ...rest] = args.positionals;
+  if (path === undefined) throw new UsageError('give a module file', COMMAND);
+  const invoke = args.flags.get('invoke');
+  if (typeof invoke !== 'string' || invoke === '') throw new UsageError('--invoke NAME is required', COMMAND);
+  const archText = args.flags.get('arch');
+  const arch = typeof archText === 'string' ? parseArch(archText) : 'x64';
+  if (!arch) throw new UsageError(`unknown architecture '${String(archText)}' (x64 or aarch64)`, COMMAND);
+  const atHost = args.flags.get('at-host') ?? 'gc';
+  if (typeof atHost !== 'string' || !/^[^\s]+$/.test(atHost)) throw new UsageError('--at-host needs an import name', COMMAND);
+  const walk = args.flags.get('walk') ?? 'v17';
+  if (walk !== 'v17' && walk !== 'canary') throw new UsageError(`--walk: '${String(walk)}' is not v17 or canary`, COMMAND);
+  const registry = args.flags.get('registry') ?? 'v17';
+  if (registry !== 'v17' && registry !== 'v0.22') throw new UsageError(`--registry: '${String(registry)}' is not v17 or v0.22`, COMMAND);
+  return {
+    path, invoke, args: rest, arch, atHost, walk, registry,
+    explain: args.flags.has('explain'), json: args.flags.has('json'),
+  };
+}
+
+async function loadModule(engine: Engine, path: string): Promise<Module> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`, COMMAND);
+  }
+  const name = basename(path);
+  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    return Module.fromImage(engine, new Uint8Array(bytes), name);
+  }
+  const isWasm = bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  return Module.from(engine, isWasm ? new Uint8Array(bytes) : bytes.toString('utf8'), name);
+}
+
+/** Converts the command-line arguments to values of NAME's parameter types. */
+function argumentValues(store: Store, type: FuncType, texts: readonly string[], invoke: string): Val[] {
+  if (texts.length !== type.params.length) {
+    throw new UsageError(`${invoke} takes ${type.params.length} argument(s) (${type.params.join(', ') || 'none'}), got ${texts.length}`, COMMAND);
+  }
+  return type.params.map((t: ValType, i) => {
+    const text = texts[i];
+    switch (t) {
+      case 'i32': {
+        const v = parseInteger(text, `argument ${i + 1}`, COMMAND);
+        return Number(BigInt.asIntN(32, v));
+      }
+      case 'i64':
+        return BigInt.asIntN(64, parseInteger(text, `argument ${i + 1}`, COMMAND));
+      case 'externref':
+        return text === 'null' ? null : ExternRef.new(store, text);
+      case 'funcref':
+        if (text !== 'null') throw new UsageError(`argument ${i + 1}: only null can be passed as a funcref`, COMMAND);
+        return null;
+    }
+  });
+}
+
+function showValue(v: Val | void): string {
+  if (v === undefined || v === null) return v === null ? 'null' : '(none)';
+  if (v instanceof ExternRef) return `externref ${hex(v.pointer)} -> ${describeValue(v.value)}`;
+  if (v instanceof Func) return `funcref ${hex(v.funcRefPointer)}`;
+  return String(v);
+}
+
+/** The collector the GCs at env.FN use: the store's own, or one configured by --walk/--registry. */
+function collectorFor(store: Store, module: Module, options: Options, hostCall: () => { sp: bigint; fp: bigint; returnAddress: bigint } | undefined): Collector {
+  if (options.walk === 'v17' && options.registry === 'v17') return store.collector;
+  let registry = store.stackMaps;
+  if (options.registry === 'v0.22') {
+    registry = new StackMapRegistry({ mode: 'v0.22' });
+    const placed = store.placed.get(module);
+    if (placed) registry.register(module.code.stackMaps(module.name ?? 'module', placed.textBase));
+  }
+  const walk: WalkConfig = options.walk === 'v17'
+    ? { kind: 'v17', limits: store.limits.address, olderActivations: () => store.activations.chain() }
+    : {
+      kind: 'canary',
+      // The host SP at the outermost host-to-guest entry: every entry starts at the top of the
+      // Machine's guest stack, so the canary lies just above the outermost trampoline frame.
+      canary: () => (store.wasmDepth > 0 ? store.machine.stack.top : null),
+      start: () => {
+        const call = hostCall();
+        return call ? callerFrameOfHostCall(options.arch, call) : undefined;
+      },
+    };
+  return new Collector({ machine: store.machine, heap: store.externRefHeap, table: store.activationsTable, registry, walk });
+}
+
+/** Runs `stackscope gc`; returns the exit code (0 ok, 1 guest trap or failed GC, 2 usage/input). */
+export async function gcCommand(argv: string[], out: Output): Promise<number> {
+  if (argv.includes('--help')) {
+    out.text(GC_HELP);
+    return 0;
+  }
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (e) {
+    return fail(e, out);
+  }
+  let store: Store | undefined;
+  try {
+    const engine = new Engine({ arch: options.arch });
+    const module = await loadModule(engine, options.path);
+    store = await Store.create(engine);
+    return run(store, module, options, out);
+  } catch (e) {
+    return fail(e, out);
+  } finally {
+    store?.close();
+  }
+}
+
+function run(store: Store, module: Module, options: Options, out: Output): number {
+  const exportEntry = module.wasm.exports.find((e) => e.name === options.invoke);
+  if (!exportEntry || exportEntry.kind !== 'func') {
+    const names = module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
+    throw new UsageError(`no exported function '${options.invoke}' (exports: ${names.join(', ') || 'none'})`, COMMAND);
+  }
+  if (!module.wasm.imports.some((i) => i.module === 'env' && i.name === options.atHost && i.kind === 'func')) {
+    throw new UsageError(`the module does not import env.${options.atHost}, so no GC can run there (see --at-host)`, COMMAND);
+  }
+  const gcs: GcAtHost[] = [];
+  const prints: string[] = [];
+  let gcCalls = 0;
+  let currentCall: { sp: bigint; fp: bigint; returnAddress: bigint } | undefined;
+  let collector: Collector | undefined;
+  const imports = module.wasm.imports.map((imp) => {
+    const where = `import ${imp.module}.${imp.name}`;
+    if (imp.kind !== 'func') throw new UsageError(`${where}: only function imports can be provided (${imp.kind})`, COMMAND);
+    const type = module.wasm.types[imp.typeIndex];
+    if (imp.module === 'env' && imp.name === options.atHost) {
+      if (type.results.length) throw new UsageError(`${where}: the GC import must have no results`, COMMAND);
+      return Func.wrap(store, type, (caller) => {
+        gcCalls++;
+        const previous = currentCall;
+        currentCall = caller.call;
+        try {
+          const report = collector!.collect({ reason: 'host', explain: true });
+          gcs.push({ call: gcCalls, report });
+        } finally {
+          currentCall = previous;
+        }
+      });
+    }
+    if (imp.module === 'env' && imp.name === 'ref') {
+      if (type.params.length !== 1 || type.params[0] !== 'i32' || type.results.length !== 1 || type.results[0] !== 'externref') {
+        throw new UsageError(`${where}: must be (param i32) (result externref)`, COMMAND);
+      }
+      return Func.wrap(store, type, (_c, n) => ExternRef.new(store, `ref ${n as number}`));
+    }
+    if (imp.module === 'env' && imp.name === 'print') {
+      if (type.results.length) throw new UsageError(`${where}: must have no results`, COMMAND);
+      return Func.wrap(store, type, (_c, ...args) => {
+        prints.push(args.map(showValue).join(' '));
+      });
+    }
+    throw new UsageError(`${where}: not provided (the host offers env.${options.atHost}, env.ref and env.print)`, COMMAND);
+  });
+  const instance = Instance.create(store, module, imports);
+  collector = collectorFor(store, module, options, () => currentCall);
+  const func = instance.getFunc(options.invoke);
+  const args = argumentValues(store, func.type, options.args, options.invoke);
+  let result: Val | undefined;
+  let failure: unknown;
+  try {
+    result = func.call(...args);
+  } catch (e) {
+    failure = e;
+  }
+  const trap = failure instanceof WasmTrap || failure instanceof GuestTrap ? failure : undefined;
+  const gcError = failure instanceof GcError ? failure : undefined;
+  if (failure !== undefined && !trap && !gcError) throw failure;
+
+  if (options.json) {
+    out.json({
+      module: options.path, arch: options.arch, invoke: options.invoke, args: options.args,
+      walk: options.walk, registry: options.registry, atHost: `env.${options.atHost}`,
+      result: result === undefined ? null : jsonValue(result),
+      trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
+      error: gcError ? { name: gcError.name, message: gcError.message } : null,
+      prints,
+      gcs: gcs.map((g) => ({ call: g.call, report: reportToJson(g.report) })),
+    });
+  } else {
+    const argText = options.args.join(', ');
+    for (const p of prints) out.text(`print: ${p}`);
+    if (result !== undefined) out.text(`${options.invoke}(${argText}) = ${showValue(result)}`);
+    if (gcs.length === 0) out.text(`no GC ran: ${options.invoke} never called env.${options.atHost}`);
+    for (const g of gcs) {
+      out.text('');
+      out.text(`=== GC ${g.call} at env.${options.atHost} (${options.walk} walk, ${options.registry} registry) ===`);
+      const e = g.report.explanation!;
+      for (const line of (options.explain ? renderExplanation(e) : summarize(e)).replace(/\n$/, '').split('\n')) out.text(line);
+    }
+  }
+  for (const a of args) if (a instanceof ExternRef) a.release();
+  if (result instanceof ExternRef) result.release();
+  if (trap) {
+    out.error(`stackscope gc: guest trap: ${trap.message}`);
+    return 1;
+  }
+  if (gcError) {
+    out.error(`stackscope gc: ${gcError.name}: ${gcError.message}`);
+    return 1;
+  }
+  return 0;
+}
+
+function jsonValue(v: Val): unknown {
+  if (v === null) return null;
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof ExternRef) return { externref: hex(v.pointer), value: describeValue(v.value) };
+  if (v instanceof Func) return { funcref: hex(v.funcRefPointer) };
+  return v;
+}
+
+/** The report without frame diagrams: frames one per line with their map's bit string. */
+function summarize(e: GcExplanation): string {
+  const s = e.summary;
+  const lines = [
+    `${s.swept ? 'swept' : 'NOT swept'}: ${e.mode === 'v17' ? `${e.activations.length} activation(s), ` : ''}${s.frames} frames (${s.framesWithMaps} with maps), ` +
+      `${s.slotsScanned} marked slots, ${s.roots} roots, ${s.freed} freed`,
+  ];
+  for (const a of e.activations) lines.push(`activation ${a.index}: exit pc ${hex(a.exitPc)}  exit fp ${hex(a.exitFp)}  entry sp ${hex(a.entrySp)}`);
+  if (e.canary) lines.push(`canary ${e.canary.value === null ? 'none' : hex(e.canary.value)}: ${e.canary.found ? 'found' : `not found (${e.canary.stop})`}`);
+  lines.push('frames (youngest first):');
+  for (const f of e.frames) {
+    const name = f.functionName ? `${f.functionName}+${hex(f.pcOffset ?? 0)}` : `<${f.kind}>`;
+    let line = `  a${f.activation} f${f.index}  ${name}  pc ${hex(f.pc)}  fp ${hex(f.fp)}`;
+    if (f.sp !== undefined) line += `  sp ${hex(f.sp)}`;
+    if (f.frameSize !== undefined) line += `  frame ${f.frameSize} bytes`;
+    line += f.map ? `  bits ${f.map.bits}` : '  (no map)';
+    lines.push(line);
+  }
+  lines.push(`roots (${e.roots.length}):`);
+  for (const r of e.roots) lines.push(`  ${hex(r.ref)} ${r.value}  count after ${r.countAfter}  in ${r.sites.map((x) => `${x.functionName} f${x.frame} ${hex(x.slot)}`).join(', ')}`);
+  lines.push(`table before: ${e.tableBefore.bumpEntries.length} bump, ${e.tableBefore.overApproximated.length} over-approximated`);
+  lines.push(`table after:  ${e.tableAfter.bumpEntries.length} bump, ${e.tableAfter.overApproximated.length} over-approximated`);
+  lines.push(`freed (${e.freed.length}):`);
+  for (const f of e.freed) lines.push(`  ${hex(f.ref)} ${f.value}`);
+  for (const w of e.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
+
+function fail(e: unknown, out: Output): number {
+  if (e instanceof UsageError) {
+    out.error(`stackscope gc: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof WasmTrap || e instanceof GuestTrap) {
+    out.error(`stackscope gc: guest trap: ${e.message}`);
+    return 1;
+  }
+  if (e instanceof GcError) {
+    out.error(`stackscope gc: ${e.name}: ${e.message}`);
+    return 1;
+  }
+  if (e instanceof StackscopeError) {
+    // Malformed modules and images, instantiation errors: input errors naming what and where.
+    out.error(`stackscope gc: ${e.name}: ${e.message}`);
+    return 2;
+  }
+  throw e;
+}
