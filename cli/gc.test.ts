@@ -1,9 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHES } from '../isa/arch.ts';
+import { compileModule, SECTION_STACKMAPS } from '../compiler/index.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
+import { readElf } from '../loader/elf.ts';
 import { gcCommand, GC_HELP } from './commands/gc.ts';
 import { captureOutput } from './output.ts';
 
@@ -145,6 +148,49 @@ for (const arch of ARCHES) {
     t.is(json.gcs[0].report.roots, 2);
     const x = json.gcs[0].report.explanation.frames[0].map!.words.find((w) => w.value === '0x1235');
     t.false(x!.isRef, 'the i64 word is not a reference');
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: gc on an image whose stack-map bytes were corrupted exits 1 with GcInvariantError`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stackscope-gc-'));
+    const elf = compileModule(await parseWat(readFileSync(CORRUPT, 'utf8')), { arch }).elf;
+    const clean = join(dir, 'clean.o');
+    writeFileSync(clean, elf);
+    const argv = ['--invoke', 'mixed', 'a', '0x1235', 'b', '--arch', arch, '--json'];
+    const ok = await run([clean, ...argv]);
+    t.is(ok.code, 0, ok.stderr);
+    const words = (JSON.parse(ok.stdout) as JsonOutput).gcs[0].report.explanation.frames[0].map!.words;
+    const xWord = words.findIndex((w) => w.value === '0x1235');
+    t.true(xWord >= 0 && !words[xWord].isRef);
+    // .stackscope.stackmaps: magic, count, then one 28-byte record header (mapped_words last)
+    // and the bitmap words for `mixed`'s only call site.
+    const section = readElf(elf, 'clean.o').sections.find((s) => s.name === SECTION_STACKMAPS)!;
+    const base = Number(section.offset);
+    const view = new DataView(elf.buffer, elf.byteOffset);
+    t.is(view.getUint32(base + 4, true), 1);
+    const mappedWordsAt = base + 8 + 24;
+    t.is(view.getUint32(mappedWordsAt, true), words.length);
+    const corruptions: Array<[string, (bytes: Uint8Array) => void]> = [
+      ['flipped bit', (b) => { b[mappedWordsAt + 4 + 4 * (xWord >> 5) + ((xWord & 31) >> 3)] ^= 1 << (xWord & 7); }],
+      ['frame size off by one', (b) => {
+        // Pick the direction that moves a marked bit onto x (one always exists: x sits between refs).
+        const shift = words[xWord + 1]?.isRef ? -1 : 1;
+        new DataView(b.buffer, b.byteOffset).setUint32(mappedWordsAt, words.length - shift, true);
+      }],
+    ];
+    for (const [name, corrupt] of corruptions) {
+      const bytes = Uint8Array.from(elf);
+      corrupt(bytes);
+      const badPath = join(dir, 'bad.o');
+      writeFileSync(badPath, bytes);
+      const bad = await run([badPath, ...argv]);
+      t.is(bad.code, 1, `${name}: ${bad.stderr}`);
+      t.regex(bad.stderr, /^stackscope gc: GcInvariantError: GC invariant root-not-in-table: value 0x1235 in mixed/, name);
+      const json = JSON.parse(bad.stdout) as JsonOutput;
+      t.deepEqual(json.error, { name: 'GcInvariantError', message: (json.error as { message: string }).message });
+      t.is(json.gcs.length, 0, 'the failed collection produced no report');
+    }
   });
 }
 
