@@ -57,6 +57,6 @@ if [ -f "$src" ]; then
 fi
 
 # --- CLI bundle ---------------------------------------------------------------------------
-if [ ! -f dist/stackscope.mjs ] || [ -n "$(find cli isa simulator loader compiler runtime gc index.ts -name '*.ts' -newer dist/stackscope.mjs 2>/dev/null | head -n 1)" ]; then
+if [ ! -f dist/stackscope.mjs ] || [ -n "$(find cli isa simulator loader compiler runtime gc examples index.ts -name '*.ts' -newer dist/stackscope.mjs 2>/dev/null | head -n 1)" ]; then
   npm run -s build
 fi
