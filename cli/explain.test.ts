@@ -137,7 +137,7 @@ test('explain, compile and layout: bad input is exit 2 naming what and where', a
 
 test('every subcommand has --help, and the top-level help lists them', async (t) => {
   const top = await cli('--help');
-  for (const command of ['run', 'explain', 'compile', 'inspect', 'disasm', 'layout', 'demo']) {
+  for (const command of ['run', 'explain', 'gc', 'compile', 'inspect', 'disasm', 'layout', 'demo']) {
     t.regex(top.stdout, new RegExp(`\\n  ${command} `), command);
     const r = await cli(command, '--help');
     t.is(r.code, 0, command);

@@ -11,6 +11,7 @@ import { WasmTrap } from '../runtime/api.ts';
 import { compileCommand, COMPILE_HELP } from './commands/compile.ts';
 import { disasmCommand, DISASM_HELP } from './commands/disasm.ts';
 import { explainCommand, EXPLAIN_HELP } from './commands/explain.ts';
+import { gcCommand, GC_HELP } from './commands/gc.ts';
 import { demoCommand, DEMO_HELP } from './commands/demo.ts';
 import { layoutCommand, LAYOUT_HELP } from './commands/layout.ts';
 import { inspectCommand, INSPECT_HELP } from './commands/inspect.ts';
@@ -26,6 +27,7 @@ commands:
   run       run a Wasm module (.wat, .wasm, compiled image) or link ELF objects and call a
             function; --trace, --gc-explain
   explain   run a module until a function reaches a safepoint and draw that frame
+  gc        run a module and report every collection at its env.gc calls (--explain draws frames)
   compile   compile a Wasm module into an ELF image for x64 or aarch64 (--print lists it)
   inspect   sections, symbols and relocations of an ELF64 object (as readelf shows them)
   disasm    disassemble raw machine code (hex or a file)
@@ -40,7 +42,7 @@ exit codes (every command): 0 ok, 1 guest trap, 2 usage or input error.
 JSON output (--json) and the text formats are described in docs/cli.md.`;
 
 const HELPS: Record<string, string> = {
-  run: RUN_HELP, explain: EXPLAIN_HELP, compile: COMPILE_HELP, inspect: INSPECT_HELP, disasm: DISASM_HELP, layout: LAYOUT_HELP, demo: DEMO_HELP,
+  run: RUN_HELP, explain: EXPLAIN_HELP, gc: GC_HELP, compile: COMPILE_HELP, inspect: INSPECT_HELP, disasm: DISASM_HELP, layout: LAYOUT_HELP, demo: DEMO_HELP,
 };
 
 function version(): string {
@@ -80,6 +82,8 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
         return await runCommand(rest, out);
       case 'explain':
         return await explainCommand(rest, out);
+      case 'gc':
+        return await gcCommand(rest, out);
       case 'compile':
         // compileCommand returns 1 for an invalid module (it runs no guest code, so never traps):
         // an input error, which is exit code 2 on the command line.

@@ -186,6 +186,33 @@ test('run: a .wasm binary, WAT without its extension, and a budget', async (t) =
   t.true(j.trap.backtrace.length > 5);
 });
 
+test('run provides stackscope gc\'s host imports too (env.ref, env.print and env.gc with any parameters)', async (t) => {
+  const gcStyle = scratchFile('gc-style.wat', `(module
+  (import "env" "ref" (func $ref (param i32) (result externref)))
+  (import "env" "print" (func $print (param i32 externref)))
+  (import "env" "gc" (func $gc (param i32)))
+  (func (export "go") (param $n i32) (result i32)
+    (local $r externref)
+    (local.set $r (call $ref (local.get $n)))
+    (call $gc (i32.const 1))
+    (call $print (local.get $n) (local.get $r))
+    (local.get $n)))`);
+  for (const arch of ARCHES) {
+    const r = await cli('run', gcStyle, '--arch', arch, '--invoke', 'go', '7', '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.deepEqual(j.output, ['print: 7 externref "ref 7"']);
+    t.is(j.gcs.length, 1);
+    t.is(j.gcs[0].roots, 1, 'the local holding the ref is a root');
+    const same = await cli('gc', gcStyle, '--arch', arch, '--invoke', 'go', '7');
+    t.is(same.code, 0, same.stderr);
+  }
+  const withResult = scratchFile('gc-with-result.wat', '(module (import "env" "gc" (func (result i32))))');
+  const r = await cli('run', withResult);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /import "env" "gc" has type \(\) -> \(i32\); stackscope provides \(any parameters\) -> \(\)/);
+});
+
 test('run: bad input is exit 2 with a message naming what and where', async (t) => {
   const badImport = scratchFile('bad-import.wat', '(module (import "env" "frob" (func (param i32))))');
   const badType = scratchFile('bad-type.wat', '(module (import "env" "print_i32" (func (param i64))))');

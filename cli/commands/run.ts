@@ -37,8 +37,10 @@ imports printed, the result and the instructions executed.
 Host imports (module "env"):
   print_i32(i32), print_i64(i64)    print the value (signed) on its own line
   print_externref(externref)        prints the host value it holds (or null)
+  print(any parameters)             prints 'print:' and its arguments (as 'stackscope gc' does)
   new_ref(i32) -> externref         a new externref holding the host string "#N"
-  gc()                              collects externrefs now (the store's GC)
+  ref(i32) -> externref             a new externref holding the host string "ref N" (as gc's)
+  gc(any parameters)                collects externrefs now (the store's GC)
 Any other import is an input error (exit 2).
 
 --gc-explain prints the explanation of every collection that ran: each Wasm frame the
@@ -339,12 +341,18 @@ export interface WasmSession {
   stubbed: string[];
 }
 
-const HOST_IMPORTS: Record<string, FuncType> = {
+/**
+ * The default host imports (module "env"). `print` and `gc` take any parameters (and return
+ * nothing), so modules written for `stackscope gc` run here unchanged; the others have one type.
+ */
+const HOST_IMPORTS: Record<string, FuncType | 'any-params'> = {
   print_i32: { params: ['i32'], results: [] },
   print_i64: { params: ['i64'], results: [] },
   print_externref: { params: ['externref'], results: [] },
+  print: 'any-params',
   new_ref: { params: ['i32'], results: ['externref'] },
-  gc: { params: [], results: [] },
+  ref: { params: ['i32'], results: ['externref'] },
+  gc: 'any-params',
 };
 
 function typeText(t: FuncType): string {
@@ -379,7 +387,9 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
       print_i32: (x) => o.print(`print_i32: ${String(x)}`),
       print_i64: (x) => o.print(`print_i64: ${String(x)}`),
       print_externref: (r) => o.print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
+      print: (...args) => o.print(`print: ${args.map(valText).join(' ')}`),
       new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
+      ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
     };
     for (const imp of module.wasm.imports) {
       const where = `${o.file}: import "${imp.module}" "${imp.name}"`;
@@ -398,10 +408,12 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
         throw new UsageError(`${where} (${imp.kind}) is not a host import stackscope provides (env.${Object.keys(HOST_IMPORTS).join(', env.')}; see --help)`, o.command);
       }
       const want = module.wasm.types[imp.typeIndex];
-      if (typeText(want) !== typeText(type)) throw new UsageError(`${where} has type ${typeText(want)}; stackscope provides ${typeText(type)}`, o.command);
+      if (type === 'any-params' ? want.results.length !== 0 : typeText(want) !== typeText(type)) {
+        throw new UsageError(`${where} has type ${typeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : typeText(type)}`, o.command);
+      }
       if (linker.get(imp.module, imp.name)) continue;
       const fn: HostFn = imp.name === 'gc' ? (caller) => { caller.gc(); } : (_caller, ...args) => impls[imp.name](...args);
-      linker.define(imp.module, imp.name, Func.wrap(store, type, fn));
+      linker.define(imp.module, imp.name, Func.wrap(store, type === 'any-params' ? want : type, fn));
     }
     const instance = linker.instantiate(store, module);
     // The runtime placed the module's code when instantiating; stack maps are text-relative.
