@@ -102,6 +102,23 @@ export function run(ctx) {
   t.is(stubbed.code, 0, stubbed.stderr);
   t.regex(stubbed.stdout, /\(stubbed imports, returning zero or null: host\.tick \(i32\) -> \(i32\)\)/);
   t.regex(stubbed.stdout, /root 0x[0-9a-f]+ = "mine"/);
+  // `run` on the directory runs the same driver: its output, the trace and GC options apply.
+  for (const arch of ['x64', 'aarch64']) {
+    const run = await cli('run', dir, '--arch', arch, '--trace', '--json');
+    t.is(run.code, 0, run.stderr);
+    const j = JSON.parse(run.stdout);
+    t.is(j.arch, arch);
+    t.deepEqual(j.output, ['outer returned 42']);
+    t.regex(j.driver, /example-like\/run\.ts$/);
+    const safepoint = j.trace.events.find((e: { type: string }) => e.type === 'safepoint');
+    t.is(safepoint.frame.functionName, 'outer');
+    t.regex((safepoint.frame.words as Word[]).find((w) => w.isRef)!.gcRead!, /"from the driver"/);
+  }
+  const plain = await cli('run', dir);
+  t.is(plain.stdout, 'outer returned 42');
+  const noStubs = await cli('run', dir, '--invoke', 'outer', 'x');
+  t.is(noStubs.code, 2, 'run provides no stubs: host.tick is unknown');
+  t.regex(noStubs.stderr, /import "host" "tick" \(func\) is not a host import stackscope provides/);
   const missing = await cli('explain', dir, '--at', 'inner');
   t.is(missing.code, 2);
   t.regex(missing.stderr, /--at inner: no function of that name with a safepoint in .*keep\.wat \(functions with safepoints: outer\)/);

@@ -1,6 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { Engine, ExternRef, Module, Store, WasmTrap, type Val } from '../../runtime/api.ts';
@@ -9,7 +7,8 @@ import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import {
-  chooseInvoke, describeTrap, explainEveryCollection, openWasmSession, parseArchFlag, refDescriber, safepointsOf, splitInvoke,
+  chooseInvoke, describeTrap, explainEveryCollection, loadDriver, openWasmSession, parseArchFlag, refDescriber, resolveModulePath,
+  safepointsOf, splitInvoke,
 } from './run.ts';
 import { Tracer, frameToJson, renderFrame, slotNamerFor, type FrameView, type Safepoint } from './trace.ts';
 
@@ -36,25 +35,6 @@ Exit codes: 0 frame shown; 1 the program trapped before reaching it; 2 usage or 
 or the run finished without reaching such a safepoint.
 JSON: {"arch", "module", "at", "nth", "safepoint": {"call", "return", "function"}, "frame":
 {... FrameView, addresses as 0x-hex strings ...}}`;
-
-interface ExplainTarget {
-  /** The .wat (or .wasm / image) to compile. */
-  file: string;
-  /** The example's driver (run.ts exporting run(ctx)), when the target is an example directory. */
-  driver: string | undefined;
-}
-
-/** `examples/NAME`, `NAME` (an example) or a file. */
-export function resolveModulePath(path: string, command: string): ExplainTarget {
-  const candidates = [path, join('examples', path)].filter((p) => existsSync(p));
-  if (candidates.length === 0) throw new UsageError(`cannot read ${path}: no such file or example`, command);
-  const p = candidates[0];
-  if (!statSync(p).isDirectory()) return { file: p, driver: undefined };
-  const wats = readdirSync(p).filter((f) => f.endsWith('.wat')).sort();
-  if (wats.length !== 1) throw new UsageError(`${p}: expected one .wat file in the example directory, found ${wats.length}`, command);
-  const driver = join(p, 'run.ts');
-  return { file: join(p, wats[0]), driver: existsSync(driver) ? driver : undefined };
-}
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'explain');
@@ -168,13 +148,7 @@ function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameV
  * safepoint. The driver places the code itself, so safepoints are found once it has.
  */
 async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output): Promise<number> {
-  let driver: { run?: (ctx: unknown) => unknown };
-  try {
-    driver = (await import(pathToFileURL(resolve(driverPath)).href)) as typeof driver;
-  } catch (e) {
-    throw new UsageError(`cannot load the example's driver ${driverPath} (${(e as Error).message.split('\n')[0]}); run from the sources (node --import tsx cli/main.ts) or give --invoke NAME ARGS...`, 'explain');
-  }
-  if (typeof driver.run !== 'function') throw new UsageError(`${driverPath} exports no run(ctx) function`, 'explain');
+  const driver = await loadDriver(driverPath, 'explain');
   const engine = new Engine({ arch });
   const name = basename(file);
   const module = await Module.from(engine, readInput(file, 'explain'), name);
@@ -199,7 +173,7 @@ async function explainWithDriver(file: string, driverPath: string, arch: Arch, a
       },
     });
     try {
-      await driver.run({ arch, engine, store, module, print: () => {} });
+      await driver({ arch, engine, store, module, print: () => {} });
     } catch (e) {
       if (!found && (e instanceof WasmTrap || e instanceof GuestTrap)) {
         for (const line of describeTrap(e).lines) out.text(line);

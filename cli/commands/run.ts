@@ -1,4 +1,6 @@
-import { basename } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
@@ -20,7 +22,7 @@ import {
   type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
 } from './trace.ts';
 
-export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o> [--arch x64|aarch64] [--invoke NAME ARGS...]
+export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64] [--invoke NAME ARGS...]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json]
        stackscope run <file.o>... --entry NAME [--args 1,2,3] [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--json]
@@ -33,6 +35,12 @@ function NAME is called with ARGS (i32/i64 as integers, decimal or 0x-hex; exter
 'null' or any other word, which becomes a host string). Without --invoke, an export named
 'main' or '_start' taking no arguments is called, if there is one. Prints what the host
 imports printed, the result and the instructions executed.
+
+examples/NAME (or NAME, or any directory) means the directory's one .wat file. If it has a
+run.ts driver and no --invoke is given, the driver runs the module (its own host functions,
+tables and calls; the example's README says what it prints); this needs the TypeScript
+sources (node --import tsx cli/main.ts). JSON then: {"arch", "module", "driver", "trap",
+"output", "gcs", "trace"?}.
 
 Host imports (module "env"):
   print_i32(i32), print_i64(i64)    print the value (signed) on its own line
@@ -550,9 +558,42 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
   return e instanceof WasmTrap || e instanceof GuestTrap;
 }
 
+export interface ModuleTarget {
+  /** The .wat (or .wasm / image) to compile. */
+  file: string;
+  /** The example's driver (run.ts exporting run(ctx)), when the target is an example directory. */
+  driver: string | undefined;
+}
+
+/** `examples/NAME`, `NAME` (an example) or a file. */
+export function resolveModulePath(path: string, command: string): ModuleTarget {
+  const candidates = [path, join('examples', path)].filter((p) => existsSync(p));
+  if (candidates.length === 0) throw new UsageError(`cannot read ${path}: no such file or example`, command);
+  const p = candidates[0];
+  if (!statSync(p).isDirectory()) return { file: p, driver: undefined };
+  const wats = readdirSync(p).filter((f) => f.endsWith('.wat')).sort();
+  if (wats.length !== 1) throw new UsageError(`${p}: expected one .wat file in the example directory, found ${wats.length}`, command);
+  const driver = join(p, 'run.ts');
+  return { file: join(p, wats[0]), driver: existsSync(driver) ? driver : undefined };
+}
+
+/** An example's driver: `run(ctx)` as examples/harness.ts calls it. */
+export type ExampleDriver = (ctx: { arch: Arch; engine: Engine; store: Store; module: Module; print: (line?: string) => void }) => unknown;
+
+/** Imports an example's run.ts (TypeScript: needs the sources run through tsx). */
+export async function loadDriver(path: string, command: string): Promise<ExampleDriver> {
+  let driver: { run?: unknown };
+  try {
+    driver = (await import(pathToFileURL(resolvePath(path)).href)) as typeof driver;
+  } catch (e) {
+    throw new UsageError(`cannot load the example's driver ${path} (${(e as Error).message.split('\n')[0]}); run from the sources (node --import tsx cli/main.ts) or give --invoke NAME ARGS...`, command);
+  }
+  if (typeof driver.run !== 'function') throw new UsageError(`${path} exports no run(ctx) function`, command);
+  return driver.run as ExampleDriver;
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const WASM_ONLY = ['invoke', 'gc-explain', 'trace-limit'];
 const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit'];
 
 export async function runCommand(argv: string[], out: Output): Promise<number> {
@@ -562,6 +603,18 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   rejectUnknown(args, [...RUN_VALUED, 'json', 'gc-explain'], 'run');
   if (invoke) args.flags.set('invoke', invoke.name);
   if (args.positionals.length === 0) throw new UsageError('give a .wat/.wasm module, a compiled image, or ELF objects', 'run');
+  // A directory (examples/NAME, or just NAME) means its one .wat, run by its driver if it has one.
+  const first = args.positionals[0];
+  if (args.positionals.length === 1 && (isDirectory(first) || (!existsSync(first) && isDirectory(join('examples', first))))) {
+    const target = resolveModulePath(first, 'run');
+    if (target.driver && !invoke) {
+      for (const flag of ['entry', 'args', 'cycles', 'uarch']) {
+        if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
+      }
+      return runDriver(args, target.file, target.driver, out);
+    }
+    args.positionals[0] = target.file;
+  }
   const inputs = args.positionals.map((file) => ({ file, bytes: readInput(file, 'run') }));
   const wasm = inputs.filter((i) => isWasmInput(i.file, i.bytes));
   if (wasm.length === 0) {
@@ -573,6 +626,84 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
   return runWasm(args, invoke, inputs[0], out);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs an example through its driver (its run.ts), as examples/harness.ts does but with the
+ * module compiled here for --arch: the driver's lines are the program's output; --trace and
+ * --gc-explain work as for a module.
+ */
+async function runDriver(args: ParsedArgs, file: string, driverPath: string, out: Output): Promise<number> {
+  const archFlag = args.flags.get('arch');
+  const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : 'x64';
+  const trace = traceFlags(args);
+  const json = args.flags.has('json');
+  const explainGc = args.flags.has('gc-explain');
+  const budget = limitFlag(args, 'budget', 1n << 32n);
+  const timeout = limitFlag(args, 'timeout', 10_000n);
+  const driver = await loadDriver(driverPath, 'run');
+  const engine = new Engine({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout) });
+  const name = basename(file);
+  const module = await Module.from(engine, readInput(file, 'run'), name);
+  const store = await Store.create(engine);
+  try {
+    const gcs: GcReport[] = [];
+    const textBase = () => store.placed.get(module)?.textBase;
+    const tracer = trace
+      ? new Tracer(store.machine, {
+        mode: trace.mode, limit: trace.limit, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
+        safepoints: () => {
+          const base = textBase();
+          return base === undefined ? undefined : safepointsOf(module, base, name);
+        },
+      })
+      : undefined;
+    explainEveryCollection(store, (report) => {
+      gcs.push(report);
+      tracer?.recordGc(report);
+    });
+    const printed: string[] = [];
+    let trap: WasmTrap | GuestTrap | undefined;
+    try {
+      await driver({ arch, engine, store, module, print: (line = '') => (json ? printed.push(line) : out.text(line)) });
+    } catch (e) {
+      if (!isTrap(e)) throw e;
+      trap = e;
+    } finally {
+      tracer?.close();
+    }
+    if (json) {
+      out.json({
+        arch, module: file, driver: driverPath, trap: trap ? describeTrap(trap).json : null, output: printed,
+        gcs: gcs.map((r) => {
+          const j = reportToJson(r) as Record<string, unknown>;
+          if (!explainGc) delete j.explanation;
+          return j;
+        }),
+        ...(tracer ? { trace: traceToJson(tracer) } : {}),
+      });
+    } else {
+      if (tracer) for (const line of renderTrace(tracer)) out.text(line);
+      if (trap) for (const line of describeTrap(trap).lines) out.text(line);
+      if (explainGc) {
+        gcs.forEach((r, i) => {
+          out.text(`== GC #${i + 1} ==`);
+          if (r.explanation) out.text(renderExplanation(r.explanation).replace(/\n$/, ''));
+        });
+      }
+    }
+    return trap ? 1 : 0;
+  } finally {
+    store.close();
+  }
 }
 
 async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output): Promise<number> {
