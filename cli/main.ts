@@ -24,8 +24,8 @@ runtime layouts and a stack-walking GC.
 usage: stackscope <command> [options]
 
 commands:
-  run       run a Wasm module (.wat, .wasm, compiled image) or link ELF objects and call a
-            function; --trace, --gc-explain
+  run       run a Wasm module (.wat, .wasm, compiled image, an example) or link ELF objects
+            and call a function; --trace, --gc-explain
   explain   run a module until a function reaches a safepoint and draw that frame
   gc        run a module and report every collection at its env.gc calls (--explain draws frames)
   compile   compile a Wasm module into an ELF image for x64 or aarch64 (--print lists it)
