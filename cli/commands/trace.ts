@@ -175,7 +175,8 @@ function pad(s: string, n: number): string {
 }
 
 /** The ASCII diagram of one frame, highest address first. */
-export function renderFrame(v: FrameView, indent = '  '): string[] {
+export function renderFrame(v: FrameView, indent = '  ', options: { maxWords?: number } = {}): string[] {
+  const maxWords = options.maxWords ?? 64;
   const name = v.functionName ? `${v.functionName}+${hex(v.pcOffset ?? 0)}${v.moduleName ? ` [${v.moduleName}]` : ''}` : '<unknown>';
   const lines = [
     `${indent}frame of ${name} on ${v.arch}, ${v.at === 'gc' ? 'as the GC walked it' : 'at the call'}: pc ${hex(v.pc)}  fp ${hex(v.fp)}` +
@@ -184,17 +185,25 @@ export function renderFrame(v: FrameView, indent = '  '): string[] {
   if (v.mappedWords === undefined) {
     lines.push(`${indent}  no stack map at return address ${v.returnAddress === undefined ? '??' : hex(v.returnAddress)}: no live references`);
   } else {
-    lines.push(`${indent}  stack map for return address ${v.returnAddress === undefined ? '??' : hex(v.returnAddress)}: ${v.mappedWords} words, bits (sp word first) ${v.bits}`);
+    const bits = v.bits ?? '';
+    const shown = bits.length > 96 ? `${bits.slice(0, 96)}... (${bits.length} bits, ${[...bits].filter((b) => b === '1').length} set)` : bits;
+    lines.push(`${indent}  stack map for return address ${v.returnAddress === undefined ? '??' : hex(v.returnAddress)}: ${v.mappedWords} words, bits (sp word first) ${shown}`);
   }
   const showGc = v.words.some((w) => w.gcRead !== undefined) || v.at === 'gc';
   const bar = `${indent}  ${'-'.repeat(18)} ${'-'.repeat(7)} +${'-'.repeat(20)}+ ${'-'.repeat(8)} ${'-'.repeat(26)}${showGc ? ` ${'-'.repeat(24)}` : ''}`;
   lines.push(`${indent}  ${pad('address', 18)} ${pad('offset', 7)} |${pad(' word', 20)}| ${pad('map', 8)} ${showGc ? `${pad('slot', 26)} ${v.at === 'gc' ? 'GC read' : 'GC would read'}` : 'slot'}`);
   lines.push(bar);
-  for (const w of v.words) {
+  // Big frames (a thousand live refs) show the frame record and the marked words only.
+  const mapped = v.words.filter((w) => w.bit !== undefined).length;
+  const words = mapped > maxWords ? v.words.filter((w) => w.bit === undefined || w.isRef) : v.words;
+  for (const w of words) {
     const value = w.value === undefined ? '??' : `0x${w.value.toString(16).padStart(16, '0')}`;
     const map = w.bit === undefined ? '' : `${w.isRef ? 'REF' : '   '} ${w.bit}`;
     lines.push(`${indent}  ${pad(hex(w.address), 18)} ${pad(w.offset, 7)} | ${pad(value, 18)} | ${pad(map, 8)} ${pad(w.slot, 26)}${w.gcRead ? ` ${w.gcRead}` : ''}`.trimEnd());
-    if (w.offset === 'fp+0') lines.push(bar);
+    if (w.offset === 'fp+0') {
+      lines.push(bar);
+      if (words !== v.words) lines.push(`${indent}  (${v.words.length - words.length} unmarked words of ${mapped} not shown; --json has them all)`);
+    }
   }
   lines.push(bar);
   return lines;
