@@ -33,8 +33,9 @@ nothing and returns zero or null (listed in the output).
 
 Exit codes: 0 frame shown; 1 the program trapped before reaching it; 2 usage or input error,
 or the run finished without reaching such a safepoint.
-JSON: {"arch", "module", "at", "nth", "safepoint": {"call", "return", "function"}, "frame":
-{... FrameView, addresses as 0x-hex strings ...}}`;
+JSON: {"arch", "module", "at", "nth", "driver", "stubbed", "safepoint": {"call", "return",
+"function", "funcIndex"}, "frame": {"fp", "sp", "bits", "words": [{"address", "offset",
+"value", "bit", "isRef", "slot", "gcRead"}], ...}} (docs/cli.md; addresses as 0x-hex).`;
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'explain');
