@@ -232,6 +232,7 @@ test('run: bad input is exit 2 with a message naming what and where', async (t) 
     [['run', wat, '--trace=loud'], /--trace takes block or insn \(got 'loud'\)/],
     [['run', wat, '--trace-limit', '5'], /--trace-limit needs --trace/],
     [['run', wat, '--trace', '--trace-limit', 'x'], /--trace-limit: 'x' is not an integer/],
+    [['run', wat, '--trace', '--trace-limit', '2000000'], /--trace-limit: 2000000 is above 1000000/],
     [['run', wat, wat], /give one Wasm module/],
     [['run', 'missing.wat'], /cannot read missing\.wat: ENOENT/],
     [['run'], /give a \.wat\/\.wasm module, a compiled image, or ELF objects/],

@@ -59,8 +59,8 @@ what was freed (gc/explain.ts).
 registers it changed and the memory it wrote, and at every safepoint (a call with a stack map)
 and every GC the Wasm frame as a diagram: addresses, words, the stack-map bit over each word,
 the slot's name and what the GC read there. At most --trace-limit entries (default
-${DEFAULT_TRACE_LIMIT}) are kept; the trace says when it was cut. A module's start function
-runs before tracing begins.
+${DEFAULT_TRACE_LIMIT}, at most 1000000) are kept; the trace says when it was cut. A
+module's start function runs before tracing begins.
 
 ELF objects (gcc or GNU as output, x86-64 or AArch64) are linked into one image inside the
 sandbox and NAME is called with integer arguments (System V / AAPCS64). Their undefined
@@ -292,7 +292,8 @@ export function traceFlags(args: ParsedArgs, command = 'run'): { mode: TraceMode
   let limit = DEFAULT_TRACE_LIMIT;
   if (typeof limitText === 'string') {
     const n = parseInteger(limitText, '--trace-limit', command);
-    if (n > 10_000_000n) throw new UsageError(`--trace-limit: ${limitText} is above 10000000`, command);
+    // Each entry keeps its registers and writes: a million is already hundreds of MB.
+    if (n > 1_000_000n) throw new UsageError(`--trace-limit: ${limitText} is above 1000000`, command);
     limit = Number(n);
   }
   return { mode: t, limit };
