@@ -85,9 +85,7 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
       case 'gc':
         return await gcCommand(rest, out);
       case 'compile':
-        // compileCommand returns 1 for an invalid module (it runs no guest code, so never traps):
-        // an input error, which is exit code 2 on the command line.
-        return (await compileCommand(rest, out)) === 0 ? 0 : 2;
+        return await compileCommand(rest, out);
       case 'layout':
         return await layoutCommand(rest, out);
       case 'demo': {

@@ -43,11 +43,11 @@ for (const arch of ['x64', 'aarch64'] as const) {
   });
 }
 
-test('stackscope compile reports unsupported input with its location and exit code 1', async (t) => {
+test('stackscope compile reports unsupported input with its location and exit code 2', async (t) => {
   const out = captureOutput();
   const bad = join(scratch, 'bad.wat');
   writeFileSync(bad, '(module (func (result i32 i32) (i32.const 1) (i32.const 2)))');
-  t.is(await compileCommand([bad, '--arch', 'x64', '--print'], out), 1);
+  t.is(await compileCommand([bad, '--arch', 'x64', '--print'], out), 2);
   t.regex(out.stderr.join('\n'), /unsupported error: .*more than one result.*function 0/);
   await t.throwsAsync(() => compileCommand([bad], captureOutput()), { message: /--arch/ });
 });

@@ -40,11 +40,10 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
     module = await parseModuleSource(source, { fileName: file });
     image = compileModule(module, { arch, file });
   } catch (e) {
-    // An invalid or unsupported module, with its location. This function's own code for it
-    // is 1 (compiler/listing.test.ts pins it); cli/main.ts turns it into the CLI's exit code 2.
+    // An invalid or unsupported module is an input error (exit code 2), reported with its location.
     if (e instanceof CompileError) {
       out.error(`stackscope compile: ${file}: ${e.message}`);
-      return 1;
+      return 2;
     }
     throw e;
   }
