@@ -30,6 +30,8 @@ import { ExternRefHeap } from '../gc/externref.ts';
 import { StackMapRegistry } from '../gc/stackmap-registry.ts';
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type HostCall, type Region } from '../simulator/machine.ts';
+import { CycleModelError, type CycleOptions, type CycleReport, type ReportOptions } from '../simulator/timing/cycles.ts';
+import { timingModel } from '../simulator/timing/model.ts';
 import { Activations, DEFAULT_MAX_WASM_STACK } from './activations.ts';
 import { BuiltinsArray, type BuiltinHost } from './builtins.ts';
 import { InstantiationError, RuntimeError, WasmTrap, normalizeTrapCode } from './errors.ts';
@@ -49,6 +51,7 @@ import {
 } from './vmcontext.ts';
 
 export type { FuncType, GlobalType, MemoryType, TableType, ValType, RefType } from '../compiler/frontend/module.ts';
+export type { CycleOptions, CycleReport } from '../simulator/timing/cycles.ts';
 
 /** A Wasm value as the API passes it. */
 export type Val = number | bigint | ExternRef | Func | null;
@@ -70,6 +73,28 @@ export interface EngineConfig {
   budget?: bigint | null;
   /** Wall-clock limit of one outermost guest call in ms (default 10 s; null = none). */
   timeoutMs?: number | null;
+  /**
+   * Cycle model of every store's Machine (docs/cycle-model.md): `fast` or `detailed`, with an
+   * optional microarchitecture for this arch. Default off. A store may override it
+   * (StoreOptions.cycles); read results with `store.cycleReport()`.
+   */
+  cycles?: CycleOptions;
+}
+
+/**
+ * Checks a cycle-model request against the arch before any Machine exists, so a bad request
+ * fails where it was made: UnknownUarchError for a name no model has, CycleModelError for a
+ * mode that does not exist or a model of the other arch.
+ */
+function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined): void {
+  if (cycles === undefined) return;
+  const mode: unknown = cycles.mode;
+  if (mode !== 'off' && mode !== 'fast' && mode !== 'detailed') {
+    throw new CycleModelError(`unknown cycle mode ${JSON.stringify(mode)} (off, fast or detailed)`);
+  }
+  if (cycles.uarch === undefined) return;
+  const model = timingModel(cycles.uarch);
+  if (model.arch !== arch) throw new CycleModelError(`models ${model.arch}, the engine is ${arch}`, cycles.uarch);
 }
 
 /** Compilation settings shared by stores: the target architecture and limits. */
@@ -82,6 +107,7 @@ export class Engine {
   constructor(config: EngineConfig) {
     if (config.arch !== 'x64' && config.arch !== 'aarch64') throw new RuntimeError('Engine', `unknown arch ${String(config.arch)}`);
     this.arch = config.arch;
+    checkCycleOptions(config.arch, config.cycles);
     this.config = Object.freeze({ ...config });
   }
 
@@ -132,6 +158,8 @@ class ValRawStack {
 
 export interface StoreOptions<T> {
   data?: T;
+  /** This store's cycle model, instead of the engine's (`{ mode: 'off' }` turns it off). */
+  cycles?: CycleOptions;
 }
 
 /**
@@ -219,8 +247,24 @@ export class Store<T = unknown> {
   }
 
   static async create<T = unknown>(engine: Engine, options: StoreOptions<T> = {}): Promise<Store<T>> {
-    const machine = await Machine.create({ arch: engine.arch, budget: engine.config.budget, timeoutMs: engine.config.timeoutMs });
+    const cycles = options.cycles ?? engine.config.cycles;
+    checkCycleOptions(engine.arch, cycles);
+    const machine = await Machine.create({
+      arch: engine.arch, budget: engine.config.budget, timeoutMs: engine.config.timeoutMs, ...(cycles ? { cycles } : {}),
+    });
     return new Store(engine, machine, options);
+  }
+
+  /**
+   * The cycle model's report of the current or last entry into Wasm from the host: each
+   * outermost entry (`Func.call` from the host, a start function run by instantiation) starts
+   * from empty counts; host functions and builtins Wasm calls, and Wasm they call back, run
+   * inside it. Total cycles, IPC, CPI stack, hot blocks and hot functions named `module!func`
+   * (trampolines by their runtime names). Undefined when the store has no cycle model
+   * (EngineConfig.cycles / StoreOptions.cycles).
+   */
+  cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
+    return this.machine.cycleReport(options);
   }
 
   /**
