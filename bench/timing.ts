@@ -16,11 +16,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import koffi from 'koffi';
 import type { Arch } from '../isa/arch.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { assemble } from '../simulator/testing/asm.ts';
+import { bareSeconds } from './bare.ts';
 import { emit, type BenchOptions } from './report.ts';
 
 // ---- speed --------------------------------------------------------------------------------
@@ -38,28 +38,6 @@ const LOAD_LOOP: Record<Arch, string> = {
   aarch64: `adr x2, .\nmovz x1, #${DETAILED_ITERATIONS & 0xffff}\nmovk x1, #${DETAILED_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
 };
 
-/** One raw uc_emu_start over the loop on a fresh engine with no hooks, ending at a trap. */
-function bareSeconds(arch: Arch, code: Uint8Array): number {
-  const lib = koffi.load('libunicorn.so.2');
-  const open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc)');
-  const close = lib.func('int uc_close(void *uc)');
-  const mapPtr = lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)');
-  const start = lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
-  const out: unknown[] = [null];
-  open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
-  const uc = out[0];
-  const mem = Buffer.alloc(0x10000);
-  mapPtr(uc, 0x10000n, mem.length, 5, mem);
-  mem.set(code);
-  if (arch === 'x64') mem[code.length - 1] = 0xf4; // hlt ends the run
-  else mem.writeUInt32LE(0xd4200000, code.length - 4); // brk without a hook ends it with an error
-  start(uc, 0x10000n, 0n, 0n, 0);
-  const t0 = performance.now();
-  start(uc, 0x10000n, 0n, 0n, 0);
-  const seconds = (performance.now() - t0) / 1000;
-  close(uc);
-  return seconds;
-}
 
 async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
   const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, ...options });
