@@ -1,16 +1,13 @@
 #!/usr/bin/env node
 // Launcher: the esbuild bundle when it has been built (npm run build), else the TypeScript
-// sources through tsx, so a fresh checkout works either way.
+// sources. tsx is registered either way, because example directories bring TypeScript
+// drivers (examples/NAME/run.ts) that `run` and `explain` load at run time.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
-import { register } from 'node:module';
+import { register } from 'tsx/esm/api';
 
+register();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, 'dist', 'stackscope.mjs');
-if (existsSync(bundle)) {
-  await import(pathToFileURL(bundle).href);
-} else {
-  register('tsx/esm', pathToFileURL(join(root, 'package.json')));
-  await import(pathToFileURL(join(root, 'cli', 'main.ts')).href);
-}
+await import(pathToFileURL(existsSync(bundle) ? bundle : join(root, 'cli', 'main.ts')).href);

@@ -14,4 +14,8 @@ test('the stackscope command runs (bundle or sources) with exit codes', (t) => {
   const bad = spawnSync('node', [bin, 'disasm', '--arch', 'm68k', 'c3'], { encoding: 'utf8' });
   t.is(bad.status, 2);
   t.regex(bad.stderr, /unknown architecture 'm68k'/);
+  // An example directory's TypeScript driver loads from the bundle too (the launcher registers tsx).
+  const example = spawnSync('node', [bin, 'explain', 'examples/recursion-gc', '--at', 'descend'], { encoding: 'utf8' });
+  t.is(example.status, 0, example.stderr);
+  t.regex(example.stdout, /stack map for return address/);
 });
