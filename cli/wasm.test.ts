@@ -148,6 +148,99 @@ for (const arch of ARCHES) {
   });
 }
 
+/** A counted loop in `sum`, reached through `outer` (which also prints through a host import). */
+const loopWat = scratchFile('loop.wat', `(module
+  (import "env" "print_i32" (func $print_i32 (param i32)))
+  (func $sum (export "sum") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $acc))
+  (func $outer (export "outer") (param $n i32) (result i32)
+    (call $print_i32 (local.get $n))
+    (call $sum (local.get $n))))`);
+
+interface CyclesJson {
+  mode: string; uarch: string; cycles: number; instructions: number; ipc: number;
+  stack: { base: number; dependency: number; branch: number; memory: number };
+  functions: Array<{ name: string; share: number }>;
+  blocks: Array<{ address: string; symbol: string | null; executions: number }>;
+  branches?: { conditional: number };
+}
+
+for (const arch of ARCHES) {
+  for (const mode of ['fast', 'detailed'] as const) {
+    test(`${arch}: run --cycles=${mode} on a Wasm module: the invoked call's cycles, text and JSON`, async (t) => {
+      const flag = mode === 'fast' ? '--cycles' : '--cycles=detailed';
+      const r = await cli('run', loopWat, '--arch', arch, '--invoke', 'outer', '2000', flag, '--json');
+      t.is(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      t.deepEqual(j.output, ['print_i32: 2000']);
+      const c = j.cycles as CyclesJson;
+      t.is(c.mode, mode);
+      t.is(c.uarch, arch === 'x64' ? 'skylake' : 'neoverse-n2');
+      t.is(c.instructions, j.instructions, 'the report covers the instructions the run executed');
+      t.true(c.instructions > 2000 * 4);
+      t.true(c.cycles > 0);
+      const parts = c.stack.base + c.stack.dependency + c.stack.branch + c.stack.memory;
+      t.true(Math.abs(parts - c.cycles) <= 1e-9 * c.cycles, `CPI stack ${parts} vs ${c.cycles}`);
+      t.is(c.functions[0].name, 'loop.wat!sum');
+      t.true(c.functions[0].share > 0.9);
+      t.regex(c.blocks[0].symbol ?? '', /^loop\.wat!sum\+0x[0-9a-f]+$/);
+      t.regex(c.blocks[0].address, /^0x[0-9a-f]+$/);
+      t.true(c.blocks[0].executions >= 2000);
+      if (mode === 'detailed') t.true(c.branches!.conditional >= 2000);
+      else t.is(c.branches, undefined);
+      // Text: the same numbers after the result.
+      const text = await cli('run', loopWat, '--arch', arch, '--invoke', 'outer', '2000', flag);
+      t.is(text.code, 0, text.stderr);
+      const lines = text.stdout.split('\n');
+      t.deepEqual(lines.slice(0, 3), ['print_i32: 2000', `result: ${sumOfSquares(2000)} (i32)`, `instructions: ${j.instructions}`]);
+      t.is(lines[3], `cycles: ${Math.round(c.cycles)} (${mode}, ${c.uarch}), IPC ${c.ipc.toFixed(2)}, CPI ${(c.cycles / c.instructions).toFixed(3)}`);
+      t.regex(text.stdout, /\nCPI stack: base \d+\.\d{3}, dependency \d+\.\d{3}, branch \d+\.\d{3}, memory \d+\.\d{3}\n/);
+      t.regex(text.stdout, /\nhot functions:\n +\d+\.\d % +\d+ cycles {2}loop\.wat!sum\n/);
+      t.regex(text.stdout, /\nhot blocks:\n +\d+\.\d % +\d+ cycles {2}0x[0-9a-f]+ loop\.wat!sum\+0x[0-9a-f]+ {2}×\d+/);
+    });
+  }
+
+  test(`${arch}: --cycles --uarch on a compiled image and on a trap`, async (t) => {
+    const obj = scratchPath(`loop.${arch}.o`);
+    const c = await cli('compile', loopWat, '--arch', arch, '-o', obj);
+    t.is(c.code, 0, c.stderr);
+    const uarch = arch === 'x64' ? 'zen3' : 'a72';
+    const j = JSON.parse((await cli('run', obj, '--invoke', 'sum', '300', '--cycles', '--uarch', uarch, '--json')).stdout);
+    t.is(j.result.value, sumOfSquares(300));
+    t.is(j.cycles.uarch, arch === 'x64' ? 'znver3' : 'cortex-a72');
+    t.is(j.cycles.instructions, j.instructions);
+    t.is(j.cycles.functions[0].name, `loop.${arch}.o!sum`);
+    // A trapping call still reports the cycles it ran (exit 1).
+    const trap = await cli('run', wat, '--arch', arch, '--invoke', 'boom', '0', '--cycles=detailed', '--json');
+    t.is(trap.code, 1);
+    const tj = JSON.parse(trap.stdout);
+    t.is(tj.trap.code, 'IntegerDivisionByZero');
+    t.true(tj.cycles.cycles > 0);
+    t.true(tj.cycles.functions.some((f: { name: string }) => f.name === 'teaching.wat!boom'));
+    // The other arch's model is a usage error, for a module and for an image.
+    const other = arch === 'x64' ? 'a72' : 'skylake';
+    const bad = await cli('run', loopWat, '--arch', arch, '--invoke', 'sum', '3', '--cycles', '--uarch', other);
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, new RegExp(`^stackscope run: ${other}: models ${arch === 'x64' ? 'aarch64' : 'x64'}, the module runs on ${arch}$`));
+    const badImage = await cli('run', obj, '--invoke', 'sum', '3', '--cycles', '--uarch', other);
+    t.is(badImage.code, 2);
+    t.regex(badImage.stderr, new RegExp(`${other}: models .*, .*loop\\.${arch}\\.o is an image compiled for ${arch}$`));
+  });
+}
+
+function sumOfSquares(n: number): number {
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc = (acc + i * i) | 0;
+  return acc;
+}
+
 for (const arch of ARCHES) {
   test(`${arch}: run on ELF objects keeps --entry/--args and traces them too`, async (t) => {
     const obj = compileC(arch, 'long tri(long n) { long s = 0; for (long i = 1; i <= n; i++) s += i; return s; }', ['-O1']);
@@ -228,7 +321,10 @@ test('run: bad input is exit 2 with a message naming what and where', async (t) 
     [['run', wat, '--invoke'], /--invoke needs a function name/],
     [['run', wat, '--arch', 'mips'], /--arch: unknown architecture 'mips'/],
     [['run', wat, '--entry', 'fib'], /--entry applies to ELF objects/],
-    [['run', wat, '--cycles'], /--cycles applies to ELF objects/],
+    [['run', wat, '--cycles=slow'], /--cycles takes fast, detailed or off \(got 'slow'\)/],
+    [['run', wat, '--invoke', 'fib', '3', '--cycles', '--uarch', 'pentium'], /unknown microarchitecture 'pentium' \(known: skylake, znver3, cortex-a72, neoverse-n2\)/],
+    [['run', wat, '--invoke', 'fib', '3', '--uarch', 'zen3'], /--uarch needs --cycles/],
+    [['run', 'examples/fib', '--cycles'], /--cycles needs one call: examples\/fib runs through its driver \(give --invoke NAME ARGS\.\.\.\)/],
     [['run', wat, '--trace=loud'], /--trace takes block or insn \(got 'loud'\)/],
     [['run', wat, '--trace-limit', '5'], /--trace-limit needs --trace/],
     [['run', wat, '--trace', '--trace-limit', 'x'], /--trace-limit: 'x' is not an integer/],

@@ -11,7 +11,7 @@ import { readElf } from '../../loader/elf.ts';
 import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
 import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type HostFn, type Instance, type Val } from '../../runtime/api.ts';
 import { Machine } from '../../simulator/machine.ts';
-import { CycleModelError, type CycleReport } from '../../simulator/timing/cycles.ts';
+import { CycleModelError, type CycleOptions, type CycleReport } from '../../simulator/timing/cycles.ts';
 import { UARCH_NAMES, UnknownUarchError, parseUarch, timingModel } from '../../simulator/timing/model.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
@@ -23,6 +23,7 @@ import {
 } from './trace.ts';
 
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64] [--invoke NAME ARGS...]
+                      [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json]
        stackscope run <file.o>... --entry NAME [--args 1,2,3] [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--json]
@@ -75,11 +76,13 @@ Any other undefined symbol is an error listing every unresolved name.
 Limits: --budget instructions (default 4294967296, 0 = none) and --timeout ms (default
 10000, 0 = none), per call into guest code.
 
-Cycles (ELF objects; docs/cycle-model.md): --cycles (= --cycles=fast) prices every executed
-block with a static per-microarchitecture model counted natively; --cycles=detailed adds a
-branch predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, the CPI
-stack (base / dependency / branch / memory) and the hottest functions and blocks. --uarch
-picks the model: ${UARCH_NAMES.join(', ')} (default skylake on x86-64, neoverse-n2 on AArch64).
+Cycles (docs/cycle-model.md): --cycles (= --cycles=fast) prices every executed block with a
+static per-microarchitecture model counted natively; --cycles=detailed adds a branch
+predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, the CPI stack
+(base / dependency / branch / memory) and the hottest functions and blocks (Wasm functions
+as module!name) of the call: the --entry call, or the invoked export (a start function run
+by instantiation is not in it). --uarch picks the model: ${UARCH_NAMES.join(', ')} (default
+skylake on x86-64, neoverse-n2 on AArch64). Not for examples run by their driver.
 
 On a guest trap: its code (Wasm) or kind (ELF), exact PC, the instruction there and a
 symbolized backtrace, exit code 1. Bad input or usage: exit code 2. JSON shapes: docs/cli.md.`;
@@ -157,13 +160,7 @@ async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes:
     ? argText.split(',').map((a, i) => parseInteger(a, `--args item ${i + 1}`, 'run'))
     : [];
   const budget = limitFlag(args, 'budget', 1n << 32n);
-  const cyclesFlag = args.flags.get('cycles');
-  const uarchFlag = args.flags.get('uarch');
-  if (cyclesFlag !== undefined && cyclesFlag !== 'fast' && cyclesFlag !== 'detailed' && cyclesFlag !== 'off') {
-    throw new UsageError(`--cycles takes fast, detailed or off (got '${String(cyclesFlag)}')`, 'run');
-  }
-  if (typeof uarchFlag === 'string' && !parseUarch(uarchFlag)) throw new UsageError(new UnknownUarchError(uarchFlag).message, 'run');
-  if (uarchFlag !== undefined && cyclesFlag === undefined) throw new UsageError('--uarch needs --cycles', 'run');
+  const cycles = cycleFlags(args);
   const timeout = limitFlag(args, 'timeout', 10_000n);
   const trace = traceFlags(args);
 
@@ -175,12 +172,7 @@ async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes:
   const json = args.flags.has('json');
   const printed: string[] = [];
   const hostOut: Output = json ? { ...out, text: (l) => printed.push(l) } : out;
-  if (typeof uarchFlag === 'string' && timingModel(uarchFlag).arch !== arch) {
-    throw new UsageError(new CycleModelError(`models ${timingModel(uarchFlag).arch}, the objects are ${arch}`, uarchFlag).message, 'run');
-  }
-  const cycles = cyclesFlag === 'fast' || cyclesFlag === 'detailed'
-    ? { mode: cyclesFlag, ...(typeof uarchFlag === 'string' ? { uarch: uarchFlag } : {}) } as const
-    : undefined;
+  checkUarchArch(cycles, arch, 'the objects are');
   const machine = await Machine.create({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout), ...(cycles ? { cycles } : {}) });
   try {
     const program = loadObjects(machine, inputs, { hostFunctions: hostFunctions(machine, hostOut) });
@@ -231,6 +223,31 @@ async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes:
   } finally {
     machine.close();
   }
+}
+
+/**
+ * `--cycles[=fast|detailed|off]` and `--uarch NAME` as the Machine's (or Engine's) cycle
+ * options; undefined when no model is asked for. The uarch's arch is checked once the arch of
+ * the run is known (checkUarchArch).
+ */
+function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined {
+  const cyclesFlag = args.flags.get('cycles');
+  const uarchFlag = args.flags.get('uarch');
+  if (cyclesFlag !== undefined && cyclesFlag !== 'fast' && cyclesFlag !== 'detailed' && cyclesFlag !== 'off') {
+    throw new UsageError(`--cycles takes fast, detailed or off (got '${String(cyclesFlag)}')`, command);
+  }
+  if (typeof uarchFlag === 'string' && !parseUarch(uarchFlag)) throw new UsageError(new UnknownUarchError(uarchFlag).message, command);
+  if (uarchFlag !== undefined && cyclesFlag === undefined) throw new UsageError('--uarch needs --cycles', command);
+  return cyclesFlag === 'fast' || cyclesFlag === 'detailed'
+    ? { mode: cyclesFlag, ...(typeof uarchFlag === 'string' ? { uarch: uarchFlag } : {}) }
+    : undefined;
+}
+
+/** A --uarch model of the other arch is a usage error (`what` says what runs on `arch`). */
+function checkUarchArch(cycles: CycleOptions | undefined, arch: Arch, what: string, command = 'run'): void {
+  if (cycles?.uarch === undefined) return;
+  const modelArch = timingModel(cycles.uarch).arch;
+  if (modelArch !== arch) throw new UsageError(new CycleModelError(`models ${modelArch}, ${what} ${arch}`, cycles.uarch).message, command);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,6 +344,8 @@ export interface WasmSessionOptions {
   timeoutMs?: number | null;
   /** Function imports stackscope does not provide become stubs returning zero or null. */
   stubUnknownImports?: boolean;
+  /** The store's cycle model (its uarch must model the module's arch: a UsageError otherwise). */
+  cycles?: CycleOptions;
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
@@ -378,7 +397,8 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
     }
   }
   const arch = imageArch ?? o.arch ?? 'x64';
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs });
+  checkUarchArch(o.cycles, arch, isElf ? `${o.file} is an image compiled for` : 'the module runs on', o.command);
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
   const name = basename(o.file);
   const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
   const store = await Store.create(engine);
@@ -609,8 +629,12 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   if (args.positionals.length === 1 && (isDirectory(first) || (!existsSync(first) && isDirectory(join('examples', first))))) {
     const target = resolveModulePath(first, 'run');
     if (target.driver && !invoke) {
-      for (const flag of ['entry', 'args', 'cycles', 'uarch']) {
+      for (const flag of ['entry', 'args']) {
         if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
+      }
+      for (const flag of ['cycles', 'uarch']) {
+        // A driver makes many calls; the report covers one (give --invoke NAME ARGS... for it).
+        if (args.flags.has(flag)) throw new UsageError(`--${flag} needs one call: ${first} runs through its driver (give --invoke NAME ARGS...)`, 'run');
       }
       return runDriver(args, target.file, target.driver, out);
     }
@@ -623,7 +647,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
     return runObjects(args, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
-  for (const flag of ['entry', 'args', 'cycles', 'uarch']) {
+  for (const flag of ['entry', 'args']) {
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
   return runWasm(args, invoke, inputs[0], out);
@@ -715,10 +739,11 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const explainGc = args.flags.has('gc-explain');
   const budget = limitFlag(args, 'budget', 1n << 32n);
   const timeout = limitFlag(args, 'timeout', 10_000n);
+  const cycles = cycleFlags(args);
   const printed: string[] = [];
   const session = await openWasmSession({
     file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs: timeout === null ? null : Number(timeout),
-    print: (line) => (json ? printed.push(line) : out.text(line)),
+    print: (line) => (json ? printed.push(line) : out.text(line)), ...(cycles ? { cycles } : {}),
   });
   const { store } = session;
   try {
@@ -729,6 +754,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     if (tracer) session.onGc = (r) => tracer.recordGc(r);
     let result: Val = null;
     let trap: WasmTrap | GuestTrap | undefined;
+    let report: CycleReport | undefined;
     const gcsBefore = session.gcs.length;
     // Described before the call: externref arguments are released after it.
     const argsJson = target ? target.args.map((a, i) => valJson(target.func.type.params[i], a)) : [];
@@ -739,6 +765,8 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       trap = e;
     } finally {
       tracer?.close();
+      // The invoked call's cycles (instantiation's start function was an entry of its own).
+      if (target) report = store.cycleReport();
       for (const a of target?.args ?? []) if (a instanceof ExternRef) a.release();
     }
     const instructions = target ? store.machine.instructionsExecuted() : 0n;
@@ -751,6 +779,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
         invoke: target ? { name: target.name, args: argsJson } : null,
         result: trap || !target || resultType === undefined ? null : valJson(resultType, result),
         instructions: Number(instructions), trap: t ? t.json : null, output: printed,
+        ...(report ? { cycles: cycleReportJson(report) } : {}),
         gcs: gcs.map((r) => {
           const j = reportToJson(r) as Record<string, unknown>;
           if (!explainGc) delete j.explanation;
@@ -763,6 +792,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       if (!target) out.text(`instantiated ${session.file} on ${session.arch}; nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
       else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result)} (${resultType})`}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
+      if (report) for (const line of cycleReportText(report)) out.text(line);
       if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);
       if (explainGc) {
         if (gcs.length === 0) out.text('gc: no collection ran');
