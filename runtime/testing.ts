@@ -6,6 +6,7 @@ import type { Arch } from '../isa/arch.ts';
 import { Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
 import { X64Assembler, mem as xmem, type AssembledCode } from '../isa/x64/encoder.ts';
 import { BUILTIN_FUNCTIONS_TOTAL_NUMBER } from '../compiler/builtins.ts';
+import { AARCH64_TRAP_IMMEDIATE } from '../compiler/codegen/common.ts';
 import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
 import { Machine } from '../simulator/machine.ts';
 import { RuntimeHeap } from './heap.ts';
@@ -35,6 +36,41 @@ export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMConte
 // the compiler's images exist.
 
 
+/**
+ * The frame record and, with `checkStack`, a Cranelift-style stack-limit check (SP against
+ * [[vmctx+8]+0], trapping when below). Returns the trap instruction's offset, if any.
+ */
+function x64Prologue(a: X64Assembler, checkStack: boolean): number | undefined {
+  a.push('rbp');
+  a.mov('rbp', 'rsp');
+  if (!checkStack) return undefined;
+  const ok = a.newLabel();
+  a.load('r10', xmem('rdi', 8));
+  a.load('r10', xmem('r10', 0));
+  a.cmp('rsp', 'r10');
+  a.jcc('ae', ok);
+  const trapOffset = a.offset;
+  a.ud2();
+  a.bind(ok);
+  return trapOffset;
+}
+
+function aarch64Prologue(a: Aarch64Assembler, checkStack: boolean): number | undefined {
+  a.stp('x29', 'x30', memPre('sp', -16));
+  a.mov('x29', 'sp');
+  if (!checkStack) return undefined;
+  const ok = a.newLabel();
+  a.ldr('x16', amem('x0', 8));
+  a.ldr('x16', amem('x16', 0));
+  a.mov('x17', 'sp');
+  a.cmp('x17', 'x16');
+  a.bCond('hs', ok);
+  const trapOffset = a.offset;
+  a.udf(AARCH64_TRAP_IMMEDIATE);
+  a.bind(ok);
+  return trapOffset;
+}
+
 export interface FakeWasm {
   code: AssembledCode;
   /** Offset of the return address of the call the function makes. */
@@ -57,18 +93,7 @@ export function assembleForwarder(arch: Arch, nparams: number, calleeCtx: bigint
   let trapOffset: number | undefined;
   if (arch === 'x64') {
     const a = new X64Assembler();
-    a.push('rbp');
-    a.mov('rbp', 'rsp');
-    if (checkStack) {
-      const ok = a.newLabel();
-      a.load('r10', xmem('rdi', 8));
-      a.load('r10', xmem('r10', 0));
-      a.cmp('rsp', 'r10');
-      a.jcc('ae', ok);
-      trapOffset = a.offset;
-      a.ud2();
-      a.bind(ok);
-    }
+    trapOffset = x64Prologue(a, checkStack);
     if (area) a.subImm('rsp', area);
     for (let j = 0; j < onStack; j++) {
       a.load('r11', xmem('rbp', 16 + 8 * j));
@@ -85,19 +110,7 @@ export function assembleForwarder(arch: Arch, nparams: number, calleeCtx: bigint
     return { code: a.finish(), returnOffset, trapOffset };
   }
   const a = new Aarch64Assembler();
-  a.stp('x29', 'x30', memPre('sp', -16));
-  a.mov('x29', 'sp');
-  if (checkStack) {
-    const ok = a.newLabel();
-    a.ldr('x16', amem('x0', 8));
-    a.ldr('x16', amem('x16', 0));
-    a.mov('x17', 'sp');
-    a.cmp('x17', 'x16');
-    a.bCond('hs', ok);
-    trapOffset = a.offset;
-    a.udf(0xc11f);
-    a.bind(ok);
-  }
+  trapOffset = aarch64Prologue(a, checkStack);
   if (area) a.subImm('sp', 'sp', area);
   for (let j = 0; j < onStack; j++) {
     a.ldr('x9', amem('x29', 16 + 8 * j));
@@ -122,18 +135,7 @@ export function assembleRecursive(arch: Arch, checkStack: boolean): FakeWasm {
     const a = new X64Assembler();
     const top = a.newLabel();
     a.bind(top);
-    a.push('rbp');
-    a.mov('rbp', 'rsp');
-    if (checkStack) {
-      const ok = a.newLabel();
-      a.load('r10', xmem('rdi', 8));
-      a.load('r10', xmem('r10', 0));
-      a.cmp('rsp', 'r10');
-      a.jcc('ae', ok);
-      trapOffset = a.offset;
-      a.ud2();
-      a.bind(ok);
-    }
+    trapOffset = x64Prologue(a, checkStack);
     a.subImm('rsp', 32);
     a.call(top);
     const returnOffset = a.offset;
@@ -145,19 +147,7 @@ export function assembleRecursive(arch: Arch, checkStack: boolean): FakeWasm {
   const a = new Aarch64Assembler();
   const top = a.newLabel();
   a.bind(top);
-  a.stp('x29', 'x30', memPre('sp', -16));
-  a.mov('x29', 'sp');
-  if (checkStack) {
-    const ok = a.newLabel();
-    a.ldr('x16', amem('x0', 8));
-    a.ldr('x16', amem('x16', 0));
-    a.mov('x17', 'sp');
-    a.cmp('x17', 'x16');
-    a.bCond('hs', ok);
-    trapOffset = a.offset;
-    a.udf(0xc11f);
-    a.bind(ok);
-  }
+  trapOffset = aarch64Prologue(a, checkStack);
   a.subImm('sp', 'sp', 32);
   a.bl(top);
   const returnOffset = a.offset;
@@ -181,7 +171,7 @@ export function assembleTrap(arch: Arch): FakeWasm {
   a.stp('x29', 'x30', memPre('sp', -16));
   a.mov('x29', 'sp');
   const trapOffset = a.offset;
-  a.udf(0xc11f);
+  a.udf(AARCH64_TRAP_IMMEDIATE);
   return { code: a.finish(), returnOffset: 0, trapOffset };
 }
 
