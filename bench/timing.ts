@@ -20,6 +20,7 @@ import type { Arch } from '../isa/arch.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { assemble } from '../simulator/testing/asm.ts';
+import { xorshiftFlags } from '../simulator/timing/kernels.ts';
 import { bareSeconds } from './bare.ts';
 import { emit, type BenchOptions } from './report.ts';
 
@@ -142,20 +143,6 @@ function kernelFunction(k: HostKernel, symbol: string): string {
   ].join('\n');
 }
 
-/** xorshift32 flag bytes; the harness generates the same sequence in C. */
-function randomFlags(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x >>> 16) & 1;
-  }
-  return out;
-}
 
 const SEED = 12345;
 /** Dependent adds per iteration of the calibration loop. */
@@ -249,7 +236,7 @@ async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'deta
     const data = m.map('data', k.data === 'walk' ? WALK_BYTES : FLAG_BYTES, PROT_READ | PROT_WRITE);
     if (k.data === 'walk') data.view.fill(1);
     if (k.data === 'ones') data.view.fill(1, 0, FLAG_BYTES);
-    if (k.data === 'random-flags') data.view.set(randomFlags(FLAG_BYTES, SEED));
+    if (k.data === 'random-flags') data.view.set(xorshiftFlags(FLAG_BYTES, SEED));
     if (k.data === 'chase') data.data.setBigUint64(0, data.address, true);
     // Fewer iterations through the model than on the host, except where the trip count is the
     // point (the 64 MiB walk covers its buffer once).

@@ -5,6 +5,7 @@ import { Machine } from '../machine.ts';
 import { assembleMany } from '../testing/asm.ts';
 import { CycleModelError, type CycleReport } from './cycles.ts';
 import { KERNEL_GOLDENS } from './data/kernels.ts';
+import { xorshiftFlags } from './kernels.ts';
 import { UARCH_NAMES, timingModel, type UarchName } from './model.ts';
 
 /**
@@ -190,20 +191,6 @@ const DYNAMIC_KERNELS: Record<Arch, { branch: string; walk: string; setBranch: (
   },
 };
 
-/** xorshift32: deterministic flag bytes. */
-function flags(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x >>> 16) & 1;
-  }
-  return out;
-}
 
 for (const uarch of ['znver3', 'neoverse-n2'] as const) {
   test(`${uarch} detailed: a random branch costs more than a never-taken one; a 64 MiB stride-64 walk more per load than an L1-resident one`, async (t) => {
@@ -224,7 +211,7 @@ for (const uarch of ['znver3', 'neoverse-n2'] as const) {
         return m.cycleReport()!;
       };
       const never = perIteration(new Uint8Array(0x4000).fill(1));
-      const random = perIteration(flags(0x4000, 8));
+      const random = perIteration(xorshiftFlags(0x4000, 8));
       t.log(`${uarch} branch: never ${(never.cycles / n).toFixed(2)}, random ${(random.cycles / n).toFixed(2)} cycles/iteration; mispredicted ${random.branches!.conditionalMispredicted} of ${random.branches!.conditional}`);
       t.true(random.cycles > never.cycles * 1.5);
       t.true(random.stack.branch > 10 * never.stack.branch + 1);

@@ -558,3 +558,21 @@ export const KERNELS: readonly KernelSource[] = [
     cmp x0, x1
     b.ne LOOP`),
 ];
+
+/**
+ * Deterministic 0/1 flag bytes from xorshift32, for branch kernels whose outcome must not
+ * repeat within a run. bench/timing's C harness generates the same sequence from the same seed.
+ */
+export function xorshiftFlags(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x >>> 16) & 1;
+  }
+  return out;
+}
