@@ -708,21 +708,14 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
     if (json) {
       out.json({
         arch, module: file, driver: driverPath, trap: trap ? describeTrap(trap).json : null, output: printed,
-        gcs: gcs.map((r) => {
-          const j = reportToJson(r) as Record<string, unknown>;
-          if (!explainGc) delete j.explanation;
-          return j;
-        }),
+        gcs: gcsToJson(gcs, explainGc),
         ...(tracer ? { trace: traceToJson(tracer) } : {}),
       });
     } else {
       if (tracer) for (const line of renderTrace(tracer)) out.text(line);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (explainGc) {
-        gcs.forEach((r, i) => {
-          out.text(`== GC #${i + 1} ==`);
-          if (r.explanation) out.text(renderExplanation(r.explanation).replace(/\n$/, ''));
-        });
+        printGcExplanations(out, gcs);
       }
     }
     return trap ? 1 : 0;
@@ -780,11 +773,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
         result: trap || !target || resultType === undefined ? null : valJson(resultType, result),
         instructions: Number(instructions), trap: t ? t.json : null, output: printed,
         ...(report ? { cycles: cycleReportJson(report) } : {}),
-        gcs: gcs.map((r) => {
-          const j = reportToJson(r) as Record<string, unknown>;
-          if (!explainGc) delete j.explanation;
-          return j;
-        }),
+        gcs: gcsToJson(gcs, explainGc),
         ...(tracer ? { trace: traceToJson(tracer) } : {}),
       });
     } else {
@@ -796,10 +785,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);
       if (explainGc) {
         if (gcs.length === 0) out.text('gc: no collection ran');
-        gcs.forEach((r, i) => {
-          out.text(`== GC #${i + 1} ==`);
-          if (r.explanation) out.text(renderExplanation(r.explanation).replace(/\n$/, ''));
-        });
+        printGcExplanations(out, gcs);
       }
     }
     if (result instanceof ExternRef) result.release();
@@ -807,4 +793,21 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   } finally {
     store.close();
   }
+}
+
+/** The GC reports of a run as JSON; the per-word explanation only when it was asked for. */
+function gcsToJson(gcs: readonly GcReport[], explain: boolean): Record<string, unknown>[] {
+  return gcs.map((r) => {
+    const j = reportToJson(r) as Record<string, unknown>;
+    if (!explain) delete j.explanation;
+    return j;
+  });
+}
+
+/** Prints each GC's explanation under a numbered heading. */
+function printGcExplanations(out: Output, gcs: readonly GcReport[]): void {
+  gcs.forEach((r, i) => {
+    out.text(`== GC #${i + 1} ==`);
+    if (r.explanation) out.text(renderExplanation(r.explanation).replace(/\n$/, ''));
+  });
 }
