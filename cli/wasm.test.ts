@@ -207,6 +207,27 @@ for (const arch of ARCHES) {
     });
   }
 
+  test(`${arch}: --cycles on an example run by its driver adds up all the driver's calls`, async (t) => {
+    const plain = JSON.parse((await cli('run', 'examples/fib', '--arch', arch, '--json')).stdout);
+    const r = await cli('run', 'examples/fib', '--arch', arch, '--cycles', '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.deepEqual(j.output, plain.output, 'counting cycles changes nothing the driver prints');
+    t.is(plain.cycles, undefined);
+    const c = j.cycles as CyclesJson;
+    t.is(c.mode, 'fast');
+    // fib and fib_iter are called by separate entries from the driver: both are in the one report.
+    const names = c.functions.map((f) => f.name);
+    t.true(names.includes('fib.wat!fib') && names.includes('fib.wat!fib_iter'), names.join(', '));
+    const parts = c.stack.base + c.stack.dependency + c.stack.branch + c.stack.memory;
+    t.true(Math.abs(parts - c.cycles) <= 1e-9 * c.cycles);
+    const text = await cli('run', 'examples/fib', '--arch', arch, '--cycles=detailed');
+    t.is(text.code, 0, text.stderr);
+    t.true(text.stdout.startsWith(plain.output.join('\n') + '\n'), 'the report follows the driver\'s output');
+    t.regex(text.stdout, /\ncycles: \d+ \(detailed, (skylake|neoverse-n2)\), IPC \d+\.\d\d, CPI \d+\.\d{3}\n/);
+    t.regex(text.stdout, /\nbranches: \d+ of \d+ conditional/);
+  });
+
   test(`${arch}: --cycles --uarch on a compiled image and on a trap`, async (t) => {
     const obj = scratchPath(`loop.${arch}.o`);
     const c = await cli('compile', loopWat, '--arch', arch, '-o', obj);
@@ -324,7 +345,7 @@ test('run: bad input is exit 2 with a message naming what and where', async (t) 
     [['run', wat, '--cycles=slow'], /--cycles takes fast, detailed or off \(got 'slow'\)/],
     [['run', wat, '--invoke', 'fib', '3', '--cycles', '--uarch', 'pentium'], /unknown microarchitecture 'pentium' \(known: skylake, znver3, cortex-a72, neoverse-n2\)/],
     [['run', wat, '--invoke', 'fib', '3', '--uarch', 'zen3'], /--uarch needs --cycles/],
-    [['run', 'examples/fib', '--cycles'], /--cycles needs one call: examples\/fib runs through its driver \(give --invoke NAME ARGS\.\.\.\)/],
+    [['run', 'examples/fib', '--arch', 'aarch64', '--cycles', '--uarch', 'skylake'], /skylake: models x64, the example runs on aarch64/],
     [['run', wat, '--trace=loud'], /--trace takes block or insn \(got 'loud'\)/],
     [['run', wat, '--trace-limit', '5'], /--trace-limit needs --trace/],
     [['run', wat, '--trace', '--trace-limit', 'x'], /--trace-limit: 'x' is not an integer/],

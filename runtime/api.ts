@@ -92,6 +92,9 @@ function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined): void {
   if (mode !== 'off' && mode !== 'fast' && mode !== 'detailed') {
     throw new CycleModelError(`unknown cycle mode ${JSON.stringify(mode)} (off, fast or detailed)`);
   }
+  if (cycles.accumulate !== undefined && typeof cycles.accumulate !== 'boolean') {
+    throw new CycleModelError(`cycles.accumulate must be a boolean (got ${JSON.stringify(cycles.accumulate)})`);
+  }
   if (cycles.uarch === undefined) return;
   const model = timingModel(cycles.uarch);
   if (model.arch !== arch) throw new CycleModelError(`models ${model.arch}, the engine is ${arch}`, cycles.uarch);
@@ -259,12 +262,18 @@ export class Store<T = unknown> {
    * The cycle model's report of the current or last entry into Wasm from the host: each
    * outermost entry (`Func.call` from the host, a start function run by instantiation) starts
    * from empty counts; host functions and builtins Wasm calls, and Wasm they call back, run
-   * inside it. Total cycles, IPC, CPI stack, hot blocks and hot functions named `module!func`
-   * (trampolines by their runtime names). Undefined when the store has no cycle model
-   * (EngineConfig.cycles / StoreOptions.cycles).
+   * inside it. With `cycles.accumulate` the report instead covers every entry since the store
+   * was made or `resetCycles()`. Total cycles, IPC, CPI stack, hot blocks and hot functions
+   * named `module!func` (trampolines by their runtime names). Undefined when the store has no
+   * cycle model (EngineConfig.cycles / StoreOptions.cycles).
    */
   cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
     return this.machine.cycleReport(options);
+  }
+
+  /** Starts the cycle model's counts afresh (between calls into Wasm, not from a host function). */
+  resetCycles(): void {
+    this.machine.resetCycles();
   }
 
   /**

@@ -99,6 +99,70 @@ for (const arch of ARCHES) {
   });
 }
 
+for (const arch of ARCHES) {
+  for (const mode of ['fast', 'detailed'] as const) {
+    test(`${arch} ${mode}: with accumulate, one report adds up every entry until resetCycles()`, async (t) => {
+      const engine = new Engine({ arch, cycles: { mode, accumulate: true } });
+      const { store, instance } = await open(engine);
+      try {
+        const sum = instance.getFunc('sum');
+        const instructions: bigint[] = [];
+        const reports: CycleReport[] = [];
+        for (const n of [300, 50, 1000]) {
+          t.is(sum.call(n), sumOfSquares(n));
+          instructions.push(store.machine.instructionsExecuted());
+          reports.push(store.cycleReport()!);
+        }
+        // Each entry's own count stays per call; the report grows by exactly that much.
+        t.true(instructions[2] > instructions[0] && instructions[0] > instructions[1]);
+        t.is(BigInt(reports[0].instructions), instructions[0]);
+        t.is(BigInt(reports[1].instructions), instructions[0] + instructions[1]);
+        t.is(BigInt(reports[2].instructions), instructions[0] + instructions[1] + instructions[2]);
+        t.true(reports[2].cycles > reports[1].cycles && reports[1].cycles > reports[0].cycles);
+        const total = reports[2];
+        t.true(Math.abs(total.stack.base + total.stack.dependency + total.stack.branch + total.stack.memory - total.cycles) <= 1e-9 * total.cycles);
+        const loop = total.blocks[0];
+        t.regex(loop.symbol ?? '', /^loop\.wat!sum\+0x[0-9a-f]+$/);
+        t.true(loop.executions >= 1350, `${loop.executions} executions of the loop over 1350 iterations`);
+        if (mode === 'fast') {
+          // Static prices: the three calls cost what they cost one by one.
+          const single = new Engine({ arch, cycles: { mode } });
+          const alone = await open(single);
+          let cycles = 0;
+          for (const n of [300, 50, 1000]) {
+            alone.instance.getFunc('sum').call(n);
+            cycles += alone.store.cycleReport()!.cycles;
+          }
+          alone.store.close();
+          t.true(Math.abs(cycles - total.cycles) <= 1e-9 * cycles, `${cycles} one by one vs ${total.cycles} accumulated`);
+        }
+        store.resetCycles();
+        const empty = store.cycleReport()!;
+        t.is(empty.instructions, 0);
+        t.is(empty.cycles, 0);
+        t.is(store.machine.instructionsExecuted(), instructions[2], 'resetCycles leaves the last call\'s count alone');
+        sum.call(50);
+        t.is(BigInt(store.cycleReport()!.instructions), store.machine.instructionsExecuted());
+      } finally {
+        store.close();
+      }
+    });
+  }
+}
+
+test('resetCycles from inside a host function is a MachineError', async (t) => {
+  const engine = new Engine({ arch: 'x64', cycles: { mode: 'fast', accumulate: true } });
+  const store = await Store.create(engine);
+  const module = await Module.fromWat(engine, LOOP_WAT, 'loop.wat');
+  const note = Func.wrap(store, { params: ['i32'], results: [] }, () => store.resetCycles());
+  const instance = Instance.create(store, module, [note]);
+  try {
+    t.throws(() => instance.getFunc('outer').call(3), { message: /resetCycles\(\) while guest code runs/ });
+  } finally {
+    store.close();
+  }
+});
+
 test('a store may override the engine: its own model, or none', async (t) => {
   const plain = new Engine({ arch: 'aarch64' });
   const counted = await open(plain, await Store.create(plain, { cycles: { mode: 'fast', uarch: 'a72' } }));
@@ -129,6 +193,7 @@ test('bad cycle options are typed errors where they are given', async (t) => {
     ['x64', { mode: 'fast', uarch: 'a72' }, CycleModelError, /a72: models aarch64, the engine is x64/],
     ['aarch64', { mode: 'detailed', uarch: 'skylake' }, CycleModelError, /skylake: models x64, the engine is aarch64/],
     ['x64', { mode: 'slow' }, CycleModelError, /unknown cycle mode "slow"/],
+    ['x64', { mode: 'fast', accumulate: 'yes' }, CycleModelError, /cycles\.accumulate must be a boolean \(got "yes"\)/],
   ];
   for (const [arch, cycles, type, message] of cases) {
     t.throws(() => new Engine({ arch, cycles: cycles as never }), { instanceOf: type, message });

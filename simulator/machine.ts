@@ -387,8 +387,8 @@ export class Machine {
     this.depth++;
     try {
       if (outermost) {
+        this.cycleCounter?.beginEntry(); // before the engine's counts are zeroed: it may keep them
         this.engine.resetCounters();
-        this.cycleCounter?.reset();
         this.harnessInstructions = 0n;
         const budget = options.budget === undefined ? this.budget : options.budget;
         const timeout = options.timeoutMs === undefined ? this.timeoutMs : options.timeoutMs;
@@ -581,9 +581,10 @@ export class Machine {
   }
 
   /**
-   * Cycles of the current or last outermost call under the cycle model (`cycles` option):
-   * total, IPC, CPI stack, hot blocks and functions (named by the symbolizers). Undefined when
-   * the model is off.
+   * Cycles of the current or last outermost call under the cycle model (`cycles` option), or
+   * with `cycles.accumulate` of every outermost call since the machine was made or
+   * `resetCycles()`: total, IPC, CPI stack, hot blocks and functions (named by the
+   * symbolizers). Undefined when the model is off.
    */
   cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
     const g = this.gateway;
@@ -592,6 +593,12 @@ export class Machine {
       symbolize: (a) => this.symbolize(a),
       exclude: (a) => a >= g.address && a < g.address + BigInt(g.size),
     });
+  }
+
+  /** Starts the cycle model's counts (and detailed mode's predictor and caches) afresh. */
+  resetCycles(): void {
+    if (this.depth > 0) throw new MachineError('resetCycles() while guest code runs: call it between calls');
+    this.cycleCounter?.clear();
   }
 
   close(): void {

@@ -41,7 +41,7 @@ examples/NAME (or NAME, or any directory) means the directory's one .wat file. I
 run.ts driver and no --invoke is given, the driver runs the module (its own host functions,
 tables and calls; the example's README says what it prints); this needs the TypeScript
 sources (node --import tsx cli/main.ts). JSON then: {"arch", "module", "driver", "trap",
-"output", "gcs", "trace"?}.
+"output", "gcs", "trace"?, "cycles"?}.
 
 Host imports (module "env"):
   print_i32(i32), print_i64(i64)    print the value (signed) on its own line
@@ -81,8 +81,9 @@ static per-microarchitecture model counted natively; --cycles=detailed adds a br
 predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, the CPI stack
 (base / dependency / branch / memory) and the hottest functions and blocks (Wasm functions
 as module!name) of the call: the --entry call, or the invoked export (a start function run
-by instantiation is not in it). --uarch picks the model: ${UARCH_NAMES.join(', ')} (default
-skylake on x86-64, neoverse-n2 on AArch64). Not for examples run by their driver.
+by instantiation is not in it); for an example run by its driver, of every call the driver
+makes, start functions included, added up. --uarch picks the model: ${UARCH_NAMES.join(', ')}
+(default skylake on x86-64, neoverse-n2 on AArch64).
 
 On a guest trap: its code (Wasm) or kind (ELF), exact PC, the instruction there and a
 symbolized backtrace, exit code 1. Bad input or usage: exit code 2. JSON shapes: docs/cli.md.`;
@@ -632,10 +633,6 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       for (const flag of ['entry', 'args']) {
         if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
       }
-      for (const flag of ['cycles', 'uarch']) {
-        // A driver makes many calls; the report covers one (give --invoke NAME ARGS... for it).
-        if (args.flags.has(flag)) throw new UsageError(`--${flag} needs one call: ${first} runs through its driver (give --invoke NAME ARGS...)`, 'run');
-      }
       return runDriver(args, target.file, target.driver, out);
     }
     args.positionals[0] = target.file;
@@ -674,8 +671,12 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const explainGc = args.flags.has('gc-explain');
   const budget = limitFlag(args, 'budget', 1n << 32n);
   const timeout = limitFlag(args, 'timeout', 10_000n);
+  // The driver makes many calls from the host: one report adds them all up.
+  const cyclesFlag = cycleFlags(args);
+  const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
+  checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
-  const engine = new Engine({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout) });
+  const engine = new Engine({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout), ...(cycles ? { cycles } : {}) });
   const name = basename(file);
   const module = await Module.from(engine, readInput(file, 'run'), name);
   const store = await Store.create(engine);
@@ -705,11 +706,13 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
     } finally {
       tracer?.close();
     }
+    const report = store.cycleReport();
     if (json) {
       out.json({
         arch, module: file, driver: driverPath, trap: trap ? describeTrap(trap).json : null, output: printed,
         gcs: gcsToJson(gcs, explainGc),
         ...(tracer ? { trace: traceToJson(tracer) } : {}),
+        ...(report ? { cycles: cycleReportJson(report) } : {}),
       });
     } else {
       if (tracer) for (const line of renderTrace(tracer)) out.text(line);
@@ -717,6 +720,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
       if (explainGc) {
         printGcExplanations(out, gcs);
       }
+      if (report) for (const line of cycleReportText(report)) out.text(line);
     }
     return trap ? 1 : 0;
   } finally {

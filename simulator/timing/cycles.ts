@@ -9,9 +9,10 @@
  *   layers of detailed.ts: branch predictor, caches with a stride prefetcher, a register
  *   scoreboard in a reorder window.
  *
- * The report covers the current or last outermost run (the owner calls `reset` when a run
- * starts): total cycles, IPC, a CPI stack (base / dependency / branch / memory) and hot spots
- * per block and per function.
+ * The report covers the current or last outermost run (the owner calls `beginEntry` when one
+ * starts) or, with `accumulate`, every run since the counter was made or `clear`ed: total
+ * cycles, IPC, a CPI stack (base / dependency / branch / memory) and hot spots per block and
+ * per function.
  */
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError } from '../../isa/error.ts';
@@ -31,6 +32,13 @@ export interface CycleOptions {
   readonly uarch?: string;
   /** Detailed mode: model the data caches (memory hooks on every access). Default true. */
   readonly caches?: boolean;
+  /**
+   * false (default): each outermost entry from the host starts from empty counts, and the
+   * report covers the current or last one. true: counts — and in detailed mode the branch
+   * predictor, caches and scoreboard — carry over from one entry to the next, and the report
+   * covers every entry since the machine was made or its cycles were reset.
+   */
+  readonly accumulate?: boolean;
 }
 
 /** A cycle-model request the engine or architecture cannot serve. */
@@ -100,7 +108,12 @@ export class CycleCounter {
   readonly model: TimingModel;
   readonly params: DynamicParams;
   readonly caches: boolean;
+  readonly accumulate: boolean;
   private readonly blocks: BlockCache;
+  /** Fast mode with `accumulate`: executions in earlier entries, by block description. */
+  private readonly carried = new Map<BlockInfo, number>();
+  /** Fast mode: the engine's block counts are from before a `clear` (until the next entry). */
+  private engineCountsStale = false;
   /** The description the native counter holds for each block, by `address:size`. */
   private readonly described = new Map<string, BlockInfo>();
   private readonly byAddress = new Map<number, BlockInfo>();
@@ -127,6 +140,7 @@ export class CycleCounter {
     }
     this.params = DYNAMIC_PARAMS[this.model.uarch];
     this.caches = this.mode === 'detailed' && options.caches !== false;
+    this.accumulate = options.accumulate === true;
     this.blocks = new BlockCache(this.model);
     if (!engine.setBlockDescriber) throw new CycleModelError(`engine ${engine.name} cannot describe blocks to a native counter`);
     engine.setBlockDescriber((address, code) => {
@@ -219,11 +233,39 @@ export class CycleCounter {
     this.timer!.block(info);
   }
 
-  /** Starts a new run: counts, predictor, caches and scoreboard start empty. */
-  reset(): void {
-    if (this.timer) this.timer = this.newTimer();
+  /**
+   * An outermost entry is about to start; call it before the engine's counters are reset.
+   * Without `accumulate` the entry starts from empty counts, predictor, caches and scoreboard;
+   * with it, fast mode keeps the block counts of the entry before and detailed mode drains its
+   * pipeline (the host ran in between) and goes on.
+   */
+  beginEntry(): void {
+    if (!this.accumulate) {
+      this.clear();
+      this.engineCountsStale = false; // the engine zeroes its counts now
+      return;
+    }
+    if (this.timer) this.timer.finishRun();
+    else if (!this.engineCountsStale) this.carryBlockCounts();
+    this.engineCountsStale = false;
     this.lastEvent = -1;
     this.lastInfo = undefined;
+  }
+
+  /** Forgets everything counted so far (between entries). */
+  clear(): void {
+    if (this.timer) this.timer = this.newTimer();
+    this.carried.clear();
+    this.engineCountsStale = !this.timer;
+    this.lastEvent = -1;
+    this.lastInfo = undefined;
+  }
+
+  private carryBlockCounts(): void {
+    for (const [address, size, , count] of this.engine.blockCounts()) {
+      const info = this.described.get(`${address}:${size}`);
+      if (info) this.carried.set(info, (this.carried.get(info) ?? 0) + Number(count));
+    }
   }
 
   /** Code at [begin, end) changed: drop cached analyses of blocks there. */
@@ -253,10 +295,13 @@ export class CycleCounter {
       memory = stats.memory && { ...stats.memory, l1: { ...stats.memory.l1 }, l2: { ...stats.memory.l2 }, l3: stats.memory.l3 && { ...stats.memory.l3 } };
     } else {
       stack = { base: 0, dependency: 0, branch: 0, memory: 0 };
-      for (const [address, size, , count] of this.engine.blockCounts()) {
+      const counts = new Map(this.carried);
+      for (const [address, size, , count] of this.engineCountsStale ? [] : this.engine.blockCounts()) {
         const info = this.described.get(`${address}:${size}`);
-        if (!info || exclude(address)) continue;
-        const n = Number(count);
+        if (info) counts.set(info, (counts.get(info) ?? 0) + Number(count));
+      }
+      for (const [info, n] of counts) {
+        if (exclude(info.address)) continue;
         rows.push({ info, executions: n, cycles: n * info.cycles });
         if (info.cost) {
           stack.base += n * info.cost.stack.base;
