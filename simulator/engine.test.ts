@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { registersOf } from '../isa/registers.ts';
 import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type MemoryAccess } from './engine.ts';
@@ -104,5 +105,58 @@ for (const arch of ARCHES) {
     t.is(stop2.limit, 'budget');
     t.is(e.counters().instructions, 0n, 'a block that does not fit is not started');
     e.close();
+  });
+}
+
+/**
+ * A loop whose blocks have different sizes: the entry block (3 instructions: it runs through
+ * the first loop block up to its jump), then 4, then 2 and 4 alternating, 1,000 times.
+ */
+const ALTERNATING: Record<Arch, string> = {
+  x64: 'mov rcx, 1000\n1: add rax, 1\njmp 2f\n2: add rbx, 1\nadd rbx, 1\ndec rcx\njnz 1b\nnop\n',
+  aarch64: 'mov x1, #1000\n1: add x0, x0, #1\nb 2f\n2: add x2, x2, #1\nadd x2, x2, #1\nsubs x1, x1, #1\nb.ne 1b\nnop\n',
+};
+
+/** The instructions of the longest prefix of the block sequence that fits in `budget`. */
+function fittingPrefix(budget: number): number {
+  const sizes = [3, 4];
+  for (let i = 1; i < 1000; i++) sizes.push(2, 4);
+  let total = 0;
+  for (const s of sizes) {
+    if (total + s > budget) break;
+    total += s;
+  }
+  return total;
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: budgets stop exactly at the first block that does not fit, grants and reclaims notwithstanding`, (t) => {
+    const e = openUnicorn(arch);
+    const code = assemble(arch, ALTERNATING[arch]);
+    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+    const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+    try {
+      fc.assert(fc.property(fc.integer({ min: 0, max: 6100 }), (budget) => {
+        e.resetCounters();
+        e.setLimits({ budget: BigInt(budget), deadline: null });
+        const stop = e.start(CODE, end);
+        const expected = fittingPrefix(budget);
+        const done = expected === 6001;
+        if ((stop.limit === 'budget') === done) return false;
+        return e.counters().instructions === BigInt(expected);
+      }), { numRuns: 300 });
+      // A budget changed in the middle of a run (as a nested call's setLimits would) takes
+      // effect from there: grants handed out before are withdrawn.
+      e.resetCounters();
+      e.setLimits({ budget: 1000n, deadline: null });
+      t.is(e.start(CODE, end).limit, 'budget');
+      t.is(e.counters().instructions, BigInt(fittingPrefix(1000)));
+      e.setLimits({ budget: 2000n, deadline: null });
+      const pc = e.regRead(registersOf(arch).ids[registersOf(arch).pc]);
+      t.is(e.start(pc, end).limit, 'budget');
+      t.is(e.counters().instructions, BigInt(fittingPrefix(2000)));
+    } finally {
+      e.close();
+    }
   });
 }

@@ -530,8 +530,8 @@ class UnicornEngine implements Engine {
     if (limits.budget === null && limits.deadline === null && !this.helperCtx) return;
     this.ensureCounter();
     const w = this.stateWords!;
-    // The hook keeps its own countdown: bring the state's count up to date, change the
-    // limits, and hand them back.
+    // The hook hands out the budget in per-block grants: it withdraws them all and starts
+    // again from the new limits.
     loadHelper().syncOut(this.helperCtx);
     w[S_BUDGET] = limits.budget === null ? UNLIMITED : limits.budget;
     w[S_DEADLINE] = limits.deadline === null ? 0n : BigInt(Math.round(limits.deadline * 1e6));

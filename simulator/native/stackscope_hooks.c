@@ -17,13 +17,19 @@
  * The shared state block is host memory (a Node Buffer) that both sides read and write
  * directly; its layout is mirrored in simulator/unicorn.ts.
  *
- * Speed: the per-block path touches as little memory as it can — a direct-mapped cache of
- * recently entered blocks instead of hashing, a private countdown of the remaining budget and
- * the block's own execution count. Every store to a location the previous call also wrote
- * costs a store-to-load forwarding delay on the next call, which on a tight loop is most of
- * the hook's price. So the totals in the shared state (instructions, blocks, cost, last block)
- * are not kept per block: ss_sync_out computes them when the host asks, and ss_sync_in takes
- * the host's budget, deadline and instruction count after it changed them.
+ * Speed: on a tight loop the hook's price is mostly its read-modify-write chains — a value
+ * stored by one call and loaded again by the next waits for store-to-load forwarding — so the
+ * per-block path has exactly one: the block's own execution count. A direct-mapped cache of
+ * recently entered blocks replaces hashing, and the budget and the timeout cost no per-block
+ * work: each block may run up to its own `limit` of executions, a share of the budget granted
+ * to it in the slow path, where the clock is also read. Totals (instructions, blocks, cost)
+ * are computed from the per-block counts when the host asks (ss_sync_out).
+ *
+ * Budget accounting: budget = executed + Σ (limit - count) × icount + reserve. A block that
+ * reaches its limit asks for a grant from the reserve (growing geometrically up to
+ * GRANT_MAX_INSNS instructions, at most half the reserve); when the reserve cannot pay for one
+ * execution, the unused grants of every block are taken back first, so a run stops exactly at
+ * the first block that does not fit in the budget.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,7 +58,9 @@ typedef struct {
   uint32_t size;
   uint32_t icount;
   uint64_t cost_milli;
-  uint64_t count;
+  uint64_t count;  /* executions since the last reset */
+  uint64_t limit;  /* executions the block may reach before it asks for a new grant */
+  uint64_t grant;  /* size of its last grant, in executions */
 } block_entry;
 
 enum { RECENT = 256 };
@@ -62,15 +70,15 @@ typedef struct {
   block_entry *table; /* open addressing, linear probing; address 0 marks an empty slot */
   uint64_t capacity;  /* power of two */
   uint64_t used;
-  uint64_t clock_countdown;      /* blocks until the next deadline check (0: check now) */
   int64_t deadline_ns;           /* copy of the state's, taken by ss_sync_in */
-  int64_t left;                  /* instructions the budget still allows */
-  int64_t granted;               /* `left` as ss_sync_in set it */
-  uint64_t base_instructions;    /* the state's instruction count at ss_sync_in */
-  uint64_t retired_blocks;       /* counts of blocks forgotten or re-registered since the reset */
+  int budgeted;                  /* the budget is finite */
+  uint64_t reserve;              /* budget instructions granted to no block */
+  uint64_t slow_paths;           /* grants since ss_sync_in, for spacing out clock reads */
+  uint64_t retired_blocks;       /* executions of blocks forgotten or re-registered since the reset */
+  uint64_t retired_instructions;
   uint64_t retired_cost;
   block_entry *last;             /* the block entered last, or NULL */
-  block_entry *recent[RECENT];   /* direct-mapped shortcut into the table */
+  block_entry *recent[RECENT];   /* direct-mapped shortcut into the table; unused while tracing */
   /* Trace for the cycle model's detailed mode (host memory; NULL when off): entered blocks
    * as their address, data accesses as -(size * 2 + is_write + 1) followed by the address.
    * Doubles, so the host reads them without 64-bit integer conversions (guest addresses are
@@ -80,6 +88,10 @@ typedef struct {
   uint32_t trace_length;
   uint64_t trace_dropped;        /* accesses that found the trace full */
 } ctx_t;
+
+/* A grant covers at most this many instructions, so a block running without end comes back to
+ * the slow path (and the clock) every few tens of microseconds. */
+enum { GRANT_MAX_INSNS = 1 << 16, FIRST_GRANT = 16, CLOCK_EVERY = 8 };
 
 /* Slots a block may need for its own accesses; a block starts only with this much room. */
 enum { TRACE_HEADROOM = 2 * 1024 + 1 };
@@ -152,14 +164,47 @@ static __attribute__((noinline)) int deadline_passed(ctx_t *c) {
 }
 
 /* A block missing from the recent-block cache: look it up, or stop to have it described. */
-static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, block_entry **slot, uint64_t address, uint32_t size) {
+static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, uint64_t address, uint32_t size) {
   block_entry *e = address ? find(c, address) : NULL;
   if (!e || e->size != size) {
     stop_new_block(uc, c->state, address, size);
     return NULL;
   }
-  *slot = e;
   return e;
+}
+
+/* Takes every block's unused grant back into the reserve. */
+static void reclaim(ctx_t *c) {
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    block_entry *e = &c->table[i];
+    if (e->address == 0 || e->limit <= e->count) continue;
+    c->reserve += (e->limit - e->count) * e->icount;
+    e->limit = e->count;
+  }
+}
+
+/* Gives `e` room for at least one more execution; false when the budget has no room for it. */
+static bool grant(ctx_t *c, block_entry *e) {
+  if (!c->budgeted && !c->deadline_ns) { /* nothing to check: no need to come back */
+    e->limit = UINT64_MAX;
+    return true;
+  }
+  uint64_t want = e->grant ? e->grant * 2 : FIRST_GRANT;
+  uint64_t most = e->icount ? GRANT_MAX_INSNS / e->icount : GRANT_MAX_INSNS;
+  if (most == 0) most = 1;
+  if (want > most) want = most;
+  if (c->budgeted) {
+    uint64_t need = e->icount ? e->icount : 1;
+    if (c->reserve < need) reclaim(c);
+    if (c->reserve < need) return false;
+    uint64_t room = c->reserve / need;
+    uint64_t half = room / 2 ? room / 2 : 1;
+    if (want > half) want = half;
+    c->reserve -= want * e->icount;
+  }
+  e->grant = want;
+  e->limit = e->count + want;
+  return true;
 }
 
 /* Records a block in the trace; false when the trace is full (emulation stops to drain it). */
@@ -178,42 +223,38 @@ static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t addr
   block_entry **slot = &c->recent[recent_slot(address)];
   block_entry *e = *slot;
   if (!e || e->address != address || e->size != size) {
-    e = lookup(uc, c, slot, address, size);
+    e = lookup(uc, c, address, size);
     if (!e) return;
   }
-  int64_t left = c->left - (int64_t)e->icount;
-  if (left < 0) {
-    stop_for(uc, c->state, REASON_BUDGET);
-    return;
-  }
-  if (c->clock_countdown == 0) {
-    c->clock_countdown = c->deadline_ns ? 256 : UINT64_MAX;
-    if (c->deadline_ns && deadline_passed(c)) {
+  if (e->count >= e->limit) {
+    if (c->deadline_ns && c->slow_paths++ % CLOCK_EVERY == 0 && deadline_passed(c)) {
       stop_for(uc, c->state, REASON_TIMEOUT);
       return;
     }
+    if (!grant(c, e)) {
+      stop_for(uc, c->state, REASON_BUDGET);
+      return;
+    }
   }
-  if (c->trace && !trace_block(uc, c, address)) return;
-  c->clock_countdown--;
-  c->left = left;
+  if (c->trace) {
+    if (!trace_block(uc, c, address)) return;
+  } else {
+    *slot = e;
+  }
   e->count += 1;
   c->last = e;
 }
 
-/* The per-block path. The shortcut (a known block, budget left, no clock check due, no trace)
- * makes no calls, so it saves no registers; anything else goes the full way. */
+/* The per-block path. The shortcut (a recent block within its grant) makes no calls, so it
+ * saves no registers, and has one read-modify-write: the count. Anything else goes the full
+ * way (while tracing, the recent-block cache stays empty, so every block does). */
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   ctx_t *c = user;
   block_entry *e = c->recent[recent_slot(address)];
-  if (__builtin_expect(e != NULL && e->address == address && e->size == size && c->trace == NULL && c->clock_countdown > 1, 1)) {
-    int64_t left = c->left - (int64_t)e->icount;
-    if (__builtin_expect(left >= 0, 1)) {
-      c->clock_countdown--;
-      c->left = left;
-      e->count += 1;
-      c->last = e;
-      return;
-    }
+  if (__builtin_expect(e != NULL && e->address == address && e->size == size && e->count < e->limit, 1)) {
+    e->count += 1;
+    c->last = e;
+    return;
   }
   on_block_full(uc, address, size, c);
 }
@@ -241,6 +282,7 @@ int ss_trace(uc_engine *uc, void *ctx, double *trace, uint32_t capacity, int acc
   c->trace_capacity = capacity;
   c->trace_length = 0;
   c->trace_dropped = 0;
+  memset(c->recent, 0, sizeof c->recent); /* every block takes the full path while tracing */
   if (!accesses) return 0;
   return uc_hook_add(uc, out, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)on_access, ctx, 1, 0);
 }
@@ -257,30 +299,46 @@ uint64_t ss_trace_dropped(void *ctx) {
   return ((ctx_t *)ctx)->trace_dropped;
 }
 
-/* Takes the budget, deadline and instruction count the host wrote into the state. */
+/* Instructions executed since the reset: every block's count, and the retired ones. */
+static uint64_t executed(ctx_t *c) {
+  uint64_t n = c->retired_instructions;
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    block_entry *e = &c->table[i];
+    if (e->address != 0) n += e->count * e->icount;
+  }
+  return n;
+}
+
+/* Takes the budget and deadline the host wrote into the state: every grant is withdrawn and
+ * the reserve is what the budget leaves. */
 void ss_sync_in(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
-  uint64_t room = s->budget >= s->instructions ? s->budget - s->instructions : 0;
-  c->left = room > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)room;
-  c->granted = c->left;
-  c->base_instructions = s->instructions;
+  c->budgeted = s->budget != UINT64_MAX;
+  uint64_t done = executed(c);
+  c->reserve = c->budgeted && s->budget > done ? s->budget - done : 0;
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    block_entry *e = &c->table[i];
+    e->limit = e->count;
+    e->grant = 0;
+  }
   c->deadline_ns = s->deadline_ns;
-  c->clock_countdown = c->deadline_ns ? 256 : UINT64_MAX;
+  c->slow_paths = 0;
 }
 
 /* Writes the totals (instructions, blocks, cost, last block) into the state for the host. */
 void ss_sync_out(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
-  s->instructions = c->base_instructions + (uint64_t)(c->granted - c->left);
-  uint64_t blocks = c->retired_blocks, cost = c->retired_cost;
+  uint64_t blocks = c->retired_blocks, cost = c->retired_cost, instructions = c->retired_instructions;
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
     if (e->address == 0 || e->count == 0) continue;
     blocks += e->count;
+    instructions += e->count * e->icount;
     cost += e->count * e->cost_milli;
   }
+  s->instructions = instructions;
   s->blocks = blocks;
   s->cost_milli = cost;
   block_entry *last = c->last;
@@ -312,6 +370,30 @@ int ss_install(uc_engine *uc, void *ctx, uc_hook *out) {
   return uc_hook_add(uc, out, UC_HOOK_BLOCK, (void *)on_block, ctx, 1, 0);
 }
 
+/* A block hook that does nothing, for bench/timing: the price of any per-block callback. */
+static void on_block_noop(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  (void)uc;
+  (void)address;
+  (void)size;
+  (void)user;
+}
+
+int ss_install_noop(uc_engine *uc, uc_hook *out) {
+  return uc_hook_add(uc, out, UC_HOOK_BLOCK, (void *)on_block_noop, NULL, 1, 0);
+}
+
+/* A block leaves the table (or starts over as new code): keep its executions in the totals and
+ * give its unused grant back. */
+static void retire(ctx_t *c, block_entry *e) {
+  c->retired_blocks += e->count;
+  c->retired_instructions += e->count * e->icount;
+  c->retired_cost += e->count * e->cost_milli;
+  if (c->budgeted && e->limit > e->count) c->reserve += (e->limit - e->count) * e->icount;
+  e->count = 0;
+  e->limit = 0;
+  e->grant = 0;
+}
+
 /* Registers (or re-registers, after code changed) a block; returns 0, or -1 on no memory. */
 int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, uint64_t cost_milli) {
   ctx_t *c = ctx;
@@ -324,12 +406,13 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
     e = &c->table[i];
     e->address = address;
     e->count = 0;
+    e->limit = 0;
+    e->grant = 0;
     c->used++;
   } else {
-    /* New code at a known address: its executions so far stay in the totals. */
-    c->retired_blocks += e->count;
-    c->retired_cost += e->count * e->cost_milli;
-    e->count = 0;
+    /* New code at a known address: its executions so far stay in the totals, its unused
+     * grant goes back to the reserve. */
+    retire(c, e);
   }
   e->size = size;
   e->icount = icount;
@@ -341,8 +424,13 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
  * instruction count and calls ss_sync_in). */
 void ss_reset_counts(void *ctx) {
   ctx_t *c = ctx;
-  for (uint64_t i = 0; i < c->capacity; i++) c->table[i].count = 0;
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    c->table[i].count = 0;
+    c->table[i].limit = 0;
+    c->table[i].grant = 0;
+  }
   c->retired_blocks = 0;
+  c->retired_instructions = 0;
   c->retired_cost = 0;
   c->last = NULL;
 }
@@ -361,8 +449,7 @@ void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
     block_entry *e = &old[i];
     if (e->address == 0) continue;
     if (e->address < hi && e->address + e->size > lo) {
-      c->retired_blocks += e->count;
-      c->retired_cost += e->count * e->cost_milli;
+      retire(c, e);
       continue;
     }
     uint64_t j = slot_of(e->address, cap);
