@@ -1,34 +1,148 @@
-/** The baseline every speed ratio in bench/ is measured against. */
+/** The baseline every speed ratio in bench/ is measured against: Unicorn with no hooks at all. */
 import koffi from 'koffi';
+import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
+import { registersOf } from '../isa/registers.ts';
+import { placeImage, type LinkedImage } from '../loader/link.ts';
+import { ensureUnicornLoaded } from '../simulator/unicorn.ts';
+
+/** The handful of libunicorn entry points a bare run needs, straight through koffi. */
+function rawUnicorn() {
+  // The same library state the Machine runs on (simulator/unicorn.ts), unless the process
+  // loaded libunicorn itself first (bench/unpatched-child.ts).
+  ensureUnicornLoaded();
+  const lib = koffi.load('libunicorn.so.2');
+  return {
+    open: lib.func('int uc_open(int arch, int mode, _Out_ void **uc)'),
+    close: lib.func('int uc_close(void *uc)'),
+    mapPtr: lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
+    start: lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
+    regWrite: lib.func('int uc_reg_write(void *uc, int regid, const void *value)'),
+    regRead: lib.func('int uc_reg_read(void *uc, int regid, _Out_ void *value)'),
+  };
+}
+
+type Raw = ReturnType<typeof rawUnicorn>;
+
+function openRaw(raw: Raw, arch: Arch): unknown {
+  const out: unknown[] = [null];
+  const err = raw.open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
+  if (err !== 0) throw new Error(`uc_open failed: uc_err ${err}`);
+  return out[0];
+}
+
+/** x86-64 `hlt` stops emulation; AArch64 `brk` without an interrupt hook ends it with UC_ERR_EXCEPTION. */
+const STOP_ERR: Record<Arch, number> = { x64: 0, aarch64: 21 };
+function stopInstruction(arch: Arch): Uint8Array {
+  return arch === 'x64' ? Uint8Array.of(0xf4) : Uint8Array.of(0x00, 0x00, 0x20, 0xd4);
+}
+
+/** Where `dataPage` maps a read+write page for loops that store. */
+export const DATA_PAGE = 0x20000n;
 
 /**
  * The bare run: the same loop, started with one raw uc_emu_start and no hooks. It ends the way
- * a Machine run does — at a trapping instruction (x86-64 `hlt` stops emulation; AArch64 `brk`
- * without an interrupt hook ends it with UC_ERR_EXCEPTION) — rather than at an `until` exit
- * address, which costs Unicorn a check in every translation block.
+ * a Machine run does — at a trapping instruction — rather than at an `until` exit address,
+ * which costs Unicorn a check in every translation block. `noopBlockHook` adds a native block
+ * hook that does nothing, the ceiling for any counter that runs per block; `dataPage` maps a
+ * read+write page at DATA_PAGE.
  */
-export function bareSeconds(arch: Arch, code: Uint8Array): number {
-  const lib = koffi.load('libunicorn.so.2');
-  const open = lib.func('int uc_open(int arch, int mode, _Out_ void **uc)');
-  const close = lib.func('int uc_close(void *uc)');
-  const mapPtr = lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)');
-  const start = lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
-  const out: unknown[] = [null];
-  open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
-  const uc = out[0];
+export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHook?: boolean; dataPage?: boolean } = {}): number {
+  const raw = rawUnicorn();
+  const uc = openRaw(raw, arch);
+  const data = Buffer.alloc(0x1000);
+  if (options.dataPage) raw.mapPtr(uc, DATA_PAGE, data.length, 3, data);
+  if (options.noopBlockHook) {
+    // The native helper's hook that does nothing: the price of any per-block callback.
+    const helper = koffi.load(fileURLToPath(new URL('../build/libstackscope_hooks.so', import.meta.url)));
+    const install = helper.func('int ss_install_noop(void *uc, _Out_ uint64_t *hh)');
+    const err = install(uc, new BigUint64Array(1));
+    if (err !== 0) throw new Error(`ss_install_noop failed: uc_err ${err}`);
+  }
   const mem = Buffer.alloc(0x10000);
-  mapPtr(uc, 0x10000n, mem.length, 5, mem);
+  raw.mapPtr(uc, 0x10000n, mem.length, 5, mem);
   mem.set(code);
   // Replace the final `ret` with the stopping instruction.
-  if (arch === 'x64') mem[code.length - 1] = 0xf4;
-  else mem.writeUInt32LE(0xd4200000, code.length - 4);
-  const expected = arch === 'x64' ? 0 : 21; // UC_ERR_EXCEPTION for the unhooked brk
-  start(uc, 0x10000n, 0n, 0n, 0); // translate once, as the Machine runs do
+  const stop = stopInstruction(arch);
+  mem.set(stop, code.length - stop.length);
+  raw.start(uc, 0x10000n, 0n, 0n, 0); // translate once, as the Machine runs do
   const t0 = performance.now();
-  const err = start(uc, 0x10000n, 0n, 0n, 0);
+  const err = raw.start(uc, 0x10000n, 0n, 0n, 0);
   const seconds = (performance.now() - t0) / 1000;
-  close(uc);
-  if (err !== expected) throw new Error(`bare run ended with uc_err ${err}`);
+  raw.close(uc);
+  if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
   return seconds;
+}
+
+const STACK_BASE = 0x7000_0000n;
+const STACK_SIZE = 1 << 20;
+const STOP_PAGE = 0x6000_0000n;
+
+/**
+ * A linked image called bare: its segments mapped with their permissions, a stack, and a
+ * return address on a page holding the stopping instruction; `entry(args)` runs once to
+ * translate (`warmArgs`), then is timed with `args`. Returns the seconds and the result
+ * register, so the caller can check the bare run computed what the Machine run did.
+ */
+export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: readonly bigint[], args: readonly bigint[]): { seconds: number; result: bigint } {
+  const arch = image.arch;
+  const regs = registersOf(arch);
+  const raw = rawUnicorn();
+  const uc = openRaw(raw, arch);
+  const keep: Buffer[] = []; // host memory behind the mappings lives as long as the engine
+  const buffers = new Map<bigint, Buffer>();
+  const map = (address: bigint, size: number, perms: number): Buffer => {
+    const buf = Buffer.alloc(size);
+    keep.push(buf);
+    const err = raw.mapPtr(uc, address, size, perms, buf);
+    if (err !== 0) throw new Error(`uc_mem_map_ptr at 0x${address.toString(16)} failed: uc_err ${err}`);
+    buffers.set(address, buf);
+    return buf;
+  };
+  try {
+    placeImage(image, {
+      mapRegion: (_kind, address, size, perms) => {
+        map(address, Number(size), (perms.read ? 1 : 0) | (perms.write ? 2 : 0) | (perms.exec ? 4 : 0));
+      },
+      writeBytes: (address, bytes) => {
+        for (const [base, buf] of buffers) {
+          if (address >= base && address + BigInt(bytes.length) <= base + BigInt(buf.length)) {
+            buf.set(bytes, Number(address - base));
+            return;
+          }
+        }
+        throw new Error(`image bytes at 0x${address.toString(16)} fall outside its segments`);
+      },
+    });
+    map(STACK_BASE, STACK_SIZE, 3);
+    map(STOP_PAGE, 0x1000, 5).set(stopInstruction(arch));
+    const word = new BigUint64Array(1);
+    const set = (name: string, value: bigint) => {
+      word[0] = value;
+      raw.regWrite(uc, regs.ids[name], word);
+    };
+    const call = (callArgs: readonly bigint[]): number => {
+      const top = STACK_BASE + BigInt(STACK_SIZE) - 64n;
+      if (arch === 'x64') {
+        // The return address is pushed, as a `call` would have.
+        buffers.get(STACK_BASE)!.writeBigUInt64LE(STOP_PAGE, STACK_SIZE - 64 - 8);
+        set(regs.sp, top - 8n);
+      } else {
+        set(regs.sp, top);
+        set('x30', STOP_PAGE);
+      }
+      callArgs.forEach((a, i) => set(regs.intArgs[i], BigInt.asUintN(64, a)));
+      return raw.start(uc, entry, 0n, 0n, 0);
+    };
+    const warm = call(warmArgs);
+    if (warm !== STOP_ERR[arch]) throw new Error(`bare warm-up run ended with uc_err ${warm}`);
+    const t0 = performance.now();
+    const err = call(args);
+    const seconds = (performance.now() - t0) / 1000;
+    if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
+    raw.regRead(uc, regs.ids[regs.intResult], word);
+    return { seconds, result: word[0] };
+  } finally {
+    raw.close(uc);
+  }
 }

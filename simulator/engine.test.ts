@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { registersOf } from '../isa/registers.ts';
 import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type MemoryAccess } from './engine.ts';
-import { openUnicorn } from './unicorn.ts';
+import { openUnicorn, pageCollectionsReplaced } from './unicorn.ts';
 import { assemble } from './testing/asm.ts';
 
 const CODE = 0x10000n;
@@ -160,3 +160,16 @@ for (const arch of ARCHES) {
     }
   });
 }
+
+test('guest stores skip Unicorn 2.0.1\'s page-collection allocations (the helper\'s replacement is in effect)', (t) => {
+  const e = openUnicorn('x64');
+  const code = assemble('x64', 'mov rcx, 100\n1: mov [rdi], rcx\ndec rcx\njnz 1b\nnop\n');
+  e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+  e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+  e.regWrite(registersOf('x64').ids.rdi, DATA);
+  const before = pageCollectionsReplaced();
+  t.is(e.start(CODE, CODE + BigInt(code.length - 1)).error, 0);
+  t.is(e.read(DATA, 8)[0], 1, 'the stores happened');
+  t.true(pageCollectionsReplaced() - before >= 100n, 'every store went through the replacement');
+  e.close();
+});

@@ -102,6 +102,7 @@ interface HelperLib {
   forgetRange: (ctx: unknown, lo: bigint, hi: bigint) => void;
   dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
   nowNs: () => bigint;
+  pageCollections: () => number | bigint;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -118,6 +119,10 @@ function packageRoot(): string {
 
 function loadUnicorn(): UnicornLib {
   if (unicorn) return unicorn;
+  // The native helper goes first: it brings libunicorn in as its dependency, and the dynamic
+  // linker then binds libunicorn's calls to the page-collection functions the helper replaces
+  // (guest stores ≈ 3× faster; see simulator/native/stackscope_hooks.c).
+  loadHelper();
   let lib: Koffi.LibraryHandle;
   try {
     lib = koffi.load('libunicorn.so.2');
@@ -179,6 +184,7 @@ function loadHelper(): HelperLib {
     forgetRange: lib.func('void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi)'),
     dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
     nowNs: lib.func('int64_t ss_now_ns(void)'),
+    pageCollections: lib.func('uint64_t ss_page_collections(void)'),
   };
   return helper;
 }
@@ -586,6 +592,20 @@ class UnicornEngine implements Engine {
     this.helperCtx = null;
     this.mappings = [];
   }
+}
+
+/**
+ * Loads libunicorn the way engines use it (after the native helper, whose replacement of
+ * Unicorn's page-collection functions speeds up guest stores). Code that loads libunicorn
+ * through koffi on its own (bench/bare.ts) calls this first, so it runs the same library.
+ */
+export function ensureUnicornLoaded(): void {
+  loadUnicorn();
+}
+
+/** Calls libunicorn made to the helper's page-collection replacement so far (0: not in effect, or no store yet). */
+export function pageCollectionsReplaced(): bigint {
+  return BigInt(loadHelper().pageCollections()); // koffi gives uint64_t as a number when it fits
 }
 
 /** Opens a native Unicorn engine for `arch`. Throws EngineError if libunicorn is missing. */

@@ -478,3 +478,35 @@ uint64_t ss_dump(void *ctx, uint64_t *out, uint64_t max) {
 }
 
 int64_t ss_now_ns(void) { return now_ns(); }
+
+/*
+ * Guest stores. Unicorn 2.0.1 never marks a page of guest RAM dirty, so every guest store goes
+ * through its slow path, which checks the page for translated code to invalidate. Around that
+ * check it builds a "page collection" — a GLib tree of the pages it would lock — and frees it
+ * again; page locks are no-ops in Unicorn, so the tree has no effect, but allocating it is most
+ * of the cost of a store (measured: a loop with one store per 4 instructions ran at 50 MIPS).
+ * These definitions take the place of the library's own: libunicorn calls them through its
+ * PLT, and this library is loaded first (simulator/unicorn.ts), so the dynamic linker binds
+ * those calls here. The invalidation itself is untouched. ss_page_collections counts the calls,
+ * so a test can tell the replacement is in effect.
+ */
+static char no_page_collection;
+static uint64_t page_collections;
+
+static void *page_collection_none(void) {
+  page_collections++;
+  return &no_page_collection;
+}
+
+void *page_collection_lock_x86_64(void *uc, uint64_t start, uint64_t end) {
+  (void)uc; (void)start; (void)end;
+  return page_collection_none();
+}
+void page_collection_unlock_x86_64(void *set) { (void)set; }
+void *page_collection_lock_aarch64(void *uc, uint64_t start, uint64_t end) {
+  (void)uc; (void)start; (void)end;
+  return page_collection_none();
+}
+void page_collection_unlock_aarch64(void *set) { (void)set; }
+
+uint64_t ss_page_collections(void) { return page_collections; }
