@@ -2,7 +2,10 @@
  * bench/timing: the cycle model's speed and its accuracy against this host.
  *
  * Speed (one run, ratios): bare Unicorn against Machine.call with the cycle model in fast mode
- * on the same ALU loop, and detailed mode without and with caches.
+ * on two workloads — a loop of 3-instruction blocks (the worst case: one native hook call per 3
+ * instructions; measured in fresh processes, median and range) and six gcc -O2 compute
+ * kernels (bench/workloads/kernels.c) linked by the loader — and detailed mode without and
+ * with caches.
  *
  * Accuracy (x86-64 hosts only): a small C harness, built here with gcc, runs host kernels
  * (loop bodies in Intel-syntax assembly) and measures cycles per iteration with rdtsc,
@@ -13,15 +16,18 @@
  * to the Zen 4 host. Prints one JSON line per metric.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
+import { link, type LinkInput } from '../loader/link.ts';
+import { loadObjects } from '../loader/sandbox.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { assemble } from '../simulator/testing/asm.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
-import { bareSeconds } from './bare.ts';
+import { bareCallSeconds, bareSeconds } from './bare.ts';
 import { emit, type BenchOptions } from './report.ts';
 
 // ---- speed --------------------------------------------------------------------------------
@@ -38,9 +44,11 @@ const LOAD_LOOP: Record<Arch, string> = {
   x64: `lea rsi, [rip]\nmov rcx, ${DETAILED_ITERATIONS}\n1: mov rdx, [rsi]\nadd rax, rdx\ndec rcx\njnz 1b\nret`,
   aarch64: `adr x2, .\nmovz x1, #${DETAILED_ITERATIONS & 0xffff}\nmovk x1, #${DETAILED_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
 };
+/** Rounds of bench/workloads/kernels.c per timed run (≈ 3.8 M instructions each). */
+const KERNEL_ROUNDS = 6n;
+const KERNEL_SEED = 7n;
 
-
-async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
+export async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
   const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, ...options });
   try {
     const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
@@ -55,16 +63,97 @@ async function machineRun(arch: Arch, code: Uint8Array, options: Partial<Machine
   }
 }
 
-async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
+/** bench/workloads/kernels.c built with gcc -O2 for `arch` (the AArch64 cross gcc is a test oracle setup.sh --test installs). */
+function kernelObject(arch: Arch): LinkInput {
+  const dir = mkdtempSync(join(tmpdir(), 'stackscope-kernels-'));
+  try {
+    const out = join(dir, `kernels.${arch}.o`);
+    const gcc = arch === 'x64' ? 'gcc' : 'aarch64-linux-gnu-gcc';
+    // No calls into libc: loops gcc would turn into memset stay loops.
+    execFileSync(gcc, ['-O2', '-c', '-fno-pic', '-fno-tree-loop-distribute-patterns', '-fno-stack-protector', '-fno-asynchronous-unwind-tables',
+      '-o', out, fileURLToPath(new URL('./workloads/kernels.c', import.meta.url))], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return { file: `kernels.${arch}.o`, bytes: readFileSync(out) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The compiled kernels through the loader, fast mode on; instructions and result of the timed call. */
+async function kernelsFast(arch: Arch, object: LinkInput): Promise<{ seconds: number; instructions: number; result: bigint }> {
+  const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, cycles: { mode: 'fast' } });
+  try {
+    const program = loadObjects(m, [object]);
+    program.call('run_kernels', [1n, KERNEL_SEED]);
+    const t0 = performance.now();
+    const result = program.call('run_kernels', [KERNEL_ROUNDS, KERNEL_SEED]);
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, instructions: Number(m.instructionsExecuted()), result };
+  } finally {
+    m.close();
+  }
+}
+
+function kernelsBare(object: LinkInput): { seconds: number; result: bigint } {
+  const image = link([object]);
+  const entry = image.globals.get('run_kernels');
+  if (!entry) throw new Error('kernels.c defines no run_kernels');
+  return bareCallSeconds(image, entry.address, [1n, KERNEL_SEED], [KERNEL_ROUNDS, KERNEL_SEED]);
+}
+
+/**
+ * The ALU loop bare, under the native hook that does nothing, and in fast mode: best seconds
+ * of `repeats` in this process. bench/timing-child.ts runs it in a fresh process.
+ */
+export async function aluLoopSeconds(arch: Arch, repeats: number): Promise<{ bare: number; noop: number; fast: number; instructions: number }> {
   const loop = assemble(arch, aluLoop(arch, ITERATIONS));
-  const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
-  const loads = assemble(arch, LOAD_LOOP[arch]);
-  const best = { bare: Infinity, fast: Infinity, detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity };
-  const mips = { fast: 0, detailed: 0, detailedCaches: 0, detailedLoads: 0 };
+  const best = { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 };
   for (let i = 0; i < repeats; i++) {
     best.bare = Math.min(best.bare, bareSeconds(arch, loop));
+    best.noop = Math.min(best.noop, bareSeconds(arch, loop, { noopBlockHook: true }));
     const fast = await machineRun(arch, loop, { cycles: { mode: 'fast' } });
-    if (fast.seconds < best.fast) [best.fast, mips.fast] = [fast.seconds, fast.instructions / fast.seconds / 1e6];
+    best.fast = Math.min(best.fast, fast.seconds);
+    best.instructions = fast.instructions;
+  }
+  return best;
+}
+
+/**
+ * How much a call from every block costs differs from one process to the next (the same for
+ * every engine within a process: 17–50 % for a hook that does nothing, docs/engine.md), so the
+ * ALU-loop ratios are measured in PROCESSES fresh processes and reported as the median and
+ * the range.
+ */
+const PROCESSES = 5;
+
+function aluLoopInFreshProcesses(arch: Arch, repeats: number): Array<{ bare: number; noop: number; fast: number; instructions: number }> {
+  const child = fileURLToPath(new URL('./timing-child.ts', import.meta.url));
+  const runs = [];
+  for (let i = 0; i < PROCESSES; i++) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, String(repeats)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    runs.push(JSON.parse(out) as { bare: number; noop: number; fast: number; instructions: number });
+  }
+  return runs;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
+  const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
+  const loads = assemble(arch, LOAD_LOOP[arch]);
+  const kernels = kernelObject(arch);
+  const best = { detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity, kernelsBare: Infinity, kernelsFast: Infinity };
+  const mips = { detailed: 0, detailedCaches: 0, detailedLoads: 0 };
+  let kernelInstructions = 0;
+  for (let i = 0; i < repeats; i++) {
+    const kb = kernelsBare(kernels);
+    const kf = await kernelsFast(arch, kernels);
+    if (kb.result !== kf.result) throw new Error(`kernels: bare run returned ${kb.result}, the Machine ${kf.result}`);
+    best.kernelsBare = Math.min(best.kernelsBare, kb.seconds);
+    best.kernelsFast = Math.min(best.kernelsFast, kf.seconds);
+    kernelInstructions = kf.instructions;
     const d = await machineRun(arch, small, { cycles: { mode: 'detailed', caches: false } });
     if (d.seconds < best.detailed) [best.detailed, mips.detailed] = [d.seconds, d.instructions / d.seconds / 1e6];
     const dc = await machineRun(arch, small, { cycles: { mode: 'detailed' } });
@@ -72,10 +161,22 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
     const dl = await machineRun(arch, loads, { cycles: { mode: 'detailed' } });
     if (dl.seconds < best.detailedLoads) [best.detailedLoads, mips.detailedLoads] = [dl.seconds, dl.instructions / dl.seconds / 1e6];
   }
-  const bareMips = (3 * ITERATIONS) / best.bare / 1e6;
-  emit({ bench: 'timing', arch, metric: 'bare_mips', value: bareMips });
-  emit({ bench: 'timing', arch, metric: 'fast_mips', value: mips.fast });
-  emit({ bench: 'timing', arch, metric: 'fast_over_bare', value: mips.fast / bareMips });
+  const alu = aluLoopInFreshProcesses(arch, repeats);
+  const fastRatios = alu.map((r) => r.bare / r.fast);
+  const noopRatios = alu.map((r) => r.bare / r.noop);
+  emit({ bench: 'timing', arch, metric: 'alu_loop_bare_mips', value: median(alu.map((r) => (3 * ITERATIONS) / r.bare / 1e6)) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_mips', value: median(alu.map((r) => r.instructions / r.fast / 1e6)) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare', value: median(fastRatios) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare_min', value: Math.min(...fastRatios) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare_max', value: Math.max(...fastRatios) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_noop_hook_over_bare', value: median(noopRatios) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_noop_hook', value: median(alu.map((r) => r.noop / r.fast)) });
+  const kernelsBareMips = kernelInstructions / best.kernelsBare / 1e6;
+  const kernelsFastMips = kernelInstructions / best.kernelsFast / 1e6;
+  emit({ bench: 'timing', arch, metric: 'c_kernels_instructions', value: kernelInstructions });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: kernelsBareMips });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: kernelsFastMips });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_bare', value: kernelsFastMips / kernelsBareMips });
   emit({ bench: 'timing', arch, metric: 'detailed_no_caches_mips', value: mips.detailed });
   emit({ bench: 'timing', arch, metric: 'detailed_caches_mips', value: mips.detailedCaches });
   emit({ bench: 'timing', arch, metric: 'detailed_caches_load_loop_mips', value: mips.detailedLoads });
