@@ -1,5 +1,6 @@
 /** The baseline every speed ratio in bench/ is measured against: Unicorn with no hooks at all. */
 import koffi from 'koffi';
+import type * as Koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
 import { registersOf } from '../isa/registers.ts';
@@ -19,7 +20,18 @@ function rawUnicorn() {
     start: lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
     regWrite: lib.func('int uc_reg_write(void *uc, int regid, const void *value)'),
     regRead: lib.func('int uc_reg_read(void *uc, int regid, _Out_ void *value)'),
+    // Writable ranges registered with the native helper take Unicorn's fast store path, as
+    // the engine's do (simulator/unicorn.ts); a no-op when the helper's replacement is not in
+    // effect (bench/unpatched-child.ts).
+    fastStores: helperLib().func('int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host)'),
+    fastStoresClear: helperLib().func('void ss_fast_stores_clear(void *uc)'),
   };
+}
+
+let helper: Koffi.LibraryHandle | undefined;
+function helperLib(): Koffi.LibraryHandle {
+  helper ??= koffi.load(fileURLToPath(new URL('../build/libstackscope_hooks.so', import.meta.url)));
+  return helper;
 }
 
 type Raw = ReturnType<typeof rawUnicorn>;
@@ -51,11 +63,13 @@ export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHo
   const raw = rawUnicorn();
   const uc = openRaw(raw, arch);
   const data = Buffer.alloc(0x1000);
-  if (options.dataPage) raw.mapPtr(uc, DATA_PAGE, data.length, 3, data);
+  if (options.dataPage) {
+    raw.mapPtr(uc, DATA_PAGE, data.length, 3, data);
+    raw.fastStores(uc, DATA_PAGE, BigInt(data.length), data);
+  }
   if (options.noopBlockHook) {
     // The native helper's hook that does nothing: the price of any per-block callback.
-    const helper = koffi.load(fileURLToPath(new URL('../build/libstackscope_hooks.so', import.meta.url)));
-    const install = helper.func('int ss_install_noop(void *uc, _Out_ uint64_t *hh)');
+    const install = helperLib().func('int ss_install_noop(void *uc, _Out_ uint64_t *hh)');
     const err = install(uc, new BigUint64Array(1));
     if (err !== 0) throw new Error(`ss_install_noop failed: uc_err ${err}`);
   }
@@ -69,6 +83,7 @@ export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHo
   const t0 = performance.now();
   const err = raw.start(uc, 0x10000n, 0n, 0n, 0);
   const seconds = (performance.now() - t0) / 1000;
+  raw.fastStoresClear(uc);
   raw.close(uc);
   if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
   return seconds;
@@ -96,6 +111,7 @@ export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: rea
     keep.push(buf);
     const err = raw.mapPtr(uc, address, size, perms, buf);
     if (err !== 0) throw new Error(`uc_mem_map_ptr at 0x${address.toString(16)} failed: uc_err ${err}`);
+    if ((perms & 2) && !(perms & 4)) raw.fastStores(uc, address, BigInt(size), buf);
     buffers.set(address, buf);
     return buf;
   };
@@ -143,6 +159,7 @@ export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: rea
     raw.regRead(uc, regs.ids[regs.intResult], word);
     return { seconds, result: word[0] };
   } finally {
+    raw.fastStoresClear(uc);
     raw.close(uc);
   }
 }

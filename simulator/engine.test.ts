@@ -161,15 +161,62 @@ for (const arch of ARCHES) {
   });
 }
 
-test('guest stores skip Unicorn 2.0.1\'s page-collection allocations (the helper\'s replacement is in effect)', (t) => {
-  const e = openUnicorn('x64');
-  const code = assemble('x64', 'mov rcx, 100\n1: mov [rdi], rcx\ndec rcx\njnz 1b\nnop\n');
-  e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
-  e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
-  e.regWrite(registersOf('x64').ids.rdi, DATA);
-  const before = pageCollectionsReplaced();
-  t.is(e.start(CODE, CODE + BigInt(code.length - 1)).error, 0);
-  t.is(e.read(DATA, 8)[0], 1, 'the stores happened');
-  t.true(pageCollectionsReplaced() - before >= 100n, 'every store went through the replacement');
-  e.close();
-});
+for (const arch of ARCHES) {
+  test(`${arch}: stores to a writable page take the fast path after the first; the page-collection replacement is in effect`, (t) => {
+    const e = openUnicorn(arch);
+    const code = assemble(arch, arch === 'x64'
+      ? 'mov rcx, 1000\n1: mov [rdi + 8], rcx\ndec rcx\njnz 1b\nnop\n'
+      : 'mov x1, #1000\n1: str x1, [x0, #8]\nsubs x1, x1, #1\nb.ne 1b\nnop\n');
+    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+    const data = e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+    const regs = registersOf(arch);
+    e.regWrite(regs.ids[regs.intArgs[0]], DATA);
+    const before = pageCollectionsReplaced();
+    t.is(e.start(CODE, CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4))).error, 0);
+    t.is(data[8], 1, 'the last store wrote 1');
+    const slow = pageCollectionsReplaced() - before;
+    t.true(slow >= 1n, 'the first store took the slow path, through the replacement');
+    t.true(slow <= 4n, `${slow} of 1,000 stores took the slow path`);
+    t.is((e as unknown as { fastStorePages(): number }).fastStorePages(), 1);
+    e.close();
+  });
+
+  test(`${arch}: code written through guest stores still runs as written once made executable`, (t) => {
+    // Self-modifying code across a protection change: a page runs, turns writable, is patched
+    // by guest stores (fast ones after the first), turns executable again and runs the patch.
+    const e = openUnicorn(arch);
+    const regs = registersOf(arch);
+    const page = 0x30000n;
+    const patchable = e.map(page, 0x1000, PROT_READ | PROT_EXEC);
+    const before = assemble(arch, arch === 'x64' ? 'mov eax, 1\nnop\n' : 'mov x0, #1\nnop\n');
+    const after = assemble(arch, arch === 'x64' ? 'mov eax, 2\nnop\n' : 'mov x0, #2\nnop\n');
+    patchable.set(before);
+    const stop = page + BigInt(before.length - (arch === 'x64' ? 1 : 4));
+    // Entered by a jump, not as the start address (Unicorn re-translates the block it starts at).
+    const jumper = 0x40000n;
+    e.map(jumper, 0x1000, PROT_READ | PROT_EXEC).set(assemble(arch, arch === 'x64' ? 'jmp rsi\n' : 'br x1\n'));
+    e.regWrite(regs.ids[regs.intArgs[1]], page);
+    t.is(e.start(jumper, stop).error, 0);
+    t.is(e.regRead(regs.ids[regs.intResult]), 1n);
+    e.protect(page, 0x1000, PROT_READ | PROT_WRITE);
+    // The patcher: a first store far from the code (the page's slow-path store, after which
+    // the page is marked dirty), then the new bytes, 8 at a time, by fast-path stores.
+    const words = new BigUint64Array(2);
+    new Uint8Array(words.buffer).set(after);
+    const patcher = assemble(arch, arch === 'x64'
+      ? `mov [rdi + 0x800], rdi\nmov rax, ${words[0]}\nmov [rdi], rax\nmov rax, ${words[1]}\nmov [rdi + 8], rax\nnop\n`
+      : `str x0, [x0, #0x800]\nldr x1, 2f\nstr x1, [x0]\nldr x1, 3f\nstr x1, [x0, #8]\nnop\n.p2align 3\n2: .quad ${words[0]}\n3: .quad ${words[1]}\n`);
+    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(patcher);
+    e.regWrite(regs.ids[regs.intArgs[0]], page);
+    const patcherEnd = CODE + (arch === 'x64' ? BigInt(patcher.length - 1) : 20n); // the nop
+    t.is(e.start(CODE, patcherEnd).error, 0);
+    t.deepEqual([...patchable.subarray(0, after.length)], [...after]);
+    t.true((e as unknown as { fastStorePages(): number }).fastStorePages() >= 1, 'the patch went through the fast path');
+    e.protect(page, 0x1000, PROT_READ | PROT_EXEC);
+    e.regWrite(regs.ids[regs.intResult], 0n);
+    e.regWrite(regs.ids[regs.intArgs[1]], page);
+    t.is(e.start(jumper, stop).error, 0);
+    t.is(e.regRead(regs.ids[regs.intResult]), 2n, 'the patched instruction ran, not the translation of the old one');
+    e.close();
+  });
+}

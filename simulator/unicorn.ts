@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
 import {
-  EngineError, PAGE_SIZE, PROT_READ, PROT_WRITE,
+  EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
   type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber, type TraceSink,
 } from './engine.ts';
@@ -103,6 +103,9 @@ interface HelperLib {
   dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
   nowNs: () => bigint;
   pageCollections: () => number | bigint;
+  fastStoresClear: (uc: unknown) => void;
+  fastStoresAdd: (uc: unknown, guest: bigint, size: bigint, host: Uint8Array) => number;
+  fastStoresMarked: (uc: unknown) => number | bigint;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -185,6 +188,9 @@ function loadHelper(): HelperLib {
     dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
     nowNs: lib.func('int64_t ss_now_ns(void)'),
     pageCollections: lib.func('uint64_t ss_page_collections(void)'),
+    fastStoresClear: lib.func('void ss_fast_stores_clear(void *uc)'),
+    fastStoresAdd: lib.func('int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host)'),
+    fastStoresMarked: lib.func('int64_t ss_fast_stores_marked(void *uc)'),
   };
   return helper;
 }
@@ -214,7 +220,8 @@ function countingDescriber(arch: Arch): BlockDescriber {
   };
 }
 
-interface Mapping { address: bigint; size: number; perms: number; view: Uint8Array }
+/** `partial`: part of it was unmapped or changed protection; its `perms` no longer say it all. */
+interface Mapping { address: bigint; size: number; perms: number; view: Uint8Array; partial?: boolean }
 
 let nextHookId = 1;
 
@@ -298,20 +305,51 @@ class UnicornEngine implements Engine {
     this.check('uc_mem_map_ptr', this.lib.memMapPtr(this.uc, address, size, perms, view), address);
     this.mappings.push({ address, size, perms, view });
     if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    this.refreshFastStores();
     return view;
+  }
+
+  /**
+   * Tells the native helper which mappings are writable and not executable: after the first
+   * store to one of their pages, stores there take Unicorn's fast path (see
+   * simulator/native/stackscope_hooks.c). A mapping only part of which changed protection is
+   * left out.
+   */
+  private refreshFastStores(): void {
+    const h = loadHelper();
+    h.fastStoresClear(this.uc);
+    for (const m of this.mappings) {
+      if (m.partial || !(m.perms & PROT_WRITE) || m.perms & PROT_EXEC) continue;
+      if (h.fastStoresAdd(this.uc, m.address, BigInt(m.size), m.view) !== 0) throw new EngineError('ss_fast_stores_add', -1, 'native helper out of memory', m.address);
+    }
+  }
+
+  /** Pages the native helper marked dirty so stores to them are fast; -1 if it could not (slow stores). */
+  fastStorePages(): number {
+    return Number(loadHelper().fastStoresMarked(this.uc));
   }
 
   unmap(address: bigint, size: number): void {
     this.check('uc_mem_unmap', this.lib.memUnmap(this.uc, address, size), address);
     const end = address + BigInt(size);
     this.mappings = this.mappings.filter((m) => !(m.address >= address && m.address + BigInt(m.size) <= end));
+    for (const m of this.mappings) if (m.address < end && address < m.address + BigInt(m.size)) m.partial = true;
     if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    this.refreshFastStores();
   }
 
   protect(address: bigint, size: number, perms: number): void {
     this.check('uc_mem_protect', this.lib.memProtect(this.uc, address, size, perms), address);
-    for (const m of this.mappings) if (m.address === address && m.size === size) m.perms = perms;
+    const end = address + BigInt(size);
+    for (const m of this.mappings) {
+      if (m.address === address && m.size === size) m.perms = perms;
+      else if (m.address < end && address < m.address + BigInt(m.size)) m.partial = true;
+    }
+    // Code translated from these pages must not outlive their execute permission: stores to
+    // them may take the fast path, which does not look for translated code.
+    this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', address, 'uint64_t', end));
     if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    this.refreshFastStores();
   }
 
   read(address: bigint, length: number): Uint8Array {
@@ -587,6 +625,7 @@ class UnicornEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     for (const id of [...this.hooks.keys()]) this.removeHook({ id });
+    loadHelper().fastStoresClear(this.uc); // before the engine's address can be reused
     this.lib.close(this.uc);
     if (this.helperCtx) loadHelper().destroy(this.helperCtx);
     this.helperCtx = null;

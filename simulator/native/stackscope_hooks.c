@@ -31,7 +31,9 @@
  * execution, the unused grants of every block are taken back first, so a run stops exactly at
  * the first block that does not fit in the budget.
  */
+#include <dlfcn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -510,3 +512,175 @@ void *page_collection_lock_aarch64(void *uc, uint64_t start, uint64_t end) {
 void page_collection_unlock_aarch64(void *set) { (void)set; }
 
 uint64_t ss_page_collections(void) { return page_collections; }
+
+/*
+ * Stores to data pages. Even without the collection, a store to a page Unicorn 2.0.1 considers
+ * clean takes the slow path every time, because nothing ever marks the page dirty (upstream
+ * Unicorn later marks pages without executable permission dirty after their first store). The
+ * host tells this library which guest ranges are writable and not executable
+ * (ss_fast_stores_*; stackscope maps nothing writable and executable at once, and drops
+ * translated code when a range loses execute permission), and after Unicorn's own check for
+ * translated code in such a page, the replacement below marks the page dirty in the TLB with
+ * Unicorn's tlb_set_dirty: later stores to it take the fast path until the TLB entry is
+ * refilled. Pages of other ranges (and engines not registered here) keep the slow path.
+ *
+ * tlb_set_dirty needs the engine's CPU, which the public API does not expose: it is found once
+ * per engine in the uc_struct of 2.0.1, as the word five places after the add_inline_hook and
+ * del_inline_hook function pointers (whose values the library exports), and accepted only if
+ * that object points back to the engine (CPUState's `uc` field). If either check fails, the
+ * engine keeps the slow path.
+ */
+typedef void (*invalidate_fn)(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr);
+typedef void *(*map_ram_fn)(void *uc, void *ram_block, uint64_t addr);
+typedef void (*set_dirty_fn)(void *cpu, uint64_t vaddr);
+
+typedef struct {
+  const char *suffix;
+  int state; /* 0: not looked up, 1: resolved, -1: unavailable */
+  invalidate_fn invalidate;
+  map_ram_fn map_ram;
+  set_dirty_fn set_dirty;
+  void *add_inline_hook, *del_inline_hook;
+} arch_fns;
+
+static arch_fns fns_x86_64 = { .suffix = "x86_64" };
+static arch_fns fns_aarch64 = { .suffix = "aarch64" };
+
+static void *unicorn_symbol(const char *base, const char *suffix) {
+  static void *lib;
+  if (!lib) lib = dlopen("libunicorn.so.2", RTLD_LAZY | RTLD_NOLOAD);
+  if (!lib) return NULL;
+  char name[96];
+  snprintf(name, sizeof name, "%s_%s", base, suffix);
+  return dlsym(lib, name); /* searches libunicorn itself first: its own definition */
+}
+
+static int resolve(arch_fns *a) {
+  if (a->state == 0) {
+    a->invalidate = (invalidate_fn)unicorn_symbol("tb_invalidate_phys_page_fast", a->suffix);
+    a->map_ram = (map_ram_fn)unicorn_symbol("qemu_map_ram_ptr", a->suffix);
+    a->set_dirty = (set_dirty_fn)unicorn_symbol("tlb_set_dirty", a->suffix);
+    a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
+    a->del_inline_hook = unicorn_symbol("uc_del_inline_hook", a->suffix);
+    a->state = a->invalidate ? 1 : -1;
+  }
+  return a->state;
+}
+
+typedef struct { uint64_t guest, size; uintptr_t host; } store_range;
+
+typedef struct {
+  void *uc;
+  void *cpu;       /* found on first use */
+  int cpu_state;   /* 0: not looked for, 1: found, -1: not found */
+  uint32_t count, capacity;
+  store_range *ranges;
+  uint64_t marked; /* pages marked dirty */
+} store_engine;
+
+enum { STORE_ENGINES = 256 };
+static store_engine store_engines[STORE_ENGINES];
+static int store_engines_used;        /* entries [0, used) may be in use */
+static store_engine *last_store_engine;
+
+static store_engine *store_engine_of(void *uc, int create) {
+  if (last_store_engine && last_store_engine->uc == uc) return last_store_engine;
+  store_engine *free_slot = NULL;
+  for (int i = 0; i < store_engines_used; i++) {
+    if (store_engines[i].uc == uc) return last_store_engine = &store_engines[i];
+    if (!free_slot && store_engines[i].uc == NULL) free_slot = &store_engines[i];
+  }
+  if (!create) return NULL;
+  if (!free_slot) {
+    if (store_engines_used == STORE_ENGINES) return NULL;
+    free_slot = &store_engines[store_engines_used++];
+  }
+  memset(free_slot, 0, sizeof *free_slot);
+  free_slot->uc = uc;
+  return last_store_engine = free_slot;
+}
+
+static void *find_cpu(store_engine *se, arch_fns *a) {
+  if (se->cpu_state) return se->cpu_state > 0 ? se->cpu : NULL;
+  se->cpu_state = -1;
+  if (!a->add_inline_hook || !a->del_inline_hook || !a->map_ram || !a->set_dirty) return NULL;
+  void **words = se->uc;
+  for (int i = 0; i < 256; i++) {
+    if (words[i] != a->add_inline_hook || words[i + 1] != a->del_inline_hook) continue;
+    void **cpu = words[i + 5];
+    if (!cpu || ((uintptr_t)cpu & 7)) return NULL;
+    for (int k = 0; k < 8192; k++) {
+      if (cpu[k] == se->uc) {
+        se->cpu = cpu;
+        se->cpu_state = 1;
+        return cpu;
+      }
+    }
+    return NULL;
+  }
+  return NULL;
+}
+
+static void after_store_check(arch_fns *a, void *uc, uint64_t ram_addr) {
+  store_engine *se = store_engine_of(uc, 0);
+  if (!se || se->count == 0) return;
+  void *cpu = find_cpu(se, a);
+  if (!cpu) return;
+  uintptr_t host = (uintptr_t)a->map_ram(uc, NULL, ram_addr);
+  for (uint32_t i = 0; i < se->count; i++) {
+    store_range *r = &se->ranges[i];
+    if (host >= r->host && host < r->host + r->size) {
+      a->set_dirty(cpu, r->guest + (host - r->host));
+      se->marked++;
+      return;
+    }
+  }
+}
+
+static void invalidate_then_mark(arch_fns *a, void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr) {
+  if (resolve(a) < 0) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no tb_invalidate_phys_page_fast_%s\n", a->suffix);
+    abort();
+  }
+  a->invalidate(uc, pages, start, len, retaddr); /* may not return: code modified under way */
+  after_store_check(a, uc, start);
+}
+
+void tb_invalidate_phys_page_fast_x86_64(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr) {
+  invalidate_then_mark(&fns_x86_64, uc, pages, start, len, retaddr);
+}
+
+void tb_invalidate_phys_page_fast_aarch64(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr) {
+  invalidate_then_mark(&fns_aarch64, uc, pages, start, len, retaddr);
+}
+
+/* Forgets the engine's writable, non-executable ranges (before it changes them or closes). */
+void ss_fast_stores_clear(void *uc) {
+  store_engine *se = store_engine_of(uc, 0);
+  if (!se) return;
+  free(se->ranges);
+  memset(se, 0, sizeof *se);
+  while (store_engines_used > 0 && store_engines[store_engines_used - 1].uc == NULL) store_engines_used--;
+}
+
+/* Adds a writable, non-executable guest range backed by host memory at `host`; 0, or -1. */
+int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host) {
+  store_engine *se = store_engine_of(uc, 1);
+  if (!se) return -1;
+  if (se->count == se->capacity) {
+    uint32_t cap = se->capacity ? se->capacity * 2 : 16;
+    store_range *r = realloc(se->ranges, cap * sizeof *r);
+    if (!r) return -1;
+    se->ranges = r;
+    se->capacity = cap;
+  }
+  se->ranges[se->count++] = (store_range){ guest, size, (uintptr_t)host };
+  return 0;
+}
+
+/* Pages marked dirty for the engine so far; -1 if its CPU could not be found (slow stores). */
+int64_t ss_fast_stores_marked(void *uc) {
+  store_engine *se = store_engine_of(uc, 0);
+  if (!se) return 0;
+  return se->cpu_state < 0 ? -1 : (int64_t)se->marked;
+}
