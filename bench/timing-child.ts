@@ -1,14 +1,16 @@
 /**
- * bench/timing's ALU-loop speed measurement in a process of its own (see PROCESSES there):
- * `node --import tsx bench/timing-child.ts ARCH REPEATS` prints one JSON object of seconds.
+ * bench/timing's fast-mode speed measurement in a process of its own (see PROCESSES there):
+ * `node --import tsx bench/timing-child.ts ARCH REPEATS KERNELS.o` prints one JSON object of
+ * best seconds.
  */
 import { parseArch } from '../isa/arch.ts';
-import { aluLoopSeconds } from './timing.ts';
+import { fastModeSeconds } from './timing.ts';
 
 const arch = parseArch(process.argv[2] ?? '');
 const repeats = Number(process.argv[3]);
-if (!arch || !Number.isInteger(repeats) || repeats < 1) {
-  process.stderr.write('usage: node --import tsx bench/timing-child.ts x64|aarch64 REPEATS\n');
+const kernels = process.argv[4];
+if (!arch || !Number.isInteger(repeats) || repeats < 1 || !kernels) {
+  process.stderr.write('usage: node --import tsx bench/timing-child.ts x64|aarch64 REPEATS KERNELS.o\n');
   process.exit(2);
 }
-process.stdout.write(JSON.stringify(await aluLoopSeconds(arch, repeats)) + '\n');
+process.stdout.write(JSON.stringify(await fastModeSeconds(arch, repeats, kernels)) + '\n');

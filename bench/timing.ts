@@ -44,7 +44,7 @@ const LOAD_LOOP: Record<Arch, string> = {
   x64: `lea rsi, [rip]\nmov rcx, ${DETAILED_ITERATIONS}\n1: mov rdx, [rsi]\nadd rax, rdx\ndec rcx\njnz 1b\nret`,
   aarch64: `adr x2, .\nmovz x1, #${DETAILED_ITERATIONS & 0xffff}\nmovk x1, #${DETAILED_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
 };
-/** Rounds of bench/workloads/kernels.c per timed run (≈ 3.8 M instructions each). */
+/** Rounds of bench/workloads/kernels.c per timed run (≈ 3.7 M instructions each). */
 const KERNEL_ROUNDS = 6n;
 const KERNEL_SEED = 7n;
 
@@ -100,19 +100,36 @@ function kernelsBare(object: LinkInput): { seconds: number; result: bigint } {
   return bareCallSeconds(image, entry.address, [1n, KERNEL_SEED], [KERNEL_ROUNDS, KERNEL_SEED]);
 }
 
+/** Best seconds of one process's runs; see fastModeSeconds. */
+export interface SpeedSample {
+  alu: { bare: number; noop: number; fast: number; instructions: number };
+  kernels: { bare: number; fast: number; instructions: number };
+}
+
 /**
- * The ALU loop bare, under the native hook that does nothing, and in fast mode: best seconds
- * of `repeats` in this process. bench/timing-child.ts runs it in a fresh process.
+ * Both workloads bare and in fast mode (the ALU loop also under the native hook that does
+ * nothing): best seconds of `repeats` in this process. bench/timing-child.ts runs it in a
+ * fresh process; `kernelsPath` is the compiled bench/workloads/kernels.c.
  */
-export async function aluLoopSeconds(arch: Arch, repeats: number): Promise<{ bare: number; noop: number; fast: number; instructions: number }> {
+export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: string): Promise<SpeedSample> {
   const loop = assemble(arch, aluLoop(arch, ITERATIONS));
-  const best = { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 };
+  const kernels: LinkInput = { file: `kernels.${arch}.o`, bytes: readFileSync(kernelsPath) };
+  const best: SpeedSample = {
+    alu: { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 },
+    kernels: { bare: Infinity, fast: Infinity, instructions: 0 },
+  };
   for (let i = 0; i < repeats; i++) {
-    best.bare = Math.min(best.bare, bareSeconds(arch, loop));
-    best.noop = Math.min(best.noop, bareSeconds(arch, loop, { noopBlockHook: true }));
+    best.alu.bare = Math.min(best.alu.bare, bareSeconds(arch, loop));
+    best.alu.noop = Math.min(best.alu.noop, bareSeconds(arch, loop, { noopBlockHook: true }));
     const fast = await machineRun(arch, loop, { cycles: { mode: 'fast' } });
-    best.fast = Math.min(best.fast, fast.seconds);
-    best.instructions = fast.instructions;
+    best.alu.fast = Math.min(best.alu.fast, fast.seconds);
+    best.alu.instructions = fast.instructions;
+    const kb = kernelsBare(kernels);
+    const kf = await kernelsFast(arch, kernels);
+    if (kb.result !== kf.result) throw new Error(`kernels: bare run returned ${kb.result}, the Machine ${kf.result}`);
+    best.kernels.bare = Math.min(best.kernels.bare, kb.seconds);
+    best.kernels.fast = Math.min(best.kernels.fast, kf.seconds);
+    best.kernels.instructions = kf.instructions;
   }
   return best;
 }
@@ -120,19 +137,26 @@ export async function aluLoopSeconds(arch: Arch, repeats: number): Promise<{ bar
 /**
  * How much a call from every block costs differs from one process to the next (the same for
  * every engine within a process: 17–50 % for a hook that does nothing, docs/engine.md), so the
- * ALU-loop ratios are measured in PROCESSES fresh processes and reported as the median and
+ * fast-mode ratios are measured in PROCESSES fresh processes and reported as the median and
  * the range.
  */
 const PROCESSES = 5;
 
-function aluLoopInFreshProcesses(arch: Arch, repeats: number): Array<{ bare: number; noop: number; fast: number; instructions: number }> {
+function inFreshProcesses(arch: Arch, repeats: number): SpeedSample[] {
   const child = fileURLToPath(new URL('./timing-child.ts', import.meta.url));
-  const runs = [];
-  for (let i = 0; i < PROCESSES; i++) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, String(repeats)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    runs.push(JSON.parse(out) as { bare: number; noop: number; fast: number; instructions: number });
+  const dir = mkdtempSync(join(tmpdir(), 'stackscope-kernels-'));
+  try {
+    const object = join(dir, `kernels.${arch}.o`);
+    writeFileSync(object, kernelObject(arch).bytes);
+    const runs: SpeedSample[] = [];
+    for (let i = 0; i < PROCESSES; i++) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, String(repeats), object], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      runs.push(JSON.parse(out) as SpeedSample);
+    }
+    return runs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return runs;
 }
 
 function median(xs: number[]): number {
@@ -141,19 +165,27 @@ function median(xs: number[]): number {
 }
 
 async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
+  const runs = inFreshProcesses(arch, repeats);
+  const ratio = (name: string, xs: number[]) => {
+    emit({ bench: 'timing', arch, metric: name, value: median(xs) });
+    emit({ bench: 'timing', arch, metric: `${name}_min`, value: Math.min(...xs) });
+    emit({ bench: 'timing', arch, metric: `${name}_max`, value: Math.max(...xs) });
+  };
+  emit({ bench: 'timing', arch, metric: 'alu_loop_bare_mips', value: median(runs.map((r) => (3 * ITERATIONS) / r.alu.bare / 1e6)) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_mips', value: median(runs.map((r) => r.alu.instructions / r.alu.fast / 1e6)) });
+  ratio('alu_loop_fast_over_bare', runs.map((r) => r.alu.bare / r.alu.fast));
+  emit({ bench: 'timing', arch, metric: 'alu_loop_noop_hook_over_bare', value: median(runs.map((r) => r.alu.bare / r.alu.noop)) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_noop_hook', value: median(runs.map((r) => r.alu.noop / r.alu.fast)) });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_instructions', value: runs[0].kernels.instructions });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.bare / 1e6)) });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.fast / 1e6)) });
+  ratio('c_kernels_fast_over_bare', runs.map((r) => r.kernels.bare / r.kernels.fast));
+
   const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
   const loads = assemble(arch, LOAD_LOOP[arch]);
-  const kernels = kernelObject(arch);
-  const best = { detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity, kernelsBare: Infinity, kernelsFast: Infinity };
+  const best = { detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity };
   const mips = { detailed: 0, detailedCaches: 0, detailedLoads: 0 };
-  let kernelInstructions = 0;
   for (let i = 0; i < repeats; i++) {
-    const kb = kernelsBare(kernels);
-    const kf = await kernelsFast(arch, kernels);
-    if (kb.result !== kf.result) throw new Error(`kernels: bare run returned ${kb.result}, the Machine ${kf.result}`);
-    best.kernelsBare = Math.min(best.kernelsBare, kb.seconds);
-    best.kernelsFast = Math.min(best.kernelsFast, kf.seconds);
-    kernelInstructions = kf.instructions;
     const d = await machineRun(arch, small, { cycles: { mode: 'detailed', caches: false } });
     if (d.seconds < best.detailed) [best.detailed, mips.detailed] = [d.seconds, d.instructions / d.seconds / 1e6];
     const dc = await machineRun(arch, small, { cycles: { mode: 'detailed' } });
@@ -161,22 +193,6 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
     const dl = await machineRun(arch, loads, { cycles: { mode: 'detailed' } });
     if (dl.seconds < best.detailedLoads) [best.detailedLoads, mips.detailedLoads] = [dl.seconds, dl.instructions / dl.seconds / 1e6];
   }
-  const alu = aluLoopInFreshProcesses(arch, repeats);
-  const fastRatios = alu.map((r) => r.bare / r.fast);
-  const noopRatios = alu.map((r) => r.bare / r.noop);
-  emit({ bench: 'timing', arch, metric: 'alu_loop_bare_mips', value: median(alu.map((r) => (3 * ITERATIONS) / r.bare / 1e6)) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_mips', value: median(alu.map((r) => r.instructions / r.fast / 1e6)) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare', value: median(fastRatios) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare_min', value: Math.min(...fastRatios) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_bare_max', value: Math.max(...fastRatios) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_noop_hook_over_bare', value: median(noopRatios) });
-  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_noop_hook', value: median(alu.map((r) => r.noop / r.fast)) });
-  const kernelsBareMips = kernelInstructions / best.kernelsBare / 1e6;
-  const kernelsFastMips = kernelInstructions / best.kernelsFast / 1e6;
-  emit({ bench: 'timing', arch, metric: 'c_kernels_instructions', value: kernelInstructions });
-  emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: kernelsBareMips });
-  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: kernelsFastMips });
-  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_bare', value: kernelsFastMips / kernelsBareMips });
   emit({ bench: 'timing', arch, metric: 'detailed_no_caches_mips', value: mips.detailed });
   emit({ bench: 'timing', arch, metric: 'detailed_caches_mips', value: mips.detailedCaches });
   emit({ bench: 'timing', arch, metric: 'detailed_caches_load_loop_mips', value: mips.detailedLoads });
