@@ -49,6 +49,13 @@ function stopInstruction(arch: Arch): Uint8Array {
   return arch === 'x64' ? Uint8Array.of(0xf4) : Uint8Array.of(0x00, 0x00, 0x20, 0xd4);
 }
 
+/** The native helper's block hook that does nothing: the price of any per-block callback. */
+function installNoop(uc: unknown): void {
+  const install = helperLib().func('int ss_install_noop(void *uc, _Out_ uint64_t *hh)');
+  const err = install(uc, new BigUint64Array(1));
+  if (err !== 0) throw new Error(`ss_install_noop failed: uc_err ${err}`);
+}
+
 /** Where `dataPage` maps a read+write page for loops that store. */
 export const DATA_PAGE = 0x20000n;
 
@@ -67,12 +74,7 @@ export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHo
     raw.mapPtr(uc, DATA_PAGE, data.length, 3, data);
     raw.fastStores(uc, DATA_PAGE, BigInt(data.length), data);
   }
-  if (options.noopBlockHook) {
-    // The native helper's hook that does nothing: the price of any per-block callback.
-    const install = helperLib().func('int ss_install_noop(void *uc, _Out_ uint64_t *hh)');
-    const err = install(uc, new BigUint64Array(1));
-    if (err !== 0) throw new Error(`ss_install_noop failed: uc_err ${err}`);
-  }
+  if (options.noopBlockHook) installNoop(uc);
   const mem = Buffer.alloc(0x10000);
   raw.mapPtr(uc, 0x10000n, mem.length, 5, mem);
   mem.set(code);
@@ -98,12 +100,14 @@ const STOP_PAGE = 0x6000_0000n;
  * return address on a page holding the stopping instruction; `entry(args)` runs once to
  * translate (`warmArgs`), then is timed with `args`. Returns the seconds and the result
  * register, so the caller can check the bare run computed what the Machine run did.
+ * `noopBlockHook` as for bareSeconds.
  */
-export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: readonly bigint[], args: readonly bigint[]): { seconds: number; result: bigint } {
+export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: readonly bigint[], args: readonly bigint[], options: { noopBlockHook?: boolean } = {}): { seconds: number; result: bigint } {
   const arch = image.arch;
   const regs = registersOf(arch);
   const raw = rawUnicorn();
   const uc = openRaw(raw, arch);
+  if (options.noopBlockHook) installNoop(uc);
   const keep: Buffer[] = []; // host memory behind the mappings lives as long as the engine
   const buffers = new Map<bigint, Buffer>();
   const map = (address: bigint, size: number, perms: number): Buffer => {

@@ -93,17 +93,17 @@ async function kernelsFast(arch: Arch, object: LinkInput): Promise<{ seconds: nu
   }
 }
 
-function kernelsBare(object: LinkInput): { seconds: number; result: bigint } {
+function kernelsBare(object: LinkInput, options: { noopBlockHook?: boolean } = {}): { seconds: number; result: bigint } {
   const image = link([object]);
   const entry = image.globals.get('run_kernels');
   if (!entry) throw new Error('kernels.c defines no run_kernels');
-  return bareCallSeconds(image, entry.address, [1n, KERNEL_SEED], [KERNEL_ROUNDS, KERNEL_SEED]);
+  return bareCallSeconds(image, entry.address, [1n, KERNEL_SEED], [KERNEL_ROUNDS, KERNEL_SEED], options);
 }
 
 /** Best seconds of one process's runs; see fastModeSeconds. */
 export interface SpeedSample {
   alu: { bare: number; noop: number; fast: number; instructions: number };
-  kernels: { bare: number; fast: number; instructions: number };
+  kernels: { bare: number; noop: number; fast: number; instructions: number };
 }
 
 /**
@@ -116,7 +116,7 @@ export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: 
   const kernels: LinkInput = { file: `kernels.${arch}.o`, bytes: readFileSync(kernelsPath) };
   const best: SpeedSample = {
     alu: { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 },
-    kernels: { bare: Infinity, fast: Infinity, instructions: 0 },
+    kernels: { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 },
   };
   for (let i = 0; i < repeats; i++) {
     best.alu.bare = Math.min(best.alu.bare, bareSeconds(arch, loop));
@@ -128,6 +128,7 @@ export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: 
     const kf = await kernelsFast(arch, kernels);
     if (kb.result !== kf.result) throw new Error(`kernels: bare run returned ${kb.result}, the Machine ${kf.result}`);
     best.kernels.bare = Math.min(best.kernels.bare, kb.seconds);
+    best.kernels.noop = Math.min(best.kernels.noop, kernelsBare(kernels, { noopBlockHook: true }).seconds);
     best.kernels.fast = Math.min(best.kernels.fast, kf.seconds);
     best.kernels.instructions = kf.instructions;
   }
@@ -180,6 +181,8 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.bare / 1e6)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.fast / 1e6)) });
   ratio('c_kernels_fast_over_bare', runs.map((r) => r.kernels.bare / r.kernels.fast));
+  emit({ bench: 'timing', arch, metric: 'c_kernels_noop_hook_over_bare', value: median(runs.map((r) => r.kernels.bare / r.kernels.noop)) });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_noop_hook', value: median(runs.map((r) => r.kernels.noop / r.kernels.fast)) });
 
   const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
   const loads = assemble(arch, LOAD_LOOP[arch]);
