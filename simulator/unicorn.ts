@@ -123,8 +123,8 @@ function packageRoot(): string {
 function loadUnicorn(): UnicornLib {
   if (unicorn) return unicorn;
   // The native helper goes first: it brings libunicorn in as its dependency, and the dynamic
-  // linker then binds libunicorn's calls to the page-collection functions the helper replaces
-  // (guest stores ≈ 3× faster; see simulator/native/stackscope_hooks.c).
+  // linker then binds libunicorn's calls to the store-path functions the helper replaces
+  // (guest stores on Unicorn's fast path; see simulator/native/stackscope_hooks.c).
   loadHelper();
   let lib: Koffi.LibraryHandle;
   try {
@@ -634,9 +634,9 @@ class UnicornEngine implements Engine {
 }
 
 /**
- * Loads libunicorn the way engines use it (after the native helper, whose replacement of
- * Unicorn's page-collection functions speeds up guest stores). Code that loads libunicorn
- * through koffi on its own (bench/bare.ts) calls this first, so it runs the same library.
+ * Loads libunicorn the way engines use it (after the native helper, whose replacements on
+ * Unicorn's store path speed up guest stores). Code that loads libunicorn through koffi on its
+ * own (bench/bare.ts) calls this first, so it runs the same library.
  */
 export function ensureUnicornLoaded(): void {
   loadUnicorn();
