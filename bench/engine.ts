@@ -48,7 +48,7 @@ const HOST_LOOP: Record<Arch, string> = {
 /** bareSeconds in a fresh process that loads libunicorn before the native helper. */
 function unpatchedSeconds(arch: Arch, code: Uint8Array): number {
   const child = fileURLToPath(new URL('./unpatched-child.ts', import.meta.url));
-  const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, Buffer.from(code).toString('hex')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, 'loop', Buffer.from(code).toString('hex')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return Number(out);
 }
 

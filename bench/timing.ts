@@ -45,8 +45,8 @@ const LOAD_LOOP: Record<Arch, string> = {
   aarch64: `adr x2, .\nmovz x1, #${DETAILED_ITERATIONS & 0xffff}\nmovk x1, #${DETAILED_ITERATIONS >>> 16}, lsl #16\n1: ldr x3, [x2]\nadd x0, x0, x3\nsubs x1, x1, #1\nb.ne 1b\nret`,
 };
 /** Rounds of bench/workloads/kernels.c per timed run (≈ 3.7 M instructions each). */
-const KERNEL_ROUNDS = 6n;
-const KERNEL_SEED = 7n;
+export const KERNEL_ROUNDS = 6n;
+export const KERNEL_SEED = 7n;
 
 export async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
   const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, ...options });
@@ -103,7 +103,7 @@ function kernelsBare(object: LinkInput, options: { noopBlockHook?: boolean } = {
 /** Best seconds of one process's runs; see fastModeSeconds. */
 export interface SpeedSample {
   alu: { bare: number; noop: number; fast: number; instructions: number };
-  kernels: { bare: number; noop: number; fast: number; instructions: number };
+  kernels: { bare: number; noop: number; fast: number; instructions: number; unpatchedBare?: number };
 }
 
 /**
@@ -154,6 +154,14 @@ function inFreshProcesses(arch: Arch, repeats: number): SpeedSample[] {
       const out = execFileSync(process.execPath, ['--import', 'tsx', child, arch, String(repeats), object], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       runs.push(JSON.parse(out) as SpeedSample);
     }
+    // Debian's Unicorn by itself (guest stores on its slow path), for comparison.
+    const unpatched = fileURLToPath(new URL('./unpatched-child.ts', import.meta.url));
+    let unpatchedBest = Infinity;
+    for (let i = 0; i < repeats; i++) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', unpatched, arch, 'kernels', object], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      unpatchedBest = Math.min(unpatchedBest, Number(out));
+    }
+    for (const r of runs) r.kernels.unpatchedBare = unpatchedBest;
     return runs;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -181,6 +189,8 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.bare / 1e6)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.fast / 1e6)) });
   ratio('c_kernels_fast_over_bare', runs.map((r) => r.kernels.bare / r.kernels.fast));
+  emit({ bench: 'timing', arch, metric: 'c_kernels_unpatched_unicorn_mips', value: runs[0].kernels.instructions / runs[0].kernels.unpatchedBare! / 1e6 });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_unpatched_unicorn', value: median(runs.map((r) => r.kernels.unpatchedBare! / r.kernels.fast)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_noop_hook_over_bare', value: median(runs.map((r) => r.kernels.bare / r.kernels.noop)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_noop_hook', value: median(runs.map((r) => r.kernels.noop / r.kernels.fast)) });
 
