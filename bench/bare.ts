@@ -24,7 +24,8 @@ function rawUnicorn() {
     // the engine's do (simulator/unicorn.ts); a no-op when the helper's replacement is not in
     // effect (bench/unpatched-child.ts).
     fastStores: helperLib().func('int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host)'),
-    fastStoresClear: helperLib().func('void ss_fast_stores_clear(void *uc)'),
+    engineOpen: helperLib().func('int ss_engine_open(void *uc, int arch)'),
+    engineClose: helperLib().func('void ss_engine_close(void *uc)'),
   };
 }
 
@@ -40,7 +41,17 @@ function openRaw(raw: Raw, arch: Arch): unknown {
   const out: unknown[] = [null];
   const err = raw.open(arch === 'x64' ? 4 : 2, arch === 'x64' ? 8 : 0, out);
   if (err !== 0) throw new Error(`uc_open failed: uc_err ${err}`);
-  return out[0];
+  const uc = out[0];
+  // Known to the native helper (as the engine's are), so registered ranges get fast stores.
+  const regs = registersOf(arch);
+  raw.regRead(uc, regs.ids[regs.pc], new BigUint64Array(1));
+  raw.engineOpen(uc, arch === 'x64' ? 0 : 1);
+  return uc;
+}
+
+function closeRaw(raw: Raw, uc: unknown): void {
+  raw.engineClose(uc);
+  raw.close(uc);
 }
 
 /** x86-64 `hlt` stops emulation; AArch64 `brk` without an interrupt hook ends it with UC_ERR_EXCEPTION. */
@@ -85,8 +96,7 @@ export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHo
   const t0 = performance.now();
   const err = raw.start(uc, 0x10000n, 0n, 0n, 0);
   const seconds = (performance.now() - t0) / 1000;
-  raw.fastStoresClear(uc);
-  raw.close(uc);
+  closeRaw(raw, uc);
   if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
   return seconds;
 }
@@ -163,7 +173,6 @@ export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: rea
     raw.regRead(uc, regs.ids[regs.intResult], word);
     return { seconds, result: word[0] };
   } finally {
-    raw.fastStoresClear(uc);
-    raw.close(uc);
+    closeRaw(raw, uc);
   }
 }

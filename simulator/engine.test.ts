@@ -220,3 +220,36 @@ for (const arch of ARCHES) {
     e.close();
   });
 }
+
+for (const arch of ARCHES) {
+  test(`${arch}: exact fault PCs come from the native restore, with no access hooks: loads, stores, protection`, (t) => {
+    const e = openUnicorn(arch, { exactFaultPc: true });
+    const restorer = e as unknown as { exactFaultMethod: string; faultPcsRestored(): number };
+    t.is(restorer.exactFaultMethod, 'restore');
+    const regs = registersOf(arch);
+    // Three instructions run before the faulting access, in the same block; one follows it.
+    const program = (access: string) => assemble(arch, arch === 'x64'
+      ? `mov rax, 1\nadd rax, 2\nadd rax, 3\n${access}\nadd rax, 4\nnop\n`
+      : `mov x0, #1\nadd x0, x0, #2\nadd x0, x0, #3\n${access}\nadd x0, x0, #4\nnop\n`);
+    // Unmapped load, unmapped store, store to a read-only page.
+    const cases: Array<[string, string, bigint]> = arch === 'x64'
+      ? [['load', 'mov rcx, [rdi]', 0x90000n], ['store', 'mov [rdi], rax', 0x90000n], ['protected store', 'mov [rdi], rax', 0x50000n]]
+      : [['load', 'ldr x1, [x3]', 0x90000n], ['store', 'str x0, [x3]', 0x90000n], ['protected store', 'str x0, [x3]', 0x50000n]];
+    e.map(0x50000n, 0x1000, PROT_READ);
+    let base = CODE;
+    for (const [name, access, target] of cases) {
+      const code = program(access);
+      e.map(base, 0x1000, PROT_READ | PROT_EXEC).set(code);
+      e.regWrite(regs.ids[arch === 'x64' ? 'rdi' : 'x3'], target);
+      const before = restorer.faultPcsRestored();
+      const stop = e.start(base, base + BigInt(code.length - (arch === 'x64' ? 1 : 4)));
+      t.not(stop.error, 0, name);
+      const faultAt = base + BigInt(arch === 'x64' ? 7 + 4 + 4 : 12); // mov rax,1 (7) + two 4-byte adds
+      t.is(e.regRead(regs.ids[regs.pc]), faultAt, `${name}: the PC is the faulting instruction`);
+      t.is(e.regRead(regs.ids[regs.intResult]), 6n, `${name}: the instructions before it ran, the one after did not`);
+      t.is(restorer.faultPcsRestored(), before + 1, name);
+      base += 0x1000n;
+    }
+    e.close();
+  });
+}

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
+import { registersOf } from '../isa/registers.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
@@ -106,6 +107,10 @@ interface HelperLib {
   fastStoresClear: (uc: unknown) => void;
   fastStoresAdd: (uc: unknown, guest: bigint, size: bigint, host: Uint8Array) => number;
   fastStoresMarked: (uc: unknown) => number | bigint;
+  engineOpen: (uc: unknown, arch: number) => number;
+  engineClose: (uc: unknown) => void;
+  exactFaults: (uc: unknown, out: BigUint64Array) => number;
+  faultsRestored: (uc: unknown) => number | bigint;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -191,6 +196,10 @@ function loadHelper(): HelperLib {
     fastStoresClear: lib.func('void ss_fast_stores_clear(void *uc)'),
     fastStoresAdd: lib.func('int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host)'),
     fastStoresMarked: lib.func('int64_t ss_fast_stores_marked(void *uc)'),
+    engineOpen: lib.func('int ss_engine_open(void *uc, int arch)'),
+    engineClose: lib.func('void ss_engine_close(void *uc)'),
+    exactFaults: lib.func('int ss_exact_faults(void *uc, _Out_ uint64_t *hh)'),
+    faultsRestored: lib.func('uint64_t ss_faults_restored(void *uc)'),
   };
   return helper;
 }
@@ -253,8 +262,37 @@ class UnicornEngine implements Engine {
     const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
     this.check('uc_open', err);
     this.uc = out[0];
+    // Any register access makes Unicorn build its CPU, which the native helper looks for.
+    const regs = registersOf(arch);
+    this.regRead(regs.ids[regs.pc]);
+    const h = loadHelper();
+    const cpuFound = h.engineOpen(this.uc, arch === 'x64' ? 0 : 1);
+    if (cpuFound < 0) throw new EngineError('ss_engine_open', -1, 'native helper has no room for another engine');
+    if (options.exactFaultPc) {
+      // Exact fault PCs: restored by the helper's invalid-access hook (which must come before
+      // the fault recorder), or, where it cannot work, by access hooks over every hole.
+      if (cpuFound === 1) {
+        const hh = new BigUint64Array(1);
+        this.check('uc_hook_add(native fault PC)', h.exactFaults(this.uc, hh));
+        this.exactFaultMethod = 'restore';
+      } else {
+        this.exactFaultMethod = 'hooks';
+      }
+    }
     this.installFaultRecorder();
-    if (options.exactFaultPc) this.refreshExactFaultHooks();
+    if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
+  }
+
+  /**
+   * How exact fault PCs are obtained: `restore` (the native helper restores the PC from the
+   * translated code's return address when an access faults; free otherwise), `hooks` (access
+   * hooks over every hole; every load and store takes Unicorn's slow path), or `off`.
+   */
+  exactFaultMethod: 'restore' | 'hooks' | 'off' = 'off';
+
+  /** Faulting accesses whose PC the native helper restored so far. */
+  faultPcsRestored(): number {
+    return Number(loadHelper().faultsRestored(this.uc));
   }
 
   private check(operation: string, err: number, address?: bigint): void {
@@ -304,7 +342,7 @@ class UnicornEngine implements Engine {
     const view = Buffer.alloc(size);
     this.check('uc_mem_map_ptr', this.lib.memMapPtr(this.uc, address, size, perms, view), address);
     this.mappings.push({ address, size, perms, view });
-    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
     this.refreshFastStores();
     return view;
   }
@@ -334,7 +372,7 @@ class UnicornEngine implements Engine {
     const end = address + BigInt(size);
     this.mappings = this.mappings.filter((m) => !(m.address >= address && m.address + BigInt(m.size) <= end));
     for (const m of this.mappings) if (m.address < end && address < m.address + BigInt(m.size)) m.partial = true;
-    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
     this.refreshFastStores();
   }
 
@@ -348,7 +386,7 @@ class UnicornEngine implements Engine {
     // Code translated from these pages must not outlive their execute permission: stores to
     // them may take the fast path, which does not look for translated code.
     this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', address, 'uint64_t', end));
-    if (this.options.exactFaultPc) this.refreshExactFaultHooks();
+    if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
     this.refreshFastStores();
   }
 
@@ -625,7 +663,7 @@ class UnicornEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     for (const id of [...this.hooks.keys()]) this.removeHook({ id });
-    loadHelper().fastStoresClear(this.uc); // before the engine's address can be reused
+    loadHelper().engineClose(this.uc); // before the engine's address can be reused
     this.lib.close(this.uc);
     if (this.helperCtx) loadHelper().destroy(this.helperCtx);
     this.helperCtx = null;

@@ -541,6 +541,7 @@ typedef struct {
   invalidate_fn invalidate;
   map_ram_fn map_ram;
   set_dirty_fn set_dirty;
+  void *restore_state;
   void *add_inline_hook, *del_inline_hook;
 } arch_fns;
 
@@ -561,6 +562,7 @@ static int resolve(arch_fns *a) {
     a->invalidate = (invalidate_fn)unicorn_symbol("tb_invalidate_phys_page_fast", a->suffix);
     a->map_ram = (map_ram_fn)unicorn_symbol("qemu_map_ram_ptr", a->suffix);
     a->set_dirty = (set_dirty_fn)unicorn_symbol("tlb_set_dirty", a->suffix);
+    a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
     a->del_inline_hook = unicorn_symbol("uc_del_inline_hook", a->suffix);
     a->state = a->invalidate ? 1 : -1;
@@ -570,50 +572,45 @@ static int resolve(arch_fns *a) {
 
 typedef struct { uint64_t guest, size; uintptr_t host; } store_range;
 
+/* What this library knows of one engine (ss_engine_open .. ss_engine_close). */
 typedef struct {
   void *uc;
+  arch_fns *fns;
   void *cpu;       /* found on first use */
   int cpu_state;   /* 0: not looked for, 1: found, -1: not found */
   uint32_t count, capacity;
   store_range *ranges;
-  uint64_t marked; /* pages marked dirty */
-} store_engine;
+  uint64_t marked;   /* pages marked dirty */
+  uint64_t restored; /* faulting accesses whose PC was restored */
+} native_engine;
 
-enum { STORE_ENGINES = 256 };
-static store_engine store_engines[STORE_ENGINES];
-static int store_engines_used;        /* entries [0, used) may be in use */
-static store_engine *last_store_engine;
+enum { NATIVE_ENGINES = 256 };
+static native_engine native_engines[NATIVE_ENGINES];
+static int native_engines_used;        /* entries [0, used) may be in use */
+static native_engine *last_native_engine;
 
-static store_engine *store_engine_of(void *uc, int create) {
-  if (last_store_engine && last_store_engine->uc == uc) return last_store_engine;
-  store_engine *free_slot = NULL;
-  for (int i = 0; i < store_engines_used; i++) {
-    if (store_engines[i].uc == uc) return last_store_engine = &store_engines[i];
-    if (!free_slot && store_engines[i].uc == NULL) free_slot = &store_engines[i];
+static native_engine *native_engine_of(void *uc) {
+  if (last_native_engine && last_native_engine->uc == uc) return last_native_engine;
+  for (int i = 0; i < native_engines_used; i++) {
+    if (native_engines[i].uc == uc) return last_native_engine = &native_engines[i];
   }
-  if (!create) return NULL;
-  if (!free_slot) {
-    if (store_engines_used == STORE_ENGINES) return NULL;
-    free_slot = &store_engines[store_engines_used++];
-  }
-  memset(free_slot, 0, sizeof *free_slot);
-  free_slot->uc = uc;
-  return last_store_engine = free_slot;
+  return NULL;
 }
 
-static void *find_cpu(store_engine *se, arch_fns *a) {
-  if (se->cpu_state) return se->cpu_state > 0 ? se->cpu : NULL;
-  se->cpu_state = -1;
-  if (!a->add_inline_hook || !a->del_inline_hook || !a->map_ram || !a->set_dirty) return NULL;
-  void **words = se->uc;
+static void *find_cpu(native_engine *ne) {
+  if (ne->cpu_state) return ne->cpu_state > 0 ? ne->cpu : NULL;
+  ne->cpu_state = -1;
+  arch_fns *a = ne->fns;
+  if (!a->add_inline_hook || !a->del_inline_hook) return NULL;
+  void **words = ne->uc;
   for (int i = 0; i < 256; i++) {
     if (words[i] != a->add_inline_hook || words[i + 1] != a->del_inline_hook) continue;
     void **cpu = words[i + 5];
     if (!cpu || ((uintptr_t)cpu & 7)) return NULL;
     for (int k = 0; k < 8192; k++) {
-      if (cpu[k] == se->uc) {
-        se->cpu = cpu;
-        se->cpu_state = 1;
+      if (cpu[k] == ne->uc) {
+        ne->cpu = cpu;
+        ne->cpu_state = 1;
         return cpu;
       }
     }
@@ -622,17 +619,48 @@ static void *find_cpu(store_engine *se, arch_fns *a) {
   return NULL;
 }
 
+/* Starts knowing an engine of `arch` (0: x86-64, 1: AArch64); call after its first uc_mem_map
+ * or register access, when Unicorn has made its CPU. Returns 1 when the CPU was found (dirty
+ * marking and fault-PC restoring can work), 0 when not, -1 on no room. */
+int ss_engine_open(void *uc, int arch) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne) {
+    for (int i = 0; i < native_engines_used; i++) {
+      if (native_engines[i].uc == NULL) { ne = &native_engines[i]; break; }
+    }
+    if (!ne) {
+      if (native_engines_used == NATIVE_ENGINES) return -1;
+      ne = &native_engines[native_engines_used++];
+    }
+  }
+  memset(ne, 0, sizeof *ne);
+  ne->uc = uc;
+  ne->fns = arch == 0 ? &fns_x86_64 : &fns_aarch64;
+  resolve(ne->fns);
+  return find_cpu(ne) ? 1 : 0;
+}
+
+/* Forgets the engine (before uc_close: its address may be reused). */
+void ss_engine_close(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne) return;
+  free(ne->ranges);
+  memset(ne, 0, sizeof *ne);
+  if (last_native_engine == ne) last_native_engine = NULL;
+  while (native_engines_used > 0 && native_engines[native_engines_used - 1].uc == NULL) native_engines_used--;
+}
+
 static void after_store_check(arch_fns *a, void *uc, uint64_t ram_addr) {
-  store_engine *se = store_engine_of(uc, 0);
-  if (!se || se->count == 0) return;
-  void *cpu = find_cpu(se, a);
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || ne->count == 0 || !a->map_ram || !a->set_dirty) return;
+  void *cpu = find_cpu(ne);
   if (!cpu) return;
   uintptr_t host = (uintptr_t)a->map_ram(uc, NULL, ram_addr);
-  for (uint32_t i = 0; i < se->count; i++) {
-    store_range *r = &se->ranges[i];
+  for (uint32_t i = 0; i < ne->count; i++) {
+    store_range *r = &ne->ranges[i];
     if (host >= r->host && host < r->host + r->size) {
       a->set_dirty(cpu, r->guest + (host - r->host));
-      se->marked++;
+      ne->marked++;
       return;
     }
   }
@@ -655,33 +683,76 @@ void tb_invalidate_phys_page_fast_aarch64(void *uc, void *pages, uint64_t start,
   invalidate_then_mark(&fns_aarch64, uc, pages, start, len, retaddr);
 }
 
-/* Forgets the engine's writable, non-executable ranges (before it changes them or closes). */
+/* Forgets the engine's writable, non-executable ranges (before it changes them). */
 void ss_fast_stores_clear(void *uc) {
-  store_engine *se = store_engine_of(uc, 0);
-  if (!se) return;
-  free(se->ranges);
-  memset(se, 0, sizeof *se);
-  while (store_engines_used > 0 && store_engines[store_engines_used - 1].uc == NULL) store_engines_used--;
+  native_engine *ne = native_engine_of(uc);
+  if (ne) ne->count = 0;
 }
 
 /* Adds a writable, non-executable guest range backed by host memory at `host`; 0, or -1. */
 int ss_fast_stores_add(void *uc, uint64_t guest, uint64_t size, void *host) {
-  store_engine *se = store_engine_of(uc, 1);
-  if (!se) return -1;
-  if (se->count == se->capacity) {
-    uint32_t cap = se->capacity ? se->capacity * 2 : 16;
-    store_range *r = realloc(se->ranges, cap * sizeof *r);
+  native_engine *ne = native_engine_of(uc);
+  if (!ne) return -1;
+  if (ne->count == ne->capacity) {
+    uint32_t cap = ne->capacity ? ne->capacity * 2 : 16;
+    store_range *r = realloc(ne->ranges, cap * sizeof *r);
     if (!r) return -1;
-    se->ranges = r;
-    se->capacity = cap;
+    ne->ranges = r;
+    ne->capacity = cap;
   }
-  se->ranges[se->count++] = (store_range){ guest, size, (uintptr_t)host };
+  ne->ranges[ne->count++] = (store_range){ guest, size, (uintptr_t)host };
   return 0;
 }
 
 /* Pages marked dirty for the engine so far; -1 if its CPU could not be found (slow stores). */
 int64_t ss_fast_stores_marked(void *uc) {
-  store_engine *se = store_engine_of(uc, 0);
-  if (!se) return 0;
-  return se->cpu_state < 0 ? -1 : (int64_t)se->marked;
+  native_engine *ne = native_engine_of(uc);
+  if (!ne) return 0;
+  return ne->cpu_state < 0 ? -1 : (int64_t)ne->marked;
+}
+
+/*
+ * Exact PCs for faulting data accesses. After an access to unmapped or forbidden memory,
+ * Unicorn 2.0.1 leaves the guest PC where it last wrote it back — the start of the translated
+ * block — because it leaves the block without restoring the CPU state from the host return
+ * address, as QEMU does for its own faults. This hook (UC_HOOK_MEM_INVALID, added before any
+ * other so it runs first) does the restoring: Unicorn calls it from its load or store helper,
+ * which the translated code called, so the helper's return address into that code is on the
+ * stack a few frames up. Each word from here upwards is offered to Unicorn's
+ * cpu_restore_state, which accepts only an address inside translated code (it looks the block
+ * up) and then sets the PC — and the other state it tracks per instruction — to the faulting
+ * instruction. Registers already hold that instruction's inputs, since translated code writes
+ * them back before any access that can fault. Fetch faults need nothing: their PC is the
+ * address fetched. The hook reports the access as not handled, so the run stops as before.
+ */
+enum { STACK_WORDS = 256 };
+
+typedef bool (*restore_fn)(void *cpu, uintptr_t host_pc, bool will_exit);
+
+static __attribute__((noinline)) bool on_invalid_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
+  (void)address; (void)size; (void)value; (void)user;
+  if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT) return false;
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || !ne->fns->restore_state) return false;
+  void *cpu = find_cpu(ne);
+  if (!cpu) return false;
+  uintptr_t *stack = __builtin_frame_address(0);
+  for (int i = 0; i < STACK_WORDS; i++) {
+    if (((restore_fn)ne->fns->restore_state)(cpu, stack[i], true)) {
+      ne->restored++;
+      break;
+    }
+  }
+  return false;
+}
+
+/* Adds the fault-PC hook; returns a uc_err (its handle in *out). */
+int ss_exact_faults(uc_engine *uc, uc_hook *out) {
+  return uc_hook_add(uc, out, UC_HOOK_MEM_INVALID, (void *)on_invalid_access, NULL, 1, 0);
+}
+
+/* Faulting accesses whose PC the hook restored. */
+uint64_t ss_faults_restored(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? ne->restored : 0;
 }
