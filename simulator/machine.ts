@@ -65,7 +65,7 @@ export interface MachineOptions {
   budget?: bigint | null;
   /** Wall-clock limit of one outermost call, in ms; null disables it. Default 10 s. */
   timeoutMs?: number | null;
-  /** Exact PCs for faulting memory accesses (costs ≈ 4–5× on load-heavy code). Default true. */
+  /** Exact PCs for faulting memory accesses (free with the native helper, docs/engine.md). Default true. */
   exactFaultPc?: boolean;
   /** Size of the default stack in bytes. Default 1 MiB, with a 64 KiB guard below it. */
   stackSize?: number;

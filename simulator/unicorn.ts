@@ -213,7 +213,7 @@ function u64(value: number | bigint): bigint {
 export type { BlockDescriber } from './engine.ts';
 
 export interface UnicornOptions {
-  /** Make the PC of a faulting memory access exact (see docs/engine.md for the cost). */
+  /** Make the PC of a faulting memory access exact (docs/engine.md: how, and the fallback). */
   exactFaultPc?: boolean;
   /** Describes blocks for the native counter; the default counts instructions with Capstone
    * (an undecodable tail counts as the one instruction that will fault). */
