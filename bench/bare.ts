@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
 import { registersOf } from '../isa/registers.ts';
 import { placeImage, type LinkedImage } from '../loader/link.ts';
-import { ensureUnicornLoaded } from '../simulator/unicorn.ts';
+import { ensureUnicornLoaded, pageAlignedBuffer } from '../simulator/unicorn.ts';
 
 /** The handful of libunicorn entry points a bare run needs, straight through koffi. */
 function rawUnicorn() {
@@ -80,13 +80,13 @@ export const DATA_PAGE = 0x20000n;
 export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHook?: boolean; dataPage?: boolean } = {}): number {
   const raw = rawUnicorn();
   const uc = openRaw(raw, arch);
-  const data = Buffer.alloc(0x1000);
+  const data = pageAlignedBuffer(0x1000);
   if (options.dataPage) {
     raw.mapPtr(uc, DATA_PAGE, data.length, 3, data);
     raw.fastStores(uc, DATA_PAGE, BigInt(data.length), data);
   }
   if (options.noopBlockHook) installNoop(uc);
-  const mem = Buffer.alloc(0x10000);
+  const mem = pageAlignedBuffer(0x10000);
   raw.mapPtr(uc, 0x10000n, mem.length, 5, mem);
   mem.set(code);
   // Replace the final `ret` with the stopping instruction.
@@ -121,7 +121,7 @@ export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: rea
   const keep: Buffer[] = []; // host memory behind the mappings lives as long as the engine
   const buffers = new Map<bigint, Buffer>();
   const map = (address: bigint, size: number, perms: number): Buffer => {
-    const buf = Buffer.alloc(size);
+    const buf = pageAlignedBuffer(size);
     keep.push(buf);
     const err = raw.mapPtr(uc, address, size, perms, buf);
     if (err !== 0) throw new Error(`uc_mem_map_ptr at 0x${address.toString(16)} failed: uc_err ${err}`);

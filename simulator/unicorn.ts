@@ -339,7 +339,7 @@ class UnicornEngine implements Engine {
     if (size <= 0 || size % PAGE_SIZE !== 0 || address % BigInt(PAGE_SIZE) !== 0n) {
       throw new EngineError('uc_mem_map_ptr', 15, `address and size must be page-aligned and size > 0 (size ${size})`, address);
     }
-    const view = Buffer.alloc(size);
+    const view = pageAlignedBuffer(size);
     this.check('uc_mem_map_ptr', this.lib.memMapPtr(this.uc, address, size, perms, view), address);
     this.mappings.push({ address, size, perms, view });
     if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
@@ -669,6 +669,19 @@ class UnicornEngine implements Engine {
     this.helperCtx = null;
     this.mappings = [];
   }
+}
+
+/**
+ * Zeroed host memory for a guest mapping, starting on a host page boundary, so a guest
+ * address and its host address share their offset in the page. Node's Buffers start anywhere;
+ * with guest pages at arbitrary host offsets, whether the native hook's stack traffic and a
+ * guest's hot data collide in the CPU's store-to-load checks (same low 12 address bits) was a
+ * matter of chance per process, and cost up to 2.5× on a load loop (docs/engine.md).
+ */
+export function pageAlignedBuffer(size: number): Buffer {
+  const raw = Buffer.alloc(size + PAGE_SIZE);
+  const skip = (PAGE_SIZE - Number(koffi.address(raw) % BigInt(PAGE_SIZE))) % PAGE_SIZE;
+  return raw.subarray(skip, skip + size);
 }
 
 /**
