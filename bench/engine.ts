@@ -21,8 +21,9 @@ const LOOP: Record<Arch, string> = {
 };
 const LOOP_INSNS = 3 * ITERATIONS;
 
-/** A load-heavy loop (4 instructions, one 8-byte load per iteration from the code page):
- * the case where exact fault PCs cost most, because every load takes Unicorn's slow path. */
+/** A load-heavy loop (4 instructions, one 8-byte load per iteration from the code page): the
+ * case where exact fault PCs would cost most if they came from access hooks (their fallback;
+ * docs/engine.md), which send every load through Unicorn's slow path. */
 const LOAD_ITERATIONS = 20_000_000;
 const LOAD_LOOP: Record<Arch, string> = {
   x64: `lea rsi, [rip]\nmov rcx, ${LOAD_ITERATIONS}\n1: mov rdx, [rsi]\nadd rax, rdx\ndec rcx\njnz 1b\nret`,
@@ -97,9 +98,9 @@ export async function benchEngine(options: BenchOptions): Promise<void> {
     emit({ bench: 'engine', arch, metric: 'loads_machine_over_bare', value: best(loadBare) / best(loadPlain) });
     emit({ bench: 'engine', arch, metric: 'loads_machine_default_over_bare', value: best(loadBare) / best(loadExact) });
 
-    // Unicorn 2.0.1 sends every guest store through its slow path; the native helper takes
-    // the page-collection allocations out of it. Unpatched: libunicorn loaded before the helper,
-    // in a process of its own.
+    // Unicorn 2.0.1 sends every guest store through its slow path; the native helper takes the
+    // page-collection allocations out of it and marks data pages dirty after their first
+    // store. Unpatched: libunicorn loaded before the helper, in a process of its own.
     const stores = assemble(arch, STORE_LOOP[arch]);
     const storeBare: number[] = [];
     const storeUnpatched: number[] = [];
