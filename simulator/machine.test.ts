@@ -308,3 +308,75 @@ for (const arch of ARCHES) {
 test.after.always(() => {
   for (const f of fixtures.values()) f.m.close();
 });
+
+for (const arch of ARCHES) {
+  test(`${arch}: random bytes as code end in a result or a typed trap, and a data fault's PC is an instruction that was fetched`, async (t) => {
+    // The native helper restores fault PCs from the native stack, marks pages dirty on the
+    // store path and contains Unicorn's aborts; random code exercises all three.
+    const open = async () => {
+      const m = await Machine.create({ arch, budget: 20_000n, timeoutMs: 2_000 });
+      return { m, text: m.map('fuzz-text', 0x1000, PROT_READ | PROT_EXEC), data: m.map('fuzz-data', 0x4000, PROT_READ | PROT_WRITE) };
+    };
+    let current = await open();
+    const pointers = fc.oneof(
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      fc.bigInt({ min: current.data.address, max: current.data.address + 0x4000n - 16n }),
+      fc.bigInt({ min: current.text.address, max: current.text.address + 0x1000n - 16n }),
+    );
+    const kinds = new Map<string, number>();
+    let aborts = 0;
+    try {
+      await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 4, maxLength: 96 }), fc.array(pointers, { minLength: 6, maxLength: 6 }), async (code, args) => {
+        const { m, text } = current;
+        m.writeBytes(text.address, new Uint8Array(0x1000));
+        m.writeBytes(text.address, code);
+        try {
+          m.call(text.address, args);
+          kinds.set('returned', (kinds.get('returned') ?? 0) + 1);
+          return true;
+        } catch (e) {
+          if (!(e instanceof GuestTrap)) return false;
+          const aborted = /Unicorn 2\.0\.1 aborted/.test(e.engineMessage ?? '');
+          kinds.set(aborted ? 'unicorn-aborted' : e.kind, (kinds.get(aborted ? 'unicorn-aborted' : e.kind) ?? 0) + 1);
+          if (e.kind === 'read-unmapped' || e.kind === 'write-unmapped' || e.kind === 'write-protected' || e.kind === 'read-protected') {
+            // A data access faulted: its PC is inside code that ran (the fuzz text, or the
+            // gateway's return stub when the random code returned through a corrupt stack).
+            const region = m.regionAt(e.pc);
+            return region !== undefined && (region.perms & PROT_EXEC) !== 0;
+          }
+          return true;
+        }
+      }).afterEach(async () => {
+        // An engine Unicorn aborted in runs nothing more: continue on a fresh machine.
+        if ((kinds.get('unicorn-aborted') ?? 0) > aborts) {
+          aborts = kinds.get('unicorn-aborted')!;
+          current.m.close();
+          current = await open();
+        }
+      }), { numRuns: 400, seed: arch === 'x64' ? 11 : 12 });
+      t.log([...kinds].map(([k, n]) => `${k} ${n}`).join(', '));
+      t.true((kinds.get('read-unmapped') ?? 0) + (kinds.get('write-unmapped') ?? 0) > 10, 'the fuzz reached data faults');
+    } finally {
+      current.m.close();
+    }
+  });
+}
+
+test('x64: code Unicorn 2.0.1 aborts on (lcall with a register operand) is a typed trap, not the end of the process', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  try {
+    const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, Uint8Array.of(0x48, 0x31, 0xc0, 0xff, 0xdc, 0xc3)); // xor rax, rax; (ff dc); ret
+    const e = expectTrap(t, () => m.call(text.address), 'invalid-instruction');
+    t.regex(e.engineMessage ?? '', /Unicorn 2\.0\.1 aborted translating this code/);
+    // The engine is done for; the next call says so the same way, and other machines still run.
+    t.regex((t.throws(() => m.call(text.address), { instanceOf: GuestTrap }) as GuestTrap).engineMessage ?? '', /aborted/);
+    const other = await Machine.create({ arch: 'x64' });
+    const code = other.map('text', 0x1000, PROT_READ | PROT_EXEC);
+    other.writeBytes(code.address, Uint8Array.of(0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3)); // mov eax, 42; ret
+    t.is(other.call(code.address), 42n);
+    other.close();
+  } finally {
+    m.close();
+  }
+});

@@ -5,7 +5,7 @@ import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
   type Engine, type EngineStop, type HookHandle, type MemoryFaultKind,
 } from './engine.ts';
-import { openUnicorn } from './unicorn.ts';
+import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
 import { CycleCounter, type CycleOptions, type CycleReport, type ReportOptions } from './timing/cycles.ts';
@@ -531,6 +531,7 @@ export class Machine {
     }
     switch (stop.error) {
       case 10: return this.trap('invalid-instruction', pc, { engineMessage: stop.message }); // UC_ERR_INSN_INVALID
+      case ENGINE_ABORTED: return this.trap('invalid-instruction', pc, { engineMessage: stop.message });
       default: return this.trap('cpu-exception', pc, { engineMessage: stop.message });
     }
   }

@@ -111,6 +111,7 @@ interface HelperLib {
   engineClose: (uc: unknown) => void;
   exactFaults: (uc: unknown, out: BigUint64Array) => number;
   faultsRestored: (uc: unknown) => number | bigint;
+  emuStart: (uc: unknown, begin: bigint, until: bigint, timeout: bigint, count: number) => number;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -200,6 +201,7 @@ function loadHelper(): HelperLib {
     engineClose: lib.func('void ss_engine_close(void *uc)'),
     exactFaults: lib.func('int ss_exact_faults(void *uc, _Out_ uint64_t *hh)'),
     faultsRestored: lib.func('uint64_t ss_faults_restored(void *uc)'),
+    emuStart: lib.func('int ss_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
   };
   return helper;
 }
@@ -234,6 +236,10 @@ interface Mapping { address: bigint; size: number; perms: number; view: Uint8Arr
 
 let nextHookId = 1;
 
+/** ss_emu_start's error when Unicorn called abort() during the run (see the native helper). */
+export const ENGINE_ABORTED = 1000;
+const ABORTED_MESSAGE = 'Unicorn 2.0.1 aborted translating this code (an encoding it cannot handle, e.g. x86-64 lcall/ljmp with a register operand); the engine can run nothing more';
+
 class UnicornEngine implements Engine {
   readonly name = 'unicorn-2.0.1-native';
   private readonly lib: UnicornLib;
@@ -246,6 +252,8 @@ class UnicornEngine implements Engine {
   private readonly invalidListeners = new Map<number, (fault: MemoryFault) => void>();
   private exactFaultHooks: number[] = [];
   private closed = false;
+  /** Unicorn aborted inside a run (ENGINE_ABORTED): the engine runs nothing more. */
+  private aborted = false;
   private describer: BlockDescriber | undefined;
   private traceSink: TraceSink | null = null;
   private traceBuffer: Float64Array | null = null;
@@ -452,7 +460,11 @@ class UnicornEngine implements Engine {
     for (;;) {
       this.lastFault = null;
       if (this.stateU32) this.stateU32[S_NEW_SIZE_REASON * 2 + 1] = 0;
-      const error = this.lib.emuStart(this.uc, pc, until, 0n, 0);
+      const error = loadHelper().emuStart(this.uc, pc, until, 0n, 0);
+      if (error === ENGINE_ABORTED) {
+        this.aborted = true;
+        return { error, message: ABORTED_MESSAGE, limit: null, newBlock: null, fault: null };
+      }
       const reason = this.stateU32 ? this.stateU32[S_NEW_SIZE_REASON * 2 + 1] : 0;
       if (this.traceSink) this.drainTrace();
       if (reason === REASON_TRACE_FULL && error === 0) {
@@ -662,9 +674,16 @@ class UnicornEngine implements Engine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const id of [...this.hooks.keys()]) this.removeHook({ id });
+    if (this.aborted) {
+      for (const h of this.hooks.values()) koffi.unregister(h.callback);
+      this.hooks.clear();
+    } else {
+      for (const id of [...this.hooks.keys()]) this.removeHook({ id });
+    }
     loadHelper().engineClose(this.uc); // before the engine's address can be reused
-    this.lib.close(this.uc);
+    // An engine Unicorn aborted in is half-way through a translation: closing it could fault.
+    // Its memory is left behind.
+    if (!this.aborted) this.lib.close(this.uc);
     if (this.helperCtx) loadHelper().destroy(this.helperCtx);
     this.helperCtx = null;
     this.mappings = [];

@@ -582,6 +582,7 @@ typedef struct {
   store_range *ranges;
   uint64_t marked;   /* pages marked dirty */
   uint64_t restored; /* faulting accesses whose PC was restored */
+  int aborted;       /* Unicorn aborted inside a start (ss_emu_start): unusable */
 } native_engine;
 
 enum { NATIVE_ENGINES = 256 };
@@ -755,4 +756,69 @@ int ss_exact_faults(uc_engine *uc, uc_hook *out) {
 uint64_t ss_faults_restored(void *uc) {
   native_engine *ne = native_engine_of(uc);
   return ne ? ne->restored : 0;
+}
+
+/*
+ * Containing Unicorn's aborts. Unicorn 2.0.1 calls abort() on some guest encodings it cannot
+ * translate — e.g. x86-64 `ff /3` or `ff /5` (lcall/ljmp) with a register operand, which its
+ * QEMU 5 translator turns into code using an uninitialised temporary ("tcg fatal error") — and
+ * a guest program must not be able to kill the host process. ss_emu_start runs uc_emu_start
+ * with a SIGABRT handler that, while a start is in progress on this thread, jumps back here
+ * instead of ending the process. The engine is left half-way through a translation: it is
+ * marked aborted and every later ss_emu_start on it fails at once with SS_ERR_ABORTED (the
+ * host must not close it either). Outside a start, the handler restores the default action
+ * and raises the signal again, so other aborts still end the process.
+ */
+#include <setjmp.h>
+#include <signal.h>
+
+enum { SS_ERR_ABORTED = 1000 };
+
+static sigjmp_buf *abort_target;     /* set while a start is in progress (one thread at a time) */
+static int abort_handler_installed;
+static struct sigaction previous_abort_action;
+
+static void on_abort_signal(int sig) {
+  if (abort_target) {
+    sigjmp_buf *target = abort_target;
+    abort_target = NULL;
+    siglongjmp(*target, 1);
+  }
+  /* Not ours: put back what was there before and let it happen. */
+  sigaction(SIGABRT, &previous_abort_action, NULL);
+  raise(sig);
+}
+
+static void install_abort_handler(void) {
+  if (abort_handler_installed) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_abort_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGABRT, &sa, &previous_abort_action);
+  abort_handler_installed = 1;
+}
+
+/* uc_emu_start, with Unicorn's aborts turned into SS_ERR_ABORTED (see above). */
+int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count) {
+  native_engine *ne = native_engine_of(uc);
+  if (ne && ne->aborted) return SS_ERR_ABORTED;
+  install_abort_handler();
+  sigjmp_buf here;
+  sigjmp_buf *outer = abort_target; /* a start from a hook of another engine's start */
+  if (sigsetjmp(here, 0)) {
+    /* abort() unblocked SIGABRT before raising it, and the handler ran with it blocked;
+     * leaving the handler by a jump keeps it blocked: unblock it again. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGABRT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    abort_target = outer;
+    if (ne) ne->aborted = 1;
+    return SS_ERR_ABORTED;
+  }
+  abort_target = &here;
+  int err = uc_emu_start(uc, begin, until, timeout, count);
+  abort_target = outer;
+  return err;
 }
