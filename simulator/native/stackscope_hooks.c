@@ -20,17 +20,19 @@
  *
  * Speed: on a tight loop the hook's price is mostly its read-modify-write chains — a value
  * stored by one call and loaded again by the next waits for store-to-load forwarding — so the
- * per-block path has exactly one: the block's own execution count. A direct-mapped cache of
- * recently entered blocks replaces hashing, and the budget and the timeout cost no per-block
- * work: each block may run up to its own `limit` of executions, a share of the budget granted
- * to it in the slow path, where the clock is also read. Totals (instructions, blocks, cost)
- * are computed from the per-block counts when the host asks (ss_sync_out).
+ * per-block path has exactly one: the executions left in the block's current grant (a share of
+ * the budget handed out in the slow path, where the clock is also read), counted down. It is
+ * also the block's count: executions = granted - remaining. A direct-mapped cache of recently
+ * entered blocks replaces hashing, and its empty slots point at a block that matches nothing,
+ * so the path has no null check; the common case is about a dozen instructions. Totals
+ * (instructions, blocks, cost) are computed from the per-block counts when the host asks
+ * (ss_sync_out).
  *
- * Budget accounting: budget = executed + Σ (limit - count) × icount + reserve. A block that
- * reaches its limit asks for a grant from the reserve (growing geometrically up to
- * GRANT_MAX_INSNS instructions, at most half the reserve); when the reserve cannot pay for one
- * execution, the unused grants of every block are taken back first, so a run stops exactly at
- * the first block that does not fit in the budget.
+ * Budget accounting: budget = executed + Σ remaining × icount + reserve. A block whose grant is
+ * used up asks for a new one from the reserve (growing geometrically up to GRANT_MAX_INSNS
+ * instructions, at most half the reserve); when the reserve cannot pay for one execution, the
+ * unused grants of every block are taken back first, so a run stops exactly at the first
+ * block that does not fit in the budget.
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -61,10 +63,14 @@ typedef struct {
   uint32_t size;
   uint32_t icount;
   uint64_t cost_milli;
-  uint64_t count;  /* executions since the last reset */
-  uint64_t limit;  /* executions the block may reach before it asks for a new grant */
-  uint64_t grant;  /* size of its last grant, in executions */
+  uint64_t remaining; /* executions left in its current grant */
+  uint64_t granted;   /* executions granted since the last reset: executions = granted - remaining */
+  uint64_t grant;     /* size of its last grant, in executions */
 } block_entry;
+
+static inline uint64_t executions(const block_entry *e) {
+  return e->granted - e->remaining;
+}
 
 enum { RECENT = 256 };
 
@@ -95,6 +101,14 @@ typedef struct {
 /* A grant covers at most this many instructions, so a block running without end comes back to
  * the slow path (and the clock) every few tens of microseconds. */
 enum { GRANT_MAX_INSNS = 1 << 16, FIRST_GRANT = 16, CLOCK_EVERY = 8 };
+
+/* What an empty recent-block slot points to: it matches no block (none starts at address 0)
+ * and has no executions left, so the per-block path needs no null check. */
+static block_entry no_block;
+
+static void clear_recent(ctx_t *c) {
+  for (int i = 0; i < RECENT; i++) c->recent[i] = &no_block;
+}
 
 /* Slots a block may need for its own accesses; a block starts only with this much room. */
 enum { TRACE_HEADROOM = 2 * 1024 + 1 };
@@ -127,7 +141,7 @@ static uint32_t recent_slot(uint64_t address) {
 /* Entries moved: pointers into the table are stale; find the last block again (by the
  * address it had before the move). */
 static void table_moved(ctx_t *c, uint64_t last_address) {
-  memset(c->recent, 0, sizeof c->recent);
+  clear_recent(c);
   c->last = last_address ? find(c, last_address) : NULL;
 }
 
@@ -180,16 +194,22 @@ static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, ui
 static void reclaim(ctx_t *c) {
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
-    if (e->address == 0 || e->limit <= e->count) continue;
-    c->reserve += (e->limit - e->count) * e->icount;
-    e->limit = e->count;
+    if (e->address == 0 || e->remaining == 0) continue;
+    c->reserve += e->remaining * e->icount;
+    e->granted -= e->remaining;
+    e->remaining = 0;
   }
 }
 
-/* Gives `e` room for at least one more execution; false when the budget has no room for it. */
+/* Executions granted when there is neither a budget nor a deadline: no need to come back. */
+#define UNLIMITED_GRANT (UINT64_C(1) << 62)
+
+/* Gives `e` (whose grant is used up) room for at least one more execution; false when the
+ * budget has no room for it. */
 static bool grant(ctx_t *c, block_entry *e) {
-  if (!c->budgeted && !c->deadline_ns) { /* nothing to check: no need to come back */
-    e->limit = UINT64_MAX;
+  if (!c->budgeted && !c->deadline_ns) {
+    e->remaining = UNLIMITED_GRANT;
+    e->granted += UNLIMITED_GRANT;
     return true;
   }
   uint64_t want = e->grant ? e->grant * 2 : FIRST_GRANT;
@@ -206,7 +226,8 @@ static bool grant(ctx_t *c, block_entry *e) {
     c->reserve -= want * e->icount;
   }
   e->grant = want;
-  e->limit = e->count + want;
+  e->remaining = want;
+  e->granted += want;
   return true;
 }
 
@@ -225,11 +246,11 @@ static __attribute__((noinline)) bool trace_block(uc_engine *uc, ctx_t *c, uint6
 static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c) {
   block_entry **slot = &c->recent[recent_slot(address)];
   block_entry *e = *slot;
-  if (!e || e->address != address || e->size != size) {
+  if (e == &no_block || e->address != address || e->size != size) {
     e = lookup(uc, c, address, size);
     if (!e) return;
   }
-  if (e->count >= e->limit) {
+  if (e->remaining == 0) {
     if (c->deadline_ns && c->slow_paths++ % CLOCK_EVERY == 0 && deadline_passed(c)) {
       stop_for(uc, c->state, REASON_TIMEOUT);
       return;
@@ -244,18 +265,20 @@ static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t addr
   } else {
     *slot = e;
   }
-  e->count += 1;
+  e->remaining -= 1;
   c->last = e;
 }
 
-/* The per-block path. The shortcut (a recent block within its grant) makes no calls, so it
- * saves no registers, and has one read-modify-write: the count. Anything else goes the full
- * way (while tracing, the recent-block cache stays empty, so every block does). */
+/* The per-block path. The shortcut (a recent block with executions left in its grant) makes
+ * no calls, so it saves no registers, and has one read-modify-write: the countdown. Anything
+ * else goes the full way (while tracing, the recent-block cache stays empty, so every block
+ * does). */
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   ctx_t *c = user;
   block_entry *e = c->recent[recent_slot(address)];
-  if (__builtin_expect(e != NULL && e->address == address && e->size == size && e->count < e->limit, 1)) {
-    e->count += 1;
+  uint64_t left;
+  if (__builtin_expect(e->address == address && e->size == size && !__builtin_sub_overflow(e->remaining, 1, &left), 1)) {
+    e->remaining = left;
     c->last = e;
     return;
   }
@@ -285,7 +308,7 @@ int ss_trace(uc_engine *uc, void *ctx, double *trace, uint32_t capacity, int acc
   c->trace_capacity = capacity;
   c->trace_length = 0;
   c->trace_dropped = 0;
-  memset(c->recent, 0, sizeof c->recent); /* every block takes the full path while tracing */
+  clear_recent(c); /* every block takes the full path while tracing */
   if (!accesses) return 0;
   return uc_hook_add(uc, out, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)on_access, ctx, 1, 0);
 }
@@ -307,7 +330,7 @@ static uint64_t executed(ctx_t *c) {
   uint64_t n = c->retired_instructions;
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
-    if (e->address != 0) n += e->count * e->icount;
+    if (e->address != 0) n += executions(e) * e->icount;
   }
   return n;
 }
@@ -322,7 +345,8 @@ void ss_sync_in(void *ctx) {
   c->reserve = c->budgeted && s->budget > done ? s->budget - done : 0;
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
-    e->limit = e->count;
+    e->granted -= e->remaining;
+    e->remaining = 0;
     e->grant = 0;
   }
   c->deadline_ns = s->deadline_ns;
@@ -336,10 +360,11 @@ void ss_sync_out(void *ctx) {
   uint64_t blocks = c->retired_blocks, cost = c->retired_cost, instructions = c->retired_instructions;
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
-    if (e->address == 0 || e->count == 0) continue;
-    blocks += e->count;
-    instructions += e->count * e->icount;
-    cost += e->count * e->cost_milli;
+    uint64_t n = executions(e);
+    if (e->address == 0 || n == 0) continue;
+    blocks += n;
+    instructions += n * e->icount;
+    cost += n * e->cost_milli;
   }
   s->instructions = instructions;
   s->blocks = blocks;
@@ -357,6 +382,7 @@ void *ss_create(void *state) {
   c->table = calloc(c->capacity, sizeof(block_entry));
   if (!c->table) { free(c); return NULL; }
   c->state = state;
+  clear_recent(c);
   ss_sync_in(c);
   return c;
 }
@@ -388,12 +414,13 @@ int ss_install_noop(uc_engine *uc, uc_hook *out) {
 /* A block leaves the table (or starts over as new code): keep its executions in the totals and
  * give its unused grant back. */
 static void retire(ctx_t *c, block_entry *e) {
-  c->retired_blocks += e->count;
-  c->retired_instructions += e->count * e->icount;
-  c->retired_cost += e->count * e->cost_milli;
-  if (c->budgeted && e->limit > e->count) c->reserve += (e->limit - e->count) * e->icount;
-  e->count = 0;
-  e->limit = 0;
+  uint64_t n = executions(e);
+  c->retired_blocks += n;
+  c->retired_instructions += n * e->icount;
+  c->retired_cost += n * e->cost_milli;
+  if (c->budgeted) c->reserve += e->remaining * e->icount;
+  e->remaining = 0;
+  e->granted = 0;
   e->grant = 0;
 }
 
@@ -408,8 +435,8 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
     while (c->table[i].address != 0) i = (i + 1) & (c->capacity - 1);
     e = &c->table[i];
     e->address = address;
-    e->count = 0;
-    e->limit = 0;
+    e->remaining = 0;
+    e->granted = 0;
     e->grant = 0;
     c->used++;
   } else {
@@ -428,8 +455,8 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
 void ss_reset_counts(void *ctx) {
   ctx_t *c = ctx;
   for (uint64_t i = 0; i < c->capacity; i++) {
-    c->table[i].count = 0;
-    c->table[i].limit = 0;
+    c->table[i].remaining = 0;
+    c->table[i].granted = 0;
     c->table[i].grant = 0;
   }
   c->retired_blocks = 0;
@@ -470,11 +497,11 @@ uint64_t ss_dump(void *ctx, uint64_t *out, uint64_t max) {
   uint64_t n = 0;
   for (uint64_t i = 0; i < c->capacity && n < max; i++) {
     block_entry *e = &c->table[i];
-    if (e->address == 0 || e->count == 0) continue;
+    if (e->address == 0 || executions(e) == 0) continue;
     out[4 * n] = e->address;
     out[4 * n + 1] = e->size;
     out[4 * n + 2] = e->icount;
-    out[4 * n + 3] = e->count;
+    out[4 * n + 3] = executions(e);
     n++;
   }
   return n;
