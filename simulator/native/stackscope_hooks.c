@@ -518,26 +518,48 @@ int64_t ss_now_ns(void) { return now_ns(); }
  * These definitions take the place of the library's own: libunicorn calls them through its
  * PLT, and this library is loaded first (simulator/unicorn.ts), so the dynamic linker binds
  * those calls here. The invalidation itself is untouched. ss_page_collections counts the calls,
- * so a test can tell the replacement is in effect.
+ * so a test can tell the replacement is in effect. With a libunicorn other than 2.0.x the
+ * replacements hand every call to the library's own functions.
  */
 static char no_page_collection;
 static uint64_t page_collections;
 
-static void *page_collection_none(void) {
+/* The replacements in this file rely on Unicorn 2.0's internals (function signatures, the
+ * uc_struct layout); with another version they step aside and Unicorn runs as it is. */
+static int unicorn_2_0(void) {
+  static int known = -1;
+  if (known < 0) {
+    unsigned major = 0, minor = 0;
+    uc_version(&major, &minor);
+    known = major == 2 && minor == 0;
+  }
+  return known;
+}
+
+static void *unicorn_symbol(const char *base, const char *suffix);
+
+typedef void *(*collection_lock_fn)(void *uc, uint64_t start, uint64_t end);
+typedef void (*collection_unlock_fn)(void *set);
+
+static void *page_collection_lock(const char *suffix, void *uc, uint64_t start, uint64_t end) {
+  if (!unicorn_2_0()) {
+    collection_lock_fn own = (collection_lock_fn)unicorn_symbol("page_collection_lock", suffix);
+    return own ? own(uc, start, end) : &no_page_collection;
+  }
   page_collections++;
   return &no_page_collection;
 }
 
-void *page_collection_lock_x86_64(void *uc, uint64_t start, uint64_t end) {
-  (void)uc; (void)start; (void)end;
-  return page_collection_none();
+static void page_collection_unlock(const char *suffix, void *set) {
+  if (set == &no_page_collection) return;
+  collection_unlock_fn own = (collection_unlock_fn)unicorn_symbol("page_collection_unlock", suffix);
+  if (own) own(set);
 }
-void page_collection_unlock_x86_64(void *set) { (void)set; }
-void *page_collection_lock_aarch64(void *uc, uint64_t start, uint64_t end) {
-  (void)uc; (void)start; (void)end;
-  return page_collection_none();
-}
-void page_collection_unlock_aarch64(void *set) { (void)set; }
+
+void *page_collection_lock_x86_64(void *uc, uint64_t start, uint64_t end) { return page_collection_lock("x86_64", uc, start, end); }
+void page_collection_unlock_x86_64(void *set) { page_collection_unlock("x86_64", set); }
+void *page_collection_lock_aarch64(void *uc, uint64_t start, uint64_t end) { return page_collection_lock("aarch64", uc, start, end); }
+void page_collection_unlock_aarch64(void *set) { page_collection_unlock("aarch64", set); }
 
 uint64_t ss_page_collections(void) { return page_collections; }
 
@@ -665,6 +687,7 @@ int ss_engine_open(void *uc, int arch) {
   ne->uc = uc;
   ne->fns = arch == 0 ? &fns_x86_64 : &fns_aarch64;
   resolve(ne->fns);
+  if (!unicorn_2_0()) ne->cpu_state = -1; /* another layout: no dirty marking, no PC restoring */
   return find_cpu(ne) ? 1 : 0;
 }
 
