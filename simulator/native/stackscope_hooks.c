@@ -325,30 +325,21 @@ uint64_t ss_trace_dropped(void *ctx) {
   return ((ctx_t *)ctx)->trace_dropped;
 }
 
-/* Instructions executed since the reset: every block's count, and the retired ones. */
-static uint64_t executed(ctx_t *c) {
-  uint64_t n = c->retired_instructions;
-  for (uint64_t i = 0; i < c->capacity; i++) {
-    block_entry *e = &c->table[i];
-    if (e->address != 0) n += executions(e) * e->icount;
-  }
-  return n;
-}
-
 /* Takes the budget and deadline the host wrote into the state: every grant is withdrawn and
- * the reserve is what the budget leaves. */
+ * the reserve is what the budget leaves after the instructions executed since the reset. */
 void ss_sync_in(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
-  c->budgeted = s->budget != UINT64_MAX;
-  uint64_t done = executed(c);
-  c->reserve = c->budgeted && s->budget > done ? s->budget - done : 0;
+  uint64_t done = c->retired_instructions;
   for (uint64_t i = 0; i < c->capacity; i++) {
     block_entry *e = &c->table[i];
-    e->granted -= e->remaining;
+    e->granted -= e->remaining; /* now the block's executions */
     e->remaining = 0;
     e->grant = 0;
+    done += e->granted * e->icount;
   }
+  c->budgeted = s->budget != UINT64_MAX;
+  c->reserve = c->budgeted && s->budget > done ? s->budget - done : 0;
   c->deadline_ns = s->deadline_ns;
   c->slow_paths = 0;
 }
