@@ -10,6 +10,7 @@ import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { assemble } from '../simulator/testing/asm.ts';
 import { DATA_PAGE, bareSeconds } from './bare.ts';
+import { machineRun } from './machine-run.ts';
 import { emit, type BenchOptions } from './report.ts';
 
 const ITERATIONS = 50_000_000;
@@ -53,16 +54,9 @@ function unpatchedSeconds(arch: Arch, code: Uint8Array): number {
   return Number(out);
 }
 
+/** A Machine run of `code`, warmed up without limits: seconds of the timed call. */
 async function machineSeconds(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<number> {
-  const m = await Machine.create({ arch, ...options });
-  const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
-  m.writeBytes(text.address, code);
-  m.call(text.address, [], { budget: null, timeoutMs: null }); // translate once, like the bare run's warm-up
-  const t0 = performance.now();
-  m.call(text.address);
-  const seconds = (performance.now() - t0) / 1000;
-  m.close();
-  return seconds;
+  return (await machineRun(arch, code, options, { budget: null, timeoutMs: null })).seconds;
 }
 
 export async function benchEngine(options: BenchOptions): Promise<void> {

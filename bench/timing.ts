@@ -28,6 +28,7 @@ import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { assemble } from '../simulator/testing/asm.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
+import { machineRun } from './machine-run.ts';
 import { emit, type BenchOptions } from './report.ts';
 
 // ---- speed --------------------------------------------------------------------------------
@@ -48,20 +49,8 @@ const LOAD_LOOP: Record<Arch, string> = {
 export const KERNEL_ROUNDS = 6n;
 export const KERNEL_SEED = 7n;
 
-export async function machineRun(arch: Arch, code: Uint8Array, options: Partial<MachineOptions>): Promise<{ seconds: number; instructions: number }> {
-  const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, ...options });
-  try {
-    const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
-    m.writeBytes(text.address, code);
-    m.call(text.address); // translate once, as the bare run's warm-up does
-    const t0 = performance.now();
-    m.call(text.address);
-    const seconds = (performance.now() - t0) / 1000;
-    return { seconds, instructions: Number(m.instructionsExecuted()) };
-  } finally {
-    m.close();
-  }
-}
+/** Machine options of every timed run here: no exact fault PCs, no timeout (the budget stays). */
+const TIMED: Partial<MachineOptions> = { exactFaultPc: false, timeoutMs: null };
 
 /** bench/workloads/kernels.c built with gcc -O2 for `arch` (the AArch64 cross gcc is a test oracle setup.sh --test installs). */
 function kernelObject(arch: Arch): LinkInput {
@@ -80,7 +69,7 @@ function kernelObject(arch: Arch): LinkInput {
 
 /** The compiled kernels through the loader, fast mode on; instructions and result of the timed call. */
 async function kernelsFast(arch: Arch, object: LinkInput): Promise<{ seconds: number; instructions: number; result: bigint }> {
-  const m = await Machine.create({ arch, exactFaultPc: false, timeoutMs: null, cycles: { mode: 'fast' } });
+  const m = await Machine.create({ arch, ...TIMED, cycles: { mode: 'fast' } });
   try {
     const program = loadObjects(m, [object]);
     program.call('run_kernels', [1n, KERNEL_SEED]);
@@ -121,7 +110,7 @@ export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: 
   for (let i = 0; i < repeats; i++) {
     best.alu.bare = Math.min(best.alu.bare, bareSeconds(arch, loop));
     best.alu.noop = Math.min(best.alu.noop, bareSeconds(arch, loop, { noopBlockHook: true }));
-    const fast = await machineRun(arch, loop, { cycles: { mode: 'fast' } });
+    const fast = await machineRun(arch, loop, { ...TIMED, cycles: { mode: 'fast' } });
     best.alu.fast = Math.min(best.alu.fast, fast.seconds);
     best.alu.instructions = fast.instructions;
     const kb = kernelsBare(kernels);
@@ -199,11 +188,11 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   const best = { detailed: Infinity, detailedCaches: Infinity, detailedLoads: Infinity };
   const mips = { detailed: 0, detailedCaches: 0, detailedLoads: 0 };
   for (let i = 0; i < repeats; i++) {
-    const d = await machineRun(arch, small, { cycles: { mode: 'detailed', caches: false } });
+    const d = await machineRun(arch, small, { ...TIMED, cycles: { mode: 'detailed', caches: false } });
     if (d.seconds < best.detailed) [best.detailed, mips.detailed] = [d.seconds, d.instructions / d.seconds / 1e6];
-    const dc = await machineRun(arch, small, { cycles: { mode: 'detailed' } });
+    const dc = await machineRun(arch, small, { ...TIMED, cycles: { mode: 'detailed' } });
     if (dc.seconds < best.detailedCaches) [best.detailedCaches, mips.detailedCaches] = [dc.seconds, dc.instructions / dc.seconds / 1e6];
-    const dl = await machineRun(arch, loads, { cycles: { mode: 'detailed' } });
+    const dl = await machineRun(arch, loads, { ...TIMED, cycles: { mode: 'detailed' } });
     if (dl.seconds < best.detailedLoads) [best.detailedLoads, mips.detailedLoads] = [dl.seconds, dl.instructions / dl.seconds / 1e6];
   }
   emit({ bench: 'timing', arch, metric: 'detailed_no_caches_mips', value: mips.detailed });
@@ -359,7 +348,7 @@ function hostCyclesRaw(): string {
 
 /** Cycles per iteration of a host kernel run through the Machine. */
 async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'detailed', uarch: string): Promise<number> {
-  const m = await Machine.create({ arch: 'x64', cycles: { mode, uarch }, exactFaultPc: false, timeoutMs: null });
+  const m = await Machine.create({ arch: 'x64', ...TIMED, cycles: { mode, uarch } });
   try {
     const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
     m.writeBytes(text.address, code);
