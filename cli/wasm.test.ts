@@ -8,6 +8,7 @@ import { ARCHES } from '../isa/arch.ts';
 import { compileC } from '../loader/test-toolchain.ts';
 import { loadWat, watToBinary } from '../compiler/frontend/index.ts';
 import { TEACHING_WAT, cli, scratchFile, scratchPath } from './testing.ts';
+import { sumLoopWat, sumOfSquares } from '../runtime/testing.ts';
 
 const wat = scratchFile('teaching.wat', TEACHING_WAT);
 
@@ -148,21 +149,8 @@ for (const arch of ARCHES) {
   });
 }
 
-/** A counted loop in `sum`, reached through `outer` (which also prints through a host import). */
-const loopWat = scratchFile('loop.wat', `(module
-  (import "env" "print_i32" (func $print_i32 (param i32)))
-  (func $sum (export "sum") (param $n i32) (result i32)
-    (local $i i32) (local $acc i32)
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
-        (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
-    (local.get $acc))
-  (func $outer (export "outer") (param $n i32) (result i32)
-    (call $print_i32 (local.get $n))
-    (call $sum (local.get $n))))`);
+/** The cycle-model workload, printing n through env.print_i32 first. */
+const loopWat = scratchFile('loop.wat', sumLoopWat('print_i32'));
 
 interface CyclesJson {
   mode: string; uarch: string; cycles: number; instructions: number; ipc: number;
@@ -256,11 +244,6 @@ for (const arch of ARCHES) {
   });
 }
 
-function sumOfSquares(n: number): number {
-  let acc = 0;
-  for (let i = 0; i < n; i++) acc = (acc + i * i) | 0;
-  return acc;
-}
 
 for (const arch of ARCHES) {
   test(`${arch}: run on ELF objects keeps --entry/--args and traces them too`, async (t) => {

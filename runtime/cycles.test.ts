@@ -7,28 +7,9 @@ import { ARCHES, type Arch } from '../isa/arch.ts';
 import { CycleModelError, type CycleReport } from '../simulator/timing/cycles.ts';
 import { UnknownUarchError } from '../simulator/timing/model.ts';
 import { Engine, Func, Instance, Module, Store } from './api.ts';
+import { sumLoopWat, sumOfSquares } from './testing.ts';
 
-/** A counted loop in `sum`, called through `outer`, which also calls a host import once. */
-const LOOP_WAT = `(module
-  (import "env" "note" (func $note (param i32)))
-  (func $sum (export "sum") (param $n i32) (result i32)
-    (local $i i32) (local $acc i32)
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
-        (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
-    (local.get $acc))
-  (func $outer (export "outer") (param $n i32) (result i32)
-    (call $note (local.get $n))
-    (call $sum (local.get $n))))`;
-
-function sumOfSquares(n: number): number {
-  let acc = 0;
-  for (let i = 0; i < n; i++) acc = (acc + i * i) | 0;
-  return acc;
-}
+const LOOP_WAT = sumLoopWat('note');
 
 async function open(engine: Engine, store?: Store): Promise<{ store: Store; instance: Instance; notes: number[] }> {
   const s = store ?? (await Store.create(engine));

@@ -16,6 +16,34 @@ import type { VMContextEnvironment } from './vmcontext.ts';
 
 export const ARCHES: readonly Arch[] = ['x64', 'aarch64'];
 
+/**
+ * A counted loop in `sum` (i32 Σ i² for i < n), reached through `outer`, which first passes n
+ * to the host import `env.<hostImport>` (i32) -> (). The cycle-model tests' workload.
+ */
+export function sumLoopWat(hostImport: string): string {
+  return `(module
+  (import "env" "${hostImport}" (func $host (param i32)))
+  (func $sum (export "sum") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $acc))
+  (func $outer (export "outer") (param $n i32) (result i32)
+    (call $host (local.get $n))
+    (call $sum (local.get $n))))`;
+}
+
+/** What `sum` of sumLoopWat returns (i32 arithmetic). */
+export function sumOfSquares(n: number): number {
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc = (acc + i * i) | 0;
+  return acc;
+}
+
 export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMContextEnvironment & { machine: Machine }> {
   const machine = await Machine.create({ arch });
   const heap = new RuntimeHeap(machine);
