@@ -160,9 +160,8 @@ async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes:
   const callArgs = typeof argText === 'string' && argText.trim() !== ''
     ? argText.split(',').map((a, i) => parseInteger(a, `--args item ${i + 1}`, 'run'))
     : [];
-  const budget = limitFlag(args, 'budget', 1n << 32n);
+  const { budget, timeoutMs } = runLimits(args);
   const cycles = cycleFlags(args);
-  const timeout = limitFlag(args, 'timeout', 10_000n);
   const trace = traceFlags(args);
 
   const arches = new Set(inputs.map((i) => readElf(i.bytes, i.file).arch));
@@ -174,7 +173,7 @@ async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes:
   const printed: string[] = [];
   const hostOut: Output = json ? { ...out, text: (l) => printed.push(l) } : out;
   checkUarchArch(cycles, arch, 'the objects are');
-  const machine = await Machine.create({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout), ...(cycles ? { cycles } : {}) });
+  const machine = await Machine.create({ arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
   try {
     const program = loadObjects(machine, inputs, { hostFunctions: hostFunctions(machine, hostOut) });
     const target = program.address(entry);
@@ -292,11 +291,18 @@ export function parseArchFlag(text: string, command = 'run'): Arch {
   return arch;
 }
 
-function limitFlag(args: ParsedArgs, name: string, dflt: bigint, command = 'run'): bigint | null {
+function limitFlag(args: ParsedArgs, name: string, dflt: bigint): bigint | null {
   const v = args.flags.get(name);
   if (typeof v !== 'string') return dflt;
-  const n = parseInteger(v, `--${name}`, command);
+  const n = parseInteger(v, `--${name}`, 'run');
   return n === 0n ? null : n;
+}
+
+/** --budget (instructions, default 2^32) and --timeout (ms, default 10 s); 0 turns either off. */
+function runLimits(args: ParsedArgs): { budget: bigint | null; timeoutMs: number | null } {
+  const budget = limitFlag(args, 'budget', 1n << 32n);
+  const timeout = limitFlag(args, 'timeout', 10_000n);
+  return { budget, timeoutMs: timeout === null ? null : Number(timeout) };
 }
 
 export function traceFlags(args: ParsedArgs, command = 'run'): { mode: TraceMode; limit: number } | undefined {
@@ -669,14 +675,13 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const trace = traceFlags(args);
   const json = args.flags.has('json');
   const explainGc = args.flags.has('gc-explain');
-  const budget = limitFlag(args, 'budget', 1n << 32n);
-  const timeout = limitFlag(args, 'timeout', 10_000n);
+  const { budget, timeoutMs } = runLimits(args);
   // The driver makes many calls from the host: one report adds them all up.
   const cyclesFlag = cycleFlags(args);
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
-  const engine = new Engine({ arch, budget, timeoutMs: timeout === null ? null : Number(timeout), ...(cycles ? { cycles } : {}) });
+  const engine = new Engine({ arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
   const name = basename(file);
   const module = await Module.from(engine, readInput(file, 'run'), name);
   const store = await Store.create(engine);
@@ -734,12 +739,11 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const trace = traceFlags(args);
   const json = args.flags.has('json');
   const explainGc = args.flags.has('gc-explain');
-  const budget = limitFlag(args, 'budget', 1n << 32n);
-  const timeout = limitFlag(args, 'timeout', 10_000n);
+  const { budget, timeoutMs } = runLimits(args);
   const cycles = cycleFlags(args);
   const printed: string[] = [];
   const session = await openWasmSession({
-    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs: timeout === null ? null : Number(timeout),
+    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs,
     print: (line) => (json ? printed.push(line) : out.text(line)), ...(cycles ? { cycles } : {}),
   });
   const { store } = session;
