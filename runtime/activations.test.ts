@@ -1,27 +1,19 @@
 import test from 'ava';
-import { parseWat } from '../compiler/frontend/index.ts';
 import type { FuncType } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import { Activations } from './activations.ts';
-import { CodeSpace } from './code-space.ts';
 import { WasmTrap } from './errors.ts';
 import { STACK_LIMIT_UNSET } from './limits.ts';
-import { ARCHES, assembleForwarder, assembleRecursive, assembleTrap, testEnvironment } from './testing.ts';
-import { Trampolines } from './trampolines.ts';
+import { ARCHES, assembleForwarder, assembleRecursive, assembleTrap, trampolineEnvironment } from './testing.ts';
 import { TrapRegistry } from './traps.ts';
-import { NO_IMPORTS, VMContextInstance } from './vmcontext.ts';
 
 const I64_TO_I64: FuncType = { params: ['i64'], results: ['i64'] };
 
 async function setup(arch: 'x64' | 'aarch64') {
-  const env = await testEnvironment(arch);
-  const m = env.machine;
-  const inst = new VMContextInstance(env, await parseWat('(module)'), [], NO_IMPORTS);
-  const space = new CodeSpace(m);
-  const tr = new Trampolines(m, space);
+  const base = await trampolineEnvironment(arch);
   const traps = new TrapRegistry();
-  const acts = new Activations(m, env.limits, traps);
-  return { env, m, inst, space, tr, traps, acts };
+  const acts = new Activations(base.m, base.env.limits, traps);
+  return { ...base, traps, acts };
 }
 
 for (const arch of ARCHES) {

@@ -12,7 +12,10 @@ import { Machine } from '../simulator/machine.ts';
 import { RuntimeHeap } from './heap.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import { SignatureRegistry } from './signatures.ts';
-import type { VMContextEnvironment } from './vmcontext.ts';
+import { NO_IMPORTS, VMContextInstance, type VMContextEnvironment } from './vmcontext.ts';
+import { CodeSpace } from './code-space.ts';
+import { Trampolines } from './trampolines.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
 
 export const ARCHES: readonly Arch[] = ['x64', 'aarch64'];
 
@@ -56,6 +59,19 @@ export async function testEnvironment(arch: Arch, storeId = 7n): Promise<VMConte
     signatures: new SignatureRegistry(),
     memoryOptions: { guardBytes: 1n << 20n },
   };
+}
+
+/**
+ * testEnvironment plus what trampoline tests run on: an instance of an empty module (a real
+ * VMContext, whose +8 holds the limits pointer), a code space and the trampolines.
+ */
+export async function trampolineEnvironment(arch: Arch) {
+  const env = await testEnvironment(arch);
+  const m = env.machine;
+  const inst = new VMContextInstance(env, await parseWat('(module)'), [], NO_IMPORTS);
+  const space = new CodeSpace(m);
+  const tr = new Trampolines(m, space);
+  return { env, m, inst, space, tr };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,11 +2,8 @@ import test from 'ava';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout, VMFuncRefLayout } from '../compiler/vmoffsets.ts';
 import type { HostCall } from '../simulator/machine.ts';
-import { CodeSpace } from './code-space.ts';
-import { ARCHES, assembleForwarder, testEnvironment } from './testing.ts';
-import { TrampolineError, Trampolines, assembleArrayToWasm } from './trampolines.ts';
-import { VMContextInstance, NO_IMPORTS } from './vmcontext.ts';
-import { parseWat } from '../compiler/frontend/index.ts';
+import { ARCHES, assembleForwarder, trampolineEnvironment } from './testing.ts';
+import { TrampolineError, assembleArrayToWasm } from './trampolines.ts';
 
 /** Nine parameters: more than either ABI passes in registers after the two vmctx arguments. */
 const PARAMS: ValType[] = ['i32', 'i64', 'i32', 'i64', 'i64', 'i32', 'i64', 'i32', 'i64'];
@@ -14,15 +11,7 @@ const ARGS = [5n, 0x1_0000_0001n, 0xffff_fffen, -3n, 1n << 40n, 77n, 12345678901
 const TYPE: FuncType = { params: PARAMS, results: ['i64'] };
 const expectedSum = ARGS.reduce((s, v) => BigInt.asUintN(64, s + BigInt.asUintN(64, v)), 0n);
 
-async function setup(arch: 'x64' | 'aarch64') {
-  const env = await testEnvironment(arch);
-  const m = env.machine;
-  // A module only so that there is a real VMContext whose +8 holds the limits pointer.
-  const inst = new VMContextInstance(env, await parseWat('(module)'), [], NO_IMPORTS);
-  const space = new CodeSpace(m);
-  const tr = new Trampolines(m, space);
-  return { env, m, inst, space, tr };
-}
+const setup = trampolineEnvironment;
 
 /** A VMNativeCallHostFuncContext whose func_ref.native_call is `native`. */
 function hostContext(env: Awaited<ReturnType<typeof setup>>['env'], native: bigint): bigint {
