@@ -2,10 +2,12 @@
  * bench/timing: the cycle model's speed and its accuracy against this host.
  *
  * Speed (one run, ratios): bare Unicorn against Machine.call with the cycle model in fast mode
- * on two workloads — a loop of 3-instruction blocks (the worst case: one native hook call per 3
+ * on two workloads — a loop of 3-instruction blocks (the worst case: one block count per 3
  * instructions; measured in fresh processes, median and range) and six gcc -O2 compute
  * kernels (bench/workloads/kernels.c) linked by the loader — and detailed mode without and
- * with caches.
+ * with caches. For comparison, the same runs with a call from every block: a native hook that
+ * does nothing on bare Unicorn, and fast mode counting through its hook call instead of inline
+ * counters.
  *
  * Accuracy (x86-64 hosts only): a small C harness, built here with gcc, runs host kernels
  * (loop bodies in Intel-syntax assembly) and measures cycles per iteration with rdtsc,
@@ -25,6 +27,7 @@ import { link, type LinkInput } from '../loader/link.ts';
 import { loadObjects } from '../loader/sandbox.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
+import { openUnicorn } from '../simulator/unicorn.ts';
 import { assemble } from '../simulator/testing/asm.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
@@ -68,8 +71,8 @@ function kernelObject(arch: Arch): LinkInput {
 }
 
 /** The compiled kernels through the loader, fast mode on; instructions and result of the timed call. */
-async function kernelsFast(arch: Arch, object: LinkInput): Promise<{ seconds: number; instructions: number; result: bigint }> {
-  const m = await Machine.create({ arch, ...TIMED, cycles: { mode: 'fast' } });
+async function kernelsFast(arch: Arch, object: LinkInput, options: Partial<MachineOptions> = {}): Promise<{ seconds: number; instructions: number; result: bigint }> {
+  const m = await Machine.create({ arch, ...TIMED, cycles: { mode: 'fast' }, ...options });
   try {
     const program = loadObjects(m, [object]);
     program.call('run_kernels', [1n, KERNEL_SEED]);
@@ -89,23 +92,26 @@ function kernelsBare(object: LinkInput, options: { noopBlockHook?: boolean } = {
   return bareCallSeconds(image, entry.address, [1n, KERNEL_SEED], [KERNEL_ROUNDS, KERNEL_SEED], options);
 }
 
-/** Best seconds of one process's runs; see fastModeSeconds. */
+/** Fast mode as it was before inline counters, for comparison: a call from every block to the native hook. */
+const hookCallEngine = (arch: Arch) => openUnicorn(arch, { inlineCounters: false });
+
+/** Best seconds of one process's runs; see fastModeSeconds. `call`: fast mode through hookCallEngine. */
 export interface SpeedSample {
-  alu: { bare: number; noop: number; fast: number; instructions: number };
-  kernels: { bare: number; noop: number; fast: number; instructions: number; unpatchedBare?: number };
+  alu: { bare: number; noop: number; fast: number; call: number; instructions: number };
+  kernels: { bare: number; noop: number; fast: number; call: number; instructions: number; unpatchedBare?: number };
 }
 
 /**
- * Both workloads bare and in fast mode (the ALU loop also under the native hook that does
- * nothing): best seconds of `repeats` in this process. bench/timing-child.ts runs it in a
+ * Both workloads bare, bare under the native hook that does nothing, in fast mode, and in fast
+ * mode through the hook call: best seconds of `repeats` in this process. bench/timing-child.ts runs it in a
  * fresh process; `kernelsPath` is the compiled bench/workloads/kernels.c.
  */
 export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: string): Promise<SpeedSample> {
   const loop = assemble(arch, aluLoop(arch, ITERATIONS));
   const kernels: LinkInput = { file: `kernels.${arch}.o`, bytes: readFileSync(kernelsPath) };
   const best: SpeedSample = {
-    alu: { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 },
-    kernels: { bare: Infinity, noop: Infinity, fast: Infinity, instructions: 0 },
+    alu: { bare: Infinity, noop: Infinity, fast: Infinity, call: Infinity, instructions: 0 },
+    kernels: { bare: Infinity, noop: Infinity, fast: Infinity, call: Infinity, instructions: 0 },
   };
   for (let i = 0; i < repeats; i++) {
     best.alu.bare = Math.min(best.alu.bare, bareSeconds(arch, loop));
@@ -113,12 +119,16 @@ export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: 
     const fast = await machineRun(arch, loop, { ...TIMED, cycles: { mode: 'fast' } });
     best.alu.fast = Math.min(best.alu.fast, fast.seconds);
     best.alu.instructions = fast.instructions;
+    best.alu.call = Math.min(best.alu.call, (await machineRun(arch, loop, { ...TIMED, cycles: { mode: 'fast' }, engine: hookCallEngine(arch) })).seconds);
     const kb = kernelsBare(kernels);
     const kf = await kernelsFast(arch, kernels);
     if (kb.result !== kf.result) throw new Error(`kernels: bare run returned ${kb.result}, the Machine ${kf.result}`);
     best.kernels.bare = Math.min(best.kernels.bare, kb.seconds);
     best.kernels.noop = Math.min(best.kernels.noop, kernelsBare(kernels, { noopBlockHook: true }).seconds);
     best.kernels.fast = Math.min(best.kernels.fast, kf.seconds);
+    const kc = await kernelsFast(arch, kernels, { engine: hookCallEngine(arch) });
+    if (kc.result !== kb.result || kc.instructions !== kf.instructions) throw new Error(`kernels: the hook-call Machine returned ${kc.result} after ${kc.instructions} instructions, the inline one ${kf.result} after ${kf.instructions}`);
+    best.kernels.call = Math.min(best.kernels.call, kc.seconds);
     best.kernels.instructions = kf.instructions;
   }
   return best;
@@ -174,6 +184,7 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   ratio('alu_loop_fast_over_bare', runs.map((r) => r.alu.bare / r.alu.fast));
   emit({ bench: 'timing', arch, metric: 'alu_loop_noop_hook_over_bare', value: median(runs.map((r) => r.alu.bare / r.alu.noop)) });
   emit({ bench: 'timing', arch, metric: 'alu_loop_fast_over_noop_hook', value: median(runs.map((r) => r.alu.noop / r.alu.fast)) });
+  emit({ bench: 'timing', arch, metric: 'alu_loop_fast_hook_call_over_bare', value: median(runs.map((r) => r.alu.bare / r.alu.call)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_instructions', value: runs[0].kernels.instructions });
   emit({ bench: 'timing', arch, metric: 'c_kernels_bare_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.bare / 1e6)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_mips', value: median(runs.map((r) => r.kernels.instructions / r.kernels.fast / 1e6)) });
@@ -182,6 +193,7 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_unpatched_unicorn', value: median(runs.map((r) => r.kernels.unpatchedBare! / r.kernels.fast)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_noop_hook_over_bare', value: median(runs.map((r) => r.kernels.bare / r.kernels.noop)) });
   emit({ bench: 'timing', arch, metric: 'c_kernels_fast_over_noop_hook', value: median(runs.map((r) => r.kernels.noop / r.kernels.fast)) });
+  emit({ bench: 'timing', arch, metric: 'c_kernels_fast_hook_call_over_bare', value: median(runs.map((r) => r.kernels.bare / r.kernels.call)) });
 
   const small = assemble(arch, aluLoop(arch, DETAILED_ITERATIONS));
   const loads = assemble(arch, LOAD_LOOP[arch]);

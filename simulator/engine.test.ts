@@ -5,6 +5,7 @@ import { registersOf } from '../isa/registers.ts';
 import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type MemoryAccess } from './engine.ts';
 import { openUnicorn, pageCollectionsReplaced } from './unicorn.ts';
 import { assemble } from './testing/asm.ts';
+import { createDisassembler } from '../isa/disasm.ts';
 
 const CODE = 0x10000n;
 const DATA = 0x20000n;
@@ -129,9 +130,10 @@ function fittingPrefix(budget: number): number {
   return total;
 }
 
-for (const arch of ARCHES) {
-  test(`${arch}: budgets stop exactly at the first block that does not fit, grants and reclaims notwithstanding`, (t) => {
-    const e = openUnicorn(arch);
+for (const arch of ARCHES) for (const inlineCounters of [true, false]) {
+  const how = inlineCounters ? 'inline counters' : 'the hook call';
+  test(`${arch}, ${how}: budgets stop exactly at the first block that does not fit, grants and reclaims notwithstanding`, (t) => {
+    const e = openUnicorn(arch, { inlineCounters });
     const code = assemble(arch, ALTERNATING[arch]);
     e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
     const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
@@ -155,9 +157,63 @@ for (const arch of ARCHES) {
       const pc = e.regRead(registersOf(arch).ids[registersOf(arch).pc]);
       t.is(e.start(pc, end).limit, 'budget');
       t.is(e.counters().instructions, BigInt(fittingPrefix(2000)));
+      const counters = (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
+      if (inlineCounters) t.true(counters >= 3, `${counters} blocks translated with an inline counter`);
+      else t.is(counters, 0);
     } finally {
       e.close();
     }
+  });
+}
+
+/** Runs ALTERNATING on a fresh engine; its counts, then (with `trace`) the traced block addresses of a second run. */
+function countAndTrace(arch: Arch, options: { inlineCounters: boolean; extraHook?: boolean }) {
+  const e = openUnicorn(arch, { inlineCounters: options.inlineCounters });
+  const code = assemble(arch, ALTERNATING[arch]);
+  e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+  const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+  let hooked = 0;
+  if (options.extraHook) e.hookBlock(() => hooked++);
+  e.setLimits({ budget: 100_000n, deadline: null });
+  const first = e.start(CODE, end);
+  const hookedFirst = hooked;
+  const counts = e.blockCounts().sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const instructions = e.counters().instructions;
+  const traced: number[] = [];
+  e.traceBlocks!((trace, length) => { for (let i = 0; i < length; i++) traced.push(trace[i]); });
+  e.resetCounters();
+  e.setLimits({ budget: 3001n, deadline: null });
+  const second = e.start(CODE, end);
+  e.traceBlocks!(null);
+  const afterTrace = e.counters().instructions;
+  const tracedBlocks = Number(e.counters().blocks);
+  const inline = (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
+  e.close();
+  return { first: first.limit ?? first.error, counts, instructions, hooked: hookedFirst, traced, tracedBlocks, second: second.limit, afterTrace, inline };
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: inline counters count, stop and trace exactly as the hook call does, also beside another block hook`, (t) => {
+    const call = countAndTrace(arch, { inlineCounters: false });
+    const inline = countAndTrace(arch, { inlineCounters: true });
+    const both = countAndTrace(arch, { inlineCounters: true, extraHook: true });
+    t.is(call.instructions, 6001n);
+    t.is(call.inline, 0);
+    t.true(inline.inline > 0);
+    // Beside a second block hook Unicorn calls its hook dispatcher, not the inline counter.
+    t.is(both.inline, 0);
+    // (it may see a new block twice: the counter stops there to have it described)
+    t.true(both.hooked >= 2001 && both.hooked <= 2001 + call.counts.length, `${both.hooked} block hook calls`);
+    for (const r of [inline, both]) {
+      t.deepEqual(r.counts, call.counts);
+      t.is(r.instructions, call.instructions);
+      t.is(r.first, call.first);
+      t.is(r.second, 'budget');
+      t.is(r.afterTrace, BigInt(fittingPrefix(3001)));
+      t.deepEqual(r.traced, call.traced);
+    }
+    t.is(call.traced.length, call.tracedBlocks);
+    t.is(call.tracedBlocks, 1000);
   });
 }
 
@@ -251,5 +307,45 @@ for (const arch of ARCHES) {
       base += 0x1000n;
     }
     e.close();
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: inline counters agree with the hook call run for run when \`until\` cuts blocks short (one start, several sizes)`, (t) => {
+    // Unicorn 2.0.1 keeps blocks translated for an earlier `until`, so a run may go past its
+    // `until` and off the end of the code: the code ends its page, and such a run stops at an
+    // unmapped fetch. (Running on through the page's zero bytes would fault inside a block
+    // whose length depends on how full TCG's buffer got, inline counter included.)
+    const code = assemble(arch, ALTERNATING[arch]);
+    const start = CODE + 0x1000n - BigInt(code.length);
+    const boundaries = createDisassembler(arch).disasm(code, start).map((i) => i.address);
+    const engines = [true, false].map((inlineCounters) => {
+      const e = openUnicorn(arch, { inlineCounters });
+      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code, Number(start - CODE));
+      return e;
+    });
+    const pc = registersOf(arch).ids[registersOf(arch).pc];
+    try {
+      const step = fc.record({ until: fc.constantFrom(...boundaries.slice(1)), budget: fc.option(fc.integer({ min: 0, max: 7000 })), reset: fc.boolean() });
+      fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 8 }), (steps) => {
+        const seen = engines.map((e) => {
+          e.resetCounters();
+          const out: unknown[] = [];
+          for (const { until, budget, reset } of steps) {
+            if (reset) e.resetCounters();
+            e.setLimits({ budget: budget === null ? null : BigInt(budget), deadline: null });
+            const stop = e.start(start, until);
+            const c = e.counters();
+            out.push(stop.limit ?? stop.error, e.regRead(pc), c.instructions, c.blocks, e.blockCounts().sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])));
+          }
+          return out;
+        });
+        t.deepEqual(seen[0], seen[1]);
+        return true;
+      }), { numRuns: 60 });
+      t.true((engines[0] as unknown as { inlineBlockCounters(): number }).inlineBlockCounters() > 0);
+    } finally {
+      for (const e of engines) e.close();
+    }
   });
 }

@@ -111,6 +111,8 @@ interface HelperLib {
   engineClose: (uc: unknown) => void;
   exactFaults: (uc: unknown, out: BigUint64Array) => number;
   faultsRestored: (uc: unknown) => number | bigint;
+  inlineCounting: (uc: unknown, on: number) => void;
+  inlineCounters: (uc: unknown) => number | bigint;
   emuStart: (uc: unknown, begin: bigint, until: bigint, timeout: bigint, count: number) => number;
 }
 
@@ -201,6 +203,8 @@ function loadHelper(): HelperLib {
     engineClose: lib.func('void ss_engine_close(void *uc)'),
     exactFaults: lib.func('int ss_exact_faults(void *uc, _Out_ uint64_t *hh)'),
     faultsRestored: lib.func('uint64_t ss_faults_restored(void *uc)'),
+    inlineCounting: lib.func('void ss_inline_counting(void *uc, int on)'),
+    inlineCounters: lib.func('int64_t ss_inline_counters(void *uc)'),
     emuStart: lib.func('int ss_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
   };
   return helper;
@@ -217,6 +221,12 @@ export type { BlockDescriber } from './engine.ts';
 export interface UnicornOptions {
   /** Make the PC of a faulting memory access exact (docs/engine.md: how, and the fallback). */
   exactFaultPc?: boolean;
+  /**
+   * Count blocks with code generated into each translated block (the default) rather than a
+   * call from each block to the native hook; `false` is for comparing the two (bench/timing,
+   * tests). Either way the counts, budget stops and timeouts are the same (docs/engine.md).
+   */
+  inlineCounters?: boolean;
   /** Describes blocks for the native counter; the default counts instructions with Capstone
    * (an undecodable tail counts as the one instruction that will fault). */
   describeBlock?: BlockDescriber;
@@ -276,6 +286,7 @@ class UnicornEngine implements Engine {
     const h = loadHelper();
     const cpuFound = h.engineOpen(this.uc, arch === 'x64' ? 0 : 1);
     if (cpuFound < 0) throw new EngineError('ss_engine_open', -1, 'native helper has no room for another engine');
+    if (options.inlineCounters === false) h.inlineCounting(this.uc, 0);
     if (options.exactFaultPc) {
       // Exact fault PCs: restored by the helper's invalid-access hook (which must come before
       // the fault recorder), or, where it cannot work, by access hooks over every hole.
@@ -368,6 +379,12 @@ class UnicornEngine implements Engine {
       if (m.partial || !(m.perms & PROT_WRITE) || m.perms & PROT_EXEC) continue;
       if (h.fastStoresAdd(this.uc, m.address, BigInt(m.size), m.view) !== 0) throw new EngineError('ss_fast_stores_add', -1, 'native helper out of memory', m.address);
     }
+  }
+
+  /** Blocks translated so far with an inline counter (no call per block); -1 if Unicorn's
+   * code generator could not be used for them (the blocks call the native hook). */
+  inlineBlockCounters(): number {
+    return Number(loadHelper().inlineCounters(this.uc));
   }
 
   /** Pages the native helper marked dirty so stores to them are fast; -1 if it could not (slow stores). */

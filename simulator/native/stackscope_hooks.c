@@ -1,6 +1,7 @@
 /*
- * stackscope's native helper for Unicorn 2.0.1: the block hook, and two fixes to how 2.0.1
- * handles guest stores (at the end of this file).
+ * stackscope's native helper for Unicorn 2.0.1: the block hook and the inline block counters
+ * that stand in for it, two fixes to how 2.0.1 handles guest stores, exact fault PCs and
+ * contained aborts (the later sections of this file).
  *
  * Why a native hook: any per-block callback into JavaScript caps emulation near 17 MIPS, while
  * a C block hook keeps it near 1,000–1,800 MIPS (50–83 % of bare Unicorn on a loop of
@@ -18,11 +19,15 @@
  * The shared state block is host memory (a Node Buffer) that both sides read and write
  * directly; its layout is mirrored in simulator/unicorn.ts.
  *
- * Speed: on a tight loop the hook's price is mostly its read-modify-write chains — a value
- * stored by one call and loaded again by the next waits for store-to-load forwarding — so the
- * per-block path has exactly one: the executions left in the block's current grant (a share of
- * the budget handed out in the slow path, where the clock is also read), counted down. It is
- * also the block's count: executions = granted - remaining. A direct-mapped cache of recently
+ * Speed: where Unicorn 2.0.1 allows it (the usual case), blocks are not counted by this hook
+ * at all but by a few instructions generated into each translated block — an inline counter
+ * (see on_block_slot and "Counting in the translated code" at the end), which calls out only
+ * when the block's grant of the budget is used up or the block is new. Otherwise every block
+ * calls on_block. Either way the per-block work has exactly one read-modify-write chain — a
+ * value stored by one execution and loaded again by the next waits for store-to-load
+ * forwarding — the executions left in the block's current grant (a share of the budget handed
+ * out in the slow path, where the clock is also read), counted down. It is also the block's
+ * count: executions = granted - remaining. In on_block, a direct-mapped cache of recently
  * entered blocks replaces hashing, and its empty slots point at a block that matches nothing,
  * so the path has no null check; the common case is about a dozen instructions. Totals
  * (instructions, blocks, cost) are computed from the per-block counts when the host asks
@@ -35,6 +40,7 @@
  * block that does not fit in the budget.
  */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +94,7 @@ typedef struct {
   uint64_t retired_cost;
   block_entry *last;             /* the block entered last, or NULL */
   block_entry *recent[RECENT];   /* direct-mapped shortcut into the table; unused while tracing */
+  struct slot_chunk *slots;      /* counters of translated blocks that count inline (below) */
   /* Trace for the cycle model's detailed mode (host memory; NULL when off): entered blocks
    * as their address, data accesses as -(size * 2 + is_write + 1) followed by the address.
    * Doubles, so the host reads them without 64-bit integer conversions (guest addresses are
@@ -106,8 +113,12 @@ enum { GRANT_MAX_INSNS = 1 << 16, FIRST_GRANT = 16, CLOCK_EVERY = 8 };
  * and has no executions left, so the per-block path needs no null check. */
 static block_entry no_block;
 
+static void unbind_slots(ctx_t *c);
+
+/* Forgets every shortcut into the table (entries moved, changed, or tracing started). */
 static void clear_recent(ctx_t *c) {
   for (int i = 0; i < RECENT; i++) c->recent[i] = &no_block;
+  unbind_slots(c);
 }
 
 /* Slots a block may need for its own accesses; a block starts only with this much room. */
@@ -242,10 +253,11 @@ static __attribute__((noinline)) bool trace_block(uc_engine *uc, ctx_t *c, uint6
   return true;
 }
 
-/* The complete per-block logic; on_block takes a shortcut for the common case. */
-static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c) {
-  block_entry **slot = &c->recent[recent_slot(address)];
-  block_entry *e = *slot;
+/* The complete per-block logic; on_block takes a shortcut for the common case. `*bind` is
+ * where a shortcut to the block may be kept (a recent-block slot, or an inline counter's
+ * binding), NULL-free: &no_block means none. */
+static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c, block_entry **bind) {
+  block_entry *e = *bind;
   if (e == &no_block || e->address != address || e->size != size) {
     e = lookup(uc, c, address, size);
     if (!e) return;
@@ -263,7 +275,7 @@ static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t addr
   if (c->trace) {
     if (!trace_block(uc, c, address)) return;
   } else {
-    *slot = e;
+    *bind = e;
   }
   e->remaining -= 1;
   c->last = e;
@@ -282,7 +294,77 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     c->last = e;
     return;
   }
-  on_block_full(uc, address, size, c);
+  on_block_full(uc, address, size, c, &c->recent[recent_slot(address)]);
+}
+
+/*
+ * Inline counters. Where Unicorn 2.0.1 allows it, the per-block path above is not called at
+ * all: the code Unicorn translates for each block counts the block itself (see "Counting in
+ * the translated code" at the end of this file). Each translation gets a slot, which the
+ * translated code uses as follows on every execution:
+ *
+ *     e = slot->entry; r = e->remaining; e->remaining = r - 1; ctx->last = e;
+ *     slot->address = <block address>; slot->size = <block size>;
+ *     if (r == 0) on_block_slot(slot);
+ *
+ * An unbound slot points at no_block (no executions left), so its first execution takes the
+ * call, which looks the block up and binds the slot; so does an execution that finds the
+ * grant used up. The call first undoes the decrement below zero. Bindings are dropped
+ * wherever the recent-block cache is cleared (entries moved or changed, tracing started):
+ * the next execution finds no_block and looks the block up again. Slots live until the
+ * context is destroyed, since translated code may use them until the engine closes.
+ */
+typedef struct block_slot {
+  block_entry *entry; /* the block it counts, or &no_block */
+  uint64_t address;   /* stored by the translated code (the call needs them; Unicorn fills */
+  uint32_t size;      /* the size into the block's code only once it is translated) */
+  uint32_t unused;
+  ctx_t *ctx;
+} block_slot;
+
+enum { SLOTS_PER_CHUNK = 255 };
+
+typedef struct slot_chunk {
+  struct slot_chunk *next;
+  uint64_t used;
+  block_slot slots[SLOTS_PER_CHUNK];
+} slot_chunk;
+
+static block_slot *new_slot(ctx_t *c) {
+  slot_chunk *k = c->slots;
+  if (!k || k->used == SLOTS_PER_CHUNK) {
+    k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->next = c->slots;
+    c->slots = k;
+  }
+  block_slot *slot = &k->slots[k->used++];
+  slot->entry = &no_block;
+  slot->ctx = c;
+  return slot;
+}
+
+static void unbind_slots(ctx_t *c) {
+  for (slot_chunk *k = c->slots; k; k = k->next)
+    for (uint64_t i = 0; i < k->used; i++) k->slots[i].entry = &no_block;
+}
+
+static void free_slots(ctx_t *c) {
+  while (c->slots) {
+    slot_chunk *k = c->slots;
+    c->slots = k->next;
+    free(k);
+  }
+}
+
+/* The call an inline counter makes when its slot is unbound or the block's grant is used up
+ * (it has the shape of a block hook; only `user`, the slot, is used). */
+static void on_block_slot(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  (void)address;
+  (void)size;
+  block_slot *slot = user;
+  slot->entry->remaining = 0; /* the translated code counted it down from 0 */
+  on_block_full(uc, slot->address, slot->size, slot->ctx, &slot->entry);
 }
 
 static bool on_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
@@ -360,7 +442,7 @@ void ss_sync_out(void *ctx) {
   s->instructions = instructions;
   s->blocks = blocks;
   s->cost_milli = cost;
-  block_entry *last = c->last;
+  block_entry *last = c->last == &no_block ? NULL : c->last; /* (an inline counter's unbound slot) */
   s->last_address = last ? last->address : 0;
   s->last_size = last ? last->size : 0;
   s->last_icount = last ? last->icount : 0;
@@ -381,6 +463,7 @@ void *ss_create(void *state) {
 void ss_destroy(void *ctx) {
   ctx_t *c = ctx;
   if (!c) return;
+  free_slots(c);
   free(c->table);
   free(c);
 }
@@ -432,8 +515,10 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
     c->used++;
   } else {
     /* New code at a known address: its executions so far stay in the totals, its unused
-     * grant goes back to the reserve. */
+     * grant goes back to the reserve. Inline counters bound to it may belong to a translation
+     * of the old size: they look the block up again. */
     retire(c, e);
+    unbind_slots(c);
   }
   e->size = size;
   e->icount = icount;
@@ -583,10 +668,23 @@ typedef struct {
   set_dirty_fn set_dirty;
   void *restore_state;
   void *add_inline_hook, *del_inline_hook;
+  /* TCG code generation (inline block counters) */
+  void *(*temp_new)(void *s, int type, bool local);
+  void (*temp_free)(void *s, void *temp);
+  uintptr_t (*const_i32)(void *s, int32_t value);
+  uintptr_t (*const_i64)(void *s, int64_t value);
+  void (*op1)(void *s, int opc, uintptr_t a1);
+  void (*op3)(void *s, int opc, uintptr_t a1, uintptr_t a2, uintptr_t a3);
+  void (*subi_i64)(void *s, uintptr_t ret, uintptr_t arg, int64_t imm);
+  void (*brcondi_i64)(void *s, int cond, uintptr_t arg, int64_t imm, void *label);
+  void *(*new_label)(void *s);
+  void *wrapper; /* this library's uc_add_inline_hook_<arch> */
 } arch_fns;
 
-static arch_fns fns_x86_64 = { .suffix = "x86_64" };
-static arch_fns fns_aarch64 = { .suffix = "aarch64" };
+void uc_add_inline_hook_x86_64(void *uc, void *hook, void **args, int nargs);
+void uc_add_inline_hook_aarch64(void *uc, void *hook, void **args, int nargs);
+static arch_fns fns_x86_64 = { .suffix = "x86_64", .wrapper = (void *)uc_add_inline_hook_x86_64 };
+static arch_fns fns_aarch64 = { .suffix = "aarch64", .wrapper = (void *)uc_add_inline_hook_aarch64 };
 
 static void *unicorn_symbol(const char *base, const char *suffix) {
   static void *lib;
@@ -605,6 +703,15 @@ static int resolve(arch_fns *a) {
     a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
     a->del_inline_hook = unicorn_symbol("uc_del_inline_hook", a->suffix);
+    a->temp_new = unicorn_symbol("tcg_temp_new_internal", a->suffix);
+    a->temp_free = unicorn_symbol("tcg_temp_free_internal", a->suffix);
+    a->const_i32 = unicorn_symbol("tcg_const_i32", a->suffix);
+    a->const_i64 = unicorn_symbol("tcg_const_i64", a->suffix);
+    a->op1 = unicorn_symbol("tcg_gen_op1", a->suffix);
+    a->op3 = unicorn_symbol("tcg_gen_op3", a->suffix);
+    a->subi_i64 = unicorn_symbol("tcg_gen_subi_i64", a->suffix);
+    a->brcondi_i64 = unicorn_symbol("tcg_gen_brcondi_i64", a->suffix);
+    a->new_label = unicorn_symbol("gen_new_label", a->suffix);
     a->state = a->invalidate ? 1 : -1;
   }
   return a->state;
@@ -623,6 +730,10 @@ typedef struct {
   uint64_t marked;   /* pages marked dirty */
   uint64_t restored; /* faulting accesses whose PC was restored */
   int aborted;       /* Unicorn aborted inside a start (ss_emu_start): unusable */
+  char *tcg;         /* its TCG context, found on first use */
+  int tcg_state;     /* 0: not looked for, 1: found and checked, -1: not usable */
+  int inline_off;    /* count through the block hook call instead (ss_inline_counting) */
+  uint64_t inline_counters; /* blocks translated with an inline counter */
 } native_engine;
 
 enum { NATIVE_ENGINES = 256 };
@@ -645,7 +756,8 @@ static void *find_cpu(native_engine *ne) {
   if (!a->add_inline_hook || !a->del_inline_hook) return NULL;
   void **words = ne->uc;
   for (int i = 0; i < 256; i++) {
-    if (words[i] != a->add_inline_hook || words[i + 1] != a->del_inline_hook) continue;
+    /* the library's add_inline_hook, or the replacement below if the linker bound it here */
+    if ((words[i] != a->add_inline_hook && words[i] != a->wrapper) || words[i + 1] != a->del_inline_hook) continue;
     void **cpu = words[i + 5];
     if (!cpu || ((uintptr_t)cpu & 7)) return NULL;
     for (int k = 0; k < 8192; k++) {
@@ -862,4 +974,163 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
   int err = uc_emu_start(uc, begin, until, timeout, count);
   abort_target = outer;
   return err;
+}
+
+
+/*
+ * Counting in the translated code. A block hook costs a call out of every translated block;
+ * on a loop of 3-instruction blocks the call and the counting behind it halve the speed
+ * (bench/timing). With a single block hook, Unicorn 2.0.1 generates that call through
+ * uc->add_inline_hook, which it takes from the library's uc_add_inline_hook_<arch> — through
+ * the GOT, so the dynamic linker binds it to the definitions below, as it does the store-path
+ * functions above. For stackscope's own counter hook (on_block, on an engine known through
+ * ss_engine_open) they generate the inline counter described at on_block_slot instead, with
+ * Unicorn's exported TCG functions; every other hook goes to the library's own function.
+ *
+ * What this relies on, and how it is checked (any failure: the engine keeps the call):
+ *  - Unicorn 2.0.x (uc_version), the exported TCG functions (dlsym), and the hook's arguments
+ *    as gen_uc_tracecode makes them: uc, address, size and user data as four TCG temporaries;
+ *  - the TCG context at uc->tcg_ctx (offset UC_TCG_CTX of 2.0.1's uc_struct): accepted only
+ *    if the four argument temporaries lie inside it and it points back to the engine, with its
+ *    opcode table (the word before that pointer, as in 2.0.1's TCGContext) naming the opcodes
+ *    used here at the indices used here;
+ *  - struct hook, TCGLabel and the TCG enums of 2.0.1 (below).
+ * The size argument is a constant Unicorn patches in once the block is translated, and TCG
+ * temporaries do not survive a branch, so the counter stores address and size into the slot
+ * before its branch, for the call behind it.
+ */
+typedef struct {   /* struct hook of Unicorn 2.0 (include/uc_priv.h) */
+  int type, insn, refs, op, op_flags;
+  bool to_delete;
+  uint64_t begin, end;
+  void *callback, *user_data;
+  void *hooked_regions;
+} unicorn_hook;
+
+typedef void (*add_inline_hook_fn)(void *uc, void *hook, void **args, int nargs);
+
+enum { TCG_TYPE_I64 = 1, TCG_COND_NE = 8 | 1 };
+enum { OP_SET_LABEL = 1, OP_ST_I32 = 16, OP_LD_I64 = 73, OP_ST_I64 = 77 };
+static const struct { int index; const char *name; } used_ops[] = {
+  { OP_SET_LABEL, "set_label" }, { OP_ST_I32, "st_i32" }, { OP_LD_I64, "ld_i64" }, { OP_ST_I64, "st_i64" },
+};
+enum {
+  UC_TCG_CTX = 0x2c0,        /* offsetof(struct uc_struct, tcg_ctx) in 2.0.1 */
+  TCG_OP_DEF_WORDS = 4,      /* sizeof(TCGOpDef) / 8; its name comes first */
+  TCG_TEMPS_SPAN = 1 << 16,  /* the argument temporaries lie this close after the context */
+  TCG_CONTEXT_WORDS = 1 << 13, /* where to look for its pointer to the engine (2.0.1: ≈ 40 KiB in) */
+};
+
+static int has_tcg_functions(arch_fns *a) {
+  return resolve(a) > 0 && a->add_inline_hook && a->temp_new && a->temp_free && a->const_i32 && a->const_i64 &&
+    a->op1 && a->op3 && a->subi_i64 && a->brcondi_i64 && a->new_label;
+}
+
+/* The engine's TCG context, once checked as described above; NULL if it does not check. */
+static char *tcg_context(native_engine *ne, void **args, int nargs) {
+  if (ne->tcg_state) return ne->tcg_state > 0 ? ne->tcg : NULL;
+  ne->tcg_state = -1;
+  char *s = *(char **)((char *)ne->uc + UC_TCG_CTX);
+  if (!s || ((uintptr_t)s & 7)) return NULL;
+  for (int i = 0; i < nargs; i++)
+    if ((uintptr_t)args[i] - (uintptr_t)s >= TCG_TEMPS_SPAN) return NULL;
+  void **words = (void **)s;
+  for (int k = 1; k < TCG_CONTEXT_WORDS; k++) {
+    if (words[k] != ne->uc) continue;
+    const char **defs = words[k - 1];
+    if (!defs || ((uintptr_t)defs & 7)) return NULL;
+    for (size_t j = 0; j < sizeof used_ops / sizeof used_ops[0]; j++) {
+      const char *name = defs[used_ops[j].index * TCG_OP_DEF_WORDS];
+      if (!name || strcmp(name, used_ops[j].name) != 0) return NULL;
+    }
+    ne->tcg = s;
+    ne->tcg_state = 1;
+    return s;
+  }
+  return NULL;
+}
+
+/* Generates the inline counter for one block; false when it cannot (the caller generates the
+ * call instead). */
+static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args, int nargs) {
+  if (hook->callback != (void *)on_block || hook->type != UC_HOOK_BLOCK || nargs != 4) return false;
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || ne->inline_off || !unicorn_2_0() || !has_tcg_functions(a)) return false;
+  char *s = tcg_context(ne, args, nargs);
+  if (!s) return false;
+  ctx_t *c = hook->user_data;
+  block_slot *slot = new_slot(c);
+  if (!slot) return false;
+  /* TCG names a temporary by its offset in the context (TCGv) in the typed functions, and by
+   * its address (TCGArg) in the raw ones. */
+#define ARG(v) ((uintptr_t)(s + (v)))
+#define TCGV(t) ((uintptr_t)((char *)(t) - s))
+  uintptr_t slot_v = a->const_i64(s, (int64_t)(uintptr_t)slot);
+  uintptr_t last_v = a->const_i64(s, (int64_t)(uintptr_t)&c->last);
+  void *entry = a->temp_new(s, TCG_TYPE_I64, false);
+  void *left = a->temp_new(s, TCG_TYPE_I64, false);
+  void *next = a->temp_new(s, TCG_TYPE_I64, false);
+  a->op3(s, OP_LD_I64, (uintptr_t)entry, ARG(slot_v), offsetof(block_slot, entry));
+  a->op3(s, OP_LD_I64, (uintptr_t)left, (uintptr_t)entry, offsetof(block_entry, remaining));
+  a->subi_i64(s, TCGV(next), TCGV(left), 1);
+  a->op3(s, OP_ST_I64, (uintptr_t)next, (uintptr_t)entry, offsetof(block_entry, remaining));
+  a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), 0);
+  a->op3(s, OP_ST_I64, (uintptr_t)args[1], ARG(slot_v), offsetof(block_slot, address));
+  a->op3(s, OP_ST_I32, (uintptr_t)args[2], ARG(slot_v), offsetof(block_slot, size));
+  void *done = a->new_label(s);
+  a->brcondi_i64(s, TCG_COND_NE, TCGV(left), 0, done);
+  a->temp_free(s, next);
+  a->temp_free(s, left);
+  a->temp_free(s, entry);
+  a->temp_free(s, (void *)ARG(last_v));
+  a->temp_free(s, (void *)ARG(slot_v));
+  /* Out of executions (or unbound): the call, generated the way Unicorn generates hook calls. */
+  uintptr_t call_v[4] = {
+    a->const_i64(s, (int64_t)(uintptr_t)uc), a->const_i64(s, 0), a->const_i32(s, 0), a->const_i64(s, (int64_t)(uintptr_t)slot),
+  };
+  void *call_args[4];
+  for (int i = 0; i < 4; i++) call_args[i] = (void *)ARG(call_v[i]);
+  unicorn_hook call = *hook;
+  call.callback = (void *)on_block_slot;
+  call.user_data = slot;
+  ((add_inline_hook_fn)a->add_inline_hook)(uc, &call, call_args, 4);
+  for (int i = 0; i < 4; i++) a->temp_free(s, call_args[i]);
+  *(uint32_t *)done |= 1; /* TCGLabel.present, the first bit of the label (gen_set_label) */
+  a->op1(s, OP_SET_LABEL, (uintptr_t)done);
+#undef ARG
+#undef TCGV
+  ne->inline_counters++;
+  return true;
+}
+
+static void add_inline_hook(arch_fns *a, void *uc, void *hook, void **args, int nargs) {
+  if (emit_counter(a, uc, hook, args, nargs)) return;
+  if (resolve(a) < 0 || !a->add_inline_hook) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no uc_add_inline_hook_%s\n", a->suffix);
+    abort();
+  }
+  ((add_inline_hook_fn)a->add_inline_hook)(uc, hook, args, nargs);
+}
+
+void uc_add_inline_hook_x86_64(void *uc, void *hook, void **args, int nargs) {
+  add_inline_hook(&fns_x86_64, uc, hook, args, nargs);
+}
+
+void uc_add_inline_hook_aarch64(void *uc, void *hook, void **args, int nargs) {
+  add_inline_hook(&fns_aarch64, uc, hook, args, nargs);
+}
+
+/* Chooses inline counters (on, the default) or the block hook call for blocks translated from
+ * now on (the host drops translated code when it changes this). */
+void ss_inline_counting(void *uc, int on) {
+  native_engine *ne = native_engine_of(uc);
+  if (ne) ne->inline_off = !on;
+}
+
+/* Blocks translated with an inline counter so far; -1 if the engine's TCG context did not
+ * check (its blocks call the hook). */
+int64_t ss_inline_counters(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne) return 0;
+  return ne->tcg_state < 0 ? -1 : (int64_t)ne->inline_counters;
 }
