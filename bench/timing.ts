@@ -103,8 +103,9 @@ export interface SpeedSample {
 
 /**
  * Both workloads bare, bare under the native hook that does nothing, in fast mode, and in fast
- * mode through the hook call: best seconds of `repeats` in this process. bench/timing-child.ts runs it in a
- * fresh process; `kernelsPath` is the compiled bench/workloads/kernels.c.
+ * mode through the hook call: best seconds of `repeats` in this process.
+ * bench/timing-child.ts runs it in a fresh process; `kernelsPath` is the compiled
+ * bench/workloads/kernels.c.
  */
 export async function fastModeSeconds(arch: Arch, repeats: number, kernelsPath: string): Promise<SpeedSample> {
   const loop = assemble(arch, aluLoop(arch, ITERATIONS));
