@@ -312,16 +312,11 @@ for (const arch of ARCHES) {
 
 for (const arch of ARCHES) {
   test(`${arch}: inline counters agree with the hook call run for run when \`until\` cuts blocks short (one start, several sizes)`, (t) => {
-    // Unicorn 2.0.1 keeps blocks translated for an earlier `until`, so a run may go past its
-    // `until` and off the end of the code: the code ends its page, and such a run stops at an
-    // unmapped fetch. (Running on through the page's zero bytes would fault inside a block
-    // whose length depends on how full TCG's buffer got, inline counter included.)
     const code = assemble(arch, ALTERNATING[arch]);
-    const start = CODE + 0x1000n - BigInt(code.length);
-    const boundaries = createDisassembler(arch).disasm(code, start).map((i) => i.address);
+    const boundaries = createDisassembler(arch).disasm(code, CODE).map((i) => i.address);
     const engines = [true, false].map((inlineCounters) => {
       const e = openUnicorn(arch, { inlineCounters });
-      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code, Number(start - CODE));
+      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
       return e;
     });
     const pc = registersOf(arch).ids[registersOf(arch).pc];
@@ -334,8 +329,10 @@ for (const arch of ARCHES) {
           for (const { until, budget, reset } of steps) {
             if (reset) e.resetCounters();
             e.setLimits({ budget: budget === null ? null : BigInt(budget), deadline: null });
-            const stop = e.start(start, until);
+            const stop = e.start(CODE, until);
             const c = e.counters();
+            // every run ends at its `until` or its budget
+            if (stop.error !== 0 || (stop.limit === null && e.regRead(pc) !== until)) throw new Error(`run to ${until} ended at ${e.regRead(pc)}: ${stop.message}`);
             out.push(stop.limit ?? stop.error, e.regRead(pc), c.instructions, c.blocks, e.blockCounts().sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1])));
           }
           return out;
@@ -346,6 +343,34 @@ for (const arch of ARCHES) {
       t.true((engines[0] as unknown as { inlineBlockCounters(): number }).inlineBlockCounters() > 0);
     } finally {
       for (const e of engines) e.close();
+    }
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: a run stops at its \`until\` even where an earlier run translated a block (Unicorn checks it only when translating)`, (t) => {
+    const e = openUnicorn(arch);
+    const code = assemble(arch, ALTERNATING[arch]);
+    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+    const [, loopHead] = createDisassembler(arch).disasm(code, CODE).map((i) => i.address);
+    const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+    const pc = registersOf(arch).ids[registersOf(arch).pc];
+    try {
+      e.setLimits({ budget: 100_000n, deadline: null });
+      t.is(e.start(CODE, end).error, 0);
+      t.is(e.regRead(pc), end);
+      t.is(e.counters().instructions, 6001n);
+      // The loop head's block was translated (and chained to) in that run.
+      e.resetCounters();
+      t.is(e.start(CODE, loopHead).error, 0);
+      t.is(e.regRead(pc), loopHead);
+      t.is(e.counters().instructions, 1n);
+      e.resetCounters();
+      t.is(e.start(loopHead, end).error, 0);
+      t.is(e.regRead(pc), end);
+      t.is(e.counters().instructions, 6000n);
+    } finally {
+      e.close();
     }
   });
 }

@@ -246,6 +246,9 @@ interface Mapping { address: bigint; size: number; perms: number; view: Uint8Arr
 
 let nextHookId = 1;
 
+/** The highest guest address (a block cannot start there). */
+const MAX_ADDRESS = (1n << 64n) - 1n;
+
 /** ss_emu_start's error when Unicorn called abort() during the run (see the native helper). */
 export const ENGINE_ABORTED = 1000;
 const ABORTED_MESSAGE = 'Unicorn 2.0.1 aborted translating this code (an encoding it cannot handle, e.g. x86-64 lcall/ljmp with a register operand); the engine can run nothing more';
@@ -265,6 +268,8 @@ class UnicornEngine implements Engine {
   /** Unicorn aborted inside a run (ENGINE_ABORTED): the engine runs nothing more. */
   private aborted = false;
   private describer: BlockDescriber | undefined;
+  /** The `until` of the last start (see start). */
+  private lastUntil = 0n;
   private traceSink: TraceSink | null = null;
   private traceBuffer: Float64Array | null = null;
   private traceAccessHook: bigint | null = null;
@@ -473,6 +478,10 @@ class UnicornEngine implements Engine {
   }
 
   start(begin: bigint, until = 0n): EngineStop {
+    // Unicorn 2.0.1 checks `until` when it translates a block: a block at the new `until`
+    // translated in an earlier run (and jumps chained to it) would run on. Translate it again.
+    if (until !== 0n && until !== this.lastUntil && until < MAX_ADDRESS) this.invalidateCode(until, until + 1n);
+    this.lastUntil = until;
     let pc = begin;
     for (;;) {
       this.lastFault = null;
