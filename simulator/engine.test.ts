@@ -1,11 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ARCHES, type Arch } from '../isa/arch.ts';
-import { registersOf } from '../isa/registers.ts';
-import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type MemoryAccess } from './engine.ts';
-import { openUnicorn, pageCollectionsReplaced } from './unicorn.ts';
-import { assemble } from './testing/asm.ts';
 import { createDisassembler } from '../isa/disasm.ts';
+import { registersOf } from '../isa/registers.ts';
+import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type Engine, type MemoryAccess } from './engine.ts';
+import { openUnicorn, pageCollectionsReplaced, type UnicornOptions } from './unicorn.ts';
+import { assemble } from './testing/asm.ts';
 
 const CODE = 0x10000n;
 const DATA = 0x20000n;
@@ -16,6 +16,17 @@ const PROGRAM: Record<Arch, string> = {
   aarch64: 'mov x1, #1\nstr x1, [x0]\nmov x1, #2\nstr x1, [x0, #8]\nb 1f\n1: mov x1, #3\nstr x1, [x0, #16]\nldr x2, [x0, #8]\nnop\n',
 };
 
+/** The address of the final instruction of `code` at `base`: every program here ends in a
+ * one-instruction `nop` (or the like), the address the run stops at. */
+function finalInstruction(arch: Arch, base: bigint, code: Uint8Array): bigint {
+  return base + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+}
+
+/** Blocks the engine translated with an inline counter (UnicornEngine.inlineBlockCounters). */
+function inlineBlockCounters(e: Engine): number {
+  return (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
+}
+
 function setUp(arch: Arch) {
   const e = openUnicorn(arch);
   const code = assemble(arch, PROGRAM[arch]);
@@ -24,8 +35,7 @@ function setUp(arch: Arch) {
   const data = e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
   const regs = registersOf(arch);
   e.regWrite(regs.ids[regs.intArgs[0]], DATA);
-  const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
-  return { e, data, regs, end };
+  return { e, data, regs, end: finalInstruction(arch, CODE, code) };
 }
 
 for (const arch of ARCHES) {
@@ -130,13 +140,18 @@ function fittingPrefix(budget: number): number {
   return total;
 }
 
+/** A fresh engine with ALTERNATING mapped at CODE; `end` is its final `nop`. */
+function alternating(arch: Arch, options: UnicornOptions = {}) {
+  const e = openUnicorn(arch, options);
+  const code = assemble(arch, ALTERNATING[arch]);
+  e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+  return { e, code, end: finalInstruction(arch, CODE, code) };
+}
+
 for (const arch of ARCHES) for (const inlineCounters of [true, false]) {
   const how = inlineCounters ? 'inline counters' : 'the hook call';
   test(`${arch}, ${how}: budgets stop exactly at the first block that does not fit, grants and reclaims notwithstanding`, (t) => {
-    const e = openUnicorn(arch, { inlineCounters });
-    const code = assemble(arch, ALTERNATING[arch]);
-    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
-    const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+    const { e, end } = alternating(arch, { inlineCounters });
     try {
       fc.assert(fc.property(fc.integer({ min: 0, max: 6100 }), (budget) => {
         e.resetCounters();
@@ -157,7 +172,7 @@ for (const arch of ARCHES) for (const inlineCounters of [true, false]) {
       const pc = e.regRead(registersOf(arch).ids[registersOf(arch).pc]);
       t.is(e.start(pc, end).limit, 'budget');
       t.is(e.counters().instructions, BigInt(fittingPrefix(2000)));
-      const counters = (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
+      const counters = inlineBlockCounters(e);
       if (inlineCounters) t.true(counters >= 3, `${counters} blocks translated with an inline counter`);
       else t.is(counters, 0);
     } finally {
@@ -168,10 +183,7 @@ for (const arch of ARCHES) for (const inlineCounters of [true, false]) {
 
 /** Runs ALTERNATING on a fresh engine; its counts, then (with `trace`) the traced block addresses of a second run. */
 function countAndTrace(arch: Arch, options: { inlineCounters: boolean; extraHook?: boolean }) {
-  const e = openUnicorn(arch, { inlineCounters: options.inlineCounters });
-  const code = assemble(arch, ALTERNATING[arch]);
-  e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
-  const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
+  const { e, end } = alternating(arch, { inlineCounters: options.inlineCounters });
   let hooked = 0;
   if (options.extraHook) e.hookBlock(() => hooked++);
   e.setLimits({ budget: 100_000n, deadline: null });
@@ -187,7 +199,7 @@ function countAndTrace(arch: Arch, options: { inlineCounters: boolean; extraHook
   e.traceBlocks!(null);
   const afterTrace = e.counters().instructions;
   const tracedBlocks = Number(e.counters().blocks);
-  const inline = (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
+  const inline = inlineBlockCounters(e);
   e.close();
   return { first: first.limit ?? first.error, counts, instructions, hooked: hookedFirst, traced, tracedBlocks, second: second.limit, afterTrace, inline };
 }
@@ -228,7 +240,7 @@ for (const arch of ARCHES) {
     const regs = registersOf(arch);
     e.regWrite(regs.ids[regs.intArgs[0]], DATA);
     const before = pageCollectionsReplaced();
-    t.is(e.start(CODE, CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4))).error, 0);
+    t.is(e.start(CODE, finalInstruction(arch, CODE, code)).error, 0);
     t.is(data[8], 1, 'the last store wrote 1');
     const slow = pageCollectionsReplaced() - before;
     t.true(slow >= 1n, 'the first store took the slow path, through the replacement');
@@ -298,7 +310,7 @@ for (const arch of ARCHES) {
       e.map(base, 0x1000, PROT_READ | PROT_EXEC).set(code);
       e.regWrite(regs.ids[arch === 'x64' ? 'rdi' : 'x3'], target);
       const before = restorer.faultPcsRestored();
-      const stop = e.start(base, base + BigInt(code.length - (arch === 'x64' ? 1 : 4)));
+      const stop = e.start(base, finalInstruction(arch, base, code));
       t.not(stop.error, 0, name);
       const faultAt = base + BigInt(arch === 'x64' ? 7 + 4 + 4 : 12); // mov rax,1 (7) + two 4-byte adds
       t.is(e.regRead(regs.ids[regs.pc]), faultAt, `${name}: the PC is the faulting instruction`);
@@ -312,13 +324,9 @@ for (const arch of ARCHES) {
 
 for (const arch of ARCHES) {
   test(`${arch}: inline counters agree with the hook call run for run when \`until\` cuts blocks short (one start, several sizes)`, (t) => {
-    const code = assemble(arch, ALTERNATING[arch]);
-    const boundaries = createDisassembler(arch).disasm(code, CODE).map((i) => i.address);
-    const engines = [true, false].map((inlineCounters) => {
-      const e = openUnicorn(arch, { inlineCounters });
-      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
-      return e;
-    });
+    const setups = [true, false].map((inlineCounters) => alternating(arch, { inlineCounters }));
+    const engines = setups.map((s) => s.e);
+    const boundaries = createDisassembler(arch).disasm(setups[0].code, CODE).map((i) => i.address);
     const pc = registersOf(arch).ids[registersOf(arch).pc];
     try {
       const step = fc.record({ until: fc.constantFrom(...boundaries.slice(1)), budget: fc.option(fc.integer({ min: 0, max: 7000 })), reset: fc.boolean() });
@@ -340,7 +348,7 @@ for (const arch of ARCHES) {
         t.deepEqual(seen[0], seen[1]);
         return true;
       }), { numRuns: 60 });
-      t.true((engines[0] as unknown as { inlineBlockCounters(): number }).inlineBlockCounters() > 0);
+      t.true(inlineBlockCounters(engines[0]) > 0);
     } finally {
       for (const e of engines) e.close();
     }
@@ -349,11 +357,8 @@ for (const arch of ARCHES) {
 
 for (const arch of ARCHES) {
   test(`${arch}: a run stops at its \`until\` even where an earlier run translated a block (Unicorn checks it only when translating)`, (t) => {
-    const e = openUnicorn(arch);
-    const code = assemble(arch, ALTERNATING[arch]);
-    e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+    const { e, code, end } = alternating(arch);
     const [, loopHead] = createDisassembler(arch).disasm(code, CODE).map((i) => i.address);
-    const end = CODE + BigInt(code.length - (arch === 'x64' ? 1 : 4));
     const pc = registersOf(arch).ids[registersOf(arch).pc];
     try {
       e.setLimits({ budget: 100_000n, deadline: null });
