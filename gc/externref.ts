@@ -21,6 +21,10 @@
  * one, `drop` gives one back; at zero the object's destructor runs (it may call back into
  * guest code through the Machine) and then the block is freed. The host reads and writes the
  * count in guest memory, never a shadow copy, because compiled code changes it directly.
+ *
+ * Liveness, which the collector asks for every root, is a byte per 8-byte granule of each arena
+ * (1 at a live object's externref pointer), so the answer costs the same however many objects
+ * live; the host values sit in a map beside it.
  */
 import type { Machine } from '../simulator/machine.ts';
 import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
@@ -74,6 +78,9 @@ export class ExternRefHeap {
   private curBase = 0;
   private curEnd = 0;
   private curData: DataView | undefined;
+  private curLive: Uint8Array | undefined;
+  /** Per arena (by index), one byte per 8-byte granule: 1 where a live object's pointer is. */
+  private readonly liveFlags: Uint8Array[] = [];
   private freedCount = 0;
 
   constructor(machine: Machine, options: ExternRefHeapOptions = {}) {
@@ -112,6 +119,7 @@ export class ExternRefHeap {
     data.setBigUint64(ed + VMExternDataLayout.valuePtr + 8, this.vtable, true);
     const ref = allocation + EXTERN_DATA_OFFSET;
     this.live.set(ref, { id, value, destructor });
+    this.curLive![(ref - this.curBase) >>> 3] = 1;
     return BigInt(ref);
   }
 
@@ -179,7 +187,9 @@ export class ExternRefHeap {
   // ---- number-based fast paths for the collector and the activations table ----------------
 
   isLiveRaw(ref: number): boolean {
-    return this.live.has(ref);
+    if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return false;
+    const offset = ref - this.curBase;
+    return (offset & 7) === 0 && offset === Math.floor(offset) && this.curLive![offset >>> 3] === 1;
   }
 
   /** Host value without the guest-memory cross-check (for reports of objects being freed). */
@@ -226,6 +236,8 @@ export class ExternRefHeap {
   private destroy(ref: number): void {
     const obj = this.live.get(ref)!;
     this.live.delete(ref);
+    this.locate(ref);
+    this.curLive![(ref - this.curBase) >>> 3] = 0;
     this.freedCount++;
     const failures: Array<{ address: bigint; error: unknown }> = [];
     try {
@@ -262,13 +274,20 @@ export class ExternRefHeap {
 
   /** Offset of `address` in its arena, whose view becomes `curData` (no allocation: hot path). */
   private locate(address: number): number {
-    if (address < this.curBase || address + 8 > this.curEnd) {
-      const arena = this.heap.arenaOf(address);
-      if (!arena) throw new ExternRefError('access', BigInt(address), 'not-live', 'outside the externref heap');
-      this.curBase = arena.base;
-      this.curEnd = arena.end;
-      this.curData = arena.region.data;
+    if ((address < this.curBase || address + 8 > this.curEnd) && !this.enter(address)) {
+      throw new ExternRefError('access', BigInt(address), 'not-live', 'outside the externref heap');
     }
     return address - this.curBase;
+  }
+
+  /** Makes the arena holding the 8 bytes at `address` the current one; false when none does. */
+  private enter(address: number): boolean {
+    const arena = this.heap.arenaOf(address);
+    if (!arena || address + 8 > arena.end) return false;
+    this.curBase = arena.base;
+    this.curEnd = arena.end;
+    this.curData = arena.region.data;
+    this.curLive = this.liveFlags[arena.index] ??= new Uint8Array(Math.ceil((arena.end - arena.base) / 8));
+    return true;
   }
 }

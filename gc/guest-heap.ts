@@ -33,6 +33,8 @@ export interface GuestHeapOptions {
 }
 
 export interface Arena {
+  /** Position in `GuestHeap.arenas` (arenas are never unmapped, so it is stable). */
+  readonly index: number;
   readonly region: Region;
   readonly base: number;
   readonly end: number;
@@ -115,8 +117,18 @@ export class GuestHeap {
     return this.allocated.get(address);
   }
 
+  /** The arena containing `address`: a binary search, arenas being mapped at rising addresses. */
   arenaOf(address: number): Arena | undefined {
-    for (const a of this.arenaList) if (address >= a.base && address < a.end) return a;
+    const list = this.arenaList;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const a = list[mid];
+      if (address < a.base) hi = mid - 1;
+      else if (address >= a.end) lo = mid + 1;
+      else return a;
+    }
     return undefined;
   }
 
@@ -165,7 +177,9 @@ export class GuestHeap {
     const size = Math.max(this.arenaSize, roundUp(need, 4096));
     const region = this.machine.map(`${this.name}.${this.arenaList.length}`, size, PROT_READ | PROT_WRITE);
     const base = Number(region.address);
-    this.arenaList.push({ region, base, end: base + region.size });
+    const last = this.arenaList[this.arenaList.length - 1];
+    if (last && base < last.end) throw new RangeError(`guest heap ${this.name}: arena at 0x${base.toString(16)} below the previous one`);
+    this.arenaList.push({ index: this.arenaList.length, region, base, end: base + region.size });
     this.addFree(base, region.size);
   }
 
