@@ -17,7 +17,9 @@
  * GC) and the precise set (filled only during a GC). Every slot and every set entry owns one
  * reference count, exactly as the Rust table holds owning `VMExternRef`s: inserting an entry
  * that a set already holds gives the extra count back, as `HashSet::insert` drops the
- * duplicate.
+ * duplicate. The sets are AddressSets that the table recycles: a sweep swaps them instead of
+ * building new ones, so a collection's cost stays proportional to its entries (no set is
+ * reallocated in the steady state; see address-set.ts for why that matters).
  *
  * Re-entrancy (seed v0.22): `gcInProgress` plays the role of the borrowed
  * `precise_stack_roots` RefCell. During a sweep `next` is parked at `end`, so destructors that
@@ -29,6 +31,7 @@ import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { VMExternRefActivationsTableLayout as L } from '../compiler/vmoffsets.ts';
 import { ActivationsTableError, DestructorError, GcInvariantError } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
+import { AddressSet, type ReadonlyAddressSet } from './address-set.ts';
 
 export interface ActivationsTableOptions {
   /** Region name. Default `externref-activations-table`. */
@@ -78,12 +81,18 @@ export class ActivationsTable {
   readonly chunkAddress: bigint;
   readonly chunkCapacity: number;
   /** Slow-path insertions and the last GC's precise roots. Each entry owns one count. */
-  overApproximated = new Set<number>();
+  overApproximated = new AddressSet();
   /** Roots found by the running GC; empty outside a GC. Each entry owns one count. */
-  precise = new Set<number>();
+  precise = new AddressSet();
   /** True while a GC runs; a nested GC returns early. */
   gcInProgress = false;
   private gcOkay = true;
+  /** An empty set kept for the next sweep (undefined while a sweep holds it). */
+  private spare: AddressSet | undefined = new AddressSet();
+  /** Reused by `chunkEntries`. */
+  private readonly chunkSet = new AddressSet();
+  /** Probes of sets this table let go (see `hashProbes`). */
+  private retiredProbes = 0;
   private readonly base: number;
   private readonly chunkBase: number;
   private readonly data: DataView;
@@ -184,15 +193,24 @@ export class ActivationsTable {
     return out;
   }
 
-  /** The distinct non-null pointers in the filled part of the bump chunk. */
-  chunkEntries(): Set<number> {
-    const out = new Set<number>();
+  /**
+   * The distinct non-null pointers in the filled part of the bump chunk. The set is the
+   * table's own and is refilled by the next call: read it before the table changes.
+   */
+  chunkEntries(): ReadonlyAddressSet {
+    const out = this.chunkSet;
+    out.clear();
     const filled = this.numFilledInBumpChunk();
     for (let i = 0; i < filled; i++) {
       const v = this.readSlot(i);
       if (v !== 0) out.add(v);
     }
     return out;
+  }
+
+  /** Hash slots visited in this table's sets since it was made (for tests bounding the work of a collection). */
+  get hashProbes(): number {
+    return this.overApproximated.probes + this.precise.probes + (this.spare?.probes ?? 0) + this.chunkSet.probes + this.retiredProbes;
   }
 
   snapshot(): TableSnapshot {
@@ -216,8 +234,10 @@ export class ActivationsTable {
   /** Drops every count the precise set holds (the canary walk failed: no sweep). */
   clearPrecise(): Array<{ address: bigint; error: unknown }> {
     const roots = this.precise;
-    this.precise = new Set();
-    return this.dropAll(roots, undefined, 'over-approximated');
+    this.precise = this.takeSpare();
+    const failures = this.dropAll(roots.size, (k) => roots.at(k), undefined, 'over-approximated');
+    this.recycle(roots);
+    return failures;
   }
 
   /**
@@ -238,13 +258,13 @@ export class ActivationsTable {
     const freed: FreedObject[] | undefined = record ? [] : undefined;
     const before = this.heap.freedTotal;
     const oldOver = this.overApproximated;
-    this.overApproximated = new Set();
+    this.overApproximated = this.takeSpare();
     // Park the finger at the end so re-entrant insertions go to the hash set, not the chunk
     // being cleared.
     const { end } = this.finger();
     this.writeWord(L.next, end);
     for (let i = 0; i < filled; i++) this.data.setBigUint64(this.chunkBase - this.base + i * L.slotSize, 0n, true);
-    const failures = this.dropAll(slots, freed, 'chunk');
+    const failures = this.dropAll(slots.length, (k) => slots[k], freed, 'chunk');
     if (this.chunkLength === 0) {
       this.writeWord(L.chunk + 8, this.chunkCapacity);
       this.writeWord(L.end, this.chunkBase + this.chunkCapacity * L.slotSize);
@@ -254,11 +274,14 @@ export class ActivationsTable {
     // the chunk was being cleared must stay alive too.
     const reentrant = this.overApproximated;
     this.overApproximated = this.precise;
-    this.precise = new Set();
-    for (const r of reentrant) this.insertOwnedIntoSet(this.overApproximated, r);
-    failures.push(...this.dropAll(oldOver, freed, 'over-approximated'));
+    for (let k = 0; k < reentrant.size; k++) this.insertOwnedIntoSet(this.overApproximated, reentrant.at(k));
+    reentrant.clear();
+    this.precise = reentrant;
+    const droppedFromOverApproximated = oldOver.size;
+    failures.push(...this.dropAll(oldOver.size, (k) => oldOver.at(k), freed, 'over-approximated'));
+    this.recycle(oldOver);
     return {
-      droppedFromChunk: slots.length, droppedFromOverApproximated: oldOver.size,
+      droppedFromChunk: slots.length, droppedFromOverApproximated,
       freedCount: this.heap.freedTotal - before, freed: freed ?? [], destructorFailures: failures,
     };
   }
@@ -273,14 +296,32 @@ export class ActivationsTable {
     return true;
   }
 
-  private insertOwnedIntoSet(set: Set<number>, ref: number): void {
-    if (set.has(ref)) this.heap.dropRaw(ref); // the set already owns a count
-    else set.add(ref);
+  private insertOwnedIntoSet(set: AddressSet, ref: number): void {
+    if (ref === 0) return; // a null reference owns no count
+    if (!set.add(ref)) this.heap.dropRaw(ref); // the set already owns a count
   }
 
-  private dropAll(refs: Iterable<number>, freed: FreedObject[] | undefined, from: FreedObject['from']): Array<{ address: bigint; error: unknown }> {
+  /** An empty set for a sweep to fill: the spare one, or a new one when a nested sweep holds it. */
+  private takeSpare(): AddressSet {
+    const set = this.spare ?? new AddressSet();
+    this.spare = undefined;
+    return set;
+  }
+
+  /** Empties a set whose counts were all given back and keeps it as the spare. */
+  private recycle(set: AddressSet): void {
+    if (this.spare) this.retiredProbes += set.probes;
+    else {
+      set.clear();
+      this.spare = set;
+    }
+  }
+
+  /** Gives back one count of each of the `count` references `refAt` yields. */
+  private dropAll(count: number, refAt: (k: number) => number, freed: FreedObject[] | undefined, from: FreedObject['from']): Array<{ address: bigint; error: unknown }> {
     const failures: Array<{ address: bigint; error: unknown }> = [];
-    for (const r of refs) {
+    for (let k = 0; k < count; k++) {
+      const r = refAt(k);
       if (r === 0) continue;
       const value = freed && this.heap.readCount(r) === 1 ? this.heap.hostValueRaw(r) : undefined;
       try {

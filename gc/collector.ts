@@ -32,6 +32,7 @@ import { hex } from '../isa/error.ts';
 import { DestructorError, GcInvariantError, StackWalkError, type RootLocation } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
 import type { ActivationsTable, FreedObject, TableSnapshot } from './activations.ts';
+import type { ReadonlyAddressSet } from './address-set.ts';
 import type { StackMapHit, StackMapRegistry } from './stackmap-registry.ts';
 import {
   MemoryReader, collectActivations, readRuntimeLimits, walkCanary, walkV17,
@@ -194,7 +195,7 @@ export class Collector {
     const table = this.table;
     const explain = options.explain === true;
     if (this.debugChecks && table.precise.size !== 0) {
-      throw new GcInvariantError('root-not-in-table', BigInt([...table.precise][0]), undefined, 'precise root set not empty on entry');
+      throw new GcInvariantError('root-not-in-table', BigInt(table.precise.at(0)), undefined, 'precise root set not empty on entry');
     }
     const tableBefore = { bump: table.numFilledInBumpChunk(), overApproximated: table.overApproximated.size };
     const needSet = this.debugChecks || this.conservativeCheck !== 'off';
@@ -303,7 +304,11 @@ export class Collector {
     return report;
   }
 
-  /** Reads the words a map marks and adds the non-null ones to the precise set. */
+  /**
+   * Reads the words a map marks and adds the non-null ones to the precise set. The mapped
+   * area is fetched as one block and its marked words decoded host-side; only when part of it
+   * is unreadable does the scan go word by word, to name the first marked word that is.
+   */
   private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
     report.framesWithMaps++;
     const reader = this.reader;
@@ -312,6 +317,7 @@ export class Collector {
     const debug = this.debugChecks;
     const bits = hit.bits;
     const words = hit.mappedWords;
+    const block = words === 0 ? -1 : reader.block(sp, words * 8);
     for (let w = 0; w * 32 < words; w++) {
       let mask = bits[w];
       while (mask !== 0) {
@@ -320,7 +326,7 @@ export class Collector {
         mask ^= low;
         if (bit >= words) break;
         const slot = sp + bit * 8;
-        const r = reader.word(slot);
+        const r = block >= 0 ? reader.wordAt(block + bit * 8) : reader.word(slot);
         if (r === undefined) {
           throw new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(slot)}`);
         }
@@ -337,10 +343,11 @@ export class Collector {
       }
     }
     if (this.conservativeCheck !== 'off') {
+      const again = words === 0 ? -1 : reader.block(sp, words * 8);
       for (let bit = 0; bit < words; bit++) {
         if ((bits[bit >>> 5] >>> (bit & 31)) & 1) continue;
         const slot = sp + bit * 8;
-        const v = reader.word(slot);
+        const v = again >= 0 ? reader.wordAt(again + bit * 8) : reader.word(slot);
         if (v !== undefined && v !== 0 && tableSet!.has(v)) {
           const loc = rootLocation(hit, activation, index, pc, fp, slot, bit);
           if (this.conservativeCheck === 'strict') {
@@ -384,7 +391,7 @@ export class Collector {
 
 /** Membership in the activations table as it was when the collection started. */
 class TableMembership {
-  constructor(private readonly over: ReadonlySet<number>, private readonly chunk: ReadonlySet<number>) {}
+  constructor(private readonly over: ReadonlyAddressSet, private readonly chunk: ReadonlyAddressSet) {}
   has(ref: number): boolean {
     return this.over.has(ref) || this.chunk.has(ref);
   }

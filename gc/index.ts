@@ -8,6 +8,7 @@ export {
   ExternRefHeap, VALUE_BLOCK_SIZE, EXTERNREF_ALLOCATION_SIZE, EXTERN_DATA_OFFSET, FREED_POISON,
   type ExternRefHeapOptions, type ExternRefDestructor, type ExternRefLayout,
 } from './externref.ts';
+export { AddressSet, type ReadonlyAddressSet } from './address-set.ts';
 export { ActivationsTable, type ActivationsTableOptions, type FreedObject, type TableSnapshot, type SweepResult } from './activations.ts';
 export {
   StackMapRegistry, stackMapBits, stackMapBit,

@@ -46,8 +46,17 @@ export interface WalkedFrame {
   entrySp: number;
 }
 
-/** Reads 64-bit words of guest memory as numbers through region views, caching the last region. */
+/**
+ * Reads 64-bit words of guest memory as numbers through region views, caching the last region.
+ * A region's view is the emulator's own memory, so a read is a host load, not a call into
+ * Unicorn; what costs is finding the region and checking bounds, which `block` does once for
+ * a whole frame record or mapped area, whose words `wordAt` then decodes without checks.
+ */
 export class MemoryReader {
+  /** `word` and `block` calls since this reader was made (tests bound them by frames, without timing). */
+  reads = 0;
+  /** Region lookups those calls needed (a miss of the cached region). */
+  regionLookups = 0;
   private region: Region | undefined;
   private base = 0;
   private end = 0;
@@ -57,17 +66,34 @@ export class MemoryReader {
 
   /** The word at `address`, or undefined when those 8 bytes are not readable guest memory. */
   word(address: number): number | undefined {
-    if (!(address >= this.base && address + 8 <= this.end)) {
-      if (!Number.isSafeInteger(address) || address < 0) return undefined;
+    const o = this.block(address, 8);
+    return o < 0 ? undefined : this.wordAt(o);
+  }
+
+  /**
+   * Makes the `bytes` bytes from `address` readable in one step: returns their offset for
+   * `wordAt`, or −1 when they are not all in one readable region (a caller that must say which
+   * word is unreadable then goes word by word). The offset is valid until the next `word` or
+   * `block` call.
+   */
+  block(address: number, bytes: number): number {
+    this.reads++;
+    if (!(address >= this.base && address + bytes <= this.end)) {
+      if (!Number.isSafeInteger(address) || address < 0) return -1;
+      this.regionLookups++;
       const r = this.machine.regionAt(BigInt(address));
-      if (!r || !(r.perms & PROT_READ)) return undefined;
+      if (!r || !(r.perms & PROT_READ)) return -1;
       this.region = r;
       this.base = Number(r.address);
       this.end = this.base + r.size;
       this.data = r.data;
-      if (address + 8 > this.end) return undefined;
+      if (address + bytes > this.end) return -1;
     }
-    const o = address - this.base;
+    return address - this.base;
+  }
+
+  /** The word at offset `o` of the last `block` (no checks: `o` must lie inside it). */
+  wordAt(o: number): number {
     const d = this.data!;
     return d.getUint32(o + 4, true) * 4294967296 + d.getUint32(o, true);
   }
@@ -154,8 +180,9 @@ export function walkV17(
       frame.fp = fp;
       frame.entrySp = entrySp;
       if (visit(frame) === false) return;
-      const nextPc = reader.word(fp + 8);
-      const nextFp = reader.word(fp);
+      const record = reader.block(fp, 16);
+      const nextPc = record >= 0 ? reader.wordAt(record + 8) : reader.word(fp + 8);
+      const nextFp = record >= 0 ? reader.wordAt(record) : reader.word(fp);
       if (nextPc === undefined || nextFp === undefined) throw fail('unreadable', index, `cannot read the frame record at ${hexN(fp)}`);
       if (nextFp >= entrySp) break;
       if (!(nextFp > fp)) {
@@ -273,8 +300,9 @@ export function walkCanary(
     // A frame's record lies at or above its SP; anything else is a broken chain (and going
     // down would let a cycle loop).
     if (fp < sp) return { foundCanary: found, frames: count, stop: 'fp-not-increasing' };
-    const nextPc = reader.word(fp + 8);
-    const nextFp = reader.word(fp);
+    const record = reader.block(fp, 16);
+    const nextPc = record >= 0 ? reader.wordAt(record + 8) : reader.word(fp + 8);
+    const nextFp = record >= 0 ? reader.wordAt(record) : reader.word(fp);
     if (nextPc === undefined || nextFp === undefined) return { foundCanary: found, frames: count, stop: 'unreadable' };
     pc = nextPc;
     sp = fp + 16;
