@@ -379,3 +379,29 @@ for (const arch of ARCHES) {
     }
   });
 }
+
+for (const arch of ARCHES) {
+  test(`${arch}: engines opened and closed one after another hold no callbacks (koffi allows 8,192 at once per process)`, (t) => {
+    for (let i = 0; i < 8_300; i++) openUnicorn(arch, { exactFaultPc: i % 2 === 0 }).close();
+    const { e, data, end } = setUp(arch);
+    try {
+      t.is(e.start(CODE, end).error, 0);
+      t.is(data[16], 3);
+    } finally {
+      e.close();
+    }
+  });
+
+  test(`${arch}: more than 256 engines (the native helper once had a table of 256) can be open at once, and each runs`, (t) => {
+    const open: Engine[] = [];
+    try {
+      for (let i = 0; i < 260; i++) open.push(openUnicorn(arch));
+      const { e, data, end } = setUp(arch);
+      open.push(e);
+      t.is(e.start(CODE, end).error, 0);
+      t.is(data[16], 3);
+    } finally {
+      for (const e of open) e.close();
+    }
+  });
+}

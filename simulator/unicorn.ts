@@ -285,12 +285,21 @@ class UnicornEngine implements Engine {
     const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
     this.check('uc_open', err);
     this.uc = out[0];
+    try {
+      this.setUp(arch, options);
+    } catch (e) {
+      this.close(); // an engine that failed half-way set up must not hold its callbacks
+      throw e;
+    }
+  }
+
+  private setUp(arch: Arch, options: UnicornOptions): void {
     // Any register access makes Unicorn build its CPU, which the native helper looks for.
     const regs = registersOf(arch);
     this.regRead(regs.ids[regs.pc]);
     const h = loadHelper();
     const cpuFound = h.engineOpen(this.uc, arch === 'x64' ? 0 : 1);
-    if (cpuFound < 0) throw new EngineError('ss_engine_open', -1, 'native helper has no room for another engine');
+    if (cpuFound < 0) throw new EngineError('ss_engine_open', -1, 'native helper out of memory for another engine');
     if (options.inlineCounters === false) h.inlineCounting(this.uc, 0);
     if (options.exactFaultPc) {
       // Exact fault PCs: restored by the helper's invalid-access hook (which must come before
@@ -331,7 +340,12 @@ class UnicornEngine implements Engine {
       return false;
     }, koffi.pointer(this.lib.protoMem));
     const hh = new BigUint64Array(1);
-    this.check('uc_hook_add(mem invalid)', this.lib.hookAdd(this.uc, hh, UC_HOOK_MEM_INVALID, cb, null, 1n, 0n));
+    const err = this.lib.hookAdd(this.uc, hh, UC_HOOK_MEM_INVALID, cb, null, 1n, 0n);
+    if (err !== 0) koffi.unregister(cb);
+    this.check('uc_hook_add(mem invalid)', err);
+    // Kept with the other hooks so close() unregisters it: koffi allows 8,192 live callbacks
+    // per process, and each one keeps this engine reachable.
+    this.hooks.set(nextHookId++, { hh: hh[0], callback: cb });
   }
 
   /**

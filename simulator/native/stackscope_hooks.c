@@ -736,15 +736,17 @@ typedef struct {
   uint64_t inline_counters; /* blocks translated with an inline counter */
 } native_engine;
 
-enum { NATIVE_ENGINES = 256 };
-static native_engine native_engines[NATIVE_ENGINES];
-static int native_engines_used;        /* entries [0, used) may be in use */
+/* One entry per open engine, allocated on its own so a pointer to it (last_native_engine)
+ * stays valid while the table of pointers grows; the table has no fixed limit. */
+static native_engine **native_engines;
+static int native_engines_used;        /* entries [0, used) may be in use (NULL: free) */
+static int native_engines_capacity;
 static native_engine *last_native_engine;
 
 static native_engine *native_engine_of(void *uc) {
   if (last_native_engine && last_native_engine->uc == uc) return last_native_engine;
   for (int i = 0; i < native_engines_used; i++) {
-    if (native_engines[i].uc == uc) return last_native_engine = &native_engines[i];
+    if (native_engines[i] && native_engines[i]->uc == uc) return last_native_engine = native_engines[i];
   }
   return NULL;
 }
@@ -774,17 +776,28 @@ static void *find_cpu(native_engine *ne) {
 
 /* Starts knowing an engine of `arch` (0: x86-64, 1: AArch64); call after its first uc_mem_map
  * or register access, when Unicorn has made its CPU. Returns 1 when the CPU was found (dirty
- * marking and fault-PC restoring can work), 0 when not, -1 on no room. */
+ * marking and fault-PC restoring can work), 0 when not, -1 when out of memory. */
 int ss_engine_open(void *uc, int arch) {
   native_engine *ne = native_engine_of(uc);
   if (!ne) {
+    int slot = -1;
     for (int i = 0; i < native_engines_used; i++) {
-      if (native_engines[i].uc == NULL) { ne = &native_engines[i]; break; }
+      if (!native_engines[i]) { slot = i; break; }
     }
-    if (!ne) {
-      if (native_engines_used == NATIVE_ENGINES) return -1;
-      ne = &native_engines[native_engines_used++];
+    if (slot < 0) {
+      if (native_engines_used == native_engines_capacity) {
+        int cap = native_engines_capacity ? native_engines_capacity * 2 : 64;
+        native_engine **grown = realloc(native_engines, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        native_engines = grown;
+        native_engines_capacity = cap;
+      }
+      slot = native_engines_used++;
+      native_engines[slot] = NULL;
     }
+    ne = malloc(sizeof *ne);
+    if (!ne) return -1;
+    native_engines[slot] = ne;
   }
   memset(ne, 0, sizeof *ne);
   ne->uc = uc;
@@ -798,10 +811,13 @@ int ss_engine_open(void *uc, int arch) {
 void ss_engine_close(void *uc) {
   native_engine *ne = native_engine_of(uc);
   if (!ne) return;
-  free(ne->ranges);
-  memset(ne, 0, sizeof *ne);
   if (last_native_engine == ne) last_native_engine = NULL;
-  while (native_engines_used > 0 && native_engines[native_engines_used - 1].uc == NULL) native_engines_used--;
+  for (int i = 0; i < native_engines_used; i++) {
+    if (native_engines[i] == ne) native_engines[i] = NULL;
+  }
+  free(ne->ranges);
+  free(ne);
+  while (native_engines_used > 0 && native_engines[native_engines_used - 1] == NULL) native_engines_used--;
 }
 
 static void after_store_check(arch_fns *a, void *uc, uint64_t ram_addr) {
