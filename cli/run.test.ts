@@ -73,6 +73,11 @@ for (const arch of ARCHES) {
     let r = await run('run', spin.path, '--entry', 'spin', '--args', '1', '--budget', '5000', '--json');
     t.is(r.code, 1);
     t.is(JSON.parse(r.stdout).trap.kind, 'budget-exhausted');
+    for (const flags of [['--budget', '-1'], ['--timeout', '-5']]) {
+      r = await run('run', spin.path, '--entry', 'spin', '--args', '1', ...flags);
+      t.is(r.code, 2, flags.join(' '));
+      t.regex(r.stderr, /is negative/);
+    }
     const needs = compileC(arch, 'extern long f1(long); extern long f2(long); long g(long x) { return f1(x) + f2(x); }', ['-O1']);
     r = await run('run', needs.path, '--entry', 'g');
     t.is(r.code, 2);

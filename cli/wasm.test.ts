@@ -29,6 +29,16 @@ for (const arch of ARCHES) {
     t.true(j.instructions > 10);
   });
 
+  test(`${arch}: a negative --timeout or --budget is a usage error, not a limit of 2^64 − n`, async (t) => {
+    for (const flags of [['--timeout', '-5'], ['--budget', '-1'], ['--timeout', ' -0x10']]) {
+      const r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '10', ...flags);
+      t.is(r.code, 2, flags.join(' '));
+      t.regex(r.stderr, new RegExp(`${flags[0]}: .* is negative`));
+    }
+    const r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '10', '--timeout', '0', '--budget', '0');
+    t.is(r.code, 0, r.stderr);
+  });
+
   test(`${arch}: default entry main, every host import, and a GC explained`, async (t) => {
     let r = await cli('run', wat, '--arch', arch);
     t.is(r.code, 0, r.stderr);

@@ -209,6 +209,11 @@ for (const arch of ARCHES) {
     expectTrap(t, () => m.call(fn.spin, [], { budget: null, timeoutMs: 150 }), 'timeout');
     const elapsed = performance.now() - started;
     t.true(elapsed >= 150 && elapsed < 2000, `${elapsed} ms`);
+    // A negative limit is the host's mistake, never a huge unsigned budget or a past deadline.
+    t.throws(() => m.call(fn.spin, [], { budget: -1n }), { instanceOf: MachineError, message: /budget must be a positive/ });
+    t.throws(() => m.call(fn.spin, [], { timeoutMs: -5 }), { instanceOf: MachineError, message: /timeoutMs must be a positive/ });
+    t.throws(() => m.call(fn.spin, [], { timeoutMs: Number.NaN }), { instanceOf: MachineError });
+    await t.throwsAsync(Machine.create({ arch, timeoutMs: -1 }), { instanceOf: MachineError });
   });
 
   test.serial(`${arch}: runaway recursion hits the stack guard`, async (t) => {

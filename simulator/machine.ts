@@ -18,6 +18,18 @@ export class MachineError extends StackscopeError {
   }
 }
 
+/** A budget is a positive instruction count and a timeout a positive, finite number of ms
+ * (null: none). A negative one would otherwise reach the native counter as a huge unsigned
+ * limit, or a deadline already past. */
+function checkLimits(budget: bigint | null, timeoutMs: number | null): void {
+  if (budget !== null && (typeof budget !== 'bigint' || budget <= 0n)) {
+    throw new MachineError(`budget must be a positive bigint or null (got ${String(budget)})`);
+  }
+  if (timeoutMs !== null && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
+    throw new MachineError(`timeoutMs must be a positive finite number or null (got ${String(timeoutMs)})`);
+  }
+}
+
 export interface Region {
   readonly name: string;
   readonly address: bigint;
@@ -142,6 +154,7 @@ export class Machine {
   }
 
   private constructor(options: MachineOptions) {
+    checkLimits(options.budget ?? null, options.timeoutMs ?? null); // before an engine is opened
     this.arch = options.arch;
     this.disassembler = createDisassembler(this.arch);
     this.regs = registersOf(this.arch);
@@ -392,6 +405,7 @@ export class Machine {
         this.harnessInstructions = 0n;
         const budget = options.budget === undefined ? this.budget : options.budget;
         const timeout = options.timeoutMs === undefined ? this.timeoutMs : options.timeoutMs;
+        checkLimits(budget, timeout);
         this.engine.setLimits({ budget, deadline: timeout === null ? null : this.engine.now() + timeout });
       }
       const stackTop = outermost ? (options.stack ?? this.stack).top : this.sp() - 128n; // skip the x86-64 red zone

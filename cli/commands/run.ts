@@ -74,7 +74,7 @@ symbols may name these host functions:
 Any other undefined symbol is an error listing every unresolved name.
 
 Limits: --budget instructions (default 4294967296, 0 = none) and --timeout ms (default
-10000, 0 = none), per call into guest code.
+10000, 0 = none), per call into guest code; a negative value is a usage error.
 
 Cycles (docs/cycle-model.md): --cycles (= --cycles=fast) prices every executed block with a
 static per-microarchitecture model counted natively; --cycles=detailed adds a branch
@@ -294,6 +294,8 @@ export function parseArchFlag(text: string, command = 'run'): Arch {
 function limitFlag(args: ParsedArgs, name: string, dflt: bigint): bigint | null {
   const v = args.flags.get(name);
   if (typeof v !== 'string') return dflt;
+  // parseInteger reads a negative number as its 64-bit two's complement: a limit of 2^64 − 5.
+  if (v.trim().startsWith('-')) throw new UsageError(`--${name}: '${v}' is negative (0 turns the limit off)`, 'run');
   const n = parseInteger(v, `--${name}`, 'run');
   return n === 0n ? null : n;
 }
