@@ -76,6 +76,8 @@ export interface CollectorOptions {
   conservativeCheck?: ConservativeCheck;
   /** Called with every finished collection's report (including table-full ones). */
   onCollect?: (report: GcReport) => void;
+  /** Build the explanation in every collection, whatever `CollectOptions.explain` says. Default false. */
+  explainAll?: boolean;
 }
 
 export type GcReason = 'host' | 'store-gc' | 'table-full';
@@ -134,6 +136,7 @@ export class Collector {
   conservativeCheck: ConservativeCheck;
   lastReport: GcReport | undefined;
   private readonly onCollect: ((report: GcReport) => void) | undefined;
+  private readonly explainAll: boolean;
   private readonly reader: MemoryReader;
 
   constructor(options: CollectorOptions) {
@@ -145,6 +148,7 @@ export class Collector {
     this.debugChecks = options.debugChecks ?? true;
     this.conservativeCheck = options.conservativeCheck ?? 'off';
     this.onCollect = options.onCollect;
+    this.explainAll = options.explainAll ?? false;
     this.reader = new MemoryReader(this.machine);
   }
 
@@ -193,7 +197,7 @@ export class Collector {
 
   private run(mode: 'v17' | 'canary', reason: GcReason, options: CollectOptions, t0: number): GcReport {
     const table = this.table;
-    const explain = options.explain === true;
+    const explain = this.explainAll || options.explain === true;
     if (this.debugChecks && table.precise.size !== 0) {
       throw new GcInvariantError('root-not-in-table', BigInt(table.precise.at(0)), undefined, 'precise root set not empty on entry');
     }

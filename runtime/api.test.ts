@@ -9,6 +9,7 @@ import {
 import { compileModule } from '../compiler/index.ts';
 import { parseWat, watToBinary, loadWat } from '../compiler/frontend/index.ts';
 import { StackscopeError } from '../isa/error.ts';
+import { storeInternals } from './store.ts';
 import { ARCHES } from './testing.ts';
 import type { Arch } from '../isa/arch.ts';
 
@@ -19,8 +20,8 @@ async function storeFor(arch: Arch): Promise<{ engine: Engine; store: Store }> {
 
 /** The guest addresses of every trap site of `code` in the module's image. */
 function trapSites(store: Store, module: Module, code: string): bigint[] {
-  const placed = (store as unknown as { placed: Map<Module, { textBase: bigint }> }).placed.get(module)!;
-  return module.code.traps.filter((t) => t.code === code).map((t) => placed.textBase + BigInt(t.textOffset));
+  const textBase = store.textBaseOf(module)!;
+  return module.code.traps.filter((t) => t.code === code).map((t) => textBase + BigInt(t.textOffset));
 }
 
 const KINDS = `(module
@@ -143,14 +144,14 @@ for (const arch of ARCHES) {
     t.is(gcCalls, 1);
     t.is(callers[0], inst, 'the Caller names the calling instance');
     store.gc();
-    t.is(store.externRefHeap.liveCount, 0, 'the moved result was collected once Wasm returned');
+    t.is(storeInternals(store).externRefHeap.liveCount, 0, 'the moved result was collected once Wasm returned');
     // Calling a host function from the host goes straight to JS.
     const arg = ExternRef.new(store, 'x 4');
     t.is(peek.call(arg), 8);
     t.is(callers[1], undefined);
     t.is(arg.strongCount(), 1);
     arg.release();
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -225,7 +226,7 @@ for (const arch of ARCHES) {
     t.deepEqual(deep.backtrace.slice(0, 2).map((f) => /!(\w+)\+/.exec(f.symbol ?? '')?.[1]), ['unreach', 'deep']);
     // The store is usable after every trap, and the limits are back to "no Wasm running".
     t.is(store.wasmDepth, 0);
-    t.is(store.limits.stackLimit, (1n << 64n) - 1n);
+    t.is(storeInternals(store).limits.stackLimit, (1n << 64n) - 1n);
     t.is(inst.getFunc('div').call(7, 2), 3);
     store.close();
   });
@@ -258,7 +259,7 @@ for (const arch of ARCHES) {
     t.is(frames.length, 98);
     t.true(frames.every((n) => n === 'f'));
     t.is(store.wasmDepth, 0);
-    t.deepEqual(store.limits.triple(), { exitPc: 0n, exitFp: 0n, entrySp: 0n });
+    t.deepEqual(storeInternals(store).limits.triple(), { exitPc: 0n, exitFp: 0n, entrySp: 0n });
     store.close();
   });
 
@@ -299,7 +300,7 @@ for (const arch of ARCHES) {
       // Only the Wasm frame (through its stack map) and the activations table hold `kept` now.
       keptHandle!.release();
       garbage = ExternRef.new(store, 'garbage');
-      const table = store.activationsTable;
+      const table = storeInternals(store).activationsTable;
       table.insertWithoutGc(garbage.clone().take());
       garbage.release(); // only the table holds it: not on any stack, so the sweep frees it
       report = caller.gc();
@@ -307,16 +308,59 @@ for (const arch of ARCHES) {
     const inst = Instance.create(store, module, [gc]);
     keptHandle = ExternRef.new(store, { kept: true });
     const ptr = keptHandle.pointer;
-    const before = store.externRefHeap.freedTotal;
+    const before = storeInternals(store).externRefHeap.freedTotal;
     const back = inst.getFunc('hold').call(keptHandle) as ExternRef;
     t.truthy(report!);
     t.true(report!.frames >= 1 && report!.roots === 1, JSON.stringify({ frames: report!.frames, roots: report!.roots }));
-    t.is(store.externRefHeap.freedTotal - before, 1, 'the unreachable one was freed during the call');
+    t.is(storeInternals(store).externRefHeap.freedTotal - before, 1, 'the unreachable one was freed during the call');
     t.is(back.pointer, ptr);
     t.deepEqual(back.value, { kept: true });
     back.release();
     store.gc();
-    t.false(store.externRefHeap.isLive(ptr), 'freed once nothing holds it');
+    t.false(storeInternals(store).externRefHeap.isLive(ptr), 'freed once nothing holds it');
+    store.close();
+  });
+
+  test(`${arch}: what the CLI asks of a store is API: explain every collection, another walk or lookup, placement, refs`, async (t) => {
+    const engine = new Engine({ arch });
+    const reports: ReturnType<Store['gc']>[] = [];
+    const store = await Store.create(engine, { explainCollections: true, onCollection: (r) => reports.push(r) });
+    const module = await Module.fromWat(engine, `(module
+      (import "h" "gc" (func $gc))
+      (func (export "hold") (param externref) (result externref)
+        call $gc
+        local.get 0))`, 'hold.wat');
+    t.is(store.collectorWith({}), store.collector);
+    t.is(store.collectorWith({ walk: 'v17', registry: 'v17' }), store.collector);
+    const canary = store.collectorWith({ walk: 'canary', registry: 'v0.22' });
+    t.is(store.collectorWith({ walk: 'canary', registry: 'v0.22' }), canary, 'made once, then kept');
+    t.is(canary.walk.kind, 'canary');
+    t.is(canary.registry.mode, 'v0.22');
+    let canaryReport: ReturnType<Store['gc']> | undefined;
+    const gc = Func.wrap(store, { params: [], results: [] }, (caller) => {
+      caller.gc();
+      canaryReport = canary.collect({ reason: 'host', explain: true });
+    });
+    t.is(store.textBaseOf(module), undefined, 'not placed before the first instance');
+    const inst = Instance.create(store, module, [gc]);
+    const textBase = store.textBaseOf(module)!;
+    t.true(textBase > 0n);
+    const ref = ExternRef.new(store, 'kept');
+    t.is(store.describeExternRef(ref.pointer), '"kept"');
+    const back = inst.getFunc('hold').call(ref) as ExternRef;
+    t.is(reports.length, 1, 'the store collector reported the explained caller.gc(); the canary one is its own');
+    t.truthy(reports[0].explanation, 'explained without asking per call');
+    t.is(reports[0].roots, 1);
+    t.truthy(canaryReport);
+    t.is(canaryReport!.explanation!.mode, 'canary');
+    t.is(canaryReport!.roots, 1, 'the canary walk started at the host call\'s caller and found the held ref');
+    t.true(canaryReport!.explanation!.frames.some((f) => f.map !== undefined));
+    const pointer = ref.pointer;
+    ref.release();
+    back.release();
+    store.gc();
+    t.is(store.describeExternRef(pointer), undefined, 'freed: nothing to describe');
+    t.is(reports.length, 2);
     store.close();
   });
 
@@ -391,7 +435,7 @@ for (const arch of ARCHES) {
     // A host exception that is not a trap comes out unchanged, and the store is still usable.
     t.throws(() => inst.getFunc('fail').call(1), { instanceOf: Boom });
     t.is(store.wasmDepth, 0);
-    t.is(store.limits.stackLimit, (1n << 64n) - 1n);
+    t.is(storeInternals(store).limits.stackLimit, (1n << 64n) - 1n);
     t.is(inst.getFunc('go').call(), -42);
     // ExternRef handles dispose like `using` would.
     const r = ExternRef.new(store, 1);
@@ -400,7 +444,7 @@ for (const arch of ARCHES) {
     c[Symbol.dispose]();
     t.is(r.strongCount(), 1);
     r[Symbol.dispose]();
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -424,16 +468,16 @@ for (const arch of ARCHES) {
     const m = store.machine;
     const at = (off: number) => inst.vmctx + BigInt(off);
     t.is(m.readU32(at(o.vmctxMagic())), VMCONTEXT_MAGIC);
-    t.is(m.readU64(at(o.vmctxRuntimeLimits())), store.limits.address);
+    t.is(m.readU64(at(o.vmctxRuntimeLimits())), storeInternals(store).limits.address);
     t.is(m.readU64(at(o.vmctxCallee())), 0n);
-    t.is(m.readU64(at(o.vmctxEpochPtr())), store.epochAddress);
-    t.is(m.readU64(at(o.vmctxExternrefActivationsTable())), store.activationsTable.address);
+    t.is(m.readU64(at(o.vmctxEpochPtr())), storeInternals(store).epochAddress);
+    t.is(m.readU64(at(o.vmctxExternrefActivationsTable())), storeInternals(store).activationsTable.address);
     t.is(m.readU64(at(o.vmctxStore())), store.id);
-    t.is(m.readU64(at(o.vmctxBuiltinFunctions())), store.builtins.address);
+    t.is(m.readU64(at(o.vmctxBuiltinFunctions())), storeInternals(store).builtins.address);
     // signature_ids: one u32 per compiler signature slot.
     const sigs = m.readU64(at(o.vmctxSignatureIdsArray()));
     module.image!.signatures.forEach((typeIndex, slot) => {
-      t.is(m.readU32(sigs + BigInt(4 * slot)), store.signatures.idOf(module.wasm.types[typeIndex]));
+      t.is(m.readU32(sigs + BigInt(4 * slot)), storeInternals(store).signatures.idOf(module.wasm.types[typeIndex]));
     });
     // Imported function 0: the host function's VMFuncRef fields, in VMFunctionImport order.
     const fi = o.vmctxVmfunctionImport(0);
@@ -445,7 +489,7 @@ for (const arch of ARCHES) {
     t.is(m.readU32(host.vmctx), VM_NATIVE_CALL_HOST_FUNC_MAGIC);
     t.is(host.funcRefPointer, host.vmctx + BigInt(VMHostFuncContextLayout.funcRef));
     t.is(m.readU64(host.funcRefPointer + BigInt(VMFuncRefLayout.vmctx)), host.vmctx);
-    t.is(m.readU32(host.funcRefPointer + BigInt(VMFuncRefLayout.typeIndex)), store.signatures.idOf({ params: ['i32'], results: ['i32'] }));
+    t.is(m.readU32(host.funcRefPointer + BigInt(VMFuncRefLayout.typeIndex)), storeInternals(store).signatures.idOf({ params: ['i32'], results: ['i32'] }));
     t.is(m.readU64(host.vmctx + BigInt(VMHostFuncContextLayout.hostState)), store.id);
     // Imported table and global point into the exporter.
     t.is(m.readU64(at(o.vmctxVmtableImportFrom(0))), exporter.getTable('tab').table.definitionAddress);
@@ -462,7 +506,7 @@ for (const arch of ARCHES) {
     // func_refs: exported functions are escaped; their VMFuncRef names the compiled body.
     const e1 = inst.getFunc('e1');
     t.is(e1.funcRefPointer, at(o.vmctxFuncRef(module.wasm.escapedIndex.get(1)!)));
-    const placed = (store as unknown as { placed: Map<Module, { functionAddresses: bigint[] }> }).placed.get(module)!;
+    const placed = storeInternals(store).placed.get(module)!;
     t.is(m.readU64(e1.funcRefPointer + BigInt(VMFuncRefLayout.wasmCall)), placed.functionAddresses[0]);
     t.is(m.readU64(e1.funcRefPointer + BigInt(VMFuncRefLayout.vmctx)), inst.vmctx);
     t.is(e1.call(5), 5);

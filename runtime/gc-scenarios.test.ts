@@ -12,6 +12,7 @@ import { Engine, Store, Module, Instance, Func, ExternRef } from '../index.ts';
 import type { GcReport } from '../gc/collector.ts';
 import { GcInvariantError } from '../gc/errors.ts';
 import type { ModuleStackMapsInput } from '../gc/stackmap-registry.ts';
+import { storeInternals } from './store.ts';
 import { ARCHES } from './testing.ts';
 import type { Arch } from '../isa/arch.ts';
 
@@ -79,7 +80,7 @@ for (const arch of ARCHES) {
     const after = store.gc({ explain: true });
     t.is(after.frames, 0);
     t.deepEqual(after.explanation!.freed.map((f) => f.value), [JSON.stringify(`level ${LEVELS - 1}`)]);
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -112,7 +113,7 @@ for (const arch of ARCHES) {
     store.gc();
     // Holders of the last ref: our handle, the global and the table slot.
     t.is(last.strongCount(), 3);
-    t.is(store.externRefHeap.liveCount, 1);
+    t.is(storeInternals(store).externRefHeap.liveCount, 1);
     last.release();
     store.close();
   });
@@ -151,7 +152,7 @@ for (const arch of ARCHES) {
     t.deepEqual(new Set(after.freed.map((f) => f.value)), new Set(Array.from({ length: N / 2 }, (_, i) => `ref ${i}`)));
     for (const h of handles.slice(N / 2)) t.is(h.strongCount(), 1);
     for (const h of handles) h.release();
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -186,7 +187,7 @@ for (const arch of ARCHES) {
     t.is(r2.strongCount(), 1);
     r2.release();
     t.deepEqual(destroyed, ['r1', 'r2']);
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -210,7 +211,7 @@ for (const arch of ARCHES) {
     const events: string[] = [];
     let heldBack: ExternRef | null = null;
     const victim = ExternRef.new(store, 'victim', () => {
-      events.push(`destructor (gc in progress: ${store.activationsTable.gcInProgress})`);
+      events.push(`destructor (gc in progress: ${storeInternals(store).activationsTable.gcInProgress})`);
       // Re-enter Wasm from inside the sweep: the argument goes into the table (the hash set, as
       // the chunk is being swept), the callee's env.gc asks for a GC inside this GC, and
       // read_many fills the chunk so compiled code takes the insert_with_gc libcall.
@@ -224,7 +225,7 @@ for (const arch of ARCHES) {
     inst.getFunc('stash').call(0, victim);
     victim.release();
     inst.getFunc('clear').call(0); // the table slot's count goes; the activations table's remains
-    t.true(store.externRefHeap.isLive(victimPtr));
+    t.true(storeInternals(store).externRefHeap.isLive(victimPtr));
     const outer = store.gc({ explain: true });
     t.deepEqual(events, ['destructor (gc in progress: true)', 'destructor done']);
     t.is(outer.skipped, undefined);
@@ -242,9 +243,9 @@ for (const arch of ARCHES) {
     (heldBack as unknown as ExternRef).release();
     t.is(keeper.strongCount(), 2, 'host + table slot 1');
     keeper.release();
-    t.is(store.externRefHeap.liveCount, 1);
+    t.is(storeInternals(store).externRefHeap.liveCount, 1);
     inst.getFunc('clear').call(1); // compiled table.set drops keeper's last count: freed at once
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 
@@ -289,7 +290,7 @@ for (const arch of ARCHES) {
     t.deepEqual(after.freed.map((f) => f.value), [{ name: 'a' }]);
     t.is(result.strongCount(), 1);
     result.release();
-    t.is(store.externRefHeap.liveCount, 0);
+    t.is(storeInternals(store).externRefHeap.liveCount, 0);
     store.close();
   });
 }
@@ -328,7 +329,7 @@ for (const arch of ARCHES) {
     const inst = Instance.create(store, module, [gc]);
     if (corrupt) {
       // Re-register the module's maps, corrupted, through the store's registry.
-      const textBase = store.placed.get(module)!.textBase;
+      const textBase = store.textBaseOf(module)!;
       const maps = module.code.stackMaps('corrupt', textBase);
       corrupt(maps);
       t.true(store.stackMaps.unregister(textBase));
@@ -370,15 +371,15 @@ for (const arch of ARCHES) {
       }
       t.is(run.result, X);
       // Nothing was freed while the frame held a and b; counts are the host's + the table's.
-      t.true(run.store.externRefHeap.isLive(run.a.pointer) && run.store.externRefHeap.isLive(run.b.pointer));
+      t.true(storeInternals(run.store).externRefHeap.isLive(run.a.pointer) && storeInternals(run.store).externRefHeap.isLive(run.b.pointer));
       t.is(run.a.strongCount(), 2, name);
       t.is(run.b.strongCount(), 2, name);
-      run.store.stackMaps.unregister(run.store.placed.values().next().value!.textBase); // no Wasm runs any more
+      run.store.stackMaps.unregister(storeInternals(run.store).placed.values().next().value!.textBase); // no Wasm runs any more
       run.store.gc();
       t.is(run.a.strongCount(), 1);
       run.a.release();
       run.b.release();
-      t.is(run.store.externRefHeap.liveCount, 0);
+      t.is(storeInternals(run.store).externRefHeap.liveCount, 0);
       run.store.close();
     }
     t.true(failed >= 2, `${failed} of the corruptions named x`);

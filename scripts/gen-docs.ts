@@ -35,6 +35,7 @@ import type { GcReport } from '../gc/collector.ts';
 import { GcInvariantError } from '../gc/errors.ts';
 import { renderExplanation, reportToJson, type ExplainedFrame, type GcExplanation } from '../gc/explain.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store } from '../runtime/api.ts';
+import { storeInternals } from '../runtime/store.ts';
 
 /** The documents this script maintains, relative to the repository root. */
 export const GENERATED_DOCS = ['docs/layouts.md', 'docs/stack-maps.md', 'docs/gc.md'] as const;
@@ -578,7 +579,7 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
     let invariantMessage = '';
     const gc = Func.wrap(store, { params: [], results: [] }, () => {
       yellow!.release();
-      blueLiveAtGc = store.externRefHeap.isLive(bluePtr);
+      blueLiveAtGc = storeInternals(store).externRefHeap.isLive(bluePtr);
       report = store.collector.collect({ reason: 'host', explain: true });
       // Then forge a root: put an object the activations table has never seen into the marked
       // slot, as a wrong stack map or a corrupt frame would, and let the debug check catch it.

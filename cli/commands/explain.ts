@@ -7,7 +7,7 @@ import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import {
-  chooseInvoke, describeTrap, explainEveryCollection, loadDriver, openWasmSession, parseArchFlag, refDescriber, resolveModulePath,
+  chooseInvoke, describeTrap, loadDriver, openWasmSession, parseArchFlag, refDescriber, resolveModulePath,
   safepointsOf, splitInvoke,
 } from './run.ts';
 import { Tracer, frameToJson, renderFrame, slotNamerFor, type FrameView, type Safepoint } from './trace.ts';
@@ -155,10 +155,9 @@ async function explainWithDriver(file: string, driverPath: string, arch: Arch, a
   const module = await Module.from(engine, readInput(file, 'explain'), name);
   const unplaced = safepointsOf(module, 0n, name);
   const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);
-  const store = await Store.create(engine);
+  const store = await Store.create(engine, { explainCollections: true });
   try {
-    explainEveryCollection(store, () => {});
-    const textBase = () => store.placed.get(module)?.textBase;
+    const textBase = () => store.textBaseOf(module);
     let seen = 0;
     let found: { frame: FrameView; safepoint: Safepoint } | undefined;
     const tracer = new Tracer(store.machine, {

@@ -3,11 +3,10 @@ import { basename } from 'node:path';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
-import { Collector, describeValue, type GcReport, type WalkConfig } from '../../gc/collector.ts';
+import { describeValue, type Collector, type GcReport } from '../../gc/collector.ts';
 import { GcError } from '../../gc/errors.ts';
 import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/explain.ts';
-import { StackMapRegistry, type StackMapLookupMode } from '../../gc/stackmap-registry.ts';
-import { callerFrameOfHostCall } from '../../gc/walk.ts';
+import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
 import {
   Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
 } from '../../runtime/api.ts';
@@ -138,30 +137,6 @@ function showValue(v: Val | void): string {
   return String(v);
 }
 
-/** The collector the GCs at env.FN use: the store's own, or one configured by --walk/--registry. */
-function collectorFor(store: Store, module: Module, options: Options, hostCall: () => { sp: bigint; fp: bigint; returnAddress: bigint } | undefined): Collector {
-  if (options.walk === 'v17' && options.registry === 'v17') return store.collector;
-  let registry = store.stackMaps;
-  if (options.registry === 'v0.22') {
-    registry = new StackMapRegistry({ mode: 'v0.22' });
-    const placed = store.placed.get(module);
-    if (placed) registry.register(module.code.stackMaps(module.name ?? 'module', placed.textBase));
-  }
-  const walk: WalkConfig = options.walk === 'v17'
-    ? { kind: 'v17', limits: store.limits.address, olderActivations: () => store.activations.chain() }
-    : {
-      kind: 'canary',
-      // The host SP at the outermost host-to-guest entry: every entry starts at the top of the
-      // Machine's guest stack, so the canary lies just above the outermost trampoline frame.
-      canary: () => (store.wasmDepth > 0 ? store.machine.stack.top : null),
-      start: () => {
-        const call = hostCall();
-        return call ? callerFrameOfHostCall(options.arch, call) : undefined;
-      },
-    };
-  return new Collector({ machine: store.machine, heap: store.externRefHeap, table: store.activationsTable, registry, walk });
-}
-
 /** Runs `stackscope gc`; returns the exit code (0 ok, 1 guest trap or failed GC, 2 usage/input). */
 export async function gcCommand(argv: string[], out: Output): Promise<number> {
   if (argv.includes('--help')) {
@@ -197,26 +172,20 @@ function run(store: Store, module: Module, options: Options, out: Output): numbe
     throw new UsageError(`the module does not import env.${options.atHost}, so no GC can run there (see --at-host)`, COMMAND);
   }
   const gcs: GcAtHost[] = [];
+  // The GCs at env.FN use the store's collector, or one with the --walk/--registry choice.
+  let collector: Collector | undefined;
   const prints: string[] = [];
   let gcCalls = 0;
-  let currentCall: { sp: bigint; fp: bigint; returnAddress: bigint } | undefined;
-  let collector: Collector | undefined;
   const imports = module.wasm.imports.map((imp) => {
     const where = `import ${imp.module}.${imp.name}`;
     if (imp.kind !== 'func') throw new UsageError(`${where}: only function imports can be provided (${imp.kind})`, COMMAND);
     const type = module.wasm.types[imp.typeIndex];
     if (imp.module === 'env' && imp.name === options.atHost) {
       if (type.results.length) throw new UsageError(`${where}: the GC import must have no results`, COMMAND);
-      return Func.wrap(store, type, (caller) => {
+      return Func.wrap(store, type, () => {
         gcCalls++;
-        const previous = currentCall;
-        currentCall = caller.call;
-        try {
-          const report = collector!.collect({ reason: 'host', explain: true });
-          gcs.push({ call: gcCalls, report });
-        } finally {
-          currentCall = previous;
-        }
+        const report = collector!.collect({ reason: 'host', explain: true });
+        gcs.push({ call: gcCalls, report });
       });
     }
     if (imp.module === 'env' && imp.name === 'ref') {
@@ -234,7 +203,7 @@ function run(store: Store, module: Module, options: Options, out: Output): numbe
     throw new UsageError(`${where}: not provided (the host offers env.${options.atHost}, env.ref and env.print)`, COMMAND);
   });
   const instance = Instance.create(store, module, imports);
-  collector = collectorFor(store, module, options, () => currentCall);
+  collector = store.collectorWith({ walk: options.walk, registry: options.registry });
   const func = instance.getFunc(options.invoke);
   const args = argumentValues(store, func.type, options.args, options.invoke);
   let result: Val | undefined;

@@ -410,16 +410,18 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
   const name = basename(o.file);
   const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
-  const store = await Store.create(engine);
-  try {
-    const gcs: GcReport[] = [];
-    const stubbed: string[] = [];
-    // Set once instantiated; a start function's collections are recorded before that.
-    let session: WasmSession | undefined;
-    explainEveryCollection(store, (report) => {
+  const gcs: GcReport[] = [];
+  // Set once instantiated; a start function's collections are recorded before that.
+  let session: WasmSession | undefined;
+  const store = await Store.create(engine, {
+    explainCollections: true,
+    onCollection: (report) => {
       gcs.push(report);
       session?.onGc?.(report);
-    });
+    },
+  });
+  try {
+    const stubbed: string[] = [];
     const linker = new Linker(engine);
     const impls: Record<string, (...args: Val[]) => Val | void> = {
       print_i32: (x) => o.print(`print_i32: ${String(x)}`),
@@ -455,7 +457,7 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
     }
     const instance = linker.instantiate(store, module);
     // The runtime placed the module's code when instantiating; stack maps are text-relative.
-    const textBase = store.placed.get(module)?.textBase ?? 0n;
+    const textBase = store.textBaseOf(module) ?? 0n;
     session = {
       arch, file: o.file, engine, store, module, instance, image: module.image, gcs, onGc: undefined,
       safepoints: safepointsOf(module, textBase, name), namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store), stubbed,
@@ -467,27 +469,9 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   }
 }
 
-/**
- * Makes every collection of `store` build its explanation and hands each report to `onReport`:
- * the collector takes `explain` per call, and store.gc(), host imports and the table-full
- * collections builtins start all go through `collect`.
- */
-export function explainEveryCollection(store: Store, onReport: (report: GcReport) => void): void {
-  const collector = store.collector;
-  const collect = collector.collect.bind(collector);
-  collector.collect = (options = {}) => {
-    const report = collect({ ...options, explain: true });
-    if (!report.skipped) onReport(report);
-    return report;
-  };
-}
-
 /** The host value of a live externref in `store`, described (undefined if not live). */
 export function refDescriber(store: Store): RefDescriber {
-  return (ref) => {
-    const n = Number(ref);
-    return store.externRefHeap.isLiveRaw(n) ? describeValue(store.externRefHeap.hostValueRaw(n)) : undefined;
-  };
+  return (ref) => store.describeExternRef(ref);
 }
 
 /** Every call site with a stack map in `module`, its code placed at `textBase`. */
@@ -686,11 +670,18 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const engine = new Engine({ arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
   const name = basename(file);
   const module = await Module.from(engine, readInput(file, 'run'), name);
-  const store = await Store.create(engine);
+  const gcs: GcReport[] = [];
+  let tracer: Tracer | undefined;
+  const store = await Store.create(engine, {
+    explainCollections: true,
+    onCollection: (report) => {
+      gcs.push(report);
+      tracer?.recordGc(report);
+    },
+  });
   try {
-    const gcs: GcReport[] = [];
-    const textBase = () => store.placed.get(module)?.textBase;
-    const tracer = trace
+    const textBase = () => store.textBaseOf(module);
+    tracer = trace
       ? new Tracer(store.machine, {
         mode: trace.mode, limit: trace.limit, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
         safepoints: () => {
@@ -699,10 +690,6 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
         },
       })
       : undefined;
-    explainEveryCollection(store, (report) => {
-      gcs.push(report);
-      tracer?.recordGc(report);
-    });
     const printed: string[] = [];
     let trap: WasmTrap | GuestTrap | undefined;
     try {

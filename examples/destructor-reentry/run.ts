@@ -1,15 +1,5 @@
-import { ExternRef, Func, Instance, type Store } from '../../index.ts';
+import { ExternRef, Func, Instance } from '../../index.ts';
 import type { ExampleContext } from '../harness.ts';
-
-/**
- * An ExternRef whose destructor runs `destructor` when the last count goes. The public
- * `ExternRef.new` takes no destructor, so this goes one level down, to the store's externref
- * heap (gc/'s ExternRefHeap.allocate(value, destructor)), and wraps the pointer in a handle
- * that owns the allocation's count.
- */
-function externRefWithDestructor(store: Store, value: unknown, destructor: (value: unknown) => void): ExternRef {
-  return new ExternRef(store, store.externRefHeap.allocate(value, destructor));
-}
 
 export function run({ store, module, print }: ExampleContext): void {
   let onDrop: Func | undefined;
@@ -26,7 +16,7 @@ export function run({ store, module, print }: ExampleContext): void {
   let nextId = 1;
   const make = (name: string): ExternRef => {
     const id = nextId++;
-    return externRefWithDestructor(store, name, (value) => {
+    return ExternRef.new(store, name, (value) => {
       print(`    destructor of ${JSON.stringify(value)} (Wasm depth ${store.wasmDepth}) calls on_drop(${id})`);
       const drops = onDrop!.call(id);
       print(`    on_drop(${id}) returned ${drops as number}`);

@@ -1,0 +1,81 @@
+/**
+ * The Engine (wasmtime's `engine.rs`): the target architecture and the limits every store of the
+ * engine shares, and the epoch counter compiled code compares its deadline with.
+ */
+import type { Arch } from '../isa/arch.ts';
+import { CycleModelError, type CycleOptions } from '../simulator/timing/cycles.ts';
+import { timingModel } from '../simulator/timing/model.ts';
+import { RuntimeError } from './errors.ts';
+
+export interface EngineConfig {
+  arch: Arch;
+  /** Bytes of guest stack one outermost entry may use (default 512 KiB). */
+  maxWasmStack?: number;
+  /** Unmapped bytes after each linear memory's reservation (default 2 GiB). */
+  memoryGuardBytes?: bigint;
+  /** Upper bound of a linear memory's reservation, in pages (default 65536 = 4 GiB). */
+  memoryReservationPages?: number;
+  /** Resource limit: pages a memory may make accessible (default 4096 = 256 MiB). */
+  maxMemoryPages?: number;
+  /** Instruction budget of one outermost guest call (default 2^32; null = none). */
+  budget?: bigint | null;
+  /** Wall-clock limit of one outermost guest call in ms (default 10 s; null = none). */
+  timeoutMs?: number | null;
+  /**
+   * Cycle model of every store's Machine (docs/cycle-model.md): `fast` or `detailed`, with an
+   * optional microarchitecture for this arch. Default off. A store may override it
+   * (StoreOptions.cycles); read results with `store.cycleReport()`.
+   */
+  cycles?: CycleOptions;
+}
+
+/**
+ * Checks a cycle-model request against the arch before any Machine exists, so a bad request
+ * fails where it was made: UnknownUarchError for a name no model has, CycleModelError for a
+ * mode that does not exist or a model of the other arch.
+ */
+export function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined): void {
+  if (cycles === undefined) return;
+  const mode: unknown = cycles.mode;
+  if (mode !== 'off' && mode !== 'fast' && mode !== 'detailed') {
+    throw new CycleModelError(`unknown cycle mode ${JSON.stringify(mode)} (off, fast or detailed)`);
+  }
+  if (cycles.accumulate !== undefined && typeof cycles.accumulate !== 'boolean') {
+    throw new CycleModelError(`cycles.accumulate must be a boolean (got ${JSON.stringify(cycles.accumulate)})`);
+  }
+  if (cycles.uarch === undefined) return;
+  const model = timingModel(cycles.uarch);
+  if (model.arch !== arch) throw new CycleModelError(`models ${model.arch}, the engine is ${arch}`, cycles.uarch);
+}
+
+/** Compilation settings shared by stores: the target architecture and limits. */
+export class Engine {
+  readonly arch: Arch;
+  readonly config: Readonly<EngineConfig>;
+  /** Each live store's epoch cell writer (the store's epoch counter in guest memory). */
+  private readonly epochCells = new Set<(epoch: bigint) => void>();
+  private epoch = 0n;
+
+  constructor(config: EngineConfig) {
+    if (config.arch !== 'x64' && config.arch !== 'aarch64') throw new RuntimeError('Engine', `unknown arch ${String(config.arch)}`);
+    this.arch = config.arch;
+    checkCycleOptions(config.arch, config.cycles);
+    this.config = Object.freeze({ ...config });
+  }
+
+  /** Advances the engine's epoch (every store's epoch counter in guest memory). */
+  incrementEpoch(): void {
+    this.epoch++;
+    for (const write of this.epochCells) write(this.epoch);
+  }
+
+  get currentEpoch(): bigint {
+    return this.epoch;
+  }
+
+  /** @internal A store's epoch cell, written on every increment until the returned function removes it. */
+  registerEpochCell(write: (epoch: bigint) => void): () => void {
+    this.epochCells.add(write);
+    return () => this.epochCells.delete(write);
+  }
+}

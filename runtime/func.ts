@@ -1,0 +1,223 @@
+/**
+ * Func and Caller (wasmtime's `func.rs`): functions defined by an instance or by the host, and
+ * what a host function sees of its caller.
+ */
+import { hex } from '../isa/error.ts';
+import type { FuncType } from '../compiler/frontend/module.ts';
+import { VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
+import type { GcReport } from '../gc/collector.ts';
+import type { HostCall } from '../simulator/machine.ts';
+import { RuntimeError } from './errors.ts';
+import type { Extern } from './externals.ts';
+import type { Instance } from './instance.ts';
+import { ExternRef } from './ref.ts';
+import { formatFuncType } from './signatures.ts';
+import { storeInternals, type GcOptions, type Store } from './store.ts';
+import { fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
+
+
+/** What a host function sees of its caller. */
+export class Caller<T = unknown> {
+  /** @internal */
+  constructor(
+    readonly store: Store<T>,
+    /** The calling instance, when Wasm called. */
+    readonly instance: Instance | undefined,
+    /** The guest call as the Machine reports it (SP, FP, return address). */
+    readonly call: HostCall | undefined,
+  ) {}
+
+  get data(): T | undefined {
+    return this.store.data;
+  }
+
+  /** Collects externrefs; the calling Wasm frames are walked and their stack maps honoured. */
+  gc(options: GcOptions = {}): GcReport {
+    return this.store.gc(options);
+  }
+
+  /** An export of the calling instance (wasmtime's Caller::get_export). */
+  getExport(name: string): Extern | undefined {
+    return this.instance?.getExport(name);
+  }
+}
+
+export type HostFn<T = unknown> = (caller: Caller<T>, ...args: Val[]) => Val | void;
+
+/** A function: defined by a Wasm instance or by the host. */
+export class Func {
+  /** @internal */
+  constructor(
+    readonly store: Store,
+    /** Guest address of the function's VMFuncRef. */
+    readonly funcRefPointer: bigint,
+    readonly type: FuncType,
+    /** @internal The JS implementation of a host function. */
+    readonly host: ((caller: Caller, args: Val[]) => Val | void) | undefined,
+  ) {}
+
+  /**
+   * A host function with a typed signature, callable from Wasm through the wasm-to-native
+   * trampoline (its VMNativeCallHostFuncContext holds the gateway entry as native_call).
+   * v17 leaves wasm_call null until a module supplies the trampoline; here it is generated at
+   * once, so it is never null.
+   */
+  static wrap<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
+    const s = store as Store;
+    if (type.results.length > 1) throw new RuntimeError('Func.wrap', 'at most one result is supported');
+    const internals = storeInternals(s);
+    const m = s.machine;
+    const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
+    const funcRef = ctx + BigInt(VMHostFuncContextLayout.funcRef);
+    const typeId = internals.signatures.idOf(type);
+    const name = fn.name || 'host';
+    const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
+    const native = m.addHostFunction(`host ${name}`, 2 + type.params.length, (raw, call) => {
+      const callerInstance = internals.instances.get(raw[1]);
+      const args = type.params.map((t, i) => fromRaw(s, t, raw[2 + i]));
+      internals.hostCalls.push(call);
+      try {
+        const result = invoke(new Caller(s, callerInstance, call), args);
+        return resultToRaw(s, type, result, `host function ${name}`);
+      } finally {
+        internals.hostCalls.pop();
+        // Borrowed arguments: the handles made for this call give their counts back.
+        for (const a of args) if (a instanceof ExternRef) a.release();
+      }
+    });
+    m.writeU32(ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.nativeCall), native);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), 0n);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), internals.trampolines.wasmToNative(type));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(typeId));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
+    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
+    const f = new Func(s, funcRef, type, invoke);
+    internals.funcsByRef.set(funcRef, f);
+    return f;
+  }
+
+  /**
+   * A host function reached through the array calling convention, like wasmtime's Func::new:
+   * Wasm calls the per-function wasm-to-array trampoline, which spills the arguments into a
+   * ValRaw buffer on the guest stack and calls the host with (callee ctx, caller vmctx, values,
+   * len); the result comes back in slot 0. The context is a VMArrayCallHostFuncContext ("ACHF").
+   */
+  static new<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
+    const s = store as Store;
+    if (type.results.length > 1) throw new RuntimeError('Func.new', 'at most one result is supported');
+    const internals = storeInternals(s);
+    const m = s.machine;
+    const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
+    const funcRef = ctx + BigInt(VMHostFuncContextLayout.funcRef);
+    const name = fn.name || 'host';
+    const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
+    const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len], call) => {
+      if (len < BigInt(Math.max(type.params.length, type.results.length))) {
+        throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
+      }
+      const args = type.params.map((t, i) => fromRaw(s, t, m.readU64(values + BigInt(16 * i))));
+      internals.hostCalls.push(call);
+      try {
+        const result = invoke(new Caller(s, internals.instances.get(callerVmctx), call), args);
+        if (type.results.length === 1) {
+          m.writeU64(values, resultToRaw(s, type, result, `host function ${name}`));
+          m.writeU64(values + 8n, 0n);
+        }
+      } finally {
+        internals.hostCalls.pop();
+        for (const a of args) if (a instanceof ExternRef) a.release();
+      }
+    });
+    m.writeU32(ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.nativeCall), 0n);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), arrayHost);
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), internals.trampolines.wasmToArray(type, arrayHost, name));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(internals.signatures.idOf(type)));
+    m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
+    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
+    const f = new Func(s, funcRef, type, invoke);
+    internals.funcsByRef.set(funcRef, f);
+    return f;
+  }
+
+  private field(offset: number): bigint {
+    return this.store.machine.readU64(this.funcRefPointer + BigInt(offset));
+  }
+
+  /** The callee context (a VMContext, or the host-function context). */
+  get vmctx(): bigint {
+    return this.field(VMFuncRefLayout.vmctx);
+  }
+
+  /** Calls the function through its array-call entry (ValRaw buffer), like wasmtime's Func::call. */
+  call(...args: Val[]): Val {
+    const s = this.store;
+    this.checkArgs(args);
+    if (this.host) return this.callHost(args);
+    const internals = storeInternals(s);
+    const arrayCall = this.field(VMFuncRefLayout.arrayCall);
+    const vmctx = this.vmctx;
+    const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    const mark = internals.valRaw.mark;
+    const slots = Math.max(this.type.params.length, this.type.results.length);
+    const buf = internals.valRaw.push(slots);
+    try {
+      raws.forEach((r, i) => {
+        rootForWasm(s, this.type.params[i], r);
+        s.machine.writeU64(buf + BigInt(16 * i), r);
+        s.machine.writeU64(buf + BigInt(16 * i + 8), 0n);
+      });
+      internals.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
+      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], s.machine.readU64(buf));
+    } finally {
+      internals.valRaw.pop(mark);
+    }
+  }
+
+  /** Calls through the native-call entry (arguments in registers), like a TypedFunc. */
+  callNative(...args: Val[]): Val {
+    const s = this.store;
+    this.checkArgs(args);
+    if (this.host) return this.callHost(args);
+    const nativeCall = this.field(VMFuncRefLayout.nativeCall);
+    const vmctx = this.vmctx;
+    const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    raws.forEach((r, i) => rootForWasm(s, this.type.params[i], r));
+    const result = storeInternals(s).enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws]));
+    return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+  }
+
+  /** A plain JS function calling this one. */
+  toFunction(): (...args: Val[]) => Val {
+    const f = (...args: Val[]): Val => this.call(...args);
+    Object.defineProperty(f, 'func', { value: this });
+    return f;
+  }
+
+  private checkArgs(args: Val[]): void {
+    if (args.length !== this.type.params.length) {
+      throw new RuntimeError('Func.call', `${formatFuncType(this.type)} takes ${this.type.params.length} arguments, got ${args.length}`);
+    }
+  }
+
+  private callHost(args: Val[]): Val {
+    const r = this.host!(new Caller(this.store, undefined, undefined), args);
+    return r === undefined ? null : r;
+  }
+}
+
+/** The Func for a VMFuncRef pointer of `store` (0 → null). */
+export function funcFromRef(store: Store, ptr: bigint): Func | null {
+  if (ptr === 0n) return null;
+  const internals = storeInternals(store);
+  let f = internals.funcsByRef.get(ptr);
+  if (!f) {
+    const id = store.machine.readU32(ptr + BigInt(VMFuncRefLayout.typeIndex));
+    const type = internals.signatures.typeOf(id);
+    if (!type) throw new RuntimeError('funcref', `${hex(ptr)} has no known signature (id ${id})`);
+    f = new Func(store, ptr, type, undefined);
+    internals.funcsByRef.set(ptr, f);
+  }
+  return f;
+}

@@ -1,0 +1,94 @@
+/**
+ * Values (wasmtime's `values.rs`): how Wasm values cross the API, and who owns an externref.
+ *
+ * Values cross the API as: i32 → number (signed), i64 → bigint (signed), externref →
+ * ExternRef | null, funcref → Func | null. Arguments may also be given as the unsigned forms.
+ *
+ * ExternRef ownership (wasmtime's Rust rules, made explicit for JS):
+ * - every ExternRef handle owns one reference count until `release()` (or `using`);
+ * - results (Func.call, Table.get, Global.get) are new handles the caller must release;
+ * - arguments given to Wasm are cloned into the activations table; the caller keeps its handle;
+ * - a host function's externref arguments are borrowed for the duration of the call (call
+ *   `clone()` to keep one); an ExternRef a host function returns is moved to Wasm (the handle
+ *   is released by the runtime).
+ */
+import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { RuntimeError } from './errors.ts';
+import { Func, funcFromRef } from './func.ts';
+import { ExternRef } from './ref.ts';
+import { storeInternals, type Store } from './store.ts';
+
+/** A Wasm value as the API passes it. */
+export type Val = number | bigint | ExternRef | Func | null;
+
+export function checkStore(store: Store, other: Store, what: string): void {
+  if (store !== other) throw new RuntimeError(what, 'belongs to a different store');
+}
+
+/**
+ * Converts an API value to raw bits for Wasm. `forWasm` externrefs get a count in the
+ * activations table (the Wasm frame may hold them with no count of its own).
+ */
+export function toRaw(store: Store, type: ValType, v: Val, where: string): bigint {
+  switch (type) {
+    case 'i32':
+    case 'i64': {
+      if (typeof v === 'number') {
+        if (!Number.isInteger(v)) throw new RuntimeError(where, `${v} is not an integer ${type}`);
+        return BigInt.asUintN(type === 'i32' ? 32 : 64, BigInt(v));
+      }
+      if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
+      throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
+    }
+    case 'externref': {
+      if (v === null) return 0n;
+      if (!(v instanceof ExternRef)) throw new RuntimeError(where, `expected ExternRef or null, got ${describe(v)}`);
+      checkStore(store, v.store, where);
+      return v.pointer;
+    }
+    case 'funcref': {
+      if (v === null) return 0n;
+      if (!(v instanceof Func)) throw new RuntimeError(where, `expected Func or null, got ${describe(v)}`);
+      checkStore(store, v.store, where);
+      return v.funcRefPointer;
+    }
+  }
+}
+
+/** Raw bits from Wasm to an API value; externrefs become new owned handles. */
+export function fromRaw(store: Store, type: ValType, raw: bigint): Val {
+  switch (type) {
+    case 'i32': return Number(BigInt.asIntN(32, raw));
+    case 'i64': return BigInt.asIntN(64, raw);
+    case 'externref': return raw === 0n ? null : new ExternRef(store, storeInternals(store).externRefHeap.clone(raw));
+    case 'funcref': return funcFromRef(store, raw);
+  }
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return `${typeof v} ${String(v)}`;
+}
+
+/** Gives a raw externref argument to Wasm: a count in the activations table keeps it alive. */
+export function rootForWasm(store: Store, type: ValType, raw: bigint): void {
+  if (type === 'externref' && raw !== 0n) {
+    const internals = storeInternals(store);
+    internals.externRefHeap.clone(raw);
+    internals.activationsTable.insertWithoutGc(raw);
+  }
+}
+
+export function resultToRaw(s: Store, type: FuncType, result: Val | void, where: string): bigint {
+  if (type.results.length === 0) return 0n;
+  const t = type.results[0];
+  const v = result === undefined ? null : result;
+  if ((t === 'i32' || t === 'i64') && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
+  const raw = toRaw(s, t, v, where);
+  if (t === 'externref' && v instanceof ExternRef) {
+    // Moved to Wasm: the handle's count goes into the activations table.
+    storeInternals(s).activationsTable.insertWithoutGc(v.take());
+  }
+  return raw;
+}
