@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// Launcher: the esbuild bundle when it has been built (npm run build), else the TypeScript
-// sources. tsx is registered either way, because example directories bring TypeScript
-// drivers (examples/NAME/run.ts) that `run` and `explain` load at run time.
+// The installed command: runs the compiled CLI (dist/cli/main.js, built by `npm pack`'s prepack
+// and, in a checkout, by scripts/setup.sh). No TypeScript loader at run time. A checkout that
+// has not been built yet falls back to the sources through tsx, a development dependency.
 import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { dirname, join } from 'node:path';
-import { register } from 'tsx/esm/api';
 
-register();
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bundle = join(root, 'dist', 'stackscope.mjs');
-await import(pathToFileURL(existsSync(bundle) ? bundle : join(root, 'cli', 'main.ts')).href);
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+if (existsSync(compiled)) {
+  const { runCommandLine } = await import(compiled.href);
+  await runCommandLine();
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { runCommandLine } = await import(new URL('../cli/main.ts', import.meta.url).href);
+  await runCommandLine();
+}

@@ -1,21 +1,14 @@
 #!/usr/bin/env node
+// Start-up matters (bench/cli): this file imports only what every command line needs. Each
+// command's module (and with it Capstone, wabt, koffi, the timing tables) is imported when that
+// command runs; the error classes checked below come from small modules of their own.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArch, type Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { GuestTrap } from '../simulator/trap.ts';
 import { UsageError, parseArgs, rejectUnknown } from './args.ts';
-import { CompileError } from '../compiler/frontend/index.ts';
-import { WasmTrap } from '../runtime/api.ts';
-import { compileCommand, COMPILE_HELP } from './commands/compile.ts';
-import { disasmCommand, DISASM_HELP } from './commands/disasm.ts';
-import { explainCommand, EXPLAIN_HELP } from './commands/explain.ts';
-import { gcCommand, GC_HELP } from './commands/gc.ts';
-import { demoCommand, DEMO_HELP } from './commands/demo.ts';
-import { layoutCommand, LAYOUT_HELP } from './commands/layout.ts';
-import { inspectCommand, INSPECT_HELP } from './commands/inspect.ts';
-import { runCommand, RUN_HELP } from './commands/run.ts';
+import { CompileError } from '../compiler/frontend/errors.ts';
+import { WasmTrap } from '../runtime/errors.ts';
 import { stdio, type Output } from './output.ts';
 
 export const HELP = `stackscope — Cranelift-style x86-64 and AArch64 machine code on Unicorn, with wasmtime's
@@ -41,17 +34,47 @@ options:
 exit codes (every command): 0 ok, 1 guest trap, 2 usage or input error.
 JSON output (--json) and the text formats are described in docs/cli.md.`;
 
-const HELPS: Record<string, string> = {
-  run: RUN_HELP, explain: EXPLAIN_HELP, gc: GC_HELP, compile: COMPILE_HELP, inspect: INSPECT_HELP, disasm: DISASM_HELP, layout: LAYOUT_HELP, demo: DEMO_HELP,
+/** A subcommand: its --help text and what runs it, both from the module imported on first use. */
+interface Command {
+  help: string;
+  run(rest: readonly string[], out: Output): number | Promise<number>;
+}
+
+function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output) => Promise<number>): Promise<number> {
+  const args = parseArgs(rest, ['arch'], 'demo');
+  rejectUnknown(args, ['arch'], 'demo');
+  let arches: Arch[] = [];
+  const a = args.flags.get('arch');
+  if (typeof a === 'string') {
+    const arch = parseArch(a);
+    if (!arch) throw new UsageError(`unknown architecture '${a}' (x64 or aarch64)`, 'demo');
+    arches = [arch];
+  }
+  if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'demo');
+  return demoCommand(arches, out);
+}
+
+/** The command table: add a command here (its module is imported only when it runs). */
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => { const m = await import('./commands/run.ts'); return { help: m.RUN_HELP, run: m.runCommand }; },
+  explain: async () => { const m = await import('./commands/explain.ts'); return { help: m.EXPLAIN_HELP, run: m.explainCommand }; },
+  gc: async () => { const m = await import('./commands/gc.ts'); return { help: m.GC_HELP, run: m.gcCommand }; },
+  compile: async () => { const m = await import('./commands/compile.ts'); return { help: m.COMPILE_HELP, run: m.compileCommand }; },
+  inspect: async () => { const m = await import('./commands/inspect.ts'); return { help: m.INSPECT_HELP, run: m.inspectCommand }; },
+  disasm: async () => { const m = await import('./commands/disasm.ts'); return { help: m.DISASM_HELP, run: m.disasmCommand }; },
+  layout: async () => { const m = await import('./commands/layout.ts'); return { help: m.LAYOUT_HELP, run: m.layoutCommand }; },
+  demo: async () => { const m = await import('./commands/demo.ts'); return { help: m.DEMO_HELP, run: (rest, out) => demo(rest, out, m.demoCommand) }; },
 };
 
+/** The package's version: package.json sits above the library root (cli/..), which is the
+ * repository for the sources and dist/ in the package. */
 function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
+  for (const candidate of ['../package.json', '../../package.json']) {
     try {
-      return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'stackscope' && pkg.version) return pkg.version;
     } catch {
-      dir = dirname(dir);
+      // not this one
     }
   }
   return 'unknown';
@@ -69,41 +92,14 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
       out.text(`stackscope ${version()}`);
       return 0;
     }
-    if ((rest.includes('--help') || rest.includes('-h')) && HELPS[command]) {
-      out.text(HELPS[command]);
+    const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!load) throw new UsageError(`unknown command '${command}' (try --help)`);
+    const cmd = await load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out.text(cmd.help);
       return 0;
     }
-    switch (command) {
-      case 'disasm':
-        return disasmCommand(rest, out);
-      case 'inspect':
-        return inspectCommand(rest, out);
-      case 'run':
-        return await runCommand(rest, out);
-      case 'explain':
-        return await explainCommand(rest, out);
-      case 'gc':
-        return await gcCommand(rest, out);
-      case 'compile':
-        return await compileCommand(rest, out);
-      case 'layout':
-        return await layoutCommand(rest, out);
-      case 'demo': {
-        const args = parseArgs(rest, ['arch'], 'demo');
-        rejectUnknown(args, ['arch'], 'demo');
-        let arches: Arch[] = [];
-        const a = args.flags.get('arch');
-        if (typeof a === 'string') {
-          const arch = parseArch(a);
-          if (!arch) throw new UsageError(`unknown architecture '${a}' (x64 or aarch64)`, 'demo');
-          arches = [arch];
-        }
-        if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'demo');
-        return await demoCommand(arches, out);
-      }
-      default:
-        throw new UsageError(`unknown command '${command}' (try --help)`);
-    }
+    return await cmd.run(rest, out);
   } catch (e) {
     if (e instanceof UsageError) {
       out.error(`stackscope${e.command ? ' ' + e.command : ''}: ${e.message}`);
@@ -128,8 +124,8 @@ export async function main(argv: readonly string[], out: Output = stdio): Promis
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && /(?:cli[\\/]main\.ts|stackscope(?:\.mjs)?)$/.test(process.argv[1]);
-if (invokedDirectly) {
+/** What the installed command (bin/stackscope.mjs) runs: process.argv in, process.exitCode out. */
+export async function runCommandLine(): Promise<void> {
   // `stackscope run --trace … | head` closes the pipe early: that is not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -137,3 +133,6 @@ if (invokedDirectly) {
   });
   process.exitCode = await main(process.argv.slice(2));
 }
+
+// `node --import tsx cli/main.ts …` (npm start) and `node dist/cli/main.js …`.
+if (process.argv[1] !== undefined && /cli[\\/]main\.[jt]s$/.test(process.argv[1])) await runCommandLine();

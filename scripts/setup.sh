@@ -56,7 +56,8 @@ if [ -f "$src" ]; then
   fi
 fi
 
-# --- CLI bundle ---------------------------------------------------------------------------
-if [ ! -f dist/stackscope.mjs ] || [ -n "$(find cli isa simulator loader compiler runtime gc examples index.ts -name '*.ts' -newer dist/stackscope.mjs 2>/dev/null | head -n 1)" ]; then
+# --- compiled package (dist/: JavaScript, .d.ts, run-time files, the helper) -------------
+# bin/stackscope.mjs runs dist/cli/main.js; rebuilt when any source or run-time file is newer.
+if [ ! -f dist/cli/main.js ] || [ -n "$(find . \( -path ./node_modules -o -path ./dist -o -path ./.git \) -prune -o -type f \( -name '*.ts' -o -name '*.wat' -o -name '*.c' -o -name '*.json' -o -name '*.so' \) -newer dist/cli/main.js -print 2>/dev/null | head -n 1)" ]; then
   npm run -s build
 fi

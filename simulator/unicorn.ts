@@ -1,11 +1,9 @@
 import koffi from 'koffi';
 import type * as Koffi from 'koffi';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
 import { registersOf } from '../isa/registers.ts';
+import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
   type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
@@ -14,7 +12,7 @@ import {
 
 /**
  * The native engine: Debian's libunicorn 2.0.1 through koffi, plus stackscope's C block hook
- * (simulator/native/stackscope_hooks.c, built by scripts/setup.sh) for the instruction
+ * (simulator/native/stackscope_hooks.c; native-helper.ts finds, or builds, the library) for the instruction
  * counter, budget and timeout. Traps of this Unicorn version that shape the code below are
  * recorded in ../shared/reference/tooling.md and docs/engine.md.
  */
@@ -119,15 +117,6 @@ interface HelperLib {
 let unicorn: UnicornLib | undefined;
 let helper: HelperLib | undefined;
 
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new EngineError('locate package root', -1, `no package.json above ${fileURLToPath(import.meta.url)}`);
-}
-
 function loadUnicorn(): UnicornLib {
   if (unicorn) return unicorn;
   // The native helper goes first: it brings libunicorn in as its dependency, and the dynamic
@@ -138,8 +127,7 @@ function loadUnicorn(): UnicornLib {
   try {
     lib = koffi.load('libunicorn.so.2');
   } catch (e) {
-    throw new EngineError('load libunicorn.so.2', -1,
-      `${(e as Error).message}; install it with \`apt-get install libunicorn2\` (npm test and npm start do this)`);
+    throw new NativeHelperError(`cannot load libunicorn.so.2: ${(e as Error).message}`, UNICORN_APT_LINE);
   }
   koffi.opaque('uc_engine');
   koffi.opaque('uc_context');
@@ -174,14 +162,7 @@ function loadUnicorn(): UnicornLib {
 
 function loadHelper(): HelperLib {
   if (helper) return helper;
-  const path = join(packageRoot(), 'build', 'libstackscope_hooks.so');
-  let lib: Koffi.LibraryHandle;
-  try {
-    lib = koffi.load(path);
-  } catch (e) {
-    throw new EngineError('load native helper', -1,
-      `${(e as Error).message}; build it with \`bash scripts/setup.sh\``);
-  }
+  const { lib } = loadNativeHelper((path) => koffi.load(path));
   helper = {
     create: lib.func('void *ss_create(void *state)'),
     destroy: lib.func('void ss_destroy(void *ctx)'),

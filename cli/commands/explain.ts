@@ -7,10 +7,11 @@ import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import {
-  chooseInvoke, describeTrap, loadDriver, openWasmSession, parseArchFlag, refDescriber, resolveModulePath,
+  chooseInvoke, describeTrap, openWasmSession, parseArchFlag, refDescriber,
   safepointsOf, splitInvoke,
 } from './run.ts';
 import { Tracer, frameToJson, renderFrame, slotNamerFor, type FrameView, type Safepoint } from './trace.ts';
+import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
                           [--arch x64|aarch64] [--invoke NAME ARGS...] [--nth N] [--json]

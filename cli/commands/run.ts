@@ -1,6 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename } from 'node:path';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
@@ -17,6 +15,7 @@ import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
+import { isModuleDirectory, loadDriver, resolveModulePath } from '../drivers.ts';
 import {
   DEFAULT_TRACE_LIMIT, Tracer, renderTrace, slotNamerFor, traceToJson,
   type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
@@ -572,40 +571,6 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
   return e instanceof WasmTrap || e instanceof GuestTrap;
 }
 
-export interface ModuleTarget {
-  /** The .wat (or .wasm / image) to compile. */
-  file: string;
-  /** The example's driver (run.ts exporting run(ctx)), when the target is an example directory. */
-  driver: string | undefined;
-}
-
-/** `examples/NAME`, `NAME` (an example) or a file. */
-export function resolveModulePath(path: string, command: string): ModuleTarget {
-  const candidates = [path, join('examples', path)].filter((p) => existsSync(p));
-  if (candidates.length === 0) throw new UsageError(`cannot read ${path}: no such file or example`, command);
-  const p = candidates[0];
-  if (!statSync(p).isDirectory()) return { file: p, driver: undefined };
-  const wats = readdirSync(p).filter((f) => f.endsWith('.wat')).sort();
-  if (wats.length !== 1) throw new UsageError(`${p}: expected one .wat file in the example directory, found ${wats.length}`, command);
-  const driver = join(p, 'run.ts');
-  return { file: join(p, wats[0]), driver: existsSync(driver) ? driver : undefined };
-}
-
-/** An example's driver: `run(ctx)` as examples/harness.ts calls it. */
-export type ExampleDriver = (ctx: { arch: Arch; engine: Engine; store: Store; module: Module; print: (line?: string) => void }) => unknown;
-
-/** Imports an example's run.ts (TypeScript: needs the sources run through tsx). */
-export async function loadDriver(path: string, command: string): Promise<ExampleDriver> {
-  let driver: { run?: unknown };
-  try {
-    driver = (await import(pathToFileURL(resolvePath(path)).href)) as typeof driver;
-  } catch (e) {
-    throw new UsageError(`cannot load the example's driver ${path} (${(e as Error).message.split('\n')[0]}); run from the sources (node --import tsx cli/main.ts) or give --invoke NAME ARGS...`, command);
-  }
-  if (typeof driver.run !== 'function') throw new UsageError(`${path} exports no run(ctx) function`, command);
-  return driver.run as ExampleDriver;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit'];
@@ -619,7 +584,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   if (args.positionals.length === 0) throw new UsageError('give a .wat/.wasm module, a compiled image, or ELF objects', 'run');
   // A directory (examples/NAME, or just NAME) means its one .wat, run by its driver if it has one.
   const first = args.positionals[0];
-  if (args.positionals.length === 1 && (isDirectory(first) || (!existsSync(first) && isDirectory(join('examples', first))))) {
+  if (args.positionals.length === 1 && isModuleDirectory(first)) {
     const target = resolveModulePath(first, 'run');
     if (target.driver && !invoke) {
       for (const flag of ['entry', 'args']) {
@@ -640,14 +605,6 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
   return runWasm(args, invoke, inputs[0], out);
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /**

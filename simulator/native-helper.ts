@@ -1,0 +1,135 @@
+/**
+ * Where the native helper (simulator/native/stackscope_hooks.c built as a shared library) comes
+ * from. Everything is found relative to this module's own file, never by searching for a
+ * package.json: the library root is the folder above simulator/, which is the repository in a
+ * checkout (sources run through tsx) and `dist/` in the compiled package.
+ *
+ * Order: `STACKSCOPE_NATIVE_HELPER` (a path; used as is), then `<root>/build/` (what
+ * scripts/setup.sh builds in a checkout), then `<root>/prebuilt/<platform>-<arch>/` (the one
+ * `npm pack` puts in the package, built for linux-x64 against Debian 12's libunicorn 2.0.1),
+ * then a per-user cache that the first use fills by compiling the shipped C source with `cc`.
+ * When none of them works, a NativeHelperError names the `apt-get install` line that fixes it.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StackscopeError } from '../isa/error.ts';
+
+export const NATIVE_HELPER_FILE = 'libstackscope_hooks.so';
+/** What the library needs at run time: Unicorn itself. */
+export const UNICORN_APT_LINE = 'apt-get install libunicorn2';
+/** What building the helper needs as well: a C compiler and Unicorn's headers. */
+export const HELPER_BUILD_APT_LINE = 'apt-get install libunicorn2 libunicorn-dev gcc libc6-dev';
+
+/** The native helper (or libunicorn under it) cannot be found, built or loaded. */
+export class NativeHelperError extends StackscopeError {
+  override name = 'NativeHelperError';
+  constructor(
+    readonly reason: string,
+    /** The Debian command that installs what is missing. */
+    readonly aptLine: string,
+    /** Every place that was tried, in order, with why it did not fit. */
+    readonly tried: readonly string[] = [],
+  ) {
+    super(`${reason}; install what is missing with \`${aptLine}\`` +
+      (tried.length ? ` (tried: ${tried.join('; ')})` : ''));
+  }
+}
+
+/** The folder above simulator/: the repository for the sources, `dist/` for the package. */
+export const LIBRARY_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const NATIVE_HELPER_SOURCE = join(LIBRARY_ROOT, 'simulator', 'native', 'stackscope_hooks.c');
+
+/** The platform tag of prebuilt helpers and cache entries (`linux-x64`, `linux-arm64`, …). */
+export function platformTag(): string {
+  return `${process.platform}-${process.arch}`;
+}
+
+/** Where the first use builds the helper: $STACKSCOPE_CACHE_DIR, else $XDG_CACHE_HOME/stackscope, else ~/.cache/stackscope. */
+export function helperCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STACKSCOPE_CACHE_DIR) return env.STACKSCOPE_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'stackscope');
+}
+
+/** The built-in places, in the order they are tried (the cache entry last). */
+export function helperCandidates(): { path: string; what: string }[] {
+  return [
+    { path: join(LIBRARY_ROOT, 'build', NATIVE_HELPER_FILE), what: 'the checkout\'s build' },
+    { path: join(LIBRARY_ROOT, 'prebuilt', platformTag(), NATIVE_HELPER_FILE), what: `the package's prebuilt ${platformTag()} helper` },
+  ];
+}
+
+/** True when a load failure means libunicorn itself is missing (no other helper can help). */
+function unicornMissing(message: string): boolean {
+  return /libunicorn\.so[.\d]*: cannot open shared object file/.test(message);
+}
+
+/**
+ * Finds and loads the helper with `load` (koffi.load). Returns what `load` returned and the
+ * path it came from; throws NativeHelperError when nothing fits.
+ */
+export function loadNativeHelper<T>(load: (path: string) => T, env: NodeJS.ProcessEnv = process.env): { lib: T; path: string } {
+  const override = env.STACKSCOPE_NATIVE_HELPER;
+  if (override) {
+    try {
+      return { lib: load(override), path: override };
+    } catch (e) {
+      const message = (e as Error).message;
+      throw new NativeHelperError(`cannot load the native helper STACKSCOPE_NATIVE_HELPER=${override}: ${message}`,
+        unicornMissing(message) ? UNICORN_APT_LINE : HELPER_BUILD_APT_LINE);
+    }
+  }
+  const tried: string[] = [];
+  for (const { path, what } of helperCandidates()) {
+    if (!existsSync(path)) continue;
+    try {
+      return { lib: load(path), path };
+    } catch (e) {
+      const message = (e as Error).message;
+      if (unicornMissing(message)) throw new NativeHelperError(`libunicorn 2 is not installed (${message})`, UNICORN_APT_LINE);
+      tried.push(`${what} ${path}: ${message}`);
+    }
+  }
+  const path = buildIntoCache(env, tried);
+  try {
+    return { lib: load(path), path };
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new NativeHelperError(`cannot load the native helper built at ${path}: ${message}`,
+      unicornMissing(message) ? UNICORN_APT_LINE : HELPER_BUILD_APT_LINE, tried);
+  }
+}
+
+/**
+ * Compiles the shipped C source into the per-user cache, keyed by the source's hash and the
+ * platform (so an upgrade or another arch never picks up a stale build); returns the path.
+ * An existing entry is reused. The file appears atomically (built beside it, then renamed).
+ */
+export function buildIntoCache(env: NodeJS.ProcessEnv = process.env, tried: string[] = []): string {
+  if (!existsSync(NATIVE_HELPER_SOURCE)) {
+    throw new NativeHelperError(`no native helper fits ${platformTag()} and its C source ${NATIVE_HELPER_SOURCE} is missing`, HELPER_BUILD_APT_LINE, tried);
+  }
+  const source = readFileSync(NATIVE_HELPER_SOURCE);
+  const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const dir = helperCacheDir(env);
+  const path = join(dir, `${key}-${platformTag()}-${NATIVE_HELPER_FILE}`);
+  if (existsSync(path)) return path;
+  const partial = `${path}.${process.pid}.tmp`;
+  const compiler = env.CC || 'cc';
+  try {
+    mkdirSync(dir, { recursive: true });
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-o', partial, NATIVE_HELPER_SOURCE, '-lunicorn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    renameSync(partial, path);
+  } catch (e) {
+    rmSync(partial, { force: true });
+    const err = e as Error & { stderr?: Buffer };
+    const detail = (err.stderr?.toString() || err.message).trim().split('\n').slice(0, 3).join(' ');
+    throw new NativeHelperError(
+      `no prebuilt native helper fits ${platformTag()} and building one into ${dir} with \`${compiler}\` failed (${detail}); ` +
+        'or set STACKSCOPE_NATIVE_HELPER to a built helper', HELPER_BUILD_APT_LINE, tried);
+  }
+  return path;
+}
