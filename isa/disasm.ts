@@ -8,13 +8,13 @@
  * directly and reads the wasm heap itself, using the Capstone 5.0 wasm32 layouts written down
  * below (pointers, `size_t` and enums are 4 bytes; `int64_t`/`double` are 8-byte aligned).
  *
- * The Emscripten factory is asynchronous, so the module instantiates it with a top-level
- * `await` (≈ 40 ms, once per process); after import every call here is synchronous.
+ * Capstone is loaded by the first `createDisassembler` (synchronously, ≈ 50 ms, once per
+ * process), not at import; every call here is synchronous.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import MCapstone from '@alexaltea/capstone-js';
+import type MCapstone from '@alexaltea/capstone-js';
 import type { CapstoneModule, WasmInstanceLike } from '@alexaltea/capstone-js';
 import type { Arch } from './arch.ts';
 import { StackscopeError, hex } from './error.ts';
@@ -297,66 +297,88 @@ const A64_CONDITIONS: readonly (string | undefined)[] = [
 // ---------------------------------------------------------------------------------------------
 // Loading. Emscripten's own loader hides the wasm memory (only `ccall`/`getValue` are exported),
 // so the module is instantiated through the `instantiateWasm` hook to keep the memory object.
+// Nothing is loaded at import: the first createDisassembler() compiles and instantiates the
+// wasm synchronously (≈ 50 ms, once per process), so programs that never disassemble never pay
+// for it. capstone-js is required through createRequire from this file, which a consumer's
+// bundler leaves alone: it is found in node_modules like koffi (docs/packaging.md).
 
 /** The part of the WebAssembly JS API used here; the project's TypeScript libs do not declare it. */
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 interface WasmApi {
-  compile(bytes: Uint8Array): Promise<unknown>;
+  Module: new (bytes: Uint8Array) => unknown;
   Instance: new (module: unknown, imports: object) => WasmInstanceLike;
   Memory: abstract new (...args: never[]) => WasmMemory;
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-interface Runtime {
-  cs: CapstoneModule;
-  memory: WasmMemory;
-}
+/** Capstone 5.0's C enum values (capstone.h); the package sets its copies only after an await. */
+const CS_ARCH_ARM64 = 1;
+const CS_ARCH_X86 = 3;
+const CS_MODE_ARM = 0;
+const CS_MODE_64 = 8;
+const CS_OPT_DETAIL = 2;
+const CS_OPT_ON = 3;
+const CS_ERR_OK = 0;
 
-async function loadRuntime(): Promise<Runtime> {
-  const packageMain = createRequire(import.meta.url).resolve('@alexaltea/capstone-js');
-  const compiled = await wasmApi.compile(readFileSync(join(dirname(packageMain), 'capstone.wasm')));
-  let memory: WasmMemory | undefined;
+/** The Emscripten module's exported C functions (set by the first loadRuntime()). */
+let cs!: CapstoneModule;
+let memory!: WasmMemory;
+
+function loadRuntime(): void {
+  if (cs) return;
+  const require = createRequire(import.meta.url);
+  let factory: typeof MCapstone;
+  let compiled: unknown;
+  try {
+    const packageMain = require.resolve('@alexaltea/capstone-js');
+    factory = require('@alexaltea/capstone-js') as typeof MCapstone;
+    compiled = new wasmApi.Module(readFileSync(join(dirname(packageMain), 'capstone.wasm')));
+  } catch (error) {
+    throw new DisasmError(undefined, undefined, `cannot load capstone-js: ${(error as Error).message}`);
+  }
   let failure: unknown;
   let hookCalled = false;
-  const pending = MCapstone({
+  const options: Parameters<typeof MCapstone>[0] = {
     instantiateWasm(imports, receive) {
       hookCalled = true;
       try {
         const instance = new wasmApi.Instance(compiled, imports);
-        memory = Object.values(instance.exports).find((e): e is WasmMemory => e instanceof wasmApi.Memory);
+        memory = Object.values(instance.exports).find((e): e is WasmMemory => e instanceof wasmApi.Memory)!;
         receive(instance, compiled);
       } catch (error) {
         failure = error;
       }
       return {};
     },
-  });
-  // The hook runs synchronously inside the factory; if it failed or never ran, `pending` would
-  // never settle, so fail here instead of hanging every importer.
-  if (!hookCalled || failure !== undefined || memory === undefined) {
+  };
+  // The factory instantiates synchronously through the hook and fills `options` with the
+  // exports (the promise it returns resolves to that same object, later).
+  factory(options).catch(() => undefined);
+  const module = options as unknown as CapstoneModule;
+  if (!hookCalled || failure !== undefined || memory === undefined || typeof module._cs_open !== 'function') {
     throw new DisasmError(undefined, undefined, `cannot instantiate capstone-js: ${
-      failure instanceof Error ? failure.message : hookCalled ? 'no wasm memory export' : 'instantiateWasm hook not called (unexpected package version)'
+      failure instanceof Error ? failure.message : !hookCalled ? 'instantiateWasm hook not called (unexpected package version)'
+        : memory === undefined ? 'no wasm memory export' : 'exports not ready after instantiation (unexpected package version)'
     }`);
   }
-  return { cs: await pending, memory };
+  cs = module;
+  heapU8 = new Uint8Array(memory.buffer);
+  heapView = new DataView(memory.buffer);
 }
-
-const runtime = await loadRuntime();
-const cs = runtime.cs;
 
 /**
  * Views of the wasm heap; rebuilt whenever the heap grows (growth detaches the old buffer).
  * Only `_malloc`/`cs_malloc` grow it: cs_disasm_iter, cs_regs_access and the name lookups
  * work in preallocated memory, so the views are refreshed after allocations only.
  */
-let heapU8 = new Uint8Array(runtime.memory.buffer);
-let heapView = new DataView(runtime.memory.buffer);
+let heapU8 = new Uint8Array(0);
+let heapView = new DataView(new ArrayBuffer(0));
 function refreshHeapViews(): void {
-  if (heapU8.buffer !== runtime.memory.buffer) {
-    heapU8 = new Uint8Array(runtime.memory.buffer);
-    heapView = new DataView(runtime.memory.buffer);
+  if (heapU8.buffer !== memory.buffer) {
+    heapU8 = new Uint8Array(memory.buffer);
+    heapView = new DataView(memory.buffer);
   }
 }
 
@@ -407,7 +429,8 @@ export class Disassembler {
 
   /** Use `createDisassembler(arch)`, which caches one instance per architecture. */
   constructor(readonly arch: Arch) {
-    const [csArch, csMode] = arch === 'x64' ? [cs.ARCH_X86, cs.MODE_64] : [cs.ARCH_ARM64, cs.MODE_ARM];
+    loadRuntime();
+    const [csArch, csMode] = arch === 'x64' ? [CS_ARCH_X86, CS_MODE_64] : [CS_ARCH_ARM64, CS_MODE_ARM];
     this.plainHandle = this.open(csArch, csMode, false);
     this.detailHandle = this.open(csArch, csMode, true);
     this.plainInsn = cs._cs_malloc(this.plainHandle);
@@ -422,9 +445,9 @@ export class Disassembler {
     const handlePtr = mallocOrThrow(4, this.arch);
     const err = cs._cs_open(csArch, csMode, handlePtr);
     refreshHeapViews();
-    if (err !== cs.ERR_OK) throw new DisasmError(this.arch, undefined, `cs_open failed with Capstone error ${err}`);
+    if (err !== CS_ERR_OK) throw new DisasmError(this.arch, undefined, `cs_open failed with Capstone error ${err}`);
     const handle = heapView.getUint32(handlePtr, true);
-    if (detail && cs._cs_option(handle, cs.OPT_DETAIL, cs.OPT_ON) !== cs.ERR_OK) {
+    if (detail && cs._cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON) !== CS_ERR_OK) {
       throw new DisasmError(this.arch, undefined, 'cs_option(OPT_DETAIL) failed');
     }
     return handle;
@@ -602,7 +625,7 @@ export class Disassembler {
     for (let i = 0; i < groupCount; i++) groups.push(this.groupName(heapU8[d + DETAIL_GROUPS + i]));
 
     const a = this.accessScratch;
-    const accessOk = cs._cs_regs_access(this.detailHandle, insn, a, a + 256, a + 128, a + 257) === cs.ERR_OK;
+    const accessOk = cs._cs_regs_access(this.detailHandle, insn, a, a + 256, a + 128, a + 257) === CS_ERR_OK;
     const detail: InsnDetail = {
       regsRead: this.regList(d + DETAIL_REGS_READ, Math.min(heapU8[d + DETAIL_REGS_READ_COUNT], MAX_IMPLICIT_REGS)),
       regsWrite: this.regList(d + DETAIL_REGS_WRITE, Math.min(heapU8[d + DETAIL_REGS_WRITE_COUNT], MAX_IMPLICIT_REGS)),

@@ -7,14 +7,17 @@
  * Order: `STACKSCOPE_NATIVE_HELPER` (a path; used as is), then `<root>/build/` (what
  * scripts/setup.sh builds in a checkout), then `<root>/prebuilt/<platform>-<arch>/` (the one
  * `npm pack` puts in the package, built for linux-x64 against Debian 12's libunicorn 2.0.1),
- * then a per-user cache that the first use fills by compiling the shipped C source with `cc`.
+ * then the same two under the installed package as Node resolves `stackscope` (for code bundled
+ * into another file), then a per-user cache that the first use fills by compiling the shipped
+ * C source with `cc`.
  * When none of them works, a NativeHelperError names the `apt-get install` line that fixes it.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StackscopeError } from '../isa/error.ts';
 
@@ -54,12 +57,34 @@ export function helperCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'stackscope');
 }
 
+/**
+ * The installed package's library root as Node resolves `stackscope` from here. It differs from
+ * LIBRARY_ROOT only when this code was bundled into someone else's file (esbuild, say): then
+ * import.meta.url is the bundle's, and the package's own files are still in node_modules.
+ */
+function installedLibraryRoot(): string | undefined {
+  try {
+    const root = join(dirname(createRequire(import.meta.url).resolve('stackscope/package.json')), 'dist');
+    return root === LIBRARY_ROOT ? undefined : root;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The built-in places, in the order they are tried (the cache entry last). */
 export function helperCandidates(): { path: string; what: string }[] {
-  return [
-    { path: join(LIBRARY_ROOT, 'build', NATIVE_HELPER_FILE), what: 'the checkout\'s build' },
-    { path: join(LIBRARY_ROOT, 'prebuilt', platformTag(), NATIVE_HELPER_FILE), what: `the package's prebuilt ${platformTag()} helper` },
-  ];
+  const roots = [LIBRARY_ROOT, installedLibraryRoot()].filter((r): r is string => r !== undefined);
+  return roots.flatMap((root) => [
+    { path: join(root, 'build', NATIVE_HELPER_FILE), what: 'the checkout\'s build' },
+    { path: join(root, 'prebuilt', platformTag(), NATIVE_HELPER_FILE), what: `the package's prebuilt ${platformTag()} helper` },
+  ]);
+}
+
+/** The C source the cache is built from (beside this module, or in the installed package). */
+function helperSource(): string | undefined {
+  const installed = installedLibraryRoot();
+  return [NATIVE_HELPER_SOURCE, installed && join(installed, 'simulator', 'native', 'stackscope_hooks.c')]
+    .find((p): p is string => typeof p === 'string' && existsSync(p));
 }
 
 /** True when a load failure means libunicorn itself is missing (no other helper can help). */
@@ -109,10 +134,12 @@ export function loadNativeHelper<T>(load: (path: string) => T, env: NodeJS.Proce
  * An existing entry is reused. The file appears atomically (built beside it, then renamed).
  */
 export function buildIntoCache(env: NodeJS.ProcessEnv = process.env, tried: string[] = []): string {
-  if (!existsSync(NATIVE_HELPER_SOURCE)) {
-    throw new NativeHelperError(`no native helper fits ${platformTag()} and its C source ${NATIVE_HELPER_SOURCE} is missing`, HELPER_BUILD_APT_LINE, tried);
+  const sourcePath = helperSource();
+  if (sourcePath === undefined) {
+    throw new NativeHelperError(`no native helper fits ${platformTag()} and its C source ${NATIVE_HELPER_SOURCE} is missing ` +
+      '(bundled? keep stackscope installed in node_modules, or set STACKSCOPE_NATIVE_HELPER)', HELPER_BUILD_APT_LINE, tried);
   }
-  const source = readFileSync(NATIVE_HELPER_SOURCE);
+  const source = readFileSync(sourcePath);
   const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
   const dir = helperCacheDir(env);
   const path = join(dir, `${key}-${platformTag()}-${NATIVE_HELPER_FILE}`);
@@ -121,7 +148,7 @@ export function buildIntoCache(env: NodeJS.ProcessEnv = process.env, tried: stri
   const compiler = env.CC || 'cc';
   try {
     mkdirSync(dir, { recursive: true });
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-o', partial, NATIVE_HELPER_SOURCE, '-lunicorn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-o', partial, sourcePath, '-lunicorn'], { stdio: ['ignore', 'ignore', 'pipe'] });
     renameSync(partial, path);
   } catch (e) {
     rmSync(partial, { force: true });

@@ -8,7 +8,8 @@
  * `WatSource.locateInstruction`, which finds the instruction's mnemonic in the function's text
  * when that is unambiguous (see there) and otherwise leaves the location out.
  */
-import wabtFactory from 'wabt';
+import { createRequire } from 'node:module';
+import type wabtFactory from 'wabt';
 import { StackscopeError } from '../../isa/error.ts';
 import { CompileError } from './errors.ts';
 import type { SourceLocation } from './errors.ts';
@@ -51,7 +52,9 @@ let wabtLoading: Promise<Wabt> | null = null;
 /** Initializes wabt once (≈ tens of ms); later calls return the same promise. */
 export async function loadWat(): Promise<void> {
   if (wabtInstance !== null) return;
-  wabtLoading ??= wabtFactory().then((w) => (wabtInstance = w));
+  // Required on first use, not imported: wabt's 0.7 MB of JavaScript is parsed only by programs
+  // that read WAT, and a consumer's bundler leaves a createRequire call to node_modules.
+  wabtLoading ??= (createRequire(import.meta.url)('wabt') as typeof wabtFactory)().then((w) => (wabtInstance = w));
   await wabtLoading;
 }
 
