@@ -8,6 +8,7 @@ import { benchLoader } from './loader.ts';
 import { benchGc } from './gc.ts';
 import { benchCompiler } from './compiler.ts';
 import { benchTiming } from './timing.ts';
+import { benchCli } from './cli.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -16,6 +17,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   gc: benchGc,
   compiler: benchCompiler,
   timing: benchTiming,
+  cli: benchCli,
 };
 
 function usage(message: string): never {

@@ -125,7 +125,11 @@ export class Machine {
   readonly engine: Engine;
   readonly regs: RegisterFile;
   readonly stack: Stack;
-  private readonly disassembler: Disassembler;
+  /** Created on first use (Capstone loads then): a run that never faults or asks never pays for it. */
+  private disassemblerInstance: Disassembler | undefined;
+  private get disassembler(): Disassembler {
+    return (this.disassemblerInstance ??= createDisassembler(this.arch));
+  }
   private readonly regions: Region[] = [];
   private readonly guards: Array<{ base: bigint; size: number; stack: string }> = [];
   private nextAddress = FIRST_REGION;
@@ -156,7 +160,6 @@ export class Machine {
   private constructor(options: MachineOptions) {
     checkLimits(options.budget ?? null, options.timeoutMs ?? null); // before an engine is opened
     this.arch = options.arch;
-    this.disassembler = createDisassembler(this.arch);
     this.regs = registersOf(this.arch);
     this.id = this.regs.ids;
     this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
