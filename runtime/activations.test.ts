@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { FuncType } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
+import { StackWalkError } from '../gc/errors.ts';
 import { Activations } from './activations.ts';
 import { WasmTrap } from './errors.ts';
 import { STACK_LIMIT_UNSET } from './limits.ts';
@@ -17,6 +18,38 @@ async function setup(arch: 'x64' | 'aarch64') {
 }
 
 for (const arch of ARCHES) {
+  test(`${arch}: backtraces walk with gc/'s v17 walker: a broken chain is its StackWalkError, and a trap falls back`, async (t) => {
+    const { env, m, inst, space, tr, acts } = await setup(arch);
+    const limits = env.limits;
+    const ctx = env.heap.alloc(VMHostFuncContextLayout.size, 16);
+    let seen: { frames: ReturnType<Activations['wasmFrames']>; broken: unknown; backtrace: ReturnType<Activations['backtrace']> } | undefined;
+    const host = m.addHostFunction('inspect', 3, () => {
+      const frames = acts.wasmFrames();
+      const exitFp = limits.lastWasmExitFp;
+      limits.lastWasmExitFp = limits.lastWasmEntrySp + 16n; // above entry_sp: a corrupt chain
+      let broken: unknown;
+      try {
+        acts.wasmFrames();
+      } catch (e) {
+        broken = e;
+      }
+      const backtrace = acts.backtrace(limits.lastWasmExitPc, limits.lastWasmExitFp);
+      limits.lastWasmExitFp = exitFp;
+      seen = { frames, broken, backtrace };
+      return 7n;
+    });
+    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.funcRef + VMFuncRefLayout.nativeCall), host);
+    const fake = assembleForwarder(arch, 1, ctx, tr.wasmToNative(I64_TO_I64));
+    const body = space.place('inspect_body', fake.code).address;
+    const n2w = tr.nativeToWasm(I64_TO_I64, body, 'inspect_body');
+    t.is(acts.enter(() => m.call(n2w, [inst.address, inst.address, 1n])), 7n);
+    t.deepEqual(seen!.frames.map((a) => a.map((f) => f.pc)), [[body + BigInt(fake.returnOffset)]]);
+    t.true(seen!.broken instanceof StackWalkError, String(seen!.broken));
+    t.is((seen!.broken as StackWalkError).failure, 'fp-above-entry-sp');
+    t.is(seen!.backtrace, undefined, 'no Wasm backtrace from a broken chain: the trap keeps the raw one');
+    m.close();
+  });
+
   test(`${arch}: host→wasm→host→wasm nesting to depth 100 saves and restores the triple chain`, async (t) => {
     const { env, m, inst, space, tr, acts } = await setup(arch);
     const limits = env.limits;

@@ -18,8 +18,8 @@
 import type { Machine } from '../simulator/machine.ts';
 import type { BacktraceFrame } from '../simulator/trap.ts';
 import { StackscopeError } from '../isa/error.ts';
-import { RuntimeError } from './errors.ts';
-import { STACK_LIMIT_UNSET, type ActivationTriple, type VMRuntimeLimits } from './limits.ts';
+import { collectActivations, walkV17, type ActivationTriple } from '../gc/walk.ts';
+import { STACK_LIMIT_UNSET, type VMRuntimeLimits } from './limits.ts';
 import type { TrapRegistry } from './traps.ts';
 
 export const DEFAULT_MAX_WASM_STACK = 512 * 1024;
@@ -31,11 +31,6 @@ const NESTED_CALL_GAP = 128n;
 export interface WasmFrame {
   readonly pc: bigint;
   readonly fp: bigint;
-}
-
-/** A walk that broke one of v17's asserted invariants. */
-export class StackWalkError extends RuntimeError {
-  override name = 'StackWalkError';
 }
 
 export class Activations {
@@ -109,48 +104,19 @@ export class Activations {
   }
 
   /**
-   * Where each activation's walk starts, youngest first: the live limits triple (or `trap`'s PC
-   * and FP with the live entry_sp), then the saved ones, stopping before the first with PC 0.
-   */
-  walkStarts(trap?: { pc: bigint; fp: bigint }): ActivationTriple[] {
-    const live = this.limits.triple();
-    const first = trap ? { exitPc: trap.pc, exitFp: trap.fp, entrySp: live.entrySp } : live;
-    const out: ActivationTriple[] = [];
-    for (const t of [first, ...this.chain()]) {
-      if (t.exitPc === 0n) break;
-      out.push(t);
-    }
-    return out;
-  }
-
-  /**
-   * The Wasm frames of every activation, youngest first: v17's `Backtrace::trace` over the FP
-   * chain ([fp] = older FP, [fp+8] = return address), ending an activation when the next FP is
-   * at or above its entry_sp. Throws StackWalkError where v17 would assert.
+   * The Wasm frames of every activation, youngest first, found by gc/'s v17 walker (the one the
+   * collector uses): the live limits triple (or `trap`'s PC and FP with the live entry_sp), then
+   * the saved ones up to the outermost entry's. Throws gc/'s StackWalkError where v17 would
+   * assert.
    */
   wasmFrames(trap?: { pc: bigint; fp: bigint }): WasmFrame[][] {
-    const m = this.machine;
+    const live = this.limits.triple();
+    const first = trap ? { exitPc: trap.pc, exitFp: trap.fp, entrySp: live.entrySp } : live;
     const out: WasmFrame[][] = [];
-    for (const start of this.walkStarts(trap)) {
-      const frames: WasmFrame[] = [];
-      let { exitPc: pc, exitFp: fp } = start;
-      const entrySp = start.entrySp;
-      if (fp === 0n || entrySp === 0n) throw new StackWalkError('stack walk', `activation at pc ${pc.toString(16)} has fp ${fp} and entry_sp ${entrySp}`);
-      if (entrySp % 16n !== 0n) throw new StackWalkError('stack walk', `entry_sp 0x${entrySp.toString(16)} is not 16-aligned`);
-      for (let guard = 0; ; guard++) {
-        if (guard > 1_000_000) throw new StackWalkError('stack walk', 'more than a million frames');
-        if (fp > entrySp) throw new StackWalkError('stack walk', `fp 0x${fp.toString(16)} above entry_sp 0x${entrySp.toString(16)}`);
-        if (m.arch === 'x64' && fp % 16n !== 0n) throw new StackWalkError('stack walk', `fp 0x${fp.toString(16)} is not 16-aligned`);
-        frames.push({ pc, fp });
-        const nextPc = m.readU64(fp + 8n);
-        const nextFp = m.readU64(fp);
-        if (nextFp >= entrySp) break;
-        if (nextFp <= fp) throw new StackWalkError('stack walk', `fp chain does not grow: 0x${fp.toString(16)} → 0x${nextFp.toString(16)}`);
-        pc = nextPc;
-        fp = nextFp;
-      }
-      out.push(frames);
-    }
+    walkV17(this.machine, collectActivations(first, this.chain()), (f) => {
+      if (f.index === 0) out.push([]);
+      out[f.activation].push({ pc: BigInt(f.pc), fp: BigInt(f.fp) });
+    });
     return out;
   }
 }

@@ -15,18 +15,13 @@
  * The host saves and restores the last three around every entry (runtime/activations.ts).
  */
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
+import { readRuntimeLimits, writeRuntimeLimits, type ActivationTriple } from '../gc/walk.ts';
 import type { Machine } from '../simulator/machine.ts';
 import type { RuntimeHeap } from './heap.ts';
 
 /** usize::MAX: stack_limit's value while no Wasm is running. */
 export const STACK_LIMIT_UNSET = (1n << 64n) - 1n;
 
-/** The three fields the host snapshots around each entry, as CallThreadState does. */
-export interface ActivationTriple {
-  readonly exitPc: bigint;
-  readonly exitFp: bigint;
-  readonly entrySp: bigint;
-}
 
 export class VMRuntimeLimits {
   private constructor(
@@ -76,12 +71,10 @@ export class VMRuntimeLimits {
 
   /** The live (exit_pc, exit_fp, entry_sp). */
   triple(): ActivationTriple {
-    return { exitPc: this.lastWasmExitPc, exitFp: this.lastWasmExitFp, entrySp: this.lastWasmEntrySp };
+    return readRuntimeLimits(this.machine, this.address);
   }
 
   setTriple(t: ActivationTriple): void {
-    this.lastWasmExitPc = t.exitPc;
-    this.lastWasmExitFp = t.exitFp;
-    this.lastWasmEntrySp = t.entrySp;
+    writeRuntimeLimits(this.machine, this.address, t);
   }
 }

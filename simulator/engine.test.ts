@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
 import { registersOf } from '../isa/registers.ts';
-import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type Engine, type MemoryAccess } from './engine.ts';
+import { EngineError, PROT_EXEC, PROT_READ, PROT_WRITE, type CpuEngine, type MemoryAccess } from './engine.ts';
 import { openUnicorn, pageCollectionsReplaced, type UnicornOptions } from './unicorn.ts';
 import { assemble } from './testing/asm.ts';
 
@@ -23,7 +23,7 @@ function finalInstruction(arch: Arch, base: bigint, code: Uint8Array): bigint {
 }
 
 /** Blocks the engine translated with an inline counter (UnicornEngine.inlineBlockCounters). */
-function inlineBlockCounters(e: Engine): number {
+function inlineBlockCounters(e: CpuEngine): number {
   return (e as unknown as { inlineBlockCounters(): number }).inlineBlockCounters();
 }
 
@@ -393,7 +393,7 @@ for (const arch of ARCHES) {
   });
 
   test(`${arch}: more than 256 engines (the native helper once had a table of 256) can be open at once, and each runs`, (t) => {
-    const open: Engine[] = [];
+    const open: CpuEngine[] = [];
     try {
       for (let i = 0; i < 260; i++) open.push(openUnicorn(arch));
       const { e, data, end } = setUp(arch);

@@ -7,7 +7,7 @@ import { StackscopeError, hex } from '../isa/error.ts';
  * one, say — can replace the native binding in simulator/unicorn.ts. Conveniences (named
  * regions, stacks, calling conventions, the host gateway) belong to Machine, not here.
  */
-export interface Engine {
+export interface CpuEngine {
   readonly arch: Arch;
   readonly name: string;
 
@@ -80,7 +80,7 @@ export interface Engine {
  * (for the cycle model) what one execution costs, in 1/1000 cycle. */
 export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
 
-/** Receives `length` trace entries (see `Engine.traceBlocks`); the buffer is reused after it returns. */
+/** Receives `length` trace entries (see `CpuEngine.traceBlocks`); the buffer is reused after it returns. */
 export type TraceSink = (trace: Float64Array, length: number) => void;
 
 export const PROT_NONE = 0;
@@ -104,7 +104,7 @@ export type MemoryFaultKind =
 
 export interface MemoryFault { kind: MemoryFaultKind; address: bigint; size: number }
 
-/** Why `Engine.start` returned. `error` is Unicorn's uc_err code (0 = none). */
+/** Why `CpuEngine.start` returned. `error` is Unicorn's uc_err code (0 = none). */
 export interface EngineStop {
   error: number;
   /** Unicorn's own text for `error`. */

@@ -3,7 +3,7 @@ import { StackscopeError, hex } from '../isa/error.ts';
 import { registersOf, type RegisterFile } from '../isa/registers.ts';
 import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
-  type Engine, type EngineStop, type HookHandle, type MemoryFaultKind,
+  type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
 } from './engine.ts';
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
@@ -82,7 +82,7 @@ export interface MachineOptions {
   /** Size of the default stack in bytes. Default 1 MiB, with a 64 KiB guard below it. */
   stackSize?: number;
   /** An engine to use instead of native Unicorn (it must match `arch`). */
-  engine?: Engine;
+  engine?: CpuEngine;
   /**
    * Cycle model (simulator/timing, docs/cycle-model.md): `fast` prices blocks statically and
    * counts them natively; `detailed` adds a branch predictor, caches and a scoreboard (JS
@@ -111,7 +111,7 @@ function alignUp(v: bigint, a: bigint): bigint {
 }
 
 /**
- * An architecture-independent machine over an Engine: named regions with permissions (a
+ * An architecture-independent machine over a CpuEngine: named regions with permissions (a
  * region is never writable and executable at once), stacks with guard pages, calls into guest
  * code per the platform ABI, and a host gateway through which guest code calls TypeScript.
  *
@@ -122,7 +122,7 @@ function alignUp(v: bigint, a: bigint): bigint {
  */
 export class Machine {
   readonly arch: Arch;
-  readonly engine: Engine;
+  readonly engine: CpuEngine;
   readonly regs: RegisterFile;
   readonly stack: Stack;
   /** Created on first use (Capstone loads then): a run that never faults or asks never pays for it. */

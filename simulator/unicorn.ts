@@ -6,7 +6,7 @@ import { registersOf } from '../isa/registers.ts';
 import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
-  type Engine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
+  type CpuEngine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
   type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber, type TraceSink,
 } from './engine.ts';
 
@@ -234,7 +234,7 @@ const MAX_ADDRESS = (1n << 64n) - 1n;
 export const ENGINE_ABORTED = 1000;
 const ABORTED_MESSAGE = 'Unicorn 2.0.1 aborted translating this code (an encoding it cannot handle, e.g. x86-64 lcall/ljmp with a register operand); the engine can run nothing more';
 
-class UnicornEngine implements Engine {
+class UnicornEngine implements CpuEngine {
   readonly name = 'unicorn-2.0.1-native';
   private readonly lib: UnicornLib;
   private readonly uc: unknown;
@@ -739,6 +739,6 @@ export function pageCollectionsReplaced(): bigint {
 }
 
 /** Opens a native Unicorn engine for `arch`. Throws EngineError if libunicorn is missing. */
-export function openUnicorn(arch: Arch, options: UnicornOptions = {}): Engine {
+export function openUnicorn(arch: Arch, options: UnicornOptions = {}): CpuEngine {
   return new UnicornEngine(arch, options);
 }

@@ -16,7 +16,7 @@
  */
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError } from '../../isa/error.ts';
-import type { Engine, HookHandle } from '../engine.ts';
+import type { CpuEngine, HookHandle } from '../engine.ts';
 import { BlockCache, type BlockInfo } from './blocks.ts';
 import type { MemoryStats } from './cache.ts';
 import { DetailedTimer, type CpiStack } from './detailed.ts';
@@ -129,7 +129,7 @@ export class CycleCounter {
   private lastEvent = -1;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: CpuEngine,
     options: CycleOptions,
   ) {
     if (options.mode === 'off') throw new CycleModelError('mode off needs no cycle counter');

@@ -5,8 +5,8 @@
  * (a block the model prices must be real code).
  */
 import type { Arch } from '../../isa/arch.ts';
-import { createDisassembler } from '../../isa/disasm.ts';
-import { StackscopeError, hex } from '../../isa/error.ts';
+import { DisasmError, createDisassembler } from '../../isa/disasm.ts';
+import { hex } from '../../isa/error.ts';
 
 /** One decoded instruction as the timing model consumes it. */
 export interface DecodedInsn {
@@ -14,19 +14,6 @@ export interface DecodedInsn {
   readonly size: number;
   readonly mnemonic: string;
   readonly opStr: string;
-}
-
-/** Bytes Capstone could not decode completely. */
-export class DisasmError extends StackscopeError {
-  override name = 'DisasmError';
-  constructor(
-    readonly arch: Arch,
-    readonly address: bigint,
-    readonly decodedBytes: number,
-    readonly totalBytes: number,
-  ) {
-    super(`${arch}: Capstone stopped at ${hex(address + BigInt(decodedBytes))} after ${decodedBytes} of ${totalBytes} bytes`);
-  }
 }
 
 /**
@@ -47,7 +34,10 @@ export function decodeBlock(arch: Arch, bytes: Uint8Array, address: bigint): { i
 /** Decodes `bytes` at `address`; throws DisasmError unless every byte decodes. */
 export function disassembleSync(arch: Arch, bytes: Uint8Array, address: bigint): DecodedInsn[] {
   const { insns, complete } = decodeBlock(arch, bytes, address);
-  if (!complete) throw new DisasmError(arch, address, insns.reduce((s, i) => s + i.size, 0), bytes.length);
+  if (!complete) {
+    const decoded = insns.reduce((s, i) => s + i.size, 0);
+    throw new DisasmError(arch, address, `Capstone stopped at ${hex(address + BigInt(decoded))} after ${decoded} of ${bytes.length} bytes`);
+  }
   return insns;
 }
 
