@@ -39,6 +39,22 @@ for (const arch of ARCHES) {
     t.is(r.code, 0, r.stderr);
   });
 
+  test(`${arch}: WAT nested past the parser's limit is exit 2 at its line:column; a 120-case br_table switch within it runs`, async (t) => {
+    const deep = scratchFile(`deep-${arch}.wat`, `(module\n  (func (export "f")\n${'    block\n'.repeat(180)}${'end '.repeat(180)}))`);
+    let r = await cli('run', deep, '--arch', arch, '--invoke', 'f');
+    t.is(r.code, 2);
+    t.regex(r.stderr, new RegExp(`deep-${arch}\\.wat:129:5: limit error: nesting deeper than 128`));
+    const cases = 120;
+    let body = `${'block '.repeat(cases)}local.get 0 br_table ${Array.from({ length: cases }, (_, i) => i).join(' ')}\n`;
+    for (let k = 0; k < cases; k++) body += `end i32.const ${100 + k} return\n`;
+    const sw = scratchFile(`switch-${arch}.wat`, `(module (func (export "pick") (param i32) (result i32)\n${body}))`);
+    for (const [arg, want] of [['57', 157], ['0', 100], ['999', 219]] as const) {
+      r = await cli('run', sw, '--arch', arch, '--invoke', 'pick', arg);
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stdout, new RegExp(`^result: ${want} \\(i32\\)`));
+    }
+  });
+
   test(`${arch}: default entry main, every host import, and a GC explained`, async (t) => {
     let r = await cli('run', wat, '--arch', arch);
     t.is(r.code, 0, r.stderr);

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { CompileError } from './errors.ts';
 import { parseModuleSource, parseWat, parseWatText } from './index.ts';
-import { isWatLoaded, loadWat, mergeValidationErrors, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
+import { isWatLoaded, loadWat, MAX_WAT_NESTING, mergeValidationErrors, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
 
 // Captured before any test runs loadWat(): the synchronous path must refuse, not crash.
 const beforeLoad = (() => {
@@ -203,4 +203,27 @@ test('WAT input keeps reference types, bulk memory and multi-value', (t) => {
       i32.const 0 i32.const 0 i32.const 3 memory.init $d
       i32.const 1 i64.const 2))`);
   t.deepEqual(m.types[0], { params: ['externref'], results: ['i32', 'i64'] });
+});
+
+test('WAT nesting beyond MAX_WAT_NESTING is a limit error with line:column, and the next module still parses', (t) => {
+  const n = 180; // wabt's own parser hangs or breaks its instance from ≈ 150 levels on
+  const forms = {
+    'unfolded blocks': `block\n${'  block\n'.repeat(n)}${'end '.repeat(n + 1)}`,
+    'folded blocks': '(block '.repeat(n) + ')'.repeat(n),
+    'folded ifs': '(if (i32.const 0) (then '.repeat(n) + '))'.repeat(n),
+    'operand expressions': '(drop ' + '(i32.eqz '.repeat(n) + '(i32.const 1)' + ')'.repeat(n) + ')',
+    'unfolded ifs': 'i32.const 0 if '.repeat(n) + 'end '.repeat(n),
+  };
+  for (const [what, body] of Object.entries(forms)) {
+    const e = t.throws(() => parseWatText(`(module\n  (func\n${body}))`, { fileName: 'deep.wat' }), { instanceOf: CompileError }, what);
+    t.is(e?.kind, 'limit', what);
+    t.is(e?.location?.file, 'deep.wat');
+    t.true((e?.location?.line ?? 0) >= 3, `${what}: ${e?.message}`);
+    t.regex(e?.message ?? '', new RegExp(`nesting deeper than ${MAX_WAT_NESTING}`));
+    t.is(parseWatText('(module (func (export "f") (result i32) i32.const 7))').functions.length, 1, `after ${what}`);
+  }
+  const unfolded = parseWatText(`(module\n  (func\n${'block '.repeat(MAX_WAT_NESTING - 2)}${'end '.repeat(MAX_WAT_NESTING - 2)}))`);
+  t.is(unfolded.functions.length, 1);
+  const e = t.throws(() => parseWatText(`(module\n  (func\n${'block '.repeat(MAX_WAT_NESTING - 1)}${'end '.repeat(MAX_WAT_NESTING - 1)}))`), { instanceOf: CompileError });
+  t.deepEqual(e?.location, { file: 'input.wat', line: 3, column: 1 + 6 * (MAX_WAT_NESTING - 2) });
 });

@@ -46,8 +46,30 @@ export class WatNotLoadedError extends StackscopeError {
   }
 }
 
+/**
+ * The deepest WAT nesting handed to wabt: parentheses plus unfolded `block`/`loop`/`if`/`try`
+ * bodies, counting `(module` and `(func`. wabt's parser, encoder and validator recurse once per
+ * level on a fixed 64 KiB stack inside its Wasm instance, with no check: past ≈ 150 levels
+ * (folded `block`s, the costliest form measured, ≈ 440 bytes a level) it traps with
+ * "memory access out of bounds", loops forever, or corrupts its memory so that later valid
+ * modules fail. Deeper text is rejected before wabt sees it; the binary format has no such
+ * limit (`decode.ts` nests iteratively).
+ */
+export const MAX_WAT_NESTING = 128;
+
 let wabtInstance: Wabt | null = null;
 let wabtLoading: Promise<Wabt> | null = null;
+
+/**
+ * wabt failed without a diagnostic (a trap inside its Wasm code): its memory may be corrupt,
+ * so the instance is dropped and a fresh one loaded. `parseWat` awaits it; a synchronous call
+ * before it is ready gets WatNotLoadedError.
+ */
+function discardWabt(): void {
+  wabtInstance = null;
+  wabtLoading = null;
+  void loadWat().catch(() => undefined); // a failure to load shows at the next loadWat()
+}
 
 /** Initializes wabt once (≈ tens of ms); later calls return the same promise. */
 export async function loadWat(): Promise<void> {
@@ -113,6 +135,25 @@ export class WatSource {
     return { file: this.file, line: lo + 1, column: index - this.lineStarts[lo] + 1 };
   }
 
+  /**
+   * Where the text first nests deeper than `limit` (parentheses plus unfolded block bodies),
+   * or null. Unbalanced text is left to wabt's parser, which reports it with its location.
+   */
+  firstNestingBeyond(limit: number): SourceLocation | null {
+    const open: boolean[] = []; // true: a parenthesis, false: an unfolded block
+    let previous: Token | undefined;
+    for (const t of this.tokens) {
+      if (t.kind === 'open') open.push(true);
+      else if (t.kind === 'close') {
+        while (open.length > 0 && open.pop() === false);
+      } else if (t.kind === 'atom' && previous?.kind !== 'open' && UNFOLDED_BLOCK.has(t.text)) open.push(false);
+      else if (t.kind === 'atom' && (t.text === 'end' || t.text === 'delegate') && open.at(-1) === false) open.pop();
+      if (open.length > limit) return this.locationAt(t.start);
+      previous = t;
+    }
+    return null;
+  }
+
   private get tokens(): Token[] {
     this.tokenCache ??= tokenizeWat(this.text);
     return this.tokenCache;
@@ -165,6 +206,9 @@ export class WatSource {
     return this.locationAt(this.tokens[hits[occurrence]].start);
   }
 }
+
+/** Instructions that open a body closed by `end` (or `delegate`) when written unfolded. */
+const UNFOLDED_BLOCK = new Set(['block', 'loop', 'if', 'try', 'try_table']);
 
 interface Token {
   readonly kind: 'open' | 'close' | 'atom' | 'string';
@@ -299,6 +343,7 @@ export function watToBinary(text: string, file = 'input.wat', options: { validat
       try {
         wasmModule.validate();
       } catch (e) {
+        if (e instanceof Error && e.name === 'RuntimeError') throw e; // a trap in wabt's own code (see withWabtModule)
         wabtValidationError = validationErrorFromWabt(errorText(e));
       }
     }
@@ -318,22 +363,28 @@ type WabtModule = ReturnType<Wabt['parseWat']>;
 function withWabtModule<T>(text: string, file: string, use: (m: WabtModule, source: WatSource) => T): T {
   const wabt = requireWabt();
   const source = new WatSource(file, text);
+  const tooDeep = source.firstNestingBeyond(MAX_WAT_NESTING);
+  if (tooDeep !== null) {
+    throw new CompileError('limit', `nesting deeper than ${MAX_WAT_NESTING} levels (the WAT parser's limit; the binary format has none)`, { location: tooDeep });
+  }
   let wasmModule: WabtModule;
   try {
     wasmModule = wabt.parseWat(file, text, WAT_FEATURES);
   } catch (e) {
     const raw = errorText(e);
     const diag = parseWabtDiagnostic(raw);
-    if (diag === null) throw new CompileError('syntax', raw.trim(), { location: source.locationAt(0) });
-    throw new CompileError('syntax', diag.message, { location: diag.location });
+    if (diag !== null) throw new CompileError('syntax', diag.message, { location: diag.location });
+    discardWabt();
+    throw new CompileError('syntax', `the WAT parser failed: ${raw.trim()}`, { location: source.locationAt(0) });
   }
   try {
     return use(wasmModule, source);
   } catch (e) {
     if (e instanceof CompileError) throw e;
+    discardWabt();
     throw new CompileError('syntax', `wabt could not encode the module: ${errorText(e).trim()}`, { location: source.locationAt(0) });
   } finally {
-    wasmModule.destroy();
+    if (wabtInstance === wabt) wasmModule.destroy(); // a discarded instance's memory is not touched again
   }
 }
 
