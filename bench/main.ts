@@ -7,7 +7,7 @@ import { benchEngine } from './engine.ts';
 import { benchLoader } from './loader.ts';
 import { benchGc } from './gc.ts';
 import { benchCompiler } from './compiler.ts';
-import { benchTiming } from './timing.ts';
+import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
 import type { BenchOptions } from './report.ts';
 
@@ -18,6 +18,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   compiler: benchCompiler,
   timing: benchTiming,
   cli: benchCli,
+  'timing-host': benchTimingHost,
 };
 
 function usage(message: string): never {

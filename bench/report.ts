@@ -9,11 +9,12 @@ export interface BenchLine {
   bench: string;
   arch: Arch | 'any';
   metric: string;
-  value: number;
+  /** A measurement, or a name (what a run compared with: `host_uarch`, `model_uarch`). */
+  value: number | string;
 }
 
 /** Prints one benchmark result as a JSON line (values rounded to 3 significant decimals). */
 export function emit(line: BenchLine): void {
-  const value = Math.abs(line.value) >= 100 ? Math.round(line.value) : Number(line.value.toFixed(3));
+  const value = typeof line.value === 'string' ? line.value : Math.abs(line.value) >= 100 ? Math.round(line.value) : Number(line.value.toFixed(3));
   process.stdout.write(JSON.stringify({ ...line, value, date: new Date().toISOString().slice(0, 10) }) + '\n');
 }

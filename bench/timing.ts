@@ -17,9 +17,9 @@
  * branch and memory kernels in detailed mode (target ≤ 30 %). The model is znver3, the closest
  * to the Zen 4 host. Prints one JSON line per metric.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
@@ -29,7 +29,9 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { openUnicorn } from '../simulator/unicorn.ts';
 import { assemble } from '../simulator/testing/asm.ts';
+import { describeHost, detectHost } from '../simulator/timing/host.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
+import type { UarchName } from '../simulator/timing/table.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
 import { machineRun } from './machine-run.ts';
 import { emit, type BenchOptions } from './report.ts';
@@ -215,8 +217,7 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
 
 // ---- accuracy against the host ------------------------------------------------------------
 
-/** `stack`: push/pop traffic, where llvm-mca (fast mode) lacks the stack engine; both modes reported. */
-type Group = 'core' | 'branch' | 'memory' | 'stack';
+type Group = 'core' | 'branch' | 'memory';
 type Data = 'none' | 'chase' | 'random-flags' | 'ones' | 'walk';
 
 /**
@@ -228,7 +229,10 @@ interface HostKernel {
   readonly name: string;
   readonly group: Group;
   readonly data: Data;
+  /** Iterations per timed sample on the host. */
   readonly iterations: number;
+  /** Bytes the data window moves from one host sample to the next (0: it stays). */
+  readonly windowStep?: number;
   readonly setup: string;
   readonly body: string;
 }
@@ -238,19 +242,26 @@ const WALK_BYTES = 64 << 20;
 /** Flag bytes: more than the iterations that read them, so no outcome sequence repeats within a run. */
 const FLAG_BYTES = 1 << 20;
 
+/**
+ * `iterations`: per timed sample on the host. Samples are short (≈ 0.1–1 ms) so that few of
+ * them straddle a preemption on a busy machine; the data kernels move their window along the
+ * data from one sample to the next (the random flags never repeat, the 64 MiB walk streams
+ * through lines it has not touched for longer than the last-level cache holds).
+ */
 const HOST_KERNELS: readonly HostKernel[] = [
-  { name: 'dep-add8', group: 'core', data: 'none', iterations: 200_000, setup: 'mov ebx, 1', body: rep(8, 'add rax, rbx') },
-  { name: 'add8-4regs', group: 'core', data: 'none', iterations: 500_000, setup: '', body: rep(2, 'add rax, 1\nadd rbx, 1\nadd r8, 1\nadd rsi, 1') },
-  { name: 'dep-imul4', group: 'core', data: 'none', iterations: 200_000, setup: 'mov ebx, 3', body: rep(4, 'imul rax, rbx') },
-  { name: 'dep-load4', group: 'core', data: 'chase', iterations: 200_000, setup: 'mov rax, rdi', body: rep(4, 'mov rax, qword ptr [rax]') },
-  { name: 'dep-addsd4', group: 'core', data: 'none', iterations: 200_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(4, 'addsd xmm0, xmm1') },
-  { name: 'dep-divsd2', group: 'core', data: 'none', iterations: 100_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(2, 'divsd xmm0, xmm1') },
-  { name: 'never-taken', group: 'core', data: 'none', iterations: 1_000_000, setup: '', body: 'cmp rdx, 1\nje 2f\nadd rax, 1\n2:' },
-  { name: 'branch-never', group: 'branch', data: 'ones', iterations: 500_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
-  { name: 'branch-random', group: 'branch', data: 'random-flags', iterations: 500_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
-  { name: 'push-pop3', group: 'stack', data: 'none', iterations: 500_000, setup: '', body: 'push rbx\npush rbp\npush r12\npop r12\npop rbp\npop rbx' },
-  { name: 'walk-l1', group: 'memory', data: 'walk', iterations: 500_000, setup: 'mov rsi, 0x3fff', body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
-  { name: 'walk-64mib', group: 'memory', data: 'walk', iterations: WALK_BYTES / 64, setup: `mov rsi, ${WALK_BYTES - 1}`, body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
+  { name: 'dep-add8', group: 'core', data: 'none', iterations: 20_000, setup: 'mov ebx, 1', body: rep(8, 'add rax, rbx') },
+  { name: 'add8-4regs', group: 'core', data: 'none', iterations: 50_000, setup: '', body: rep(2, 'add rax, 1\nadd rbx, 1\nadd r8, 1\nadd rsi, 1') },
+  { name: 'dep-imul4', group: 'core', data: 'none', iterations: 20_000, setup: 'mov ebx, 3', body: rep(4, 'imul rax, rbx') },
+  { name: 'dep-load4', group: 'core', data: 'chase', iterations: 20_000, setup: 'mov rax, rdi', body: rep(4, 'mov rax, qword ptr [rax]') },
+  { name: 'dep-addsd4', group: 'core', data: 'none', iterations: 20_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(4, 'addsd xmm0, xmm1') },
+  { name: 'dep-divsd2', group: 'core', data: 'none', iterations: 10_000, setup: 'mov eax, 1\ncvtsi2sd xmm0, eax\ncvtsi2sd xmm1, eax', body: rep(2, 'divsd xmm0, xmm1') },
+  { name: 'never-taken', group: 'core', data: 'none', iterations: 100_000, setup: '', body: 'cmp rdx, 1\nje 2f\nadd rax, 1\n2:' },
+  { name: 'push-pop3', group: 'core', data: 'none', iterations: 50_000, setup: '', body: 'push rbx\npush rbp\npush r12\npop r12\npop rbp\npop rbx' },
+  { name: 'spill-reload', group: 'core', data: 'none', iterations: 50_000, setup: '', body: 'mov qword ptr [rsp - 16], rax\nmov rax, qword ptr [rsp - 16]\nadd rax, 1\nmov qword ptr [rsp - 24], rax\nmov rax, qword ptr [rsp - 24]\nadd rax, 1' },
+  { name: 'branch-never', group: 'branch', data: 'ones', iterations: 50_000, windowStep: 50_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
+  { name: 'branch-random', group: 'branch', data: 'random-flags', iterations: 50_000, windowStep: 50_000, setup: '', body: 'movzx eax, byte ptr [rdi + rdx]\ntest eax, eax\njz 2f\nadd rbx, 1\n2: add rdx, 1\nand rdx, 0xfffff' },
+  { name: 'walk-l1', group: 'memory', data: 'walk', iterations: 50_000, setup: 'mov rsi, 0x3fff', body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
+  { name: 'walk-64mib', group: 'memory', data: 'walk', iterations: 16_384, windowStep: 16_384 * 64, setup: `mov rsi, ${WALK_BYTES - 1}`, body: 'add rax, qword ptr [rdi + rdx]\nadd rdx, 64\nand rdx, rsi' },
 ];
 
 const SAVED = ['rbx', 'rbp', 'r12', 'r13', 'r14', 'r15'];
@@ -291,6 +302,7 @@ extern kernel_fn calibrate, ${HOST_KERNELS.map((_, i) => `k${i}`).join(', ')};
 static kernel_fn *const kernels[] = { ${HOST_KERNELS.map((_, i) => `k${i}`).join(', ')} };
 static const char *const names[] = { ${HOST_KERNELS.map((k) => `"${k.name}"`).join(', ')} };
 static const long iterations[] = { ${HOST_KERNELS.map((k) => k.iterations).join(', ')} };
+static const long window_step[] = { ${HOST_KERNELS.map((k) => k.windowStep ?? 0).join(', ')} };
 static const int data_kind[] = { ${HOST_KERNELS.map((k) => ['none', 'chase', 'random-flags', 'ones', 'walk'].indexOf(k.data)).join(', ')} };
 static uint64_t ticks(kernel_fn *f, long n, void *data) {
   _mm_lfence();
@@ -312,25 +324,39 @@ int main(void) {
   uint64_t *chase = aligned_alloc(64, 64);
   chase[0] = (uint64_t)chase;
   void *data[] = { walk, chase, flags, ones, walk };
-  const long calib_n = 20000; /* × ${CALIBRATION_ADDS} dependent adds: ≈ 1.3 M cycles */
+  const long calib_n = 2000; /* × ${CALIBRATION_ADDS} dependent adds: ≈ 128 k cycles */
   /* The VM's core clock drifts and other processes preempt us. Each sample brackets one
-   * kernel run between two calibration runs (their mean cancels a linear drift) and the
-   * median over many samples discards the disturbed ones, whether the disturbance hit a
-   * calibration (too low an estimate) or the kernel (too high). */
-  enum { SAMPLES = 41 };
+   * kernel run between two calibration runs (their mean cancels a linear drift); samples
+   * whose brackets disagree are dropped, and the median over many samples discards the
+   * disturbed ones left, whether the disturbance hit a calibration (too low an estimate) or
+   * the kernel (too high). */
+  enum { SAMPLES = 201, TRIES = 2000 };
   for (int k = 0; k < (int)(sizeof kernels / sizeof *kernels); k++) {
-    double samples[SAMPLES];
-    kernels[k](iterations[k], data[data_kind[k]]); /* warm caches and predictors */
-    for (int r = 0; r < SAMPLES; r++) {
+    static double samples[SAMPLES];
+    int kept = 0, tries = 0;
+    uint8_t *base = data[data_kind[k]];
+    /* Data kernels read from a window that moves on each sample: the walk by the bytes it
+     * covered (64 per iteration, wrapping in the 64 MiB), the flags by the bytes it read. */
+    long step = window_step[k];
+    long span = data_kind[k] == 4 ? ${WALK_BYTES}L : ${FLAG_BYTES}L;
+    long offset = 0;
+    kernels[k](iterations[k], base); /* warm caches and predictors */
+    while (kept < SAMPLES && tries++ < TRIES) {
+      uint8_t *window = base + (step ? offset : 0);
+      if (step) { offset += step; if (offset + step > span) offset = 0; }
       uint64_t c0 = ticks(calibrate, calib_n, 0);
-      uint64_t t = ticks(kernels[k], iterations[k], data[data_kind[k]]);
+      uint64_t t = ticks(kernels[k], iterations[k], window);
       uint64_t c1 = ticks(calibrate, calib_n, 0);
+      /* Brackets that disagree by more than 2 % were disturbed (preempted or the clock
+       * moved): drop the sample. */
+      if (c0 > c1 * 1.02 || c1 > c0 * 1.02) continue;
       double per_cycle = (double)(c0 + c1) / 2.0 / ((double)calib_n * ${CALIBRATION_ADDS});
-      samples[r] = (double)t / per_cycle / (double)iterations[k];
+      samples[kept++] = (double)t / per_cycle / (double)iterations[k];
     }
-    for (int i = 1; i < SAMPLES; i++)
+    for (int i = 1; i < kept; i++)
       for (int j = i; j > 0 && samples[j - 1] > samples[j]; j--) { double x = samples[j]; samples[j] = samples[j - 1]; samples[j - 1] = x; }
-    printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.4f,\\"q1\\":%.4f,\\"q3\\":%.4f}\\n", names[k], samples[SAMPLES / 2], samples[SAMPLES / 4], samples[3 * SAMPLES / 4]);
+    if (kept == 0) { printf("{\\"name\\":\\"%s\\",\\"cycles\\":null}\\n", names[k]); continue; }
+    printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.4f,\\"q1\\":%.4f,\\"q3\\":%.4f,\\"samples\\":%d,\\"tries\\":%d}\\n", names[k], samples[kept / 2], samples[kept / 4], samples[3 * kept / 4], kept, tries);
   }
   return 0;
 }
@@ -341,7 +367,8 @@ function hostSource(): string {
 }
 
 /** Host cycles per iteration by kernel name, with the interquartile range of the samples. */
-function hostCycles(): Map<string, { cycles: number; q1: number; q3: number }> {
+export function hostCycles(): Map<string, { cycles: number; q1: number; q3: number }> {
+  // Pinned to one CPU (the last) where taskset exists: no migration between samples.
   const out = hostCyclesRaw();
   return new Map(out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; cycles: number; q1: number; q3: number }).map((r) => [r.name, r]));
 }
@@ -353,11 +380,15 @@ function hostCyclesRaw(): string {
     writeFileSync(join(dir, 'harness.c'), HARNESS_C);
     writeFileSync(join(dir, 'kernels.S'), hostSource());
     execFileSync('gcc', ['-O2', '-o', join(dir, 'harness'), join(dir, 'harness.c'), join(dir, 'kernels.S')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return execFileSync(join(dir, 'harness'), { encoding: 'utf8' });
+    const harness = join(dir, 'harness');
+    const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), harness], { encoding: 'utf8' });
+    return pinned.status === 0 ? pinned.stdout : execFileSync(harness, { encoding: 'utf8' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const MODEL_ITERATIONS = 100_000;
 
 /** Cycles per iteration of a host kernel run through the Machine. */
 async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'detailed', uarch: string): Promise<number> {
@@ -370,9 +401,9 @@ async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'deta
     if (k.data === 'ones') data.view.fill(1, 0, FLAG_BYTES);
     if (k.data === 'random-flags') data.view.set(xorshiftFlags(FLAG_BYTES, SEED));
     if (k.data === 'chase') data.data.setBigUint64(0, data.address, true);
-    // Fewer iterations through the model than on the host, except where the trip count is the
-    // point (the 64 MiB walk covers its buffer once).
-    const n = k.data === 'walk' && k.name === 'walk-64mib' ? k.iterations : Math.min(k.iterations, 200_000);
+    // The 64 MiB walk covers its buffer once (a cold stream, as each host sample's window is);
+    // every other kernel runs MODEL_ITERATIONS.
+    const n = k.windowStep !== undefined && k.data === 'walk' ? WALK_BYTES / 64 : MODEL_ITERATIONS;
     m.call(text.address, [n, data.address]);
     return m.cycleReport()!.cycles / n;
   } finally {
@@ -380,19 +411,27 @@ async function modelCycles(k: HostKernel, code: Uint8Array, mode: 'fast' | 'deta
   }
 }
 
+/**
+ * The table the host is compared with: the host's own (`--uarch host`), or znver3 where the
+ * host matches no table. Emits `host_uarch` (the core detected, host.ts) and `model_uarch`.
+ */
+export function hostModel(): UarchName {
+  const host = detectHost();
+  emit({ bench: 'timing', arch: 'x64', metric: 'host_uarch', value: host.core });
+  emit({ bench: 'timing', arch: 'x64', metric: 'host_description', value: describeHost(host) });
+  const uarch = host.arch === 'x64' && host.uarch !== undefined ? host.uarch : 'znver3';
+  emit({ bench: 'timing', arch: 'x64', metric: 'model_uarch', value: uarch });
+  return uarch;
+}
+
 async function benchAccuracy(): Promise<void> {
+  const uarch = hostModel();
   const host = hostCycles();
-  const uarch = 'znver3';
   const codes = HOST_KERNELS.map((k) => assemble('x64', kernelFunction(k, 'kernel')));
-  const errors: Record<Group, number[]> = { core: [], branch: [], memory: [], stack: [] };
+  const errors: Record<Group, number[]> = { core: [], branch: [], memory: [] };
   for (const [i, k] of HOST_KERNELS.entries()) {
     const { cycles: measured, q1, q3 } = host.get(k.name)!;
     const mode = k.group === 'core' ? 'fast' : 'detailed';
-    if (k.group === 'stack') {
-      const fastCycles = await modelCycles(k, codes[i], 'fast', uarch);
-      emit({ bench: 'timing', arch: 'x64', metric: `fast_${k.name}_cycles`, value: fastCycles });
-      emit({ bench: 'timing', arch: 'x64', metric: `fast_${k.name}_error`, value: Math.abs(fastCycles - measured) / measured });
-    }
     const modelled = await modelCycles(k, codes[i], mode, uarch);
     const error = Math.abs(modelled - measured) / measured;
     errors[k.group].push(error);
@@ -411,5 +450,10 @@ async function benchAccuracy(): Promise<void> {
 
 export async function benchTiming(options: BenchOptions): Promise<void> {
   for (const arch of options.arches) await benchSpeed(arch, options.repeats);
+  await benchTimingHost(options);
+}
+
+/** Accuracy against this host only (`npm run bench -- timing-host`): x86-64 hosts. */
+export async function benchTimingHost(options: BenchOptions): Promise<void> {
   if (process.arch === 'x64' && options.arches.includes('x64')) await benchAccuracy();
 }

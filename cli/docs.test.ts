@@ -32,7 +32,8 @@ function examples(markdown: string): DocExample[] {
   return out;
 }
 
-const normalize = (s: string) => s.replace(/, \d+\.\d+ ms$/gm, ', <duration> ms');
+// Durations, and the machine the example ran on (the cycle report names the detected host).
+const normalize = (s: string) => s.replace(/, \d+\.\d+ ms$/gm, ', <duration> ms').replace(/^(model: [^;]+); host: .*$/gm, '$1; host: <host>');
 
 test('the complete examples in docs/cli.md print what the document shows', async (t) => {
   const all = examples(readFileSync(new URL('../docs/cli.md', import.meta.url), 'utf8'));

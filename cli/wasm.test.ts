@@ -352,7 +352,7 @@ test('run: bad input is exit 2 with a message naming what and where', async (t) 
     [['run', wat, '--arch', 'mips'], /--arch: unknown architecture 'mips'/],
     [['run', wat, '--entry', 'fib'], /--entry applies to ELF objects/],
     [['run', wat, '--cycles=slow'], /--cycles takes fast, detailed or off \(got 'slow'\)/],
-    [['run', wat, '--invoke', 'fib', '3', '--cycles', '--uarch', 'pentium'], /unknown microarchitecture 'pentium' \(known: skylake, znver3, cortex-a72, neoverse-n2\)/],
+    [['run', wat, '--invoke', 'fib', '3', '--cycles', '--uarch', 'pentium'], /unknown microarchitecture 'pentium' \(known: skylake, sapphirerapids, znver3, znver4, znver5, cortex-a72, neoverse-n1, neoverse-n2, neoverse-v2, host\)/],
     [['run', wat, '--invoke', 'fib', '3', '--uarch', 'zen3'], /--uarch needs --cycles/],
     [['run', 'examples/fib', '--arch', 'aarch64', '--cycles', '--uarch', 'skylake'], /skylake: models x64, the example runs on aarch64/],
     [['run', wat, '--trace=loud'], /--trace takes block or insn \(got 'loud'\)/],

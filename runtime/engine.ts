@@ -4,7 +4,8 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { CycleModelError, type CycleOptions } from '../simulator/timing/cycles.ts';
-import { timingModel } from '../simulator/timing/model.ts';
+import { resolveUarch } from '../simulator/timing/model.ts';
+import { UARCH_SPECS } from '../simulator/timing/table.ts';
 import { RuntimeError } from './errors.ts';
 
 export interface EngineConfig {
@@ -44,8 +45,8 @@ export function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined):
     throw new CycleModelError(`cycles.accumulate must be a boolean (got ${JSON.stringify(cycles.accumulate)})`);
   }
   if (cycles.uarch === undefined) return;
-  const model = timingModel(cycles.uarch);
-  if (model.arch !== arch) throw new CycleModelError(`models ${model.arch}, the engine is ${arch}`, cycles.uarch);
+  const modelArch = UARCH_SPECS[resolveUarch(cycles.uarch, arch)].arch;
+  if (modelArch !== arch) throw new CycleModelError(`models ${modelArch}, the engine is ${arch}`, cycles.uarch);
 }
 
 /** Compilation settings shared by stores: the target architecture and limits. */

@@ -1,13 +1,16 @@
 /**
  * Generates the timing model's data at development time (never at run time or in tests):
  *
- *   node --import tsx scripts/gen-timing-tables.ts [--mca llvm-mca-16]
+ *   node --import tsx scripts/gen-timing-tables.ts [--mca llvm-mca-22]
  *
- * Uses `llvm-mca-16` when installed (Debian: apt-get install llvm-16), else `llvm-mca`. LLVM 14
- * accepts -mcpu=neoverse-n2 but schedules it with the Cortex-A57 model; LLVM 16 has the real
- * Neoverse N2 model, so the committed data come from 16 (recorded in each table).
+ * Uses `llvm-mca-22` when installed (Debian 12: apt-get install llvm-22, a developer tool for
+ * regeneration only — CI never runs this script), else `llvm-mca-16`, else `llvm-mca`. LLVM 14
+ * accepts -mcpu=neoverse-n2 but schedules it with the Cortex-A57 model, and knows no znver4,
+ * znver5, sapphirerapids or neoverse-v2; the committed data come from LLVM 22 (recorded in
+ * each table). LLVM 22 schedules znver5 with its Znver4 model and cortex-a78 with the
+ * Cortex-A57 one (so neoverse-n1, which has its own model, is the Cortex-A76-class table).
  *
- * 1. Per microarchitecture (skylake, znver3, cortex-a72, neoverse-n2), every line of the
+ * 1. Per microarchitecture (UARCH_NAMES in simulator/timing/table.ts), every line of the
  *    instruction corpus (simulator/timing/corpus.ts) is assembled with GNU as, decoded with
  *    Capstone and keyed with `parseForm` — the same key the model computes at run time — and
  *    put in its own llvm-mca region (`--json --instruction-tables`). From the JSON we keep
@@ -36,7 +39,7 @@ import { disassemble } from '../simulator/timing/disasm.ts';
 import { registerEffects } from '../simulator/timing/effects.ts';
 import { parseForm, type ParsedForm } from '../simulator/timing/forms.ts';
 import { KERNELS } from '../simulator/timing/kernels.ts';
-import { UARCH_NAMES, UARCH_SPECS, type Demand, type FormEntry, type UarchName, type UarchSpec, type UarchTableData } from '../simulator/timing/table.ts';
+import { UARCH_NAMES, UARCH_SPECS, type Demand, type FormEntry, type TableAdjustments, type UarchName, type UarchSpec, type UarchTableData } from '../simulator/timing/table.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = join(ROOT, 'simulator/timing/data');
@@ -46,7 +49,7 @@ const mcaArg = process.argv.indexOf('--mca');
 const MCA = mcaArg >= 0 ? process.argv[mcaArg + 1] : pickMca();
 
 function pickMca(): string {
-  for (const candidate of ['llvm-mca-16', 'llvm-mca']) {
+  for (const candidate of ['llvm-mca-22', 'llvm-mca-16', 'llvm-mca']) {
     if (spawnSync(candidate, ['--version']).status === 0) return candidate;
   }
   throw new Error('no llvm-mca found');
@@ -357,7 +360,50 @@ async function buildTable(spec: UarchSpec, corpus: CorpusLine[]): Promise<UarchT
   }
   const sorted: Record<string, FormEntry> = {};
   for (const k of Object.keys(forms).sort()) sorted[k] = forms[k];
-  return { name: spec.name, arch: spec.arch, llvmMca: mcaVersion(), dispatchWidth, units: resources, forms: sorted };
+  const table: UarchTableData = { name: spec.name, arch: spec.arch, llvmMca: mcaVersion(), dispatchWidth, units: resources, forms: sorted };
+  return spec.adjust ? adjustTable(table, spec.adjust) : table;
+}
+
+/**
+ * Applies a spec's documented corrections to llvm-mca's data (UarchSpec.adjust): a wider
+ * dispatch, units the scheduling model lacks (each joins every demand spread over its
+ * group), latency deltas by mnemonic, and scaled store demands.
+ */
+function adjustTable(table: UarchTableData, adjust: TableAdjustments): UarchTableData {
+  const units = [...table.units];
+  const index = (name: string): number => {
+    const i = units.indexOf(name);
+    if (i < 0) throw new Error(`${table.name}: adjustment names unit ${name}, not one of ${units.join(', ')}`);
+    return i;
+  };
+  const widen = (adjust.addUnits ?? []).map(({ group, units: extra }) => {
+    const g = group.map(index).sort((a, b) => a - b);
+    const added = extra.map((u) => {
+      units.push(u);
+      return units.length - 1;
+    });
+    return { key: g.join(','), added };
+  });
+  const scaled = adjust.storeDemandScale ? new Set(adjust.storeDemandScale.units.map(index)) : new Set<number>();
+  const forms: Record<string, FormEntry> = {};
+  for (const [key, f] of Object.entries(table.forms)) {
+    const mnemonic = key.split(' ')[0];
+    let demands = f.demands.map(([us, cycles]): Demand => {
+      const k = [...us].sort((a, b) => a - b).join(',');
+      const w = widen.find((x) => x.key === k);
+      return [w ? [...us, ...w.added] : us, cycles];
+    });
+    if (f.store && adjust.storeDemandScale) {
+      const s = adjust.storeDemandScale.scale;
+      demands = demands.map(([us, cycles]): Demand => (us.every((u) => scaled.has(u)) ? [us, round(cycles * s)] : [us, cycles]));
+    }
+    const delta = (adjust.latency ?? []).filter((l) => l.mnemonic.test(mnemonic)).reduce((sum, l) => sum + l.delta, 0);
+    const entry: FormEntry = { ...f, demands, lat: f.lat + delta };
+    if (delta !== 0 && f.regLat !== undefined) Object.assign(entry, { regLat: f.regLat + delta });
+    if (delta !== 0 && f.accLat !== undefined) Object.assign(entry, { accLat: f.accLat + delta });
+    forms[key] = entry;
+  }
+  return { ...table, dispatchWidth: adjust.dispatchWidth ?? table.dispatchWidth, units, forms, adjusted: adjust.source };
 }
 
 /** Pretty-prints with one line per form (readable diffs), everything else JSON. */

@@ -8,6 +8,7 @@ import {
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
+import { defaultUarch, loadTimingModel } from './timing/model.ts';
 import { CycleCounter, type CycleOptions, type CycleReport, type ReportOptions } from './timing/cycles.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
@@ -154,6 +155,8 @@ export class Machine {
   /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
    * Unicorn, say) fit the same API. */
   static async create(options: MachineOptions): Promise<Machine> {
+    // The cycle model's table is loaded here, once per process (the constructor needs it).
+    if (options.cycles && options.cycles.mode !== 'off') await loadTimingModel(options.cycles.uarch ?? defaultUarch(options.arch), options.arch);
     return new Machine(options);
   }
 

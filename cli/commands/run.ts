@@ -10,7 +10,8 @@ import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
 import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type HostFn, type Instance, type Val } from '../../runtime/api.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { CycleModelError, type CycleOptions, type CycleReport } from '../../simulator/timing/cycles.ts';
-import { UARCH_NAMES, UnknownUarchError, parseUarch, timingModel } from '../../simulator/timing/model.ts';
+import { HostUarchError, UARCH_NAMES, UnknownUarchError, parseUarch, resolveUarch } from '../../simulator/timing/model.ts';
+import { UARCH_SPECS } from '../../simulator/timing/table.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
@@ -81,8 +82,9 @@ predictor, caches and a register scoreboard (slower). Prints total cycles, IPC, 
 (base / dependency / branch / memory) and the hottest functions and blocks (Wasm functions
 as module!name) of the call: the --entry call, or the invoked export (a start function run
 by instantiation is not in it); for an example run by its driver, of every call the driver
-makes, start functions included, added up. --uarch picks the model: ${UARCH_NAMES.join(', ')}
-(default skylake on x86-64, neoverse-n2 on AArch64).
+makes, start functions included, added up. --uarch picks the model: ${UARCH_NAMES.join(', ')},
+or host for the table closest to this machine (default skylake on x86-64, neoverse-n2 on
+AArch64); the report names the model and the detected host.
 
 On a guest trap: its code (Wasm) or kind (ELF), exact PC, the instruction there and a
 symbolized backtrace, exit code 1. Bad input or usage: exit code 2. JSON shapes: docs/cli.md.`;
@@ -125,6 +127,7 @@ function percent(x: number): string {
 export function cycleReportText(r: CycleReport): string[] {
   const lines = [
     `cycles: ${Math.round(r.cycles)} (${r.mode}, ${r.uarch}), IPC ${r.ipc.toFixed(2)}, CPI ${(r.instructions ? r.cycles / r.instructions : 0).toFixed(3)}`,
+    `model: ${r.uarch}; host: ${r.host.description}`,
     `CPI stack: base ${r.cpi.base.toFixed(3)}, dependency ${r.cpi.dependency.toFixed(3)}, branch ${r.cpi.branch.toFixed(3)}, memory ${r.cpi.memory.toFixed(3)}`,
   ];
   const priced = r.pricing.exact + r.pricing.approximate + r.pricing.unknown;
@@ -235,7 +238,7 @@ function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined
   if (cyclesFlag !== undefined && cyclesFlag !== 'fast' && cyclesFlag !== 'detailed' && cyclesFlag !== 'off') {
     throw new UsageError(`--cycles takes fast, detailed or off (got '${String(cyclesFlag)}')`, command);
   }
-  if (typeof uarchFlag === 'string' && !parseUarch(uarchFlag)) throw new UsageError(new UnknownUarchError(uarchFlag).message, command);
+  if (typeof uarchFlag === 'string' && !parseUarch(uarchFlag) && uarchFlag.toLowerCase() !== 'host') throw new UsageError(new UnknownUarchError(uarchFlag).message, command);
   if (uarchFlag !== undefined && cyclesFlag === undefined) throw new UsageError('--uarch needs --cycles', command);
   return cyclesFlag === 'fast' || cyclesFlag === 'detailed'
     ? { mode: cyclesFlag, ...(typeof uarchFlag === 'string' ? { uarch: uarchFlag } : {}) }
@@ -245,7 +248,13 @@ function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined
 /** A --uarch model of the other arch is a usage error (`what` says what runs on `arch`). */
 function checkUarchArch(cycles: CycleOptions | undefined, arch: Arch, what: string, command = 'run'): void {
   if (cycles?.uarch === undefined) return;
-  const modelArch = timingModel(cycles.uarch).arch;
+  let modelArch: Arch;
+  try {
+    modelArch = UARCH_SPECS[resolveUarch(cycles.uarch, arch)].arch;
+  } catch (e) {
+    if (e instanceof HostUarchError) throw new UsageError(e.message, command);
+    throw e;
+  }
   if (modelArch !== arch) throw new UsageError(new CycleModelError(`models ${modelArch}, ${what} ${arch}`, cycles.uarch).message, command);
 }
 

@@ -13,6 +13,7 @@
  */
 import type { Arch } from '../../isa/arch.ts';
 import { decodeBlock, type DecodedInsn } from './disasm.ts';
+import { loadLatencyPart, MemoryTracker } from './mechanisms.ts';
 import { branchTarget, type BlockCost, type TimingModel } from './model.ts';
 
 /** How control leaves a block. `none`: the block ended without a branch (page end, size cap, trap). */
@@ -157,11 +158,18 @@ function mergeInto(target: Map<number, number>, source: Map<number, number>, shi
 
 /**
  * Builds the dataflow summary with the same latency rules as the static model's loop-carried
- * bound (load-op read advance, late accumulator forwarding, fast pointer updates), except that
- * x86-64 stack-pointer updates by push/pop/call/ret cost nothing (the stack engine).
+ * bound (load-op read advance, late accumulator forwarding, pointer updates that depend on the
+ * pointer alone) and the same mechanisms (mechanisms.ts): the stack engine, move elimination,
+ * simple-address loads, and loads of a value a store of this block wrote (memory renaming /
+ * store-to-load forwarding; stores in earlier blocks are not matched).
  */
-function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds, branchEnds: boolean): DataflowSummary {
+function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: RegisterIds, branchEnds: boolean, withMechanisms: boolean): DataflowSummary {
+  const mech = model.mechanisms(withMechanisms);
+  // Every x86-64 core has the stack engine, and llvm-mca 22's models do not chain rsp either.
   const stackEngine = model.arch === 'x64';
+  const memory = mech.storeForward !== undefined || mech.simpleAddressSaving > 0 ? new MemoryTracker() : undefined;
+  /** Paths to the data each store wrote, by address key. */
+  const stored = new Map<string, Paths>();
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
   const defs = new Map<number, Paths>();
@@ -181,8 +189,12 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     const insn = insns[k];
     // Start time of this instruction when all block inputs are ready at 0.
     let startAll = 0;
-    const looked = model.lookup(insn.mnemonic, insn.opStr);
+    const looked = model.priced(insn.mnemonic, insn.opStr, withMechanisms);
     const entry = looked.entry;
+    const access = memory && looked.form ? memory.access(looked.form, entry) : undefined;
+    const forwarded = access?.load && mech.storeForward !== undefined ? stored.get(access.key) : undefined;
+    const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
+    const loadPart = loadLatencyPart(entry, looked.effects);
     // The block's final branch also "writes" a pseudo register when it executes, so detailed
     // mode knows when a mispredicted branch resolves.
     const effects = k === insns.length - 1 && branchEnds
@@ -207,17 +219,26 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     for (const w of effects.writes) {
       if (stackEngine && w.pointerUpdate && w.reg === 'rsp') {
         // x86 cores rename the stack-pointer updates of push/pop/call/ret in the front end
-        // (the stack engine): rsp depends on nothing but rsp, with no latency. llvm-mca's
-        // models (and so the static loop bound) charge them a load's latency.
+        // (the stack engine): rsp depends on nothing but rsp, with no latency.
         const src = sourceOf(regs.id('rsp'));
         defs.set(regs.id('rsp'), { from: new Map(src.from), start: src.start, fromLoad: new Map(src.fromLoad), startLoad: src.startLoad });
         continue;
       }
-      const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat;
+      const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat - saving;
       const out: Paths = { from: new Map(), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
       mergeInto(out.fromLoad, data.fromLoad, lat);
       out.startLoad = data.startLoad + lat;
-      if (entry.load && !w.pointerUpdate) {
+      if (forwarded) {
+        // The value a store of this block wrote: its data paths, storeForward later, plus the
+        // ALU part of a load-op; no cache access, so no load delay on these paths.
+        const via = mech.storeForward! + entry.lat - loadPart;
+        mergeInto(out.from, data.from, lat);
+        out.start = data.start + lat;
+        mergeInto(out.from, forwarded.from, via);
+        mergeInto(out.fromLoad, forwarded.fromLoad, via);
+        out.start = Math.max(out.start, forwarded.start + via);
+        out.startLoad = Math.max(out.startLoad, forwarded.startLoad + via);
+      } else if (entry.load && !w.pointerUpdate) {
         // Every path through the address passes through the load.
         mergeInto(out.from, data.from, lat);
         out.start = data.start + lat;
@@ -234,6 +255,14 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
       defs.set(regs.id(w.reg), out);
       span = Math.max(span, startAll + lat);
     }
+    if (access?.store && memory) {
+      // A pure store writes its data registers' value; a read-modify-write its result.
+      if (access.load) {
+        const first = effects.writes.find((w) => !w.pointerUpdate);
+        if (first) stored.set(access.key, defs.get(regs.id(first.reg))!);
+      } else stored.set(access.key, { from: new Map(data.from), start: data.start, fromLoad: new Map(data.fromLoad), startLoad: data.startLoad });
+    }
+    if (memory && looked.form) memory.retire(looked.form, effects);
   }
   const outputs = [...defs.keys()];
   const n = inputs.length;
@@ -268,15 +297,15 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
 }
 
 /** Decodes and prices a block the engine reports. Never throws for guest bytes. */
-export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: bigint, code: Uint8Array, serial = 0): BlockInfo {
+export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: bigint, code: Uint8Array, serial = 0, mechanisms = true): BlockInfo {
   const arch = model.arch;
   const { insns, complete } = decodeBlock(arch, code, address);
   const instructions = arch === 'aarch64' ? code.length >>> 2 : insns.length + (complete ? 0 : 1);
-  const cost = insns.length > 0 ? model.blockCost(insns) : undefined;
+  const cost = insns.length > 0 ? model.blockCost(insns, { mechanisms }) : undefined;
   const { kind, target } = complete ? terminatorOf(arch, insns[insns.length - 1]) : { kind: 'none' as const, target: undefined };
   let loads = 0;
   for (const i of insns) if (model.lookup(i.mnemonic, i.opStr).entry.load) loads++;
-  const dataflow = summarize(model, insns, regs, kind !== 'none');
+  const dataflow = summarize(model, insns, regs, kind !== 'none', mechanisms);
   let maxRegister = -1;
   for (const r of dataflow.inputs) maxRegister = Math.max(maxRegister, r);
   for (const r of dataflow.outputs) maxRegister = Math.max(maxRegister, r);
@@ -307,13 +336,17 @@ export function analyzeBlock(model: TimingModel, regs: RegisterIds, address: big
 export class BlockCache {
   private readonly byKey = new Map<string, BlockInfo>();
   readonly registers = new RegisterIds();
-  constructor(readonly model: TimingModel) {}
+  /** `mechanisms` false: price as llvm-mca does (BlockCostOptions.mechanisms). */
+  constructor(
+    readonly model: TimingModel,
+    readonly mechanisms = true,
+  ) {}
 
   get(address: bigint, code: Uint8Array): BlockInfo {
     const key = `${address.toString(16)}:${Buffer.from(code.buffer, code.byteOffset, code.byteLength).toString('hex')}`;
     let info = this.byKey.get(key);
     if (!info) {
-      info = analyzeBlock(this.model, this.registers, address, code, this.byKey.size);
+      info = analyzeBlock(this.model, this.registers, address, code, this.byKey.size, this.mechanisms);
       this.byKey.set(key, info);
     }
     return info;

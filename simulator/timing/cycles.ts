@@ -21,6 +21,7 @@ import { BlockCache, type BlockInfo } from './blocks.ts';
 import type { MemoryStats } from './cache.ts';
 import { DetailedTimer, type CpiStack } from './detailed.ts';
 import { defaultUarch, timingModel, type TimingModel, type UarchName } from './model.ts';
+import { describeHost, detectHost } from './host.ts';
 import { DYNAMIC_PARAMS, type DynamicParams } from './params.ts';
 import type { BranchStats } from './predictor.ts';
 
@@ -30,6 +31,12 @@ export interface CycleOptions {
   readonly mode: CycleMode;
   /** Microarchitecture name or alias (`skylake`, `zen3`, `a72`, `n2`); default per arch. */
   readonly uarch?: string;
+  /**
+   * Apply the core's mechanisms llvm-mca's models lack (stack engine, move elimination,
+   * simple-address loads, memory renaming; docs/cycle-model.md). Default true; false prices
+   * blocks exactly as llvm-mca's scheduling model does.
+   */
+  readonly mechanisms?: boolean;
   /** Detailed mode: model the data caches (memory hooks on every access). Default true. */
   readonly caches?: boolean;
   /**
@@ -77,7 +84,10 @@ export interface FunctionHotSpot {
 export interface CycleReport {
   readonly mode: 'fast' | 'detailed';
   readonly arch: Arch;
+  /** The table the cycles come from. */
   readonly uarch: UarchName;
+  /** The machine the report was made on and its closest table (host.ts), to compare with `uarch`. */
+  readonly host: HostSummary;
   readonly cycles: number;
   /** Guest instructions the report covers (whole blocks entered; gateway stubs excluded). */
   readonly instructions: number;
@@ -92,6 +102,20 @@ export interface CycleReport {
   readonly functions: readonly FunctionHotSpot[];
   readonly branches?: BranchStats;
   readonly memory?: MemoryStats;
+}
+
+export interface HostSummary {
+  /** `AMD family 0x1a model 0x2 (znver5): znver5`. */
+  readonly description: string;
+  /** The host's core (`znver5`, `neoverse-n1`, …; `unknown` when not identified). */
+  readonly core: string;
+  /** The table closest to the host, if it has one. */
+  readonly uarch: UarchName | undefined;
+}
+
+function hostSummary(): HostSummary {
+  const h = detectHost();
+  return { description: describeHost(h), core: h.core, uarch: h.uarch };
 }
 
 export interface ReportOptions {
@@ -134,14 +158,14 @@ export class CycleCounter {
   ) {
     if (options.mode === 'off') throw new CycleModelError('mode off needs no cycle counter');
     this.mode = options.mode;
-    this.model = timingModel(options.uarch ?? defaultUarch(engine.arch));
+    this.model = timingModel(options.uarch ?? defaultUarch(engine.arch), engine.arch);
     if (this.model.arch !== engine.arch) {
       throw new CycleModelError(`models ${this.model.arch}, the machine is ${engine.arch}`, this.model.uarch);
     }
     this.params = DYNAMIC_PARAMS[this.model.uarch];
     this.caches = this.mode === 'detailed' && options.caches !== false;
     this.accumulate = options.accumulate === true;
-    this.blocks = new BlockCache(this.model);
+    this.blocks = new BlockCache(this.model, options.mechanisms !== false);
     if (!engine.setBlockDescriber) throw new CycleModelError(`engine ${engine.name} cannot describe blocks to a native counter`);
     engine.setBlockDescriber((address, code) => {
       const info = this.blocks.get(address, code);
@@ -351,6 +375,7 @@ export class CycleCounter {
       mode: this.mode,
       arch: this.model.arch,
       uarch: this.model.uarch,
+      host: hostSummary(),
       cycles,
       instructions,
       ipc: cycles > 0 ? instructions / cycles : 0,

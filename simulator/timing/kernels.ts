@@ -239,7 +239,7 @@ export const KERNELS: readonly KernelSource[] = [
     cmp rdx, rax
     jne LOOP`),
   x64('gcc-x64-sum', `
-    movsx rdx, dword ptr [rdi]
+    movsxd rdx, dword ptr [rdi]
     add rdi, 4
     add rax, rdx
     cmp rdi, rcx

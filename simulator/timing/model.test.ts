@@ -8,6 +8,7 @@ import {
   BlockCostError,
   DEFAULT_ENTRY,
   UARCH_NAMES,
+  loadTimingModels,
   UnknownUarchError,
   branchTarget,
   loopRunCycles,
@@ -16,6 +17,8 @@ import {
   type BlockInstruction,
   type UarchName,
 } from './model.ts';
+
+await loadTimingModels();
 
 const BASE = 0x10000n;
 
@@ -30,7 +33,10 @@ interface Score {
   readonly count: number;
 }
 
-/** Model vs llvm-mca goldens for one uarch: per-iteration cycles of the 100-iteration run, and steady state. */
+/**
+ * Model vs llvm-mca goldens for one uarch: per-iteration cycles of the 100-iteration run, and
+ * steady state. Priced without the core's mechanisms (llvm-mca has none of them).
+ */
 async function score(uarch: UarchName, steady: boolean): Promise<Score> {
   const model = timingModel(uarch);
   let sum = 0;
@@ -39,7 +45,7 @@ async function score(uarch: UarchName, steady: boolean): Promise<Score> {
   let count = 0;
   for (const k of KERNEL_GOLDENS) {
     if (k.arch !== model.arch) continue;
-    const cost = model.blockCost(await kernelBlock(k));
+    const cost = model.blockCost(await kernelBlock(k), { mechanisms: false });
     const total = k.totalCycles[uarch]!;
     const golden = steady ? (k.totalCyclesTwice[uarch]! - total) / k.iterations : total / k.iterations;
     const predicted = steady ? cost.cycles : loopRunCycles(cost, k.iterations) / k.iterations;
@@ -68,7 +74,10 @@ test('goldens cover at least 20 kernels per arch and every uarch of the arch', (
   }
 });
 
-for (const uarch of UARCH_NAMES) {
+/** Tables with documented corrections to llvm-mca's data (znver5) cannot agree with llvm-mca. */
+const AS_LLVM_MCA = UARCH_NAMES.filter((u) => timingModel(u).table.adjusted === undefined);
+
+for (const uarch of AS_LLVM_MCA) {
   test(`${uarch}: cycles per iteration of 100-iteration runs within MAPE 5 % and worst 20 % of llvm-mca`, async (t) => {
     const s = await score(uarch, false);
     t.log(`${uarch}: MAPE ${(s.mape * 100).toFixed(2)} %, worst ${(s.worst * 100).toFixed(1)} % (${s.worstKernel}), ${s.count} kernels`);
@@ -86,6 +95,9 @@ for (const uarch of UARCH_NAMES) {
     t.true(s.worst <= 0.25, `worst ${s.worst} on ${s.worstKernel}`);
   });
 
+}
+
+for (const uarch of UARCH_NAMES) {
   test(`${uarch}: every kernel instruction is priced from the table exactly`, async (t) => {
     const model = timingModel(uarch);
     for (const k of KERNEL_GOLDENS.filter((k) => k.arch === model.arch)) {
@@ -113,9 +125,11 @@ test('table entries reference existing units and sane numbers', (t) => {
   }
 });
 
-test('x64 and aarch64 tables of the same arch share one key set', (t) => {
-  t.deepEqual(Object.keys(timingModel('skylake').table.forms), Object.keys(timingModel('znver3').table.forms));
-  t.deepEqual(Object.keys(timingModel('cortex-a72').table.forms), Object.keys(timingModel('neoverse-n2').table.forms));
+test('tables of the same arch share one key set', (t) => {
+  for (const u of UARCH_NAMES) {
+    const first = UARCH_NAMES.find((v) => timingModel(v).arch === timingModel(u).arch)!;
+    t.deepEqual(Object.keys(timingModel(u).table.forms), Object.keys(timingModel(first).table.forms), u);
+  }
 });
 
 function insn(address: bigint, size: number, text: string): BlockInstruction {

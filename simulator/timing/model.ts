@@ -31,13 +31,11 @@
  */
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError } from '../../isa/error.ts';
-import { CORTEX_A72 } from './data/cortex-a72.ts';
-import { NEOVERSE_N2 } from './data/neoverse-n2.ts';
-import { SKYLAKE } from './data/skylake.ts';
-import { ZNVER3 } from './data/znver3.ts';
 import { registerEffects, type Effects } from './effects.ts';
 import { FormParseError, kindKey, parseForm, relaxedKeys, type ParsedForm } from './forms.ts';
-import { UARCH_NAMES, UARCH_SPECS, type FormEntry, type UarchName, type UarchSpec, type UarchTableData } from './table.ts';
+import { describeHost, detectHost, type HostCpu } from './host.ts';
+import { isEliminableMove, loadLatencyPart, MemoryTracker, NO_MECHANISMS } from './mechanisms.ts';
+import { UARCH_NAMES, UARCH_SPECS, type FormEntry, type Mechanisms, type UarchName, type UarchSpec, type UarchTableData } from './table.ts';
 
 export type { UarchName } from './table.ts';
 export { UARCH_NAMES } from './table.ts';
@@ -106,13 +104,19 @@ export interface BlockCostOptions {
   readonly loop?: boolean;
   /** Whether the front-end bytes bound enters the maximum; `auto` (default) as described above. */
   readonly frontEnd?: 'auto' | 'always' | 'never';
+  /**
+   * Apply the core's mechanisms the llvm-mca models lack (`UarchSpec.mechanisms`: stack
+   * engine, move elimination, simple-address loads, memory renaming). Default true; false
+   * prices blocks as llvm-mca does (for validation against it).
+   */
+  readonly mechanisms?: boolean;
 }
 
 /** A name that is not one of UARCH_NAMES. */
 export class UnknownUarchError extends StackscopeError {
   override name = 'UnknownUarchError';
   constructor(readonly requested: string) {
-    super(`unknown microarchitecture '${requested}' (known: ${UARCH_NAMES.join(', ')})`);
+    super(`unknown microarchitecture '${requested}' (known: ${UARCH_NAMES.join(', ')}, host)`);
   }
 }
 
@@ -130,11 +134,20 @@ export class BlockCostError extends StackscopeError {
 /** Priced when no table entry fits: one micro-op of latency 1 that occupies no modelled port. */
 export const DEFAULT_ENTRY: FormEntry = { lat: 1, uops: 1, rtp: 1, load: false, store: false, side: false, demands: [], src: '(default)' };
 
-const TABLES: Record<UarchName, UarchTableData> = {
-  skylake: SKYLAKE,
-  znver3: ZNVER3,
-  'cortex-a72': CORTEX_A72,
-  'neoverse-n2': NEOVERSE_N2,
+/**
+ * The generated tables, one module each, loaded on first use (each is 100–200 KB of source;
+ * a run needs one).
+ */
+const TABLE_LOADERS: Readonly<Record<UarchName, () => Promise<UarchTableData>>> = {
+  skylake: async () => (await import('./data/skylake.ts')).SKYLAKE,
+  sapphirerapids: async () => (await import('./data/sapphirerapids.ts')).SAPPHIRERAPIDS,
+  znver3: async () => (await import('./data/znver3.ts')).ZNVER3,
+  znver4: async () => (await import('./data/znver4.ts')).ZNVER4,
+  znver5: async () => (await import('./data/znver5.ts')).ZNVER5,
+  'cortex-a72': async () => (await import('./data/cortex-a72.ts')).CORTEX_A72,
+  'neoverse-n1': async () => (await import('./data/neoverse-n1.ts')).NEOVERSE_N1,
+  'neoverse-n2': async () => (await import('./data/neoverse-n2.ts')).NEOVERSE_N2,
+  'neoverse-v2': async () => (await import('./data/neoverse-v2.ts')).NEOVERSE_V2,
 };
 
 /** Iterations of the resource-free dataflow run that measures loop-carried latency. */
@@ -143,6 +156,7 @@ const LATENCY_ITERATIONS = 24;
 const DISPATCH_ITERATIONS = 16;
 
 interface PricedInstruction {
+  readonly form: ParsedForm | undefined;
   readonly cost: InstructionCost;
   readonly entry: FormEntry;
   readonly effects: Effects;
@@ -180,7 +194,7 @@ export class TimingModel {
   }
 
   /** Table entry for one instruction text, with how it matched. */
-  lookup(mnemonic: string, opStr: string): { entry: FormEntry; match: MatchKind; entryKey: string | undefined; key: string; effects: Effects } {
+  lookup(mnemonic: string, opStr: string): { entry: FormEntry; match: MatchKind; entryKey: string | undefined; key: string; effects: Effects; form: ParsedForm | undefined } {
     const cacheKey = mnemonic + '\u0000' + opStr;
     let hit = this.formCache.get(cacheKey);
     if (!hit) {
@@ -210,16 +224,32 @@ export class TimingModel {
       }
       this.formCache.set(cacheKey, hit);
     }
-    return { entry: hit.entry, match: hit.match, entryKey: hit.entryKey, key: hit.form?.key ?? `${mnemonic} ${opStr}`, effects: hit.effects };
+    return { entry: hit.entry, match: hit.match, entryKey: hit.entryKey, key: hit.form?.key ?? `${mnemonic} ${opStr}`, effects: hit.effects, form: hit.form };
+  }
+
+  /**
+   * The table entry with the core's mechanisms applied (move elimination: latency 0, no
+   * port), cached per instruction text. `mechanisms` false: the entry as llvm-mca has it.
+   */
+  priced(mnemonic: string, opStr: string, mechanisms: boolean): ReturnType<TimingModel['lookup']> {
+    const looked = this.lookup(mnemonic, opStr);
+    if (!mechanisms || !this.spec.mechanisms.moveElimination || !looked.form || !isEliminableMove(looked.form)) return looked;
+    return { ...looked, entry: { ...looked.entry, lat: 0, demands: [] } };
+  }
+
+  /** The mechanisms blocks are priced with: the core's, or none (llvm-mca's semantics). */
+  mechanisms(on: boolean): Mechanisms {
+    return on ? this.spec.mechanisms : NO_MECHANISMS;
   }
 
   /** Cycles per execution of the block, with the bounds and per-instruction pricing. */
   blockCost(block: readonly BlockInstruction[], options: BlockCostOptions = {}): BlockCost {
     if (block.length === 0) throw new BlockCostError(this.uarch, 'empty block');
+    const withMechanisms = options.mechanisms !== false;
     const priced: PricedInstruction[] = block.map((insn) => {
-      const { entry, match, entryKey, key, effects } = this.lookup(insn.mnemonic, insn.opStr);
+      const { entry, match, entryKey, key, effects, form } = this.priced(insn.mnemonic, insn.opStr, withMechanisms);
       const text = insn.opStr === '' ? insn.mnemonic : `${insn.mnemonic} ${insn.opStr}`;
-      return { cost: { text, key, match, entryKey, uops: entry.uops, latency: entry.lat }, entry, effects, size: insn.size };
+      return { form, cost: { text, key, match, entryKey, uops: entry.uops, latency: entry.lat }, entry, effects, size: insn.size };
     });
     const isLoop = options.loop ?? this.endsWithBranchToStart(block);
 
@@ -228,7 +258,7 @@ export class TimingModel {
     const issue = this.dispatchBound(priced, isLoop);
     const frontEnd = this.spec.frontEndBytesPerCycle > 0 ? bytes / this.spec.frontEndBytesPerCycle : 0;
     const { bound: ports, units: criticalUnits } = this.portBound(priced);
-    const { perIteration, firstIteration } = this.dependencyLatency(priced, isLoop);
+    const { perIteration, firstIteration } = this.dependencyLatency(priced, isLoop, this.mechanisms(withMechanisms));
     const latency = isLoop ? perIteration : 0;
 
     const bounds = { issue, ports, latency, frontEnd };
@@ -362,10 +392,11 @@ export class TimingModel {
    * appear `latency` later. Run the block repeatedly; the growth per iteration of the finish
    * time, once settled, is the loop-carried latency. Also returns the first iteration's span.
    */
-  private dependencyLatency(priced: readonly PricedInstruction[], isLoop: boolean): { perIteration: number; firstIteration: number } {
+  private dependencyLatency(priced: readonly PricedInstruction[], isLoop: boolean, mech: Mechanisms): { perIteration: number; firstIteration: number } {
     const ready = new Map<string, number>();
     const iterations = isLoop ? LATENCY_ITERATIONS : 1;
     const finish: number[] = [];
+    const memory = mech.storeForward !== undefined || mech.simpleAddressSaving > 0 ? new MemoryTracker() : undefined;
     let lastFinish = 0;
     for (let it = 0; it < iterations; it++) {
       let iterFinish = 0;
@@ -375,16 +406,45 @@ export class TimingModel {
         // multiply-accumulate addends only late in the pipeline.
         const advance = entry.regLat !== undefined ? entry.lat - entry.regLat : 0;
         const accAdvance = entry.accLat !== undefined ? Math.max(0, entry.lat - entry.accLat) : 0;
+        const access = memory && p.form ? memory.access(p.form, entry) : undefined;
+        // The load's share of the latency: all of it for a plain load, less the ALU part
+        // (regLat) for a load-op.
+        const loadPart = loadLatencyPart(entry, effects);
+        const forwarded = access?.load && mech.storeForward !== undefined ? memory!.storedAt(access.key) : undefined;
+        const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
         let start = 0;
+        let dataStart = 0;
         for (const r of effects.reads) {
           const t = (ready.get(r.reg) ?? 0) - (r.address ? 0 : r.accumulator ? accAdvance : advance);
+          // A load that takes a stored value does not wait for its address.
+          if (r.address && forwarded !== undefined) continue;
           if (t > start) start = t;
+          if (!r.address && t > dataStart) dataStart = t;
         }
+        // The stored value arrives storeForward cycles after the store had it.
+        if (forwarded !== undefined) start = Math.max(start, forwarded + mech.storeForward! - loadPart);
+        let done = start;
         for (const w of effects.writes) {
-          const done = start + (w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat);
-          ready.set(w.reg, done);
-          if (done > iterFinish) iterFinish = done;
+          let t: number;
+          if (w.pointerUpdate && this.arch === 'x64' && w.reg === 'rsp') {
+            // push/pop/call/ret: rsp depends on rsp alone, at no latency. Every current x86
+            // core has the stack engine, and llvm-mca 22's models do not chain rsp either.
+            t = ready.get(w.reg) ?? 0;
+          } else if (w.pointerUpdate) {
+            // As llvm-mca: a writeback waits for all of the instruction's inputs.
+            t = start + (entry.ptrLat ?? entry.lat);
+          } else {
+            t = start + entry.lat - saving;
+            done = Math.max(done, t);
+          }
+          ready.set(w.reg, t);
+          if (t > iterFinish) iterFinish = t;
         }
+        if (access?.store && memory) {
+          // A pure store's data is ready when its data registers are; a read-modify-write's when it completes.
+          memory.stored(access.key, access.load ? done : dataStart);
+        }
+        if (memory && p.form) memory.retire(p.form, effects);
         if (start > iterFinish) iterFinish = start;
       }
       lastFinish = Math.max(lastFinish, iterFinish);
@@ -456,33 +516,99 @@ export function branchTarget(arch: Arch, mnemonic: string, opStr: string): bigin
 
 const models = new Map<UarchName, TimingModel>();
 
-/** The model of a named microarchitecture (built once, then shared). */
-export function timingModel(name: UarchName | string): TimingModel {
-  const uarch = parseUarch(name);
-  if (!uarch) throw new UnknownUarchError(name);
+/**
+ * The model of a named microarchitecture, loading its table on first use (then shared).
+ * `host` names the table closest to this machine (host.ts) and needs `arch`, the arch of the
+ * code to run: a host of another arch has no table for it.
+ */
+export async function loadTimingModel(name: UarchName | string, arch?: Arch): Promise<TimingModel> {
+  const uarch = resolveUarch(name, arch);
   let m = models.get(uarch);
   if (!m) {
-    m = new TimingModel(TABLES[uarch]);
+    m = new TimingModel(await TABLE_LOADERS[uarch]());
     models.set(uarch, m);
   }
   return m;
 }
 
-/** Accepts the names people type (`skylake`, `skl`, `zen3`, `a72`, `n2`, …). */
+/** Loads every table (tests, tools that compare models). */
+export async function loadTimingModels(names: readonly UarchName[] = UARCH_NAMES): Promise<TimingModel[]> {
+  return Promise.all(names.map((n) => loadTimingModel(n)));
+}
+
+/** The model of a named microarchitecture whose table `loadTimingModel` has loaded. */
+export function timingModel(name: UarchName | string, arch?: Arch): TimingModel {
+  const uarch = resolveUarch(name, arch);
+  const m = models.get(uarch);
+  if (!m) throw new BlockCostError(uarch, 'table not loaded (await loadTimingModel first)');
+  return m;
+}
+
+/** The architecture a model name (or alias) models, without loading its table. */
+export function uarchArch(name: string): Arch | undefined {
+  const u = parseUarch(name);
+  return u === undefined ? undefined : UARCH_SPECS[u].arch;
+}
+
+/**
+ * A model name, alias or `host` as a table name. UnknownUarchError for a name no table has;
+ * CycleModelError-shaped BlockCostError when `host` has no table for `arch`.
+ */
+export function resolveUarch(name: string, arch?: Arch): UarchName {
+  if (name.toLowerCase() === 'host') {
+    const host = detectHost();
+    const want = arch ?? host.arch;
+    if (host.uarch === undefined || want === undefined || host.arch !== want) {
+      throw new HostUarchError(host, want);
+    }
+    return host.uarch;
+  }
+  const uarch = parseUarch(name);
+  if (!uarch) throw new UnknownUarchError(name);
+  return uarch;
+}
+
+/** `--uarch host` where the host has no table for the code's architecture. */
+export class HostUarchError extends StackscopeError {
+  override name = 'HostUarchError';
+  constructor(
+    readonly host: HostCpu,
+    readonly arch: Arch | undefined,
+  ) {
+    super(host.uarch === undefined || host.arch === undefined
+      ? `uarch 'host': this host (${describeHost(host)}) matches no table`
+      : `uarch 'host': this host is ${host.arch} (${describeHost(host)}), the code is ${arch}; name an ${arch} model instead`);
+  }
+}
+
+/** Accepts the names people type (`skylake`, `skl`, `zen3`, `zen5`, `a72`, `n2`, `v2`, …). */
 export function parseUarch(name: string): UarchName | undefined {
   const n = name.toLowerCase().replace(/_/g, '-');
   const aliases: Record<string, UarchName> = {
     skylake: 'skylake',
     skl: 'skylake',
+    sapphirerapids: 'sapphirerapids',
+    spr: 'sapphirerapids',
+    'golden-cove': 'sapphirerapids',
     znver3: 'znver3',
     zen3: 'znver3',
     'zen-3': 'znver3',
+    znver4: 'znver4',
+    zen4: 'znver4',
+    'zen-4': 'znver4',
+    znver5: 'znver5',
+    zen5: 'znver5',
+    'zen-5': 'znver5',
     'cortex-a72': 'cortex-a72',
     a72: 'cortex-a72',
+    'neoverse-n1': 'neoverse-n1',
+    n1: 'neoverse-n1',
     'neoverse-n2': 'neoverse-n2',
     n2: 'neoverse-n2',
+    'neoverse-v2': 'neoverse-v2',
+    v2: 'neoverse-v2',
   };
-  return aliases[n];
+  return Object.hasOwn(aliases, n) ? aliases[n] : undefined;
 }
 
 /** The default microarchitecture of each architecture. */

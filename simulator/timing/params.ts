@@ -118,4 +118,105 @@ export const DYNAMIC_PARAMS: Readonly<Record<UarchName, DynamicParams>> = {
     missBuffers: 16,
     prefetchDistance: 24,
   },
+  sapphirerapids: {
+    // Golden Cove (Intel 64 and IA-32 Optimization Reference Manual, Golden Cove chapter):
+    // 512-entry ROB, 48 KiB 12-way L1D at 5 cycles, 2 MiB 16-way L2 at 15–16 cycles, 16 L1
+    // fill buffers; LLVM's X86SchedSapphireRapids.td: MispredictPenalty 14. The shared L3 of a
+    // server die (1.875 MiB per core on a mesh) is modelled as 32 MiB at ≈ 33 ns ≈ 100 cycles
+    // (chipsandcheese.com, "Sapphire Rapids: Golden Cove Hits the Server World", 2023).
+    mispredictPenalty: 14,
+    robUops: 512,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 16,
+    lineBytes: 64,
+    l1: { sizeBytes: 48 << 10, ways: 12, latency: 5 },
+    l2: { sizeBytes: 2 << 20, ways: 16, latency: 16 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 100 },
+    dramLatency: 350,
+    dramCyclesPerLine: 7,
+    missBuffers: 16,
+    prefetchDistance: 24,
+  },
+  znver4: {
+    // AMD Software Optimization Guide for Family 19h Zen 4 (#57647): 320-entry retire queue
+    // (2.10.3), 32 KiB 8-way L1D with 4-cycle integer load-to-use (2.12), 1 MiB 8-way L2 at
+    // 14 cycles, 32 MiB 16-way L3 per CCX at ≈ 50 cycles, 24 L1 miss buffers; the common-case
+    // mispredict penalty is 13 cycles (2.8, LLVM's X86ScheduleZnver4.td).
+    mispredictPenalty: 13,
+    robUops: 320,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 32,
+    lineBytes: 64,
+    l1: { sizeBytes: 32 << 10, ways: 8, latency: 4 },
+    l2: { sizeBytes: 1 << 20, ways: 8, latency: 14 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 50 },
+    dramLatency: 300,
+    dramCyclesPerLine: 7, // host-calibrated stream cost on a Zen 4 VM (cycle-model.md)
+    missBuffers: 24,
+    prefetchDistance: 24,
+  },
+  znver5: {
+    // AMD Software Optimization Guide for Family 1Ah Zen 5 (#58455): 448-entry retire queue,
+    // 48 KiB 12-way L1D with 4-cycle integer load-to-use, 1 MiB 16-way L2 at 14 cycles,
+    // 32 MiB 16-way L3 per CCD at ≈ 50 cycles; the mispredict penalty as Zen 4's (13, the
+    // guide's common case). DRAM per-line cost and latency: HOST_MEASURED_X86 below.
+    mispredictPenalty: 13,
+    robUops: 448,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 32,
+    lineBytes: 64,
+    l1: { sizeBytes: 48 << 10, ways: 12, latency: 4 },
+    l2: { sizeBytes: 1 << 20, ways: 16, latency: 14 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 50 },
+    dramLatency: 300,
+    dramCyclesPerLine: 7,
+    missBuffers: 24,
+    prefetchDistance: 24,
+  },
+  'neoverse-n1': {
+    // Arm Neoverse N1 Software Optimization Guide and TRM (100616): 64 KiB 4-way L1D at 4
+    // cycles, 1 MiB 8-way private L2 at 9–11 cycles, 128-entry ROB, 11-cycle mispredict
+    // (LLVM's AArch64SchedNeoverseN1.td); system-level cache as on Graviton 2 / Altra, 32 MiB at
+    // ≈ 30 ns (chipsandcheese.com, "Ampere Altra Max", 2023).
+    mispredictPenalty: 11,
+    robUops: 128,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 16,
+    lineBytes: 64,
+    l1: { sizeBytes: 64 << 10, ways: 4, latency: 4 },
+    l2: { sizeBytes: 1 << 20, ways: 8, latency: 11 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 90 },
+    dramLatency: 350,
+    dramCyclesPerLine: 8,
+    missBuffers: 16,
+    prefetchDistance: 24,
+  },
+  'neoverse-v2': {
+    // Arm Neoverse V2 Software Optimization Guide (PJDOC-466751330-593177) and TRM: 64 KiB
+    // 4-way L1D at 4 cycles, 2 MiB 8-way private L2 at ≈ 12 cycles, 320-entry ROB (LLVM's
+    // AArch64SchedNeoverseV2.td MicroOpBufferSize), mispredict 10 (the same file); the
+    // system-level cache of Grace (≈ 117 MiB at ≈ 30 ns) modelled as 32 MiB at 90 cycles.
+    mispredictPenalty: 10,
+    robUops: 320,
+    historyBits: 16,
+    patternTableBits: 16,
+    btbEntries: 4096,
+    rasDepth: 32,
+    lineBytes: 64,
+    l1: { sizeBytes: 64 << 10, ways: 4, latency: 4 },
+    l2: { sizeBytes: 2 << 20, ways: 8, latency: 12 },
+    l3: { sizeBytes: 32 << 20, ways: 16, latency: 90 },
+    dramLatency: 350,
+    dramCyclesPerLine: 8,
+    missBuffers: 24,
+    prefetchDistance: 24,
+  },
 };
