@@ -123,6 +123,11 @@ export interface LinkedImage {
   readonly arch: Arch;
   readonly base: bigint;
   readonly pageSize: bigint;
+  /**
+   * The strictest alignment of any placed section (at least the page size). Linked at a base
+   * that is a multiple of it, the layout relative to the base is the same for every base.
+   */
+  readonly align: bigint;
   /** One past the last byte of the last segment. */
   readonly end: bigint;
   readonly segments: readonly ImageSegment[];
@@ -158,7 +163,12 @@ export interface LinkInput {
   readonly bytes: Uint8Array;
 }
 
-const DEFAULT_BASE = 0x400000n;
+export const DEFAULT_BASE = 0x400000n;
+/**
+ * The strictest section alignment the linker places (1 GiB, the largest page of either arch).
+ * Beyond it an alignment is hostile, not real; ld would accept it and emit gigabytes of padding.
+ */
+export const MAX_PLACED_ALIGN = 1n << 30n;
 const DEFAULT_PAGE = 0x1000n;
 const GOT_SYMBOL = '_GLOBAL_OFFSET_TABLE_';
 
@@ -366,16 +376,23 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
 
   // Output section sizes (address-independent: inputs are aligned relative to a section start
   // that is itself aligned to the strictest input alignment).
+  let imageAlign = pageSize;
   for (const out of ordered) {
     let off = 0n;
     for (const inp of out.inputs) {
       const s = objects[inp.obj].sections[inp.index];
+      if (s.addralign > MAX_PLACED_ALIGN) {
+        throw new LoaderError('bad-alignment', objects[inp.obj].file, `section ${s.name} asks for alignment ${hex(s.addralign)}; sections are placed aligned to at most ${hex(MAX_PLACED_ALIGN)} (1 GiB)`, { section: s.name });
+      }
       if (s.addralign > out.align) out.align = s.addralign;
       off = alignUp(off, s.addralign);
       out.inputOffsets.push(off);
       off += s.size;
     }
     for (const c of out.commons) {
+      if (c.align > MAX_PLACED_ALIGN) {
+        throw new LoaderError('bad-alignment', linkName, `COMMON symbol ${c.name} asks for alignment ${hex(c.align)}; at most ${hex(MAX_PLACED_ALIGN)} (1 GiB)`, { section: '.bss' });
+      }
       if (c.align > out.align) out.align = c.align;
       off = alignUp(off, c.align);
       out.commonOffsets.push(off);
@@ -383,6 +400,7 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
     }
     if (out === gotOut) off = BigInt(gotKeys.size) * 8n;
     out.size = off;
+    if (out.align > imageAlign) imageAlign = out.align;
     if (out.size > maxImageSize) throw new LoaderError('image-too-large', linkName, `output section ${out.name} is ${hex(out.size)} bytes`);
   }
   let materialized = 0;
@@ -404,15 +422,29 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
   const veneerGroups = new Map<OutputSection, VeneerGroup>();
   let segments: ImageSegment[] = [];
   let end = base;
+  // Sections are placed by address arithmetic: alignment padding that covers whole pages is
+  // left unmapped (a segment kind then has several segments), so a section aligned to 8 MiB
+  // costs address space, not memory.
   const layout = (): void => {
     segments = [];
     let cursor = base;
     for (const seg of SEGMENT_ORDER) {
       cursor = alignUp(cursor, pageSize);
-      const start = cursor;
+      let start: bigint | null = null;
+      const close = (): void => {
+        if (start !== null && cursor > start) {
+          const size = alignUp(cursor - start, pageSize);
+          segments.push({ kind: seg, address: start, size, perms: SEGMENT_PERMISSIONS[seg] });
+          cursor = start + size;
+        }
+        start = null;
+      };
       for (const out of ordered) {
         if (out.segment !== seg) continue;
-        cursor = alignUp(cursor, out.align);
+        const at = alignUp(cursor, out.align);
+        if (start !== null && at - alignUp(cursor, pageSize) >= pageSize) close();
+        start ??= at - (at % pageSize);
+        cursor = at;
         out.address = cursor;
         cursor += out.size;
         const group = veneerGroups.get(out);
@@ -421,13 +453,9 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
           group.address = cursor;
           cursor += BigInt(group.entries.size * VENEER_SIZE);
         }
+        if (cursor - base > maxImageSize) throw new LoaderError('image-too-large', linkName, `image span exceeds ${hex(maxImageSize)} bytes`);
       }
-      if (cursor - base > maxImageSize) throw new LoaderError('image-too-large', linkName, `image span exceeds ${hex(maxImageSize)} bytes`);
-      if (cursor > start) {
-        const size = alignUp(cursor - start, pageSize);
-        segments.push({ kind: seg, address: start, size, perms: SEGMENT_PERMISSIONS[seg] });
-        cursor = start + size;
-      }
+      close();
     }
     end = cursor;
     if (end >= 1n << 64n) throw new LoaderError('image-too-large', linkName, 'image extends past the 64-bit address space');
@@ -679,7 +707,7 @@ export function linkObjects(objects: readonly ElfObject[], options: LinkOptions 
   for (const s of sections) if (s.segment === 'custom' && !customSections.has(s.name)) customSections.set(s.name, s);
   sections.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
 
-  return { arch, base, pageSize, end, segments, sections, symbols, globals, customSections, got, veneers };
+  return { arch, base, pageSize, align: imageAlign, end, segments, sections, symbols, globals, customSections, got, veneers };
 }
 
 // ---- Queries on an image.

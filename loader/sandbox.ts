@@ -2,7 +2,9 @@ import { hex } from '../isa/error.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { CallOptions, HostFunction, Machine } from '../simulator/machine.ts';
 import { LoaderError } from './elf.ts';
-import { describeAddress, link, placeImage, symbolAt, type LinkInput, type LinkedImage } from './link.ts';
+import { DEFAULT_BASE, describeAddress, link, placeImage, symbolAt, type LinkInput, type LinkedImage } from './link.ts';
+
+const alignUp = (x: bigint, a: bigint): bigint => (x + a - 1n) & ~(a - 1n);
 
 /** A TypeScript function offered to loaded objects under a symbol name. */
 export interface HostBinding {
@@ -47,13 +49,15 @@ export function loadObjects(machine: Machine, inputs: readonly LinkInput[], opti
     }
     return stub;
   };
-  // Layout is position-independent apart from references to host stubs, so a first link at a
+  // Layout is position-independent apart from references to host stubs, and the same relative
+  // to any base aligned to the image's strictest section alignment: a first link at such a
   // provisional base tells the size; the second links at addresses reserved in the machine.
-  const probe = link(inputs, { externals });
-  const base = machine.reserve(probe.end - probe.base);
+  let probe = link(inputs, { externals });
+  if (probe.base % probe.align !== 0n) probe = link(inputs, { externals, base: alignUp(DEFAULT_BASE, probe.align) });
+  const base = machine.reserve(probe.end - probe.base, probe.align);
   const image = link(inputs, { externals, base });
-  if (image.end - image.base > probe.end - probe.base) {
-    throw new LoaderError('oversized', inputs[0]?.file ?? '<none>', `image grew from ${hex(probe.end - probe.base)} to ${hex(image.end - image.base)} bytes when rebased`);
+  if (image.end - image.base !== probe.end - probe.base) {
+    throw new LoaderError('oversized', inputs[0]?.file ?? '<none>', `image span changed from ${hex(probe.end - probe.base)} to ${hex(image.end - image.base)} bytes when rebased`);
   }
   placeImage(image, {
     mapRegion(kind, address, size, perms) {

@@ -208,11 +208,13 @@ export class Machine {
   }
 
   /**
-   * Reserves `size` bytes of guest address space (page-aligned, followed by an unmapped page)
-   * for a caller that maps its own regions there later, e.g. a linked image.
+   * Reserves `size` bytes of guest address space (aligned to `align`, at least a page, and
+   * followed by an unmapped page) for a caller that maps its own regions there later, e.g. a
+   * linked image.
    */
-  reserve(size: bigint): bigint {
-    const at = alignUp(this.nextAddress, BigInt(PAGE_SIZE));
+  reserve(size: bigint, align = BigInt(PAGE_SIZE)): bigint {
+    if (align < BigInt(PAGE_SIZE) || (align & (align - 1n)) !== 0n) throw new MachineError(`reserve: alignment ${hex(align)} is not a power of two of at least a page`);
+    const at = alignUp(this.nextAddress, align);
     this.nextAddress = alignUp(at + size, BigInt(PAGE_SIZE)) + BigInt(PAGE_SIZE);
     return at;
   }
