@@ -18,3 +18,8 @@ export { ImageModuleError } from './runtime/image-module.ts';
 export { GuestTrap } from './simulator/trap.ts';
 export { StackscopeError } from './isa/error.ts';
 export type { Arch } from './isa/arch.ts';
+/** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
+export {
+  RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,
+  type RunRecord, type ArchRun, type TimelineEvent, type FrameRecord, type GcSnapshot, type MapEdit, type ReplayOutcome, type RecorderOptions,
+} from './viewer/index.ts';

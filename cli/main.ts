@@ -40,9 +40,9 @@ interface Command {
   run(rest: readonly string[], out: Output): number | Promise<number>;
 }
 
-function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output) => Promise<number>): Promise<number> {
-  const args = parseArgs(rest, ['arch'], 'demo');
-  rejectUnknown(args, ['arch'], 'demo');
+function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output, htmlFile?: string) => Promise<number>): Promise<number> {
+  const args = parseArgs(rest, ['arch', 'html'], 'demo');
+  rejectUnknown(args, ['arch', 'html'], 'demo');
   let arches: Arch[] = [];
   const a = args.flags.get('arch');
   if (typeof a === 'string') {
@@ -51,7 +51,9 @@ function demo(rest: readonly string[], out: Output, demoCommand: (arches: readon
     arches = [arch];
   }
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'demo');
-  return demoCommand(arches, out);
+  const html = args.flags.get('html');
+  if (html !== undefined && (typeof html !== 'string' || html === '')) throw new UsageError('--html needs a file name', 'demo');
+  return demoCommand(arches, out, html);
 }
 
 /** The command table: add a command here (its module is imported only when it runs). */

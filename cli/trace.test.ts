@@ -1,6 +1,6 @@
 /** The frame diagram (renderFrame) on synthetic frames: exact layout, and big frames abbreviated. */
 import test from 'ava';
-import { renderFrame, type FrameView, type FrameWord } from './commands/trace.ts';
+import { renderFrame, type FrameView, type FrameWord } from '../viewer/trace.ts';
 
 function frame(mapped: number, refs: ReadonlySet<number>): FrameView {
   const fp = 0x1000n + BigInt(8 * mapped);

@@ -131,6 +131,11 @@ export class StackMapRegistry {
     return this.modules.length;
   }
 
+  /** What was registered, in text order (a recording of a run keeps it to replay collections). */
+  registeredModules(): readonly ModuleStackMapsInput[] {
+    return this.modules.map((m) => m.input);
+  }
+
   /** The module and function containing `pc`, if any (v17's ModuleInfoLookup). */
   functionAt(pc: bigint): { moduleName: string; functionName: string; functionStart: bigint; pcOffset: number } | undefined {
     const p = Number(pc);

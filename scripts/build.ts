@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -74,6 +75,13 @@ for (const folder of folders) {
     copyFileSync(path, join(dist, rel));
   });
 }
+
+// The viewer page's code, bundled for the browser: viewer/page.ts reads it from beside itself
+// in dist/ (the TypeScript sources it bundles at run time from a checkout are not shipped).
+buildSync({
+  entryPoints: [join(root, 'viewer', 'browser', 'main.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2022',
+  minify: true, legalComments: 'none', logLevel: 'warning', outfile: join(dist, 'viewer', 'viewer-client.js'),
+});
 
 // The native helper, when build/ holds one made from the current source.
 const helperSource = join(root, 'simulator', 'native', 'stackscope_hooks.c');

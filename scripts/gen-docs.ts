@@ -12,12 +12,14 @@
  * from compiler/vmoffsets.ts (the structs' layout objects and `VMOffsets` for a few module
  * shapes); listings, frame dumps and GC reports come from compiling and running small .wat
  * programs on the simulator on both arches. Everything generated must be a pure function of
- * the code: nothing time- or host-dependent (a GC report's duration is zeroed).
+ * the code: nothing time- or host-dependent (a GC report's duration is zeroed). The SVG
+ * pictures of real frames (viewer/frame-svg.ts) are whole generated files under docs/img/,
+ * checked the same way.
  *
  * Usage: `node --import tsx scripts/gen-docs.ts` rewrites stale documents;
  * `--check` only reports them and exits 1 when one is stale. docs/docs.test.ts runs the check.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
@@ -36,6 +38,9 @@ import { GcInvariantError } from '../gc/errors.ts';
 import { renderExplanation, reportToJson, type ExplainedFrame, type GcExplanation } from '../gc/explain.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store } from '../runtime/api.ts';
 import { storeInternals } from '../runtime/store.ts';
+import { frameSvg } from '../viewer/frame-svg.ts';
+import { frameRecord, type FrameRecord } from '../viewer/record.ts';
+import { frameFromExplained, slotNamerFor } from '../viewer/trace.ts';
 
 /** The documents this script maintains, relative to the repository root. */
 export const GENERATED_DOCS = ['docs/layouts.md', 'docs/stack-maps.md', 'docs/gc.md'] as const;
@@ -362,6 +367,8 @@ export const TUTORIAL_WAT = `(module
 interface TutorialRun {
   arch: Arch;
   image: CompiledImage;
+  /** The frames the collector walked, as viewer/ draws them (SVG pictures in the docs). */
+  frames: FrameRecord[];
   listing: string[];
   explanation: GcExplanation;
   result: unknown;
@@ -393,10 +400,26 @@ async function runTutorial(arch: Arch): Promise<TutorialRun> {
     if (!explanation) throw new GenDocsError('docs/stack-maps.md', undefined, 'the tutorial ran no collection');
     const result = back.value;
     for (const h of [apple, banana, back]) h.release();
-    return { arch, image, listing: formatListing(image, module.wasm), explanation: stable(explanation), result, vmctx: instance.vmctx };
+    const frames = pictureFrames(arch, explanation, image, store.textBaseOf(module)!);
+    return { arch, image, frames, listing: formatListing(image, module.wasm), explanation: stable(explanation), result, vmctx: instance.vmctx };
   } finally {
     store.close();
   }
+}
+
+/** The walked frames with slot names from the compiler's layout, ready for frameSvg. */
+function pictureFrames(arch: Arch, e: GcExplanation, image: CompiledImage, textBase: bigint): FrameRecord[] {
+  const namer = slotNamerFor(image, textBase);
+  return e.frames.map((f) => frameRecord(frameFromExplained(arch, f, namer)));
+}
+
+/** A generated picture: the file it lives in (under docs/img/) and the markdown that shows it. */
+function picture(name: string, frame: FrameRecord, title: string, files: Map<string, string>): string {
+  const path = `docs/img/${name}.svg`;
+  // Where each marked reference points: its host value, from what the collector read.
+  const targets = new Map(frame.words.filter((w) => w.isRef && w.value && w.gcRead?.startsWith('root ')).map((w) => [w.value!, w.gcRead!.replace(/^root \S+ = /, '').replace(/ \(in table\)$/, '')]));
+  files.set(path, frameSvg(frame, { title, targets }) + '\n');
+  return `![${title}](img/${name}.svg)`;
 }
 
 /** The explanation without its one non-deterministic number. */
@@ -558,6 +581,7 @@ interface GcExampleRun {
   /** The message of the debug check that caught a forged root. */
   invariantMessage: string;
   result: unknown;
+  frames: FrameRecord[];
   /** Whether "blue" was still allocated when the collection started. */
   blueLiveAtGc: boolean;
 }
@@ -614,7 +638,8 @@ async function runGcExample(arch: Arch): Promise<GcExampleRun> {
     checkGcProse(explanation, blueLiveAtGc, result);
     expectProse('docs/gc.md', invariantMessage.includes('root-not-in-table'), 'the forged root is caught by the root-not-in-table check');
     const { explanation: _omitted, ...counters } = reportToJson({ ...report, durationMs: 0 }) as Record<string, unknown>;
-    return { text: renderExplanation(stable(explanation)), json: JSON.stringify(counters, null, 2), invariantMessage, result, blueLiveAtGc };
+    const frames = pictureFrames(arch, explanation, module.image!, store.textBaseOf(module)!);
+    return { text: renderExplanation(stable(explanation)), json: JSON.stringify(counters, null, 2), invariantMessage, result, frames, blueLiveAtGc };
   } finally {
     store.close();
   }
@@ -635,10 +660,14 @@ function checkGcProse(e: GcExplanation, blueLiveAtGc: boolean, result: unknown):
   expectProse(file, !blueLiveAtGc && result === 'red', '"blue" was freed by drop_externref before the collection; churn returns "red"');
 }
 
-/** Every generated block, by id. Compiles and runs the examples on both arches (about 1 s). */
-export async function generateBlocks(): Promise<Map<string, string>> {
+/**
+ * Every generated block, by id, and every generated file (the SVG pictures), by path.
+ * Compiles and runs the examples on both arches (about 1 s).
+ */
+export async function generateBlocks(): Promise<{ blocks: Map<string, string>; files: Map<string, string> }> {
   await loadWat();
   const blocks = new Map<string, string>();
+  const files = new Map<string, string>();
 
   // layouts.md
   blocks.set('layouts/header', headerBlock());
@@ -671,11 +700,15 @@ export async function generateBlocks(): Promise<Map<string, string>> {
   for (const r of runs) blocks.set(`stack-maps/report-${r.arch}`, fence(renderExplanation(r.explanation).trimEnd().split('\n')));
   blocks.set('stack-maps/result', `outer returned ${runs.map((r) => `${JSON.stringify(r.result)} on ${r.arch}`).join(' and ')}.\n`);
   blocks.set('stack-maps/lookups', lookupTable(runs));
+  const pictures = (i: number, fn: string) => runs.map((r) => picture(`stack-maps-${r.arch}-${fn}`, r.frames[i], `${r.arch}: $${fn}'s frame at the GC (fp ${r.frames[i].fp}, sp ${r.frames[i].sp})`, files));
+  blocks.set('stack-maps/pictures', table(['x86-64', 'AArch64'], [pictures(0, 'inner'), pictures(1, 'outer')]));
 
   // gc.md
   blocks.set('gc/source', fence(GC_WAT.split('\n'), 'wat'));
+  const gcPictures: string[] = [];
   for (const arch of ARCHES) {
     const g = await runGcExample(arch);
+    gcPictures.push(picture(`gc-${arch}-churn`, g.frames[0], `${arch}: churn's frame as the collector walked it`, files));
     if (arch === 'x64') {
       blocks.set('gc/report', fence(g.text.trimEnd().split('\n')) +
         `\nchurn returned ${JSON.stringify(g.result)}; "blue" was ${g.blueLiveAtGc ? 'still allocated' : 'already freed (by drop_externref)'} when the collection started.\n`);
@@ -684,7 +717,8 @@ export async function generateBlocks(): Promise<Map<string, string>> {
     }
     else blocks.set('gc/report-aarch64-summary', fence(g.text.split('\n').slice(0, 1)));
   }
-  return blocks;
+  blocks.set('gc/pictures', table(['x86-64', 'AArch64'], [gcPictures]));
+  return { blocks, files };
 }
 
 export interface DocStatus {
@@ -693,9 +727,9 @@ export interface DocStatus {
   expected: string;
 }
 
-/** The committed and the regenerated text of every maintained document. */
+/** The committed and the regenerated text of every maintained document and picture. */
 export async function checkDocs(root: string = repoRoot()): Promise<DocStatus[]> {
-  const blocks = await generateBlocks();
+  const { blocks, files } = await generateBlocks();
   const unused = new Set(blocks.keys());
   const out: DocStatus[] = [];
   for (const file of GENERATED_DOCS) {
@@ -705,6 +739,10 @@ export async function checkDocs(root: string = repoRoot()): Promise<DocStatus[]>
     out.push({ file, current, expected: text });
   }
   if (unused.size > 0) throw new GenDocsError([...unused].map((id) => id.split('/')[0]).join(', '), [...unused].join(', '), 'generated blocks that no document has markers for');
+  for (const [file, expected] of files) {
+    const path = join(root, file);
+    out.push({ file, current: existsSync(path) ? readFileSync(path, 'utf8') : '', expected });
+  }
   return out;
 }
 
@@ -721,6 +759,7 @@ async function main(argv: readonly string[]): Promise<number> {
     stale++;
     if (check) process.stdout.write(`${d.file} is stale: run node --import tsx scripts/gen-docs.ts\n`);
     else {
+      mkdirSync(dirname(join(root, d.file)), { recursive: true });
       writeFileSync(join(root, d.file), d.expected);
       process.stdout.write(`updated ${d.file}\n`);
     }

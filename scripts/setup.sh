@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever stackscope needs and is missing, then returns quickly when nothing is.
 #   bash scripts/setup.sh          runtime needs (npm start, the CLI, benches)
-#   bash scripts/setup.sh --test   also the test oracles (AArch64 binutils and gcc, qemu-user)
+#   bash scripts/setup.sh --test   also the test oracles (AArch64 binutils and gcc, qemu-user) and
+#                                  chromium, the browser of the viewer's page tests
 # Idempotent: apt runs only for absent packages, `npm ci` only when node_modules is absent
 # or older than package-lock.json, and the native helper is rebuilt only when its source changed.
 set -euo pipefail
@@ -19,7 +20,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # native and qemu-aarch64 differential runs.
 apt_needed=(libunicorn2 libunicorn-dev gcc libc6-dev binutils)
 if [ "$want_tests" = 1 ]; then
-  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user chromium)
 fi
 missing=()
 for p in "${apt_needed[@]}"; do

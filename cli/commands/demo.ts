@@ -8,19 +8,24 @@ import { parseWat } from '../../compiler/frontend/index.ts';
 import { Engine, Module, Store } from '../../index.ts';
 import { run as runRecursionGc, LEVELS } from '../../examples/recursion-gc/run.ts';
 import type { Output } from '../output.ts';
+import type { ArchRun } from '../../viewer/index.ts';
 
 /** The teaching example the demo runs (examples/recursion-gc). */
 const EXAMPLE = 'recursion-gc';
 const WAT_PATH = join('examples', EXAMPLE, `${EXAMPLE}.wat`);
 
-export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64]
+export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64] [--html FILE]
 
 Runs the teaching example examples/${EXAMPLE} end to end on both arches (or one): compiles
 its .wat to a machine-code image, instantiates it through the runtime's API, calls a recursive
 function whose frames hold externrefs, and runs a GC from a host function at the bottom of the
 recursion. Prints the collector's explanation: each Wasm frame as a diagram with its stack-map
 bits and words, the roots found, the activations table before and after, and what was freed.
-See examples/README.md for the other examples.`;
+See examples/README.md for the other examples.
+
+--html FILE also records both runs and writes them as one page (stepping through the run, the
+frames of each safepoint and collection on both arches side by side, and the what-if of
+flipping a map bit); \`npm start\` writes build/demo.html.`;
 
 /** The example's source could not be found next to the command. */
 export class DemoSourceError extends StackscopeError {
@@ -45,8 +50,10 @@ function readExampleWat(): string {
   throw new DemoSourceError(WAT_PATH, start);
 }
 
-export async function demoCommand(arches: readonly Arch[], out: Output): Promise<number> {
+export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile?: string): Promise<number> {
   const wat = readExampleWat();
+  const viewer = htmlFile === undefined ? undefined : await import('../../viewer/index.ts');
+  const runs: ArchRun[] = [];
   const wasm = await parseWat(wat, { fileName: `${EXAMPLE}.wat` });
   out.text(`stackscope demo: ${WAT_PATH}, refs held by recursive Wasm frames across a GC`);
   out.text('');
@@ -64,13 +71,25 @@ export async function demoCommand(arches: readonly Arch[], out: Output): Promise
     const engine = new Engine({ arch });
     const store = await Store.create(engine);
     try {
-      const module = Module.fromImage(engine, image.elf, `${EXAMPLE}.o`);
-      await runRecursionGc({ arch, engine, store, module, print: (line = '') => out.text(line) });
+      // The page names frame slots from the compiler's layout: keep the image's compile record.
+      const module = viewer ? Module.fromParsed(engine, wasm, image, `${EXAMPLE}.o`) : Module.fromImage(engine, image.elf, `${EXAMPLE}.o`);
+      const recorder = viewer && new viewer.RunRecorder({ store, module, moduleName: `${EXAMPLE}.wat`, source: { file: `${EXAMPLE}.wat`, text: wat } });
+      const lines: string[] = [];
+      await runRecursionGc({ arch, engine, store, module, print: (line = '') => { lines.push(line); out.text(line); } });
+      if (recorder) runs.push(recorder.finish({ output: lines, outcome: lines.find((l) => l.startsWith('descend returned')) ?? 'finished' }));
     } finally {
       store.close();
     }
   }
   out.text('');
   out.text('More examples, with READMEs and expected outputs: examples/README.md (npm run examples -- --print NAME).');
+  if (viewer && htmlFile !== undefined) {
+    const path = await viewer.writePage(htmlFile, {
+      format: viewer.RUN_RECORD_FORMAT, title: `${EXAMPLE}: refs held by recursive Wasm frames across a GC`,
+      command: `stackscope demo --html ${htmlFile}`, runs,
+    });
+    out.text('');
+    out.text(`The run as a page (step through it, both arches side by side, flip a map bit): ${path}`);
+  }
   return 0;
 }

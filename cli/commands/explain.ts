@@ -6,15 +6,16 @@ import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
+import { chooseInvoke, describeTrap, openWasmSession, splitInvoke, valText } from './run.ts';
+import { HtmlPage, archesOf } from '../html.ts';
+import type { RunRecorder } from '../../viewer/index.ts';
 import {
-  chooseInvoke, describeTrap, openWasmSession, parseArchFlag, refDescriber,
-  safepointsOf, splitInvoke,
-} from './run.ts';
-import { Tracer, frameToJson, renderFrame, slotNamerFor, type FrameView, type Safepoint } from './trace.ts';
+  Tracer, frameToJson, refDescriber, renderFrame, safepointsOf, slotNamerFor, type FrameView, type Safepoint,
+} from '../../viewer/trace.ts';
 import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
-                          [--arch x64|aarch64] [--invoke NAME ARGS...] [--nth N] [--json]
+                          [--arch x64|aarch64|both] [--invoke NAME ARGS...] [--nth N] [--json] [--html FILE]
 
 Runs the module (as 'stackscope run' does, with the same host imports and --invoke; without
 --invoke, an export named 'main' or '_start') until execution reaches a safepoint — a call
@@ -32,6 +33,9 @@ stackscope launcher before 'npm run build'). With --invoke, or for any other mod
 'run' host imports are provided and any other function import becomes a stub that does
 nothing and returns zero or null (listed in the output).
 
+--html FILE also writes the whole run as a page (see 'stackscope run --help') that opens at
+this safepoint; --arch both (with --html) explains on x64 and AArch64 and pages both.
+
 Exit codes: 0 frame shown; 1 the program trapped before reaching it; 2 usage or input error,
 or the run finished without reaching such a safepoint.
 JSON: {"arch", "module", "at", "nth", "driver", "stubbed", "safepoint": {"call", "return",
@@ -40,19 +44,42 @@ JSON: {"arch", "module", "at", "nth", "driver", "stubbed", "safepoint": {"call",
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'explain');
-  const args = parseArgs(rest, ['at', 'arch', 'nth'], 'explain');
-  rejectUnknown(args, ['at', 'arch', 'nth', 'json'], 'explain');
+  const args = parseArgs(rest, ['at', 'arch', 'nth', 'html'], 'explain');
+  rejectUnknown(args, ['at', 'arch', 'nth', 'json', 'html'], 'explain');
   if (args.positionals.length !== 1) throw new UsageError('give exactly one module (file.wat, file.wasm, image.o or examples/NAME)', 'explain');
   const at = args.flags.get('at');
   if (typeof at !== 'string' || at === '') throw new UsageError('--at <function | pc> is required', 'explain');
   const nthText = args.flags.get('nth');
   const nth = typeof nthText === 'string' ? Number(parseInteger(nthText, '--nth', 'explain')) : 1;
   if (!(nth >= 1 && nth <= 1_000_000)) throw new UsageError(`--nth: ${String(nthText)} is not between 1 and 1000000`, 'explain');
-  const archFlag = args.flags.get('arch');
-  const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag, 'explain') : undefined;
+  const arches = archesOf(args, 'explain');
+  const html = await HtmlPage.fromArgs(args, 'explain');
   const { file, driver } = resolveModulePath(args.positionals[0], 'explain');
   const json = args.flags.has('json');
-  if (driver && !invoke) return explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out);
+  let code = 0;
+  for (const arch of arches) {
+    if (arches.length > 1) out.text(`== ${arch} ==`);
+    code = Math.max(code, driver && !invoke
+      ? await explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out, html)
+      : await explainModule(file, invoke, arch, at, nth, json, out, html));
+  }
+  if (html) await html.write(out, `${basename(file)} at ${at}`, argv, json);
+  return code;
+}
+
+/** Adds the recording to the page, opening at the safepoint found. */
+function addRecording(html: HtmlPage, recorder: RunRecorder, found: { frame: FrameView; safepoint: Safepoint } | undefined, outcome: string): void {
+  const run = recorder.finish({ output: [], outcome });
+  if (found) {
+    const pc = hex(found.safepoint.callAddress);
+    const fp = hex(found.frame.fp);
+    const at = run.timeline.findIndex((e) => e.type === 'safepoint' && e.frame.pc === pc && e.frame.fp === fp);
+    if (at >= 0) run.focus = at;
+  }
+  html.add(run);
+}
+
+async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined): Promise<number> {
 
   const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true });
   const { store } = session;
@@ -69,6 +96,7 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
         if (!found && ++seen === nth) found = { frame, safepoint };
       },
     });
+    const recorder = html?.record(store, session.module, file);
     let trap: WasmTrap | GuestTrap | undefined;
     let result: Val = null;
     try {
@@ -78,6 +106,7 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
       trap = e;
     } finally {
       tracer.close();
+      if (recorder) addRecording(html!, recorder, found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map(valText).join(', ')}) returned`);
       for (const a of target.args) if (a instanceof ExternRef) a.release();
       if (result instanceof ExternRef) result.release();
     }
@@ -149,7 +178,7 @@ function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameV
  * engine, store and module, as examples/harness.ts does) and stops watching at the wanted
  * safepoint. The driver places the code itself, so safepoints are found once it has.
  */
-async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output): Promise<number> {
+async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined): Promise<number> {
   const driver = await loadDriver(driverPath, 'explain');
   const engine = new Engine({ arch });
   const name = basename(file);
@@ -173,9 +202,13 @@ async function explainWithDriver(file: string, driverPath: string, arch: Arch, a
         if (!found && ++seen === nth) found = { frame, safepoint };
       },
     });
+    const recorder = html?.record(store, module, file);
+    const lines: string[] = [];
+    let outcome = "the example's driver finished";
     try {
-      await driver({ arch, engine, store, module, print: () => {} });
+      await driver({ arch, engine, store, module, print: (line = '') => lines.push(line) });
     } catch (e) {
+      if (e instanceof WasmTrap || e instanceof GuestTrap) outcome = describeTrap(e).lines[0];
       if (!found && (e instanceof WasmTrap || e instanceof GuestTrap)) {
         for (const line of describeTrap(e).lines) out.text(line);
         out.error(`stackscope explain: the program trapped before reaching safepoint ${nth} of --at ${at} (${seen} reached)`);
@@ -184,6 +217,7 @@ async function explainWithDriver(file: string, driverPath: string, arch: Arch, a
       if (!found) throw e;
     } finally {
       tracer.close();
+      if (recorder) addRecording(html!, recorder, found, outcome);
     }
     if (!found) throw new UsageError(`--at ${at}: the example's driver reached ${seen} matching safepoint(s), not ${nth}`, 'explain');
     printFound(out, json, { arch, file, at, nth, stubbed: [], driver: driverPath }, found);

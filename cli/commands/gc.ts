@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArch, type Arch } from '../../isa/arch.ts';
+import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { describeValue, type Collector, type GcReport } from '../../gc/collector.ts';
@@ -10,11 +10,12 @@ import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
 import {
   Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
 } from '../../runtime/api.ts';
-import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
+import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
+import { HtmlPage, archesOf } from '../html.ts';
 import type { Output } from '../output.ts';
 
 export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o> --invoke NAME [ARGS...]
-                     [--arch x64|aarch64] [--at-host FN] [--explain] [--json]
+                     [--arch x64|aarch64|both] [--at-host FN] [--explain] [--json] [--html FILE]
                      [--walk v17|canary] [--registry v17|v0.22]
 
 Instantiates the module (default arch x64), calls export NAME with ARGS, and collects
@@ -43,6 +44,10 @@ from the host call's caller to the stack canary (the guest stack top of the oute
 as wasmtime v0.22 did. --registry v0.22 looks maps up with the v0.22 StackMapRegistry
 (nearest preceding call offset) instead of v17's exact return-address match.
 
+--html FILE writes the run as a page (see 'stackscope run --help'): every collection's frames
+and map bits, and a what-if that re-runs the collector with a flipped bit (v17 walks);
+--arch both (with --html) runs on x64 and AArch64 and pages both side by side.
+
 JSON: {"module", "arch", "invoke", "args", "result", "trap": null | {"code", "message"},
 "error": null | {"name", "message"}, "prints": [...], "gcs": [{"call", "report"}]} where
 each report is the collector's GcReport with its full "explanation" (addresses as 0x-hex).
@@ -63,6 +68,9 @@ interface Options {
   invoke: string;
   args: string[];
   arch: Arch;
+  /** --arch both: x64 then aarch64 (with --html). */
+  arches: Arch[];
+  parsed: ParsedArgs;
   atHost: string;
   explain: boolean;
   json: boolean;
@@ -71,15 +79,13 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry'], COMMAND);
-  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry'], COMMAND);
+  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry', 'html'], COMMAND);
+  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry', 'html'], COMMAND);
   const [path, ...rest] = args.positionals;
   if (path === undefined) throw new UsageError('give a module file', COMMAND);
   const invoke = args.flags.get('invoke');
   if (typeof invoke !== 'string' || invoke === '') throw new UsageError('--invoke NAME is required', COMMAND);
-  const archText = args.flags.get('arch');
-  const arch = typeof archText === 'string' ? parseArch(archText) : 'x64';
-  if (!arch) throw new UsageError(`unknown architecture '${String(archText)}' (x64 or aarch64)`, COMMAND);
+  const arches = archesOf(args, COMMAND).map((a) => a ?? 'x64');
   const atHost = args.flags.get('at-host') ?? 'gc';
   if (typeof atHost !== 'string' || !/^[^\s]+$/.test(atHost)) throw new UsageError('--at-host needs an import name', COMMAND);
   const walk = args.flags.get('walk') ?? 'v17';
@@ -87,7 +93,7 @@ function parseOptions(argv: string[]): Options {
   const registry = args.flags.get('registry') ?? 'v17';
   if (registry !== 'v17' && registry !== 'v0.22') throw new UsageError(`--registry: '${String(registry)}' is not v17 or v0.22`, COMMAND);
   return {
-    path, invoke, args: rest, arch, atHost, walk, registry,
+    path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args,
     explain: args.flags.has('explain'), json: args.flags.has('json'),
   };
 }
@@ -149,12 +155,27 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
   } catch (e) {
     return fail(e, out);
   }
+  try {
+    const html = await HtmlPage.fromArgs(options.parsed, COMMAND);
+    let code = 0;
+    for (const arch of options.arches) {
+      if (options.arches.length > 1) out.text(`== ${arch} ==`);
+      code = Math.max(code, await runOnArch({ ...options, arch }, out, html));
+    }
+    if (html) await html.write(out, `${basename(options.path)}: ${options.invoke}`, argv, options.json);
+    return code;
+  } catch (e) {
+    return fail(e, out);
+  }
+}
+
+async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
   let store: Store | undefined;
   try {
     const engine = new Engine({ arch: options.arch });
     const module = await loadModule(engine, options.path);
     store = await Store.create(engine);
-    return run(store, module, options, out);
+    return run(store, module, options, out, html);
   } catch (e) {
     return fail(e, out);
   } finally {
@@ -162,7 +183,7 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
   }
 }
 
-function run(store: Store, module: Module, options: Options, out: Output): number {
+function run(store: Store, module: Module, options: Options, out: Output, html: HtmlPage | undefined): number {
   const exportEntry = module.wasm.exports.find((e) => e.name === options.invoke);
   if (!exportEntry || exportEntry.kind !== 'func') {
     const names = module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
@@ -206,6 +227,8 @@ function run(store: Store, module: Module, options: Options, out: Output): numbe
   collector = store.collectorWith({ walk: options.walk, registry: options.registry });
   const func = instance.getFunc(options.invoke);
   const args = argumentValues(store, func.type, options.args, options.invoke);
+  const recorder = html?.record(store, module, options.path);
+  recorder?.watch(collector);
   let result: Val | undefined;
   let failure: unknown;
   try {
@@ -215,6 +238,10 @@ function run(store: Store, module: Module, options: Options, out: Output): numbe
   }
   const trap = failure instanceof WasmTrap || failure instanceof GuestTrap ? failure : undefined;
   const gcError = failure instanceof GcError ? failure : undefined;
+  if (recorder) {
+    const outcome = trap ? `trap: ${trap.message}` : gcError ? `${gcError.name}: ${gcError.message}` : failure === undefined ? `${options.invoke}(${options.args.join(', ')}) = ${showValue(result)}` : 'failed';
+    html!.add(recorder.finish({ output: prints.map((p) => `print: ${p}`), outcome }));
+  }
   if (failure !== undefined && !trap && !gcError) throw failure;
 
   if (options.json) {

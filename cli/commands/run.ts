@@ -17,14 +17,15 @@ import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } f
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import { isModuleDirectory, loadDriver, resolveModulePath } from '../drivers.ts';
+import { HtmlPage, archesOf } from '../html.ts';
 import {
-  DEFAULT_TRACE_LIMIT, Tracer, renderTrace, slotNamerFor, traceToJson,
+  DEFAULT_TRACE_LIMIT, Tracer, refDescriber, renderTrace, safepointsOf, slotNamerFor, traceToJson,
   type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
-} from './trace.ts';
+} from '../../viewer/trace.ts';
 
-export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64] [--invoke NAME ARGS...]
+export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
-                      [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json]
+                      [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
        stackscope run <file.o>... --entry NAME [--args 1,2,3] [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--json]
        (both: [--budget N] [--timeout MS])
@@ -55,6 +56,12 @@ Any other import is an input error (exit 2).
 --gc-explain prints the explanation of every collection that ran: each Wasm frame the
 collector walked as an ASCII diagram, the roots, the activations table before and after, and
 what was freed (gc/explain.ts).
+
+--html FILE writes the run as one self-contained page (no network; open it from file://):
+the timeline of blocks, calls, host calls, safepoints and GCs to step through, every Wasm frame
+at each safepoint and GC with its map bits, the WAT line and the machine code, and a what-if
+that re-runs the collector on the recorded memory after you flip a map bit. --arch both runs
+the module on x64 and then AArch64 and shows both side by side (needs --html, not --json).
 
 --trace records each executed block (--trace=insn: each instruction, disassembled) with the
 registers it changed and the memory it wrote, and at every safepoint (a call with a stack map)
@@ -477,27 +484,6 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   }
 }
 
-/** The host value of a live externref in `store`, described (undefined if not live). */
-export function refDescriber(store: Store): RefDescriber {
-  return (ref) => store.describeExternRef(ref);
-}
-
-/** Every call site with a stack map in `module`, its code placed at `textBase`. */
-export function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
-  const maps = module.code.stackMaps(moduleName, textBase);
-  const out: Safepoint[] = [];
-  maps.functions.forEach((f, i) => {
-    const start = textBase + f.start;
-    for (const m of f.maps) {
-      out.push({
-        callAddress: start + BigInt(m.callOffset), returnAddress: start + BigInt(m.returnAddressOffset), functionStart: start,
-        functionName: f.name, moduleName, funcIndex: module.code.functions[i]?.funcIndex ?? -1, mappedWords: m.mappedWords, bits: m.bits,
-      });
-    }
-  });
-  return out;
-}
-
 /** Parses ARGS for an export of type `type` (`command` names the caller in errors). */
 export function parseInvokeArgs(store: Store, name: string, type: FuncType, texts: readonly string[], command: string): Val[] {
   if (texts.length !== type.params.length) {
@@ -582,7 +568,7 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
 
 // ---------------------------------------------------------------------------------------------
 
-const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit'];
+const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html'];
 
 export async function runCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'run');
@@ -591,6 +577,21 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   rejectUnknown(args, [...RUN_VALUED, 'json', 'gc-explain'], 'run');
   if (invoke) args.flags.set('invoke', invoke.name);
   if (args.positionals.length === 0) throw new UsageError('give a .wat/.wasm module, a compiled image, or ELF objects', 'run');
+  const arches = archesOf(args, 'run');
+  const html = await HtmlPage.fromArgs(args, 'run');
+  let code = 0;
+  for (const arch of arches) {
+    if (arches.length > 1) {
+      args.flags.set('arch', arch!);
+      out.text(`== ${arch} ==`);
+    }
+    code = Math.max(code, await runOnce(args, invoke, out, html));
+  }
+  if (html) await html.write(out, basename(args.positionals[0]), argv, args.flags.has('json'));
+  return code;
+}
+
+async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, out: Output, html: HtmlPage | undefined): Promise<number> {
   // A directory (examples/NAME, or just NAME) means its one .wat, run by its driver if it has one.
   const first = args.positionals[0];
   if (args.positionals.length === 1 && isModuleDirectory(first)) {
@@ -599,7 +600,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       for (const flag of ['entry', 'args']) {
         if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
       }
-      return runDriver(args, target.file, target.driver, out);
+      return runDriver(args, target.file, target.driver, out, html);
     }
     args.positionals[0] = target.file;
   }
@@ -607,13 +608,14 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   const wasm = inputs.filter((i) => isWasmInput(i.file, i.bytes));
   if (wasm.length === 0) {
     if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
+    if (html) throw new UsageError('--html records Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
     return runObjects(args, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
   for (const flag of ['entry', 'args']) {
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
-  return runWasm(args, invoke, inputs[0], out);
+  return runWasm(args, invoke, inputs[0], out, html);
 }
 
 /**
@@ -621,7 +623,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
  * module compiled here for --arch: the driver's lines are the program's output; --trace and
  * --gc-explain work as for a module.
  */
-async function runDriver(args: ParsedArgs, file: string, driverPath: string, out: Output): Promise<number> {
+async function runDriver(args: ParsedArgs, file: string, driverPath: string, out: Output, html: HtmlPage | undefined): Promise<number> {
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : 'x64';
   const trace = traceFlags(args);
@@ -656,15 +658,18 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
         },
       })
       : undefined;
+    const recorder = html?.record(store, module, file);
     const printed: string[] = [];
+    const lines: string[] = [];
     let trap: WasmTrap | GuestTrap | undefined;
     try {
-      await driver({ arch, engine, store, module, print: (line = '') => (json ? printed.push(line) : out.text(line)) });
+      await driver({ arch, engine, store, module, print: (line = '') => { lines.push(line); if (json) printed.push(line); else out.text(line); } });
     } catch (e) {
       if (!isTrap(e)) throw e;
       trap = e;
     } finally {
       tracer?.close();
+      if (recorder) html!.add(recorder.finish({ output: lines, outcome: trap ? describeTrap(trap).lines[0] : `the example's driver finished (${gcs.length} collection(s))` }));
     }
     const report = store.cycleReport();
     if (json) {
@@ -688,7 +693,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   }
 }
 
-async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output): Promise<number> {
+async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, html: HtmlPage | undefined): Promise<number> {
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
   const trace = traceFlags(args);
@@ -697,9 +702,10 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const { budget, timeoutMs } = runLimits(args);
   const cycles = cycleFlags(args);
   const printed: string[] = [];
+  const lines: string[] = [];
   const session = await openWasmSession({
     file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs,
-    print: (line) => (json ? printed.push(line) : out.text(line)), ...(cycles ? { cycles } : {}),
+    print: (line) => { lines.push(line); if (json) printed.push(line); else out.text(line); }, ...(cycles ? { cycles } : {}),
   });
   const { store } = session;
   try {
@@ -708,6 +714,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       ? new Tracer(store.machine, { mode: trace.mode, limit: trace.limit, safepoints: session.safepoints, namer: session.namer, describeRef: session.describeRef })
       : undefined;
     if (tracer) session.onGc = (r) => tracer.recordGc(r);
+    const recorder = html?.record(store, session.module, input.file);
     let result: Val = null;
     let trap: WasmTrap | GuestTrap | undefined;
     let report: CycleReport | undefined;
@@ -721,6 +728,12 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       trap = e;
     } finally {
       tracer?.close();
+      if (recorder) {
+        const resultType = target?.func.type.results[0];
+        const outcome = trap ? describeTrap(trap).lines[0]
+          : !target ? 'nothing invoked' : `${target.name}(${target.args.map(valText).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result)}`;
+        html!.add(recorder.finish({ output: lines, outcome }));
+      }
       // The invoked call's cycles (instantiation's start function was an entry of its own).
       if (target) report = store.cycleReport();
       for (const a of target?.args ?? []) if (a instanceof ExternRef) a.release();

@@ -11,13 +11,14 @@
  * The trace is bounded (`limit` entries); once full, entries are counted but not stored and the
  * code hook stays installed only to find safepoints.
  */
-import type { Arch } from '../../isa/arch.ts';
-import { hex } from '../../isa/error.ts';
-import type { CompiledImage, ImageFunction } from '../../compiler/index.ts';
-import type { ExplainedFrame } from '../../gc/explain.ts';
-import type { GcReport } from '../../gc/collector.ts';
-import type { HookHandle } from '../../simulator/engine.ts';
-import type { Machine } from '../../simulator/machine.ts';
+import type { Arch } from '../isa/arch.ts';
+import { hex } from '../isa/error.ts';
+import type { CompiledImage, ImageFunction } from '../compiler/index.ts';
+import type { ExplainedFrame } from '../gc/explain.ts';
+import type { GcReport } from '../gc/collector.ts';
+import type { HookHandle } from '../simulator/engine.ts';
+import type { Machine } from '../simulator/machine.ts';
+import type { Module, Store } from '../runtime/api.ts';
 
 export type TraceMode = 'block' | 'insn';
 
@@ -438,4 +439,28 @@ export function traceToJson(t: Tracer): unknown {
       return { type: 'gc', index: e.index, reason: e.reason, frames: e.frames.map(frameToJson) };
     }),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store helpers
+
+/** The host value of a live externref in `store`, described (undefined if not live). */
+export function refDescriber(store: Store): RefDescriber {
+  return (ref) => store.describeExternRef(ref);
+}
+
+/** Every call site with a stack map in `module`, its code placed at `textBase`. */
+export function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
+  const maps = module.code.stackMaps(moduleName, textBase);
+  const out: Safepoint[] = [];
+  maps.functions.forEach((f, i) => {
+    const start = textBase + f.start;
+    for (const m of f.maps) {
+      out.push({
+        callAddress: start + BigInt(m.callOffset), returnAddress: start + BigInt(m.returnAddressOffset), functionStart: start,
+        functionName: f.name, moduleName, funcIndex: module.code.functions[i]?.funcIndex ?? -1, mappedWords: m.mappedWords, bits: m.bits,
+      });
+    }
+  });
+  return out;
 }
