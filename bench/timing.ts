@@ -33,6 +33,7 @@ import { describeHost, detectHost } from '../simulator/timing/host.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
 import type { UarchName } from '../simulator/timing/table.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
+import { benchPrograms } from './timing-programs.ts';
 import { machineRun } from './machine-run.ts';
 import { emit, type BenchOptions } from './report.ts';
 
@@ -424,7 +425,8 @@ export function hostModel(): UarchName {
   return uarch;
 }
 
-async function benchAccuracy(): Promise<void> {
+/** Kernels on the host against the model of the host's table; returns that table. */
+async function benchAccuracy(): Promise<UarchName> {
   const uarch = hostModel();
   const host = hostCycles();
   const codes = HOST_KERNELS.map((k) => assemble('x64', kernelFunction(k, 'kernel')));
@@ -446,6 +448,7 @@ async function benchAccuracy(): Promise<void> {
   const dynamic = [...errors.branch, ...errors.memory];
   emit({ bench: 'timing', arch: 'x64', metric: 'detailed_branch_memory_mape', value: mean(dynamic) });
   emit({ bench: 'timing', arch: 'x64', metric: 'detailed_branch_memory_worst', value: Math.max(...dynamic) });
+  return uarch;
 }
 
 export async function benchTiming(options: BenchOptions): Promise<void> {
@@ -455,5 +458,7 @@ export async function benchTiming(options: BenchOptions): Promise<void> {
 
 /** Accuracy against this host only (`npm run bench -- timing-host`): x86-64 hosts. */
 export async function benchTimingHost(options: BenchOptions): Promise<void> {
-  if (process.arch === 'x64' && options.arches.includes('x64')) await benchAccuracy();
+  if (process.arch !== 'x64' || !options.arches.includes('x64')) return;
+  const uarch = await benchAccuracy();
+  await benchPrograms(uarch);
 }

@@ -168,8 +168,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
   // Every x86-64 core has the stack engine, and llvm-mca 22's models do not chain rsp either.
   const stackEngine = model.arch === 'x64';
   const memory = mech.storeForward !== undefined || mech.simpleAddressSaving > 0 ? new MemoryTracker() : undefined;
-  /** Paths to the data each store wrote, by address key. */
-  const stored = new Map<string, Paths>();
+  /** Paths to the data each store wrote, and its width, by address key. */
+  const stored = new Map<string, { paths: Paths; bits: number }>();
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
   const defs = new Map<number, Paths>();
@@ -192,7 +192,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     const looked = model.priced(insn.mnemonic, insn.opStr, withMechanisms);
     const entry = looked.entry;
     const access = memory && looked.form ? memory.access(looked.form, entry) : undefined;
-    const forwarded = access?.load && mech.storeForward !== undefined ? stored.get(access.key) : undefined;
+    const store = access?.load && mech.storeForward !== undefined ? stored.get(access.key) : undefined;
+    const forwarded = store && (access!.bits === 0 || store.bits === 0 || access!.bits <= store.bits) ? store.paths : undefined;
     const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
     const loadPart = loadLatencyPart(entry, looked.effects);
     // The block's final branch also "writes" a pseudo register when it executes, so detailed
@@ -259,8 +260,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
       // A pure store writes its data registers' value; a read-modify-write its result.
       if (access.load) {
         const first = effects.writes.find((w) => !w.pointerUpdate);
-        if (first) stored.set(access.key, defs.get(regs.id(first.reg))!);
-      } else stored.set(access.key, { from: new Map(data.from), start: data.start, fromLoad: new Map(data.fromLoad), startLoad: data.startLoad });
+        if (first) stored.set(access.key, { paths: defs.get(regs.id(first.reg))!, bits: access.bits });
+      } else stored.set(access.key, { paths: { from: new Map(data.from), start: data.start, fromLoad: new Map(data.fromLoad), startLoad: data.startLoad }, bits: access.bits });
     }
     if (memory && looked.form) memory.retire(looked.form, effects);
   }

@@ -9,8 +9,9 @@
  * - simple-address loads: a load whose address is base + displacement (or base + index) is a
  *   cycle faster than the table's load latency (the AMD Zen guides' 4- vs 5-cycle loads);
  * - memory renaming / store-to-load forwarding: a load of the same address expression a
- *   store wrote (same base, index, scale, displacement and width, registers unchanged; stack
- *   slots by their offset from the stack engine's rsp) takes the stored value `storeForward`
+ *   store wrote (same base, index, scale and displacement with the registers unchanged, no
+ *   wider than the store; stack slots by their offset from the stack engine's rsp) takes the
+ *   stored value `storeForward`
  *   cycles after the store's data was ready, instead of a cache access.
  *
  * Only x86-64 forms are tracked for memory; AArch64 blocks get none of these rules.
@@ -77,8 +78,10 @@ export function isSimpleAddress(a: AddressParts): boolean {
 }
 
 export interface MemoryAccess {
-  /** Address expression: equal keys name the same bytes (within one tracker's run). */
+  /** Address expression: equal keys name the same first byte (within one tracker's run). */
   readonly key: string;
+  /** Access width in bits (0: unknown). */
+  readonly bits: number;
   readonly load: boolean;
   readonly store: boolean;
   /** Simple addressing (isSimpleAddress), for the load-latency saving. */
@@ -102,7 +105,7 @@ export class MemoryTracker {
   private readonly versions = new Map<string, number>();
   private rspOffset = 0;
   private rspEpoch = 0;
-  private readonly lastStore = new Map<string, number>();
+  private readonly lastStore = new Map<string, { ready: number; bits: number }>();
 
   /** The instruction's data access (before its own register writes), if any. */
   access(form: ParsedForm, entry: FormEntry): MemoryAccess | undefined {
@@ -110,7 +113,7 @@ export class MemoryTracker {
     const stack = STACK_OPS[form.mnemonic];
     if (stack && !form.operands.some((o) => o.kind === 'mem')) {
       const offset = stack.store ? this.rspOffset + stack.delta : this.rspOffset;
-      return { key: `rsp${this.rspEpoch}:${offset}:64`, load: stack.load, store: stack.store, simple: true };
+      return { key: `rsp${this.rspEpoch}:${offset}`, bits: 64, load: stack.load, store: stack.store, simple: true };
     }
     const mem = form.operands.find((o) => o.kind === 'mem');
     if (!mem || form.mnemonic === 'lea' || form.mnemonic === 'nop' || (!entry.load && !entry.store)) return undefined;
@@ -118,9 +121,9 @@ export class MemoryTracker {
     if (!a) return undefined;
     const simple = isSimpleAddress(a);
     let key: string;
-    if (a.base === 'rsp' && a.index === undefined) key = `rsp${this.rspEpoch}:${this.rspOffset + a.disp}:${mem.bits}`;
-    else key = `${this.reg(a.base)}|${this.reg(a.index)}*${a.scale}|${a.disp}:${mem.bits}`;
-    return { key, load: entry.load, store: entry.store, simple };
+    if (a.base === 'rsp' && a.index === undefined) key = `rsp${this.rspEpoch}:${this.rspOffset + a.disp}`;
+    else key = `${this.reg(a.base)}|${this.reg(a.index)}*${a.scale}|${a.disp}`;
+    return { key, bits: mem.bits, load: entry.load, store: entry.store, simple };
   }
 
   private reg(r: string | undefined): string {
@@ -147,14 +150,19 @@ export class MemoryTracker {
     }
   }
 
-  /** Records when the data a store wrote to `key` was ready. */
-  stored(key: string, ready: number): void {
-    this.lastStore.set(key, ready);
+  /** Records when the data a store wrote to `access` was ready. */
+  stored(access: MemoryAccess, ready: number): void {
+    this.lastStore.set(access.key, { ready, bits: access.bits });
   }
 
-  /** When the data last stored to `key` was ready, if a store in this run wrote it. */
-  storedAt(key: string): number | undefined {
-    return this.lastStore.get(key);
+  /**
+   * When the data last stored at `access`'s address was ready, if a store in this run wrote
+   * at least the bytes the load reads (same first byte, no wider than the store: Zen 5 renames
+   * a 64-bit store into a 32-bit load of its low half too, measured as for equal widths).
+   */
+  storedAt(access: MemoryAccess): number | undefined {
+    const s = this.lastStore.get(access.key);
+    return s !== undefined && (access.bits === 0 || s.bits === 0 || access.bits <= s.bits) ? s.ready : undefined;
   }
 }
 

@@ -410,7 +410,7 @@ export class TimingModel {
         // The load's share of the latency: all of it for a plain load, less the ALU part
         // (regLat) for a load-op.
         const loadPart = loadLatencyPart(entry, effects);
-        const forwarded = access?.load && mech.storeForward !== undefined ? memory!.storedAt(access.key) : undefined;
+        const forwarded = access?.load && mech.storeForward !== undefined ? memory!.storedAt(access) : undefined;
         const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
         let start = 0;
         let dataStart = 0;
@@ -442,7 +442,7 @@ export class TimingModel {
         }
         if (access?.store && memory) {
           // A pure store's data is ready when its data registers are; a read-modify-write's when it completes.
-          memory.stored(access.key, access.load ? done : dataStart);
+          memory.stored(access, access.load ? done : dataStart);
         }
         if (memory && p.form) memory.retire(p.form, effects);
         if (start > iterFinish) iterFinish = start;

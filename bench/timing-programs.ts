@@ -1,0 +1,272 @@
+/**
+ * bench/timing's whole programs: real code, not microkernels, priced by the cycle model and
+ * timed natively on this host (x86-64). The same machine code runs both ways.
+ *
+ * - C: bench/workloads/programs.c (the six kernels of kernels.c behind one entry point each,
+ *   and all of them together) built once with gcc -O2 into one object. A gcc-built harness
+ *   links that object and times each entry point with rdtsc; the Machine loads the same
+ *   object through the loader.
+ * - Wasm: modules compiled by stackscope's compiler. The harness maps the compiled function's
+ *   code (a leaf: no relocations) and calls it with a VMContext that holds what the code
+ *   reads (the runtime limits' stack limit, the memory's base and length, at the VMOffsets
+ *   of the module); the Machine runs the export through the runtime (its array-call
+ *   trampoline included, a few instructions).
+ *
+ * Both sides measure a warm run: the harness times calls after a first one; the Machine runs
+ * with `accumulate` (predictor, caches and scoreboard carry over) and reports the second
+ * call's cycles. Host samples bracket each call between two calibration runs (a chain of
+ * dependent adds), drop samples whose brackets disagree by more than 2 % and take the median.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileModule } from '../compiler/index.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
+import { loadObjects } from '../loader/sandbox.ts';
+import { Engine, Instance, Module, Store } from '../index.ts';
+import { Machine } from '../simulator/machine.ts';
+import type { UarchName } from '../simulator/timing/table.ts';
+import { emit } from './report.ts';
+
+const SEED = 7;
+const C_PROGRAMS = ['prog_sort', 'prog_primes', 'prog_matrix', 'prog_crc32', 'prog_fnv1a', 'prog_all'];
+
+/** Wasm programs: one exported leaf function `run(n: i32) -> i64` each, over one page of memory. */
+const WASM_PROGRAMS: readonly { name: string; arg: number; wat: string }[] = [
+  {
+    name: 'wasm_sum_memory',
+    arg: 20_000,
+    wat: `(module (memory 1)
+  (func (export "run") (param $n i32) (result i64) (local $i i32) (local $acc i64)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $acc (i64.add (local.get $acc) (i64.load (i32.and (i32.shl (local.get $i) (i32.const 3)) (i32.const 0xfff8)))))
+      (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $acc)))`,
+  },
+  {
+    name: 'wasm_collatz',
+    arg: 3_000,
+    wat: `(module (memory 1)
+  (func (export "run") (param $n i32) (result i64) (local $i i32) (local $x i64) (local $steps i64)
+    (local.set $i (i32.const 1))
+    (block $done (loop $outer
+      (br_if $done (i32.gt_u (local.get $i) (local.get $n)))
+      (local.set $x (i64.extend_i32_u (local.get $i)))
+      (block $one (loop $inner
+        (br_if $one (i64.le_u (local.get $x) (i64.const 1)))
+        (if (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+          (then (local.set $x (i64.shr_u (local.get $x) (i64.const 1))))
+          (else (local.set $x (i64.add (i64.mul (local.get $x) (i64.const 3)) (i64.const 1)))))
+        (local.set $steps (i64.add (local.get $steps) (i64.const 1)))
+        (br $inner)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $outer)))
+    (local.get $steps)))`,
+  },
+  {
+    name: 'wasm_fill_hash',
+    arg: 8_000,
+    wat: `(module (memory 1)
+  (func (export "run") (param $n i32) (result i64) (local $i i32) (local $h i64)
+    (local.set $h (i64.const 1469598103934665603))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.and (i32.shl (local.get $i) (i32.const 2)) (i32.const 0xfffc)) (i32.mul (local.get $i) (i32.const 2654435761)))
+      (local.set $h (i64.mul (i64.xor (local.get $h) (i64.load32_u (i32.and (i32.shl (local.get $i) (i32.const 2)) (i32.const 0xfffc)))) (i64.const 1099511628211)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $h)))`,
+  },
+];
+
+const CALIBRATION_ADDS = 64;
+const CALIBRATE_S = ['.intel_syntax noprefix', '.text', '.globl calibrate', 'calibrate:', 'mov rcx, rdi', 'xor eax, eax', 'mov edx, 1', '.p2align 6', '1:',
+  ...Array(CALIBRATION_ADDS).fill('add rax, rdx'), 'dec rcx', 'jnz 1b', 'ret', ''].join('\n');
+
+/** The shared sampling loop of both harnesses: `CALL(arg)` is the timed expression. */
+const SAMPLER_C = `
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <x86intrin.h>
+extern void calibrate(long n);
+static double per_cycle_of(void) {
+  _mm_lfence(); uint64_t t0 = __rdtsc(); _mm_lfence();
+  calibrate(2000);
+  _mm_lfence(); return (double)(__rdtsc() - t0) / (2000.0 * ${CALIBRATION_ADDS});
+}
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+#define SAMPLES 101
+#define MEASURE(label, CALL) do { \\
+  double s[SAMPLES]; int kept = 0, tries = 0; long result = CALL; \\
+  while (kept < SAMPLES && tries++ < 2000) { \\
+    double c0 = per_cycle_of(); \\
+    _mm_lfence(); uint64_t t0 = __rdtsc(); _mm_lfence(); \\
+    result = CALL; \\
+    _mm_lfence(); uint64_t t = __rdtsc() - t0; \\
+    double c1 = per_cycle_of(); \\
+    if (c0 > c1 * 1.02 || c1 > c0 * 1.02) continue; \\
+    s[kept++] = (double)t / ((c0 + c1) / 2); \\
+  } \\
+  qsort(s, kept, sizeof *s, cmp); \\
+  printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.1f,\\"q1\\":%.1f,\\"q3\\":%.1f,\\"result\\":\\"%ld\\"}\\n", label, s[kept / 2], s[kept / 4], s[3 * kept / 4], result); \\
+} while (0)
+`;
+
+interface HostResult {
+  readonly name: string;
+  readonly cycles: number;
+  readonly q1: number;
+  readonly q3: number;
+  readonly result: string;
+}
+
+/** Runs a harness binary pinned to the last CPU where taskset exists; its JSON lines by name. */
+function runHarness(binary: string): Map<string, HostResult> {
+  const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), binary], { encoding: 'utf8' });
+  const out = pinned.status === 0 ? pinned.stdout : execFileSync(binary, { encoding: 'utf8' });
+  return new Map(out.trim().split('\n').map((l) => JSON.parse(l) as HostResult).map((r) => [r.name, r]));
+}
+
+/** The object of bench/workloads/programs.c, gcc -O2 as bench/timing builds kernels.c. */
+function buildPrograms(dir: string): string {
+  const out = join(dir, 'programs.o');
+  execFileSync('gcc', ['-O2', '-c', '-fno-pic', '-fno-tree-loop-distribute-patterns', '-fno-stack-protector', '-fno-asynchronous-unwind-tables',
+    '-o', out, fileURLToPath(new URL('./workloads/programs.c', import.meta.url))], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return out;
+}
+
+function hostC(dir: string, object: string): Map<string, HostResult> {
+  const harness = `${SAMPLER_C}
+${C_PROGRAMS.map((p) => `extern long ${p}(long);`).join('\n')}
+int main(void) {
+${C_PROGRAMS.map((p) => `  MEASURE("${p}", ${p}(${SEED}));`).join('\n')}
+  return 0;
+}
+`;
+  writeFileSync(join(dir, 'c-harness.c'), harness);
+  writeFileSync(join(dir, 'calibrate.S'), CALIBRATE_S);
+  const bin = join(dir, 'c-harness');
+  execFileSync('gcc', ['-O2', '-no-pie', '-o', bin, join(dir, 'c-harness.c'), join(dir, 'calibrate.S'), object], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return runHarness(bin);
+}
+
+/** Cycles of the second of two calls (warm), in `mode`, and the call's result. */
+async function modelC(object: string, name: string, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint }> {
+  const m = await Machine.create({ arch: 'x64', exactFaultPc: false, timeoutMs: null, cycles: { mode, uarch, accumulate: true } });
+  try {
+    const program = loadObjects(m, [{ file: 'programs.o', bytes: readFileSync(object) }]);
+    program.call(name, [BigInt(SEED)]);
+    const first = m.cycleReport()!.cycles;
+    const result = program.call(name, [BigInt(SEED)]);
+    return { cycles: m.cycleReport()!.cycles - first, result };
+  } finally {
+    m.close();
+  }
+}
+
+/** A compiled Wasm program's code and the VMContext fields its leaf function reads. */
+async function compileWasm(wat: string): Promise<{ code: Uint8Array; offset: number; limits: number; stackLimit: number; memoryBase: number; memoryLength: number; vmctxSize: number }> {
+  const module = await parseWat(wat, { fileName: 'program.wat' });
+  const image = compileModule(module, { arch: 'x64' });
+  if (image.functions.length !== 1 || image.functions[0].relocations.length > 0) {
+    throw new Error('Wasm program: the native harness runs one leaf function (no calls, no relocations)');
+  }
+  const o = image.offsets;
+  return {
+    code: image.text,
+    offset: image.functions[0].textOffset,
+    limits: o.vmctxRuntimeLimits(),
+    stackLimit: o.vmruntimeLimitsStackLimit(),
+    memoryBase: o.vmctxVmmemoryDefinitionBase(0),
+    memoryLength: o.vmctxVmmemoryDefinitionCurrentLength(0),
+    vmctxSize: o.sizeOfVmctx(),
+  };
+}
+
+async function hostWasm(dir: string): Promise<Map<string, HostResult>> {
+  const programs = await Promise.all(WASM_PROGRAMS.map(async (p) => ({ ...p, ...(await compileWasm(p.wat)) })));
+  const bytes = (u: Uint8Array) => `{ ${[...u].join(', ')} }`;
+  const harness = `${SAMPLER_C}
+#include <sys/mman.h>
+typedef long wasm_fn(void *vmctx, void *caller, long n);
+static unsigned char memory[65536] __attribute__((aligned(4096)));
+static uint64_t limits[16];
+${programs.map((p, i) => `static const unsigned char code${i}[] = ${bytes(p.code)};`).join('\n')}
+static wasm_fn *load(const unsigned char *code, size_t size, size_t offset) {
+  unsigned char *m = mmap(0, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memcpy(m, code, size);
+  mprotect(m, size + 4096, PROT_READ | PROT_EXEC);
+  return (wasm_fn *)(m + offset);
+}
+int main(void) {
+${programs.map((p, i) => `  {
+    static unsigned char vmctx[${p.vmctxSize + 64}] __attribute__((aligned(16)));
+    memset(vmctx, 0, sizeof vmctx); memset(memory, 0, sizeof memory); memset(limits, 0, sizeof limits);
+    *(uint64_t **)(vmctx + ${p.limits}) = limits; /* stack limit ${p.stackLimit}: 0, never reached */
+    *(unsigned char **)(vmctx + ${p.memoryBase}) = memory;
+    *(uint64_t *)(vmctx + ${p.memoryLength}) = sizeof memory;
+    wasm_fn *f = load(code${i}, sizeof code${i}, ${p.offset});
+    MEASURE("${p.name}", f(vmctx, vmctx, ${p.arg}));
+  }`).join('\n')}
+  return 0;
+}
+`;
+  writeFileSync(join(dir, 'wasm-harness.c'), harness);
+  writeFileSync(join(dir, 'calibrate.S'), CALIBRATE_S);
+  const bin = join(dir, 'wasm-harness');
+  execFileSync('gcc', ['-O2', '-no-pie', '-o', bin, join(dir, 'wasm-harness.c'), join(dir, 'calibrate.S')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return runHarness(bin);
+}
+
+/** The export `run` through the runtime, warm (second call's cycles), and its result. */
+async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint }> {
+  const engine = new Engine({ arch: 'x64', cycles: { mode, uarch, accumulate: true } });
+  const store = await Store.create(engine);
+  try {
+    const module = await Module.fromWat(engine, wat, 'program.wat');
+    const run = Instance.create(store, module, []).getFunc('run');
+    run.call(arg);
+    const first = store.cycleReport()!.cycles;
+    const result = run.call(arg) as bigint;
+    return { cycles: store.cycleReport()!.cycles - first, result };
+  } finally {
+    store.close();
+  }
+}
+
+/** Per-program host and model cycles, errors, and the MAPE of each mode. */
+export async function benchPrograms(uarch: UarchName): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'stackscope-programs-'));
+  try {
+    const object = buildPrograms(dir);
+    const host = [...hostC(dir, object), ...(await hostWasm(dir))];
+    const errors: Record<'fast' | 'detailed', number[]> = { fast: [], detailed: [] };
+    for (const [name, h] of host) {
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_cycles`, value: h.cycles });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_iqr`, value: h.q3 - h.q1 });
+      const wasm = WASM_PROGRAMS.find((p) => p.name === name);
+      for (const mode of ['fast', 'detailed'] as const) {
+        const r = wasm ? await modelWasm(wasm.wat, wasm.arg, mode, uarch) : await modelC(object, name, mode, uarch);
+        if (String(BigInt.asIntN(64, r.result)) !== h.result) throw new Error(`${name}: the host returned ${h.result}, the Machine ${r.result}`);
+        const error = Math.abs(r.cycles - h.cycles) / h.cycles;
+        errors[mode].push(error);
+        emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${name}_cycles`, value: r.cycles });
+        emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${name}_error`, value: error });
+      }
+    }
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    for (const mode of ['fast', 'detailed'] as const) {
+      emit({ bench: 'timing', arch: 'x64', metric: `${mode}_programs_mape`, value: mean(errors[mode]) });
+      emit({ bench: 'timing', arch: 'x64', metric: `${mode}_programs_worst`, value: Math.max(...errors[mode]) });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
