@@ -42,10 +42,9 @@ import {
   type FrameLayout,
   type MacroAssembler,
   type Operand,
-  type TrapSite,
   type UnOp,
 } from './codegen/common.ts';
-import type { Label, RelocationRequest } from '../isa/x64/encoder.ts';
+import type { Label, RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
 
 /** What kind of callee a call site has. */
 export type CallSiteKind = 'call' | 'call-import' | 'call-indirect' | 'libcall';

@@ -5,7 +5,7 @@
  */
 import { StackscopeError, hex } from '../isa/error.ts';
 import type { ConstExpr, ExternKind, FuncType, GlobalType, MemoryType, RefType, TableType, ValType } from './frontend/module.ts';
-import { TRAP_CODES, type TrapCode } from './codegen/common.ts';
+import { TRAP_CODES, type TrapCode } from '../isa/trap-codes.ts';
 import type { CallSiteKind } from './function.ts';
 import { MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION } from './image.ts';
 

@@ -13,7 +13,7 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { writeElf, type WriterRelocation, type WriterSymbol } from '../loader/elf-writer.ts';
-import { trapCodeNumber } from './codegen/common.ts';
+import { trapCodeNumber } from '../isa/trap-codes.ts';
 import type { CallSiteKind, CompiledFunction } from './function.ts';
 import { stackMapOf } from './function.ts';
 import type { ConstExpr, ValType, WasmModule } from './frontend/module.ts';

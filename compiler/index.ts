@@ -4,7 +4,8 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { Aarch64MacroAssembler } from './codegen/aarch64.ts';
-import type { MacroAssembler, TrapCode } from './codegen/common.ts';
+import type { MacroAssembler } from './codegen/common.ts';
+import type { TrapCode } from '../isa/trap-codes.ts';
 import { X64MacroAssembler } from './codegen/x64.ts';
 import { compileFunction, signatureIndices, stackMapOf, type CallSite, type CompiledFunction, type StackMap } from './function.ts';
 import {
@@ -18,8 +19,9 @@ import {
 import type { WasmModule } from './frontend/module.ts';
 import { VMOffsets } from './vmoffsets.ts';
 
-export { TRAP_CODES, trapCodeNumber, AARCH64_TRAP_IMMEDIATE, CodegenError } from './codegen/common.ts';
-export type { TrapCode } from './codegen/common.ts';
+export { CodegenError } from './codegen/common.ts';
+export { TRAP_CODES, trapCodeNumber, type TrapCode } from '../isa/trap-codes.ts';
+export { AARCH64_TRAP_IMMEDIATE } from '../isa/aarch64/encoder.ts';
 export { functionSymbol, stackMapOf } from './function.ts';
 export type { CallSite, CallSiteKind, CompiledFunction, StackMap } from './function.ts';
 export { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from './image.ts';

@@ -2,7 +2,7 @@
  * Executable guest memory for code the runtime generates (trampolines, builtin stubs). Code is
  * written through the host view; regions are read+execute only, never writable by the guest.
  */
-import type { AssembledCode } from '../isa/x64/encoder.ts';
+import type { AssembledCode } from '../isa/code-buffer.ts';
 import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
 import type { Machine, Region } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';

@@ -4,7 +4,7 @@
  * runtime has given it wasmtime's trap code, so embedders can tell "the Wasm program trapped"
  * from "the host program is wrong".
  */
-import { TRAP_CODES, type TrapCode as CompilerTrapCode } from '../compiler/codegen/common.ts';
+import { TRAP_CODES, type TrapCode as CompilerTrapCode } from '../isa/trap-codes.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
 import type { BacktraceFrame } from '../simulator/trap.ts';
 

@@ -3,10 +3,10 @@
  * points at, without the full Store API.
  */
 import type { Arch } from '../isa/arch.ts';
-import { Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
-import { X64Assembler, mem as xmem, type AssembledCode } from '../isa/x64/encoder.ts';
+import type { AssembledCode } from '../isa/code-buffer.ts';
+import { AARCH64_TRAP_IMMEDIATE, Aarch64Assembler, mem as amem, memPost, memPre } from '../isa/aarch64/encoder.ts';
+import { X64Assembler, mem as xmem } from '../isa/x64/encoder.ts';
 import { BUILTIN_FUNCTIONS_TOTAL_NUMBER } from '../compiler/builtins.ts';
-import { AARCH64_TRAP_IMMEDIATE } from '../compiler/codegen/common.ts';
 import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
 import { Machine } from '../simulator/machine.ts';
 import { RuntimeHeap } from './heap.ts';

@@ -22,7 +22,8 @@
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { Aarch64Assembler, mem as amem, memPost, memPre, type X, type W } from '../isa/aarch64/encoder.ts';
-import { X64Assembler, mem as xmem, type Gpr32, type Gpr64, type AssembledCode } from '../isa/x64/encoder.ts';
+import type { AssembledCode } from '../isa/code-buffer.ts';
+import { X64Assembler, mem as xmem, type Gpr32, type Gpr64 } from '../isa/x64/encoder.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout, VMRuntimeLimitsLayout, ValRawLayout } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';

@@ -17,12 +17,10 @@ import {
   type A64Address,
   type A64Cond,
   type A64Reg,
-  type Label,
   type W,
   type X,
 } from '../../isa/aarch64/encoder.ts';
 import {
-  AARCH64_TRAP_IMMEDIATE,
   CodegenError,
   type BackendOutput,
   type BinOp,
@@ -31,12 +29,12 @@ import {
   type FrameLayout,
   type MacroAssembler,
   type Operand,
-  type TrapCode,
-  type TrapSite,
   type UnOp,
   type VReg,
   type WasmCallTarget,
 } from './common.ts';
+import type { Label } from '../../isa/code-buffer.ts';
+import type { TrapCode } from '../../isa/trap-codes.ts';
 
 const VREG: Record<VReg, X> = { R0: 'x9', R1: 'x10', R2: 'x11' };
 const VMCTX: X = 'x19';
@@ -51,8 +49,6 @@ const sized = (x: X, wide: boolean): A64Reg => (wide ? x : w(x));
 export class Aarch64MacroAssembler implements MacroAssembler {
   readonly arch = 'aarch64' as const;
   readonly asm = new Aarch64Assembler();
-  private readonly trapLabels = new Map<TrapCode, Label>();
-  private readonly traps: TrapSite[] = [];
 
   offset(): number {
     return this.asm.offset;
@@ -65,14 +61,6 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   }
   private base(b: VReg | 'vmctx'): X {
     return b === 'vmctx' ? VMCTX : VREG[b];
-  }
-  private trapLabel(code: TrapCode): Label {
-    let l = this.trapLabels.get(code);
-    if (l === undefined) {
-      l = this.asm.newLabel();
-      this.trapLabels.set(code, l);
-    }
-    return l;
   }
 
   /** `[base, #disp]` for an access of `size` bytes, through x17 when the offset cannot be encoded. */
@@ -105,11 +93,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     a.ldr('x16', mem('x16', 0));
     if (n >= 32 * 1024) {
       a.cmpExt('sp', 'x16', 'uxtx');
-      a.bCond('lo', this.trapLabel('StackOverflow'));
+      a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
     }
     if (n > 0) this.addAny('x16', 'x16', n);
     a.cmpExt('sp', 'x16', 'uxtx');
-    a.bCond('lo', this.trapLabel('StackOverflow'));
+    a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
     a.str(VMCTX, memPre('sp', -16));
     if (frame.calleeSaveOffset !== n - 16) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');
     this.addAny('sp', 'sp', -(n - 16));
@@ -237,23 +225,23 @@ export class Aarch64MacroAssembler implements MacroAssembler {
         break;
       case 'div_s':
         a.cmpImm(s, 0);
-        a.bCond('eq', this.trapLabel('IntegerDivisionByZero'));
+        a.bCond('eq', this.asm.deferredTrap('IntegerDivisionByZero'));
         // Cranelift's overflow test: divisor == -1 and dividend - 1 overflows (dividend == MIN).
         a.cmnImm(s, 1);
         a.ccmpImm(r, 1, 0, 'eq');
-        a.bCond('vs', this.trapLabel('IntegerOverflow'));
+        a.bCond('vs', this.asm.deferredTrap('IntegerOverflow'));
         a.sdiv(r, r, s);
         break;
       case 'div_u':
         a.cmpImm(s, 0);
-        a.bCond('eq', this.trapLabel('IntegerDivisionByZero'));
+        a.bCond('eq', this.asm.deferredTrap('IntegerDivisionByZero'));
         a.udiv(r, r, s);
         break;
       case 'rem_s':
       case 'rem_u':
         // sdiv does not fault on MIN / -1 (it yields MIN), so msub gives the Wasm result 0.
         a.cmpImm(s, 0);
-        a.bCond('eq', this.trapLabel('IntegerDivisionByZero'));
+        a.bCond('eq', this.asm.deferredTrap('IntegerDivisionByZero'));
         op === 'rem_s' ? a.sdiv(t, r, s) : a.udiv(t, r, s);
         a.msub(r, t, s, r);
         break;
@@ -355,11 +343,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   }
   trapIf(cond: Cond, wide: boolean, x: VReg, y: VReg | number, code: TrapCode): void {
     this.compareWith(sized(VREG[x], wide), wide, typeof y === 'number' ? y : sized(VREG[y], wide));
-    this.asm.bCond(COND[cond], this.trapLabel(code));
+    this.asm.bCond(COND[cond], this.asm.deferredTrap(code));
   }
   trap(code: TrapCode): void {
-    this.traps.push({ offset: this.offset(), code });
-    this.asm.udf(AARCH64_TRAP_IMMEDIATE);
+    this.asm.trap(code);
   }
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void {
     // Cranelift's atomic_rmw loop without LSE: ldaxr / add / stlxr / cbnz.
@@ -447,13 +434,8 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.asm.lsrImm(VREG[r], VREG[r], amount);
   }
 
+  /** The code, with the out-of-line traps of conditional checks in the final island (CodeBuffer). */
   finish(): BackendOutput {
-    for (const [code, label] of this.trapLabels) {
-      this.asm.bind(label);
-      this.traps.push({ offset: this.offset(), code });
-      this.asm.udf(AARCH64_TRAP_IMMEDIATE);
-    }
-    const { code, relocations } = this.asm.finish();
-    return { code, relocations, traps: [...this.traps].sort((p, q) => p.offset - q.offset) };
+    return this.asm.finish();
   }
 }

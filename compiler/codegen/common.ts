@@ -8,40 +8,9 @@
  * only has to name slots.
  */
 import type { Arch } from '../../isa/arch.ts';
-import type { Label, RelocationRequest } from '../../isa/x64/encoder.ts';
+import type { AssembledCode, Label } from '../../isa/code-buffer.ts';
+import type { TrapCode } from '../../isa/trap-codes.ts';
 import { StackscopeError } from '../../isa/error.ts';
-
-/**
- * wasmtime v17's `Trap` enum, in declaration order (the discriminant is the byte stored in the
- * trap table). Cranelift calls MemoryOutOfBounds `HeapOutOfBounds`; the listing and the API use
- * Cranelift's names where they differ, and the number is wasmtime's.
- */
-export const TRAP_CODES = [
-  'StackOverflow',
-  'HeapOutOfBounds',
-  'HeapMisaligned',
-  'TableOutOfBounds',
-  'IndirectCallToNull',
-  'BadSignature',
-  'IntegerOverflow',
-  'IntegerDivisionByZero',
-  'BadConversionToInteger',
-  'UnreachableCodeReached',
-  'Interrupt',
-  'AlwaysTrapAdapter',
-  'OutOfFuel',
-  'AtomicWaitNonSharedMemory',
-  'NullReference',
-  'CannotEnterComponent',
-] as const;
-export type TrapCode = (typeof TRAP_CODES)[number];
-
-export function trapCodeNumber(code: TrapCode): number {
-  return TRAP_CODES.indexOf(code);
-}
-
-/** AArch64 trap instruction: `udf #0xc11f`, the immediate Cranelift uses for every trap. */
-export const AARCH64_TRAP_IMMEDIATE = 0xc11f;
 
 /** Pointer scratch registers of the macro-assembler (x64: rax, r10, r11; aarch64: x9, x10, x11). */
 export type VReg = 'R0' | 'R1' | 'R2';
@@ -96,16 +65,8 @@ export interface FrameLayout {
   readonly zeroCount: number;
 }
 
-export interface TrapSite {
-  readonly offset: number;
-  readonly code: TrapCode;
-}
-
-export interface BackendOutput {
-  readonly code: Uint8Array;
-  readonly relocations: RelocationRequest[];
-  readonly traps: TrapSite[];
-}
+/** A backend's function: code, relocation requests and trap sites sorted by offset. */
+export type BackendOutput = AssembledCode;
 
 /** The macro-instruction set; every `wide` flag chooses 64-bit (true) or 32-bit operation. */
 export interface MacroAssembler {

@@ -16,7 +16,6 @@ import {
   type Gpr,
   type Gpr32,
   type Gpr64,
-  type Label,
   type X64Address,
   type X64Cond,
 } from '../../isa/x64/encoder.ts';
@@ -29,12 +28,12 @@ import {
   type FrameLayout,
   type MacroAssembler,
   type Operand,
-  type TrapCode,
-  type TrapSite,
   type UnOp,
   type VReg,
   type WasmCallTarget,
 } from './common.ts';
+import type { Label } from '../../isa/code-buffer.ts';
+import type { TrapCode } from '../../isa/trap-codes.ts';
 
 const VREG: Record<VReg, Gpr64> = { R0: 'rax', R1: 'r10', R2: 'r11' };
 const VMCTX: Gpr64 = 'r14';
@@ -53,8 +52,6 @@ const fitsI32 = (v: number | bigint): boolean => BigInt(v) >= -0x80000000n && Bi
 export class X64MacroAssembler implements MacroAssembler {
   readonly arch = 'x64' as const;
   readonly asm = new X64Assembler();
-  private readonly trapLabels = new Map<TrapCode, Label>();
-  private readonly traps: TrapSite[] = [];
 
   offset(): number {
     return this.asm.offset;
@@ -72,14 +69,6 @@ export class X64MacroAssembler implements MacroAssembler {
   private base(b: VReg | 'vmctx'): Gpr64 {
     return b === 'vmctx' ? VMCTX : VREG[b];
   }
-  private trapLabel(code: TrapCode): Label {
-    let l = this.trapLabels.get(code);
-    if (l === undefined) {
-      l = this.asm.newLabel();
-      this.trapLabels.set(code, l);
-    }
-    return l;
-  }
 
   prologue(frame: FrameLayout): void {
     const a = this.asm;
@@ -91,11 +80,11 @@ export class X64MacroAssembler implements MacroAssembler {
     a.load('r10', mem('r10', 0));
     if (n >= 32 * 1024) {
       a.cmp('rsp', 'r10');
-      a.jcc('b', this.trapLabel('StackOverflow'));
+      a.jcc('b', this.asm.deferredTrap('StackOverflow'));
     }
     if (n > 0) a.addImm('r10', n);
     a.cmp('rsp', 'r10');
-    a.jcc('b', this.trapLabel('StackOverflow'));
+    a.jcc('b', this.asm.deferredTrap('StackOverflow'));
     a.subImm('rsp', n);
     a.store(mem('rsp', frame.calleeSaveOffset), VMCTX);
     a.mov(VMCTX, 'rdi');
@@ -219,13 +208,13 @@ export class X64MacroAssembler implements MacroAssembler {
       case 'rotr': a.shiftCl('ror', ax); break;
       case 'div_s': {
         a.test(cx, cx);
-        a.jcc('e', this.trapLabel('IntegerDivisionByZero'));
+        a.jcc('e', this.asm.deferredTrap('IntegerDivisionByZero'));
         const ok = a.newLabel();
         a.cmpImm(cx, -1);
         a.jcc('ne', ok);
         a.movImm(dx, wide ? -(1n << 63n) : 0x80000000n);
         a.cmp(ax, dx);
-        a.jcc('e', this.trapLabel('IntegerOverflow'));
+        a.jcc('e', this.asm.deferredTrap('IntegerOverflow'));
         a.bind(ok);
         wide ? a.cqo() : a.cdq();
         a.idiv(cx);
@@ -233,7 +222,7 @@ export class X64MacroAssembler implements MacroAssembler {
       }
       case 'rem_s': {
         a.test(cx, cx);
-        a.jcc('e', this.trapLabel('IntegerDivisionByZero'));
+        a.jcc('e', this.asm.deferredTrap('IntegerDivisionByZero'));
         const divide = a.newLabel();
         const done = a.newLabel();
         // x rem -1 is 0 for every x; idiv would fault on MIN / -1.
@@ -251,7 +240,7 @@ export class X64MacroAssembler implements MacroAssembler {
       case 'div_u':
       case 'rem_u':
         a.test(cx, cx);
-        a.jcc('e', this.trapLabel('IntegerDivisionByZero'));
+        a.jcc('e', this.asm.deferredTrap('IntegerDivisionByZero'));
         a.xor('edx', 'edx');
         a.div(cx);
         if (op === 'rem_u') result = dx;
@@ -367,11 +356,10 @@ export class X64MacroAssembler implements MacroAssembler {
   }
   trapIf(cond: Cond, wide: boolean, x: VReg, y: VReg | number, code: TrapCode): void {
     this.compareRegs(wide, x, y);
-    this.asm.jcc(COND[cond], this.trapLabel(code));
+    this.asm.jcc(COND[cond], this.asm.deferredTrap(code));
   }
   trap(code: TrapCode): void {
-    this.traps.push({ offset: this.offset(), code });
-    this.asm.ud2();
+    this.asm.trap(code);
   }
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void {
     // `lock add qword [r], delta`: the atomic ref-count update of VMExternData.
@@ -449,16 +437,8 @@ export class X64MacroAssembler implements MacroAssembler {
     this.asm.shiftImm('shr', VREG[r], amount);
   }
 
+  /** The code, with the out-of-line traps of conditional checks in the final island (CodeBuffer). */
   finish(): BackendOutput {
-    // Out-of-line trap instructions, one per trap code used by conditional traps (Cranelift's
-    // deferred traps): each conditional check jumps here.
-    const order = [...this.trapLabels.entries()];
-    for (const [code, label] of order) {
-      this.asm.bind(label);
-      this.traps.push({ offset: this.offset(), code });
-      this.asm.ud2();
-    }
-    const { code, relocations } = this.asm.finish();
-    return { code, relocations, traps: [...this.traps].sort((p, q) => p.offset - q.offset) };
+    return this.asm.finish();
   }
 }

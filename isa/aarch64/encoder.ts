@@ -7,12 +7,13 @@
  * byte for byte. Register 31 is sp or zr depending on the operand slot; the register names
  * (`sp`/`wsp` vs `xzr`/`wzr`) say which one the caller means, and a slot that cannot hold it throws.
  */
-import { CodeBuffer, EncodeError, Label, type AssembledCode, type RelocationKind, type RelocationRequest } from '../x64/encoder.ts';
+import { CodeBuffer, EncodeError, type Label, type RelocationKind } from '../code-buffer.ts';
 
-// The architecture-neutral pieces live with the x64 encoder; re-exported so aarch64 users need
-// only this module. They are the same classes, so one `instanceof EncodeError` covers both.
-export { CodeBuffer, EncodeError, Label };
-export type { AssembledCode, RelocationKind, RelocationRequest };
+// One error class for every encoder: `instanceof EncodeError` covers both arches.
+export { EncodeError };
+
+/** AArch64 trap instruction: `udf #0xc11f`, the immediate Cranelift uses for every trap. */
+export const AARCH64_TRAP_IMMEDIATE = 0xc11f;
 
 // ------------------------------------------------------------------------------------------------
 // Registers, conditions, operands
@@ -204,6 +205,11 @@ const isInt = (v: number): boolean => Number.isInteger(v);
 export class Aarch64Assembler extends CodeBuffer {
   constructor() {
     super('aarch64');
+  }
+
+  /** Traps are `udf #0xc11f`, as Cranelift emits them on AArch64. */
+  protected override emitTrapInstruction(): void {
+    this.udf(AARCH64_TRAP_IMMEDIATE);
   }
 
   /** Emits one instruction word. */
@@ -482,7 +488,7 @@ export class Aarch64Assembler extends CodeBuffer {
     if (!d.sf) throw this.error('adr', 'rd', `'${rd}' is not a 64-bit register`);
     const at = this.offset;
     this.inst(0x10000000 | d.num);
-    this.useLabel(label, 'adr', at, (target) => {
+    this.useLabel(label, 'adr', at, (1 << 20) - 1, (target) => {
       const delta = target - at;
       if (delta < -(1 << 20) || delta >= 1 << 20) throw new EncodeError('aarch64', 'adr', 'label', `offset ${delta} is outside ±1 MiB`, at);
       this.patch32(at, this.read32(at) | adrImmediate(delta));
@@ -924,7 +930,7 @@ export class Aarch64Assembler extends CodeBuffer {
     const at = this.offset;
     if (at % 4 !== 0) throw this.error(instruction, 'offset', `instruction at +${at} is not 4-byte aligned`);
     this.inst(word);
-    this.useLabel(label, instruction, at, (target) => {
+    this.useLabel(label, instruction, at, (2 ** (bits - 1) - 1) * 4, (target) => {
       const delta = target - at;
       const limit = 2 ** (bits - 1);
       if (delta % 4 !== 0) throw new EncodeError('aarch64', instruction, 'label', `target +${target} is not 4-byte aligned`, at);

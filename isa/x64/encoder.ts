@@ -6,238 +6,13 @@
  * byte for byte. Branches to labels are always rel32, as Cranelift emits them, so a fix-up never
  * changes an instruction's length.
  *
- * This file also holds the architecture-neutral pieces both encoders share (`CodeBuffer`, `Label`,
- * `EncodeError`, relocation requests); isa/aarch64/encoder.ts re-exports them.
+ * Labels, fix-ups, relocations and trap sites are the arch-neutral CodeBuffer's
+ * (isa/code-buffer.ts); this file adds the x86-64 encodings and `ud2` as the trap instruction.
  */
-import type { Arch } from '../arch.ts';
-import { StackscopeError, hex } from '../error.ts';
+import { CodeBuffer, EncodeError, INT32_REACH, type Label } from '../code-buffer.ts';
 
-// ------------------------------------------------------------------------------------------------
-// Shared by both architectures
-// ------------------------------------------------------------------------------------------------
-
-/** An operand the instruction cannot encode: out-of-range immediate, sp where not allowed, ... */
-export class EncodeError extends StackscopeError {
-  override name = 'EncodeError';
-  constructor(
-    readonly arch: Arch,
-    /** Mnemonic (as the encoder's method names it), e.g. `add`, `ldr`, `b.cond`. */
-    readonly instruction: string,
-    /** Which operand is at fault, e.g. `imm`, `rn`, `label`, `addr.disp`. */
-    readonly operand: string,
-    /** What is wrong with it, including the offending value. */
-    readonly reason: string,
-    /** Code offset of the instruction within its buffer. */
-    readonly offset: number,
-  ) {
-    super(`${arch} ${instruction} at +${hex(offset)}: ${operand}: ${reason}`);
-  }
-}
-
-/**
- * A position in one buffer's code, possibly not yet known. Referencing an unbound label records a
- * fix-up that `bind` patches; a label belongs to the buffer that made it.
- */
-export class Label {
-  /** Set once by `CodeBuffer.bind`. */
-  offset: number | undefined = undefined;
-  constructor(
-    readonly owner: CodeBuffer,
-    readonly id: number,
-  ) {}
-}
-
-/** ELF relocation types the encoders request, named as readelf prints them. */
-export type RelocationKind =
-  | 'R_X86_64_PLT32'
-  | 'R_X86_64_PC32'
-  | 'R_X86_64_64'
-  | 'R_AARCH64_CALL26'
-  | 'R_AARCH64_JUMP26'
-  | 'R_AARCH64_ADR_PREL_PG_HI21'
-  | 'R_AARCH64_ADD_ABS_LO12_NC'
-  | 'R_AARCH64_LDST32_ABS_LO12_NC'
-  | 'R_AARCH64_LDST64_ABS_LO12_NC'
-  | 'R_AARCH64_ABS64';
-
-/**
- * A request to patch `code[offset..]` once `symbol`'s address S is known, with ELF RELA meaning:
- * e.g. PLT32/PC32 store S + addend − P (P = address of the patched field).
- */
-export interface RelocationRequest {
-  offset: number;
-  kind: RelocationKind;
-  symbol: string;
-  addend: bigint;
-}
-
-/** The finished product of an assembler. */
-export interface AssembledCode {
-  code: Uint8Array;
-  relocations: RelocationRequest[];
-}
-
-interface PendingFixup {
-  /** Patches the code for the label's now-known offset; throws EncodeError when out of range. */
-  apply(target: number): void;
-  instruction: string;
-  at: number;
-}
-
-/** A growing byte buffer with labels, fix-ups and relocation requests. */
-export class CodeBuffer {
-  private bytes = new Uint8Array(256);
-  private length = 0;
-  private labelCount = 0;
-  private readonly pending = new Map<Label, PendingFixup[]>();
-  /** Relocations recorded so far, in emission order. */
-  readonly relocations: RelocationRequest[] = [];
-
-  constructor(readonly arch: Arch) {}
-
-  /** Offset the next byte will be written at (a return address right after a call, a trap site). */
-  get offset(): number {
-    return this.length;
-  }
-
-  newLabel(): Label {
-    return new Label(this, this.labelCount++);
-  }
-
-  /** Binds `label` to the current offset and patches every earlier reference to it. */
-  bind(label: Label): void {
-    this.checkOwner(label, 'bind');
-    if (label.offset !== undefined) {
-      throw new EncodeError(this.arch, 'bind', 'label', `label ${label.id} is already bound at +${hex(label.offset)}`, this.length);
-    }
-    label.offset = this.length;
-    const fixups = this.pending.get(label);
-    this.pending.delete(label);
-    for (const f of fixups ?? []) f.apply(label.offset);
-  }
-
-  labelOffset(label: Label): number {
-    this.checkOwner(label, 'labelOffset');
-    if (label.offset === undefined) {
-      throw new EncodeError(this.arch, 'labelOffset', 'label', `label ${label.id} is not bound`, this.length);
-    }
-    return label.offset;
-  }
-
-  /** The code so far (a copy). */
-  code(): Uint8Array {
-    return this.bytes.slice(0, this.length);
-  }
-
-  /** Returns code and relocations; every referenced label must be bound by now. */
-  finish(): AssembledCode {
-    for (const [label, fixups] of this.pending) {
-      const first = fixups[0];
-      throw new EncodeError(this.arch, first.instruction, 'label', `label ${label.id} is referenced but never bound`, first.at);
-    }
-    return { code: this.code(), relocations: [...this.relocations] };
-  }
-
-  emit8(value: number): void {
-    this.reserve(1);
-    this.bytes[this.length++] = value & 0xff;
-  }
-
-  emit16(value: number): void {
-    this.emit8(value);
-    this.emit8(value >>> 8);
-  }
-
-  emit32(value: number): void {
-    this.reserve(4);
-    this.write32(this.length, value);
-    this.length += 4;
-  }
-
-  emit64(value: bigint): void {
-    const v = BigInt.asUintN(64, value);
-    this.emit32(Number(v & 0xffffffffn));
-    this.emit32(Number(v >> 32n));
-  }
-
-  emitBytes(bytes: ArrayLike<number>): void {
-    for (let i = 0; i < bytes.length; i++) this.emit8(bytes[i]);
-  }
-
-  /**
-   * Emits the 32-bit signed difference `target − base` between two labels of this buffer, as
-   * jump tables store their entries (`.long target - base`). Either label may be bound later.
-   */
-  emitLabelDelta32(target: Label, base: Label): void {
-    const at = this.length;
-    this.emit32(0);
-    this.useLabel(target, 'label-delta', at, (targetOffset) => {
-      this.useLabel(base, 'label-delta', at, (baseOffset) => this.patch32(at, targetOffset - baseOffset));
-    });
-  }
-
-  /** Pads with `fill` bytes until the offset is a multiple of `alignment` (a power of two). */
-  alignTo(alignment: number, fill = 0): void {
-    if (alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
-      throw new EncodeError(this.arch, 'align', 'alignment', `${alignment} is not a power of two`, this.length);
-    }
-    while (this.length % alignment !== 0) this.emit8(fill);
-  }
-
-  read32(at: number): number {
-    this.checkRange(at, 4);
-    return (this.bytes[at] | (this.bytes[at + 1] << 8) | (this.bytes[at + 2] << 16) | (this.bytes[at + 3] << 24)) >>> 0;
-  }
-
-  /** Overwrites 4 already-emitted bytes (little-endian). */
-  patch32(at: number, value: number): void {
-    this.checkRange(at, 4);
-    this.write32(at, value);
-  }
-
-  /** Records a relocation for the field at `at` (defaults to the current offset). */
-  protected relocate(kind: RelocationKind, symbol: string, addend: bigint, at = this.length): void {
-    this.relocations.push({ offset: at, kind, symbol, addend });
-  }
-
-  /** Applies `apply` now if `label` is bound, else when it is. */
-  protected useLabel(label: Label, instruction: string, at: number, apply: (target: number) => void): void {
-    this.checkOwner(label, instruction);
-    if (label.offset !== undefined) {
-      apply(label.offset);
-      return;
-    }
-    let list = this.pending.get(label);
-    if (!list) this.pending.set(label, (list = []));
-    list.push({ apply, instruction, at });
-  }
-
-  private checkOwner(label: Label, instruction: string): void {
-    if (!(label instanceof Label) || label.owner !== this) {
-      throw new EncodeError(this.arch, instruction, 'label', 'label belongs to another buffer', this.length);
-    }
-  }
-
-  private checkRange(at: number, size: number): void {
-    if (!Number.isInteger(at) || at < 0 || at + size > this.length) {
-      throw new EncodeError(this.arch, 'patch', 'at', `offset ${at} (+${size}) is outside the ${this.length} bytes emitted`, this.length);
-    }
-  }
-
-  private write32(at: number, value: number): void {
-    this.bytes[at] = value & 0xff;
-    this.bytes[at + 1] = (value >>> 8) & 0xff;
-    this.bytes[at + 2] = (value >>> 16) & 0xff;
-    this.bytes[at + 3] = (value >>> 24) & 0xff;
-  }
-
-  private reserve(extra: number): void {
-    if (this.length + extra <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-  }
-}
+// One error class for every encoder: `instanceof EncodeError` covers both arches.
+export { EncodeError };
 
 // ------------------------------------------------------------------------------------------------
 // x86-64 registers and operands
@@ -349,6 +124,11 @@ const OPERAND_SIZE_PREFIX = 0x66;
 export class X64Assembler extends CodeBuffer {
   constructor() {
     super('x64');
+  }
+
+  /** Traps are `ud2`, as Cranelift emits them on x86-64. */
+  protected override emitTrapInstruction(): void {
+    this.ud2();
   }
 
   // --- moves ------------------------------------------------------------------------------------
@@ -941,7 +721,7 @@ export class X64Assembler extends CodeBuffer {
           this.emit32(0);
         } else {
           this.emit32(0);
-          this.useLabel(addr.label, instruction, start, (target) => {
+          this.useLabel(addr.label, instruction, start, INT32_REACH, (target) => {
             const disp = target + addr.addend - end;
             if (!fitsI32(disp)) throw new EncodeError('x64', instruction, 'addr.label', `displacement ${disp} does not fit in 32 bits`, start);
             this.patch32(at, disp);
@@ -957,7 +737,7 @@ export class X64Assembler extends CodeBuffer {
   private rel32ToLabel(instruction: string, label: Label, start: number): void {
     const at = this.offset;
     this.emit32(0);
-    this.useLabel(label, instruction, start, (target) => {
+    this.useLabel(label, instruction, start, INT32_REACH, (target) => {
       const rel = target - (at + 4);
       if (!fitsI32(rel)) throw new EncodeError('x64', instruction, 'label', `displacement ${rel} does not fit in rel32`, start);
       this.patch32(at, rel);
