@@ -19,6 +19,9 @@
 import { hex } from '../isa/error.ts';
 import { StackMapRegistryError } from './errors.ts';
 
+/** Entries of the registry's lookup cache (a power of two). */
+const LOOKUP_CACHE_SIZE = 256;
+
 /** One safepoint's stack map, as the compiler describes it. */
 export interface StackMapInput {
   /** Offset of the instruction after the call, from the function start (v17's key). */
@@ -90,6 +93,13 @@ export class StackMapRegistry {
   readonly mode: StackMapLookupMode;
   private modules: ModuleEntry[] = [];
   private lastModule: ModuleEntry | undefined;
+  /**
+   * Recent lookups, direct-mapped by return address: a walk meets the same few call sites
+   * over and over (recursion, loops of calls), so most frames cost one compare here instead
+   * of three binary searches. Emptied whenever the registered modules change.
+   */
+  private readonly cachePcs = new Float64Array(LOOKUP_CACHE_SIZE).fill(-1);
+  private readonly cacheHits: Array<StackMapHit | undefined> = new Array(LOOKUP_CACHE_SIZE).fill(undefined);
 
   constructor(options: { mode?: StackMapLookupMode } = {}) {
     this.mode = options.mode ?? 'v17';
@@ -116,6 +126,7 @@ export class StackMapRegistry {
     }
     this.modules.push(entry);
     this.modules.sort((a, b) => a.start - b.start);
+    this.cachePcs.fill(-1);
   }
 
   /** Removes a module registered with this text start (when its code is unmapped). */
@@ -124,6 +135,7 @@ export class StackMapRegistry {
     if (i < 0) return false;
     if (this.lastModule === this.modules[i]) this.lastModule = undefined;
     this.modules.splice(i, 1);
+    this.cachePcs.fill(-1);
     return true;
   }
 
@@ -158,6 +170,15 @@ export class StackMapRegistry {
 
   /** Number-address variant of `lookup` for the collector's hot loop. */
   lookupRaw(pc: number): StackMapHit | undefined {
+    const slot = (pc ^ (pc >>> 8)) & (LOOKUP_CACHE_SIZE - 1);
+    if (this.cachePcs[slot] === pc) return this.cacheHits[slot];
+    const hit = this.search(pc);
+    this.cachePcs[slot] = pc;
+    this.cacheHits[slot] = hit;
+    return hit;
+  }
+
+  private search(pc: number): StackMapHit | undefined {
     const m = this.moduleAtRaw(pc);
     if (!m) return undefined;
     if (this.mode === 'v17') {
@@ -174,12 +195,20 @@ export class StackMapRegistry {
     return m.pcToMap[i].hit ?? undefined;
   }
 
+  /** The module whose range holds `pc`: the last one found, else a binary search (ranges never overlap). */
   private moduleAtRaw(pc: number): ModuleEntry | undefined {
     const inclusive = this.mode === 'v0.22';
     const last = this.lastModule;
     if (last && pc >= last.start && (pc < last.end || (inclusive && pc === last.end))) return last;
-    for (const m of this.modules) {
-      if (pc >= m.start && (pc < m.end || (inclusive && pc === m.end))) return (this.lastModule = m);
+    const modules = this.modules;
+    let lo = 0;
+    let hi = modules.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = modules[mid];
+      if (pc < m.start) hi = mid - 1;
+      else if (pc < m.end || (inclusive && pc === m.end)) return (this.lastModule = m);
+      else lo = mid + 1;
     }
     return undefined;
   }
