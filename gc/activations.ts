@@ -17,9 +17,10 @@
  * GC) and the precise set (filled only during a GC). Every slot and every set entry owns one
  * reference count, exactly as the Rust table holds owning `VMExternRef`s: inserting an entry
  * that a set already holds gives the extra count back, as `HashSet::insert` drops the
- * duplicate. The sets are AddressSets that the table recycles: a sweep swaps them instead of
- * building new ones, so a collection's cost stays proportional to its entries (no set is
- * reallocated in the steady state; see address-set.ts for why that matters).
+ * duplicate. The sets are RefSets (membership as mark bits in the heap's flag bytes) that the
+ * table recycles: a sweep swaps them instead of building new ones, so a collection's cost stays
+ * proportional to its entries and nothing is reallocated in the steady state (see ref-set.ts
+ * and address-set.ts for what JS Sets cost here).
  *
  * Re-entrancy (seed v0.22): `gcInProgress` plays the role of the borrowed
  * `precise_stack_roots` RefCell. During a sweep `next` is parked at `end`, so destructors that
@@ -31,7 +32,8 @@ import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { VMExternRefActivationsTableLayout as L } from '../compiler/vmoffsets.ts';
 import { ActivationsTableError, DestructorError, GcInvariantError } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
-import { AddressSet, type ReadonlyAddressSet } from './address-set.ts';
+import type { ReadonlyAddressSet } from './address-set.ts';
+import { RefSet } from './ref-set.ts';
 
 export interface ActivationsTableOptions {
   /** Region name. Default `externref-activations-table`. */
@@ -81,18 +83,18 @@ export class ActivationsTable {
   readonly chunkAddress: bigint;
   readonly chunkCapacity: number;
   /** Slow-path insertions and the last GC's precise roots. Each entry owns one count. */
-  overApproximated = new AddressSet();
+  overApproximated: RefSet;
   /** Roots found by the running GC; empty outside a GC. Each entry owns one count. */
-  precise = new AddressSet();
+  precise: RefSet;
   /** True while a GC runs; a nested GC returns early. */
   gcInProgress = false;
   private gcOkay = true;
   /** An empty set kept for the next sweep (undefined while a sweep holds it). */
-  private spare: AddressSet | undefined = new AddressSet();
+  private spare: RefSet | undefined;
   /** Reused by `chunkEntries`. */
-  private readonly chunkSet = new AddressSet();
-  /** Probes of sets this table let go (see `hashProbes`). */
-  private retiredProbes = 0;
+  private readonly chunkSet: RefSet;
+  /** Steps of sets this table let go (see `setSteps`). */
+  private retiredSteps = 0;
   private readonly base: number;
   private readonly chunkBase: number;
   private readonly data: DataView;
@@ -114,6 +116,11 @@ export class ActivationsTable {
     this.writeWord(L.end, this.chunkBase + len * L.slotSize);
     this.writeWord(L.chunk, this.chunkBase);
     this.writeWord(L.chunk + 8, len);
+    // Each set claims one of the heap's seven mark bits (after everything that can fail).
+    this.overApproximated = new RefSet(heap);
+    this.precise = new RefSet(heap);
+    this.spare = new RefSet(heap);
+    this.chunkSet = new RefSet(heap);
   }
 
   /** Current chunk length in slots (0 before the first sweep of a lazy table). */
@@ -208,9 +215,9 @@ export class ActivationsTable {
     return out;
   }
 
-  /** Hash slots visited in this table's sets since it was made (for tests bounding the work of a collection). */
-  get hashProbes(): number {
-    return this.overApproximated.probes + this.precise.probes + (this.spare?.probes ?? 0) + this.chunkSet.probes + this.retiredProbes;
+  /** Membership steps (marks and hash slots) in this table's sets since it was made (for tests bounding the work of a collection). */
+  get setSteps(): number {
+    return this.overApproximated.steps + this.precise.steps + (this.spare?.steps ?? 0) + this.chunkSet.steps + this.retiredSteps;
   }
 
   snapshot(): TableSnapshot {
@@ -296,22 +303,24 @@ export class ActivationsTable {
     return true;
   }
 
-  private insertOwnedIntoSet(set: AddressSet, ref: number): void {
+  private insertOwnedIntoSet(set: RefSet, ref: number): void {
     if (ref === 0) return; // a null reference owns no count
     if (!set.add(ref)) this.heap.dropRaw(ref); // the set already owns a count
   }
 
   /** An empty set for a sweep to fill: the spare one, or a new one when a nested sweep holds it. */
-  private takeSpare(): AddressSet {
-    const set = this.spare ?? new AddressSet();
+  private takeSpare(): RefSet {
+    const set = this.spare ?? new RefSet(this.heap);
     this.spare = undefined;
     return set;
   }
 
   /** Empties a set whose counts were all given back and keeps it as the spare. */
-  private recycle(set: AddressSet): void {
-    if (this.spare) this.retiredProbes += set.probes;
-    else {
+  private recycle(set: RefSet): void {
+    if (this.spare) {
+      this.retiredSteps += set.steps;
+      set.dispose();
+    } else {
       set.clear();
       this.spare = set;
     }

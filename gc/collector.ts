@@ -98,6 +98,20 @@ export interface SuspectedRoot extends RootLocation {
   value: bigint;
 }
 
+/**
+ * Host operations of a collector's collections so far (cumulative: take differences around a
+ * collection). Each is bounded by the collection's size, which is what lets a test catch a
+ * collection growing faster than its work without timing it.
+ */
+export interface CollectorWork {
+  /** Guest-memory accesses (a frame record or a frame's mapped words is one block). */
+  memoryReads: number;
+  /** Of those, the ones that had to look the region up (the reader caches the last one). */
+  regionLookups: number;
+  /** Steps in the activations table's sets (a mark bit read or set, or a hash slot visited). */
+  setSteps: number;
+}
+
 export interface GcReport {
   reason: GcReason;
   mode: 'v17' | 'canary';
@@ -150,6 +164,11 @@ export class Collector {
     this.onCollect = options.onCollect;
     this.explainAll = options.explainAll ?? false;
     this.reader = new MemoryReader(this.machine);
+  }
+
+  /** See CollectorWork. The set steps include the table's own insertions between collections. */
+  get work(): CollectorWork {
+    return { memoryReads: this.reader.reads, regionLookups: this.reader.regionLookups, setSteps: this.table.setSteps };
   }
 
   /** The slow path of table insertion (v17 insert_with_gc): takes ownership of one count. */

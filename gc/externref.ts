@@ -23,8 +23,11 @@
  * count in guest memory, never a shadow copy, because compiled code changes it directly.
  *
  * Liveness, which the collector asks for every root, is a byte per 8-byte granule of each arena
- * (1 at a live object's externref pointer), so the answer costs the same however many objects
- * live; the host values sit in a map beside it.
+ * (bit 0 set at a live object's externref pointer), so the answer costs the same however many
+ * objects live; the host values sit in a map beside it. The byte's other seven bits are marks
+ * that sets of objects claim (`claimMark`): the activations table's sets keep their membership
+ * there (gc/ref-set.ts), so checking a root's liveness, its table membership and whether the
+ * collection has already seen it reads one byte instead of three hash tables.
  */
 import type { Machine } from '../simulator/machine.ts';
 import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
@@ -79,8 +82,10 @@ export class ExternRefHeap {
   private curEnd = 0;
   private curData: DataView | undefined;
   private curLive: Uint8Array | undefined;
-  /** Per arena (by index), one byte per 8-byte granule: 1 where a live object's pointer is. */
+  /** Per arena (by index), one byte per 8-byte granule: bit 0 live, bits 1–7 set marks. */
   private readonly liveFlags: Uint8Array[] = [];
+  /** Mark bits not claimed by a set. */
+  private freeMarks = 0xfe;
   private freedCount = 0;
 
   constructor(machine: Machine, options: ExternRefHeapOptions = {}) {
@@ -119,7 +124,7 @@ export class ExternRefHeap {
     data.setBigUint64(ed + VMExternDataLayout.valuePtr + 8, this.vtable, true);
     const ref = allocation + EXTERN_DATA_OFFSET;
     this.live.set(ref, { id, value, destructor });
-    this.curLive![(ref - this.curBase) >>> 3] = 1;
+    this.curLive![(ref - this.curBase) >>> 3] = 1; // live, in no set (stale marks of a freed object go)
     return BigInt(ref);
   }
 
@@ -187,9 +192,48 @@ export class ExternRefHeap {
   // ---- number-based fast paths for the collector and the activations table ----------------
 
   isLiveRaw(ref: number): boolean {
-    if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return false;
+    return (this.flagsOf(ref) & 1) !== 0;
+  }
+
+  /** A mark bit for one set's membership, or undefined when all seven are claimed. */
+  claimMark(): number | undefined {
+    if (this.freeMarks === 0) return undefined;
+    const mark = this.freeMarks & -this.freeMarks;
+    this.freeMarks &= ~mark;
+    return mark;
+  }
+
+  /** Gives a mark back; its set must have cleared it from every object first. */
+  releaseMark(mark: number): void {
+    this.freeMarks |= mark;
+  }
+
+  /** Whether `ref` is an object pointer (live, or freed while a set still listed it) carrying `mark`. */
+  hasMark(ref: number, mark: number): boolean {
+    return (this.flagsOf(ref) & mark) !== 0;
+  }
+
+  /** Sets `mark` on a live object; false when it was already set. */
+  setMark(ref: number, mark: number): boolean {
+    const offset = this.locate(ref);
+    const flags = this.curLive!;
+    const g = offset >>> 3;
+    if ((flags[g] & mark) !== 0) return false;
+    flags[g] |= mark;
+    return true;
+  }
+
+  /** Clears `mark` where `ref` points into the heap (a no-op elsewhere). */
+  clearMark(ref: number, mark: number): void {
+    if (this.flagsOf(ref) & mark) this.curLive![(ref - this.curBase) >>> 3] &= ~mark;
+  }
+
+  /** The flag byte of an object pointer; 0 for anything that cannot be one (outside the heap, unaligned). */
+  private flagsOf(ref: number): number {
+    if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return 0;
     const offset = ref - this.curBase;
-    return (offset & 7) === 0 && offset === Math.floor(offset) && this.curLive![offset >>> 3] === 1;
+    if ((offset & 7) !== 0 || offset !== Math.floor(offset)) return 0;
+    return this.curLive![offset >>> 3];
   }
 
   /** Host value without the guest-memory cross-check (for reports of objects being freed). */
@@ -237,7 +281,7 @@ export class ExternRefHeap {
     const obj = this.live.get(ref)!;
     this.live.delete(ref);
     this.locate(ref);
-    this.curLive![(ref - this.curBase) >>> 3] = 0;
+    this.curLive![(ref - this.curBase) >>> 3] &= ~1; // marks stay until their sets clear them
     this.freedCount++;
     const failures: Array<{ address: bigint; error: unknown }> = [];
     try {

@@ -9,6 +9,7 @@ export {
   type ExternRefHeapOptions, type ExternRefDestructor, type ExternRefLayout,
 } from './externref.ts';
 export { AddressSet, type ReadonlyAddressSet } from './address-set.ts';
+export { RefSet } from './ref-set.ts';
 export { ActivationsTable, type ActivationsTableOptions, type FreedObject, type TableSnapshot, type SweepResult } from './activations.ts';
 export {
   StackMapRegistry, stackMapBits, stackMapBit,
@@ -20,7 +21,7 @@ export {
 } from './walk.ts';
 export {
   Collector, describeValue,
-  type CollectorOptions, type CollectOptions, type GcReport, type GcReason, type WalkConfig, type ConservativeCheck, type SuspectedRoot,
+  type CollectorOptions, type CollectOptions, type CollectorWork, type GcReport, type GcReason, type WalkConfig, type ConservativeCheck, type SuspectedRoot,
 } from './collector.ts';
 export { stackMapsFromCompiledImage, stackMapsFromImageSections } from './image-stackmaps.ts';
 export { renderExplanation, explanationToJson, reportToJson, type GcExplanation, type ExplainedFrame, type ExplainedWord, type RenderOptions } from './explain.ts';
