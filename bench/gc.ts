@@ -1,148 +1,136 @@
 /**
- * bench/gc: time of one externref collection against the number of Wasm frames (10, 100,
- * 1,000) and of live roots (10 to 10,000), v17 walk with debug checks on (the default).
+ * bench/gc: time of one externref collection against the number of Wasm frames (10 to
+ * 10,000), of live roots (10 to 100,000) and of activations-table entries that no frame names
+ * (up to 100,000), v17 walk with debug checks on (the default).
  *
- * The stack is built by the host directly in the guest stack region (FP chain, return
- * addresses into a registered function, references in the mapped slots), so only the
- * collector is timed: the walk, the stack-map lookups, the root reads, the debug membership
- * check and the sweep. Every root is a distinct live object also held by the host, so the
- * steady state repeats the same work each collection. Prints JSON lines: per case the time of
- * one GC in µs, roots/s and ns per (frame + root); then the worst roots/s over the cases with
- * ≥ 1,000 roots, the marginal cost of a frame and of a root, and roots/s with debug checks off.
+ * The stack is laid out by the host directly in guest memory (gc/testing/scale-stack.ts), so
+ * only the collector is timed: the walk, the stack-map lookups, the root reads, the debug
+ * membership check and the sweep. Every object is also held by the host, so each collection
+ * repeats the same work; table-only entries are put back (untimed) before each one.
+ *
+ * JSON lines. Per case (`collector`, `frames`, `roots`, `table_refs` as fields): `gc_us`, the
+ * best time of one collection, `roots_per_s`, and `ns_per_item` (time over frames + roots +
+ * table entries). Then, per collector profile: the marginal costs `ns_per_frame`,
+ * `ns_per_root` and `ns_per_table_entry` (a least-squares fit of gc_us = a + b·frames +
+ * c·roots + d·table_refs over every case); `min_roots_per_s_1000plus`, the worst roots/s over
+ * the cases with ≥ 1,000 roots and no table-only entries (target ≥ 20 M), and the same over
+ * those cases with at least as many roots as frames (`..._roots_ge_frames`: in the others the
+ * frames' cost is most of the time); `per_root_ratio_100000_vs_1000` (time per root at 100,000
+ * roots over the same at 1,000, 10 frames, same run; target ≤ 1.5); `roots_per_s_debug_off`.
+ *
+ * `collector` is a dimension so that later wasmtime versions' collectors join the same table:
+ * add the profile to SCALE_PROFILES (gc/testing/scale-stack.ts) and it runs every case.
  */
 import type { Arch } from '../isa/arch.ts';
-import { Machine } from '../simulator/machine.ts';
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
-import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
-import { ExternRefHeap } from '../gc/externref.ts';
-import { ActivationsTable } from '../gc/activations.ts';
-import { StackMapRegistry, stackMapBits } from '../gc/stackmap-registry.ts';
-import { Collector } from '../gc/collector.ts';
+import { buildScaleCase, SCALE_PROFILES, type ScaleProfile } from '../gc/testing/scale-stack.ts';
 import { emit, type BenchOptions } from './report.ts';
 
-const FRAMES = [10, 100, 1000];
-const ROOTS = [10, 100, 1000, 10_000];
-const RET_A = 16;
-const RET_B = 32;
-
-interface Case {
+interface Shape {
   frames: number;
   roots: number;
+  tableRefs: number;
+}
+
+interface Measured extends Shape {
   usPerGc: number;
 }
 
-/** Builds the stack for one case and returns the microseconds of one GC (best of `repeats` batches). */
-async function measure(arch: Arch, frames: number, roots: number, repeats: number, debugChecks: boolean): Promise<number> {
-  const m = await Machine.create({ arch, stackSize: 1 << 21 });
+const FRAMES = [10, 100, 1_000, 10_000];
+const ROOTS = [10, 1_000, 10_000, 100_000];
+const TABLE_REFS = [1_000, 10_000, 100_000];
+/** The shape of the debug-checks-off comparison. */
+const BIG: Shape = { frames: 1_000, roots: 100_000, tableRefs: 0 };
+
+function shapes(): Shape[] {
+  const out: Shape[] = [];
+  for (const frames of FRAMES) for (const roots of ROOTS) out.push({ frames, roots, tableRefs: 0 });
+  for (const tableRefs of TABLE_REFS) out.push({ frames: 10, roots: 1_000, tableRefs });
+  return out;
+}
+
+/**
+ * Microseconds of one collection: the best batch over at least `repeats` batches and about
+ * 0.3 s, after a warm-up. Time is the process's CPU time (user + system), not wall time: on a
+ * shared machine a collection of 100,000 roots (several ms) is usually preempted at least once,
+ * which would charge other processes' time to the largest cases and inflate exactly the ratios
+ * this bench exists to watch. The collector runs on one thread, so on an idle machine both agree.
+ */
+async function measure(arch: Arch, profile: ScaleProfile, shape: Shape, repeats: number, debugChecks: boolean): Promise<number> {
+  const c = await buildScaleCase(arch, { ...shape, profile, debugChecks });
   try {
-    const text = m.map('bench-text', 4096, PROT_READ | PROT_EXEC);
-    const limitsRegion = m.map('bench-limits', VMRuntimeLimitsLayout.size, PROT_READ | PROT_WRITE);
-    const limits = limitsRegion.address;
-    const heap = new ExternRefHeap(m, { arenaSize: 1 << 20 });
-    const table = new ActivationsTable(m, heap);
-    const registry = new StackMapRegistry();
-    // Frames i < extra hold k + 1 roots (map at RET_A), the others k (map at RET_B).
-    const k = Math.floor(roots / frames);
-    const extra = roots % frames;
-    const words = (k + 1) % 2 === 0 ? k + 1 : k + 2; // even, so every FP stays 16-aligned
-    registry.register({
-      moduleName: 'bench', textStart: text.address, functions: [{
-        name: 'f', start: 0n, length: 64, maps: [
-          { returnAddressOffset: RET_A, callOffset: RET_A - 5, mappedWords: words, bits: stackMapBits(words, range(k + 1)) },
-          { returnAddressOffset: RET_B, callOffset: RET_B - 5, mappedWords: words, bits: stackMapBits(words, range(k)) },
-        ],
-      }],
-    });
-    const refs: number[] = [];
-    for (let i = 0; i < roots; i++) {
-      const r = heap.allocate(i);
-      table.insertWithoutGc(heap.clone(r));
-      refs.push(Number(r));
-    }
-    // Lay the frames out from the entry SP down: [words...][saved fp][return address].
-    const stack = m.stack.region;
-    const data = stack.data;
-    const base = Number(stack.address);
-    const entrySp = Number(m.stack.top) - 64;
-    const frameBytes = words * 8 + 16;
-    let fp = entrySp - 16; // the oldest frame's record sits right below the entry SP
-    const fps: number[] = [];
-    for (let i = 0; i < frames; i++) {
-      fps.push(fp);
-      fp -= frameBytes;
-    }
-    if (fps[frames - 1] - words * 8 < base) throw new Error('bench stack too small');
-    let next = 0;
-    // fps[0] is the oldest; frame i's caller is frame i − 1, whose return address picks its map.
-    for (let i = 0; i < frames; i++) {
-      const f = fps[i];
-      const callerFp = i === 0 ? entrySp : fps[i - 1];
-      const returnInto = BigInt(text.address) + BigInt(i === 0 ? 0 : mapOffsetFor(i - 1, frames, extra));
-      data.setBigUint64(f - base, BigInt(callerFp), true);
-      data.setBigUint64(f + 8 - base, returnInto, true);
-      const count = frameIndexFromYoungest(i, frames) < extra ? k + 1 : k;
-      for (let w = 0; w < words; w++) {
-        const v = w < count ? refs[next++] : 0x235 + w * 16;
-        data.setBigUint64(f - words * 8 + w * 8 - base, BigInt(v), true);
-      }
-    }
-    if (next !== roots) throw new Error(`placed ${next} of ${roots} roots`);
-    const youngest = fps[frames - 1];
-    m.writeU64(limits + BigInt(VMRuntimeLimitsLayout.lastWasmExitFp), BigInt(youngest));
-    m.writeU64(limits + BigInt(VMRuntimeLimitsLayout.lastWasmExitPc), text.address + BigInt(mapOffsetFor(frames - 1, frames, extra)));
-    m.writeU64(limits + BigInt(VMRuntimeLimitsLayout.lastWasmEntrySp), BigInt(entrySp));
-    const collector = new Collector({ machine: m, heap, table, registry, walk: { kind: 'v17', limits }, debugChecks });
-    const first = collector.collect();
-    if (first.roots !== roots || first.frames !== frames || first.freedCount !== 0) {
+    c.refillTable();
+    const first = c.collector.collect();
+    if (first.roots !== shape.roots || first.frames !== shape.frames || first.freedCount !== 0) {
       throw new Error(`bench setup wrong: ${first.roots} roots, ${first.frames} frames, ${first.freedCount} freed`);
     }
+    // Table-only entries are dropped by every sweep, so each collection needs its own refill.
+    const batch = shape.tableRefs > 0 ? 1 : Math.max(1, Math.ceil(50_000 / (shape.roots + shape.frames)));
+    for (let i = 0; i < 3; i++) {
+      c.refillTable();
+      c.collector.collect();
+    }
     let best = Infinity;
-    const batch = Math.max(1, Math.ceil(20_000 / (roots + frames)));
-    for (let r = 0; r < Math.max(3, repeats); r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < batch; i++) collector.collect();
-      best = Math.min(best, ((performance.now() - t0) * 1000) / batch);
+    let spent = 0;
+    for (let r = 0; r < Math.max(5, repeats) || (spent < 300 && r < 500); r++) {
+      c.refillTable();
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < batch; i++) c.collector.collect();
+      const used = process.cpuUsage(t0);
+      const dt = (used.user + used.system) / 1000;
+      spent += dt;
+      best = Math.min(best, (dt * 1000) / batch);
     }
     return best;
   } finally {
-    m.close();
+    c.close();
   }
 }
 
-/** Frame i (0 = oldest) counted from the youngest. */
-function frameIndexFromYoungest(i: number, frames: number): number {
-  return frames - 1 - i;
-}
-
-/** Return offset of the call made by frame i (0 = oldest): map A when it holds k + 1 roots. */
-function mapOffsetFor(i: number, frames: number, extra: number): number {
-  return frameIndexFromYoungest(i, frames) < extra ? RET_A : RET_B;
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+/** Least squares for y ≈ X·β (normal equations, Gaussian elimination with partial pivoting). */
+function leastSquares(rows: number[][], y: number[]): number[] {
+  const n = rows[0].length;
+  const a = Array.from({ length: n }, (_, i) => Array.from({ length: n + 1 }, (_, j) => {
+    let s = 0;
+    for (let k = 0; k < rows.length; k++) s += rows[k][i] * (j === n ? y[k] : rows[k][j]);
+    return s;
+  }));
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(a[r][col]) > Math.abs(a[pivot][col])) pivot = r;
+    [a[col], a[pivot]] = [a[pivot], a[col]];
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = a[r][col] / a[col][col];
+      for (let j = col; j <= n; j++) a[r][j] -= f * a[col][j];
+    }
+  }
+  return a.map((row, i) => row[n] / row[i]);
 }
 
 export async function benchGc(options: BenchOptions): Promise<void> {
   for (const arch of options.arches) {
-    const cases: Case[] = [];
-    for (const frames of FRAMES) {
-      for (const roots of ROOTS) {
-        const usPerGc = await measure(arch, frames, roots, options.repeats, true);
-        cases.push({ frames, roots, usPerGc });
-        emit({ bench: 'gc', arch, metric: `gc_us_frames${frames}_roots${roots}`, value: usPerGc });
-        emit({ bench: 'gc', arch, metric: `roots_per_s_frames${frames}_roots${roots}`, value: roots / (usPerGc / 1e6) });
-        emit({ bench: 'gc', arch, metric: `ns_per_frame_plus_root_frames${frames}_roots${roots}`, value: (usPerGc * 1000) / (frames + roots) });
+    for (const collector of SCALE_PROFILES) {
+      const cases: Measured[] = [];
+      for (const shape of shapes()) {
+        const usPerGc = await measure(arch, collector, shape, options.repeats, true);
+        cases.push({ ...shape, usPerGc });
+        const dims = { collector, frames: shape.frames, roots: shape.roots, table_refs: shape.tableRefs };
+        emit({ bench: 'gc', arch, metric: 'gc_us', ...dims, value: usPerGc });
+        emit({ bench: 'gc', arch, metric: 'roots_per_s', ...dims, value: shape.roots / (usPerGc / 1e6) });
+        emit({ bench: 'gc', arch, metric: 'ns_per_item', ...dims, value: (usPerGc * 1000) / (shape.frames + shape.roots + shape.tableRefs) });
       }
+      const [, perFrame, perRoot, perEntry] = leastSquares(cases.map((c) => [1, c.frames, c.roots, c.tableRefs]), cases.map((c) => c.usPerGc));
+      emit({ bench: 'gc', arch, metric: 'ns_per_frame', collector, value: perFrame * 1000 });
+      emit({ bench: 'gc', arch, metric: 'ns_per_root', collector, value: perRoot * 1000 });
+      emit({ bench: 'gc', arch, metric: 'ns_per_table_entry', collector, value: perEntry * 1000 });
+      const rootsPerS = (list: Measured[]) => Math.min(...list.map((c) => c.roots / (c.usPerGc / 1e6)));
+      const big = cases.filter((c) => c.roots >= 1000 && c.tableRefs === 0);
+      emit({ bench: 'gc', arch, metric: 'min_roots_per_s_1000plus', collector, value: rootsPerS(big) });
+      emit({ bench: 'gc', arch, metric: 'min_roots_per_s_1000plus_roots_ge_frames', collector, value: rootsPerS(big.filter((c) => c.roots >= c.frames)) });
+      const perRootAt = (roots: number) => cases.find((c) => c.frames === 10 && c.roots === roots && c.tableRefs === 0)!.usPerGc / roots;
+      emit({ bench: 'gc', arch, metric: 'per_root_ratio_100000_vs_1000', collector, value: perRootAt(100_000) / perRootAt(1_000) });
+      const off = await measure(arch, collector, BIG, options.repeats, false);
+      emit({ bench: 'gc', arch, metric: 'roots_per_s_debug_off', collector, frames: BIG.frames, roots: BIG.roots, table_refs: 0, value: BIG.roots / (off / 1e6) });
     }
-    const big = cases.filter((c) => c.roots >= 1000);
-    emit({ bench: 'gc', arch, metric: 'min_roots_per_s_1000plus', value: Math.min(...big.map((c) => c.roots / (c.usPerGc / 1e6))) });
-    // Two-point slopes: the marginal cost of a frame (1,000 vs 10 frames, 10 roots) and of a
-    // root (10,000 vs 10 roots, 10 frames).
-    const at = (f: number, r: number) => cases.find((c) => c.frames === f && c.roots === r)!.usPerGc;
-    emit({ bench: 'gc', arch, metric: 'ns_per_extra_frame', value: ((at(1000, 10) - at(10, 10)) * 1000) / 990 });
-    emit({ bench: 'gc', arch, metric: 'ns_per_extra_root', value: ((at(10, 10_000) - at(10, 10)) * 1000) / 9990 });
-    const off = await measure(arch, 1000, 10_000, options.repeats, false);
-    emit({ bench: 'gc', arch, metric: 'roots_per_s_frames1000_roots10000_debug_off', value: 10_000 / (off / 1e6) });
   }
 }

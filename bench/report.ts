@@ -11,6 +11,8 @@ export interface BenchLine {
   metric: string;
   /** A measurement, or a name (what a run compared with: `host_uarch`, `model_uarch`). */
   value: number | string;
+  /** A case's dimensions (e.g. bench/gc's collector, frames, roots), printed before the value. */
+  [dimension: string]: string | number;
 }
 
 /** Prints one benchmark result as a JSON line (values rounded to 3 significant decimals). */
