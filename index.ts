@@ -1,22 +1,52 @@
 /**
  * stackscope's public API: a wasmtime-like embedding of Wasm compiled to x86-64 or AArch64
- * machine code and run in the simulator (see runtime/api.ts for the value and ownership rules).
+ * machine code and run in the simulator (see runtime/values.ts for the value and ownership rules).
  *
  *   const engine = new Engine({ arch: 'x64' });
  *   const store = await Store.create(engine);
  *   const module = await Module.fromWat(engine, '(module (func (export "f") (result i32) i32.const 42))');
  *   const instance = Instance.create(store, module, []);
- *   instance.getFunc('f').call(); // 42
+ *   instance.getTypedFunc<[], number>('f').call(); // 42
+ *
+ * Everything a user constructs or catches is exported here, with the types of everything the
+ * API returns. Reports and traps serialise with JSON.stringify (bigints as 0x-hex strings).
  */
 export {
-  Engine, Store, Module, Instance, Linker, Func, Caller, Global, Table, Memory, ExternRef,
-  type EngineConfig, type StoreOptions, type Extern, type Val, type HostFn, type ImportDescriptor,
+  Engine, Store, Module, Instance, Linker, Func, TypedFunc, Caller, Global, Table, Memory, ExternRef,
+  type EngineConfig, type StoreOptions, type GcOptions, type CollectorChoice, type Extern, type Val,
+  type HostFn, type ImportDescriptor, type ValTypeMap, type ValsOf, type ResultOf,
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
+  type CycleOptions, type CycleReport,
 } from './runtime/api.ts';
+
+// Errors: every class a call of this API can throw. StackscopeError is the base of all of them.
+export { StackscopeError } from './isa/error.ts';
 export { WasmTrap, RuntimeError, InstantiationError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
 export { ImageModuleError } from './runtime/image-module.ts';
-export { GuestTrap } from './simulator/trap.ts';
-export { StackscopeError } from './isa/error.ts';
+export { TrampolineError } from './runtime/trampolines.ts';
+export { GuestTrap, type TrapKind, type BacktraceFrame } from './simulator/trap.ts';
+export { EngineError } from './simulator/engine.ts';
+export { MachineError } from './simulator/machine.ts';
+export { NativeHelperError } from './simulator/native-helper.ts';
+export { CycleModelError } from './simulator/timing/cycles.ts';
+export { UnknownUarchError, type UarchName } from './simulator/timing/model.ts';
+export { CompileError } from './compiler/frontend/errors.ts';
+export { WatNotLoadedError } from './compiler/frontend/wat.ts';
+export { CodegenError } from './compiler/codegen/common.ts';
+export { ImageFormatError } from './compiler/image-reader.ts';
+export {
+  VMOffsetsError, VMOffsetsCountError, VMOffsetsOverflowError, VMOffsetsIndexError, VMOffsetsTooManyElementsError,
+} from './compiler/vmoffsets.ts';
+export { LoaderError } from './loader/elf.ts';
+export { DisasmError } from './isa/disasm.ts';
+export {
+  GcError, ExternRefError, HeapExhaustedError, HeapFreeError, ActivationsTableError, StackMapRegistryError,
+  StackWalkError, GcInvariantError, DestructorError,
+} from './gc/errors.ts';
+
+// What the API returns.
+export type { GcReport, GcReason, GcExplanation, ExplainedFrame, ExplainedWord, SuspectedRoot } from './gc/report.ts';
+export type { StackMapLookupMode } from './gc/stackmap-registry.ts';
 export type { Arch } from './isa/arch.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {

@@ -38,7 +38,11 @@ import {
   MemoryReader, collectActivations, readRuntimeLimits, walkCanary, walkV17,
   type ActivationTriple, type CanaryWalkResult, type FrameRegisters,
 } from './walk.ts';
-import type { ExplainedFrame, ExplainedWord, GcExplanation } from './explain.ts';
+import {
+  attachReportJson, describeValue, type ExplainedFrame, type ExplainedWord, type GcExplanation, type GcReason, type GcReport, type SuspectedRoot,
+} from './report.ts';
+
+export { describeValue, type GcReason, type GcReport, type SuspectedRoot } from './report.ts';
 
 export type WalkConfig =
   | {
@@ -80,7 +84,6 @@ export interface CollectorOptions {
   explainAll?: boolean;
 }
 
-export type GcReason = 'host' | 'store-gc' | 'table-full';
 
 export interface CollectOptions {
   reason?: GcReason;
@@ -91,11 +94,6 @@ export interface CollectOptions {
   canary?: bigint | null;
   start?: FrameRegisters;
   resume?: readonly FrameRegisters[];
-}
-
-/** A suspected missed root (conservative check). */
-export interface SuspectedRoot extends RootLocation {
-  value: bigint;
 }
 
 /**
@@ -110,34 +108,6 @@ export interface CollectorWork {
   regionLookups: number;
   /** Steps in the activations table's sets (a mark bit read or set, or a hash slot visited). */
   setSteps: number;
-}
-
-export interface GcReport {
-  reason: GcReason;
-  mode: 'v17' | 'canary';
-  /** Set when this call returned early because a collection was already running. */
-  skipped?: 'reentrant';
-  /** False when the canary was not found (the table was left untouched). */
-  swept: boolean;
-  warnings: string[];
-  activations: number;
-  frames: number;
-  framesWithMaps: number;
-  /** Set bits visited. */
-  slotsScanned: number;
-  /** Set bits whose word was null. */
-  nullSlots: number;
-  /** Distinct live references found in frames. */
-  roots: number;
-  tableBefore: { bump: number; overApproximated: number };
-  tableAfter: { bump: number; overApproximated: number };
-  freedCount: number;
-  /** Objects freed, with host values (only with `explain`). */
-  freed: FreedObject[];
-  suspects: SuspectedRoot[];
-  canary?: { value: bigint | null; found: boolean; stop: CanaryWalkResult['stop'] | 'no-canary' };
-  durationMs: number;
-  explanation?: GcExplanation;
 }
 
 export class Collector {
@@ -198,12 +168,12 @@ export class Collector {
     const t0 = performance.now();
     const table = this.table;
     if (table.gcInProgress) {
-      return {
+      return attachReportJson({
         reason, mode, skipped: 'reentrant', swept: false, warnings: ['a collection is already running; this one returned early'],
         activations: 0, frames: 0, framesWithMaps: 0, slotsScanned: 0, nullSlots: 0, roots: 0,
         tableBefore: { bump: 0, overApproximated: 0 }, tableAfter: { bump: 0, overApproximated: 0 },
         freedCount: 0, freed: [], suspects: [], durationMs: 0,
-      };
+      });
     }
     if (!table.isGcOkay) throw new GcInvariantError('gc-not-okay', 0n, undefined, 'collection requested while GC is not allowed');
     table.gcInProgress = true;
@@ -226,11 +196,11 @@ export class Collector {
     // set and is not mutated until the sweep, so only the bump chunk's entries are copied.
     const tableSet = needSet ? new TableMembership(table.overApproximated, table.chunkEntries()) : undefined;
     const snapshotBefore: TableSnapshot | undefined = explain ? table.snapshot() : undefined;
-    const report: GcReport = {
+    const report: GcReport = attachReportJson({
       reason, mode, swept: false, warnings: [], activations: 0, frames: 0, framesWithMaps: 0,
       slotsScanned: 0, nullSlots: 0, roots: 0, tableBefore, tableAfter: tableBefore, freedCount: 0,
       freed: [], suspects: [], durationMs: 0,
-    };
+    });
     const explained: ExplainedFrame[] | undefined = explain ? [] : undefined;
     const activationList: ActivationTriple[] = [];
     let shouldSweep = true;
@@ -450,18 +420,3 @@ function bitString(bits: Uint32Array, words: number): string {
   return s;
 }
 
-/** A short printable form of a host value for reports. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
-  if (typeof value === 'symbol') return value.toString();
-  try {
-    const json = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
-    if (json !== undefined) return json.length > 80 ? json.slice(0, 77) + '...' : json;
-  } catch {
-    // fall through: cyclic or otherwise unprintable
-  }
-  return Object.prototype.toString.call(value);
-}

@@ -3,67 +3,11 @@
  * two renderings: text with an ASCII diagram of every mapped frame, and JSON (addresses as
  * 0x-prefixed hex strings). `stackscope gc --explain [--json]` prints these.
  */
-import type { Arch } from '../isa/arch.ts';
 import { hex } from '../isa/error.ts';
 import type { TableSnapshot } from './activations.ts';
-import { describeValue, type GcReason, type GcReport, type SuspectedRoot } from './collector.ts';
+import { describeValue, type ExplainedFrame, type GcExplanation } from './report.ts';
 
-/** One word a stack map covers. */
-export interface ExplainedWord {
-  /** Bit index = word index from SP. */
-  bit: number;
-  address: bigint;
-  /** Undefined when unreadable. */
-  value: bigint | undefined;
-  /** The map marks this word as a reference. */
-  isRef: boolean;
-  /** Whether the (non-null) value is an activations-table entry (debug-check data). */
-  inTable: boolean | undefined;
-  /** The host value of a marked live reference. */
-  hostValue: string | undefined;
-}
-
-export interface ExplainedFrame {
-  activation: number;
-  index: number;
-  /** 'wasm' for v17 frames; the canary walk also reports host frames. */
-  kind: 'wasm' | 'guest' | 'host-entry' | 'host';
-  moduleName: string | undefined;
-  functionName: string | undefined;
-  pc: bigint;
-  pcOffset: number | undefined;
-  fp: bigint;
-  /** v17: FP − mapped_words·8; canary walk: the unwinder's SP. Undefined without a map (v17). */
-  sp: bigint | undefined;
-  /** FP − SP in bytes when a map applies. */
-  frameSize: number | undefined;
-  returnAddress: bigint | undefined;
-  callerFp: bigint | undefined;
-  map: { mapOffset: number; mappedWords: number; bits: string; words: ExplainedWord[] } | undefined;
-}
-
-export interface GcExplanation {
-  arch: Arch;
-  mode: 'v17' | 'canary';
-  reason: GcReason;
-  debugChecks: boolean;
-  activations: Array<{ index: number; exitPc: bigint; exitFp: bigint; entrySp: bigint }>;
-  canary: { value: bigint | null; found: boolean; stop: string } | undefined;
-  frames: ExplainedFrame[];
-  roots: Array<{
-    ref: bigint;
-    value: string;
-    /** Reference count after the collection. */
-    countAfter: number;
-    sites: Array<{ activation: number; frame: number; functionName: string; slot: bigint; bit: number }>;
-  }>;
-  tableBefore: TableSnapshot;
-  tableAfter: TableSnapshot;
-  freed: Array<{ ref: bigint; value: string; from: string }>;
-  suspects: SuspectedRoot[];
-  warnings: string[];
-  summary: { frames: number; framesWithMaps: number; slotsScanned: number; roots: number; freed: number; swept: boolean; durationMs: number };
-}
+export { explanationToJson, reportToJson, type ExplainedFrame, type ExplainedWord, type GcExplanation } from './report.ts';
 
 export interface RenderOptions {
   /** Frames with more mapped words than this show only marked words. Default 64. */
@@ -136,21 +80,6 @@ export function renderExplanation(e: GcExplanation, options: RenderOptions = {})
     for (const w of e.warnings) out.push(`  ${w}`);
   }
   return out.join('\n') + '\n';
-}
-
-/** The explanation as plain JSON data: bigints become 0x-hex strings. */
-export function explanationToJson(e: GcExplanation): unknown {
-  return JSON.parse(JSON.stringify(e, (_key, value) => (typeof value === 'bigint' ? hex(value) : value)));
-}
-
-/** A GcReport as plain JSON data (bigints as 0x-hex strings; host values in `freed` described). */
-export function reportToJson(report: GcReport): unknown {
-  const { explanation, freed, ...rest } = report;
-  return JSON.parse(JSON.stringify({
-    ...rest,
-    freed: freed.map((f) => ({ ref: f.ref, value: describeValue(f.value), from: f.from })),
-    explanation: explanation ? explanationToJson(explanation) : undefined,
-  }, (_key, value) => (typeof value === 'bigint' ? hex(value) : value)));
 }
 
 function describeTable(t: TableSnapshot): string {

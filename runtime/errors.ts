@@ -6,7 +6,7 @@
  */
 import { TRAP_CODES, type TrapCode as CompilerTrapCode } from '../isa/trap-codes.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
-import type { BacktraceFrame } from '../simulator/trap.ts';
+import { GuestTrap, type BacktraceFrame } from '../simulator/trap.ts';
 
 /** Misuse of the runtime API or input it cannot accept; `where` names the object at fault. */
 export class RuntimeError extends StackscopeError {
@@ -103,5 +103,20 @@ export class WasmTrap extends StackscopeError {
   /** wasmtime's message for this trap's code. */
   get trapMessage(): string {
     return TRAP_MESSAGES[this.code];
+  }
+
+  /**
+   * The trap as JSON data (`JSON.stringify(trap)`; addresses as 0x-hex strings): the same
+   * fields as `stackscope run --json`'s "trap", with the guest fault's kind, faulting
+   * instruction and address when the trap came from one.
+   */
+  toJSON(): Record<string, unknown> {
+    const fault = this.cause instanceof GuestTrap ? this.cause : undefined;
+    return {
+      code: this.code, kind: fault?.kind ?? null, message: this.trapMessage + (this.detail ? ` (${this.detail})` : ''),
+      pc: this.pc === undefined ? null : hex(this.pc), instruction: fault?.instruction ?? null,
+      address: fault?.address === undefined ? null : hex(fault.address),
+      backtrace: this.backtrace.map((f) => ({ pc: hex(f.pc), symbol: f.symbol ?? null })),
+    };
   }
 }

@@ -3,7 +3,7 @@
  * what a host function sees of its caller.
  */
 import { hex } from '../isa/error.ts';
-import type { FuncType } from '../compiler/frontend/module.ts';
+import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import type { GcReport } from '../gc/collector.ts';
 import type { HostCall } from '../simulator/machine.ts';
@@ -15,6 +15,32 @@ import { formatFuncType } from './signatures.ts';
 import { storeInternals, type GcOptions, type Store } from './store.ts';
 import { fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
 
+
+/** The JS type of each Wasm value type as values cross the API (values.ts). */
+export interface ValTypeMap {
+  i32: number;
+  i64: bigint;
+  externref: ExternRef | null;
+  funcref: Func | null;
+}
+
+/** The JS argument types of a list of Wasm parameter types. */
+export type ValsOf<T extends readonly ValType[]> = { -readonly [K in keyof T]: ValTypeMap[T[K]] };
+
+/** The JS result type of a list of Wasm result types (null for none). */
+export type ResultOf<T extends readonly ValType[]> = T extends readonly [] ? null : T extends readonly [infer R extends ValType] ? ValTypeMap[R] : Val;
+
+/**
+ * A function with static argument and result types (wasmtime's `TypedFunc<Params, Results>`):
+ * `instance.getTypedFunc<[number, number], number>('add').call(40, 2)` is a number.
+ */
+export class TypedFunc<Params extends readonly Val[] = Val[], Result extends Val = Val> {
+  constructor(readonly func: Func) {}
+
+  call(...args: Params): Result {
+    return this.func.call(...args) as Result;
+  }
+}
 
 /** What a host function sees of its caller. */
 export class Caller<T = unknown> {
@@ -186,6 +212,26 @@ export class Func {
     raws.forEach((r, i) => rootForWasm(s, this.type.params[i], r));
     const result = storeInternals(s).enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws]));
     return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+  }
+
+  /**
+   * This function with static types, like wasmtime's `Func::typed`. Given the Wasm types,
+   * they are checked against the function's signature now (a RuntimeError if they differ) and
+   * the JS types follow from them: `f.typed(['i32', 'i32'], ['i32'])` is a
+   * `TypedFunc<[number, number], number>`. Given only type arguments
+   * (`f.typed<[number, number], number>()`), they are the caller's word for it.
+   */
+  typed<const P extends readonly ValType[], const R extends readonly ValType[]>(params: P, results: R): TypedFunc<ValsOf<P>, ResultOf<R>>;
+  typed<Params extends readonly Val[] = Val[], Result extends Val = Val>(): TypedFunc<Params, Result>;
+  typed(params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Val> {
+    if (params !== undefined || results !== undefined) {
+      const want: FuncType = { params: [...(params ?? [])], results: [...(results ?? [])] };
+      const same = (a: readonly ValType[], b: readonly ValType[]) => a.length === b.length && a.every((t, i) => t === b[i]);
+      if (!same(want.params, this.type.params) || !same(want.results, this.type.results)) {
+        throw new RuntimeError('Func.typed', `the function is ${formatFuncType(this.type)}, not ${formatFuncType(want)}`);
+      }
+    }
+    return new TypedFunc(this);
   }
 
   /** A plain JS function calling this one. */

@@ -3,11 +3,11 @@
  * the imports, places the module's code once per store, writes the VMContext and runs the
  * segments and the start function.
  */
-import { funcTypeOf, type FuncType, type WasmModule } from '../compiler/frontend/module.ts';
+import { funcTypeOf, type FuncType, type ValType, type WasmModule } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import { InstantiationError, RuntimeError, normalizeTrapCode } from './errors.ts';
 import { Global, Memory, Table, registerMemory, type Extern } from './externals.ts';
-import { Func } from './func.ts';
+import { Func, type ResultOf, type TypedFunc, type ValsOf } from './func.ts';
 import type { Module } from './module.ts';
 import { placeModuleCode } from './place.ts';
 import { formatFuncType, funcTypeKey } from './signatures.ts';
@@ -87,6 +87,18 @@ export class Instance {
     const e = this.externs.get(name);
     if (!(e instanceof Func)) throw new RuntimeError('Instance.getFunc', `no function export ${JSON.stringify(name)}`);
     return e;
+  }
+
+  /**
+   * A function export with static types (wasmtime's `Instance::get_typed_func`):
+   * `getTypedFunc<[number, number], number>('add')`, or with the Wasm types, checked against
+   * the export's signature, `getTypedFunc('add', ['i32', 'i32'], ['i32'])` (see Func.typed).
+   */
+  getTypedFunc<const P extends readonly ValType[], const R extends readonly ValType[]>(name: string, params: P, results: R): TypedFunc<ValsOf<P>, ResultOf<R>>;
+  getTypedFunc<Params extends readonly Val[] = Val[], Result extends Val = Val>(name: string): TypedFunc<Params, Result>;
+  getTypedFunc(name: string, params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Val> {
+    const f = this.getFunc(name);
+    return params === undefined && results === undefined ? f.typed() : f.typed(params ?? [], results ?? []);
   }
 
   getGlobal(name: string): Global {

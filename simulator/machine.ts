@@ -7,9 +7,9 @@ import {
 } from './engine.ts';
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
+import { attachToJSON } from '../isa/json.ts';
 import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
-import { defaultUarch, loadTimingModel } from './timing/model.ts';
-import { CycleCounter, type CycleOptions, type CycleReport, type ReportOptions } from './timing/cycles.ts';
+import type { CycleCounter, CycleOptions, CycleReport, ReportOptions } from './timing/cycles.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
 export class MachineError extends StackscopeError {
@@ -155,19 +155,24 @@ export class Machine {
   /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
    * Unicorn, say) fit the same API. */
   static async create(options: MachineOptions): Promise<Machine> {
-    // The cycle model's table is loaded here, once per process (the constructor needs it).
-    if (options.cycles && options.cycles.mode !== 'off') await loadTimingModel(options.cycles.uarch ?? defaultUarch(options.arch), options.arch);
-    return new Machine(options);
+    // The cycle model (its code and the one table it needs) is imported only by machines that use it.
+    let counter: typeof CycleCounter | undefined;
+    if (options.cycles && options.cycles.mode !== 'off') {
+      const [cycles, model] = await Promise.all([import('./timing/cycles.ts'), import('./timing/model.ts')]);
+      await model.loadTimingModel(options.cycles.uarch ?? model.defaultUarch(options.arch), options.arch);
+      counter = cycles.CycleCounter;
+    }
+    return new Machine(options, counter);
   }
 
-  private constructor(options: MachineOptions) {
+  private constructor(options: MachineOptions, counter: typeof CycleCounter | undefined) {
     checkLimits(options.budget ?? null, options.timeoutMs ?? null); // before an engine is opened
     this.arch = options.arch;
     this.regs = registersOf(this.arch);
     this.id = this.regs.ids;
     this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
     if (this.engine.arch !== this.arch) throw new MachineError(`engine is for ${this.engine.arch}, machine for ${this.arch}`);
-    if (options.cycles && options.cycles.mode !== 'off') this.cycleCounter = new CycleCounter(this.engine, options.cycles);
+    if (options.cycles && counter) this.cycleCounter = new counter(this.engine, options.cycles);
     this.budget = options.budget === undefined ? DEFAULT_BUDGET : options.budget;
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
     this.argIds = this.regs.intArgs.map((r) => this.id[r]);
@@ -607,15 +612,17 @@ export class Machine {
    * Cycles of the current or last outermost call under the cycle model (`cycles` option), or
    * with `cycles.accumulate` of every outermost call since the machine was made or
    * `resetCycles()`: total, IPC, CPI stack, hot blocks and functions (named by the
-   * symbolizers). Undefined when the model is off.
+   * symbolizers). Undefined when the model is off. `JSON.stringify` works on it (block
+   * addresses become 0x-hex strings, as in `stackscope run --cycles --json`).
    */
   cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
     const g = this.gateway;
-    return this.cycleCounter?.report({
+    const report = this.cycleCounter?.report({
       ...options,
       symbolize: (a) => this.symbolize(a),
       exclude: (a) => a >= g.address && a < g.address + BigInt(g.size),
     });
+    return report && attachToJSON(report);
   }
 
   /** Starts the cycle model's counts (and detailed mode's predictor and caches) afresh. */

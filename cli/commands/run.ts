@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
+import { toJsonData } from '../../isa/json.ts';
 import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
 import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../../gc/collector.ts';
@@ -123,7 +124,7 @@ function hostFunctions(machine: Machine, out: Output): Record<string, HostBindin
 
 /** The cycle report as JSON (addresses as hex strings). */
 export function cycleReportJson(r: CycleReport): unknown {
-  return { ...r, blocks: r.blocks.map((b) => ({ ...b, address: hex(b.address) })) };
+  return toJsonData({ ...r });
 }
 
 function percent(x: number): string {
@@ -552,11 +553,12 @@ export function describeTrap(e: WasmTrap | GuestTrap): { lines: string[]; json: 
   if (cause?.address !== undefined) lines.push(`  address: ${hex(cause.address)}`);
   lines.push('backtrace:');
   e.backtrace.forEach((f, i) => lines.push(`  #${i} ${hex(f.pc)}${f.symbol ? ` ${f.symbol}` : ''}`));
+  if (e instanceof WasmTrap) return { lines, json: e.toJSON() };
   return {
     lines,
     json: {
-      code, kind: cause?.kind ?? null, message, pc: pc === undefined ? null : hex(pc), instruction: instruction ?? null,
-      address: cause?.address === undefined ? null : hex(cause.address),
+      code, kind: e.kind, message, pc: hex(pc!), instruction: instruction ?? null,
+      address: e.address === undefined ? null : hex(e.address),
       backtrace: e.backtrace.map((f) => ({ pc: hex(f.pc), symbol: f.symbol ?? null })),
     },
   };

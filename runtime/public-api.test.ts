@@ -1,0 +1,79 @@
+import test from 'ava';
+import {
+  Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
+  NativeHelperError, GuestTrap, type GcReport, type CycleReport,
+} from '../index.ts';
+import { ARCHES } from './testing.ts';
+
+// What the package root promises a user: typed function access, reports and traps that
+// serialise with JSON.stringify, and the collector's walk and registry as options of the API.
+
+const ADD = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))';
+
+const REFS = `(module
+  (import "env" "gc" (func $gc))
+  (func (export "keep") (param externref) (result externref)
+    call $gc
+    local.get 0)
+  (func (export "div") (param i32) (result i32) i32.const 100 local.get 0 i32.div_s))`;
+
+for (const arch of ARCHES) {
+  test(`${arch}: getTypedFunc, with type arguments or with Wasm types checked against the export`, async (t) => {
+    const engine = new Engine({ arch });
+    const store = await Store.create(engine);
+    try {
+      const instance = Instance.create(store, await Module.fromWat(engine, ADD), []);
+      const add = instance.getTypedFunc<[number, number], number>('add');
+      t.true(add instanceof TypedFunc);
+      const sum: number = add.call(40, 2);
+      t.is(sum, 42);
+      const checked = instance.getTypedFunc('add', ['i32', 'i32'], ['i32']);
+      t.is(checked.call(-1, 1), 0);
+      const e = t.throws(() => instance.getTypedFunc('add', ['i64', 'i64'], ['i64']), { instanceOf: RuntimeError });
+      t.regex(e!.message, /the function is \(i32, i32\) -> \(i32\), not \(i64, i64\) -> \(i64\)/);
+      t.throws(() => instance.getTypedFunc('nope'), { instanceOf: RuntimeError });
+    } finally {
+      store.close();
+    }
+  });
+
+  test(`${arch}: GcReport, CycleReport and WasmTrap survive JSON.stringify (bigints as 0x-hex strings)`, async (t) => {
+    const reports: GcReport[] = [];
+    const engine = new Engine({ arch, cycles: { mode: 'fast' } });
+    const store = await Store.create(engine);
+    try {
+      const gc = Func.wrap(store, { params: [], results: [] }, (caller) => { reports.push(caller.gc({ walk: 'canary', registry: 'v0.22', explain: true })); });
+      const instance = Instance.create(store, await Module.fromWat(engine, REFS), [gc]);
+      const ref = ExternRef.new(store, { name: 'kept' });
+      const back = instance.getTypedFunc('keep', ['externref'], ['externref']).call(ref);
+      t.true(back instanceof ExternRef);
+      back?.release();
+      ref.release();
+      t.true(reports.length >= 1);
+      const report = reports[reports.length - 1];
+      t.is(report.mode, 'canary', 'the walk chosen through the API');
+      const json = JSON.parse(JSON.stringify(report)) as Record<string, unknown>;
+      t.is(json.mode, 'canary');
+      t.is(typeof (json.explanation as { frames: Array<{ pc: unknown }> }).frames[0].pc, 'string');
+      t.regex((json.explanation as { frames: Array<{ pc: string }> }).frames[0].pc, /^0x[0-9a-f]+$/);
+      const cycles: CycleReport | undefined = store.cycleReport();
+      t.truthy(cycles);
+      const cycleJson = JSON.parse(JSON.stringify(cycles)) as { cycles: number; blocks: Array<{ address: string }> };
+      t.true(cycleJson.cycles > 0);
+      t.regex(cycleJson.blocks[0].address, /^0x[0-9a-f]+$/);
+      const trap = t.throws(() => instance.getFunc('div').call(0), { instanceOf: WasmTrap })!;
+      const trapJson = JSON.parse(JSON.stringify(trap)) as { code: string; pc: string; backtrace: Array<{ pc: string }> };
+      t.is(trapJson.code, 'IntegerDivisionByZero');
+      t.regex(trapJson.pc, /^0x[0-9a-f]+$/);
+      t.true(trapJson.backtrace.length >= 1);
+    } finally {
+      store.close();
+    }
+  });
+}
+
+test('every error class a user catches comes from the package root and is a StackscopeError', (t) => {
+  for (const E of [WasmTrap, RuntimeError, CompileError, NativeHelperError, GuestTrap]) {
+    t.true(E.prototype instanceof StackscopeError, E.name);
+  }
+});
