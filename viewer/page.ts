@@ -137,7 +137,7 @@ h3{font-size:13px;margin:14px 0 6px;color:var(--muted);text-transform:uppercase;
 .frame{border:1px solid var(--line);border-radius:6px;padding:6px;margin-bottom:10px;background:#fff}
 .frame [data-bit]{cursor:pointer}.frame [data-bit]:hover rect{stroke:var(--accent);stroke-width:2}
 .frame-tools{font-size:12px;margin-top:4px}.frame-tools input{width:80px}
-.code-source{display:grid;grid-template-columns:1fr;gap:10px}
+.code-source{display:grid;grid-template-columns:1fr;gap:10px}.columns.n1 .code-source{grid-template-columns:minmax(0,1.2fr) minmax(0,1fr)}
 .pane{border:1px solid var(--line);border-radius:6px;overflow:hidden}
 .pane h3{margin:0;padding:5px 8px;background:var(--panel);border-bottom:1px solid var(--line);text-transform:none;letter-spacing:0;font-size:12px;color:var(--fg)}
 .code,.source{font:12px/1.5 ui-monospace,"DejaVu Sans Mono",monospace;max-height:300px;overflow:auto;padding:4px 0;position:relative}

@@ -254,9 +254,9 @@ function wasmPosition(run: ArchRun, e: TimelineEvent): { fn: Fn; op: number | un
   return { fn, op: insn?.op };
 }
 
-/** Scrolls `box` (not the page) so that `row` is in view. */
+/** Scrolls `box` (not the page) so that `row` is in view; `box` is positioned (the rows' offsetParent). */
 function reveal(box: HTMLElement, row: HTMLElement): void {
-  const top = row.offsetTop - box.offsetTop;
+  const top = row.offsetTop;
   if (top < box.scrollTop || top + row.offsetHeight > box.scrollTop + box.clientHeight) box.scrollTop = Math.max(0, top - box.clientHeight / 3);
 }
 
