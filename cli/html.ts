@@ -29,20 +29,26 @@ export function archesOf(args: ParsedArgs, command: string): Array<Arch | undefi
 export class HtmlPage {
   readonly runs: ArchRun[] = [];
 
-  private constructor(readonly file: string, private readonly viewer: Viewer, private readonly command: string) {}
+  private constructor(
+    readonly file: string,
+    private readonly viewer: Viewer,
+    private readonly command: string,
+    /** `--trace=insn` (run) records every instruction instead of every block. */
+    private readonly granularity: 'block' | 'insn',
+  ) {}
 
   /** `--html FILE`, or undefined. */
   static async fromArgs(args: ParsedArgs, command: string): Promise<HtmlPage | undefined> {
     const file = args.flags.get('html');
     if (file === undefined) return undefined;
     if (typeof file !== 'string' || file === '') throw new UsageError('--html needs a file name', command);
-    return new HtmlPage(file, await import('../viewer/index.ts'), command);
+    return new HtmlPage(file, await import('../viewer/index.ts'), command, args.flags.get('trace') === 'insn' ? 'insn' : 'block');
   }
 
   /** Starts recording `store` running `module` (compiled from `sourceFile` when it is WAT). */
   record(store: Store, module: Module, sourceFile: string): RunRecorder {
     const source = /\.wat$/i.test(sourceFile) && existsSync(sourceFile) ? { file: basename(sourceFile), text: readFileSync(sourceFile, 'utf8') } : undefined;
-    return new this.viewer.RunRecorder({ store, module, moduleName: basename(sourceFile), ...(source ? { source } : {}) });
+    return new this.viewer.RunRecorder({ store, module, moduleName: basename(sourceFile), granularity: this.granularity, ...(source ? { source } : {}) });
   }
 
   add(run: ArchRun): void {

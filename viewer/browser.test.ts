@@ -132,6 +132,19 @@ for (const example of EXAMPLES) {
       if (expected.freed.includes(target.ref)) t.regex((await result.textContent())!, /would FREE/);
       t.is(await col.locator('.frame .ss-bit-edited').count() > 0, true, 'the flipped bit is marked as edited');
       await page.screenshot({ path: join(SCREENSHOTS, `${example}-whatif.png`) });
+      // A frame one word bigger than its map says: SP moves down 8 bytes and every bit names
+      // the word below the one it meant; again the page decides as gc/ does here.
+      await col.locator('button.reset').click();
+      const f = target.event.frames[target.frame];
+      const size = col.locator(`.frame[data-frame="${target.frame}"] input.framesize`);
+      await size.fill(String((f.mappedWords! + 1) * 8));
+      await size.blur(); // the input's change event
+      const grown = replayGc(withRunStackMaps(target.event.snapshot!, x64.stackMaps), [{ returnAddress: f.returnAddress!, mappedWords: f.mappedWords! + 1, bits: f.bits! + '0' }]);
+      t.is(await result.getAttribute('data-edited'), 'true', 'the size change reached the page');
+      t.is(await result.getAttribute('data-error'), grown.error?.name ?? null, 'frame size: the same outcome');
+      t.is(await result.getAttribute('data-roots'), grown.roots.join(' '));
+      t.is(await result.getAttribute('data-freed'), grown.freed.join(' '));
+      if (!grown.error) t.is(await col.locator(`.frame[data-frame="${target.frame}"] [data-bit]`).count(), f.mappedWords! + 1, 'the grown frame is drawn with one more word');
       // Stepping: the safepoint/GC buttons move along the timeline, one arch at a time works too.
       await page.locator('button[data-arch="aarch64"]').click();
       t.is(await page.locator('.column').count(), 1);

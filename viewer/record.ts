@@ -64,7 +64,8 @@ export interface RecordedFunction {
 }
 
 export type TimelineEvent =
-  | { type: 'block'; address: string; size: number; symbol: string | null; fn: number; enters?: string }
+  /** A block (or, recorded with `granularity: 'insn'`, one instruction, with its disassembly). */
+  | { type: 'block'; address: string; size: number; symbol: string | null; fn: number; enters?: string; text?: string }
   | { type: 'host-call'; address: string; name: string }
   | { type: 'safepoint'; frame: FrameRecord; fn: number }
   | { type: 'gc'; index: number; reason: string; frames: FrameRecord[]; explanation: unknown; snapshot: GcSnapshot | null; snapshotError?: string };
@@ -79,6 +80,8 @@ export interface ArchRun {
   blocks: Record<string, RecordedInstruction[]>;
   timeline: TimelineEvent[];
   timelineLimit: number;
+  /** What a 'block' event of the timeline is: a translated block, or one instruction. */
+  granularity: 'block' | 'insn';
   /** Blocks executed past the limit (not in the timeline; safepoints and GCs still are). */
   dropped: number;
   /** Safepoints past `safepointLimit` (not in the timeline). */
@@ -109,6 +112,8 @@ export interface RecorderOptions {
   source?: { file: string; text: string };
   /** Blocks kept in the timeline (default 5000). */
   limit?: number;
+  /** Record executed blocks (default) or every instruction (slower; the limit counts instructions). */
+  granularity?: 'block' | 'insn';
   /** Safepoints kept in the timeline (default 1000); collections are always kept. */
   safepointLimit?: number;
 }
@@ -133,7 +138,7 @@ export class RunRecorder {
     const textBase = () => store.textBaseOf(module);
     this.tracer = new Tracer(store.machine, {
       // Past the limit the tracer only counts: blocks, and safepoints, stop being kept.
-      mode: 'block', limit: this.limit, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
+      mode: options.granularity ?? 'block', limit: this.limit, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
       safepoints: () => {
         const base = textBase();
         return base === undefined ? undefined : safepointsOf(module, base, this.name);
@@ -213,7 +218,7 @@ export class RunRecorder {
           }
         }
         const enters = fn >= 0 && BigInt(functions[fn].start) === x.address ? functions[fn].name : undefined;
-        timeline.push({ type: 'block', address: key, size: x.size, symbol: x.symbol ?? null, fn, ...(enters ? { enters } : {}) });
+        timeline.push({ type: 'block', address: key, size: x.size, symbol: x.symbol ?? null, fn, ...(enters ? { enters } : {}), ...(x.text !== undefined ? { text: x.text } : {}) });
       } else if (e.type === 'safepoint') {
         if (safepoints++ >= safepointLimit) {
           droppedSafepoints++;
@@ -233,7 +238,7 @@ export class RunRecorder {
     for (const e of timeline) if (e.type === 'gc' && e.snapshot && JSON.stringify(e.snapshot.stackMaps) === shared) e.snapshot.stackMaps = 'run';
     return {
       arch: store.machine.arch, module: this.name, source: this.options.source ?? null, functions, blocks, timeline,
-      timelineLimit: this.limit, dropped, droppedSafepoints, stackMaps: maps, output: outcome.output, outcome: outcome.outcome,
+      timelineLimit: this.limit, granularity: this.options.granularity ?? 'block', dropped, droppedSafepoints, stackMaps: maps, output: outcome.output, outcome: outcome.outcome,
     };
   }
 

@@ -59,7 +59,7 @@ function primaryRun(): ArchRun {
 
 function eventLabel(run: ArchRun, e: TimelineEvent): string {
   switch (e.type) {
-    case 'block': return e.enters ? `call → ${e.enters}` : `${e.symbol ?? e.address}  (${e.size} bytes)`;
+    case 'block': return e.enters ? `call → ${e.enters}` : e.text !== undefined ? `${e.address}  ${e.text}` : `${e.symbol ?? e.address}  (${e.size} bytes)`;
     case 'host-call': return `host call: ${e.name}`;
     case 'safepoint': return `safepoint in ${e.frame.functionName ?? '?'} at ${e.frame.pc}`;
     case 'gc': return `GC #${e.index} (${e.reason}): ${(e.explanation as ExplanationJson).summary.roots} roots, ${(e.explanation as ExplanationJson).summary.freed} freed`;
@@ -153,7 +153,7 @@ function renderTimeline(): void {
     list.append(li);
   });
   const box = $('#timeline');
-  box.replaceChildren(h('div', { class: 'tl-head' }, `${run.arch}: ${run.timeline.length} events` + (run.dropped ? `; ${run.dropped} more blocks ran past the limit of ${run.timelineLimit}` : '') +
+  box.replaceChildren(h('div', { class: 'tl-head' }, `${run.arch}: ${run.timeline.length} events` + (run.dropped ? `; ${run.dropped} more ${run.granularity === 'insn' ? 'instructions' : 'blocks'} ran past the limit of ${run.timelineLimit}` : '') +
     (run.droppedSafepoints ? `; ${run.droppedSafepoints} more safepoints not recorded` : '')), list);
   const slider = $<HTMLInputElement>('#slider');
   slider.max = String(Math.max(0, run.timeline.length - 1));
@@ -203,7 +203,7 @@ function renderDetail(): void {
     columns.append(renderColumn(run, m.event, m.step, e));
   }
   const head = h('div', { class: 'event-head' },
-    h('span', { class: `tag tag-${e.type}` }, e.type === 'block' ? (e.enters ? 'call' : 'block') : e.type),
+    h('span', { class: `tag tag-${e.type}` }, e.type === 'block' ? (e.enters ? 'call' : e.text !== undefined ? 'instruction' : 'block') : e.type),
     ' ', eventLabel(primary, e));
   detail.replaceChildren(head, columns);
   const outcome = h('div', { class: 'outcome' }, ...shown.map((r) => h('div', {}, h('b', {}, `${r.arch}: `), r.outcome)));
