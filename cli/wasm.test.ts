@@ -9,6 +9,7 @@ import { compileC } from '../loader/test-toolchain.ts';
 import { loadWat, watToBinary } from '../compiler/frontend/index.ts';
 import { TEACHING_WAT, cli, scratchFile, scratchPath } from './testing.ts';
 import { sumLoopWat, sumOfSquares } from '../runtime/testing.ts';
+import { describeHost, detectHost } from '../simulator/timing/host.ts';
 
 const wat = scratchFile('teaching.wat', TEACHING_WAT);
 
@@ -371,4 +372,22 @@ test('run: bad input is exit 2 with a message naming what and where', async (t) 
     t.regex(r.stderr, /^stackscope run: /, argv.join(' '));
     t.regex(r.stderr, message, argv.join(' '));
   }
+});
+
+test('run --cycles --uarch host prices with this machine\'s table and names the host', async (t) => {
+  const host = detectHost();
+  if (host.arch === undefined || host.uarch === undefined) {
+    const r = await cli('run', wat, '--invoke', 'fib', '5', '--cycles', '--uarch', 'host');
+    t.is(r.code, 2);
+    return;
+  }
+  const r = await cli('run', wat, '--invoke', 'fib', '5', '--cycles', '--uarch', 'host', '--arch', host.arch);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`^cycles: \\d+ \\(fast, ${host.uarch}\\)`, 'm'));
+  t.true(r.stdout.includes(`model: ${host.uarch}; host: ${describeHost(host)}`));
+  const json = await cli('run', wat, '--invoke', 'fib', '5', '--cycles', '--uarch', 'host', '--arch', host.arch, '--json');
+  t.like(JSON.parse(json.stdout).cycles, { uarch: host.uarch, host: { core: host.core, uarch: host.uarch } });
+  const other = await cli('run', wat, '--invoke', 'fib', '5', '--cycles', '--uarch', 'host', '--arch', host.arch === 'x64' ? 'aarch64' : 'x64');
+  t.is(other.code, 2);
+  t.regex(other.stderr, /uarch 'host': this host is/);
 });

@@ -5,7 +5,8 @@
 import test from 'ava';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { CycleModelError, type CycleReport } from '../simulator/timing/cycles.ts';
-import { UnknownUarchError } from '../simulator/timing/model.ts';
+import { HostUarchError, UnknownUarchError } from '../simulator/timing/model.ts';
+import { detectHost } from '../simulator/timing/host.ts';
 import { Engine, Func, Instance, Module, Store } from './api.ts';
 import { sumLoopWat, sumOfSquares } from './testing.ts';
 
@@ -176,6 +177,11 @@ test('bad cycle options are typed errors where they are given', async (t) => {
     ['x64', { mode: 'slow' }, CycleModelError, /unknown cycle mode "slow"/],
     ['x64', { mode: 'fast', accumulate: 'yes' }, CycleModelError, /cycles\.accumulate must be a boolean \(got "yes"\)/],
   ];
+  // `host` names this machine's table: a typed error for code of the other arch.
+  const host = detectHost();
+  if (host.arch !== undefined && host.uarch !== undefined) {
+    cases.push([host.arch === 'x64' ? 'aarch64' : 'x64', { mode: 'fast', uarch: 'host' }, HostUarchError, /uarch 'host': this host is/]);
+  }
   for (const [arch, cycles, type, message] of cases) {
     t.throws(() => new Engine({ arch, cycles: cycles as never }), { instanceOf: type, message });
     const engine = new Engine({ arch });

@@ -1,5 +1,7 @@
 import test from 'ava';
 import { aarch64Core, describeHost, detectHost, parseCpuinfo, x86Core } from './host.ts';
+import { PROT_EXEC, PROT_READ } from '../engine.ts';
+import { Machine } from '../machine.ts';
 import { HostUarchError, resolveUarch, UnknownUarchError } from './model.ts';
 
 const ZEN5 = `processor\t: 0
@@ -54,4 +56,26 @@ test('`host` resolves to this machine\'s table, and fails typed for the other ar
   const e = t.throws(() => resolveUarch('host', other), { instanceOf: HostUarchError });
   t.regex(e!.message, new RegExp(`the code is ${other}`));
   t.throws(() => resolveUarch('pentium4'), { instanceOf: UnknownUarchError });
+});
+
+test('a Machine with uarch `host` prices with the host\'s table and reports the host', async (t) => {
+  const h = detectHost();
+  if (h.arch !== 'x64' && h.arch !== 'aarch64') return t.pass('no x64/aarch64 host');
+  if (h.uarch === undefined) {
+    await t.throwsAsync(() => Machine.create({ arch: h.arch!, cycles: { mode: 'fast', uarch: 'host' } }), { instanceOf: HostUarchError });
+    return;
+  }
+  const m = await Machine.create({ arch: h.arch, cycles: { mode: 'fast', uarch: 'host' } });
+  try {
+    const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, h.arch === 'x64' ? Uint8Array.of(0x48, 0x01, 0xd8, 0xc3) : Uint8Array.of(0x00, 0x00, 0x01, 0x8b, 0xc0, 0x03, 0x5f, 0xd6));
+    m.call(text.address);
+    const r = m.cycleReport()!;
+    t.is(r.uarch, h.uarch);
+    t.deepEqual(r.host, { description: describeHost(h), core: h.core, uarch: h.uarch });
+  } finally {
+    m.close();
+  }
+  const other = h.arch === 'x64' ? 'aarch64' : 'x64';
+  await t.throwsAsync(() => Machine.create({ arch: other, cycles: { mode: 'fast', uarch: 'host' } }), { instanceOf: HostUarchError });
 });
