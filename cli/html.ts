@@ -3,8 +3,8 @@
  * viewer/'s RunRecorder and write one page at the end. viewer/ is loaded only when --html is
  * given (it bundles the page's code with esbuild the first time).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { ARCHES, parseArch, type Arch } from '../isa/arch.ts';
 import type { Module, Store } from '../runtime/api.ts';
 import type { ArchRun, RunRecorder } from '../viewer/index.ts';
@@ -42,6 +42,9 @@ export class HtmlPage {
     const file = args.flags.get('html');
     if (file === undefined) return undefined;
     if (typeof file !== 'string' || file === '') throw new UsageError('--html needs a file name', command);
+    // Said before the run rather than after it.
+    const dir = dirname(resolve(file));
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--html ${file}: no directory ${dir} to write the page into`, command);
     return new HtmlPage(file, await import('../viewer/index.ts'), command, args.flags.get('trace') === 'insn' ? 'insn' : 'block');
   }
 

@@ -185,4 +185,8 @@ test('--html and --arch both misuse are usage errors', async (t) => {
   t.is(empty.code, 2);
   const elf = await cli('run', 'loader/testdata/does-not-matter.o', '--entry', 'f', '--html', scratchPath('y.html'));
   t.is(elf.code, 2);
+  const nowhere = await cli('run', 'examples/fib', '--html', scratchPath('no/such/dir/z.html'));
+  t.is(nowhere.code, 2);
+  t.regex(nowhere.stderr, /no directory .* to write the page into/);
+  t.is(nowhere.stdout, '', 'said before the run');
 });

@@ -183,6 +183,7 @@ export class RunRecorder {
     const fnAt = (address: bigint): number => functions.findIndex((f) => address >= BigInt(f.start) && address < BigInt(f.start) + BigInt(f.size));
     const blocks: Record<string, RecordedInstruction[]> = {};
     const dis = createDisassembler(store.machine.arch);
+    const gateway = store.machine.regionByName('gateway')?.address;
     const timeline: TimelineEvent[] = [];
     const namer = slotNamerFor(module.image, textBase);
     const pushGc = (g: RunRecorder['gcs'][number], index: number) => {
@@ -218,7 +219,9 @@ export class RunRecorder {
           }
         }
         const enters = fn >= 0 && BigInt(functions[fn].start) === x.address ? functions[fn].name : undefined;
-        timeline.push({ type: 'block', address: key, size: x.size, symbol: x.symbol ?? null, fn, ...(enters ? { enters } : {}), ...(x.text !== undefined ? { text: x.text } : {}) });
+        // The gateway's first stub is where every outermost call returns to the host.
+        const symbol = x.symbol ?? (x.address === gateway ? 'return to the host (gateway stub 0)' : null);
+        timeline.push({ type: 'block', address: key, size: x.size, symbol, fn, ...(enters ? { enters } : {}), ...(x.text !== undefined ? { text: x.text } : {}) });
       } else if (e.type === 'safepoint') {
         if (safepoints++ >= safepointLimit) {
           droppedSafepoints++;

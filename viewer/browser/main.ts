@@ -60,7 +60,7 @@ function primaryRun(): ArchRun {
 function eventLabel(run: ArchRun, e: TimelineEvent): string {
   switch (e.type) {
     case 'block': return e.enters ? `call → ${e.enters}` : e.text !== undefined ? `${e.address}  ${e.text}` : `${e.symbol ?? e.address}  (${e.size} bytes)`;
-    case 'host-call': return `host call: ${e.name}`;
+    case 'host-call': return `host call: ${e.name.replace(/^host /, '')}`;
     case 'safepoint': return `safepoint in ${e.frame.functionName ?? '?'} at ${e.frame.pc}`;
     case 'gc': return `GC #${e.index} (${e.reason}): ${(e.explanation as ExplanationJson).summary.roots} roots, ${(e.explanation as ExplanationJson).summary.freed} freed`;
   }
@@ -367,6 +367,14 @@ function renderGc(run: ArchRun, e: GcEvent, step: number): HTMLElement {
     frames.append(holder);
   });
   box.append(h('h3', {}, 'Frames the collector walked'), frames);
+  // Where the youngest frame stands: the call its return address follows.
+  const young = e.frames[0];
+  const fnIndex = young ? listings.get(run)!.findIndex((g) => BigInt(young.pc) > BigInt(g.start) && BigInt(young.pc) <= BigInt(g.start) + BigInt(g.size)) : -1;
+  if (fnIndex >= 0) {
+    const fn = fnOf(run, fnIndex)!;
+    const call = [...fn.instructions].reverse().find((i) => BigInt(i.address) < BigInt(young.pc));
+    if (call) box.append(h('h3', {}, `The youngest frame's call (return address ${young.pc})`), codeAndSource(run, fn, [call.address], call.op));
+  }
   box.append(h('h3', {}, `Roots found (${x.roots.length})`), list(x.roots.map((r) => `${r.ref} ${r.value}  count after ${r.countAfter}  at ${r.sites.map((s) => `${s.functionName} f${s.frame} ${s.slot} bit ${s.bit}`).join('; ')}`), 'roots'));
   box.append(h('h3', {}, 'Activations table'), table(['', 'next', 'end', 'bump chunk entries', 'over-approximated set'], [
     ['before', x.tableBefore.next, x.tableBefore.end, refs(x.tableBefore.bumpEntries, names), refs(x.tableBefore.overApproximated, names)],
