@@ -18,6 +18,7 @@
  * externref locals live after the instruction.
  */
 import { CompileError } from './frontend/errors.ts';
+import { mutated } from './mutants.ts';
 import {
   functionDisplayName,
   isImportedFunction,
@@ -578,12 +579,12 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
         const done = m.newLabel();
         const drop = m.newLabel();
         m.branchCmp('eq', true, 'R1', 0, checkOld);
-        m.addToMemory('R1', 1);
+        if (!mutated('table-set-no-incref')) m.addToMemory('R1', 1);
         m.bind(checkOld);
         m.load('R2', 'R0', 0, 8);
         m.store('R0', 0, 'R1', 8);
         m.branchCmp('eq', true, 'R2', 0, done);
-        m.addToMemory('R2', -1, drop);
+        if (!mutated('table-set-no-decref')) m.addToMemory('R2', -1, drop);
         m.jump(done);
         m.bind(drop);
         libcall('drop_externref', [{ kind: 'reg', reg: 'R2' }], h);

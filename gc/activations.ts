@@ -34,6 +34,7 @@ import { ActivationsTableError, DestructorError, GcInvariantError } from './erro
 import type { ExternRefHeap } from './externref.ts';
 import type { ReadonlyAddressSet } from './address-set.ts';
 import { RefSet } from './ref-set.ts';
+import { mutated } from '../compiler/mutants.ts';
 
 export interface ActivationsTableOptions {
   /** Region name. Default `externref-activations-table`. */
@@ -253,6 +254,7 @@ export class ActivationsTable {
    * re-entrancy as in the v0.22 seed, with v17's lazy chunk allocation.
    */
   sweep(record: boolean): SweepResult {
+    if (mutated('precise-set-cleared')) this.clearPrecise();
     const filled = this.numFilledInBumpChunk();
     const slots: number[] = [];
     for (let i = 0; i < filled; i++) {
@@ -276,6 +278,7 @@ export class ActivationsTable {
       this.writeWord(L.chunk + 8, this.chunkCapacity);
       this.writeWord(L.end, this.chunkBase + this.chunkCapacity * L.slotSize);
     }
+    if (mutated('chunk-end-off-by-one')) this.writeWord(L.end, this.chunkBase + (this.chunkCapacity + 1) * L.slotSize);
     this.writeWord(L.next, this.chunkBase);
     // The precise roots become the over-approximation; references inserted re-entrantly while
     // the chunk was being cleared must stay alive too.
@@ -285,7 +288,8 @@ export class ActivationsTable {
     reentrant.clear();
     this.precise = reentrant;
     const droppedFromOverApproximated = oldOver.size;
-    failures.push(...this.dropAll(oldOver.size, (k) => oldOver.at(k), freed, 'over-approximated'));
+    if (!mutated('over-approximation-kept')) failures.push(...this.dropAll(oldOver.size, (k) => oldOver.at(k), freed, 'over-approximated'));
+    else for (let k = 0; k < oldOver.size; k++) this.insertOwnedIntoSet(this.overApproximated, oldOver.at(k));
     this.recycle(oldOver);
     return {
       droppedFromChunk: slots.length, droppedFromOverApproximated,

@@ -43,6 +43,7 @@ import {
 } from './report.ts';
 
 export { describeValue, type GcReason, type GcReport, type SuspectedRoot } from './report.ts';
+import { mutated } from '../compiler/mutants.ts';
 
 export type WalkConfig =
   | {
@@ -167,7 +168,7 @@ export class Collector {
     const reason = options.reason ?? 'host';
     const t0 = performance.now();
     const table = this.table;
-    if (table.gcInProgress) {
+    if (table.gcInProgress && !mutated('gc-in-gc-continues')) {
       return attachReportJson({
         reason, mode, skipped: 'reentrant', swept: false, warnings: ['a collection is already running; this one returned early'],
         activations: 0, frames: 0, framesWithMaps: 0, slotsScanned: 0, nullSlots: 0, roots: 0,
@@ -211,7 +212,12 @@ export class Collector {
         const acts = collectActivations(live, older);
         activationList.push(...acts);
         report.activations = acts.length;
+        const spSkew = mutated('frame-size-off-by-one') ? -8 : mutated('sp-wrong-base') ? 16 : 0;
+        const skipYoungest = mutated('youngest-frame-skipped');
+        const skipOldest = mutated('oldest-frame-skipped');
         walkV17(this.machine, acts, (frame) => {
+          if (skipYoungest && frame.activation === 0 && frame.index === 0) return;
+          if (skipOldest && (this.reader.word(frame.fp) ?? 0) >= frame.entrySp) return;
           report.frames++;
           const hit = this.registry.lookupRaw(frame.pc);
           if (!hit) {
@@ -221,7 +227,7 @@ export class Collector {
             explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, undefined, undefined, tableSet));
             return;
           }
-          const sp = frame.fp - hit.mappedWords * 8;
+          const sp = frame.fp - hit.mappedWords * 8 + spSkew;
           this.scanFrame(hit, frame.activation, frame.index, frame.pc, frame.fp, sp, tableSet, report);
           explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, sp, hit, tableSet));
         }, this.reader);
@@ -311,8 +317,10 @@ export class Collector {
     const bits = hit.bits;
     const words = hit.mappedWords;
     const block = words === 0 ? -1 : reader.block(sp, words * 8);
+    const dropBit = mutated('map-bit-dropped');
     for (let w = 0; w * 32 < words; w++) {
       let mask = bits[w];
+      if (dropBit && w === 0) mask &= mask - 1;
       while (mask !== 0) {
         const low = mask & -mask;
         const bit = w * 32 + (31 - Math.clz32(low));

@@ -33,6 +33,7 @@ import type { Machine } from '../simulator/machine.ts';
 import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
 import { DestructorError, ExternRefError } from './errors.ts';
 import { GuestHeap, type GuestHeapOptions } from './guest-heap.ts';
+import { mutated } from '../compiler/mutants.ts';
 
 /** Bytes of the value block: the u64 host-value id, already a multiple of VMExternData's alignment. */
 export const VALUE_BLOCK_SIZE = 8;
@@ -286,6 +287,7 @@ export class ExternRefHeap {
     const failures: Array<{ address: bigint; error: unknown }> = [];
     try {
       if (obj.destructor) obj.destructor(obj.value, BigInt(ref));
+      if (obj.destructor && mutated('destructor-twice')) obj.destructor(obj.value, BigInt(ref));
     } catch (error) {
       failures.push({ address: BigInt(ref), error });
     }

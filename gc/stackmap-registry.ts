@@ -18,6 +18,7 @@
  */
 import { hex } from '../isa/error.ts';
 import { StackMapRegistryError } from './errors.ts';
+import { mutated } from '../compiler/mutants.ts';
 
 /** Entries of the registry's lookup cache (a power of two). */
 const LOOKUP_CACHE_SIZE = 256;
@@ -185,6 +186,7 @@ export class StackMapRegistry {
       const f = functionAtRaw(m, pc);
       if (!f) return undefined;
       const off = pc - f.start;
+      if (mutated('nearest-preceding-lookup')) return nearestPreceding(f, off);
       const i = binarySearch(f.byReturnKeys, off);
       if (i < 0) return undefined;
       return f.hitsByReturn[i];
@@ -327,6 +329,14 @@ function binarySearch(keys: Int32Array, key: number): number {
     else hi = mid - 1;
   }
   return -1;
+}
+
+/** The map with the largest key strictly below `off` (the nearest-preceding-lookup mutant only;
+ * a fallback used only on a miss would change nothing, since every call site has a map). */
+function nearestPreceding(f: FunctionEntry, off: number): StackMapHit | undefined {
+  let best = -1;
+  for (let i = 0; i < f.byReturnKeys.length && f.byReturnKeys[i] < off; i++) best = i;
+  return best < 0 ? undefined : f.hitsByReturn[best];
 }
 
 /** First index whose key is > `key`. */

@@ -12,6 +12,7 @@
  */
 import { BUILTIN_FUNCTIONS, type BuiltinFunction, type BuiltinName } from '../compiler/builtins.ts';
 import type { Machine } from '../simulator/machine.ts';
+import { mutated } from '../compiler/mutants.ts';
 import { RuntimeError, WasmTrap } from './errors.ts';
 import type { ExternRefHost } from './externrefs.ts';
 import type { RuntimeHeap } from './heap.ts';
@@ -149,14 +150,14 @@ const IMPLS: Partial<Record<BuiltinName, Impl>> = {
     // holds a rooted, table-owned reference, and returns the raw pointer.
     const inst = h.instanceAt(vmctx);
     const ref = h.machine.readU64(externrefGlobal(inst, u32(index)));
-    if (ref !== 0n) h.externRefs.insertWithGc(ref);
+    if (ref !== 0n && !mutated('global-get-not-rooted')) h.externRefs.insertWithGc(ref);
     return ref;
   },
   externref_global_set(h, [vmctx, index, val]) {
     const inst = h.instanceAt(vmctx);
     const address = externrefGlobal(inst, u32(index));
     const old = h.machine.readU64(address);
-    if (val !== 0n) h.externRefs.retain(val);
+    if (val !== 0n && !mutated('global-set-no-barrier')) h.externRefs.retain(val);
     h.machine.writeU64(address, val);
     if (old !== 0n) h.externRefs.release(old);
   },

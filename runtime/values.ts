@@ -17,6 +17,7 @@ import { RuntimeError } from './errors.ts';
 import { Func, funcFromRef } from './func.ts';
 import { ExternRef } from './ref.ts';
 import { storeInternals, type Store } from './store.ts';
+import { mutated } from '../compiler/mutants.ts';
 
 /** A Wasm value as the API passes it. */
 export type Val = number | bigint | ExternRef | Func | null;
@@ -73,7 +74,7 @@ export function describe(v: unknown): string {
 
 /** Gives a raw externref argument to Wasm: a count in the activations table keeps it alive. */
 export function rootForWasm(store: Store, type: ValType, raw: bigint): void {
-  if (type === 'externref' && raw !== 0n) {
+  if (type === 'externref' && raw !== 0n && !mutated('host-args-not-rooted')) {
     const internals = storeInternals(store);
     internals.externRefHeap.clone(raw);
     internals.activationsTable.insertWithoutGc(raw);

@@ -1,0 +1,85 @@
+/**
+ * The mutation registry: known GC bugs that can be switched into the compiler, the collector
+ * and the runtime one at a time, so the fuzzer (fuzz/) can prove it would catch them. This is
+ * the only switch: every hook reads `mutated(name)`, and with no mutant active (the default,
+ * and always outside a fuzz run that asks for one) each hook is a comparison with null.
+ *
+ * It lives in compiler/, the lowest layer with a hook (the table.set barrier is generated
+ * code), so gc/ and runtime/ import it without an upward edge. A mutant is active for one run:
+ * `withMutant(name, fn)` restores the previous state even when `fn` throws; compiled code
+ * made while a compiler mutant is active keeps the bug, so callers key their module caches
+ * with `mutantAffectsCompilation`.
+ */
+import { StackscopeError } from '../isa/error.ts';
+
+export interface MutantInfo {
+  readonly name: string;
+  /** Where the hook is. */
+  readonly layer: 'compiler' | 'gc' | 'runtime';
+  readonly description: string;
+}
+
+export const MUTANTS = [
+  { name: 'map-bit-dropped', layer: 'gc', description: 'the collector ignores the lowest set bit of every stack map' },
+  { name: 'frame-size-off-by-one', layer: 'gc', description: 'SP = FP − (mapped words + 1)·8: every map is read one word too low' },
+  { name: 'sp-wrong-base', layer: 'gc', description: 'SP computed from the caller\'s SP (FP + 16) instead of FP' },
+  { name: 'youngest-frame-skipped', layer: 'gc', description: 'the walk does not scan the youngest Wasm frame' },
+  { name: 'oldest-frame-skipped', layer: 'gc', description: 'the walk does not scan the oldest Wasm frame of each activation' },
+  { name: 'nearest-preceding-lookup', layer: 'gc', description: 'v17 lookup takes the nearest map strictly before the return address instead of the exact one' },
+  { name: 'precise-set-cleared', layer: 'gc', description: 'the precise root set is cleared before the sweep' },
+  { name: 'gc-in-gc-continues', layer: 'gc', description: 'a collection requested during a collection runs instead of returning early' },
+  { name: 'destructor-twice', layer: 'gc', description: 'freeing an object runs its destructor twice' },
+  { name: 'chunk-end-off-by-one', layer: 'gc', description: 'the sweep sets the bump chunk\'s end one slot past its last slot' },
+  { name: 'over-approximation-kept', layer: 'gc', description: 'the sweep keeps the old over-approximated set instead of dropping it' },
+  { name: 'table-set-no-incref', layer: 'compiler', description: 'compiled table.set does not increment the new reference\'s count' },
+  { name: 'table-set-no-decref', layer: 'compiler', description: 'compiled table.set does not decrement the old reference\'s count' },
+  { name: 'host-args-not-rooted', layer: 'runtime', description: 'externref arguments of a host→Wasm call are not inserted into the activations table' },
+  { name: 'global-set-no-barrier', layer: 'runtime', description: 'externref_global_set does not count the new value' },
+  { name: 'global-get-not-rooted', layer: 'runtime', description: 'externref_global_get returns the reference without an activations-table entry' },
+] as const satisfies readonly MutantInfo[];
+
+export type MutantName = (typeof MUTANTS)[number]['name'];
+
+export class UnknownMutantError extends StackscopeError {
+  override name = 'UnknownMutantError';
+  constructor(readonly mutant: string) {
+    super(`unknown mutant '${mutant}' (known: ${MUTANTS.map((m) => m.name).join(', ')})`);
+  }
+}
+
+let active: MutantName | null = null;
+
+/** True when `name` is the active mutant (the hooks' only question). */
+export function mutated(name: MutantName): boolean {
+  return active === name;
+}
+
+export function activeMutant(): MutantName | null {
+  return active;
+}
+
+export function isMutantName(name: string): name is MutantName {
+  return MUTANTS.some((m) => m.name === name);
+}
+
+/** Activates `name` (or none) until the next call; prefer `withMutant`. Throws UnknownMutantError. */
+export function setMutant(name: string | null): void {
+  if (name !== null && !isMutantName(name)) throw new UnknownMutantError(name);
+  active = name;
+}
+
+/** Runs `fn` with `name` active, then restores the previous mutant (also when `fn` fails). */
+export async function withMutant<T>(name: string | null, fn: () => Promise<T> | T): Promise<T> {
+  const previous = active;
+  setMutant(name);
+  try {
+    return await fn();
+  } finally {
+    active = previous;
+  }
+}
+
+/** Whether code compiled while `name` is active differs from normal code. */
+export function mutantAffectsCompilation(name: string | null): boolean {
+  return name !== null && MUTANTS.some((m) => m.name === name && m.layer === 'compiler');
+}

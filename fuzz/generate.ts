@@ -1,0 +1,232 @@
+/**
+ * The program generator: valid programs of the compiler's subset that stress the collector.
+ * Deterministic in its `Choices` (a seed or a byte string). Each statement and expression kind
+ * is one entry of a table with a weight and a builder, so a new operation (or a profile that
+ * favours some) plugs in as one more entry; `GeneratorOptions.mix` reweights kinds by name.
+ */
+import type { Choices } from './random.ts';
+import { SeededChoices } from './random.ts';
+import type { FuncDef, I32Expr, Program, RefExpr, Stmt, StmtKind } from './program.ts';
+import { isReentrantTag } from './program.ts';
+import { FuzzUsageError } from './errors.ts';
+import { runModel } from './model.ts';
+
+export interface GeneratorOptions {
+  /** Statements in the whole program (all functions and on_free), about. Default 50. */
+  ops?: number;
+  /** Defined functions besides on_free, main included: a fixed number, or 1..4 when unset. */
+  functions?: number;
+  /** Largest depth main is called with (each call level decrements it). Default 3. */
+  maxDepth?: number;
+  /** Relative weights by statement kind (0 disables a kind); unnamed kinds keep their default. */
+  mix?: Partial<Record<StmtKind, number>>;
+}
+
+/** The default weight of each statement kind. */
+export const DEFAULT_MIX: Readonly<Record<StmtKind, number>> = {
+  set: 12, 'table.set': 10, 'global.set': 6, 'table.fill': 3, print: 8, print_i32: 4, gc: 6,
+  release: 2, call: 9, churn: 3, trap: 1,
+};
+
+export const STMT_KINDS = Object.keys(DEFAULT_MIX) as StmtKind[];
+
+/** The options as the generator uses them (defaults filled in); part of every replay record. */
+export interface ResolvedGeneratorOptions {
+  ops: number;
+  functions: number | null;
+  maxDepth: number;
+  mix: Record<StmtKind, number>;
+}
+
+export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGeneratorOptions {
+  const ops = o.ops ?? 50;
+  if (!Number.isInteger(ops) || ops < 1 || ops > 100_000) throw new FuzzUsageError(`ops must be an integer in 1..100000 (got ${ops})`);
+  const functions = o.functions ?? null;
+  if (functions !== null && (!Number.isInteger(functions) || functions < 1 || functions > 64)) throw new FuzzUsageError(`functions must be in 1..64 (got ${functions})`);
+  const maxDepth = o.maxDepth ?? 3;
+  if (!Number.isInteger(maxDepth) || maxDepth < 0 || maxDepth > 8) throw new FuzzUsageError(`maxDepth must be in 0..8 (got ${maxDepth})`);
+  const mix = { ...DEFAULT_MIX };
+  for (const [k, w] of Object.entries(o.mix ?? {})) {
+    if (!(k in DEFAULT_MIX)) throw new FuzzUsageError(`unknown op kind '${k}' in the mix (kinds: ${STMT_KINDS.join(', ')})`);
+    if (typeof w !== 'number' || !(w >= 0)) throw new FuzzUsageError(`weight of '${k}' must be a number ≥ 0`);
+    mix[k as StmtKind] = w;
+  }
+  return { ops, functions, maxDepth, mix };
+}
+
+/** Parses a mix given as text: `call=20,trap=0`. */
+export function parseMix(text: string): Partial<Record<StmtKind, number>> {
+  const out: Partial<Record<StmtKind, number>> = {};
+  for (const part of text.split(',').filter(Boolean)) {
+    const m = /^([a-z_.0-9]+)=(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m) throw new FuzzUsageError(`mix entry '${part}' is not kind=weight`);
+    out[m[1] as StmtKind] = Number(m[2]);
+  }
+  return out;
+}
+
+interface Ctx {
+  c: Choices;
+  p: Program;
+  /** Externref locals of the function being generated. */
+  locals: number;
+  /** Building on_free: only reads, temporaries and collections. */
+  onFree: boolean;
+}
+
+function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
+  let total = 0;
+  const keys = (Object.keys(weights) as T[]).filter((k) => weights[k] > 0 && allowed(k));
+  for (const k of keys) total += weights[k];
+  if (total <= 0) return undefined;
+  // Integer weights keep the decision one int() call, whatever the source.
+  let x = c.int(0, Math.ceil(total * 16) - 1) / 16;
+  for (const k of keys) {
+    x -= weights[k];
+    if (x < 0) return k;
+  }
+  return keys[keys.length - 1];
+}
+
+/** A table index: mostly in range of the initial size (always valid), sometimes up to the maximum (may trap). */
+function tableIndex(x: Ctx, safe: boolean): number {
+  if (safe || x.c.int(0, 19) !== 0) return x.c.int(0, x.p.tableMin - 1);
+  return x.c.int(0, x.p.tableMax);
+}
+
+const REF_WEIGHTS = { local: 5, null: 2, 'table.get': 4, 'global.get': 2, new: 4, new_temp: 1, pass: 2, select: 2 } as const;
+type RefKind = keyof typeof REF_WEIGHTS;
+
+function genRef(x: Ctx, nest: number): RefExpr {
+  const kind = pickWeighted<RefKind>(x.c, REF_WEIGHTS, (k) => {
+    if (k === 'local') return x.locals > 0;
+    if (k === 'global.get') return x.p.globals > 0;
+    if (k === 'pass' || k === 'select') return nest < 2 && !x.onFree;
+    if (k === 'new') return !x.onFree;
+    if (k === 'new_temp') return x.onFree;
+    return true;
+  })!;
+  switch (kind) {
+    case 'local': return { k: 'local', i: x.c.int(0, x.locals - 1) };
+    case 'null': return { k: 'null' };
+    case 'table.get': return { k: 'table.get', index: tableIndex(x, x.onFree) };
+    case 'global.get': return { k: 'global.get', g: x.c.int(0, x.p.globals - 1) };
+    case 'new': return { k: 'new', tag: x.c.int(0, 99) };
+    case 'new_temp': return { k: 'new_temp' };
+    case 'pass': return { k: 'pass', e: genRef(x, nest + 1) };
+    case 'select': return { k: 'select', a: genRef(x, nest + 1), b: genRef(x, nest + 1), c: genI32(x, nest + 1) };
+  }
+}
+
+function genI32(x: Ctx, nest: number): I32Expr {
+  switch (x.c.int(0, 5)) {
+    case 0: return { k: 'const', v: x.c.int(0, 1) };
+    case 1:
+    case 2: return { k: 'is_null', e: genRef(x, nest + 1) };
+    case 3: return { k: 'table.size' };
+    default: return nest < 2 ? { k: 'table.grow', e: genRef(x, nest + 1), n: x.c.int(0, 3) } : { k: 'table.size' };
+  }
+}
+
+function dstLocal(x: Ctx): number {
+  return x.c.int(0, x.locals - 1);
+}
+
+/** Builders by statement kind; each may assume `allowed` said yes. */
+const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x: Ctx) => Stmt }> = {
+  set: { allowed: (x) => x.locals > 0, build: (x) => ({ k: 'set', i: dstLocal(x), e: genRef(x, 0) }) },
+  'table.set': { allowed: (x) => !x.onFree, build: (x) => ({ k: 'table.set', index: tableIndex(x, false), e: genRef(x, 0) }) },
+  'global.set': { allowed: (x) => !x.onFree && x.p.globals > 0, build: (x) => ({ k: 'global.set', g: x.c.int(0, x.p.globals - 1), e: genRef(x, 0) }) },
+  'table.fill': {
+    allowed: (x) => !x.onFree,
+    build: (x) => {
+      const start = tableIndex(x, false);
+      return { k: 'table.fill', start, e: genRef(x, 0), len: x.c.int(0, Math.max(0, x.p.tableMin - start)) };
+    },
+  },
+  print: { allowed: (x) => !x.onFree, build: (x) => ({ k: 'print', e: genRef(x, 0) }) },
+  print_i32: { allowed: (x) => !x.onFree, build: (x) => ({ k: 'print_i32', e: genI32(x, 0) }) },
+  gc: { allowed: () => true, build: () => ({ k: 'gc' }) },
+  release: { allowed: (x) => !x.onFree && x.p.pool > 0, build: (x) => ({ k: 'release', pool: x.c.int(0, x.p.pool - 1) }) },
+  call: {
+    allowed: (x) => !x.onFree && x.locals > 0,
+    build: (x) => {
+      const f = x.c.int(0, x.p.funcs.length - 1);
+      const args = Array.from({ length: x.p.funcs[f].params }, () => genRef(x, 1));
+      return { k: 'call', dst: dstLocal(x), f, args, indirect: x.c.int(0, 2) === 0 };
+    },
+  },
+  churn: {
+    allowed: (x) => x.locals > 0,
+    build: (x) => {
+      const useGlobal = x.p.globals > 0 && x.c.int(0, 3) === 0;
+      // Past 512 the bump chunk is full and the insert-with-GC libcall collects.
+      const n = useGlobal ? x.c.int(1, 48) : x.c.int(0, 1) ? x.c.int(500, 1100) : x.c.int(1, 64);
+      return { k: 'churn', dst: dstLocal(x), n, source: useGlobal ? { global: x.c.int(0, x.p.globals - 1) } : { table: x.c.int(0, x.p.tableMin - 1) } };
+    },
+  },
+  trap: { allowed: (x) => !x.onFree, build: () => ({ k: 'trap' }) },
+};
+
+function genBody(x: Ctx, count: number, mix: Readonly<Record<StmtKind, number>>): Stmt[] {
+  const body: Stmt[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = pickWeighted<StmtKind>(x.c, mix, (k) => STMT_BUILDERS[k].allowed(x));
+    if (kind === undefined) break;
+    body.push(STMT_BUILDERS[kind].build(x));
+  }
+  return body;
+}
+
+/** Builds a program from `choices` (see `generateProgram` for a seed). */
+export function generateFrom(choices: Choices, options: GeneratorOptions = {}): Program {
+  const o = resolveGeneratorOptions(options);
+  const c = choices;
+  const nFuncs = o.functions ?? c.int(1, 4);
+  const tableMin = c.int(1, 6);
+  const p: Program = {
+    tableMin, tableMax: tableMin + c.int(0, 8), globals: c.int(0, 3), pool: c.int(0, 3), depth: c.int(0, o.maxDepth),
+    funcs: [], onFree: [], onFreeLocals: c.int(1, 2),
+  };
+  for (let i = 0; i < nFuncs; i++) {
+    const params = i === 0 ? p.pool : c.int(0, 3);
+    p.funcs.push({ params, locals: c.int(i === 0 && params === 0 ? 1 : 0, 3), body: [], result: 0 });
+  }
+  // Every function returns one of its locals; a function without any gets one.
+  for (const f of p.funcs) if (f.params + f.locals === 0) f.locals = 1;
+  const onFreeOps = Math.min(4, Math.max(0, Math.round(o.ops / 12)));
+  const rest = Math.max(1, o.ops - onFreeOps);
+  // main gets about half; helpers share the rest.
+  const shares = p.funcs.map((_, i) => (i === 0 ? (nFuncs === 1 ? rest : Math.ceil(rest / 2)) : Math.floor(rest / 2 / (nFuncs - 1))));
+  p.funcs.forEach((f: FuncDef, i) => {
+    const x: Ctx = { c, p, locals: f.params + f.locals, onFree: false };
+    f.body = genBody(x, shares[i], o.mix);
+    f.result = c.int(0, f.params + f.locals - 1);
+  });
+  p.onFree = genBody({ c, p, locals: p.onFreeLocals, onFree: true }, onFreeOps, o.mix);
+  return p;
+}
+
+/**
+ * A program from `choices` whose model run stays within the step limit: a program that would
+ * run too long (deep recursion around long loops) is replaced by the next one the same stream
+ * gives, so the result is still a pure function of the choices.
+ */
+export function generateBounded(choices: Choices, options: GeneratorOptions = {}): Program {
+  for (let attempt = 0; ; attempt++) {
+    const p = generateFrom(choices, options);
+    if (!runModel(p).tooLong) return p;
+    if (attempt >= 8) {
+      // Without calls nothing repeats except the loops, which are bounded.
+      p.depth = 0;
+      return p;
+    }
+  }
+}
+
+/** The program of `seed` (deterministic: the same seed and options give the same program). */
+export function generateProgram(seed: number, options: GeneratorOptions = {}): Program {
+  return generateBounded(new SeededChoices(seed), options);
+}
+
+export { isReentrantTag };

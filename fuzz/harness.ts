@@ -1,0 +1,405 @@
+/**
+ * Runs generated programs on the real runtime and checks them against the reference model.
+ *
+ * One `ArchRunner` per architecture keeps an Engine, a Store and the host functions every
+ * program imports, and reuses them across programs (a Store costs a Machine, the host
+ * functions cost gateway stubs and trampolines). A store is replaced after
+ * `programsPerStore` programs (each program leaves its instance, code and table behind) and
+ * after any failure (a failing program may leave the heap inconsistent). Compiled modules are
+ * cached by program text, so a mutant campaign or a shrinker that replays the same programs
+ * compiles each once per arch.
+ *
+ * Checked invariants (each failure names the program's event where it was seen):
+ * - at every host call of main's code: the call is the one the model predicts (trace), every
+ *   reachable object is live (its destructor has not run), and every object a table slot,
+ *   global or host handle holds has `strongCount()` ≥ that number of holders;
+ * - no destructor runs twice, and no freed object is ever seen again (freed host values are
+ *   poisoned: a later print, pass or result of one fails);
+ * - the result or trap equals the model's;
+ * - after main, collections with no Wasm on the stack until the activations table is empty;
+ *   then every object the model says is held has exactly its holders as `strongCount()`, and
+ *   every other object (temporaries included) was freed exactly once;
+ * - any error the runtime or collector throws (a failed debug check, a broken frame chain, an
+ *   activations-table inconsistency) is a failure too.
+ */
+import type { Arch } from '../isa/arch.ts';
+import { StackscopeError } from '../isa/error.ts';
+import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../index.ts';
+import { parseWat } from '../compiler/frontend/index.ts';
+// The heap's counts and the activations table are runtime internals; the oracle checks them.
+import { storeInternals } from '../runtime/store.ts';
+import type { WasmModule } from '../compiler/frontend/module.ts';
+import type { GcReport, WalkConfig } from '../gc/collector.ts';
+import { frameFromRegisters, type FrameRegisters } from '../gc/walk.ts';
+import { HOST_IMPORTS, isReentrantTag, printWat, type Program } from './program.ts';
+import { runModel, type ModelResult } from './model.ts';
+import { activeMutant, mutantAffectsCompilation } from '../compiler/mutants.ts';
+
+export type Walker = 'v17' | 'canary';
+
+/** Why a program failed, and where. */
+export interface Failure {
+  arch: Arch;
+  walker: Walker;
+  /** Short class of the failure, stable across runs (used to keep a shrunk program failing the same way). */
+  kind: 'trace' | 'freed-while-reachable' | 'count' | 'double-free' | 'use-after-free' | 'leak' | 'result' | 'error';
+  message: string;
+  /** Host event index where it was seen (−1: after main). */
+  event: number;
+}
+
+export interface RunStats {
+  gcs: number;
+  framesWalked: number;
+  roots: number;
+  freed: number;
+}
+
+export interface ProgramOutcome {
+  failure: Failure | null;
+  /** The observable trace the runtime produced (host calls, then result or trap). */
+  trace: string[];
+  stats: RunStats;
+}
+
+/** Raised inside a host function when a check fails; the harness has recorded the failure already. */
+class CheckFailed extends StackscopeError {
+  override name = 'CheckFailed';
+}
+
+interface HostValue {
+  /** Model id, or null for an on_free temporary. */
+  id: number | null;
+  label: string;
+  freedTimes: number;
+  reentrant: boolean;
+  /** The run it belongs to (destructors of older programs' objects must not touch the current one). */
+  run: RunState;
+}
+
+interface RunState {
+  program: Program;
+  model: ModelResult;
+  walker: Walker;
+  /** Record per model id. */
+  objects: Array<{ value: HostValue; ptr: bigint } | undefined>;
+  temps: HostValue[];
+  pool: Array<ExternRef | undefined>;
+  nextEvent: number;
+  nextId: number;
+  failure: Failure | null;
+  trace: string[];
+  instance: Instance | undefined;
+  /** > 0 while a destructor runs on_free: host calls then are not main's events. */
+  reentry: number;
+  /** Canary walk: guest frames that called the host functions which re-entered Wasm, youngest first. */
+  resume: FrameRegisters[];
+}
+
+export interface ArchRunnerOptions {
+  /** Programs a store runs before it is replaced. Default 64. */
+  programsPerStore?: number;
+  /** Compiled modules kept per arch (least recently used dropped). Default 256. */
+  moduleCache?: number;
+}
+
+const HOST_TYPES = HOST_IMPORTS.map((h) => ({ params: [...h.params], results: [...h.results] }));
+
+/** Parsed modules by program text (arch-independent; shared by the runners of one process). */
+const parsedCache = new Map<string, WasmModule>();
+
+export async function parseProgram(text: string): Promise<WasmModule> {
+  let m = parsedCache.get(text);
+  if (!m) {
+    m = await parseWat(text, { fileName: 'fuzz.wat' });
+    parsedCache.set(text, m);
+    if (parsedCache.size > 512) parsedCache.delete(parsedCache.keys().next().value!);
+  }
+  return m;
+}
+
+export class ArchRunner {
+  readonly engine: Engine;
+  private store: Store | undefined;
+  private hostFuncs: Func[] = [];
+  private programsInStore = 0;
+  private run: RunState | undefined;
+  private readonly modules = new Map<string, Module>();
+  private readonly programsPerStore: number;
+  private readonly moduleCacheSize: number;
+  private stats: RunStats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
+
+  constructor(readonly arch: Arch, options: ArchRunnerOptions = {}) {
+    this.engine = new Engine({ arch, maxWasmStack: 256 * 1024 });
+    this.programsPerStore = options.programsPerStore ?? 64;
+    this.moduleCacheSize = options.moduleCache ?? 256;
+  }
+
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
+  }
+
+  private module(program: string, wasm: WasmModule): Module {
+    // Code compiled under a compiler mutant carries the bug: cache it separately.
+    const mutant = activeMutant();
+    const text = mutantAffectsCompilation(mutant) ? `;; mutant ${mutant}\n${program}` : program;
+    let m = this.modules.get(text);
+    if (m) {
+      this.modules.delete(text);
+      this.modules.set(text, m);
+      return m;
+    }
+    m = Module.fromParsed(this.engine, wasm, undefined, 'fuzz.wat');
+    this.modules.set(text, m);
+    if (this.modules.size > this.moduleCacheSize) this.modules.delete(this.modules.keys().next().value!);
+    return m;
+  }
+
+  private async freshStore(): Promise<Store> {
+    this.store?.close();
+    const store = await Store.create(this.engine);
+    this.store = store;
+    this.programsInStore = 0;
+    const collector = store.collector;
+    const collect = collector.collect.bind(collector);
+    collector.collect = (options) => {
+      const r: GcReport = collect(options);
+      if (!r.skipped) {
+        this.stats.gcs++;
+        this.stats.framesWalked += r.frames;
+        this.stats.roots += r.roots;
+        this.stats.freed += r.freedCount;
+      }
+      return r;
+    };
+    this.hostFuncs = HOST_IMPORTS.map((h, i) => {
+      const impl = this.hostImpl(h.name);
+      // Half the imports go through the array calling convention (Func.new), half through
+      // the native one (Func.wrap): both trampolines carry externrefs across.
+      return i % 2 === 0 ? Func.wrap(store, HOST_TYPES[i], impl) : Func.new(store, HOST_TYPES[i], impl);
+    });
+    return store;
+  }
+
+  private fail(kind: Failure['kind'], message: string, event: number): never {
+    const r = this.run!;
+    r.failure ??= { arch: this.arch, walker: r.walker, kind, message, event };
+    throw new CheckFailed(message);
+  }
+
+  private labelOf(v: Val): string {
+    if (v === null) return 'null';
+    const value = (v as ExternRef).value as HostValue;
+    if (value.freedTimes > 0) this.fail('use-after-free', `object ${value.label} was seen after it was freed`, this.run!.nextEvent);
+    return value.label;
+  }
+
+  private newObject(run: RunState, id: number | null, label: string, reentrant: boolean): ExternRef {
+    const value: HostValue = { id, label, freedTimes: 0, reentrant, run };
+    const ref = ExternRef.new(this.store!, value, () => this.destroyed(value));
+    if (id === null) run.temps.push(value);
+    else run.objects[id] = { value, ptr: ref.pointer };
+    return ref;
+  }
+
+  private destroyed(value: HostValue): void {
+    value.freedTimes++;
+    const run = value.run;
+    if (run !== this.run) return;
+    if (value.freedTimes > 1) this.fail('double-free', `object ${value.label} was destroyed ${value.freedTimes} times`, run.nextEvent);
+    if (value.reentrant && run.instance) {
+      // The destructor re-enters Wasm: on_free reads, allocates and collects.
+      run.reentry++;
+      const machine = this.store!.machine;
+      if (this.store!.wasmDepth > 0) run.resume.unshift(frameFromRegisters(machine));
+      try {
+        run.instance.getFunc('on_free').call();
+      } finally {
+        if (this.store!.wasmDepth > 0) run.resume.shift();
+        run.reentry--;
+      }
+    }
+  }
+
+  /** Matches a host call of main's code against the model's next event and checks reachability. */
+  private event(line: string): void {
+    const run = this.run!;
+    if (run.reentry > 0) return;
+    const e = run.nextEvent++;
+    run.trace.push(line);
+    const expected = e < run.model.events ? run.model.trace[e] : `(${run.model.trace[run.model.events]})`;
+    if (expected !== line) this.fail('trace', `host call ${e}: expected '${expected}', got '${line}'`, e);
+    this.checkReachable(e);
+  }
+
+  private checkReachable(e: number): void {
+    const run = this.run!;
+    const heap = storeInternals(this.store!).externRefHeap;
+    for (const [id, count] of run.model.heldAt[e]) {
+      const rec = run.objects[id];
+      if (!rec || rec.value.freedTimes > 0) this.fail('freed-while-reachable', `object ${run.model.objects[id].label} (held by ${count} table slot(s)/global(s)/handle(s)) was freed before host call ${e}`, e);
+      const n = heap.strongCount(rec.ptr);
+      if (n < count) this.fail('count', `object ${rec.value.label} has strongCount ${n} at host call ${e}, below its ${count} non-stack holder(s)`, e);
+    }
+    for (const o of run.model.objects) {
+      if (o.created < e && e < o.lastUse) {
+        const rec = run.objects[o.id];
+        if (!rec || rec.value.freedTimes > 0) this.fail('freed-while-reachable', `object ${o.label} was freed before host call ${e}, but the program uses it later`, e);
+      }
+    }
+  }
+
+  private hostImpl(name: string): (caller: unknown, ...args: Val[]) => Val | void {
+    switch (name) {
+      case 'gc': return (caller) => {
+        this.event('gc');
+        (caller as { gc(): unknown }).gc();
+      };
+      case 'new': return (_c, tag) => {
+        this.event(`new ${tag as number}`);
+        const run = this.run!;
+        const id = run.nextId++;
+        return this.newObject(run, id, `#${id}:t${tag as number}`, isReentrantTag(tag as number));
+      };
+      case 'new_temp': return () => {
+        const run = this.run!;
+        if (run.reentry === 0) this.fail('trace', 'new_temp called outside on_free', run.nextEvent);
+        return this.newObject(run, null, 'temp', false);
+      };
+      case 'print': return (_c, v) => {
+        this.event(`print ${this.labelOf(v)}`);
+      };
+      case 'print_i32': return (_c, v) => {
+        this.event(`print_i32 ${v as number}`);
+      };
+      case 'release': return (_c, k) => {
+        this.event(`release ${k as number}`);
+        const run = this.run!;
+        const h = run.pool[k as number];
+        run.pool[k as number] = undefined;
+        h?.release();
+      };
+      case 'pass': return (_c, v) => {
+        this.event(`pass ${this.labelOf(v)}`);
+        return v === null ? null : (v as ExternRef).clone();
+      };
+      default: throw new Error(`internal: no host function ${name}`);
+    }
+  }
+
+  private walkConfig(store: Store, walker: Walker): WalkConfig {
+    const internals = storeInternals(store);
+    if (walker === 'v17') return { kind: 'v17', limits: internals.limits.address, olderActivations: () => internals.activations.chain() };
+    return {
+      kind: 'canary',
+      canary: () => (store.wasmDepth > 0 ? store.machine.stack.top : null),
+      start: () => (store.wasmDepth > 0 ? frameFromRegisters(store.machine) : undefined),
+      resume: () => this.run?.resume ?? [],
+    };
+  }
+
+  /** Runs `program` (with its model and parsed module) under `walker`; never throws for a check failure. */
+  async runProgram(program: Program, text: string, wasm: WasmModule, model: ModelResult, walker: Walker = 'v17'): Promise<ProgramOutcome> {
+    if (!this.store || this.programsInStore >= this.programsPerStore) await this.freshStore();
+    const store = this.store!;
+    this.programsInStore++;
+    this.stats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
+    const run: RunState = {
+      program, model, walker, objects: [], temps: [], pool: [], nextEvent: 0, nextId: program.pool, failure: null,
+      trace: [], instance: undefined, reentry: 0, resume: [],
+    };
+    this.run = run;
+    store.collector.walk = this.walkConfig(store, walker);
+    const setFailure = (kind: Failure['kind'], message: string, event: number): void => {
+      run.failure ??= { arch: this.arch, walker, kind, message, event };
+    };
+    try {
+      const module = this.module(text, wasm);
+      for (let i = 0; i < program.pool; i++) run.pool.push(this.newObject(run, i, `pool${i}`, false));
+      run.instance = Instance.create(store, module, this.hostFuncs);
+      const main = run.instance.getFunc('main');
+      let last: string;
+      try {
+        const result = main.call(...run.pool.map((h) => h ?? null), program.depth);
+        const label = result === null ? 'null' : this.labelOf(result);
+        (result as ExternRef | null)?.release();
+        last = `result ${label}`;
+      } catch (e) {
+        if (run.failure) throw e;
+        if (!(e instanceof WasmTrap) || e.code === 'HostError') throw e;
+        last = `trap ${e.code}`;
+      }
+      run.trace.push(last);
+      const expected = model.trace[model.events];
+      if (run.nextEvent !== model.events) setFailure('trace', `main made ${run.nextEvent} host calls, the model predicts ${model.events}`, -1);
+      else if (last !== expected) setFailure('result', `main ended with '${last}', the model predicts '${expected}'`, -1);
+      if (!run.failure) this.finalChecks(store, run);
+    } catch (e) {
+      if (!run.failure) {
+        const err = e as Error;
+        const cause = err instanceof WasmTrap && err.cause instanceof Error ? ` (cause: ${err.cause.name}: ${err.cause.message})` : '';
+        setFailure('error', `${err?.name ?? 'Error'}: ${err?.message ?? String(e)}${cause}`, run.nextEvent);
+      }
+    } finally {
+      // Give back the pool handles; objects that only they held are freed (their checks are done).
+      for (const h of run.pool) {
+        try {
+          h?.release();
+        } catch {
+          // the store is replaced below when the run failed
+        }
+      }
+      this.run = undefined;
+    }
+    if (run.failure) {
+      // A failing program may leave counts or the table inconsistent: start the next one afresh.
+      this.close();
+    }
+    return { failure: run.failure, trace: run.trace, stats: { ...this.stats } };
+  }
+
+  private finalChecks(store: Store, run: RunState): void {
+    // Collect with no Wasm on the stack until nothing is left in the activations table
+    // (destructors that re-enter Wasm put their reads into the fresh table; the next round
+    // frees those).
+    const table = storeInternals(store).activationsTable;
+    for (let round = 0; round < 16; round++) {
+      store.gc();
+      if (table.overApproximated.size === 0 && table.numFilledInBumpChunk() === 0) break;
+    }
+    if (table.overApproximated.size !== 0 || table.numFilledInBumpChunk() !== 0) {
+      this.fail('leak', `the activations table still holds ${table.overApproximated.size + table.numFilledInBumpChunk()} entries after collections with no Wasm on the stack`, -1);
+    }
+    const heap = storeInternals(store).externRefHeap;
+    for (const o of run.model.objects) {
+      const rec = run.objects[o.id];
+      if (!rec) this.fail('trace', `object ${o.label} was never created`, -1);
+      const held = run.model.heldAtEnd.get(o.id) ?? 0;
+      const freed = rec.value.freedTimes;
+      if (held > 0) {
+        if (freed > 0) this.fail('freed-while-reachable', `object ${o.label} is held by ${held} table slot(s)/global(s)/handle(s) but was freed`, -1);
+        const n = heap.strongCount(rec.ptr);
+        if (n !== held) this.fail('count', `object ${o.label} has strongCount ${n} after the final collection, ${held} expected (its non-stack holders)`, -1);
+      } else if (freed !== 1) {
+        this.fail(freed === 0 ? 'leak' : 'double-free', `object ${o.label} is unreachable after the final collection but was freed ${freed} times (once expected)`, -1);
+      }
+    }
+    for (const t of run.temps) {
+      if (t.freedTimes !== 1) this.fail(t.freedTimes === 0 ? 'leak' : 'double-free', `an on_free temporary was freed ${t.freedTimes} times (once expected)`, -1);
+    }
+  }
+}
+
+/** Everything one program needs before it runs: text, parsed module and model. */
+export interface PreparedProgram {
+  program: Program;
+  text: string;
+  wasm: WasmModule;
+  model: ModelResult;
+}
+
+export async function prepareProgram(program: Program): Promise<PreparedProgram> {
+  const text = printWat(program);
+  return { program, text, wasm: await parseProgram(text), model: runModel(program) };
+}

@@ -1,0 +1,236 @@
+/**
+ * The reference model: an interpreter of generated programs plus wasmtime's deferred
+ * reference-counting rules, independent of the compiler, the simulator and the collector.
+ *
+ * It runs `main` the way the Wasm semantics say and records:
+ * - the observable trace: every host call main's code makes (with its arguments), then the
+ *   result or the trap;
+ * - for every object (the host pool, each `new`): when it was created and the last moment
+ *   compiled code or the host *uses* it (stores it into a table or global, passes it to the
+ *   host, returns it). Copies between locals, operands and Wasm arguments are not uses: in
+ *   wasmtime they hold no count and the collector may free an object that only dead slots
+ *   still mention. An object is **reachable** at host call e when a table slot, a global or a
+ *   host handle holds it, or when it will be used after e;
+ * - the non-stack holders of every object at every host call and at the end: table slots,
+ *   globals and the host's pool handles. With no Wasm on the stack and an empty activations
+ *   table, an object's `strongCount()` must equal exactly that number.
+ *
+ * Objects created inside `on_free` (temporaries) are not modelled one by one: the generator
+ * keeps them unreachable, so each must simply be freed exactly once by the end.
+ */
+import type { FuncDef, I32Expr, Program, RefExpr, Stmt } from './program.ts';
+
+/** Model object ids: pool objects are 0..pool-1, main's `new`s follow in call order. */
+export type ObjectId = number;
+
+export interface ModelObject {
+  id: ObjectId;
+  /** `pool0`, or `#3:t42` (the fourth object, made by `new` with tag 42). */
+  label: string;
+  tag: number;
+  /** Index of the host event that created it (−1 for pool objects). */
+  created: number;
+  /** The object must be live at every event e with created < e < lastUse. */
+  lastUse: number;
+}
+
+export interface ModelResult {
+  /** One line per host call of main's code, then `result …` or `trap …`. */
+  trace: string[];
+  /** Number of host events (trace lines before the last). */
+  events: number;
+  objects: ModelObject[];
+  /** Non-stack holders of each held object at each host event: [id, count] pairs. */
+  heldAt: Array<Array<[ObjectId, number]>>;
+  /** Non-stack holders at the end. */
+  heldAtEnd: Map<ObjectId, number>;
+  /** Pool handles the host still holds at the end. */
+  poolHeld: boolean[];
+  trap: string | null;
+  /** Statements and loop iterations executed (a cost measure; see `MODEL_STEP_LIMIT`). */
+  steps: number;
+  /** True when the program would run longer than the step limit (the generator resamples). */
+  tooLong: boolean;
+}
+
+/** Statements plus loop iterations a program may execute; above it the generator resamples. */
+export const MODEL_STEP_LIMIT = 30_000;
+
+class Trap {
+  constructor(readonly code: string) {}
+}
+class TooLong {}
+
+type Val = ObjectId | null;
+
+/** Runs the model of `p`. Never throws for a valid program. */
+export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult {
+  const trace: string[] = [];
+  const objects: ModelObject[] = [];
+  const heldAt: Array<Array<[ObjectId, number]>> = [];
+  const table: Val[] = new Array(p.tableMin).fill(null);
+  const globals: Val[] = new Array(p.globals).fill(null);
+  const pool: boolean[] = new Array(p.pool).fill(true);
+  let steps = 0;
+
+  for (let i = 0; i < p.pool; i++) objects.push({ id: i, label: `pool${i}`, tag: -1, created: -1, lastUse: -1 });
+
+  const label = (v: Val): string => (v === null ? 'null' : objects[v].label);
+  const holders = (): Map<ObjectId, number> => {
+    const m = new Map<ObjectId, number>();
+    const add = (v: Val): void => {
+      if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
+    };
+    table.forEach(add);
+    globals.forEach(add);
+    pool.forEach((held, i) => held && add(i));
+    return m;
+  };
+  /** A use by compiled code between host events. */
+  const use = (v: Val): void => {
+    if (v !== null) objects[v].lastUse = Math.max(objects[v].lastUse, trace.length);
+  };
+  /** A host event; returns its index. Arguments passed to the host are used *at* it. */
+  const event = (line: string, args: Val[] = []): number => {
+    const e = trace.length;
+    heldAt.push([...holders()]);
+    trace.push(line);
+    for (const a of args) if (a !== null) objects[a].lastUse = Math.max(objects[a].lastUse, e + 1);
+    return e;
+  };
+  const step = (n = 1): void => {
+    steps += n;
+    if (steps > stepLimit) throw new TooLong();
+  };
+
+  const ref = (e: RefExpr, locals: Val[]): Val => {
+    switch (e.k) {
+      case 'local': return locals[e.i];
+      case 'null': return null;
+      case 'table.get':
+        if (e.index >= table.length) throw new Trap('TableOutOfBounds');
+        return table[e.index];
+      case 'global.get': return globals[e.g];
+      case 'new': {
+        const e0 = event(`new ${e.tag}`);
+        const id = objects.length;
+        objects.push({ id, label: `#${id}:t${e.tag}`, tag: e.tag, created: e0, lastUse: -1 });
+        return id;
+      }
+      case 'new_temp': throw new Error('internal: new_temp outside on_free');
+      case 'pass': {
+        const v = ref(e.e, locals);
+        event(`pass ${label(v)}`, [v]);
+        return v;
+      }
+      case 'select': {
+        const a = ref(e.a, locals);
+        const b = ref(e.b, locals);
+        const c = i32(e.c, locals);
+        return c !== 0 ? a : b;
+      }
+    }
+  };
+
+  const i32 = (e: I32Expr, locals: Val[]): number => {
+    switch (e.k) {
+      case 'const': return e.v;
+      case 'is_null': return ref(e.e, locals) === null ? 1 : 0;
+      case 'table.size': return table.length;
+      case 'table.grow': {
+        const v = ref(e.e, locals);
+        const old = table.length;
+        if (old + e.n > p.tableMax) return -1;
+        for (let i = 0; i < e.n; i++) table.push(v);
+        if (e.n > 0) use(v);
+        return old;
+      }
+    }
+  };
+
+  const stmt = (s: Stmt, locals: Val[], depth: number): void => {
+    step();
+    switch (s.k) {
+      case 'set':
+        locals[s.i] = ref(s.e, locals);
+        break;
+      case 'table.set': {
+        const v = ref(s.e, locals);
+        if (s.index >= table.length) throw new Trap('TableOutOfBounds');
+        use(v);
+        table[s.index] = v;
+        break;
+      }
+      case 'global.set': {
+        const v = ref(s.e, locals);
+        use(v);
+        globals[s.g] = v;
+        break;
+      }
+      case 'table.fill': {
+        const v = ref(s.e, locals);
+        if (s.start + s.len > table.length) throw new Trap('TableOutOfBounds');
+        if (s.len > 0) use(v);
+        for (let i = 0; i < s.len; i++) table[s.start + i] = v;
+        break;
+      }
+      case 'print': {
+        const v = ref(s.e, locals);
+        event(`print ${label(v)}`, [v]);
+        break;
+      }
+      case 'print_i32': {
+        const v = i32(s.e, locals);
+        event(`print_i32 ${v}`);
+        break;
+      }
+      case 'gc':
+        event('gc');
+        break;
+      case 'release':
+        event(`release ${s.pool}`);
+        pool[s.pool] = false;
+        break;
+      case 'call':
+        if (depth > 0) {
+          const args = s.args.map((a) => ref(a, locals));
+          locals[s.dst] = call(p.funcs[s.f], args, depth - 1);
+        }
+        break;
+      case 'churn': {
+        step(s.n);
+        const src = s.source;
+        if ('table' in src && src.table >= table.length) throw new Trap('TableOutOfBounds');
+        locals[s.dst] = 'table' in src ? table[src.table] : globals[src.global];
+        break;
+      }
+      case 'trap':
+        throw new Trap('UnreachableCodeReached');
+    }
+  };
+
+  const call = (f: FuncDef, args: Val[], depth: number): Val => {
+    const locals: Val[] = [...args, ...new Array<Val>(f.locals).fill(null)];
+    for (const s of f.body) stmt(s, locals, depth);
+    return locals[f.result];
+  };
+
+  let trap: string | null = null;
+  let tooLong = false;
+  try {
+    const result = call(p.funcs[0], pool.map((_, i) => i), p.depth);
+    // The host receives the result as a new handle: a use at the end.
+    if (result !== null) objects[result].lastUse = Math.max(objects[result].lastUse, trace.length + 1);
+    trace.push(`result ${label(result)}`);
+  } catch (e) {
+    if (e instanceof Trap) {
+      trap = e.code;
+      trace.push(`trap ${e.code}`);
+    } else if (e instanceof TooLong) {
+      tooLong = true;
+    } else throw e;
+  }
+  return {
+    trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(), poolHeld: pool, trap, steps, tooLong,
+  };
+}

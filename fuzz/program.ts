@@ -1,0 +1,246 @@
+/**
+ * The fuzzer's program representation: a small structured language whose every construct is
+ * one or a few Wasm instructions of the compiler's subset. The generator builds it, the
+ * reference model interprets it, the shrinker edits it and `printWat` turns it into the text
+ * the compiler reads. Keeping the program structured (instead of raw instruction lists) is
+ * what makes every generated and every shrunk program valid by construction.
+ *
+ * Shape of every program:
+ * - the host imports of `HOST_IMPORTS`, always in that order (the harness defines them once
+ *   per store and reuses them for every program);
+ * - one externref table `$t` (initial size, maximum), `globals` mutable externref globals, and a
+ *   funcref table `$ft` holding every function for `call_indirect`;
+ * - functions 0..n-1 of type (externref × params, i32 depth) → externref. Function 0 is the
+ *   export `main`; the host calls it with the pool objects and `depth`. A call happens only
+ *   when the caller's depth is positive and passes depth − 1, so recursion is bounded;
+ * - the export `on_free` (no params, no results), which destructors of "re-entrant" objects
+ *   call: it only reads, allocates temporaries and collects, so whenever it runs it cannot
+ *   change what the model predicts.
+ */
+
+/** Host functions every program imports from module "host", in this order. */
+export const HOST_IMPORTS = [
+  { name: 'gc', params: [], results: [] },
+  { name: 'new', params: ['i32'], results: ['externref'] },
+  { name: 'new_temp', params: [], results: ['externref'] },
+  { name: 'print', params: ['externref'], results: [] },
+  { name: 'print_i32', params: ['i32'], results: [] },
+  { name: 'release', params: ['i32'], results: [] },
+  { name: 'pass', params: ['externref'], results: ['externref'] },
+] as const;
+
+export type HostImportName = (typeof HOST_IMPORTS)[number]['name'];
+
+/** A `new` whose tag satisfies this has a destructor that re-enters Wasm (calls `on_free`). */
+export function isReentrantTag(tag: number): boolean {
+  return tag % 4 === 3;
+}
+
+export type RefExpr =
+  | { k: 'local'; i: number }
+  | { k: 'null' }
+  | { k: 'table.get'; index: number }
+  | { k: 'global.get'; g: number }
+  | { k: 'new'; tag: number }
+  | { k: 'new_temp' }
+  | { k: 'pass'; e: RefExpr }
+  | { k: 'select'; a: RefExpr; b: RefExpr; c: I32Expr };
+
+export type I32Expr =
+  | { k: 'const'; v: number }
+  | { k: 'is_null'; e: RefExpr }
+  | { k: 'table.size' }
+  | { k: 'table.grow'; e: RefExpr; n: number };
+
+export type Stmt =
+  | { k: 'set'; i: number; e: RefExpr }
+  | { k: 'table.set'; index: number; e: RefExpr }
+  | { k: 'global.set'; g: number; e: RefExpr }
+  | { k: 'table.fill'; start: number; e: RefExpr; len: number }
+  | { k: 'print'; e: RefExpr }
+  | { k: 'print_i32'; e: I32Expr }
+  | { k: 'gc' }
+  | { k: 'release'; pool: number }
+  /** local `dst` = f(args…, depth − 1), only when depth > 0; `indirect` goes through `$ft`. */
+  | { k: 'call'; dst: number; f: number; args: RefExpr[]; indirect: boolean }
+  /** `n` times: local `dst` = table.get `index` (or global.get `g`): fills the activations table. */
+  | { k: 'churn'; dst: number; n: number; source: { table: number } | { global: number } }
+  | { k: 'trap' };
+
+export type StmtKind = Stmt['k'];
+
+export interface FuncDef {
+  /** Externref parameters (the i32 depth parameter follows them). */
+  params: number;
+  /** Extra externref locals. */
+  locals: number;
+  body: Stmt[];
+  /** The local returned at the end. */
+  result: number;
+}
+
+export interface Program {
+  tableMin: number;
+  tableMax: number;
+  globals: number;
+  /** Objects the host creates, holds and passes to main (main's params). */
+  pool: number;
+  /** main's depth argument. */
+  depth: number;
+  funcs: FuncDef[];
+  /** on_free's body: reads, temporaries and collections only (no prints, no traps). */
+  onFree: Stmt[];
+  /** on_free's externref locals. */
+  onFreeLocals: number;
+}
+
+/** Number of externref locals of a function, parameters included. */
+export function refLocals(f: FuncDef): number {
+  return f.params + f.locals;
+}
+
+/** Statements of a program (all functions and on_free), for statistics and shrinking. */
+export function statementCount(p: Program): number {
+  return p.funcs.reduce((n, f) => n + f.body.length, 0) + p.onFree.length;
+}
+
+/** How often each statement kind occurs (coverage per op). */
+export function opCounts(p: Program, into: Map<string, number> = new Map()): Map<string, number> {
+  const add = (k: string): void => {
+    into.set(k, (into.get(k) ?? 0) + 1);
+  };
+  const ref = (e: RefExpr): void => {
+    if (e.k === 'local' || e.k === 'null') return;
+    add(e.k === 'table.get' ? 'table.get' : e.k === 'global.get' ? 'global.get' : e.k);
+    if (e.k === 'pass') ref(e.e);
+    if (e.k === 'select') {
+      ref(e.a);
+      ref(e.b);
+      i32(e.c);
+    }
+  };
+  const i32 = (e: I32Expr): void => {
+    if (e.k === 'is_null') { add('ref.is_null'); ref(e.e); }
+    if (e.k === 'table.size') add('table.size');
+    if (e.k === 'table.grow') { add('table.grow'); ref(e.e); }
+  };
+  const stmt = (s: Stmt): void => {
+    switch (s.k) {
+      case 'set': ref(s.e); break;
+      case 'table.set': add('table.set'); ref(s.e); break;
+      case 'global.set': add('global.set'); ref(s.e); break;
+      case 'table.fill': add('table.fill'); ref(s.e); break;
+      case 'print': add('print'); ref(s.e); break;
+      case 'print_i32': add('print_i32'); i32(s.e); break;
+      case 'call': add(s.indirect ? 'call_indirect' : 'call'); s.args.forEach(ref); break;
+      default: add(s.k);
+    }
+  };
+  for (const f of p.funcs) f.body.forEach(stmt);
+  p.onFree.forEach(stmt);
+  return into;
+}
+
+// ---- WAT ---------------------------------------------------------------------------------------
+
+const IMPORT_INDEX = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));
+/** Function index of defined function `f` (the host imports come first). */
+export function funcIndex(f: number): number {
+  return HOST_IMPORTS.length + f;
+}
+
+function typeName(params: number): string {
+  return `$sig${params}`;
+}
+
+/** The program as WebAssembly text (what the compiler reads, and what a failure report shows). */
+export function printWat(p: Program): string {
+  const out: string[] = ['(module'];
+  const arities = [...new Set(p.funcs.map((f) => f.params))].sort((a, b) => a - b);
+  for (const n of arities) {
+    out.push(`  (type ${typeName(n)} (func (param${' externref'.repeat(n)} i32) (result externref)))`);
+  }
+  for (const h of HOST_IMPORTS) {
+    const params = h.params.length ? ` (param ${h.params.join(' ')})` : '';
+    const results = h.results.length ? ` (result ${h.results.join(' ')})` : '';
+    out.push(`  (import "host" "${h.name}" (func $${h.name}${params}${results}))`);
+  }
+  out.push(`  (table $t ${p.tableMin} ${p.tableMax} externref)`);
+  out.push(`  (table $ft ${p.funcs.length} ${p.funcs.length} funcref)`);
+  out.push(`  (elem (table $ft) (i32.const 0) func ${p.funcs.map((_, i) => `$f${i}`).join(' ')})`);
+  for (let g = 0; g < p.globals; g++) out.push(`  (global $g${g} (mut externref) (ref.null extern))`);
+  p.funcs.forEach((f, i) => {
+    const exp = i === 0 ? ' (export "main")' : '';
+    const params = Array.from({ length: f.params }, (_, j) => ` (param $r${j} externref)`).join('');
+    out.push(`  (func $f${i}${exp} (type ${typeName(f.params)})${params} (param $depth i32) (result externref)`);
+    const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${f.params + j} externref)`).join('');
+    out.push(`   ${locals} (local $n i32)`);
+    for (const s of f.body) printStmt(p, s, '    ', out);
+    out.push(`    (local.get $r${f.result}))`);
+  });
+  out.push('  (func $on_free (export "on_free")');
+  out.push(`   ${Array.from({ length: p.onFreeLocals }, (_, j) => ` (local $r${j} externref)`).join('')} (local $n i32) (local $depth i32)`);
+  for (const s of p.onFree) printStmt(p, s, '    ', out);
+  out.push('  )');
+  out.push(')');
+  return out.join('\n') + '\n';
+}
+
+function ref(e: RefExpr): string {
+  switch (e.k) {
+    case 'local': return `(local.get $r${e.i})`;
+    case 'null': return '(ref.null extern)';
+    case 'table.get': return `(table.get $t (i32.const ${e.index}))`;
+    case 'global.get': return `(global.get $g${e.g})`;
+    case 'new': return `(call $new (i32.const ${e.tag}))`;
+    case 'new_temp': return '(call $new_temp)';
+    case 'pass': return `(call $pass ${ref(e.e)})`;
+    case 'select': return `(select (result externref) ${ref(e.a)} ${ref(e.b)} ${i32(e.c)})`;
+  }
+}
+
+function i32(e: I32Expr): string {
+  switch (e.k) {
+    case 'const': return `(i32.const ${e.v})`;
+    case 'is_null': return `(ref.is_null ${ref(e.e)})`;
+    case 'table.size': return '(table.size $t)';
+    case 'table.grow': return `(table.grow $t ${ref(e.e)} (i32.const ${e.n}))`;
+  }
+}
+
+function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
+  switch (s.k) {
+    case 'set': out.push(`${ind}(local.set $r${s.i} ${ref(s.e)})`); break;
+    case 'table.set': out.push(`${ind}(table.set $t (i32.const ${s.index}) ${ref(s.e)})`); break;
+    case 'global.set': out.push(`${ind}(global.set $g${s.g} ${ref(s.e)})`); break;
+    case 'table.fill': out.push(`${ind}(table.fill $t (i32.const ${s.start}) ${ref(s.e)} (i32.const ${s.len}))`); break;
+    case 'print': out.push(`${ind}(call $print ${ref(s.e)})`); break;
+    case 'print_i32': out.push(`${ind}(call $print_i32 ${i32(s.e)})`); break;
+    case 'gc': out.push(`${ind}(call $gc)`); break;
+    case 'release': out.push(`${ind}(call $release (i32.const ${s.pool}))`); break;
+    case 'trap': out.push(`${ind}(unreachable)`); break;
+    case 'call': {
+      const args = s.args.map(ref).join(' ');
+      const depth = '(i32.sub (local.get $depth) (i32.const 1))';
+      const call = s.indirect
+        ? `(call_indirect $ft (type ${typeName(p.funcs[s.f].params)}) ${args} ${depth} (i32.const ${s.f}))`
+        : `(call $f${s.f} ${args} ${depth})`;
+      out.push(`${ind}(if (i32.gt_s (local.get $depth) (i32.const 0))`);
+      out.push(`${ind}  (then (local.set $r${s.dst} ${call.replace(/  +/g, ' ')})))`);
+      break;
+    }
+    case 'churn': {
+      const read = 'table' in s.source ? `(table.get $t (i32.const ${s.source.table}))` : `(global.get $g${s.source.global})`;
+      out.push(`${ind}(local.set $n (i32.const ${s.n}))`);
+      out.push(`${ind}(loop $churn`);
+      out.push(`${ind}  (local.set $r${s.dst} ${read})`);
+      out.push(`${ind}  (br_if $churn (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))`);
+      break;
+    }
+  }
+}
+
+/** Silences "unused" for IMPORT_INDEX consumers that only need names. */
+export function hostImportIndex(name: HostImportName): number {
+  return IMPORT_INDEX.get(name)!;
+}
