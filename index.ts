@@ -53,3 +53,5 @@ export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,
   type RunRecord, type ArchRun, type TimelineEvent, type FrameRecord, type GcSnapshot, type MapEdit, type ReplayOutcome, type RecorderOptions,
 } from './viewer/index.ts';
+// The GC fuzzer (docs/fuzzing.md): generator, reference model, campaigns, shrinking, mutants.
+export * as fuzzer from './fuzz/index.ts';

@@ -25,9 +25,10 @@
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../index.ts';
-import { parseWat } from '../compiler/frontend/index.ts';
+import { parseWasm, parseWat } from '../compiler/frontend/index.ts';
 // The heap's counts and the activations table are runtime internals; the oracle checks them.
 import { storeInternals } from '../runtime/store.ts';
+import { encodeProgram } from './encode.ts';
 import type { WasmModule } from '../compiler/frontend/module.ts';
 import type { GcReport, WalkConfig } from '../gc/collector.ts';
 import { frameFromRegisters, type FrameRegisters } from '../gc/walk.ts';
@@ -101,13 +102,19 @@ export interface ArchRunnerOptions {
   programsPerStore?: number;
   /** Compiled modules kept per arch (least recently used dropped). Default 256. */
   moduleCache?: number;
+  /**
+   * The collector's own debug checks (v17's debug assertions). Default true; false leaves
+   * every detection to the model's oracle, which measures what the oracle alone sees.
+   */
+  debugChecks?: boolean;
 }
 
 const HOST_TYPES = HOST_IMPORTS.map((h) => ({ params: [...h.params], results: [...h.results] }));
 
-/** Parsed modules by program text (arch-independent; shared by the runners of one process). */
+/** Decoded modules by program text (arch-independent; shared by the runners of one process). */
 const parsedCache = new Map<string, WasmModule>();
 
+/** A program's WAT text through the WAT parser (tests compare it with the direct encoding). */
 export async function parseProgram(text: string): Promise<WasmModule> {
   let m = parsedCache.get(text);
   if (!m) {
@@ -127,12 +134,14 @@ export class ArchRunner {
   private readonly modules = new Map<string, Module>();
   private readonly programsPerStore: number;
   private readonly moduleCacheSize: number;
+  private readonly debugChecks: boolean;
   private stats: RunStats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
 
   constructor(readonly arch: Arch, options: ArchRunnerOptions = {}) {
     this.engine = new Engine({ arch, maxWasmStack: 256 * 1024 });
     this.programsPerStore = options.programsPerStore ?? 64;
     this.moduleCacheSize = options.moduleCache ?? 256;
+    this.debugChecks = options.debugChecks ?? true;
   }
 
   close(): void {
@@ -311,6 +320,7 @@ export class ArchRunner {
     };
     this.run = run;
     store.collector.walk = this.walkConfig(store, walker);
+    store.collector.debugChecks = this.debugChecks;
     const setFailure = (kind: Failure['kind'], message: string, event: number): void => {
       run.failure ??= { arch: this.arch, walker, kind, message, event };
     };
@@ -399,7 +409,14 @@ export interface PreparedProgram {
   model: ModelResult;
 }
 
+/** Prints, encodes (fuzz/encode.ts: no WAT parsing per program), decodes and models `program`. */
 export async function prepareProgram(program: Program): Promise<PreparedProgram> {
   const text = printWat(program);
-  return { program, text, wasm: await parseProgram(text), model: runModel(program) };
+  let wasm = parsedCache.get(text);
+  if (!wasm) {
+    wasm = parseWasm(encodeProgram(program));
+    parsedCache.set(text, wasm);
+    if (parsedCache.size > 512) parsedCache.delete(parsedCache.keys().next().value!);
+  }
+  return { program, text, wasm, model: runModel(program) };
 }

@@ -1,0 +1,211 @@
+/**
+ * The program as a Wasm binary, written directly (the same module `printWat` describes, so
+ * the harness need not run the WAT parser for every program). Only the encodings the
+ * generator's constructs need; see the spec's binary format chapter for each opcode.
+ */
+import { HOST_IMPORTS, type Program, type RefExpr, type I32Expr, type Stmt } from './program.ts';
+
+const EXTERNREF = 0x6f;
+const FUNCREF = 0x70;
+const I32 = 0x7f;
+
+class Bytes {
+  readonly b: number[] = [];
+  byte(...x: number[]): this {
+    this.b.push(...x);
+    return this;
+  }
+  u32(v: number): this {
+    do {
+      let byte = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) byte |= 0x80;
+      this.b.push(byte);
+    } while (v !== 0);
+    return this;
+  }
+  s32(v: number): this {
+    for (;;) {
+      const byte = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
+        this.b.push(byte);
+        return this;
+      }
+      this.b.push(byte | 0x80);
+    }
+  }
+  name(s: string): this {
+    const utf8 = new TextEncoder().encode(s);
+    this.u32(utf8.length);
+    this.b.push(...utf8);
+    return this;
+  }
+  bytes(other: Bytes): this {
+    this.u32(other.b.length);
+    for (const x of other.b) this.b.push(x);
+    return this;
+  }
+}
+
+/** Encodes `p`; the result decodes (and validates) to the module `printWat(p)` parses to. */
+export function encodeProgram(p: Program): Uint8Array {
+  const arities = [...new Set(p.funcs.map((f) => f.params))].sort((a, b) => a - b);
+  const nHost = HOST_IMPORTS.length;
+  const valType = (t: string): number => (t === 'i32' ? I32 : EXTERNREF);
+  // Types in the order the WAT text gives them: the explicit signatures, then each import's
+  // and on_free's inline type unless an equal one exists (so both encodings compile alike).
+  const typeList: Array<{ params: number[]; results: number[] }> = [];
+  const typeIndex = (params: number[], results: number[]): number => {
+    const key = `${params}|${results}`;
+    const i = typeList.findIndex((t) => `${t.params}|${t.results}` === key);
+    if (i >= 0) return i;
+    typeList.push({ params, results });
+    return typeList.length - 1;
+  };
+  const sigTypes = arities.map((n) => typeIndex([...new Array<number>(n).fill(EXTERNREF), I32], [EXTERNREF]));
+  const hostTypes = HOST_IMPORTS.map((h) => typeIndex(h.params.map(valType), h.results.map(valType)));
+  const sigType = (params: number): number => sigTypes[arities.indexOf(params)];
+  const onFreeType = typeIndex([], []);
+  const funcIndex = (f: number): number => nHost + f;
+  const out = new Bytes().byte(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
+  const section = (id: number, body: Bytes): void => {
+    out.byte(id).bytes(body);
+  };
+
+  const types = new Bytes().u32(typeList.length);
+  for (const t of typeList) types.byte(0x60).u32(t.params.length).byte(...t.params).u32(t.results.length).byte(...t.results);
+  section(1, types);
+
+  const imports = new Bytes().u32(nHost);
+  HOST_IMPORTS.forEach((h, i) => imports.name('host').name(h.name).byte(0x00).u32(hostTypes[i]));
+  section(2, imports);
+
+  const funcs = new Bytes().u32(p.funcs.length + 1);
+  for (const f of p.funcs) funcs.u32(sigType(f.params));
+  funcs.u32(onFreeType);
+  section(3, funcs);
+
+  const tables = new Bytes().u32(2);
+  tables.byte(EXTERNREF, 0x01).u32(p.tableMin).u32(p.tableMax);
+  tables.byte(FUNCREF, 0x01).u32(p.funcs.length).u32(p.funcs.length);
+  section(4, tables);
+
+  if (p.globals > 0) {
+    const globals = new Bytes().u32(p.globals);
+    for (let g = 0; g < p.globals; g++) globals.byte(EXTERNREF, 0x01, 0xd0, EXTERNREF, 0x0b);
+    section(6, globals);
+  }
+
+  const exports = new Bytes().u32(2);
+  exports.name('main').byte(0x00).u32(funcIndex(0));
+  exports.name('on_free').byte(0x00).u32(funcIndex(p.funcs.length));
+  section(7, exports);
+
+  // elem: active segment for table 1 ($ft) at offset 0, every function
+  const elems = new Bytes().u32(1).byte(0x02).u32(1).byte(0x41).s32(0).byte(0x0b).byte(0x00).u32(p.funcs.length);
+  p.funcs.forEach((_, i) => elems.u32(funcIndex(i)));
+  section(9, elems);
+
+  const code = new Bytes().u32(p.funcs.length + 1);
+  p.funcs.forEach((f) => {
+    // Locals: params r0..r(p-1), depth, then r(p)..r(p+l-1), n.
+    const local = (i: number): number => (i < f.params ? i : i + 1);
+    const body = new Bytes().u32(2).u32(f.locals).byte(EXTERNREF).u32(1).byte(I32);
+    const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex);
+    for (const s of f.body) e.stmt(s);
+    body.byte(0x20).u32(local(f.result)).byte(0x0b);
+    code.bytes(body);
+  });
+  {
+    const k = p.onFreeLocals;
+    const body = new Bytes().u32(2).u32(k).byte(EXTERNREF).u32(2).byte(I32);
+    const e = new Emitter(body, p, (i) => i, k + 1, k, sigType, funcIndex);
+    for (const s of p.onFree) e.stmt(s);
+    body.byte(0x0b);
+    code.bytes(body);
+  }
+  section(10, code);
+
+  // name section: function names as the WAT gives them (failure reports name frames by them)
+  const names = new Bytes().u32(nHost + p.funcs.length + 1);
+  HOST_IMPORTS.forEach((h, i) => names.u32(i).name(h.name));
+  p.funcs.forEach((_, i) => names.u32(funcIndex(i)).name(`f${i}`));
+  names.u32(funcIndex(p.funcs.length)).name('on_free');
+  const nameSection = new Bytes().name('name').byte(0x01).bytes(names);
+  section(0, nameSection);
+  return Uint8Array.from(out.b);
+}
+
+const HOST = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));
+
+class Emitter {
+  constructor(
+    readonly b: Bytes,
+    readonly p: Program,
+    readonly local: (i: number) => number,
+    readonly depth: number,
+    readonly counter: number,
+    readonly sigType: (params: number) => number,
+    readonly funcIndex: (f: number) => number,
+  ) {}
+
+  ref(e: RefExpr): void {
+    const b = this.b;
+    switch (e.k) {
+      case 'local': b.byte(0x20).u32(this.local(e.i)); break;
+      case 'null': b.byte(0xd0, EXTERNREF); break;
+      case 'table.get': b.byte(0x41).s32(e.index).byte(0x25).u32(0); break;
+      case 'global.get': b.byte(0x23).u32(e.g); break;
+      case 'new': b.byte(0x41).s32(e.tag).byte(0x10).u32(HOST.get('new')!); break;
+      case 'new_temp': b.byte(0x10).u32(HOST.get('new_temp')!); break;
+      case 'pass': this.ref(e.e); b.byte(0x10).u32(HOST.get('pass')!); break;
+      case 'select': this.ref(e.a); this.ref(e.b); this.i32(e.c); b.byte(0x1c, 0x01, EXTERNREF); break;
+    }
+  }
+
+  i32(e: I32Expr): void {
+    const b = this.b;
+    switch (e.k) {
+      case 'const': b.byte(0x41).s32(e.v); break;
+      case 'is_null': this.ref(e.e); b.byte(0xd1); break;
+      case 'table.size': b.byte(0xfc).u32(16).u32(0); break;
+      case 'table.grow': this.ref(e.e); b.byte(0x41).s32(e.n).byte(0xfc).u32(15).u32(0); break;
+    }
+  }
+
+  stmt(s: Stmt): void {
+    const b = this.b;
+    switch (s.k) {
+      case 'set': this.ref(s.e); b.byte(0x21).u32(this.local(s.i)); break;
+      case 'table.set': b.byte(0x41).s32(s.index); this.ref(s.e); b.byte(0x26).u32(0); break;
+      case 'global.set': this.ref(s.e); b.byte(0x24).u32(s.g); break;
+      case 'table.fill': b.byte(0x41).s32(s.start); this.ref(s.e); b.byte(0x41).s32(s.len).byte(0xfc).u32(17).u32(0); break;
+      case 'print': this.ref(s.e); b.byte(0x10).u32(HOST.get('print')!); break;
+      case 'print_i32': this.i32(s.e); b.byte(0x10).u32(HOST.get('print_i32')!); break;
+      case 'gc': b.byte(0x10).u32(HOST.get('gc')!); break;
+      case 'release': b.byte(0x41).s32(s.pool).byte(0x10).u32(HOST.get('release')!); break;
+      case 'trap': b.byte(0x00); break;
+      case 'call': {
+        // (if (i32.gt_s depth 0) (then (local.set dst (call f args… (i32.sub depth 1)))))
+        b.byte(0x20).u32(this.depth).byte(0x41).s32(0).byte(0x4a).byte(0x04, 0x40);
+        for (const a of s.args) this.ref(a);
+        b.byte(0x20).u32(this.depth).byte(0x41).s32(1).byte(0x6b);
+        if (s.indirect) b.byte(0x41).s32(s.f).byte(0x11).u32(this.sigType(this.p.funcs[s.f].params)).u32(1);
+        else b.byte(0x10).u32(this.funcIndex(s.f));
+        b.byte(0x21).u32(this.local(s.dst)).byte(0x0b);
+        break;
+      }
+      case 'churn': {
+        b.byte(0x41).s32(s.n).byte(0x21).u32(this.counter);
+        b.byte(0x03, 0x40);
+        if ('table' in s.source) b.byte(0x41).s32(s.source.table).byte(0x25).u32(0);
+        else b.byte(0x23).u32(s.source.global);
+        b.byte(0x21).u32(this.local(s.dst));
+        b.byte(0x20).u32(this.counter).byte(0x41).s32(1).byte(0x6b).byte(0x22).u32(this.counter).byte(0x0d).u32(0);
+        b.byte(0x0b);
+        break;
+      }
+    }
+  }
+}
