@@ -26,6 +26,7 @@ commands:
   disasm    disassemble raw machine code (hex or a file)
   layout    the wasmtime v17 VMContext layout of a module, image, or explicit counts
   demo      run the current teaching demo on both arches
+  fuzz      generate random GC-heavy programs and check them against a reference model
 
 options:
   --help     this text (or 'stackscope <command> --help')
@@ -66,6 +67,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   disasm: async () => { const m = await import('./commands/disasm.ts'); return { help: m.DISASM_HELP, run: m.disasmCommand }; },
   layout: async () => { const m = await import('./commands/layout.ts'); return { help: m.LAYOUT_HELP, run: m.layoutCommand }; },
   demo: async () => { const m = await import('./commands/demo.ts'); return { help: m.DEMO_HELP, run: (rest, out) => demo(rest, out, m.demoCommand) }; },
+  fuzz: async () => { const m = await import('./commands/fuzz.ts'); return { help: m.FUZZ_HELP, run: m.fuzzCommand }; },
 };
 
 /** The package's version: package.json sits above the library root (cli/..), which is the

@@ -1,0 +1,161 @@
+/**
+ * The fuzzer's CI subset: the generator is deterministic and valid, the model says what the
+ * semantics say, a few hundred unmutated programs pass on both arches (and under the canary
+ * walker), a handful of mutants are killed on both arches, failures shrink and replay, the
+ * byte-input entry point and the CLI behave. The full mutation score and long campaigns are
+ * outside CI (docs/fuzzing.md). The tests are serial: a mutant is process-wide state.
+ */
+import test from 'ava';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ByteChoices, decodeProgram, formatRecord, fuzz, FuzzFindingError, generateProgram, MUTANTS, parseRecord, printWat, replayCorpus,
+  replayRecord, runCampaign, runModel, statementCount, withMutant, activeMutant, type Program,
+} from './index.ts';
+import { parseProgram } from './harness.ts';
+import { encodeProgram } from './encode.ts';
+import { parseWasm } from '../compiler/frontend/index.ts';
+import { compileModule } from '../compiler/index.ts';
+import { cli } from '../cli/testing.ts';
+
+test.serial('generator: the same seed and options give the same program; programs parse and validate', async (t) => {
+  t.is(printWat(generateProgram(7)), printWat(generateProgram(7)));
+  t.not(printWat(generateProgram(7)), printWat(generateProgram(8)));
+  for (let seed = 1; seed <= 30; seed++) await t.notThrowsAsync(parseProgram(printWat(generateProgram(seed, { ops: 30 }))));
+});
+
+test.serial('encoding: the direct binary compiles to the same code and stack maps as the WAT text', async (t) => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const p = generateProgram(seed, { ops: 40 });
+    const direct = compileModule(parseWasm(encodeProgram(p)), { arch: 'aarch64' });
+    const viaText = compileModule(await parseProgram(printWat(p)), { arch: 'aarch64' });
+    t.deepEqual(direct.text, viaText.text, `seed ${seed}`);
+    t.deepEqual(direct.stackMaps, viaText.stackMaps, `seed ${seed}`);
+  }
+});
+
+test.serial('generator: ops sets the size, the mix turns kinds off', (t) => {
+  const small = statementCount(generateProgram(3, { ops: 10, functions: 1 }));
+  const big = statementCount(generateProgram(3, { ops: 200, functions: 1 }));
+  t.true(small <= 10 && big > 100, `${small} ${big}`);
+  const noTables = generateProgram(5, { ops: 100, mix: { 'table.set': 0, 'table.fill': 0, churn: 0 } });
+  t.false(/table\.(set|fill)/.test(printWat(noTables)));
+  t.throws(() => generateProgram(1, { mix: { nosuch: 1 } as never }), { name: 'FuzzUsageError' });
+});
+
+test.serial('model: trace, uses and non-stack holders of a hand-written program', (t) => {
+  const p: Program = {
+    tableMin: 2, tableMax: 3, globals: 1, pool: 1, depth: 1, onFree: [], onFreeLocals: 1,
+    funcs: [{
+      params: 1, locals: 1, result: 1, body: [
+        { k: 'set', i: 1, e: { k: 'new', tag: 5 } },
+        { k: 'table.set', index: 0, e: { k: 'local', i: 1 } },
+        { k: 'global.set', g: 0, e: { k: 'local', i: 0 } },
+        { k: 'release', pool: 0 },
+        { k: 'gc' },
+        { k: 'print', e: { k: 'table.get', index: 0 } },
+        { k: 'print_i32', e: { k: 'table.grow', e: { k: 'null' }, n: 2 } },
+      ],
+    }],
+  };
+  const m = runModel(p);
+  t.deepEqual(m.trace, ['new 5', 'release 0', 'gc', 'print #1:t5', 'print_i32 -1', 'result #1:t5']);
+  t.deepEqual([...m.heldAtEnd], [[1, 1], [0, 1]]); // #1 in table slot 0, pool0 in the global
+  t.deepEqual(m.heldAt[2], [[1, 1], [0, 1]]); // at the gc: the pool handle is gone, the global holds pool0
+  t.is(m.trap, null);
+  const trapping = runModel({ ...p, funcs: [{ ...p.funcs[0], body: [...p.funcs[0].body, { k: 'table.set', index: 2, e: { k: 'null' } }] }] });
+  t.is(trapping.trace.at(-1), 'trap TableOutOfBounds');
+});
+
+test.serial('byte input: every byte string decodes to a valid program, deterministically', async (t) => {
+  for (const bytes of [new Uint8Array(0), Uint8Array.of(7), new Uint8Array(300).map((_, i) => (i * 37) & 255)]) {
+    t.is(printWat(decodeProgram(bytes)), printWat(decodeProgram(bytes)));
+    await t.notThrowsAsync(parseProgram(printWat(decodeProgram(bytes))));
+  }
+  t.is(new ByteChoices(Uint8Array.of(0x01, 0x02)).int(0, 65535), 0x0201);
+});
+
+test.serial('campaign: 200 unmutated programs pass on x64 and aarch64, with collections and every op', async (t) => {
+  const r = await runCampaign({ programs: 200, seed: 1000, shrink: false });
+  t.is(r.failures, 0, JSON.stringify(r.failureRecords[0]?.failure));
+  t.is(r.runs, 400);
+  t.true(r.gcs > 1000 && r.framesWalked > 1000 && r.roots > 100, JSON.stringify(r));
+  for (const op of ['call', 'call_indirect', 'table.get', 'table.set', 'table.grow', 'table.fill', 'table.size', 'global.get', 'global.set', 'select', 'ref.is_null', 'churn', 'trap', 'release', 'pass', 'new_temp']) {
+    t.true((r.ops[op] ?? 0) > 0, op);
+  }
+});
+
+test.serial('campaign: the canary walker gives the same traces (30 programs, both arches)', async (t) => {
+  const r = await runCampaign({ programs: 30, seed: 77, walkers: ['v17', 'canary'], shrink: false });
+  t.is(r.failures, 0, JSON.stringify(r.failureRecords[0]?.failure));
+  t.is(r.runs, 120);
+});
+
+test.serial('shards and slices split the seeds without overlap', async (t) => {
+  const seen: number[] = [];
+  for (const index of [0, 1, 2]) {
+    const r = await runCampaign({ programs: 2, seed: 10, shard: { index, count: 3 }, arches: ['x64'], ops: 5 });
+    seen.push(r.lastSeed);
+  }
+  t.deepEqual(seen, [13, 14, 15]);
+});
+
+const KILLED_IN_CI = ['map-bit-dropped', 'oldest-frame-skipped', 'table-set-no-decref', 'host-args-not-rooted', 'destructor-twice', 'global-set-no-barrier'];
+for (const mutant of KILLED_IN_CI) {
+  test.serial(`mutant ${mutant} is killed on both arches within 40 programs`, async (t) => {
+    for (const arch of ['x64', 'aarch64'] as const) {
+      const r = await runCampaign({ programs: 40, arches: [arch], mutant, shrink: false });
+      t.not(r.firstFailureAt, null, `${mutant} survived 40 programs on ${arch}`);
+    }
+    t.is(activeMutant(), null);
+  });
+}
+
+test.serial('every registered mutant has a distinct name and a description', (t) => {
+  t.true(MUTANTS.length >= 12);
+  t.is(new Set(MUTANTS.map((m) => m.name)).size, MUTANTS.length);
+});
+
+test.serial('a failure shrinks to a smaller program, and its record replays', async (t) => {
+  const r = await runCampaign({ programs: 40, arches: ['aarch64'], mutant: 'oldest-frame-skipped', shrinkAttempts: 150 });
+  const rec = r.failureRecords[0];
+  t.truthy(rec);
+  t.true(rec.statements.shrunk < rec.statements.original, JSON.stringify(rec.statements));
+  const back = parseRecord(formatRecord(rec, 'x.wat'));
+  t.deepEqual(back.program, rec.program);
+  t.is(back.mutant, 'oldest-frame-skipped');
+  const again = await replayRecord(back);
+  t.is(again.failure?.kind, rec.failure.kind);
+  // Without the mutant the same program passes.
+  const fixed = await replayRecord({ ...back, mutant: null });
+  t.is(fixed.failure, null);
+});
+
+test.serial('fuzz(data): the corpus passes; a mutant makes it throw a finding', async (t) => {
+  const dir = new URL('./corpus/', import.meta.url).pathname;
+  const r = await replayCorpus(dir);
+  t.is(r.files, readdirSync(dir).length);
+  t.is(r.findings.length, 0);
+  const bytes = readFileSync(join(dir, 'input-11'));
+  const error = await withMutant('destructor-twice', () => fuzz(bytes).then(() => undefined, (e: unknown) => e));
+  t.true(error instanceof FuzzFindingError, String(error));
+});
+
+test.serial('cli: fuzz runs, lists mutants, rejects bad options with exit 2, replays a record', async (t) => {
+  const ok = await cli('fuzz', '--programs', '3', '--arch', 'x64', '--json');
+  t.is(ok.code, 0, ok.stderr);
+  t.is(JSON.parse(ok.stdout.split('\n').at(-1)!).type, 'summary');
+  const list = await cli('fuzz', '--list-mutants');
+  t.is(list.stdout.split('\n').length, MUTANTS.length);
+  for (const bad of [['--mutant', 'nosuch'], ['--shard', '3/3'], ['--programs', '2', '--time', '1'], ['--arch', 'mips'], ['--walker', 'x'], ['--ops', '0'], ['extra']]) {
+    t.is((await cli('fuzz', ...bad)).code, 2, bad.join(' '));
+  }
+  const out = mkdtempSync(join(tmpdir(), 'stackscope-fuzz-'));
+  const failing = await cli('fuzz', '--programs', '30', '--arch', 'x64', '--mutant', 'destructor-twice', '--out', out);
+  t.is(failing.code, 1, failing.stderr);
+  const file = join(out, readdirSync(out)[0]);
+  t.regex(readFileSync(file, 'utf8'), /replay: stackscope fuzz --replay/);
+  t.is((await cli('fuzz', '--replay', file)).code, 1);
+  t.is((await cli('fuzz', '--replay', join(out, 'missing.wat'))).code, 2);
+});
