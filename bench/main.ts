@@ -9,6 +9,7 @@ import { benchGc } from './gc.ts';
 import { benchCompiler } from './compiler.ts';
 import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
+import { benchFuzz } from './fuzz.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -19,6 +20,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   timing: benchTiming,
   cli: benchCli,
   'timing-host': benchTimingHost,
+  fuzz: benchFuzz,
 };
 
 function usage(message: string): never {
