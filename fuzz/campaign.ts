@@ -83,6 +83,8 @@ export interface FailureRecord {
   failure: Failure;
   /** The (shrunk) program as the model and the harness read it. */
   program: Program;
+  /** The byte input the program was decoded from (`--corpus`), instead of a seed. */
+  input?: string;
   /** Statements before and after shrinking. */
   statements: { original: number; shrunk: number };
   wat: string;
@@ -226,8 +228,9 @@ export async function makeRecord(seed: number, options: ResolvedGeneratorOptions
 }
 
 /** `failure-<arch>-<seed>[-<mutant>].wat` */
-export function recordFileName(r: Pick<FailureRecord, 'arch' | 'seed' | 'mutant'>): string {
-  return `failure-${r.arch}-${r.seed}${r.mutant ? `-${r.mutant}` : ''}.wat`;
+export function recordFileName(r: Pick<FailureRecord, 'arch' | 'seed' | 'mutant' | 'input'>): string {
+  const what = r.input !== undefined ? `${r.input.replace(/^.*[\\/]/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}` : String(r.seed);
+  return `failure-${r.arch}-${what}${r.mutant ? `-${r.mutant}` : ''}.wat`;
 }
 
 const RECORD_MARK = ';; stackscope-fuzz-record ';
@@ -242,10 +245,14 @@ export function formatRecord(r: FailureRecord, path?: string): string {
   const lines = [
     `;; stackscope fuzz failure: ${r.failure.kind} on ${r.arch} (${r.walker} walker)${r.mutant ? ` with mutant ${r.mutant}` : ''}`,
     `;; ${r.failure.message}`,
-    `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth })}`,
+    r.input !== undefined
+      ? `;; from the byte input ${r.input}`
+      : `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth })}`,
     `;; shrunk from ${r.statements.original} to ${r.statements.shrunk} statements`,
     `;; replay: ${replay}`,
-    `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}`,
+    r.input !== undefined
+      ? `;; rerun the unshrunk input: stackscope fuzz --corpus <a directory holding ${r.input}>${r.mutant ? ` --mutant ${r.mutant}` : ''}`
+      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}`,
     RECORD_MARK + JSON.stringify({ ...r, wat: undefined, replay }),
   ];
   return lines.join('\n') + '\n' + r.wat;

@@ -9,7 +9,7 @@ import { SeededChoices } from './random.ts';
 import type { FuncDef, I32Expr, Program, RefExpr, Stmt, StmtKind } from './program.ts';
 import { isReentrantTag } from './program.ts';
 import { FuzzUsageError } from './errors.ts';
-import { runModel } from './model.ts';
+import { rememberModel, runModel } from './model.ts';
 
 export interface GeneratorOptions {
   /** Statements in the whole program (all functions and on_free), about. Default 50. */
@@ -215,7 +215,11 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
 export function generateBounded(choices: Choices, options: GeneratorOptions = {}): Program {
   for (let attempt = 0; ; attempt++) {
     const p = generateFrom(choices, options);
-    if (!runModel(p).tooLong) return p;
+    const model = runModel(p);
+    if (!model.tooLong) {
+      rememberModel(p, model);
+      return p;
+    }
     if (attempt >= 8) {
       // Without calls nothing repeats except the loops, which are bounded.
       p.depth = 0;

@@ -33,7 +33,7 @@ import type { WasmModule } from '../compiler/frontend/module.ts';
 import type { GcReport, WalkConfig } from '../gc/collector.ts';
 import { frameFromRegisters, type FrameRegisters } from '../gc/walk.ts';
 import { HOST_IMPORTS, isReentrantTag, printWat, type Program } from './program.ts';
-import { runModel, type ModelResult } from './model.ts';
+import { modelOf, type ModelResult } from './model.ts';
 import { activeMutant, mutantAffectsCompilation } from '../compiler/mutants.ts';
 
 export type Walker = 'v17' | 'canary';
@@ -418,5 +418,5 @@ export async function prepareProgram(program: Program): Promise<PreparedProgram>
     parsedCache.set(text, wasm);
     if (parsedCache.size > 512) parsedCache.delete(parsedCache.keys().next().value!);
   }
-  return { program, text, wasm, model: runModel(program) };
+  return { program, text, wasm, model: modelOf(program) };
 }

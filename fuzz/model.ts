@@ -234,3 +234,16 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(), poolHeld: pool, trap, steps, tooLong,
   };
 }
+
+/** Model results of programs the generator already ran the model on (programs are not edited
+ * after generation; the shrinker works on copies). */
+const known = new WeakMap<Program, ModelResult>();
+
+export function rememberModel(p: Program, m: ModelResult): void {
+  known.set(p, m);
+}
+
+/** `runModel(p)`, reusing the generator's run when there was one. */
+export function modelOf(p: Program): ModelResult {
+  return known.get(p) ?? runModel(p);
+}

@@ -121,7 +121,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
     if (json) out.text(JSON.stringify({ type: 'failure', ...r, file: path }));
     else {
       if (live) process.stderr.write('\n');
-      out.text(`FAIL ${r.failure.kind} on ${r.arch} (${r.walker} walker${r.mutant ? `, mutant ${r.mutant}` : ''}), seed ${r.seed}: ${r.failure.message}`);
+      out.text(`FAIL ${r.failure.kind} on ${r.arch} (${r.walker} walker${r.mutant ? `, mutant ${r.mutant}` : ''}), ${r.input !== undefined ? `input ${r.input}` : `seed ${r.seed}`}: ${r.failure.message}`);
       out.text(`  shrunk to ${r.statements.shrunk} statements (from ${r.statements.original}); written to ${path}`);
       out.text(`  replay: stackscope fuzz --replay ${path}`);
     }
@@ -148,9 +148,9 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
       if (json) out.text(JSON.stringify({ type: 'input', file, index: i, failure: finding?.failure ?? null }));
       else if (finding) out.text(`FAIL ${file}: ${finding.message}`);
     }));
-    for (const { error } of result.findings) {
+    for (const { file, error } of result.findings) {
       const r = await withMutant(mutant, () => makeRecord(0, resolveGeneratorOptions({ ops: 64 }), error.program, error.failure, !f.has('no-shrink')));
-      report(r);
+      report({ ...r, input: file });
     }
     const summary = { type: 'summary', files: result.files, failures: result.findings.length };
     if (json) out.text(JSON.stringify(summary));
