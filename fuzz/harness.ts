@@ -130,6 +130,7 @@ export class ArchRunner {
   private store: Store | undefined;
   private hostFuncs: Func[] = [];
   private programsInStore = 0;
+  private storeMutant: string | null = null;
   private run: RunState | undefined;
   private readonly modules = new Map<string, Module>();
   private readonly programsPerStore: number;
@@ -169,6 +170,7 @@ export class ArchRunner {
     this.store?.close();
     const store = await Store.create(this.engine);
     this.store = store;
+    this.storeMutant = activeMutant();
     this.programsInStore = 0;
     const collector = store.collector;
     const collect = collector.collect.bind(collector);
@@ -310,7 +312,8 @@ export class ArchRunner {
 
   /** Runs `program` (with its model and parsed module) under `walker`; never throws for a check failure. */
   async runProgram(program: Program, text: string, wasm: WasmModule, model: ModelResult, walker: Walker = 'v17'): Promise<ProgramOutcome> {
-    if (!this.store || this.programsInStore >= this.programsPerStore) await this.freshStore();
+    // A store made under another mutant may hold state that mutant shaped (caches included).
+    if (!this.store || this.programsInStore >= this.programsPerStore || this.storeMutant !== activeMutant()) await this.freshStore();
     const store = this.store!;
     this.programsInStore++;
     this.stats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
