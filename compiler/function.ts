@@ -37,7 +37,6 @@ import type { VMOffsets } from './vmoffsets.ts';
 import { VMFuncRefLayout } from './vmoffsets.ts';
 import { externrefLiveness, type ExternrefLiveness } from './liveness.ts';
 import {
-  INT_ARG_REGS,
   type BinOp,
   type Cond,
   type FrameLayout,
@@ -45,6 +44,7 @@ import {
   type Operand,
   type UnOp,
 } from './codegen/common.ts';
+import { abiOf } from '../isa/abi.ts';
 import type { Label, RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
 
 /** What kind of callee a call site has. */
@@ -181,7 +181,7 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
   const { module, offsets } = ctx;
   checkSignature(module, fn, fn.type, null, 'the function');
   const arch = ctx.newAssembler().arch;
-  const nRegs = INT_ARG_REGS[arch].length;
+  const nRegs = abiOf(arch).intArgs.length;
   const stackArgs = (t: FuncType): number => Math.max(0, 2 + t.params.length - nRegs);
 
   // Frame layout, fixed before emission.

@@ -25,6 +25,7 @@
 import type { Arch } from '../isa/arch.ts';
 import type { Machine, Region } from '../simulator/machine.ts';
 import { PROT_READ } from '../simulator/engine.ts';
+import { abiOf } from '../isa/abi.ts';
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
 import { StackWalkError } from './errors.ts';
 
@@ -156,7 +157,7 @@ export function walkV17(
   visit: (frame: WalkedFrame) => boolean | void,
   reader: MemoryReader = new MemoryReader(machine),
 ): void {
-  const x64 = machine.arch === 'x64';
+  const fpAlignment = abiOf(machine.arch).fpAlignment;
   const frame: WalkedFrame = { activation: 0, index: 0, pc: 0, fp: 0, entrySp: 0 };
   for (let a = 0; a < activations.length; a++) {
     const t = activations[a];
@@ -172,7 +173,7 @@ export function walkV17(
     const maxFrames = entrySp >= fp ? Math.floor((entrySp - fp) / 16) + 1 : 1;
     for (let index = 0; ; index++) {
       if (!(entrySp >= fp)) throw fail('fp-above-entry-sp', index);
-      if (x64 && fp % 16 !== 0) throw fail('fp-misaligned', index, 'x86-64 frame pointers are 16-byte aligned');
+      if (fpAlignment !== undefined && fp % fpAlignment !== 0) throw fail('fp-misaligned', index, 'x86-64 frame pointers are 16-byte aligned');
       if (index >= maxFrames) throw fail('too-many-frames', index, `more than ${maxFrames} frames between fp and entry sp`);
       frame.activation = a;
       frame.index = index;
@@ -223,7 +224,7 @@ export interface CanaryWalkResult {
  * address; AArch64 left SP unchanged).
  */
 export function callerFrameOfHostCall(arch: Arch, call: { sp: bigint; fp: bigint; returnAddress: bigint }): FrameRegisters {
-  return { pc: call.returnAddress, sp: arch === 'x64' ? call.sp + 8n : call.sp, fp: call.fp };
+  return { pc: call.returnAddress, sp: call.sp + BigInt(abiOf(arch).callPushBytes), fp: call.fp };
 }
 
 /**
@@ -238,9 +239,10 @@ export function frameFromRegisters(machine: Machine): FrameRegisters {
   const fp = machine.fp();
   const gateway = machine.regionByName('gateway');
   if (gateway && pc >= gateway.address && pc < gateway.address + BigInt(gateway.size)) {
-    return machine.arch === 'x64'
-      ? { pc: machine.readU64(sp), sp: sp + 8n, fp }
-      : { pc: machine.reg('x30'), sp, fp };
+    const abi = abiOf(machine.arch);
+    return abi.returnAddress === 'stack'
+      ? { pc: machine.readU64(sp), sp: sp + BigInt(abi.callPushBytes), fp }
+      : { pc: machine.reg(abi.lr!), sp, fp };
   }
   return { pc, sp, fp };
 }

@@ -5,7 +5,7 @@
  *
  * Conventions. "native" and "array" calls use the platform ABI (System V on x86-64, AAPCS64).
  * stackscope's compiled Wasm uses the same integer argument assignment for its "wasm" convention
- * (compiler/codegen/common.ts: INT_ARG_REGS) with at most one result, in the return register, so
+ * (isa/abi.ts: `intArgs`) with at most one result, in the return register, so
  * the wasm↔native conversions of v17 reduce to frame set-up, stack-argument copies and the limits
  * writes. Every signature starts with (callee vmctx, caller vmctx). All Wasm values of the subset
  * (i32, i64, funcref, externref) are integer-register values; i32 travels zero-extended.
@@ -21,9 +21,10 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
-import { Aarch64Assembler, mem as amem, memPost, memPre, type X, type W } from '../isa/aarch64/encoder.ts';
+import { AARCH64_ABI, X64_ABI, abiOf } from '../isa/abi.ts';
+import { Aarch64Assembler, mem as amem, memPost, memPre, wreg, type X } from '../isa/aarch64/encoder.ts';
 import type { AssembledCode } from '../isa/code-buffer.ts';
-import { X64Assembler, mem as xmem, type Gpr32, type Gpr64 } from '../isa/x64/encoder.ts';
+import { X64Assembler, gprName, gprNumber, mem as xmem, type Gpr32, type Gpr64 } from '../isa/x64/encoder.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout, VMRuntimeLimitsLayout, ValRawLayout } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
@@ -43,10 +44,10 @@ const VAL = ValRawLayout.size;
 /** Where a host-function context keeps the native entry its wasm-to-native trampoline calls. */
 const HOST_CTX_NATIVE_CALL = VMHostFuncContextLayout.funcRef + VMFuncRefLayout.nativeCall;
 
-const X64_ARGS: readonly Gpr64[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
-const X64_ARGS32: readonly Gpr32[] = ['edi', 'esi', 'edx', 'ecx', 'r8d', 'r9d'];
-const A64_ARGS: readonly X[] = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'];
-const A64_ARGS32: readonly W[] = ['w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'];
+const X64_ARGS = X64_ABI.intArgs as readonly Gpr64[];
+const X64_ARGS32 = X64_ARGS.map((r) => gprName(gprNumber(r), 32) as Gpr32);
+const A64_ARGS = AARCH64_ABI.intArgs as readonly X[];
+const A64_ARGS32 = A64_ARGS.map((r) => wreg(Number(r.slice(1))));
 
 function align16(n: number): number {
   return (n + 15) & ~15;
@@ -60,7 +61,7 @@ function checkSignature(kind: string, type: FuncType): void {
 
 /** Wasm parameters (after the two vmctx arguments) passed in registers / on the stack. */
 function split(arch: Arch, type: FuncType): { inRegs: number; onStack: number } {
-  const regs = (arch === 'x64' ? X64_ARGS.length : A64_ARGS.length) - 2;
+  const regs = abiOf(arch).intArgs.length - 2;
   const inRegs = Math.min(type.params.length, regs);
   return { inRegs, onStack: type.params.length - inRegs };
 }

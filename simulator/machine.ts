@@ -1,6 +1,6 @@
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
-import { registersOf, type RegisterFile } from '../isa/registers.ts';
+import { abiOf, type Abi } from '../isa/abi.ts';
 import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
   type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
@@ -124,7 +124,7 @@ function alignUp(v: bigint, a: bigint): bigint {
 export class Machine {
   readonly arch: Arch;
   readonly engine: CpuEngine;
-  readonly regs: RegisterFile;
+  readonly regs: Abi;
   readonly stack: Stack;
   /** Created on first use (Capstone loads then): a run that never faults or asks never pays for it. */
   private disassemblerInstance: Disassembler | undefined;
@@ -168,7 +168,7 @@ export class Machine {
   private constructor(options: MachineOptions, counter: typeof CycleCounter | undefined) {
     checkLimits(options.budget ?? null, options.timeoutMs ?? null); // before an engine is opened
     this.arch = options.arch;
-    this.regs = registersOf(this.arch);
+    this.regs = abiOf(this.arch);
     this.id = this.regs.ids;
     this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
     if (this.engine.arch !== this.arch) throw new MachineError(`engine is for ${this.engine.arch}, machine for ${this.arch}`);
@@ -446,13 +446,13 @@ export class Machine {
     }
     stackArgs.forEach((v, i) => this.writeU64(argBase + BigInt(8 * i), v));
     args.slice(0, nReg).forEach((v, i) => this.engine.regWrite(this.argIds[i], v));
-    if (this.arch === 'x64') {
-      const sp = argBase - 8n;
+    if (this.regs.returnAddress === 'stack') {
+      const sp = argBase - BigInt(this.regs.callPushBytes);
       this.writeU64(sp, this.returnStub);
-      this.setReg('rsp', sp);
+      this.setReg(this.regs.sp, sp);
     } else {
-      this.setReg('sp', argBase);
-      this.setReg('x30', this.returnStub);
+      this.setReg(this.regs.sp, argBase);
+      this.setReg(this.regs.lr!, this.returnStub);
     }
     this.setReg(this.regs.pc, address);
     return argBase;
@@ -503,10 +503,10 @@ export class Machine {
     const sp = this.sp();
     if (host.arity > nReg) {
       // x86-64: [rsp] is the return address, stack arguments follow; AArch64: they start at sp.
-      const base = this.arch === 'x64' ? sp + 8n : sp;
+      const base = sp + BigInt(this.regs.callPushBytes);
       for (let i = nReg; i < host.arity; i++) args[i] = this.readU64(base + BigInt(8 * (i - nReg)));
     }
-    const returnAddress = this.arch === 'x64' ? this.readU64(sp) : this.reg('x30');
+    const returnAddress = this.regs.returnAddress === 'stack' ? this.readU64(sp) : this.reg(this.regs.lr!);
     const call: HostCall = { machine: this, name: host.name, sp, fp: this.fp(), returnAddress };
     const result = host.fn(args, call);
     let value = 0n;

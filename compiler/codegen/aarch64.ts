@@ -33,12 +33,13 @@ import {
   type VReg,
   type WasmCallTarget,
 } from './common.ts';
+import { AARCH64_ABI } from '../../isa/abi.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
 
 const VREG: Record<VReg, X> = { R0: 'x9', R1: 'x10', R2: 'x11' };
 const VMCTX: X = 'x19';
-const ARG_REGS: readonly X[] = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'];
+const ARG_REGS: readonly X[] = AARCH64_ABI.intArgs as readonly X[];
 const COND: Record<Cond, A64Cond> = {
   eq: 'eq', ne: 'ne', lt_s: 'lt', lt_u: 'lo', gt_s: 'gt', gt_u: 'hi', le_s: 'le', le_u: 'ls', ge_s: 'ge', ge_u: 'hs',
 };

@@ -150,9 +150,3 @@ export class CodegenError extends StackscopeError {
     super(`${arch} code generation: ${what}`);
   }
 }
-
-/** Integer argument registers of the Wasm (`fast`, System V-assigned) and platform conventions. */
-export const INT_ARG_REGS: Readonly<Record<Arch, readonly string[]>> = {
-  x64: ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'],
-  aarch64: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'],
-};

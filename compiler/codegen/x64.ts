@@ -32,12 +32,13 @@ import {
   type VReg,
   type WasmCallTarget,
 } from './common.ts';
+import { X64_ABI } from '../../isa/abi.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
 
 const VREG: Record<VReg, Gpr64> = { R0: 'rax', R1: 'r10', R2: 'r11' };
 const VMCTX: Gpr64 = 'r14';
-const ARG_REGS: readonly Gpr64[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
+const ARG_REGS: readonly Gpr64[] = X64_ABI.intArgs as readonly Gpr64[];
 const COND: Record<Cond, X64Cond> = {
   eq: 'e', ne: 'ne', lt_s: 'l', lt_u: 'b', gt_s: 'g', gt_u: 'a', le_s: 'le', le_u: 'be', ge_s: 'ge', ge_u: 'ae',
 };
