@@ -4,12 +4,13 @@
  * of addresses wherever a collection may hold many.
  *
  * Why not a JS `Set`: V8 keeps a Set's entries in one backing store that it reallocates at
- * every doubling, and once that store outgrows the regular-object limit (≈ 8,000 entries) each
- * reallocation is a large object with its own freshly mapped pages. A collection that rebuilds
- * a set of 10,000 roots then pays ≈ 300 ns per insertion instead of ≈ 25 (measured on the
- * project's machine: docs/benchmarks.md, 2026-12-07), which made one collection's cost grow
- * ten times faster than its roots (issue 21). This set keeps its storage across `clear()`, so a
- * steady state of collections allocates nothing, and `clear()` costs O(size), not O(capacity).
+ * every doubling, and once that store outgrows the regular-object limit of 128 KiB (beyond
+ * 4,096 entries in Node 20) each reallocation is a large object on freshly mapped pages. A
+ * collection that rebuilds a set of 10,000 roots then pays ≈ 300 ns per insertion instead of
+ * ≈ 25 (measured on the project's machine: docs/benchmarks.md, 2026-12-07), which made one
+ * collection's cost grow ten times faster than its roots (issue 21). This set keeps its storage
+ * across `clear()`, so a steady state of collections allocates nothing, and `clear()` costs
+ * O(size), not O(capacity).
  *
  * Open addressing with linear probing over a Float64Array, load factor at most 1/2, keyed by a
  * Fibonacci hash of the address (a multiplicative hash keeps strided addresses such as
