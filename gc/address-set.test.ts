@@ -66,4 +66,5 @@ test('refuses what is not a non-null guest address', (t) => {
   const s = new AddressSet();
   for (const bad of [0, -8, 1.5, 2 ** 53, Number.NaN]) t.throws(() => s.add(bad), { instanceOf: RangeError });
   t.is(s.size, 0);
+  t.false(s.has(0)); // the empty-slot marker is not a member
 });

@@ -51,16 +51,7 @@ export class AddressSet implements ReadonlyAddressSet {
   }
 
   has(address: number): boolean {
-    const slots = this.slots;
-    const mask = this.mask;
-    let i = this.home(address);
-    for (;;) {
-      this.probes++;
-      const v = slots[i];
-      if (v === address) return true;
-      if (v === 0) return false;
-      i = (i + 1) & mask;
-    }
+    return address !== 0 && this.slots[this.find(address)] === address;
   }
 
   /** Adds `address`; false when it was already a member. */
@@ -69,17 +60,9 @@ export class AddressSet implements ReadonlyAddressSet {
       throw new RangeError(`address set: ${address} is not a non-null guest address`);
     }
     if (this.count * 2 >= this.slots.length) this.grow();
-    const slots = this.slots;
-    const mask = this.mask;
-    let i = this.home(address);
-    for (;;) {
-      this.probes++;
-      const v = slots[i];
-      if (v === address) return false;
-      if (v === 0) break;
-      i = (i + 1) & mask;
-    }
-    slots[i] = address;
+    const i = this.find(address);
+    if (this.slots[i] === address) return false;
+    this.slots[i] = address;
     this.order[this.count++] = address;
     return true;
   }
@@ -115,6 +98,19 @@ export class AddressSet implements ReadonlyAddressSet {
 
   values(): IterableIterator<number> {
     return this[Symbol.iterator]();
+  }
+
+  /** The slot holding `address`, or the empty slot that ends its probe run. */
+  private find(address: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = this.home(address);
+    for (;;) {
+      this.probes++;
+      const v = slots[i];
+      if (v === address || v === 0) return i;
+      i = (i + 1) & mask;
+    }
   }
 
   private home(address: number): number {
