@@ -3,13 +3,14 @@
  * instance or by the host, as handles onto their definitions in guest memory.
  */
 import type { GlobalType, MemoryType, TableType } from '../compiler/frontend/module.ts';
-import { VMGlobalDefinitionLayout } from '../compiler/vmoffsets.ts';
+import { VMGlobalDefinitionLayout, VMMemoryDefinitionLayout } from '../compiler/vmoffsets.ts';
 import { RuntimeError } from './errors.ts';
 import type { Func } from './func.ts';
 import { LinearMemory, WASM_PAGE_SIZE } from './memory.ts';
 import { storeInternals, type Store } from './store.ts';
 import { RuntimeTable } from './table.ts';
 import { fromRaw, toRaw, type Val } from './values.ts';
+import { writeGlobalStorage } from './vm-structs.ts';
 
 
 /** A global: defined by an instance or by the host. */
@@ -41,8 +42,7 @@ export class Global {
     const old = s.machine.readU64(this.address);
     const externRefs = storeInternals(s).externRefs;
     if (this.type.valType === 'externref' && raw !== 0n) externRefs.retain(raw);
-    s.machine.writeU64(this.address, raw);
-    s.machine.writeU64(this.address + 8n, 0n);
+    writeGlobalStorage(s.machine, this.address, raw);
     if (this.type.valType === 'externref' && old !== 0n) externRefs.release(old);
   }
 }
@@ -93,7 +93,7 @@ export class Memory {
   static new(store: Store, type: MemoryType): Memory {
     const internals = storeInternals(store);
     const memory = LinearMemory.create(store.machine, type, internals.env.memoryOptions);
-    memory.writeDefinition(internals.heap.alloc(16, 16));
+    memory.writeDefinition(internals.heap.alloc(VMMemoryDefinitionLayout.size, 16));
     registerMemory(store, memory);
     return new Memory(store, memory, 0n, 0);
   }

@@ -12,6 +12,7 @@ import type { Extern } from './externals.ts';
 import type { Instance } from './instance.ts';
 import { ExternRef } from './ref.ts';
 import { formatFuncType } from './signatures.ts';
+import { readValRaw, writeHostFuncContext, writeValRaw } from './vm-structs.ts';
 import { storeInternals, type GcOptions, type Store } from './store.ts';
 import { fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
 
@@ -94,7 +95,6 @@ export class Func {
     const internals = storeInternals(s);
     const m = s.machine;
     const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
-    const funcRef = ctx + BigInt(VMHostFuncContextLayout.funcRef);
     const typeId = internals.signatures.idOf(type);
     const name = fn.name || 'host';
     const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
@@ -111,13 +111,9 @@ export class Func {
         for (const a of args) if (a instanceof ExternRef) a.release();
       }
     });
-    m.writeU32(ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.nativeCall), native);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), 0n);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), internals.trampolines.wasmToNative(type));
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(typeId));
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
-    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
+    const funcRef = writeHostFuncContext(m, ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC, {
+      nativeCall: native, arrayCall: 0n, wasmCall: internals.trampolines.wasmToNative(type), typeIndex: typeId,
+    }, s.id);
     const f = new Func(s, funcRef, type, invoke);
     internals.funcsByRef.set(funcRef, f);
     return f;
@@ -135,33 +131,28 @@ export class Func {
     const internals = storeInternals(s);
     const m = s.machine;
     const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
-    const funcRef = ctx + BigInt(VMHostFuncContextLayout.funcRef);
     const name = fn.name || 'host';
     const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
     const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len], call) => {
       if (len < BigInt(Math.max(type.params.length, type.results.length))) {
         throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
       }
-      const args = type.params.map((t, i) => fromRaw(s, t, m.readU64(values + BigInt(16 * i))));
+      const args = type.params.map((t, i) => fromRaw(s, t, readValRaw(m, values, i)));
       internals.hostCalls.push(call);
       try {
         const result = invoke(new Caller(s, internals.instances.get(callerVmctx), call), args);
         if (type.results.length === 1) {
-          m.writeU64(values, resultToRaw(s, type, result, `host function ${name}`));
-          m.writeU64(values + 8n, 0n);
+          writeValRaw(m, values, 0, resultToRaw(s, type, result, `host function ${name}`));
         }
       } finally {
         internals.hostCalls.pop();
         for (const a of args) if (a instanceof ExternRef) a.release();
       }
     });
-    m.writeU32(ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.nativeCall), 0n);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.arrayCall), arrayHost);
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.wasmCall), internals.trampolines.wasmToArray(type, arrayHost, name));
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.typeIndex), BigInt(internals.signatures.idOf(type)));
-    m.writeU64(funcRef + BigInt(VMFuncRefLayout.vmctx), ctx);
-    m.writeU64(ctx + BigInt(VMHostFuncContextLayout.hostState), s.id);
+    const funcRef = writeHostFuncContext(m, ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC, {
+      nativeCall: 0n, arrayCall: arrayHost, wasmCall: internals.trampolines.wasmToArray(type, arrayHost, name),
+      typeIndex: internals.signatures.idOf(type),
+    }, s.id);
     const f = new Func(s, funcRef, type, invoke);
     internals.funcsByRef.set(funcRef, f);
     return f;
@@ -191,11 +182,10 @@ export class Func {
     try {
       raws.forEach((r, i) => {
         rootForWasm(s, this.type.params[i], r);
-        s.machine.writeU64(buf + BigInt(16 * i), r);
-        s.machine.writeU64(buf + BigInt(16 * i + 8), 0n);
+        writeValRaw(s.machine, buf, i, r);
       });
       internals.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
-      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], s.machine.readU64(buf));
+      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], readValRaw(s.machine, buf, 0));
     } finally {
       internals.valRaw.pop(mark);
     }

@@ -4,7 +4,7 @@
  * segments and the start function.
  */
 import { funcTypeOf, type FuncType, type ValType, type WasmModule } from '../compiler/frontend/module.ts';
-import { VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
+import { VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import { InstantiationError, RuntimeError, normalizeTrapCode } from './errors.ts';
 import { Global, Memory, Table, registerMemory, type Extern } from './externals.ts';
 import { Func, type ResultOf, type TypedFunc, type ValsOf } from './func.ts';
@@ -13,6 +13,7 @@ import { placeModuleCode } from './place.ts';
 import { formatFuncType, funcTypeKey } from './signatures.ts';
 import { storeInternals, type Store } from './store.ts';
 import { checkStore, describe, type Val } from './values.ts';
+import { readVMFuncRef } from './vm-structs.ts';
 import {
   VMContextInstance, type DefinedFunctionCode, type ImportedFunction, type ImportedGlobal, type ImportedMemory,
   type ImportedTable,
@@ -170,15 +171,8 @@ function resolveImports(s: Store, wasm: WasmModule, imports: readonly Extern[]) 
         if (!sameType(ext.type, want)) {
           throw new InstantiationError(where, `function type ${formatFuncType(ext.type)} does not match ${formatFuncType(want)}`);
         }
-        const m = s.machine;
-        const p = ext.funcRefPointer;
-        functions.push({
-          wasmCall: m.readU64(p + BigInt(VMFuncRefLayout.wasmCall)),
-          nativeCall: m.readU64(p + BigInt(VMFuncRefLayout.nativeCall)),
-          arrayCall: m.readU64(p + BigInt(VMFuncRefLayout.arrayCall)),
-          vmctx: m.readU64(p + BigInt(VMFuncRefLayout.vmctx)),
-          typeId: storeInternals(s).signatures.idOf(want),
-        });
+        const { wasmCall, nativeCall, arrayCall, vmctx } = readVMFuncRef(s.machine, ext.funcRefPointer);
+        functions.push({ wasmCall, nativeCall, arrayCall, vmctx, typeId: storeInternals(s).signatures.idOf(want) });
         break;
       }
       case 'table': {

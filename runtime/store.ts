@@ -5,6 +5,7 @@
  * runtime/ reaches, through `storeInternals(store)` (the package root does not export it).
  */
 import { hex } from '../isa/error.ts';
+import { ValRawLayout } from '../compiler/vmoffsets.ts';
 import { ActivationsTable } from '../gc/activations.ts';
 import { Collector, describeValue, type GcReport, type WalkConfig } from '../gc/collector.ts';
 import { ExternRefHeap } from '../gc/externref.ts';
@@ -38,7 +39,7 @@ class ValRawStack {
     this.top = region.address + BigInt(region.size);
   }
   push(slots: number): bigint {
-    const at = (this.top - BigInt(16 * Math.max(slots, 1))) & ~15n;
+    const at = (this.top - BigInt(ValRawLayout.size * Math.max(slots, 1))) & ~15n;
     if (at < this.region.address) throw new RuntimeError('store', 'array-call argument stack exhausted');
     this.top = at;
     return at;

@@ -24,7 +24,7 @@ import type {
 import { funcTypeOf } from '../compiler/frontend/module.ts';
 import { vmOffsetsFor } from '../compiler/index.ts';
 import {
-  VMCONTEXT_ALIGN, VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout,
+  VMCONTEXT_ALIGN, VMCONTEXT_MAGIC, VMFunctionImportLayout,
   VMMemoryImportLayout, VMOffsets, VMTableImportLayout,
 } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
@@ -34,6 +34,7 @@ import type { VMRuntimeLimits } from './limits.ts';
 import { LinearMemory, type LinearMemoryOptions } from './memory.ts';
 import type { SignatureRegistry } from './signatures.ts';
 import { RuntimeTable, type ExternRefCounts, type FuncRefSource } from './table.ts';
+import { writeGlobalStorage, writeVMFuncRef } from './vm-structs.ts';
 
 /** Store- and engine-wide pointers every VMContext of a store shares. */
 export interface VMContextEnvironment {
@@ -228,10 +229,7 @@ export class VMContextInstance implements FuncRefSource {
 
   /** Stores a value into a VMGlobalDefinition (low bytes; the rest zero). */
   private writeGlobal(address: bigint, type: GlobalType, value: bigint): void {
-    const m = this.machine;
-    m.writeU64(address + 8n, 0n);
-    if (type.valType === 'i32') m.writeU64(address, BigInt.asUintN(32, value));
-    else m.writeU64(address, BigInt.asUintN(64, value));
+    writeGlobalStorage(this.machine, address, BigInt.asUintN(type.valType === 'i32' ? 32 : 64, value));
   }
 
   /**
@@ -276,11 +274,7 @@ export class VMContextInstance implements FuncRefSource {
       ({ wasmCall, nativeCall, arrayCall } = c);
       vmctx = this.address;
     }
-    m.writeU64(slot + BigInt(VMFuncRefLayout.nativeCall), nativeCall);
-    m.writeU64(slot + BigInt(VMFuncRefLayout.arrayCall), arrayCall);
-    m.writeU64(slot + BigInt(VMFuncRefLayout.wasmCall), wasmCall);
-    m.writeU64(slot + BigInt(VMFuncRefLayout.typeIndex), BigInt(typeId)); // u32 + 4 bytes of padding
-    m.writeU64(slot + BigInt(VMFuncRefLayout.vmctx), vmctx);
+    writeVMFuncRef(m, slot, { nativeCall, arrayCall, wasmCall, typeIndex: typeId, vmctx });
     return slot;
   }
 
