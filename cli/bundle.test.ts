@@ -1,6 +1,8 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 // The installed command: bin/stackscope.mjs runs the compiled CLI (dist/cli/main.js, built by
 // scripts/setup.sh and by npm pack's prepack), with no TypeScript loader.
@@ -26,4 +28,25 @@ test('one module graph: every call of examples/traps runs, each trap caught by t
   const calls = run.stdout.split('\n').filter((l) => /^\w+\(.*\) (=|trapped:)/.test(l));
   t.is(calls.length, 10, run.stdout);
   t.regex(run.stdout, /after every trap: Wasm depth 0/);
+});
+
+test('start-up: --version and inspect load none of koffi, Capstone, wabt; disasm only Capstone', (t) => {
+  // CommonJS packages (koffi, capstone-js, wabt) land in require.cache however they are loaded.
+  const probe = join(mkdtempSync(join(tmpdir(), 'stackscope-probe-')), 'probe.mjs');
+  writeFileSync(probe, `
+    import { createRequire } from 'node:module';
+    const { main } = await import(${JSON.stringify(new URL('../dist/cli/main.js', import.meta.url).href)});
+    const { captureOutput } = await import(${JSON.stringify(new URL('../dist/cli/output.js', import.meta.url).href)});
+    const code = await main(process.argv.slice(2), captureOutput());
+    const names = Object.keys(createRequire(import.meta.url).cache).map((k) => ['koffi', 'capstone-js', 'wabt'].find((n) => k.includes(n)));
+    console.log(JSON.stringify({ code, loaded: [...new Set(names.filter(Boolean))].sort() }));`);
+  try {
+    const loaded = (...argv: string[]) => JSON.parse(execFileSync('node', [probe, ...argv], { encoding: 'utf8' })) as { code: number; loaded: string[] };
+    t.deepEqual(loaded('--version'), { code: 0, loaded: [] });
+    t.deepEqual(loaded('inspect', 'examples/fib/fib.x64.o'), { code: 0, loaded: [] });
+    t.deepEqual(loaded('disasm', '--arch', 'x64', 'c3'), { code: 0, loaded: ['capstone-js'] });
+    t.deepEqual(loaded('run', 'examples/fib/fib.wat', '--invoke', 'fib', '3'), { code: 0, loaded: ['capstone-js', 'koffi', 'wabt'] });
+  } finally {
+    rmSync(dirname(probe), { recursive: true, force: true });
+  }
 });

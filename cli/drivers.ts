@@ -45,6 +45,11 @@ function targetCandidates(path: string): string[] {
   return [path, join('examples', path), join(LIBRARY_ROOT, 'examples', path.replace(/^examples[\\/]/, ''))].filter((p) => existsSync(p));
 }
 
+/** `path` itself, or the shipped example file it names (`examples/fib/fib.wat` from any directory). */
+export function resolveInputPath(path: string): string {
+  return targetCandidates(path)[0] ?? path;
+}
+
 /** True when `path` names a directory (an example) rather than a file. */
 export function isModuleDirectory(path: string): boolean {
   const first = targetCandidates(path)[0];

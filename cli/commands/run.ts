@@ -17,7 +17,7 @@ import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
-import { isModuleDirectory, loadDriver, resolveModulePath } from '../drivers.ts';
+import { isModuleDirectory, loadDriver, resolveInputPath, resolveModulePath } from '../drivers.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import {
   DEFAULT_TRACE_LIMIT, Tracer, refDescriber, renderTrace, safepointsOf, slotNamerFor, traceToJson,
@@ -606,7 +606,7 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
     }
     args.positionals[0] = target.file;
   }
-  const inputs = args.positionals.map((file) => ({ file, bytes: readInput(file, 'run') }));
+  const inputs = args.positionals.map((file) => ({ file, bytes: readInput(resolveInputPath(file), 'run') }));
   const wasm = inputs.filter((i) => isWasmInput(i.file, i.bytes));
   if (wasm.length === 0) {
     if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
