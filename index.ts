@@ -29,7 +29,7 @@ export { EngineError } from './simulator/engine.ts';
 export { MachineError } from './simulator/machine.ts';
 export { NativeHelperError } from './simulator/native-helper.ts';
 export { CycleModelError } from './simulator/timing/cycles.ts';
-export { UnknownUarchError, type UarchName } from './simulator/timing/model.ts';
+export { HostUarchError, UnknownUarchError, type UarchName } from './simulator/timing/model.ts';
 export { CompileError } from './compiler/frontend/errors.ts';
 export { WatNotLoadedError } from './compiler/frontend/wat.ts';
 export { CodegenError } from './compiler/codegen/common.ts';

@@ -127,11 +127,15 @@ interface HostResult {
   readonly result: string;
 }
 
-/** Runs a harness binary pinned to the last CPU where taskset exists; its JSON lines by name. */
-function runHarness(binary: string): Map<string, HostResult> {
+/** Runs a harness binary pinned to the last CPU (no migration between samples) where taskset exists; its stdout. */
+export function runPinned(binary: string): string {
   const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), binary], { encoding: 'utf8' });
-  const out = pinned.status === 0 ? pinned.stdout : execFileSync(binary, { encoding: 'utf8' });
-  return new Map(out.trim().split('\n').map((l) => JSON.parse(l) as HostResult).map((r) => [r.name, r]));
+  return pinned.status === 0 ? pinned.stdout : execFileSync(binary, { encoding: 'utf8' });
+}
+
+/** A harness's JSON lines by name. */
+function runHarness(binary: string): Map<string, HostResult> {
+  return new Map(runPinned(binary).trim().split('\n').map((l) => JSON.parse(l) as HostResult).map((r) => [r.name, r]));
 }
 
 /** The object of bench/workloads/programs.c, gcc -O2 as bench/timing builds kernels.c. */

@@ -17,9 +17,9 @@
  * branch and memory kernels in detailed mode (target ≤ 30 %). The model is znver3, the closest
  * to the Zen 4 host. Prints one JSON line per metric.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../isa/arch.ts';
@@ -33,7 +33,7 @@ import { describeHost, detectHost } from '../simulator/timing/host.ts';
 import { xorshiftFlags } from '../simulator/timing/kernels.ts';
 import type { UarchName } from '../simulator/timing/table.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
-import { benchPrograms } from './timing-programs.ts';
+import { benchPrograms, runPinned } from './timing-programs.ts';
 import { machineRun } from './machine-run.ts';
 import { emit, type BenchOptions } from './report.ts';
 
@@ -368,8 +368,7 @@ function hostSource(): string {
 }
 
 /** Host cycles per iteration by kernel name, with the interquartile range of the samples. */
-export function hostCycles(): Map<string, { cycles: number; q1: number; q3: number }> {
-  // Pinned to one CPU (the last) where taskset exists: no migration between samples.
+function hostCycles(): Map<string, { cycles: number; q1: number; q3: number }> {
   const out = hostCyclesRaw();
   return new Map(out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; cycles: number; q1: number; q3: number }).map((r) => [r.name, r]));
 }
@@ -381,9 +380,7 @@ function hostCyclesRaw(): string {
     writeFileSync(join(dir, 'harness.c'), HARNESS_C);
     writeFileSync(join(dir, 'kernels.S'), hostSource());
     execFileSync('gcc', ['-O2', '-o', join(dir, 'harness'), join(dir, 'harness.c'), join(dir, 'kernels.S')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const harness = join(dir, 'harness');
-    const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), harness], { encoding: 'utf8' });
-    return pinned.status === 0 ? pinned.stdout : execFileSync(harness, { encoding: 'utf8' });
+    return runPinned(join(dir, 'harness'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

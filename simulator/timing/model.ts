@@ -25,9 +25,14 @@
  * only), recording every approximate or defaulted instruction in the breakdown so reports
  * can say how much of a run was priced by guesswork.
  *
+ * On top of the tables, the core's mechanisms llvm-mca's models lack (mechanisms.ts): the
+ * stack engine, move elimination, simple-address loads, and loads of a value a store of the
+ * same block (or the previous iteration of a loop) wrote; `BlockCostOptions.mechanisms`
+ * false prices as llvm-mca does.
+ *
  * Not modelled, by design of the static layer: branch prediction, caches, memory
- * dependencies through stores (llvm-mca's default), macro-fusion, the uop cache / loop
- * buffer. Those belong to the dynamic layers.
+ * dependencies between blocks, macro-fusion, the uop cache / loop buffer. Those belong to
+ * the dynamic layers (or to no layer yet).
  */
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError } from '../../isa/error.ts';
