@@ -158,8 +158,8 @@ function mergeInto(target: Map<number, number>, source: Map<number, number>, shi
 
 /**
  * Builds the dataflow summary with the same latency rules as the static model's loop-carried
- * bound (load-op read advance, late accumulator forwarding, pointer updates that depend on the
- * pointer alone) and the same mechanisms (mechanisms.ts): the stack engine, move elimination,
+ * bound (load-op read advance, late accumulator forwarding, fast pointer updates, rsp updates
+ * of push/pop/call/ret free) and the same mechanisms (mechanisms.ts): move elimination,
  * simple-address loads, and loads of a value a store of this block wrote (memory renaming /
  * store-to-load forwarding; stores in earlier blocks are not matched).
  */
