@@ -1,20 +1,16 @@
 /**
  * Golden `--print` listings under compiler/testdata/, one per arch, diffed line by line.
- * Regenerate after reviewing a deliberate change with STACKSCOPE_UPDATE_GOLDEN=1.
+ * Regenerate after reviewing a deliberate change with STACKSCOPE_UPDATE_GOLDEN=1. The command
+ * that prints them, `stackscope compile --print`, is tested in cli/compile.test.ts.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compileModule } from './index.ts';
 import { formatListing } from './listing.ts';
 import { watModule } from './testing.ts';
-import { compileCommand } from '../cli/commands/compile.ts';
-import { captureOutput } from '../cli/output.ts';
 
 const dir = fileURLToPath(new URL('./testdata/', import.meta.url));
-const scratch = mkdtempSync(join(tmpdir(), 'stackscope-compile-'));
 
 for (const arch of ['x64', 'aarch64'] as const) {
   test(`golden listing of testdata/golden.wat (${arch})`, async (t) => {
@@ -28,26 +24,4 @@ for (const arch of ['x64', 'aarch64'] as const) {
     t.deepEqual(diff.slice(0, 5), []);
     t.is(got.length, want.split('\n').length);
   });
-
-  test(`stackscope compile --print and -o (${arch})`, async (t) => {
-    const out = captureOutput();
-    const obj = join(scratch, `golden-${arch}.o`);
-    t.is(await compileCommand([dir + 'golden.wat', '--arch', arch, '--print', '-o', obj], out), 0);
-    t.true(out.stdout.some((l) => l.includes('; safepoint call-import 0')));
-    t.is(readFileSync(obj)[0], 0x7f);
-    const json = captureOutput();
-    t.is(await compileCommand([dir + 'golden.wat', '--arch', arch, '--json'], json), 0);
-    const summary = JSON.parse(json.stdout[0]) as { functions: unknown[]; stackMaps: unknown[] };
-    t.is(summary.functions.length, 4);
-    t.true(summary.stackMaps.length >= 2);
-  });
 }
-
-test('stackscope compile reports unsupported input with its location and exit code 2', async (t) => {
-  const out = captureOutput();
-  const bad = join(scratch, 'bad.wat');
-  writeFileSync(bad, '(module (func (result i32 i32) (i32.const 1) (i32.const 2)))');
-  t.is(await compileCommand([bad, '--arch', 'x64', '--print'], out), 2);
-  t.regex(out.stderr.join('\n'), /unsupported error: .*more than one result.*function 0/);
-  await t.throwsAsync(() => compileCommand([bad], captureOutput()), { message: /--arch/ });
-});

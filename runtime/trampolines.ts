@@ -1,7 +1,7 @@
 /**
  * Trampolines as real guest machine code, generated per architecture the way wasmtime v17's
  * Cranelift compiler builds them (crates/cranelift/src/compiler.rs), plus the per-builtin stubs of
- * crates/runtime/src/trampolines/{x86_64,aarch64}.rs.
+ * crates/runtime/src/arch/{x86_64,aarch64}.rs (`wasm_to_libcall_trampoline`).
  *
  * Conventions. "native" and "array" calls use the platform ABI (System V on x86-64, AAPCS64).
  * stackscope's compiled Wasm uses the same integer argument assignment for its "wasm" convention
@@ -39,6 +39,7 @@ export class TrampolineError extends StackscopeError {
 }
 
 const LIMITS = VMRuntimeLimitsLayout;
+/** `vmctx + 8` holds the VMRuntimeLimits pointer (v17 arch/x86_64.rs asserts vmctx_runtime_limits() = 8). */
 const VMCTX_RUNTIME_LIMITS = 8;
 const VAL = ValRawLayout.size;
 /** Where a host-function context keeps the native entry its wasm-to-native trampoline calls. */
