@@ -21,7 +21,7 @@ export {
 
 // Errors: every class a call of this API can throw. StackscopeError is the base of all of them.
 export { StackscopeError } from './isa/error.ts';
-export { WasmTrap, RuntimeError, InstantiationError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
+export { WasmTrap, RuntimeError, InstantiationError, StoreClosedError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
 export { ImageModuleError } from './runtime/image-module.ts';
 export { TrampolineError } from './runtime/trampolines.ts';
 export { GuestTrap, type TrapKind, type BacktraceFrame } from './simulator/trap.ts';

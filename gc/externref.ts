@@ -151,6 +151,29 @@ export class ExternRefHeap {
     this.destroy(r);
   }
 
+  /**
+   * Destroys every object still live, whatever its count (what a closing store holds through
+   * tables, globals, the activations table and host handles): each destructor runs once, then
+   * the object is freed. Objects a destructor allocates are destroyed too (for 16 rounds). Throws one
+   * DestructorError naming every destructor that threw, after all have run.
+   */
+  destroyAll(): void {
+    const failures: Array<{ address: bigint; error: unknown }> = [];
+    // Bounded: a destructor that allocates on every run must not keep the store from closing.
+    for (let round = 0; round < 16 && this.live.size > 0; round++) {
+      for (const ref of [...this.live.keys()]) {
+        if (!this.live.has(ref)) continue; // a destructor destroyed it already
+        try {
+          this.destroy(ref);
+        } catch (error) {
+          if (error instanceof DestructorError) failures.push(...error.failures);
+          else throw error;
+        }
+      }
+    }
+    if (failures.length) throw new DestructorError(failures);
+  }
+
   /** The count as stored in guest memory (what compiled code sees). */
   strongCount(ref: bigint): number {
     return this.readCount(this.checked('strongCount', ref));

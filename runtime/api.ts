@@ -14,7 +14,7 @@ export { Global, Table, Memory, type Extern } from './externals.ts';
 export { Module, type ImportDescriptor } from './module.ts';
 export { Instance } from './instance.ts';
 export { Linker } from './linker.ts';
-export { WasmTrap, RuntimeError, InstantiationError } from './errors.ts';
+export { WasmTrap, RuntimeError, InstantiationError, StoreClosedError } from './errors.ts';
 export type { TrapCode } from './errors.ts';
 export type { FuncType, GlobalType, MemoryType, TableType, ValType, RefType } from '../compiler/frontend/module.ts';
 export type { CycleOptions, CycleReport } from '../simulator/timing/cycles.ts';

@@ -53,8 +53,11 @@ export function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined):
 export class Engine {
   readonly arch: Arch;
   readonly config: Readonly<EngineConfig>;
-  /** Each live store's epoch cell writer (the store's epoch counter in guest memory). */
-  private readonly epochCells = new Set<(epoch: bigint) => void>();
+  /**
+   * Each live store's epoch cell writer (the store's epoch counter in guest memory), held
+   * weakly: the store holds its writer, and an engine outlives stores dropped without close().
+   */
+  private readonly epochCells = new Set<WeakRef<(epoch: bigint) => void>>();
   private epoch = 0n;
 
   constructor(config: EngineConfig) {
@@ -67,16 +70,24 @@ export class Engine {
   /** Advances the engine's epoch (every store's epoch counter in guest memory). */
   incrementEpoch(): void {
     this.epoch++;
-    for (const write of this.epochCells) write(this.epoch);
+    for (const cell of this.epochCells) {
+      const write = cell.deref();
+      if (write === undefined) this.epochCells.delete(cell);
+      else write(this.epoch);
+    }
   }
 
   get currentEpoch(): bigint {
     return this.epoch;
   }
 
-  /** @internal A store's epoch cell, written on every increment until the returned function removes it. */
+  /**
+   * @internal A store's epoch cell, written on every increment until the returned function
+   * removes it or `write` is garbage-collected (the caller must keep it).
+   */
   registerEpochCell(write: (epoch: bigint) => void): () => void {
-    this.epochCells.add(write);
-    return () => this.epochCells.delete(write);
+    const cell = new WeakRef(write);
+    this.epochCells.add(cell);
+    return () => this.epochCells.delete(cell);
   }
 }

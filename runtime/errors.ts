@@ -19,6 +19,14 @@ export class RuntimeError extends StackscopeError {
   }
 }
 
+/** A handle was used after its store's close(). */
+export class StoreClosedError extends RuntimeError {
+  override name = 'StoreClosedError';
+  constructor(readonly storeId: bigint) {
+    super(`store ${storeId}`, 'used after Store.close()');
+  }
+}
+
 /** Instantiation failed (bad imports, segments out of bounds, limits exceeded). */
 export class InstantiationError extends RuntimeError {
   override name = 'InstantiationError';

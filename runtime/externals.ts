@@ -7,7 +7,7 @@ import { VMGlobalDefinitionLayout, VMMemoryDefinitionLayout } from '../compiler/
 import { RuntimeError } from './errors.ts';
 import type { Func } from './func.ts';
 import { LinearMemory, WASM_PAGE_SIZE } from './memory.ts';
-import { storeInternals, type Store } from './store.ts';
+import { assertOpen, storeInternals, type Store } from './store.ts';
 import { RuntimeTable } from './table.ts';
 import { fromRaw, toRaw, type Val } from './values.ts';
 import { writeGlobalStorage } from './vm-structs.ts';
@@ -26,6 +26,7 @@ export class Global {
   }
 
   get(): Val {
+    assertOpen(this.store);
     const m = this.store.machine;
     const raw = this.type.valType === 'i32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
     return fromRaw(this.store, this.type.valType, raw);
@@ -37,6 +38,7 @@ export class Global {
   }
 
   private write(value: Val): void {
+    assertOpen(this.store);
     const s = this.store;
     const raw = toRaw(s, this.type.valType, value, 'Global');
     const old = s.machine.readU64(this.address);
@@ -65,20 +67,24 @@ export class Table {
   }
 
   size(): number {
+    assertOpen(this.store);
     return this.table.size;
   }
 
   get(index: number): Val {
+    assertOpen(this.store);
     const raw = this.table.get(index);
     return fromRaw(this.store, this.table.elemType, raw);
   }
 
   set(index: number, value: Val): void {
+    assertOpen(this.store);
     this.table.set(index, toRaw(this.store, this.table.elemType, value, 'Table.set'));
   }
 
   /** The old size; throws when the table cannot grow (wasmtime returns an error). */
   grow(delta: number, init: Val = null): number {
+    assertOpen(this.store);
     const r = this.table.grow(delta, toRaw(this.store, this.table.elemType, init, 'Table.grow'));
     if (r < 0) throw new RuntimeError('Table.grow', `cannot grow by ${delta} from ${this.table.size}`);
     return r;
@@ -104,10 +110,12 @@ export class Memory {
 
   /** Size in pages. */
   size(): number {
+    assertOpen(this.store);
     return this.memory.pages;
   }
 
   dataSize(): number {
+    assertOpen(this.store);
     return this.memory.byteLength;
   }
 
@@ -117,10 +125,12 @@ export class Memory {
   }
 
   read(offset: number, length: number): Uint8Array {
+    assertOpen(this.store);
     return this.memory.read(offset, length);
   }
 
   write(offset: number, bytes: Uint8Array): void {
+    assertOpen(this.store);
     this.memory.write(offset, bytes);
   }
 
@@ -136,6 +146,7 @@ export class Memory {
 
   /** The old size in pages; throws when the memory cannot grow. */
   grow(deltaPages: number): number {
+    assertOpen(this.store);
     const r = this.memory.grow(deltaPages);
     if (r < 0) throw new RuntimeError('Memory.grow', `cannot grow by ${deltaPages} pages from ${this.memory.pages}`);
     return r;

@@ -13,8 +13,8 @@ import type { Instance } from './instance.ts';
 import { ExternRef } from './ref.ts';
 import { formatFuncType } from './signatures.ts';
 import { readValRaw, writeHostFuncContext, writeValRaw } from './vm-structs.ts';
-import { storeInternals, type GcOptions, type Store } from './store.ts';
-import { fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
+import { assertOpen, storeInternals, type GcOptions, type Store } from './store.ts';
+import { collectIfTableCannotHold, fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
 
 
 /** The JS type of each Wasm value type as values cross the API (values.ts). */
@@ -167,8 +167,18 @@ export class Func {
     return this.field(VMFuncRefLayout.vmctx);
   }
 
+  /** Non-null externref arguments among `raws` (each takes an activations-table slot). */
+  private externRefArgs(raws: readonly bigint[]): number {
+    let n = 0;
+    this.type.params.forEach((t, i) => {
+      if (t === 'externref' && raws[i] !== 0n) n++;
+    });
+    return n;
+  }
+
   /** Calls the function through its array-call entry (ValRaw buffer), like wasmtime's Func::call. */
   call(...args: Val[]): Val {
+    assertOpen(this.store);
     const s = this.store;
     this.checkArgs(args);
     if (this.host) return this.callHost(args);
@@ -176,6 +186,7 @@ export class Func {
     const arrayCall = this.field(VMFuncRefLayout.arrayCall);
     const vmctx = this.vmctx;
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    collectIfTableCannotHold(s, this.externRefArgs(raws));
     const mark = internals.valRaw.mark;
     const slots = Math.max(this.type.params.length, this.type.results.length);
     const buf = internals.valRaw.push(slots);
@@ -193,12 +204,14 @@ export class Func {
 
   /** Calls through the native-call entry (arguments in registers), like a TypedFunc. */
   callNative(...args: Val[]): Val {
+    assertOpen(this.store);
     const s = this.store;
     this.checkArgs(args);
     if (this.host) return this.callHost(args);
     const nativeCall = this.field(VMFuncRefLayout.nativeCall);
     const vmctx = this.vmctx;
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    collectIfTableCannotHold(s, this.externRefArgs(raws));
     raws.forEach((r, i) => rootForWasm(s, this.type.params[i], r));
     const result = storeInternals(s).enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws]));
     return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);

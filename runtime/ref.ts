@@ -48,11 +48,13 @@ export class ExternRef {
     return new ExternRef(this.store, storeInternals(this.store).externRefHeap.clone(this.pointer));
   }
 
-  /** Gives this handle's count back; the object is freed when no count is left. Idempotent. */
+  /** Gives this handle's count back; the object is freed when no count is left. Idempotent,
+   * and a no-op once the store is closed. */
   release(): void {
     if (this.ptr === 0n) return;
     const p = this.ptr;
     this.ptr = 0n;
+    if (this.store.closed) return; // close() destroyed every object already
     storeInternals(this.store).externRefHeap.drop(p);
   }
 

@@ -17,7 +17,7 @@ import type { CycleOptions, CycleReport, ReportOptions } from '../simulator/timi
 import { Activations, DEFAULT_MAX_WASM_STACK } from './activations.ts';
 import { BuiltinsArray, type BuiltinHost } from './builtins.ts';
 import { checkCycleOptions, type Engine } from './engine.ts';
-import { RuntimeError, WasmTrap } from './errors.ts';
+import { RuntimeError, StoreClosedError, WasmTrap } from './errors.ts';
 import { StoreExternRefs } from './externrefs.ts';
 import type { Func } from './func.ts';
 import { RuntimeHeap } from './heap.ts';
@@ -183,9 +183,20 @@ export class StoreInternals {
  */
 const INTERNALS: unique symbol = Symbol.for('stackscope.storeInternals');
 
-/** The runtime's shared state of `store` (runtime/ only; not exported by the package root). */
+/**
+ * The runtime's shared state of `store` (runtime/ only; not exported by the package root).
+ * Every handle (Func, Global, Table, Memory, ExternRef, Instance) reaches its store through
+ * here, so a closed store makes each of them throw StoreClosedError instead of touching the
+ * freed engine or reading guest memory that no longer means anything.
+ */
 export function storeInternals(store: Store): StoreInternals {
+  if (store.closed) throw new StoreClosedError(store.id);
   return store[INTERNALS];
+}
+
+/** Throws StoreClosedError when `store` is closed (for handles that read guest memory directly). */
+export function assertOpen(store: Store): void {
+  if (store.closed) throw new StoreClosedError(store.id);
 }
 
 /**
@@ -206,6 +217,8 @@ export class Store<T = unknown> {
   /** @internal */ readonly [INTERNALS]: StoreInternals;
   /** Collectors with another walk or registry than `collector`'s, made when first asked for. */
   readonly #otherCollectors = new Map<string, Collector>();
+  /** Held here because the engine holds it only weakly. */
+  readonly #epochWriter: (epoch: bigint) => void;
   readonly #unregisterEpoch: () => void;
   #closed = false;
 
@@ -224,7 +237,8 @@ export class Store<T = unknown> {
       onCollect: options.onCollection,
     });
     internals.externRefs.attachCollector(this.collector);
-    this.#unregisterEpoch = engine.registerEpochCell((epoch) => machine.writeU64(internals.epochAddress, epoch));
+    this.#epochWriter = (epoch) => machine.writeU64(internals.epochAddress, epoch);
+    this.#unregisterEpoch = engine.registerEpochCell(this.#epochWriter);
   }
 
   static async create<T = unknown>(engine: Engine, options: StoreOptions<T> = {}): Promise<Store<T>> {
@@ -246,11 +260,13 @@ export class Store<T = unknown> {
    * cycle model (EngineConfig.cycles / StoreOptions.cycles).
    */
   cycleReport(options: Omit<ReportOptions, 'symbolize' | 'exclude'> = {}): CycleReport | undefined {
+    if (this.#closed) throw new StoreClosedError(this.id);
     return this.machine.cycleReport(options);
   }
 
   /** Starts the cycle model's counts afresh (between calls into Wasm, not from a host function). */
   resetCycles(): void {
+    if (this.#closed) throw new StoreClosedError(this.id);
     this.machine.resetCycles();
   }
 
@@ -262,6 +278,7 @@ export class Store<T = unknown> {
    * `walk` and `registry` choose another walker or lookup for this collection (collectorWith).
    */
   gc(options: GcOptions = {}): GcReport {
+    if (this.#closed) throw new StoreClosedError(this.id);
     return this.collectorWith(options).collect({ reason: 'store-gc', explain: options.explain });
   }
 
@@ -271,6 +288,7 @@ export class Store<T = unknown> {
    * The canary walk starts at the caller of the innermost host function in progress.
    */
   collectorWith(choice: CollectorChoice): Collector {
+    if (this.#closed) throw new StoreClosedError(this.id);
     const walkKind = choice.walk ?? 'v17';
     const lookup = choice.registry ?? 'v17';
     if (walkKind === 'v17' && lookup === 'v17') return this.collector;
@@ -309,6 +327,7 @@ export class Store<T = unknown> {
    * as a described string; undefined when no live externref is there.
    */
   describeExternRef(pointer: bigint): string | undefined {
+    if (this.#closed) throw new StoreClosedError(this.id);
     const heap = this[INTERNALS].externRefHeap;
     const n = Number(pointer);
     return heap.isLiveRaw(n) ? describeValue(heap.hostValueRaw(n)) : undefined;
@@ -316,6 +335,7 @@ export class Store<T = unknown> {
 
   /** Sets the epoch deadline `delta` epochs from now (compiled code checks it when enabled). */
   setEpochDeadline(delta: bigint): void {
+    if (this.#closed) throw new StoreClosedError(this.id);
     this[INTERNALS].limits.epochDeadline = this.engine.currentEpoch + delta;
   }
 
@@ -324,11 +344,32 @@ export class Store<T = unknown> {
     return this[INTERNALS].activations.depth;
   }
 
+  /** True once close() ran: every handle into the store then throws StoreClosedError. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Releases everything the store holds, at once: every externref still live — in tables,
+   * globals, the activations table or host ExternRef handles — has its destructor run exactly
+   * once, then the Machine (its Unicorn engine and guest memory) is closed. Afterwards every
+   * handle into the store throws StoreClosedError; ExternRef.release() is a no-op. Idempotent.
+   * Not allowed while Wasm runs in the store (from a host function). A store dropped without
+   * close() has its engine reclaimed when it is garbage-collected, but its destructors do not
+   * run: call close() to run them at a known time.
+   * Throws gc/'s DestructorError, after closing, if destructors threw.
+   */
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
+    const internals = this[INTERNALS];
+    if (internals.activations.depth > 0) throw new RuntimeError('Store.close', 'called while Wasm is running in this store');
+    this.#closed = true; // from here on destructors calling into the store get StoreClosedError
     this.#unregisterEpoch();
-    this.machine.close();
+    try {
+      internals.externRefHeap.destroyAll();
+    } finally {
+      this.machine.close();
+    }
   }
 
   [Symbol.dispose](): void {

@@ -13,6 +13,7 @@
  *   is released by the runtime).
  */
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
 import { RuntimeError } from './errors.ts';
 import { Func, funcFromRef } from './func.ts';
 import { ExternRef } from './ref.ts';
@@ -72,6 +73,22 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/**
+ * wasmtime's "GC before entering Wasm" (v17's Func::call, need_gc_before_entering_wasm in the
+ * DRC collector): when `count` externrefs handed to Wasm (call arguments, a host function's
+ * results) would not fit in the activations table's bump chunk, collect first, so they go into
+ * the swept chunk instead of growing the over-approximated set until something else collects.
+ * wasmtime compares the count with the chunk's remaining bytes; this compares slots, which
+ * is what the comparison means. The references are owned by host handles meanwhile, so the
+ * collection cannot free them.
+ */
+export function collectIfTableCannotHold(store: Store, count: number): void {
+  if (count === 0) return;
+  const internals = storeInternals(store);
+  const slotsLeft = internals.activationsTable.bumpCapacityRemaining() / VMExternRefActivationsTableLayout.slotSize;
+  if (count > slotsLeft) store.collector.collect({ reason: 'table-full' });
+}
+
 /** Gives a raw externref argument to Wasm: a count in the activations table keeps it alive. */
 export function rootForWasm(store: Store, type: ValType, raw: bigint): void {
   if (type === 'externref' && raw !== 0n && !mutated('host-args-not-rooted')) {
@@ -89,6 +106,7 @@ export function resultToRaw(s: Store, type: FuncType, result: Val | void, where:
   const raw = toRaw(s, t, v, where);
   if (t === 'externref' && v instanceof ExternRef) {
     // Moved to Wasm: the handle's count goes into the activations table.
+    collectIfTableCannotHold(s, 1);
     storeInternals(s).activationsTable.insertWithoutGc(v.take());
   }
   return raw;

@@ -227,6 +227,12 @@ interface Mapping { address: bigint; size: number; perms: number; view: Uint8Arr
 
 let nextHookId = 1;
 
+type HookFn = (...args: never[]) => unknown;
+/** What koffi's callback for a hook reaches through a WeakRef (see addHook). */
+interface HookSlot {
+  readonly fn: HookFn;
+}
+
 /** The highest guest address (a block cannot start there). */
 const MAX_ADDRESS = (1n << 64n) - 1n;
 
@@ -234,13 +240,57 @@ const MAX_ADDRESS = (1n << 64n) - 1n;
 export const ENGINE_ABORTED = 1000;
 const ABORTED_MESSAGE = 'Unicorn 2.0.1 aborted translating this code (an encoding it cannot handle, e.g. x86-64 lcall/ljmp with a register operand); the engine can run nothing more';
 
+/**
+ * What an engine holds outside the JS heap, kept apart from the engine object so that it can
+ * be released when the engine is garbage-collected without close(). It must not reference
+ * the engine: the finalization registry holds it strongly.
+ */
+interface NativeHandles {
+  readonly lib: UnicornLib;
+  uc: unknown;
+  /** koffi callbacks registered for this engine (koffi allows 8,192 in a process). */
+  readonly callbacks: Set<unknown>;
+  helperCtx: unknown;
+  aborted: boolean;
+  /** Host buffers native code writes into (the counter's state, the trace buffer). */
+  readonly buffers: unknown[];
+}
+
+function releaseNative(n: NativeHandles): void {
+  if (n.uc === null) return;
+  loadHelper().engineClose(n.uc); // before the engine's address can be reused
+  // An engine Unicorn aborted in is half-way through a translation: closing it could fault.
+  // Its memory is left behind.
+  if (!n.aborted) n.lib.close(n.uc);
+  n.uc = null;
+  for (const cb of n.callbacks) koffi.unregister(cb as never);
+  n.callbacks.clear();
+  if (n.helperCtx) loadHelper().destroy(n.helperCtx);
+  n.helperCtx = null;
+  n.buffers.length = 0;
+}
+
+/**
+ * Engines dropped without close() (a Machine or Store the embedder forgot) are closed when
+ * collected. Nothing global references an engine strongly: koffi's callbacks reach it through
+ * WeakRefs.
+ */
+const reclaim = new FinalizationRegistry<NativeHandles>((n) => {
+  unicornEngineCounts.reclaimed++;
+  releaseNative(n);
+});
+
+/** Engines opened, closed, and reclaimed (collected without close()) in this process. */
+export const unicornEngineCounts = { opened: 0, closed: 0, reclaimed: 0 };
+
 class UnicornEngine implements CpuEngine {
   readonly name = 'unicorn-2.0.1-native';
   private readonly lib: UnicornLib;
   private readonly uc: unknown;
   private mappings: Mapping[] = [];
   private readonly regBuf = new BigUint64Array(8);
-  private readonly hooks = new Map<number, { hh: bigint; callback: bigint }>();
+  private readonly hooks = new Map<number, { hh: bigint; callback: bigint; slot: HookSlot | null }>();
+  private readonly native: NativeHandles;
   private readonly batchCache = new Map<string, { ids: Int32Array; ptrs: BigUint64Array; vals: BigUint64Array }>();
   private lastFault: MemoryFault | null = null;
   private readonly invalidListeners = new Map<number, (fault: MemoryFault) => void>();
@@ -266,6 +316,9 @@ class UnicornEngine implements CpuEngine {
     const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
     this.check('uc_open', err);
     this.uc = out[0];
+    this.native = { lib: this.lib, uc: this.uc, callbacks: new Set(), helperCtx: null, aborted: false, buffers: [] };
+    unicornEngineCounts.opened++;
+    reclaim.register(this, this.native, this.native);
     try {
       this.setUp(arch, options);
     } catch (e) {
@@ -309,24 +362,36 @@ class UnicornEngine implements CpuEngine {
     return Number(loadHelper().faultsRestored(this.uc));
   }
 
+  /** After close() the engine's native handle is gone: using it would touch freed memory. */
+  private throwClosed(): never {
+    throw new EngineError('engine', -1, 'used after close() (Machine.close, Store.close)');
+  }
+
   private check(operation: string, err: number, address?: bigint): void {
     if (err !== 0) throw new EngineError(operation, err, this.lib.strerror(err), address);
   }
 
   private installFaultRecorder(): void {
+    const weak = new WeakRef<UnicornEngine>(this);
     const cb = koffi.register((_uc: unknown, type: number, address: number | bigint, size: number) => {
+      const self = weak.deref();
+      if (self === undefined) return false;
       const fault = { kind: MEM_TYPE[type] as MemoryFaultKind, address: u64(address), size };
-      this.lastFault = fault;
-      for (const listener of this.invalidListeners.values()) listener(fault);
+      self.lastFault = fault;
+      for (const listener of self.invalidListeners.values()) listener(fault);
       return false;
     }, koffi.pointer(this.lib.protoMem));
+    this.native.callbacks.add(cb);
     const hh = new BigUint64Array(1);
     const err = this.lib.hookAdd(this.uc, hh, UC_HOOK_MEM_INVALID, cb, null, 1n, 0n);
-    if (err !== 0) koffi.unregister(cb);
+    if (err !== 0) {
+      koffi.unregister(cb);
+      this.native.callbacks.delete(cb);
+    }
     this.check('uc_hook_add(mem invalid)', err);
     // Kept with the other hooks so close() unregisters it: koffi allows 8,192 live callbacks
-    // per process, and each one keeps this engine reachable.
-    this.hooks.set(nextHookId++, { hh: hh[0], callback: cb });
+    // per process.
+    this.hooks.set(nextHookId++, { hh: hh[0], callback: cb, slot: null });
   }
 
   /**
@@ -355,6 +420,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   map(address: bigint, size: number, perms: number): Uint8Array {
+    if (this.closed) this.throwClosed();
     if (size <= 0 || size % PAGE_SIZE !== 0 || address % BigInt(PAGE_SIZE) !== 0n) {
       throw new EngineError('uc_mem_map_ptr', 15, `address and size must be page-aligned and size > 0 (size ${size})`, address);
     }
@@ -393,6 +459,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   unmap(address: bigint, size: number): void {
+    if (this.closed) this.throwClosed();
     this.check('uc_mem_unmap', this.lib.memUnmap(this.uc, address, size), address);
     const end = address + BigInt(size);
     this.mappings = this.mappings.filter((m) => !(m.address >= address && m.address + BigInt(m.size) <= end));
@@ -402,6 +469,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   protect(address: bigint, size: number, perms: number): void {
+    if (this.closed) this.throwClosed();
     this.check('uc_mem_protect', this.lib.memProtect(this.uc, address, size, perms), address);
     const end = address + BigInt(size);
     for (const m of this.mappings) {
@@ -416,31 +484,37 @@ class UnicornEngine implements CpuEngine {
   }
 
   read(address: bigint, length: number): Uint8Array {
+    if (this.closed) this.throwClosed();
     const out = new Uint8Array(length);
     if (length > 0) this.check('uc_mem_read', this.lib.memRead(this.uc, address, out, length), address);
     return out;
   }
 
   write(address: bigint, bytes: Uint8Array): void {
+    if (this.closed) this.throwClosed();
     if (bytes.length > 0) this.check('uc_mem_write', this.lib.memWrite(this.uc, address, bytes, bytes.length), address);
   }
 
   invalidateCode(begin: bigint, end: bigint): void {
+    if (this.closed) this.throwClosed();
     this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end));
     if (this.helperCtx) loadHelper().forgetRange(this.helperCtx, begin, end);
   }
 
   regRead(id: number): bigint {
+    if (this.closed) this.throwClosed();
     this.check('uc_reg_read', this.lib.regRead(this.uc, id, this.regBuf));
     return this.regBuf[0];
   }
 
   regWrite(id: number, value: bigint): void {
+    if (this.closed) this.throwClosed();
     this.regBuf[0] = BigInt.asUintN(64, value);
     this.check('uc_reg_write', this.lib.regWrite(this.uc, id, this.regBuf));
   }
 
   regReadBatch(ids: readonly number[], out: BigUint64Array): void {
+    if (this.closed) this.throwClosed();
     const key = ids.join(',');
     let entry = this.batchCache.get(key);
     if (!entry) {
@@ -458,6 +532,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   saveContext(): EngineContext {
+    if (this.closed) this.throwClosed();
     const out: unknown[] = [null];
     this.check('uc_context_alloc', this.lib.contextAlloc(this.uc, out));
     const ctx = out[0];
@@ -473,6 +548,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   start(begin: bigint, until = 0n): EngineStop {
+    if (this.closed) this.throwClosed();
     // Unicorn 2.0.1 checks `until` when it translates a block: a block at the new `until`
     // translated in an earlier run (and jumps chained to it) would run on. Translate it again.
     if (until !== 0n && until !== this.lastUntil && until < MAX_ADDRESS) this.invalidateCode(until, until + 1n);
@@ -484,6 +560,7 @@ class UnicornEngine implements CpuEngine {
       const error = loadHelper().emuStart(this.uc, pc, until, 0n, 0);
       if (error === ENGINE_ABORTED) {
         this.aborted = true;
+        this.native.aborted = true;
         return { error, message: ABORTED_MESSAGE, limit: null, newBlock: null, fault: null };
       }
       const reason = this.stateU32 ? this.stateU32[S_NEW_SIZE_REASON * 2 + 1] : 0;
@@ -522,16 +599,25 @@ class UnicornEngine implements CpuEngine {
     this.lib.emuStop(this.uc);
   }
 
-  private addHook(type: number, proto: Koffi.TypeObject, fn: (...args: never[]) => unknown, begin: bigint, end: bigint): HookHandle {
-    const callback = koffi.register(fn, koffi.pointer(proto));
+  private addHook(type: number, proto: Koffi.TypeObject, fn: HookFn, begin: bigint, end: bigint): HookHandle {
+    if (this.closed) this.throwClosed();
+    // koffi keeps what it registers for ever (until unregistered): it gets a WeakRef to the
+    // hook, which only this engine holds, so a dropped engine is not kept alive by it.
+    const slot: HookSlot = { fn };
+    const weak = new WeakRef(slot);
+    const callback = koffi.register(
+      (a: never, b: never, c: never, d: never, e: never, f: never) => weak.deref()?.fn(a, b, c, d, e, f) ?? false,
+      koffi.pointer(proto),
+    );
     const hh = new BigUint64Array(1);
     const err = this.lib.hookAdd(this.uc, hh, type, callback, null, begin, end);
     if (err !== 0) {
       koffi.unregister(callback);
       this.check('uc_hook_add', err);
     }
+    this.native.callbacks.add(callback);
     const id = nextHookId++;
-    this.hooks.set(id, { hh: hh[0], callback });
+    this.hooks.set(id, { hh: hh[0], callback, slot });
     return { id };
   }
 
@@ -569,6 +655,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   traceBlocks(sink: TraceSink | null, options: { accesses?: boolean } = {}): void {
+    if (this.closed) this.throwClosed();
     this.ensureCounter();
     const h = loadHelper();
     if (this.traceAccessHook !== null) {
@@ -584,6 +671,7 @@ class UnicornEngine implements CpuEngine {
     // Off the V8 heap (a Buffer's memory), so its address stays fixed while C writes into it.
     const bytes = Buffer.alloc(TRACE_CAPACITY * 8);
     this.traceBuffer = new Float64Array(bytes.buffer, bytes.byteOffset, TRACE_CAPACITY);
+    this.native.buffers.push(bytes);
     const hh = new BigUint64Array(1);
     this.check('ss_trace', h.trace(this.uc, this.helperCtx, this.traceBuffer, TRACE_CAPACITY, options.accesses ? 1 : 0, hh));
     if (options.accesses) this.traceAccessHook = hh[0];
@@ -620,6 +708,7 @@ class UnicornEngine implements CpuEngine {
     if (!h) return;
     this.check('uc_hook_del', this.lib.hookDel(this.uc, h.hh));
     koffi.unregister(h.callback);
+    this.native.callbacks.delete(h.callback);
     this.hooks.delete(handle.id);
   }
 
@@ -631,6 +720,8 @@ class UnicornEngine implements CpuEngine {
     this.stateU32 = new Uint32Array(this.state.buffer, this.state.byteOffset, STATE_BYTES / 4);
     this.stateWords[S_BUDGET] = UNLIMITED;
     this.helperCtx = h.create(this.state);
+    this.native.helperCtx = this.helperCtx;
+    this.native.buffers.push(this.state);
     if (!this.helperCtx) throw new EngineError('ss_create', -1, 'native helper out of memory');
     const hh = new BigUint64Array(1);
     this.check('uc_hook_add(native block counter)', h.install(this.uc, this.helperCtx, hh));
@@ -642,6 +733,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   setLimits(limits: { budget: bigint | null; deadline: number | null }): void {
+    if (this.closed) this.throwClosed();
     if (limits.budget === null && limits.deadline === null && !this.helperCtx) return;
     this.ensureCounter();
     const w = this.stateWords!;
@@ -695,17 +787,13 @@ class UnicornEngine implements CpuEngine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.aborted) {
-      for (const h of this.hooks.values()) koffi.unregister(h.callback);
-      this.hooks.clear();
-    } else {
+    reclaim.unregister(this.native);
+    unicornEngineCounts.closed++;
+    if (!this.aborted) {
       for (const id of [...this.hooks.keys()]) this.removeHook({ id });
     }
-    loadHelper().engineClose(this.uc); // before the engine's address can be reused
-    // An engine Unicorn aborted in is half-way through a translation: closing it could fault.
-    // Its memory is left behind.
-    if (!this.aborted) this.lib.close(this.uc);
-    if (this.helperCtx) loadHelper().destroy(this.helperCtx);
+    this.hooks.clear();
+    releaseNative(this.native);
     this.helperCtx = null;
     this.mappings = [];
   }
