@@ -1,0 +1,82 @@
+/**
+ * Environment addressing: where a function finds its tables, memories and globals through
+ * the vmctx (defined ones in the VMContext, imported ones through the import's pointer), with
+ * the bounds checks Wasm requires. Scratch registers R0–R2 carry addresses; values stay where
+ * the value layer keeps them.
+ */
+import type { Lowering } from './context.ts';
+import { imm, slotArg } from './calls.ts';
+
+/** The definition of table `t`: base register/offsets of its `base` and `current_elements`. */
+export function tableDefinition(cx: Lowering, t: number): { reg: 'vmctx' | 'R1'; base: number; length: number } {
+  const { m, offsets } = cx;
+  if (t < offsets.numImportedTables) {
+    m.load('R1', 'vmctx', offsets.vmctxVmtableImportFrom(t), 8);
+    return { reg: 'R1', base: 0, length: 8 };
+  }
+  const d = t - offsets.numImportedTables;
+  return { reg: 'vmctx', base: offsets.vmctxVmtableDefinitionBase(d), length: offsets.vmctxVmtableDefinitionCurrentElements(d) };
+}
+
+/** R0 ← address of element [i32 slot `index`] of table `t`, trapping when out of bounds. */
+export function tableElementAddress(cx: Lowering, t: number, index: number): void {
+  const { m } = cx;
+  const def = tableDefinition(cx, t);
+  m.loadSlot('R0', index, false);
+  m.load('R2', def.reg, def.length, 4);
+  m.trapIf('ge_u', false, 'R0', 'R2', 'TableOutOfBounds');
+  m.load('R2', def.reg, def.base, 8);
+  m.addScaled8('R0', 'R2', 'R0');
+}
+
+/** R2 ← the VMFuncRef pointer of funcref table `t` at [i32 slot `index`], initializing lazily. */
+export function funcrefTableElement(cx: Lowering, t: number, index: number): void {
+  const { m } = cx;
+  tableElementAddress(cx, t, index);
+  m.load('R2', 'R0', 0, 8);
+  const lazy = m.newLabel();
+  const done = m.newLabel();
+  m.branchCmp('eq', true, 'R2', 0, lazy);
+  // Entries carry FUNCREF_INIT_BIT (bit 0); an initialized null is 1.
+  m.andImm('R2', 'R2', ~1n);
+  m.jump(done);
+  m.bind(lazy);
+  cx.calls.libcall('table_get_lazy_init_func_ref', [imm(t), slotArg(index, false)], cx.values.h);
+  m.moveReturn('R2');
+  m.bind(done);
+}
+
+/** The definition of memory `mem`: where its base and current_length are. */
+export function memoryDefinition(cx: Lowering, memIndex: number): { reg: 'vmctx' | 'R1'; base: number; length: number } {
+  const { m, offsets } = cx;
+  if (memIndex < offsets.numImportedMemories) {
+    m.load('R1', 'vmctx', offsets.vmctxVmmemoryImportFrom(memIndex), 8);
+    return { reg: 'R1', base: 0, length: 8 };
+  }
+  // Shared memories are rejected by the front end, so defined memory i is owned memory i.
+  const d = memIndex - offsets.numImportedMemories;
+  return { reg: 'vmctx', base: offsets.vmctxVmmemoryDefinitionBase(d), length: offsets.vmctxVmmemoryDefinitionCurrentLength(d) };
+}
+
+/** R0 ← host address of a `size`-byte access at [i32 slot `addr`] + offset, bounds-checked. */
+export function heapAddress(cx: Lowering, memIndex: number, addr: number, offset: number, size: number): void {
+  const { m } = cx;
+  m.loadSlot('R0', addr, false);
+  m.addImm('R2', 'R0', offset + size);
+  let def = memoryDefinition(cx, memIndex);
+  m.load('R1', def.reg, def.length, 8);
+  m.trapIf('gt_u', true, 'R2', 'R1', 'HeapOutOfBounds');
+  def = memoryDefinition(cx, memIndex);
+  m.load('R1', def.reg, def.base, 8);
+  if (offset !== 0) m.addImm('R0', 'R0', offset);
+  m.addReg('R0', 'R0', 'R1');
+}
+
+export function globalLocation(cx: Lowering, g: number): { reg: 'vmctx' | 'R1'; disp: number } {
+  const { m, offsets } = cx;
+  if (g < offsets.numImportedGlobals) {
+    m.load('R1', 'vmctx', offsets.vmctxVmglobalImportFrom(g), 8);
+    return { reg: 'R1', disp: 0 };
+  }
+  return { reg: 'vmctx', disp: offsets.vmctxVmglobalDefinition(g - offsets.numImportedGlobals) };
+}

@@ -1,0 +1,73 @@
+/**
+ * Frame layout, fixed before any code is emitted (the first stage of compileFunction):
+ *
+ *   [0, outgoing)                        outgoing stack arguments of Wasm calls
+ *   [stackBase, stackBase + 8·maxStack)  operand-stack slot d at stackBase + 8·d
+ *   [localsBase, ...)                    local l (parameters first) at localsBase + 8·l
+ *   (padding to 16)
+ *   [frameSize − 16, frameSize)          callee-save area: the caller's vmctx register, 8 pad
+ *   FP → saved FP, return address, incoming stack arguments
+ *
+ * Offsets are from SP in the body; FP − SP = frameSize, a multiple of 16.
+ */
+import { CompileError } from '../frontend/errors.ts';
+import { functionDisplayName, type DefinedFunction, type FuncType, type WasmModule } from '../frontend/module.ts';
+import type { FrameLayout } from '../codegen/common.ts';
+import { wideType } from './values.ts';
+
+/** The frame the compiler chose, as the backends and listings see it. */
+export type FunctionFrame = FrameLayout & { readonly stackBase: number; readonly localsBase: number; readonly outgoingBytes: number };
+
+/** Throws 'unsupported' for function types outside what the code generator handles. */
+export function checkSignature(module: WasmModule, fn: DefinedFunction, type: FuncType, instrIndex: number | null, what: string): void {
+  if (type.results.length > 1) {
+    throw new CompileError('unsupported', `${what} has ${type.results.length} results; functions with more than one result are not supported`, {
+      funcIndex: fn.index,
+      funcName: functionDisplayName(module, fn.index),
+      ...(instrIndex !== null ? { instrIndex, instr: fn.body[instrIndex]?.op } : {}),
+    });
+  }
+}
+
+/**
+ * The frame of `fn`: the outgoing-argument area sized for its largest call (checking each
+ * callee's signature), then the operand-stack slots, the locals and the callee-save area.
+ * `slot(d)` and `local(l)` give the SP-relative offset of operand-stack entry d and local l.
+ */
+export function layoutFrame(module: WasmModule, fn: DefinedFunction, intArgRegisters: number): {
+  frame: FunctionFrame;
+  slot: (d: number) => number;
+  local: (l: number) => number;
+} {
+  const stackArgs = (t: FuncType): number => Math.max(0, 2 + t.params.length - intArgRegisters);
+  let maxOutgoing = 0;
+  fn.body.forEach((instr, i) => {
+    if (instr.dead) return;
+    if (instr.op === 'call' || instr.op === 'call_indirect') {
+      const t = instr.op === 'call' ? module.types[module.funcTypeIndices[instr.func]] : module.types[instr.typeIndex];
+      checkSignature(module, fn, t, i, instr.op === 'call' ? `callee ${instr.func}` : `type ${instr.typeIndex}`);
+      maxOutgoing = Math.max(maxOutgoing, stackArgs(t));
+    }
+  });
+  const numParams = fn.type.params.length;
+  const numLocals = numParams + fn.locals.length;
+  const outgoingBytes = 8 * maxOutgoing;
+  const stackBase = outgoingBytes;
+  const localsBase = stackBase + 8 * fn.maxStackHeight;
+  const fixed = localsBase + 8 * numLocals;
+  const frameSize = Math.ceil(fixed / 16) * 16 + 16;
+  const slot = (d: number): number => stackBase + 8 * d;
+  const local = (l: number): number => localsBase + 8 * l;
+  const frame = {
+    frameSize,
+    calleeSaveOffset: frameSize - 16,
+    paramOffsets: fn.type.params.map((_, k) => local(k)),
+    paramWide: fn.type.params.map(wideType),
+    zeroStart: local(numParams),
+    zeroCount: fn.locals.length,
+    stackBase,
+    localsBase,
+    outgoingBytes,
+  };
+  return { frame, slot, local };
+}

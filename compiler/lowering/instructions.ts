@@ -1,0 +1,355 @@
+/**
+ * Per-opcode lowering of everything that is neither control flow nor a Wasm call: constants,
+ * locals, globals, numeric operators, memory accesses and the bulk and table instructions
+ * (with the externref read and write barriers), each as MacroAssembler instructions over the
+ * value locations.
+ */
+import { CompileError } from '../frontend/errors.ts';
+import { mutated } from '../mutants.ts';
+import {
+  functionDisplayName,
+  localType,
+  type Instr,
+  type LoadOp,
+  type SimpleOp,
+  type StoreOp,
+  type ValType,
+} from '../frontend/module.ts';
+import type { BinOp, Cond, UnOp } from '../codegen/common.ts';
+import { imm, slotArg } from './calls.ts';
+import type { Lowering } from './context.ts';
+import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
+
+const BINOPS: ReadonlyMap<string, BinOp> = new Map(
+  (['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr', 'div_s', 'div_u', 'rem_s', 'rem_u'] as const).map(
+    (op) => [op, op],
+  ),
+);
+const COMPARES: ReadonlyMap<string, Cond> = new Map(
+  (['eq', 'ne', 'lt_s', 'lt_u', 'gt_s', 'gt_u', 'le_s', 'le_u', 'ge_s', 'ge_u'] as const).map((c) => [c, c]),
+);
+const UNOPS: Readonly<Record<string, UnOp>> = {
+  clz: 'clz', ctz: 'ctz', popcnt: 'popcnt', eqz: 'eqz', extend8_s: 'extend8_s', extend16_s: 'extend16_s',
+  extend32_s: 'extend32_s',
+};
+
+const LOADS: Readonly<Record<LoadOp, { size: 1 | 2 | 4 | 8; signed: boolean; type: ValType }>> = {
+  'i32.load': { size: 4, signed: false, type: 'i32' },
+  'i64.load': { size: 8, signed: false, type: 'i64' },
+  'i32.load8_s': { size: 1, signed: true, type: 'i32' },
+  'i32.load8_u': { size: 1, signed: false, type: 'i32' },
+  'i32.load16_s': { size: 2, signed: true, type: 'i32' },
+  'i32.load16_u': { size: 2, signed: false, type: 'i32' },
+  'i64.load8_s': { size: 1, signed: true, type: 'i64' },
+  'i64.load8_u': { size: 1, signed: false, type: 'i64' },
+  'i64.load16_s': { size: 2, signed: true, type: 'i64' },
+  'i64.load16_u': { size: 2, signed: false, type: 'i64' },
+  'i64.load32_s': { size: 4, signed: true, type: 'i64' },
+  'i64.load32_u': { size: 4, signed: false, type: 'i64' },
+};
+const STORES: Readonly<Record<StoreOp, { size: 1 | 2 | 4 | 8; wide: boolean }>> = {
+  'i32.store': { size: 4, wide: false },
+  'i64.store': { size: 8, wide: true },
+  'i32.store8': { size: 1, wide: false },
+  'i32.store16': { size: 2, wide: false },
+  'i64.store8': { size: 1, wide: true },
+  'i64.store16': { size: 2, wide: true },
+  'i64.store32': { size: 4, wide: true },
+};
+
+/** An instruction the code generator does not lower, as a CompileError at its place. */
+function unsupported(cx: Lowering, instr: Instr): never {
+  throw new CompileError('unsupported', `'${instr.op}' is not supported by the code generator`, {
+    funcIndex: cx.fn.index,
+    funcName: functionDisplayName(cx.module, cx.fn.index),
+    instrIndex: cx.instrIndex,
+    instr: instr.op,
+    offset: instr.offset,
+  });
+}
+
+/** Lowers one instruction that is neither control flow nor a Wasm call. */
+export function lowerInstruction(cx: Lowering, instr: Instr): void {
+  const { m, module, offsets, fn } = cx;
+  const v = cx.values;
+  switch (instr.op) {
+    case 'nop':
+      break;
+    case 'unreachable':
+      m.trap('UnreachableCodeReached');
+      break;
+    case 'drop':
+      v.pop();
+      break;
+    case 'select': {
+      const c = v.pop();
+      const b = v.pop();
+      const a = v.pop();
+      const t = v.types[v.h];
+      m.select(v.push(instr.type ?? t), a, b, c);
+      break;
+    }
+    case 'local.get': {
+      const t = localType(fn, instr.local)!;
+      m.copySlot(v.push(t), v.local(instr.local));
+      break;
+    }
+    case 'local.set':
+      m.copySlot(v.local(instr.local), v.pop());
+      break;
+    case 'local.tee':
+      m.copySlot(v.local(instr.local), v.slot(v.h - 1));
+      break;
+    case 'global.get': {
+      const t = module.globalTypes[instr.global].valType;
+      if (t === 'externref') {
+        cx.calls.libcall('externref_global_get', [imm(instr.global)], v.h);
+        m.storeReturn(v.push(t));
+      } else {
+        const loc = globalLocation(cx, instr.global);
+        m.load('R0', loc.reg, loc.disp, t === 'i32' ? 4 : 8);
+        m.storeSlot(v.push(t), 'R0');
+      }
+      break;
+    }
+    case 'global.set': {
+      const t = module.globalTypes[instr.global].valType;
+      const value = v.pop();
+      if (t === 'externref') {
+        cx.calls.libcall('externref_global_set', [imm(instr.global), slotArg(value, true)], v.h);
+      } else {
+        m.loadSlot('R0', value, true);
+        const loc = globalLocation(cx, instr.global);
+        m.store(loc.reg, loc.disp, 'R0', t === 'i32' ? 4 : 8);
+      }
+      break;
+    }
+    case 'i32.const':
+      m.storeSlotImm(v.push('i32'), BigInt(instr.value >>> 0));
+      break;
+    case 'i64.const':
+      m.storeSlotImm(v.push('i64'), instr.value);
+      break;
+    case 'ref.null':
+      m.storeSlotImm(v.push(instr.type), 0n);
+      break;
+    case 'ref.is_null': {
+      const a = v.pop();
+      m.unop('eqz', true, v.push('i32'), a);
+      break;
+    }
+    case 'ref.func':
+      cx.calls.libcall('ref_func', [imm(instr.func)], v.h);
+      m.storeReturn(v.push('funcref'));
+      break;
+    case 'table.get': {
+      const elemType = module.tableTypes[instr.table].elemType;
+      const index = v.pop();
+      if (elemType === 'funcref') {
+        funcrefTableElement(cx, instr.table, index);
+        m.storeSlot(v.slot(v.h), 'R2');
+        v.push('funcref');
+        break;
+      }
+      // externref read barrier: hold the element alive in the activations table.
+      tableElementAddress(cx, instr.table, index);
+      m.load('R0', 'R0', 0, 8);
+      const result = v.slot(v.h);
+      m.storeSlot(result, 'R0');
+      v.types[v.h] = 'externref';
+      const done = m.newLabel();
+      const slow = m.newLabel();
+      m.branchCmp('eq', true, 'R0', 0, done);
+      m.load('R1', 'vmctx', offsets.vmctxExternrefActivationsTable(), 8);
+      m.load('R0', 'R1', offsets.vmExternRefActivationTableNext(), 8);
+      m.load('R2', 'R1', offsets.vmExternRefActivationTableEnd(), 8);
+      m.branchCmp('eq', true, 'R0', 'R2', slow);
+      m.loadSlot('R2', result, true);
+      m.addToMemory('R2', 1);
+      m.store('R0', 0, 'R2', 8);
+      m.addImm('R0', 'R0', 8);
+      m.store('R1', offsets.vmExternRefActivationTableNext(), 'R0', 8);
+      m.jump(done);
+      m.bind(slow);
+      // The element is live across this call (it is the result), so its slot is in the map.
+      cx.calls.libcall('activations_table_insert_with_gc', [slotArg(result, true)], v.h + 1);
+      m.bind(done);
+      v.push('externref');
+      break;
+    }
+    case 'table.set': {
+      const elemType = module.tableTypes[instr.table].elemType;
+      const value = v.pop();
+      const index = v.pop();
+      tableElementAddress(cx, instr.table, index);
+      m.loadSlot('R1', value, true);
+      if (elemType === 'funcref') {
+        m.orImm('R1', 'R1', 1n);
+        m.store('R0', 0, 'R1', 8);
+        break;
+      }
+      // externref write barrier: count the new reference before dropping the old one.
+      const checkOld = m.newLabel();
+      const done = m.newLabel();
+      const drop = m.newLabel();
+      m.branchCmp('eq', true, 'R1', 0, checkOld);
+      if (!mutated('table-set-no-incref')) m.addToMemory('R1', 1);
+      m.bind(checkOld);
+      m.load('R2', 'R0', 0, 8);
+      m.store('R0', 0, 'R1', 8);
+      m.branchCmp('eq', true, 'R2', 0, done);
+      if (!mutated('table-set-no-decref')) m.addToMemory('R2', -1, drop);
+      m.jump(done);
+      m.bind(drop);
+      cx.calls.libcall('drop_externref', [{ kind: 'reg', reg: 'R2' }], v.h);
+      m.bind(done);
+      break;
+    }
+    case 'table.size': {
+      const def = tableDefinition(cx, instr.table);
+      m.load('R0', def.reg, def.length, 4);
+      m.storeSlot(v.push('i32'), 'R0');
+      break;
+    }
+    case 'table.grow': {
+      const elemType = module.tableTypes[instr.table].elemType;
+      const delta = v.pop();
+      const init = v.pop();
+      cx.calls.libcall(elemType === 'funcref' ? 'table_grow_func_ref' : 'table_grow_externref', [imm(instr.table), slotArg(delta, false), slotArg(init, true)], v.h);
+      m.storeReturn(v.push('i32'));
+      break;
+    }
+    case 'table.fill': {
+      const elemType = module.tableTypes[instr.table].elemType;
+      const len = v.pop();
+      const value = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall(elemType === 'funcref' ? 'table_fill_func_ref' : 'table_fill_externref', [imm(instr.table), slotArg(dst, false), slotArg(value, true), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'table.copy': {
+      const len = v.pop();
+      const src = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall('table_copy', [imm(instr.dstTable), imm(instr.srcTable), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'table.init': {
+      const len = v.pop();
+      const src = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall('table_init', [imm(instr.table), imm(instr.elem), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'elem.drop':
+      cx.calls.libcall('elem_drop', [imm(instr.elem)], v.h);
+      break;
+    case 'memory.size': {
+      const def = memoryDefinition(cx, instr.memory);
+      m.load('R0', def.reg, def.length, 8);
+      m.shrImm('R0', 16);
+      m.storeSlot(v.push('i32'), 'R0');
+      break;
+    }
+    case 'memory.grow': {
+      const delta = v.pop();
+      cx.calls.libcall('memory32_grow', [slotArg(delta, false), imm(instr.memory)], v.h);
+      m.storeReturn(v.push('i32'));
+      break;
+    }
+    case 'memory.fill': {
+      const len = v.pop();
+      const value = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall('memory_fill', [imm(instr.memory), slotArg(dst, false), slotArg(value, false), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'memory.copy': {
+      const len = v.pop();
+      const src = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall('memory_copy', [imm(instr.dstMemory), slotArg(dst, false), imm(instr.srcMemory), slotArg(src, false), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'memory.init': {
+      const len = v.pop();
+      const src = v.pop();
+      const dst = v.pop();
+      cx.calls.libcall('memory_init', [imm(instr.memory), imm(instr.data), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      break;
+    }
+    case 'data.drop':
+      cx.calls.libcall('data_drop', [imm(instr.data)], v.h);
+      break;
+    default: {
+      const op = instr.op;
+      if (op in LOADS) {
+        const l = LOADS[op as LoadOp];
+        const addr = v.pop();
+        const memarg = (instr as { memarg: { offset: number } }).memarg;
+        heapAddress(cx, (instr as { memory: number }).memory, addr, memarg.offset, l.size);
+        m.load('R2', 'R0', 0, l.size, l.signed);
+        m.storeSlot(v.push(l.type), 'R2');
+        break;
+      }
+      if (op in STORES) {
+        const s = STORES[op as StoreOp];
+        const value = v.pop();
+        const addr = v.pop();
+        const memarg = (instr as { memarg: { offset: number } }).memarg;
+        heapAddress(cx, (instr as { memory: number }).memory, addr, memarg.offset, s.size);
+        m.loadSlot('R2', value, s.wide);
+        m.store('R0', 0, 'R2', s.size);
+        break;
+      }
+      if (!emitNumeric(cx, op as SimpleOp)) unsupported(cx, instr);
+    }
+  }
+}
+
+/** Numeric operators (`i32.add`, `i64.eqz`, conversions); false when `op` is none of them. */
+function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
+  const { m } = cx;
+  const v = cx.values;
+  const dot = op.indexOf('.');
+  if (dot < 0) return false;
+  const ty = op.slice(0, dot) as 'i32' | 'i64';
+  const name = op.slice(dot + 1);
+  const wide = ty === 'i64';
+  const bin = BINOPS.get(name);
+  if (bin !== undefined) {
+    const b = v.pop();
+    const a = v.pop();
+    m.binop(bin, wide, v.push(ty), a, b);
+    return true;
+  }
+  const cmp = COMPARES.get(name);
+  if (cmp !== undefined) {
+    const b = v.pop();
+    const a = v.pop();
+    m.compare(cmp, wide, v.push('i32'), a, b);
+    return true;
+  }
+  const un = UNOPS[name];
+  if (un !== undefined) {
+    const a = v.pop();
+    m.unop(un, wide, v.push(un === 'eqz' ? 'i32' : ty), a);
+    return true;
+  }
+  switch (op) {
+    case 'i32.wrap_i64': {
+      // The slot keeps all 64 bits; i32 readers only look at the low half.
+      v.pop();
+      v.push('i32');
+      return true;
+    }
+    case 'i64.extend_i32_s':
+    case 'i64.extend_i32_u': {
+      const a = v.pop();
+      m.unop(op === 'i64.extend_i32_s' ? 'extend_i32_s' : 'extend_i32_u', true, v.push('i64'), a);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
