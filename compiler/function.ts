@@ -19,15 +19,15 @@ import { externrefLiveness } from './liveness.ts';
 import type { MacroAssembler } from './codegen/common.ts';
 import { abiOf } from '../isa/abi.ts';
 import type { RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
-import { CallRecorder, functionSymbol, lowerCall, type CallSite } from './lowering/calls.ts';
-import type { Lowering } from './lowering/context.ts';
+import { functionSymbol, lowerCall } from './lowering/calls.ts';
+import { CallRecorder, type CallSite, type Lowering } from './lowering/context.ts';
 import { lowerControl } from './lowering/control.ts';
 import { checkSignature, layoutFrame, type FunctionFrame } from './lowering/frame.ts';
 import { lowerInstruction } from './lowering/instructions.ts';
 import { SlotValues } from './lowering/values.ts';
 
 export { functionSymbol } from './lowering/calls.ts';
-export type { CallSite, CallSiteKind } from './lowering/calls.ts';
+export type { CallSite, CallSiteKind } from './lowering/context.ts';
 
 export interface StackMap {
   /** (FP − SP at the call) / 8. */

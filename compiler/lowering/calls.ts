@@ -1,68 +1,17 @@
 /**
- * Call sites: every call the function makes (to a defined, imported or indirect Wasm function,
- * or to a builtin) is recorded with its return-address offset and the slots that hold live
- * externrefs across it, which become the call's stack map.
+ * Call sites of Wasm calls: `call` (direct, or through an import's VMFunctionImport) and
+ * `call_indirect` (table element, null and signature checks, then through the VMFuncRef).
+ * Each is recorded with the slots live across it (context.ts: CallRecorder).
  */
-import { builtinIndex, type BuiltinName } from '../builtins.ts';
-import type { CallOffsets, MacroAssembler, Operand } from '../codegen/common.ts';
 import { isImportedFunction, type Instr } from '../frontend/module.ts';
 import { VMFuncRefLayout } from '../vmoffsets.ts';
-import type { ExternrefLiveness } from '../liveness.ts';
-import { funcrefTableElement } from './environment.ts';
 import type { Lowering } from './context.ts';
-import { wideType, type SlotValues } from './values.ts';
-
-/** What kind of callee a call site has. */
-export type CallSiteKind = 'call' | 'call-import' | 'call-indirect' | 'libcall';
-
-export interface CallSite {
-  readonly kind: CallSiteKind;
-  /** Function index (call, call-import), type index (call-indirect) or builtin index (libcall). */
-  readonly callee: number;
-  /** Offset of the call instruction within the function. */
-  readonly callOffset: number;
-  /** Return-address offset within the function: the key of the stack map. */
-  readonly returnOffset: number;
-  /** Index of the Wasm instruction that made the call. */
-  readonly instrIndex: number;
-  /** SP-relative byte offsets of the slots holding live externrefs, ascending. */
-  readonly liveSlots: readonly number[];
-}
+import { funcrefTableElement } from './environment.ts';
+import { slotArg, wideType } from './values.ts';
 
 /** The symbol of defined or imported-by-index function `funcIndex` in the image. */
 export function functionSymbol(funcIndex: number): string {
   return `wasm_func_${funcIndex}`;
-}
-
-/** A call argument read from a frame slot (`wide`: 64-bit load, else 32-bit zero-extending). */
-export const slotArg = (offset: number, wide: boolean): Operand => ({ kind: 'slot', offset, wide });
-/** A constant call argument. */
-export const imm = (value: number | bigint): Operand => ({ kind: 'imm', value: BigInt(value) });
-
-/** Records the function's call sites, in code order. */
-export class CallRecorder {
-  readonly sites: CallSite[] = [];
-
-  constructor(
-    private readonly m: MacroAssembler,
-    private readonly builtinsOffset: number,
-    private readonly values: SlotValues,
-    private readonly liveness: ExternrefLiveness,
-    /** The index of the Wasm instruction being lowered. */
-    private readonly instrIndex: () => number,
-  ) {}
-
-  /** Records a call made at `offsets`; operand-stack entries below `liveHeight` survive it. */
-  record(kind: CallSiteKind, callee: number, offsets: CallOffsets, liveHeight: number): void {
-    const instrIndex = this.instrIndex();
-    this.sites.push({ kind, callee, ...offsets, instrIndex, liveSlots: this.values.liveSlots(liveHeight, this.liveness.liveAfter(instrIndex)) });
-  }
-
-  /** Calls builtin `name` with the platform ABI and records the call site. */
-  libcall(name: BuiltinName, args: Operand[], liveHeight: number): void {
-    const index = builtinIndex(name);
-    this.record('libcall', index, this.m.callBuiltin(this.builtinsOffset, index, args), liveHeight);
-  }
 }
 
 /** Lowers `call` and `call_indirect`; false for any other instruction. */

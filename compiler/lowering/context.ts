@@ -1,15 +1,71 @@
 /**
  * What the stages of compileFunction share while one function is lowered: the assembler, the
- * module and its VMOffsets, the frame, the value locations, the call sites, the control stack
- * and the index of the instruction being lowered.
+ * module and its VMOffsets, the frame, the value locations, the call sites being recorded, the
+ * control stack and the index of the instruction being lowered.
  */
-import type { MacroAssembler } from '../codegen/common.ts';
-import type { DefinedFunction, WasmModule } from '../frontend/module.ts';
+import type { Label } from '../../isa/code-buffer.ts';
+import { builtinIndex, type BuiltinName } from '../builtins.ts';
+import type { CallOffsets, MacroAssembler, Operand } from '../codegen/common.ts';
+import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts';
+import type { ExternrefLiveness } from '../liveness.ts';
 import type { VMOffsets } from '../vmoffsets.ts';
-import type { CallRecorder } from './calls.ts';
-import type { ControlFrame } from './control.ts';
 import type { FunctionFrame } from './frame.ts';
 import type { SlotValues } from './values.ts';
+
+/** What kind of callee a call site has. */
+export type CallSiteKind = 'call' | 'call-import' | 'call-indirect' | 'libcall';
+
+export interface CallSite {
+  readonly kind: CallSiteKind;
+  /** Function index (call, call-import), type index (call-indirect) or builtin index (libcall). */
+  readonly callee: number;
+  /** Offset of the call instruction within the function. */
+  readonly callOffset: number;
+  /** Return-address offset within the function: the key of the stack map. */
+  readonly returnOffset: number;
+  /** Index of the Wasm instruction that made the call. */
+  readonly instrIndex: number;
+  /** SP-relative byte offsets of the slots holding live externrefs, ascending. */
+  readonly liveSlots: readonly number[];
+}
+
+/** Records the function's call sites, in code order. */
+export class CallRecorder {
+  readonly sites: CallSite[] = [];
+
+  constructor(
+    private readonly m: MacroAssembler,
+    private readonly builtinsOffset: number,
+    private readonly values: SlotValues,
+    private readonly liveness: ExternrefLiveness,
+    /** The index of the Wasm instruction being lowered. */
+    private readonly instrIndex: () => number,
+  ) {}
+
+  /** Records a call made at `offsets`; operand-stack entries below `liveHeight` survive it. */
+  record(kind: CallSiteKind, callee: number, offsets: CallOffsets, liveHeight: number): void {
+    const instrIndex = this.instrIndex();
+    this.sites.push({ kind, callee, ...offsets, instrIndex, liveSlots: this.values.liveSlots(liveHeight, this.liveness.liveAfter(instrIndex)) });
+  }
+
+  /** Calls builtin `name` with the platform ABI and records the call site. */
+  libcall(name: BuiltinName, args: Operand[], liveHeight: number): void {
+    const index = builtinIndex(name);
+    this.record('libcall', index, this.m.callBuiltin(this.builtinsOffset, index, args), liveHeight);
+  }
+}
+
+/** An open block, loop or if (or the function body itself) on the control stack. */
+export interface ControlFrame {
+  readonly kind: 'function' | 'block' | 'loop' | 'if';
+  readonly label: Label;
+  elseLabel: Label | null;
+  /** Operand-stack height below the block's parameters. */
+  readonly base: number;
+  readonly params: readonly ValType[];
+  readonly results: readonly ValType[];
+  readonly entryTypes: readonly ValType[];
+}
 
 export interface Lowering {
   readonly m: MacroAssembler;

@@ -4,20 +4,9 @@
  * compiler lowers them.
  */
 import type { Label } from '../../isa/code-buffer.ts';
-import type { Instr, ValType } from '../frontend/module.ts';
-import type { Lowering } from './context.ts';
+import type { Instr } from '../frontend/module.ts';
+import type { ControlFrame, Lowering } from './context.ts';
 import { wideType } from './values.ts';
-
-export interface ControlFrame {
-  readonly kind: 'function' | 'block' | 'loop' | 'if';
-  readonly label: Label;
-  elseLabel: Label | null;
-  /** Operand-stack height below the block's parameters. */
-  readonly base: number;
-  readonly params: readonly ValType[];
-  readonly results: readonly ValType[];
-  readonly entryTypes: readonly ValType[];
-}
 
 /** Copies the top `arity` values down to the target frame's base. */
 export function moveBranchValues(cx: Lowering, target: ControlFrame): void {

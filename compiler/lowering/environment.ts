@@ -5,7 +5,7 @@
  * the value layer keeps them.
  */
 import type { Lowering } from './context.ts';
-import { imm, slotArg } from './calls.ts';
+import { imm, slotArg } from './values.ts';
 
 /** The definition of table `t`: base register/offsets of its `base` and `current_elements`. */
 export function tableDefinition(cx: Lowering, t: number): { reg: 'vmctx' | 'R1'; base: number; length: number } {

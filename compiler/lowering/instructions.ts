@@ -16,9 +16,9 @@ import {
   type ValType,
 } from '../frontend/module.ts';
 import type { BinOp, Cond, UnOp } from '../codegen/common.ts';
-import { imm, slotArg } from './calls.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
+import { imm, slotArg } from './values.ts';
 
 const BINOPS: ReadonlyMap<string, BinOp> = new Map(
   (['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr', 'div_s', 'div_u', 'rem_s', 'rem_u'] as const).map(

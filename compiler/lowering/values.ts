@@ -6,10 +6,16 @@
  * lowering hands the MacroAssembler); frame layout, environment addressing, control flow and
  * call sites ask it for locations and do not depend on it being slots.
  */
+import type { Operand } from '../codegen/common.ts';
 import type { ValType } from '../frontend/module.ts';
 
 /** Whether a value of type `t` is handled as 64 bits (everything but i32). */
 export const wideType = (t: ValType): boolean => t !== 'i32';
+
+/** A call argument read from a frame slot (`wide`: 64-bit load, else 32-bit zero-extending). */
+export const slotArg = (offset: number, wide: boolean): Operand => ({ kind: 'slot', offset, wide });
+/** A constant call argument. */
+export const imm = (value: number | bigint): Operand => ({ kind: 'imm', value: BigInt(value) });
 
 export class SlotValues {
   /** Operand-stack height. */
