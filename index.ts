@@ -17,6 +17,7 @@ export {
   type HostFn, type ImportDescriptor, type ValTypeMap, type ValsOf, type ResultOf,
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
   type CycleOptions, type CycleReport,
+  openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
 } from './runtime/api.ts';
 
 // Errors: every class a call of this API can throw. StackscopeError is the base of all of them.

@@ -7,7 +7,8 @@ import { Aarch64MacroAssembler } from './codegen/aarch64.ts';
 import type { MacroAssembler } from './codegen/common.ts';
 import type { TrapCode } from '../isa/trap-codes.ts';
 import { X64MacroAssembler } from './codegen/x64.ts';
-import { compileFunction, signatureIndices, stackMapOf, type CallSite, type CompiledFunction, type StackMap } from './function.ts';
+import { compileFunction, signatureIndices, stackMapOf } from './function.ts';
+import type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 import {
   FUNCTION_ALIGN,
   encodeModuleMetadata,
@@ -29,44 +30,12 @@ export { ImageFormatError, readModuleMetadata, readStackMaps, readTrapTable } fr
 export type { ImageMetadata, StackMapRecord, TrapRecord } from './image-reader.ts';
 export { StackMapIndex } from './stackmaps.ts';
 export { formatListing } from './listing.ts';
+export type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 
 export interface CompileOptions {
   readonly arch: Arch;
   /** Name used in errors from the ELF writer. */
   readonly file?: string;
-}
-
-export interface ImageFunction extends CompiledFunction {
-  /** Offset of the function's first byte in `.text`. */
-  readonly textOffset: number;
-}
-
-export interface ImageTrap {
-  /** Offset in `.text`. */
-  readonly textOffset: number;
-  readonly funcIndex: number;
-  readonly code: TrapCode;
-}
-
-export interface ImageStackMap extends StackMap {
-  readonly funcIndex: number;
-  readonly site: CallSite;
-  /** Return-address offset in `.text`. */
-  readonly textReturnOffset: number;
-}
-
-export interface CompiledImage {
-  readonly arch: Arch;
-  /** The ELF64 ET_REL object. */
-  readonly elf: Uint8Array;
-  readonly text: Uint8Array;
-  readonly functions: readonly ImageFunction[];
-  readonly traps: readonly ImageTrap[];
-  readonly stackMaps: readonly ImageStackMap[];
-  /** Type index → signature index, and signature index → representative type index. */
-  readonly signatureOf: readonly number[];
-  readonly signatures: readonly number[];
-  readonly offsets: VMOffsets;
 }
 
 export function newMacroAssembler(arch: Arch): MacroAssembler {

@@ -5,7 +5,7 @@
  * stack map: mapped words, the bitmap and the slots its set bits cover.
  */
 import { createDisassembler } from '../isa/disasm.ts';
-import type { CompiledImage, ImageFunction } from './index.ts';
+import type { CompiledImage, ImageFunction } from './image-types.ts';
 import { stackMapOf } from './function.ts';
 import type { WasmModule, Instr } from './frontend/module.ts';
 

@@ -8,7 +8,7 @@
  *   function starts, a query in a function that has no earlier safepoint borrows the previous
  *   function's map (the failure wasmtime PR #2396 fixed); `functionStartMarkers` adds them.
  */
-import type { CompiledImage, ImageStackMap } from './index.ts';
+import type { CompiledImage, ImageStackMap } from './image-types.ts';
 
 export interface StackMapLookupOptions {
   /** Put a "no map" entry at every function start (v0.22's fix). Default true. */

@@ -24,7 +24,7 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
-import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../index.ts';
+import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../runtime/api.ts';
 import { parseWasm, parseWat } from '../compiler/frontend/index.ts';
 // The heap's counts and the activations table are runtime internals; the oracle checks them.
 import { storeInternals } from '../runtime/store.ts';

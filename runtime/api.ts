@@ -18,3 +18,6 @@ export { WasmTrap, RuntimeError, InstantiationError, StoreClosedError } from './
 export type { TrapCode } from './errors.ts';
 export type { FuncType, GlobalType, MemoryType, TableType, ValType, RefType } from '../compiler/frontend/module.ts';
 export type { CycleOptions, CycleReport } from '../simulator/timing/cycles.ts';
+export {
+  openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
+} from './session.ts';

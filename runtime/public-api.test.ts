@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
   Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
-  NativeHelperError, GuestTrap, type GcReport, type CycleReport,
+  NativeHelperError, GuestTrap, openSession, HostImportError, SessionArchError, type GcReport, type CycleReport,
 } from '../index.ts';
 import { ARCHES } from './testing.ts';
 
@@ -76,4 +76,27 @@ test('every error class a user catches comes from the package root and is a Stac
   for (const E of [WasmTrap, RuntimeError, CompileError, NativeHelperError, GuestTrap]) {
     t.true(E.prototype instanceof StackscopeError, E.name);
   }
+});
+
+test('openSession: what `stackscope run` opens, for an API user (default host imports, every collection explained)', async (t) => {
+  const wat = `(module (import "env" "print_i32" (func $p (param i32))) (import "env" "gc" (func $gc))
+    (func (export "main") i32.const 7 call $p call $gc))`;
+  const printed: string[] = [];
+  const session = await openSession(new TextEncoder().encode(wat), 'main.wat', { arch: 'aarch64', print: (l) => printed.push(l) });
+  try {
+    t.is(session.arch, 'aarch64');
+    session.instance.getFunc('main').call();
+    t.deepEqual(printed, ['print_i32: 7']);
+    t.is(session.gcs.length, 1);
+    t.truthy(session.gcs[0].explanation);
+  } finally {
+    session.store.close();
+  }
+  const bad = '(module (import "env" "nope" (func)))';
+  const e = await t.throwsAsync(openSession(new TextEncoder().encode(bad), 'bad.wat'), { instanceOf: HostImportError });
+  t.regex(e!.message, /^bad\.wat: import "env" "nope" \(func\) is not a host import stackscope provides/);
+  const stubbed = await openSession(new TextEncoder().encode(bad), 'bad.wat', { stubUnknownImports: true });
+  t.deepEqual(stubbed.stubbed, ['env.nope () -> ()']);
+  stubbed.store.close();
+  t.true(SessionArchError.prototype instanceof StackscopeError);
 });

@@ -8,7 +8,10 @@ import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { readElf } from '../../loader/elf.ts';
 import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
-import { Engine, ExternRef, Func, Linker, Module, Store, WasmTrap, type HostFn, type Instance, type Val } from '../../runtime/api.ts';
+import { Engine, ExternRef, Func, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
+import { HostImportError, SessionArchError, funcTypeText, openSession, sessionArch, valText, type Session } from '../../runtime/session.ts';
+
+export { valText } from '../../runtime/session.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { CycleModelError, type CycleOptions, type CycleReport } from '../../simulator/timing/cycles.ts';
 import { HostUarchError, UARCH_NAMES, UnknownUarchError, parseUarch, resolveUarch } from '../../simulator/timing/model.ts';
@@ -394,101 +397,39 @@ export interface WasmSession {
   stubbed: string[];
 }
 
-/**
- * The default host imports (module "env"). `print` and `gc` take any parameters (and return
- * nothing), so modules written for `stackscope gc` run here unchanged; the others have one type.
- */
-const HOST_IMPORTS: Record<string, FuncType | 'any-params'> = {
-  print_i32: { params: ['i32'], results: [] },
-  print_i64: { params: ['i64'], results: [] },
-  print_externref: { params: ['externref'], results: [] },
-  print: 'any-params',
-  new_ref: { params: ['i32'], results: ['externref'] },
-  ref: { params: ['i32'], results: ['externref'] },
-  gc: 'any-params',
-};
-
-function typeText(t: FuncType): string {
-  return `(${t.params.join(', ')}) -> (${t.results.join(', ')})`;
-}
-
+/** The library's session (runtime/session.ts) plus what the CLI's tracer and explain need. */
 export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSession> {
-  const isElf = o.bytes[0] === 0x7f && o.bytes[1] === 0x45;
-  let imageArch: Arch | undefined;
-  if (isElf) {
-    imageArch = readElf(o.bytes, o.file).arch;
-    if (o.arch !== undefined && o.arch !== imageArch) {
-      throw new UsageError(`--arch ${o.arch}: ${o.file} is an image compiled for ${imageArch}`, o.command);
-    }
-  }
-  const arch = imageArch ?? o.arch ?? 'x64';
-  checkUarchArch(o.cycles, arch, isElf ? `${o.file} is an image compiled for` : 'the module runs on', o.command);
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
-  const name = basename(o.file);
-  const module = isElf ? Module.fromImage(engine, o.bytes, name) : await Module.from(engine, o.bytes, name);
-  const gcs: GcReport[] = [];
-  // Set once instantiated; a start function's collections are recorded before that.
-  let session: WasmSession | undefined;
-  const store = await Store.create(engine, {
-    explainCollections: true,
-    onCollection: (report) => {
-      gcs.push(report);
-      session?.onGc?.(report);
-    },
-  });
+  let arch: Arch;
   try {
-    const stubbed: string[] = [];
-    const linker = new Linker(engine);
-    const impls: Record<string, (...args: Val[]) => Val | void> = {
-      print_i32: (x) => o.print(`print_i32: ${String(x)}`),
-      print_i64: (x) => o.print(`print_i64: ${String(x)}`),
-      print_externref: (r) => o.print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
-      print: (...args) => o.print(`print: ${args.map(valText).join(' ')}`),
-      new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
-      ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
-    };
-    for (const imp of module.wasm.imports) {
-      const where = `${o.file}: import "${imp.module}" "${imp.name}"`;
-      const type = imp.module === 'env' ? HOST_IMPORTS[imp.name] : undefined;
-      if (imp.kind === 'func' && !type && o.stubUnknownImports) {
-        // A stub that does nothing and returns zero or null, so that the run can go on.
-        const stubType = module.wasm.types[imp.typeIndex];
-        if (!linker.get(imp.module, imp.name)) {
-          const zero = (t: ValType): Val => (t === 'i32' ? 0 : t === 'i64' ? 0n : null);
-          linker.define(imp.module, imp.name, Func.wrap(store, stubType, () => (stubType.results.length ? zero(stubType.results[0]) : undefined)));
-          stubbed.push(`${imp.module}.${imp.name} ${typeText(stubType)}`);
-        }
-        continue;
-      }
-      if (imp.kind !== 'func' || !type) {
-        throw new UsageError(`${where} (${imp.kind}) is not a host import stackscope provides (env.${Object.keys(HOST_IMPORTS).join(', env.')}; see --help)`, o.command);
-      }
-      const want = module.wasm.types[imp.typeIndex];
-      if (type === 'any-params' ? want.results.length !== 0 : typeText(want) !== typeText(type)) {
-        throw new UsageError(`${where} has type ${typeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : typeText(type)}`, o.command);
-      }
-      if (linker.get(imp.module, imp.name)) continue;
-      const fn: HostFn = imp.name === 'gc' ? (caller) => { caller.gc(); } : (_caller, ...args) => impls[imp.name](...args);
-      linker.define(imp.module, imp.name, Func.wrap(store, type === 'any-params' ? want : type, fn));
-    }
-    const instance = linker.instantiate(store, module);
-    // The runtime placed the module's code when instantiating; stack maps are text-relative.
-    const textBase = store.textBaseOf(module) ?? 0n;
-    session = {
-      arch, file: o.file, engine, store, module, instance, image: module.image, gcs, onGc: undefined,
-      safepoints: safepointsOf(module, textBase, name), namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store), stubbed,
-    };
-    return session;
+    arch = sessionArch(o.bytes, o.file, o.arch);
   } catch (e) {
-    store.close();
+    if (e instanceof SessionArchError) throw new UsageError(e.message, o.command);
     throw e;
   }
+  checkUarchArch(o.cycles, arch, o.bytes[0] === 0x7f ? `${o.file} is an image compiled for` : 'the module runs on', o.command);
+  let session: Session;
+  try {
+    session = await openSession(o.bytes, o.file, {
+      arch, print: o.print, budget: o.budget, timeoutMs: o.timeoutMs, cycles: o.cycles, stubUnknownImports: o.stubUnknownImports,
+    });
+  } catch (e) {
+    if (e instanceof HostImportError) throw new UsageError(e.message, o.command);
+    throw e;
+  }
+  // The runtime placed the module's code when instantiating; stack maps are text-relative.
+  const textBase = session.store.textBaseOf(session.module) ?? 0n;
+  return Object.assign(session, {
+    image: session.module.image,
+    safepoints: safepointsOf(session.module, textBase, basename(o.file)),
+    namer: slotNamerFor(session.module.image, textBase),
+    describeRef: refDescriber(session.store),
+  });
 }
 
 /** Parses ARGS for an export of type `type` (`command` names the caller in errors). */
 export function parseInvokeArgs(store: Store, name: string, type: FuncType, texts: readonly string[], command: string): Val[] {
   if (texts.length !== type.params.length) {
-    throw new UsageError(`--invoke ${name}: takes ${type.params.length} argument(s) ${typeText(type)}, got ${texts.length}`, command);
+    throw new UsageError(`--invoke ${name}: takes ${type.params.length} argument(s) ${funcTypeText(type)}, got ${texts.length}`, command);
   }
   return type.params.map((t: ValType, i) => {
     const text = texts[i];
@@ -525,14 +466,6 @@ export function chooseInvoke(session: WasmSession, invoke: { name: string; args:
   }
   const func = session.instance.getFunc(invoke.name);
   return { name: invoke.name, func, args: parseInvokeArgs(session.store, invoke.name, func.type, invoke.args, command) };
-}
-
-/** A result or argument value as text. */
-export function valText(v: Val): string {
-  if (v === null) return 'null';
-  if (v instanceof ExternRef) return `externref ${describeValue(v.value)}`;
-  if (v instanceof Func) return 'funcref';
-  return String(v);
 }
 
 export function valJson(type: ValType, v: Val): { type: ValType; value: string | number | null } {

@@ -1,0 +1,177 @@
+/**
+ * A module opened for a run, as `stackscope run`, `explain` and `gc` open one: the bytes (WAT
+ * text, a Wasm binary or a compiled image) compiled for an arch, a Store that explains every
+ * collection and keeps the reports, and an instance whose "env" imports are stackscope's
+ * default host functions. The CLI calls exactly this, so an API user gets the same run:
+ *
+ *   const session = await openSession(bytes, 'prog.wat', { print: console.log });
+ *   session.instance.getFunc('main').call();
+ *   session.gcs; // every collection, explained
+ *
+ * Errors: HostImportError for an import the defaults do not provide (or of another type),
+ * SessionArchError for an image of the other arch; compile and instantiation errors as usual.
+ */
+import { basename } from 'node:path';
+import type { Arch } from '../isa/arch.ts';
+import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { describeValue, type GcReport } from '../gc/report.ts';
+import { readElf } from '../loader/elf.ts';
+import type { CycleOptions } from '../simulator/timing/cycles.ts';
+import { Engine } from './engine.ts';
+import { StackscopeError } from '../isa/error.ts';
+import { RuntimeError } from './errors.ts';
+import { Func, type HostFn } from './func.ts';
+import type { Instance } from './instance.ts';
+import { Linker } from './linker.ts';
+import { Module } from './module.ts';
+import { ExternRef } from './ref.ts';
+import { Store } from './store.ts';
+import type { Val } from './values.ts';
+
+/**
+ * The default host imports (module "env"). `print` and `gc` take any parameters (and return
+ * nothing), so modules written for `stackscope gc` run here unchanged; the others have one type.
+ */
+export const DEFAULT_HOST_IMPORTS: Readonly<Record<string, FuncType | 'any-params'>> = {
+  print_i32: { params: ['i32'], results: [] },
+  print_i64: { params: ['i64'], results: [] },
+  print_externref: { params: ['externref'], results: [] },
+  print: 'any-params',
+  new_ref: { params: ['i32'], results: ['externref'] },
+  ref: { params: ['i32'], results: ['externref'] },
+  gc: 'any-params',
+};
+
+/** An import the default host functions do not provide, or provide with another type. */
+export class HostImportError extends StackscopeError {
+  override name = 'HostImportError';
+  constructor(
+    /** `file: import "module" "name"`. */
+    readonly where: string,
+    readonly what: string,
+  ) {
+    super(`${where} ${what}`);
+  }
+}
+
+/** A compiled image asked to run on the other arch. */
+export class SessionArchError extends RuntimeError {
+  override name = 'SessionArchError';
+}
+
+export interface SessionOptions {
+  /** Undefined: x64 for source modules, the image's own arch for images. */
+  arch?: Arch;
+  /** Where the print imports write (one line each). Default: nowhere. */
+  print?: (line: string) => void;
+  budget?: bigint | null;
+  timeoutMs?: number | null;
+  /** The store's cycle model. */
+  cycles?: CycleOptions;
+  /** Function imports the defaults do not provide become stubs returning zero or null. */
+  stubUnknownImports?: boolean;
+}
+
+/** A module compiled, instantiated with the default host imports, ready to invoke. */
+export interface Session {
+  arch: Arch;
+  file: string;
+  engine: Engine;
+  store: Store;
+  module: Module;
+  instance: Instance;
+  /** Every collection that ran, with its explanation (a start function's included). */
+  gcs: GcReport[];
+  /** Called with every collection's report as it finishes (set it after opening). */
+  onGc: ((report: GcReport) => void) | undefined;
+  /** Imports replaced by stubs (`stubUnknownImports`), as `module.name (type)`. */
+  stubbed: string[];
+}
+
+export function funcTypeText(t: FuncType): string {
+  return `(${t.params.join(', ')}) -> (${t.results.join(', ')})`;
+}
+
+/** A result or argument value as text (as the print import shows it). */
+export function valText(v: Val): string {
+  if (v === null) return 'null';
+  if (v instanceof ExternRef) return `externref ${describeValue(v.value)}`;
+  if (v instanceof Func) return 'funcref';
+  return String(v);
+}
+
+/** True when `bytes` is an ELF file (a compiled image). */
+function isElf(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
+}
+
+/** The arch a session of these bytes runs on: an image's own, else `requested`, else x64. */
+export function sessionArch(bytes: Uint8Array, file: string, requested: Arch | undefined): Arch {
+  if (!isElf(bytes)) return requested ?? 'x64';
+  const imageArch = readElf(bytes, file).arch;
+  if (requested !== undefined && requested !== imageArch) {
+    throw new SessionArchError(`--arch ${requested}`, `${file} is an image compiled for ${imageArch}`);
+  }
+  return imageArch;
+}
+
+/** Opens a session (see the file comment). The store is closed again if opening fails. */
+export async function openSession(bytes: Uint8Array, file: string, o: SessionOptions = {}): Promise<Session> {
+  const arch = sessionArch(bytes, file, o.arch);
+  const print = o.print ?? (() => undefined);
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
+  const name = basename(file);
+  const module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
+  const gcs: GcReport[] = [];
+  // Set once instantiated; a start function's collections are recorded before that.
+  let session: Session | undefined;
+  const store = await Store.create(engine, {
+    explainCollections: true,
+    onCollection: (report) => {
+      gcs.push(report);
+      session?.onGc?.(report);
+    },
+  });
+  try {
+    const stubbed: string[] = [];
+    const linker = new Linker(engine);
+    const impls: Record<string, (...args: Val[]) => Val | void> = {
+      print_i32: (x) => print(`print_i32: ${String(x)}`),
+      print_i64: (x) => print(`print_i64: ${String(x)}`),
+      print_externref: (r) => print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
+      print: (...args) => print(`print: ${args.map(valText).join(' ')}`),
+      new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
+      ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
+    };
+    for (const imp of module.wasm.imports) {
+      const where = `${file}: import "${imp.module}" "${imp.name}"`;
+      const type = imp.module === 'env' ? DEFAULT_HOST_IMPORTS[imp.name] : undefined;
+      if (imp.kind === 'func' && !type && o.stubUnknownImports) {
+        // A stub that does nothing and returns zero or null, so that the run can go on.
+        const stubType = module.wasm.types[imp.typeIndex];
+        if (!linker.get(imp.module, imp.name)) {
+          const zero = (t: ValType): Val => (t === 'i32' ? 0 : t === 'i64' ? 0n : null);
+          linker.define(imp.module, imp.name, Func.wrap(store, stubType, () => (stubType.results.length ? zero(stubType.results[0]) : undefined)));
+          stubbed.push(`${imp.module}.${imp.name} ${funcTypeText(stubType)}`);
+        }
+        continue;
+      }
+      if (imp.kind !== 'func' || !type) {
+        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}; see --help)`);
+      }
+      const want = module.wasm.types[imp.typeIndex];
+      if (type === 'any-params' ? want.results.length !== 0 : funcTypeText(want) !== funcTypeText(type)) {
+        throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
+      }
+      if (linker.get(imp.module, imp.name)) continue;
+      const fn: HostFn = imp.name === 'gc' ? (caller) => { caller.gc(); } : (_caller, ...args) => impls[imp.name](...args);
+      linker.define(imp.module, imp.name, Func.wrap(store, type === 'any-params' ? want : type, fn));
+    }
+    const instance = linker.instantiate(store, module);
+    session = { arch, file, engine, store, module, instance, gcs, onGc: undefined, stubbed };
+    return session;
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
