@@ -28,8 +28,8 @@ the compiler's frame layout, and for marked words the reference the GC would rea
 
 examples/NAME (or NAME) names an example's directory. Without --invoke, the example's own
 driver (its run.ts: the host functions, table contents and calls its README describes) runs
-the module; this needs the TypeScript sources (node --import tsx cli/main.ts, or the
-stackscope launcher before 'npm run build'). With --invoke, or for any other module, the
+the module (the examples shipped with stackscope run from any directory, their drivers
+compiled; a TypeScript driver of your own needs tsx installed). With --invoke, or for any other module, the
 'run' host imports are provided and any other function import becomes a stub that does
 nothing and returns zero or null (listed in the output).
 

@@ -43,9 +43,10 @@ function NAME is called with ARGS (i32/i64 as integers, decimal or 0x-hex; exter
 imports printed, the result and the instructions executed.
 
 examples/NAME (or NAME, or any directory) means the directory's one .wat file. If it has a
-run.ts driver and no --invoke is given, the driver runs the module (its own host functions,
-tables and calls; the example's README says what it prints); this needs the TypeScript
-sources (node --import tsx cli/main.ts). JSON then: {"arch", "module", "driver", "trap",
+driver (run.js, run.mjs or run.ts) and no --invoke is given, the driver runs the module (its
+own host functions, tables and calls; the example's README says what it prints). The examples
+shipped with stackscope run from any directory, their drivers compiled; a TypeScript driver of
+your own needs tsx installed. JSON then: {"arch", "module", "driver", "trap",
 "output", "gcs", "trace"?, "cycles"?}.
 
 Host imports (module "env"):
