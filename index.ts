@@ -56,3 +56,14 @@ export {
 } from './viewer/index.ts';
 // The GC fuzzer (docs/fuzzing.md): generator, reference model, campaigns, shrinking, mutants.
 export * as fuzzer from './fuzz/index.ts';
+
+// Native objects in a sandbox (sandbox/, docs/sandbox.md) and the loader under it.
+export {
+  Sandbox, STACK_CANARY, parseSignature, signatureText, SignatureError, GuestExit, SandboxMemoryError, C_RUNTIME_FUNCTIONS,
+  readArchive, isArchive, selectObjects,
+  type SandboxInput, type SandboxOptions, type CallOutcome, type CType, type ScalarType, type StructType,
+  type ResultType, type Signature, type CValue, type HostFunctionSpec, type HostContext, type VarArgs, type SyscallPolicy,
+} from './sandbox/index.ts';
+export { readElf, link, type ElfObject, type LinkedImage, type LinkInput } from './loader/index.ts';
+export type { FrameMethod } from './simulator/trap.ts';
+export type { SyscallHandler, SyscallRequest } from './simulator/machine.ts';

@@ -15,6 +15,8 @@ export interface HostBinding {
 export interface LoadOptions {
   /** Host functions by symbol name; objects' own definitions win over them. */
   hostFunctions?: ReadonlyMap<string, HostBinding> | Record<string, HostBinding>;
+  /** Addresses of data the host provides (e.g. `__stack_chk_guard`), for names no object defines. */
+  dataSymbols?: ReadonlyMap<string, bigint>;
 }
 
 /** Objects linked and placed in a Machine, ready to call by symbol name. */
@@ -41,7 +43,7 @@ export function loadObjects(machine: Machine, inputs: readonly LinkInput[], opti
   const stubs = new Map<string, bigint>();
   const externals = (name: string): bigint | undefined => {
     const binding = bindings.get(name);
-    if (!binding) return undefined;
+    if (!binding) return options.dataSymbols?.get(name);
     let stub = stubs.get(name);
     if (stub === undefined) {
       stub = machine.addHostFunction(name, binding.arity, binding.fn);

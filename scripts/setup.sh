@@ -20,7 +20,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # native and qemu-aarch64 differential runs.
 apt_needed=(libunicorn2 libunicorn-dev gcc libc6-dev binutils)
 if [ "$want_tests" = 1 ]; then
-  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user chromium)
+  apt_needed+=(binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user chromium clang)
 fi
 missing=()
 for p in "${apt_needed[@]}"; do

@@ -60,6 +60,12 @@ export interface CpuEngine {
    * needed and forgets blocks described before.
    */
   setBlockDescriber?(describe: BlockDescriber): void;
+  /**
+   * Optional: called with every block's code when the native counter meets it for the first
+   * time, before it runs (and before the describer). The inspector may add code hooks and
+   * invalidate the block; the block is translated again before it runs.
+   */
+  setBlockInspector?(inspect: ((address: bigint, code: Uint8Array) => void) | null): void;
   /** Optional fast block hook: addresses as JS numbers (exact below 2^53), no bigint work. */
   hookBlockRaw?(cb: (address: number, size: number) => void): HookHandle;
   /**

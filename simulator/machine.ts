@@ -8,7 +8,8 @@ import {
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { attachToJSON } from '../isa/json.ts';
-import { GuestTrap, type BacktraceFrame, type TrapKind } from './trap.ts';
+import { GuestTrap, type BacktraceFrame, type FrameMethod, type TrapKind } from './trap.ts';
+import { systemInstructions, type SystemInstruction } from './system.ts';
 import type { CycleCounter, CycleOptions, CycleReport, ReportOptions } from './timing/cycles.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
@@ -54,6 +55,9 @@ export interface Stack {
 export interface HostCall {
   readonly machine: Machine;
   readonly name: string;
+  /** PC of the guest instruction that called the host function (the `call`/`bl` before the
+   * return address; the stub itself when that is not a call, e.g. after a tail jump). */
+  readonly callSite: bigint;
   /** Guest stack pointer at the call (x86-64: pointing at the return address). */
   readonly sp: bigint;
   /** Guest frame pointer of the caller. */
@@ -90,6 +94,65 @@ export interface MachineOptions {
    * hooks, slower). Default off. Read results with `cycleReport()`.
    */
   cycles?: CycleOptions;
+  /** Handler for guest system calls; without one every system call is a `syscall` trap. */
+  syscalls?: SyscallHandler;
+  /**
+   * What `rdtsc`/`rdtscp` and AArch64 `cntvct_el0`/`cntpct_el0` read: `virtual` (default) is
+   * the number of guest instructions executed since the machine was made, so runs replay
+   * exactly; `real` is the host's monotonic clock in nanoseconds.
+   */
+  clock?: 'virtual' | 'real';
+}
+
+/** A guest system call stopped before it executes (docs/sandbox.md). */
+export interface SyscallRequest {
+  readonly machine: Machine;
+  /** `syscall`/`sysenter` (x86-64 Linux numbers in rax, arguments rdi rsi rdx r10 r8 r9),
+   * `int 0x80` (i386 numbers in eax, arguments ebx ecx edx esi edi ebp), `svc` (x8; x0-x5). */
+  readonly convention: 'x64' | 'i386' | 'aarch64';
+  readonly number: bigint;
+  readonly args: readonly bigint[];
+  readonly pc: bigint;
+  readonly instruction: string;
+}
+
+/**
+ * Decides a guest system call: a number emulates it (the value is the call's result, in rax or
+ * x0, and the guest continues after the instruction); `undefined` denies it (a `syscall`
+ * trap at the instruction). Throwing ends the outermost call with that error.
+ */
+export type SyscallHandler = (request: SyscallRequest) => bigint | number | undefined;
+
+/** Guest registers for unwinding one frame: DWARF register number → value (x86-64: 7 = rsp,
+ * 6 = rbp, 16 = return address column; AArch64: 29 = fp, 30 = lr, 31 = sp). */
+export interface UnwindState {
+  pc: bigint;
+  regs: Map<number, bigint>;
+}
+
+/**
+ * Finds the caller's registers from a frame's (e.g. from `.eh_frame` CFI); undefined when it
+ * knows nothing about `state.pc`. `youngest` is false for frames whose pc is a return address
+ * (look up `pc - 1`).
+ */
+export type Unwinder = (state: UnwindState, youngest: boolean, machine: Machine) => UnwindState | undefined;
+
+/** A call's argument registers and stack words, for signatures beyond integers. */
+export interface CallFrame {
+  /** Integer/pointer argument registers in order (at most 6 on x86-64, 8 on AArch64). */
+  ints: readonly bigint[];
+  /** Raw low 64 bits of the vector argument registers xmm0-7 / v0-7 (f32 in the low 32). */
+  floats?: readonly bigint[];
+  /** 8-byte words placed at the stack pointer of the call, in order. */
+  stack?: readonly bigint[];
+  /** AArch64 indirect result location register x8 (sret). */
+  indirectResult?: bigint;
+}
+
+/** Result registers after a call: rax, rdx / x0, x1 and xmm0-1 / d0-d3 (low 64 bits). */
+export interface CallResult {
+  ints: [bigint, bigint];
+  floats: bigint[];
 }
 
 export interface CallOptions {
@@ -106,6 +169,14 @@ const GATEWAY_STUBS = 4096;
 const STUB_SIZE = 8;
 /** brk immediate marking gateway stubs on AArch64 ("ss"); any other brk is a breakpoint. */
 const GATEWAY_BRK = 0x5353;
+/** Unicorn ids of xmm0-7 (x86-64) and d0-7 (AArch64), the vector argument registers. */
+const FLOAT_ARG_IDS: Record<Arch, number[]> = {
+  x64: [122, 123, 124, 125, 126, 127, 128, 129],
+  aarch64: [40, 41, 42, 43, 44, 45, 46, 47],
+};
+/** Code hooks one machine puts on single instructions before it watches all code instead. */
+const MAX_SITE_HOOKS = 64;
+const NO_UNTIL = (1n << 64n) - 1n;
 
 function alignUp(v: bigint, a: bigint): bigint {
   return (v + a - 1n) & ~(a - 1n);
@@ -151,6 +222,25 @@ export class Machine {
   /** Instructions the gateway itself executed (trap + ret per host call, trap per return). */
   private harnessInstructions = 0n;
   private readonly cycleCounter: CycleCounter | undefined;
+  /** Instructions the sandbox scans for, by PC (see system.ts). */
+  private readonly systemSites = new Map<bigint, SystemInstruction>();
+  private siteHooks = 0;
+  private watchAll: HookHandle | undefined;
+  private pendingSystem: SystemInstruction | undefined;
+  /** A resumed run starts at this site: its hook lets it run once. */
+  private resumeAt: bigint | undefined;
+  private syscallHandler: SyscallHandler | undefined;
+  private readonly realClock: boolean;
+  /** Instructions of finished outermost calls (the virtual clock's base). */
+  private clockBase = 0n;
+  private readonly unwinders: Unwinder[] = [];
+  /** The current outermost call's limits, for host work charged against them. */
+  private callBudget: bigint | null = null;
+  private callDeadline: number | null = null;
+  private charged = 0n;
+  private handedFrame: CallFrame | undefined;
+  private handedAfter: (() => void) | undefined;
+  private readonly siteHookHandles = new Map<bigint, HookHandle>();
 
   /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
    * Unicorn, say) fit the same API. */
@@ -184,6 +274,160 @@ export class Machine {
     this.returnStub = this.writeStub(0);
     this.stack = this.createStack('stack', options.stackSize ?? 1 << 20);
     this.engine.setLimits({ budget: null, deadline: null });
+    this.syscallHandler = options.syscalls;
+    this.realClock = options.clock === 'real';
+    this.engine.setBlockInspector?.((address, code) => this.inspectBlock(address, code));
+  }
+
+  // ---- system instructions ----------------------------------------------------------------
+
+  /** Replaces the system call handler (undefined: every system call traps). */
+  setSyscallHandler(handler: SyscallHandler | undefined): void {
+    this.syscallHandler = handler;
+  }
+
+  /** Hooks the system instructions of a block the engine is about to run for the first time. */
+  private inspectBlock(address: bigint, code: Uint8Array): void {
+    const found = systemInstructions(this.arch, address, code, this.disassembler);
+    let added = false;
+    for (const site of found) {
+      if (this.systemSites.has(site.pc)) continue;
+      this.systemSites.set(site.pc, site);
+      added = true;
+      if (this.watchAll) continue;
+      if (this.siteHooks < MAX_SITE_HOOKS) {
+        this.siteHooks++;
+        this.siteHookHandles.set(site.pc, this.engine.hookCode((pc) => this.onSystemSite(pc), site.pc, site.pc));
+      } else {
+        // Code full of system instructions (a fuzzer's, say): one hook over all code instead.
+        this.watchAll = this.engine.hookCode((pc) => this.onSystemSite(pc));
+      }
+    }
+    // Translated again before it runs, now with the hooks in it.
+    if (added) this.engine.invalidateCode(address, address + BigInt(code.length));
+  }
+
+  /** Forgets the system instructions in [begin, end) once the host rewrote that code. */
+  private forgetSystemSites(begin: bigint, end: bigint): void {
+    for (const pc of [...this.systemSites.keys()]) {
+      if (pc < begin || pc >= end) continue;
+      this.systemSites.delete(pc);
+      const handle = this.siteHookHandles.get(pc);
+      if (handle) {
+        this.engine.removeHook(handle);
+        this.siteHookHandles.delete(pc);
+        this.siteHooks--;
+      }
+    }
+  }
+
+  private onSystemSite(pc: bigint): void {
+    const site = this.systemSites.get(pc);
+    if (!site) return;
+    if (this.resumeAt === pc) {
+      this.resumeAt = undefined;
+      return;
+    }
+    this.pendingSystem = site;
+    this.engine.stop();
+  }
+
+  /** The virtual clock (guest instructions so far) or the host's, in ns. */
+  clock(pc?: bigint): bigint {
+    if (this.realClock) return process.hrtime.bigint();
+    return this.clockBase + (pc === undefined ? this.instructionsExecuted() : this.instructionsBefore(pc));
+  }
+
+  /** Acts on a system instruction the run stopped at; returns where to resume. */
+  private handleSystem(site: SystemInstruction): bigint {
+    const next = site.pc + BigInt(site.length);
+    if (site.kind === 'sp-check' || site.kind === 'clock' || site.kind === 'syscall' || site.kind === 'overflow') {
+      // The run resumes: the rest of the block was credited but did not run (it is credited
+      // again when the run re-enters it); an emulated instruction counts as one.
+      const unrun = this.creditedNotRun(site.pc);
+      const clock = site.kind === 'clock' ? this.clock(site.pc) : 0n;
+      this.harnessInstructions += unrun - (site.kind === 'sp-check' ? 0n : 1n);
+      if (site.kind === 'clock') return this.emulateClock(site, clock, next);
+    }
+    switch (site.kind) {
+      case 'privileged': throw this.trap('privileged-instruction', site.pc);
+      case 'halt': throw this.trap('halt', site.pc);
+      case 'overflow':
+        if ((this.reg('rflags') >> 11n) & 1n) throw this.trap('cpu-exception', site.pc, { engineMessage: 'overflow (into with OF set)' });
+        return next;
+      case 'sp-check':
+        if (this.sp() % 16n !== 0n) throw this.trap('sp-alignment', site.pc);
+        this.resumeAt = site.pc;
+        return site.pc;
+      default: {
+        const convention = this.arch === 'aarch64' ? 'aarch64' : site.operand === 0x80 ? 'i386' : 'x64';
+        const names = convention === 'aarch64' ? ['x8', 'x0', 'x1', 'x2', 'x3', 'x4', 'x5']
+          : convention === 'i386' ? ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp'] : ['rax', 'rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'];
+        let values = this.readRegisters(names);
+        if (convention === 'i386') values = values.map((v) => v & 0xffffffffn);
+        const number = values[0];
+        const handler = this.syscallHandler;
+        const result = handler?.({ machine: this, convention, number, args: values.slice(1), pc: site.pc, instruction: site.name });
+        if (result === undefined) throw this.trap('syscall', site.pc, { syscall: number });
+        this.setReg(this.arch === 'x64' ? 'rax' : 'x0', BigInt.asUintN(64, BigInt(result)));
+        return next;
+      }
+    }
+  }
+
+  private emulateClock(site: SystemInstruction, clock: bigint, next: bigint): bigint {
+    const now = BigInt.asUintN(64, clock);
+    if (this.arch === 'x64') {
+      this.setReg('rax', now & 0xffffffffn);
+      this.setReg('rdx', now >> 32n);
+      if (site.name.startsWith('rdtscp')) this.setReg('rcx', 0n);
+    } else if (site.operand !== undefined && site.operand !== 31) {
+      this.setReg(`x${site.operand}`, now);
+    }
+    return next;
+  }
+
+  /** Low 64 bits of the vector argument registers xmm0-7 / d0-7 (a host function's float
+   * arguments; variadic ones too). */
+  floatRegisters(): bigint[] {
+    return FLOAT_ARG_IDS[this.arch].map((id) => this.engine.regRead(id));
+  }
+
+  /** Sets the float result register (xmm0 / d0) of a host function's return. */
+  setFloatResult(bits: bigint): void {
+    this.engine.regWrite(FLOAT_ARG_IDS[this.arch][0], bits);
+  }
+
+  // ---- limits on host work ----------------------------------------------------------------
+
+  /**
+   * Counts `instructions` of host work done for the guest (a host memset, say) against the
+   * current call's budget, and checks its deadline: a `budget-exhausted` or `timeout` trap at
+   * the calling instruction when either is past.
+   */
+  chargeHostWork(call: HostCall, instructions: bigint): void {
+    if (instructions > 0n) {
+      this.harnessInstructions -= instructions;
+      this.charged += instructions;
+      if (this.callBudget !== null) {
+        if (this.instructionsExecuted() > this.callBudget) throw this.hostTrap(call, 'budget-exhausted');
+        this.engine.setLimits({ budget: this.callBudget - this.charged, deadline: this.callDeadline });
+      }
+    }
+    if (this.callDeadline !== null && this.engine.now() > this.callDeadline) throw this.hostTrap(call, 'timeout');
+  }
+
+  /** A guest trap at the instruction that called a host function, with a backtrace from there. */
+  hostTrap(call: HostCall, kind: TrapKind, details: { address?: bigint; message?: string } = {}): GuestTrap {
+    // The calling frame as it was before the call: x86-64 pops the return address.
+    const state = this.currentState(call.callSite);
+    if (this.arch === 'x64') state.regs.set(7, call.sp + 8n);
+    return new GuestTrap({
+      kind, pc: call.callSite, address: details.address, engineMessage: details.message, hostFunction: call.name,
+      instruction: this.disassembleAt(call.callSite),
+      instructions: this.instructionsExecuted(),
+      backtrace: this.unwind(state),
+    });
   }
 
   // ---- memory -----------------------------------------------------------------------------
@@ -289,6 +533,8 @@ export class Machine {
     if (region.perms & PROT_EXEC) {
       this.engine.invalidateCode(address, address + BigInt(bytes.length));
       this.cycleCounter?.forget(address, address + BigInt(bytes.length));
+      // Sites up to 15 bytes before may have been instructions overlapping the new bytes.
+      if (this.systemSites.size) this.forgetSystemSites(address - 15n, address + BigInt(bytes.length));
     }
   }
 
@@ -407,45 +653,93 @@ export class Machine {
    * 64-bit value. Throws GuestTrap when the guest faults, runs out of budget or time.
    */
   call(address: bigint, args: readonly (bigint | number)[] = [], options: CallOptions = {}): bigint {
+    // One JS frame per guest → host → guest level (re-entry goes thousands deep): callWith
+    // hands its frame over in a field rather than through another method.
+    let frame = this.handedFrame;
+    const after = this.handedAfter;
+    this.handedFrame = undefined;
+    this.handedAfter = undefined;
+    if (!frame) {
+      const values = args.map((a) => BigInt.asUintN(64, BigInt(a)));
+      const nReg = this.argIds.length;
+      frame = values.length > nReg ? { ints: values.slice(0, nReg), stack: values.slice(nReg) } : { ints: values };
+    }
     const outermost = this.depth === 0;
     const saved = outermost ? null : this.engine.saveContext();
-    const values = args.map((a) => BigInt.asUintN(64, BigInt(a)));
     this.depth++;
     try {
       if (outermost) {
         this.cycleCounter?.beginEntry(); // before the engine's counts are zeroed: it may keep them
         this.engine.resetCounters();
         this.harnessInstructions = 0n;
+        this.charged = 0n;
+        this.resumeAt = undefined;
         const budget = options.budget === undefined ? this.budget : options.budget;
         const timeout = options.timeoutMs === undefined ? this.timeoutMs : options.timeoutMs;
         checkLimits(budget, timeout);
-        this.engine.setLimits({ budget, deadline: timeout === null ? null : this.engine.now() + timeout });
+        this.callBudget = budget;
+        this.callDeadline = timeout === null ? null : this.engine.now() + timeout;
+        this.engine.setLimits({ budget, deadline: this.callDeadline });
       }
       const stackTop = outermost ? (options.stack ?? this.stack).top : this.sp() - 128n; // skip the x86-64 red zone
-      const expectedSp = this.setUpCall(address, values, stackTop);
-      return this.run(address, expectedSp);
+      const expectedSp = this.setUpCall(address, frame, stackTop);
+      const result = this.run(address, expectedSp);
+      after?.();
+      return result;
     } finally {
       this.depth--;
       if (saved) {
         saved.restore();
         saved.free();
       }
-      if (outermost) this.engine.setLimits({ budget: null, deadline: null });
+      if (outermost) {
+        this.clockBase += this.instructionsExecuted();
+        this.engine.setLimits({ budget: null, deadline: null });
+        this.callBudget = null;
+        this.callDeadline = null;
+      }
     }
   }
 
+  /**
+   * Calls guest code with argument registers of both kinds and stack words laid out by the
+   * caller (sandbox/abi.ts does it for C signatures) and returns the result registers.
+   */
+  callWith(address: bigint, frame: CallFrame, options: CallOptions = {}): CallResult {
+    let result: CallResult | undefined;
+    this.handedFrame = frame;
+    this.handedAfter = () => {
+      const ints = this.readRegisters(this.arch === 'x64' ? ['rax', 'rdx'] : ['x0', 'x1']);
+      const floats = FLOAT_ARG_IDS[this.arch].slice(0, 4).map((id) => this.engine.regRead(id));
+      result = { ints: [ints[0], ints[1]], floats };
+    };
+    this.call(address, [], options);
+    return result!;
+  }
+
   /** Places arguments and the return address; returns the SP expected when the callee returns. */
-  private setUpCall(address: bigint, args: bigint[], stackTop: bigint): bigint {
-    const nReg = this.regs.intArgs.length;
-    const stackArgs = args.slice(nReg);
+  private setUpCall(address: bigint, frame: CallFrame, stackTop: bigint): bigint {
+    const stackArgs = frame.stack ?? [];
     const argArea = BigInt(stackArgs.length * 8);
     // The stack-argument area starts 16-byte aligned, as both ABIs require at the call.
     const argBase = (stackTop - argArea) & ~15n;
     if (argBase - 64n < this.stack.region.address && stackTop <= this.stack.top && stackTop > this.stack.region.address) {
       throw new MachineError('not enough guest stack left for the call');
     }
-    stackArgs.forEach((v, i) => this.writeU64(argBase + BigInt(8 * i), v));
-    args.slice(0, nReg).forEach((v, i) => this.engine.regWrite(this.argIds[i], v));
+    if (frame.ints.length > this.argIds.length) throw new MachineError(`${frame.ints.length} integer argument registers (${this.arch} has ${this.argIds.length})`);
+    for (let i = 0; i < stackArgs.length; i++) this.writeU64(argBase + BigInt(8 * i), stackArgs[i]);
+    for (let i = 0; i < frame.ints.length; i++) this.engine.regWrite(this.argIds[i], frame.ints[i]);
+    if (frame.floats) {
+      const ids = FLOAT_ARG_IDS[this.arch];
+      if (frame.floats.length > ids.length) throw new MachineError(`${frame.floats.length} vector argument registers (${this.arch} has ${ids.length})`);
+      frame.floats.forEach((v, i) => this.engine.regWrite(ids[i], v));
+      // x86-64 variadic callees read the number of vector registers used from al.
+      if (this.arch === 'x64') this.setReg('rax', BigInt(frame.floats.length));
+    }
+    if (frame.indirectResult !== undefined) {
+      if (this.arch === 'x64') throw new MachineError('x86-64 passes the indirect result address as the first integer argument');
+      this.setReg('x8', frame.indirectResult);
+    }
     if (this.regs.returnAddress === 'stack') {
       const sp = argBase - BigInt(this.regs.callPushBytes);
       this.writeU64(sp, this.returnStub);
@@ -462,9 +756,16 @@ export class Machine {
     let pc = entry;
     for (;;) {
       this.pendingInterrupt = -1;
-      const stop = this.engine.start(pc);
+      this.pendingSystem = undefined;
+      // No `until`: Unicorn's default of 0 would turn a jump to address 0 into a clean stop.
+      const stop = this.engine.start(pc, NO_UNTIL);
       if (stop.error !== 0) throw this.trapFromError(stop);
       if (stop.limit) throw this.trap(stop.limit === 'budget' ? 'budget-exhausted' : 'timeout', this.pc());
+      const site = this.pendingSystem as SystemInstruction | undefined;
+      if (site) {
+        pc = this.handleSystem(site);
+        continue;
+      }
       const intno = this.pendingInterrupt;
       const here = this.pc();
       if (intno < 0) throw this.trap('halt', this.arch === 'x64' ? here - 1n : here);
@@ -478,7 +779,7 @@ export class Machine {
       }
       const host = this.hostAt(stub);
       if (!host) throw this.trap('breakpoint', stub);
-      this.invokeHost(host);
+      this.invokeHost(host, stub);
       this.harnessInstructions += 2n;
       pc = stub + (this.arch === 'x64' ? 1n : 4n); // the `ret` after the trap instruction
     }
@@ -493,7 +794,31 @@ export class Machine {
     return trapPc;
   }
 
-  private invokeHost(host: HostFunctionInfo & { fn: HostFunction }): void {
+  /** Whether [address, address + length) lies in one mapped region with all of `perms`. */
+  accessible(address: bigint, length: number, perms: number): boolean {
+    const region = this.regionAt(address);
+    return region !== undefined && (region.perms & perms) === perms && Number(address - region.address) + length <= region.size;
+  }
+
+  /** The call instruction right before a return address, or `fallback`. */
+  private callSiteBefore(returnAddress: bigint, fallback: bigint): bigint {
+    if (this.arch === 'aarch64') {
+      if (!this.accessible(returnAddress - 4n, 4, PROT_EXEC)) return fallback;
+      const w = this.readU32(returnAddress - 4n);
+      return (w & 0xfc000000) >>> 0 === 0x94000000 || (w & 0xfffffc1f) >>> 0 === 0xd63f0000 ? returnAddress - 4n : fallback;
+    }
+    for (const length of [5, 2, 3, 6, 7, 4]) {
+      const at = returnAddress - BigInt(length);
+      if (!this.accessible(at, length, PROT_EXEC)) continue;
+      const region = this.regionAt(at)!;
+      const offset = Number(at - region.address);
+      const [insn] = this.disassembler.disasm(region.view.subarray(offset, offset + length), at, { count: 1 });
+      if (insn && !insn.invalid && insn.mnemonic === 'call' && insn.bytes.length === length) return at;
+    }
+    return fallback;
+  }
+
+  private invokeHost(host: HostFunctionInfo & { fn: HostFunction }, stub: bigint): void {
     const args: bigint[] = new Array(host.arity);
     const nReg = Math.min(host.arity, this.argIds.length);
     if (nReg > 0) {
@@ -501,13 +826,27 @@ export class Machine {
       for (let i = 0; i < nReg; i++) args[i] = this.argBuf[i];
     }
     const sp = this.sp();
+    const returnAddress = this.arch === 'x64' ? (this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n) : this.reg('x30');
+    let callSite: bigint | undefined;
+    const machine = this;
+    const call: HostCall = {
+      machine: this, name: host.name, sp, fp: this.fp(), returnAddress,
+      get callSite() { return (callSite ??= machine.callSiteBefore(returnAddress, stub)); },
+    };
+    // AAPCS64 requires a 16-byte aligned SP at every public interface; the hardware checks
+    // SP-relative accesses, which a host function's stack-argument reads are.
+    if (this.arch === 'aarch64' && sp % 16n !== 0n) throw this.hostTrap(call, 'sp-alignment');
     if (host.arity > nReg) {
       // x86-64: [rsp] is the return address, stack arguments follow; AArch64: they start at sp.
       const base = sp + BigInt(this.regs.callPushBytes);
-      for (let i = nReg; i < host.arity; i++) args[i] = this.readU64(base + BigInt(8 * (i - nReg)));
+      for (let i = nReg; i < host.arity; i++) {
+        const at = base + BigInt(8 * (i - nReg));
+        if (!this.accessible(at, 8, PROT_READ)) {
+          throw this.hostTrap(call, this.regionAt(at) ? 'read-protected' : 'read-unmapped', { address: at, message: `reading stack argument ${i + 1}` });
+        }
+        args[i] = this.readU64(at);
+      }
     }
-    const returnAddress = this.regs.returnAddress === 'stack' ? this.readU64(sp) : this.reg(this.regs.lr!);
-    const call: HostCall = { machine: this, name: host.name, sp, fp: this.fp(), returnAddress };
     const result = host.fn(args, call);
     let value = 0n;
     if (typeof result === 'bigint') value = result;
@@ -524,28 +863,127 @@ export class Machine {
    * instructions from `pc` to the block's end never ran and are taken off again.
    */
   private instructionsBefore(pc: bigint): bigint {
-    const { instructions, lastBlock } = this.engine.counters();
-    let executed = instructions - this.harnessInstructions;
-    if (lastBlock && pc >= lastBlock.address && pc < lastBlock.address + BigInt(lastBlock.size)) {
-      const offset = Number(pc - lastBlock.address);
-      const region = this.regionAt(lastBlock.address);
-      let before: number;
-      if (this.arch === 'aarch64') before = offset >>> 2;
-      else if (region) before = this.disassembler.scan(region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address)), lastBlock.address).count;
-      else before = lastBlock.instructions;
-      executed -= BigInt(lastBlock.instructions - before);
-    }
-    return executed;
+    return this.engine.counters().instructions - this.harnessInstructions - this.creditedNotRun(pc);
   }
 
-  private trap(kind: TrapKind, pc: bigint, extra: { address?: bigint; engineMessage?: string } = {}): GuestTrap {
+  /** Instructions of the block entered last that were credited but, from `pc` on, never ran. */
+  private creditedNotRun(pc: bigint): bigint {
+    const { lastBlock } = this.engine.counters();
+    if (!lastBlock || pc < lastBlock.address || pc >= lastBlock.address + BigInt(lastBlock.size)) return 0n;
+    const offset = Number(pc - lastBlock.address);
+    const region = this.regionAt(lastBlock.address);
+    let before: number;
+    if (this.arch === 'aarch64') before = offset >>> 2;
+    else if (region) before = this.disassembler.scan(region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address)), lastBlock.address).count;
+    else before = lastBlock.instructions;
+    return BigInt(lastBlock.instructions - before);
+  }
+
+  private trap(kind: TrapKind, pc: bigint, extra: { address?: bigint; engineMessage?: string; syscall?: bigint } = {}): GuestTrap {
     return new GuestTrap({
       kind, pc, ...extra,
       instruction: this.disassembleAt(pc),
       // A budget or timeout stop happens before the next block is entered: nothing to take off.
       instructions: kind === 'budget-exhausted' || kind === 'timeout' ? this.instructionsExecuted() : this.instructionsBefore(pc),
-      backtrace: this.backtrace(pc, this.fp()),
+      backtrace: kind === 'fetch-unmapped' || kind === 'fetch-protected' ? this.branchBacktrace(pc) : this.unwind(this.currentState(pc)),
     });
+  }
+
+  /**
+   * A fetch from a bad target: the target, then the jump, call or return that went there (the
+   * last instruction of the block entered last), then that instruction's callers.
+   */
+  private branchBacktrace(pc: bigint): BacktraceFrame[] {
+    const target: BacktraceFrame = { pc, fp: this.fp(), symbol: this.symbolize(pc), method: 'pc' };
+    const last = this.engine.counters().lastBlock;
+    const region = last ? this.regionAt(last.address) : undefined;
+    if (!last || !region || !(region.perms & PROT_EXEC) || (pc >= last.address && pc < last.address + BigInt(last.size))) {
+      return [target, ...this.unwind(this.currentState(pc)).slice(1)];
+    }
+    const offset = Number(last.address - region.address);
+    const insns = this.disassembler.disasm(region.view.subarray(offset, Math.min(offset + last.size, region.size)), last.address);
+    const branch = insns[insns.length - 1];
+    if (!branch || branch.invalid) return [target];
+    const state = this.currentState(branch.address);
+    const sp = state.regs.get(this.arch === 'x64' ? 7 : 31)!;
+    // Undo what the branch did to the stack: a call pushed a return address, a return popped one.
+    if (this.arch === 'x64' && branch.mnemonic === 'call') state.regs.set(7, sp + 8n);
+    if (this.arch === 'x64' && branch.mnemonic.startsWith('ret')) state.regs.set(7, sp - 8n);
+    return [target, ...this.unwind(state, 'branch')];
+  }
+
+  /** The current registers an unwinder needs, with `pc` as the frame's PC. */
+  currentState(pc: bigint): UnwindState {
+    const names = this.arch === 'x64'
+      ? ['rsp', 'rbp', 'rbx', 'r12', 'r13', 'r14', 'r15']
+      : ['sp', 'x29', 'x30', 'x19', 'x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28'];
+    const dwarf = this.arch === 'x64' ? [7, 6, 3, 12, 13, 14, 15] : [31, 29, 30, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+    const values = this.readRegisters(names);
+    return { pc, regs: new Map(dwarf.map((d, i) => [d, values[i]])) };
+  }
+
+  /** Adds a frame unwinder (e.g. `.eh_frame` CFI for loaded objects), tried before LR and FP. */
+  addUnwinder(unwinder: Unwinder): void {
+    this.unwinders.push(unwinder);
+  }
+
+  private isCode(address: bigint): boolean {
+    const region = this.regionAt(address);
+    return region !== undefined && (region.perms & PROT_EXEC) !== 0 && region !== this.gateway;
+  }
+
+  private functionOf(address: bigint): string | undefined {
+    return this.symbolize(address)?.replace(/\+0x[0-9a-f]+$/, '');
+  }
+
+  /**
+   * Walks the guest stack from `start`: each frame's caller comes from an unwinder (CFI) when
+   * one knows the PC, else — for the youngest AArch64 frame — from the link register when it
+   * points elsewhere than the frame record does (a leaf that saved no record), else from the
+   * frame-pointer chain. Each frame says which method found it.
+   */
+  unwind(start: UnwindState, firstMethod: FrameMethod = 'pc', limit = 256): BacktraceFrame[] {
+    const spReg = this.arch === 'x64' ? 7 : 31;
+    const fpReg = this.arch === 'x64' ? 6 : 29;
+    const frames: BacktraceFrame[] = [];
+    let state = start;
+    let method = firstMethod;
+    let youngest = firstMethod === 'pc';
+    while (frames.length < limit) {
+      const fp = state.regs.get(fpReg) ?? 0n;
+      frames.push({ pc: state.pc, fp, symbol: this.symbolize(state.pc), method });
+      let next: UnwindState | undefined;
+      for (const u of this.unwinders) {
+        next = u(state, youngest, this);
+        if (next) {
+          method = 'cfi';
+          break;
+        }
+      }
+      const record = fp !== 0n && fp % 8n === 0n && this.accessible(fp, 16, PROT_READ)
+        ? { ret: this.readU64(fp + 8n), next: this.readU64(fp) } : undefined;
+      if (!next && youngest && this.arch === 'aarch64') {
+        const lr = state.regs.get(30);
+        if (lr !== undefined && this.isCode(lr) && lr !== record?.ret && this.functionOf(lr) !== this.functionOf(state.pc)) {
+          next = { pc: lr, regs: new Map(state.regs) };
+          next.regs.delete(30);
+          method = 'lr';
+        }
+      }
+      if (!next && record) {
+        next = { pc: record.ret, regs: new Map(state.regs) };
+        // A chain that does not climb ends after this frame.
+        next.regs.set(fpReg, record.next > fp ? record.next : 0n);
+        next.regs.set(spReg, fp + 16n);
+        next.regs.delete(30);
+        method = 'fp';
+      }
+      if (!next || next.pc === 0n || next.pc === this.returnStub || !this.isCode(next.pc)) break;
+      if (method === 'cfi' && (next.regs.get(spReg) ?? 0n) <= (state.regs.get(spReg) ?? 0n) && next.pc === state.pc) break;
+      state = next;
+      youngest = false;
+    }
+    return frames;
   }
 
   private trapFromError(stop: EngineStop): GuestTrap {

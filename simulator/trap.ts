@@ -12,13 +12,24 @@ export type TrapKind =
   | 'timeout'
   | 'halt'
   | 'unbalanced-return'
-  | 'cpu-exception';
+  | 'cpu-exception'
+  | 'syscall'
+  | 'privileged-instruction'
+  | 'sp-alignment'
+  | 'abort';
+
+/** How a backtrace frame was found: the trapping PC itself, the jump or call that reached an
+ * unmapped target, `.eh_frame` call-frame information, the AArch64 link register of a leaf,
+ * or the frame-pointer chain. */
+export type FrameMethod = 'pc' | 'branch' | 'cfi' | 'lr' | 'fp';
 
 export interface BacktraceFrame {
   pc: bigint;
   fp: bigint;
   /** `symbol+0xoffset` when the address belongs to a known symbol. */
   symbol?: string;
+  /** How the frame was found (absent from backtraces made before unwinding said so). */
+  method?: FrameMethod;
 }
 
 export interface GuestTrapDetails {
@@ -33,8 +44,12 @@ export interface GuestTrapDetails {
   engineMessage?: string;
   /** Instructions executed by the outermost call before the trap. */
   instructions?: bigint;
-  /** Frames from the frame-pointer chain, youngest first, starting at `pc`. */
+  /** Frames, youngest first, starting at `pc`. */
   backtrace?: BacktraceFrame[];
+  /** `syscall` traps: the system call number (rax, eax for `int 0x80`, x8). */
+  syscall?: bigint;
+  /** Traps raised on behalf of a host function: its name. */
+  hostFunction?: string;
 }
 
 /**
@@ -51,6 +66,8 @@ export class GuestTrap extends StackscopeError {
   readonly engineMessage?: string;
   readonly instructions?: bigint;
   readonly backtrace: BacktraceFrame[];
+  readonly syscall?: bigint;
+  readonly hostFunction?: string;
 
   constructor(d: GuestTrapDetails) {
     super(describeTrap(d));
@@ -61,6 +78,8 @@ export class GuestTrap extends StackscopeError {
     this.engineMessage = d.engineMessage;
     this.instructions = d.instructions;
     this.backtrace = d.backtrace ?? [];
+    this.syscall = d.syscall;
+    this.hostFunction = d.hostFunction;
   }
 
   toJSON(): Record<string, unknown> {
@@ -70,13 +89,15 @@ export class GuestTrap extends StackscopeError {
       address: this.address === undefined ? null : hex(this.address),
       instruction: this.instruction ?? null,
       message: this.message,
-      backtrace: this.backtrace.map((f) => ({ pc: hex(f.pc), fp: hex(f.fp), symbol: f.symbol ?? null })),
+      ...(this.syscall === undefined ? {} : { syscall: Number(this.syscall) }),
+      ...(this.hostFunction === undefined ? {} : { hostFunction: this.hostFunction }),
+      backtrace: this.backtrace.map((f) => ({ pc: hex(f.pc), fp: hex(f.fp), symbol: f.symbol ?? null, ...(f.method ? { method: f.method } : {}) })),
     };
   }
 }
 
 function describeTrap(d: GuestTrapDetails): string {
-  const at = `at pc ${hex(d.pc)}${d.instruction ? ` (${d.instruction})` : ''}`;
+  const at = `at pc ${hex(d.pc)}${d.instruction ? ` (${d.instruction})` : ''}${d.hostFunction ? ` (in a call to host function ${d.hostFunction}${d.engineMessage ? `: ${d.engineMessage}` : ''})` : ''}`;
   const addr = d.address === undefined ? '' : ` of ${hex(d.address)}`;
   switch (d.kind) {
     case 'read-unmapped': return `read of unmapped memory${addr} ${at}`;
@@ -93,6 +114,10 @@ function describeTrap(d: GuestTrapDetails): string {
     case 'timeout': return `wall-clock timeout ${at}`;
     case 'halt': return `guest halted ${at}`;
     case 'unbalanced-return': return `guest returned to the host with an unexpected stack pointer ${at}`;
+    case 'syscall': return `system call ${d.syscall ?? '?'} denied ${at}`;
+    case 'privileged-instruction': return `privileged instruction ${at}`;
+    case 'abort': return `guest aborted ${at}`;
+    case 'sp-alignment': return `stack pointer not 16-byte aligned ${at}`;
     case 'cpu-exception': return `unhandled CPU exception ${at}${d.engineMessage ? `: ${d.engineMessage}` : ''}`;
   }
 }

@@ -299,6 +299,7 @@ class UnicornEngine implements CpuEngine {
   /** Unicorn aborted inside a run (ENGINE_ABORTED): the engine runs nothing more. */
   private aborted = false;
   private describer: BlockDescriber | undefined;
+  private inspector: ((address: bigint, code: Uint8Array) => void) | undefined;
   /** The `until` of the last start (see start). */
   private lastUntil = 0n;
   private traceSink: TraceSink | null = null;
@@ -510,6 +511,7 @@ class UnicornEngine implements CpuEngine {
   regWrite(id: number, value: bigint): void {
     if (this.closed) this.throwClosed();
     this.regBuf[0] = BigInt.asUintN(64, value);
+    this.regBuf[1] = 0n; // the upper half of a 128-bit register (XMM, Q) written through this
     this.check('uc_reg_write', this.lib.regWrite(this.uc, id, this.regBuf));
   }
 
@@ -589,7 +591,9 @@ class UnicornEngine implements CpuEngine {
 
   private describe(address: bigint, size: number): void {
     this.describer ??= this.options.describeBlock ?? countingDescriber(this.arch);
-    const { instructions, costMilli = 0 } = this.describer(address, this.read(address, size));
+    const code = this.read(address, size);
+    this.inspector?.(address, code);
+    const { instructions, costMilli = 0 } = this.describer(address, code);
     if (loadHelper().setBlock(this.helperCtx, address, size, instructions, BigInt(Math.round(costMilli))) !== 0) {
       throw new EngineError('ss_set_block', -1, 'native helper out of memory', address);
     }
@@ -686,6 +690,10 @@ class UnicornEngine implements CpuEngine {
   private drainTrace(): void {
     const n = loadHelper().traceTake(this.helperCtx);
     if (n > 0) this.traceSink!(this.traceBuffer!, n);
+  }
+
+  setBlockInspector(inspect: ((address: bigint, code: Uint8Array) => void) | null): void {
+    this.inspector = inspect ?? undefined;
   }
 
   setBlockDescriber(describe: BlockDescriber): void {

@@ -1,0 +1,161 @@
+import type { Arch } from '../isa/arch.ts';
+import type { Disassembler } from '../isa/disasm.ts';
+
+/**
+ * Instructions a user-mode sandbox must not let run as the engine defines them. Unicorn runs
+ * x86-64 code at CPL 0 and AArch64 code at EL1, so `cli`, `wrmsr`, `mov cr0`, `msr daifset`
+ * and friends would silently succeed, `syscall` would be a no-op and `rdtsc` would read the
+ * host's clock. The Machine scans every block before it first runs (the native counter stops
+ * to have new blocks described) and puts a code hook on each instruction listed here, so the
+ * run stops right before it executes: a trap at its exact PC, or an emulation (the virtual
+ * clock, a syscall handler's result) after which the run resumes past it.
+ *
+ * - `syscall`: x86-64 `syscall`, `sysenter`, `int 0x80`; AArch64 `svc`.
+ * - `privileged`: anything that needs CPL 0 / EL1 or above (control, debug and model-specific
+ *   registers, descriptor tables, port I/O, interrupt masking, EL1 system registers, `eret`,
+ *   `hvc`, `smc`, cache and TLB maintenance other than the EL0 `dc`/`ic` forms), and x86-64
+ *   `int N` other than 3 and 0x80.
+ * - `halt`: x86-64 `hlt`, AArch64 `wfi` (nothing would ever wake the guest).
+ * - `clock`: x86-64 `rdtsc`/`rdtscp`, AArch64 `mrs` of `cntvct_el0`/`cntpct_el0` (and their
+ *   self-synchronised forms): emulated from the virtual clock.
+ * - `overflow`: x86-64 `into` (a trap only when OF is set).
+ * - `sp-check`: an AArch64 load or store through SP after an instruction in the same block that
+ *   may have left SP unaligned (QEMU omits the architectural SP alignment check).
+ */
+export type SystemInstructionKind = 'syscall' | 'privileged' | 'halt' | 'clock' | 'overflow' | 'sp-check';
+
+export interface SystemInstruction {
+  readonly pc: bigint;
+  readonly length: number;
+  readonly kind: SystemInstructionKind;
+  /** Mnemonic (and, for `mrs`/`msr`, the system register) for messages. */
+  readonly name: string;
+  /** x86-64 `int N`: N; AArch64 clock reads: the destination register number (31 = xzr). */
+  readonly operand?: number;
+}
+
+/** Second bytes of 0x0f-escaped x86-64 opcodes worth a closer look. */
+const X64_ESCAPED = new Set([0x00, 0x01, 0x05, 0x06, 0x07, 0x08, 0x09, 0x20, 0x21, 0x22, 0x23, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x78, 0x79]);
+/** One-byte x86-64 opcodes worth a closer look. */
+const X64_SINGLE = new Set([0xfa, 0xfb, 0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef, 0x6c, 0x6d, 0x6e, 0x6f, 0xf4, 0xcd, 0xce, 0xf1]);
+
+const X64_PRIVILEGED = new Set([
+  'cli', 'sti', 'in', 'out', 'insb', 'insw', 'insd', 'outsb', 'outsw', 'outsd', 'wrmsr', 'rdmsr', 'rdpmc',
+  'lgdt', 'lidt', 'lldt', 'ltr', 'lmsw', 'clts', 'invd', 'wbinvd', 'invlpg', 'invpcid', 'swapgs', 'sysexit',
+  'sysret', 'sysretq', 'sysexitq', 'monitor', 'mwait', 'xsetbv', 'vmcall', 'vmlaunch', 'vmresume', 'vmxoff',
+  'vmread', 'vmwrite', 'vmmcall', 'wrpkru',
+]);
+
+/** Lists the instructions of one block that need the Machine's attention, in address order. */
+export function systemInstructions(arch: Arch, address: bigint, code: Uint8Array, disassembler: Disassembler): SystemInstruction[] {
+  return arch === 'x64' ? x64System(address, code, disassembler) : aarch64System(address, code);
+}
+
+function x64System(address: bigint, code: Uint8Array, disassembler: Disassembler): SystemInstruction[] {
+  let suspicious = false;
+  for (let i = 0; i < code.length && !suspicious; i++) {
+    const b = code[i];
+    suspicious = X64_SINGLE.has(b) || (b === 0x0f && i + 1 < code.length && X64_ESCAPED.has(code[i + 1]));
+  }
+  if (!suspicious) return [];
+  const found: SystemInstruction[] = [];
+  for (const insn of disassembler.disasm(code, address)) {
+    if (insn.invalid) break;
+    const m = insn.mnemonic;
+    const at = { pc: insn.address, length: insn.bytes.length, name: insn.text };
+    if (m === 'syscall' || m === 'sysenter') found.push({ ...at, kind: 'syscall' });
+    else if (m === 'int') {
+      const n = insn.bytes[insn.bytes.length - 1];
+      if (n === 0x80) found.push({ ...at, kind: 'syscall', operand: n });
+      else if (n !== 3) found.push({ ...at, kind: 'privileged', operand: n });
+    } else if (m === 'into') found.push({ ...at, kind: 'overflow' });
+    else if (m === 'hlt') found.push({ ...at, kind: 'halt' });
+    else if (m === 'rdtsc' || m === 'rdtscp') found.push({ ...at, kind: 'clock' });
+    else if (X64_PRIVILEGED.has(m) || (m === 'mov' && /\b[cd]r\d+\b/.test(insn.opStr))) found.push({ ...at, kind: 'privileged' });
+  }
+  return found;
+}
+
+function sysreg(w: number): string {
+  const f = (shift: number, bits: number) => (w >>> shift) & ((1 << bits) - 1);
+  return `s${f(19, 2)}_${f(16, 3)}_c${f(12, 4)}_c${f(8, 4)}_${f(5, 3)}`;
+}
+
+/** What an AArch64 word is, for the sandbox; undefined for ordinary instructions. */
+function aarch64Kind(w: number): { kind: SystemInstructionKind; name: string; operand?: number } | undefined {
+  if ((w & 0xffe0001f) >>> 0 === 0xd4000001) return { kind: 'syscall', name: 'svc' };
+  if ((w & 0xffe0001f) >>> 0 === 0xd4000002) return { kind: 'privileged', name: 'hvc' };
+  if ((w & 0xffe0001f) >>> 0 === 0xd4000003) return { kind: 'privileged', name: 'smc' };
+  if (w >>> 0 === 0xd69f03e0 || w >>> 0 === 0xd69f0bff || w >>> 0 === 0xd69f0fff) return { kind: 'privileged', name: 'eret' };
+  if (w >>> 0 === 0xd6bf03e0) return { kind: 'privileged', name: 'drps' };
+  if (w >>> 0 === 0xd503207f) return { kind: 'halt', name: 'wfi' };
+  // MSR (immediate): PSTATE fields. EL0 may touch the flag-manipulation forms (op1 0, op2 0-2)
+  // and SSBS, DIT, TCO (op1 3, op2 1, 2, 4); DAIFSet/DAIFClr, SPSel, PAN, UAO need EL1.
+  if ((w & 0xfff8f01f) >>> 0 === 0xd500401f) {
+    const op1 = (w >>> 16) & 7;
+    const op2 = (w >>> 5) & 7;
+    const ok = (op1 === 0 && op2 <= 2) || (op1 === 3 && (op2 === 1 || op2 === 2 || op2 === 4));
+    return ok ? undefined : { kind: 'privileged', name: `msr pstate ${op1},${op2}` };
+  }
+  // SYS/SYSL (dc, ic, at, tlbi): only the op1 = 3 forms (dc zva, dc cvau, ic ivau...) at EL0.
+  if ((w & 0xffd80000) >>> 0 === 0xd5080000) {
+    return ((w >>> 16) & 7) === 3 && ((w >>> 21) & 1) === 0 ? undefined : { kind: 'privileged', name: 'sys' };
+  }
+  // MRS/MSR (register), op0 2 or 3.
+  if ((w & 0xffd00000) >>> 0 === 0xd5100000) {
+    const read = ((w >>> 21) & 1) === 1;
+    const op1 = (w >>> 16) & 7;
+    const crn = (w >>> 12) & 15;
+    const crm = (w >>> 8) & 15;
+    const op2 = (w >>> 5) & 7;
+    const name = `${read ? 'mrs' : 'msr'} ${sysreg(w)}`;
+    if (op1 !== 3) return { kind: 'privileged', name };
+    if (crn === 4 && crm === 2 && op2 === 1) return { kind: 'privileged', name: `${read ? 'mrs' : 'msr'} daif` };
+    if (crn === 9) return { kind: 'privileged', name }; // performance monitors
+    if (crn === 14) {
+      if (crm === 0 && (op2 === 1 || op2 === 2 || op2 === 5 || op2 === 6)) {
+        return read ? { kind: 'clock', name: op2 === 1 || op2 === 5 ? 'mrs cntpct_el0' : 'mrs cntvct_el0', operand: w & 31 } : { kind: 'privileged', name };
+      }
+      if (crm === 0 && op2 === 0 && read) return undefined; // cntfrq_el0
+      return { kind: 'privileged', name };
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Whether an AArch64 data-processing instruction may leave SP not 16-byte aligned. */
+function mayMisalignSp(w: number): boolean {
+  if ((w & 31) !== 31) return false;
+  const top = (w & 0xff800000) >>> 0;
+  if (top === 0x91000000 || top === 0xd1000000) { // add/sub (immediate), 64-bit, Rd = sp
+    const amount = ((w >>> 10) & 0xfff) << (((w >>> 22) & 1) * 12);
+    return ((w >>> 5) & 31) !== 31 || amount % 16 !== 0;
+  }
+  const ext = (w & 0xffe00000) >>> 0;
+  if (ext === 0x8b200000 || ext === 0xcb200000) return true; // add/sub (extended register) to sp
+  if (top === 0x92000000 || top === 0xb2000000) return true; // and/orr (immediate) to sp
+  return false;
+}
+
+/** An AArch64 load or store whose base register is SP. */
+function spBasedAccess(w: number): boolean {
+  if ((w & 0x0a000000) !== 0x08000000) return false; // not in the loads-and-stores group
+  if ((w & 0x3b000000) === 0x18000000) return false; // load literal: PC-relative
+  return ((w >>> 5) & 31) === 31;
+}
+
+function aarch64System(address: bigint, code: Uint8Array): SystemInstruction[] {
+  const found: SystemInstruction[] = [];
+  const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
+  let spSuspect = false;
+  for (let off = 0; off + 4 <= code.length; off += 4) {
+    const w = view.getUint32(off, true);
+    const pc = address + BigInt(off);
+    const k = aarch64Kind(w);
+    if (k) found.push({ pc, length: 4, ...k });
+    else if (spSuspect && spBasedAccess(w)) found.push({ pc, length: 4, kind: 'sp-check', name: 'load/store through sp' });
+    if (mayMisalignSp(w)) spSuspect = true;
+  }
+  return found;
+}
