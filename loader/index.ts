@@ -9,3 +9,4 @@ export * from './relocate.ts';
 export * from './link.ts';
 export * from './inspect.ts';
 export * from './elf-writer.ts';
+export * from './objdump.ts';

@@ -227,8 +227,6 @@ export class Machine {
   private siteHooks = 0;
   private watchAll: HookHandle | undefined;
   private pendingSystem: SystemInstruction | undefined;
-  /** A resumed run starts at this site: its hook lets it run once. */
-  private resumeAt: bigint | undefined;
   private syscallHandler: SyscallHandler | undefined;
   private readonly realClock: boolean;
   /** Instructions of finished outermost calls (the virtual clock's base). */
@@ -324,10 +322,9 @@ export class Machine {
   private onSystemSite(pc: bigint): void {
     const site = this.systemSites.get(pc);
     if (!site) return;
-    if (this.resumeAt === pc) {
-      this.resumeAt = undefined;
-      return;
-    }
+    // An aligned SP needs no stop: the run goes on without a break (and without splitting the
+    // block, which the cycle model would see).
+    if (site.kind === 'sp-check' && this.sp() % 16n === 0n) return;
     this.pendingSystem = site;
     this.engine.stop();
   }
@@ -341,12 +338,12 @@ export class Machine {
   /** Acts on a system instruction the run stopped at; returns where to resume. */
   private handleSystem(site: SystemInstruction): bigint {
     const next = site.pc + BigInt(site.length);
-    if (site.kind === 'sp-check' || site.kind === 'clock' || site.kind === 'syscall' || site.kind === 'overflow') {
+    if (site.kind === 'clock' || site.kind === 'syscall' || site.kind === 'overflow') {
       // The run resumes: the rest of the block was credited but did not run (it is credited
       // again when the run re-enters it); an emulated instruction counts as one.
       const unrun = this.creditedNotRun(site.pc);
       const clock = site.kind === 'clock' ? this.clock(site.pc) : 0n;
-      this.harnessInstructions += unrun - (site.kind === 'sp-check' ? 0n : 1n);
+      this.harnessInstructions += unrun - 1n;
       if (site.kind === 'clock') return this.emulateClock(site, clock, next);
     }
     switch (site.kind) {
@@ -355,10 +352,7 @@ export class Machine {
       case 'overflow':
         if ((this.reg('rflags') >> 11n) & 1n) throw this.trap('cpu-exception', site.pc, { engineMessage: 'overflow (into with OF set)' });
         return next;
-      case 'sp-check':
-        if (this.sp() % 16n !== 0n) throw this.trap('sp-alignment', site.pc);
-        this.resumeAt = site.pc;
-        return site.pc;
+      case 'sp-check': throw this.trap('sp-alignment', site.pc); // stopped only when SP is unaligned
       default: {
         const convention = this.arch === 'aarch64' ? 'aarch64' : site.operand === 0x80 ? 'i386' : 'x64';
         const names = convention === 'aarch64' ? ['x8', 'x0', 'x1', 'x2', 'x3', 'x4', 'x5']
@@ -673,7 +667,6 @@ export class Machine {
         this.engine.resetCounters();
         this.harnessInstructions = 0n;
         this.charged = 0n;
-        this.resumeAt = undefined;
         const budget = options.budget === undefined ? this.budget : options.budget;
         const timeout = options.timeoutMs === undefined ? this.timeoutMs : options.timeoutMs;
         checkLimits(budget, timeout);

@@ -2,16 +2,61 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parseArch } from '../../isa/arch.ts';
 import { createDisassembler } from '../../isa/disasm.ts';
 import { hex } from '../../isa/error.ts';
-import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
+import { readElf } from '../../loader/elf.ts';
+import { disassembleObject, formatObjdump } from '../../loader/objdump.ts';
+import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 
 export const DISASM_HELP = `usage: stackscope disasm --arch x64|aarch64 <hex bytes | file> [--base ADDR] [--json]
+       stackscope disasm <file.o> [--section NAME] [--symbol NAME] [--json]
+
+An ELF relocatable object (gcc, clang, GNU as; known by its ELF magic) is disassembled like
+\`objdump -dr\`: each code section (or --section), a label at each symbol (or only --symbol's
+code), instruction offsets and bytes, and each relocation below the instruction it patches.
+JSON: {"file", "arch", "sections": [{"name", "symbols": [{"name", "offset", "instructions":
+[{"offset", "bytes", "text", "invalid", "relocations": [{"offset", "type", "target"}]}]}]}]}
+
+Otherwise:
 
 Disassembles raw machine code given as hex (spaces allowed, e.g. "55 48 89 e5") or read
 from a file of raw bytes. --base sets the address of the first byte (default 0).
 Undecodable bytes are shown as .byte / .inst, like objdump's (bad).
 JSON: {"arch": "...", "base": "0x...", "instructions": [{"address": "0x...", "bytes": "...",
 "mnemonic": "...", "operands": "...", "text": "...", "invalid": false}]}`;
+
+function isElf(path: string): boolean {
+  try {
+    const b = readFileSync(path).subarray(0, 4);
+    return b.length === 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+  } catch {
+    return false;
+  }
+}
+
+function disasmObject(args: ParsedArgs, file: string, out: Output): number {
+  if (args.flags.has('base')) throw new UsageError('--base applies to raw bytes; an object is shown at section offsets', 'disasm');
+  const obj = readElf(new Uint8Array(readFileSync(file)), file);
+  const archFlag = args.flags.get('arch');
+  if (typeof archFlag === 'string' && parseArch(archFlag) !== obj.arch) throw new UsageError(`--arch ${archFlag}: ${file} is ${obj.arch}`, 'disasm');
+  const section = args.flags.get('section');
+  const symbol = args.flags.get('symbol');
+  const sections = disassembleObject(obj, { ...(typeof section === 'string' ? { section } : {}), ...(typeof symbol === 'string' ? { symbol } : {}) });
+  if (args.flags.has('json')) {
+    out.json({
+      file, arch: obj.arch,
+      sections: sections.map((s) => ({
+        name: s.name,
+        symbols: s.symbols.map((y) => ({
+          name: y.name, offset: hex(y.offset),
+          instructions: y.lines.map((l) => ({ offset: hex(l.offset), bytes: Buffer.from(l.bytes).toString('hex'), text: l.text, invalid: l.invalid, relocations: l.relocations.map((r) => ({ offset: hex(r.offset), type: r.type, target: r.target })) })),
+        })),
+      })),
+    });
+  } else {
+    for (const line of formatObjdump(obj, sections)) out.text(line);
+  }
+  return 0;
+}
 
 function parseHex(text: string): Uint8Array | undefined {
   const clean = text.replace(/0x/gi, '').replace(/[\s,]/g, '');
@@ -20,11 +65,16 @@ function parseHex(text: string): Uint8Array | undefined {
 }
 
 export function disasmCommand(argv: string[], out: Output): number {
-  const args = parseArgs(argv, ['arch', 'base'], 'disasm');
-  rejectUnknown(args, ['arch', 'base', 'json', 'help'], 'disasm');
+  const args = parseArgs(argv, ['arch', 'base', 'section', 'symbol'], 'disasm');
+  rejectUnknown(args, ['arch', 'base', 'json', 'help', 'section', 'symbol'], 'disasm');
   if (args.flags.has('help')) {
     out.text(DISASM_HELP);
     return 0;
+  }
+  const first = args.positionals[0];
+  if (args.positionals.length === 1 && existsSync(first) && isElf(first)) return disasmObject(args, first, out);
+  for (const flag of ['section', 'symbol']) {
+    if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects`, 'disasm');
   }
   const archName = args.flags.get('arch');
   if (typeof archName !== 'string') throw new UsageError('--arch x64|aarch64 is required', 'disasm');

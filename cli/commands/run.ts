@@ -7,16 +7,15 @@ import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { readElf } from '../../loader/elf.ts';
-import { loadObjects, type HostBinding } from '../../loader/sandbox.ts';
 import { Engine, ExternRef, Func, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
 import { HostImportError, SessionArchError, funcTypeText, openSession, sessionArch, valText, type Session } from '../../runtime/session.ts';
 
 export { valText } from '../../runtime/session.ts';
-import { Machine } from '../../simulator/machine.ts';
 import { CycleModelError, type CycleOptions, type CycleReport } from '../../simulator/timing/cycles.ts';
 import { HostUarchError, UARCH_NAMES, UnknownUarchError, parseUarch, resolveUarch } from '../../simulator/timing/model.ts';
 import { UARCH_SPECS } from '../../simulator/timing/table.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
+import { runNative, takeRepeated } from './run-native.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
@@ -30,8 +29,9 @@ import {
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
-       stackscope run <file.o>... --entry NAME [--args 1,2,3] [--cycles[=fast|detailed]] [--uarch NAME]
-                      [--trace[=block|insn]] [--json]
+       stackscope run <file.o | lib.a>... --entry NAME [--arg TYPE:VALUE]... [--sig SIG]
+                      [--host FILE.mjs] [--syscalls deny|linux-min] [--args 1,2,3]
+                      [--cycles[=fast|detailed]] [--uarch NAME] [--trace[=block|insn]] [--json]
        (both: [--budget N] [--timeout MS])
 
 Wasm modules (.wat text, .wasm binary, or an image written by 'stackscope compile', known by
@@ -75,15 +75,26 @@ the slot's name and what the GC read there. At most --trace-limit entries (defau
 ${DEFAULT_TRACE_LIMIT}, at most 1000000) are kept; the trace says when it was cut. A
 module's start function runs before tracing begins.
 
-ELF objects (gcc or GNU as output, x86-64 or AArch64) are linked into one image inside the
-sandbox and NAME is called with integer arguments (System V / AAPCS64). Their undefined
-symbols may name these host functions:
-  print_i64(x)          prints x (signed) on its own line, returns x
-  memcpy(d, s, n), memmove(d, s, n), memset(d, c, n)   on guest memory, return d
-  strlen(s)             length of a NUL-terminated guest string
-  __popcountdi2(x)      libgcc's popcount helper (gcc emits it without -mpopcnt)
-  abort()               stops the run with an error
-Any other undefined symbol is an error listing every unresolved name.
+ELF objects and ar archives (gcc, clang or GNU as output, x86-64 or AArch64) are loaded into a
+sandbox (sandbox/, docs/sandbox.md): archive members that define a still-undefined symbol
+are pulled in as ld does, and NAME is called per System V / AAPCS64.
+  --arg TYPE:VALUE    repeatable, in order: i8 i16 i32 i64 u8 u16 u32 u64 (decimal or 0x-hex),
+                      f32 f64, ptr; str:TEXT, buf:@FILE, buf:hex:00ff and out:N pass a pointer
+                      to a guest copy (out:N: N zeroed bytes, printed as hex after the call)
+  --args 1,2,3        the older form: integers typed by --sig (default i64)
+  --sig 'f64(f64,i32)'  result and parameter types (void i8..u64 f32 f64 ptr); default: i64
+                      for the result and every argument
+  --host FILE.mjs     extra host functions: export default { name: { sig: 'i64(ptr,u64)',
+                      fn(args, ctx) { ... } } } (ctx.memory checks guest pointers)
+  --syscalls deny|linux-min   deny (default): every system call is a trap; linux-min emulates
+                      write to fd 1/2 (captured), exit and exit_group, and traps on the rest
+Undefined symbols may name the minimal C runtime: memcpy memmove memset memcmp strlen strcmp
+strncmp strchr strcpy strncpy malloc calloc realloc free abort __stack_chk_fail
+__stack_chk_guard puts putchar printf snprintf (and print_i64, __popcountdi2). Every pointer
+they get is checked against the guest's mappings; a bad one, abort() and a smashed stack are
+guest traps (exit 1). Any other undefined symbol is an error listing every unresolved name.
+What the guest printed comes first, then the result (typed by --sig), out buffers, and the
+instructions executed.
 
 Limits: --budget instructions (default 4294967296, 0 = none) and --timeout ms (default
 10000, 0 = none), per call into guest code; a negative value is a usage error.
@@ -100,31 +111,6 @@ AArch64); the report names the model and the detected host.
 
 On a guest trap: its code (Wasm) or kind (ELF), exact PC, the instruction there and a
 symbolized backtrace, exit code 1. Bad input or usage: exit code 2. JSON shapes: docs/cli.md.`;
-
-class GuestAbort extends Error {}
-
-function hostFunctions(machine: Machine, out: Output): Record<string, HostBinding> {
-  const copy = (d: bigint, s: bigint, n: bigint) => {
-    if (n > 0n) machine.writeBytes(d, machine.readBytes(s, Number(n)));
-    return d;
-  };
-  return {
-    print_i64: { arity: 1, fn: ([x]) => { out.text(`print_i64: ${BigInt.asIntN(64, x)}`); return x; } },
-    memcpy: { arity: 3, fn: ([d, s, n]) => copy(d, s, n) },
-    memmove: { arity: 3, fn: ([d, s, n]) => copy(d, s, n) },
-    memset: { arity: 3, fn: ([d, c, n]) => {
-      if (n > 0n) machine.writeBytes(d, new Uint8Array(Number(n)).fill(Number(c & 0xffn)));
-      return d;
-    } },
-    strlen: { arity: 1, fn: ([s]) => {
-      let n = 0n;
-      while (machine.readBytes(s + n, 1)[0] !== 0) n++;
-      return n;
-    } },
-    __popcountdi2: { arity: 1, fn: ([x]) => BigInt([...x.toString(2)].filter((c) => c === '1').length) },
-    abort: { arity: 0, fn: () => { throw new GuestAbort('guest called abort()'); } },
-  };
-}
 
 /** The cycle report as JSON (addresses as hex strings). */
 export function cycleReportJson(r: CycleReport): unknown {
@@ -164,87 +150,12 @@ export function cycleReportText(r: CycleReport): string[] {
   return lines;
 }
 
-async function runObjects(args: ParsedArgs, inputs: Array<{ file: string; bytes: Uint8Array }>, out: Output): Promise<number> {
-  for (const flag of ['invoke', 'gc-explain']) {
-    if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to Wasm modules (.wat, .wasm, compiled .o images), not to ELF objects`, 'run');
-  }
-  const entry = args.flags.get('entry');
-  if (typeof entry !== 'string' || entry === '') throw new UsageError('--entry NAME is required for ELF objects (Wasm modules take --invoke)', 'run');
-  const argText = args.flags.get('args');
-  const callArgs = typeof argText === 'string' && argText.trim() !== ''
-    ? argText.split(',').map((a, i) => parseInteger(a, `--args item ${i + 1}`, 'run'))
-    : [];
-  const { budget, timeoutMs } = runLimits(args);
-  const cycles = cycleFlags(args);
-  const trace = traceFlags(args);
-
-  const arches = new Set(inputs.map((i) => readElf(i.bytes, i.file).arch));
-  if (arches.size !== 1) throw new UsageError(`objects are for different architectures (${[...arches].join(', ')})`, 'run');
-  const [arch] = arches;
-  const archFlag = args.flags.get('arch');
-  if (typeof archFlag === 'string' && parseArchFlag(archFlag) !== arch) throw new UsageError(`--arch ${archFlag}: the objects are ${arch}`, 'run');
-  const json = args.flags.has('json');
-  const printed: string[] = [];
-  const hostOut: Output = json ? { ...out, text: (l) => printed.push(l) } : out;
-  checkUarchArch(cycles, arch, 'the objects are');
-  const machine = await Machine.create({ arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
-  try {
-    const program = loadObjects(machine, inputs, { hostFunctions: hostFunctions(machine, hostOut) });
-    const target = program.address(entry);
-    const tracer = trace ? new Tracer(machine, { mode: trace.mode, limit: trace.limit, safepoints: [], namer: () => undefined }) : undefined;
-    const traceOut = () => {
-      tracer?.close();
-      if (tracer && !json) for (const line of renderTrace(tracer)) out.text(line);
-    };
-    try {
-      const result = machine.call(target, callArgs);
-      const instructions = machine.instructionsExecuted();
-      const report = machine.cycleReport();
-      traceOut();
-      if (json) {
-        out.json({
-          result: result.toString(), signed: BigInt.asIntN(64, result).toString(), instructions: Number(instructions), trap: null, output: printed,
-          ...(report ? { cycles: cycleReportJson(report) } : {}),
-          ...(tracer ? { trace: traceToJson(tracer) } : {}),
-        });
-      } else {
-        out.text(`result: ${result} (signed ${BigInt.asIntN(64, result)}, ${hex(result)})\ninstructions: ${instructions}`);
-        if (report) for (const line of cycleReportText(report)) out.text(line);
-      }
-      return 0;
-    } catch (e) {
-      if (e instanceof GuestAbort) throw new UsageError(e.message, 'run');
-      if (!(e instanceof GuestTrap)) throw e;
-      const report = machine.cycleReport();
-      traceOut();
-      if (json) {
-        out.json({
-          result: null, signed: null, instructions: Number(e.instructions ?? 0n), trap: e.toJSON(), output: printed,
-          ...(report ? { cycles: cycleReportJson(report) } : {}),
-          ...(tracer ? { trace: traceToJson(tracer) } : {}),
-        });
-      } else {
-        out.text(`trap: ${e.kind} at ${hex(e.pc)}${e.instruction ? `: ${e.instruction}` : ''}`);
-        out.text(`  ${e.message}`);
-        if (e.address !== undefined) out.text(`  address: ${hex(e.address)}`);
-        out.text(`instructions: ${e.instructions ?? 0n}`);
-        out.text('backtrace:');
-        e.backtrace.forEach((f, i) => out.text(`  #${i} ${hex(f.pc)}${f.symbol ? ` ${f.symbol}` : ''}`));
-        if (report) for (const line of cycleReportText(report)) out.text(line);
-      }
-      return 1;
-    }
-  } finally {
-    machine.close();
-  }
-}
-
 /**
  * `--cycles[=fast|detailed|off]` and `--uarch NAME` as the Machine's (or Engine's) cycle
  * options; undefined when no model is asked for. The uarch's arch is checked once the arch of
  * the run is known (checkUarchArch).
  */
-function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined {
+export function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined {
   const cyclesFlag = args.flags.get('cycles');
   const uarchFlag = args.flags.get('uarch');
   if (cyclesFlag !== undefined && cyclesFlag !== 'fast' && cyclesFlag !== 'detailed' && cyclesFlag !== 'off') {
@@ -258,7 +169,7 @@ function cycleFlags(args: ParsedArgs, command = 'run'): CycleOptions | undefined
 }
 
 /** A --uarch model of the other arch is a usage error (`what` says what runs on `arch`). */
-function checkUarchArch(cycles: CycleOptions | undefined, arch: Arch, what: string, command = 'run'): void {
+export function checkUarchArch(cycles: CycleOptions | undefined, arch: Arch, what: string, command = 'run'): void {
   if (cycles?.uarch === undefined) return;
   let modelArch: Arch;
   try {
@@ -321,7 +232,7 @@ function limitFlag(args: ParsedArgs, name: string, dflt: bigint): bigint | null 
 }
 
 /** --budget (instructions, default 2^32) and --timeout (ms, default 10 s); 0 turns either off. */
-function runLimits(args: ParsedArgs): { budget: bigint | null; timeoutMs: number | null } {
+export function runLimits(args: ParsedArgs): { budget: bigint | null; timeoutMs: number | null } {
   const budget = limitFlag(args, 'budget', 1n << 32n);
   const timeout = limitFlag(args, 'timeout', 10_000n);
   return { budget, timeoutMs: timeout === null ? null : Number(timeout) };
@@ -504,10 +415,13 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
 
 // ---------------------------------------------------------------------------------------------
 
-const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html'];
+const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html', 'sig', 'host', 'syscalls'];
 
 export async function runCommand(argv: string[], out: Output): Promise<number> {
-  const { rest, invoke } = splitInvoke(argv, 'run');
+  const split = splitInvoke(argv, 'run');
+  const { invoke } = split;
+  // --arg repeats (ELF objects): taken out before the parser, which keeps one value per flag.
+  const { rest, values: argTexts } = takeRepeated(split.rest, 'arg', 'run');
   // `--cycles` alone means fast mode and `--trace` block mode; `--x=MODE` names one.
   const args = parseArgs(normalizeOptionalValues(rest), RUN_VALUED, 'run');
   rejectUnknown(args, [...RUN_VALUED, 'json', 'gc-explain'], 'run');
@@ -521,19 +435,19 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       args.flags.set('arch', arch!);
       out.text(`== ${arch} ==`);
     }
-    code = Math.max(code, await runOnce(args, invoke, out, html));
+    code = Math.max(code, await runOnce(args, invoke, out, html, argTexts));
   }
   if (html) await html.write(out, basename(args.positionals[0]), argv, args.flags.has('json'));
   return code;
 }
 
-async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, out: Output, html: HtmlPage | undefined): Promise<number> {
+async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, out: Output, html: HtmlPage | undefined, argTexts: readonly string[]): Promise<number> {
   // A directory (examples/NAME, or just NAME) means its one .wat, run by its driver if it has one.
   const first = args.positionals[0];
   if (args.positionals.length === 1 && isModuleDirectory(first)) {
     const target = resolveModulePath(first, 'run');
     if (target.driver && !invoke) {
-      for (const flag of ['entry', 'args']) {
+      for (const flag of ['entry', 'args', 'sig', 'host', 'syscalls']) {
         if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
       }
       return runDriver(args, target.file, target.driver, out, html);
@@ -545,12 +459,13 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
   if (wasm.length === 0) {
     if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
     if (html) throw new UsageError('--html records Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
-    return runObjects(args, inputs, out);
+    return runNative(args, argTexts, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
-  for (const flag of ['entry', 'args']) {
+  for (const flag of ['entry', 'args', 'sig', 'host', 'syscalls']) {
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
+  if (argTexts.length) throw new UsageError(`--arg applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   return runWasm(args, invoke, inputs[0], out, html);
 }
 
