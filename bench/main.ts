@@ -10,6 +10,7 @@ import { benchCompiler } from './compiler.ts';
 import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
 import { benchFuzz } from './fuzz.ts';
+import { benchSandbox } from './sandbox.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -19,6 +20,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   compiler: benchCompiler,
   timing: benchTiming,
   cli: benchCli,
+  sandbox: benchSandbox,
   'timing-host': benchTimingHost,
   fuzz: benchFuzz,
 };

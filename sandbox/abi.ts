@@ -266,6 +266,13 @@ export interface Scratch {
   write(address: bigint, bytes: Uint8Array): void;
 }
 
+/** The result registers a call's result lives in: integer and vector ones. */
+export function resultRegisters(arch: Arch, t: ResultType): { ints: number; floats: number } {
+  if (t === 'void' || returnsIndirectly(arch, t)) return { ints: 0, floats: 0 };
+  if (typeof t === 'string') return isFloat(t) ? { ints: 0, floats: 1 } : { ints: 1, floats: 0 };
+  return { ints: 2, floats: 4 };
+}
+
 /** Lays out a call: registers, stack words and the sret buffer (if the result needs one). */
 export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scratch: Scratch): { frame: CallFrame; sret?: bigint } {
   if (args.length !== sig.params.length) throw new SignatureError(`${args.length} arguments given, the signature takes ${sig.params.length}`, signatureText(sig));

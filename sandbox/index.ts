@@ -8,7 +8,7 @@ export {
   type CType, type ScalarType, type StructType, type ResultType, type Signature, type CValue,
 } from './abi.ts';
 export { type HostFunctionSpec, type HostContext, type HostImplementation, type VarArgs } from './host.ts';
-export { C_RUNTIME_FUNCTIONS } from './libc.ts';
+export { C_RUNTIME_FUNCTIONS, C_RUNTIME_DATA } from './libc.ts';
 export { GuestExit, type SyscallPolicy } from './syscalls.ts';
 export { SandboxMemoryError, GuestAccess, GuestHeap } from './memory.ts';
 export { isArchive, readArchive, selectObjects, type ArchiveMember } from './archive.ts';

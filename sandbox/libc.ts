@@ -16,8 +16,11 @@ const enc = new TextEncoder();
 export const C_RUNTIME_FUNCTIONS = [
   'memcpy', 'memmove', 'memset', 'memcmp', 'strlen', 'strcmp', 'strncmp', 'strchr', 'strcpy', 'strncpy',
   'malloc', 'calloc', 'realloc', 'free', 'abort', '__stack_chk_fail', 'puts', 'putchar', 'printf', 'snprintf',
-  'print_i64', '__popcountdi2',
+  'putc', 'fputc', 'fputs', 'fwrite', 'print_i64', '__popcountdi2',
 ] as const;
+
+/** Data the runtime provides: the canary word and the `stdout`/`stderr` FILE pointers. */
+export const C_RUNTIME_DATA = ['__stack_chk_guard', 'stdout', 'stderr'] as const;
 
 function formatArgs(ctx: HostContext) {
   return {
@@ -42,7 +45,15 @@ function strBytes(ctx: HostContext, address: bigint, what: string, max?: bigint)
   return ctx.memory.cstring(ctx.call, address, `${ctx.call.name}: ${what}`, max);
 }
 
-export function cRuntime(): Record<string, HostFunctionSpec> {
+/**
+ * The runtime. `streams` are the guest addresses of the two FILE objects `stdout` and
+ * `stderr` point to (opaque to the guest; glibc's headers turn putchar into putc(c, stdout)
+ * at -O2): output to either is captured.
+ */
+export function cRuntime(streams: readonly bigint[] = []): Record<string, HostFunctionSpec> {
+  const stream = (ctx: HostContext, f: bigint): void => {
+    if (!streams.includes(f)) ctx.trap('abort', `${ctx.call.name}: ${hex(f)} is not stdout or stderr (the only streams the sandbox has)`, f);
+  };
   const m = (ctx: HostContext) => ctx.memory;
   const allocate = (ctx: HostContext, size: bigint): bigint => {
     if (size > BigInt(ctx.heap.region.size)) return 0n;
@@ -149,6 +160,28 @@ export function cRuntime(): Record<string, HostFunctionSpec> {
         m(ctx).write(ctx.call, buf as bigint, Uint8Array.of(...out.subarray(0, keep), 0), 'snprintf (buffer)');
       }
       return out.length;
+    } },
+    putc: { sig: 'i32(i32,ptr)', fn: ([c, f], ctx) => {
+      stream(ctx, f as bigint);
+      ctx.output(Uint8Array.of((c as number) & 0xff));
+      return (c as number) & 0xff;
+    } },
+    fputc: { sig: 'i32(i32,ptr)', fn: ([c, f], ctx) => {
+      stream(ctx, f as bigint);
+      ctx.output(Uint8Array.of((c as number) & 0xff));
+      return (c as number) & 0xff;
+    } },
+    fputs: { sig: 'i32(ptr,ptr)', fn: ([s, f], ctx) => {
+      stream(ctx, f as bigint);
+      ctx.output(strBytes(ctx, s as bigint, 'string'));
+      return 1;
+    } },
+    fwrite: { sig: 'u64(ptr,u64,u64,ptr)', fn: ([p, size, n, f], ctx) => {
+      stream(ctx, f as bigint);
+      const total = (size as bigint) * (n as bigint);
+      if ((size as bigint) === 0n || total / (size as bigint) !== (n as bigint)) return 0n;
+      ctx.output(m(ctx).read(ctx.call, p as bigint, total, 'fwrite'));
+      return n;
     } },
     // Not C library functions, kept for objects written against `stackscope run`'s first runtime.
     print_i64: { sig: 'i64(i64)', fn: ([x], ctx) => {

@@ -6,7 +6,7 @@ import { loadObjects, type HostBinding, type LoadedProgram } from '../loader/san
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type CallOptions, type SyscallHandler } from '../simulator/machine.ts';
 import type { CycleOptions } from '../simulator/timing/cycles.ts';
-import { marshal, parseSignature, unmarshalResult, type CValue, type ResultType, type Signature } from './abi.ts';
+import { marshal, parseSignature, resultRegisters, unmarshalResult, type CValue, type ResultType, type Signature } from './abi.ts';
 import { selectObjects } from './archive.ts';
 import { CfiUnwinder } from './eh-frame.ts';
 import { bindHost, type HostFunctionSpec } from './host.ts';
@@ -79,6 +79,7 @@ export class Sandbox {
   /** Frames the `.eh_frame` sections describe. */
   readonly cfiEntries: number;
   private chunks: Uint8Array[] = [];
+  private readonly signatures = new Map<string, Signature>();
   /** The machine's stack minus 512 bytes at the top: a process's first frame has its
    * arguments and environment above it, so a small overrun there hits the caller's data (as
    * natively) rather than the end of the mapping. */
@@ -113,16 +114,22 @@ export class Sandbox {
         chunks.push(bytes.slice());
       };
       // The canary word: fs:0x28 on x86-64, the __stack_chk_guard symbol on AArch64.
+      // One page of runtime data: the canary (fs:0x28 on x86-64, __stack_chk_guard on AArch64),
+      // the stdout/stderr pointers and the two FILE objects they point to.
       const tls = machine.map('sandbox.tls', 0x1000, PROT_READ | PROT_WRITE);
       machine.writeU64(tls.address + 0x28n, STACK_CANARY);
       if (arch === 'x64') machine.engine.regWrite(X64_FS_BASE, tls.address);
-      const specs: Record<string, HostFunctionSpec> = { ...(options.runtime === false ? {} : cRuntime()), ...(options.host ?? {}) };
+      const streams = [tls.address + 0x100n, tls.address + 0x200n];
+      machine.writeU64(tls.address + 0x40n, streams[0]);
+      machine.writeU64(tls.address + 0x48n, streams[1]);
+      const data = new Map([['__stack_chk_guard', tls.address + 0x28n], ['stdout', tls.address + 0x40n], ['stderr', tls.address + 0x48n]]);
+      const specs: Record<string, HostFunctionSpec> = { ...(options.runtime === false ? {} : cRuntime(streams)), ...(options.host ?? {}) };
       const env = { machine, memory, heap, output };
       const bindings = new Map<string, HostBinding>();
       for (const [name, spec] of Object.entries(specs)) bindings.set(name, bindHost(arch, name, spec, env));
       const program = loadObjects(machine, objects, {
         hostFunctions: bindings,
-        dataSymbols: options.runtime === false ? undefined : new Map([['__stack_chk_guard', tls.address + 0x28n]]),
+        dataSymbols: options.runtime === false ? undefined : data,
       });
       const policy = options.syscalls ?? 'deny';
       machine.setSyscallHandler(syscallHandlerFor(policy, memory, (_fd, bytes) => output(bytes)));
@@ -151,7 +158,7 @@ export class Sandbox {
    * captured output stays readable in `output`).
    */
   call(name: string, signature?: string | Signature, args: readonly CValue[] = [], options: CallOptions = {}): CallOutcome {
-    const sig: Signature = typeof signature === 'string' ? parseSignature(signature) : signature ?? { result: 'i64', params: args.map(() => 'i64' as const) };
+    const sig: Signature = typeof signature === 'string' ? this.parsed(signature) : signature ?? { result: 'i64', params: args.map(() => 'i64' as const) };
     const target = this.address(name);
     this.chunks.length = 0;
     const scratch: bigint[] = [];
@@ -164,7 +171,7 @@ export class Sandbox {
       write: (address, bytes) => this.machine.writeBytes(address, bytes),
     });
     try {
-      const regs = this.machine.callWith(target, frame, this.machine.active || options.stack ? options : { ...options, stack: this.entryStack });
+      const regs = this.machine.callWith(target, frame, this.machine.active || options.stack ? options : { ...options, stack: this.entryStack }, resultRegisters(this.arch, sig.result));
       const value = unmarshalResult(this.arch, sig.result, regs, sret, (a, n) => this.machine.readBytes(a, n));
       return this.outcome(value, sig.result);
     } catch (e) {
@@ -175,13 +182,23 @@ export class Sandbox {
     }
   }
 
+  private parsed(text: string): Signature {
+    let sig = this.signatures.get(text);
+    if (!sig) {
+      sig = parseSignature(text);
+      if (this.signatures.size < 1024) this.signatures.set(text, sig);
+    }
+    return sig;
+  }
+
   private outcome(value: CValue | undefined, type: ResultType): CallOutcome {
     const output = this.output;
-    return { value, type, instructions: this.machine.instructionsExecuted(), output, stdout: dec.decode(output) };
+    return { value, type, instructions: this.machine.instructionsExecuted(), output, stdout: output.length ? dec.decode(output) : '' };
   }
 
   /** What the current or last call printed. */
   get output(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0];
     const total = this.chunks.reduce((n, c) => n + c.length, 0);
     const out = new Uint8Array(total);
     let at = 0;

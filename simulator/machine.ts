@@ -696,15 +696,19 @@ export class Machine {
 
   /**
    * Calls guest code with argument registers of both kinds and stack words laid out by the
-   * caller (sandbox/abi.ts does it for C signatures) and returns the result registers.
+   * caller (sandbox/abi.ts does it for C signatures) and returns the result registers it asks
+   * for (`want`: how many of rax/rdx or x0/x1, of xmm0-1 or d0-3; all by default).
    */
-  callWith(address: bigint, frame: CallFrame, options: CallOptions = {}): CallResult {
+  callWith(address: bigint, frame: CallFrame, options: CallOptions = {}, want: { ints: number; floats: number } = { ints: 2, floats: 4 }): CallResult {
     let result: CallResult | undefined;
     this.handedFrame = frame;
+    // Only the result registers the caller wants are read (each read is a call into the engine).
     this.handedAfter = () => {
-      const ints = this.readRegisters(this.arch === 'x64' ? ['rax', 'rdx'] : ['x0', 'x1']);
-      const floats = FLOAT_ARG_IDS[this.arch].slice(0, 4).map((id) => this.engine.regRead(id));
-      result = { ints: [ints[0], ints[1]], floats };
+      const r0 = want.ints > 0 ? this.engine.regRead(this.id[this.regs.intResult]) : 0n;
+      const r1 = want.ints > 1 ? this.engine.regRead(this.id[this.arch === 'x64' ? 'rdx' : 'x1']) : 0n;
+      const floats: bigint[] = [];
+      for (let i = 0; i < Math.min(want.floats, 4); i++) floats.push(this.engine.regRead(FLOAT_ARG_IDS[this.arch][i]));
+      result = { ints: [r0, r1], floats };
     };
     this.call(address, [], options);
     return result!;

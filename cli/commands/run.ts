@@ -90,7 +90,8 @@ are pulled in as ld does, and NAME is called per System V / AAPCS64.
                       write to fd 1/2 (captured), exit and exit_group, and traps on the rest
 Undefined symbols may name the minimal C runtime: memcpy memmove memset memcmp strlen strcmp
 strncmp strchr strcpy strncpy malloc calloc realloc free abort __stack_chk_fail
-__stack_chk_guard puts putchar printf snprintf (and print_i64, __popcountdi2). Every pointer
+__stack_chk_guard puts putchar printf snprintf, stdout/stderr with putc fputc fputs fwrite
+(and print_i64, __popcountdi2). Every pointer
 they get is checked against the guest's mappings; a bad one, abort() and a smashed stack are
 guest traps (exit 1). Any other undefined symbol is an error listing every unresolved name.
 What the guest printed comes first, then the result (typed by --sig), out buffers, and the
