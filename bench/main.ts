@@ -11,6 +11,7 @@ import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchSandbox } from './sandbox.ts';
+import { benchViewer } from './viewer.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -23,6 +24,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   sandbox: benchSandbox,
   'timing-host': benchTimingHost,
   fuzz: benchFuzz,
+  viewer: benchViewer,
 };
 
 function usage(message: string): never {
