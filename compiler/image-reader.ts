@@ -65,7 +65,7 @@ class Reader {
   }
   str(): string {
     const n = this.count(1);
-    return new TextDecoder('utf-8', { fatal: false }).decode(this.raw(n));
+    return new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(this.raw(n)); // names keep a leading U+FEFF
   }
   done(): void {
     if (this.pos !== this.bytes.length) this.fail(`${this.bytes.length - this.pos} trailing bytes`);

@@ -55,7 +55,10 @@ export class Module {
     return Module.fromParsed(engine, parseWasm(bytes), undefined, name);
   }
 
-  /** WAT text or Wasm bytes (recognised by the `\0asm` magic). */
+  /**
+   * WAT text (a string, or UTF-8 bytes whose first token is `(`) or a Wasm binary; other bytes,
+   * empty ones included, are a binary and get its malformed-module errors (see parseModuleSource).
+   */
   static async from(engine: Engine, source: string | Uint8Array, name?: string): Promise<Module> {
     return Module.fromParsed(engine, await parseModuleSource(source, { fileName: name }), undefined, name);
   }

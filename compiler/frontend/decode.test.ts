@@ -257,7 +257,7 @@ interface MalformedCase {
 }
 
 const malformed: MalformedCase[] = [
-  { title: 'empty input', bytes: new Uint8Array(), offset: 0, pattern: /too short/ },
+  { title: 'empty input', bytes: new Uint8Array(), offset: 0, pattern: /^empty input/ },
   { title: 'bad magic', bytes: new Uint8Array([0, 0x61, 0x73, 0x6e, 1, 0, 0, 0]), offset: 0, pattern: /magic/ },
   { title: 'bad version', bytes: new Uint8Array([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]), offset: 4, pattern: /version/ },
   { title: 'section size past the end', bytes: moduleBytes([0x01, 0x05, 0x00]), offset: 8, pattern: /exceeds/ },
@@ -367,4 +367,77 @@ test('structurally equal function types share a canonical type index', (t) => {
     (type (func (param i64) (result i64)))
     (type (func)))`));
   t.deepEqual(m.canonicalTypeIndices, [0, 1, 0, 3, 1]);
+});
+
+test('names are kept byte for byte: an export named U+FEFF is not the export ""', (t) => {
+  const fn = (i: number) => [...uleb(i)];
+  const bytes = moduleBytes(
+    section(1, vec([[0x60, 0x00, 0x01, 0x7f]])),
+    section(3, vec([[0x00], [0x00]])),
+    section(7, vec([[...name(''), 0x00, ...fn(0)], [...name('\u{feff}'), 0x00, ...fn(1)], [...name('\u{feff}a'), 0x00, ...fn(1)]])),
+    section(10, vec([[4, 0x00, 0x41, 0x01, 0x0b], [4, 0x00, 0x41, 0x02, 0x0b]])),
+  );
+  const m = parseWasm(bytes);
+  t.deepEqual(m.exports.map((e) => [...e.name].map((c) => c.codePointAt(0))), [[], [0xfeff], [0xfeff, 0x61]]);
+  // Two exports spelled with the same bytes still clash.
+  const dup = moduleBytes(
+    section(1, vec([[0x60, 0x00, 0x00]])),
+    section(3, vec([[0x00]])),
+    section(7, vec([[...name('\u{feff}'), 0x00, 0x00], [...name('\u{feff}'), 0x00, 0x00]])),
+    section(10, vec([[2, 0x00, 0x0b]])),
+  );
+  const e = compileError(t, () => parseWasm(dup));
+  t.is(e.kind, 'validation');
+  t.regex(e.detail, /duplicate export/);
+});
+
+test('the reserved memory byte of memory.size/grow/fill/copy/init must be the single byte 0x00', (t) => {
+  // (memory 1), one function [] -> [] (in the type section index 0) whose body is `code`.
+  const withMemory = (code: number[], dataCount = false) => {
+    const entry = [0x00, ...code];
+    return moduleBytes(
+      section(1, vec([[0x60, 0x00, 0x00]])),
+      section(3, vec([[0x00]])),
+      section(5, vec([[0x00, 0x01]])),
+      ...(dataCount ? [section(12, uleb(1))] : []),
+      section(10, vec([[...uleb(entry.length), ...entry]])),
+      ...(dataCount ? [section(11, vec([[0x01, 0x00]]))] : []),
+    );
+  };
+  const zero = (reserved: number[]) => ({
+    'memory.size': [0x3f, ...reserved, 0x1a, 0x0b],
+    'memory.grow': [0x41, 0x00, 0x40, ...reserved, 0x1a, 0x0b],
+    'memory.fill': [0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x0b, ...reserved, 0x0b],
+    'memory.copy': [0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x0a, 0x00, ...reserved, 0x0b],
+    'memory.init': [0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x08, 0x00, ...reserved, 0x0b],
+  });
+  for (const [instr, code] of Object.entries(zero([0x00]))) {
+    t.notThrows(() => parseWasm(withMemory(code, instr === 'memory.init')), instr);
+  }
+  for (const reserved of [[0x80, 0x00], [0x80, 0x80, 0x00], [0x01]]) {
+    for (const [instr, code] of Object.entries(zero(reserved))) {
+      const bytes = withMemory(code, instr === 'memory.init');
+      const e = compileError(t, () => parseWasm(bytes));
+      t.is(e.kind, 'malformed', `${instr} ${reserved}: ${e.message}`);
+      t.is(e.instr, instr);
+      t.regex(e.detail, /^zero byte expected: .* must be the single byte 0x00/);
+      t.is(bytes[e.offset!], reserved[0]); // the offset points at the reserved byte
+    }
+  }
+});
+
+test('empty and truncated binaries name what is missing', (t) => {
+  const cases: [number[], RegExp, number][] = [
+    [[], /^empty input: a Wasm binary starts with the magic header/, 0],
+    [[0x00, 0x61, 0x73], /^unexpected end: the module header needs 8 bytes .*found 3$/, 3],
+    [[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00], /^unexpected end: .*found 6$/, 6],
+    [[0x61, 0x73, 0x6d], /^magic header not detected/, 0],
+    [[0x00, 0x61, 0x73, 0x6e, 0x01, 0x00, 0x00, 0x00], /^magic header not detected/, 0],
+  ];
+  for (const [bytes, pattern, offset] of cases) {
+    const e = compileError(t, () => parseWasm(Uint8Array.from(bytes)));
+    t.is(e.kind, 'malformed');
+    t.regex(e.detail, pattern);
+    t.is(e.offset, offset);
+  }
 });

@@ -47,7 +47,11 @@ const SECTION_RANK: Record<number, number> = {
   1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
 };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Names are UTF-8 byte sequences kept as they are: a leading U+FEFF is part of the name (an
+ * export may be called "\u{feff}" beside ""), so the decoder must not take it as a byte-order mark.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A cursor over a byte range; every read is bounds-checked against `end`. */
 class Reader {
@@ -322,10 +326,18 @@ function decodeBlockType(r: Reader): BlockType {
 }
 
 /** The memory index immediate of bulk/size instructions; only memory 0 exists in the subset. */
+/**
+ * The memory immediate of memory.size/grow/fill/copy/init. Without the multi-memory proposal
+ * (not enabled here) Wasm 2.0 encodes it as one reserved byte that must be 0x00: neither another
+ * value nor a longer LEB128 spelling of zero (`80 00`) is well-formed.
+ */
 function memoryIndexImmediate(r: Reader, instr: string): number {
   const at = r.pos;
-  const index = r.u32();
-  if (index !== 0) r.fail(`'${instr}' on memory ${index}: multiple memories are not supported`, at, 'unsupported', { instr });
+  const b = r.u8();
+  if (b !== 0x00) {
+    const spelled = (b & 0x80) !== 0 ? 'a multi-byte LEB128' : `0x${b.toString(16).padStart(2, '0')}`;
+    r.fail(`zero byte expected: '${instr}' has a reserved memory byte that must be the single byte 0x00, found ${spelled} (multi-memory is not enabled)`, at, 'malformed', { instr });
+  }
   return 0;
 }
 
@@ -511,11 +523,25 @@ function decodeNameSection(r: Reader, names: ModuleNames): void {
   }
 }
 
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/**
+ * The 8-byte preamble: the magic `\0asm`, then the version. Empty input and a header cut short
+ * are named as such, so a zero-byte or truncated file does not read as a wrong magic.
+ */
+function checkHeader(r: Reader, bytes: Uint8Array): void {
+  if (bytes.length === 0) r.fail('empty input: a Wasm binary starts with the magic header \\0asm and a version (8 bytes)', 0);
+  const magicSeen = Math.min(bytes.length, MAGIC.length);
+  for (let i = 0; i < magicSeen; i++) {
+    if (bytes[i] !== MAGIC[i]) r.fail('magic header not detected (expected \\0asm)', 0);
+  }
+  if (bytes.length < 8) r.fail(`unexpected end: the module header needs 8 bytes (magic \\0asm and version), found ${bytes.length}`, bytes.length);
+}
+
 /** Decodes a binary module without validating it (see validate.ts for that). */
 export function decodeModule(bytes: Uint8Array): WasmModule {
   const r: Reader = new Reader(bytes, 0, bytes.length);
-  if (bytes.length < 8) r.fail('too short for a Wasm module header (8 bytes)', 0);
-  if (bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) r.fail('magic header not detected (expected \\0asm)', 0);
+  checkHeader(r, bytes);
   const version = bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24);
   if (version === 0x0001000d) r.fail('components are not supported (only core modules)', 4, 'unsupported');
   if (version !== 1) r.fail(`unknown binary version 0x${(version >>> 0).toString(16)}`, 4);

@@ -74,13 +74,67 @@ export async function parseWat(text: string, options: WatOptions = {}): Promise<
   return parseWatText(text, options);
 }
 
-/** A binary (recognized by its `\0asm` magic) or UTF-8 WAT text. */
+/**
+ * A string is WAT text. Bytes are WAT text when they are UTF-8 whose first token, after an
+ * optional byte-order mark, whitespace and comments, is `(` (every text module starts so, as in
+ * the wasm-tools `wat` crate's detection); anything else, including empty or truncated input,
+ * is decoded as a binary and gets the binary format's errors (empty input, missing magic
+ * header, ...), never read as an empty text module.
+ */
 export async function parseModuleSource(input: string | Uint8Array, options: WatOptions = {}): Promise<WasmModule> {
   if (typeof input !== 'string') {
-    if (input.length >= 4 && input[0] === 0 && input[1] === 0x61 && input[2] === 0x73 && input[3] === 0x6d) return parseWasm(input);
-    input = new TextDecoder().decode(input);
+    const text = watTextOf(input);
+    if (text === null) return parseWasm(input);
+    input = text;
   }
   return parseWat(input, options);
+}
+
+const utf8Text = new TextDecoder('utf-8', { fatal: true }); // drops a leading BOM, as editors expect
+
+/** The text of `bytes` if they look like a WAT module (see parseModuleSource), else null. */
+export function watTextOf(bytes: Uint8Array): string | null {
+  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) return null;
+  let text: string;
+  try {
+    text = utf8Text.decode(bytes);
+  } catch {
+    return null;
+  }
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      i++;
+    } else if (text.startsWith(';;', i)) {
+      const eol = text.indexOf('\n', i);
+      i = eol < 0 ? text.length : eol + 1;
+    } else if (text.startsWith('(;', i)) {
+      i = blockCommentEnd(text, i);
+    } else {
+      return c === '(' ? text : null;
+    }
+  }
+  return null;
+}
+
+/** Index after the (possibly nested) block comment opening at `start`; the text's end if unclosed. */
+function blockCommentEnd(text: string, start: number): number {
+  let depth = 0;
+  let i = start;
+  while (i < text.length) {
+    if (text.startsWith('(;', i)) {
+      depth++;
+      i += 2;
+    } else if (text.startsWith(';)', i)) {
+      depth--;
+      i += 2;
+      if (depth === 0) return i;
+    } else {
+      i++;
+    }
+  }
+  return i;
 }
 
 /** Adds a line:column to an error from the decoder or validator when the text pins it down. */

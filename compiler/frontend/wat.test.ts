@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { CompileError } from './errors.ts';
-import { parseModuleSource, parseWat, parseWatText } from './index.ts';
+import { parseModuleSource, parseWat, parseWatText, watTextOf } from './index.ts';
 import { isWatLoaded, loadWat, MAX_WAT_NESTING, mergeValidationErrors, parseWabtDiagnostic, WatNotLoadedError, WatSource, watToBinary } from './wat.ts';
 
 // Captured before any test runs loadWat(): the synchronous path must refuse, not crash.
@@ -191,6 +191,33 @@ test('parseWat and parseModuleSource accept text and binaries', async (t) => {
   t.is(m2.exports[0].name, 'g');
   const m3 = await parseModuleSource(new TextEncoder().encode('(module (func (export "h")))'));
   t.is(m3.exports[0].name, 'h');
+});
+
+test('parseModuleSource: bytes are WAT only when their first token is "(", else a binary with its errors', async (t) => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  // Text after a byte-order mark, whitespace, line and (nested) block comments.
+  for (const text of ['(module (func (export "h")))', '\u{feff}  (module (func (export "h")))',
+    ';; a comment\n\t(; block (; nested ;) ;)\r\n(module (func (export "h")))', '(func (export "h"))']) {
+    t.is((await parseModuleSource(enc(text))).exports[0].name, 'h', JSON.stringify(text));
+  }
+  t.is(watTextOf(enc(' (module)')), ' (module)');
+  // Empty, truncated, whitespace-only, non-UTF-8 and unclosed-comment bytes are binaries: malformed.
+  const cases: [Uint8Array, RegExp][] = [
+    [new Uint8Array(0), /^empty input/],
+    [Uint8Array.of(0x00, 0x61, 0x73, 0x6d), /^unexpected end: the module header/],
+    [enc('  \n'), /^magic header not detected/],
+    [enc(';; only a comment\n'), /^magic header not detected/],
+    [enc('(; unclosed (module)'), /^magic header not detected/],
+    [Uint8Array.of(0xff, 0x28, 0x6d), /^magic header not detected/],
+    [enc('module'), /^magic header not detected/],
+  ];
+  for (const [bytes, pattern] of cases) {
+    const e = await t.throwsAsync(parseModuleSource(bytes));
+    t.true(e instanceof CompileError && e.kind === 'malformed', String(e));
+    t.regex((e as CompileError).detail, pattern);
+  }
+  // A string is always text: the empty string is the empty text module.
+  t.deepEqual((await parseModuleSource('')).exports, []);
 });
 
 test('WAT input keeps reference types, bulk memory and multi-value', (t) => {
