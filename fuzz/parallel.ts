@@ -32,7 +32,9 @@ export type WorkerLine =
 function merge(parts: readonly CampaignProgress[], t0: number): CampaignProgress {
   const sum = (f: (p: CampaignProgress) => number): number => parts.reduce((n, p) => n + f(p), 0);
   const ops: Record<string, number> = {};
-  for (const p of parts) for (const [k, v] of Object.entries(p.ops)) ops[k] = (ops[k] ?? 0) + v;
+  const counts = new Map<string, number>();
+  for (const p of parts) for (const [k, v] of Object.entries(p.ops)) counts.set(k, (counts.get(k) ?? 0) + v);
+  for (const [k, v] of [...counts].sort((a, b) => b[1] - a[1])) ops[k] = v;
   const elapsedSeconds = (performance.now() - t0) / 1000;
   const programs = sum((p) => p.programs);
   return {

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArch, type Arch } from '../../isa/arch.ts';
@@ -24,10 +25,10 @@ collection. The first failure is shrunk to a minimal program and written to --ou
 fuzz-failures/) as a .wat file with its seed, options and the command that replays it.
 
   --arch            x64, aarch64 or both (default both)
-  --seed N          first seed (default 1); program k of shard I/N uses seed N + k·N' + I
+  --seed S          first seed (default 1); program k of shard I/N uses seed S + k·N + I
   --programs N      programs to run (default 1000); --time SECONDS runs until time is up
   --ops N           statements per program (default 50)
-  --jobs N          worker processes (default 1); they split the seeds of this shard
+  --jobs N          worker processes (default 1; 0 = one per core); they split this shard's seeds
   --shard I/N       this machine's part of a campaign shared by N machines (default 0/1)
   --mutant NAME     inject one known GC bug for this run (see --list-mutants)
   --corpus DIR      run every file of DIR through the libFuzzer-style entry fuzz(data) instead
@@ -96,7 +97,8 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   const time = intFlag(f.get('time'), 'time', 1, 1e7);
   if (programs !== undefined && time !== undefined) throw new UsageError('give --programs or --time, not both', 'fuzz');
   const seed = intFlag(f.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
-  const jobs = intFlag(f.get('jobs'), 'jobs', 1, 256) ?? 1;
+  const jobsFlag = intFlag(f.get('jobs'), 'jobs', 0, 256) ?? 1;
+  const jobs = jobsFlag === 0 ? availableParallelism() : jobsFlag;
   const shard = f.has('shard') ? parseShard(str(f.get('shard')) ?? '') : undefined;
   const slice = f.has('slice') ? parseShard(str(f.get('slice')) ?? '') : undefined;
   const mutant = str(f.get('mutant')) ?? null;
