@@ -142,6 +142,13 @@ test.serial('fuzz(data): the corpus passes; a mutant makes it throw a finding', 
   t.true(error instanceof FuzzFindingError, String(error));
 });
 
+test.serial('cli: --jobs 2 runs the shard in two worker processes and merges their counts', async (t) => {
+  const r = await cli('fuzz', '--programs', '4', '--jobs', '2', '--arch', 'aarch64', '--ops', '10', '--json');
+  t.is(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.split('\n').at(-1)!);
+  t.like(summary, { type: 'summary', programs: 4, runs: 4, failures: 0, jobs: 2 });
+});
+
 test.serial('cli: fuzz runs, lists mutants, rejects bad options with exit 2, replays a record', async (t) => {
   const ok = await cli('fuzz', '--programs', '3', '--arch', 'x64', '--json');
   t.is(ok.code, 0, ok.stderr);

@@ -139,7 +139,9 @@ export class ArchRunner {
   private stats: RunStats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
 
   constructor(readonly arch: Arch, options: ArchRunnerOptions = {}) {
-    this.engine = new Engine({ arch, maxWasmStack: 256 * 1024 });
+    // No wall-clock limit: on a loaded machine it would turn a slow run into a false alarm. The
+    // model bounds every program's work, and the engine's instruction budget stays.
+    this.engine = new Engine({ arch, maxWasmStack: 256 * 1024, timeoutMs: null });
     this.programsPerStore = options.programsPerStore ?? 64;
     this.moduleCacheSize = options.moduleCache ?? 256;
     this.debugChecks = options.debugChecks ?? true;
