@@ -39,7 +39,7 @@ export interface CampaignOptions extends GeneratorOptions {
   walkers?: readonly Walker[];
   /** Inject this mutant for the whole campaign (see compiler/mutants.ts). */
   mutant?: string | null;
-  /** The collector's debug checks (default true); false: only the model's oracle detects. */
+  /** The collector's debug assertions (default true); false leaves more detections to the model. */
   debugChecks?: boolean;
   /** Stop at the first failure (default true). */
   stopOnFailure?: boolean;

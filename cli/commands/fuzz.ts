@@ -34,8 +34,9 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
   --corpus DIR      run every file of DIR through the libFuzzer-style entry fuzz(data) instead
   --replay FILE     rerun a failure record written by an earlier run
   --walker          frame walker(s) every program runs under (default v17)
-  --no-debug-checks turn off the collector's own checks: only the model's oracle detects
+  --no-debug-checks turn off the collector's debug assertions (more detections are the model's)
   --keep-going      do not stop at the first failure
+  --slice J/M       run only programs k ≡ J (mod M) of the shard (what --jobs gives each worker)
 
 On a terminal a live line shows programs/s, GCs, frames walked, roots, failures and per-op
 coverage. --json prints JSON lines: {"type":"progress",…} every 25 programs, {"type":
