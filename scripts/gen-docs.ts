@@ -1,6 +1,7 @@
 /**
  * Regenerates the code-derived parts of the teaching documents (docs/layouts.md,
- * docs/stack-maps.md, docs/gc.md) so they cannot drift from the code.
+ * docs/stack-maps.md, docs/gc.md) and of docs/wasm-subset.md (scripts/wasm-subset-doc.ts) so
+ * they cannot drift from the code.
  *
  * A document keeps its hand-written prose; each generated part sits between two markers,
  *
@@ -41,9 +42,10 @@ import { storeInternals } from '../runtime/store.ts';
 import { frameSvg } from '../viewer/frame-svg.ts';
 import { frameRecord, type FrameRecord } from '../viewer/record.ts';
 import { frameFromExplained, slotNamerFor } from '../viewer/trace.ts';
+import { wasmSubsetBlocks } from './wasm-subset-doc.ts';
 
 /** The documents this script maintains, relative to the repository root. */
-export const GENERATED_DOCS = ['docs/layouts.md', 'docs/stack-maps.md', 'docs/gc.md'] as const;
+export const GENERATED_DOCS = ['docs/layouts.md', 'docs/stack-maps.md', 'docs/gc.md', 'docs/wasm-subset.md'] as const;
 
 const ARCHES: readonly Arch[] = ['x64', 'aarch64'];
 
@@ -718,6 +720,9 @@ export async function generateBlocks(): Promise<{ blocks: Map<string, string>; f
     else blocks.set('gc/report-aarch64-summary', fence(g.text.split('\n').slice(0, 1)));
   }
   blocks.set('gc/pictures', table(['x86-64', 'AArch64'], [gcPictures]));
+
+  // wasm-subset.md
+  for (const [id, block] of wasmSubsetBlocks((id, reason) => { throw new GenDocsError('docs/wasm-subset.md', id, reason); })) blocks.set(id, block);
   return { blocks, files };
 }
 

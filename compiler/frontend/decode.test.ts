@@ -4,7 +4,7 @@ import { CompileError } from './errors.ts';
 import type { CompileErrorKind } from './errors.ts';
 import { decodeModule } from './decode.ts';
 import type { Instr, WasmModule } from './module.ts';
-import { MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
+import { IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, type ImmediateOpInfo } from './opcodes.ts';
 import { loadWat, watToBinary } from './wat.ts';
 import { parseWasm } from './index.ts';
 import { moduleBytes, name, oneFunction, section, sleb, uleb, vec } from './testing.ts';
@@ -37,15 +37,26 @@ test('the all-instructions module decodes, validates and uses every supported in
   const expected = new Set<string>([
     ...[...SIMPLE_OPS.values()].map((i) => i.name),
     ...[...MEM_OPS.values()].map((i) => i.name),
-    'i32.const', 'i64.const', 'local.get', 'local.set', 'local.tee', 'global.get', 'global.set',
-    'block', 'loop', 'if', 'else', 'end', 'br', 'br_if', 'br_table', 'call', 'call_indirect', 'drop',
-    'select', 'ref.null', 'ref.func', 'table.get', 'table.set', 'table.size', 'table.grow',
-    'table.fill', 'table.copy', 'table.init', 'elem.drop', 'memory.size', 'memory.grow',
-    'memory.fill', 'memory.copy', 'memory.init', 'data.drop',
+    ...IMMEDIATE_OPS.map((i) => i.name),
   ]);
   const seen = new Set(ops(m.functions[0].body));
   t.deepEqual([...expected].filter((op) => !seen.has(op)), []);
   t.deepEqual([...seen].filter((op) => !expected.has(op)), []);
+});
+
+test('IMMEDIATE_OPS gives each instruction the opcode bytes the binary really has', (t) => {
+  const bytes = wasm(ALL_WAT);
+  const m = parseWasm(bytes);
+  const seen = new Set<ImmediateOpInfo>();
+  for (const instr of m.functions[0].body) {
+    const entries = IMMEDIATE_OPS.filter((o) => o.name === instr.op);
+    if (entries.length === 0) continue;
+    const entry = entries.find((o) => o.opcode.every((b, i) => bytes[instr.offset + i] === b));
+    t.not(entry, undefined, `${instr.op} at ${instr.offset}: bytes ${[...bytes.subarray(instr.offset, instr.offset + 2)]}`);
+    if (entry !== undefined) seen.add(entry);
+  }
+  // Each entry was met (the untyped and the typed select both occur).
+  t.deepEqual(IMMEDIATE_OPS.filter((o) => !seen.has(o)).map((o) => o.name), []);
 });
 
 test('module-level IR of the all-instructions module', (t) => {

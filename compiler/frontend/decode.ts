@@ -31,7 +31,7 @@ import type {
   ValType,
   WasmModule,
 } from './module.ts';
-import { MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
+import { IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
 
 /** wasmtime's (wasmparser's) limit on the locals of one function. */
 export const MAX_LOCALS = 50_000;
@@ -301,11 +301,10 @@ function failNonConst(r: Reader, op: number, at: number): never {
   return r.fail(`illegal opcode 0x${op.toString(16)} in constant expression`, at);
 }
 
+/** Single-byte opcodes with immediates, by name (for 'constant expression required' errors). */
 const KNOWN_OTHER_OPS = new Map<number, string>([
-  [0x02, 'block'], [0x03, 'loop'], [0x04, 'if'], [0x05, 'else'], [0x0c, 'br'], [0x0d, 'br_if'],
-  [0x0e, 'br_table'], [0x10, 'call'], [0x11, 'call_indirect'], [0x1a, 'drop'], [0x1b, 'select'],
-  [0x1c, 'select'], [0x20, 'local.get'], [0x21, 'local.set'], [0x22, 'local.tee'], [0x24, 'global.set'],
-  [0x25, 'table.get'], [0x26, 'table.set'], [0x3f, 'memory.size'], [0x40, 'memory.grow'], [0xfc, '0xfc prefix'],
+  ...IMMEDIATE_OPS.filter((o) => o.opcode.length === 1).map((o): [number, string] => [o.opcode[0], o.name]),
+  [0xfc, '0xfc prefix'],
 ]);
 
 function decodeBlockType(r: Reader): BlockType {
@@ -325,7 +324,6 @@ function decodeBlockType(r: Reader): BlockType {
   return { kind: 'typeIndex', index: Number(index) };
 }
 
-/** The memory index immediate of bulk/size instructions; only memory 0 exists in the subset. */
 /**
  * The memory immediate of memory.size/grow/fill/copy/init. Without the multi-memory proposal
  * (not enabled here) Wasm 2.0 encodes it as one reserved byte that must be 0x00: neither another

@@ -121,3 +121,58 @@ export const UNSUPPORTED_PREFIXES = new Map<number, string>([
   [0xfd, 'SIMD'],
   [0xfe, 'threads (atomics)'],
 ]);
+
+/** An instruction with immediates, which decode.ts reads in its own switch (not a table lookup). */
+export interface ImmediateOpInfo {
+  /** The opcode bytes: one byte, or the 0xfc prefix and its LEB128 sub-opcode. */
+  readonly opcode: readonly number[];
+  readonly name: string;
+  /** The immediates in binary order, in the spec's notation. */
+  readonly immediates: string;
+  /** The instruction's type, `[params] → [results]`, in the spec's notation. */
+  readonly type: string;
+}
+
+/**
+ * The subset's instructions with immediates, in opcode order. decode.ts's switch must decode
+ * exactly these (decode.test.ts checks it against the all-instructions module), and
+ * docs/wasm-subset.md is generated from this table together with SIMPLE_OPS and MEM_OPS.
+ */
+export const IMMEDIATE_OPS: readonly ImmediateOpInfo[] = [
+  { opcode: [0x02], name: 'block', immediates: 'blocktype', type: '[t1*] → [t2*]' },
+  { opcode: [0x03], name: 'loop', immediates: 'blocktype', type: '[t1*] → [t2*]' },
+  { opcode: [0x04], name: 'if', immediates: 'blocktype', type: '[t1* i32] → [t2*]' },
+  { opcode: [0x05], name: 'else', immediates: '', type: '' },
+  { opcode: [0x0b], name: 'end', immediates: '', type: '' },
+  { opcode: [0x0c], name: 'br', immediates: 'labelidx', type: '[t1* t*] → [t2*]' },
+  { opcode: [0x0d], name: 'br_if', immediates: 'labelidx', type: '[t* i32] → [t*]' },
+  { opcode: [0x0e], name: 'br_table', immediates: 'vec(labelidx) labelidx', type: '[t1* t* i32] → [t2*]' },
+  { opcode: [0x10], name: 'call', immediates: 'funcidx', type: '[t1*] → [t2*]' },
+  { opcode: [0x11], name: 'call_indirect', immediates: 'typeidx tableidx', type: '[t1* i32] → [t2*]' },
+  { opcode: [0x1a], name: 'drop', immediates: '', type: '[t] → []' },
+  { opcode: [0x1b], name: 'select', immediates: '', type: '[t t i32] → [t] (t numeric)' },
+  { opcode: [0x1c], name: 'select', immediates: 'vec(valtype) (one type)', type: '[t t i32] → [t]' },
+  { opcode: [0x20], name: 'local.get', immediates: 'localidx', type: '[] → [t]' },
+  { opcode: [0x21], name: 'local.set', immediates: 'localidx', type: '[t] → []' },
+  { opcode: [0x22], name: 'local.tee', immediates: 'localidx', type: '[t] → [t]' },
+  { opcode: [0x23], name: 'global.get', immediates: 'globalidx', type: '[] → [t]' },
+  { opcode: [0x24], name: 'global.set', immediates: 'globalidx', type: '[t] → []' },
+  { opcode: [0x25], name: 'table.get', immediates: 'tableidx', type: '[i32] → [t]' },
+  { opcode: [0x26], name: 'table.set', immediates: 'tableidx', type: '[i32 t] → []' },
+  { opcode: [0x3f], name: 'memory.size', immediates: '0x00 (reserved byte)', type: '[] → [i32]' },
+  { opcode: [0x40], name: 'memory.grow', immediates: '0x00 (reserved byte)', type: '[i32] → [i32]' },
+  { opcode: [0x41], name: 'i32.const', immediates: 'i32 (signed LEB128)', type: '[] → [i32]' },
+  { opcode: [0x42], name: 'i64.const', immediates: 'i64 (signed LEB128)', type: '[] → [i64]' },
+  { opcode: [0xd0], name: 'ref.null', immediates: 'reftype (funcref, externref)', type: '[] → [t]' },
+  { opcode: [0xd2], name: 'ref.func', immediates: 'funcidx', type: '[] → [funcref]' },
+  { opcode: [0xfc, 8], name: 'memory.init', immediates: 'dataidx 0x00', type: '[i32 i32 i32] → []' },
+  { opcode: [0xfc, 9], name: 'data.drop', immediates: 'dataidx', type: '[] → []' },
+  { opcode: [0xfc, 10], name: 'memory.copy', immediates: '0x00 0x00', type: '[i32 i32 i32] → []' },
+  { opcode: [0xfc, 11], name: 'memory.fill', immediates: '0x00', type: '[i32 i32 i32] → []' },
+  { opcode: [0xfc, 12], name: 'table.init', immediates: 'elemidx tableidx', type: '[i32 i32 i32] → []' },
+  { opcode: [0xfc, 13], name: 'elem.drop', immediates: 'elemidx', type: '[] → []' },
+  { opcode: [0xfc, 14], name: 'table.copy', immediates: 'tableidx tableidx', type: '[i32 i32 i32] → []' },
+  { opcode: [0xfc, 15], name: 'table.grow', immediates: 'tableidx', type: '[t i32] → [i32]' },
+  { opcode: [0xfc, 16], name: 'table.size', immediates: 'tableidx', type: '[] → [i32]' },
+  { opcode: [0xfc, 17], name: 'table.fill', immediates: 'tableidx', type: '[i32 t i32] → []' },
+];
