@@ -177,9 +177,9 @@ export class StoreInternals {
 }
 
 /**
- * The key of a store's StoreInternals. A registered symbol rather than a #private field: an
- * example driver loaded by the bundled CLI imports the sources, a second copy of these classes,
- * and its handles must still reach the internals of a store the bundle made.
+ * The key of a store's StoreInternals. A registered symbol rather than a #private field: when
+ * two copies of these classes meet in one process (the sources beside a compiled build, say),
+ * a handle of one copy still reaches the internals of a store the other made.
  */
 const INTERNALS: unique symbol = Symbol.for('stackscope.storeInternals');
 

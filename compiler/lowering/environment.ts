@@ -4,15 +4,24 @@
  * the bounds checks Wasm requires. Scratch registers R0–R2 carry addresses; values stay where
  * the value layer keeps them.
  */
+import { VMMemoryDefinitionLayout, VMTableDefinitionLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
 import { imm, slotArg } from './values.ts';
 
+/** Where a table's or memory's two fields are: in the VMContext, or behind an import's pointer in R1. */
+type Definition = { reg: 'vmctx' | 'R1'; base: number; length: number };
+
+/** R1 ← the definition pointer an import holds at vmctx + `importFrom`; its fields at `layout`'s offsets. */
+function importedDefinition(cx: Lowering, importFrom: number, layout: { base: number; length: number }): Definition {
+  cx.m.load('R1', 'vmctx', importFrom, 8);
+  return { reg: 'R1', base: layout.base, length: layout.length };
+}
+
 /** The definition of table `t`: base register/offsets of its `base` and `current_elements`. */
-export function tableDefinition(cx: Lowering, t: number): { reg: 'vmctx' | 'R1'; base: number; length: number } {
-  const { m, offsets } = cx;
+export function tableDefinition(cx: Lowering, t: number): Definition {
+  const { offsets } = cx;
   if (t < offsets.numImportedTables) {
-    m.load('R1', 'vmctx', offsets.vmctxVmtableImportFrom(t), 8);
-    return { reg: 'R1', base: 0, length: 8 };
+    return importedDefinition(cx, offsets.vmctxVmtableImportFrom(t), { base: VMTableDefinitionLayout.base, length: VMTableDefinitionLayout.currentElements });
   }
   const d = t - offsets.numImportedTables;
   return { reg: 'vmctx', base: offsets.vmctxVmtableDefinitionBase(d), length: offsets.vmctxVmtableDefinitionCurrentElements(d) };
@@ -47,11 +56,10 @@ export function funcrefTableElement(cx: Lowering, t: number, index: number): voi
 }
 
 /** The definition of memory `mem`: where its base and current_length are. */
-export function memoryDefinition(cx: Lowering, memIndex: number): { reg: 'vmctx' | 'R1'; base: number; length: number } {
-  const { m, offsets } = cx;
+export function memoryDefinition(cx: Lowering, memIndex: number): Definition {
+  const { offsets } = cx;
   if (memIndex < offsets.numImportedMemories) {
-    m.load('R1', 'vmctx', offsets.vmctxVmmemoryImportFrom(memIndex), 8);
-    return { reg: 'R1', base: 0, length: 8 };
+    return importedDefinition(cx, offsets.vmctxVmmemoryImportFrom(memIndex), { base: VMMemoryDefinitionLayout.base, length: VMMemoryDefinitionLayout.currentLength });
   }
   // Shared memories are rejected by the front end, so defined memory i is owned memory i.
   const d = memIndex - offsets.numImportedMemories;
