@@ -98,6 +98,7 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
   for (cx.instrIndex = 0; cx.instrIndex < fn.body.length; cx.instrIndex++) {
     const instr = fn.body[cx.instrIndex];
     if (instr.dead) continue;
+    m.islandCheckpoint();
     instrOffsets[cx.instrIndex] = m.offset();
     if (!lowerControl(cx, instr) && !lowerCall(cx, instr)) lowerInstruction(cx, instr);
   }

@@ -95,7 +95,15 @@ interface PendingFixup {
   at: number;
   /** The furthest offset this use can reach forward (`at` + the field's positive range). */
   limit: number;
+  /** A short conditional branch an island may send through a veneer (an unconditional branch). */
+  veneerable: boolean;
 }
+
+/**
+ * How close (bytes) the code may come to a pending use's reach before `islandCheckpoint` emits
+ * an island: more than the longest stretch emitted between two checkpoints.
+ */
+export const ISLAND_MARGIN = 256 * 1024;
 
 /** A growing byte buffer with labels, fix-ups, relocation requests and trap sites. */
 export class CodeBuffer {
@@ -109,6 +117,8 @@ export class CodeBuffer {
   private readonly trapSites: TrapSite[] = [];
   /** The out-of-line trap of each code a conditional trap branches to, in first-use order. */
   private readonly deferredTraps = new Map<TrapCode, Label>();
+  /** `deadline`, kept while uses are only added (null: recompute). */
+  private cachedDeadline: number | null = Infinity;
 
   constructor(readonly arch: Arch) {}
 
@@ -130,6 +140,7 @@ export class CodeBuffer {
     label.offset = this.length;
     const fixups = this.pending.get(label);
     this.pending.delete(label);
+    if (fixups !== undefined) this.cachedDeadline = null;
     for (const f of fixups ?? []) f.apply(label.offset);
   }
 
@@ -192,21 +203,61 @@ export class CodeBuffer {
    * come before the code grows past it. Infinity when nothing is pending.
    */
   get deadline(): number {
+    if (this.cachedDeadline !== null) return this.cachedDeadline;
     let deadline = Infinity;
     for (const fixups of this.pending.values()) for (const f of fixups) if (f.limit < deadline) deadline = f.limit;
+    this.cachedDeadline = deadline;
     return deadline;
+  }
+
+  /**
+   * A place between instructions where code may be interrupted: when a pending use would go
+   * out of range within ISLAND_MARGIN bytes, emits a branch over an island holding the
+   * deferred traps used so far and a veneer for every label short conditional branches still
+   * wait for (MachBuffer's island_needed / emit_island). Codegen calls it between operators
+   * and between the entries of long sequences.
+   */
+  islandCheckpoint(margin = ISLAND_MARGIN): void {
+    const islandBytes = 4 * (this.pending.size + this.deferredTraps.size + 2);
+    if (this.length + margin + islandBytes < this.deadline) return;
+    const after = this.newLabel();
+    this.emitIslandJump(after);
+    this.emitIsland({ veneers: true });
+    this.bind(after);
   }
 
   /**
    * Emits an island at the current offset: the deferred traps used so far, in first-use order.
    * Code must not fall through into it (finish() places it after the last instruction).
    */
-  emitIsland(): void {
+  emitIsland(options: { veneers?: boolean } = {}): void {
     for (const [code, label] of this.deferredTraps) {
       this.bind(label);
       this.trap(code);
     }
     this.deferredTraps.clear();
+    if (!options.veneers) return;
+    // One veneer per label: every short branch still waiting for it now branches here, and the
+    // veneer's own long-range branch waits for the label instead.
+    for (const [label, fixups] of [...this.pending]) {
+      const short = fixups.filter((f) => f.veneerable);
+      if (short.length === 0) continue;
+      this.pending.set(label, fixups.filter((f) => !f.veneerable));
+      const veneer = this.length;
+      this.emitVeneer(label);
+      for (const f of short) f.apply(veneer);
+    }
+    this.cachedDeadline = null;
+  }
+
+  /** An unconditional branch over an island (to `label`, bound right after it). */
+  protected emitIslandJump(label: Label): void {
+    throw new EncodeError(this.arch, 'island', 'label', `this buffer cannot branch over an island to label ${label.id}`, this.length);
+  }
+
+  /** A veneer: an unconditional branch with the arch's longest reach to `label`. */
+  protected emitVeneer(label: Label): void {
+    throw new EncodeError(this.arch, 'veneer', 'label', `this buffer has no veneers (label ${label.id})`, this.length);
   }
 
   emit8(value: number): void {
@@ -275,7 +326,7 @@ export class CodeBuffer {
    * Applies `apply` now if `label` is bound, else when it is. `reach` is how many bytes forward
    * of `at` the use's field can point (for `deadline`).
    */
-  protected useLabel(label: Label, instruction: string, at: number, reach: number, apply: (target: number) => void): void {
+  protected useLabel(label: Label, instruction: string, at: number, reach: number, apply: (target: number) => void, veneerable = false): void {
     this.checkOwner(label, instruction);
     if (label.offset !== undefined) {
       apply(label.offset);
@@ -283,7 +334,8 @@ export class CodeBuffer {
     }
     let list = this.pending.get(label);
     if (!list) this.pending.set(label, (list = []));
-    list.push({ apply, instruction, at, limit: at + reach });
+    list.push({ apply, instruction, at, limit: at + reach, veneerable });
+    if (this.cachedDeadline !== null && at + reach < this.cachedDeadline) this.cachedDeadline = at + reach;
   }
 
   private checkOwner(label: Label, instruction: string): void {

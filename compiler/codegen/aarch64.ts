@@ -54,6 +54,9 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   offset(): number {
     return this.asm.offset;
   }
+  islandCheckpoint(): void {
+    this.asm.islandCheckpoint();
+  }
   newLabel(): Label {
     return this.asm.newLabel();
   }

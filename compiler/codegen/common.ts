@@ -72,6 +72,11 @@ export type BackendOutput = AssembledCode;
 export interface MacroAssembler {
   readonly arch: Arch;
   offset(): number;
+  /**
+   * A point between macro-instructions where an island may go (isa/code-buffer.ts): AArch64's
+   * conditional branches reach ±1 MiB, so a longer function needs veneers on the way.
+   */
+  islandCheckpoint(): void;
   newLabel(): Label;
   bind(label: Label): void;
 

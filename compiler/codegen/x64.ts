@@ -57,6 +57,8 @@ export class X64MacroAssembler implements MacroAssembler {
   offset(): number {
     return this.asm.offset;
   }
+  /** x64 branches reach ±2 GiB: no island is ever needed. */
+  islandCheckpoint(): void {}
   newLabel(): Label {
     return this.asm.newLabel();
   }

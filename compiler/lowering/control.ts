@@ -101,7 +101,10 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
         if (l === undefined) stubs.set(depth, (l = m.newLabel()));
         return l;
       };
-      instr.depths.forEach((depth, k) => m.branchSlotEq(index, k, labelFor(depth)));
+      instr.depths.forEach((depth, k) => {
+        m.branchSlotEq(index, k, labelFor(depth));
+        m.islandCheckpoint(); // a table of 100,000 entries is megabytes of compare-and-branch
+      });
       const def = cx.ctrl[cx.ctrl.length - 1 - instr.defaultDepth];
       moveBranchValues(cx, def);
       m.jump(def.label);

@@ -212,6 +212,14 @@ export class Aarch64Assembler extends CodeBuffer {
     this.udf(AARCH64_TRAP_IMMEDIATE);
   }
 
+  protected override emitIslandJump(label: Label): void {
+    this.b(label);
+  }
+
+  protected override emitVeneer(label: Label): void {
+    this.b(label);
+  }
+
   /** Emits one instruction word. */
   inst(word: number): void {
     this.emit32(word >>> 0);
@@ -471,7 +479,8 @@ export class Aarch64Assembler extends CodeBuffer {
   /** `b.cond label` (±1 MiB). */
   bCond(cond: A64Cond, label: Label): void {
     const code = this.cond('b.cond', cond);
-    this.branchToLabel('b.' + cond, label, 0x54000000 | code, 19, 5);
+    // al and nv have no inverse; they always branch.
+    this.shortBranch('b.' + cond, label, 0x54000000 | code, code >= 14 ? null : 0x54000000 | (code ^ 1), 5);
   }
   cbz(rt: A64Reg, label: Label): void { this.compareBranch('cbz', 0x34000000, rt, label); }
   cbnz(rt: A64Reg, label: Label): void { this.compareBranch('cbnz', 0x35000000, rt, label); }
@@ -906,7 +915,28 @@ export class Aarch64Assembler extends CodeBuffer {
 
   private compareBranch(instruction: string, base: number, rt: A64Reg, label: Label): void {
     const t = this.reg(instruction, 'rt', rt, 'zr');
-    this.branchToLabel(instruction, label, base | (t.sf << 31) | t.num, 19, 5);
+    const word = base | (t.sf << 31) | t.num;
+    this.shortBranch(instruction, label, word, word ^ 0x01000000, 5); // cbz <-> cbnz: bit 24
+  }
+
+  /**
+   * A conditional branch with a 19-bit field (±1 MiB). To a bound label out of that range it
+   * becomes the inverted branch over an unconditional `b` (±128 MiB); to a label not bound
+   * yet it is veneerable: an island (CodeBuffer.islandCheckpoint) sends it through a `b`
+   * when the label stays out of its reach, as Cranelift's MachBuffer does.
+   */
+  private shortBranch(instruction: string, label: Label, word: number, inverted: number | null, lsb: number): void {
+    if (label.owner === this && label.offset !== undefined && inverted !== null) {
+      const delta = label.offset - this.offset;
+      if (delta < -(1 << 20) || delta >= 1 << 20) {
+        const skip = this.newLabel();
+        this.branchToLabel(instruction, skip, inverted >>> 0, 19, lsb);
+        this.b(label);
+        this.bind(skip);
+        return;
+      }
+    }
+    this.branchToLabel(instruction, label, word >>> 0, 19, lsb, true);
   }
 
   private testBranch(instruction: string, base: number, rt: A64Reg, bit: number, label: Label): void {
@@ -926,7 +956,7 @@ export class Aarch64Assembler extends CodeBuffer {
    * Emits `word` and arranges for its `bits`-wide word-offset field at bit `lsb` to be filled with
    * (target − here) / 4 when the label is known.
    */
-  private branchToLabel(instruction: string, label: Label, word: number, bits: number, lsb: number): void {
+  private branchToLabel(instruction: string, label: Label, word: number, bits: number, lsb: number, veneerable = false): void {
     const at = this.offset;
     if (at % 4 !== 0) throw this.error(instruction, 'offset', `instruction at +${at} is not 4-byte aligned`);
     this.inst(word);
@@ -939,7 +969,7 @@ export class Aarch64Assembler extends CodeBuffer {
       }
       const field = ((delta / 4) & (2 ** bits - 1)) << lsb;
       this.patch32(at, (this.read32(at) | field) >>> 0);
-    });
+    }, veneerable);
   }
 }
 
