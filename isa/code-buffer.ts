@@ -5,12 +5,13 @@
  * extend CodeBuffer with their instructions and their trap instruction).
  *
  * Islands. Code that is emitted out of line, after the instructions that refer to it, goes into
- * an island: today the deferred traps (one trap instruction per trap code that a conditional
- * check branches to, as Cranelift's deferred traps), emitted by `finish()`. Every pending label
- * use records its reach (how far forward its field can point), so `deadline` tells when an
- * island must come before a use goes out of range; that is where AArch64 branch veneers (an
- * unconditional branch in the island that a short-range branch can reach) plug in, as in
- * MachBuffer's `emit_island`.
+ * an island: the deferred traps (one trap instruction per trap code that a conditional check
+ * branches to, as Cranelift's deferred traps), emitted by `finish()`. Every pending label use
+ * records its reach (how far forward its field can point), so `deadline` tells when an island
+ * must come before a use goes out of range: `islandCheckpoint`, called by codegen between
+ * operators, then emits a branch over an island that also holds AArch64 branch veneers (an
+ * unconditional branch that the short-range branches waiting for a label reach instead), as
+ * MachBuffer's `emit_island` does.
  */
 import type { Arch } from './arch.ts';
 import { StackscopeError, hex } from './error.ts';
