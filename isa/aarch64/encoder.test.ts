@@ -602,7 +602,7 @@ test('relocation requests match the relocations GNU as records', (t) => {
   t.deepEqual(ours.relocations, theirs);
 });
 
-test('branch ranges: the last reachable offset encodes, one step further is an EncodeError', (t) => {
+test('branch ranges: the last reachable offset encodes, one step further is an EncodeError (or, backward, an inverted branch around b)', (t) => {
   const limits: { name: string; bytes: number; emit: (a: A, l: ReturnType<A['newLabel']>) => void }[] = [
     { name: 'tbz', bytes: 1 << 15, emit: (a, l) => a.tbz('x0', 1, l) },
     { name: 'b.eq', bytes: 1 << 20, emit: (a, l) => a.bCond('eq', l) },
@@ -627,12 +627,20 @@ test('branch ranges: the last reachable offset encodes, one step further is an E
         t.is(e?.offset, 0);
       }
     }
-    // Backward references are checked at emission.
+    // Backward references are checked at emission: a conditional branch out of reach becomes
+    // the inverted branch over a `b` (±128 MiB); the others cannot and throw.
     const back = new Aarch64Assembler();
     const l = back.newLabel();
     back.bind(l);
     back.emitBytes(new Uint8Array(bytes + 4));
-    t.throws(() => emit(back, l), { instanceOf: EncodeError }, `${name} backward`);
+    if (name === 'b.eq' || name === 'cbz') {
+      emit(back, l);
+      const at = bytes + 4;
+      t.is(back.read32(at), name === 'b.eq' ? 0x54000041 : 0xb5000040, `${name} backward: b.ne / cbnz x0 over the b`);
+      t.is(back.read32(at + 4), (0x14000000 | ((-(at + 4) / 4) & 0x3ffffff)) >>> 0, `${name} backward: b to the label`);
+    } else {
+      t.throws(() => emit(back, l), { instanceOf: EncodeError }, `${name} backward`);
+    }
   }
   // b/bl reach ±128 MiB: check the field arithmetic at the edge without allocating 128 MiB twice.
   const a = new Aarch64Assembler();
