@@ -18,6 +18,7 @@ export {
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
   type CycleOptions, type CycleReport,
   openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
+  openModule, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
 } from './runtime/api.ts';
 
 // Errors: every class a call of this API can throw. StackscopeError is the base of all of them.

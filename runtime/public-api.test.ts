@@ -2,6 +2,7 @@ import test from 'ava';
 import {
   Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
   NativeHelperError, GuestTrap, openSession, HostImportError, SessionArchError, type GcReport, type CycleReport,
+  openModule, chooseInvocation, invokeArgsOf, InvokeArgError, Linker,
 } from '../index.ts';
 import { ARCHES } from './testing.ts';
 
@@ -100,3 +101,60 @@ test('openSession: what `stackscope run` opens, for an API user (default host im
   stubbed.store.close();
   t.true(SessionArchError.prototype instanceof StackscopeError);
 });
+
+for (const arch of ARCHES) {
+  test(`chooseInvocation / invokeArgsOf: the export and arguments \`stackscope run --invoke\` calls, for an API user (${arch})`, async (t) => {
+    const wat = `(module (import "env" "gc" (func $gc))
+      (func (export "add") (param i32 i64) (result i64) local.get 0 i64.extend_i32_s local.get 1 i64.add)
+      (func (export "keep") (param externref) (result externref) call $gc local.get 0)
+      (func (export "main") (result i32) i32.const 5))`;
+    const session = await openSession(new TextEncoder().encode(wat), 'inv.wat', { arch });
+    try {
+      const main = chooseInvocation(session);
+      t.is(main?.name, 'main');
+      t.is(main!.func.call(...main!.args), 5);
+      const add = chooseInvocation(session, { name: 'add', args: ['-3', '0x10'] })!;
+      t.deepEqual(add.args, [-3, 16n]);
+      t.is(add.func.call(...add.args), 13n);
+      t.deepEqual(invokeArgsOf(session.store, 'add', add.func.type, ['0xffffffff', '-1']), [-1, -1n]);
+      const keep = chooseInvocation(session, { name: 'keep', args: ['hello'] })!;
+      const kept = keep.func.call(...keep.args) as ExternRef;
+      t.is(kept.value, 'hello');
+      t.is(session.gcs.length, 1);
+      for (const r of [...keep.args, kept]) (r as ExternRef).release();
+      t.deepEqual(chooseInvocation(session, { name: 'keep', args: ['null'] })!.args, [null]);
+      const errors: Array<[{ name: string; args: string[] }, RegExp]> = [
+        [{ name: 'nope', args: [] }, /^nope: inv\.wat exports no function of that name \(exports: add, keep, main\)$/],
+        [{ name: 'add', args: ['1'] }, /^add: takes 2 argument\(s\) \(i32, i64\) -> \(i64\), got 1$/],
+        [{ name: 'add', args: ['x', '1'] }, /^add argument 1 \(i32\): 'x' is not an integer$/],
+        [{ name: 'add', args: ['0x100000000', '1'] }, /^add argument 1 \(i32\): '0x100000000' does not fit in 32 bits$/],
+        [{ name: 'add', args: ['1', '0x10000000000000000'] }, /^add argument 2 \(i64\): '0x10000000000000000' does not fit in 64 bits$/],
+      ];
+      for (const [invoke, message] of errors) {
+        const e = t.throws(() => chooseInvocation(session, invoke), { instanceOf: InvokeArgError });
+        t.regex(e!.message, message);
+      }
+      t.true(InvokeArgError.prototype instanceof StackscopeError);
+    } finally {
+      session.store.close();
+    }
+  });
+
+  test(`openModule: compiled and a Store that explains every collection, instantiated by the caller (${arch})`, async (t) => {
+    const wat = '(module (import "host" "collect" (func $c)) (func (export "run") call $c))';
+    const opened = await openModule(new TextEncoder().encode(wat), 'own.wat', { arch });
+    try {
+      t.is(opened.arch, arch);
+      t.is(opened.engine.arch, arch);
+      const seen: number[] = [];
+      opened.onGc = (r) => seen.push(r.explanation ? 1 : 0);
+      const linker = new Linker(opened.engine);
+      linker.define('host', 'collect', Func.wrap(opened.store, { params: [], results: [] }, (caller) => { caller.gc(); }));
+      linker.instantiate(opened.store, opened.module).getFunc('run').call();
+      t.is(opened.gcs.length, 1);
+      t.deepEqual(seen, [1]);
+    } finally {
+      opened.store.close();
+    }
+  });
+}

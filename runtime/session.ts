@@ -73,17 +73,8 @@ export interface SessionOptions {
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
-export interface Session {
-  arch: Arch;
-  file: string;
-  engine: Engine;
-  store: Store;
-  module: Module;
+export interface Session extends OpenedModule {
   instance: Instance;
-  /** Every collection that ran, with its explanation (a start function's included). */
-  gcs: GcReport[];
-  /** Called with every collection's report as it finishes (set it after opening). */
-  onGc: ((report: GcReport) => void) | undefined;
   /** Imports replaced by stubs (`stubUnknownImports`), as `module.name (type)`. */
   stubbed: string[];
 }
@@ -115,23 +106,46 @@ export function sessionArch(bytes: Uint8Array, file: string, requested: Arch | u
   return imageArch;
 }
 
-/** Opens a session (see the file comment). The store is closed again if opening fails. */
-export async function openSession(bytes: Uint8Array, file: string, o: SessionOptions = {}): Promise<Session> {
+/** A module compiled for a run and a Store that explains and records every collection. */
+export interface OpenedModule {
+  arch: Arch;
+  file: string;
+  engine: Engine;
+  store: Store;
+  module: Module;
+  /** Every collection that ran, with its explanation (a start function's included). */
+  gcs: GcReport[];
+  /** Called with every collection's report as it finishes (set it after opening). */
+  onGc: ((report: GcReport) => void) | undefined;
+}
+
+/**
+ * Compiles the bytes for a run and creates its Store, without instantiating: what an example's
+ * driver gets (it instantiates the module with its own host functions); openSession goes on
+ * from here. Close `store` when done.
+ */
+export async function openModule(bytes: Uint8Array, file: string, o: Omit<SessionOptions, 'print' | 'stubUnknownImports'> = {}): Promise<OpenedModule> {
   const arch = sessionArch(bytes, file, o.arch);
-  const print = o.print ?? (() => undefined);
   const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
   const name = basename(file);
   const module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
   const gcs: GcReport[] = [];
-  // Set once instantiated; a start function's collections are recorded before that.
-  let session: Session | undefined;
-  const store = await Store.create(engine, {
+  const opened: Partial<OpenedModule> = { arch, file, engine, module, gcs, onGc: undefined };
+  opened.store = await Store.create(engine, {
     explainCollections: true,
     onCollection: (report) => {
       gcs.push(report);
-      session?.onGc?.(report);
+      opened.onGc?.(report);
     },
   });
+  return opened as OpenedModule;
+}
+
+/** Opens a session (see the file comment). The store is closed again if opening fails. */
+export async function openSession(bytes: Uint8Array, file: string, o: SessionOptions = {}): Promise<Session> {
+  const print = o.print ?? (() => undefined);
+  const opened = await openModule(bytes, file, o);
+  const { store, module, engine } = opened;
   try {
     const stubbed: string[] = [];
     const linker = new Linker(engine);
@@ -168,10 +182,84 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
       linker.define(imp.module, imp.name, Func.wrap(store, type === 'any-params' ? want : type, fn));
     }
     const instance = linker.instantiate(store, module);
-    session = { arch, file, engine, store, module, instance, gcs, onGc: undefined, stubbed };
-    return session;
+    return Object.assign(opened, { instance, stubbed });
   } catch (e) {
     store.close();
     throw e;
   }
+}
+
+/**
+ * An export name or argument text that does not fit the module's export: the message starts
+ * with the export's name (`add argument 2 (i32): 'x' is not an integer`).
+ */
+export class InvokeArgError extends StackscopeError {
+  override name = 'InvokeArgError';
+}
+
+/** An export to call with its arguments, as `stackscope run --invoke NAME ARGS...` chooses it. */
+export interface Invocation {
+  name: string;
+  func: Func;
+  args: Val[];
+}
+
+/** An integer as text: decimal or 0x-hex, optionally negative, at most 64 bits (two's complement). */
+function integerOfText(text: string, what: string): bigint {
+  const t = text.trim();
+  if (!/^-?(0x[0-9a-f]+|[0-9]+)$/i.test(t)) throw new InvokeArgError(`${what}: '${text}' is not an integer`);
+  const negative = t.startsWith('-');
+  const v = BigInt(negative ? t.slice(1) : t);
+  if (v >= 1n << 64n) throw new InvokeArgError(`${what}: '${text}' does not fit in 64 bits`);
+  return BigInt.asUintN(64, negative ? -v : v);
+}
+
+/**
+ * Converts argument texts to values of the parameter types of export `name` (of type `type`):
+ * i32/i64 from decimal or 0x-hex integers (i32 signed or unsigned 32-bit), externref from
+ * 'null' or any other word (a new ExternRef of `store` holding that string; release it after
+ * the call), funcref only from 'null'. InvokeArgError for a wrong count or a text that does not fit.
+ */
+export function invokeArgsOf(store: Store, name: string, type: FuncType, texts: readonly string[]): Val[] {
+  if (texts.length !== type.params.length) {
+    throw new InvokeArgError(`${name}: takes ${type.params.length} argument(s) ${funcTypeText(type)}, got ${texts.length}`);
+  }
+  return type.params.map((t: ValType, i) => {
+    const text = texts[i];
+    const what = `${name} argument ${i + 1} (${t})`;
+    switch (t) {
+      case 'i32': {
+        const signed = BigInt.asIntN(64, integerOfText(text, what));
+        if (signed < -(1n << 31n) || (signed >= 0n && signed >= 1n << 32n)) throw new InvokeArgError(`${what}: '${text}' does not fit in 32 bits`);
+        return Number(BigInt.asIntN(32, signed));
+      }
+      case 'i64':
+        return BigInt.asIntN(64, integerOfText(text, what));
+      case 'externref':
+        return text === 'null' ? null : ExternRef.new(store, text);
+      case 'funcref':
+        if (text !== 'null') throw new InvokeArgError(`${what}: only null can be given for a funcref`);
+        return null;
+    }
+  });
+}
+
+/**
+ * The export a session calls: `invoke.name` with `invoke.args` converted (invokeArgsOf), else
+ * (no `invoke`) an export `main` or `_start` taking no arguments, else undefined.
+ * InvokeArgError when the module exports no function `invoke.name` or an argument does not fit.
+ */
+export function chooseInvocation(session: Session, invoke?: { name: string; args: readonly string[] }): Invocation | undefined {
+  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
+  if (!invoke) {
+    const name = ['main', '_start'].find((n) => exports.includes(n));
+    if (name === undefined) return undefined;
+    const func = session.instance.getFunc(name);
+    return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
+  }
+  if (!exports.includes(invoke.name)) {
+    throw new InvokeArgError(`${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
+  }
+  const func = session.instance.getFunc(invoke.name);
+  return { name: invoke.name, func, args: invokeArgsOf(session.store, invoke.name, func.type, invoke.args) };
 }

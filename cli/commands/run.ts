@@ -3,12 +3,14 @@ import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { toJsonData } from '../../isa/json.ts';
 import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
-import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
+import type { ValType } from '../../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { readElf } from '../../loader/elf.ts';
 import { Engine, ExternRef, Func, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
-import { HostImportError, SessionArchError, funcTypeText, openSession, sessionArch, valText, type Session } from '../../runtime/session.ts';
+import {
+  HostImportError, InvokeArgError, SessionArchError, chooseInvocation, openModule, openSession, sessionArch, valText, type Invocation, type Session,
+} from '../../runtime/session.ts';
 
 export { valText } from '../../runtime/session.ts';
 import { CycleModelError, type CycleOptions, type CycleReport } from '../../simulator/timing/cycles.ts';
@@ -339,46 +341,14 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   });
 }
 
-/** Parses ARGS for an export of type `type` (`command` names the caller in errors). */
-export function parseInvokeArgs(store: Store, name: string, type: FuncType, texts: readonly string[], command: string): Val[] {
-  if (texts.length !== type.params.length) {
-    throw new UsageError(`--invoke ${name}: takes ${type.params.length} argument(s) ${funcTypeText(type)}, got ${texts.length}`, command);
+/** The export to call: --invoke NAME ARGS..., else a no-argument `main` or `_start`, else none. */
+export function chooseInvoke(session: WasmSession, invoke: { name: string; args: string[] } | undefined, command: string): Invocation | undefined {
+  try {
+    return chooseInvocation(session, invoke);
+  } catch (e) {
+    if (e instanceof InvokeArgError) throw new UsageError(`--invoke ${e.message}`, command);
+    throw e;
   }
-  return type.params.map((t: ValType, i) => {
-    const text = texts[i];
-    const what = `--invoke ${name} argument ${i + 1} (${t})`;
-    switch (t) {
-      case 'i32': {
-        const v = parseInteger(text, what, command);
-        const signed = BigInt.asIntN(64, v);
-        if (signed < -(1n << 31n) || (signed >= 0n && signed >= 1n << 32n)) throw new UsageError(`${what}: '${text}' does not fit in 32 bits`, command);
-        return Number(BigInt.asIntN(32, signed));
-      }
-      case 'i64':
-        return BigInt.asIntN(64, parseInteger(text, what, command));
-      case 'externref':
-        return text === 'null' ? null : ExternRef.new(store, text);
-      case 'funcref':
-        if (text !== 'null') throw new UsageError(`${what}: only null can be given for a funcref`, command);
-        return null;
-    }
-  });
-}
-
-/** The export to call: --invoke NAME, else a no-argument `main` or `_start`, else none. */
-export function chooseInvoke(session: WasmSession, invoke: { name: string; args: string[] } | undefined, command: string): { name: string; func: Func; args: Val[] } | undefined {
-  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
-  if (!invoke) {
-    const name = ['main', '_start'].find((n) => exports.includes(n));
-    if (name === undefined) return undefined;
-    const func = session.instance.getFunc(name);
-    return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
-  }
-  if (!exports.includes(invoke.name)) {
-    throw new UsageError(`--invoke ${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`, command);
-  }
-  const func = session.instance.getFunc(invoke.name);
-  return { name: invoke.name, func, args: parseInvokeArgs(session.store, invoke.name, func.type, invoke.args, command) };
 }
 
 export function valJson(type: ValType, v: Val): { type: ValType; value: string | number | null } {
@@ -487,18 +457,11 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
-  const engine = new Engine({ arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
   const name = basename(file);
-  const module = await Module.from(engine, readInput(file, 'run'), name);
-  const gcs: GcReport[] = [];
+  const opened = await openModule(readInput(file, 'run'), file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
+  const { engine, store, module, gcs } = opened;
   let tracer: Tracer | undefined;
-  const store = await Store.create(engine, {
-    explainCollections: true,
-    onCollection: (report) => {
-      gcs.push(report);
-      tracer?.recordGc(report);
-    },
-  });
+  opened.onGc = (report) => tracer?.recordGc(report);
   try {
     const textBase = () => store.textBaseOf(module);
     tracer = trace
