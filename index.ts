@@ -55,6 +55,11 @@ export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,
   type RunRecord, type ArchRun, type TimelineEvent, type FrameRecord, type GcSnapshot, type MapEdit, type ReplayOutcome, type RecorderOptions,
 } from './viewer/index.ts';
+/** viewer/trace.ts: what `run --trace` and `explain` watch, for an API user: safepoints, frames at them, refs described. */
+export {
+  Tracer, safepointsOf, placedSafepoints, slotNamerFor, refDescriber, frameAtSafepoint, renderFrame, frameToJson, renderTrace, traceToJson, DEFAULT_TRACE_LIMIT,
+  type Safepoint, type FrameView, type FrameWord, type SlotNamer, type RefDescriber, type TraceOptions, type TraceMode, type TraceEntry, type TraceEvent,
+} from './viewer/trace.ts';
 // The GC fuzzer (docs/fuzzing.md): generator, reference model, campaigns, shrinking, mutants.
 export * as fuzzer from './fuzz/index.ts';
 

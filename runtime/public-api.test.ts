@@ -2,7 +2,8 @@ import test from 'ava';
 import {
   Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
   NativeHelperError, GuestTrap, openSession, HostImportError, SessionArchError, type GcReport, type CycleReport,
-  openModule, chooseInvocation, invokeArgsOf, InvokeArgError, Linker,
+  openModule, chooseInvocation, invokeArgsOf, InvokeArgError, Linker, Tracer, placedSafepoints, safepointsOf, slotNamerFor, refDescriber,
+  type FrameView,
 } from '../index.ts';
 import { ARCHES } from './testing.ts';
 
@@ -155,6 +156,42 @@ for (const arch of ARCHES) {
       t.deepEqual(seen, [1]);
     } finally {
       opened.store.close();
+    }
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`safepoints, the frame at one and its refs described, as \`stackscope explain\` shows them, for an API user (${arch})`, async (t) => {
+    const wat = `(module (import "env" "gc" (func $gc))
+      (func $hold (export "hold") (param externref) (result externref) call $gc local.get 0))`;
+    const opened = await openModule(new TextEncoder().encode(wat), 'hold.wat', { arch });
+    const { store, module } = opened;
+    try {
+      const placed = placedSafepoints(store, module, 'hold.wat');
+      t.is(placed(), undefined, 'no safepoints before the code is placed');
+      const frames: FrameView[] = [];
+      const tracer = new Tracer(store.machine, {
+        mode: 'safepoints', limit: 0, safepoints: placed, namer: slotNamerFor(module.image, () => store.textBaseOf(module)),
+        describeRef: refDescriber(store), onSafepoint: (frame) => frames.push(frame),
+      });
+      const linker = new Linker(opened.engine);
+      linker.define('env', 'gc', Func.wrap(store, { params: [], results: [] }, (caller) => { caller.gc(); }));
+      const instance = linker.instantiate(store, module);
+      const sps = placed()!;
+      t.deepEqual(sps, safepointsOf(module, store.textBaseOf(module)!, 'hold.wat'));
+      t.true(sps.length >= 1);
+      t.is(sps[0].functionName, 'hold');
+      const arg = ExternRef.new(store, 'kept');
+      const back = instance.getFunc('hold').call(arg) as ExternRef;
+      tracer.close();
+      t.is(back.value, 'kept');
+      t.is(frames.length, 1);
+      t.true(frames[0].words.some((w) => w.isRef && /kept/.test(w.gcRead ?? '')), JSON.stringify(frames[0].words.map((w) => w.gcRead ?? null)));
+      t.is(opened.gcs.length, 1);
+      arg.release();
+      back.release();
+    } finally {
+      store.close();
     }
   });
 }

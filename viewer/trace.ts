@@ -449,6 +449,17 @@ export function refDescriber(store: Store): RefDescriber {
   return (ref) => store.describeExternRef(ref);
 }
 
+/**
+ * `module`'s safepoints once `store` has placed its code (undefined before): for a Tracer that
+ * starts before the module is instantiated (an example's driver instantiates it).
+ */
+export function placedSafepoints(store: Store, module: Module, moduleName: string): () => Safepoint[] | undefined {
+  return () => {
+    const base = store.textBaseOf(module);
+    return base === undefined ? undefined : safepointsOf(module, base, moduleName);
+  };
+}
+
 /** Every call site with a stack map in `module`, its code placed at `textBase`. */
 export function safepointsOf(module: Module, textBase: bigint, moduleName: string): Safepoint[] {
   const maps = module.code.stackMaps(moduleName, textBase);

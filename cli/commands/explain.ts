@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
-import { Engine, ExternRef, Module, Store, WasmTrap, type Val } from '../../runtime/api.ts';
+import { ExternRef, WasmTrap, type Val } from '../../runtime/api.ts';
+import { openModule } from '../../runtime/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
@@ -10,7 +11,7 @@ import { chooseInvoke, describeTrap, openWasmSession, splitInvoke, valText } fro
 import { HtmlPage, archesOf } from '../html.ts';
 import type { RunRecorder } from '../../viewer/index.ts';
 import {
-  Tracer, frameToJson, refDescriber, renderFrame, safepointsOf, slotNamerFor, type FrameView, type Safepoint,
+  Tracer, frameToJson, placedSafepoints, refDescriber, renderFrame, safepointsOf, slotNamerFor, type FrameView, type Safepoint,
 } from '../../viewer/trace.ts';
 import { loadDriver, resolveModulePath } from '../drivers.ts';
 
@@ -180,23 +181,19 @@ function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameV
  */
 async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined): Promise<number> {
   const driver = await loadDriver(driverPath, 'explain');
-  const engine = new Engine({ arch });
   const name = basename(file);
-  const module = await Module.from(engine, readInput(file, 'explain'), name);
-  const unplaced = safepointsOf(module, 0n, name);
-  const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);
-  const store = await Store.create(engine, { explainCollections: true });
+  const { engine, store, module } = await openModule(readInput(file, 'explain'), file, { arch });
   try {
-    const textBase = () => store.textBaseOf(module);
+    const unplaced = safepointsOf(module, 0n, name);
+    const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);
+    const placed = placedSafepoints(store, module, name);
     let seen = 0;
     let found: { frame: FrameView; safepoint: Safepoint } | undefined;
     const tracer = new Tracer(store.machine, {
-      mode: 'safepoints', limit: 0, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
+      mode: 'safepoints', limit: 0, namer: slotNamerFor(module.image, () => store.textBaseOf(module)), describeRef: refDescriber(store),
       safepoints: () => {
-        const base = textBase();
-        if (base === undefined) return undefined;
-        const placed = safepointsOf(module, base, name);
-        return placed.filter(names ?? safepointMatcherOrNone(at, placed, file));
+        const all = placed();
+        return all?.filter(names ?? safepointMatcherOrNone(at, all, file));
       },
       onSafepoint: (frame, safepoint) => {
         if (!found && ++seen === nth) found = { frame, safepoint };

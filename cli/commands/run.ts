@@ -24,7 +24,7 @@ import { readInput } from './inspect.ts';
 import { isModuleDirectory, loadDriver, resolveInputPath, resolveModulePath } from '../drivers.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import {
-  DEFAULT_TRACE_LIMIT, Tracer, refDescriber, renderTrace, safepointsOf, slotNamerFor, traceToJson,
+  DEFAULT_TRACE_LIMIT, Tracer, placedSafepoints, refDescriber, renderTrace, safepointsOf, slotNamerFor, traceToJson,
   type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
 } from '../../viewer/trace.ts';
 
@@ -463,14 +463,10 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   let tracer: Tracer | undefined;
   opened.onGc = (report) => tracer?.recordGc(report);
   try {
-    const textBase = () => store.textBaseOf(module);
     tracer = trace
       ? new Tracer(store.machine, {
-        mode: trace.mode, limit: trace.limit, namer: slotNamerFor(module.image, textBase), describeRef: refDescriber(store),
-        safepoints: () => {
-          const base = textBase();
-          return base === undefined ? undefined : safepointsOf(module, base, name);
-        },
+        mode: trace.mode, limit: trace.limit, namer: slotNamerFor(module.image, () => store.textBaseOf(module)), describeRef: refDescriber(store),
+        safepoints: placedSafepoints(store, module, name),
       })
       : undefined;
     const recorder = html?.record(store, module, file);
