@@ -19,6 +19,7 @@ export {
   type CycleOptions, type CycleReport,
   openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
   openModule, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
+  instantiateGcAtHost, type GcAtHost, type GcAtHostOptions, type GcAtHostRun,
 } from './runtime/api.ts';
 
 // Errors: every class a call of this API can throw. StackscopeError is the base of all of them.

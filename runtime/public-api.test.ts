@@ -3,7 +3,7 @@ import {
   Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
   NativeHelperError, GuestTrap, openSession, HostImportError, SessionArchError, type GcReport, type CycleReport,
   openModule, chooseInvocation, invokeArgsOf, InvokeArgError, Linker, Tracer, placedSafepoints, safepointsOf, slotNamerFor, refDescriber,
-  type FrameView,
+  type FrameView, instantiateGcAtHost,
 } from '../index.ts';
 import { ARCHES } from './testing.ts';
 
@@ -190,6 +190,35 @@ for (const arch of ARCHES) {
       t.is(opened.gcs.length, 1);
       arg.release();
       back.release();
+    } finally {
+      store.close();
+    }
+  });
+}
+
+for (const arch of ARCHES) {
+  test(`instantiateGcAtHost: \`stackscope gc\`'s run (GC at env.FN with a chosen walk and registry), for an API user (${arch})`, async (t) => {
+    const wat = `(module (import "env" "collect" (func $c)) (import "env" "ref" (func $r (param i32) (result externref)))
+      (import "env" "print" (func $p (param externref)))
+      (func (export "go") (result externref) (local externref) i32.const 3 call $r local.set 0 call $c local.get 0 call $p local.get 0))`;
+    const engine = new Engine({ arch });
+    const module = await Module.from(engine, wat, 'gc.wat');
+    const store = await Store.create(engine);
+    try {
+      const printed: unknown[][] = [];
+      const run = instantiateGcAtHost(store, module, { atHost: 'collect', walk: 'canary', registry: 'v0.22', print: (args) => printed.push(args.map((a) => (a as ExternRef).value)) });
+      const back = run.instance.getFunc('go').call() as ExternRef;
+      t.is(back.value, 'ref 3');
+      t.deepEqual(printed, [['ref 3']]);
+      t.is(run.gcs.length, 1);
+      t.is(run.gcs[0].call, 1);
+      t.truthy(run.gcs[0].report.explanation);
+      back.release();
+      const e = t.throws(() => instantiateGcAtHost(store, module, { atHost: 'gc' }), { instanceOf: HostImportError });
+      t.is(e!.message, 'the module does not import env.gc, so no GC can run there (see --at-host)');
+      const other = await Module.from(engine, '(module (import "env" "collect" (func)) (import "x" "y" (func)))', 'other.wat');
+      const e2 = t.throws(() => instantiateGcAtHost(store, other, { atHost: 'collect' }), { instanceOf: HostImportError });
+      t.is(e2!.message, 'import x.y: not provided (the host offers env.collect, env.ref and env.print)');
     } finally {
       store.close();
     }

@@ -21,11 +21,12 @@ import { Engine } from './engine.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { RuntimeError } from './errors.ts';
 import { Func, type HostFn } from './func.ts';
-import type { Instance } from './instance.ts';
+import { Instance } from './instance.ts';
 import { Linker } from './linker.ts';
 import { Module } from './module.ts';
 import { ExternRef } from './ref.ts';
-import { Store } from './store.ts';
+import { Store, type CollectorChoice } from './store.ts';
+import type { Collector } from '../gc/collector.ts';
 import type { Val } from './values.ts';
 
 /**
@@ -262,4 +263,73 @@ export function chooseInvocation(session: Session, invoke?: { name: string; args
   }
   const func = session.instance.getFunc(invoke.name);
   return { name: invoke.name, func, args: invokeArgsOf(session.store, invoke.name, func.type, invoke.args) };
+}
+
+/** One collection `stackscope gc` ran at its host import. */
+export interface GcAtHost {
+  /** 1-based index of the env.FN call that ran this collection. */
+  call: number;
+  report: GcReport;
+}
+
+export interface GcAtHostOptions extends CollectorChoice {
+  /** The import (module "env") whose every call collects: `gc` for `stackscope gc`'s default. */
+  atHost: string;
+  /** Gets env.print's arguments. Default: nothing. */
+  print?: (args: Val[]) => void;
+}
+
+/** A module instantiated as `stackscope gc` runs it (instantiateGcAtHost). */
+export interface GcAtHostRun {
+  instance: Instance;
+  /** The collector env.FN runs: the store's own walk and lookup, or those chosen. */
+  collector: Collector;
+  /** Every collection env.FN ran, explained, in order. */
+  gcs: GcAtHost[];
+}
+
+/**
+ * Instantiates `module` in `store` as `stackscope gc` does: every call of env.`atHost` (no
+ * results) collects with the collector `walk` and `registry` choose and keeps the explained
+ * report; env.ref(i32) -> externref makes an externref holding "ref N"; env.print (no results)
+ * hands its arguments to `print`. HostImportError for a module that does not import env.FN,
+ * for any other import and for a wrong type; instantiation errors as usual.
+ */
+export function instantiateGcAtHost(store: Store, module: Module, o: GcAtHostOptions): GcAtHostRun {
+  if (!module.wasm.imports.some((i) => i.module === 'env' && i.name === o.atHost && i.kind === 'func')) {
+    throw new HostImportError(`the module does not import env.${o.atHost},`, 'so no GC can run there (see --at-host)');
+  }
+  const gcs: GcAtHost[] = [];
+  // Set once instantiated: no code runs before (a start function calling env.FN fails on it).
+  let collector: Collector | undefined;
+  let gcCalls = 0;
+  const imports = module.wasm.imports.map((imp) => {
+    const where = `import ${imp.module}.${imp.name}:`;
+    if (imp.kind !== 'func') throw new HostImportError(where, `only function imports can be provided (${imp.kind})`);
+    const type = module.wasm.types[imp.typeIndex];
+    if (imp.module === 'env' && imp.name === o.atHost) {
+      if (type.results.length) throw new HostImportError(where, 'the GC import must have no results');
+      return Func.wrap(store, type, () => {
+        gcCalls++;
+        const report = collector!.collect({ reason: 'host', explain: true });
+        gcs.push({ call: gcCalls, report });
+      });
+    }
+    if (imp.module === 'env' && imp.name === 'ref') {
+      if (type.params.length !== 1 || type.params[0] !== 'i32' || type.results.length !== 1 || type.results[0] !== 'externref') {
+        throw new HostImportError(where, 'must be (param i32) (result externref)');
+      }
+      return Func.wrap(store, type, (_c, n) => ExternRef.new(store, `ref ${n as number}`));
+    }
+    if (imp.module === 'env' && imp.name === 'print') {
+      if (type.results.length) throw new HostImportError(where, 'must have no results');
+      return Func.wrap(store, type, (_c, ...args) => {
+        o.print?.(args);
+      });
+    }
+    throw new HostImportError(where, `not provided (the host offers env.${o.atHost}, env.ref and env.print)`);
+  });
+  const instance = Instance.create(store, module, imports);
+  collector = store.collectorWith({ walk: o.walk, registry: o.registry });
+  return { instance, collector, gcs };
 }

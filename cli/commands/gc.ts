@@ -3,13 +3,14 @@ import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
-import { describeValue, type Collector, type GcReport } from '../../gc/collector.ts';
+import { describeValue } from '../../gc/collector.ts';
 import { GcError } from '../../gc/errors.ts';
 import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/explain.ts';
 import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
 import {
-  Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
+  Engine, ExternRef, Func, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
 } from '../../runtime/api.ts';
+import { HostImportError, instantiateGcAtHost, type GcAtHostRun } from '../../runtime/session.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import type { Output } from '../output.ts';
@@ -56,12 +57,6 @@ exit codes: 0 ok, 1 guest trap or failed GC check (GcInvariantError, StackWalkEr
 2 usage or input error`;
 
 const COMMAND = 'gc';
-
-interface GcAtHost {
-  /** 1-based index of the env.FN call that ran this collection. */
-  call: number;
-  report: GcReport;
-}
 
 interface Options {
   path: string;
@@ -189,42 +184,17 @@ function run(store: Store, module: Module, options: Options, out: Output, html: 
     const names = module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
     throw new UsageError(`no exported function '${options.invoke}' (exports: ${names.join(', ') || 'none'})`, COMMAND);
   }
-  if (!module.wasm.imports.some((i) => i.module === 'env' && i.name === options.atHost && i.kind === 'func')) {
-    throw new UsageError(`the module does not import env.${options.atHost}, so no GC can run there (see --at-host)`, COMMAND);
-  }
-  const gcs: GcAtHost[] = [];
-  // The GCs at env.FN use the store's collector, or one with the --walk/--registry choice.
-  let collector: Collector | undefined;
   const prints: string[] = [];
-  let gcCalls = 0;
-  const imports = module.wasm.imports.map((imp) => {
-    const where = `import ${imp.module}.${imp.name}`;
-    if (imp.kind !== 'func') throw new UsageError(`${where}: only function imports can be provided (${imp.kind})`, COMMAND);
-    const type = module.wasm.types[imp.typeIndex];
-    if (imp.module === 'env' && imp.name === options.atHost) {
-      if (type.results.length) throw new UsageError(`${where}: the GC import must have no results`, COMMAND);
-      return Func.wrap(store, type, () => {
-        gcCalls++;
-        const report = collector!.collect({ reason: 'host', explain: true });
-        gcs.push({ call: gcCalls, report });
-      });
-    }
-    if (imp.module === 'env' && imp.name === 'ref') {
-      if (type.params.length !== 1 || type.params[0] !== 'i32' || type.results.length !== 1 || type.results[0] !== 'externref') {
-        throw new UsageError(`${where}: must be (param i32) (result externref)`, COMMAND);
-      }
-      return Func.wrap(store, type, (_c, n) => ExternRef.new(store, `ref ${n as number}`));
-    }
-    if (imp.module === 'env' && imp.name === 'print') {
-      if (type.results.length) throw new UsageError(`${where}: must have no results`, COMMAND);
-      return Func.wrap(store, type, (_c, ...args) => {
-        prints.push(args.map(showValue).join(' '));
-      });
-    }
-    throw new UsageError(`${where}: not provided (the host offers env.${options.atHost}, env.ref and env.print)`, COMMAND);
-  });
-  const instance = Instance.create(store, module, imports);
-  collector = store.collectorWith({ walk: options.walk, registry: options.registry });
+  let session: GcAtHostRun;
+  try {
+    session = instantiateGcAtHost(store, module, {
+      atHost: options.atHost, walk: options.walk, registry: options.registry, print: (args) => prints.push(args.map(showValue).join(' ')),
+    });
+  } catch (e) {
+    if (e instanceof HostImportError) throw new UsageError(e.message, COMMAND);
+    throw e;
+  }
+  const { instance, collector, gcs } = session;
   const func = instance.getFunc(options.invoke);
   const args = argumentValues(store, func.type, options.args, options.invoke);
   const recorder = html?.record(store, module, options.path);
