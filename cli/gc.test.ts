@@ -56,7 +56,9 @@ for (const arch of ARCHES) {
     t.regex(r.stdout, /^ {2}a0 f1 {2}main\+/m);
     t.regex(r.stdout, /^ {2}0x[0-9a-f]+ "hello" {2}count after 2 {2}in inner f0 0x[0-9a-f]+$/m);
     t.regex(r.stdout, /^freed \(1\):\n {2}0x[0-9a-f]+ "ref 99"$/m);
-    t.regex(r.stdout, /^table before: 0 bump, 3 over-approximated$/m);
+    // The first externref argument collected before entry (v17's empty first chunk), so the
+    // three references are in the bump chunk by the time env.gc runs.
+    t.regex(r.stdout, /^table before: 3 bump, 0 over-approximated$/m);
     t.regex(r.stdout, /^table after: {2}0 bump, 2 over-approximated$/m);
   });
 
@@ -96,7 +98,8 @@ for (const arch of ARCHES) {
     }
     t.deepEqual(new Set(e.roots.map((x) => x.value)), new Set(['"hello"', '"ref 7"']));
     t.true(e.roots.every((x) => x.sites.every((s) => s.functionName === 'inner')));
-    t.is(e.tableBefore.overApproximated.length, 3);
+    t.is(e.tableBefore.overApproximated.length, 0);
+    t.is(e.tableBefore.bumpEntries.length, 3);
     t.is(e.tableAfter.overApproximated.length, 2);
     t.deepEqual(e.freed.map((f) => f.value), ['"ref 99"']);
   });

@@ -348,9 +348,11 @@ for (const arch of ARCHES) {
     const ref = ExternRef.new(store, 'kept');
     t.is(store.describeExternRef(ref.pointer), '"kept"');
     const back = inst.getFunc('hold').call(ref) as ExternRef;
-    t.is(reports.length, 1, 'the store collector reported the explained caller.gc(); the canary one is its own');
-    t.truthy(reports[0].explanation, 'explained without asking per call');
-    t.is(reports[0].roots, 1);
+    // As in wasmtime v17, the table's chunk is empty until the first sweep, so the first call
+    // with an externref argument collects before entering Wasm.
+    t.deepEqual(reports.map((r) => r.reason), ['table-full', 'store-gc'], 'the store collector reported the explained caller.gc(); the canary one is its own');
+    t.truthy(reports[1].explanation, 'explained without asking per call');
+    t.is(reports[1].roots, 1);
     t.truthy(canaryReport);
     t.is(canaryReport!.explanation!.mode, 'canary');
     t.is(canaryReport!.roots, 1, 'the canary walk started at the host call\'s caller and found the held ref');
@@ -360,7 +362,7 @@ for (const arch of ARCHES) {
     back.release();
     store.gc();
     t.is(store.describeExternRef(pointer), undefined, 'freed: nothing to describe');
-    t.is(reports.length, 2);
+    t.is(reports.length, 3);
     store.close();
   });
 

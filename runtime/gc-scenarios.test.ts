@@ -99,9 +99,8 @@ for (const arch of ARCHES) {
       else r.release();
     }
     // As in wasmtime, passing in collects first whenever the argument would not fit in the
-    // table (a chunk's worth in the over-approximated set before the first sweep, then the
-    // 512-slot chunk): the global and the table slot dropped every older ref, so only the last
-    // chunk's worth is still held.
+    // table's bump chunk (empty until the first sweep, then 512 slots): the global and the
+    // table slot dropped every older ref, so only the last chunk's worth is still held.
     const chunk = storeInternals(store).activationsTable.chunkLength;
     t.true(reports.length >= Math.floor(N / chunk), `${reports.length} collections before entry`);
     t.true(reports.every((r) => r.reason === 'table-full' && r.swept && r.frames === 0));

@@ -84,14 +84,11 @@ export function describe(v: unknown): string {
  */
 export function collectIfTableCannotHold(store: Store, count: number): void {
   if (count === 0) return;
-  const table = storeInternals(store).activationsTable;
-  // Until its first sweep the table's chunk is empty (v17 allocates it lazily, in that sweep)
-  // and references wait in the over-approximated set; wasmtime collects at once there, which
-  // would make every store's first externref call a collection. Here that set may take a
-  // chunk's worth first: growth stays bounded, and the first collection sweeps them all.
-  const slotsLeft = table.chunkLength === 0
-    ? table.chunkCapacity - table.overApproximated.size
-    : table.bumpCapacityRemaining() / VMExternRefActivationsTableLayout.slotSize;
+  // As in wasmtime v17, the table's chunk is empty until its first sweep allocates it (v17's
+  // VMExternRefActivationsTable::new starts with an empty chunk), so no bump capacity remains
+  // and a store's first call that hands Wasm an externref collects before entering Wasm.
+  const internals = storeInternals(store);
+  const slotsLeft = internals.activationsTable.bumpCapacityRemaining() / VMExternRefActivationsTableLayout.slotSize;
   if (count > slotsLeft) store.collector.collect({ reason: 'table-full' });
 }
 
