@@ -121,7 +121,9 @@ for (const arch of ARCHES) {
       const keep = chooseInvocation(session, { name: 'keep', args: ['hello'] })!;
       const kept = keep.func.call(...keep.args) as ExternRef;
       t.is(kept.value, 'hello');
-      t.is(session.gcs.length, 1);
+      // The externref argument collects before entering Wasm (the activations table's chunk is
+      // empty until its first sweep, as in wasmtime v17), then keep calls env.gc.
+      t.deepEqual(session.gcs.map((g) => g.reason), ['table-full', 'store-gc']);
       for (const r of [...keep.args, kept]) (r as ExternRef).release();
       t.deepEqual(chooseInvocation(session, { name: 'keep', args: ['null'] })!.args, [null]);
       const errors: Array<[{ name: string; args: string[] }, RegExp]> = [
@@ -187,7 +189,9 @@ for (const arch of ARCHES) {
       t.is(back.value, 'kept');
       t.is(frames.length, 1);
       t.true(frames[0].words.some((w) => w.isRef && /kept/.test(w.gcRead ?? '')), JSON.stringify(frames[0].words.map((w) => w.gcRead ?? null)));
-      t.is(opened.gcs.length, 1);
+      // The first externref argument collects before entering Wasm (v17's empty first chunk),
+      // then hold's caller.gc().
+      t.deepEqual(opened.gcs.map((g) => g.reason), ['table-full', 'store-gc']);
       arg.release();
       back.release();
     } finally {
