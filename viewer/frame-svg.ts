@@ -28,7 +28,12 @@ export function frameSvg(f: FrameRecord, options: FrameSvgOptions = {}): string 
   const bits = options.bits ?? f.bits ?? '';
   const maxWords = options.maxWords ?? 48;
   const mapped = f.words.filter((w) => w.bit !== null);
-  const shown = mapped.length > maxWords ? f.words.filter((w) => w.bit === null || bits[w.bit] === '1') : f.words;
+  // A large frame shows its frame record, its marked words and any word whose bit was edited
+  // (a cleared bit stays in view, outlined, instead of vanishing with its word).
+  const original = options.original;
+  const shown = mapped.length > maxWords
+    ? f.words.filter((w) => w.bit === null || bits[w.bit] === '1' || (original !== undefined && (original[w.bit] ?? '0') !== bits[w.bit]))
+    : f.words;
   const size = f.sp === null ? null : Number(BigInt(f.fp) - BigInt(f.sp));
   const title = options.title ?? `${f.functionName ?? '?'}${f.pcOffset !== null ? `+0x${f.pcOffset.toString(16)}` : ''} on ${f.arch}` +
     `   fp ${f.fp}${f.sp !== null ? `   sp ${f.sp}   ${size} bytes` : ''}`;
