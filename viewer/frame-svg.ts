@@ -31,9 +31,9 @@ export function frameSvg(f: FrameRecord, options: FrameSvgOptions = {}): string 
   // A large frame shows its frame record, its marked words and any word whose bit was edited
   // (a cleared bit stays in view, outlined, instead of vanishing with its word).
   const original = options.original;
-  const shown = mapped.length > maxWords
-    ? f.words.filter((w) => w.bit === null || bits[w.bit] === '1' || (original !== undefined && (original[w.bit] ?? '0') !== bits[w.bit]))
-    : f.words;
+  const isMarked = (w: FrameRecord['words'][number]) => w.bit !== null && bits[w.bit] === '1';
+  const isEdited = (w: FrameRecord['words'][number]) => w.bit !== null && original !== undefined && bits[w.bit] !== (original[w.bit] ?? '0');
+  const shown = mapped.length > maxWords ? f.words.filter((w) => w.bit === null || isMarked(w) || isEdited(w)) : f.words;
   const size = f.sp === null ? null : Number(BigInt(f.fp) - BigInt(f.sp));
   const title = options.title ?? `${f.functionName ?? '?'}${f.pcOffset !== null ? `+0x${f.pcOffset.toString(16)}` : ''} on ${f.arch}` +
     `   fp ${f.fp}${f.sp !== null ? `   sp ${f.sp}   ${size} bytes` : ''}`;
@@ -54,8 +54,8 @@ export function frameSvg(f: FrameRecord, options: FrameSvgOptions = {}): string 
   y += ROW;
   let skippedNoted = false;
   for (const w of shown) {
-    const marked = w.bit !== null && bits[w.bit] === '1';
-    const edited = w.bit !== null && options.original !== undefined && bits[w.bit] !== (options.original[w.bit] ?? '0');
+    const marked = isMarked(w);
+    const edited = isEdited(w);
     const rowCls = w.bit === null ? 'ss-record' : marked ? 'ss-ref' : 'ss-word';
     out.push(`<g class="ss-row ${rowCls}" data-address="${w.address}"${w.bit !== null ? ` data-word="${w.bit}"` : ''}>`);
     text(COL.address, y + 15, w.address, 'ss-addr');
