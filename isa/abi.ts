@@ -8,6 +8,8 @@
  */
 import type { Arch } from './arch.ts';
 import { AARCH64_REGISTERS, X64_REGISTERS, type RegisterFile } from './registers.ts';
+import { X64_DWARF, X64_XMM_ARG_IDS } from './x64/registers.ts';
+import { AARCH64_DWARF, AARCH64_D_ARG_IDS } from './aarch64/registers.ts';
 
 export interface Abi extends RegisterFile {
   /**
@@ -35,9 +37,57 @@ export interface Abi extends RegisterFile {
    * record's place in the frame unspecified.
    */
   readonly fpAlignment: number | undefined;
+  /** Both integer result registers, in order (a 16-byte result or a pair comes back in both). */
+  readonly intResults: readonly string[];
+  /** Unicorn ids of the vector argument registers, in order (xmm0-7 / d0-7); the first is
+   * also the float result register. */
+  readonly floatArgIds: readonly number[];
+  /**
+   * Where a callee finds the address of the memory it returns a large result in: a register
+   * of its own (AAPCS64: x8), or undefined when the address is the first integer argument
+   * (System V, which returns it in rax).
+   */
+  readonly indirectResult: string | undefined;
+  /**
+   * The register in which a variadic callee is told how many vector registers carry
+   * arguments (System V: al, so rax); undefined when the ABI has none.
+   */
+  readonly vectorCount: string | undefined;
+  /** DWARF register numbers (the psABI's mapping) of SP, FP and the link register. */
+  readonly dwarf: { readonly sp: number; readonly fp: number; readonly lr: number | undefined };
+  /**
+   * The registers a stack unwinder starts from, with their DWARF numbers: SP, FP, the link
+   * register if any, then the other callee-saved registers (CFI may restore any of them).
+   */
+  readonly unwindRegisters: readonly { readonly name: string; readonly dwarf: number }[];
 }
 
+/** The Linux system-call conventions: x86-64 `syscall`, i386 `int 0x80` (which x86-64 Linux
+ * also serves, with 32-bit arguments), AArch64 `svc #0`. */
+export type SyscallConvention = 'x64' | 'i386' | 'aarch64';
+
+export interface SyscallAbi {
+  /** The register with the system-call number, then the argument registers in order. */
+  readonly registers: readonly string[];
+  /** The register the result comes back in. */
+  readonly result: string;
+  /** Bits of each register the kernel reads (the i386 ABI reads 32). */
+  readonly width: 32 | 64;
+}
+
+export const SYSCALL_ABIS: Readonly<Record<SyscallConvention, SyscallAbi>> = {
+  x64: { registers: ['rax', 'rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'], result: 'rax', width: 64 },
+  i386: { registers: ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp'], result: 'rax', width: 32 },
+  aarch64: { registers: ['x8', 'x0', 'x1', 'x2', 'x3', 'x4', 'x5'], result: 'x0', width: 64 },
+};
+
 const FRAME_RECORD = { size: 16, callerFp: 0, returnAddress: 8 } as const;
+
+/** SP, FP, the link register (if any), then the rest of the callee-saved set. */
+function unwindRegisters(regs: RegisterFile, dwarf: Readonly<Record<string, number>>): Abi['unwindRegisters'] {
+  const first = [regs.sp, regs.fp, ...(regs.lr === undefined ? [] : [regs.lr])];
+  return [...first, ...regs.calleeSaved.filter((r) => !first.includes(r))].map((name) => ({ name, dwarf: dwarf[name] }));
+}
 
 export const X64_ABI: Abi = {
   ...X64_REGISTERS,
@@ -47,6 +97,12 @@ export const X64_ABI: Abi = {
   redZone: 128,
   frameRecord: FRAME_RECORD,
   fpAlignment: 16,
+  intResults: ['rax', 'rdx'],
+  floatArgIds: X64_XMM_ARG_IDS,
+  indirectResult: undefined,
+  vectorCount: 'rax',
+  dwarf: { sp: X64_DWARF.rsp, fp: X64_DWARF.rbp, lr: undefined },
+  unwindRegisters: unwindRegisters(X64_REGISTERS, X64_DWARF),
 };
 
 export const AARCH64_ABI: Abi = {
@@ -57,6 +113,12 @@ export const AARCH64_ABI: Abi = {
   redZone: 0,
   frameRecord: FRAME_RECORD,
   fpAlignment: undefined,
+  intResults: ['x0', 'x1'],
+  floatArgIds: AARCH64_D_ARG_IDS,
+  indirectResult: 'x8',
+  vectorCount: undefined,
+  dwarf: { sp: AARCH64_DWARF.sp, fp: AARCH64_DWARF.x29, lr: AARCH64_DWARF.x30 },
+  unwindRegisters: unwindRegisters(AARCH64_REGISTERS, AARCH64_DWARF),
 };
 
 export function abiOf(arch: Arch): Abi {

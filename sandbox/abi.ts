@@ -7,6 +7,7 @@
  * AArch64).
  */
 import type { Arch } from '../isa/arch.ts';
+import { abiOf } from '../isa/abi.ts';
 import { StackscopeError } from '../isa/error.ts';
 import type { CallFrame, CallResult } from '../simulator/machine.ts';
 
@@ -276,7 +277,9 @@ export function resultRegisters(arch: Arch, t: ResultType): { ints: number; floa
 /** Lays out a call: registers, stack words and the sret buffer (if the result needs one). */
 export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scratch: Scratch): { frame: CallFrame; sret?: bigint } {
   if (args.length !== sig.params.length) throw new SignatureError(`${args.length} arguments given, the signature takes ${sig.params.length}`, signatureText(sig));
-  const maxInt = arch === 'x64' ? 6 : 8;
+  const abi = abiOf(arch);
+  const maxInt = abi.intArgs.length;
+  const maxFloat = abi.floatArgIds.length;
   const ints: bigint[] = [];
   const floats: bigint[] = [];
   const stack: bigint[] = [];
@@ -285,7 +288,8 @@ export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scr
   if (returnsIndirectly(arch, sig.result)) {
     const t = sig.result as StructType;
     sret = scratch.allocate(sizeOf(t), Math.max(alignOf(t), 16));
-    if (arch === 'x64') ints.push(sret);
+    // System V passes the buffer's address as the first integer argument; AAPCS64 in x8.
+    if (abi.indirectResult === undefined) ints.push(sret);
     else indirectResult = sret;
   }
   sig.params.forEach((t, i) => {
@@ -293,7 +297,7 @@ export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scr
     const what = `argument ${i + 1}`;
     if (typeof t === 'string') {
       const bits = scalarBits(t, v, what);
-      if (isFloat(t)) (floats.length < 8 ? floats : stack).push(bits);
+      if (isFloat(t)) (floats.length < maxFloat ? floats : stack).push(bits);
       else (ints.length < maxInt ? ints : stack).push(bits);
       return;
     }
@@ -307,7 +311,7 @@ export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scr
       const classes = x64Classes(t);
       const needInt = classes.filter((c) => c === 'int').length;
       const needSse = classes.length - needInt;
-      if (ints.length + needInt > maxInt || floats.length + needSse > 8) {
+      if (ints.length + needInt > maxInt || floats.length + needSse > maxFloat) {
         stack.push(...words);
         return;
       }
@@ -383,13 +387,15 @@ export interface ArgumentLocations {
 
 /** Locations of a host function's arguments (scalars only: host functions take no structs). */
 export function argumentLocations(arch: Arch, sig: Signature, signature: string): ArgumentLocations {
-  const maxInt = arch === 'x64' ? 6 : 8;
+  const abi = abiOf(arch);
+  const maxInt = abi.intArgs.length;
+  const maxFloat = abi.floatArgIds.length;
   let ints = 0;
   let floats = 0;
   let stackWords = 0;
   const slots = sig.params.map((t) => {
     if (typeof t !== 'string') throw new SignatureError('host functions take scalar and pointer parameters only', signature);
-    if (isFloat(t)) return floats < 8 ? { kind: 'float' as const, index: floats++ } : { kind: 'stack' as const, index: stackWords++ };
+    if (isFloat(t)) return floats < maxFloat ? { kind: 'float' as const, index: floats++ } : { kind: 'stack' as const, index: stackWords++ };
     return ints < maxInt ? { kind: 'int' as const, index: ints++ } : { kind: 'stack' as const, index: stackWords++ };
   });
   if (typeof sig.result !== 'string') throw new SignatureError('host functions return scalars, pointers or void only', signature);

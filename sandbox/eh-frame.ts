@@ -7,6 +7,7 @@
  * only record of where their callers' registers are.
  */
 import type { Arch } from '../isa/arch.ts';
+import { abiOf } from '../isa/abi.ts';
 import { PROT_READ } from '../simulator/engine.ts';
 import type { Machine, UnwindState, Unwinder } from '../simulator/machine.ts';
 
@@ -281,14 +282,14 @@ export class CfiUnwinder {
         case 'same': break;
       }
     }
-    const spReg = this.arch === 'x64' ? 7 : 31;
+    const { sp: spReg, lr: lrReg } = abiOf(this.arch).dwarf;
     const ra = regs.get(fde.cie.raReg);
     const undefinedRa = row.rules.get(fde.cie.raReg)?.kind === 'undefined';
     if (ra === undefined || undefinedRa) return undefined;
     regs.set(spReg, cfa);
     // The return-address column is the caller's PC, not one of its registers (x86-64: 16).
-    if (this.arch === 'x64') regs.delete(fde.cie.raReg);
-    else if (!row.rules.has(30)) regs.delete(30);
+    if (lrReg === undefined) regs.delete(fde.cie.raReg);
+    else if (!row.rules.has(lrReg)) regs.delete(lrReg);
     return { pc: ra, regs };
   };
 }

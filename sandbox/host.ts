@@ -5,6 +5,7 @@
  * functions read their extra arguments in the order System V / AAPCS64 lay them out.
  */
 import type { Arch } from '../isa/arch.ts';
+import { abiOf } from '../isa/abi.ts';
 import { hex } from '../isa/error.ts';
 import type { HostCall, HostFunction, Machine } from '../simulator/machine.ts';
 import type { TrapKind } from '../simulator/trap.ts';
@@ -66,7 +67,9 @@ export function bindHost(arch: Arch, name: string, spec: HostFunctionSpec, env: 
   } catch (e) {
     throw e instanceof SignatureError ? new SignatureError(`${where}: ${e.message}`) : e;
   }
-  const maxInt = arch === 'x64' ? 6 : 8;
+  const abi = abiOf(arch);
+  const maxInt = abi.intArgs.length;
+  const maxFloat = abi.floatArgIds.length;
   const usesFloats = sig.params.some((t) => typeof t === 'string' && isFloat(t)) || spec.variadic === true;
   const stackWords = locations.slots.filter((s) => s.kind === 'stack').length;
   const arity = spec.variadic ? maxInt : locations.arity;
@@ -77,7 +80,7 @@ export function bindHost(arch: Arch, name: string, spec: HostFunctionSpec, env: 
   const result = sig.result;
   const fn: HostFunction = (raw, call) => {
     const floats = usesFloats ? env.machine.floatRegisters() : undefined;
-    const stackBase = call.sp + (arch === 'x64' ? 8n : 0n);
+    const stackBase = call.sp + BigInt(abi.callPushBytes);
     const stackWord = (i: number): bigint => {
       const bytes = env.memory.read(call, stackBase + BigInt(8 * i), 8n, `${where}: stack argument`);
       return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -101,7 +104,7 @@ export function bindHost(arch: Arch, name: string, spec: HostFunctionSpec, env: 
       },
       varargs: {
         int: () => (gp < maxInt ? raw[gp++] : stackWord(st++)),
-        double: () => (fp < 8 ? floats![fp++] : stackWord(st++)),
+        double: () => (fp < maxFloat ? floats![fp++] : stackWord(st++)),
       },
     };
     const value = spec.fn(args, ctx);

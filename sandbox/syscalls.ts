@@ -34,7 +34,7 @@ export function linuxMinimal(memory: GuestAccess, output: (fd: number, bytes: Ui
       if (fd !== 1 && fd !== 2) return undefined;
       // A pointer check at the system call instruction: the trap is the syscall's own.
       const sp = r.machine.sp();
-      const call = { machine: r.machine, name: `write syscall`, callSite: r.pc, sp: r.machine.arch === 'x64' ? sp - 8n : sp, fp: r.machine.fp(), returnAddress: r.pc };
+      const call = { machine: r.machine, name: `write syscall`, callSite: r.pc, sp: sp - BigInt(r.machine.regs.callPushBytes), fp: r.machine.fp(), returnAddress: r.pc };
       const bytes = memory.read(call, r.args[1], r.args[2], 'write(2) buffer');
       output(fd, bytes);
       return BigInt(bytes.length);

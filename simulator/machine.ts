@@ -1,6 +1,7 @@
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
-import { abiOf, type Abi } from '../isa/abi.ts';
+import { SYSCALL_ABIS, abiOf, type Abi, type SyscallConvention } from '../isa/abi.ts';
+import { cpuOf, type Cpu } from '../isa/cpu.ts';
 import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
   type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
@@ -109,7 +110,7 @@ export interface SyscallRequest {
   readonly machine: Machine;
   /** `syscall`/`sysenter` (x86-64 Linux numbers in rax, arguments rdi rsi rdx r10 r8 r9),
    * `int 0x80` (i386 numbers in eax, arguments ebx ecx edx esi edi ebp), `svc` (x8; x0-x5). */
-  readonly convention: 'x64' | 'i386' | 'aarch64';
+  readonly convention: SyscallConvention;
   readonly number: bigint;
   readonly args: readonly bigint[];
   readonly pc: bigint;
@@ -167,13 +168,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const FIRST_REGION = 0x10_0000n;
 const GATEWAY_STUBS = 4096;
 const STUB_SIZE = 8;
-/** brk immediate marking gateway stubs on AArch64 ("ss"); any other brk is a breakpoint. */
+/** Breakpoint immediate marking gateway stubs where the breakpoint has one (AArch64 `brk`,
+ * "ss"); any other brk is a breakpoint. */
 const GATEWAY_BRK = 0x5353;
-/** Unicorn ids of xmm0-7 (x86-64) and d0-7 (AArch64), the vector argument registers. */
-const FLOAT_ARG_IDS: Record<Arch, number[]> = {
-  x64: [122, 123, 124, 125, 126, 127, 128, 129],
-  aarch64: [40, 41, 42, 43, 44, 45, 46, 47],
-};
 /** Code hooks one machine puts on single instructions before it watches all code instead. */
 const MAX_SITE_HOOKS = 64;
 const NO_UNTIL = (1n << 64n) - 1n;
@@ -196,6 +193,9 @@ export class Machine {
   readonly arch: Arch;
   readonly engine: CpuEngine;
   readonly regs: Abi;
+  /** Instruction-set and CPU-exception facts of the arch (breakpoints, interrupts, call forms). */
+  readonly cpu: Cpu;
+  private readonly stackAlignment: bigint;
   readonly stack: Stack;
   /** Created on first use (Capstone loads then): a run that never faults or asks never pays for it. */
   private disassemblerInstance: Disassembler | undefined;
@@ -257,6 +257,8 @@ export class Machine {
     checkLimits(options.budget ?? null, options.timeoutMs ?? null); // before an engine is opened
     this.arch = options.arch;
     this.regs = abiOf(this.arch);
+    this.cpu = cpuOf(this.arch);
+    this.stackAlignment = BigInt(this.regs.stackAlignment);
     this.id = this.regs.ids;
     this.engine = options.engine ?? openUnicorn(this.arch, { exactFaultPc: options.exactFaultPc ?? true });
     if (this.engine.arch !== this.arch) throw new MachineError(`engine is for ${this.engine.arch}, machine for ${this.arch}`);
@@ -324,7 +326,7 @@ export class Machine {
     if (!site) return;
     // An aligned SP needs no stop: the run goes on without a break (and without splitting the
     // block, which the cycle model would see).
-    if (site.kind === 'sp-check' && this.sp() % 16n === 0n) return;
+    if (site.kind === 'sp-check' && this.sp() % this.stackAlignment === 0n) return;
     this.pendingSystem = site;
     this.engine.stop();
   }
@@ -350,20 +352,19 @@ export class Machine {
       case 'privileged': throw this.trap('privileged-instruction', site.pc);
       case 'halt': throw this.trap('halt', site.pc);
       case 'overflow':
-        if ((this.reg('rflags') >> 11n) & 1n) throw this.trap('cpu-exception', site.pc, { engineMessage: 'overflow (into with OF set)' });
+        if ((this.reg(this.regs.flags) >> 11n) & 1n) throw this.trap('cpu-exception', site.pc, { engineMessage: 'overflow (into with OF set)' });
         return next;
       case 'sp-check': throw this.trap('sp-alignment', site.pc); // stopped only when SP is unaligned
       default: {
-        const convention = this.arch === 'aarch64' ? 'aarch64' : site.operand === 0x80 ? 'i386' : 'x64';
-        const names = convention === 'aarch64' ? ['x8', 'x0', 'x1', 'x2', 'x3', 'x4', 'x5']
-          : convention === 'i386' ? ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp'] : ['rax', 'rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'];
-        let values = this.readRegisters(names);
-        if (convention === 'i386') values = values.map((v) => v & 0xffffffffn);
+        const convention = site.convention!;
+        const abi = SYSCALL_ABIS[convention];
+        let values = this.readRegisters(abi.registers);
+        if (abi.width === 32) values = values.map((v) => v & 0xffffffffn);
         const number = values[0];
         const handler = this.syscallHandler;
         const result = handler?.({ machine: this, convention, number, args: values.slice(1), pc: site.pc, instruction: site.name });
         if (result === undefined) throw this.trap('syscall', site.pc, { syscall: number });
-        this.setReg(this.arch === 'x64' ? 'rax' : 'x0', BigInt.asUintN(64, BigInt(result)));
+        this.setReg(abi.result, BigInt.asUintN(64, BigInt(result)));
         return next;
       }
     }
@@ -371,12 +372,8 @@ export class Machine {
 
   private emulateClock(site: SystemInstruction, clock: bigint, next: bigint): bigint {
     const now = BigInt.asUintN(64, clock);
-    if (this.arch === 'x64') {
-      this.setReg('rax', now & 0xffffffffn);
-      this.setReg('rdx', now >> 32n);
-      if (site.name.startsWith('rdtscp')) this.setReg('rcx', 0n);
-    } else if (site.operand !== undefined && site.operand !== 31) {
-      this.setReg(`x${site.operand}`, now);
+    for (const { reg, value } of site.writes ?? []) {
+      this.setReg(reg, value === 'count' ? now : value === 'low32' ? now & 0xffffffffn : value === 'high32' ? now >> 32n : 0n);
     }
     return next;
   }
@@ -384,12 +381,12 @@ export class Machine {
   /** Low 64 bits of the vector argument registers xmm0-7 / d0-7 (a host function's float
    * arguments; variadic ones too). */
   floatRegisters(): bigint[] {
-    return FLOAT_ARG_IDS[this.arch].map((id) => this.engine.regRead(id));
+    return this.regs.floatArgIds.map((id) => this.engine.regRead(id));
   }
 
   /** Sets the float result register (xmm0 / d0) of a host function's return. */
   setFloatResult(bits: bigint): void {
-    this.engine.regWrite(FLOAT_ARG_IDS[this.arch][0], bits);
+    this.engine.regWrite(this.regs.floatArgIds[0], bits);
   }
 
   // ---- limits on host work ----------------------------------------------------------------
@@ -415,7 +412,7 @@ export class Machine {
   hostTrap(call: HostCall, kind: TrapKind, details: { address?: bigint; message?: string } = {}): GuestTrap {
     // The calling frame as it was before the call: x86-64 pops the return address.
     const state = this.currentState(call.callSite);
-    if (this.arch === 'x64') state.regs.set(7, call.sp + 8n);
+    if (this.regs.returnAddress === 'stack') state.regs.set(this.regs.dwarf.sp, call.sp + BigInt(this.regs.callPushBytes));
     return new GuestTrap({
       kind, pc: call.callSite, address: details.address, engineMessage: details.message, hostFunction: call.name,
       instruction: this.disassembleAt(call.callSite),
@@ -586,9 +583,9 @@ export class Machine {
 
   private writeStub(index: number): bigint {
     const address = this.gateway.address + BigInt(index * STUB_SIZE);
-    const code = this.arch === 'x64'
-      ? [0xcc, 0xc3, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90] // int3; ret
-      : [...u32le(0xd4200000 | (GATEWAY_BRK << 5)), ...u32le(0xd65f03c0)]; // brk #0x5353; ret
+    // int3; ret (nop-padded) / brk #0x5353; ret
+    const code = [...this.cpu.breakpoint.encode(GATEWAY_BRK), ...this.cpu.ret];
+    while (code.length < STUB_SIZE) code.push(...this.cpu.nop);
     this.writeBytes(address, Uint8Array.from(code));
     return address;
   }
@@ -705,9 +702,9 @@ export class Machine {
     // Only the result registers the caller wants are read (each read is a call into the engine).
     this.handedAfter = () => {
       const r0 = want.ints > 0 ? this.engine.regRead(this.id[this.regs.intResult]) : 0n;
-      const r1 = want.ints > 1 ? this.engine.regRead(this.id[this.arch === 'x64' ? 'rdx' : 'x1']) : 0n;
+      const r1 = want.ints > 1 ? this.engine.regRead(this.id[this.regs.intResults[1]]) : 0n;
       const floats: bigint[] = [];
-      for (let i = 0; i < Math.min(want.floats, 4); i++) floats.push(this.engine.regRead(FLOAT_ARG_IDS[this.arch][i]));
+      for (let i = 0; i < Math.min(want.floats, 4); i++) floats.push(this.engine.regRead(this.regs.floatArgIds[i]));
       result = { ints: [r0, r1], floats };
     };
     this.call(address, [], options);
@@ -727,15 +724,15 @@ export class Machine {
     for (let i = 0; i < stackArgs.length; i++) this.writeU64(argBase + BigInt(8 * i), stackArgs[i]);
     for (let i = 0; i < frame.ints.length; i++) this.engine.regWrite(this.argIds[i], frame.ints[i]);
     if (frame.floats) {
-      const ids = FLOAT_ARG_IDS[this.arch];
+      const ids = this.regs.floatArgIds;
       if (frame.floats.length > ids.length) throw new MachineError(`${frame.floats.length} vector argument registers (${this.arch} has ${ids.length})`);
       frame.floats.forEach((v, i) => this.engine.regWrite(ids[i], v));
       // x86-64 variadic callees read the number of vector registers used from al.
-      if (this.arch === 'x64') this.setReg('rax', BigInt(frame.floats.length));
+      if (this.regs.vectorCount !== undefined) this.setReg(this.regs.vectorCount, BigInt(frame.floats.length));
     }
     if (frame.indirectResult !== undefined) {
-      if (this.arch === 'x64') throw new MachineError('x86-64 passes the indirect result address as the first integer argument');
-      this.setReg('x8', frame.indirectResult);
+      if (this.regs.indirectResult === undefined) throw new MachineError(`${this.arch} passes the indirect result address as the first integer argument`);
+      this.setReg(this.regs.indirectResult, frame.indirectResult);
     }
     if (this.regs.returnAddress === 'stack') {
       const sp = argBase - BigInt(this.regs.callPushBytes);
@@ -765,7 +762,7 @@ export class Machine {
       }
       const intno = this.pendingInterrupt;
       const here = this.pc();
-      if (intno < 0) throw this.trap('halt', this.arch === 'x64' ? here - 1n : here);
+      if (intno < 0) throw this.trap('halt', here - BigInt(this.cpu.haltPcAfter));
       const stub = this.stubAddressForInterrupt(intno, here);
       if (stub === undefined) throw this.trapFromInterrupt(intno, here);
       if (stub === this.returnStub) {
@@ -778,14 +775,15 @@ export class Machine {
       if (!host) throw this.trap('breakpoint', stub);
       this.invokeHost(host, stub);
       this.harnessInstructions += 2n;
-      pc = stub + (this.arch === 'x64' ? 1n : 4n); // the `ret` after the trap instruction
+      pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
     }
   }
 
   /** Maps an interrupt back to the gateway stub that raised it, if it was one. */
   private stubAddressForInterrupt(intno: number, pc: bigint): bigint | undefined {
-    const trapPc = this.arch === 'x64' ? (intno === 3 ? pc - 1n : undefined) : intno === 7 ? pc : undefined;
-    if (trapPc === undefined) return undefined;
+    const { interrupt, pcAfter } = this.cpu.breakpoint;
+    if (intno !== interrupt) return undefined;
+    const trapPc = pc - BigInt(pcAfter);
     const g = this.gateway;
     if (trapPc < g.address || trapPc >= g.address + BigInt(g.size) || (trapPc - g.address) % BigInt(STUB_SIZE) !== 0n) return undefined;
     return trapPc;
@@ -799,18 +797,18 @@ export class Machine {
 
   /** The call instruction right before a return address, or `fallback`. */
   private callSiteBefore(returnAddress: bigint, fallback: bigint): bigint {
-    if (this.arch === 'aarch64') {
+    const how = this.cpu.callBefore;
+    if ('isCallWord' in how) {
       if (!this.accessible(returnAddress - 4n, 4, PROT_EXEC)) return fallback;
-      const w = this.readU32(returnAddress - 4n);
-      return (w & 0xfc000000) >>> 0 === 0x94000000 || (w & 0xfffffc1f) >>> 0 === 0xd63f0000 ? returnAddress - 4n : fallback;
+      return how.isCallWord(this.readU32(returnAddress - 4n)) ? returnAddress - 4n : fallback;
     }
-    for (const length of [5, 2, 3, 6, 7, 4]) {
+    for (const length of how.lengths) {
       const at = returnAddress - BigInt(length);
       if (!this.accessible(at, length, PROT_EXEC)) continue;
       const region = this.regionAt(at)!;
       const offset = Number(at - region.address);
       const [insn] = this.disassembler.disasm(region.view.subarray(offset, offset + length), at, { count: 1 });
-      if (insn && !insn.invalid && insn.mnemonic === 'call' && insn.bytes.length === length) return at;
+      if (insn && !insn.invalid && insn.mnemonic === how.mnemonic && insn.bytes.length === length) return at;
     }
     return fallback;
   }
@@ -823,7 +821,9 @@ export class Machine {
       for (let i = 0; i < nReg; i++) args[i] = this.argBuf[i];
     }
     const sp = this.sp();
-    const returnAddress = this.arch === 'x64' ? (this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n) : this.reg('x30');
+    const returnAddress = this.regs.returnAddress === 'stack'
+      ? (this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n)
+      : this.reg(this.regs.lr!);
     let callSite: bigint | undefined;
     const machine = this;
     const call: HostCall = {
@@ -832,7 +832,7 @@ export class Machine {
     };
     // AAPCS64 requires a 16-byte aligned SP at every public interface; the hardware checks
     // SP-relative accesses, which a host function's stack-argument reads are.
-    if (this.arch === 'aarch64' && sp % 16n !== 0n) throw this.hostTrap(call, 'sp-alignment');
+    if (this.cpu.checksSpAlignment && sp % this.stackAlignment !== 0n) throw this.hostTrap(call, 'sp-alignment');
     if (host.arity > nReg) {
       // x86-64: [rsp] is the return address, stack arguments follow; AArch64: they start at sp.
       const base = sp + BigInt(this.regs.callPushBytes);
@@ -870,7 +870,7 @@ export class Machine {
     const offset = Number(pc - lastBlock.address);
     const region = this.regionAt(lastBlock.address);
     let before: number;
-    if (this.arch === 'aarch64') before = offset >>> 2;
+    if (this.cpu.instructionSize !== undefined) before = Math.floor(offset / this.cpu.instructionSize);
     else if (region) before = this.disassembler.scan(region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address)), lastBlock.address).count;
     else before = lastBlock.instructions;
     return BigInt(lastBlock.instructions - before);
@@ -902,21 +902,21 @@ export class Machine {
     const branch = insns[insns.length - 1];
     if (!branch || branch.invalid) return [target];
     const state = this.currentState(branch.address);
-    const sp = state.regs.get(this.arch === 'x64' ? 7 : 31)!;
-    // Undo what the branch did to the stack: a call pushed a return address, a return popped one.
-    if (this.arch === 'x64' && branch.mnemonic === 'call') state.regs.set(7, sp + 8n);
-    if (this.arch === 'x64' && branch.mnemonic.startsWith('ret')) state.regs.set(7, sp - 8n);
+    const spReg = this.regs.dwarf.sp;
+    const sp = state.regs.get(spReg)!;
+    // Undo what the branch did to the stack: a call pushed a return address, a return popped
+    // one (x86-64; AArch64's calls and returns leave SP alone).
+    const pushed = BigInt(this.regs.callPushBytes);
+    if (pushed !== 0n && branch.mnemonic === 'call') state.regs.set(spReg, sp + pushed);
+    if (pushed !== 0n && branch.mnemonic.startsWith('ret')) state.regs.set(spReg, sp - pushed);
     return [target, ...this.unwind(state, 'branch')];
   }
 
   /** The current registers an unwinder needs, with `pc` as the frame's PC. */
   currentState(pc: bigint): UnwindState {
-    const names = this.arch === 'x64'
-      ? ['rsp', 'rbp', 'rbx', 'r12', 'r13', 'r14', 'r15']
-      : ['sp', 'x29', 'x30', 'x19', 'x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28'];
-    const dwarf = this.arch === 'x64' ? [7, 6, 3, 12, 13, 14, 15] : [31, 29, 30, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
-    const values = this.readRegisters(names);
-    return { pc, regs: new Map(dwarf.map((d, i) => [d, values[i]])) };
+    const unwind = this.regs.unwindRegisters;
+    const values = this.readRegisters(unwind.map((r) => r.name));
+    return { pc, regs: new Map(unwind.map((r, i) => [r.dwarf, values[i]])) };
   }
 
   /** Adds a frame unwinder (e.g. `.eh_frame` CFI for loaded objects), tried before LR and FP. */
@@ -940,8 +940,8 @@ export class Machine {
    * frame-pointer chain. Each frame says which method found it.
    */
   unwind(start: UnwindState, firstMethod: FrameMethod = 'pc', limit = 256): BacktraceFrame[] {
-    const spReg = this.arch === 'x64' ? 7 : 31;
-    const fpReg = this.arch === 'x64' ? 6 : 29;
+    const { sp: spReg, fp: fpReg, lr: lrReg } = this.regs.dwarf;
+    const record = this.regs.frameRecord;
     const frames: BacktraceFrame[] = [];
     let state = start;
     let method = firstMethod;
@@ -957,22 +957,22 @@ export class Machine {
           break;
         }
       }
-      const record = fp !== 0n && fp % 8n === 0n && this.accessible(fp, 16, PROT_READ)
-        ? { ret: this.readU64(fp + 8n), next: this.readU64(fp) } : undefined;
-      if (!next && youngest && this.arch === 'aarch64') {
-        const lr = state.regs.get(30);
-        if (lr !== undefined && this.isCode(lr) && lr !== record?.ret && this.functionOf(lr) !== this.functionOf(state.pc)) {
+      const saved = fp !== 0n && fp % 8n === 0n && this.accessible(fp, record.size, PROT_READ)
+        ? { ret: this.readU64(fp + BigInt(record.returnAddress)), next: this.readU64(fp + BigInt(record.callerFp)) } : undefined;
+      if (!next && youngest && lrReg !== undefined) {
+        const lr = state.regs.get(lrReg);
+        if (lr !== undefined && this.isCode(lr) && lr !== saved?.ret && this.functionOf(lr) !== this.functionOf(state.pc)) {
           next = { pc: lr, regs: new Map(state.regs) };
-          next.regs.delete(30);
+          next.regs.delete(lrReg);
           method = 'lr';
         }
       }
-      if (!next && record) {
-        next = { pc: record.ret, regs: new Map(state.regs) };
+      if (!next && saved) {
+        next = { pc: saved.ret, regs: new Map(state.regs) };
         // A chain that does not climb ends after this frame.
-        next.regs.set(fpReg, record.next > fp ? record.next : 0n);
-        next.regs.set(spReg, fp + 16n);
-        next.regs.delete(30);
+        next.regs.set(fpReg, saved.next > fp ? saved.next : 0n);
+        next.regs.set(spReg, fp + BigInt(record.size));
+        if (lrReg !== undefined) next.regs.delete(lrReg);
         method = 'fp';
       }
       if (!next || next.pc === 0n || next.pc === this.returnStub || !this.isCode(next.pc)) break;
@@ -1006,15 +1006,8 @@ export class Machine {
   }
 
   private trapFromInterrupt(intno: number, pc: bigint): GuestTrap {
-    if (this.arch === 'x64') {
-      if (intno === 0) return this.trap('divide-error', pc);
-      if (intno === 3) return this.trap('breakpoint', pc - 1n);
-      if (intno === 6) return this.trap('invalid-instruction', pc);
-    } else {
-      // QEMU's AArch64 exception numbers: EXCP_UDEF = 1, EXCP_BKPT = 7.
-      if (intno === 7) return this.trap('breakpoint', pc);
-      if (intno === 1) return this.trap('invalid-instruction', pc);
-    }
+    const known = this.cpu.interrupts[intno];
+    if (known) return this.trap(known.fault, pc - BigInt(known.pcAfter));
     return this.trap('cpu-exception', pc, { engineMessage: `interrupt ${intno}` });
   }
 
@@ -1075,8 +1068,4 @@ export class Machine {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function u32le(v: number): number[] {
-  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 }

@@ -1,4 +1,5 @@
 import type { Arch } from '../isa/arch.ts';
+import type { SyscallConvention } from '../isa/abi.ts';
 import type { Disassembler } from '../isa/disasm.ts';
 
 /**
@@ -32,7 +33,20 @@ export interface SystemInstruction {
   readonly name: string;
   /** x86-64 `int N`: N; AArch64 clock reads: the destination register number (31 = xzr). */
   readonly operand?: number;
+  /** A system call's convention (x86-64 `int 0x80` is the i386 one). */
+  readonly convention?: SyscallConvention;
+  /** What a clock read writes: the 64-bit count whole, its low or high 32 bits, or zero (the
+   * processor id `rdtscp` leaves in ecx); none for a read into xzr. */
+  readonly writes?: readonly ClockWrite[];
 }
+
+export interface ClockWrite {
+  readonly reg: string;
+  readonly value: 'count' | 'low32' | 'high32' | 'zero';
+}
+
+const RDTSC_WRITES: readonly ClockWrite[] = [{ reg: 'rax', value: 'low32' }, { reg: 'rdx', value: 'high32' }];
+const RDTSCP_WRITES: readonly ClockWrite[] = [...RDTSC_WRITES, { reg: 'rcx', value: 'zero' }];
 
 /** Second bytes of 0x0f-escaped x86-64 opcodes worth a closer look. */
 const X64_ESCAPED = new Set([0x00, 0x01, 0x05, 0x06, 0x07, 0x08, 0x09, 0x20, 0x21, 0x22, 0x23, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x78, 0x79]);
@@ -63,14 +77,14 @@ function x64System(address: bigint, code: Uint8Array, disassembler: Disassembler
     if (insn.invalid) break;
     const m = insn.mnemonic;
     const at = { pc: insn.address, length: insn.bytes.length, name: insn.text };
-    if (m === 'syscall' || m === 'sysenter') found.push({ ...at, kind: 'syscall' });
+    if (m === 'syscall' || m === 'sysenter') found.push({ ...at, kind: 'syscall', convention: 'x64' });
     else if (m === 'int') {
       const n = insn.bytes[insn.bytes.length - 1];
-      if (n === 0x80) found.push({ ...at, kind: 'syscall', operand: n });
+      if (n === 0x80) found.push({ ...at, kind: 'syscall', operand: n, convention: 'i386' });
       else if (n !== 3) found.push({ ...at, kind: 'privileged', operand: n });
     } else if (m === 'into') found.push({ ...at, kind: 'overflow' });
     else if (m === 'hlt') found.push({ ...at, kind: 'halt' });
-    else if (m === 'rdtsc' || m === 'rdtscp') found.push({ ...at, kind: 'clock' });
+    else if (m === 'rdtsc' || m === 'rdtscp') found.push({ ...at, kind: 'clock', writes: m === 'rdtscp' ? RDTSCP_WRITES : RDTSC_WRITES });
     else if (X64_PRIVILEGED.has(m) || (m === 'mov' && /\b[cd]r\d+\b/.test(insn.opStr))) found.push({ ...at, kind: 'privileged' });
   }
   return found;
@@ -82,8 +96,8 @@ function sysreg(w: number): string {
 }
 
 /** What an AArch64 word is, for the sandbox; undefined for ordinary instructions. */
-function aarch64Kind(w: number): { kind: SystemInstructionKind; name: string; operand?: number } | undefined {
-  if ((w & 0xffe0001f) >>> 0 === 0xd4000001) return { kind: 'syscall', name: 'svc' };
+function aarch64Kind(w: number): Omit<SystemInstruction, 'pc' | 'length'> | undefined {
+  if ((w & 0xffe0001f) >>> 0 === 0xd4000001) return { kind: 'syscall', name: 'svc', convention: 'aarch64' };
   if ((w & 0xffe0001f) >>> 0 === 0xd4000002) return { kind: 'privileged', name: 'hvc' };
   if ((w & 0xffe0001f) >>> 0 === 0xd4000003) return { kind: 'privileged', name: 'smc' };
   if (w >>> 0 === 0xd69f03e0 || w >>> 0 === 0xd69f0bff || w >>> 0 === 0xd69f0fff) return { kind: 'privileged', name: 'eret' };
@@ -114,7 +128,9 @@ function aarch64Kind(w: number): { kind: SystemInstructionKind; name: string; op
     if (crn === 9) return { kind: 'privileged', name }; // performance monitors
     if (crn === 14) {
       if (crm === 0 && (op2 === 1 || op2 === 2 || op2 === 5 || op2 === 6)) {
-        return read ? { kind: 'clock', name: op2 === 1 || op2 === 5 ? 'mrs cntpct_el0' : 'mrs cntvct_el0', operand: w & 31 } : { kind: 'privileged', name };
+        const rt = w & 31;
+        const writes: ClockWrite[] = rt === 31 ? [] : [{ reg: `x${rt}`, value: 'count' }];
+        return read ? { kind: 'clock', name: op2 === 1 || op2 === 5 ? 'mrs cntpct_el0' : 'mrs cntvct_el0', operand: rt, writes } : { kind: 'privileged', name };
       }
       if (crm === 0 && op2 === 0 && read) return undefined; // cntfrq_el0
       return { kind: 'privileged', name };

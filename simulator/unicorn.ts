@@ -3,6 +3,7 @@ import type * as Koffi from 'koffi';
 import type { Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
 import { registersOf } from '../isa/registers.ts';
+import { cpuOf } from '../isa/cpu.ts';
 import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
@@ -214,7 +215,8 @@ export interface UnicornOptions {
 }
 
 function countingDescriber(arch: Arch): BlockDescriber {
-  if (arch === 'aarch64') return (_address, code) => ({ instructions: code.length >>> 2 });
+  const size = cpuOf(arch).instructionSize;
+  if (size !== undefined) return (_address, code) => ({ instructions: Math.floor(code.length / size) });
   const disassembler = createDisassembler(arch);
   return (address, code) => {
     const scan = disassembler.scan(code, address);

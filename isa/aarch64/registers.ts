@@ -22,3 +22,13 @@ export const AARCH64_AAPCS_INT_RESULT: Aarch64Gpr = 'x0';
 export const AARCH64_AAPCS_CALLEE_SAVED: readonly Aarch64Gpr[] = [
   'x19', 'x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28', 'x29', 'x30',
 ];
+
+/** Unicorn ids of d0-7, the AAPCS64 vector argument registers (d0-d3 also return floats). */
+export const AARCH64_D_ARG_IDS: readonly number[] = [40, 41, 42, 43, 44, 45, 46, 47];
+
+/** DWARF register numbers (DWARF for the Arm 64-bit Architecture, §4.1): xN is N, SP is 31. */
+export const AARCH64_DWARF: Readonly<Record<Aarch64Gpr, number>> = (() => {
+  const numbers: Partial<Record<Aarch64Gpr, number>> = { sp: 31 };
+  for (let i = 0; i <= 30; i++) numbers[`x${i}` as Aarch64Gpr] = i;
+  return numbers as Record<Aarch64Gpr, number>;
+})();

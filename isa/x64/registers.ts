@@ -20,3 +20,13 @@ export const X64_SYSV_INT_ARGS: readonly X64Gpr[] = ['rdi', 'rsi', 'rdx', 'rcx',
 export const X64_SYSV_INT_RESULT: X64Gpr = 'rax';
 /** Registers a System V callee must preserve. */
 export const X64_SYSV_CALLEE_SAVED: readonly X64Gpr[] = ['rbx', 'rbp', 'r12', 'r13', 'r14', 'r15'];
+
+/** Unicorn ids of xmm0-7, the System V vector argument registers (xmm0 also returns floats). */
+export const X64_XMM_ARG_IDS: readonly number[] = [122, 123, 124, 125, 126, 127, 128, 129];
+
+/** DWARF register numbers of the general-purpose registers (System V AMD64 psABI, fig. 3.36);
+ * 16 is the return-address column. */
+export const X64_DWARF: Readonly<Record<X64Gpr, number>> = {
+  rax: 0, rdx: 1, rcx: 2, rbx: 3, rsi: 4, rdi: 5, rbp: 6, rsp: 7,
+  r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15,
+};
