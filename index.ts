@@ -41,6 +41,7 @@ export {
   VMOffsetsError, VMOffsetsCountError, VMOffsetsOverflowError, VMOffsetsIndexError, VMOffsetsTooManyElementsError,
 } from './compiler/vmoffsets.ts';
 export { LoaderError } from './loader/elf.ts';
+export { ProfileError, UnknownProfileError, ProfileUnsupportedError } from './profiles/profile.ts';
 export { DisasmError } from './isa/disasm.ts';
 export {
   GcError, ExternRefError, HeapExhaustedError, HeapFreeError, ActivationsTableError, StackMapRegistryError,
@@ -51,6 +52,8 @@ export {
 export type { GcReport, GcReason, GcExplanation, ExplainedFrame, ExplainedWord, SuspectedRoot } from './gc/report.ts';
 export type { StackMapLookupMode } from './gc/stackmap-registry.ts';
 export type { Arch } from './isa/arch.ts';
+/** profiles/: the wasmtime eras stackscope reproduces (EngineConfig.profile, `--profile`). */
+export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, type ProfileName } from './profiles/profile.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,

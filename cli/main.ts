@@ -10,6 +10,8 @@ import { UsageError, parseArgs, rejectUnknown } from './args.ts';
 import { CompileError } from '../compiler/frontend/errors.ts';
 import { WasmTrap } from '../runtime/errors.ts';
 import { stdio, type Output } from './output.ts';
+import { profileFlag } from './profile.ts';
+import type { Profile } from '../profiles/profile.ts';
 
 export const HELP = `stackscope — Cranelift-style x86-64 and AArch64 machine code on Unicorn, with wasmtime's
 runtime layouts and a stack-walking GC.
@@ -24,13 +26,14 @@ commands:
   compile   compile a Wasm module into an ELF image for x64 or aarch64 (--print lists it)
   inspect   sections, symbols and relocations of an ELF64 object (as readelf shows them)
   disasm    disassemble raw machine code (hex or a file)
-  layout    the wasmtime v17 VMContext layout of a module, image, or explicit counts
+  layout    the VMContext layout (wasmtime v17, or --profile v31) of a module, image, or counts
   demo      run the current teaching demo on both arches
   fuzz      generate random GC-heavy programs and check them against a reference model
 
 options:
   --help     this text (or 'stackscope <command> --help')
   --version  print the version
+  --profile  v17|v31: the wasmtime era (run, explain, gc, compile, layout, demo, fuzz; default v17)
 
 exit codes (every command): 0 ok, 1 guest trap, 2 usage or input error.
 JSON output (--json) and the text formats are described in docs/cli.md.`;
@@ -41,9 +44,9 @@ interface Command {
   run(rest: readonly string[], out: Output): number | Promise<number>;
 }
 
-function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output, htmlFile?: string) => Promise<number>): Promise<number> {
-  const args = parseArgs(rest, ['arch', 'html'], 'demo');
-  rejectUnknown(args, ['arch', 'html'], 'demo');
+function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output, htmlFile?: string, profile?: Profile) => Promise<number>): Promise<number> {
+  const args = parseArgs(rest, ['arch', 'html', 'profile'], 'demo');
+  rejectUnknown(args, ['arch', 'html', 'profile'], 'demo');
   let arches: Arch[] = [];
   const a = args.flags.get('arch');
   if (typeof a === 'string') {
@@ -54,7 +57,7 @@ function demo(rest: readonly string[], out: Output, demoCommand: (arches: readon
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'demo');
   const html = args.flags.get('html');
   if (html !== undefined && (typeof html !== 'string' || html === '')) throw new UsageError('--html needs a file name', 'demo');
-  return demoCommand(arches, out, html);
+  return demoCommand(arches, out, html, profileFlag(args, 'demo'));
 }
 
 /** The command table: add a command here (its module is imported only when it runs). */

@@ -19,6 +19,8 @@ import {
 } from './image.ts';
 import type { WasmModule } from './frontend/module.ts';
 import { VMOffsets } from './vmoffsets.ts';
+import { DEFAULT_PROFILE, PROFILES, type Profile } from '../profiles/profile.ts';
+import { checkCodegen } from './profiles.ts';
 
 export { CodegenError } from './codegen/common.ts';
 export { TRAP_CODES, trapCodeNumber, type TrapCode } from '../isa/trap-codes.ts';
@@ -36,6 +38,8 @@ export interface CompileOptions {
   readonly arch: Arch;
   /** Name used in errors from the ELF writer. */
   readonly file?: string;
+  /** The era to compile for (profiles/); default v17. Others throw ProfileUnsupportedError until implemented. */
+  readonly profile?: Profile;
 }
 
 export function newMacroAssembler(arch: Arch): MacroAssembler {
@@ -59,6 +63,7 @@ export function vmOffsetsFor(module: WasmModule): VMOffsets {
 
 /** Compiles every defined function and writes the image. Throws CompileError for unsupported input. */
 export function compileModule(module: WasmModule, options: CompileOptions): CompiledImage {
+  checkCodegen(options.profile ?? PROFILES[DEFAULT_PROFILE]);
   const offsets = vmOffsetsFor(module);
   const sigs = signatureIndices(module);
   const ctx = { module, offsets, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch) };

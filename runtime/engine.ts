@@ -7,6 +7,7 @@ import { CycleModelError, type CycleOptions } from '../simulator/timing/cycles.t
 import { resolveUarch } from '../simulator/timing/model.ts';
 import { UARCH_SPECS } from '../simulator/timing/table.ts';
 import { RuntimeError } from './errors.ts';
+import { resolveProfile, type Profile, type ProfileName } from '../profiles/profile.ts';
 
 export interface EngineConfig {
   arch: Arch;
@@ -28,6 +29,12 @@ export interface EngineConfig {
    * (StoreOptions.cycles); read results with `store.cycleReport()`.
    */
   cycles?: CycleOptions;
+  /**
+   * Which wasmtime era to reproduce (profiles/): `v17` (the default) or `v31`. Compilation,
+   * layouts and stores follow the profile's record; a capability not implemented for it yet is a
+   * ProfileUnsupportedError, never the v17 behaviour. An unknown name is an UnknownProfileError.
+   */
+  profile?: ProfileName | Profile;
 }
 
 /**
@@ -53,6 +60,8 @@ export function checkCycleOptions(arch: Arch, cycles: CycleOptions | undefined):
 export class Engine {
   readonly arch: Arch;
   readonly config: Readonly<EngineConfig>;
+  /** The era record every compile, layout and store of this engine follows. */
+  readonly profile: Profile;
   /**
    * Each live store's epoch cell writer (the store's epoch counter in guest memory), held
    * weakly: the store holds its writer, and an engine outlives stores dropped without close().
@@ -64,6 +73,7 @@ export class Engine {
     if (config.arch !== 'x64' && config.arch !== 'aarch64') throw new RuntimeError('Engine', `unknown arch ${String(config.arch)}`);
     this.arch = config.arch;
     checkCycleOptions(config.arch, config.cycles);
+    this.profile = resolveProfile(config.profile);
     this.config = Object.freeze({ ...config });
   }
 

@@ -17,7 +17,7 @@ import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../gc/report.ts';
 import { readElf } from '../loader/elf.ts';
 import type { CycleOptions } from '../simulator/timing/cycles.ts';
-import { Engine } from './engine.ts';
+import { Engine, type EngineConfig } from './engine.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { RuntimeError } from './errors.ts';
 import { Func, type HostFn } from './func.ts';
@@ -71,6 +71,8 @@ export interface SessionOptions {
   cycles?: CycleOptions;
   /** Function imports the defaults do not provide become stubs returning zero or null. */
   stubUnknownImports?: boolean;
+  /** The engine's profile (EngineConfig.profile); default v17. */
+  profile?: EngineConfig['profile'];
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
@@ -127,7 +129,7 @@ export interface OpenedModule {
  */
 export async function openModule(bytes: Uint8Array, file: string, o: Omit<SessionOptions, 'print' | 'stubUnknownImports'> = {}): Promise<OpenedModule> {
   const arch = sessionArch(bytes, file, o.arch);
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}) });
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}) });
   const name = basename(file);
   const module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
   const gcs: GcReport[] = [];

@@ -17,6 +17,7 @@ import type { CycleOptions, CycleReport, ReportOptions } from '../simulator/timi
 import { Activations, DEFAULT_MAX_WASM_STACK } from './activations.ts';
 import { BuiltinsArray, type BuiltinHost } from './builtins.ts';
 import { checkCycleOptions, type Engine } from './engine.ts';
+import { checkStoreRuntime } from './profiles.ts';
 import { RuntimeError, StoreClosedError, WasmTrap } from './errors.ts';
 import { StoreExternRefs } from './externrefs.ts';
 import type { Func } from './func.ts';
@@ -242,6 +243,7 @@ export class Store<T = unknown> {
   }
 
   static async create<T = unknown>(engine: Engine, options: StoreOptions<T> = {}): Promise<Store<T>> {
+    checkStoreRuntime(engine.profile);
     const cycles = options.cycles ?? engine.config.cycles;
     checkCycleOptions(engine.arch, cycles);
     const machine = await Machine.create({

@@ -1,3 +1,4 @@
+import { profileFlag } from '../profile.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArch } from '../../isa/arch.ts';
 import { compileModule } from '../../compiler/index.ts';
@@ -8,6 +9,7 @@ import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
 export const COMPILE_HELP = `usage: stackscope compile <file.wat | file.wasm> --arch x64|aarch64 [-o out.o] [--print] [--json]
+                         [--profile v17|v31]
 
 Compiles a WebAssembly module (text or binary) into an ELF64 relocatable object in the
 Cranelift / wasmtime v17 conventions (docs/image-format.md). -o writes the object.
@@ -15,13 +17,16 @@ Cranelift / wasmtime v17 conventions (docs/image-format.md). -o writes the objec
 implements, relocations, trap sites, and at each call the stack map (mapped words, bitmap with
 bit 0 rightmost, and the frame slots its set bits cover).
 --json prints a summary: functions (index, symbol, name, offset, size, frame size), traps and
-stack maps. Exit code 2 with a located message when the module is invalid or unsupported.`;
+stack maps. Exit code 2 with a located message when the module is invalid or unsupported.
+--profile v17|v31 is the wasmtime era to compile for (default v17; docs/profiles.md): v31 code
+generation does not exist yet, so --profile v31 is a ProfileUnsupportedError (exit 2).`;
 
 export async function compileCommand(argv: string[], out: Output): Promise<number> {
   // `-o` is accepted as a synonym of `--output`.
   const normalized = argv.map((a) => (a === '-o' ? '--output' : a));
-  const args = parseArgs(normalized, ['arch', 'output'], 'compile');
-  rejectUnknown(args, ['arch', 'output', 'print', 'json'], 'compile');
+  const args = parseArgs(normalized, ['arch', 'output', 'profile'], 'compile');
+  rejectUnknown(args, ['arch', 'output', 'print', 'json', 'profile'], 'compile');
+  const profile = profileFlag(args, 'compile');
   const archName = args.flags.get('arch');
   if (typeof archName !== 'string') throw new UsageError('--arch x64|aarch64 is required', 'compile');
   const arch = parseArch(archName);
@@ -38,7 +43,7 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
   let module;
   try {
     module = await parseModuleSource(source, { fileName: file });
-    image = compileModule(module, { arch, file });
+    image = compileModule(module, { arch, file, profile });
   } catch (e) {
     // An invalid or unsupported module is an input error (exit code 2), reported with its location.
     if (e instanceof CompileError) {

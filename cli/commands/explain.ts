@@ -1,3 +1,5 @@
+import { profileFlag } from '../profile.ts';
+import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
@@ -17,6 +19,7 @@ import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
                           [--arch x64|aarch64|both] [--invoke NAME ARGS...] [--nth N] [--json] [--html FILE]
+                          [--profile v17|v31]
 
 Runs the module (as 'stackscope run' does, with the same host imports and --invoke; without
 --invoke, an export named 'main' or '_start') until execution reaches a safepoint — a call
@@ -45,8 +48,9 @@ JSON: {"arch", "module", "at", "nth", "driver", "stubbed", "safepoint": {"call",
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'explain');
-  const args = parseArgs(rest, ['at', 'arch', 'nth', 'html'], 'explain');
-  rejectUnknown(args, ['at', 'arch', 'nth', 'json', 'html'], 'explain');
+  const args = parseArgs(rest, ['at', 'arch', 'nth', 'html', 'profile'], 'explain');
+  rejectUnknown(args, ['at', 'arch', 'nth', 'json', 'html', 'profile'], 'explain');
+  const profile = profileFlag(args, 'explain');
   if (args.positionals.length !== 1) throw new UsageError('give exactly one module (file.wat, file.wasm, image.o or examples/NAME)', 'explain');
   const at = args.flags.get('at');
   if (typeof at !== 'string' || at === '') throw new UsageError('--at <function | pc> is required', 'explain');
@@ -61,8 +65,8 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
   for (const arch of arches) {
     if (arches.length > 1) out.text(`== ${arch} ==`);
     code = Math.max(code, driver && !invoke
-      ? await explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out, html)
-      : await explainModule(file, invoke, arch, at, nth, json, out, html));
+      ? await explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out, html, profile)
+      : await explainModule(file, invoke, arch, at, nth, json, out, html, profile));
   }
   if (html) await html.write(out, `${basename(file)} at ${at}`, argv, json);
   return code;
@@ -80,9 +84,9 @@ function addRecording(html: HtmlPage, recorder: RunRecorder, found: { frame: Fra
   html.add(run);
 }
 
-async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined): Promise<number> {
+async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
 
-  const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true });
+  const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true, profile });
   const { store } = session;
   try {
     const exported = new Map(session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const));
@@ -179,10 +183,10 @@ function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameV
  * engine, store and module, as examples/harness.ts does) and stops watching at the wanted
  * safepoint. The driver places the code itself, so safepoints are found once it has.
  */
-async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined): Promise<number> {
+async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
   const driver = await loadDriver(driverPath, 'explain');
   const name = basename(file);
-  const { engine, store, module } = await openModule(readInput(file, 'explain'), file, { arch });
+  const { engine, store, module } = await openModule(readInput(file, 'explain'), file, { arch, profile });
   try {
     const unplaced = safepointsOf(module, 0n, name);
     const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);

@@ -1,3 +1,5 @@
+import { profileFlag } from '../profile.ts';
+import type { Profile } from '../../profiles/profile.ts';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
@@ -17,7 +19,7 @@ import type { Output } from '../output.ts';
 
 export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o> --invoke NAME [ARGS...]
                      [--arch x64|aarch64|both] [--at-host FN] [--explain] [--json] [--html FILE]
-                     [--walk v17|canary] [--registry v17|v0.22]
+                     [--walk v17|canary] [--registry v17|v0.22] [--profile v17|v31]
 
 Instantiates the module (default arch x64), calls export NAME with ARGS, and collects
 externrefs every time the Wasm code calls the host import env.FN (default env.gc): the
@@ -71,11 +73,12 @@ interface Options {
   json: boolean;
   walk: 'v17' | 'canary';
   registry: StackMapLookupMode;
+  profile: Profile;
 }
 
 function parseOptions(argv: string[]): Options {
-  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry', 'html'], COMMAND);
-  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry', 'html'], COMMAND);
+  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry', 'html', 'profile'], COMMAND);
+  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry', 'html', 'profile'], COMMAND);
   const [path, ...rest] = args.positionals;
   if (path === undefined) throw new UsageError('give a module file', COMMAND);
   const invoke = args.flags.get('invoke');
@@ -88,7 +91,7 @@ function parseOptions(argv: string[]): Options {
   const registry = args.flags.get('registry') ?? 'v17';
   if (registry !== 'v17' && registry !== 'v0.22') throw new UsageError(`--registry: '${String(registry)}' is not v17 or v0.22`, COMMAND);
   return {
-    path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args,
+    path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args, profile: profileFlag(args, COMMAND),
     explain: args.flags.has('explain'), json: args.flags.has('json'),
   };
 }
@@ -167,7 +170,7 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
 async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
   let store: Store | undefined;
   try {
-    const engine = new Engine({ arch: options.arch });
+    const engine = new Engine({ arch: options.arch, profile: options.profile });
     const module = await loadModule(engine, options.path);
     store = await Store.create(engine);
     return run(store, module, options, out, html);

@@ -1,25 +1,31 @@
 import { readFileSync } from 'node:fs';
 import { parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
-import { vmOffsetsFor } from '../../compiler/index.ts';
-import { VMOffsets, type VMOffsetsFields } from '../../compiler/vmoffsets.ts';
+import { layoutCountsOf, layoutViewOf, type LayoutCounts } from '../../compiler/profiles.ts';
+import { PROFILES, type Profile } from '../../profiles/profile.ts';
+import { profileFlag } from '../profile.ts';
 import { moduleFromImageBytes } from '../../runtime/image-module.ts';
 import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
-export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm | image.o> [--json]
-       stackscope layout --counts name=N,... [--json]
+export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm | image.o> [--json] [--profile v17|v31]
+       stackscope layout --counts name=N,... [--json] [--profile v17|v31]
 
-Prints the wasmtime v17 VMContext layout of a module, or of the module a compiled image (from
-'stackscope compile') was made from (pointer size 8): every region's name,
-offset and size, the alignment padding, each import's and definition's offset, and the total.
+Prints the VMContext layout of a module, or of the module a compiled image (from
+'stackscope compile') was made from (pointer size 8), in the wasmtime era --profile names
+(default v17; docs/profiles.md): every region's name, offset and size, the alignment padding,
+each import's and definition's offset, and the total. With --profile v31 it also prints the
+structs compiled code reaches (VMStoreContext, VMFuncRef, VMGcHeader, VMDrcHeader, the
+externref object, the activations table), the GC heap and free-list constants, the GC kinds and
+the 40 builtins, all from wasmtime v31.0.0's sources.
 With --counts the layout is computed from VMOffsets' inputs directly; names are wasmtime's:
   num_imported_functions num_imported_tables num_imported_memories num_imported_globals
   num_defined_tables num_defined_memories num_owned_memories num_defined_globals
-  num_escaped_funcs
+  num_escaped_funcs, and for v31 also num_imported_tags num_defined_tags
 (missing names are 0; num_owned_memories defaults to num_defined_memories).
-JSON: {"size": N, "regions": [{"name", "offset", "size"}], "paddings": [...], "elements": {...}}`;
+JSON: {"size": N, "regions": [{"name", "offset", "size"}], "paddings": [...], "elements": {...}}
+and for v31 also "profile", "structs": [{"name", "size", "fields"}], "constants", "builtins".`;
 
-const COUNT_NAMES: Record<string, keyof VMOffsetsFields> = {
+const COUNT_NAMES: Record<string, keyof LayoutCounts> = {
   num_imported_functions: 'numImportedFunctions',
   num_imported_tables: 'numImportedTables',
   num_imported_memories: 'numImportedMemories',
@@ -29,12 +35,18 @@ const COUNT_NAMES: Record<string, keyof VMOffsetsFields> = {
   num_owned_memories: 'numOwnedMemories',
   num_defined_globals: 'numDefinedGlobals',
   num_escaped_funcs: 'numEscapedFuncs',
+  num_imported_tags: 'numImportedTags',
+  num_defined_tags: 'numDefinedTags',
 };
 
-function fieldsFromCounts(spec: string): VMOffsetsFields {
-  const fields: VMOffsetsFields = {
+/** Counts of eras that have no tags. */
+const TAG_COUNTS: readonly (keyof LayoutCounts)[] = ['numImportedTags', 'numDefinedTags'];
+
+function fieldsFromCounts(spec: string, profile: Profile): LayoutCounts {
+  const fields: LayoutCounts = {
     numImportedFunctions: 0, numImportedTables: 0, numImportedMemories: 0, numImportedGlobals: 0,
     numDefinedTables: 0, numDefinedMemories: 0, numOwnedMemories: 0, numDefinedGlobals: 0, numEscapedFuncs: 0,
+    numImportedTags: 0, numDefinedTags: 0,
   };
   let ownedGiven = false;
   for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -42,6 +54,7 @@ function fieldsFromCounts(spec: string): VMOffsetsFields {
     if (!m) throw new UsageError(`--counts: '${part}' is not name=N`, 'layout');
     const key = COUNT_NAMES[m[1]];
     if (!key) throw new UsageError(`--counts: unknown name '${m[1]}' (one of ${Object.keys(COUNT_NAMES).join(', ')})`, 'layout');
+    if (TAG_COUNTS.includes(key) && profile.vmcontext === 'v17') throw new UsageError(`--counts: ${m[1]}: the v17 VMContext has no tags (--profile v31)`, 'layout');
     const n = Number(m[2]);
     if (!Number.isSafeInteger(n)) throw new UsageError(`--counts: ${m[1]} is too large`, 'layout');
     fields[key] = n;
@@ -51,7 +64,7 @@ function fieldsFromCounts(spec: string): VMOffsetsFields {
   return fields;
 }
 
-async function offsetsOfModule(path: string): Promise<VMOffsets> {
+async function countsOfModule(path: string): Promise<LayoutCounts> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -70,24 +83,25 @@ async function offsetsOfModule(path: string): Promise<VMOffsets> {
   } else {
     throw new UsageError(`${path}: expected a .wat or .wasm module or a compiled .o image`, 'layout');
   }
-  return vmOffsetsFor(module);
+  return layoutCountsOf(module.counts);
 }
 
 export async function layoutCommand(argv: string[], out: Output): Promise<number> {
-  const args = parseArgs(argv, ['counts'], 'layout');
-  rejectUnknown(args, ['counts', 'json'], 'layout');
+  const args = parseArgs(argv, ['counts', 'profile'], 'layout');
+  rejectUnknown(args, ['counts', 'json', 'profile'], 'layout');
+  const profile = profileFlag(args, 'layout');
   const counts = args.flags.get('counts');
   if (typeof counts === 'string' && args.positionals.length) throw new UsageError('give a module or --counts, not both', 'layout');
   if (typeof counts !== 'string' && args.positionals.length !== 1) throw new UsageError('give one module file or --counts', 'layout');
-  const offsets = typeof counts === 'string' ? new VMOffsets(fieldsFromCounts(counts)) : await offsetsOfModule(args.positionals[0]);
-  const regions = offsets.regions().map((r) => ({ name: r.name, offset: r.offset, size: r.size }));
-  const paddings = offsets.paddings().map((p) => ({ after: p.after, offset: p.offset, size: p.size, align: p.align }));
-  const elements = offsets.elements();
+  const view = layoutViewOf(profile, typeof counts === 'string' ? fieldsFromCounts(counts, profile) : await countsOfModule(args.positionals[0]));
+  const { regions, paddings, elements } = view;
   if (args.flags.has('json')) {
-    out.json({ size: offsets.size, regions, paddings, elements });
+    out.json(view.structs.length === 0
+      ? { size: view.size, regions, paddings, elements }
+      : { profile: view.profile, size: view.size, regions, paddings, elements, structs: view.structs, constants: view.constants, builtins: view.builtins });
     return 0;
   }
-  out.text(`VMContext (wasmtime v17, pointer size 8): ${offsets.size} bytes`);
+  out.text(`${view.title}: ${view.size} bytes`);
   out.text(`${'offset'.padStart(8)}  ${'size'.padStart(6)}  region`);
   const rows: Array<{ offset: number; line: string }> = [
     ...regions.map((r) => ({ offset: r.offset, line: `${String(r.offset).padStart(8)}  ${String(r.size).padStart(6)}  ${r.name}` })),
@@ -96,9 +110,23 @@ export async function layoutCommand(argv: string[], out: Output): Promise<number
   rows.sort((a, b) => a.offset - b.offset);
   for (const r of rows) out.text(r.line);
   for (const [region, list] of Object.entries(elements)) {
-    for (const e of list as Array<{ index: number; offset: number; fields: Record<string, number> }>) {
+    for (const e of list) {
       const f = Object.entries(e.fields).map(([k, v]) => `${k}@${v}`).join(' ');
       out.text(`  ${region}[${e.index}] @ ${e.offset}${f ? `  ${f}` : ''}`);
+    }
+  }
+  if (view.structs.length) {
+    out.text('');
+    out.text(`structs (wasmtime ${PROFILES[view.profile].wasmtime.release}):`);
+    for (const s of view.structs) {
+      const f = Object.entries(s.fields).map(([k, v]) => `${k}@${v}`).join(' ');
+      out.text(`  ${s.name.padEnd(26)} ${String(s.size).padStart(3)} bytes  ${f}${s.note ? `  (${s.note})` : ''}`);
+    }
+    out.text('constants:');
+    for (const [name, value] of Object.entries(view.constants)) out.text(`  ${name.padEnd(32)} ${value} (0x${value.toString(16)})`);
+    out.text(`builtins (${view.builtins.length}, index order):`);
+    for (let i = 0; i < view.builtins.length; i += 4) {
+      out.text('  ' + view.builtins.slice(i, i + 4).map((name, j) => `${String(i + j).padStart(2)} ${name}`.padEnd(34)).join('').trimEnd());
     }
   }
   return 0;

@@ -1,3 +1,5 @@
+import { profileFlag } from '../profile.ts';
+import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
@@ -31,6 +33,7 @@ import {
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
+                      [--profile v17|v31]
        stackscope run <file.o | lib.a>... --entry NAME [--arg TYPE:VALUE]... [--sig SIG]
                       [--host FILE.mjs] [--syscalls deny|linux-min] [--args 1,2,3]
                       [--cycles[=fast|detailed]] [--uarch NAME] [--trace[=block|insn]] [--json]
@@ -59,6 +62,10 @@ Host imports (module "env"):
   ref(i32) -> externref             a new externref holding the host string "ref N" (as gc's)
   gc(any parameters)                collects externrefs now (the store's GC)
 Any other import is an input error (exit 2).
+
+--profile v17|v31 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). Until
+the v31 compiler and collector exist, --profile v31 fails with ProfileUnsupportedError naming
+what is missing (exit 2); ELF objects have no profile.
 
 --gc-explain prints the explanation of every collection that ran: each Wasm frame the
 collector walked as an ASCII diagram, the roots, the activations table before and after, and
@@ -289,6 +296,8 @@ export interface WasmSessionOptions {
   stubUnknownImports?: boolean;
   /** The store's cycle model (its uarch must model the module's arch: a UsageError otherwise). */
   cycles?: CycleOptions;
+  /** The wasmtime era (`--profile`); default v17. */
+  profile?: Profile;
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
@@ -325,7 +334,7 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
   let session: Session;
   try {
     session = await openSession(o.bytes, o.file, {
-      arch, print: o.print, budget: o.budget, timeoutMs: o.timeoutMs, cycles: o.cycles, stubUnknownImports: o.stubUnknownImports,
+      arch, print: o.print, budget: o.budget, timeoutMs: o.timeoutMs, cycles: o.cycles, stubUnknownImports: o.stubUnknownImports, profile: o.profile,
     });
   } catch (e) {
     if (e instanceof HostImportError) throw new UsageError(e.message, o.command);
@@ -386,7 +395,7 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
 
 // ---------------------------------------------------------------------------------------------
 
-const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html', 'sig', 'host', 'syscalls'];
+const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html', 'sig', 'host', 'syscalls', 'profile'];
 
 export async function runCommand(argv: string[], out: Output): Promise<number> {
   const split = splitInvoke(argv, 'run');
@@ -430,6 +439,7 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
   if (wasm.length === 0) {
     if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
     if (html) throw new UsageError('--html records Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
+    if (args.flags.has('profile')) throw new UsageError('--profile applies to Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
     return runNative(args, argTexts, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
@@ -458,7 +468,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
   const name = basename(file);
-  const opened = await openModule(readInput(file, 'run'), file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}) });
+  const opened = await openModule(readInput(file, 'run'), file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run') });
   const { engine, store, module, gcs } = opened;
   let tracer: Tracer | undefined;
   opened.onGc = (report) => tracer?.recordGc(report);
@@ -515,7 +525,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const printed: string[] = [];
   const lines: string[] = [];
   const session = await openWasmSession({
-    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs,
+    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs, profile: profileFlag(args, 'run'),
     print: (line) => { lines.push(line); if (json) printed.push(line); else out.text(line); }, ...(cycles ? { cycles } : {}),
   });
   const { store } = session;

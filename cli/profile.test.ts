@@ -1,0 +1,81 @@
+/**
+ * `--profile` on every command that compiles, runs, lays out or collects: v17 is the default and
+ * unchanged, v31 lays out and otherwise fails with exit 2 naming what is missing, unknown names
+ * are usage errors.
+ */
+import test from 'ava';
+import { cli, TEACHING_WAT_PATH } from './testing.ts';
+
+test('layout --profile v31 prints the v31 VMContext, structs, constants and builtins', async (t) => {
+  const r = await cli('layout', '--profile', 'v31', '--counts', 'num_imported_functions=1,num_escaped_funcs=1');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^VMContext \(wasmtime v31, pointer size 8\): 144 bytes/);
+  t.regex(r.stdout, /\n {6}56 {7}8  gc_heap_data\n/);
+  t.regex(r.stdout, /imported_functions\[0\] @ 80  wasm_call@80 array_call@88 vmctx@96/);
+  t.regex(r.stdout, /func_refs\[0\] @ 112 {2}array_call@112 wasm_call@120 type_index@128 vmctx@136/);
+  t.regex(r.stdout, /VMDrcExternRef +24 bytes {2}header@0 host_data@16/);
+  t.regex(r.stdout, /gc_heap_capacity +524288 \(0x80000\)/);
+  t.regex(r.stdout, /builtins \(40, index order\)/);
+});
+
+test('layout --profile v31 --json carries the profile, the structs and the constants', async (t) => {
+  const r = await cli('layout', '--profile', 'v31', '--json', TEACHING_WAT_PATH);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { profile: string; regions: { name: string; offset: number }[]; structs: { name: string; fields: Record<string, number> }[]; constants: Record<string, number>; builtins: string[] };
+  t.is(j.profile, 'v31');
+  t.is(j.regions.find((r) => r.name === 'gc_heap_data')?.offset, 56);
+  t.deepEqual(j.structs.find((s) => s.name === 'VMStoreContext')?.fields, {
+    fuel_consumed: 0, epoch_deadline: 8, stack_limit: 16, last_wasm_exit_fp: 24, last_wasm_exit_pc: 32, last_wasm_entry_fp: 40,
+  });
+  t.is(j.constants.free_list_min_block, 24);
+  t.is(j.builtins[26], 'gc');
+});
+
+test('layout without --profile is the v17 layout, unchanged', async (t) => {
+  const [plain, v17] = await Promise.all([cli('layout', '--json', TEACHING_WAT_PATH), cli('layout', '--json', '--profile', 'v17', TEACHING_WAT_PATH)]);
+  t.is(plain.code, 0);
+  t.is(plain.stdout, v17.stdout);
+  t.false('profile' in (JSON.parse(plain.stdout) as object));
+});
+
+for (const arch of ['x64', 'aarch64']) {
+  test(`${arch}: run, compile, gc and explain with --profile v31 exit 2 naming the missing compiler`, async (t) => {
+    for (const argv of [
+      ['run', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'fib', '5'],
+      ['compile', TEACHING_WAT_PATH, '--arch', arch, '--json'],
+      ['gc', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'main'],
+      ['explain', TEACHING_WAT_PATH, '--arch', arch, '--at', 'fib'],
+    ]) {
+      const r = await cli(...argv, '--profile', 'v31');
+      t.is(r.code, 2, argv.join(' '));
+      t.regex(r.stderr, /ProfileUnsupportedError: profile v31: the compiler \(compiler\/\) does not implement v31 code generation/, argv.join(' '));
+    }
+  });
+
+  test(`${arch}: run --profile v17 is the default run`, async (t) => {
+    const [plain, v17] = await Promise.all([
+      cli('run', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'fib', '10'),
+      cli('run', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'fib', '10', '--profile', 'v17'),
+    ]);
+    t.is(plain.code, 0, plain.stderr);
+    t.is(v17.stdout, plain.stdout);
+  });
+}
+
+test('demo and fuzz check the profile before doing anything', async (t) => {
+  for (const argv of [['demo', '--arch', 'x64'], ['fuzz', '--programs', '1']]) {
+    const r = await cli(...argv, '--profile', 'v31');
+    t.is(r.code, 2);
+    t.is(r.stdout, '', `${argv[0]} printed nothing before failing`);
+    t.regex(r.stderr, /ProfileUnsupportedError/);
+  }
+});
+
+test('unknown profiles and --profile on ELF objects are usage errors', async (t) => {
+  const bad = await cli('layout', '--profile', 'v44', TEACHING_WAT_PATH);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--profile: 'v44' is not a profile \(v17 or v31\)/);
+  const tags = await cli('layout', '--counts', 'num_defined_tags=1');
+  t.is(tags.code, 2);
+  t.regex(tags.stderr, /the v17 VMContext has no tags/);
+});

@@ -1,0 +1,177 @@
+/**
+ * The compiler's side of the profiles (profiles/): one table per capability the compiler
+ * implements, keyed by the value a profile record gives that capability. `compileModule` and the
+ * layout tools ask these tables, so no compiler file tests a profile's name.
+ *
+ * - `VMCONTEXT_LAYOUTS`: the VMContext layout of a module shape (`stackscope layout`).
+ * - `CODE_GENERATORS`: whether this compiler can emit an era's code (barriers, reference width,
+ *   stack-map format). v31 code generation is not implemented yet: compiling for the v31 profile
+ *   is a ProfileUnsupportedError, never v17 code in disguise.
+ */
+import { implementationOf, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
+import type { ModuleCounts } from './frontend/module.ts';
+import { V31_BUILTINS } from './v31/builtins.ts';
+import {
+  FreeListConstants,
+  GC_HEAP_CAPACITY,
+  I31_DISCRIMINANT,
+  NO_TYPE_INDEX,
+  VMDrcArrayHeaderLayout,
+  VMDrcExternRefLayout,
+  VMDrcHeaderLayout,
+  VMGcHeaderLayout,
+  VMGcKind,
+  VMGcRefActivationsTableLayout,
+} from './v31/gc-layout.ts';
+import {
+  V31ArrayCallHostFuncContextLayout,
+  V31FuncRefLayout,
+  V31FunctionImportLayout,
+  V31TableDefinitionLayout,
+  V31VMOffsets,
+  VMStoreContextLayout,
+  type V31OffsetsFields,
+} from './v31/vmoffsets.ts';
+import { VMOffsets, type VMOffsetsFields } from './vmoffsets.ts';
+
+/** A module shape in the union of every era's VMOffsets inputs (eras ignore counts they lack). */
+export type LayoutCounts = VMOffsetsFields & { numImportedTags: number; numDefinedTags: number };
+
+/** The counts of a front-end module (the subset has no tags). */
+export function layoutCountsOf(counts: ModuleCounts): LayoutCounts {
+  return {
+    numImportedFunctions: counts.numImportedFunctions,
+    numImportedTables: counts.numImportedTables,
+    numImportedMemories: counts.numImportedMemories,
+    numImportedGlobals: counts.numImportedGlobals,
+    numDefinedTables: counts.numDefinedTables,
+    numDefinedMemories: counts.numDefinedMemories,
+    numOwnedMemories: counts.numOwnedMemories,
+    numDefinedGlobals: counts.numDefinedGlobals,
+    numEscapedFuncs: counts.numEscapedFunctions,
+    numImportedTags: 0,
+    numDefinedTags: 0,
+  };
+}
+
+/** A struct of the era, as the layout tool prints it: field name → offset, and the size. */
+export interface LayoutStruct {
+  readonly name: string;
+  readonly size: number;
+  readonly fields: Readonly<Record<string, number>>;
+  readonly note?: string;
+}
+
+/** What `stackscope layout` shows of one module shape in one profile. */
+export interface LayoutView {
+  readonly profile: Profile['name'];
+  readonly title: string;
+  readonly size: number;
+  readonly regions: readonly { name: string; offset: number; size: number }[];
+  readonly paddings: readonly { after: string; offset: number; size: number; align: number }[];
+  readonly elements: Readonly<Record<string, readonly { index: number; offset: number; size: number; fields: Record<string, number> }[]>>;
+  /** The era's structs compiled code reaches through the vmctx (v17's view has none: docs/layouts.md lists them). */
+  readonly structs: readonly LayoutStruct[];
+  /** Named constants of the era (GC heap capacity, kinds, builtins count, ...). */
+  readonly constants: Readonly<Record<string, number>>;
+  /** The builtin table, index order (empty in the v17 view, which docs/layouts.md lists). */
+  readonly builtins: readonly string[];
+}
+
+function v17View(counts: LayoutCounts): LayoutView {
+  const offsets = new VMOffsets(counts);
+  return {
+    profile: 'v17',
+    title: 'VMContext (wasmtime v17, pointer size 8)',
+    size: offsets.size,
+    regions: offsets.regions().map((r) => ({ name: r.name, offset: r.offset, size: r.size })),
+    paddings: offsets.paddings().map((p) => ({ after: p.after, offset: p.offset, size: p.size, align: p.align })),
+    elements: offsets.elements() as unknown as LayoutView['elements'],
+    structs: [],
+    constants: {},
+    builtins: [],
+  };
+}
+
+/** A layout record's field offsets under wasmtime's (snake_case) names: everything but sizes and alignment. */
+function fieldsOf(layout: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(layout)
+      .filter(([k]) => k !== 'size' && k !== 'align' && !k.endsWith('Size'))
+      .map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
+  );
+}
+
+function v31View(counts: LayoutCounts): LayoutView {
+  const fields: V31OffsetsFields = counts;
+  const offsets = new V31VMOffsets(fields);
+  return {
+    profile: 'v31',
+    title: 'VMContext (wasmtime v31, pointer size 8)',
+    size: offsets.size,
+    regions: offsets.regions().map((r) => ({ name: r.name, offset: r.offset, size: r.size })),
+    paddings: offsets.paddings().map((p) => ({ ...p })),
+    elements: offsets.elements(),
+    structs: [
+      { name: 'VMStoreContext', size: VMStoreContextLayout.size, fields: fieldsOf(VMStoreContextLayout) },
+      { name: 'VMFuncRef', size: V31FuncRefLayout.size, fields: fieldsOf(V31FuncRefLayout) },
+      { name: 'VMFunctionImport', size: V31FunctionImportLayout.size, fields: fieldsOf(V31FunctionImportLayout) },
+      { name: 'VMTableDefinition', size: V31TableDefinitionLayout.size, fields: fieldsOf(V31TableDefinitionLayout) },
+      { name: 'VMArrayCallHostFuncContext', size: V31ArrayCallHostFuncContextLayout.size, fields: fieldsOf(V31ArrayCallHostFuncContextLayout) },
+      { name: 'VMGcHeader', size: VMGcHeaderLayout.size, fields: fieldsOf(VMGcHeaderLayout), note: 'kind word: 5 kind bits, 27 reserved bits (the DRC object size)' },
+      { name: 'VMDrcHeader', size: VMDrcHeaderLayout.size, fields: fieldsOf(VMDrcHeaderLayout), note: 'ref_count is a u64' },
+      { name: 'VMDrcArrayHeader', size: VMDrcArrayHeaderLayout.length + VMDrcArrayHeaderLayout.lengthSize, fields: { header: 0, length: VMDrcArrayHeaderLayout.length }, note: 'elements follow, aligned to their size' },
+      { name: 'VMDrcExternRef', size: VMDrcExternRefLayout.size, fields: { header: 0, host_data: VMDrcExternRefLayout.hostData } },
+      {
+        name: 'VMGcRefActivationsTable',
+        size: VMGcRefActivationsTableLayout.size,
+        fields: { next: VMGcRefActivationsTableLayout.next, end: VMGcRefActivationsTableLayout.end, chunk: VMGcRefActivationsTableLayout.chunk },
+        note: `vmctx.gc_heap_data points here; chunk = ${VMGcRefActivationsTableLayout.chunkSlots} u32 slots, empty until the first sweep`,
+      },
+    ],
+    constants: {
+      gc_heap_capacity: GC_HEAP_CAPACITY,
+      free_list_align: FreeListConstants.align,
+      free_list_min_block: FreeListConstants.minBlockSize,
+      free_list_first_block: FreeListConstants.firstBlock,
+      i31_discriminant: I31_DISCRIMINANT,
+      no_type_index: NO_TYPE_INDEX,
+      kind_externref: VMGcKind.ExternRef,
+      kind_anyref: VMGcKind.AnyRef,
+      kind_eqref: VMGcKind.EqRef,
+      kind_arrayref: VMGcKind.ArrayRef,
+      kind_structref: VMGcKind.StructRef,
+      vm_drc_header_ref_count: offsets.vmDrcHeaderRefCount(),
+      vm_gc_ref_activation_table_next: offsets.vmGcRefActivationTableNext(),
+      vm_gc_ref_activation_table_end: offsets.vmGcRefActivationTableEnd(),
+      builtins: V31_BUILTINS.length,
+    },
+    builtins: V31_BUILTINS.map((b) => b.name),
+  };
+}
+
+/** The VMContext layout views, one per VMContext family. */
+export const VMCONTEXT_LAYOUTS: CapabilityTable<VMContextFamily, (counts: LayoutCounts) => LayoutView> = {
+  capability: 'vmcontext',
+  where: 'compiler/profiles.ts',
+  implementations: { v17: v17View, v31: v31View },
+  missing: {},
+};
+
+/** The layout of `counts` in `profile`. Throws the era's VMOffsets errors for bad counts. */
+export function layoutViewOf(profile: Profile, counts: LayoutCounts): LayoutView {
+  return implementationOf(profile, VMCONTEXT_LAYOUTS)(counts);
+}
+
+/** The code generators: which eras' code this compiler emits. */
+export const CODE_GENERATORS: CapabilityTable<VMContextFamily, true> = {
+  capability: 'codegen',
+  where: 'the compiler (compiler/)',
+  implementations: { v17: true },
+  missing: { v31: 'v31 code generation (32-bit VMGcRefs, the DRC inc/dec barriers, typed user stack maps)' },
+};
+
+/** Throws ProfileUnsupportedError unless the compiler can emit code for `profile`. */
+export function checkCodegen(profile: Profile): void {
+  implementationOf(profile, CODE_GENERATORS);
+}

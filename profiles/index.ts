@@ -1,0 +1,20 @@
+/** The profiles layer: era records of wasmtime (see profile.ts and README.md). */
+export {
+  DEFAULT_PROFILE,
+  PROFILES,
+  PROFILE_NAMES,
+  ProfileError,
+  ProfileUnsupportedError,
+  UnknownProfileError,
+  hasImplementation,
+  implementationOf,
+  profileNamed,
+  resolveProfile,
+  type Capability,
+  type CapabilityTable,
+  type GcHeapFamily,
+  type Profile,
+  type ProfileName,
+  type StackMapFormat,
+  type VMContextFamily,
+} from './profile.ts';

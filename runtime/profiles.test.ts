@@ -1,0 +1,48 @@
+/**
+ * Profiles through the public API, on both arches: v17 is the default and runs; v31 is accepted
+ * by the Engine and fails with ProfileUnsupportedError wherever a piece of the era is missing
+ * (compiling, creating a store), never by running v17 in its place.
+ */
+import test from 'ava';
+import { ARCHES } from '../isa/arch.ts';
+import { ProfileUnsupportedError, UnknownProfileError, PROFILES } from '../profiles/profile.ts';
+import { Engine } from './engine.ts';
+import { Instance } from './instance.ts';
+import { Module } from './module.ts';
+import { Store } from './store.ts';
+
+const WAT = '(module (func (export "f") (result i32) i32.const 42))';
+
+for (const arch of ARCHES) {
+  test(`${arch}: an engine without a profile is v17 and runs`, async (t) => {
+    const engine = new Engine({ arch });
+    t.is(engine.profile, PROFILES.v17);
+    const store = await Store.create(engine);
+    try {
+      const module = await Module.fromWat(engine, WAT);
+      t.is(Instance.create(store, module, []).getTypedFunc<[], number>('f').call(), 42);
+    } finally {
+      store.close();
+    }
+  });
+
+  test(`${arch}: profile v17 given by name or record is the same engine`, (t) => {
+    t.is(new Engine({ arch, profile: 'v17' }).profile, PROFILES.v17);
+    t.is(new Engine({ arch, profile: PROFILES.v17 }).profile, PROFILES.v17);
+  });
+
+  test(`${arch}: profile v31 compiles nothing and creates no store yet, and says what is missing`, async (t) => {
+    const engine = new Engine({ arch, profile: 'v31' });
+    t.is(engine.profile, PROFILES.v31);
+    const compile = await t.throwsAsync(Module.fromWat(engine, WAT), { instanceOf: ProfileUnsupportedError });
+    t.like(compile, { profile: 'v31', capability: 'codegen' });
+    t.regex(compile!.message, /v31 code generation/);
+    const store = await t.throwsAsync(Store.create(engine), { instanceOf: ProfileUnsupportedError });
+    t.like(store, { profile: 'v31', capability: 'collector' });
+    t.regex(store!.message, /DRC collector/);
+  });
+}
+
+test('an unknown profile is an UnknownProfileError from the Engine', (t) => {
+  t.throws(() => new Engine({ arch: 'x64', profile: 'v44' as 'v17' }), { instanceOf: UnknownProfileError });
+});
