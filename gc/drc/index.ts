@@ -1,0 +1,9 @@
+/** The v31 profile's GC heap and DRC collector (see heap.ts). */
+export { FreeList, FreeListDeallocError, FreeListLayoutError } from './free-list.ts';
+export { ExternRefHostDataTable, HostDataError } from './host-data.ts';
+export { ActivationsTableCorruptError, EMPTY_CHUNK_POINTER, GcRefActivationsTable } from './activations-table.ts';
+export {
+  AllocationTooLargeError, DrcHeap, DrcRefError, i31Ref, i31Value, isI31,
+  type DrcHeapOptions, type DrcHeapStats, type DrcObjectHeader, type FreedGcObject,
+} from './heap.ts';
+export { collectDrc, DrcRootError, NoGcScopeError, type DrcCollectOptions, type DrcCollectionReport, type DrcRoot } from './collector.ts';
