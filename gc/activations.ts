@@ -31,7 +31,7 @@ import type { Machine, Region } from '../simulator/machine.ts';
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { VMExternRefActivationsTableLayout as L } from '../compiler/vmoffsets.ts';
 import { ActivationsTableError, DestructorError, GcInvariantError } from './errors.ts';
-import type { ExternRefHeap } from './externref.ts';
+import { CLAIM_HELD, CLAIM_NEW, CLAIM_UNMARKED, type ExternRefHeap } from './externref.ts';
 import type { ReadonlyAddressSet } from './address-set.ts';
 import { RefSet } from './ref-set.ts';
 import { mutated } from '../compiler/mutants.ts';
@@ -74,6 +74,31 @@ export interface SweepResult {
   destructorFailures: Array<{ address: bigint; error: unknown }>;
 }
 
+/** `ActivationsTable.takePreciseRoot`'s answers. */
+export const ROOT_TAKEN = 0;
+export const ROOT_NOT_IN_TABLE = 1;
+export const ROOT_NOT_LIVE = 2;
+export type RootOutcome = typeof ROOT_TAKEN | typeof ROOT_NOT_IN_TABLE | typeof ROOT_NOT_LIVE;
+
+/** Membership in the activations table as it was when `ActivationsTable.membership` was asked. */
+export class TableMembership {
+  /** The two sets' marks when those alone answer membership (neither has a side set), else −1. */
+  readonly marks: number;
+
+  constructor(private readonly over: RefSet, private readonly chunk: RefSet) {
+    this.marks = over.marksOnly && chunk.marksOnly ? over.markBit | chunk.markBit : -1;
+  }
+
+  has(ref: number): boolean {
+    return this.over.has(ref) || this.chunk.has(ref);
+  }
+
+  /** `has` for an object whose flag byte the caller has read (`ExternRefHeap.flagsRaw`). */
+  hasWithFlags(ref: number, flags: number): boolean {
+    return this.over.hasWithFlags(ref, flags) || this.chunk.hasWithFlags(ref, flags);
+  }
+}
+
 export class ActivationsTable {
   readonly machine: Machine;
   readonly heap: ExternRefHeap;
@@ -96,6 +121,8 @@ export class ActivationsTable {
   private readonly chunkSet: RefSet;
   /** Steps of sets this table let go (see `setSteps`). */
   private retiredSteps = 0;
+  /** Roots `takePreciseRoot` looked at: one flag byte each, for every set it asks. */
+  private rootSteps = 0;
   private readonly base: number;
   private readonly chunkBase: number;
   private readonly data: DataView;
@@ -216,9 +243,18 @@ export class ActivationsTable {
     return out;
   }
 
+  /**
+   * The table's elements as they are now, for v17's debug check that every root is one (its
+   * DebugOnly<HashSet>): the over-approximated set, which nothing changes before the sweep,
+   * and the chunk's entries (`chunkEntries`, refilled by the next call).
+   */
+  membership(): TableMembership {
+    return new TableMembership(this.overApproximated, this.chunkEntries() as RefSet);
+  }
+
   /** Membership steps (marks and hash slots) in this table's sets since it was made (for tests bounding the work of a collection). */
   get setSteps(): number {
-    return this.overApproximated.steps + this.precise.steps + (this.spare?.steps ?? 0) + this.chunkSet.steps + this.retiredSteps;
+    return this.overApproximated.steps + this.precise.steps + (this.spare?.steps ?? 0) + this.chunkSet.steps + this.retiredSteps + this.rootSteps;
   }
 
   snapshot(): TableSnapshot {
@@ -237,6 +273,34 @@ export class ActivationsTable {
     if (this.precise.has(ref)) return;
     this.heap.cloneRaw(ref);
     this.precise.add(ref);
+  }
+
+  /**
+   * What the collector does with each non-null word a stack map marks, from one read of the
+   * object's flag byte: with `membership` (v17's debug check) the word must be a table element
+   * (else ROOT_NOT_IN_TABLE); it must be a live object (else ROOT_NOT_LIVE); unless the precise
+   * set holds it already, it takes a count (clone_from_raw) and joins the precise set.
+   */
+  takePreciseRoot(ref: number, membership: TableMembership | undefined): RootOutcome {
+    this.rootSteps++;
+    const precise = this.precise;
+    const required = membership === undefined ? 0 : membership.marks;
+    if (required >= 0 && precise.marksOnly) {
+      // Marks alone: one pass over the object's flag byte (the same answers as below).
+      const claim = this.heap.claimRaw(ref, required, precise.markBit);
+      if (claim === CLAIM_NEW) {
+        precise.addMarked(ref);
+        return ROOT_TAKEN;
+      }
+      return claim === CLAIM_HELD ? ROOT_TAKEN : claim === CLAIM_UNMARKED ? ROOT_NOT_IN_TABLE : ROOT_NOT_LIVE;
+    }
+    const flags = this.heap.flagsRaw(ref);
+    if (membership !== undefined && !membership.hasWithFlags(ref, flags)) return ROOT_NOT_IN_TABLE;
+    if ((flags & 1) === 0) return ROOT_NOT_LIVE;
+    if (precise.hasWithFlags(ref, flags)) return ROOT_TAKEN;
+    this.heap.cloneRaw(ref);
+    precise.addLiveNonMember(ref);
+    return ROOT_TAKEN;
   }
 
   /** Drops every count the precise set holds (the canary walk failed: no sweep). */
@@ -288,7 +352,7 @@ export class ActivationsTable {
     reentrant.clear();
     this.precise = reentrant;
     const droppedFromOverApproximated = oldOver.size;
-    if (!mutated('over-approximation-kept')) failures.push(...this.dropAll(oldOver.size, (k) => oldOver.at(k), freed, 'over-approximated'));
+    if (!mutated('over-approximation-kept')) failures.push(...this.dropMembers(oldOver, freed));
     else for (let k = 0; k < oldOver.size; k++) this.insertOwnedIntoSet(this.overApproximated, oldOver.at(k));
     this.recycle(oldOver);
     return {
@@ -330,23 +394,37 @@ export class ActivationsTable {
     }
   }
 
+  /**
+   * Gives back the count each member of `set` (the old over-approximation, which nothing else
+   * holds) owns, in the set's order, and empties it; marks come off as the pass goes.
+   */
+  private dropMembers(set: RefSet, freed: FreedObject[] | undefined): Array<{ address: bigint; error: unknown }> {
+    const failures: Array<{ address: bigint; error: unknown }> = [];
+    const n = set.size;
+    for (let k = 0; k < n; k++) this.dropOne(set.release(k), freed, 'over-approximated', failures);
+    set.forget();
+    return failures;
+  }
+
   /** Gives back one count of each of the `count` references `refAt` yields. */
   private dropAll(count: number, refAt: (k: number) => number, freed: FreedObject[] | undefined, from: FreedObject['from']): Array<{ address: bigint; error: unknown }> {
     const failures: Array<{ address: bigint; error: unknown }> = [];
-    for (let k = 0; k < count; k++) {
-      const r = refAt(k);
-      if (r === 0) continue;
-      const value = freed && this.heap.readCount(r) === 1 ? this.heap.hostValueRaw(r) : undefined;
-      try {
-        if (this.heap.dropRaw(r) && freed) freed.push({ ref: BigInt(r), value, from });
-      } catch (error) {
-        if (error instanceof DestructorError) {
-          failures.push(...error.failures);
-          if (freed) freed.push({ ref: BigInt(r), value, from });
-        } else throw error;
-      }
-    }
+    for (let k = 0; k < count; k++) this.dropOne(refAt(k), freed, from, failures);
     return failures;
+  }
+
+  /** Gives back one count of `r` (nothing for null), recording what it frees and destructor failures. */
+  private dropOne(r: number, freed: FreedObject[] | undefined, from: FreedObject['from'], failures: Array<{ address: bigint; error: unknown }>): void {
+    if (r === 0) return;
+    const value = freed && this.heap.readCount(r) === 1 ? this.heap.hostValueRaw(r) : undefined;
+    try {
+      if (this.heap.dropRaw(r) && freed) freed.push({ ref: BigInt(r), value, from });
+    } catch (error) {
+      if (error instanceof DestructorError) {
+        failures.push(...error.failures);
+        if (freed) freed.push({ ref: BigInt(r), value, from });
+      } else throw error;
+    }
   }
 
   /** Reads and validates next/end: both inside the chunk, slot-aligned, next ≤ end. */

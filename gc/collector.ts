@@ -31,11 +31,10 @@ import type { Machine } from '../simulator/machine.ts';
 import { hex } from '../isa/error.ts';
 import { DestructorError, GcInvariantError, StackWalkError, type RootLocation } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
-import type { ActivationsTable, FreedObject, TableSnapshot } from './activations.ts';
-import type { ReadonlyAddressSet } from './address-set.ts';
+import { ROOT_NOT_IN_TABLE, ROOT_TAKEN, type ActivationsTable, type TableMembership, type TableSnapshot } from './activations.ts';
 import type { StackMapHit, StackMapRegistry } from './stackmap-registry.ts';
 import {
-  MemoryReader, collectActivations, readRuntimeLimits, walkCanary, walkV17,
+  MemoryReader, V17Cursor, collectActivations, readRuntimeLimits, walkCanary,
   type ActivationTriple, type CanaryWalkResult, type FrameRegisters,
 } from './walk.ts';
 import {
@@ -123,6 +122,7 @@ export class Collector {
   private readonly onCollect: ((report: GcReport) => void) | undefined;
   private readonly explainAll: boolean;
   private readonly reader: MemoryReader;
+  private readonly cursor: V17Cursor;
 
   constructor(options: CollectorOptions) {
     this.machine = options.machine;
@@ -135,6 +135,7 @@ export class Collector {
     this.onCollect = options.onCollect;
     this.explainAll = options.explainAll ?? false;
     this.reader = new MemoryReader(this.machine);
+    this.cursor = new V17Cursor(this.reader, this.machine.arch);
   }
 
   /** See CollectorWork. The set steps include the table's own insertions between collections. */
@@ -195,7 +196,7 @@ export class Collector {
     const needSet = this.debugChecks || this.conservativeCheck !== 'off';
     // v17's DebugOnly<HashSet> of every table element. The over-approximated set already is a
     // set and is not mutated until the sweep, so only the bump chunk's entries are copied.
-    const tableSet = needSet ? new TableMembership(table.overApproximated, table.chunkEntries()) : undefined;
+    const tableSet = needSet ? table.membership() : undefined;
     const snapshotBefore: TableSnapshot | undefined = explain ? table.snapshot() : undefined;
     const report: GcReport = attachReportJson({
       reason, mode, swept: false, warnings: [], activations: 0, frames: 0, framesWithMaps: 0,
@@ -212,25 +213,7 @@ export class Collector {
         const acts = collectActivations(live, older);
         activationList.push(...acts);
         report.activations = acts.length;
-        const spSkew = mutated('frame-size-off-by-one') ? -8 : mutated('sp-wrong-base') ? 16 : 0;
-        const skipYoungest = mutated('youngest-frame-skipped');
-        const skipOldest = mutated('oldest-frame-skipped');
-        walkV17(this.machine, acts, (frame) => {
-          if (skipYoungest && frame.activation === 0 && frame.index === 0) return;
-          if (skipOldest && (this.reader.word(frame.fp) ?? 0) >= frame.entrySp) return;
-          report.frames++;
-          const hit = this.registry.lookupRaw(frame.pc);
-          if (!hit) {
-            if (!this.registry.isWasmPc(BigInt(frame.pc))) {
-              throw new GcInvariantError('unknown-frame', BigInt(frame.pc), undefined, `activation ${frame.activation} frame ${frame.index} (fp ${hex(frame.fp)}): no module covers this pc`);
-            }
-            explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, undefined, undefined, tableSet));
-            return;
-          }
-          const sp = frame.fp - hit.mappedWords * 8 + spSkew;
-          this.scanFrame(hit, frame.activation, frame.index, frame.pc, frame.fp, sp, tableSet, report);
-          explained?.push(this.explainFrame(frame.activation, frame.index, frame.pc, frame.fp, sp, hit, tableSet));
-        }, this.reader);
+        this.walkAndScanV17(acts, tableSet, report, explained);
       } else {
         const w = this.walk;
         const canary = options.canary !== undefined ? options.canary : w.canary();
@@ -304,58 +287,131 @@ export class Collector {
   }
 
   /**
+   * v17: every frame of every activation, youngest first, with one cursor (walk.ts's
+   * V17Cursor, the walk `walkV17` makes), so a frame costs a few typed-array loads and
+   * compares: its record is read where the cursor stands, and consecutive frames at the same
+   * return address (recursion, a loop of calls) reuse the previous stack-map lookup.
+   */
+  private walkAndScanV17(acts: readonly ActivationTriple[], tableSet: TableMembership | undefined, report: GcReport, explained: ExplainedFrame[] | undefined): void {
+    const cursor = this.cursor;
+    const registry = this.registry;
+    const spSkew = mutated('frame-size-off-by-one') ? -8 : mutated('sp-wrong-base') ? 16 : 0;
+    const skipYoungest = mutated('youngest-frame-skipped');
+    const skipOldest = mutated('oldest-frame-skipped');
+    const conservative = this.conservativeCheck !== 'off';
+    // Whether a frame whose map marks no word needs anything but counting.
+    const plain = !skipYoungest && !skipOldest && !conservative && explained === undefined;
+    let lastPc = -1;
+    let lastHit: StackMapHit | undefined;
+    let lastCountOnly = false;
+    let frames = 0;
+    let framesWithMaps = 0;
+    for (let a = 0; a < acts.length; a++) {
+      cursor.begin(acts[a], a);
+      for (let n = cursor.nextBatch(); n > 0; n = cursor.nextBatch()) {
+        const pcs = cursor.pcs;
+        const fps = cursor.fps;
+        for (let k = 0; k < n; k++) {
+          const pc = pcs[k];
+          if (pc === lastPc && lastCountOnly) {
+            // Another frame at the last return address, whose map marks nothing.
+            frames++;
+            framesWithMaps++;
+            continue;
+          }
+          const fp = fps[k];
+          if (skipYoungest && a === 0 && cursor.firstIndex + k === 0) continue;
+          if (skipOldest && (this.reader.word(fp) ?? 0) >= cursor.entrySp) continue;
+          frames++;
+          let hit = lastHit;
+          if (pc !== lastPc) {
+            hit = lastHit = registry.lookupRaw(pc);
+            lastPc = pc;
+            lastCountOnly = plain && hit !== undefined && hit.slots.length === 0;
+          }
+          if (hit === undefined) {
+            const index = cursor.firstIndex + k;
+            if (!registry.isWasmPc(BigInt(pc))) {
+              throw new GcInvariantError('unknown-frame', BigInt(pc), undefined, `activation ${a} frame ${index} (fp ${hex(fp)}): no module covers this pc`);
+            }
+            if (explained) explained.push(this.explainFrame(a, index, pc, fp, undefined, undefined, tableSet));
+            continue;
+          }
+          framesWithMaps++;
+          const sp = fp - hit.mappedWords * 8 + spSkew;
+          if (hit.slots.length !== 0) this.scanRoots(hit, a, cursor.firstIndex + k, pc, fp, sp, tableSet, report);
+          if (conservative) this.checkConservative(hit, a, cursor.firstIndex + k, pc, fp, sp, tableSet!, report);
+          if (explained) explained.push(this.explainFrame(a, cursor.firstIndex + k, pc, fp, sp, hit, tableSet));
+        }
+      }
+    }
+    report.frames += frames;
+    report.framesWithMaps += framesWithMaps;
+  }
+
+  /** One frame with a stack map: its marked words, then (when asked) the conservative check. */
+  private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
+    report.framesWithMaps++;
+    if (hit.slots.length !== 0) this.scanRoots(hit, activation, index, pc, fp, sp, tableSet, report);
+    if (this.conservativeCheck !== 'off') this.checkConservative(hit, activation, index, pc, fp, sp, tableSet!, report);
+  }
+
+  /**
    * Reads the words a map marks and adds the non-null ones to the precise set. The mapped
    * area is fetched as one block and its marked words decoded host-side; only when part of it
    * is unreadable does the scan go word by word, to name the first marked word that is.
    */
-  private scanFrame(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
-    report.framesWithMaps++;
+  private scanRoots(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
     const reader = this.reader;
-    const heap = this.heap;
     const table = this.table;
-    const debug = this.debugChecks;
-    const bits = hit.bits;
-    const words = hit.mappedWords;
-    const block = words === 0 ? -1 : reader.block(sp, words * 8);
-    const dropBit = mutated('map-bit-dropped');
-    for (let w = 0; w * 32 < words; w++) {
-      let mask = bits[w];
-      if (dropBit && w === 0) mask &= mask - 1;
-      while (mask !== 0) {
-        const low = mask & -mask;
-        const bit = w * 32 + (31 - Math.clz32(low));
-        mask ^= low;
-        if (bit >= words) break;
+    const membership = this.debugChecks ? tableSet : undefined;
+    const slots = hit.slots;
+    const block = reader.block(sp, hit.mappedWords * 8);
+    // The mutant loses the lowest set bit of the map's first bit word.
+    let j = mutated('map-bit-dropped') && slots[0] < 32 ? 1 : 0;
+    let scanned = 0;
+    let nulls = 0;
+    for (; j < slots.length; j++) {
+      const bit = slots[j];
+      const r = block >= 0 ? reader.wordAt(block + bit * 8) : reader.word(sp + bit * 8);
+      if (r === undefined) {
+        throw new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(sp + bit * 8)}`);
+      }
+      scanned++;
+      if (r === 0) {
+        nulls++;
+        continue;
+      }
+      const outcome = table.takePreciseRoot(r, membership);
+      if (outcome !== ROOT_TAKEN) {
         const slot = sp + bit * 8;
-        const r = block >= 0 ? reader.wordAt(block + bit * 8) : reader.word(slot);
-        if (r === undefined) {
-          throw new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(slot)}`);
+        const location = rootLocation(hit, activation, index, pc, fp, slot, bit);
+        if (outcome === ROOT_NOT_IN_TABLE) {
+          throw new GcInvariantError('root-not-in-table', reader.wordExact(slot)!, location, 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
         }
-        report.slotsScanned++;
-        if (r === 0) {
-          report.nullSlots++;
-          continue;
-        }
-        if (debug && !tableSet!.has(r)) {
-          throw new GcInvariantError('root-not-in-table', reader.wordExact(slot)!, rootLocation(hit, activation, index, pc, fp, slot, bit), 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
-        }
-        if (!heap.isLiveRaw(r)) throw new GcInvariantError('root-not-live', reader.wordExact(slot)!, rootLocation(hit, activation, index, pc, fp, slot, bit), 'the word is not a live externref');
-        table.insertPreciseRoot(r);
+        throw new GcInvariantError('root-not-live', reader.wordExact(slot)!, location, 'the word is not a live externref');
       }
     }
-    if (this.conservativeCheck !== 'off') {
-      const again = words === 0 ? -1 : reader.block(sp, words * 8);
-      for (let bit = 0; bit < words; bit++) {
-        if ((bits[bit >>> 5] >>> (bit & 31)) & 1) continue;
-        const slot = sp + bit * 8;
-        const v = again >= 0 ? reader.wordAt(again + bit * 8) : reader.word(slot);
-        if (v !== undefined && v !== 0 && tableSet!.has(v)) {
-          const loc = rootLocation(hit, activation, index, pc, fp, slot, bit);
-          if (this.conservativeCheck === 'strict') {
-            throw new GcInvariantError('missed-root', BigInt(v), loc, 'a table entry sits in a word whose stack-map bit is clear');
-          }
-          report.suspects.push({ ...loc, value: BigInt(v) });
+    report.slotsScanned += scanned;
+    report.nullSlots += nulls;
+  }
+
+  /** A table entry in a mapped word whose bit is clear: listed ('report') or an error ('strict'). */
+  private checkConservative(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership, report: GcReport): void {
+    const reader = this.reader;
+    const words = hit.mappedWords;
+    const bits = hit.bits;
+    const again = words === 0 ? -1 : reader.block(sp, words * 8);
+    for (let bit = 0; bit < words; bit++) {
+      if ((bits[bit >>> 5] >>> (bit & 31)) & 1) continue;
+      const slot = sp + bit * 8;
+      const v = again >= 0 ? reader.wordAt(again + bit * 8) : reader.word(slot);
+      if (v !== undefined && v !== 0 && tableSet.has(v)) {
+        const loc = rootLocation(hit, activation, index, pc, fp, slot, bit);
+        if (this.conservativeCheck === 'strict') {
+          throw new GcInvariantError('missed-root', BigInt(v), loc, 'a table entry sits in a word whose stack-map bit is clear');
         }
+        report.suspects.push({ ...loc, value: BigInt(v) });
       }
     }
   }
@@ -387,14 +443,6 @@ export class Collector {
       returnAddress: this.reader.wordExact(fp + 8), callerFp: this.reader.wordExact(fp),
       map: hit ? { mapOffset: hit.mapOffset, mappedWords: hit.mappedWords, bits: bitString(hit.bits, hit.mappedWords), words } : undefined,
     };
-  }
-}
-
-/** Membership in the activations table as it was when the collection started. */
-class TableMembership {
-  constructor(private readonly over: ReadonlyAddressSet, private readonly chunk: ReadonlyAddressSet) {}
-  has(ref: number): boolean {
-    return this.over.has(ref) || this.chunk.has(ref);
   }
 }
 

@@ -44,6 +44,19 @@ export const EXTERN_DATA_OFFSET = VALUE_BLOCK_SIZE;
 /** Written over the id and value pointer of a freed object so stale pointers are recognisable. */
 export const FREED_POISON = 0xdeadbeef_deadbeefn;
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** A view's bytes as 32-bit words when they are little-endian words on this host, else null. */
+function wordsOf(view: Uint8Array): Uint32Array | null {
+  return HOST_LITTLE_ENDIAN && view.byteOffset % 4 === 0 ? new Uint32Array(view.buffer, view.byteOffset, view.byteLength >>> 2) : null;
+}
+
+/** `ExternRefHeap.claimRaw`'s answers. */
+export const CLAIM_NEW = 0;
+export const CLAIM_UNMARKED = 1;
+export const CLAIM_DEAD = 2;
+export const CLAIM_HELD = 3;
+
 export type ExternRefDestructor = (value: unknown, ref: bigint) => void;
 
 export interface ExternRefHeapOptions extends GuestHeapOptions {
@@ -82,7 +95,12 @@ export class ExternRefHeap {
   private curBase = 0;
   private curEnd = 0;
   private curData: DataView | undefined;
+  /** The current arena as little-endian 32-bit words (undefined on a big-endian host): counts
+   * change with a typed-array load and store instead of DataView calls. */
+  private curWords: Uint32Array | null = null;
   private curLive: Uint8Array | undefined;
+  /** Per arena (by index), its `curWords` view (null when the host cannot have one). */
+  private readonly arenaWords: Array<Uint32Array | null> = [];
   /** Per arena (by index), one byte per 8-byte granule: bit 0 live, bits 1–7 set marks. */
   private readonly liveFlags: Uint8Array[] = [];
   /** Mark bits not claimed by a set. */
@@ -216,7 +234,7 @@ export class ExternRefHeap {
   // ---- number-based fast paths for the collector and the activations table ----------------
 
   isLiveRaw(ref: number): boolean {
-    return (this.flagsOf(ref) & 1) !== 0;
+    return (this.flagsRaw(ref) & 1) !== 0;
   }
 
   /** A mark bit for one set's membership, or undefined when all seven are claimed. */
@@ -234,7 +252,7 @@ export class ExternRefHeap {
 
   /** Whether `ref` is an object pointer (live, or freed while a set still listed it) carrying `mark`. */
   hasMark(ref: number, mark: number): boolean {
-    return (this.flagsOf(ref) & mark) !== 0;
+    return (this.flagsRaw(ref) & mark) !== 0;
   }
 
   /** Sets `mark` on a live object; false when it was already set. */
@@ -249,15 +267,41 @@ export class ExternRefHeap {
 
   /** Clears `mark` where `ref` points into the heap (a no-op elsewhere). */
   clearMark(ref: number, mark: number): void {
-    if (this.flagsOf(ref) & mark) this.curLive![(ref - this.curBase) >>> 3] &= ~mark;
+    if (this.flagsRaw(ref) & mark) this.curLive![(ref - this.curBase) >>> 3] &= ~mark;
   }
 
-  /** The flag byte of an object pointer; 0 for anything that cannot be one (outside the heap, unaligned). */
-  private flagsOf(ref: number): number {
+  /**
+   * The flag byte of an object pointer (bit 0 live, then the sets' marks); 0 for anything that
+   * cannot be one (outside the heap, unaligned). One read answers every question the collector
+   * asks about a root.
+   */
+  flagsRaw(ref: number): number {
     if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return 0;
     const offset = ref - this.curBase;
     if ((offset & 7) !== 0 || offset !== Math.floor(offset)) return 0;
     return this.curLive![offset >>> 3];
+  }
+
+  /**
+   * The collector's step for one root, in one pass over its flag byte: the object must carry
+   * one of the `required` marks (0: no requirement; else CLAIM_UNMARKED) and be live (else
+   * CLAIM_DEAD); if it carries `mark` already, CLAIM_HELD; else it gets `mark` and one more
+   * count (clone_from_raw), CLAIM_NEW. What a RefSet's `has` and the heap's `isLiveRaw`,
+   * `cloneRaw` and `setMark` would do one call each, for sets that keep all their members as marks.
+   */
+  claimRaw(ref: number, required: number, mark: number): number {
+    if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return required === 0 ? CLAIM_DEAD : CLAIM_UNMARKED;
+    const offset = ref - this.curBase;
+    if ((offset & 7) !== 0 || offset !== Math.floor(offset)) return required === 0 ? CLAIM_DEAD : CLAIM_UNMARKED;
+    const flags = this.curLive!;
+    const g = offset >>> 3;
+    const f = flags[g];
+    if (required !== 0 && (f & required) === 0) return CLAIM_UNMARKED;
+    if ((f & 1) === 0) return CLAIM_DEAD;
+    if ((f & mark) !== 0) return CLAIM_HELD;
+    flags[g] = f | mark;
+    this.cloneRaw(ref);
+    return CLAIM_NEW;
   }
 
   /** Host value without the guest-memory cross-check (for reports of objects being freed). */
@@ -267,6 +311,17 @@ export class ExternRefHeap {
 
   cloneRaw(ref: number): void {
     const offset = this.locate(ref);
+    const words = this.curWords;
+    if (words !== null && (offset & 3) === 0) {
+      const i = offset >>> 2;
+      const lo = words[i];
+      if (lo !== 0xffff_ffff) words[i] = lo + 1;
+      else {
+        words[i] = 0;
+        words[i + 1] = words[i + 1] + 1;
+      }
+      return;
+    }
     const data = this.curData!;
     const lo = data.getUint32(offset, true) + 1;
     if (lo > 0xffff_ffff) {
@@ -280,6 +335,15 @@ export class ExternRefHeap {
   /** Drops one count of a known-live object; true when it was freed. */
   dropRaw(ref: number): boolean {
     const offset = this.locate(ref);
+    const words = this.curWords;
+    if (words !== null && (offset & 3) === 0) {
+      const i = offset >>> 2;
+      const lo = words[i];
+      if (lo > 1) {
+        words[i] = lo - 1;
+        return false;
+      }
+    }
     const data = this.curData!;
     const lo = data.getUint32(offset, true);
     const hi = data.getUint32(offset + 4, true);
@@ -356,6 +420,7 @@ export class ExternRefHeap {
     this.curBase = arena.base;
     this.curEnd = arena.end;
     this.curData = arena.region.data;
+    this.curWords = this.arenaWords[arena.index] ??= wordsOf(arena.region.view);
     this.curLive = this.liveFlags[arena.index] ??= new Uint8Array(Math.ceil((arena.end - arena.base) / 8));
     return true;
   }

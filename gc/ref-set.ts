@@ -17,12 +17,15 @@ import type { ExternRefHeap } from './externref.ts';
 export class RefSet implements ReadonlyAddressSet {
   private markSteps = 0;
   private readonly mark: number | undefined;
+  /** The set's mark bit in the heap's flag byte, 0 when it has none (everything is in `others`). */
+  readonly markBit: number;
   private readonly others = new AddressSet();
   private order = new Float64Array(16);
   private count = 0;
 
   constructor(private readonly heap: ExternRefHeap) {
     this.mark = heap.claimMark();
+    this.markBit = this.mark ?? 0;
   }
 
   get size(): number {
@@ -40,6 +43,31 @@ export class RefSet implements ReadonlyAddressSet {
     return this.others.size !== 0 && this.others.has(address);
   }
 
+  /**
+   * Membership of `address` given its flag byte (`ExternRefHeap.flagsRaw`), which a caller
+   * asking several sets about one object reads once (and counts as one step for all of them).
+   */
+  hasWithFlags(address: number, flags: number): boolean {
+    return (flags & this.markBit) !== 0 || (this.others.size !== 0 && this.others.has(address));
+  }
+
+  /** True when every member is a mark (nothing in the side set): `markBit` alone answers membership. */
+  get marksOnly(): boolean {
+    return this.mark !== undefined && this.others.size === 0;
+  }
+
+  /** Lists a live object on which the caller has just set this set's mark (`ExternRefHeap.claimRaw`). */
+  addMarked(address: number): void {
+    this.push(address);
+  }
+
+  /** Adds a live object that the caller has just seen is not a member (`hasWithFlags`; its step). */
+  addLiveNonMember(address: number): void {
+    if (this.mark !== undefined) this.heap.setMark(address, this.mark);
+    else this.others.add(address);
+    this.push(address);
+  }
+
   /** Adds `address`; false when it was already a member. */
   add(address: number): boolean {
     this.markSteps++;
@@ -47,17 +75,38 @@ export class RefSet implements ReadonlyAddressSet {
     if (this.mark !== undefined && this.heap.isLiveRaw(address)) {
       if (!this.heap.setMark(address, this.mark)) return false;
     } else if (!this.others.add(address)) return false;
+    this.push(address);
+    return true;
+  }
+
+  private push(address: number): void {
     if (this.count === this.order.length) {
       const grown = new Float64Array(this.order.length * 2);
       grown.set(this.order);
       this.order = grown;
     }
     this.order[this.count++] = address;
-    return true;
   }
 
   at(index: number): number {
     return this.order[index];
+  }
+
+  /**
+   * Member `index` with its mark taken off, for a caller that lets go of every member in turn
+   * (the table's sweep, dropping each one's count) and then calls `forget`: one pass instead of
+   * a drop pass and a `clear` pass.
+   */
+  release(index: number): number {
+    const address = this.order[index];
+    if (this.mark !== undefined) this.heap.clearMark(address, this.mark);
+    return address;
+  }
+
+  /** Empties the set after `release` of every member. */
+  forget(): void {
+    this.others.clear();
+    this.count = 0;
   }
 
   /** Removes every member, keeping the storage. */

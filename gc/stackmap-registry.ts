@@ -62,6 +62,12 @@ export interface StackMapHit {
   mapOffset: number;
   mappedWords: number;
   bits: Uint32Array;
+  /**
+   * The set bits below `mappedWords`, ascending: the word indexes the collector reads, so a
+   * frame whose map marks nothing costs no bit scan. Computed at registration; a registered
+   * map's bits must not change afterwards.
+   */
+  slots: Int32Array;
 }
 
 export type StackMapLookupMode = 'v17' | 'v0.22';
@@ -217,7 +223,9 @@ export class StackMapRegistry {
 }
 
 function hit(moduleName: string, f: { name: string; start: number }, map: StackMapInput, mapOffset: number): StackMapHit {
-  return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: map.mappedWords, bits: map.bits };
+  const slots: number[] = [];
+  for (let i = 0; i < map.mappedWords; i++) if (stackMapBit(map.bits, i)) slots.push(i);
+  return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: map.mappedWords, bits: map.bits, slots: Int32Array.from(slots) };
 }
 
 function functionAtRaw(m: ModuleEntry, pc: number): FunctionEntry | undefined {

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
 import { Fixture } from './testing/fixture.ts';
-import { collectActivations, frameFromRegisters, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type WalkedFrame, type CanaryFrame } from './walk.ts';
+import { collectActivations, frameFromRegisters, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type ActivationTriple, type WalkedFrame, type CanaryFrame } from './walk.ts';
+import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { StackWalkError, type StackWalkFailure } from './errors.ts';
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
 
@@ -131,3 +132,119 @@ test('writeRuntimeLimits/readRuntimeLimits round trip at VMRuntimeLimits offsets
   t.deepEqual(readRuntimeLimits(f.m, f.limits), { exitFp: 1n, exitPc: 2n, entrySp: 3n });
   f.close();
 });
+
+/**
+ * The step-by-step v17 walk, written out plainly (one guest-memory read per word, as
+ * `trace_through_wasm` reads them): the reference the batched V17Cursor behind `walkV17` must
+ * match frame for frame and error for error.
+ */
+function referenceWalk(m: Fixture['m'], acts: readonly ActivationTriple[], visit: (pc: number, fp: number, a: number, index: number) => boolean): void {
+  const word = (at: number): number | undefined => {
+    const r = m.regionAt(BigInt(at));
+    if (!r || !(r.perms & PROT_READ) || at + 8 > Number(r.address) + r.size) return undefined;
+    const o = at - Number(r.address);
+    return r.data.getUint32(o + 4, true) * 2 ** 32 + r.data.getUint32(o, true);
+  };
+  const align = m.arch === 'x64' ? 16 : 1;
+  for (let a = 0; a < acts.length; a++) {
+    const t = acts[a];
+    const entrySp = Number(t.entrySp);
+    let pc = Number(t.exitPc);
+    let fp = Number(t.exitFp);
+    const fail = (failure: StackWalkFailure, index: number) => new StackWalkError(failure, a, index, BigInt(pc), BigInt(fp), t.entrySp);
+    const maxFrames = entrySp >= fp ? Math.floor((entrySp - fp) / 16) + 1 : 1;
+    for (let index = 0; ; index++) {
+      if (!(entrySp >= fp)) throw fail('fp-above-entry-sp', index);
+      if (fp % align !== 0) throw fail('fp-misaligned', index);
+      if (index >= maxFrames) throw fail('too-many-frames', index);
+      if (!visit(pc, fp, a, index)) return;
+      const nextPc = word(fp + 8);
+      const nextFp = word(fp);
+      if (nextPc === undefined || nextFp === undefined) throw fail('unreadable', index);
+      if (nextFp >= entrySp) break;
+      if (!(nextFp > fp)) throw fail('fp-not-increasing', index);
+      pc = nextPc;
+      fp = nextFp;
+    }
+  }
+}
+
+for (const arch of ARCHES) {
+  test(`${arch}: the batched v17 walk visits the frames and meets the errors of the step-by-step walk (random chains, across batches and regions)`, async (t) => {
+    const f = await Fixture.create({ arch });
+    const stack = f.m.stack.region;
+    // Readable regions above the stack, one beyond 4 GiB (a caller FP's high half differs from
+    // the stack's); a record at the stack's last word straddles it and the region above it.
+    const above = f.m.map('walk-above', 0x10000, PROT_READ | PROT_WRITE, 0x4000_0000n);
+    const far = f.m.map('walk-far', 0x10000, PROT_READ | PROT_WRITE, 0x2_0000_0000n);
+    let seed = 0x9e3779b9;
+    const rand = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const lo = Number(stack.address) + 0x1000;
+    const hi = Number(f.m.stack.top);
+    const places = [
+      () => lo + 16 * rand((hi - lo) / 16),
+      () => Number(above.address) + 16 * rand(0x1000),
+      () => Number(far.address) + 16 * rand(0x1000),
+      () => hi - 8, // straddles the stack's end and the region above
+      () => Number(far.address) - 0x1000, // unmapped
+    ];
+    let errors = 0;
+    for (let round = 0; round < 60; round++) {
+      // A chain of frames going up from a start, each record written where it lies, with a
+      // few corruptions (cycles, steps down, misaligned steps, jumps to other regions).
+      const frames = 1 + rand(round % 3 === 0 ? 900 : 40);
+      let fp = round % 5 === 0 ? places[rand(places.length)]() : lo + 16 * rand(0x200);
+      const start = fp;
+      const chain: Array<[number, number]> = [];
+      for (let i = 0; i < frames; i++) {
+        const kind = rand(round % 3 === 0 ? 4000 : 40);
+        const next = kind === 0 ? fp : kind === 1 ? fp - 16 : kind === 2 ? fp + 8 : kind === 3 ? places[rand(places.length)]() : fp + 16 * (1 + rand(6));
+        chain.push([fp, next]);
+        if (next <= fp) break;
+        fp = next;
+      }
+      const entrySp = round % 7 === 0 ? Number(far.address) + 0x8000 : fp + 16 * rand(3);
+      for (const [at, next] of chain) {
+        for (const [o, v] of [[0, next], [8, 0x1000 + at]] as const) {
+          const r = f.m.regionAt(BigInt(at + o));
+          if (r && at + o + 8 <= Number(r.address) + r.size) r.data.setBigUint64(at + o - Number(r.address), BigInt(v), true);
+        }
+      }
+      const acts: ActivationTriple[] = [{ exitPc: 0x1234n, exitFp: BigInt(start), entrySp: BigInt(entrySp - (entrySp % 16)) }];
+      if (round % 4 === 0) acts.push({ exitPc: 0x5678n, exitFp: BigInt(lo + 16 * rand(0x100)), entrySp: BigInt(hi - 64) });
+      const stopAt = round % 6 === 0 ? rand(frames + 1) : -1;
+      const run = (walk: (visit: (pc: number, fp: number, a: number, index: number) => boolean) => void) => {
+        const seen: string[] = [];
+        try {
+          walk((pc, fp, a, index) => {
+            seen.push(`${a}/${index} ${pc.toString(16)} ${fp.toString(16)}`);
+            return seen.length !== stopAt;
+          });
+        } catch (e) {
+          if (!(e instanceof StackWalkError)) throw e;
+          seen.push(`${e.failure} ${e.activation}/${e.frame} ${e.pc.toString(16)} ${e.fp.toString(16)} ${e.entrySp.toString(16)}`);
+        }
+        return seen;
+      };
+      const expected = run((visit) => referenceWalk(f.m, acts, visit));
+      const actual = run((visit) => walkV17(f.m, acts, (fr) => visit(fr.pc, fr.fp, fr.activation, fr.index)));
+      t.deepEqual(actual, expected, `round ${round}`);
+      if (/^[a-z-]+ /.test(expected[expected.length - 1] ?? '')) errors++;
+      // Put the chain's words back to zero for the next round.
+      for (const [at] of chain) {
+        for (const o of [0, 8]) {
+          const r = f.m.regionAt(BigInt(at + o));
+          if (r && at + o + 8 <= Number(r.address) + r.size) r.data.setBigUint64(at + o - Number(r.address), 0n, true);
+        }
+      }
+    }
+    // The rounds met errors as well as clean walks.
+    t.true(errors > 5 && errors < 55, `${errors} walks ended in an error`);
+    f.close();
+  });
+}

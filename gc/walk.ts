@@ -47,11 +47,15 @@ export interface WalkedFrame {
   entrySp: number;
 }
 
+/** Whether this host stores a Uint32Array little-endian, as both guests store their words. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /**
  * Reads 64-bit words of guest memory as numbers through region views, caching the last region.
  * A region's view is the emulator's own memory, so a read is a host load, not a call into
  * Unicorn; what costs is finding the region and checking bounds, which `block` does once for
- * a whole frame record or mapped area, whose words `wordAt` then decodes without checks.
+ * a whole frame record or mapped area, whose words `wordAt` then decodes without checks, as
+ * two 32-bit halves from a Uint32Array over the region (no BigInt, no DataView call).
  */
 export class MemoryReader {
   /** `word` and `block` calls since this reader was made (tests bound them by frames, without timing). */
@@ -62,6 +66,8 @@ export class MemoryReader {
   private base = 0;
   private end = 0;
   private data: DataView | undefined;
+  /** The region's bytes as 32-bit words (undefined when the host or the view's offset cannot). */
+  private u32: Uint32Array | undefined;
 
   constructor(readonly machine: Machine) {}
 
@@ -88,6 +94,7 @@ export class MemoryReader {
       this.base = Number(r.address);
       this.end = this.base + r.size;
       this.data = r.data;
+      this.u32 = wordsOf(r);
       if (address + bytes > this.end) return -1;
     }
     return address - this.base;
@@ -95,6 +102,8 @@ export class MemoryReader {
 
   /** The word at offset `o` of the last `block` (no checks: `o` must lie inside it). */
   wordAt(o: number): number {
+    const u32 = this.u32;
+    if (u32 !== undefined && (o & 3) === 0) return u32[(o >>> 2) + 1] * 4294967296 + u32[o >>> 2];
     const d = this.data!;
     return d.getUint32(o + 4, true) * 4294967296 + d.getUint32(o, true);
   }
@@ -146,6 +155,213 @@ export function collectActivations(live: ActivationTriple, older: readonly Activ
   return out;
 }
 
+/** Frames a V17Cursor finds per `nextBatch`. */
+const BATCH_FRAMES = 256;
+
+/**
+ * The v17 walk in batches: `begin` one activation (checking its triple), then each
+ * `nextBatch` finds the next frames, youngest first, into `pcs` and `fps` (frame `firstIndex +
+ * k` at `k`), returning how many; 0 once the activation is done. The caller handles a batch's
+ * frames in order before asking for the next one, and the cursor throws each StackWalkError
+ * from the `nextBatch` call that follows the last frame the step-by-step walk would have
+ * visited, so the frames seen and the errors met, in their order, are exactly those of
+ * `walkV17`'s callback. One cursor serves any number of walks.
+ *
+ * Why batches: the collector then spends a few typed-array loads and compares per frame in
+ * one tight loop (bench/gc's 10,000-frame cases). Records are read ahead of the frames being
+ * handled only inside the machine's stack region, which nothing the collector does while
+ * handling frames writes (it writes reference counts, in externref heap arenas); a record
+ * anywhere else ends the batch at its frame, so it is read after that frame was handled, as
+ * the step-by-step walk reads it.
+ */
+export class V17Cursor {
+  /** Return addresses (frame 0: the exit PC) and FPs of the last batch. */
+  readonly pcs = new Float64Array(BATCH_FRAMES);
+  readonly fps = new Float64Array(BATCH_FRAMES);
+  /** Index in its activation of the last batch's first frame. */
+  firstIndex = 0;
+  activation = 0;
+  entrySp = 0;
+  /** The next frame to check and hand out, or (`recordDue`) the last one handed out. */
+  private pc = 0;
+  private fp = 0;
+  private index = 0;
+  /** The frame at pc/fp was handed out but its record, outside the stack region, is not read yet. */
+  private recordDue = false;
+  private maxFrames = 0;
+  private done = true;
+  /** An error the walk met after the frames it already handed out; thrown by the next call. */
+  private pending: StackWalkError | undefined;
+  private triple: ActivationTriple | undefined;
+  /** Low bits an FP must have clear (x86-64: 15; AArch64 checks no alignment: 0). */
+  private readonly fpMask: number;
+  /**
+   * The machine's stack region, read in place: its bytes as 32-bit words (undefined when the
+   * host is big-endian, or the region does not suit the offset arithmetic below), its base
+   * (16-aligned) and its base's halves.
+   */
+  private readonly stack: Region;
+  private readonly stackBase: number;
+  private readonly stackWords: Uint32Array | undefined;
+  private readonly stackInts: Int32Array | undefined;
+  private readonly baseLow: number;
+  private readonly baseHigh: number;
+
+  constructor(readonly reader: MemoryReader, arch: Arch) {
+    const alignment = abiOf(arch).fpAlignment;
+    this.fpMask = alignment === undefined ? 0 : alignment - 1;
+    const stack = (this.stack = reader.machine.stack.region);
+    this.stackBase = Number(stack.address);
+    this.baseLow = this.stackBase % 4294967296;
+    this.baseHigh = Math.floor(this.stackBase / 4294967296);
+    // Offsets into the region must be int32 and the region must not straddle a 4 GiB line,
+    // so a caller FP whose high half is the base's is in the region exactly when its low
+    // half minus the base's, wrapped to 32 bits, is below the size.
+    const suits = this.stackBase % 16 === 0 && stack.size <= 2 ** 30 && this.baseLow + stack.size <= 4294967296;
+    this.stackWords = suits ? wordsOf(stack) : undefined;
+    this.stackInts = this.stackWords ? new Int32Array(this.stackWords.buffer, this.stackWords.byteOffset, this.stackWords.length) : undefined;
+  }
+
+  /** Starts activation `a` at its exit FP and PC; throws when the triple itself is malformed. */
+  begin(t: ActivationTriple, a: number): void {
+    this.done = true;
+    this.pending = undefined;
+    this.recordDue = false;
+    if (t.exitPc === 0n) throw new StackWalkError('zero-pc', a, 0, t.exitPc, t.exitFp, t.entrySp);
+    if (t.exitFp === 0n) throw new StackWalkError('zero-fp', a, 0, t.exitPc, t.exitFp, t.entrySp);
+    if (t.entrySp === 0n) throw new StackWalkError('zero-entry-sp', a, 0, t.exitPc, t.exitFp, t.entrySp);
+    if (t.entrySp % 16n !== 0n) throw new StackWalkError('entry-sp-misaligned', a, 0, t.exitPc, t.exitFp, t.entrySp, 'entry sp must be 16-byte aligned');
+    this.triple = t;
+    this.activation = a;
+    this.index = 0;
+    this.entrySp = Number(t.entrySp);
+    this.pc = Number(t.exitPc);
+    this.fp = Number(t.exitFp);
+    this.maxFrames = this.entrySp >= this.fp ? Math.floor((this.entrySp - this.fp) / 16) + 1 : 1;
+    this.done = false;
+  }
+
+  /**
+   * The next frames of the activation (see the class comment): each frame is checked (FP at
+   * most entry SP, aligned, not more frames than fit), handed out, and then its record read
+   * (caller FP at FP+0, return address at FP+8); the activation ends when the caller FP is at
+   * or above entry SP, and the caller FP must be above this FP.
+   *
+   * Inside the stack region the loop follows the chain as an int32 offset (the caller FP's low
+   * half minus the base's): each frame's record load then waits only on an integer subtract,
+   * not on float conversions, which is what bounds a walk that chases one pointer per frame.
+   */
+  nextBatch(): number {
+    if (this.pending !== undefined) {
+      const e = this.pending;
+      this.pending = undefined;
+      throw e;
+    }
+    if (this.done) return 0;
+    if (this.recordDue && !this.readDueRecord()) return 0;
+    const pcs = this.pcs;
+    const fps = this.fps;
+    const words = this.stackWords;
+    const ints = this.stackInts;
+    const entrySp = this.entrySp;
+    const fpMask = this.fpMask;
+    const maxFrames = this.maxFrames;
+    const base = this.stackBase;
+    const baseLow = this.baseLow | 0;
+    const baseHigh = this.baseHigh;
+    // An unreadable stack region (a test may protect it) sends every record through the reader.
+    const size = words !== undefined && this.stack.perms & PROT_READ ? this.stack.size : 0;
+    let pc = this.pc;
+    let fp = this.fp;
+    let index = this.index;
+    let off = fp >= base && fp - base < size ? (fp - base) | 0 : -1;
+    let n = 0;
+    this.firstIndex = index;
+    while (n < BATCH_FRAMES) {
+      if (!(entrySp >= fp)) return this.stop(n, pc, fp, index, 'fp-above-entry-sp');
+      // (The stack base is 16-aligned, so in the region the offset has the FP's low bits.)
+      if (((off >= 0 ? off : fp) & fpMask) !== 0) return this.stop(n, pc, fp, index, 'fp-misaligned', 'x86-64 frame pointers are 16-byte aligned');
+      if (index >= maxFrames) return this.stop(n, pc, fp, index, 'too-many-frames', `more than ${maxFrames} frames between fp and entry sp`);
+      pcs[n] = pc;
+      fps[n++] = fp;
+      if (off < 0 || off > size - 16 || (off & 3) !== 0) {
+        // Not in the stack region: read this record only once its frame was handled.
+        this.reader.reads += n - 1;
+        this.pc = pc;
+        this.fp = fp;
+        this.index = index;
+        this.recordDue = true;
+        return n;
+      }
+      const o = off >> 2;
+      const next = (ints![o] - baseLow) | 0;
+      const high = words![o + 1];
+      const inStack = high === baseHigh && next >= 0 && next < size;
+      const nextFp = inStack ? base + next : high * 4294967296 + words![o];
+      if (nextFp >= entrySp) {
+        this.reader.reads += n;
+        this.done = true;
+        return n;
+      }
+      if (!(nextFp > fp)) return this.stop(n, pc, fp, index, 'fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
+      pc = words![o + 3] * 4294967296 + words![o + 2];
+      fp = nextFp;
+      off = inStack ? next : -1;
+      index++;
+    }
+    this.reader.reads += n;
+    this.pc = pc;
+    this.fp = fp;
+    this.index = index;
+    return n;
+  }
+
+  /** Reads the record of the frame handed out last through the reader; false when the activation ends there. */
+  private readDueRecord(): boolean {
+    this.recordDue = false;
+    const reader = this.reader;
+    const fp = this.fp;
+    const record = reader.block(fp, 16);
+    const nextPc = record >= 0 ? reader.wordAt(record + 8) : reader.word(fp + 8);
+    const nextFp = record >= 0 ? reader.wordAt(record) : reader.word(fp);
+    if (nextPc === undefined || nextFp === undefined) throw this.stopNow('unreadable', `cannot read the frame record at ${hexN(fp)}`);
+    if (nextFp >= this.entrySp) {
+      this.done = true;
+      return false;
+    }
+    if (!(nextFp > fp)) throw this.stopNow('fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
+    this.pc = nextPc;
+    this.fp = nextFp;
+    this.index++;
+    return true;
+  }
+
+  /** Ends the walk with an error at frame `index`: thrown now when no frame is handed out, else by the next call. */
+  private stop(n: number, pc: number, fp: number, index: number, failure: StackWalkFailure, detail = ''): number {
+    this.reader.reads += n;
+    this.pc = pc;
+    this.fp = fp;
+    this.index = index;
+    const e = this.stopNow(failure, detail);
+    if (n === 0) throw e;
+    this.pending = e;
+    return n;
+  }
+
+  private stopNow(failure: StackWalkFailure, detail: string): StackWalkError {
+    this.done = true;
+    return new StackWalkError(failure, this.activation, this.index, BigInt(this.pc), BigInt(this.fp), this.triple!.entrySp, detail);
+  }
+}
+
+type StackWalkFailure = ConstructorParameters<typeof StackWalkError>[0];
+
+/** A region's bytes as little-endian 32-bit words, when this host and the view allow it. */
+function wordsOf(region: Region): Uint32Array | undefined {
+  const v = region.view;
+  return HOST_LITTLE_ENDIAN && v.byteOffset % 4 === 0 ? new Uint32Array(v.buffer, v.byteOffset, v.byteLength >>> 2) : undefined;
+}
+
 /**
  * v17 walk over `activations`; `visit` sees every frame youngest first and may return false
  * to stop the walk (ControlFlow::Break). The frame object is reused from call to call (the
@@ -157,41 +373,19 @@ export function walkV17(
   visit: (frame: WalkedFrame) => boolean | void,
   reader: MemoryReader = new MemoryReader(machine),
 ): void {
-  const fpAlignment = abiOf(machine.arch).fpAlignment;
+  const cursor = new V17Cursor(reader, machine.arch);
   const frame: WalkedFrame = { activation: 0, index: 0, pc: 0, fp: 0, entrySp: 0 };
   for (let a = 0; a < activations.length; a++) {
-    const t = activations[a];
-    if (t.exitPc === 0n) throw new StackWalkError('zero-pc', a, 0, t.exitPc, t.exitFp, t.entrySp);
-    if (t.exitFp === 0n) throw new StackWalkError('zero-fp', a, 0, t.exitPc, t.exitFp, t.entrySp);
-    if (t.entrySp === 0n) throw new StackWalkError('zero-entry-sp', a, 0, t.exitPc, t.exitFp, t.entrySp);
-    if (t.entrySp % 16n !== 0n) throw new StackWalkError('entry-sp-misaligned', a, 0, t.exitPc, t.exitFp, t.entrySp, 'entry sp must be 16-byte aligned');
-    const entrySp = Number(t.entrySp);
-    let pc = Number(t.exitPc);
-    let fp = Number(t.exitFp);
-    const fail = (failure: ConstructorParameters<typeof StackWalkError>[0], index: number, detail = '') =>
-      new StackWalkError(failure, a, index, BigInt(pc), BigInt(fp), t.entrySp, detail);
-    const maxFrames = entrySp >= fp ? Math.floor((entrySp - fp) / 16) + 1 : 1;
-    for (let index = 0; ; index++) {
-      if (!(entrySp >= fp)) throw fail('fp-above-entry-sp', index);
-      if (fpAlignment !== undefined && fp % fpAlignment !== 0) throw fail('fp-misaligned', index, 'x86-64 frame pointers are 16-byte aligned');
-      if (index >= maxFrames) throw fail('too-many-frames', index, `more than ${maxFrames} frames between fp and entry sp`);
-      frame.activation = a;
-      frame.index = index;
-      frame.pc = pc;
-      frame.fp = fp;
-      frame.entrySp = entrySp;
-      if (visit(frame) === false) return;
-      const record = reader.block(fp, 16);
-      const nextPc = record >= 0 ? reader.wordAt(record + 8) : reader.word(fp + 8);
-      const nextFp = record >= 0 ? reader.wordAt(record) : reader.word(fp);
-      if (nextPc === undefined || nextFp === undefined) throw fail('unreadable', index, `cannot read the frame record at ${hexN(fp)}`);
-      if (nextFp >= entrySp) break;
-      if (!(nextFp > fp)) {
-        const e = fail('fp-not-increasing', index, `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
-        throw e;
+    cursor.begin(activations[a], a);
+    for (let n = cursor.nextBatch(); n > 0; n = cursor.nextBatch()) {
+      for (let k = 0; k < n; k++) {
+        frame.activation = a;
+        frame.index = cursor.firstIndex + k;
+        frame.pc = cursor.pcs[k];
+        frame.fp = cursor.fps[k];
+        frame.entrySp = cursor.entrySp;
+        if (visit(frame) === false) return;
       }
-      pc = nextPc;
-      fp = nextFp;
     }
   }
 }
