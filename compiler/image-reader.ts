@@ -20,7 +20,8 @@ export class ImageFormatError extends StackscopeError {
   }
 }
 
-class Reader {
+/** A little-endian reader of one custom section; every failure is an ImageFormatError at its offset. */
+export class Reader {
   pos = 0;
   private readonly view: DataView;
   constructor(

@@ -20,6 +20,8 @@ import type { ConstExpr, ValType, WasmModule } from './frontend/module.ts';
 
 export const SECTION_MODULE = '.stackscope.module';
 export const SECTION_STACKMAPS = '.stackscope.stackmaps';
+/** Typed user stack maps (compiler/user-stackmaps.ts); only in images whose maps are of that kind. */
+export const SECTION_USER_STACKMAPS = '.stackscope.usermaps';
 export const SECTION_TRAPS = '.stackscope.traps';
 export const MODULE_MAGIC = 0x444d5353; // "SSMD"
 export const STACKMAPS_MAGIC = 0x4d535353; // "SSSM"
@@ -237,6 +239,8 @@ export interface ElfImageInput {
   readonly moduleSection: Uint8Array;
   readonly stackMapSection: Uint8Array;
   readonly trapSection: Uint8Array;
+  /** `.stackscope.usermaps` (user-stackmaps.ts), for code whose maps are typed user stack maps; absent in v17 images. */
+  readonly userStackMapSection?: Uint8Array;
   readonly file?: string;
 }
 
@@ -266,6 +270,7 @@ export function writeImage(input: ElfImageInput): Uint8Array {
       { name: SECTION_MODULE, kind: 'custom', bytes: input.moduleSection, align: 4n },
       { name: SECTION_STACKMAPS, kind: 'custom', bytes: input.stackMapSection, align: 4n },
       { name: SECTION_TRAPS, kind: 'custom', bytes: input.trapSection, align: 4n },
+      ...(input.userStackMapSection ? [{ name: SECTION_USER_STACKMAPS, kind: 'custom' as const, bytes: input.userStackMapSection, align: 4n }] : []),
     ],
     symbols,
     relocations,

@@ -31,6 +31,10 @@ export { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from './image.ts';
 export { ImageFormatError, readModuleMetadata, readStackMaps, readTrapTable } from './image-reader.ts';
 export type { ImageMetadata, StackMapRecord, TrapRecord } from './image-reader.ts';
 export { StackMapIndex } from './stackmaps.ts';
+export {
+  SECTION_USER_STACKMAPS, encodeUserStackMaps, readUserStackMaps, userStackMapProblem,
+  type UserStackMapEntry, type UserStackMapRecord, type UserStackMapType,
+} from './user-stackmaps.ts';
 export { formatListing } from './listing.ts';
 export type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 

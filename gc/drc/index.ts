@@ -7,3 +7,5 @@ export {
   type DrcHeapOptions, type DrcHeapStats, type DrcObjectHeader, type FreedGcObject,
 } from './heap.ts';
 export { collectDrc, DrcRootError, NoGcScopeError, type DrcCollectOptions, type DrcCollectionReport, type DrcRoot } from './collector.ts';
+export { UserStackMapRegistry, UserStackMapRegistryError, type FoundUserStackMap, type UserStackMapModule } from './user-stackmap-registry.ts';
+export { readStoreContext, v31StackRoots, V31StackWalkError, walkV31, writeStoreContext, type V31ActivationTriple, type V31Frame, type V31StackWalkFailure } from './walk.ts';
