@@ -171,8 +171,13 @@ const STUB_SIZE = 8;
 /** Breakpoint immediate marking gateway stubs where the breakpoint has one (AArch64 `brk`,
  * "ss"); any other brk is a breakpoint. */
 const GATEWAY_BRK = 0x5353;
-/** Code hooks one machine puts on single instructions before it watches all code instead. */
-const MAX_SITE_HOOKS = 64;
+/**
+ * Code hooks one machine puts on single instructions before it watches all code instead. Each
+ * AArch64 trampoline that restores SP from FP has an `sp-check` site, so a store running many
+ * modules (the fuzzer runs 64 per store) reaches a few hundred; past this, every instruction
+ * would call back into JS.
+ */
+const MAX_SITE_HOOKS = 256;
 const NO_UNTIL = (1n << 64n) - 1n;
 
 function alignUp(v: bigint, a: bigint): bigint {

@@ -1,6 +1,7 @@
 import type { Arch } from '../isa/arch.ts';
 import type { SyscallConvention } from '../isa/abi.ts';
 import type { Disassembler } from '../isa/disasm.ts';
+import { x64ScanBlock } from '../isa/x64/length.ts';
 
 /**
  * Instructions a user-mode sandbox must not let run as the engine defines them. Unicorn runs
@@ -66,6 +67,10 @@ export function systemInstructions(arch: Arch, address: bigint, code: Uint8Array
 }
 
 function x64System(address: bigint, code: Uint8Array, disassembler: Disassembler): SystemInstruction[] {
+  // A block that decodes completely without Capstone and has none of the few system
+  // instructions that decoder knows needs nothing (the others are forms it leaves to Capstone).
+  const quick = x64ScanBlock(code);
+  if (quick && !quick.system) return [];
   let suspicious = false;
   for (let i = 0; i < code.length && !suspicious; i++) {
     const b = code[i];

@@ -2,6 +2,7 @@ import koffi from 'koffi';
 import type * as Koffi from 'koffi';
 import type { Arch } from '../isa/arch.ts';
 import { createDisassembler } from '../isa/disasm.ts';
+import { x64ScanBlock } from '../isa/x64/length.ts';
 import { registersOf } from '../isa/registers.ts';
 import { cpuOf } from '../isa/cpu.ts';
 import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
@@ -209,16 +210,22 @@ export interface UnicornOptions {
    * tests). Either way the counts, budget stops and timeouts are the same (docs/engine.md).
    */
   inlineCounters?: boolean;
-  /** Describes blocks for the native counter; the default counts instructions with Capstone
-   * (an undecodable tail counts as the one instruction that will fault). */
+  /** Describes blocks for the native counter; the default counts instructions as Capstone
+   * does (an undecodable tail counts as the one instruction that will fault), on x86-64 with
+   * isa/x64/length.ts first and Capstone only for the forms it does not know. */
   describeBlock?: BlockDescriber;
 }
 
 function countingDescriber(arch: Arch): BlockDescriber {
   const size = cpuOf(arch).instructionSize;
   if (size !== undefined) return (_address, code) => ({ instructions: Math.floor(code.length / size) });
-  const disassembler = createDisassembler(arch);
+  let disassembler: ReturnType<typeof createDisassembler> | undefined;
   return (address, code) => {
+    // Compiled code and trampolines decode without Capstone (isa/x64/length.ts answers only
+    // when sure, with Capstone's count); anything else is counted by Capstone.
+    const quick = x64ScanBlock(code);
+    if (quick) return { instructions: quick.count };
+    disassembler ??= createDisassembler(arch);
     const scan = disassembler.scan(code, address);
     return { instructions: scan.count + (scan.invalidAt === undefined ? 0 : 1) };
   };
