@@ -7,6 +7,7 @@
  * Then the failures: corrupted typed entries and chains fail loudly.
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { ARCHES, type Arch } from '../../isa/arch.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
@@ -19,6 +20,7 @@ import { encodeUserStackMaps, readUserStackMaps, type UserStackMapRecord } from 
 import { collectDrc, type DrcCollectionReport, type DrcRoot } from './collector.ts';
 import { DrcHeap } from './heap.ts';
 import { UserStackMapRegistry, UserStackMapRegistryError } from './user-stackmap-registry.ts';
+import { drcExplanationToJson, renderDrcExplanation, V31Collector } from './v31-collector.ts';
 import { readStoreContext, v31StackRoots, V31StackWalkError, walkV31, writeStoreContext, type V31Frame } from './walk.ts';
 
 const ENTRY_FP = VMStoreContextLayout.lastWasmEntryFp;
@@ -257,3 +259,47 @@ test('an image may carry .stackscope.usermaps beside the v17 sections; the loade
   const plain = writeImage({ arch: 'aarch64', text: new Uint8Array(64), placed: [], moduleSection: new Uint8Array(4), stackMapSection: new Uint8Array(8), trapSection: new Uint8Array(4) });
   t.false(readElf(plain, 'plain.o').sections.some((s) => s.name === '.stackscope.usermaps'), 'v17 images have no such section');
 });
+
+for (const arch of ARCHES) {
+  test(`${arch}: V31Collector explains a collection: typed entries with their slots, headers, the table and the frees`, async (t) => {
+    const { m, c, text, storeContext, heap, registry } = await setUp(arch);
+    try {
+      const collector = new V31Collector({ machine: m, heap, registry, storeContext });
+      const [a, b, dead] = ['a', 'b', 'dead'].map((v) => heap.allocExternRef(v)!);
+      for (const r of [a, b, dead]) heap.exposeGcRefToWasm(r);
+      let text1 = '';
+      let json: any;
+      const host = m.addHostFunction('gc', 0, (_args, call) => {
+        writeStoreContext(m, storeContext, { exitFp: call.fp, exitPc: call.returnAddress });
+        const { explanation } = collector.collect({ explain: true });
+        text1 = renderDrcExplanation(explanation!);
+        json = JSON.parse(JSON.stringify(drcExplanationToJson(explanation!)));
+      });
+      m.call(text.address, [storeContext, text.address + BigInt(c.outer), BigInt(a), BigInt(b), host]);
+      const lines = text1.split('\n');
+      t.regex(lines[0], new RegExp(`^DRC collection on ${arch} \\(wasmtime v31\\): 2 frames, 2 precise roots, 1 freed; heap at 0x[0-9a-f]+ \\(524288 bytes\\), 3 live objects before, 2 after`));
+      t.true(lines.some((l) => /a0 f0 {2}pair \[fixture\] {2}pc 0x[0-9a-f]+ {2}fp 0x[0-9a-f]+ {2}sp 0x[0-9a-f]+ {2}frame 16 bytes/.test(l)));
+      t.true(lines.some((l) => /sp\+0 {4}i32 {2}@ 0x[0-9a-f]+ {2}= 0x8 +ExternRef type none, 24 bytes, count 1, host value "a"/.test(l)), text1);
+      t.true(lines.some((l) => /sp\+4 {4}i32 .*= 0x20 .*host value "b"/.test(l)));
+      t.true(lines.some((l) => /sp\+12 {3}i32 .*= 0x20 /.test(l)));
+      t.true(lines.includes('  before: chunk 0 slots, bump [], over-approximated {0x8, 0x20, 0x38}'));
+      t.true(lines.includes('  after : chunk 1024 slots, bump [], over-approximated {0x8, 0x20}'));
+      t.true(lines.includes('  0x38  ExternRef, 24 bytes, host value "dead"'));
+      if (arch === 'x64') {
+        const doc = readFileSync(new URL('../../docs/gc.md', import.meta.url), 'utf8');
+        const block = doc.slice(doc.indexOf('## 7. The v31 profile')).split('```text\n')[1].split('\n```')[0];
+        t.is(block, text1, 'docs/gc.md §7 shows exactly what the collector prints');
+      }
+      t.is(json.frames[0].entries[1].raw, '0x20');
+      t.is(json.frames[0].entries[1].target.kind, 'ExternRef');
+      t.is(json.frames[1].functionName, 'outer');
+      t.deepEqual(json.freed, [{ ref: '0x38', kind: 'ExternRef', size: 24, hostValue: 'dead' }]);
+      // Outside Wasm: no activation, no frames; the over-approximation is swept.
+      writeStoreContext(m, storeContext, { exitPc: 0n, exitFp: 0n, entryFp: 0n });
+      const after = collector.collect({ explain: true });
+      t.regex(renderDrcExplanation(after.explanation!), /\(no Wasm frames\)[\s\S]*Freed:\n {2}0x8 {2}ExternRef/);
+    } finally {
+      m.close();
+    }
+  });
+}

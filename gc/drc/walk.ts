@@ -22,7 +22,7 @@ import { StackscopeError, hex } from '../../isa/error.ts';
 import { VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
 import { MemoryReader } from '../walk.ts';
 import type { DrcRoot } from './collector.ts';
-import type { UserStackMapRegistry } from './user-stackmap-registry.ts';
+import type { FoundUserStackMap, UserStackMapRegistry } from './user-stackmap-registry.ts';
 
 /** One activation's records, as VMStoreContext (or a saved snapshot of it) holds them. */
 export interface V31ActivationTriple {
@@ -108,32 +108,59 @@ export function walkV31(machine: Machine, live: V31ActivationTriple, older: read
   return frames;
 }
 
+/** One entry of a frame's user stack map, read: where, and the raw u32 found there (0 = null). */
+export interface ScannedEntry {
+  type: 'i32';
+  offset: number;
+  slot: number;
+  raw: number;
+}
+
+/** A frame with what its map says, as `scanV31Frame` reads it. */
+export interface ScannedFrame {
+  frame: V31Frame;
+  /** Undefined: no map at this return address (no live refs here). */
+  map?: FoundUserStackMap;
+  functionName?: string;
+  sp?: number;
+  entries: ScannedEntry[];
+}
+
+/**
+ * Reads every entry of `frame`'s user stack map (nulls included). @throws V31StackWalkError for
+ * a frame outside every registered module, a map entry that is not a 32-bit ref, or a slot
+ * outside readable memory.
+ */
+export function scanV31Frame(machine: Machine, frame: V31Frame, registry: UserStackMapRegistry, reader = new MemoryReader(machine)): ScannedFrame {
+  const fail = (failure: V31StackWalkFailure, detail: string) => new V31StackWalkError(failure, frame.activation, frame.index, BigInt(frame.pc), BigInt(frame.fp), 0n, detail);
+  const found = registry.lookup(frame.pc);
+  if (!found) {
+    if (!registry.moduleAt(frame.pc)) throw fail('no-module', 'the pc of a Wasm frame lies in no registered module');
+    return { frame, entries: [] };
+  }
+  const { map, module } = found;
+  const sp = frame.fp - map.frameSize;
+  const functionName = module.functionNames?.get(map.funcIndex) ?? `${module.name}!func${map.funcIndex}`;
+  const entries: ScannedEntry[] = [];
+  for (const entry of map.entries) {
+    if (entry.type !== 'i32') throw fail('not-a-32-bit-ref', `${entry.type} entry at SP+${entry.offset}: v31 GC references are i32`);
+    if (entry.offset + 4 > map.frameSize) throw fail('entry-outside-frame', `entry at SP+${entry.offset} lies outside the ${map.frameSize}-byte frame`);
+    const slot = sp + entry.offset;
+    if (reader.block(slot, 4) < 0) throw fail('unreadable', `cannot read the stack slot at 0x${slot.toString(16)}`);
+    entries.push({ type: 'i32', offset: entry.offset, slot, raw: machine.readU32(BigInt(slot)) });
+  }
+  return { frame, map: found, functionName, sp, entries };
+}
+
 /**
  * The non-null GC references the frames' user stack maps mark, youngest frame first, each with
- * its stack slot and function. @throws V31StackWalkError for a frame outside every registered
- * module, a map entry that is not a 32-bit ref, or a slot outside readable memory.
+ * its stack slot and function (see `scanV31Frame` for the failures).
  */
 export function v31StackRoots(machine: Machine, frames: readonly V31Frame[], registry: UserStackMapRegistry, reader = new MemoryReader(machine)): DrcRoot[] {
   const roots: DrcRoot[] = [];
   for (const frame of frames) {
-    const fail = (failure: V31StackWalkFailure, detail: string) => new V31StackWalkError(failure, frame.activation, frame.index, BigInt(frame.pc), BigInt(frame.fp), 0n, detail);
-    const found = registry.lookup(frame.pc);
-    if (!found) {
-      if (!registry.moduleAt(frame.pc)) throw fail('no-module', 'the pc of a Wasm frame lies in no registered module');
-      continue;
-    }
-    const { map, module } = found;
-    const sp = frame.fp - map.frameSize;
-    const name = module.functionNames?.get(map.funcIndex) ?? `${module.name}!func${map.funcIndex}`;
-    for (const entry of map.entries) {
-      if (entry.type !== 'i32') throw fail('not-a-32-bit-ref', `${entry.type} entry at SP+${entry.offset}: v31 GC references are i32`);
-      if (entry.offset + 4 > map.frameSize) throw fail('entry-outside-frame', `entry at SP+${entry.offset} lies outside the ${map.frameSize}-byte frame`);
-      const slot = sp + entry.offset;
-      const o = reader.block(slot, 4);
-      if (o < 0) throw fail('unreadable', `cannot read the stack slot at 0x${slot.toString(16)}`);
-      const raw = machine.readU32(BigInt(slot));
-      if (raw !== 0) roots.push({ raw, slot: BigInt(slot), frame: name });
-    }
+    const scanned = scanV31Frame(machine, frame, registry, reader);
+    for (const e of scanned.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: BigInt(e.slot), frame: scanned.functionName });
   }
   return roots;
 }
