@@ -1,4 +1,5 @@
 import { StackscopeError } from '../isa/error.ts';
+import { REGALLOC_MODES, type RegallocMode } from '../compiler/regalloc/modes.ts';
 
 /** A bad command line: reported on stderr with exit code 2. */
 export class UsageError extends StackscopeError {
@@ -43,6 +44,16 @@ export function parseArgs(argv: readonly string[], valued: readonly string[], co
     }
   }
   return { positionals, flags };
+}
+
+/** `--regalloc none|linear-scan` (undefined when absent: the engine's default). */
+export function parseRegalloc(args: ParsedArgs, command: string): RegallocMode | undefined {
+  const v = args.flags.get('regalloc');
+  if (v === undefined) return undefined;
+  if (v === true || !(REGALLOC_MODES as readonly string[]).includes(v)) {
+    throw new UsageError(`--regalloc: unknown mode '${v === true ? '' : v}' (${REGALLOC_MODES.join(' or ')})`, command);
+  }
+  return v as RegallocMode;
 }
 
 export function rejectUnknown(args: ParsedArgs, known: readonly string[], command: string): void {

@@ -10,8 +10,11 @@ import { GuestTrap } from '../simulator/trap.ts';
 import type { HostCall } from '../simulator/machine.ts';
 import type { Arch } from '../isa/arch.ts';
 import { instantiate, liveWords, trapCodeAt, u32, watModule, type TestInstance } from './testing.ts';
+import { REGALLOC_MODES } from './index.ts';
 
 const ARCHES = ['x64', 'aarch64'] as const satisfies readonly Arch[];
+/** Every test runs on both arches in both register-allocation modes. */
+const TARGETS = ARCHES.flatMap((arch) => REGALLOC_MODES.map((regalloc) => ({ arch, regalloc, name: regalloc === 'none' ? arch : `${arch}, ${regalloc}` })));
 
 const CONTROL = `(module
   (func $fac (param i64) (result i64)
@@ -46,9 +49,9 @@ const CONTROL = `(module
     (block (param i32 i32) (result i32) (i32.sub)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`control flow, locals, select and calls (${arch})`, async (t) => {
-    const inst = await instantiate(await watModule(CONTROL), arch);
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`control flow, locals, select and calls (${name})`, async (t) => {
+    const inst = await instantiate(await watModule(CONTROL), arch, {}, regalloc);
     t.is(inst.call(0, [10]), 3628800n);
     t.is(inst.call(1, [100]), 5050n);
     t.deepEqual([0, 1, 2, 3, 99].map((i) => inst.call(2, [i])), [100n, 101n, 102n, 102n, 102n]);
@@ -69,8 +72,8 @@ for (const arch of ARCHES) {
     t.is(inst.call(10, [100]), 100n);
   });
 
-  test(`the stack-limit check traps with StackOverflow before the frame is allocated (${arch})`, async (t) => {
-    const inst = await instantiate(await watModule(CONTROL), arch);
+  test(`the stack-limit check traps with StackOverflow before the frame is allocated (${name})`, async (t) => {
+    const inst = await instantiate(await watModule(CONTROL), arch, {}, regalloc);
     const e = t.throws(() => inst.call(10, [1_000_000]), { instanceOf: GuestTrap })!;
     t.is(trapCodeAt(inst, e), 'StackOverflow');
     // The limit was honoured: SP never went below it.
@@ -106,9 +109,9 @@ const MEMORY = `(module
   (func (param i32) (result i32) (i32.load offset=65535 (local.get 0)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`loads and stores of every width, bounds checks, memory.size/grow (${arch})`, async (t) => {
-    const inst = await instantiate(await watModule(MEMORY), arch);
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`loads and stores of every width, bounds checks, memory.size/grow (${name})`, async (t) => {
+    const inst = await instantiate(await watModule(MEMORY), arch, {}, regalloc);
     const mem = inst.memoryBase!;
     t.is(u32(inst.call(0, [16])), 0x04030201n);
     t.is(inst.call(1, [16]), 0x0000000088878685n + 0n * 1n);
@@ -177,13 +180,13 @@ const GLOBALS_CALLS = `(module
   (func $nullref (result i32) (ref.is_null (ref.null func)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`globals, imported calls, call_indirect, funcref tables (${arch})`, async (t) => {
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`globals, imported calls, call_indirect, funcref tables (${name})`, async (t) => {
     const mod = await watModule(GLOBALS_CALLS);
     const seen: bigint[][] = [];
     const inst = await instantiate(mod, arch, {
       functions: new Map([[0, (args: bigint[]) => { seen.push(args); return u32(args[2]) + u32(args[3]) + u32(args[4]); }]]),
-    });
+    }, regalloc);
     // imported global: point its VMGlobalImport.from at a definition we own.
     const importedDef = inst.vmctx + 0x8000n;
     inst.machine.writeU64(importedDef, 0x55aa55aa55n);
@@ -252,8 +255,8 @@ const EXTERNREF = `(module
     (ref.is_null))
 )`;
 
-for (const arch of ARCHES) {
-  test(`externref tables, barriers, globals and libcalls (${arch})`, async (t) => {
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`externref tables, barriers, globals and libcalls (${name})`, async (t) => {
     const mod = await watModule(EXTERNREF);
     const observed: { fp: bigint; map: bigint[] | null }[] = [];
     let inst: TestInstance;
@@ -263,7 +266,7 @@ for (const arch of ARCHES) {
         observed.push({ fp: call.fp, map: map === undefined ? null : liveWords(inst.machine, call.fp, map) });
         return 0n;
       }]]),
-    });
+    }, regalloc);
     const r1 = inst.newExternref();
     const r2 = inst.newExternref();
     const r3 = inst.newExternref();
@@ -340,8 +343,8 @@ const FRAMES = `(module
     (table.copy (i32.const 0) (i32.const 1) (i32.const 1)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`stack arguments, a GC-style frame walk, big frames and bulk libcalls (${arch})`, async (t) => {
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`stack arguments, a GC-style frame walk, big frames and bulk libcalls (${name})`, async (t) => {
     const mod = await watModule(FRAMES);
     let inst: TestInstance;
     const walked: bigint[][] = [];
@@ -365,7 +368,7 @@ for (const arch of ARCHES) {
         }],
         [1, (args: bigint[]) => args.slice(2).reduce((s, v, k) => s + BigInt.asUintN(k % 2 === 0 ? 32 : 64, v) * BigInt(k + 1), 0n)],
       ]),
-    });
+    }, regalloc);
     t.is(inst.call(3), 1n * 1n + 2n * 2n + 3n * 3n + 4n * 4n + 5n * 5n + 6n * 6n + 7n * 7n + 8n * 8n + 9n * 9n);
     t.is(inst.call(4), 1n + 8n + 90n);
     const a = inst.newExternref();
@@ -398,9 +401,9 @@ const IMPORTED = `(module
   (func $call (param i32) (result i32) (call_indirect (type $v) (local.get 0)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`imported memory and table are reached through their import records (${arch})`, async (t) => {
-    const inst = await instantiate(await watModule(IMPORTED), arch);
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`imported memory and table are reached through their import records (${name})`, async (t) => {
+    const inst = await instantiate(await watModule(IMPORTED), arch, {}, regalloc);
     const m = inst.machine;
     const o = inst.image.offsets;
     // A memory definition and a table definition owned by "another instance".
@@ -446,9 +449,9 @@ const SEGMENTS = `(module
   (func $gfnull (result i32) (ref.is_null (global.get $gf)))
 )`;
 
-for (const arch of ARCHES) {
-  test(`segment libcalls and funcref globals (${arch})`, async (t) => {
-    const inst = await instantiate(await watModule(SEGMENTS), arch);
+for (const { arch, regalloc, name } of TARGETS) {
+  test(`segment libcalls and funcref globals (${name})`, async (t) => {
+    const inst = await instantiate(await watModule(SEGMENTS), arch, {}, regalloc);
     inst.call(1, [7, 8, 9]);
     t.deepEqual(inst.builtinCalls.map((c) => [c.name, c.args.slice(1)]), [
       ['table_init', [0n, 0n, 7n, 8n, 9n]],

@@ -1,22 +1,28 @@
 /**
- * Single-pass translation of one validated Wasm function into machine code through a
- * `MacroAssembler`, with wasmtime v17's calling convention, frame layout, trap sites and
- * stack maps. compileFunction runs the stages in lowering/: the frame layout (frame.ts), then
- * one pass over the body in which each instruction is lowered by control flow (control.ts),
- * call sites (calls.ts) or per-opcode lowering (instructions.ts), all of which address the
- * environment through environment.ts and find values through the value-location layer
- * (values.ts, the layer a register allocator replaces).
+ * Translation of one validated Wasm function into machine code through a `MacroAssembler`,
+ * with wasmtime v17's calling convention, frame layout, trap sites and stack maps.
+ * compileFunction runs the stages in lowering/: the frame layout (frame.ts), then a pass over
+ * the body in which each instruction is lowered by control flow (control.ts), call sites
+ * (calls.ts) or per-opcode lowering (instructions.ts), all of which address the environment
+ * through environment.ts and find values through the value-location layer (values.ts).
  *
- * The frame (lowering/frame.ts) gives every operand-stack entry and every local its slot.
- * Every value lives in its slot between instructions, so at each call the only externref
- * values that exist are in slots, and the stack map names them: operand-stack entries below
- * the call's arguments (plus values an instruction keeps across its own libcall) and the
- * externref locals live after the instruction.
+ * Two register-allocation modes (`RegallocMode`):
+ * - `none`: one pass; the frame gives every operand-stack entry and every local its slot, every
+ *   value lives in its slot between instructions, so at each call the only externref values
+ *   that exist are in slots, and the stack map names them: operand-stack entries below the
+ *   call's arguments (plus values an instruction keeps across its own libcall) and the
+ *   externref locals live after the instruction.
+ * - `linear-scan`: the same lowering runs twice. The recording pass (with an assembler that
+ *   emits nothing) builds the virtual-register program (regalloc/virtual.ts); the linear-scan
+ *   allocator (regalloc/linear-scan.ts) gives each value a register or a spill slot; the
+ *   emitting pass generates code with those locations. The same values survive each call as
+ *   in `none`, and the externrefs among them are in slots during the call (spilled before it
+ *   and reloaded after it when they live in registers), which the stack map names.
  */
 import { functionDisplayName, type DefinedFunction, type WasmModule } from './frontend/module.ts';
 import type { VMOffsets } from './vmoffsets.ts';
-import { externrefLiveness } from './liveness.ts';
-import type { MacroAssembler } from './codegen/common.ts';
+import { externrefLiveness, localLiveness } from './liveness.ts';
+import { ALLOCATABLE, VMCTX_REGISTER, type MacroAssembler } from './codegen/common.ts';
 import { abiOf } from '../isa/abi.ts';
 import type { RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
 import { functionSymbol, lowerCall } from './lowering/calls.ts';
@@ -24,7 +30,20 @@ import { CallRecorder, type CallSite, type Lowering } from './lowering/context.t
 import { lowerControl } from './lowering/control.ts';
 import { checkSignature, layoutFrame, type FunctionFrame } from './lowering/frame.ts';
 import { lowerInstruction } from './lowering/instructions.ts';
-import { SlotValues } from './lowering/values.ts';
+import { RegisterValues, SlotValues, type Values } from './lowering/values.ts';
+import { VirtualProgram } from './regalloc/virtual.ts';
+import { recordingAssembler } from './regalloc/recording-assembler.ts';
+import type { Arch } from '../isa/arch.ts';
+import type { ExternrefLiveness } from './liveness.ts';
+
+import type { RegallocMode } from './regalloc/modes.ts';
+export { REGALLOC_MODES, type RegallocMode } from './regalloc/modes.ts';
+
+/**
+ * Past this many (instructions × locals) a function is compiled with `none` even in
+ * `linear-scan` mode: the locals' liveness is a dense bitset dataflow of that size.
+ */
+export const REGALLOC_ANALYSIS_LIMIT = 1 << 24;
 
 export { functionSymbol } from './lowering/calls.ts';
 export type { CallSite, CallSiteKind } from './lowering/context.ts';
@@ -74,35 +93,110 @@ export interface FunctionContext {
   readonly offsets: VMOffsets;
   readonly signatureOf: readonly number[];
   readonly newAssembler: () => MacroAssembler;
+  /** Default `none`. */
+  readonly regalloc?: RegallocMode;
 }
 
-export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): CompiledFunction {
-  const { module, offsets } = ctx;
-  checkSignature(module, fn, fn.type, null, 'the function');
-  const arch = ctx.newAssembler().arch;
-  const { frame, slot, local } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+/** An instruction after which nothing falls through. */
+const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable']);
 
-  const m = ctx.newAssembler();
-  const liveness = externrefLiveness(fn);
-  const instrOffsets: number[] = new Array(fn.body.length).fill(-1);
-  const values = new SlotValues(slot, local);
+/** The lowering state of one pass over `fn`. */
+function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness): Lowering {
   const cx: Lowering = {
-    m, module, offsets, fn, signatureOf: ctx.signatureOf, frame, values,
-    calls: new CallRecorder(m, offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex),
+    m, module: ctx.module, offsets: ctx.offsets, fn, signatureOf: ctx.signatureOf, frame, values,
+    calls: new CallRecorder(m, ctx.offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex),
     ctrl: [],
     instrIndex: 0,
+    reachable: true,
   };
+  return cx;
+}
 
-  m.prologue(frame);
-  cx.ctrl.push({ kind: 'function', label: m.newLabel(), elseLabel: null, base: 0, params: [], results: fn.type.results, entryTypes: [] });
+/** Lowers the body (the prologue already emitted); returns each instruction's code offset. */
+function lowerBody(cx: Lowering): number[] {
+  const { m, fn } = cx;
+  const instrOffsets: number[] = new Array(fn.body.length).fill(-1);
+  cx.ctrl.push({
+    kind: 'function', label: m.newLabel(), elseLabel: null, base: 0, params: [], results: fn.type.results,
+    values: cx.values.enterBlock('function', [], fn.type.results),
+  });
   for (cx.instrIndex = 0; cx.instrIndex < fn.body.length; cx.instrIndex++) {
     const instr = fn.body[cx.instrIndex];
     if (instr.dead) continue;
     m.islandCheckpoint();
     instrOffsets[cx.instrIndex] = m.offset();
     if (!lowerControl(cx, instr) && !lowerCall(cx, instr)) lowerInstruction(cx, instr);
+    cx.reachable = !TERMINATORS.has(instr.op);
   }
+  return instrOffsets;
+}
 
+export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): CompiledFunction {
+  const { module } = ctx;
+  checkSignature(module, fn, fn.type, null, 'the function');
+  const arch = ctx.newAssembler().arch;
+  const numLocals = fn.type.params.length + fn.locals.length;
+  if (ctx.regalloc === 'linear-scan' && fn.body.length * numLocals <= REGALLOC_ANALYSIS_LIMIT) return compileAllocated(ctx, fn, arch);
+  const { frame, slot, local } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+
+  const m = ctx.newAssembler();
+  const cx = newLowering(ctx, fn, m, frame, new SlotValues(slot, local), externrefLiveness(fn));
+  m.prologue(frame);
+  const instrOffsets = lowerBody(cx);
+  return finished(fn, module, m, cx, frame, instrOffsets);
+}
+
+/** The callee-saved registers in encoding order (rbx 3, r12–r15; x19–x28), as Cranelift sorts clobbers. */
+const byEncoding = (a: string, b: string): number => (a === 'rbx' ? 3 : Number(a.slice(1))) - (b === 'rbx' ? 3 : Number(b.slice(1)));
+
+/** `linear-scan`: record the virtual-register program, allocate, then emit. */
+function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch): CompiledFunction {
+  const { module } = ctx;
+  const { frame: slotFrame } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+  const liveness = localLiveness(fn, () => true);
+  let instrIndex = (): number => 0;
+  const program = new VirtualProgram(arch, fn, () => instrIndex());
+
+  const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program), liveness);
+  instrIndex = () => recording.instrIndex;
+  lowerBody(recording);
+  const allocation = program.allocate(liveness, ALLOCATABLE[arch]);
+
+  const spillBase = slotFrame.outgoingBytes;
+  const savedRegs = [VMCTX_REGISTER[arch], ...allocation.usedCalleeSaved].sort(byEncoding);
+  const clobberSize = 16 * Math.ceil(savedRegs.length / 2);
+  const spillEnd = spillBase + 8 * allocation.slotCount;
+  const frameSize = Math.ceil(spillEnd / 16) * 16 + clobberSize;
+  program.beginEmitting(spillBase);
+  const frame: FunctionFrame = {
+    frameSize,
+    calleeSaveOffset: frameSize - clobberSize,
+    savedRegs,
+    paramOffsets: [],
+    paramWide: slotFrame.paramWide,
+    zeroStart: 0,
+    zeroCount: 0,
+    stackBase: spillBase,
+    localsBase: spillEnd,
+    outgoingBytes: slotFrame.outgoingBytes,
+    allocation: { spillBase, spillSlots: allocation.slotCount, values: program.assignments() },
+  };
+
+  const m = ctx.newAssembler();
+  const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program), liveness);
+  instrIndex = () => cx.instrIndex;
+  m.prologue(frame);
+  // Only the locals live at entry have a value there: parameters from their argument registers,
+  // declared locals zero (Wasm locals start at zero).
+  for (const l of liveness.liveIn(0)) {
+    if (l < fn.type.params.length) m.loadParam(l, program.locationOf(l)!);
+    else m.storeSlotImm(program.locationOf(l)!, 0n);
+  }
+  const instrOffsets = lowerBody(cx);
+  return finished(fn, module, m, cx, frame, instrOffsets);
+}
+
+function finished(fn: DefinedFunction, module: WasmModule, m: MacroAssembler, cx: Lowering, frame: FunctionFrame, instrOffsets: number[]): CompiledFunction {
   const out = m.finish();
   return {
     funcIndex: fn.index,

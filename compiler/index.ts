@@ -7,7 +7,7 @@ import { Aarch64MacroAssembler } from './codegen/aarch64.ts';
 import type { MacroAssembler } from './codegen/common.ts';
 import type { TrapCode } from '../isa/trap-codes.ts';
 import { X64MacroAssembler } from './codegen/x64.ts';
-import { compileFunction, signatureIndices, stackMapOf } from './function.ts';
+import { compileFunction, signatureIndices, stackMapOf, type RegallocMode } from './function.ts';
 import type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 import {
   FUNCTION_ALIGN,
@@ -25,8 +25,9 @@ import { checkCodegen } from './profiles.ts';
 export { CodegenError } from './codegen/common.ts';
 export { TRAP_CODES, trapCodeNumber, type TrapCode } from '../isa/trap-codes.ts';
 export { AARCH64_TRAP_IMMEDIATE } from '../isa/aarch64/encoder.ts';
-export { functionSymbol, stackMapOf } from './function.ts';
-export type { CallSite, CallSiteKind, CompiledFunction, StackMap } from './function.ts';
+export { functionSymbol, stackMapOf, REGALLOC_MODES } from './function.ts';
+export type { CallSite, CallSiteKind, CompiledFunction, RegallocMode, StackMap } from './function.ts';
+export { frameSlotName } from './lowering/frame.ts';
 export { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from './image.ts';
 export { ImageFormatError, readModuleMetadata, readStackMaps, readTrapTable } from './image-reader.ts';
 export type { ImageMetadata, StackMapRecord, TrapRecord } from './image-reader.ts';
@@ -40,6 +41,8 @@ export type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './i
 
 export interface CompileOptions {
   readonly arch: Arch;
+  /** Where values live: `none` (every value in its stack slot, the default) or `linear-scan`. */
+  readonly regalloc?: RegallocMode;
   /** Name used in errors from the ELF writer. */
   readonly file?: string;
   /** The era to compile for (profiles/); default v17. Others throw ProfileUnsupportedError until implemented. */
@@ -70,7 +73,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
   checkCodegen(options.profile ?? PROFILES[DEFAULT_PROFILE]);
   const offsets = vmOffsetsFor(module);
   const sigs = signatureIndices(module);
-  const ctx = { module, offsets, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch) };
+  const ctx = { module, offsets, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc };
   const compiled = module.functions.map((fn) => compileFunction(ctx, fn));
 
   let size = 0;

@@ -1,12 +1,15 @@
 /**
  * The annotated listing of a compiled image (`stackscope compile --print`): per function its
- * frame layout, then every instruction with text offset, bytes and disassembly, interleaved
- * with the Wasm instruction it implements, relocations, trap sites, and at each call the
- * stack map: mapped words, the bitmap and the slots its set bits cover.
+ * frame layout (with `--regalloc linear-scan`, also where each local and each value that
+ * crosses a call lives), then every instruction with text offset, bytes and disassembly,
+ * interleaved with the Wasm instruction it implements, relocations, trap sites, the spills
+ * and reloads of references around calls, and at each call the stack map: mapped words, the
+ * bitmap and the slots its set bits cover.
  */
 import { createDisassembler } from '../isa/disasm.ts';
 import type { CompiledImage, ImageFunction } from './image-types.ts';
 import { stackMapOf } from './function.ts';
+import { frameSlotName, type FunctionFrame } from './lowering/frame.ts';
 import type { WasmModule, Instr } from './frontend/module.ts';
 
 const hex = (n: number, width = 4): string => '0x' + n.toString(16).padStart(width, '0');
@@ -28,10 +31,31 @@ function describeInstr(instr: Instr): string {
 
 /** Names what a frame slot holds, from the function's layout. */
 function slotName(fn: ImageFunction, offset: number): string {
-  const f = fn.frame;
-  if (offset < f.stackBase) return `outgoing[${offset / 8}]`;
-  if (offset < f.localsBase) return `stack[${(offset - f.stackBase) / 8}]`;
-  return `local ${(offset - f.localsBase) / 8}`;
+  return frameSlotName(fn.frame, offset) ?? `[sp+${offset}]`;
+}
+
+const locText = (loc: number | string): string => (typeof loc === 'number' ? `[sp+${loc}]` : loc);
+
+/** The frame header lines of a function. */
+function frameLines(f: FunctionFrame, paramCount: number): string[] {
+  if (!f.allocation) {
+    return [
+      `;   frame ${f.frameSize} bytes (${f.frameSize / 8} words): outgoing [0,${f.stackBase}) stack [${f.stackBase},${f.localsBase}) ` +
+        `locals [${f.localsBase},${f.localsBase + 8 * (f.paramOffsets.length + f.zeroCount)}) callee-save [${f.calleeSaveOffset},${f.frameSize})`,
+    ];
+  }
+  const a = f.allocation;
+  const lines = [
+    `;   frame ${f.frameSize} bytes (${f.frameSize / 8} words), regalloc linear-scan: outgoing [0,${f.stackBase}) spill [${f.stackBase},${f.localsBase}) ` +
+      `callee-save [${f.calleeSaveOffset},${f.frameSize}) ${(f.savedRegs ?? []).join(' ')}`,
+  ];
+  const locals = a.values.filter((v) => v.local !== undefined);
+  if (locals.length > 0) {
+    lines.push(`;   locals: ${locals.map((v) => `${v.local}${v.local! < paramCount ? ' (param)' : ''} ${v.type} ${locText(v.loc)}`).join(', ')}`);
+  }
+  const crossing = a.values.filter((v) => v.local === undefined && v.crossesCall);
+  if (crossing.length > 0) lines.push(`;   values live across calls: ${crossing.map((v) => `v${v.vreg} ${v.type} ${locText(v.loc)}`).join(', ')}`);
+  return lines;
 }
 
 export function formatListing(image: CompiledImage, module: WasmModule): string[] {
@@ -42,11 +66,9 @@ export function formatListing(image: CompiledImage, module: WasmModule): string[
     const f = fn.frame;
     lines.push('');
     lines.push(`; function ${fn.funcIndex} <${fn.symbol}> $${fn.name}  .text+${hex(fn.textOffset)} size ${fn.code.length}`);
-    lines.push(
-      `;   frame ${f.frameSize} bytes (${f.frameSize / 8} words): outgoing [0,${f.stackBase}) stack [${f.stackBase},${f.localsBase}) ` +
-        `locals [${f.localsBase},${f.localsBase + 8 * (fn.frame.paramOffsets.length + fn.frame.zeroCount)}) callee-save [${f.calleeSaveOffset},${f.frameSize})`,
-    );
-    const body = module.functions[fn.definedIndex].body;
+    const defined = module.functions[fn.definedIndex];
+    lines.push(...frameLines(f, defined.type.params.length));
+    const body = defined.body;
     const wasmAt = new Map<number, string[]>();
     fn.instrOffsets.forEach((off, i) => {
       if (off < 0) return;
@@ -57,6 +79,13 @@ export function formatListing(image: CompiledImage, module: WasmModule): string[
     const relocAt = new Map(fn.relocations.map((r) => [r.offset, r] as const));
     const trapAt = new Map(fn.traps.map((t) => [t.offset, t.code] as const));
     const siteAfter = new Map(fn.callSites.map((s) => [s.callOffset, s] as const));
+    const spillAt = new Map<number, string>();
+    for (const s of fn.callSites) {
+      (s.spills ?? []).forEach((sp, k) => {
+        spillAt.set(s.spillOffsets[k], `spill v${sp.vreg} (externref) ${sp.reg} -> [sp+${sp.slot}] for the call`);
+        spillAt.set(s.reloadOffsets[k], `reload v${sp.vreg} (externref) [sp+${sp.slot}] -> ${sp.reg} after the call`);
+      });
+    }
     // Disassembled at the function's .text offset so branch targets read as listing addresses.
     for (const insn of dis.disasm(fn.code, BigInt(fn.textOffset))) {
       const off = Number(insn.address) - fn.textOffset;
@@ -68,6 +97,8 @@ export function formatListing(image: CompiledImage, module: WasmModule): string[
       }
       const trap = trapAt.get(off);
       if (trap) notes.push(`trap ${trap}`);
+      const spill = spillAt.get(off);
+      if (spill) notes.push(spill);
       const bytes = Buffer.from(insn.bytes).toString('hex').replace(/(..)(?!$)/g, '$1 ');
       const text = `  ${hex(fn.textOffset + off, 6)}:  ${bytes.padEnd(30)}${insn.text}`;
       lines.push(notes.length > 0 ? `${text.padEnd(84)}; ${notes.join('; ')}` : text);

@@ -82,10 +82,19 @@ export function successors(fn: DefinedFunction): number[][] {
 
 /** Computes externref-local liveness; cheap (nothing at all) when the function has none. */
 export function externrefLiveness(fn: DefinedFunction): ExternrefLiveness {
+  return localLiveness(fn, (l) => localType(fn, l) === 'externref');
+}
+
+/**
+ * Liveness of the locals `tracked` selects (all of them for the register allocator, which
+ * must keep every live local across calls; only externrefs for stack maps). `liveAfter(i)`
+ * lists the selected locals live after instruction i; `liveIn(i)`, those live before it.
+ */
+export function localLiveness(fn: DefinedFunction, tracked: (local: number) => boolean): ExternrefLiveness & { liveIn(i: number): readonly number[] } {
   const numLocals = fn.type.params.length + fn.locals.length;
   const refLocals: number[] = [];
-  for (let l = 0; l < numLocals; l++) if (localType(fn, l) === 'externref') refLocals.push(l);
-  if (refLocals.length === 0) return NONE;
+  for (let l = 0; l < numLocals; l++) if (tracked(l)) refLocals.push(l);
+  if (refLocals.length === 0) return { ...NONE, liveIn: () => EMPTY };
   const bitOf = new Map<number, number>(refLocals.map((l, k) => [l, k]));
   const words = Math.ceil(refLocals.length / 32);
   const n = fn.body.length;
@@ -124,13 +133,15 @@ export function externrefLiveness(fn: DefinedFunction): ExternrefLiveness {
       }
     }
   }
+  const read = (bits: Uint32Array, i: number): number[] => {
+    const result: number[] = [];
+    for (let k = 0; k < refLocals.length; k++) {
+      if (bits[i * words + (k >> 5)] & (1 << (k & 31))) result.push(refLocals[k]);
+    }
+    return result;
+  };
   return {
-    liveAfter(i: number): readonly number[] {
-      const result: number[] = [];
-      for (let k = 0; k < refLocals.length; k++) {
-        if (liveOut[i * words + (k >> 5)] & (1 << (k & 31))) result.push(refLocals[k]);
-      }
-      return result;
-    },
+    liveAfter: (i: number): readonly number[] => read(liveOut, i),
+    liveIn: (i: number): readonly number[] => read(liveIn, i),
   };
 }

@@ -10,6 +10,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Arch } from '../isa/arch.ts';
 import { instantiate, liveWords, watModule, type TestInstance } from './testing.ts';
+import { REGALLOC_MODES } from './index.ts';
 
 type Stmt =
   | { kind: 'copy'; dst: number; src: number }
@@ -123,8 +124,8 @@ function generate(stmts: Stmt[], fnIndex: number, params: [bigint, bigint]): Gen
 
 const FUNCS_PER_MODULE = 6;
 
-for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
-  test(`each stack map marks exactly the live externref slots (${arch})`, async (t) => {
+for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) for (const regalloc of REGALLOC_MODES) {
+  test(`each stack map marks exactly the live externref slots (${regalloc === 'none' ? arch : `${arch}, ${regalloc}`})`, async (t) => {
     let sites = 0;
     let wide = 0;
     await fc.assert(
@@ -142,7 +143,7 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
             seen.set(Number(args[2]), liveWords(inst.machine, call.fp, map).sort());
             if (map.bitmap.slice(1).some((w) => w !== 0)) wide++;
           }]]),
-        });
+        }, regalloc);
         gens.forEach((g, k) => {
           seen.clear();
           inst.call(k + 1, params);
@@ -157,7 +158,8 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
       { numRuns: 12, seed: arch === 'x64' ? 17 : 23 },
     );
     t.true(sites > 50, `only ${sites} call sites checked`);
-    t.true(wide > 0, 'no map with a set bit beyond the first bitmap word');
+    // The padding locals push slots past the first bitmap word only where every value has a slot.
+    if (regalloc === 'none') t.true(wide > 0, 'no map with a set bit beyond the first bitmap word');
   });
 }
 

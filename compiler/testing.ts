@@ -11,7 +11,7 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { GuestTrap } from '../simulator/trap.ts';
 import { Machine, type HostCall, type HostFunction, type Region } from '../simulator/machine.ts';
 import { BUILTIN_FUNCTIONS, type BuiltinName } from './builtins.ts';
-import { compileModule, type CompiledImage, type ImageStackMap } from './index.ts';
+import { compileModule, type CompiledImage, type ImageStackMap, type RegallocMode } from './index.ts';
 import { parseWatText, loadWat, type WasmModule } from './frontend/index.ts';
 import { VMCONTEXT_MAGIC, VMExternRefActivationsTableLayout, VMFuncRefLayout, VMRuntimeLimitsLayout } from './vmoffsets.ts';
 
@@ -68,10 +68,10 @@ export async function watModule(text: string): Promise<WasmModule> {
   return parseWatText(text);
 }
 
-/** Compiles `module` for `arch`, links it and builds a VMContext on a fresh machine. */
-export async function instantiate(module: WasmModule, arch: Arch, imports: TestImports = {}): Promise<TestInstance> {
+/** Compiles `module` for `arch` (with `regalloc`, default none), links it and builds a VMContext on a fresh machine. */
+export async function instantiate(module: WasmModule, arch: Arch, imports: TestImports = {}, regalloc?: RegallocMode): Promise<TestInstance> {
   const machine = await Machine.create({ arch, timeoutMs: 20_000 });
-  const image = compileModule(module, { arch });
+  const image = compileModule(module, { arch, regalloc });
   return instantiateImage(machine, module, image, imports);
 }
 

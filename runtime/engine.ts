@@ -8,6 +8,7 @@ import { resolveUarch } from '../simulator/timing/model.ts';
 import { UARCH_SPECS } from '../simulator/timing/table.ts';
 import { RuntimeError } from './errors.ts';
 import { resolveProfile, type Profile, type ProfileName } from '../profiles/profile.ts';
+import { REGALLOC_MODES, type RegallocMode } from '../compiler/index.ts';
 
 export interface EngineConfig {
   arch: Arch;
@@ -35,6 +36,12 @@ export interface EngineConfig {
    * ProfileUnsupportedError, never the v17 behaviour. An unknown name is an UnknownProfileError.
    */
   profile?: ProfileName | Profile;
+  /**
+   * Where compiled code keeps Wasm values (docs/stack-maps.md): `none` (default) gives every
+   * value its own stack slot; `linear-scan` keeps values in registers and spills references to
+   * stack slots around every call they survive, as Cranelift does.
+   */
+  regalloc?: RegallocMode;
 }
 
 /**
@@ -74,6 +81,9 @@ export class Engine {
     this.arch = config.arch;
     checkCycleOptions(config.arch, config.cycles);
     this.profile = resolveProfile(config.profile);
+    if (config.regalloc !== undefined && !REGALLOC_MODES.includes(config.regalloc)) {
+      throw new RuntimeError('Engine', `unknown regalloc ${String(config.regalloc)} (expected ${REGALLOC_MODES.join(' or ')})`);
+    }
     this.config = Object.freeze({ ...config });
   }
 

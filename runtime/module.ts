@@ -33,7 +33,7 @@ export class Module {
 
   /** Compiles an already parsed module, or adopts an image compiled from it. */
   static fromParsed(engine: Engine, wasm: WasmModule, image?: CompiledImage, name?: string): Module {
-    const img = image ?? compileModule(wasm, { arch: engine.arch, profile: engine.profile });
+    const img = image ?? compileModule(wasm, { arch: engine.arch, profile: engine.profile, regalloc: engine.config.regalloc });
     return new Module(engine, wasm, codeOfCompiledImage(img), img, name);
   }
 

@@ -5,11 +5,11 @@ import { compileModule } from '../../compiler/index.ts';
 import { formatListing } from '../../compiler/listing.ts';
 import { CompileError, parseModuleSource } from '../../compiler/frontend/index.ts';
 import { hex } from '../../isa/error.ts';
-import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
+import { parseArgs, parseRegalloc, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
 export const COMPILE_HELP = `usage: stackscope compile <file.wat | file.wasm> --arch x64|aarch64 [-o out.o] [--print] [--json]
-                         [--profile v17|v31]
+                         [--profile v17|v31] [--regalloc none|linear-scan]
 
 Compiles a WebAssembly module (text or binary) into an ELF64 relocatable object in the
 Cranelift / wasmtime v17 conventions (docs/image-format.md). -o writes the object.
@@ -19,14 +19,18 @@ bit 0 rightmost, and the frame slots its set bits cover).
 --json prints a summary: functions (index, symbol, name, offset, size, frame size), traps and
 stack maps. Exit code 2 with a located message when the module is invalid or unsupported.
 --profile v17|v31 is the wasmtime era to compile for (default v17; docs/profiles.md): v31 code
-generation does not exist yet, so --profile v31 is a ProfileUnsupportedError (exit 2).`;
+generation does not exist yet, so --profile v31 is a ProfileUnsupportedError (exit 2).
+--regalloc chooses where values live: none (default) gives every value its own stack slot;
+linear-scan keeps them in registers and spills references to slots around each call they
+survive (the listing marks each spill and reload).`;
 
 export async function compileCommand(argv: string[], out: Output): Promise<number> {
   // `-o` is accepted as a synonym of `--output`.
   const normalized = argv.map((a) => (a === '-o' ? '--output' : a));
-  const args = parseArgs(normalized, ['arch', 'output', 'profile'], 'compile');
-  rejectUnknown(args, ['arch', 'output', 'print', 'json', 'profile'], 'compile');
+  const args = parseArgs(normalized, ['arch', 'output', 'profile', 'regalloc'], 'compile');
+  rejectUnknown(args, ['arch', 'output', 'print', 'json', 'profile', 'regalloc'], 'compile');
   const profile = profileFlag(args, 'compile');
+  const regalloc = parseRegalloc(args, 'compile');
   const archName = args.flags.get('arch');
   if (typeof archName !== 'string') throw new UsageError('--arch x64|aarch64 is required', 'compile');
   const arch = parseArch(archName);
@@ -43,7 +47,7 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
   let module;
   try {
     module = await parseModuleSource(source, { fileName: file });
-    image = compileModule(module, { arch, file, profile });
+    image = compileModule(module, { arch, file, profile, regalloc });
   } catch (e) {
     // An invalid or unsupported module is an input error (exit code 2), reported with its location.
     if (e instanceof CompileError) {

@@ -6,8 +6,10 @@
  * - x12–x15 are private scratch for arithmetic;
  * - x16 (IP0) carries the stack limit in the prologue and call targets; x17 (IP1) builds
  *   addresses whose offsets do not fit an immediate.
- * Nothing is kept in a register across a Wasm instruction, so no value is live in a register
- * at a call.
+ * With `--regalloc none` every value lives in a slot; the linear-scan allocator also assigns
+ * x20–x28 (callee-saved: pushed right below FP as Cranelift's gen_clobber_save does, an odd
+ * last register with `str [sp, #-16]!`, then pairs in reverse order with `stp [sp, #-16]!`,
+ * so register k of the ascending list sits at calleeSaveOffset + 8k) and x8, x15.
  */
 import {
   Aarch64Assembler,
@@ -22,11 +24,13 @@ import {
 } from '../../isa/aarch64/encoder.ts';
 import {
   CodegenError,
+  isRegLoc,
   type BackendOutput,
   type BinOp,
   type CallOffsets,
   type Cond,
   type FrameLayout,
+  type Loc,
   type MacroAssembler,
   type Operand,
   type UnOp,
@@ -77,6 +81,23 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   private slot(offset: number, size = 8): A64Address {
     return this.address('sp', offset, size);
   }
+  /** dst ← the value at `loc` (a `w` dst reads the low half, zero-extending). */
+  private readLoc(dst: A64Reg, loc: Loc): void {
+    const wide = dst.startsWith('x');
+    if (!isRegLoc(loc)) this.asm.ldr(dst, this.slot(loc, wide ? 8 : 4));
+    else if (sized(loc as X, wide) !== dst) this.asm.mov(dst, sized(loc as X, wide));
+  }
+  /** The value at `loc` ← the 64-bit register `src`. */
+  private writeLoc(loc: Loc, src: X): void {
+    if (!isRegLoc(loc)) this.asm.str(src, this.slot(loc));
+    else if (loc !== src) this.asm.mov(loc as X, src);
+  }
+  /** A register holding the value at `loc`: its own register, or `scratch` loaded from the slot. */
+  private inReg(loc: Loc, scratch: X, wide: boolean): A64Reg {
+    if (isRegLoc(loc)) return sized(loc as X, wide);
+    this.asm.ldr(sized(scratch, wide), this.slot(loc, wide ? 8 : 4));
+    return sized(scratch, wide);
+  }
   /** rd ← rn + imm (64-bit), any imm; uses x17 for large values. */
   private addAny(rd: X, rn: X, imm: number): void {
     const a = this.asm;
@@ -102,9 +123,12 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     if (n > 0) this.addAny('x16', 'x16', n);
     a.cmpExt('sp', 'x16', 'uxtx');
     a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
-    a.str(VMCTX, memPre('sp', -16));
-    if (frame.calleeSaveOffset !== n - 16) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');
-    this.addAny('sp', 'sp', -(n - 16));
+    const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
+    const clobberSize = 16 * Math.ceil(saved.length / 2);
+    if (frame.calleeSaveOffset !== n - clobberSize) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');
+    if (saved.length % 2 === 1) a.str(saved[saved.length - 1], memPre('sp', -16));
+    for (let k = 2 * Math.floor(saved.length / 2) - 2; k >= 0; k -= 2) a.stp(saved[k], saved[k + 1], memPre('sp', -16));
+    this.addAny('sp', 'sp', -(n - clobberSize));
     a.mov(VMCTX, 'x0');
     frame.paramOffsets.forEach((off, k) => {
       const argIndex = k + 2;
@@ -130,25 +154,53 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     }
   }
 
-  loadResult(offset: number, wide: boolean): void {
-    this.asm.ldr(wide ? 'x0' : 'w0', this.slot(offset, wide ? 8 : 4));
+  loadResult(loc: Loc, wide: boolean): void {
+    this.readLoc(wide ? 'x0' : 'w0', loc);
+  }
+  loadParam(index: number, dst: Loc): void {
+    const argIndex = index + 2;
+    if (argIndex < ARG_REGS.length) {
+      this.writeLoc(dst, ARG_REGS[argIndex]);
+    } else {
+      const from = mem('x29', 16 + 8 * (argIndex - ARG_REGS.length));
+      if (isRegLoc(dst)) {
+        this.asm.ldr(dst as X, from);
+      } else {
+        this.asm.ldr('x16', from);
+        this.asm.str('x16', this.slot(dst));
+      }
+    }
   }
 
   epilogue(frame: FrameLayout): void {
     const a = this.asm;
-    this.addAny('sp', 'sp', frame.frameSize - 16);
-    a.ldr(VMCTX, memPost('sp', 16));
+    const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
+    const clobberSize = 16 * Math.ceil(saved.length / 2);
+    this.addAny('sp', 'sp', frame.frameSize - clobberSize);
+    for (let k = 0; k + 1 < saved.length; k += 2) a.ldp(saved[k], saved[k + 1], memPost('sp', 16));
+    if (saved.length % 2 === 1) a.ldr(saved[saved.length - 1], memPost('sp', 16));
     a.ldp('x29', 'x30', memPost('sp', 16));
     a.ret();
   }
 
-  copySlot(dst: number, src: number): void {
+  copySlot(dst: Loc, src: Loc): void {
     if (dst === src) return;
-    this.asm.ldr('x12', this.slot(src));
-    this.asm.str('x12', this.slot(dst));
+    if (isRegLoc(dst)) {
+      this.readLoc(dst as X, src);
+    } else if (isRegLoc(src)) {
+      this.asm.str(src as X, this.slot(dst));
+    } else {
+      this.asm.ldr('x12', this.slot(src));
+      this.asm.str('x12', this.slot(dst));
+    }
   }
-  storeSlotImm(dst: number, value: bigint): void {
+  storeSlotImm(dst: Loc, value: bigint): void {
     const v = BigInt.asUintN(64, value);
+    if (isRegLoc(dst)) {
+      if (v === 0n) this.asm.mov(dst as X, 'xzr');
+      else this.asm.movImm(dst as X, v);
+      return;
+    }
     if (v === 0n) {
       this.asm.str('xzr', this.slot(dst));
       return;
@@ -156,11 +208,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.asm.movImm('x12', v);
     this.asm.str('x12', this.slot(dst));
   }
-  loadSlot(r: VReg, offset: number, wide: boolean): void {
-    this.asm.ldr(sized(VREG[r], wide), this.slot(offset, wide ? 8 : 4));
+  loadSlot(r: VReg, loc: Loc, wide: boolean): void {
+    this.readLoc(sized(VREG[r], wide), loc);
   }
-  storeSlot(offset: number, r: VReg): void {
-    this.asm.str(VREG[r], this.slot(offset));
+  storeSlot(loc: Loc, r: VReg): void {
+    this.writeLoc(loc, VREG[r]);
   }
   movImm(r: VReg, value: bigint): void {
     this.asm.movImm(VREG[r], BigInt.asUintN(64, value));
@@ -204,28 +256,35 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.asm.add(VREG[dst], VREG[base], VREG[index], { kind: 'lsl', amount: 3 });
   }
 
-  binop(op: BinOp, wide: boolean, dst: number, x: number, y: number): void {
+  /** The register a result goes to: its own, or x12 to be stored to its slot (`storeResult`). */
+  private resultReg(dst: Loc, wide: boolean): A64Reg {
+    return sized(isRegLoc(dst) ? (dst as X) : 'x12', wide);
+  }
+  private storeResult(dst: Loc): void {
+    if (!isRegLoc(dst)) this.asm.str('x12', this.slot(dst));
+  }
+
+  binop(op: BinOp, wide: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
-    const size = wide ? 8 : 4;
-    const r = sized('x12', wide);
-    const s = sized('x13', wide);
     const t = sized('x14', wide);
-    a.ldr(r, this.slot(x, size));
-    a.ldr(s, this.slot(y, size));
+    const r = this.inReg(x, 'x12', wide);
+    const s = this.inReg(y, 'x13', wide);
+    const d = this.resultReg(dst, wide);
     switch (op) {
-      case 'add': a.add(r, r, s); break;
-      case 'sub': a.sub(r, r, s); break;
-      case 'mul': a.mul(r, r, s); break;
-      case 'and': a.and(r, r, s); break;
-      case 'or': a.orr(r, r, s); break;
-      case 'xor': a.eor(r, r, s); break;
-      case 'shl': a.lsl(r, r, s); break;
-      case 'shr_s': a.asr(r, r, s); break;
-      case 'shr_u': a.lsr(r, r, s); break;
-      case 'rotr': a.ror(r, r, s); break;
+      case 'add': a.add(d, r, s); break;
+      case 'sub': a.sub(d, r, s); break;
+      case 'mul': a.mul(d, r, s); break;
+      case 'and': a.and(d, r, s); break;
+      case 'or': a.orr(d, r, s); break;
+      case 'xor': a.eor(d, r, s); break;
+      case 'shl': a.lsl(d, r, s); break;
+      case 'shr_s': a.asr(d, r, s); break;
+      case 'shr_u': a.lsr(d, r, s); break;
+      case 'rotr': a.ror(d, r, s); break;
       case 'rotl':
-        a.neg(s, s);
-        a.ror(r, r, s);
+        // The count is negated in x13: `s` may be a register that holds a live value.
+        a.neg(sized('x13', wide), s);
+        a.ror(d, r, sized('x13', wide));
         break;
       case 'div_s':
         a.cmpImm(s, 0);
@@ -234,12 +293,12 @@ export class Aarch64MacroAssembler implements MacroAssembler {
         a.cmnImm(s, 1);
         a.ccmpImm(r, 1, 0, 'eq');
         a.bCond('vs', this.asm.deferredTrap('IntegerOverflow'));
-        a.sdiv(r, r, s);
+        a.sdiv(d, r, s);
         break;
       case 'div_u':
         a.cmpImm(s, 0);
         a.bCond('eq', this.asm.deferredTrap('IntegerDivisionByZero'));
-        a.udiv(r, r, s);
+        a.udiv(d, r, s);
         break;
       case 'rem_s':
       case 'rem_u':
@@ -247,33 +306,33 @@ export class Aarch64MacroAssembler implements MacroAssembler {
         a.cmpImm(s, 0);
         a.bCond('eq', this.asm.deferredTrap('IntegerDivisionByZero'));
         op === 'rem_s' ? a.sdiv(t, r, s) : a.udiv(t, r, s);
-        a.msub(r, t, s, r);
+        a.msub(d, t, s, r);
         break;
     }
-    a.str('x12', this.slot(dst));
+    this.storeResult(dst);
   }
 
-  unop(op: UnOp, wide: boolean, dst: number, x: number): void {
+  unop(op: UnOp, wide: boolean, dst: Loc, x: Loc): void {
     const a = this.asm;
     const r = sized('x12', wide);
-    const load = (): void => a.ldr(r, this.slot(x, wide ? 8 : 4));
+    const load = (): void => this.readLoc(r, x);
     switch (op) {
       case 'clz': load(); a.clz(r, r); break;
       case 'ctz': load(); a.rbit(r, r); a.clz(r, r); break;
       case 'popcnt': load(); this.popcnt(wide); break;
       case 'eqz': load(); a.cmpImm(r, 0); a.cset('w12', 'eq'); break;
-      case 'extend8_s': a.ldr('w12', this.slot(x, 4)); a.sxtb(r, 'w12'); break;
-      case 'extend16_s': a.ldr('w12', this.slot(x, 4)); a.sxth(r, 'w12'); break;
+      case 'extend8_s': this.readLoc('w12', x); a.sxtb(r, 'w12'); break;
+      case 'extend16_s': this.readLoc('w12', x); a.sxth(r, 'w12'); break;
       case 'extend32_s':
       case 'extend_i32_s':
-        a.ldr('w12', this.slot(x, 4));
+        this.readLoc('w12', x);
         a.sxtw('x12', 'w12');
         break;
       case 'extend_i32_u':
-        a.ldr('w12', this.slot(x, 4));
+        this.readLoc('w12', x);
         break;
     }
-    a.str('x12', this.slot(dst));
+    this.writeLoc(dst, 'x12');
   }
 
   /** Scalar population count (base AArch64 has none outside SIMD; Cranelift uses cnt.8b). */
@@ -296,36 +355,34 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     a.lsrImm(r, r, wide ? 56 : 24);
   }
 
-  compare(cond: Cond, wide: boolean, dst: number, x: number, y: number): void {
+  compare(cond: Cond, wide: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
-    const size = wide ? 8 : 4;
-    a.ldr(sized('x12', wide), this.slot(x, size));
-    a.ldr(sized('x13', wide), this.slot(y, size));
-    a.cmp(sized('x12', wide), sized('x13', wide));
-    a.cset('w12', COND[cond]);
-    a.str('x12', this.slot(dst));
+    const r = this.inReg(x, 'x12', wide);
+    const s = this.inReg(y, 'x13', wide);
+    a.cmp(r, s);
+    a.cset(this.resultReg(dst, false), COND[cond]);
+    this.storeResult(dst);
   }
 
-  select(dst: number, x: number, y: number, c: number): void {
+  select(dst: Loc, x: Loc, y: Loc, c: Loc): void {
     const a = this.asm;
-    a.ldr('w14', this.slot(c, 4));
-    a.ldr('x12', this.slot(x));
-    a.ldr('x13', this.slot(y));
-    a.cmpImm('w14', 0);
-    a.csel('x12', 'x12', 'x13', 'ne');
-    a.str('x12', this.slot(dst));
+    const rc = this.inReg(c, 'x14', false);
+    const r = this.inReg(x, 'x12', true);
+    const s = this.inReg(y, 'x13', true);
+    a.cmpImm(rc, 0);
+    a.csel(this.resultReg(dst, true), r, s, 'ne');
+    this.storeResult(dst);
   }
 
   jump(label: Label): void {
     this.asm.b(label);
   }
-  branchSlot(offset: number, ifZero: boolean, label: Label): void {
-    this.asm.ldr('w12', this.slot(offset, 4));
-    ifZero ? this.asm.cbz('w12', label) : this.asm.cbnz('w12', label);
+  branchSlot(loc: Loc, ifZero: boolean, label: Label): void {
+    const r = this.inReg(loc, 'x12', false);
+    ifZero ? this.asm.cbz(r, label) : this.asm.cbnz(r, label);
   }
-  branchSlotEq(offset: number, value: number, label: Label): void {
-    this.asm.ldr('w12', this.slot(offset, 4));
-    this.compareWith('w12', false, value);
+  branchSlotEq(loc: Loc, value: number, label: Label): void {
+    this.compareWith(this.inReg(loc, 'x12', false), false, value);
     this.asm.bCond('eq', label);
   }
   private compareWith(rx: A64Reg, wide: boolean, y: A64Reg | number): void {
@@ -369,7 +426,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   private loadOperand(dst: X, op: Operand): void {
     const a = this.asm;
     switch (op.kind) {
-      case 'slot': a.ldr(op.wide ? dst : w(dst), this.slot(op.offset, op.wide ? 8 : 4)); break;
+      case 'value': this.readLoc(op.wide ? dst : w(dst), op.loc); break;
       case 'vmctx': a.mov(dst, VMCTX); break;
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
@@ -427,8 +484,8 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     return { callOffset, returnOffset: this.offset() };
   }
 
-  storeReturn(offset: number): void {
-    this.asm.str('x0', this.slot(offset));
+  storeReturn(loc: Loc): void {
+    this.writeLoc(loc, 'x0');
   }
 
   moveReturn(r: VReg): void {

@@ -1,11 +1,12 @@
 /**
  * What the architecture-neutral function compiler (compiler/function.ts) asks of a backend.
  *
- * The compiler keeps every Wasm local and every operand-stack entry in a fixed 8-byte frame
- * slot addressed from SP, so a backend only needs a small macro-instruction set over slots,
- * three pointer scratch registers (R0–R2) and the pinned vmctx register. Keeping values in
- * slots is what makes the stack maps exact: at a call nothing lives in a register, so the map
- * only has to name slots.
+ * A Wasm value lives at a `Loc`: an 8-byte frame slot addressed from SP (every value, with
+ * `--regalloc none`) or one of the arch's allocatable registers (`ALLOCATABLE`, chosen by the
+ * linear-scan allocator in compiler/regalloc/). The backend offers a small macro-instruction
+ * set over locations, three pointer scratch registers (R0–R2) and the pinned vmctx register.
+ * Stack maps only ever name slots: the lowering spills a reference that lives in a register to
+ * its slot before each call it survives and reloads it after (compiler/lowering/context.ts).
  */
 import type { Arch } from '../../isa/arch.ts';
 import type { AssembledCode, Label } from '../../isa/code-buffer.ts';
@@ -24,10 +25,35 @@ export type UnOp =
   | 'clz' | 'ctz' | 'popcnt' | 'eqz'
   | 'extend8_s' | 'extend16_s' | 'extend32_s' | 'extend_i32_s' | 'extend_i32_u';
 
-/** A call argument: a frame slot (`wide` = 64-bit load, else 32-bit zero-extending), the
- * function's own vmctx, a constant, a scratch register, or a load from [reg + disp]. */
+/**
+ * Where a Wasm value lives: a frame slot (its SP-relative byte offset, a number) or an
+ * allocatable physical register of the backend's arch (its 64-bit name, a string).
+ */
+export type Loc = number | string;
+
+/** Whether `loc` is a register (else an SP-relative slot offset). */
+export const isRegLoc = (loc: Loc): loc is string => typeof loc === 'string';
+
+/**
+ * The registers the allocator may assign, per arch, callee-saved ones listed separately: a value
+ * that must survive a call is either in a callee-saved register or in a slot. Everything else
+ * is reserved: the vmctx register, the scratch registers R0–R2 and the backends' private
+ * scratch, the argument registers (arguments are moved in without a parallel-move resolver)
+ * and the frame and stack pointers (AArch64 also keeps x18, the platform register).
+ */
+export const ALLOCATABLE: Readonly<Record<Arch, { readonly callerSaved: readonly string[]; readonly calleeSaved: readonly string[] }>> = {
+  x64: { callerSaved: [], calleeSaved: ['rbx', 'r12', 'r13', 'r15'] },
+  aarch64: { callerSaved: ['x8', 'x15'], calleeSaved: ['x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28'] },
+};
+
+/** The register holding the function's own vmctx for the whole body (callee-saved). */
+export const VMCTX_REGISTER: Readonly<Record<Arch, string>> = { x64: 'r14', aarch64: 'x19' };
+
+/** A call argument: a value at its location (`wide` = 64 bits, else the low 32 bits
+ * zero-extended), the function's own vmctx, a constant, a scratch register, or a load from
+ * [reg + disp]. */
 export type Operand =
-  | { readonly kind: 'slot'; readonly offset: number; readonly wide: boolean }
+  | { readonly kind: 'value'; readonly loc: Loc; readonly wide: boolean }
   | { readonly kind: 'vmctx' }
   | { readonly kind: 'imm'; readonly value: bigint }
   | { readonly kind: 'reg'; readonly reg: VReg }
@@ -55,7 +81,14 @@ export interface FrameLayout {
   readonly frameSize: number;
   /** Where the pinned vmctx register's caller value is saved (SP-relative). */
   readonly calleeSaveOffset: number;
-  /** Slot of each Wasm parameter (the two vmctx arguments excluded). */
+  /**
+   * Callee-saved registers the prologue saves at [calleeSaveOffset, frameSize), in ascending
+   * order (the vmctx register among them), as Cranelift stores clobbered callee-saves. Absent:
+   * only the vmctx register, at calleeSaveOffset, with 8 bytes of padding above it.
+   */
+  readonly savedRegs?: readonly string[];
+  /** Slot of each Wasm parameter (the two vmctx arguments excluded) that the prologue stores;
+   * empty when the lowering moves parameters itself (`loadParam`). */
   readonly paramOffsets: readonly number[];
   readonly paramWide: readonly boolean[];
   /** Declared (non-parameter) locals occupy `zeroCount` consecutive slots from `zeroStart`;
@@ -83,14 +116,16 @@ export interface MacroAssembler {
   prologue(frame: FrameLayout): void;
   /** Emits the epilogue (result, if any, already in the return register via `loadResult`). */
   epilogue(frame: FrameLayout): void;
-  /** Loads the function result from a slot into the return register. */
-  loadResult(offset: number, wide: boolean): void;
+  /** Loads the function result from its location into the return register. */
+  loadResult(loc: Loc, wide: boolean): void;
+  /** dst ← Wasm parameter `index` (from its argument register or the incoming stack area). */
+  loadParam(index: number, dst: Loc): void;
 
-  /** slot[dst] ← slot[src] (8 bytes). */
-  copySlot(dst: number, src: number): void;
-  storeSlotImm(dst: number, value: bigint): void;
-  loadSlot(r: VReg, offset: number, wide: boolean): void;
-  storeSlot(offset: number, r: VReg): void;
+  /** dst ← src (8 bytes; nothing when they are the same location). */
+  copySlot(dst: Loc, src: Loc): void;
+  storeSlotImm(dst: Loc, value: bigint): void;
+  loadSlot(r: VReg, loc: Loc, wide: boolean): void;
+  storeSlot(loc: Loc, r: VReg): void;
   movImm(r: VReg, value: bigint): void;
   /** r ← [base + disp], `size` bytes, zero- or sign-extended to 64 bits. */
   load(r: VReg, base: VReg | 'vmctx', disp: number, size: 1 | 2 | 4 | 8, signed?: boolean): void;
@@ -107,26 +142,27 @@ export interface MacroAssembler {
   /** dst ← base + index·8 (index zero-extended from 32 bits). */
   addScaled8(dst: VReg, base: VReg, index: VReg): void;
 
-  /** slot[dst] ← slot[a] op slot[b]; traps for division as Wasm requires. */
-  binop(op: BinOp, wide: boolean, dst: number, a: number, b: number): void;
-  /** slot[dst] ← op slot[a]; for extend_i32_* the source is i32 and the result i64. */
-  unop(op: UnOp, wide: boolean, dst: number, a: number): void;
-  /** slot[dst] ← (slot[a] cond slot[b]) as an i32 0/1. */
-  compare(cond: Cond, wide: boolean, dst: number, a: number, b: number): void;
-  /** slot[dst] ← i32 slot[c] ≠ 0 ? slot[a] : slot[b] (8 bytes). */
-  select(dst: number, a: number, b: number, c: number): void;
+  /** dst ← a op b; traps for division as Wasm requires. `dst` may be the location of `a` or `b`
+   * (a value's last use and the next definition share a register). */
+  binop(op: BinOp, wide: boolean, dst: Loc, a: Loc, b: Loc): void;
+  /** dst ← op a; for extend_i32_* the source is i32 and the result i64. */
+  unop(op: UnOp, wide: boolean, dst: Loc, a: Loc): void;
+  /** dst ← (a cond b) as an i32 0/1. */
+  compare(cond: Cond, wide: boolean, dst: Loc, a: Loc, b: Loc): void;
+  /** dst ← i32 c ≠ 0 ? a : b (8 bytes). */
+  select(dst: Loc, a: Loc, b: Loc, c: Loc): void;
 
   jump(label: Label): void;
-  /** Branch if the i32 in slot `offset` is zero (`ifZero`) or non-zero. */
-  branchSlot(offset: number, ifZero: boolean, label: Label): void;
+  /** Branch if the i32 at `loc` is zero (`ifZero`) or non-zero. */
+  branchSlot(loc: Loc, ifZero: boolean, label: Label): void;
   /** Compare registers (or a register and an immediate) and branch. */
   branchCmp(cond: Cond, wide: boolean, a: VReg, b: VReg | number, label: Label): void;
   /** Trap with `code` when the comparison holds. */
   trapIf(cond: Cond, wide: boolean, a: VReg, b: VReg | number, code: TrapCode): void;
   /** Unconditional trap. */
   trap(code: TrapCode): void;
-  /** i32 slot `offset` compared to `value`; branch when equal. */
-  branchSlotEq(offset: number, value: number, label: Label): void;
+  /** The i32 at `loc` compared to `value`; branch when equal. */
+  branchSlotEq(loc: Loc, value: number, label: Label): void;
   /** Atomically adds `delta` to the u64 at [r + 0] (ref counts); with
    * `branchIfZeroAfter`, branches to it when the new value is 0. */
   addToMemory(r: VReg, delta: number, branchIfZeroAfter?: Label): void;
@@ -135,8 +171,8 @@ export interface MacroAssembler {
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets;
   /** Calls builtin `index` with the platform ABI; `args` exclude the leading vmctx. Result in R0. */
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets;
-  /** Stores the integer return register into slot `offset`. */
-  storeReturn(offset: number): void;
+  /** Moves the integer return register to `loc`. */
+  storeReturn(loc: Loc): void;
   /** r ← the integer return register. */
   moveReturn(r: VReg): void;
   /** r ← r >> amount (64-bit logical). */

@@ -6,8 +6,9 @@
  * - rax, r10, r11 are the pointer scratch registers R0, R1, R2;
  * - rcx and rdx are private scratch (shift counts, division, large immediates);
  * - r10 also carries the stack limit in the prologue, as Cranelift's stack-limit register.
- * Nothing is kept in a register across a Wasm instruction, so no value is live in a register
- * at a call.
+ * With `--regalloc none` every value lives in a slot; the linear-scan allocator also assigns
+ * rbx, r12, r13 and r15 (callee-saved: saved with `mov [rsp+k], reg` in ascending order at the
+ * top of the frame, as Cranelift's gen_clobber_save stores them).
  */
 import {
   X64Assembler,
@@ -21,11 +22,13 @@ import {
 } from '../../isa/x64/encoder.ts';
 import {
   CodegenError,
+  isRegLoc,
   type BackendOutput,
   type BinOp,
   type CallOffsets,
   type Cond,
   type FrameLayout,
+  type Loc,
   type MacroAssembler,
   type Operand,
   type UnOp,
@@ -72,6 +75,16 @@ export class X64MacroAssembler implements MacroAssembler {
   private base(b: VReg | 'vmctx'): Gpr64 {
     return b === 'vmctx' ? VMCTX : VREG[b];
   }
+  /** dst ← the value at `loc` (`dst` sized: a 32-bit dst reads the low half, zero-extending). */
+  private readLoc(dst: Gpr, loc: Loc): void {
+    if (!isRegLoc(loc)) this.asm.load(dst, this.slot(loc));
+    else if (dst !== loc && dst !== R32[loc as Gpr64]) this.asm.mov(dst, dst in R32 ? (loc as Gpr64) : R32[loc as Gpr64]);
+  }
+  /** The value at `loc` ← the 64-bit register `src`. */
+  private writeLoc(loc: Loc, src: Gpr64): void {
+    if (!isRegLoc(loc)) this.asm.store(this.slot(loc), src);
+    else if (loc !== src) this.asm.mov(loc as Gpr64, src);
+  }
 
   prologue(frame: FrameLayout): void {
     const a = this.asm;
@@ -89,7 +102,8 @@ export class X64MacroAssembler implements MacroAssembler {
     a.cmp('rsp', 'r10');
     a.jcc('b', this.asm.deferredTrap('StackOverflow'));
     a.subImm('rsp', n);
-    a.store(mem('rsp', frame.calleeSaveOffset), VMCTX);
+    const saved = frame.savedRegs ?? [VMCTX];
+    saved.forEach((r, k) => a.store(mem('rsp', frame.calleeSaveOffset + 8 * k), r as Gpr64));
     a.mov(VMCTX, 'rdi');
     frame.paramOffsets.forEach((off, k) => {
       const argIndex = k + 2;
@@ -117,37 +131,61 @@ export class X64MacroAssembler implements MacroAssembler {
     }
   }
 
-  loadResult(offset: number, wide: boolean): void {
-    this.asm.load(wide ? 'rax' : 'eax', this.slot(offset));
+  loadResult(loc: Loc, wide: boolean): void {
+    this.readLoc(wide ? 'rax' : 'eax', loc);
+  }
+  loadParam(index: number, dst: Loc): void {
+    const argIndex = index + 2;
+    if (argIndex < ARG_REGS.length) {
+      this.writeLoc(dst, ARG_REGS[argIndex]);
+    } else {
+      const from = mem('rbp', 16 + 8 * (argIndex - ARG_REGS.length));
+      if (isRegLoc(dst)) {
+        this.asm.load(dst as Gpr64, from);
+      } else {
+        this.asm.load('rax', from);
+        this.asm.store(this.slot(dst), 'rax');
+      }
+    }
   }
 
   epilogue(frame: FrameLayout): void {
     const a = this.asm;
-    a.load(VMCTX, mem('rsp', frame.calleeSaveOffset));
+    const saved = frame.savedRegs ?? [VMCTX];
+    saved.forEach((r, k) => a.load(r as Gpr64, mem('rsp', frame.calleeSaveOffset + 8 * k)));
     a.addImm('rsp', frame.frameSize);
     a.mov('rsp', 'rbp');
     a.pop('rbp');
     a.ret();
   }
 
-  copySlot(dst: number, src: number): void {
+  copySlot(dst: Loc, src: Loc): void {
     if (dst === src) return;
-    this.asm.load('rax', this.slot(src));
-    this.asm.store(this.slot(dst), 'rax');
+    if (isRegLoc(dst)) {
+      this.readLoc(dst as Gpr64, src);
+    } else if (isRegLoc(src)) {
+      this.asm.store(this.slot(dst), src as Gpr64);
+    } else {
+      this.asm.load('rax', this.slot(src));
+      this.asm.store(this.slot(dst), 'rax');
+    }
   }
-  storeSlotImm(dst: number, value: bigint): void {
-    if (fitsI32(BigInt.asIntN(64, value))) {
+  storeSlotImm(dst: Loc, value: bigint): void {
+    if (isRegLoc(dst)) {
+      if (value === 0n) this.asm.xor(R32[dst as Gpr64], R32[dst as Gpr64]);
+      else this.asm.movImm(dst as Gpr64, BigInt.asUintN(64, value));
+    } else if (fitsI32(BigInt.asIntN(64, value))) {
       this.asm.storeImm(this.slot(dst), Number(BigInt.asIntN(64, value)), 64);
     } else {
       this.asm.movImm('rax', BigInt.asUintN(64, value));
       this.asm.store(this.slot(dst), 'rax');
     }
   }
-  loadSlot(r: VReg, offset: number, wide: boolean): void {
-    this.asm.load(sized(VREG[r], wide), this.slot(offset));
+  loadSlot(r: VReg, loc: Loc, wide: boolean): void {
+    this.readLoc(sized(VREG[r], wide), loc);
   }
-  storeSlot(offset: number, r: VReg): void {
-    this.asm.store(this.slot(offset), VREG[r]);
+  storeSlot(loc: Loc, r: VReg): void {
+    this.writeLoc(loc, VREG[r]);
   }
   movImm(r: VReg, value: bigint): void {
     this.asm.movImm(VREG[r], BigInt.asUintN(64, value));
@@ -189,13 +227,14 @@ export class X64MacroAssembler implements MacroAssembler {
     this.asm.lea(VREG[dst], memIndex(VREG[base], VREG[index], 8, 0));
   }
 
-  binop(op: BinOp, wide: boolean, dst: number, x: number, y: number): void {
+  binop(op: BinOp, wide: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
+    if (isRegLoc(dst) && this.binopInto(op, wide, dst as Gpr64, x, y)) return;
     const ax = sized('rax', wide);
     const cx = sized('rcx', wide);
     const dx = sized('rdx', wide);
-    a.load(ax, this.slot(x));
-    a.load(cx, this.slot(y));
+    this.readLoc(ax, x);
+    this.readLoc(cx, y);
     let result: Gpr = ax;
     switch (op) {
       case 'add': case 'sub': case 'and': case 'or': case 'xor':
@@ -249,44 +288,71 @@ export class X64MacroAssembler implements MacroAssembler {
         if (op === 'rem_u') result = dx;
         break;
     }
-    a.store(this.slot(dst), result === ax ? 'rax' : 'rdx');
+    this.writeLoc(dst, result === ax ? 'rax' : 'rdx');
   }
 
-  unop(op: UnOp, wide: boolean, dst: number, x: number): void {
+  /**
+   * Two-address form straight into a destination register (`mov d, x; op d, y`), for the
+   * operators x86 has as `op reg, reg/mem`; false when the generic sequence is needed.
+   */
+  private binopInto(op: BinOp, wide: boolean, d: Gpr64, x: Loc, y: Loc): boolean {
+    const alu = op === 'add' || op === 'sub' || op === 'and' || op === 'or' || op === 'xor';
+    if (!alu && op !== 'mul') return false;
+    const commutative = op !== 'sub';
+    if (y === d && x !== d) {
+      if (!commutative) return false;
+      [x, y] = [y, x];
+    }
+    const a = this.asm;
+    const dr = sized(d, wide);
+    this.readLoc(dr, x);
+    if (isRegLoc(y)) {
+      const yr = sized(y as Gpr64, wide);
+      op === 'mul' ? a.imul(dr, yr) : a.alu(op as 'add', dr, yr);
+    } else if (op === 'mul') {
+      a.load(sized('rcx', wide), this.slot(y));
+      a.imul(dr, sized('rcx', wide));
+    } else {
+      a.aluLoad(op as 'add', dr, this.slot(y));
+    }
+    return true;
+  }
+
+  unop(op: UnOp, wide: boolean, dst: Loc, x: Loc): void {
     const a = this.asm;
     const ax = sized('rax', wide);
     switch (op) {
-      case 'clz': a.load(ax, this.slot(x)); a.lzcnt(ax, ax); break;
-      case 'ctz': a.load(ax, this.slot(x)); a.tzcnt(ax, ax); break;
+      case 'clz': this.readLoc(ax, x); a.lzcnt(ax, ax); break;
+      case 'ctz': this.readLoc(ax, x); a.tzcnt(ax, ax); break;
       case 'popcnt': this.popcnt(wide, x); break;
       case 'eqz':
-        a.load(ax, this.slot(x));
+        this.readLoc(ax, x);
         a.test(ax, ax);
         a.setcc('e', 'eax');
         a.movzx('eax', 'eax', 8);
         break;
-      case 'extend8_s': a.load('eax', this.slot(x)); a.movsx(ax, 'eax', 8); break;
-      case 'extend16_s': a.load('eax', this.slot(x)); a.movsx(ax, 'eax', 16); break;
+      case 'extend8_s': this.readLoc('eax', x); a.movsx(ax, 'eax', 8); break;
+      case 'extend16_s': this.readLoc('eax', x); a.movsx(ax, 'eax', 16); break;
       case 'extend32_s':
       case 'extend_i32_s':
-        a.load('eax', this.slot(x));
+        this.readLoc('eax', x);
         a.movsxd('rax', 'eax');
         break;
       case 'extend_i32_u':
-        a.load('eax', this.slot(x));
+        this.readLoc('eax', x);
         break;
     }
-    a.store(this.slot(dst), 'rax');
+    this.writeLoc(dst, 'rax');
   }
 
   /** Population count without the POPCNT extension (Unicorn's default CPU model lacks it). */
-  private popcnt(wide: boolean, x: number): void {
+  private popcnt(wide: boolean, x: Loc): void {
     const a = this.asm;
     const ax = sized('rax', wide);
     const cx = sized('rcx', wide);
     const dx = sized('rdx', wide);
     const k = (byte: bigint): bigint => (wide ? byte * 0x0101010101010101n : byte * 0x01010101n);
-    a.load(ax, this.slot(x));
+    this.readLoc(ax, x);
     a.mov(cx, ax);
     a.shiftImm('shr', cx, 1);
     a.movImm(dx, k(0x55n));
@@ -308,35 +374,43 @@ export class X64MacroAssembler implements MacroAssembler {
     a.shiftImm('shr', ax, wide ? 56 : 24);
   }
 
-  compare(cond: Cond, wide: boolean, dst: number, x: number, y: number): void {
+  compare(cond: Cond, wide: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
-    a.load(sized('rax', wide), this.slot(x));
-    a.load(sized('rcx', wide), this.slot(y));
-    a.cmp(sized('rax', wide), sized('rcx', wide));
+    if (isRegLoc(x)) {
+      const xr = sized(x as Gpr64, wide);
+      if (isRegLoc(y)) a.cmp(xr, sized(y as Gpr64, wide));
+      else a.aluLoad('cmp', xr, this.slot(y));
+    } else {
+      this.readLoc(sized('rax', wide), x);
+      this.readLoc(sized('rcx', wide), y);
+      a.cmp(sized('rax', wide), sized('rcx', wide));
+    }
     a.setcc(COND[cond], 'eax');
     a.movzx('eax', 'eax', 8);
-    a.store(this.slot(dst), 'rax');
+    this.writeLoc(dst, 'rax');
   }
 
-  select(dst: number, x: number, y: number, c: number): void {
+  select(dst: Loc, x: Loc, y: Loc, c: Loc): void {
     const a = this.asm;
-    a.load('ecx', this.slot(c));
-    a.load('rax', this.slot(x));
-    a.load('rdx', this.slot(y));
+    this.readLoc('ecx', c);
+    this.readLoc('rax', x);
+    this.readLoc('rdx', y);
     a.test('ecx', 'ecx');
     a.cmovcc('e', 'rax', 'rdx');
-    a.store(this.slot(dst), 'rax');
+    this.writeLoc(dst, 'rax');
   }
 
   jump(label: Label): void {
     this.asm.jmp(label);
   }
-  branchSlot(offset: number, ifZero: boolean, label: Label): void {
-    this.asm.aluStoreImm('cmp', this.slot(offset), 0, 32);
+  branchSlot(loc: Loc, ifZero: boolean, label: Label): void {
+    if (isRegLoc(loc)) this.asm.test(R32[loc as Gpr64], R32[loc as Gpr64]);
+    else this.asm.aluStoreImm('cmp', this.slot(loc), 0, 32);
     this.asm.jcc(ifZero ? 'e' : 'ne', label);
   }
-  branchSlotEq(offset: number, value: number, label: Label): void {
-    this.asm.aluStoreImm('cmp', this.slot(offset), value | 0, 32);
+  branchSlotEq(loc: Loc, value: number, label: Label): void {
+    if (isRegLoc(loc)) this.asm.cmpImm(R32[loc as Gpr64], value | 0);
+    else this.asm.aluStoreImm('cmp', this.slot(loc), value | 0, 32);
     this.asm.jcc('e', label);
   }
   private compareRegs(wide: boolean, x: VReg, y: VReg | number): void {
@@ -373,7 +447,7 @@ export class X64MacroAssembler implements MacroAssembler {
   private loadOperand(dst: Gpr64, op: Operand): void {
     const a = this.asm;
     switch (op.kind) {
-      case 'slot': a.load(op.wide ? dst : R32[dst], this.slot(op.offset)); break;
+      case 'value': this.readLoc(op.wide ? dst : R32[dst], op.loc); break;
       case 'vmctx': a.mov(dst, VMCTX); break;
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
@@ -429,8 +503,8 @@ export class X64MacroAssembler implements MacroAssembler {
     return { callOffset, returnOffset: this.offset() };
   }
 
-  storeReturn(offset: number): void {
-    this.asm.store(this.slot(offset), 'rax');
+  storeReturn(loc: Loc): void {
+    this.writeLoc(loc, 'rax');
   }
 
   moveReturn(r: VReg): void {

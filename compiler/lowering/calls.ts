@@ -3,15 +3,24 @@
  * `call_indirect` (table element, null and signature checks, then through the VMFuncRef).
  * Each is recorded with the slots live across it (context.ts: CallRecorder).
  */
-import { isImportedFunction, type Instr } from '../frontend/module.ts';
+import { isImportedFunction, type Instr, type ValType } from '../frontend/module.ts';
+import type { Loc, Operand } from '../codegen/common.ts';
 import { VMFuncRefLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement } from './environment.ts';
-import { slotArg, wideType } from './values.ts';
+import { valueArg, wideType } from './values.ts';
 
 /** The symbol of defined or imported-by-index function `funcIndex` in the image. */
 export function functionSymbol(funcIndex: number): string {
   return `wasm_func_${funcIndex}`;
+}
+
+/** Pops a call's arguments (the top `params.length` entries) as operands, first argument first. */
+function popArgs(cx: Lowering, params: readonly ValType[]): Operand[] {
+  const v = cx.values;
+  const locs: Loc[] = [];
+  for (let k = params.length - 1; k >= 0; k--) locs[k] = v.pop();
+  return params.map((t, k) => valueArg(locs[k], wideType(t)));
 }
 
 /** Lowers `call` and `call_indirect`; false for any other instruction. */
@@ -21,16 +30,12 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
   switch (instr.op) {
     case 'call': {
       const type = module.types[module.funcTypeIndices[instr.func]];
-      v.h -= type.params.length;
-      const args = type.params.map((t, k) => slotArg(v.slot(v.h + k), wideType(t)));
+      const args = popArgs(cx, type.params);
       if (isImportedFunction(module, instr.func)) {
-        const at = m.callWasm(
-          { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) },
-          args,
-        );
-        cx.calls.record('call-import', instr.func, at, v.h);
+        const target = { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) } as const;
+        cx.calls.call('call-import', instr.func, v.h, () => m.callWasm(target, args));
       } else {
-        cx.calls.record('call', instr.func, m.callWasm({ kind: 'symbol', symbol: functionSymbol(instr.func) }, args), v.h);
+        cx.calls.call('call', instr.func, v.h, () => m.callWasm({ kind: 'symbol', symbol: functionSymbol(instr.func) }, args));
       }
       if (type.results.length === 1) m.storeReturn(v.push(type.results[0]));
       break;
@@ -44,10 +49,9 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
       m.load('R0', 'R0', 4 * cx.signatureOf[instr.typeIndex], 4);
       m.load('R1', 'R2', VMFuncRefLayout.typeIndex, 4);
       m.trapIf('ne', false, 'R0', 'R1', 'BadSignature');
-      v.h -= type.params.length;
-      const args = type.params.map((t, k) => slotArg(v.slot(v.h + k), wideType(t)));
-      const at = m.callWasm({ kind: 'funcref', wasmCallOffset: VMFuncRefLayout.wasmCall, vmctxOffset: VMFuncRefLayout.vmctx }, args);
-      cx.calls.record('call-indirect', instr.typeIndex, at, v.h);
+      const args = popArgs(cx, type.params);
+      const target = { kind: 'funcref', wasmCallOffset: VMFuncRefLayout.wasmCall, vmctxOffset: VMFuncRefLayout.vmctx } as const;
+      cx.calls.call('call-indirect', instr.typeIndex, v.h, () => m.callWasm(target, args));
       if (type.results.length === 1) m.storeReturn(v.push(type.results[0]));
       break;
     }

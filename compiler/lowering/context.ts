@@ -10,7 +10,7 @@ import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts
 import type { ExternrefLiveness } from '../liveness.ts';
 import type { VMOffsets } from '../vmoffsets.ts';
 import type { FunctionFrame } from './frame.ts';
-import type { SlotValues } from './values.ts';
+import type { BlockValues, SafepointSpill, Values } from './values.ts';
 
 /** What kind of callee a call site has. */
 export type CallSiteKind = 'call' | 'call-import' | 'call-indirect' | 'libcall';
@@ -27,6 +27,13 @@ export interface CallSite {
   readonly instrIndex: number;
   /** SP-relative byte offsets of the slots holding live externrefs, ascending. */
   readonly liveSlots: readonly number[];
+  /**
+   * References in registers that survive the call (`--regalloc linear-scan`): each is stored to
+   * its slot before the call (at `spillOffsets`) and loaded back after it (at `reloadOffsets`).
+   */
+  readonly spills: readonly SafepointSpill[];
+  readonly spillOffsets: readonly number[];
+  readonly reloadOffsets: readonly number[];
 }
 
 /** Records the function's call sites, in code order. */
@@ -36,22 +43,39 @@ export class CallRecorder {
   constructor(
     private readonly m: MacroAssembler,
     private readonly builtinsOffset: number,
-    private readonly values: SlotValues,
+    private readonly values: Values,
+    /** Locals that survive a call when live after it (externrefs only for slots, all for registers). */
     private readonly liveness: ExternrefLiveness,
     /** The index of the Wasm instruction being lowered. */
     private readonly instrIndex: () => number,
   ) {}
 
-  /** Records a call made at `offsets`; operand-stack entries below `liveHeight` survive it. */
-  record(kind: CallSiteKind, callee: number, offsets: CallOffsets, liveHeight: number): void {
+  /**
+   * Emits a call with `emit` and records its site: operand-stack entries below `liveHeight` and
+   * the locals live after the instruction survive it. References among them that are in
+   * registers are spilled to their slots before the call and reloaded after it.
+   */
+  call(kind: CallSiteKind, callee: number, liveHeight: number, emit: () => CallOffsets): void {
     const instrIndex = this.instrIndex();
-    this.sites.push({ kind, callee, ...offsets, instrIndex, liveSlots: this.values.liveSlots(liveHeight, this.liveness.liveAfter(instrIndex)) });
+    const { liveSlots, spills } = this.values.safepoint(liveHeight, this.liveness.liveAfter(instrIndex));
+    const spillOffsets = spills.map((s) => {
+      const at = this.m.offset();
+      this.m.copySlot(s.slot, s.reg);
+      return at;
+    });
+    const offsets = emit();
+    const reloadOffsets = spills.map((s) => {
+      const at = this.m.offset();
+      this.m.copySlot(s.reg, s.slot);
+      return at;
+    });
+    this.sites.push({ kind, callee, ...offsets, instrIndex, liveSlots, spills, spillOffsets, reloadOffsets });
   }
 
   /** Calls builtin `name` with the platform ABI and records the call site. */
   libcall(name: BuiltinName, args: Operand[], liveHeight: number): void {
     const index = builtinIndex(name);
-    this.record('libcall', index, this.m.callBuiltin(this.builtinsOffset, index, args), liveHeight);
+    this.call('libcall', index, liveHeight, () => this.m.callBuiltin(this.builtinsOffset, index, args));
   }
 }
 
@@ -64,7 +88,8 @@ export interface ControlFrame {
   readonly base: number;
   readonly params: readonly ValType[];
   readonly results: readonly ValType[];
-  readonly entryTypes: readonly ValType[];
+  /** What the value layer keeps for the block (its entry stack, join values). */
+  readonly values: BlockValues;
 }
 
 export interface Lowering {
@@ -75,9 +100,11 @@ export interface Lowering {
   /** Type index → signature index (call_indirect compares signature ids). */
   readonly signatureOf: readonly number[];
   readonly frame: FunctionFrame;
-  readonly values: SlotValues;
+  readonly values: Values;
   readonly calls: CallRecorder;
   /** Open blocks, the function's own frame first. */
   readonly ctrl: ControlFrame[];
   instrIndex: number;
+  /** Whether the point after the last lowered instruction is reachable by falling through. */
+  reachable: boolean;
 }

@@ -1,25 +1,42 @@
 /**
  * Structured control flow: blocks, loops and ifs as labels, and branches that first move the
- * branch values down to the target's base (br, br_if, br_table, return), as a single-pass
- * compiler lowers them.
+ * branch values to where the target expects them (br, br_if, br_table, return), as a
+ * single-pass compiler lowers them. With slots the values move down to the target's base
+ * (nothing at a fallthrough); with registers they move into the target's join values
+ * (lowering/values.ts), also at a fallthrough into `else` or `end`.
  */
 import type { Label } from '../../isa/code-buffer.ts';
 import type { Instr } from '../frontend/module.ts';
 import type { ControlFrame, Lowering } from './context.ts';
 import { wideType } from './values.ts';
 
-/** Copies the top `arity` values down to the target frame's base. */
+const arityOf = (target: ControlFrame): number => (target.kind === 'loop' ? target.params.length : target.results.length);
+
+/** Copies the top values a branch to `target` carries to where the target expects them. */
 export function moveBranchValues(cx: Lowering, target: ControlFrame): void {
   const v = cx.values;
-  const arity = target.kind === 'loop' ? target.params.length : target.results.length;
-  for (let k = 0; k < arity; k++) cx.m.copySlot(v.slot(target.base + k), v.slot(v.h - arity + k));
+  const arity = arityOf(target);
+  for (let k = 0; k < arity; k++) cx.m.copySlot(v.labelLoc(target.values, target.base, k), v.peek(v.h - arity + k));
 }
 
-/** Whether a branch to `target` must first move its values down to the target's base. */
+/** At a reachable fallthrough into a block's end (or `else`): its results to their join values. */
+function moveFallthroughResults(cx: Lowering, f: ControlFrame): void {
+  const v = cx.values;
+  if (!cx.reachable || !v.movesAtJoins || f.kind === 'loop') return;
+  const n = f.results.length;
+  for (let k = 0; k < n; k++) cx.m.copySlot(v.resultLoc(f.values, f.base, k), v.peek(v.h - n + k));
+}
+
+/** Whether a branch to `target` must first move its values. */
 export function needsMove(cx: Lowering, target: ControlFrame): boolean {
   const v = cx.values;
-  const arity = target.kind === 'loop' ? target.params.length : target.results.length;
-  return arity > 0 && v.h - arity !== target.base;
+  const arity = arityOf(target);
+  if (arity === 0) return false;
+  if (!v.movesAtJoins) return v.h - arity !== target.base;
+  // Registers: the recording pass records the moves' positions whether or not they are needed.
+  let differ = v.recording;
+  for (let k = 0; k < arity; k++) if (v.labelLoc(target.values, target.base, k) !== v.peek(v.h - arity + k)) differ = true;
+  return differ;
 }
 
 /** Lowers a control instruction; false for any other instruction. */
@@ -33,6 +50,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       const cond = instr.op === 'if' ? v.pop() : 0;
       const params = instr.type.params;
       const base = v.h - params.length;
+      const values = v.enterBlock(instr.op, params, instr.type.results);
       const f: ControlFrame = {
         kind: instr.op,
         label: m.newLabel(),
@@ -40,8 +58,9 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
         base,
         params,
         results: instr.type.results,
-        entryTypes: v.types.slice(0, v.h),
+        values,
       };
+      for (const { dst, src } of values.entryMoves) m.copySlot(dst, src);
       if (instr.op === 'loop') m.bind(f.label);
       if (instr.op === 'if') m.branchSlot(cond, true, f.elseLabel!);
       cx.ctrl.push(f);
@@ -49,23 +68,32 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     }
     case 'else': {
       const f = cx.ctrl[cx.ctrl.length - 1];
+      moveFallthroughResults(cx, f);
       m.jump(f.label);
       m.bind(f.elseLabel!);
       f.elseLabel = null;
-      v.h = f.entryTypes.length;
-      v.types.length = 0;
-      v.types.push(...f.entryTypes);
+      v.restoreEntry(f.values);
       break;
     }
     case 'end': {
       const f = cx.ctrl.pop()!;
-      if (f.elseLabel) m.bind(f.elseLabel);
+      moveFallthroughResults(cx, f);
+      if (f.elseLabel) {
+        if (v.movesAtJoins && f.results.length > 0) {
+          // The implicit else passes the parameters through as the results.
+          m.jump(f.label);
+          m.bind(f.elseLabel);
+          v.restoreEntry(f.values);
+          cx.reachable = true;
+          moveFallthroughResults(cx, f);
+        } else {
+          m.bind(f.elseLabel);
+        }
+      }
       if (f.kind !== 'loop') m.bind(f.label);
-      v.h = f.base + f.results.length;
-      v.types.length = f.base;
-      v.types.push(...f.results);
+      v.endBlock(f.kind, f.values, f.base, f.results);
       if (f.kind === 'function') {
-        if (f.results.length === 1) m.loadResult(v.slot(0), wideType(f.results[0]));
+        if (f.results.length === 1) m.loadResult(v.peek(0), wideType(f.results[0]));
         m.epilogue(cx.frame);
       }
       break;

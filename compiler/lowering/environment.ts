@@ -6,7 +6,8 @@
  */
 import { VMMemoryDefinitionLayout, VMTableDefinitionLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
-import { imm, slotArg } from './values.ts';
+import type { Loc } from '../codegen/common.ts';
+import { imm, valueArg } from './values.ts';
 
 /** Where a table's or memory's two fields are: in the VMContext, or behind an import's pointer in R1. */
 type Definition = { reg: 'vmctx' | 'R1'; base: number; length: number };
@@ -27,8 +28,8 @@ export function tableDefinition(cx: Lowering, t: number): Definition {
   return { reg: 'vmctx', base: offsets.vmctxVmtableDefinitionBase(d), length: offsets.vmctxVmtableDefinitionCurrentElements(d) };
 }
 
-/** R0 ← address of element [i32 slot `index`] of table `t`, trapping when out of bounds. */
-export function tableElementAddress(cx: Lowering, t: number, index: number): void {
+/** R0 ← address of element [i32 at `index`] of table `t`, trapping when out of bounds. */
+export function tableElementAddress(cx: Lowering, t: number, index: Loc): void {
   const { m } = cx;
   const def = tableDefinition(cx, t);
   m.loadSlot('R0', index, false);
@@ -38,8 +39,8 @@ export function tableElementAddress(cx: Lowering, t: number, index: number): voi
   m.addScaled8('R0', 'R2', 'R0');
 }
 
-/** R2 ← the VMFuncRef pointer of funcref table `t` at [i32 slot `index`], initializing lazily. */
-export function funcrefTableElement(cx: Lowering, t: number, index: number): void {
+/** R2 ← the VMFuncRef pointer of funcref table `t` at [i32 at `index`], initializing lazily. */
+export function funcrefTableElement(cx: Lowering, t: number, index: Loc): void {
   const { m } = cx;
   tableElementAddress(cx, t, index);
   m.load('R2', 'R0', 0, 8);
@@ -50,7 +51,7 @@ export function funcrefTableElement(cx: Lowering, t: number, index: number): voi
   m.andImm('R2', 'R2', ~1n);
   m.jump(done);
   m.bind(lazy);
-  cx.calls.libcall('table_get_lazy_init_func_ref', [imm(t), slotArg(index, false)], cx.values.h);
+  cx.calls.libcall('table_get_lazy_init_func_ref', [imm(t), valueArg(index, false)], cx.values.h);
   m.moveReturn('R2');
   m.bind(done);
 }
@@ -66,8 +67,8 @@ export function memoryDefinition(cx: Lowering, memIndex: number): Definition {
   return { reg: 'vmctx', base: offsets.vmctxVmmemoryDefinitionBase(d), length: offsets.vmctxVmmemoryDefinitionCurrentLength(d) };
 }
 
-/** R0 ← host address of a `size`-byte access at [i32 slot `addr`] + offset, bounds-checked. */
-export function heapAddress(cx: Lowering, memIndex: number, addr: number, offset: number, size: number): void {
+/** R0 ← host address of a `size`-byte access at [i32 at `addr`] + offset, bounds-checked. */
+export function heapAddress(cx: Lowering, memIndex: number, addr: Loc, offset: number, size: number): void {
   const { m } = cx;
   m.loadSlot('R0', addr, false);
   m.addImm('R2', 'R0', offset + size);

@@ -14,9 +14,46 @@ import { CompileError } from '../frontend/errors.ts';
 import { functionDisplayName, type DefinedFunction, type FuncType, type WasmModule } from '../frontend/module.ts';
 import type { FrameLayout } from '../codegen/common.ts';
 import { wideType } from './values.ts';
+import type { ValueAssignment } from '../regalloc/virtual.ts';
 
-/** The frame the compiler chose, as the backends and listings see it. */
-export type FunctionFrame = FrameLayout & { readonly stackBase: number; readonly localsBase: number; readonly outgoingBytes: number };
+/** The frame of a `linear-scan` function: spill slots instead of operand-stack and local slots. */
+export interface FrameAllocation {
+  /** Spill slot k is at SP + spillBase + 8k. */
+  readonly spillBase: number;
+  readonly spillSlots: number;
+  /** Where each value was put. */
+  readonly values: readonly ValueAssignment[];
+}
+
+/**
+ * The frame the compiler chose, as the backends and listings see it. With `linear-scan`
+ * (`allocation` set) [stackBase, localsBase) holds the spill slots instead of the operand
+ * stack and no slot belongs to a local.
+ */
+export type FunctionFrame = FrameLayout & {
+  readonly stackBase: number;
+  readonly localsBase: number;
+  readonly outgoingBytes: number;
+  readonly allocation?: FrameAllocation;
+};
+
+/** What the frame word at SP + `offset` holds, from the layout (undefined: outside the frame). */
+export function frameSlotName(f: FunctionFrame, offset: number): string | undefined {
+  if (offset < 0 || offset >= f.frameSize) return undefined;
+  if (offset >= f.calleeSaveOffset) {
+    const k = (offset - f.calleeSaveOffset) / 8;
+    const saved = f.savedRegs ?? [undefined];
+    const reg = saved[k];
+    if (k >= saved.length) return 'callee-save pad';
+    return reg === undefined || f.savedRegs === undefined ? 'callee-save (caller vmctx)' : `callee-save ${reg}${reg === 'r14' || reg === 'x19' ? ' (caller vmctx)' : ''}`;
+  }
+  if (offset < f.stackBase) return `outgoing[${offset / 8}]`;
+  if (f.allocation) return offset < f.localsBase ? `spill[${(offset - f.stackBase) / 8}]` : 'padding';
+  if (offset < f.localsBase) return `stack[${(offset - f.stackBase) / 8}]`;
+  const local = (offset - f.localsBase) / 8;
+  if (local < f.paramOffsets.length + f.zeroCount) return `local ${local}${local < f.paramOffsets.length ? ' (param)' : ''}`;
+  return 'padding';
+}
 
 /** Throws 'unsupported' for function types outside what the code generator handles. */
 export function checkSignature(module: WasmModule, fn: DefinedFunction, type: FuncType, instrIndex: number | null, what: string): void {

@@ -18,7 +18,7 @@ import {
 import type { BinOp, Cond, UnOp } from '../codegen/common.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
-import { imm, slotArg } from './values.ts';
+import { imm, valueArg } from './values.ts';
 
 const BINOPS: ReadonlyMap<string, BinOp> = new Map(
   (['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr', 'div_s', 'div_u', 'rem_s', 'rem_u'] as const).map(
@@ -79,7 +79,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       m.trap('UnreachableCodeReached');
       break;
     case 'drop':
-      v.pop();
+      v.discard();
       break;
     case 'select': {
       const c = v.pop();
@@ -91,15 +91,19 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
     }
     case 'local.get': {
       const t = localType(fn, instr.local)!;
-      m.copySlot(v.push(t), v.local(instr.local));
+      m.copySlot(v.push(t), v.readLocal(instr.local));
       break;
     }
-    case 'local.set':
-      m.copySlot(v.local(instr.local), v.pop());
+    case 'local.set': {
+      const value = v.pop();
+      m.copySlot(v.writeLocal(instr.local), value);
       break;
-    case 'local.tee':
-      m.copySlot(v.local(instr.local), v.slot(v.h - 1));
+    }
+    case 'local.tee': {
+      const value = v.peek(v.h - 1);
+      m.copySlot(v.writeLocal(instr.local), value);
       break;
+    }
     case 'global.get': {
       const t = module.globalTypes[instr.global].valType;
       if (t === 'externref') {
@@ -116,7 +120,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       const t = module.globalTypes[instr.global].valType;
       const value = v.pop();
       if (t === 'externref') {
-        cx.calls.libcall('externref_global_set', [imm(instr.global), slotArg(value, true)], v.h);
+        cx.calls.libcall('externref_global_set', [imm(instr.global), valueArg(value, true)], v.h);
       } else {
         m.loadSlot('R0', value, true);
         const loc = globalLocation(cx, instr.global);
@@ -147,16 +151,14 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       const index = v.pop();
       if (elemType === 'funcref') {
         funcrefTableElement(cx, instr.table, index);
-        m.storeSlot(v.slot(v.h), 'R2');
-        v.push('funcref');
+        m.storeSlot(v.push('funcref'), 'R2');
         break;
       }
       // externref read barrier: hold the element alive in the activations table.
       tableElementAddress(cx, instr.table, index);
       m.load('R0', 'R0', 0, 8);
-      const result = v.slot(v.h);
+      const result = v.push('externref');
       m.storeSlot(result, 'R0');
-      v.types[v.h] = 'externref';
       const done = m.newLabel();
       const slow = m.newLabel();
       m.branchCmp('eq', true, 'R0', 0, done);
@@ -172,9 +174,8 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       m.jump(done);
       m.bind(slow);
       // The element is live across this call (it is the result), so its slot is in the map.
-      cx.calls.libcall('activations_table_insert_with_gc', [slotArg(result, true)], v.h + 1);
+      cx.calls.libcall('activations_table_insert_with_gc', [valueArg(result, true)], v.h);
       m.bind(done);
-      v.push('externref');
       break;
     }
     case 'table.set': {
@@ -215,7 +216,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       const elemType = module.tableTypes[instr.table].elemType;
       const delta = v.pop();
       const init = v.pop();
-      cx.calls.libcall(elemType === 'funcref' ? 'table_grow_func_ref' : 'table_grow_externref', [imm(instr.table), slotArg(delta, false), slotArg(init, true)], v.h);
+      cx.calls.libcall(elemType === 'funcref' ? 'table_grow_func_ref' : 'table_grow_externref', [imm(instr.table), valueArg(delta, false), valueArg(init, true)], v.h);
       m.storeReturn(v.push('i32'));
       break;
     }
@@ -224,21 +225,21 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       const len = v.pop();
       const value = v.pop();
       const dst = v.pop();
-      cx.calls.libcall(elemType === 'funcref' ? 'table_fill_func_ref' : 'table_fill_externref', [imm(instr.table), slotArg(dst, false), slotArg(value, true), slotArg(len, false)], v.h);
+      cx.calls.libcall(elemType === 'funcref' ? 'table_fill_func_ref' : 'table_fill_externref', [imm(instr.table), valueArg(dst, false), valueArg(value, true), valueArg(len, false)], v.h);
       break;
     }
     case 'table.copy': {
       const len = v.pop();
       const src = v.pop();
       const dst = v.pop();
-      cx.calls.libcall('table_copy', [imm(instr.dstTable), imm(instr.srcTable), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      cx.calls.libcall('table_copy', [imm(instr.dstTable), imm(instr.srcTable), valueArg(dst, false), valueArg(src, false), valueArg(len, false)], v.h);
       break;
     }
     case 'table.init': {
       const len = v.pop();
       const src = v.pop();
       const dst = v.pop();
-      cx.calls.libcall('table_init', [imm(instr.table), imm(instr.elem), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      cx.calls.libcall('table_init', [imm(instr.table), imm(instr.elem), valueArg(dst, false), valueArg(src, false), valueArg(len, false)], v.h);
       break;
     }
     case 'elem.drop':
@@ -253,7 +254,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
     }
     case 'memory.grow': {
       const delta = v.pop();
-      cx.calls.libcall('memory32_grow', [slotArg(delta, false), imm(instr.memory)], v.h);
+      cx.calls.libcall('memory32_grow', [valueArg(delta, false), imm(instr.memory)], v.h);
       m.storeReturn(v.push('i32'));
       break;
     }
@@ -261,21 +262,21 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       const len = v.pop();
       const value = v.pop();
       const dst = v.pop();
-      cx.calls.libcall('memory_fill', [imm(instr.memory), slotArg(dst, false), slotArg(value, false), slotArg(len, false)], v.h);
+      cx.calls.libcall('memory_fill', [imm(instr.memory), valueArg(dst, false), valueArg(value, false), valueArg(len, false)], v.h);
       break;
     }
     case 'memory.copy': {
       const len = v.pop();
       const src = v.pop();
       const dst = v.pop();
-      cx.calls.libcall('memory_copy', [imm(instr.dstMemory), slotArg(dst, false), imm(instr.srcMemory), slotArg(src, false), slotArg(len, false)], v.h);
+      cx.calls.libcall('memory_copy', [imm(instr.dstMemory), valueArg(dst, false), imm(instr.srcMemory), valueArg(src, false), valueArg(len, false)], v.h);
       break;
     }
     case 'memory.init': {
       const len = v.pop();
       const src = v.pop();
       const dst = v.pop();
-      cx.calls.libcall('memory_init', [imm(instr.memory), imm(instr.data), slotArg(dst, false), slotArg(src, false), slotArg(len, false)], v.h);
+      cx.calls.libcall('memory_init', [imm(instr.memory), imm(instr.data), valueArg(dst, false), valueArg(src, false), valueArg(len, false)], v.h);
       break;
     }
     case 'data.drop':
@@ -338,9 +339,8 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   }
   switch (op) {
     case 'i32.wrap_i64': {
-      // The slot keeps all 64 bits; i32 readers only look at the low half.
-      v.pop();
-      v.push('i32');
+      // The location keeps all 64 bits; i32 readers only look at the low half.
+      v.retypeTop('i32');
       return true;
     }
     case 'i64.extend_i32_s':

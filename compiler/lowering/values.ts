@@ -1,26 +1,99 @@
 /**
- * Where Wasm values live between instructions: the value-location layer. Today every
- * operand-stack entry and every local has its own 8-byte frame slot, so a value's location is
- * its stack depth or local index, and nothing is live in a register at a call; a stack map then
- * only has to name slots. A register allocator replaces this class (and the slot operands the
- * lowering hands the MacroAssembler); frame layout, environment addressing, control flow and
- * call sites ask it for locations and do not depend on it being slots.
+ * Where Wasm values live between instructions: the value-location layer, the seam between the
+ * lowering and the register allocator. Two implementations:
+ *
+ * - `SlotValues` (`--regalloc none`): every operand-stack entry and every local has its own
+ *   8-byte frame slot, so a value's location is its stack depth or local index, nothing is live
+ *   in a register at a call, and a stack map only names slots.
+ * - `RegisterValues` (`--regalloc linear-scan`): every value is a virtual register
+ *   (compiler/regalloc/virtual.ts) whose location the linear-scan allocator chose: a register or
+ *   a spill slot for its whole life. The lowering runs twice over the body: once recording the
+ *   virtual-register program, once emitting code with the allocation.
+ *
+ * The lowering asks for locations only through this interface (push/pop/peek, locals, the
+ * values a branch carries to its label, and safepoints), so frame layout, environment
+ * addressing, control flow and call sites do not depend on which one is in use.
  */
-import type { Operand } from '../codegen/common.ts';
-import type { ValType } from '../frontend/module.ts';
+import type { Loc, Operand } from '../codegen/common.ts';
+import { isRefType, type ValType } from '../frontend/module.ts';
+import type { VirtualProgram } from '../regalloc/virtual.ts';
 
 /** Whether a value of type `t` is handled as 64 bits (everything but i32). */
 export const wideType = (t: ValType): boolean => t !== 'i32';
 
-/** A call argument read from a frame slot (`wide`: 64-bit load, else 32-bit zero-extending). */
-export const slotArg = (offset: number, wide: boolean): Operand => ({ kind: 'slot', offset, wide });
+/** A call argument read from a value's location (`wide`: 64-bit, else 32-bit zero-extending). */
+export const valueArg = (loc: Loc, wide: boolean): Operand => ({ kind: 'value', loc, wide });
 /** A constant call argument. */
 export const imm = (value: number | bigint): Operand => ({ kind: 'imm', value: BigInt(value) });
 
-export class SlotValues {
+/** A reference in a register that a call must not clobber: spilled to `slot` before, reloaded after. */
+export interface SafepointSpill {
+  readonly reg: string;
+  readonly slot: number;
+  /** The virtual register (for the listing). */
+  readonly vreg: number;
+}
+
+/** What a call site needs from the value layer. */
+export interface Safepoint {
+  /** SP-relative byte offsets of the slots holding live externrefs, ascending: the stack map. */
+  readonly liveSlots: readonly number[];
+  readonly spills: readonly SafepointSpill[];
+}
+
+/** Per-control-frame state the value layer keeps (opaque to control.ts). */
+export interface BlockValues {
+  /** The operand stack below the block's parameters' top, at entry (for `else`). */
+  readonly entry: unknown;
+  /** Virtual registers of the values a branch to the label carries (reg mode; else empty). */
+  readonly label: readonly number[];
+  /** Virtual registers of the block's results (reg mode; else empty). */
+  readonly results: readonly number[];
+  /** Moves to emit before a loop's label: its parameters into the loop's join values. */
+  readonly entryMoves: readonly { readonly dst: Loc; readonly src: Loc }[];
+}
+
+export interface Values {
+  /** Whether values must be moved at control-flow joins (registers); false: slots by depth. */
+  readonly movesAtJoins: boolean;
+  /** The recording pass of `linear-scan` (locations are placeholders). */
+  readonly recording: boolean;
   /** Operand-stack height. */
-  h = 0;
+  h: number;
   /** The type of each operand-stack entry below `h`. */
+  readonly types: ValType[];
+  /** Pushes a value of type `t`; returns the location it is to be written to. */
+  push(t: ValType): Loc;
+  /** Pops the top value; returns its location. */
+  pop(): Loc;
+  /** Pops the top value without reading it (`drop`). */
+  discard(): void;
+  /** The location of operand-stack entry `d` (read). */
+  peek(d: number): Loc;
+  /** Gives the top entry a new type (`i32.wrap_i64`: the same bits, read as 32). */
+  retypeTop(t: ValType): void;
+  readLocal(l: number): Loc;
+  writeLocal(l: number): Loc;
+  /** Opens a block whose parameters are the top `params` entries. */
+  enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues;
+  /** The location where a branch to a frame leaves its k-th value. */
+  labelLoc(block: BlockValues, base: number, k: number): Loc;
+  /** The location where the frame's k-th result is at its end (fallthrough and branches). */
+  resultLoc(block: BlockValues, base: number, k: number): Loc;
+  /** Resets the operand stack to the block's entry (`else`, and the implicit else of an `if`). */
+  restoreEntry(block: BlockValues): void;
+  /** Closes a block: the stack becomes base + its results. */
+  endBlock(kind: 'function' | 'block' | 'loop' | 'if', block: BlockValues, base: number, results: readonly ValType[]): void;
+  /** The stack map and the spills of a call: entries below `liveHeight` and `liveLocals` survive it. */
+  safepoint(liveHeight: number, liveLocals: readonly number[]): Safepoint;
+}
+
+const NO_BLOCK_VALUES = { label: [], results: [], entryMoves: [] } as const;
+
+export class SlotValues implements Values {
+  readonly movesAtJoins = false;
+  readonly recording = false;
+  h = 0;
   readonly types: ValType[] = [];
 
   constructor(
@@ -30,26 +103,151 @@ export class SlotValues {
     readonly local: (l: number) => number,
   ) {}
 
-  /** Pushes a value of type `t`; returns the slot it is to be written to. */
   push(t: ValType): number {
     this.types[this.h] = t;
     return this.slot(this.h++);
   }
-
-  /** Pops the top value; returns the slot it is in. */
   pop(): number {
     this.h--;
     return this.slot(this.h);
   }
+  discard(): void {
+    this.h--;
+  }
+  peek(d: number): number {
+    return this.slot(d);
+  }
+  retypeTop(t: ValType): void {
+    this.types[this.h - 1] = t;
+  }
+  readLocal(l: number): number {
+    return this.local(l);
+  }
+  writeLocal(l: number): number {
+    return this.local(l);
+  }
+  enterBlock(): BlockValues {
+    return { entry: this.types.slice(0, this.h), ...NO_BLOCK_VALUES };
+  }
+  labelLoc(_block: BlockValues, base: number, k: number): number {
+    return this.slot(base + k);
+  }
+  resultLoc(_block: BlockValues, base: number, k: number): number {
+    return this.slot(base + k);
+  }
+  restoreEntry(block: BlockValues): void {
+    const entry = block.entry as ValType[];
+    this.h = entry.length;
+    this.types.length = 0;
+    this.types.push(...entry);
+  }
+  endBlock(_kind: string, _block: BlockValues, base: number, results: readonly ValType[]): void {
+    this.h = base + results.length;
+    this.types.length = base;
+    this.types.push(...results);
+  }
 
-  /**
-   * The slots holding externrefs that must survive a call: operand-stack entries below
-   * `liveHeight` and the externref locals in `liveLocals`, ascending.
-   */
-  liveSlots(liveHeight: number, liveLocals: Iterable<number>): number[] {
+  /** Operand-stack entries below `liveHeight` holding externrefs, and the externref locals in `liveLocals`. */
+  safepoint(liveHeight: number, liveLocals: readonly number[]): Safepoint {
     const live: number[] = [];
     for (let d = 0; d < liveHeight; d++) if (this.types[d] === 'externref') live.push(this.slot(d));
     for (const l of liveLocals) live.push(this.local(l));
-    return live.sort((a, b) => a - b);
+    return { liveSlots: live.sort((a, b) => a - b), spills: [] };
   }
 }
+
+/**
+ * Values as virtual registers: locals are virtual registers 0..numLocals−1 (defined more than
+ * once), every push defines a fresh one, and the values at a join (a block's results, a loop's
+ * parameters) are one virtual register per position that each incoming edge writes. In the
+ * recording pass the program records each definition and use at the instruction's positions;
+ * in the emitting pass it answers with the allocated location.
+ */
+export class RegisterValues implements Values {
+  readonly movesAtJoins = true;
+  h = 0;
+  readonly types: ValType[] = [];
+  /** The virtual register of each operand-stack entry below `h`. */
+  private readonly stack: number[] = [];
+
+  constructor(private readonly program: VirtualProgram) {}
+
+  get recording(): boolean {
+    return this.program.recording;
+  }
+
+  push(t: ValType): Loc {
+    const v = this.program.newValue(t);
+    this.stack[this.h] = v;
+    this.types[this.h++] = t;
+    return this.program.def(v);
+  }
+  pop(): Loc {
+    this.h--;
+    return this.program.use(this.stack[this.h]);
+  }
+  discard(): void {
+    this.h--;
+  }
+  peek(d: number): Loc {
+    return this.program.use(this.stack[d]);
+  }
+  retypeTop(t: ValType): void {
+    this.types[this.h - 1] = t;
+  }
+  readLocal(l: number): Loc {
+    return this.program.use(l);
+  }
+  writeLocal(l: number): Loc {
+    return this.program.def(l);
+  }
+  enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues {
+    const entry = this.snapshot();
+    if (kind !== 'loop') {
+      const resultValues = results.map((t) => this.program.newValue(t));
+      return { entry, label: resultValues, results: resultValues, entryMoves: [] };
+    }
+    // A loop's parameters become join values that the entry and every back edge write.
+    const base = this.h - params.length;
+    const label = params.map((t) => this.program.newValue(t));
+    const entryMoves = label.map((v, k) => ({ src: this.program.use(this.stack[base + k]), dst: this.program.earlyDef(v) }));
+    label.forEach((v, k) => (this.stack[base + k] = v));
+    return { entry, label, results: [], entryMoves };
+  }
+  labelLoc(block: BlockValues, _base: number, k: number): Loc {
+    return this.program.earlyDef(block.label[k]);
+  }
+  resultLoc(block: BlockValues, base: number, k: number): Loc {
+    return block.results.length > 0 ? this.program.earlyDef(block.results[k]) : this.peek(base + k);
+  }
+  restoreEntry(block: BlockValues): void {
+    const { types, stack } = block.entry as { types: ValType[]; stack: number[] };
+    this.h = types.length;
+    this.types.length = 0;
+    this.types.push(...types);
+    this.stack.length = 0;
+    this.stack.push(...stack);
+  }
+  endBlock(kind: 'function' | 'block' | 'loop' | 'if', block: BlockValues, base: number, results: readonly ValType[]): void {
+    // A loop's results are whatever its body left on top (a loop end is no branch target).
+    const values = kind === 'loop' ? results.map((t, k) => this.stack[this.h - results.length + k] ?? this.program.newValue(t)) : block.results;
+    this.h = base + results.length;
+    this.types.length = base;
+    this.types.push(...results);
+    this.stack.length = base;
+    this.stack.push(...values);
+  }
+  safepoint(liveHeight: number, liveLocals: readonly number[]): Safepoint {
+    const survivors = this.stack.slice(0, liveHeight);
+    for (const l of liveLocals) survivors.push(l);
+    return this.program.safepoint(survivors);
+  }
+
+  private snapshot(): { types: ValType[]; stack: number[] } {
+    return { types: this.types.slice(0, this.h), stack: this.stack.slice(0, this.h) };
+  }
+}
+
+/** Whether values of type `t` are references a stack map must know about (externref only:
+ * funcrefs are not reference-counted). */
+export const isTracedRef = (t: ValType): boolean => isRefType(t) && t === 'externref';

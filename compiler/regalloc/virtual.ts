@@ -1,0 +1,186 @@
+/**
+ * The virtual-register form of one Wasm function, built from its operand stack.
+ *
+ * Every Wasm local is a virtual register (0..numLocals−1, defined by the entry, `local.set` and
+ * `local.tee`); every value an instruction pushes is a fresh virtual register defined once
+ * (SSA); the values at a control-flow join (a block's results, a loop's parameters) are one
+ * virtual register per position that every incoming edge defines, as Cranelift's frontend
+ * turns Wasm block results into block parameters. The lowering (compiler/lowering/) is run
+ * over the body in a recording pass that tells this program each definition, use and safepoint
+ * at its instruction's positions; `allocate` then computes live intervals and runs the
+ * linear-scan allocator; the emitting pass asks it for the location of each value.
+ *
+ * Positions: the function entry is 0; instruction i reads its operands at 2i+1 and writes its
+ * results at 2i+2, so an operand's last use and the result can share a register. A value
+ * written while other values of the same instruction are still read (the values a branch carries
+ * to its label) is an early definition at 2i+1. A value that survives a call inside instruction
+ * i lives at least to 2i+2.
+ */
+import { CodegenError, type Loc } from '../codegen/common.ts';
+import type { Arch } from '../../isa/arch.ts';
+import { localType, type DefinedFunction, type ValType } from '../frontend/module.ts';
+import type { Safepoint, SafepointSpill } from '../lowering/values.ts';
+import { linearScan, type Allocation, type LiveInterval, type RegisterSet } from './linear-scan.ts';
+
+/** Where each virtual register ended up, for the listing and the property tests. */
+export interface ValueAssignment {
+  readonly vreg: number;
+  readonly type: ValType;
+  /** The local it is, or undefined for operand-stack and join values. */
+  readonly local: number | undefined;
+  readonly start: number;
+  readonly end: number;
+  readonly crossesCall: boolean;
+  /** A register or an SP-relative slot offset. */
+  readonly loc: Loc;
+  /** For a reference in a register that crosses a call: its spill slot. */
+  readonly home: number | undefined;
+}
+
+export class VirtualProgram {
+  /** Type of each virtual register. */
+  readonly types: ValType[] = [];
+  private next: number;
+  private emitting = false;
+  private readonly start: number[] = [];
+  private readonly end: number[] = [];
+  private readonly crosses: boolean[] = [];
+  private allocation: Allocation | undefined;
+  private spillBase = 0;
+
+  constructor(
+    private readonly arch: Arch,
+    private readonly fn: DefinedFunction,
+    /** Index of the instruction being lowered. */
+    private readonly instrIndex: () => number,
+  ) {
+    const numLocals = fn.type.params.length + fn.locals.length;
+    for (let l = 0; l < numLocals; l++) this.types.push(localType(fn, l)!);
+    this.next = numLocals;
+  }
+
+  /** True until `beginEmitting`. */
+  get recording(): boolean {
+    return !this.emitting;
+  }
+
+  get numLocals(): number {
+    return this.fn.type.params.length + this.fn.locals.length;
+  }
+
+  /** A fresh virtual register (the same numbering in both passes: the lowering is deterministic). */
+  newValue(t: ValType): number {
+    const v = this.next++;
+    if (!this.emitting) this.types[v] = t;
+    return v;
+  }
+
+  def(v: number): Loc {
+    return this.at(v, 2 * this.instrIndex() + 2);
+  }
+  use(v: number): Loc {
+    return this.at(v, 2 * this.instrIndex() + 1);
+  }
+  earlyDef(v: number): Loc {
+    return this.at(v, 2 * this.instrIndex() + 1);
+  }
+
+  /** Records (recording pass) or answers (emitting pass) a safepoint that `survivors` live across. */
+  safepoint(survivors: readonly number[]): Safepoint {
+    if (!this.emitting) {
+      const after = 2 * this.instrIndex() + 2;
+      for (const v of survivors) {
+        this.crosses[v] = true;
+        this.touch(v, after);
+      }
+      return { liveSlots: [], spills: [] };
+    }
+    const liveSlots = new Set<number>();
+    const spills: SafepointSpill[] = [];
+    for (const v of new Set(survivors)) {
+      if (this.types[v] !== 'externref') continue;
+      const loc = this.location(v);
+      if (typeof loc === 'number') {
+        liveSlots.add(loc);
+      } else {
+        const slot = this.slotOffset(this.allocation!.slot.get(v)!);
+        spills.push({ reg: loc, slot, vreg: v });
+        liveSlots.add(slot);
+      }
+    }
+    return { liveSlots: [...liveSlots].sort((a, b) => a - b), spills };
+  }
+
+  /**
+   * Ends the recording pass: live intervals (locals from `liveIn`/`liveAfter`, the dataflow
+   * liveness over the body; other values from their recorded positions, which cover their whole
+   * life because operand-stack values are structured), then the allocation.
+   */
+  allocate(
+    liveness: { liveIn(i: number): readonly number[]; liveAfter(i: number): readonly number[] },
+    regs: RegisterSet,
+  ): Allocation {
+    for (const l of liveness.liveIn(0)) this.touch(l, 0);
+    this.fn.body.forEach((instr, i) => {
+      if (instr.dead) return;
+      for (const l of liveness.liveIn(i)) this.touch(l, 2 * i + 1);
+      for (const l of liveness.liveAfter(i)) this.touch(l, 2 * i + 2);
+    });
+    const intervals: LiveInterval[] = [];
+    for (let v = 0; v < this.next; v++) {
+      if (this.start[v] === undefined) continue;
+      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true });
+    }
+    this.allocation = linearScan(intervals, regs);
+    return this.allocation;
+  }
+
+  /** Starts the emitting pass; spill slot k is at SP + spillBase + 8k. */
+  beginEmitting(spillBase: number): void {
+    this.emitting = true;
+    this.spillBase = spillBase;
+    this.next = this.numLocals;
+  }
+
+  /** The location of virtual register `v` in the emitting pass (undefined: never live). */
+  locationOf(v: number): Loc | undefined {
+    if (this.start[v] === undefined) return undefined;
+    return this.location(v);
+  }
+
+  /** Where every live value was put. */
+  assignments(): ValueAssignment[] {
+    const out: ValueAssignment[] = [];
+    for (let v = 0; v < this.types.length; v++) {
+      if (this.start[v] === undefined) continue;
+      const home = this.types[v] === 'externref' && this.allocation!.register.has(v) && this.crosses[v] ? this.slotOffset(this.allocation!.slot.get(v)!) : undefined;
+      out.push({
+        vreg: v, type: this.types[v], local: v < this.numLocals ? v : undefined, start: this.start[v], end: this.end[v],
+        crossesCall: this.crosses[v] === true, loc: this.location(v), home,
+      });
+    }
+    return out;
+  }
+
+  private location(v: number): Loc {
+    const a = this.allocation!;
+    const r = a.register.get(v);
+    if (r !== undefined) return r;
+    const s = a.slot.get(v);
+    if (s === undefined) throw new CodegenError(this.arch, `virtual register ${v} has no location`);
+    return this.slotOffset(s);
+  }
+  private slotOffset(k: number): number {
+    return this.spillBase + 8 * k;
+  }
+
+  private at(v: number, position: number): Loc {
+    if (this.emitting) return this.location(v);
+    this.touch(v, position);
+    return 0;
+  }
+  private touch(v: number, position: number): void {
+    if (this.start[v] === undefined || position < this.start[v]) this.start[v] = position;
+    if (this.end[v] === undefined || position > this.end[v]) this.end[v] = position;
+  }
+}
