@@ -27,7 +27,7 @@ import type { Arch } from '../isa/arch.ts';
 import { StackscopeError, hex } from '../isa/error.ts';
 import { BUILTIN_FUNCTIONS } from '../compiler/builtins.ts';
 import { loadWat, parseWatText } from '../compiler/frontend/index.ts';
-import { StackMapIndex, formatListing, vmOffsetsFor, type CompiledImage, type ImageStackMap } from '../compiler/index.ts';
+import { StackMapIndex, compileModule, formatListing, vmOffsetsFor, type CompiledImage, type ImageStackMap } from '../compiler/index.ts';
 import {
   VMExternDataLayout, VMExternRefActivationsTableLayout, VMFuncRefLayout, VMFunctionImportLayout,
   VMGlobalDefinitionLayout, VMGlobalImportLayout, VMHostFuncContextLayout, VMMemoryDefinitionLayout,
@@ -690,6 +690,10 @@ export async function generateBlocks(): Promise<{ blocks: Map<string, string>; f
   blocks.set('stack-maps/walk', walkArithmetic(runs));
   blocks.set('stack-maps/source', fence(TUTORIAL_WAT.split('\n'), 'wat'));
   for (const r of runs) blocks.set(`stack-maps/listing-${r.arch}`, fence(r.listing));
+  for (const r of runs) {
+    const wasm = parseWatText(TUTORIAL_WAT);
+    blocks.set(`stack-maps/listing-linear-scan-${r.arch}`, fence(formatListing(compileModule(wasm, { arch: r.arch, regalloc: 'linear-scan' }), wasm)));
+  }
   blocks.set('stack-maps/facts', factsTable(runs));
   const [x, a] = runs;
   const frames: string[] = [];
