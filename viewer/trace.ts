@@ -13,7 +13,7 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { hex } from '../isa/error.ts';
-import type { CompiledImage, ImageFunction } from '../compiler/index.ts';
+import { frameSlotName, type CompiledImage, type ImageFunction } from '../compiler/index.ts';
 import type { ExplainedFrame } from '../gc/explain.ts';
 import type { GcReport } from '../gc/collector.ts';
 import type { HookHandle } from '../simulator/engine.ts';
@@ -89,14 +89,7 @@ export function slotNamerFor(image: CompiledImage | undefined, textBase: bigint 
     }
     const fn = byStart.get(start);
     if (!fn) return undefined;
-    const f = fn.frame;
-    if (off >= f.frameSize) return undefined;
-    if (off >= f.calleeSaveOffset) return off === f.calleeSaveOffset ? 'callee-save (caller vmctx)' : 'callee-save pad';
-    if (off < f.stackBase) return `outgoing[${off / 8}]`;
-    if (off < f.localsBase) return `stack[${(off - f.stackBase) / 8}]`;
-    const local = (off - f.localsBase) / 8;
-    if (local < f.paramOffsets.length + f.zeroCount) return `local ${local}${local < f.paramOffsets.length ? ' (param)' : ''}`;
-    return 'padding';
+    return frameSlotName(fn.frame, off);
   };
 }
 
