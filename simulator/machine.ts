@@ -244,6 +244,15 @@ export class Machine {
   private handedFrame: CallFrame | undefined;
   private handedAfter: (() => void) | undefined;
   private readonly siteHookHandles = new Map<bigint, HookHandle>();
+  /** AArch64 loads and stores through SP, by PC: hooked only while SP is unaligned. */
+  private readonly spAccessSites = new Map<bigint, SystemInstruction>();
+  private readonly spAccessHooks = new Map<bigint, HookHandle>();
+  /** One hook over all code instead, when there are too many of them. */
+  private spAccessWatchAll: HookHandle | undefined;
+  /** Whether SP was unaligned when last looked at (at an `sp-watch` site or a run's start). */
+  private spUnaligned = false;
+  /** A run stopped at an `sp-watch` site to turn the `sp-check` hooks on or off. */
+  private pendingSpMode: { pc: bigint; unaligned: boolean } | undefined;
 
   /** Opens a machine. Asynchronous so that engines which load asynchronously (a WebAssembly
    * Unicorn, say) fit the same API. */
@@ -295,7 +304,15 @@ export class Machine {
   private inspectBlock(address: bigint, code: Uint8Array): void {
     const found = systemInstructions(this.arch, address, code, this.disassembler);
     let added = false;
-    for (const site of found) {
+    for (let site of found) {
+      if (site.kind === 'sp-check') {
+        if (!this.spAccessSites.has(site.pc)) {
+          this.spAccessSites.set(site.pc, site);
+          if (this.spUnaligned) added = this.hookSpAccess(site.pc) || added;
+        }
+        if (!site.watchesSp) continue;
+        site = { ...site, kind: 'sp-watch' };
+      }
       if (this.systemSites.has(site.pc)) continue;
       this.systemSites.set(site.pc, site);
       added = true;
@@ -308,8 +325,41 @@ export class Machine {
         this.watchAll = this.engine.hookCode((pc) => this.onSystemSite(pc));
       }
     }
-    // Translated again before it runs, now with the hooks in it.
-    if (added) this.engine.invalidateCode(address, address + BigInt(code.length));
+    // Translated again before it runs, now with the hooks in it (a watch may sit right after).
+    if (added) this.engine.invalidateCode(address, address + BigInt(code.length) + 4n);
+  }
+
+  /** Hooks one load/store through SP (unaligned mode); true when a hook was added. */
+  private hookSpAccess(pc: bigint): boolean {
+    if (this.spAccessWatchAll || this.spAccessHooks.has(pc)) return false;
+    if (this.spAccessHooks.size >= MAX_SITE_HOOKS) {
+      // Many of them: one hook over all code while SP stays unaligned.
+      for (const handle of this.spAccessHooks.values()) this.engine.removeHook(handle);
+      this.spAccessHooks.clear();
+      this.spAccessWatchAll = this.engine.hookCode((at) => this.onSystemSite(at));
+      return true;
+    }
+    this.spAccessHooks.set(pc, this.engine.hookCode((at) => this.onSystemSite(at), pc, pc));
+    return true;
+  }
+
+  /**
+   * Turns the checks of loads and stores through SP on (SP is unaligned) or off. SP changes
+   * its alignment only at the instructions `sp-watch` sites follow, so between two such sites
+   * the mode is exact, and an aligned guest runs with no check on its SP accesses at all.
+   */
+  private setSpMode(unaligned: boolean): void {
+    this.spUnaligned = unaligned;
+    if (unaligned) {
+      for (const pc of this.spAccessSites.keys()) this.hookSpAccess(pc);
+    } else {
+      for (const handle of this.spAccessHooks.values()) this.engine.removeHook(handle);
+      this.spAccessHooks.clear();
+      if (this.spAccessWatchAll) this.engine.removeHook(this.spAccessWatchAll);
+      this.spAccessWatchAll = undefined;
+    }
+    // Translated again, with or without the hooks.
+    for (const pc of this.spAccessSites.keys()) this.engine.invalidateCode(pc, pc + 4n);
   }
 
   /** Forgets the system instructions in [begin, end) once the host rewrote that code. */
@@ -324,14 +374,36 @@ export class Machine {
         this.siteHooks--;
       }
     }
+    for (const pc of [...this.spAccessSites.keys()]) {
+      if (pc < begin || pc >= end) continue;
+      this.spAccessSites.delete(pc);
+      const handle = this.spAccessHooks.get(pc);
+      if (handle) this.engine.removeHook(handle);
+      this.spAccessHooks.delete(pc);
+    }
   }
 
   private onSystemSite(pc: bigint): void {
     const site = this.systemSites.get(pc);
-    if (!site) return;
-    // An aligned SP needs no stop: the run goes on without a break (and without splitting the
-    // block, which the cycle model would see).
-    if (site.kind === 'sp-check' && this.sp() % this.stackAlignment === 0n) return;
+    if (site?.watchesSp) {
+      // Stops only when SP's alignment changed: the run goes on without a break otherwise (and
+      // without splitting the block, which the cycle model would see).
+      const unaligned = this.sp() % this.stackAlignment !== 0n;
+      if (unaligned !== this.spUnaligned) {
+        this.pendingSpMode = { pc, unaligned };
+        this.engine.stop();
+        return;
+      }
+    }
+    if (this.spUnaligned && this.sp() % this.stackAlignment !== 0n) {
+      const access = this.spAccessSites.get(pc);
+      if (access) {
+        this.pendingSystem = access;
+        this.engine.stop();
+        return;
+      }
+    }
+    if (!site || site.kind === 'sp-watch') return;
     this.pendingSystem = site;
     this.engine.stop();
   }
@@ -753,13 +825,24 @@ export class Machine {
 
   private run(entry: bigint, expectedSp: bigint): bigint {
     let pc = entry;
+    if (this.cpu.checksSpAlignment && (this.sp() % this.stackAlignment !== 0n) !== this.spUnaligned) this.setSpMode(!this.spUnaligned);
     for (;;) {
       this.pendingInterrupt = -1;
       this.pendingSystem = undefined;
+      this.pendingSpMode = undefined;
       // No `until`: Unicorn's default of 0 would turn a jump to address 0 into a clean stop.
       const stop = this.engine.start(pc, NO_UNTIL);
       if (stop.error !== 0) throw this.trapFromError(stop);
       if (stop.limit) throw this.trap(stop.limit === 'budget' ? 'budget-exhausted' : 'timeout', this.pc());
+      const mode = this.pendingSpMode as { pc: bigint; unaligned: boolean } | undefined;
+      if (mode) {
+        // Stopped before the watched instruction ran: the rest of its block was credited but
+        // did not run (it is credited again when the run re-enters it).
+        this.harnessInstructions += this.creditedNotRun(mode.pc);
+        this.setSpMode(mode.unaligned);
+        pc = mode.pc;
+        continue;
+      }
       const site = this.pendingSystem as SystemInstruction | undefined;
       if (site) {
         pc = this.handleSystem(site);

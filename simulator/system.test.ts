@@ -111,3 +111,32 @@ for (const arch of ARCHES) {
     t.is(first[0], arch === 'x64' ? 6n : 3n); // instructions between the two reads
   });
 }
+
+test('aarch64: an unaligned SP traps at the first load or store through it, in whichever block that is', async (t) => {
+  const traps: Record<string, { code: string; at: number }> = {
+    acrossBranch: { code: 'sub sp, sp, #8\nb 1f\n1: str x0, [sp]\nadd sp, sp, #8\nret', at: 8 },
+    inCallee: { code: 'mov x9, x30\nsub sp, sp, #8\nbl 1f\nadd sp, sp, #8\nmov x30, x9\nret\n1: nop\nstr x0, [sp]\nret', at: 28 },
+    writeback: { code: 'str x0, [sp, #-8]!\nb 1f\n1: ldr x1, [sp]\nadd sp, sp, #8\nret', at: 8 },
+    pairWriteback: { code: 'stp w0, w1, [sp, #-8]!\nb 1f\n1: ldr x1, [sp, #8]\nadd sp, sp, #8\nret', at: 8 },
+    fromRegister: { code: 'mov x1, sp\nsub x1, x1, #4\nmov sp, x1\nb 1f\n1: ldp x2, x3, [sp]\nadd sp, sp, #4\nret', at: 16 },
+  };
+  // Unaligned for a while, with no access through SP, then aligned again across blocks.
+  const realigned = 'sub sp, sp, #8\nb 1f\n1: sub sp, sp, #8\nstr x0, [sp]\nadd sp, sp, #16\nmov x0, #7\nret';
+  const names = Object.keys(traps);
+  const { m, addresses } = await setUp('aarch64', [...names.map((n) => traps[n].code), realigned]);
+  try {
+    const fine = addresses[names.length];
+    const before = m.instructionsExecuted();
+    t.is(m.call(fine), 7n);
+    t.is(m.instructionsExecuted() - before, 7n, 'stops to turn the checks on and off are not counted as instructions');
+    names.forEach((name, i) => {
+      const e = t.throws(() => m.call(addresses[i]), { instanceOf: GuestTrap }, name) as GuestTrap;
+      t.is(e.kind, 'sp-alignment', `${name}: ${e.message}`);
+      t.is(e.pc, addresses[i] + BigInt(traps[name].at), name);
+      // The next call starts with an aligned SP: no check is left on.
+      t.is(m.call(fine), 7n, `after ${name}`);
+    });
+  } finally {
+    m.close();
+  }
+});

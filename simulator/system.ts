@@ -21,10 +21,14 @@ import { x64ScanBlock } from '../isa/x64/length.ts';
  * - `clock`: x86-64 `rdtsc`/`rdtscp`, AArch64 `mrs` of `cntvct_el0`/`cntpct_el0` (and their
  *   self-synchronised forms): emulated from the virtual clock.
  * - `overflow`: x86-64 `into` (a trap only when OF is set).
- * - `sp-check`: an AArch64 load or store through SP after an instruction in the same block that
- *   may have left SP unaligned (QEMU omits the architectural SP alignment check).
+ * - `sp-check`: an AArch64 load or store through SP. QEMU omits the architectural SP alignment
+ *   check, so the Machine hooks these, but only while SP is unaligned.
+ * - `sp-watch`: the AArch64 instruction right after one that may leave SP unaligned (SP
+ *   arithmetic, or a load/store writing back to SP an amount that is not a multiple of 16).
+ *   SP changes its alignment only there, so the Machine re-reads SP at these and turns its
+ *   `sp-check` hooks on or off. Any other site may carry `watchesSp` for the same purpose.
  */
-export type SystemInstructionKind = 'syscall' | 'privileged' | 'halt' | 'clock' | 'overflow' | 'sp-check';
+export type SystemInstructionKind = 'syscall' | 'privileged' | 'halt' | 'clock' | 'overflow' | 'sp-check' | 'sp-watch';
 
 export interface SystemInstruction {
   readonly pc: bigint;
@@ -34,6 +38,8 @@ export interface SystemInstruction {
   readonly name: string;
   /** x86-64 `int N`: N; AArch64 clock reads: the destination register number (31 = xzr). */
   readonly operand?: number;
+  /** The previous instruction may have changed SP's alignment (AArch64; see `sp-watch`). */
+  readonly watchesSp?: boolean;
   /** A system call's convention (x86-64 `int 0x80` is the i386 one). */
   readonly convention?: SyscallConvention;
   /** What a clock read writes: the 64-bit count whole, its low or high 32 bits, or zero (the
@@ -166,17 +172,39 @@ function spBasedAccess(w: number): boolean {
   return ((w >>> 5) & 31) === 31;
 }
 
+/**
+ * An AArch64 load or store that writes back to SP an amount that may not be a multiple of 16:
+ * register pre/post-indexed (`str x0, [sp, #-8]!`), pair pre/post-indexed (`stp w0, w1,
+ * [sp, #-8]!`), and, without looking at the amount, post-indexed SIMD structure accesses.
+ */
+function mayMisalignSpByWriteback(w: number): boolean {
+  if (!spBasedAccess(w)) return false;
+  if ((w & 0x3b200400) >>> 0 === 0x38000400) return ((w >>> 12) & 15) !== 0; // imm9 in bytes
+  if ((w & 0x3a800000) >>> 0 === 0x28800000) {
+    const opc = w >>> 30;
+    const simd = ((w >>> 26) & 1) === 1;
+    const scale = simd ? 4 << opc : opc === 2 ? 8 : 4;
+    return ((((w >>> 15) & 0x7f) * scale) & 15) !== 0; // imm7, scaled
+  }
+  const structures = (w & 0xbf800000) >>> 0;
+  return structures === 0x0c800000 || structures === 0x0d800000;
+}
+
 function aarch64System(address: bigint, code: Uint8Array): SystemInstruction[] {
   const found: SystemInstruction[] = [];
   const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
-  let spSuspect = false;
+  let watchNext = false;
   for (let off = 0; off + 4 <= code.length; off += 4) {
     const w = view.getUint32(off, true);
     const pc = address + BigInt(off);
     const k = aarch64Kind(w);
-    if (k) found.push({ pc, length: 4, ...k });
-    else if (spSuspect && spBasedAccess(w)) found.push({ pc, length: 4, kind: 'sp-check', name: 'load/store through sp' });
-    if (mayMisalignSp(w)) spSuspect = true;
+    const at = { pc, length: 4, ...(watchNext ? { watchesSp: true } : {}) };
+    if (k) found.push({ ...at, ...k });
+    else if (spBasedAccess(w)) found.push({ ...at, kind: 'sp-check', name: 'load/store through sp' });
+    else if (watchNext) found.push({ ...at, kind: 'sp-watch', name: 'after an sp update' });
+    watchNext = mayMisalignSp(w) || mayMisalignSpByWriteback(w);
   }
+  // The block ends with an SP update (it was split): watch the instruction after it.
+  if (watchNext) found.push({ pc: address + BigInt(code.length & ~3), length: 4, kind: 'sp-watch', name: 'after an sp update', watchesSp: true });
   return found;
 }
