@@ -6,6 +6,7 @@ import { parseArch, ARCHES, type Arch } from '../isa/arch.ts';
 import { benchEngine } from './engine.ts';
 import { benchLoader } from './loader.ts';
 import { benchGc } from './gc.ts';
+import { benchGcV31 } from './gc-v31.ts';
 import { benchCompiler } from './compiler.ts';
 import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   engine: benchEngine,
   loader: benchLoader,
   gc: benchGc,
+  'gc-v31': benchGcV31,
   compiler: benchCompiler,
   timing: benchTiming,
   cli: benchCli,

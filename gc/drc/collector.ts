@@ -22,7 +22,7 @@ import { DrcRefError, isI31, type DrcHeap, type FreedGcObject } from './heap.ts'
 export interface DrcRoot {
   raw: number;
   /** Guest address of the 4-byte stack slot, for messages and explain output. */
-  slot?: bigint;
+  slot?: number;
   /** Function (or frame) name, for messages. */
   frame?: string;
 }
@@ -108,13 +108,17 @@ export function collectDrc(heap: DrcHeap, roots: Iterable<DrcRoot>, options: Drc
   let droppedFromChunk = 0;
   table.drainBumpChunk((raw) => {
     droppedFromChunk++;
-    freed.push(...heap.decRefAndMaybeDealloc(raw));
+    const f = heap.decRefAndMaybeDealloc(raw);
+    if (f.length) freed.push(...f);
   });
   const allocatedChunk = table.chunkLength === 0;
   table.resetAfterSweep();
   const old = table.overApproximated;
   table.overApproximated = table.precise;
   table.precise = new Set();
-  for (const raw of old) freed.push(...heap.decRefAndMaybeDealloc(raw));
+  for (const raw of old) {
+    const f = heap.decRefAndMaybeDealloc(raw);
+    if (f.length) freed.push(...f);
+  }
   return { preciseRoots, i31Roots, droppedFromChunk, droppedFromOverApproximated: old.size, allocatedChunk, freed };
 }

@@ -146,7 +146,7 @@ test('debug checks: a root missing from the table, a dead or misaligned ref fail
   try {
     const heap = new DrcHeap(m);
     const a = heap.allocExternRef('a')!;
-    const missing = t.throws(() => collectDrc(heap, [{ raw: a, slot: 0x1000n, frame: 'f' }]), { instanceOf: DrcRootError });
+    const missing = t.throws(() => collectDrc(heap, [{ raw: a, slot: 0x1000, frame: 'f' }]), { instanceOf: DrcRootError });
     t.regex(missing!.message, /GC root 0x8 at 0x1000 in f: is not in the VMGcRefActivationsTable/);
     heap.exposeGcRefToWasm(a);
     t.throws(() => collectDrc(heap, [{ raw: a }, { raw: a + 8 }]), { instanceOf: DrcRootError, message: /not in the VMGcRefActivationsTable/ });

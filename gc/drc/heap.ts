@@ -91,6 +91,8 @@ export interface DrcObjectHeader {
   refCount: bigint;
 }
 
+const NOTHING_FREED: FreedGcObject[] = Object.freeze([]) as unknown as FreedGcObject[];
+
 /** An object a dec_ref freed. */
 export interface FreedGcObject {
   ref: number;
@@ -234,18 +236,31 @@ export class DrcHeap {
   /** `inc_ref` (i31refs have no count). @throws DrcRefError for a dead object or a zero count. */
   incRef(ref: number): void {
     if (isI31(ref)) return;
-    const count = this.refCount(ref);
-    if (count === 0n) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.data.setBigUint64(ref + VMDrcHeaderLayout.refCount, count + 1n, true);
+    const count = this.count(ref);
+    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
+    this.setCount(ref, count + 1);
   }
 
   /** `dec_ref`: true when the count reached 0 (the caller frees). */
   decRef(ref: number): boolean {
     if (isI31(ref)) return false;
-    const count = this.refCount(ref);
-    if (count === 0n) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.data.setBigUint64(ref + VMDrcHeaderLayout.refCount, count - 1n, true);
-    return count === 1n;
+    const count = this.count(ref);
+    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
+    this.setCount(ref, count - 1);
+    return count === 1;
+  }
+
+  /** The u64 count as a number (exact below 2^53, far beyond any count a run reaches). */
+  private count(ref: number): number {
+    this.check(ref);
+    const at = ref + VMDrcHeaderLayout.refCount;
+    return this.data.getUint32(at + 4, true) * 4294967296 + this.data.getUint32(at, true);
+  }
+
+  private setCount(ref: number, count: number): void {
+    const at = ref + VMDrcHeaderLayout.refCount;
+    this.data.setUint32(at, count >>> 0, true);
+    this.data.setUint32(at + 4, Math.floor(count / 4294967296), true);
   }
 
   /**
@@ -254,8 +269,10 @@ export class DrcHeap {
    * objects freed, the first one first.
    */
   decRefAndMaybeDealloc(ref: number): FreedGcObject[] {
+    if (!this.decRef(ref)) return NOTHING_FREED;
     const freed: FreedGcObject[] = [];
     const pending = [ref];
+    this.setCount(ref, 1); // counted down again below, with the frees
     while (pending.length) {
       const r = pending.pop()!;
       if (!this.decRef(r)) continue;

@@ -164,7 +164,7 @@ for (const arch of ARCHES) {
       m.call(text.address, [storeContext, text.address + BigInt(c.outer), BigInt(a), BigInt(b), host]);
       t.deepEqual(frames.map((f) => f.pc - Number(text.address)), [c.pairRet, c.outerRet]);
       t.is(pairWord, (BigInt(b) << 32n) | BigInt(a), 'one 8-byte word holds both refs: a bitmap map would read it as one value');
-      t.deepEqual(roots.map((r) => [r.raw, r.frame, Number(r.slot! - BigInt(frames[r.frame === 'pair' ? 0 : 1].fp))]), [
+      t.deepEqual(roots.map((r) => [r.raw, r.frame, r.slot! - frames[r.frame === 'pair' ? 0 : 1].fp]), [
         [a, 'pair', -16], [b, 'pair', -12], [b, 'outer', -4],
       ]);
       t.deepEqual(report!.preciseRoots, [a, b]);

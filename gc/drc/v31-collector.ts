@@ -11,7 +11,7 @@
 import type { Machine } from '../../simulator/machine.ts';
 import { hex } from '../../isa/error.ts';
 import { MemoryReader } from '../walk.ts';
-import { collectDrc, type DrcCollectOptions, type DrcCollectionReport } from './collector.ts';
+import { collectDrc, type DrcCollectOptions, type DrcCollectionReport, type DrcRoot } from './collector.ts';
 import { isI31, type DrcHeap, type FreedGcObject } from './heap.ts';
 import type { UserStackMapRegistry } from './user-stackmap-registry.ts';
 import { readStoreContext, scanV31Frame, walkV31, type V31ActivationTriple } from './walk.ts';
@@ -86,7 +86,8 @@ export class V31Collector {
     const reader = new MemoryReader(machine);
     const frames = live.exitPc === 0n && older.length === 0 ? [] : walkV31(machine, live, older, reader);
     const scanned = frames.map((f) => scanV31Frame(machine, f, registry, reader));
-    const roots = scanned.flatMap((s) => s.entries.filter((e) => e.raw !== 0).map((e) => ({ raw: e.raw, slot: BigInt(e.slot), frame: s.functionName })));
+    const roots: DrcRoot[] = [];
+    for (const s of scanned) for (const e of s.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: e.slot, frame: s.functionName });
     if (!options.explain) return { report: collectDrc(heap, roots, options) };
     const describe = (raw: number): ExplainedEntry['target'] => {
       if (raw === 0) return 'null';

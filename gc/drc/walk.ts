@@ -142,12 +142,14 @@ export function scanV31Frame(machine: Machine, frame: V31Frame, registry: UserSt
   const sp = frame.fp - map.frameSize;
   const functionName = module.functionNames?.get(map.funcIndex) ?? `${module.name}!func${map.funcIndex}`;
   const entries: ScannedEntry[] = [];
+  // The frame's mapped area is checked readable once, then read in place through its region.
+  const region = map.entries.length && reader.block(sp, map.frameSize) >= 0 ? reader.regionOf(sp) : undefined;
   for (const entry of map.entries) {
     if (entry.type !== 'i32') throw fail('not-a-32-bit-ref', `${entry.type} entry at SP+${entry.offset}: v31 GC references are i32`);
     if (entry.offset + 4 > map.frameSize) throw fail('entry-outside-frame', `entry at SP+${entry.offset} lies outside the ${map.frameSize}-byte frame`);
     const slot = sp + entry.offset;
-    if (reader.block(slot, 4) < 0) throw fail('unreadable', `cannot read the stack slot at 0x${slot.toString(16)}`);
-    entries.push({ type: 'i32', offset: entry.offset, slot, raw: machine.readU32(BigInt(slot)) });
+    if (!region) throw fail('unreadable', `cannot read the stack slot at 0x${slot.toString(16)}`);
+    entries.push({ type: 'i32', offset: entry.offset, slot, raw: region.data.getUint32(slot - Number(region.address), true) });
   }
   return { frame, map: found, functionName, sp, entries };
 }
@@ -160,7 +162,7 @@ export function v31StackRoots(machine: Machine, frames: readonly V31Frame[], reg
   const roots: DrcRoot[] = [];
   for (const frame of frames) {
     const scanned = scanV31Frame(machine, frame, registry, reader);
-    for (const e of scanned.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: BigInt(e.slot), frame: scanned.functionName });
+    for (const e of scanned.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: e.slot, frame: scanned.functionName });
   }
   return roots;
 }

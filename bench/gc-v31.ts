@@ -1,0 +1,139 @@
+/**
+ * bench/gc-v31: the v31 profile's DRC heap and collection (gc/drc/) beside v17's, same run,
+ * CPU time (user + system) of the best batch, as bench/gc times it.
+ *
+ * - `allocs_per_s` / `frees_per_s`: externref objects allocated in, and freed from, the GC heap
+ *   (v31: 24-byte objects from the first-fit free list, host value in the slab; v17:
+ *   VMExternData objects from the guest heap), 10,000 per batch; `ratio_v31_vs_v17` per metric.
+ * - `roots_per_s` (`frames`, `roots` as fields): one `V31Collector` collection over frames laid
+ *   out directly in guest memory (FP chain, one user stack map per frame with its 4-byte
+ *   entries), every root also in the activations table as the debug checks require; v17's
+ *   figure for the same shape comes from bench/gc's scale stack (gc/testing/scale-stack.ts).
+ */
+import type { Arch } from '../isa/arch.ts';
+import { Machine } from '../simulator/machine.ts';
+import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import { DrcHeap } from '../gc/drc/heap.ts';
+import { UserStackMapRegistry } from '../gc/drc/user-stackmap-registry.ts';
+import { V31Collector } from '../gc/drc/v31-collector.ts';
+import { writeStoreContext } from '../gc/drc/walk.ts';
+import { VMStoreContextLayout } from '../compiler/v31/vmoffsets.ts';
+import type { UserStackMapRecord } from '../compiler/user-stackmaps.ts';
+import { ExternRefHeap } from '../gc/externref.ts';
+import { buildScaleCase } from '../gc/testing/scale-stack.ts';
+import { emit, type BenchOptions } from './report.ts';
+
+const OBJECTS = 10_000;
+const SHAPES = [
+  { frames: 10, roots: 1_000 },
+  { frames: 100, roots: 10_000 },
+  { frames: 1_000, roots: 10_000 },
+];
+
+/** Best CPU milliseconds of `run` over `repeats` batches (at least 5), after one warm-up. */
+function best(repeats: number, run: () => void, prepare: () => void = () => undefined): number {
+  prepare();
+  run();
+  let out = Infinity;
+  for (let r = 0; r < Math.max(5, repeats); r++) {
+    prepare();
+    const t0 = process.cpuUsage();
+    run();
+    const used = process.cpuUsage(t0);
+    out = Math.min(out, (used.user + used.system) / 1000);
+  }
+  return out;
+}
+
+async function allocFree(arch: Arch, repeats: number): Promise<void> {
+  const m = await Machine.create({ arch });
+  try {
+    const drc = new DrcHeap(m);
+    let refs: number[] = [];
+    const v31Alloc = best(repeats, () => { refs = Array.from({ length: OBJECTS }, (_, i) => drc.allocExternRef(i)!); }, () => refs.forEach((r) => drc.decRefAndMaybeDealloc(r)));
+    const v31Free = best(repeats, () => refs.forEach((r) => drc.decRefAndMaybeDealloc(r)), () => { refs = Array.from({ length: OBJECTS }, (_, i) => drc.allocExternRef(i)!); });
+    const v17 = new ExternRefHeap(m);
+    let ptrs: bigint[] = [];
+    const v17Alloc = best(repeats, () => { ptrs = Array.from({ length: OBJECTS }, (_, i) => v17.allocate(i)); }, () => ptrs.forEach((p) => v17.drop(p)));
+    const v17Free = best(repeats, () => ptrs.forEach((p) => v17.drop(p)), () => { ptrs = Array.from({ length: OBJECTS }, (_, i) => v17.allocate(i)); });
+    for (const [metric, v31ms, v17ms] of [['allocs_per_s', v31Alloc, v17Alloc], ['frees_per_s', v31Free, v17Free]] as const) {
+      emit({ bench: 'gc-v31', arch, metric, collector: 'v31', value: (OBJECTS / v31ms) * 1000 });
+      emit({ bench: 'gc-v31', arch, metric, collector: 'v17', value: (OBJECTS / v17ms) * 1000 });
+      emit({ bench: 'gc-v31', arch, metric: `${metric}_ratio_v31_vs_v17`, value: v17ms / v31ms });
+    }
+  } finally {
+    m.close();
+  }
+}
+
+/** A v31 stack of `frames` frames holding `roots` distinct externrefs, and its collector. */
+async function v31Case(arch: Arch, frames: number, roots: number) {
+  const m = await Machine.create({ arch });
+  const heap = new DrcHeap(m);
+  const refs = Array.from({ length: roots }, (_, i) => heap.allocExternRef(i)!);
+  for (const r of refs) heap.exposeGcRefToWasm(r);
+  const perFrame = Math.ceil(roots / frames);
+  const frameSize = Math.ceil((perFrame * 4) / 16) * 16 || 16;
+  const stack = m.map('bench-v31-stack', frames * (frameSize + 16) + 64, PROT_READ | PROT_WRITE);
+  const textStart = 0x7000_0000n;
+  const maps: UserStackMapRecord[] = [];
+  const top = Number(stack.address) + stack.size - 16;
+  const entryFp = top;
+  let next = 0;
+  let olderFp = entryFp;
+  let olderPc = 0;
+  let fp = entryFp;
+  const fps: number[] = [];
+  for (let f = frames - 1; f >= 0; f--) {
+    fp = olderFp - 16 - frameSize;
+    m.writeU64(BigInt(fp), BigInt(olderFp));
+    m.writeU64(BigInt(fp + 8), BigInt(olderPc || Number(textStart) + 4));
+    const sp = fp - frameSize;
+    const entries = [];
+    for (let k = 0; k < perFrame && next < roots; k++, next++) {
+      m.writeU32(BigInt(sp + 4 * k), refs[next]);
+      entries.push({ type: 'i32' as const, offset: 4 * k });
+    }
+    maps.push({ funcIndex: f, textReturnOffset: 4 * (f + 1), returnOffset: 4 * (f + 1), frameSize, entries });
+    olderFp = fp;
+    olderPc = Number(textStart) + 4 * (f + 1);
+    fps.push(fp);
+  }
+  const registry = new UserStackMapRegistry();
+  registry.register({ name: 'bench', textStart, textSize: 4 * (frames + 2), maps: maps.sort((a, b) => a.textReturnOffset - b.textReturnOffset) });
+  const storeContext = m.map('bench-v31-store-context', VMStoreContextLayout.size, PROT_READ | PROT_WRITE).address;
+  // The youngest frame is the last one laid out; its "return address" is the map of frame 0.
+  writeStoreContext(m, storeContext, { exitFp: BigInt(fp), exitPc: textStart + 4n, entryFp: BigInt(entryFp) });
+  return { m, collector: new V31Collector({ machine: m, heap, registry, storeContext }) };
+}
+
+async function rootsPerSecond(arch: Arch, repeats: number): Promise<void> {
+  for (const shape of SHAPES) {
+    const c = await v31Case(arch, shape.frames, shape.roots);
+    let v31ms: number;
+    try {
+      const first = c.collector.collect().report;
+      if (first.preciseRoots.length !== shape.roots || first.freed.length !== 0) throw new Error(`bench setup wrong: ${first.preciseRoots.length} roots, ${first.freed.length} freed`);
+      v31ms = best(repeats, () => { c.collector.collect(); });
+    } finally {
+      c.m.close();
+    }
+    const v17 = await buildScaleCase(arch, { frames: shape.frames, roots: shape.roots, tableRefs: 0, profile: 'v17', debugChecks: true });
+    let v17ms: number;
+    try {
+      v17ms = best(repeats, () => { v17.collector.collect(); }, () => v17.refillTable());
+    } finally {
+      v17.close();
+    }
+    emit({ bench: 'gc-v31', arch, metric: 'roots_per_s', collector: 'v31', frames: shape.frames, roots: shape.roots, value: (shape.roots / v31ms) * 1000 });
+    emit({ bench: 'gc-v31', arch, metric: 'roots_per_s', collector: 'v17', frames: shape.frames, roots: shape.roots, value: (shape.roots / v17ms) * 1000 });
+    emit({ bench: 'gc-v31', arch, metric: 'roots_per_s_ratio_v31_vs_v17', frames: shape.frames, roots: shape.roots, value: v17ms / v31ms });
+  }
+}
+
+export async function benchGcV31(o: BenchOptions): Promise<void> {
+  for (const arch of o.arches) {
+    await allocFree(arch, o.repeats);
+    await rootsPerSecond(arch, o.repeats);
+  }
+}
