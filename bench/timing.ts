@@ -30,7 +30,7 @@ import { Machine, type MachineOptions } from '../simulator/machine.ts';
 import { openUnicorn } from '../simulator/unicorn.ts';
 import { assemble } from '../simulator/testing/asm.ts';
 import { describeHost, detectHost } from '../simulator/timing/host.ts';
-import { xorshiftFlags } from '../simulator/timing/kernels.ts';
+import { xorshiftFlags } from '../simulator/timing/testing/kernels.ts';
 import type { UarchName } from '../simulator/timing/table.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
 import { benchPrograms, runPinned } from './timing-programs.ts';

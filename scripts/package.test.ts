@@ -53,6 +53,10 @@ test('the tarball: compiled JavaScript with .d.ts, the prebuilt helper and its s
   }
   const stray = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /\.test\.|testdata|[\\/]testing[\\/.]|^bench\/|^scripts\/|^docs\//.test(f));
   t.deepEqual(stray, []);
+  // Test data that lives beside library code: the cycle model's llvm-mca goldens, validation
+  // kernels and instruction corpus (simulator/timing/testing/).
+  t.deepEqual(files.filter((f) => /kernel|golden|corpus\.(js|d\.ts)$/.test(f)), []);
+  t.true(files.includes('dist/simulator/timing/data/skylake.js'), 'the timing tables the model reads at run time are in');
   const pkg = JSON.parse(readFileSync(join(consumer, 'node_modules', 'stackscope', 'package.json'), 'utf8')) as { exports: Record<string, unknown>; dependencies: Record<string, string> };
   t.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
   t.false('tsx' in pkg.dependencies);

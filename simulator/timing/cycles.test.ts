@@ -4,8 +4,8 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../engine.ts';
 import { Machine } from '../machine.ts';
 import { assembleMany } from '../testing/asm.ts';
 import { CycleModelError, type CycleReport } from './cycles.ts';
-import { KERNEL_GOLDENS } from './data/kernels.ts';
-import { xorshiftFlags } from './kernels.ts';
+import { KERNEL_GOLDENS } from './testing/kernel-goldens.ts';
+import { xorshiftFlags } from './testing/kernels.ts';
 import { UARCH_NAMES, loadTimingModels, timingModel, type UarchName } from './model.ts';
 
 await loadTimingModels();

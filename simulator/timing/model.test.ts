@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError } from '../../isa/error.ts';
-import { KERNEL_GOLDENS, type KernelGolden } from './data/kernels.ts';
+import { KERNEL_GOLDENS, type KernelGolden } from './testing/kernel-goldens.ts';
 import { disassemble, type DecodedInsn } from './disasm.ts';
 import {
   BlockCostError,

@@ -1,8 +1,8 @@
 /**
  * Keeps the committed data in step with its sources: every corpus line, assembled with GNU as
  * and decoded by Capstone, has an exact table entry on every microarchitecture of its arch, and
- * the kernel bytes in data/kernels.ts are what GNU as makes of kernels.ts today. A failure
- * means someone edited corpus.ts/kernels.ts/forms.ts without rerunning
+ * the kernel bytes in testing/kernel-goldens.ts are what GNU as makes of testing/kernels.ts today. A failure
+ * means someone edited testing/corpus.ts, testing/kernels.ts or forms.ts without rerunning
  * `node --import tsx scripts/gen-timing-tables.ts`.
  */
 import test from 'ava';
@@ -11,11 +11,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
-import { instructionCorpus } from './corpus.ts';
-import { KERNEL_GOLDENS } from './data/kernels.ts';
+import { instructionCorpus } from './testing/corpus.ts';
+import { KERNEL_GOLDENS } from './testing/kernel-goldens.ts';
 import { disassemble } from './disasm.ts';
 import { parseForm } from './forms.ts';
-import { KERNELS } from './kernels.ts';
+import { KERNELS } from './testing/kernels.ts';
 import { UARCH_NAMES, loadTimingModels, timingModel } from './model.ts';
 
 await loadTimingModels();
@@ -49,7 +49,7 @@ for (const arch of ['x64', 'aarch64'] as Arch[]) {
   });
 }
 
-test('kernel bytes in data/kernels.ts match kernels.ts', (t) => {
+test('kernel bytes in testing/kernel-goldens.ts match testing/kernels.ts', (t) => {
   t.is(KERNEL_GOLDENS.length, KERNELS.length);
   for (const k of KERNELS) {
     const golden = KERNEL_GOLDENS.find((g) => g.name === k.name);

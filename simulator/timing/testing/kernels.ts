@@ -2,11 +2,11 @@
  * Validation kernels for the static block model: loop bodies as assembly (Intel syntax on
  * x86-64, ARM syntax on AArch64), each ending in a branch back to its start (`LOOP`).
  * scripts/gen-timing-tables.ts assembles them and records llvm-mca's Total Cycles for 100
- * iterations in data/kernels.ts; model.test.ts compares the model against those goldens.
+ * iterations in kernel-goldens.ts; model.test.ts compares the model against those goldens.
  * They mix the shapes our compiler and gcc -O0/-O2 produce: dependency chains, throughput-
  * bound ALU mixes, loads/stores in several addressing modes, stack traffic, FP and SIMD.
  */
-import type { Arch } from '../../isa/arch.ts';
+import type { Arch } from '../../../isa/arch.ts';
 
 export interface KernelSource {
   readonly name: string;
