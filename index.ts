@@ -18,7 +18,7 @@ export {
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
   type CycleOptions, type CycleReport,
   openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
-  openModule, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
+  openModule, moduleFormatOf, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
   instantiateGcAtHost, type GcAtHost, type GcAtHostOptions, type GcAtHostRun,
 } from './runtime/api.ts';
 
@@ -57,12 +57,13 @@ export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, t
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,
+  findSafepoint, selectSafepoints, SafepointSelectError, type FoundSafepoint, type SafepointSearch, type SafepointSearchOptions,
   type RunRecord, type ArchRun, type TimelineEvent, type FrameRecord, type GcSnapshot, type MapEdit, type ReplayOutcome, type RecorderOptions,
 } from './viewer/index.ts';
 /** viewer/trace.ts: what `run --trace` and `explain` watch, for an API user: safepoints, frames at them, refs described. */
 export {
-  Tracer, safepointsOf, placedSafepoints, slotNamerFor, refDescriber, frameAtSafepoint, renderFrame, frameToJson, renderTrace, traceToJson, DEFAULT_TRACE_LIMIT,
-  type Safepoint, type FrameView, type FrameWord, type SlotNamer, type RefDescriber, type TraceOptions, type TraceMode, type TraceEntry, type TraceEvent,
+  Tracer, traceModule, traceOpened, safepointsOf, placedSafepoints, slotNamerFor, refDescriber, frameAtSafepoint, renderFrame, frameToJson, renderTrace, traceToJson, DEFAULT_TRACE_LIMIT,
+  type Safepoint, type FrameView, type FrameWord, type SlotNamer, type RefDescriber, type TraceOptions, type ModuleTraceOptions, type TraceMode, type TraceEntry, type TraceEvent,
 } from './viewer/trace.ts';
 // The GC fuzzer (docs/fuzzing.md): generator, reference model, campaigns, shrinking, mutants.
 export * as fuzzer from './fuzz/index.ts';

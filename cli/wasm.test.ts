@@ -317,6 +317,66 @@ test('run: a .wasm binary, WAT without its extension, and a budget', async (t) =
   t.true(j.trap.backtrace.length > 5);
 });
 
+test('run: WAT without its extension is found as the API finds it: leading whitespace, ;; and (; ;) comments', async (t) => {
+  for (const [name, head] of [
+    ['block-comment', '(; a block comment (; nested ;) ;)\n'],
+    ['whitespace', '\n\n   \t'],
+    ['both', ';; a line comment\n  (; block ;)  '],
+  ]) {
+    const r = await cli('run', scratchFile(`teaching-${name}`, head + TEACHING_WAT), '--invoke', 'fib', '9');
+    t.is(r.code, 0, `${name}: ${r.stderr}`);
+    t.regex(r.stdout, /^result: 34 \(i32\)/, name);
+  }
+  // Anything else without an extension is not a module: the ELF path says so.
+  const r = await cli('run', scratchFile('not-a-module', 'hello (module)'), '--entry', 'f');
+  t.is(r.code, 2);
+  t.notRegex(r.stderr, /syntax error/);
+});
+
+test('compile errors print FILE:line:col: message (the path as given) on every command that compiles', async (t) => {
+  const bad = scratchFile('compile-error.wat', '(module\n  (func (export "f") (result i32)\n    i64.const 1))\n');
+  const badBinary = scratchFile('compile-error.wasm', 'zzzz');
+  const where = `${bad}:3:5: validation error: type mismatch`;
+  for (const [argv, line] of [
+    [['run', bad, '--invoke', 'f'], `stackscope run: ${where}`],
+    [['explain', bad, '--at', 'f'], `stackscope explain: ${where}`],
+    [['gc', bad, '--invoke', 'f'], `stackscope gc: ${where}`],
+    [['compile', bad, '--arch', 'x64', '--print'], `stackscope compile: ${where}`],
+    [['layout', bad], `stackscope layout: ${where}`],
+    [['run', badBinary, '--invoke', 'f'], `stackscope run: ${badBinary}: malformed error: magic header not detected`],
+    [['compile', badBinary, '--arch', 'aarch64', '--print'], `stackscope compile: ${badBinary}: malformed error: magic header not detected`],
+    [['layout', badBinary], `stackscope layout: ${badBinary}: malformed error: magic header not detected`],
+  ] as const) {
+    const r = await cli(...argv);
+    t.is(r.code, 2, argv.join(' '));
+    t.true(r.stderr.startsWith(line), `${argv.join(' ')}: ${r.stderr}`);
+  }
+});
+
+test('run and gc read --invoke arguments by one rule: an i32 out of range is exit 2 naming the argument', async (t) => {
+  const module = scratchFile('invoke-args.wat', '(module (import "env" "gc" (func)) (func (export "f") (param i32 i64) (result i32) (call 0) (local.get 0)))');
+  for (const command of ['run', 'gc']) {
+    for (const [value, error] of [
+      ['4294967296', /--invoke f argument 1 \(i32\): '4294967296' does not fit in 32 bits/],
+      ['-2147483649', /--invoke f argument 1 \(i32\): '-2147483649' does not fit in 32 bits/],
+      ['1x', /--invoke f argument 1 \(i32\): '1x' is not an integer/],
+    ] as const) {
+      const r = await cli(command, module, '--invoke', 'f', value, '0');
+      t.is(r.code, 2, `${command} ${value}: ${r.stderr}`);
+      t.regex(r.stderr, error, `${command} ${value}`);
+    }
+    const big = await cli(command, module, '--invoke', 'f', '1', '0x10000000000000000');
+    t.is(big.code, 2, command);
+    t.regex(big.stderr, /--invoke f argument 2 \(i64\): '0x10000000000000000' does not fit in 64 bits/, command);
+    // Both ends of the range are accepted the same way: 0xffffffff is -1, -2147483648 itself.
+    for (const [value, shown] of [['0xffffffff', '-1'], ['-2147483648', '-2147483648']]) {
+      const r = await cli(command, module, '--invoke', 'f', value, '0');
+      t.is(r.code, 0, `${command} ${value}: ${r.stderr}`);
+      t.regex(r.stdout, command === 'run' ? new RegExp(`result: ${shown} \\(i32\\)`) : new RegExp(`= ${shown}$`, 'm'), `${command} ${value}`);
+    }
+  }
+});
+
 test('run provides stackscope gc\'s host imports too (env.ref, env.print and env.gc with any parameters)', async (t) => {
   const gcStyle = scratchFile('gc-style.wat', `(module
   (import "env" "ref" (func $ref (param i32) (result externref)))

@@ -16,6 +16,9 @@ import type { Arch } from '../isa/arch.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../gc/report.ts';
 import { readElf } from '../loader/elf.ts';
+import { SECTION_MODULE } from '../compiler/image.ts';
+import { CompileError } from '../compiler/frontend/errors.ts';
+import { watTextOf } from '../compiler/frontend/index.ts';
 import type { CycleOptions } from '../simulator/timing/cycles.ts';
 import { Engine, type EngineConfig } from './engine.ts';
 import { StackscopeError } from '../isa/error.ts';
@@ -99,6 +102,25 @@ function isElf(bytes: Uint8Array): boolean {
   return bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
+/**
+ * What `bytes` are as a module: WAT text (its first token, after a byte-order mark, whitespace,
+ * `;;` and `(; ;)` comments, is `(`), a Wasm binary (the `\0asm` magic), a stackscope image
+ * (ELF with the module-metadata section), or undefined for anything else (an ELF object for
+ * the sandbox, say). openModule reads the first two through `Module.from` and images through
+ * `Module.fromImage`; `stackscope run` asks this to tell a module from native objects.
+ */
+export function moduleFormatOf(bytes: Uint8Array, file: string): 'wat' | 'wasm' | 'image' | undefined {
+  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) return 'wasm';
+  if (bytes.length >= 4 && isElf(bytes)) {
+    try {
+      return readElf(bytes, file).sections.some((s) => s.name === SECTION_MODULE) ? 'image' : undefined;
+    } catch {
+      return undefined; // the ELF path reports the damage with file, section and offset
+    }
+  }
+  return watTextOf(bytes) === null ? undefined : 'wat';
+}
+
 /** The arch a session of these bytes runs on: an image's own, else `requested`, else x64. */
 export function sessionArch(bytes: Uint8Array, file: string, requested: Arch | undefined): Arch {
   if (!isElf(bytes)) return requested ?? 'x64';
@@ -125,13 +147,19 @@ export interface OpenedModule {
 /**
  * Compiles the bytes for a run and creates its Store, without instantiating: what an example's
  * driver gets (it instantiates the module with its own host functions); openSession goes on
- * from here. Close `store` when done.
+ * from here. Close `store` when done. A CompileError names `file` as given
+ * (`FILE:line:col: …`, or `FILE: …` for a binary).
  */
 export async function openModule(bytes: Uint8Array, file: string, o: Omit<SessionOptions, 'print' | 'stubUnknownImports'> = {}): Promise<OpenedModule> {
   const arch = sessionArch(bytes, file, o.arch);
   const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}) });
   const name = basename(file);
-  const module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
+  let module: Module;
+  try {
+    module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
+  } catch (e) {
+    throw e instanceof CompileError ? e.inFile(file) : e;
+  }
   const gcs: GcReport[] = [];
   const opened: Partial<OpenedModule> = { arch, file, engine, module, gcs, onGc: undefined };
   opened.store = await Store.create(engine, {
@@ -252,7 +280,7 @@ export function invokeArgsOf(store: Store, name: string, type: FuncType, texts: 
  * (no `invoke`) an export `main` or `_start` taking no arguments, else undefined.
  * InvokeArgError when the module exports no function `invoke.name` or an argument does not fit.
  */
-export function chooseInvocation(session: Session, invoke?: { name: string; args: readonly string[] }): Invocation | undefined {
+export function chooseInvocation(session: Pick<Session, 'module' | 'instance' | 'store' | 'file'>, invoke?: { name: string; args: readonly string[] }): Invocation | undefined {
   const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
   if (!invoke) {
     const name = ['main', '_start'].find((n) => exports.includes(n));

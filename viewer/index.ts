@@ -11,3 +11,7 @@ export {
 export { renderPage, writePage, viewerBundle, ViewerPageError } from './page.ts';
 export { captureGcState, replayGc, withRunStackMaps, SnapshotError, SnapshotMachine, type GcSnapshot, type SnapshotStackMaps, type MapEdit, type ReplayOutcome } from './snapshot.ts';
 export { frameSvg, type FrameSvgOptions } from './frame-svg.ts';
+export {
+  findSafepoint, selectSafepoints, SafepointSelectError, type FoundSafepoint, type SafepointSearch, type SafepointSearchOptions,
+} from './safepoint-search.ts';
+export { traceModule, traceOpened, type ModuleTraceOptions } from './trace.ts';

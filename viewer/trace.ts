@@ -19,6 +19,7 @@ import type { GcReport } from '../gc/collector.ts';
 import type { HookHandle } from '../simulator/engine.ts';
 import type { Machine } from '../simulator/machine.ts';
 import type { Module, Store } from '../runtime/api.ts';
+import type { OpenedModule } from '../runtime/session.ts';
 
 export type TraceMode = 'block' | 'insn';
 
@@ -451,6 +452,55 @@ export function placedSafepoints(store: Store, module: Module, moduleName: strin
     const base = store.textBaseOf(module);
     return base === undefined ? undefined : safepointsOf(module, base, moduleName);
   };
+}
+
+export interface ModuleTraceOptions {
+  /** `block` or `insn` entries, or `safepoints` only (frames at safepoints and GCs). */
+  mode: TraceMode | 'safepoints';
+  /** Entries kept (default DEFAULT_TRACE_LIMIT). */
+  limit?: number;
+  /** The module's name in frames (default: module.name or 'module'). */
+  moduleName?: string;
+  /** Which of the module's placed safepoints to stop at (default: all of them); called once,
+   * when the code is placed. */
+  select?: (all: Safepoint[]) => readonly Safepoint[];
+  onSafepoint?: TraceOptions['onSafepoint'];
+}
+
+/**
+ * A Tracer for `module` running in `store`, wired as `stackscope run --trace` wires it: the
+ * module's safepoints (at once if the store has placed its code, else as soon as it does, so
+ * it may start before an example's driver instantiates the module), slot names from the
+ * compiler's frame layouts, externrefs described by the store. Collections reach it through
+ * `tracer.recordGc(report)`: `traceOpened` connects an opened module's (runtime/session.ts).
+ */
+export function traceModule(store: Store, module: Module, options: ModuleTraceOptions): Tracer {
+  const moduleName = options.moduleName ?? module.name ?? 'module';
+  const placed = placedSafepoints(store, module, moduleName);
+  const now = placed();
+  const select = options.select ?? ((all) => all);
+  return new Tracer(store.machine, {
+    mode: options.mode,
+    limit: options.limit ?? DEFAULT_TRACE_LIMIT,
+    namer: slotNamerFor(module.image, () => store.textBaseOf(module)),
+    describeRef: refDescriber(store),
+    // A known list lets the tracer hook only the code range holding call sites.
+    safepoints: now ? select(now) : () => {
+      const all = placed();
+      return all && select(all);
+    },
+    ...(options.onSafepoint ? { onSafepoint: options.onSafepoint } : {}),
+  });
+}
+
+/**
+ * `traceModule` for a module opened by `openModule`/`openSession`, with every collection of its
+ * store recorded (the opened module's `onGc`, which this takes over). Close it when done.
+ */
+export function traceOpened(opened: OpenedModule, options: Omit<ModuleTraceOptions, 'moduleName'>): Tracer {
+  const tracer = traceModule(opened.store, opened.module, { ...options, moduleName: opened.file.replace(/^.*[\\/]/, '') });
+  opened.onGc = (report) => tracer.recordGc(report);
+  return tracer;
 }
 
 /** Every call site with a stack map in `module`, its code placed at `textBase`. */

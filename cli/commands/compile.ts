@@ -51,7 +51,7 @@ export async function compileCommand(argv: string[], out: Output): Promise<numbe
   } catch (e) {
     // An invalid or unsupported module is an input error (exit code 2), reported with its location.
     if (e instanceof CompileError) {
-      out.error(`stackscope compile: ${file}: ${e.message}`);
+      out.error(`stackscope compile: ${e.inFile(file).message}`);
       return 2;
     }
     throw e;

@@ -3,7 +3,7 @@ import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
-import { ExternRef, WasmTrap, type Val } from '../../runtime/api.ts';
+import { ExternRef, WasmTrap, type Module, type Store, type Val } from '../../runtime/api.ts';
 import { openModule } from '../../runtime/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
@@ -12,9 +12,8 @@ import { readInput } from './inspect.ts';
 import { chooseInvoke, describeTrap, openWasmSession, splitInvoke, valText } from './run.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import type { RunRecorder } from '../../viewer/index.ts';
-import {
-  Tracer, frameToJson, placedSafepoints, refDescriber, renderFrame, safepointsOf, slotNamerFor, type FrameView, type Safepoint,
-} from '../../viewer/trace.ts';
+import { frameToJson, renderFrame } from '../../viewer/trace.ts';
+import { SafepointSelectError, findSafepoint, type FoundSafepoint, type SafepointSearch } from '../../viewer/safepoint-search.ts';
 import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
@@ -73,7 +72,7 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
 }
 
 /** Adds the recording to the page, opening at the safepoint found. */
-function addRecording(html: HtmlPage, recorder: RunRecorder, found: { frame: FrameView; safepoint: Safepoint } | undefined, outcome: string): void {
+function addRecording(html: HtmlPage, recorder: RunRecorder, found: FoundSafepoint | undefined, outcome: string): void {
   const run = recorder.finish({ output: [], outcome });
   if (found) {
     const pc = hex(found.safepoint.callAddress);
@@ -85,36 +84,31 @@ function addRecording(html: HtmlPage, recorder: RunRecorder, found: { frame: Fra
 }
 
 async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
-
   const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true, profile });
   const { store } = session;
   try {
-    const exported = new Map(session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const));
-    const matches = safepointMatcher(at, session.safepoints, file, exported);
-    const target = chooseInvoke(session, invoke, 'explain');
-    if (!target) throw new UsageError(`${file} exports no 'main' or '_start' without parameters: give --invoke NAME ARGS...`, 'explain');
-    let seen = 0;
-    let found: { frame: FrameView; safepoint: Safepoint } | undefined;
-    const tracer = new Tracer(store.machine, {
-      mode: 'safepoints', limit: 0, safepoints: session.safepoints.filter(matches), namer: session.namer, describeRef: session.describeRef,
-      onSafepoint: (frame, safepoint) => {
-        if (!found && ++seen === nth) found = { frame, safepoint };
-      },
-    });
-    const recorder = html?.record(store, session.module, file);
+    const search = searchFor(store, session.module, file, at, nth);
     let trap: WasmTrap | GuestTrap | undefined;
     let result: Val = null;
+    let target;
     try {
-      result = target.func.call(...target.args);
-    } catch (e) {
-      if (!(e instanceof WasmTrap || e instanceof GuestTrap)) throw e;
-      trap = e;
+      target = chooseInvoke(session, invoke, 'explain');
+      if (!target) throw new UsageError(`${file} exports no 'main' or '_start' without parameters: give --invoke NAME ARGS...`, 'explain');
+      const recorder = html?.record(store, session.module, file);
+      try {
+        result = target.func.call(...target.args);
+      } catch (e) {
+        if (!(e instanceof WasmTrap || e instanceof GuestTrap)) throw e;
+        trap = e;
+      } finally {
+        if (recorder) addRecording(html!, recorder, search.found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map(valText).join(', ')}) returned`);
+        for (const a of target.args) if (a instanceof ExternRef) a.release();
+        if (result instanceof ExternRef) result.release();
+      }
     } finally {
-      tracer.close();
-      if (recorder) addRecording(html!, recorder, found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map(valText).join(', ')}) returned`);
-      for (const a of target.args) if (a instanceof ExternRef) a.release();
-      if (result instanceof ExternRef) result.release();
+      search.close();
     }
+    const { found, seen } = search;
     if (!found) {
       if (trap) {
         for (const line of describeTrap(trap).lines) out.text(line);
@@ -130,27 +124,14 @@ async function explainModule(file: string, invoke: { name: string; args: string[
   }
 }
 
-/** Which safepoints `--at` selects: a function's, or those at/after a pc in its function. */
-function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>): (s: Safepoint) => boolean;
-function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>, namesOnly: true): ((s: Safepoint) => boolean) | undefined;
-function safepointMatcher(at: string, safepoints: readonly Safepoint[], file: string, exported: ReadonlyMap<string, number>, namesOnly = false): ((s: Safepoint) => boolean) | undefined {
-  if (/^0x[0-9a-f]+$/i.test(at)) {
-    // Code addresses are known only once the code is placed.
-    if (namesOnly) return undefined;
-    const pc = BigInt(at);
-    const inFunction = safepoints.filter((s) => s.functionStart <= pc && pc <= s.returnAddress);
-    const holder = inFunction.find((s) => s.callAddress >= pc || s.returnAddress === pc);
-    if (!holder) throw new UsageError(`--at ${at}: no safepoint at or after that address in a function of ${file}`, 'explain');
-    return (s) => s.functionStart === holder.functionStart && (s.callAddress >= pc || s.returnAddress === pc);
+/** The search for --at/--nth (viewer/safepoint-search.ts); a selector matching nothing is a usage error. */
+function searchFor(store: Store, module: Module, file: string, at: string, nth: number): SafepointSearch {
+  try {
+    return findSafepoint(store, module, { at, nth, moduleName: basename(file) });
+  } catch (e) {
+    if (e instanceof SafepointSelectError) throw new UsageError(`--at ${e.message}`, 'explain');
+    throw e;
   }
-  const name = at.replace(/^\$/, '');
-  const byIndex = /^#?\d+$/.test(name) ? Number(name.replace('#', '')) : exported.get(name);
-  const selected = (s: Safepoint) => s.functionName === name || (byIndex !== undefined && s.funcIndex === byIndex);
-  if (!safepoints.some(selected)) {
-    const names = [...new Set(safepoints.map((s) => s.functionName))];
-    throw new UsageError(`--at ${at}: no function of that name with a safepoint in ${file} (functions with safepoints: ${names.join(', ') || 'none'})`, 'explain');
-  }
-  return selected;
 }
 
 interface Shown {
@@ -162,7 +143,7 @@ interface Shown {
   driver: string | undefined;
 }
 
-function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameView; safepoint: Safepoint }): void {
+function printFound(out: Output, json: boolean, w: Shown, found: FoundSafepoint): void {
   const { frame, safepoint } = found;
   if (json) {
     out.json({
@@ -185,24 +166,10 @@ function printFound(out: Output, json: boolean, w: Shown, found: { frame: FrameV
  */
 async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
   const driver = await loadDriver(driverPath, 'explain');
-  const name = basename(file);
   const { engine, store, module } = await openModule(readInput(file, 'explain'), file, { arch, profile });
   try {
-    const unplaced = safepointsOf(module, 0n, name);
-    const names = safepointMatcher(at, unplaced, file, new Map(module.wasm.exports.filter((e) => e.kind === 'func').map((e) => [e.name, e.index] as const)), true);
-    const placed = placedSafepoints(store, module, name);
-    let seen = 0;
-    let found: { frame: FrameView; safepoint: Safepoint } | undefined;
-    const tracer = new Tracer(store.machine, {
-      mode: 'safepoints', limit: 0, namer: slotNamerFor(module.image, () => store.textBaseOf(module)), describeRef: refDescriber(store),
-      safepoints: () => {
-        const all = placed();
-        return all?.filter(names ?? safepointMatcherOrNone(at, all, file));
-      },
-      onSafepoint: (frame, safepoint) => {
-        if (!found && ++seen === nth) found = { frame, safepoint };
-      },
-    });
+    // The driver places the code itself: an address selector is resolved once it has.
+    const search = searchFor(store, module, file, at, nth);
     const recorder = html?.record(store, module, file);
     const lines: string[] = [];
     let outcome = "the example's driver finished";
@@ -210,28 +177,21 @@ async function explainWithDriver(file: string, driverPath: string, arch: Arch, a
       await driver({ arch, engine, store, module, print: (line = '') => lines.push(line) });
     } catch (e) {
       if (e instanceof WasmTrap || e instanceof GuestTrap) outcome = describeTrap(e).lines[0];
-      if (!found && (e instanceof WasmTrap || e instanceof GuestTrap)) {
+      if (!search.found && (e instanceof WasmTrap || e instanceof GuestTrap)) {
         for (const line of describeTrap(e).lines) out.text(line);
-        out.error(`stackscope explain: the program trapped before reaching safepoint ${nth} of --at ${at} (${seen} reached)`);
+        out.error(`stackscope explain: the program trapped before reaching safepoint ${nth} of --at ${at} (${search.seen} reached)`);
         return 1;
       }
-      if (!found) throw e;
+      if (!search.found) throw e;
     } finally {
-      tracer.close();
-      if (recorder) addRecording(html!, recorder, found, outcome);
+      search.close();
+      if (recorder) addRecording(html!, recorder, search.found, outcome);
     }
-    if (!found) throw new UsageError(`--at ${at}: the example's driver reached ${seen} matching safepoint(s), not ${nth}`, 'explain');
+    const found = search.found;
+    if (!found) throw new UsageError(`--at ${at}: the example's driver reached ${search.seen} matching safepoint(s), not ${nth}`, 'explain');
     printFound(out, json, { arch, file, at, nth, stubbed: [], driver: driverPath }, found);
     return 0;
   } finally {
     store.close();
-  }
-}
-
-function safepointMatcherOrNone(at: string, safepoints: readonly Safepoint[], file: string): (s: Safepoint) => boolean {
-  try {
-    return safepointMatcher(at, safepoints, file, new Map());
-  } catch {
-    return () => false;
   }
 }

@@ -1,6 +1,5 @@
 import { profileFlag } from '../profile.ts';
 import type { Profile } from '../../profiles/profile.ts';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
@@ -9,11 +8,13 @@ import { describeValue } from '../../gc/collector.ts';
 import { GcError } from '../../gc/errors.ts';
 import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/explain.ts';
 import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
+import { CompileError } from '../../compiler/frontend/errors.ts';
+import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
 import {
-  Engine, ExternRef, Func, Module, Store, WasmTrap, type FuncType, type Val, type ValType,
-} from '../../runtime/api.ts';
-import { HostImportError, instantiateGcAtHost, type GcAtHostRun } from '../../runtime/session.ts';
-import { parseArgs, parseInteger, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
+  HostImportError, InvokeArgError, chooseInvocation, instantiateGcAtHost, openModule, type GcAtHostRun, type OpenedModule,
+} from '../../runtime/session.ts';
+import { parseArgs, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
+import { readInput } from './inspect.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import type { Output } from '../output.ts';
 
@@ -21,7 +22,7 @@ export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o
                      [--arch x64|aarch64|both] [--at-host FN] [--explain] [--json] [--html FILE]
                      [--walk v17|canary] [--registry v17|v0.22] [--profile v17|v31]
 
-Instantiates the module (default arch x64), calls export NAME with ARGS, and collects
+Instantiates the module (default arch x64; an image keeps its own), calls export NAME with ARGS, and collects
 externrefs every time the Wasm code calls the host import env.FN (default env.gc): the
 collection walks the live Wasm frames, applies their stack maps and sweeps the activations
 table, exactly as store.gc() would at that point. Prints the result and the report of each
@@ -38,9 +39,11 @@ Host imports the module may use (import module "env"):
 Any other import is an input error. Collections the runtime runs by itself (a full
 activations table, from compiled code) use the store's v17 collector and are not printed.
 
-ARGS: one per parameter of NAME: integers (decimal or 0x-hex, may be negative) for
-i32/i64, and for externref either null or any other text, which becomes a new externref
-whose host value is that text (the host keeps its handle for the whole run).
+ARGS: one per parameter of NAME, read as 'stackscope run --invoke' reads them: integers
+(decimal or 0x-hex, may be negative) for i32/i64 (an i32 is signed or unsigned 32-bit; a
+value that does not fit is a usage error naming the argument), and for externref either null
+or any other text, which becomes a new externref whose host value is that text (the host
+keeps its handle for the whole run).
 
 --walk v17 (default) walks VMRuntimeLimits' activations; --walk canary unwinds the FP chain
 from the host call's caller to the stack canary (the guest stack top of the outermost entry)
@@ -64,9 +67,10 @@ interface Options {
   path: string;
   invoke: string;
   args: string[];
-  arch: Arch;
+  /** Undefined: x64 for source modules, an image's own arch. */
+  arch: Arch | undefined;
   /** --arch both: x64 then aarch64 (with --html). */
-  arches: Arch[];
+  arches: Array<Arch | undefined>;
   parsed: ParsedArgs;
   atHost: string;
   explain: boolean;
@@ -83,7 +87,7 @@ function parseOptions(argv: string[]): Options {
   if (path === undefined) throw new UsageError('give a module file', COMMAND);
   const invoke = args.flags.get('invoke');
   if (typeof invoke !== 'string' || invoke === '') throw new UsageError('--invoke NAME is required', COMMAND);
-  const arches = archesOf(args, COMMAND).map((a) => a ?? 'x64');
+  const arches = archesOf(args, COMMAND);
   const atHost = args.flags.get('at-host') ?? 'gc';
   if (typeof atHost !== 'string' || !/^[^\s]+$/.test(atHost)) throw new UsageError('--at-host needs an import name', COMMAND);
   const walk = args.flags.get('walk') ?? 'v17';
@@ -94,44 +98,6 @@ function parseOptions(argv: string[]): Options {
     path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args, profile: profileFlag(args, COMMAND),
     explain: args.flags.has('explain'), json: args.flags.has('json'),
   };
-}
-
-async function loadModule(engine: Engine, path: string): Promise<Module> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`, COMMAND);
-  }
-  const name = basename(path);
-  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
-    return Module.fromImage(engine, new Uint8Array(bytes), name);
-  }
-  const isWasm = bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
-  return Module.from(engine, isWasm ? new Uint8Array(bytes) : bytes.toString('utf8'), name);
-}
-
-/** Converts the command-line arguments to values of NAME's parameter types. */
-function argumentValues(store: Store, type: FuncType, texts: readonly string[], invoke: string): Val[] {
-  if (texts.length !== type.params.length) {
-    throw new UsageError(`${invoke} takes ${type.params.length} argument(s) (${type.params.join(', ') || 'none'}), got ${texts.length}`, COMMAND);
-  }
-  return type.params.map((t: ValType, i) => {
-    const text = texts[i];
-    switch (t) {
-      case 'i32': {
-        const v = parseInteger(text, `argument ${i + 1}`, COMMAND);
-        return Number(BigInt.asIntN(32, v));
-      }
-      case 'i64':
-        return BigInt.asIntN(64, parseInteger(text, `argument ${i + 1}`, COMMAND));
-      case 'externref':
-        return text === 'null' ? null : ExternRef.new(store, text);
-      case 'funcref':
-        if (text !== 'null') throw new UsageError(`argument ${i + 1}: only null can be passed as a funcref`, COMMAND);
-        return null;
-    }
-  });
 }
 
 function showValue(v: Val | void): string {
@@ -168,25 +134,20 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
-  let store: Store | undefined;
+  let opened: OpenedModule | undefined;
   try {
-    const engine = new Engine({ arch: options.arch, profile: options.profile });
-    const module = await loadModule(engine, options.path);
-    store = await Store.create(engine);
-    return run(store, module, options, out, html);
+    // The same opening as 'run' and 'explain': WAT, Wasm binary or image, compile errors naming the file.
+    opened = await openModule(readInput(options.path, COMMAND), options.path, { arch: options.arch, profile: options.profile });
+    return run(opened, options, out, html);
   } catch (e) {
     return fail(e, out);
   } finally {
-    store?.close();
+    opened?.store.close();
   }
 }
 
-function run(store: Store, module: Module, options: Options, out: Output, html: HtmlPage | undefined): number {
-  const exportEntry = module.wasm.exports.find((e) => e.name === options.invoke);
-  if (!exportEntry || exportEntry.kind !== 'func') {
-    const names = module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
-    throw new UsageError(`no exported function '${options.invoke}' (exports: ${names.join(', ') || 'none'})`, COMMAND);
-  }
+function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage | undefined): number {
+  const { store, module, arch } = opened;
   const prints: string[] = [];
   let session: GcAtHostRun;
   try {
@@ -198,8 +159,15 @@ function run(store: Store, module: Module, options: Options, out: Output, html: 
     throw e;
   }
   const { instance, collector, gcs } = session;
-  const func = instance.getFunc(options.invoke);
-  const args = argumentValues(store, func.type, options.args, options.invoke);
+  let func: Func;
+  let args: Val[];
+  try {
+    // The argument rules of every command that invokes (runtime/session.ts invokeArgsOf).
+    ({ func, args } = chooseInvocation({ ...opened, instance }, { name: options.invoke, args: options.args })!);
+  } catch (e) {
+    if (e instanceof InvokeArgError) throw new UsageError(`--invoke ${e.message}`, COMMAND);
+    throw e;
+  }
   const recorder = html?.record(store, module, options.path);
   recorder?.watch(collector);
   let result: Val | undefined;
@@ -219,7 +187,7 @@ function run(store: Store, module: Module, options: Options, out: Output, html: 
 
   if (options.json) {
     out.json({
-      module: options.path, arch: options.arch, invoke: options.invoke, args: options.args,
+      module: options.path, arch, invoke: options.invoke, args: options.args,
       walk: options.walk, registry: options.registry, atHost: `env.${options.atHost}`,
       result: result === undefined ? null : jsonValue(result),
       trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
@@ -300,6 +268,11 @@ function fail(e: unknown, out: Output): number {
   if (e instanceof GcError) {
     out.error(`stackscope gc: ${e.name}: ${e.message}`);
     return 1;
+  }
+  if (e instanceof CompileError) {
+    // `FILE:line:col: …` as every command prints it.
+    out.error(`stackscope gc: ${e.message}`);
+    return 2;
   }
   if (e instanceof StackscopeError) {
     // Malformed modules and images, instantiation errors: input errors naming what and where.

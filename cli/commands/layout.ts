@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
+import { CompileError, parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
 import { layoutCountsOf, layoutViewOf, type LayoutCounts } from '../../compiler/profiles.ts';
 import { PROFILES, type Profile } from '../../profiles/profile.ts';
 import { profileFlag } from '../profile.ts';
@@ -64,6 +64,15 @@ function fieldsFromCounts(spec: string, profile: Profile): LayoutCounts {
   return fields;
 }
 
+/** Compile errors name the file as given (`FILE:line:col: …` or `FILE: …`), as in every command. */
+function inFile<T>(parse: () => T, path: string): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw e instanceof CompileError ? e.inFile(path) : e;
+  }
+}
+
 async function countsOfModule(path: string): Promise<LayoutCounts> {
   let bytes: Buffer;
   try {
@@ -74,9 +83,9 @@ async function countsOfModule(path: string): Promise<LayoutCounts> {
   let module;
   if (path.endsWith('.wat') || path.endsWith('.wast')) {
     await loadWat();
-    module = parseWatText(bytes.toString('utf8'), { fileName: path });
+    module = inFile(() => parseWatText(bytes.toString('utf8'), { fileName: path }), path);
   } else if (path.endsWith('.wasm')) {
-    module = parseWasm(new Uint8Array(bytes));
+    module = inFile(() => parseWasm(new Uint8Array(bytes)), path);
   } else if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x7f454c46) {
     // A compiled image: the runtime rebuilds the module's shape from its metadata section.
     module = moduleFromImageBytes(new Uint8Array(bytes), path).wasm;

@@ -4,14 +4,12 @@ import { basename } from 'node:path';
 import { parseArch, type Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { toJsonData } from '../../isa/json.ts';
-import { SECTION_MODULE, type CompiledImage } from '../../compiler/index.ts';
 import type { ValType } from '../../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
-import { readElf } from '../../loader/elf.ts';
-import { Engine, ExternRef, Func, Module, Store, WasmTrap, type Instance, type Val } from '../../runtime/api.ts';
+import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
 import {
-  HostImportError, InvokeArgError, SessionArchError, chooseInvocation, openModule, openSession, sessionArch, valText, type Invocation, type Session,
+  HostImportError, InvokeArgError, SessionArchError, chooseInvocation, moduleFormatOf, openModule, openSession, sessionArch, valText, type Invocation, type Session,
 } from '../../runtime/session.ts';
 
 export { valText } from '../../runtime/session.ts';
@@ -25,10 +23,7 @@ import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import { isModuleDirectory, loadDriver, resolveInputPath, resolveModulePath } from '../drivers.ts';
 import { HtmlPage, archesOf } from '../html.ts';
-import {
-  DEFAULT_TRACE_LIMIT, Tracer, placedSafepoints, refDescriber, renderTrace, safepointsOf, slotNamerFor, traceToJson,
-  type RefDescriber, type Safepoint, type SlotNamer, type TraceMode,
-} from '../../viewer/trace.ts';
+import { DEFAULT_TRACE_LIMIT, renderTrace, traceOpened, traceToJson, type TraceMode } from '../../viewer/trace.ts';
 
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
@@ -266,20 +261,9 @@ export function traceFlags(args: ParsedArgs, command = 'run'): { mode: TraceMode
   return { mode: t, limit };
 }
 
-/** A .wat/.wasm module or a stackscope image (ELF with the module-metadata section). */
+/** A .wat/.wasm module (by name or content) or a stackscope image, as the API tells them (moduleFormatOf). */
 export function isWasmInput(file: string, bytes: Uint8Array): boolean {
-  if (/\.(wat|wast|wasm)$/i.test(file)) return true;
-  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) return true;
-  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
-    try {
-      return readElf(bytes, file).sections.some((s) => s.name === SECTION_MODULE);
-    } catch {
-      return false; // the ELF path reports the damage with file, section and offset
-    }
-  }
-  // WAT text without the extension: a module starts with '(' after whitespace and comments.
-  const head = new TextDecoder().decode(bytes.subarray(0, 256)).replace(/;;[^\n]*\n/g, '').trimStart();
-  return head.startsWith('(module');
+  return /\.(wat|wast|wasm)$/i.test(file) || moduleFormatOf(bytes, file) !== undefined;
 }
 
 export interface WasmSessionOptions {
@@ -300,29 +284,8 @@ export interface WasmSessionOptions {
   profile?: Profile;
 }
 
-/** A module compiled, instantiated with the default host imports, ready to invoke. */
-export interface WasmSession {
-  arch: Arch;
-  file: string;
-  engine: Engine;
-  store: Store;
-  module: Module;
-  instance: Instance;
-  /** The compiler's output when the module was compiled here (not for images). */
-  image: CompiledImage | undefined;
-  /** Every collection that ran, with its explanation. */
-  gcs: GcReport[];
-  /** Called with every collection's report as it finishes. */
-  onGc: ((report: GcReport) => void) | undefined;
-  safepoints: Safepoint[];
-  namer: SlotNamer;
-  describeRef: RefDescriber;
-  /** Imports replaced by stubs (`stubUnknownImports`), as `module.name (type)`. */
-  stubbed: string[];
-}
-
-/** The library's session (runtime/session.ts) plus what the CLI's tracer and explain need. */
-export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSession> {
+/** The library's session (runtime/session.ts) with the CLI's usage errors. */
+export async function openWasmSession(o: WasmSessionOptions): Promise<Session> {
   let arch: Arch;
   try {
     arch = sessionArch(o.bytes, o.file, o.arch);
@@ -340,18 +303,11 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<WasmSessio
     if (e instanceof HostImportError) throw new UsageError(e.message, o.command);
     throw e;
   }
-  // The runtime placed the module's code when instantiating; stack maps are text-relative.
-  const textBase = session.store.textBaseOf(session.module) ?? 0n;
-  return Object.assign(session, {
-    image: session.module.image,
-    safepoints: safepointsOf(session.module, textBase, basename(o.file)),
-    namer: slotNamerFor(session.module.image, textBase),
-    describeRef: refDescriber(session.store),
-  });
+  return session;
 }
 
 /** The export to call: --invoke NAME ARGS..., else a no-argument `main` or `_start`, else none. */
-export function chooseInvoke(session: WasmSession, invoke: { name: string; args: string[] } | undefined, command: string): Invocation | undefined {
+export function chooseInvoke(session: Session, invoke: { name: string; args: string[] } | undefined, command: string): Invocation | undefined {
   try {
     return chooseInvocation(session, invoke);
   } catch (e) {
@@ -467,18 +423,11 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
-  const name = basename(file);
   const opened = await openModule(readInput(file, 'run'), file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run') });
   const { engine, store, module, gcs } = opened;
-  let tracer: Tracer | undefined;
-  opened.onGc = (report) => tracer?.recordGc(report);
   try {
-    tracer = trace
-      ? new Tracer(store.machine, {
-        mode: trace.mode, limit: trace.limit, namer: slotNamerFor(module.image, () => store.textBaseOf(module)), describeRef: refDescriber(store),
-        safepoints: placedSafepoints(store, module, name),
-      })
-      : undefined;
+    // The driver instantiates the module: the tracer finds its safepoints once it is placed.
+    const tracer = trace ? traceOpened(opened, trace) : undefined;
     const recorder = html?.record(store, module, file);
     const printed: string[] = [];
     const lines: string[] = [];
@@ -531,10 +480,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const { store } = session;
   try {
     const target = chooseInvoke(session, invoke, 'run');
-    const tracer = trace
-      ? new Tracer(store.machine, { mode: trace.mode, limit: trace.limit, safepoints: session.safepoints, namer: session.namer, describeRef: session.describeRef })
-      : undefined;
-    if (tracer) session.onGc = (r) => tracer.recordGc(r);
+    const tracer = trace ? traceOpened(session, trace) : undefined;
     const recorder = html?.record(store, session.module, input.file);
     let result: Val = null;
     let trap: WasmTrap | GuestTrap | undefined;

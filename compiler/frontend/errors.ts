@@ -26,6 +26,8 @@ export interface CompileErrorSite {
   /** Byte offset in the Wasm binary (for WAT input: the binary wabt produced from it). */
   readonly offset?: number;
   readonly location?: SourceLocation;
+  /** The input file, when the error has no line:column to carry it (a binary's errors). */
+  readonly file?: string;
   /** Section name, e.g. 'code', 'element'. */
   readonly section?: string;
   /** Function index in the module's function index space (imports first). */
@@ -46,6 +48,7 @@ export class CompileError extends StackscopeError {
   readonly detail: string;
   readonly offset: number | null;
   readonly location: SourceLocation | null;
+  readonly file: string | null;
   readonly section: string | null;
   readonly funcIndex: number | null;
   readonly instrIndex: number | null;
@@ -58,6 +61,7 @@ export class CompileError extends StackscopeError {
     this.detail = detail;
     this.offset = site.offset ?? null;
     this.location = site.location ?? null;
+    this.file = site.file ?? null;
     this.section = site.section ?? null;
     this.funcIndex = site.funcIndex ?? null;
     this.instrIndex = site.instrIndex ?? null;
@@ -69,6 +73,7 @@ export class CompileError extends StackscopeError {
     const site: { -readonly [K in keyof CompileErrorSite]: CompileErrorSite[K] } = {};
     if (this.offset !== null) site.offset = this.offset;
     if (this.location !== null) site.location = this.location;
+    if (this.file !== null) site.file = this.file;
     if (this.section !== null) site.section = this.section;
     if (this.funcIndex !== null) site.funcIndex = this.funcIndex;
     if (this.instrIndex !== null) site.instrIndex = this.instrIndex;
@@ -80,6 +85,14 @@ export class CompileError extends StackscopeError {
   /** The same error with more location facts (later stages know more than earlier ones). */
   withSite(extra: CompileErrorSite): CompileError {
     return new CompileError(this.kind, this.detail, { ...this.site, ...extra });
+  }
+
+  /**
+   * The same error said of `file` (the path the user gave): `FILE:line:col: …` when it has a
+   * line and column, else `FILE: …`.
+   */
+  inFile(file: string): CompileError {
+    return this.withSite(this.location ? { location: { ...this.location, file } } : { file });
   }
 }
 
@@ -95,7 +108,7 @@ function formatCompileError(kind: CompileErrorKind, detail: string, site: Compil
   }
   if (site.section !== undefined) where.push(`${site.section} section`);
   if (site.offset !== undefined) where.push(`byte offset ${hex(site.offset)}`);
-  const prefix = site.location ? `${site.location.file}:${site.location.line}:${site.location.column}: ` : '';
+  const prefix = site.location ? `${site.location.file}:${site.location.line}:${site.location.column}: ` : site.file !== undefined ? `${site.file}: ` : '';
   const suffix = where.length > 0 ? ` (${where.join(', ')})` : '';
   return `${prefix}${kind} error: ${detail}${suffix}`;
 }

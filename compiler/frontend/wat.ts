@@ -89,16 +89,19 @@ function requireWabt(): Wabt {
   return wabtInstance;
 }
 
-/** A `file:line:col: error: message` line as wabt prints it (first one wins). */
+/** A `file:line:col: error: message` line as wabt prints it (first one wins); `file`, when
+ * given, replaces the name in the line. */
 export interface WabtDiagnostic {
   readonly location: SourceLocation;
   readonly message: string;
 }
 
-export function parseWabtDiagnostic(text: string): WabtDiagnostic | null {
+export function parseWabtDiagnostic(text: string, file?: string): WabtDiagnostic | null {
   for (const line of text.split('\n')) {
     const m = /^(.*):(\d+):(\d+): error: (.*)$/.exec(line);
-    if (m) return { location: { file: m[1], line: Number(m[2]), column: Number(m[3]) }, message: m[4] };
+    // wabt echoes the file name it was given, but its validator's copy may carry a stray byte
+    // after it ("/tmp/bad.watC"): the name we gave is the one to report.
+    if (m) return { location: { file: file ?? m[1], line: Number(m[2]), column: Number(m[3]) }, message: m[4] };
   }
   return null;
 }
@@ -344,15 +347,15 @@ export function watToBinary(text: string, file = 'input.wat', options: { validat
         wasmModule.validate();
       } catch (e) {
         if (e instanceof Error && e.name === 'RuntimeError') throw e; // a trap in wabt's own code (see withWabtModule)
-        wabtValidationError = validationErrorFromWabt(errorText(e));
+        wabtValidationError = validationErrorFromWabt(errorText(e), source.file);
       }
     }
     return { bytes, source, wabtValidationError };
   });
 }
 
-function validationErrorFromWabt(raw: string): CompileError {
-  const diag = parseWabtDiagnostic(raw);
+function validationErrorFromWabt(raw: string, file: string): CompileError {
+  const diag = parseWabtDiagnostic(raw, file);
   if (diag === null) return new CompileError('validation', raw.trim());
   const instr = instrFromWabtMessage(diag.message);
   return new CompileError('validation', diag.message, instr !== undefined ? { location: diag.location, instr } : { location: diag.location });
@@ -372,7 +375,7 @@ function withWabtModule<T>(text: string, file: string, use: (m: WabtModule, sour
     wasmModule = wabt.parseWat(file, text, WAT_FEATURES);
   } catch (e) {
     const raw = errorText(e);
-    const diag = parseWabtDiagnostic(raw);
+    const diag = parseWabtDiagnostic(raw, file);
     if (diag !== null) throw new CompileError('syntax', diag.message, { location: diag.location });
     discardWabt();
     throw new CompileError('syntax', `the WAT parser failed: ${raw.trim()}`, { location: source.locationAt(0) });
