@@ -3,7 +3,7 @@ import {
   Engine, Store, Module, Instance, Func, ExternRef, TypedFunc, WasmTrap, RuntimeError, StackscopeError, CompileError,
   NativeHelperError, GuestTrap, openSession, HostImportError, SessionArchError, type GcReport, type CycleReport,
   openModule, chooseInvocation, invokeArgsOf, InvokeArgError, Linker, Tracer, placedSafepoints, safepointsOf, slotNamerFor, refDescriber,
-  type FrameView, instantiateGcAtHost,
+  type FrameView, instantiateGcAtHost, moduleFormatOf, SafepointSelectError,
 } from '../index.ts';
 import { ARCHES } from './testing.ts';
 
@@ -74,8 +74,25 @@ for (const arch of ARCHES) {
   });
 }
 
+test('moduleFormatOf: WAT (after whitespace, ;; and (; ;) comments), Wasm binary, image or none; openModule names the file in compile errors', async (t) => {
+  const enc = (text: string) => new TextEncoder().encode(text);
+  t.is(moduleFormatOf(enc('(module)'), 'm'), 'wat');
+  t.is(moduleFormatOf(enc('\n\t  (module)'), 'm'), 'wat');
+  t.is(moduleFormatOf(enc(';; line\n(; block (; nested ;) ;) (module)'), 'm'), 'wat');
+  t.is(moduleFormatOf(enc('\ufeff(module)'), 'm'), 'wat');
+  t.is(moduleFormatOf(Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), 'm'), 'wasm');
+  t.is(moduleFormatOf(enc('hello (module)'), 'm'), undefined);
+  t.is(moduleFormatOf(enc('(; unclosed (module)'), 'm'), undefined);
+  t.is(moduleFormatOf(Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 0, 0]), 'm.o'), undefined, 'a damaged ELF is no image');
+  const e = await t.throwsAsync(openModule(enc('(module\n  (func (result i32) i64.const 1))'), 'dir/m.wat'), { instanceOf: CompileError });
+  t.regex(e!.message, /^dir\/m\.wat:2:\d+: validation error: /);
+  const binary = await t.throwsAsync(openModule(Uint8Array.from([0, 0x61, 0x73, 0x6d, 9, 0, 0, 0]), 'dir/m.wasm'), { instanceOf: CompileError });
+  t.regex(binary!.message, /^dir\/m\.wasm: malformed error: /);
+  t.is((binary as CompileError).file, 'dir/m.wasm');
+});
+
 test('every error class a user catches comes from the package root and is a StackscopeError', (t) => {
-  for (const E of [WasmTrap, RuntimeError, CompileError, NativeHelperError, GuestTrap]) {
+  for (const E of [WasmTrap, RuntimeError, CompileError, NativeHelperError, GuestTrap, SafepointSelectError]) {
     t.true(E.prototype instanceof StackscopeError, E.name);
   }
 });
