@@ -21,7 +21,7 @@ import { GcError } from '../gc/errors.ts';
 import { explanationToJson } from '../gc/explain.ts';
 import { EXTERN_DATA_OFFSET, ExternRefHeap } from '../gc/externref.ts';
 import { StackMapRegistry, type ModuleStackMapsInput, type StackMapLookupMode } from '../gc/stackmap-registry.ts';
-import type { Machine, Region } from '../simulator/machine.ts';
+import type { Machine, Region, Stack } from '../simulator/machine.ts';
 
 /** A snapshot cannot be taken or replayed (what and why). */
 export class SnapshotError extends StackscopeError {
@@ -277,6 +277,16 @@ export class SnapshotMachine {
     this.regions.push(region);
     this.regions.sort((a, b) => (a.address < b.address ? -1 : 1));
     return region;
+  }
+
+  /**
+   * The recorded part of the guest stack as the Machine's `stack` (gc/'s v17 walk reads the
+   * frames in place in its region). The Machine's stack is the region named 'stack'.
+   */
+  get stack(): Pick<Stack, 'region' | 'top'> {
+    const region = this.regionByName('stack');
+    if (!region) throw new SnapshotError('replay', 'no recorded stack region');
+    return { region, top: region.address + BigInt(region.size) };
   }
 
   regionAt(address: bigint): Region | undefined {
