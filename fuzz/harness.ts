@@ -33,7 +33,7 @@ import type { WasmModule } from '../compiler/frontend/module.ts';
 import type { GcReport, WalkConfig } from '../gc/collector.ts';
 import { frameFromRegisters, type FrameRegisters } from '../gc/walk.ts';
 import { HOST_IMPORTS, isReentrantTag, printWat, type Program } from './program.ts';
-import { modelOf, type ModelResult } from './model.ts';
+import { modelOf, type ModelObject, type ModelResult } from './model.ts';
 import { activeMutant, mutantAffectsCompilation } from '../compiler/mutants.ts';
 
 export type Walker = 'v17' | 'canary';
@@ -95,6 +95,10 @@ interface RunState {
   reentry: number;
   /** Canary walk: guest frames that called the host functions which re-entered Wasm, youngest first. */
   resume: FrameRegisters[];
+  /** Model objects created before the last checked event whose last use may be still to come. */
+  inUse: ModelObject[];
+  /** Index of the first model object not yet in `inUse` (objects are in creation order). */
+  nextCreated: number;
 }
 
 export interface ArchRunnerOptions {
@@ -255,12 +259,18 @@ export class ArchRunner {
       const n = heap.strongCount(rec.ptr);
       if (n < count) this.fail('count', `object ${rec.value.label} has strongCount ${n} at host call ${e}, below its ${count} non-stack holder(s)`, e);
     }
-    for (const o of run.model.objects) {
-      if (o.created < e && e < o.lastUse) {
-        const rec = run.objects[o.id];
-        if (!rec || rec.value.freedTimes > 0) this.fail('freed-while-reachable', `object ${o.label} was freed before host call ${e}, but the program uses it later`, e);
-      }
+    // Objects in creation order (their `created` events never decrease): those created before
+    // e join the in-use list once; each check drops the ones whose last use has passed.
+    const objects = run.model.objects;
+    while (run.nextCreated < objects.length && objects[run.nextCreated].created < e) run.inUse.push(objects[run.nextCreated++]);
+    let kept = 0;
+    for (const o of run.inUse) {
+      if (e >= o.lastUse) continue;
+      run.inUse[kept++] = o;
+      const rec = run.objects[o.id];
+      if (!rec || rec.value.freedTimes > 0) this.fail('freed-while-reachable', `object ${o.label} was freed before host call ${e}, but the program uses it later`, e);
     }
+    run.inUse.length = kept;
   }
 
   private hostImpl(name: string): (caller: unknown, ...args: Val[]) => Val | void {
@@ -321,7 +331,7 @@ export class ArchRunner {
     this.stats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
     const run: RunState = {
       program, model, walker, objects: [], temps: [], pool: [], nextEvent: 0, nextId: program.pool, failure: null,
-      trace: [], instance: undefined, reentry: 0, resume: [],
+      trace: [], instance: undefined, reentry: 0, resume: [], inUse: [], nextCreated: 0,
     };
     this.run = run;
     store.collector.walk = this.walkConfig(store, walker);

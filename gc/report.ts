@@ -8,7 +8,7 @@
  * gives reportToJson's data (bigints as 0x-hex strings), the same as `stackscope gc --json`.
  */
 import type { Arch } from '../isa/arch.ts';
-import { attachToJSON, toJsonData } from '../isa/json.ts';
+import { toJsonData } from '../isa/json.ts';
 import type { FreedObject, TableSnapshot } from './activations.ts';
 import type { RootLocation } from './errors.ts';
 import type { CanaryWalkResult } from './walk.ts';
@@ -136,7 +136,14 @@ export function reportToJson(report: GcReport): unknown {
   });
 }
 
-/** Gives a report made by the collector its toJSON (reportToJson); returns it. */
+/** The toJSON every report carries: one function for all of them (a collection that returns
+ * early, thousands of times while destructors re-enter Wasm, makes no closure). */
+function reportToJsonMethod(this: GcReport): unknown {
+  return reportToJson(this);
+}
+const REPORT_TO_JSON: PropertyDescriptor = { value: reportToJsonMethod, enumerable: false, configurable: true, writable: true };
+
+/** Gives a report made by the collector its toJSON (reportToJson; non-enumerable, as attachToJSON); returns it. */
 export function attachReportJson(report: GcReport): GcReport {
-  return attachToJSON(report, reportToJson);
+  return Object.defineProperty(report, 'toJSON', REPORT_TO_JSON);
 }
