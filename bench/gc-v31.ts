@@ -12,13 +12,8 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import { Machine } from '../simulator/machine.ts';
-import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { DrcHeap } from '../gc/drc/heap.ts';
-import { UserStackMapRegistry } from '../gc/drc/user-stackmap-registry.ts';
-import { V31Collector } from '../gc/drc/v31-collector.ts';
-import { writeStoreContext } from '../gc/drc/walk.ts';
-import { VMStoreContextLayout } from '../compiler/v31/vmoffsets.ts';
-import type { UserStackMapRecord } from '../compiler/user-stackmaps.ts';
+import { V31SyntheticStack } from '../gc/drc/testing.ts';
 import { ExternRefHeap } from '../gc/externref.ts';
 import { buildScaleCase } from '../gc/testing/scale-stack.ts';
 import { emit, type BenchOptions } from './report.ts';
@@ -73,38 +68,9 @@ async function v31Case(arch: Arch, frames: number, roots: number) {
   const refs = Array.from({ length: roots }, (_, i) => heap.allocExternRef(i)!);
   for (const r of refs) heap.exposeGcRefToWasm(r);
   const perFrame = Math.ceil(roots / frames);
-  const frameSize = Math.ceil((perFrame * 4) / 16) * 16 || 16;
-  const stack = m.map('bench-v31-stack', frames * (frameSize + 16) + 64, PROT_READ | PROT_WRITE);
-  const textStart = 0x7000_0000n;
-  const maps: UserStackMapRecord[] = [];
-  const top = Number(stack.address) + stack.size - 16;
-  const entryFp = top;
-  let next = 0;
-  let olderFp = entryFp;
-  let olderPc = 0;
-  let fp = entryFp;
-  const fps: number[] = [];
-  for (let f = frames - 1; f >= 0; f--) {
-    fp = olderFp - 16 - frameSize;
-    m.writeU64(BigInt(fp), BigInt(olderFp));
-    m.writeU64(BigInt(fp + 8), BigInt(olderPc || Number(textStart) + 4));
-    const sp = fp - frameSize;
-    const entries = [];
-    for (let k = 0; k < perFrame && next < roots; k++, next++) {
-      m.writeU32(BigInt(sp + 4 * k), refs[next]);
-      entries.push({ type: 'i32' as const, offset: 4 * k });
-    }
-    maps.push({ funcIndex: f, textReturnOffset: 4 * (f + 1), returnOffset: 4 * (f + 1), frameSize, entries });
-    olderFp = fp;
-    olderPc = Number(textStart) + 4 * (f + 1);
-    fps.push(fp);
-  }
-  const registry = new UserStackMapRegistry();
-  registry.register({ name: 'bench', textStart, textSize: 4 * (frames + 2), maps: maps.sort((a, b) => a.textReturnOffset - b.textReturnOffset) });
-  const storeContext = m.map('bench-v31-store-context', VMStoreContextLayout.size, PROT_READ | PROT_WRITE).address;
-  // The youngest frame is the last one laid out; its "return address" is the map of frame 0.
-  writeStoreContext(m, storeContext, { exitFp: BigInt(fp), exitPc: textStart + 4n, entryFp: BigInt(entryFp) });
-  return { m, collector: new V31Collector({ machine: m, heap, registry, storeContext }) };
+  const stack = new V31SyntheticStack(m, { slotsPerFrame: perFrame, maxFrames: frames, name: 'bench-v31' });
+  for (let f = 0; f < frames; f++) stack.push(refs.slice(f * perFrame, (f + 1) * perFrame));
+  return { m, collector: stack.collector(heap) };
 }
 
 async function rootsPerSecond(arch: Arch, repeats: number): Promise<void> {

@@ -160,6 +160,25 @@ test('debug checks: a root missing from the table, a dead or misaligned ref fail
   }
 });
 
+test('v31 leaks a count when a ref already in the over-approximated set is handed to Wasm through the slow path again', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  try {
+    const heap = new DrcHeap(m);
+    const a = heap.allocExternRef('a')!;
+    heap.incRef(a); // two host handles
+    heap.exposeGcRefToWasm(a); // the chunk is empty: into the HashSet
+    heap.exposeGcRefToWasm(a); // already there: the insert is a no-op and this count has no owner
+    t.deepEqual(heap.activations.elements(), [a]);
+    t.is(heap.refCount(a), 2n);
+    collectDrc(heap, []);
+    t.is(heap.refCount(a), 1n, 'the set owned one count; the other is leaked');
+    t.deepEqual(collectDrc(heap, []).freed, [], 'and the object is never freed');
+    t.true(heap.isLive(a));
+  } finally {
+    m.close();
+  }
+});
+
 test('structs and arrays: headers, lengths; v31 leaks field targets, refSlotsOf frees through them', async (t) => {
   const m = await Machine.create({ arch: 'aarch64' });
   try {
