@@ -32,8 +32,11 @@ export const FUNCTION_ALIGN = 16;
 export const VALTYPE_CODES: Readonly<Record<ValType, number>> = { i32: 0x7f, i64: 0x7e, funcref: 0x70, externref: 0x6f };
 export const CALL_SITE_KIND_CODES: Readonly<Record<CallSiteKind, number>> = { call: 0, 'call-import': 1, 'call-indirect': 2, libcall: 3 };
 
+const UTF8 = new TextEncoder();
+
 class ByteWriter {
   private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
   private len = 0;
   private ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -42,6 +45,7 @@ class ByteWriter {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
+    this.view = new DataView(next.buffer);
   }
   u8(v: number): void {
     this.ensure(1);
@@ -49,12 +53,12 @@ class ByteWriter {
   }
   u32(v: number): void {
     this.ensure(4);
-    new DataView(this.buf.buffer).setUint32(this.len, v >>> 0, true);
+    this.view.setUint32(this.len, v >>> 0, true);
     this.len += 4;
   }
   u64(v: bigint): void {
     this.ensure(8);
-    new DataView(this.buf.buffer).setBigUint64(this.len, BigInt.asUintN(64, v), true);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, v), true);
     this.len += 8;
   }
   bytes(b: Uint8Array): void {
@@ -63,7 +67,7 @@ class ByteWriter {
     this.len += b.length;
   }
   str(s: string): void {
-    const b = new TextEncoder().encode(s);
+    const b = UTF8.encode(s);
     this.u32(b.length);
     this.bytes(b);
   }
