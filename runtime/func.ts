@@ -90,33 +90,15 @@ export class Func {
    * once, so it is never null.
    */
   static wrap<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
-    const s = store as Store;
-    if (type.results.length > 1) throw new RuntimeError('Func.wrap', 'at most one result is supported');
-    const internals = storeInternals(s);
-    const m = s.machine;
-    const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
+    const host = hostFunction(store as Store, type, fn as HostFn, 'Func.wrap');
+    const { s, internals, m, name } = host;
+    // The signature id is taken before the host function and its trampoline are made.
     const typeId = internals.signatures.idOf(type);
-    const name = fn.name || 'host';
-    const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
-    const native = m.addHostFunction(`host ${name}`, 2 + type.params.length, (raw, call) => {
-      const callerInstance = internals.instances.get(raw[1]);
-      const args = type.params.map((t, i) => fromRaw(s, t, raw[2 + i]));
-      internals.hostCalls.push(call);
-      try {
-        const result = invoke(new Caller(s, callerInstance, call), args);
-        return resultToRaw(s, type, result, `host function ${name}`);
-      } finally {
-        internals.hostCalls.pop();
-        // Borrowed arguments: the handles made for this call give their counts back.
-        for (const a of args) if (a instanceof ExternRef) a.release();
-      }
-    });
-    const funcRef = writeHostFuncContext(m, ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC, {
+    const native = m.addHostFunction(`host ${name}`, 2 + type.params.length, (raw, call) =>
+      host.enter(call, raw[1], (i) => raw[2 + i], (result) => resultToRaw(s, type, result, `host function ${name}`)));
+    return host.finish(writeHostFuncContext(m, host.ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC, {
       nativeCall: native, arrayCall: 0n, wasmCall: internals.trampolines.wasmToNative(type), typeIndex: typeId,
-    }, s.id);
-    const f = new Func(s, funcRef, type, invoke);
-    internals.funcsByRef.set(funcRef, f);
-    return f;
+    }, s.id));
   }
 
   /**
@@ -126,36 +108,21 @@ export class Func {
    * len); the result comes back in slot 0. The context is a VMArrayCallHostFuncContext ("ACHF").
    */
   static new<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
-    const s = store as Store;
-    if (type.results.length > 1) throw new RuntimeError('Func.new', 'at most one result is supported');
-    const internals = storeInternals(s);
-    const m = s.machine;
-    const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
-    const name = fn.name || 'host';
-    const invoke = (caller: Caller, args: Val[]): Val | void => (fn as HostFn)(caller, ...args);
+    const host = hostFunction(store as Store, type, fn as HostFn, 'Func.new');
+    const { s, internals, m, name } = host;
     const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len], call) => {
       if (len < BigInt(Math.max(type.params.length, type.results.length))) {
         throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
       }
-      const args = type.params.map((t, i) => fromRaw(s, t, readValRaw(m, values, i)));
-      internals.hostCalls.push(call);
-      try {
-        const result = invoke(new Caller(s, internals.instances.get(callerVmctx), call), args);
-        if (type.results.length === 1) {
-          writeValRaw(m, values, 0, resultToRaw(s, type, result, `host function ${name}`));
-        }
-      } finally {
-        internals.hostCalls.pop();
-        for (const a of args) if (a instanceof ExternRef) a.release();
-      }
+      host.enter(call, callerVmctx, (i) => readValRaw(m, values, i), (result) => {
+        if (type.results.length === 1) writeValRaw(m, values, 0, resultToRaw(s, type, result, `host function ${name}`));
+      });
     });
-    const funcRef = writeHostFuncContext(m, ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC, {
-      nativeCall: 0n, arrayCall: arrayHost, wasmCall: internals.trampolines.wasmToArray(type, arrayHost, name),
-      typeIndex: internals.signatures.idOf(type),
-    }, s.id);
-    const f = new Func(s, funcRef, type, invoke);
-    internals.funcsByRef.set(funcRef, f);
-    return f;
+    // The signature id is taken after the wasm-to-array trampoline is made.
+    const wasmCall = internals.trampolines.wasmToArray(type, arrayHost, name);
+    return host.finish(writeHostFuncContext(m, host.ctx, VM_ARRAY_CALL_HOST_FUNC_MAGIC, {
+      nativeCall: 0n, arrayCall: arrayHost, wasmCall, typeIndex: internals.signatures.idOf(type),
+    }, s.id));
   }
 
   private field(offset: number): bigint {
@@ -269,4 +236,39 @@ export function funcFromRef(store: Store, ptr: bigint): Func | null {
     internals.funcsByRef.set(ptr, f);
   }
   return f;
+}
+
+/**
+ * What Func.wrap and Func.new share: the one-result check, the host-function context (a
+ * VMNativeCallHostFuncContext or VMArrayCallHostFuncContext, both of VMHostFuncContextLayout),
+ * the call into `fn` — arguments converted from their raw words, the call on the store's
+ * host-call stack, the result delivered while the argument handles are still held, those
+ * borrowed handles released after — and the Func registered under its VMFuncRef.
+ */
+function hostFunction(s: Store, type: FuncType, fn: HostFn, api: 'Func.wrap' | 'Func.new') {
+  if (type.results.length > 1) throw new RuntimeError(api, 'at most one result is supported');
+  const internals = storeInternals(s);
+  const m = s.machine;
+  const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
+  const name = fn.name || 'host';
+  const invoke = (caller: Caller, args: Val[]): Val | void => fn(caller, ...args);
+  return {
+    s, internals, m, ctx, name,
+    enter<R>(call: HostCall, callerVmctx: bigint, raw: (i: number) => bigint, deliver: (result: Val | void) => R): R {
+      const args = type.params.map((t, i) => fromRaw(s, t, raw(i)));
+      internals.hostCalls.push(call);
+      try {
+        return deliver(invoke(new Caller(s, internals.instances.get(callerVmctx), call), args));
+      } finally {
+        internals.hostCalls.pop();
+        // Borrowed arguments: the handles made for this call give their counts back.
+        for (const a of args) if (a instanceof ExternRef) a.release();
+      }
+    },
+    finish(funcRef: bigint): Func {
+      const f = new Func(s, funcRef, type, invoke);
+      internals.funcsByRef.set(funcRef, f);
+      return f;
+    },
+  };
 }
