@@ -14,7 +14,7 @@ import {
 import { GuestTrap } from '../../simulator/trap.ts';
 import { UsageError, parseInteger, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
-import { cycleReportJson, cycleReportText, runLimits, cycleFlags, checkUarchArch, parseArchFlag, traceFlags } from './run.ts';
+import { cycleReportJson, cycleReportText, runLimits, cycleFlags, checkUarchArch, parseArchFlag, traceFlags } from './run-options.ts';
 import { Tracer, renderTrace, traceToJson } from '../../viewer/trace.ts';
 
 const SCALARS = ['i8', 'i16', 'i32', 'i64', 'u8', 'u16', 'u32', 'u64', 'f32', 'f64', 'ptr'];
