@@ -34,13 +34,18 @@ export interface CpiStack {
 }
 
 const RING = 4096;
+/** Indices into DetailedTimer.s: the dispatch clock, window and CPI-stack totals, the pending block's cache delay. */
+const S_T = 0, S_TOTAL_UOPS = 1, S_RETIRED = 2, S_MAX_READY = 3, S_BASE = 4, S_DEPENDENCY = 5, S_BRANCH = 6, S_MEMORY = 7, S_PENDING_MEM = 8, S_SIZE = 9;
 const COND = 1, INDIRECT = 3, CALL = 4, ICALL = 5, RET = 6;
 
 export class DetailedTimer {
   readonly predictor: BranchPredictor;
   readonly memory: MemoryHierarchy | undefined;
-  readonly stack: CpiStack = { base: 0, dependency: 0, branch: 0, memory: 0 };
-  private t = 0;
+  /**
+   * Every scalar the per-block path updates, in one typed array (S_* indices): object fields
+   * holding doubles are boxed, and updating them per block cost more than the model itself.
+   */
+  private readonly s = new Float64Array(S_SIZE);
   private ready: Float64Array;
   private scratch = new Float64Array(64);
   private scratchLoad = new Float64Array(64);
@@ -50,11 +55,7 @@ export class DetailedTimer {
   private readonly ringMem = new Float64Array(RING);
   private ringHead = 0;
   private ringTail = 0;
-  private totalUops = 0;
-  private retired = 0;
-  private maxReady = 0;
   private pending: BlockInfo | undefined;
-  private pendingMem = 0;
   /** Per block serial: executions and cycles. */
   private counts = new Float64Array(256);
   private blockCycles = new Float64Array(256);
@@ -79,7 +80,7 @@ export class DetailedTimer {
     const prev = this.pending;
     if (prev !== undefined) this.finish(prev, info.pc);
     this.pending = info;
-    this.pendingMem = 0;
+    this.s[S_PENDING_MEM] = 0;
     const serial = info.serial;
     if (serial >= this.counts.length) this.grow(serial);
     if (this.counts[serial] === 0) this.seen.push(info);
@@ -103,22 +104,30 @@ export class DetailedTimer {
 
   /** A data access made by the pending block. */
   access(address: number, size: number, write: boolean): void {
-    const delay = this.memory!.access(address, size, write, this.t);
-    if (delay > this.pendingMem) this.pendingMem = delay;
+    const s = this.s;
+    const delay = this.memory!.access(address, size, write, s[S_T]);
+    if (delay > s[S_PENDING_MEM]) s[S_PENDING_MEM] = delay;
   }
 
   /** Ends the run: the last block, then the drain of results still in flight. */
   finishRun(): void {
     if (this.pending) this.finish(this.pending, -1);
     this.pending = undefined;
-    if (this.maxReady > this.t) {
-      this.stack.dependency += this.maxReady - this.t;
-      this.t = this.maxReady;
+    const s = this.s;
+    if (s[S_MAX_READY] > s[S_T]) {
+      s[S_DEPENDENCY] += s[S_MAX_READY] - s[S_T];
+      s[S_T] = s[S_MAX_READY];
     }
   }
 
   get cycles(): number {
-    return this.t;
+    return this.s[S_T];
+  }
+
+  /** Cycles by cause so far (a copy). */
+  get stack(): CpiStack {
+    const s = this.s;
+    return { base: s[S_BASE], dependency: s[S_DEPENDENCY], branch: s[S_BRANCH], memory: s[S_MEMORY] };
   }
 
   /** Executions and cycles of every block that ran. */
@@ -132,10 +141,11 @@ export class DetailedTimer {
   }
 
   private finish(info: BlockInfo, next: number): void {
-    const start = this.t;
+    const s = this.s;
+    const start = s[S_T];
     // 1. Throughput.
     let t = start + info.base;
-    this.stack.base += info.base;
+    s[S_BASE] += info.base;
     // 2. Scoreboard: r = paths not through this block's loads, rl = paths through them.
     const df = info.dataflow;
     const outputs = df.outputs;
@@ -164,7 +174,7 @@ export class DetailedTimer {
         if (v > r[j]) r[j] = v;
       } else if (v > rl[j]) rl[j] = v;
     }
-    const mem = this.pendingMem;
+    const mem = s[S_PENDING_MEM];
     let done = start + info.criticalPath;
     let doneWithoutMem = done;
     for (let j = 0; j < nOut; j++) {
@@ -182,9 +192,9 @@ export class DetailedTimer {
     }
     for (let j = 0; j < nOut; j++) ready[outputs[j]] = r[j];
     const resolved = info.branchOutput >= 0 ? r[info.branchOutput] : t;
-    if (done > this.maxReady) this.maxReady = done;
+    if (done > s[S_MAX_READY]) s[S_MAX_READY] = done;
     // 3. Reorder window: blocks retire in order; dispatch waits for the block that leaves room.
-    const totalUops = (this.totalUops += info.uops);
+    const totalUops = (s[S_TOTAL_UOPS] += info.uops);
     const tail = this.ringTail;
     this.ringUops[tail] = totalUops;
     this.ringDone[tail] = done;
@@ -195,16 +205,17 @@ export class DetailedTimer {
     while (this.ringHead !== this.ringTail && this.ringUops[this.ringHead] <= limit) {
       const h = this.ringHead;
       const doneAt = this.ringDone[h];
-      const retireAt = doneAt > this.retired ? doneAt : this.retired;
+      const retired = s[S_RETIRED];
+      const retireAt = doneAt > retired ? doneAt : retired;
       if (retireAt > t) {
         const stall = retireAt - t;
         // The part of the stall this block's own cache delay explains is memory.
-        const m = this.retired < doneAt ? Math.min(stall, this.ringMem[h]) : 0;
-        this.stack.memory += m;
-        this.stack.dependency += stall - m;
+        const m = retired < doneAt ? Math.min(stall, this.ringMem[h]) : 0;
+        s[S_MEMORY] += m;
+        s[S_DEPENDENCY] += stall - m;
         t = retireAt;
       }
-      this.retired = retireAt;
+      s[S_RETIRED] = retireAt;
       this.ringHead = (h + 1) & (RING - 1);
     }
     // 4. Branch outcome, known from the block that followed.
@@ -221,11 +232,11 @@ export class DetailedTimer {
       if (miss) {
         // The front end restarts on the right path once the branch executes, then refills.
         const restart = (resolved > t ? resolved : t) + this.penalty;
-        this.stack.branch += restart - t;
+        s[S_BRANCH] += restart - t;
         t = restart;
       }
     }
     this.blockCycles[info.serial] += t - start;
-    this.t = t;
+    s[S_T] = t;
   }
 }
