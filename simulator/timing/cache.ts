@@ -35,10 +35,12 @@ class CacheLevel {
   readonly sets: number;
   readonly ways: number;
   readonly latency: number;
-  private readonly tags: Float64Array;
-  private readonly ready: Float64Array;
-  private readonly stamp: Float64Array;
-  private clock = 0;
+  readonly tags: Float64Array;
+  readonly ready: Float64Array;
+  readonly stamp: Float64Array;
+  /** Slot of the last line looked up or filled (the memory hierarchy's same-line shortcut). */
+  last = 0;
+  clock = 0;
   readonly stats: CacheLevelStats = { accesses: 0, misses: 0 };
 
   constructor(p: CacheLevelParams, lineBytes: number) {
@@ -56,6 +58,7 @@ class CacheLevel {
     for (let w = base; w < base + this.ways; w++) {
       if (this.tags[w] === line) {
         this.stamp[w] = ++this.clock;
+        this.last = w;
         return this.ready[w];
       }
     }
@@ -76,6 +79,7 @@ class CacheLevel {
     this.tags[victim] = line;
     this.ready[victim] = readyAt;
     this.stamp[victim] = ++this.clock;
+    this.last = victim;
   }
 }
 
@@ -85,7 +89,7 @@ export class MemoryHierarchy {
   private readonly l1: CacheLevel;
   private readonly l2: CacheLevel;
   private readonly l3: CacheLevel | undefined;
-  private readonly lineShift: number;
+  private readonly lineBytes: number;
   private readonly params: DynamicParams;
   private channelFree = 0;
   /** Completion times of outstanding L1 demand misses (a ring). */
@@ -102,7 +106,7 @@ export class MemoryHierarchy {
 
   constructor(params: DynamicParams) {
     this.params = params;
-    this.lineShift = Math.log2(params.lineBytes);
+    this.lineBytes = params.lineBytes;
     this.l1 = new CacheLevel(params.l1, params.lineBytes);
     this.l2 = new CacheLevel(params.l2, params.lineBytes);
     this.l3 = params.l3 ? new CacheLevel(params.l3, params.lineBytes) : undefined;
@@ -117,19 +121,26 @@ export class MemoryHierarchy {
   access(address: number, size: number, write: boolean, now: number): number {
     if (write) this.stats.stores++;
     else this.stats.loads++;
-    const scale = 2 ** this.lineShift;
-    const first = Math.floor(address / scale);
-    const last = Math.floor((address + size - 1) / scale);
+    const first = Math.floor(address / this.lineBytes);
+    const last = Math.floor((address + size - 1) / this.lineBytes);
     let delay = this.line(first, now);
     if (last !== first) delay = Math.max(delay, this.line(last, now));
     return write ? 0 : delay;
   }
 
   private line(line: number, now: number): number {
-    this.l1.stats.accesses++;
+    const l1 = this.l1;
+    l1.stats.accesses++;
     if (line === this.lastLine) {
-      // Same line as the previous access: present (it was filled or found just now).
-      const r = this.l1.lookup(line);
+      // Same line as the previous access: still in the slot it was found or filled in,
+      // unless a prefetch into the same set evicted it since.
+      const w = l1.last;
+      if (l1.tags[w] === line) {
+        l1.stamp[w] = ++l1.clock;
+        const r = l1.ready[w];
+        return r > now ? r - now : 0;
+      }
+      const r = l1.lookup(line);
       if (r >= 0) return r > now ? r - now : 0;
     }
     this.lastLine = line;

@@ -148,8 +148,12 @@ export class CycleCounter {
   /** The latest description per address (what the native counter holds). */
   private readonly describedByPc = new Map<number, BlockInfo>();
   private lastInfo: BlockInfo | undefined;
-  /** Last successor of each block (by serial), to skip the address lookup. */
+  /**
+   * The last two distinct successors of each block (by serial), to skip the address lookup:
+   * a block ending in a conditional branch has two usual successors.
+   */
   private successor: Array<BlockInfo | undefined> = [];
+  private successorOther: Array<BlockInfo | undefined> = [];
   private lastEvent = -1;
 
   constructor(
@@ -173,7 +177,7 @@ export class CycleCounter {
       const pc = Number(address);
       // New code at a known address (or a block of another size there): shortcuts that
       // lead to the old analysis are stale.
-      if (this.describedByPc.has(pc)) this.successor = [];
+      if (this.describedByPc.has(pc)) this.forgetSuccessors();
       this.describedByPc.set(pc, info);
       this.byAddress.delete(pc);
       this.justDescribed = Number(address);
@@ -215,13 +219,23 @@ export class CycleCounter {
       }
       let info = prev !== undefined ? (prev.pc === v ? prev : this.successor[prev.serial]) : undefined;
       if (info === undefined || info.pc !== v) {
-        info = this.byAddress.get(v) ?? this.describedAt(v);
-        if (prev !== undefined) this.successor[prev.serial] = info;
+        const other = prev !== undefined ? this.successorOther[prev.serial] : undefined;
+        if (other !== undefined && other.pc === v) info = other;
+        else info = this.byAddress.get(v) ?? this.describedAt(v);
+        if (prev !== undefined) {
+          this.successorOther[prev.serial] = this.successor[prev.serial];
+          this.successor[prev.serial] = info;
+        }
       }
       timer.block(info);
       prev = info;
     }
     this.lastInfo = prev;
+  }
+
+  private forgetSuccessors(): void {
+    this.successor = [];
+    this.successorOther = [];
   }
 
   /** A traced block is one the native counter had described: find its analysis by address. */
@@ -298,7 +312,7 @@ export class CycleCounter {
       const addr = BigInt(a);
       if (addr < end && addr + BigInt(info.size) > begin) this.byAddress.delete(a);
     }
-    this.successor = [];
+    this.forgetSuccessors();
     this.lastInfo = undefined;
   }
 
