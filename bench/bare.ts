@@ -6,6 +6,7 @@ import type { Arch } from '../isa/arch.ts';
 import { registersOf } from '../isa/registers.ts';
 import { placeImage, type LinkedImage } from '../loader/link.ts';
 import { ensureUnicornLoaded, pageAlignedBuffer } from '../simulator/unicorn.ts';
+import { now } from './clock.ts';
 
 /** The handful of libunicorn entry points a bare run needs, straight through koffi. */
 function rawUnicorn() {
@@ -93,9 +94,9 @@ export function bareSeconds(arch: Arch, code: Uint8Array, options: { noopBlockHo
   const stop = stopInstruction(arch);
   mem.set(stop, code.length - stop.length);
   raw.start(uc, 0x10000n, 0n, 0n, 0); // translate once, as the Machine runs do
-  const t0 = performance.now();
+  const t0 = now();
   const err = raw.start(uc, 0x10000n, 0n, 0n, 0);
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = now() - t0;
   closeRaw(raw, uc);
   if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
   return seconds;
@@ -166,9 +167,9 @@ export function bareCallSeconds(image: LinkedImage, entry: bigint, warmArgs: rea
     };
     const warm = call(warmArgs);
     if (warm !== STOP_ERR[arch]) throw new Error(`bare warm-up run ended with uc_err ${warm}`);
-    const t0 = performance.now();
+    const t0 = now();
     const err = call(args);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = now() - t0;
     if (err !== STOP_ERR[arch]) throw new Error(`bare run ended with uc_err ${err}`);
     raw.regRead(uc, regs.ids[regs.intResult], word);
     return { seconds, result: word[0] };

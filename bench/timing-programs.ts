@@ -30,6 +30,36 @@ import { Machine } from '../simulator/machine.ts';
 import type { UarchName } from '../simulator/timing/table.ts';
 import { emit } from './report.ts';
 
+/**
+ * C for the harnesses' robust statistic, `min_group_median(samples, n, groups)`: the least
+ * median of `groups` runs of consecutive samples (docs/cycle-model.md, *Noise*). The kernel
+ * harness cuts its 201 samples into 20 runs, this one its 101 samples into 5 (a program's
+ * sample is 10–1,000 × longer than a kernel's).
+ */
+export const ROBUST_STATISTIC_C = `
+static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+/* The robust statistic: the samples in the order they were taken, cut into \`groups\` runs of
+ * consecutive samples; the median of each run; the least of those medians. A neighbour that
+ * takes the core or the memory bandwidth for a while slows every sample of that while, which
+ * a median over all samples still feels when it lasts long enough; the quietest stretch does
+ * not. Within a stretch the median drops single disturbed samples either way (a low percentile
+ * would not: a sample whose clock changed between its calibration brackets and the run can be
+ * several percent fast). */
+static double min_group_median(const double *s, int n, int groups) {
+  static double tmp[4096];
+  double best = 1e300;
+  for (int g = 0; g < groups; g++) {
+    int lo = g * n / groups, hi = (g + 1) * n / groups, m = hi - lo;
+    if (m <= 0) continue;
+    memcpy(tmp, s + lo, m * sizeof *s);
+    qsort(tmp, m, sizeof *tmp, cmp_double);
+    double med = m % 2 ? tmp[m / 2] : (tmp[m / 2 - 1] + tmp[m / 2]) / 2;
+    if (med < best) best = med;
+  }
+  return best;
+}
+`;
+
 const SEED = 7;
 const C_PROGRAMS = ['prog_sort', 'prog_primes', 'prog_matrix', 'prog_crc32', 'prog_fnv1a', 'prog_all'];
 
@@ -101,7 +131,7 @@ static double per_cycle_of(void) {
   calibrate(2000);
   _mm_lfence(); return (double)(__rdtsc() - t0) / (2000.0 * ${CALIBRATION_ADDS});
 }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+${ROBUST_STATISTIC_C}
 #define SAMPLES 101
 #define MEASURE(label, CALL) do { \\
   double s[SAMPLES]; int kept = 0, tries = 0; long result = CALL; \\
@@ -114,14 +144,16 @@ static int cmp(const void *a, const void *b) { double x = *(const double *)a, y 
     if (c0 > c1 * 1.02 || c1 > c0 * 1.02) continue; \\
     s[kept++] = (double)t / ((c0 + c1) / 2); \\
   } \\
-  qsort(s, kept, sizeof *s, cmp); \\
-  printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.1f,\\"q1\\":%.1f,\\"q3\\":%.1f,\\"result\\":\\"%ld\\"}\\n", label, s[kept / 2], s[kept / 4], s[3 * kept / 4], result); \\
+  double robust = min_group_median(s, kept, 5); \\
+  qsort(s, kept, sizeof *s, cmp_double); \\
+  printf("{\\"name\\":\\"%s\\",\\"cycles\\":%.1f,\\"median\\":%.1f,\\"q1\\":%.1f,\\"q3\\":%.1f,\\"result\\":\\"%ld\\"}\\n", label, robust, s[kept / 2], s[kept / 4], s[3 * kept / 4], result); \\
 } while (0)
 `;
 
 interface HostResult {
   readonly name: string;
   readonly cycles: number;
+  readonly median: number;
   readonly q1: number;
   readonly q3: number;
   readonly result: string;
@@ -231,7 +263,9 @@ ${programs.map((p, i) => `  {
 
 /** The export `run` through the runtime, warm (second call's cycles), and its result. */
 async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint }> {
-  const engine = new Engine({ arch: 'x64', cycles: { mode, uarch, accumulate: true } });
+  // No wall-clock timeout: on a loaded machine detailed mode's millions of instructions may
+  // take longer than the default allows (the budget still bounds the run).
+  const engine = new Engine({ arch: 'x64', timeoutMs: null, cycles: { mode, uarch, accumulate: true } });
   const store = await Store.create(engine);
   try {
     const module = await Module.fromWat(engine, wat, 'program.wat');
@@ -246,7 +280,7 @@ async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', ua
 }
 
 /** Per-program host and model cycles, errors, and the MAPE of each mode. */
-export async function benchPrograms(uarch: UarchName): Promise<void> {
+export async function benchPrograms(uarch: UarchName): Promise<{ fast: number; detailed: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'stackscope-programs-'));
   try {
     const object = buildPrograms(dir);
@@ -254,6 +288,7 @@ export async function benchPrograms(uarch: UarchName): Promise<void> {
     const errors: Record<'fast' | 'detailed', number[]> = { fast: [], detailed: [] };
     for (const [name, h] of host) {
       emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_cycles`, value: h.cycles });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_median`, value: h.median });
       emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_iqr`, value: h.q3 - h.q1 });
       const wasm = WASM_PROGRAMS.find((p) => p.name === name);
       for (const mode of ['fast', 'detailed'] as const) {
@@ -270,6 +305,7 @@ export async function benchPrograms(uarch: UarchName): Promise<void> {
       emit({ bench: 'timing', arch: 'x64', metric: `${mode}_programs_mape`, value: mean(errors[mode]) });
       emit({ bench: 'timing', arch: 'x64', metric: `${mode}_programs_worst`, value: Math.max(...errors[mode]) });
     }
+    return { fast: mean(errors.fast), detailed: mean(errors.detailed) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

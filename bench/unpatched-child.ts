@@ -6,7 +6,7 @@
  *   node --import tsx bench/unpatched-child.ts ARCH loop CODE_HEX        (bench/engine)
  *   node --import tsx bench/unpatched-child.ts ARCH kernels OBJECT.o     (bench/timing)
  *
- * prints the timed run's seconds (bench/bare.ts: bareSeconds with a data page, or
+ * prints the timed run's seconds (wall time for `loop`, CPU time for `kernels`; bench/bare.ts: bareSeconds with a data page, or
  * bareCallSeconds on bench/workloads/kernels.c's run_kernels).
  */
 import { readFileSync } from 'node:fs';
@@ -30,6 +30,8 @@ let seconds: number;
 if (what === 'loop') {
   seconds = bareSeconds(arch, Buffer.from(payload, 'hex'), { dataPage: true });
 } else {
+  // bench/timing times by CPU time (bench/clock.ts), and so does its unpatched comparison.
+  (await import('./clock.ts')).useCpuClock();
   const image = link([{ file: payload, bytes: readFileSync(payload) }]);
   const entry = image.globals.get('run_kernels');
   if (!entry) throw new Error(`${payload} defines no run_kernels`);
