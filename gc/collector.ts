@@ -308,7 +308,11 @@ export class Collector {
     let framesWithMaps = 0;
     for (let a = 0; a < acts.length; a++) {
       cursor.begin(acts[a], a);
-      for (let n = cursor.nextBatch(); n > 0; n = cursor.nextBatch()) {
+      while (cursor.nextBatch()) {
+        // Frames at a return address whose map marks nothing, which the cursor only counted.
+        frames += cursor.folded;
+        framesWithMaps += cursor.folded;
+        const n = cursor.count;
         const pcs = cursor.pcs;
         const fps = cursor.fps;
         for (let k = 0; k < n; k++) {
@@ -320,7 +324,8 @@ export class Collector {
             continue;
           }
           const fp = fps[k];
-          if (skipYoungest && a === 0 && cursor.firstIndex + k === 0) continue;
+          const index = cursor.indexes[k];
+          if (skipYoungest && a === 0 && index === 0) continue;
           if (skipOldest && (this.reader.word(fp) ?? 0) >= cursor.entrySp) continue;
           frames++;
           let hit = lastHit;
@@ -328,9 +333,9 @@ export class Collector {
             hit = lastHit = registry.lookupRaw(pc);
             lastPc = pc;
             lastCountOnly = plain && hit !== undefined && hit.slots.length === 0;
+            cursor.foldPc = lastCountOnly ? pc : -1;
           }
           if (hit === undefined) {
-            const index = cursor.firstIndex + k;
             if (!registry.isWasmPc(BigInt(pc))) {
               throw new GcInvariantError('unknown-frame', BigInt(pc), undefined, `activation ${a} frame ${index} (fp ${hex(fp)}): no module covers this pc`);
             }
@@ -339,11 +344,14 @@ export class Collector {
           }
           framesWithMaps++;
           const sp = fp - hit.mappedWords * 8 + spSkew;
-          if (hit.slots.length !== 0) this.scanRoots(hit, a, cursor.firstIndex + k, pc, fp, sp, tableSet, report);
-          if (conservative) this.checkConservative(hit, a, cursor.firstIndex + k, pc, fp, sp, tableSet!, report);
-          if (explained) explained.push(this.explainFrame(a, cursor.firstIndex + k, pc, fp, sp, hit, tableSet));
+          if (hit.slots.length !== 0) this.scanRoots(hit, a, index, pc, fp, sp, tableSet, report);
+          if (conservative) this.checkConservative(hit, a, index, pc, fp, sp, tableSet!, report);
+          if (explained) explained.push(this.explainFrame(a, index, pc, fp, sp, hit, tableSet));
         }
       }
+      // The next activation starts without a fold (begin resets it); its first frame looks up again.
+      lastPc = -1;
+      lastCountOnly = false;
     }
     report.frames += frames;
     report.framesWithMaps += framesWithMaps;

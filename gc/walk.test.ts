@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
 import { Fixture } from './testing/fixture.ts';
-import { collectActivations, frameFromRegisters, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type ActivationTriple, type WalkedFrame, type CanaryFrame } from './walk.ts';
+import { MemoryReader, V17Cursor, collectActivations, frameFromRegisters, readRuntimeLimits, walkCanary, walkV17, writeRuntimeLimits, type ActivationTriple, type WalkedFrame, type CanaryFrame } from './walk.ts';
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { StackWalkError, type StackWalkFailure } from './errors.ts';
 import { VMRuntimeLimitsLayout } from '../compiler/vmoffsets.ts';
@@ -133,6 +133,9 @@ test('writeRuntimeLimits/readRuntimeLimits round trip at VMRuntimeLimits offsets
   f.close();
 });
 
+/** The return address the random chains below give every third frame, and fold. */
+const FOLD_PC = 0xab0;
+
 /**
  * The step-by-step v17 walk, written out plainly (one guest-memory read per word, as
  * `trace_through_wasm` reads them): the reference the batched V17Cursor behind `walkV17` must
@@ -194,6 +197,8 @@ for (const arch of ARCHES) {
       () => Number(far.address) - 0x1000, // unmapped
     ];
     let errors = 0;
+    let foldRounds = 0;
+    let runToEnd = false;
     for (let round = 0; round < 60; round++) {
       // A chain of frames going up from a start, each record written where it lies, with a
       // few corruptions (cycles, steps down, misaligned steps, jumps to other regions).
@@ -210,7 +215,7 @@ for (const arch of ARCHES) {
       }
       const entrySp = round % 7 === 0 ? Number(far.address) + 0x8000 : fp + 16 * rand(3);
       for (const [at, next] of chain) {
-        for (const [o, v] of [[0, next], [8, 0x1000 + at]] as const) {
+        for (const [o, v] of [[0, next], [8, at % 3 === 0 ? FOLD_PC : 0x1000 + at]] as const) {
           const r = f.m.regionAt(BigInt(at + o));
           if (r && at + o + 8 <= Number(r.address) + r.size) r.data.setBigUint64(at + o - Number(r.address), BigInt(v), true);
         }
@@ -223,7 +228,7 @@ for (const arch of ARCHES) {
         try {
           walk((pc, fp, a, index) => {
             seen.push(`${a}/${index} ${pc.toString(16)} ${fp.toString(16)}`);
-            return seen.length !== stopAt;
+            return runToEnd || seen.length !== stopAt;
           });
         } catch (e) {
           if (!(e instanceof StackWalkError)) throw e;
@@ -234,6 +239,26 @@ for (const arch of ARCHES) {
       const expected = run((visit) => referenceWalk(f.m, acts, visit));
       const actual = run((visit) => walkV17(f.m, acts, (fr) => visit(fr.pc, fr.fp, fr.activation, fr.index)));
       t.deepEqual(actual, expected, `round ${round}`);
+      // Folding one return address: the same walk without those frames, which are counted.
+      runToEnd = true;
+      const full = run((visit) => referenceWalk(f.m, acts, visit));
+      const cursor = new V17Cursor(new MemoryReader(f.m), arch);
+      let folded = 0;
+      const foldedRun = run((visit) => {
+        for (let a = 0; a < acts.length; a++) {
+          cursor.begin(acts[a], a);
+          cursor.foldPc = FOLD_PC;
+          while (cursor.nextBatch()) {
+            folded += cursor.folded;
+            for (let k = 0; k < cursor.count; k++) visit(cursor.pcs[k], cursor.fps[k], a, cursor.indexes[k]);
+          }
+        }
+      });
+      runToEnd = false;
+      const isFolded = (line: string) => / 0*ab0 /.test(line) && !/^[a-z-]+ /.test(line);
+      t.deepEqual(foldedRun, full.filter((line) => !isFolded(line)), `round ${round}, folded`);
+      t.is(folded, full.filter(isFolded).length, `round ${round}, folded count`);
+      if (full.some(isFolded)) foldRounds++;
       if (/^[a-z-]+ /.test(expected[expected.length - 1] ?? '')) errors++;
       // Put the chain's words back to zero for the next round.
       for (const [at] of chain) {
@@ -245,6 +270,7 @@ for (const arch of ARCHES) {
     }
     // The rounds met errors as well as clean walks.
     t.true(errors > 5 && errors < 55, `${errors} walks ended in an error`);
+    t.true(foldRounds > 10, `${foldRounds} walks folded frames`);
     f.close();
   });
 }

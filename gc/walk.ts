@@ -160,12 +160,13 @@ const BATCH_FRAMES = 256;
 
 /**
  * The v17 walk in batches: `begin` one activation (checking its triple), then each
- * `nextBatch` finds the next frames, youngest first, into `pcs` and `fps` (frame `firstIndex +
- * k` at `k`), returning how many; 0 once the activation is done. The caller handles a batch's
- * frames in order before asking for the next one, and the cursor throws each StackWalkError
- * from the `nextBatch` call that follows the last frame the step-by-step walk would have
- * visited, so the frames seen and the errors met, in their order, are exactly those of
- * `walkV17`'s callback. One cursor serves any number of walks.
+ * `nextBatch` finds the next frames, youngest first: `count` of them in `pcs`, `fps` and
+ * `indexes`, plus `folded` frames at the return address `foldPc` that it only counted (see
+ * below); it returns false once the activation is done. The caller handles a batch's frames in
+ * order before asking for the next one, and the cursor throws each StackWalkError from the
+ * `nextBatch` call that follows the last frame the step-by-step walk would have visited, so
+ * the frames seen and the errors met, in their order, are exactly those of `walkV17`'s
+ * callback. One cursor serves any number of walks.
  *
  * Why batches: the collector then spends a few typed-array loads and compares per frame in
  * one tight loop (bench/gc's 10,000-frame cases). Records are read ahead of the frames being
@@ -173,13 +174,23 @@ const BATCH_FRAMES = 256;
  * handling frames writes (it writes reference counts, in externref heap arenas); a record
  * anywhere else ends the batch at its frame, so it is read after that frame was handled, as
  * the step-by-step walk reads it.
+ *
+ * Folding: a caller for which a frame at some return address is only something to count (the
+ * collector, when that call site's stack map marks no word) sets `foldPc`; the cursor still
+ * checks every such frame and follows its record, but counts it in `folded` instead of
+ * handing it out, so a deep recursion through that call site costs the walk alone.
  */
 export class V17Cursor {
-  /** Return addresses (frame 0: the exit PC) and FPs of the last batch. */
+  /** Return addresses (frame 0: the exit PC), FPs and indexes in the activation of the last batch's frames. */
   readonly pcs = new Float64Array(BATCH_FRAMES);
   readonly fps = new Float64Array(BATCH_FRAMES);
-  /** Index in its activation of the last batch's first frame. */
-  firstIndex = 0;
+  readonly indexes = new Float64Array(BATCH_FRAMES);
+  /** Frames in the last batch's arrays. */
+  count = 0;
+  /** Frames at `foldPc` the last batch counted without handing them out. */
+  folded = 0;
+  /** A return address whose frames are counted in `folded`, not handed out (−1: none; `begin` resets it). */
+  foldPc = -1;
   activation = 0;
   entrySp = 0;
   /** The next frame to check and hand out, or (`recordDue`) the last one handed out. */
@@ -227,6 +238,7 @@ export class V17Cursor {
     this.done = true;
     this.pending = undefined;
     this.recordDue = false;
+    this.foldPc = -1;
     if (t.exitPc === 0n) throw new StackWalkError('zero-pc', a, 0, t.exitPc, t.exitFp, t.entrySp);
     if (t.exitFp === 0n) throw new StackWalkError('zero-fp', a, 0, t.exitPc, t.exitFp, t.entrySp);
     if (t.entrySp === 0n) throw new StackWalkError('zero-entry-sp', a, 0, t.exitPc, t.exitFp, t.entrySp);
@@ -251,16 +263,20 @@ export class V17Cursor {
    * half minus the base's): each frame's record load then waits only on an integer subtract,
    * not on float conversions, which is what bounds a walk that chases one pointer per frame.
    */
-  nextBatch(): number {
+  nextBatch(): boolean {
+    this.count = 0;
+    this.folded = 0;
     if (this.pending !== undefined) {
       const e = this.pending;
       this.pending = undefined;
       throw e;
     }
-    if (this.done) return 0;
-    if (this.recordDue && !this.readDueRecord()) return 0;
+    if (this.done) return false;
+    if (this.recordDue && !this.readDueRecord()) return false;
     const pcs = this.pcs;
     const fps = this.fps;
+    const indexes = this.indexes;
+    const foldPc = this.foldPc;
     const words = this.stackWords;
     const ints = this.stackInts;
     const entrySp = this.entrySp;
@@ -276,22 +292,26 @@ export class V17Cursor {
     let index = this.index;
     let off = fp >= base && fp - base < size ? (fp - base) | 0 : -1;
     let n = 0;
-    this.firstIndex = index;
+    let folded = 0;
     while (n < BATCH_FRAMES) {
-      if (!(entrySp >= fp)) return this.stop(n, pc, fp, index, 'fp-above-entry-sp');
+      if (!(entrySp >= fp)) return this.stop(n, folded, pc, fp, index, 'fp-above-entry-sp');
       // (The stack base is 16-aligned, so in the region the offset has the FP's low bits.)
-      if (((off >= 0 ? off : fp) & fpMask) !== 0) return this.stop(n, pc, fp, index, 'fp-misaligned', 'x86-64 frame pointers are 16-byte aligned');
-      if (index >= maxFrames) return this.stop(n, pc, fp, index, 'too-many-frames', `more than ${maxFrames} frames between fp and entry sp`);
-      pcs[n] = pc;
-      fps[n++] = fp;
+      if (((off >= 0 ? off : fp) & fpMask) !== 0) return this.stop(n, folded, pc, fp, index, 'fp-misaligned', 'x86-64 frame pointers are 16-byte aligned');
+      if (index >= maxFrames) return this.stop(n, folded, pc, fp, index, 'too-many-frames', `more than ${maxFrames} frames between fp and entry sp`);
+      if (pc === foldPc) folded++;
+      else {
+        pcs[n] = pc;
+        fps[n] = fp;
+        indexes[n++] = index;
+      }
       if (off < 0 || off > size - 16 || (off & 3) !== 0) {
         // Not in the stack region: read this record only once its frame was handled.
-        this.reader.reads += n - 1;
+        this.reader.reads += n + folded - 1;
         this.pc = pc;
         this.fp = fp;
         this.index = index;
         this.recordDue = true;
-        return n;
+        return this.handOut(n, folded);
       }
       const o = off >> 2;
       const next = (ints![o] - baseLow) | 0;
@@ -299,21 +319,27 @@ export class V17Cursor {
       const inStack = high === baseHigh && next >= 0 && next < size;
       const nextFp = inStack ? base + next : high * 4294967296 + words![o];
       if (nextFp >= entrySp) {
-        this.reader.reads += n;
+        this.reader.reads += n + folded;
         this.done = true;
-        return n;
+        return this.handOut(n, folded);
       }
-      if (!(nextFp > fp)) return this.stop(n, pc, fp, index, 'fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
+      if (!(nextFp > fp)) return this.stop(n, folded, pc, fp, index, 'fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
       pc = words![o + 3] * 4294967296 + words![o + 2];
       fp = nextFp;
       off = inStack ? next : -1;
       index++;
     }
-    this.reader.reads += n;
+    this.reader.reads += n + folded;
     this.pc = pc;
     this.fp = fp;
     this.index = index;
-    return n;
+    return this.handOut(n, folded);
+  }
+
+  private handOut(n: number, folded: number): boolean {
+    this.count = n;
+    this.folded = folded;
+    return true;
   }
 
   /** Reads the record of the frame handed out last through the reader; false when the activation ends there. */
@@ -336,16 +362,19 @@ export class V17Cursor {
     return true;
   }
 
-  /** Ends the walk with an error at frame `index`: thrown now when no frame is handed out, else by the next call. */
-  private stop(n: number, pc: number, fp: number, index: number, failure: StackWalkFailure, detail = ''): number {
-    this.reader.reads += n;
+  /**
+   * Ends the walk with an error at frame `index`, after the frames walked so far (`n` handed
+   * out, `folded` counted): thrown now when there are none, else by the next call.
+   */
+  private stop(n: number, folded: number, pc: number, fp: number, index: number, failure: StackWalkFailure, detail = ''): boolean {
+    this.reader.reads += n + folded;
     this.pc = pc;
     this.fp = fp;
     this.index = index;
     const e = this.stopNow(failure, detail);
-    if (n === 0) throw e;
+    if (n + folded === 0) throw e;
     this.pending = e;
-    return n;
+    return this.handOut(n, folded);
   }
 
   private stopNow(failure: StackWalkFailure, detail: string): StackWalkError {
@@ -377,10 +406,10 @@ export function walkV17(
   const frame: WalkedFrame = { activation: 0, index: 0, pc: 0, fp: 0, entrySp: 0 };
   for (let a = 0; a < activations.length; a++) {
     cursor.begin(activations[a], a);
-    for (let n = cursor.nextBatch(); n > 0; n = cursor.nextBatch()) {
-      for (let k = 0; k < n; k++) {
+    while (cursor.nextBatch()) {
+      for (let k = 0; k < cursor.count; k++) {
         frame.activation = a;
-        frame.index = cursor.firstIndex + k;
+        frame.index = cursor.indexes[k];
         frame.pc = cursor.pcs[k];
         frame.fp = cursor.fps[k];
         frame.entrySp = cursor.entrySp;
