@@ -31,7 +31,7 @@ import type { Machine } from '../simulator/machine.ts';
 import { hex } from '../isa/error.ts';
 import { DestructorError, GcInvariantError, StackWalkError, type RootLocation } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
-import { ROOT_NOT_IN_TABLE, ROOT_TAKEN, type ActivationsTable, type TableMembership, type TableSnapshot } from './activations.ts';
+import { ROOT_NOT_IN_TABLE, ROOT_TAKEN, type ActivationsTable, type RootOutcome, type TableMembership, type TableSnapshot } from './activations.ts';
 import type { StackMapHit, StackMapRegistry } from './stackmap-registry.ts';
 import {
   MemoryReader, V17Cursor, collectActivations, readRuntimeLimits, walkCanary,
@@ -123,6 +123,8 @@ export class Collector {
   private readonly explainAll: boolean;
   private readonly reader: MemoryReader;
   private readonly cursor: V17Cursor;
+  /** The map-bit-dropped mutant, read once per collection. */
+  private dropFirstBit = false;
 
   constructor(options: CollectorOptions) {
     this.machine = options.machine;
@@ -179,6 +181,7 @@ export class Collector {
     }
     if (!table.isGcOkay) throw new GcInvariantError('gc-not-okay', 0n, undefined, 'collection requested while GC is not allowed');
     table.gcInProgress = true;
+    this.dropFirstBit = mutated('map-bit-dropped');
     try {
       return this.run(mode, reason, options, t0);
     } finally {
@@ -367,7 +370,8 @@ export class Collector {
   /**
    * Reads the words a map marks and adds the non-null ones to the precise set. The mapped
    * area is fetched as one block and its marked words decoded host-side; only when part of it
-   * is unreadable does the scan go word by word, to name the first marked word that is.
+   * is unreadable does the scan go word by word, to name the first marked word that is. (The
+   * errors are built elsewhere, keeping this loop small enough to inline into the walk's.)
    */
   private scanRoots(hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, tableSet: TableMembership | undefined, report: GcReport): void {
     const reader = this.reader;
@@ -376,32 +380,34 @@ export class Collector {
     const slots = hit.slots;
     const block = reader.block(sp, hit.mappedWords * 8);
     // The mutant loses the lowest set bit of the map's first bit word.
-    let j = mutated('map-bit-dropped') && slots[0] < 32 ? 1 : 0;
-    let scanned = 0;
+    const first = this.dropFirstBit && slots[0] < 32 ? 1 : 0;
     let nulls = 0;
-    for (; j < slots.length; j++) {
+    for (let j = first; j < slots.length; j++) {
       const bit = slots[j];
       const r = block >= 0 ? reader.wordAt(block + bit * 8) : reader.word(sp + bit * 8);
-      if (r === undefined) {
-        throw new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(sp + bit * 8)}`);
-      }
-      scanned++;
       if (r === 0) {
         nulls++;
         continue;
       }
+      if (r === undefined) throw this.rootError(undefined, hit, activation, index, pc, fp, sp, bit);
       const outcome = table.takePreciseRoot(r, membership);
-      if (outcome !== ROOT_TAKEN) {
-        const slot = sp + bit * 8;
-        const location = rootLocation(hit, activation, index, pc, fp, slot, bit);
-        if (outcome === ROOT_NOT_IN_TABLE) {
-          throw new GcInvariantError('root-not-in-table', reader.wordExact(slot)!, location, 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
-        }
-        throw new GcInvariantError('root-not-live', reader.wordExact(slot)!, location, 'the word is not a live externref');
-      }
+      if (outcome !== ROOT_TAKEN) throw this.rootError(outcome, hit, activation, index, pc, fp, sp, bit);
     }
-    report.slotsScanned += scanned;
+    report.slotsScanned += slots.length - first;
     report.nullSlots += nulls;
+  }
+
+  /** The error for marked word `bit`: unreadable (no outcome), or what `takePreciseRoot` answered. */
+  private rootError(outcome: RootOutcome | undefined, hit: StackMapHit, activation: number, index: number, pc: number, fp: number, sp: number, bit: number): Error {
+    const slot = sp + bit * 8;
+    if (outcome === undefined) {
+      return new StackWalkError('unreadable', activation, index, BigInt(pc), BigInt(fp), 0n, `stack map bit ${bit} names unreadable word ${hex(slot)}`);
+    }
+    const location = rootLocation(hit, activation, index, pc, fp, slot, bit);
+    if (outcome === ROOT_NOT_IN_TABLE) {
+      return new GcInvariantError('root-not-in-table', this.reader.wordExact(slot)!, location, 'every on-stack externref inside a Wasm frame must have an entry in the VMExternRefActivationsTable');
+    }
+    return new GcInvariantError('root-not-live', this.reader.wordExact(slot)!, location, 'the word is not a live externref');
   }
 
   /** A table entry in a mapped word whose bit is clear: listed ('report') or an error ('strict'). */

@@ -300,8 +300,30 @@ export class ExternRefHeap {
     if ((f & 1) === 0) return CLAIM_DEAD;
     if ((f & mark) !== 0) return CLAIM_HELD;
     flags[g] = f | mark;
-    this.cloneRaw(ref);
+    const words = this.curWords;
+    const lo = words === null ? 0xffff_ffff : words[offset >>> 2];
+    if (lo !== 0xffff_ffff) words![offset >>> 2] = lo + 1;
+    else this.cloneRaw(ref); // a carry into the high half, or no word view
     return CLAIM_NEW;
+  }
+
+  /**
+   * The sweep's step for a set member whose count stays above zero, in one pass: clears
+   * `mark` and gives back one count, when the object's count's low half is above 1 (true).
+   * Otherwise it changes nothing and returns false, and the caller takes the general path
+   * (`clearMark`, then `dropRaw`, which may free the object), with the same result.
+   */
+  releaseRaw(ref: number, mark: number): boolean {
+    if (!(ref >= this.curBase && ref + 8 <= this.curEnd) && !this.enter(ref)) return false;
+    const offset = ref - this.curBase;
+    const words = this.curWords;
+    if ((offset & 7) !== 0 || offset !== Math.floor(offset) || words === null) return false;
+    const i = offset >>> 2;
+    const lo = words[i];
+    if (!(lo > 1)) return false;
+    words[i] = lo - 1;
+    this.curLive![offset >>> 3] &= ~mark;
+    return true;
   }
 
   /** Host value without the guest-memory cross-check (for reports of objects being freed). */
