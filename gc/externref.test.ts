@@ -5,7 +5,7 @@ import { Machine } from '../simulator/machine.ts';
 import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
 import { VMExternDataLayout, VMOffsets } from '../compiler/vmoffsets.ts';
 import { assemble } from '../simulator/testing/asm.ts';
-import { ExternRefHeap, EXTERNREF_ALLOCATION_SIZE, FREED_POISON } from './externref.ts';
+import { CLAIM_DEAD, CLAIM_HELD, CLAIM_NEW, CLAIM_UNMARKED, ExternRefHeap, EXTERNREF_ALLOCATION_SIZE, FREED_POISON } from './externref.ts';
 import { GuestHeap } from './guest-heap.ts';
 import { DestructorError, ExternRefError, HeapFreeError } from './errors.ts';
 
@@ -157,5 +157,39 @@ test('guest heap: bad frees are typed errors; a full arena maps another', async 
   heap.free(a);
   t.throws(() => heap.free(a), { instanceOf: HeapFreeError });
   t.is(heap.alloc(4096), a);
+  m.close();
+});
+
+test('claimRaw and releaseRaw change counts and marks as the separate calls do, across the 32-bit halves', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const heap = new ExternRefHeap(m);
+  const mark = heap.claimMark()!;
+  for (const count of [1n, 2n, 0xffff_fffen, 0xffff_ffffn, 0x1_0000_0000n, 0x1_0000_0001n]) {
+    const ref = heap.allocate(`count ${count}`);
+    const r = Number(ref);
+    m.writeU64(ref, count);
+    // Claim: the first time a count more and the mark; then held; a mark it lacks is unmarked.
+    t.is(heap.claimRaw(r, 0, mark), CLAIM_NEW);
+    t.is(m.readU64(ref), count + 1n, `claim at ${count}`);
+    t.true(heap.hasMark(r, mark));
+    t.is(heap.claimRaw(r, 0, mark), CLAIM_HELD);
+    t.is(heap.claimRaw(r, mark << 1, mark), CLAIM_UNMARKED);
+    t.is(m.readU64(ref), count + 1n);
+    // Release: in one pass only while the low half stays above zero; otherwise nothing changes.
+    m.writeU64(ref, count);
+    const done = heap.releaseRaw(r, mark);
+    t.is(done, (count & 0xffff_ffffn) > 1n, `release at ${count}`);
+    t.is(m.readU64(ref), done ? count - 1n : count);
+    t.is(heap.hasMark(r, mark), !done);
+    heap.clearMark(r, mark);
+  }
+  // Not an object: dead, or unmarked when a mark is required; release declines.
+  const dead = heap.allocate('x');
+  m.writeU64(dead, 1n);
+  heap.drop(dead);
+  t.is(heap.claimRaw(Number(dead), 0, mark), CLAIM_DEAD);
+  t.is(heap.claimRaw(Number(dead) + 4, 0, mark), CLAIM_DEAD);
+  t.is(heap.claimRaw(8, mark << 1, mark), CLAIM_UNMARKED);
+  t.false(heap.releaseRaw(8, mark));
   m.close();
 });
