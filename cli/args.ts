@@ -56,6 +56,15 @@ export function parseRegalloc(args: ParsedArgs, command: string): RegallocMode |
   return v as RegallocMode;
 }
 
+/** `--regalloc` for a module about to be compiled; a usage error for a compiled image (ELF bytes). */
+export function regallocFor(args: ParsedArgs, bytes: Uint8Array, command: string): RegallocMode | undefined {
+  const mode = parseRegalloc(args, command);
+  if (mode !== undefined && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    throw new UsageError('--regalloc applies when compiling a .wat or .wasm module; a compiled image keeps the allocation it was compiled with', command);
+  }
+  return mode;
+}
+
 export function rejectUnknown(args: ParsedArgs, known: readonly string[], command: string): void {
   for (const name of args.flags.keys()) {
     if (!known.includes(name)) throw new UsageError(`unknown option --${name}`, command);

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parseArch, type Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { GuestTrap } from '../simulator/trap.ts';
-import { UsageError, parseArgs, rejectUnknown } from './args.ts';
+import { UsageError, parseArgs, parseRegalloc, rejectUnknown } from './args.ts';
+import type { RegallocMode } from '../compiler/regalloc/modes.ts';
 import { CompileError } from '../compiler/frontend/errors.ts';
 import { WasmTrap } from '../runtime/errors.ts';
 import { stdio, type Output } from './output.ts';
@@ -34,6 +35,8 @@ options:
   --help     this text (or 'stackscope <command> --help')
   --version  print the version
   --profile  v17|v31: the wasmtime era (run, explain, gc, compile, layout, demo, fuzz; default v17)
+  --regalloc none|linear-scan: values in stack slots or in registers (run, explain, gc, compile,
+             demo, fuzz; default none)
 
 exit codes (every command): 0 ok, 1 guest trap, 2 usage or input error.
 JSON output (--json) and the text formats are described in docs/cli.md.`;
@@ -44,9 +47,9 @@ interface Command {
   run(rest: readonly string[], out: Output): number | Promise<number>;
 }
 
-function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output, htmlFile?: string, profile?: Profile) => Promise<number>): Promise<number> {
-  const args = parseArgs(rest, ['arch', 'html', 'profile'], 'demo');
-  rejectUnknown(args, ['arch', 'html', 'profile'], 'demo');
+function demo(rest: readonly string[], out: Output, demoCommand: (arches: readonly Arch[], out: Output, htmlFile?: string, profile?: Profile, regalloc?: RegallocMode) => Promise<number>): Promise<number> {
+  const args = parseArgs(rest, ['arch', 'html', 'profile', 'regalloc'], 'demo');
+  rejectUnknown(args, ['arch', 'html', 'profile', 'regalloc'], 'demo');
   let arches: Arch[] = [];
   const a = args.flags.get('arch');
   if (typeof a === 'string') {
@@ -57,7 +60,7 @@ function demo(rest: readonly string[], out: Output, demoCommand: (arches: readon
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`, 'demo');
   const html = args.flags.get('html');
   if (html !== undefined && (typeof html !== 'string' || html === '')) throw new UsageError('--html needs a file name', 'demo');
-  return demoCommand(arches, out, html, profileFlag(args, 'demo'));
+  return demoCommand(arches, out, html, profileFlag(args, 'demo'), parseRegalloc(args, 'demo'));
 }
 
 /** The command table: add a command here (its module is imported only when it runs). */

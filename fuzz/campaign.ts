@@ -8,6 +8,7 @@
  * machines given the same start seed cover disjoint seeds and together the same ones as one
  * unsharded run.
  */
+import type { RegallocMode } from '../compiler/regalloc/modes.ts';
 import type { Arch } from '../isa/arch.ts';
 import { activeMutant, isMutantName, withMutant, UnknownMutantError } from '../compiler/mutants.ts';
 import { FuzzUsageError } from './errors.ts';
@@ -37,6 +38,8 @@ export interface CampaignOptions extends GeneratorOptions {
   slice?: Shard;
   /** Walkers every program runs under. Default ['v17']. */
   walkers?: readonly Walker[];
+  /** Register-allocation modes every program is compiled in (`--regalloc`). Default ['none']. */
+  regallocs?: readonly RegallocMode[];
   /** Inject this mutant for the whole campaign (see compiler/mutants.ts). */
   mutant?: string | null;
   /** The collector's debug assertions (default true); false leaves more detections to the model. */
@@ -56,7 +59,7 @@ export interface CampaignOptions extends GeneratorOptions {
 
 export interface CampaignProgress {
   programs: number;
-  /** Program runs (programs × arches × walkers). */
+  /** Program runs (programs × arches × walkers × regalloc modes). */
   runs: number;
   failures: number;
   gcs: number;
@@ -80,6 +83,8 @@ export interface FailureRecord {
   debugChecks: boolean;
   arch: Arch;
   walker: Walker;
+  /** How the failing run compiled the program (absent in records written before the option: none). */
+  regalloc?: RegallocMode;
   failure: Failure;
   /** The (shrunk) program as the model and the harness read it. */
   program: Program;
@@ -113,11 +118,11 @@ export function seedOf(seed: number, k: number, shard: Shard = { index: 0, count
 
 /** One runner per arch, shared by the campaigns of a process (stores and compiled modules are reused). */
 const runners = new Map<string, ArchRunner>();
-export function runnerFor(arch: Arch, debugChecks = true): ArchRunner {
-  const key = `${arch}:${debugChecks}`;
+export function runnerFor(arch: Arch, debugChecks = true, regalloc: RegallocMode = 'none'): ArchRunner {
+  const key = `${arch}:${debugChecks}:${regalloc}`;
   let r = runners.get(key);
   if (!r) {
-    r = new ArchRunner(arch, { debugChecks });
+    r = new ArchRunner(arch, { debugChecks, regalloc });
     runners.set(key, r);
   }
   return r;
@@ -135,15 +140,16 @@ function checkMutant(mutant: string | null | undefined): string | null {
   return mutant;
 }
 
-/** Runs one prepared program on `arch` under `walker` (with whatever mutant is active). */
-export async function runPrepared(prep: PreparedProgram, arch: Arch, walker: Walker, debugChecks = true): Promise<{ failure: Failure | null; stats: RunStats; trace: string[] }> {
-  return runnerFor(arch, debugChecks).runProgram(prep.program, prep.text, prep.wasm, prep.model, walker);
+/** Runs one prepared program on `arch` under `walker`, compiled with `regalloc` (with whatever mutant is active). */
+export async function runPrepared(prep: PreparedProgram, arch: Arch, walker: Walker, debugChecks = true, regalloc: RegallocMode = 'none'): Promise<{ failure: Failure | null; stats: RunStats; trace: string[] }> {
+  return runnerFor(arch, debugChecks, regalloc).runProgram(prep.program, prep.text, prep.wasm, prep.model, walker);
 }
 
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
   const gen = resolveGeneratorOptions(options);
   const arches = options.arches ?? ['x64', 'aarch64'];
   const walkers = options.walkers ?? ['v17'];
+  const regallocs = options.regallocs ?? ['none'];
   const seed = options.seed ?? 1;
   const shard = options.shard ?? { index: 0, count: 1 };
   const mutant = checkMutant(options.mutant);
@@ -176,8 +182,8 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
       result.lastSeed = s;
       let failed = false;
       for (const arch of arches) {
-        for (const walker of walkers) {
-          const out = await runPrepared(prep, arch, walker, options.debugChecks ?? true);
+        for (const walker of walkers) for (const regalloc of regallocs) {
+          const out = await runPrepared(prep, arch, walker, options.debugChecks ?? true, regalloc);
           result.runs++;
           result.gcs += out.stats.gcs;
           result.framesWalked += out.stats.framesWalked;
@@ -187,7 +193,7 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
             failed = true;
             result.failures++;
             result.firstFailureAt ??= result.programs;
-            const record = await makeRecord(s, gen, program, out.failure, options.shrink ?? true, options.shrinkAttempts, options.debugChecks ?? true);
+            const record = await makeRecord(s, gen, program, out.failure, options.shrink ?? true, options.shrinkAttempts, options.debugChecks ?? true, regalloc);
             result.failureRecords.push(record);
             options.onFailure?.(record);
           }
@@ -202,26 +208,26 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
   return { ...final, failureRecords: result.failureRecords, firstFailureAt: result.firstFailureAt };
 }
 
-/** Shrinks a failure (same kind, arch, walker, under the active mutant) and builds its record. */
-export async function makeRecord(seed: number, options: ResolvedGeneratorOptions, program: Program, failure: Failure, shrink = true, maxAttempts?: number, debugChecks = true): Promise<FailureRecord> {
+/** Shrinks a failure (same kind, arch, walker and regalloc mode, under the active mutant) and builds its record. */
+export async function makeRecord(seed: number, options: ResolvedGeneratorOptions, program: Program, failure: Failure, shrink = true, maxAttempts?: number, debugChecks = true, regalloc: RegallocMode = 'none'): Promise<FailureRecord> {
   let shrunk = program;
   let before = 0;
   let after = 0;
   let finalFailure = failure;
   if (shrink) {
     const r = await shrinkProgram(program, async (candidate) => {
-      const out = await runPrepared(await prepareProgram(candidate), failure.arch, failure.walker, debugChecks);
+      const out = await runPrepared(await prepareProgram(candidate), failure.arch, failure.walker, debugChecks, regalloc);
       return out.failure !== null && out.failure.kind === failure.kind;
     }, { maxAttempts });
     shrunk = r.program;
     before = r.before;
     after = r.after;
-    const again = await runPrepared(await prepareProgram(shrunk), failure.arch, failure.walker, debugChecks);
+    const again = await runPrepared(await prepareProgram(shrunk), failure.arch, failure.walker, debugChecks, regalloc);
     if (again.failure) finalFailure = again.failure;
   }
   const mutant = activeMutant();
   const record: Omit<FailureRecord, 'replay'> = {
-    version: 1, seed, options, mutant, debugChecks, arch: failure.arch, walker: failure.walker, failure: finalFailure, program: shrunk,
+    version: 1, seed, options, mutant, debugChecks, arch: failure.arch, walker: failure.walker, ...(regalloc !== 'none' ? { regalloc } : {}), failure: finalFailure, program: shrunk,
     statements: { original: before, shrunk: after }, wat: printWat(shrunk),
   };
   return { ...record, replay: `stackscope fuzz --replay ${recordFileName(record)}` };
@@ -243,7 +249,7 @@ const RECORD_MARK = ';; stackscope-fuzz-record ';
 export function formatRecord(r: FailureRecord, path?: string): string {
   const replay = path ? `stackscope fuzz --replay ${path}` : r.replay;
   const lines = [
-    `;; stackscope fuzz failure: ${r.failure.kind} on ${r.arch} (${r.walker} walker)${r.mutant ? ` with mutant ${r.mutant}` : ''}`,
+    `;; stackscope fuzz failure: ${r.failure.kind} on ${r.arch} (${r.walker} walker${r.regalloc ? `, regalloc ${r.regalloc}` : ''})${r.mutant ? ` with mutant ${r.mutant}` : ''}`,
     `;; ${r.failure.message}`,
     r.input !== undefined
       ? `;; from the byte input ${r.input}`
@@ -252,7 +258,7 @@ export function formatRecord(r: FailureRecord, path?: string): string {
     `;; replay: ${replay}`,
     r.input !== undefined
       ? `;; rerun the unshrunk input: stackscope fuzz --corpus <a directory holding ${r.input}>${r.mutant ? ` --mutant ${r.mutant}` : ''}`
-      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}`,
+      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
     RECORD_MARK + JSON.stringify({ ...r, wat: undefined, replay }),
   ];
   return lines.join('\n') + '\n' + r.wat;
@@ -286,7 +292,7 @@ export async function replayRecord(record: FailureRecord): Promise<ReplayResult>
   const mutant = checkMutant(record.mutant);
   return withMutant(mutant, async () => {
     const prep = await prepareProgram(record.program);
-    const out = await runPrepared(prep, record.arch, record.walker, record.debugChecks ?? true);
+    const out = await runPrepared(prep, record.arch, record.walker, record.debugChecks ?? true, record.regalloc ?? 'none');
     return { record, failure: out.failure, trace: out.trace };
   });
 }

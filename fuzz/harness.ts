@@ -22,6 +22,7 @@
  * - any error the runtime or collector throws (a failed debug check, a broken frame chain, an
  *   activations-table inconsistency) is a failure too.
  */
+import type { RegallocMode } from '../compiler/regalloc/modes.ts';
 import type { Arch } from '../isa/arch.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../runtime/api.ts';
@@ -111,6 +112,8 @@ export interface ArchRunnerOptions {
    * every detection to the model's oracle, which measures what the oracle alone sees.
    */
   debugChecks?: boolean;
+  /** How the programs are compiled (EngineConfig.regalloc). Default none. */
+  regalloc?: RegallocMode;
 }
 
 const HOST_TYPES = HOST_IMPORTS.map((h) => ({ params: [...h.params], results: [...h.results] }));
@@ -145,7 +148,7 @@ export class ArchRunner {
   constructor(readonly arch: Arch, options: ArchRunnerOptions = {}) {
     // No wall-clock limit: on a loaded machine it would turn a slow run into a false alarm. The
     // model bounds every program's work, and the engine's instruction budget stays.
-    this.engine = new Engine({ arch, maxWasmStack: 256 * 1024, timeoutMs: null });
+    this.engine = new Engine({ arch, maxWasmStack: 256 * 1024, timeoutMs: null, regalloc: options.regalloc ?? 'none' });
     this.programsPerStore = options.programsPerStore ?? 64;
     this.moduleCacheSize = options.moduleCache ?? 256;
     this.debugChecks = options.debugChecks ?? true;

@@ -76,6 +76,8 @@ export interface SessionOptions {
   stubUnknownImports?: boolean;
   /** The engine's profile (EngineConfig.profile); default v17. */
   profile?: EngineConfig['profile'];
+  /** Register allocation of the compiled module (EngineConfig.regalloc); a compiled image keeps its own. */
+  regalloc?: EngineConfig['regalloc'];
 }
 
 /** A module compiled, instantiated with the default host imports, ready to invoke. */
@@ -152,7 +154,7 @@ export interface OpenedModule {
  */
 export async function openModule(bytes: Uint8Array, file: string, o: Omit<SessionOptions, 'print' | 'stubUnknownImports'> = {}): Promise<OpenedModule> {
   const arch = sessionArch(bytes, file, o.arch);
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}) });
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
   const name = basename(file);
   let module: Module;
   try {

@@ -1,4 +1,5 @@
 import { checkProfileRunnable } from '../../runtime/profiles.ts';
+import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../../profiles/profile.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,7 +17,7 @@ import type { ArchRun } from '../../viewer/index.ts';
 const EXAMPLE = 'recursion-gc';
 const WAT_PATH = join('examples', EXAMPLE, `${EXAMPLE}.wat`);
 
-export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64] [--html FILE] [--profile v17|v31]
+export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64] [--html FILE] [--profile v17|v31] [--regalloc none|linear-scan]
 
 Runs the teaching example examples/${EXAMPLE} end to end on both arches (or one): compiles
 its .wat to a machine-code image, instantiates it through the runtime's API, calls a recursive
@@ -52,7 +53,7 @@ function readExampleWat(): string {
   throw new DemoSourceError(WAT_PATH, start);
 }
 
-export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile?: string, profile: Profile = PROFILES[DEFAULT_PROFILE]): Promise<number> {
+export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile?: string, profile: Profile = PROFILES[DEFAULT_PROFILE], regalloc?: RegallocMode): Promise<number> {
   checkProfileRunnable(profile);
   const wat = readExampleWat();
   const viewer = htmlFile === undefined ? undefined : await import('../../viewer/index.ts');
@@ -66,12 +67,12 @@ export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile
   for (const arch of arches.length ? arches : ARCHES) {
     out.text('');
     out.text(`== ${arch} ==`);
-    const image = compileModule(wasm, { arch, file: `${EXAMPLE}.wat`, profile });
+    const image = compileModule(wasm, { arch, file: `${EXAMPLE}.wat`, profile, regalloc });
     const descend = image.functions.find((f) => f.name === 'descend');
     const maps = image.stackMaps.filter((m) => m.funcIndex === descend?.funcIndex);
     out.text(`compiled: ${image.elf.length}-byte ELF image, ${image.functions.length} function${image.functions.length === 1 ? '' : 's'}, .text ${image.text.length} bytes; ` +
       `descend: ${descend?.frameSize ?? '?'}-byte frame, ${maps.length} call sites with stack maps`);
-    const engine = new Engine({ arch, profile });
+    const engine = new Engine({ arch, profile, ...(regalloc ? { regalloc } : {}) });
     const store = await Store.create(engine);
     try {
       // The page names frame slots from the compiler's layout: keep the image's compile record.

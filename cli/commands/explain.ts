@@ -6,7 +6,7 @@ import { hex } from '../../isa/error.ts';
 import { ExternRef, WasmTrap, type Module, type Store, type Val } from '../../runtime/api.ts';
 import { openModule } from '../../runtime/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
-import { parseArgs, parseInteger, rejectUnknown, UsageError } from '../args.ts';
+import { parseArgs, parseInteger, regallocFor, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
 import { readInput } from './inspect.ts';
 import { chooseInvoke, describeTrap, openWasmSession, valText } from './run.ts';
@@ -19,7 +19,7 @@ import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
                           [--arch x64|aarch64|both] [--invoke NAME ARGS...] [--nth N] [--json] [--html FILE]
-                          [--profile v17|v31]
+                          [--profile v17|v31] [--regalloc none|linear-scan]
 
 Runs the module (as 'stackscope run' does, with the same host imports and --invoke; without
 --invoke, an export named 'main' or '_start') until execution reaches a safepoint — a call
@@ -48,8 +48,8 @@ JSON: {"arch", "module", "at", "nth", "driver", "stubbed", "safepoint": {"call",
 
 export async function explainCommand(argv: string[], out: Output): Promise<number> {
   const { rest, invoke } = splitInvoke(argv, 'explain');
-  const args = parseArgs(rest, ['at', 'arch', 'nth', 'html', 'profile'], 'explain');
-  rejectUnknown(args, ['at', 'arch', 'nth', 'json', 'html', 'profile'], 'explain');
+  const args = parseArgs(rest, ['at', 'arch', 'nth', 'html', 'profile', 'regalloc'], 'explain');
+  rejectUnknown(args, ['at', 'arch', 'nth', 'json', 'html', 'profile', 'regalloc'], 'explain');
   const profile = profileFlag(args, 'explain');
   if (args.positionals.length !== 1) throw new UsageError('give exactly one module (file.wat, file.wasm, image.o or examples/NAME)', 'explain');
   const at = args.flags.get('at');
@@ -65,8 +65,8 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
   for (const arch of arches) {
     if (arches.length > 1) out.text(`== ${arch} ==`);
     code = Math.max(code, driver && !invoke
-      ? await explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out, html, profile)
-      : await explainModule(file, invoke, arch, at, nth, json, out, html, profile));
+      ? await explainWithDriver(file, driver, arch ?? 'x64', at, nth, json, out, html, profile, args)
+      : await explainModule(file, invoke, arch, at, nth, json, out, html, profile, args));
   }
   if (html) await html.write(out, `${basename(file)} at ${at}`, argv, json);
   return code;
@@ -84,8 +84,9 @@ function addRecording(html: HtmlPage, recorder: RunRecorder, found: FoundSafepoi
   html.add(run);
 }
 
-async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
-  const session = await openWasmSession({ file, bytes: readInput(file, 'explain'), arch, command: 'explain', print: () => {}, stubUnknownImports: true, profile });
+async function explainModule(file: string, invoke: { name: string; args: string[] } | undefined, arch: Arch | undefined, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile, args: ParsedArgs): Promise<number> {
+  const bytes = readInput(file, 'explain');
+  const session = await openWasmSession({ file, bytes, arch, command: 'explain', print: () => {}, stubUnknownImports: true, profile, regalloc: regallocFor(args, bytes, 'explain') });
   const { store } = session;
   try {
     const search = searchFor(store, session.module, file, at, nth);
@@ -165,9 +166,10 @@ function printFound(out: Output, json: boolean, w: Shown, found: FoundSafepoint)
  * engine, store and module, as examples/harness.ts does) and stops watching at the wanted
  * safepoint. The driver places the code itself, so safepoints are found once it has.
  */
-async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile): Promise<number> {
+async function explainWithDriver(file: string, driverPath: string, arch: Arch, at: string, nth: number, json: boolean, out: Output, html: HtmlPage | undefined, profile: Profile, args: ParsedArgs): Promise<number> {
   const driver = await loadDriver(driverPath, 'explain');
-  const { engine, store, module } = await openModule(readInput(file, 'explain'), file, { arch, profile });
+  const bytes = readInput(file, 'explain');
+  const { engine, store, module } = await openModule(bytes, file, { arch, profile, regalloc: regallocFor(args, bytes, 'explain') });
   try {
     // The driver places the code itself: an address selector is resolved once it has.
     const search = searchFor(store, module, file, at, nth);

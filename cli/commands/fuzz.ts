@@ -1,3 +1,4 @@
+import { REGALLOC_MODES, type RegallocMode } from '../../compiler/regalloc/modes.ts';
 import { profileFlag } from '../profile.ts';
 import { checkProfileRunnable } from '../../runtime/profiles.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ export const FUZZ_HELP = `usage: stackscope fuzz [--arch x64|aarch64|both] [--se
                       [--corpus DIR] [--replay FILE] [--json]
                       [--walker v17|canary|both] [--out DIR] [--mix KIND=W,...] [--functions N]
                       [--max-depth N] [--no-shrink] [--keep-going] [--no-debug-checks] [--profile v17|v31]
+                      [--regalloc none|linear-scan|both]
 
 Generates random Wasm programs that stress the externref collector (calls, recursion, tables,
 globals, host calls that collect, create and drop references, re-entrant destructors, loops
@@ -36,6 +38,9 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
   --corpus DIR      run every file of DIR through the libFuzzer-style entry fuzz(data) instead
   --replay FILE     rerun a failure record written by an earlier run
   --walker          frame walker(s) every program runs under (default v17)
+  --regalloc        how programs are compiled: none (values in stack slots, default), linear-scan
+                    (values in registers, references spilled around calls) or both (every
+                    program in each mode)
   --no-debug-checks turn off the collector's debug assertions (more detections are the model's)
   --keep-going      do not stop at the first failure
   --slice J/M       run only programs k ≡ J (mod M) of the shard (what --jobs gives each worker)
@@ -46,7 +51,7 @@ coverage. --json prints JSON lines: {"type":"progress",…} every 25 programs, {
 Exit codes: 0 nothing failed (or the replayed failure is gone); 1 a failure was found (and
 written) or still reproduces; 2 usage or input error.`;
 
-const VALUED = ['profile', 'arch', 'seed', 'programs', 'time', 'ops', 'jobs', 'shard', 'mutant', 'corpus', 'replay', 'walker', 'out', 'mix', 'functions', 'max-depth', 'slice'];
+const VALUED = ['regalloc', 'profile', 'arch', 'seed', 'programs', 'time', 'ops', 'jobs', 'shard', 'mutant', 'corpus', 'replay', 'walker', 'out', 'mix', 'functions', 'max-depth', 'slice'];
 const BOOLEAN = ['list-mutants', 'json', 'no-shrink', 'keep-going', 'no-debug-checks'];
 
 function intFlag(v: string | true | undefined, name: string, lo: number, hi: number): number | undefined {
@@ -100,6 +105,11 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   const walkerFlag = str(f.get('walker')) ?? 'v17';
   if (!['v17', 'canary', 'both'].includes(walkerFlag)) throw new UsageError(`--walker: '${walkerFlag}' is not v17, canary or both`, 'fuzz');
   const walkers: Walker[] = walkerFlag === 'both' ? ['v17', 'canary'] : [walkerFlag as Walker];
+  const regallocFlag = str(f.get('regalloc')) ?? 'none';
+  if (regallocFlag !== 'both' && !(REGALLOC_MODES as readonly string[]).includes(regallocFlag)) {
+    throw new UsageError(`--regalloc: '${regallocFlag}' is not ${REGALLOC_MODES.join(', ')} or both`, 'fuzz');
+  }
+  const regallocs: RegallocMode[] = regallocFlag === 'both' ? [...REGALLOC_MODES] : [regallocFlag as RegallocMode];
   const programs = intFlag(f.get('programs'), 'programs', 1, 1e9);
   const time = intFlag(f.get('time'), 'time', 1, 1e7);
   if (programs !== undefined && time !== undefined) throw new UsageError('give --programs or --time, not both', 'fuzz');
@@ -130,7 +140,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
     if (json) out.text(JSON.stringify({ type: 'failure', ...r, file: path }));
     else {
       if (live) process.stderr.write('\n');
-      out.text(`FAIL ${r.failure.kind} on ${r.arch} (${r.walker} walker${r.mutant ? `, mutant ${r.mutant}` : ''}), ${r.input !== undefined ? `input ${r.input}` : `seed ${r.seed}`}: ${r.failure.message}`);
+      out.text(`FAIL ${r.failure.kind} on ${r.arch} (${r.walker} walker${r.regalloc ? `, regalloc ${r.regalloc}` : ''}${r.mutant ? `, mutant ${r.mutant}` : ''}), ${r.input !== undefined ? `input ${r.input}` : `seed ${r.seed}`}: ${r.failure.message}`);
       out.text(`  shrunk to ${r.statements.shrunk} statements (from ${r.statements.original}); written to ${path}`);
       out.text(`  replay: stackscope fuzz --replay ${path}`);
     }
@@ -187,7 +197,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   }
 
   const r = await runCampaign({
-    ...gen, functions: gen.functions ?? undefined, arches, walkers, seed, shard, slice, mutant, stopOnFailure, debugChecks,
+    ...gen, functions: gen.functions ?? undefined, arches, walkers, regallocs, seed, shard, slice, mutant, stopOnFailure, debugChecks,
     programs, timeSeconds: time, shrink: !f.has('no-shrink'), onProgress, onFailure: report,
   });
   if (live) process.stderr.write('\n');

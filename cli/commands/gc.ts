@@ -1,4 +1,5 @@
 import { profileFlag } from '../profile.ts';
+import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
@@ -13,7 +14,7 @@ import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
 import {
   HostImportError, InvokeArgError, chooseInvocation, instantiateGcAtHost, openModule, type GcAtHostRun, type OpenedModule,
 } from '../../runtime/session.ts';
-import { parseArgs, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
+import { parseArgs, parseRegalloc, regallocFor, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import { readInput } from './inspect.ts';
 import { HtmlPage, archesOf } from '../html.ts';
 import type { Output } from '../output.ts';
@@ -21,6 +22,7 @@ import type { Output } from '../output.ts';
 export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o> --invoke NAME [ARGS...]
                      [--arch x64|aarch64|both] [--at-host FN] [--explain] [--json] [--html FILE]
                      [--walk v17|canary] [--registry v17|v0.22] [--profile v17|v31]
+                     [--regalloc none|linear-scan]
 
 Instantiates the module (default arch x64; an image keeps its own), calls export NAME with ARGS, and collects
 externrefs every time the Wasm code calls the host import env.FN (default env.gc): the
@@ -78,11 +80,12 @@ interface Options {
   walk: 'v17' | 'canary';
   registry: StackMapLookupMode;
   profile: Profile;
+  regalloc: RegallocMode | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
-  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry', 'html', 'profile'], COMMAND);
-  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry', 'html', 'profile'], COMMAND);
+  const args = parseArgs(argv, ['invoke', 'arch', 'at-host', 'walk', 'registry', 'html', 'profile', 'regalloc'], COMMAND);
+  rejectUnknown(args, ['invoke', 'arch', 'at-host', 'explain', 'json', 'walk', 'registry', 'html', 'profile', 'regalloc'], COMMAND);
   const [path, ...rest] = args.positionals;
   if (path === undefined) throw new UsageError('give a module file', COMMAND);
   const invoke = args.flags.get('invoke');
@@ -95,7 +98,7 @@ function parseOptions(argv: string[]): Options {
   const registry = args.flags.get('registry') ?? 'v17';
   if (registry !== 'v17' && registry !== 'v0.22') throw new UsageError(`--registry: '${String(registry)}' is not v17 or v0.22`, COMMAND);
   return {
-    path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args, profile: profileFlag(args, COMMAND),
+    path, invoke, args: rest, arch: arches[0], arches, atHost, walk, registry, parsed: args, profile: profileFlag(args, COMMAND), regalloc: parseRegalloc(args, COMMAND),
     explain: args.flags.has('explain'), json: args.flags.has('json'),
   };
 }

@@ -1,4 +1,6 @@
 import { profileFlag } from '../profile.ts';
+import { regallocFor } from '../args.ts';
+import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
@@ -29,7 +31,7 @@ import {
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
-                      [--profile v17|v31]
+                      [--profile v17|v31] [--regalloc none|linear-scan]
        stackscope run <file.o | lib.a>... --entry NAME [--arg TYPE:VALUE]... [--sig SIG]
                       [--host FILE.mjs] [--syscalls deny|linux-min] [--args 1,2,3]
                       [--cycles[=fast|detailed]] [--uarch NAME] [--trace[=block|insn]] [--json]
@@ -62,6 +64,11 @@ Any other import is an input error (exit 2).
 --profile v17|v31 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). Until
 the v31 compiler and collector exist, --profile v31 fails with ProfileUnsupportedError naming
 what is missing (exit 2); ELF objects have no profile.
+
+--regalloc none|linear-scan chooses how a .wat/.wasm module is compiled (docs/stack-maps.md §5):
+none (default) gives every value its own stack slot; linear-scan keeps values in registers and
+spills references to slots around each call they survive. A compiled image keeps the
+allocation it was compiled with (compile --regalloc), so the flag is a usage error there.
 
 --gc-explain prints the explanation of every collection that ran: each Wasm frame the
 collector walked as an ASCII diagram, the roots, the activations table before and after, and
@@ -139,6 +146,8 @@ export interface WasmSessionOptions {
   cycles?: CycleOptions;
   /** The wasmtime era (`--profile`); default v17. */
   profile?: Profile;
+  /** `--regalloc` (compiled modules only). */
+  regalloc?: RegallocMode;
 }
 
 /** The library's session (runtime/session.ts) with the CLI's usage errors. */
@@ -154,7 +163,7 @@ export async function openWasmSession(o: WasmSessionOptions): Promise<Session> {
   let session: Session;
   try {
     session = await openSession(o.bytes, o.file, {
-      arch, print: o.print, budget: o.budget, timeoutMs: o.timeoutMs, cycles: o.cycles, stubUnknownImports: o.stubUnknownImports, profile: o.profile,
+      arch, print: o.print, budget: o.budget, timeoutMs: o.timeoutMs, cycles: o.cycles, stubUnknownImports: o.stubUnknownImports, profile: o.profile, regalloc: o.regalloc,
     });
   } catch (e) {
     if (e instanceof HostImportError) throw new UsageError(e.message, o.command);
@@ -208,7 +217,7 @@ function isTrap(e: unknown): e is WasmTrap | GuestTrap {
 
 // ---------------------------------------------------------------------------------------------
 
-const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html', 'sig', 'host', 'syscalls', 'profile'];
+const RUN_VALUED = ['entry', 'args', 'budget', 'timeout', 'cycles', 'uarch', 'arch', 'trace', 'trace-limit', 'html', 'sig', 'host', 'syscalls', 'profile', 'regalloc'];
 
 export async function runCommand(argv: string[], out: Output): Promise<number> {
   const split = splitInvoke(argv, 'run');
@@ -253,6 +262,7 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
     if (args.flags.has('trace-limit') && !args.flags.has('trace')) throw new UsageError('--trace-limit needs --trace', 'run');
     if (html) throw new UsageError('--html records Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
     if (args.flags.has('profile')) throw new UsageError('--profile applies to Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
+    if (args.flags.has('regalloc')) throw new UsageError('--regalloc applies to Wasm modules the run compiles (.wat, .wasm), not ELF objects', 'run');
     return runNative(args, argTexts, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
@@ -280,7 +290,8 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
   const driver = await loadDriver(driverPath, 'run');
-  const opened = await openModule(readInput(file, 'run'), file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run') });
+  const bytes = readInput(file, 'run');
+  const opened = await openModule(bytes, file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run'), regalloc: regallocFor(args, bytes, 'run') });
   const { engine, store, module, gcs } = opened;
   try {
     // The driver instantiates the module: the tracer finds its safepoints once it is placed.
@@ -331,7 +342,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
   const printed: string[] = [];
   const lines: string[] = [];
   const session = await openWasmSession({
-    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs, profile: profileFlag(args, 'run'),
+    file: input.file, bytes: input.bytes, arch, command: 'run', budget, timeoutMs, profile: profileFlag(args, 'run'), regalloc: regallocFor(args, input.bytes, 'run'),
     print: (line) => { lines.push(line); if (json) printed.push(line); else out.text(line); }, ...(cycles ? { cycles } : {}),
   });
   const { store } = session;
