@@ -108,6 +108,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     ctrl: [],
     instrIndex: 0,
     reachable: true,
+    fusedCompare: undefined,
   };
   return cx;
 }
@@ -188,10 +189,9 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   m.prologue(frame);
   // Only the locals live at entry have a value there: parameters from their argument registers,
   // declared locals zero (Wasm locals start at zero).
-  for (const l of liveness.liveIn(0)) {
-    if (l < fn.type.params.length) m.loadParam(l, program.locationOf(l)!);
-    else m.storeSlotImm(program.locationOf(l)!, 0n);
-  }
+  const entry = liveness.liveIn(0);
+  m.loadParams(entry.filter((l) => l < fn.type.params.length).map((l) => ({ index: l, dst: program.locationOf(l)! })));
+  for (const l of entry) if (l >= fn.type.params.length) m.storeSlotImm(program.locationOf(l)!, 0n);
   const instrOffsets = lowerBody(cx);
   return finished(fn, module, m, cx, frame, instrOffsets);
 }

@@ -25,6 +25,7 @@ import {
 import {
   CodegenError,
   isRegLoc,
+  sequenceMoves,
   type BackendOutput,
   type BinOp,
   type CallOffsets,
@@ -157,17 +158,22 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   loadResult(loc: Loc, wide: boolean): void {
     this.readLoc(wide ? 'x0' : 'w0', loc);
   }
-  loadParam(index: number, dst: Loc): void {
-    const argIndex = index + 2;
-    if (argIndex < ARG_REGS.length) {
-      this.writeLoc(dst, ARG_REGS[argIndex]);
-    } else {
-      const from = mem('x29', 16 + 8 * (argIndex - ARG_REGS.length));
-      if (isRegLoc(dst)) {
-        this.asm.ldr(dst as X, from);
+  loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void {
+    const a = this.asm;
+    const inRegs = params.filter((p) => p.index + 2 < ARG_REGS.length);
+    // Slots first (they only read argument registers), then the register moves as one parallel
+    // move, then the stack arguments (their destinations may be argument registers just read).
+    for (const p of inRegs) if (!isRegLoc(p.dst)) a.str(ARG_REGS[p.index + 2], this.slot(p.dst));
+    const moves = inRegs.filter((p) => isRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
+    sequenceMoves(moves, 'x16', (d, s) => a.mov(d as X, s as X));
+    for (const p of params) {
+      if (p.index + 2 < ARG_REGS.length) continue;
+      const from = mem('x29', 16 + 8 * (p.index + 2 - ARG_REGS.length));
+      if (isRegLoc(p.dst)) {
+        a.ldr(p.dst as X, from);
       } else {
-        this.asm.ldr('x16', from);
-        this.asm.str('x16', this.slot(dst));
+        a.ldr('x16', from);
+        a.str('x16', this.slot(p.dst));
       }
     }
   }
@@ -398,6 +404,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       a.cmp(rx, sized('x16', wide));
     }
   }
+  branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
+    this.asm.cmp(this.inReg(x, 'x12', wide), this.inReg(y, 'x13', wide));
+    this.asm.bCond(COND[cond], label);
+  }
   branchCmp(cond: Cond, wide: boolean, x: VReg, y: VReg | number, label: Label): void {
     this.compareWith(sized(VREG[x], wide), wide, typeof y === 'number' ? y : sized(VREG[y], wide));
     this.asm.bCond(COND[cond], label);
@@ -434,6 +444,25 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     }
   }
 
+  /**
+   * Loads register arguments: those whose value is in a register as one parallel move (a
+   * value may sit in another argument's register), then the others; x16 breaks cycles.
+   */
+  private loadArgs(moves: readonly { readonly dst: X; readonly op: Operand }[]): void {
+    const a = this.asm;
+    const regOf = (op: Operand): X | undefined =>
+      op.kind === 'value' && isRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+    const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
+    const regMoves = moves.flatMap((m) => {
+      const src = regOf(m.op);
+      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string }];
+    });
+    sequenceMoves(regMoves, 'x16', (d, s) => (narrow.has(d) ? a.mov(w(d as X), w(s as X)) : a.mov(d as X, s as X)));
+    // An i32 already in its argument register still needs its upper half cleared.
+    for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(w(m.dst as X), w(m.dst as X));
+    for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);
+  }
+
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     args.forEach((op, k) => {
@@ -442,10 +471,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       this.loadOperand('x16', op);
       a.str('x16', this.slot(8 * (argIndex - ARG_REGS.length)));
     });
-    args.forEach((op, k) => {
-      const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) this.loadOperand(ARG_REGS[argIndex], op);
-    });
+    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
     let callOffset: number;
     switch (target.kind) {
       case 'symbol':
@@ -475,7 +501,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('aarch64', `builtin ${index} has too many arguments`);
-    args.forEach((op, k) => this.loadOperand(ARG_REGS[k + 1], op));
+    this.loadArgs(args.map((op, k) => ({ dst: ARG_REGS[k + 1], op })));
     a.mov('x0', VMCTX);
     a.ldr('x16', this.address(VMCTX, builtinsOffset, 8));
     a.ldr('x16', mem('x16', index * 8));

@@ -36,15 +36,41 @@ export const isRegLoc = (loc: Loc): loc is string => typeof loc === 'string';
 
 /**
  * The registers the allocator may assign, per arch, callee-saved ones listed separately: a value
- * that must survive a call is either in a callee-saved register or in a slot. Everything else
- * is reserved: the vmctx register, the scratch registers R0–R2 and the backends' private
- * scratch, the argument registers (arguments are moved in without a parallel-move resolver)
- * and the frame and stack pointers (AArch64 also keeps x18, the platform register).
+ * that must survive a call is either in a callee-saved register or in a slot. Argument
+ * registers are allocatable: call arguments and incoming parameters are moved in as parallel
+ * moves (`sequenceMoves`), and the two vmctx arguments are written after the others. Reserved:
+ * the vmctx register, the scratch registers R0–R2 and the backends' private scratch (x64 rcx
+ * and rdx, which are also argument registers; AArch64 x12–x14, x16, x17), the return register
+ * (rax, x0) and the frame and stack pointers (AArch64 also keeps x18, the platform register).
  */
 export const ALLOCATABLE: Readonly<Record<Arch, { readonly callerSaved: readonly string[]; readonly calleeSaved: readonly string[] }>> = {
-  x64: { callerSaved: [], calleeSaved: ['rbx', 'r12', 'r13', 'r15'] },
-  aarch64: { callerSaved: ['x8', 'x15'], calleeSaved: ['x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28'] },
+  x64: { callerSaved: ['rsi', 'rdi', 'r8', 'r9'], calleeSaved: ['rbx', 'r12', 'r13', 'r15'] },
+  aarch64: {
+    callerSaved: ['x8', 'x15', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7'],
+    calleeSaved: ['x20', 'x21', 'x22', 'x23', 'x24', 'x25', 'x26', 'x27', 'x28'],
+  },
 };
+
+/**
+ * Orders register-to-register moves that happen "at once" (call arguments, incoming
+ * parameters): a move is emitted once no pending move still reads its destination; a cycle is
+ * broken by copying one source to `scratch`. `emit(dst, src)` moves one register.
+ */
+export function sequenceMoves(moves: readonly { readonly dst: string; readonly src: string }[], scratch: string, emit: (dst: string, src: string) => void): void {
+  const pending = moves.filter((m) => m.dst !== m.src).map((m) => ({ ...m }));
+  while (pending.length > 0) {
+    const k = pending.findIndex((m) => !pending.some((o) => o !== m && o.src === m.dst));
+    if (k >= 0) {
+      const [m] = pending.splice(k, 1);
+      emit(m.dst, m.src);
+      continue;
+    }
+    // Every destination is still read: a cycle. Park one source in the scratch register.
+    const m = pending[0];
+    emit(scratch, m.src);
+    for (const o of pending) if (o.src === m.src) o.src = scratch;
+  }
+}
 
 /** The register holding the function's own vmctx for the whole body (callee-saved). */
 export const VMCTX_REGISTER: Readonly<Record<Arch, string>> = { x64: 'r14', aarch64: 'x19' };
@@ -118,8 +144,9 @@ export interface MacroAssembler {
   epilogue(frame: FrameLayout): void;
   /** Loads the function result from its location into the return register. */
   loadResult(loc: Loc, wide: boolean): void;
-  /** dst ← Wasm parameter `index` (from its argument register or the incoming stack area). */
-  loadParam(index: number, dst: Loc): void;
+  /** Each `dst` ← Wasm parameter `index` (from its argument register or the incoming stack
+   * area), as one parallel move: a destination may be another parameter's argument register. */
+  loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void;
 
   /** dst ← src (8 bytes; nothing when they are the same location). */
   copySlot(dst: Loc, src: Loc): void;
@@ -155,6 +182,8 @@ export interface MacroAssembler {
   jump(label: Label): void;
   /** Branch if the i32 at `loc` is zero (`ifZero`) or non-zero. */
   branchSlot(loc: Loc, ifZero: boolean, label: Label): void;
+  /** Compare the values at two locations and branch when `cond` holds. */
+  branchCompare(cond: Cond, wide: boolean, a: Loc, b: Loc, label: Label): void;
   /** Compare registers (or a register and an immediate) and branch. */
   branchCmp(cond: Cond, wide: boolean, a: VReg, b: VReg | number, label: Label): void;
   /** Trap with `code` when the comparison holds. */

@@ -23,6 +23,7 @@ import {
 import {
   CodegenError,
   isRegLoc,
+  sequenceMoves,
   type BackendOutput,
   type BinOp,
   type CallOffsets,
@@ -134,17 +135,22 @@ export class X64MacroAssembler implements MacroAssembler {
   loadResult(loc: Loc, wide: boolean): void {
     this.readLoc(wide ? 'rax' : 'eax', loc);
   }
-  loadParam(index: number, dst: Loc): void {
-    const argIndex = index + 2;
-    if (argIndex < ARG_REGS.length) {
-      this.writeLoc(dst, ARG_REGS[argIndex]);
-    } else {
-      const from = mem('rbp', 16 + 8 * (argIndex - ARG_REGS.length));
-      if (isRegLoc(dst)) {
-        this.asm.load(dst as Gpr64, from);
+  loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void {
+    const a = this.asm;
+    const inRegs = params.filter((p) => p.index + 2 < ARG_REGS.length);
+    // Slots first (they only read argument registers), then the register moves as one parallel
+    // move, then the stack arguments (their destinations may be argument registers just read).
+    for (const p of inRegs) if (!isRegLoc(p.dst)) a.store(this.slot(p.dst), ARG_REGS[p.index + 2]);
+    const moves = inRegs.filter((p) => isRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
+    sequenceMoves(moves, 'rax', (d, s) => a.mov(d as Gpr64, s as Gpr64));
+    for (const p of params) {
+      if (p.index + 2 < ARG_REGS.length) continue;
+      const from = mem('rbp', 16 + 8 * (p.index + 2 - ARG_REGS.length));
+      if (isRegLoc(p.dst)) {
+        a.load(p.dst as Gpr64, from);
       } else {
-        this.asm.load('rax', from);
-        this.asm.store(this.slot(dst), 'rax');
+        a.load('rax', from);
+        a.store(this.slot(p.dst), 'rax');
       }
     }
   }
@@ -427,6 +433,19 @@ export class X64MacroAssembler implements MacroAssembler {
       a.cmp(rx, sized(VREG[y], wide));
     }
   }
+  branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
+    const a = this.asm;
+    let xr: Gpr;
+    if (isRegLoc(x)) {
+      xr = sized(x as Gpr64, wide);
+    } else {
+      xr = sized('rax', wide);
+      a.load(xr, this.slot(x));
+    }
+    if (isRegLoc(y)) a.cmp(xr, sized(y as Gpr64, wide));
+    else a.aluLoad('cmp', xr, this.slot(y));
+    a.jcc(COND[cond], label);
+  }
   branchCmp(cond: Cond, wide: boolean, x: VReg, y: VReg | number, label: Label): void {
     this.compareRegs(wide, x, y);
     this.asm.jcc(COND[cond], label);
@@ -455,6 +474,26 @@ export class X64MacroAssembler implements MacroAssembler {
     }
   }
 
+  /**
+   * Loads register arguments: those whose value is in a register as one parallel move (a
+   * value may sit in another argument's register), then the others; rax breaks cycles.
+   */
+  private loadArgs(moves: readonly { readonly dst: Gpr64; readonly op: Operand }[]): void {
+    const a = this.asm;
+    const regOf = (op: Operand): Gpr64 | undefined =>
+      op.kind === 'value' && isRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+    const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
+    const regMoves = moves.flatMap((m) => {
+      const src = regOf(m.op);
+      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string }];
+    });
+    if (regMoves.some((m) => m.src === 'rax')) throw new CodegenError('x64', 'a call argument in rax');
+    sequenceMoves(regMoves, 'rax', (d, s) => (narrow.has(d) ? a.mov(R32[d as Gpr64], R32[s as Gpr64]) : a.mov(d as Gpr64, s as Gpr64)));
+    // An i32 already in its argument register still needs its upper half cleared.
+    for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(R32[m.dst as Gpr64], R32[m.dst as Gpr64]);
+    for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);
+  }
+
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     // Stack arguments first: rax is their scratch, and none of them lives in a scratch register.
@@ -464,10 +503,7 @@ export class X64MacroAssembler implements MacroAssembler {
       this.loadOperand('rax', op);
       a.store(mem('rsp', 8 * (argIndex - ARG_REGS.length)), 'rax');
     });
-    args.forEach((op, k) => {
-      const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) this.loadOperand(ARG_REGS[argIndex], op);
-    });
+    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
     let callOffset: number;
     switch (target.kind) {
       case 'symbol':
@@ -495,7 +531,7 @@ export class X64MacroAssembler implements MacroAssembler {
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('x64', `builtin ${index} has too many arguments`);
-    args.forEach((op, k) => this.loadOperand(ARG_REGS[k + 1], op));
+    this.loadArgs(args.map((op, k) => ({ dst: ARG_REGS[k + 1], op })));
     a.mov('rdi', VMCTX);
     a.load('rax', mem(VMCTX, builtinsOffset));
     const callOffset = this.offset();

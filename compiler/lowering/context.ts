@@ -5,7 +5,7 @@
  */
 import type { Label } from '../../isa/code-buffer.ts';
 import { builtinIndex, type BuiltinName } from '../builtins.ts';
-import type { CallOffsets, MacroAssembler, Operand } from '../codegen/common.ts';
+import type { CallOffsets, Cond, MacroAssembler, Operand } from '../codegen/common.ts';
 import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts';
 import type { ExternrefLiveness } from '../liveness.ts';
 import type { VMOffsets } from '../vmoffsets.ts';
@@ -107,4 +107,10 @@ export interface Lowering {
   instrIndex: number;
   /** Whether the point after the last lowered instruction is reachable by falling through. */
   reachable: boolean;
+  /**
+   * A comparison whose i32 result only feeds the next instruction's branch (`if`, `br_if`),
+   * with registers: nothing was emitted for it, its operands are still on the operand stack,
+   * and the branch compares them itself (compare-and-branch, as Cranelift fuses icmp + brif).
+   */
+  fusedCompare: { readonly cond: Cond; readonly wide: boolean } | undefined;
 }

@@ -7,6 +7,7 @@
  */
 import type { Label } from '../../isa/code-buffer.ts';
 import type { Instr } from '../frontend/module.ts';
+import type { Cond, Loc } from '../codegen/common.ts';
 import type { ControlFrame, Lowering } from './context.ts';
 import { wideType } from './values.ts';
 
@@ -16,7 +17,7 @@ const arityOf = (target: ControlFrame): number => (target.kind === 'loop' ? targ
 export function moveBranchValues(cx: Lowering, target: ControlFrame): void {
   const v = cx.values;
   const arity = arityOf(target);
-  for (let k = 0; k < arity; k++) cx.m.copySlot(v.labelLoc(target.values, target.base, k), v.peek(v.h - arity + k));
+  for (let k = 0; k < arity; k++) cx.m.copySlot(v.labelLoc(target.values, target.base, k, v.h - arity + k), v.peek(v.h - arity + k));
 }
 
 /** At a reachable fallthrough into a block's end (or `else`): its results to their join values. */
@@ -24,7 +25,7 @@ function moveFallthroughResults(cx: Lowering, f: ControlFrame): void {
   const v = cx.values;
   if (!cx.reachable || !v.movesAtJoins || f.kind === 'loop') return;
   const n = f.results.length;
-  for (let k = 0; k < n; k++) cx.m.copySlot(v.resultLoc(f.values, f.base, k), v.peek(v.h - n + k));
+  for (let k = 0; k < n; k++) cx.m.copySlot(v.resultLoc(f.values, f.base, k, v.h - n + k), v.peek(v.h - n + k));
 }
 
 /** Whether a branch to `target` must first move its values. */
@@ -39,6 +40,28 @@ export function needsMove(cx: Lowering, target: ControlFrame): boolean {
   return differ;
 }
 
+/** The i32 condition on top of the operand stack, popped: a value, or a fused comparison's operands. */
+type Condition = { readonly loc: Loc } | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly b: Loc };
+
+const INVERSE: Readonly<Record<Cond, Cond>> = {
+  eq: 'ne', ne: 'eq', lt_s: 'ge_s', ge_s: 'lt_s', lt_u: 'ge_u', ge_u: 'lt_u', gt_s: 'le_s', le_s: 'gt_s', gt_u: 'le_u', le_u: 'gt_u',
+};
+
+function takeCondition(cx: Lowering): Condition {
+  const fused = cx.fusedCompare;
+  cx.fusedCompare = undefined;
+  if (!fused) return { loc: cx.values.pop() };
+  const b = cx.values.pop();
+  const a = cx.values.pop();
+  return { ...fused, a, b };
+}
+
+/** Branches to `label` when the condition is zero (`ifZero`) or non-zero. */
+function branchOn(cx: Lowering, c: Condition, ifZero: boolean, label: Label): void {
+  if ('loc' in c) cx.m.branchSlot(c.loc, ifZero, label);
+  else cx.m.branchCompare(ifZero ? INVERSE[c.cond] : c.cond, c.wide, c.a, c.b, label);
+}
+
 /** Lowers a control instruction; false for any other instruction. */
 export function lowerControl(cx: Lowering, instr: Instr): boolean {
   const { m } = cx;
@@ -47,7 +70,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     case 'block':
     case 'loop':
     case 'if': {
-      const cond = instr.op === 'if' ? v.pop() : 0;
+      const cond = instr.op === 'if' ? takeCondition(cx) : undefined;
       const params = instr.type.params;
       const base = v.h - params.length;
       const values = v.enterBlock(instr.op, params, instr.type.results);
@@ -62,7 +85,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       };
       for (const { dst, src } of values.entryMoves) m.copySlot(dst, src);
       if (instr.op === 'loop') m.bind(f.label);
-      if (instr.op === 'if') m.branchSlot(cond, true, f.elseLabel!);
+      if (cond) branchOn(cx, cond, true, f.elseLabel!);
       cx.ctrl.push(f);
       break;
     }
@@ -106,16 +129,16 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       break;
     }
     case 'br_if': {
-      const cond = v.pop();
+      const cond = takeCondition(cx);
       const target = cx.ctrl[cx.ctrl.length - 1 - instr.depth];
       if (needsMove(cx, target)) {
         const skip = m.newLabel();
-        m.branchSlot(cond, true, skip);
+        branchOn(cx, cond, true, skip);
         moveBranchValues(cx, target);
         m.jump(target.label);
         m.bind(skip);
       } else {
-        m.branchSlot(cond, false, target.label);
+        branchOn(cx, cond, false, target.label);
       }
       break;
     }

@@ -95,13 +95,13 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       break;
     }
     case 'local.set': {
-      const value = v.pop();
-      m.copySlot(v.writeLocal(instr.local), value);
+      const dst = v.writeLocal(instr.local, v.h - 1);
+      m.copySlot(dst, v.pop());
       break;
     }
     case 'local.tee': {
-      const value = v.peek(v.h - 1);
-      m.copySlot(v.writeLocal(instr.local), value);
+      const dst = v.writeLocal(instr.local, v.h - 1);
+      m.copySlot(dst, v.peek(v.h - 1));
       break;
     }
     case 'global.get': {
@@ -308,6 +308,12 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
   }
 }
 
+/** With registers, whether the next instruction is a branch on this instruction's result. */
+function branchFollows(cx: Lowering): boolean {
+  const next = cx.fn.body[cx.instrIndex + 1];
+  return cx.values.movesAtJoins && next !== undefined && !next.dead && (next.op === 'if' || next.op === 'br_if');
+}
+
 /** Numeric operators (`i32.add`, `i64.eqz`, conversions); false when `op` is none of them. */
 function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   const { m } = cx;
@@ -326,6 +332,10 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   }
   const cmp = COMPARES.get(name);
   if (cmp !== undefined) {
+    if (branchFollows(cx)) {
+      cx.fusedCompare = { cond: cmp, wide };
+      return true;
+    }
     const b = v.pop();
     const a = v.pop();
     m.compare(cmp, wide, v.push('i32'), a, b);

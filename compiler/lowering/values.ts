@@ -73,13 +73,14 @@ export interface Values {
   /** Gives the top entry a new type (`i32.wrap_i64`: the same bits, read as 32). */
   retypeTop(t: ValType): void;
   readLocal(l: number): Loc;
-  writeLocal(l: number): Loc;
+  /** The location local `l` is written to; `fromDepth`: the operand-stack entry it is copied from. */
+  writeLocal(l: number, fromDepth?: number): Loc;
   /** Opens a block whose parameters are the top `params` entries. */
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues;
-  /** The location where a branch to a frame leaves its k-th value. */
-  labelLoc(block: BlockValues, base: number, k: number): Loc;
+  /** The location where a branch to a frame leaves its k-th value (copied from entry `fromDepth`). */
+  labelLoc(block: BlockValues, base: number, k: number, fromDepth?: number): Loc;
   /** The location where the frame's k-th result is at its end (fallthrough and branches). */
-  resultLoc(block: BlockValues, base: number, k: number): Loc;
+  resultLoc(block: BlockValues, base: number, k: number, fromDepth?: number): Loc;
   /** Resets the operand stack to the block's entry (`else`, and the implicit else of an `if`). */
   restoreEntry(block: BlockValues): void;
   /** Closes a block: the stack becomes base + its results. */
@@ -123,7 +124,7 @@ export class SlotValues implements Values {
   readLocal(l: number): number {
     return this.local(l);
   }
-  writeLocal(l: number): number {
+  writeLocal(l: number, _fromDepth?: number): number {
     return this.local(l);
   }
   enterBlock(): BlockValues {
@@ -198,7 +199,8 @@ export class RegisterValues implements Values {
   readLocal(l: number): Loc {
     return this.program.use(l);
   }
-  writeLocal(l: number): Loc {
+  writeLocal(l: number, fromDepth?: number): Loc {
+    if (fromDepth !== undefined) this.program.hint(l, this.stack[fromDepth]);
     return this.program.def(l);
   }
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues {
@@ -210,15 +212,24 @@ export class RegisterValues implements Values {
     // A loop's parameters become join values that the entry and every back edge write.
     const base = this.h - params.length;
     const label = params.map((t) => this.program.newValue(t));
-    const entryMoves = label.map((v, k) => ({ src: this.program.use(this.stack[base + k]), dst: this.program.earlyDef(v) }));
+    const entryMoves = label.map((v, k) => ({ src: this.program.use(this.stack[base + k]), dst: this.joinDef(label, k, base + k) }));
     label.forEach((v, k) => (this.stack[base + k] = v));
     return { entry, label, results: [], entryMoves };
   }
-  labelLoc(block: BlockValues, _base: number, k: number): Loc {
-    return this.program.earlyDef(block.label[k]);
+  labelLoc(block: BlockValues, _base: number, k: number, fromDepth?: number): Loc {
+    return this.joinDef(block.label, k, fromDepth);
   }
-  resultLoc(block: BlockValues, base: number, k: number): Loc {
-    return block.results.length > 0 ? this.program.earlyDef(block.results[k]) : this.peek(base + k);
+  resultLoc(block: BlockValues, base: number, k: number, fromDepth?: number): Loc {
+    return block.results.length > 0 ? this.joinDef(block.results, k, fromDepth) : this.peek(base + k);
+  }
+  /**
+   * Defines join value k of `values`. Several values move at once (a parallel move done as
+   * copies in order), so each destination is an early definition that must not share a
+   * register with any source; a single value may (its one move can be dropped).
+   */
+  private joinDef(values: readonly number[], k: number, fromDepth: number | undefined): Loc {
+    if (fromDepth !== undefined) this.program.hint(values[k], this.stack[fromDepth]);
+    return values.length > 1 ? this.program.earlyDef(values[k]) : this.program.def(values[k]);
   }
   restoreEntry(block: BlockValues): void {
     const { types, stack } = block.entry as { types: ValType[]; stack: number[] };

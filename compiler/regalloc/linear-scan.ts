@@ -24,6 +24,8 @@ export interface LiveInterval {
   readonly isRef: boolean;
   /** Live across at least one call. */
   readonly crossesCall: boolean;
+  /** A value it is copied from or to: its register is preferred when free (the copy vanishes). */
+  readonly hint?: number;
 }
 
 export interface RegisterSet {
@@ -62,7 +64,9 @@ export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet
     while (active.length > 0 && active[0].end < iv.start) free.add(register.get(active.shift()!.vreg)!);
     // Caller-saved registers first: a callee-saved one costs a save and a restore.
     let chosen: string | undefined;
-    for (const r of regs.callerSaved) if (free.has(r) && allowed(iv, r)) { chosen = r; break; }
+    const hinted = iv.hint === undefined ? undefined : register.get(iv.hint);
+    if (hinted !== undefined && free.has(hinted) && allowed(iv, hinted)) chosen = hinted;
+    if (chosen === undefined) for (const r of regs.callerSaved) if (free.has(r) && allowed(iv, r)) { chosen = r; break; }
     if (chosen === undefined) for (const r of regs.calleeSaved) if (free.has(r) && allowed(iv, r)) { chosen = r; break; }
     if (chosen !== undefined) {
       free.delete(chosen);

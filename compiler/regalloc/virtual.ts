@@ -45,6 +45,7 @@ export class VirtualProgram {
   private readonly start: number[] = [];
   private readonly end: number[] = [];
   private readonly crosses: boolean[] = [];
+  private readonly hints: (number | undefined)[] = [];
   private allocation: Allocation | undefined;
   private spillBase = 0;
 
@@ -83,6 +84,13 @@ export class VirtualProgram {
   }
   earlyDef(v: number): Loc {
     return this.at(v, 2 * this.instrIndex() + 1);
+  }
+
+  /** Records that `dst` is copied from `src` (recording pass): the allocator tries to give both one register. */
+  hint(dst: number, src: number | undefined): void {
+    if (this.emitting || src === undefined || dst === src) return;
+    if (this.hints[dst] === undefined) this.hints[dst] = src;
+    if (this.hints[src] === undefined) this.hints[src] = dst;
   }
 
   /** Records (recording pass) or answers (emitting pass) a safepoint that `survivors` live across. */
@@ -129,7 +137,7 @@ export class VirtualProgram {
     const intervals: LiveInterval[] = [];
     for (let v = 0; v < this.next; v++) {
       if (this.start[v] === undefined) continue;
-      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true });
+      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true, hint: this.hints[v] });
     }
     this.allocation = linearScan(intervals, regs);
     return this.allocation;
