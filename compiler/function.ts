@@ -109,6 +109,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     instrIndex: 0,
     reachable: true,
     fusedCompare: undefined,
+    foldedConst: undefined,
   };
   return cx;
 }

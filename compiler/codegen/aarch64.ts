@@ -129,7 +129,8 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     if (frame.calleeSaveOffset !== n - clobberSize) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');
     if (saved.length % 2 === 1) a.str(saved[saved.length - 1], memPre('sp', -16));
     for (let k = 2 * Math.floor(saved.length / 2) - 2; k >= 0; k -= 2) a.stp(saved[k], saved[k + 1], memPre('sp', -16));
-    this.addAny('sp', 'sp', -(n - clobberSize));
+    // (The slot mode always adjusts, even by 0, which keeps its code as it was.)
+    if (frame.savedRegs === undefined || n !== clobberSize) this.addAny('sp', 'sp', -(n - clobberSize));
     a.mov(VMCTX, 'x0');
     frame.paramOffsets.forEach((off, k) => {
       const argIndex = k + 2;
@@ -182,7 +183,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
     const clobberSize = 16 * Math.ceil(saved.length / 2);
-    this.addAny('sp', 'sp', frame.frameSize - clobberSize);
+    if (frame.savedRegs === undefined || frame.frameSize !== clobberSize) this.addAny('sp', 'sp', frame.frameSize - clobberSize);
     for (let k = 0; k + 1 < saved.length; k += 2) a.ldp(saved[k], saved[k + 1], memPost('sp', 16));
     if (saved.length % 2 === 1) a.ldr(saved[saved.length - 1], memPost('sp', 16));
     a.ldp('x29', 'x30', memPost('sp', 16));
@@ -403,6 +404,37 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       a.movImm(sized('x16', wide), wide ? BigInt(y) : BigInt.asUintN(32, BigInt(y)));
       a.cmp(rx, sized('x16', wide));
     }
+  }
+  branchCompareImm(cond: Cond, wide: boolean, x: Loc, imm: bigint, label: Label): void {
+    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
+    const r = this.inReg(x, 'x12', wide);
+    if (v >= -0xfffn && v <= 0xfffn) {
+      this.compareWith(r, wide, Number(v));
+    } else {
+      this.asm.movImm(sized('x13', wide), BigInt.asUintN(wide ? 64 : 32, v));
+      this.asm.cmp(r, sized('x13', wide));
+    }
+    this.asm.bCond(COND[cond], label);
+  }
+  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+    const a = this.asm;
+    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
+    const r = this.inReg(x, 'x12', wide);
+    const d = this.resultReg(dst, wide);
+    if ((op === 'add' || op === 'sub') && v >= 0n && v <= 0xfffn) {
+      op === 'add' ? a.addImm(d, r, Number(v)) : a.subImm(d, r, Number(v));
+    } else {
+      const s = sized('x13', wide);
+      a.movImm(s, BigInt.asUintN(wide ? 64 : 32, v));
+      switch (op) {
+        case 'add': a.add(d, r, s); break;
+        case 'sub': a.sub(d, r, s); break;
+        case 'and': a.and(d, r, s); break;
+        case 'or': a.orr(d, r, s); break;
+        case 'xor': a.eor(d, r, s); break;
+      }
+    }
+    this.storeResult(dst);
   }
   branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
     this.asm.cmp(this.inReg(x, 'x12', wide), this.inReg(y, 'x13', wide));

@@ -184,6 +184,10 @@ export interface MacroAssembler {
   branchSlot(loc: Loc, ifZero: boolean, label: Label): void;
   /** Compare the values at two locations and branch when `cond` holds. */
   branchCompare(cond: Cond, wide: boolean, a: Loc, b: Loc, label: Label): void;
+  /** Compare the value at `a` with a constant (32- or 64-bit two's complement) and branch when `cond` holds. */
+  branchCompareImm(cond: Cond, wide: boolean, a: Loc, imm: bigint, label: Label): void;
+  /** dst ← a op constant, for add, sub, and, or and xor. */
+  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, a: Loc, imm: bigint): void;
   /** Compare registers (or a register and an immediate) and branch. */
   branchCmp(cond: Cond, wide: boolean, a: VReg, b: VReg | number, label: Label): void;
   /** Trap with `code` when the comparison holds. */

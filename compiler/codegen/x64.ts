@@ -433,6 +433,42 @@ export class X64MacroAssembler implements MacroAssembler {
       a.cmp(rx, sized(VREG[y], wide));
     }
   }
+  /** A constant as the imm32 of a `wide` (sign-extended) or 32-bit operation, or undefined. */
+  private imm32(imm: bigint, wide: boolean): number | undefined {
+    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
+    return fitsI32(v) ? Number(v) : undefined;
+  }
+  branchCompareImm(cond: Cond, wide: boolean, x: Loc, imm: bigint, label: Label): void {
+    const a = this.asm;
+    let xr: Gpr;
+    if (isRegLoc(x)) {
+      xr = sized(x as Gpr64, wide);
+    } else {
+      xr = sized('rax', wide);
+      a.load(xr, this.slot(x));
+    }
+    const k = this.imm32(imm, wide);
+    if (k !== undefined) {
+      a.cmpImm(xr, k);
+    } else {
+      a.movImm('rcx', BigInt.asUintN(64, imm));
+      a.cmp(xr, sized('rcx', wide));
+    }
+    a.jcc(COND[cond], label);
+  }
+  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+    const a = this.asm;
+    const d = isRegLoc(dst) ? (dst as Gpr64) : 'rax';
+    this.readLoc(sized(d, wide), x);
+    const k = this.imm32(imm, wide);
+    if (k !== undefined) {
+      a.aluImm(op, sized(d, wide), k);
+    } else {
+      a.movImm('rcx', BigInt.asUintN(64, imm));
+      a.alu(op, sized(d, wide), sized('rcx', wide));
+    }
+    this.writeLoc(dst, d);
+  }
   branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
     const a = this.asm;
     let xr: Gpr;

@@ -112,5 +112,11 @@ export interface Lowering {
    * with registers: nothing was emitted for it, its operands are still on the operand stack,
    * and the branch compares them itself (compare-and-branch, as Cranelift fuses icmp + brif).
    */
-  fusedCompare: { readonly cond: Cond; readonly wide: boolean } | undefined;
+  fusedCompare: { readonly cond: Cond; readonly wide: boolean; readonly imm?: bigint } | undefined;
+  /**
+   * A constant that only feeds the next instruction as its second operand (add, sub, and, or,
+   * xor, or a comparison fused with a branch), with registers: it was not pushed, and the
+   * consumer uses it as an immediate.
+   */
+  foldedConst: bigint | undefined;
 }

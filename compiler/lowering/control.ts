@@ -41,7 +41,10 @@ export function needsMove(cx: Lowering, target: ControlFrame): boolean {
 }
 
 /** The i32 condition on top of the operand stack, popped: a value, or a fused comparison's operands. */
-type Condition = { readonly loc: Loc } | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly b: Loc };
+type Condition =
+  | { readonly loc: Loc }
+  | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly b: Loc }
+  | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly imm: bigint };
 
 const INVERSE: Readonly<Record<Cond, Cond>> = {
   eq: 'ne', ne: 'eq', lt_s: 'ge_s', ge_s: 'lt_s', lt_u: 'ge_u', ge_u: 'lt_u', gt_s: 'le_s', le_s: 'gt_s', gt_u: 'le_u', le_u: 'gt_u',
@@ -51,14 +54,16 @@ function takeCondition(cx: Lowering): Condition {
   const fused = cx.fusedCompare;
   cx.fusedCompare = undefined;
   if (!fused) return { loc: cx.values.pop() };
+  if (fused.imm !== undefined) return { cond: fused.cond, wide: fused.wide, a: cx.values.pop(), imm: fused.imm };
   const b = cx.values.pop();
   const a = cx.values.pop();
-  return { ...fused, a, b };
+  return { cond: fused.cond, wide: fused.wide, a, b };
 }
 
 /** Branches to `label` when the condition is zero (`ifZero`) or non-zero. */
 function branchOn(cx: Lowering, c: Condition, ifZero: boolean, label: Label): void {
   if ('loc' in c) cx.m.branchSlot(c.loc, ifZero, label);
+  else if ('imm' in c) cx.m.branchCompareImm(ifZero ? INVERSE[c.cond] : c.cond, c.wide, c.a, c.imm, label);
   else cx.m.branchCompare(ifZero ? INVERSE[c.cond] : c.cond, c.wide, c.a, c.b, label);
 }
 

@@ -129,10 +129,12 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       break;
     }
     case 'i32.const':
-      m.storeSlotImm(v.push('i32'), BigInt(instr.value >>> 0));
+      if (constFolds(cx)) cx.foldedConst = BigInt(instr.value >>> 0);
+      else m.storeSlotImm(v.push('i32'), BigInt(instr.value >>> 0));
       break;
     case 'i64.const':
-      m.storeSlotImm(v.push('i64'), instr.value);
+      if (constFolds(cx)) cx.foldedConst = instr.value;
+      else m.storeSlotImm(v.push('i64'), instr.value);
       break;
     case 'ref.null':
       m.storeSlotImm(v.push(instr.type), 0n);
@@ -308,10 +310,23 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
   }
 }
 
-/** With registers, whether the next instruction is a branch on this instruction's result. */
-function branchFollows(cx: Lowering): boolean {
-  const next = cx.fn.body[cx.instrIndex + 1];
+/** With registers, whether the instruction `ahead` of this one is a branch on the result before it. */
+function branchFollows(cx: Lowering, ahead = 1): boolean {
+  const next = cx.fn.body[cx.instrIndex + ahead];
   return cx.values.movesAtJoins && next !== undefined && !next.dead && (next.op === 'if' || next.op === 'br_if');
+}
+
+const IMMEDIATE_BINOPS = new Set(['add', 'sub', 'and', 'or', 'xor']);
+
+/** With registers, whether this constant is folded into the next instruction (see Lowering.foldedConst). */
+function constFolds(cx: Lowering): boolean {
+  const next = cx.fn.body[cx.instrIndex + 1];
+  if (!cx.values.movesAtJoins || next === undefined || next.dead) return false;
+  const dot = next.op.indexOf('.');
+  if (dot < 0 || next.op.slice(0, dot) !== cx.fn.body[cx.instrIndex].op.slice(0, dot)) return false;
+  const name = next.op.slice(dot + 1);
+  if (IMMEDIATE_BINOPS.has(name)) return true;
+  return COMPARES.has(name) && branchFollows(cx, 2);
 }
 
 /** Numeric operators (`i32.add`, `i64.eqz`, conversions); false when `op` is none of them. */
@@ -324,6 +339,18 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   const name = op.slice(dot + 1);
   const wide = ty === 'i64';
   const bin = BINOPS.get(name);
+  const folded = cx.foldedConst;
+  cx.foldedConst = undefined;
+  if (folded !== undefined) {
+    // constFolds chose this instruction: a foldable operator with the constant as its operand b.
+    if (bin !== undefined) {
+      const a = v.pop();
+      m.binopImm(bin as 'add', wide, v.push(ty), a, folded);
+    } else {
+      cx.fusedCompare = { cond: COMPARES.get(name)!, wide, imm: folded };
+    }
+    return true;
+  }
   if (bin !== undefined) {
     const b = v.pop();
     const a = v.pop();
