@@ -34,6 +34,7 @@ import { VMExternDataLayout } from '../compiler/vmoffsets.ts';
 import { DestructorError, ExternRefError } from './errors.ts';
 import { GuestHeap, type GuestHeapOptions } from './guest-heap.ts';
 import { mutated } from '../compiler/mutants.ts';
+import { wordsOf } from './walk.ts';
 
 /** Bytes of the value block: the u64 host-value id, already a multiple of VMExternData's alignment. */
 export const VALUE_BLOCK_SIZE = 8;
@@ -44,12 +45,6 @@ export const EXTERN_DATA_OFFSET = VALUE_BLOCK_SIZE;
 /** Written over the id and value pointer of a freed object so stale pointers are recognisable. */
 export const FREED_POISON = 0xdeadbeef_deadbeefn;
 
-const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-/** A view's bytes as 32-bit words when they are little-endian words on this host, else null. */
-function wordsOf(view: Uint8Array): Uint32Array | null {
-  return HOST_LITTLE_ENDIAN && view.byteOffset % 4 === 0 ? new Uint32Array(view.buffer, view.byteOffset, view.byteLength >>> 2) : null;
-}
 
 /** `ExternRefHeap.claimRaw`'s answers. */
 export const CLAIM_NEW = 0;
@@ -442,7 +437,7 @@ export class ExternRefHeap {
     this.curBase = arena.base;
     this.curEnd = arena.end;
     this.curData = arena.region.data;
-    this.curWords = this.arenaWords[arena.index] ??= wordsOf(arena.region.view);
+    this.curWords = this.arenaWords[arena.index] ??= wordsOf(arena.region) ?? null;
     this.curLive = this.liveFlags[arena.index] ??= new Uint8Array(Math.ceil((arena.end - arena.base) / 8));
     return true;
   }

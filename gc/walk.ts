@@ -385,8 +385,12 @@ export class V17Cursor {
 
 type StackWalkFailure = ConstructorParameters<typeof StackWalkError>[0];
 
-/** A region's bytes as little-endian 32-bit words, when this host and the view allow it. */
-function wordsOf(region: Region): Uint32Array | undefined {
+/**
+ * A region's bytes as 32-bit words, when those are the guest's little-endian words on this host
+ * and the view is 4-aligned (else undefined: callers fall back to DataView reads). Shared with
+ * the externref heap, which changes counts through its arenas' words.
+ */
+export function wordsOf(region: Pick<Region, 'view'>): Uint32Array | undefined {
   const v = region.view;
   return HOST_LITTLE_ENDIAN && v.byteOffset % 4 === 0 ? new Uint32Array(v.buffer, v.byteOffset, v.byteLength >>> 2) : undefined;
 }
