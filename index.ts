@@ -42,6 +42,10 @@ export {
 } from './compiler/vmoffsets.ts';
 export { LoaderError } from './loader/elf.ts';
 export { ProfileError, UnknownProfileError, ProfileUnsupportedError } from './profiles/profile.ts';
+export {
+  FreeListLayoutError, FreeListDeallocError, HostDataError, ActivationsTableCorruptError, AllocationTooLargeError, DrcRefError,
+  DrcRootError, NoGcScopeError, UserStackMapRegistryError, V31StackWalkError,
+} from './gc/drc/index.ts';
 export { DisasmError } from './isa/disasm.ts';
 export {
   GcError, ExternRefError, HeapExhaustedError, HeapFreeError, ActivationsTableError, StackMapRegistryError,
@@ -54,6 +58,12 @@ export type { StackMapLookupMode } from './gc/stackmap-registry.ts';
 export type { Arch } from './isa/arch.ts';
 /** profiles/: the wasmtime eras stackscope reproduces (EngineConfig.profile, `--profile`). */
 export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, type ProfileName } from './profiles/profile.ts';
+/**
+ * The v31 profile's pieces that exist so far (docs/profiles.md): its layouts, the DRC GC heap in
+ * guest memory, typed user stack maps and their image section, the v31 walk and collection with
+ * its explanation. A v31 Store does not exist yet; these run on a Machine of your own.
+ */
+export * as v31 from './gc/drc/v31-api.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,

@@ -46,3 +46,16 @@ for (const arch of ARCHES) {
 test('an unknown profile is an UnknownProfileError from the Engine', (t) => {
   t.throws(() => new Engine({ arch: 'x64', profile: 'v44' as 'v17' }), { instanceOf: UnknownProfileError });
 });
+
+test('the package root exports the profiles, the v31 pieces and their errors (all StackscopeErrors)', async (t) => {
+  const root = await import('../index.ts');
+  t.is(root.PROFILES.v31.name, 'v31');
+  t.is(typeof root.v31.DrcHeap, 'function');
+  t.is(typeof root.v31.V31Collector, 'function');
+  t.is(root.v31.GC_HEAP_CAPACITY, 524_288);
+  for (const E of [
+    root.ProfileUnsupportedError, root.UnknownProfileError, root.FreeListLayoutError, root.FreeListDeallocError, root.HostDataError,
+    root.ActivationsTableCorruptError, root.AllocationTooLargeError, root.DrcRefError, root.DrcRootError, root.NoGcScopeError,
+    root.UserStackMapRegistryError, root.V31StackWalkError,
+  ]) t.true(E.prototype instanceof root.StackscopeError, E.name);
+});
