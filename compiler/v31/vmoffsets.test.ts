@@ -6,12 +6,9 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { VMOffsetsCountError, VMOffsetsIndexError, VMOffsetsTooManyElementsError } from '../vmoffsets.ts';
 import { V31_BUILTINS, v31BuiltinIndex } from './builtins.ts';
+import { cLayout } from './testing.ts';
 import {
   V31ArrayCallHostFuncContextLayout,
   V31FuncRefLayout,
@@ -160,13 +157,39 @@ test('builtins: v31.0.0 foreach_builtin_function! has 40 entries, cfg-gated ones
 });
 
 test('C layout oracle: gcc lays out the v31 repr(C) structs as the layout tables say', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vmoffsets-v31-'));
-  try {
-    const source = `
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-typedef struct { void *data, *vtable; } fat;
+  const expected: Record<string, number> = {
+    'VMFunctionImport.size': V31FunctionImportLayout.size,
+    'VMFunctionImport.wasm_call': V31FunctionImportLayout.wasmCall,
+    'VMFunctionImport.array_call': V31FunctionImportLayout.arrayCall,
+    'VMFunctionImport.vmctx': V31FunctionImportLayout.vmctx,
+    'VMTableImport.size': V31TableImportLayout.size,
+    'VMTableImport.vmctx': V31TableImportLayout.vmctx,
+    'VMMemoryImport.size': V31MemoryImportLayout.size,
+    'VMMemoryImport.index': V31MemoryImportLayout.index,
+    'VMGlobalImport.size': V31GlobalImportLayout.size,
+    'VMTagImport.size': V31TagImportLayout.size,
+    'VMTableDefinition.size': V31TableDefinitionLayout.size,
+    'VMTableDefinition.current_elements': V31TableDefinitionLayout.currentElements,
+    'VMMemoryDefinition.size': V31MemoryDefinitionLayout.size,
+    'VMMemoryDefinition.current_length': V31MemoryDefinitionLayout.currentLength,
+    'VMTagDefinition.size': V31TagDefinitionLayout.size,
+    'VMFuncRef.size': V31FuncRefLayout.size,
+    'VMFuncRef.array_call': V31FuncRefLayout.arrayCall,
+    'VMFuncRef.wasm_call': V31FuncRefLayout.wasmCall,
+    'VMFuncRef.type_index': V31FuncRefLayout.typeIndex,
+    'VMFuncRef.vmctx': V31FuncRefLayout.vmctx,
+    'VMStoreContext.size': VMStoreContextLayout.size,
+    'VMStoreContext.fuel_consumed': VMStoreContextLayout.fuelConsumed,
+    'VMStoreContext.epoch_deadline': VMStoreContextLayout.epochDeadline,
+    'VMStoreContext.stack_limit': VMStoreContextLayout.stackLimit,
+    'VMStoreContext.last_wasm_exit_fp': VMStoreContextLayout.lastWasmExitFp,
+    'VMStoreContext.last_wasm_exit_pc': VMStoreContextLayout.lastWasmExitPc,
+    'VMStoreContext.last_wasm_entry_fp': VMStoreContextLayout.lastWasmEntryFp,
+    'VMArrayCallHostFuncContext.size': V31ArrayCallHostFuncContextLayout.size,
+    'VMArrayCallHostFuncContext.func_ref': V31ArrayCallHostFuncContextLayout.funcRef,
+    'VMArrayCallHostFuncContext.host_state': V31ArrayCallHostFuncContextLayout.hostState,
+  };
+  const c = cLayout(`
 struct VMFunctionImport { void *wasm_call, *array_call, *vmctx; };
 struct VMTableImport { void *from, *vmctx; };
 struct VMMemoryImport { void *from, *vmctx; uint32_t index; };
@@ -178,63 +201,6 @@ struct VMTagDefinition { uint32_t type_index; };
 struct VMFuncRef { void *array_call, *wasm_call; uint32_t type_index; void *vmctx; };
 struct VMStoreContext { int64_t fuel_consumed; uint64_t epoch_deadline; size_t stack_limit;
   size_t last_wasm_exit_fp, last_wasm_exit_pc, last_wasm_entry_fp; };
-struct VMArrayCallHostFuncContext { uint32_t magic; struct VMFuncRef func_ref; fat host_state; };
-#define S(T) printf("\\"%s.size\\":%zu,", #T, sizeof(struct T))
-#define F(T, f) printf("\\"%s.%s\\":%zu,", #T, #f, offsetof(struct T, f))
-int main(void) {
-  printf("{");
-  S(VMFunctionImport); F(VMFunctionImport, wasm_call); F(VMFunctionImport, array_call); F(VMFunctionImport, vmctx);
-  S(VMTableImport); F(VMTableImport, vmctx);
-  S(VMMemoryImport); F(VMMemoryImport, index);
-  S(VMGlobalImport); S(VMTagImport);
-  S(VMTableDefinition); F(VMTableDefinition, current_elements);
-  S(VMMemoryDefinition); F(VMMemoryDefinition, current_length);
-  S(VMTagDefinition);
-  S(VMFuncRef); F(VMFuncRef, array_call); F(VMFuncRef, wasm_call); F(VMFuncRef, type_index); F(VMFuncRef, vmctx);
-  S(VMStoreContext); F(VMStoreContext, fuel_consumed); F(VMStoreContext, epoch_deadline); F(VMStoreContext, stack_limit);
-  F(VMStoreContext, last_wasm_exit_fp); F(VMStoreContext, last_wasm_exit_pc); F(VMStoreContext, last_wasm_entry_fp);
-  S(VMArrayCallHostFuncContext); F(VMArrayCallHostFuncContext, func_ref); F(VMArrayCallHostFuncContext, host_state);
-  printf("\\"end\\":0}");
-  return 0;
-}
-`;
-    writeFileSync(join(dir, 'layout.c'), source);
-    execFileSync('gcc', ['-std=c11', '-o', join(dir, 'layout'), join(dir, 'layout.c')], { timeout: 30_000 });
-    const c = JSON.parse(execFileSync(join(dir, 'layout'), { encoding: 'utf8', timeout: 10_000 })) as Record<string, number>;
-    t.deepEqual(c, {
-      'VMFunctionImport.size': V31FunctionImportLayout.size,
-      'VMFunctionImport.wasm_call': V31FunctionImportLayout.wasmCall,
-      'VMFunctionImport.array_call': V31FunctionImportLayout.arrayCall,
-      'VMFunctionImport.vmctx': V31FunctionImportLayout.vmctx,
-      'VMTableImport.size': V31TableImportLayout.size,
-      'VMTableImport.vmctx': V31TableImportLayout.vmctx,
-      'VMMemoryImport.size': V31MemoryImportLayout.size,
-      'VMMemoryImport.index': V31MemoryImportLayout.index,
-      'VMGlobalImport.size': V31GlobalImportLayout.size,
-      'VMTagImport.size': V31TagImportLayout.size,
-      'VMTableDefinition.size': V31TableDefinitionLayout.size,
-      'VMTableDefinition.current_elements': V31TableDefinitionLayout.currentElements,
-      'VMMemoryDefinition.size': V31MemoryDefinitionLayout.size,
-      'VMMemoryDefinition.current_length': V31MemoryDefinitionLayout.currentLength,
-      'VMTagDefinition.size': V31TagDefinitionLayout.size,
-      'VMFuncRef.size': V31FuncRefLayout.size,
-      'VMFuncRef.array_call': V31FuncRefLayout.arrayCall,
-      'VMFuncRef.wasm_call': V31FuncRefLayout.wasmCall,
-      'VMFuncRef.type_index': V31FuncRefLayout.typeIndex,
-      'VMFuncRef.vmctx': V31FuncRefLayout.vmctx,
-      'VMStoreContext.size': VMStoreContextLayout.size,
-      'VMStoreContext.fuel_consumed': VMStoreContextLayout.fuelConsumed,
-      'VMStoreContext.epoch_deadline': VMStoreContextLayout.epochDeadline,
-      'VMStoreContext.stack_limit': VMStoreContextLayout.stackLimit,
-      'VMStoreContext.last_wasm_exit_fp': VMStoreContextLayout.lastWasmExitFp,
-      'VMStoreContext.last_wasm_exit_pc': VMStoreContextLayout.lastWasmExitPc,
-      'VMStoreContext.last_wasm_entry_fp': VMStoreContextLayout.lastWasmEntryFp,
-      'VMArrayCallHostFuncContext.size': V31ArrayCallHostFuncContextLayout.size,
-      'VMArrayCallHostFuncContext.func_ref': V31ArrayCallHostFuncContextLayout.funcRef,
-      'VMArrayCallHostFuncContext.host_state': V31ArrayCallHostFuncContextLayout.hostState,
-      end: 0,
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+struct VMArrayCallHostFuncContext { uint32_t magic; struct VMFuncRef func_ref; fat host_state; };`, Object.keys(expected));
+  t.deepEqual(c, expected);
 });
