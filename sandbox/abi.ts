@@ -140,6 +140,17 @@ export function parseSignature(text: string): Signature {
 
 const f32buf = new DataView(new ArrayBuffer(8));
 
+/** Ranges of the integer types of up to 32 bits (unsigned ones also take negative values,
+ * taken modulo 2^bits, as C converts them). */
+const NARROW: Partial<Record<ScalarType, { lo: number; hi: number; unsigned: boolean }>> = {
+  i8: { lo: -0x80, hi: 0x7f, unsigned: false },
+  i16: { lo: -0x8000, hi: 0x7fff, unsigned: false },
+  i32: { lo: -0x8000_0000, hi: 0x7fff_ffff, unsigned: false },
+  u8: { lo: -0x80, hi: 0xff, unsigned: true },
+  u16: { lo: -0x8000, hi: 0xffff, unsigned: true },
+  u32: { lo: -0x8000_0000, hi: 0xffff_ffff, unsigned: true },
+};
+
 /** A host value as the 64-bit register image of a scalar (integers sign/zero extended). */
 export function scalarBits(t: ScalarType, v: CValue, what: string): bigint {
   if (Array.isArray(v)) throw new SignatureError(`${what}: a struct value given for ${t}`);
@@ -153,7 +164,14 @@ export function scalarBits(t: ScalarType, v: CValue, what: string): bigint {
   }
   let n: bigint;
   if (typeof v === 'bigint') n = v;
-  else {
+  else if (NARROW[t] !== undefined) {
+    // Integers of up to 32 bits given as numbers: checked and extended without bigint math.
+    const num = v as number;
+    const r = NARROW[t]!;
+    if (!Number.isInteger(num)) throw new SignatureError(`${what}: ${num} is not an integer (${t})`);
+    if (num < r.lo || num > r.hi) throw new SignatureError(`${what}: ${num} does not fit ${t}`);
+    return num >= 0 ? BigInt(num) : r.unsigned ? BigInt(num + r.hi + 1) : BigInt.asUintN(64, BigInt(num));
+  } else {
     const num = v as number;
     if (!Number.isInteger(num)) throw new SignatureError(`${what}: ${num} is not an integer (${t})`);
     n = BigInt(num);
@@ -267,16 +285,61 @@ export interface Scratch {
   write(address: bigint, bytes: Uint8Array): void;
 }
 
+const NO_RESULT = Object.freeze({ ints: 0, floats: 0 });
+const INT_RESULT = Object.freeze({ ints: 1, floats: 0 });
+const FLOAT_RESULT = Object.freeze({ ints: 0, floats: 1 });
+const STRUCT_RESULT = Object.freeze({ ints: 2, floats: 4 });
+
 /** The result registers a call's result lives in: integer and vector ones. */
-export function resultRegisters(arch: Arch, t: ResultType): { ints: number; floats: number } {
-  if (t === 'void' || returnsIndirectly(arch, t)) return { ints: 0, floats: 0 };
-  if (typeof t === 'string') return isFloat(t) ? { ints: 0, floats: 1 } : { ints: 1, floats: 0 };
-  return { ints: 2, floats: 4 };
+export function resultRegisters(arch: Arch, t: ResultType): { readonly ints: number; readonly floats: number } {
+  if (t === 'void' || returnsIndirectly(arch, t)) return NO_RESULT;
+  if (typeof t === 'string') return isFloat(t) ? FLOAT_RESULT : INT_RESULT;
+  return STRUCT_RESULT;
+}
+
+/** Where each argument of a signature without structs goes (0: integer register, 1: vector
+ * register, 2: stack word), worked out once per signature and arch. */
+interface ScalarPlan {
+  readonly where: Uint8Array;
+  readonly what: readonly string[];
+}
+const scalarPlans: Record<Arch, WeakMap<Signature, ScalarPlan | null>> = { x64: new WeakMap(), aarch64: new WeakMap() };
+
+function scalarPlan(arch: Arch, sig: Signature): ScalarPlan | null {
+  let plan = scalarPlans[arch].get(sig);
+  if (plan !== undefined) return plan;
+  plan = null;
+  if (sig.params.every((t) => typeof t === 'string') && !returnsIndirectly(arch, sig.result)) {
+    const abi = abiOf(arch);
+    let ints = 0;
+    let floats = 0;
+    const where = Uint8Array.from(sig.params, (t) => {
+      if (isFloat(t)) return floats < abi.floatArgIds.length ? (floats++, 1) : 2;
+      return ints < abi.intArgs.length ? (ints++, 0) : 2;
+    });
+    plan = { where, what: sig.params.map((_, i) => `argument ${i + 1}`) };
+  }
+  scalarPlans[arch].set(sig, plan);
+  return plan;
 }
 
 /** Lays out a call: registers, stack words and the sret buffer (if the result needs one). */
 export function marshal(arch: Arch, sig: Signature, args: readonly CValue[], scratch: Scratch): { frame: CallFrame; sret?: bigint } {
   if (args.length !== sig.params.length) throw new SignatureError(`${args.length} arguments given, the signature takes ${sig.params.length}`, signatureText(sig));
+  const plan = scalarPlan(arch, sig);
+  if (plan) {
+    // Scalars and pointers only (the common case): no struct layout, no scratch memory.
+    const ints: bigint[] = [];
+    const floats: bigint[] = [];
+    const stack: bigint[] = [];
+    const params = sig.params as readonly ScalarType[];
+    for (let i = 0; i < params.length; i++) {
+      const bits = scalarBits(params[i], args[i], plan.what[i]);
+      const w = plan.where[i];
+      (w === 0 ? ints : w === 1 ? floats : stack).push(bits);
+    }
+    return { frame: { ints, floats, stack } };
+  }
   const abi = abiOf(arch);
   const maxInt = abi.intArgs.length;
   const maxFloat = abi.floatArgIds.length;

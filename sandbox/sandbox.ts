@@ -6,7 +6,7 @@ import { loadObjects, type HostBinding, type LoadedProgram } from '../loader/san
 import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import { Machine, type CallOptions, type SyscallHandler } from '../simulator/machine.ts';
 import type { CycleOptions } from '../simulator/timing/cycles.ts';
-import { marshal, parseSignature, resultRegisters, unmarshalResult, type CValue, type ResultType, type Signature } from './abi.ts';
+import { marshal, parseSignature, resultRegisters, unmarshalResult, type CValue, type ResultType, type Scratch, type Signature } from './abi.ts';
 import { selectObjects } from './archive.ts';
 import { CfiUnwinder } from './eh-frame.ts';
 import { bindHost, type HostFunctionSpec } from './host.ts';
@@ -61,6 +61,9 @@ export const STACK_CANARY = 0x5d3ca9e17b204f00n;
 const X64_FS_BASE = 250;
 
 const dec = new TextDecoder();
+const NO_ARGS: readonly CValue[] = Object.freeze([]);
+const NO_OPTIONS: CallOptions = Object.freeze({});
+const NO_OUTPUT = new Uint8Array(0);
 
 /**
  * ELF objects and archives linked into a fresh Machine, with a guest heap, a minimal C runtime,
@@ -84,6 +87,18 @@ export class Sandbox {
    * arguments and environment above it, so a small overrun there hits the caller's data (as
    * natively) rather than the end of the mapping. */
   private readonly entryStack;
+  /** The options of an outermost call made without options: the entry stack. */
+  private readonly entryOptions: CallOptions;
+  /** Heap blocks marshalling took for the calls in progress (released as each returns). */
+  private readonly scratch: bigint[] = [];
+  private readonly scratchMemory: Scratch = {
+    allocate: (size, align) => {
+      const p = this.allocate(size, align);
+      this.scratch.push(p);
+      return p;
+    },
+    write: (address, bytes) => this.machine.writeBytes(address, bytes),
+  };
 
   private constructor(arch: Arch, machine: Machine, program: LoadedProgram, heap: GuestHeap, memory: GuestAccess, objects: string[], cfiEntries: number, chunks: Uint8Array[]) {
     this.arch = arch;
@@ -95,6 +110,7 @@ export class Sandbox {
     this.cfiEntries = cfiEntries;
     this.chunks = chunks;
     this.entryStack = { ...machine.stack, top: machine.stack.top - 512n };
+    this.entryOptions = { stack: this.entryStack };
   }
 
   /** Loads objects and archives (archive members pulled as ld would) into a new sandbox. */
@@ -157,30 +173,29 @@ export class Sandbox {
    * every argument and the result are i64. Throws GuestTrap when the guest traps (the
    * captured output stays readable in `output`).
    */
-  call(name: string, signature?: string | Signature, args: readonly CValue[] = [], options: CallOptions = {}): CallOutcome {
+  call(name: string, signature?: string | Signature, args: readonly CValue[] = NO_ARGS, options: CallOptions = NO_OPTIONS): CallOutcome {
     const sig: Signature = typeof signature === 'string' ? this.parsed(signature) : signature ?? { result: 'i64', params: args.map(() => 'i64' as const) };
     const target = this.address(name);
     this.chunks.length = 0;
-    const scratch: bigint[] = [];
-    const { frame, sret } = marshal(this.arch, sig, args, {
-      allocate: (size, align) => {
-        const p = this.allocate(size, align);
-        scratch.push(p);
-        return p;
-      },
-      write: (address, bytes) => this.machine.writeBytes(address, bytes),
-    });
+    // A host function may call in again: this call releases only the blocks it took.
+    const scratch = this.scratch;
+    const firstScratch = scratch.length;
     try {
-      const regs = this.machine.callWith(target, frame, this.machine.active || options.stack ? options : { ...options, stack: this.entryStack }, resultRegisters(this.arch, sig.result));
-      const value = unmarshalResult(this.arch, sig.result, regs, sret, (a, n) => this.machine.readBytes(a, n));
+      const { frame, sret } = marshal(this.arch, sig, args, this.scratchMemory);
+      const active = this.machine.active;
+      const callOptions = active || options.stack ? options : options === NO_OPTIONS ? this.entryOptions : { ...options, stack: this.entryStack };
+      const regs = this.machine.callWith(target, frame, callOptions, resultRegisters(this.arch, sig.result));
+      const value = unmarshalResult(this.arch, sig.result, regs, sret, this.readMemory);
       return this.outcome(value, sig.result);
     } catch (e) {
       if (e instanceof GuestExit) return { ...this.outcome(undefined, sig.result), exit: e.status };
       throw e;
     } finally {
-      for (const p of scratch) this.heap.release(p);
+      while (scratch.length > firstScratch) this.heap.release(scratch.pop()!);
     }
   }
+
+  private readonly readMemory = (address: bigint, length: number): Uint8Array => this.machine.readBytes(address, length);
 
   private parsed(text: string): Signature {
     let sig = this.signatures.get(text);
@@ -198,6 +213,7 @@ export class Sandbox {
 
   /** What the current or last call printed. */
   get output(): Uint8Array {
+    if (this.chunks.length === 0) return NO_OUTPUT;
     if (this.chunks.length === 1) return this.chunks[0];
     const total = this.chunks.reduce((n, c) => n + c.length, 0);
     const out = new Uint8Array(total);

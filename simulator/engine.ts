@@ -33,6 +33,21 @@ export interface CpuEngine {
   start(begin: bigint, until?: bigint): EngineStop;
   /** Requests a stop; callable from hooks. */
   stop(): void;
+  /**
+   * Optional: `start` in one round trip to the engine together with what a call does around
+   * it — the register writes listed in `callRegisters` before the run, a counter reset and
+   * limits set since the last run, and the register reads listed there after the run stops
+   * (their values are those at the final stop). Same result as doing each step on its own.
+   */
+  startCall?(begin: bigint, until: bigint): EngineStop;
+  /** The registers `startCall` writes and reads (owned by the engine; at most 32 of each). */
+  readonly callRegisters?: CallRegisters;
+  /**
+   * Optional: from now on every interrupt (CPU exception: a trap or undefined instruction...)
+   * stops the run without a host callback, and `start` reports its number in
+   * `EngineStop.interrupt`. Without it, use `hookInterrupt` and `stop`.
+   */
+  stopOnInterrupts?(): void;
 
   hookInterrupt(cb: (intno: number) => void): HookHandle;
   hookBlock(cb: (address: bigint, size: number) => void, begin?: bigint, end?: bigint): HookHandle;
@@ -86,6 +101,20 @@ export interface CpuEngine {
  * (for the cycle model) what one execution costs, in 1/1000 cycle. */
 export type BlockDescriber = (address: bigint, code: Uint8Array) => { instructions: number; costMilli?: number };
 
+/**
+ * Registers for `CpuEngine.startCall`: `writeIds[i]` gets `writeValues[2 * i]` (zero-extended to
+ * 128 bits) for i < `writeCount`; after the run, `readValues[2 * i]` holds the low 64 bits of
+ * `readIds[i]` for i < `readCount`.
+ */
+export interface CallRegisters {
+  readonly writeIds: Int32Array;
+  readonly writeValues: BigUint64Array;
+  writeCount: number;
+  readonly readIds: Int32Array;
+  readonly readValues: BigUint64Array;
+  readCount: number;
+}
+
 /** Receives `length` trace entries (see `CpuEngine.traceBlocks`); the buffer is reused after it returns. */
 export type TraceSink = (trace: Float64Array, length: number) => void;
 
@@ -121,6 +150,8 @@ export interface EngineStop {
   newBlock: { address: bigint; size: number } | null;
   /** The faulting access, for memory errors. */
   fault: MemoryFault | null;
+  /** The interrupt that stopped the run (see `stopOnInterrupts`), or null. */
+  interrupt: number | null;
 }
 
 /** An engine-level failure: a Unicorn call returned an error outside of guest execution

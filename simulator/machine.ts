@@ -4,7 +4,7 @@ import { SYSCALL_ABIS, abiOf, type Abi, type SyscallConvention } from '../isa/ab
 import { cpuOf, type Cpu } from '../isa/cpu.ts';
 import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
-  type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
+  type CallRegisters, type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
 } from './engine.ts';
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
@@ -223,7 +223,8 @@ export class Machine {
   private readonly id: Record<string, number>;
   private symbolizers: Array<(address: bigint) => string | undefined> = [];
   private lastRegion: Region | undefined;
-  private interruptHook: HookHandle;
+  /** The JS interrupt hook, for engines that cannot stop on interrupts natively. */
+  private interruptHook: HookHandle | undefined;
   /** Instructions the gateway itself executed (trap + ret per host call, trap per return). */
   private harnessInstructions = 0n;
   private readonly cycleCounter: CycleCounter | undefined;
@@ -242,7 +243,14 @@ export class Machine {
   private callDeadline: number | null = null;
   private charged = 0n;
   private handedFrame: CallFrame | undefined;
-  private handedAfter: (() => void) | undefined;
+  /** The result registers callWith wants read: how many integer ones, how many vector ones. */
+  private handedWant: { ints: number; floats: number } | undefined;
+  /** Result registers of the last call that returned: r0, r1, then vector registers 0-3. */
+  private readonly results = new BigUint64Array(6);
+  /** The engine's one-round-trip call (CpuEngine.startCall), when it has one. */
+  private readonly callRegisters: CallRegisters | undefined;
+  /** Unicorn ids of the result registers, in `results` order. */
+  private readonly resultIds: number[];
   private readonly siteHookHandles = new Map<bigint, HookHandle>();
   /** AArch64 loads and stores through SP, by PC: hooked only while SP is unaligned. */
   private readonly spAccessSites = new Map<bigint, SystemInstruction>();
@@ -280,13 +288,26 @@ export class Machine {
     this.budget = options.budget === undefined ? DEFAULT_BUDGET : options.budget;
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
     this.argIds = this.regs.intArgs.map((r) => this.id[r]);
-    this.interruptHook = this.engine.hookInterrupt((intno) => {
-      this.pendingInterrupt = intno;
-      this.engine.stop();
-    });
+    this.resultIds = [...this.regs.intResults.map((r) => this.id[r]), ...this.regs.floatArgIds.slice(0, 4)];
+    if (this.engine.stopOnInterrupts) this.engine.stopOnInterrupts();
+    else {
+      this.interruptHook = this.engine.hookInterrupt((intno) => {
+        this.pendingInterrupt = intno;
+        this.engine.stop();
+      });
+    }
+    if (this.engine.startCall && this.engine.callRegisters) {
+      // Every call reads back PC, SP and the result registers at its stop.
+      this.callRegisters = this.engine.callRegisters;
+      const ids = [this.id[this.regs.pc], this.id[this.regs.sp], ...this.resultIds];
+      ids.forEach((id, i) => (this.callRegisters!.readIds[i] = id));
+      this.callRegisters.readCount = ids.length;
+    }
     this.gateway = this.map('gateway', GATEWAY_STUBS * STUB_SIZE, PROT_READ | PROT_EXEC);
     this.returnStub = this.writeStub(0);
     this.stack = this.createStack('stack', options.stackSize ?? 1 << 20);
+    // Installs the engine's instruction counter now: without it no block is inspected for
+    // system instructions and no instruction counted, limits or not.
     this.engine.setLimits({ budget: null, deadline: null });
     this.syscallHandler = options.syscalls;
     this.realClock = options.clock === 'real';
@@ -724,9 +745,9 @@ export class Machine {
     // One JS frame per guest → host → guest level (re-entry goes thousands deep): callWith
     // hands its frame over in a field rather than through another method.
     let frame = this.handedFrame;
-    const after = this.handedAfter;
+    const want = this.handedWant;
     this.handedFrame = undefined;
-    this.handedAfter = undefined;
+    this.handedWant = undefined;
     if (!frame) {
       const values = args.map((a) => BigInt.asUintN(64, BigInt(a)));
       const nReg = this.argIds.length;
@@ -750,9 +771,7 @@ export class Machine {
       }
       const stackTop = outermost ? (options.stack ?? this.stack).top : this.sp() - 128n; // skip the x86-64 red zone
       const expectedSp = this.setUpCall(address, frame, stackTop);
-      const result = this.run(address, expectedSp);
-      after?.();
-      return result;
+      return this.run(address, expectedSp, want);
     } finally {
       this.depth--;
       if (saved) {
@@ -774,18 +793,14 @@ export class Machine {
    * for (`want`: how many of rax/rdx or x0/x1, of xmm0-1 or d0-3; all by default).
    */
   callWith(address: bigint, frame: CallFrame, options: CallOptions = {}, want: { ints: number; floats: number } = { ints: 2, floats: 4 }): CallResult {
-    let result: CallResult | undefined;
     this.handedFrame = frame;
-    // Only the result registers the caller wants are read (each read is a call into the engine).
-    this.handedAfter = () => {
-      const r0 = want.ints > 0 ? this.engine.regRead(this.id[this.regs.intResult]) : 0n;
-      const r1 = want.ints > 1 ? this.engine.regRead(this.id[this.regs.intResults[1]]) : 0n;
-      const floats: bigint[] = [];
-      for (let i = 0; i < Math.min(want.floats, 4); i++) floats.push(this.engine.regRead(this.regs.floatArgIds[i]));
-      result = { ints: [r0, r1], floats };
-    };
+    this.handedWant = want;
     this.call(address, [], options);
-    return result!;
+    // run() kept the result registers at the call's stop (before a nested call's context restore).
+    const r = this.results;
+    const floats: bigint[] = [];
+    for (let i = 0; i < Math.min(want.floats, 4); i++) floats.push(r[2 + i]);
+    return { ints: [want.ints > 0 ? r[0] : 0n, want.ints > 1 ? r[1] : 0n], floats };
   }
 
   /** Places arguments and the return address; returns the SP expected when the callee returns. */
@@ -798,40 +813,64 @@ export class Machine {
       throw new MachineError('not enough guest stack left for the call');
     }
     if (frame.ints.length > this.argIds.length) throw new MachineError(`${frame.ints.length} integer argument registers (${this.arch} has ${this.argIds.length})`);
+    const floats = frame.floats;
+    if (floats && floats.length > this.regs.floatArgIds.length) {
+      throw new MachineError(`${floats.length} vector argument registers (${this.arch} has ${this.regs.floatArgIds.length})`);
+    }
+    if (frame.indirectResult !== undefined && this.regs.indirectResult === undefined) {
+      throw new MachineError(`${this.arch} passes the indirect result address as the first integer argument`);
+    }
     for (let i = 0; i < stackArgs.length; i++) this.writeU64(argBase + BigInt(8 * i), stackArgs[i]);
-    for (let i = 0; i < frame.ints.length; i++) this.engine.regWrite(this.argIds[i], frame.ints[i]);
-    if (frame.floats) {
-      const ids = this.regs.floatArgIds;
-      if (frame.floats.length > ids.length) throw new MachineError(`${frame.floats.length} vector argument registers (${this.arch} has ${ids.length})`);
-      frame.floats.forEach((v, i) => this.engine.regWrite(ids[i], v));
+    // With the engine's one-round-trip call the registers are listed for it, else written now.
+    const batch = this.callRegisters;
+    if (batch) batch.writeCount = 0;
+    for (let i = 0; i < frame.ints.length; i++) this.putReg(batch, this.argIds[i], frame.ints[i]);
+    if (floats) {
+      for (let i = 0; i < floats.length; i++) this.putReg(batch, this.regs.floatArgIds[i], floats[i]);
       // x86-64 variadic callees read the number of vector registers used from al.
-      if (this.regs.vectorCount !== undefined) this.setReg(this.regs.vectorCount, BigInt(frame.floats.length));
+      if (this.regs.vectorCount !== undefined) this.putReg(batch, this.id[this.regs.vectorCount], BigInt(floats.length));
     }
-    if (frame.indirectResult !== undefined) {
-      if (this.regs.indirectResult === undefined) throw new MachineError(`${this.arch} passes the indirect result address as the first integer argument`);
-      this.setReg(this.regs.indirectResult, frame.indirectResult);
-    }
+    if (frame.indirectResult !== undefined) this.putReg(batch, this.id[this.regs.indirectResult!], frame.indirectResult);
     if (this.regs.returnAddress === 'stack') {
       const sp = argBase - BigInt(this.regs.callPushBytes);
       this.writeU64(sp, this.returnStub);
-      this.setReg(this.regs.sp, sp);
+      this.putReg(batch, this.id[this.regs.sp], sp);
     } else {
-      this.setReg(this.regs.sp, argBase);
-      this.setReg(this.regs.lr!, this.returnStub);
+      this.putReg(batch, this.id[this.regs.sp], argBase);
+      this.putReg(batch, this.id[this.regs.lr!], this.returnStub);
     }
-    this.setReg(this.regs.pc, address);
+    if (!batch) this.setReg(this.regs.pc, address); // the engine's start sets it otherwise
     return argBase;
   }
 
-  private run(entry: bigint, expectedSp: bigint): bigint {
+  private putReg(batch: CallRegisters | undefined, id: number, value: bigint): void {
+    if (!batch) {
+      this.engine.regWrite(id, value);
+      return;
+    }
+    const i = batch.writeCount++;
+    batch.writeIds[i] = id;
+    batch.writeValues[2 * i] = BigInt.asUintN(64, value);
+  }
+
+  /**
+   * Runs a call set up by setUpCall to its return; returns the integer result register and
+   * keeps the result registers `want` asks for (default: that one) in `results`.
+   */
+  private run(entry: bigint, expectedSp: bigint, want: { ints: number; floats: number } | undefined): bigint {
     let pc = entry;
-    if (this.cpu.checksSpAlignment && (this.sp() % this.stackAlignment !== 0n) !== this.spUnaligned) this.setSpMode(!this.spUnaligned);
+    // The first run goes through the engine's one-round-trip call when it has one: it wrote
+    // the registers setUpCall listed and read PC, SP and the result registers at its stop.
+    let fresh = this.callRegisters !== undefined;
+    // The SP the call starts with (setUpCall may not have written it to the engine yet).
+    const entrySp = this.regs.returnAddress === 'stack' ? expectedSp - BigInt(this.regs.callPushBytes) : expectedSp;
+    if (this.cpu.checksSpAlignment && (entrySp % this.stackAlignment !== 0n) !== this.spUnaligned) this.setSpMode(!this.spUnaligned);
     for (;;) {
       this.pendingInterrupt = -1;
       this.pendingSystem = undefined;
       this.pendingSpMode = undefined;
       // No `until`: Unicorn's default of 0 would turn a jump to address 0 into a clean stop.
-      const stop = this.engine.start(pc, NO_UNTIL);
+      const stop = fresh ? this.engine.startCall!(pc, NO_UNTIL) : this.engine.start(pc, NO_UNTIL);
       if (stop.error !== 0) throw this.trapFromError(stop);
       if (stop.limit) throw this.trap(stop.limit === 'budget' ? 'budget-exhausted' : 'timeout', this.pc());
       const mode = this.pendingSpMode as { pc: bigint; unaligned: boolean } | undefined;
@@ -841,29 +880,50 @@ export class Machine {
         this.harnessInstructions += this.creditedNotRun(mode.pc);
         this.setSpMode(mode.unaligned);
         pc = mode.pc;
+        fresh = false;
         continue;
       }
       const site = this.pendingSystem as SystemInstruction | undefined;
       if (site) {
         pc = this.handleSystem(site);
+        fresh = false;
         continue;
       }
-      const intno = this.pendingInterrupt;
-      const here = this.pc();
+      const intno = stop.interrupt ?? this.pendingInterrupt;
+      const read = fresh ? this.callRegisters!.readValues : undefined;
+      const here = read ? read[0] : this.pc();
       if (intno < 0) throw this.trap('halt', here - BigInt(this.cpu.haltPcAfter));
       const stub = this.stubAddressForInterrupt(intno, here);
       if (stub === undefined) throw this.trapFromInterrupt(intno, here);
       if (stub === this.returnStub) {
-        const sp = this.sp();
+        const sp = read ? read[2] : this.sp();
         if (sp !== expectedSp) throw this.trap('unbalanced-return', stub);
         this.harnessInstructions += 1n;
-        return this.engine.regRead(this.id[this.regs.intResult]);
+        this.keepResults(read, want);
+        return this.results[0];
       }
       const host = this.hostAt(stub);
       if (!host) throw this.trap('breakpoint', stub);
       this.invokeHost(host, stub);
+      fresh = false;
       this.harnessInstructions += 2n;
       pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
+    }
+  }
+
+  /** Copies the result registers into `results`: from the values the engine read at the stop
+   * (`read`: PC, SP, then the result registers), else from the engine (only those wanted). */
+  private keepResults(read: BigUint64Array | undefined, want: { ints: number; floats: number } | undefined): void {
+    const r = this.results;
+    if (read) {
+      for (let i = 0; i < r.length; i++) r[i] = read[2 * (i + 2)];
+      return;
+    }
+    const ints = want ? want.ints : 1;
+    const floats = want ? Math.min(want.floats, 4) : 0;
+    for (let i = 0; i < r.length; i++) {
+      const needed = i < 2 ? i < Math.max(ints, 1) : i - 2 < floats;
+      r[i] = needed ? this.engine.regRead(this.resultIds[i]) : 0n;
     }
   }
 
@@ -1149,7 +1209,7 @@ export class Machine {
 
   close(): void {
     this.cycleCounter?.close();
-    this.engine.removeHook(this.interruptHook);
+    if (this.interruptHook) this.engine.removeHook(this.interruptHook);
     this.engine.close();
   }
 

@@ -76,6 +76,24 @@ for (const arch of ARCHES) {
     }
   });
 
+  test(`${arch}: with neither budget nor timeout, system instructions still trap and instructions are counted`, async (t) => {
+    const m = await Machine.create({ arch, budget: null, timeoutMs: null });
+    try {
+      const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+      const c = CASES[arch][arch === 'x64' ? 'syscall' : 'svc'];
+      const [sys, plain] = assembleMany(arch, [c.code, arch === 'x64' ? 'mov eax, 1\nadd eax, 2\nret' : 'mov x0, #1\nadd x0, x0, #2\nret']);
+      m.writeBytes(text.address, sys);
+      m.writeBytes(text.address + 0x200n, plain);
+      const e = t.throws(() => m.call(text.address), { instanceOf: GuestTrap }) as GuestTrap;
+      t.is(e.kind, 'syscall');
+      t.is(e.pc, text.address + BigInt(c.at));
+      t.is(m.call(text.address + 0x200n), 3n);
+      t.is(m.instructionsExecuted(), 3n);
+    } finally {
+      m.close();
+    }
+  });
+
   test(`${arch}: a syscall handler emulates calls and the guest continues after the instruction`, async (t) => {
     const code = arch === 'x64' ? 'mov eax, 39\nsyscall\nadd rax, 1\nret' : 'mov x8, #172\nsvc #0\nadd x0, x0, #1\nret';
     const { m, addresses } = await setUp(arch, [code]);

@@ -8,7 +8,7 @@ import { cpuOf } from '../isa/cpu.ts';
 import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
-  type CpuEngine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
+  type CallRegisters, type CpuEngine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
   type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber, type TraceSink,
 } from './engine.ts';
 
@@ -59,8 +59,18 @@ const REASON_TRACE_FULL = 4;
 const TRACE_CAPACITY = 1 << 16;
 /** Shared state layout, in 64-bit words. */
 const S_INSTRUCTIONS = 0, S_BLOCKS = 1, S_BUDGET = 2, S_DEADLINE = 3, S_NEW_ADDRESS = 4, S_NEW_SIZE_REASON = 5;
-const S_LAST_ADDRESS = 7, S_LAST_SIZE_ICOUNT = 8;
+const S_LAST_ADDRESS = 7, S_LAST_SIZE_ICOUNT = 8, S_INTERRUPT = 9;
 const STATE_BYTES = 128;
+/** ss_call's io block (call_io in stackscope_hooks.c): header, then ids and 16-byte values. */
+const CALL_RESET = 1, CALL_LIMITS = 2;
+const IO_REGS = 32;
+const IO_FLAGS = 4, IO_NWRITE = 5, IO_NREAD = 6, IO_RAN = 7; // in 32-bit words
+const IO_WRITE_IDS = 32, IO_READ_IDS = IO_WRITE_IDS + 4 * IO_REGS;
+const IO_WRITE_VALUES = IO_READ_IDS + 4 * IO_REGS, IO_READ_VALUES = IO_WRITE_VALUES + 16 * IO_REGS;
+const IO_BYTES = IO_READ_VALUES + 16 * IO_REGS;
+/** performance.now() and the native helper's CLOCK_MONOTONIC differ by a constant: the offset
+ * (taken once) lets `now()` skip a call into native code. */
+let clockOffsetMs: number | undefined;
 
 const UNLIMITED = 0xffff_ffff_ffff_ffffn;
 
@@ -114,6 +124,10 @@ interface HelperLib {
   inlineCounting: (uc: unknown, on: number) => void;
   inlineCounters: (uc: unknown) => number | bigint;
   emuStart: (uc: unknown, begin: bigint, until: bigint, timeout: bigint, count: number) => number;
+  call: (uc: unknown, ctx: unknown, io: Uint8Array) => number;
+  stopOnInterrupts: (uc: unknown, ctx: unknown, out: BigUint64Array) => number;
+  tlbFills: (uc: unknown) => number | bigint;
+  tlbGrown: (uc: unknown) => number | bigint;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -189,6 +203,10 @@ function loadHelper(): HelperLib {
     inlineCounting: lib.func('void ss_inline_counting(void *uc, int on)'),
     inlineCounters: lib.func('int64_t ss_inline_counters(void *uc)'),
     emuStart: lib.func('int ss_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
+    call: lib.func('int ss_call(void *uc, void *ctx, void *io)'),
+    stopOnInterrupts: lib.func('int ss_stop_on_interrupts(void *uc, void *ctx, _Out_ uint64_t *hh)'),
+    tlbFills: lib.func('uint64_t ss_tlb_fills(void *uc)'),
+    tlbGrown: lib.func('uint64_t ss_tlb_grown(void *uc)'),
   };
   return helper;
 }
@@ -319,6 +337,24 @@ class UnicornEngine implements CpuEngine {
   private state: Buffer | null = null;
   private stateWords: BigUint64Array | null = null;
   private stateU32: Uint32Array | null = null;
+  /** Work setLimits and resetCounters leave to the next native call that needs it. */
+  private resetPending = false;
+  private limitsPending = false;
+  /** The state's totals are up to date (ss_call wrote them, nothing ran or changed since). */
+  private countersFresh = false;
+  private interruptsStop = false;
+  /** ss_call's io block and the views `callRegisters` hands out. */
+  private readonly io = Buffer.alloc(IO_BYTES);
+  private readonly ioU32 = new Uint32Array(this.io.buffer, this.io.byteOffset, IO_BYTES / 4);
+  private readonly ioWords = new BigUint64Array(this.io.buffer, this.io.byteOffset, 2);
+  readonly callRegisters: CallRegisters = {
+    writeIds: new Int32Array(this.io.buffer, this.io.byteOffset + IO_WRITE_IDS, IO_REGS),
+    writeValues: new BigUint64Array(this.io.buffer, this.io.byteOffset + IO_WRITE_VALUES, 2 * IO_REGS),
+    writeCount: 0,
+    readIds: new Int32Array(this.io.buffer, this.io.byteOffset + IO_READ_IDS, IO_REGS),
+    readValues: new BigUint64Array(this.io.buffer, this.io.byteOffset + IO_READ_VALUES, 2 * IO_REGS),
+    readCount: 0,
+  };
 
   constructor(readonly arch: Arch, private readonly options: UnicornOptions) {
     this.lib = loadUnicorn();
@@ -463,6 +499,13 @@ class UnicornEngine implements CpuEngine {
     return Number(loadHelper().inlineCounters(this.uc));
   }
 
+  /** TLB entries Unicorn filled so far, and the flushes the native helper made to let the TLB
+   * grow (see stackscope_hooks.c, "TLB fills"). */
+  tlbFills(): { fills: number; growths: number } {
+    const h = loadHelper();
+    return { fills: Number(h.tlbFills(this.uc)), growths: Number(h.tlbGrown(this.uc)) };
+  }
+
   /** Pages the native helper marked dirty so stores to them are fast; -1 if it could not (slow stores). */
   fastStorePages(): number {
     return Number(loadHelper().fastStoresMarked(this.uc));
@@ -508,7 +551,10 @@ class UnicornEngine implements CpuEngine {
   invalidateCode(begin: bigint, end: bigint): void {
     if (this.closed) this.throwClosed();
     this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end));
-    if (this.helperCtx) loadHelper().forgetRange(this.helperCtx, begin, end);
+    if (this.helperCtx) {
+      loadHelper().forgetRange(this.helperCtx, begin, end);
+      this.countersFresh = false;
+    }
   }
 
   regRead(id: number): bigint {
@@ -560,42 +606,114 @@ class UnicornEngine implements CpuEngine {
 
   start(begin: bigint, until = 0n): EngineStop {
     if (this.closed) this.throwClosed();
-    // Unicorn 2.0.1 checks `until` when it translates a block: a block at the new `until`
-    // translated in an earlier run (and jumps chained to it) would run on. Translate it again.
+    this.prepareRun(until);
+    return this.run(begin, until, false);
+  }
+
+  startCall(begin: bigint, until: bigint): EngineStop {
+    if (this.closed) this.throwClosed();
+    this.ensureCounter();
+    this.prepareRun(until);
+    const regs = this.callRegisters;
+    if (regs.writeCount > IO_REGS || regs.readCount > IO_REGS) throw new EngineError('ss_call', -1, `at most ${IO_REGS} registers are written and read`);
+    return this.run(begin, until, true);
+  }
+
+  /** Unicorn 2.0.1 checks `until` when it translates a block: a block at the new `until`
+   * translated in an earlier run (and jumps chained to it) would run on. Translate it again. */
+  private prepareRun(until: bigint): void {
     if (until !== 0n && until !== this.lastUntil && until < MAX_ADDRESS) this.invalidateCode(until, until + 1n);
     this.lastUntil = until;
+  }
+
+  /** Runs until a stop the caller must see (new blocks are described and resumed here). The
+   * first run is ss_call's when `call` is set. */
+  private run(begin: bigint, until: bigint, call: boolean): EngineStop {
     let pc = begin;
+    let first = call;
     for (;;) {
       this.lastFault = null;
-      if (this.stateU32) this.stateU32[S_NEW_SIZE_REASON * 2 + 1] = 0;
-      const error = loadHelper().emuStart(this.uc, pc, until, 0n, 0);
+      this.countersFresh = false;
+      let error: number;
+      if (first) {
+        const io = this.ioU32;
+        io[IO_FLAGS] = (this.resetPending ? CALL_RESET : 0) | (this.limitsPending ? CALL_LIMITS : 0);
+        this.resetPending = false;
+        this.limitsPending = false;
+        io[IO_NWRITE] = this.callRegisters.writeCount;
+        io[IO_NREAD] = this.callRegisters.readCount;
+        this.ioWords[0] = pc;
+        this.ioWords[1] = until;
+        error = loadHelper().call(this.uc, this.helperCtx, this.io);
+        if (io[IO_RAN] === 0) this.check('ss_call (register writes)', error);
+      } else {
+        this.applyPending();
+        if (this.stateU32) {
+          this.stateU32[S_NEW_SIZE_REASON * 2 + 1] = 0;
+          this.stateU32[S_INTERRUPT * 2] = 0;
+        }
+        error = loadHelper().emuStart(this.uc, pc, until, 0n, 0);
+      }
       if (error === ENGINE_ABORTED) {
         this.aborted = true;
         this.native.aborted = true;
-        return { error, message: ABORTED_MESSAGE, limit: null, newBlock: null, fault: null };
+        return { error, message: ABORTED_MESSAGE, limit: null, newBlock: null, fault: null, interrupt: null };
       }
-      const reason = this.stateU32 ? this.stateU32[S_NEW_SIZE_REASON * 2 + 1] : 0;
+      this.countersFresh = first;
+      const u32 = this.stateU32;
+      const reason = u32 ? u32[S_NEW_SIZE_REASON * 2 + 1] : 0;
       if (this.traceSink) this.drainTrace();
       if (reason === REASON_TRACE_FULL && error === 0) {
         pc = this.stateWords![S_NEW_ADDRESS];
-        continue;
-      }
-      if (reason === REASON_NEW_BLOCK && error === 0) {
-        const words = this.stateWords!;
-        const address = words[S_NEW_ADDRESS];
-        const size = this.stateU32![S_NEW_SIZE_REASON * 2];
-        this.describe(address, size);
+      } else if (reason === REASON_NEW_BLOCK && error === 0) {
+        const address = this.stateWords![S_NEW_ADDRESS];
+        this.describe(address, u32![S_NEW_SIZE_REASON * 2]);
         pc = address;
-        continue;
+      } else {
+        // ss_call read the registers at its own stop: read them again at the final one.
+        if (call && !first) this.readCallRegisters();
+        const interrupt = u32 && this.interruptsStop ? u32[S_INTERRUPT * 2] : 0;
+        return {
+          error,
+          message: error ? this.lib.strerror(error) : '',
+          limit: reason === REASON_BUDGET ? 'budget' : reason === REASON_TIMEOUT ? 'timeout' : null,
+          newBlock: null,
+          fault: error ? this.lastFault : null,
+          interrupt: interrupt === 0 ? null : interrupt - 1,
+        };
       }
-      return {
-        error,
-        message: error ? this.lib.strerror(error) : '',
-        limit: reason === REASON_BUDGET ? 'budget' : reason === REASON_TIMEOUT ? 'timeout' : null,
-        newBlock: null,
-        fault: error ? this.lastFault : null,
-      };
+      first = false;
     }
+  }
+
+  private readCallRegisters(): void {
+    const regs = this.callRegisters;
+    for (let i = 0; i < regs.readCount; i++) {
+      this.check('uc_reg_read', this.lib.regRead(this.uc, regs.readIds[i], this.regBuf));
+      regs.readValues[2 * i] = this.regBuf[0];
+    }
+  }
+
+  stopOnInterrupts(): void {
+    if (this.closed) this.throwClosed();
+    if (this.interruptsStop) return;
+    this.ensureCounter();
+    this.check('uc_hook_add(native interrupt stop)', loadHelper().stopOnInterrupts(this.uc, this.helperCtx, new BigUint64Array(1)));
+    this.interruptsStop = true;
+  }
+
+  /** Applies a counter reset and limits set since the last native call that needed them. */
+  private applyPending(): void {
+    if (!this.resetPending && !this.limitsPending) return;
+    const h = loadHelper();
+    if (this.resetPending) {
+      this.stateWords![S_INSTRUCTIONS] = 0n;
+      this.stateWords![S_BLOCKS] = 0n;
+      h.resetCounts(this.helperCtx);
+    }
+    h.syncIn(this.helperCtx);
+    this.resetPending = false;
+    this.limitsPending = false;
   }
 
   private describe(address: bigint, size: number): void {
@@ -754,17 +872,20 @@ class UnicornEngine implements CpuEngine {
     if (limits.budget === null && limits.deadline === null && !this.helperCtx) return;
     this.ensureCounter();
     const w = this.stateWords!;
-    // The hook hands out the budget in per-block grants: it withdraws them all and starts
-    // again from the new limits.
-    loadHelper().syncOut(this.helperCtx);
+    // The hook hands out the budget in per-block grants: before the next run it withdraws them
+    // all and starts again from the new limits (ss_sync_in).
     w[S_BUDGET] = limits.budget === null ? UNLIMITED : limits.budget;
     w[S_DEADLINE] = limits.deadline === null ? 0n : BigInt(Math.round(limits.deadline * 1e6));
-    loadHelper().syncIn(this.helperCtx);
+    this.limitsPending = true;
   }
 
   counters(): { instructions: bigint; blocks: bigint; lastBlock: { address: bigint; size: number; instructions: number } | null } {
     if (!this.stateWords || !this.stateU32) return { instructions: 0n, blocks: 0n, lastBlock: null };
-    loadHelper().syncOut(this.helperCtx);
+    if (!this.countersFresh) {
+      this.applyPending();
+      loadHelper().syncOut(this.helperCtx);
+      this.countersFresh = true;
+    }
     const w = this.stateWords;
     const lastBlock = w[S_BLOCKS] === 0n ? null : {
       address: w[S_LAST_ADDRESS], size: this.stateU32[S_LAST_SIZE_ICOUNT * 2], instructions: this.stateU32[S_LAST_SIZE_ICOUNT * 2 + 1],
@@ -774,15 +895,14 @@ class UnicornEngine implements CpuEngine {
 
   resetCounters(): void {
     if (!this.stateWords) return;
-    loadHelper().syncOut(this.helperCtx); // keeps the budget and deadline the state holds
-    this.stateWords[S_INSTRUCTIONS] = 0n;
-    this.stateWords[S_BLOCKS] = 0n;
-    loadHelper().resetCounts(this.helperCtx);
-    loadHelper().syncIn(this.helperCtx);
+    // Done before the next native call that needs it (keeps the budget and deadline).
+    this.resetPending = true;
+    this.countersFresh = false;
   }
 
   blockCounts(): Array<[bigint, number, number, bigint]> {
     if (!this.helperCtx) return [];
+    this.applyPending();
     const h = loadHelper();
     let max = 4096;
     for (;;) {
@@ -798,7 +918,8 @@ class UnicornEngine implements CpuEngine {
   }
 
   now(): number {
-    return Number(loadHelper().nowNs()) / 1e6;
+    clockOffsetMs ??= Number(loadHelper().nowNs()) / 1e6 - performance.now();
+    return performance.now() + clockOffsetMs;
   }
 
   close(): void {

@@ -62,6 +62,7 @@ typedef struct {
   uint64_t last_address; /* the block entered last, so a fault inside it can be credited exactly */
   uint32_t last_size;
   uint32_t last_icount;
+  uint64_t interrupt;    /* 1 + the interrupt that stopped the run (ss_stop_on_interrupts); 0: none */
 } shared_state;
 
 typedef struct {
@@ -72,6 +73,7 @@ typedef struct {
   uint64_t remaining; /* executions left in its current grant */
   uint64_t granted;   /* executions granted since the last reset: executions = granted - remaining */
   uint64_t grant;     /* size of its last grant, in executions */
+  uint64_t touched;   /* listed in ctx->touched (granted since the last reset) */
 } block_entry;
 
 static inline uint64_t executions(const block_entry *e) {
@@ -93,6 +95,10 @@ typedef struct {
   uint64_t retired_instructions;
   uint64_t retired_cost;
   block_entry *last;             /* the block entered last, or NULL */
+  /* The entries granted executions since the last reset: the per-call work (reset, sync in and
+   * out) walks these rather than the whole table, so it costs what the call ran. */
+  block_entry **touched;
+  uint64_t ntouched, touched_capacity;
   block_entry *recent[RECENT];   /* direct-mapped shortcut into the table; unused while tracing */
   struct slot_chunk *slots;      /* counters of translated blocks that count inline (below) */
   /* Trace for the cycle model's detailed mode (host memory; NULL when off): entered blocks
@@ -114,6 +120,7 @@ enum { GRANT_MAX_INSNS = 1 << 16, FIRST_GRANT = 16, CLOCK_EVERY = 8 };
 static block_entry no_block;
 
 static void unbind_slots(ctx_t *c);
+static void tlb_check(uc_engine *uc);
 
 /* Forgets every shortcut into the table (entries moved, changed, or tracing started). */
 static void clear_recent(ctx_t *c) {
@@ -154,6 +161,25 @@ static uint32_t recent_slot(uint64_t address) {
 static void table_moved(ctx_t *c, uint64_t last_address) {
   clear_recent(c);
   c->last = last_address ? find(c, last_address) : NULL;
+  c->ntouched = 0;
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    if (c->table[i].touched) c->touched[c->ntouched++] = &c->table[i];
+  }
+}
+
+/* Lists an entry among those the per-call work walks; false when out of memory. */
+static bool touch(ctx_t *c, block_entry *e) {
+  if (e->touched) return true;
+  if (c->ntouched == c->touched_capacity) {
+    uint64_t cap = c->touched_capacity ? c->touched_capacity * 2 : 64;
+    block_entry **t = realloc(c->touched, cap * sizeof *t);
+    if (!t) return false;
+    c->touched = t;
+    c->touched_capacity = cap;
+  }
+  c->touched[c->ntouched++] = e;
+  e->touched = 1;
+  return true;
 }
 
 static int grow(ctx_t *c) {
@@ -203,26 +229,19 @@ static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, ui
 
 /* Takes every block's unused grant back into the reserve. */
 static void reclaim(ctx_t *c) {
-  for (uint64_t i = 0; i < c->capacity; i++) {
-    block_entry *e = &c->table[i];
-    if (e->address == 0 || e->remaining == 0) continue;
+  for (uint64_t i = 0; i < c->ntouched; i++) {
+    block_entry *e = c->touched[i];
+    if (e->remaining == 0) continue;
     c->reserve += e->remaining * e->icount;
     e->granted -= e->remaining;
     e->remaining = 0;
   }
 }
 
-/* Executions granted when there is neither a budget nor a deadline: no need to come back. */
-#define UNLIMITED_GRANT (UINT64_C(1) << 62)
-
 /* Gives `e` (whose grant is used up) room for at least one more execution; false when the
  * budget has no room for it. */
 static bool grant(ctx_t *c, block_entry *e) {
-  if (!c->budgeted && !c->deadline_ns) {
-    e->remaining = UNLIMITED_GRANT;
-    e->granted += UNLIMITED_GRANT;
-    return true;
-  }
+  if (!touch(c, e)) return false;
   uint64_t want = e->grant ? e->grant * 2 : FIRST_GRANT;
   uint64_t most = e->icount ? GRANT_MAX_INSNS / e->icount : GRANT_MAX_INSNS;
   if (most == 0) most = 1;
@@ -263,6 +282,7 @@ static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t addr
     if (!e) return;
   }
   if (e->remaining == 0) {
+    tlb_check(uc);
     if (c->deadline_ns && c->slow_paths++ % CLOCK_EVERY == 0 && deadline_passed(c)) {
       stop_for(uc, c->state, REASON_TIMEOUT);
       return;
@@ -413,8 +433,8 @@ void ss_sync_in(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
   uint64_t done = c->retired_instructions;
-  for (uint64_t i = 0; i < c->capacity; i++) {
-    block_entry *e = &c->table[i];
+  for (uint64_t i = 0; i < c->ntouched; i++) {
+    block_entry *e = c->touched[i];
     e->granted -= e->remaining; /* now the block's executions */
     e->remaining = 0;
     e->grant = 0;
@@ -431,10 +451,10 @@ void ss_sync_out(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
   uint64_t blocks = c->retired_blocks, cost = c->retired_cost, instructions = c->retired_instructions;
-  for (uint64_t i = 0; i < c->capacity; i++) {
-    block_entry *e = &c->table[i];
+  for (uint64_t i = 0; i < c->ntouched; i++) {
+    block_entry *e = c->touched[i];
     uint64_t n = executions(e);
-    if (e->address == 0 || n == 0) continue;
+    if (n == 0) continue;
     blocks += n;
     instructions += n * e->icount;
     cost += n * e->cost_milli;
@@ -464,8 +484,21 @@ void ss_destroy(void *ctx) {
   ctx_t *c = ctx;
   if (!c) return;
   free_slots(c);
+  free(c->touched);
   free(c->table);
   free(c);
+}
+
+/* Stops the run at any interrupt (CPU exception: a trap instruction, an undefined one...) and
+ * records its number in the state, with no callback into the host. */
+static void on_interrupt(uc_engine *uc, uint32_t intno, void *user) {
+  ctx_t *c = user;
+  c->state->interrupt = (uint64_t)intno + 1;
+  uc_emu_stop(uc);
+}
+
+int ss_stop_on_interrupts(uc_engine *uc, void *ctx, uc_hook *out) {
+  return uc_hook_add(uc, out, UC_HOOK_INTR, (void *)on_interrupt, ctx, 1, 0);
 }
 
 /* Adds the block hook over the whole address space; returns a uc_err. */
@@ -530,11 +563,14 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
  * instruction count and calls ss_sync_in). */
 void ss_reset_counts(void *ctx) {
   ctx_t *c = ctx;
-  for (uint64_t i = 0; i < c->capacity; i++) {
-    c->table[i].remaining = 0;
-    c->table[i].granted = 0;
-    c->table[i].grant = 0;
+  for (uint64_t i = 0; i < c->ntouched; i++) {
+    block_entry *e = c->touched[i];
+    e->remaining = 0;
+    e->granted = 0;
+    e->grant = 0;
+    e->touched = 0;
   }
+  c->ntouched = 0;
   c->retired_blocks = 0;
   c->retired_instructions = 0;
   c->retired_cost = 0;
@@ -659,6 +695,7 @@ uint64_t ss_page_collections(void) { return page_collections; }
 typedef void (*invalidate_fn)(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr);
 typedef void *(*map_ram_fn)(void *uc, void *ram_block, uint64_t addr);
 typedef void (*set_dirty_fn)(void *cpu, uint64_t vaddr);
+typedef void (*set_page_fn)(void *cpu, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx, uint64_t size);
 
 typedef struct {
   const char *suffix;
@@ -666,6 +703,8 @@ typedef struct {
   invalidate_fn invalidate;
   map_ram_fn map_ram;
   set_dirty_fn set_dirty;
+  set_page_fn set_page;
+  void (*tlb_flush)(void *cpu);
   void *restore_state;
   void *add_inline_hook, *del_inline_hook;
   /* TCG code generation (inline block counters) */
@@ -700,6 +739,8 @@ static int resolve(arch_fns *a) {
     a->invalidate = (invalidate_fn)unicorn_symbol("tb_invalidate_phys_page_fast", a->suffix);
     a->map_ram = (map_ram_fn)unicorn_symbol("qemu_map_ram_ptr", a->suffix);
     a->set_dirty = (set_dirty_fn)unicorn_symbol("tlb_set_dirty", a->suffix);
+    a->set_page = (set_page_fn)unicorn_symbol("tlb_set_page_with_attrs", a->suffix);
+    a->tlb_flush = unicorn_symbol("tlb_flush", a->suffix);
     a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
     a->del_inline_hook = unicorn_symbol("uc_del_inline_hook", a->suffix);
@@ -734,6 +775,10 @@ typedef struct {
   int tcg_state;     /* 0: not looked for, 1: found and checked, -1: not usable */
   int inline_off;    /* count through the block hook call instead (ss_inline_counting) */
   uint64_t inline_counters; /* blocks translated with an inline counter */
+  uint64_t fills;          /* TLB entries filled */
+  uint64_t fills_at_flush; /* ... when this library last flushed the TLB to let it grow */
+  uint64_t tlb_entries;    /* what the TLB is believed to hold (it starts at 256 entries) */
+  uint64_t tlb_grown;      /* flushes made to let the TLB grow */
 } native_engine;
 
 /* One entry per open engine, allocated on its own so a pointer to it (last_native_engine)
@@ -882,6 +927,85 @@ int64_t ss_fast_stores_marked(void *uc) {
 }
 
 /*
+ * TLB fills. Unicorn's softmmu TLB is direct-mapped and starts with 256 entries per MMU mode;
+ * QEMU resizes it only when it is flushed (doubling it when more than 70 % of it was in use),
+ * and nothing flushes it during a long run, so a guest touching more than 256 pages at random
+ * refills an entry on most of those accesses. And every fill of a writable page marks it
+ * "not dirty" (2.0.1 keeps no dirty bitmap), so the first store after each fill takes the slow
+ * path described above. The replacement of tlb_set_page_with_attrs below (bound here through
+ * libunicorn's PLT, as the store-path functions are) calls the library's own function and then
+ * (1) marks a page of a writable, non-executable range dirty at once, which is what the first
+ * store would have done, and (2) counts fills. When the counter's slow path (a block's grant of
+ * the budget used up, at least every GRANT_MAX_INSNS instructions) finds more fills since the
+ * last check than twice the TLB's entries, it flushes the TLB, which lets QEMU double it (up to
+ * TLB_MAX_ENTRIES here).
+ */
+enum { PAGE_WRITE_BIT = 0x2, TLB_FIRST_ENTRIES = 256, TLB_MAX_ENTRIES = 1 << 16 };
+
+static native_engine *last_cpu_engine;
+
+static native_engine *native_engine_of_cpu(void *cpu) {
+  if (last_cpu_engine && last_cpu_engine->cpu == cpu && last_cpu_engine->cpu_state > 0) return last_cpu_engine;
+  for (int i = 0; i < native_engines_used; i++) {
+    native_engine *ne = native_engines[i];
+    if (ne && ne->cpu_state > 0 && ne->cpu == cpu) return last_cpu_engine = ne;
+  }
+  return NULL;
+}
+
+static void set_page(arch_fns *a, void *cpu, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx, uint64_t size) {
+  if (resolve(a) < 0 || !a->set_page) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no tlb_set_page_with_attrs_%s\n", a->suffix);
+    abort();
+  }
+  a->set_page(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+  if (!unicorn_2_0()) return;
+  native_engine *ne = native_engine_of_cpu(cpu);
+  if (!ne) return;
+  ne->fills++;
+  if (!(prot & PAGE_WRITE_BIT) || vaddr != paddr || !a->set_dirty) return;
+  for (uint32_t i = 0; i < ne->count; i++) {
+    store_range *r = &ne->ranges[i];
+    if (vaddr - r->guest < r->size) {
+      a->set_dirty(cpu, vaddr);
+      ne->marked++;
+      return;
+    }
+  }
+}
+
+void tlb_set_page_with_attrs_x86_64(void *cpu, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx, uint64_t size) {
+  set_page(&fns_x86_64, cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+}
+
+void tlb_set_page_with_attrs_aarch64(void *cpu, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx, uint64_t size) {
+  set_page(&fns_aarch64, cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
+}
+
+static void tlb_check(uc_engine *uc) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || ne->cpu_state <= 0 || !ne->fns->tlb_flush) return;
+  if (!ne->tlb_entries) ne->tlb_entries = TLB_FIRST_ENTRIES;
+  if (ne->fills - ne->fills_at_flush <= 2 * ne->tlb_entries) return;
+  ne->fills_at_flush = ne->fills;
+  if (ne->tlb_entries >= TLB_MAX_ENTRIES) return;
+  ne->fns->tlb_flush(ne->cpu);
+  ne->tlb_entries *= 2;
+  ne->tlb_grown++;
+}
+
+/* TLB fills so far, and flushes made to let the TLB grow. */
+uint64_t ss_tlb_fills(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? ne->fills : 0;
+}
+
+uint64_t ss_tlb_grown(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? ne->tlb_grown : 0;
+}
+
+/*
  * Exact PCs for faulting data accesses. After an access to unmapped or forbidden memory,
  * Unicorn 2.0.1 leaves the guest PC where it last wrote it back — the start of the translated
  * block — because it leaves the block without restoring the CPU state from the host return
@@ -992,6 +1116,57 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
   return err;
 }
 
+
+/*
+ * One call into the guest in one round trip from the host (each call from JavaScript into
+ * native code costs about as much as a tiny guest function): optionally zero the counters and
+ * take new limits from the state, write registers, run, read registers, and write the totals
+ * into the state. `io` is host memory laid out as below (mirrored in simulator/unicorn.ts);
+ * register values take 16 bytes each, so vector registers are written and read whole (a value
+ * written is zero-extended to 128 bits).
+ */
+enum { CALL_RESET = 1, CALL_LIMITS = 2 };
+enum { IO_REGS = 32 };
+typedef struct {
+  uint64_t begin, until;
+  uint32_t flags, nwrite, nread;
+  int32_t ran;   /* out: 1 when it ran (its result is the run's), 0 when it failed before */
+  int32_t write_ids[IO_REGS];
+  int32_t read_ids[IO_REGS];
+  uint64_t write_values[IO_REGS][2];
+  uint64_t read_values[IO_REGS][2];
+} call_io;
+
+void ss_reset_counts(void *ctx);
+
+int ss_call(uc_engine *uc, void *ctx, call_io *io) {
+  ctx_t *c = ctx;
+  shared_state *s = c->state;
+  io->ran = 0;
+  if (io->nwrite > IO_REGS || io->nread > IO_REGS) return UC_ERR_ARG;
+  if (io->flags & CALL_RESET) {
+    s->instructions = 0;
+    s->blocks = 0;
+    ss_reset_counts(ctx);
+  }
+  if (io->flags & (CALL_RESET | CALL_LIMITS)) ss_sync_in(ctx);
+  void *ptrs[IO_REGS];
+  for (uint32_t i = 0; i < io->nwrite; i++) {
+    io->write_values[i][1] = 0;
+    ptrs[i] = io->write_values[i];
+  }
+  int err = io->nwrite ? uc_reg_write_batch(uc, io->write_ids, ptrs, (int)io->nwrite) : UC_ERR_OK;
+  if (err != UC_ERR_OK) return err;
+  s->reason = 0;
+  s->interrupt = 0;
+  err = ss_emu_start(uc, io->begin, io->until, 0, 0);
+  io->ran = 1;
+  if (err == SS_ERR_ABORTED) return err;
+  for (uint32_t i = 0; i < io->nread; i++) ptrs[i] = io->read_values[i];
+  if (io->nread) uc_reg_read_batch(uc, io->read_ids, ptrs, (int)io->nread);
+  ss_sync_out(ctx);
+  return err;
+}
 
 /*
  * Counting in the translated code. A block hook costs a call out of every translated block;
