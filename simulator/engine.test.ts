@@ -284,6 +284,33 @@ for (const arch of ARCHES) {
     e.close();
   });
 
+  test(`${arch}: loads and stores are translated without Unicorn's exit check unless a hook watches valid accesses, which still stops the run right after the access`, (t) => {
+    // x1 = 5 before the store, 6 after it: a stop right after the store leaves 5.
+    const src = arch === 'x64' ? 'mov rsi, 5\nmov [rdi], rsi\nmov rsi, 6\nmov [rdi + 8], rsi\nnop\n' : 'mov x1, #5\nstr x1, [x0]\nmov x1, #6\nstr x1, [x0, #8]\nnop\n';
+    const run = (watch: boolean) => {
+      const e = openUnicorn(arch);
+      const code = assemble(arch, src);
+      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+      const data = e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+      const regs = registersOf(arch);
+      e.regWrite(regs.ids[regs.intArgs[0]], DATA);
+      e.setLimits({ budget: 1000n, deadline: null });
+      if (watch) e.hookMemory({ write: true }, () => e.stop());
+      t.is(e.start(CODE, finalInstruction(arch, CODE, code)).error, 0);
+      const x1 = e.regRead(regs.ids[regs.intArgs[1]]);
+      const elided = (e as unknown as { exitChecksElided(): number }).exitChecksElided();
+      const stored = [data[0], data[8]];
+      e.close();
+      return { x1, elided, stored };
+    };
+    const plain = run(false);
+    t.true(plain.elided >= 2, `${plain.elided} stores translated without the check`);
+    t.deepEqual([plain.x1, plain.stored], [6n, [5, 6]]);
+    const watched = run(true);
+    t.is(watched.elided, 0);
+    t.deepEqual([watched.x1, watched.stored], [5n, [5, 0]], 'stopped right after the first store');
+  });
+
   test(`${arch}: a guest touching more pages than the TLB holds makes it grow; its stores stay on the fast path`, (t) => {
     const e = openUnicorn(arch);
     // 500 passes of a 1 KiB-strided read-modify-write walk over 4 MiB (1,024 pages of 4 KiB on

@@ -128,6 +128,8 @@ interface HelperLib {
   stopOnInterrupts: (uc: unknown, ctx: unknown, out: BigUint64Array) => number;
   tlbFills: (uc: unknown) => number | bigint;
   tlbGrown: (uc: unknown) => number | bigint;
+  memoryHooks: (uc: unknown, count: number) => void;
+  exitChecksElided: (uc: unknown) => number | bigint;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -207,6 +209,8 @@ function loadHelper(): HelperLib {
     stopOnInterrupts: lib.func('int ss_stop_on_interrupts(void *uc, void *ctx, _Out_ uint64_t *hh)'),
     tlbFills: lib.func('uint64_t ss_tlb_fills(void *uc)'),
     tlbGrown: lib.func('uint64_t ss_tlb_grown(void *uc)'),
+    memoryHooks: lib.func('void ss_memory_hooks(void *uc, int count)'),
+    exitChecksElided: lib.func('uint64_t ss_exit_checks_elided(void *uc)'),
   };
   return helper;
 }
@@ -316,7 +320,10 @@ class UnicornEngine implements CpuEngine {
   private readonly uc: unknown;
   private mappings: Mapping[] = [];
   private readonly regBuf = new BigUint64Array(8);
-  private readonly hooks = new Map<number, { hh: bigint; callback: bigint; slot: HookSlot | null }>();
+  private readonly hooks = new Map<number, { hh: bigint; callback: bigint; slot: HookSlot | null; access: boolean }>();
+  /** Hooks on valid data accesses (the native helper translates accesses without an exit
+   * check while there are none; see stackscope_hooks.c). */
+  private accessHooks = 0;
   private readonly native: NativeHandles;
   private readonly batchCache = new Map<string, { ids: Int32Array; ptrs: BigUint64Array; vals: BigUint64Array }>();
   private lastFault: MemoryFault | null = null;
@@ -437,7 +444,7 @@ class UnicornEngine implements CpuEngine {
     this.check('uc_hook_add(mem invalid)', err);
     // Kept with the other hooks so close() unregisters it: koffi allows 8,192 live callbacks
     // per process.
-    this.hooks.set(nextHookId++, { hh: hh[0], callback: cb, slot: null });
+    this.hooks.set(nextHookId++, { hh: hh[0], callback: cb, slot: null, access: false });
   }
 
   /**
@@ -748,7 +755,9 @@ class UnicornEngine implements CpuEngine {
     }
     this.native.callbacks.add(callback);
     const id = nextHookId++;
-    this.hooks.set(id, { hh: hh[0], callback, slot });
+    const access = (type & (UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE | UC_HOOK_MEM_FETCH)) !== 0;
+    this.hooks.set(id, { hh: hh[0], callback, slot, access });
+    if (access) this.countAccessHooks(1);
     return { id };
   }
 
@@ -792,6 +801,7 @@ class UnicornEngine implements CpuEngine {
     if (this.traceAccessHook !== null) {
       this.check('uc_hook_del(trace accesses)', this.lib.hookDel(this.uc, this.traceAccessHook));
       this.traceAccessHook = null;
+      this.countAccessHooks(-1);
     }
     this.traceSink = sink;
     if (!sink) {
@@ -805,13 +815,26 @@ class UnicornEngine implements CpuEngine {
     this.native.buffers.push(bytes);
     const hh = new BigUint64Array(1);
     this.check('ss_trace', h.trace(this.uc, this.helperCtx, this.traceBuffer, TRACE_CAPACITY, options.accesses ? 1 : 0, hh));
-    if (options.accesses) this.traceAccessHook = hh[0];
+    if (options.accesses) {
+      this.traceAccessHook = hh[0];
+      this.countAccessHooks(1);
+    }
     // Code translated before the access hook existed would not report its accesses.
     if (options.accesses) {
       for (const m of this.mappings) {
         this.check('uc_ctl(TB_REMOVE_CACHE)', this.lib.ctl(this.uc, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', m.address, 'uint64_t', m.address + BigInt(m.size)));
       }
     }
+  }
+
+  private countAccessHooks(delta: number): void {
+    this.accessHooks += delta;
+    if (!this.closed) loadHelper().memoryHooks(this.uc, this.accessHooks);
+  }
+
+  /** Loads and stores translated without Unicorn's exit check after them, so far. */
+  exitChecksElided(): number {
+    return Number(loadHelper().exitChecksElided(this.uc));
   }
 
   private drainTrace(): void {
@@ -845,6 +868,7 @@ class UnicornEngine implements CpuEngine {
     koffi.unregister(h.callback);
     this.native.callbacks.delete(h.callback);
     this.hooks.delete(handle.id);
+    if (h.access) this.countAccessHooks(-1);
   }
 
   private ensureCounter(): void {

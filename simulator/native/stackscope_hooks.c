@@ -696,6 +696,7 @@ typedef void (*invalidate_fn)(void *uc, void *pages, uint64_t start, int len, ui
 typedef void *(*map_ram_fn)(void *uc, void *ram_block, uint64_t addr);
 typedef void (*set_dirty_fn)(void *cpu, uint64_t vaddr);
 typedef void (*set_page_fn)(void *cpu, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx, uint64_t size);
+typedef void (*ldst_fn)(void *s, void *val, void *addr, uintptr_t idx, int memop);
 
 typedef struct {
   const char *suffix;
@@ -705,6 +706,9 @@ typedef struct {
   set_dirty_fn set_dirty;
   set_page_fn set_page;
   void (*tlb_flush)(void *cpu);
+  /* guest loads and stores, and the exit check Unicorn generates after each */
+  ldst_fn ld_i32, st_i32, ld_i64, st_i64;
+  void (*exit_check)(void *s);
   void *restore_state;
   void *add_inline_hook, *del_inline_hook;
   /* TCG code generation (inline block counters) */
@@ -741,6 +745,11 @@ static int resolve(arch_fns *a) {
     a->set_dirty = (set_dirty_fn)unicorn_symbol("tlb_set_dirty", a->suffix);
     a->set_page = (set_page_fn)unicorn_symbol("tlb_set_page_with_attrs", a->suffix);
     a->tlb_flush = unicorn_symbol("tlb_flush", a->suffix);
+    a->ld_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i32", a->suffix);
+    a->st_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i32", a->suffix);
+    a->ld_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i64", a->suffix);
+    a->st_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i64", a->suffix);
+    a->exit_check = unicorn_symbol("check_exit_request", a->suffix);
     a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
     a->del_inline_hook = unicorn_symbol("uc_del_inline_hook", a->suffix);
@@ -779,6 +788,8 @@ typedef struct {
   uint64_t fills_at_flush; /* ... when this library last flushed the TLB to let it grow */
   uint64_t tlb_entries;    /* what the TLB is believed to hold (it starts at 256 entries) */
   uint64_t tlb_grown;      /* flushes made to let the TLB grow */
+  int memory_hooks;        /* hooks on valid data accesses the host has added (ss_memory_hooks) */
+  uint64_t exit_checks_elided;
 } native_engine;
 
 /* One entry per open engine, allocated on its own so a pointer to it (last_native_engine)
@@ -1003,6 +1014,86 @@ uint64_t ss_tlb_fills(void *uc) {
 uint64_t ss_tlb_grown(void *uc) {
   native_engine *ne = native_engine_of(uc);
   return ne ? ne->tlb_grown : 0;
+}
+
+/*
+ * Exit checks after guest loads and stores. Unicorn 2.0.1 generates, after every guest load
+ * and store, a check of the exit request (a load and a conditional branch out of the block),
+ * so that a hook on valid accesses that stops emulation takes effect at once. The branch ends
+ * a TCG basic block, so guest registers held in host registers are written back before every
+ * access and loaded again after it: on a loop of three accesses per six instructions this costs
+ * more than the access itself. Invalid accesses do not need it (2.0.1 leaves the block at once
+ * through cpu_loop_exit), and a stop from a block or code hook has checks of its own. So where
+ * the engine has no hook on valid accesses when a block is translated (the host says so with
+ * ss_memory_hooks; an access hook added later applies only to code translated after it, as in
+ * Unicorn), the replacements below translate loads and stores without it: the load and store
+ * generators (bound here through the PLT) mark the check Unicorn's own generator then asks
+ * for, and the check's replacement generates nothing for those. Any check the engine cannot
+ * vouch for (another engine, a TCG context not checked above, another Unicorn) is generated.
+ */
+static int in_memory_op;
+
+static native_engine *engine_of_tcg(void *s) {
+  for (int i = 0; i < native_engines_used; i++) {
+    native_engine *ne = native_engines[i];
+    if (ne && ne->tcg_state > 0 && ne->tcg == s) return ne;
+  }
+  return NULL;
+}
+
+static void memory_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
+  if (resolve(a) < 0 || !own) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no %s_%s\n", name, a->suffix);
+    abort();
+  }
+  in_memory_op++;
+  own(s, val, addr, idx, memop);
+  in_memory_op--;
+}
+
+static void exit_check(arch_fns *a, void *s) {
+  if (resolve(a) < 0 || !a->exit_check) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no check_exit_request_%s\n", a->suffix);
+    abort();
+  }
+  if (in_memory_op && unicorn_2_0()) {
+    native_engine *ne = engine_of_tcg(s);
+    if (ne && ne->memory_hooks == 0) {
+      ne->exit_checks_elided++;
+      return;
+    }
+  }
+  a->exit_check(s);
+}
+
+#define MEMORY_OP(op, arch) \
+  void tcg_gen_qemu_##op##_##arch(void *s, void *val, void *addr, uintptr_t idx, int memop) { \
+    memory_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
+  }
+MEMORY_OP(ld_i32, x86_64)
+MEMORY_OP(st_i32, x86_64)
+MEMORY_OP(ld_i64, x86_64)
+MEMORY_OP(st_i64, x86_64)
+MEMORY_OP(ld_i32, aarch64)
+MEMORY_OP(st_i32, aarch64)
+MEMORY_OP(ld_i64, aarch64)
+MEMORY_OP(st_i64, aarch64)
+#undef MEMORY_OP
+
+void check_exit_request_x86_64(void *s) { exit_check(&fns_x86_64, s); }
+void check_exit_request_aarch64(void *s) { exit_check(&fns_aarch64, s); }
+
+/* How many hooks on valid data accesses the engine has (0: accesses are translated without
+ * the exit check). */
+void ss_memory_hooks(void *uc, int count) {
+  native_engine *ne = native_engine_of(uc);
+  if (ne) ne->memory_hooks = count;
+}
+
+/* Exit checks left out of translated loads and stores so far. */
+uint64_t ss_exit_checks_elided(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? ne->exit_checks_elided : 0;
 }
 
 /*
