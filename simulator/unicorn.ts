@@ -832,7 +832,7 @@ class UnicornEngine implements CpuEngine {
     if (!this.closed) loadHelper().memoryHooks(this.uc, this.accessHooks);
   }
 
-  /** Loads and stores translated without Unicorn's exit check after them, so far. */
+  /** Loads translated without Unicorn's exit check after them, so far. */
   exitChecksElided(): number {
     return Number(loadHelper().exitChecksElided(this.uc));
   }

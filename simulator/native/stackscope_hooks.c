@@ -706,8 +706,8 @@ typedef struct {
   set_dirty_fn set_dirty;
   set_page_fn set_page;
   void (*tlb_flush)(void *cpu);
-  /* guest loads and stores, and the exit check Unicorn generates after each */
-  ldst_fn ld_i32, st_i32, ld_i64, st_i64;
+  /* guest loads, and the exit check Unicorn generates after each */
+  ldst_fn ld_i32, ld_i64;
   void (*exit_check)(void *s);
   void *restore_state;
   void *add_inline_hook, *del_inline_hook;
@@ -746,9 +746,7 @@ static int resolve(arch_fns *a) {
     a->set_page = (set_page_fn)unicorn_symbol("tlb_set_page_with_attrs", a->suffix);
     a->tlb_flush = unicorn_symbol("tlb_flush", a->suffix);
     a->ld_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i32", a->suffix);
-    a->st_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i32", a->suffix);
     a->ld_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i64", a->suffix);
-    a->st_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i64", a->suffix);
     a->exit_check = unicorn_symbol("check_exit_request", a->suffix);
     a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
@@ -1017,21 +1015,21 @@ uint64_t ss_tlb_grown(void *uc) {
 }
 
 /*
- * Exit checks after guest loads and stores. Unicorn 2.0.1 generates, after every guest load
- * and store, a check of the exit request (a load and a conditional branch out of the block),
- * so that a hook on valid accesses that stops emulation takes effect at once. The branch ends
- * a TCG basic block, so guest registers held in host registers are written back before every
- * access and loaded again after it: on a loop of three accesses per six instructions this costs
- * more than the access itself. Invalid accesses do not need it (2.0.1 leaves the block at once
- * through cpu_loop_exit), and a stop from a block or code hook has checks of its own. So where
- * the engine has no hook on valid accesses when a block is translated (the host says so with
+ * Exit checks after guest loads. Unicorn 2.0.1 generates, after every guest load and store, a
+ * check of the exit request (a load and a conditional branch out of the block), so that a stop
+ * requested during the access takes effect at once. The branch ends a TCG basic block, so
+ * guest registers held in host registers are written back around every access. After a load
+ * only a hook on valid accesses can ask for that stop: an invalid load leaves the block at once
+ * (2.0.1 calls cpu_loop_exit), and a stop from a block or code hook has checks of its own. (An
+ * invalid store only requests the exit and returns: its check stays.) So where the engine has
+ * no hook on valid accesses when a block is translated (the host says so with
  * ss_memory_hooks; an access hook added later applies only to code translated after it, as in
- * Unicorn), the replacements below translate loads and stores without it: the load and store
- * generators (bound here through the PLT) mark the check Unicorn's own generator then asks
- * for, and the check's replacement generates nothing for those. Any check the engine cannot
- * vouch for (another engine, a TCG context not checked above, another Unicorn) is generated.
+ * Unicorn), the replacements below translate loads without it: the load generators (bound
+ * here through the PLT) mark the check Unicorn's own generator then asks for, and the check's
+ * replacement generates nothing for those. Any check the engine cannot vouch for (a store,
+ * another engine, a TCG context not checked above, another Unicorn) is generated.
  */
-static int in_memory_op;
+static int in_load;
 
 static native_engine *engine_of_tcg(void *s) {
   for (int i = 0; i < native_engines_used; i++) {
@@ -1041,14 +1039,14 @@ static native_engine *engine_of_tcg(void *s) {
   return NULL;
 }
 
-static void memory_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
+static void load_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
   if (resolve(a) < 0 || !own) {
     fprintf(stderr, "stackscope: libunicorn.so.2 has no %s_%s\n", name, a->suffix);
     abort();
   }
-  in_memory_op++;
+  in_load++;
   own(s, val, addr, idx, memop);
-  in_memory_op--;
+  in_load--;
 }
 
 static void exit_check(arch_fns *a, void *s) {
@@ -1056,7 +1054,7 @@ static void exit_check(arch_fns *a, void *s) {
     fprintf(stderr, "stackscope: libunicorn.so.2 has no check_exit_request_%s\n", a->suffix);
     abort();
   }
-  if (in_memory_op && unicorn_2_0()) {
+  if (in_load && unicorn_2_0()) {
     native_engine *ne = engine_of_tcg(s);
     if (ne && ne->memory_hooks == 0) {
       ne->exit_checks_elided++;
@@ -1066,19 +1064,15 @@ static void exit_check(arch_fns *a, void *s) {
   a->exit_check(s);
 }
 
-#define MEMORY_OP(op, arch) \
+#define LOAD_OP(op, arch) \
   void tcg_gen_qemu_##op##_##arch(void *s, void *val, void *addr, uintptr_t idx, int memop) { \
-    memory_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
+    load_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
   }
-MEMORY_OP(ld_i32, x86_64)
-MEMORY_OP(st_i32, x86_64)
-MEMORY_OP(ld_i64, x86_64)
-MEMORY_OP(st_i64, x86_64)
-MEMORY_OP(ld_i32, aarch64)
-MEMORY_OP(st_i32, aarch64)
-MEMORY_OP(ld_i64, aarch64)
-MEMORY_OP(st_i64, aarch64)
-#undef MEMORY_OP
+LOAD_OP(ld_i32, x86_64)
+LOAD_OP(ld_i64, x86_64)
+LOAD_OP(ld_i32, aarch64)
+LOAD_OP(ld_i64, aarch64)
+#undef LOAD_OP
 
 void check_exit_request_x86_64(void *s) { exit_check(&fns_x86_64, s); }
 void check_exit_request_aarch64(void *s) { exit_check(&fns_aarch64, s); }
@@ -1090,7 +1084,7 @@ void ss_memory_hooks(void *uc, int count) {
   if (ne) ne->memory_hooks = count;
 }
 
-/* Exit checks left out of translated loads and stores so far. */
+/* Exit checks left out of translated loads so far. */
 uint64_t ss_exit_checks_elided(void *uc) {
   native_engine *ne = native_engine_of(uc);
   return ne ? ne->exit_checks_elided : 0;
