@@ -6,7 +6,7 @@
 import { functionDisplayName, type WasmModule } from '../compiler/frontend/module.ts';
 import { link, placeImage, type LinkedImage, type Permissions } from '../loader/link.ts';
 import { PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
-import type { Machine } from '../simulator/machine.ts';
+import type { Machine, Region } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';
 import type { ModuleCode } from './image-module.ts';
 
@@ -39,12 +39,22 @@ let imageCounter = 0;
 export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`): PlacedImage {
   if (image.arch !== machine.arch) throw new RuntimeError(name, `image is for ${image.arch}, the machine is ${machine.arch}`);
   const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: freeAddressAbove(machine) });
+  const mapped: Region[] = [];
   placeImage(linked, {
     mapRegion: (kind, address, size, perms) => {
       // Map writable first only for non-code; code is written through the host view.
-      machine.map(`${name}:${kind}`, Number(size), protOf(perms), address);
+      mapped.push(machine.map(`${name}:${kind}`, Number(size), protOf(perms), address));
     },
-    writeBytes: (address, bytes) => machine.writeBytes(address, bytes),
+    writeBytes: (address, bytes) => {
+      // Regions this placement just mapped (at addresses never mapped before) have run
+      // nothing, so no translated code, block count or system-instruction hook covers them:
+      // their bytes go straight into their memory. Machine.writeBytes would ask the engine
+      // to drop translations over the range, which costs Unicorn about a millisecond for a
+      // text segment even when there are none (a fuzz campaign places one per program).
+      const region = mapped.find((r) => address >= r.address && address + BigInt(bytes.length) <= r.address + BigInt(r.size));
+      if (region) region.view.set(bytes, Number(address - region.address));
+      else machine.writeBytes(address, bytes);
+    },
   });
   const text = linked.sections.find((s) => s.name === '.text');
   if (!text) throw new RuntimeError(name, 'image has no .text section');
