@@ -41,6 +41,8 @@ test.before(async () => {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1500, height: 950 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  // Clicks and waits get two minutes: a page of 1,000-word frames renders slowly under load.
+  context.setDefaultTimeout(120_000);
 });
 
 test.after.always(async () => {
@@ -61,7 +63,7 @@ async function open(file: string): Promise<{ page: Page; errors: string[] }> {
     if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) errors.push(`network request: ${r.url()}`);
   });
   await page.goto(pathToFileURL(file).href);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  await page.waitForSelector('body[data-ready="true"]');
   return { page, errors };
 }
 
@@ -96,8 +98,10 @@ function interestingBit(run: ArchRun): Target {
   return first;
 }
 
+// One page at a time: three pages rendering at once in one chromium, beside the rest of the
+// suite, took past Playwright's 30 s action timeout on a loaded 2-core machine.
 for (const example of EXAMPLES) {
-  test(`${example}: the page shows both arches' frames, bits, roots and what-if in chromium`, async (t) => {
+  test.serial(`${example}: the page shows both arches' frames, bits, roots and what-if in chromium`, async (t) => {
     const file = scratchPath(`${example}.html`);
     const made = await cli('run', `examples/${example}`, '--arch', 'both', '--html', file);
     t.is(made.code, 0, made.stderr);
