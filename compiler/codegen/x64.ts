@@ -438,49 +438,37 @@ export class X64MacroAssembler implements MacroAssembler {
     const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
     return fitsI32(v) ? Number(v) : undefined;
   }
-  branchCompareImm(cond: Cond, wide: boolean, x: Loc, imm: bigint, label: Label): void {
-    const a = this.asm;
-    let xr: Gpr;
-    if (isRegLoc(x)) {
-      xr = sized(x as Gpr64, wide);
-    } else {
-      xr = sized('rax', wide);
-      a.load(xr, this.slot(x));
-    }
+  /** A register holding the value at `x`: its own, or rax loaded from the slot. */
+  private inReg(x: Loc, wide: boolean): Gpr {
+    if (isRegLoc(x)) return sized(x as Gpr64, wide);
+    this.asm.load(sized('rax', wide), this.slot(x));
+    return sized('rax', wide);
+  }
+  /** `op r, imm`, through rcx when the constant is no imm32. */
+  private aluConst(op: 'add' | 'sub' | 'and' | 'or' | 'xor' | 'cmp', r: Gpr, imm: bigint, wide: boolean): void {
     const k = this.imm32(imm, wide);
     if (k !== undefined) {
-      a.cmpImm(xr, k);
+      this.asm.aluImm(op, r, k);
     } else {
-      a.movImm('rcx', BigInt.asUintN(64, imm));
-      a.cmp(xr, sized('rcx', wide));
+      this.asm.movImm('rcx', BigInt.asUintN(64, imm));
+      this.asm.alu(op, r, sized('rcx', wide));
     }
-    a.jcc(COND[cond], label);
+  }
+  branchCompareImm(cond: Cond, wide: boolean, x: Loc, imm: bigint, label: Label): void {
+    this.aluConst('cmp', this.inReg(x, wide), imm, wide);
+    this.asm.jcc(COND[cond], label);
   }
   binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
-    const a = this.asm;
     const d = isRegLoc(dst) ? (dst as Gpr64) : 'rax';
     this.readLoc(sized(d, wide), x);
-    const k = this.imm32(imm, wide);
-    if (k !== undefined) {
-      a.aluImm(op, sized(d, wide), k);
-    } else {
-      a.movImm('rcx', BigInt.asUintN(64, imm));
-      a.alu(op, sized(d, wide), sized('rcx', wide));
-    }
+    this.aluConst(op, sized(d, wide), imm, wide);
     this.writeLoc(dst, d);
   }
   branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
-    const a = this.asm;
-    let xr: Gpr;
-    if (isRegLoc(x)) {
-      xr = sized(x as Gpr64, wide);
-    } else {
-      xr = sized('rax', wide);
-      a.load(xr, this.slot(x));
-    }
-    if (isRegLoc(y)) a.cmp(xr, sized(y as Gpr64, wide));
-    else a.aluLoad('cmp', xr, this.slot(y));
-    a.jcc(COND[cond], label);
+    const xr = this.inReg(x, wide);
+    if (isRegLoc(y)) this.asm.cmp(xr, sized(y as Gpr64, wide));
+    else this.asm.aluLoad('cmp', xr, this.slot(y));
+    this.asm.jcc(COND[cond], label);
   }
   branchCmp(cond: Cond, wide: boolean, x: VReg, y: VReg | number, label: Label): void {
     this.compareRegs(wide, x, y);
