@@ -15,7 +15,8 @@
  * Both sides measure a warm run: the harness times calls after a first one; the Machine runs
  * with `accumulate` (predictor, caches and scoreboard carry over) and reports the second
  * call's cycles. Host samples bracket each call between two calibration runs (a chain of
- * dependent adds), drop samples whose brackets disagree by more than 2 % and take the median.
+ * dependent adds), drop samples whose brackets disagree by more than 2 % and take the least
+ * median of five runs of consecutive samples (ROBUST_STATISTIC_C).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -13,9 +13,10 @@
  * (loop bodies in Intel-syntax assembly) and measures cycles per iteration with rdtsc,
  * calibrated against a chain of dependent adds (1 cycle each on every modern x86 core: TSC
  * ticks per core cycle = ticks per add; see docs/cycle-model.md). The same kernels, assembled
- * the same way, run through the Machine: core kernels in fast mode (MAPE target ≤ 10 %),
- * branch and memory kernels in detailed mode (target ≤ 30 %). The model is znver3, the closest
- * to the Zen 4 host. Prints one JSON line per metric.
+ * the same way, run through the Machine: core kernels in fast mode, branch and memory kernels
+ * in detailed mode, with the table of the host (`--uarch host`). Speed is process CPU time
+ * (bench/clock.ts). Prints one JSON line per metric, and at the end one `target_*` line per
+ * target of issue 22 item 5 with its verdict (docs/cycle-model.md, *Speed*).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -101,7 +102,8 @@ const hookCallEngine = (arch: Arch) => openUnicorn(arch, { inlineCounters: false
 
 /**
  * Best seconds of one process's runs; see fastModeSeconds. `call`: fast mode through
- * hookCallEngine. `pairs`: bare over fast of each repeat, the two runs made back to back.
+ * hookCallEngine. `pairs`: bare over fast of each repeat, each side the best of PAIR_RUNS
+ * runs made alternately.
  */
 export interface SpeedSample {
   alu: { bare: number; noop: number; fast: number; call: number; instructions: number; pairs: number[] };
@@ -212,14 +214,14 @@ interface Verdict {
 }
 const verdicts: Verdict[] = [];
 
-/** Records and prints a figure against its target: `at least` (≥) or `at most` (≤). */
+/** Records a figure against its target, `at least` (≥) or `at most` (≤), for printVerdicts. */
 function judge(arch: Arch, metric: string, value: number, bound: 'at least' | 'at most', limit: number, unit = ''): void {
   const met = bound === 'at least' ? value >= limit : value <= limit;
   const target = `${bound === 'at least' ? '≥' : '≤'} ${limit}${unit}`;
   verdicts.push({ metric, arch, value, target, met });
 }
 
-/** Prints every verdict of the run as `target_*` lines, then one line saying whether all held. */
+/** Prints every verdict of the run as `target_*` lines, then `targets_met` (how many held). */
 function printVerdicts(): void {
   for (const v of verdicts) emit({ bench: 'timing', arch: v.arch, metric: `target_${v.metric}`, target: v.target, verdict: v.met ? 'met' : 'not met', value: v.value });
   if (verdicts.length > 0) emit({ bench: 'timing', arch: 'any', metric: 'targets_met', value: `${verdicts.filter((v) => v.met).length} of ${verdicts.length}` });
