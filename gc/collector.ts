@@ -292,8 +292,10 @@ export class Collector {
   /**
    * v17: every frame of every activation, youngest first, with one cursor (walk.ts's
    * V17Cursor, the walk `walkV17` makes), so a frame costs a few typed-array loads and
-   * compares: its record is read where the cursor stands, and consecutive frames at the same
-   * return address (recursion, a loop of calls) reuse the previous stack-map lookup.
+   * compares: consecutive frames at the same return address (recursion, a loop of calls)
+   * reuse the previous stack-map lookup, and when that call site's map marks no word (and no
+   * mutant, conservative check or explanation needs the frame) the cursor folds the following
+   * frames there into a count.
    */
   private walkAndScanV17(acts: readonly ActivationTriple[], tableSet: TableMembership | undefined, report: GcReport, explained: ExplainedFrame[] | undefined): void {
     const cursor = this.cursor;
