@@ -1,10 +1,12 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import {
-  HELPER_BUILD_APT_LINE, LIBRARY_ROOT, NativeHelperError, buildIntoCache, helperCacheDir, loadNativeHelper, platformTag,
+  HELPER_BUILD_APT_LINE, LIBRARY_ROOT, NativeHelperError, buildIntoCache, checkoutBuildIsStale, helperCacheDir, loadNativeHelper,
+  platformTag,
 } from './native-helper.ts';
 
 const load = (path: string) => koffi.load(path);
@@ -48,4 +50,23 @@ test('no compiler: the error says where it tried and the exact apt-get line', (t
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a checkout build made from another C source is stale (its stamp differs from the source\'s SHA-256) and is passed over', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'stackscope-root-'));
+  try {
+    t.false(checkoutBuildIsStale(root), 'no stamp, no source: not known to be stale');
+    mkdirSync(join(root, 'build'));
+    mkdirSync(join(root, 'simulator', 'native'), { recursive: true });
+    const source = 'int ss_new_function(void) { return 1; }\n';
+    writeFileSync(join(root, 'simulator', 'native', 'stackscope_hooks.c'), source);
+    writeFileSync(join(root, 'build', '.hooks-src'), `${createHash('sha256').update('int old;\n').digest('hex')}\n`);
+    t.true(checkoutBuildIsStale(root));
+    writeFileSync(join(root, 'build', '.hooks-src'), `${createHash('sha256').update(source).digest('hex')}\n`);
+    t.false(checkoutBuildIsStale(root));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  // This checkout's own build is current (npm test runs scripts/setup.sh first).
+  t.false(checkoutBuildIsStale(LIBRARY_ROOT));
 });

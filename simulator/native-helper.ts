@@ -5,7 +5,7 @@
  * checkout (sources run through tsx) and `dist/` in the compiled package.
  *
  * Order: `STACKSCOPE_NATIVE_HELPER` (a path; used as is), then `<root>/build/` (what
- * scripts/setup.sh builds in a checkout), then `<root>/prebuilt/<platform>-<arch>/` (the one
+ * scripts/setup.sh builds in a checkout; skipped when built from another C source), then `<root>/prebuilt/<platform>-<arch>/` (the one
  * `npm pack` puts in the package, built for linux-x64 against Debian 12's libunicorn 2.0.1),
  * then the same two under the installed package as Node resolves `stackscope` (for code bundled
  * into another file), then a per-user cache that the first use fills by compiling the shipped
@@ -72,12 +72,26 @@ function installedLibraryRoot(): string | undefined {
 }
 
 /** The built-in places, in the order they are tried (the cache entry last). */
-export function helperCandidates(): { path: string; what: string }[] {
+export function helperCandidates(): { path: string; what: string; root?: string }[] {
   const roots = [LIBRARY_ROOT, installedLibraryRoot()].filter((r): r is string => r !== undefined);
   return roots.flatMap((root) => [
-    { path: join(root, 'build', NATIVE_HELPER_FILE), what: 'the checkout\'s build' },
+    { path: join(root, 'build', NATIVE_HELPER_FILE), what: 'the checkout\'s build', root },
     { path: join(root, 'prebuilt', platformTag(), NATIVE_HELPER_FILE), what: `the package's prebuilt ${platformTag()} helper` },
   ]);
+}
+
+/**
+ * Whether `root`'s `build/` helper was built from another `stackscope_hooks.c` than the one
+ * beside it: scripts/setup.sh writes the source's SHA-256 to `build/.hooks-src`, and a checkout
+ * that moved past a change to the C source without running it again would otherwise load a
+ * helper lacking the functions the TypeScript side now calls. Unknown (no stamp, no source): no.
+ */
+export function checkoutBuildIsStale(root: string): boolean {
+  const stamp = join(root, 'build', '.hooks-src');
+  const source = join(root, 'simulator', 'native', 'stackscope_hooks.c');
+  if (!existsSync(stamp) || !existsSync(source)) return false;
+  const built = readFileSync(stamp, 'utf8').trim();
+  return built !== createHash('sha256').update(readFileSync(source)).digest('hex');
 }
 
 /** The C source the cache is built from (beside this module, or in the installed package). */
@@ -108,8 +122,13 @@ export function loadNativeHelper<T>(load: (path: string) => T, env: NodeJS.Proce
     }
   }
   const tried: string[] = [];
-  for (const { path, what } of helperCandidates()) {
+  for (const { path, what, root } of helperCandidates()) {
     if (!existsSync(path)) continue;
+    if (root !== undefined && checkoutBuildIsStale(root)) {
+      // Built from an older C source: the cache entry below is built from the current one.
+      tried.push(`${what} ${path}: built from another stackscope_hooks.c (bash scripts/setup.sh rebuilds it)`);
+      continue;
+    }
     try {
       return { lib: load(path), path };
     } catch (e) {
