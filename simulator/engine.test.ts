@@ -251,6 +251,26 @@ for (const arch of ARCHES) {
     e.close();
   });
 
+  test(`${arch}: engines opened and closed one after another each count their own TLB fills (no closed engine's record is found again)`, (t) => {
+    // Once, the native helper's cache of "the engine of the CPU seen last" outlived ss_engine_close:
+    // the next engine's CPU, allocated at the same address, found the freed record, whose counts
+    // (and store ranges) it then used. Every engine must see exactly its own two fills.
+    const code = assemble(arch, arch === 'x64' ? 'mov [rdi + 8], rdi\nnop\n' : 'str x0, [x0, #8]\nnop\n');
+    const regs = registersOf(arch);
+    for (let i = 0; i < 20; i++) {
+      const e = openUnicorn(arch);
+      try {
+        e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+        e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+        e.regWrite(regs.ids[regs.intArgs[0]], DATA);
+        t.is(e.start(CODE, finalInstruction(arch, CODE, code)).error, 0);
+        t.is((e as unknown as { tlbFills(): { fills: number } }).tlbFills().fills, 2, `engine ${i}: one fill for the code page, one for the data page`);
+      } finally {
+        e.close();
+      }
+    }
+  });
+
   test(`${arch}: startCall writes, runs and reads in one round trip as regWrite, start and regRead do; interrupts stop the run natively`, (t) => {
     const e = openUnicorn(arch);
     const regs = registersOf(arch);

@@ -796,6 +796,8 @@ static native_engine **native_engines;
 static int native_engines_used;        /* entries [0, used) may be in use (NULL: free) */
 static int native_engines_capacity;
 static native_engine *last_native_engine;
+/* The engine of the CPU seen last by a TLB fill (see set_page). */
+static native_engine *last_cpu_engine;
 
 static native_engine *native_engine_of(void *uc) {
   if (last_native_engine && last_native_engine->uc == uc) return last_native_engine;
@@ -866,6 +868,8 @@ void ss_engine_close(void *uc) {
   native_engine *ne = native_engine_of(uc);
   if (!ne) return;
   if (last_native_engine == ne) last_native_engine = NULL;
+  /* Else a TLB fill for a later engine whose CPU lands at the same address finds this freed record. */
+  if (last_cpu_engine == ne) last_cpu_engine = NULL;
   for (int i = 0; i < native_engines_used; i++) {
     if (native_engines[i] == ne) native_engines[i] = NULL;
   }
@@ -951,7 +955,6 @@ int64_t ss_fast_stores_marked(void *uc) {
  */
 enum { PAGE_WRITE_BIT = 0x2, TLB_FIRST_ENTRIES = 256, TLB_MAX_ENTRIES = 1 << 16 };
 
-static native_engine *last_cpu_engine;
 
 static native_engine *native_engine_of_cpu(void *cpu) {
   if (last_cpu_engine && last_cpu_engine->cpu == cpu && last_cpu_engine->cpu_state > 0) return last_cpu_engine;
