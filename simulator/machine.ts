@@ -416,13 +416,13 @@ export class Machine {
         return;
       }
     }
-    if (this.spUnaligned && this.sp() % this.stackAlignment !== 0n) {
-      const access = this.spAccessSites.get(pc);
-      if (access) {
-        this.pendingSystem = access;
-        this.engine.stop();
-        return;
-      }
+    // SP is read only at a load/store through it (under the all-code hook, this runs for
+    // every instruction while SP is unaligned).
+    const access = this.spUnaligned ? this.spAccessSites.get(pc) : undefined;
+    if (access && this.sp() % this.stackAlignment !== 0n) {
+      this.pendingSystem = access;
+      this.engine.stop();
+      return;
     }
     if (!site || site.kind === 'sp-watch') return;
     this.pendingSystem = site;
