@@ -208,7 +208,9 @@ for (const arch of ARCHES) {
     const started = performance.now();
     expectTrap(t, () => m.call(fn.spin, [], { budget: null, timeoutMs: 150 }), 'timeout');
     const elapsed = performance.now() - started;
-    t.true(elapsed >= 150 && elapsed < 2000, `${elapsed} ms`);
+    // No upper bound: with no budget the spin never ends by itself, so returning at all is the
+    // timeout's doing; how soon after 150 ms depends on the machine's load, not on the code.
+    t.true(elapsed >= 150, `${elapsed} ms`);
     // A negative limit is the host's mistake, never a huge unsigned budget or a past deadline.
     t.throws(() => m.call(fn.spin, [], { budget: -1n }), { instanceOf: MachineError, message: /budget must be a positive/ });
     t.throws(() => m.call(fn.spin, [], { timeoutMs: -5 }), { instanceOf: MachineError, message: /timeoutMs must be a positive/ });
