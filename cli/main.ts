@@ -27,14 +27,14 @@ commands:
   compile   compile a Wasm module into an ELF image for x64 or aarch64 (--print lists it)
   inspect   sections, symbols and relocations of an ELF64 object (as readelf shows them)
   disasm    disassemble raw machine code (hex or a file)
-  layout    the VMContext layout (wasmtime v17, or --profile v31) of a module, image, or counts
+  layout    the VMContext layout (wasmtime v17, or --profile v31|v44) of a module, image, or counts
   demo      run the current teaching demo on both arches
   fuzz      generate random GC-heavy programs and check them against a reference model
 
 options:
   --help     this text (or 'stackscope <command> --help')
   --version  print the version
-  --profile  v17|v31: the wasmtime era (run, explain, gc, compile, layout, demo, fuzz; default v17)
+  --profile  v17|v31|v44: the wasmtime era (run, explain, gc, compile, layout, demo, fuzz; default v17)
   --regalloc none|linear-scan: values in stack slots or in registers (run, explain, gc, compile,
              demo, fuzz; default none)
 

@@ -31,6 +31,39 @@ test('layout --profile v31 --json carries the profile, the structs and the const
   t.is(j.builtins[26], 'gc');
 });
 
+test('layout --profile v44 prints the 48-byte header, VMStoreContext with the stack chain, every stack-switching struct, the DRC header and 58 builtins', async (t) => {
+  const r = await cli('layout', '--profile', 'v44', '--counts', 'num_imported_functions=1,num_imported_tags=1,num_escaped_funcs=1');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^VMContext \(wasmtime v44, pointer size 8\): 128 bytes/);
+  t.regex(r.stdout, /\n {6}32 {7}8  gc_heap_data\n/);
+  t.regex(r.stdout, /imported_tags\[0\] @ 72  from@72 vmctx@80 index@88/);
+  t.regex(r.stdout, /func_refs\[0\] @ 96  array_call@96 wasm_call@104 type_index@112 vmctx@120/);
+  t.regex(r.stdout, /VMStoreContext +128 bytes .*stack_chain@88/);
+  t.regex(r.stdout, /VMContRef +136 bytes  common_stack_information@0 parent_chain@48 last_ancestor@64 revision@72 stack@80 args@104 values@120/);
+  t.regex(r.stdout, /VMDrcHeader +24 bytes  header@0 ref_count@8 next_over_approximated_stack_root@16 object_size@20/);
+  t.regex(r.stdout, /builtins \(58, index order\)/);
+  const j = await cli('layout', '--profile', 'v44', '--json', TEACHING_WAT_PATH);
+  t.is(j.code, 0, j.stderr);
+  const view = JSON.parse(j.stdout) as { profile: string; structs: { name: string; fields: Record<string, number> }[]; constants: Record<string, number>; builtins: string[] };
+  t.is(view.profile, 'v44');
+  t.deepEqual(view.structs.find((s) => s.name === 'VMCommonStackInformation')?.fields, { limits: 0, state: 16, handlers: 24, first_switch_handler_index: 40 });
+  t.is(view.constants.free_list_align, 16);
+  t.is(view.builtins[52], 'cont_new');
+});
+
+for (const arch of ['x64', 'aarch64']) {
+  test(`${arch}: run and compile with --profile v44 exit 2 naming the missing v44 compiler, never another era`, async (t) => {
+    for (const argv of [
+      ['run', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'fib', '5'],
+      ['compile', TEACHING_WAT_PATH, '--arch', arch, '--json'],
+    ]) {
+      const r = await cli(...argv, '--profile', 'v44');
+      t.is(r.code, 2, argv.join(' '));
+      t.regex(r.stderr, /ProfileUnsupportedError: profile v44: the compiler \(compiler\/\) does not implement v44 code generation/, argv.join(' '));
+    }
+  });
+}
+
 test('layout without --profile is the v17 layout, unchanged', async (t) => {
   const [plain, v17] = await Promise.all([cli('layout', '--json', TEACHING_WAT_PATH), cli('layout', '--json', '--profile', 'v17', TEACHING_WAT_PATH)]);
   t.is(plain.code, 0);
@@ -72,9 +105,9 @@ test('demo and fuzz check the profile before doing anything', async (t) => {
 });
 
 test('unknown profiles and --profile on ELF objects are usage errors', async (t) => {
-  const bad = await cli('layout', '--profile', 'v44', TEACHING_WAT_PATH);
+  const bad = await cli('layout', '--profile', 'v45', TEACHING_WAT_PATH);
   t.is(bad.code, 2);
-  t.regex(bad.stderr, /--profile: 'v44' is not a profile \(v17 or v31\)/);
+  t.regex(bad.stderr, /--profile: 'v45' is not a profile \(v17 or v31 or v44\)/);
   const tags = await cli('layout', '--counts', 'num_defined_tags=1');
   t.is(tags.code, 2);
   t.regex(tags.stderr, /the v17 VMContext has no tags/);

@@ -1,5 +1,5 @@
 /**
- * `--profile v17|v31`, shared by every command that compiles, runs, lays out or collects
+ * `--profile v17|v31|v44`, shared by every command that compiles, runs, lays out or collects
  * (docs/cli.md). The record comes from profiles/; what a command does with it is the library's
  * business (Engine, compileModule, the layout view), so a profile a layer does not implement yet
  * fails there with ProfileUnsupportedError (exit 2), never as a silent v17 run.

@@ -33,6 +33,7 @@ import {
   type V31OffsetsFields,
 } from './v31/vmoffsets.ts';
 import { VMOffsets, type VMOffsetsFields } from './vmoffsets.ts';
+import { v44View } from './v44/layout-view.ts';
 
 /** A module shape in the union of every era's VMOffsets inputs (eras ignore counts they lack). */
 export type LayoutCounts = VMOffsetsFields & { numImportedTags: number; numDefinedTags: number };
@@ -94,7 +95,7 @@ function v17View(counts: LayoutCounts): LayoutView {
 }
 
 /** A layout record's field offsets under wasmtime's (snake_case) names: everything but sizes and alignment. */
-function fieldsOf(layout: Record<string, number>): Record<string, number> {
+export function fieldsOf(layout: Record<string, number>): Record<string, number> {
   return Object.fromEntries(
     Object.entries(layout)
       .filter(([k]) => k !== 'size' && k !== 'align' && !k.endsWith('Size'))
@@ -154,7 +155,7 @@ function v31View(counts: LayoutCounts): LayoutView {
 export const VMCONTEXT_LAYOUTS: CapabilityTable<VMContextFamily, (counts: LayoutCounts) => LayoutView> = {
   capability: 'vmcontext',
   where: 'compiler/profiles.ts',
-  implementations: { v17: v17View, v31: v31View },
+  implementations: { v17: v17View, v31: v31View, v44: v44View },
   missing: {},
 };
 
@@ -168,7 +169,10 @@ export const CODE_GENERATORS: CapabilityTable<VMContextFamily, true> = {
   capability: 'codegen',
   where: 'the compiler (compiler/)',
   implementations: { v17: true },
-  missing: { v31: 'v31 code generation (32-bit VMGcRefs, the DRC inc/dec barriers, typed user stack maps)' },
+  missing: {
+    v31: 'v31 code generation (32-bit VMGcRefs, the DRC inc/dec barriers, typed user stack maps)',
+    v44: 'v44 code generation (32-bit VMGcRefs, the over-approximated-list barriers, typed user stack maps, stack switching)',
+  },
 };
 
 /** Throws ProfileUnsupportedError unless the compiler can emit code for `profile`. */

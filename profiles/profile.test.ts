@@ -29,10 +29,12 @@ test('the records hold the era facts the layers consult', (t) => {
   t.like(PROFILES.v17, { gcRefBytes: 8, stackMaps: 'bitmap-words', gcHeap: 'extern-data', vmcontext: 'v17' });
   t.like(PROFILES.v31, { gcRefBytes: 4, stackMaps: 'user-typed', gcHeap: 'drc-heap', vmcontext: 'v31' });
   t.is(PROFILES.v31.wasmtime.release, '31.0.0');
+  t.like(PROFILES.v44, { gcRefBytes: 4, stackMaps: 'user-typed', gcHeap: 'drc-heap-v44', vmcontext: 'v44', collector: 'v44', codegen: 'v44' });
+  t.is(PROFILES.v44.wasmtime.release, '44.0.0');
 });
 
 test('unknown names are typed errors (also for non-strings and inherited keys)', (t) => {
-  for (const bad of ['v44', 'V17', '', 'toString', 17, null]) {
+  for (const bad of ['v45', 'V17', '', 'toString', 17, null]) {
     t.throws(() => profileNamed(bad as string), { instanceOf: UnknownProfileError });
   }
 });

@@ -8,14 +8,14 @@
  * implement yet is a `ProfileUnsupportedError` naming what is missing, never a silent fallback
  * to another era.
  *
- * A new era (wasmtime v44, issue 19) is one more record in `PROFILES` and one more entry in the
- * tables of the capabilities that changed; capabilities it shares with an older era (v44 keeps
- * v31's 32-bit refs and typed user stack maps) reuse their implementations unchanged.
+ * A new era is one more record in `PROFILES` and one more entry in the tables of the
+ * capabilities that changed; capabilities it shares with an older era (v44 keeps v31's 32-bit
+ * refs and typed user stack maps) reuse their implementations unchanged.
  */
 import { StackscopeError } from '../isa/error.ts';
 
 /** The profiles stackscope knows, oldest first. */
-export const PROFILE_NAMES = ['v17', 'v31'] as const;
+export const PROFILE_NAMES = ['v17', 'v31', 'v44'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 /** The profile an Engine, a CLI command or a compile uses when none is given. */
@@ -27,8 +27,10 @@ export const DEFAULT_PROFILE: ProfileName = 'v17';
  *   store fat pointer, builtins, signature ids; then imports, definitions, globals, func_refs).
  * - `v31`: wasmtime v31 (80-byte header with gc_heap_base/bound/data, type ids, stack chain;
  *   memories first, tags, 32-byte func_refs).
+ * - `v44`: wasmtime v44 (48-byte header: store context, builtins, epoch, gc_heap_data, type ids;
+ *   24-byte table, global and tag imports; VMStoreContext holds the GC heap and the stack chain).
  */
-export type VMContextFamily = 'v17' | 'v31';
+export type VMContextFamily = 'v17' | 'v31' | 'v44';
 
 /**
  * What a stack map is (compiler/ emits it, the image stores it, gc/ reads it):
@@ -41,9 +43,12 @@ export type StackMapFormat = 'bitmap-words' | 'user-typed';
  * Where GC objects live and how references to them look:
  * - `extern-data`: v17's VMExternData objects in host (here: guest) memory, 64-bit pointers;
  * - `drc-heap`: v31's GC heap (a 512 KiB region indexed by 32-bit VMGcRefs, DRC headers, a
- *   first-fit free list) and its activations table of u32 refs.
+ *   first-fit free list) and its activations table of u32 refs;
+ * - `drc-heap-v44`: v44's GC heap (a memory of 64 KiB pages that grows on demand, 24-byte DRC
+ *   headers, a free list with ALIGN 16) and the intrusive over-approximated list through the
+ *   headers (no activations table).
  */
-export type GcHeapFamily = 'extern-data' | 'drc-heap';
+export type GcHeapFamily = 'extern-data' | 'drc-heap' | 'drc-heap-v44';
 
 /** A capability each layer implements per value of the record's field. */
 export type Capability = 'vmcontext' | 'builtins' | 'codegen' | 'stackMaps' | 'gcHeap' | 'collector';
@@ -122,8 +127,21 @@ const V31: Profile = Object.freeze({
   gcRefBytes: 4,
 } as const);
 
+const V44: Profile = Object.freeze({
+  name: 'v44',
+  wasmtime: Object.freeze({ release: '44.0.0', commit: 'af382d7d94' }),
+  summary: 'wasmtime v44: stack switching (continuation stacks linked by VMContRef and the store\'s stack chain), DRC with an intrusive over-approximated list in a growable GC heap, 32-bit VMGcRefs, user stack maps',
+  vmcontext: 'v44',
+  builtins: 'v44',
+  codegen: 'v44',
+  stackMaps: 'user-typed',
+  gcHeap: 'drc-heap-v44',
+  collector: 'v44',
+  gcRefBytes: 4,
+} as const);
+
 /** Every profile by name. */
-export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({ v17: V17, v31: V31 });
+export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({ v17: V17, v31: V31, v44: V44 });
 
 /** The record of a profile name; `undefined` means the default (v17). */
 export function profileNamed(name: ProfileName | string | undefined): Profile {

@@ -41,10 +41,21 @@ for (const arch of ARCHES) {
     t.like(store, { profile: 'v31', capability: 'collector' });
     t.regex(store!.message, /DRC collector/);
   });
+
+  test(`${arch}: profile v44 compiles nothing and creates no store yet, and names v44 in the error`, async (t) => {
+    const engine = new Engine({ arch, profile: 'v44' });
+    t.is(engine.profile, PROFILES.v44);
+    const compile = await t.throwsAsync(Module.fromWat(engine, WAT), { instanceOf: ProfileUnsupportedError });
+    t.like(compile, { profile: 'v44', capability: 'codegen' });
+    t.regex(compile!.message, /profile v44: .*v44 code generation/);
+    const store = await t.throwsAsync(Store.create(engine), { instanceOf: ProfileUnsupportedError });
+    t.like(store, { profile: 'v44', capability: 'collector' });
+    t.regex(store!.message, /the v44 store/);
+  });
 }
 
 test('an unknown profile is an UnknownProfileError from the Engine', (t) => {
-  t.throws(() => new Engine({ arch: 'x64', profile: 'v44' as 'v17' }), { instanceOf: UnknownProfileError });
+  t.throws(() => new Engine({ arch: 'x64', profile: 'v45' as 'v17' }), { instanceOf: UnknownProfileError });
 });
 
 test('the package root exports the profiles, the v31 pieces and their errors (all StackscopeErrors)', async (t) => {

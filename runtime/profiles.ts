@@ -13,7 +13,10 @@ export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, 'v17'> = {
   capability: 'collector',
   where: 'the runtime (runtime/store.ts)',
   implementations: { v17: 'v17' },
-  missing: { v31: 'the v31 store: the DRC collector over the 512 KiB GC heap, its activations table and v31 instantiation' },
+  missing: {
+    v31: 'the v31 store: the DRC collector over the 512 KiB GC heap, its activations table and v31 instantiation',
+    v44: 'the v44 store: v44 instantiation, continuation stacks and the store stack chain (the v44 collector exists as gc/drc44/)',
+  },
 };
 
 /** Throws ProfileUnsupportedError unless a Store can be created for `profile`. */

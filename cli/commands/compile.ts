@@ -9,7 +9,7 @@ import { parseArgs, parseRegalloc, rejectUnknown, UsageError } from '../args.ts'
 import type { Output } from '../output.ts';
 
 export const COMPILE_HELP = `usage: stackscope compile <file.wat | file.wasm> --arch x64|aarch64 [-o out.o] [--print] [--json]
-                         [--profile v17|v31] [--regalloc none|linear-scan]
+                         [--profile v17|v31|v44] [--regalloc none|linear-scan]
 
 Compiles a WebAssembly module (text or binary) into an ELF64 relocatable object in the
 Cranelift / wasmtime v17 conventions (docs/image-format.md). -o writes the object.
@@ -18,8 +18,8 @@ implements, relocations, trap sites, and at each call the stack map (mapped word
 bit 0 rightmost, and the frame slots its set bits cover).
 --json prints a summary: functions (index, symbol, name, offset, size, frame size), traps and
 stack maps. Exit code 2 with a located message when the module is invalid or unsupported.
---profile v17|v31 is the wasmtime era to compile for (default v17; docs/profiles.md): v31 code
-generation does not exist yet, so --profile v31 is a ProfileUnsupportedError (exit 2).
+--profile v17|v31|v44 is the wasmtime era to compile for (default v17; docs/profiles.md): v31 and
+v44 code generation do not exist yet, so --profile v31|v44 is a ProfileUnsupportedError (exit 2).
 --regalloc chooses where values live: none (default) gives every value its own stack slot;
 linear-scan keeps them in registers and spills references to slots around each call they
 survive (the listing marks each spill and reload).`;

@@ -17,7 +17,7 @@ import type { ArchRun } from '../../viewer/index.ts';
 const EXAMPLE = 'recursion-gc';
 const WAT_PATH = join('examples', EXAMPLE, `${EXAMPLE}.wat`);
 
-export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64] [--html FILE] [--profile v17|v31] [--regalloc none|linear-scan]
+export const DEMO_HELP = `usage: stackscope demo [--arch x64|aarch64] [--html FILE] [--profile v17|v31|v44] [--regalloc none|linear-scan]
 
 Runs the teaching example examples/${EXAMPLE} end to end on both arches (or one): compiles
 its .wat to a machine-code image, instantiates it through the runtime's API, calls a recursive

@@ -19,7 +19,7 @@ import { loadDriver, resolveModulePath } from '../drivers.ts';
 
 export const EXPLAIN_HELP = `usage: stackscope explain <file.wat | file.wasm | image.o | examples/NAME> --at <function | pc>
                           [--arch x64|aarch64|both] [--invoke NAME ARGS...] [--nth N] [--json] [--html FILE]
-                          [--profile v17|v31] [--regalloc none|linear-scan]
+                          [--profile v17|v31|v44] [--regalloc none|linear-scan]
 
 Runs the module (as 'stackscope run' does, with the same host imports and --invoke; without
 --invoke, an export named 'main' or '_start') until execution reaches a safepoint — a call

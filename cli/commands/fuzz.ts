@@ -17,7 +17,7 @@ export const FUZZ_HELP = `usage: stackscope fuzz [--arch x64|aarch64|both] [--se
                       [--ops N] [--jobs N] [--shard I/N] [--mutant NAME] [--list-mutants]
                       [--corpus DIR] [--replay FILE] [--json]
                       [--walker v17|canary|both] [--out DIR] [--mix KIND=W,...] [--functions N]
-                      [--max-depth N] [--no-shrink] [--keep-going] [--no-debug-checks] [--profile v17|v31]
+                      [--max-depth N] [--no-shrink] [--keep-going] [--no-debug-checks] [--profile v17|v31|v44]
                       [--regalloc none|linear-scan|both]
 
 Generates random Wasm programs that stress the externref collector (calls, recursion, tables,

@@ -21,7 +21,7 @@ import type { Output } from '../output.ts';
 
 export const GC_HELP = `usage: stackscope gc <module.wat | module.wasm | image.o> --invoke NAME [ARGS...]
                      [--arch x64|aarch64|both] [--at-host FN] [--explain] [--json] [--html FILE]
-                     [--walk v17|canary] [--registry v17|v0.22] [--profile v17|v31]
+                     [--walk v17|canary] [--registry v17|v0.22] [--profile v17|v31|v44]
                      [--regalloc none|linear-scan]
 
 Instantiates the module (default arch x64; an image keeps its own), calls export NAME with ARGS, and collects

@@ -7,8 +7,8 @@ import { moduleFromImageBytes } from '../../runtime/image-module.ts';
 import { parseArgs, rejectUnknown, UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
-export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm | image.o> [--json] [--profile v17|v31]
-       stackscope layout --counts name=N,... [--json] [--profile v17|v31]
+export const LAYOUT_HELP = `usage: stackscope layout <module.wat | module.wasm | image.o> [--json] [--profile v17|v31|v44]
+       stackscope layout --counts name=N,... [--json] [--profile v17|v31|v44]
 
 Prints the VMContext layout of a module, or of the module a compiled image (from
 'stackscope compile') was made from (pointer size 8), in the wasmtime era --profile names
@@ -16,14 +16,17 @@ Prints the VMContext layout of a module, or of the module a compiled image (from
 each import's and definition's offset, and the total. With --profile v31 it also prints the
 structs compiled code reaches (VMStoreContext, VMFuncRef, VMGcHeader, VMDrcHeader, the
 externref object, the activations table), the GC heap and free-list constants, the GC kinds and
-the 40 builtins, all from wasmtime v31.0.0's sources.
+the 40 builtins, all from wasmtime v31.0.0's sources; with --profile v44 the same for wasmtime
+v44.0.0 (48-byte header, VMStoreContext with its stack chain, every stack-switching struct:
+VMStackChain, VMStackLimits, VMHostArray, VMCommonStackInformation, VMContObj,
+VMContinuationStack, VMContRef; the 24-byte DRC header; the 58 builtins).
 With --counts the layout is computed from VMOffsets' inputs directly; names are wasmtime's:
   num_imported_functions num_imported_tables num_imported_memories num_imported_globals
   num_defined_tables num_defined_memories num_owned_memories num_defined_globals
-  num_escaped_funcs, and for v31 also num_imported_tags num_defined_tags
+  num_escaped_funcs, and for v31 and v44 also num_imported_tags num_defined_tags
 (missing names are 0; num_owned_memories defaults to num_defined_memories).
 JSON: {"size": N, "regions": [{"name", "offset", "size"}], "paddings": [...], "elements": {...}}
-and for v31 also "profile", "structs": [{"name", "size", "fields"}], "constants", "builtins".`;
+and for v31 and v44 also "profile", "structs": [{"name", "size", "fields"}], "constants", "builtins".`;
 
 const COUNT_NAMES: Record<string, keyof LayoutCounts> = {
   num_imported_functions: 'numImportedFunctions',

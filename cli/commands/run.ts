@@ -31,7 +31,7 @@ import {
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
-                      [--profile v17|v31] [--regalloc none|linear-scan]
+                      [--profile v17|v31|v44] [--regalloc none|linear-scan]
        stackscope run <file.o | lib.a>... --entry NAME [--arg TYPE:VALUE]... [--sig SIG]
                       [--host FILE.mjs] [--syscalls deny|linux-min] [--args 1,2,3]
                       [--cycles[=fast|detailed]] [--uarch NAME] [--trace[=block|insn]] [--json]
@@ -61,9 +61,9 @@ Host imports (module "env"):
   gc(any parameters)                collects externrefs now (the store's GC)
 Any other import is an input error (exit 2).
 
---profile v17|v31 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). Until
-the v31 compiler and collector exist, --profile v31 fails with ProfileUnsupportedError naming
-what is missing (exit 2); ELF objects have no profile.
+--profile v17|v31|v44 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). Until
+the v31 and v44 compilers and stores exist, --profile v31|v44 fails with ProfileUnsupportedError
+naming what is missing (exit 2); ELF objects have no profile.
 
 --regalloc none|linear-scan chooses how a .wat/.wasm module is compiled (docs/stack-maps.md §5):
 none (default) gives every value its own stack slot; linear-scan keeps values in registers and

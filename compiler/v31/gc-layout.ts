@@ -141,10 +141,20 @@ function alignUp(offset: number, align: number): number {
   return Math.ceil(offset / align) * align;
 }
 
+/** A collector's object header as the common layouts see it (v44 passes its 24-byte DRC header). */
+export interface GcHeaderShape {
+  readonly size: number;
+  readonly align: number;
+  /** Where an array's u32 length goes (`ARRAY_LENGTH_OFFSET`). */
+  readonly arrayLength: number;
+}
+
+const V31_HEADER_SHAPE: GcHeaderShape = { size: VMDrcHeaderLayout.size, align: VMDrcHeaderLayout.align, arrayLength: VMDrcArrayHeaderLayout.length };
+
 /** `common_struct_layout` with the DRC header: each field aligned to its size, the total to the max. */
-export function drcStructLayout(fieldTypes: readonly GcStorageType[]): GcStructLayout {
-  let size: number = VMDrcHeaderLayout.size;
-  let align: number = VMDrcHeaderLayout.align;
+export function drcStructLayout(fieldTypes: readonly GcStorageType[], header: GcHeaderShape = V31_HEADER_SHAPE): GcStructLayout {
+  let size: number = header.size;
+  let align: number = header.align;
   const fields = fieldTypes.map((ty) => {
     const bytes = gcStorageSize(ty);
     const offset = alignUp(size, bytes);
@@ -156,11 +166,11 @@ export function drcStructLayout(fieldTypes: readonly GcStorageType[]): GcStructL
   return Object.freeze({ size, align, fields: Object.freeze(fields) });
 }
 
-/** `common_array_layout` with the DRC header: length u32 at 16, elements aligned to their size. */
-export function drcArrayLayout(elemType: GcStorageType): GcArrayLayout {
+/** `common_array_layout` with the DRC header: length u32 at 16 (v31), elements aligned to their size. */
+export function drcArrayLayout(elemType: GcStorageType, header: GcHeaderShape = V31_HEADER_SHAPE): GcArrayLayout {
   const elemSize = gcStorageSize(elemType);
-  const afterLength = VMDrcArrayHeaderLayout.length + VMDrcArrayHeaderLayout.lengthSize;
-  return Object.freeze({ baseSize: alignUp(afterLength, elemSize), align: Math.max(VMDrcHeaderLayout.align, elemSize), elemSize });
+  const afterLength = header.arrayLength + VMDrcArrayHeaderLayout.lengthSize;
+  return Object.freeze({ baseSize: alignUp(afterLength, elemSize), align: Math.max(header.align, elemSize), elemSize });
 }
 
 /** `GcArrayLayout::size_for_len`. */

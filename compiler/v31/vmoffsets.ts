@@ -17,20 +17,19 @@
  * - VMRuntimeLimits became VMStoreContext: fuel and epoch first, then the stack limit, and the
  *   entry record is `last_wasm_entry_fp` (v17: `last_wasm_entry_sp`).
  */
+import { DEFAULT_ELEMENT_VIEW_LIMIT, POINTER_SIZE, VMCONTEXT_MAGIC, VM_ARRAY_CALL_HOST_FUNC_MAGIC, VMOffsetsIndexError } from '../vmoffsets.ts';
 import {
-  DEFAULT_ELEMENT_VIEW_LIMIT,
-  POINTER_SIZE,
-  VMCONTEXT_MAGIC,
-  VM_ARRAY_CALL_HOST_FUNC_MAGIC,
-  VMOffsetsCountError,
-  VMOffsetsIndexError,
-  VMOffsetsOverflowError,
-  VMOffsetsTooManyElementsError,
-} from '../vmoffsets.ts';
+  TAGGED_ARRAY_REGION_NAMES,
+  layOutVmctx,
+  vmctxElements,
+  type EraVmctxSpec,
+  type TaggedArrayRegionName,
+  type TaggedOffsetsFields,
+  type VmctxElement,
+  type VmctxRegion,
+} from '../vmctx-regions.ts';
 
 export { POINTER_SIZE, VMCONTEXT_MAGIC, VM_ARRAY_CALL_HOST_FUNC_MAGIC };
-
-const U32_MAX = 0xffff_ffff;
 
 /** VMFunctionImport: `wasm_call`, `array_call`, `vmctx` (v31 has no native-call entry). */
 export const V31FunctionImportLayout = Object.freeze({ wasmCall: 0, arrayCall: 8, vmctx: 16, size: 24 } as const);
@@ -93,51 +92,13 @@ export type V31HeaderField = (typeof V31_HEADER_FIELDS)[number];
 /** v31's `vmctx_dynamic_data_start`: where the first variable-size region begins. */
 export const V31_DYNAMIC_DATA_START = 80;
 
-/** The variable-size regions, in v31's `fields!` order. */
-export const V31_ARRAY_REGION_NAMES = [
-  'imported_memories',
-  'defined_memories',
-  'owned_memories',
-  'imported_functions',
-  'imported_tables',
-  'imported_globals',
-  'imported_tags',
-  'defined_tables',
-  'defined_globals',
-  'defined_tags',
-  'func_refs',
-] as const;
-export type V31ArrayRegionName = (typeof V31_ARRAY_REGION_NAMES)[number];
+/** The variable-size regions, in v31's `fields!` order (v44 keeps it). */
+export const V31_ARRAY_REGION_NAMES = TAGGED_ARRAY_REGION_NAMES;
+export type V31ArrayRegionName = TaggedArrayRegionName;
 export type V31RegionName = V31HeaderField | V31ArrayRegionName;
 
 /** v31's `VMOffsetsFields` minus the pointer size: v17's counts plus the two tag counts. */
-export interface V31OffsetsFields {
-  numImportedFunctions: number;
-  numImportedTables: number;
-  numImportedMemories: number;
-  numImportedGlobals: number;
-  numImportedTags: number;
-  numDefinedTables: number;
-  numDefinedMemories: number;
-  numOwnedMemories: number;
-  numDefinedGlobals: number;
-  numDefinedTags: number;
-  numEscapedFuncs: number;
-}
-
-const V31_FIELD_NAMES: readonly (keyof V31OffsetsFields)[] = [
-  'numImportedFunctions',
-  'numImportedTables',
-  'numImportedMemories',
-  'numImportedGlobals',
-  'numImportedTags',
-  'numDefinedTables',
-  'numDefinedMemories',
-  'numOwnedMemories',
-  'numDefinedGlobals',
-  'numDefinedTags',
-  'numEscapedFuncs',
-];
+export type V31OffsetsFields = TaggedOffsetsFields;
 
 /** Each array region: the count that sizes it, its element size and its fields (v31 names). */
 const V31_ARRAY_REGIONS: Readonly<Record<V31ArrayRegionName, { count: keyof V31OffsetsFields; elementSize: number; fields: Readonly<Record<string, number>> }>> = {
@@ -154,22 +115,13 @@ const V31_ARRAY_REGIONS: Readonly<Record<V31ArrayRegionName, { count: keyof V31O
   func_refs: { count: 'numEscapedFuncs', elementSize: V31FuncRefLayout.size, fields: { array_call: 0, wasm_call: 8, type_index: 16, vmctx: 24 } },
 };
 
+const V31_SPEC: EraVmctxSpec<V31HeaderField> = { header: V31_HEADER_FIELDS, dynamicDataStart: V31_DYNAMIC_DATA_START, arrays: V31_ARRAY_REGIONS };
+
 /** One region of a v31 VMContext (header fields are regions of one element). */
-export interface V31Region {
-  name: V31RegionName;
-  offset: number;
-  size: number;
-  count: number;
-  elementSize: number;
-}
+export type V31Region = VmctxRegion<V31RegionName>;
 
 /** One element of an array region, with the absolute offset of each field. */
-export interface V31Element {
-  index: number;
-  offset: number;
-  size: number;
-  fields: Record<string, number>;
-}
+export type V31Element = VmctxElement;
 
 /**
  * The VMContext layout of one module shape in the v31 profile. Header: magic (u32) and 4 bytes of
@@ -191,42 +143,12 @@ export class V31VMOffsets {
    * @throws VMOffsetsOverflowError where wasmtime's checked arithmetic panics.
    */
   constructor(fields: V31OffsetsFields) {
-    for (const name of V31_FIELD_NAMES) {
-      const value: unknown = (fields as unknown as Record<string, unknown> | null)?.[name];
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
-        throw new VMOffsetsCountError(name as never, value, 'must be an integer in [0, 2^32)');
-      }
-    }
-    if (fields.numOwnedMemories > fields.numDefinedMemories) {
-      throw new VMOffsetsCountError('numOwnedMemories', fields.numOwnedMemories, `exceeds numDefinedMemories (${fields.numDefinedMemories})`);
-    }
-    this.fields = Object.freeze(Object.fromEntries(V31_FIELD_NAMES.map((n) => [n, fields[n]])) as unknown as V31OffsetsFields);
-    const regions: V31Region[] = [];
-    const paddings: { after: V31RegionName; offset: number; size: number; align: number }[] = [];
-    regions.push({ name: 'magic', offset: 0, size: 4, count: 1, elementSize: 4 });
-    paddings.push({ after: 'magic', offset: 4, size: 4, align: POINTER_SIZE });
-    V31_HEADER_FIELDS.slice(1).forEach((name, i) => {
-      regions.push({ name, offset: POINTER_SIZE * (i + 1), size: POINTER_SIZE, count: 1, elementSize: POINTER_SIZE });
-    });
-    let next = V31_DYNAMIC_DATA_START;
-    for (const name of V31_ARRAY_REGION_NAMES) {
-      if (name === 'defined_globals') {
-        const aligned = Math.ceil(next / 16) * 16;
-        if (aligned > U32_MAX) throw new VMOffsetsOverflowError(name as never, next, 0, 0);
-        if (aligned !== next) paddings.push({ after: regions[regions.length - 1]!.name, offset: next, size: aligned - next, align: 16 });
-        next = aligned;
-      }
-      const spec = V31_ARRAY_REGIONS[name];
-      const count = this.fields[spec.count];
-      const size = count * spec.elementSize;
-      if (size > U32_MAX || next + size > U32_MAX) throw new VMOffsetsOverflowError(name as never, next, count, spec.elementSize);
-      regions.push({ name, offset: next, size, count, elementSize: spec.elementSize });
-      next += size;
-    }
-    this.size = next;
-    this.#regions = Object.freeze(regions.map((r) => Object.freeze(r)));
-    this.#paddings = Object.freeze(paddings.map((p) => Object.freeze(p)));
-    this.#begin = Object.freeze(Object.fromEntries(regions.map((r) => [r.name, r.offset])) as Record<V31RegionName, number>);
+    const layout = layOutVmctx(V31_SPEC, fields);
+    this.fields = layout.fields;
+    this.size = layout.size;
+    this.#regions = layout.regions;
+    this.#paddings = layout.paddings;
+    this.#begin = layout.begin;
   }
 
   /** Header fields and array regions in layout order; empty regions included with size 0. */
@@ -408,17 +330,6 @@ export class V31VMOffsets {
    * @throws VMOffsetsTooManyElementsError beyond `limit` elements in total.
    */
   elements(limit: number = DEFAULT_ELEMENT_VIEW_LIMIT): Record<V31ArrayRegionName, V31Element[]> {
-    const total = V31_ARRAY_REGION_NAMES.reduce((sum, name) => sum + this.region(name).count, 0);
-    if (total > limit) throw new VMOffsetsTooManyElementsError(total, limit);
-    const out = {} as Record<V31ArrayRegionName, V31Element[]>;
-    for (const name of V31_ARRAY_REGION_NAMES) {
-      const r = this.region(name);
-      const fieldOffsets = Object.entries(V31_ARRAY_REGIONS[name].fields);
-      out[name] = Array.from({ length: r.count }, (_, index) => {
-        const offset = r.offset + index * r.elementSize;
-        return { index, offset, size: r.elementSize, fields: Object.fromEntries(fieldOffsets.map(([f, rel]) => [f, offset + rel])) };
-      });
-    }
-    return out;
+    return vmctxElements(V31_SPEC, { fields: this.fields, size: this.size, regions: this.#regions, paddings: this.#paddings, begin: this.#begin }, limit);
   }
 }
