@@ -73,7 +73,7 @@ export class Reader {
   }
 }
 
-const VALTYPES = new Map<number, ValType>([[0x7f, 'i32'], [0x7e, 'i64'], [0x70, 'funcref'], [0x6f, 'externref']]);
+const VALTYPES = new Map<number, ValType>([[0x7f, 'i32'], [0x7e, 'i64'], [0x7d, 'f32'], [0x7c, 'f64'], [0x70, 'funcref'], [0x6f, 'externref']]);
 const KINDS: readonly ExternKind[] = ['func', 'table', 'memory', 'global'];
 const CALL_KINDS: readonly CallSiteKind[] = ['call', 'call-import', 'call-indirect', 'libcall'];
 
@@ -107,6 +107,8 @@ function constExpr(r: Reader): ConstExpr {
     case 2: return { op: 'ref.null', type: refType(r) };
     case 3: return { op: 'ref.func', func: r.u32() };
     case 4: return { op: 'global.get', global: r.u32() };
+    case 5: return { op: 'f32.const', bits: r.u32() };
+    case 6: return { op: 'f64.const', bits: r.u64() };
     default: return r.fail(`unknown constant-expression tag ${tag}`);
   }
 }

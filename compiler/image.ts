@@ -29,7 +29,7 @@ export const IMAGE_FORMAT_VERSION = 1;
 /** Functions start at multiples of this in `.text`. */
 export const FUNCTION_ALIGN = 16;
 
-export const VALTYPE_CODES: Readonly<Record<ValType, number>> = { i32: 0x7f, i64: 0x7e, funcref: 0x70, externref: 0x6f };
+export const VALTYPE_CODES: Readonly<Record<ValType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, funcref: 0x70, externref: 0x6f };
 export const CALL_SITE_KIND_CODES: Readonly<Record<CallSiteKind, number>> = { call: 0, 'call-import': 1, 'call-indirect': 2, libcall: 3 };
 
 const UTF8 = new TextEncoder();
@@ -83,6 +83,8 @@ function constExpr(w: ByteWriter, e: ConstExpr): void {
     case 'ref.null': w.u8(2); w.u8(VALTYPE_CODES[e.type]); break;
     case 'ref.func': w.u8(3); w.u32(e.func); break;
     case 'global.get': w.u8(4); w.u32(e.global); break;
+    case 'f32.const': w.u8(5); w.u32(e.bits); break;
+    case 'f64.const': w.u8(6); w.u64(e.bits); break;
   }
 }
 const limits = (w: ByteWriter, min: number, max: number | null): void => {

@@ -3,6 +3,7 @@
  * instance or by the host, as handles onto their definitions in guest memory.
  */
 import type { GlobalType, MemoryType, TableType } from '../compiler/frontend/module.ts';
+import { valueBytes } from '../compiler/frontend/module.ts';
 import { VMGlobalDefinitionLayout, VMMemoryDefinitionLayout } from '../compiler/vmoffsets.ts';
 import { RuntimeError } from './errors.ts';
 import type { Func } from './func.ts';
@@ -28,7 +29,7 @@ export class Global {
   get(): Val {
     assertOpen(this.store);
     const m = this.store.machine;
-    const raw = this.type.valType === 'i32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
+    const raw = valueBytes(this.type.valType) === 4 ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
     return fromRaw(this.store, this.type.valType, raw);
   }
 

@@ -21,6 +21,8 @@ import { collectIfTableCannotHold, fromRaw, resultToRaw, rootForWasm, toRaw, typ
 export interface ValTypeMap {
   i32: number;
   i64: bigint;
+  f32: number;
+  f64: number;
   externref: ExternRef | null;
   funcref: Func | null;
 }

@@ -14,6 +14,7 @@
 import { basename } from 'node:path';
 import type { Arch } from '../isa/arch.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { floatBits, floatFromBits, formatFloat, parseFloatText } from '../compiler/frontend/float-bits.ts';
 import { describeValue, type GcReport } from '../gc/report.ts';
 import { readElf } from '../loader/elf.ts';
 import { SECTION_MODULE } from '../compiler/image.ts';
@@ -39,6 +40,8 @@ import type { Val } from './values.ts';
 export const DEFAULT_HOST_IMPORTS: Readonly<Record<string, FuncType | 'any-params'>> = {
   print_i32: { params: ['i32'], results: [] },
   print_i64: { params: ['i64'], results: [] },
+  print_f32: { params: ['f32'], results: [] },
+  print_f64: { params: ['f64'], results: [] },
   print_externref: { params: ['externref'], results: [] },
   print: 'any-params',
   new_ref: { params: ['i32'], results: ['externref'] },
@@ -91,8 +94,10 @@ export function funcTypeText(t: FuncType): string {
   return `(${t.params.join(', ')}) -> (${t.results.join(', ')})`;
 }
 
-/** A result or argument value as text (as the print import shows it). */
-export function valText(v: Val): string {
+/** A result or argument value as text (as the print import shows it); with its type, floats
+ * are spelled as the spec tests spell them (formatFloat: `2.5`, `-0`, `inf`, `nan:0x200000`). */
+export function valText(v: Val, type?: ValType): string {
+  if ((type === 'f32' || type === 'f64') && typeof v === 'number') return formatFloat(type, floatBits(type, v));
   if (v === null) return 'null';
   if (v instanceof ExternRef) return `externref ${describeValue(v.value)}`;
   if (v instanceof Func) return 'funcref';
@@ -185,8 +190,10 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
     const impls: Record<string, (...args: Val[]) => Val | void> = {
       print_i32: (x) => print(`print_i32: ${String(x)}`),
       print_i64: (x) => print(`print_i64: ${String(x)}`),
+      print_f32: (x) => print(`print_f32: ${valText(x, 'f32')}`),
+      print_f64: (x) => print(`print_f64: ${valText(x, 'f64')}`),
       print_externref: (r) => print(`print_externref: ${r === null ? 'null' : describeValue((r as ExternRef).value)}`),
-      print: (...args) => print(`print: ${args.map(valText).join(' ')}`),
+      print: (...args) => print(`print: ${args.map((a) => valText(a)).join(' ')}`),
       new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
       ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
     };
@@ -197,7 +204,7 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
         // A stub that does nothing and returns zero or null, so that the run can go on.
         const stubType = module.wasm.types[imp.typeIndex];
         if (!linker.get(imp.module, imp.name)) {
-          const zero = (t: ValType): Val => (t === 'i32' ? 0 : t === 'i64' ? 0n : null);
+          const zero = (t: ValType): Val => (t === 'i32' || t === 'f32' || t === 'f64' ? 0 : t === 'i64' ? 0n : null);
           linker.define(imp.module, imp.name, Func.wrap(store, stubType, () => (stubType.results.length ? zero(stubType.results[0]) : undefined)));
           stubbed.push(`${imp.module}.${imp.name} ${funcTypeText(stubType)}`);
         }
@@ -211,7 +218,11 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
         throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
       }
       if (linker.get(imp.module, imp.name)) continue;
-      const fn: HostFn = imp.name === 'gc' ? (caller) => { caller.gc(); } : (_caller, ...args) => impls[imp.name](...args);
+      const fn: HostFn =
+        imp.name === 'gc' ? (caller) => { caller.gc(); }
+        // `print` takes any parameters: its float arguments are spelled by their types.
+        : imp.name === 'print' ? (_caller, ...args) => { print(`print: ${args.map((a, i) => valText(a, want.params[i])).join(' ')}`); }
+        : (_caller, ...args) => impls[imp.name](...args);
       linker.define(imp.module, imp.name, Func.wrap(store, type === 'any-params' ? want : type, fn));
     }
     const instance = linker.instantiate(store, module);
@@ -249,7 +260,8 @@ function integerOfText(text: string, what: string): bigint {
 
 /**
  * Converts argument texts to values of the parameter types of export `name` (of type `type`):
- * i32/i64 from decimal or 0x-hex integers (i32 signed or unsigned 32-bit), externref from
+ * i32/i64 from decimal or 0x-hex integers (i32 signed or unsigned 32-bit), f32/f64 from
+ * decimal or hex floats, `inf`, `nan` or `nan:0x…` (each optionally signed), externref from
  * 'null' or any other word (a new ExternRef of `store` holding that string; release it after
  * the call), funcref only from 'null'. InvokeArgError for a wrong count or a text that does not fit.
  */
@@ -268,6 +280,12 @@ export function invokeArgsOf(store: Store, name: string, type: FuncType, texts: 
       }
       case 'i64':
         return BigInt.asIntN(64, integerOfText(text, what));
+      case 'f32':
+      case 'f64': {
+        const bits = parseFloatText(t, text);
+        if (bits === undefined) throw new InvokeArgError(`${what}: '${text}' is not a number (decimal, 0x hex float, inf, nan or nan:0x payload)`);
+        return floatFromBits(t, bits);
+      }
       case 'externref':
         return text === 'null' ? null : ExternRef.new(store, text);
       case 'funcref':

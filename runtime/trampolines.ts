@@ -26,6 +26,7 @@ import { Aarch64Assembler, mem as amem, memPost, memPre, wreg, type X } from '..
 import type { AssembledCode } from '../isa/code-buffer.ts';
 import { X64Assembler, gprName, gprNumber, mem as xmem, type Gpr32, type Gpr64 } from '../isa/x64/encoder.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { valueBytes } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout, VMRuntimeLimitsLayout, ValRawLayout } from '../compiler/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { CodeSpace } from './code-space.ts';
@@ -67,7 +68,8 @@ function split(arch: Arch, type: FuncType): { inRegs: number; onStack: number } 
   return { inRegs, onStack: type.params.length - inRegs };
 }
 
-const is32 = (t: ValType): boolean => t === 'i32';
+/** i32 and f32 travel as the low 32 bits of an integer register, zero-extended. */
+const is32 = (t: ValType): boolean => valueBytes(t) === 4;
 
 // ---------------------------------------------------------------------------------------------
 // x86-64

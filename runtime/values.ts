@@ -1,8 +1,11 @@
 /**
  * Values (wasmtime's `values.rs`): how Wasm values cross the API, and who owns an externref.
  *
- * Values cross the API as: i32 → number (signed), i64 → bigint (signed), externref →
- * ExternRef | null, funcref → Func | null. Arguments may also be given as the unsigned forms.
+ * Values cross the API as: i32 → number (signed), i64 → bigint (signed), f32 and f64 → number,
+ * externref → ExternRef | null, funcref → Func | null. Arguments may also be given as the
+ * unsigned forms. An f32 argument is rounded to the nearest f32 (Math.fround). Inside Wasm
+ * floats are their exact bits; a NaN crossing the API as a JS number may lose its payload
+ * (use `Func.callRaw`-level bits, `floatBits`, where the payload matters).
  *
  * ExternRef ownership (wasmtime's Rust rules, made explicit for JS):
  * - every ExternRef handle owns one reference count until `release()` (or `using`);
@@ -14,6 +17,7 @@
  */
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VMExternRefActivationsTableLayout } from '../compiler/vmoffsets.ts';
+import { floatBits, floatFromBits } from '../compiler/frontend/float-bits.ts';
 import { RuntimeError } from './errors.ts';
 import { Func, funcFromRef } from './func.ts';
 import { ExternRef } from './ref.ts';
@@ -42,6 +46,10 @@ export function toRaw(store: Store, type: ValType, v: Val, where: string): bigin
       if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
       throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
     }
+    case 'f32':
+    case 'f64':
+      if (typeof v !== 'number') throw new RuntimeError(where, `expected ${type} (a number), got ${describe(v)}`);
+      return floatBits(type, v);
     case 'externref': {
       if (v === null) return 0n;
       if (!(v instanceof ExternRef)) throw new RuntimeError(where, `expected ExternRef or null, got ${describe(v)}`);
@@ -62,6 +70,8 @@ export function fromRaw(store: Store, type: ValType, raw: bigint): Val {
   switch (type) {
     case 'i32': return Number(BigInt.asIntN(32, raw));
     case 'i64': return BigInt.asIntN(64, raw);
+    case 'f32':
+    case 'f64': return floatFromBits(type, raw);
     case 'externref': return raw === 0n ? null : new ExternRef(store, storeInternals(store).externRefHeap.clone(raw));
     case 'funcref': return funcFromRef(store, raw);
   }
@@ -105,7 +115,7 @@ export function resultToRaw(s: Store, type: FuncType, result: Val | void, where:
   if (type.results.length === 0) return 0n;
   const t = type.results[0];
   const v = result === undefined ? null : result;
-  if ((t === 'i32' || t === 'i64') && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
+  if (t !== 'externref' && t !== 'funcref' && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
   const raw = toRaw(s, t, v, where);
   if (t === 'externref' && v instanceof ExternRef) {
     // Moved to Wasm: the handle's count goes into the activations table.

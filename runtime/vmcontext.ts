@@ -21,7 +21,7 @@
 import type {
   ConstExpr, DataSegment, ElementSegment, FuncType, GlobalType, WasmModule,
 } from '../compiler/frontend/module.ts';
-import { funcTypeOf } from '../compiler/frontend/module.ts';
+import { funcTypeOf, valueBytes } from '../compiler/frontend/module.ts';
 import { vmOffsetsFor } from '../compiler/index.ts';
 import {
   VMCONTEXT_ALIGN, VMCONTEXT_MAGIC, VMFunctionImportLayout,
@@ -229,7 +229,7 @@ export class VMContextInstance implements FuncRefSource {
 
   /** Stores a value into a VMGlobalDefinition (low bytes; the rest zero). */
   private writeGlobal(address: bigint, type: GlobalType, value: bigint): void {
-    writeGlobalStorage(this.machine, address, BigInt.asUintN(type.valType === 'i32' ? 32 : 64, value));
+    writeGlobalStorage(this.machine, address, BigInt.asUintN(8 * valueBytes(type.valType), value));
   }
 
   /**
@@ -241,13 +241,15 @@ export class VMContextInstance implements FuncRefSource {
     switch (expr.op) {
       case 'i32.const': return BigInt.asUintN(32, BigInt(expr.value));
       case 'i64.const': return BigInt.asUintN(64, expr.value);
+      case 'f32.const': return BigInt(expr.bits);
+      case 'f64.const': return expr.bits;
       case 'ref.null': return 0n;
       case 'ref.func': return this.funcRef(expr.func);
       case 'global.get': {
         const address = this.globalAddresses[expr.global];
         if (address === undefined) throw new InstantiationError('constant expression', `global ${expr.global} is not available`);
         const type = this.module.globalTypes[expr.global];
-        const raw = type.valType === 'i32' ? BigInt(this.machine.readU32(address)) : this.machine.readU64(address);
+        const raw = valueBytes(type.valType) === 4 ? BigInt(this.machine.readU32(address)) : this.machine.readU64(address);
         if (retain && type.valType === 'externref' && raw !== 0n) this.env.externRefs?.retain(raw);
         return raw;
       }
@@ -340,7 +342,7 @@ export class VMContextInstance implements FuncRefSource {
   readGlobal(index: number): bigint {
     const address = this.globalAddresses[index];
     if (address === undefined) throw new RuntimeError('global', `no global ${index}`);
-    return this.module.globalTypes[index].valType === 'i32' ? BigInt(this.machine.readU32(address)) : this.machine.readU64(address);
+    return valueBytes(this.module.globalTypes[index].valType) === 4 ? BigInt(this.machine.readU32(address)) : this.machine.readU64(address);
   }
 
   /** Address of the VMGlobalDefinition of global `index`. */

@@ -11,7 +11,7 @@ import {
 } from '../compiler/frontend/index.ts';
 import type { ValType } from '../compiler/frontend/module.ts';
 import {
-  IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES,
+  FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES,
 } from '../compiler/frontend/opcodes.ts';
 import { moduleBytes, oneFunction, section, uleb, vec } from '../compiler/frontend/testing.ts';
 import { MAX_WAT_NESTING } from '../compiler/frontend/wat.ts';
@@ -45,6 +45,7 @@ const TRAPS: Record<string, string> = {
 };
 for (const t of ['i32', 'i64']) for (const op of ['div_u', 'rem_s', 'rem_u']) TRAPS[`${t}.${op}`] = 'IntegerDivisionByZero';
 for (const m of MEM_OPS.values()) TRAPS[m.name] = 'MemoryOutOfBounds';
+for (const t of ['i32', 'i64']) for (const f of ['f32', 'f64']) for (const s of ['s', 'u']) TRAPS[`${t}.trunc_${f}_${s}`] = 'BadConversionToInteger, IntegerOverflow';
 
 const GROUPS: readonly [string, (r: Row) => boolean][] = [
   ['Control', (r) => r.opcode[0] <= 0x11],
@@ -52,8 +53,8 @@ const GROUPS: readonly [string, (r: Row) => boolean][] = [
   ['Parametric', (r) => r.opcode[0] >= 0x1a && r.opcode[0] <= 0x1c],
   ['Variable', (r) => r.opcode[0] >= 0x20 && r.opcode[0] <= 0x24],
   ['Table', (r) => r.opcode[0] === 0x25 || r.opcode[0] === 0x26 || (r.opcode[0] === 0xfc && r.opcode[1] >= 12)],
-  ['Memory', (r) => (r.opcode[0] >= 0x28 && r.opcode[0] <= 0x40) || (r.opcode[0] === 0xfc && r.opcode[1] <= 11)],
-  ['Numeric', (r) => r.opcode[0] >= 0x41 && r.opcode[0] <= 0xc4],
+  ['Memory', (r) => (r.opcode[0] >= 0x28 && r.opcode[0] <= 0x40) || (r.opcode[0] === 0xfc && r.opcode[1] >= 8 && r.opcode[1] <= 11)],
+  ['Numeric', (r) => (r.opcode[0] >= 0x41 && r.opcode[0] <= 0xc4) || (r.opcode[0] === 0xfc && r.opcode[1] <= 7)],
 ];
 
 const sig = (params: readonly ValType[], results: readonly ValType[]): string => `[${params.join(' ')}] → [${results.join(' ')}]`;
@@ -65,6 +66,7 @@ const cmp = (a: readonly number[], b: readonly number[]): number => a[0] - b[0] 
 function supportedRows(): Row[] {
   const rows: Row[] = [];
   for (const [op, s] of SIMPLE_OPS) rows.push({ opcode: [op], name: s.name, immediates: '', type: CONTEXT_TYPES[s.name] ?? sig(s.params, s.results) });
+  for (const [sub, s] of FC_SIMPLE_OPS) rows.push({ opcode: [0xfc, sub], name: s.name, immediates: '', type: sig(s.params, s.results) });
   for (const [op, m] of MEM_OPS) {
     rows.push({
       opcode: [op], name: m.name, immediates: `memarg (align ≤ ${Math.log2(m.width)}, offset)`,
@@ -146,8 +148,8 @@ function errorsBlock(fail: Fail): string {
     ['empty binary', () => parseWasm(new Uint8Array(0))],
     ['binary `memory.size` with reserved bytes `80 00`', () => parseWasm(memSize([0x80, 0x00]))],
     ['WAT `(module (func (result i32) i64.const 1))`', () => parseWatText('(module (func (result i32) i64.const 1))')],
-    ['WAT converting to f32 and back in a function', () => parseWatText('(module\n  (func (param i32) (result i32)\n    local.get 0\n    f32.convert_i32_s\n    i32.trunc_f32_s))')],
-    ['WAT with an `f64` global', () => parseWatText('(module (global f64 (f64.const 0)))')],
+    ['WAT with a `try` block in a function', () => parseWatText('(module\n  (func (result i32)\n    try (result i32)\n      i32.const 1\n    end))')],
+    ['WAT with a `v128` global', () => parseWatText('(module (global v128 (v128.const i64x2 0 0)))')],
     ['WAT with a function of two results, compiled', () => compileModule(parseWatText('(module (func (result i32 i64) i32.const 1 i64.const 2))'), { arch: 'x64' })],
     [`binary with ${MAX_LOCALS + 1} locals`, () => parseWasm(oneFunction([0x0b], [[...uleb(MAX_LOCALS + 1), 0x7f]]))],
   ];

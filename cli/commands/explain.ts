@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
 import { ExternRef, WasmTrap, type Module, type Store, type Val } from '../../runtime/api.ts';
-import { openModule } from '../../runtime/session.ts';
+import { openModule, type Invocation } from '../../runtime/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, regallocFor, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import type { Output } from '../output.ts';
@@ -92,7 +92,7 @@ async function explainModule(file: string, invoke: { name: string; args: string[
     const search = searchFor(store, session.module, file, at, nth);
     let trap: WasmTrap | GuestTrap | undefined;
     let result: Val = null;
-    let target;
+    let target: Invocation | undefined;
     try {
       target = chooseInvoke(session, invoke, 'explain');
       if (!target) throw new UsageError(`${file} exports no 'main' or '_start' without parameters: give --invoke NAME ARGS...`, 'explain');
@@ -103,7 +103,7 @@ async function explainModule(file: string, invoke: { name: string; args: string[
         if (!(e instanceof WasmTrap || e instanceof GuestTrap)) throw e;
         trap = e;
       } finally {
-        if (recorder) addRecording(html!, recorder, search.found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map(valText).join(', ')}) returned`);
+        if (recorder) addRecording(html!, recorder, search.found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map((a, i) => valText(a, target!.func.type.params[i])).join(', ')}) returned`);
         for (const a of target.args) if (a instanceof ExternRef) a.release();
         if (result instanceof ExternRef) result.release();
       }

@@ -54,6 +54,7 @@ your own needs tsx installed. JSON then: {"arch", "module", "driver", "trap",
 
 Host imports (module "env"):
   print_i32(i32), print_i64(i64)    print the value (signed) on its own line
+  print_f32(f32), print_f64(f64)    print the value as the spec tests spell it (2.5, -0, inf, nan)
   print_externref(externref)        prints the host value it holds (or null)
   print(any parameters)             prints 'print:' and its arguments (as 'stackscope gc' does)
   new_ref(i32) -> externref         a new externref holding the host string "#N"
@@ -186,6 +187,7 @@ export function valJson(type: ValType, v: Val): { type: ValType; value: string |
   if (v === null) return { type, value: null };
   if (v instanceof ExternRef) return { type, value: describeValue(v.value) };
   if (v instanceof Func) return { type, value: 'funcref' };
+  if ((type === 'f32' || type === 'f64') && typeof v === 'number') return { type, value: valText(v, type) };
   return { type, value: typeof v === 'bigint' ? v.toString() : v };
 }
 
@@ -366,7 +368,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       if (recorder) {
         const resultType = target?.func.type.results[0];
         const outcome = trap ? describeTrap(trap).lines[0]
-          : !target ? 'nothing invoked' : `${target.name}(${target.args.map(valText).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result)}`;
+          : !target ? 'nothing invoked' : `${target.name}(${target.args.map((a, i) => valText(a, target.func.type.params[i])).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result, resultType)}`;
         html!.add(recorder.finish({ output: lines, outcome }));
       }
       // The invoked call's cycles (instantiation's start function was an entry of its own).
@@ -390,7 +392,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     } else {
       if (tracer) for (const line of renderTrace(tracer)) out.text(line);
       if (!target) out.text(`instantiated ${session.file} on ${session.arch}; nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
-      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result)} (${resultType})`}\ninstructions: ${instructions}`);
+      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result, resultType)} (${resultType})`}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (report) for (const line of cycleReportText(report)) out.text(line);
       if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);

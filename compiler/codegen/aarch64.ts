@@ -30,6 +30,10 @@ import {
   type BinOp,
   type CallOffsets,
   type Cond,
+  type FBinOp,
+  type FCond,
+  type FConversion,
+  type FUnOp,
   type FrameLayout,
   type Loc,
   type MacroAssembler,
@@ -41,6 +45,7 @@ import {
 import { AARCH64_ABI } from '../../isa/abi.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
+import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
 
 const VREG: Record<VReg, X> = { R0: 'x9', R1: 'x10', R2: 'x11' };
 const VMCTX: X = 'x19';
@@ -369,6 +374,109 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     a.cmp(r, s);
     a.cset(this.resultReg(dst, false), COND[cond]);
     this.storeResult(dst);
+  }
+
+  // --- floats (FP scalar instructions; d0/s0 and d1/s1 are scratch) ---------------------------
+
+  /** Float register `fd` ← the float at `loc` (through `scratch` when it is in a slot). */
+  private readF(fd: number, loc: Loc, double: boolean, scratch: X): void {
+    this.asm.fmovToFp(fd, this.inReg(loc, scratch, double));
+  }
+  /** The float in register `fn` → `loc`, through x12 (an f32 lands zero-extended, as an i32 does). */
+  private writeF(loc: Loc, fn: number, double: boolean): void {
+    this.asm.fmovFromFp(sized('x12', double), fn);
+    this.writeLoc(loc, 'x12');
+  }
+
+  fbinop(op: FBinOp, double: boolean, dst: Loc, x: Loc, y: Loc): void {
+    const a = this.asm;
+    if (op === 'copysign') {
+      // Sign-bit arithmetic on the bits: (x & ~sign) | (y & sign).
+      const sign = double ? 1n << 63n : 1n << 31n;
+      const r = sized('x12', double);
+      const s = sized('x13', double);
+      this.readLoc(r, x);
+      this.readLoc(s, y);
+      a.andImm(s, s, sign);
+      a.andImm(r, r, sign - 1n);
+      a.orr(r, r, s);
+      this.writeLoc(dst, 'x12');
+      return;
+    }
+    this.readF(0, x, double, 'x12');
+    this.readF(1, y, double, 'x13');
+    // AArch64's fmin/fmax already follow Wasm: NaN for a NaN operand, -0 below +0.
+    const FP2 = { add: 'fadd', sub: 'fsub', mul: 'fmul', div: 'fdiv', min: 'fmin', max: 'fmax' } as const;
+    a.fp2(FP2[op], double, 0, 0, 1);
+    this.writeF(dst, 0, double);
+  }
+
+  funop(op: FUnOp, double: boolean, dst: Loc, x: Loc): void {
+    const FP1 = { abs: 'fabs', neg: 'fneg', sqrt: 'fsqrt', ceil: 'frintp', floor: 'frintm', trunc: 'frintz', nearest: 'frintn' } as const;
+    this.readF(0, x, double, 'x12');
+    this.asm.fp1(FP1[op], double, 0, 0);
+    this.writeF(dst, 0, double);
+  }
+
+  fcompare(cond: FCond, double: boolean, dst: Loc, x: Loc, y: Loc): void {
+    // After fcmp an unordered pair sets NZCV = 0011: mi, gt, ls and ge are then false, ne true.
+    const FCOND = { eq: 'eq', ne: 'ne', lt: 'mi', gt: 'gt', le: 'ls', ge: 'ge' } as const;
+    this.readF(0, x, double, 'x12');
+    this.readF(1, y, double, 'x13');
+    this.asm.fcmp(double, 0, 1);
+    this.asm.cset(this.resultReg(dst, false), FCOND[cond]);
+    this.storeResult(dst);
+  }
+
+  fconvert(c: FConversion, dst: Loc, x: Loc): void {
+    const a = this.asm;
+    switch (c.kind) {
+      case 'promote':
+      case 'demote':
+        this.readF(0, x, c.kind === 'demote', 'x12');
+        a.fcvt(c.kind === 'promote', 0, 0);
+        this.writeF(dst, 0, c.kind === 'promote');
+        return;
+      case 'convert':
+        a.cvtIntToFp(c.signed, c.double, 0, this.inReg(x, 'x12', c.wide));
+        this.writeF(dst, 0, c.double);
+        return;
+      case 'trunc': {
+        this.readF(0, x, c.double, 'x12');
+        // fcvtzs/fcvtzu saturate (NaN → 0), which is exactly trunc_sat; the trapping forms
+        // check NaN and the bounds first, as Cranelift does.
+        if (!c.saturating) this.truncChecks(c.double, c.wide, c.signed);
+        a.cvtFpToInt(c.signed, c.double, sized('x12', c.wide), 0);
+        this.writeLoc(dst, 'x12');
+        return;
+      }
+    }
+  }
+
+  /** Traps unless d0/s0 truncates to an integer of the target type. */
+  private truncChecks(double: boolean, wide: boolean, signed: boolean): void {
+    const a = this.asm;
+    const n = wide ? 64 : 32;
+    const constant = (x: number): void => {
+      a.movImm(sized('x13', double), double ? f64Bits(x) : BigInt(f32Bits(x)));
+      a.fmovToFp(1, sized('x13', double));
+      a.fcmp(double, 0, 1);
+    };
+    a.fcmp(double, 0, 0);
+    a.bCond('vs', a.deferredTrap('BadConversionToInteger'));
+    // Below: x ≤ -1 (unsigned), x ≤ -2^31 - 1 (f64 → i32, exact in f64), else x < -2^(n-1).
+    if (!signed) {
+      constant(-1);
+      a.bCond('ls', a.deferredTrap('IntegerOverflow'));
+    } else if (double && !wide) {
+      constant(-(2 ** 31) - 1);
+      a.bCond('ls', a.deferredTrap('IntegerOverflow'));
+    } else {
+      constant(-(2 ** (n - 1)));
+      a.bCond('mi', a.deferredTrap('IntegerOverflow'));
+    }
+    constant(signed ? 2 ** (n - 1) : 2 ** n);
+    a.bCond('ge', a.deferredTrap('IntegerOverflow'));
   }
 
   select(dst: Loc, x: Loc, y: Loc, c: Loc): void {

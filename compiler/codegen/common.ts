@@ -25,6 +25,22 @@ export type UnOp =
   | 'clz' | 'ctz' | 'popcnt' | 'eqz'
   | 'extend8_s' | 'extend16_s' | 'extend32_s' | 'extend_i32_s' | 'extend_i32_u';
 
+/** Float operators: `double` chooses f64 (else f32). abs, neg and copysign only touch the sign bit. */
+export type FBinOp = 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max' | 'copysign';
+export type FUnOp = 'abs' | 'neg' | 'sqrt' | 'ceil' | 'floor' | 'trunc' | 'nearest';
+/** Float comparisons: every one but `ne` is false when an operand is NaN. */
+export type FCond = 'eq' | 'ne' | 'lt' | 'gt' | 'le' | 'ge';
+/**
+ * Conversions between floats and integers (reinterpretations need no code: values are bits).
+ * `trunc` traps as Wasm requires (BadConversionToInteger for NaN, IntegerOverflow out of
+ * range) unless `saturating`, which gives 0 for NaN and the nearest bound otherwise.
+ */
+export type FConversion =
+  | { readonly kind: 'trunc'; readonly double: boolean; readonly wide: boolean; readonly signed: boolean; readonly saturating: boolean }
+  | { readonly kind: 'convert'; readonly double: boolean; readonly wide: boolean; readonly signed: boolean }
+  | { readonly kind: 'promote' }
+  | { readonly kind: 'demote' };
+
 /**
  * Where a Wasm value lives: a frame slot (its SP-relative byte offset, a number) or an
  * allocatable physical register of the backend's arch (its 64-bit name, a string).
@@ -176,6 +192,18 @@ export interface MacroAssembler {
   unop(op: UnOp, wide: boolean, dst: Loc, a: Loc): void;
   /** dst ← (a cond b) as an i32 0/1. */
   compare(cond: Cond, wide: boolean, dst: Loc, a: Loc, b: Loc): void;
+  /**
+   * Floats. Every value is its bit pattern at its location (an f32 in the low 32 bits, like an
+   * i32), so moves, select, calls, loads and stores treat floats as integers of their width;
+   * these operate in the arch's float registers (scratch only) with Wasm's rules: NaN results
+   * are arithmetic NaNs, min/max order -0 below +0 and return NaN for a NaN operand.
+   */
+  fbinop(op: FBinOp, double: boolean, dst: Loc, a: Loc, b: Loc): void;
+  funop(op: FUnOp, double: boolean, dst: Loc, a: Loc): void;
+  /** dst ← (a cond b) as an i32 0/1. */
+  fcompare(cond: FCond, double: boolean, dst: Loc, a: Loc, b: Loc): void;
+  fconvert(conversion: FConversion, dst: Loc, a: Loc): void;
+
   /** dst ← i32 c ≠ 0 ? a : b (8 bytes). */
   select(dst: Loc, a: Loc, b: Loc, c: Loc): void;
 

@@ -17,8 +17,10 @@ import {
   type Gpr,
   type Gpr32,
   type Gpr64,
+  type SseWidth,
   type X64Address,
   type X64Cond,
+  type Xmm,
 } from '../../isa/x64/encoder.ts';
 import {
   CodegenError,
@@ -28,6 +30,10 @@ import {
   type BinOp,
   type CallOffsets,
   type Cond,
+  type FBinOp,
+  type FCond,
+  type FConversion,
+  type FUnOp,
   type FrameLayout,
   type Loc,
   type MacroAssembler,
@@ -39,6 +45,7 @@ import {
 import { X64_ABI } from '../../isa/abi.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
+import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
 
 const VREG: Record<VReg, Gpr64> = { R0: 'rax', R1: 'r10', R2: 'r11' };
 const VMCTX: Gpr64 = 'r14';
@@ -394,6 +401,282 @@ export class X64MacroAssembler implements MacroAssembler {
     a.setcc(COND[cond], 'eax');
     a.movzx('eax', 'eax', 8);
     this.writeLoc(dst, 'rax');
+  }
+
+  // --- floats (SSE2, roundss/roundsd from SSE4.1; xmm0-xmm2 are scratch) ----------------------
+
+  /** xmm ← the float at `loc` (its low 32 or 64 bits). */
+  private readF(x: Xmm, loc: Loc, width: SseWidth): void {
+    if (!isRegLoc(loc)) this.asm.sseLoad(width, x, this.slot(loc));
+    else this.asm.movToXmm(x, width === 32 ? R32[loc as Gpr64] : (loc as Gpr64));
+  }
+  /** The float in `x` → `loc`, through rax (an f32 lands zero-extended, as an i32 does). */
+  private writeF(loc: Loc, x: Xmm, width: SseWidth): void {
+    this.asm.movFromXmm(width === 32 ? 'eax' : 'rax', x);
+    this.writeLoc(loc, 'rax');
+  }
+  /** xmm ← a float constant given by its bits (through rax). */
+  private floatConst(x: Xmm, width: SseWidth, bits: bigint): void {
+    this.asm.movImm(width === 32 ? 'eax' : 'rax', bits);
+    this.asm.movToXmm(x, width === 32 ? 'eax' : 'rax');
+  }
+
+  fbinop(op: FBinOp, double: boolean, dst: Loc, x: Loc, y: Loc): void {
+    const a = this.asm;
+    const width: SseWidth = double ? 64 : 32;
+    if (op === 'copysign') {
+      // Sign-bit arithmetic on the bits: (x & ~sign) | (y & sign).
+      const sign = double ? 1n << 63n : 1n << 31n;
+      const r = sized('rax', double);
+      const t = sized('rcx', double);
+      const m = sized('rdx', double);
+      this.readLoc(r, x);
+      this.readLoc(t, y);
+      a.movImm(m, sign);
+      a.and(t, m);
+      a.not(m);
+      a.and(r, m);
+      a.or(r, t);
+      this.writeLoc(dst, 'rax');
+      return;
+    }
+    this.readF('xmm0', x, width);
+    this.readF('xmm1', y, width);
+    if (op === 'min' || op === 'max') {
+      // minss/maxss alone return the second operand for NaN and for ±0 pairs; Wasm wants NaN
+      // for a NaN operand and -0 < +0. As Cranelift's XmmMinMaxSeq: unordered → x + y (a
+      // NaN), equal → OR (min: -0 wins) or AND (max: +0 wins) of the bits, else minss/maxss.
+      const ordered = a.newLabel();
+      const nan = a.newLabel();
+      const done = a.newLabel();
+      a.ucomis(width, 'xmm0', 'xmm1');
+      a.jcc('ne', ordered);
+      a.jcc('p', nan);
+      a.sseLogic(op === 'min' ? 'or' : 'and', width, 'xmm0', 'xmm1');
+      a.jmp(done);
+      a.bind(nan);
+      a.sseArith('add', width, 'xmm0', 'xmm1');
+      a.jmp(done);
+      a.bind(ordered);
+      a.sseArith(op, width, 'xmm0', 'xmm1');
+      a.bind(done);
+    } else {
+      a.sseArith(op, width, 'xmm0', 'xmm1');
+    }
+    this.writeF(dst, 'xmm0', width);
+  }
+
+  funop(op: FUnOp, double: boolean, dst: Loc, x: Loc): void {
+    const a = this.asm;
+    const width: SseWidth = double ? 64 : 32;
+    if (op === 'abs' || op === 'neg') {
+      const r = sized('rax', double);
+      this.readLoc(r, x);
+      a.movImm(sized('rcx', double), op === 'abs' ? (double ? (1n << 63n) - 1n : 0x7fffffffn) : double ? 1n << 63n : 1n << 31n);
+      op === 'abs' ? a.and(r, sized('rcx', double)) : a.xor(r, sized('rcx', double));
+      this.writeLoc(dst, 'rax');
+      return;
+    }
+    this.readF('xmm0', x, width);
+    if (op === 'sqrt') a.sseArith('sqrt', width, 'xmm0', 'xmm0');
+    else a.sseRound(width, 'xmm0', 'xmm0', op);
+    this.writeF(dst, 'xmm0', width);
+  }
+
+  fcompare(cond: FCond, double: boolean, dst: Loc, x: Loc, y: Loc): void {
+    const a = this.asm;
+    const width: SseWidth = double ? 64 : 32;
+    this.readF('xmm0', x, width);
+    this.readF('xmm1', y, width);
+    // ucomis sets ZF, PF, CF all to 1 for unordered operands; lt/le compare the other way round
+    // so that "above" (CF = ZF = 0) and "above or equal" (CF = 0) are false for NaN.
+    switch (cond) {
+      case 'eq':
+      case 'ne':
+        a.ucomis(width, 'xmm0', 'xmm1');
+        a.setcc(cond === 'eq' ? 'e' : 'ne', 'eax');
+        a.setcc(cond === 'eq' ? 'np' : 'p', 'ecx');
+        cond === 'eq' ? a.and('eax', 'ecx') : a.or('eax', 'ecx');
+        break;
+      case 'gt': a.ucomis(width, 'xmm0', 'xmm1'); a.setcc('a', 'eax'); break;
+      case 'ge': a.ucomis(width, 'xmm0', 'xmm1'); a.setcc('ae', 'eax'); break;
+      case 'lt': a.ucomis(width, 'xmm1', 'xmm0'); a.setcc('a', 'eax'); break;
+      case 'le': a.ucomis(width, 'xmm1', 'xmm0'); a.setcc('ae', 'eax'); break;
+    }
+    a.movzx('eax', 'eax', 8);
+    this.writeLoc(dst, 'rax');
+  }
+
+  fconvert(c: FConversion, dst: Loc, x: Loc): void {
+    const a = this.asm;
+    switch (c.kind) {
+      case 'promote':
+        this.readF('xmm0', x, 32);
+        a.cvtFloat(64, 'xmm0', 'xmm0');
+        this.writeF(dst, 'xmm0', 64);
+        return;
+      case 'demote':
+        this.readF('xmm0', x, 64);
+        a.cvtFloat(32, 'xmm0', 'xmm0');
+        this.writeF(dst, 'xmm0', 32);
+        return;
+      case 'convert':
+        this.convertIntToFloat(c.double ? 64 : 32, c.wide, c.signed, x);
+        this.writeF(dst, 'xmm0', c.double ? 64 : 32);
+        return;
+      case 'trunc':
+        this.readF('xmm0', x, c.double ? 64 : 32);
+        if (c.signed) this.truncSigned(c.double ? 64 : 32, c.wide, c.saturating);
+        else if (c.wide) this.truncU64(c.double ? 64 : 32, c.saturating);
+        else this.truncU32(c.double ? 64 : 32, c.saturating);
+        this.writeLoc(dst, 'rax');
+        return;
+    }
+  }
+
+  /** xmm0 ← the integer at `x` as a float (unsigned i64 as Cranelift's halve-and-double sequence). */
+  private convertIntToFloat(width: SseWidth, wide: boolean, signed: boolean, x: Loc): void {
+    const a = this.asm;
+    a.sseLogic('xor', width, 'xmm0', 'xmm0'); // no dependency on xmm0's old upper lanes
+    if (!wide) {
+      // i32: signed from the 32-bit register; unsigned zero-extended to 64 bits, then signed.
+      this.readLoc('eax', x);
+      a.cvtIntToFloat(width, 'xmm0', signed ? 'eax' : 'rax');
+      return;
+    }
+    this.readLoc('rax', x);
+    if (signed) {
+      a.cvtIntToFloat(width, 'xmm0', 'rax');
+      return;
+    }
+    const large = a.newLabel();
+    const done = a.newLabel();
+    a.test('rax', 'rax');
+    a.jcc('s', large);
+    a.cvtIntToFloat(width, 'xmm0', 'rax');
+    a.jmp(done);
+    a.bind(large);
+    // Halve (keeping the low bit, so rounding stays correct), convert, double.
+    a.mov('rcx', 'rax');
+    a.shiftImm('shr', 'rcx', 1);
+    a.andImm('eax', 1);
+    a.or('rcx', 'rax');
+    a.cvtIntToFloat(width, 'xmm0', 'rcx');
+    a.sseArith('add', width, 'xmm0', 'xmm0');
+    a.bind(done);
+  }
+
+  /** rax ← trunc(xmm0) as a signed integer (`wide`: i64), trapping or saturating as Wasm says. */
+  private truncSigned(width: SseWidth, wide: boolean, saturating: boolean): void {
+    const a = this.asm;
+    const r = sized('rax', wide);
+    const done = a.newLabel();
+    a.cvtFloatToInt(width, r, 'xmm0');
+    // cvtt gives the "integer indefinite" MIN for NaN and out-of-range inputs: `cmp r, 1`
+    // overflows exactly when r is MIN, which is also the right answer for inputs near MIN.
+    a.cmpImm(r, 1);
+    a.jcc('no', done);
+    a.ucomis(width, 'xmm0', 'xmm0');
+    if (saturating) {
+      const notNan = a.newLabel();
+      a.jcc('np', notNan);
+      a.xor('eax', 'eax');
+      a.jmp(done);
+      a.bind(notNan);
+      // Negative: MIN is the answer; otherwise MAX (= ~MIN).
+      a.sseLogic('xor', width, 'xmm1', 'xmm1');
+      a.ucomis(width, 'xmm1', 'xmm0');
+      a.jcc('a', done);
+      a.not(r);
+    } else {
+      a.jcc('p', a.deferredTrap('BadConversionToInteger'));
+      // MIN is right when -2^(n-1) - 1 < x < 0 (x truncates to MIN). The lower bound is
+      // exact in f64 for n = 32; otherwise the nearest representable bound is -2^(n-1) itself.
+      const n = wide ? 64 : 32;
+      const exactBelow = width === 64 && !wide;
+      const bound = exactBelow ? -(2 ** (n - 1)) - 1 : -(2 ** (n - 1));
+      this.floatConst('xmm1', width, width === 64 ? f64Bits(bound) : BigInt(f32Bits(bound)));
+      a.ucomis(width, 'xmm0', 'xmm1');
+      a.jcc(exactBelow ? 'be' : 'b', a.deferredTrap('IntegerOverflow'));
+      a.sseLogic('xor', width, 'xmm1', 'xmm1');
+      a.ucomis(width, 'xmm0', 'xmm1');
+      a.jcc('ae', a.deferredTrap('IntegerOverflow'));
+      // The constant went through rax: put MIN back.
+      a.movImm(r, wide ? 1n << 63n : 1n << 31n);
+    }
+    a.bind(done);
+  }
+
+  /** eax ← trunc(xmm0) as a u32: a 64-bit signed conversion covers the whole u32 range. */
+  private truncU32(width: SseWidth, saturating: boolean): void {
+    const a = this.asm;
+    const done = a.newLabel();
+    if (saturating) {
+      const zero = a.newLabel();
+      a.sseLogic('xor', width, 'xmm1', 'xmm1');
+      a.ucomis(width, 'xmm0', 'xmm1');
+      a.jcc('be', zero); // NaN (CF = ZF = 1), negative or zero
+      a.cvtFloatToInt(width, 'rax', 'xmm0');
+      a.movImm32('ecx', 0xffffffff);
+      a.cmp('rax', 'rcx');
+      a.jcc('be', done); // unsigned: MIN (x ≥ 2^63) is above
+      a.mov('rax', 'rcx');
+      a.jmp(done);
+      a.bind(zero);
+      a.xor('eax', 'eax');
+    } else {
+      a.ucomis(width, 'xmm0', 'xmm0');
+      a.jcc('p', a.deferredTrap('BadConversionToInteger'));
+      a.cvtFloatToInt(width, 'rax', 'xmm0');
+      // In range exactly when the 64-bit result has no bit above 31 (negatives and MIN do).
+      a.mov('rcx', 'rax');
+      a.shiftImm('shr', 'rcx', 32);
+      a.jcc('ne', a.deferredTrap('IntegerOverflow'));
+    }
+    a.bind(done);
+  }
+
+  /** rax ← trunc(xmm0) as a u64: below 2^63 a signed conversion, above it one of x − 2^63. */
+  private truncU64(width: SseWidth, saturating: boolean): void {
+    const a = this.asm;
+    const large = a.newLabel();
+    const done = a.newLabel();
+    const overflow = saturating ? a.newLabel() : a.deferredTrap('IntegerOverflow');
+    if (saturating) {
+      const positive = a.newLabel();
+      a.sseLogic('xor', width, 'xmm1', 'xmm1');
+      a.ucomis(width, 'xmm0', 'xmm1');
+      a.jcc('a', positive);
+      a.xor('eax', 'eax'); // NaN, negative or zero
+      a.jmp(done);
+      a.bind(positive);
+    } else {
+      a.ucomis(width, 'xmm0', 'xmm0');
+      a.jcc('p', a.deferredTrap('BadConversionToInteger'));
+    }
+    this.floatConst('xmm1', width, width === 64 ? f64Bits(2 ** 63) : BigInt(f32Bits(2 ** 63)));
+    a.ucomis(width, 'xmm0', 'xmm1');
+    a.jcc('ae', large);
+    a.cvtFloatToInt(width, 'rax', 'xmm0');
+    if (!saturating) {
+      // x ≤ -1 truncates to a negative number (x in (-1, 0) gives 0).
+      a.test('rax', 'rax');
+      a.jcc('s', overflow);
+    }
+    a.jmp(done);
+    a.bind(large);
+    a.sseArith('sub', width, 'xmm0', 'xmm1'); // exact: x ≥ 2^63 has no bits below 2^(63-52)
+    a.cvtFloatToInt(width, 'rax', 'xmm0');
+    a.test('rax', 'rax');
+    a.jcc('s', overflow); // x − 2^63 ≥ 2^63: x ≥ 2^64
+    a.movImm('rcx', 1n << 63n);
+    a.xor('rax', 'rcx');
+    if (saturating) {
+      a.jmp(done);
+      a.bind(overflow);
+      a.movImm('rax', (1n << 64n) - 1n);
+    }
+    a.bind(done);
   }
 
   select(dst: Loc, x: Loc, y: Loc, c: Loc): void {

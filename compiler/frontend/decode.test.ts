@@ -4,7 +4,7 @@ import { CompileError } from './errors.ts';
 import type { CompileErrorKind } from './errors.ts';
 import { decodeModule } from './decode.ts';
 import type { Instr, WasmModule } from './module.ts';
-import { IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, type ImmediateOpInfo } from './opcodes.ts';
+import { FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, type ImmediateOpInfo } from './opcodes.ts';
 import { loadWat, watToBinary } from './wat.ts';
 import { parseWasm } from './index.ts';
 import { moduleBytes, name, oneFunction, section, sleb, uleb, vec } from './testing.ts';
@@ -37,6 +37,7 @@ test('the all-instructions module decodes, validates and uses every supported in
   const expected = new Set<string>([
     ...[...SIMPLE_OPS.values()].map((i) => i.name),
     ...[...MEM_OPS.values()].map((i) => i.name),
+    ...[...FC_SIMPLE_OPS.values()].map((i) => i.name),
     ...IMMEDIATE_OPS.map((i) => i.name),
   ]);
   const seen = new Set(ops(m.functions[0].body));
@@ -64,7 +65,7 @@ test('module-level IR of the all-instructions module', (t) => {
   t.deepEqual(m.counts, {
     numImportedFunctions: 1, numImportedTables: 1, numImportedMemories: 0, numImportedGlobals: 1,
     numDefinedFunctions: 2, numDefinedTables: 2, numDefinedMemories: 1, numOwnedMemories: 1,
-    numDefinedGlobals: 5, numEscapedFunctions: 2,
+    numDefinedGlobals: 6, numEscapedFunctions: 2,
   });
   t.deepEqual(m.types[1], { params: ['i32', 'i64'], results: ['i64', 'i32'] });
   t.deepEqual(m.imports.map((i) => [i.module, i.name, i.kind, i.index]), [
@@ -82,6 +83,7 @@ test('module-level IR of the all-instructions module', (t) => {
     [3, 'externref', true, { op: 'ref.null', type: 'externref' }],
     [4, 'funcref', true, { op: 'ref.func', func: 1 }],
     [5, 'i32', false, { op: 'global.get', global: 0 }],
+    [6, 'f64', true, { op: 'f64.const', bits: 0xc008000000000000n }],
   ]);
   t.deepEqual(m.exports, [{ name: 'ops', kind: 'func', index: 1 }]);
   t.is(m.start, 2);
@@ -104,7 +106,7 @@ test('module-level IR of the all-instructions module', (t) => {
   t.deepEqual(m.funcTypeIndices, [0, 2, 3]);
   const fn = m.functions[0];
   t.deepEqual(fn.type, { params: ['i32', 'i64', 'externref'], results: ['i32'] });
-  t.deepEqual(fn.locals, ['i32', 'i64', 'funcref']);
+  t.deepEqual(fn.locals, ['i32', 'i64', 'funcref', 'f32', 'f64']);
   t.is(fn.index, 1);
   t.is(fn.definedIndex, 0);
 });
@@ -327,11 +329,11 @@ for (const c of malformed) {
 
 test('unsupported features are named with the byte offset', (t) => {
   const cases: [Uint8Array, RegExp][] = [
-    [oneFunction([0x43, 0, 0, 0x80, 0x3f, 0x1a, 0x0b]), /'f32\.const'/],
+    [oneFunction([0x06, 0x40, 0x0b, 0x0b]), /'try'/],
     [oneFunction([0x41, 0x00, 0xfd, 0x0f, 0x1a, 0x0b]), /SIMD/],
-    [oneFunction([0xfc, 0x00, 0x0b]), /i32\.trunc_sat_f32_s/],
+    [oneFunction([0xfe, 0x00, 0x0b]), /threads/],
     [oneFunction([0x12, 0x00, 0x0b]), /return_call/],
-    [moduleBytes(section(1, vec([[0x60, 0x01, 0x7d, 0x00]]))), /f32/],
+    [moduleBytes(section(1, vec([[0x60, 0x01, 0x7b, 0x00]]))), /v128/],
     [moduleBytes(section(5, vec([[0x03, 0x01, 0x01]]))), /shared/],
     [moduleBytes(section(5, vec([[0x04, 0x01]]))), /memory64/],
     [moduleBytes(section(5, vec([[0x00, 0x01], [0x00, 0x01]]))), /multiple memories/],
@@ -344,8 +346,8 @@ test('unsupported features are named with the byte offset', (t) => {
     t.regex(e.message, pattern);
     t.not(e.offset, null);
   }
-  const e = compileError(t, () => parseWasm(oneFunction([0x01, 0x92, 0x0b])));
-  t.is(e.instr, 'f32.add');
+  const e = compileError(t, () => parseWasm(oneFunction([0x01, 0x06, 0x40, 0x0b, 0x0b])));
+  t.is(e.instr, 'try');
   t.is(e.instrIndex, 1);
   t.is(e.funcIndex, 0);
   t.is(e.offset, 24);

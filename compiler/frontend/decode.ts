@@ -31,7 +31,7 @@ import type {
   ValType,
   WasmModule,
 } from './module.ts';
-import { IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
+import { FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
 
 /** wasmtime's (wasmparser's) limit on the locals of one function. */
 export const MAX_LOCALS = 50_000;
@@ -171,6 +171,18 @@ class Reader {
     return n;
   }
 
+  /** A 4-byte little-endian f32 immediate, as its bit pattern (u32). */
+  f32Bits(): number {
+    const b = this.take(4);
+    return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+  }
+
+  /** An 8-byte little-endian f64 immediate, as its bit pattern (u64). */
+  f64Bits(): bigint {
+    const low = BigInt(this.f32Bits());
+    return (BigInt(this.f32Bits()) << 32n) | low;
+  }
+
   valType(): ValType {
     const at = this.pos;
     return decodeValType(this, this.u8(), at);
@@ -190,8 +202,8 @@ function decodeValType(r: Reader, b: number, at: number): ValType {
     case 0x7e: return 'i64';
     case 0x70: return 'funcref';
     case 0x6f: return 'externref';
-    case 0x7d: return r.fail('value type f32 is not supported (floats)', at, 'unsupported');
-    case 0x7c: return r.fail('value type f64 is not supported (floats)', at, 'unsupported');
+    case 0x7d: return 'f32';
+    case 0x7c: return 'f64';
     case 0x7b: return r.fail('value type v128 is not supported (SIMD)', at, 'unsupported');
     case 0x64:
     case 0x63: return r.fail('typed function references are not supported', at, 'unsupported');
@@ -246,7 +258,7 @@ function decodeHeapType(r: Reader): RefType {
 }
 
 const EXTENDED_CONST_OPS = new Set([0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e]);
-const CONST_EXPR_OPS = new Set([0x41, 0x42, 0xd0, 0xd2, 0x23]);
+const CONST_EXPR_OPS = new Set([0x41, 0x42, 0x43, 0x44, 0xd0, 0xd2, 0x23]);
 
 /** A constant expression: exactly one of the subset's constant instructions, then `end`. */
 function decodeConstExpr(r: Reader): ConstExpr {
@@ -256,6 +268,8 @@ function decodeConstExpr(r: Reader): ConstExpr {
   switch (op) {
     case 0x41: expr = { op: 'i32.const', value: r.s32() }; break;
     case 0x42: expr = { op: 'i64.const', value: r.signed(64) }; break;
+    case 0x43: expr = { op: 'f32.const', bits: r.f32Bits() }; break;
+    case 0x44: expr = { op: 'f64.const', bits: r.f64Bits() }; break;
     case 0xd0: expr = { op: 'ref.null', type: decodeHeapType(r) }; break;
     case 0xd2: expr = { op: 'ref.func', func: r.u32() }; break;
     case 0x23: expr = { op: 'global.get', global: r.u32() }; break;
@@ -275,6 +289,8 @@ function decodeConstExpr(r: Reader): ConstExpr {
       if (extendedAt < 0) extendedAt = nextAt;
     } else if (next === 0x41) r.s32();
     else if (next === 0x42) r.signed(64);
+    else if (next === 0x43) r.f32Bits();
+    else if (next === 0x44) r.f64Bits();
     else if (next === 0x23) r.u32();
     else if (next === 0xd2) r.u32();
     else if (next === 0xd0) decodeHeapType(r);
@@ -431,6 +447,8 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
       case 0x40: body.push({ op: 'memory.grow', memory: memoryIndexImmediate(r, 'memory.grow'), offset: at }); break;
       case 0x41: body.push({ op: 'i32.const', value: r.s32(), offset: at }); break;
       case 0x42: body.push({ op: 'i64.const', value: r.signed(64), offset: at }); break;
+      case 0x43: body.push({ op: 'f32.const', bits: r.f32Bits(), offset: at }); break;
+      case 0x44: body.push({ op: 'f64.const', bits: r.f64Bits(), offset: at }); break;
       case 0xd0: body.push({ op: 'ref.null', type: decodeHeapType(r), offset: at }); break;
       case 0xd2: body.push({ op: 'ref.func', func: r.u32(), offset: at }); break;
       case 0xfc: decodeFcInstr(r, body, at); break;
@@ -451,6 +469,11 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
 function decodeFcInstr(r: Reader, body: Instr[], at: number): void {
   const subAt = r.pos;
   const sub = r.u32();
+  const saturating = FC_SIMPLE_OPS.get(sub);
+  if (saturating !== undefined) {
+    body.push({ op: saturating.name, offset: at });
+    return;
+  }
   switch (sub) {
     case 8: {
       const data = r.u32();

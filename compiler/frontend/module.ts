@@ -5,9 +5,11 @@
  * arrays below. Everything here is plain data; the code generator only reads it.
  */
 
-export type NumType = 'i32' | 'i64';
+export type IntType = 'i32' | 'i64';
+export type FloatType = 'f32' | 'f64';
+export type NumType = IntType | FloatType;
 export type RefType = 'funcref' | 'externref';
-/** The value types of the subset; floats and v128 are rejected as 'unsupported' when decoded. */
+/** The value types of the subset; v128 is rejected as 'unsupported' when decoded. */
 export type ValType = NumType | RefType;
 
 export interface FuncType {
@@ -37,6 +39,9 @@ export interface GlobalType {
 export type ConstExpr =
   | { readonly op: 'i32.const'; readonly value: number }
   | { readonly op: 'i64.const'; readonly value: bigint }
+  /** Float constants keep their exact bit pattern (NaN payloads included): f32 as a u32. */
+  | { readonly op: 'f32.const'; readonly bits: number }
+  | { readonly op: 'f64.const'; readonly bits: bigint }
   | { readonly op: 'ref.null'; readonly type: RefType }
   | { readonly op: 'ref.func'; readonly func: number }
   /** Only imported, immutable globals may be read (MVP const-expression rule). */
@@ -91,13 +96,26 @@ export type SimpleOp =
   | 'i64.div_u' | 'i64.rem_s' | 'i64.rem_u' | 'i64.and' | 'i64.or' | 'i64.xor' | 'i64.shl'
   | 'i64.shr_s' | 'i64.shr_u' | 'i64.rotl' | 'i64.rotr'
   | 'i32.wrap_i64' | 'i64.extend_i32_s' | 'i64.extend_i32_u'
-  | 'i32.extend8_s' | 'i32.extend16_s' | 'i64.extend8_s' | 'i64.extend16_s' | 'i64.extend32_s';
+  | 'i32.extend8_s' | 'i32.extend16_s' | 'i64.extend8_s' | 'i64.extend16_s' | 'i64.extend32_s'
+  | FloatOp;
+
+/** The float comparisons, arithmetic and conversions (including the 0xfc-prefixed saturating truncations). */
+export type FloatOp =
+  | `${FloatType}.${'eq' | 'ne' | 'lt' | 'gt' | 'le' | 'ge'}`
+  | `${FloatType}.${'abs' | 'neg' | 'ceil' | 'floor' | 'trunc' | 'nearest' | 'sqrt' | 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max' | 'copysign'}`
+  | `${IntType}.trunc_${FloatType}_${'s' | 'u'}`
+  | `${IntType}.trunc_sat_${FloatType}_${'s' | 'u'}`
+  | `${FloatType}.convert_${IntType}_${'s' | 'u'}`
+  | 'f32.demote_f64' | 'f64.promote_f32'
+  | 'i32.reinterpret_f32' | 'i64.reinterpret_f64' | 'f32.reinterpret_i32' | 'f64.reinterpret_i64';
 
 export type LoadOp =
   | 'i32.load' | 'i64.load' | 'i32.load8_s' | 'i32.load8_u' | 'i32.load16_s' | 'i32.load16_u'
-  | 'i64.load8_s' | 'i64.load8_u' | 'i64.load16_s' | 'i64.load16_u' | 'i64.load32_s' | 'i64.load32_u';
+  | 'i64.load8_s' | 'i64.load8_u' | 'i64.load16_s' | 'i64.load16_u' | 'i64.load32_s' | 'i64.load32_u'
+  | 'f32.load' | 'f64.load';
 export type StoreOp =
-  | 'i32.store' | 'i64.store' | 'i32.store8' | 'i32.store16' | 'i64.store8' | 'i64.store16' | 'i64.store32';
+  | 'i32.store' | 'i64.store' | 'i32.store8' | 'i32.store16' | 'i64.store8' | 'i64.store16' | 'i64.store32'
+  | 'f32.store' | 'f64.store';
 
 /**
  * One decoded instruction. Structured control is pre-matched by the decoder: `block`/`loop`/`if`
@@ -110,6 +128,9 @@ export type InstrBody =
   | { readonly op: SimpleOp }
   | { readonly op: 'i32.const'; readonly value: number }
   | { readonly op: 'i64.const'; readonly value: bigint }
+  /** Exact bit patterns (NaN payloads kept): f32 as a u32 number, f64 as a u64 bigint. */
+  | { readonly op: 'f32.const'; readonly bits: number }
+  | { readonly op: 'f64.const'; readonly bits: bigint }
   | { readonly op: 'local.get' | 'local.set' | 'local.tee'; readonly local: number }
   | { readonly op: 'global.get' | 'global.set'; readonly global: number }
   | {
@@ -305,6 +326,16 @@ export function functionDisplayName(module: WasmModule, funcIndex: number): stri
 export function localType(fn: DefinedFunction, index: number): ValType | undefined {
   const params = fn.type.params;
   return index < params.length ? params[index] : fn.locals[index - params.length];
+}
+
+/** Bytes a value of type `t` occupies in a global, in memory and in ValRaw's low bytes (i32
+ * and f32: 4, zero-extended to 8 in registers and slots; every other type: 8). */
+export function valueBytes(t: ValType): 4 | 8 {
+  return t === 'i32' || t === 'f32' ? 4 : 8;
+}
+
+export function isFloatType(t: ValType): t is FloatType {
+  return t === 'f32' || t === 'f64';
 }
 
 export function isRefType(t: ValType): t is RefType {

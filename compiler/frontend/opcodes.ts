@@ -24,11 +24,15 @@ export const SIMPLE_OPS = new Map<number, SimpleOpInfo>();
 export const MEM_OPS = new Map<number, MemOpInfo>();
 /** Single-byte opcodes of unsupported features, by name. */
 export const UNSUPPORTED_OPS = new Map<number, string>();
-/** 0xfc-prefixed opcodes outside the subset (saturating float truncation). */
+/** 0xfc-prefixed opcodes outside the subset (none today; kept for the error path). */
 export const UNSUPPORTED_FC_OPS = new Map<number, string>();
+/** 0xfc-prefixed instructions without immediates: the saturating float-to-int truncations (0..7). */
+export const FC_SIMPLE_OPS = new Map<number, SimpleOpInfo>();
 
 const I32: readonly ValType[] = ['i32'];
 const I64: readonly ValType[] = ['i64'];
+const F32: readonly ValType[] = ['f32'];
+const F64: readonly ValType[] = ['f64'];
 
 function simple(op: number, name: SimpleOp, params: readonly ValType[], results: readonly ValType[]): void {
   SIMPLE_OPS.set(op, { name, params, results });
@@ -57,6 +61,38 @@ BINARY.forEach((b, i) => simple(0x7c + i, `i64.${b}` as SimpleOp, ['i64', 'i64']
 simple(0xa7, 'i32.wrap_i64', I64, I32);
 simple(0xac, 'i64.extend_i32_s', I32, I64);
 simple(0xad, 'i64.extend_i32_u', I32, I64);
+const FCMP = ['eq', 'ne', 'lt', 'gt', 'le', 'ge'] as const;
+FCMP.forEach((c, i) => simple(0x5b + i, `f32.${c}`, ['f32', 'f32'], I32));
+FCMP.forEach((c, i) => simple(0x61 + i, `f64.${c}`, ['f64', 'f64'], I32));
+const FUNARY = ['abs', 'neg', 'ceil', 'floor', 'trunc', 'nearest', 'sqrt'] as const;
+const FBINARY = ['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'] as const;
+FUNARY.forEach((u, i) => simple(0x8b + i, `f32.${u}`, F32, F32));
+FBINARY.forEach((b, i) => simple(0x92 + i, `f32.${b}`, ['f32', 'f32'], F32));
+FUNARY.forEach((u, i) => simple(0x99 + i, `f64.${u}`, F64, F64));
+FBINARY.forEach((b, i) => simple(0xa0 + i, `f64.${b}`, ['f64', 'f64'], F64));
+const CONVERSIONS: [number, SimpleOp, readonly ValType[], readonly ValType[]][] = [
+  [0xa8, 'i32.trunc_f32_s', F32, I32], [0xa9, 'i32.trunc_f32_u', F32, I32],
+  [0xaa, 'i32.trunc_f64_s', F64, I32], [0xab, 'i32.trunc_f64_u', F64, I32],
+  [0xae, 'i64.trunc_f32_s', F32, I64], [0xaf, 'i64.trunc_f32_u', F32, I64],
+  [0xb0, 'i64.trunc_f64_s', F64, I64], [0xb1, 'i64.trunc_f64_u', F64, I64],
+  [0xb2, 'f32.convert_i32_s', I32, F32], [0xb3, 'f32.convert_i32_u', I32, F32],
+  [0xb4, 'f32.convert_i64_s', I64, F32], [0xb5, 'f32.convert_i64_u', I64, F32],
+  [0xb6, 'f32.demote_f64', F64, F32],
+  [0xb7, 'f64.convert_i32_s', I32, F64], [0xb8, 'f64.convert_i32_u', I32, F64],
+  [0xb9, 'f64.convert_i64_s', I64, F64], [0xba, 'f64.convert_i64_u', I64, F64],
+  [0xbb, 'f64.promote_f32', F32, F64],
+  [0xbc, 'i32.reinterpret_f32', F32, I32], [0xbd, 'i64.reinterpret_f64', F64, I64],
+  [0xbe, 'f32.reinterpret_i32', I32, F32], [0xbf, 'f64.reinterpret_i64', I64, F64],
+];
+for (const [op, name, params, results] of CONVERSIONS) simple(op, name, params, results);
+const SATURATING: [SimpleOp, readonly ValType[], readonly ValType[]][] = [
+  ['i32.trunc_sat_f32_s', F32, I32], ['i32.trunc_sat_f32_u', F32, I32],
+  ['i32.trunc_sat_f64_s', F64, I32], ['i32.trunc_sat_f64_u', F64, I32],
+  ['i64.trunc_sat_f32_s', F32, I64], ['i64.trunc_sat_f32_u', F32, I64],
+  ['i64.trunc_sat_f64_s', F64, I64], ['i64.trunc_sat_f64_u', F64, I64],
+];
+SATURATING.forEach(([name, params, results], sub) => FC_SIMPLE_OPS.set(sub, { name, params, results }));
+
 simple(0xc0, 'i32.extend8_s', I32, I32);
 simple(0xc1, 'i32.extend16_s', I32, I32);
 simple(0xc2, 'i64.extend8_s', I64, I64);
@@ -68,6 +104,8 @@ function mem(op: number, name: LoadOp | StoreOp, store: boolean, valType: NumTyp
 }
 mem(0x28, 'i32.load', false, 'i32', 4);
 mem(0x29, 'i64.load', false, 'i64', 8);
+mem(0x2a, 'f32.load', false, 'f32', 4);
+mem(0x2b, 'f64.load', false, 'f64', 8);
 mem(0x2c, 'i32.load8_s', false, 'i32', 1);
 mem(0x2d, 'i32.load8_u', false, 'i32', 1);
 mem(0x2e, 'i32.load16_s', false, 'i32', 2);
@@ -80,6 +118,8 @@ mem(0x34, 'i64.load32_s', false, 'i64', 4);
 mem(0x35, 'i64.load32_u', false, 'i64', 4);
 mem(0x36, 'i32.store', true, 'i32', 4);
 mem(0x37, 'i64.store', true, 'i64', 8);
+mem(0x38, 'f32.store', true, 'f32', 4);
+mem(0x39, 'f64.store', true, 'f64', 8);
 mem(0x3a, 'i32.store8', true, 'i32', 1);
 mem(0x3b, 'i32.store16', true, 'i32', 2);
 mem(0x3c, 'i64.store8', true, 'i64', 1);
@@ -91,30 +131,9 @@ const unsupported: [number, string][] = [
   [0x06, 'try'], [0x07, 'catch'], [0x08, 'throw'], [0x09, 'rethrow'], [0x0a, 'throw_ref'],
   [0x12, 'return_call'], [0x13, 'return_call_indirect'], [0x14, 'call_ref'], [0x15, 'return_call_ref'],
   [0x18, 'delegate'], [0x19, 'catch_all'], [0x1f, 'try_table'],
-  [0x2a, 'f32.load'], [0x2b, 'f64.load'], [0x38, 'f32.store'], [0x39, 'f64.store'],
-  [0x43, 'f32.const'], [0x44, 'f64.const'],
   [0xd3, 'ref.eq'], [0xd4, 'ref.as_non_null'], [0xd5, 'br_on_null'], [0xd6, 'br_on_non_null'],
 ];
 for (const [op, name] of unsupported) UNSUPPORTED_OPS.set(op, name);
-const FCMP = ['eq', 'ne', 'lt', 'gt', 'le', 'ge'];
-FCMP.forEach((c, i) => UNSUPPORTED_OPS.set(0x5b + i, `f32.${c}`));
-FCMP.forEach((c, i) => UNSUPPORTED_OPS.set(0x61 + i, `f64.${c}`));
-const FARITH = ['abs', 'neg', 'ceil', 'floor', 'trunc', 'nearest', 'sqrt', 'add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'];
-FARITH.forEach((c, i) => UNSUPPORTED_OPS.set(0x8b + i, `f32.${c}`));
-FARITH.forEach((c, i) => UNSUPPORTED_OPS.set(0x99 + i, `f64.${c}`));
-const CONVERSIONS: [number, string][] = [
-  [0xa8, 'i32.trunc_f32_s'], [0xa9, 'i32.trunc_f32_u'], [0xaa, 'i32.trunc_f64_s'], [0xab, 'i32.trunc_f64_u'],
-  [0xae, 'i64.trunc_f32_s'], [0xaf, 'i64.trunc_f32_u'], [0xb0, 'i64.trunc_f64_s'], [0xb1, 'i64.trunc_f64_u'],
-  [0xb2, 'f32.convert_i32_s'], [0xb3, 'f32.convert_i32_u'], [0xb4, 'f32.convert_i64_s'], [0xb5, 'f32.convert_i64_u'],
-  [0xb6, 'f32.demote_f64'], [0xb7, 'f64.convert_i32_s'], [0xb8, 'f64.convert_i32_u'], [0xb9, 'f64.convert_i64_s'],
-  [0xba, 'f64.convert_i64_u'], [0xbb, 'f64.promote_f32'], [0xbc, 'i32.reinterpret_f32'], [0xbd, 'i64.reinterpret_f64'],
-  [0xbe, 'f32.reinterpret_i32'], [0xbf, 'f64.reinterpret_i64'],
-];
-for (const [op, name] of CONVERSIONS) UNSUPPORTED_OPS.set(op, name);
-const SAT = ['i32.trunc_sat_f32_s', 'i32.trunc_sat_f32_u', 'i32.trunc_sat_f64_s', 'i32.trunc_sat_f64_u',
-  'i64.trunc_sat_f32_s', 'i64.trunc_sat_f32_u', 'i64.trunc_sat_f64_s', 'i64.trunc_sat_f64_u'];
-SAT.forEach((name, i) => UNSUPPORTED_FC_OPS.set(i, name));
-
 /** Prefix bytes of whole proposals outside the subset. */
 export const UNSUPPORTED_PREFIXES = new Map<number, string>([
   [0xfb, 'GC'],
@@ -163,6 +182,8 @@ export const IMMEDIATE_OPS: readonly ImmediateOpInfo[] = [
   { opcode: [0x40], name: 'memory.grow', immediates: '0x00 (reserved byte)', type: '[i32] → [i32]' },
   { opcode: [0x41], name: 'i32.const', immediates: 'i32 (signed LEB128)', type: '[] → [i32]' },
   { opcode: [0x42], name: 'i64.const', immediates: 'i64 (signed LEB128)', type: '[] → [i64]' },
+  { opcode: [0x43], name: 'f32.const', immediates: 'f32 (4 bytes, IEEE 754 little-endian)', type: '[] → [f32]' },
+  { opcode: [0x44], name: 'f64.const', immediates: 'f64 (8 bytes, IEEE 754 little-endian)', type: '[] → [f64]' },
   { opcode: [0xd0], name: 'ref.null', immediates: 'reftype (funcref, externref)', type: '[] → [t]' },
   { opcode: [0xd2], name: 'ref.func', immediates: 'funcidx', type: '[] → [funcref]' },
   { opcode: [0xfc, 8], name: 'memory.init', immediates: 'dataidx 0x00', type: '[i32 i32 i32] → []' },

@@ -19,10 +19,10 @@ test('printed instructions are WAT that decodes back to the same instructions', 
   const m = parseWasm(watToBinary(ALL_WAT).bytes);
   const body = m.functions[0].body;
   const printed = body.slice(0, -1).map((i) => formatInstr(i)).join('\n    ');
-  const head = ALL_WAT.indexOf('(local $x i32) (local $y i64) (local $f funcref)');
+  const head = ALL_WAT.indexOf('(local $x i32) (local $y i64) (local $f funcref) (local $p f32) (local $q f64)');
   const tail = ALL_WAT.indexOf('(func $start)');
   t.true(head > 0 && tail > head);
-  const headEnd = head + '(local $x i32) (local $y i64) (local $f funcref)'.length;
+  const headEnd = head + '(local $x i32) (local $y i64) (local $f funcref) (local $p f32) (local $q f64)'.length;
   const rebuilt = `${ALL_WAT.slice(0, headEnd)}\n    ${printed})\n  ${ALL_WAT.slice(tail)}`;
   const again = parseWasm(watToBinary(rebuilt).bytes);
   t.deepEqual(withoutOffsets(again.functions[0].body), withoutOffsets(body));

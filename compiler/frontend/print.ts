@@ -5,6 +5,7 @@
  */
 import type { BlockType, Instr, WasmModule } from './module.ts';
 import { functionDisplayName } from './module.ts';
+import { formatFloat } from './float-bits.ts';
 
 function blockTypeText(bt: BlockType): string {
   switch (bt.kind) {
@@ -25,6 +26,10 @@ export function formatInstr(instr: Instr, module?: WasmModule): string {
     case 'i32.const':
     case 'i64.const':
       return `${instr.op} ${instr.value}`;
+    case 'f32.const':
+      return `f32.const ${formatFloat('f32', BigInt(instr.bits))}`;
+    case 'f64.const':
+      return `f64.const ${formatFloat('f64', instr.bits)}`;
     case 'local.get':
     case 'local.set':
     case 'local.tee':

@@ -8,7 +8,7 @@ import { CompileError } from './errors.ts';
 import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
 import type { ConstExpr, DefinedFunction, FuncType, Instr, ValType, WasmModule } from './module.ts';
 import { isRefType } from './module.ts';
-import { MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
+import { FC_SIMPLE_OPS, MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
 
 /** 2^16 pages of 64 KiB: the 32-bit memory's maximum. */
 export const MAX_MEMORY_PAGES = 65536;
@@ -29,6 +29,7 @@ const LOAD_STORE_NAMES = new Map<string, { store: boolean; valType: ValType; wid
 for (const info of MEM_OPS.values()) LOAD_STORE_NAMES.set(info.name, info);
 const SIMPLE_BY_NAME = new Map<string, { params: readonly ValType[]; results: readonly ValType[] }>();
 for (const info of SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
+for (const info of FC_SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
 
 function moduleError(kind: CompileErrorKind, detail: string, site: CompileErrorSite = {}): CompileError {
   return new CompileError(kind, detail, site);
@@ -63,6 +64,8 @@ export function validateModule(module: WasmModule): void {
     switch (expr.op) {
       case 'i32.const': actual = 'i32'; break;
       case 'i64.const': actual = 'i64'; break;
+      case 'f32.const': actual = 'f32'; break;
+      case 'f64.const': actual = 'f64'; break;
       case 'ref.null': actual = expr.type; break;
       case 'ref.func':
         if (expr.func >= numFuncs) throw moduleError('validation', `unknown function ${expr.func} in constant expression`, { ...site, instr: 'ref.func' });
@@ -259,6 +262,8 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       }
       case 'i32.const': push('i32'); break;
       case 'i64.const': push('i64'); break;
+      case 'f32.const': push('f32'); break;
+      case 'f64.const': push('f64'); break;
       case 'local.get': push(local(instr.local)); break;
       case 'local.set': pop(local(instr.local)); break;
       case 'local.tee': {

@@ -9,13 +9,17 @@ import { mutated } from '../mutants.ts';
 import {
   functionDisplayName,
   localType,
+  isFloatType,
+  valueBytes,
+  type FloatOp,
   type Instr,
   type LoadOp,
   type SimpleOp,
   type StoreOp,
   type ValType,
 } from '../frontend/module.ts';
-import type { BinOp, Cond, UnOp } from '../codegen/common.ts';
+import type { BinOp, Cond, FBinOp, FCond, FUnOp, UnOp } from '../codegen/common.ts';
+import { FC_SIMPLE_OPS, SIMPLE_OPS } from '../frontend/opcodes.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
 import { imm, valueArg } from './values.ts';
@@ -46,6 +50,9 @@ const LOADS: Readonly<Record<LoadOp, { size: 1 | 2 | 4 | 8; signed: boolean; typ
   'i64.load16_u': { size: 2, signed: false, type: 'i64' },
   'i64.load32_s': { size: 4, signed: true, type: 'i64' },
   'i64.load32_u': { size: 4, signed: false, type: 'i64' },
+  // Floats are their bits: loaded and stored as integers of their width.
+  'f32.load': { size: 4, signed: false, type: 'f32' },
+  'f64.load': { size: 8, signed: false, type: 'f64' },
 };
 const STORES: Readonly<Record<StoreOp, { size: 1 | 2 | 4 | 8; wide: boolean }>> = {
   'i32.store': { size: 4, wide: false },
@@ -55,6 +62,8 @@ const STORES: Readonly<Record<StoreOp, { size: 1 | 2 | 4 | 8; wide: boolean }>> 
   'i64.store8': { size: 1, wide: true },
   'i64.store16': { size: 2, wide: true },
   'i64.store32': { size: 4, wide: true },
+  'f32.store': { size: 4, wide: false },
+  'f64.store': { size: 8, wide: true },
 };
 
 /** An instruction the code generator does not lower, as a CompileError at its place. */
@@ -111,7 +120,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
         m.storeReturn(v.push(t));
       } else {
         const loc = globalLocation(cx, instr.global);
-        m.load('R0', loc.reg, loc.disp, t === 'i32' ? 4 : 8);
+        m.load('R0', loc.reg, loc.disp, valueBytes(t));
         m.storeSlot(v.push(t), 'R0');
       }
       break;
@@ -124,7 +133,7 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       } else {
         m.loadSlot('R0', value, true);
         const loc = globalLocation(cx, instr.global);
-        m.store(loc.reg, loc.disp, 'R0', t === 'i32' ? 4 : 8);
+        m.store(loc.reg, loc.disp, 'R0', valueBytes(t));
       }
       break;
     }
@@ -135,6 +144,12 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
     case 'i64.const':
       if (constFolds(cx)) cx.foldedConst = instr.value;
       else m.storeSlotImm(v.push('i64'), instr.value);
+      break;
+    case 'f32.const':
+      m.storeSlotImm(v.push('f32'), BigInt(instr.bits));
+      break;
+    case 'f64.const':
+      m.storeSlotImm(v.push('f64'), instr.bits);
       break;
     case 'ref.null':
       m.storeSlotImm(v.push(instr.type), 0n);
@@ -323,7 +338,7 @@ function constFolds(cx: Lowering): boolean {
   const next = cx.fn.body[cx.instrIndex + 1];
   if (!cx.values.movesAtJoins || next === undefined || next.dead) return false;
   const dot = next.op.indexOf('.');
-  if (dot < 0 || next.op.slice(0, dot) !== cx.fn.body[cx.instrIndex].op.slice(0, dot)) return false;
+  if (dot < 0 || next.op.slice(0, dot) !== cx.fn.body[cx.instrIndex].op.slice(0, dot) || FLOAT_OPS.has(next.op)) return false;
   const name = next.op.slice(dot + 1);
   if (IMMEDIATE_BINOPS.has(name)) return true;
   return COMPARES.has(name) && branchFollows(cx, 2);
@@ -333,6 +348,10 @@ function constFolds(cx: Lowering): boolean {
 function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   const { m } = cx;
   const v = cx.values;
+  if (FLOAT_OPS.has(op)) {
+    emitFloat(cx, op as FloatOp);
+    return true;
+  }
   const dot = op.indexOf('.');
   if (dot < 0) return false;
   const ty = op.slice(0, dot) as 'i32' | 'i64';
@@ -389,4 +408,61 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
     default:
       return false;
   }
+}
+
+const FBINOPS: ReadonlySet<string> = new Set<FBinOp>(['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign']);
+const FUNOPS: ReadonlySet<string> = new Set<FUnOp>(['abs', 'neg', 'sqrt', 'ceil', 'floor', 'trunc', 'nearest']);
+const FCONDS: ReadonlySet<string> = new Set<FCond>(['eq', 'ne', 'lt', 'gt', 'le', 'ge']);
+
+/** Every float operator and conversion (operators with an f32/f64 operand or result), from the opcode tables. */
+const FLOAT_OPS: ReadonlySet<string> = new Set(
+  [...SIMPLE_OPS.values(), ...FC_SIMPLE_OPS.values()].filter((o) => [...o.params, ...o.results].some(isFloatType)).map((o) => o.name),
+);
+
+/** Float operators, conversions and reinterpretations (`f64.add`, `i32.trunc_sat_f32_u`, …). */
+function emitFloat(cx: Lowering, op: FloatOp): void {
+  const { m } = cx;
+  const v = cx.values;
+  const [ty, name] = op.split('.') as [string, string];
+  const double = ty === 'f64';
+  if (FBINOPS.has(name)) {
+    const b = v.pop();
+    const a = v.pop();
+    m.fbinop(name as FBinOp, double, v.push(ty as ValType), a, b);
+    return;
+  }
+  if (FUNOPS.has(name)) {
+    const a = v.pop();
+    m.funop(name as FUnOp, double, v.push(ty as ValType), a);
+    return;
+  }
+  if (FCONDS.has(name)) {
+    const b = v.pop();
+    const a = v.pop();
+    m.fcompare(name as FCond, double, v.push('i32'), a, b);
+    return;
+  }
+  // Conversions: `<to>.<what>_<from>[_s|_u]`.
+  const parts = name.split('_');
+  const to = ty as ValType;
+  if (parts[0] === 'reinterpret') {
+    // The bits stay where they are; only the type changes.
+    v.retypeTop(to);
+    return;
+  }
+  const a = v.pop();
+  const dst = v.push(to);
+  switch (parts[0]) {
+    case 'promote': m.fconvert({ kind: 'promote' }, dst, a); return;
+    case 'demote': m.fconvert({ kind: 'demote' }, dst, a); return;
+    case 'convert': m.fconvert({ kind: 'convert', double, wide: parts[1] === 'i64', signed: parts[2] === 's' }, dst, a); return;
+    case 'trunc': {
+      const saturating = parts[1] === 'sat';
+      const from = saturating ? parts[2] : parts[1];
+      const signed = parts[saturating ? 3 : 2] === 's';
+      m.fconvert({ kind: 'trunc', double: from === 'f64', wide: to === 'i64', signed, saturating }, dst, a);
+      return;
+    }
+  }
+  throw new Error(`emitFloat: no lowering for '${op}'`);
 }

@@ -15,11 +15,12 @@
  * addressing, control flow and call sites do not depend on which one is in use.
  */
 import type { Loc, Operand } from '../codegen/common.ts';
-import { isRefType, type ValType } from '../frontend/module.ts';
+import { isRefType, valueBytes, type ValType } from '../frontend/module.ts';
 import type { VirtualProgram } from '../regalloc/virtual.ts';
 
-/** Whether a value of type `t` is handled as 64 bits (everything but i32). */
-export const wideType = (t: ValType): boolean => t !== 'i32';
+/** Whether a value of type `t` is handled as 64 bits (everything but i32 and f32, whose bits
+ * travel zero-extended in the low half). */
+export const wideType = (t: ValType): boolean => valueBytes(t) === 8;
 
 /** A call argument read from a value's location (`wide`: 64-bit, else 32-bit zero-extending). */
 export const valueArg = (loc: Loc, wide: boolean): Operand => ({ kind: 'value', loc, wide });

@@ -12,6 +12,13 @@ import { CodeBuffer, EncodeError, type Label, type RelocationKind } from '../cod
 // One error class for every encoder: `instanceof EncodeError` covers both arches.
 export { EncodeError };
 
+/** Two-source scalar FP operations and their opcode field (bits 15–12). */
+const FP2_OPCODE = { fmul: 0x0, fdiv: 0x1, fadd: 0x2, fsub: 0x3, fmax: 0x4, fmin: 0x5 } as const;
+export type Fp2Op = keyof typeof FP2_OPCODE;
+/** One-source scalar FP operations and their opcode field (bits 20–15). */
+const FP1_OPCODE = { fabs: 0x01, fneg: 0x02, fsqrt: 0x03, frintn: 0x08, frintp: 0x09, frintm: 0x0a, frintz: 0x0b } as const;
+export type Fp1Op = keyof typeof FP1_OPCODE;
+
 /** AArch64 trap instruction: `udf #0xc11f`, the immediate Cranelift uses for every trap. */
 export const AARCH64_TRAP_IMMEDIATE = 0xc11f;
 
@@ -571,6 +578,49 @@ export class Aarch64Assembler extends CodeBuffer {
     this.inst((t.sf ? 0xc800fc00 : 0x8800fc00) | (s.num << 16) | (n.num << 5) | t.num);
   }
 
+  // --- scalar floating point (FP/SIMD registers as s0–s31 for f32, d0–d31 for f64) ------------
+
+  /** `fmov sN, wM` / `fmov dN, xM`: a general register's bits into a float register (the name's size chooses). */
+  fmovToFp(fd: number, rn: A64Reg): void {
+    const n = this.reg('fmov', 'rn', rn, 'zr');
+    this.inst((n.sf ? 0x9e670000 : 0x1e270000) | (n.num << 5) | this.fp('fmov', 'fd', fd));
+  }
+  /** `fmov wN, sM` / `fmov xN, dM`: a float register's bits into a general register. */
+  fmovFromFp(rd: A64Reg, fn: number): void {
+    const d = this.reg('fmov', 'rd', rd, 'zr');
+    this.inst((d.sf ? 0x9e660000 : 0x1e260000) | (this.fp('fmov', 'fn', fn) << 5) | d.num);
+  }
+  /** Two-source arithmetic `op fd, fn, fm` (single when `double` is false). */
+  fp2(op: Fp2Op, double: boolean, fd: number, fn: number, fm: number): void {
+    const code = FP2_OPCODE[op];
+    if (code === undefined) throw this.error(String(op), 'op', `'${String(op)}' is not a two-source FP operation`);
+    this.inst(0x1e200800 | (double ? 1 << 22 : 0) | (this.fp(op, 'fm', fm) << 16) | (code << 12) | (this.fp(op, 'fn', fn) << 5) | this.fp(op, 'fd', fd));
+  }
+  /** `fcvt dN, sM` (`toDouble`) or `fcvt sN, dM`. */
+  fcvt(toDouble: boolean, fd: number, fn: number): void {
+    this.inst((toDouble ? 0x1e22c000 : 0x1e624000) | (this.fp('fcvt', 'fn', fn) << 5) | this.fp('fcvt', 'fd', fd));
+  }
+  /** One-source `op fd, fn`: abs, neg, sqrt and the frint roundings. */
+  fp1(op: Fp1Op, double: boolean, fd: number, fn: number): void {
+    const code = FP1_OPCODE[op];
+    if (code === undefined) throw this.error(String(op), 'op', `'${String(op)}' is not a one-source FP operation`);
+    this.inst(0x1e204000 | (double ? 1 << 22 : 0) | (code << 15) | (this.fp(op, 'fn', fn) << 5) | this.fp(op, 'fd', fd));
+  }
+  /** `fcmp fn, fm`: NZCV = 0011 when unordered. */
+  fcmp(double: boolean, fn: number, fm: number): void {
+    this.inst(0x1e202000 | (double ? 1 << 22 : 0) | (this.fp('fcmp', 'fm', fm) << 16) | (this.fp('fcmp', 'fn', fn) << 5));
+  }
+  /** `scvtf`/`ucvtf fd, rn`: integer (w or x by name) to float. */
+  cvtIntToFp(signed: boolean, double: boolean, fd: number, rn: A64Reg): void {
+    const n = this.reg('cvtf', 'rn', rn, 'zr');
+    this.inst((signed ? 0x1e220000 : 0x1e230000) | (n.sf << 31) | (double ? 1 << 22 : 0) | (n.num << 5) | this.fp('cvtf', 'fd', fd));
+  }
+  /** `fcvtzs`/`fcvtzu rd, fn`: float to integer toward zero, saturating (NaN gives 0). */
+  cvtFpToInt(signed: boolean, double: boolean, rd: A64Reg, fn: number): void {
+    const d = this.reg('fcvtz', 'rd', rd, 'zr');
+    this.inst((signed ? 0x1e380000 : 0x1e390000) | (d.sf << 31) | (double ? 1 << 22 : 0) | (this.fp('fcvtz', 'fn', fn) << 5) | d.num);
+  }
+
   brk(imm16: number): void { this.inst(0xd4200000 | (this.imm16('brk', imm16) << 5)); }
   /** `svc #imm16`. */
   svc(imm16: number): void { this.inst(0xd4000001 | (this.imm16('svc', imm16) << 5)); }
@@ -582,6 +632,11 @@ export class Aarch64Assembler extends CodeBuffer {
 
   private error(instruction: string, operand: string, reason: string): EncodeError {
     return new EncodeError('aarch64', instruction, operand, reason, this.offset);
+  }
+
+  private fp(instruction: string, operand: string, num: number): number {
+    if (!Number.isInteger(num) || num < 0 || num > 31) throw this.error(instruction, operand, `${num} is not a float register number`);
+    return num;
   }
 
   /** Looks up a register; `allow` says which meaning register 31 may have in this slot. */

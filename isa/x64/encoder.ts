@@ -35,6 +35,24 @@ const X64_GPR8 = [
   'r8b', 'r9b', 'r10b', 'r11b', 'r12b', 'r13b', 'r14b', 'r15b',
 ] as const;
 
+export const X64_XMM = [
+  'xmm0', 'xmm1', 'xmm2', 'xmm3', 'xmm4', 'xmm5', 'xmm6', 'xmm7',
+  'xmm8', 'xmm9', 'xmm10', 'xmm11', 'xmm12', 'xmm13', 'xmm14', 'xmm15',
+] as const;
+/** An SSE register (scalar float operations use its low 32 or 64 bits). */
+export type Xmm = (typeof X64_XMM)[number];
+/** Scalar float width of an SSE operation: single (`ss`, f32) or double (`sd`, f64). */
+export type SseWidth = 32 | 64;
+/** Scalar SSE arithmetic: the opcode byte after 0F (F3 prefix for ss, F2 for sd). */
+const SSE_ARITH = { sqrt: 0x51, add: 0x58, mul: 0x59, sub: 0x5c, min: 0x5d, div: 0x5e, max: 0x5f } as const;
+export type SseArithOp = keyof typeof SSE_ARITH;
+/** Packed bitwise operations (0F for ps, 66 0F for pd); scalar code uses them on the low lane. */
+const SSE_LOGIC = { and: 0x54, andn: 0x55, or: 0x56, xor: 0x57 } as const;
+export type SseLogicOp = keyof typeof SSE_LOGIC;
+/** The rounding-mode immediate of roundss/roundsd (SSE4.1), with the precision exception suppressed. */
+export const SSE_ROUND = { nearest: 0x8, floor: 0x9, ceil: 0xa, trunc: 0xb } as const;
+export type SseRoundMode = keyof typeof SSE_ROUND;
+
 export type Gpr64 = (typeof X64_GPR64)[number];
 export type Gpr32 = (typeof X64_GPR32)[number];
 /** A general-purpose register; its name gives the operand size (64 or 32 bits). */
@@ -465,6 +483,80 @@ export class X64Assembler extends CodeBuffer {
     this.rr(size, [0x0f, 0x40 + code], this.num('cmov', 'dst', dst), this.num('cmov', 'src', src));
   }
 
+  // --- SSE scalar floats ------------------------------------------------------------------------
+
+  /** `movss/movsd dst, [addr]` (the rest of dst is zeroed). */
+  sseLoad(width: SseWidth, dst: Xmm, addr: X64Address): void {
+    this.emit8(width === 32 ? 0xf3 : 0xf2);
+    this.rm(width === 32 ? 'movss' : 'movsd', 32, [0x0f, 0x10], this.xmm('movss', 'dst', dst), addr, 0);
+  }
+  /** `movss/movsd [addr], src`: stores the low 4 or 8 bytes. */
+  sseStore(width: SseWidth, addr: X64Address, src: Xmm): void {
+    this.emit8(width === 32 ? 0xf3 : 0xf2);
+    this.rm(width === 32 ? 'movss' : 'movsd', 32, [0x0f, 0x11], this.xmm('movss', 'src', src), addr, 0);
+  }
+  /** `movd/movq dst, src`: a general register's bits into the low lane (rest zeroed); the register's size chooses. */
+  movToXmm(dst: Xmm, src: Gpr): void {
+    const s = this.reg('movd', 'src', src);
+    this.emit8(0x66);
+    this.rr(s.size, [0x0f, 0x6e], this.xmm('movd', 'dst', dst), s.num);
+  }
+  /** `movd/movq dst, src`: the low 32 or 64 bits of an SSE register into a general register. */
+  movFromXmm(dst: Gpr, src: Xmm): void {
+    const d = this.reg('movd', 'dst', dst);
+    this.emit8(0x66);
+    this.rr(d.size, [0x0f, 0x7e], this.xmm('movd', 'src', src), d.num);
+  }
+  /** `movaps dst, src` (the whole register). */
+  movaps(dst: Xmm, src: Xmm): void {
+    this.rr(32, [0x0f, 0x28], this.xmm('movaps', 'dst', dst), this.xmm('movaps', 'src', src));
+  }
+  /** `addss/addsd …` etc.: dst ← dst op src (sqrt: dst ← √src). */
+  sseArith(op: SseArithOp, width: SseWidth, dst: Xmm, src: Xmm): void {
+    const code = SSE_ARITH[op];
+    if (code === undefined) throw this.error(String(op), 'op', `'${String(op)}' is not a scalar SSE operation`);
+    this.emit8(width === 32 ? 0xf3 : 0xf2);
+    this.rr(32, [0x0f, code], this.xmm(op, 'dst', dst), this.xmm(op, 'src', src));
+  }
+  /** `andps/andpd …`: dst ← dst op src, bitwise over the register. */
+  sseLogic(op: SseLogicOp, width: SseWidth, dst: Xmm, src: Xmm): void {
+    const code = SSE_LOGIC[op];
+    if (code === undefined) throw this.error(String(op), 'op', `'${String(op)}' is not an SSE logic operation`);
+    if (width === 64) this.emit8(0x66);
+    this.rr(32, [0x0f, code], this.xmm(op, 'dst', dst), this.xmm(op, 'src', src));
+  }
+  /** `ucomiss/ucomisd a, b`: ZF, PF, CF from an unordered compare (PF=1: a NaN). */
+  ucomis(width: SseWidth, a: Xmm, b: Xmm): void {
+    if (width === 64) this.emit8(0x66);
+    this.rr(32, [0x0f, 0x2e], this.xmm('ucomis', 'a', a), this.xmm('ucomis', 'b', b));
+  }
+  /** `cvtss2sd` (to 64) or `cvtsd2ss` (to 32): dst ← src converted to the other width. */
+  cvtFloat(to: SseWidth, dst: Xmm, src: Xmm): void {
+    this.emit8(to === 64 ? 0xf3 : 0xf2);
+    this.rr(32, [0x0f, 0x5a], this.xmm('cvt', 'dst', dst), this.xmm('cvt', 'src', src));
+  }
+  /** `cvtsi2ss/cvtsi2sd dst, src`: a signed 32- or 64-bit integer (by the register's name) to float. */
+  cvtIntToFloat(width: SseWidth, dst: Xmm, src: Gpr): void {
+    const s = this.reg('cvtsi2s', 'src', src);
+    this.emit8(width === 32 ? 0xf3 : 0xf2);
+    this.rr(s.size, [0x0f, 0x2a], this.xmm('cvtsi2s', 'dst', dst), s.num);
+  }
+  /** `cvttss2si/cvttsd2si dst, src`: truncating float to signed 32- or 64-bit integer; the
+   * "integer indefinite" value (only the sign bit set) for NaN and out-of-range inputs. */
+  cvtFloatToInt(width: SseWidth, dst: Gpr, src: Xmm): void {
+    const d = this.reg('cvtts2si', 'dst', dst);
+    this.emit8(width === 32 ? 0xf3 : 0xf2);
+    this.rr(d.size, [0x0f, 0x2c], d.num, this.xmm('cvtts2si', 'src', src));
+  }
+  /** `roundss/roundsd dst, src, mode` (SSE4.1). */
+  sseRound(width: SseWidth, dst: Xmm, src: Xmm, mode: SseRoundMode): void {
+    const imm = SSE_ROUND[mode];
+    if (imm === undefined) throw this.error('round', 'mode', `'${String(mode)}' is not a rounding mode`);
+    this.emit8(0x66);
+    this.rr(32, [0x0f, 0x3a, width === 32 ? 0x0a : 0x0b], this.xmm('round', 'dst', dst), this.xmm('round', 'src', src));
+    this.emit8(imm);
+  }
+
   // --- control flow -----------------------------------------------------------------------------
 
   /** `jmp label` (E9 rel32). */
@@ -569,6 +661,12 @@ export class X64Assembler extends CodeBuffer {
     const info = GPR_INFO.get(reg);
     if (!info) throw this.error(instruction, operand, `'${String(reg)}' is not a general-purpose register`);
     return info;
+  }
+
+  private xmm(instruction: string, operand: string, reg: Xmm): number {
+    const num = (X64_XMM as readonly string[]).indexOf(reg);
+    if (num < 0) throw this.error(instruction, operand, `'${String(reg)}' is not an SSE register`);
+    return num;
   }
 
   private num(instruction: string, operand: string, reg: Gpr): number {

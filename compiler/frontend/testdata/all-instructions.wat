@@ -12,8 +12,9 @@
   (global $ge (mut externref) (ref.null extern))
   (global $gf (mut funcref) (ref.func $ops))
   (global $gc i32 (global.get $ig))
+  (global $gd (mut f64) (f64.const -0x1.8p1))
   (func $ops (export "ops") (param $a i32) (param $b i64) (param $e externref) (result i32)
-    (local $x i32) (local $y i64) (local $f funcref)
+    (local $x i32) (local $y i64) (local $f funcref) (local $p f32) (local $q f64)
     ;; i32 arithmetic/bitwise/comparisons
     local.get $a i32.eqz drop
     local.get $a local.get $a i32.eq drop
@@ -134,6 +135,85 @@
     i32.const 0 i32.const 0 i32.const 1 memory.fill
     i32.const 0 i32.const 0 i32.const 1 memory.init $pdata
     data.drop $pdata
+    ;; floats
+    f32.const nan:0x200001 local.set $p
+    f64.const -0x1p-1074 local.set $q
+    local.get $p local.get $p f32.eq drop
+    local.get $p local.get $p f32.ne drop
+    local.get $p local.get $p f32.lt drop
+    local.get $p local.get $p f32.gt drop
+    local.get $p local.get $p f32.le drop
+    local.get $p local.get $p f32.ge drop
+    local.get $p f32.abs drop
+    local.get $p f32.neg drop
+    local.get $p f32.ceil drop
+    local.get $p f32.floor drop
+    local.get $p f32.trunc drop
+    local.get $p f32.nearest drop
+    local.get $p f32.sqrt drop
+    local.get $p local.get $p f32.add drop
+    local.get $p local.get $p f32.sub drop
+    local.get $p local.get $p f32.mul drop
+    local.get $p local.get $p f32.div drop
+    local.get $p local.get $p f32.min drop
+    local.get $p local.get $p f32.max drop
+    local.get $p local.get $p f32.copysign drop
+    local.get $q local.get $q f64.eq drop
+    local.get $q local.get $q f64.ne drop
+    local.get $q local.get $q f64.lt drop
+    local.get $q local.get $q f64.gt drop
+    local.get $q local.get $q f64.le drop
+    local.get $q local.get $q f64.ge drop
+    local.get $q f64.abs drop
+    local.get $q f64.neg drop
+    local.get $q f64.ceil drop
+    local.get $q f64.floor drop
+    local.get $q f64.trunc drop
+    local.get $q f64.nearest drop
+    local.get $q f64.sqrt drop
+    local.get $q local.get $q f64.add drop
+    local.get $q local.get $q f64.sub drop
+    local.get $q local.get $q f64.mul drop
+    local.get $q local.get $q f64.div drop
+    local.get $q local.get $q f64.min drop
+    local.get $q local.get $q f64.max drop
+    local.get $q local.get $q f64.copysign drop
+    local.get $p i32.trunc_f32_s drop
+    local.get $p i32.trunc_sat_f32_s drop
+    local.get $p i32.trunc_f32_u drop
+    local.get $p i32.trunc_sat_f32_u drop
+    local.get $q i32.trunc_f64_s drop
+    local.get $q i32.trunc_sat_f64_s drop
+    local.get $q i32.trunc_f64_u drop
+    local.get $q i32.trunc_sat_f64_u drop
+    local.get $p i64.trunc_f32_s drop
+    local.get $p i64.trunc_sat_f32_s drop
+    local.get $p i64.trunc_f32_u drop
+    local.get $p i64.trunc_sat_f32_u drop
+    local.get $q i64.trunc_f64_s drop
+    local.get $q i64.trunc_sat_f64_s drop
+    local.get $q i64.trunc_f64_u drop
+    local.get $q i64.trunc_sat_f64_u drop
+    local.get $a f32.convert_i32_s drop
+    local.get $a f32.convert_i32_u drop
+    local.get $b f32.convert_i64_s drop
+    local.get $b f32.convert_i64_u drop
+    local.get $a f64.convert_i32_s drop
+    local.get $a f64.convert_i32_u drop
+    local.get $b f64.convert_i64_s drop
+    local.get $b f64.convert_i64_u drop
+    local.get $q f32.demote_f64 drop
+    local.get $p f64.promote_f32 drop
+    local.get $p i32.reinterpret_f32 drop
+    local.get $q i64.reinterpret_f64 drop
+    local.get $a f32.reinterpret_i32 drop
+    local.get $b f64.reinterpret_i64 drop
+    global.get $gd global.set $gd
+    local.get $p local.get $p local.get $a select drop
+    i32.const 0 f32.load drop
+    i32.const 0 f64.load offset=8 drop
+    i32.const 0 local.get $p f32.store
+    i32.const 0 local.get $q f64.store align=4
     ;; control
     block $done
       loop $l
