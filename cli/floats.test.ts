@@ -1,0 +1,46 @@
+import test from 'ava';
+import { ARCHES } from '../isa/arch.ts';
+import { cli, scratchFile } from './testing.ts';
+
+// `run --invoke` with float arguments and results, as docs/cli.md describes them.
+const WAT = scratchFile('floats.wat', `(module
+  (import "env" "print_f64" (func $print_f64 (param f64)))
+  (import "env" "print_f32" (func $print_f32 (param f32)))
+  (func (export "square") (param f64) (result f64) (local.get 0) (call $print_f64 (local.get 0)) (local.get 0) f64.mul)
+  (func (export "half") (param f32) (result f32) (call $print_f32 (local.get 0)) (f32.mul (local.get 0) (f32.const 0.5)))
+  (func (export "div") (param f64 f64) (result f64) (f64.div (local.get 0) (local.get 1)))
+  (func (export "bits") (param f32) (result i32) (i32.reinterpret_f32 (local.get 0)))
+  (func (export "nan") (result f32) (f32.const -nan:0x600001))
+  (func (export "nan64") (result f64) (f64.const nan:0x8000000000123))
+  (func (export "toInt") (param f64) (result i32) (i32.trunc_f64_s (local.get 0))))`);
+
+for (const arch of ARCHES) {
+  test(`${arch}: run --invoke takes float arguments and prints float results as the spec tests spell them`, async (t) => {
+    const square = await cli('run', WAT, '--arch', arch, '--invoke', 'square', '2.5');
+    t.is(square.code, 0, square.stderr);
+    t.regex(square.stdout, /^print_f64: 2\.5\nresult: 6\.25 \(f64\)/);
+    const half = await cli('run', WAT, '--arch', arch, '--invoke', 'half', '0.1');
+    t.regex(half.stdout, /print_f32: 0\.1\nresult: 0\.05 \(f32\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'div', '1', '-0')).stdout, /result: -inf \(f64\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'div', '0', '0')).stdout, /result: -?nan \(f64\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'div', '0x1.8p1', 'inf')).stdout, /result: 0 \(f64\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'bits', '-0')).stdout, /result: -2147483648 \(i32\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'bits', '1e-45')).stdout, /result: 1 \(i32\)/);
+    const json = JSON.parse((await cli('run', WAT, '--arch', arch, '--invoke', 'nan', '--json')).stdout);
+    // A quiet NaN keeps its sign and payload on its way to the CLI (a JS number).
+    t.deepEqual(json.result, { type: 'f32', value: '-nan:0x600001' });
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'nan64')).stdout, /result: nan:0x8000000000123 \(f64\)/);
+  });
+
+  test(`${arch}: run --invoke rejects a float argument that is no number (exit 2) and reports a conversion trap (exit 1)`, async (t) => {
+    const bad = await cli('run', WAT, '--arch', arch, '--invoke', 'square', '2.5x');
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /--invoke square argument 1 \(f64\): '2\.5x' is not a number/);
+    const trap = await cli('run', WAT, '--arch', arch, '--invoke', 'toInt', '2147483648');
+    t.is(trap.code, 1);
+    t.regex(trap.stdout + trap.stderr, /IntegerOverflow/);
+    const nan = await cli('run', WAT, '--arch', arch, '--invoke', 'toInt', 'nan');
+    t.is(nan.code, 1);
+    t.regex(nan.stdout + nan.stderr, /BadConversionToInteger/);
+  });
+}
