@@ -46,6 +46,7 @@ export {
   FreeListLayoutError, FreeListDeallocError, HostDataError, ActivationsTableCorruptError, AllocationTooLargeError, DrcRefError,
   DrcRootError, NoGcScopeError, UserStackMapRegistryError, V31StackWalkError,
 } from './gc/drc/index.ts';
+export { OverApproximatedListError, V44StackWalkError } from './gc/drc44/index.ts';
 export { DisasmError } from './isa/disasm.ts';
 export {
   GcError, ExternRefError, HeapExhaustedError, HeapFreeError, ActivationsTableError, StackMapRegistryError,
@@ -64,6 +65,12 @@ export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, t
  * its explanation. A v31 Store does not exist yet; these run on a Machine of your own.
  */
 export * as v31 from './gc/drc/v31-api.ts';
+/**
+ * The v44 profile's pieces that exist so far (docs/profiles.md): its layouts (VMContext,
+ * VMStoreContext, the stack-switching structs, the DRC header, the builtins) and its GC heap,
+ * stack-chain walk and collection with their explanation. A v44 Store does not exist yet.
+ */
+export * as v44 from './gc/drc44/v44-api.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,

@@ -64,9 +64,12 @@ test('the package root exports the profiles, the v31 pieces and their errors (al
   t.is(typeof root.v31.DrcHeap, 'function');
   t.is(typeof root.v31.V31Collector, 'function');
   t.is(root.v31.GC_HEAP_CAPACITY, 524_288);
+  t.is(typeof root.v44.Drc44Heap, 'function');
+  t.is(typeof root.v44.V44Collector, 'function');
+  t.is(root.v44.VMContRefLayout.size, 136);
   for (const E of [
     root.ProfileUnsupportedError, root.UnknownProfileError, root.FreeListLayoutError, root.FreeListDeallocError, root.HostDataError,
     root.ActivationsTableCorruptError, root.AllocationTooLargeError, root.DrcRefError, root.DrcRootError, root.NoGcScopeError,
-    root.UserStackMapRegistryError, root.V31StackWalkError,
+    root.UserStackMapRegistryError, root.V31StackWalkError, root.V44StackWalkError, root.OverApproximatedListError,
   ]) t.true(E.prototype instanceof root.StackscopeError, E.name);
 });

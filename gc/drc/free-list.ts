@@ -26,9 +26,22 @@
 import { StackscopeError } from '../../isa/error.ts';
 import { FreeListConstants } from '../../compiler/v31/gc-layout.ts';
 
-const ALIGN = FreeListConstants.align;
-const MIN_BLOCK_SIZE = FreeListConstants.minBlockSize;
 const U32_MAX = 0xffff_ffff;
+
+/**
+ * The era's free-list constants. v31 (the default): ALIGN 8, MIN_BLOCK_SIZE 24, a fixed heap.
+ * v44 (`free_list.rs` of v44.0.0): ALIGN 16, which is also the smallest block (a block is split
+ * whenever anything is left and merged only with blocks it touches), and a heap that grows:
+ * a request larger than the free blocks is "full" (grow or collect), not an error, and
+ * `addCapacity` appends the new bytes as a free block.
+ */
+export interface FreeListEra {
+  readonly align: number;
+  readonly minBlockSize: number;
+  readonly growable: boolean;
+}
+
+export const V31_FREE_LIST: FreeListEra = Object.freeze({ align: FreeListConstants.align, minBlockSize: FreeListConstants.minBlockSize, growable: false });
 
 /** A request the free list can never serve (too big, or aligned beyond 8). */
 export class FreeListLayoutError extends StackscopeError {
@@ -57,26 +70,30 @@ export class FreeListDeallocError extends StackscopeError {
 const roundDown = (value: number, align: number) => value - (value % align);
 
 export class FreeList {
-  readonly capacity: number;
+  capacity: number;
+  readonly era: FreeListEra;
   /** Free blocks sorted by index; `lengths[i]` belongs to `indices[i]`. */
   private indices: number[] = [];
   private lengths: number[] = [];
   /** Live allocations: index → rounded size asked for. */
   private readonly live = new Map<number, number>();
 
-  constructor(capacity: number) {
-    if (!Number.isSafeInteger(capacity) || capacity <= 0) throw new RangeError(`free list: bad capacity ${capacity}`);
+  constructor(capacity: number, era: FreeListEra = V31_FREE_LIST) {
+    if (!Number.isSafeInteger(capacity) || capacity < 0 || (capacity === 0 && !era.growable)) throw new RangeError(`free list: bad capacity ${capacity}`);
     this.capacity = capacity;
+    this.era = era;
     this.reset();
   }
 
   /** `max_size`: the biggest size `alloc` accepts, round_down(min(capacity, u32::MAX) - 8, 8). */
   maxSize(): number {
+    const ALIGN = this.era.align;
     return roundDown(Math.max(0, Math.min(this.capacity, U32_MAX) - ALIGN), ALIGN);
   }
 
   /** Makes the whole range one free block again (or none when it is shorter than 24 bytes). */
   reset(): void {
+    const { align: ALIGN, minBlockSize: MIN_BLOCK_SIZE } = this.era;
     const end = Math.min(this.capacity, U32_MAX);
     const len = roundDown(Math.max(0, end - ALIGN), ALIGN);
     this.indices = len >= MIN_BLOCK_SIZE ? [ALIGN] : [];
@@ -85,13 +102,18 @@ export class FreeList {
   }
 
   /** `check_layout`: the block size used for a request, or a FreeListLayoutError. */
-  blockSize(size: number, align: number = ALIGN): number {
+  blockSize(size: number, align: number = this.era.align): number {
+    const ALIGN = this.era.align;
     if (!Number.isSafeInteger(size) || size < 0) throw new FreeListLayoutError(size, align, 'not a byte count');
     // wasmtime would split a block at its own start for a 0-byte request and hand out an index
     // that is still free; its heaps never ask (every object has a 16-byte header). Refused here.
     if (size === 0) throw new FreeListLayoutError(size, align, 'zero-sized allocations alias a free block');
     if (align > ALIGN) throw new FreeListLayoutError(size, align, `alignment greater than the maximum supported ${ALIGN}`);
-    if (size > this.maxSize()) throw new FreeListLayoutError(size, align, `greater than the maximum supported size ${this.maxSize()}`);
+    if (this.era.growable) {
+      // v44's check_layout: only the rounded size must fit a u32 (AllocationTooLarge); a size
+      // beyond the current free blocks is "full", for the heap to grow.
+      if (Math.ceil(size / ALIGN) * ALIGN > U32_MAX) throw new FreeListLayoutError(size, align, 'the size rounded up does not fit in a u32 (allocation too large)');
+    } else if (size > this.maxSize()) throw new FreeListLayoutError(size, align, `greater than the maximum supported size ${this.maxSize()}`);
     return Math.ceil(size / ALIGN) * ALIGN;
   }
 
@@ -100,7 +122,8 @@ export class FreeList {
    * block is long enough (a collection may help).
    * @throws FreeListLayoutError for a request no heap of this capacity can serve.
    */
-  alloc(size: number, align: number = ALIGN): number | undefined {
+  alloc(size: number, align: number = this.era.align): number | undefined {
+    const MIN_BLOCK_SIZE = this.era.minBlockSize;
     const allocSize = this.blockSize(size, align);
     const at = this.lengths.findIndex((len) => len >= allocSize);
     if (at < 0) return undefined;
@@ -124,6 +147,7 @@ export class FreeList {
    * @throws FreeListDeallocError for an index that cannot be an allocated block.
    */
   dealloc(index: number, size: number): void {
+    const ALIGN = this.era.align;
     const allocSize = this.blockSize(size);
     if (!Number.isSafeInteger(index) || index < ALIGN || index % ALIGN !== 0 || index + allocSize > this.capacity) {
       throw new FreeListDeallocError(index, size, 'not an aligned block inside the heap');
@@ -163,9 +187,34 @@ export class FreeList {
 
   /** wasmtime's `blocks_are_contiguous` (a gap below 24 bytes), unless a live allocation is in it. */
   private isSlack(from: number, to: number): boolean {
+    const { align: ALIGN, minBlockSize: MIN_BLOCK_SIZE } = this.era;
     if (to - from >= MIN_BLOCK_SIZE) return false;
     for (let at = from; at < to; at += ALIGN) if (this.live.has(at)) return false;
     return true;
+  }
+
+  /**
+   * v44's `add_capacity`: the heap grew by `additional` bytes; the aligned new range (from the old
+   * capacity rounded down, or from ALIGN when the heap was empty, to the new capacity rounded
+   * down) becomes free, merged with a free block that ends where it begins.
+   */
+  addCapacity(additional: number): void {
+    if (!this.era.growable) throw new RangeError('this free list belongs to a fixed-size heap');
+    if (!Number.isSafeInteger(additional) || additional < 0) throw new RangeError(`free list: bad capacity increase ${additional}`);
+    const ALIGN = this.era.align;
+    const oldCap = this.capacity;
+    this.capacity = oldCap + additional;
+    const oldRounded = roundDown(oldCap, ALIGN);
+    if (oldRounded > U32_MAX) return;
+    const index = oldRounded === 0 ? ALIGN : oldRounded;
+    const newCap = roundDown(Math.min(this.capacity, U32_MAX), ALIGN);
+    if (index >= newCap) return;
+    const last = this.indices.length - 1;
+    if (last >= 0 && this.indices[last] + this.lengths[last] === index) this.lengths[last] += newCap - index;
+    else {
+      this.indices.push(index);
+      this.lengths.push(newCap - index);
+    }
   }
 
   /** Live allocations. */
@@ -188,6 +237,7 @@ export class FreeList {
    * and never touching (a touching pair is a missed merge). Throws a RangeError naming the block.
    */
   checkIntegrity(): void {
+    const ALIGN = this.era.align;
     let prevEnd: number | undefined;
     for (let i = 0; i < this.indices.length; i++) {
       const index = this.indices[i];
