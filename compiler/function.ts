@@ -20,7 +20,7 @@
  *   and reloaded after it when they live in registers), which the stack map names.
  */
 import { functionDisplayName, type DefinedFunction, type WasmModule } from './frontend/module.ts';
-import type { VMOffsets } from './vmoffsets.ts';
+import { V17_CODEGEN, type CodegenEra, type LoweringOffsets } from './lowering/era.ts';
 import { externrefLiveness, localLiveness } from './liveness.ts';
 import { ALLOCATABLE, VMCTX_REGISTER, type MacroAssembler } from './codegen/common.ts';
 import { abiOf } from '../isa/abi.ts';
@@ -90,11 +90,13 @@ export function signatureIndices(module: WasmModule): { signatureOf: number[]; s
 
 export interface FunctionContext {
   readonly module: WasmModule;
-  readonly offsets: VMOffsets;
+  readonly offsets: LoweringOffsets;
   readonly signatureOf: readonly number[];
   readonly newAssembler: () => MacroAssembler;
   /** Default `none`. */
   readonly regalloc?: RegallocMode;
+  /** The era whose code to emit (lowering/era.ts); default v17. */
+  readonly era?: CodegenEra;
 }
 
 /** An instruction after which nothing falls through. */
@@ -102,9 +104,10 @@ const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable']);
 
 /** The lowering state of one pass over `fn`. */
 function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness): Lowering {
+  const era = ctx.era ?? V17_CODEGEN;
   const cx: Lowering = {
-    m, module: ctx.module, offsets: ctx.offsets, fn, signatureOf: ctx.signatureOf, frame, values,
-    calls: new CallRecorder(m, ctx.offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex),
+    m, module: ctx.module, offsets: ctx.offsets, era, fn, signatureOf: ctx.signatureOf, frame, values,
+    calls: new CallRecorder(m, ctx.offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex, era.builtinIndex),
     ctrl: [],
     instrIndex: 0,
     reachable: true,
@@ -139,13 +142,19 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
   const arch = ctx.newAssembler().arch;
   const numLocals = fn.type.params.length + fn.locals.length;
   if (ctx.regalloc === 'linear-scan' && fn.body.length * numLocals <= REGALLOC_ANALYSIS_LIMIT) return compileAllocated(ctx, fn, arch);
-  const { frame, slot, local } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+  const { frame: laidOut, slot, local } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+  const frame = withStackLimit(laidOut, ctx.era);
 
   const m = ctx.newAssembler();
   const cx = newLowering(ctx, fn, m, frame, new SlotValues(slot, local), externrefLiveness(fn));
   m.prologue(frame);
   const instrOffsets = lowerBody(cx);
   return finished(fn, module, m, cx, frame, instrOffsets);
+}
+
+/** The frame with the era's stack-limit location (absent for v17, whose prologue is the default). */
+function withStackLimit(frame: FunctionFrame, era: CodegenEra | undefined): FunctionFrame {
+  return era?.stackLimit ? { ...frame, stackLimit: era.stackLimit } : frame;
 }
 
 /** The callee-saved registers in encoding order (rbx 3, r12–r15; x19–x28), as Cranelift sorts clobbers. */
@@ -170,7 +179,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const spillEnd = spillBase + 8 * allocation.slotCount;
   const frameSize = Math.ceil(spillEnd / 16) * 16 + clobberSize;
   program.beginEmitting(spillBase);
-  const frame: FunctionFrame = {
+  const frame: FunctionFrame = withStackLimit({
     frameSize,
     calleeSaveOffset: frameSize - clobberSize,
     savedRegs,
@@ -182,7 +191,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
     localsBase: spillEnd,
     outgoingBytes: slotFrame.outgoingBytes,
     allocation: { spillBase, spillSlots: allocation.slotCount, values: program.assignments() },
-  };
+  }, ctx.era);
 
   const m = ctx.newAssembler();
   const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program), liveness);

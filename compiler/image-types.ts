@@ -7,6 +7,8 @@ import type { Arch } from '../isa/arch.ts';
 import type { TrapCode } from '../isa/trap-codes.ts';
 import type { CallSite, CompiledFunction, StackMap } from './function.ts';
 import type { VMOffsets } from './vmoffsets.ts';
+import type { LoweringOffsets } from './lowering/era.ts';
+import type { UserStackMapRecord } from './user-stackmaps.ts';
 
 export interface ImageFunction extends CompiledFunction {
   /** Offset of the function's first byte in `.text`. */
@@ -38,5 +40,13 @@ export interface CompiledImage {
   /** Type index → signature index, and signature index → representative type index. */
   readonly signatureOf: readonly number[];
   readonly signatures: readonly number[];
+  /**
+   * v17's VMOffsets of the module's counts: the layout of a v17 image's code. A v31 image's code
+   * uses `layout` (v31's offsets) and ignores this.
+   */
   readonly offsets: VMOffsets;
+  /** The layout the code was compiled against (the era's; lowering/era.ts). */
+  readonly layout: LoweringOffsets;
+  /** v31 images: the typed user stack maps (`.stackscope.usermaps`); then `stackMaps` is empty. */
+  readonly userStackMaps?: readonly UserStackMapRecord[];
 }

@@ -18,7 +18,8 @@ import {
   type PlacedFunction,
 } from './image.ts';
 import type { WasmModule } from './frontend/module.ts';
-import { VMOffsets } from './vmoffsets.ts';
+import { vmOffsetsFor } from './lowering/era.ts';
+import { encodeUserStackMaps, type UserStackMapRecord } from './user-stackmaps.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../profiles/profile.ts';
 import { checkCodegen } from './profiles.ts';
 
@@ -53,27 +54,14 @@ export function newMacroAssembler(arch: Arch): MacroAssembler {
   return arch === 'x64' ? new X64MacroAssembler() : new Aarch64MacroAssembler();
 }
 
-export function vmOffsetsFor(module: WasmModule): VMOffsets {
-  const c = module.counts;
-  return new VMOffsets({
-    numImportedFunctions: c.numImportedFunctions,
-    numImportedTables: c.numImportedTables,
-    numImportedMemories: c.numImportedMemories,
-    numImportedGlobals: c.numImportedGlobals,
-    numDefinedTables: c.numDefinedTables,
-    numDefinedMemories: c.numDefinedMemories,
-    numOwnedMemories: c.numOwnedMemories,
-    numDefinedGlobals: c.numDefinedGlobals,
-    numEscapedFuncs: c.numEscapedFunctions,
-  });
-}
+export { vmOffsetsFor };
 
 /** Compiles every defined function and writes the image. Throws CompileError for unsupported input. */
 export function compileModule(module: WasmModule, options: CompileOptions): CompiledImage {
-  checkCodegen(options.profile ?? PROFILES[DEFAULT_PROFILE]);
-  const offsets = vmOffsetsFor(module);
+  const era = checkCodegen(options.profile ?? PROFILES[DEFAULT_PROFILE]);
+  const layout = era.offsetsFor(module);
   const sigs = signatureIndices(module);
-  const ctx = { module, offsets, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc };
+  const ctx = { module, offsets: layout, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc, era };
   const compiled = module.functions.map((fn) => compileFunction(ctx, fn));
 
   let size = 0;
@@ -89,14 +77,17 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
   if (options.arch === 'x64') text.fill(0xcc);
   for (const { fn, textOffset } of placed) text.set(fn.code, textOffset);
 
+  const userStackMaps = era.userStackMaps ? userStackMapsOf(placed) : undefined;
   const elf = writeImage({
     arch: options.arch,
     file: options.file,
     text,
     placed,
     moduleSection: encodeModuleMetadata(module, options.arch, placed, sigs),
-    stackMapSection: encodeStackMaps(placed),
+    // An image with user stack maps carries no bitmap records (its refs are 4 bytes wide).
+    stackMapSection: encodeStackMaps(userStackMaps ? [] : placed),
     trapSection: encodeTraps(placed),
+    ...(userStackMaps ? { userStackMapSection: encodeUserStackMaps(userStackMaps) } : {}),
   });
   const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
   return {
@@ -105,11 +96,27 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     text,
     functions,
     traps: functions.flatMap((f) => f.traps.map((t) => ({ textOffset: f.textOffset + t.offset, funcIndex: f.funcIndex, code: t.code }))),
-    stackMaps: functions.flatMap((f) =>
+    stackMaps: userStackMaps ? [] : functions.flatMap((f) =>
       f.callSites.map((site) => ({ ...stackMapOf(site, f.frameSize), funcIndex: f.funcIndex, site, textReturnOffset: f.textOffset + site.returnOffset })),
     ),
+    ...(userStackMaps ? { userStackMaps } : {}),
     signatureOf: sigs.signatureOf,
     signatures: sigs.signatures,
-    offsets,
+    offsets: era.userStackMaps ? vmOffsetsFor(module) : (layout as ReturnType<typeof vmOffsetsFor>),
+    layout,
   };
+}
+
+/**
+ * The typed user stack maps of every call site (v31): the frame size and one `i32` entry per
+ * live reference slot — a 32-bit VMGcRef in the low half of its 8-byte slot.
+ */
+function userStackMapsOf(placed: readonly PlacedFunction[]): UserStackMapRecord[] {
+  return placed.flatMap(({ fn, textOffset }) => fn.callSites.map((site) => ({
+    funcIndex: fn.funcIndex,
+    textReturnOffset: textOffset + site.returnOffset,
+    returnOffset: site.returnOffset,
+    frameSize: fn.frameSize,
+    entries: site.liveSlots.map((offset) => ({ type: 'i32' as const, offset })),
+  })));
 }

@@ -4,9 +4,9 @@
  * layout tools ask these tables, so no compiler file tests a profile's name.
  *
  * - `VMCONTEXT_LAYOUTS`: the VMContext layout of a module shape (`stackscope layout`).
- * - `CODE_GENERATORS`: whether this compiler can emit an era's code (barriers, reference width,
- *   stack-map format). v31 code generation is not implemented yet: compiling for the v31 profile
- *   is a ProfileUnsupportedError, never v17 code in disguise.
+ * - `CODE_GENERATORS`: the era's code generator (lowering/era.ts: layout, barriers, builtins,
+ *   stack-map format): v17's shared lowering, v31's DRC barriers and user stack maps
+ *   (v31/codegen.ts).
  */
 import { implementationOf, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
 import type { ModuleCounts } from './frontend/module.ts';
@@ -34,6 +34,8 @@ import {
 } from './v31/vmoffsets.ts';
 import { VMOffsets, type VMOffsetsFields } from './vmoffsets.ts';
 import { v44View } from './v44/layout-view.ts';
+import { V17_CODEGEN, type CodegenEra } from './lowering/era.ts';
+import { V31_CODEGEN } from './v31/codegen.ts';
 
 /** A module shape in the union of every era's VMOffsets inputs (eras ignore counts they lack). */
 export type LayoutCounts = VMOffsetsFields & { numImportedTags: number; numDefinedTags: number };
@@ -165,17 +167,16 @@ export function layoutViewOf(profile: Profile, counts: LayoutCounts): LayoutView
 }
 
 /** The code generators: which eras' code this compiler emits. */
-export const CODE_GENERATORS: CapabilityTable<VMContextFamily, true> = {
+export const CODE_GENERATORS: CapabilityTable<VMContextFamily, CodegenEra> = {
   capability: 'codegen',
   where: 'the compiler (compiler/)',
-  implementations: { v17: true },
+  implementations: { v17: V17_CODEGEN, v31: V31_CODEGEN },
   missing: {
-    v31: 'v31 code generation (32-bit VMGcRefs, the DRC inc/dec barriers, typed user stack maps)',
     v44: 'v44 code generation (32-bit VMGcRefs, the over-approximated-list barriers, typed user stack maps, stack switching)',
   },
 };
 
-/** Throws ProfileUnsupportedError unless the compiler can emit code for `profile`. */
-export function checkCodegen(profile: Profile): void {
-  implementationOf(profile, CODE_GENERATORS);
+/** The era code generator of `profile`. Throws ProfileUnsupportedError when the compiler has none. */
+export function checkCodegen(profile: Profile): CodegenEra {
+  return implementationOf(profile, CODE_GENERATORS);
 }

@@ -120,8 +120,8 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const n = frame.frameSize;
     a.stp('x29', 'x30', memPre('sp', -16));
     a.mov('x29', 'sp');
-    a.ldr('x16', mem('x0', 8));
-    a.ldr('x16', mem('x16', 0));
+    a.ldr('x16', mem('x0', frame.stackLimit?.vmctxOffset ?? 8));
+    a.ldr('x16', mem('x16', frame.stackLimit?.limitOffset ?? 0));
     if (n >= 32 * 1024) {
       a.cmpExt('sp', 'x16', 'uxtx');
       a.bCond('lo', this.asm.deferredTrap('StackOverflow'));

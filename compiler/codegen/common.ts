@@ -138,6 +138,11 @@ export interface FrameLayout {
    * stack map marks would be a wild pointer). */
   readonly zeroStart: number;
   readonly zeroCount: number;
+  /**
+   * Where the prologue finds the stack limit: the struct pointer at `vmctx + vmctxOffset`, the
+   * limit at `limitOffset` in it. Absent: v17's VMRuntimeLimits (vmctx + 8, limit at 0).
+   */
+  readonly stackLimit?: { readonly vmctxOffset: number; readonly limitOffset: number };
 }
 
 /** A backend's function: code, relocation requests and trap sites sorted by offset. */

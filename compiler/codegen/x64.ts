@@ -100,8 +100,8 @@ export class X64MacroAssembler implements MacroAssembler {
     a.push('rbp');
     a.mov('rbp', 'rsp');
     // Stack-limit check (Cranelift's insert_stack_check): limit + frame size must not exceed rsp.
-    a.load('r10', mem('rdi', 8));
-    a.load('r10', mem('r10', 0));
+    a.load('r10', mem('rdi', frame.stackLimit?.vmctxOffset ?? 8));
+    a.load('r10', mem('r10', frame.stackLimit?.limitOffset ?? 0));
     if (n >= 32 * 1024) {
       a.cmp('rsp', 'r10');
       a.jcc('b', this.asm.deferredTrap('StackOverflow'));

@@ -5,7 +5,6 @@
  */
 import { isImportedFunction, type Instr, type ValType } from '../frontend/module.ts';
 import type { Loc, Operand } from '../codegen/common.ts';
-import { VMFuncRefLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement } from './environment.ts';
 import { valueArg, wideType } from './values.ts';
@@ -47,10 +46,10 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
       m.trapIf('eq', true, 'R2', 0, 'IndirectCallToNull');
       m.load('R0', 'vmctx', offsets.vmctxSignatureIdsArray(), 8);
       m.load('R0', 'R0', 4 * cx.signatureOf[instr.typeIndex], 4);
-      m.load('R1', 'R2', VMFuncRefLayout.typeIndex, 4);
+      m.load('R1', 'R2', cx.era.funcRef.typeIndex, 4);
       m.trapIf('ne', false, 'R0', 'R1', 'BadSignature');
       const args = popArgs(cx, type.params);
-      const target = { kind: 'funcref', wasmCallOffset: VMFuncRefLayout.wasmCall, vmctxOffset: VMFuncRefLayout.vmctx } as const;
+      const target = { kind: 'funcref', wasmCallOffset: cx.era.funcRef.wasmCall, vmctxOffset: cx.era.funcRef.vmctx } as const;
       cx.calls.call('call-indirect', instr.typeIndex, v.h, () => m.callWasm(target, args));
       if (type.results.length === 1) m.storeReturn(v.push(type.results[0]));
       break;

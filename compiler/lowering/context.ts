@@ -4,11 +4,11 @@
  * control stack and the index of the instruction being lowered.
  */
 import type { Label } from '../../isa/code-buffer.ts';
-import { builtinIndex, type BuiltinName } from '../builtins.ts';
+import type { BuiltinName } from '../builtins.ts';
 import type { CallOffsets, Cond, MacroAssembler, Operand } from '../codegen/common.ts';
 import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts';
 import type { ExternrefLiveness } from '../liveness.ts';
-import type { VMOffsets } from '../vmoffsets.ts';
+import type { CodegenEra, LoweringOffsets } from './era.ts';
 import type { FunctionFrame } from './frame.ts';
 import type { BlockValues, SafepointSpill, Values } from './values.ts';
 
@@ -48,6 +48,8 @@ export class CallRecorder {
     private readonly liveness: ExternrefLiveness,
     /** The index of the Wasm instruction being lowered. */
     private readonly instrIndex: () => number,
+    /** The era's builtin index of a builtin name (lowering/era.ts). */
+    private readonly builtinIndex: (name: BuiltinName) => number,
   ) {}
 
   /**
@@ -74,7 +76,7 @@ export class CallRecorder {
 
   /** Calls builtin `name` with the platform ABI and records the call site. */
   libcall(name: BuiltinName, args: Operand[], liveHeight: number): void {
-    const index = builtinIndex(name);
+    const index = this.builtinIndex(name);
     this.call('libcall', index, liveHeight, () => this.m.callBuiltin(this.builtinsOffset, index, args));
   }
 }
@@ -95,7 +97,9 @@ export interface ControlFrame {
 export interface Lowering {
   readonly m: MacroAssembler;
   readonly module: WasmModule;
-  readonly offsets: VMOffsets;
+  readonly offsets: LoweringOffsets;
+  /** The era whose code is emitted (barriers, layouts, builtins, stack-map format). */
+  readonly era: CodegenEra;
   readonly fn: DefinedFunction;
   /** Type index → signature index (call_indirect compares signature ids). */
   readonly signatureOf: readonly number[];

@@ -79,6 +79,7 @@ function unsupported(cx: Lowering, instr: Instr): never {
 
 /** Lowers one instruction that is neither control flow nor a Wasm call. */
 export function lowerInstruction(cx: Lowering, instr: Instr): void {
+  if (cx.era.lowerInstruction?.(cx, instr)) return;
   const { m, module, offsets, fn } = cx;
   const v = cx.values;
   switch (instr.op) {

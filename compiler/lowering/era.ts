@@ -1,0 +1,71 @@
+/**
+ * What an era's code generator (profiles/: v17, v31) gives the shared lowering: the VMContext
+ * offsets compiled code bakes in, where the prologue finds the stack limit, the VMFuncRef layout
+ * `call_indirect` reads, the builtin array's indices, and an era-specific lowering of the
+ * instructions whose barriers differ between eras (externref tables and globals). Everything else
+ * (frames, values, control flow, calls, numeric operators, memories) is shared.
+ *
+ * v17's era is here; v31's is compiler/v31/codegen.ts. compiler/profiles.ts maps a profile to its
+ * era (`CODE_GENERATORS`).
+ */
+import type { Instr, WasmModule } from '../frontend/module.ts';
+import { builtinIndex, type BuiltinName } from '../builtins.ts';
+import { VMFuncRefLayout, VMOffsets } from '../vmoffsets.ts';
+import type { Lowering } from './context.ts';
+
+/** The VMOffsets helpers the shared lowering reads (an era's layout answers each). */
+export type LoweringOffsets = Pick<
+  VMOffsets,
+  | 'numImportedTables' | 'numImportedMemories' | 'numImportedGlobals'
+  | 'vmctxBuiltinFunctions' | 'vmctxSignatureIdsArray'
+  | 'vmctxVmfunctionImportWasmCall' | 'vmctxVmfunctionImportVmctx'
+  | 'vmctxVmglobalDefinition' | 'vmctxVmglobalImportFrom'
+  | 'vmctxVmmemoryDefinitionBase' | 'vmctxVmmemoryDefinitionCurrentLength' | 'vmctxVmmemoryImportFrom'
+  | 'vmctxVmtableDefinitionBase' | 'vmctxVmtableDefinitionCurrentElements' | 'vmctxVmtableImportFrom'
+  | 'vmctxExternrefActivationsTable' | 'vmExternRefActivationTableNext' | 'vmExternRefActivationTableEnd'
+>;
+
+export interface CodegenEra {
+  /** The era's name, for messages. */
+  readonly name: string;
+  /** The VMContext layout of `module` as compiled code addresses it. */
+  offsetsFor(module: WasmModule): LoweringOffsets;
+  /**
+   * The prologue's stack-limit load: the struct pointer at `vmctx + vmctxOffset`, the limit at
+   * `limitOffset` in it (v17: VMRuntimeLimits at 8, stack_limit at 0).
+   */
+  readonly stackLimit?: { readonly vmctxOffset: number; readonly limitOffset: number };
+  /** VMFuncRef field offsets (`call_indirect`). */
+  readonly funcRef: { readonly wasmCall: number; readonly vmctx: number; readonly typeIndex: number };
+  /** The index of builtin `name` (a v17 name the shared lowering uses) in the era's builtin array. */
+  builtinIndex(name: BuiltinName): number;
+  /** Lowers `instr` the era's own way; false leaves it to the shared lowering. */
+  lowerInstruction?(cx: Lowering, instr: Instr): boolean;
+  /** Whether call sites are described by typed user stack maps (`.stackscope.usermaps`). */
+  readonly userStackMaps: boolean;
+}
+
+/** v17's VMOffsets of a module. */
+export function vmOffsetsFor(module: WasmModule): VMOffsets {
+  const c = module.counts;
+  return new VMOffsets({
+    numImportedFunctions: c.numImportedFunctions,
+    numImportedTables: c.numImportedTables,
+    numImportedMemories: c.numImportedMemories,
+    numImportedGlobals: c.numImportedGlobals,
+    numDefinedTables: c.numDefinedTables,
+    numDefinedMemories: c.numDefinedMemories,
+    numOwnedMemories: c.numOwnedMemories,
+    numDefinedGlobals: c.numDefinedGlobals,
+    numEscapedFuncs: c.numEscapedFunctions,
+  });
+}
+
+/** wasmtime v17: the shared lowering as it always was (bitmap stack maps, v17 barriers). */
+export const V17_CODEGEN: CodegenEra = Object.freeze({
+  name: 'v17',
+  offsetsFor: vmOffsetsFor,
+  funcRef: { wasmCall: VMFuncRefLayout.wasmCall, vmctx: VMFuncRefLayout.vmctx, typeIndex: VMFuncRefLayout.typeIndex },
+  builtinIndex,
+  userStackMaps: false,
+});
