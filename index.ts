@@ -60,9 +60,9 @@ export type { Arch } from './isa/arch.ts';
 /** profiles/: the wasmtime eras stackscope reproduces (EngineConfig.profile, `--profile`). */
 export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, type ProfileName } from './profiles/profile.ts';
 /**
- * The v31 profile's pieces that exist so far (docs/profiles.md): its layouts, the DRC GC heap in
- * guest memory, typed user stack maps and their image section, the v31 walk and collection with
- * its explanation. A v31 Store does not exist yet; these run on a Machine of your own.
+ * The v31 profile's pieces (docs/profiles.md): its layouts, the DRC GC heap in guest memory,
+ * typed user stack maps and their image section, the v31 walk and collection with its
+ * explanation, usable on a Machine of your own.
  */
 export * as v31 from './gc/drc/v31-api.ts';
 /**
@@ -71,6 +71,11 @@ export * as v31 from './gc/drc/v31-api.ts';
  * stack-chain walk and collection with their explanation. A v44 Store does not exist yet.
  */
 export * as v44 from './gc/drc44/v44-api.ts';
+/** The v31 store and its handles, for an `Engine({ profile: 'v31' })` (runtime/v31/). */
+export {
+  V31Store, V31Instance, V31Func, V31Table, V31Global, V31ExternRef, GcHeapOutOfMemoryError, V31DestructorError,
+  type V31GcReport, type V31StoreOptions, type V31Val, type V31Caller, type V31HostFn, type V31Extern,
+} from './runtime/v31/index.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,

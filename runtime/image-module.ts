@@ -17,6 +17,7 @@ import type {
 import { stackMapsFromCompiledImage, stackMapsFromImageSections } from '../gc/image-stackmaps.ts';
 import type { ModuleStackMapsInput } from '../gc/stackmap-registry.ts';
 import { readElf } from '../loader/elf.ts';
+import { SECTION_USER_STACKMAPS, readUserStackMaps, type UserStackMapRecord } from '../compiler/user-stackmaps.ts';
 import { RuntimeError } from './errors.ts';
 
 /** An image that cannot be turned into a module; `file` and `what` say where. */
@@ -44,6 +45,8 @@ export interface ModuleCode {
   readonly signatures: readonly number[];
   /** The stack maps for gc/'s registry, once `.text` is placed at `textStart`. */
   stackMaps(moduleName: string, textStart: bigint): ModuleStackMapsInput;
+  /** Typed user stack maps (v31 code: `.stackscope.usermaps`); absent for v17 code. */
+  readonly userStackMaps?: readonly UserStackMapRecord[];
 }
 
 export function codeOfCompiledImage(image: CompiledImage): ModuleCode {
@@ -55,6 +58,7 @@ export function codeOfCompiledImage(image: CompiledImage): ModuleCode {
     signatureOf: image.signatureOf,
     signatures: image.signatures,
     stackMaps: (name, textStart) => stackMapsFromCompiledImage(name, textStart, image),
+    ...(image.userStackMaps ? { userStackMaps: image.userStackMaps } : {}),
   };
 }
 
@@ -78,6 +82,11 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   for (const t of traps) {
     if (t.textOffset >= textSize) throw new ImageModuleError(file, `trap site at .text+${t.textOffset} lies outside .text`);
   }
+  const userMaps = elf.sections.find((x) => x.name === SECTION_USER_STACKMAPS);
+  const userStackMaps = userMaps ? readUserStackMaps(userMaps.data) : undefined;
+  for (const r of userStackMaps ?? []) {
+    if (r.textReturnOffset > textSize) throw new ImageModuleError(file, `user stack map at .text+${r.textReturnOffset} lies outside .text`);
+  }
   const code: ModuleCode = {
     arch: elf.arch,
     elf: bytes,
@@ -86,6 +95,7 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
     signatureOf: meta.signatureOf,
     signatures: meta.signatures,
     stackMaps: (name, textStart) => stackMapsFromImageSections(name, textStart, meta.functions, records),
+    ...(userStackMaps ? { userStackMaps } : {}),
   };
   return { wasm, code };
 }

@@ -30,6 +30,7 @@ export class Instance {
     const s = store;
     const wasm = module.wasm;
     if (module.engine !== s.engine) throw new InstantiationError('Instance', 'module and store belong to different engines');
+    if (module.code.userStackMaps) throw new InstantiationError('Instance', 'the image was compiled for the v31 profile (it has user stack maps): load it with a v31 engine into a V31Store');
     if (imports.length !== wasm.imports.length) {
       throw new InstantiationError('Instance', `${imports.length} imports given, the module needs ${wasm.imports.length}`);
     }

@@ -1,15 +1,16 @@
 /**
- * Profiles through the public API, on both arches: v17 is the default and runs; v31 is accepted
- * by the Engine and fails with ProfileUnsupportedError wherever a piece of the era is missing
- * (compiling, creating a store), never by running v17 in its place.
+ * Profiles through the public API, on both arches: v17 is the default and runs; v31 compiles v31
+ * code and runs in a V31Store, never as v17 in disguise (a v17 Store refuses a v31 engine).
  */
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
-import { ProfileUnsupportedError, UnknownProfileError, PROFILES } from '../profiles/profile.ts';
+import { UnknownProfileError, PROFILES } from '../profiles/profile.ts';
 import { Engine } from './engine.ts';
 import { Instance } from './instance.ts';
 import { Module } from './module.ts';
 import { Store } from './store.ts';
+import { RuntimeError } from './errors.ts';
+import { V31Instance, V31Store } from './v31/index.ts';
 
 const WAT = '(module (func (export "f") (result i32) i32.const 42))';
 
@@ -31,15 +32,20 @@ for (const arch of ARCHES) {
     t.is(new Engine({ arch, profile: PROFILES.v17 }).profile, PROFILES.v17);
   });
 
-  test(`${arch}: profile v31 compiles nothing and creates no store yet, and says what is missing`, async (t) => {
+  test(`${arch}: profile v31 compiles v31 code and runs it in a V31Store; the v17 Store refuses it`, async (t) => {
     const engine = new Engine({ arch, profile: 'v31' });
     t.is(engine.profile, PROFILES.v31);
-    const compile = await t.throwsAsync(Module.fromWat(engine, WAT), { instanceOf: ProfileUnsupportedError });
-    t.like(compile, { profile: 'v31', capability: 'codegen' });
-    t.regex(compile!.message, /v31 code generation/);
-    const store = await t.throwsAsync(Store.create(engine), { instanceOf: ProfileUnsupportedError });
-    t.like(store, { profile: 'v31', capability: 'collector' });
-    t.regex(store!.message, /DRC collector/);
+    const module = await Module.fromWat(engine, WAT);
+    t.truthy(module.image!.userStackMaps, 'v31 images carry user stack maps');
+    const refused = await t.throwsAsync(Store.create(engine), { instanceOf: RuntimeError });
+    t.regex(refused!.message, /V31Store\.create/);
+    const store = await V31Store.create(engine);
+    try {
+      t.is(V31Instance.create(store, module).getFunc('f').call(), 42);
+    } finally {
+      store.close();
+    }
+    await t.throwsAsync(V31Store.create(new Engine({ arch })), { instanceOf: RuntimeError, message: /Store\.create/ });
   });
 
   test(`${arch}: profile v44 compiles nothing and creates no store yet, and names v44 in the error`, async (t) => {
@@ -64,12 +70,13 @@ test('the package root exports the profiles, the v31 pieces and their errors (al
   t.is(typeof root.v31.DrcHeap, 'function');
   t.is(typeof root.v31.V31Collector, 'function');
   t.is(root.v31.GC_HEAP_CAPACITY, 524_288);
+  t.is(typeof root.V31Store.create, 'function');
   t.is(typeof root.v44.Drc44Heap, 'function');
   t.is(typeof root.v44.V44Collector, 'function');
   t.is(root.v44.VMContRefLayout.size, 136);
   for (const E of [
     root.ProfileUnsupportedError, root.UnknownProfileError, root.FreeListLayoutError, root.FreeListDeallocError, root.HostDataError,
     root.ActivationsTableCorruptError, root.AllocationTooLargeError, root.DrcRefError, root.DrcRootError, root.NoGcScopeError,
-    root.UserStackMapRegistryError, root.V31StackWalkError, root.V44StackWalkError, root.OverApproximatedListError,
+    root.UserStackMapRegistryError, root.V31StackWalkError, root.V44StackWalkError, root.GcHeapOutOfMemoryError, root.V31DestructorError, root.OverApproximatedListError,
   ]) t.true(E.prototype instanceof root.StackscopeError, E.name);
 });

@@ -1,35 +1,50 @@
 /**
- * The runtime's side of the profiles (profiles/): the capabilities a Store needs from its
- * engine's profile — a GC heap with its collector, and the VMContext/trampoline/builtin set that
- * instantiation writes — as one table, so no runtime file tests a profile's name. v17's store is
- * the only one implemented; a v31 store needs the DRC collector over the GC heap (issue 18 item 3)
- * and v31 instantiation, and until they exist creating one is a ProfileUnsupportedError.
+ * The runtime's side of the profiles (profiles/): the store a profile's collector needs — its GC
+ * heap, collector, VMContext writer, trampolines and builtins — as one table, so no runtime file
+ * tests a profile's name. v17's store is `Store` (runtime/store.ts: VMExternData externrefs, the
+ * bitmap-map collector of gc/); v31's is `V31Store` (runtime/v31/: the DRC collector of gc/drc
+ * over the 512 KiB GC heap, user stack maps, 32-bit VMGcRefs).
  */
-import { implementationOf, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
+import { implementationOf, ProfileUnsupportedError, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
 import { checkCodegen } from '../compiler/profiles.ts';
+import { RuntimeError } from './errors.ts';
+
+/** The store classes of the runtime, by the collector they run. */
+export type StoreKind = 'v17' | 'v31';
+
+const STORE_CLASS: Readonly<Record<StoreKind, string>> = { v17: 'Store.create (runtime/store.ts)', v31: 'V31Store.create (runtime/v31/store.ts)' };
 
 /** The store kinds the runtime can build, keyed by the profile's collector. */
-export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, 'v17'> = {
+export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, StoreKind> = {
   capability: 'collector',
-  where: 'the runtime (runtime/store.ts)',
-  implementations: { v17: 'v17' },
+  where: 'the runtime (runtime/)',
+  implementations: { v17: 'v17', v31: 'v31' },
   missing: {
-    v31: 'the v31 store: the DRC collector over the 512 KiB GC heap, its activations table and v31 instantiation',
     v44: 'the v44 store: v44 instantiation, continuation stacks and the store stack chain (the v44 collector exists as gc/drc44/)',
   },
 };
 
-/** Throws ProfileUnsupportedError unless a Store can be created for `profile`. */
-export function checkStoreRuntime(profile: Profile): void {
-  implementationOf(profile, STORE_RUNTIMES);
+/** The store kind of `profile` (ProfileUnsupportedError when the runtime has none). */
+export function storeKindOf(profile: Profile): StoreKind {
+  return implementationOf(profile, STORE_RUNTIMES);
 }
 
 /**
- * Throws ProfileUnsupportedError unless modules can be compiled and run for `profile` (the
- * compiler's code generator and a store): what a tool that compiles and runs programs of its own
- * (the fuzzer) checks before it starts.
+ * Throws unless a store of class `kind` serves `profile`: a RuntimeError naming the store class
+ * that does (a v31 engine's stores are V31Store, a v17 engine's Store).
  */
-export function checkProfileRunnable(profile: Profile): void {
+export function checkStoreRuntime(profile: Profile, kind: StoreKind = 'v17'): void {
+  const wanted = storeKindOf(profile);
+  if (wanted !== kind) {
+    throw new RuntimeError(STORE_CLASS[kind].split(' ')[0], `an engine with profile ${profile.name} makes its stores with ${STORE_CLASS[wanted]}`);
+  }
+}
+
+/**
+ * Throws ProfileUnsupportedError unless modules can be compiled and run for `profile` by a tool
+ * (`where`) that runs them in stores of class `kind` (the fuzzer and the demo: v17 `Store`s).
+ */
+export function checkProfileRunnable(profile: Profile, where = 'this tool', kind: StoreKind = 'v17'): void {
   checkCodegen(profile);
-  checkStoreRuntime(profile);
+  if (storeKindOf(profile) !== kind) throw new ProfileUnsupportedError(profile.name, 'collector', where, `${profile.name} stores (${STORE_CLASS[storeKindOf(profile)]})`);
 }

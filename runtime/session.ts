@@ -105,7 +105,7 @@ export function valText(v: Val, type?: ValType): string {
 }
 
 /** True when `bytes` is an ELF file (a compiled image). */
-function isElf(bytes: Uint8Array): boolean {
+export function isElf(bytes: Uint8Array): boolean {
   return bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
@@ -266,6 +266,14 @@ function integerOfText(text: string, what: string): bigint {
  * the call), funcref only from 'null'. InvokeArgError for a wrong count or a text that does not fit.
  */
 export function invokeArgsOf(store: Store, name: string, type: FuncType, texts: readonly string[]): Val[] {
+  return argumentsOfTexts(name, type, texts, (text) => ExternRef.new(store, text));
+}
+
+/**
+ * invokeArgsOf for any store: `externref(text)` makes the reference a non-null externref
+ * argument holds (the v31 store's V31ExternRef, say).
+ */
+export function argumentsOfTexts<R>(name: string, type: FuncType, texts: readonly string[], externref: (text: string) => R): (number | bigint | R | null)[] {
   if (texts.length !== type.params.length) {
     throw new InvokeArgError(`${name}: takes ${type.params.length} argument(s) ${funcTypeText(type)}, got ${texts.length}`);
   }
@@ -287,7 +295,7 @@ export function invokeArgsOf(store: Store, name: string, type: FuncType, texts: 
         return floatFromBits(t, bits);
       }
       case 'externref':
-        return text === 'null' ? null : ExternRef.new(store, text);
+        return text === 'null' ? null : externref(text);
       case 'funcref':
         if (text !== 'null') throw new InvokeArgError(`${what}: only null can be given for a funcref`);
         return null;

@@ -89,7 +89,14 @@ function x64CopyStackArgs(a: X64Assembler, count: number): void {
   }
 }
 
-function x64ArrayToWasm(type: FuncType, target: bigint): AssembledCode {
+/**
+ * What an entry trampoline records in the store's limits block before calling Wasm: v17's
+ * `last_wasm_entry_sp` (its SP) or v31's `last_wasm_entry_fp` (its own FP, which the oldest Wasm
+ * frame's saved FP equals; VMStoreContext +40, the same offset).
+ */
+export type EntryRecord = 'v17' | 'v31';
+
+function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new X64Assembler();
   const { inRegs, onStack } = split('x64', type);
   a.push('rbp');
@@ -105,7 +112,7 @@ function x64ArrayToWasm(type: FuncType, target: bigint): AssembledCode {
     a.store(xmem('rsp', 8 * j), 'r11');
   }
   a.load('r10', xmem('rdi', VMCTX_RUNTIME_LIMITS));
-  a.store(xmem('r10', LIMITS.lastWasmEntrySp), 'rsp');
+  a.store(xmem('r10', LIMITS.lastWasmEntrySp), record === 'v31' ? 'rbp' : 'rsp');
   // rdx is overwritten last among the parameter registers, but the values come from rbx.
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.load(X64_ARGS32[2 + i], xmem('rbx', VAL * i));
@@ -229,7 +236,7 @@ function a64CopyStackArgs(a: Aarch64Assembler, count: number): void {
   }
 }
 
-function a64ArrayToWasm(type: FuncType, target: bigint): AssembledCode {
+function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new Aarch64Assembler();
   const { inRegs, onStack } = split('aarch64', type);
   a.stp('x29', 'x30', memPre('sp', -32));
@@ -244,7 +251,7 @@ function a64ArrayToWasm(type: FuncType, target: bigint): AssembledCode {
     a.str('x9', amem('sp', 8 * j));
   }
   a.ldr('x9', amem('x0', VMCTX_RUNTIME_LIMITS));
-  a.mov('x10', 'sp');
+  a.mov('x10', record === 'v31' ? 'x29' : 'sp');
   a.str('x10', amem('x9', LIMITS.lastWasmEntrySp));
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.ldr(A64_ARGS32[2 + i], amem('x19', VAL * i));
@@ -351,9 +358,9 @@ function a64BuiltinStub(impl: bigint): AssembledCode {
 // ---------------------------------------------------------------------------------------------
 // Public assemblers and the per-machine cache.
 
-export function assembleArrayToWasm(arch: Arch, type: FuncType, wasmCall: bigint): AssembledCode {
+export function assembleArrayToWasm(arch: Arch, type: FuncType, wasmCall: bigint, record: EntryRecord = 'v17'): AssembledCode {
   checkSignature('array-to-wasm', type);
-  return arch === 'x64' ? x64ArrayToWasm(type, wasmCall) : a64ArrayToWasm(type, wasmCall);
+  return arch === 'x64' ? x64ArrayToWasm(type, wasmCall, record) : a64ArrayToWasm(type, wasmCall, record);
 }
 
 export function assembleNativeToWasm(arch: Arch, type: FuncType, wasmCall: bigint): AssembledCode {
@@ -404,8 +411,8 @@ export class Trampolines {
     return address;
   }
 
-  arrayToWasm(type: FuncType, wasmCall: bigint, name = 'function'): bigint {
-    return this.cached(`a2w:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall));
+  arrayToWasm(type: FuncType, wasmCall: bigint, name = 'function', record: EntryRecord = 'v17'): bigint {
+    return this.cached(`a2w:${record}:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall, record));
   }
 
   nativeToWasm(type: FuncType, wasmCall: bigint, name = 'function'): bigint {

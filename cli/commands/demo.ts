@@ -54,7 +54,7 @@ function readExampleWat(): string {
 }
 
 export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile?: string, profile: Profile = PROFILES[DEFAULT_PROFILE], regalloc?: RegallocMode): Promise<number> {
-  checkProfileRunnable(profile);
+  checkProfileRunnable(profile, 'the demo (cli/commands/demo.ts)');
   const wat = readExampleWat();
   const viewer = htmlFile === undefined ? undefined : await import('../../viewer/index.ts');
   const runs: ArchRun[] = [];

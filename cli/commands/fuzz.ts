@@ -97,7 +97,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   // The campaign compiles and runs its programs in the v17 profile; any other profile must be
   // runnable first (the check throws ProfileUnsupportedError for v31 until its compiler and
   // collector exist, and the campaign's options then need to carry the profile).
-  checkProfileRunnable(profileFlag(args, 'fuzz'));
+  checkProfileRunnable(profileFlag(args, 'fuzz'), 'the fuzzer (fuzz/)');
   const archFlag = str(f.get('arch')) ?? 'both';
   const arch = archFlag === 'both' ? undefined : parseArch(archFlag);
   if (archFlag !== 'both' && !arch) throw new UsageError(`--arch: unknown architecture '${archFlag}' (x64, aarch64 or both)`, 'fuzz');

@@ -1,4 +1,6 @@
 import { profileFlag } from '../profile.ts';
+import { storeKindOf } from '../../runtime/profiles.ts';
+import { gcV31 } from './gc-v31.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
@@ -40,6 +42,13 @@ Host imports the module may use (import module "env"):
   env.print (any params)    prints its arguments (externrefs as their host values)
 Any other import is an input error. Collections the runtime runs by itself (a full
 activations table, from compiled code) use the store's v17 collector and are not printed.
+
+--profile v31 compiles for wasmtime v31 and collects in a v31 store (docs/profiles.md): each
+collection at env.FN is the DRC collection of gc/drc — frames found from the VMStoreContext,
+typed user-stack-map entries (i32 VMGcRefs at SP offsets), trace and sweep of the activations
+table of u32 refs. Without --explain one line per frame lists its entries; --explain prints the
+full account (activations, every entry with the object's header, the table before and after,
+the frees). --walk, --registry and --html are v17 only.
 
 ARGS: one per parameter of NAME, read as 'stackscope run --invoke' reads them: integers
 (decimal or 0x-hex, may be negative) for i32/i64 (an i32 is signed or unsigned 32-bit; a
@@ -137,6 +146,14 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
+  if (storeKindOf(options.profile) === 'v31') {
+    for (const flag of ['walk', 'registry', 'html']) if (options.parsed.flags.has(flag)) return fail(new UsageError(`--${flag} applies to v17 collections, not --profile v31`, COMMAND), out);
+    try {
+      return await gcV31({ ...options, bytes: readInput(options.path, COMMAND) }, out, COMMAND);
+    } catch (e) {
+      return fail(e, out);
+    }
+  }
   let opened: OpenedModule | undefined;
   try {
     // The same opening as 'run' and 'explain': WAT, Wasm binary or image, compile errors naming the file.

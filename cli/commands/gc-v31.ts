@@ -1,0 +1,124 @@
+/**
+ * `stackscope gc --profile v31`: the module in a v31 store (runtime/v31/session.ts
+ * `instantiateV31GcAtHost`), export NAME called, and each collection at `env.FN` printed: with
+ * --explain gc/drc's full explanation (activations, frames with their typed map entries, the
+ * activations table before and after, the frees), else one line per frame with its entries.
+ */
+import { hex } from '../../isa/error.ts';
+import { describeValue } from '../../gc/collector.ts';
+import { drcExplanationToJson, renderDrcExplanation, type DrcExplanation } from '../../gc/drc/v31-collector.ts';
+import { GuestTrap } from '../../simulator/trap.ts';
+import { HostImportError, InvokeArgError } from '../../runtime/session.ts';
+import { WasmTrap } from '../../runtime/errors.ts';
+import { Engine } from '../../runtime/engine.ts';
+import { Module } from '../../runtime/module.ts';
+import { V31Store } from '../../runtime/v31/store.ts';
+import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
+import { chooseV31Invocation, instantiateV31GcAtHost, v31ValText } from '../../runtime/v31/session.ts';
+import { isElf, sessionArch } from '../../runtime/session.ts';
+import { CompileError } from '../../compiler/frontend/errors.ts';
+import type { Arch } from '../../isa/arch.ts';
+import type { Profile } from '../../profiles/profile.ts';
+import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
+import { basename } from 'node:path';
+import { UsageError } from '../args.ts';
+import type { Output } from '../output.ts';
+
+export interface V31GcOptions {
+  path: string;
+  bytes: Uint8Array;
+  invoke: string;
+  args: string[];
+  arch: Arch | undefined;
+  atHost: string;
+  explain: boolean;
+  json: boolean;
+  profile: Profile;
+  regalloc: RegallocMode | undefined;
+}
+
+function show(v: V31Val | undefined): string {
+  if (v === undefined) return '(none)';
+  if (v instanceof V31ExternRef) return `externref 0x${v.raw.toString(16)} -> ${describeValue(v.value)}`;
+  return v31ValText(v);
+}
+
+/** A collection in a few lines: the headline, each frame with its entries, roots and frees. */
+function summarize(e: DrcExplanation): string[] {
+  const lines = [renderDrcExplanation(e).split('\n')[0]];
+  for (const f of e.frames) {
+    const entries = f.entries.map((en) => `sp+${en.offset}=0x${en.raw.toString(16)}`).join(' ');
+    lines.push(`  a${f.activation} f${f.index}  ${f.functionName ?? '<no map>'}  pc ${hex(f.pc)}  fp ${hex(f.fp)}${f.sp !== undefined ? `  frame ${f.frameSize} bytes  entries: ${entries || 'none'}` : '  (no map)'}`);
+  }
+  lines.push(`roots: {${e.roots.map((r) => `0x${r.toString(16)}`).join(', ')}}`);
+  lines.push(`freed: ${e.freed.length ? e.freed.map((f) => `0x${f.ref.toString(16)} ${describeValue(f.hostValue)}`).join(', ') : 'nothing'}`);
+  return lines;
+}
+
+/** Runs one `gc --profile v31`; returns the exit code (0 ok, 1 guest trap or failed GC). */
+export async function gcV31(o: V31GcOptions, out: Output, command: string): Promise<number> {
+  const arch = sessionArch(o.bytes, o.path, o.arch);
+  const engine = new Engine({ arch, profile: o.profile, ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
+  let module: Module;
+  try {
+    module = isElf(o.bytes) ? Module.fromImage(engine, o.bytes, basename(o.path)) : await Module.from(engine, o.bytes, basename(o.path));
+  } catch (e) {
+    throw e instanceof CompileError ? e.inFile(o.path) : e;
+  }
+  const store = await V31Store.create(engine);
+  try {
+    const prints: string[] = [];
+    let session;
+    try {
+      session = instantiateV31GcAtHost(store, module, { atHost: o.atHost, print: (args) => prints.push(args.map(show).join(' ')) });
+    } catch (e) {
+      if (e instanceof HostImportError) throw new UsageError(e.message, command);
+      throw e;
+    }
+    let target;
+    try {
+      target = chooseV31Invocation({ arch, file: o.path, engine, module, store, instance: session.instance, gcs: [] }, { name: o.invoke, args: o.args })!;
+    } catch (e) {
+      if (e instanceof InvokeArgError) throw new UsageError(`--invoke ${e.message}`, command);
+      throw e;
+    }
+    let result: V31Val | undefined;
+    let failure: unknown;
+    try {
+      result = target.func.call(...target.args);
+    } catch (e) {
+      failure = e;
+    }
+    const trap = failure instanceof WasmTrap || failure instanceof GuestTrap ? failure : undefined;
+    if (failure !== undefined && !trap) throw failure;
+    const { gcs } = session;
+    if (o.json) {
+      out.json({
+        module: o.path, arch, profile: 'v31', invoke: o.invoke, args: o.args, atHost: `env.${o.atHost}`,
+        result: result === undefined || result instanceof V31Func ? null : result instanceof V31ExternRef ? { externref: `0x${result.raw.toString(16)}`, value: describeValue(result.value) } : typeof result === 'bigint' ? result.toString() : result,
+        trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
+        prints,
+        gcs: gcs.map((g) => ({ call: g.call, explanation: drcExplanationToJson(g.report.explanation!) })),
+      });
+    } else {
+      for (const p of prints) out.text(`print: ${p}`);
+      if (result !== undefined) out.text(`${o.invoke}(${o.args.join(', ')}) = ${show(result)}`);
+      if (gcs.length === 0) out.text(`no GC ran: ${o.invoke} never called env.${o.atHost}`);
+      for (const g of gcs) {
+        out.text('');
+        out.text(`=== GC ${g.call} at env.${o.atHost} (v31: user stack maps, DRC) ===`);
+        const e = g.report.explanation!;
+        for (const line of o.explain ? renderDrcExplanation(e).split('\n') : summarize(e)) out.text(line);
+      }
+    }
+    for (const a of target.args) if (a instanceof V31ExternRef) a.release();
+    if (result instanceof V31ExternRef) result.release();
+    if (trap) {
+      out.error(`stackscope ${command}: guest trap: ${trap.message}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `stackscope run --profile v31`: a Wasm module run in a v31 session (runtime/v31/session.ts),
+ * printed as `run` prints a v17 run — the host imports' lines, the result and the instructions,
+ * the collections (with --gc-explain, gc/drc's explanation of each), a trap with its backtrace.
+ */
+import type { ValType } from '../../compiler/frontend/module.ts';
+import { describeValue } from '../../gc/collector.ts';
+import { drcExplanationToJson, renderDrcExplanation } from '../../gc/drc/v31-collector.ts';
+import type { Profile } from '../../profiles/profile.ts';
+import { HostImportError, InvokeArgError, SessionArchError } from '../../runtime/session.ts';
+import { WasmTrap } from '../../runtime/errors.ts';
+import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
+import { chooseV31Invocation, openV31Session, v31ValText, type V31Session } from '../../runtime/v31/session.ts';
+import type { V31GcReport } from '../../runtime/v31/store.ts';
+import { GuestTrap } from '../../simulator/trap.ts';
+import { UsageError, type ParsedArgs } from '../args.ts';
+import { regallocFor } from '../args.ts';
+import type { Output } from '../output.ts';
+import { parseArchFlag, runLimits } from './run-options.ts';
+
+/** The flags of `run` a v31 run does not offer yet. */
+const NOT_IN_V31 = ['trace', 'trace-limit', 'html', 'cycles', 'uarch'];
+
+function valJsonV31(type: ValType, v: V31Val): { type: ValType; value: string | number | null } {
+  if (v === null) return { type, value: null };
+  if (v instanceof V31ExternRef) return { type, value: describeValue(v.value) };
+  if (v instanceof V31Func) return { type, value: 'funcref' };
+  return { type, value: typeof v === 'bigint' ? v.toString() : v };
+}
+
+/** A v31 collection as JSON: the report's numbers, and the explanation when asked for. */
+export function v31GcJson(r: V31GcReport, explain: boolean): Record<string, unknown> {
+  return {
+    reason: r.reason,
+    preciseRoots: r.preciseRoots.map((x) => `0x${x.toString(16)}`),
+    droppedFromChunk: r.droppedFromChunk,
+    droppedFromOverApproximated: r.droppedFromOverApproximated,
+    allocatedChunk: r.allocatedChunk,
+    freed: r.freed.map((f) => ({ ref: `0x${f.ref.toString(16)}`, kind: f.kind, size: f.size, ...(f.hostValue !== undefined ? { hostValue: describeValue(f.hostValue) } : {}) })),
+    ...(explain && r.explanation ? { explanation: drcExplanationToJson(r.explanation) } : {}),
+  };
+}
+
+/** Prints each collection's explanation under a numbered heading. */
+export function printV31Explanations(out: Output, gcs: readonly V31GcReport[]): void {
+  if (gcs.length === 0) out.text('gc: no collection ran');
+  gcs.forEach((r, i) => {
+    out.text(`== GC #${i + 1} (${r.reason}) ==`);
+    if (r.explanation) out.text(renderDrcExplanation(r.explanation).replace(/\n$/, ''));
+  });
+}
+
+/** Opens the v31 session of a command, with the CLI's usage errors. */
+export async function openV31ForCli(args: ParsedArgs, input: { file: string; bytes: Uint8Array }, command: string, profile: Profile, print: (line: string) => void): Promise<V31Session> {
+  for (const flag of NOT_IN_V31) if (args.flags.has(flag)) throw new UsageError(`--${flag} is not available with --profile v31 yet`, command);
+  const archFlag = args.flags.get('arch');
+  const { budget, timeoutMs } = runLimits(args);
+  try {
+    return await openV31Session(input.bytes, input.file, {
+      arch: typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined, print, budget, timeoutMs, profile,
+      regalloc: regallocFor(args, input.bytes, command),
+    });
+  } catch (e) {
+    if (e instanceof HostImportError || e instanceof SessionArchError) throw new UsageError(e.message, command);
+    throw e;
+  }
+}
+
+export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, profile: Profile): Promise<number> {
+  const json = args.flags.has('json');
+  const explainGc = args.flags.has('gc-explain');
+  const printed: string[] = [];
+  const session = await openV31ForCli(args, input, 'run', profile, (line) => (json ? printed.push(line) : out.text(line)));
+  const { store } = session;
+  try {
+    let target;
+    try {
+      target = chooseV31Invocation(session, invoke);
+    } catch (e) {
+      if (e instanceof InvokeArgError) throw new UsageError(`--invoke ${e.message}`, 'run');
+      throw e;
+    }
+    const argsJson = target ? target.args.map((a, i) => valJsonV31(target!.func.type.params[i], a)) : [];
+    let result: V31Val = null;
+    let trap: WasmTrap | GuestTrap | undefined;
+    try {
+      if (target) result = target.func.call(...target.args);
+    } catch (e) {
+      if (!(e instanceof WasmTrap || e instanceof GuestTrap)) throw e;
+      trap = e;
+    } finally {
+      for (const a of target?.args ?? []) if (a instanceof V31ExternRef) a.release();
+    }
+    const { describeTrap } = await import('./run.ts');
+    const instructions = target ? store.machine.instructionsExecuted() : 0n;
+    const resultType = target?.func.type.results[0];
+    if (json) {
+      out.json({
+        arch: session.arch, module: session.file, profile: 'v31',
+        invoke: target ? { name: target.name, args: argsJson } : null,
+        result: trap || !target || resultType === undefined ? null : valJsonV31(resultType, result),
+        instructions: Number(instructions), trap: trap ? describeTrap(trap).json : null, output: printed,
+        gcs: session.gcs.map((r) => v31GcJson(r, explainGc)),
+      });
+    } else {
+      if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile v31); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
+      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${v31ValText(result)} (${resultType})`}\ninstructions: ${instructions}`);
+      if (trap) for (const line of describeTrap(trap).lines) out.text(line);
+      if (explainGc) printV31Explanations(out, session.gcs);
+      else if (session.gcs.length) out.text(`gc: ${session.gcs.length} collection(s) ran (--gc-explain shows them)`);
+    }
+    if (result instanceof V31ExternRef) result.release();
+    return trap ? 1 : 0;
+  } finally {
+    store.close();
+  }
+}

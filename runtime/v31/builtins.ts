@@ -1,0 +1,155 @@
+/**
+ * wasmtime v31's VMBuiltinFunctionsArray for the v31 store: 40 entries in compiler/v31/builtins.ts
+ * order. Each is a guest stub (runtime/trampolines.ts `builtinStub`: records the Wasm caller's FP
+ * and return address in the VMStoreContext at vmctx+8 → +24/+32, as v31's wasm-to-builtin
+ * trampolines do) that tail-jumps through the host gateway into the TypeScript implementation
+ * below (v31's crates/wasmtime/src/runtime/vm/libcalls.rs).
+ *
+ * v31's libcalls return a trap sentinel (`bool` false, a negative pointer) that compiled code
+ * tests; here a trapping implementation throws the WasmTrap itself, which unwinds the gateway and
+ * the guest call as wasmtime's `raise` does. Builtins outside the subset (atomics, wmemcheck, the
+ * GC-proposal helpers, fuel and epochs, which v31 code from stackscope never calls) trap with
+ * UnsupportedBuiltin naming the builtin.
+ */
+import { V31_BUILTINS, type V31Builtin } from '../../compiler/v31/builtins.ts';
+import { isI31 } from '../../gc/drc/heap.ts';
+import { RuntimeError, WasmTrap } from '../errors.ts';
+import type { V31Instance } from './instance.ts';
+import type { V31Store } from './store.ts';
+
+type Impl = (store: V31Store, inst: V31Instance, args: bigint[]) => bigint | void;
+
+const USIZE_MAX = (1n << 64n) - 1n;
+const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+
+/** Builtins whose implementation exists (the rest trap with UnsupportedBuiltin). */
+export const V31_IMPLEMENTED_BUILTINS: ReadonlySet<string> = new Set([
+  'memory32_grow', 'table_copy', 'table_init', 'elem_drop', 'memory_copy', 'memory_fill', 'memory_init', 'ref_func',
+  'data_drop', 'table_get_lazy_init_func_ref', 'table_grow_func_ref', 'table_fill_func_ref', 'drop_gc_ref', 'gc',
+  'table_grow_gc_ref', 'table_fill_gc_ref',
+]);
+
+function memory(inst: V31Instance, index: number) {
+  const mem = inst.memories[index];
+  if (!mem) throw new RuntimeError('builtin', `instance has no memory ${index}`);
+  return mem;
+}
+
+function table(inst: V31Instance, index: number) {
+  const t = inst.tables[index];
+  if (!t) throw new RuntimeError('builtin', `instance has no table ${index}`);
+  return t;
+}
+
+const IMPLS: Readonly<Record<string, Impl>> = {
+  memory32_grow(_s, inst, [, delta, index]) {
+    const old = memory(inst, u32(index)).grow(delta);
+    return old < 0 ? USIZE_MAX : BigInt(old);
+  },
+  table_copy(_s, inst, [, dstTable, srcTable, dst, src, len]) {
+    table(inst, u32(dstTable)).copyFrom(table(inst, u32(srcTable)), u32(dst), u32(src), u32(len));
+  },
+  table_init(_s, inst, [, tableIndex, elem, dst, src, len]) {
+    inst.tableInit(u32(tableIndex), u32(elem), u32(dst), u32(src), u32(len));
+  },
+  elem_drop(_s, inst, [, elem]) {
+    inst.droppedElements.add(u32(elem));
+  },
+  memory_copy(_s, inst, [, dstIndex, dst, srcIndex, src, len]) {
+    const dm = memory(inst, u32(dstIndex));
+    const sm = memory(inst, u32(srcIndex));
+    dm.checkRange(dst, len);
+    sm.checkRange(src, len);
+    if (len === 0n) return;
+    if (dm === sm) dm.copyWithin(Number(dst), Number(src), Number(len));
+    else dm.write(Number(dst), sm.read(Number(src), Number(len)));
+  },
+  memory_fill(_s, inst, [, index, dst, val, len]) {
+    const mem = memory(inst, u32(index));
+    mem.checkRange(dst, len);
+    mem.fill(Number(dst), u32(val) & 0xff, Number(len));
+  },
+  memory_init(_s, inst, [, index, data, dst, src, len]) {
+    const mem = memory(inst, u32(index));
+    const bytes = inst.droppedDatas.has(u32(data)) ? new Uint8Array(0) : (inst.module.wasm.datas[u32(data)]?.bytes ?? new Uint8Array(0));
+    const [s, n] = [u32(src), u32(len)];
+    if (s + n > bytes.length) throw new WasmTrap({ code: 'MemoryOutOfBounds', detail: `memory.init of ${n} bytes from data segment ${u32(data)}+${s} (${bytes.length} bytes)` });
+    mem.checkRange(dst, n);
+    mem.write(Number(dst), bytes.subarray(s, s + n));
+  },
+  ref_func(_s, inst, [, func]) {
+    return inst.funcRef(u32(func));
+  },
+  data_drop(_s, inst, [, data]) {
+    inst.droppedDatas.add(u32(data));
+  },
+  table_get_lazy_init_func_ref(_s, inst, [, tableIndex, index]) {
+    return table(inst, u32(tableIndex)).getRaw(Number(index)) & ~1n;
+  },
+  table_grow_func_ref(_s, inst, [, tableIndex, delta, init]) {
+    const r = table(inst, u32(tableIndex)).grow(Number(BigInt.asUintN(32, delta)), init);
+    return r < 0 ? USIZE_MAX : BigInt(r);
+  },
+  table_fill_func_ref(_s, inst, [, tableIndex, dst, val, len]) {
+    table(inst, u32(tableIndex)).fill(u32(dst), val, u32(len));
+  },
+  table_grow_gc_ref(_s, inst, [, tableIndex, delta, init]) {
+    const r = table(inst, u32(tableIndex)).grow(Number(BigInt.asUintN(32, delta)), BigInt(u32(init)));
+    return r < 0 ? USIZE_MAX : BigInt(r);
+  },
+  table_fill_gc_ref(_s, inst, [, tableIndex, dst, val, len]) {
+    table(inst, u32(tableIndex)).fill(u32(dst), BigInt(u32(val)), u32(len));
+  },
+  // v31 libcalls.rs `drop_gc_ref`: compiled code saw the count would reach 0 and did not store
+  // it; the store's `drop_gc_ref` does the last decrement and frees.
+  drop_gc_ref(s, _inst, [, val]) {
+    s.dropRef(u32(val));
+  },
+  // v31 libcalls.rs `gc`: clone the root; clone it again and expose that clone to Wasm (every
+  // on-stack ref must be in the activations table during the collection); collect; expose the
+  // first clone and return the (non-moving) ref.
+  gc(s, _inst, [, root]) {
+    const raw = u32(root);
+    const counted = raw !== 0 && !isI31(raw);
+    if (counted) {
+      s.cloneRef(raw);
+      s.cloneRef(raw);
+      s.exposeToWasm(raw);
+    }
+    s.gc({ reason: 'gc-builtin' });
+    if (counted) s.exposeToWasm(raw);
+    return BigInt(raw);
+  },
+};
+
+/**
+ * The builtins array of one v31 store: its guest address goes into every VMContext at
+ * `vmctx + 16`; entry i is the stub of builtin i.
+ */
+export class V31BuiltinsArray {
+  readonly address: bigint;
+  readonly stubs: readonly bigint[];
+
+  constructor(store: V31Store) {
+    const m = store.machine;
+    this.address = store.heap.alloc(8 * V31_BUILTINS.length, 16);
+    const stubs: bigint[] = [];
+    for (const b of V31_BUILTINS) {
+      const impl = m.addHostFunction(`builtin ${b.name}`, b.params.length + 1, (args) => run(store, b, args));
+      const stub = store.trampolines.builtinStub(b.name, impl);
+      m.writeU64(this.address + BigInt(8 * b.index), stub);
+      stubs.push(stub);
+    }
+    this.stubs = stubs;
+  }
+}
+
+function run(store: V31Store, b: V31Builtin, args: bigint[]): bigint {
+  const impl = IMPLS[b.name];
+  if (!impl) throw new WasmTrap({ code: 'UnsupportedBuiltin', detail: `unsupported builtin ${b.name}` });
+  const inst = store.instances.get(args[0]);
+  if (!inst) throw new RuntimeError('builtin', `no instance has its VMContext at 0x${args[0].toString(16)}`);
+  const r = impl(store, inst, args);
+  if (r === undefined) return 0n;
+  return b.result === 'u32' || b.result === 'bool' || b.result === 'u8' ? BigInt.asUintN(32, r) : BigInt.asUintN(64, r);
+}

@@ -1,0 +1,655 @@
+/**
+ * v31 instantiation and the v31 API handles: `V31Instance` (the VMContext written where
+ * compiler/v31's `V31VMOffsets` says, as v31's `Instance::initialize_vmctx` does), `V31Func`
+ * (defined and host functions, array calls), `V31Table` (funcref tables of tagged VMFuncRef
+ * pointers, externref tables of 4-byte VMGcRefs), `V31Global`, and `V31ExternRef`.
+ *
+ * The VMContext header: magic "core", the store's VMStoreContext, the builtins array, callee
+ * null, the epoch counter, `gc_heap_base` (guest address of heap index 0), `gc_heap_bound` (heap
+ * bytes), `gc_heap_data` (the VMGcRefActivationsTable), `type_ids` (the u32 signature-id array,
+ * indexed by stackscope's signature index as in v17's runtime), `stack_chain` null (no stack
+ * switching in v31's subset). Then owned memories (inline VMMemoryDefinitions) and the pointers
+ * to them, imported functions (VMFunctionImport: wasm_call, array_call, vmctx), defined tables
+ * (VMTableDefinition with a usize `current_elements`), defined globals (16 bytes; a reference in
+ * the low 4), and one 32-byte VMFuncRef per escaped function, written at instantiation.
+ *
+ * Imports: functions (host functions made with `V31Func.new`, or another instance's exports).
+ * Importing tables, memories and globals is not supported by the v31 store yet
+ * (InstantiationError naming the import).
+ */
+import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
+import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
+import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
+import {
+  V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31MemoryDefinitionLayout,
+  V31TableDefinitionLayout, V31VMOffsets, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
+} from '../../compiler/v31/vmoffsets.ts';
+import { isI31 } from '../../gc/drc/heap.ts';
+import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
+import type { Region } from '../../simulator/machine.ts';
+import { InstantiationError, RuntimeError, WasmTrap, normalizeTrapCode } from '../errors.ts';
+import { LinearMemory } from '../memory.ts';
+import type { Module } from '../module.ts';
+import { placeModuleCode } from '../place.ts';
+import { formatFuncType, funcTypeKey } from '../signatures.ts';
+import { readValRaw, writeValRaw } from '../vm-structs.ts';
+import type { V31Store } from './store.ts';
+
+/** A Wasm value as the v31 API passes it. */
+export type V31Val = number | bigint | V31ExternRef | V31Func | null;
+
+/** A host-side handle on an externref object in the GC heap; owns one count until `release()`. */
+export class V31ExternRef {
+  #raw: number;
+
+  /** @internal Wraps a ref whose count this handle now owns. */
+  constructor(readonly store: V31Store, raw: number) {
+    this.#raw = raw;
+  }
+
+  /**
+   * v31's `ExternRef::new`: a new externref holding `value` (a collection and one retry when the
+   * heap is full; GcHeapOutOfMemoryError after that). `destructor` runs once when it is freed.
+   */
+  static new(store: V31Store, value: unknown, destructor?: (value: unknown) => void): V31ExternRef {
+    return new V31ExternRef(store, store.allocExternRef(value, destructor));
+  }
+
+  /** The 32-bit VMGcRef (a byte index into the GC heap). Throws once released. */
+  get raw(): number {
+    if (this.#raw === 0) throw new RuntimeError('V31ExternRef', 'used after release()');
+    return this.#raw;
+  }
+
+  get released(): boolean {
+    return this.#raw === 0;
+  }
+
+  /** The host value. */
+  get value(): unknown {
+    return this.store.gcHeap.externRefValue(this.raw);
+  }
+
+  /** A second handle with its own count. */
+  clone(): V31ExternRef {
+    this.store.cloneRef(this.raw);
+    return new V31ExternRef(this.store, this.#raw);
+  }
+
+  /** Gives the count back (idempotent; a no-op once the store is closed). */
+  release(): void {
+    const raw = this.#raw;
+    if (raw === 0) return;
+    this.#raw = 0;
+    this.store.dropRef(raw);
+  }
+
+  /** @internal The raw ref with this handle's count, the handle emptied. */
+  take(): number {
+    const raw = this.raw;
+    this.#raw = 0;
+    return raw;
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** What a v31 host function sees of its caller. */
+export interface V31Caller<T = unknown> {
+  readonly store: V31Store<T>;
+  readonly instance: V31Instance | undefined;
+}
+
+export type V31HostFn<T = unknown> = (caller: V31Caller<T>, ...args: V31Val[]) => V31Val | void;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return `${typeof v} ${String(v)}`;
+}
+
+/** An API value to raw bits (refs: their raw ref; the caller decides who owns a count). */
+function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint {
+  switch (type) {
+    case 'i32':
+    case 'i64': {
+      if (typeof v === 'number' && Number.isInteger(v)) return BigInt.asUintN(type === 'i32' ? 32 : 64, BigInt(v));
+      if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
+      throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
+    }
+    case 'externref': {
+      if (v === null) return 0n;
+      if (!(v instanceof V31ExternRef)) throw new RuntimeError(where, `expected V31ExternRef or null, got ${describe(v)}`);
+      if (v.store !== store) throw new RuntimeError(where, 'belongs to a different store');
+      return BigInt(v.raw);
+    }
+    case 'funcref': {
+      if (v === null) return 0n;
+      if (!(v instanceof V31Func)) throw new RuntimeError(where, `expected V31Func or null, got ${describe(v)}`);
+      if (v.store !== store) throw new RuntimeError(where, 'belongs to a different store');
+      return v.funcRefPointer;
+    }
+  }
+}
+
+/** Raw bits to an API value; a non-null, non-i31 externref is cloned into a new handle. */
+function fromRaw(store: V31Store, type: ValType, raw: bigint): V31Val {
+  switch (type) {
+    case 'i32': return Number(BigInt.asIntN(32, raw));
+    case 'i64': return BigInt.asIntN(64, raw);
+    case 'externref': {
+      const r = Number(BigInt.asUintN(32, raw));
+      if (r === 0) return null;
+      store.cloneRef(r);
+      return new V31ExternRef(store, r);
+    }
+    case 'funcref': return raw === 0n ? null : store.funcAt(raw & ~1n);
+  }
+}
+
+const isGcRef = (t: ValType): boolean => t === 'externref';
+
+/** A function of a v31 store: defined by an instance, or by the host (`V31Func.new`). */
+export class V31Func {
+  /** @internal */
+  constructor(
+    readonly store: V31Store,
+    /** Guest address of the function's VMFuncRef. */
+    readonly funcRefPointer: bigint,
+    readonly type: FuncType,
+    /** @internal The host implementation of a host function. */
+    readonly host?: (caller: V31Caller, args: V31Val[]) => V31Val | void,
+  ) {}
+
+  /**
+   * A host function Wasm calls through a wasm-to-array trampoline (v31's `Func::new`): the
+   * VMArrayCallHostFuncContext ("ACHF") holds its VMFuncRef. Reference arguments are borrowed
+   * handles (released after the call); a returned externref is moved to Wasm (exposed).
+   */
+  static new<T>(store: V31Store<T>, type: FuncType, fn: V31HostFn<T>): V31Func {
+    const s = store as V31Store;
+    if (type.results.length > 1) throw new RuntimeError('V31Func.new', 'at most one result is supported');
+    const m = s.machine;
+    const name = fn.name || 'host';
+    const ctx = s.heap.alloc(V31ArrayCallHostFuncContextLayout.size, 16);
+    const invoke = (caller: V31Caller, args: V31Val[]) => (fn as V31HostFn)(caller, ...args);
+    const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len]) => {
+      if (len < BigInt(Math.max(type.params.length, type.results.length))) throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
+      const args = type.params.map((t, i) => fromRaw(s, t, readValRaw(m, values, i)));
+      let result: V31Val | void;
+      try {
+        result = invoke({ store: s, instance: s.instances.get(callerVmctx) }, args);
+      } finally {
+        for (const a of args) if (a instanceof V31ExternRef) a.release();
+      }
+      if (type.results.length === 1) writeValRaw(m, values, 0, resultToWasm(s, type.results[0], result, `host function ${name}`));
+    });
+    const wasmCall = s.trampolines.wasmToArray(type, arrayHost, name);
+    m.writeU32(ctx + BigInt(V31ArrayCallHostFuncContextLayout.magic), VM_ARRAY_CALL_HOST_FUNC_MAGIC);
+    const funcRef = ctx + BigInt(V31ArrayCallHostFuncContextLayout.funcRef);
+    writeV31FuncRef(s, funcRef, { arrayCall: arrayHost, wasmCall, typeIndex: s.signatures.idOf(type), vmctx: ctx });
+    const f = new V31Func(s, funcRef, type, invoke);
+    s.funcs.set(funcRef, f);
+    return f;
+  }
+
+  private field(offset: number): bigint {
+    return this.store.machine.readU64(this.funcRefPointer + BigInt(offset));
+  }
+
+  /**
+   * Calls the function through its array-call entry, as v31's `Func::call`: collects first when
+   * the reference arguments would not fit in the bump chunk, clones and exposes each to Wasm,
+   * and clones a reference result into a new handle.
+   */
+  call(...args: V31Val[]): V31Val {
+    const s = this.store;
+    s.assertOpen();
+    if (args.length !== this.type.params.length) {
+      throw new RuntimeError('V31Func.call', `${formatFuncType(this.type)} takes ${this.type.params.length} arguments, got ${args.length}`);
+    }
+    if (this.host) {
+      const r = this.host({ store: s, instance: undefined }, args);
+      return r === undefined ? null : r;
+    }
+    const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    s.collectBeforeEnteringWasm(this.type.params.filter((t, i) => isGcRef(t) && raws[i] !== 0n && !isI31(Number(raws[i]))).length);
+    const slots = Math.max(this.type.params.length, this.type.results.length, 1);
+    const mark = s.valRaw.top;
+    const buf = (mark - BigInt(16 * slots)) & ~15n;
+    if (buf < s.valRaw.bottom) throw new RuntimeError('V31Func.call', 'array-call argument stack exhausted');
+    s.valRaw.top = buf;
+    try {
+      raws.forEach((r, i) => {
+        if (isGcRef(this.type.params[i]) && r !== 0n) {
+          s.cloneRef(Number(r));
+          s.exposeToWasm(Number(r));
+        }
+        writeValRaw(s.machine, buf, i, r);
+      });
+      const arrayCall = this.field(V31FuncRefLayout.arrayCall);
+      const vmctx = this.field(V31FuncRefLayout.vmctx);
+      s.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
+      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], readValRaw(s.machine, buf, 0));
+    } finally {
+      s.valRaw.top = mark;
+    }
+  }
+
+  /** A plain JS function calling this one. */
+  toFunction(): (...args: V31Val[]) => V31Val {
+    const f = (...args: V31Val[]): V31Val => this.call(...args);
+    Object.defineProperty(f, 'func', { value: this });
+    return f;
+  }
+}
+
+/** A host function's result to raw bits: an externref handle is moved to Wasm (exposed). */
+function resultToWasm(s: V31Store, t: ValType, result: V31Val | void, where: string): bigint {
+  const v = result === undefined ? null : result;
+  if ((t === 'i32' || t === 'i64') && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
+  const raw = toRaw(s, t, v, where);
+  // v31's `Val::to_raw` → `expose_gc_ref_to_wasm`: the table takes the handle's count (into the
+  // over-approximated set when the bump chunk is full; v31 checks need_gc_before_entering_wasm
+  // only for `Func::call` arguments, not for host results).
+  if (t === 'externref' && v instanceof V31ExternRef) s.exposeToWasm(v.take());
+  return raw;
+}
+
+/** Writes a 32-byte v31 VMFuncRef. */
+function writeV31FuncRef(s: V31Store, at: bigint, f: { arrayCall: bigint; wasmCall: bigint; typeIndex: number; vmctx: bigint }): void {
+  const m = s.machine;
+  m.writeU64(at + BigInt(V31FuncRefLayout.arrayCall), f.arrayCall);
+  m.writeU64(at + BigInt(V31FuncRefLayout.wasmCall), f.wasmCall);
+  m.writeU64(at + BigInt(V31FuncRefLayout.typeIndex), BigInt(f.typeIndex)); // u32 + 4 bytes of padding
+  m.writeU64(at + BigInt(V31FuncRefLayout.vmctx), f.vmctx);
+}
+
+/**
+ * A defined table: funcref elements are VMFuncRef pointers tagged with FUNCREF_INIT_BIT (bit 0;
+ * an initialized null is 1), externref elements 4-byte VMGcRefs. Every externref element owns
+ * one count (v31's table barriers and `table_*_gc_ref` libcalls keep it so).
+ */
+export class V31Table {
+  readonly elementSize: number;
+  #region: Region;
+  #size: number;
+
+  constructor(readonly store: V31Store, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint) {
+    this.elementSize = elemType === 'externref' ? 4 : 8;
+    this.#size = size;
+    this.#region = this.#map(Math.max(size, 1));
+    this.#writeDefinition();
+    if (elemType === 'funcref') for (let i = 0; i < size; i++) this.#write(i, 1n);
+  }
+
+  #map(capacity: number): Region {
+    return this.store.machine.map(`v31-table(${this.elemType})`, Math.ceil((capacity * this.elementSize) / 4096) * 4096, PROT_READ | PROT_WRITE);
+  }
+
+  #writeDefinition(): void {
+    const m = this.store.machine;
+    m.writeU64(this.definition + BigInt(V31TableDefinitionLayout.base), this.#region.address);
+    m.writeU64(this.definition + BigInt(V31TableDefinitionLayout.currentElements), BigInt(this.#size));
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #check(index: number, what: string): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `${what} of element ${index} of a ${this.#size}-element table` });
+  }
+
+  #read(i: number): bigint {
+    const at = this.#region.address + BigInt(i * this.elementSize);
+    return this.elementSize === 4 ? BigInt(this.store.machine.readU32(at)) : this.store.machine.readU64(at);
+  }
+
+  #write(i: number, raw: bigint): void {
+    const at = this.#region.address + BigInt(i * this.elementSize);
+    if (this.elementSize === 4) this.store.machine.writeU32(at, Number(raw));
+    else this.store.machine.writeU64(at, raw);
+  }
+
+  /** The stored element (funcrefs with their init bit). */
+  getRaw(index: number): bigint {
+    this.#check(index, 'table.get');
+    return this.#read(index);
+  }
+
+  /** Stores a raw value with the write barrier: the new ref takes a count, the old one drops one. */
+  set(index: number, raw: bigint): void {
+    this.#check(index, 'table.set');
+    this.#store(index, raw);
+  }
+
+  #store(index: number, raw: bigint): void {
+    if (this.elemType === 'funcref') {
+      this.#write(index, raw | 1n);
+      return;
+    }
+    const r = Number(raw);
+    if (r !== 0) this.store.cloneRef(r);
+    const old = Number(this.#read(index));
+    this.#write(index, raw);
+    if (old !== 0) this.store.dropRef(old);
+  }
+
+  /** table.grow: the old size, or -1 when the maximum (or 2^32) is exceeded. */
+  grow(delta: number, init: bigint): number {
+    const old = this.#size;
+    const next = old + delta;
+    if (next > (this.maximum ?? 0xffff_ffff) || next > 10_000_000) return -1;
+    if (next * this.elementSize > this.#region.size) {
+      const bigger = this.#map(Math.max(next, 2 * old));
+      bigger.view.set(this.#region.view.subarray(0, old * this.elementSize));
+      this.#region = bigger;
+    }
+    this.#size = next;
+    this.#writeDefinition();
+    for (let i = old; i < next; i++) {
+      this.#write(i, this.elemType === 'funcref' ? 1n : 0n);
+      this.#store(i, init);
+    }
+    return old;
+  }
+
+  fill(dst: number, raw: bigint, len: number): void {
+    if (dst + len > this.#size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `table.fill of ${len} elements at ${dst} of ${this.#size}` });
+    for (let i = 0; i < len; i++) this.#store(dst + i, raw);
+  }
+
+  /** table.copy from `src` (possibly this table), overlapping ranges as memmove. */
+  copyFrom(src: V31Table, dst: number, from: number, len: number): void {
+    if (dst + len > this.#size || from + len > src.size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `table.copy of ${len} elements` });
+    const values = Array.from({ length: len }, (_, i) => src.#read(from + i));
+    values.forEach((v, i) => this.#store(dst + i, v));
+  }
+
+  /** Every count the table's elements hold, given back (store close). */
+  elements(): bigint[] {
+    return Array.from({ length: this.#size }, (_, i) => this.#read(i));
+  }
+
+  /** The element as an API value (a new handle for an externref). */
+  get(index: number): V31Val {
+    return fromRaw(this.store, this.elemType, this.getRaw(index));
+  }
+}
+
+/** A global of a v31 instance: its VMGlobalDefinition (a reference in the low 4 bytes). */
+export class V31Global {
+  constructor(readonly store: V31Store, readonly type: GlobalType, readonly address: bigint) {}
+
+  private raw(): bigint {
+    const m = this.store.machine;
+    return this.type.valType === 'externref' || this.type.valType === 'i32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
+  }
+
+  get(): V31Val {
+    this.store.assertOpen();
+    return fromRaw(this.store, this.type.valType, this.raw());
+  }
+
+  /** Sets a mutable global (an externref with the write barrier). */
+  set(v: V31Val): void {
+    this.store.assertOpen();
+    if (!this.type.mutable) throw new RuntimeError('V31Global.set', 'the global is immutable');
+    writeGlobal(this.store, this.type, this.address, toRaw(this.store, this.type.valType, v, 'V31Global.set'));
+  }
+}
+
+function writeGlobal(s: V31Store, type: GlobalType, address: bigint, raw: bigint): void {
+  const m = s.machine;
+  if (type.valType !== 'externref') {
+    m.writeU64(address + 8n, 0n);
+    m.writeU64(address, raw);
+    return;
+  }
+  const r = Number(raw);
+  if (r !== 0) s.cloneRef(r);
+  const old = m.readU32(address);
+  m.writeU64(address + 8n, 0n);
+  m.writeU64(address, raw);
+  if (old !== 0) s.dropRef(old);
+}
+
+export type V31Extern = V31Func | V31Table | V31Global | LinearMemory;
+
+/** A module instantiated in a v31 store. */
+export class V31Instance {
+  readonly offsets: V31VMOffsets;
+  /** Guest address of the VMContext. */
+  readonly address: bigint;
+  readonly tables: V31Table[] = [];
+  readonly memories: LinearMemory[] = [];
+  readonly globalAddresses: bigint[] = [];
+  readonly droppedElements = new Set<number>();
+  readonly droppedDatas = new Set<number>();
+  /** Exports by name: functions as callable JS functions (with `.func`), other kinds as handles. */
+  readonly exports: Readonly<Record<string, V31Extern | ((...args: V31Val[]) => V31Val)>>;
+  readonly #externs = new Map<string, V31Extern>();
+  readonly #typeIds: number[];
+  readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
+  readonly #imports: V31Func[];
+
+  private constructor(readonly store: V31Store, readonly module: Module, imports: readonly V31Func[]) {
+    const s = store;
+    s.assertOpen();
+    const wasm = module.wasm;
+    if (module.engine !== s.engine) throw new InstantiationError('V31Instance', 'module and store belong to different engines');
+    if (imports.length !== wasm.imports.length) throw new InstantiationError('V31Instance', `${imports.length} imports given, the module needs ${wasm.imports.length}`);
+    wasm.imports.forEach((imp, i) => {
+      const where = `import ${i} (${imp.module}.${imp.name})`;
+      if (imp.kind !== 'func') throw new InstantiationError(where, `importing a ${imp.kind} is not supported by the v31 store yet (functions only)`);
+      const f = imports[i];
+      if (!(f instanceof V31Func)) throw new InstantiationError(where, `expected a V31Func, got ${describe(f)}`);
+      if (f.store !== s) throw new InstantiationError(where, 'belongs to a different store');
+      if (funcTypeKey(f.type) !== funcTypeKey(wasm.types[imp.typeIndex])) throw new InstantiationError(where, `function type ${formatFuncType(f.type)} does not match ${formatFuncType(wasm.types[imp.typeIndex])}`);
+    });
+    this.#imports = [...imports];
+    let placed = s.placed.get(module);
+    if (!placed) {
+      placed = placeModuleCode(s.machine, wasm, module.code, module.name);
+      s.placeModule(module, placed);
+      s.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
+    }
+    this.#code = wasm.functions.map((fn, i) => ({
+      wasmCall: placed!.functionAddresses[i],
+      arrayCall: fn.type.results.length <= 1 ? s.trampolines.arrayToWasm(fn.type, placed!.functionAddresses[i], `${module.name ?? 'module'}!${fn.index}`, 'v31') : 0n,
+    }));
+    this.offsets = v31OffsetsFor(wasm);
+    this.address = s.heap.alloc(Math.max(this.offsets.size, 16), 16);
+    this.#typeIds = wasm.types.map((t) => s.signatures.idOf(t));
+    s.instances.set(this.address, this);
+    this.#writeVmctx();
+    const exports: Record<string, V31Extern | ((...args: V31Val[]) => V31Val)> = {};
+    for (const e of wasm.exports) {
+      const ext = this.#externFor(e.kind, e.index);
+      this.#externs.set(e.name, ext);
+      exports[e.name] = ext instanceof V31Func ? ext.toFunction() : ext;
+    }
+    this.exports = Object.freeze(exports);
+  }
+
+  /**
+   * Instantiates `module` (compiled for a v31 engine) with its function imports in import order:
+   * places the code once per store, writes the VMContext, applies segments, runs the start
+   * function.
+   */
+  static create(store: V31Store, module: Module, imports: readonly V31Func[] = []): V31Instance {
+    const inst = new V31Instance(store, module, imports);
+    inst.#initializeSegments();
+    if (module.wasm.start !== null) inst.func(module.wasm.start).call();
+    return inst;
+  }
+
+  get vmctx(): bigint {
+    return this.address;
+  }
+
+  #at(offset: number): bigint {
+    return this.address + BigInt(offset);
+  }
+
+  #writeVmctx(): void {
+    const s = this.store;
+    const m = s.machine;
+    const o = this.offsets;
+    const wasm = this.module.wasm;
+    const sigs = this.module.code.signatures;
+    const typeIds = s.heap.alloc(Math.max(4 * sigs.length, 4), 16);
+    sigs.forEach((t, i) => m.writeU32(typeIds + BigInt(4 * i), this.#typeIds[t]));
+    m.writeU32(this.#at(o.vmctxMagic()), VMCONTEXT_MAGIC);
+    m.writeU64(this.#at(o.vmctxStoreContext()), s.storeContext);
+    m.writeU64(this.#at(o.vmctxBuiltinFunctions()), s.builtins.address);
+    m.writeU64(this.#at(o.vmctxCallee()), 0n);
+    m.writeU64(this.#at(o.vmctxEpochPtr()), s.epochAddress);
+    m.writeU64(this.#at(o.vmctxGcHeapBase()), s.gcHeap.base);
+    m.writeU64(this.#at(o.vmctxGcHeapBound()), BigInt(s.gcHeap.capacity));
+    m.writeU64(this.#at(o.vmctxGcHeapData()), s.gcHeap.activations.address);
+    m.writeU64(this.#at(o.vmctxTypeIdsArray()), typeIds);
+    m.writeU64(this.#at(o.vmctxStackChain()), 0n);
+    this.#imports.forEach((f, i) => {
+      const base = this.#at(o.element('imported_functions', i));
+      m.writeU64(base + BigInt(V31FunctionImportLayout.wasmCall), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.wasmCall)));
+      m.writeU64(base + BigInt(V31FunctionImportLayout.arrayCall), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.arrayCall)));
+      m.writeU64(base + BigInt(V31FunctionImportLayout.vmctx), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.vmctx)));
+    });
+    let owned = 0;
+    for (const mem of wasm.memories) {
+      if (mem.type.shared) throw new InstantiationError(`memory ${mem.index}`, 'shared memories are not supported');
+      const memory = LinearMemory.create(m, mem.type);
+      const definition = this.#at(o.element('owned_memories', owned++));
+      memory.writeDefinition(definition);
+      m.writeU64(this.#at(o.element('defined_memories', mem.definedIndex)), definition);
+      s.traps.addMemoryRange(m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)), m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)) + (1n << 33n));
+      this.memories.push(memory);
+    }
+    for (const t of wasm.tables) {
+      this.tables.push(new V31Table(s, t.type.elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex))));
+    }
+    for (const g of wasm.globals) {
+      const address = this.#at(o.element('defined_globals', g.definedIndex));
+      this.globalAddresses.push(address);
+      writeGlobal(s, g.type, address, this.#evalConst(g.init));
+    }
+    wasm.escapedFunctions.forEach((f) => this.funcRef(f));
+  }
+
+  /** A constant expression's raw value (refs: a VMFuncRef pointer, or a ref whose count the caller takes). */
+  #evalConst(expr: ConstExpr): bigint {
+    switch (expr.op) {
+      case 'i32.const': return BigInt.asUintN(32, BigInt(expr.value));
+      case 'i64.const': return BigInt.asUintN(64, expr.value);
+      case 'ref.null': return 0n;
+      case 'ref.func': return this.funcRef(expr.func);
+      case 'global.get': {
+        const address = this.globalAddresses[expr.global];
+        if (address === undefined) throw new InstantiationError('constant expression', `global ${expr.global} is not available`);
+        const t = this.module.wasm.globalTypes[expr.global].valType;
+        return t === 'i64' || t === 'funcref' ? this.store.machine.readU64(address) : BigInt(this.store.machine.readU32(address));
+      }
+    }
+  }
+
+  /** The VMFuncRef of function `funcIndex` (its func_refs slot, written at instantiation). */
+  funcRef(funcIndex: number): bigint {
+    const wasm = this.module.wasm;
+    const escaped = wasm.escapedIndex.get(funcIndex);
+    if (escaped === undefined) throw new RuntimeError(`function ${funcIndex}`, 'is not escaped, so it has no VMFuncRef slot');
+    const slot = this.#at(this.offsets.element('func_refs', escaped));
+    const nImported = wasm.counts.numImportedFunctions;
+    if (funcIndex < nImported) {
+      const f = this.#imports[funcIndex];
+      const m = this.store.machine;
+      writeV31FuncRef(this.store, slot, {
+        arrayCall: m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.arrayCall)),
+        wasmCall: m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.wasmCall)),
+        typeIndex: this.#typeIds[wasm.funcTypeIndices[funcIndex]],
+        vmctx: m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.vmctx)),
+      });
+    } else {
+      const c = this.#code[funcIndex - nImported];
+      writeV31FuncRef(this.store, slot, { arrayCall: c.arrayCall, wasmCall: c.wasmCall, typeIndex: this.#typeIds[wasm.funcTypeIndices[funcIndex]], vmctx: this.address });
+    }
+    return slot;
+  }
+
+  /** The function `funcIndex` as a handle (it must be escaped). */
+  func(funcIndex: number): V31Func {
+    const wasm = this.module.wasm;
+    if (funcIndex < wasm.counts.numImportedFunctions) return this.#imports[funcIndex];
+    const ptr = this.funcRef(funcIndex);
+    let f = this.store.funcs.get(ptr);
+    if (!f) {
+      f = new V31Func(this.store, ptr, funcTypeOf(wasm, funcIndex));
+      this.store.funcs.set(ptr, f);
+    }
+    return f;
+  }
+
+  #initializeSegments(): void {
+    const wasm = this.module.wasm;
+    for (const seg of wasm.elements) {
+      if (seg.mode.kind === 'active') {
+        const table = this.tables[seg.mode.table - wasm.counts.numImportedTables];
+        const offset = Number(this.#evalConst(seg.mode.offsetExpr));
+        if (offset + seg.items.length > table.size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `element segment ${seg.index} at ${offset}+${seg.items.length} of ${table.size}` });
+        seg.items.forEach((item, i) => table.set(offset + i, this.#evalConst(item)));
+      }
+      if (seg.mode.kind !== 'passive') this.droppedElements.add(seg.index);
+    }
+    for (const seg of wasm.datas) {
+      if (seg.mode.kind === 'active') {
+        this.memories[seg.mode.memory].write(Number(this.#evalConst(seg.mode.offsetExpr)), seg.bytes);
+        this.droppedDatas.add(seg.index);
+      }
+    }
+  }
+
+  /** table.init from element segment `elem` (empty once dropped). */
+  tableInit(tableIndex: number, elem: number, dst: number, src: number, len: number): void {
+    const t = this.tables[tableIndex];
+    const seg = this.module.wasm.elements[elem];
+    const items = seg === undefined || this.droppedElements.has(elem) ? [] : seg.items;
+    if (src + len > items.length || dst + len > t.size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `table.init of ${len} elements from segment ${elem}+${src} to table ${tableIndex}+${dst}` });
+    for (let i = 0; i < len; i++) t.set(dst + i, this.#evalConst(items[src + i]));
+  }
+
+  #externFor(kind: string, index: number): V31Extern {
+    const wasm = this.module.wasm;
+    switch (kind) {
+      case 'func': return this.func(index);
+      case 'global': return new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index - wasm.counts.numImportedGlobals]);
+      case 'table': return this.tables[index - wasm.counts.numImportedTables];
+      case 'memory': return this.memories[index - wasm.counts.numImportedMemories];
+      default: throw new RuntimeError('V31Instance', `unknown export kind ${kind}`);
+    }
+  }
+
+  getFunc(name: string): V31Func {
+    const e = this.#externs.get(name);
+    if (!(e instanceof V31Func)) throw new RuntimeError('V31Instance.getFunc', `no function export ${JSON.stringify(name)}`);
+    return e;
+  }
+
+  getTable(name: string): V31Table {
+    const e = this.#externs.get(name);
+    if (!(e instanceof V31Table)) throw new RuntimeError('V31Instance.getTable', `no table export ${JSON.stringify(name)}`);
+    return e;
+  }
+
+  getGlobal(name: string): V31Global {
+    const e = this.#externs.get(name);
+    if (!(e instanceof V31Global)) throw new RuntimeError('V31Instance.getGlobal', `no global export ${JSON.stringify(name)}`);
+    return e;
+  }
+
+  getExport(name: string): V31Extern | undefined {
+    return this.#externs.get(name);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * A module opened as `stackscope run --profile v31` (and `gc --profile v31`) opens it: compiled
+ * for a v31 engine (or a v31 image loaded), a V31Store that explains and keeps every collection,
+ * the default "env" host imports of runtime/session.ts (print_i32, print_i64, print_externref,
+ * print, new_ref, ref, gc) as v31 host functions, and the export to call chosen by the same
+ * rules as a v17 session (`chooseV31Invocation`).
+ */
+import { basename } from 'node:path';
+import type { Arch } from '../../isa/arch.ts';
+import type { FuncType } from '../../compiler/frontend/module.ts';
+import { CompileError } from '../../compiler/frontend/errors.ts';
+import { describeValue } from '../../gc/collector.ts';
+import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
+import type { Profile } from '../../profiles/profile.ts';
+import { Engine } from '../engine.ts';
+import { Module } from '../module.ts';
+import {
+  DEFAULT_HOST_IMPORTS, HostImportError, InvokeArgError, argumentsOfTexts, funcTypeText, isElf, sessionArch,
+} from '../session.ts';
+import { V31Store, type V31GcReport } from './store.ts';
+import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
+
+export interface V31SessionOptions {
+  arch?: Arch;
+  print?: (line: string) => void;
+  budget?: bigint | null;
+  timeoutMs?: number | null;
+  /** A v31 profile record (default PROFILES.v31 by name). */
+  profile?: Profile;
+  regalloc?: RegallocMode;
+}
+
+export interface V31Session {
+  arch: Arch;
+  file: string;
+  engine: Engine;
+  module: Module;
+  store: V31Store;
+  instance: V31Instance;
+  /** Every collection that ran, explained, in order. */
+  gcs: V31GcReport[];
+}
+
+/** The text of a v31 API value (as valText for v17 values). */
+export function v31ValText(v: V31Val): string {
+  if (v === null) return 'null';
+  if (v instanceof V31ExternRef) return v.released ? 'externref (released)' : `externref ${describeValue(v.value)}`;
+  if (v instanceof V31Func) return 'funcref';
+  return String(v);
+}
+
+/** Opens a v31 session; the store is closed again if opening fails. */
+export async function openV31Session(bytes: Uint8Array, file: string, o: V31SessionOptions = {}): Promise<V31Session> {
+  const print = o.print ?? (() => undefined);
+  const arch = sessionArch(bytes, file, o.arch);
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, profile: o.profile ?? 'v31', ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
+  const name = basename(file);
+  let module: Module;
+  try {
+    module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
+  } catch (e) {
+    throw e instanceof CompileError ? e.inFile(file) : e;
+  }
+  const gcs: V31GcReport[] = [];
+  const store = await V31Store.create(engine, { explainCollections: true, onCollection: (r) => gcs.push(r) });
+  try {
+    const refText = (r: V31Val) => (r === null ? 'null' : describeValue((r as V31ExternRef).value));
+    const impls: Record<string, (...args: V31Val[]) => V31Val | void> = {
+      print_i32: (x) => print(`print_i32: ${String(x)}`),
+      print_i64: (x) => print(`print_i64: ${String(x)}`),
+      print_externref: (r) => print(`print_externref: ${refText(r)}`),
+      print: (...args) => print(`print: ${args.map(v31ValText).join(' ')}`),
+      new_ref: (n) => V31ExternRef.new(store, `#${String(n)}`),
+      ref: (n) => V31ExternRef.new(store, `ref ${String(n)}`),
+      gc: () => {
+        store.gc();
+      },
+    };
+    const imports = module.wasm.imports.map((imp) => {
+      const where = `${file}: import "${imp.module}" "${imp.name}"`;
+      const type = imp.module === 'env' ? DEFAULT_HOST_IMPORTS[imp.name] : undefined;
+      if (imp.kind !== 'func' || !type) {
+        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}; see --help)`);
+      }
+      const want = module.wasm.types[imp.typeIndex];
+      if (type === 'any-params' ? want.results.length !== 0 : funcTypeText(want) !== funcTypeText(type)) {
+        throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
+      }
+      const impl = impls[imp.name];
+      return V31Func.new(store, type === 'any-params' ? want : type, (_caller, ...args) => impl(...args));
+    });
+    const instance = V31Instance.create(store, module, imports);
+    return { arch, file, engine, module, store, instance, gcs };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+export interface V31Invocation {
+  name: string;
+  func: V31Func;
+  args: V31Val[];
+}
+
+/**
+ * The export to call: `invoke.name` with its argument texts converted (externref words become
+ * new V31ExternRefs holding the word; release them after the call), else a no-argument `main`
+ * or `_start`, else undefined. InvokeArgError as for v17 sessions.
+ */
+export function chooseV31Invocation(session: V31Session, invoke?: { name: string; args: readonly string[] }): V31Invocation | undefined {
+  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
+  if (!invoke) {
+    const name = ['main', '_start'].find((n) => exports.includes(n));
+    if (name === undefined) return undefined;
+    const func = session.instance.getFunc(name);
+    return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
+  }
+  if (!exports.includes(invoke.name)) {
+    throw new InvokeArgError(`${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
+  }
+  const func = session.instance.getFunc(invoke.name);
+  const type: FuncType = func.type;
+  return { name: invoke.name, func, args: argumentsOfTexts(invoke.name, type, invoke.args, (text) => V31ExternRef.new(session.store, text)) };
+}
+
+/** One collection `stackscope gc --profile v31` ran at its host import. */
+export interface V31GcAtHost {
+  /** 1-based number of the call of the host import. */
+  call: number;
+  report: V31GcReport;
+}
+
+/**
+ * `module` instantiated as `stackscope gc` runs it, in a v31 store: `env.<atHost>` (any
+ * parameters, no results) runs one explained collection and keeps its report, `env.ref`
+ * (i32) -> externref makes "ref N", `env.print` (any parameters) hands its arguments to `print`.
+ * HostImportError for any other import.
+ */
+export function instantiateV31GcAtHost(store: V31Store, module: Module, o: { atHost: string; print: (args: V31Val[]) => void }): { instance: V31Instance; gcs: V31GcAtHost[] } {
+  const gcs: V31GcAtHost[] = [];
+  const imports = module.wasm.imports.map((imp) => {
+    const where = `import "${imp.module}" "${imp.name}"`;
+    if (imp.kind !== 'func' || imp.module !== 'env') throw new HostImportError(where, `is not a host import stackscope gc provides (env.${o.atHost}, env.ref, env.print)`);
+    const type = module.wasm.types[imp.typeIndex];
+    if (imp.name === o.atHost || imp.name === 'print') {
+      if (type.results.length !== 0) throw new HostImportError(where, `has type ${funcTypeText(type)}; env.${imp.name} takes any parameters and returns nothing`);
+      return imp.name === o.atHost
+        ? V31Func.new(store, type, () => { gcs.push({ call: gcs.length + 1, report: store.gc({ explain: true }) }); })
+        : V31Func.new(store, type, (_c, ...args) => { o.print(args); });
+    }
+    if (imp.name === 'ref') {
+      if (funcTypeText(type) !== funcTypeText(DEFAULT_HOST_IMPORTS.ref as FuncType)) throw new HostImportError(where, `has type ${funcTypeText(type)}; env.ref is (i32) -> externref`);
+      return V31Func.new(store, type, (_c, n) => V31ExternRef.new(store, `ref ${String(n)}`));
+    }
+    throw new HostImportError(where, `is not a host import stackscope gc provides (env.${o.atHost}, env.ref, env.print)`);
+  });
+  return { instance: V31Instance.create(store, module, imports), gcs };
+}

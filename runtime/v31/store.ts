@@ -1,0 +1,371 @@
+/**
+ * The v31 store (wasmtime v31.0.0's `Store` with the DRC collector): one simulated address space
+ * with its VMStoreContext, its GC heap (gc/drc: 512 KiB, free list, host-data table, activations
+ * table of u32 refs), the user-stack-map registry of every module placed in it, the v31 builtin
+ * array and trampolines, and the chain of host→Wasm entries.
+ *
+ * Reference ownership (v31's rules, as for v17 in runtime/values.ts):
+ * - a `V31ExternRef` handle owns one count of its object until `release()`;
+ * - arguments given to Wasm are cloned and exposed to Wasm (`expose_gc_ref_to_wasm`: the
+ *   activations table takes the clone's count); when they would not fit in the bump chunk the
+ *   store collects first (`need_gc_before_entering_wasm`);
+ * - results from Wasm are cloned into new handles;
+ * - a host function's reference arguments are borrowed handles, released after the call; a
+ *   reference it returns is moved to Wasm (exposed).
+ *
+ * Destructors: v31's host data is dropped when its object is freed. stackscope runs an
+ * externref's destructor right after the heap operation that freed it (a collection, a
+ * `drop_gc_ref`, a handle's release) has finished, so a destructor may call back into Wasm or
+ * into the store (even collect) without meeting a half-swept activations table.
+ */
+import { hex, StackscopeError } from '../../isa/error.ts';
+import { VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
+import { DrcHeap, isI31, type FreedGcObject } from '../../gc/drc/heap.ts';
+import { UserStackMapRegistry } from '../../gc/drc/user-stackmap-registry.ts';
+import { V31Collector, type DrcExplanation } from '../../gc/drc/v31-collector.ts';
+import type { DrcCollectionReport } from '../../gc/drc/collector.ts';
+import { readStoreContext, writeStoreContext, walkV31, type V31ActivationTriple } from '../../gc/drc/walk.ts';
+import { Machine, type HostCall } from '../../simulator/machine.ts';
+import type { BacktraceFrame } from '../../simulator/trap.ts';
+import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
+import { checkCycleOptions, type Engine } from '../engine.ts';
+import { RuntimeError, StoreClosedError } from '../errors.ts';
+import { RuntimeHeap } from '../heap.ts';
+import { SignatureRegistry } from '../signatures.ts';
+import { Trampolines } from '../trampolines.ts';
+import { TrapRegistry } from '../traps.ts';
+import { DEFAULT_MAX_WASM_STACK } from '../activations.ts';
+import { STACK_LIMIT_UNSET } from '../limits.ts';
+import type { Module } from '../module.ts';
+import type { PlacedImage } from '../place.ts';
+import { V31BuiltinsArray } from './builtins.ts';
+import type { V31Func, V31Instance } from './instance.ts';
+import type { CycleOptions } from '../../simulator/timing/cycles.ts';
+import { checkStoreRuntime } from '../profiles.ts';
+
+/** Bytes kept between the stack limit and the guard, for the gateway and trampolines. */
+const STACK_LIMIT_MARGIN = 16 * 1024;
+const NESTED_CALL_GAP = 128n;
+
+/** v31's `GcHeapOutOfMemory`: the GC heap has no room for an object even after a collection. */
+export class GcHeapOutOfMemoryError extends StackscopeError {
+  override name = 'GcHeapOutOfMemoryError';
+  constructor(readonly bytes: number, readonly capacity: number) {
+    super(`GC heap out of memory: no room for a ${bytes}-byte object in the ${capacity}-byte heap, even after a collection`);
+  }
+}
+
+/** A destructor that threw; the collection or drop that ran it completed first. */
+export class V31DestructorError extends StackscopeError {
+  override name = 'V31DestructorError';
+  constructor(readonly failures: readonly unknown[]) {
+    super(`${failures.length} externref destructor(s) threw: ${failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ')}`, { cause: failures[0] });
+  }
+}
+
+/** What one collection of a v31 store did (and, when asked, its account). */
+export interface V31GcReport extends DrcCollectionReport {
+  reason: 'store-gc' | 'gc-builtin' | 'before-entering-wasm' | 'heap-full';
+  /** Set when the collection was refused because one was already running. */
+  skipped?: 'reentrant';
+  explanation?: DrcExplanation;
+}
+
+export interface V31StoreOptions<T> {
+  data?: T;
+  cycles?: CycleOptions;
+  /** Build the explanation of every collection (gc/drc's explain output). */
+  explainCollections?: boolean;
+  /** Called with every finished collection's report. */
+  onCollection?: (report: V31GcReport) => void;
+  /** GC heap bytes (default v31's 512 KiB). */
+  gcHeapCapacity?: number;
+  /** Slots of the activations table's chunk (default v31's 1024). */
+  activationsTableSlots?: number;
+}
+
+/**
+ * A v31 store. Create with `V31Store.create(engine)` for an engine whose profile is v31; modules
+ * are instantiated with `V31Instance.create`.
+ */
+export class V31Store<T = unknown> {
+  readonly engine: Engine;
+  readonly machine: Machine;
+  data: T | undefined;
+  /** @internal */ readonly heap: RuntimeHeap;
+  /** Guest address of the VMStoreContext (what every vmctx holds at +8). */
+  readonly storeContext: bigint;
+  readonly epochAddress: bigint;
+  /** The GC heap, free list, host-data table and activations table (gc/drc). */
+  readonly gcHeap: DrcHeap;
+  /** Typed user stack maps of every module placed here, by return address. */
+  readonly stackMaps = new UserStackMapRegistry();
+  readonly collector: V31Collector;
+  /** @internal */ readonly signatures = new SignatureRegistry();
+  /** @internal */ readonly trampolines: Trampolines;
+  /** @internal */ readonly traps = new TrapRegistry();
+  /** @internal */ readonly builtins: V31BuiltinsArray;
+  /** @internal Instances by VMContext address. */
+  readonly instances = new Map<bigint, V31Instance>();
+  /** @internal Funcs by the guest address of their VMFuncRef. */
+  readonly funcs = new Map<bigint, V31Func>();
+  /** @internal Where each module's code was placed. */
+  readonly placed = new Map<Module, PlacedImage>();
+  /** @internal The host calls in progress, innermost last. */
+  readonly hostCalls: HostCall[] = [];
+  /** @internal ValRaw buffers of array calls (a LIFO in guest memory). */
+  readonly valRaw: { top: bigint; readonly bottom: bigint };
+  readonly #options: V31StoreOptions<T>;
+  /** Saved VMStoreContext triples of the entries in progress, oldest first. */
+  readonly #saved: V31ActivationTriple[] = [];
+  /** Destructors by the heap index of their externref. */
+  readonly #destructors = new Map<number, (value: unknown) => void>();
+  readonly #pending: { value: unknown; destructor: (value: unknown) => void }[] = [];
+  #runningDestructors = false;
+  #collecting = false;
+  #closed = false;
+  readonly maxWasmStack: number;
+
+  private constructor(engine: Engine, machine: Machine, options: V31StoreOptions<T>) {
+    this.engine = engine;
+    this.machine = machine;
+    this.data = options.data;
+    this.#options = options;
+    this.maxWasmStack = engine.config.maxWasmStack ?? DEFAULT_MAX_WASM_STACK;
+    this.heap = new RuntimeHeap(machine, 'runtime-heap');
+    this.storeContext = this.heap.alloc(VMStoreContextLayout.size, 16);
+    machine.writeU64(this.storeContext + BigInt(VMStoreContextLayout.stackLimit), STACK_LIMIT_UNSET);
+    this.epochAddress = this.heap.alloc(8, 8);
+    machine.writeU64(this.epochAddress, engine.currentEpoch);
+    this.gcHeap = new DrcHeap(machine, {
+      ...(options.gcHeapCapacity !== undefined ? { capacity: options.gcHeapCapacity } : {}),
+      ...(options.activationsTableSlots !== undefined ? { chunkSlots: options.activationsTableSlots } : {}),
+      onFree: (freed) => this.#freed(freed),
+    });
+    this.collector = new V31Collector({
+      machine, heap: this.gcHeap, registry: this.stackMaps, storeContext: this.storeContext,
+      // The outermost entry saved the all-zero triple (no Wasm before it): the chain ends there.
+      olderActivations: () => this.#olderActivations(),
+    });
+    this.trampolines = new Trampolines(machine);
+    this.builtins = new V31BuiltinsArray(this);
+    const region = machine.map('valraw-stack', 256 * 1024, PROT_READ | PROT_WRITE);
+    this.valRaw = { top: region.address + BigInt(region.size), bottom: region.address };
+  }
+
+  /** A store for an engine whose profile is v31 (ProfileUnsupportedError for one that is not). */
+  static async create<T = unknown>(engine: Engine, options: V31StoreOptions<T> = {}): Promise<V31Store<T>> {
+    checkStoreRuntime(engine.profile, 'v31');
+    const cycles = options.cycles ?? engine.config.cycles;
+    checkCycleOptions(engine.arch, cycles);
+    const machine = await Machine.create({ arch: engine.arch, budget: engine.config.budget, timeoutMs: engine.config.timeoutMs, ...(cycles ? { cycles } : {}) });
+    return new V31Store(engine, machine, options);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The saved triples of interrupted activations, youngest first, up to the first without Wasm. */
+  #olderActivations(): V31ActivationTriple[] {
+    const out: V31ActivationTriple[] = [];
+    for (let i = this.#saved.length - 1; i >= 0 && this.#saved[i].exitPc !== 0n; i--) out.push(this.#saved[i]);
+    return out;
+  }
+
+  /** @internal Throws StoreClosedError once closed. */
+  assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError(0n);
+  }
+
+  /** Entries into Wasm in progress. */
+  get wasmDepth(): number {
+    return this.#saved.length;
+  }
+
+  /**
+   * A new externref holding `value` (v31's `ExternRef::new`): a 24-byte object in the GC heap,
+   * count 1, owned by the returned handle. When the heap is full the store collects once and
+   * retries; still full is a GcHeapOutOfMemoryError. `destructor` runs once when the object is
+   * freed.
+   * @internal use V31ExternRef.new
+   */
+  allocExternRef(value: unknown, destructor?: (value: unknown) => void): number {
+    this.assertOpen();
+    let ref = this.gcHeap.allocExternRef(value);
+    if (ref === undefined) {
+      this.gc({ reason: 'heap-full' });
+      ref = this.gcHeap.allocExternRef(value);
+    }
+    if (ref === undefined) throw new GcHeapOutOfMemoryError(24, this.gcHeap.capacity);
+    if (destructor) this.#destructors.set(ref, destructor);
+    return ref;
+  }
+
+  /** @internal A count given back; frees (and later destroys) at zero. */
+  dropRef(raw: number): void {
+    if (raw === 0 || this.#closed) return;
+    this.gcHeap.decRefAndMaybeDealloc(raw);
+    this.runDestructors();
+  }
+
+  /** @internal A new count on `raw` (non-null, non-i31). */
+  cloneRef(raw: number): void {
+    if (raw !== 0) this.gcHeap.incRef(raw);
+  }
+
+  /**
+   * @internal `expose_gc_ref_to_wasm` of a count the caller owns: the activations table takes it
+   * (bump chunk, or the over-approximated set when the chunk is full).
+   */
+  exposeToWasm(raw: number): void {
+    if (raw !== 0 && !isI31(raw)) this.gcHeap.exposeGcRefToWasm(raw);
+  }
+
+  /** @internal Collects first when `count` refs would not fit in the bump chunk (v31's `need_gc_before_entering_wasm`). */
+  collectBeforeEnteringWasm(count: number): void {
+    if (count > 0 && this.gcHeap.needGcBeforeEnteringWasm(count)) this.gc({ reason: 'before-entering-wasm' });
+  }
+
+  /**
+   * One DRC collection (v31's `Store::gc`): walks the Wasm frames of every activation from the
+   * VMStoreContext's exit record and the saved older ones, reads each frame's user stack map,
+   * traces and sweeps. A collection asked for while one runs (a destructor collecting) is skipped.
+   */
+  gc(options: { explain?: boolean; reason?: V31GcReport['reason'] } = {}): V31GcReport {
+    this.assertOpen();
+    const reason = options.reason ?? 'store-gc';
+    if (this.#collecting) {
+      return { reason, skipped: 'reentrant', preciseRoots: [], i31Roots: 0, droppedFromChunk: 0, droppedFromOverApproximated: 0, allocatedChunk: false, freed: [] };
+    }
+    this.#collecting = true;
+    let report: V31GcReport;
+    try {
+      const explain = options.explain ?? this.#options.explainCollections ?? false;
+      const r = this.collector.collect({ explain });
+      report = { ...r.report, reason, ...(r.explanation ? { explanation: r.explanation } : {}) };
+    } finally {
+      this.#collecting = false;
+    }
+    this.#options.onCollection?.(report);
+    this.runDestructors();
+    return report;
+  }
+
+  /** @internal The V31Func of a VMFuncRef pointer of this store. */
+  funcAt(ptr: bigint): V31Func {
+    const f = this.funcs.get(ptr);
+    if (!f) throw new RuntimeError('funcref', `${hex(ptr)} is no VMFuncRef of this store`);
+    return f;
+  }
+
+  /** @internal Runs the destructors of objects freed so far (not re-entrantly). */
+  runDestructors(): void {
+    if (this.#runningDestructors) return;
+    this.#runningDestructors = true;
+    const failures: unknown[] = [];
+    try {
+      for (let d = this.#pending.shift(); d; d = this.#pending.shift()) {
+        try {
+          d.destructor(d.value);
+        } catch (e) {
+          failures.push(e);
+        }
+      }
+    } finally {
+      this.#runningDestructors = false;
+    }
+    if (failures.length) throw new V31DestructorError(failures);
+  }
+
+  #freed(freed: FreedGcObject): void {
+    const destructor = this.#destructors.get(freed.ref);
+    if (destructor) {
+      this.#destructors.delete(freed.ref);
+      this.#pending.push({ value: freed.hostValue, destructor });
+    }
+  }
+
+  /** @internal Records where `module`'s code was placed and registers its user stack maps. */
+  placeModule(module: Module, placed: PlacedImage): void {
+    const maps = module.code.userStackMaps;
+    if (!maps) throw new RuntimeError('V31Store', `module ${module.name ?? '(unnamed)'} was not compiled for the v31 profile (it has no user stack maps)`);
+    this.placed.set(module, placed);
+    const text = placed.linked.sections.find((s) => s.name === '.text');
+    this.stackMaps.register({
+      name: module.name ?? `module@${hex(placed.textBase)}`,
+      textStart: placed.textBase,
+      textSize: Number(text?.size ?? 0n),
+      maps,
+      functionNames: new Map(module.code.functions.map((f) => [f.funcIndex, f.name])),
+    });
+  }
+
+  /**
+   * @internal Runs a guest call as one host→Wasm entry: saves the VMStoreContext's activation
+   * triple (the entry trampoline overwrites entry fp), sets the stack limit for the outermost
+   * entry, and restores both afterwards; guest faults become WasmTraps.
+   */
+  enter<R>(call: () => R): R {
+    this.assertOpen();
+    const m = this.machine;
+    const limitAt = this.storeContext + BigInt(VMStoreContextLayout.stackLimit);
+    const saved = readStoreContext(m, this.storeContext);
+    const outermost = m.readU64(limitAt) === STACK_LIMIT_UNSET;
+    if (outermost) m.writeU64(limitAt, this.#stackLimit());
+    this.#saved.push(saved);
+    try {
+      return call();
+    } catch (e) {
+      const live = readStoreContext(m, this.storeContext);
+      throw this.traps.classify(e, m, { pc: live.exitPc, fp: live.exitFp }, (pc, fp) => this.backtrace(pc, fp));
+    } finally {
+      this.#saved.pop();
+      writeStoreContext(m, this.storeContext, saved);
+      if (outermost) m.writeU64(limitAt, STACK_LIMIT_UNSET);
+    }
+  }
+
+  #stackLimit(): bigint {
+    const m = this.machine;
+    const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
+    const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
+    const limit = sp - BigInt(this.maxWasmStack);
+    return limit < floor ? floor : limit;
+  }
+
+  /** The Wasm frames from a trapping pc/fp through every older activation (v31's backtrace). */
+  backtrace(pc: bigint, fp: bigint): BacktraceFrame[] | undefined {
+    try {
+      const live = readStoreContext(this.machine, this.storeContext);
+      const frames = walkV31(this.machine, { exitPc: pc, exitFp: fp, entryFp: live.entryFp }, this.#olderActivations());
+      return frames.map((f) => ({ pc: BigInt(f.pc), fp: BigInt(f.fp), symbol: this.machine.symbolize(BigInt(f.pc)) }));
+    } catch (e) {
+      if (e instanceof StackscopeError) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Releases everything: the destructors of every externref still in the heap run once, then the
+   * Machine closes. Not allowed while Wasm runs in the store.
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#saved.length > 0) throw new RuntimeError('V31Store.close', 'called while Wasm is running in this store');
+    this.#closed = true;
+    try {
+      for (const [ref, destructor] of this.#destructors) {
+        this.#pending.push({ value: this.gcHeap.isLive(ref) ? this.gcHeap.externRefValue(ref) : undefined, destructor });
+      }
+      this.#destructors.clear();
+      this.runDestructors();
+    } finally {
+      this.machine.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
