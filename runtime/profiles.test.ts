@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { ARCHES } from '../isa/arch.ts';
-import { UnknownProfileError, PROFILES } from '../profiles/profile.ts';
+import { ProfileUnsupportedError, UnknownProfileError, PROFILES } from '../profiles/profile.ts';
 import { Engine } from './engine.ts';
 import { Instance } from './instance.ts';
 import { Module } from './module.ts';

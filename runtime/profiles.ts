@@ -5,7 +5,7 @@
  * bitmap-map collector of gc/); v31's is `V31Store` (runtime/v31/: the DRC collector of gc/drc
  * over the 512 KiB GC heap, user stack maps, 32-bit VMGcRefs).
  */
-import { implementationOf, ProfileUnsupportedError, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
+import { hasImplementation, implementationOf, ProfileUnsupportedError, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
 import { checkCodegen } from '../compiler/profiles.ts';
 import { RuntimeError } from './errors.ts';
 
@@ -23,6 +23,11 @@ export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, StoreKind> = {
     v44: 'the v44 store: v44 instantiation, continuation stacks and the store stack chain (the v44 collector exists as gc/drc44/)',
   },
 };
+
+/** The store kind of `profile`, or undefined when the runtime has none yet. */
+export function storeKindIfAny(profile: Profile): StoreKind | undefined {
+  return hasImplementation(profile, STORE_RUNTIMES) ? storeKindOf(profile) : undefined;
+}
 
 /** The store kind of `profile` (ProfileUnsupportedError when the runtime has none). */
 export function storeKindOf(profile: Profile): StoreKind {

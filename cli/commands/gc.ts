@@ -1,5 +1,5 @@
 import { profileFlag } from '../profile.ts';
-import { storeKindOf } from '../../runtime/profiles.ts';
+import { storeKindIfAny } from '../../runtime/profiles.ts';
 import { gcV31 } from './gc-v31.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
@@ -146,7 +146,7 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
-  if (storeKindOf(options.profile) === 'v31') {
+  if (storeKindIfAny(options.profile) === 'v31') {
     for (const flag of ['walk', 'registry', 'html']) if (options.parsed.flags.has(flag)) return fail(new UsageError(`--${flag} applies to v17 collections, not --profile v31`, COMMAND), out);
     try {
       return await gcV31({ ...options, bytes: readInput(options.path, COMMAND) }, out, COMMAND);

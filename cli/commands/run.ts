@@ -1,5 +1,5 @@
 import { profileFlag } from '../profile.ts';
-import { storeKindOf } from '../../runtime/profiles.ts';
+import { storeKindIfAny } from '../../runtime/profiles.ts';
 import { runWasmV31 } from './run-v31.ts';
 import { regallocFor } from '../args.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
@@ -296,7 +296,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const cyclesFlag = cycleFlags(args);
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
-  if (storeKindOf(profileFlag(args, 'run')) !== 'v17') throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to run ${file} with --profile v31`, 'run');
+  if (storeKindIfAny(profileFlag(args, 'run')) === 'v31') throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to run ${file} with --profile v31`, 'run');
   const driver = await loadDriver(driverPath, 'run');
   const bytes = readInput(file, 'run');
   const opened = await openModule(bytes, file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run'), regalloc: regallocFor(args, bytes, 'run') });
@@ -341,7 +341,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
 
 async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, html: HtmlPage | undefined): Promise<number> {
   const profile = profileFlag(args, 'run');
-  if (storeKindOf(profile) === 'v31') return runWasmV31(args, invoke, input, out, profile);
+  if (storeKindIfAny(profile) === 'v31') return runWasmV31(args, invoke, input, out, profile);
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
   const trace = traceFlags(args);

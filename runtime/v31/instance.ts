@@ -17,6 +17,7 @@
  * Importing tables, memories and globals is not supported by the v31 store yet
  * (InstantiationError naming the import).
  */
+import { floatBits, floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
 import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
 import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
@@ -119,6 +120,10 @@ function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint
       if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
       throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
     }
+    case 'f32':
+    case 'f64':
+      if (typeof v !== 'number') throw new RuntimeError(where, `expected ${type} (a number), got ${describe(v)}`);
+      return floatBits(type, v);
     case 'externref': {
       if (v === null) return 0n;
       if (!(v instanceof V31ExternRef)) throw new RuntimeError(where, `expected V31ExternRef or null, got ${describe(v)}`);
@@ -139,6 +144,8 @@ function fromRaw(store: V31Store, type: ValType, raw: bigint): V31Val {
   switch (type) {
     case 'i32': return Number(BigInt.asIntN(32, raw));
     case 'i64': return BigInt.asIntN(64, raw);
+    case 'f32':
+    case 'f64': return floatFromBits(type, raw);
     case 'externref': {
       const r = Number(BigInt.asUintN(32, raw));
       if (r === 0) return null;
@@ -386,7 +393,8 @@ export class V31Global {
 
   private raw(): bigint {
     const m = this.store.machine;
-    return this.type.valType === 'externref' || this.type.valType === 'i32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
+    const t = this.type.valType;
+    return t === 'externref' || t === 'i32' || t === 'f32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
   }
 
   get(): V31Val {
@@ -545,13 +553,15 @@ export class V31Instance {
     switch (expr.op) {
       case 'i32.const': return BigInt.asUintN(32, BigInt(expr.value));
       case 'i64.const': return BigInt.asUintN(64, expr.value);
+      case 'f32.const': return BigInt(expr.bits >>> 0);
+      case 'f64.const': return BigInt.asUintN(64, expr.bits);
       case 'ref.null': return 0n;
       case 'ref.func': return this.funcRef(expr.func);
       case 'global.get': {
         const address = this.globalAddresses[expr.global];
         if (address === undefined) throw new InstantiationError('constant expression', `global ${expr.global} is not available`);
         const t = this.module.wasm.globalTypes[expr.global].valType;
-        return t === 'i64' || t === 'funcref' ? this.store.machine.readU64(address) : BigInt(this.store.machine.readU32(address));
+        return t === 'i64' || t === 'f64' || t === 'funcref' ? this.store.machine.readU64(address) : BigInt(this.store.machine.readU32(address));
       }
     }
   }
