@@ -18,15 +18,15 @@ import { ExternRefHeap } from '../gc/externref.ts';
 import { buildScaleCase } from '../gc/testing/scale-stack.ts';
 import { emit, type BenchOptions } from './report.ts';
 
-const OBJECTS = 10_000;
-const SHAPES = [
+export const OBJECTS = 10_000;
+export const SHAPES = [
   { frames: 10, roots: 1_000 },
   { frames: 100, roots: 10_000 },
   { frames: 1_000, roots: 10_000 },
 ];
 
 /** Best CPU milliseconds of `run` over `repeats` batches (at least 5), after one warm-up. */
-function best(repeats: number, run: () => void, prepare: () => void = () => undefined): number {
+export function best(repeats: number, run: () => void, prepare: () => void = () => undefined): number {
   prepare();
   run();
   let out = Infinity;
@@ -40,7 +40,8 @@ function best(repeats: number, run: () => void, prepare: () => void = () => unde
   return out;
 }
 
-async function allocFree(arch: Arch, repeats: number): Promise<void> {
+/** CPU ms of one batch of OBJECTS allocations and of frees, for v31's GC heap and v17's guest heap (same run). */
+export async function allocFreeMs(arch: Arch, repeats: number): Promise<{ v31: { alloc: number; free: number }; v17: { alloc: number; free: number } }> {
   const m = await Machine.create({ arch });
   try {
     const drc = new DrcHeap(m);
@@ -51,13 +52,18 @@ async function allocFree(arch: Arch, repeats: number): Promise<void> {
     let ptrs: bigint[] = [];
     const v17Alloc = best(repeats, () => { ptrs = Array.from({ length: OBJECTS }, (_, i) => v17.allocate(i)); }, () => ptrs.forEach((p) => v17.drop(p)));
     const v17Free = best(repeats, () => ptrs.forEach((p) => v17.drop(p)), () => { ptrs = Array.from({ length: OBJECTS }, (_, i) => v17.allocate(i)); });
-    for (const [metric, v31ms, v17ms] of [['allocs_per_s', v31Alloc, v17Alloc], ['frees_per_s', v31Free, v17Free]] as const) {
-      emit({ bench: 'gc-v31', arch, metric, collector: 'v31', value: (OBJECTS / v31ms) * 1000 });
-      emit({ bench: 'gc-v31', arch, metric, collector: 'v17', value: (OBJECTS / v17ms) * 1000 });
-      emit({ bench: 'gc-v31', arch, metric: `${metric}_ratio_v31_vs_v17`, value: v17ms / v31ms });
-    }
+    return { v31: { alloc: v31Alloc, free: v31Free }, v17: { alloc: v17Alloc, free: v17Free } };
   } finally {
     m.close();
+  }
+}
+
+async function allocFree(arch: Arch, repeats: number): Promise<void> {
+  const { v31, v17 } = await allocFreeMs(arch, repeats);
+  for (const [metric, v31ms, v17ms] of [['allocs_per_s', v31.alloc, v17.alloc], ['frees_per_s', v31.free, v17.free]] as const) {
+    emit({ bench: 'gc-v31', arch, metric, collector: 'v31', value: (OBJECTS / v31ms) * 1000 });
+    emit({ bench: 'gc-v31', arch, metric, collector: 'v17', value: (OBJECTS / v17ms) * 1000 });
+    emit({ bench: 'gc-v31', arch, metric: `${metric}_ratio_v31_vs_v17`, value: v17ms / v31ms });
   }
 }
 
@@ -73,24 +79,28 @@ async function v31Case(arch: Arch, frames: number, roots: number) {
   return { m, collector: stack.collector(heap) };
 }
 
+/** CPU ms of one collection over `shape` for v31 (V31Collector) and v17 (bench/gc's scale stack), same run. */
+export async function rootsMs(arch: Arch, repeats: number, shape: { frames: number; roots: number }): Promise<{ v31: number; v17: number }> {
+  const c = await v31Case(arch, shape.frames, shape.roots);
+  let v31ms: number;
+  try {
+    const first = c.collector.collect().report;
+    if (first.preciseRoots.length !== shape.roots || first.freed.length !== 0) throw new Error(`bench setup wrong: ${first.preciseRoots.length} roots, ${first.freed.length} freed`);
+    v31ms = best(repeats, () => { c.collector.collect(); });
+  } finally {
+    c.m.close();
+  }
+  const v17 = await buildScaleCase(arch, { frames: shape.frames, roots: shape.roots, tableRefs: 0, profile: 'v17', debugChecks: true });
+  try {
+    return { v31: v31ms, v17: best(repeats, () => { v17.collector.collect(); }, () => v17.refillTable()) };
+  } finally {
+    v17.close();
+  }
+}
+
 async function rootsPerSecond(arch: Arch, repeats: number): Promise<void> {
   for (const shape of SHAPES) {
-    const c = await v31Case(arch, shape.frames, shape.roots);
-    let v31ms: number;
-    try {
-      const first = c.collector.collect().report;
-      if (first.preciseRoots.length !== shape.roots || first.freed.length !== 0) throw new Error(`bench setup wrong: ${first.preciseRoots.length} roots, ${first.freed.length} freed`);
-      v31ms = best(repeats, () => { c.collector.collect(); });
-    } finally {
-      c.m.close();
-    }
-    const v17 = await buildScaleCase(arch, { frames: shape.frames, roots: shape.roots, tableRefs: 0, profile: 'v17', debugChecks: true });
-    let v17ms: number;
-    try {
-      v17ms = best(repeats, () => { v17.collector.collect(); }, () => v17.refillTable());
-    } finally {
-      v17.close();
-    }
+    const { v31: v31ms, v17: v17ms } = await rootsMs(arch, repeats, shape);
     emit({ bench: 'gc-v31', arch, metric: 'roots_per_s', collector: 'v31', frames: shape.frames, roots: shape.roots, value: (shape.roots / v31ms) * 1000 });
     emit({ bench: 'gc-v31', arch, metric: 'roots_per_s', collector: 'v17', frames: shape.frames, roots: shape.roots, value: (shape.roots / v17ms) * 1000 });
     emit({ bench: 'gc-v31', arch, metric: 'roots_per_s_ratio_v31_vs_v17', frames: shape.frames, roots: shape.roots, value: v17ms / v31ms });

@@ -7,6 +7,7 @@ import { benchEngine } from './engine.ts';
 import { benchLoader } from './loader.ts';
 import { benchGc } from './gc.ts';
 import { benchGcV31 } from './gc-v31.ts';
+import { benchGcV44 } from './gc-v44.ts';
 import { benchCompiler } from './compiler.ts';
 import { benchTiming, benchTimingHost } from './timing.ts';
 import { benchCli } from './cli.ts';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   loader: benchLoader,
   gc: benchGc,
   'gc-v31': benchGcV31,
+  'gc-v44': benchGcV44,
   compiler: benchCompiler,
   timing: benchTiming,
   cli: benchCli,

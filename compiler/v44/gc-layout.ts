@@ -60,9 +60,9 @@ export const V44_GC_KIND_UNUSED_MASK = ~V44_GC_KIND_MASK >>> 0;
 
 /** The kind named by the high bits of a kind word, or undefined for a corrupt one. */
 export function v44GcKindOf(kindWord: number): V44GcKindName | undefined {
-  const masked = (kindWord & V44_GC_KIND_MASK) >>> 0;
-  return (Object.keys(V44GcKind) as V44GcKindName[]).find((k) => V44GcKind[k] === masked);
+  return KIND_BY_BITS.get((kindWord & V44_GC_KIND_MASK) >>> 0);
 }
+const KIND_BY_BITS = new Map((Object.keys(V44GcKind) as V44GcKindName[]).map((k) => [V44GcKind[k] as number, k]));
 
 /** `VMGcKind::matches`: whether `kind` is `sup` or one of its subkinds. */
 export function v44GcKindMatches(kind: V44GcKindName, sup: V44GcKindName): boolean {

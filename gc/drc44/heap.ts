@@ -366,19 +366,44 @@ export class Drc44Heap {
    */
   overApproximatedList(): number[] {
     const out: number[] = [];
-    const seen = new Set<number>();
+    // Members are 16-aligned heap indices: one byte per 16 bytes of heap records "seen".
+    const seen = new Uint8Array((this.capacity >>> 4) + 1);
+    const d = this.data;
     for (let r = this.head; r !== 0; ) {
-      const fail = (reason: string) => new OverApproximatedListError(r, out.length, reason);
-      if (seen.has(r)) throw fail('cycle or duplicate');
-      if (isI31(r) || !this.live.has(r)) throw fail('is not a live object of this heap');
-      const h = this.header(r);
-      if (!h.inList) throw fail('its in-list bit is clear');
-      if (h.refCount === 0n) throw fail('its ref count is 0');
-      seen.add(r);
+      const problem = this.listMemberProblem(r, seen);
+      if (problem !== undefined) throw new OverApproximatedListError(r, out.length, problem);
+      seen[r >>> 4] = 1;
       out.push(r);
-      r = h.next;
+      r = d.getUint32(r + V44DrcHeaderLayout.nextOverApproximatedStackRoot, true);
     }
     return out;
+  }
+
+  private listMemberProblem(r: number, seen: Uint8Array): string | undefined {
+    if (!this.live.has(r)) return 'is not a live object of this heap';
+    if (seen[r >>> 4] === 1) return 'cycle or duplicate';
+    const d = this.data;
+    const word = d.getUint32(r + VMGcHeaderLayout.kind, true);
+    if (v44GcKindOf(word) === undefined) return `header kind word 0x${word.toString(16)} is no VMGcKind`;
+    if ((word & V44DrcHeaderBits.inOverApproxList) === 0) return 'its in-list bit is clear';
+    if (d.getUint32(r + V44DrcHeaderLayout.refCount, true) === 0 && d.getUint32(r + V44DrcHeaderLayout.refCount + 4, true) === 0) return 'its ref count is 0';
+    return undefined;
+  }
+
+  /**
+   * The trace's step for one root: its kind word, read once, with what the debug checks need.
+   * Undefined when `ref` is not a live object.
+   */
+  rootState(ref: number): { inList: boolean; marked: boolean; countIsZero: boolean } | undefined {
+    if (!this.live.has(ref)) return undefined;
+    const d = this.data;
+    const word = d.getUint32(ref + VMGcHeaderLayout.kind, true);
+    const at = ref + V44DrcHeaderLayout.refCount;
+    return {
+      inList: (word & V44DrcHeaderBits.inOverApproxList) !== 0,
+      marked: (word & V44DrcHeaderBits.mark) !== 0,
+      countIsZero: d.getUint32(at, true) === 0 && d.getUint32(at + 4, true) === 0,
+    };
   }
 
   /** Unlinks `ref` (whose predecessor is `prev`, 0 for the head) and clears its in-list bit. */

@@ -86,7 +86,9 @@ export class V44Collector {
     const scanned = walk.frames.map((f) => ({ frame: f, scan: scanV31Frame(machine, f, registry, reader) }));
     const roots: DrcRoot[] = [];
     for (const { frame, scan } of scanned) {
-      for (const e of scan.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: e.slot, frame: `${scan.functionName} on stack #${frame.stack}` });
+      if (!scan.entries.length) continue;
+      const label = `${scan.functionName} on stack #${frame.stack}`;
+      for (const e of scan.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: e.slot, frame: label });
     }
     if (!options.explain) return { report: collectDrc44(heap, roots, options) };
     const describe = (raw: number): Explained44Entry['target'] => {
