@@ -12,11 +12,13 @@
  *   of the module); the Machine runs the export through the runtime (its array-call
  *   trampoline included, a few instructions).
  *
- * Both sides measure a warm run: the harness times calls after a first one; the Machine runs
- * with `accumulate` (predictor, caches and scoreboard carry over) and reports the second
- * call's cycles. Host samples bracket each call between two calibration runs (a chain of
- * dependent adds), drop samples whose brackets disagree by more than 2 % and take the least
- * median of five runs of consecutive samples (ROBUST_STATISTIC_C).
+ * Both sides measure a warm run, warmed the same way: the harness makes WARM_CALLS untimed
+ * calls before it times any; the Machine runs with `accumulate` (predictor, caches and
+ * scoreboard carry over from call to call), makes the same untimed calls — in detailed mode
+ * stopping early once a call's cycles are within WARM_SETTLED of the call before (nothing left
+ * to learn) — and reports the next call's cycles. Host samples bracket each call between two
+ * calibration runs (a chain of dependent adds), drop samples whose brackets disagree by more
+ * than 2 % and take the least median of five runs of consecutive samples (ROBUST_STATISTIC_C).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,6 +64,16 @@ static double min_group_median(const double *s, int n, int groups) {
 `;
 
 const SEED = 7;
+/**
+ * Untimed calls before a program is measured, on the host and in the model. A core's branch
+ * predictor keeps learning a program it runs again and again: on this project's Zen 5 host the
+ * sieve (`prog_primes`) takes 274 k TSC ticks in its 2nd call, 224 k in its 5th, 157 k in its
+ * 10th and settles at 151 k from about the 25th (docs/cycle-model.md, *Branch prediction*).
+ * The host figure is taken after this many calls, and the model is warmed by the same calls.
+ */
+export const WARM_CALLS = 30;
+/** Detailed mode stops warming once a call's cycles differ from the previous call's by less than this fraction. */
+const WARM_SETTLED = 0.001;
 const C_PROGRAMS = ['prog_sort', 'prog_primes', 'prog_matrix', 'prog_crc32', 'prog_fnv1a', 'prog_all'];
 
 /** Wasm programs: one exported leaf function `run(n: i32) -> i64` each, over one page of memory. */
@@ -135,7 +147,8 @@ static double per_cycle_of(void) {
 ${ROBUST_STATISTIC_C}
 #define SAMPLES 101
 #define MEASURE(label, CALL) do { \\
-  double s[SAMPLES]; int kept = 0, tries = 0; long result = CALL; \\
+  double s[SAMPLES]; int kept = 0, tries = 0; long result = 0; \\
+  for (int w = 0; w < ${WARM_CALLS}; w++) result = CALL; \\
   while (kept < SAMPLES && tries++ < 2000) { \\
     double c0 = per_cycle_of(); \\
     _mm_lfence(); uint64_t t0 = __rdtsc(); _mm_lfence(); \\
@@ -194,15 +207,33 @@ ${C_PROGRAMS.map((p) => `  MEASURE("${p}", ${p}(${SEED}));`).join('\n')}
   return runHarness(bin);
 }
 
-/** Cycles of the second of two calls (warm), in `mode`, and the call's result. */
-async function modelC(object: string, name: string, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint }> {
+/**
+ * Cycles of one warm call, in `mode`, and its result: WARM_CALLS untimed calls first (fast mode
+ * keeps no state between calls, so one is enough; detailed mode stops early when settled), then
+ * the measured call. `cycles()` reads the accumulated cycles so far.
+ */
+function warmCall(mode: 'fast' | 'detailed', call: () => bigint, cycles: () => number): { cycles: number; result: bigint; warmCalls: number } {
+  let before = 0;
+  let last = -1;
+  let warmCalls = 0;
+  while (warmCalls < (mode === 'fast' ? 1 : WARM_CALLS)) {
+    call();
+    warmCalls++;
+    const now = cycles();
+    const spent = now - before;
+    before = now;
+    if (last >= 0 && Math.abs(spent - last) <= WARM_SETTLED * last) break;
+    last = spent;
+  }
+  const result = call();
+  return { cycles: cycles() - before, result, warmCalls };
+}
+
+async function modelC(object: string, name: string, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint; warmCalls: number }> {
   const m = await Machine.create({ arch: 'x64', exactFaultPc: false, timeoutMs: null, cycles: { mode, uarch, accumulate: true } });
   try {
     const program = loadObjects(m, [{ file: 'programs.o', bytes: readFileSync(object) }]);
-    program.call(name, [BigInt(SEED)]);
-    const first = m.cycleReport()!.cycles;
-    const result = program.call(name, [BigInt(SEED)]);
-    return { cycles: m.cycleReport()!.cycles - first, result };
+    return warmCall(mode, () => program.call(name, [BigInt(SEED)]), () => m.cycleReport()!.cycles);
   } finally {
     m.close();
   }
@@ -262,8 +293,8 @@ ${programs.map((p, i) => `  {
   return runHarness(bin);
 }
 
-/** The export `run` through the runtime, warm (second call's cycles), and its result. */
-async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint }> {
+/** The export `run` through the runtime, warm (warmCall), and its result. */
+async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', uarch: UarchName): Promise<{ cycles: number; result: bigint; warmCalls: number }> {
   // No wall-clock timeout: on a loaded machine detailed mode's millions of instructions may
   // take longer than the default allows (the budget still bounds the run).
   const engine = new Engine({ arch: 'x64', timeoutMs: null, cycles: { mode, uarch, accumulate: true } });
@@ -271,10 +302,7 @@ async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', ua
   try {
     const module = await Module.fromWat(engine, wat, 'program.wat');
     const run = Instance.create(store, module, []).getFunc('run');
-    run.call(arg);
-    const first = store.cycleReport()!.cycles;
-    const result = run.call(arg) as bigint;
-    return { cycles: store.cycleReport()!.cycles - first, result };
+    return warmCall(mode, () => run.call(arg) as bigint, () => store.cycleReport()!.cycles);
   } finally {
     store.close();
   }
@@ -299,6 +327,7 @@ export async function benchPrograms(uarch: UarchName): Promise<{ fast: number; d
         errors[mode].push(error);
         emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${name}_cycles`, value: r.cycles });
         emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${name}_error`, value: error });
+        if (mode === 'detailed') emit({ bench: 'timing', arch: 'x64', metric: `${mode}_${name}_warm_calls`, value: r.warmCalls });
       }
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;

@@ -44,6 +44,8 @@ export interface DataflowSummary {
   readonly edgeTo: Int32Array;
   readonly edgeLat: Float64Array;
   readonly edgeLoad: Uint8Array;
+  /** Edges are grouped by output: those of output j are [edgeStart[j], edgeStart[j + 1]). */
+  readonly edgeStart: Int32Array;
   /**
    * Longest chain within one execution with every input ready at the start (what
    * `BlockCost.criticalPath` measures, with this summary's stack-pointer rule): over every
@@ -281,18 +283,22 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     if (d.startLoad > -Infinity) fromStartLoad[j] = Math.max(0, d.startLoad);
   });
   const edges: Array<[number, number, number, number]> = [];
+  const edgeStart = new Int32Array(outputs.length + 1);
   outputs.forEach((_, j) => {
+    edgeStart[j] = edges.length;
     for (let i = 0; i < n; i++) {
       if (lat[j * n + i] >= 0) edges.push([inputs[i], j, lat[j * n + i], 0]);
       if (latLoad[j * n + i] >= 0) edges.push([inputs[i], j, latLoad[j * n + i], 1]);
     }
   });
+  edgeStart[outputs.length] = edges.length;
   return {
     inputs: Int32Array.from(inputs), outputs: Int32Array.from(outputs), lat, latLoad, fromStart, fromStartLoad,
     edgeFrom: Int32Array.from(edges.map((e) => e[0])),
     edgeTo: Int32Array.from(edges.map((e) => e[1])),
     edgeLat: Float64Array.from(edges.map((e) => e[2])),
     edgeLoad: Uint8Array.from(edges.map((e) => e[3])),
+    edgeStart,
     span,
   };
 }

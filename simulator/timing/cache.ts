@@ -33,6 +33,8 @@ export interface MemoryStats {
 
 class CacheLevel {
   readonly sets: number;
+  /** sets - 1 when the number of sets is a power of two (then a line's set is a mask of it), else -1. */
+  private readonly setMask: number;
   readonly ways: number;
   readonly latency: number;
   readonly tags: Float64Array;
@@ -46,15 +48,25 @@ class CacheLevel {
   constructor(p: CacheLevelParams, lineBytes: number) {
     this.ways = p.ways;
     this.sets = Math.max(1, Math.floor(p.sizeBytes / lineBytes / p.ways));
+    this.setMask = (this.sets & (this.sets - 1)) === 0 ? this.sets - 1 : -1;
     this.latency = p.latency;
     this.tags = new Float64Array(this.sets * this.ways).fill(-1);
     this.ready = new Float64Array(this.sets * this.ways);
     this.stamp = new Float64Array(this.sets * this.ways);
   }
 
+  /**
+   * First slot of the set `line` maps to. Line numbers are whole numbers below 2^53, so
+   * `line >>> 0` is line mod 2^32 exactly, and its low bits are line mod sets when sets is a
+   * power of two (the usual case; a mask is much cheaper than a floating-point remainder).
+   */
+  private setOf(line: number): number {
+    return (this.setMask >= 0 ? (line >>> 0) & this.setMask : line % this.sets) * this.ways;
+  }
+
   /** Ready time of `line` if present (and marks it used), else -1. */
   lookup(line: number): number {
-    const base = (line % this.sets) * this.ways;
+    const base = this.setOf(line);
     for (let w = base; w < base + this.ways; w++) {
       if (this.tags[w] === line) {
         this.stamp[w] = ++this.clock;
@@ -67,7 +79,7 @@ class CacheLevel {
 
   /** Installs `line` (ready at `readyAt`), evicting the least recently used way. */
   fill(line: number, readyAt: number): void {
-    const base = (line % this.sets) * this.ways;
+    const base = this.setOf(line);
     let victim = base;
     for (let w = base; w < base + this.ways; w++) {
       if (this.tags[w] === line) {
@@ -90,6 +102,8 @@ export class MemoryHierarchy {
   private readonly l2: CacheLevel;
   private readonly l3: CacheLevel | undefined;
   private readonly lineBytes: number;
+  /** 1 / lineBytes when that is exact (a power of two), else 0: a line number by multiplication, not division. */
+  private readonly perLine: number;
   private readonly params: DynamicParams;
   private channelFree = 0;
   /** Completion times of outstanding L1 demand misses (a ring). */
@@ -107,6 +121,7 @@ export class MemoryHierarchy {
   constructor(params: DynamicParams) {
     this.params = params;
     this.lineBytes = params.lineBytes;
+    this.perLine = (params.lineBytes & (params.lineBytes - 1)) === 0 ? 1 / params.lineBytes : 0;
     this.l1 = new CacheLevel(params.l1, params.lineBytes);
     this.l2 = new CacheLevel(params.l2, params.lineBytes);
     this.l3 = params.l3 ? new CacheLevel(params.l3, params.lineBytes) : undefined;
@@ -121,10 +136,11 @@ export class MemoryHierarchy {
   access(address: number, size: number, write: boolean, now: number): number {
     if (write) this.stats.stores++;
     else this.stats.loads++;
-    const first = Math.floor(address / this.lineBytes);
-    const last = Math.floor((address + size - 1) / this.lineBytes);
+    const lineBytes = this.lineBytes;
+    const first = this.perLine !== 0 ? Math.floor(address * this.perLine) : Math.floor(address / lineBytes);
     let delay = this.line(first, now);
-    if (last !== first) delay = Math.max(delay, this.line(last, now));
+    // Addresses are whole numbers below 2^53, so this is exact: the access ends in the next line.
+    if (address - first * lineBytes + size > lineBytes) delay = Math.max(delay, this.line(first + 1, now));
     return write ? 0 : delay;
   }
 

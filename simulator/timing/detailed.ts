@@ -48,7 +48,6 @@ export class DetailedTimer {
   private readonly s = new Float64Array(S_SIZE);
   private ready: Float64Array;
   private scratch = new Float64Array(64);
-  private scratchLoad = new Float64Array(64);
   /** Reorder window as a ring of executed blocks: cumulative micro-ops and completion. */
   private readonly ringUops = new Float64Array(RING);
   private readonly ringDone = new Float64Array(RING);
@@ -146,40 +145,36 @@ export class DetailedTimer {
     // 1. Throughput.
     let t = start + info.base;
     s[S_BASE] += info.base;
-    // 2. Scoreboard: r = paths not through this block's loads, rl = paths through them.
+    // 2. Scoreboard, output by output: v = paths not through this block's loads, l = paths
+    // through them (which wait for the block's cache delay). Results go to `ready` only after
+    // every output is computed: an output register may also be an input of another output.
     const df = info.dataflow;
     const outputs = df.outputs;
     const nOut = outputs.length;
-    if (nOut > this.scratch.length) {
-      this.scratch = new Float64Array(nOut * 2);
-      this.scratchLoad = new Float64Array(nOut * 2);
-    }
+    if (nOut > this.scratch.length) this.scratch = new Float64Array(nOut * 2);
     const r = this.scratch;
-    const rl = this.scratchLoad;
     const ready = this.ready;
-    for (let j = 0; j < nOut; j++) {
-      const fs = df.fromStart[j];
-      const fsl = df.fromStartLoad[j];
-      r[j] = fs >= 0 ? start + fs : start;
-      rl[j] = fsl >= 0 ? start + fsl : -1;
-    }
+    const fromStart = df.fromStart;
+    const fromStartLoad = df.fromStartLoad;
+    const edgeStart = df.edgeStart;
     const from = df.edgeFrom;
-    const to = df.edgeTo;
     const edgeLat = df.edgeLat;
     const edgeLoad = df.edgeLoad;
-    for (let k = 0; k < from.length; k++) {
-      const v = ready[from[k]] + edgeLat[k];
-      const j = to[k];
-      if (edgeLoad[k] === 0) {
-        if (v > r[j]) r[j] = v;
-      } else if (v > rl[j]) rl[j] = v;
-    }
     const mem = s[S_PENDING_MEM];
     let done = start + info.criticalPath;
     let doneWithoutMem = done;
     for (let j = 0; j < nOut; j++) {
-      let v = r[j];
-      const l = rl[j];
+      const fs = fromStart[j];
+      const fsl = fromStartLoad[j];
+      let v = fs >= 0 ? start + fs : start;
+      let l = fsl >= 0 ? start + fsl : -1;
+      const end = edgeStart[j + 1];
+      for (let k = edgeStart[j]; k < end; k++) {
+        const x = ready[from[k]] + edgeLat[k];
+        if (edgeLoad[k] === 0) {
+          if (x > v) v = x;
+        } else if (x > l) l = x;
+      }
       if (l > v) {
         if (l > doneWithoutMem) doneWithoutMem = l;
         v = l + mem;

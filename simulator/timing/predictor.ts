@@ -2,7 +2,8 @@
  * Branch prediction for detailed mode, driven by block successions: the engine reports which
  * block ran after which, so the outcome of every block-ending branch is known exactly.
  *
- * - Conditional branches: a tournament of gshare (2-bit saturating counters indexed by the
+ * - Conditional branches: a TAGE predictor (tage.ts) for cores that have one
+ *   (`DynamicParams.tage`), else a tournament of gshare (2-bit saturating counters indexed by the
  *   branch address XOR the global history of recent outcomes) and a bimodal table (counters by
  *   address alone), with a per-address chooser. The bimodal side learns a biased branch in two
  *   executions while gshare's history warms up; gshare takes over for patterns.
@@ -13,6 +14,7 @@
  * Addresses are JS numbers (exact below 2^53; guest code lives far below).
  */
 import type { DynamicParams } from './params.ts';
+import { Tage } from './tage.ts';
 
 export interface BranchStats {
   conditional: number;
@@ -37,6 +39,7 @@ export class BranchPredictor {
   private readonly ras: Float64Array;
   private rasTop = 0;
   private rasCount = 0;
+  private readonly tage: Tage | undefined;
   readonly stats: BranchStats = { conditional: 0, conditionalMispredicted: 0, indirect: 0, indirectMispredicted: 0, returns: 0, returnsMispredicted: 0 };
 
   constructor(params: DynamicParams) {
@@ -52,10 +55,19 @@ export class BranchPredictor {
     this.btbTarget = new Float64Array(btb);
     this.btbMask = btb - 1;
     this.ras = new Float64Array(params.rasDepth);
+    this.tage = params.tage && new Tage(params.tage);
   }
 
   /** Records a conditional branch at `pc`; returns true when it was mispredicted. */
   conditional(pc: number, taken: boolean): boolean {
+    if (this.tage !== undefined) {
+      this.stats.conditional++;
+      if (this.tage.predict(pc, taken) !== taken) {
+        this.stats.conditionalMispredicted++;
+        return true;
+      }
+      return false;
+    }
     const hashed = pc ^ (pc / 4096);
     const index = (hashed ^ (this.history << 2)) & this.tableMask;
     const local = hashed & this.localMask;
