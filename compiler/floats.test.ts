@@ -239,3 +239,78 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
     });
   }
 }
+
+// ---- float values in registers (linear-scan's float class) -----------------------------------
+
+/**
+ * A program whose float values cross calls, loops and joins, under register pressure: `$mix`
+ * keeps sixteen f64 locals live across a call (AArch64 puts eight of them in the callee-saved
+ * d8–d15, the rest and all of x64's in slots), `$main` keeps its own floats live across calls
+ * to `$mix` (so `$mix` must restore d8–d15), a loop carries f32 and f64 join values, and
+ * values cross the register classes through reinterpretations and a float `select`.
+ */
+function registerProgram(): { wat: string; reference: (x: number, n: number) => number } {
+  const k = 16;
+  const locals = Array.from({ length: k }, (_, i) => `(local $v${i} f64)`).join(' ');
+  const sets = Array.from({ length: k }, (_, i) => `(local.set $v${i} (f64.mul (local.get $x) (f64.const ${i + 1}.5)))`).join('\n    ');
+  const sum = Array.from({ length: k }, (_, i) => `(local.get $v${i})`).reduce((a, b) => `(f64.add ${a} ${b})`);
+  const wat = `(module
+  (func $leaf (param f64) (result f64) (f64.sqrt (f64.abs (local.get 0))))
+  (func $mix (param $x f64) (result f64) ${locals}
+    ${sets}
+    (f64.add (call $leaf (local.get $x)) ${sum}))
+  (func (export "main") (param $x f64) (param $n i32) (result f64) (local $acc f64) (local $s f32) (local $keep f64)
+    (local.set $keep (f64.neg (local.get $x)))
+    (local.set $s (f32.demote_f64 (local.get $x)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (f64.add (local.get $acc) (call $mix (f64.add (local.get $x) (f64.promote_f32 (local.get $s))))))
+        (local.set $s (f32.mul (local.get $s) (f32.const 0.5)))
+        (local.set $x (f64.reinterpret_i64 (i64.add (i64.reinterpret_f64 (local.get $x)) (i64.const 1))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (select (f64.add (local.get $acc) (local.get $keep)) (local.get $acc) (f64.lt (local.get $keep) (f64.const 0)))))`;
+  const f64Next = (x: number): number => f64FromBits(f64Bits(x) + 1n);
+  const mix = (x: number): number => {
+    const v = Array.from({ length: k }, (_, i) => x * (i + 1.5));
+    return Math.sqrt(Math.abs(x)) + v.reduce((a, b) => a + b);
+  };
+  const reference = (x0: number, n: number): number => {
+    let x = x0, acc = 0, s = Math.fround(x0);
+    const keep = -x0;
+    for (; n > 0; n--) {
+      acc += mix(x + s);
+      s = Math.fround(s * 0.5);
+      x = f64Next(x);
+    }
+    return keep < 0 ? acc + keep : acc;
+  };
+  return { wat, reference };
+}
+
+for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
+  test(`float values in registers survive calls, loops and register pressure (${arch})`, async (t) => {
+    const { wat, reference } = registerProgram();
+    const module = await watModule(wat);
+    const results: Record<string, bigint[]> = {};
+    for (const regalloc of ['none', 'linear-scan'] as const) {
+      const inst = await instantiate(module, arch, {}, regalloc);
+      results[regalloc] = [[1.25, 5], [-3, 3], [1e-300, 2], [0, 1]].map(([x, n]) => inst.call(2, [f64Bits(x), BigInt(n)]));
+      if (regalloc === 'linear-scan') {
+        const fns = inst.image.functions;
+        const values = fns.flatMap((f) => f.frame.allocation?.values ?? []);
+        const floatRegs = values.filter((v) => (v.type === 'f64' || v.type === 'f32') && typeof v.loc === 'string');
+        t.true(floatRegs.length > 10, 'float values are given float registers');
+        t.true(floatRegs.every((v) => (arch === 'x64' ? /^xmm([3-9]|1[0-5])$/ : /^d([2-9]|[12]\d|3[01])$/).test(v.loc as string)), 'only allocatable float registers');
+        const mixFrame = fns[1].frame;
+        if (arch === 'aarch64') t.deepEqual(mixFrame.savedFloatRegs, ['d8', 'd9', 'd10', 'd11', 'd12', 'd13', 'd14', 'd15'], 'callee-saved d8–d15 saved by $mix');
+        else t.is(mixFrame.savedFloatRegs, undefined, 'System V has no callee-saved xmm register');
+        t.true(values.some((v) => v.type === 'f64' && v.crossesCall && typeof v.loc === 'number'), 'some float crossing a call is in a slot');
+      }
+    }
+    const expected = [[1.25, 5], [-3, 3], [1e-300, 2], [0, 1]].map(([x, n]) => f64Bits(reference(x, n)));
+    t.deepEqual(results.none, expected);
+    t.deepEqual(results['linear-scan'], expected);
+  });
+}

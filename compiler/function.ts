@@ -22,7 +22,7 @@
 import { functionDisplayName, type DefinedFunction, type WasmModule } from './frontend/module.ts';
 import { V17_CODEGEN, type CodegenEra, type LoweringOffsets } from './lowering/era.ts';
 import { externrefLiveness, localLiveness } from './liveness.ts';
-import { ALLOCATABLE, VMCTX_REGISTER, type MacroAssembler } from './codegen/common.ts';
+import { ALLOCATABLE, ALLOCATABLE_FLOAT, VMCTX_REGISTER, type MacroAssembler } from './codegen/common.ts';
 import { abiOf } from '../isa/abi.ts';
 import type { RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
 import { functionSymbol, lowerCall } from './lowering/calls.ts';
@@ -171,18 +171,21 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program), liveness);
   instrIndex = () => recording.instrIndex;
   lowerBody(recording);
-  const allocation = program.allocate(liveness, ALLOCATABLE[arch]);
+  const allocation = program.allocate(liveness, ALLOCATABLE[arch], ALLOCATABLE_FLOAT[arch]);
 
   const spillBase = slotFrame.outgoingBytes;
   const savedRegs = [VMCTX_REGISTER[arch], ...allocation.usedCalleeSaved].sort(byEncoding);
+  const savedFloatRegs = [...allocation.usedFloatCalleeSaved].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const floatSaveSize = 16 * Math.ceil(savedFloatRegs.length / 2);
   const clobberSize = 16 * Math.ceil(savedRegs.length / 2);
   const spillEnd = spillBase + 8 * allocation.slotCount;
-  const frameSize = Math.ceil(spillEnd / 16) * 16 + clobberSize;
+  const frameSize = Math.ceil(spillEnd / 16) * 16 + floatSaveSize + clobberSize;
   program.beginEmitting(spillBase);
   const frame: FunctionFrame = withStackLimit({
     frameSize,
     calleeSaveOffset: frameSize - clobberSize,
     savedRegs,
+    ...(savedFloatRegs.length > 0 ? { savedFloatRegs, floatSaveOffset: frameSize - clobberSize - floatSaveSize } : {}),
     paramOffsets: [],
     paramWide: slotFrame.paramWide,
     zeroStart: 0,

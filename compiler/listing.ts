@@ -6,6 +6,7 @@
  * and reloads of references around calls, and at each call the stack map: mapped words, the
  * bitmap and the slots its set bits cover.
  */
+import { formatFloat } from './frontend/float-bits.ts';
 import { createDisassembler } from '../isa/disasm.ts';
 import type { CompiledImage, ImageFunction } from './image-types.ts';
 import { stackMapOf } from './function.ts';
@@ -15,6 +16,9 @@ import type { WasmModule, Instr } from './frontend/module.ts';
 const hex = (n: number, width = 4): string => '0x' + n.toString(16).padStart(width, '0');
 
 function describeInstr(instr: Instr): string {
+  // Float constants as the text format spells them (their bits, NaN payloads included).
+  if (instr.op === 'f32.const') return `f32.const ${formatFloat('f32', BigInt(instr.bits))}`;
+  if (instr.op === 'f64.const') return `f64.const ${formatFloat('f64', instr.bits)}`;
   const imm: string[] = [];
   for (const [k, v] of Object.entries(instr)) {
     if (k === 'op' || k === 'offset' || k === 'dead' || k === 'type' || k === 'else' || k === 'end' || k === 'opener' || k === 'blockType') continue;
@@ -47,7 +51,8 @@ function frameLines(f: FunctionFrame, paramCount: number): string[] {
   const a = f.allocation;
   const lines = [
     `;   frame ${f.frameSize} bytes (${f.frameSize / 8} words), regalloc linear-scan: outgoing [0,${f.stackBase}) spill [${f.stackBase},${f.localsBase}) ` +
-      `callee-save [${f.calleeSaveOffset},${f.frameSize}) ${(f.savedRegs ?? []).join(' ')}`,
+      `callee-save [${f.calleeSaveOffset},${f.frameSize}) ${(f.savedRegs ?? []).join(' ')}` +
+      (f.savedFloatRegs ? ` float callee-save [${f.floatSaveOffset},${f.calleeSaveOffset}) ${f.savedFloatRegs.join(' ')}` : ''),
   ];
   const locals = a.values.filter((v) => v.local !== undefined);
   if (locals.length > 0) {

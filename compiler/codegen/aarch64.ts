@@ -24,6 +24,7 @@ import {
 } from '../../isa/aarch64/encoder.ts';
 import {
   CodegenError,
+  isFloatRegLoc,
   isRegLoc,
   sequenceMoves,
   type BackendOutput,
@@ -54,6 +55,8 @@ const COND: Record<Cond, A64Cond> = {
   eq: 'eq', ne: 'ne', lt_s: 'lt', lt_u: 'lo', gt_s: 'gt', gt_u: 'hi', le_s: 'le', le_u: 'ls', ge_s: 'ge', ge_u: 'hs',
 };
 
+/** The register number of a float register location (`d8` → 8). */
+const fpNum = (loc: Loc): number => Number((loc as string).slice(1));
 const w = (x: X): W => (x === 'sp' ? 'wsp' : x === 'xzr' ? 'wzr' : (('w' + x.slice(1)) as W));
 const sized = (x: X, wide: boolean): A64Reg => (wide ? x : w(x));
 
@@ -91,17 +94,19 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   private readLoc(dst: A64Reg, loc: Loc): void {
     const wide = dst.startsWith('x');
     if (!isRegLoc(loc)) this.asm.ldr(dst, this.slot(loc, wide ? 8 : 4));
+    else if (isFloatRegLoc(loc)) this.asm.fmovFromFp(dst, fpNum(loc));
     else if (sized(loc as X, wide) !== dst) this.asm.mov(dst, sized(loc as X, wide));
   }
   /** The value at `loc` ← the 64-bit register `src`. */
   private writeLoc(loc: Loc, src: X): void {
     if (!isRegLoc(loc)) this.asm.str(src, this.slot(loc));
+    else if (isFloatRegLoc(loc)) this.asm.fmovToFp(fpNum(loc), src);
     else if (loc !== src) this.asm.mov(loc as X, src);
   }
   /** A register holding the value at `loc`: its own register, or `scratch` loaded from the slot. */
   private inReg(loc: Loc, scratch: X, wide: boolean): A64Reg {
-    if (isRegLoc(loc)) return sized(loc as X, wide);
-    this.asm.ldr(sized(scratch, wide), this.slot(loc, wide ? 8 : 4));
+    if (isRegLoc(loc) && !isFloatRegLoc(loc)) return sized(loc as X, wide);
+    this.readLoc(sized(scratch, wide), loc);
     return sized(scratch, wide);
   }
   /** rd ← rn + imm (64-bit), any imm; uses x17 for large values. */
@@ -134,8 +139,14 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     if (frame.calleeSaveOffset !== n - clobberSize) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');
     if (saved.length % 2 === 1) a.str(saved[saved.length - 1], memPre('sp', -16));
     for (let k = 2 * Math.floor(saved.length / 2) - 2; k >= 0; k -= 2) a.stp(saved[k], saved[k + 1], memPre('sp', -16));
+    // Then the float callee-saves (d8–d15) below them, the same way.
+    const floats = (frame.savedFloatRegs ?? []).map(fpNum);
+    const floatSize = 16 * Math.ceil(floats.length / 2);
+    if (floats.length > 0 && frame.floatSaveOffset !== n - clobberSize - floatSize) throw new CodegenError('aarch64', 'float callee-save area must sit right below the integer one');
+    if (floats.length % 2 === 1) a.fpPush(floats[floats.length - 1]);
+    for (let k = 2 * Math.floor(floats.length / 2) - 2; k >= 0; k -= 2) a.fpPushPair(floats[k], floats[k + 1]);
     // (The slot mode always adjusts, even by 0, which keeps its code as it was.)
-    if (frame.savedRegs === undefined || n !== clobberSize) this.addAny('sp', 'sp', -(n - clobberSize));
+    if (frame.savedRegs === undefined || n !== clobberSize + floatSize) this.addAny('sp', 'sp', -(n - clobberSize - floatSize));
     a.mov(VMCTX, 'x0');
     frame.paramOffsets.forEach((off, k) => {
       const argIndex = k + 2;
@@ -170,12 +181,17 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     // Slots first (they only read argument registers), then the register moves as one parallel
     // move, then the stack arguments (their destinations may be argument registers just read).
     for (const p of inRegs) if (!isRegLoc(p.dst)) a.str(ARG_REGS[p.index + 2], this.slot(p.dst));
-    const moves = inRegs.filter((p) => isRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
+    // A float register destination is no argument register: it can be written first too.
+    for (const p of inRegs) if (isFloatRegLoc(p.dst)) a.fmovToFp(fpNum(p.dst), ARG_REGS[p.index + 2]);
+    const moves = inRegs.filter((p) => isRegLoc(p.dst) && !isFloatRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
     sequenceMoves(moves, 'x16', (d, s) => a.mov(d as X, s as X));
     for (const p of params) {
       if (p.index + 2 < ARG_REGS.length) continue;
       const from = mem('x29', 16 + 8 * (p.index + 2 - ARG_REGS.length));
-      if (isRegLoc(p.dst)) {
+      if (isFloatRegLoc(p.dst)) {
+        a.ldr('x16', from);
+        a.fmovToFp(fpNum(p.dst), 'x16');
+      } else if (isRegLoc(p.dst)) {
         a.ldr(p.dst as X, from);
       } else {
         a.ldr('x16', from);
@@ -188,7 +204,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
     const clobberSize = 16 * Math.ceil(saved.length / 2);
-    if (frame.savedRegs === undefined || frame.frameSize !== clobberSize) this.addAny('sp', 'sp', frame.frameSize - clobberSize);
+    const floats = (frame.savedFloatRegs ?? []).map(fpNum);
+    const floatSize = 16 * Math.ceil(floats.length / 2);
+    if (frame.savedRegs === undefined || frame.frameSize !== clobberSize + floatSize) this.addAny('sp', 'sp', frame.frameSize - clobberSize - floatSize);
+    for (let k = 0; k + 1 < floats.length; k += 2) a.fpPopPair(floats[k], floats[k + 1]);
+    if (floats.length % 2 === 1) a.fpPop(floats[floats.length - 1]);
     for (let k = 0; k + 1 < saved.length; k += 2) a.ldp(saved[k], saved[k + 1], memPost('sp', 16));
     if (saved.length % 2 === 1) a.ldr(saved[saved.length - 1], memPost('sp', 16));
     a.ldp('x29', 'x30', memPost('sp', 16));
@@ -197,7 +217,14 @@ export class Aarch64MacroAssembler implements MacroAssembler {
 
   copySlot(dst: Loc, src: Loc): void {
     if (dst === src) return;
-    if (isRegLoc(dst)) {
+    if (isFloatRegLoc(dst) && isFloatRegLoc(src)) {
+      this.asm.fp1('fmov', true, fpNum(dst), fpNum(src));
+    } else if (isFloatRegLoc(dst)) {
+      this.asm.fmovToFp(fpNum(dst), this.inReg(src, 'x12', true));
+    } else if (isFloatRegLoc(src)) {
+      this.asm.fmovFromFp(isRegLoc(dst) ? (dst as X) : 'x12', fpNum(src));
+      if (!isRegLoc(dst)) this.asm.str('x12', this.slot(dst));
+    } else if (isRegLoc(dst)) {
       this.readLoc(dst as X, src);
     } else if (isRegLoc(src)) {
       this.asm.str(src as X, this.slot(dst));
@@ -208,6 +235,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   }
   storeSlotImm(dst: Loc, value: bigint): void {
     const v = BigInt.asUintN(64, value);
+    if (isFloatRegLoc(dst)) {
+      if (v !== 0n) this.asm.movImm('x12', v);
+      this.asm.fmovToFp(fpNum(dst), v === 0n ? 'xzr' : 'x12');
+      return;
+    }
     if (isRegLoc(dst)) {
       if (v === 0n) this.asm.mov(dst as X, 'xzr');
       else this.asm.movImm(dst as X, v);
@@ -270,10 +302,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
 
   /** The register a result goes to: its own, or x12 to be stored to its slot (`storeResult`). */
   private resultReg(dst: Loc, wide: boolean): A64Reg {
-    return sized(isRegLoc(dst) ? (dst as X) : 'x12', wide);
+    return sized(isRegLoc(dst) && !isFloatRegLoc(dst) ? (dst as X) : 'x12', wide);
   }
   private storeResult(dst: Loc): void {
-    if (!isRegLoc(dst)) this.asm.str('x12', this.slot(dst));
+    if (!isRegLoc(dst) || isFloatRegLoc(dst)) this.writeLoc(dst, 'x12');
   }
 
   binop(op: BinOp, wide: boolean, dst: Loc, x: Loc, y: Loc): void {
@@ -380,10 +412,15 @@ export class Aarch64MacroAssembler implements MacroAssembler {
 
   /** Float register `fd` ← the float at `loc` (through `scratch` when it is in a slot). */
   private readF(fd: number, loc: Loc, double: boolean, scratch: X): void {
-    this.asm.fmovToFp(fd, this.inReg(loc, scratch, double));
+    if (isFloatRegLoc(loc)) this.asm.fp1('fmov', true, fd, fpNum(loc));
+    else this.asm.fmovToFp(fd, this.inReg(loc, scratch, double));
   }
   /** The float in register `fn` → `loc`, through x12 (an f32 lands zero-extended, as an i32 does). */
   private writeF(loc: Loc, fn: number, double: boolean): void {
+    if (isFloatRegLoc(loc)) {
+      this.asm.fp1('fmov', true, fpNum(loc), fn);
+      return;
+    }
     this.asm.fmovFromFp(sized('x12', double), fn);
     this.writeLoc(loc, 'x12');
   }
@@ -591,7 +628,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   private loadArgs(moves: readonly { readonly dst: X; readonly op: Operand }[]): void {
     const a = this.asm;
     const regOf = (op: Operand): X | undefined =>
-      op.kind === 'value' && isRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+      op.kind === 'value' && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
     const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);

@@ -68,6 +68,24 @@ export const ALLOCATABLE: Readonly<Record<Arch, { readonly callerSaved: readonly
 };
 
 /**
+ * The float register class: registers the allocator may give f32/f64 values (the float
+ * operations' scratch registers, x64 xmm0–xmm2 and AArch64 d0/d1, are excluded). System V has
+ * no callee-saved vector register, so on x64 a float value live across a call goes to a slot;
+ * AAPCS64 preserves the low 64 bits of v8–v15, which the prologue saves (`stp d8, d9`) when
+ * the function uses them, as Cranelift saves clobbered float registers.
+ */
+export const ALLOCATABLE_FLOAT: Readonly<Record<Arch, { readonly callerSaved: readonly string[]; readonly calleeSaved: readonly string[] }>> = {
+  x64: { callerSaved: ['xmm3', 'xmm4', 'xmm5', 'xmm6', 'xmm7', 'xmm8', 'xmm9', 'xmm10', 'xmm11', 'xmm12', 'xmm13', 'xmm14', 'xmm15'], calleeSaved: [] },
+  aarch64: {
+    callerSaved: ['d16', 'd17', 'd18', 'd19', 'd20', 'd21', 'd22', 'd23', 'd24', 'd25', 'd26', 'd27', 'd28', 'd29', 'd30', 'd31', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7'],
+    calleeSaved: ['d8', 'd9', 'd10', 'd11', 'd12', 'd13', 'd14', 'd15'],
+  },
+};
+
+/** Whether `loc` is a float register (x64 `xmmN`, AArch64 `dN`) rather than a slot or a general register. */
+export const isFloatRegLoc = (loc: Loc): loc is string => typeof loc === 'string' && (loc.startsWith('xmm') || /^d\d+$/.test(loc));
+
+/**
  * Orders register-to-register moves that happen "at once" (call arguments, incoming
  * parameters): a move is emitted once no pending move still reads its destination; a cycle is
  * broken by copying one source to `scratch`. `emit(dst, src)` moves one register.
@@ -129,6 +147,13 @@ export interface FrameLayout {
    * only the vmctx register, at calleeSaveOffset, with 8 bytes of padding above it.
    */
   readonly savedRegs?: readonly string[];
+  /**
+   * Callee-saved float registers the prologue saves (AArch64 d8–d15, ascending), right below the
+   * integer callee-save area: register k at floatSaveOffset + 8k, pushed in pairs after the
+   * integer ones as Cranelift's gen_clobber_save does (an odd last one with 8 bytes of padding).
+   */
+  readonly savedFloatRegs?: readonly string[];
+  readonly floatSaveOffset?: number;
   /** Slot of each Wasm parameter (the two vmctx arguments excluded) that the prologue stores;
    * empty when the lowering moves parameters itself (`loadParam`). */
   readonly paramOffsets: readonly number[];

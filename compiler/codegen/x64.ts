@@ -24,6 +24,7 @@ import {
 } from '../../isa/x64/encoder.ts';
 import {
   CodegenError,
+  isFloatRegLoc,
   isRegLoc,
   sequenceMoves,
   type BackendOutput,
@@ -86,11 +87,13 @@ export class X64MacroAssembler implements MacroAssembler {
   /** dst ← the value at `loc` (`dst` sized: a 32-bit dst reads the low half, zero-extending). */
   private readLoc(dst: Gpr, loc: Loc): void {
     if (!isRegLoc(loc)) this.asm.load(dst, this.slot(loc));
+    else if (isFloatRegLoc(loc)) this.asm.movFromXmm(dst, loc as Xmm);
     else if (dst !== loc && dst !== R32[loc as Gpr64]) this.asm.mov(dst, dst in R32 ? (loc as Gpr64) : R32[loc as Gpr64]);
   }
   /** The value at `loc` ← the 64-bit register `src`. */
   private writeLoc(loc: Loc, src: Gpr64): void {
     if (!isRegLoc(loc)) this.asm.store(this.slot(loc), src);
+    else if (isFloatRegLoc(loc)) this.asm.movToXmm(loc as Xmm, src);
     else if (loc !== src) this.asm.mov(loc as Gpr64, src);
   }
 
@@ -148,12 +151,16 @@ export class X64MacroAssembler implements MacroAssembler {
     // Slots first (they only read argument registers), then the register moves as one parallel
     // move, then the stack arguments (their destinations may be argument registers just read).
     for (const p of inRegs) if (!isRegLoc(p.dst)) a.store(this.slot(p.dst), ARG_REGS[p.index + 2]);
-    const moves = inRegs.filter((p) => isRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
+    // A float register destination is no argument register: it can be written first too.
+    for (const p of inRegs) if (isFloatRegLoc(p.dst)) a.movToXmm(p.dst as Xmm, ARG_REGS[p.index + 2]);
+    const moves = inRegs.filter((p) => isRegLoc(p.dst) && !isFloatRegLoc(p.dst)).map((p) => ({ dst: p.dst as string, src: ARG_REGS[p.index + 2] as string }));
     sequenceMoves(moves, 'rax', (d, s) => a.mov(d as Gpr64, s as Gpr64));
     for (const p of params) {
       if (p.index + 2 < ARG_REGS.length) continue;
       const from = mem('rbp', 16 + 8 * (p.index + 2 - ARG_REGS.length));
-      if (isRegLoc(p.dst)) {
+      if (isFloatRegLoc(p.dst)) {
+        a.sseLoad(64, p.dst as Xmm, from);
+      } else if (isRegLoc(p.dst)) {
         a.load(p.dst as Gpr64, from);
       } else {
         a.load('rax', from);
@@ -174,7 +181,9 @@ export class X64MacroAssembler implements MacroAssembler {
 
   copySlot(dst: Loc, src: Loc): void {
     if (dst === src) return;
-    if (isRegLoc(dst)) {
+    if (isFloatRegLoc(dst) || isFloatRegLoc(src)) {
+      this.copyFloat(dst, src);
+    } else if (isRegLoc(dst)) {
       this.readLoc(dst as Gpr64, src);
     } else if (isRegLoc(src)) {
       this.asm.store(this.slot(dst), src as Gpr64);
@@ -183,8 +192,23 @@ export class X64MacroAssembler implements MacroAssembler {
       this.asm.store(this.slot(dst), 'rax');
     }
   }
+  /** copySlot with a float register on either side (8 bytes: movsd, movaps or movq). */
+  private copyFloat(dst: Loc, src: Loc): void {
+    const a = this.asm;
+    if (!isRegLoc(src)) a.sseLoad(64, dst as Xmm, this.slot(src));
+    else if (!isRegLoc(dst)) a.sseStore(64, this.slot(dst), src as Xmm);
+    else if (isFloatRegLoc(dst) && isFloatRegLoc(src)) a.movaps(dst as Xmm, src as Xmm);
+    else if (isFloatRegLoc(dst)) a.movToXmm(dst as Xmm, src as Gpr64);
+    else a.movFromXmm(dst as Gpr64, src as Xmm);
+  }
   storeSlotImm(dst: Loc, value: bigint): void {
-    if (isRegLoc(dst)) {
+    if (isFloatRegLoc(dst)) {
+      if (value === 0n) this.asm.sseLogic('xor', 32, dst as Xmm, dst as Xmm);
+      else {
+        this.asm.movImm('rax', BigInt.asUintN(64, value));
+        this.asm.movToXmm(dst as Xmm, 'rax');
+      }
+    } else if (isRegLoc(dst)) {
       if (value === 0n) this.asm.xor(R32[dst as Gpr64], R32[dst as Gpr64]);
       else this.asm.movImm(dst as Gpr64, BigInt.asUintN(64, value));
     } else if (fitsI32(BigInt.asIntN(64, value))) {
@@ -408,10 +432,15 @@ export class X64MacroAssembler implements MacroAssembler {
   /** xmm ← the float at `loc` (its low 32 or 64 bits). */
   private readF(x: Xmm, loc: Loc, width: SseWidth): void {
     if (!isRegLoc(loc)) this.asm.sseLoad(width, x, this.slot(loc));
+    else if (isFloatRegLoc(loc)) this.asm.movaps(x, loc as Xmm);
     else this.asm.movToXmm(x, width === 32 ? R32[loc as Gpr64] : (loc as Gpr64));
   }
   /** The float in `x` → `loc`, through rax (an f32 lands zero-extended, as an i32 does). */
   private writeF(loc: Loc, x: Xmm, width: SseWidth): void {
+    if (isFloatRegLoc(loc)) {
+      this.asm.movaps(loc as Xmm, x);
+      return;
+    }
     this.asm.movFromXmm(width === 32 ? 'eax' : 'rax', x);
     this.writeLoc(loc, 'rax');
   }
@@ -788,7 +817,7 @@ export class X64MacroAssembler implements MacroAssembler {
   private loadArgs(moves: readonly { readonly dst: Gpr64; readonly op: Operand }[]): void {
     const a = this.asm;
     const regOf = (op: Operand): Gpr64 | undefined =>
-      op.kind === 'value' && isRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+      op.kind === 'value' && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
     const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);

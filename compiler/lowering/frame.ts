@@ -40,6 +40,10 @@ export type FunctionFrame = FrameLayout & {
 /** What the frame word at SP + `offset` holds, from the layout (undefined: outside the frame). */
 export function frameSlotName(f: FunctionFrame, offset: number): string | undefined {
   if (offset < 0 || offset >= f.frameSize) return undefined;
+  if (f.floatSaveOffset !== undefined && f.savedFloatRegs !== undefined && offset >= f.floatSaveOffset && offset < f.calleeSaveOffset) {
+    const reg = f.savedFloatRegs[(offset - f.floatSaveOffset) / 8];
+    return reg === undefined ? 'callee-save pad' : `callee-save ${reg}`;
+  }
   if (offset >= f.calleeSaveOffset) {
     const k = (offset - f.calleeSaveOffset) / 8;
     const saved = f.savedRegs ?? [undefined];

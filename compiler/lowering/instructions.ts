@@ -446,13 +446,14 @@ function emitFloat(cx: Lowering, op: FloatOp): void {
   // Conversions: `<to>.<what>_<from>[_s|_u]`.
   const parts = name.split('_');
   const to = ty as ValType;
-  if (parts[0] === 'reinterpret') {
-    // The bits stay where they are; only the type changes.
-    v.retypeTop(to);
-    return;
-  }
   const a = v.pop();
   const dst = v.push(to);
+  if (parts[0] === 'reinterpret') {
+    // The same bits as a value of the other class (a general register ↔ float register move
+    // with linear-scan, as Cranelift's bitcast; a slot copy with none).
+    m.copySlot(dst, a);
+    return;
+  }
   switch (parts[0]) {
     case 'promote': m.fconvert({ kind: 'promote' }, dst, a); return;
     case 'demote': m.fconvert({ kind: 'demote' }, dst, a); return;

@@ -26,6 +26,8 @@ export interface LiveInterval {
   readonly crossesCall: boolean;
   /** A value it is copied from or to: its register is preferred when free (the copy vanishes). */
   readonly hint?: number;
+  /** An f32/f64 value: it takes a register of the float class (`floatRegs`), else a slot. */
+  readonly isFloat?: boolean;
 }
 
 export interface RegisterSet {
@@ -43,16 +45,38 @@ export interface Allocation {
   readonly slotCount: number;
   /** Callee-saved registers assigned to some value (the prologue saves them). */
   readonly usedCalleeSaved: readonly string[];
+  /** Callee-saved float registers assigned to some value. */
+  readonly usedFloatCalleeSaved: readonly string[];
 }
 
-export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet): Allocation {
+const NO_REGISTERS: RegisterSet = { callerSaved: [], calleeSaved: [] };
+
+/**
+ * Allocates each class of intervals from its own registers (integer and reference values from
+ * `regs`, floats from `floatRegs`; none given: floats are spilled), then hands out the stack
+ * slots of both classes together.
+ */
+export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet, floatRegs: RegisterSet = NO_REGISTERS): Allocation {
   const order = [...intervals].sort((a, b) => a.start - b.start || a.vreg - b.vreg);
   const register = new Map<number, string>();
+  const spilled = new Set<number>();
+  scanClass(order.filter((iv) => !iv.isFloat), regs, register, spilled);
+  scanClass(order.filter((iv) => iv.isFloat === true), floatRegs, register, spilled);
+  const { slot, slotCount } = assignSlots(order, spilled);
+  const used = new Set(register.values());
+  return {
+    register, slot, slotCount,
+    usedCalleeSaved: regs.calleeSaved.filter((r) => used.has(r)),
+    usedFloatCalleeSaved: floatRegs.calleeSaved.filter((r) => used.has(r)),
+  };
+}
+
+/** The register scan over one class's intervals (sorted by start): fills `register` and `spilled`. */
+function scanClass(order: readonly LiveInterval[], regs: RegisterSet, register: Map<number, string>, spilled: Set<number>): void {
   const calleeSaved = new Set(regs.calleeSaved);
   const free = new Set([...regs.callerSaved, ...regs.calleeSaved]);
   /** Intervals holding a register, by increasing end. */
   const active: LiveInterval[] = [];
-  const spilled = new Set<number>();
   const allowed = (iv: LiveInterval, r: string): boolean => !iv.crossesCall || iv.isRef || calleeSaved.has(r);
   const insertActive = (iv: LiveInterval): void => {
     let k = active.length;
@@ -91,8 +115,10 @@ export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet
       spilled.add(iv.vreg);
     }
   }
+}
 
-  // Stack slots: spilled values, and home slots of references kept in registers across calls.
+/** Stack slots: spilled values, and home slots of references kept in registers across calls. */
+function assignSlots(order: readonly LiveInterval[], spilled: ReadonlySet<number>): { slot: Map<number, number>; slotCount: number } {
   const slot = new Map<number, number>();
   const freeSlots: number[] = [];
   const holding: LiveInterval[] = [];
@@ -106,7 +132,5 @@ export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet
     slot.set(iv.vreg, s);
     holding.push(iv);
   }
-
-  const used = new Set(register.values());
-  return { register, slot, slotCount, usedCalleeSaved: regs.calleeSaved.filter((r) => used.has(r)) };
+  return { slot, slotCount };
 }

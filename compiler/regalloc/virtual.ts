@@ -18,7 +18,7 @@
  */
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { Arch } from '../../isa/arch.ts';
-import { localType, type DefinedFunction, type ValType } from '../frontend/module.ts';
+import { isFloatType, localType, type DefinedFunction, type ValType } from '../frontend/module.ts';
 import type { Safepoint, SafepointSpill } from '../lowering/values.ts';
 import { linearScan, type Allocation, type LiveInterval, type RegisterSet } from './linear-scan.ts';
 
@@ -127,6 +127,7 @@ export class VirtualProgram {
   allocate(
     liveness: { liveIn(i: number): readonly number[]; liveAfter(i: number): readonly number[] },
     regs: RegisterSet,
+    floatRegs?: RegisterSet,
   ): Allocation {
     for (const l of liveness.liveIn(0)) this.touch(l, 0);
     this.fn.body.forEach((instr, i) => {
@@ -137,9 +138,9 @@ export class VirtualProgram {
     const intervals: LiveInterval[] = [];
     for (let v = 0; v < this.next; v++) {
       if (this.start[v] === undefined) continue;
-      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true, hint: this.hints[v] });
+      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true, hint: this.hints[v], isFloat: isFloatType(this.types[v]) });
     }
-    this.allocation = linearScan(intervals, regs);
+    this.allocation = linearScan(intervals, regs, floatRegs);
     return this.allocation;
   }
 

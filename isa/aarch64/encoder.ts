@@ -16,7 +16,7 @@ export { EncodeError };
 const FP2_OPCODE = { fmul: 0x0, fdiv: 0x1, fadd: 0x2, fsub: 0x3, fmax: 0x4, fmin: 0x5 } as const;
 export type Fp2Op = keyof typeof FP2_OPCODE;
 /** One-source scalar FP operations and their opcode field (bits 20–15). */
-const FP1_OPCODE = { fabs: 0x01, fneg: 0x02, fsqrt: 0x03, frintn: 0x08, frintp: 0x09, frintm: 0x0a, frintz: 0x0b } as const;
+const FP1_OPCODE = { fmov: 0x00, fabs: 0x01, fneg: 0x02, fsqrt: 0x03, frintn: 0x08, frintp: 0x09, frintm: 0x0a, frintz: 0x0b } as const;
 export type Fp1Op = keyof typeof FP1_OPCODE;
 
 /** AArch64 trap instruction: `udf #0xc11f`, the immediate Cranelift uses for every trap. */
@@ -605,6 +605,23 @@ export class Aarch64Assembler extends CodeBuffer {
     const code = FP1_OPCODE[op];
     if (code === undefined) throw this.error(String(op), 'op', `'${String(op)}' is not a one-source FP operation`);
     this.inst(0x1e204000 | (double ? 1 << 22 : 0) | (code << 15) | (this.fp(op, 'fn', fn) << 5) | this.fp(op, 'fd', fd));
+  }
+  /**
+   * Saving and restoring 64-bit float registers on the stack (the callee-saved d8–d15):
+   * `stp dA, dB, [sp, #-16]!`, `str dA, [sp, #-16]!` (pre-indexed pushes) and
+   * `ldp dA, dB, [sp], #16`, `ldr dA, [sp], #16` (post-indexed pops).
+   */
+  fpPushPair(fa: number, fb: number): void {
+    this.inst(0x6d800000 | (0x7e << 15) | (this.fp('stp', 'fb', fb) << 10) | (31 << 5) | this.fp('stp', 'fa', fa));
+  }
+  fpPush(fa: number): void {
+    this.inst(0xfc000c00 | ((-16 & 0x1ff) << 12) | (31 << 5) | this.fp('str', 'fa', fa));
+  }
+  fpPopPair(fa: number, fb: number): void {
+    this.inst(0x6cc00000 | (0x02 << 15) | (this.fp('ldp', 'fb', fb) << 10) | (31 << 5) | this.fp('ldp', 'fa', fa));
+  }
+  fpPop(fa: number): void {
+    this.inst(0xfc400400 | (16 << 12) | (31 << 5) | this.fp('ldr', 'fa', fa));
   }
   /** `fcmp fn, fm`: NZCV = 0011 when unordered. */
   fcmp(double: boolean, fn: number, fm: number): void {
