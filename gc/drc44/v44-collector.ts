@@ -16,11 +16,11 @@ import { hex } from '../../isa/error.ts';
 import { MemoryReader } from '../walk.ts';
 import type { DrcCollectOptions, DrcRoot } from '../drc/collector.ts';
 import { isI31 } from '../drc/heap.ts';
-import { scanV31Frame } from '../drc/walk.ts';
+import { scanV31Frame, V31StackWalkError } from '../drc/walk.ts';
 import type { UserStackMapRegistry } from '../drc/user-stackmap-registry.ts';
 import { collectDrc44, type Drc44CollectionReport } from './collector.ts';
 import type { Drc44Heap, Freed44Object } from './heap.ts';
-import { describeStack, walkV44, type V44Activation, type V44SavedActivation, type V44Stack } from './walk.ts';
+import { describeStack, V44StackWalkError, walkV44, type V44Activation, type V44SavedActivation, type V44Stack, type V44StackWalkFailure } from './walk.ts';
 
 export interface V44CollectorOptions {
   machine: Machine;
@@ -83,7 +83,15 @@ export class V44Collector {
     const { machine, heap, registry } = this.o;
     const reader = new MemoryReader(machine);
     const walk = walkV44(machine, { storeContext: this.o.storeContext, olderActivations: this.o.olderActivations?.(), continuations: this.o.continuations?.() }, reader);
-    const scanned = walk.frames.map((f) => ({ frame: f, scan: scanV31Frame(machine, f, registry, reader) }));
+    const scanned = walk.frames.map((f) => {
+      try {
+        return { frame: f, scan: scanV31Frame(machine, f, registry, reader) };
+      } catch (e) {
+        if (!(e instanceof V31StackWalkError)) throw e;
+        const a = walk.activations[f.activation];
+        throw new V44StackWalkError(e.failure as V44StackWalkFailure, `stack ${f.stack}`, BigInt(f.fp), e.message.replace(/^v31 stack walk: /, ''), { activation: f.activation, index: f.index, pc: BigInt(f.pc), fp: BigInt(f.fp), entryFp: a.entryFp });
+      }
+    });
     const roots: DrcRoot[] = [];
     for (const { frame, scan } of scanned) {
       if (!scan.entries.length) continue;

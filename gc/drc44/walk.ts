@@ -44,7 +44,9 @@ export type V44StackWalkFailure =
   | 'bad-terminator' | 'absent-chain' | 'bad-discriminant' | 'null-payload' | 'chain-cycle' | 'chain-ends-absent'
   | 'bad-state' | 'bad-last-ancestor' | 'suspended-chain-not-detached' | 'zero-control-context' | 'unreadable'
   // Frame-level failures (v31's walk with v44's assertions).
-  | 'zero-fp' | 'zero-entry-fp' | 'fp-above-entry-fp' | 'fp-misaligned' | 'fp-not-increasing' | 'too-many-frames';
+  | 'zero-fp' | 'zero-entry-fp' | 'fp-above-entry-fp' | 'fp-misaligned' | 'fp-not-increasing' | 'too-many-frames'
+  // A frame's user stack map (v31's reader): a PC in no module, an entry outside the frame or not 32-bit.
+  | 'no-module' | 'entry-outside-frame' | 'not-a-32-bit-ref';
 
 /** What kind of stack, in which role. */
 export interface V44Stack {
