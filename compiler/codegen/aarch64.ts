@@ -425,6 +425,21 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.writeLoc(loc, 'x12');
   }
 
+  /** The float register holding the value at `loc`: its own, or `fd` loaded with it. */
+  private floatIn(loc: Loc, fd: number, double: boolean, scratch: X): number {
+    if (isFloatRegLoc(loc)) return fpNum(loc);
+    this.readF(fd, loc, double, scratch);
+    return fd;
+  }
+  /** Where a float result is computed: the destination's own register, else d0. */
+  private floatOut(dst: Loc): number {
+    return isFloatRegLoc(dst) ? fpNum(dst) : 0;
+  }
+  /** The result computed in register `fn` → `dst` (nothing when it is dst's register). */
+  private floatDone(dst: Loc, fn: number, double: boolean): void {
+    if (!isFloatRegLoc(dst)) this.writeF(dst, fn, double);
+  }
+
   fbinop(op: FBinOp, double: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
     if (op === 'copysign') {
@@ -440,27 +455,29 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       this.writeLoc(dst, 'x12');
       return;
     }
-    this.readF(0, x, double, 'x12');
-    this.readF(1, y, double, 'x13');
+    const n = this.floatIn(x, 0, double, 'x12');
+    const m = this.floatIn(y, 1, double, 'x13');
+    const d = this.floatOut(dst);
     // AArch64's fmin/fmax already follow Wasm: NaN for a NaN operand, -0 below +0.
     const FP2 = { add: 'fadd', sub: 'fsub', mul: 'fmul', div: 'fdiv', min: 'fmin', max: 'fmax' } as const;
-    a.fp2(FP2[op], double, 0, 0, 1);
-    this.writeF(dst, 0, double);
+    a.fp2(FP2[op], double, d, n, m);
+    this.floatDone(dst, d, double);
   }
 
   funop(op: FUnOp, double: boolean, dst: Loc, x: Loc): void {
     const FP1 = { abs: 'fabs', neg: 'fneg', sqrt: 'fsqrt', ceil: 'frintp', floor: 'frintm', trunc: 'frintz', nearest: 'frintn' } as const;
-    this.readF(0, x, double, 'x12');
-    this.asm.fp1(FP1[op], double, 0, 0);
-    this.writeF(dst, 0, double);
+    const n = this.floatIn(x, 0, double, 'x12');
+    const d = this.floatOut(dst);
+    this.asm.fp1(FP1[op], double, d, n);
+    this.floatDone(dst, d, double);
   }
 
   fcompare(cond: FCond, double: boolean, dst: Loc, x: Loc, y: Loc): void {
     // After fcmp an unordered pair sets NZCV = 0011: mi, gt, ls and ge are then false, ne true.
     const FCOND = { eq: 'eq', ne: 'ne', lt: 'mi', gt: 'gt', le: 'ls', ge: 'ge' } as const;
-    this.readF(0, x, double, 'x12');
-    this.readF(1, y, double, 'x13');
-    this.asm.fcmp(double, 0, 1);
+    const n = this.floatIn(x, 0, double, 'x12');
+    const m = this.floatIn(y, 1, double, 'x13');
+    this.asm.fcmp(double, n, m);
     this.asm.cset(this.resultReg(dst, false), FCOND[cond]);
     this.storeResult(dst);
   }
@@ -469,37 +486,41 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     switch (c.kind) {
       case 'promote':
-      case 'demote':
-        this.readF(0, x, c.kind === 'demote', 'x12');
-        a.fcvt(c.kind === 'promote', 0, 0);
-        this.writeF(dst, 0, c.kind === 'promote');
+      case 'demote': {
+        const n = this.floatIn(x, 0, c.kind === 'demote', 'x12');
+        const d = this.floatOut(dst);
+        a.fcvt(c.kind === 'promote', d, n);
+        this.floatDone(dst, d, c.kind === 'promote');
         return;
-      case 'convert':
-        a.cvtIntToFp(c.signed, c.double, 0, this.inReg(x, 'x12', c.wide));
-        this.writeF(dst, 0, c.double);
+      }
+      case 'convert': {
+        const d = this.floatOut(dst);
+        a.cvtIntToFp(c.signed, c.double, d, this.inReg(x, 'x12', c.wide));
+        this.floatDone(dst, d, c.double);
         return;
+      }
       case 'trunc': {
-        this.readF(0, x, c.double, 'x12');
+        const n = this.floatIn(x, 0, c.double, 'x12');
         // fcvtzs/fcvtzu saturate (NaN → 0), which is exactly trunc_sat; the trapping forms
         // check NaN and the bounds first, as Cranelift does.
-        if (!c.saturating) this.truncChecks(c.double, c.wide, c.signed);
-        a.cvtFpToInt(c.signed, c.double, sized('x12', c.wide), 0);
-        this.writeLoc(dst, 'x12');
+        if (!c.saturating) this.truncChecks(c.double, c.wide, c.signed, n);
+        a.cvtFpToInt(c.signed, c.double, this.resultReg(dst, c.wide), n);
+        this.storeResult(dst);
         return;
       }
     }
   }
 
-  /** Traps unless d0/s0 truncates to an integer of the target type. */
-  private truncChecks(double: boolean, wide: boolean, signed: boolean): void {
+  /** Traps unless float register `n` truncates to an integer of the target type (d1 is scratch). */
+  private truncChecks(double: boolean, wide: boolean, signed: boolean, n: number): void {
     const a = this.asm;
-    const n = wide ? 64 : 32;
+    const bits = wide ? 64 : 32;
     const constant = (x: number): void => {
       a.movImm(sized('x13', double), double ? f64Bits(x) : BigInt(f32Bits(x)));
       a.fmovToFp(1, sized('x13', double));
-      a.fcmp(double, 0, 1);
+      a.fcmp(double, n, 1);
     };
-    a.fcmp(double, 0, 0);
+    a.fcmp(double, n, n);
     a.bCond('vs', a.deferredTrap('BadConversionToInteger'));
     // Below: x ≤ -1 (unsigned), x ≤ -2^31 - 1 (f64 → i32, exact in f64), else x < -2^(n-1).
     if (!signed) {
@@ -509,10 +530,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       constant(-(2 ** 31) - 1);
       a.bCond('ls', a.deferredTrap('IntegerOverflow'));
     } else {
-      constant(-(2 ** (n - 1)));
+      constant(-(2 ** (bits - 1)));
       a.bCond('mi', a.deferredTrap('IntegerOverflow'));
     }
-    constant(signed ? 2 ** (n - 1) : 2 ** n);
+    constant(signed ? 2 ** (bits - 1) : 2 ** bits);
     a.bCond('ge', a.deferredTrap('IntegerOverflow'));
   }
 

@@ -450,6 +450,21 @@ export class X64MacroAssembler implements MacroAssembler {
     this.asm.movToXmm(x, width === 32 ? 'eax' : 'rax');
   }
 
+  /** An xmm register holding the float at `loc`: its own register, or `scratch` loaded with it. */
+  private floatIn(loc: Loc, scratch: Xmm, width: SseWidth): Xmm {
+    if (isFloatRegLoc(loc)) return loc as Xmm;
+    this.readF(scratch, loc, width);
+    return scratch;
+  }
+  /** Where a float result is computed: the destination's own register, else xmm0. */
+  private floatOut(dst: Loc): Xmm {
+    return isFloatRegLoc(dst) ? (dst as Xmm) : 'xmm0';
+  }
+  /** The result computed in `r` → `dst` (nothing when `r` is dst's register). */
+  private floatDone(dst: Loc, r: Xmm, width: SseWidth): void {
+    if (r !== dst) this.writeF(dst, r, width);
+  }
+
   fbinop(op: FBinOp, double: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
     const width: SseWidth = double ? 64 : 32;
@@ -469,8 +484,11 @@ export class X64MacroAssembler implements MacroAssembler {
       this.writeLoc(dst, 'rax');
       return;
     }
-    this.readF('xmm0', x, width);
-    this.readF('xmm1', y, width);
+    // Two-address: d ← x, then d ← d op y; d is dst's own register unless that holds y.
+    const yr = this.floatIn(y, 'xmm1', width);
+    let d = this.floatOut(dst);
+    if (d === yr && x !== dst) d = 'xmm0';
+    if (x !== d) this.readF(d, x, width);
     if (op === 'min' || op === 'max') {
       // minss/maxss alone return the second operand for NaN and for ±0 pairs; Wasm wants NaN
       // for a NaN operand and -0 < +0. As Cranelift's XmmMinMaxSeq: unordered → x + y (a
@@ -478,27 +496,28 @@ export class X64MacroAssembler implements MacroAssembler {
       const ordered = a.newLabel();
       const nan = a.newLabel();
       const done = a.newLabel();
-      a.ucomis(width, 'xmm0', 'xmm1');
+      a.ucomis(width, d, yr);
       a.jcc('ne', ordered);
       a.jcc('p', nan);
-      a.sseLogic(op === 'min' ? 'or' : 'and', width, 'xmm0', 'xmm1');
+      a.sseLogic(op === 'min' ? 'or' : 'and', width, d, yr);
       a.jmp(done);
       a.bind(nan);
-      a.sseArith('add', width, 'xmm0', 'xmm1');
+      a.sseArith('add', width, d, yr);
       a.jmp(done);
       a.bind(ordered);
-      a.sseArith(op, width, 'xmm0', 'xmm1');
+      a.sseArith(op, width, d, yr);
       a.bind(done);
     } else {
-      a.sseArith(op, width, 'xmm0', 'xmm1');
+      a.sseArith(op, width, d, yr);
     }
-    this.writeF(dst, 'xmm0', width);
+    this.floatDone(dst, d, width);
   }
 
   funop(op: FUnOp, double: boolean, dst: Loc, x: Loc): void {
     const a = this.asm;
     const width: SseWidth = double ? 64 : 32;
     if (op === 'abs' || op === 'neg') {
+      // Sign-bit arithmetic on the bits (Cranelift uses andps/xorps with a mask: the same bits).
       const r = sized('rax', double);
       this.readLoc(r, x);
       a.movImm(sized('rcx', double), op === 'abs' ? (double ? (1n << 63n) - 1n : 0x7fffffffn) : double ? 1n << 63n : 1n << 31n);
@@ -506,31 +525,32 @@ export class X64MacroAssembler implements MacroAssembler {
       this.writeLoc(dst, 'rax');
       return;
     }
-    this.readF('xmm0', x, width);
-    if (op === 'sqrt') a.sseArith('sqrt', width, 'xmm0', 'xmm0');
-    else a.sseRound(width, 'xmm0', 'xmm0', op);
-    this.writeF(dst, 'xmm0', width);
+    const src = this.floatIn(x, 'xmm0', width);
+    const d = this.floatOut(dst);
+    if (op === 'sqrt') a.sseArith('sqrt', width, d, src);
+    else a.sseRound(width, d, src, op);
+    this.floatDone(dst, d, width);
   }
 
   fcompare(cond: FCond, double: boolean, dst: Loc, x: Loc, y: Loc): void {
     const a = this.asm;
     const width: SseWidth = double ? 64 : 32;
-    this.readF('xmm0', x, width);
-    this.readF('xmm1', y, width);
+    const xr = this.floatIn(x, 'xmm0', width);
+    const yr = this.floatIn(y, 'xmm1', width);
     // ucomis sets ZF, PF, CF all to 1 for unordered operands; lt/le compare the other way round
     // so that "above" (CF = ZF = 0) and "above or equal" (CF = 0) are false for NaN.
     switch (cond) {
       case 'eq':
       case 'ne':
-        a.ucomis(width, 'xmm0', 'xmm1');
+        a.ucomis(width, xr, yr);
         a.setcc(cond === 'eq' ? 'e' : 'ne', 'eax');
         a.setcc(cond === 'eq' ? 'np' : 'p', 'ecx');
         cond === 'eq' ? a.and('eax', 'ecx') : a.or('eax', 'ecx');
         break;
-      case 'gt': a.ucomis(width, 'xmm0', 'xmm1'); a.setcc('a', 'eax'); break;
-      case 'ge': a.ucomis(width, 'xmm0', 'xmm1'); a.setcc('ae', 'eax'); break;
-      case 'lt': a.ucomis(width, 'xmm1', 'xmm0'); a.setcc('a', 'eax'); break;
-      case 'le': a.ucomis(width, 'xmm1', 'xmm0'); a.setcc('ae', 'eax'); break;
+      case 'gt': a.ucomis(width, xr, yr); a.setcc('a', 'eax'); break;
+      case 'ge': a.ucomis(width, xr, yr); a.setcc('ae', 'eax'); break;
+      case 'lt': a.ucomis(width, yr, xr); a.setcc('a', 'eax'); break;
+      case 'le': a.ucomis(width, yr, xr); a.setcc('ae', 'eax'); break;
     }
     a.movzx('eax', 'eax', 8);
     this.writeLoc(dst, 'rax');
@@ -540,49 +560,52 @@ export class X64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     switch (c.kind) {
       case 'promote':
-        this.readF('xmm0', x, 32);
-        a.cvtFloat(64, 'xmm0', 'xmm0');
-        this.writeF(dst, 'xmm0', 64);
+      case 'demote': {
+        const to: SseWidth = c.kind === 'promote' ? 64 : 32;
+        const src = this.floatIn(x, 'xmm0', to === 64 ? 32 : 64);
+        const d = this.floatOut(dst);
+        a.cvtFloat(to, d, src);
+        this.floatDone(dst, d, to);
         return;
-      case 'demote':
-        this.readF('xmm0', x, 64);
-        a.cvtFloat(32, 'xmm0', 'xmm0');
-        this.writeF(dst, 'xmm0', 32);
+      }
+      case 'convert': {
+        const d = this.floatOut(dst);
+        this.convertIntToFloat(c.double ? 64 : 32, c.wide, c.signed, x, d);
+        this.floatDone(dst, d, c.double ? 64 : 32);
         return;
-      case 'convert':
-        this.convertIntToFloat(c.double ? 64 : 32, c.wide, c.signed, x);
-        this.writeF(dst, 'xmm0', c.double ? 64 : 32);
-        return;
-      case 'trunc':
-        this.readF('xmm0', x, c.double ? 64 : 32);
-        if (c.signed) this.truncSigned(c.double ? 64 : 32, c.wide, c.saturating);
-        else if (c.wide) this.truncU64(c.double ? 64 : 32, c.saturating);
-        else this.truncU32(c.double ? 64 : 32, c.saturating);
+      }
+      case 'trunc': {
+        const width: SseWidth = c.double ? 64 : 32;
+        const src = this.floatIn(x, 'xmm0', width);
+        if (c.signed) this.truncSigned(width, c.wide, c.saturating, src);
+        else if (c.wide) this.truncU64(width, c.saturating, src);
+        else this.truncU32(width, c.saturating, src);
         this.writeLoc(dst, 'rax');
         return;
+      }
     }
   }
 
-  /** xmm0 ← the integer at `x` as a float (unsigned i64 as Cranelift's halve-and-double sequence). */
-  private convertIntToFloat(width: SseWidth, wide: boolean, signed: boolean, x: Loc): void {
+  /** d ← the integer at `x` as a float (unsigned i64 as Cranelift's halve-and-double sequence). */
+  private convertIntToFloat(width: SseWidth, wide: boolean, signed: boolean, x: Loc, d: Xmm): void {
     const a = this.asm;
-    a.sseLogic('xor', width, 'xmm0', 'xmm0'); // no dependency on xmm0's old upper lanes
+    a.sseLogic('xor', width, d, d); // no dependency on d's old upper lanes
     if (!wide) {
       // i32: signed from the 32-bit register; unsigned zero-extended to 64 bits, then signed.
       this.readLoc('eax', x);
-      a.cvtIntToFloat(width, 'xmm0', signed ? 'eax' : 'rax');
+      a.cvtIntToFloat(width, d, signed ? 'eax' : 'rax');
       return;
     }
     this.readLoc('rax', x);
     if (signed) {
-      a.cvtIntToFloat(width, 'xmm0', 'rax');
+      a.cvtIntToFloat(width, d, 'rax');
       return;
     }
     const large = a.newLabel();
     const done = a.newLabel();
     a.test('rax', 'rax');
     a.jcc('s', large);
-    a.cvtIntToFloat(width, 'xmm0', 'rax');
+    a.cvtIntToFloat(width, d, 'rax');
     a.jmp(done);
     a.bind(large);
     // Halve (keeping the low bit, so rounding stays correct), convert, double.
@@ -590,22 +613,22 @@ export class X64MacroAssembler implements MacroAssembler {
     a.shiftImm('shr', 'rcx', 1);
     a.andImm('eax', 1);
     a.or('rcx', 'rax');
-    a.cvtIntToFloat(width, 'xmm0', 'rcx');
-    a.sseArith('add', width, 'xmm0', 'xmm0');
+    a.cvtIntToFloat(width, d, 'rcx');
+    a.sseArith('add', width, d, d);
     a.bind(done);
   }
 
-  /** rax ← trunc(xmm0) as a signed integer (`wide`: i64), trapping or saturating as Wasm says. */
-  private truncSigned(width: SseWidth, wide: boolean, saturating: boolean): void {
+  /** rax ← trunc(src) as a signed integer (`wide`: i64), trapping or saturating as Wasm says. */
+  private truncSigned(width: SseWidth, wide: boolean, saturating: boolean, src: Xmm): void {
     const a = this.asm;
     const r = sized('rax', wide);
     const done = a.newLabel();
-    a.cvtFloatToInt(width, r, 'xmm0');
+    a.cvtFloatToInt(width, r, src);
     // cvtt gives the "integer indefinite" MIN for NaN and out-of-range inputs: `cmp r, 1`
     // overflows exactly when r is MIN, which is also the right answer for inputs near MIN.
     a.cmpImm(r, 1);
     a.jcc('no', done);
-    a.ucomis(width, 'xmm0', 'xmm0');
+    a.ucomis(width, src, src);
     if (saturating) {
       const notNan = a.newLabel();
       a.jcc('np', notNan);
@@ -614,7 +637,7 @@ export class X64MacroAssembler implements MacroAssembler {
       a.bind(notNan);
       // Negative: MIN is the answer; otherwise MAX (= ~MIN).
       a.sseLogic('xor', width, 'xmm1', 'xmm1');
-      a.ucomis(width, 'xmm1', 'xmm0');
+      a.ucomis(width, 'xmm1', src);
       a.jcc('a', done);
       a.not(r);
     } else {
@@ -625,10 +648,10 @@ export class X64MacroAssembler implements MacroAssembler {
       const exactBelow = width === 64 && !wide;
       const bound = exactBelow ? -(2 ** (n - 1)) - 1 : -(2 ** (n - 1));
       this.floatConst('xmm1', width, width === 64 ? f64Bits(bound) : BigInt(f32Bits(bound)));
-      a.ucomis(width, 'xmm0', 'xmm1');
+      a.ucomis(width, src, 'xmm1');
       a.jcc(exactBelow ? 'be' : 'b', a.deferredTrap('IntegerOverflow'));
       a.sseLogic('xor', width, 'xmm1', 'xmm1');
-      a.ucomis(width, 'xmm0', 'xmm1');
+      a.ucomis(width, src, 'xmm1');
       a.jcc('ae', a.deferredTrap('IntegerOverflow'));
       // The constant went through rax: put MIN back.
       a.movImm(r, wide ? 1n << 63n : 1n << 31n);
@@ -636,16 +659,16 @@ export class X64MacroAssembler implements MacroAssembler {
     a.bind(done);
   }
 
-  /** eax ← trunc(xmm0) as a u32: a 64-bit signed conversion covers the whole u32 range. */
-  private truncU32(width: SseWidth, saturating: boolean): void {
+  /** eax ← trunc(src) as a u32: a 64-bit signed conversion covers the whole u32 range. */
+  private truncU32(width: SseWidth, saturating: boolean, src: Xmm): void {
     const a = this.asm;
     const done = a.newLabel();
     if (saturating) {
       const zero = a.newLabel();
       a.sseLogic('xor', width, 'xmm1', 'xmm1');
-      a.ucomis(width, 'xmm0', 'xmm1');
+      a.ucomis(width, src, 'xmm1');
       a.jcc('be', zero); // NaN (CF = ZF = 1), negative or zero
-      a.cvtFloatToInt(width, 'rax', 'xmm0');
+      a.cvtFloatToInt(width, 'rax', src);
       a.movImm32('ecx', 0xffffffff);
       a.cmp('rax', 'rcx');
       a.jcc('be', done); // unsigned: MIN (x ≥ 2^63) is above
@@ -654,9 +677,9 @@ export class X64MacroAssembler implements MacroAssembler {
       a.bind(zero);
       a.xor('eax', 'eax');
     } else {
-      a.ucomis(width, 'xmm0', 'xmm0');
+      a.ucomis(width, src, src);
       a.jcc('p', a.deferredTrap('BadConversionToInteger'));
-      a.cvtFloatToInt(width, 'rax', 'xmm0');
+      a.cvtFloatToInt(width, 'rax', src);
       // In range exactly when the 64-bit result has no bit above 31 (negatives and MIN do).
       a.mov('rcx', 'rax');
       a.shiftImm('shr', 'rcx', 32);
@@ -665,8 +688,8 @@ export class X64MacroAssembler implements MacroAssembler {
     a.bind(done);
   }
 
-  /** rax ← trunc(xmm0) as a u64: below 2^63 a signed conversion, above it one of x − 2^63. */
-  private truncU64(width: SseWidth, saturating: boolean): void {
+  /** rax ← trunc(src) as a u64: below 2^63 a signed conversion, above it one of x − 2^63. */
+  private truncU64(width: SseWidth, saturating: boolean, src: Xmm): void {
     const a = this.asm;
     const large = a.newLabel();
     const done = a.newLabel();
@@ -674,19 +697,19 @@ export class X64MacroAssembler implements MacroAssembler {
     if (saturating) {
       const positive = a.newLabel();
       a.sseLogic('xor', width, 'xmm1', 'xmm1');
-      a.ucomis(width, 'xmm0', 'xmm1');
+      a.ucomis(width, src, 'xmm1');
       a.jcc('a', positive);
       a.xor('eax', 'eax'); // NaN, negative or zero
       a.jmp(done);
       a.bind(positive);
     } else {
-      a.ucomis(width, 'xmm0', 'xmm0');
+      a.ucomis(width, src, src);
       a.jcc('p', a.deferredTrap('BadConversionToInteger'));
     }
     this.floatConst('xmm1', width, width === 64 ? f64Bits(2 ** 63) : BigInt(f32Bits(2 ** 63)));
-    a.ucomis(width, 'xmm0', 'xmm1');
+    a.ucomis(width, src, 'xmm1');
     a.jcc('ae', large);
-    a.cvtFloatToInt(width, 'rax', 'xmm0');
+    a.cvtFloatToInt(width, 'rax', src);
     if (!saturating) {
       // x ≤ -1 truncates to a negative number (x in (-1, 0) gives 0).
       a.test('rax', 'rax');
@@ -694,7 +717,10 @@ export class X64MacroAssembler implements MacroAssembler {
     }
     a.jmp(done);
     a.bind(large);
-    a.sseArith('sub', width, 'xmm0', 'xmm1'); // exact: x ≥ 2^63 has no bits below 2^(63-52)
+    // x − 2^63 in scratch (src may be a live value's register); exact: x ≥ 2^63 has no bits
+    // below 2^(63-52).
+    if (src !== 'xmm0') a.movaps('xmm0', src);
+    a.sseArith('sub', width, 'xmm0', 'xmm1');
     a.cvtFloatToInt(width, 'rax', 'xmm0');
     a.test('rax', 'rax');
     a.jcc('s', overflow); // x − 2^63 ≥ 2^63: x ≥ 2^64
