@@ -15,8 +15,8 @@
  * Both sides measure a warm run, warmed the same way: the harness makes WARM_CALLS untimed
  * calls before it times any; the Machine runs with `accumulate` (predictor, caches and
  * scoreboard carry over from call to call), makes the same untimed calls — in detailed mode
- * stopping early once a call's cycles are within WARM_SETTLED of the call before (nothing left
- * to learn) — and reports the next call's cycles. Host samples bracket each call between two
+ * stopping early once WARM_SETTLED_CALLS calls in a row are each within WARM_SETTLED of the call
+ * before (nothing left to learn) — and reports the next call's cycles. Host samples bracket each call between two
  * calibration runs (a chain of dependent adds), drop samples whose brackets disagree by more
  * than 2 % and take the least median of five runs of consecutive samples (ROBUST_STATISTIC_C).
  */
@@ -72,8 +72,13 @@ const SEED = 7;
  * The host figure is taken after this many calls, and the model is warmed by the same calls.
  */
 export const WARM_CALLS = 30;
-/** Detailed mode stops warming once a call's cycles differ from the previous call's by less than this fraction. */
+/**
+ * Detailed mode stops warming once WARM_SETTLED_CALLS calls in a row each differ from the call
+ * before by less than WARM_SETTLED (a predictor still learning improves unevenly: one call
+ * alone can differ little from the one before).
+ */
 const WARM_SETTLED = 0.001;
+const WARM_SETTLED_CALLS = 3;
 const C_PROGRAMS = ['prog_sort', 'prog_primes', 'prog_matrix', 'prog_crc32', 'prog_fnv1a', 'prog_all'];
 
 /** Wasm programs: one exported leaf function `run(n: i32) -> i64` each, over one page of memory. */
@@ -215,6 +220,7 @@ ${C_PROGRAMS.map((p) => `  MEASURE("${p}", ${p}(${SEED}));`).join('\n')}
 function warmCall(mode: 'fast' | 'detailed', call: () => bigint, cycles: () => number): { cycles: number; result: bigint; warmCalls: number } {
   let before = 0;
   let last = -1;
+  let settled = 0;
   let warmCalls = 0;
   while (warmCalls < (mode === 'fast' ? 1 : WARM_CALLS)) {
     call();
@@ -222,7 +228,8 @@ function warmCall(mode: 'fast' | 'detailed', call: () => bigint, cycles: () => n
     const now = cycles();
     const spent = now - before;
     before = now;
-    if (last >= 0 && Math.abs(spent - last) <= WARM_SETTLED * last) break;
+    settled = last >= 0 && Math.abs(spent - last) <= WARM_SETTLED * last ? settled + 1 : 0;
+    if (settled >= WARM_SETTLED_CALLS) break;
     last = spent;
   }
   const result = call();
