@@ -18,12 +18,14 @@ export {
   type FuncType, type GlobalType, type MemoryType, type TableType, type ValType, type RefType,
   type CycleOptions, type CycleReport,
   openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
-  openModule, moduleFormatOf, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
+  openModule, moduleFormatOf, chooseInvocation, callInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
   instantiateGcAtHost, type GcAtHost, type GcAtHostOptions, type GcAtHostRun,
 } from './runtime/api.ts';
 
 // Errors: every class a call of this API can throw. StackscopeError is the base of all of them.
 export { StackscopeError } from './isa/error.ts';
+// Float values as bits (Func.callRaw), and as the spec tests spell them.
+export { floatBits, floatFromBits, formatFloat, parseFloatText } from './compiler/frontend/float-bits.ts';
 export { WasmTrap, RuntimeError, InstantiationError, StoreClosedError, TRAP_CODE_NAMES, type TrapCode } from './runtime/errors.ts';
 export { ImageModuleError } from './runtime/image-module.ts';
 export { TrampolineError } from './runtime/trampolines.ts';

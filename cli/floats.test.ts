@@ -10,7 +10,8 @@ const WAT = scratchFile('floats.wat', `(module
   (func (export "half") (param f32) (result f32) (call $print_f32 (local.get 0)) (f32.mul (local.get 0) (f32.const 0.5)))
   (func (export "div") (param f64 f64) (result f64) (f64.div (local.get 0) (local.get 1)))
   (func (export "bits") (param f32) (result i32) (i32.reinterpret_f32 (local.get 0)))
-  (func (export "nan") (result f32) (f32.const -nan:0x600001))
+  (func (export "nan") (result f32) (f32.const -nan:0x200001))
+  (func (export "same") (param f32) (result f32) (local.get 0))
   (func (export "nan64") (result f64) (f64.const nan:0x8000000000123))
   (func (export "toInt") (param f64) (result i32) (i32.trunc_f64_s (local.get 0))))`);
 
@@ -27,8 +28,10 @@ for (const arch of ARCHES) {
     t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'bits', '-0')).stdout, /result: -2147483648 \(i32\)/);
     t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'bits', '1e-45')).stdout, /result: 1 \(i32\)/);
     const json = JSON.parse((await cli('run', WAT, '--arch', arch, '--invoke', 'nan', '--json')).stdout);
-    // A quiet NaN keeps its sign and payload on its way to the CLI (a JS number).
-    t.deepEqual(json.result, { type: 'f32', value: '-nan:0x600001' });
+    // Numeric signatures go through Func.callRaw: even an f32 signalling NaN keeps its bits.
+    t.deepEqual(json.result, { type: 'f32', value: '-nan:0x200001' });
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'same', 'nan:0x1')).stdout, /result: nan:0x1 \(f32\)/);
+    t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'bits', 'nan:0x200000')).stdout, /result: 2141192192 \(i32\)/);
     t.regex((await cli('run', WAT, '--arch', arch, '--invoke', 'nan64')).stdout, /result: nan:0x8000000000123 \(f64\)/);
   });
 

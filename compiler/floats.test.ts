@@ -201,7 +201,17 @@ function build(): { wat: string; cases: Case[] } {
       for (const a of values) cases.push({ name: op, fn, args: [a], argTypes: [from], resultType: to, expect: { bits: a } });
     });
   }
-  return { wat: `(module ${funcs.join('\n')})`, cases };
+  // Memory keeps every bit (float_memory's rule): store as float, load as float and as integer.
+  for (const t of ['f32', 'f64'] as const) {
+    const it = t === 'f32' ? 'i32' : 'i64';
+    add(`(param ${t}) (result ${t})`, `(${t}.store offset=3 (i32.const 5) (local.get 0)) (${t}.load offset=8 (i32.const 0))`, (fn) => {
+      for (const a of FLOAT_VALUES[t]) cases.push({ name: `${t}.store/${t}.load`, fn, args: [a], argTypes: [t], resultType: t, expect: { bits: a } });
+    });
+    add(`(param ${it}) (result ${t})`, `(${it}.store (i32.const 16) (local.get 0)) (${t}.load (i32.const 16))`, (fn) => {
+      for (const a of FLOAT_VALUES[t]) cases.push({ name: `${it}.store/${t}.load`, fn, args: [a], argTypes: [it], resultType: t, expect: { bits: a } });
+    });
+  }
+  return { wat: `(module (memory 1) ${funcs.join('\n')})`, cases };
 }
 
 /** Narrow arguments arrive with garbage in the upper half, as the Wasm ABI allows. */

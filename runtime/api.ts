@@ -20,6 +20,6 @@ export type { FuncType, GlobalType, MemoryType, TableType, ValType, RefType } fr
 export type { CycleOptions, CycleReport } from '../simulator/timing/cycles.ts';
 export {
   openSession, sessionArch, HostImportError, SessionArchError, DEFAULT_HOST_IMPORTS, type Session, type SessionOptions,
-  openModule, moduleFormatOf, chooseInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
+  openModule, moduleFormatOf, chooseInvocation, callInvocation, invokeArgsOf, InvokeArgError, type OpenedModule, type Invocation,
   instantiateGcAtHost, type GcAtHost, type GcAtHostOptions, type GcAtHostRun,
 } from './session.ts';

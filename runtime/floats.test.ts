@@ -75,6 +75,13 @@ for (const arch of ARCHES) {
           t.is(e?.code, code, `toI32(${arg})`);
         }
         t.throws(() => instance.getFunc('hypot').call(1n, 2), { message: /expected f64/ });
+        // Exact bits through Func.callRaw: signalling NaNs keep their payloads both ways.
+        t.is(instance.getFunc('nearest').callRaw(0x7fa00001n), 0x7fe00001n, 'nearest quiets a NaN, keeping its payload (an arithmetic NaN)');
+        t.is(instance.getFunc('roundTripMemory').callRaw(0x7ff4000000000001n), 0x7ffc000000000000n, 'demote/promote: arithmetic NaN');
+        t.is(instance.getFunc('toI32Sat').callRaw(0xffc00000n), 0n);
+        t.is(instance.getFunc('mix').callRaw(1n, 0x3f800000n, 1n, 0x3ff0000000000000n), 0x40800000n);
+        t.is(instance.getFunc('bumpGlobals').callRaw(), null);
+        t.throws(() => instance.getFunc('hypot').callRaw(1n), { message: /takes 2 arguments/ });
       } finally {
         store.close();
       }

@@ -3,7 +3,7 @@
  * what a host function sees of its caller.
  */
 import { hex } from '../isa/error.ts';
-import type { FuncType, ValType } from '../compiler/frontend/module.ts';
+import { valueBytes, type FuncType, type ValType } from '../compiler/frontend/module.ts';
 import { VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import type { GcReport } from '../gc/collector.ts';
 import type { HostCall } from '../simulator/machine.ts';
@@ -151,10 +151,44 @@ export class Func {
     const s = this.store;
     this.checkArgs(args);
     if (this.host) return this.callHost(args);
+    const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
+    const result = this.callArray(raws);
+    return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+  }
+
+  /**
+   * Calls with raw bits in and out, like wasmtime's `Func::call_unchecked` over ValRaw: i32 and
+   * f32 values are their 32 bits, i64 and f64 values their 64 bits, as unsigned bigints; the
+   * result is null when there is none. This is how floats cross the API exactly: a JS number
+   * cannot carry every NaN (an f32 signalling NaN gains its quiet bit on the way, and V8 quiets
+   * NaNs stored in arrays). Only for functions whose parameters and results are all numbers.
+   */
+  callRaw(...args: readonly bigint[]): bigint | null {
+    assertOpen(this.store);
+    const s = this.store;
+    const { params, results } = this.type;
+    if (![...params, ...results].every((t) => t === 'i32' || t === 'i64' || t === 'f32' || t === 'f64')) {
+      throw new RuntimeError('Func.callRaw', `${formatFuncType(this.type)} has a reference parameter or result; use Func.call`);
+    }
+    if (args.length !== params.length) throw new RuntimeError('Func.callRaw', `${formatFuncType(this.type)} takes ${params.length} arguments, got ${args.length}`);
+    const raws = args.map((a, i) => {
+      if (typeof a !== 'bigint') throw new RuntimeError('Func.callRaw', `argument ${i}: expected the bits of a ${params[i]} as a bigint, got ${typeof a}`);
+      return BigInt.asUintN(8 * valueBytes(params[i]), a);
+    });
+    if (this.host) {
+      const r = this.callHost(raws.map((b, i) => fromRaw(s, params[i], b)));
+      return results.length === 0 ? null : toRaw(s, results[0], r, 'host function result');
+    }
+    const result = this.callArray(raws);
+    return results.length === 0 ? null : BigInt.asUintN(8 * valueBytes(results[0]), result);
+  }
+
+  /** The array call with raw arguments: roots externrefs, fills the ValRaw buffer, returns slot 0. */
+  private callArray(raws: readonly bigint[]): bigint {
+    const s = this.store;
     const internals = storeInternals(s);
     const arrayCall = this.field(VMFuncRefLayout.arrayCall);
     const vmctx = this.vmctx;
-    const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
     collectIfTableCannotHold(s, this.externRefArgs(raws));
     const mark = internals.valRaw.mark;
     const slots = Math.max(this.type.params.length, this.type.results.length);
@@ -165,7 +199,7 @@ export class Func {
         writeValRaw(s.machine, buf, i, r);
       });
       internals.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
-      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], readValRaw(s.machine, buf, 0));
+      return readValRaw(s.machine, buf, 0);
     } finally {
       internals.valRaw.pop(mark);
     }

@@ -96,7 +96,8 @@ export function funcTypeText(t: FuncType): string {
 
 /** A result or argument value as text (as the print import shows it); with its type, floats
  * are spelled as the spec tests spell them (formatFloat: `2.5`, `-0`, `inf`, `nan:0x200000`). */
-export function valText(v: Val, type?: ValType): string {
+export function valText(v: Val, type?: ValType, bits?: bigint | null): string {
+  if ((type === 'f32' || type === 'f64') && typeof bits === 'bigint') return formatFloat(type, bits);
   if ((type === 'f32' || type === 'f64') && typeof v === 'number') return formatFloat(type, floatBits(type, v));
   if (v === null) return 'null';
   if (v instanceof ExternRef) return `externref ${describeValue(v.value)}`;
@@ -246,6 +247,30 @@ export interface Invocation {
   name: string;
   func: Func;
   args: Val[];
+  /**
+   * The arguments' exact bits when every parameter and result of the function is a number:
+   * `callInvocation` then calls through Func.callRaw, so float arguments and results keep every NaN
+   * payload (a JS number cannot carry an f32 signalling NaN).
+   */
+  raw?: bigint[];
+}
+
+/** Whether every parameter and result of `type` is a number (i32, i64, f32, f64). */
+function numericOnly(type: FuncType): boolean {
+  return [...type.params, ...type.results].every((t) => t === 'i32' || t === 'i64' || t === 'f32' || t === 'f64');
+}
+
+/**
+ * Calls an invocation: through Func.callRaw when it has raw arguments, else Func.call.
+ * `bits` is the raw result then (null: no result), undefined otherwise.
+ */
+export function callInvocation(target: Invocation): { value: Val; bits?: bigint | null } {
+  if (!target.raw) return { value: target.func.call(...target.args) };
+  const bits = target.func.callRaw(...target.raw);
+  const t = target.func.type.results[0];
+  if (bits === null || t === undefined) return { value: null, bits: null };
+  const value: Val = t === 'i32' ? Number(BigInt.asIntN(32, bits)) : t === 'i64' ? BigInt.asIntN(64, bits) : floatFromBits(t as 'f32' | 'f64', bits);
+  return { value, bits };
 }
 
 /** An integer as text: decimal or 0x-hex, optionally negative, at most 64 bits (two's complement). */
@@ -320,7 +345,12 @@ export function chooseInvocation(session: Pick<Session, 'module' | 'instance' | 
     throw new InvokeArgError(`${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
   }
   const func = session.instance.getFunc(invoke.name);
-  return { name: invoke.name, func, args: invokeArgsOf(session.store, invoke.name, func.type, invoke.args) };
+  const args = invokeArgsOf(session.store, invoke.name, func.type, invoke.args);
+  if (!numericOnly(func.type)) return { name: invoke.name, func, args };
+  // Exact bits: integers from their values, floats from their text (every NaN payload kept).
+  const raw = func.type.params.map((t, i) =>
+    t === 'f32' || t === 'f64' ? parseFloatText(t, invoke.args[i])! : BigInt.asUintN(t === 'i32' ? 32 : 64, BigInt(args[i] as number | bigint)));
+  return { name: invoke.name, func, args, raw };
 }
 
 /** One collection `stackscope gc` ran at its host import. */

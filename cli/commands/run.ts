@@ -12,7 +12,7 @@ import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
 import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
 import {
-  HostImportError, InvokeArgError, SessionArchError, chooseInvocation, moduleFormatOf, openModule, openSession, sessionArch, valText, type Invocation, type Session,
+  HostImportError, InvokeArgError, SessionArchError, chooseInvocation, callInvocation, moduleFormatOf, openModule, openSession, sessionArch, valText, type Invocation, type Session,
 } from '../../runtime/session.ts';
 
 export { valText } from '../../runtime/session.ts';
@@ -188,7 +188,8 @@ export function chooseInvoke(session: Session, invoke: { name: string; args: str
   }
 }
 
-export function valJson(type: ValType, v: Val): { type: ValType; value: string | number | null } {
+export function valJson(type: ValType, v: Val, bits?: bigint | null): { type: ValType; value: string | number | null } {
+  if ((type === 'f32' || type === 'f64') && typeof bits === 'bigint') return { type, value: valText(v, type, bits) };
   if (v === null) return { type, value: null };
   if (v instanceof ExternRef) return { type, value: describeValue(v.value) };
   if (v instanceof Func) return { type, value: 'funcref' };
@@ -365,9 +366,10 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     let report: CycleReport | undefined;
     const gcsBefore = session.gcs.length;
     // Described before the call: externref arguments are released after it.
-    const argsJson = target ? target.args.map((a, i) => valJson(target.func.type.params[i], a)) : [];
+    const argsJson = target ? target.args.map((a, i) => valJson(target.func.type.params[i], a, target.raw?.[i])) : [];
+    let resultBits: bigint | null | undefined;
     try {
-      if (target) result = target.func.call(...target.args);
+      if (target) ({ value: result, bits: resultBits } = callInvocation(target));
     } catch (e) {
       if (!isTrap(e)) throw e;
       trap = e;
@@ -376,7 +378,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       if (recorder) {
         const resultType = target?.func.type.results[0];
         const outcome = trap ? describeTrap(trap).lines[0]
-          : !target ? 'nothing invoked' : `${target.name}(${target.args.map((a, i) => valText(a, target.func.type.params[i])).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result, resultType)}`;
+          : !target ? 'nothing invoked' : `${target.name}(${target.args.map((a, i) => valText(a, target.func.type.params[i], target.raw?.[i])).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result, resultType, resultBits)}`;
         html!.add(recorder.finish({ output: lines, outcome }));
       }
       // The invoked call's cycles (instantiation's start function was an entry of its own).
@@ -391,7 +393,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       out.json({
         arch: session.arch, module: session.file,
         invoke: target ? { name: target.name, args: argsJson } : null,
-        result: trap || !target || resultType === undefined ? null : valJson(resultType, result),
+        result: trap || !target || resultType === undefined ? null : valJson(resultType, result, resultBits),
         instructions: Number(instructions), trap: t ? t.json : null, output: printed,
         ...(report ? { cycles: cycleReportJson(report) } : {}),
         gcs: gcsToJson(gcs, explainGc),
@@ -400,7 +402,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     } else {
       if (tracer) for (const line of renderTrace(tracer)) out.text(line);
       if (!target) out.text(`instantiated ${session.file} on ${session.arch}; nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
-      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result, resultType)} (${resultType})`}\ninstructions: ${instructions}`);
+      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result, resultType, resultBits)} (${resultType})`}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (report) for (const line of cycleReportText(report)) out.text(line);
       if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);
