@@ -45,6 +45,38 @@ export class CodeSpace {
     return piece;
   }
 
+  /**
+   * Places several pieces at once, side by side in one chunk, with one write: Machine.writeBytes
+   * has the engine drop translated code over the range it writes, and Unicorn takes about a
+   * tenth of a millisecond for each such request, however small the range.
+   */
+  placeAll(items: ReadonlyArray<{ name: string; assembled: AssembledCode }>): PlacedCode[] {
+    const offsets: number[] = [];
+    let size = 0;
+    for (const { name, assembled } of items) {
+      if (assembled.relocations.length > 0) {
+        throw new RuntimeError(name, `generated code has ${assembled.relocations.length} unresolved relocations`);
+      }
+      offsets.push(size);
+      size += (assembled.code.length + 15) & ~15;
+    }
+    if (size === 0) return [];
+    if (this.region === undefined || this.used + size > this.region.size) {
+      this.region = this.machine.map(`${this.name}#${this.chunks++}`, Math.max(CHUNK, size), PROT_READ | PROT_EXEC);
+      this.used = 0;
+    }
+    const bytes = new Uint8Array(size);
+    items.forEach(({ assembled }, i) => bytes.set(assembled.code, offsets[i]));
+    const base = this.region.address + BigInt(this.used);
+    this.machine.writeBytes(base, bytes);
+    this.used += size;
+    return items.map(({ name, assembled }, i) => {
+      const piece = { address: base + BigInt(offsets[i]), size: assembled.code.length, name };
+      this.pieces.push(piece);
+      return piece;
+    });
+  }
+
   /** `name+0xoff` for an address inside placed code. */
   symbolize(address: bigint): string | undefined {
     for (let i = this.pieces.length - 1; i >= 0; i--) {

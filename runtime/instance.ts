@@ -42,15 +42,15 @@ export class Instance {
       internals.placeModule(module, placed);
       internals.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }
-    const code: DefinedFunctionCode[] = wasm.functions.map((fn, i) => {
+    // Entry trampolines of every function that can have them, placed together.
+    const callable = wasm.functions.map((fn, i) => ({ type: fn.type, wasmCall: placed!.functionAddresses[i], name: `${module.name ?? 'module'}!${fn.index}` }))
+      .filter((f) => f.type.results.length <= 1);
+    const entries = internals.trampolines.entryTrampolines(callable);
+    const entryOf = new Map(callable.map((f, k) => [f.wasmCall, entries[k]]));
+    const code: DefinedFunctionCode[] = wasm.functions.map((_, i) => {
       const wasmCall = placed!.functionAddresses[i];
-      const label = `${module.name ?? 'module'}!${fn.index}`;
-      const callable = fn.type.results.length <= 1;
-      return {
-        wasmCall,
-        nativeCall: callable ? internals.trampolines.nativeToWasm(fn.type, wasmCall, label) : 0n,
-        arrayCall: callable ? internals.trampolines.arrayToWasm(fn.type, wasmCall, label) : 0n,
-      };
+      const entry = entryOf.get(wasmCall);
+      return { wasmCall, nativeCall: entry?.nativeCall ?? 0n, arrayCall: entry?.arrayCall ?? 0n };
     });
     this.vm = new VMContextInstance(internals.env, wasm, code, resolved, module.code);
     internals.instances.set(this.vm.address, this);

@@ -419,6 +419,27 @@ export class Trampolines {
     return this.cached(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => assembleNativeToWasm(this.arch, type, wasmCall));
   }
 
+  /**
+   * The native-to-wasm and array-to-wasm trampolines of several functions (an instance's),
+   * those not placed yet assembled and placed together (CodeSpace.placeAll).
+   */
+  entryTrampolines(functions: ReadonlyArray<{ type: FuncType; wasmCall: bigint; name: string }>): Array<{ nativeCall: bigint; arrayCall: bigint }> {
+    const missing: Array<{ key: string; name: string; assembled: AssembledCode }> = [];
+    const queued = new Set<string>();
+    const want = (key: string, name: string, make: () => AssembledCode): void => {
+      if (this.cache.has(key) || queued.has(key)) return;
+      queued.add(key);
+      missing.push({ key, name, assembled: make() });
+    };
+    for (const { type, wasmCall, name } of functions) {
+      want(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => assembleNativeToWasm(this.arch, type, wasmCall));
+      want(`a2w:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall));
+    }
+    const placed = this.code.placeAll(missing);
+    missing.forEach((m, i) => this.cache.set(m.key, placed[i].address));
+    return functions.map(({ wasmCall }) => ({ nativeCall: this.cache.get(`n2w:${wasmCall}`)!, arrayCall: this.cache.get(`a2w:${wasmCall}`)! }));
+  }
+
   wasmToNative(type: FuncType): bigint {
     const key = funcTypeKey(type);
     return this.cached(`w2n:${key}`, `wasm_to_native_trampoline[${key}]`, () => assembleWasmToNative(this.arch, type));

@@ -251,6 +251,11 @@ export class Machine {
   private readonly callRegisters: CallRegisters | undefined;
   /** Unicorn ids of the result registers, in `results` order. */
   private readonly resultIds: number[];
+  /** Index in the engine's read list of the first integer argument register (FP is at
+   * 2 + resultIds.length, the link register after it). */
+  private readonly readArgsAt: number = 0;
+  /** The arguments hostCall read for the host function about to be called. */
+  private hostArgs: bigint[] | undefined;
   private readonly siteHookHandles = new Map<bigint, HookHandle>();
   /** AArch64 loads and stores through SP, by PC: hooked only while SP is unaligned. */
   private readonly spAccessSites = new Map<bigint, SystemInstruction>();
@@ -297,9 +302,14 @@ export class Machine {
       });
     }
     if (this.engine.startCall && this.engine.callRegisters) {
-      // Every call reads back PC, SP and the result registers at its stop.
+      // Every call reads back PC, SP and the result registers at its stop, then what a host
+      // function call needs (FP, the link register, the integer argument registers): a host
+      // call's round trip is one native call (see run).
       this.callRegisters = this.engine.callRegisters;
-      const ids = [this.id[this.regs.pc], this.id[this.regs.sp], ...this.resultIds];
+      const ids = [this.id[this.regs.pc], this.id[this.regs.sp], ...this.resultIds, this.id[this.regs.fp]];
+      if (this.regs.lr !== undefined) ids.push(this.id[this.regs.lr]);
+      this.readArgsAt = ids.length;
+      ids.push(...this.argIds);
       ids.forEach((id, i) => (this.callRegisters!.readIds[i] = id));
       this.callRegisters.readCount = ids.length;
     }
@@ -904,8 +914,7 @@ export class Machine {
       }
       const host = this.hostAt(stub);
       if (!host) throw this.trap('breakpoint', stub);
-      this.invokeHost(host, stub);
-      fresh = false;
+      fresh = this.returnFromHost(this.invokeHost(host, stub, read));
       this.harnessInstructions += 2n;
       pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
     }
@@ -961,21 +970,72 @@ export class Machine {
     return fallback;
   }
 
-  private invokeHost(host: HostFunctionInfo & { fn: HostFunction }, stub: bigint): void {
-    const args: bigint[] = new Array(host.arity);
-    const nReg = Math.min(host.arity, this.argIds.length);
-    if (nReg > 0) {
-      this.engine.regReadBatch(this.argIds, this.argBuf);
-      for (let i = 0; i < nReg; i++) args[i] = this.argBuf[i];
+  /**
+   * Sets the result register for the resumption after a host call; true when the resumption
+   * goes through the engine's one-round-trip call, which writes it, runs and reads the
+   * registers at the next stop in one native call (a host function may have made nested
+   * calls: the batch is filled again here).
+   */
+  private returnFromHost(result: bigint): boolean {
+    const value = BigInt.asUintN(64, result);
+    const batch = this.callRegisters;
+    if (!batch) {
+      this.engine.regWrite(this.id[this.regs.intResult], value);
+      return false;
     }
-    const sp = this.sp();
+    batch.writeCount = 0;
+    this.putReg(batch, this.id[this.regs.intResult], value);
+    return true;
+  }
+
+  /**
+   * Calls a host function with the guest's arguments and returns its result. Its frame is one
+   * per re-entry level (thousands deep): the arguments and the HostCall are made by hostCall.
+   */
+  private invokeHost(host: HostFunctionInfo & { fn: HostFunction }, stub: bigint, read: BigUint64Array | undefined): bigint {
+    const call = this.hostCall(host, stub, read);
+    const result = host.fn(this.hostArgs!, call);
+    if (typeof result === 'bigint') return result;
+    if (typeof result === 'number') return BigInt(Math.trunc(result));
+    if (typeof result === 'boolean') return result ? 1n : 0n;
+    return 0n;
+  }
+
+  /**
+   * The HostCall of a host function call, with its arguments left in `hostArgs`. `read`: the
+   * registers the engine read at the stop (PC, SP, results, FP, LR, arguments; 128-bit
+   * slots), else they are read from the engine.
+   */
+  private hostCall(host: HostFunctionInfo & { fn: HostFunction }, stub: bigint, read: BigUint64Array | undefined): HostCall {
+    const args: bigint[] = new Array(host.arity);
+    this.hostArgs = args;
+    const nReg = Math.min(host.arity, this.argIds.length);
+    let sp: bigint;
+    let fp: bigint;
+    let lr = 0n;
+    if (read) {
+      const at = this.readArgsAt;
+      for (let i = 0; i < nReg; i++) args[i] = read[2 * (at + i)];
+      sp = read[2];
+      const fpAt = 2 + this.resultIds.length;
+      fp = read[2 * fpAt];
+      if (this.regs.lr !== undefined) lr = read[2 * (fpAt + 1)];
+    } else {
+      if (nReg > 0) {
+        this.engine.regReadBatch(this.argIds, this.argBuf);
+        for (let i = 0; i < nReg; i++) args[i] = this.argBuf[i];
+      }
+      sp = this.sp();
+      fp = this.fp();
+      if (this.regs.lr !== undefined) lr = this.reg(this.regs.lr);
+    }
     const returnAddress = this.regs.returnAddress === 'stack'
       ? (this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n)
-      : this.reg(this.regs.lr!);
+      : lr;
     let callSite: bigint | undefined;
     const machine = this;
     const call: HostCall = {
-      machine: this, name: host.name, sp, fp: this.fp(), returnAddress,
+      machine: this, name: host.name, sp, fp, returnAddress,
       get callSite() { return (callSite ??= machine.callSiteBefore(returnAddress, stub)); },
     };
     // AAPCS64 requires a 16-byte aligned SP at every public interface; the hardware checks
@@ -992,12 +1052,7 @@ export class Machine {
         args[i] = this.readU64(at);
       }
     }
-    const result = host.fn(args, call);
-    let value = 0n;
-    if (typeof result === 'bigint') value = result;
-    else if (typeof result === 'number') value = BigInt(Math.trunc(result));
-    else if (typeof result === 'boolean') value = result ? 1n : 0n;
-    this.engine.regWrite(this.id[this.regs.intResult], BigInt.asUintN(64, value));
+    return call;
   }
 
   // ---- traps ------------------------------------------------------------------------------

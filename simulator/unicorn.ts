@@ -354,6 +354,8 @@ class UnicornEngine implements CpuEngine {
   private readonly io = Buffer.alloc(IO_BYTES);
   private readonly ioU32 = new Uint32Array(this.io.buffer, this.io.byteOffset, IO_BYTES / 4);
   private readonly ioWords = new BigUint64Array(this.io.buffer, this.io.byteOffset, 2);
+  /** Addresses of the io block's read slots, for uc_reg_read_batch. */
+  private readPointers: BigUint64Array | undefined;
   readonly callRegisters: CallRegisters = {
     writeIds: new Int32Array(this.io.buffer, this.io.byteOffset + IO_WRITE_IDS, IO_REGS),
     writeValues: new BigUint64Array(this.io.buffer, this.io.byteOffset + IO_WRITE_VALUES, 2 * IO_REGS),
@@ -695,10 +697,13 @@ class UnicornEngine implements CpuEngine {
 
   private readCallRegisters(): void {
     const regs = this.callRegisters;
-    for (let i = 0; i < regs.readCount; i++) {
-      this.check('uc_reg_read', this.lib.regRead(this.uc, regs.readIds[i], this.regBuf));
-      regs.readValues[2 * i] = this.regBuf[0];
+    if (!this.readPointers) {
+      // The io block is off the V8 heap (over 64 bytes): its slots' addresses are stable.
+      const base = BigInt(koffi.address(this.io) as bigint) + BigInt(IO_READ_VALUES);
+      this.readPointers = BigUint64Array.from({ length: IO_REGS }, (_, i) => base + BigInt(16 * i));
     }
+    for (let i = 0; i < regs.readCount; i++) regs.readValues[2 * i + 1] = 0n;
+    this.check('uc_reg_read_batch', this.lib.regReadBatch(this.uc, regs.readIds, this.readPointers, regs.readCount));
   }
 
   stopOnInterrupts(): void {

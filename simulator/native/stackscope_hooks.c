@@ -87,6 +87,7 @@ typedef struct {
   block_entry *table; /* open addressing, linear probing; address 0 marks an empty slot */
   uint64_t capacity;  /* power of two */
   uint64_t used;
+  uint32_t max_size;  /* the largest block size ever registered (bounds ss_forget_range's probes) */
   int64_t deadline_ns;           /* copy of the state's, taken by ss_sync_in */
   int budgeted;                  /* the budget is finite */
   uint64_t reserve;              /* budget instructions granted to no block */
@@ -556,6 +557,7 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
   e->size = size;
   e->icount = icount;
   e->cost_milli = cost_milli;
+  if (size > c->max_size) c->max_size = size;
   return 0;
 }
 
@@ -578,8 +580,32 @@ void ss_reset_counts(void *ctx) {
 }
 
 /* Forgets every block that overlaps [lo, hi): their code was rewritten. */
+/* Whether a registered block overlaps [lo, hi): by looking up every address a block
+ * overlapping it could start at when there are fewer of those than table slots, else by a
+ * pass over the table. */
+static bool overlaps_range(ctx_t *c, uint64_t lo, uint64_t hi) {
+  if (hi <= lo || c->used == 0) return false;
+  uint64_t first = lo > c->max_size ? lo - c->max_size + 1 : 1;
+  if (hi - first < c->capacity) {
+    for (uint64_t a = first; a < hi; a++) {
+      block_entry *e = find(c, a);
+      if (e && a + e->size > lo) return true;
+    }
+    return false;
+  }
+  for (uint64_t i = 0; i < c->capacity; i++) {
+    block_entry *e = &c->table[i];
+    if (e->address != 0 && e->address < hi && e->address + e->size > lo) return true;
+  }
+  return false;
+}
+
 void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
   ctx_t *c = ctx;
+  /* New code is mostly placed where none ran before (a fuzz campaign places trampolines for
+   * every program): then there is nothing to forget, and the rebuild below, which also unbinds
+   * every inline counter, is skipped. */
+  if (!overlaps_range(c, lo, hi)) return;
   uint64_t last_address = c->last ? c->last->address : 0;
   block_entry *old = c->table;
   uint64_t cap = c->capacity;
