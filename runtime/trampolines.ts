@@ -420,8 +420,8 @@ export class Trampolines {
   }
 
   /**
-   * The native-to-wasm and array-to-wasm trampolines of several functions (an instance's),
-   * those not placed yet assembled and placed together (CodeSpace.placeAll).
+   * The native-to-wasm and (v17) array-to-wasm trampolines of several functions (an
+   * instance's), those not placed yet assembled and placed together (CodeSpace.placeAll).
    */
   entryTrampolines(functions: ReadonlyArray<{ type: FuncType; wasmCall: bigint; name: string }>): Array<{ nativeCall: bigint; arrayCall: bigint }> {
     const missing: Array<{ key: string; name: string; assembled: AssembledCode }> = [];
@@ -433,11 +433,11 @@ export class Trampolines {
     };
     for (const { type, wasmCall, name } of functions) {
       want(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => assembleNativeToWasm(this.arch, type, wasmCall));
-      want(`a2w:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall));
+      want(`a2w:v17:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall));
     }
     const placed = this.code.placeAll(missing);
     missing.forEach((m, i) => this.cache.set(m.key, placed[i].address));
-    return functions.map(({ wasmCall }) => ({ nativeCall: this.cache.get(`n2w:${wasmCall}`)!, arrayCall: this.cache.get(`a2w:${wasmCall}`)! }));
+    return functions.map(({ wasmCall }) => ({ nativeCall: this.cache.get(`n2w:${wasmCall}`)!, arrayCall: this.cache.get(`a2w:v17:${wasmCall}`)! }));
   }
 
   wasmToNative(type: FuncType): bigint {
