@@ -47,3 +47,16 @@ for (const arch of ARCHES) {
     t.regex(nan.stdout + nan.stderr, /BadConversionToInteger/);
   });
 }
+
+const PLAIN = scratchFile('floats-plain.wat', `(module
+  (func (export "div") (param f64 f64) (result f64) (f64.div (local.get 0) (local.get 1)))
+  (func (export "half") (param f32) (result f32) (f32.mul (local.get 0) (f32.const 0.5))))`);
+
+test('run --profile v31 spells float results as the v17 run does', async (t) => {
+  const r = await cli('run', PLAIN, '--profile', 'v31', '--invoke', 'div', '1', '-0');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /result: -inf \(f64\)/);
+  const json = JSON.parse((await cli('run', PLAIN, '--profile', 'v31', '--invoke', 'half', '5', '--json')).stdout);
+  t.deepEqual(json.result, { type: 'f32', value: '2.5' });
+  t.deepEqual(json.invoke.args, [{ type: 'f32', value: '5' }]);
+});

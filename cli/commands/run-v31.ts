@@ -25,6 +25,7 @@ function valJsonV31(type: ValType, v: V31Val): { type: ValType; value: string | 
   if (v === null) return { type, value: null };
   if (v instanceof V31ExternRef) return { type, value: describeValue(v.value) };
   if (v instanceof V31Func) return { type, value: 'funcref' };
+  if (type === 'f32' || type === 'f64') return { type, value: v31ValText(v, type) };
   return { type, value: typeof v === 'bigint' ? v.toString() : v };
 }
 
@@ -104,7 +105,7 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
       });
     } else {
       if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile v31); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
-      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${v31ValText(result)} (${resultType})`}\ninstructions: ${instructions}`);
+      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${v31ValText(result, resultType)} (${resultType})`}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (explainGc) printV31Explanations(out, session.gcs);
       else if (session.gcs.length) out.text(`gc: ${session.gcs.length} collection(s) ran (--gc-explain shows them)`);

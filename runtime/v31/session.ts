@@ -7,7 +7,8 @@
  */
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
-import type { FuncType } from '../../compiler/frontend/module.ts';
+import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
+import { floatBits, formatFloat } from '../../compiler/frontend/float-bits.ts';
 import { CompileError } from '../../compiler/frontend/errors.ts';
 import { describeValue } from '../../gc/collector.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
@@ -42,7 +43,9 @@ export interface V31Session {
 }
 
 /** The text of a v31 API value (as valText for v17 values). */
-export function v31ValText(v: V31Val): string {
+export function v31ValText(v: V31Val, type?: ValType): string {
+  // Floats spelled as the v17 run spells them (the spec tests' spelling: 2.5, -0, inf, nan).
+  if ((type === 'f32' || type === 'f64') && typeof v === 'number') return formatFloat(type, floatBits(type, v));
   if (v === null) return 'null';
   if (v instanceof V31ExternRef) return v.released ? 'externref (released)' : `externref ${describeValue(v.value)}`;
   if (v instanceof V31Func) return 'funcref';
@@ -69,7 +72,7 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
       print_i32: (x) => print(`print_i32: ${String(x)}`),
       print_i64: (x) => print(`print_i64: ${String(x)}`),
       print_externref: (r) => print(`print_externref: ${refText(r)}`),
-      print: (...args) => print(`print: ${args.map(v31ValText).join(' ')}`),
+      print: (...args) => print(`print: ${args.map((a) => v31ValText(a)).join(' ')}`),
       new_ref: (n) => V31ExternRef.new(store, `#${String(n)}`),
       ref: (n) => V31ExternRef.new(store, `ref ${String(n)}`),
       gc: () => {
