@@ -60,3 +60,12 @@ test('run --profile v31 spells float results as the v17 run does', async (t) => 
   t.deepEqual(json.result, { type: 'f32', value: '2.5' });
   t.deepEqual(json.invoke.args, [{ type: 'f32', value: '5' }]);
 });
+
+test('gc --invoke prints a float result as run does (JSON: a string, since JSON has no inf or NaN)', async (t) => {
+  const file = scratchFile('floats-gc.wat', '(module (import "env" "gc" (func $gc)) (func (export "f") (param f64) (result f64) call $gc (f64.div (local.get 0) (f64.const 0))))');
+  const text = await cli('gc', file, '--invoke', 'f', '-1');
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /f\(-1\) = -inf/);
+  const json = JSON.parse((await cli('gc', file, '--invoke', 'f', '0', '--json')).stdout);
+  t.regex(json.result, /^-?nan$/);
+});

@@ -13,8 +13,9 @@ import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/ex
 import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
 import { CompileError } from '../../compiler/frontend/errors.ts';
 import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
+import type { ValType } from '../../compiler/frontend/module.ts';
 import {
-  HostImportError, InvokeArgError, chooseInvocation, instantiateGcAtHost, openModule, type GcAtHostRun, type OpenedModule,
+  HostImportError, InvokeArgError, chooseInvocation, instantiateGcAtHost, openModule, valText, type GcAtHostRun, type OpenedModule,
 } from '../../runtime/session.ts';
 import { parseArgs, parseRegalloc, regallocFor, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
 import { readInput } from './inspect.ts';
@@ -112,7 +113,8 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-function showValue(v: Val | void): string {
+function showValue(v: Val | void, type?: ValType): string {
+  if ((type === 'f32' || type === 'f64') && typeof v === 'number') return valText(v, type);
   if (v === undefined || v === null) return v === null ? 'null' : '(none)';
   if (v instanceof ExternRef) return `externref ${hex(v.pointer)} -> ${describeValue(v.value)}`;
   if (v instanceof Func) return `funcref ${hex(v.funcRefPointer)}`;
@@ -172,7 +174,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   let session: GcAtHostRun;
   try {
     session = instantiateGcAtHost(store, module, {
-      atHost: options.atHost, walk: options.walk, registry: options.registry, print: (args) => prints.push(args.map(showValue).join(' ')),
+      atHost: options.atHost, walk: options.walk, registry: options.registry, print: (args) => prints.push(args.map((a) => showValue(a)).join(' ')),
     });
   } catch (e) {
     if (e instanceof HostImportError) throw new UsageError(e.message, COMMAND);
@@ -200,7 +202,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   const trap = failure instanceof WasmTrap || failure instanceof GuestTrap ? failure : undefined;
   const gcError = failure instanceof GcError ? failure : undefined;
   if (recorder) {
-    const outcome = trap ? `trap: ${trap.message}` : gcError ? `${gcError.name}: ${gcError.message}` : failure === undefined ? `${options.invoke}(${options.args.join(', ')}) = ${showValue(result)}` : 'failed';
+    const outcome = trap ? `trap: ${trap.message}` : gcError ? `${gcError.name}: ${gcError.message}` : failure === undefined ? `${options.invoke}(${options.args.join(', ')}) = ${showValue(result, func.type.results[0])}` : 'failed';
     html!.add(recorder.finish({ output: prints.map((p) => `print: ${p}`), outcome }));
   }
   if (failure !== undefined && !trap && !gcError) throw failure;
@@ -209,7 +211,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
     out.json({
       module: options.path, arch, invoke: options.invoke, args: options.args,
       walk: options.walk, registry: options.registry, atHost: `env.${options.atHost}`,
-      result: result === undefined ? null : jsonValue(result),
+      result: result === undefined ? null : jsonValue(result, func.type.results[0]),
       trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
       error: gcError ? { name: gcError.name, message: gcError.message } : null,
       prints,
@@ -218,7 +220,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   } else {
     const argText = options.args.join(', ');
     for (const p of prints) out.text(`print: ${p}`);
-    if (result !== undefined) out.text(`${options.invoke}(${argText}) = ${showValue(result)}`);
+    if (result !== undefined) out.text(`${options.invoke}(${argText}) = ${showValue(result, func.type.results[0])}`);
     if (gcs.length === 0) out.text(`no GC ran: ${options.invoke} never called env.${options.atHost}`);
     for (const g of gcs) {
       out.text('');
@@ -240,7 +242,9 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   return 0;
 }
 
-function jsonValue(v: Val): unknown {
+function jsonValue(v: Val, type?: ValType): unknown {
+  // Floats as the text spells them (JSON has no NaN or infinity).
+  if ((type === 'f32' || type === 'f64') && typeof v === 'number') return valText(v, type);
   if (v === null) return null;
   if (typeof v === 'bigint') return v.toString();
   if (v instanceof ExternRef) return { externref: hex(v.pointer), value: describeValue(v.value) };
