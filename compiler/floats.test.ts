@@ -7,6 +7,10 @@
  * with and without payloads, subnormals, and the conversion boundaries.
  */
 import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { compileModule } from './index.ts';
+import { formatListing } from './listing.ts';
 import { GuestTrap } from '../simulator/trap.ts';
 import { instantiate, trapCodeAt, watModule } from './testing.ts';
 import { f32Bits, f32FromBits, f64Bits, f64FromBits, formatFloat } from './frontend/float-bits.ts';
@@ -322,5 +326,23 @@ for (const arch of ['x64', 'aarch64'] as const satisfies readonly Arch[]) {
     const expected = [[1.25, 5], [-3, 3], [1e-300, 2], [0, 1]].map(([x, n]) => f64Bits(reference(x, n)));
     t.deepEqual(results.none, expected);
     t.deepEqual(results['linear-scan'], expected);
+  });
+}
+
+// ---- golden listings of float code -----------------------------------------------------------
+
+const testdata = fileURLToPath(new URL('./testdata/', import.meta.url));
+for (const regalloc of ['none', 'linear-scan'] as const) for (const arch of ['x64', 'aarch64'] as const) {
+  const name = regalloc === 'none' ? arch : `${regalloc}.${arch}`;
+  test(`golden listing of testdata/floats.wat (${name})`, async (t) => {
+    const module = await watModule(readFileSync(testdata + 'floats.wat', 'utf8'));
+    const listing = formatListing(compileModule(module, { arch, regalloc }), module).join('\n') + '\n';
+    const path = `${testdata}floats.${name}.txt`;
+    // Regenerate after reviewing a deliberate change with STACKSCOPE_UPDATE_GOLDEN=1 (as listing.test.ts).
+    if (process.env.STACKSCOPE_UPDATE_GOLDEN === '1') writeFileSync(path, listing);
+    const want = readFileSync(path, 'utf8').split('\n');
+    const got = listing.split('\n');
+    t.deepEqual(want.flatMap((line, i) => (line === got[i] ? [] : [`line ${i + 1}: want ${line}\n         got  ${got[i]}`])).slice(0, 5), []);
+    t.is(got.length, want.length);
   });
 }
