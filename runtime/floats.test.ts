@@ -5,7 +5,7 @@
  * sides, float memory, and the trapping conversions as WasmTraps with Wasm's trap codes.
  */
 import test from 'ava';
-import { Engine, Func, Global, Instance, Module, Store, WasmTrap } from '../index.ts';
+import { Engine, ExternRef, Func, Global, Instance, Module, Store, WasmTrap } from '../index.ts';
 import { ARCHES } from './testing.ts';
 import { REGALLOC_MODES } from '../compiler/regalloc/modes.ts';
 
@@ -82,6 +82,59 @@ for (const arch of ARCHES) {
         t.is(instance.getFunc('mix').callRaw(1n, 0x3f800000n, 1n, 0x3ff0000000000000n), 0x40800000n);
         t.is(instance.getFunc('bumpGlobals').callRaw(), null);
         t.throws(() => instance.getFunc('hypot').callRaw(1n), { message: /takes 2 arguments/ });
+      } finally {
+        store.close();
+      }
+    });
+  }
+}
+
+/**
+ * Floats beside references across a collection: f32/f64 values and externrefs are live across
+ * the host gc call together (with linear-scan the floats in float registers or slots, the
+ * references spilled to their slots); every stack map must list exactly the two externrefs, and
+ * the collection must keep both objects and leave the floats untouched.
+ */
+const MIXED = `(module
+  (import "env" "gc" (func $gc))
+  (func (export "mixed") (param $a externref) (param $x f64) (param $b externref) (param $y f32) (result f64)
+    (local $z f64)
+    (local.set $z (f64.mul (local.get $x) (f64.promote_f32 (local.get $y))))
+    (call $gc)
+    (drop (select (result externref) (local.get $a) (local.get $b) (f64.lt (local.get $z) (local.get $x))))
+    (f64.add (local.get $z) (f64.add (local.get $x) (f64.promote_f32 (local.get $y))))))`;
+
+for (const arch of ARCHES) {
+  for (const regalloc of REGALLOC_MODES) {
+    test(`${arch} ${regalloc}: stack maps list exactly the externrefs when floats are live across the same call`, async (t) => {
+      const engine = new Engine({ arch, regalloc });
+      const store = await Store.create(engine);
+      try {
+        const module = await Module.fromWat(engine, MIXED);
+        const fn = module.image!.functions[0];
+        const sites = fn.callSites.filter((c) => c.kind === 'call-import');
+        t.is(sites.length, 1);
+        t.is(sites[0].liveSlots.length, 2, 'the two externrefs, nothing else');
+        const values = fn.frame.allocation?.values ?? [];
+        if (regalloc === 'linear-scan') {
+          const refSlots = values.filter((v) => v.type === 'externref').map((v) => (typeof v.loc === 'number' ? v.loc : v.home));
+          t.true(sites[0].liveSlots.every((s) => refSlots.includes(s)), 'each mapped slot is an externref\'s');
+          t.true(values.some((v) => (v.type === 'f64' || v.type === 'f32') && v.crossesCall), 'floats cross the call too');
+        }
+        let collections = 0;
+        const gc = Func.wrap(store, { params: [], results: [] }, (caller) => {
+          caller.gc();
+          collections++;
+        });
+        const instance = Instance.create(store, module, [gc]);
+        const a = ExternRef.new(store, { name: 'a' });
+        const b = ExternRef.new(store, { name: 'b' });
+        const r = instance.getTypedFunc('mixed', ['externref', 'f64', 'externref', 'f32'], ['f64']).call(a, 1.5, b, 0.25);
+        t.is(r, 1.5 * 0.25 + (1.5 + 0.25));
+        t.is(collections, 1);
+        t.deepEqual([a.value, b.value], [{ name: 'a' }, { name: 'b' }]);
+        a.release();
+        b.release();
       } finally {
         store.close();
       }
