@@ -4,7 +4,10 @@
  * naming what is missing, unknown names are usage errors.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { foreignImage } from '../runtime/v31/testing.ts';
 import { cli, TEACHING_WAT_PATH } from './testing.ts';
 
 const V31_WAT = 'cli/testdata/v31-refs.wat';
@@ -54,7 +57,7 @@ test('layout --profile v44 prints the 48-byte header, VMStoreContext with the st
   t.is(view.builtins[52], 'cont_new');
 });
 
-for (const arch of ['x64', 'aarch64']) {
+for (const arch of ['x64', 'aarch64'] as const) {
   test(`${arch}: run and compile with --profile v44 exit 2 naming the missing v44 compiler, never another era`, async (t) => {
     for (const argv of [
       ['run', TEACHING_WAT_PATH, '--arch', arch, '--invoke', 'fib', '5'],
@@ -74,7 +77,7 @@ test('layout without --profile is the v17 layout, unchanged', async (t) => {
   t.false('profile' in (JSON.parse(plain.stdout) as object));
 });
 
-for (const arch of ['x64', 'aarch64']) {
+for (const arch of ['x64', 'aarch64'] as const) {
   test(`${arch}: run --profile v31 runs externref code with collections; compile --profile v31 writes user stack maps`, async (t) => {
     const run = await cli('run', V31_WAT, '--arch', arch, '--profile', 'v31', '--gc-explain');
     t.is(run.code, 0, run.stderr);
@@ -103,6 +106,24 @@ for (const arch of ['x64', 'aarch64']) {
     t.is(bad.code, 2);
   });
 
+  test(`${arch}: run --profile v31 links an image's calls of undefined symbols to the host functions of those names`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stackscope-v31-'));
+    try {
+      const foreign = join(dir, 'foreign.o');
+      writeFileSync(foreign, await foreignImage(arch, 'print_i32', '(module (func $s (param i32)) (func (export "f") (param $a externref) (result externref) (call $s (i32.const 42)) (local.get $a)))'));
+      const r = await cli('run', foreign, '--profile', 'v31', '--invoke', 'f', 'hello');
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stdout, /^print_i32: 42\nresult: externref "hello" \(externref\)\n/);
+      const unknown = join(dir, 'unknown.o');
+      writeFileSync(unknown, await foreignImage(arch, 'mystery'));
+      const bad = await cli('run', unknown, '--profile', 'v31', '--invoke', 'f', 'hello');
+      t.is(bad.code, 2);
+      t.regex(bad.stderr, /symbol mystery is called but not defined/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test(`${arch}: explain with --profile v31 exits 2 naming the store class it lacks`, async (t) => {
     for (const argv of [
       ['explain', TEACHING_WAT_PATH, '--arch', arch, '--at', 'fib'],
@@ -123,13 +144,18 @@ for (const arch of ['x64', 'aarch64']) {
   });
 }
 
-test('demo and fuzz check the profile before doing anything', async (t) => {
-  for (const argv of [['demo', '--arch', 'x64'], ['fuzz', '--programs', '1']]) {
-    const r = await cli(...argv, '--profile', 'v31');
-    t.is(r.code, 2);
-    t.is(r.stdout, '', `${argv[0]} printed nothing before failing`);
-    t.regex(r.stderr, /ProfileUnsupportedError/);
-  }
+test('demo checks the profile before doing anything; fuzz --profile v31 runs the v31 walk', async (t) => {
+  const demo = await cli('demo', '--arch', 'x64', '--profile', 'v31');
+  t.is(demo.code, 2);
+  t.is(demo.stdout, '', 'demo printed nothing before failing');
+  t.regex(demo.stderr, /ProfileUnsupportedError: profile v31: the demo/);
+  const fuzz = await cli('fuzz', '--programs', '2', '--profile', 'v31', '--json');
+  t.is(fuzz.code, 0, fuzz.stderr);
+  t.regex(fuzz.stdout, /"type":"summary".*"failures":0/);
+  const canary = await cli('fuzz', '--programs', '1', '--profile', 'v31', '--walker', 'canary');
+  t.is(canary.code, 2);
+  const mutant = await cli('fuzz', '--programs', '1', '--profile', 'v31', '--mutant', 'table-set-no-incref');
+  t.is(mutant.code, 2);
 });
 
 test('unknown profiles and --profile on ELF objects are usage errors', async (t) => {

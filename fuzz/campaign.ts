@@ -13,6 +13,7 @@ import type { Arch } from '../isa/arch.ts';
 import { activeMutant, isMutantName, withMutant, UnknownMutantError } from '../compiler/mutants.ts';
 import { FuzzUsageError } from './errors.ts';
 import { generateProgram, resolveGeneratorOptions, type GeneratorOptions, type ResolvedGeneratorOptions } from './generate.ts';
+import { v31Kit } from './harness-v31.ts';
 import { ArchRunner, prepareProgram, type Failure, type PreparedProgram, type RunStats, type Walker } from './harness.ts';
 import { opCounts, printWat, type Program } from './program.ts';
 import { shrinkProgram } from './shrink.ts';
@@ -66,6 +67,8 @@ export interface CampaignProgress {
   framesWalked: number;
   roots: number;
   freed: number;
+  /** Objects kept alive only by counts the era itself leaks (v31 runs; see harness.ts). */
+  eraLeaks?: number;
   elapsedSeconds: number;
   programsPerSecond: number;
   /** Statement kinds generated so far (per-op coverage). */
@@ -116,13 +119,17 @@ export function seedOf(seed: number, k: number, shard: Shard = { index: 0, count
   return (seed + k * shard.count + shard.index) >>> 0;
 }
 
-/** One runner per arch, shared by the campaigns of a process (stores and compiled modules are reused). */
+/**
+ * One runner per arch and era, shared by the campaigns of a process (stores and compiled
+ * modules are reused): the `v31` walker's runner compiles for the v31 profile and runs V31Stores.
+ */
 const runners = new Map<string, ArchRunner>();
-export function runnerFor(arch: Arch, debugChecks = true, regalloc: RegallocMode = 'none'): ArchRunner {
-  const key = `${arch}:${debugChecks}:${regalloc}`;
+export function runnerFor(arch: Arch, debugChecks = true, regalloc: RegallocMode = 'none', walker: Walker = 'v17'): ArchRunner {
+  const era = walker === 'v31' ? 'v31' : 'v17';
+  const key = `${arch}:${debugChecks}:${regalloc}:${era}`;
   let r = runners.get(key);
   if (!r) {
-    r = new ArchRunner(arch, { debugChecks, regalloc });
+    r = new ArchRunner(arch, { debugChecks, regalloc }, era === 'v31' ? { profile: 'v31', kit: v31Kit } : {});
     runners.set(key, r);
   }
   return r;
@@ -142,7 +149,7 @@ function checkMutant(mutant: string | null | undefined): string | null {
 
 /** Runs one prepared program on `arch` under `walker`, compiled with `regalloc` (with whatever mutant is active). */
 export async function runPrepared(prep: PreparedProgram, arch: Arch, walker: Walker, debugChecks = true, regalloc: RegallocMode = 'none'): Promise<{ failure: Failure | null; stats: RunStats; trace: string[] }> {
-  return runnerFor(arch, debugChecks, regalloc).runProgram(prep.program, prep.text, prep.wasm, prep.model, walker);
+  return runnerFor(arch, debugChecks, regalloc, walker).runProgram(prep.program, prep.text, prep.wasm, prep.model, walker);
 }
 
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
@@ -189,6 +196,7 @@ export async function runCampaign(options: CampaignOptions = {}): Promise<Campai
           result.framesWalked += out.stats.framesWalked;
           result.roots += out.stats.roots;
           result.freed += out.stats.freed;
+          if (out.stats.eraLeaks) result.eraLeaks = (result.eraLeaks ?? 0) + out.stats.eraLeaks;
           if (out.failure && !failed) {
             failed = true;
             result.failures++;

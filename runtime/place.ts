@@ -4,7 +4,7 @@
  * name code addresses after the Wasm functions for backtraces.
  */
 import { functionDisplayName, type WasmModule } from '../compiler/frontend/module.ts';
-import { link, placeImage, type LinkedImage, type Permissions } from '../loader/link.ts';
+import { link, placeImage, type ExternalResolver, type LinkedImage, type Permissions } from '../loader/link.ts';
 import { PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { Machine, Region } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';
@@ -36,9 +36,13 @@ export function freeAddressAbove(machine: Machine, gap = BigInt(PAGE_SIZE)): big
 
 let imageCounter = 0;
 
-export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`): PlacedImage {
+/**
+ * Links and maps `image`. `externals` resolves symbols the image calls but does not define
+ * (foreign code calling host functions by name); an unresolved one is a LoaderError listing all.
+ */
+export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`, externals?: ExternalResolver): PlacedImage {
   if (image.arch !== machine.arch) throw new RuntimeError(name, `image is for ${image.arch}, the machine is ${machine.arch}`);
-  const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: freeAddressAbove(machine) });
+  const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: freeAddressAbove(machine), ...(externals ? { externals } : {}) });
   const mapped: Region[] = [];
   placeImage(linked, {
     mapRegion: (kind, address, size, perms) => {

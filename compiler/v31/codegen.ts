@@ -229,6 +229,10 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       if (module.tableTypes[instr.table].elemType !== 'externref') return false;
       const value = v.pop();
       const index = v.pop();
+      // v31 bounds-checks the element (translate_table_set → the table's element address)
+      // before the barrier: an out-of-bounds set traps before any count changes. The barrier
+      // needs every scratch register for the counts, so it computes the address again after.
+      gcRefTableElementAddress(cx, instr.table, index);
       writeBarrier(cx, value, () => {
         gcRefTableElementAddress(cx, instr.table, index);
         return { base: 'R0', disp: 0 };

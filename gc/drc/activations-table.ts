@@ -105,9 +105,18 @@ export class GcRefActivationsTable {
     return true;
   }
 
+  /**
+   * Counts v31.0.0 lost by `insert_without_gc` into the set when the ref was already a member:
+   * `HashSet::insert` is a no-op and a VMGcRef has no destructor, so that count is never dropped
+   * (the object leaks). Diagnostic only (tests and the fuzzer's oracle read it).
+   */
+  readonly lostInserts = new Map<number, number>();
+
   /** `insert_without_gc` (what `expose_gc_ref_to_wasm` does): the bump chunk, else the hash set. */
   insertWithoutGc(raw: number): void {
-    if (!this.tryInsert(raw)) this.overApproximated.add(raw);
+    if (this.tryInsert(raw)) return;
+    if (this.overApproximated.has(raw)) this.lostInserts.set(raw, (this.lostInserts.get(raw) ?? 0) + 1);
+    else this.overApproximated.add(raw);
   }
 
   /** The filled chunk slots, in order. */

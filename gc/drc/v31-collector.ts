@@ -79,7 +79,7 @@ export class V31Collector {
   constructor(private readonly o: V31CollectorOptions) {}
 
   /** Runs one collection; `explain` adds the account of it. */
-  collect(options: DrcCollectOptions & { explain?: boolean } = {}): { report: DrcCollectionReport; explanation?: DrcExplanation } {
+  collect(options: DrcCollectOptions & { explain?: boolean } = {}): { report: DrcCollectionReport; frames: number; explanation?: DrcExplanation } {
     const { machine, heap, registry } = this.o;
     const live = readStoreContext(machine, this.o.storeContext);
     const older = this.o.olderActivations?.() ?? [];
@@ -88,7 +88,7 @@ export class V31Collector {
     const scanned = frames.map((f) => scanV31Frame(machine, f, registry, reader));
     const roots: DrcRoot[] = [];
     for (const s of scanned) for (const e of s.entries) if (e.raw !== 0) roots.push({ raw: e.raw, slot: e.slot, frame: s.functionName });
-    if (!options.explain) return { report: collectDrc(heap, roots, options) };
+    if (!options.explain) return { report: collectDrc(heap, roots, options), frames: frames.length };
     const describe = (raw: number): ExplainedEntry['target'] => {
       if (raw === 0) return 'null';
       if (isI31(raw)) return 'i31';
@@ -110,6 +110,7 @@ export class V31Collector {
     const { freed, ...rest } = report;
     return {
       report,
+      frames: frames.length,
       explanation: {
         arch: machine.arch,
         heap: { base: heap.base, capacity: heap.capacity, liveBefore, liveAfter: heap.liveObjects().length, freeBytesAfter: heap.freeList.freeBytes() },

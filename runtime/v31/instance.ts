@@ -16,6 +16,13 @@
  * Imports: functions (host functions made with `V31Func.new`, or another instance's exports).
  * Importing tables, memories and globals is not supported by the v31 store yet
  * (InstantiationError naming the import).
+ *
+ * External symbols: an image (hand-written or from another toolchain) may call symbols it does
+ * not define; `V31InstanceOptions.symbols` names the host functions they are, and the linker
+ * points each call at the function's wasm-to-array trampoline. The call follows the Wasm
+ * convention of a direct call (callee vmctx, caller vmctx, arguments), which the trampoline
+ * accepts from any caller. The symbols are linked when the module's code is first placed in the
+ * store; later instances share that code.
  */
 import { floatBits, floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
@@ -427,6 +434,23 @@ function writeGlobal(s: V31Store, type: GlobalType, address: bigint, raw: bigint
 
 export type V31Extern = V31Func | V31Table | V31Global | LinearMemory;
 
+export interface V31InstanceOptions {
+  /** Host functions (V31Func.new) for the symbols the image calls by name but does not define. */
+  readonly symbols?: Readonly<Record<string, V31Func>>;
+}
+
+/** The linker's resolver for `symbols`: each name to its host function's wasm_call entry. */
+function symbolResolver(store: V31Store, symbols: Readonly<Record<string, V31Func>>): (name: string) => bigint | undefined {
+  for (const [name, f] of Object.entries(symbols)) {
+    if (!(f instanceof V31Func) || f.store !== store) throw new InstantiationError(`symbol ${name}`, 'must be a V31Func of this store');
+    if (!f.host) throw new InstantiationError(`symbol ${name}`, 'only host functions (V31Func.new) can be called by name: a Wasm function needs its own vmctx, which a direct call does not pass');
+  }
+  return (name) => {
+    const f = Object.hasOwn(symbols, name) ? symbols[name] : undefined;
+    return f && store.machine.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.wasmCall));
+  };
+}
+
 /** A module instantiated in a v31 store. */
 export class V31Instance {
   readonly offsets: V31VMOffsets;
@@ -444,7 +468,7 @@ export class V31Instance {
   readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
   readonly #imports: V31Func[];
 
-  private constructor(readonly store: V31Store, readonly module: Module, imports: readonly V31Func[]) {
+  private constructor(readonly store: V31Store, readonly module: Module, imports: readonly V31Func[], options: V31InstanceOptions) {
     const s = store;
     s.assertOpen();
     const wasm = module.wasm;
@@ -461,7 +485,7 @@ export class V31Instance {
     this.#imports = [...imports];
     let placed = s.placed.get(module);
     if (!placed) {
-      placed = placeModuleCode(s.machine, wasm, module.code, module.name);
+      placed = placeModuleCode(s.machine, wasm, module.code, module.name, options.symbols ? symbolResolver(s, options.symbols) : undefined);
       s.placeModule(module, placed);
       s.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }
@@ -485,11 +509,11 @@ export class V31Instance {
 
   /**
    * Instantiates `module` (compiled for a v31 engine) with its function imports in import order:
-   * places the code once per store, writes the VMContext, applies segments, runs the start
-   * function.
+   * places the code once per store (linking `options.symbols`), writes the VMContext, applies
+   * segments, runs the start function.
    */
-  static create(store: V31Store, module: Module, imports: readonly V31Func[] = []): V31Instance {
-    const inst = new V31Instance(store, module, imports);
+  static create(store: V31Store, module: Module, imports: readonly V31Func[] = [], options: V31InstanceOptions = {}): V31Instance {
+    const inst = new V31Instance(store, module, imports, options);
     inst.#initializeSegments();
     if (module.wasm.start !== null) inst.func(module.wasm.start).call();
     return inst;

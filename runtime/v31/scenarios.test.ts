@@ -174,6 +174,21 @@ for (const arch of ARCHES) {
     }
   });
 
+  test(`${arch}: an out-of-bounds table.set traps before the barrier counts anything (found by the v31 fuzzer)`, async (t) => {
+    const w = await world(arch);
+    try {
+      const a = V31ExternRef.new(w.store, 'a', (v) => w.destroyed.push(v));
+      w.store.gc();
+      t.throws(() => w.call('set', 4, a), { instanceOf: WasmTrap, message: /out of bounds table access/ });
+      w.store.gc();
+      t.is(w.count(a), 1n, 'only the handle: the trap left no count behind');
+      a.release();
+      t.deepEqual(w.destroyed, ['a']);
+    } finally {
+      w.store.close();
+    }
+  });
+
   test(`${arch}: overwriting the last count in a table element calls drop_gc_ref, which frees at once`, async (t) => {
     const w = await world(arch);
     try {

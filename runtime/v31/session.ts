@@ -3,7 +3,9 @@
  * for a v31 engine (or a v31 image loaded), a V31Store that explains and keeps every collection,
  * the default "env" host imports of runtime/session.ts (print_i32, print_i64, print_externref,
  * print, new_ref, ref, gc) as v31 host functions, and the export to call chosen by the same
- * rules as a v17 session (`chooseV31Invocation`).
+ * rules as a v17 session (`chooseV31Invocation`). An image that calls symbols it does not
+ * define gets the default host functions of those names (`print` excepted: its parameters are
+ * not known from a symbol; `gc` takes none).
  */
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
@@ -14,9 +16,10 @@ import { describeValue } from '../../gc/collector.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { Engine } from '../engine.ts';
+import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
 import { Module } from '../module.ts';
 import {
-  DEFAULT_HOST_IMPORTS, HostImportError, InvokeArgError, argumentsOfTexts, funcTypeText, isElf, sessionArch,
+  DEFAULT_HOST_IMPORTS, HostImportError, InvokeArgError, argumentsOfTexts, funcTypeText, isElf, sessionArch, valText,
 } from '../session.ts';
 import { V31Store, type V31GcReport } from './store.ts';
 import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
@@ -71,6 +74,8 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
     const impls: Record<string, (...args: V31Val[]) => V31Val | void> = {
       print_i32: (x) => print(`print_i32: ${String(x)}`),
       print_i64: (x) => print(`print_i64: ${String(x)}`),
+      print_f32: (x) => print(`print_f32: ${valText(x as number, 'f32')}`),
+      print_f64: (x) => print(`print_f64: ${valText(x as number, 'f64')}`),
       print_externref: (r) => print(`print_externref: ${refText(r)}`),
       print: (...args) => print(`print: ${args.map((a) => v31ValText(a)).join(' ')}`),
       new_ref: (n) => V31ExternRef.new(store, `#${String(n)}`),
@@ -90,9 +95,18 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
         throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
       }
       const impl = impls[imp.name];
+      if (!impl) throw new HostImportError(where, 'has no v31 host function');
       return V31Func.new(store, type === 'any-params' ? want : type, (_caller, ...args) => impl(...args));
     });
-    const instance = V31Instance.create(store, module, imports);
+    const symbols: Record<string, V31Func> = {};
+    for (const name of isElf(bytes) ? externalSymbolsOf(bytes, file) : []) {
+      const type = name === 'gc' ? { params: [], results: [] } : DEFAULT_HOST_IMPORTS[name];
+      if (type === undefined || type === 'any-params') throw new HostImportError(`${file}: symbol ${name}`, `is called but not defined, and is no host function stackscope provides by name (${Object.keys(DEFAULT_HOST_IMPORTS).filter((n) => n !== 'print').join(', ')})`);
+      const impl = impls[name];
+      if (!impl) throw new HostImportError(`${file}: symbol ${name}`, 'has no v31 host function');
+      symbols[name] = V31Func.new(store, type, (_caller, ...args) => impl(...args));
+    }
+    const instance = V31Instance.create(store, module, imports, { symbols });
     return { arch, file, engine, module, store, instance, gcs };
   } catch (e) {
     store.close();
@@ -159,4 +173,12 @@ export function instantiateV31GcAtHost(store: V31Store, module: Module, o: { atH
     throw new HostImportError(where, `is not a host import stackscope gc provides (env.${o.atHost}, env.ref, env.print)`);
   });
   return { instance: V31Instance.create(store, module, imports), gcs };
+}
+
+/** The symbols an image's code calls but does not define, by name (what `symbols` must provide). */
+export function externalSymbolsOf(bytes: Uint8Array, file = 'image.o'): string[] {
+  const elf = readElf(bytes, file);
+  const referenced = new Set<number>();
+  for (const rs of elf.relocationSections) for (const r of rs.relocations) referenced.add(r.symbolIndex);
+  return [...new Set(elf.symbols.filter((s) => s.shndx === SHN_UNDEF && s.name !== '' && referenced.has(s.index)).map((s) => s.name))].sort();
 }

@@ -66,6 +66,8 @@ export class V31DestructorError extends StackscopeError {
 /** What one collection of a v31 store did (and, when asked, its account). */
 export interface V31GcReport extends DrcCollectionReport {
   reason: 'store-gc' | 'gc-builtin' | 'before-entering-wasm' | 'heap-full';
+  /** Wasm frames the walk visited. */
+  frames: number;
   /** Set when the collection was refused because one was already running. */
   skipped?: 'reentrant';
   explanation?: DrcExplanation;
@@ -125,6 +127,8 @@ export class V31Store<T = unknown> {
   #collecting = false;
   #closed = false;
   readonly maxWasmStack: number;
+  /** wasmtime's debug-build checks of every root in each collection (default on). */
+  debugChecks = true;
 
   private constructor(engine: Engine, machine: Machine, options: V31StoreOptions<T>) {
     this.engine = engine;
@@ -236,14 +240,14 @@ export class V31Store<T = unknown> {
     this.assertOpen();
     const reason = options.reason ?? 'store-gc';
     if (this.#collecting) {
-      return { reason, skipped: 'reentrant', preciseRoots: [], i31Roots: 0, droppedFromChunk: 0, droppedFromOverApproximated: 0, allocatedChunk: false, freed: [] };
+      return { reason, skipped: 'reentrant', frames: 0, preciseRoots: [], i31Roots: 0, droppedFromChunk: 0, droppedFromOverApproximated: 0, allocatedChunk: false, freed: [] };
     }
     this.#collecting = true;
     let report: V31GcReport;
     try {
       const explain = options.explain ?? this.#options.explainCollections ?? false;
-      const r = this.collector.collect({ explain });
-      report = { ...r.report, reason, ...(r.explanation ? { explanation: r.explanation } : {}) };
+      const r = this.collector.collect({ explain, debugChecks: this.debugChecks });
+      report = { ...r.report, reason, frames: r.frames, ...(r.explanation ? { explanation: r.explanation } : {}) };
     } finally {
       this.#collecting = false;
     }
