@@ -90,18 +90,10 @@ const IMPLS: Partial<Record<BuiltinName, Impl>> = {
   },
   memory_copy(h, [vmctx, dstIndex, dst, srcIndex, src, len]) {
     const inst = h.instanceAt(vmctx);
-    const dm = memory(inst, u32(dstIndex));
-    const sm = memory(inst, u32(srcIndex));
-    dm.checkRange(dst, len);
-    sm.checkRange(src, len);
-    if (len === 0n) return;
-    if (dm === sm) dm.copyWithin(Number(dst), Number(src), Number(len));
-    else dm.write(Number(dst), sm.read(Number(src), Number(len)));
+    memory(inst, u32(dstIndex)).copyFrom(memory(inst, u32(srcIndex)), dst, src, len);
   },
   memory_fill(h, [vmctx, index, dst, val, len]) {
-    const mem = memory(h.instanceAt(vmctx), u32(index));
-    mem.checkRange(dst, len);
-    mem.fill(Number(dst), u32(val) & 0xff, Number(len));
+    memory(h.instanceAt(vmctx), u32(index)).fill(Number(dst), u32(val) & 0xff, Number(len));
   },
   memory_init(h, [vmctx, index, data, dst, src, len]) {
     const inst = h.instanceAt(vmctx);

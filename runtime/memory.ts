@@ -141,6 +141,15 @@ export class LinearMemory {
     this.forEachPiece(offset, length, (view, at, len) => view.fill(value & 0xff, at, at + len));
   }
 
+  /** memory.copy from `src` (this memory or another) into this one, both ranges checked first. */
+  copyFrom(src: LinearMemory, dst: bigint, from: bigint, length: bigint): void {
+    this.checkRange(dst, length);
+    src.checkRange(from, length);
+    if (length === 0n) return;
+    if (src === this) this.copyWithin(Number(dst), Number(from), Number(length));
+    else this.write(Number(dst), src.read(Number(from), Number(length)));
+  }
+
   /** memmove semantics (overlapping ranges are fine). */
   copyWithin(dst: number, src: number, length: number): void {
     this.checkRange(dst, length);

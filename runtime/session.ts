@@ -334,23 +334,37 @@ export function argumentsOfTexts<R>(name: string, type: FuncType, texts: readonl
  * InvokeArgError when the module exports no function `invoke.name` or an argument does not fit.
  */
 export function chooseInvocation(session: Pick<Session, 'module' | 'instance' | 'store' | 'file'>, invoke?: { name: string; args: readonly string[] }): Invocation | undefined {
-  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
+  const chosen = chooseExport(session.module, session.file, invoke, (name) => session.instance.getFunc(name), (name, type, texts) => invokeArgsOf(session.store, name, type, texts));
+  if (!chosen || !invoke || !numericOnly(chosen.func.type)) return chosen;
+  // Exact bits: integers from their values, floats from their text (every NaN payload kept).
+  const raw = chosen.func.type.params.map((t, i) =>
+    t === 'f32' || t === 'f64' ? parseFloatText(t, invoke.args[i])! : BigInt.asUintN(t === 'i32' ? 32 : 64, BigInt(chosen.args[i] as number | bigint)));
+  return { ...chosen, raw };
+}
+
+/**
+ * chooseInvocation for any store: `getFunc` finds an export, `argsOf` converts its argument
+ * texts (the v31 session passes its own).
+ */
+export function chooseExport<F extends { readonly type: FuncType }, A>(
+  module: Pick<Module, 'wasm'>,
+  file: string,
+  invoke: { name: string; args: readonly string[] } | undefined,
+  getFunc: (name: string) => F,
+  argsOf: (name: string, type: FuncType, texts: readonly string[]) => A[],
+): { name: string; func: F; args: A[] } | undefined {
+  const exports = module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
   if (!invoke) {
     const name = ['main', '_start'].find((n) => exports.includes(n));
     if (name === undefined) return undefined;
-    const func = session.instance.getFunc(name);
+    const func = getFunc(name);
     return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
   }
   if (!exports.includes(invoke.name)) {
-    throw new InvokeArgError(`${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
+    throw new InvokeArgError(`${invoke.name}: ${file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
   }
-  const func = session.instance.getFunc(invoke.name);
-  const args = invokeArgsOf(session.store, invoke.name, func.type, invoke.args);
-  if (!numericOnly(func.type)) return { name: invoke.name, func, args };
-  // Exact bits: integers from their values, floats from their text (every NaN payload kept).
-  const raw = func.type.params.map((t, i) =>
-    t === 'f32' || t === 'f64' ? parseFloatText(t, invoke.args[i])! : BigInt.asUintN(t === 'i32' ? 32 : 64, BigInt(args[i] as number | bigint)));
-  return { name: invoke.name, func, args, raw };
+  const func = getFunc(invoke.name);
+  return { name: invoke.name, func, args: argsOf(invoke.name, func.type, invoke.args) };
 }
 
 /** One collection `stackscope gc` ran at its host import. */

@@ -38,18 +38,10 @@ export function checkStore(store: Store, other: Store, what: string): void {
 export function toRaw(store: Store, type: ValType, v: Val, where: string): bigint {
   switch (type) {
     case 'i32':
-    case 'i64': {
-      if (typeof v === 'number') {
-        if (!Number.isInteger(v)) throw new RuntimeError(where, `${v} is not an integer ${type}`);
-        return BigInt.asUintN(type === 'i32' ? 32 : 64, BigInt(v));
-      }
-      if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
-      throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
-    }
+    case 'i64':
     case 'f32':
     case 'f64':
-      if (typeof v !== 'number') throw new RuntimeError(where, `expected ${type} (a number), got ${describe(v)}`);
-      return floatBits(type, v);
+      return numericToRaw(type, v, where);
     case 'externref': {
       if (v === null) return 0n;
       if (!(v instanceof ExternRef)) throw new RuntimeError(where, `expected ExternRef or null, got ${describe(v)}`);
@@ -63,6 +55,20 @@ export function toRaw(store: Store, type: ValType, v: Val, where: string): bigin
       return v.funcRefPointer;
     }
   }
+}
+
+/** The raw bits of a numeric API value (i32/i64 from a number or bigint, floats from a number). */
+export function numericToRaw(type: 'i32' | 'i64' | 'f32' | 'f64', v: unknown, where: string): bigint {
+  if (type === 'f32' || type === 'f64') {
+    if (typeof v !== 'number') throw new RuntimeError(where, `expected ${type} (a number), got ${describe(v)}`);
+    return floatBits(type, v);
+  }
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new RuntimeError(where, `${v} is not an integer ${type}`);
+    return BigInt.asUintN(type === 'i32' ? 32 : 64, BigInt(v));
+  }
+  if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
+  throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
 }
 
 /** Raw bits from Wasm to an API value; externrefs become new owned handles. */

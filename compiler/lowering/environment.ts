@@ -28,15 +28,25 @@ export function tableDefinition(cx: Lowering, t: number): Definition {
   return { reg: 'vmctx', base: offsets.vmctxVmtableDefinitionBase(d), length: offsets.vmctxVmtableDefinitionCurrentElements(d) };
 }
 
-/** R0 ← address of element [i32 at `index`] of table `t`, trapping when out of bounds. */
-export function tableElementAddress(cx: Lowering, t: number, index: Loc): void {
+/**
+ * R0 ← address of element [i32 at `index`] of table `t`, trapping when out of bounds. Elements
+ * are 8 bytes (pointers), or 4 (v31's tables of 32-bit GC references).
+ */
+export function tableElementAddress(cx: Lowering, t: number, index: Loc, elementSize: 4 | 8 = 8): void {
   const { m } = cx;
   const def = tableDefinition(cx, t);
   m.loadSlot('R0', index, false);
   m.load('R2', def.reg, def.length, 4);
   m.trapIf('ge_u', false, 'R0', 'R2', 'TableOutOfBounds');
   m.load('R2', def.reg, def.base, 8);
-  m.addScaled8('R0', 'R2', 'R0');
+  if (elementSize === 8) {
+    m.addScaled8('R0', 'R2', 'R0');
+  } else {
+    // base + 4·index: the index is zero-extended, so two doublings cannot overflow.
+    m.addReg('R0', 'R0', 'R0');
+    m.addReg('R0', 'R0', 'R0');
+    m.addReg('R0', 'R0', 'R2');
+  }
 }
 
 /** R2 ← the VMFuncRef pointer of funcref table `t` at [i32 at `index`], initializing lazily. */

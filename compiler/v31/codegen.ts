@@ -35,7 +35,7 @@ import type { BuiltinName } from '../builtins.ts';
 import type { Instr, WasmModule } from '../frontend/module.ts';
 import type { Lowering } from '../lowering/context.ts';
 import type { CodegenEra, LoweringOffsets } from '../lowering/era.ts';
-import { globalLocation, tableDefinition } from '../lowering/environment.ts';
+import { globalLocation, tableElementAddress } from '../lowering/environment.ts';
 import { imm, valueArg } from '../lowering/values.ts';
 import type { Loc } from '../codegen/common.ts';
 import { v31BuiltinIndex } from './builtins.ts';
@@ -112,16 +112,7 @@ function v31Offsets(cx: Lowering): V31VMOffsets {
 
 /** R0 ← address of the 4-byte element [i32 at `index`] of GC-reference table `t`, bounds-checked. */
 function gcRefTableElementAddress(cx: Lowering, t: number, index: Loc): void {
-  const { m } = cx;
-  const def = tableDefinition(cx, t);
-  m.loadSlot('R0', index, false);
-  m.load('R2', def.reg, def.length, 4);
-  m.trapIf('ge_u', false, 'R0', 'R2', 'TableOutOfBounds');
-  m.load('R2', def.reg, def.base, 8);
-  // base + 4·index: the index is zero-extended, so two doublings cannot overflow.
-  m.addReg('R0', 'R0', 'R0');
-  m.addReg('R0', 'R0', 'R0');
-  m.addReg('R0', 'R0', 'R2');
+  tableElementAddress(cx, t, index, 4);
 }
 
 /** Branches to `label` when the ref in `r` is null or an i31ref (`gc_ref_is_null_or_i31`); clobbers `scratch`. */

@@ -56,18 +56,10 @@ const IMPLS: Readonly<Record<string, Impl>> = {
     inst.droppedElements.add(u32(elem));
   },
   memory_copy(_s, inst, [, dstIndex, dst, srcIndex, src, len]) {
-    const dm = memory(inst, u32(dstIndex));
-    const sm = memory(inst, u32(srcIndex));
-    dm.checkRange(dst, len);
-    sm.checkRange(src, len);
-    if (len === 0n) return;
-    if (dm === sm) dm.copyWithin(Number(dst), Number(src), Number(len));
-    else dm.write(Number(dst), sm.read(Number(src), Number(len)));
+    memory(inst, u32(dstIndex)).copyFrom(memory(inst, u32(srcIndex)), dst, src, len);
   },
   memory_fill(_s, inst, [, index, dst, val, len]) {
-    const mem = memory(inst, u32(index));
-    mem.checkRange(dst, len);
-    mem.fill(Number(dst), u32(val) & 0xff, Number(len));
+    memory(inst, u32(index)).fill(Number(dst), u32(val) & 0xff, Number(len));
   },
   memory_init(_s, inst, [, index, data, dst, src, len]) {
     const mem = memory(inst, u32(index));

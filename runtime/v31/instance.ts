@@ -24,7 +24,8 @@
  * accepts from any caller. The symbols are linked when the module's code is first placed in the
  * store; later instances share that code.
  */
-import { floatBits, floatFromBits } from '../../compiler/frontend/float-bits.ts';
+import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
+import { describe, numericToRaw } from '../values.ts';
 import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
 import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
 import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
@@ -112,25 +113,14 @@ export interface V31Caller<T = unknown> {
 
 export type V31HostFn<T = unknown> = (caller: V31Caller<T>, ...args: V31Val[]) => V31Val | void;
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
-  return `${typeof v} ${String(v)}`;
-}
-
 /** An API value to raw bits (refs: their raw ref; the caller decides who owns a count). */
 function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint {
   switch (type) {
     case 'i32':
-    case 'i64': {
-      if (typeof v === 'number' && Number.isInteger(v)) return BigInt.asUintN(type === 'i32' ? 32 : 64, BigInt(v));
-      if (typeof v === 'bigint') return BigInt.asUintN(type === 'i32' ? 32 : 64, v);
-      throw new RuntimeError(where, `expected ${type}, got ${describe(v)}`);
-    }
+    case 'i64':
     case 'f32':
     case 'f64':
-      if (typeof v !== 'number') throw new RuntimeError(where, `expected ${type} (a number), got ${describe(v)}`);
-      return floatBits(type, v);
+      return numericToRaw(type, v, where);
     case 'externref': {
       if (v === null) return 0n;
       if (!(v instanceof V31ExternRef)) throw new RuntimeError(where, `expected V31ExternRef or null, got ${describe(v)}`);

@@ -19,7 +19,7 @@ import { Engine } from '../engine.ts';
 import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
 import { Module } from '../module.ts';
 import {
-  DEFAULT_HOST_IMPORTS, HostImportError, InvokeArgError, argumentsOfTexts, funcTypeText, isElf, sessionArch, valText,
+  DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionArch, valText,
 } from '../session.ts';
 import { V31Store, type V31GcReport } from './store.ts';
 import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
@@ -126,19 +126,8 @@ export interface V31Invocation {
  * or `_start`, else undefined. InvokeArgError as for v17 sessions.
  */
 export function chooseV31Invocation(session: V31Session, invoke?: { name: string; args: readonly string[] }): V31Invocation | undefined {
-  const exports = session.module.wasm.exports.filter((e) => e.kind === 'func').map((e) => e.name);
-  if (!invoke) {
-    const name = ['main', '_start'].find((n) => exports.includes(n));
-    if (name === undefined) return undefined;
-    const func = session.instance.getFunc(name);
-    return func.type.params.length === 0 ? { name, func, args: [] } : undefined;
-  }
-  if (!exports.includes(invoke.name)) {
-    throw new InvokeArgError(`${invoke.name}: ${session.file} exports no function of that name (exports: ${exports.join(', ') || 'none'})`);
-  }
-  const func = session.instance.getFunc(invoke.name);
-  const type: FuncType = func.type;
-  return { name: invoke.name, func, args: argumentsOfTexts(invoke.name, type, invoke.args, (text) => V31ExternRef.new(session.store, text)) };
+  return chooseExport(session.module, session.file, invoke, (name) => session.instance.getFunc(name),
+    (name, type, texts) => argumentsOfTexts(name, type, texts, (text) => V31ExternRef.new(session.store, text)));
 }
 
 /** One collection `stackscope gc --profile v31` ran at its host import. */
