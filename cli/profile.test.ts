@@ -106,6 +106,17 @@ for (const arch of ['x64', 'aarch64'] as const) {
     t.is(bad.code, 2);
   });
 
+  test(`${arch}: run --profile v31 runs memories, numeric globals, funcref tables and a start function, and traps as v17 does`, async (t) => {
+    const r = await cli('run', 'cli/testdata/v31-mixed.wat', '--arch', arch, '--profile', 'v31');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^print_i32: 42\nprint_i32: 1\nprint_i32: 2\nprint_i32: 7\nprint_i32: 6\nprint_i32: 1\nprint_i32: 81\nresult: 42 \(i32\)\n/);
+    for (const [name, code] of [['oob', 'MemoryOutOfBounds'], ['null', 'IndirectCallToNull']]) {
+      const trap = await cli('run', 'cli/testdata/v31-mixed.wat', '--arch', arch, '--profile', 'v31', '--invoke', name);
+      t.is(trap.code, 1, name);
+      t.regex(trap.stdout, new RegExp(`^trap: ${code} at 0x[0-9a-f]+: [^\\n]*\\n[\\s\\S]*#0 0x[0-9a-f]+ v31-mixed\\.wat!${name}\\+0x`), name);
+    }
+  });
+
   test(`${arch}: run --profile v31 links an image's calls of undefined symbols to the host functions of those names`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'stackscope-v31-'));
     try {
