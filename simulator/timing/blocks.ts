@@ -44,8 +44,17 @@ export interface DataflowSummary {
   readonly edgeTo: Int32Array;
   readonly edgeLat: Float64Array;
   readonly edgeLoad: Uint8Array;
+  /** Outputs [0, realOutputs) are registers; the rest are the stored-data pseudo registers (`storeData`). */
+  readonly realOutputs: number;
   /** Edges are grouped by output: those of output j are [edgeStart[j], edgeStart[j + 1]). */
   readonly edgeStart: Int32Array;
+  /**
+   * Per store instruction of the block, in order (the order of its write accesses): the index
+   * in `outputs` of a pseudo register holding when the data of a stack-slot store is ready, or
+   * -1 (not a stack slot, or no store forwarding on this core). Detailed mode remembers those
+   * times by address so a later block's load of the slot waits for the data (DetailedTimer).
+   */
+  readonly storeData: Int32Array;
   /**
    * Longest chain within one execution with every input ready at the start (what
    * `BlockCost.criticalPath` measures, with this summary's stack-pointer rule): over every
@@ -92,6 +101,8 @@ export const TERMINATORS: readonly Terminator[] = ['none', 'cond', 'jump', 'indi
 
 /** Pseudo register written by a block's final branch when it executes (its inputs are ready). */
 export const BRANCH_RESOLVED = '@branch';
+/** Pseudo registers holding the data of a block's stack-slot stores, by store ordinal. */
+const STORED_DATA = '@stored';
 
 /** Interns register names as small integers for the scoreboard. */
 export class RegisterIds {
@@ -175,6 +186,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
   const inputIndex = new Map<number, number>();
   const inputs: number[] = [];
   const defs = new Map<number, Paths>();
+  /** Pseudo register of each store instruction's data (stack slots only), or -1. */
+  const storeRegs: number[] = [];
   let span = 0;
   const sourceOf = (reg: number): Paths => {
     const d = defs.get(reg);
@@ -258,16 +271,30 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
       defs.set(regs.id(w.reg), out);
       span = Math.max(span, startAll + lat);
     }
+    let storedPaths: Paths | undefined;
     if (access?.store && memory) {
       // A pure store writes its data registers' value; a read-modify-write its result.
       if (access.load) {
         const first = effects.writes.find((w) => !w.pointerUpdate);
-        if (first) stored.set(access.key, { paths: defs.get(regs.id(first.reg))!, bits: access.bits });
-      } else stored.set(access.key, { paths: { from: new Map(data.from), start: data.start, fromLoad: new Map(data.fromLoad), startLoad: data.startLoad }, bits: access.bits });
+        if (first) storedPaths = defs.get(regs.id(first.reg))!;
+      } else storedPaths = { from: new Map(data.from), start: data.start, fromLoad: new Map(data.fromLoad), startLoad: data.startLoad };
+      if (storedPaths) stored.set(access.key, { paths: storedPaths, bits: access.bits });
+    }
+    if (entry.store || access?.store) {
+      // Stack slots (spills, locals, pushed registers): their data's ready time is kept for a
+      // later block's reload; a call's return address is ready at once.
+      if (storedPaths && access!.key.startsWith('rsp') && mech.storeForward !== undefined) {
+        const id = regs.id(`${STORED_DATA}${storeRegs.length}`);
+        defs.set(id, storedPaths);
+        storeRegs.push(id);
+      } else storeRegs.push(-1);
     }
     if (memory && looked.form) memory.retire(looked.form, effects);
   }
-  const outputs = [...defs.keys()];
+  // Real registers first; the stored-data pseudo registers last (`realOutputs`): they say when
+  // a store's data is ready, not when the block's work is done.
+  const pseudo = new Set(storeRegs);
+  const outputs = [...[...defs.keys()].filter((r) => !pseudo.has(r)), ...storeRegs.filter((r) => r >= 0)];
   const n = inputs.length;
   const lat = new Float64Array(outputs.length * n).fill(-1);
   const latLoad = new Float64Array(outputs.length * n).fill(-1);
@@ -299,6 +326,8 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     edgeLat: Float64Array.from(edges.map((e) => e[2])),
     edgeLoad: Uint8Array.from(edges.map((e) => e[3])),
     edgeStart,
+    realOutputs: outputs.length - storeRegs.filter((r) => r >= 0).length,
+    storeData: Int32Array.from(storeRegs, (id) => (id < 0 ? -1 : outputs.indexOf(id))),
     span,
   };
 }

@@ -236,6 +236,40 @@ for (const uarch of ['znver3', 'neoverse-n2'] as const) {
   });
 }
 
+test('detailed: a value carried through a stack slot from block to block waits for the store (skylake: 5-cycle forwarding)', async (t) => {
+  // Each iteration reloads the slot the previous iteration stored, in another block (the jmp
+  // ends the first one): a chain store -> load -> add -> store across blocks. With a store to
+  // another slot the reload does not depend on the add, and the loop runs at its throughput.
+  const body = (other: number) => `mov rcx, 1000
+1: mov rax, qword ptr [rsp - 16]
+add rax, 1
+mov qword ptr [rsp - ${16 + other}], rax
+jmp 2f
+2: dec rcx
+jnz 1b
+ret`;
+  const [chained, independent] = assembleMany('x64', [body(0), body(8)]);
+  const perIteration = async (code: Uint8Array, caches: boolean) => {
+    const m = await Machine.create({ arch: 'x64', cycles: { mode: 'detailed', uarch: 'skylake', caches }, exactFaultPc: false, timeoutMs: null });
+    try {
+      const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+      m.writeBytes(text.address, code);
+      m.call(text.address);
+      return m.cycleReport()!.cycles / 1000;
+    } finally {
+      m.close();
+    }
+  };
+  const c = await perIteration(chained, true);
+  const i = await perIteration(independent, true);
+  t.log(`skylake: through the slot ${c.toFixed(2)}, to another slot ${i.toFixed(2)} cycles/iteration`);
+  // load-to-use forwarding (5) + add (1) per iteration on Intel cores.
+  t.true(c >= 5.5 && c <= 7.5, `chained ${c}`);
+  t.true(i < 3, `independent ${i}`);
+  // The store trace comes with the cache model: without it the chain is not seen.
+  t.true((await perIteration(chained, false)) < 3);
+});
+
 test('code translated before the native counter existed is counted once the counter is installed', async (t) => {
   // A first run without limits translates code with no block hook; limits installed later
   // must still see it (the engine drops translated code when it installs the counter).

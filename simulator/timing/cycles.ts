@@ -203,7 +203,7 @@ export class CycleCounter {
   }
 
   private newTimer(): DetailedTimer {
-    return new DetailedTimer(this.params, this.caches, this.blocks.registers.size);
+    return new DetailedTimer(this.params, this.caches, this.blocks.registers.size, this.model.mechanisms(this.blocks.mechanisms).storeForward);
   }
 
   /** Replays a batch of the native trace: block addresses, and accesses as (-(size·2 + write + 1), address). */

@@ -35,7 +35,10 @@ export interface CpiStack {
 
 const RING = 4096;
 /** Indices into DetailedTimer.s: the dispatch clock, window and CPI-stack totals, the pending block's cache delay. */
-const S_T = 0, S_TOTAL_UOPS = 1, S_RETIRED = 2, S_MAX_READY = 3, S_BASE = 4, S_DEPENDENCY = 5, S_BRANCH = 6, S_MEMORY = 7, S_PENDING_MEM = 8, S_SIZE = 9;
+const S_T = 0, S_TOTAL_UOPS = 1, S_RETIRED = 2, S_MAX_READY = 3, S_BASE = 4, S_DEPENDENCY = 5, S_BRANCH = 6, S_MEMORY = 7, S_PENDING_MEM = 8, S_PENDING_FORWARD = 9, S_SIZE = 10;
+/** Stack-slot stores remembered for later blocks' loads (direct-mapped by address), and per block. */
+const FORWARD_SLOTS = 256;
+const BLOCK_STORES = 16;
 const COND = 1, INDIRECT = 3, CALL = 4, ICALL = 5, RET = 6;
 
 export class DetailedTimer {
@@ -61,17 +64,37 @@ export class DetailedTimer {
   private readonly seen: BlockInfo[] = [];
   private readonly robUops: number;
   private readonly penalty: number;
+  /**
+   * Stores across blocks: the data-ready time of recent stack-slot stores by address, so a
+   * later block's load of the slot cannot have the value before the store did (plus the core's
+   * store-to-load forwarding latency, 0 with memory renaming). -1: not modelled.
+   */
+  private readonly storeForward: number;
+  private readonly l1Latency: number;
+  private readonly forwardAddress = new Float64Array(FORWARD_SLOTS).fill(-1);
+  private readonly forwardReady = new Float64Array(FORWARD_SLOTS);
+  private readonly forwardSize = new Float64Array(FORWARD_SLOTS);
+  /** The pending block's write accesses so far, and its stack-slot stores (address, size, output). */
+  private writes = 0;
+  private stores = 0;
+  private readonly storeAddress = new Float64Array(BLOCK_STORES);
+  private readonly storeSize = new Float64Array(BLOCK_STORES);
+  private readonly storeOutput = new Int32Array(BLOCK_STORES);
 
+  /** `storeForward`: the core's store-to-load forwarding latency (Mechanisms.storeForward), undefined when not modelled. */
   constructor(
     readonly params: DynamicParams,
     readonly caches: boolean,
     registerCount: number,
+    storeForward?: number,
   ) {
     this.predictor = new BranchPredictor(params);
     this.memory = caches ? new MemoryHierarchy(params) : undefined;
     this.ready = new Float64Array(Math.max(64, registerCount * 2));
     this.robUops = params.robUops;
     this.penalty = params.mispredictPenalty;
+    this.storeForward = caches && storeForward !== undefined ? storeForward : -1;
+    this.l1Latency = params.l1.latency;
   }
 
   /** The block that starts executing now; finishes the previous one (its branch outcome is now known). */
@@ -80,6 +103,9 @@ export class DetailedTimer {
     if (prev !== undefined) this.finish(prev, info.pc);
     this.pending = info;
     this.s[S_PENDING_MEM] = 0;
+    this.s[S_PENDING_FORWARD] = 0;
+    this.writes = 0;
+    this.stores = 0;
     const serial = info.serial;
     if (serial >= this.counts.length) this.grow(serial);
     if (this.counts[serial] === 0) this.seen.push(info);
@@ -106,6 +132,24 @@ export class DetailedTimer {
     const s = this.s;
     const delay = this.memory!.access(address, size, write, s[S_T]);
     if (delay > s[S_PENDING_MEM]) s[S_PENDING_MEM] = delay;
+    if (this.storeForward < 0) return;
+    if (write) {
+      // The n-th write of a block is its n-th store instruction's.
+      const n = this.writes++;
+      const data = this.pending!.dataflow.storeData;
+      if (n < data.length && data[n] >= 0 && this.stores < BLOCK_STORES) {
+        const k = this.stores++;
+        this.storeAddress[k] = address;
+        this.storeSize[k] = size;
+        this.storeOutput[k] = data[n];
+      }
+    } else {
+      const slot = (address >>> 3) & (FORWARD_SLOTS - 1);
+      if (this.forwardAddress[slot] === address && size <= this.forwardSize[slot]) {
+        const at = this.forwardReady[slot] + this.storeForward;
+        if (at > s[S_PENDING_FORWARD]) s[S_PENDING_FORWARD] = at;
+      }
+    }
   }
 
   /** Ends the run: the last block, then the drain of results still in flight. */
@@ -160,7 +204,12 @@ export class DetailedTimer {
     const from = df.edgeFrom;
     const edgeLat = df.edgeLat;
     const edgeLoad = df.edgeLoad;
+    // A load of a slot an earlier block stored to has its value no earlier than the store's
+    // data (plus forwarding), instead of after the cache access: paths through the block's
+    // loads start no earlier than that (counted as dependency, not memory).
     const mem = s[S_PENDING_MEM];
+    const forwardAt = s[S_PENDING_FORWARD];
+    const realOutputs = df.realOutputs;
     let done = start + info.criticalPath;
     let doneWithoutMem = done;
     for (let j = 0; j < nOut; j++) {
@@ -175,17 +224,34 @@ export class DetailedTimer {
           if (x > v) v = x;
         } else if (x > l) l = x;
       }
-      if (l > v) {
-        if (l > doneWithoutMem) doneWithoutMem = l;
-        v = l + mem;
+      if (l < 0) {
+        // No path through a load.
+        if (j < realOutputs && v > doneWithoutMem) doneWithoutMem = v;
       } else {
-        if (v > doneWithoutMem) doneWithoutMem = v;
-        if (l >= 0 && l + mem > v) v = l + mem;
+        // The forwarded value plus what this output's path adds after its load (the path from
+        // the block's start through a load, less the L1 latency the load itself takes).
+        const after = forwardAt > 0 && fsl > this.l1Latency ? forwardAt + fsl - this.l1Latency : forwardAt;
+        const lf = l > after ? l : after;
+        const lm = l + mem > lf ? l + mem : lf;
+        if (lf > v) {
+          if (j < realOutputs && lf > doneWithoutMem) doneWithoutMem = lf;
+          v = lm;
+        } else {
+          if (j < realOutputs && v > doneWithoutMem) doneWithoutMem = v;
+          if (lm > v) v = lm;
+        }
       }
       r[j] = v;
-      if (v > done) done = v;
+      if (j < realOutputs && v > done) done = v;
     }
     for (let j = 0; j < nOut; j++) ready[outputs[j]] = r[j];
+    for (let k = 0; k < this.stores; k++) {
+      const address = this.storeAddress[k];
+      const slot = (address >>> 3) & (FORWARD_SLOTS - 1);
+      this.forwardAddress[slot] = address;
+      this.forwardSize[slot] = this.storeSize[k];
+      this.forwardReady[slot] = r[this.storeOutput[k]];
+    }
     const resolved = info.branchOutput >= 0 ? r[info.branchOutput] : t;
     if (done > s[S_MAX_READY]) s[S_MAX_READY] = done;
     // 3. Reorder window: blocks retire in order; dispatch waits for the block that leaves room.
