@@ -17,6 +17,8 @@ export interface MutantInfo {
   /** Where the hook is. */
   readonly layer: 'compiler' | 'gc' | 'runtime';
   readonly description: string;
+  /** The profile whose code or collector the hook is in (default v17). */
+  readonly profile?: 'v31';
 }
 
 export const MUTANTS = [
@@ -36,7 +38,16 @@ export const MUTANTS = [
   { name: 'host-args-not-rooted', layer: 'runtime', description: 'externref arguments of a host→Wasm call are not inserted into the activations table' },
   { name: 'global-set-no-barrier', layer: 'runtime', description: 'externref_global_set does not count the new value' },
   { name: 'global-get-not-rooted', layer: 'runtime', description: 'externref_global_get returns the reference without an activations-table entry' },
+  { name: 'v31-write-barrier-no-incref', layer: 'compiler', profile: 'v31', description: 'v31 table.set/global.set do not increment the new reference\'s ref_count' },
+  { name: 'v31-read-barrier-no-insert', layer: 'compiler', profile: 'v31', description: 'v31 table.get/global.get count the reference but do not store it in the bump chunk' },
+  { name: 'v31-map-entry-dropped', layer: 'gc', profile: 'v31', description: 'the v31 scan skips the first entry of every user stack map' },
 ] as const satisfies readonly MutantInfo[];
+
+/** The profile a mutant's hook is in (the fuzzer runs it there). */
+export function mutantProfile(name: string): 'v17' | 'v31' {
+  const m: MutantInfo | undefined = MUTANTS.find((x) => x.name === name);
+  return m?.profile ?? 'v17';
+}
 
 export type MutantName = (typeof MUTANTS)[number]['name'];
 

@@ -122,6 +122,16 @@ for (const mutant of KILLED_IN_CI) {
   });
 }
 
+test.serial('the v31 mutants (barriers of v31 code, the v31 map scan) are killed under the v31 walker on both arches within 40 programs, by the oracle alone', async (t) => {
+  for (const mutant of ['v31-write-barrier-no-incref', 'v31-read-barrier-no-insert', 'v31-map-entry-dropped']) {
+    for (const arch of ['x64', 'aarch64'] as const) {
+      const r = await runCampaign({ programs: 40, arches: [arch], walkers: ['v31'], mutant, shrink: false, debugChecks: false });
+      t.not(r.firstFailureAt, null, `${mutant} survived 40 programs on ${arch}`);
+    }
+  }
+  t.is(activeMutant(), null);
+});
+
 test.serial('every registered mutant has a distinct name and a description', (t) => {
   t.true(MUTANTS.length >= 12);
   t.is(new Set(MUTANTS.map((m) => m.name)).size, MUTANTS.length);

@@ -4,7 +4,7 @@
  * reported as such; `measureMutants` never throws for a survivor.
  */
 import type { Arch } from '../isa/arch.ts';
-import { MUTANTS } from '../compiler/mutants.ts';
+import { MUTANTS, mutantProfile } from '../compiler/mutants.ts';
 import { runCampaign } from './campaign.ts';
 import type { GeneratorOptions } from './generate.ts';
 import type { Failure, Walker } from './harness.ts';
@@ -33,8 +33,9 @@ export async function measureMutants(options: GeneratorOptions & {
 } = {}): Promise<MutantScore[]> {
   const scores: MutantScore[] = [];
   const budget = options.budget ?? 10_000;
-  const walker = options.walker ?? 'v17';
   for (const mutant of options.mutants ?? MUTANTS.map((m) => m.name)) {
+    // A v31 mutant's hook is in v31 code or the v31 collector: measure it under the v31 walker.
+    const walker = mutantProfile(mutant) === 'v31' ? 'v31' : options.walker ?? 'v17';
     for (const arch of options.arches ?? ['x64', 'aarch64'] as const) {
       const t0 = performance.now();
       const r = await runCampaign({

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArch, type Arch } from '../../isa/arch.ts';
+import { mutantProfile } from '../../compiler/mutants.ts';
 import {
   MUTANTS, formatRecord, makeRecord, parseMix, parseRecord, parseShard, recordFileName, replayCorpus, replayRecord, resolveGeneratorOptions,
   runCampaign, runParallel, withMutant, type CampaignProgress, type FailureRecord, type Walker,
@@ -94,7 +95,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
 
   if (f.has('list-mutants')) {
     if (json) out.json(MUTANTS);
-    else for (const m of MUTANTS) out.text(`${m.name.padEnd(26)} ${m.layer.padEnd(9)} ${m.description}`);
+    else for (const m of MUTANTS) out.text(`${m.name.padEnd(28)} ${m.layer.padEnd(9)} ${'profile' in m ? `(--profile ${m.profile}) ` : ''}${m.description}`);
     return 0;
   }
 
@@ -128,7 +129,9 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   const slice = f.has('slice') ? parseShard(str(f.get('slice')) ?? '') : undefined;
   const mutant = str(f.get('mutant')) ?? null;
   if (mutant !== null && !MUTANTS.some((m) => m.name === mutant)) throw new UsageError(`unknown mutant '${mutant}' (see --list-mutants)`, 'fuzz');
-  if (mutant !== null && v31) throw new UsageError('the mutants are bugs of the v17 compiler and runtime; --profile v31 has none', 'fuzz');
+  if (mutant !== null && (mutantProfile(mutant) === 'v31') !== v31) {
+    throw new UsageError(`mutant ${mutant} is a bug of the ${mutantProfile(mutant)} profile's code or collector: run it with --profile ${mutantProfile(mutant)}`, 'fuzz');
+  }
   const gen = resolveGeneratorOptions({
     ops: intFlag(f.get('ops'), 'ops', 1, 100_000), functions: intFlag(f.get('functions'), 'functions', 1, 64),
     maxDepth: intFlag(f.get('max-depth'), 'max-depth', 0, 8), mix: f.has('mix') ? parseMix(str(f.get('mix')) ?? '') : undefined,

@@ -31,6 +31,7 @@
  * - `table.grow`/`table.fill` of externref tables go to `table_grow_gc_ref`/`table_fill_gc_ref`.
  */
 import { CodegenError } from '../codegen/common.ts';
+import { mutated } from '../mutants.ts';
 import type { BuiltinName } from '../builtins.ts';
 import type { Instr, WasmModule } from '../frontend/module.ts';
 import type { Lowering } from '../lowering/context.ts';
@@ -151,11 +152,13 @@ function readBarrier(cx: Lowering, result: Loc): void {
   m.load('R0', 'R1', 0, 8);
   m.addImm('R0', 'R0', 1);
   m.store('R1', 0, 'R0', 8);
-  m.load('R1', 'vmctx', v31Offsets(cx).vmctxGcHeapData(), 8);
-  m.load('R0', 'R1', VMGcRefActivationsTableLayout.next, 8);
-  m.store('R0', 0, 'R2', 4);
-  m.addImm('R0', 'R0', 4);
-  m.store('R1', VMGcRefActivationsTableLayout.next, 'R0', 8);
+  if (!mutated('v31-read-barrier-no-insert')) {
+    m.load('R1', 'vmctx', v31Offsets(cx).vmctxGcHeapData(), 8);
+    m.load('R0', 'R1', VMGcRefActivationsTableLayout.next, 8);
+    m.store('R0', 0, 'R2', 4);
+    m.addImm('R0', 'R0', 4);
+    m.store('R1', VMGcRefActivationsTableLayout.next, 'R0', 8);
+  }
   m.jump(done);
   // gc_block (cold): the result is live across the call, so its slot is in the map.
   m.bind(gc);
@@ -181,7 +184,7 @@ function writeBarrier(cx: Lowering, value: Loc, address: () => Cell): void {
   branchIfNullOrI31(cx, 'R1', 'R2', checkOld);
   refCountAddress(cx, 'R2', 'R1');
   m.load('R0', 'R2', 0, 8);
-  m.addImm('R0', 'R0', 1);
+  if (!mutated('v31-write-barrier-no-incref')) m.addImm('R0', 'R0', 1);
   m.store('R2', 0, 'R0', 8);
   m.bind(checkOld);
   const cell = address();

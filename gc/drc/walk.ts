@@ -17,6 +17,7 @@
  * skipped. Entries of any type but i32 are refused: v31's GC references are 32-bit.
  */
 import type { Machine } from '../../simulator/machine.ts';
+import { mutated } from '../../compiler/mutants.ts';
 import { abiOf } from '../../isa/abi.ts';
 import { StackscopeError, hex } from '../../isa/error.ts';
 import { VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
@@ -144,7 +145,8 @@ export function scanV31Frame(machine: Machine, frame: V31Frame, registry: UserSt
   const entries: ScannedEntry[] = [];
   // The frame's mapped area is checked readable once, then read in place through its region.
   const region = map.entries.length && reader.block(sp, map.frameSize) >= 0 ? reader.regionOf(sp) : undefined;
-  for (const entry of map.entries) {
+  for (const [k, entry] of map.entries.entries()) {
+    if (k === 0 && mutated('v31-map-entry-dropped')) continue;
     if (entry.type !== 'i32') throw fail('not-a-32-bit-ref', `${entry.type} entry at SP+${entry.offset}: v31 GC references are i32`);
     if (entry.offset + 4 > map.frameSize) throw fail('entry-outside-frame', `entry at SP+${entry.offset} lies outside the ${map.frameSize}-byte frame`);
     const slot = sp + entry.offset;
