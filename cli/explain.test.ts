@@ -125,7 +125,7 @@ export function run(ctx) {
 });
 
 test('explain, compile and layout: bad input is exit 2 naming what and where', async (t) => {
-  const invalid = scratchFile('two-results.wat', '(module (func (result i32 i32) (i32.const 1) (i32.const 2)))');
+  const invalid = scratchFile('tail-call.wat', '(module (func $f (param i64 i64 i64 i64 i64 i64 i64)) (func (return_call $f (i64.const 0) (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6))))');
   const cases: Array<[string[], RegExp]> = [
     [['explain', wat, '--at', 'nosuch'], /--at nosuch: no function of that name with a safepoint in .*explain\.wat \(functions with safepoints: fib, hold, scale, main\)/],
     [['explain', wat, '--at', 'fib', '--invoke', 'fib', '1'], /--at fib: the run of fib reached 0 matching safepoint\(s\), not 1/],
@@ -136,7 +136,7 @@ test('explain, compile and layout: bad input is exit 2 naming what and where', a
     [['explain', wat, '--at', 'fib', '--arch', 'sparc'], /--arch: unknown architecture 'sparc'/],
     [['compile', wat, '--arch', 'x64'], /nothing to do: give -o FILE, --print or --json/],
     [['compile', wat, '-o', 'x.o'], /--arch x64\|aarch64 is required/],
-    [['compile', invalid, '--arch', 'aarch64', '--print'], /two-results\.wat.*more than one result.*function 0/],
+    [['compile', invalid, '--arch', 'aarch64', '--print'], /tail-call\.wat.*return_call: the callee takes 1 stack-argument word\(s\), this function received 0.*function 1/],
     [['compile', wat, '--arch', 'x64', '-o', '/nonexistent-dir/x.o'], /cannot write \/nonexistent-dir\/x\.o: ENOENT/],
     [['layout', scratchFile('not-an-image.o', new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]))], /not-an-image\.o/],
   ];

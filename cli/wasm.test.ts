@@ -30,6 +30,18 @@ for (const arch of ARCHES) {
     t.true(j.instructions > 10);
   });
 
+  test(`${arch}: run prints every result of a multi-value function, text and JSON, in both regalloc modes`, async (t) => {
+    const mv = new URL('./testdata/multi-value.wat', import.meta.url).pathname;
+    for (const regalloc of ['none', 'linear-scan']) {
+      let r = await cli('run', mv, '--arch', arch, '--regalloc', regalloc, '--invoke', 'check', '17', '5');
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stdout, /^results: 3 \(i32\), 2 \(i32\), 17 \(i64\)\ninstructions: \d+$/);
+      r = await cli('run', mv, '--arch', arch, '--regalloc', regalloc, '--invoke', 'dup', '-4', '--json');
+      t.is(r.code, 0, r.stderr);
+      t.deepEqual(JSON.parse(r.stdout).result, [{ type: 'i64', value: '-4' }, { type: 'i64', value: '-4' }]);
+    }
+  });
+
   test(`${arch}: a negative --timeout or --budget is a usage error, not a limit of 2^64 − n`, async (t) => {
     for (const flags of [['--timeout', '-5'], ['--budget', '-1'], ['--timeout', ' -0x10']]) {
       const r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '10', ...flags);

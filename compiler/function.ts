@@ -23,12 +23,11 @@ import { functionDisplayName, type DefinedFunction, type WasmModule } from './fr
 import { V17_CODEGEN, type CodegenEra, type LoweringOffsets } from './lowering/era.ts';
 import { externrefLiveness, localLiveness } from './liveness.ts';
 import { ALLOCATABLE, ALLOCATABLE_FLOAT, VMCTX_REGISTER, type MacroAssembler } from './codegen/common.ts';
-import { abiOf } from '../isa/abi.ts';
 import type { RelocationRequest, TrapSite } from '../isa/code-buffer.ts';
 import { functionSymbol, lowerCall } from './lowering/calls.ts';
 import { CallRecorder, type CallSite, type Lowering } from './lowering/context.ts';
 import { lowerControl } from './lowering/control.ts';
-import { checkSignature, layoutFrame, type FunctionFrame } from './lowering/frame.ts';
+import { layoutFrame, type FunctionFrame } from './lowering/frame.ts';
 import { lowerInstruction } from './lowering/instructions.ts';
 import { RegisterValues, SlotValues, type Values } from './lowering/values.ts';
 import { VirtualProgram } from './regalloc/virtual.ts';
@@ -100,7 +99,7 @@ export interface FunctionContext {
 }
 
 /** An instruction after which nothing falls through. */
-const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable']);
+const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable', 'return_call', 'return_call_indirect']);
 
 /** The lowering state of one pass over `fn`. */
 function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness): Lowering {
@@ -138,11 +137,10 @@ function lowerBody(cx: Lowering): number[] {
 
 export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): CompiledFunction {
   const { module } = ctx;
-  checkSignature(module, fn, fn.type, null, 'the function');
   const arch = ctx.newAssembler().arch;
   const numLocals = fn.type.params.length + fn.locals.length;
   if (ctx.regalloc === 'linear-scan' && fn.body.length * numLocals <= REGALLOC_ANALYSIS_LIMIT) return compileAllocated(ctx, fn, arch);
-  const { frame: laidOut, slot, local } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+  const { frame: laidOut, slot, local } = layoutFrame(module, fn, arch);
   const frame = withStackLimit(laidOut, ctx.era);
 
   const m = ctx.newAssembler();
@@ -163,7 +161,7 @@ const byEncoding = (a: string, b: string): number => (a === 'rbx' ? 3 : Number(a
 /** `linear-scan`: record the virtual-register program, allocate, then emit. */
 function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch): CompiledFunction {
   const { module } = ctx;
-  const { frame: slotFrame } = layoutFrame(module, fn, abiOf(arch).intArgs.length);
+  const { frame: slotFrame } = layoutFrame(module, fn, arch);
   const liveness = localLiveness(fn, () => true);
   let instrIndex = (): number => 0;
   const program = new VirtualProgram(arch, fn, () => instrIndex());
@@ -179,7 +177,9 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const floatSaveSize = 16 * Math.ceil(savedFloatRegs.length / 2);
   const clobberSize = 16 * Math.ceil(savedRegs.length / 2);
   const spillEnd = spillBase + 8 * allocation.slotCount;
-  const frameSize = Math.ceil(spillEnd / 16) * 16 + floatSaveSize + clobberSize;
+  // The return-area pointer, if any, has its own slot after the spill slots.
+  const returnAreaPointer = slotFrame.returnAreaPointer === undefined ? undefined : spillEnd;
+  const frameSize = Math.ceil((spillEnd + (returnAreaPointer === undefined ? 0 : 8)) / 16) * 16 + floatSaveSize + clobberSize;
   program.beginEmitting(spillBase);
   const frame: FunctionFrame = withStackLimit({
     frameSize,
@@ -193,6 +193,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
     stackBase: spillBase,
     localsBase: spillEnd,
     outgoingBytes: slotFrame.outgoingBytes,
+    ...(returnAreaPointer === undefined ? {} : { returnAreaPointer }),
     allocation: { spillBase, spillSlots: allocation.slotCount, values: program.assignments() },
   }, ctx.era);
 

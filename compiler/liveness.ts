@@ -70,6 +70,8 @@ export function successors(fn: DefinedFunction): number[][] {
         break;
       }
       case 'return':
+      case 'return_call':
+      case 'return_call_indirect':
       case 'unreachable':
         succ[i] = [];
         break;

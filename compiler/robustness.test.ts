@@ -41,13 +41,3 @@ test('mutated binaries either fail to parse or compile on both arches; errors ar
   t.true(compiled > 20, `only ${compiled} mutants compiled`);
 });
 
-test('functions with several results are rejected as unsupported, naming the function', async (t) => {
-  await loadWat();
-  const { bytes } = watToBinary('(module (func $two (result i32 i64) (i32.const 1) (i64.const 2)))', 'two.wat');
-  const e = t.throws(() => compileModule(parseWasm(bytes), { arch: 'x64' }), { instanceOf: CompileError })!;
-  t.is(e.kind, 'unsupported');
-  t.is(e.funcIndex, 0);
-  const call = watToBinary('(module (func $two (result i32 i64) unreachable) (func (drop (drop (call $two)))))'.replace('(drop (drop (call $two)))', '(call $two) drop drop'), 'call.wat');
-  const e2 = t.throws(() => compileModule(parseWasm(call.bytes), { arch: 'aarch64' }), { instanceOf: CompileError })!;
-  t.is(e2.kind, 'unsupported');
-});

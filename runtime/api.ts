@@ -9,7 +9,7 @@ export { Engine, type EngineConfig } from './engine.ts';
 export { Store, type StoreOptions, type GcOptions, type CollectorChoice } from './store.ts';
 export type { Val } from './values.ts';
 export { ExternRef } from './ref.ts';
-export { Func, Caller, TypedFunc, type HostFn, type ValTypeMap, type ValsOf, type ResultOf } from './func.ts';
+export { Func, Caller, TypedFunc, type HostFn, type ValTypeMap, type ValsOf, type ResultOf, type Results } from './func.ts';
 export { Global, Table, Memory, type Extern } from './externals.ts';
 export { Module, type ImportDescriptor } from './module.ts';
 export { Instance } from './instance.ts';

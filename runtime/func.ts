@@ -4,7 +4,7 @@
  */
 import { hex } from '../isa/error.ts';
 import { valueBytes, type FuncType, type ValType } from '../compiler/frontend/module.ts';
-import { VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
+import { VM_ARRAY_CALL_HOST_FUNC_MAGIC, VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMFuncRefLayout, VMHostFuncContextLayout, ValRawLayout } from '../compiler/vmoffsets.ts';
 import type { GcReport } from '../gc/collector.ts';
 import type { HostCall } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';
@@ -14,7 +14,8 @@ import { ExternRef } from './ref.ts';
 import { formatFuncType } from './signatures.ts';
 import { readValRaw, writeHostFuncContext, writeValRaw } from './vm-structs.ts';
 import { assertOpen, storeInternals, type GcOptions, type Store } from './store.ts';
-import { collectIfTableCannotHold, fromRaw, resultToRaw, rootForWasm, toRaw, type Val } from './values.ts';
+import { collectIfTableCannotHold, fromRaw, resultsToRaw, rootForWasm, toRaw, type Val } from './values.ts';
+import { nativeReturnLayout } from './trampolines.ts';
 
 
 /** The JS type of each Wasm value type as values cross the API (values.ts). */
@@ -30,14 +31,20 @@ export interface ValTypeMap {
 /** The JS argument types of a list of Wasm parameter types. */
 export type ValsOf<T extends readonly ValType[]> = { -readonly [K in keyof T]: ValTypeMap[T[K]] };
 
-/** The JS result type of a list of Wasm result types (null for none). */
-export type ResultOf<T extends readonly ValType[]> = T extends readonly [] ? null : T extends readonly [infer R extends ValType] ? ValTypeMap[R] : Val;
+/** The JS result type of a list of Wasm result types (null for none, an array for several). */
+export type ResultOf<T extends readonly ValType[]> = T extends readonly [] ? null : T extends readonly [infer R extends ValType] ? ValTypeMap[R] : ValsOf<T>;
+
+/**
+ * What a call returns: null for no result, the value for one, and an array of the values for
+ * several (multi-value), in the order of the result types (as the WebAssembly JS API does).
+ */
+export type Results = Val | Val[];
 
 /**
  * A function with static argument and result types (wasmtime's `TypedFunc<Params, Results>`):
  * `instance.getTypedFunc<[number, number], number>('add').call(40, 2)` is a number.
  */
-export class TypedFunc<Params extends readonly Val[] = Val[], Result extends Val = Val> {
+export class TypedFunc<Params extends readonly Val[] = Val[], Result extends Results = Val> {
   constructor(readonly func: Func) {}
 
   call(...args: Params): Result {
@@ -71,7 +78,8 @@ export class Caller<T = unknown> {
   }
 }
 
-export type HostFn<T = unknown> = (caller: Caller<T>, ...args: Val[]) => Val | void;
+/** A host function: returns its result, an array of its results when it has several, or nothing. */
+export type HostFn<T = unknown> = (caller: Caller<T>, ...args: Val[]) => Val | Val[] | void;
 
 /** A function: defined by a Wasm instance or by the host. */
 export class Func {
@@ -82,7 +90,7 @@ export class Func {
     readonly funcRefPointer: bigint,
     readonly type: FuncType,
     /** @internal The JS implementation of a host function. */
-    readonly host: ((caller: Caller, args: Val[]) => Val | void) | undefined,
+    readonly host: ((caller: Caller, args: Val[]) => Val | Val[] | void) | undefined,
   ) {}
 
   /**
@@ -96,8 +104,20 @@ export class Func {
     const { s, internals, m, name } = host;
     // The signature id is taken before the host function and its trampoline are made.
     const typeId = internals.signatures.idOf(type);
-    const native = m.addHostFunction(`host ${name}`, 2 + type.params.length, (raw, call) =>
-      host.enter(call, raw[1], (i) => raw[2 + i], (result) => resultToRaw(s, type, result, `host function ${name}`)));
+    // Several results: the first comes back in the return register, the others are written
+    // through the trailing return pointer the wasm-to-native trampoline passes.
+    const multi = type.results.length > 1;
+    const { offsets } = nativeReturnLayout(type);
+    const native = m.addHostFunction(`host ${name}`, 2 + type.params.length + (multi ? 1 : 0), (raw, call) =>
+      host.enter(call, raw[1], (i) => raw[2 + i], (result) => {
+        const raws = resultsToRaw(s, type, result, `host function ${name}`);
+        for (let j = 1; j < raws.length; j++) {
+          const at = raw[2 + type.params.length] + BigInt(offsets[j]);
+          if (valueBytes(type.results[j]) === 4) m.writeU32(at, Number(BigInt.asUintN(32, raws[j])));
+          else m.writeU64(at, BigInt.asUintN(64, raws[j]));
+        }
+        return raws[0] ?? 0n;
+      }));
     return host.finish(writeHostFuncContext(m, host.ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC, {
       nativeCall: native, arrayCall: 0n, wasmCall: internals.trampolines.wasmToNative(type), typeIndex: typeId,
     }, s.id));
@@ -117,7 +137,7 @@ export class Func {
         throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
       }
       host.enter(call, callerVmctx, (i) => readValRaw(m, values, i), (result) => {
-        if (type.results.length === 1) writeValRaw(m, values, 0, resultToRaw(s, type, result, `host function ${name}`));
+        resultsToRaw(s, type, result, `host function ${name}`).forEach((r, j) => writeValRaw(m, values, j, r));
       });
     });
     // The signature id is taken after the wasm-to-array trampoline is made.
@@ -146,14 +166,14 @@ export class Func {
   }
 
   /** Calls the function through its array-call entry (ValRaw buffer), like wasmtime's Func::call. */
-  call(...args: Val[]): Val {
+  call(...args: Val[]): Results {
     assertOpen(this.store);
     const s = this.store;
     this.checkArgs(args);
     if (this.host) return this.callHost(args);
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
-    const result = this.callArray(raws);
-    return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+    const results = this.callArray(raws).map((r, j) => fromRaw(s, this.type.results[j], r));
+    return results.length === 0 ? null : results.length === 1 ? results[0] : results;
   }
 
   /**
@@ -162,8 +182,9 @@ export class Func {
    * result is null when there is none. This is how floats cross the API exactly: a JS number
    * cannot carry every NaN (an f32 signalling NaN gains its quiet bit on the way, and V8 quiets
    * NaNs stored in arrays). Only for functions whose parameters and results are all numbers.
+   * Several results come back as an array of their bits.
    */
-  callRaw(...args: readonly bigint[]): bigint | null {
+  callRaw(...args: readonly bigint[]): bigint | bigint[] | null {
     assertOpen(this.store);
     const s = this.store;
     const { params, results } = this.type;
@@ -175,16 +196,19 @@ export class Func {
       if (typeof a !== 'bigint') throw new RuntimeError('Func.callRaw', `argument ${i}: expected the bits of a ${params[i]} as a bigint, got ${typeof a}`);
       return BigInt.asUintN(8 * valueBytes(params[i]), a);
     });
+    let bits: bigint[];
     if (this.host) {
       const r = this.callHost(raws.map((b, i) => fromRaw(s, params[i], b)));
-      return results.length === 0 ? null : toRaw(s, results[0], r, 'host function result');
+      const values = results.length > 1 && Array.isArray(r) ? r : [r as Val];
+      bits = results.map((t, j) => toRaw(s, t, values[j] ?? null, 'host function result'));
+    } else {
+      bits = this.callArray(raws).map((r, j) => BigInt.asUintN(8 * valueBytes(results[j]), r));
     }
-    const result = this.callArray(raws);
-    return results.length === 0 ? null : BigInt.asUintN(8 * valueBytes(results[0]), result);
+    return bits.length === 0 ? null : bits.length === 1 ? bits[0] : bits;
   }
 
-  /** The array call with raw arguments: roots externrefs, fills the ValRaw buffer, returns slot 0. */
-  private callArray(raws: readonly bigint[]): bigint {
+  /** The array call with raw arguments: roots externrefs, fills the ValRaw buffer, returns the result slots. */
+  private callArray(raws: readonly bigint[]): bigint[] {
     const s = this.store;
     const internals = storeInternals(s);
     const arrayCall = this.field(VMFuncRefLayout.arrayCall);
@@ -199,14 +223,14 @@ export class Func {
         writeValRaw(s.machine, buf, i, r);
       });
       internals.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
-      return readValRaw(s.machine, buf, 0);
+      return this.type.results.map((_, j) => readValRaw(s.machine, buf, j));
     } finally {
       internals.valRaw.pop(mark);
     }
   }
 
   /** Calls through the native-call entry (arguments in registers), like a TypedFunc. */
-  callNative(...args: Val[]): Val {
+  callNative(...args: Val[]): Results {
     assertOpen(this.store);
     const s = this.store;
     this.checkArgs(args);
@@ -216,8 +240,26 @@ export class Func {
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
     collectIfTableCannotHold(s, this.externRefArgs(raws));
     raws.forEach((r, i) => rootForWasm(s, this.type.params[i], r));
-    const result = storeInternals(s).enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws]));
-    return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+    if (this.type.results.length <= 1) {
+      const result = storeInternals(s).enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws]));
+      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], result);
+    }
+    // Several results: the ones past the first come back through a return buffer (on the
+    // ValRaw stack), packed as the native-to-wasm trampoline writes them.
+    const internals = storeInternals(s);
+    const mark = internals.valRaw.mark;
+    const { offsets, bytes } = nativeReturnLayout(this.type);
+    const buf = internals.valRaw.push(Math.ceil(bytes / ValRawLayout.size));
+    try {
+      const first = internals.enter(() => s.machine.call(nativeCall, [vmctx, vmctx, ...raws, buf]));
+      return this.type.results.map((t, j) => {
+        if (j === 0) return fromRaw(s, t, first);
+        const at = buf + BigInt(offsets[j]);
+        return fromRaw(s, t, valueBytes(t) === 4 ? BigInt(s.machine.readU32(at)) : s.machine.readU64(at));
+      });
+    } finally {
+      internals.valRaw.pop(mark);
+    }
   }
 
   /**
@@ -228,8 +270,8 @@ export class Func {
    * (`f.typed<[number, number], number>()`), they are the caller's word for it.
    */
   typed<const P extends readonly ValType[], const R extends readonly ValType[]>(params: P, results: R): TypedFunc<ValsOf<P>, ResultOf<R>>;
-  typed<Params extends readonly Val[] = Val[], Result extends Val = Val>(): TypedFunc<Params, Result>;
-  typed(params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Val> {
+  typed<Params extends readonly Val[] = Val[], Result extends Results = Val>(): TypedFunc<Params, Result>;
+  typed(params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Results> {
     if (params !== undefined || results !== undefined) {
       const want: FuncType = { params: [...(params ?? [])], results: [...(results ?? [])] };
       const same = (a: readonly ValType[], b: readonly ValType[]) => a.length === b.length && a.every((t, i) => t === b[i]);
@@ -241,8 +283,8 @@ export class Func {
   }
 
   /** A plain JS function calling this one. */
-  toFunction(): (...args: Val[]) => Val {
-    const f = (...args: Val[]): Val => this.call(...args);
+  toFunction(): (...args: Val[]) => Results {
+    const f = (...args: Val[]): Results => this.call(...args);
     Object.defineProperty(f, 'func', { value: this });
     return f;
   }
@@ -253,7 +295,7 @@ export class Func {
     }
   }
 
-  private callHost(args: Val[]): Val {
+  private callHost(args: Val[]): Results {
     const r = this.host!(new Caller(this.store, undefined, undefined), args);
     return r === undefined ? null : r;
   }
@@ -282,15 +324,14 @@ export function funcFromRef(store: Store, ptr: bigint): Func | null {
  * borrowed handles released after — and the Func registered under its VMFuncRef.
  */
 function hostFunction(s: Store, type: FuncType, fn: HostFn, api: 'Func.wrap' | 'Func.new') {
-  if (type.results.length > 1) throw new RuntimeError(api, 'at most one result is supported');
   const internals = storeInternals(s);
   const m = s.machine;
   const ctx = internals.heap.alloc(VMHostFuncContextLayout.size, 16);
   const name = fn.name || 'host';
-  const invoke = (caller: Caller, args: Val[]): Val | void => fn(caller, ...args);
+  const invoke = (caller: Caller, args: Val[]): Val | Val[] | void => fn(caller, ...args);
   return {
     s, internals, m, ctx, name,
-    enter<R>(call: HostCall, callerVmctx: bigint, raw: (i: number) => bigint, deliver: (result: Val | void) => R): R {
+    enter<R>(call: HostCall, callerVmctx: bigint, raw: (i: number) => bigint, deliver: (result: Val | Val[] | void) => R): R {
       const args = type.params.map((t, i) => fromRaw(s, t, raw(i)));
       internals.hostCalls.push(call);
       try {

@@ -7,7 +7,7 @@ import { funcTypeOf, type FuncType, type ValType, type WasmModule } from '../com
 import { VMHostFuncContextLayout } from '../compiler/vmoffsets.ts';
 import { InstantiationError, RuntimeError, normalizeTrapCode } from './errors.ts';
 import { Global, Memory, Table, registerMemory, type Extern } from './externals.ts';
-import { Func, type ResultOf, type TypedFunc, type ValsOf } from './func.ts';
+import { Func, type ResultOf, type Results, type TypedFunc, type ValsOf } from './func.ts';
 import type { Module } from './module.ts';
 import { placeModuleCode } from './place.ts';
 import { formatFuncType, funcTypeKey } from './signatures.ts';
@@ -23,7 +23,7 @@ import {
 export class Instance {
   /** @internal */ readonly vm: VMContextInstance;
   /** Exports by name: functions as callable JS functions (with a `.func` property), other kinds as handles. */
-  readonly exports: Readonly<Record<string, Extern | ((...args: Val[]) => Val)>>;
+  readonly exports: Readonly<Record<string, Extern | ((...args: Val[]) => Results)>>;
   private readonly externs = new Map<string, Extern>();
 
   private constructor(readonly store: Store, readonly module: Module, imports: readonly Extern[]) {
@@ -42,20 +42,17 @@ export class Instance {
       internals.placeModule(module, placed);
       internals.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }
-    // Entry trampolines of every function that can have them, placed together.
-    const callable = wasm.functions.map((fn, i) => ({ type: fn.type, wasmCall: placed!.functionAddresses[i], name: `${module.name ?? 'module'}!${fn.index}` }))
-      .filter((f) => f.type.results.length <= 1);
-    const entries = internals.trampolines.entryTrampolines(callable);
-    const entryOf = new Map(callable.map((f, k) => [f.wasmCall, entries[k]]));
+    // Entry trampolines of every function, placed together.
+    const entries = internals.trampolines.entryTrampolines(wasm.functions.map((fn, i) => ({ type: fn.type, wasmCall: placed!.functionAddresses[i], name: `${module.name ?? 'module'}!${fn.index}` })));
     const code: DefinedFunctionCode[] = wasm.functions.map((_, i) => {
       const wasmCall = placed!.functionAddresses[i];
-      const entry = entryOf.get(wasmCall);
-      return { wasmCall, nativeCall: entry?.nativeCall ?? 0n, arrayCall: entry?.arrayCall ?? 0n };
+      const entry = entries[i];
+      return { wasmCall, nativeCall: entry.nativeCall, arrayCall: entry.arrayCall };
     });
     this.vm = new VMContextInstance(internals.env, wasm, code, resolved, module.code);
     internals.instances.set(this.vm.address, this);
     for (const mem of this.vm.memories.slice(wasm.counts.numImportedMemories)) registerMemory(s, mem);
-    const exports: Record<string, Extern | ((...args: Val[]) => Val)> = {};
+    const exports: Record<string, Extern | ((...args: Val[]) => Results)> = {};
     for (const e of wasm.exports) {
       const ext = this.externFor(e.kind, e.index);
       this.externs.set(e.name, ext);
@@ -98,7 +95,7 @@ export class Instance {
    */
   getTypedFunc<const P extends readonly ValType[], const R extends readonly ValType[]>(name: string, params: P, results: R): TypedFunc<ValsOf<P>, ResultOf<R>>;
   getTypedFunc<Params extends readonly Val[] = Val[], Result extends Val = Val>(name: string): TypedFunc<Params, Result>;
-  getTypedFunc(name: string, params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Val> {
+  getTypedFunc(name: string, params?: readonly ValType[], results?: readonly ValType[]): TypedFunc<Val[], Results> {
     const f = this.getFunc(name);
     return params === undefined && results === undefined ? f.typed() : f.typed(params ?? [], results ?? []);
   }

@@ -24,7 +24,7 @@ import type { CycleOptions } from '../simulator/timing/cycles.ts';
 import { Engine, type EngineConfig } from './engine.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { RuntimeError } from './errors.ts';
-import { Func, type HostFn } from './func.ts';
+import { Func, type HostFn, type Results } from './func.ts';
 import { Instance } from './instance.ts';
 import { Linker } from './linker.ts';
 import { Module } from './module.ts';
@@ -262,15 +262,16 @@ function numericOnly(type: FuncType): boolean {
 
 /**
  * Calls an invocation: through Func.callRaw when it has raw arguments, else Func.call.
- * `bits` is the raw result then (null: no result), undefined otherwise.
+ * `bits` is the raw result then (null: no result; an array for several), undefined otherwise;
+ * `value` is what Func.call would return (an array for several results).
  */
-export function callInvocation(target: Invocation): { value: Val; bits?: bigint | null } {
+export function callInvocation(target: Invocation): { value: Results; bits?: bigint | bigint[] | null } {
   if (!target.raw) return { value: target.func.call(...target.args) };
   const bits = target.func.callRaw(...target.raw);
-  const t = target.func.type.results[0];
-  if (bits === null || t === undefined) return { value: null, bits: null };
-  const value: Val = t === 'i32' ? Number(BigInt.asIntN(32, bits)) : t === 'i64' ? BigInt.asIntN(64, bits) : floatFromBits(t as 'f32' | 'f64', bits);
-  return { value, bits };
+  if (bits === null) return { value: null, bits: null };
+  const valueOf = (t: ValType, b: bigint): Val => (t === 'i32' ? Number(BigInt.asIntN(32, b)) : t === 'i64' ? BigInt.asIntN(64, b) : floatFromBits(t as 'f32' | 'f64', b));
+  const types = target.func.type.results;
+  return { value: Array.isArray(bits) ? bits.map((b, k) => valueOf(types[k], b)) : valueOf(types[0], bits), bits };
 }
 
 /** An integer as text: decimal or 0x-hex, optionally negative, at most 64 bits (two's complement). */

@@ -31,6 +31,7 @@ import { VMFuncRefLayout, VMHostFuncContextLayout, VMRuntimeLimitsLayout, ValRaw
 import type { Machine } from '../simulator/machine.ts';
 import { CodeSpace } from './code-space.ts';
 import { funcTypeKey } from './signatures.ts';
+import { callStackBytes, returnAreaPointerArg, returnConvention } from '../compiler/codegen/returns.ts';
 
 export class TrampolineError extends StackscopeError {
   override name = 'TrampolineError';
@@ -55,10 +56,30 @@ function align16(n: number): number {
   return (n + 15) & ~15;
 }
 
-function checkSignature(kind: string, type: FuncType): void {
-  if (type.results.length > 1) {
-    throw new TrampolineError(kind, funcTypeKey(type), 'multi-value results are not supported by stackscope\'s Wasm convention');
+/**
+ * Several results (compiler/codegen/returns.ts): Wasm code returns the first ones in registers
+ * and the rest through a return area whose address the caller passes after the parameters.
+ * A native-call function (Func.wrap's host side, a TypedFunc's entry) returns its first result
+ * in the return register and writes the others through a trailing return pointer, packed in
+ * declaration order, each aligned to its own size (wasmtime v17's native call signature).
+ */
+export function nativeReturnLayout(type: FuncType): { readonly offsets: readonly number[]; readonly bytes: number } {
+  const offsets: number[] = [0];
+  let next = 0;
+  for (const t of type.results.slice(1)) {
+    const size = is32(t) ? 4 : 8;
+    next = Math.ceil(next / size) * size;
+    offsets.push(next);
+    next += size;
   }
+  return { offsets, bytes: next };
+}
+
+/** Where result `index` of a Wasm call comes back: a register, or an offset into the return area. */
+function wasmResultPlace(arch: Arch, type: FuncType, index: number): { reg: string } | { areaOffset: number } {
+  const c = returnConvention(arch, type.results);
+  const r = c.inRegisters.find((p) => p.index === index);
+  return r ? { reg: r.reg } : { areaOffset: c.inArea.find((p) => p.index === index)!.offset };
 }
 
 /** Wasm parameters (after the two vmctx arguments) passed in registers / on the stack. */
@@ -70,6 +91,21 @@ function split(arch: Arch, type: FuncType): { inRegs: number; onStack: number } 
 
 /** i32 and f32 travel as the low 32 bits of an integer register, zero-extended. */
 const is32 = (t: ValType): boolean => valueBytes(t) === 4;
+
+/**
+ * The frame of a trampoline between a Wasm function and a native-call one with several results:
+ * [0, bufferAt) stack arguments of the call it makes (the return pointer among them when it
+ * goes on the stack), the native return buffer at `bufferAt`, the Wasm return-area pointer at
+ * `pointerAt` (when the Wasm side has an area).
+ */
+function multiResultFrame(arch: Arch, type: FuncType): { frameBytes: number; bufferAt: number; pointerAt: number; area: boolean } {
+  const { stackWord } = returnAreaPointerArg(arch, type.params);
+  const words = split(arch, type).onStack + (stackWord === undefined ? 0 : 1);
+  const bufferAt = 8 * words;
+  const pointerAt = bufferAt + Math.ceil(nativeReturnLayout(type).bytes / 8) * 8;
+  const area = returnConvention(arch, type.results).areaBytes > 0;
+  return { frameBytes: align16(pointerAt + 8), bufferAt, pointerAt, area };
+}
 
 // ---------------------------------------------------------------------------------------------
 // x86-64
@@ -96,6 +132,30 @@ function x64CopyStackArgs(a: X64Assembler, count: number): void {
  */
 export type EntryRecord = 'v17' | 'v31';
 
+/** Passes SP + `areaBase` as the return-area pointer argument (after the parameters). */
+function x64PassReturnArea(a: X64Assembler, type: FuncType, areaBase: number): void {
+  const { argIndex, stackWord } = returnAreaPointerArg('x64', type.params);
+  if (stackWord === undefined) {
+    a.lea(X64_ARGS[argIndex], xmem('rsp', areaBase));
+  } else {
+    a.lea('r11', xmem('rsp', areaBase));
+    a.store(xmem('rsp', 8 * stackWord), 'r11');
+  }
+}
+
+/** dst ← Wasm result `j` just returned (an i32 zero-extended): from its register or the return area at SP + areaBase. */
+function x64LoadWasmResult(a: X64Assembler, type: FuncType, j: number, dst: Gpr64, areaBase: number): void {
+  const place = wasmResultPlace('x64', type, j);
+  const narrow = is32(type.results[j]);
+  if ('reg' in place) {
+    const src = place.reg as Gpr64;
+    if (narrow) a.mov(gprName(gprNumber(dst), 32) as Gpr32, gprName(gprNumber(src), 32) as Gpr32);
+    else if (src !== dst) a.mov(dst, src);
+  } else {
+    a.load(narrow ? (gprName(gprNumber(dst), 32) as Gpr32) : dst, xmem('rsp', areaBase + place.areaOffset));
+  }
+}
+
 function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new X64Assembler();
   const { inRegs, onStack } = split('x64', type);
@@ -104,7 +164,8 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
   a.push('rbx'); // values_ptr lives in rbx across the call (callee-saved)
   a.push('r12'); // keeps SP 16-aligned
   a.mov('rbx', 'rdx');
-  x64AdjustSp(a, 'sub', align16(8 * onStack));
+  const outgoing = callStackBytes('x64', type.params, type.results);
+  x64AdjustSp(a, 'sub', align16(outgoing.total));
   for (let j = 0; j < onStack; j++) {
     const i = inRegs + j;
     if (is32(type.params[i])) a.load('r11d', xmem('rbx', VAL * i));
@@ -118,11 +179,17 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     if (is32(type.params[i])) a.load(X64_ARGS32[2 + i], xmem('rbx', VAL * i));
     else a.load(X64_ARGS[2 + i], xmem('rbx', VAL * i));
   }
+  if (outgoing.convention.areaBytes > 0) x64PassReturnArea(a, type, outgoing.areaBase);
   a.movabs('rax', target);
   a.callReg('rax');
-  if (type.results.length === 1) {
+  if (type.results.length === 1 && outgoing.convention.areaBytes === 0) {
     if (is32(type.results[0])) a.mov('eax', 'eax');
     a.store(xmem('rbx', 0), 'rax');
+  } else {
+    type.results.forEach((t, j) => {
+      x64LoadWasmResult(a, type, j, 'r11', outgoing.areaBase);
+      a.store(xmem('rbx', VAL * j), 'r11');
+    });
   }
   a.lea('rsp', xmem('rbp', -16));
   a.pop('r12');
@@ -135,14 +202,30 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
 function x64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   const a = new X64Assembler();
   const { onStack } = split('x64', type);
+  const multi = type.results.length > 1;
+  const outgoing = callStackBytes('x64', type.params, type.results);
+  // With several results the native caller's return pointer is kept above the outgoing area.
+  const pointerAt = Math.ceil(outgoing.total / 8) * 8;
   a.push('rbp');
   a.mov('rbp', 'rsp');
-  x64AdjustSp(a, 'sub', align16(8 * onStack));
+  x64AdjustSp(a, 'sub', multi ? align16(pointerAt + 8) : align16(8 * onStack));
   x64CopyStackArgs(a, onStack);
+  if (multi) {
+    x64SaveReturnAreaPointer(a, type, pointerAt);
+    if (outgoing.convention.areaBytes > 0) x64PassReturnArea(a, type, outgoing.areaBase);
+  }
   a.load('r10', xmem('rdi', VMCTX_RUNTIME_LIMITS));
   a.store(xmem('r10', LIMITS.lastWasmEntrySp), 'rsp');
   a.movabs('rax', target);
   a.callReg('rax');
+  if (multi) {
+    const { offsets } = nativeReturnLayout(type);
+    a.load('r11', xmem('rsp', pointerAt));
+    for (let j = 1; j < type.results.length; j++) {
+      x64LoadWasmResult(a, type, j, 'r10', outgoing.areaBase);
+      a.store(xmem('r11', offsets[j]), is32(type.results[j]) ? 'r10d' : 'r10');
+    }
+  }
   a.mov('rsp', 'rbp');
   a.pop('rbp');
   a.ret();
@@ -164,24 +247,73 @@ function x64WasmToNative(type: FuncType): AssembledCode {
   a.push('rbp');
   a.mov('rbp', 'rsp');
   x64SaveExit(a);
-  x64AdjustSp(a, 'sub', align16(8 * onStack));
+  const multi = type.results.length > 1 ? multiResultFrame('x64', type) : undefined;
+  x64AdjustSp(a, 'sub', multi ? multi.frameBytes : align16(8 * onStack));
   x64CopyStackArgs(a, onStack);
+  if (multi) {
+    // The Wasm caller's return-area pointer (if any) is kept; the native callee gets a buffer
+    // for its results past the first in the same argument position.
+    if (multi.area) x64SaveReturnAreaPointer(a, type, multi.pointerAt);
+    x64PassReturnArea(a, type, multi.bufferAt);
+  }
   a.load('rax', xmem('rdi', HOST_CTX_NATIVE_CALL));
   a.callReg('rax');
+  if (multi) {
+    const { offsets } = nativeReturnLayout(type);
+    x64ReturnWasmResults(a, type, (dst, j) => {
+      const narrow = is32(type.results[j]);
+      const d = narrow ? (gprName(gprNumber(dst), 32) as Gpr32) : dst;
+      if (j === 0) {
+        if (narrow) a.mov(d, 'eax');
+        else if (dst !== 'rax') a.mov(dst, 'rax');
+      } else {
+        a.load(d, xmem('rsp', multi.bufferAt + offsets[j]));
+      }
+    }, multi.pointerAt);
+  }
   a.mov('rsp', 'rbp');
   a.pop('rbp');
   a.ret();
   return a.finish();
 }
 
+/** Stores the incoming return-area pointer (argument 2 + #params) at [rsp + at] (the frame set up, rbp = FP). */
+function x64SaveReturnAreaPointer(a: X64Assembler, type: FuncType, at: number): void {
+  const { argIndex, stackWord } = returnAreaPointerArg('x64', type.params);
+  if (stackWord === undefined) {
+    a.store(xmem('rsp', at), X64_ARGS[argIndex]);
+  } else {
+    a.load('r11', xmem('rbp', 16 + 8 * stackWord));
+    a.store(xmem('rsp', at), 'r11');
+  }
+}
+
+/**
+ * Returns every result in the Wasm convention: `load(dst, j)` puts result j in `dst`; the ones
+ * past the return registers go through the return-area pointer saved at [rsp + pointerAt],
+ * then the others into rax, rdx.
+ */
+function x64ReturnWasmResults(a: X64Assembler, type: FuncType, load: (dst: Gpr64, j: number) => void, pointerAt: number): void {
+  const c = returnConvention('x64', type.results);
+  if (c.inArea.length > 0) a.load('r11', xmem('rsp', pointerAt));
+  for (const { index, offset } of c.inArea) {
+    load('r10', index);
+    a.store(xmem('r11', offset), 'r10');
+  }
+  for (const { index, reg } of c.inRegisters) load(reg as Gpr64, index);
+}
+
 function x64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   const a = new X64Assembler();
   const { inRegs, onStack } = split('x64', type);
   const slots = Math.max(type.params.length, type.results.length, 1);
+  const area = returnConvention('x64', type.results).areaBytes > 0;
   a.push('rbp');
   a.mov('rbp', 'rsp');
   x64SaveExit(a);
-  x64AdjustSp(a, 'sub', align16(VAL * slots));
+  // With a return area, its pointer is kept above the ValRaw buffer across the host call.
+  x64AdjustSp(a, 'sub', align16(VAL * slots + (area ? 8 : 0)));
+  if (area) x64SaveReturnAreaPointer(a, type, VAL * slots);
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.mov(X64_ARGS32[2 + i], X64_ARGS32[2 + i]); // zero-extend
     a.store(xmem('rsp', VAL * i), X64_ARGS[2 + i]);
@@ -196,9 +328,11 @@ function x64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   a.movImm('rcx', BigInt(slots));
   a.movabs('rax', host);
   a.callReg('rax');
-  if (type.results.length === 1) {
+  if (type.results.length === 1 && !area) {
     if (is32(type.results[0])) a.load('eax', xmem('rsp', 0));
     else a.load('rax', xmem('rsp', 0));
+  } else {
+    x64ReturnWasmResults(a, type, (dst, j) => a.load(is32(type.results[j]) ? (gprName(gprNumber(dst), 32) as Gpr32) : dst, xmem('rsp', VAL * j)), VAL * slots);
   }
   a.mov('rsp', 'rbp');
   a.pop('rbp');
@@ -236,6 +370,52 @@ function a64CopyStackArgs(a: Aarch64Assembler, count: number): void {
   }
 }
 
+/** Passes SP + `areaBase` as the return-area pointer argument (after the parameters). */
+function a64PassReturnArea(a: Aarch64Assembler, type: FuncType, areaBase: number): void {
+  const { argIndex, stackWord } = returnAreaPointerArg('aarch64', type.params);
+  if (stackWord === undefined) {
+    a.addImm(A64_ARGS[argIndex], 'sp', areaBase);
+  } else {
+    a.addImm('x11', 'sp', areaBase);
+    a.str('x11', amem('sp', 8 * stackWord));
+  }
+}
+
+/** dst ← Wasm result `j` just returned (an i32 zero-extended): from its register or the return area at SP + areaBase. */
+function a64LoadWasmResult(a: Aarch64Assembler, type: FuncType, j: number, dst: X, areaBase: number): void {
+  const place = wasmResultPlace('aarch64', type, j);
+  const narrow = is32(type.results[j]);
+  if ('reg' in place) {
+    const src = place.reg as X;
+    if (narrow) a.mov(wreg(Number(dst.slice(1))), wreg(Number(src.slice(1))));
+    else if (src !== dst) a.mov(dst, src);
+  } else {
+    a.ldr(narrow ? wreg(Number(dst.slice(1))) : dst, amem('sp', areaBase + place.areaOffset));
+  }
+}
+
+/** Stores the incoming return-area pointer (argument 2 + #params) at [sp + at] (the frame set up, x29 = FP). */
+function a64SaveReturnAreaPointer(a: Aarch64Assembler, type: FuncType, at: number): void {
+  const { argIndex, stackWord } = returnAreaPointerArg('aarch64', type.params);
+  if (stackWord === undefined) {
+    a.str(A64_ARGS[argIndex], amem('sp', at));
+  } else {
+    a.ldr('x11', amem('x29', 16 + 8 * stackWord));
+    a.str('x11', amem('sp', at));
+  }
+}
+
+/** As x64ReturnWasmResults: the results past x0–x7 through the saved pointer, then x0–x7. */
+function a64ReturnWasmResults(a: Aarch64Assembler, type: FuncType, load: (dst: X, j: number) => void, pointerAt: number): void {
+  const c = returnConvention('aarch64', type.results);
+  if (c.inArea.length > 0) a.ldr('x11', amem('sp', pointerAt));
+  for (const { index, offset } of c.inArea) {
+    load('x10', index);
+    a.str('x10', amem('x11', offset));
+  }
+  for (const { index, reg } of c.inRegisters) load(reg as X, index);
+}
+
 function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new Aarch64Assembler();
   const { inRegs, onStack } = split('aarch64', type);
@@ -243,7 +423,8 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
   a.mov('x29', 'sp');
   a.str('x19', amem('sp', 16)); // values_ptr lives in x19 across the call (callee-saved)
   a.mov('x19', 'x2');
-  a64AdjustSp(a, 'sub', align16(8 * onStack));
+  const outgoing = callStackBytes('aarch64', type.params, type.results);
+  a64AdjustSp(a, 'sub', align16(outgoing.total));
   for (let j = 0; j < onStack; j++) {
     const i = inRegs + j;
     if (is32(type.params[i])) a.ldr('w9', amem('x19', VAL * i));
@@ -257,11 +438,17 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     if (is32(type.params[i])) a.ldr(A64_ARGS32[2 + i], amem('x19', VAL * i));
     else a.ldr(A64_ARGS[2 + i], amem('x19', VAL * i));
   }
+  if (outgoing.convention.areaBytes > 0) a64PassReturnArea(a, type, outgoing.areaBase);
   a.movImm('x9', target);
   a.blr('x9');
-  if (type.results.length === 1) {
+  if (type.results.length === 1 && outgoing.convention.areaBytes === 0) {
     if (is32(type.results[0])) a.mov('w0', 'w0');
     a.str('x0', amem('x19', 0));
+  } else {
+    type.results.forEach((t, j) => {
+      a64LoadWasmResult(a, type, j, 'x9', outgoing.areaBase);
+      a.str('x9', amem('x19', VAL * j));
+    });
   }
   a.mov('sp', 'x29');
   a.ldr('x19', amem('sp', 16));
@@ -273,15 +460,30 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
 function a64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   const a = new Aarch64Assembler();
   const { onStack } = split('aarch64', type);
+  const multi = type.results.length > 1;
+  const outgoing = callStackBytes('aarch64', type.params, type.results);
+  const pointerAt = Math.ceil(outgoing.total / 8) * 8;
   a.stp('x29', 'x30', memPre('sp', -16));
   a.mov('x29', 'sp');
-  a64AdjustSp(a, 'sub', align16(8 * onStack));
+  a64AdjustSp(a, 'sub', multi ? align16(pointerAt + 8) : align16(8 * onStack));
   a64CopyStackArgs(a, onStack);
+  if (multi) {
+    a64SaveReturnAreaPointer(a, type, pointerAt);
+    if (outgoing.convention.areaBytes > 0) a64PassReturnArea(a, type, outgoing.areaBase);
+  }
   a.ldr('x9', amem('x0', VMCTX_RUNTIME_LIMITS));
   a.mov('x10', 'sp');
   a.str('x10', amem('x9', LIMITS.lastWasmEntrySp));
   a.movImm('x9', target);
   a.blr('x9');
+  if (multi) {
+    const { offsets } = nativeReturnLayout(type);
+    a.ldr('x11', amem('sp', pointerAt));
+    for (let j = 1; j < type.results.length; j++) {
+      a64LoadWasmResult(a, type, j, 'x10', outgoing.areaBase);
+      a.str(is32(type.results[j]) ? 'w10' : 'x10', amem('x11', offsets[j]));
+    }
+  }
   a.mov('sp', 'x29');
   a.ldp('x29', 'x30', memPost('sp', 16));
   a.ret();
@@ -302,10 +504,28 @@ function a64WasmToNative(type: FuncType): AssembledCode {
   a.stp('x29', 'x30', memPre('sp', -16));
   a.mov('x29', 'sp');
   a64SaveExit(a);
-  a64AdjustSp(a, 'sub', align16(8 * onStack));
+  const multi = type.results.length > 1 ? multiResultFrame('aarch64', type) : undefined;
+  a64AdjustSp(a, 'sub', multi ? multi.frameBytes : align16(8 * onStack));
   a64CopyStackArgs(a, onStack);
+  if (multi) {
+    if (multi.area) a64SaveReturnAreaPointer(a, type, multi.pointerAt);
+    a64PassReturnArea(a, type, multi.bufferAt);
+  }
   a.ldr('x9', amem('x0', HOST_CTX_NATIVE_CALL));
   a.blr('x9');
+  if (multi) {
+    const { offsets } = nativeReturnLayout(type);
+    a64ReturnWasmResults(a, type, (dst, j) => {
+      const narrow = is32(type.results[j]);
+      const d = narrow ? wreg(Number(dst.slice(1))) : dst;
+      if (j === 0) {
+        if (narrow) a.mov(d, 'w0');
+        else if (dst !== 'x0') a.mov(dst, 'x0');
+      } else {
+        a.ldr(d, amem('sp', multi.bufferAt + offsets[j]));
+      }
+    }, multi.pointerAt);
+  }
   a.mov('sp', 'x29');
   a.ldp('x29', 'x30', memPost('sp', 16));
   a.ret();
@@ -316,10 +536,12 @@ function a64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   const a = new Aarch64Assembler();
   const { inRegs, onStack } = split('aarch64', type);
   const slots = Math.max(type.params.length, type.results.length, 1);
+  const area = returnConvention('aarch64', type.results).areaBytes > 0;
   a.stp('x29', 'x30', memPre('sp', -16));
   a.mov('x29', 'sp');
   a64SaveExit(a);
-  a64AdjustSp(a, 'sub', align16(VAL * slots));
+  a64AdjustSp(a, 'sub', align16(VAL * slots + (area ? 8 : 0)));
+  if (area) a64SaveReturnAreaPointer(a, type, VAL * slots);
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.mov(A64_ARGS32[2 + i], A64_ARGS32[2 + i]); // zero-extend
     a.str(A64_ARGS[2 + i], amem('sp', VAL * i));
@@ -334,9 +556,11 @@ function a64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   a.movImm('x3', BigInt(slots));
   a.movImm('x9', host);
   a.blr('x9');
-  if (type.results.length === 1) {
+  if (type.results.length === 1 && !area) {
     if (is32(type.results[0])) a.ldr('w0', amem('sp', 0));
     else a.ldr('x0', amem('sp', 0));
+  } else {
+    a64ReturnWasmResults(a, type, (dst, j) => a.ldr(is32(type.results[j]) ? wreg(Number(dst.slice(1))) : dst, amem('sp', VAL * j)), VAL * slots);
   }
   a.mov('sp', 'x29');
   a.ldp('x29', 'x30', memPost('sp', 16));
@@ -359,24 +583,20 @@ function a64BuiltinStub(impl: bigint): AssembledCode {
 // Public assemblers and the per-machine cache.
 
 export function assembleArrayToWasm(arch: Arch, type: FuncType, wasmCall: bigint, record: EntryRecord = 'v17'): AssembledCode {
-  checkSignature('array-to-wasm', type);
   return arch === 'x64' ? x64ArrayToWasm(type, wasmCall, record) : a64ArrayToWasm(type, wasmCall, record);
 }
 
 export function assembleNativeToWasm(arch: Arch, type: FuncType, wasmCall: bigint): AssembledCode {
-  checkSignature('native-to-wasm', type);
   return arch === 'x64' ? x64NativeToWasm(type, wasmCall) : a64NativeToWasm(type, wasmCall);
 }
 
 /** Calls the native entry stored in the callee's host-function context (ctx + 8). */
 export function assembleWasmToNative(arch: Arch, type: FuncType): AssembledCode {
-  checkSignature('wasm-to-native', type);
   return arch === 'x64' ? x64WasmToNative(type) : a64WasmToNative(type);
 }
 
 /** Calls `host(callee_vmctx, caller_vmctx, values, len)` with the host address baked in. */
 export function assembleWasmToArray(arch: Arch, type: FuncType, host: bigint): AssembledCode {
-  checkSignature('wasm-to-array', type);
   return arch === 'x64' ? x64WasmToArray(type, host) : a64WasmToArray(type, host);
 }
 

@@ -117,16 +117,35 @@ export function rootForWasm(store: Store, type: ValType, raw: bigint): void {
   }
 }
 
-export function resultToRaw(s: Store, type: FuncType, result: Val | void, where: string): bigint {
-  if (type.results.length === 0) return 0n;
-  const t = type.results[0];
-  const v = result === undefined ? null : result;
-  if (t !== 'externref' && t !== 'funcref' && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
-  const raw = toRaw(s, t, v, where);
-  if (t === 'externref' && v instanceof ExternRef) {
-    // Moved to Wasm: the handle's count goes into the activations table.
-    collectIfTableCannotHold(s, 1);
-    storeInternals(s).activationsTable.insertWithoutGc(v.take());
+export function resultToRaw(s: Store, type: FuncType, result: Val | readonly Val[] | void, where: string): bigint {
+  return resultsToRaw(s, type, result, where)[0] ?? 0n;
+}
+
+/**
+ * A host function's results as raw words, one per result type: a single result is the value
+ * itself, several are an array of that many values (the order of the Wasm result types).
+ */
+export function resultsToRaw(s: Store, type: FuncType, result: Val | readonly Val[] | void, where: string): bigint[] {
+  if (type.results.length === 0) return [];
+  let values: readonly Val[];
+  if (type.results.length === 1) {
+    values = [result === undefined ? null : (result as Val)];
+  } else {
+    if (!Array.isArray(result) || result.length !== type.results.length) {
+      throw new RuntimeError(where, `returned ${describe(result)}, an array of ${type.results.length} results expected (${type.results.join(', ')})`);
+    }
+    values = result;
   }
-  return raw;
+  return type.results.map((t, k) => {
+    const v = values[k] === undefined ? null : values[k];
+    const at = type.results.length > 1 ? ` (result ${k})` : '';
+    if (t !== 'externref' && t !== 'funcref' && v === null) throw new RuntimeError(where, `returned nothing${at}, ${t} expected`);
+    const raw = toRaw(s, t, v, where + at);
+    if (t === 'externref' && v instanceof ExternRef) {
+      // Moved to Wasm: the handle's count goes into the activations table.
+      collectIfTableCannotHold(s, 1);
+      storeInternals(s).activationsTable.insertWithoutGc(v.take());
+    }
+    return raw;
+  });
 }

@@ -3,7 +3,7 @@ import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import { hex } from '../../isa/error.ts';
-import { ExternRef, WasmTrap, type Module, type Store, type Val } from '../../runtime/api.ts';
+import { ExternRef, WasmTrap, type Module, type Results, type Store, type Val } from '../../runtime/api.ts';
 import { openModule, type Invocation } from '../../runtime/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { parseArgs, parseInteger, regallocFor, rejectUnknown, UsageError, type ParsedArgs } from '../args.ts';
@@ -91,7 +91,7 @@ async function explainModule(file: string, invoke: { name: string; args: string[
   try {
     const search = searchFor(store, session.module, file, at, nth);
     let trap: WasmTrap | GuestTrap | undefined;
-    let result: Val = null;
+    let result: Results = null;
     let target: Invocation | undefined;
     try {
       target = chooseInvoke(session, invoke, 'explain');
@@ -105,7 +105,7 @@ async function explainModule(file: string, invoke: { name: string; args: string[
       } finally {
         if (recorder) addRecording(html!, recorder, search.found, trap ? describeTrap(trap).lines[0] : `${target.name}(${target.args.map((a, i) => valText(a, target!.func.type.params[i])).join(', ')}) returned`);
         for (const a of target.args) if (a instanceof ExternRef) a.release();
-        if (result instanceof ExternRef) result.release();
+        for (const r of Array.isArray(result) ? result : [result]) if (r instanceof ExternRef) r.release();
       }
     } finally {
       search.close();

@@ -12,7 +12,7 @@ import { GcError } from '../../gc/errors.ts';
 import { renderExplanation, reportToJson, type GcExplanation } from '../../gc/explain.ts';
 import type { StackMapLookupMode } from '../../gc/stackmap-registry.ts';
 import { CompileError } from '../../compiler/frontend/errors.ts';
-import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
+import { ExternRef, Func, WasmTrap, type Results, type Val } from '../../runtime/api.ts';
 import type { ValType } from '../../compiler/frontend/module.ts';
 import {
   HostImportError, InvokeArgError, chooseInvocation, instantiateGcAtHost, openModule, valText, type GcAtHostRun, type OpenedModule,
@@ -113,7 +113,11 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-function showValue(v: Val | void, type?: ValType): string {
+/** The result type of `func` as showValue and jsonValue take it: one type, or one per result. */
+const resultTypeOf = (func: Func): ValType | readonly ValType[] => (func.type.results.length === 1 ? func.type.results[0] : func.type.results);
+
+function showValue(v: Results | void, type?: ValType | readonly ValType[]): string {
+  if (Array.isArray(v)) return v.map((x, k) => showValue(x, Array.isArray(type) ? type[k] : undefined)).join(', ');
   if ((type === 'f32' || type === 'f64') && typeof v === 'number') return valText(v, type);
   if (v === undefined || v === null) return v === null ? 'null' : '(none)';
   if (v instanceof ExternRef) return `externref ${hex(v.pointer)} -> ${describeValue(v.value)}`;
@@ -192,7 +196,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   }
   const recorder = html?.record(store, module, options.path);
   recorder?.watch(collector);
-  let result: Val | undefined;
+  let result: Results | undefined;
   let failure: unknown;
   try {
     result = func.call(...args);
@@ -202,7 +206,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   const trap = failure instanceof WasmTrap || failure instanceof GuestTrap ? failure : undefined;
   const gcError = failure instanceof GcError ? failure : undefined;
   if (recorder) {
-    const outcome = trap ? `trap: ${trap.message}` : gcError ? `${gcError.name}: ${gcError.message}` : failure === undefined ? `${options.invoke}(${options.args.join(', ')}) = ${showValue(result, func.type.results[0])}` : 'failed';
+    const outcome = trap ? `trap: ${trap.message}` : gcError ? `${gcError.name}: ${gcError.message}` : failure === undefined ? `${options.invoke}(${options.args.join(', ')}) = ${showValue(result, resultTypeOf(func))}` : 'failed';
     html!.add(recorder.finish({ output: prints.map((p) => `print: ${p}`), outcome }));
   }
   if (failure !== undefined && !trap && !gcError) throw failure;
@@ -211,7 +215,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
     out.json({
       module: options.path, arch, invoke: options.invoke, args: options.args,
       walk: options.walk, registry: options.registry, atHost: `env.${options.atHost}`,
-      result: result === undefined ? null : jsonValue(result, func.type.results[0]),
+      result: result === undefined ? null : jsonValue(result, resultTypeOf(func)),
       trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
       error: gcError ? { name: gcError.name, message: gcError.message } : null,
       prints,
@@ -220,7 +224,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   } else {
     const argText = options.args.join(', ');
     for (const p of prints) out.text(`print: ${p}`);
-    if (result !== undefined) out.text(`${options.invoke}(${argText}) = ${showValue(result, func.type.results[0])}`);
+    if (result !== undefined) out.text(`${options.invoke}(${argText}) = ${showValue(result, resultTypeOf(func))}`);
     if (gcs.length === 0) out.text(`no GC ran: ${options.invoke} never called env.${options.atHost}`);
     for (const g of gcs) {
       out.text('');
@@ -230,7 +234,7 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
     }
   }
   for (const a of args) if (a instanceof ExternRef) a.release();
-  if (result instanceof ExternRef) result.release();
+  for (const r of Array.isArray(result) ? result : [result]) if (r instanceof ExternRef) r.release();
   if (trap) {
     out.error(`stackscope gc: guest trap: ${trap.message}`);
     return 1;
@@ -242,7 +246,8 @@ function run(opened: OpenedModule, options: Options, out: Output, html: HtmlPage
   return 0;
 }
 
-function jsonValue(v: Val, type?: ValType): unknown {
+function jsonValue(v: Results, type?: ValType | readonly ValType[]): unknown {
+  if (Array.isArray(v)) return v.map((x, k) => jsonValue(x, Array.isArray(type) ? type[k] : undefined));
   // Floats as the text spells them (JSON has no NaN or infinity).
   if ((type === 'f32' || type === 'f64') && typeof v === 'number') return valText(v, type);
   if (v === null) return null;

@@ -10,7 +10,7 @@ import { hex } from '../../isa/error.ts';
 import type { ValType } from '../../compiler/frontend/module.ts';
 import { describeValue, type GcReport } from '../../gc/collector.ts';
 import { renderExplanation, reportToJson } from '../../gc/explain.ts';
-import { ExternRef, Func, WasmTrap, type Val } from '../../runtime/api.ts';
+import { ExternRef, Func, WasmTrap, type Results, type Val } from '../../runtime/api.ts';
 import {
   HostImportError, InvokeArgError, SessionArchError, chooseInvocation, callInvocation, moduleFormatOf, openModule, openSession, sessionArch, valText, type Invocation, type Session,
 } from '../../runtime/session.ts';
@@ -188,6 +188,11 @@ export function chooseInvoke(session: Session, invoke: { name: string; args: str
   }
 }
 
+/** The values of a call's results, in order (Func.call gives one value, or an array for several). */
+const resultsOf = (r: Results): Val[] => (Array.isArray(r) ? r : [r]);
+/** The exact bits of result k (callInvocation gives them for numeric signatures: one, or an array). */
+const bitsOf = (bits: bigint | bigint[] | null | undefined, k: number): bigint | null | undefined => (Array.isArray(bits) ? bits[k] : bits);
+
 export function valJson(type: ValType, v: Val, bits?: bigint | null): { type: ValType; value: string | number | null } {
   if ((type === 'f32' || type === 'f64') && typeof bits === 'bigint') return { type, value: valText(v, type, bits) };
   if (v === null) return { type, value: null };
@@ -361,13 +366,13 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     const target = chooseInvoke(session, invoke, 'run');
     const tracer = trace ? traceOpened(session, trace) : undefined;
     const recorder = html?.record(store, session.module, input.file);
-    let result: Val = null;
+    let result: Results = null;
     let trap: WasmTrap | GuestTrap | undefined;
     let report: CycleReport | undefined;
     const gcsBefore = session.gcs.length;
     // Described before the call: externref arguments are released after it.
     const argsJson = target ? target.args.map((a, i) => valJson(target.func.type.params[i], a, target.raw?.[i])) : [];
-    let resultBits: bigint | null | undefined;
+    let resultBits: bigint | bigint[] | null | undefined;
     try {
       if (target) ({ value: result, bits: resultBits } = callInvocation(target));
     } catch (e) {
@@ -376,9 +381,8 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     } finally {
       tracer?.close();
       if (recorder) {
-        const resultType = target?.func.type.results[0];
         const outcome = trap ? describeTrap(trap).lines[0]
-          : !target ? 'nothing invoked' : `${target.name}(${target.args.map((a, i) => valText(a, target.func.type.params[i], target.raw?.[i])).join(', ')}) = ${resultType === undefined ? '(no result)' : valText(result, resultType, resultBits)}`;
+          : !target ? 'nothing invoked' : `${target.name}(${target.args.map((a, i) => valText(a, target.func.type.params[i], target.raw?.[i])).join(', ')}) = ${target.func.type.results.length === 0 ? '(no result)' : resultsOf(result).map((v, k) => valText(v, target.func.type.results[k], bitsOf(resultBits, k))).join(', ')}`;
         html!.add(recorder.finish({ output: lines, outcome }));
       }
       // The invoked call's cycles (instantiation's start function was an entry of its own).
@@ -386,14 +390,17 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
       for (const a of target?.args ?? []) if (a instanceof ExternRef) a.release();
     }
     const instructions = target ? store.machine.instructionsExecuted() : 0n;
-    const resultType = target?.func.type.results[0];
+    const resultTypes = target?.func.type.results ?? [];
     const gcs = session.gcs;
     if (json) {
       const t = trap ? describeTrap(trap) : undefined;
       out.json({
         arch: session.arch, module: session.file,
         invoke: target ? { name: target.name, args: argsJson } : null,
-        result: trap || !target || resultType === undefined ? null : valJson(resultType, result, resultBits),
+        // One result: its value; several: an array of them, in order (as Func.call returns them).
+        result: trap || !target || resultTypes.length === 0 ? null
+          : resultTypes.length === 1 ? valJson(resultTypes[0], result as Val, bitsOf(resultBits, 0))
+            : resultsOf(result).map((v, k) => valJson(resultTypes[k], v, bitsOf(resultBits, k))),
         instructions: Number(instructions), trap: t ? t.json : null, output: printed,
         ...(report ? { cycles: cycleReportJson(report) } : {}),
         gcs: gcsToJson(gcs, explainGc),
@@ -402,7 +409,7 @@ async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] 
     } else {
       if (tracer) for (const line of renderTrace(tracer)) out.text(line);
       if (!target) out.text(`instantiated ${session.file} on ${session.arch}; nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
-      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${valText(result, resultType, resultBits)} (${resultType})`}\ninstructions: ${instructions}`);
+      else if (!trap) out.text(`${resultTypes.length > 1 ? 'results' : 'result'}: ${resultTypes.length === 0 ? '(none)' : resultsOf(result).map((v, k) => `${valText(v, resultTypes[k], bitsOf(resultBits, k))} (${resultTypes[k]})`).join(', ')}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (report) for (const line of cycleReportText(report)) out.text(line);
       if (gcs.length && !explainGc) out.text(`gc: ${gcs.length} collection(s) ran${gcsBefore ? ` (${gcsBefore} during instantiation)` : ''} (--gc-explain shows them)`);

@@ -44,6 +44,7 @@ import {
   type WasmCallTarget,
 } from './common.ts';
 import { AARCH64_ABI } from '../../isa/abi.ts';
+import { WASM_INT_RESULT_REGISTERS } from './returns.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
 import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
@@ -51,6 +52,7 @@ import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
 const VREG: Record<VReg, X> = { R0: 'x9', R1: 'x10', R2: 'x11' };
 const VMCTX: X = 'x19';
 const ARG_REGS: readonly X[] = AARCH64_ABI.intArgs as readonly X[];
+const RESULT_REGS = WASM_INT_RESULT_REGISTERS.aarch64 as readonly X[];
 const COND: Record<Cond, A64Cond> = {
   eq: 'eq', ne: 'ne', lt_s: 'lt', lt_u: 'lo', gt_s: 'gt', gt_u: 'hi', le_s: 'le', le_u: 'ls', ge_s: 'ge', ge_u: 'hs',
 };
@@ -148,15 +150,17 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     // (The slot mode always adjusts, even by 0, which keeps its code as it was.)
     if (frame.savedRegs === undefined || n !== clobberSize + floatSize) this.addAny('sp', 'sp', -(n - clobberSize - floatSize));
     a.mov(VMCTX, 'x0');
-    frame.paramOffsets.forEach((off, k) => {
-      const argIndex = k + 2;
+    const storeArg = (off: number, argIndex: number): void => {
       if (argIndex < ARG_REGS.length) {
         a.str(ARG_REGS[argIndex], this.slot(off));
       } else {
         a.ldr('x16', mem('x29', 16 + 8 * (argIndex - ARG_REGS.length)));
         a.str('x16', this.slot(off));
       }
-    });
+    };
+    frame.paramOffsets.forEach((off, k) => storeArg(off, k + 2));
+    // The return-area pointer follows the parameters (compiler/codegen/returns.ts).
+    if (frame.returnAreaPointer !== undefined) storeArg(frame.returnAreaPointer, 2 + frame.paramWide.length);
     if (frame.zeroCount > 0) {
       if (frame.zeroCount <= 16) {
         for (let i = 0; i < frame.zeroCount; i++) a.str('xzr', this.slot(frame.zeroStart + 8 * i));
@@ -174,6 +178,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
 
   loadResult(loc: Loc, wide: boolean): void {
     this.readLoc(wide ? 'x0' : 'w0', loc);
+  }
+  loadResults(results: readonly { readonly loc: Loc; readonly wide: boolean }[]): void {
+    // Register sources as one parallel move (a value may sit in another result's register),
+    // then the loads from slots.
+    this.loadArgs(results.map(({ loc, wide }, k) => ({ dst: RESULT_REGS[k], op: { kind: 'value', loc, wide } })));
   }
   loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void {
     const a = this.asm;
@@ -201,6 +210,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   }
 
   epilogue(frame: FrameLayout): void {
+    this.teardown(frame);
+    this.asm.ret();
+  }
+  /** The epilogue up to its `ret`: callee-saved registers back, FP and LR reloaded, the frame popped. */
+  private teardown(frame: FrameLayout): void {
     const a = this.asm;
     const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
     const clobberSize = 16 * Math.ceil(saved.length / 2);
@@ -212,7 +226,6 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     for (let k = 0; k + 1 < saved.length; k += 2) a.ldp(saved[k], saved[k + 1], memPost('sp', 16));
     if (saved.length % 2 === 1) a.ldr(saved[saved.length - 1], memPost('sp', 16));
     a.ldp('x29', 'x30', memPost('sp', 16));
-    a.ret();
   }
 
   copySlot(dst: Loc, src: Loc): void {
@@ -639,6 +652,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
       case 'mem': a.ldr(dst, this.address(this.base(op.base), op.disp, 8)); break;
+      case 'stack-address': this.addAny(dst, 'sp', op.offset); break;
     }
   }
 
@@ -696,6 +710,37 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     return { callOffset, returnOffset: this.offset() };
   }
 
+  tailCallWasm(target: WasmCallTarget, args: readonly Operand[], frame: FrameLayout): void {
+    const a = this.asm;
+    // Stack arguments into this function's incoming ones ([x29 + 16 + 8j]): no value of the
+    // body lives there (parameters were moved out by the prologue).
+    args.forEach((op, k) => {
+      const argIndex = k + 2;
+      if (argIndex < ARG_REGS.length) return;
+      this.loadOperand('x16', op);
+      a.str('x16', this.address('x29', 16 + 8 * (argIndex - ARG_REGS.length), 8));
+    });
+    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    // The target in x16 (IP0: no argument register, not restored by the teardown).
+    switch (target.kind) {
+      case 'symbol':
+        a.mov('x0', VMCTX);
+        break;
+      case 'import':
+        a.ldr('x16', this.address(VMCTX, target.wasmCallOffset, 8));
+        a.ldr('x0', this.address(VMCTX, target.vmctxOffset, 8));
+        break;
+      case 'funcref':
+        a.ldr('x16', mem(VREG.R2, target.wasmCallOffset));
+        a.ldr('x0', mem(VREG.R2, target.vmctxOffset));
+        break;
+    }
+    a.mov('x1', VMCTX);
+    this.teardown(frame);
+    if (target.kind === 'symbol') a.bSymbol(target.symbol);
+    else a.br('x16');
+  }
+
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('aarch64', `builtin ${index} has too many arguments`);
@@ -710,6 +755,12 @@ export class Aarch64MacroAssembler implements MacroAssembler {
 
   storeReturn(loc: Loc): void {
     this.writeLoc(loc, 'x0');
+  }
+  storeReturns(locs: readonly Loc[]): void {
+    // Slots first (they only read return registers), then the register moves as one parallel move.
+    locs.forEach((loc, k) => { if (!isRegLoc(loc)) this.writeLoc(loc, RESULT_REGS[k]); });
+    const moves = locs.flatMap((loc, k) => (isRegLoc(loc) ? [{ dst: loc as string, src: RESULT_REGS[k] as string }] : []));
+    sequenceMoves(moves, 'x16', (d, s) => this.asm.mov(d as X, s as X));
   }
 
   moveReturn(r: VReg): void {

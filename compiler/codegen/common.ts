@@ -117,7 +117,9 @@ export type Operand =
   | { readonly kind: 'vmctx' }
   | { readonly kind: 'imm'; readonly value: bigint }
   | { readonly kind: 'reg'; readonly reg: VReg }
-  | { readonly kind: 'mem'; readonly base: VReg | 'vmctx'; readonly disp: number };
+  | { readonly kind: 'mem'; readonly base: VReg | 'vmctx'; readonly disp: number }
+  /** The address SP + offset (a return area in the outgoing-argument area). */
+  | { readonly kind: 'stack-address'; readonly offset: number };
 
 /** Where a Wasm-convention call goes. */
 export type WasmCallTarget =
@@ -168,6 +170,11 @@ export interface FrameLayout {
    * limit at `limitOffset` in it. Absent: v17's VMRuntimeLimits (vmctx + 8, limit at 0).
    */
   readonly stackLimit?: { readonly vmctxOffset: number; readonly limitOffset: number };
+  /**
+   * The slot where the prologue keeps the return-area pointer the caller passed (a function
+   * with more results than return registers, compiler/codegen/returns.ts); absent otherwise.
+   */
+  readonly returnAreaPointer?: number;
 }
 
 /** A backend's function: code, relocation requests and trap sites sorted by offset. */
@@ -190,6 +197,9 @@ export interface MacroAssembler {
   epilogue(frame: FrameLayout): void;
   /** Loads the function result from its location into the return register. */
   loadResult(loc: Loc, wide: boolean): void;
+  /** Result k ← `results[k]`, into the k-th integer return register, as one parallel move
+   * (a location may be another result's return register). */
+  loadResults(results: readonly { readonly loc: Loc; readonly wide: boolean }[]): void;
   /** Each `dst` ← Wasm parameter `index` (from its argument register or the incoming stack
    * area), as one parallel move: a destination may be another parameter's argument register. */
   loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void;
@@ -260,10 +270,19 @@ export interface MacroAssembler {
 
   /** Calls a Wasm function. `args` are the Wasm parameters (vmctx arguments are implied). */
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets;
+  /**
+   * A tail call (`return_call`, `return_call_indirect`): the arguments to their registers and to
+   * this function's own incoming stack-argument words (the callee needs no more of them than
+   * the function received), the frame torn down as the epilogue does (callee-saved registers
+   * restored), then a jump: the callee returns straight to this function's caller.
+   */
+  tailCallWasm(target: WasmCallTarget, args: readonly Operand[], frame: FrameLayout): void;
   /** Calls builtin `index` with the platform ABI; `args` exclude the leading vmctx. Result in R0. */
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets;
   /** Moves the integer return register to `loc`. */
   storeReturn(loc: Loc): void;
+  /** `locs[k]` ← the k-th integer return register, as one parallel move. */
+  storeReturns(locs: readonly Loc[]): void;
   /** r ← the integer return register. */
   moveReturn(r: VReg): void;
   /** r ← r >> amount (64-bit logical). */

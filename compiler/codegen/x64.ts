@@ -44,6 +44,7 @@ import {
   type WasmCallTarget,
 } from './common.ts';
 import { X64_ABI } from '../../isa/abi.ts';
+import { WASM_INT_RESULT_REGISTERS } from './returns.ts';
 import type { Label } from '../../isa/code-buffer.ts';
 import type { TrapCode } from '../../isa/trap-codes.ts';
 import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
@@ -51,6 +52,7 @@ import { f32Bits, f64Bits } from '../frontend/float-bits.ts';
 const VREG: Record<VReg, Gpr64> = { R0: 'rax', R1: 'r10', R2: 'r11' };
 const VMCTX: Gpr64 = 'r14';
 const ARG_REGS: readonly Gpr64[] = X64_ABI.intArgs as readonly Gpr64[];
+const RESULT_REGS = WASM_INT_RESULT_REGISTERS.x64 as readonly Gpr64[];
 const COND: Record<Cond, X64Cond> = {
   eq: 'e', ne: 'ne', lt_s: 'l', lt_u: 'b', gt_s: 'g', gt_u: 'a', le_s: 'le', le_u: 'be', ge_s: 'ge', ge_u: 'ae',
 };
@@ -116,15 +118,17 @@ export class X64MacroAssembler implements MacroAssembler {
     const saved = frame.savedRegs ?? [VMCTX];
     saved.forEach((r, k) => a.store(mem('rsp', frame.calleeSaveOffset + 8 * k), r as Gpr64));
     a.mov(VMCTX, 'rdi');
-    frame.paramOffsets.forEach((off, k) => {
-      const argIndex = k + 2;
+    const storeArg = (off: number, argIndex: number): void => {
       if (argIndex < ARG_REGS.length) {
         a.store(this.slot(off), ARG_REGS[argIndex]);
       } else {
         a.load('rax', mem('rbp', 16 + 8 * (argIndex - ARG_REGS.length)));
         a.store(this.slot(off), 'rax');
       }
-    });
+    };
+    frame.paramOffsets.forEach((off, k) => storeArg(off, k + 2));
+    // The return-area pointer follows the parameters (compiler/codegen/returns.ts).
+    if (frame.returnAreaPointer !== undefined) storeArg(frame.returnAreaPointer, 2 + frame.paramWide.length);
     if (frame.zeroCount > 0) {
       a.xor('eax', 'eax');
       if (frame.zeroCount <= 16) {
@@ -144,6 +148,10 @@ export class X64MacroAssembler implements MacroAssembler {
 
   loadResult(loc: Loc, wide: boolean): void {
     this.readLoc(wide ? 'rax' : 'eax', loc);
+  }
+  loadResults(results: readonly { readonly loc: Loc; readonly wide: boolean }[]): void {
+    // rax and rdx are no value's register: the loads cannot disturb each other.
+    results.forEach(({ loc, wide }, k) => this.readLoc(sized(RESULT_REGS[k], wide), loc));
   }
   loadParams(params: readonly { readonly index: number; readonly dst: Loc }[]): void {
     const a = this.asm;
@@ -170,13 +178,17 @@ export class X64MacroAssembler implements MacroAssembler {
   }
 
   epilogue(frame: FrameLayout): void {
+    this.teardown(frame);
+    this.asm.ret();
+  }
+  /** The epilogue up to its `ret`: callee-saved registers back, the frame popped. */
+  private teardown(frame: FrameLayout): void {
     const a = this.asm;
     const saved = frame.savedRegs ?? [VMCTX];
     saved.forEach((r, k) => a.load(r as Gpr64, mem('rsp', frame.calleeSaveOffset + 8 * k)));
     a.addImm('rsp', frame.frameSize);
     a.mov('rsp', 'rbp');
     a.pop('rbp');
-    a.ret();
   }
 
   copySlot(dst: Loc, src: Loc): void {
@@ -833,6 +845,7 @@ export class X64MacroAssembler implements MacroAssembler {
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
       case 'mem': a.load(dst, mem(this.base(op.base), op.disp)); break;
+      case 'stack-address': a.lea(dst, mem('rsp', op.offset)); break;
     }
   }
 
@@ -890,6 +903,38 @@ export class X64MacroAssembler implements MacroAssembler {
     return { callOffset, returnOffset: this.offset() };
   }
 
+  tailCallWasm(target: WasmCallTarget, args: readonly Operand[], frame: FrameLayout): void {
+    const a = this.asm;
+    // Stack arguments into this function's incoming ones ([rbp + 16 + 8j]): no value of the
+    // body lives there (parameters were moved out by the prologue), so nothing is overwritten
+    // before it is read.
+    args.forEach((op, k) => {
+      const argIndex = k + 2;
+      if (argIndex < ARG_REGS.length) return;
+      this.loadOperand('rax', op);
+      a.store(mem('rbp', 16 + 8 * (argIndex - ARG_REGS.length)), 'rax');
+    });
+    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    // The target in r11 (no argument register, not restored by the teardown).
+    switch (target.kind) {
+      case 'symbol':
+        a.mov('rdi', VMCTX);
+        break;
+      case 'import':
+        a.load('rdi', mem(VMCTX, target.vmctxOffset));
+        a.load('r11', mem(VMCTX, target.wasmCallOffset));
+        break;
+      case 'funcref':
+        a.load('rdi', mem(VREG.R2, target.vmctxOffset));
+        a.load('r11', mem(VREG.R2, target.wasmCallOffset));
+        break;
+    }
+    a.mov('rsi', VMCTX);
+    this.teardown(frame);
+    if (target.kind === 'symbol') a.jmpSymbol(target.symbol);
+    else a.jmpReg('r11');
+  }
+
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('x64', `builtin ${index} has too many arguments`);
@@ -903,6 +948,9 @@ export class X64MacroAssembler implements MacroAssembler {
 
   storeReturn(loc: Loc): void {
     this.writeLoc(loc, 'rax');
+  }
+  storeReturns(locs: readonly Loc[]): void {
+    locs.forEach((loc, k) => this.writeLoc(loc, RESULT_REGS[k]));
   }
 
   moveReturn(r: VReg): void {

@@ -332,7 +332,7 @@ test('unsupported features are named with the byte offset', (t) => {
     [oneFunction([0x06, 0x40, 0x0b, 0x0b]), /'try'/],
     [oneFunction([0x41, 0x00, 0xfd, 0x0f, 0x1a, 0x0b]), /SIMD/],
     [oneFunction([0xfe, 0x00, 0x0b]), /threads/],
-    [oneFunction([0x12, 0x00, 0x0b]), /return_call/],
+    [oneFunction([0x14, 0x00, 0x0b]), /call_ref/],
     [moduleBytes(section(1, vec([[0x60, 0x01, 0x7b, 0x00]]))), /v128/],
     [moduleBytes(section(5, vec([[0x03, 0x01, 0x01]]))), /shared/],
     [moduleBytes(section(5, vec([[0x04, 0x01]]))), /memory64/],

@@ -428,6 +428,12 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
         body.push({ op: 'call_indirect', typeIndex, table: r.u32(), offset: at });
         break;
       }
+      case 0x12: body.push({ op: 'return_call', func: r.u32(), offset: at }); break;
+      case 0x13: {
+        const typeIndex = r.u32();
+        body.push({ op: 'return_call_indirect', typeIndex, table: r.u32(), offset: at });
+        break;
+      }
       case 0x1a: body.push({ op: 'drop', type: null, offset: at }); break;
       case 0x1b: body.push({ op: 'select', typed: false, type: null, offset: at }); break;
       case 0x1c: {

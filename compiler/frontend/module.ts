@@ -144,8 +144,8 @@ export type InstrBody =
   | { readonly op: 'else' | 'end'; opener: number }
   | { readonly op: 'br' | 'br_if'; readonly depth: number }
   | { readonly op: 'br_table'; readonly depths: readonly number[]; readonly defaultDepth: number }
-  | { readonly op: 'call'; readonly func: number }
-  | { readonly op: 'call_indirect'; readonly typeIndex: number; readonly table: number }
+  | { readonly op: 'call' | 'return_call'; readonly func: number }
+  | { readonly op: 'call_indirect' | 'return_call_indirect'; readonly typeIndex: number; readonly table: number }
   /** Operand type: filled by the validator; null only in dead code where it is unknown. */
   | { readonly op: 'drop'; type: ValType | null }
   /** `typed` = the `select (result t)` form; `type` is its annotation or, untyped, inferred. */

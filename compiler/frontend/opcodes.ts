@@ -129,7 +129,7 @@ mem(0x3e, 'i64.store32', true, 'i64', 4);
 // Features outside the subset. Names as in the text format.
 const unsupported: [number, string][] = [
   [0x06, 'try'], [0x07, 'catch'], [0x08, 'throw'], [0x09, 'rethrow'], [0x0a, 'throw_ref'],
-  [0x12, 'return_call'], [0x13, 'return_call_indirect'], [0x14, 'call_ref'], [0x15, 'return_call_ref'],
+  [0x14, 'call_ref'], [0x15, 'return_call_ref'],
   [0x18, 'delegate'], [0x19, 'catch_all'], [0x1f, 'try_table'],
   [0xd3, 'ref.eq'], [0xd4, 'ref.as_non_null'], [0xd5, 'br_on_null'], [0xd6, 'br_on_non_null'],
 ];
@@ -168,6 +168,8 @@ export const IMMEDIATE_OPS: readonly ImmediateOpInfo[] = [
   { opcode: [0x0e], name: 'br_table', immediates: 'vec(labelidx) labelidx', type: '[t1* t* i32] → [t2*]' },
   { opcode: [0x10], name: 'call', immediates: 'funcidx', type: '[t1*] → [t2*]' },
   { opcode: [0x11], name: 'call_indirect', immediates: 'typeidx tableidx', type: '[t1* i32] → [t2*]' },
+  { opcode: [0x12], name: 'return_call', immediates: 'funcidx', type: '[t3* t1*] → [t4*]' },
+  { opcode: [0x13], name: 'return_call_indirect', immediates: 'typeidx tableidx', type: '[t3* t1* i32] → [t4*]' },
   { opcode: [0x1a], name: 'drop', immediates: '', type: '[t] → []' },
   { opcode: [0x1b], name: 'select', immediates: '', type: '[t t i32] → [t] (t numeric)' },
   { opcode: [0x1c], name: 'select', immediates: 'vec(valtype) (one type)', type: '[t t i32] → [t]' },

@@ -47,9 +47,11 @@ export function formatInstr(instr: Instr, module?: WasmModule): string {
     case 'br_table':
       return `br_table ${[...instr.depths, instr.defaultDepth].join(' ')}`;
     case 'call':
-      return `call ${funcText(instr.func)}`;
+    case 'return_call':
+      return `${instr.op} ${funcText(instr.func)}`;
     case 'call_indirect':
-      return `call_indirect ${instr.table} (type ${instr.typeIndex})`;
+    case 'return_call_indirect':
+      return `${instr.op} ${instr.table} (type ${instr.typeIndex})`;
     case 'select':
       return instr.typed ? `select (result ${instr.type})` : 'select';
     case 'ref.null':

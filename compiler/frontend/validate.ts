@@ -349,6 +349,28 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         pushVals(t.results);
         break;
       }
+      // The tail-call proposal: the callee's results must be the function's own results (the
+      // callee returns to this function's caller); the rest of the block is unreachable.
+      case 'return_call':
+      case 'return_call_indirect': {
+        let t: FuncType;
+        if ('func' in instr) {
+          if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+          t = types[module.funcTypeIndices[instr.func]];
+        } else {
+          const tt = table(instr.table);
+          if (tt.elemType !== 'funcref') fail(`return_call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+          t = funcType(instr.typeIndex);
+        }
+        const own = fn.type.results;
+        if (t.results.length !== own.length || t.results.some((r, k) => r !== own[k])) {
+          fail(`type mismatch in ${instr.op}: the callee returns [${t.results.join(' ')}], the function returns [${own.join(' ')}]`);
+        }
+        if (instr.op === 'return_call_indirect') pop('i32');
+        popVals(t.params);
+        setUnreachable();
+        break;
+      }
       case 'drop': {
         const t = popAny();
         instr.type = t === 'unknown' ? null : t;

@@ -3,11 +3,14 @@
  * `call_indirect` (table element, null and signature checks, then through the VMFuncRef).
  * Each is recorded with the slots live across it (context.ts: CallRecorder).
  */
-import { isImportedFunction, type Instr, type ValType } from '../frontend/module.ts';
-import type { Loc, Operand } from '../codegen/common.ts';
+import { functionDisplayName, isImportedFunction, type FuncType, type Instr, type ValType } from '../frontend/module.ts';
+import type { Loc, Operand, WasmCallTarget } from '../codegen/common.ts';
+import { stackArgumentWords } from '../codegen/returns.ts';
+import { CompileError } from '../frontend/errors.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement } from './environment.ts';
 import { valueArg, wideType } from './values.ts';
+import { callReturnArea, pushCallResults, returnAreaOperand } from './results.ts';
 
 /** The symbol of defined or imported-by-index function `funcIndex` in the image. */
 export function functionSymbol(funcIndex: number): string {
@@ -22,7 +25,7 @@ function popArgs(cx: Lowering, params: readonly ValType[]): Operand[] {
   return params.map((t, k) => valueArg(locs[k], wideType(t)));
 }
 
-/** Lowers `call` and `call_indirect`; false for any other instruction. */
+/** Lowers `call`, `call_indirect`, `return_call` and `return_call_indirect`; false for any other instruction. */
 export function lowerCall(cx: Lowering, instr: Instr): boolean {
   const { m, module, offsets } = cx;
   const v = cx.values;
@@ -30,32 +33,86 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
     case 'call': {
       const type = module.types[module.funcTypeIndices[instr.func]];
       const args = popArgs(cx, type.params);
+      const area = callReturnArea(cx, type);
+      if (area !== undefined) args.push(returnAreaOperand(area));
       if (isImportedFunction(module, instr.func)) {
         const target = { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) } as const;
         cx.calls.call('call-import', instr.func, v.h, () => m.callWasm(target, args));
       } else {
         cx.calls.call('call', instr.func, v.h, () => m.callWasm({ kind: 'symbol', symbol: functionSymbol(instr.func) }, args));
       }
-      if (type.results.length === 1) m.storeReturn(v.push(type.results[0]));
+      pushCallResults(cx, type, area);
       break;
     }
     case 'call_indirect': {
       const type = module.types[instr.typeIndex];
-      const index = v.pop();
-      funcrefTableElement(cx, instr.table, index);
-      m.trapIf('eq', true, 'R2', 0, 'IndirectCallToNull');
-      m.load('R0', 'vmctx', offsets.vmctxSignatureIdsArray(), 8);
-      m.load('R0', 'R0', 4 * cx.signatureOf[instr.typeIndex], 4);
-      m.load('R1', 'R2', cx.era.funcRef.typeIndex, 4);
-      m.trapIf('ne', false, 'R0', 'R1', 'BadSignature');
+      checkedFuncref(cx, instr.table, instr.typeIndex);
       const args = popArgs(cx, type.params);
+      const area = callReturnArea(cx, type);
+      if (area !== undefined) args.push(returnAreaOperand(area));
       const target = { kind: 'funcref', wasmCallOffset: cx.era.funcRef.wasmCall, vmctxOffset: cx.era.funcRef.vmctx } as const;
       cx.calls.call('call-indirect', instr.typeIndex, v.h, () => m.callWasm(target, args));
-      if (type.results.length === 1) m.storeReturn(v.push(type.results[0]));
+      pushCallResults(cx, type, area);
+      break;
+    }
+    case 'return_call': {
+      const type = module.types[module.funcTypeIndices[instr.func]];
+      const args = tailCallArgs(cx, type);
+      const target: WasmCallTarget = isImportedFunction(module, instr.func)
+        ? { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) }
+        : { kind: 'symbol', symbol: functionSymbol(instr.func) };
+      m.tailCallWasm(target, args, cx.frame);
+      break;
+    }
+    case 'return_call_indirect': {
+      const type = module.types[instr.typeIndex];
+      checkedFuncref(cx, instr.table, instr.typeIndex);
+      const args = tailCallArgs(cx, type);
+      m.tailCallWasm({ kind: 'funcref', wasmCallOffset: cx.era.funcRef.wasmCall, vmctxOffset: cx.era.funcRef.vmctx }, args, cx.frame);
       break;
     }
     default:
       return false;
   }
   return true;
+}
+
+/**
+ * Pops the table index and leaves the VMFuncRef of that element in R2, trapping on a null
+ * element or a signature other than type `typeIndex`'s.
+ */
+function checkedFuncref(cx: Lowering, table: number, typeIndex: number): void {
+  const { m, offsets } = cx;
+  const index = cx.values.pop();
+  funcrefTableElement(cx, table, index);
+  m.trapIf('eq', true, 'R2', 0, 'IndirectCallToNull');
+  m.load('R0', 'vmctx', offsets.vmctxSignatureIdsArray(), 8);
+  m.load('R0', 'R0', 4 * cx.signatureOf[typeIndex], 4);
+  m.load('R1', 'R2', cx.era.funcRef.typeIndex, 4);
+  m.trapIf('ne', false, 'R0', 'R1', 'BadSignature');
+}
+
+/**
+ * The arguments of a tail call: the Wasm parameters, then (when the results need a return
+ * area: the callee's results are this function's own) the return-area pointer this function
+ * was given, so the callee fills its caller's area. v17's `fast` convention has the caller pop
+ * stack arguments, so the callee may use only the incoming stack-argument words this function
+ * itself received; a callee that needs more is a CompileError ('unsupported').
+ */
+function tailCallArgs(cx: Lowering, type: FuncType): Operand[] {
+  const arch = cx.m.arch;
+  const ownWords = stackArgumentWords(arch, cx.fn.type.params, cx.fn.type.results);
+  const calleeWords = stackArgumentWords(arch, type.params, type.results);
+  if (calleeWords > ownWords) {
+    throw new CompileError('unsupported', `${cx.fn.body[cx.instrIndex].op}: the callee takes ${calleeWords} stack-argument word(s), this function received ${ownWords}; with wasmtime v17's caller-pops 'fast' convention a tail call cannot grow the caller's argument area`, {
+      funcIndex: cx.fn.index,
+      funcName: functionDisplayName(cx.module, cx.fn.index),
+      instrIndex: cx.instrIndex,
+      instr: cx.fn.body[cx.instrIndex].op,
+      offset: cx.fn.body[cx.instrIndex].offset,
+    });
+  }
+  const args = popArgs(cx, type.params);
+  if (cx.frame.returnAreaPointer !== undefined) args.push(valueArg(cx.frame.returnAreaPointer, true));
+  return args;
 }

@@ -9,7 +9,7 @@ import type { Label } from '../../isa/code-buffer.ts';
 import type { Instr } from '../frontend/module.ts';
 import type { Cond, Loc } from '../codegen/common.ts';
 import type { ControlFrame, Lowering } from './context.ts';
-import { wideType } from './values.ts';
+import { loadFunctionResults } from './results.ts';
 
 const arityOf = (target: ControlFrame): number => (target.kind === 'loop' ? target.params.length : target.results.length);
 
@@ -121,7 +121,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       if (f.kind !== 'loop') m.bind(f.label);
       v.endBlock(f.kind, f.values, f.base, f.results);
       if (f.kind === 'function') {
-        if (f.results.length === 1) m.loadResult(v.peek(0), wideType(f.results[0]));
+        loadFunctionResults(cx, f);
         m.epilogue(cx.frame);
       }
       break;

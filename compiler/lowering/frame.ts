@@ -1,18 +1,21 @@
 /**
  * Frame layout, fixed before any code is emitted (the first stage of compileFunction):
  *
- *   [0, outgoing)                        outgoing stack arguments of Wasm calls
+ *   [0, outgoing)                        outgoing stack arguments of Wasm calls (and the
+ *                                        return area of a call with results past the registers)
  *   [stackBase, stackBase + 8·maxStack)  operand-stack slot d at stackBase + 8·d
  *   [localsBase, ...)                    local l (parameters first) at localsBase + 8·l
+ *   (then the return-area pointer, for a function with results past the return registers)
  *   (padding to 16)
  *   [frameSize − 16, frameSize)          callee-save area: the caller's vmctx register, 8 pad
  *   FP → saved FP, return address, incoming stack arguments
  *
  * Offsets are from SP in the body; FP − SP = frameSize, a multiple of 16.
  */
-import { CompileError } from '../frontend/errors.ts';
-import { functionDisplayName, type DefinedFunction, type FuncType, type WasmModule } from '../frontend/module.ts';
+import type { DefinedFunction, FuncType, WasmModule } from '../frontend/module.ts';
 import type { FrameLayout } from '../codegen/common.ts';
+import { callStackBytes, returnConvention } from '../codegen/returns.ts';
+import type { Arch } from '../../isa/arch.ts';
 import { wideType } from './values.ts';
 import type { ValueAssignment } from '../regalloc/virtual.ts';
 
@@ -40,6 +43,7 @@ export type FunctionFrame = FrameLayout & {
 /** What the frame word at SP + `offset` holds, from the layout (undefined: outside the frame). */
 export function frameSlotName(f: FunctionFrame, offset: number): string | undefined {
   if (offset < 0 || offset >= f.frameSize) return undefined;
+  if (offset === f.returnAreaPointer) return 'return-area pointer';
   if (f.floatSaveOffset !== undefined && f.savedFloatRegs !== undefined && offset >= f.floatSaveOffset && offset < f.calleeSaveOffset) {
     const reg = f.savedFloatRegs[(offset - f.floatSaveOffset) / 8];
     return reg === undefined ? 'callee-save pad' : `callee-save ${reg}`;
@@ -59,43 +63,30 @@ export function frameSlotName(f: FunctionFrame, offset: number): string | undefi
   return 'padding';
 }
 
-/** Throws 'unsupported' for function types outside what the code generator handles. */
-export function checkSignature(module: WasmModule, fn: DefinedFunction, type: FuncType, instrIndex: number | null, what: string): void {
-  if (type.results.length > 1) {
-    throw new CompileError('unsupported', `${what} has ${type.results.length} results; functions with more than one result are not supported`, {
-      funcIndex: fn.index,
-      funcName: functionDisplayName(module, fn.index),
-      ...(instrIndex !== null ? { instrIndex, instr: fn.body[instrIndex]?.op } : {}),
-    });
-  }
-}
-
 /**
  * The frame of `fn`: the outgoing-argument area sized for its largest call (checking each
  * callee's signature), then the operand-stack slots, the locals and the callee-save area.
  * `slot(d)` and `local(l)` give the SP-relative offset of operand-stack entry d and local l.
  */
-export function layoutFrame(module: WasmModule, fn: DefinedFunction, intArgRegisters: number): {
+export function layoutFrame(module: WasmModule, fn: DefinedFunction, arch: Arch): {
   frame: FunctionFrame;
   slot: (d: number) => number;
   local: (l: number) => number;
 } {
-  const stackArgs = (t: FuncType): number => Math.max(0, 2 + t.params.length - intArgRegisters);
-  let maxOutgoing = 0;
-  fn.body.forEach((instr, i) => {
+  let outgoingBytes = 0;
+  fn.body.forEach((instr) => {
     if (instr.dead) return;
     if (instr.op === 'call' || instr.op === 'call_indirect') {
-      const t = instr.op === 'call' ? module.types[module.funcTypeIndices[instr.func]] : module.types[instr.typeIndex];
-      checkSignature(module, fn, t, i, instr.op === 'call' ? `callee ${instr.func}` : `type ${instr.typeIndex}`);
-      maxOutgoing = Math.max(maxOutgoing, stackArgs(t));
+      const t: FuncType = 'func' in instr ? module.types[module.funcTypeIndices[instr.func]] : module.types[instr.typeIndex];
+      outgoingBytes = Math.max(outgoingBytes, callStackBytes(arch, t.params, t.results).total);
     }
   });
   const numParams = fn.type.params.length;
   const numLocals = numParams + fn.locals.length;
-  const outgoingBytes = 8 * maxOutgoing;
   const stackBase = outgoingBytes;
   const localsBase = stackBase + 8 * fn.maxStackHeight;
-  const fixed = localsBase + 8 * numLocals;
+  const hasReturnArea = returnConvention(arch, fn.type.results).areaBytes > 0;
+  const fixed = localsBase + 8 * numLocals + (hasReturnArea ? 8 : 0);
   const frameSize = Math.ceil(fixed / 16) * 16 + 16;
   const slot = (d: number): number => stackBase + 8 * d;
   const local = (l: number): number => localsBase + 8 * l;
@@ -109,6 +100,7 @@ export function layoutFrame(module: WasmModule, fn: DefinedFunction, intArgRegis
     stackBase,
     localsBase,
     outgoingBytes,
+    ...(hasReturnArea ? { returnAreaPointer: local(numLocals) } : {}),
   };
   return { frame, slot, local };
 }

@@ -234,6 +234,11 @@
     call_indirect $ft (type $sig)
     drop
     block br 0 unreachable end
+    ;; tail calls (taken only for a = 12345 and 12346)
+    local.get $a i32.const 12345 i32.eq
+    if local.get $a return_call $imp end
+    local.get $a i32.const 12346 i32.eq
+    if local.get $a i32.const 0 return_call_indirect $ft (type $sig) end
     local.get $a
     return)
   (func $start)
