@@ -42,6 +42,15 @@ for (const arch of ARCHES) {
     }
   });
 
+  test(`${arch}: an empty file is a malformed binary (exit 2), not an empty text module`, async (t) => {
+    const empty = scratchFile('empty.wasm', new Uint8Array(0));
+    for (const command of ['run', 'compile']) {
+      const r = await cli(command, empty, '--arch', arch, ...(command === 'compile' ? ['--print'] : []));
+      t.is(r.code, 2, `${command}: ${r.stderr}`);
+      t.regex(r.stderr, /empty\.wasm: malformed error: empty input: a Wasm binary starts with the magic header/);
+    }
+  });
+
   test(`${arch}: a negative --timeout or --budget is a usage error, not a limit of 2^64 − n`, async (t) => {
     for (const flags of [['--timeout', '-5'], ['--budget', '-1'], ['--timeout', ' -0x10']]) {
       const r = await cli('run', wat, '--arch', arch, '--invoke', 'fib', '10', ...flags);

@@ -213,7 +213,7 @@ export class Collector {
       if (this.walk.kind === 'v17') {
         const live = readRuntimeLimits(this.machine, this.walk.limits);
         const older = options.olderActivations ?? this.walk.olderActivations?.() ?? [];
-        const acts = collectActivations(live, older);
+        const acts = collectActivations(live, older, (pc) => this.registry.isWasmPc(pc));
         activationList.push(...acts);
         report.activations = acts.length;
         this.walkAndScanV17(acts, tableSet, report, explained);

@@ -140,8 +140,15 @@ export function writeRuntimeLimits(machine: Machine, limits: bigint, t: Partial<
 /**
  * The activations to walk: the live triple, then `older` (youngest first), up to the first
  * with pc 0, whose fp and sp must then be 0 too (v17's debug assertion, kept as an error).
+ *
+ * Tail calls: when an activation's only Wasm frame tail-calls (`return_call`) a host function,
+ * the exit trampoline records its caller's FP and return address, which are now the entry
+ * trampoline's: the exit FP is at or above entry SP and the exit PC is outside Wasm code. Such
+ * an activation holds no Wasm frame, and with `isWasmPc` it is left out (later wasmtime
+ * handles the same case by comparing with the entry trampoline's FP before the first frame).
+ * An exit FP above entry SP with a PC in Wasm code stays a broken chain (fp-above-entry-sp).
  */
-export function collectActivations(live: ActivationTriple, older: readonly ActivationTriple[] = []): ActivationTriple[] {
+export function collectActivations(live: ActivationTriple, older: readonly ActivationTriple[] = [], isWasmPc?: (pc: bigint) => boolean): ActivationTriple[] {
   const out: ActivationTriple[] = [];
   const all = [live, ...older];
   for (let i = 0; i < all.length; i++) {
@@ -150,6 +157,7 @@ export function collectActivations(live: ActivationTriple, older: readonly Activ
       if (t.exitFp !== 0n || t.entrySp !== 0n) throw new StackWalkError('bad-terminator', i, 0, t.exitPc, t.exitFp, t.entrySp, 'an activation with pc 0 must have fp 0 and entry sp 0');
       break;
     }
+    if (isWasmPc !== undefined && t.exitFp >= t.entrySp && !isWasmPc(t.exitPc)) continue;
     out.push(t);
   }
   return out;

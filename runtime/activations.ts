@@ -42,10 +42,14 @@ export class Activations {
     readonly machine: Machine,
     readonly limits: VMRuntimeLimits,
     readonly traps: TrapRegistry,
-    options: { maxWasmStack?: number } = {},
+    options: { maxWasmStack?: number; isWasmPc?: (pc: bigint) => boolean } = {},
   ) {
     this.maxWasmStack = options.maxWasmStack ?? DEFAULT_MAX_WASM_STACK;
+    this.isWasmPc = options.isWasmPc;
   }
+
+  /** Whether a PC is in placed Wasm code (an activation whose only Wasm frame tail-called the host has no frame: gc/walk.ts collectActivations). */
+  private readonly isWasmPc: ((pc: bigint) => boolean) | undefined;
 
   /** Entries in progress. */
   get depth(): number {
@@ -113,7 +117,7 @@ export class Activations {
     const live = this.limits.triple();
     const first = trap ? { exitPc: trap.pc, exitFp: trap.fp, entrySp: live.entrySp } : live;
     const out: WasmFrame[][] = [];
-    walkV17(this.machine, collectActivations(first, this.chain()), (f) => {
+    walkV17(this.machine, collectActivations(first, this.chain(), this.isWasmPc), (f) => {
       if (f.index === 0) out.push([]);
       out[f.activation].push({ pc: BigInt(f.pc), fp: BigInt(f.fp) });
     });

@@ -121,7 +121,10 @@ export class StoreInternals {
     machine.writeU64(this.epochAddress, engine.currentEpoch);
     this.externRefHeap = new ExternRefHeap(machine);
     this.activationsTable = new ActivationsTable(machine, this.externRefHeap);
-    this.activations = new Activations(machine, this.limits, this.traps, { maxWasmStack: engine.config.maxWasmStack ?? DEFAULT_MAX_WASM_STACK });
+    this.activations = new Activations(machine, this.limits, this.traps, {
+      maxWasmStack: engine.config.maxWasmStack ?? DEFAULT_MAX_WASM_STACK,
+      isWasmPc: (pc) => this.stackMaps.isWasmPc(pc),
+    });
     this.externRefs = new StoreExternRefs(this.externRefHeap, this.activationsTable, () => this.activations.depth > 0);
     this.trampolines = new Trampolines(machine);
     const host: BuiltinHost = {

@@ -16,6 +16,7 @@ const PROGRAM = `(module
   (import "h" "probe" (func $probe (param i32)))
   (import "h" "gc" (func $gc))
   (import "h" "add" (func $add (param i64 i64) (result i64)))
+  (import "h" "frames" (func $frames (param externref) (result i32)))
   (type $step (func (param i64 i64) (result i64)))
   (table 2 funcref) (elem (i32.const 0) $even $odd)
 
@@ -80,6 +81,10 @@ const PROGRAM = `(module
     (local.set $keep (local.get $r))
     (call $gc)
     (return_call $collect (local.get $keep) (local.get $n)))
+  ;; The only Wasm frame of the activation tail-calls the host: a collection there walks no
+  ;; Wasm frame (the exit trampoline's caller is the entry trampoline).
+  (func (export "to_host") (param externref) (result i32) (return_call $frames (local.get 0)))
+  (func (export "via_host") (param externref) (result i32) (i32.add (call $frames (local.get 0)) (i32.const 100)))
   (func (export "refs") (param $a externref) (param $b externref) (result externref externref)
     (call $hold (local.get $b) (i32.const 3))
     (call $gc)
@@ -106,7 +111,11 @@ async function setup(arch: 'x64' | 'aarch64', regalloc: 'none' | 'linear-scan'):
     collections++;
   });
   const add = Func.wrap(store, { params: ['i64', 'i64'], results: ['i64'] }, (_c, a, b) => (a as bigint) + (b as bigint));
-  return { store, inst: Instance.create(store, module, [probe, gc, add]), probes, collections: () => collections };
+  const frames = Func.wrap(store, { params: ['externref'], results: ['i32'] }, (caller) => {
+    collections++;
+    return caller.gc().frames;
+  });
+  return { store, inst: Instance.create(store, module, [probe, gc, add, frames]), probes, collections: () => collections };
 }
 
 for (const arch of ARCHES) {
@@ -147,6 +156,11 @@ for (const arch of ARCHES) {
       t.is(collections(), 3);
       t.is(ra.value, 'b');
       t.is(rb.value, 'a');
+      // A host function tail-called by the activation's only Wasm frame: nothing to walk; the
+      // same call made normally walks that frame.
+      t.is(inst.getFunc('to_host').call(a), 0);
+      t.is(inst.getFunc('via_host').call(a), 101);
+      t.is(a.value, 'a');
       for (const r of [a, b, ra, rb]) r.release();
       store.gc();
       t.is(storeInternals(store).externRefHeap.liveCount, 0);

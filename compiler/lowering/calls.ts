@@ -1,7 +1,9 @@
 /**
  * Call sites of Wasm calls: `call` (direct, or through an import's VMFunctionImport) and
  * `call_indirect` (table element, null and signature checks, then through the VMFuncRef).
- * Each is recorded with the slots live across it (context.ts: CallRecorder).
+ * Each is recorded with the slots live across it (context.ts: CallRecorder). Tail calls
+ * (`return_call`, `return_call_indirect`) reach the same targets but leave no call site: the
+ * frame is gone before the jump, and the callee returns to this function's caller.
  */
 import { functionDisplayName, isImportedFunction, type FuncType, type Instr, type ValType } from '../frontend/module.ts';
 import type { Loc, Operand, WasmCallTarget } from '../codegen/common.ts';
@@ -27,7 +29,7 @@ function popArgs(cx: Lowering, params: readonly ValType[]): Operand[] {
 
 /** Lowers `call`, `call_indirect`, `return_call` and `return_call_indirect`; false for any other instruction. */
 export function lowerCall(cx: Lowering, instr: Instr): boolean {
-  const { m, module, offsets } = cx;
+  const { m, module } = cx;
   const v = cx.values;
   switch (instr.op) {
     case 'call': {
@@ -35,12 +37,8 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
       const args = popArgs(cx, type.params);
       const area = callReturnArea(cx, type);
       if (area !== undefined) args.push(returnAreaOperand(area));
-      if (isImportedFunction(module, instr.func)) {
-        const target = { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) } as const;
-        cx.calls.call('call-import', instr.func, v.h, () => m.callWasm(target, args));
-      } else {
-        cx.calls.call('call', instr.func, v.h, () => m.callWasm({ kind: 'symbol', symbol: functionSymbol(instr.func) }, args));
-      }
+      const target = directTarget(cx, instr.func);
+      cx.calls.call(target.kind === 'import' ? 'call-import' : 'call', instr.func, v.h, () => m.callWasm(target, args));
       pushCallResults(cx, type, area);
       break;
     }
@@ -57,11 +55,7 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
     }
     case 'return_call': {
       const type = module.types[module.funcTypeIndices[instr.func]];
-      const args = tailCallArgs(cx, type);
-      const target: WasmCallTarget = isImportedFunction(module, instr.func)
-        ? { kind: 'import', wasmCallOffset: offsets.vmctxVmfunctionImportWasmCall(instr.func), vmctxOffset: offsets.vmctxVmfunctionImportVmctx(instr.func) }
-        : { kind: 'symbol', symbol: functionSymbol(instr.func) };
-      m.tailCallWasm(target, args, cx.frame);
+      m.tailCallWasm(directTarget(cx, instr.func), tailCallArgs(cx, type), cx.frame);
       break;
     }
     case 'return_call_indirect': {
@@ -75,6 +69,12 @@ export function lowerCall(cx: Lowering, instr: Instr): boolean {
       return false;
   }
   return true;
+}
+
+/** The target of a direct call: a defined function's symbol, or an import's VMFunctionImport. */
+function directTarget(cx: Lowering, func: number): WasmCallTarget {
+  if (!isImportedFunction(cx.module, func)) return { kind: 'symbol', symbol: functionSymbol(func) };
+  return { kind: 'import', wasmCallOffset: cx.offsets.vmctxVmfunctionImportWasmCall(func), vmctxOffset: cx.offsets.vmctxVmfunctionImportVmctx(func) };
 }
 
 /**
