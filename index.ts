@@ -77,7 +77,7 @@ export * as v44 from './gc/drc44/v44-api.ts';
 export {
   V31Store, V31Instance, V31Func, V31Table, V31Global, V31ExternRef, GcHeapOutOfMemoryError, V31DestructorError,
   type V31GcReport, type V31StoreOptions, type V31Val, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
-  openV31Session, externalSymbolsOf,
+  openV31Session, externalSymbolsOf, findV31Safepoint, renderV31Frame, V31SafepointSelectError,
 } from './runtime/v31/index.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {

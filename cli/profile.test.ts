@@ -135,14 +135,15 @@ for (const arch of ['x64', 'aarch64'] as const) {
     }
   });
 
-  test(`${arch}: explain with --profile v31 exits 2 naming the store class it lacks`, async (t) => {
-    for (const argv of [
-      ['explain', TEACHING_WAT_PATH, '--arch', arch, '--at', 'fib'],
-    ]) {
-      const r = await cli(...argv, '--profile', 'v31');
-      t.is(r.code, 2, argv.join(' '));
-      t.regex(r.stderr, /V31Store/, argv.join(' '));
-    }
+  test(`${arch}: explain --profile v31 shows the frame at a safepoint with its typed entries and the objects they name`, async (t) => {
+    const r = await cli('explain', 'cli/testdata/v31-gc.wat', '--arch', arch, '--profile', 'v31', '--at', 'inner', '--nth', '4', '--invoke', 'outer');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, new RegExp(`^cli/testdata/v31-gc\\.wat on ${arch} \\(profile v31\\): safepoint 4 of --at inner, the call at 0x[0-9a-f]+ in inner \\(function 3\\)\\nframe of inner \\(function 3\\): fp 0x[0-9a-f]+, sp 0x[0-9a-f]+, frame 48 bytes, 2 map entries\\n`));
+    t.regex(r.stdout, /sp\+24 +0x20 +local 1 +i32 @sp\+24 = 0x20 ExternRef, 24 bytes, count 1, host value "ref 2"/);
+    t.regex(r.stdout, /sp\+16 +0x8 +local 0 \(param\) +i32 @sp\+16 = 0x8 ExternRef, 24 bytes, count 1, host value "ref 1"/);
+    const missing = await cli('explain', 'cli/testdata/v31-gc.wat', '--arch', arch, '--profile', 'v31', '--at', 'nowhere', '--invoke', 'outer');
+    t.is(missing.code, 2);
+    t.regex(missing.stderr, /--at nowhere: no function of that name with a safepoint/);
   });
 
   test(`${arch}: run --profile v17 is the default run`, async (t) => {

@@ -77,6 +77,6 @@ test('the package root exports the profiles, the v31 pieces and their errors (al
   for (const E of [
     root.ProfileUnsupportedError, root.UnknownProfileError, root.FreeListLayoutError, root.FreeListDeallocError, root.HostDataError,
     root.ActivationsTableCorruptError, root.AllocationTooLargeError, root.DrcRefError, root.DrcRootError, root.NoGcScopeError,
-    root.UserStackMapRegistryError, root.V31StackWalkError, root.V44StackWalkError, root.GcHeapOutOfMemoryError, root.V31DestructorError, root.OverApproximatedListError,
+    root.UserStackMapRegistryError, root.V31StackWalkError, root.V44StackWalkError, root.GcHeapOutOfMemoryError, root.V31DestructorError, root.V31SafepointSelectError, root.OverApproximatedListError,
   ]) t.true(E.prototype instanceof root.StackscopeError, E.name);
 });
