@@ -208,3 +208,15 @@ test('valid: in dead code br_table may target labels of different types of the s
     drop
     i32.const 0))`)));
 });
+
+test('tail calls: the callee must return exactly the function\'s results; the rest is unreachable', (t) => {
+  rejectsAt(t, '(module (func $f (result i64) (i64.const 1)) (func (result i32) (return_call $f)))', /type mismatch in return_call: the callee returns \[i64\], the function returns \[i32\]/, 'return_call', 1);
+  rejectsAt(t, '(module (type $t (func (result i32 i32))) (table 1 funcref) (func (result i32) (return_call_indirect (type $t) (i32.const 0))))',
+    /type mismatch in return_call_indirect: the callee returns \[i32 i32\], the function returns \[i32\]/, 'return_call_indirect');
+  rejectsAt(t, '(module (func $f (param i32) (result i32) (local.get 0)) (func (result i32) (return_call $f (i64.const 1))))', /type mismatch/, 'return_call', 1);
+  rejectsAt(t, '(module (table 1 externref) (type $t (func)) (func (return_call_indirect (type $t) (i32.const 0))))', /return_call_indirect through table 0 of externref/, 'return_call_indirect');
+  // Valid: after a tail call the stack is polymorphic, as after return.
+  const m = parseWasm(wasm('(module (func $f (param i32) (result i32) (local.get 0)) (func (result i32) (return_call $f (i32.const 1)) (i64.const 5) (drop)))'));
+  t.is(m.functions[1].body[1].op, 'return_call');
+  t.true(m.functions[1].body[2].dead === true);
+});

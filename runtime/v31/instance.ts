@@ -218,6 +218,8 @@ export class V31Func {
       const r = this.host({ store: s, instance: undefined }, args);
       return r === undefined ? null : r;
     }
+    // v31 instances make no entry trampoline for several results (Wasm code calls such functions; the host cannot yet).
+    if (this.type.results.length > 1) throw new RuntimeError('V31Func.call', `${formatFuncType(this.type)} has several results; the v31 profile calls only functions with at most one from the host`);
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
     s.collectBeforeEnteringWasm(this.type.params.filter((t, i) => isGcRef(t) && raws[i] !== 0n && !isI31(Number(raws[i]))).length);
     const slots = Math.max(this.type.params.length, this.type.results.length, 1);
