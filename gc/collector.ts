@@ -108,6 +108,8 @@ export interface CollectorWork {
   regionLookups: number;
   /** Steps in the activations table's sets (a mark bit read or set, or a hash slot visited). */
   setSteps: number;
+  /** Frames whose marked words the walk read in place (a run of frames at one call site), without handing the frame to the collector. */
+  scannedInPlace: number;
 }
 
 export class Collector {
@@ -123,6 +125,7 @@ export class Collector {
   private readonly explainAll: boolean;
   private readonly reader: MemoryReader;
   private readonly cursor: V17Cursor;
+  private scannedInPlace = 0;
   /** The map-bit-dropped mutant, read once per collection. */
   private dropFirstBit = false;
 
@@ -142,7 +145,7 @@ export class Collector {
 
   /** See CollectorWork. The set steps include the table's own insertions between collections. */
   get work(): CollectorWork {
-    return { memoryReads: this.reader.reads, regionLookups: this.reader.regionLookups, setSteps: this.table.setSteps };
+    return { memoryReads: this.reader.reads, regionLookups: this.reader.regionLookups, setSteps: this.table.setSteps, scannedInPlace: this.scannedInPlace };
   }
 
   /** The slow path of table insertion (v17 insert_with_gc): takes ownership of one count. */
@@ -306,6 +309,11 @@ export class Collector {
     const conservative = this.conservativeCheck !== 'off';
     // Whether a frame whose map marks no word needs anything but counting.
     const plain = !skipYoungest && !skipOldest && !conservative && explained === undefined;
+    // Whether the cursor may read a frame's marked words itself (no mutant moves or drops them).
+    const scans = plain && spSkew === 0 && !this.dropFirstBit;
+    const membership = this.debugChecks ? tableSet : undefined;
+    const table = this.table;
+    let scanHit: StackMapHit | undefined;
     let lastPc = -1;
     let lastHit: StackMapHit | undefined;
     let lastCountOnly = false;
@@ -317,6 +325,27 @@ export class Collector {
         // Frames at a return address whose map marks nothing, which the cursor only counted.
         frames += cursor.folded;
         framesWithMaps += cursor.folded;
+        if (cursor.scanned !== 0) {
+          // Frames at the scanned return address (only in batches that hand none out): their
+          // marked words' non-null values, in walk order.
+          const hit = scanHit!;
+          const scanned = cursor.scanned;
+          const rootCount = cursor.rootCount;
+          const roots = cursor.roots;
+          frames += scanned;
+          framesWithMaps += scanned;
+          this.reader.reads += scanned;
+          this.scannedInPlace += scanned;
+          report.slotsScanned += scanned * hit.slots.length;
+          report.nullSlots += scanned * hit.slots.length - rootCount;
+          for (let k = 0; k < rootCount; k++) {
+            const outcome = table.takePreciseRoot(roots[k], membership);
+            if (outcome !== ROOT_TAKEN) {
+              const fp = cursor.rootFps[k];
+              throw this.rootError(outcome, hit, a, cursor.rootIndexes[k], cursor.scanPc, fp, fp - hit.mappedWords * 8, hit.slots[cursor.rootSlots[k]]);
+            }
+          }
+        }
         const n = cursor.count;
         const pcs = cursor.pcs;
         const fps = cursor.fps;
@@ -339,6 +368,8 @@ export class Collector {
             lastPc = pc;
             lastCountOnly = plain && hit !== undefined && hit.slots.length === 0;
             cursor.foldPc = lastCountOnly ? pc : -1;
+            scanHit = scans && hit !== undefined && hit.slots.length !== 0 && cursor.scanAt(pc, hit.fpOffsets) ? hit : undefined;
+            if (scanHit === undefined) cursor.scanPc = -1;
           }
           if (hit === undefined) {
             if (!registry.isWasmPc(BigInt(pc))) {

@@ -68,6 +68,8 @@ export interface StackMapHit {
    * map's bits must not change afterwards.
    */
   slots: Int32Array;
+  /** Each slot's byte offset from the frame's FP (v17: SP is FP − mappedWords · 8), same order. */
+  fpOffsets: Int32Array;
 }
 
 export type StackMapLookupMode = 'v17' | 'v0.22';
@@ -223,9 +225,17 @@ export class StackMapRegistry {
 }
 
 function hit(moduleName: string, f: { name: string; start: number }, map: StackMapInput, mapOffset: number): StackMapHit {
-  const slots: number[] = [];
-  for (let i = 0; i < map.mappedWords; i++) if (stackMapBit(map.bits, i)) slots.push(i);
-  return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: map.mappedWords, bits: map.bits, slots: Int32Array.from(slots) };
+  const words = map.mappedWords;
+  let count = 0;
+  for (let i = 0; i < words; i++) if (stackMapBit(map.bits, i)) count++;
+  const slots = new Int32Array(count);
+  const fpOffsets = new Int32Array(count);
+  for (let i = 0, k = 0; i < words; i++) {
+    if (!stackMapBit(map.bits, i)) continue;
+    slots[k] = i;
+    fpOffsets[k++] = (i - words) * 8;
+  }
+  return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: words, bits: map.bits, slots, fpOffsets };
 }
 
 function functionAtRaw(m: ModuleEntry, pc: number): FunctionEntry | undefined {

@@ -163,8 +163,16 @@ export function collectActivations(live: ActivationTriple, older: readonly Activ
   return out;
 }
 
-/** Frames a V17Cursor finds per `nextBatch`. */
+/** Frames a V17Cursor hands out per `nextBatch`, at most. */
 const BATCH_FRAMES = 256;
+/**
+ * ... and at first: a walk's first batch, and the first after a run of scanned frames, hand out
+ * this many, and each next batch four times more, so that the caller sees a new call site
+ * soon enough to fold or scan the run of frames that follows it.
+ */
+const FIRST_BATCH_FRAMES = 4;
+/** Roots a V17Cursor's scanned frames give per `nextBatch`; `scanAt` takes at most a quarter of it per frame. */
+const SCAN_ROOTS = 4096;
 
 /**
  * The v17 walk in batches: `begin` one activation (checking its triple), then each
@@ -199,6 +207,26 @@ export class V17Cursor {
   folded = 0;
   /** A return address whose frames are counted in `folded`, not handed out (−1: none; `begin` resets it). */
   foldPc = -1;
+  /**
+   * Scanning: frames at `scanPc` (set with `scanAt`; −1: none; `begin` resets it) that lie in
+   * the stack region with all their `scanOffsets` words are not handed out either: the cursor
+   * reads those words itself and counts the frame in `scanned`, and each non-zero word becomes
+   * one entry of `roots` (the word), `rootFps` and `rootIndexes` (its frame) and `rootSlots`
+   * (which offset: an index into `scanOffsets`), `rootCount` in all. A batch either hands
+   * frames out or scans them, never both, so a caller handling either in order meets the
+   * frames in walk order. Frames at `scanPc` the cursor cannot scan are handed out.
+   */
+  scanPc = -1;
+  scanned = 0;
+  rootCount = 0;
+  readonly roots = new Float64Array(SCAN_ROOTS);
+  readonly rootFps = new Float64Array(SCAN_ROOTS);
+  readonly rootIndexes = new Float64Array(SCAN_ROOTS);
+  readonly rootSlots = new Int32Array(SCAN_ROOTS);
+  /** Byte offsets from a scanned frame's FP of the words to read, ascending (`scanAt`). */
+  private scanOffsets: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** Frames the next batch may hand out (FIRST_BATCH_FRAMES, growing to BATCH_FRAMES). */
+  private handOutLimit = FIRST_BATCH_FRAMES;
   activation = 0;
   entrySp = 0;
   /** The next frame to check and hand out, or (`recordDue`) the last one handed out. */
@@ -247,6 +275,8 @@ export class V17Cursor {
     this.pending = undefined;
     this.recordDue = false;
     this.foldPc = -1;
+    this.scanPc = -1;
+    this.handOutLimit = FIRST_BATCH_FRAMES;
     if (t.exitPc === 0n) throw new StackWalkError('zero-pc', a, 0, t.exitPc, t.exitFp, t.entrySp);
     if (t.exitFp === 0n) throw new StackWalkError('zero-fp', a, 0, t.exitPc, t.exitFp, t.entrySp);
     if (t.entrySp === 0n) throw new StackWalkError('zero-entry-sp', a, 0, t.exitPc, t.exitFp, t.entrySp);
@@ -262,6 +292,19 @@ export class V17Cursor {
   }
 
   /**
+   * Scan the frames at return address `pc` from the next batch on (see `scanPc`): `offsets`
+   * are the bytes from the frame's FP of the words to read, ascending and 8-aligned. Returns
+   * false, and scans nothing, when there are none or too many for one batch (−1 stops scanning).
+   */
+  scanAt(pc: number, offsets: Int32Array): boolean {
+    this.scanPc = -1;
+    if (pc < 0 || offsets.length === 0 || offsets.length > SCAN_ROOTS / 4) return false;
+    this.scanOffsets = offsets;
+    this.scanPc = pc;
+    return true;
+  }
+
+  /**
    * The next frames of the activation (see the class comment): each frame is checked (FP at
    * most entry SP, aligned, not more frames than fit), handed out, and then its record read
    * (caller FP at FP+0, return address at FP+8); the activation ends when the caller FP is at
@@ -274,6 +317,8 @@ export class V17Cursor {
   nextBatch(): boolean {
     this.count = 0;
     this.folded = 0;
+    this.scanned = 0;
+    this.rootCount = 0;
     if (this.pending !== undefined) {
       const e = this.pending;
       this.pending = undefined;
@@ -301,25 +346,107 @@ export class V17Cursor {
     let off = fp >= base && fp - base < size ? (fp - base) | 0 : -1;
     let n = 0;
     let folded = 0;
-    while (n < BATCH_FRAMES) {
-      if (!(entrySp >= fp)) return this.stop(n, folded, pc, fp, index, 'fp-above-entry-sp');
+    // A plain frame's record lies wholly in the region, and its caller FP below entry SP.
+    const plainLimit = Math.max(-1, Math.min(size - 15, entrySp - base)) | 0;
+    const plainMask = fpMask | 3;
+    // foldPc's halves as int32, compared only when there is a foldPc (any halves can be read).
+    const folds = foldPc >= 0;
+    const foldLow = foldPc % 4294967296 | 0;
+    const foldHigh = Math.floor(foldPc / 4294967296) | 0;
+    const baseHighInt = baseHigh | 0;
+    const scanPc = this.scanPc;
+    const scans = scanPc >= 0;
+    const scanLow = scanPc % 4294967296 | 0;
+    const scanHigh = Math.floor(scanPc / 4294967296) | 0;
+    const offsets = this.scanOffsets;
+    const scanWords = offsets.length;
+    // A scanned frame's words lie in the region: its offset within [firstWord, lastWord].
+    const firstWord = scans ? -offsets[0] : 0;
+    const lastWord = scans ? size - 8 - offsets[scanWords - 1] : 0;
+    const roots = this.roots;
+    const rootFps = this.rootFps;
+    const rootIndexes = this.rootIndexes;
+    const rootSlots = this.rootSlots;
+    let scanned = 0;
+    let rootCount = 0;
+    // The batch ends before the frame at pc/fp/off (a hand-out after scans or the reverse).
+    let ended = false;
+    const limit = this.handOutLimit;
+    this.handOutLimit = Math.min(BATCH_FRAMES, limit * 4);
+    while (n < limit) {
+      if (off >= 0) {
+        // A run of plain frames: in the region, aligned, within the frame limit, each record
+        // linking to a higher FP in the region below entry SP. Such a frame needs none of the
+        // checks below and no float arithmetic except to hand it out. Anything else leaves the
+        // run BEFORE its frame is handled, and the general steps below handle that frame.
+        // PCs are kept as int32 halves, as the Int32Array reads them, so no load becomes a
+        // float; the region holds fewer than 2^26 frames, so clamping the limit changes nothing.
+        let maxIndex = Math.min(maxFrames, 1 << 30) | 0;
+        let pcLow = pc % 4294967296 | 0;
+        let pcHigh = Math.floor(pc / 4294967296) | 0;
+        if (off >= plainLimit) maxIndex = 0;
+        while (n < limit && (off & plainMask) === 0 && index < maxIndex) {
+          const o = off >> 2;
+          const next = (ints![o] - baseLow) | 0;
+          if (ints![o + 1] !== baseHighInt || next <= off || next >= plainLimit) break;
+          if (pcLow === foldLow && pcHigh === foldHigh && folds) folded++;
+          else if (pcLow === scanLow && pcHigh === scanHigh && scans && off >= firstWord && off <= lastWord) {
+            if (n !== 0 || rootCount + scanWords > SCAN_ROOTS) {
+              ended = true;
+              break;
+            }
+            for (let w = 0; w < scanWords; w++) {
+              const at = (off + offsets[w]) >> 2;
+              const low = ints![at];
+              const high = ints![at + 1];
+              if ((low | high) === 0) continue;
+              roots[rootCount] = (high >>> 0) * 4294967296 + (low >>> 0);
+              rootFps[rootCount] = base + off;
+              rootIndexes[rootCount] = index;
+              rootSlots[rootCount++] = w;
+            }
+            scanned++;
+          } else {
+            if (scanned !== 0) {
+              ended = true;
+              this.handOutLimit = FIRST_BATCH_FRAMES;
+              break;
+            }
+            pcs[n] = (pcHigh >>> 0) * 4294967296 + (pcLow >>> 0);
+            fps[n] = base + off;
+            indexes[n++] = index;
+          }
+          pcLow = ints![o + 2];
+          pcHigh = ints![o + 3];
+          off = next;
+          index++;
+        }
+        pc = (pcHigh >>> 0) * 4294967296 + (pcLow >>> 0);
+        fp = base + off;
+        if (n >= limit || ended) break;
+      }
+      if (!(entrySp >= fp)) return this.stop(n, folded, scanned, rootCount, pc, fp, index, 'fp-above-entry-sp');
       // (The stack base is 16-aligned, so in the region the offset has the FP's low bits.)
-      if (((off >= 0 ? off : fp) & fpMask) !== 0) return this.stop(n, folded, pc, fp, index, 'fp-misaligned', 'x86-64 frame pointers are 16-byte aligned');
-      if (index >= maxFrames) return this.stop(n, folded, pc, fp, index, 'too-many-frames', `more than ${maxFrames} frames between fp and entry sp`);
+      if (((off >= 0 ? off : fp) & fpMask) !== 0) return this.stop(n, folded, scanned, rootCount, pc, fp, index, 'fp-misaligned', 'x86-64 frame pointers are 16-byte aligned');
+      if (index >= maxFrames) return this.stop(n, folded, scanned, rootCount, pc, fp, index, 'too-many-frames', `more than ${maxFrames} frames between fp and entry sp`);
       if (pc === foldPc) folded++;
       else {
+        if (scanned !== 0) {
+          this.handOutLimit = FIRST_BATCH_FRAMES;
+          break;
+        }
         pcs[n] = pc;
         fps[n] = fp;
         indexes[n++] = index;
       }
       if (off < 0 || off > size - 16 || (off & 3) !== 0) {
         // Not in the stack region: read this record only once its frame was handled.
-        this.reader.reads += n + folded - 1;
+        this.reader.reads += n + folded + scanned - 1;
         this.pc = pc;
         this.fp = fp;
         this.index = index;
         this.recordDue = true;
-        return this.handOut(n, folded);
+        return this.handOut(n, folded, scanned, rootCount);
       }
       const o = off >> 2;
       const next = (ints![o] - baseLow) | 0;
@@ -327,26 +454,28 @@ export class V17Cursor {
       const inStack = high === baseHigh && next >= 0 && next < size;
       const nextFp = inStack ? base + next : high * 4294967296 + words![o];
       if (nextFp >= entrySp) {
-        this.reader.reads += n + folded;
+        this.reader.reads += n + folded + scanned;
         this.done = true;
-        return this.handOut(n, folded);
+        return this.handOut(n, folded, scanned, rootCount);
       }
-      if (!(nextFp > fp)) return this.stop(n, folded, pc, fp, index, 'fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
+      if (!(nextFp > fp)) return this.stop(n, folded, scanned, rootCount, pc, fp, index, 'fp-not-increasing', `next fp ${hexN(nextFp)} is not above fp ${hexN(fp)}`);
       pc = words![o + 3] * 4294967296 + words![o + 2];
       fp = nextFp;
       off = inStack ? next : -1;
       index++;
     }
-    this.reader.reads += n + folded;
+    this.reader.reads += n + folded + scanned;
     this.pc = pc;
     this.fp = fp;
     this.index = index;
-    return this.handOut(n, folded);
+    return this.handOut(n, folded, scanned, rootCount);
   }
 
-  private handOut(n: number, folded: number): boolean {
+  private handOut(n: number, folded: number, scanned: number, rootCount: number): boolean {
     this.count = n;
     this.folded = folded;
+    this.scanned = scanned;
+    this.rootCount = rootCount;
     return true;
   }
 
@@ -374,15 +503,15 @@ export class V17Cursor {
    * Ends the walk with an error at frame `index`, after the frames walked so far (`n` handed
    * out, `folded` counted): thrown now when there are none, else by the next call.
    */
-  private stop(n: number, folded: number, pc: number, fp: number, index: number, failure: StackWalkFailure, detail = ''): boolean {
-    this.reader.reads += n + folded;
+  private stop(n: number, folded: number, scanned: number, rootCount: number, pc: number, fp: number, index: number, failure: StackWalkFailure, detail = ''): boolean {
+    this.reader.reads += n + folded + scanned;
     this.pc = pc;
     this.fp = fp;
     this.index = index;
     const e = this.stopNow(failure, detail);
-    if (n + folded === 0) throw e;
+    if (n + folded + scanned === 0) throw e;
     this.pending = e;
-    return this.handOut(n, folded);
+    return this.handOut(n, folded, scanned, rootCount);
   }
 
   private stopNow(failure: StackWalkFailure, detail: string): StackWalkError {
