@@ -62,6 +62,32 @@ export function i31Value(raw: number, signed: boolean): number {
   return signed ? (v << 1) >> 1 : v;
 }
 
+/**
+ * The u64 `ref_count` at +8 of a DRC header (v31 and v44 alike) as a number: exact below 2^53,
+ * far beyond any count a run reaches. Counted in u32 halves (no BigInt on the hot path).
+ */
+export function readRefCount(data: DataView, ref: number): number {
+  const at = ref + VMDrcHeaderLayout.refCount;
+  return data.getUint32(at + 4, true) * 4294967296 + data.getUint32(at, true);
+}
+
+export function writeRefCount(data: DataView, ref: number, count: number): void {
+  const at = ref + VMDrcHeaderLayout.refCount;
+  data.setUint32(at, count >>> 0, true);
+  data.setUint32(at + 4, Math.floor(count / 4294967296), true);
+}
+
+/**
+ * `inc_ref` / `dec_ref` of a live object's count by `delta`; returns the new count.
+ * @throws DrcRefError when the count is already 0 (the object is supposedly live).
+ */
+export function stepRefCount(data: DataView, ref: number, delta: 1 | -1): number {
+  const count = readRefCount(data, ref);
+  if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
+  writeRefCount(data, ref, count + delta);
+  return count + delta;
+}
+
 /** A reference that does not name a live object of this heap. */
 export class DrcRefError extends StackscopeError {
   override name = 'DrcRefError';
@@ -236,31 +262,19 @@ export class DrcHeap {
   /** `inc_ref` (i31refs have no count). @throws DrcRefError for a dead object or a zero count. */
   incRef(ref: number): void {
     if (isI31(ref)) return;
-    const count = this.count(ref);
-    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.setCount(ref, count + 1);
+    this.check(ref);
+    stepRefCount(this.data, ref, 1);
   }
 
   /** `dec_ref`: true when the count reached 0 (the caller frees). */
   decRef(ref: number): boolean {
     if (isI31(ref)) return false;
-    const count = this.count(ref);
-    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.setCount(ref, count - 1);
-    return count === 1;
-  }
-
-  /** The u64 count as a number (exact below 2^53, far beyond any count a run reaches). */
-  private count(ref: number): number {
     this.check(ref);
-    const at = ref + VMDrcHeaderLayout.refCount;
-    return this.data.getUint32(at + 4, true) * 4294967296 + this.data.getUint32(at, true);
+    return stepRefCount(this.data, ref, -1) === 0;
   }
 
   private setCount(ref: number, count: number): void {
-    const at = ref + VMDrcHeaderLayout.refCount;
-    this.data.setUint32(at, count >>> 0, true);
-    this.data.setUint32(at + 4, Math.floor(count / 4294967296), true);
+    writeRefCount(this.data, ref, count);
   }
 
   /**

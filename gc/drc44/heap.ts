@@ -41,7 +41,7 @@ import {
 } from '../../compiler/v44/gc-layout.ts';
 import type { GcArrayLayout, GcStructLayout } from '../../compiler/v31/gc-layout.ts';
 import { FreeList, type FreeListEra } from '../drc/free-list.ts';
-import { DrcRefError, isI31 } from '../drc/heap.ts';
+import { DrcRefError, isI31, stepRefCount, writeRefCount } from '../drc/heap.ts';
 import { ExternRefHostDataTable } from '../drc/host-data.ts';
 
 /** v44's free list: ALIGN 16, also the smallest block; the heap grows. */
@@ -181,7 +181,7 @@ export class Drc44Heap {
     if (index === undefined) return undefined;
     this.data.setUint32(index + VMGcHeaderLayout.kind, V44GcKind[kind], true);
     this.data.setUint32(index + VMGcHeaderLayout.typeIndex, typeIndex >>> 0, true);
-    this.setCount(index, 1);
+    writeRefCount(this.data, index, 1);
     this.data.setUint32(index + V44DrcHeaderLayout.nextOverApproximatedStackRoot, 0, true);
     this.data.setUint32(index + V44DrcHeaderLayout.objectSize, size, true);
     this.live.set(index, size);
@@ -255,18 +255,15 @@ export class Drc44Heap {
   /** `inc_ref` (i31refs have no count). @throws DrcRefError for a dead object or a zero count. */
   incRef(ref: number): void {
     if (isI31(ref)) return;
-    const count = this.count(ref);
-    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.setCount(ref, count + 1);
+    this.check(ref);
+    stepRefCount(this.data, ref, 1);
   }
 
   /** `dec_ref`: true when the count reached 0. */
   decRef(ref: number): boolean {
     if (isI31(ref)) return false;
-    const count = this.count(ref);
-    if (count === 0) throw new DrcRefError(ref, 'is supposedly live but its ref count is 0');
-    this.setCount(ref, count - 1);
-    return count === 1;
+    this.check(ref);
+    return stepRefCount(this.data, ref, -1) === 0;
   }
 
   /**
@@ -465,18 +462,6 @@ export class Drc44Heap {
   private reservedOf(ref: number): number {
     this.check(ref);
     return this.data.getUint32(ref + VMGcHeaderLayout.kind, true) & V44_GC_KIND_UNUSED_MASK;
-  }
-
-  private count(ref: number): number {
-    this.check(ref);
-    const at = ref + V44DrcHeaderLayout.refCount;
-    return this.data.getUint32(at + 4, true) * 4294967296 + this.data.getUint32(at, true);
-  }
-
-  private setCount(ref: number, count: number): void {
-    const at = ref + V44DrcHeaderLayout.refCount;
-    this.data.setUint32(at, count >>> 0, true);
-    this.data.setUint32(at + 4, Math.floor(count / 4294967296), true);
   }
 
   private check(ref: number): void {

@@ -29,6 +29,34 @@ import { V44Collector } from './v44-collector.ts';
 const CTX = -ControlContextLayout.sp; // the control context starts 24 bytes below top
 const [SP, FP, PC] = [0, 8, 16]; // stack_switch's ControlContextLayout
 
+/**
+ * The switch on the control context at rbx / x19 (store = load, as v44's resume and suspend use
+ * it): exchange SP and FP with it, store the resume PC (label 1 after it), jump to the loaded PC.
+ */
+const SWITCH: Record<Arch, string> = {
+  x64: `mov rax, [rbx + ${SP}]
+mov [rbx + ${SP}], rsp
+mov rsp, rax
+mov rax, [rbx + ${FP}]
+mov [rbx + ${FP}], rbp
+mov rbp, rax
+mov rax, [rbx + ${PC}]
+lea rcx, [rip + 1f]
+mov [rbx + ${PC}], rcx
+jmp rax`,
+  aarch64: `ldr x9, [x19, #${SP}]
+mov x10, sp
+str x10, [x19, #${SP}]
+mov sp, x9
+ldr x9, [x19, #${FP}]
+str x29, [x19, #${FP}]
+mov x29, x9
+ldr x9, [x19, #${PC}]
+adr x10, 1f
+str x10, [x19, #${PC}]
+br x9`,
+};
+
 /** resume(ctx, out): switch into the continuation with payload Resume; store the payload it comes back with at out. */
 const RESUME: Record<Arch, string> = {
   x64: `push rbp
@@ -38,16 +66,7 @@ push r12
 mov rbx, rdi
 mov r12, rsi
 mov rdi, ${ControlEffect.Resume}
-mov rax, [rbx + ${SP}]
-mov [rbx + ${SP}], rsp
-mov rsp, rax
-mov rax, [rbx + ${FP}]
-mov [rbx + ${FP}], rbp
-mov rbp, rax
-mov rax, [rbx + ${PC}]
-lea rcx, [rip + 1f]
-mov [rbx + ${PC}], rcx
-jmp rax
+${SWITCH.x64}
 1: mov [r12], rdi
 pop r12
 pop rbx
@@ -59,17 +78,7 @@ stp x19, x20, [sp, #-16]!
 mov x19, x0
 mov x20, x1
 mov x0, #${ControlEffect.Resume}
-ldr x9, [x19, #${SP}]
-mov x10, sp
-str x10, [x19, #${SP}]
-mov sp, x9
-ldr x9, [x19, #${FP}]
-str x29, [x19, #${FP}]
-mov x29, x9
-ldr x9, [x19, #${PC}]
-adr x10, 1f
-str x10, [x19, #${PC}]
-br x9
+${SWITCH.aarch64}
 1: str x0, [x20]
 ldp x19, x20, [sp], #16
 ldp x29, x30, [sp], #16
@@ -112,16 +121,7 @@ sub rsp, 8
 mov [rsp], edx
 mov rbx, rsi
 mov rdi, ${ControlEffect.Suspend}
-mov rax, [rbx + ${SP}]
-mov [rbx + ${SP}], rsp
-mov rsp, rax
-mov rax, [rbx + ${FP}]
-mov [rbx + ${FP}], rbp
-mov rbp, rax
-mov rax, [rbx + ${PC}]
-lea rcx, [rip + 1f]
-mov [rbx + ${PC}], rcx
-jmp rax
+${SWITCH.x64}
 1: add rsp, 8
 pop rbx
 pop rbp
@@ -133,17 +133,7 @@ str w2, [sp]
 str x19, [sp, #8]
 mov x19, x1
 mov x0, #${ControlEffect.Suspend}
-ldr x9, [x19, #${SP}]
-mov x10, sp
-str x10, [x19, #${SP}]
-mov sp, x9
-ldr x9, [x19, #${FP}]
-str x29, [x19, #${FP}]
-mov x29, x9
-ldr x9, [x19, #${PC}]
-adr x10, 1f
-str x10, [x19, #${PC}]
-br x9
+${SWITCH.aarch64}
 1: ldr x19, [sp, #8]
 add sp, sp, #16
 ldp x29, x30, [sp], #16
