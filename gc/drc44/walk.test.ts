@@ -1,7 +1,7 @@
 /**
  * The v44 walk across stack chains on both arches, over stacks built in guest memory as v44 lays
  * them out (testing.ts): one stack, two, many nested continuations, suspended chains that took
- * parents along; every frame labelled with its stack. Then corrupt chains: each breaks one
+ * parents along, an older activation's chain; every frame labelled with its stack. Then corrupt chains: each breaks one
  * invariant and must be a V44StackWalkError naming it, never a wrong walk or a hang.
  */
 import test from 'ava';
@@ -9,7 +9,7 @@ import { ARCHES } from '../../isa/arch.ts';
 import { Machine } from '../../simulator/machine.ts';
 import { V44StoreContextLayout } from '../../compiler/v44/vmoffsets.ts';
 import { ControlContextLayout, StackState, VMContRefLayout, VMCommonStackInformationLayout } from '../../compiler/v44/stack-switching.ts';
-import { readControlContext, writeStackChain } from './structs.ts';
+import { readControlContext, readV44StoreContext, writeStackChain, type StackChainValue } from './structs.ts';
 import { V44StackWorld } from './testing.ts';
 import { V44StackWalkError, walkV44, type V44StackWalkFailure, type V44Walk } from './walk.ts';
 
@@ -135,6 +135,37 @@ for (const arch of ARCHES) {
       w.finish();
       t.false(walk(w).stacks.some((s) => s.address === s3.address));
     }));
+
+  test(`${arch}: older activations — Wasm re-entered from the host while a continuation ran: both chains are walked, each with its own stacks`, async (t) => {
+    const m = await Machine.create({ arch });
+    try {
+      // The outer activation: Wasm on the initial stack resumed a continuation, which called the host.
+      const outer = new V44StackWorld(m, { slotsPerFrame: 2, maxFramesPerStack: 4, maxContinuations: 2, name: 'outer' });
+      outer.push([0x10]);
+      const c = outer.newContinuation();
+      outer.resume(c);
+      outer.push([0x20]);
+      outer.push([0x30]);
+      // What CallThreadState saves when the host enters Wasm again (old chain, exit pc and Wasm fp, entry fp).
+      const r = readV44StoreContext(m, outer.storeContext);
+      const saved = { chain: r.chain as StackChainValue, exitPc: r.exitPc, exitFp: m.readU64(r.exitTrampolineFp), entryFp: r.entryFp };
+      // The inner activation, with its own initial stack, is what the store's records describe now.
+      const inner = new V44StackWorld(m, { slotsPerFrame: 2, maxFramesPerStack: 4, maxContinuations: 1, name: 'inner' });
+      inner.push([0x40]);
+      const walked = walkV44(m, { storeContext: inner.storeContext, olderActivations: [saved, { chain: { kind: 'Absent', payload: 0n }, exitPc: 0n, exitFp: 0n, entryFp: 0n }] });
+      t.deepEqual(walked.stacks.map((s) => [s.address, s.role, s.chain]), [
+        [inner.stacks[0].address, 'running', 'store'],
+        [c.address, 'running', 'older 1'],
+        [outer.stacks[0].address, 'parent', 'older 1'],
+      ]);
+      t.deepEqual(walked.frames.map((f) => [f.stack, m.readU32(BigInt(f.fp - inner.frameSize))]), [[0, 0x40], [1, 0x30], [1, 0x20], [2, 0x10]]);
+      // A saved record with pc 0 but a stale fp is not a terminator: a typed error.
+      const bad = { ...saved, exitPc: 0n };
+      t.is(t.throws(() => walkV44(m, { storeContext: inner.storeContext, olderActivations: [bad] }), { instanceOf: V44StackWalkError })?.failure, 'bad-terminator');
+    } finally {
+      m.close();
+    }
+  });
 
   test(`${arch}: corrupt chains are V44StackWalkErrors naming what broke`, (t) =>
     world(arch, (w, m) => {
