@@ -1,8 +1,9 @@
 /**
  * The v44 walk across stack chains on both arches, over stacks built in guest memory as v44 lays
  * them out (testing.ts): one stack, two, many nested continuations, suspended chains that took
- * parents along, an older activation's chain; every frame labelled with its stack. Then corrupt chains: each breaks one
- * invariant and must be a V44StackWalkError naming it, never a wrong walk or a hang.
+ * parents along, an older activation's chain; every frame labelled with its stack. Then corrupt
+ * chains: each breaks one invariant and must be a V44StackWalkError naming it, never a wrong walk
+ * or a hang.
  */
 import test from 'ava';
 import { ARCHES } from '../../isa/arch.ts';
