@@ -69,3 +69,25 @@ test('gc --invoke prints a float result as run does (JSON: a string, since JSON 
   const json = JSON.parse((await cli('gc', file, '--invoke', 'f', '0', '--json')).stdout);
   t.regex(json.result, /^-?nan$/);
 });
+
+const MULTI = scratchFile('floats-multi.wat', `(module
+  (func $pair (param f64) (result f32 f64 i32) (f32.demote_f64 (local.get 0)) (f64.neg (local.get 0)) (i32.const 7))
+  (func (export "mv") (param f64) (result f64) (local $t f64)
+    (call $pair (local.get 0))
+    drop
+    (block (param f32 f64) (result f64) (local.set $t) (f64.promote_f32) (local.get $t) (f64.add) (f64.const 0.5) (f64.add)))
+  (func $fact (param f64 f64) (result f64)
+    (if (result f64) (f64.le (local.get 0) (f64.const 1)) (then (local.get 1))
+      (else (return_call $fact (f64.sub (local.get 0) (f64.const 1)) (f64.mul (local.get 0) (local.get 1))))))
+  (func (export "fact") (param f64) (result f64) (call $fact (local.get 0) (f64.const 1)))
+  (func (export "many") (param f64) (result f64 f32 f64 f32 f64)
+    (local.get 0) (f32.const 1.5) (f64.const -0) (f32.const nan:0x200000) (f64.const inf)))`);
+
+for (const arch of ARCHES) for (const regalloc of ['none', 'linear-scan']) {
+  test(`${arch} ${regalloc}: float results of multi-value calls and blocks, float tail calls, several float results printed`, async (t) => {
+    const run = async (...args: string[]) => (await cli('run', MULTI, '--arch', arch, '--regalloc', regalloc, '--invoke', ...args)).stdout;
+    t.regex(await run('mv', '2.5'), /result: 0\.5 \(f64\)/);
+    t.regex(await run('fact', '10'), /result: 3628800 \(f64\)/);
+    t.regex(await run('many', '3'), /results: 3 \(f64\), 1\.5 \(f32\), -0 \(f64\), nan:0x200000 \(f32\), inf \(f64\)/);
+  });
+}

@@ -5,11 +5,11 @@
  * that prints them, `stackscope compile --print`, is tested in cli/compile.test.ts.
  */
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compileModule, REGALLOC_MODES } from './index.ts';
 import { formatListing } from './listing.ts';
-import { watModule } from './testing.ts';
+import { goldenDiff, watModule } from './testing.ts';
 
 const dir = fileURLToPath(new URL('./testdata/', import.meta.url));
 
@@ -18,12 +18,8 @@ for (const regalloc of REGALLOC_MODES) for (const arch of ['x64', 'aarch64'] as 
   test(`golden listing of testdata/golden.wat (${name})`, async (t) => {
     const module = await watModule(readFileSync(dir + 'golden.wat', 'utf8'));
     const listing = formatListing(compileModule(module, { arch, regalloc }), module).join('\n') + '\n';
-    const path = `${dir}golden.${name}.txt`;
-    if (process.env.STACKSCOPE_UPDATE_GOLDEN === '1') writeFileSync(path, listing);
-    const want = readFileSync(path, 'utf8');
-    const got = listing.split('\n');
-    const diff = want.split('\n').flatMap((line, i) => (line === got[i] ? [] : [`line ${i + 1}: want ${line}\n         got  ${got[i]}`]));
-    t.deepEqual(diff.slice(0, 5), []);
-    t.is(got.length, want.split('\n').length);
+    const { diff, wantLines, gotLines } = goldenDiff(`${dir}golden.${name}.txt`, listing);
+    t.deepEqual(diff, []);
+    t.is(gotLines, wantLines);
   });
 }

@@ -5,6 +5,7 @@
  * builtins written in TypeScript that record every call with the caller's frame so tests can
  * check stack maps against the real stack.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Arch } from '../isa/arch.ts';
 import { link, type LinkedImage } from '../loader/link.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
@@ -316,4 +317,16 @@ export function trapCodeAt(inst: TestInstance, e: GuestTrap): string {
   const off = e.pc - inst.textBase;
   const site = inst.image.traps.find((tr) => BigInt(tr.textOffset) === off);
   return site?.code ?? `unlisted pc ${e.pc.toString(16)}`;
+}
+
+/**
+ * A listing against its golden file (rewritten first when STACKSCOPE_UPDATE_GOLDEN=1, after a
+ * deliberate change was reviewed): the first differing lines, and both line counts.
+ */
+export function goldenDiff(path: string, listing: string): { diff: string[]; wantLines: number; gotLines: number } {
+  if (process.env.STACKSCOPE_UPDATE_GOLDEN === '1') writeFileSync(path, listing);
+  const want = readFileSync(path, 'utf8').split('\n');
+  const got = listing.split('\n');
+  const diff = want.flatMap((line, i) => (line === got[i] ? [] : [`line ${i + 1}: want ${line}\n         got  ${got[i]}`]));
+  return { diff: diff.slice(0, 5), wantLines: want.length, gotLines: got.length };
 }

@@ -757,9 +757,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.writeLoc(loc, 'x0');
   }
   storeReturns(locs: readonly Loc[]): void {
-    // Slots first (they only read return registers), then the register moves as one parallel move.
-    locs.forEach((loc, k) => { if (!isRegLoc(loc)) this.writeLoc(loc, RESULT_REGS[k]); });
-    const moves = locs.flatMap((loc, k) => (isRegLoc(loc) ? [{ dst: loc as string, src: RESULT_REGS[k] as string }] : []));
+    // Slots and float registers first (they only read return registers), then the general
+    // register moves as one parallel move.
+    locs.forEach((loc, k) => { if (!isRegLoc(loc) || isFloatRegLoc(loc)) this.writeLoc(loc, RESULT_REGS[k]); });
+    const moves = locs.flatMap((loc, k) => (isRegLoc(loc) && !isFloatRegLoc(loc) ? [{ dst: loc as string, src: RESULT_REGS[k] as string }] : []));
     sequenceMoves(moves, 'x16', (d, s) => this.asm.mov(d as X, s as X));
   }
 
