@@ -148,6 +148,31 @@ for (const arch of ARCHES) {
     });
   }
 
+  test(`${arch}: float results (in float registers with linear-scan) travel as bits through registers, the return area, tail calls and host functions`, async (t) => {
+    const wat = `(module
+      (import "h" "fp" (func $fp (param f64) (result f64 f32 f64)))
+      (func $mk (param $x f64) (result f64 f32 f64 i32 f64 f32 f64 f64 f64 f32)
+        (f64.add (local.get $x) (f64.const 1.5)) (f32.const 2.25) (f64.mul (local.get $x) (f64.const 2))
+        (i32.const 7) (f64.const 3.5) (f32.const -1) (f64.neg (local.get $x)) (f64.const 8) (f64.const 9) (f32.const 10.5))
+      (func (export "sum") (param $x f64) (result f64) (local $a f64) (local $t f64)
+        (call $mk (local.get $x))
+        (f64.promote_f32) (f64.add) (f64.add) (f64.add) (local.set $a)
+        (f64.promote_f32) (f64.add) (local.get $a) (f64.add) (local.set $a)
+        (drop) (local.set $t) (f64.promote_f32) (f64.add) (local.get $t) (f64.add) (local.get $a) (f64.add))
+      (func (export "tail") (param f64) (result f64 f32 f64 i32 f64 f32 f64 f64 f64 f32) (return_call $mk (local.get 0)))
+      (func (export "host") (param f64) (result f64 f32 f64) (call $fp (local.get 0))))`;
+    for (const regalloc of REGALLOC_MODES) {
+      const engine = new Engine({ arch, regalloc });
+      const store = await Store.create(engine);
+      const fp = Func.wrap(store, { params: ['f64'], results: ['f64', 'f32', 'f64'] }, (_c, x) => [(x as number) / 2, 0.5, -(x as number)]);
+      const inst = Instance.create(store, await Module.fromWat(engine, wat), [fp]);
+      t.is(inst.getFunc('sum').call(1), 35.75, regalloc);
+      t.deepEqual(inst.getFunc('tail').call(2), [3.5, 2.25, 4, 7, 3.5, -1, -2, 8, 9, 10.5], regalloc);
+      t.deepEqual(inst.getFunc('host').call(3), [1.5, 0.5, -3], regalloc);
+      store.close();
+    }
+  });
+
   test(`${arch}: a host function with several results must return an array of that many values`, async (t) => {
     const engine = new Engine({ arch });
     const store = await Store.create(engine);
