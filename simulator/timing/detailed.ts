@@ -6,7 +6,8 @@
  *  1. advances `t` by its static throughput cost (`BlockInfo.base`: issue, ports, front end);
  *  2. computes when its results are ready from a register scoreboard — ready times of its
  *     inputs plus its internal latencies (`BlockInfo.dataflow`), plus the delay of its loads
- *     beyond an L1 hit when caches are modelled;
+ *     beyond an L1 hit when caches are modelled, and (x86-64, with caches) no earlier than the
+ *     data of an earlier block's store to a stack slot one of its loads reads;
  *  3. enters a reorder window of `robUops` micro-ops: dispatch may not run further ahead of
  *     the oldest unfinished block than the window holds, so a long dependency chain or a
  *     long-latency load stalls `t` only when the window fills — independent work and

@@ -2,23 +2,12 @@ import test from 'ava';
 import { DYNAMIC_PARAMS } from './params.ts';
 import { BranchPredictor } from './predictor.ts';
 import { Tage, type TageParams } from './tage.ts';
+import { xorshiftFlags } from './testing/kernels.ts';
 
 const ZEN5 = DYNAMIC_PARAMS.znver5.tage!;
 
 /** Random outcomes from xorshift32, as bench/timing's host kernels draw them. */
-function randomBits(n: number, seed = 12345): Uint8Array {
-  const f = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    f[i] = (x >>> 16) & 1;
-  }
-  return f;
-}
+const randomBits = (n: number, seed = 12345): Uint8Array => xorshiftFlags(n, seed);
 
 /**
  * The capacity measurement of params.ts: a load-dependent branch over a repeated random
