@@ -159,15 +159,7 @@ export interface OpenedModule {
  * (`FILE:line:col: …`, or `FILE: …` for a binary).
  */
 export async function openModule(bytes: Uint8Array, file: string, o: Omit<SessionOptions, 'print' | 'stubUnknownImports'> = {}): Promise<OpenedModule> {
-  const arch = sessionArch(bytes, file, o.arch);
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
-  const name = basename(file);
-  let module: Module;
-  try {
-    module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
-  } catch (e) {
-    throw e instanceof CompileError ? e.inFile(file) : e;
-  }
+  const { arch, engine, module } = await sessionModule(bytes, file, o);
   const gcs: GcReport[] = [];
   const opened: Partial<OpenedModule> = { arch, file, engine, module, gcs, onGc: undefined };
   opened.store = await Store.create(engine, {
@@ -178,6 +170,22 @@ export async function openModule(bytes: Uint8Array, file: string, o: Omit<Sessio
     },
   });
   return opened as OpenedModule;
+}
+
+/**
+ * The engine and module a session opens `bytes` with: the arch (sessionArch), an Engine with the
+ * options' limits, cycle model, profile and allocation, and the module compiled (WAT or binary)
+ * or read (an image); a CompileError names the file as given.
+ */
+export async function sessionModule(bytes: Uint8Array, file: string, o: Pick<SessionOptions, 'arch' | 'budget' | 'timeoutMs' | 'cycles' | 'profile' | 'regalloc'> = {}): Promise<{ arch: Arch; engine: Engine; module: Module }> {
+  const arch = sessionArch(bytes, file, o.arch);
+  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, ...(o.cycles ? { cycles: o.cycles } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
+  const name = basename(file);
+  try {
+    return { arch, engine, module: isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name) };
+  } catch (e) {
+    throw e instanceof CompileError ? e.inFile(file) : e;
+  }
 }
 
 /** Opens a session (see the file comment). The store is closed again if opening fails. */

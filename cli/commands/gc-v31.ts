@@ -10,17 +10,13 @@ import { drcExplanationToJson, renderDrcExplanation, type DrcExplanation } from 
 import { GuestTrap } from '../../simulator/trap.ts';
 import { HostImportError, InvokeArgError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
-import { Engine } from '../../runtime/engine.ts';
-import { Module } from '../../runtime/module.ts';
 import { V31Store } from '../../runtime/v31/store.ts';
 import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
 import { chooseV31Invocation, instantiateV31GcAtHost, v31ValText } from '../../runtime/v31/session.ts';
-import { isElf, sessionArch } from '../../runtime/session.ts';
-import { CompileError } from '../../compiler/frontend/errors.ts';
+import { sessionModule } from '../../runtime/session.ts';
 import type { Arch } from '../../isa/arch.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
-import { basename } from 'node:path';
 import { UsageError } from '../args.ts';
 import type { Output } from '../output.ts';
 
@@ -57,14 +53,7 @@ function summarize(e: DrcExplanation): string[] {
 
 /** Runs one `gc --profile v31`; returns the exit code (0 ok, 1 guest trap or failed GC). */
 export async function gcV31(o: V31GcOptions, out: Output, command: string): Promise<number> {
-  const arch = sessionArch(o.bytes, o.path, o.arch);
-  const engine = new Engine({ arch, profile: o.profile, ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
-  let module: Module;
-  try {
-    module = isElf(o.bytes) ? Module.fromImage(engine, o.bytes, basename(o.path)) : await Module.from(engine, o.bytes, basename(o.path));
-  } catch (e) {
-    throw e instanceof CompileError ? e.inFile(o.path) : e;
-  }
+  const { arch, engine, module } = await sessionModule(o.bytes, o.path, { arch: o.arch, profile: o.profile, regalloc: o.regalloc });
   const store = await V31Store.create(engine);
   try {
     const prints: string[] = [];

@@ -7,19 +7,17 @@
  * define gets the default host functions of those names (`print` excepted: its parameters are
  * not known from a symbol; `gc` takes none).
  */
-import { basename } from 'node:path';
 import type { Arch } from '../../isa/arch.ts';
 import type { FuncType, ValType } from '../../compiler/frontend/module.ts';
 import { floatBits, formatFloat } from '../../compiler/frontend/float-bits.ts';
-import { CompileError } from '../../compiler/frontend/errors.ts';
 import { describeValue } from '../../gc/collector.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
-import type { Profile } from '../../profiles/profile.ts';
-import { Engine } from '../engine.ts';
+import { PROFILES, type Profile } from '../../profiles/profile.ts';
+import type { Engine } from '../engine.ts';
 import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
-import { Module } from '../module.ts';
+import type { Module } from '../module.ts';
 import {
-  DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionArch, valText,
+  DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
 import { V31Store, type V31GcReport } from './store.ts';
 import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
@@ -58,15 +56,7 @@ export function v31ValText(v: V31Val, type?: ValType): string {
 /** Opens a v31 session; the store is closed again if opening fails. */
 export async function openV31Session(bytes: Uint8Array, file: string, o: V31SessionOptions = {}): Promise<V31Session> {
   const print = o.print ?? (() => undefined);
-  const arch = sessionArch(bytes, file, o.arch);
-  const engine = new Engine({ arch, budget: o.budget, timeoutMs: o.timeoutMs, profile: o.profile ?? 'v31', ...(o.regalloc ? { regalloc: o.regalloc } : {}) });
-  const name = basename(file);
-  let module: Module;
-  try {
-    module = isElf(bytes) ? Module.fromImage(engine, bytes, name) : await Module.from(engine, bytes, name);
-  } catch (e) {
-    throw e instanceof CompileError ? e.inFile(file) : e;
-  }
+  const { arch, engine, module } = await sessionModule(bytes, file, { ...o, profile: o.profile ?? PROFILES.v31 });
   const gcs: V31GcReport[] = [];
   const store = await V31Store.create(engine, { explainCollections: true, onCollection: (r) => gcs.push(r) });
   try {
