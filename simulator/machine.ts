@@ -67,6 +67,25 @@ export interface HostCall {
   readonly returnAddress: bigint;
 }
 
+/**
+ * The HostCall the gateway hands a host function: the return address is read, and the call
+ * site found, when first asked for (most host calls need neither).
+ */
+class GatewayCall implements HostCall {
+  private ret: bigint | undefined;
+  private site: bigint | undefined;
+
+  constructor(readonly machine: Machine, readonly name: string, readonly sp: bigint, readonly fp: bigint, private readonly lr: bigint, private readonly stub: bigint) {}
+
+  get returnAddress(): bigint {
+    return (this.ret ??= this.machine.hostReturnAddress(this.sp, this.lr));
+  }
+
+  get callSite(): bigint {
+    return (this.site ??= this.machine.callSiteBefore(this.returnAddress, this.stub));
+  }
+}
+
 /** A TypeScript function callable from guest code. Arguments and result are raw 64-bit
  * integer registers (per System V / AAPCS64); a void result leaves the result register 0. */
 export type HostFunction = (args: bigint[], call: HostCall) => bigint | number | boolean | void;
@@ -952,8 +971,14 @@ export class Machine {
     return region !== undefined && (region.perms & perms) === perms && Number(address - region.address) + length <= region.size;
   }
 
-  /** The call instruction right before a return address, or `fallback`. */
-  private callSiteBefore(returnAddress: bigint, fallback: bigint): bigint {
+  /** @internal The return address of a host call with this SP and link register (x86-64: the word at SP). */
+  hostReturnAddress(sp: bigint, lr: bigint): bigint {
+    if (this.regs.returnAddress !== 'stack') return lr;
+    return this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n;
+  }
+
+  /** @internal The call instruction right before a return address, or `fallback`. */
+  callSiteBefore(returnAddress: bigint, fallback: bigint): bigint {
     const how = this.cpu.callBefore;
     if ('isCallWord' in how) {
       if (!this.accessible(returnAddress - 4n, 4, PROT_EXEC)) return fallback;
@@ -1029,15 +1054,7 @@ export class Machine {
       fp = this.fp();
       if (this.regs.lr !== undefined) lr = this.reg(this.regs.lr);
     }
-    const returnAddress = this.regs.returnAddress === 'stack'
-      ? (this.accessible(sp, 8, PROT_READ) ? this.readU64(sp) : 0n)
-      : lr;
-    let callSite: bigint | undefined;
-    const machine = this;
-    const call: HostCall = {
-      machine: this, name: host.name, sp, fp, returnAddress,
-      get callSite() { return (callSite ??= machine.callSiteBefore(returnAddress, stub)); },
-    };
+    const call = new GatewayCall(this, host.name, sp, fp, lr, stub);
     // AAPCS64 requires a 16-byte aligned SP at every public interface; the hardware checks
     // SP-relative accesses, which a host function's stack-argument reads are.
     if (this.cpu.checksSpAlignment && sp % this.stackAlignment !== 0n) throw this.hostTrap(call, 'sp-alignment');
