@@ -72,6 +72,28 @@ const IO_BYTES = IO_READ_VALUES + 16 * IO_REGS;
  * (taken once) lets `now()` skip a call into native code. */
 let clockOffsetMs: number | undefined;
 
+/**
+ * The native deadline clock (CLOCK_MONOTONIC) minus performance.now(), in ms. Each sample reads
+ * the native clock between two performance.now() readings and takes their midpoint; the sample
+ * with the narrowest bracket wins. (One unbracketed pair was off by however long the process was
+ * preempted between the two reads, 20 ms on a loaded machine, and every deadline came that much
+ * early: a 150 ms timeout fired after 127 ms.)
+ */
+function clockOffset(helper: { nowNs: () => bigint }): number {
+  let offset = 0;
+  let narrowest = Infinity;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const native = Number(helper.nowNs()) / 1e6;
+    const after = performance.now();
+    if (after - before < narrowest) {
+      narrowest = after - before;
+      offset = native - (before + after) / 2;
+    }
+  }
+  return offset;
+}
+
 const UNLIMITED = 0xffff_ffff_ffff_ffffn;
 
 interface UnicornLib {
@@ -947,7 +969,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   now(): number {
-    clockOffsetMs ??= Number(loadHelper().nowNs()) / 1e6 - performance.now();
+    clockOffsetMs ??= clockOffset(loadHelper());
     return performance.now() + clockOffsetMs;
   }
 
