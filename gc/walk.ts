@@ -163,6 +163,22 @@ export function collectActivations(live: ActivationTriple, older: readonly Activ
   return out;
 }
 
+/**
+ * A 64-bit value's halves as the Int32Array of a stack region reads them (int32: no load
+ * becomes a float), and back; `x` is a non-negative integer held exactly in a number.
+ */
+function lowHalf(x: number): number {
+  return x % 4294967296 | 0;
+}
+
+function highHalf(x: number): number {
+  return Math.floor(x / 4294967296) | 0;
+}
+
+function fromHalves(high: number, low: number): number {
+  return (high >>> 0) * 4294967296 + (low >>> 0);
+}
+
 /** Frames a V17Cursor hands out per `nextBatch`, at most. */
 const BATCH_FRAMES = 256;
 /**
@@ -349,15 +365,15 @@ export class V17Cursor {
     // A plain frame's record lies wholly in the region, and its caller FP below entry SP.
     const plainLimit = Math.max(-1, Math.min(size - 15, entrySp - base)) | 0;
     const plainMask = fpMask | 3;
-    // foldPc's halves as int32, compared only when there is a foldPc (any halves can be read).
+    // foldPc's halves, compared only when there is a foldPc (any halves can be read).
     const folds = foldPc >= 0;
-    const foldLow = foldPc % 4294967296 | 0;
-    const foldHigh = Math.floor(foldPc / 4294967296) | 0;
+    const foldLow = lowHalf(foldPc);
+    const foldHigh = highHalf(foldPc);
     const baseHighInt = baseHigh | 0;
     const scanPc = this.scanPc;
     const scans = scanPc >= 0;
-    const scanLow = scanPc % 4294967296 | 0;
-    const scanHigh = Math.floor(scanPc / 4294967296) | 0;
+    const scanLow = lowHalf(scanPc);
+    const scanHigh = highHalf(scanPc);
     const offsets = this.scanOffsets;
     const scanWords = offsets.length;
     // A scanned frame's words lie in the region: its offset within [firstWord, lastWord].
@@ -382,8 +398,8 @@ export class V17Cursor {
         // PCs are kept as int32 halves, as the Int32Array reads them, so no load becomes a
         // float; the region holds fewer than 2^26 frames, so clamping the limit changes nothing.
         let maxIndex = Math.min(maxFrames, 1 << 30) | 0;
-        let pcLow = pc % 4294967296 | 0;
-        let pcHigh = Math.floor(pc / 4294967296) | 0;
+        let pcLow = lowHalf(pc);
+        let pcHigh = highHalf(pc);
         if (off >= plainLimit) maxIndex = 0;
         while (n < limit && (off & plainMask) === 0 && index < maxIndex) {
           const o = off >> 2;
@@ -400,7 +416,7 @@ export class V17Cursor {
               const low = ints![at];
               const high = ints![at + 1];
               if ((low | high) === 0) continue;
-              roots[rootCount] = (high >>> 0) * 4294967296 + (low >>> 0);
+              roots[rootCount] = fromHalves(high, low);
               rootFps[rootCount] = base + off;
               rootIndexes[rootCount] = index;
               rootSlots[rootCount++] = w;
@@ -412,7 +428,7 @@ export class V17Cursor {
               this.handOutLimit = FIRST_BATCH_FRAMES;
               break;
             }
-            pcs[n] = (pcHigh >>> 0) * 4294967296 + (pcLow >>> 0);
+            pcs[n] = fromHalves(pcHigh, pcLow);
             fps[n] = base + off;
             indexes[n++] = index;
           }
@@ -421,7 +437,7 @@ export class V17Cursor {
           off = next;
           index++;
         }
-        pc = (pcHigh >>> 0) * 4294967296 + (pcLow >>> 0);
+        pc = fromHalves(pcHigh, pcLow);
         fp = base + off;
         if (n >= limit || ended) break;
       }
