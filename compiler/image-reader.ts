@@ -4,10 +4,11 @@
  * `ImageFormatError` naming the section and offset, never a crash or a hang.
  */
 import { StackscopeError, hex } from '../isa/error.ts';
-import type { ConstExpr, ExternKind, FuncType, GlobalType, MemoryType, RefType, TableType, ValType } from './frontend/module.ts';
+import type { AbsHeapType, ConstExpr, ExternKind, FuncType, GlobalType, MemoryType, RefType, TableType, ValType } from './frontend/module.ts';
+import { isRefType, refType as makeRefType } from './frontend/module.ts';
 import { TRAP_CODES, type TrapCode } from '../isa/trap-codes.ts';
 import type { CallSiteKind } from './function.ts';
-import { MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION } from './image.ts';
+import { HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
 
 export class ImageFormatError extends StackscopeError {
   override name = 'ImageFormatError';
@@ -73,19 +74,29 @@ export class Reader {
   }
 }
 
-const VALTYPES = new Map<number, ValType>([[0x7f, 'i32'], [0x7e, 'i64'], [0x7d, 'f32'], [0x7c, 'f64'], [0x70, 'funcref'], [0x6f, 'externref']]);
+const VALTYPES = new Map<number, ValType>(Object.entries(VALTYPE_CODES).map(([t, code]) => [code, t as ValType]));
+const HEAP_TYPES = new Map<number, AbsHeapType>(Object.entries(HEAP_TYPE_CODES).map(([h, code]) => [code, h as AbsHeapType]));
 const KINDS: readonly ExternKind[] = ['func', 'table', 'memory', 'global'];
 const CALL_KINDS: readonly CallSiteKind[] = ['call', 'call-import', 'call-indirect', 'libcall'];
 
+/** A value type as image.ts's writeValType writes it. */
 function valType(r: Reader): ValType {
   const code = r.u8();
+  if (code === 0x63 || code === 0x64) {
+    const form = r.u8();
+    if (form === 1) return makeRefType(code === 0x63, r.u32());
+    const heapCode = r.u8();
+    const heap = HEAP_TYPES.get(heapCode);
+    if (form !== 0 || heap === undefined) r.fail(`unknown heap type ${hex(form)} ${hex(heapCode)}`);
+    return makeRefType(code === 0x63, heap);
+  }
   const t = VALTYPES.get(code);
   if (t === undefined) r.fail(`unknown value type ${hex(code)}`);
   return t;
 }
 function refType(r: Reader): RefType {
   const t = valType(r);
-  if (t !== 'funcref' && t !== 'externref') r.fail(`${t} is not a reference type`);
+  if (!isRefType(t)) r.fail(`${t} is not a reference type`);
   return t;
 }
 function flag(r: Reader): boolean {

@@ -16,7 +16,8 @@ import { writeElf, type WriterRelocation, type WriterSymbol } from '../loader/el
 import { trapCodeNumber } from '../isa/trap-codes.ts';
 import type { CallSiteKind, CompiledFunction } from './function.ts';
 import { stackMapOf } from './function.ts';
-import type { ConstExpr, ValType, WasmModule } from './frontend/module.ts';
+import type { AbsHeapType, ConstExpr, RefType, ValType, WasmModule } from './frontend/module.ts';
+import { refTypeParts } from './frontend/module.ts';
 
 export const SECTION_MODULE = '.stackscope.module';
 export const SECTION_STACKMAPS = '.stackscope.stackmaps';
@@ -29,7 +30,33 @@ export const IMAGE_FORMAT_VERSION = 1;
 /** Functions start at multiples of this in `.text`. */
 export const FUNCTION_ALIGN = 16;
 
-export const VALTYPE_CODES: Readonly<Record<ValType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, funcref: 0x70, externref: 0x6f };
+/** One-byte value types: the numbers and the nullable abstract references, as in the Wasm binary format. */
+export const VALTYPE_CODES: Readonly<Record<string, number>> = {
+  i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, funcref: 0x70, externref: 0x6f,
+  nullfuncref: 0x73, nullexternref: 0x72, nullref: 0x71, anyref: 0x6e, eqref: 0x6d, i31ref: 0x6c, structref: 0x6b, arrayref: 0x6a,
+};
+/** The abstract heap types' codes (the same bytes as their nullable shorthands). */
+export const HEAP_TYPE_CODES: Readonly<Record<AbsHeapType, number>> = {
+  nofunc: 0x73, noextern: 0x72, none: 0x71, func: 0x70, extern: 0x6f, any: 0x6e, eq: 0x6d, i31: 0x6c, struct: 0x6b, array: 0x6a,
+};
+
+/**
+ * A value type in the image: its one-byte code, or for any other reference 0x64 (non-null) /
+ * 0x63 (nullable), then 0 and an abstract heap type's code, or 1 and a u32 type index.
+ */
+function writeValType(w: ByteWriter, t: ValType): void {
+  const code = VALTYPE_CODES[t];
+  if (code !== undefined) return w.u8(code);
+  const { nullable, heap } = refTypeParts(t as RefType);
+  w.u8(nullable ? 0x63 : 0x64);
+  if (typeof heap === 'number') {
+    w.u8(1);
+    w.u32(heap);
+  } else {
+    w.u8(0);
+    w.u8(HEAP_TYPE_CODES[heap]);
+  }
+}
 export const CALL_SITE_KIND_CODES: Readonly<Record<CallSiteKind, number>> = { call: 0, 'call-import': 1, 'call-indirect': 2, libcall: 3 };
 
 const UTF8 = new TextEncoder();
@@ -80,7 +107,7 @@ function constExpr(w: ByteWriter, e: ConstExpr): void {
   switch (e.op) {
     case 'i32.const': w.u8(0); w.u32(e.value); break;
     case 'i64.const': w.u8(1); w.u64(e.value); break;
-    case 'ref.null': w.u8(2); w.u8(VALTYPE_CODES[e.type]); break;
+    case 'ref.null': w.u8(2); writeValType(w, e.type); break;
     case 'ref.func': w.u8(3); w.u32(e.func); break;
     case 'global.get': w.u8(4); w.u32(e.global); break;
     case 'f32.const': w.u8(5); w.u32(e.bits); break;
@@ -119,9 +146,9 @@ export function encodeModuleMetadata(
   w.u32(module.types.length);
   for (const t of module.types) {
     w.u32(t.params.length);
-    for (const p of t.params) w.u8(VALTYPE_CODES[p]);
+    for (const p of t.params) writeValType(w, p);
     w.u32(t.results.length);
-    for (const r of t.results) w.u8(VALTYPE_CODES[r]);
+    for (const r of t.results) writeValType(w, r);
   }
   w.u32(signatures.signatures.length);
   for (const s of signatures.signatures) w.u32(s);
@@ -135,9 +162,9 @@ export function encodeModuleMetadata(
     w.str(imp.name);
     switch (imp.kind) {
       case 'func': w.u32(imp.typeIndex); break;
-      case 'table': w.u8(VALTYPE_CODES[imp.type.elemType]); limits(w, imp.type.min, imp.type.max); break;
+      case 'table': writeValType(w, imp.type.elemType); limits(w, imp.type.min, imp.type.max); break;
       case 'memory': limits(w, imp.type.min, imp.type.max); w.u8(imp.type.shared ? 1 : 0); break;
-      case 'global': w.u8(VALTYPE_CODES[imp.type.valType]); w.u8(imp.type.mutable ? 1 : 0); break;
+      case 'global': writeValType(w, imp.type.valType); w.u8(imp.type.mutable ? 1 : 0); break;
     }
   }
 
@@ -153,7 +180,7 @@ export function encodeModuleMetadata(
 
   w.u32(module.tables.length);
   for (const t of module.tables) {
-    w.u8(VALTYPE_CODES[t.type.elemType]);
+    writeValType(w, t.type.elemType);
     limits(w, t.type.min, t.type.max);
   }
   w.u32(module.memories.length);
@@ -163,7 +190,7 @@ export function encodeModuleMetadata(
   }
   w.u32(module.globals.length);
   for (const g of module.globals) {
-    w.u8(VALTYPE_CODES[g.type.valType]);
+    writeValType(w, g.type.valType);
     w.u8(g.type.mutable ? 1 : 0);
     constExpr(w, g.init);
   }
@@ -184,7 +211,7 @@ export function encodeModuleMetadata(
     } else {
       w.u8(seg.mode.kind === 'passive' ? 1 : 2);
     }
-    w.u8(VALTYPE_CODES[seg.elemType]);
+    writeValType(w, seg.elemType);
     w.u32(seg.items.length);
     for (const item of seg.items) constExpr(w, item);
   }

@@ -29,10 +29,10 @@ export interface ValTypeMap {
 }
 
 /** The JS argument types of a list of Wasm parameter types. */
-export type ValsOf<T extends readonly ValType[]> = { -readonly [K in keyof T]: ValTypeMap[T[K]] };
+export type ValsOf<T extends readonly ValType[]> = { -readonly [K in keyof T]: T[K] extends keyof ValTypeMap ? ValTypeMap[T[K]] : Val };
 
 /** The JS result type of a list of Wasm result types (null for none, an array for several). */
-export type ResultOf<T extends readonly ValType[]> = T extends readonly [] ? null : T extends readonly [infer R extends ValType] ? ValTypeMap[R] : ValsOf<T>;
+export type ResultOf<T extends readonly ValType[]> = T extends readonly [] ? null : T extends readonly [infer R extends ValType] ? (R extends keyof ValTypeMap ? ValTypeMap[R] : Val) : ValsOf<T>;
 
 /**
  * What a call returns: null for no result, the value for one, and an array of the values for

@@ -19,6 +19,7 @@ import type { ModuleStackMapsInput } from '../gc/stackmap-registry.ts';
 import { readElf } from '../loader/elf.ts';
 import { SECTION_USER_STACKMAPS, readUserStackMaps, type UserStackMapRecord } from '../compiler/user-stackmaps.ts';
 import { RuntimeError } from './errors.ts';
+import { funcTypeDefs } from '../compiler/frontend/module.ts';
 
 /** An image that cannot be turned into a module; `file` and `what` say where. */
 export class ImageModuleError extends RuntimeError {
@@ -163,7 +164,7 @@ function shapeFromMetadata(meta: ImageMetadata, file: string): WasmModule {
   });
   const names = { module: null, functions: new Map(meta.functions.map((f) => [f.funcIndex, f.name])), locals: new Map() };
   return {
-    types: meta.types, imports, functions,
+    types: meta.types, typeDefs: funcTypeDefs(meta.types), imports, functions,
     tables: meta.tables.map((type, i) => ({ index: c.numImportedTables + i, definedIndex: i, type })),
     memories: meta.memories.map((type, i) => ({ index: c.numImportedMemories + i, definedIndex: i, type })),
     globals: meta.globals.map((g, i) => ({ index: c.numImportedGlobals + i, definedIndex: i, type: g.type, init: g.init })),

@@ -333,6 +333,9 @@ export function argumentsOfTexts<R>(name: string, type: FuncType, texts: readonl
       case 'funcref':
         if (text !== 'null') throw new InvokeArgError(`${what}: only null can be given for a funcref`);
         return null;
+      default:
+        if (text !== 'null') throw new InvokeArgError(`${what}: only null can be given for a ${t}`);
+        return null;
     }
   });
 }

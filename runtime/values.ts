@@ -54,6 +54,8 @@ export function toRaw(store: Store, type: ValType, v: Val, where: string): bigin
       checkStore(store, v.store, where);
       return v.funcRefPointer;
     }
+    default:
+      throw new RuntimeError(where, `${type} values cannot cross the host boundary under this profile`);
   }
 }
 
@@ -80,6 +82,7 @@ export function fromRaw(store: Store, type: ValType, raw: bigint): Val {
     case 'f64': return floatFromBits(type, raw);
     case 'externref': return raw === 0n ? null : new ExternRef(store, storeInternals(store).externRefHeap.clone(raw));
     case 'funcref': return funcFromRef(store, raw);
+    default: throw new RuntimeError('fromRaw', `${type} values cannot cross the host boundary under this profile`);
   }
 }
 

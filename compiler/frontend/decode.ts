@@ -8,7 +8,9 @@
 import { CompileError } from './errors.ts';
 import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
 import type {
+  AbsHeapType,
   BlockType,
+  CompositeType,
   ConstExpr,
   DataSegment,
   DefinedFunction,
@@ -19,7 +21,9 @@ import type {
   ElementSegment,
   Export,
   ExternKind,
+  FieldType,
   FuncType,
+  HeapType,
   GlobalType,
   Import,
   Instr,
@@ -27,10 +31,14 @@ import type {
   ModuleCounts,
   ModuleNames,
   RefType,
+  StorageType,
+  SubType,
   TableType,
   ValType,
   WasmModule,
 } from './module.ts';
+import { isRefType, refType } from './module.ts';
+import { canonicalizeTypes } from './subtyping.ts';
 import { FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
 
 /** wasmtime's (wasmparser's) limit on the locals of one function. */
@@ -191,27 +199,130 @@ class Reader {
   refType(): RefType {
     const at = this.pos;
     const t = decodeValType(this, this.u8(), at);
-    if (t !== 'funcref' && t !== 'externref') this.fail(`expected a reference type, got ${t}`, at);
+    if (!isRefType(t)) this.fail(`expected a reference type, got ${t}`, at);
     return t;
   }
+
+  /** A heap type: an abstract type's byte or a type index (s33). */
+  heapType(): HeapType {
+    const at = this.pos;
+    const b = this.peek();
+    const abs = ABSTRACT_HEAP_BYTES.get(b);
+    if (abs !== undefined) {
+      this.pos++;
+      return abs;
+    }
+    if (b === 0x69 || b === 0x68 || b === 0x74) this.fail(`heap type 0x${b.toString(16)} (exceptions or stack switching) is not supported`, at, 'unsupported');
+    const ht = this.signed(33);
+    if (ht < 0n) this.fail(`malformed heap type 0x${b.toString(16)}`, at);
+    return Number(ht);
+  }
 }
+
+/** The abstract heap types by their one-byte encoding (also the nullable shorthand's byte). */
+const ABSTRACT_HEAP_BYTES = new Map<number, AbsHeapType>([
+  [0x73, 'nofunc'], [0x72, 'noextern'], [0x71, 'none'], [0x70, 'func'], [0x6f, 'extern'],
+  [0x6e, 'any'], [0x6d, 'eq'], [0x6c, 'i31'], [0x6b, 'struct'], [0x6a, 'array'],
+]);
 
 function decodeValType(r: Reader, b: number, at: number): ValType {
   switch (b) {
     case 0x7f: return 'i32';
     case 0x7e: return 'i64';
-    case 0x70: return 'funcref';
-    case 0x6f: return 'externref';
     case 0x7d: return 'f32';
     case 0x7c: return 'f64';
     case 0x7b: return r.fail('value type v128 is not supported (SIMD)', at, 'unsupported');
     case 0x64:
-    case 0x63: return r.fail('typed function references are not supported', at, 'unsupported');
-    default:
-      if (b >= 0x65 && b <= 0x74) return r.fail(`GC reference type 0x${b.toString(16)} is not supported`, at, 'unsupported');
+    case 0x63: return refType(b === 0x63, r.heapType());
+    default: {
+      const abs = ABSTRACT_HEAP_BYTES.get(b);
+      if (abs !== undefined) return refType(true, abs);
+      if (b === 0x69 || b === 0x68 || b === 0x74) return r.fail(`reference type 0x${b.toString(16)} (exceptions or stack switching) is not supported`, at, 'unsupported');
       return r.fail(`malformed value type 0x${b.toString(16)}`, at);
+    }
   }
 }
+
+/** A field's storage type: a value type or a packed i8 (0x78) / i16 (0x77). */
+function decodeFieldType(r: Reader): FieldType {
+  const at = r.pos;
+  const b = r.u8();
+  const storage: StorageType = b === 0x78 ? 'i8' : b === 0x77 ? 'i16' : decodeValType(r, b, at);
+  const mAt = r.pos;
+  const m = r.u8();
+  if (m > 1) r.fail(`malformed mutability 0x${m.toString(16)}`, mAt);
+  return { storage, mutable: m === 1 };
+}
+
+/** wasmparser's limit on the fields of a struct type. */
+export const MAX_STRUCT_FIELDS = 10_000;
+/** wasmparser's limit on the types of a module. */
+export const MAX_TYPES = 1_000_000;
+
+function decodeCompositeType(r: Reader, form: number, at: number): CompositeType {
+  switch (form) {
+    case 0x60: {
+      const np = r.count('parameter');
+      if (np > MAX_FUNCTION_PARAMS_OR_RESULTS) r.fail(`function type has ${np} parameters (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
+      const params: ValType[] = [];
+      for (let j = 0; j < np; j++) params.push(r.valType());
+      const nr = r.count('result');
+      if (nr > MAX_FUNCTION_PARAMS_OR_RESULTS) r.fail(`function type has ${nr} results (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
+      const results: ValType[] = [];
+      for (let j = 0; j < nr; j++) results.push(r.valType());
+      return { kind: 'func', type: { params, results } };
+    }
+    case 0x5f: {
+      const n = r.count('field', 2);
+      if (n > MAX_STRUCT_FIELDS) r.fail(`struct type has ${n} fields (limit ${MAX_STRUCT_FIELDS})`, at, 'limit');
+      const fields: FieldType[] = [];
+      for (let j = 0; j < n; j++) fields.push(decodeFieldType(r));
+      return { kind: 'struct', fields };
+    }
+    case 0x5e:
+      return { kind: 'array', element: decodeFieldType(r) };
+    case 0x5d:
+      return r.fail('continuation types are not supported (stack switching)', at, 'unsupported');
+    default:
+      return r.fail(`malformed composite type form 0x${form.toString(16)}`, at);
+  }
+}
+
+/** One `subtype`: `0x50 vec(typeidx) comptype`, `0x4f vec(typeidx) comptype` (final) or a bare comptype (final, no supertypes). */
+function decodeSubType(r: Reader, recGroupStart: number, recGroupSize: number): SubType {
+  const at = r.pos;
+  const form = r.u8();
+  if (form === 0x50 || form === 0x4f) {
+    const n = r.count('supertype');
+    if (n > 1) r.fail(`type has ${n} supertypes (at most 1)`, at, 'validation');
+    const supertypes: number[] = [];
+    for (let j = 0; j < n; j++) supertypes.push(r.u32());
+    const cAt = r.pos;
+    const composite = decodeCompositeType(r, r.u8(), cAt);
+    return { final: form === 0x4f, supertypes, composite, recGroupStart, recGroupSize, offset: at };
+  }
+  return { final: true, supertypes: [], composite: decodeCompositeType(r, form, at), recGroupStart, recGroupSize, offset: at };
+}
+
+/** The type section: rec groups (0x4e) and single definitions, flattened into type indices. */
+function decodeTypeSection(s: Reader, typeDefs: SubType[], types: FuncType[]): void {
+  const n = s.count('type');
+  for (let i = 0; i < n; i++) {
+    const at = s.pos;
+    const size = s.peek() === 0x4e ? (s.pos++, s.count('rec group type')) : -1;
+    const start = typeDefs.length;
+    const groupSize = size < 0 ? 1 : size;
+    if (start + groupSize > MAX_TYPES) s.fail(`more than ${MAX_TYPES} types`, at, 'limit');
+    for (let k = 0; k < groupSize; k++) {
+      const def = decodeSubType(s, start, groupSize);
+      typeDefs.push(def);
+      types.push(def.composite.kind === 'func' ? def.composite.type : NOT_A_FUNC_TYPE);
+    }
+  }
+}
+
+/** What `WasmModule.types` holds for a type index that is not a function type. */
+const NOT_A_FUNC_TYPE: FuncType = Object.freeze({ params: Object.freeze([]), results: Object.freeze([]) });
 
 function decodeLimits(r: Reader, what: 'table' | 'memory'): { min: number; max: number | null } {
   const at = r.pos;
@@ -245,16 +356,9 @@ function decodeGlobalType(r: Reader): GlobalType {
   return { valType, mutable: m === 1 };
 }
 
+/** The immediate of ref.null: a heap type, as the nullable reference type the instruction pushes. */
 function decodeHeapType(r: Reader): RefType {
-  const at = r.pos;
-  const b = r.peek();
-  if (b === 0x70 || b === 0x6f) {
-    r.pos++;
-    return b === 0x70 ? 'funcref' : 'externref';
-  }
-  const ht = r.signed(33);
-  if (ht >= 0n) return r.fail('typed function references (concrete heap types) are not supported', at, 'unsupported');
-  return r.fail(`heap type 0x${b.toString(16)} is not supported (GC)`, at, 'unsupported');
+  return refType(true, r.heapType());
 }
 
 const EXTENDED_CONST_OPS = new Set([0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e]);
@@ -575,6 +679,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
   r.pos = 8;
 
   const types: FuncType[] = [];
+  const typeDefs: SubType[] = [];
   const imports: Import[] = [];
   const funcTypeIndices: number[] = [];
   const tableTypes: TableType[] = [];
@@ -631,29 +736,9 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
         s.pos = s.end;
         break;
       }
-      case 1: {
-        const n = s.count('type');
-        for (let i = 0; i < n; i++) {
-          const at = s.pos;
-          const form = s.u8();
-          if (form !== 0x60) {
-            if (form === 0x4e || form === 0x4f || form === 0x50 || form === 0x5e || form === 0x5f) {
-              s.fail(`GC type definitions are not supported (form 0x${form.toString(16)})`, at, 'unsupported');
-            }
-            s.fail(`malformed function type form 0x${form.toString(16)}`, at);
-          }
-          const np = s.count('parameter');
-          if (np > MAX_FUNCTION_PARAMS_OR_RESULTS) s.fail(`function type has ${np} parameters (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
-          const params: ValType[] = [];
-          for (let j = 0; j < np; j++) params.push(s.valType());
-          const nr = s.count('result');
-          if (nr > MAX_FUNCTION_PARAMS_OR_RESULTS) s.fail(`function type has ${nr} results (limit ${MAX_FUNCTION_PARAMS_OR_RESULTS})`, at, 'limit');
-          const results: ValType[] = [];
-          for (let j = 0; j < nr; j++) results.push(s.valType());
-          types.push({ params, results });
-        }
+      case 1:
+        decodeTypeSection(s, typeDefs, types);
         break;
-      }
       case 2: {
         const n = s.count('import', 3);
         for (let i = 0; i < n; i++) {
@@ -843,16 +928,9 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
     numDefinedGlobals: globals.length,
   };
   const { escapedFunctions, escapedIndex } = computeEscapedFunctions(globals, exports, start, elements);
-  const firstOfShape = new Map<string, number>();
-  const canonicalTypeIndices = types.map((t, i) => {
-    const key = `${t.params.join(',')}->${t.results.join(',')}`;
-    const first = firstOfShape.get(key);
-    if (first !== undefined) return first;
-    firstOfShape.set(key, i);
-    return i;
-  });
+  const canonicalTypeIndices = canonicalizeTypes(typeDefs);
   return {
-    types, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names,
+    types, typeDefs, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names,
     funcTypeIndices, tableTypes, memoryTypes, globalTypes, canonicalTypeIndices,
     counts: { ...counts, numEscapedFunctions: escapedFunctions.length },
     escapedFunctions, escapedIndex,

@@ -8,13 +8,85 @@
 export type IntType = 'i32' | 'i64';
 export type FloatType = 'f32' | 'f64';
 export type NumType = IntType | FloatType;
-export type RefType = 'funcref' | 'externref';
+/**
+ * The abstract heap types (function references, GC and reference types proposals). A concrete
+ * heap type is a type index (a number). The list is meant to grow (the stack-switching
+ * proposal's `cont`/`nocont`): every table keyed by it is a `Record<AbsHeapType, …>`, so the
+ * compiler names each place a new one must be handled.
+ */
+export type AbsHeapType = 'func' | 'nofunc' | 'extern' | 'noextern' | 'any' | 'eq' | 'i31' | 'struct' | 'array' | 'none';
+export type HeapType = AbsHeapType | number;
+
+/**
+ * A reference type, spelled canonically so that two equal types are equal strings: a nullable
+ * abstract type by its shorthand (`funcref`, `externref`, `anyref`, `eqref`, `i31ref`,
+ * `structref`, `arrayref`, `nullref`, `nullfuncref`, `nullexternref`), anything else in the
+ * general form with the type index as a number (`(ref any)`, `(ref null 3)`, `(ref 3)`). Build
+ * them with `refType(nullable, heap)`, take them apart with `refTypeParts`. Concrete types are
+ * compared through `WasmModule.canonicalTypeIndices` (iso-recursive equality), see subtyping.ts.
+ */
+export type RefType =
+  | 'funcref' | 'externref' | 'anyref' | 'eqref' | 'i31ref' | 'structref' | 'arrayref'
+  | 'nullref' | 'nullfuncref' | 'nullexternref'
+  | `(ref ${AbsHeapType})` | `(ref null ${number})` | `(ref ${number})`;
 /** The value types of the subset; v128 is rejected as 'unsupported' when decoded. */
 export type ValType = NumType | RefType;
+
+const SHORTHAND: Record<AbsHeapType, RefType> = {
+  func: 'funcref', nofunc: 'nullfuncref', extern: 'externref', noextern: 'nullexternref', any: 'anyref',
+  eq: 'eqref', i31: 'i31ref', struct: 'structref', array: 'arrayref', none: 'nullref',
+};
+const SHORTHAND_HEAP = new Map<string, AbsHeapType>(Object.entries(SHORTHAND).map(([h, t]) => [t, h as AbsHeapType]));
+
+/** The canonical spelling of `(ref null? heap)`. */
+export function refType(nullable: boolean, heap: HeapType): RefType {
+  if (typeof heap === 'number') return nullable ? `(ref null ${heap})` : `(ref ${heap})`;
+  return nullable ? SHORTHAND[heap] : `(ref ${heap})`;
+}
+
+/** The parts of a reference type. */
+export function refTypeParts(t: RefType): { readonly nullable: boolean; readonly heap: HeapType } {
+  const short = SHORTHAND_HEAP.get(t);
+  if (short !== undefined) return { nullable: true, heap: short };
+  const m = /^\(ref (null )?(.+)\)$/.exec(t);
+  if (m === null) throw new RangeError(`not a reference type: ${t}`);
+  const heap = /^[0-9]+$/.test(m[2]) ? Number(m[2]) : (m[2] as AbsHeapType);
+  return { nullable: m[1] !== undefined, heap };
+}
 
 export interface FuncType {
   readonly params: readonly ValType[];
   readonly results: readonly ValType[];
+}
+
+/** A struct field's or array element's type: a value type or a packed integer. */
+export type StorageType = ValType | 'i8' | 'i16';
+export interface FieldType {
+  readonly storage: StorageType;
+  readonly mutable: boolean;
+}
+
+/**
+ * The composite type of a type definition. New kinds (the stack-switching proposal's
+ * `{ kind: 'cont'; funcType: number }`) are added here; every switch over `kind` must then
+ * handle them (decode, validate, canonical keys, print).
+ */
+export type CompositeType =
+  | { readonly kind: 'func'; readonly type: FuncType }
+  | { readonly kind: 'struct'; readonly fields: readonly FieldType[] }
+  | { readonly kind: 'array'; readonly element: FieldType };
+
+/** One type definition: `(sub final? (supertype)* composite)` inside a rec group. */
+export interface SubType {
+  readonly final: boolean;
+  /** At most one supertype (GC MVP), always a smaller type index. */
+  readonly supertypes: readonly number[];
+  readonly composite: CompositeType;
+  /** The rec group: its first type index and its number of types (1 for a plain definition). */
+  readonly recGroupStart: number;
+  readonly recGroupSize: number;
+  /** Byte offset of the definition in the type section. */
+  readonly offset: number;
 }
 
 export interface TableType {
@@ -262,7 +334,14 @@ export interface ModuleCounts {
 }
 
 export interface WasmModule {
+  /**
+   * The function type of each type index. A struct or array type index holds an empty
+   * signature here that the validator never lets an instruction use as a function type
+   * (it checks `typeDefs[i].composite.kind`); `typeDefs` has the full definitions.
+   */
   readonly types: readonly FuncType[];
+  /** Every type definition, rec groups and subtyping included. */
+  readonly typeDefs: readonly SubType[];
   readonly imports: readonly Import[];
   readonly functions: readonly DefinedFunction[];
   readonly tables: readonly DefinedTable[];
@@ -302,6 +381,11 @@ export interface WasmModule {
   readonly escapedIndex: ReadonlyMap<number, number>;
 }
 
+/** The type definitions of a module whose types are all plain function types (one per rec group). */
+export function funcTypeDefs(types: readonly FuncType[]): SubType[] {
+  return types.map((type, i) => ({ final: true, supertypes: [], composite: { kind: 'func', type }, recGroupStart: i, recGroupSize: 1, offset: 0 }));
+}
+
 /** The type of any function in the index space. */
 export function funcTypeOf(module: WasmModule, funcIndex: number): FuncType {
   const typeIndex = module.funcTypeIndices[funcIndex];
@@ -339,5 +423,15 @@ export function isFloatType(t: ValType): t is FloatType {
 }
 
 export function isRefType(t: ValType): t is RefType {
-  return t === 'funcref' || t === 'externref';
+  return !(t === 'i32' || t === 'i64' || t === 'f32' || t === 'f64');
+}
+
+/** Value types a field holds once unpacked (i8 and i16 read as i32). */
+export function unpackedType(t: StorageType): ValType {
+  return t === 'i8' || t === 'i16' ? 'i32' : t;
+}
+
+/** The type a struct.new_default / array.new_default field starts with: numbers and nullable references. */
+export function isDefaultable(t: StorageType): boolean {
+  return !isRefType(unpackedType(t)) || refTypeParts(t as RefType).nullable;
 }

@@ -3,8 +3,8 @@
  * (`stackscope compile --print`) and messages. With a module, calls and ref.func show the
  * callee's name.
  */
-import type { BlockType, Instr, WasmModule } from './module.ts';
-import { functionDisplayName } from './module.ts';
+import type { BlockType, Instr, RefType, WasmModule } from './module.ts';
+import { functionDisplayName, refTypeParts } from './module.ts';
 import { formatFloat } from './float-bits.ts';
 
 function blockTypeText(bt: BlockType): string {
@@ -15,8 +15,9 @@ function blockTypeText(bt: BlockType): string {
   }
 }
 
-function heapTypeText(t: 'funcref' | 'externref'): string {
-  return t === 'funcref' ? 'func' : 'extern';
+/** The heap type of a nullable reference type as `ref.null` writes it: `func`, `extern`, `any`, `3`. */
+function heapTypeText(t: RefType): string {
+  return String(refTypeParts(t).heap);
 }
 
 /** e.g. `i32.load offset=8 align=2`, `call 3 <$fib>`, `br_table 0 1 2`, `block (result i32)`. */

@@ -6,8 +6,9 @@
  */
 import { CompileError } from './errors.ts';
 import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
-import type { ConstExpr, DefinedFunction, FuncType, Instr, ValType, WasmModule } from './module.ts';
-import { isRefType } from './module.ts';
+import type { ConstExpr, DefinedFunction, FuncType, Instr, StorageType, ValType, WasmModule } from './module.ts';
+import { isRefType, refTypeParts } from './module.ts';
+import { isCompositeSubtype, isValSubtype } from './subtyping.ts';
 import { FC_SIMPLE_OPS, MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
 
 /** 2^16 pages of 64 KiB: the 32-bit memory's maximum. */
@@ -39,20 +40,30 @@ function moduleError(kind: CompileErrorKind, detail: string, site: CompileErrorS
 export function validateModule(module: WasmModule): void {
   const { types, counts } = module;
   const numFuncs = module.funcTypeIndices.length;
+  validateTypeSection(module);
+  const isFuncTypeIndex = (i: number): boolean => module.typeDefs[i]?.composite.kind === 'func';
+  const checkTypes = (ts: readonly ValType[], site: CompileErrorSite): void => {
+    for (const t of ts) checkValType(module, t, types.length, site);
+  };
 
   for (const imp of module.imports) {
     const site = { section: 'import', offset: imp.offset };
-    if (imp.kind === 'func' && imp.typeIndex >= types.length) {
-      throw moduleError('validation', `unknown type ${imp.typeIndex} in import "${imp.module}" "${imp.name}"`, site);
+    if (imp.kind === 'func' && !isFuncTypeIndex(imp.typeIndex)) {
+      throw moduleError('validation', `unknown type ${imp.typeIndex} in import "${imp.module}" "${imp.name}"${imp.typeIndex < types.length ? ' (not a function type)' : ''}`, site);
     }
+    if (imp.kind === 'table') checkTypes([imp.type.elemType], site);
+    if (imp.kind === 'global') checkTypes([imp.type.valType], site);
     if (imp.kind === 'table') checkLimits(imp.type.min, imp.type.max, 'table', 2 ** 32 - 1, site);
     if (imp.kind === 'memory') checkLimits(imp.type.min, imp.type.max, 'memory', MAX_MEMORY_PAGES, site);
   }
   for (const fn of module.functions) {
-    if (fn.typeIndex >= types.length) {
-      throw moduleError('validation', `unknown type ${fn.typeIndex} for function ${fn.index}`, { section: 'function', funcIndex: fn.index });
+    if (!isFuncTypeIndex(fn.typeIndex)) {
+      throw moduleError('validation', `unknown type ${fn.typeIndex} for function ${fn.index}${fn.typeIndex < types.length ? ' (not a function type)' : ''}`, { section: 'function', funcIndex: fn.index });
     }
+    checkTypes(fn.locals, { section: 'code', funcIndex: fn.index });
   }
+  for (const t of module.tables) checkTypes([t.type.elemType], { section: 'table' });
+  for (const g of module.globals) checkTypes([g.type.valType], { section: 'global' });
   for (const t of module.tables) checkLimits(t.type.min, t.type.max, 'table', 2 ** 32 - 1, { section: 'table' });
   for (const m of module.memories) checkLimits(m.type.min, m.type.max, 'memory', MAX_MEMORY_PAGES, { section: 'memory' });
 
@@ -82,7 +93,7 @@ export function validateModule(module: WasmModule): void {
         break;
       }
     }
-    if (actual !== expected) throw moduleError('validation', `type mismatch in constant expression: expected ${expected}, got ${actual}`, site);
+    if (!isValSubtype(module, actual, expected)) throw moduleError('validation', `type mismatch in constant expression: expected ${expected}, got ${actual}`, site);
   };
 
   for (const g of module.globals) checkConst(g.init, g.type.valType, { section: 'global' });
@@ -110,7 +121,8 @@ export function validateModule(module: WasmModule): void {
     if (seg.mode.kind === 'active') {
       const table = module.tableTypes[seg.mode.table];
       if (table === undefined) throw moduleError('validation', `element segment ${seg.index} names unknown table ${seg.mode.table}`, site);
-      if (table.elemType !== seg.elemType) {
+      checkTypes([seg.elemType], site);
+      if (!isValSubtype(module, seg.elemType, table.elemType)) {
         throw moduleError('validation', `type mismatch: element segment ${seg.index} of ${seg.elemType} for table ${seg.mode.table} of ${table.elemType}`, site);
       }
       checkConst(seg.mode.offsetExpr, 'i32', site);
@@ -127,6 +139,40 @@ export function validateModule(module: WasmModule): void {
   }
 
   for (const fn of module.functions) validateFunction(module, fn, declaredRefs);
+}
+
+/**
+ * The type section's rules (GC proposal): a concrete heap type inside a definition names a type
+ * of its own or an earlier rec group; a declared supertype is an earlier, non-final type of the
+ * same kind that the definition's composite type is a subtype of.
+ */
+function validateTypeSection(module: WasmModule): void {
+  const defs = module.typeDefs;
+  defs.forEach((def, i) => {
+    const site: CompileErrorSite = { section: 'type', offset: def.offset };
+    const limit = def.recGroupStart + def.recGroupSize;
+    const c = def.composite;
+    const storages: StorageType[] = c.kind === 'func' ? [...c.type.params, ...c.type.results]
+      : c.kind === 'struct' ? c.fields.map((f) => f.storage) : [c.element.storage];
+    for (const t of storages) if (t !== 'i8' && t !== 'i16') checkValType(module, t, limit, site);
+    for (const sup of def.supertypes) {
+      const supDef = sup < i ? defs[sup] : undefined;
+      if (supDef === undefined) throw moduleError('validation', `type ${i}: supertype ${sup} must be a type defined before it`, site);
+      if (supDef.final) throw moduleError('validation', `type ${i}: supertype ${sup} is final (sub final cannot be extended)`, site);
+      if (!isCompositeSubtype(module, c, supDef.composite)) {
+        throw moduleError('validation', `type ${i}: ${c.kind} type does not match its supertype ${sup} (${supDef.composite.kind}): sub type mismatch`, site);
+      }
+    }
+  });
+}
+
+/** A value type's concrete heap type must name one of the first `limit` types. */
+function checkValType(module: WasmModule, t: ValType, limit: number, site: CompileErrorSite): void {
+  if (!isRefType(t)) return;
+  const { heap } = refTypeParts(t);
+  if (typeof heap === 'number' && heap >= limit) {
+    throw moduleError('validation', `unknown type ${heap} in ${t}${heap < module.types.length ? ' (a later rec group)' : ''}`, site);
+  }
 }
 
 function checkLimits(min: number, max: number | null, what: string, bound: number, site: CompileErrorSite): void {
@@ -171,7 +217,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
   };
   const pop = (expected: StackType): StackType => {
     const actual = popAny();
-    if (actual !== expected && actual !== 'unknown' && expected !== 'unknown') {
+    if (actual !== expected && actual !== 'unknown' && expected !== 'unknown' && !isValSubtype(module, actual, expected)) {
       fail(`type mismatch in ${instr.op}: expected ${expected}, got ${actual}`);
     }
     return actual;
@@ -234,6 +280,14 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
   const funcType = (typeIndex: number): FuncType => {
     const t = types[typeIndex];
     if (t === undefined) fail(`unknown type ${typeIndex}`);
+    if (module.typeDefs[typeIndex].composite.kind !== 'func') fail(`type ${typeIndex} is a ${module.typeDefs[typeIndex].composite.kind} type, not a function type`);
+    return t;
+  };
+  const valType = (t: ValType): ValType => {
+    if (isRefType(t)) {
+      const { heap } = refTypeParts(t);
+      if (typeof heap === 'number' && heap >= types.length) fail(`unknown type ${heap} in ${t}`);
+    }
     return t;
   };
 
@@ -284,6 +338,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       case 'if': {
         const bt = instr.blockType;
         if (bt.kind === 'typeIndex') instr.type = funcType(bt.index);
+        else if (bt.kind === 'value') valType(bt.type);
         if (instr.op === 'if') pop('i32');
         popVals(instr.type.params);
         pushCtrl(instr.op, instr.type.params, instr.type.results, dead);
@@ -342,7 +397,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       }
       case 'call_indirect': {
         const tt = table(instr.table);
-        if (tt.elemType !== 'funcref') fail(`call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+        if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
         const t = funcType(instr.typeIndex);
         pop('i32');
         popVals(t.params);
@@ -359,11 +414,11 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
           t = types[module.funcTypeIndices[instr.func]];
         } else {
           const tt = table(instr.table);
-          if (tt.elemType !== 'funcref') fail(`return_call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+          if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`return_call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
           t = funcType(instr.typeIndex);
         }
         const own = fn.type.results;
-        if (t.results.length !== own.length || t.results.some((r, k) => r !== own[k])) {
+        if (t.results.length !== own.length || t.results.some((r, k) => !isValSubtype(module, r, own[k]))) {
           fail(`type mismatch in ${instr.op}: the callee returns [${t.results.join(' ')}], the function returns [${own.join(' ')}]`);
         }
         if (instr.op === 'return_call_indirect') pop('i32');
@@ -379,7 +434,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       case 'select': {
         pop('i32');
         if (instr.typed) {
-          const t = instr.type!;
+          const t = valType(instr.type!);
           pop(t);
           pop(t);
           push(t);
@@ -387,14 +442,14 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         }
         const t1 = popAny();
         const t2 = popAny();
-        if (isRefType(t1 as ValType) || isRefType(t2 as ValType)) fail(`type mismatch in select: untyped select of a reference needs 'select (result t)'`);
+        if ((t1 !== 'unknown' && isRefType(t1)) || (t2 !== 'unknown' && isRefType(t2))) fail(`type mismatch in select: untyped select of a reference needs 'select (result t)'`);
         if (t1 !== t2 && t1 !== 'unknown' && t2 !== 'unknown') fail(`type mismatch in select: operands ${t2} and ${t1} differ`);
         const t = t1 === 'unknown' ? t2 : t1;
         instr.type = t === 'unknown' ? null : t;
         push(t);
         break;
       }
-      case 'ref.null': push(instr.type); break;
+      case 'ref.null': push(valType(instr.type)); break;
       case 'ref.func':
         if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
         if (!declaredRefs.has(instr.func)) fail(`undeclared function reference: ref.func ${instr.func} needs the function in an element segment, export or global initializer`);
@@ -433,7 +488,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       case 'table.copy': {
         const dst = table(instr.dstTable);
         const src = table(instr.srcTable);
-        if (dst.elemType !== src.elemType) fail(`type mismatch in table.copy: ${src.elemType} table into ${dst.elemType} table`);
+        if (!isValSubtype(module, src.elemType, dst.elemType)) fail(`type mismatch in table.copy: ${src.elemType} table into ${dst.elemType} table`);
         pop('i32');
         pop('i32');
         pop('i32');
@@ -442,7 +497,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       case 'table.init': {
         const t = table(instr.table);
         const e = elem(instr.elem);
-        if (t.elemType !== e) fail(`type mismatch in table.init: ${e} segment into ${t.elemType} table`);
+        if (!isValSubtype(module, e, t.elemType)) fail(`type mismatch in table.init: ${e} segment into ${t.elemType} table`);
         pop('i32');
         pop('i32');
         pop('i32');

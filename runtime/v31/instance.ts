@@ -133,6 +133,8 @@ function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint
       if (v.store !== store) throw new RuntimeError(where, 'belongs to a different store');
       return v.funcRefPointer;
     }
+    default:
+      throw new RuntimeError(where, `${type} values cannot cross the host boundary (the v31 store passes externref and funcref only)`);
   }
 }
 
@@ -150,6 +152,7 @@ function fromRaw(store: V31Store, type: ValType, raw: bigint): V31Val {
       return new V31ExternRef(store, r);
     }
     case 'funcref': return raw === 0n ? null : store.funcAt(raw & ~1n);
+    default: throw new RuntimeError('fromRaw', `${type} values cannot cross the host boundary (the v31 store passes externref and funcref only)`);
   }
 }
 
@@ -554,7 +557,9 @@ export class V31Instance {
       this.memories.push(memory);
     }
     for (const t of wasm.tables) {
-      this.tables.push(new V31Table(s, t.type.elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex))));
+      const elemType = t.type.elemType;
+      if (elemType !== 'funcref' && elemType !== 'externref') throw new InstantiationError(`table ${t.index}`, `${elemType} elements: v31 tables hold funcref or externref`);
+      this.tables.push(new V31Table(s, elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex))));
     }
     for (const g of wasm.globals) {
       const address = this.#at(o.element('defined_globals', g.definedIndex));
