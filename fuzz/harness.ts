@@ -164,6 +164,25 @@ export interface ArchRunnerOptions {
   debugChecks?: boolean;
   /** How the programs are compiled (EngineConfig.regalloc). Default none. */
   regalloc?: RegallocMode;
+  /** Add each program's CPU time by phase to `ArchRunner.phases` (bench/fuzz). Default false. */
+  timePhases?: boolean;
+}
+
+/**
+ * CPU milliseconds (this process, all threads) a runner spent per phase since it was made:
+ * compiling modules (cache misses only), instantiating them, running main (its host calls and
+ * the collections they make included), and the final collections and checks.
+ */
+export interface PhaseTimes {
+  compile: number;
+  instantiate: number;
+  run: number;
+  final: number;
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 const HOST_TYPES = HOST_IMPORTS.map((h) => ({ params: [...h.params], results: [...h.results] }));
@@ -243,12 +262,16 @@ export class ArchRunner {
   private programsInStore = 0;
   private storeMutant: string | null = null;
   private run: RunState | undefined;
+  private impls: HostImpls | undefined;
   private readonly modules = new Map<string, Module>();
   private readonly programsPerStore: number;
   private readonly moduleCacheSize: number;
   private readonly debugChecks: boolean;
   private readonly makeKit: KitMaker;
   private stats: RunStats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
+  /** Filled only with `timePhases`. */
+  readonly phases: PhaseTimes = { compile: 0, instantiate: 0, run: 0, final: 0 };
+  private readonly timePhases: boolean;
 
   constructor(readonly arch: Arch, options: ArchRunnerOptions = {}, era: { profile?: ProfileName; kit?: KitMaker } = {}) {
     // No wall-clock limit: on a loaded machine it would turn a slow run into a false alarm. The
@@ -258,6 +281,15 @@ export class ArchRunner {
     this.programsPerStore = options.programsPerStore ?? 64;
     this.moduleCacheSize = options.moduleCache ?? 256;
     this.debugChecks = options.debugChecks ?? true;
+    this.timePhases = options.timePhases ?? false;
+  }
+
+  /** Adds the CPU time since `since` to `phase` (with `timePhases`); returns now. */
+  private lap(phase: keyof PhaseTimes, since: number): number {
+    if (!this.timePhases) return 0;
+    const now = cpuMs();
+    this.phases[phase] += now - since;
+    return now;
   }
 
   close(): void {
@@ -430,11 +462,14 @@ export class ArchRunner {
     const setFailure = (kind: Failure['kind'], message: string, event: number): void => {
       run.failure ??= { arch: this.arch, walker, kind, message, event };
     };
+    let t = this.timePhases ? cpuMs() : 0;
     try {
       const module = this.module(text, wasm);
+      t = this.lap('compile', t);
       for (let i = 0; i < program.pool; i++) run.pool.push(this.newObject(run, i, `pool${i}`, false));
-      const { main, onFree } = kit.instantiate(module, this.hostImpls());
+      const { main, onFree } = kit.instantiate(module, (this.impls ??= this.hostImpls()));
       run.onFree = onFree;
+      t = this.lap('instantiate', t);
       let last: string;
       try {
         const result = main(...run.pool.map((h) => h ?? null), program.depth);
@@ -446,11 +481,13 @@ export class ArchRunner {
         if (!(e instanceof WasmTrap) || e.code === 'HostError') throw e;
         last = `trap ${e.code}`;
       }
+      t = this.lap('run', t);
       run.trace.push(last);
       const expected = model.trace[model.events];
       if (run.nextEvent !== model.events) setFailure('trace', `main made ${run.nextEvent} host calls, the model predicts ${model.events}`, -1);
       else if (last !== expected) setFailure('result', `main ended with '${last}', the model predicts '${expected}'`, -1);
       if (!run.failure) this.finalChecks(kit, run);
+      this.lap('final', t);
     } catch (e) {
       if (!run.failure) {
         const err = e as Error;

@@ -12,7 +12,7 @@ export {
   type GeneratorOptions, type ResolvedGeneratorOptions,
 } from './generate.ts';
 export { runModel, MODEL_STEP_LIMIT, type ModelResult, type ModelObject } from './model.ts';
-export { ArchRunner, prepareProgram, type Failure, type ProgramOutcome, type RunStats, type Walker, type PreparedProgram } from './harness.ts';
+export { ArchRunner, prepareProgram, type PhaseTimes, type Failure, type ProgramOutcome, type RunStats, type Walker, type PreparedProgram } from './harness.ts';
 export { shrinkProgram, type ShrinkOptions, type ShrinkResult } from './shrink.ts';
 export {
   runCampaign, runPrepared, replayRecord, makeRecord, formatRecord, parseRecord, recordFileName, parseShard, seedOf, closeRunners,
