@@ -6,7 +6,7 @@
  * - `VMCONTEXT_LAYOUTS`: the VMContext layout of a module shape (`stackscope layout`).
  * - `CODE_GENERATORS`: the era's code generator (lowering/era.ts: layout, barriers, builtins,
  *   stack-map format): v17's shared lowering, v31's DRC barriers and user stack maps
- *   (v31/codegen.ts).
+ *   (v31/codegen.ts), v44's over-approximated-list barriers (v44/codegen.ts).
  */
 import { implementationOf, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
 import type { ModuleCounts } from './frontend/module.ts';
@@ -36,6 +36,7 @@ import { VMOffsets, type VMOffsetsFields } from './vmoffsets.ts';
 import { v44View } from './v44/layout-view.ts';
 import { V17_CODEGEN, type CodegenEra } from './lowering/era.ts';
 import { V31_CODEGEN } from './v31/codegen.ts';
+import { V44_CODEGEN } from './v44/codegen.ts';
 
 /** A module shape in the union of every era's VMOffsets inputs (eras ignore counts they lack). */
 export type LayoutCounts = VMOffsetsFields & { numImportedTags: number; numDefinedTags: number };
@@ -170,10 +171,8 @@ export function layoutViewOf(profile: Profile, counts: LayoutCounts): LayoutView
 export const CODE_GENERATORS: CapabilityTable<VMContextFamily, CodegenEra> = {
   capability: 'codegen',
   where: 'the compiler (compiler/)',
-  implementations: { v17: V17_CODEGEN, v31: V31_CODEGEN },
-  missing: {
-    v44: 'v44 code generation (32-bit VMGcRefs, the over-approximated-list barriers, typed user stack maps, stack switching)',
-  },
+  implementations: { v17: V17_CODEGEN, v31: V31_CODEGEN, v44: V44_CODEGEN },
+  missing: {},
 };
 
 /** The era code generator of `profile`. Throws ProfileUnsupportedError when the compiler has none. */

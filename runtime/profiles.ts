@@ -3,25 +3,24 @@
  * heap, collector, VMContext writer, trampolines and builtins — as one table, so no runtime file
  * tests a profile's name. v17's store is `Store` (runtime/store.ts: VMExternData externrefs, the
  * bitmap-map collector of gc/); v31's is `V31Store` (runtime/v31/: the DRC collector of gc/drc
- * over the 512 KiB GC heap, user stack maps, 32-bit VMGcRefs).
+ * over the 512 KiB GC heap, user stack maps, 32-bit VMGcRefs); v44's is `V44Store` (runtime/v44/:
+ * the DRC collector of gc/drc44 with its over-approximated list, the store's stack chain).
  */
 import { hasImplementation, implementationOf, ProfileUnsupportedError, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
 import { checkCodegen } from '../compiler/profiles.ts';
 import { RuntimeError } from './errors.ts';
 
 /** The store classes of the runtime, by the collector they run. */
-export type StoreKind = 'v17' | 'v31';
+export type StoreKind = 'v17' | 'v31' | 'v44';
 
-const STORE_CLASS: Readonly<Record<StoreKind, string>> = { v17: 'Store.create (runtime/store.ts)', v31: 'V31Store.create (runtime/v31/store.ts)' };
+const STORE_CLASS: Readonly<Record<StoreKind, string>> = { v17: 'Store.create (runtime/store.ts)', v31: 'V31Store.create (runtime/v31/store.ts)', v44: 'V44Store.create (runtime/v44/store.ts)' };
 
 /** The store kinds the runtime can build, keyed by the profile's collector. */
 export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, StoreKind> = {
   capability: 'collector',
   where: 'the runtime (runtime/)',
-  implementations: { v17: 'v17', v31: 'v31' },
-  missing: {
-    v44: 'the v44 store: v44 instantiation, continuation stacks and the store stack chain (the v44 collector exists as gc/drc44/)',
-  },
+  implementations: { v17: 'v17', v31: 'v31', v44: 'v44' },
+  missing: {},
 };
 
 /** The store kind of `profile`, or undefined when the runtime has none yet. */

@@ -28,6 +28,7 @@ import { X64Assembler, gprName, gprNumber, mem as xmem, type Gpr32, type Gpr64 }
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { valueBytes } from '../compiler/frontend/module.ts';
 import { VMFuncRefLayout, VMHostFuncContextLayout, VMRuntimeLimitsLayout, ValRawLayout } from '../compiler/vmoffsets.ts';
+import { V44StoreContextLayout } from '../compiler/v44/vmoffsets.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { CodeSpace } from './code-space.ts';
 import { funcTypeKey } from './signatures.ts';
@@ -130,7 +131,20 @@ function x64CopyStackArgs(a: X64Assembler, count: number): void {
  * `last_wasm_entry_sp` (its SP) or v31's `last_wasm_entry_fp` (its own FP, which the oldest Wasm
  * frame's saved FP equals; VMStoreContext +40, the same offset).
  */
-export type EntryRecord = 'v17' | 'v31';
+export type EntryRecord = 'v17' | 'v31' | 'v44';
+
+/**
+ * Where each era's trampolines keep their records in the store's limits block (vmctx + 8 → …):
+ * the entry record (and whether it is the trampoline's SP or FP), the exit FP and PC, and whether
+ * the exit FP is the Wasm caller's (v17, v31) or the exit trampoline's own (v44's
+ * `last_wasm_exit_trampoline_fp`, whose saved word is the Wasm FP). v44's builtin stubs get a
+ * frame of their own for that reason.
+ */
+const RECORDS: Readonly<Record<EntryRecord, { entry: number; entryIsFp: boolean; exitFp: number; exitPc: number; exitIsOwnFp: boolean }>> = {
+  v17: { entry: LIMITS.lastWasmEntrySp, entryIsFp: false, exitFp: LIMITS.lastWasmExitFp, exitPc: LIMITS.lastWasmExitPc, exitIsOwnFp: false },
+  v31: { entry: LIMITS.lastWasmEntrySp, entryIsFp: true, exitFp: LIMITS.lastWasmExitFp, exitPc: LIMITS.lastWasmExitPc, exitIsOwnFp: false },
+  v44: { entry: V44StoreContextLayout.lastWasmEntryFp, entryIsFp: true, exitFp: V44StoreContextLayout.lastWasmExitTrampolineFp, exitPc: V44StoreContextLayout.lastWasmExitPc, exitIsOwnFp: true },
+};
 
 /** Passes SP + `areaBase` as the return-area pointer argument (after the parameters). */
 function x64PassReturnArea(a: X64Assembler, type: FuncType, areaBase: number): void {
@@ -173,7 +187,7 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     a.store(xmem('rsp', 8 * j), 'r11');
   }
   a.load('r10', xmem('rdi', VMCTX_RUNTIME_LIMITS));
-  a.store(xmem('r10', LIMITS.lastWasmEntrySp), record === 'v31' ? 'rbp' : 'rsp');
+  a.store(xmem('r10', RECORDS[record].entry), RECORDS[record].entryIsFp ? 'rbp' : 'rsp');
   // rdx is overwritten last among the parameter registers, but the values come from rbx.
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.load(X64_ARGS32[2 + i], xmem('rbx', VAL * i));
@@ -232,13 +246,18 @@ function x64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   return a.finish();
 }
 
-/** Records the Wasm caller's FP (the word at our FP) and the return address into it. */
-function x64SaveExit(a: X64Assembler): void {
+/** Records the Wasm caller's FP (the word at our FP; v44: our FP) and the return address into it. */
+function x64SaveExit(a: X64Assembler, record: EntryRecord = 'v17'): void {
+  const r = RECORDS[record];
   a.load('r10', xmem('rsi', VMCTX_RUNTIME_LIMITS));
-  a.load('r11', xmem('rbp', 0));
-  a.store(xmem('r10', LIMITS.lastWasmExitFp), 'r11');
+  if (r.exitIsOwnFp) {
+    a.store(xmem('r10', r.exitFp), 'rbp');
+  } else {
+    a.load('r11', xmem('rbp', 0));
+    a.store(xmem('r10', r.exitFp), 'r11');
+  }
   a.load('r11', xmem('rbp', 8));
-  a.store(xmem('r10', LIMITS.lastWasmExitPc), 'r11');
+  a.store(xmem('r10', r.exitPc), 'r11');
 }
 
 function x64WasmToNative(type: FuncType): AssembledCode {
@@ -303,14 +322,14 @@ function x64ReturnWasmResults(a: X64Assembler, type: FuncType, load: (dst: Gpr64
   for (const { index, reg } of c.inRegisters) load(reg as Gpr64, index);
 }
 
-function x64WasmToArray(type: FuncType, host: bigint): AssembledCode {
+function x64WasmToArray(type: FuncType, host: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new X64Assembler();
   const { inRegs, onStack } = split('x64', type);
   const slots = Math.max(type.params.length, type.results.length, 1);
   const area = returnConvention('x64', type.results).areaBytes > 0;
   a.push('rbp');
   a.mov('rbp', 'rsp');
-  x64SaveExit(a);
+  x64SaveExit(a, record);
   // With a return area, its pointer is kept above the ValRaw buffer across the host call.
   x64AdjustSp(a, 'sub', align16(VAL * slots + (area ? 8 : 0)));
   if (area) x64SaveReturnAreaPointer(a, type, VAL * slots);
@@ -340,8 +359,22 @@ function x64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   return a.finish();
 }
 
-function x64BuiltinStub(impl: bigint): AssembledCode {
+function x64BuiltinStub(impl: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new X64Assembler();
+  if (RECORDS[record].exitIsOwnFp) {
+    // v44: a frame of its own, whose FP the exit record keeps (the saved word is the Wasm FP).
+    a.push('rbp');
+    a.mov('rbp', 'rsp');
+    a.load('r11', xmem('rdi', VMCTX_RUNTIME_LIMITS));
+    a.store(xmem('r11', RECORDS[record].exitFp), 'rbp');
+    a.load('r10', xmem('rbp', 8));
+    a.store(xmem('r11', RECORDS[record].exitPc), 'r10');
+    a.movabs('r11', impl);
+    a.callReg('r11');
+    a.pop('rbp');
+    a.ret();
+    return a.finish();
+  }
   // No frame of its own: RBP is still the Wasm caller's FP and [RSP] the return address into it.
   a.load('r11', xmem('rdi', VMCTX_RUNTIME_LIMITS));
   a.store(xmem('r11', LIMITS.lastWasmExitFp), 'rbp');
@@ -432,8 +465,8 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     a.str('x9', amem('sp', 8 * j));
   }
   a.ldr('x9', amem('x0', VMCTX_RUNTIME_LIMITS));
-  a.mov('x10', record === 'v31' ? 'x29' : 'sp');
-  a.str('x10', amem('x9', LIMITS.lastWasmEntrySp));
+  a.mov('x10', RECORDS[record].entryIsFp ? 'x29' : 'sp');
+  a.str('x10', amem('x9', RECORDS[record].entry));
   for (let i = 0; i < inRegs; i++) {
     if (is32(type.params[i])) a.ldr(A64_ARGS32[2 + i], amem('x19', VAL * i));
     else a.ldr(A64_ARGS[2 + i], amem('x19', VAL * i));
@@ -490,12 +523,17 @@ function a64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   return a.finish();
 }
 
-function a64SaveExit(a: Aarch64Assembler): void {
+function a64SaveExit(a: Aarch64Assembler, record: EntryRecord = 'v17'): void {
+  const r = RECORDS[record];
   a.ldr('x9', amem('x1', VMCTX_RUNTIME_LIMITS));
-  a.ldr('x10', amem('x29', 0));
-  a.str('x10', amem('x9', LIMITS.lastWasmExitFp));
+  if (r.exitIsOwnFp) {
+    a.str('x29', amem('x9', r.exitFp));
+  } else {
+    a.ldr('x10', amem('x29', 0));
+    a.str('x10', amem('x9', r.exitFp));
+  }
   a.ldr('x10', amem('x29', 8));
-  a.str('x10', amem('x9', LIMITS.lastWasmExitPc));
+  a.str('x10', amem('x9', r.exitPc));
 }
 
 function a64WasmToNative(type: FuncType): AssembledCode {
@@ -532,14 +570,14 @@ function a64WasmToNative(type: FuncType): AssembledCode {
   return a.finish();
 }
 
-function a64WasmToArray(type: FuncType, host: bigint): AssembledCode {
+function a64WasmToArray(type: FuncType, host: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new Aarch64Assembler();
   const { inRegs, onStack } = split('aarch64', type);
   const slots = Math.max(type.params.length, type.results.length, 1);
   const area = returnConvention('aarch64', type.results).areaBytes > 0;
   a.stp('x29', 'x30', memPre('sp', -16));
   a.mov('x29', 'sp');
-  a64SaveExit(a);
+  a64SaveExit(a, record);
   a64AdjustSp(a, 'sub', align16(VAL * slots + (area ? 8 : 0)));
   if (area) a64SaveReturnAreaPointer(a, type, VAL * slots);
   for (let i = 0; i < inRegs; i++) {
@@ -568,8 +606,20 @@ function a64WasmToArray(type: FuncType, host: bigint): AssembledCode {
   return a.finish();
 }
 
-function a64BuiltinStub(impl: bigint): AssembledCode {
+function a64BuiltinStub(impl: bigint, record: EntryRecord = 'v17'): AssembledCode {
   const a = new Aarch64Assembler();
+  if (RECORDS[record].exitIsOwnFp) {
+    a.stp('x29', 'x30', memPre('sp', -16));
+    a.mov('x29', 'sp');
+    a.ldr('x16', amem('x0', VMCTX_RUNTIME_LIMITS));
+    a.str('x29', amem('x16', RECORDS[record].exitFp));
+    a.str('x30', amem('x16', RECORDS[record].exitPc));
+    a.movImm('x16', impl);
+    a.blr('x16');
+    a.ldp('x29', 'x30', memPost('sp', 16));
+    a.ret();
+    return a.finish();
+  }
   // No frame of its own: x29 is still the Wasm caller's FP and x30 the return address into it.
   a.ldr('x16', amem('x0', VMCTX_RUNTIME_LIMITS));
   a.str('x29', amem('x16', LIMITS.lastWasmExitFp));
@@ -596,13 +646,13 @@ export function assembleWasmToNative(arch: Arch, type: FuncType): AssembledCode 
 }
 
 /** Calls `host(callee_vmctx, caller_vmctx, values, len)` with the host address baked in. */
-export function assembleWasmToArray(arch: Arch, type: FuncType, host: bigint): AssembledCode {
-  return arch === 'x64' ? x64WasmToArray(type, host) : a64WasmToArray(type, host);
+export function assembleWasmToArray(arch: Arch, type: FuncType, host: bigint, record: EntryRecord = 'v17'): AssembledCode {
+  return arch === 'x64' ? x64WasmToArray(type, host, record) : a64WasmToArray(type, host, record);
 }
 
 /** Records exit FP/PC from `vmctx + 8` → limits, then tail-jumps to `impl`. */
-export function assembleBuiltinStub(arch: Arch, impl: bigint): AssembledCode {
-  return arch === 'x64' ? x64BuiltinStub(impl) : a64BuiltinStub(impl);
+export function assembleBuiltinStub(arch: Arch, impl: bigint, record: EntryRecord = 'v17'): AssembledCode {
+  return arch === 'x64' ? x64BuiltinStub(impl, record) : a64BuiltinStub(impl, record);
 }
 
 /**
@@ -665,11 +715,11 @@ export class Trampolines {
     return this.cached(`w2n:${key}`, `wasm_to_native_trampoline[${key}]`, () => assembleWasmToNative(this.arch, type));
   }
 
-  wasmToArray(type: FuncType, host: bigint, name = 'host'): bigint {
-    return this.cached(`w2a:${host}`, `wasm_to_array_trampoline[${name}]`, () => assembleWasmToArray(this.arch, type, host));
+  wasmToArray(type: FuncType, host: bigint, name = 'host', record: EntryRecord = 'v17'): bigint {
+    return this.cached(`w2a:${record}:${host}`, `wasm_to_array_trampoline[${name}]`, () => assembleWasmToArray(this.arch, type, host, record));
   }
 
-  builtinStub(name: string, impl: bigint): bigint {
-    return this.cached(`builtin:${name}:${impl}`, `builtin[${name}]`, () => assembleBuiltinStub(this.arch, impl));
+  builtinStub(name: string, impl: bigint, record: EntryRecord = 'v17'): bigint {
+    return this.cached(`builtin:${record}:${name}:${impl}`, `builtin[${name}]`, () => assembleBuiltinStub(this.arch, impl, record));
   }
 }

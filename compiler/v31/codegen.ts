@@ -64,9 +64,12 @@ export function v31OffsetsFor(module: WasmModule): V31VMOffsets {
   });
 }
 
-/** v31's layout answering the helpers the shared lowering asks (v31 names in the comments). */
-export class V31LoweringOffsets implements LoweringOffsets {
-  constructor(readonly v31: V31VMOffsets) {}
+/** The helpers of a VMContext layout with v31's region order (v31's and v44's VMOffsets). */
+export type TaggedVmctxOffsets = Pick<V31VMOffsets, 'fields' | 'vmctxBuiltinFunctions' | 'vmctxTypeIdsArray' | 'element'>;
+
+/** A v31-ordered layout answering the helpers the shared lowering asks (v31 names in the comments). */
+export class TaggedLoweringOffsets<O extends TaggedVmctxOffsets> implements LoweringOffsets {
+  constructor(readonly v31: O) {}
   get numImportedTables(): number { return this.v31.fields.numImportedTables; }
   get numImportedMemories(): number { return this.v31.fields.numImportedMemories; }
   get numImportedGlobals(): number { return this.v31.fields.numImportedGlobals; }
@@ -89,8 +92,11 @@ export class V31LoweringOffsets implements LoweringOffsets {
   vmExternRefActivationTableEnd(): number { return noV17Field('vm_extern_ref_activation_table_end'); }
 }
 
+/** v31's layout answering the helpers the shared lowering asks. */
+export class V31LoweringOffsets extends TaggedLoweringOffsets<V31VMOffsets> {}
+
 function noV17Field(name: string): never {
-  throw new CodegenError('x64', `the v31 VMContext has no ${name} (a v17 barrier was asked for in v31 code)`);
+  throw new CodegenError('x64', `a v31/v44 VMContext has no ${name} (a v17 barrier was asked for in DRC-era code)`);
 }
 
 /** The v17 builtin names the shared lowering calls that v31 kept under the same name. */
@@ -117,17 +123,33 @@ function gcRefTableElementAddress(cx: Lowering, t: number, index: Loc): void {
 }
 
 /** Branches to `label` when the ref in `r` is null or an i31ref (`gc_ref_is_null_or_i31`); clobbers `scratch`. */
-function branchIfNullOrI31(cx: Lowering, r: 'R0' | 'R1' | 'R2', scratch: 'R0' | 'R1' | 'R2', label: ReturnType<Lowering['m']['newLabel']>): void {
+export function branchIfNullOrI31(cx: Lowering, r: 'R0' | 'R1' | 'R2', scratch: 'R0' | 'R1' | 'R2', label: ReturnType<Lowering['m']['newLabel']>): void {
   const { m } = cx;
   m.branchCmp('eq', false, r, 0, label);
   m.andImm(scratch, r, 1n);
   m.branchCmp('ne', true, scratch, 0, label);
 }
 
+/** A scratch register of the barriers. */
+export type Scratch = 'R0' | 'R1' | 'R2';
+
+/**
+ * What differs between the eras' DRC barriers (v31 here, v44 in compiler/v44/codegen.ts): where
+ * the GC heap's base is, the read barrier, and the builtin calls by the era's own names.
+ */
+export interface DrcBarriers {
+  /** `reg` ← the guest address of GC heap index 0. */
+  loadHeapBase(cx: Lowering, reg: Scratch): void;
+  /** The read barrier on the reference just stored at `result` (in R0 as well). */
+  readBarrier(cx: Lowering, result: Loc): void;
+  /** A call of the era's builtin `name` with `liveHeight` values live across it. */
+  libcall(cx: Lowering, name: string, args: Parameters<Lowering['calls']['libcall']>[1], liveHeight: number): void;
+}
+
 /** `addr` ← the address of the ref count of the object `ref` names (heap base + ref + 8). */
-function refCountAddress(cx: Lowering, addr: 'R0' | 'R1' | 'R2', ref: 'R0' | 'R1' | 'R2'): void {
+function refCountAddress(cx: Lowering, b: DrcBarriers, addr: Scratch, ref: Scratch): void {
   const { m } = cx;
-  m.load(addr, 'vmctx', v31Offsets(cx).vmctxGcHeapBase(), 8);
+  b.loadHeapBase(cx, addr);
   m.addReg(addr, addr, ref);
   m.addImm(addr, addr, VMDrcHeaderLayout.refCount);
 }
@@ -148,7 +170,7 @@ function readBarrier(cx: Lowering, result: Loc): void {
   m.branchCmp('eq', true, 'R0', 'R2', gc);
   // no_gc_block: count + 1, *next = ref, next += 4.
   m.loadSlot('R2', result, false);
-  refCountAddress(cx, 'R1', 'R2');
+  refCountAddress(cx, V31_BARRIERS, 'R1', 'R2');
   m.load('R0', 'R1', 0, 8);
   m.addImm('R0', 'R0', 1);
   m.store('R1', 0, 'R0', 8);
@@ -173,7 +195,7 @@ type Cell = { readonly base: 'R0' | 'vmctx'; readonly disp: number };
  * The DRC write barrier storing the ref at `value` to the cell `address` computes (it may clobber
  * R0, R1 and R2).
  */
-function writeBarrier(cx: Lowering, value: Loc, address: () => Cell): void {
+function writeBarrier(cx: Lowering, b: DrcBarriers, value: Loc, address: () => Cell): void {
   const { m } = cx;
   const v = cx.values;
   const checkOld = m.newLabel();
@@ -182,7 +204,7 @@ function writeBarrier(cx: Lowering, value: Loc, address: () => Cell): void {
   // inc_ref_block for the new value (before anything is stored, as v31 orders it).
   m.loadSlot('R1', value, false);
   branchIfNullOrI31(cx, 'R1', 'R2', checkOld);
-  refCountAddress(cx, 'R2', 'R1');
+  refCountAddress(cx, b, 'R2', 'R1');
   m.load('R0', 'R2', 0, 8);
   if (!mutated('v31-write-barrier-no-incref')) m.addImm('R0', 'R0', 1);
   m.store('R2', 0, 'R0', 8);
@@ -193,19 +215,33 @@ function writeBarrier(cx: Lowering, value: Loc, address: () => Cell): void {
   m.store(cell.base, cell.disp, 'R1', 4);
   branchIfNullOrI31(cx, 'R2', 'R1', done);
   // dec_ref_block: R0 ← &old.ref_count, R1 ← count − 1.
-  refCountAddress(cx, 'R0', 'R2');
+  refCountAddress(cx, b, 'R0', 'R2');
   m.load('R1', 'R0', 0, 8);
   m.addImm('R1', 'R1', -1);
   m.branchCmp('eq', true, 'R1', 0, drop);
   m.store('R0', 0, 'R1', 8);
   m.jump(done);
   m.bind(drop);
-  libcall31(cx, 'drop_gc_ref', [{ kind: 'reg', reg: 'R2' }], v.h);
+  b.libcall(cx, 'drop_gc_ref', [{ kind: 'reg', reg: 'R2' }], v.h);
   m.bind(done);
 }
 
+const V31_BARRIERS: DrcBarriers = {
+  loadHeapBase: (cx, reg) => cx.m.load(reg, 'vmctx', v31Offsets(cx).vmctxGcHeapBase(), 8),
+  readBarrier,
+  libcall: libcall31,
+};
+
+/**
+ * The lowering of the instructions whose DRC-era code differs from v17's (references in tables
+ * and globals) with era `b`'s barriers.
+ */
+export function lowerDrcRefs(b: DrcBarriers): (cx: Lowering, instr: Instr) => boolean {
+  return (cx, instr) => lowerGcRefs(cx, b, instr);
+}
+
 /** The instructions whose v31 code differs from v17's: references in tables and globals. */
-function lowerV31(cx: Lowering, instr: Instr): boolean {
+function lowerGcRefs(cx: Lowering, b: DrcBarriers, instr: Instr): boolean {
   const { m, module } = cx;
   const v = cx.values;
   switch (instr.op) {
@@ -216,7 +252,7 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       m.load('R0', 'R0', 0, 4);
       const result = v.push('externref');
       m.storeSlot(result, 'R0');
-      readBarrier(cx, result);
+      b.readBarrier(cx, result);
       return true;
     }
     case 'table.set': {
@@ -227,7 +263,7 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       // before the barrier: an out-of-bounds set traps before any count changes. The barrier
       // needs every scratch register for the counts, so it computes the address again after.
       gcRefTableElementAddress(cx, instr.table, index);
-      writeBarrier(cx, value, () => {
+      writeBarrier(cx, b, value, () => {
         gcRefTableElementAddress(cx, instr.table, index);
         return { base: 'R0', disp: 0 };
       });
@@ -239,13 +275,13 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       m.load('R0', loc.reg, loc.disp, 4);
       const result = v.push('externref');
       m.storeSlot(result, 'R0');
-      readBarrier(cx, result);
+      b.readBarrier(cx, result);
       return true;
     }
     case 'global.set': {
       if (module.globalTypes[instr.global].valType !== 'externref') return false;
       const value = v.pop();
-      writeBarrier(cx, value, (): Cell => {
+      writeBarrier(cx, b, value, (): Cell => {
         const loc = globalLocation(cx, instr.global);
         if (loc.reg === 'vmctx') return { base: 'vmctx', disp: loc.disp };
         m.addImm('R0', 'R1', loc.disp);
@@ -257,7 +293,7 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       if (module.tableTypes[instr.table].elemType !== 'externref') return false;
       const delta = v.pop();
       const init = v.pop();
-      libcall31(cx, 'table_grow_gc_ref', [imm(instr.table), valueArg(delta, false), valueArg(init, false)], v.h);
+      b.libcall(cx, 'table_grow_gc_ref', [imm(instr.table), valueArg(delta, false), valueArg(init, false)], v.h);
       m.storeReturn(v.push('i32'));
       return true;
     }
@@ -266,7 +302,7 @@ function lowerV31(cx: Lowering, instr: Instr): boolean {
       const len = v.pop();
       const value = v.pop();
       const dst = v.pop();
-      libcall31(cx, 'table_fill_gc_ref', [imm(instr.table), valueArg(dst, false), valueArg(value, false), valueArg(len, false)], v.h);
+      b.libcall(cx, 'table_fill_gc_ref', [imm(instr.table), valueArg(dst, false), valueArg(value, false), valueArg(len, false)], v.h);
       return true;
     }
     default:
@@ -281,6 +317,6 @@ export const V31_CODEGEN: CodegenEra = Object.freeze({
   stackLimit: { vmctxOffset: 8, limitOffset: VMStoreContextLayout.stackLimit },
   funcRef: { wasmCall: V31FuncRefLayout.wasmCall, vmctx: V31FuncRefLayout.vmctx, typeIndex: V31FuncRefLayout.typeIndex },
   builtinIndex: v31Builtin,
-  lowerInstruction: lowerV31,
+  lowerInstruction: lowerDrcRefs(V31_BARRIERS),
   userStackMaps: true,
 });

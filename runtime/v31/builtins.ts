@@ -11,13 +11,15 @@
  * GC-proposal helpers, fuel and epochs, which v31 code from stackscope never calls) trap with
  * UnsupportedBuiltin naming the builtin.
  */
-import { V31_BUILTINS, type V31Builtin } from '../../compiler/v31/builtins.ts';
+import { V31_BUILTINS } from '../../compiler/v31/builtins.ts';
 import { isI31 } from '../../gc/drc/heap.ts';
 import { RuntimeError, WasmTrap } from '../errors.ts';
 import type { V31Instance } from './instance.ts';
 import type { V31Store } from './store.ts';
+import type { DrcStore } from './drc-store.ts';
 
-type Impl = (store: V31Store, inst: V31Instance, args: bigint[]) => bigint | void;
+/** A builtin's implementation: the store, the calling instance, the raw arguments (vmctx first). */
+export type BuiltinImpl<S extends DrcStore = DrcStore> = (store: S, inst: V31Instance, args: bigint[]) => bigint | void;
 
 const USIZE_MAX = (1n << 64n) - 1n;
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
@@ -41,7 +43,8 @@ function table(inst: V31Instance, index: number) {
   return t;
 }
 
-const IMPLS: Readonly<Record<string, Impl>> = {
+/** The builtins both DRC eras implement the same way, by name. */
+export const DRC_BUILTIN_IMPLS: Readonly<Record<string, BuiltinImpl>> = {
   memory32_grow(_s, inst, [, delta, index]) {
     const old = memory(inst, u32(index)).grow(delta);
     return old < 0 ? USIZE_MAX : BigInt(old);
@@ -97,6 +100,10 @@ const IMPLS: Readonly<Record<string, Impl>> = {
   drop_gc_ref(s, _inst, [, val]) {
     s.dropRef(u32(val));
   },
+};
+
+const V31_IMPLS: Readonly<Record<string, BuiltinImpl<V31Store>>> = {
+  ...DRC_BUILTIN_IMPLS,
   // v31 libcalls.rs `gc`: clone the root; clone it again and expose that clone to Wasm (every
   // on-stack ref must be in the activations table during the collection); collect; expose the
   // first clone and return the (non-moving) ref.
@@ -114,21 +121,30 @@ const IMPLS: Readonly<Record<string, Impl>> = {
   },
 };
 
+/** A builtin as the array needs it: its index, name, parameter count and result kind. */
+export interface BuiltinRow {
+  readonly index: number;
+  readonly name: string;
+  readonly params: readonly unknown[];
+  readonly result: string | null;
+}
+
 /**
- * The builtins array of one v31 store: its guest address goes into every VMContext at
- * `vmctx + 16`; entry i is the stub of builtin i.
+ * The builtins array of one store: its guest address goes into every VMContext's builtins field;
+ * entry i is the stub of builtin i (`builtins` in index order), whose implementation is
+ * `impls[name]` (UnsupportedBuiltin when there is none).
  */
-export class V31BuiltinsArray {
+export class DrcBuiltinsArray<S extends DrcStore> {
   readonly address: bigint;
   readonly stubs: readonly bigint[];
 
-  constructor(store: V31Store) {
+  constructor(store: S, builtins: readonly BuiltinRow[], impls: Readonly<Record<string, BuiltinImpl<S>>>) {
     const m = store.machine;
-    this.address = store.heap.alloc(8 * V31_BUILTINS.length, 16);
+    this.address = store.heap.alloc(8 * builtins.length, 16);
     const stubs: bigint[] = [];
-    for (const b of V31_BUILTINS) {
-      const impl = m.addHostFunction(`builtin ${b.name}`, b.params.length + 1, (args) => run(store, b, args));
-      const stub = store.trampolines.builtinStub(b.name, impl);
+    for (const b of builtins) {
+      const impl = m.addHostFunction(`builtin ${b.name}`, b.params.length + 1, (args) => run(store, b, impls[b.name], args));
+      const stub = store.trampolines.builtinStub(b.name, impl, store.era.entryRecord);
       m.writeU64(this.address + BigInt(8 * b.index), stub);
       stubs.push(stub);
     }
@@ -136,8 +152,14 @@ export class V31BuiltinsArray {
   }
 }
 
-function run(store: V31Store, b: V31Builtin, args: bigint[]): bigint {
-  const impl = IMPLS[b.name];
+/** wasmtime v31's VMBuiltinFunctionsArray of a V31Store. */
+export class V31BuiltinsArray extends DrcBuiltinsArray<V31Store> {
+  constructor(store: V31Store) {
+    super(store, V31_BUILTINS, V31_IMPLS);
+  }
+}
+
+function run<S extends DrcStore>(store: S, b: BuiltinRow, impl: BuiltinImpl<S> | undefined, args: bigint[]): bigint {
   if (!impl) throw new WasmTrap({ code: 'UnsupportedBuiltin', detail: `unsupported builtin ${b.name}` });
   const inst = store.instances.get(args[0]);
   if (!inst) throw new RuntimeError('builtin', `no instance has its VMContext at 0x${args[0].toString(16)}`);

@@ -4,11 +4,11 @@
  * (defined and host functions, array calls), `V31Table` (funcref tables of tagged VMFuncRef
  * pointers, externref tables of 4-byte VMGcRefs), `V31Global`, and `V31ExternRef`.
  *
- * The VMContext header: magic "core", the store's VMStoreContext, the builtins array, callee
- * null, the epoch counter, `gc_heap_base` (guest address of heap index 0), `gc_heap_bound` (heap
- * bytes), `gc_heap_data` (the VMGcRefActivationsTable), `type_ids` (the u32 signature-id array,
- * indexed by stackscope's signature index as in v17's runtime), `stack_chain` null (no stack
- * switching in v31's subset). Then owned memories (inline VMMemoryDefinitions) and the pointers
+ * The handles serve both DRC-era stores (runtime/v31/drc-store.ts): a V31Store, or a V44Store
+ * (runtime/v44/, which exports them under v44 names). The store writes the VMContext header of
+ * its era (v31: magic, store context, builtins, callee, epoch, gc_heap_base/bound/data, type_ids,
+ * stack_chain; v44: its 48-byte header) and says what its trampolines record; the rest of the
+ * layout has the same region order and element layouts in both eras. Then owned memories (inline VMMemoryDefinitions) and the pointers
  * to them, imported functions (VMFunctionImport: wasm_call, array_call, vmctx), defined tables
  * (VMTableDefinition with a usize `current_elements`), defined globals (16 bytes; a reference in
  * the low 4), and one 32-byte VMFuncRef per escaped function, written at instantiation.
@@ -27,11 +27,9 @@
 import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { describe, numericToRaw } from '../values.ts';
 import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
-import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
-import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
 import {
   V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31MemoryDefinitionLayout,
-  V31TableDefinitionLayout, V31VMOffsets, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
+  V31TableDefinitionLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
 } from '../../compiler/v31/vmoffsets.ts';
 import { isI31 } from '../../gc/drc/heap.ts';
 import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
@@ -42,7 +40,7 @@ import type { Module } from '../module.ts';
 import { placeModuleCode } from '../place.ts';
 import { formatFuncType, funcTypeKey } from '../signatures.ts';
 import { readValRaw, writeValRaw } from '../vm-structs.ts';
-import type { V31Store } from './store.ts';
+import type { DrcStore, DrcVmctxOffsets } from './drc-store.ts';
 
 /** A Wasm value as the v31 API passes it. */
 export type V31Val = number | bigint | V31ExternRef | V31Func | null;
@@ -52,7 +50,7 @@ export class V31ExternRef {
   #raw: number;
 
   /** @internal Wraps a ref whose count this handle now owns. */
-  constructor(readonly store: V31Store, raw: number) {
+  constructor(readonly store: DrcStore, raw: number) {
     this.#raw = raw;
   }
 
@@ -60,7 +58,7 @@ export class V31ExternRef {
    * v31's `ExternRef::new`: a new externref holding `value` (a collection and one retry when the
    * heap is full; GcHeapOutOfMemoryError after that). `destructor` runs once when it is freed.
    */
-  static new(store: V31Store, value: unknown, destructor?: (value: unknown) => void): V31ExternRef {
+  static new(store: DrcStore, value: unknown, destructor?: (value: unknown) => void): V31ExternRef {
     return new V31ExternRef(store, store.allocExternRef(value, destructor));
   }
 
@@ -76,7 +74,7 @@ export class V31ExternRef {
 
   /** The host value. */
   get value(): unknown {
-    return this.store.gcHeap.externRefValue(this.raw);
+    return this.store.externRefValue(this.raw);
   }
 
   /** A second handle with its own count. */
@@ -107,14 +105,14 @@ export class V31ExternRef {
 
 /** What a v31 host function sees of its caller. */
 export interface V31Caller<T = unknown> {
-  readonly store: V31Store<T>;
+  readonly store: DrcStore<T>;
   readonly instance: V31Instance | undefined;
 }
 
 export type V31HostFn<T = unknown> = (caller: V31Caller<T>, ...args: V31Val[]) => V31Val | void;
 
 /** An API value to raw bits (refs: their raw ref; the caller decides who owns a count). */
-function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint {
+function toRaw(store: DrcStore, type: ValType, v: V31Val, where: string): bigint {
   switch (type) {
     case 'i32':
     case 'i64':
@@ -139,7 +137,7 @@ function toRaw(store: V31Store, type: ValType, v: V31Val, where: string): bigint
 }
 
 /** Raw bits to an API value; a non-null, non-i31 externref is cloned into a new handle. */
-function fromRaw(store: V31Store, type: ValType, raw: bigint): V31Val {
+function fromRaw(store: DrcStore, type: ValType, raw: bigint): V31Val {
   switch (type) {
     case 'i32': return Number(BigInt.asIntN(32, raw));
     case 'i64': return BigInt.asIntN(64, raw);
@@ -162,7 +160,7 @@ const isGcRef = (t: ValType): boolean => t === 'externref';
 export class V31Func {
   /** @internal */
   constructor(
-    readonly store: V31Store,
+    readonly store: DrcStore,
     /** Guest address of the function's VMFuncRef. */
     readonly funcRefPointer: bigint,
     readonly type: FuncType,
@@ -175,8 +173,8 @@ export class V31Func {
    * VMArrayCallHostFuncContext ("ACHF") holds its VMFuncRef. Reference arguments are borrowed
    * handles (released after the call); a returned externref is moved to Wasm (exposed).
    */
-  static new<T>(store: V31Store<T>, type: FuncType, fn: V31HostFn<T>): V31Func {
-    const s = store as V31Store;
+  static new<T>(store: DrcStore<T>, type: FuncType, fn: V31HostFn<T>): V31Func {
+    const s = store as DrcStore;
     if (type.results.length > 1) throw new RuntimeError('V31Func.new', 'at most one result is supported');
     const m = s.machine;
     const name = fn.name || 'host';
@@ -193,7 +191,7 @@ export class V31Func {
       }
       if (type.results.length === 1) writeValRaw(m, values, 0, resultToWasm(s, type.results[0], result, `host function ${name}`));
     });
-    const wasmCall = s.trampolines.wasmToArray(type, arrayHost, name);
+    const wasmCall = s.trampolines.wasmToArray(type, arrayHost, name, s.era.entryRecord);
     m.writeU32(ctx + BigInt(V31ArrayCallHostFuncContextLayout.magic), VM_ARRAY_CALL_HOST_FUNC_MAGIC);
     const funcRef = ctx + BigInt(V31ArrayCallHostFuncContextLayout.funcRef);
     writeV31FuncRef(s, funcRef, { arrayCall: arrayHost, wasmCall, typeIndex: s.signatures.idOf(type), vmctx: ctx });
@@ -256,7 +254,7 @@ export class V31Func {
 }
 
 /** A host function's result to raw bits: an externref handle is moved to Wasm (exposed). */
-function resultToWasm(s: V31Store, t: ValType, result: V31Val | void, where: string): bigint {
+function resultToWasm(s: DrcStore, t: ValType, result: V31Val | void, where: string): bigint {
   const v = result === undefined ? null : result;
   if ((t === 'i32' || t === 'i64') && v === null) throw new RuntimeError(where, `returned nothing, ${t} expected`);
   const raw = toRaw(s, t, v, where);
@@ -268,7 +266,7 @@ function resultToWasm(s: V31Store, t: ValType, result: V31Val | void, where: str
 }
 
 /** Writes a 32-byte v31 VMFuncRef. */
-function writeV31FuncRef(s: V31Store, at: bigint, f: { arrayCall: bigint; wasmCall: bigint; typeIndex: number; vmctx: bigint }): void {
+function writeV31FuncRef(s: DrcStore, at: bigint, f: { arrayCall: bigint; wasmCall: bigint; typeIndex: number; vmctx: bigint }): void {
   const m = s.machine;
   m.writeU64(at + BigInt(V31FuncRefLayout.arrayCall), f.arrayCall);
   m.writeU64(at + BigInt(V31FuncRefLayout.wasmCall), f.wasmCall);
@@ -286,7 +284,7 @@ export class V31Table {
   #region: Region;
   #size: number;
 
-  constructor(readonly store: V31Store, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint) {
+  constructor(readonly store: DrcStore, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint) {
     this.elementSize = elemType === 'externref' ? 4 : 8;
     this.#size = size;
     this.#region = this.#map(Math.max(size, 1));
@@ -391,7 +389,7 @@ export class V31Table {
 
 /** A global of a v31 instance: its VMGlobalDefinition (a reference in the low 4 bytes). */
 export class V31Global {
-  constructor(readonly store: V31Store, readonly type: GlobalType, readonly address: bigint) {}
+  constructor(readonly store: DrcStore, readonly type: GlobalType, readonly address: bigint) {}
 
   private raw(): bigint {
     const m = this.store.machine;
@@ -412,7 +410,7 @@ export class V31Global {
   }
 }
 
-function writeGlobal(s: V31Store, type: GlobalType, address: bigint, raw: bigint): void {
+function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint): void {
   const m = s.machine;
   if (type.valType !== 'externref') {
     m.writeU64(address + 8n, 0n);
@@ -435,7 +433,7 @@ export interface V31InstanceOptions {
 }
 
 /** The linker's resolver for `symbols`: each name to its host function's wasm_call entry. */
-function symbolResolver(store: V31Store, symbols: Readonly<Record<string, V31Func>>): (name: string) => bigint | undefined {
+function symbolResolver(store: DrcStore, symbols: Readonly<Record<string, V31Func>>): (name: string) => bigint | undefined {
   for (const [name, f] of Object.entries(symbols)) {
     if (!(f instanceof V31Func) || f.store !== store) throw new InstantiationError(`symbol ${name}`, 'must be a V31Func of this store');
     if (!f.host) throw new InstantiationError(`symbol ${name}`, 'only host functions (V31Func.new) can be called by name: a Wasm function needs its own vmctx, which a direct call does not pass');
@@ -448,7 +446,7 @@ function symbolResolver(store: V31Store, symbols: Readonly<Record<string, V31Fun
 
 /** A module instantiated in a v31 store. */
 export class V31Instance {
-  readonly offsets: V31VMOffsets;
+  readonly offsets: DrcVmctxOffsets;
   /** Guest address of the VMContext. */
   readonly address: bigint;
   readonly tables: V31Table[] = [];
@@ -463,7 +461,7 @@ export class V31Instance {
   readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
   readonly #imports: V31Func[];
 
-  private constructor(readonly store: V31Store, readonly module: Module, imports: readonly V31Func[], options: V31InstanceOptions) {
+  private constructor(readonly store: DrcStore, readonly module: Module, imports: readonly V31Func[], options: V31InstanceOptions) {
     const s = store;
     s.assertOpen();
     const wasm = module.wasm;
@@ -486,9 +484,9 @@ export class V31Instance {
     }
     this.#code = wasm.functions.map((fn, i) => ({
       wasmCall: placed!.functionAddresses[i],
-      arrayCall: fn.type.results.length <= 1 ? s.trampolines.arrayToWasm(fn.type, placed!.functionAddresses[i], `${module.name ?? 'module'}!${fn.index}`, 'v31') : 0n,
+      arrayCall: fn.type.results.length <= 1 ? s.trampolines.arrayToWasm(fn.type, placed!.functionAddresses[i], `${module.name ?? 'module'}!${fn.index}`, s.era.entryRecord) : 0n,
     }));
-    this.offsets = v31OffsetsFor(wasm);
+    this.offsets = s.era.offsetsFor(wasm);
     this.address = s.heap.alloc(Math.max(this.offsets.size, 16), 16);
     this.#typeIds = wasm.types.map((t) => s.signatures.idOf(t));
     s.instances.set(this.address, this);
@@ -507,7 +505,7 @@ export class V31Instance {
    * places the code once per store (linking `options.symbols`), writes the VMContext, applies
    * segments, runs the start function.
    */
-  static create(store: V31Store, module: Module, imports: readonly V31Func[] = [], options: V31InstanceOptions = {}): V31Instance {
+  static create(store: DrcStore, module: Module, imports: readonly V31Func[] = [], options: V31InstanceOptions = {}): V31Instance {
     const inst = new V31Instance(store, module, imports, options);
     inst.#initializeSegments();
     if (module.wasm.start !== null) inst.func(module.wasm.start).call();
@@ -530,16 +528,7 @@ export class V31Instance {
     const sigs = this.module.code.signatures;
     const typeIds = s.heap.alloc(Math.max(4 * sigs.length, 4), 16);
     sigs.forEach((t, i) => m.writeU32(typeIds + BigInt(4 * i), this.#typeIds[t]));
-    m.writeU32(this.#at(o.vmctxMagic()), VMCONTEXT_MAGIC);
-    m.writeU64(this.#at(o.vmctxStoreContext()), s.storeContext);
-    m.writeU64(this.#at(o.vmctxBuiltinFunctions()), s.builtins.address);
-    m.writeU64(this.#at(o.vmctxCallee()), 0n);
-    m.writeU64(this.#at(o.vmctxEpochPtr()), s.epochAddress);
-    m.writeU64(this.#at(o.vmctxGcHeapBase()), s.gcHeap.base);
-    m.writeU64(this.#at(o.vmctxGcHeapBound()), BigInt(s.gcHeap.capacity));
-    m.writeU64(this.#at(o.vmctxGcHeapData()), s.gcHeap.activations.address);
-    m.writeU64(this.#at(o.vmctxTypeIdsArray()), typeIds);
-    m.writeU64(this.#at(o.vmctxStackChain()), 0n);
+    s.era.writeVmctxHeader(this.address, o, typeIds);
     this.#imports.forEach((f, i) => {
       const base = this.#at(o.element('imported_functions', i));
       m.writeU64(base + BigInt(V31FunctionImportLayout.wasmCall), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.wasmCall)));

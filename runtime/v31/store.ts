@@ -19,7 +19,13 @@
  * into the store (even collect) without meeting a half-swept activations table.
  */
 import { hex, StackscopeError } from '../../isa/error.ts';
-import { VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
+import { V31VMOffsets, VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
+import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
+import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
+import type { DrcStore, DrcStoreEra } from './drc-store.ts';
+import { ExternRefDestructors } from './destructors.ts';
+
+export { V31DestructorError } from './destructors.ts';
 import { DrcHeap, isI31, type FreedGcObject } from '../../gc/drc/heap.ts';
 import { UserStackMapRegistry } from '../../gc/drc/user-stackmap-registry.ts';
 import { V31Collector, type DrcExplanation } from '../../gc/drc/v31-collector.ts';
@@ -55,14 +61,6 @@ export class GcHeapOutOfMemoryError extends StackscopeError {
   }
 }
 
-/** A destructor that threw; the collection or drop that ran it completed first. */
-export class V31DestructorError extends StackscopeError {
-  override name = 'V31DestructorError';
-  constructor(readonly failures: readonly unknown[]) {
-    super(`${failures.length} externref destructor(s) threw: ${failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ')}`, { cause: failures[0] });
-  }
-}
-
 /** What one collection of a v31 store did (and, when asked, its account). */
 export interface V31GcReport extends DrcCollectionReport {
   reason: 'store-gc' | 'gc-builtin' | 'before-entering-wasm' | 'heap-full';
@@ -90,7 +88,9 @@ export interface V31StoreOptions<T> {
  * A v31 store. Create with `V31Store.create(engine)` for an engine whose profile is v31; modules
  * are instantiated with `V31Instance.create`.
  */
-export class V31Store<T = unknown> {
+export class V31Store<T = unknown> implements DrcStore<T> {
+  /** v31's VMContext header and entry record (runtime/v31/drc-store.ts). */
+  readonly era: DrcStoreEra;
   readonly engine: Engine;
   readonly machine: Machine;
   data: T | undefined;
@@ -120,10 +120,7 @@ export class V31Store<T = unknown> {
   readonly #options: V31StoreOptions<T>;
   /** Saved VMStoreContext triples of the entries in progress, oldest first. */
   readonly #saved: V31ActivationTriple[] = [];
-  /** Destructors by the heap index of their externref. */
-  readonly #destructors = new Map<number, (value: unknown) => void>();
-  readonly #pending: { value: unknown; destructor: (value: unknown) => void }[] = [];
-  #runningDestructors = false;
+  readonly #destructors = new ExternRefDestructors();
   #collecting = false;
   #closed = false;
   readonly maxWasmStack: number;
@@ -144,7 +141,7 @@ export class V31Store<T = unknown> {
     this.gcHeap = new DrcHeap(machine, {
       ...(options.gcHeapCapacity !== undefined ? { capacity: options.gcHeapCapacity } : {}),
       ...(options.activationsTableSlots !== undefined ? { chunkSlots: options.activationsTableSlots } : {}),
-      onFree: (freed) => this.#freed(freed),
+      onFree: (freed: FreedGcObject) => this.#destructors.freed(freed.ref, freed.hostValue),
     });
     this.collector = new V31Collector({
       machine, heap: this.gcHeap, registry: this.stackMaps, storeContext: this.storeContext,
@@ -152,6 +149,12 @@ export class V31Store<T = unknown> {
       olderActivations: () => this.#olderActivations(),
     });
     this.trampolines = new Trampolines(machine);
+    this.era = {
+      name: 'v31',
+      entryRecord: 'v31',
+      offsetsFor: v31OffsetsFor,
+      writeVmctxHeader: (vmctx, offsets, typeIds) => this.#writeVmctxHeader(vmctx, offsets as V31VMOffsets, typeIds),
+    };
     this.builtins = new V31BuiltinsArray(this);
     const region = machine.map('valraw-stack', 256 * 1024, PROT_READ | PROT_WRITE);
     this.valRaw = { top: region.address + BigInt(region.size), bottom: region.address };
@@ -256,6 +259,31 @@ export class V31Store<T = unknown> {
     return report;
   }
 
+  /**
+   * The v31 header of a VMContext: magic "core", the VMStoreContext, the builtins array, callee
+   * null, the epoch counter, `gc_heap_base`, `gc_heap_bound`, `gc_heap_data` (the activations
+   * table), `type_ids`, `stack_chain` null.
+   */
+  #writeVmctxHeader(vmctx: bigint, o: V31VMOffsets, typeIds: bigint): void {
+    const m = this.machine;
+    const at = (offset: number) => vmctx + BigInt(offset);
+    m.writeU32(at(o.vmctxMagic()), VMCONTEXT_MAGIC);
+    m.writeU64(at(o.vmctxStoreContext()), this.storeContext);
+    m.writeU64(at(o.vmctxBuiltinFunctions()), this.builtins.address);
+    m.writeU64(at(o.vmctxCallee()), 0n);
+    m.writeU64(at(o.vmctxEpochPtr()), this.epochAddress);
+    m.writeU64(at(o.vmctxGcHeapBase()), this.gcHeap.base);
+    m.writeU64(at(o.vmctxGcHeapBound()), BigInt(this.gcHeap.capacity));
+    m.writeU64(at(o.vmctxGcHeapData()), this.gcHeap.activations.address);
+    m.writeU64(at(o.vmctxTypeIdsArray()), typeIds);
+    m.writeU64(at(o.vmctxStackChain()), 0n);
+  }
+
+  /** The host value of a live externref. */
+  externRefValue(raw: number): unknown {
+    return this.gcHeap.externRefValue(raw);
+  }
+
   /** @internal The V31Func of a VMFuncRef pointer of this store. */
   funcAt(ptr: bigint): V31Func {
     const f = this.funcs.get(ptr);
@@ -265,29 +293,7 @@ export class V31Store<T = unknown> {
 
   /** @internal Runs the destructors of objects freed so far (not re-entrantly). */
   runDestructors(): void {
-    if (this.#runningDestructors) return;
-    this.#runningDestructors = true;
-    const failures: unknown[] = [];
-    try {
-      for (let d = this.#pending.shift(); d; d = this.#pending.shift()) {
-        try {
-          d.destructor(d.value);
-        } catch (e) {
-          failures.push(e);
-        }
-      }
-    } finally {
-      this.#runningDestructors = false;
-    }
-    if (failures.length) throw new V31DestructorError(failures);
-  }
-
-  #freed(freed: FreedGcObject): void {
-    const destructor = this.#destructors.get(freed.ref);
-    if (destructor) {
-      this.#destructors.delete(freed.ref);
-      this.#pending.push({ value: freed.hostValue, destructor });
-    }
+    this.#destructors.run();
   }
 
   /** @internal Records where `module`'s code was placed and registers its user stack maps. */
@@ -359,11 +365,7 @@ export class V31Store<T = unknown> {
     if (this.#saved.length > 0) throw new RuntimeError('V31Store.close', 'called while Wasm is running in this store');
     this.#closed = true;
     try {
-      for (const [ref, destructor] of this.#destructors) {
-        this.#pending.push({ value: this.gcHeap.isLive(ref) ? this.gcHeap.externRefValue(ref) : undefined, destructor });
-      }
-      this.#destructors.clear();
-      this.runDestructors();
+      this.#destructors.runAll((ref) => (this.gcHeap.isLive(ref) ? this.gcHeap.externRefValue(ref) : undefined));
     } finally {
       this.machine.close();
     }

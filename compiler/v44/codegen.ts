@@ -1,0 +1,123 @@
+/**
+ * v44 code generation: the shared lowering (compiler/lowering/) with wasmtime v44.0.0's
+ * VMContext layout, builtin indices and DRC barriers, and typed user stack maps.
+ *
+ * What differs from v31 (compiler/v31/codegen.ts), each from v44.0.0's sources:
+ * - **Layout** (`V44VMOffsets`, v44's vmoffsets.rs): the 48-byte header (builtins at vmctx+16,
+ *   `gc_heap_data` at +32, `type_ids` at +40), the same region order, VMFunctionImport and
+ *   VMFuncRef unchanged; the prologue's stack limit is VMStoreContext.stack_limit (vmctx+8 → +24).
+ * - **The GC heap's base** is no longer in the VMContext: v44 keeps the heap's
+ *   VMMemoryDefinition in VMStoreContext (crates/cranelift/src/func_environ/gc/enabled.rs
+ *   `get_gc_heap_base_global`: a load of `vmstore_context_gc_heap_base`, +32, through the store
+ *   context pointer at vmctx+8).
+ * - **Read barrier** (crates/cranelift/src/func_environ/gc/enabled/drc.rs
+ *   `translate_read_gc_reference`, table.get and global.get of externrefs): no activations table
+ *   and no libcall. Null or i31 → done; load the header's reserved bits (the kind word, +0); the
+ *   in-list bit (1 << 1) set → done; else `push_onto_over_approximated_stack_roots`: load the list
+ *   head cell's address from vmctx `gc_heap_data`, load the old head (u32), store it as the
+ *   object's `next_over_approximated_stack_root` (+16), store the reserved bits with the in-list
+ *   bit set, add one to the u64 ref count (+8), store the object as the new head.
+ * - **Write barrier** (`translate_write_gc_reference`): v31's sequence unchanged (increment the new
+ *   value, store, decrement the old one and call `drop_gc_ref` when it would reach 0), with v44's
+ *   heap base.
+ * - **Builtins** by v44's indices (compiler/v44/builtins.ts): `memory32_grow` is v44's
+ *   `memory_grow` (same arguments); `drop_gc_ref` 25, `table_grow_gc_ref` 36, `table_fill_gc_ref` 37.
+ * - One deliberate difference, as in v31's generator: no bounds check against the heap's
+ *   `current_length` (`prepare_gc_ref_access`); the heap refuses foreign indices at GC time.
+ */
+import { CodegenError, type Loc } from '../codegen/common.ts';
+import type { BuiltinName } from '../builtins.ts';
+import type { WasmModule } from '../frontend/module.ts';
+import type { Lowering } from '../lowering/context.ts';
+import type { CodegenEra } from '../lowering/era.ts';
+import { branchIfNullOrI31, lowerDrcRefs, TaggedLoweringOffsets, type DrcBarriers } from '../v31/codegen.ts';
+import { v44BuiltinIndex } from './builtins.ts';
+import { V44DrcHeaderBits, V44DrcHeaderLayout } from './gc-layout.ts';
+import { V44FuncRefLayout, V44StoreContextLayout, V44VMOffsets } from './vmoffsets.ts';
+
+/** The v44 VMOffsets of a front-end module (tags counted when the module declares them). */
+export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
+  const c = module.counts;
+  return new V44VMOffsets({
+    numImportedFunctions: c.numImportedFunctions,
+    numImportedTables: c.numImportedTables,
+    numImportedMemories: c.numImportedMemories,
+    numImportedGlobals: c.numImportedGlobals,
+    numImportedTags: 0,
+    numDefinedTables: c.numDefinedTables,
+    numDefinedMemories: c.numDefinedMemories,
+    numOwnedMemories: c.numOwnedMemories,
+    numDefinedGlobals: c.numDefinedGlobals,
+    numDefinedTags: 0,
+    numEscapedFuncs: c.numEscapedFunctions,
+  });
+}
+
+/** The v17 builtin names the shared lowering calls, as v44 names them. */
+const V44_NAMES: Partial<Record<BuiltinName, string>> = { memory32_grow: 'memory_grow' };
+
+function v44Builtin(name: BuiltinName): number {
+  const index = v44BuiltinIndex(V44_NAMES[name] ?? name);
+  if (index === undefined) throw new CodegenError('x64', `v44 has no builtin ${name}`);
+  return index;
+}
+
+/** Emits a call of v44 builtin `name` (by v44's own name). */
+function libcall44(cx: Lowering, name: string, args: Parameters<Lowering['calls']['libcall']>[1], liveHeight: number): void {
+  const index = v44BuiltinIndex(name);
+  if (index === undefined) throw new CodegenError(cx.m.arch, `v44 has no builtin ${name}`);
+  cx.calls.call('libcall', index, liveHeight, () => cx.m.callBuiltin(cx.offsets.vmctxBuiltinFunctions(), index, args));
+}
+
+function v44Offsets(cx: Lowering): V44VMOffsets {
+  return (cx.offsets as TaggedLoweringOffsets<V44VMOffsets>).v31;
+}
+
+/** `reg` ← the GC heap's base: VMStoreContext (vmctx+8) → gc_heap.base (+32). */
+function loadHeapBase(cx: Lowering, reg: 'R0' | 'R1' | 'R2'): void {
+  cx.m.load(reg, 'vmctx', v44Offsets(cx).vmctxStoreContext(), 8);
+  cx.m.load(reg, reg, V44StoreContextLayout.gcHeapBase, 8);
+}
+
+/**
+ * v44's read barrier on the reference just stored at `result` (in R0 as well): link it into the
+ * over-approximated-stack-roots list unless its in-list bit is set (see the file comment).
+ */
+function readBarrier(cx: Lowering, result: Loc): void {
+  const { m } = cx;
+  const o = v44Offsets(cx);
+  const done = m.newLabel();
+  branchIfNullOrI31(cx, 'R0', 'R1', done);
+  // non_null_gc_ref_block: R1 ← the object, R2 ← its reserved bits.
+  loadHeapBase(cx, 'R1');
+  m.addReg('R1', 'R1', 'R0');
+  m.load('R2', 'R1', V44DrcHeaderLayout.header, 4);
+  m.andImm('R0', 'R2', BigInt(V44DrcHeaderBits.inOverApproxList));
+  m.branchCmp('ne', false, 'R0', 0, done);
+  // insert_block: next = *head; obj.next = next; reserved |= bit; count += 1; *head = obj.
+  m.load('R0', 'vmctx', o.vmctxGcHeapData(), 8);
+  m.load('R0', 'R0', 0, 4);
+  m.store('R1', V44DrcHeaderLayout.nextOverApproximatedStackRoot, 'R0', 4);
+  m.orImm('R2', 'R2', BigInt(V44DrcHeaderBits.inOverApproxList));
+  m.store('R1', V44DrcHeaderLayout.header, 'R2', 4);
+  m.load('R0', 'R1', V44DrcHeaderLayout.refCount, 8);
+  m.addImm('R0', 'R0', 1);
+  m.store('R1', V44DrcHeaderLayout.refCount, 'R0', 8);
+  m.load('R2', 'vmctx', o.vmctxGcHeapData(), 8);
+  m.loadSlot('R0', result, false);
+  m.store('R2', 0, 'R0', 4);
+  m.bind(done);
+}
+
+const V44_BARRIERS: DrcBarriers = { loadHeapBase, readBarrier, libcall: libcall44 };
+
+/** wasmtime v44.0.0: v44's layout, builtins, DRC barriers and typed user stack maps. */
+export const V44_CODEGEN: CodegenEra = Object.freeze({
+  name: 'v44',
+  offsetsFor: (module: WasmModule) => new TaggedLoweringOffsets(v44OffsetsFor(module)),
+  stackLimit: { vmctxOffset: 8, limitOffset: V44StoreContextLayout.stackLimit },
+  funcRef: { wasmCall: V44FuncRefLayout.wasmCall, vmctx: V44FuncRefLayout.vmctx, typeIndex: V44FuncRefLayout.typeIndex },
+  builtinIndex: v44Builtin,
+  lowerInstruction: lowerDrcRefs(V44_BARRIERS),
+  userStackMaps: true,
+});

@@ -1,0 +1,29 @@
+/**
+ * wasmtime v44's VMBuiltinFunctionsArray for the v44 store: 58 entries in compiler/v44/builtins.ts
+ * order. Each is a guest stub with a frame of its own (runtime/trampolines.ts `builtinStub`, record
+ * `v44`: its FP into VMStoreContext.last_wasm_exit_trampoline_fp, +48, the return address into
+ * Wasm into +56) that calls the TypeScript implementation through the host gateway.
+ *
+ * The implementations are v31's (runtime/v31/builtins.ts `DRC_BUILTIN_IMPLS`, v44's libcalls.rs
+ * does the same for these), under v44's names: `memory_grow` (v31's `memory32_grow`), and
+ * `drop_gc_ref`, `table_grow_gc_ref` and `table_fill_gc_ref` over the v44 heap. v44's DRC code
+ * calls no `gc` builtin (its read barrier has no slow path); the rest trap with
+ * UnsupportedBuiltin naming the builtin.
+ */
+import { V44_BUILTINS } from '../../compiler/v44/builtins.ts';
+import { DRC_BUILTIN_IMPLS, DrcBuiltinsArray, type BuiltinImpl } from '../v31/builtins.ts';
+import type { V44Store } from './store.ts';
+
+const V44_IMPLS: Readonly<Record<string, BuiltinImpl>> = {
+  ...DRC_BUILTIN_IMPLS,
+  memory_grow: DRC_BUILTIN_IMPLS.memory32_grow,
+};
+
+/** The builtins v44 code from stackscope can call and the v44 store implements. */
+export const V44_IMPLEMENTED_BUILTINS: ReadonlySet<string> = new Set(V44_BUILTINS.map((b) => b.name).filter((n) => n in V44_IMPLS));
+
+export class V44BuiltinsArray extends DrcBuiltinsArray<V44Store> {
+  constructor(store: V44Store) {
+    super(store, V44_BUILTINS, V44_IMPLS);
+  }
+}
