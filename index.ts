@@ -68,9 +68,9 @@ export { PROFILES, PROFILE_NAMES, DEFAULT_PROFILE, profileNamed, type Profile, t
  */
 export * as v31 from './gc/drc/v31-api.ts';
 /**
- * The v44 profile's pieces that exist so far (docs/profiles.md): its layouts (VMContext,
- * VMStoreContext, the stack-switching structs, the DRC header, the builtins) and its GC heap,
- * stack-chain walk and collection with their explanation. A v44 Store does not exist yet.
+ * The v44 profile's pieces (docs/profiles.md): its layouts (VMContext, VMStoreContext, the
+ * stack-switching structs, the DRC header, the builtins) and its GC heap, stack-chain walk and
+ * collection with their explanation. The V44Store is exported below.
  */
 export * as v44 from './gc/drc44/v44-api.ts';
 /** The v31 store and its handles, for an `Engine({ profile: 'v31' })` (runtime/v31/). */
@@ -79,6 +79,10 @@ export {
   type V31GcReport, type V31StoreOptions, type V31Val, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
   openV31Session, externalSymbolsOf, findV31Safepoint, renderV31Frame, V31SafepointSelectError,
 } from './runtime/v31/index.ts';
+/** The v44 store for an `Engine({ profile: 'v44' })` (runtime/v44/); its handles are the DRC-era classes above under v44 names. */
+export {
+  V44Store, V44Instance, V44Func, V44Table, V44Global, V44ExternRef, type V44GcReport, type V44StoreOptions, type V44Val, type V44Caller, type V44HostFn,
+} from './runtime/v44/index.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {
   RunRecorder, renderPage, writePage, replayGc, withRunStackMaps, captureGcState, frameSvg, RUN_RECORD_FORMAT, SnapshotError, ViewerPageError,

@@ -11,6 +11,7 @@ import { Module } from './module.ts';
 import { Store } from './store.ts';
 import { RuntimeError } from './errors.ts';
 import { V31Instance, V31Store } from './v31/index.ts';
+import { V44Instance, V44Store } from './v44/index.ts';
 
 const WAT = '(module (func (export "f") (result i32) i32.const 42))';
 
@@ -48,15 +49,21 @@ for (const arch of ARCHES) {
     await t.throwsAsync(V31Store.create(new Engine({ arch })), { instanceOf: RuntimeError, message: /Store\.create/ });
   });
 
-  test(`${arch}: profile v44 compiles nothing and creates no store yet, and names v44 in the error`, async (t) => {
+  test(`${arch}: profile v44 compiles v44 code that runs in a V44Store, and only there`, async (t) => {
     const engine = new Engine({ arch, profile: 'v44' });
     t.is(engine.profile, PROFILES.v44);
-    const compile = await t.throwsAsync(Module.fromWat(engine, WAT), { instanceOf: ProfileUnsupportedError });
-    t.like(compile, { profile: 'v44', capability: 'codegen' });
-    t.regex(compile!.message, /profile v44: .*v44 code generation/);
-    const store = await t.throwsAsync(Store.create(engine), { instanceOf: ProfileUnsupportedError });
-    t.like(store, { profile: 'v44', capability: 'collector' });
-    t.regex(store!.message, /the v44 store/);
+    const module = await Module.fromWat(engine, WAT);
+    t.truthy(module.code.userStackMaps, 'v44 images carry user stack maps');
+    const refused = await t.throwsAsync(Store.create(engine), { instanceOf: RuntimeError });
+    t.regex(refused!.message, /V44Store\.create/);
+    await t.throwsAsync(V31Store.create(engine), { instanceOf: RuntimeError, message: /V44Store\.create/ });
+    const store = await V44Store.create(engine);
+    try {
+      t.is(V44Instance.create(store, module).getFunc('f').call(), 42);
+    } finally {
+      store.close();
+    }
+    await t.throwsAsync(V44Store.create(new Engine({ arch, profile: 'v31' })), { instanceOf: RuntimeError, message: /V31Store\.create/ });
   });
 }
 
@@ -74,6 +81,8 @@ test('the package root exports the profiles, the v31 pieces and their errors (al
   t.is(typeof root.v44.Drc44Heap, 'function');
   t.is(typeof root.v44.V44Collector, 'function');
   t.is(root.v44.VMContRefLayout.size, 136);
+  t.is(typeof root.V44Store.create, 'function');
+  t.is(root.V44Instance, root.V31Instance, 'the DRC-era handles serve both stores');
   for (const E of [
     root.ProfileUnsupportedError, root.UnknownProfileError, root.FreeListLayoutError, root.FreeListDeallocError, root.HostDataError,
     root.ActivationsTableCorruptError, root.AllocationTooLargeError, root.DrcRefError, root.DrcRootError, root.NoGcScopeError,

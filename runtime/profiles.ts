@@ -23,6 +23,12 @@ export const STORE_RUNTIMES: CapabilityTable<VMContextFamily, StoreKind> = {
   missing: {},
 };
 
+/** Whether `profile`'s stores are a DRC era's (V31Store or V44Store: the handles of runtime/v31/instance.ts). */
+export function isDrcProfile(profile: Profile): boolean {
+  const kind = storeKindIfAny(profile);
+  return kind === 'v31' || kind === 'v44';
+}
+
 /** The store kind of `profile`, or undefined when the runtime has none yet. */
 export function storeKindIfAny(profile: Profile): StoreKind | undefined {
   return hasImplementation(profile, STORE_RUNTIMES) ? storeKindOf(profile) : undefined;

@@ -19,7 +19,8 @@ bit 0 rightmost, and the frame slots its set bits cover).
 --json prints a summary: functions (index, symbol, name, offset, size, frame size), traps and
 stack maps. Exit code 2 with a located message when the module is invalid or unsupported.
 --profile v17|v31|v44 is the wasmtime era to compile for (default v17; docs/profiles.md): v31 and
-v44 code generation do not exist yet, so --profile v31|v44 is a ProfileUnsupportedError (exit 2).
+v44 images have 32-bit VMGcRefs, their era's DRC barriers and builtin indices, and typed user
+stack maps (.stackscope.usermaps) instead of v17's bitmaps.
 --regalloc chooses where values live: none (default) gives every value its own stack slot;
 linear-scan keeps them in registers and spills references to slots around each call they
 survive (the listing marks each spill and reload).`;

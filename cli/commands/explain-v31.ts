@@ -63,7 +63,7 @@ export async function explainV31(args: ParsedArgs, input: { file: string; bytes:
     const where = s.callAddress !== undefined ? `the call at ${hex(s.callAddress)}` : `the return address ${hex(s.returnAddress)}`;
     if (json) {
       out.json({
-        arch: session.arch, module: input.file, profile: 'v31', at, nth,
+        arch: session.arch, module: input.file, profile: profile.name, at, nth,
         safepoint: { call: s.callAddress === undefined ? null : hex(s.callAddress), return: hex(s.returnAddress), function: s.functionName, funcIndex: s.funcIndex, frameSize: s.map.frameSize },
         frame: {
           fp: hex(found.fp), sp: hex(found.sp),
@@ -71,7 +71,7 @@ export async function explainV31(args: ParsedArgs, input: { file: string; bytes:
         },
       });
     } else {
-      out.text(`${input.file} on ${session.arch} (profile v31): safepoint ${nth} of --at ${at}, ${where} in ${s.functionName} (function ${s.funcIndex})`);
+      out.text(`${input.file} on ${session.arch} (profile ${profile.name}): safepoint ${nth} of --at ${at}, ${where} in ${s.functionName} (function ${s.funcIndex})`);
       for (const line of renderV31Frame(found)) out.text(line);
     }
     return 0;

@@ -1,5 +1,5 @@
 import { profileFlag } from '../profile.ts';
-import { storeKindIfAny } from '../../runtime/profiles.ts';
+import { isDrcProfile } from '../../runtime/profiles.ts';
 import { explainV31 } from './explain-v31.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { basename } from 'node:path';
@@ -42,8 +42,8 @@ nothing and returns zero or null (listed in the output).
 --html FILE also writes the whole run as a page (see 'stackscope run --help') that opens at
 this safepoint; --arch both (with --html) explains on x64 and AArch64 and pages both.
 
---profile v31 (with --invoke) runs the module in a v31 store and shows the frame as v31 sees
-it: each word from FP+8 down to SP with the typed user-stack-map entries in it (4-byte refs)
+--profile v31|v44 (with --invoke) runs the module in a v31 or v44 store and shows the frame as
+that era sees it: each word from FP+8 down to SP with the typed user-stack-map entries in it (4-byte refs)
 and the GC object each names; --html and example drivers are v17 only.
 
 Exit codes: 0 frame shown; 1 the program trapped before reaching it; 2 usage or input error,
@@ -67,8 +67,8 @@ export async function explainCommand(argv: string[], out: Output): Promise<numbe
   const html = await HtmlPage.fromArgs(args, 'explain');
   const { file, driver } = resolveModulePath(args.positionals[0], 'explain');
   const json = args.flags.has('json');
-  if (storeKindIfAny(profile) === 'v31') {
-    if (driver && !invoke) throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to explain ${file} with --profile v31`, 'explain');
+  if (isDrcProfile(profile)) {
+    if (driver && !invoke) throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to explain ${file} with --profile ${profile.name}`, 'explain');
     if (arches.length > 1) throw new UsageError('--arch both needs --html, which is v17 only', 'explain');
     return explainV31(args, { file, bytes: readInput(file, 'explain') }, invoke, at, nth, json, out, profile);
   }

@@ -6,13 +6,12 @@
  */
 import { hex } from '../../isa/error.ts';
 import { describeValue } from '../../gc/collector.ts';
-import { drcExplanationToJson, renderDrcExplanation, type DrcExplanation } from '../../gc/drc/v31-collector.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { HostImportError, InvokeArgError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
-import { V31Store } from '../../runtime/v31/store.ts';
 import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
-import { chooseV31Invocation, instantiateV31GcAtHost, v31ValText } from '../../runtime/v31/session.ts';
+import { chooseV31Invocation, createDrcStore, instantiateV31GcAtHost, v31ValText, type DrcGcReport } from '../../runtime/v31/session.ts';
+import { isV44Report, renderDrcGc, v31GcJson } from './run-v31.ts';
 import { sessionModule } from '../../runtime/session.ts';
 import type { Arch } from '../../isa/arch.ts';
 import type { Profile } from '../../profiles/profile.ts';
@@ -39,22 +38,24 @@ function show(v: V31Val | undefined): string {
   return v31ValText(v);
 }
 
-/** A collection in a few lines: the headline, each frame with its entries, roots and frees. */
-function summarize(e: DrcExplanation): string[] {
-  const lines = [renderDrcExplanation(e).split('\n')[0]];
+/** A collection in a few lines: the headline, each frame (v44: with its stack) with its entries, roots and frees. */
+function summarize(r: DrcGcReport): string[] {
+  const e = r.explanation!;
+  const lines = [renderDrcGc(r)!.split('\n')[0]];
   for (const f of e.frames) {
     const entries = f.entries.map((en) => `sp+${en.offset}=0x${en.raw.toString(16)}`).join(' ');
-    lines.push(`  a${f.activation} f${f.index}  ${f.functionName ?? '<no map>'}  pc ${hex(f.pc)}  fp ${hex(f.fp)}${f.sp !== undefined ? `  frame ${f.frameSize} bytes  entries: ${entries || 'none'}` : '  (no map)'}`);
+    const stack = 'stack' in f ? `s${f.stack} ` : '';
+    lines.push(`  ${stack}a${f.activation} f${f.index}  ${f.functionName ?? '<no map>'}  pc ${hex(f.pc)}  fp ${hex(f.fp)}${f.sp !== undefined ? `  frame ${f.frameSize} bytes  entries: ${entries || 'none'}` : '  (no map)'}`);
   }
-  lines.push(`roots: {${e.roots.map((r) => `0x${r.toString(16)}`).join(', ')}}`);
-  lines.push(`freed: ${e.freed.length ? e.freed.map((f) => `0x${f.ref.toString(16)} ${describeValue(f.hostValue)}`).join(', ') : 'nothing'}`);
+  lines.push(`roots: {${('roots' in e ? e.roots : r.preciseRoots).map((x) => `0x${x.toString(16)}`).join(', ')}}`);
+  lines.push(`freed: ${r.freed.length ? r.freed.map((f) => `0x${f.ref.toString(16)} ${describeValue(f.hostValue)}`).join(', ') : 'nothing'}`);
   return lines;
 }
 
 /** Runs one `gc --profile v31`; returns the exit code (0 ok, 1 guest trap or failed GC). */
 export async function gcV31(o: V31GcOptions, out: Output, command: string): Promise<number> {
   const { arch, engine, module } = await sessionModule(o.bytes, o.path, { arch: o.arch, profile: o.profile, regalloc: o.regalloc });
-  const store = await V31Store.create(engine);
+  const store = await createDrcStore(engine, []);
   try {
     const prints: string[] = [];
     let session;
@@ -83,11 +84,11 @@ export async function gcV31(o: V31GcOptions, out: Output, command: string): Prom
     const { gcs } = session;
     if (o.json) {
       out.json({
-        module: o.path, arch, profile: 'v31', invoke: o.invoke, args: o.args, atHost: `env.${o.atHost}`,
+        module: o.path, arch, profile: o.profile.name, invoke: o.invoke, args: o.args, atHost: `env.${o.atHost}`,
         result: result === undefined || result instanceof V31Func ? null : result instanceof V31ExternRef ? { externref: `0x${result.raw.toString(16)}`, value: describeValue(result.value) } : typeof result === 'bigint' ? result.toString() : result,
         trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
         prints,
-        gcs: gcs.map((g) => ({ call: g.call, explanation: drcExplanationToJson(g.report.explanation!) })),
+        gcs: gcs.map((g) => ({ call: g.call, explanation: (v31GcJson(g.report, true) as { explanation: unknown }).explanation })),
       });
     } else {
       for (const p of prints) out.text(`print: ${p}`);
@@ -95,9 +96,8 @@ export async function gcV31(o: V31GcOptions, out: Output, command: string): Prom
       if (gcs.length === 0) out.text(`no GC ran: ${o.invoke} never called env.${o.atHost}`);
       for (const g of gcs) {
         out.text('');
-        out.text(`=== GC ${g.call} at env.${o.atHost} (v31: user stack maps, DRC) ===`);
-        const e = g.report.explanation!;
-        for (const line of o.explain ? renderDrcExplanation(e).split('\n') : summarize(e)) out.text(line);
+        out.text(`=== GC ${g.call} at env.${o.atHost} (${o.profile.name}: user stack maps, DRC${isV44Report(g.report) ? ', every stack' : ''}) ===`);
+        for (const line of o.explain ? renderDrcGc(g.report)!.split('\n') : summarize(g.report)) out.text(line);
       }
     }
     for (const a of target.args) if (a instanceof V31ExternRef) a.release();

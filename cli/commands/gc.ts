@@ -1,5 +1,5 @@
 import { profileFlag } from '../profile.ts';
-import { storeKindIfAny } from '../../runtime/profiles.ts';
+import { isDrcProfile } from '../../runtime/profiles.ts';
 import { gcV31 } from './gc-v31.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import type { Profile } from '../../profiles/profile.ts';
@@ -49,7 +49,10 @@ collection at env.FN is the DRC collection of gc/drc — frames found from the V
 typed user-stack-map entries (i32 VMGcRefs at SP offsets), trace and sweep of the activations
 table of u32 refs. Without --explain one line per frame lists its entries; --explain prints the
 full account (activations, every entry with the object's header, the table before and after,
-the frees). --walk, --registry and --html are v17 only.
+the frees). --profile v44 does the same in a v44 store: the collection of gc/drc44 walks every
+stack (the running one, its parents, suspended continuations) and sweeps the over-approximated
+list; frames are labelled s<stack>, and --explain lists the stacks with their kind, role and
+state. --walk, --registry and --html are v17 only.
 
 ARGS: one per parameter of NAME, read as 'stackscope run --invoke' reads them: integers
 (decimal or 0x-hex, may be negative) for i32/i64 (an i32 is signed or unsigned 32-bit; a
@@ -152,8 +155,8 @@ export async function gcCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function runOnArch(options: Options, out: Output, html: HtmlPage | undefined): Promise<number> {
-  if (storeKindIfAny(options.profile) === 'v31') {
-    for (const flag of ['walk', 'registry', 'html']) if (options.parsed.flags.has(flag)) return fail(new UsageError(`--${flag} applies to v17 collections, not --profile v31`, COMMAND), out);
+  if (isDrcProfile(options.profile)) {
+    for (const flag of ['walk', 'registry', 'html']) if (options.parsed.flags.has(flag)) return fail(new UsageError(`--${flag} applies to v17 collections, not --profile ${options.profile.name}`, COMMAND), out);
     try {
       return await gcV31({ ...options, bytes: readInput(options.path, COMMAND) }, out, COMMAND);
     } catch (e) {

@@ -10,8 +10,10 @@ import type { Profile } from '../../profiles/profile.ts';
 import { HostImportError, InvokeArgError, SessionArchError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
 import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
-import { chooseV31Invocation, openV31Session, v31ValText, type V31Session } from '../../runtime/v31/session.ts';
+import { chooseV31Invocation, openV31Session, v31ValText, type DrcGcReport, type V31Session } from '../../runtime/v31/session.ts';
 import type { V31GcReport } from '../../runtime/v31/store.ts';
+import type { V44GcReport } from '../../runtime/v44/store.ts';
+import { drc44ExplanationToJson, renderDrc44Explanation } from '../../gc/drc44/v44-collector.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { UsageError, type ParsedArgs } from '../args.ts';
 import { regallocFor } from '../args.ts';
@@ -29,31 +31,53 @@ function valJsonV31(type: ValType, v: V31Val): { type: ValType; value: string | 
   return { type, value: typeof v === 'bigint' ? v.toString() : v };
 }
 
-/** A v31 collection as JSON: the report's numbers, and the explanation when asked for. */
-export function v31GcJson(r: V31GcReport, explain: boolean): Record<string, unknown> {
+/** Whether a collection report is v44's (it counts the stacks it walked). */
+export function isV44Report(r: DrcGcReport): r is V44GcReport {
+  return 'stacks' in r;
+}
+
+/** A collection's explanation as text (gc/drc's for v31, gc/drc44's for v44). */
+export function renderDrcGc(r: DrcGcReport): string | undefined {
+  if (!r.explanation) return undefined;
+  return isV44Report(r) ? renderDrc44Explanation(r.explanation!) : renderDrcExplanation((r as V31GcReport).explanation!);
+}
+
+const hexRef = (x: number) => `0x${x.toString(16)}`;
+
+/** A v31 or v44 collection as JSON: the report's numbers, and the explanation when asked for. */
+export function v31GcJson(r: DrcGcReport, explain: boolean): Record<string, unknown> {
+  const freed = r.freed.map((f) => ({ ref: hexRef(f.ref), kind: f.kind, size: f.size, ...(f.hostValue !== undefined ? { hostValue: describeValue(f.hostValue) } : {}) }));
+  if (isV44Report(r)) {
+    return {
+      reason: r.reason, stacks: r.stacks, frames: r.frames, preciseRoots: r.preciseRoots.map(hexRef),
+      listBefore: r.listBefore.map(hexRef), kept: r.kept.map(hexRef), unlinked: r.unlinked.map(hexRef), freed,
+      ...(explain && r.explanation ? { explanation: drc44ExplanationToJson(r.explanation) } : {}),
+    };
+  }
   return {
     reason: r.reason,
-    preciseRoots: r.preciseRoots.map((x) => `0x${x.toString(16)}`),
+    preciseRoots: r.preciseRoots.map(hexRef),
     droppedFromChunk: r.droppedFromChunk,
     droppedFromOverApproximated: r.droppedFromOverApproximated,
     allocatedChunk: r.allocatedChunk,
-    freed: r.freed.map((f) => ({ ref: `0x${f.ref.toString(16)}`, kind: f.kind, size: f.size, ...(f.hostValue !== undefined ? { hostValue: describeValue(f.hostValue) } : {}) })),
+    freed,
     ...(explain && r.explanation ? { explanation: drcExplanationToJson(r.explanation) } : {}),
   };
 }
 
 /** Prints each collection's explanation under a numbered heading. */
-export function printV31Explanations(out: Output, gcs: readonly V31GcReport[]): void {
+export function printV31Explanations(out: Output, gcs: readonly DrcGcReport[]): void {
   if (gcs.length === 0) out.text('gc: no collection ran');
   gcs.forEach((r, i) => {
     out.text(`== GC #${i + 1} (${r.reason}) ==`);
-    if (r.explanation) out.text(renderDrcExplanation(r.explanation).replace(/\n$/, ''));
+    const text = renderDrcGc(r);
+    if (text) out.text(text.replace(/\n$/, ''));
   });
 }
 
 /** Opens the v31 session of a command, with the CLI's usage errors. */
 export async function openV31ForCli(args: ParsedArgs, input: { file: string; bytes: Uint8Array }, command: string, profile: Profile, print: (line: string) => void): Promise<V31Session> {
-  for (const flag of NOT_IN_V31) if (args.flags.has(flag)) throw new UsageError(`--${flag} is not available with --profile v31 yet`, command);
+  for (const flag of NOT_IN_V31) if (args.flags.has(flag)) throw new UsageError(`--${flag} is not available with --profile ${profile.name} yet`, command);
   const archFlag = args.flags.get('arch');
   const { budget, timeoutMs } = runLimits(args);
   try {
@@ -97,14 +121,14 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
     const resultType = target?.func.type.results[0];
     if (json) {
       out.json({
-        arch: session.arch, module: session.file, profile: 'v31',
+        arch: session.arch, module: session.file, profile: profile.name,
         invoke: target ? { name: target.name, args: argsJson } : null,
         result: trap || !target || resultType === undefined ? null : valJsonV31(resultType, result),
         instructions: Number(instructions), trap: trap ? describeTrap(trap).json : null, output: printed,
         gcs: session.gcs.map((r) => v31GcJson(r, explainGc)),
       });
     } else {
-      if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile v31); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
+      if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile ${profile.name}); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
       else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${v31ValText(result, resultType)} (${resultType})`}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (explainGc) printV31Explanations(out, session.gcs);

@@ -1,5 +1,5 @@
 import { profileFlag } from '../profile.ts';
-import { storeKindIfAny } from '../../runtime/profiles.ts';
+import { isDrcProfile } from '../../runtime/profiles.ts';
 import { runWasmV31 } from './run-v31.ts';
 import { regallocFor } from '../args.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
@@ -67,9 +67,11 @@ Any other import is an input error (exit 2).
 --profile v17|v31|v44 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). v31
 compiles 32-bit VMGcRefs with v31's DRC barriers and typed user stack maps and runs them in a
 V31Store (GC heap, activations table of u32 refs); --gc-explain then prints gc/drc's
-explanation of each collection. --trace, --html, --cycles and example drivers are v17 only for
-now (a usage error with v31). Until the v44 compiler and store exist, --profile v44 fails with
-ProfileUnsupportedError naming what is missing (exit 2). ELF objects have no profile.
+explanation of each collection. v44 compiles v44's barriers (the over-approximated-list read
+barrier) and runs them in a V44Store (a growable GC heap, the store's stack chain); --gc-explain
+prints gc/drc44's explanation, every frame labelled with the stack it lies on. --trace, --html,
+--cycles and example drivers are v17 only for now (a usage error with v31 and v44). ELF objects
+have no profile.
 
 --regalloc none|linear-scan chooses how a .wat/.wasm module is compiled (docs/stack-maps.md §5):
 none (default) gives every value its own stack slot; linear-scan keeps values in registers and
@@ -302,7 +304,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   const cyclesFlag = cycleFlags(args);
   const cycles = cyclesFlag && { ...cyclesFlag, accumulate: true };
   checkUarchArch(cycles, arch, 'the example runs on');
-  if (storeKindIfAny(profileFlag(args, 'run')) === 'v31') throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to run ${file} with --profile v31`, 'run');
+  if (isDrcProfile(profileFlag(args, 'run'))) throw new UsageError(`an example's driver runs v17 stores; give --invoke NAME to run ${file} with --profile ${profileFlag(args, 'run').name}`, 'run');
   const driver = await loadDriver(driverPath, 'run');
   const bytes = readInput(file, 'run');
   const opened = await openModule(bytes, file, { arch, budget, timeoutMs, ...(cycles ? { cycles } : {}), profile: profileFlag(args, 'run'), regalloc: regallocFor(args, bytes, 'run') });
@@ -347,7 +349,7 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
 
 async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, html: HtmlPage | undefined): Promise<number> {
   const profile = profileFlag(args, 'run');
-  if (storeKindIfAny(profile) === 'v31') return runWasmV31(args, invoke, input, out, profile);
+  if (isDrcProfile(profile)) return runWasmV31(args, invoke, input, out, profile);
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
   const trace = traceFlags(args);

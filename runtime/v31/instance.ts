@@ -8,8 +8,8 @@
  * (runtime/v44/, which exports them under v44 names). The store writes the VMContext header of
  * its era (v31: magic, store context, builtins, callee, epoch, gc_heap_base/bound/data, type_ids,
  * stack_chain; v44: its 48-byte header) and says what its trampolines record; the rest of the
- * layout has the same region order and element layouts in both eras. Then owned memories (inline VMMemoryDefinitions) and the pointers
- * to them, imported functions (VMFunctionImport: wasm_call, array_call, vmctx), defined tables
+ * layout has the same region order and element layouts in both eras. Then owned memories
+ * (inline VMMemoryDefinitions) and the pointers to them, imported functions (VMFunctionImport: wasm_call, array_call, vmctx), defined tables
  * (VMTableDefinition with a usize `current_elements`), defined globals (16 bytes; a reference in
  * the low 4), and one 32-byte VMFuncRef per escaped function, written at instantiation.
  *

@@ -17,7 +17,7 @@ import { describeValue } from '../../gc/collector.ts';
 import { isI31 } from '../../gc/drc/heap.ts';
 import type { HookHandle } from '../../simulator/engine.ts';
 import type { Module } from '../module.ts';
-import type { V31Store } from './store.ts';
+import type { DrcSessionStore } from './session.ts';
 
 /** A selector naming no function with a safepoint, an address with none after it, or a bad nth. */
 export class V31SafepointSelectError extends StackscopeError {
@@ -56,7 +56,7 @@ export interface V31FoundFrame {
 }
 
 /** The module's safepoints once its code is placed in `store`. */
-export function v31Safepoints(store: V31Store, module: Module): V31Safepoint[] {
+export function v31Safepoints(store: DrcSessionStore, module: Module): V31Safepoint[] {
   const placed = store.placed.get(module);
   const maps = module.code.userStackMaps;
   if (!placed || !maps) return [];
@@ -89,7 +89,7 @@ function select(at: string, all: readonly V31Safepoint[], module: Module): V31Sa
 }
 
 /** Reads the frame of the safepoint just reached (the store's machine stopped at it). */
-function readFrame(store: V31Store, module: Module, safepoint: V31Safepoint): V31FoundFrame {
+function readFrame(store: DrcSessionStore, module: Module, safepoint: V31Safepoint): V31FoundFrame {
   const m = store.machine;
   const fp = m.reg(m.arch === 'x64' ? 'rbp' : 'x29');
   const sp = fp - BigInt(safepoint.map.frameSize);
@@ -130,7 +130,7 @@ export interface V31SafepointSearch {
  * instantiated in `store`) that `at` selects — a function's name, export name or index (`#N`),
  * or a code address `0x…` — and keeps its frame. V31SafepointSelectError when nothing matches.
  */
-export function findV31Safepoint(store: V31Store, module: Module, options: { at: string; nth?: number }): V31SafepointSearch {
+export function findV31Safepoint(store: DrcSessionStore, module: Module, options: { at: string; nth?: number }): V31SafepointSearch {
   const nth = options.nth ?? 1;
   if (!Number.isSafeInteger(nth) || nth < 1) throw new V31SafepointSelectError(options.at, `nth must be a positive integer (got ${String(options.nth)})`);
   const all = v31Safepoints(store, module);

@@ -20,6 +20,8 @@ import {
   DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
 import { V31Store, type V31GcReport } from './store.ts';
+import { V44Store, type V44GcReport } from '../v44/store.ts';
+import { storeKindOf } from '../profiles.ts';
 import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
 
 export interface V31SessionOptions {
@@ -32,15 +34,20 @@ export interface V31SessionOptions {
   regalloc?: RegallocMode;
 }
 
+/** A store of a DRC-era session: v31's, or v44's (which has the same handles). */
+export type DrcSessionStore = V31Store | V44Store;
+/** A collection report of either DRC era (a v44 one has `stacks`). */
+export type DrcGcReport = V31GcReport | V44GcReport;
+
 export interface V31Session {
   arch: Arch;
   file: string;
   engine: Engine;
   module: Module;
-  store: V31Store;
+  store: DrcSessionStore;
   instance: V31Instance;
   /** Every collection that ran, explained, in order. */
-  gcs: V31GcReport[];
+  gcs: DrcGcReport[];
 }
 
 /** The text of a v31 API value (as valText for v17 values). */
@@ -53,12 +60,18 @@ export function v31ValText(v: V31Val, type?: ValType): string {
   return String(v);
 }
 
-/** Opens a v31 session; the store is closed again if opening fails. */
+/** A store for `engine` (v31 or v44 by its profile) that explains every collection into `gcs`. */
+export async function createDrcStore(engine: Engine, gcs: DrcGcReport[]): Promise<DrcSessionStore> {
+  const options = { explainCollections: true, onCollection: (r: DrcGcReport) => gcs.push(r) };
+  return storeKindOf(engine.profile) === 'v44' ? V44Store.create(engine, options) : V31Store.create(engine, options);
+}
+
+/** Opens a v31 (or, for a v44 profile, v44) session; the store is closed again if opening fails. */
 export async function openV31Session(bytes: Uint8Array, file: string, o: V31SessionOptions = {}): Promise<V31Session> {
   const print = o.print ?? (() => undefined);
   const { arch, engine, module } = await sessionModule(bytes, file, { ...o, profile: o.profile ?? PROFILES.v31 });
-  const gcs: V31GcReport[] = [];
-  const store = await V31Store.create(engine, { explainCollections: true, onCollection: (r) => gcs.push(r) });
+  const gcs: DrcGcReport[] = [];
+  const store = await createDrcStore(engine, gcs);
   try {
     const refText = (r: V31Val) => (r === null ? 'null' : describeValue((r as V31ExternRef).value));
     const impls: Record<string, (...args: V31Val[]) => V31Val | void> = {
@@ -124,7 +137,7 @@ export function chooseV31Invocation(session: V31Session, invoke?: { name: string
 export interface V31GcAtHost {
   /** 1-based number of the call of the host import. */
   call: number;
-  report: V31GcReport;
+  report: DrcGcReport;
 }
 
 /**
@@ -133,7 +146,7 @@ export interface V31GcAtHost {
  * (i32) -> externref makes "ref N", `env.print` (any parameters) hands its arguments to `print`.
  * HostImportError for any other import.
  */
-export function instantiateV31GcAtHost(store: V31Store, module: Module, o: { atHost: string; print: (args: V31Val[]) => void }): { instance: V31Instance; gcs: V31GcAtHost[] } {
+export function instantiateV31GcAtHost(store: DrcSessionStore, module: Module, o: { atHost: string; print: (args: V31Val[]) => void }): { instance: V31Instance; gcs: V31GcAtHost[] } {
   const gcs: V31GcAtHost[] = [];
   const imports = module.wasm.imports.map((imp) => {
     const where = `import "${imp.module}" "${imp.name}"`;
