@@ -19,6 +19,8 @@
  * before (nothing left to learn) — and reports the next call's cycles. Host samples bracket each call between two
  * calibration runs (a chain of dependent adds), drop samples whose brackets disagree by more
  * than 2 % and take the least median of five runs of consecutive samples (ROBUST_STATISTIC_C).
+ * The host figure is the median of that statistic over every code placement (PLACEMENTS) and
+ * round (ROUNDS) of the harnesses.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -179,25 +181,107 @@ interface HostResult {
 }
 
 /** Runs a harness binary pinned to the last CPU (no migration between samples) where taskset exists; its stdout. */
-export function runPinned(binary: string): string {
-  const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), binary], { encoding: 'utf8' });
-  return pinned.status === 0 ? pinned.stdout : execFileSync(binary, { encoding: 'utf8' });
+export function runPinned(binary: string, args: readonly string[] = []): string {
+  const pinned = spawnSync('taskset', ['-c', String(Math.max(0, availableParallelism() - 1)), binary, ...args], { encoding: 'utf8' });
+  return pinned.status === 0 ? pinned.stdout : execFileSync(binary, args, { encoding: 'utf8' });
 }
 
 /** A harness's JSON lines by name. */
-function runHarness(binary: string): Map<string, HostResult> {
-  return new Map(runPinned(binary).trim().split('\n').map((l) => JSON.parse(l) as HostResult).map((r) => [r.name, r]));
+function runHarness(binary: string, args: readonly string[] = []): HostResult[] {
+  return runPinned(binary, args).trim().split('\n').map((l) => JSON.parse(l) as HostResult);
 }
 
-/** The object of bench/workloads/programs.c, gcc -O2 as bench/timing builds kernels.c. */
-function buildPrograms(dir: string): string {
-  const out = join(dir, 'programs.o');
-  execFileSync('gcc', ['-O2', '-c', '-fno-pic', '-fno-tree-loop-distribute-patterns', '-fno-stack-protector', '-fno-asynchronous-unwind-tables',
-    '-o', out, fileURLToPath(new URL('./workloads/programs.c', import.meta.url))], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return out;
+/** A program's host figure over every placement and round (hostPrograms). */
+interface HostFigure {
+  /** The median over all runs of each run's robust statistic: the figure the model is compared with. */
+  readonly cycles: number;
+  readonly min: number;
+  readonly max: number;
+  /** The median over the rounds at placement 0, where the Machine's loader puts the code (page-aligned text). */
+  readonly atZero: number;
+  readonly runs: number;
+  readonly result: string;
 }
 
-function hostC(dir: string, object: string): Map<string, HostResult> {
+/**
+ * Both harnesses at every placement, ROUNDS times, interleaved (round by round, placement by
+ * placement, C then Wasm), so a slow stretch of the machine touches every placement alike.
+ */
+function hostPrograms(cBinaries: Map<number, string>, wasmBinary: string): Map<string, HostFigure> {
+  const runs = new Map<string, { pad: number; r: HostResult }[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const pad of PLACEMENTS) {
+      for (const r of [...runHarness(cBinaries.get(pad)!), ...runHarness(wasmBinary, [String(pad)])]) {
+        const list = runs.get(r.name) ?? [];
+        list.push({ pad, r });
+        runs.set(r.name, list);
+      }
+    }
+  }
+  const figures = new Map<string, HostFigure>();
+  for (const [name, list] of runs) {
+    const results = new Set(list.map((x) => x.r.result));
+    if (results.size !== 1) throw new Error(`${name}: the host returned ${[...results].join(', ')} in different runs`);
+    const cycles = list.map((x) => x.r.cycles);
+    figures.set(name, {
+      cycles: median(cycles),
+      min: Math.min(...cycles),
+      max: Math.max(...cycles),
+      atZero: median(list.filter((x) => x.pad === 0).map((x) => x.r.cycles)),
+      runs: list.length,
+      result: list[0].r.result,
+    });
+  }
+  return figures;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** gcc's flags for bench/workloads/programs.c, as bench/timing builds kernels.c. */
+const PROGRAM_FLAGS = ['-O2', '-fno-pic', '-fno-tree-loop-distribute-patterns', '-fno-stack-protector', '-fno-asynchronous-unwind-tables'];
+
+/**
+ * Where the host runs the programs' code: its start this many bytes past a 64-byte line. On
+ * this project's Zen 5 host a small loop's speed depends on where it sits: the insertion sort
+ * of `prog_sort` runs at 1.2 or 2.2 cycles per inner iteration by its loop's offset in the line
+ * (and, at some offsets, by the process), the sieve of `prog_primes` varies by 20 %
+ * (docs/cycle-model.md, *Code placement*). The cycle model prices code without regard to where
+ * it sits, so the host figure it is compared with is the median over these placements, each
+ * measured in ROUNDS separate processes, the rounds interleaved.
+ */
+export const PLACEMENTS = [0, 8, 16, 24, 32, 40, 48, 56];
+export const ROUNDS = 3;
+
+/**
+ * bench/workloads/programs.c compiled once to assembly, then assembled as the object the
+ * Machine loads (`object`) and once per placement for the host harness (`placed`): the same
+ * code after `pad` bytes of padding at the 64-byte aligned start of its text section.
+ */
+function buildPrograms(dir: string): { object: string; placed: Map<number, string> } {
+  const asm = join(dir, 'programs.s');
+  execFileSync('gcc', [...PROGRAM_FLAGS, '-S', '-o', asm, fileURLToPath(new URL('./workloads/programs.c', import.meta.url))], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const source = readFileSync(asm, 'utf8');
+  const text = source.indexOf('\t.text\n');
+  if (text < 0) throw new Error('programs.s: gcc wrote no .text section');
+  const object = join(dir, 'programs.o');
+  execFileSync('gcc', ['-c', '-o', object, asm], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const placed = new Map<number, string>();
+  const at = text + '\t.text\n'.length;
+  for (const pad of PLACEMENTS) {
+    const padded = join(dir, `programs-${pad}.s`);
+    writeFileSync(padded, `${source.slice(0, at)}\t.p2align 6\n${pad > 0 ? `\t.skip ${pad}, 0x90\n` : ''}${source.slice(at)}`);
+    const out = join(dir, `programs-${pad}.o`);
+    execFileSync('gcc', ['-c', '-o', out, padded], { stdio: ['ignore', 'ignore', 'pipe'] });
+    placed.set(pad, out);
+  }
+  return { object, placed };
+}
+
+/** One C harness binary per placement, by placement. */
+function hostCBinaries(dir: string, placed: Map<number, string>): Map<number, string> {
   const harness = `${SAMPLER_C}
 ${C_PROGRAMS.map((p) => `extern long ${p}(long);`).join('\n')}
 int main(void) {
@@ -207,9 +291,13 @@ ${C_PROGRAMS.map((p) => `  MEASURE("${p}", ${p}(${SEED}));`).join('\n')}
 `;
   writeFileSync(join(dir, 'c-harness.c'), harness);
   writeFileSync(join(dir, 'calibrate.S'), CALIBRATE_S);
-  const bin = join(dir, 'c-harness');
-  execFileSync('gcc', ['-O2', '-no-pie', '-o', bin, join(dir, 'c-harness.c'), join(dir, 'calibrate.S'), object], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return runHarness(bin);
+  const binaries = new Map<number, string>();
+  for (const [pad, object] of placed) {
+    const bin = join(dir, `c-harness-${pad}`);
+    execFileSync('gcc', ['-O2', '-no-pie', '-o', bin, join(dir, 'c-harness.c'), join(dir, 'calibrate.S'), object], { stdio: ['ignore', 'ignore', 'pipe'] });
+    binaries.set(pad, bin);
+  }
+  return binaries;
 }
 
 /**
@@ -265,7 +353,8 @@ async function compileWasm(wat: string): Promise<{ code: Uint8Array; offset: num
   };
 }
 
-async function hostWasm(dir: string): Promise<Map<string, HostResult>> {
+/** The Wasm harness binary; its argument is the placement (bytes past a 64-byte line the code is copied to). */
+async function hostWasmBinary(dir: string): Promise<string> {
   const programs = await Promise.all(WASM_PROGRAMS.map(async (p) => ({ ...p, ...(await compileWasm(p.wat)) })));
   const bytes = (u: Uint8Array) => `{ ${[...u].join(', ')} }`;
   const harness = `${SAMPLER_C}
@@ -274,13 +363,15 @@ typedef long wasm_fn(void *vmctx, void *caller, long n);
 static unsigned char memory[65536] __attribute__((aligned(4096)));
 static uint64_t limits[16];
 ${programs.map((p, i) => `static const unsigned char code${i}[] = ${bytes(p.code)};`).join('\n')}
+static size_t pad;
 static wasm_fn *load(const unsigned char *code, size_t size, size_t offset) {
   unsigned char *m = mmap(0, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  memcpy(m, code, size);
+  memcpy(m + pad, code, size);
   mprotect(m, size + 4096, PROT_READ | PROT_EXEC);
-  return (wasm_fn *)(m + offset);
+  return (wasm_fn *)(m + pad + offset);
 }
-int main(void) {
+int main(int argc, char **argv) {
+  pad = argc > 1 ? (size_t)atoi(argv[1]) : 0;
 ${programs.map((p, i) => `  {
     static unsigned char vmctx[${p.vmctxSize + 64}] __attribute__((aligned(16)));
     memset(vmctx, 0, sizeof vmctx); memset(memory, 0, sizeof memory); memset(limits, 0, sizeof limits);
@@ -297,7 +388,7 @@ ${programs.map((p, i) => `  {
   writeFileSync(join(dir, 'calibrate.S'), CALIBRATE_S);
   const bin = join(dir, 'wasm-harness');
   execFileSync('gcc', ['-O2', '-no-pie', '-o', bin, join(dir, 'wasm-harness.c'), join(dir, 'calibrate.S')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return runHarness(bin);
+  return bin;
 }
 
 /** The export `run` through the runtime, warm (warmCall), and its result. */
@@ -319,13 +410,15 @@ async function modelWasm(wat: string, arg: number, mode: 'fast' | 'detailed', ua
 export async function benchPrograms(uarch: UarchName): Promise<{ fast: number; detailed: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'stackscope-programs-'));
   try {
-    const object = buildPrograms(dir);
-    const host = [...hostC(dir, object), ...(await hostWasm(dir))];
+    const { object, placed } = buildPrograms(dir);
+    const host = hostPrograms(hostCBinaries(dir, placed), await hostWasmBinary(dir));
     const errors: Record<'fast' | 'detailed', number[]> = { fast: [], detailed: [] };
     for (const [name, h] of host) {
       emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_cycles`, value: h.cycles });
-      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_median`, value: h.median });
-      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_iqr`, value: h.q3 - h.q1 });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_placement_min`, value: h.min });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_placement_max`, value: h.max });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_at_machine_placement`, value: h.atZero });
+      emit({ bench: 'timing', arch: 'x64', metric: `host_${name}_runs`, value: h.runs });
       const wasm = WASM_PROGRAMS.find((p) => p.name === name);
       for (const mode of ['fast', 'detailed'] as const) {
         const r = wasm ? await modelWasm(wasm.wat, wasm.arg, mode, uarch) : await modelC(object, name, mode, uarch);
