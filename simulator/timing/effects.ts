@@ -92,6 +92,13 @@ function x64Effects(form: ParsedForm): Effects {
         write(FLAGS);
         return { reads, writes };
       }
+      if (mn === 'imul' && ops.length === 3) {
+        // `imul r, r/m, imm`: the destination is written only (no chain through it).
+        if (ops[1].kind === 'reg') read(ops[1].regs[0]);
+        if (ops[0].kind === 'reg') write(ops[0].regs[0]);
+        write(FLAGS);
+        return { reads, writes };
+      }
       break;
     case 'cqo':
     case 'cdq':

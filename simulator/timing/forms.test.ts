@@ -89,6 +89,9 @@ test('x64 register effects', (t) => {
   t.deepEqual(fx('x64', 'cmovl rax, rbx'), { reads: ['flags', 'rax', 'rbx'], writes: ['rax'] });
   t.deepEqual(fx('x64', 'xor eax, eax'), { reads: [], writes: ['flags', 'rax'] });
   t.deepEqual(fx('x64', 'div rbx'), { reads: ['rax', 'rbx', 'rdx'], writes: ['flags', 'rax', 'rdx'] });
+  t.deepEqual(fx('x64', 'imul rax, rbx'), { reads: ['rax', 'rbx'], writes: ['flags', 'rax'] });
+  t.deepEqual(fx('x64', 'imul r8, rdx, 7'), { reads: ['rdx'], writes: ['flags', 'r8'] });
+  t.deepEqual(fx('x64', 'imul eax, dword ptr [rdi + 4], 0x9e3779b1'), { reads: ['rdi@'], writes: ['flags', 'rax'] });
   t.deepEqual(fx('x64', 'push rbx'), { reads: ['rbx', 'rsp'], writes: ['rsp^'] });
   t.deepEqual(fx('x64', 'vfmadd231pd ymm0, ymm1, ymm2'), { reads: ['v0+', 'v1', 'v2'], writes: ['v0'] });
   t.deepEqual(fx('x64', 'vaddsd xmm0, xmm1, xmm2'), { reads: ['v1', 'v2'], writes: ['v0'] });
