@@ -274,3 +274,94 @@ for (const arch of ARCHES) {
     f.close();
   });
 }
+
+for (const arch of ARCHES) {
+  test(`${arch}: long folded runs at one stride give the step-by-step walk, whatever breaks the run and wherever`, async (t) => {
+    // V17Cursor counts a run of frames at foldPc whose records lie one stride apart without
+    // waiting on each record's load: every way such a run can end or break, at any frame of
+    // it, must give the reference walk's frames, count and error.
+    const f = await Fixture.create({ arch });
+    const stack = f.m.stack.region;
+    const far = f.m.map('walk-far', 0x10000, PROT_READ | PROT_WRITE, 0x2_0000_0000n);
+    let seed = 0x51ed27;
+    const rand = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const lo = Number(stack.address) + 0x1000;
+    const breaks = ['none', 'self', 'down', 'plus8', 'wider', 'far', 'other-pc', 'entry-sp', 'high-half', 'entry-sp-mid-run'] as const;
+    let folds = 0;
+    for (let round = 0; round < 120; round++) {
+      const kind = breaks[round % breaks.length];
+      const stride = 16 * (1 + rand(4));
+      const frames = 5 + rand(500);
+      const at = rand(frames);
+      let fp = lo + 16 * rand(0x100);
+      const start = fp;
+      const chain: Array<[number, number, number]> = [];
+      for (let i = 0; i < frames; i++) {
+        let next = fp + stride;
+        let pc = FOLD_PC;
+        if (i === at) {
+          if (kind === 'self') next = fp;
+          else if (kind === 'down') next = fp - 16;
+          else if (kind === 'plus8') next = fp + stride + 8;
+          else if (kind === 'wider') next = fp + 2 * stride;
+          else if (kind === 'far') next = Number(far.address) + 16 * rand(0x100);
+          else if (kind === 'high-half') next = fp + stride + 2 ** 32;
+          else if (kind === 'other-pc') pc = 0x1000 + i;
+        }
+        chain.push([fp, next, pc]);
+        if (next <= fp) break;
+        // (After a link with the wrong high half the chain goes on in the stack as if it were right.)
+        fp = kind === 'high-half' && i === at ? fp + stride : next;
+      }
+      const last = chain[chain.length - 1][0];
+      // A far entry SP keeps a link with the wrong high half below it: the walk must follow it (and fail there).
+      const entrySp = kind === 'high-half' ? Number(far.address) + 0x8000 : kind === 'entry-sp' ? chain[at][0] + 16 : kind === 'entry-sp-mid-run' ? chain[at][0] + 8 + 16 * rand(2) : last + 16;
+      for (const [fpAt, next, pc] of chain) {
+        for (const [o, v] of [[0, next], [8, pc]] as const) {
+          const r = f.m.regionAt(BigInt(fpAt + o));
+          if (r && fpAt + o + 8 <= Number(r.address) + r.size) r.data.setBigUint64(fpAt + o - Number(r.address), BigInt(v), true);
+        }
+      }
+      const acts: ActivationTriple[] = [{ exitPc: BigInt(FOLD_PC), exitFp: BigInt(start), entrySp: BigInt(entrySp - (entrySp % 16)) }];
+      const collect = (walk: (visit: (pc: number, fp: number, a: number, index: number) => void) => void) => {
+        const seen: string[] = [];
+        try {
+          walk((pc, fp, a, index) => void seen.push(`${a}/${index} ${pc.toString(16)} ${fp.toString(16)}`));
+        } catch (e) {
+          if (!(e instanceof StackWalkError)) throw e;
+          seen.push(`${e.failure} ${e.activation}/${e.frame} ${e.pc.toString(16)} ${e.fp.toString(16)} ${e.entrySp.toString(16)}`);
+        }
+        return seen;
+      };
+      const full = collect((visit) => referenceWalk(f.m, acts, (pc, fp, a, index) => (visit(pc, fp, a, index), true)));
+      const cursor = new V17Cursor(new MemoryReader(f.m), arch);
+      let folded = 0;
+      const foldedRun = collect((visit) => {
+        cursor.begin(acts[0], 0);
+        cursor.foldPc = FOLD_PC;
+        while (cursor.nextBatch()) {
+          folded += cursor.folded;
+          for (let k = 0; k < cursor.count; k++) visit(cursor.pcs[k], cursor.fps[k], 0, cursor.indexes[k]);
+        }
+      });
+      const isFolded = (line: string) => / 0*ab0 /.test(line) && !/^[a-z-]+ /.test(line);
+      const label = `round ${round}: ${kind} at frame ${at} of ${frames}, stride ${stride}`;
+      t.deepEqual(foldedRun, full.filter((line) => !isFolded(line)), label);
+      t.is(folded, full.filter(isFolded).length, label);
+      folds += folded;
+      for (const [fpAt] of chain) {
+        for (const o of [0, 8]) {
+          const r = f.m.regionAt(BigInt(fpAt + o));
+          if (r && fpAt + o + 8 <= Number(r.address) + r.size) r.data.setBigUint64(fpAt + o - Number(r.address), 0n, true);
+        }
+      }
+    }
+    t.true(folds > 10_000, `${folds} frames folded`);
+    f.close();
+  });
+}
