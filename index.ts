@@ -75,7 +75,7 @@ export * as v31 from './gc/drc/v31-api.ts';
 export * as v44 from './gc/drc44/v44-api.ts';
 /** The v31 store and its handles, for an `Engine({ profile: 'v31' })` (runtime/v31/). */
 export {
-  V31Store, V31Instance, V31Func, V31Table, V31Global, V31ExternRef, GcHeapOutOfMemoryError, V31DestructorError,
+  V31Store, V31Instance, V31Func, V31Table, V31Global, V31ExternRef, newV31Memory, GcHeapOutOfMemoryError, V31DestructorError,
   type V31GcReport, type V31StoreOptions, type V31Val, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
   openV31Session, externalSymbolsOf, findV31Safepoint, renderV31Frame, V31SafepointSelectError,
 } from './runtime/v31/index.ts';

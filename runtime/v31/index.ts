@@ -1,7 +1,7 @@
 /** The v31 store and its handles (docs/profiles.md): what the package root exports for a v31 engine. */
 export { V31Store, GcHeapOutOfMemoryError, V31DestructorError, type V31GcReport, type V31StoreOptions } from './store.ts';
 export {
-  V31Instance, V31Func, V31Table, V31Global, V31ExternRef,
+  V31Instance, V31Func, V31Table, V31Global, V31ExternRef, newV31Memory,
   type V31Val, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
 } from './instance.ts';
 export { V31_IMPLEMENTED_BUILTINS } from './builtins.ts';

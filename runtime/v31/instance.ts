@@ -13,9 +13,18 @@
  * (VMTableDefinition with a usize `current_elements`), defined globals (16 bytes; a reference in
  * the low 4), and one 32-byte VMFuncRef per escaped function, written at instantiation.
  *
- * Imports: functions (host functions made with `V31Func.new`, or another instance's exports).
- * Importing tables, memories and globals is not supported by the v31 store yet
- * (InstantiationError naming the import).
+ * Imports, in the module's import order: functions (host functions made with `V31Func.new`, or
+ * another instance's exports), tables (`V31Table.new`, or an export), memories (`newV31Memory`,
+ * or an export) and globals (`V31Global.new`, or an export), each of this store and matching the
+ * import's type as the spec's import matching says (a table or memory at least as large as the
+ * import's minimum, with a maximum no larger than its maximum; a global of the same type and
+ * mutability). The VMContext then holds v31's import records: VMTableImport (the owner's
+ * VMTableDefinition and vmctx), VMMemoryImport (the owner's VMMemoryDefinition, vmctx and
+ * defined index) and VMGlobalImport (the owner's VMGlobalDefinition), which compiled code reads
+ * through, so both instances see every change. (v44's VMTableImport and VMGlobalImport are 24
+ * bytes, with an index after `from` and `vmctx`; those fields come first in both eras and are
+ * what compiled code reads.) `tables`, `memories` and `globalAddresses` are indexed as the
+ * module indexes them: the imported ones first.
  *
  * External symbols: an image (hand-written or from another toolchain) may call symbols it does
  * not define; `V31InstanceOptions.symbols` names the host functions they are, and the linker
@@ -26,10 +35,10 @@
  */
 import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { describe, numericToRaw } from '../values.ts';
-import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type ValType } from '../../compiler/frontend/module.ts';
+import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
 import {
-  V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31MemoryDefinitionLayout,
-  V31TableDefinitionLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
+  V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31GlobalDefinitionLayout, V31GlobalImportLayout,
+  V31MemoryDefinitionLayout, V31MemoryImportLayout, V31TableDefinitionLayout, V31TableImportLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
 } from '../../compiler/v31/vmoffsets.ts';
 import { isI31 } from '../../gc/drc/heap.ts';
 import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
@@ -284,12 +293,32 @@ export class V31Table {
   #region: Region;
   #size: number;
 
-  constructor(readonly store: DrcStore, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint) {
+  /**
+   * @internal `definition`: where its VMTableDefinition lives (a defined_tables slot of its
+   * instance's VMContext, or a block of the store's heap for a host table); `ownerVmctx`: that
+   * instance's VMContext (0 for a host table), what an importer's VMTableImport records.
+   */
+  constructor(readonly store: DrcStore, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint, readonly ownerVmctx = 0n) {
     this.elementSize = elemType === 'externref' ? 4 : 8;
     this.#size = size;
     this.#region = this.#map(Math.max(size, 1));
     this.#writeDefinition();
     if (elemType === 'funcref') for (let i = 0; i < size; i++) this.#write(i, 1n);
+  }
+
+  /**
+   * A table defined by the host (v31's `Table::new`), `type.min` elements of `init` (an externref
+   * table's elements each take a count of it), to import into instances of this store.
+   */
+  static new(store: DrcStore, type: TableType, init: V31Val = null): V31Table {
+    store.assertOpen();
+    if (type.elemType !== 'funcref' && type.elemType !== 'externref') throw new RuntimeError('V31Table.new', `a table of ${type.elemType} is not supported (funcref or externref)`);
+    if (type.max !== null && type.max < type.min) throw new RuntimeError('V31Table.new', `maximum ${type.max} is below minimum ${type.min}`);
+    const definition = store.heap.alloc(V31TableDefinitionLayout.size, 16);
+    const t = new V31Table(store, type.elemType, type.min, type.max, definition);
+    const raw = toRaw(store, type.elemType, init, 'V31Table.new');
+    if (raw !== 0n) for (let i = 0; i < type.min; i++) t.set(i, raw);
+    return t;
   }
 
   #map(capacity: number): Region {
@@ -389,7 +418,19 @@ export class V31Table {
 
 /** A global of a v31 instance: its VMGlobalDefinition (a reference in the low 4 bytes). */
 export class V31Global {
+  /** @internal `address`: its VMGlobalDefinition (an instance's defined_globals slot, or a host global's block). */
   constructor(readonly store: DrcStore, readonly type: GlobalType, readonly address: bigint) {}
+
+  /**
+   * A global defined by the host (v31's `Global::new`) holding `value` (an externref takes a
+   * count of it), to import into instances of this store.
+   */
+  static new(store: DrcStore, type: GlobalType, value: V31Val): V31Global {
+    store.assertOpen();
+    const address = store.heap.alloc(V31GlobalDefinitionLayout.size, V31GlobalDefinitionLayout.align);
+    writeGlobal(store, type, address, toRaw(store, type.valType, value, 'V31Global.new'));
+    return new V31Global(store, type, address);
+  }
 
   private raw(): bigint {
     const m = this.store.machine;
@@ -427,6 +468,61 @@ function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint
 
 export type V31Extern = V31Func | V31Table | V31Global | LinearMemory;
 
+/** The store, VMContext (0 for the host) and defined index of every memory a v31 store made. */
+const memoryOwners = new WeakMap<LinearMemory, { store: DrcStore; vmctx: bigint; index: number }>();
+
+/**
+ * A linear memory defined by the host (v31's `Memory::new`), to import into instances of this
+ * store: its VMMemoryDefinition in the store's heap, its reservation a Wasm memory trap range.
+ */
+export function newV31Memory(store: DrcStore, type: MemoryType): LinearMemory {
+  store.assertOpen();
+  if (type.shared) throw new RuntimeError('newV31Memory', 'shared memories are not supported');
+  if (type.max !== null && type.max < type.min) throw new RuntimeError('newV31Memory', `maximum ${type.max} is below minimum ${type.min}`);
+  const memory = LinearMemory.create(store.machine, type);
+  memory.writeDefinition(store.heap.alloc(V31MemoryDefinitionLayout.size, 16));
+  store.traps.addMemoryRange(memory.base, memory.base + (1n << 33n));
+  memoryOwners.set(memory, { store, vmctx: 0n, index: 0 });
+  return memory;
+}
+
+/** An import's value checked against the import (kind, store, type), as `InstantiationError`s naming it. */
+function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, types: readonly FuncType[]): void {
+  const fail = (why: string): never => {
+    throw new InstantiationError(where, why);
+  };
+  const limits = (what: string, size: number, max: number | null, want: { min: number; max: number | null }) => {
+    if (size < want.min) fail(`${what} of ${size} is below the import's minimum ${want.min}`);
+    if (want.max !== null && (max === null || max > want.max)) fail(`maximum ${max ?? 'none'} exceeds the import's ${want.max}`);
+  };
+  switch (imp.kind) {
+    case 'func': {
+      if (!(ext instanceof V31Func)) return fail(`expected a V31Func, got ${describe(ext)}`);
+      if (ext.store !== store) fail('belongs to a different store');
+      if (funcTypeKey(ext.type) !== funcTypeKey(types[imp.typeIndex])) fail(`function type ${formatFuncType(ext.type)} does not match ${formatFuncType(types[imp.typeIndex])}`);
+      return;
+    }
+    case 'table': {
+      if (!(ext instanceof V31Table)) return fail(`expected a V31Table, got ${describe(ext)}`);
+      if (ext.store !== store) fail('belongs to a different store');
+      if (ext.elemType !== imp.type.elemType) fail(`a table of ${ext.elemType} does not match a table of ${imp.type.elemType}`);
+      return limits('a table size', ext.size, ext.maximum, imp.type);
+    }
+    case 'memory': {
+      if (!(ext instanceof LinearMemory)) return fail(`expected a memory (an export, or newV31Memory), got ${describe(ext)}`);
+      if (memoryOwners.get(ext)?.store !== store) fail('belongs to a different store');
+      return limits('a memory of pages', ext.pages, ext.type.max, imp.type);
+    }
+    case 'global': {
+      if (!(ext instanceof V31Global)) return fail(`expected a V31Global, got ${describe(ext)}`);
+      if (ext.store !== store) fail('belongs to a different store');
+      if (ext.type.valType !== imp.type.valType || ext.type.mutable !== imp.type.mutable) {
+        fail(`a ${ext.type.mutable ? 'mutable' : 'immutable'} ${ext.type.valType} global does not match a ${imp.type.mutable ? 'mutable' : 'immutable'} ${imp.type.valType} one`);
+      }
+    }
+  }
+}
+
 export interface V31InstanceOptions {
   /** Host functions (V31Func.new) for the symbols the image calls by name but does not define. */
   readonly symbols?: Readonly<Record<string, V31Func>>;
@@ -459,23 +555,26 @@ export class V31Instance {
   readonly #externs = new Map<string, V31Extern>();
   readonly #typeIds: number[];
   readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
-  readonly #imports: V31Func[];
+  /** Imported functions, by function index. */
+  readonly #imports: V31Func[] = [];
+  readonly #importedTables: V31Table[] = [];
+  readonly #importedMemories: LinearMemory[] = [];
+  readonly #importedGlobals: V31Global[] = [];
 
-  private constructor(readonly store: DrcStore, readonly module: Module, imports: readonly V31Func[], options: V31InstanceOptions) {
+  private constructor(readonly store: DrcStore, readonly module: Module, imports: readonly V31Extern[], options: V31InstanceOptions) {
     const s = store;
     s.assertOpen();
     const wasm = module.wasm;
     if (module.engine !== s.engine) throw new InstantiationError('V31Instance', 'module and store belong to different engines');
     if (imports.length !== wasm.imports.length) throw new InstantiationError('V31Instance', `${imports.length} imports given, the module needs ${wasm.imports.length}`);
     wasm.imports.forEach((imp, i) => {
-      const where = `import ${i} (${imp.module}.${imp.name})`;
-      if (imp.kind !== 'func') throw new InstantiationError(where, `importing a ${imp.kind} is not supported by the v31 store yet (functions only)`);
-      const f = imports[i];
-      if (!(f instanceof V31Func)) throw new InstantiationError(where, `expected a V31Func, got ${describe(f)}`);
-      if (f.store !== s) throw new InstantiationError(where, 'belongs to a different store');
-      if (funcTypeKey(f.type) !== funcTypeKey(wasm.types[imp.typeIndex])) throw new InstantiationError(where, `function type ${formatFuncType(f.type)} does not match ${formatFuncType(wasm.types[imp.typeIndex])}`);
+      const ext = imports[i];
+      checkImport(s, imp, ext, `import ${i} (${imp.module}.${imp.name})`, wasm.types);
+      if (imp.kind === 'func') this.#imports.push(ext as V31Func);
+      else if (imp.kind === 'table') this.#importedTables.push(ext as V31Table);
+      else if (imp.kind === 'memory') this.#importedMemories.push(ext as LinearMemory);
+      else this.#importedGlobals.push(ext as V31Global);
     });
-    this.#imports = [...imports];
     let placed = s.placed.get(module);
     if (!placed) {
       placed = placeModuleCode(s.machine, wasm, module.code, module.name, options.symbols ? symbolResolver(s, options.symbols) : undefined);
@@ -501,11 +600,11 @@ export class V31Instance {
   }
 
   /**
-   * Instantiates `module` (compiled for a v31 engine) with its function imports in import order:
+   * Instantiates `module` (compiled for a v31 engine) with its imports in import order:
    * places the code once per store (linking `options.symbols`), writes the VMContext, applies
    * segments, runs the start function.
    */
-  static create(store: DrcStore, module: Module, imports: readonly V31Func[] = [], options: V31InstanceOptions = {}): V31Instance {
+  static create(store: DrcStore, module: Module, imports: readonly V31Extern[] = [], options: V31InstanceOptions = {}): V31Instance {
     const inst = new V31Instance(store, module, imports, options);
     inst.#initializeSegments();
     if (module.wasm.start !== null) inst.func(module.wasm.start).call();
@@ -535,6 +634,24 @@ export class V31Instance {
       m.writeU64(base + BigInt(V31FunctionImportLayout.arrayCall), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.arrayCall)));
       m.writeU64(base + BigInt(V31FunctionImportLayout.vmctx), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.vmctx)));
     });
+    this.#importedTables.forEach((t, i) => {
+      const base = this.#at(o.element('imported_tables', i));
+      m.writeU64(base + BigInt(V31TableImportLayout.from), t.definition);
+      m.writeU64(base + BigInt(V31TableImportLayout.vmctx), t.ownerVmctx);
+      this.tables.push(t);
+    });
+    this.#importedMemories.forEach((mem, i) => {
+      const base = this.#at(o.element('imported_memories', i));
+      const owner = memoryOwners.get(mem)!;
+      m.writeU64(base + BigInt(V31MemoryImportLayout.from), mem.definitionAddress!);
+      m.writeU64(base + BigInt(V31MemoryImportLayout.vmctx), owner.vmctx);
+      m.writeU64(base + BigInt(V31MemoryImportLayout.index), BigInt(owner.index)); // u32 + 4 bytes of padding
+      this.memories.push(mem);
+    });
+    this.#importedGlobals.forEach((g, i) => {
+      m.writeU64(this.#at(o.element('imported_globals', i)) + BigInt(V31GlobalImportLayout.from), g.address);
+      this.globalAddresses.push(g.address);
+    });
     let owned = 0;
     for (const mem of wasm.memories) {
       if (mem.type.shared) throw new InstantiationError(`memory ${mem.index}`, 'shared memories are not supported');
@@ -543,12 +660,13 @@ export class V31Instance {
       memory.writeDefinition(definition);
       m.writeU64(this.#at(o.element('defined_memories', mem.definedIndex)), definition);
       s.traps.addMemoryRange(m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)), m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)) + (1n << 33n));
+      memoryOwners.set(memory, { store: s, vmctx: this.address, index: mem.definedIndex });
       this.memories.push(memory);
     }
     for (const t of wasm.tables) {
       const elemType = t.type.elemType;
       if (elemType !== 'funcref' && elemType !== 'externref') throw new InstantiationError(`table ${t.index}`, `${elemType} elements: v31 tables hold funcref or externref`);
-      this.tables.push(new V31Table(s, elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex))));
+      this.tables.push(new V31Table(s, elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex)), this.address));
     }
     for (const g of wasm.globals) {
       const address = this.#at(o.element('defined_globals', g.definedIndex));
@@ -616,7 +734,7 @@ export class V31Instance {
     const wasm = this.module.wasm;
     for (const seg of wasm.elements) {
       if (seg.mode.kind === 'active') {
-        const table = this.tables[seg.mode.table - wasm.counts.numImportedTables];
+        const table = this.tables[seg.mode.table];
         const offset = Number(this.#evalConst(seg.mode.offsetExpr));
         if (offset + seg.items.length > table.size) throw new WasmTrap({ code: 'TableOutOfBounds', detail: `element segment ${seg.index} at ${offset}+${seg.items.length} of ${table.size}` });
         seg.items.forEach((item, i) => table.set(offset + i, this.#evalConst(item)));
@@ -644,9 +762,9 @@ export class V31Instance {
     const wasm = this.module.wasm;
     switch (kind) {
       case 'func': return this.func(index);
-      case 'global': return new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index - wasm.counts.numImportedGlobals]);
-      case 'table': return this.tables[index - wasm.counts.numImportedTables];
-      case 'memory': return this.memories[index - wasm.counts.numImportedMemories];
+      case 'global': return index < wasm.counts.numImportedGlobals ? this.#importedGlobals[index] : new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index]);
+      case 'table': return this.tables[index];
+      case 'memory': return this.memories[index];
       default: throw new RuntimeError('V31Instance', `unknown export kind ${kind}`);
     }
   }
