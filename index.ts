@@ -76,12 +76,12 @@ export * as v44 from './gc/drc44/v44-api.ts';
 /** The v31 store and its handles, for an `Engine({ profile: 'v31' })` (runtime/v31/). */
 export {
   V31Store, V31Instance, V31Func, V31Table, V31Global, V31ExternRef, newV31Memory, GcHeapOutOfMemoryError, V31DestructorError,
-  type V31GcReport, type V31StoreOptions, type V31Val, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
+  type V31GcReport, type V31StoreOptions, type V31Val, type V31Results, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
   openV31Session, externalSymbolsOf, findV31Safepoint, renderV31Frame, V31SafepointSelectError,
 } from './runtime/v31/index.ts';
 /** The v44 store for an `Engine({ profile: 'v44' })` (runtime/v44/); its handles are the DRC-era classes above under v44 names. */
 export {
-  V44Store, V44Instance, V44Func, V44Table, V44Global, V44ExternRef, type V44GcReport, type V44StoreOptions, type V44Val, type V44Caller, type V44HostFn,
+  V44Store, V44Instance, V44Func, V44Table, V44Global, V44ExternRef, type V44GcReport, type V44StoreOptions, type V44Val, type V44Results, type V44Caller, type V44HostFn,
 } from './runtime/v44/index.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {

@@ -7,7 +7,7 @@ import { hex } from '../../isa/error.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { InvokeArgError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
-import { V31ExternRef, type V31Val } from '../../runtime/v31/instance.ts';
+import { V31ExternRef, type V31Results } from '../../runtime/v31/instance.ts';
 import { V31SafepointSelectError, findV31Safepoint, renderV31Frame, type V31SafepointSearch } from '../../runtime/v31/safepoints.ts';
 import { chooseV31Invocation } from '../../runtime/v31/session.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
@@ -36,7 +36,7 @@ export async function explainV31(args: ParsedArgs, input: { file: string; bytes:
         throw e;
       }
       if (!target) throw new UsageError(`${input.file} exports no 'main' or '_start' without parameters: give --invoke NAME ARGS...`, 'explain');
-      let result: V31Val = null;
+      let result: V31Results = null;
       try {
         result = target.func.call(...target.args);
       } catch (e) {
@@ -44,7 +44,7 @@ export async function explainV31(args: ParsedArgs, input: { file: string; bytes:
         trap = e;
       } finally {
         for (const a of target.args) if (a instanceof V31ExternRef) a.release();
-        if (result instanceof V31ExternRef) result.release();
+        for (const r of Array.isArray(result) ? result : [result]) if (r instanceof V31ExternRef) r.release();
       }
     } finally {
       search.close();

@@ -9,7 +9,7 @@ import { describeValue } from '../../gc/collector.ts';
 import { GuestTrap } from '../../simulator/trap.ts';
 import { HostImportError, InvokeArgError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
-import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
+import { V31ExternRef, V31Func, type V31Results, type V31Val } from '../../runtime/v31/instance.ts';
 import { chooseV31Invocation, createDrcStore, instantiateV31GcAtHost, v31ValText, type DrcGcReport } from '../../runtime/v31/session.ts';
 import { isV44Report, renderDrcGc, v31GcJson } from './run-v31.ts';
 import { sessionModule } from '../../runtime/session.ts';
@@ -32,8 +32,14 @@ export interface V31GcOptions {
   regalloc: RegallocMode | undefined;
 }
 
-function show(v: V31Val | undefined): string {
+/** A result as `gc --json` prints it (several results: an array of these, in order). */
+function resultJson(v: V31Val): unknown {
+  return v instanceof V31Func ? null : v instanceof V31ExternRef ? { externref: `0x${v.raw.toString(16)}`, value: describeValue(v.value) } : typeof v === 'bigint' ? v.toString() : v;
+}
+
+function show(v: V31Results | undefined): string {
   if (v === undefined) return '(none)';
+  if (Array.isArray(v)) return v.map((x) => show(x)).join(', ');
   if (v instanceof V31ExternRef) return `externref 0x${v.raw.toString(16)} -> ${describeValue(v.value)}`;
   return v31ValText(v);
 }
@@ -72,7 +78,7 @@ export async function gcV31(o: V31GcOptions, out: Output, command: string): Prom
       if (e instanceof InvokeArgError) throw new UsageError(`--invoke ${e.message}`, command);
       throw e;
     }
-    let result: V31Val | undefined;
+    let result: V31Results | undefined;
     let failure: unknown;
     try {
       result = target.func.call(...target.args);
@@ -85,7 +91,7 @@ export async function gcV31(o: V31GcOptions, out: Output, command: string): Prom
     if (o.json) {
       out.json({
         module: o.path, arch, profile: o.profile.name, invoke: o.invoke, args: o.args, atHost: `env.${o.atHost}`,
-        result: result === undefined || result instanceof V31Func ? null : result instanceof V31ExternRef ? { externref: `0x${result.raw.toString(16)}`, value: describeValue(result.value) } : typeof result === 'bigint' ? result.toString() : result,
+        result: result === undefined ? null : Array.isArray(result) ? result.map(resultJson) : resultJson(result),
         trap: trap ? { code: trap instanceof WasmTrap ? trap.code : trap.kind, message: trap.message } : null,
         prints,
         gcs: gcs.map((g) => ({ call: g.call, explanation: (v31GcJson(g.report, true) as { explanation: unknown }).explanation })),
@@ -101,7 +107,7 @@ export async function gcV31(o: V31GcOptions, out: Output, command: string): Prom
       }
     }
     for (const a of target.args) if (a instanceof V31ExternRef) a.release();
-    if (result instanceof V31ExternRef) result.release();
+    for (const r of Array.isArray(result) ? result : [result]) if (r instanceof V31ExternRef) r.release();
     if (trap) {
       out.error(`stackscope ${command}: guest trap: ${trap.message}`);
       return 1;

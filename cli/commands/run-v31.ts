@@ -9,7 +9,7 @@ import { drcExplanationToJson, renderDrcExplanation } from '../../gc/drc/v31-col
 import type { Profile } from '../../profiles/profile.ts';
 import { HostImportError, InvokeArgError, SessionArchError } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
-import { V31ExternRef, V31Func, type V31Val } from '../../runtime/v31/instance.ts';
+import { V31ExternRef, V31Func, type V31Results, type V31Val } from '../../runtime/v31/instance.ts';
 import { chooseV31Invocation, openV31Session, v31ValText, type DrcGcReport, type V31Session } from '../../runtime/v31/session.ts';
 import type { V31GcReport } from '../../runtime/v31/store.ts';
 import type { V44GcReport } from '../../runtime/v44/store.ts';
@@ -106,7 +106,7 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
       throw e;
     }
     const argsJson = target ? target.args.map((a, i) => valJsonV31(target!.func.type.params[i], a)) : [];
-    let result: V31Val = null;
+    let result: V31Results = null;
     let trap: WasmTrap | GuestTrap | undefined;
     try {
       if (target) result = target.func.call(...target.args);
@@ -118,23 +118,28 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
     }
     const { describeTrap } = await import('./run.ts');
     const instructions = target ? store.machine.instructionsExecuted() : 0n;
-    const resultType = target?.func.type.results[0];
+    const resultTypes = target?.func.type.results ?? [];
+    // The values of the call's results, in order (the call gives one value, or an array for several).
+    const results: V31Val[] = Array.isArray(result) ? result : [result];
     if (json) {
       out.json({
         arch: session.arch, module: session.file, profile: profile.name,
         invoke: target ? { name: target.name, args: argsJson } : null,
-        result: trap || !target || resultType === undefined ? null : valJsonV31(resultType, result),
+        // One result: its value; several: an array of them, in order (as a v17 run prints them).
+        result: trap || !target || resultTypes.length === 0 ? null
+          : resultTypes.length === 1 ? valJsonV31(resultTypes[0], results[0])
+            : results.map((v, k) => valJsonV31(resultTypes[k], v)),
         instructions: Number(instructions), trap: trap ? describeTrap(trap).json : null, output: printed,
         gcs: session.gcs.map((r) => v31GcJson(r, explainGc)),
       });
     } else {
       if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile ${profile.name}); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
-      else if (!trap) out.text(`result: ${resultType === undefined ? '(none)' : `${v31ValText(result, resultType)} (${resultType})`}\ninstructions: ${instructions}`);
+      else if (!trap) out.text(`${resultTypes.length > 1 ? 'results' : 'result'}: ${resultTypes.length === 0 ? '(none)' : results.map((v, k) => `${v31ValText(v, resultTypes[k])} (${resultTypes[k]})`).join(', ')}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
       if (explainGc) printV31Explanations(out, session.gcs);
       else if (session.gcs.length) out.text(`gc: ${session.gcs.length} collection(s) ran (--gc-explain shows them)`);
     }
-    if (result instanceof V31ExternRef) result.release();
+    for (const r of results) if (r instanceof V31ExternRef) r.release();
     return trap ? 1 : 0;
   } finally {
     store.close();

@@ -53,6 +53,8 @@ import type { DrcStore, DrcVmctxOffsets } from './drc-store.ts';
 
 /** A Wasm value as the v31 API passes it. */
 export type V31Val = number | bigint | V31ExternRef | V31Func | null;
+/** What a call returns: null (no result), the value (one), or every value in order (several), as v17's `Results`. */
+export type V31Results = V31Val | V31Val[];
 
 /** A host-side handle on an externref object in the GC heap; owns one count until `release()`. */
 export class V31ExternRef {
@@ -118,7 +120,8 @@ export interface V31Caller<T = unknown> {
   readonly instance: V31Instance | undefined;
 }
 
-export type V31HostFn<T = unknown> = (caller: V31Caller<T>, ...args: V31Val[]) => V31Val | void;
+/** A host function: returns nothing, its one result, or (several results) an array of them in order. */
+export type V31HostFn<T = unknown> = (caller: V31Caller<T>, ...args: V31Val[]) => V31Results | void;
 
 /** An API value to raw bits (refs: their raw ref; the caller decides who owns a count). */
 function toRaw(store: DrcStore, type: ValType, v: V31Val, where: string): bigint {
@@ -174,17 +177,18 @@ export class V31Func {
     readonly funcRefPointer: bigint,
     readonly type: FuncType,
     /** @internal The host implementation of a host function. */
-    readonly host?: (caller: V31Caller, args: V31Val[]) => V31Val | void,
+    readonly host?: (caller: V31Caller, args: V31Val[]) => V31Results | void,
   ) {}
 
   /**
    * A host function Wasm calls through a wasm-to-array trampoline (v31's `Func::new`): the
    * VMArrayCallHostFuncContext ("ACHF") holds its VMFuncRef. Reference arguments are borrowed
-   * handles (released after the call); a returned externref is moved to Wasm (exposed).
+   * handles (released after the call); a returned externref is moved to Wasm (exposed). With
+   * several results `fn` returns an array of them, which the trampoline hands back in the Wasm
+   * convention (registers, then the return area).
    */
   static new<T>(store: DrcStore<T>, type: FuncType, fn: V31HostFn<T>): V31Func {
     const s = store as DrcStore;
-    if (type.results.length > 1) throw new RuntimeError('V31Func.new', 'at most one result is supported');
     const m = s.machine;
     const name = fn.name || 'host';
     const ctx = s.heap.alloc(V31ArrayCallHostFuncContextLayout.size, 16);
@@ -192,13 +196,22 @@ export class V31Func {
     const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len]) => {
       if (len < BigInt(Math.max(type.params.length, type.results.length))) throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
       const args = type.params.map((t, i) => fromRaw(s, t, readValRaw(m, values, i)));
-      let result: V31Val | void;
+      let result: V31Results | void;
       try {
         result = invoke({ store: s, instance: s.instances.get(callerVmctx) }, args);
       } finally {
         for (const a of args) if (a instanceof V31ExternRef) a.release();
       }
-      if (type.results.length === 1) writeValRaw(m, values, 0, resultToWasm(s, type.results[0], result, `host function ${name}`));
+      const where = `host function ${name}`;
+      if (type.results.length === 1) writeValRaw(m, values, 0, resultToWasm(s, type.results[0], result as V31Val | void, where));
+      else if (type.results.length > 1) {
+        if (!Array.isArray(result) || result.length !== type.results.length) {
+          throw new RuntimeError(where, `returned ${describe(result)}; ${formatFuncType(type)} needs an array of ${type.results.length} results`);
+        }
+        // Every value is checked before any externref among them is moved to Wasm.
+        type.results.forEach((t, j) => toRaw(s, t, result[j], `${where} result ${j}`));
+        type.results.forEach((t, j) => writeValRaw(m, values, j, resultToWasm(s, t, result[j], `${where} result ${j}`)));
+      }
     });
     const wasmCall = s.trampolines.wasmToArray(type, arrayHost, name, s.era.entryRecord);
     m.writeU32(ctx + BigInt(V31ArrayCallHostFuncContextLayout.magic), VM_ARRAY_CALL_HOST_FUNC_MAGIC);
@@ -218,7 +231,7 @@ export class V31Func {
    * the reference arguments would not fit in the bump chunk, clones and exposes each to Wasm,
    * and clones a reference result into a new handle.
    */
-  call(...args: V31Val[]): V31Val {
+  call(...args: V31Val[]): V31Results {
     const s = this.store;
     s.assertOpen();
     if (args.length !== this.type.params.length) {
@@ -228,8 +241,6 @@ export class V31Func {
       const r = this.host({ store: s, instance: undefined }, args);
       return r === undefined ? null : r;
     }
-    // v31 instances make no entry trampoline for several results (Wasm code calls such functions; the host cannot yet).
-    if (this.type.results.length > 1) throw new RuntimeError('V31Func.call', `${formatFuncType(this.type)} has several results; the v31 profile calls only functions with at most one from the host`);
     const raws = this.type.params.map((t, i) => toRaw(s, t, args[i], `argument ${i}`));
     s.collectBeforeEnteringWasm(this.type.params.filter((t, i) => isGcRef(t) && raws[i] !== 0n && !isI31(Number(raws[i]))).length);
     const slots = Math.max(this.type.params.length, this.type.results.length, 1);
@@ -248,15 +259,17 @@ export class V31Func {
       const arrayCall = this.field(V31FuncRefLayout.arrayCall);
       const vmctx = this.field(V31FuncRefLayout.vmctx);
       s.enter(() => s.machine.call(arrayCall, [vmctx, vmctx, buf, BigInt(slots)]));
-      return this.type.results.length === 0 ? null : fromRaw(s, this.type.results[0], readValRaw(s.machine, buf, 0));
+      // The trampoline wrote every result into the buffer (those past the return registers from the return area).
+      const results = this.type.results.map((t, j) => fromRaw(s, t, readValRaw(s.machine, buf, j)));
+      return results.length === 0 ? null : results.length === 1 ? results[0] : results;
     } finally {
       s.valRaw.top = mark;
     }
   }
 
   /** A plain JS function calling this one. */
-  toFunction(): (...args: V31Val[]) => V31Val {
-    const f = (...args: V31Val[]): V31Val => this.call(...args);
+  toFunction(): (...args: V31Val[]) => V31Results {
+    const f = (...args: V31Val[]): V31Results => this.call(...args);
     Object.defineProperty(f, 'func', { value: this });
     return f;
   }
@@ -551,7 +564,7 @@ export class V31Instance {
   readonly droppedElements = new Set<number>();
   readonly droppedDatas = new Set<number>();
   /** Exports by name: functions as callable JS functions (with `.func`), other kinds as handles. */
-  readonly exports: Readonly<Record<string, V31Extern | ((...args: V31Val[]) => V31Val)>>;
+  readonly exports: Readonly<Record<string, V31Extern | ((...args: V31Val[]) => V31Results)>>;
   readonly #externs = new Map<string, V31Extern>();
   readonly #typeIds: number[];
   readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
@@ -583,14 +596,14 @@ export class V31Instance {
     }
     this.#code = wasm.functions.map((fn, i) => ({
       wasmCall: placed!.functionAddresses[i],
-      arrayCall: fn.type.results.length <= 1 ? s.trampolines.arrayToWasm(fn.type, placed!.functionAddresses[i], `${module.name ?? 'module'}!${fn.index}`, s.era.entryRecord) : 0n,
+      arrayCall: s.trampolines.arrayToWasm(fn.type, placed!.functionAddresses[i], `${module.name ?? 'module'}!${fn.index}`, s.era.entryRecord),
     }));
     this.offsets = s.era.offsetsFor(wasm);
     this.address = s.heap.alloc(Math.max(this.offsets.size, 16), 16);
     this.#typeIds = wasm.types.map((t) => s.signatures.idOf(t));
     s.instances.set(this.address, this);
     this.#writeVmctx();
-    const exports: Record<string, V31Extern | ((...args: V31Val[]) => V31Val)> = {};
+    const exports: Record<string, V31Extern | ((...args: V31Val[]) => V31Results)> = {};
     for (const e of wasm.exports) {
       const ext = this.#externFor(e.kind, e.index);
       this.#externs.set(e.name, ext);

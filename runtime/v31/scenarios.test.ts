@@ -66,7 +66,7 @@ async function world(arch: Arch, wat = REFS, options: V31StoreOptions<unknown> =
   const inst = V31Instance.create(store, module, [make, gc]);
   return {
     store, inst, destroyed,
-    call: (name, ...args) => inst.getFunc(name).call(...args),
+    call: (name, ...args) => inst.getFunc(name).call(...args) as V31Val,
     count: (ref) => store.gcHeap.refCount(ref.raw),
   };
 }

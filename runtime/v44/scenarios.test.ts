@@ -67,7 +67,7 @@ async function world(arch: Arch, regalloc: RegallocMode = 'none'): Promise<World
   inst = V44Instance.create(store, module, [make, gc, probe, reenter]);
   return {
     store, inst, destroyed, probes,
-    call: (name, ...args) => inst!.getFunc(name).call(...args),
+    call: (name, ...args) => inst!.getFunc(name).call(...args) as V44Val,
     count: (ref) => store.gcHeap.refCount(ref.raw),
   };
 }
