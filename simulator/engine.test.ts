@@ -335,6 +335,51 @@ for (const arch of ARCHES) {
     t.is(watched.loaded[0], arch === 'x64' ? 0n : 7n);
   });
 
+  test(`${arch}: stores are translated without the exit check too (a faulting store leaves its block at once, with its own error and address); a hook on writes still stops the run right after the store`, (t) => {
+    // Two stores, then a register write: a stop right after the first store leaves the second
+    // store and the register write undone.
+    const src = arch === 'x64' ? 'mov [rdi], rsi\nmov [rdi + 8], rsi\nmov rdx, 5\nnop\n' : 'str x1, [x0]\nstr x1, [x0, #8]\nmov x2, #5\nnop\n';
+    const regs = registersOf(arch);
+    const [arg, value, after] = [regs.intArgs[0], regs.intArgs[1], regs.intArgs[2]];
+    const run = (target: bigint, watch: boolean) => {
+      const e = openUnicorn(arch);
+      t.true((e as unknown as { storeFaultsExit: boolean }).storeFaultsExit);
+      const code = assemble(arch, src);
+      e.map(CODE, 0x1000, PROT_READ | PROT_EXEC).set(code);
+      const data = e.map(DATA, 0x1000, PROT_READ | PROT_WRITE);
+      e.map(0x50000n, 0x1000, PROT_READ);
+      e.regWrite(regs.ids[arg], target);
+      e.regWrite(regs.ids[value], 0x1234n);
+      e.setLimits({ budget: 1000n, deadline: null });
+      if (watch) e.hookMemory({ write: true }, () => e.stop());
+      const stop = e.start(CODE, finalInstruction(arch, CODE, code));
+      const out = {
+        stop, stored: [data[0], data[8]], after: e.regRead(regs.ids[after]), pc: e.regRead(regs.ids[regs.pc]),
+        elided: (e as unknown as { exitChecksElided(): number }).exitChecksElided(),
+      };
+      e.close();
+      return out;
+    };
+    const plain = run(DATA, false);
+    t.is(plain.stop.error, 0);
+    t.true(plain.elided >= 2, `${plain.elided} stores translated without the check`);
+    t.deepEqual(plain.stored, [0x34, 0x34]);
+    t.is(plain.after, 5n);
+    const watched = run(DATA, true);
+    t.is(watched.elided, 0);
+    t.deepEqual(watched.stored, [0x34, 0], 'the second store did not run');
+    t.is(watched.after, 0n);
+    // Unmapped (UC_ERR_WRITE_UNMAPPED, 7) and read-only (UC_ERR_WRITE_PROT, 12): the error,
+    // the fault's kind and address, the PC at the store, nothing after it run.
+    for (const [target, error, kind] of [[0x90000n, 7, 'write-unmapped'], [0x50000n, 12, 'write-protected']] as const) {
+      const faulted = run(target, false);
+      t.is(faulted.stop.error, error, kind);
+      t.deepEqual(faulted.stop.fault, { kind, address: target, size: 8 }, kind);
+      t.is(faulted.pc, CODE, `${kind}: the PC is the store`);
+      t.is(faulted.after, 0n, `${kind}: the instruction after it did not run`);
+    }
+  });
+
   test(`${arch}: a guest touching more pages than the TLB holds makes it grow; its stores stay on the fast path`, (t) => {
     const e = openUnicorn(arch);
     // 500 passes of a 1 KiB-strided read-modify-write walk over 4 MiB (1,024 pages of 4 KiB on

@@ -142,6 +142,7 @@ interface HelperLib {
   engineOpen: (uc: unknown, arch: number) => number;
   engineClose: (uc: unknown) => void;
   exactFaults: (uc: unknown, out: BigUint64Array) => number;
+  storeFaultsExit: (uc: unknown, out: BigUint64Array) => number;
   faultsRestored: (uc: unknown) => number | bigint;
   inlineCounting: (uc: unknown, on: number) => void;
   inlineCounters: (uc: unknown) => number | bigint;
@@ -223,6 +224,7 @@ function loadHelper(): HelperLib {
     engineOpen: lib.func('int ss_engine_open(void *uc, int arch)'),
     engineClose: lib.func('void ss_engine_close(void *uc)'),
     exactFaults: lib.func('int ss_exact_faults(void *uc, _Out_ uint64_t *hh)'),
+    storeFaultsExit: lib.func('int ss_store_faults_exit(void *uc, _Out_ uint64_t *hh)'),
     faultsRestored: lib.func('uint64_t ss_faults_restored(void *uc)'),
     inlineCounting: lib.func('void ss_inline_counting(void *uc, int on)'),
     inlineCounters: lib.func('int64_t ss_inline_counters(void *uc)'),
@@ -424,8 +426,15 @@ class UnicornEngine implements CpuEngine {
       }
     }
     this.installFaultRecorder();
+    // After the recorder, last: a faulting store leaves its block at once, so stores are
+    // translated without Unicorn's exit check after them (docs/engine.md).
+    if (cpuFound === 1) this.storeFaultsExit = h.storeFaultsExit(this.uc, new BigUint64Array(1)) === 0;
     if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
   }
+
+  /** Whether a faulting store leaves its block at once (the native helper's last invalid-access
+   * hook), so stores, like loads, need no exit check while no access hook is on. */
+  storeFaultsExit = false;
 
   /**
    * How exact fault PCs are obtained: `restore` (the native helper restores the PC from the
@@ -859,7 +868,7 @@ class UnicornEngine implements CpuEngine {
     if (!this.closed) loadHelper().memoryHooks(this.uc, this.accessHooks);
   }
 
-  /** Loads translated without Unicorn's exit check after them, so far. */
+  /** Loads and stores translated without Unicorn's exit check after them, so far. */
   exitChecksElided(): number {
     return Number(loadHelper().exitChecksElided(this.uc));
   }

@@ -337,8 +337,8 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
  */
 typedef struct block_slot {
   block_entry *entry; /* the block it counts, or &no_block */
-  uint64_t address;   /* stored by the translated code (the call needs them; Unicorn fills */
-  uint32_t size;      /* the size into the block's code only once it is translated) */
+  uint64_t address;   /* the block, taken from its translation block by the first call (the */
+  uint32_t size;      /* size is known only once the block is translated); size 0: not yet */
   uint32_t unused;
   ctx_t *ctx;
 } block_slot;
@@ -378,13 +378,20 @@ static void free_slots(ctx_t *c) {
   }
 }
 
+static bool slot_block(uc_engine *uc, block_slot *slot, uintptr_t host_pc);
+
 /* The call an inline counter makes when its slot is unbound or the block's grant is used up
- * (it has the shape of a block hook; only `user`, the slot, is used). */
-static void on_block_slot(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+ * (it has the shape of a block hook; only `user`, the slot, is used). The first call learns
+ * the block's address and size from the translation block it is called from. */
+static __attribute__((noinline)) void on_block_slot(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   (void)address;
   (void)size;
   block_slot *slot = user;
   slot->entry->remaining = 0; /* the translated code counted it down from 0 */
+  if (slot->size == 0 && !slot_block(uc, slot, (uintptr_t)__builtin_return_address(0))) {
+    fprintf(stderr, "stackscope: an inline block counter was called from outside translated code\n");
+    abort();
+  }
   on_block_full(uc, slot->address, slot->size, slot->ctx, &slot->entry);
 }
 
@@ -733,8 +740,9 @@ typedef struct {
   set_page_fn set_page;
   void (*tlb_flush)(void *cpu);
   /* guest loads, and the exit check Unicorn generates after each */
-  ldst_fn ld_i32, ld_i64;
+  ldst_fn ld_i32, ld_i64, st_i32, st_i64;
   void (*exit_check)(void *s);
+  void (*loop_exit)(void *cpu); /* cpu_loop_exit: leaves translated code for the run loop */
   void *restore_state;
   void *add_inline_hook, *del_inline_hook;
   /* TCG code generation (inline block counters) */
@@ -747,6 +755,7 @@ typedef struct {
   void (*subi_i64)(void *s, uintptr_t ret, uintptr_t arg, int64_t imm);
   void (*brcondi_i64)(void *s, int cond, uintptr_t arg, int64_t imm, void *label);
   void *(*new_label)(void *s);
+  void *(*tb_lookup)(void *s, uintptr_t host_pc);
   void *wrapper; /* this library's uc_add_inline_hook_<arch> */
 } arch_fns;
 
@@ -773,6 +782,9 @@ static int resolve(arch_fns *a) {
     a->tlb_flush = unicorn_symbol("tlb_flush", a->suffix);
     a->ld_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i32", a->suffix);
     a->ld_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_ld_i64", a->suffix);
+    a->st_i32 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i32", a->suffix);
+    a->st_i64 = (ldst_fn)unicorn_symbol("tcg_gen_qemu_st_i64", a->suffix);
+    a->loop_exit = unicorn_symbol("cpu_loop_exit", a->suffix);
     a->exit_check = unicorn_symbol("check_exit_request", a->suffix);
     a->restore_state = unicorn_symbol("cpu_restore_state", a->suffix);
     a->add_inline_hook = unicorn_symbol("uc_add_inline_hook", a->suffix);
@@ -786,6 +798,7 @@ static int resolve(arch_fns *a) {
     a->subi_i64 = unicorn_symbol("tcg_gen_subi_i64", a->suffix);
     a->brcondi_i64 = unicorn_symbol("tcg_gen_brcondi_i64", a->suffix);
     a->new_label = unicorn_symbol("gen_new_label", a->suffix);
+    a->tb_lookup = unicorn_symbol("tcg_tb_lookup", a->suffix);
     a->state = a->invalidate ? 1 : -1;
   }
   return a->state;
@@ -814,6 +827,9 @@ typedef struct {
   uint64_t tlb_grown;      /* flushes made to let the TLB grow */
   int memory_hooks;        /* hooks on valid data accesses the host has added (ss_memory_hooks) */
   uint64_t exit_checks_elided;
+  int store_exit;          /* a faulting store leaves the block at once (ss_store_faults_exit) */
+  int running;             /* inside ss_emu_start's uc_emu_start */
+  int pending_error;       /* the uc_err of a store fault that left the block that way */
 } native_engine;
 
 /* One entry per open engine, allocated on its own so a pointer to it (last_native_engine)
@@ -1044,21 +1060,25 @@ uint64_t ss_tlb_grown(void *uc) {
 }
 
 /*
- * Exit checks after guest loads. Unicorn 2.0.1 generates, after every guest load and store, a
- * check of the exit request (a load and a conditional branch out of the block), so that a stop
- * requested during the access takes effect at once. The branch ends a TCG basic block, so
- * guest registers held in host registers are written back around every access. After a load
- * only a hook on valid accesses can ask for that stop: an invalid load leaves the block at once
- * (2.0.1 calls cpu_loop_exit), and a stop from a block or code hook has checks of its own. (An
- * invalid store only requests the exit and returns: its check stays.) So where the engine has
- * no hook on valid accesses when a block is translated (the host says so with
- * ss_memory_hooks; an access hook added later applies only to code translated after it, as in
- * Unicorn), the replacements below translate loads without it: the load generators (bound
- * here through the PLT) mark the check Unicorn's own generator then asks for, and the check's
- * replacement generates nothing for those. Any check the engine cannot vouch for (a store,
- * another engine, a TCG context not checked above, another Unicorn) is generated.
+ * Exit checks after guest loads and stores. Unicorn 2.0.1 generates, after every guest load
+ * and store, a check of the exit request (a load and a conditional branch out of the block),
+ * so that a stop requested during the access takes effect at once. The branch ends a TCG
+ * basic block, so guest registers held in host registers are written back around every
+ * access. After a load only a hook on valid accesses can ask for that stop: an invalid load
+ * leaves the block at once (2.0.1 calls cpu_loop_exit), and a stop from a block or code hook
+ * has checks of its own. An invalid store in 2.0.1 only requests the exit and returns, so the
+ * rest of the block would run on without the check; on an engine with ss_store_faults_exit
+ * the last invalid-access hook leaves the block at once instead (on_store_fault), as a load
+ * does, and stores need the check no more than loads. So where the engine has no hook on
+ * valid accesses when a block is translated (the host says so with ss_memory_hooks; an access
+ * hook added later applies only to code translated after it, as in Unicorn), the
+ * replacements below translate loads — and stores, on such an engine — without it: the
+ * load and store generators (bound here through the PLT) mark the check Unicorn's own
+ * generator then asks for, and the check's replacement generates nothing for those. Any
+ * check the engine cannot vouch for (another engine, a TCG context not checked above,
+ * another Unicorn) is generated.
  */
-static int in_load;
+static int in_load, in_store;
 
 static native_engine *engine_of_tcg(void *s) {
   for (int i = 0; i < native_engines_used; i++) {
@@ -1078,14 +1098,24 @@ static void load_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *v
   in_load--;
 }
 
+static void store_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
+  if (resolve(a) < 0 || !own) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no %s_%s\n", name, a->suffix);
+    abort();
+  }
+  in_store++;
+  own(s, val, addr, idx, memop);
+  in_store--;
+}
+
 static void exit_check(arch_fns *a, void *s) {
   if (resolve(a) < 0 || !a->exit_check) {
     fprintf(stderr, "stackscope: libunicorn.so.2 has no check_exit_request_%s\n", a->suffix);
     abort();
   }
-  if (in_load && unicorn_2_0()) {
+  if ((in_load || in_store) && unicorn_2_0()) {
     native_engine *ne = engine_of_tcg(s);
-    if (ne && ne->memory_hooks == 0) {
+    if (ne && ne->memory_hooks == 0 && (in_load || ne->store_exit)) {
       ne->exit_checks_elided++;
       return;
     }
@@ -1102,6 +1132,16 @@ LOAD_OP(ld_i64, x86_64)
 LOAD_OP(ld_i32, aarch64)
 LOAD_OP(ld_i64, aarch64)
 #undef LOAD_OP
+
+#define STORE_OP(op, arch) \
+  void tcg_gen_qemu_##op##_##arch(void *s, void *val, void *addr, uintptr_t idx, int memop) { \
+    store_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
+  }
+STORE_OP(st_i32, x86_64)
+STORE_OP(st_i64, x86_64)
+STORE_OP(st_i32, aarch64)
+STORE_OP(st_i64, aarch64)
+#undef STORE_OP
 
 void check_exit_request_x86_64(void *s) { exit_check(&fns_x86_64, s); }
 void check_exit_request_aarch64(void *s) { exit_check(&fns_aarch64, s); }
@@ -1166,6 +1206,39 @@ uint64_t ss_faults_restored(void *uc) {
 }
 
 /*
+ * A faulting store leaves its block at once (see "Exit checks" above). Added after every other
+ * invalid-access hook (the PC restorer first, then the host's fault recorder), this one runs
+ * only when none of them handled the store: it asks the run to stop (uc_emu_stop) and leaves
+ * the translated code through cpu_loop_exit, as 2.0.1 does for a faulting load; ss_emu_start
+ * then returns the store's error (UC_ERR_WRITE_UNMAPPED or UC_ERR_WRITE_PROT), which the
+ * library itself would have returned. Outside a run (no translated code to leave) it reports
+ * the store as not handled, as before.
+ */
+static bool on_store_fault(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
+  (void)address; (void)size; (void)value; (void)user;
+  if (type != UC_MEM_WRITE_UNMAPPED && type != UC_MEM_WRITE_PROT) return false;
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || !ne->store_exit || !ne->running) return false;
+  void *cpu = find_cpu(ne);
+  if (!cpu) return false;
+  ne->pending_error = type == UC_MEM_WRITE_PROT ? UC_ERR_WRITE_PROT : UC_ERR_WRITE_UNMAPPED;
+  uc_emu_stop(uc);
+  ne->fns->loop_exit(cpu); /* does not return */
+  return false;
+}
+
+/* Adds the store-fault exit hook (last of the invalid-access hooks); returns a uc_err (its
+ * handle in *out), UC_ERR_ARG where it cannot work (no CPU found, another Unicorn, no TCG
+ * context checked for inline counters): the engine then keeps the exit check after stores. */
+int ss_store_faults_exit(uc_engine *uc, uc_hook *out) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || !unicorn_2_0() || resolve(ne->fns) < 0 || !ne->fns->loop_exit || !find_cpu(ne)) return UC_ERR_ARG;
+  int err = uc_hook_add(uc, out, UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_WRITE_PROT, (void *)on_store_fault, NULL, 1, 0);
+  if (err == UC_ERR_OK) ne->store_exit = 1;
+  return err;
+}
+
+/*
  * Containing Unicorn's aborts. Unicorn 2.0.1 calls abort() on some guest encodings it cannot
  * translate — e.g. x86-64 `ff /3` or `ff /5` (lcall/ljmp) with a register operand, which its
  * QEMU 5 translator turns into code using an uninitialised temporary ("tcg fatal error") — and
@@ -1221,12 +1294,24 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
     sigaddset(&set, SIGABRT);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     abort_target = outer;
-    if (ne) ne->aborted = 1;
+    if (ne) {
+      ne->aborted = 1;
+      ne->running = 0;
+    }
     return SS_ERR_ABORTED;
   }
   abort_target = &here;
+  if (ne) {
+    ne->running++;
+    ne->pending_error = UC_ERR_OK;
+  }
   int err = uc_emu_start(uc, begin, until, timeout, count);
   abort_target = outer;
+  if (ne) {
+    ne->running--;
+    if (err == UC_ERR_OK && ne->pending_error != UC_ERR_OK) err = ne->pending_error; /* on_store_fault */
+    ne->pending_error = UC_ERR_OK;
+  }
   return err;
 }
 
@@ -1300,9 +1385,12 @@ int ss_call(uc_engine *uc, void *ctx, call_io *io) {
  *    opcode table (the word before that pointer, as in 2.0.1's TCGContext) naming the opcodes
  *    used here at the indices used here;
  *  - struct hook, TCGLabel and the TCG enums of 2.0.1 (below).
- * The size argument is a constant Unicorn patches in once the block is translated, and TCG
- * temporaries do not survive a branch, so the counter stores address and size into the slot
- * before its branch, for the call behind it.
+ * The size argument is a constant Unicorn patches in once the block is translated, so the
+ * counter does not pass address and size at all (storing them on every execution cost two
+ * stores per block): the call behind it, the first time, looks its translation block up by
+ * its own return address (tcg_tb_lookup, as cpu_restore_state does) and keeps the block's
+ * address and size (2.0.1's TranslationBlock: pc first, the 16-bit size at byte 20) in the
+ * slot, which belongs to that one translation.
  */
 typedef struct {   /* struct hook of Unicorn 2.0 (include/uc_priv.h) */
   int type, insn, refs, op, op_flags;
@@ -1328,7 +1416,7 @@ enum {
 
 static int has_tcg_functions(arch_fns *a) {
   return resolve(a) > 0 && a->add_inline_hook && a->temp_new && a->temp_free && a->const_i32 && a->const_i64 &&
-    a->op1 && a->op3 && a->subi_i64 && a->brcondi_i64 && a->new_label;
+    a->op1 && a->op3 && a->subi_i64 && a->brcondi_i64 && a->new_label && a->tb_lookup;
 }
 
 /* The engine's TCG context, once checked as described above; NULL if it does not check. */
@@ -1380,8 +1468,6 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
   a->subi_i64(s, TCGV(next), TCGV(left), 1);
   a->op3(s, OP_ST_I64, (uintptr_t)next, (uintptr_t)entry, offsetof(block_entry, remaining));
   a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), 0);
-  a->op3(s, OP_ST_I64, (uintptr_t)args[1], ARG(slot_v), offsetof(block_slot, address));
-  a->op3(s, OP_ST_I32, (uintptr_t)args[2], ARG(slot_v), offsetof(block_slot, size));
   void *done = a->new_label(s);
   a->brcondi_i64(s, TCG_COND_NE, TCGV(left), 0, done);
   a->temp_free(s, next);
@@ -1405,6 +1491,23 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
 #undef ARG
 #undef TCGV
   ne->inline_counters++;
+  return true;
+}
+
+enum { TB_PC = 0, TB_SIZE = 20 }; /* struct TranslationBlock of 2.0.1: target_ulong pc; ...; uint16_t size at 20 */
+
+/* Fills the slot's block address and size from the translation block whose code holds
+ * host_pc (the counter's call's return address); false if none does. */
+static bool slot_block(uc_engine *uc, block_slot *slot, uintptr_t host_pc) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || ne->tcg_state <= 0 || !ne->fns->tb_lookup) return false;
+  const char *tb = ne->fns->tb_lookup(ne->tcg, host_pc);
+  if (!tb) return false;
+  uint16_t size;
+  memcpy(&slot->address, tb + TB_PC, sizeof slot->address);
+  memcpy(&size, tb + TB_SIZE, sizeof size);
+  if (size == 0) return false;
+  slot->size = size;
   return true;
 }
 
