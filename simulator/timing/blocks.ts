@@ -13,7 +13,7 @@
  */
 import type { Arch } from '../../isa/arch.ts';
 import { decodeBlock, type DecodedInsn } from './disasm.ts';
-import { loadLatencyPart, MemoryTracker } from './mechanisms.ts';
+import { loadLatencyPart, loadOpExtra, MemoryTracker } from './mechanisms.ts';
 import { branchTarget, type BlockCost, type TimingModel } from './model.ts';
 
 /** How control leaves a block. `none`: the block ended without a branch (page end, size cap, trap). */
@@ -210,13 +210,14 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
     const store = access?.load && mech.storeForward !== undefined ? stored.get(access.key) : undefined;
     const forwarded = store && (access!.bits === 0 || store.bits === 0 || access!.bits <= store.bits) ? store.paths : undefined;
     const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
-    const loadPart = loadLatencyPart(entry, looked.effects);
+    const extra = loadOpExtra(mech, entry, looked.effects);
+    const loadPart = loadLatencyPart(entry, looked.effects) + extra;
     // The block's final branch also "writes" a pseudo register when it executes, so detailed
     // mode knows when a mispredicted branch resolves.
     const effects = k === insns.length - 1 && branchEnds
       ? { reads: looked.effects.reads, writes: [...looked.effects.writes, { reg: BRANCH_RESOLVED, pointerUpdate: false }] }
       : looked.effects;
-    const advance = entry.regLat !== undefined ? entry.lat - entry.regLat : 0;
+    const advance = entry.regLat !== undefined ? entry.lat + extra - entry.regLat : 0;
     const accAdvance = entry.accLat !== undefined ? Math.max(0, entry.lat - entry.accLat) : 0;
     // When the instruction may start, per path kind, separately for address and data inputs:
     // a load-op's data register (`add rax, [mem]`'s rax) does not wait for the memory access.
@@ -240,14 +241,14 @@ function summarize(model: TimingModel, insns: readonly DecodedInsn[], regs: Regi
         defs.set(regs.id('rsp'), { from: new Map(src.from), start: src.start, fromLoad: new Map(src.fromLoad), startLoad: src.startLoad });
         continue;
       }
-      const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat - saving;
+      const lat = w.pointerUpdate && entry.ptrLat !== undefined ? entry.ptrLat : entry.lat + extra - saving;
       const out: Paths = { from: new Map(), start: -Infinity, fromLoad: new Map(), startLoad: -Infinity };
       mergeInto(out.fromLoad, data.fromLoad, lat);
       out.startLoad = data.startLoad + lat;
       if (forwarded) {
         // The value a store of this block wrote: its data paths, storeForward later, plus the
         // ALU part of a load-op; no cache access, so no load delay on these paths.
-        const via = mech.storeForward! + entry.lat - loadPart;
+        const via = mech.storeForward! + entry.lat + extra - loadPart;
         mergeInto(out.from, data.from, lat);
         out.start = data.start + lat;
         mergeInto(out.from, forwarded.from, via);

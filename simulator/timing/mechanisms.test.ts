@@ -80,6 +80,21 @@ test('simple-address loads are a cycle faster on Zen; complex ones keep the tabl
   t.is(timingModel('skylake').blockCost(loop('mov rax, qword ptr [rax]', 'dec rcx')).bounds.latency, 5);
 });
 
+test('integer load-op forms on Zen: 4 + ALU through a simple address, 5 + ALU through a complex one', (t) => {
+  const m = timingModel('znver5');
+  // Host (Zen 5), chains through the address: movzx 1 + add [simple] 5 = 6; xor [scaled] 1 + 6 = 7;
+  // imul [simple] 1 + 7 = 8; a crc32 step (xor, movzx, xor [scaled]) 8.
+  t.is(m.blockCost(loop('movzx edx, al', 'add eax, dword ptr [rdi + rdx]', 'dec rcx')).bounds.latency, 6);
+  t.is(m.blockCost(loop('movzx edx, al', 'xor eax, dword ptr [rdi + rdx*4]', 'dec rcx')).bounds.latency, 7);
+  t.is(m.blockCost(loop('movzx edx, al', 'imul eax, dword ptr [rdi + rdx]', 'dec rcx')).bounds.latency, 8);
+  t.is(m.blockCost(loop('xor edx, eax', 'shr eax, 8', 'movzx edx, dl', 'xor eax, dword ptr [rdx*4 + 0x4000]', 'dec rcx')).bounds.latency, 8);
+  // The data register's own chain is the ALU part only.
+  t.is(m.blockCost(loop('add rax, qword ptr [rdi]', 'dec rcx')).bounds.latency, 1);
+  // Plain loads are unchanged; without the mechanisms the table's latency.
+  t.is(m.blockCost(loop('movzx edx, al', 'mov eax, dword ptr [rdi + rdx]', 'dec rcx')).bounds.latency, 5);
+  t.is(m.blockCost(loop('movzx edx, al', 'add eax, dword ptr [rdi + rdx]', 'dec rcx'), { mechanisms: false }).bounds.latency, 6);
+});
+
 test('memory renaming on Zen, store forwarding on Intel: a chain through a stored slot', (t) => {
   const chain = loop('mov qword ptr [rsi], rax', 'mov rax, qword ptr [rsi]', 'add rax, 1', 'dec rcx');
   // Zen: the load takes the stored value with no latency; the add is the chain.

@@ -39,7 +39,7 @@ import { StackscopeError } from '../../isa/error.ts';
 import { registerEffects, type Effects } from './effects.ts';
 import { FormParseError, kindKey, parseForm, relaxedKeys, type ParsedForm } from './forms.ts';
 import { describeHost, detectHost, type HostCpu } from './host.ts';
-import { isEliminableMove, loadLatencyPart, MemoryTracker, NO_MECHANISMS } from './mechanisms.ts';
+import { isEliminableMove, loadLatencyPart, loadOpExtra, MemoryTracker, NO_MECHANISMS } from './mechanisms.ts';
 import { UARCH_NAMES, UARCH_SPECS, type FormEntry, type Mechanisms, type UarchName, type UarchSpec, type UarchTableData } from './table.ts';
 
 export type { UarchName } from './table.ts';
@@ -409,12 +409,13 @@ export class TimingModel {
         const { entry, effects } = p;
         // x86 load-op forms: register data inputs are needed only after the load part;
         // multiply-accumulate addends only late in the pipeline.
-        const advance = entry.regLat !== undefined ? entry.lat - entry.regLat : 0;
+        const extra = loadOpExtra(mech, entry, effects);
+        const advance = entry.regLat !== undefined ? entry.lat + extra - entry.regLat : 0;
         const accAdvance = entry.accLat !== undefined ? Math.max(0, entry.lat - entry.accLat) : 0;
         const access = memory && p.form ? memory.access(p.form, entry) : undefined;
         // The load's share of the latency: all of it for a plain load, less the ALU part
         // (regLat) for a load-op.
-        const loadPart = loadLatencyPart(entry, effects);
+        const loadPart = loadLatencyPart(entry, effects) + extra;
         const forwarded = access?.load && mech.storeForward !== undefined ? memory!.storedAt(access) : undefined;
         const saving = access?.load && access.simple && forwarded === undefined ? mech.simpleAddressSaving : 0;
         let start = 0;
@@ -439,7 +440,7 @@ export class TimingModel {
             // As llvm-mca: a writeback waits for all of the instruction's inputs.
             t = start + (entry.ptrLat ?? entry.lat);
           } else {
-            t = start + entry.lat - saving;
+            t = start + entry.lat + extra - saving;
             done = Math.max(done, t);
           }
           ready.set(w.reg, t);
