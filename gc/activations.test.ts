@@ -122,3 +122,40 @@ test('over-approximated set holds one count per entry; duplicates give theirs ba
   t.is(table.overApproximated.size, 1);
   m.close();
 });
+
+test('insertWithGcIsNoop: only while a collection runs, the chunk is full and the set holds the live object', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const heap = new ExternRefHeap(m);
+  const table = new ActivationsTable(m, heap); // lazy: the chunk is full from the start
+  const a = heap.allocate('a');
+  const b = heap.allocate('b');
+  table.insertWithoutGc(heap.clone(a));
+  t.false(table.insertWithGcIsNoop(Number(a)), 'no collection running');
+  table.gcInProgress = true;
+  t.true(table.insertWithGcIsNoop(Number(a)));
+  t.false(table.insertWithGcIsNoop(Number(b)), 'not in the set');
+  t.false(table.insertWithGcIsNoop(0x1234), 'not an object');
+  table.setGcOkay(false);
+  t.false(table.insertWithGcIsNoop(Number(a)), 'GC not allowed: the slow path reports it');
+  table.setGcOkay(true);
+  // What the skipped insertion would have done: two counts taken and both given back.
+  const before = heap.strongCount(a);
+  table.insertWithoutGc(heap.clone(a));
+  table.insertWithGc(heap.clone(a), () => undefined);
+  t.is(heap.strongCount(a), before);
+  t.is(table.overApproximated.size, 1);
+  table.gcInProgress = false;
+  m.close();
+});
+
+test('insertWithGcIsNoop: false while the chunk has room', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const heap = new ExternRefHeap(m);
+  const table = new ActivationsTable(m, heap, { lazyChunk: false });
+  const a = heap.allocate('a');
+  table.insertWithoutGc(heap.clone(a)); // into the chunk
+  table.gcInProgress = true;
+  t.false(table.insertWithGcIsNoop(Number(a)));
+  table.gcInProgress = false;
+  m.close();
+});

@@ -200,6 +200,23 @@ export class ActivationsTable {
     }
   }
 
+  /**
+   * Whether taking a count on `ref` and inserting it with GC would change nothing, because it
+   * is the case where v17's `insert_with_gc` gives every count back: a collection is running
+   * (the GC the insertion asks for returns early), the chunk is full (a sweep parks `next` at
+   * `end`), and `ref` is a live object the over-approximated set already holds (the set drops
+   * the duplicate). Destructors that re-enter Wasm during a sweep make thousands of these
+   * insertions (a loop reading one table slot); the runtime skips them after this check. The
+   * chunk's bounds are checked as on every insertion.
+   */
+  insertWithGcIsNoop(ref: number): boolean {
+    if (!this.gcInProgress || !this.gcOkay) return false;
+    const { next, end } = this.finger();
+    if (next !== end) return false;
+    const flags = this.heap.flagsRaw(ref);
+    return (flags & 1) !== 0 && this.overApproximated.hasWithFlags(ref, flags);
+  }
+
   /** v17 insert_without_gc: takes ownership; never collects. */
   insertWithoutGc(ref: bigint): void {
     const r = Number(ref);

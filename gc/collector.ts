@@ -154,6 +154,14 @@ export class Collector {
   }
 
   /**
+   * Whether a count on `ref` inserted with GC would be given straight back (see
+   * ActivationsTable.insertWithGcIsNoop): never under the mutant whose nested GC runs on.
+   */
+  insertWithGcIsNoop(ref: bigint): boolean {
+    return !mutated('gc-in-gc-continues') && this.table.insertWithGcIsNoop(Number(ref));
+  }
+
+  /**
    * The activations_table_insert_with_gc builtin (v17 libcalls.rs) for a raw pointer from
    * compiled code: clone it, put one clone in the table *without* GC, then insert the other
    * with GC. The first insertion matters: the calling frame's stack map already marks this

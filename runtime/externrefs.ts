@@ -30,6 +30,9 @@ export interface ExternRefHost extends ExternRefCounts {
 export interface CollectorLike {
   /** Inserts an already-cloned reference, collecting when the table is full. */
   insertWithGc(ref: bigint): void;
+  /** True when taking a count on `ref` and inserting it with GC would change nothing (the
+   * table holds it and the GC would return early): the insertion can be skipped. */
+  insertWithGcIsNoop?(ref: bigint): boolean;
   collect(options?: { reason?: 'host' | 'store-gc' | 'table-full' }): unknown;
 }
 
@@ -62,14 +65,15 @@ export class StoreExternRefs implements ExternRefHost {
   }
 
   insertWithGc(ref: bigint): void {
-    if (ref === 0n) return;
+    if (ref === 0n || this.collector?.insertWithGcIsNoop?.(ref)) return;
     this.heap.clone(ref);
     if (this.collector) this.collector.insertWithGc(ref);
     else this.table.insertWithGc(ref, () => this.gc());
   }
 
   insertOnStackWithGc(ref: bigint): void {
-    if (ref === 0n) return;
+    // Both insertions would give their counts back (a sweep's re-entrant destructors reading one slot).
+    if (ref === 0n || this.collector?.insertWithGcIsNoop?.(ref)) return;
     this.heap.clone(ref);
     this.table.insertWithoutGc(ref);
     this.insertWithGc(ref);
