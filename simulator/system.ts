@@ -190,18 +190,26 @@ function mayMisalignSpByWriteback(w: number): boolean {
   return structures === 0x0c800000 || structures === 0x0d800000;
 }
 
+/** A load/store through SP or the instruction after an SP update, as one object literal (an
+ * object spread per site costs microseconds, and compiled code has a site every few words). */
+function spSite(address: bigint, off: number, kind: 'sp-check' | 'sp-watch', watchesSp: boolean): SystemInstruction {
+  const pc = address + BigInt(off);
+  const name = kind === 'sp-check' ? 'load/store through sp' : 'after an sp update';
+  return watchesSp ? { pc, length: 4, watchesSp, kind, name } : { pc, length: 4, kind, name };
+}
+
 function aarch64System(address: bigint, code: Uint8Array): SystemInstruction[] {
   const found: SystemInstruction[] = [];
   const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
   let watchNext = false;
   for (let off = 0; off + 4 <= code.length; off += 4) {
     const w = view.getUint32(off, true);
-    const pc = address + BigInt(off);
-    const k = aarch64Kind(w);
-    const at = { pc, length: 4, ...(watchNext ? { watchesSp: true } : {}) };
-    if (k) found.push({ ...at, ...k });
-    else if (spBasedAccess(w)) found.push({ ...at, kind: 'sp-check', name: 'load/store through sp' });
-    else if (watchNext) found.push({ ...at, kind: 'sp-watch', name: 'after an sp update' });
+    // Most words are ordinary: the PC and the record are made only for a site.
+    const top = w >>> 24; // every form aarch64Kind knows is in 0xd4-0xd6
+    const k = top >= 0xd4 && top <= 0xd6 ? aarch64Kind(w) : undefined;
+    if (k) found.push({ ...k, pc: address + BigInt(off), length: 4, ...(watchNext ? { watchesSp: true } : {}) });
+    else if (spBasedAccess(w)) found.push(spSite(address, off, 'sp-check', watchNext));
+    else if (watchNext) found.push(spSite(address, off, 'sp-watch', true));
     watchNext = mayMisalignSp(w) || mayMisalignSpByWriteback(w);
   }
   // The block ends with an SP update (it was split): watch the instruction after it.
