@@ -245,6 +245,8 @@ export interface TraceOptions {
   describeRef?: RefDescriber;
   /** Called at every safepoint (after the trace recorded it). */
   onSafepoint?: (frame: FrameView, sp: Safepoint) => void;
+  /** Reads the frame at a safepoint (default `frameAtSafepoint`: a v17 bitmap stack map; trace-v31.ts gives v31's typed maps). */
+  frameAt?: (sp: Safepoint) => FrameView;
 }
 
 export const DEFAULT_TRACE_LIMIT = 10_000;
@@ -288,7 +290,7 @@ export class Tracer {
       }
       const s = this.safepointAt.get(address);
       if (s) {
-        const frame = frameAtSafepoint(machine, s, options.namer, options.describeRef);
+        const frame = options.frameAt ? options.frameAt(s) : frameAtSafepoint(machine, s, options.namer, options.describeRef);
         if (this.recorded < options.limit) this.events.push({ type: 'safepoint', frame });
         options.onSafepoint?.(frame, s);
       }
@@ -370,10 +372,14 @@ export class Tracer {
 
   /** Records a collection's frames (call from the collector's report). */
   recordGc(report: GcReport): void {
+    this.recordGcFrames(report.reason, () => (report.explanation?.frames ?? []).map((f) => frameFromExplained(this.machine.arch, f, this.options.namer)));
+  }
+
+  /** Records a collection as its frames (any collector's: `frames` is called only while the trace keeps events). */
+  recordGcFrames(reason: string, frames: () => FrameView[]): void {
     this.gcCount++;
     if (this.recorded > this.options.limit) return;
-    const frames = (report.explanation?.frames ?? []).map((f) => frameFromExplained(this.machine.arch, f, this.options.namer));
-    this.events.push({ type: 'gc', index: this.gcCount, reason: report.reason, frames });
+    this.events.push({ type: 'gc', index: this.gcCount, reason, frames: frames() });
   }
 
   /** Settles the last entry's register changes and removes the hooks. Idempotent. */

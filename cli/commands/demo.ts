@@ -1,4 +1,6 @@
-import { checkProfileRunnable } from '../../runtime/profiles.ts';
+import { checkProfileRunnable, storeKindIfAny } from '../../runtime/profiles.ts';
+import { UsageError } from '../args.ts';
+import { runRecursionGcDrc } from './demo-drc.ts';
 import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../../profiles/profile.ts';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,7 +30,10 @@ See examples/README.md for the other examples.
 
 --html FILE also records both runs and writes them as one page (stepping through the run, the
 frames of each safepoint and collection on both arches side by side, and the what-if of
-flipping a map bit); \`npm start\` writes build/demo.html.`;
+flipping a map bit); \`npm start\` writes build/demo.html.
+
+--profile v31 (or v44) runs the same example in that era's store: typed user stack maps, the
+GC heap's reference counts, the collection explained by gc/drc (gc/drc44); --html is v17 only.`;
 
 /** The example's source could not be found next to the command. */
 export class DemoSourceError extends StackscopeError {
@@ -54,6 +59,8 @@ function readExampleWat(): string {
 }
 
 export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile?: string, profile: Profile = PROFILES[DEFAULT_PROFILE], regalloc?: RegallocMode): Promise<number> {
+  const kind = storeKindIfAny(profile);
+  if (kind !== undefined && kind !== 'v17') return demoDrc(arches, out, htmlFile, profile, regalloc);
   checkProfileRunnable(profile, 'the demo (cli/commands/demo.ts)');
   const wat = readExampleWat();
   const viewer = htmlFile === undefined ? undefined : await import('../../viewer/index.ts');
@@ -95,5 +102,25 @@ export async function demoCommand(arches: readonly Arch[], out: Output, htmlFile
     out.text('');
     out.text(`The run as a page (step through it, both arches side by side, flip a map bit): ${path}`);
   }
+  return 0;
+}
+
+/** The demo in a DRC-era store (`--profile v31` or `v44`): cli/commands/demo-drc.ts. */
+async function demoDrc(arches: readonly Arch[], out: Output, htmlFile: string | undefined, profile: Profile, regalloc?: RegallocMode): Promise<number> {
+  if (htmlFile !== undefined) throw new UsageError(`--html is not available with --profile ${profile.name}: the page replays v17 collections`, 'demo');
+  const wat = readExampleWat();
+  const wasm = await parseWat(wat, { fileName: `${EXAMPLE}.wat` });
+  out.text(`stackscope demo: ${WAT_PATH}, refs held by recursive Wasm frames across a GC (profile ${profile.name})`);
+  out.text('');
+  out.text(`descend(n) keeps its level's externref in a local across the recursive call; at n = 0 a host`);
+  out.text(`function runs the GC. Only the ${LEVELS} Wasm frames (through their user stack maps) and the`);
+  out.text('activations table hold those refs then; the temporaries each level dropped are freed.');
+  for (const arch of arches.length ? arches : ARCHES) {
+    out.text('');
+    out.text(`== ${arch} ==`);
+    await runRecursionGcDrc({ arch, profile, regalloc, wasm, file: `${EXAMPLE}.wat`, levels: LEVELS, print: (line = '') => out.text(line) });
+  }
+  out.text('');
+  out.text('More examples, with READMEs and expected outputs: examples/README.md (npm run examples -- --print NAME).');
   return 0;
 }

@@ -7,10 +7,13 @@ import type { ValType } from '../../compiler/frontend/module.ts';
 import { describeValue } from '../../gc/collector.ts';
 import { drcExplanationToJson, renderDrcExplanation } from '../../gc/drc/v31-collector.ts';
 import type { Profile } from '../../profiles/profile.ts';
-import { HostImportError, InvokeArgError, SessionArchError } from '../../runtime/session.ts';
+import { HostImportError, InvokeArgError, SessionArchError, sessionArch } from '../../runtime/session.ts';
 import { WasmTrap } from '../../runtime/errors.ts';
 import { V31ExternRef, V31Func, type V31Results, type V31Val } from '../../runtime/v31/instance.ts';
-import { chooseV31Invocation, openV31Session, v31ValText, type DrcGcReport, type V31Session } from '../../runtime/v31/session.ts';
+import { chooseV31Invocation, openV31Session, v31ValText, type DrcGcReport, type V31Session, type V31SessionOptions } from '../../runtime/v31/session.ts';
+import { renderTrace, traceToJson, type Tracer } from '../../viewer/trace.ts';
+import { recordDrcGc, traceDrc } from '../../viewer/trace-v31.ts';
+import type { CycleReport } from '../../simulator/timing/cycles.ts';
 import type { V31GcReport } from '../../runtime/v31/store.ts';
 import type { V44GcReport } from '../../runtime/v44/store.ts';
 import { drc44ExplanationToJson, renderDrc44Explanation } from '../../gc/drc44/v44-collector.ts';
@@ -18,10 +21,15 @@ import { GuestTrap } from '../../simulator/trap.ts';
 import { UsageError, type ParsedArgs } from '../args.ts';
 import { regallocFor } from '../args.ts';
 import type { Output } from '../output.ts';
-import { parseArchFlag, runLimits } from './run-options.ts';
+import { checkUarchArch, cycleFlags, cycleReportJson, cycleReportText, parseArchFlag, runLimits, traceFlags } from './run-options.ts';
 
-/** The flags of `run` a v31 run does not offer yet. */
-const NOT_IN_V31 = ['trace', 'trace-limit', 'html', 'cycles', 'uarch'];
+/**
+ * The flags of `run` a DRC-era run (v31, v44) does not offer: `--html`, whose page replays v17
+ * collections (viewer/snapshot.ts reads the v17 activations table and bitmap stack maps), and,
+ * for commands other than `run`, the trace and the cycle model.
+ */
+const NOT_IN_DRC_RUN = ['html'];
+const NOT_IN_DRC = ['trace', 'trace-limit', 'html', 'cycles', 'uarch'];
 
 function valJsonV31(type: ValType, v: V31Val): { type: ValType; value: string | number | null } {
   if (v === null) return { type, value: null };
@@ -76,14 +84,24 @@ export function printV31Explanations(out: Output, gcs: readonly DrcGcReport[]): 
 }
 
 /** Opens the v31 session of a command, with the CLI's usage errors. */
-export async function openV31ForCli(args: ParsedArgs, input: { file: string; bytes: Uint8Array }, command: string, profile: Profile, print: (line: string) => void): Promise<V31Session> {
-  for (const flag of NOT_IN_V31) if (args.flags.has(flag)) throw new UsageError(`--${flag} is not available with --profile ${profile.name} yet`, command);
+export async function openV31ForCli(
+  args: ParsedArgs, input: { file: string; bytes: Uint8Array }, command: string, profile: Profile, print: (line: string) => void,
+  extra: Pick<V31SessionOptions, 'cycles' | 'onCollection'> = {},
+): Promise<V31Session> {
+  for (const flag of command === 'run' ? NOT_IN_DRC_RUN : NOT_IN_DRC) {
+    if (args.flags.has(flag)) {
+      throw new UsageError(flag === 'html'
+        ? `--html is not available with --profile ${profile.name}: the page replays v17 collections (use --trace or --gc-explain for a ${profile.name} run)`
+        : `--${flag} is not available with --profile ${profile.name} yet`, command);
+    }
+  }
   const archFlag = args.flags.get('arch');
   const { budget, timeoutMs } = runLimits(args);
+  const requested = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
   try {
+    checkUarchArch(extra.cycles, sessionArch(input.bytes, input.file, requested), input.bytes[0] === 0x7f ? `${input.file} is an image compiled for` : 'the module runs on', command);
     return await openV31Session(input.bytes, input.file, {
-      arch: typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined, print, budget, timeoutMs, profile,
-      regalloc: regallocFor(args, input.bytes, command),
+      arch: requested, print, budget, timeoutMs, profile, regalloc: regallocFor(args, input.bytes, command), ...extra,
     });
   } catch (e) {
     if (e instanceof HostImportError || e instanceof SessionArchError) throw new UsageError(e.message, command);
@@ -95,7 +113,16 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
   const json = args.flags.has('json');
   const explainGc = args.flags.has('gc-explain');
   const printed: string[] = [];
-  const session = await openV31ForCli(args, input, 'run', profile, (line) => (json ? printed.push(line) : out.text(line)));
+  const trace = traceFlags(args);
+  const cycles = cycleFlags(args);
+  let tracer: Tracer | undefined;
+  const session = await openV31ForCli(args, input, 'run', profile, (line) => (json ? printed.push(line) : out.text(line)), {
+    ...(cycles ? { cycles } : {}),
+    // Collections join the trace as they happen (instantiation's ran before it started).
+    onCollection: (r) => {
+      if (tracer) recordDrcGc(tracer, session.store, r);
+    },
+  });
   const { store } = session;
   try {
     let target;
@@ -108,12 +135,17 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
     const argsJson = target ? target.args.map((a, i) => valJsonV31(target!.func.type.params[i], a)) : [];
     let result: V31Results = null;
     let trap: WasmTrap | GuestTrap | undefined;
+    let report: CycleReport | undefined;
+    if (trace) tracer = traceDrc(store, session.module, { ...trace, moduleName: session.file.replace(/^.*[\\/]/, '') });
     try {
       if (target) result = target.func.call(...target.args);
     } catch (e) {
       if (!(e instanceof WasmTrap || e instanceof GuestTrap)) throw e;
       trap = e;
     } finally {
+      tracer?.close();
+      // The invoked call's cycles (each outermost call starts the counts afresh).
+      if (target && cycles) report = store.machine.cycleReport();
       for (const a of target?.args ?? []) if (a instanceof V31ExternRef) a.release();
     }
     const { describeTrap } = await import('./run.ts');
@@ -130,12 +162,16 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
           : resultTypes.length === 1 ? valJsonV31(resultTypes[0], results[0])
             : results.map((v, k) => valJsonV31(resultTypes[k], v)),
         instructions: Number(instructions), trap: trap ? describeTrap(trap).json : null, output: printed,
+        ...(report ? { cycles: cycleReportJson(report) } : {}),
         gcs: session.gcs.map((r) => v31GcJson(r, explainGc)),
+        ...(tracer ? { trace: traceToJson(tracer) } : {}),
       });
     } else {
+      if (tracer) for (const line of renderTrace(tracer)) out.text(line);
       if (!target) out.text(`instantiated ${session.file} on ${session.arch} (profile ${profile.name}); nothing invoked (exports: ${session.module.wasm.exports.map((e) => e.name).join(', ') || 'none'}; use --invoke NAME ARGS...)`);
       else if (!trap) out.text(`${resultTypes.length > 1 ? 'results' : 'result'}: ${resultTypes.length === 0 ? '(none)' : results.map((v, k) => `${v31ValText(v, resultTypes[k])} (${resultTypes[k]})`).join(', ')}\ninstructions: ${instructions}`);
       if (trap) for (const line of describeTrap(trap).lines) out.text(line);
+      if (report) for (const line of cycleReportText(report)) out.text(line);
       if (explainGc) printV31Explanations(out, session.gcs);
       else if (session.gcs.length) out.text(`gc: ${session.gcs.length} collection(s) ran (--gc-explain shows them)`);
     }

@@ -69,9 +69,10 @@ compiles 32-bit VMGcRefs with v31's DRC barriers and typed user stack maps and r
 V31Store (GC heap, activations table of u32 refs); --gc-explain then prints gc/drc's
 explanation of each collection. v44 compiles v44's barriers (the over-approximated-list read
 barrier) and runs them in a V44Store (a growable GC heap, the store's stack chain); --gc-explain
-prints gc/drc44's explanation, every frame labelled with the stack it lies on. --trace, --html,
---cycles and example drivers are v17 only for now (a usage error with v31 and v44). ELF objects
-have no profile.
+prints gc/drc44's explanation, every frame labelled with the stack it lies on. --trace (frames
+at safepoints and collections as the typed user stack maps describe them) and --cycles work
+with v31 and v44 too; --html (its page replays v17 collections) and example drivers are v17
+only (a usage error with v31 and v44). ELF objects have no profile.
 
 --regalloc none|linear-scan chooses how a .wat/.wasm module is compiled (docs/stack-maps.md §5):
 none (default) gives every value its own stack slot; linear-scan keeps values in registers and

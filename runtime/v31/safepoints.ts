@@ -89,7 +89,7 @@ function select(at: string, all: readonly V31Safepoint[], module: Module): V31Sa
 }
 
 /** Reads the frame of the safepoint just reached (the store's machine stopped at it). */
-function readFrame(store: DrcSessionStore, module: Module, safepoint: V31Safepoint): V31FoundFrame {
+export function readV31Frame(store: DrcSessionStore, module: Module, safepoint: V31Safepoint): V31FoundFrame {
   const m = store.machine;
   const fp = m.reg(m.arch === 'x64' ? 'rbp' : 'x29');
   const sp = fp - BigInt(safepoint.map.frameSize);
@@ -140,7 +140,7 @@ export function findV31Safepoint(store: DrcSessionStore, module: Module, options
   const engine = store.machine.engine;
   const hooks: HookHandle[] = chosen.map((s) => engine.hookCode(() => {
     if (state.found || ++state.seen !== nth) return;
-    state.found = readFrame(store, module, s);
+    state.found = readV31Frame(store, module, s);
   }, s.address, s.address));
   return {
     get found() { return state.found; },

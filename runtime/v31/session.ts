@@ -19,6 +19,7 @@ import type { Module } from '../module.ts';
 import {
   DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
+import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { V31Store, type V31GcReport } from './store.ts';
 import { V44Store, type V44GcReport } from '../v44/store.ts';
 import { storeKindOf } from '../profiles.ts';
@@ -32,6 +33,10 @@ export interface V31SessionOptions {
   /** A v31 profile record (default PROFILES.v31 by name). */
   profile?: Profile;
   regalloc?: RegallocMode;
+  /** The store's cycle model (the store's machine then prices each outermost call: `store.machine.cycleReport()`). */
+  cycles?: CycleOptions;
+  /** Called with every collection as it finishes (after it joined `gcs`). */
+  onCollection?: (report: DrcGcReport) => void;
 }
 
 /** A store of a DRC-era session: v31's, or v44's (which has the same handles). */
@@ -61,8 +66,15 @@ export function v31ValText(v: V31Val, type?: ValType): string {
 }
 
 /** A store for `engine` (v31 or v44 by its profile) that explains every collection into `gcs`. */
-export async function createDrcStore(engine: Engine, gcs: DrcGcReport[]): Promise<DrcSessionStore> {
-  const options = { explainCollections: true, onCollection: (r: DrcGcReport) => gcs.push(r) };
+export async function createDrcStore(engine: Engine, gcs: DrcGcReport[], extra: Pick<V31SessionOptions, 'cycles' | 'onCollection'> = {}): Promise<DrcSessionStore> {
+  const options = {
+    explainCollections: true,
+    onCollection: (r: DrcGcReport) => {
+      gcs.push(r);
+      extra.onCollection?.(r);
+    },
+    ...(extra.cycles ? { cycles: extra.cycles } : {}),
+  };
   return storeKindOf(engine.profile) === 'v44' ? V44Store.create(engine, options) : V31Store.create(engine, options);
 }
 
@@ -71,7 +83,7 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
   const print = o.print ?? (() => undefined);
   const { arch, engine, module } = await sessionModule(bytes, file, { ...o, profile: o.profile ?? PROFILES.v31 });
   const gcs: DrcGcReport[] = [];
-  const store = await createDrcStore(engine, gcs);
+  const store = await createDrcStore(engine, gcs, o);
   try {
     const refText = (r: V31Val) => (r === null ? 'null' : describeValue((r as V31ExternRef).value));
     const impls: Record<string, (...args: V31Val[]) => V31Val | void> = {
