@@ -34,7 +34,7 @@ import { describeHost, detectHost } from '../simulator/timing/host.ts';
 import { xorshiftFlags } from '../simulator/timing/testing/kernels.ts';
 import type { UarchName } from '../simulator/timing/table.ts';
 import { bareCallSeconds, bareSeconds } from './bare.ts';
-import { benchPrograms, ROBUST_STATISTIC_C, runPinned } from './timing-programs.ts';
+import { benchPrograms, median, ROBUST_STATISTIC_C, runPinned } from './timing-programs.ts';
 import { machineRun } from './machine-run.ts';
 import { clockName, now, useCpuClock } from './clock.ts';
 import { emit, type BenchOptions } from './report.ts';
@@ -209,10 +209,6 @@ function inFreshProcesses(arch: Arch, repeats: number): SpeedSample[] {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** An item-5 target of issue 22 and whether this run met it (printed again at the end of the run). */
 interface Verdict {
