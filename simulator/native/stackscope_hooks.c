@@ -324,9 +324,8 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
  * the translated code" at the end of this file). Each translation gets a slot, which the
  * translated code uses as follows on every execution:
  *
- *     e = slot->entry; r = e->remaining; e->remaining = r - 1; ctx->last = e;
- *     slot->address = <block address>; slot->size = <block size>;
- *     if (r == 0) on_block_slot(slot);
+ *     e = slot->entry; r = e->remaining - 1; e->remaining = r; ctx->last = e;
+ *     if (r == UINT64_MAX) on_block_slot(slot);      (the count was 0)
  *
  * An unbound slot points at no_block (no executions left), so its first execution takes the
  * call, which looks the block up and binds the slot; so does an execution that finds the
@@ -1469,7 +1468,8 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
   a->op3(s, OP_ST_I64, (uintptr_t)next, (uintptr_t)entry, offsetof(block_entry, remaining));
   a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), 0);
   void *done = a->new_label(s);
-  a->brcondi_i64(s, TCG_COND_NE, TCGV(left), 0, done);
+  /* On the decremented count (was 0: now all ones), so the count needs one register, not two. */
+  a->brcondi_i64(s, TCG_COND_NE, TCGV(next), -1, done);
   a->temp_free(s, next);
   a->temp_free(s, left);
   a->temp_free(s, entry);
