@@ -14,7 +14,7 @@ const enc = new TextEncoder();
 
 /** Names the default runtime defines (besides the `__stack_chk_guard` data word). */
 export const C_RUNTIME_FUNCTIONS = [
-  'memcpy', 'memmove', 'memset', 'memcmp', 'strlen', 'strcmp', 'strncmp', 'strchr', 'strcpy', 'strncpy',
+  'memcpy', 'memmove', 'memset', 'memcmp', 'strlen', 'strcmp', 'strncmp', 'strchr', 'strcpy', 'stpcpy', 'strncpy',
   'malloc', 'calloc', 'realloc', 'free', 'abort', '__stack_chk_fail', 'puts', 'putchar', 'printf', 'snprintf',
   'putc', 'fputc', 'fputs', 'fwrite', 'print_i64', '__popcountdi2',
 ] as const;
@@ -97,6 +97,12 @@ export function cRuntime(streams: readonly bigint[] = []): Record<string, HostFu
       const bytes = strBytes(ctx, s as bigint, 'source');
       m(ctx).write(ctx.call, d as bigint, Uint8Array.of(...bytes, 0), 'strcpy (destination)');
       return d;
+    } },
+    // gcc -O2 turns `strcpy(d, s); ... strlen(d)` into stpcpy, which returns the end of the copy.
+    stpcpy: { sig: 'ptr(ptr,ptr)', fn: ([d, s], ctx) => {
+      const bytes = strBytes(ctx, s as bigint, 'source');
+      m(ctx).write(ctx.call, d as bigint, Uint8Array.of(...bytes, 0), 'stpcpy (destination)');
+      return (d as bigint) + BigInt(bytes.length);
     } },
     strncpy: { sig: 'ptr(ptr,ptr,u64)', fn: ([d, s, n], ctx) => {
       const len = n as bigint;

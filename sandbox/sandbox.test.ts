@@ -69,6 +69,7 @@ int hello(const char *name) { return printf("hello %s %d %.3f %c|%5s|%-4d|%x\\n"
 int count(const char *s, char c) { int n = 0; while (*s) n += *s++ == c; return n; }
 void fill(unsigned char *out, int n) { for (int i = 0; i < n; i++) out[i] = i * 3; }
 char *dup(const char *s) { char *p = malloc(strlen(s) + 1); strcpy(p, s); return p; }
+int copylen(char *d, const char *s) { strcpy(d, s); return strlen(d); }
 int fmt(char *buf, unsigned long n, double x) { return snprintf(buf, n, "[%g|%e]", x, x); }
 int cmp(const char *a, const char *b) { return strcmp(a, b) < 0 ? -1 : strcmp(a, b) > 0; }
 void die(void) { abort(); }
@@ -91,6 +92,9 @@ for (const arch of ARCHES) {
       sb.call('fill', 'void(ptr,i32)', [buf, 8]);
       t.is(Buffer.from(sb.read(buf, 8)).toString('hex'), '000306090c0f1215');
       t.is(sb.readCString(sb.call('dup', 'ptr(ptr)', [name]).value as bigint), 'world');
+      const copy = sb.allocate(16);
+      t.is(sb.call('copylen', 'i32(ptr,ptr)', [copy, name]).value, 5); // stpcpy at -O2
+      t.is(sb.readCString(copy), 'world');
       const out = sb.allocate(64);
       t.is(sb.call('fmt', 'i32(ptr,u64,f64)', [out, 64n, 0.0001]).value, 21);
       t.is(sb.readCString(out), '[0.0001|1.000000e-04]');
