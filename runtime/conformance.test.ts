@@ -4,7 +4,7 @@
  * truncated binaries given to Module.from.
  */
 import test from 'ava';
-import { CompileError, Engine, Instance, Module, Store } from '../index.ts';
+import { CompileError, Engine, ExternRef, Global, Instance, Module, Store } from '../index.ts';
 import { compileModule } from '../compiler/index.ts';
 import { loadWat, parseWasm, watToBinary } from '../compiler/frontend/index.ts';
 import { moduleBytes, section, vec } from '../compiler/frontend/testing.ts';
@@ -85,5 +85,36 @@ for (const arch of ARCHES) {
     // WAT text given as bytes still compiles.
     const text = new TextEncoder().encode(';; answer\n(module (func (export "f") (result i32) i32.const 42))');
     t.is(Instance.create(await Store.create(engine), await Module.from(engine, text)).getFunc('f').call(), 42);
+  });
+
+  test(`${arch}: WAT with UTF-8 text (names, a raw byte-order mark) keeps every character`, async (t) => {
+    const engine = new Engine({ arch });
+    const module = await Module.from(engine, '(module ;; déjà vu\n  (func (export "é") (result i32) i32.const 1)\n  (func (export "\u{feff}") (result i32) i32.const 2)\n  (func (export "日本") (result i32) i32.const 3))');
+    t.deepEqual(module.exports.map((e) => e.name), ['é', '\u{feff}', '日本']);
+    const instance = Instance.create(await Store.create(engine), module);
+    t.is(instance.getFunc('日本').call(), 3);
+  });
+
+  test(`${arch}: element segment items may read an imported global (funcref and externref)`, async (t) => {
+    const engine = new Engine({ arch });
+    const store = await Store.create(engine);
+    const donor = Instance.create(store, await Module.from(engine, '(module (func $f (export "f") (result i32) i32.const 7) (global (export "g") funcref (ref.func $f)))'));
+    const ref = ExternRef.new(store, 'host');
+    const module = await Module.from(engine, `(module
+      (import "d" "g" (global $g funcref))
+      (import "h" "x" (global $x externref))
+      (table $t 2 funcref) (table $e 1 externref)
+      (type $r (func (result i32)))
+      (elem (table $t) (i32.const 1) funcref (global.get 0))
+      (elem (table $e) (i32.const 0) externref (global.get 1))
+      (elem $p funcref (global.get 0))
+      (func (export "call") (param i32) (result i32) local.get 0 call_indirect $t (type $r))
+      (func (export "init") (table.init $t $p (i32.const 0) (i32.const 0) (i32.const 1)))
+      (func (export "ext") (result externref) i32.const 0 table.get $e))`);
+    const instance = Instance.create(store, module, [donor.getExport('g')!, Global.new(store, { valType: 'externref', mutable: false }, ref)]);
+    t.is(instance.getFunc('call').call(1), 7);
+    instance.getFunc('init').call();
+    t.is(instance.getFunc('call').call(0), 7);
+    t.is((instance.getFunc('ext').call() as ExternRef).value, 'host');
   });
 }

@@ -336,8 +336,6 @@ test('unsupported features are named with the byte offset', (t) => {
     [moduleBytes(section(1, vec([[0x60, 0x01, 0x7b, 0x00]]))), /v128/],
     [moduleBytes(section(5, vec([[0x03, 0x01, 0x01]]))), /shared/],
     [moduleBytes(section(5, vec([[0x04, 0x01]]))), /memory64/],
-    [moduleBytes(section(5, vec([[0x00, 0x01], [0x00, 0x01]]))), /multiple memories/],
-    [moduleBytes(section(13, [0x00])), /tag section/],
     [moduleBytes(section(6, vec([[0x7f, 0x00, 0x41, 0x01, 0x41, 0x02, 0x6a, 0x0b]]))), /extended constant/],
   ];
   for (const [bytes, pattern] of cases) {
@@ -356,6 +354,29 @@ test('unsupported features are named with the byte offset', (t) => {
 test('locals beyond the implementation limit are a limit error', (t) => {
   const e = compileError(t, () => parseWasm(oneFunction([0x0b], [[...uleb(40000), 0x7f], [...uleb(20000), 0x7e]])));
   t.is(e.kind, 'limit');
+});
+
+test('Wasm 2.0 rules for what later proposals add: a second memory is invalid; tags and memop flags with a memory index are malformed', (t) => {
+  const cases: [Uint8Array, CompileError['kind'], RegExp][] = [
+    [moduleBytes(section(5, vec([[0x00, 0x01], [0x00, 0x01]]))), 'validation', /multiple memories/],
+    [moduleBytes(section(2, vec([[...name('m'), ...name('t'), 0x02, 0x00, 0x01], [...name('m'), ...name('u'), 0x02, 0x00, 0x01]]))), 'validation', /multiple memories/],
+    [moduleBytes(section(13, [0x00])), 'malformed', /malformed section id 13.*exception-handling/],
+    [moduleBytes(section(2, vec([[...name('m'), ...name('t'), 0x04, 0x00, 0x00]]))), 'malformed', /malformed import kind 0x4/],
+    // (memory 1) and i32.load with flags 0x42 (bit 6: a memory index follows), memory 0, offset 0.
+    [moduleBytes(section(1, vec([[0x60, 0x00, 0x00]])), section(3, vec([[0x00]])), section(5, vec([[0x00, 0x01]])),
+      section(10, vec([[9, 0x00, 0x41, 0x00, 0x28, 0x42, 0x00, 0x00, 0x1a, 0x0b]]))), 'malformed', /malformed memop flags 0x42/],
+  ];
+  for (const [bytes, kind, pattern] of cases) {
+    const e = compileError(t, () => parseWasm(bytes));
+    t.is(e.kind, kind, e.message);
+    t.regex(e.message, pattern);
+  }
+});
+
+test('more than 2^32 - 1 locals in one function is malformed, whatever the groups are (judged before the limit)', (t) => {
+  const e = compileError(t, () => parseWasm(oneFunction([0x0b], [[...uleb(0x80000000), 0x7f], [...uleb(0x80000000), 0x7e]])));
+  t.is(e.kind, 'malformed');
+  t.regex(e.detail, /too many locals/);
 });
 
 test('modules compose: imports of all kinds decode with their types', (t) => {

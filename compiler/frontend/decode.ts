@@ -43,6 +43,13 @@ import { FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, 
 
 /** wasmtime's (wasmparser's) limit on the locals of one function. */
 export const MAX_LOCALS = 50_000;
+
+/** Wasm 2.0 allows one memory: a second is invalid unless the multi-memory proposal is on. */
+const SECOND_MEMORY = 'multiple memories: a module may have one memory (stackscope does not support the multi-memory proposal)';
+
+/** Tags (import/export kind 4, section 13) belong to exception handling; without it, as in
+ * Wasm 2.0, they are malformed. */
+const NO_EXCEPTIONS = 'tags need the exception-handling proposal, which stackscope does not support';
 /** wasmparser's limit on the results of a function type or block type. */
 export const MAX_FUNCTION_PARAMS_OR_RESULTS = 1_000;
 
@@ -477,7 +484,9 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
     if (mem !== undefined) {
       const alignAt = r.pos;
       const align = r.u32();
-      if (align & 0x40) r.fail(`'${mem.name}' with a memory index: multiple memories are not supported`, alignAt, 'unsupported', { instr: mem.name });
+      // Bit 6 of the flags announces a memory index (multi-memory); without that proposal, as
+      // in Wasm 2.0, the flags are malformed.
+      if (align & 0x40) r.fail(`malformed memop flags 0x${align.toString(16)} in '${mem.name}' (a memory index needs multiple memories, which stackscope does not support)`, alignAt, 'malformed', { instr: mem.name });
       const offset = r.u32();
       body.push({ op: mem.name, memarg: { align, offset }, memory: 0, offset: at });
       continue;
@@ -762,7 +771,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
               break;
             }
             case 0x02: {
-              if (memoryTypes.length > 0) s.fail('a second memory: multiple memories are not supported', kindAt, 'unsupported');
+              if (memoryTypes.length > 0) s.fail(SECOND_MEMORY, kindAt, 'validation');
               const type = decodeMemoryType(s);
               imports.push({ module, name, kind: 'memory', type, index: memoryTypes.length, offset: at });
               memoryTypes.push(type);
@@ -775,7 +784,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
               break;
             }
             case 0x04:
-              return s.fail('tag imports are not supported (exception handling)', kindAt, 'unsupported');
+              return s.fail(`malformed import kind 0x4: ${NO_EXCEPTIONS}`, kindAt, 'malformed');
             default:
               return s.fail(`malformed import kind 0x${kind.toString(16)}`, kindAt);
           }
@@ -804,7 +813,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
       case 5: {
         const n = s.count('memory', 2);
         for (let i = 0; i < n; i++) {
-          if (memoryTypes.length > 0) s.fail('a second memory: multiple memories are not supported', s.pos, 'unsupported');
+          if (memoryTypes.length > 0) s.fail(SECOND_MEMORY, s.pos, 'validation');
           const type = decodeMemoryType(s);
           memories.push({ index: memoryTypes.length, definedIndex: memories.length, type });
           memoryTypes.push(type);
@@ -812,7 +821,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
         break;
       }
       case 13:
-        s.fail('the tag section is not supported (exception handling)', idAt, 'unsupported');
+        s.fail(`malformed section id 13: ${NO_EXCEPTIONS}`, idAt, 'malformed');
         break;
       case 6: {
         const n = s.count('global', 4);
@@ -833,7 +842,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
           const kinds: ExternKind[] = ['func', 'table', 'memory', 'global'];
           const kind = kinds[kindByte];
           if (kind === undefined) {
-            if (kindByte === 4) s.fail('tag exports are not supported (exception handling)', kindAt, 'unsupported');
+            if (kindByte === 4) s.fail(`malformed export kind 0x4: ${NO_EXCEPTIONS}`, kindAt, 'malformed');
             s.fail(`malformed export kind 0x${kindByte.toString(16)}`, kindAt);
           }
           exports.push({ name, kind, index: s.u32() });
@@ -864,14 +873,21 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
           s.pos += size;
           fr.site = { funcIndex };
           const groups = fr.count('local group', 2);
-          const locals: ValType[] = [];
+          // All groups are read before the total is judged: past 2^32 - 1 locals the binary is
+          // malformed (the spec's rule), below that a total past MAX_LOCALS is stackscope's limit.
+          const declared: { count: number; type: ValType }[] = [];
+          let total = 0;
+          let firstGroupAt = fr.pos;
           for (let g = 0; g < groups; g++) {
-            const groupAt = fr.pos;
+            if (g === 0) firstGroupAt = fr.pos;
             const count = fr.u32();
-            if (locals.length + count > MAX_LOCALS) fr.fail(`too many locals (limit ${MAX_LOCALS})`, groupAt, 'limit');
-            const t = fr.valType();
-            for (let k = 0; k < count; k++) locals.push(t);
+            total += count;
+            declared.push({ count, type: fr.valType() });
           }
+          if (total > 0xffffffff) fr.fail(`too many locals (${total}, more than 2^32 - 1)`, firstGroupAt, 'malformed');
+          if (total > MAX_LOCALS) fr.fail(`too many locals (limit ${MAX_LOCALS})`, firstGroupAt, 'limit');
+          const locals: ValType[] = [];
+          for (const { count, type } of declared) for (let k = 0; k < count; k++) locals.push(type);
           const typeIndex = definedFuncTypes[i];
           const body = decodeBody(fr, funcIndex, types);
           functions.push({
@@ -970,8 +986,7 @@ function decodeElementSegment(s: Reader, index: number): ElementSegment {
     }
     const itemAt = s.pos;
     const item = decodeConstExpr(s);
-    if (item.op === 'global.get') s.fail('global.get in element segment items is not supported', itemAt, 'unsupported', { instr: 'global.get' });
-    if (item.op !== 'ref.func' && item.op !== 'ref.null') s.fail(`type mismatch: element item '${item.op}' is not a reference`, itemAt, 'validation', { instr: item.op });
+    if (item.op !== 'ref.func' && item.op !== 'ref.null' && item.op !== 'global.get') s.fail(`type mismatch: element item '${item.op}' is not a reference`, itemAt, 'validation', { instr: item.op });
     items.push(item);
   }
   return { index, mode, elemType, items, offset: at };

@@ -372,7 +372,9 @@ function withWabtModule<T>(text: string, file: string, use: (m: WabtModule, sour
   }
   let wasmModule: WabtModule;
   try {
-    wasmModule = wabt.parseWat(file, text, WAT_FEATURES);
+    // As UTF-8 bytes: wabt.js copies a JS string into its memory one code unit per byte, which
+    // mangles every character past U+007F (a name "é" or a byte-order mark in a string).
+    wasmModule = wabt.parseWat(file, new TextEncoder().encode(text), WAT_FEATURES);
   } catch (e) {
     const raw = errorText(e);
     const diag = parseWabtDiagnostic(raw, file);
