@@ -96,6 +96,11 @@ export {
 } from './viewer/trace.ts';
 // The GC fuzzer (docs/fuzzing.md): generator, reference model, campaigns, shrinking, mutants.
 export * as fuzzer from './fuzz/index.ts';
+// WebAssembly spec-test scripts (.wast) through this API (wast/, docs/wast.md).
+export {
+  runWast, parseWast, spectestExports, WastSyntaxError,
+  type WastOptions, type WastReport, type WastOutcome, type WastStatus, type WastCommand,
+} from './wast/index.ts';
 
 // Native objects in a sandbox (sandbox/, docs/sandbox.md) and the loader under it.
 export {

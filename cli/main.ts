@@ -30,6 +30,7 @@ commands:
   layout    the VMContext layout (wasmtime v17, or --profile v31|v44) of a module, image, or counts
   demo      run the current teaching demo on both arches
   fuzz      generate random GC-heavy programs and check them against a reference model
+  wast      run WebAssembly spec-test scripts (.wast) on both arches
 
 options:
   --help     this text (or 'stackscope <command> --help')
@@ -74,6 +75,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   layout: async () => { const m = await import('./commands/layout.ts'); return { help: m.LAYOUT_HELP, run: m.layoutCommand }; },
   demo: async () => { const m = await import('./commands/demo.ts'); return { help: m.DEMO_HELP, run: (rest, out) => demo(rest, out, m.demoCommand) }; },
   fuzz: async () => { const m = await import('./commands/fuzz.ts'); return { help: m.FUZZ_HELP, run: m.fuzzCommand }; },
+  wast: async () => { const m = await import('./commands/wast.ts'); return { help: m.WAST_HELP, run: m.wastCommand }; },
 };
 
 /** The package's version: package.json sits above the library root (cli/..), which is the
