@@ -133,6 +133,17 @@ test('writeRuntimeLimits/readRuntimeLimits round trip at VMRuntimeLimits offsets
   f.close();
 });
 
+/** A seeded xorshift32: each call gives the next number below `n`. */
+function xorshift(seed: number): (n: number) => number {
+  let x = seed;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
 /** The return address the random chains below give every third frame, and fold. */
 const FOLD_PC = 0xab0;
 
@@ -180,13 +191,7 @@ for (const arch of ARCHES) {
     // the stack's); a record at the stack's last word straddles it and the region above it.
     const above = f.m.map('walk-above', 0x10000, PROT_READ | PROT_WRITE, 0x4000_0000n);
     const far = f.m.map('walk-far', 0x10000, PROT_READ | PROT_WRITE, 0x2_0000_0000n);
-    let seed = 0x9e3779b9;
-    const rand = (n: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rand = xorshift(0x9e3779b9);
     const lo = Number(stack.address) + 0x1000;
     const hi = Number(f.m.stack.top);
     const places = [
@@ -283,13 +288,7 @@ for (const arch of ARCHES) {
     const f = await Fixture.create({ arch });
     const stack = f.m.stack.region;
     const far = f.m.map('walk-far', 0x10000, PROT_READ | PROT_WRITE, 0x2_0000_0000n);
-    let seed = 0x51ed27;
-    const rand = (n: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rand = xorshift(0x51ed27);
     const lo = Number(stack.address) + 0x1000;
     const breaks = ['none', 'self', 'down', 'plus8', 'wider', 'far', 'other-pc', 'entry-sp', 'high-half', 'entry-sp-mid-run'] as const;
     let folds = 0;
