@@ -67,3 +67,19 @@ for (const arch of ARCHES) {
     t.regex(html.stderr, /--html is not available with --profile v31/);
   });
 }
+
+for (const arch of ARCHES) {
+  test(`${arch}: the same modes with --profile v44 (its store shares the DRC handles and the typed maps)`, async (t) => {
+    const r = await cli('run', 'cli/testdata/v31-refs.wat', '--profile', 'v44', '--arch', arch, '--trace', '--trace-limit', '1000', '--cycles');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /-- safepoint in keep at 0x[0-9a-f]+ --/);
+    t.regex(r.stdout, /-- GC #1 \(store-gc\): 2 frame\(s\) walked --(.*\n)*.*REF \d+ +i32 @sp\+\d+ = 0x[0-9a-f]+ ExternRef, \d+ bytes, count \d+, host value "#1"/);
+    t.regex(r.stdout, /\ncycles: \d+ \(fast, /);
+    const multi = await cli('run', 'cli/testdata/multi-value.wat', '--profile', 'v44', '--arch', arch, '--invoke', 'check', '17', '5');
+    t.is(multi.code, 0, multi.stderr);
+    t.regex(multi.stdout, /^results: 3 \(i32\), 2 \(i32\), 17 \(i64\)\n/);
+    const demo = await cli('demo', '--arch', arch, '--profile', 'v44');
+    t.is(demo.code, 0, demo.stderr);
+    t.regex(demo.stdout, new RegExp(`DRC collection on ${arch} \\(wasmtime v44\\): 1 stacks, 3 frames, 3 precise roots, 3 freed`));
+  });
+}
