@@ -59,10 +59,11 @@ export { vmOffsetsFor };
 /** Compiles every defined function and writes the image. Throws CompileError for unsupported input. */
 export function compileModule(module: WasmModule, options: CompileOptions): CompiledImage {
   const era = checkCodegen(options.profile ?? PROFILES[DEFAULT_PROFILE]);
-  const layout = era.offsetsFor(module);
+  const lowered = era.prepareModule(module);
+  const layout = era.offsetsFor(lowered);
   const sigs = signatureIndices(module);
-  const ctx = { module, offsets: layout, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc, era };
-  const compiled = module.functions.map((fn) => compileFunction(ctx, fn));
+  const ctx = { module: lowered, offsets: layout, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc, era };
+  const compiled = lowered.functions.map((fn) => compileFunction(ctx, fn));
 
   let size = 0;
   const placed: PlacedFunction[] = compiled.map((fn) => {

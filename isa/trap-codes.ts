@@ -21,6 +21,11 @@ export const TRAP_CODES = [
   'AtomicWaitNonSharedMemory',
   'NullReference',
   'CannotEnterComponent',
+  // The GC proposal's traps (wasmtime v31's `Trap` has them between NullReference and
+  // CannotEnterComponent; appended here so that v17 images keep their trap bytes).
+  'ArrayOutOfBounds',
+  'AllocationTooLarge',
+  'CastFailure',
 ] as const;
 export type TrapCode = (typeof TRAP_CODES)[number];
 

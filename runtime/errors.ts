@@ -65,6 +65,9 @@ const TRAP_MESSAGES: Record<TrapCode, string> = {
   AtomicWaitNonSharedMemory: 'atomic wait on non-shared memory',
   NullReference: 'null reference',
   CannotEnterComponent: 'cannot enter component instance',
+  ArrayOutOfBounds: 'out of bounds array access',
+  AllocationTooLarge: 'allocation size too large',
+  CastFailure: 'cast failure',
   UnsupportedBuiltin: 'unsupported builtin',
   HostError: 'host function error',
 };

@@ -10,7 +10,7 @@ import {
 } from '../compiler/frontend/index.ts';
 import type { ValType } from '../compiler/frontend/module.ts';
 import {
-  FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES,
+  FB_SIMPLE_OPS, FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FB_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES,
 } from '../compiler/frontend/opcodes.ts';
 import { moduleBytes, oneFunction, section, uleb, vec } from '../compiler/frontend/testing.ts';
 import { MAX_WAT_NESTING } from '../compiler/frontend/wat.ts';
@@ -44,6 +44,11 @@ const TRAPS: Record<string, string> = {
   'memory.fill': 'MemoryOutOfBounds', 'memory.copy': 'MemoryOutOfBounds', 'memory.init': 'MemoryOutOfBounds',
 };
 for (const t of ['i32', 'i64']) for (const op of ['div_u', 'rem_s', 'rem_u']) TRAPS[`${t}.${op}`] = 'IntegerDivisionByZero';
+for (const op of ['struct.new', 'struct.new_default', 'array.new_fixed']) TRAPS[op] = 'AllocationTooLarge; GcHeapOutOfMemoryError (not a trap) when a collection frees too little';
+for (const op of ['array.new', 'array.new_default']) TRAPS[op] = 'AllocationTooLarge; GcHeapOutOfMemoryError (not a trap) when a collection frees too little';
+for (const op of ['struct.get', 'struct.get_s', 'struct.get_u', 'struct.set', 'array.len', 'i31.get_s', 'i31.get_u', 'ref.as_non_null']) TRAPS[op] = 'NullReference';
+for (const op of ['array.get', 'array.get_s', 'array.get_u', 'array.set']) TRAPS[op] = 'NullReference, ArrayOutOfBounds';
+TRAPS['ref.cast'] = 'CastFailure';
 for (const m of MEM_OPS.values()) TRAPS[m.name] = 'MemoryOutOfBounds';
 for (const t of ['i32', 'i64']) for (const f of ['f32', 'f64']) for (const s of ['s', 'u']) TRAPS[`${t}.trunc_${f}_${s}`] = 'BadConversionToInteger, IntegerOverflow';
 
@@ -55,6 +60,7 @@ const GROUPS: readonly [string, (r: Row) => boolean][] = [
   ['Table', (r) => r.opcode[0] === 0x25 || r.opcode[0] === 0x26 || (r.opcode[0] === 0xfc && r.opcode[1] >= 12)],
   ['Memory', (r) => (r.opcode[0] >= 0x28 && r.opcode[0] <= 0x40) || (r.opcode[0] === 0xfc && r.opcode[1] >= 8 && r.opcode[1] <= 11)],
   ['Numeric', (r) => (r.opcode[0] >= 0x41 && r.opcode[0] <= 0xc4) || (r.opcode[0] === 0xfc && r.opcode[1] <= 7)],
+  ['GC (profile v31 only; v17 rejects them naming the profile)', (r) => r.opcode[0] === 0xfb || r.opcode[0] === 0xd3 || r.opcode[0] === 0xd4],
 ];
 
 const sig = (params: readonly ValType[], results: readonly ValType[]): string => `[${params.join(' ')}] → [${results.join(' ')}]`;
@@ -67,6 +73,7 @@ function supportedRows(): Row[] {
   const rows: Row[] = [];
   for (const [op, s] of SIMPLE_OPS) rows.push({ opcode: [op], name: s.name, immediates: '', type: CONTEXT_TYPES[s.name] ?? sig(s.params, s.results) });
   for (const [sub, s] of FC_SIMPLE_OPS) rows.push({ opcode: [0xfc, sub], name: s.name, immediates: '', type: sig(s.params, s.results) });
+  for (const [sub, s] of FB_SIMPLE_OPS) rows.push({ opcode: [0xfb, sub], name: s.name, immediates: '', type: sig(s.params, s.results) });
   for (const [op, m] of MEM_OPS) {
     rows.push({
       opcode: [op], name: m.name, immediates: `memarg (align ≤ ${Math.log2(m.width)}, offset)`,
@@ -103,6 +110,7 @@ function unsupportedBlock(): string {
   const rows: [number[], string][] = [
     ...[...UNSUPPORTED_OPS].map(([op, name]): [number[], string] => [[op], name]),
     ...[...UNSUPPORTED_FC_OPS].map(([sub, name]): [number[], string] => [[0xfc, sub], name]),
+    ...[...UNSUPPORTED_FB_OPS].map(([sub, name]): [number[], string] => [[0xfb, sub], name]),
   ].sort((a, b) => cmp(a[0], b[0]));
   const names = rows.map(([opcode, name]) => `${code(name)} (${opcodeText(opcode)})`);
   const prefixes = [...UNSUPPORTED_PREFIXES].map(([p, feature]) => `- \`0x${p.toString(16)}\` prefix: every ${feature} instruction`);

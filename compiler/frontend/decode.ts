@@ -39,7 +39,7 @@ import type {
 } from './module.ts';
 import { isRefType, refType } from './module.ts';
 import { canonicalizeTypes } from './subtyping.ts';
-import { FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
+import { FB_SIMPLE_OPS, UNSUPPORTED_FB_OPS, FC_SIMPLE_OPS, IMMEDIATE_OPS, MEM_OPS, SIMPLE_OPS, UNSUPPORTED_FC_OPS, UNSUPPORTED_OPS, UNSUPPORTED_PREFIXES } from './opcodes.ts';
 
 /** wasmtime's (wasmparser's) limit on the locals of one function. */
 export const MAX_LOCALS = 50_000;
@@ -570,7 +570,9 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
       case 0x44: body.push({ op: 'f64.const', bits: r.f64Bits(), offset: at }); break;
       case 0xd0: body.push({ op: 'ref.null', type: decodeHeapType(r), offset: at }); break;
       case 0xd2: body.push({ op: 'ref.func', func: r.u32(), offset: at }); break;
+      case 0xd4: body.push({ op: 'ref.as_non_null', type: null, offset: at }); break;
       case 0xfc: decodeFcInstr(r, body, at); break;
+      case 0xfb: decodeFbInstr(r, body, at); break;
       default: {
         const unsupported = UNSUPPORTED_OPS.get(op);
         if (unsupported !== undefined) r.fail(`'${unsupported}' is not supported`, at, 'unsupported', { instr: unsupported });
@@ -624,6 +626,54 @@ function decodeFcInstr(r: Reader, body: Instr[], at: number): void {
       const name = UNSUPPORTED_FC_OPS.get(sub);
       if (name !== undefined) r.fail(`'${name}' is not supported`, at, 'unsupported', { instr: name });
       r.fail(`illegal opcode 0xfc ${sub}`, subAt);
+    }
+  }
+}
+
+/** The GC proposal's 0xfb-prefixed instructions of the subset; the others are named as unsupported. */
+function decodeFbInstr(r: Reader, body: Instr[], at: number): void {
+  const subAt = r.pos;
+  const sub = r.u32();
+  const simple = FB_SIMPLE_OPS.get(sub);
+  if (simple !== undefined) {
+    body.push({ op: simple.name, offset: at });
+    return;
+  }
+  switch (sub) {
+    case 0: body.push({ op: 'struct.new', typeIndex: r.u32(), offset: at }); return;
+    case 1: body.push({ op: 'struct.new_default', typeIndex: r.u32(), offset: at }); return;
+    case 2:
+    case 3:
+    case 4:
+    case 5: {
+      const op = (['struct.get', 'struct.get_s', 'struct.get_u', 'struct.set'] as const)[sub - 2];
+      const typeIndex = r.u32();
+      body.push({ op, typeIndex, field: r.u32(), offset: at });
+      return;
+    }
+    case 6: body.push({ op: 'array.new', typeIndex: r.u32(), offset: at }); return;
+    case 7: body.push({ op: 'array.new_default', typeIndex: r.u32(), offset: at }); return;
+    case 8: {
+      const typeIndex = r.u32();
+      body.push({ op: 'array.new_fixed', typeIndex, length: r.u32(), offset: at });
+      return;
+    }
+    case 11: body.push({ op: 'array.get', typeIndex: r.u32(), offset: at }); return;
+    case 12: body.push({ op: 'array.get_s', typeIndex: r.u32(), offset: at }); return;
+    case 13: body.push({ op: 'array.get_u', typeIndex: r.u32(), offset: at }); return;
+    case 14: body.push({ op: 'array.set', typeIndex: r.u32(), offset: at }); return;
+    case 20:
+    case 21:
+    case 22:
+    case 23: {
+      const type = refType(sub === 21 || sub === 23, r.heapType());
+      body.push({ op: sub <= 21 ? 'ref.test' : 'ref.cast', type, offset: at });
+      return;
+    }
+    default: {
+      const name = UNSUPPORTED_FB_OPS.get(sub);
+      if (name !== undefined) r.fail(`'${name}' is not supported`, at, 'unsupported', { instr: name });
+      r.fail(`illegal opcode 0xfb ${sub}`, subAt);
     }
   }
 }

@@ -169,7 +169,15 @@ export type SimpleOp =
   | 'i64.shr_s' | 'i64.shr_u' | 'i64.rotl' | 'i64.rotr'
   | 'i32.wrap_i64' | 'i64.extend_i32_s' | 'i64.extend_i32_u'
   | 'i32.extend8_s' | 'i32.extend16_s' | 'i64.extend8_s' | 'i64.extend16_s' | 'i64.extend32_s'
-  | FloatOp;
+  | FloatOp | GcSimpleOp;
+
+/** GC-proposal instructions with fixed operand and result types and no immediates. */
+export type GcSimpleOp = 'ref.eq' | 'array.len' | 'ref.i31' | 'i31.get_s' | 'i31.get_u';
+
+/** The GC proposal's struct and array instructions with a type index immediate. */
+export type StructOp = 'struct.new' | 'struct.new_default';
+export type StructFieldOp = 'struct.get' | 'struct.get_s' | 'struct.get_u' | 'struct.set';
+export type ArrayOp = 'array.new' | 'array.new_default' | 'array.get' | 'array.get_s' | 'array.get_u' | 'array.set';
 
 /** The float comparisons, arithmetic and conversions (including the 0xfc-prefixed saturating truncations). */
 export type FloatOp =
@@ -235,7 +243,14 @@ export type InstrBody =
   | { readonly op: 'memory.size' | 'memory.grow' | 'memory.fill'; readonly memory: number }
   | { readonly op: 'memory.copy'; readonly dstMemory: number; readonly srcMemory: number }
   | { readonly op: 'memory.init'; readonly data: number; readonly memory: number }
-  | { readonly op: 'data.drop'; readonly data: number };
+  | { readonly op: 'data.drop'; readonly data: number }
+  | { readonly op: StructOp | ArrayOp; readonly typeIndex: number }
+  | { readonly op: StructFieldOp; readonly typeIndex: number; readonly field: number }
+  | { readonly op: 'array.new_fixed'; readonly typeIndex: number; readonly length: number }
+  /** `type` is the target reference type (`ref.test (ref null $t)` → '(ref null 3)'). */
+  | { readonly op: 'ref.test' | 'ref.cast'; readonly type: RefType }
+  /** Operand type: filled by the validator (the result is its non-null form); null in dead code. */
+  | { readonly op: 'ref.as_non_null'; type: RefType | null };
 
 export type Instr = InstrBody & {
   /** Byte offset of the instruction's opcode in the module binary. */

@@ -28,6 +28,10 @@ export const UNSUPPORTED_OPS = new Map<number, string>();
 export const UNSUPPORTED_FC_OPS = new Map<number, string>();
 /** 0xfc-prefixed instructions without immediates: the saturating float-to-int truncations (0..7). */
 export const FC_SIMPLE_OPS = new Map<number, SimpleOpInfo>();
+/** 0xfb-prefixed (GC) instructions without immediates and with fixed types, by sub-opcode. */
+export const FB_SIMPLE_OPS = new Map<number, SimpleOpInfo>();
+/** 0xfb-prefixed (GC) instructions outside the subset, by sub-opcode. */
+export const UNSUPPORTED_FB_OPS = new Map<number, string>();
 
 const I32: readonly ValType[] = ['i32'];
 const I64: readonly ValType[] = ['i64'];
@@ -42,6 +46,15 @@ simple(0x00, 'unreachable', [], []);
 simple(0x01, 'nop', [], []);
 simple(0x0f, 'return', [], []); // operands come from the function type; the validator handles it
 simple(0xd1, 'ref.is_null', [], I32); // operand is any reference type; the validator handles it
+simple(0xd3, 'ref.eq', ['eqref', 'eqref'], I32);
+FB_SIMPLE_OPS.set(15, { name: 'array.len', params: ['arrayref'], results: I32 });
+FB_SIMPLE_OPS.set(28, { name: 'ref.i31', params: I32, results: ['(ref i31)'] });
+FB_SIMPLE_OPS.set(29, { name: 'i31.get_s', params: ['i31ref'], results: I32 });
+FB_SIMPLE_OPS.set(30, { name: 'i31.get_u', params: ['i31ref'], results: I32 });
+for (const [sub, name] of [
+  [9, 'array.new_data'], [10, 'array.new_elem'], [16, 'array.fill'], [17, 'array.copy'], [18, 'array.init_data'],
+  [19, 'array.init_elem'], [24, 'br_on_cast'], [25, 'br_on_cast_fail'], [26, 'any.convert_extern'], [27, 'extern.convert_any'],
+] as const) UNSUPPORTED_FB_OPS.set(sub, name);
 
 const CMP = ['eq', 'ne', 'lt_s', 'lt_u', 'gt_s', 'gt_u', 'le_s', 'le_u', 'ge_s', 'ge_u'] as const;
 simple(0x45, 'i32.eqz', I32, I32);
@@ -131,12 +144,11 @@ const unsupported: [number, string][] = [
   [0x06, 'try'], [0x07, 'catch'], [0x08, 'throw'], [0x09, 'rethrow'], [0x0a, 'throw_ref'],
   [0x14, 'call_ref'], [0x15, 'return_call_ref'],
   [0x18, 'delegate'], [0x19, 'catch_all'], [0x1f, 'try_table'],
-  [0xd3, 'ref.eq'], [0xd4, 'ref.as_non_null'], [0xd5, 'br_on_null'], [0xd6, 'br_on_non_null'],
+  [0xd5, 'br_on_null'], [0xd6, 'br_on_non_null'],
 ];
 for (const [op, name] of unsupported) UNSUPPORTED_OPS.set(op, name);
 /** Prefix bytes of whole proposals outside the subset. */
 export const UNSUPPORTED_PREFIXES = new Map<number, string>([
-  [0xfb, 'GC'],
   [0xfd, 'SIMD'],
   [0xfe, 'threads (atomics)'],
 ]);
@@ -188,6 +200,24 @@ export const IMMEDIATE_OPS: readonly ImmediateOpInfo[] = [
   { opcode: [0x44], name: 'f64.const', immediates: 'f64 (8 bytes, IEEE 754 little-endian)', type: '[] → [f64]' },
   { opcode: [0xd0], name: 'ref.null', immediates: 'reftype (funcref, externref)', type: '[] → [t]' },
   { opcode: [0xd2], name: 'ref.func', immediates: 'funcidx', type: '[] → [funcref]' },
+  { opcode: [0xd4], name: 'ref.as_non_null', immediates: '', type: '[(ref null ht)] → [(ref ht)]' },
+  { opcode: [0xfb, 0], name: 'struct.new', immediates: 'typeidx', type: '[t*] → [(ref $t)]' },
+  { opcode: [0xfb, 1], name: 'struct.new_default', immediates: 'typeidx', type: '[] → [(ref $t)]' },
+  { opcode: [0xfb, 2], name: 'struct.get', immediates: 'typeidx fieldidx', type: '[(ref null $t)] → [t]' },
+  { opcode: [0xfb, 3], name: 'struct.get_s', immediates: 'typeidx fieldidx', type: '[(ref null $t)] → [i32] (i8/i16 field)' },
+  { opcode: [0xfb, 4], name: 'struct.get_u', immediates: 'typeidx fieldidx', type: '[(ref null $t)] → [i32] (i8/i16 field)' },
+  { opcode: [0xfb, 5], name: 'struct.set', immediates: 'typeidx fieldidx', type: '[(ref null $t) t] → []' },
+  { opcode: [0xfb, 6], name: 'array.new', immediates: 'typeidx', type: '[t i32] → [(ref $t)]' },
+  { opcode: [0xfb, 7], name: 'array.new_default', immediates: 'typeidx', type: '[i32] → [(ref $t)]' },
+  { opcode: [0xfb, 8], name: 'array.new_fixed', immediates: 'typeidx u32', type: '[t^N] → [(ref $t)]' },
+  { opcode: [0xfb, 11], name: 'array.get', immediates: 'typeidx', type: '[(ref null $t) i32] → [t]' },
+  { opcode: [0xfb, 12], name: 'array.get_s', immediates: 'typeidx', type: '[(ref null $t) i32] → [i32] (i8/i16 elements)' },
+  { opcode: [0xfb, 13], name: 'array.get_u', immediates: 'typeidx', type: '[(ref null $t) i32] → [i32] (i8/i16 elements)' },
+  { opcode: [0xfb, 14], name: 'array.set', immediates: 'typeidx', type: '[(ref null $t) i32 t] → []' },
+  { opcode: [0xfb, 20], name: 'ref.test', immediates: 'heaptype', type: '[rt\'] → [i32] (non-null target)' },
+  { opcode: [0xfb, 21], name: 'ref.test', immediates: 'heaptype', type: '[rt\'] → [i32] (nullable target)' },
+  { opcode: [0xfb, 22], name: 'ref.cast', immediates: 'heaptype', type: '[rt\'] → [(ref ht)]' },
+  { opcode: [0xfb, 23], name: 'ref.cast', immediates: 'heaptype', type: '[rt\'] → [(ref null ht)]' },
   { opcode: [0xfc, 8], name: 'memory.init', immediates: 'dataidx 0x00', type: '[i32 i32 i32] → []' },
   { opcode: [0xfc, 9], name: 'data.drop', immediates: 'dataidx', type: '[] → []' },
   { opcode: [0xfc, 10], name: 'memory.copy', immediates: '0x00 0x00', type: '[i32 i32 i32] → []' },

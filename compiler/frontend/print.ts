@@ -75,6 +75,27 @@ export function formatInstr(instr: Instr, module?: WasmModule): string {
       return `memory.init ${instr.data}`;
     case 'data.drop':
       return `data.drop ${instr.data}`;
+    case 'struct.new':
+    case 'struct.new_default':
+    case 'array.new':
+    case 'array.new_default':
+    case 'array.get':
+    case 'array.get_s':
+    case 'array.get_u':
+    case 'array.set':
+      return `${instr.op} ${instr.typeIndex}`;
+    case 'struct.get':
+    case 'struct.get_s':
+    case 'struct.get_u':
+    case 'struct.set':
+      return `${instr.op} ${instr.typeIndex} ${instr.field}`;
+    case 'array.new_fixed':
+      return `array.new_fixed ${instr.typeIndex} ${instr.length}`;
+    case 'ref.test':
+    case 'ref.cast': {
+      const { nullable, heap } = refTypeParts(instr.type);
+      return `${instr.op} (ref ${nullable ? 'null ' : ''}${heap})`;
+    }
     default:
       if ('memarg' in instr) {
         const parts: string[] = [instr.op];

@@ -6,10 +6,10 @@
  */
 import { CompileError } from './errors.ts';
 import type { CompileErrorKind, CompileErrorSite } from './errors.ts';
-import type { ConstExpr, DefinedFunction, FuncType, Instr, StorageType, ValType, WasmModule } from './module.ts';
-import { isRefType, refTypeParts } from './module.ts';
-import { isCompositeSubtype, isValSubtype } from './subtyping.ts';
-import { FC_SIMPLE_OPS, MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
+import type { ConstExpr, DefinedFunction, FieldType, FuncType, Instr, StorageType, ValType, WasmModule } from './module.ts';
+import { isDefaultable, isRefType, refType, refTypeParts, unpackedType } from './module.ts';
+import { isCompositeSubtype, isValSubtype, topHeapType } from './subtyping.ts';
+import { FB_SIMPLE_OPS, FC_SIMPLE_OPS, MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
 
 /** 2^16 pages of 64 KiB: the 32-bit memory's maximum. */
 export const MAX_MEMORY_PAGES = 65536;
@@ -31,6 +31,7 @@ for (const info of MEM_OPS.values()) LOAD_STORE_NAMES.set(info.name, info);
 const SIMPLE_BY_NAME = new Map<string, { params: readonly ValType[]; results: readonly ValType[] }>();
 for (const info of SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
 for (const info of FC_SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
+for (const info of FB_SIMPLE_OPS.values()) SIMPLE_BY_NAME.set(info.name, info);
 
 function moduleError(kind: CompileErrorKind, detail: string, site: CompileErrorSite = {}): CompileError {
   return new CompileError(kind, detail, site);
@@ -291,6 +292,32 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
     return t;
   };
 
+  const structFields = (typeIndex: number): readonly FieldType[] => {
+    const def = module.typeDefs[typeIndex];
+    if (def === undefined) fail(`unknown type ${typeIndex}`);
+    if (def.composite.kind !== 'struct') fail(`type ${typeIndex} is a ${def.composite.kind} type, not a struct type`);
+    return def.composite.fields;
+  };
+  const arrayElement = (typeIndex: number): FieldType => {
+    const def = module.typeDefs[typeIndex];
+    if (def === undefined) fail(`unknown type ${typeIndex}`);
+    if (def.composite.kind !== 'array') fail(`type ${typeIndex} is a ${def.composite.kind} type, not an array type`);
+    return def.composite.element;
+  };
+  const packed = (t: StorageType): boolean => t === 'i8' || t === 'i16';
+  /** The value a get leaves: `_s`/`_u` only for packed fields, the plain form only for the others. */
+  const getResult = (op: string, f: FieldType): ValType => {
+    const signed = op.endsWith('_s') || op.endsWith('_u');
+    if (signed !== packed(f.storage)) fail(signed ? `${op} of a ${f.storage} field (only i8 and i16 fields are read with _s/_u)` : `${op} of a packed ${f.storage} field: use ${op}_s or ${op}_u`);
+    return unpackedType(f.storage);
+  };
+  /** A ref.test/ref.cast operand: any reference in the target's hierarchy (its top, nullable). */
+  const popCastOperand = (target: ValType): ValType | 'unknown' => {
+    const { heap } = refTypeParts(target as ReturnType<typeof refType>);
+    const top = refType(true, topHeapType(module, heap));
+    return pop(top);
+  };
+
   pushCtrl('function', [], fn.type.results, false);
   for (index = 0; index < fn.body.length; index++) {
     instr = fn.body[index];
@@ -537,6 +564,80 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         break;
       case 'data.drop':
         data(instr.data);
+        break;
+      case 'ref.as_non_null': {
+        const t = popAny();
+        if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.as_non_null: expected a reference, got ${t}`);
+        instr.type = t === 'unknown' ? null : t;
+        push(t === 'unknown' ? 'unknown' : refType(false, refTypeParts(t).heap));
+        break;
+      }
+      case 'struct.new':
+      case 'struct.new_default': {
+        const fields = structFields(instr.typeIndex);
+        if (instr.op === 'struct.new') popVals(fields.map((f) => unpackedType(f.storage)));
+        else for (const f of fields) if (!isDefaultable(f.storage)) fail(`struct.new_default of type ${instr.typeIndex}: field of type ${f.storage} has no default value`);
+        push(refType(false, instr.typeIndex));
+        break;
+      }
+      case 'struct.get':
+      case 'struct.get_s':
+      case 'struct.get_u':
+      case 'struct.set': {
+        const fields = structFields(instr.typeIndex);
+        const f = fields[instr.field];
+        if (f === undefined) fail(`unknown field ${instr.field} of struct type ${instr.typeIndex} (${fields.length} fields)`);
+        if (instr.op === 'struct.set') {
+          if (!f.mutable) fail(`struct.set of immutable field ${instr.field} of type ${instr.typeIndex}`);
+          pop(unpackedType(f.storage));
+          pop(refType(true, instr.typeIndex));
+        } else {
+          const t = getResult(instr.op, f);
+          pop(refType(true, instr.typeIndex));
+          push(t);
+        }
+        break;
+      }
+      case 'array.new':
+      case 'array.new_default':
+      case 'array.new_fixed': {
+        const e = arrayElement(instr.typeIndex);
+        if (instr.op === 'array.new_fixed') {
+          for (let k = 0; k < instr.length; k++) pop(unpackedType(e.storage));
+        } else {
+          pop('i32');
+          if (instr.op === 'array.new') pop(unpackedType(e.storage));
+          else if (!isDefaultable(e.storage)) fail(`array.new_default of type ${instr.typeIndex}: elements of type ${e.storage} have no default value`);
+        }
+        push(refType(false, instr.typeIndex));
+        break;
+      }
+      case 'array.get':
+      case 'array.get_s':
+      case 'array.get_u': {
+        const t = getResult(instr.op, arrayElement(instr.typeIndex));
+        pop('i32');
+        pop(refType(true, instr.typeIndex));
+        push(t);
+        break;
+      }
+      case 'array.set': {
+        const e = arrayElement(instr.typeIndex);
+        if (!e.mutable) fail(`array.set of the immutable array type ${instr.typeIndex}`);
+        pop(unpackedType(e.storage));
+        pop('i32');
+        pop(refType(true, instr.typeIndex));
+        break;
+      }
+      case 'ref.test':
+        valType(instr.type);
+        popCastOperand(instr.type);
+        push('i32');
+        break;
+      case 'ref.cast':
+        valType(instr.type);
+        popCastOperand(instr.type);
+        push(instr.type);
         break;
       default: {
         const memInfo = LOAD_STORE_NAMES.get(instr.op);

@@ -13,6 +13,7 @@ import type wabtFactory from 'wabt';
 import { StackscopeError } from '../../isa/error.ts';
 import { CompileError } from './errors.ts';
 import type { SourceLocation } from './errors.ts';
+import { gcWatToBinary, usesGcSyntax } from './wat-gc.ts';
 
 type Wabt = Awaited<ReturnType<typeof wabtFactory>>;
 
@@ -338,6 +339,18 @@ export interface WatBinary {
  * `loadWat()` first.
  */
 export function watToBinary(text: string, file = 'input.wat', options: { validate?: boolean } = {}): WatBinary {
+  try {
+    return wabtToBinary(text, file, options);
+  } catch (e) {
+    // wabt 1.0.39 has no GC proposal: a module it cannot parse that uses GC syntax is read by
+    // stackscope's own reader (wat-gc.ts), whose syntax errors then stand instead of wabt's.
+    if (!(e instanceof CompileError) || e.kind !== 'syntax' || !usesGcSyntax(text)) throw e;
+    const source = new WatSource(file, text);
+    return { bytes: gcWatToBinary(text, source), source, wabtValidationError: null };
+  }
+}
+
+function wabtToBinary(text: string, file: string, options: { validate?: boolean }): WatBinary {
   return withWabtModule(text, file, (wasmModule, source) => {
     const { buffer } = wasmModule.toBinary({ write_debug_names: true });
     const bytes = buffer.slice();

@@ -12,6 +12,8 @@ import type { Instr, WasmModule } from '../frontend/module.ts';
 import { builtinIndex, type BuiltinName } from '../builtins.ts';
 import { VMFuncRefLayout, VMOffsets } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
+import { CompileError } from '../frontend/errors.ts';
+import { firstGcUse } from '../frontend/gc-use.ts';
 
 /** The VMOffsets helpers the shared lowering reads (an era's layout answers each). */
 export type LoweringOffsets = Pick<
@@ -39,6 +41,12 @@ export interface CodegenEra {
   readonly funcRef: { readonly wasmCall: number; readonly vmctx: number; readonly typeIndex: number };
   /** The index of builtin `name` (a v17 name the shared lowering uses) in the era's builtin array. */
   builtinIndex(name: BuiltinName): number;
+  /**
+   * The module as this era's lowering sees it (v31 erases GC reference types to its 32-bit
+   * refs), or a CompileError naming the era for what it cannot compile (v17: the GC proposal).
+   * The image's metadata is always written from the original module.
+   */
+  prepareModule(module: WasmModule): WasmModule;
   /** Lowers `instr` the era's own way; false leaves it to the shared lowering. */
   lowerInstruction?(cx: Lowering, instr: Instr): boolean;
   /** Whether call sites are described by typed user stack maps (`.stackscope.usermaps`). */
@@ -61,11 +69,25 @@ export function vmOffsetsFor(module: WasmModule): VMOffsets {
   });
 }
 
+/**
+ * `prepareModule` for an era that does not compile the GC proposal: the module unchanged, or a
+ * CompileError ('unsupported') saying where GC is used and `why` (naming the profile).
+ */
+export function withoutGc(why: string): (module: WasmModule) => WasmModule {
+  return (module) => {
+    const use = firstGcUse(module);
+    if (use === undefined) return module;
+    const { what, ...site } = use;
+    throw new CompileError('unsupported', `${what} needs the GC proposal, which ${why}: compile with --profile v31`, site);
+  };
+}
+
 /** wasmtime v17: the shared lowering as it always was (bitmap stack maps, v17 barriers). */
 export const V17_CODEGEN: CodegenEra = Object.freeze({
   name: 'v17',
   offsetsFor: vmOffsetsFor,
   funcRef: { wasmCall: VMFuncRefLayout.wasmCall, vmctx: VMFuncRefLayout.vmctx, typeIndex: VMFuncRefLayout.typeIndex },
   builtinIndex,
+  prepareModule: withoutGc('profile v17 does not have (wasmtime v17 has no GC types)'),
   userStackMaps: false,
 });

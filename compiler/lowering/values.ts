@@ -65,6 +65,13 @@ export interface Values {
   readonly types: ValType[];
   /** Pushes a value of type `t`; returns the location it is to be written to. */
   push(t: ValType): Loc;
+  /**
+   * Pushes a scratch value an instruction writes while it still reads its operands (v31's GC
+   * instructions keep the object they allocate, a size or a test result there): with registers
+   * an early definition, so it never shares a register with an operand. Pop it before the
+   * instruction ends.
+   */
+  pushScratch(t: ValType): Loc;
   /** Pops the top value; returns its location. */
   pop(): Loc;
   /** Pops the top value without reading it (`drop`). */
@@ -108,6 +115,9 @@ export class SlotValues implements Values {
   push(t: ValType): number {
     this.types[this.h] = t;
     return this.slot(this.h++);
+  }
+  pushScratch(t: ValType): number {
+    return this.push(t);
   }
   pop(): number {
     this.h--;
@@ -183,6 +193,12 @@ export class RegisterValues implements Values {
     this.stack[this.h] = v;
     this.types[this.h++] = t;
     return this.program.def(v);
+  }
+  pushScratch(t: ValType): Loc {
+    const v = this.program.newValue(t);
+    this.stack[this.h] = v;
+    this.types[this.h++] = t;
+    return this.program.earlyDef(v);
   }
   pop(): Loc {
     this.h--;

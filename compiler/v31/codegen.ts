@@ -40,6 +40,8 @@ import { globalLocation, tableElementAddress } from '../lowering/environment.ts'
 import { imm, valueArg } from '../lowering/values.ts';
 import type { Loc } from '../codegen/common.ts';
 import { v31BuiltinIndex } from './builtins.ts';
+import { eraseGcRefTypes, lowerGcInstruction } from './gc-instructions.ts';
+import { CompileError } from '../frontend/errors.ts';
 import { VMDrcHeaderLayout, VMGcRefActivationsTableLayout } from './gc-layout.ts';
 import {
   V31FuncRefLayout, V31FunctionImportLayout, V31GlobalImportLayout, V31MemoryImportLayout, V31TableDefinitionLayout,
@@ -147,7 +149,7 @@ export interface DrcBarriers {
 }
 
 /** `addr` ← the address of the ref count of the object `ref` names (heap base + ref + 8). */
-function refCountAddress(cx: Lowering, b: DrcBarriers, addr: Scratch, ref: Scratch): void {
+export function refCountAddress(cx: Lowering, b: DrcBarriers, addr: Scratch, ref: Scratch): void {
   const { m } = cx;
   b.loadHeapBase(cx, addr);
   m.addReg(addr, addr, ref);
@@ -189,13 +191,13 @@ function readBarrier(cx: Lowering, result: Loc): void {
 }
 
 /** A 4-byte reference cell: `[base + disp]`. */
-type Cell = { readonly base: 'R0' | 'vmctx'; readonly disp: number };
+export type Cell = { readonly base: 'R0' | 'vmctx'; readonly disp: number };
 
 /**
  * The DRC write barrier storing the ref at `value` to the cell `address` computes (it may clobber
  * R0, R1 and R2).
  */
-function writeBarrier(cx: Lowering, b: DrcBarriers, value: Loc, address: () => Cell): void {
+export function writeBarrier(cx: Lowering, b: DrcBarriers, value: Loc, address: () => Cell): void {
   const { m } = cx;
   const v = cx.values;
   const checkOld = m.newLabel();
@@ -226,7 +228,7 @@ function writeBarrier(cx: Lowering, b: DrcBarriers, value: Loc, address: () => C
   m.bind(done);
 }
 
-const V31_BARRIERS: DrcBarriers = {
+export const V31_BARRIERS: DrcBarriers = {
   loadHeapBase: (cx, reg) => cx.m.load(reg, 'vmctx', v31Offsets(cx).vmctxGcHeapBase(), 8),
   readBarrier,
   libcall: libcall31,
@@ -239,6 +241,8 @@ const V31_BARRIERS: DrcBarriers = {
 export function lowerDrcRefs(b: DrcBarriers): (cx: Lowering, instr: Instr) => boolean {
   return (cx, instr) => lowerGcRefs(cx, b, instr);
 }
+
+const lowerV31Refs = lowerDrcRefs(V31_BARRIERS);
 
 /** The instructions whose v31 code differs from v17's: references in tables and globals. */
 function lowerGcRefs(cx: Lowering, b: DrcBarriers, instr: Instr): boolean {
@@ -317,6 +321,14 @@ export const V31_CODEGEN: CodegenEra = Object.freeze({
   stackLimit: { vmctxOffset: 8, limitOffset: VMStoreContextLayout.stackLimit },
   funcRef: { wasmCall: V31FuncRefLayout.wasmCall, vmctx: V31FuncRefLayout.vmctx, typeIndex: V31FuncRefLayout.typeIndex },
   builtinIndex: v31Builtin,
-  lowerInstruction: lowerDrcRefs(V31_BARRIERS),
+  prepareModule: (module: WasmModule): WasmModule => {
+    const basic = (t: string): boolean => t === 'funcref' || t === 'externref' || !t.includes('ref');
+    const g = module.globalTypes.findIndex((t) => !basic(t.valType));
+    if (g >= 0) throw new CompileError('unsupported', `global ${g} of type ${module.globalTypes[g].valType}: v31 globals hold numbers, funcref or externref here`, { section: 'global' });
+    const t = module.tableTypes.findIndex((tt) => !basic(tt.elemType));
+    if (t >= 0) throw new CompileError('unsupported', `table ${t} of ${module.tableTypes[t].elemType}: v31 tables hold funcref or externref here`, { section: 'table' });
+    return eraseGcRefTypes(module);
+  },
+  lowerInstruction: (cx: Lowering, instr: Instr): boolean => lowerGcInstruction(cx, V31_BARRIERS, instr) || lowerV31Refs(cx, instr),
   userStackMaps: true,
 });

@@ -29,7 +29,7 @@ import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
 import type { WasmModule } from '../frontend/module.ts';
 import type { Lowering } from '../lowering/context.ts';
-import type { CodegenEra } from '../lowering/era.ts';
+import { withoutGc, type CodegenEra } from '../lowering/era.ts';
 import { branchIfNullOrI31, lowerDrcRefs, TaggedLoweringOffsets, type DrcBarriers } from '../v31/codegen.ts';
 import { v44BuiltinIndex } from './builtins.ts';
 import { V44DrcHeaderBits, V44DrcHeaderLayout } from './gc-layout.ts';
@@ -119,5 +119,6 @@ export const V44_CODEGEN: CodegenEra = Object.freeze({
   funcRef: { wasmCall: V44FuncRefLayout.wasmCall, vmctx: V44FuncRefLayout.vmctx, typeIndex: V44FuncRefLayout.typeIndex },
   builtinIndex: v44Builtin,
   lowerInstruction: lowerDrcRefs(V44_BARRIERS),
+  prepareModule: withoutGc("the v44 code generator does not compile yet (structs and arrays are v31's)"),
   userStackMaps: true,
 });

@@ -221,6 +221,17 @@ export class DrcHeap {
     return ref;
   }
 
+  /**
+   * `alloc_raw` for compiled code's `gc_alloc_raw`: a struct or array of `size` bytes whose
+   * bytes after the DRC header are zeroed (the free list hands out reused bytes; compiled code
+   * writes the fields, an array's length and its elements after the call).
+   */
+  allocObject(kind: 'StructRef' | 'ArrayRef', typeIndex: number, size: number): number | undefined {
+    const ref = this.allocRaw(kind, typeIndex, size);
+    if (ref !== undefined) this.zero(ref + VMDrcHeaderLayout.size, size - VMDrcHeaderLayout.size);
+    return ref;
+  }
+
   /** `alloc_uninit_struct` (fields zeroed here, as the free list hands out reused bytes). */
   allocStruct(typeIndex: number, layout: GcStructLayout): number | undefined {
     const ref = this.allocRaw('StructRef', typeIndex, layout.size);
@@ -306,6 +317,11 @@ export class DrcHeap {
     const header = this.header(ref);
     if (header.kind !== 'ExternRef') throw new DrcRefError(ref, `is a ${header.kind}, not an externref`);
     return this.hostData.get(this.data.getUint32(ref + VMDrcExternRefLayout.hostData, true));
+  }
+
+  /** The u32 at byte `offset` of the heap (a field of a live object, for explanations). */
+  readU32(offset: number): number {
+    return this.data.getUint32(offset, true);
   }
 
   /** `array_len`. */

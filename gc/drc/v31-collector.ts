@@ -24,6 +24,11 @@ export interface V31CollectorOptions {
   storeContext: bigint;
   /** The saved activations of interrupted entries, youngest first (CallThreadState's chain). */
   olderActivations?: () => readonly V31ActivationTriple[];
+  /**
+   * What a struct or array type is, by the VMSharedTypeIndex in its header: its text and the
+   * offsets of its reference fields (an array's for `length` elements), for the explanation.
+   */
+  describeType?: (typeIndex: number, length: number | undefined) => { text: string; refOffsets: readonly number[] } | undefined;
 }
 
 /** What the object a map entry names looked like when the collection read it. */
@@ -33,6 +38,12 @@ export interface ExplainedTarget {
   size: number;
   refCount: bigint;
   hostValue?: unknown;
+  /** A struct's or array's type, e.g. `struct (mut i32) anyref`. */
+  typeText?: string;
+  /** An array's length. */
+  length?: number;
+  /** The raw refs in a struct's or array's reference fields, in field order. */
+  fieldRefs?: number[];
 }
 
 export interface ExplainedEntry {
@@ -94,7 +105,17 @@ export class V31Collector {
       if (isI31(raw)) return 'i31';
       if (!heap.isLive(raw)) return { kind: 'NOT A LIVE OBJECT', typeIndex: 0, size: 0, refCount: 0n };
       const h = heap.header(raw);
-      return { kind: h.kind, typeIndex: h.typeIndex, size: h.size, refCount: h.refCount, ...(h.kind === 'ExternRef' ? { hostValue: heap.externRefValue(raw) } : {}) };
+      const target: ExplainedTarget = { kind: h.kind, typeIndex: h.typeIndex, size: h.size, refCount: h.refCount, ...(h.kind === 'ExternRef' ? { hostValue: heap.externRefValue(raw) } : {}) };
+      if (h.kind === 'StructRef' || h.kind === 'ArrayRef') {
+        const length = h.kind === 'ArrayRef' ? heap.arrayLen(raw) : undefined;
+        const type = this.o.describeType?.(h.typeIndex, length);
+        if (length !== undefined) target.length = length;
+        if (type !== undefined) {
+          target.typeText = type.text;
+          target.fieldRefs = type.refOffsets.map((o) => heap.readU32(raw + o));
+        }
+      }
+      return target;
     };
     const explainedFrames: ExplainedV31Frame[] = scanned.map((s) => ({
       activation: s.frame.activation,
@@ -135,7 +156,10 @@ const ref = (raw: number) => `0x${(raw >>> 0).toString(16)}`;
 
 function targetText(t: ExplainedEntry['target']): string {
   if (t === 'null' || t === 'i31') return t;
-  return `${t.kind} type ${t.typeIndex === 0xffff_ffff ? 'none' : t.typeIndex}, ${t.size} bytes, count ${t.refCount}${t.hostValue !== undefined ? `, host value ${JSON.stringify(t.hostValue)}` : ''}`;
+  const type = t.typeText !== undefined ? ` (${t.typeText})` : '';
+  const length = t.length !== undefined ? `, length ${t.length}` : '';
+  const fields = t.fieldRefs !== undefined && t.fieldRefs.length > 0 ? `, ref fields ${t.fieldRefs.map((r) => (r === 0 ? 'null' : isI31(r) ? 'i31' : ref(r))).join(' ')}` : '';
+  return `${t.kind} type ${t.typeIndex === 0xffff_ffff ? 'none' : t.typeIndex}${type}, ${t.size} bytes${length}, count ${t.refCount}${fields}${t.hostValue !== undefined ? `, host value ${JSON.stringify(t.hostValue)}` : ''}`;
 }
 
 /** The explanation as text: heap, activations, frames with their typed entries, table, frees. */

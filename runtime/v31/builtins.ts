@@ -28,7 +28,7 @@ const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
 export const V31_IMPLEMENTED_BUILTINS: ReadonlySet<string> = new Set([
   'memory32_grow', 'table_copy', 'table_init', 'elem_drop', 'memory_copy', 'memory_fill', 'memory_init', 'ref_func',
   'data_drop', 'table_get_lazy_init_func_ref', 'table_grow_func_ref', 'table_fill_func_ref', 'drop_gc_ref', 'gc',
-  'table_grow_gc_ref', 'table_fill_gc_ref',
+  'table_grow_gc_ref', 'table_fill_gc_ref', 'gc_alloc_raw', 'is_subtype',
 ]);
 
 function memory(inst: V31Instance, index: number) {
@@ -94,6 +94,16 @@ export const DRC_BUILTIN_IMPLS: Readonly<Record<string, BuiltinImpl>> = {
   },
   table_fill_gc_ref(_s, inst, [, tableIndex, dst, val, len]) {
     table(inst, u32(tableIndex)).fill(u32(dst), BigInt(u32(val)), u32(len));
+  },
+  // v31 libcalls.rs `gc_alloc_raw`: the module's type index to its engine id, allocate (collect
+  // once and retry when the heap is full), expose the new ref to Wasm (count 1 in the table).
+  gc_alloc_raw(s, inst, [, kind, typeIndex, size, align]) {
+    if (s.allocGcObject === undefined) throw new WasmTrap({ code: 'UnsupportedBuiltin', detail: `gc_alloc_raw in a ${s.era.name} store` });
+    return BigInt(s.allocGcObject(u32(kind), inst.typeId(u32(typeIndex)), u32(size), u32(align)));
+  },
+  // v31 libcalls.rs `is_subtype`: the engine's subtype check over VMSharedTypeIndex values.
+  is_subtype(s, _inst, [, actual, expected]) {
+    return s.signatures.isSubtype(u32(actual), u32(expected)) ? 1n : 0n;
   },
   // v31 libcalls.rs `drop_gc_ref`: compiled code saw the count would reach 0 and did not store
   // it; the store's `drop_gc_ref` does the last decrement and frees.

@@ -52,6 +52,11 @@ export interface DrcStore<T = unknown> {
   cloneRef(raw: number): void;
   exposeToWasm(raw: number): void;
   collectBeforeEnteringWasm(count: number): void;
+  /**
+   * `gc_alloc_raw` for compiled code's structs and arrays (V31Store; a store without it traps
+   * with UnsupportedBuiltin).
+   */
+  allocGcObject?(kindWord: number, typeId: number, size: number, align: number): number;
   enter<R>(call: () => R): R;
   funcAt(ptr: bigint): V31Func;
   placeModule(module: Module, placed: PlacedImage): void;

@@ -567,6 +567,13 @@ export class V31Instance {
   readonly exports: Readonly<Record<string, V31Extern | ((...args: V31Val[]) => V31Results)>>;
   readonly #externs = new Map<string, V31Extern>();
   readonly #typeIds: number[];
+
+  /** @internal The engine-wide id (VMSharedTypeIndex) of this module's type `typeIndex`. */
+  typeId(typeIndex: number): number {
+    const id = this.#typeIds[typeIndex];
+    if (id === undefined) throw new RuntimeError('type_ids', `module has no type ${typeIndex}`);
+    return id;
+  }
   readonly #code: { wasmCall: bigint; arrayCall: bigint }[];
   /** Imported functions, by function index. */
   readonly #imports: V31Func[] = [];
@@ -600,7 +607,7 @@ export class V31Instance {
     }));
     this.offsets = s.era.offsetsFor(wasm);
     this.address = s.heap.alloc(Math.max(this.offsets.size, 16), 16);
-    this.#typeIds = wasm.types.map((t) => s.signatures.idOf(t));
+    this.#typeIds = s.signatures.idsOfModuleTypes(wasm);
     s.instances.set(this.address, this);
     this.#writeVmctx();
     const exports: Record<string, V31Extern | ((...args: V31Val[]) => V31Results)> = {};

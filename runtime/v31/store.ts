@@ -26,6 +26,7 @@ import type { DrcStore, DrcStoreEra } from './drc-store.ts';
 import { ExternRefDestructors } from './destructors.ts';
 
 export { V31DestructorError } from './destructors.ts';
+import { FreeListConstants, fitsInReservedBits, gcKindOf } from '../../compiler/v31/gc-layout.ts';
 import { DrcHeap, isI31, type FreedGcObject } from '../../gc/drc/heap.ts';
 import { UserStackMapRegistry } from '../../gc/drc/user-stackmap-registry.ts';
 import { V31Collector, type DrcExplanation } from '../../gc/drc/v31-collector.ts';
@@ -35,7 +36,7 @@ import { Machine, type HostCall } from '../../simulator/machine.ts';
 import type { BacktraceFrame } from '../../simulator/trap.ts';
 import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
 import { checkCycleOptions, type Engine } from '../engine.ts';
-import { RuntimeError, StoreClosedError } from '../errors.ts';
+import { RuntimeError, StoreClosedError, WasmTrap } from '../errors.ts';
 import { RuntimeHeap } from '../heap.ts';
 import { SignatureRegistry } from '../signatures.ts';
 import { Trampolines } from '../trampolines.ts';
@@ -142,11 +143,18 @@ export class V31Store<T = unknown> implements DrcStore<T> {
       ...(options.gcHeapCapacity !== undefined ? { capacity: options.gcHeapCapacity } : {}),
       ...(options.activationsTableSlots !== undefined ? { chunkSlots: options.activationsTableSlots } : {}),
       onFree: (freed: FreedGcObject) => this.#destructors.freed(freed.ref, freed.hostValue),
+      // Freeing a struct or array gives back the counts its reference fields hold, by the
+      // layouts of the types compiled code allocated (runtime/signatures.ts).
+      refSlotsOf: (header, length) => this.signatures.refSlots(header.typeIndex, length),
     });
     this.collector = new V31Collector({
       machine, heap: this.gcHeap, registry: this.stackMaps, storeContext: this.storeContext,
       // The outermost entry saved the all-zero triple (no Wasm before it): the chain ends there.
       olderActivations: () => this.#olderActivations(),
+      describeType: (typeIndex, length) => {
+        const info = this.signatures.gcTypeOf(typeIndex);
+        return info === undefined ? undefined : { text: info.text, refOffsets: this.signatures.refSlots(typeIndex, length) };
+      },
     });
     this.trampolines = new Trampolines(machine);
     this.era = {
@@ -206,6 +214,30 @@ export class V31Store<T = unknown> implements DrcStore<T> {
     }
     if (ref === undefined) throw new GcHeapOutOfMemoryError(24, this.gcHeap.capacity);
     if (destructor) this.#destructors.set(ref, destructor);
+    return ref;
+  }
+
+  /**
+   * @internal `gc_alloc_raw`: a struct or array of `size` bytes whose header names engine type
+   * `typeId`, count 1, exposed to Wasm (the activations table holds that count). A full heap
+   * collects once and retries; still full is GcHeapOutOfMemoryError (v31's `GcHeapOutOfMemory`).
+   * A size of 2^27 bytes or more, or larger than the heap, is v31's `AllocationTooLarge` trap.
+   */
+  allocGcObject(kindWord: number, typeId: number, size: number, align: number): number {
+    this.assertOpen();
+    const kind = gcKindOf(kindWord);
+    if (kind !== 'StructRef' && kind !== 'ArrayRef') throw new RuntimeError('gc_alloc_raw', `kind word 0x${kindWord.toString(16)} is not a struct or array kind`);
+    if (align > FreeListConstants.align) throw new RuntimeError('gc_alloc_raw', `alignment ${align} exceeds the free list's ${FreeListConstants.align}`);
+    if (!fitsInReservedBits(size) || size > this.gcHeap.capacity) {
+      throw new WasmTrap({ code: 'AllocationTooLarge', detail: `a ${size}-byte ${kind === 'StructRef' ? 'struct' : 'array'} in the ${this.gcHeap.capacity}-byte GC heap` });
+    }
+    let ref = this.gcHeap.allocObject(kind, typeId, size);
+    if (ref === undefined) {
+      this.gc({ reason: 'heap-full' });
+      ref = this.gcHeap.allocObject(kind, typeId, size);
+    }
+    if (ref === undefined) throw new GcHeapOutOfMemoryError(size, this.gcHeap.capacity);
+    this.gcHeap.exposeGcRefToWasm(ref);
     return ref;
   }
 

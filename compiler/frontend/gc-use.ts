@@ -1,0 +1,34 @@
+/**
+ * Whether a module uses the GC proposal (type definitions other than plain function types,
+ * reference types beyond funcref and externref, the GC instructions), and where: what an era
+ * without GC (v17) names when it refuses the module.
+ */
+import type { ValType, WasmModule } from './module.ts';
+import { isRefType } from './module.ts';
+
+/** Where the GC proposal is used in `module`: a description for a profile's rejection, or undefined. */
+export function firstGcUse(module: WasmModule): { readonly what: string; readonly funcIndex?: number; readonly instrIndex?: number; readonly offset?: number } | undefined {
+  const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref';
+  const def = module.typeDefs.find((d) => d.composite.kind !== 'func' || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1);
+  if (def !== undefined) return { what: `the ${def.composite.kind} type at byte offset ${def.offset} (GC type definitions)`, offset: def.offset };
+  const odd = module.types.flatMap((t) => [...t.params, ...t.results]).find((t) => !basic(t));
+  if (odd !== undefined) return { what: `the reference type ${odd} in a function type` };
+  for (const fn of module.functions) {
+    const local = fn.locals.find((t) => !basic(t));
+    if (local !== undefined) return { what: `a local of type ${local}`, funcIndex: fn.index };
+    const k = fn.body.findIndex((i) => GC_OPS.has(i.op) || (i.op === 'ref.null' && !basic(i.type)) || (i.op === 'select' && i.type !== null && !basic(i.type)));
+    if (k >= 0) return { what: `'${fn.body[k].op}'`, funcIndex: fn.index, instrIndex: k, offset: fn.body[k].offset };
+  }
+  const g = module.globalTypes.find((t) => !basic(t.valType));
+  if (g !== undefined) return { what: `a global of type ${g.valType}` };
+  const t = module.tableTypes.find((tt) => !basic(tt.elemType));
+  if (t !== undefined) return { what: `a table of ${t.elemType}` };
+  return undefined;
+}
+
+export const GC_OPS: ReadonlySet<string> = new Set([
+  'struct.new', 'struct.new_default', 'struct.get', 'struct.get_s', 'struct.get_u', 'struct.set',
+  'array.new', 'array.new_default', 'array.new_fixed', 'array.get', 'array.get_s', 'array.get_u', 'array.set',
+  'array.len', 'ref.i31', 'i31.get_s', 'i31.get_u', 'ref.eq', 'ref.as_non_null', 'ref.test', 'ref.cast',
+]);
+
