@@ -100,7 +100,9 @@ export function readV31Frame(store: DrcSessionStore, module: Module, safepoint: 
     if (isI31(raw)) return 'i31';
     if (!heap.isLive(raw)) return 'NOT A LIVE OBJECT';
     const h = heap.header(raw);
-    return `${h.kind}, ${h.size} bytes, count ${h.refCount}${h.kind === 'ExternRef' ? `, host value ${describeValue(heap.externRefValue(raw))}` : ''}`;
+    const type = h.kind === 'StructRef' || h.kind === 'ArrayRef' ? store.signatures.gcTypeOf(h.typeIndex)?.text : undefined;
+    const length = h.kind === 'ArrayRef' ? `, length ${heap.arrayLen(raw)}` : '';
+    return `${h.kind}${type !== undefined ? ` (${type})` : ''}, ${h.size} bytes${length}, count ${h.refCount}${h.kind === 'ExternRef' ? `, host value ${describeValue(heap.externRefValue(raw))}` : ''}`;
   };
   const words: V31FrameWord[] = [
     { address: fp + 8n, offset: 'fp+8', value: m.readU64(fp + 8n), entries: [], slot: 'return address' },
