@@ -13,7 +13,7 @@ import {
   ByteChoices, decodeProgram, formatRecord, fuzz, FuzzFindingError, generateProgram, MUTANTS, parseRecord, printWat, replayCorpus,
   replayRecord, runCampaign, runModel, statementCount, withMutant, activeMutant, type Program,
 } from './index.ts';
-import { parseProgram } from './harness.ts';
+import { ArchRunner, parseProgram, prepareProgram } from './harness.ts';
 import { encodeProgram } from './encode.ts';
 import { parseWasm } from '../compiler/frontend/index.ts';
 import { compileModule } from '../compiler/index.ts';
@@ -83,6 +83,35 @@ test.serial('campaign: 200 unmutated programs pass on x64 and aarch64, with coll
   t.true(r.gcs > 1000 && r.framesWalked > 1000 && r.roots > 100, JSON.stringify(r));
   for (const op of ['call', 'call_indirect', 'table.get', 'table.set', 'table.grow', 'table.fill', 'table.size', 'global.get', 'global.set', 'select', 'ref.is_null', 'churn', 'trap', 'release', 'pass', 'new_temp']) {
     t.true((r.ops[op] ?? 0) > 0, op);
+  }
+});
+
+test.serial('isolation: a program run in a store after others gives the trace, result or trap and collection counts it gives in a fresh store', async (t) => {
+  // Seeds 1-24 include traps (1 and 10 on both arches) and sweeps whose destructors re-enter Wasm thousands of times (4, 22).
+  const seeds = Array.from({ length: 24 }, (_, k) => 1 + k);
+  for (const arch of ['x64', 'aarch64'] as const) {
+    const reused = new ArchRunner(arch);
+    let traps = 0;
+    try {
+      for (const seed of seeds) {
+        const prep = await prepareProgram(generateProgram(seed, { ops: 50 }));
+        const after = await reused.runProgram(prep.program, prep.text, prep.wasm, prep.model);
+        const fresh = new ArchRunner(arch);
+        try {
+          const alone = await fresh.runProgram(prep.program, prep.text, prep.wasm, prep.model);
+          t.is(after.failure, null, `${arch} seed ${seed}: ${after.failure?.message}`);
+          t.is(alone.failure, null);
+          t.deepEqual(after.trace, alone.trace, `${arch} seed ${seed}`);
+          t.deepEqual(after.stats, alone.stats, `${arch} seed ${seed}`);
+          if (alone.trace.at(-1)!.startsWith('trap')) traps++;
+        } finally {
+          fresh.close();
+        }
+      }
+    } finally {
+      reused.close();
+    }
+    t.true(traps > 0, `${arch}: some program traps`);
   }
 });
 

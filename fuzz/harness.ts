@@ -108,6 +108,12 @@ export interface StoreKit {
   gc(caller?: unknown): void;
   /** Entries left in the activations table (bump chunk + over-approximated set). */
   tableEntries(): number;
+  /**
+   * Puts the store's collector state back as a new store has it, before a program runs in a
+   * reused store (v17: the activations table's empty lazy chunk, whose first insertion
+   * collects), so the program's collections are the ones it makes in a fresh store.
+   */
+  resetForProgram?(): void;
   /** Sets the walk (v17 kits: v17 or canary) and the collector's debug checks for the next program. */
   configure(walker: Walker, debugChecks: boolean, resume: () => FrameRegisters[]): void;
   /** The registers of the innermost guest frame (canary walks resume there after a re-entry). */
@@ -237,6 +243,7 @@ async function v17Kit(engine: Engine, count: CollectionCounter): Promise<StoreKi
       else store.gc();
     },
     tableEntries: () => internals.activationsTable.overApproximated.size + internals.activationsTable.numFilledInBumpChunk(),
+    resetForProgram: () => internals.activationsTable.resetEmpty(),
     configure(walker, debugChecks, resume) {
       collector.walk = walker === 'v17'
         ? { kind: 'v17', limits: internals.limits.address, olderActivations: () => internals.activations.chain() }
@@ -451,6 +458,8 @@ export class ArchRunner {
     // A store made under another mutant may hold state that mutant shaped (caches included).
     if (!this.kit || this.programsInStore >= this.programsPerStore || this.storeMutant !== activeMutant()) await this.freshStore();
     const kit = this.kit!;
+    // The last program left the table empty (its final checks), else the store was replaced.
+    if (this.programsInStore > 0) kit.resetForProgram?.();
     this.programsInStore++;
     this.stats = { gcs: 0, framesWalked: 0, roots: 0, freed: 0 };
     const run: RunState = {

@@ -159,3 +159,27 @@ test('insertWithGcIsNoop: false while the chunk has room', async (t) => {
   table.gcInProgress = false;
   m.close();
 });
+
+test('resetEmpty: an empty table starts over with the lazy chunk; a table in use refuses', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const heap = new ExternRefHeap(m);
+  const table = new ActivationsTable(m, heap);
+  const a = heap.allocate('a');
+  table.gcInProgress = true;
+  table.sweep(false); // allocates the chunk
+  table.gcInProgress = false;
+  t.is(table.chunkLength, 512);
+  t.true(table.tryInsert(heap.clone(a)));
+  t.throws(() => table.resetEmpty(), { instanceOf: ActivationsTableError, message: /in use/ });
+  for (let i = 0; i < 2; i++) {
+    // No roots: the first sweep drops the chunk's entry, which left nothing anywhere.
+    table.gcInProgress = true;
+    table.sweep(false);
+    table.gcInProgress = false;
+  }
+  t.is(table.overApproximated.size, 0);
+  table.resetEmpty();
+  t.is(table.chunkLength, 0);
+  t.is(table.bumpCapacityRemaining(), 0, 'the next insertion takes the slow path, as in a new table');
+  m.close();
+});

@@ -125,6 +125,7 @@ export class ActivationsTable {
   private rootSteps = 0;
   private readonly base: number;
   private readonly chunkBase: number;
+  private readonly lazyChunk: boolean;
   private readonly data: DataView;
 
   constructor(machine: Machine, heap: ExternRefHeap, options: ActivationsTableOptions = {}) {
@@ -139,7 +140,8 @@ export class ActivationsTable {
     this.address = this.region.address;
     this.chunkBase = this.base + chunkOffset;
     this.chunkAddress = BigInt(this.chunkBase);
-    const len = options.lazyChunk === false ? this.chunkCapacity : 0;
+    this.lazyChunk = options.lazyChunk !== false;
+    const len = this.lazyChunk ? 0 : this.chunkCapacity;
     this.writeWord(L.next, this.chunkBase);
     this.writeWord(L.end, this.chunkBase + len * L.slotSize);
     this.writeWord(L.chunk, this.chunkBase);
@@ -149,6 +151,23 @@ export class ActivationsTable {
     this.precise = new RefSet(heap);
     this.spare = new RefSet(heap);
     this.chunkSet = new RefSet(heap);
+  }
+
+  /**
+   * Puts an empty table back in the state a new one starts in (a lazy table's empty chunk:
+   * its next insertion takes the slow path and collects, as in a new store), for a runner that
+   * reuses one store for many programs and wants each to run as in a fresh one. The table must
+   * hold nothing and no collection may be running.
+   */
+  resetEmpty(): void {
+    const filled = this.numFilledInBumpChunk();
+    if (this.gcInProgress || filled !== 0 || this.overApproximated.size !== 0 || this.precise.size !== 0) {
+      throw new ActivationsTableError('next', this.address + BigInt(L.next), BigInt(filled), `reset while the table is in use (${filled} chunk entries, ${this.overApproximated.size} over-approximated${this.gcInProgress ? ', a collection running' : ''})`);
+    }
+    const len = this.lazyChunk ? 0 : this.chunkCapacity;
+    this.writeWord(L.next, this.chunkBase);
+    this.writeWord(L.end, this.chunkBase + len * L.slotSize);
+    this.writeWord(L.chunk + 8, len);
   }
 
   /** Current chunk length in slots (0 before the first sweep of a lazy table). */
