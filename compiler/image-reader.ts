@@ -4,11 +4,11 @@
  * `ImageFormatError` naming the section and offset, never a crash or a hang.
  */
 import { StackscopeError, hex } from '../isa/error.ts';
-import type { AbsHeapType, ConstExpr, ExternKind, FuncType, GlobalType, MemoryType, RefType, TableType, ValType } from './frontend/module.ts';
+import type { AbsHeapType, CompositeType, ConstExpr, FieldType, StorageType, SubType, ExternKind, FuncType, GlobalType, MemoryType, RefType, TableType, ValType } from './frontend/module.ts';
 import { isRefType, refType as makeRefType } from './frontend/module.ts';
 import { TRAP_CODES, type TrapCode } from '../isa/trap-codes.ts';
 import type { CallSiteKind } from './function.ts';
-import { HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
+import { GC_TYPES_MAGIC, HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
 
 export class ImageFormatError extends StackscopeError {
   override name = 'ImageFormatError';
@@ -308,4 +308,40 @@ export function readTrapTable(bytes: Uint8Array): TrapRecord[] {
   });
   r.done();
   return out;
+}
+
+/** `.stackscope.gctypes` (image.ts `encodeGcTypes`) back to type definitions. */
+export function readGcTypes(bytes: Uint8Array): SubType[] {
+  const r = new Reader(bytes, '.stackscope.gctypes');
+  if (r.u32() !== GC_TYPES_MAGIC) r.fail('bad magic (expected "SSGT")');
+  const n = r.count(14);
+  const storage = (): StorageType => {
+    const code = bytes[r.pos];
+    if (code === 0x78 || code === 0x77) {
+      r.u8();
+      return code === 0x78 ? 'i8' : 'i16';
+    }
+    return valType(r);
+  };
+  const field = (): FieldType => ({ storage: storage(), mutable: flag(r) });
+  return Array.from({ length: n }, (): SubType => {
+    const final = flag(r);
+    const supertypes = Array.from({ length: r.count(4) }, () => r.u32());
+    const recGroupStart = r.u32();
+    const recGroupSize = r.u32();
+    const kind = r.u8();
+    let composite: CompositeType;
+    if (kind === 0) {
+      const params = Array.from({ length: r.count(1) }, () => valType(r));
+      const results = Array.from({ length: r.count(1) }, () => valType(r));
+      composite = { kind: 'func', type: { params, results } };
+    } else if (kind === 1) {
+      composite = { kind: 'struct', fields: Array.from({ length: r.count(2) }, field) };
+    } else if (kind === 2) {
+      composite = { kind: 'array', element: field() };
+    } else {
+      return r.fail(`unknown composite type kind ${kind}`);
+    }
+    return { final, supertypes, composite, recGroupStart, recGroupSize, offset: 0 };
+  });
 }

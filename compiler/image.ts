@@ -16,7 +16,7 @@ import { writeElf, type WriterRelocation, type WriterSymbol } from '../loader/el
 import { trapCodeNumber } from '../isa/trap-codes.ts';
 import type { CallSiteKind, CompiledFunction } from './function.ts';
 import { stackMapOf } from './function.ts';
-import type { AbsHeapType, ConstExpr, RefType, ValType, WasmModule } from './frontend/module.ts';
+import type { AbsHeapType, ConstExpr, RefType, StorageType, SubType, ValType, WasmModule } from './frontend/module.ts';
 import { refTypeParts } from './frontend/module.ts';
 
 export const SECTION_MODULE = '.stackscope.module';
@@ -24,6 +24,8 @@ export const SECTION_STACKMAPS = '.stackscope.stackmaps';
 /** Typed user stack maps (compiler/user-stackmaps.ts); only in images whose maps are of that kind. */
 export const SECTION_USER_STACKMAPS = '.stackscope.usermaps';
 export const SECTION_TRAPS = '.stackscope.traps';
+/** The type definitions of a module that uses the GC proposal (struct, array, rec, sub); absent otherwise. */
+export const SECTION_GC_TYPES = '.stackscope.gctypes';
 export const MODULE_MAGIC = 0x444d5353; // "SSMD"
 export const STACKMAPS_MAGIC = 0x4d535353; // "SSSM"
 export const IMAGE_FORMAT_VERSION = 1;
@@ -274,7 +276,54 @@ export interface ElfImageInput {
   readonly trapSection: Uint8Array;
   /** `.stackscope.usermaps` (user-stackmaps.ts), for code whose maps are typed user stack maps; absent in v17 images. */
   readonly userStackMapSection?: Uint8Array;
+  /** `encodeGcTypes` of a module with GC type definitions. */
+  readonly gcTypeSection?: Uint8Array;
   readonly file?: string;
+}
+
+/** Magic of `.stackscope.gctypes`: "SSGT". */
+export const GC_TYPES_MAGIC = 0x54475353;
+
+/**
+ * `.stackscope.gctypes`: magic, count, then per type definition its final flag (u8), supertype
+ * count and indices (u32), rec group start and size (u32), and its composite type: 0 func
+ * (params, results as value types), 1 struct (field count, each storage and mutability), 2 array
+ * (storage, mutability). A storage is 0x78 (i8), 0x77 (i16) or a value type as `writeValType`
+ * writes it. The runtime needs these for the engine's type ids, `is_subtype` and the collector's
+ * field layouts.
+ */
+export function encodeGcTypes(typeDefs: readonly SubType[]): Uint8Array {
+  const w = new ByteWriter();
+  const storage = (t: StorageType): void => (t === 'i8' ? w.u8(0x78) : t === 'i16' ? w.u8(0x77) : writeValType(w, t));
+  w.u32(GC_TYPES_MAGIC);
+  w.u32(typeDefs.length);
+  for (const d of typeDefs) {
+    w.u8(d.final ? 1 : 0);
+    w.u32(d.supertypes.length);
+    for (const s of d.supertypes) w.u32(s);
+    w.u32(d.recGroupStart);
+    w.u32(d.recGroupSize);
+    const c = d.composite;
+    if (c.kind === 'func') {
+      w.u8(0);
+      w.u32(c.type.params.length);
+      for (const p of c.type.params) writeValType(w, p);
+      w.u32(c.type.results.length);
+      for (const r of c.type.results) writeValType(w, r);
+    } else if (c.kind === 'struct') {
+      w.u8(1);
+      w.u32(c.fields.length);
+      for (const f of c.fields) {
+        storage(f.storage);
+        w.u8(f.mutable ? 1 : 0);
+      }
+    } else {
+      w.u8(2);
+      storage(c.element.storage);
+      w.u8(c.element.mutable ? 1 : 0);
+    }
+  }
+  return w.finish();
 }
 
 export function writeImage(input: ElfImageInput): Uint8Array {
@@ -304,6 +353,7 @@ export function writeImage(input: ElfImageInput): Uint8Array {
       { name: SECTION_STACKMAPS, kind: 'custom', bytes: input.stackMapSection, align: 4n },
       { name: SECTION_TRAPS, kind: 'custom', bytes: input.trapSection, align: 4n },
       ...(input.userStackMapSection ? [{ name: SECTION_USER_STACKMAPS, kind: 'custom' as const, bytes: input.userStackMapSection, align: 4n }] : []),
+      ...(input.gcTypeSection ? [{ name: SECTION_GC_TYPES, kind: 'custom' as const, bytes: input.gcTypeSection, align: 4n }] : []),
     ],
     symbols,
     relocations,

@@ -11,6 +11,7 @@ import { compileFunction, signatureIndices, stackMapOf, type RegallocMode } from
 import type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 import {
   FUNCTION_ALIGN,
+  encodeGcTypes,
   encodeModuleMetadata,
   encodeStackMaps,
   encodeTraps,
@@ -89,6 +90,8 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     stackMapSection: encodeStackMaps(userStackMaps ? [] : placed),
     trapSection: encodeTraps(placed),
     ...(userStackMaps ? { userStackMapSection: encodeUserStackMaps(userStackMaps) } : {}),
+    ...(module.typeDefs.some((d) => d.composite.kind !== 'func' || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1)
+      ? { gcTypeSection: encodeGcTypes(module.typeDefs) } : {}),
   });
   const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
   return {

@@ -9,8 +9,8 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import type { CompiledImage } from '../compiler/index.ts';
-import { SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from '../compiler/image.ts';
-import { readModuleMetadata, readStackMaps, readTrapTable, type ImageMetadata } from '../compiler/image-reader.ts';
+import { SECTION_GC_TYPES, SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from '../compiler/image.ts';
+import { readGcTypes, readModuleMetadata, readStackMaps, readTrapTable, type ImageMetadata } from '../compiler/image-reader.ts';
 import type {
   ConstExpr, DefinedFunction, ElementSegment, DataSegment, Import, WasmModule,
 } from '../compiler/frontend/module.ts';
@@ -19,7 +19,7 @@ import type { ModuleStackMapsInput } from '../gc/stackmap-registry.ts';
 import { readElf } from '../loader/elf.ts';
 import { SECTION_USER_STACKMAPS, readUserStackMaps, type UserStackMapRecord } from '../compiler/user-stackmaps.ts';
 import { RuntimeError } from './errors.ts';
-import { funcTypeDefs } from '../compiler/frontend/module.ts';
+import { funcTypeDefs, type SubType } from '../compiler/frontend/module.ts';
 
 /** An image that cannot be turned into a module; `file` and `what` say where. */
 export class ImageModuleError extends RuntimeError {
@@ -75,7 +75,10 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   if (meta.arch !== elf.arch) throw new ImageModuleError(file, `metadata says ${meta.arch}, the ELF header ${elf.arch}`);
   const traps = readTrapTable(section(SECTION_TRAPS));
   const records = readStackMaps(section(SECTION_STACKMAPS));
-  const wasm = shapeFromMetadata(meta, file);
+  const gcTypes = elf.sections.find((x) => x.name === SECTION_GC_TYPES);
+  const typeDefs = gcTypes ? readGcTypes(gcTypes.data) : funcTypeDefs(meta.types);
+  if (typeDefs.length !== meta.types.length) throw new ImageModuleError(file, `${SECTION_GC_TYPES} has ${typeDefs.length} types, the metadata ${meta.types.length}`);
+  const wasm = shapeFromMetadata(meta, typeDefs, file);
   const textSize = Number(elf.sections.find((s) => s.name === '.text')?.size ?? 0n);
   for (const f of meta.functions) {
     if (f.textOffset + f.size > textSize) throw new ImageModuleError(file, `function ${f.funcIndex} lies outside .text (${textSize} bytes)`);
@@ -101,7 +104,7 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   return { wasm, code };
 }
 
-function shapeFromMetadata(meta: ImageMetadata, file: string): WasmModule {
+function shapeFromMetadata(meta: ImageMetadata, typeDefs: SubType[], file: string): WasmModule {
   const fail = (what: string): never => { throw new ImageModuleError(file, what); };
   const c = meta.counts;
   const perKind = { func: 0, table: 0, memory: 0, global: 0 };
@@ -164,7 +167,7 @@ function shapeFromMetadata(meta: ImageMetadata, file: string): WasmModule {
   });
   const names = { module: null, functions: new Map(meta.functions.map((f) => [f.funcIndex, f.name])), locals: new Map() };
   return {
-    types: meta.types, typeDefs: funcTypeDefs(meta.types), imports, functions,
+    types: meta.types, typeDefs, imports, functions,
     tables: meta.tables.map((type, i) => ({ index: c.numImportedTables + i, definedIndex: i, type })),
     memories: meta.memories.map((type, i) => ({ index: c.numImportedMemories + i, definedIndex: i, type })),
     globals: meta.globals.map((g, i) => ({ index: c.numImportedGlobals + i, definedIndex: i, type: g.type, init: g.init })),

@@ -284,3 +284,24 @@ test('struct.new under v17 is a CompileError naming the profile; GC types at the
   }
   t.is(VMDrcHeaderLayout.size, 16);
 });
+
+test('an image keeps the GC type definitions (.stackscope.gctypes): subtype tests, layouts and freeing through fields run from it', async (t) => {
+  for (const arch of ARCHES) {
+    const engine = new Engine({ arch, profile: 'v31' });
+    const image = (await Module.fromWat(engine, WAT)).image!.elf;
+    const module = Module.fromImage(engine, image, 'gc.o');
+    t.is(module.wasm.typeDefs.filter((d) => d.composite.kind === 'struct').length, 4);
+    const store = await V31Store.create(engine);
+    try {
+      const make = V31Func.new(store, { params: ['i32'], results: ['externref'] }, (_c, n) => V31ExternRef.new(store, `made${n as number}`));
+      const gc = V31Func.new(store, { params: [], results: [] }, () => void store.gc());
+      const inst = V31Instance.create(store, module, [make, gc]);
+      t.is(inst.getFunc('classify').call(2), 0b0111_0110);
+      t.is(inst.getFunc('list').call(10), 55);
+      store.gc();
+      t.is(store.gcHeap.liveObjects().length, 0);
+    } finally {
+      store.close();
+    }
+  }
+});
