@@ -1458,7 +1458,12 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
 #define ARG(v) ((uintptr_t)(s + (v)))
 #define TCGV(t) ((uintptr_t)((char *)(t) - s))
   uintptr_t slot_v = a->const_i64(s, (int64_t)(uintptr_t)slot);
-  uintptr_t last_v = a->const_i64(s, (int64_t)(uintptr_t)&c->last);
+  /* ctx->last is stored relative to the slot's address, already in a register, where the
+   * distance fits the host's 32-bit displacements (both are on the heap); else through a
+   * constant of its own. */
+  intptr_t last_off = (intptr_t)((char *)&c->last - (char *)slot);
+  int last_near = last_off == (int32_t)last_off;
+  uintptr_t last_v = last_near ? slot_v : a->const_i64(s, (int64_t)(uintptr_t)&c->last);
   void *entry = a->temp_new(s, TCG_TYPE_I64, false);
   void *left = a->temp_new(s, TCG_TYPE_I64, false);
   void *next = a->temp_new(s, TCG_TYPE_I64, false);
@@ -1466,14 +1471,14 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
   a->op3(s, OP_LD_I64, (uintptr_t)left, (uintptr_t)entry, offsetof(block_entry, remaining));
   a->subi_i64(s, TCGV(next), TCGV(left), 1);
   a->op3(s, OP_ST_I64, (uintptr_t)next, (uintptr_t)entry, offsetof(block_entry, remaining));
-  a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), 0);
+  a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), last_near ? (uintptr_t)last_off : 0);
   void *done = a->new_label(s);
   /* On the decremented count (was 0: now all ones), so the count needs one register, not two. */
   a->brcondi_i64(s, TCG_COND_NE, TCGV(next), -1, done);
   a->temp_free(s, next);
   a->temp_free(s, left);
   a->temp_free(s, entry);
-  a->temp_free(s, (void *)ARG(last_v));
+  if (!last_near) a->temp_free(s, (void *)ARG(last_v));
   a->temp_free(s, (void *)ARG(slot_v));
   /* Out of executions (or unbound): the call, generated the way Unicorn generates hook calls. */
   uintptr_t call_v[4] = {
