@@ -32,6 +32,8 @@ type Node =
 type List = Extract<Node, { kind: 'list' }>;
 
 class Reader {
+  /** Where the form being read starts: the location of errors about something missing in it. */
+  at = 0;
   constructor(readonly source: WatSource) {}
   fail(at: number, detail: string): never {
     throw new CompileError('syntax', detail, { location: this.source.locationAt(at) });
@@ -90,7 +92,8 @@ function parseSexprs(r: Reader, text: string): Node[] {
       continue;
     }
     const start = i;
-    while (i < text.length && !' \t\n\r()";'.includes(text[i])) i++;
+    while (i < text.length && !' \t\n\r()"'.includes(text[i]) && !text.startsWith(';;', i)) i++;
+    if (i === start) r.fail(start, `unexpected character '${text[i]}'`);
     stack[stack.length - 1].items.push({ kind: 'atom', text: text.slice(start, i), at: start });
   }
   if (stack.length !== 1) r.fail(stack[stack.length - 1].at, "unclosed '('");
@@ -158,9 +161,23 @@ interface FuncDef {
   readonly name: string | undefined;
 }
 
-/** Reads a GC-proposal WAT module into the standard binary encoding (with a name section). */
+/**
+ * Reads a GC-proposal WAT module into the standard binary encoding (with a name section).
+ * Every problem is a CompileError ('syntax') with line:column; should the reader itself fail on
+ * some text, that too is a located syntax error ("could not read the text here") rather than
+ * an exception of another kind (wat-gc.test.ts's mutation test fails on that message).
+ */
 export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   const r: Reader = new Reader(source);
+  try {
+    return readModule(r, text);
+  } catch (e) {
+    if (e instanceof CompileError) throw e;
+    return r.fail(r.at, `could not read the text here (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function readModule(r: Reader, text: string): Uint8Array {
   let forms = parseSexprs(r, text);
   if (forms.length === 1 && isList(forms[0], 'module')) forms = forms[0].items.slice(1);
   if (isId(forms[0])) forms = forms.slice(1);
@@ -199,7 +216,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   types.count = typeNodes.length;
 
   const indexIn = (space: Space, n: Node | undefined, what: string): number => {
-    if (n === undefined) return r.fail(0, `missing ${what}`);
+    if (n === undefined) return r.fail(r.at, `missing ${what}`);
     if (isAtom(n)) {
       if (n.text.startsWith('$')) {
         const i = space.names.get(n.text);
@@ -211,11 +228,13 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
     return r.fail(n.at, `expected a ${what} index or $name`);
   };
 
-  const heapType = (n: Node): number[] => {
+  const heapType = (n: Node | undefined): number[] => {
+    if (n === undefined) return r.fail(r.at, 'missing heap type');
     if (isAtom(n) && n.text in ABSTRACT_HEAP) return [ABSTRACT_HEAP[n.text]];
     return sleb(indexIn(types, n, 'type'));
   };
-  const valType = (n: Node): number[] => {
+  const valType = (n: Node | undefined): number[] => {
+    if (n === undefined) return r.fail(r.at, 'missing value type');
     if (isAtom(n) && n.text in SHORTHAND) return [SHORTHAND[n.text]];
     if (isList(n, 'ref')) {
       const nullable = isAtom(n.items[1], 'null');
@@ -225,12 +244,12 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
     }
     return r.fail(n.at, 'expected a value type');
   };
-  const storageType = (n: Node): number[] => {
+  const storageType = (n: Node | undefined): number[] => {
     if (isAtom(n, 'i8')) return [0x78];
     if (isAtom(n, 'i16')) return [0x77];
     return valType(n);
   };
-  const fieldType = (n: Node): number[] => (isList(n, 'mut') ? [...storageType(n.items[1]), 1] : [...storageType(n), 0]);
+  const fieldType = (n: Node | undefined): number[] => (isList(n, 'mut') ? [...storageType(n.items[1]), 1] : [...storageType(n), 0]);
 
   /** `(param ...)* (result ...)*` starting at items[k]: the encoded types, named params, and where they end. */
   const signature = (items: Node[], k: number, paramNames?: Map<string, number>): { params: number[][]; results: number[][]; end: number } => {
@@ -259,7 +278,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
     const h = isAtom(n.items[0]) ? n.items[0].text : '';
     if (h === 'func') {
       const s = signature(n.items, 1);
-      if (s.end !== n.items.length) r.fail(n.items[s.end].at, 'unexpected item in a function type');
+      if (s.end !== n.items.length) r.fail(n.items[s.end]?.at ?? n.at, 'unexpected item in a function type');
       return [0x60, ...vec(s.params), ...vec(s.results)];
     }
     if (h === 'struct') return [0x5f, ...vec(structFields(n))];
@@ -285,6 +304,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
     return out;
   };
   const subType = (def: List): number[] => {
+    r.at = def.at;
     const body = def.items[isId(def.items[1]) ? 2 : 1];
     if (body === undefined) r.fail(def.at, 'empty type definition');
     if (isList(body, 'sub')) {
@@ -382,15 +402,16 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   const limits = (items: Node[], k: number): number[] => {
     const min = items[k];
     const max = items[k + 1];
-    if (!isAtom(min) || !/^[0-9]+$/.test(min.text)) return r.fail(min?.at ?? 0, 'expected limits');
+    if (!isAtom(min) || !/^[0-9]+$/.test(min.text)) return r.fail(min?.at ?? r.at, 'expected limits');
     if (isAtom(max) && /^[0-9]+$/.test(max.text)) return [1, ...uleb(Number(min.text)), ...uleb(Number(max.text))];
     return [0, ...uleb(Number(min.text))];
   };
   const limitsLength = (items: Node[], k: number): number => (isAtom(items[k + 1]) && /^[0-9]+$/.test((items[k + 1] as { text: string }).text) ? 2 : 1);
-  const globalType = (n: Node): number[] => (isList(n, 'mut') ? [...valType(n.items[1]), 1] : [...valType(n), 0]);
+  const globalType = (n: Node | undefined): number[] => (isList(n, 'mut') ? [...valType(n.items[1]), 1] : [...valType(n), 0]);
 
   for (const f of fields) {
     const h = head(f);
+    r.at = f.at;
     if (h === 'import') {
       const [, mod, nm, desc] = f.items;
       if (mod?.kind !== 'string' || nm?.kind !== 'string' || !isList(desc)) r.fail(f.at, 'expected (import "module" "name" (kind ...))');
@@ -418,6 +439,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   }
   for (const f of fields) {
     const h = head(f);
+    r.at = f.at;
     const id = f.items[1];
     const k0 = isId(id) ? 2 : 1;
     if (h === 'func') {
@@ -462,6 +484,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   }
   for (const f of fields) {
     if (head(f) !== 'export') continue;
+    r.at = f.at;
     const [, nm, desc] = f.items;
     if (nm?.kind !== 'string' || !isList(desc)) r.fail(f.at, 'expected (export "name" (kind index))');
     const kinds: Record<string, [number, Space]> = { func: [0, funcs], table: [1, tables], memory: [2, memories], global: [3, globals] };
@@ -668,6 +691,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
 
     while (i < nodes.length) {
       const n = next()!;
+      r.at = n.at;
       if (isList(n)) {
         folded(n);
         i++;
@@ -701,6 +725,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
     }
 
     function folded(list: List): void {
+      r.at = list.at;
       const op = list.items[0];
       if (!isAtom(op)) r.fail(list.at, 'expected an instruction');
       const name = op.text;
@@ -774,6 +799,7 @@ export function gcWatToBinary(text: string, source: WatSource): Uint8Array {
   const datasOut: number[][] = [];
   for (const f of fields) {
     const h = head(f);
+    r.at = f.at;
     if (h === 'start') start = uleb(indexIn(funcs, f.items[1], 'function'));
     if (h === 'elem') {
       let k = isId(f.items[1]) ? 2 : 1;
