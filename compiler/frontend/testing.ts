@@ -3,29 +3,10 @@
  * Not used by the compiler itself.
  */
 
-export function uleb(n: number | bigint): number[] {
-  let v = BigInt(n);
-  const out: number[] = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v !== 0n) b |= 0x80;
-    out.push(b);
-  } while (v !== 0n);
-  return out;
-}
+import { sleb, uleb } from './wat-gc.ts';
 
-export function sleb(n: number | bigint): number[] {
-  let v = BigInt(n);
-  const out: number[] = [];
-  for (;;) {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
-    out.push(done ? b : b | 0x80);
-    if (done) return out;
-  }
-}
+/** LEB128 writers: the ones the GC WAT reader (wat-gc.ts) writes binaries with. */
+export { sleb, uleb };
 
 export function name(s: string): number[] {
   const bytes = [...new TextEncoder().encode(s)];

@@ -106,7 +106,8 @@ const isId = (n: Node | undefined): n is Extract<Node, { kind: 'atom' }> => isAt
 
 // --- binary writing ---------------------------------------------------------------------
 
-function uleb(n: number | bigint): number[] {
+/** Unsigned LEB128 of `n`. */
+export function uleb(n: number | bigint): number[] {
   let v = BigInt(n);
   const out: number[] = [];
   do {
@@ -117,7 +118,8 @@ function uleb(n: number | bigint): number[] {
   } while (v !== 0n);
   return out;
 }
-function sleb(n: number | bigint): number[] {
+/** Signed LEB128 of `n`. */
+export function sleb(n: number | bigint): number[] {
   let v = BigInt(n);
   const out: number[] = [];
   for (;;) {
