@@ -305,3 +305,38 @@ test('an image keeps the GC type definitions (.stackscope.gctypes): subtype test
     }
   }
 });
+
+test('the field barriers count as v31 does: struct.new of a ref +1 (initialisation), struct.set over it -1 (write barrier), array.new of n copies +n', async (t) => {
+  for (const arch of ARCHES) for (const mode of MODES) {
+    const engine = new Engine({ arch, profile: 'v31', regalloc: mode });
+    const module = await Module.fromWat(engine, `(module
+      (import "env" "probe" (func $probe (param externref)))
+      (type $box (struct (field $tag (mut externref))))
+      (type $refs (array (mut externref)))
+      (func (export "f") (param $r externref)
+        (local $b (ref null $box)) (local $a (ref null $refs))
+        (call $probe (local.get $r))
+        (local.set $b (struct.new $box (local.get $r)))
+        (call $probe (local.get $r))
+        (struct.set $box $tag (local.get $b) (ref.null extern))
+        (call $probe (local.get $r))
+        (local.set $a (array.new $refs (local.get $r) (i32.const 3)))
+        (call $probe (local.get $r))
+        (array.set $refs (local.get $a) (i32.const 1) (ref.null extern))
+        (call $probe (local.get $r))))`);
+    const store = await V31Store.create(engine);
+    try {
+      const counts: bigint[] = [];
+      const probe = V31Func.new(store, { params: ['externref'], results: [] }, (_c, r) => {
+        counts.push(store.gcHeap.refCount((r as V31ExternRef).raw));
+      });
+      const inst = V31Instance.create(store, module, [probe]);
+      const r = V31ExternRef.new(store, 'r');
+      inst.getFunc('f').call(r);
+      const deltas = counts.slice(1).map((c, i) => c - counts[i]);
+      t.deepEqual(deltas, [1n, -1n, 3n, -1n], `${arch}, ${mode}: counts ${counts.join(' ')}`);
+    } finally {
+      store.close();
+    }
+  }
+});
