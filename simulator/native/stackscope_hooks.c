@@ -1087,24 +1087,16 @@ static native_engine *engine_of_tcg(void *s) {
   return NULL;
 }
 
-static void load_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
+/* Unicorn's own generator for a load or store, with `inside` (in_load or in_store) raised
+ * while it runs, so exit_check knows what asks for the check. */
+static void access_op(int *inside, arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
   if (resolve(a) < 0 || !own) {
     fprintf(stderr, "stackscope: libunicorn.so.2 has no %s_%s\n", name, a->suffix);
     abort();
   }
-  in_load++;
+  (*inside)++;
   own(s, val, addr, idx, memop);
-  in_load--;
-}
-
-static void store_op(arch_fns *a, ldst_fn own, const char *name, void *s, void *val, void *addr, uintptr_t idx, int memop) {
-  if (resolve(a) < 0 || !own) {
-    fprintf(stderr, "stackscope: libunicorn.so.2 has no %s_%s\n", name, a->suffix);
-    abort();
-  }
-  in_store++;
-  own(s, val, addr, idx, memop);
-  in_store--;
+  (*inside)--;
 }
 
 static void exit_check(arch_fns *a, void *s) {
@@ -1122,25 +1114,19 @@ static void exit_check(arch_fns *a, void *s) {
   a->exit_check(s);
 }
 
-#define LOAD_OP(op, arch) \
+#define ACCESS_OP(op, arch, inside) \
   void tcg_gen_qemu_##op##_##arch(void *s, void *val, void *addr, uintptr_t idx, int memop) { \
-    load_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
+    access_op(&inside, &fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
   }
-LOAD_OP(ld_i32, x86_64)
-LOAD_OP(ld_i64, x86_64)
-LOAD_OP(ld_i32, aarch64)
-LOAD_OP(ld_i64, aarch64)
-#undef LOAD_OP
-
-#define STORE_OP(op, arch) \
-  void tcg_gen_qemu_##op##_##arch(void *s, void *val, void *addr, uintptr_t idx, int memop) { \
-    store_op(&fns_##arch, fns_##arch.op, "tcg_gen_qemu_" #op, s, val, addr, idx, memop); \
-  }
-STORE_OP(st_i32, x86_64)
-STORE_OP(st_i64, x86_64)
-STORE_OP(st_i32, aarch64)
-STORE_OP(st_i64, aarch64)
-#undef STORE_OP
+ACCESS_OP(ld_i32, x86_64, in_load)
+ACCESS_OP(ld_i64, x86_64, in_load)
+ACCESS_OP(ld_i32, aarch64, in_load)
+ACCESS_OP(ld_i64, aarch64, in_load)
+ACCESS_OP(st_i32, x86_64, in_store)
+ACCESS_OP(st_i64, x86_64, in_store)
+ACCESS_OP(st_i32, aarch64, in_store)
+ACCESS_OP(st_i64, aarch64, in_store)
+#undef ACCESS_OP
 
 void check_exit_request_x86_64(void *s) { exit_check(&fns_x86_64, s); }
 void check_exit_request_aarch64(void *s) { exit_check(&fns_aarch64, s); }
@@ -1227,8 +1213,8 @@ static bool on_store_fault(uc_engine *uc, uc_mem_type type, uint64_t address, in
 }
 
 /* Adds the store-fault exit hook (last of the invalid-access hooks); returns a uc_err (its
- * handle in *out), UC_ERR_ARG where it cannot work (no CPU found, another Unicorn, no TCG
- * context checked for inline counters): the engine then keeps the exit check after stores. */
+ * handle in *out), UC_ERR_ARG where it cannot work (no CPU found, another Unicorn): the engine
+ * then keeps the exit check after stores. */
 int ss_store_faults_exit(uc_engine *uc, uc_hook *out) {
   native_engine *ne = native_engine_of(uc);
   if (!ne || !unicorn_2_0() || resolve(ne->fns) < 0 || !ne->fns->loop_exit || !find_cpu(ne)) return UC_ERR_ARG;
