@@ -2,7 +2,8 @@
  * The v31 free list: wasmtime v31.0.0's own free_list.rs tests (same names, same numbers), the
  * 512 KiB heap's first block, and properties checked against a byte-map model after every
  * operation: first fit, no overlap, integrity, and wasmtime's no-fragmentation property (free
- * everything: one block as at the start, short of a tail slack below 24 bytes that v31 loses).
+ * everything: one block at the start of the heap, short only of the unsplit slack v31 loses at
+ * the heap's end).
  */
 import test from 'ava';
 import fc from 'fast-check';
@@ -120,6 +121,19 @@ test('bad deallocs are typed errors', (t) => {
   t.throws(() => f.dealloc(b, 24), { instanceOf: FreeListDeallocError, message: /was 40 bytes/ });
 });
 
+test('v31 loses an unsplit block\'s slack at the heap end, once per reuse (wasmtime v31.0.0 does the same; #10349 changed the split rule later)', (t) => {
+  // A 40-byte heap: one block [8, 40). 9 bytes round to 16 and leave 16 < 24: no split, the
+  // whole block goes; dealloc gives back 16. Then 1 byte (8) takes that 16-byte block whole
+  // again and gives back 8. A property run of fast-check found this sequence.
+  const f = new FreeList(40);
+  const a = f.alloc(9)!;
+  f.dealloc(a, 9);
+  t.deepEqual(f.blocks(), [{ index: 8, length: 16 }]);
+  const b = f.alloc(1)!;
+  f.dealloc(b, 1);
+  t.deepEqual(f.blocks(), [{ index: 8, length: 8 }]);
+});
+
 /** Operations: allocate `size`, or free the live allocation at position `pick` (modulo). */
 type Op = { kind: 'alloc'; size: number } | { kind: 'free'; pick: number };
 const ops = fc.array(
@@ -137,6 +151,7 @@ test('property: first fit, no overlap, integrity and byte conservation after eve
       const initial = f.blocks();
       const initialBytes = f.freeBytes();
       const live: Array<{ index: number; size: number; taken: number }> = [];
+      let slack = 0; // bytes handed out beyond the rounded sizes (unsplit blocks), over the run
       for (const op of list) {
         if (op.kind === 'alloc') {
           const before = f.blocks();
@@ -156,6 +171,7 @@ test('property: first fit, no overlap, integrity and byte conservation after eve
           }
           if (fit === undefined || fit.index !== index) return false; // first fit
           live.push({ index, size: op.size, taken: bytesBefore - f.freeBytes() });
+          slack += bytesBefore - f.freeBytes() - rounded;
         } else if (live.length) {
           const [victim] = live.splice(op.pick % live.length, 1);
           f.dealloc(victim.index, victim.size);
@@ -174,11 +190,13 @@ test('property: first fit, no overlap, integrity and byte conservation after eve
         if (owner[0]) return false;
       }
       for (const a of live.splice(0)) f.dealloc(a.index, a.size);
-      // wasmtime's no-fragmentation property, with the one loss its algorithm has: slack of an
-      // unsplit block at the very end of the heap has no neighbour to merge into (< 24 bytes).
+      // wasmtime's no-fragmentation property, with the one loss v31's algorithm has: an unsplit
+      // block's slack is not given back by dealloc, and at the heap's end no neighbour absorbs
+      // it, so it is lost (again at each reuse: see the test below). Whatever is missing must
+      // be such slack.
       const final = f.blocks();
       if (initial.length === 0) return final.length === 0;
-      return final.length === 1 && final[0].index === 8 && final[0].length > initialBytes - MIN && final[0].length <= initialBytes;
+      return final.length === 1 && final[0].index === 8 && final[0].length <= initialBytes && initialBytes - final[0].length <= slack;
     }),
     { numRuns: 300 },
   );
