@@ -339,6 +339,8 @@ export function readGcTypes(bytes: Uint8Array): SubType[] {
       composite = { kind: 'struct', fields: Array.from({ length: r.count(2) }, field) };
     } else if (kind === 2) {
       composite = { kind: 'array', element: field() };
+    } else if (kind === 3) {
+      composite = { kind: 'cont', funcType: r.u32() };
     } else {
       return r.fail(`unknown composite type kind ${kind}`);
     }

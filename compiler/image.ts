@@ -36,10 +36,12 @@ export const FUNCTION_ALIGN = 16;
 export const VALTYPE_CODES: Readonly<Record<string, number>> = {
   i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, funcref: 0x70, externref: 0x6f,
   nullfuncref: 0x73, nullexternref: 0x72, nullref: 0x71, anyref: 0x6e, eqref: 0x6d, i31ref: 0x6c, structref: 0x6b, arrayref: 0x6a,
+  contref: 0x68, nullcontref: 0x75,
 };
 /** The abstract heap types' codes (the same bytes as their nullable shorthands). */
 export const HEAP_TYPE_CODES: Readonly<Record<AbsHeapType, number>> = {
   nofunc: 0x73, noextern: 0x72, none: 0x71, func: 0x70, extern: 0x6f, any: 0x6e, eq: 0x6d, i31: 0x6c, struct: 0x6b, array: 0x6a,
+  cont: 0x68, nocont: 0x75,
 };
 
 /**
@@ -317,6 +319,9 @@ export function encodeGcTypes(typeDefs: readonly SubType[]): Uint8Array {
         storage(f.storage);
         w.u8(f.mutable ? 1 : 0);
       }
+    } else if (c.kind === 'cont') {
+      w.u8(3);
+      w.u32(c.funcType);
     } else {
       w.u8(2);
       storage(c.element.storage);

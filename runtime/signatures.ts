@@ -94,6 +94,7 @@ export class SignatureRegistry {
         const sup = d.supertypes.map((i) => (inside(i) ? `r${i - start}` : `e${ids[i]}`)).join(',');
         const body = c.kind === 'func' ? `func(${c.type.params.map(val)})->(${c.type.results.map(val)})`
           : c.kind === 'struct' ? `struct(${c.fields.map((f) => `${f.mutable ? 'mut ' : ''}${val(f.storage)}`)})`
+          : c.kind === 'cont' ? `cont(${inside(c.funcType) ? `r${c.funcType - start}` : `e${ids[c.funcType]}`})`
           : `array(${c.element.mutable ? 'mut ' : ''}${val(c.element.storage)})`;
         return `${d.final ? 'final ' : ''}sub(${sup}) ${body}`;
       }).join(';');
@@ -152,9 +153,9 @@ function isPlainFuncType(d: SubType): boolean {
 /** A struct or array definition's layout facts (compiler/v31/gc-layout.ts). */
 function gcTypeInfoOf(module: Pick<WasmModule, 'typeDefs' | 'canonicalTypeIndices'>, d: SubType, supertype: number | undefined): GcTypeInfo | undefined {
   const c = d.composite;
-  if (c.kind === 'func') return undefined;
+  if (c.kind === 'func' || c.kind === 'cont') return undefined;
   const storageOf = (t: StorageType): GcStorageType => (t === 'i8' || t === 'i16' || !isRefType(t) ? t : 'ref') as GcStorageType;
-  const traced = (t: StorageType): boolean => t !== 'i8' && t !== 'i16' && isRefType(t) && topHeapType(module, refTypeParts(t).heap) !== 'func';
+  const traced = (t: StorageType): boolean => t !== 'i8' && t !== 'i16' && isRefType(t) && topHeapType(module, refTypeParts(t).heap) !== 'func' && topHeapType(module, refTypeParts(t).heap) !== 'cont';
   const field = (f: FieldType): string => (f.mutable ? `(mut ${f.storage})` : f.storage);
   if (c.kind === 'struct') {
     const layout = drcStructLayout(c.fields.map((f) => storageOf(f.storage)));

@@ -219,7 +219,7 @@ class Reader {
       this.pos++;
       return abs;
     }
-    if (b === 0x69 || b === 0x68 || b === 0x74) this.fail(`heap type 0x${b.toString(16)} (exceptions or stack switching) is not supported`, at, 'unsupported');
+    if (b === 0x69 || b === 0x74) this.fail(`heap type 0x${b.toString(16)} (exceptions) is not supported`, at, 'unsupported');
     const ht = this.signed(33);
     if (ht < 0n) this.fail(`malformed heap type 0x${b.toString(16)}`, at);
     return Number(ht);
@@ -229,7 +229,7 @@ class Reader {
 /** The abstract heap types by their one-byte encoding (also the nullable shorthand's byte). */
 const ABSTRACT_HEAP_BYTES = new Map<number, AbsHeapType>([
   [0x73, 'nofunc'], [0x72, 'noextern'], [0x71, 'none'], [0x70, 'func'], [0x6f, 'extern'],
-  [0x6e, 'any'], [0x6d, 'eq'], [0x6c, 'i31'], [0x6b, 'struct'], [0x6a, 'array'],
+  [0x6e, 'any'], [0x6d, 'eq'], [0x6c, 'i31'], [0x6b, 'struct'], [0x6a, 'array'], [0x68, 'cont'], [0x75, 'nocont'],
 ]);
 
 function decodeValType(r: Reader, b: number, at: number): ValType {
@@ -244,7 +244,7 @@ function decodeValType(r: Reader, b: number, at: number): ValType {
     default: {
       const abs = ABSTRACT_HEAP_BYTES.get(b);
       if (abs !== undefined) return refType(true, abs);
-      if (b === 0x69 || b === 0x68 || b === 0x74) return r.fail(`reference type 0x${b.toString(16)} (exceptions or stack switching) is not supported`, at, 'unsupported');
+      if (b === 0x69 || b === 0x74) return r.fail(`reference type 0x${b.toString(16)} (exceptions) is not supported`, at, 'unsupported');
       return r.fail(`malformed value type 0x${b.toString(16)}`, at);
     }
   }
@@ -289,7 +289,7 @@ function decodeCompositeType(r: Reader, form: number, at: number): CompositeType
     case 0x5e:
       return { kind: 'array', element: decodeFieldType(r) };
     case 0x5d:
-      return r.fail('continuation types are not supported (stack switching)', at, 'unsupported');
+      return { kind: 'cont', funcType: r.u32() };
     default:
       return r.fail(`malformed composite type form 0x${form.toString(16)}`, at);
   }
@@ -573,6 +573,22 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
       case 0xd4: body.push({ op: 'ref.as_non_null', type: null, offset: at }); break;
       case 0xfc: decodeFcInstr(r, body, at); break;
       case 0xfb: decodeFbInstr(r, body, at); break;
+      case 0xe0: body.push({ op: 'cont.new', typeIndex: r.u32(), offset: at }); break;
+      case 0xe2: body.push({ op: 'suspend', tag: r.u32(), offset: at }); break;
+      case 0xe3: {
+        const typeIndex = r.u32();
+        const n = r.count('handler', 2);
+        const handlers: { tag: number; depth: number }[] = [];
+        for (let j = 0; j < n; j++) {
+          const hAt = r.pos;
+          const kind = r.u8();
+          if (kind === 0x01) r.fail('(on $tag switch) handlers are not supported (switch)', hAt, 'unsupported', { instr: 'resume' });
+          if (kind !== 0x00) r.fail(`malformed resume handler 0x${kind.toString(16)}`, hAt);
+          handlers.push({ tag: r.u32(), depth: r.u32() });
+        }
+        body.push({ op: 'resume', typeIndex, handlers, offset: at });
+        break;
+      }
       default: {
         const unsupported = UNSUPPORTED_OPS.get(op);
         if (unsupported !== undefined) r.fail(`'${unsupported}' is not supported`, at, 'unsupported', { instr: unsupported });
@@ -751,6 +767,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
   const exports: Export[] = [];
   const elements: ElementSegment[] = [];
   const datas: DataSegment[] = [];
+  const tags: { typeIndex: number; offset: number }[] = [];
   const functions: DefinedFunction[] = [];
   const names: ModuleNames = { module: null, functions: new Map(), locals: new Map() };
   let start: number | null = null;
@@ -870,9 +887,19 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
         }
         break;
       }
-      case 13:
-        s.fail(`malformed section id 13: ${NO_EXCEPTIONS}`, idAt, 'malformed');
+      case 13: {
+        // Wasm 2.0 has no tags; stack switching gives them a meaning, so a module with a
+        // continuation type may have a tag section (its tags are tags of suspend and resume).
+        if (!typeDefs.some((d) => d.composite.kind === 'cont')) s.fail(`malformed section id 13: ${NO_EXCEPTIONS}`, idAt, 'malformed');
+        const n = s.count('tag', 2);
+        for (let i = 0; i < n; i++) {
+          const at = s.pos;
+          const attribute = s.u8();
+          if (attribute !== 0) s.fail(`malformed tag attribute 0x${attribute.toString(16)}`, at);
+          tags.push({ typeIndex: s.u32(), offset: at });
+        }
         break;
+      }
       case 6: {
         const n = s.count('global', 4);
         for (let i = 0; i < n; i++) {
@@ -996,7 +1023,7 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
   const { escapedFunctions, escapedIndex } = computeEscapedFunctions(globals, exports, start, elements);
   const canonicalTypeIndices = canonicalizeTypes(typeDefs);
   return {
-    types, typeDefs, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names,
+    types, typeDefs, imports, functions, tables, memories, globals, exports, start, elements, datas, dataCount, names, ...(tags.length ? { tags } : {}),
     funcTypeIndices, tableTypes, memoryTypes, globalTypes, canonicalTypeIndices,
     counts: { ...counts, numEscapedFunctions: escapedFunctions.length },
     escapedFunctions, escapedIndex,

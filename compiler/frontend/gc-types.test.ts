@@ -92,10 +92,11 @@ test('type section rules: forward references only within a rec group, supertypes
   t.regex(e?.message ?? '', /not a function type/);
 });
 
-test('GC type encodings outside the subset are named', (t) => {
+test('GC type encodings outside the subset are named; a cont type must name an earlier function type', (t) => {
   const e = t.throws(() => parseWasm(types([0x5d, 0])), { instanceOf: CompileError });
-  t.is(e?.kind, 'unsupported');
-  t.regex(e?.message ?? '', /continuation types/);
+  t.is(e?.kind, 'validation');
+  t.regex(e?.message ?? '', /cont type names type 0, which is not a function type defined before it/);
+  t.notThrows(() => parseWasm(types([FUNC, 0, 0], [0x5d, 0])));
   const f = t.throws(() => parseWasm(types([FUNC, 1, 0x69, 0])), { instanceOf: CompileError });
   t.is(f?.kind, 'unsupported');
 });

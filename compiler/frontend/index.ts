@@ -18,6 +18,7 @@ export { isWatLoaded, loadWat, mergeValidationErrors, parseWabtDiagnostic, WAT_F
 export type { WabtDiagnostic, WatBinary } from './wat.ts';
 export * from './module.ts';
 export { formatInstr } from './print.ts';
+import { usesStackSwitchingSyntax, watToBinaryWithBinaryen } from './wat-binaryen.ts';
 
 export interface WatOptions {
   /** File name used in locations (default 'input.wat'). */
@@ -68,8 +69,13 @@ export function parseWatText(text: string, options: WatOptions = {}): WasmModule
   return module;
 }
 
-/** `parseWatText` after making sure wabt is loaded. */
+/**
+ * `parseWatText` after making sure wabt is loaded; text with stack-switching syntax, which wabt
+ * does not parse, goes through Binaryen instead (wat-binaryen.ts) and is decoded and validated as
+ * a binary.
+ */
 export async function parseWat(text: string, options: WatOptions = {}): Promise<WasmModule> {
+  if (usesStackSwitchingSyntax(text)) return parseWasm(await watToBinaryWithBinaryen(text, options.fileName ?? 'input.wat'));
   await loadWat();
   return parseWatText(text, options);
 }

@@ -14,7 +14,7 @@ export type NumType = IntType | FloatType;
  * proposal's `cont`/`nocont`): every table keyed by it is a `Record<AbsHeapType, …>`, so the
  * compiler names each place a new one must be handled.
  */
-export type AbsHeapType = 'func' | 'nofunc' | 'extern' | 'noextern' | 'any' | 'eq' | 'i31' | 'struct' | 'array' | 'none';
+export type AbsHeapType = 'func' | 'nofunc' | 'extern' | 'noextern' | 'any' | 'eq' | 'i31' | 'struct' | 'array' | 'none' | 'cont' | 'nocont';
 export type HeapType = AbsHeapType | number;
 
 /**
@@ -27,14 +27,14 @@ export type HeapType = AbsHeapType | number;
  */
 export type RefType =
   | 'funcref' | 'externref' | 'anyref' | 'eqref' | 'i31ref' | 'structref' | 'arrayref'
-  | 'nullref' | 'nullfuncref' | 'nullexternref'
+  | 'nullref' | 'nullfuncref' | 'nullexternref' | 'contref' | 'nullcontref'
   | `(ref ${AbsHeapType})` | `(ref null ${number})` | `(ref ${number})`;
 /** The value types of the subset; v128 is rejected as 'unsupported' when decoded. */
 export type ValType = NumType | RefType;
 
 const SHORTHAND: Record<AbsHeapType, RefType> = {
   func: 'funcref', nofunc: 'nullfuncref', extern: 'externref', noextern: 'nullexternref', any: 'anyref',
-  eq: 'eqref', i31: 'i31ref', struct: 'structref', array: 'arrayref', none: 'nullref',
+  eq: 'eqref', i31: 'i31ref', struct: 'structref', array: 'arrayref', none: 'nullref', cont: 'contref', nocont: 'nullcontref',
 };
 const SHORTHAND_HEAP = new Map<string, AbsHeapType>(Object.entries(SHORTHAND).map(([h, t]) => [t, h as AbsHeapType]));
 
@@ -74,7 +74,9 @@ export interface FieldType {
 export type CompositeType =
   | { readonly kind: 'func'; readonly type: FuncType }
   | { readonly kind: 'struct'; readonly fields: readonly FieldType[] }
-  | { readonly kind: 'array'; readonly element: FieldType };
+  | { readonly kind: 'array'; readonly element: FieldType }
+  /** The stack-switching proposal's continuation type `cont $ft` (a function type index). */
+  | { readonly kind: 'cont'; readonly funcType: number };
 
 /** One type definition: `(sub final? (supertype)* composite)` inside a rec group. */
 export interface SubType {
@@ -250,7 +252,13 @@ export type InstrBody =
   /** `type` is the target reference type (`ref.test (ref null $t)` → '(ref null 3)'). */
   | { readonly op: 'ref.test' | 'ref.cast'; readonly type: RefType }
   /** Operand type: filled by the validator (the result is its non-null form); null in dead code. */
-  | { readonly op: 'ref.as_non_null'; type: RefType | null };
+  | { readonly op: 'ref.as_non_null'; type: RefType | null }
+  /** Stack switching: a continuation of type `typeIndex` (a `cont $ft`) from a function reference. */
+  | { readonly op: 'cont.new'; readonly typeIndex: number }
+  /** Suspends to the innermost handler of `tag`. */
+  | { readonly op: 'suspend'; readonly tag: number }
+  /** Resumes a continuation of type `typeIndex`; `(on tag depth)` handlers branch to label `depth`. */
+  | { readonly op: 'resume'; readonly typeIndex: number; readonly handlers: readonly { readonly tag: number; readonly depth: number }[] };
 
 export type Instr = InstrBody & {
   /** Byte offset of the instruction's opcode in the module binary. */
@@ -368,6 +376,8 @@ export interface WasmModule {
   readonly datas: readonly DataSegment[];
   /** The data count section's value, or null when the section is absent. */
   readonly dataCount: number | null;
+  /** The tag section's tags (stack switching), each a function type index; absent = none. */
+  readonly tags?: readonly { readonly typeIndex: number; readonly offset: number }[];
   readonly names: ModuleNames;
 
   /** Whole index spaces, imports first. */

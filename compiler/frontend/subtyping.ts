@@ -18,10 +18,10 @@ export interface TypeContext {
 /** Each abstract heap type's direct supertype (null for the tops func, extern, any). */
 const ABSTRACT_SUPER: Record<AbsHeapType, AbsHeapType | null> = {
   func: null, nofunc: 'func', extern: null, noextern: 'extern', any: null, eq: 'any',
-  i31: 'eq', struct: 'eq', array: 'eq', none: 'i31',
+  i31: 'eq', struct: 'eq', array: 'eq', none: 'i31', cont: null, nocont: 'cont',
 };
 /** The bottom type of each hierarchy, by its top. */
-const BOTTOM: Record<'func' | 'extern' | 'any', AbsHeapType> = { func: 'nofunc', extern: 'noextern', any: 'none' };
+const BOTTOM: Record<'func' | 'extern' | 'any' | 'cont', AbsHeapType> = { func: 'nofunc', extern: 'noextern', any: 'none', cont: 'nocont' };
 
 /** The abstract type a concrete type's kind sits under (`struct`, `array` or `func`). */
 function abstractOfConcrete(cx: TypeContext, index: number): AbsHeapType {
@@ -36,15 +36,16 @@ export function compositeAbstract(c: CompositeType): AbsHeapType {
     case 'func': return 'func';
     case 'struct': return 'struct';
     case 'array': return 'array';
+    case 'cont': return 'cont';
   }
 }
 
 /** The top of the hierarchy a heap type belongs to: func, extern or any. */
-export function topHeapType(cx: TypeContext, h: HeapType): 'func' | 'extern' | 'any' {
+export function topHeapType(cx: TypeContext, h: HeapType): 'func' | 'extern' | 'any' | 'cont' {
   let a: AbsHeapType = typeof h === 'number' ? abstractOfConcrete(cx, h) : h;
   if (a === 'none') return 'any';
   for (let up = ABSTRACT_SUPER[a]; up !== null; up = ABSTRACT_SUPER[a]) a = up;
-  return a as 'func' | 'extern' | 'any';
+  return a as 'func' | 'extern' | 'any' | 'cont';
 }
 
 /** The bottom heap type of `h`'s hierarchy (none, nofunc, noextern). */
@@ -119,6 +120,8 @@ export function isCompositeSubtype(cx: TypeContext, a: CompositeType, b: Composi
       return b.kind === 'struct' && b.fields.length <= a.fields.length && b.fields.every((f, i) => isFieldSubtype(cx, a.fields[i], f));
     case 'array':
       return b.kind === 'array' && isFieldSubtype(cx, a.element, b.element);
+    case 'cont':
+      return b.kind === 'cont' && isHeapSubtype(cx, a.funcType, b.funcType);
   }
 }
 
@@ -145,6 +148,7 @@ export function canonicalizeTypes(typeDefs: readonly SubType[]): number[] {
       const c = d.composite;
       const body = c.kind === 'func' ? `func(${c.type.params.map(val).join(',')})->(${c.type.results.map(val).join(',')})`
         : c.kind === 'struct' ? `struct(${c.fields.map(field).join(',')})`
+        : c.kind === 'cont' ? `cont(${ref(c.funcType)})`
         : `array(${field(c.element)})`;
       parts.push(`${d.final ? 'final ' : ''}sub(${d.supertypes.map(ref).join(',')}) ${body}`);
     }

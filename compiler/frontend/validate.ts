@@ -153,8 +153,11 @@ function validateTypeSection(module: WasmModule): void {
     const site: CompileErrorSite = { section: 'type', offset: def.offset };
     const limit = def.recGroupStart + def.recGroupSize;
     const c = def.composite;
+    if (c.kind === 'cont' && (c.funcType >= limit || defs[c.funcType]?.composite.kind !== 'func')) {
+      throw moduleError('validation', `type ${i}: cont type names type ${c.funcType}, which is not a function type defined before it`, site);
+    }
     const storages: StorageType[] = c.kind === 'func' ? [...c.type.params, ...c.type.results]
-      : c.kind === 'struct' ? c.fields.map((f) => f.storage) : [c.element.storage];
+      : c.kind === 'struct' ? c.fields.map((f) => f.storage) : c.kind === 'cont' ? [] : [c.element.storage];
     for (const t of storages) if (t !== 'i8' && t !== 'i16') checkValType(module, t, limit, site);
     for (const sup of def.supertypes) {
       const supDef = sup < i ? defs[sup] : undefined;
@@ -284,6 +287,19 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
     if (module.typeDefs[typeIndex].composite.kind !== 'func') fail(`type ${typeIndex} is a ${module.typeDefs[typeIndex].composite.kind} type, not a function type`);
     return t;
   };
+  /** The function type of continuation type `typeIndex`. */
+  const contFuncType = (typeIndex: number): FuncType => {
+    const c = module.typeDefs[typeIndex]?.composite;
+    if (c === undefined) fail(`unknown type ${typeIndex}`);
+    if (c.kind !== 'cont') fail(`type ${typeIndex} is a ${c.kind} type, not a continuation type`);
+    return types[c.funcType];
+  };
+  const tagType = (tag: number): FuncType => {
+    const t = module.tags?.[tag];
+    if (t === undefined) fail(`unknown tag ${tag}`);
+    return funcType(t.typeIndex);
+  };
+  const sameTypes = (a: readonly ValType[], b: readonly ValType[]): boolean => a.length === b.length && a.every((x, j) => isValSubtype(module, x, b[j]) && isValSubtype(module, b[j], x));
   const valType = (t: ValType): ValType => {
     if (isRefType(t)) {
       const { heap } = refTypeParts(t);
@@ -639,6 +655,35 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         popCastOperand(instr.type);
         push(instr.type);
         break;
+      case 'cont.new': {
+        contFuncType(instr.typeIndex);
+        pop('funcref');
+        push(`(ref ${instr.typeIndex})`);
+        break;
+      }
+      case 'suspend': {
+        const t = tagType(instr.tag);
+        popVals(t.params);
+        pushVals(t.results);
+        break;
+      }
+      case 'resume': {
+        const ft = contFuncType(instr.typeIndex);
+        for (const h of instr.handlers) {
+          const t = tagType(h.tag);
+          const want = labelTypes(label(h.depth));
+          const last = want[want.length - 1];
+          const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
+          const ok = want.length === t.params.length + 1 && t.params.every((p, j) => isValSubtype(module, p, want[j]))
+            && typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont'
+            && sameTypes(contFuncType(heap).params, t.results) && sameTypes(contFuncType(heap).results, ft.results);
+          if (!ok) fail(`type mismatch in resume: handler (on ${h.tag} ${h.depth}) needs a label of [${[...t.params, `(ref $cont [${t.results.join(' ')}] -> [${ft.results.join(' ')}])`].join(' ')}], got [${want.join(' ')}]`);
+        }
+        pop(`(ref null ${instr.typeIndex})`);
+        popVals(ft.params);
+        pushVals(ft.results);
+        break;
+      }
       default: {
         const memInfo = LOAD_STORE_NAMES.get(instr.op);
         if (memInfo !== undefined && 'memarg' in instr) {

@@ -1,0 +1,44 @@
+/**
+ * WAT with the stack-switching proposal's syntax (`(cont $ft)` types, `(tag ...)`, `cont.new`,
+ * `resume ... (on $tag $label)`, `suspend`), which wabt 1.0.39 cannot parse, turned into a binary
+ * by Binaryen (npm `binaryen`, the WebAssembly project's toolchain library compiled to Wasm). It
+ * is loaded only for such text (it takes seconds to instantiate) and only asked to parse and
+ * write the module back: no optimisation passes. Binaryen writes the name section
+ * (debug info on), so function names survive into listings and explanations.
+ *
+ * Binaryen's text parser has its own order rules (imports before definitions) and its binary
+ * writer may restructure multi-value blocks into scratch locals; the decoder and validator then
+ * see that binary like any other.
+ */
+import { CompileError } from './errors.ts';
+
+type Binaryen = typeof import('binaryen').default;
+let binaryen: Binaryen | undefined;
+
+/** Whether `text` uses stack-switching syntax wabt does not know. */
+export function usesStackSwitchingSyntax(text: string): boolean {
+  return /\(\s*(?:cont\s|tag[\s)]|cont\.new\b|resume\b|suspend\b)|\bcont\.new\b|\bresume\s+\$|\bsuspend\s+\$/.test(text);
+}
+
+/**
+ * The binary of WAT `text` through Binaryen's parser; a syntax or type error is a CompileError
+ * ('malformed') carrying Binaryen's line:column message.
+ */
+export async function watToBinaryWithBinaryen(text: string, file = 'input.wat'): Promise<Uint8Array> {
+  binaryen ??= (await import('binaryen')).default;
+  const b = binaryen;
+  let module: ReturnType<Binaryen['parseText']>;
+  try {
+    module = b.parseText(text);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e);
+    throw new CompileError('malformed', `${file}:${message.replace(/^(\d+:\d+): error: /, '$1: ')} (Binaryen's WAT parser)`);
+  }
+  try {
+    module.setFeatures(b.Features.All);
+    b.setDebugInfo(true);
+    return module.emitBinary();
+  } finally {
+    module.dispose();
+  }
+}
