@@ -45,7 +45,7 @@ export const TRAP_CODE_NAMES = TRAP_CODES.map((c) => (c === 'HeapOutOfBounds' ? 
 
 /** A wasmtime trap code, or `UnsupportedBuiltin` for a v17 builtin stackscope does not implement
  * and `HostError` for an exception thrown by a host function that was not a trap. */
-export type TrapCode = WasmtimeTrapName<CompilerTrapCode> | 'UnsupportedBuiltin' | 'HostError';
+export type TrapCode = WasmtimeTrapName<CompilerTrapCode> | 'UnsupportedBuiltin' | 'HostError' | 'UnhandledTag' | 'ContinuationAlreadyConsumed';
 
 /** wasmtime's human messages for the codes (`Trap`'s Display), used in WasmTrap.message. */
 const TRAP_MESSAGES: Record<TrapCode, string> = {
@@ -70,6 +70,9 @@ const TRAP_MESSAGES: Record<TrapCode, string> = {
   CastFailure: 'cast failure',
   UnsupportedBuiltin: 'unsupported builtin',
   HostError: 'host function error',
+  // wasmtime v44's stack-switching traps (crates/environ/src/trap_encoding.rs).
+  UnhandledTag: 'unhandled tag',
+  ContinuationAlreadyConsumed: 'continuation already consumed',
 };
 
 /** Maps Cranelift's name for the heap trap to wasmtime's (the compiler uses Cranelift's). */

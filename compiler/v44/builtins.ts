@@ -99,8 +99,33 @@ export const V44_BUILTINS: readonly V44Builtin[] = Object.freeze(
   ),
 );
 
-/** The index of a v44 builtin by name, or undefined. */
+/**
+ * stackscope's extension of the v44 builtins array, after v44's 58 entries: the stack-switching
+ * bookkeeping that v44 emits inline around Cranelift's `stack_switch`, here host functions the
+ * compiled code calls, and the switch itself (`stackscope_switch`, guest code placed by the
+ * store). runtime/v44/continuations.ts implements them and says why.
+ */
+const EXTENSION_ROWS: readonly Row[] = [
+  ['stackscope_cont_new', [['func_ref', 'pointer'], ['cont_type_index', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_payload_set', [['index', 'u32'], ['value', 'u64']], null, 'stackscope'],
+  ['stackscope_resume_handler', [['index', 'u32'], ['tag', 'u32']], null, 'stackscope'],
+  ['stackscope_resume', [['cont_obj', 'pointer'], ['handler_count', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_suspend', [['tag', 'u32'], ['payload_count', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_switch', [['control_context', 'pointer'], ['payload', 'u64']], 'u64', 'stackscope'],
+  ['stackscope_resumed', [['control_effect', 'u64']], 'u32', 'stackscope'],
+  ['stackscope_payload_get', [['index', 'u32'], ['from_values', 'u32']], 'u64', 'stackscope'],
+];
+
+/** The extension entries, indices 58 onwards. */
+export const V44_EXTENSION_BUILTINS: readonly V44Builtin[] = Object.freeze(
+  EXTENSION_ROWS.map(([name, params, result, cfg], k) =>
+    Object.freeze({ index: ROWS.length + k, name, params: Object.freeze(params.map(([n, kind]) => Object.freeze({ name: n, kind }))), result, cfg }),
+  ),
+);
+
+/** The index of a v44 builtin (or a stackscope extension entry) by name, or undefined. */
 export function v44BuiltinIndex(name: string): number | undefined {
   const i = V44_BUILTINS.findIndex((b) => b.name === name);
-  return i < 0 ? undefined : i;
+  if (i >= 0) return i;
+  return V44_EXTENSION_BUILTINS.find((b) => b.name === name)?.index;
 }

@@ -27,7 +27,10 @@
  */
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
-import type { WasmModule } from '../frontend/module.ts';
+import type { FuncType, Instr, ValType, WasmModule } from '../frontend/module.ts';
+import { moveBranchValues } from '../lowering/control.ts';
+import { imm, valueArg, wideType } from '../lowering/values.ts';
+import { ControlEffect } from './stack-switching.ts';
 import type { Lowering } from '../lowering/context.ts';
 import { withoutGc, type CodegenEra } from '../lowering/era.ts';
 import { branchIfNullOrI31, lowerDrcRefs, TaggedLoweringOffsets, type DrcBarriers } from '../v31/codegen.ts';
@@ -35,7 +38,10 @@ import { v44BuiltinIndex } from './builtins.ts';
 import { V44DrcHeaderBits, V44DrcHeaderLayout } from './gc-layout.ts';
 import { V44FuncRefLayout, V44StoreContextLayout, V44VMOffsets } from './vmoffsets.ts';
 
-/** The v44 VMOffsets of a front-end module (tags counted when the module declares them). */
+const CONTROL_EFFECT_RESUME = ControlEffect.Resume;
+const CONTROL_EFFECT_SUSPEND = ControlEffect.Suspend;
+
+/** The v44 VMOffsets of a front-end module (its tags are defined tags: tag imports are not in the subset). */
 export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
   const c = module.counts;
   return new V44VMOffsets({
@@ -48,7 +54,7 @@ export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
     numDefinedMemories: c.numDefinedMemories,
     numOwnedMemories: c.numOwnedMemories,
     numDefinedGlobals: c.numDefinedGlobals,
-    numDefinedTags: 0,
+    numDefinedTags: module.tags?.length ?? 0,
     numEscapedFuncs: c.numEscapedFunctions,
   });
 }
@@ -110,6 +116,91 @@ function readBarrier(cx: Lowering, result: Loc): void {
 }
 
 const V44_BARRIERS: DrcBarriers = { loadHeapBase, readBarrier, libcall: libcall44 };
+const lowerRefs = lowerDrcRefs(V44_BARRIERS);
+
+/** A call of a v44 builtin whose result (in the return register) becomes a new value of type `t`. */
+function libcallValue(cx: Lowering, name: string, args: Parameters<Lowering['calls']['libcall']>[1], t: ValType): void {
+  libcall44(cx, name, args, cx.values.h);
+  cx.m.storeReturn(cx.values.push(t));
+}
+
+/** The function type of continuation type `typeIndex`. */
+function contFuncType(module: WasmModule, typeIndex: number): FuncType {
+  const c = module.typeDefs[typeIndex].composite;
+  if (c.kind !== 'cont') throw new CodegenError('x64', `type ${typeIndex} is not a continuation type`);
+  return module.types[c.funcType];
+}
+
+/**
+ * The stack-switching instructions (runtime/v44/continuations.ts has the whole protocol): the
+ * bookkeeping in stackscope's extension builtins, the switch a call of `stackscope_switch`
+ * (a safepoint with a user stack map, as Cranelift's `stack_switch` is one), then the values the
+ * switch delivered read back one by one.
+ */
+function lowerStackSwitching(cx: Lowering, instr: Instr): boolean {
+  const { m, module } = cx;
+  const v = cx.values;
+  switch (instr.op) {
+    case 'cont.new': {
+      const f = v.pop();
+      libcallValue(cx, 'stackscope_cont_new', [valueArg(f, true), imm(instr.typeIndex)], `(ref ${instr.typeIndex})`);
+      return true;
+    }
+    case 'suspend': {
+      const t = funcTypeOfTag(module, instr.tag);
+      const n = t.params.length;
+      for (let j = 0; j < n; j++) libcall44(cx, 'stackscope_payload_set', [imm(j), valueArg(v.peek(v.h - n + j), wideType(t.params[j]))], v.h);
+      for (let j = 0; j < n; j++) v.pop();
+      libcallValue(cx, 'stackscope_suspend', [imm(instr.tag), imm(n)], 'i64');
+      const ctx = v.pop();
+      libcallValue(cx, 'stackscope_switch', [valueArg(ctx, true), imm(CONTROL_EFFECT_SUSPEND)], 'i64');
+      v.pop();
+      t.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(1)], r));
+      return true;
+    }
+    case 'resume': {
+      const ft = contFuncType(module, instr.typeIndex);
+      const n = ft.params.length;
+      for (let j = 0; j < n; j++) libcall44(cx, 'stackscope_payload_set', [imm(j), valueArg(v.peek(v.h - 1 - n + j), wideType(ft.params[j]))], v.h);
+      instr.handlers.forEach((h, i) => libcall44(cx, 'stackscope_resume_handler', [imm(i), imm(h.tag)], v.h));
+      const k = v.pop();
+      for (let j = 0; j < n; j++) v.pop();
+      libcallValue(cx, 'stackscope_resume', [valueArg(k, true), imm(instr.handlers.length)], 'i64');
+      const ctx = v.pop();
+      libcallValue(cx, 'stackscope_switch', [valueArg(ctx, true), imm(CONTROL_EFFECT_RESUME)], 'i64');
+      const effect = v.pop();
+      libcallValue(cx, 'stackscope_resumed', [valueArg(effect, true)], 'i32');
+      const code = v.peek(v.h - 1);
+      instr.handlers.forEach((h, i) => {
+        const skip = m.newLabel();
+        m.branchCompareImm('ne', false, code, BigInt(i + 1), skip);
+        const target = cx.ctrl[cx.ctrl.length - 1 - h.depth];
+        const types = target.kind === 'loop' ? target.params : target.results;
+        types.forEach((t, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(0)], t));
+        moveBranchValues(cx, target);
+        m.jump(target.label);
+        for (let j = 0; j < types.length; j++) v.pop();
+        m.bind(skip);
+      });
+      v.pop();
+      ft.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(0)], r));
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function funcTypeOfTag(module: WasmModule, tag: number): FuncType {
+  const t = module.tags?.[tag];
+  if (t === undefined) throw new CodegenError('x64', `unknown tag ${tag}`);
+  return module.types[t.typeIndex];
+}
+
+/** v44's instructions: references in tables and globals, then stack switching. */
+function lowerV44(cx: Lowering, instr: Instr): boolean {
+  return lowerRefs(cx, instr) || lowerStackSwitching(cx, instr);
+}
 
 /** wasmtime v44.0.0: v44's layout, builtins, DRC barriers and typed user stack maps. */
 export const V44_CODEGEN: CodegenEra = Object.freeze({
@@ -118,7 +209,7 @@ export const V44_CODEGEN: CodegenEra = Object.freeze({
   stackLimit: { vmctxOffset: 8, limitOffset: V44StoreContextLayout.stackLimit },
   funcRef: { wasmCall: V44FuncRefLayout.wasmCall, vmctx: V44FuncRefLayout.vmctx, typeIndex: V44FuncRefLayout.typeIndex },
   builtinIndex: v44Builtin,
-  lowerInstruction: lowerDrcRefs(V44_BARRIERS),
+  lowerInstruction: lowerV44,
   prepareModule: withoutGc("the v44 code generator does not compile yet (structs and arrays are v31's)"),
   userStackMaps: true,
 });

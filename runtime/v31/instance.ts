@@ -647,7 +647,7 @@ export class V31Instance {
     const sigs = this.module.code.signatures;
     const typeIds = s.heap.alloc(Math.max(4 * sigs.length, 4), 16);
     sigs.forEach((t, i) => m.writeU32(typeIds + BigInt(4 * i), this.#typeIds[t]));
-    s.era.writeVmctxHeader(this.address, o, typeIds);
+    s.era.writeVmctxHeader(this.address, o, typeIds, wasm);
     this.#imports.forEach((f, i) => {
       const base = this.#at(o.element('imported_functions', i));
       m.writeU64(base + BigInt(V31FunctionImportLayout.wasmCall), m.readU64(f.funcRefPointer + BigInt(V31FuncRefLayout.wasmCall)));

@@ -10,20 +10,35 @@
  * calls no `gc` builtin (its read barrier has no slow path); the rest trap with
  * UnsupportedBuiltin naming the builtin.
  */
-import { V44_BUILTINS } from '../../compiler/v44/builtins.ts';
+import { V44_BUILTINS, V44_EXTENSION_BUILTINS, v44BuiltinIndex } from '../../compiler/v44/builtins.ts';
 import { DRC_BUILTIN_IMPLS, DrcBuiltinsArray, type BuiltinImpl } from '../v31/builtins.ts';
 import type { V44Store } from './store.ts';
 
-const V44_IMPLS: Readonly<Record<string, BuiltinImpl>> = {
+const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+
+const V44_IMPLS: Readonly<Record<string, BuiltinImpl<V44Store>>> = {
   ...DRC_BUILTIN_IMPLS,
   memory_grow: DRC_BUILTIN_IMPLS.memory32_grow,
+  // The stack-switching extension entries (runtime/v44/continuations.ts).
+  stackscope_cont_new: (s, inst, [, funcRef, typeIndex]) => s.stackSwitching.contNew(inst, funcRef, u32(typeIndex)),
+  stackscope_payload_set: (s, _inst, [, index, value]) => s.stackSwitching.payloadSet(u32(index), value),
+  stackscope_resume_handler: (s, inst, [, index, tag]) => s.stackSwitching.resumeHandler(inst, u32(index), u32(tag)),
+  stackscope_resume: (s, _inst, [, contObj, count]) => s.stackSwitching.resume(contObj, u32(count)),
+  stackscope_suspend: (s, inst, [, tag, count]) => s.stackSwitching.suspend(inst, u32(tag), u32(count)),
+  stackscope_resumed: (s, _inst, [, effect]) => BigInt(s.stackSwitching.resumed(Number(effect))),
+  stackscope_payload_get: (s, _inst, [, index, fromValues]) => s.stackSwitching.payloadGet(u32(index), fromValues !== 0n),
 };
 
 /** The builtins v44 code from stackscope can call and the v44 store implements. */
 export const V44_IMPLEMENTED_BUILTINS: ReadonlySet<string> = new Set(V44_BUILTINS.map((b) => b.name).filter((n) => n in V44_IMPLS));
 
+/**
+ * The v44 array and stackscope's extension entries after it; the `stackscope_switch` entry is
+ * the switch routine itself (guest code, no host call).
+ */
 export class V44BuiltinsArray extends DrcBuiltinsArray<V44Store> {
   constructor(store: V44Store) {
-    super(store, V44_BUILTINS, V44_IMPLS);
+    super(store, [...V44_BUILTINS, ...V44_EXTENSION_BUILTINS], V44_IMPLS);
+    store.machine.writeU64(this.address + BigInt(8 * v44BuiltinIndex('stackscope_switch')!), store.stackSwitching.routines().switchRoutine);
   }
 }

@@ -65,6 +65,8 @@ import { ExternRefDestructors } from '../v31/destructors.ts';
 import type { DrcStore, DrcStoreEra } from '../v31/drc-store.ts';
 import type { V31Func, V31Instance } from '../v31/instance.ts';
 import { V44BuiltinsArray } from './builtins.ts';
+import { V44Continuations } from './continuations.ts';
+import type { WasmModule } from '../../compiler/frontend/module.ts';
 
 /** Bytes kept between the stack limit and the guard, for the gateway and trampolines. */
 const STACK_LIMIT_MARGIN = 16 * 1024;
@@ -135,6 +137,8 @@ export class V44Store<T = unknown> implements DrcStore<T> {
    * `StoreOpaque::continuations`): the collector walks the suspended ones.
    */
   readonly continuations: bigint[] = [];
+  /** @internal cont.new, resume and suspend (continuations.ts). */
+  readonly stackSwitching: V44Continuations;
   readonly #options: V44StoreOptions<T>;
   /** What each entry in progress saved, oldest first. */
   readonly #saved: SavedEntry[] = [];
@@ -174,8 +178,9 @@ export class V44Store<T = unknown> implements DrcStore<T> {
       name: 'v44',
       entryRecord: 'v44',
       offsetsFor: v44OffsetsFor,
-      writeVmctxHeader: (vmctx, offsets, typeIds) => this.#writeVmctxHeader(vmctx, offsets as V44VMOffsets, typeIds),
+      writeVmctxHeader: (vmctx, offsets, typeIds, wasm) => this.#writeVmctxHeader(vmctx, offsets as V44VMOffsets, typeIds, wasm),
     };
+    this.stackSwitching = new V44Continuations(this);
     this.builtins = new V44BuiltinsArray(this);
     const region = machine.map('valraw-stack', 256 * 1024, PROT_READ | PROT_WRITE);
     this.valRaw = { top: region.address + BigInt(region.size), bottom: region.address };
@@ -203,7 +208,7 @@ export class V44Store<T = unknown> implements DrcStore<T> {
    * The v44 header of a VMContext: magic "core", the VMStoreContext, the builtins array, the
    * epoch counter, `gc_heap_data` (the over-approximated list's head cell), `type_ids`.
    */
-  #writeVmctxHeader(vmctx: bigint, o: V44VMOffsets, typeIds: bigint): void {
+  #writeVmctxHeader(vmctx: bigint, o: V44VMOffsets, typeIds: bigint, wasm: WasmModule): void {
     const m = this.machine;
     const at = (offset: number) => vmctx + BigInt(offset);
     m.writeU32(at(o.vmctxMagic()), VMCONTEXT_MAGIC);
@@ -212,6 +217,9 @@ export class V44Store<T = unknown> implements DrcStore<T> {
     m.writeU64(at(o.vmctxEpochPtr()), this.epochAddress);
     m.writeU64(at(o.vmctxGcHeapData()), this.gcHeap.listHead);
     m.writeU64(at(o.vmctxTypeIdsArray()), typeIds);
+    // Each defined tag's VMTagDefinition: its function type's signature id (a tag's identity is
+    // the address of its definition, which handler lists hold).
+    (wasm.tags ?? []).forEach((t, i) => m.writeU32(at(o.element('defined_tags', i)), this.signatures.idOf(wasm.types[t.typeIndex])));
   }
 
   /** VMStoreContext.gc_heap.current_length follows the heap's size. */

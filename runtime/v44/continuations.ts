@@ -1,0 +1,466 @@
+/**
+ * Continuations of the v44 store: `cont.new`, `resume` with handlers, `suspend`, as compiled v44
+ * code from stackscope runs them (compiler/v44/codegen.ts). What wasmtime v44 keeps in memory
+ * is kept byte for byte where v44 keeps it (compiler/v44/stack-switching.ts): every continuation
+ * is a 136-byte VMContRef (common stack information with its limits and state, parent chain,
+ * last ancestor, revision, VMContinuationStack, args and values buffers) with its own stack
+ * mapped above an unmapped guard page; the store's VMStoreContext.stack_chain names the running
+ * stack; the control context below each stack's top holds where its resumer (or, suspended, the
+ * stack itself) stopped. The bookkeeping around each switch follows v44's generated code
+ * (crates/cranelift/src/func_environ/stack_switching/instructions.rs `translate_resume`,
+ * `translate_suspend`, and the return path of `wasmtime_continuation_start`), and the collector
+ * (gc/drc44) walks the result.
+ *
+ * How stackscope splits the work (documented differences from v44, which emits all of it inline):
+ * - The bookkeeping runs in host builtins appended after v44's 58 (`V44_EXTENSION_BUILTINS`):
+ *   the compiled code calls them around the switch; the switch itself is guest code
+ *   (`stackscope_switch`, below) that the compiled code calls, so the switch point is a call
+ *   site with a user stack map, as Cranelift's inline `stack_switch` is a safepoint.
+ * - The switch also carries the callee-saved registers: it pushes them on the stack it leaves
+ *   and pops the other stack's before returning into it; the control context's SP points at
+ *   them, its FP is the Wasm caller's FP and its PC the Wasm return address (what the walk
+ *   reads). A fresh stack is prepared the same way: below `initialize`'s launch data, saved
+ *   registers of zero and the start routine's address as the return address (its SP is that
+ *   many bytes lower than v44's).
+ * - A continuation reference is 8 bytes: the address of a 16-byte VMContObj cell (contref,
+ *   revision) the store allocates, not the VMContObj in two registers; `resume` checks the
+ *   cell's revision against the VMContRef's and bumps it, as v44 does, so a consumed reference
+ *   traps with ContinuationAlreadyConsumed. Cells and continuations live as long as the store
+ *   (v44 keeps continuations until the store drops too).
+ * - The start routine calls the function through its array-call trampoline with the args
+ *   buffer (its capacity as the length), which records the continuation's entry FP at +72.
+ * - `ref.func` values are untyped funcrefs in the subset, so `cont.new` checks the function's
+ *   type against the continuation type at run time (v44's validator does it statically).
+ */
+import type { Arch } from '../../isa/arch.ts';
+import { Aarch64Assembler, mem as amem, memPost, memPre } from '../../isa/aarch64/encoder.ts';
+import type { AssembledCode } from '../../isa/code-buffer.ts';
+import { X64Assembler, mem as xmem } from '../../isa/x64/encoder.ts';
+import { hex } from '../../isa/error.ts';
+import {
+  ContinuationLaunchLayout, ContinuationStackAllocator, ControlContextLayout, ControlEffect, VAL_RAW_SIZE, VMContObjLayout,
+  VMContRefLayout, VMContinuationStackLayout, VMCommonStackInformationLayout, VMHostArrayLayout,
+} from '../../compiler/v44/stack-switching.ts';
+import { V44FuncRefLayout, V44StoreContextLayout } from '../../compiler/v44/vmoffsets.ts';
+import { funcTypeKey } from '../signatures.ts';
+import {
+  ABSENT, readCommonStackInformation, readStackChain, readV44StoreContext, writeCommonStackInformation, writeControlContext, writeStackChain,
+  writeV44StoreContext, type StackChainValue,
+} from '../../gc/drc44/structs.ts';
+import { RuntimeError, WasmTrap } from '../errors.ts';
+import { readValRaw, writeValRaw } from '../vm-structs.ts';
+import type { V31Instance } from '../v31/instance.ts';
+import type { V44Store } from './store.ts';
+
+/** Bytes of a continuation stack (its guard page is extra). */
+export const CONTINUATION_STACK_BYTES = 256 * 1024;
+const GUARD = 4096;
+/** Bytes above the guard the stack limit keeps free for host calls made from the stack. */
+const STACK_LIMIT_MARGIN = 16 * 1024;
+/** The control context starts 24 bytes below a stack's top: SP, FP, PC. */
+const CTX = -ControlContextLayout.sp;
+
+/** Callee-saved registers the switch carries, and the bytes they take with the return address. */
+const X64_SAVED = ['rbx', 'r12', 'r13', 'r14', 'r15'] as const;
+const X64_SAVE_BYTES = 8 * X64_SAVED.length; // the return address sits right above them
+const A64_GPR_PAIRS = [['x19', 'x20'], ['x21', 'x22'], ['x23', 'x24'], ['x25', 'x26'], ['x27', 'x28']] as const;
+const A64_FP_PAIRS = [[8, 9], [10, 11], [12, 13], [14, 15]] as const;
+/** AArch64: the GPR and FP pairs, then the return address (x30) and a pad at the lowest 16 bytes. */
+const A64_SAVE_BYTES = 16 * (A64_GPR_PAIRS.length + A64_FP_PAIRS.length + 1);
+
+/** x64: pop the callee-saved registers pushed by a switch (or zeros of a fresh stack) and return into the stack. */
+function x64RestoreAndReturn(a: X64Assembler): void {
+  for (const r of [...X64_SAVED].reverse()) a.pop(r);
+  a.ret();
+}
+
+function a64RestoreAndReturn(a: Aarch64Assembler): void {
+  a.ldp('x30', 'x9', memPost('sp', 16));
+  for (const [p, q] of [...A64_FP_PAIRS].reverse()) a.fpPopPair(p, q);
+  for (const [p, q] of [...A64_GPR_PAIRS].reverse()) a.ldp(p, q, memPost('sp', 16));
+  a.ret();
+}
+
+/**
+ * `stackscope_switch(vmctx, ctx, payload)`: saves the callee-saved registers on the current
+ * stack, exchanges SP and FP with the control context at `ctx` (SP +0, FP +8, PC +16), records
+ * the Wasm return address as the PC, and returns into the other stack (its saved registers
+ * popped) with `payload` as the result.
+ */
+export function assembleSwitch(arch: Arch): AssembledCode {
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    for (const r of X64_SAVED) a.push(r);
+    a.load('rax', xmem('rsi', 0));
+    a.store(xmem('rsi', 0), 'rsp');
+    a.load('rcx', xmem('rsi', 8));
+    a.store(xmem('rsi', 8), 'rbp');
+    a.load('r8', xmem('rsp', X64_SAVE_BYTES));
+    a.store(xmem('rsi', 16), 'r8');
+    a.mov('rsp', 'rax');
+    a.mov('rbp', 'rcx');
+    a.mov('rax', 'rdx');
+    x64RestoreAndReturn(a);
+    return a.finish();
+  }
+  const a = new Aarch64Assembler();
+  for (const [p, q] of A64_GPR_PAIRS) a.stp(p, q, memPre('sp', -16));
+  for (const [p, q] of A64_FP_PAIRS) a.fpPushPair(p, q);
+  a.stp('x30', 'x30', memPre('sp', -16));
+  a.ldr('x9', amem('x1', 0));
+  a.mov('x10', 'sp');
+  a.str('x10', amem('x1', 0));
+  a.ldr('x11', amem('x1', 8));
+  a.str('x29', amem('x1', 8));
+  a.str('x30', amem('x1', 16));
+  a.mov('sp', 'x9');
+  a.mov('x29', 'x11');
+  a.mov('x0', 'x2');
+  a64RestoreAndReturn(a);
+  return a.finish();
+}
+
+/**
+ * The start routine (`wasmtime_continuation_start`): entered on a fresh stack with SP at the
+ * launch data and FP = top − 0x10, it pops the data (args capacity, args buffer, caller vmctx,
+ * VMFuncRef), calls the function's array-call trampoline, then returns into the parent through
+ * the control context with payload Return.
+ */
+export function assembleStart(arch: Arch): AssembledCode {
+  if (arch === 'x64') {
+    const a = new X64Assembler();
+    a.pop('rcx');
+    a.pop('rdx');
+    a.pop('rsi');
+    a.pop('rdi');
+    a.load('rax', xmem('rdi', V44FuncRefLayout.arrayCall));
+    a.load('rdi', xmem('rdi', V44FuncRefLayout.vmctx));
+    a.callReg('rax');
+    a.load('rsp', xmem('rbp', -8));
+    a.load('rbp', xmem('rbp', 0));
+    a.movImm('rax', BigInt(ControlEffect.Return));
+    x64RestoreAndReturn(a);
+    return a.finish();
+  }
+  const a = new Aarch64Assembler();
+  a.ldp('x3', 'x2', memPost('sp', 16));
+  a.ldp('x1', 'x4', memPost('sp', 16));
+  a.ldr('x9', amem('x4', V44FuncRefLayout.arrayCall));
+  a.ldr('x0', amem('x4', V44FuncRefLayout.vmctx));
+  a.blr('x9');
+  a.ldr('x10', amem('x29', -8));
+  a.mov('sp', 'x10');
+  a.ldr('x29', amem('x29', 0));
+  a.movImm('x0', BigInt(ControlEffect.Return));
+  a64RestoreAndReturn(a);
+  return a.finish();
+}
+
+/** What one VMContRef is, host-side. */
+interface Continuation {
+  address: bigint;
+  top: bigint;
+  stackLimit: bigint;
+  /** The continuation type's function: parameters (resume args) and results. */
+  params: number;
+  results: number;
+}
+
+/** What the code after a switch reads back: results, or a handler's payload and continuation. */
+interface Received {
+  handler: number;
+  values: bigint[];
+}
+
+/**
+ * The store's continuations and the implementations of the stack-switching builtins. One per
+ * V44Store.
+ */
+export class V44Continuations {
+  readonly #store: V44Store;
+  /** VMContRef address → continuation. */
+  readonly #byAddress = new Map<bigint, Continuation>();
+  /** Handlers `stackscope_resume_handler` collected for the next `stackscope_resume`. */
+  #pendingHandlers: bigint[] = [];
+  /** Values `stackscope_payload_set` staged (resume arguments or suspend payload). */
+  #staged: bigint[] = [];
+  /** What the last switch delivered, read by `stackscope_payload_get`. */
+  #received: Received = { handler: -1, values: [] };
+  #switchStub = 0n;
+  #startStub = 0n;
+
+  constructor(store: V44Store) {
+    this.#store = store;
+  }
+
+  /** The guest address of the switch routine (a builtins-array entry) and of the start routine. */
+  routines(): { switchRoutine: bigint; start: bigint } {
+    if (this.#switchStub === 0n) {
+      const t = this.#store.trampolines;
+      this.#switchStub = t.code.place('stackscope_switch', assembleSwitch(this.#store.machine.arch)).address;
+      this.#startStub = t.code.place('wasmtime_continuation_start', assembleStart(this.#store.machine.arch)).address;
+    }
+    return { switchRoutine: this.#switchStub, start: this.#startStub };
+  }
+
+  get #m() {
+    return this.#store.machine;
+  }
+
+  /**
+   * `cont_new(vmctx, funcref, param_count, result_count)`: a Fresh continuation of the function
+   * (v44's `cont_new` libcall and `VMContinuationStack::initialize`), returned as a new VMContObj
+   * cell at revision 0.
+   */
+  contNew(inst: V31Instance, funcRef: bigint, contTypeIndex: number): bigint {
+    const s = this.#store;
+    const m = this.#m;
+    if (funcRef === 0n) throw new WasmTrap({ code: 'NullReference', detail: 'cont.new of a null function reference' });
+    const wasm = inst.module.wasm;
+    const c = wasm.typeDefs[contTypeIndex]?.composite;
+    if (c?.kind !== 'cont') throw new RuntimeError('cont.new', `type ${contTypeIndex} is not a continuation type`);
+    const want = wasm.types[c.funcType];
+    // The VMFuncRef's signature id against the continuation type's function type.
+    const id = m.readU32(funcRef + BigInt(V44FuncRefLayout.typeIndex));
+    if (id !== s.signatures.idOf(want)) throw new WasmTrap({ code: 'BadSignature', detail: `cont.new: the function's signature is not the continuation type's ${funcTypeKey(want)}` });
+    if (want.results.length > 1) throw new WasmTrap({ code: 'UnsupportedBuiltin', detail: 'cont.new: a function with several results (the array-call entry takes at most one)' });
+    const { start } = this.routines();
+    const address = s.heap.alloc(VMContRefLayout.size, 16);
+    const stack = m.createStack(`continuation-${s.continuations.length}`, CONTINUATION_STACK_BYTES, GUARD);
+    const top = stack.top;
+    const put = (offset: number, v: bigint) => m.writeU64(address + BigInt(offset), v);
+    m.writeBytes(address, new Uint8Array(VMContRefLayout.size));
+    writeStackChain(m, address + BigInt(VMContRefLayout.parentChain), ABSENT);
+    put(VMContRefLayout.lastAncestor, address);
+    put(VMContRefLayout.revision, 0n);
+    put(VMContRefLayout.stack + VMContinuationStackLayout.top, top);
+    put(VMContRefLayout.stack + VMContinuationStackLayout.len, BigInt(stack.region.size + GUARD));
+    m.writeBytes(address + BigInt(VMContRefLayout.stack + VMContinuationStackLayout.allocator), Uint8Array.of(ContinuationStackAllocator.Mmap));
+    // The args buffer: one ValRaw per parameter or result (the array call's in-and-out buffer).
+    const capacity = Math.max(want.params.length, want.results.length, 1);
+    const args = s.heap.alloc(VAL_RAW_SIZE * capacity, 16);
+    this.#hostArray(address + BigInt(VMContRefLayout.args), { length: 0, capacity, data: args });
+    // Launch data (`initialize`), then the switch's saved registers (zeros) with the start
+    // routine as their return address.
+    m.writeU64(top + BigInt(ControlContextLayout.argsCapacity), BigInt(capacity));
+    m.writeU64(top + BigInt(ContinuationLaunchLayout.funcRef), funcRef);
+    m.writeU64(top + BigInt(ContinuationLaunchLayout.callerVmctx), inst.vmctx);
+    m.writeU64(top + BigInt(ContinuationLaunchLayout.args), args);
+    m.writeU64(top + BigInt(ContinuationLaunchLayout.returnValueCount), BigInt(capacity));
+    const launch = top + BigInt(ContinuationLaunchLayout.returnValueCount);
+    const saveBytes = m.arch === 'x64' ? X64_SAVE_BYTES + 8 : A64_SAVE_BYTES;
+    const sp = launch - BigInt(saveBytes);
+    m.writeBytes(sp, new Uint8Array(saveBytes));
+    m.writeU64(m.arch === 'x64' ? sp + BigInt(X64_SAVE_BYTES) : sp, start);
+    writeControlContext(m, top, { pc: start, fp: top - 0x10n, sp });
+    const stackLimit = stack.region.address + BigInt(STACK_LIMIT_MARGIN);
+    writeCommonStackInformation(m, address, { state: 'Fresh', stackLimit, lastWasmEntryFp: 0n });
+    this.#byAddress.set(address, { address, top, stackLimit, params: want.params.length, results: want.results.length });
+    s.continuations.push(address);
+    return this.#newCell(address, 0n);
+  }
+
+  #hostArray(at: bigint, a: { length: number; capacity: number; data: bigint }): void {
+    const m = this.#m;
+    m.writeU32(at + BigInt(VMHostArrayLayout.length), a.length);
+    m.writeU32(at + BigInt(VMHostArrayLayout.capacity), a.capacity);
+    m.writeU64(at + BigInt(VMHostArrayLayout.data), a.data);
+  }
+
+  #newCell(contref: bigint, revision: bigint): bigint {
+    const cell = this.#store.heap.alloc(VMContObjLayout.size, 16);
+    this.#m.writeU64(cell + BigInt(VMContObjLayout.contref), contref);
+    this.#m.writeU64(cell + BigInt(VMContObjLayout.revision), revision);
+    return cell;
+  }
+
+  /** `stackscope_payload_set(vmctx, j, value)`: stages value j of the next resume or suspend. */
+  payloadSet(j: number, value: bigint): void {
+    this.#staged[j] = value;
+  }
+
+  /** `stackscope_resume_handler(vmctx, i, tag)`: handler i of the next resume handles `tag` (this instance's). */
+  resumeHandler(inst: V31Instance, i: number, tag: number): void {
+    this.#pendingHandlers[i] = this.#tagAddress(inst, tag);
+  }
+
+  #tagAddress(inst: V31Instance, tag: number): bigint {
+    const o = inst.offsets as { element(region: 'defined_tags', i: number): number };
+    return inst.vmctx + BigInt(o.element('defined_tags', tag));
+  }
+
+  #continuation(address: bigint): Continuation {
+    const c = this.#byAddress.get(address);
+    if (!c) throw new RuntimeError('resume', `${hex(address)} is no continuation of this store`);
+    return c;
+  }
+
+  #running(): { chain: StackChainValue; stack: bigint } {
+    const chain = readStackChain(this.#m, this.#store.storeContext + BigInt(V44StoreContextLayout.stackChain)) as StackChainValue;
+    if (chain.kind === 'Absent') throw new RuntimeError('stack switching', 'no stack is running (the store chain is Absent)');
+    return { chain, stack: chain.payload };
+  }
+
+  /** The VMCommonStackInformation of a chain element (a VMContRef starts with it). */
+  #csiOf(chain: StackChainValue): bigint {
+    return chain.payload + BigInt(chain.kind === 'Continuation' ? VMContRefLayout.commonStackInformation : 0);
+  }
+
+  /**
+   * `stackscope_resume(vmctx, contobj, handler_count)` — `translate_resume`'s bookkeeping: the
+   * revision check and bump, the arguments into the continuation's buffer, the handlers into the
+   * resuming stack's handler list, the resuming stack's limits saved (state Parent), the last
+   * ancestor linked to the resuming chain, the store's chain and limits switched to the
+   * continuation (state Running). Returns the control context to switch on (the last ancestor's).
+   */
+  resume(contObj: bigint, handlerCount: number): bigint {
+    const m = this.#m;
+    const s = this.#store;
+    if (contObj === 0n) throw new WasmTrap({ code: 'NullReference', detail: 'resume of a null continuation' });
+    const contref = m.readU64(contObj + BigInt(VMContObjLayout.contref));
+    const revision = m.readU64(contObj + BigInt(VMContObjLayout.revision));
+    const c = this.#continuation(contref);
+    if (m.readU64(contref + BigInt(VMContRefLayout.revision)) !== revision) {
+      throw new WasmTrap({ code: 'ContinuationAlreadyConsumed', detail: `continuation ${hex(contref)}: the reference is of revision ${revision}` });
+    }
+    m.writeU64(contref + BigInt(VMContRefLayout.revision), revision + 1n);
+    const csi = readCommonStackInformation(m, contref);
+    const fresh = csi.state === 'Fresh';
+    // Arguments: a fresh continuation's go to its args buffer, a suspended one's to its values
+    // buffer (what its suspend returns).
+    const buffer = this.#buffer(contref, fresh ? VMContRefLayout.args : VMContRefLayout.values, c.params);
+    for (let j = 0; j < c.params; j++) writeValRaw(m, buffer, j, this.#staged[j] ?? 0n);
+    this.#staged = [];
+    // The resuming stack: its handlers, its limits, state Parent.
+    const { chain: parentChain } = this.#running();
+    const parentCsi = this.#csiOf(parentChain);
+    const tags = this.#pendingHandlers.slice(0, handlerCount);
+    this.#pendingHandlers = [];
+    const data = tags.length ? s.heap.alloc(8 * tags.length, 8) : 0n;
+    tags.forEach((t, i) => m.writeU64(data + BigInt(8 * i), t));
+    this.#hostArray(parentCsi + BigInt(VMCommonStackInformationLayout.handlers), { length: tags.length, capacity: tags.length, data });
+    m.writeU32(parentCsi + BigInt(VMCommonStackInformationLayout.firstSwitchHandlerIndex), tags.length);
+    const store = readV44StoreContext(m, s.storeContext);
+    writeCommonStackInformation(m, parentCsi, { state: 'Parent', stackLimit: store.stackLimit, lastWasmEntryFp: store.entryFp });
+    const last = fresh ? contref : m.readU64(contref + BigInt(VMContRefLayout.lastAncestor));
+    writeStackChain(m, last + BigInt(VMContRefLayout.parentChain), parentChain);
+    m.writeU64(contref + BigInt(VMContRefLayout.lastAncestor), 0n);
+    const limits = readCommonStackInformation(m, contref);
+    writeCommonStackInformation(m, contref, { state: 'Running' });
+    writeV44StoreContext(m, s.storeContext, { chain: { kind: 'Continuation', payload: contref }, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+    return this.#byAddress.get(last)!.top - BigInt(CTX);
+  }
+
+  /** The ValRaw buffer at host array `field` of a VMContRef, grown to `slots` (its length set). */
+  #buffer(contref: bigint, field: number, slots: number): bigint {
+    const m = this.#m;
+    const at = contref + BigInt(field);
+    let capacity = m.readU32(at + BigInt(VMHostArrayLayout.capacity));
+    let data = m.readU64(at + BigInt(VMHostArrayLayout.data));
+    if (capacity < slots || data === 0n) {
+      capacity = Math.max(slots, 1);
+      data = this.#store.heap.alloc(VAL_RAW_SIZE * capacity, 16);
+    }
+    this.#hostArray(at, { length: slots, capacity, data });
+    return data;
+  }
+
+  /**
+   * `stackscope_suspend(vmctx, tag)` — `translate_suspend`'s bookkeeping: the handler search up
+   * the running chain (each resuming stack's handler list), the payload into the suspending
+   * continuation's values buffer, the continuation Suspended with its limits, the chain detached
+   * below the handler (its last element's parent Absent and the suspending continuation's last
+   * ancestor), the handler's stack running again. Returns the control context to switch on (the
+   * last ancestor's). UnhandledTag when no stack up the chain handles `tag`.
+   */
+  suspend(inst: V31Instance, tag: number, payloadCount: number): bigint {
+    const m = this.#m;
+    const s = this.#store;
+    const tagAddress = this.#tagAddress(inst, tag);
+    const { chain } = this.#running();
+    if (chain.kind !== 'Continuation') throw new WasmTrap({ code: 'UnhandledTag', detail: `suspend of tag ${tag} on the initial stack` });
+    const c0 = chain.payload;
+    // Walk up: the stack at level k resumed the one below it; its handler list is searched.
+    let end = c0;
+    let handlerChain: StackChainValue | undefined;
+    let handlerIndex = -1;
+    for (let below = c0; ; ) {
+      const parent = readStackChain(m, below + BigInt(VMContRefLayout.parentChain)) as StackChainValue;
+      if (parent.kind === 'Absent') break;
+      const list = readCommonStackInformation(m, this.#csiOf(parent)).handlers;
+      for (let i = 0; i < list.length; i++) {
+        if (m.readU64(list.data + BigInt(8 * i)) === tagAddress) {
+          handlerIndex = i;
+          break;
+        }
+      }
+      if (handlerIndex >= 0) {
+        end = below;
+        handlerChain = parent;
+        break;
+      }
+      if (parent.kind !== 'Continuation') break;
+      below = parent.payload;
+    }
+    if (handlerChain === undefined) throw new WasmTrap({ code: 'UnhandledTag', detail: `no stack up the chain of ${hex(c0)} handles tag ${tag}` });
+    const values = this.#buffer(c0, VMContRefLayout.values, payloadCount);
+    for (let j = 0; j < payloadCount; j++) writeValRaw(m, values, j, this.#staged[j] ?? 0n);
+    const payload = Array.from({ length: payloadCount }, (_, j) => this.#staged[j] ?? 0n);
+    this.#staged = [];
+    const store = readV44StoreContext(m, s.storeContext);
+    m.writeU64(c0 + BigInt(VMContRefLayout.lastAncestor), end);
+    writeCommonStackInformation(m, c0, { state: 'Suspended', stackLimit: store.stackLimit, lastWasmEntryFp: store.entryFp });
+    writeStackChain(m, end + BigInt(VMContRefLayout.parentChain), ABSENT);
+    const handlerCsi = this.#csiOf(handlerChain);
+    const limits = readCommonStackInformation(m, handlerCsi);
+    writeCommonStackInformation(m, handlerCsi, { state: 'Running' });
+    writeV44StoreContext(m, s.storeContext, { chain: handlerChain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+    // The handler receives the payload and a new reference to the suspended continuation.
+    const revision = m.readU64(c0 + BigInt(VMContRefLayout.revision));
+    this.#received = { handler: handlerIndex, values: [...payload, this.#newCell(c0, revision)] };
+    return this.#byAddress.get(end)!.top - BigInt(CTX);
+  }
+
+  /**
+   * `stackscope_resumed(vmctx, effect)`, right after the switch back into a resuming stack: for
+   * Return (the continuation's function returned through the start routine) v44's return path —
+   * state Returned, the chain and limits back to the resuming stack, the results read from the
+   * args buffer; for Suspend, the handler the suspend chose. Returns 0 for a return, handler + 1.
+   */
+  resumed(effect: number): number {
+    const m = this.#m;
+    const s = this.#store;
+    if (effect === ControlEffect.Suspend) return this.#received.handler + 1;
+    if (effect !== ControlEffect.Return) throw new RuntimeError('resume', `switched back with control effect ${effect}`);
+    const { chain } = this.#running();
+    if (chain.kind !== 'Continuation') throw new RuntimeError('resume', 'a continuation returned, but the initial stack is running');
+    const contref = chain.payload;
+    const c = this.#continuation(contref);
+    writeCommonStackInformation(m, contref, { state: 'Returned' });
+    const parentChain = readStackChain(m, contref + BigInt(VMContRefLayout.parentChain)) as StackChainValue;
+    writeStackChain(m, contref + BigInt(VMContRefLayout.parentChain), ABSENT);
+    const parentCsi = this.#csiOf(parentChain);
+    const limits = readCommonStackInformation(m, parentCsi);
+    writeCommonStackInformation(m, parentCsi, { state: 'Running' });
+    writeV44StoreContext(m, s.storeContext, { chain: parentChain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+    const args = m.readU64(contref + BigInt(VMContRefLayout.args + VMHostArrayLayout.data));
+    this.#received = { handler: -1, values: Array.from({ length: c.results }, (_, j) => readValRaw(m, args, j)) };
+    return 0;
+  }
+
+  /**
+   * `stackscope_payload_get(vmctx, j)`: value j of what the last switch delivered (results,
+   * or a handler's payload and continuation) or, at a suspend site resumed again, the resume
+   * arguments from the running continuation's values buffer (`fromValues` = 1).
+   */
+  payloadGet(j: number, fromValues: boolean): bigint {
+    if (fromValues) {
+      const { chain } = this.#running();
+      const data = this.#m.readU64(chain.payload + BigInt(VMContRefLayout.values + VMHostArrayLayout.data));
+      return readValRaw(this.#m, data, j);
+    }
+    const v = this.#received.values[j];
+    if (v === undefined) throw new RuntimeError('stack switching', `no value ${j} was delivered by the last switch`);
+    return v;
+  }
+}
