@@ -35,7 +35,11 @@ export async function watToBinaryWithBinaryen(text: string, file = 'input.wat'):
     throw new CompileError('malformed', `${file}:${message.replace(/^(\d+:\d+): error: /, '$1: ')} (Binaryen's WAT parser)`);
   }
   try {
-    module.setFeatures(b.Features.All);
+    // The proposals the subset decodes (Binaryen files tags under exception handling); not All,
+    // which turns on encodings the decoder does not know (compact imports). Validation is
+    // stackscope's own, after decoding.
+    const f = b.Features;
+    module.setFeatures(f.MutableGlobals | f.NontrappingFPToInt | f.BulkMemory | f.SignExt | f.TailCall | f.ReferenceTypes | f.Multivalue | f.GC | f.StackSwitching | f.ExceptionHandling);
     b.setDebugInfo(true);
     return module.emitBinary();
   } finally {
