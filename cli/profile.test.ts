@@ -91,6 +91,21 @@ for (const arch of ['x64', 'aarch64'] as const) {
   });
 }
 
+for (const arch of ['x64', 'aarch64'] as const) {
+  test(`${arch}: run --profile v44 --gc-explain of the scheduler example shows a collection across four stacks`, async (t) => {
+    const r = await cli('run', 'examples/scheduler/scheduler.wat', '--arch', arch, '--profile', 'v44', '--gc-explain');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^result: 3 \(i32\)$/m);
+    t.regex(r.stdout, /\(wasmtime v44\): 4 stacks, 5 frames, 3 precise roots, 5 freed/);
+    t.regex(r.stdout, /#0 continuation 0x[0-9a-f]+, running \(Running\)/);
+    t.regex(r.stdout, /#1 initial stack .*, parent \(Parent\)/);
+    t.is((r.stdout.match(/suspended \(Suspended\)/g) ?? []).length, 2);
+    const v17 = await cli('run', 'examples/scheduler/scheduler.wat', '--arch', arch);
+    t.is(v17.code, 2, 'v17 code generation names the instruction it lacks');
+    t.regex(v17.stderr, /'suspend' is not supported by the code generator/);
+  });
+}
+
 test('layout without --profile is the v17 layout, unchanged', async (t) => {
   const [plain, v17] = await Promise.all([cli('layout', '--json', TEACHING_WAT_PATH), cli('layout', '--json', '--profile', 'v17', TEACHING_WAT_PATH)]);
   t.is(plain.code, 0);

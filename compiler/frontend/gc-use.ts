@@ -4,12 +4,14 @@
  * without GC (v17) names when it refuses the module.
  */
 import type { ValType, WasmModule } from './module.ts';
-import { isRefType } from './module.ts';
+import { isRefType, refTypeParts } from './module.ts';
 
 /** Where the GC proposal is used in `module`: a description for a profile's rejection, or undefined. */
 export function firstGcUse(module: WasmModule): { readonly what: string; readonly funcIndex?: number; readonly instrIndex?: number; readonly offset?: number } | undefined {
-  const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref';
-  const def = module.typeDefs.find((d) => d.composite.kind !== 'func' || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1);
+  // Continuation types and references to them are stack switching, not GC (profile v44 compiles them).
+  const isCont = (h: number | string): boolean => h === 'cont' || h === 'nocont' || (typeof h === 'number' && module.typeDefs[h]?.composite.kind === 'cont');
+  const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref' || isCont(refTypeParts(t).heap);
+  const def = module.typeDefs.find((d) => (d.composite.kind !== 'func' && d.composite.kind !== 'cont') || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1);
   if (def !== undefined) return { what: `the ${def.composite.kind} type at byte offset ${def.offset} (GC type definitions)`, offset: def.offset };
   const odd = module.types.flatMap((t) => [...t.params, ...t.results]).find((t) => !basic(t));
   if (odd !== undefined) return { what: `the reference type ${odd} in a function type` };

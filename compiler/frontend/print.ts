@@ -47,6 +47,12 @@ export function formatInstr(instr: Instr, module?: WasmModule): string {
       return `${instr.op} ${instr.depth}`;
     case 'br_table':
       return `br_table ${[...instr.depths, instr.defaultDepth].join(' ')}`;
+    case 'cont.new':
+      return `cont.new ${instr.typeIndex}`;
+    case 'suspend':
+      return `suspend ${instr.tag}`;
+    case 'resume':
+      return `resume ${instr.typeIndex}${instr.handlers.map((h) => ` (on ${h.tag} ${h.depth})`).join('')}`;
     case 'call':
     case 'return_call':
       return `${instr.op} ${funcText(instr.func)}`;

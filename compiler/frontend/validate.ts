@@ -229,6 +229,10 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
   const popVals = (ts: readonly ValType[]): void => {
     for (let i = ts.length - 1; i >= 0; i--) pop(ts[i]);
   };
+  /** Room for `n` more values above the stack's current height (temporaries of the code generator). */
+  const reserve = (n: number): void => {
+    if (vals.length + n > maxHeight) maxHeight = vals.length + n;
+  };
   const pushVals = (ts: readonly StackType[]): void => {
     for (const t of ts) push(t);
   };
@@ -664,6 +668,8 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
       case 'suspend': {
         const t = tagType(instr.tag);
         popVals(t.params);
+        // The code generator keeps the switch's control context and control effect on the operand stack.
+        reserve(1);
         pushVals(t.results);
         break;
       }
@@ -681,6 +687,8 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         }
         pop(`(ref null ${instr.typeIndex})`);
         popVals(ft.params);
+        // The code generator keeps the handler's number on the operand stack under a handler's values.
+        reserve(1 + Math.max(1, ...instr.handlers.map((h) => labelTypes(label(h.depth)).length)));
         pushVals(ft.results);
         break;
       }

@@ -12,7 +12,18 @@
  */
 import { CompileError } from './errors.ts';
 
-type Binaryen = typeof import('binaryen').default;
+/** The part of Binaryen's JS API used here (typed locally, so type-checking does not need the package installed). */
+interface BinaryenModule {
+  setFeatures(features: number): void;
+  emitBinary(): Uint8Array;
+  dispose(): void;
+}
+interface Binaryen {
+  parseText(text: string): BinaryenModule;
+  setDebugInfo(on: boolean): void;
+  readonly Features: Readonly<Record<'MutableGlobals' | 'NontrappingFPToInt' | 'BulkMemory' | 'SignExt' | 'TailCall' | 'ReferenceTypes' | 'Multivalue' | 'GC' | 'StackSwitching' | 'ExceptionHandling', number>>;
+}
+const BINARYEN = 'binaryen';
 let binaryen: Binaryen | undefined;
 
 /** Whether `text` uses stack-switching syntax wabt does not know. */
@@ -25,9 +36,9 @@ export function usesStackSwitchingSyntax(text: string): boolean {
  * ('malformed') carrying Binaryen's line:column message.
  */
 export async function watToBinaryWithBinaryen(text: string, file = 'input.wat'): Promise<Uint8Array> {
-  binaryen ??= (await import('binaryen')).default;
+  binaryen ??= ((await import(BINARYEN)) as { default: Binaryen }).default;
   const b = binaryen;
-  let module: ReturnType<Binaryen['parseText']>;
+  let module: BinaryenModule;
   try {
     module = b.parseText(text);
   } catch (e) {
