@@ -1,4 +1,4 @@
-import { V44ExternRef, V44Func, V44Instance, type V44Store, type V44Val } from '../../index.ts';
+import { V44ExternRef, V44Func, V44Instance, type V44Store } from '../../index.ts';
 import { renderDrc44Explanation } from '../../gc/drc44/v44-collector.ts';
 import type { ExampleContext } from '../harness.ts';
 
@@ -20,6 +20,6 @@ export async function run(ctx: ExampleContext<V44Store>): Promise<void> {
     print(renderDrc44Explanation(report.explanation!));
   });
   const instance = V44Instance.create(store, module, [newRef, consume, gc]);
-  const result: V44Val = instance.getFunc('main').call();
+  const result = instance.getFunc('main').call();
   print(`main returned ${String(result)}; ${store.continuations.length} continuation(s) made, ${store.gcHeap.liveObjects().length} object(s) live`);
 }

@@ -49,7 +49,7 @@ interface World {
   inst: V44Instance;
   destroyed: unknown[];
   probes: (() => void)[];
-  call(name: string, ...args: V44Val[]): V44Val;
+  call(name: string, ...args: V44Val[]): unknown;
   count(ref: V44ExternRef): bigint;
 }
 
