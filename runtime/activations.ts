@@ -28,6 +28,17 @@ const STACK_LIMIT_MARGIN = 16 * 1024;
 /** Nested calls start this far below the interrupted guest SP (the Machine skips the red zone). */
 const NESTED_CALL_GAP = 128n;
 
+/**
+ * The stack limit of an outermost entry (every store's): SP where the next guest call starts
+ * minus the Wasm stack budget, and never within STACK_LIMIT_MARGIN of the guard.
+ */
+export function wasmStackLimit(m: Machine, maxWasmStack: number): bigint {
+  const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
+  const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
+  const limit = sp - BigInt(maxWasmStack);
+  return limit < floor ? floor : limit;
+}
+
 export interface WasmFrame {
   readonly pc: bigint;
   readonly fp: bigint;
@@ -77,13 +88,8 @@ export class Activations {
     }
   }
 
-  /** SP where the next guest call starts, minus the Wasm stack budget, above the guard. */
   private stackLimitFor(): bigint {
-    const m = this.machine;
-    const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
-    const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
-    const limit = sp - BigInt(this.maxWasmStack);
-    return limit < floor ? floor : limit;
+    return wasmStackLimit(this.machine, this.maxWasmStack);
   }
 
   /**

@@ -16,6 +16,26 @@ import type { SignatureRegistry } from '../signatures.ts';
 import type { EntryRecord, Trampolines } from '../trampolines.ts';
 import type { TrapRegistry } from '../traps.ts';
 import type { V31Func, V31Instance } from './instance.ts';
+import { hex } from '../../isa/error.ts';
+import { RuntimeError } from '../errors.ts';
+import type { UserStackMapRegistry } from '../../gc/drc/user-stackmap-registry.ts';
+
+/**
+ * Registers the user stack maps of `module`'s code, placed at `placed`, with a DRC-era store's
+ * registry (a RuntimeError, naming `storeClass`, for a module compiled without them).
+ */
+export function registerUserStackMaps(registry: UserStackMapRegistry, module: Module, placed: PlacedImage, storeClass: string): void {
+  const maps = module.code.userStackMaps;
+  if (!maps) throw new RuntimeError(storeClass, `module ${module.name ?? '(unnamed)'} was not compiled for a DRC-era profile (it has no user stack maps)`);
+  const text = placed.linked.sections.find((s) => s.name === '.text');
+  registry.register({
+    name: module.name ?? `module@${hex(placed.textBase)}`,
+    textStart: placed.textBase,
+    textSize: Number(text?.size ?? 0n),
+    maps,
+    functionNames: new Map(module.code.functions.map((f) => [f.funcIndex, f.name])),
+  });
+}
 
 /** A VMContext layout of v31's region order with its total size (V31VMOffsets, V44VMOffsets). */
 export type DrcVmctxOffsets = TaggedVmctxOffsets & { readonly size: number };

@@ -22,7 +22,7 @@ import { hex, StackscopeError } from '../../isa/error.ts';
 import { V31VMOffsets, VMStoreContextLayout } from '../../compiler/v31/vmoffsets.ts';
 import { VMCONTEXT_MAGIC } from '../../compiler/vmoffsets.ts';
 import { v31OffsetsFor } from '../../compiler/v31/codegen.ts';
-import type { DrcStore, DrcStoreEra } from './drc-store.ts';
+import { registerUserStackMaps, type DrcStore, type DrcStoreEra } from './drc-store.ts';
 import { ExternRefDestructors } from './destructors.ts';
 
 export { V31DestructorError } from './destructors.ts';
@@ -41,7 +41,7 @@ import { RuntimeHeap } from '../heap.ts';
 import { SignatureRegistry } from '../signatures.ts';
 import { Trampolines } from '../trampolines.ts';
 import { TrapRegistry } from '../traps.ts';
-import { DEFAULT_MAX_WASM_STACK } from '../activations.ts';
+import { DEFAULT_MAX_WASM_STACK, wasmStackLimit } from '../activations.ts';
 import { STACK_LIMIT_UNSET } from '../limits.ts';
 import type { Module } from '../module.ts';
 import type { PlacedImage } from '../place.ts';
@@ -50,9 +50,6 @@ import type { V31Func, V31Instance } from './instance.ts';
 import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { checkStoreRuntime } from '../profiles.ts';
 
-/** Bytes kept between the stack limit and the guard, for the gateway and trampolines. */
-const STACK_LIMIT_MARGIN = 16 * 1024;
-const NESTED_CALL_GAP = 128n;
 
 /** v31's `GcHeapOutOfMemory`: the GC heap has no room for an object even after a collection. */
 export class GcHeapOutOfMemoryError extends StackscopeError {
@@ -330,17 +327,8 @@ export class V31Store<T = unknown> implements DrcStore<T> {
 
   /** @internal Records where `module`'s code was placed and registers its user stack maps. */
   placeModule(module: Module, placed: PlacedImage): void {
-    const maps = module.code.userStackMaps;
-    if (!maps) throw new RuntimeError('V31Store', `module ${module.name ?? '(unnamed)'} was not compiled for the v31 profile (it has no user stack maps)`);
+    registerUserStackMaps(this.stackMaps, module, placed, 'V31Store');
     this.placed.set(module, placed);
-    const text = placed.linked.sections.find((s) => s.name === '.text');
-    this.stackMaps.register({
-      name: module.name ?? `module@${hex(placed.textBase)}`,
-      textStart: placed.textBase,
-      textSize: Number(text?.size ?? 0n),
-      maps,
-      functionNames: new Map(module.code.functions.map((f) => [f.funcIndex, f.name])),
-    });
   }
 
   /**
@@ -354,7 +342,7 @@ export class V31Store<T = unknown> implements DrcStore<T> {
     const limitAt = this.storeContext + BigInt(VMStoreContextLayout.stackLimit);
     const saved = readStoreContext(m, this.storeContext);
     const outermost = m.readU64(limitAt) === STACK_LIMIT_UNSET;
-    if (outermost) m.writeU64(limitAt, this.#stackLimit());
+    if (outermost) m.writeU64(limitAt, wasmStackLimit(this.machine, this.maxWasmStack));
     this.#saved.push(saved);
     try {
       return call();
@@ -366,14 +354,6 @@ export class V31Store<T = unknown> implements DrcStore<T> {
       writeStoreContext(m, this.storeContext, saved);
       if (outermost) m.writeU64(limitAt, STACK_LIMIT_UNSET);
     }
-  }
-
-  #stackLimit(): bigint {
-    const m = this.machine;
-    const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
-    const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
-    const limit = sp - BigInt(this.maxWasmStack);
-    return limit < floor ? floor : limit;
   }
 
   /** The Wasm frames from a trapping pc/fp through every older activation (v31's backtrace). */

@@ -54,7 +54,7 @@ import { RuntimeHeap } from '../heap.ts';
 import { SignatureRegistry } from '../signatures.ts';
 import { Trampolines } from '../trampolines.ts';
 import { TrapRegistry } from '../traps.ts';
-import { DEFAULT_MAX_WASM_STACK } from '../activations.ts';
+import { DEFAULT_MAX_WASM_STACK, wasmStackLimit } from '../activations.ts';
 import { STACK_LIMIT_UNSET } from '../limits.ts';
 import type { Module } from '../module.ts';
 import type { PlacedImage } from '../place.ts';
@@ -62,15 +62,12 @@ import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { checkStoreRuntime } from '../profiles.ts';
 import { GcHeapOutOfMemoryError } from '../v31/store.ts';
 import { ExternRefDestructors } from '../v31/destructors.ts';
-import type { DrcStore, DrcStoreEra } from '../v31/drc-store.ts';
+import { registerUserStackMaps, type DrcStore, type DrcStoreEra } from '../v31/drc-store.ts';
 import type { V31Func, V31Instance } from '../v31/instance.ts';
 import { V44BuiltinsArray } from './builtins.ts';
 import { V44Continuations } from './continuations.ts';
 import type { WasmModule } from '../../compiler/frontend/module.ts';
 
-/** Bytes kept between the stack limit and the guard, for the gateway and trampolines. */
-const STACK_LIMIT_MARGIN = 16 * 1024;
-const NESTED_CALL_GAP = 128n;
 
 /** What one collection of a v44 store did (and, when asked, its account). */
 export interface V44GcReport extends Drc44CollectionReport {
@@ -333,17 +330,8 @@ export class V44Store<T = unknown> implements DrcStore<T> {
 
   /** @internal Records where `module`'s code was placed and registers its user stack maps. */
   placeModule(module: Module, placed: PlacedImage): void {
-    const maps = module.code.userStackMaps;
-    if (!maps) throw new RuntimeError('V44Store', `module ${module.name ?? '(unnamed)'} was not compiled for the v44 profile (it has no user stack maps)`);
+    registerUserStackMaps(this.stackMaps, module, placed, 'V44Store');
     this.placed.set(module, placed);
-    const text = placed.linked.sections.find((s) => s.name === '.text');
-    this.stackMaps.register({
-      name: module.name ?? `module@${hex(placed.textBase)}`,
-      textStart: placed.textBase,
-      textSize: Number(text?.size ?? 0n),
-      maps,
-      functionNames: new Map(module.code.functions.map((f) => [f.funcIndex, f.name])),
-    });
   }
 
   /** The initial stack's VMCommonStackInformation of nesting depth `depth`, reset to `running_default`. */
@@ -373,7 +361,7 @@ export class V44Store<T = unknown> implements DrcStore<T> {
       trapHandler: m.readU64(sc + BigInt(V44StoreContextLayout.lastWasmEntryTrapHandler)),
     };
     const outermost = records.stackLimit === STACK_LIMIT_UNSET;
-    if (outermost) writeV44StoreContext(m, sc, { stackLimit: this.#stackLimit() });
+    if (outermost) writeV44StoreContext(m, sc, { stackLimit: wasmStackLimit(this.machine, this.maxWasmStack) });
     writeV44StoreContext(m, sc, { chain: { kind: 'InitialStack', payload: this.#initialStack(this.#saved.length) } });
     this.#saved.push(saved);
     try {
@@ -388,14 +376,6 @@ export class V44Store<T = unknown> implements DrcStore<T> {
       writeV44StoreContext(m, sc, { stackLimit: r.stackLimit, exitTrampolineFp: r.exitTrampolineFp, exitPc: r.exitPc, entryFp: r.entryFp, entrySp: r.entrySp, chain: saved.chain });
       m.writeU64(sc + BigInt(V44StoreContextLayout.lastWasmEntryTrapHandler), saved.trapHandler);
     }
-  }
-
-  #stackLimit(): bigint {
-    const m = this.machine;
-    const sp = m.active ? m.sp() - NESTED_CALL_GAP : m.stack.top;
-    const floor = m.stack.region.address + BigInt(STACK_LIMIT_MARGIN);
-    const limit = sp - BigInt(this.maxWasmStack);
-    return limit < floor ? floor : limit;
   }
 
   /**
