@@ -23,9 +23,9 @@
  * activations needs (each interrupted entry's chain is the one it was running on).
  *
  * Reference ownership follows v31's rules (runtime/v31/store.ts), with v44's exposure: a
- * reference handed to Wasm joins the over-approximated list unless it is already in it (then, as
- * in v44.0.0, that clone's count stays with the object until it is freed by a collection that
- * finds it unreachable... which the list's own count prevents: v44 leaks it, and so does this).
+ * reference handed to Wasm joins the over-approximated list, which takes the clone's count,
+ * unless it is already a member; then, as in v44.0.0 (a VMGcRef has no destructor), that clone's
+ * count is never given back and the object outlives its last holder.
  * v44 needs no collection before entering Wasm (the list has no capacity).
  *
  * Allocation (`allocExternRef`) follows v44's `retry_after_gc` → `grow_or_collect_gc_heap`: grow
