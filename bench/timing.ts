@@ -3,11 +3,12 @@
  *
  * Speed (one run, ratios): bare Unicorn against Machine.call with the cycle model in fast mode
  * on two workloads — a loop of 3-instruction blocks (the worst case: one block count per 3
- * instructions; measured in fresh processes, median and range) and six gcc -O2 compute
+ * instructions) and six gcc -O2 compute
  * kernels (bench/workloads/kernels.c) linked by the loader — and detailed mode without and
  * with caches. For comparison, the same runs with a call from every block: a native hook that
  * does nothing on bare Unicorn, and fast mode counting through its hook call instead of inline
- * counters.
+ * counters. Every side is timed in fresh processes, interleaved; the ratio judged is min-of-N
+ * (benchSpeed).
  *
  * Accuracy (x86-64 hosts only): a small C harness, built here with gcc, runs host kernels
  * (loop bodies in Intel-syntax assembly) and measures cycles per iteration with rdtsc,
@@ -209,7 +210,6 @@ function inFreshProcesses(arch: Arch, repeats: number): SpeedSample[] {
   }
 }
 
-
 /** An item-5 target of issue 22 and whether this run met it (printed again at the end of the run). */
 interface Verdict {
   metric: string;
@@ -277,10 +277,8 @@ async function benchSpeed(arch: Arch, repeats: number): Promise<void> {
   useCpuClock();
   const clock = clockName();
   const runs = inFreshProcesses(arch, repeats);
-  // The figure judged is min-of-N: the least CPU time of each side over every run of every
-  // process (the runs of the two sides interleaved), one over the other. Another process can
-  // only add time to a run (a preemption, caches refilled after it), so the least time of many
-  // is the cost on a quiet core. The median over the pairs is printed beside it.
+  // Min-of-N is judged: another process can only add time to a run (a preemption, caches
+  // refilled after it), so the least time of many is the cost on a quiet core.
   const ratio = (name: string, pairs: number[], bestOf: number) => {
     emit({ bench: 'timing', arch, clock, metric: name, value: bestOf });
     emit({ bench: 'timing', arch, clock, metric: `${name}_median_pair`, value: median(pairs) });
