@@ -13,6 +13,7 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import type { RegallocMode } from '../compiler/regalloc/modes.ts';
+import { StackscopeError } from '../isa/error.ts';
 import { CompileError } from '../compiler/frontend/errors.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { f32Bits, f64Bits, f32FromBits, f64FromBits } from '../compiler/frontend/float-bits.ts';
@@ -86,7 +87,7 @@ export async function runWast(text: string, options: WastOptions): Promise<WastR
 }
 
 /** A module the script defined: its instance, or the reason it is skipped. */
-type Defined = { readonly instance: Instance } | { readonly skipped: string };
+type Defined = { readonly instance: Instance } | { readonly skipped: string } | { readonly failed: string };
 
 class ScriptSession {
   /** Registered names → their exports (`spectest` is always there). */
@@ -120,16 +121,20 @@ class ScriptSession {
   private execute(c: WastCommand): void {
     switch (c.kind) {
       case 'module': {
-        const defined = this.define(c.module);
+        // A module that fails stays the current one (as a failure), so the commands that use
+        // it fail too instead of running against an earlier module.
+        const defined = this.define(c.module, c.at.line);
         this.current = defined;
         if (c.module.name !== null) this.named.set(c.module.name, defined);
         if ('skipped' in defined) throw new CommandSkipped(defined.skipped);
+        if ('failed' in defined) throw new CommandFailure(defined.failed);
         return;
       }
       case 'register': {
         const defined = c.module === null ? this.current : this.named.get(c.module);
         if (!defined) throw new CommandFailure(`register: no module ${c.module ?? '(current)'}`);
         if ('skipped' in defined) throw new CommandSkipped(defined.skipped);
+        if ('failed' in defined) throw new CommandFailure(defined.failed);
         this.registered.set(c.as, exportsOf(defined.instance));
         return;
       }
@@ -172,7 +177,9 @@ class ScriptSession {
           this.instantiate(module);
         } catch (e) {
           if (e instanceof WasmTrap) throw new CommandFailure(`expected a link error "${c.message}", got a trap: ${e.trapMessage}`);
-          if (e instanceof Error && !(e instanceof CompileError)) return;
+          // A link error is the runtime's (an InstantiationError, a RuntimeError) or this
+          // runner's unknown import; a JavaScript error is a bug, not a verdict.
+          if (e instanceof UnknownImportError || (e instanceof StackscopeError && !(e instanceof CompileError))) return;
           throw new CommandFailure(`expected a link error "${c.message}", got ${describeError(e)}`);
         }
         throw new CommandFailure(`expected a link error "${c.message}", instantiation succeeded`);
@@ -197,18 +204,18 @@ class ScriptSession {
   }
 
   /** Compiles and instantiates a module command's module. */
-  private define(m: WastModule): Defined {
+  private define(m: WastModule, line: number): Defined {
     let module: Module;
     try {
       module = this.compileOrThrow(m);
     } catch (e) {
       if (e instanceof CompileError && isSimd(e)) return { skipped: 'SIMD' };
-      throw new CommandFailure(`module did not compile: ${describeError(e)}`, { cause: e });
+      return { failed: `the module at line ${line} did not compile: ${describeError(e)}` };
     }
     try {
       return { instance: this.instantiate(module) };
     } catch (e) {
-      throw new CommandFailure(`module did not instantiate: ${describeError(e)}`, { cause: e });
+      return { failed: `the module at line ${line} did not instantiate: ${describeError(e)}` };
     }
   }
 
@@ -240,6 +247,7 @@ class ScriptSession {
     const defined = a.module === null ? this.current : this.named.get(a.module);
     if (!defined) throw new CommandFailure(`no module ${a.module ?? 'defined yet'}`);
     if ('skipped' in defined) throw new CommandSkipped(defined.skipped);
+    if ('failed' in defined) throw new CommandFailure(defined.failed);
     return defined.instance;
   }
 

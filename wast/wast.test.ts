@@ -75,12 +75,14 @@ for (const arch of ARCHES) {
     t.is(r.passed, 1); // the module
     t.deepEqual(r.outcomes.filter((o) => o.status === 'failed').map((o) => [o.line, o.command]), [
       [7, 'assert_return'], [8, 'assert_return'], [9, 'assert_trap'], [10, 'assert_return'], [11, 'assert_invalid'],
-      [12, 'assert_malformed'], [13, 'assert_unlinkable'], [14, 'assert_return'],
+      [12, 'assert_malformed'], [13, 'assert_unlinkable'], [14, 'assert_return'], [15, 'module'], [16, 'assert_return'],
     ]);
     const detail = (line: number) => r.outcomes.find((o) => o.line === line)?.detail ?? '';
     t.regex(detail(7), /expected \(i32\.const 0x2\), got \(i32\.const 0x1\)/);
     t.regex(detail(8), /nan:arithmetic.*0x7f800001/);
     t.regex(detail(14), /expected \(i64\.const 0x1\), got \(i32\.const 0x1\)/);
+    // A module that failed stays current: the next call fails with it, not against line 3's.
+    t.regex(detail(16), /^the module at line 15 did not instantiate: .*unknown import nowhere\.f/);
   });
 
   test(`${arch}: SIMD modules and v128 values are skipped, and only they`, async (t) => {
@@ -97,7 +99,7 @@ test('stackscope wast: text, JSON, exit codes 0 / 1 / 2', async (t) => {
   const bad = await cli('wast', path('failing.wast'), path('simd.wast'), '--json');
   t.is(bad.code, 1);
   const j = JSON.parse(bad.stdout);
-  t.deepEqual([j.passed, j.failed, j.skipped], [6, 16, 4]);
+  t.deepEqual([j.passed, j.failed, j.skipped], [6, 20, 4]);
   t.deepEqual(j.files.map((f: { arch: string }) => f.arch), ['x64', 'aarch64', 'x64', 'aarch64']);
   t.deepEqual(j.files[0].failures[0], { line: 7, column: 1, command: 'assert_return', detail: 'result 0: expected (i32.const 0x2), got (i32.const 0x1)' });
 

@@ -1,5 +1,5 @@
-;; Each assertion after the module is wrong on purpose: the runner must report every one as
-;; failed, at its own line (wast/wast.test.ts).
+;; Each assertion after the first module is wrong on purpose, and the last module cannot be
+;; linked: the runner must report every one as failed, at its own line (wast/wast.test.ts).
 (module
   (func (export "one") (result i32) (i32.const 1))
   (func (export "nan") (result f32) (f32.const nan:0x1))
@@ -12,3 +12,5 @@
 (assert_malformed (module binary "\00asm\01\00\00\00") "anything")
 (assert_unlinkable (module) "unknown import")
 (assert_return (invoke "one") (i64.const 1))
+(module $broken (import "nowhere" "f" (func)) (func (export "one") (result i32) (i32.const 9)))
+(assert_return (invoke "one") (i32.const 1))
