@@ -8,6 +8,7 @@
  */
 import { StackscopeError } from '../isa/error.ts';
 import { parseFloatText } from '../compiler/frontend/float-bits.ts';
+import { blockCommentEnd } from '../compiler/frontend/wat.ts';
 
 /** Where a node starts in the script: 1-based line and column. */
 export interface ScriptPosition {
@@ -92,7 +93,7 @@ export function readSExprs(text: string, file = 'script.wast'): SExpr[] {
     } else if (c === ';' && text[i + 1] === ';') {
       while (i < text.length && text[i] !== '\n') i++;
     } else if (c === '(' && text[i + 1] === ';') {
-      i = skipBlockComment(text, i, fail);
+      i = blockCommentEnd(text, i) ?? fail(i, 'unclosed block comment "(;"');
     } else if (c === '(') {
       if (open.length >= MAX_SCRIPT_NESTING) fail(i, `nesting deeper than ${MAX_SCRIPT_NESTING} lists`);
       open.push({ start: i, items: [] });
@@ -116,23 +117,6 @@ export function readSExprs(text: string, file = 'script.wast'): SExpr[] {
   return top;
 }
 
-function skipBlockComment(text: string, from: number, fail: (offset: number, detail: string) => never): number {
-  let depth = 0;
-  let i = from;
-  while (i < text.length) {
-    if (text[i] === '(' && text[i + 1] === ';') {
-      depth++;
-      i += 2;
-    } else if (text[i] === ';' && text[i + 1] === ')') {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else {
-      i++;
-    }
-  }
-  return fail(from, 'unclosed block comment "(;"');
-}
 
 const SIMPLE_ESCAPES: Record<string, number> = { t: 9, n: 10, r: 13, '"': 34, "'": 39, '\\': 92 };
 

@@ -46,6 +46,7 @@ test('unreadable scripts are a WastSyntaxError at the line and column', (t) => {
     ['(module)\n  (assert_bogus (invoke "f"))', /^s\.wast:2:3: unknown command 'assert_bogus'/],
     ['(assert_return (invoke "f" (i32.const 1.5)))', /^s\.wast:1:28: bad i32\.const literal 1\.5/],
     ['(module "unterminated)', /unclosed string/],
+    ['(module)\n(; open (; nested ;)', /^s\.wast:2:1: unclosed block comment/],
   ];
   for (const [text, pattern] of cases) {
     const e = t.throws(() => parseWast(text, 's.wast'));

@@ -232,17 +232,7 @@ function tokenizeWat(text: string): Token[] {
     } else if (c === ';' && text[i + 1] === ';') {
       while (i < n && text[i] !== '\n') i++;
     } else if (c === '(' && text[i + 1] === ';') {
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (text[i] === '(' && text[i + 1] === ';') {
-          depth++;
-          i += 2;
-        } else if (text[i] === ';' && text[i + 1] === ')') {
-          depth--;
-          i += 2;
-        } else i++;
-      }
+      i = blockCommentEnd(text, i) ?? n;
     } else if (c === '(') {
       tokens.push({ kind: 'open', start: i, text: '(' });
       i++;
@@ -416,4 +406,26 @@ export function mergeValidationErrors(wabtError: CompileError, ours: CompileErro
   if (source.functionIndexAt(wabtError.location) !== ours.funcIndex) return wabtError;
   if (wabtError.instr !== null && wabtError.instr !== ours.instr) return wabtError;
   return new CompileError('validation', wabtError.detail, { ...ours.site, location: wabtError.location });
+}
+
+/**
+ * The offset just past the block comment `(; … ;)` that starts at `from` (they nest), or null
+ * when the text ends first. Shared by the WAT tokenizer here and the .wast reader.
+ */
+export function blockCommentEnd(text: string, from: number): number | null {
+  let depth = 0;
+  let i = from;
+  while (i < text.length) {
+    if (text[i] === '(' && text[i + 1] === ';') {
+      depth++;
+      i += 2;
+    } else if (text[i] === ';' && text[i + 1] === ')') {
+      depth--;
+      i += 2;
+      if (depth === 0) return i;
+    } else {
+      i++;
+    }
+  }
+  return null;
 }
