@@ -8,7 +8,7 @@
  */
 import { StackscopeError } from '../isa/error.ts';
 import { parseFloatText } from '../compiler/frontend/float-bits.ts';
-import { blockCommentEnd } from '../compiler/frontend/wat.ts';
+import { blockCommentEnd } from '../compiler/frontend/block-comment.ts';
 
 /** Where a node starts in the script: 1-based line and column. */
 export interface ScriptPosition {

@@ -4,6 +4,7 @@
  * watToBinary) are re-exported for tools and tests.
  */
 import { decodeModule } from './decode.ts';
+import { blockCommentEnd } from './block-comment.ts';
 import { CompileError } from './errors.ts';
 import type { WasmModule } from './module.ts';
 import { validateModule } from './validate.ts';
@@ -116,31 +117,12 @@ export function watTextOf(bytes: Uint8Array): string | null {
       const eol = text.indexOf('\n', i);
       i = eol < 0 ? text.length : eol + 1;
     } else if (text.startsWith('(;', i)) {
-      i = blockCommentEnd(text, i);
+      i = blockCommentEnd(text, i) ?? text.length;
     } else {
       return c === '(' ? text : null;
     }
   }
   return null;
-}
-
-/** Index after the (possibly nested) block comment opening at `start`; the text's end if unclosed. */
-function blockCommentEnd(text: string, start: number): number {
-  let depth = 0;
-  let i = start;
-  while (i < text.length) {
-    if (text.startsWith('(;', i)) {
-      depth++;
-      i += 2;
-    } else if (text.startsWith(';)', i)) {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else {
-      i++;
-    }
-  }
-  return i;
 }
 
 /** Adds a line:column to an error from the decoder or validator when the text pins it down. */

@@ -14,6 +14,7 @@
  * binary. Inline function types reuse an equal plain function type or are appended, as the
  * spec's abbreviation rules say.
  */
+import { blockCommentEnd } from './block-comment.ts';
 import { CompileError } from './errors.ts';
 import { parseFloatText } from './float-bits.ts';
 import { FB_SIMPLE_OPS, FC_SIMPLE_OPS, MEM_OPS, SIMPLE_OPS } from './opcodes.ts';
@@ -53,12 +54,7 @@ function parseSexprs(r: Reader, text: string): Node[] {
       continue;
     }
     if (text.startsWith('(;', i)) {
-      let depth = 0;
-      const start = i;
-      while (i < text.length) {
-        if (text.startsWith('(;', i)) { depth++; i += 2; } else if (text.startsWith(';)', i)) { depth--; i += 2; if (depth === 0) break; } else i++;
-      }
-      if (depth !== 0) r.fail(start, 'unterminated block comment');
+      i = blockCommentEnd(text, i) ?? r.fail(i, 'unterminated block comment');
       continue;
     }
     if (c === '(') { stack.push({ items: [], at: i }); i++; continue; }

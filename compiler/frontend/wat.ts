@@ -14,6 +14,7 @@ import { StackscopeError } from '../../isa/error.ts';
 import { CompileError } from './errors.ts';
 import type { SourceLocation } from './errors.ts';
 import { gcWatToBinary, usesGcSyntax } from './wat-gc.ts';
+import { blockCommentEnd } from './block-comment.ts';
 
 type Wabt = Awaited<ReturnType<typeof wabtFactory>>;
 
@@ -406,26 +407,4 @@ export function mergeValidationErrors(wabtError: CompileError, ours: CompileErro
   if (source.functionIndexAt(wabtError.location) !== ours.funcIndex) return wabtError;
   if (wabtError.instr !== null && wabtError.instr !== ours.instr) return wabtError;
   return new CompileError('validation', wabtError.detail, { ...ours.site, location: wabtError.location });
-}
-
-/**
- * The offset just past the block comment `(; … ;)` that starts at `from` (they nest), or null
- * when the text ends first. Shared by the WAT tokenizer here and the .wast reader.
- */
-export function blockCommentEnd(text: string, from: number): number | null {
-  let depth = 0;
-  let i = from;
-  while (i < text.length) {
-    if (text[i] === '(' && text[i + 1] === ';') {
-      depth++;
-      i += 2;
-    } else if (text[i] === ';' && text[i + 1] === ')') {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else {
-      i++;
-    }
-  }
-  return null;
 }
