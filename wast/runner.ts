@@ -16,9 +16,9 @@ import type { RegallocMode } from '../compiler/regalloc/modes.ts';
 import { StackscopeError } from '../isa/error.ts';
 import { CompileError } from '../compiler/frontend/errors.ts';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
-import { f32Bits, f64Bits, f32FromBits, f64FromBits } from '../compiler/frontend/float-bits.ts';
 import { loadWat, watToBinary } from '../compiler/frontend/wat.ts';
 import { Engine, ExternRef, Func, Global, Instance, Module, Store, WasmTrap, type Extern, type Val } from '../runtime/api.ts';
+import { fromRaw, numericToRaw } from '../runtime/values.ts';
 import { parseWast, type WastAction, type WastCommand, type WastExpected, type WastModule, type WastValue } from './script.ts';
 import { spectestExports } from './spectest.ts';
 
@@ -286,13 +286,10 @@ class ScriptSession {
     };
     switch (v.type) {
       case 'i32':
-        return t === 'i32' ? Number(BigInt.asIntN(32, v.bits)) : wrong();
       case 'i64':
-        return t === 'i64' ? BigInt.asIntN(64, v.bits) : wrong();
       case 'f32':
-        return t === 'f32' ? f32FromBits(Number(v.bits)) : wrong();
       case 'f64':
-        return t === 'f64' ? f64FromBits(v.bits) : wrong();
+        return t === v.type ? fromRaw(this.store, t, v.bits) : wrong();
       case 'ref.null':
         return t === 'funcref' || t === 'externref' ? null : wrong();
       case 'ref.extern': {
@@ -318,18 +315,7 @@ function isNumeric(t: ValType): boolean {
 }
 
 function resultOf(t: ValType, v: Val): Result {
-  switch (t) {
-    case 'i32':
-      return { bits: BigInt.asUintN(32, BigInt(v as number)) };
-    case 'i64':
-      return { bits: BigInt.asUintN(64, v as bigint) };
-    case 'f32':
-      return { bits: BigInt(f32Bits(v as number)) };
-    case 'f64':
-      return { bits: f64Bits(v as number) };
-    default:
-      return { ref: v };
-  }
+  return isNumeric(t) ? { bits: numericToRaw(t as 'i32' | 'i64' | 'f32' | 'f64', v, 'wast result') } : { ref: v };
 }
 
 function exportsOf(instance: Instance): Map<string, Extern> {
