@@ -14,6 +14,7 @@ import { activeMutant, isMutantName, withMutant, UnknownMutantError } from '../c
 import { FuzzUsageError } from './errors.ts';
 import { generateProgram, resolveGeneratorOptions, type GeneratorOptions, type ResolvedGeneratorOptions } from './generate.ts';
 import { v31Kit } from './harness-v31.ts';
+import { v44Kit } from './harness-v44.ts';
 import { ArchRunner, prepareProgram, type Failure, type PreparedProgram, type RunStats, type Walker } from './harness.ts';
 import { opCounts, printWat, type Program } from './program.ts';
 import { shrinkProgram } from './shrink.ts';
@@ -121,15 +122,16 @@ export function seedOf(seed: number, k: number, shard: Shard = { index: 0, count
 
 /**
  * One runner per arch and era, shared by the campaigns of a process (stores and compiled
- * modules are reused): the `v31` walker's runner compiles for the v31 profile and runs V31Stores.
+ * modules are reused): the `v31` walker's runner compiles for the v31 profile and runs V31Stores,
+ * the `v44` walker's for the v44 profile in V44Stores.
  */
 const runners = new Map<string, ArchRunner>();
 export function runnerFor(arch: Arch, debugChecks = true, regalloc: RegallocMode = 'none', walker: Walker = 'v17'): ArchRunner {
-  const era = walker === 'v31' ? 'v31' : 'v17';
+  const era = walker === 'v31' || walker === 'v44' ? walker : 'v17';
   const key = `${arch}:${debugChecks}:${regalloc}:${era}`;
   let r = runners.get(key);
   if (!r) {
-    r = new ArchRunner(arch, { debugChecks, regalloc }, era === 'v31' ? { profile: 'v31', kit: v31Kit } : {});
+    r = new ArchRunner(arch, { debugChecks, regalloc }, era === 'v31' ? { profile: 'v31', kit: v31Kit } : era === 'v44' ? { profile: 'v44', kit: v44Kit } : {});
     runners.set(key, r);
   }
   return r;

@@ -44,6 +44,11 @@ export interface ModelResult {
   heldAt: Array<Array<[ObjectId, number]>>;
   /** Non-stack holders at the end. */
   heldAtEnd: Map<ObjectId, number>;
+  /**
+   * Objects that frames of continuations left suspended at the end hold in their locals (v44
+   * programs): roots until the store drops, so they may survive the final collection.
+   */
+  onStacksAtEnd?: ReadonlySet<ObjectId>;
   /** Pool handles the host still holds at the end. */
   poolHeld: boolean[];
   trap: string | null;

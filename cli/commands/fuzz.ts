@@ -42,7 +42,11 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
   --profile v31     every program compiled for wasmtime v31 and run in a V31Store (32-bit
                     VMGcRefs, v31's DRC barriers, user stack maps, the DRC collector), checked
                     by the same model; counts v31.0.0 itself leaks (a ref exposed again while in
-                    the over-approximated set) are told apart, not failures. Mutants are v17's.
+                    the over-approximated set) are told apart, not failures.
+  --profile v44     every program compiled for wasmtime v44 and run in a V44Store (stack
+                    switching, the intrusive over-approximated list, mark and in-list bits);
+                    v44's own lost counts (a ref exposed again while in the list) are told apart.
+                    Mutants run in the profile whose code or collector they are in.
   --regalloc        how programs are compiled: none (values in stack slots, default), linear-scan
                     (values in registers, references spilled around calls) or both (every
                     program in each mode)
@@ -100,19 +104,21 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   }
 
   // v17 campaigns run in v17 stores (walkers v17 and canary); --profile v31 runs every program
-  // in a V31Store (the `v31` walker: v31 code, user stack maps, the DRC collector). Any other
-  // profile must be runnable first (ProfileUnsupportedError naming what it lacks).
+  // in a V31Store (the `v31` walker: v31 code, user stack maps, the DRC collector), --profile v44
+  // in a V44Store (the `v44` walker: stack switching, the intrusive over-approximated list). Any
+  // other profile must be runnable first (ProfileUnsupportedError naming what it lacks).
   const profile = profileFlag(args, 'fuzz');
-  const v31 = storeKindIfAny(profile) === 'v31';
-  if (v31) checkProfileRunnable(profile, 'the fuzzer (fuzz/)', 'v31');
+  const kind = storeKindIfAny(profile);
+  const era = kind === 'v31' || kind === 'v44' ? kind : null;
+  if (era) checkProfileRunnable(profile, 'the fuzzer (fuzz/)', era);
   else checkProfileRunnable(profile, 'the fuzzer (fuzz/)');
   const archFlag = str(f.get('arch')) ?? 'both';
   const arch = archFlag === 'both' ? undefined : parseArch(archFlag);
   if (archFlag !== 'both' && !arch) throw new UsageError(`--arch: unknown architecture '${archFlag}' (x64, aarch64 or both)`, 'fuzz');
   const arches: Arch[] = arch ? [arch] : ['x64', 'aarch64'];
-  const walkerFlag = str(f.get('walker')) ?? (v31 ? 'v31' : 'v17');
-  if (v31 && walkerFlag !== 'v31') throw new UsageError(`--walker ${walkerFlag} is a v17 walk; --profile v31 runs the v31 walk`, 'fuzz');
-  if (!v31 && !['v17', 'canary', 'both'].includes(walkerFlag)) throw new UsageError(`--walker: '${walkerFlag}' is not v17, canary or both`, 'fuzz');
+  const walkerFlag = str(f.get('walker')) ?? era ?? 'v17';
+  if (era && walkerFlag !== era) throw new UsageError(`--walker ${walkerFlag} is not the ${era} walk; --profile ${era} runs the ${era} walk`, 'fuzz');
+  if (!era && !['v17', 'canary', 'both'].includes(walkerFlag)) throw new UsageError(`--walker: '${walkerFlag}' is not v17, canary or both`, 'fuzz');
   const walkers: Walker[] = walkerFlag === 'both' ? ['v17', 'canary'] : [walkerFlag as Walker];
   const regallocFlag = str(f.get('regalloc')) ?? 'none';
   if (regallocFlag !== 'both' && !(REGALLOC_MODES as readonly string[]).includes(regallocFlag)) {
@@ -129,7 +135,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   const slice = f.has('slice') ? parseShard(str(f.get('slice')) ?? '') : undefined;
   const mutant = str(f.get('mutant')) ?? null;
   if (mutant !== null && !MUTANTS.some((m) => m.name === mutant)) throw new UsageError(`unknown mutant '${mutant}' (see --list-mutants)`, 'fuzz');
-  if (mutant !== null && (mutantProfile(mutant) === 'v31') !== v31) {
+  if (mutant !== null && mutantProfile(mutant) !== (era ?? 'v17')) {
     throw new UsageError(`mutant ${mutant} is a bug of the ${mutantProfile(mutant)} profile's code or collector: run it with --profile ${mutantProfile(mutant)}`, 'fuzz');
   }
   const gen = resolveGeneratorOptions({

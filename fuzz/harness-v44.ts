@@ -1,0 +1,68 @@
+/**
+ * The fuzzer's v44 store kit (walker `v44`): every program compiled for wasmtime v44 (v44's
+ * over-approximated-list read barrier, the DRC write barrier, user stack maps, stack switching)
+ * and run in a V44Store, checked by the same model and oracle as the other eras' runs
+ * (fuzz/harness.ts). The counts the oracle compares are the DRC headers' `ref_count`s; the
+ * "table" it expects empty after the final collections is v44's intrusive over-approximated
+ * list (gc/drc44), less the objects the model says frames of continuations left suspended may
+ * still hold: v44 keeps every VMContRef until the store drops and walks the suspended ones in
+ * every collection, so their refs stay roots until then.
+ *
+ * v44's own leak: a ref handed to Wasm while it is already in the list (its in-list bit set)
+ * keeps the clone's count forever (v44.0.0's `expose_gc_ref_to_wasm` drops a VMGcRef, which has
+ * no destructor). The kit counts those exposures per object, as v31's kit reads the activations
+ * table's lost inserts, and the oracle tells them apart from real leaks.
+ */
+import { HOST_IMPORTS } from './program.ts';
+import type { CollectionCounter, StoreKit } from './harness.ts';
+import { frameFromRegisters } from '../gc/walk.ts';
+import type { Engine } from '../runtime/engine.ts';
+import { V44Store } from '../runtime/v44/store.ts';
+import { V44ExternRef, V44Func, V44Instance, type V44Val } from '../runtime/v44/index.ts';
+
+export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<StoreKit> {
+  const store = await V44Store.create(engine, {
+    onCollection: (r) => {
+      if (!r.skipped) count(r.frames, r.preciseRoots.length + r.i31Roots, r.freed.length);
+    },
+  });
+  const heap = store.gcHeap;
+  // Counts lost by exposing a ref that is already in the list (see the file comment).
+  const lost = new Map<number, number>();
+  const expose = heap.exposeGcRefToWasm.bind(heap);
+  heap.exposeGcRefToWasm = (ref: number) => {
+    if (ref !== 0 && (ref & 1) === 0 && heap.isInList(ref)) lost.set(ref, (lost.get(ref) ?? 0) + 1);
+    expose(ref);
+  };
+  let hostFuncs: V44Func[] | undefined;
+  return {
+    get wasmDepth() { return store.wasmDepth; },
+    newRef(value, destructor) {
+      const ref = V44ExternRef.new(store, value, () => destructor());
+      return { ref, key: BigInt(ref.raw) };
+    },
+    strongCount: (key) => Number(heap.refCount(Number(key))),
+    instantiate(module, host) {
+      // v44 host functions are array calls, as v31's; made once per store.
+      hostFuncs ??= HOST_IMPORTS.map((h) => {
+        const impl = host.get(h.name)!;
+        return V44Func.new(store, { params: [...h.params], results: [...h.results] }, (caller, ...args) => impl(caller, ...args) as V44Val | void);
+      });
+      const instance = V44Instance.create(store, module, hostFuncs);
+      const main = instance.getFunc('main');
+      const onFree = instance.getFunc('on_free');
+      return { main: (...args) => main.call(...(args as V44Val[])), onFree: () => { onFree.call(); } };
+    },
+    gc: () => {
+      store.gc();
+    },
+    eraLeaks: (key) => lost.get(Number(key)) ?? 0,
+    tableEntries: (keep) => heap.overApproximatedList().filter((ref) => !keep?.has(BigInt(ref))).length,
+    stackHeld: (key) => (heap.isInList(Number(key)) ? 1 : 0),
+    configure(_walker, debugChecks) {
+      store.debugChecks = debugChecks;
+    },
+    innermostFrame: () => frameFromRegisters(store.machine),
+    close: () => store.close(),
+  };
+}
