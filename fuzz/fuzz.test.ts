@@ -18,6 +18,8 @@ import { encodeProgram } from './encode.ts';
 import { parseWasm } from '../compiler/frontend/index.ts';
 import { compileModule } from '../compiler/index.ts';
 import { cli } from '../cli/testing.ts';
+import { Store } from '../runtime/store.ts';
+import v8 from 'node:v8';
 
 test.serial('generator: the same seed and options give the same program; programs parse and validate', async (t) => {
   t.is(printWat(generateProgram(7)), printWat(generateProgram(7)));
@@ -112,6 +114,24 @@ test.serial('isolation: a program run in a store after others gives the trace, r
       reused.close();
     }
     t.true(traps > 0, `${arch}: some program traps`);
+  }
+});
+
+test.serial('memory: the stores a runner closed are collected while its campaign still runs (no growth per store)', async (t) => {
+  // v8.queryObjects collects before it counts. Without the runner's turn of the event loop per
+  // store, every Store a WeakRef.deref() reached in the campaign's one long job stays alive.
+  const liveStores = () => v8.queryObjects(Store, { format: 'count' }) as number;
+  const before = liveStores();
+  const runner = new ArchRunner('x64', { programsPerStore: 2 });
+  try {
+    for (let seed = 1; seed <= 16; seed++) {
+      const prep = await prepareProgram(generateProgram(seed, { ops: 20 }));
+      t.is((await runner.runProgram(prep.program, prep.text, prep.wasm, prep.model)).failure, null);
+    }
+    // 8 stores were made; the open one (and at most one being finalized) may be alive.
+    t.true(liveStores() <= before + 2, `${liveStores() - before} more live stores after 8 were made`);
+  } finally {
+    runner.close();
   }
 });
 

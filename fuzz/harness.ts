@@ -332,6 +332,11 @@ export class ArchRunner {
   private async freshStore(): Promise<StoreKit> {
     this.kit?.close();
     this.kit = undefined;
+    // Let the event loop turn once. A campaign's awaits all resolve at once, so without this
+    // it runs as one job, and V8 keeps every object a WeakRef.deref() returned during a job
+    // alive until the job ends (the engine's koffi callbacks reach their hooks and the store
+    // through WeakRefs): every closed store, its machine and its instances stayed in memory.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const kit = await this.makeKit(this.engine, (frames, roots, freed) => {
       this.stats.gcs++;
       this.stats.framesWalked += frames;
