@@ -158,7 +158,7 @@ function outcome(value: unknown, areaC: Uint8Array): string {
   return `${String(value)} / ${h.toString(16)}`;
 }
 
-async function benchKernels(arch: Arch): Promise<void> {
+export async function benchKernels(arch: Arch): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'stackscope-bench-kernels-'));
   try {
     const input = kernelInput();

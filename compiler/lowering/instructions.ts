@@ -80,6 +80,27 @@ function unsupported(cx: Lowering, instr: Instr): never {
 /** Lowers one instruction that is neither control flow nor a Wasm call. */
 export function lowerInstruction(cx: Lowering, instr: Instr): void {
   if (cx.era.lowerInstruction?.(cx, instr)) return;
+  const target = resultLocal(cx, instr);
+  if (target !== undefined) cx.values.resultInto(target);
+  lowerOperator(cx, instr);
+  if (target !== undefined) cx.values.resultInto(undefined);
+}
+
+/**
+ * With registers, the local that the result of `instr` is to be computed into: the one the next
+ * instruction (`local.set`, `local.tee`) writes, for the operators whose one result is their
+ * last push (numeric operators, constants, loads, `select`, `global.get`).
+ */
+function resultLocal(cx: Lowering, instr: Instr): number | undefined {
+  if (!cx.values.movesAtJoins) return undefined;
+  const next = cx.fn.body[cx.instrIndex + 1];
+  if (next === undefined || next.dead || (next.op !== 'local.set' && next.op !== 'local.tee')) return undefined;
+  const op = instr.op;
+  const numeric = op.startsWith('i32.') || op.startsWith('i64.') || op.startsWith('f32.') || op.startsWith('f64.');
+  return numeric || op === 'select' || op === 'global.get' ? next.local : undefined;
+}
+
+function lowerOperator(cx: Lowering, instr: Instr): void {
   const { m, module, offsets, fn } = cx;
   const v = cx.values;
   switch (instr.op) {
@@ -100,20 +121,14 @@ export function lowerInstruction(cx: Lowering, instr: Instr): void {
       break;
     }
     case 'local.get': {
-      const t = localType(fn, instr.local)!;
-      m.copySlot(v.push(t), v.readLocal(instr.local));
+      const move = v.getLocal(instr.local, localType(fn, instr.local)!);
+      if (move) m.copySlot(move.dst, move.src);
       break;
     }
-    case 'local.set': {
-      const dst = v.writeLocal(instr.local, v.h - 1);
-      m.copySlot(dst, v.pop());
+    case 'local.set':
+    case 'local.tee':
+      for (const { dst, src } of v.setLocal(instr.local, instr.op === 'local.tee')) m.copySlot(dst, src);
       break;
-    }
-    case 'local.tee': {
-      const dst = v.writeLocal(instr.local, v.h - 1);
-      m.copySlot(dst, v.peek(v.h - 1));
-      break;
-    }
     case 'global.get': {
       const t = module.globalTypes[instr.global].valType;
       if (t === 'externref') {

@@ -42,6 +42,12 @@ export interface Safepoint {
   readonly spills: readonly SafepointSpill[];
 }
 
+/** One copy the lowering emits: `dst` ← `src`. */
+export interface Move {
+  readonly dst: Loc;
+  readonly src: Loc;
+}
+
 /** Per-control-frame state the value layer keeps (opaque to control.ts). */
 export interface BlockValues {
   /** The operand stack below the block's parameters' top, at entry (for `else`). */
@@ -50,8 +56,12 @@ export interface BlockValues {
   readonly label: readonly number[];
   /** Virtual registers of the block's results (reg mode; else empty). */
   readonly results: readonly number[];
-  /** Moves to emit before a loop's label: its parameters into the loop's join values. */
-  readonly entryMoves: readonly { readonly dst: Loc; readonly src: Loc }[];
+  /**
+   * Moves to emit at the block's entry (before a loop's label and an if's branch): entries
+   * below the block that refer to a local the block writes, copied out; then a loop's
+   * parameters into its join values.
+   */
+  readonly entryMoves: readonly Move[];
 }
 
 export interface Values {
@@ -80,9 +90,27 @@ export interface Values {
   peek(d: number): Loc;
   /** Gives the top entry a new type (`i32.wrap_i64`: the same bits, read as 32). */
   retypeTop(t: ValType): void;
-  readLocal(l: number): Loc;
-  /** The location local `l` is written to; `fromDepth`: the operand-stack entry it is copied from. */
-  writeLocal(l: number, fromDepth?: number): Loc;
+  /**
+   * `local.get l`: pushes local `l`'s value (of type `t`). Returns the copy to emit (the new entry's location
+   * ← the local's), or undefined when the entry is a reference to the local itself (registers,
+   * numeric locals: nothing to emit; the reference is turned into a copy only if the local is
+   * overwritten while the entry is still on the operand stack, see `setLocal` and `enterBlock`).
+   */
+  getLocal(l: number, t: ValType): Move | undefined;
+  /**
+   * `local.set l` (`keep` false: the top entry is popped) or `local.tee l` (`keep`): the moves
+   * that write the top value into local `l`, to emit in order. With registers they first copy
+   * out every other entry that still refers to the local, and none is needed when the top
+   * entry already is the local (its producer computed into it, see `resultInto`).
+   */
+  setLocal(l: number, keep: boolean): Move[];
+  /**
+   * The next `push` (the result of the instruction being lowered) is to define local `l`
+   * itself, because the next instruction is `local.set l` or `local.tee l` (registers, numeric
+   * locals, and no other entry refers to the local; else the push is an ordinary one).
+   * `undefined` cancels it; the lowering cancels it after every instruction.
+   */
+  resultInto(l: number | undefined): void;
   /** Opens a block whose parameters are the top `params` entries. */
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues;
   /** The location where a branch to a frame leaves its k-th value (copied from entry `fromDepth`). */
@@ -132,12 +160,13 @@ export class SlotValues implements Values {
   retypeTop(t: ValType): void {
     this.types[this.h - 1] = t;
   }
-  readLocal(l: number): number {
-    return this.local(l);
+  getLocal(l: number, t: ValType): Move {
+    return { dst: this.push(t), src: this.local(l) };
   }
-  writeLocal(l: number, _fromDepth?: number): number {
-    return this.local(l);
+  setLocal(l: number, keep: boolean): Move[] {
+    return [{ dst: this.local(l), src: keep ? this.peek(this.h - 1) : this.pop() }];
   }
+  resultInto(): void {}
   enterBlock(): BlockValues {
     return { entry: this.types.slice(0, this.h), ...NO_BLOCK_VALUES };
   }
@@ -179,8 +208,10 @@ export class RegisterValues implements Values {
   readonly movesAtJoins = true;
   h = 0;
   readonly types: ValType[] = [];
-  /** The virtual register of each operand-stack entry below `h`. */
+  /** The virtual register of each operand-stack entry below `h` (a local's own: a reference to it). */
   private readonly stack: number[] = [];
+  /** The local the next push defines (`resultInto`). */
+  private target: number | undefined;
 
   constructor(private readonly program: VirtualProgram) {}
 
@@ -189,6 +220,13 @@ export class RegisterValues implements Values {
   }
 
   push(t: ValType): Loc {
+    const l = this.target;
+    this.target = undefined;
+    if (l !== undefined && this.program.types[l] === t && aliasable(t) && !this.refersTo(l, this.h)) {
+      this.stack[this.h] = l;
+      this.types[this.h++] = t;
+      return this.program.def(l);
+    }
     const v = this.program.newValue(t);
     this.stack[this.h] = v;
     this.types[this.h++] = t;
@@ -213,25 +251,65 @@ export class RegisterValues implements Values {
   retypeTop(t: ValType): void {
     this.types[this.h - 1] = t;
   }
-  readLocal(l: number): Loc {
-    return this.program.use(l);
+  getLocal(l: number, t: ValType): Move | undefined {
+    if (aliasable(t)) {
+      this.stack[this.h] = l;
+      this.types[this.h++] = t;
+      return undefined;
+    }
+    const src = this.program.use(l);
+    return { dst: this.push(t), src };
   }
-  writeLocal(l: number, fromDepth?: number): Loc {
-    if (fromDepth !== undefined) this.program.hint(l, this.stack[fromDepth]);
-    return this.program.def(l);
+  setLocal(l: number, keep: boolean): Move[] {
+    const top = this.stack[this.h - 1];
+    if (top === l) {
+      if (!keep) this.h--;
+      return [];
+    }
+    // Entries that still refer to the local keep its old value: copied out first. Each copy is
+    // an early definition, so it takes no register the instruction still reads.
+    const moves: Move[] = [];
+    for (let d = 0; d < this.h - 1; d++) if (this.stack[d] === l) moves.push(this.copyOut(d));
+    this.program.hint(l, top);
+    moves.push({ dst: this.program.def(l), src: this.program.use(top) });
+    if (!keep) this.h--;
+    else if (aliasable(this.types[this.h - 1])) this.stack[this.h - 1] = l;
+    return moves;
+  }
+  resultInto(l: number | undefined): void {
+    this.target = l;
   }
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues {
+    const base = this.h - params.length;
+    // An entry below the block that refers to a local the block writes must not change with it
+    // (it is still there after the block, on every path): copied out at the entry.
+    const moves: Move[] = [];
+    for (let d = 0; d < base; d++) {
+      const l = this.stack[d];
+      if (l < this.program.numLocals && this.program.writesLocalInBlock(l)) moves.push(this.copyOut(d));
+    }
     const entry = this.snapshot();
     if (kind !== 'loop') {
       const resultValues = results.map((t) => this.program.newValue(t));
-      return { entry, label: resultValues, results: resultValues, entryMoves: [] };
+      return { entry, label: resultValues, results: resultValues, entryMoves: moves };
     }
     // A loop's parameters become join values that the entry and every back edge write.
-    const base = this.h - params.length;
     const label = params.map((t) => this.program.newValue(t));
-    const entryMoves = label.map((v, k) => ({ src: this.program.use(this.stack[base + k]), dst: this.joinDef(label, k, base + k) }));
+    for (let k = 0; k < label.length; k++) moves.push({ src: this.program.use(this.stack[base + k]), dst: this.joinDef(label, k, base + k) });
     label.forEach((v, k) => (this.stack[base + k] = v));
-    return { entry, label, results: [], entryMoves };
+    return { entry, label, results: [], entryMoves: moves };
+  }
+  /** Replaces operand-stack entry `d` (a reference to a local) by a copy of the local's value. */
+  private copyOut(d: number): Move {
+    const copy = this.program.newValue(this.types[d]);
+    const move = { src: this.program.use(this.stack[d]), dst: this.program.earlyDef(copy) };
+    this.stack[d] = copy;
+    return move;
+  }
+  /** Whether an entry below `height` is a reference to local `l`. */
+  private refersTo(l: number, height: number): boolean {
+    for (let d = 0; d < height; d++) if (this.stack[d] === l) return true;
+    return false;
   }
   labelLoc(block: BlockValues, _base: number, k: number, fromDepth?: number): Loc {
     return this.joinDef(block.label, k, fromDepth);
@@ -275,6 +353,13 @@ export class RegisterValues implements Values {
     return { types: this.types.slice(0, this.h), stack: this.stack.slice(0, this.h) };
   }
 }
+
+/**
+ * Whether `local.get` of a local of type `t` may push a reference to the local (registers):
+ * numeric values only, so that every reference type still has one virtual register per
+ * operand-stack entry and a stack map one slot per live reference.
+ */
+const aliasable = (t: ValType): boolean => t === 'i32' || t === 'i64' || t === 'f32' || t === 'f64';
 
 /** Whether values of type `t` are references a stack map must know about (externref only:
  * funcrefs are not reference-counted). */

@@ -86,6 +86,19 @@ export class VirtualProgram {
     return this.at(v, 2 * this.instrIndex() + 1);
   }
 
+  /** Whether the block that the instruction being lowered opens (to its `end`) has a `local.set` or `local.tee` of `l`. */
+  writesLocalInBlock(l: number): boolean {
+    const body = this.fn.body;
+    let depth = 0;
+    for (let i = this.instrIndex(); i < body.length; i++) {
+      const instr = body[i];
+      if (instr.op === 'block' || instr.op === 'loop' || instr.op === 'if') depth++;
+      else if (instr.op === 'end' && --depth === 0) return false;
+      else if ((instr.op === 'local.set' || instr.op === 'local.tee') && instr.local === l) return true;
+    }
+    return false;
+  }
+
   /** Records that `dst` is copied from `src` (recording pass): the allocator tries to give both one register. */
   hint(dst: number, src: number | undefined): void {
     if (this.emitting || src === undefined || dst === src) return;
