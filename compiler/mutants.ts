@@ -18,7 +18,7 @@ export interface MutantInfo {
   readonly layer: 'compiler' | 'gc' | 'runtime';
   readonly description: string;
   /** The profile whose code or collector the hook is in (default v17). */
-  readonly profile?: 'v31';
+  readonly profile?: 'v31' | 'v44';
 }
 
 export const MUTANTS = [
@@ -41,10 +41,15 @@ export const MUTANTS = [
   { name: 'v31-write-barrier-no-incref', layer: 'compiler', profile: 'v31', description: 'v31 table.set/global.set do not increment the new reference\'s ref_count' },
   { name: 'v31-read-barrier-no-insert', layer: 'compiler', profile: 'v31', description: 'v31 table.get/global.get count the reference but do not store it in the bump chunk' },
   { name: 'v31-map-entry-dropped', layer: 'gc', profile: 'v31', description: 'the v31 scan skips the first entry of every user stack map' },
+  { name: 'v44-suspended-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk does not visit suspended continuations' },
+  { name: 'v44-parent-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk of a running chain stops after the running stack (its parents are skipped)' },
+  { name: 'v44-in-list-bit-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks a member but leaves its in-list bit set' },
+  { name: 'v44-list-head-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks the list\'s first member without moving the head past it' },
+  { name: 'v44-read-barrier-no-push', layer: 'compiler', profile: 'v44', description: 'v44 table.get/global.get leave a ref whose in-list bit is clear off the list, uncounted' },
 ] as const satisfies readonly MutantInfo[];
 
 /** The profile a mutant's hook is in (the fuzzer runs it there). */
-export function mutantProfile(name: string): 'v17' | 'v31' {
+export function mutantProfile(name: string): 'v17' | 'v31' | 'v44' {
   const m: MutantInfo | undefined = MUTANTS.find((x) => x.name === name);
   return m?.profile ?? 'v17';
 }

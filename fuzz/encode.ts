@@ -3,9 +3,12 @@
  * the harness need not run the WAT parser for every program). Only the encodings the
  * generator's constructs need; see the spec's binary format chapter for each opcode.
  */
-import { HOST_IMPORTS, type Program, type RefExpr, type I32Expr, type Stmt } from './program.ts';
+import { HOST_IMPORTS, type FuncDef, type Program, type RefExpr, type I32Expr, type Stmt } from './program.ts';
 
 const EXTERNREF = 0x6f;
+/** (ref null $t) and (ref $t), followed by the type index. */
+const REF_NULL = 0x63;
+const REF = 0x64;
 const FUNCREF = 0x70;
 const I32 = 0x7f;
 
@@ -53,43 +56,59 @@ export function encodeProgram(p: Program): Uint8Array {
   const arities = [...new Set(p.funcs.map((f) => f.params))].sort((a, b) => a - b);
   const nHost = HOST_IMPORTS.length;
   const valType = (t: string): number => (t === 'i32' ? I32 : EXTERNREF);
-  // Types in the order the WAT text gives them: the explicit signatures, then each import's
-  // and on_free's inline type unless an equal one exists (so both encodings compile alike).
-  const typeList: Array<{ params: number[]; results: number[] }> = [];
-  const typeIndex = (params: number[], results: number[]): number => {
-    const key = `${params}|${results}`;
-    const i = typeList.findIndex((t) => `${t.params}|${t.results}` === key);
+  // Types in the order the WAT text gives them: the explicit signatures (and, switching stacks,
+  // $task and $k), then each import's and on_free's inline type unless an equal one exists (so
+  // both encodings compile alike); a value type is its bytes.
+  type TypeDef = { params: number[][]; results: number[][] } | { cont: number };
+  const typeList: TypeDef[] = [];
+  const typeIndex = (t: TypeDef): number => {
+    const key = JSON.stringify(t);
+    const i = typeList.findIndex((u) => JSON.stringify(u) === key);
     if (i >= 0) return i;
-    typeList.push({ params, results });
+    typeList.push(t);
     return typeList.length - 1;
   };
-  const sigTypes = arities.map((n) => typeIndex([...new Array<number>(n).fill(EXTERNREF), I32], [EXTERNREF]));
-  const hostTypes = HOST_IMPORTS.map((h) => typeIndex(h.params.map(valType), h.results.map(valType)));
+  const func = (params: number[], results: number[]): TypeDef => ({ params: params.map((v) => [v]), results: results.map((v) => [v]) });
+  const sigTypes = arities.map((n) => typeIndex(func([...new Array<number>(n).fill(EXTERNREF), I32], [EXTERNREF])));
+  const tasks = p.tasks;
+  const taskType = tasks ? typeIndex(func([EXTERNREF], [EXTERNREF])) : -1;
+  const contType = tasks ? typeIndex({ cont: taskType }) : -1;
+  const hostTypes = HOST_IMPORTS.map((h) => typeIndex(func(h.params.map(valType), h.results.map(valType))));
   const sigType = (params: number): number => sigTypes[arities.indexOf(params)];
-  const onFreeType = typeIndex([], []);
+  const onFreeType = typeIndex(func([], []));
+  // A resume's handler block: [] → [externref (ref $k)].
+  const handlerType = tasks ? typeIndex({ params: [], results: [[EXTERNREF], [REF, contType]] }) : -1;
   const funcIndex = (f: number): number => nHost + f;
+  const taskIndex = (t: number): number => nHost + p.funcs.length + 1 + t;
   const out = new Bytes().byte(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
   const section = (id: number, body: Bytes): void => {
     out.byte(id).bytes(body);
   };
 
   const types = new Bytes().u32(typeList.length);
-  for (const t of typeList) types.byte(0x60).u32(t.params.length).byte(...t.params).u32(t.results.length).byte(...t.results);
+  for (const t of typeList) {
+    if ('cont' in t) types.byte(0x5d).u32(t.cont);
+    else types.byte(0x60).u32(t.params.length).byte(...t.params.flat()).u32(t.results.length).byte(...t.results.flat());
+  }
   section(1, types);
 
   const imports = new Bytes().u32(nHost);
   HOST_IMPORTS.forEach((h, i) => imports.name('host').name(h.name).byte(0x00).u32(hostTypes[i]));
   section(2, imports);
 
-  const funcs = new Bytes().u32(p.funcs.length + 1);
+  const funcs = new Bytes().u32(p.funcs.length + 1 + (tasks?.length ?? 0));
   for (const f of p.funcs) funcs.u32(sigType(f.params));
   funcs.u32(onFreeType);
+  for (const _ of tasks ?? []) funcs.u32(taskType);
   section(3, funcs);
 
   const tables = new Bytes().u32(2);
   tables.byte(EXTERNREF, 0x01).u32(p.tableMin).u32(p.tableMax);
   tables.byte(FUNCREF, 0x01).u32(p.funcs.length).u32(p.funcs.length);
   section(4, tables);
+
+  // tag $yield of type $task (attribute 0: an exception-style tag)
+  if (tasks) section(13, new Bytes().u32(1).byte(0x00).u32(taskType));
 
   if (p.globals > 0) {
     const globals = new Bytes().u32(p.globals);
@@ -103,16 +122,27 @@ export function encodeProgram(p: Program): Uint8Array {
   section(7, exports);
 
   // elem: active segment for table 1 ($ft) at offset 0, every function
-  const elems = new Bytes().u32(1).byte(0x02).u32(1).byte(0x41).s32(0).byte(0x0b).byte(0x00).u32(p.funcs.length);
+  // and, switching stacks, a declarative segment naming the tasks (what ref.func needs)
+  const declare = tasks !== undefined && tasks.length > 0;
+  const elems = new Bytes().u32(declare ? 2 : 1).byte(0x02).u32(1).byte(0x41).s32(0).byte(0x0b).byte(0x00).u32(p.funcs.length);
   p.funcs.forEach((_, i) => elems.u32(funcIndex(i)));
+  if (declare) {
+    elems.byte(0x03, 0x00).u32(tasks.length);
+    tasks.forEach((_, t) => elems.u32(taskIndex(t)));
+  }
   section(9, elems);
 
-  const code = new Bytes().u32(p.funcs.length + 1);
+  const code = new Bytes().u32(p.funcs.length + 1 + (tasks?.length ?? 0));
+  const sw = (f: FuncDef, base: number): Switching | undefined => (tasks ? { contBase: base, k: contType, handlerType, taskIndex } : undefined);
+  const contGroup = (body: Bytes, f: FuncDef): void => {
+    if (f.conts) body.u32(f.conts).byte(REF_NULL).u32(contType);
+  };
   p.funcs.forEach((f) => {
-    // Locals: params r0..r(p-1), depth, then r(p)..r(p+l-1), n.
+    // Locals: params r0..r(p-1), depth, then r(p)..r(p+l-1), n, then c0..c(k-1).
     const local = (i: number): number => (i < f.params ? i : i + 1);
-    const body = new Bytes().u32(2).u32(f.locals).byte(EXTERNREF).u32(1).byte(I32);
-    const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex);
+    const body = new Bytes().u32(f.conts ? 3 : 2).u32(f.locals).byte(EXTERNREF).u32(1).byte(I32);
+    contGroup(body, f);
+    const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex, sw(f, f.params + f.locals + 2));
     for (const s of f.body) e.stmt(s);
     body.byte(0x20).u32(local(f.result)).byte(0x0b);
     code.bytes(body);
@@ -125,19 +155,42 @@ export function encodeProgram(p: Program): Uint8Array {
     body.byte(0x0b);
     code.bytes(body);
   }
+  for (const f of tasks ?? []) {
+    // Locals: r0 (the parameter), r1..r(l), depth, n, then c0..c(k-1); depth starts at taskDepth.
+    const l = f.locals;
+    const body = new Bytes().u32(f.conts ? 3 : 2).u32(l).byte(EXTERNREF).u32(2).byte(I32);
+    contGroup(body, f);
+    body.byte(0x41).s32(p.taskDepth ?? 0).byte(0x21).u32(l + 1);
+    const e = new Emitter(body, p, (i) => i, l + 1, l + 2, sigType, funcIndex, sw(f, l + 3));
+    for (const s of f.body) e.stmt(s);
+    body.byte(0x20).u32(f.result).byte(0x0b);
+    code.bytes(body);
+  }
   section(10, code);
 
   // name section: function names as the WAT gives them (failure reports name frames by them)
-  const names = new Bytes().u32(nHost + p.funcs.length + 1);
+  const names = new Bytes().u32(nHost + p.funcs.length + 1 + (tasks?.length ?? 0));
   HOST_IMPORTS.forEach((h, i) => names.u32(i).name(h.name));
   p.funcs.forEach((_, i) => names.u32(funcIndex(i)).name(`f${i}`));
   names.u32(funcIndex(p.funcs.length)).name('on_free');
+  tasks?.forEach((_, t) => names.u32(taskIndex(t)).name(`task${t}`));
   const nameSection = new Bytes().name('name').byte(0x01).bytes(names);
   section(0, nameSection);
   return Uint8Array.from(out.b);
 }
 
 const HOST = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));
+
+/** What a function's stack-switching statements need: its continuation locals and the indices. */
+interface Switching {
+  /** Local index of $c0. */
+  contBase: number;
+  /** Type index of $k. */
+  k: number;
+  /** Type index of a handler block's [] → [externref (ref $k)]. */
+  handlerType: number;
+  taskIndex: (t: number) => number;
+}
 
 class Emitter {
   constructor(
@@ -148,7 +201,13 @@ class Emitter {
     readonly counter: number,
     readonly sigType: (params: number) => number,
     readonly funcIndex: (f: number) => number,
+    readonly sw?: Switching,
   ) {}
+
+  private switching(): Switching {
+    if (!this.sw) throw new Error('internal: a stack-switching statement in a program without tasks');
+    return this.sw;
+  }
 
   ref(e: RefExpr): void {
     const b = this.b;
@@ -204,6 +263,34 @@ class Emitter {
         b.byte(0x21).u32(this.local(s.dst));
         b.byte(0x20).u32(this.counter).byte(0x41).s32(1).byte(0x6b).byte(0x22).u32(this.counter).byte(0x0d).u32(0);
         b.byte(0x0b);
+        break;
+      }
+      case 'cont.new': {
+        const sw = this.switching();
+        b.byte(0xd2).u32(sw.taskIndex(s.task)).byte(0xe0).u32(sw.k).byte(0x21).u32(sw.contBase + s.c);
+        break;
+      }
+      case 'cont.drop': {
+        const sw = this.switching();
+        b.byte(0xd0).s32(sw.k).byte(0x21).u32(sw.contBase + s.c);
+        break;
+      }
+      case 'suspend':
+        this.switching();
+        this.ref(s.e);
+        b.byte(0xe2).u32(0).byte(0x21).u32(this.local(s.dst));
+        break;
+      case 'resume': {
+        // (if (i32.eqz (ref.is_null c)) (then (block $done (block $h (result externref (ref $k))
+        //   (local.set dst (resume $k (on $yield $h) arg c)) (local.set c null) (br $done))
+        //   (local.set c) (local.set dst))))
+        const sw = this.switching();
+        const c = sw.contBase + s.c;
+        b.byte(0x20).u32(c).byte(0xd1, 0x45, 0x04, 0x40, 0x02, 0x40, 0x02).s32(sw.handlerType);
+        this.ref(s.arg);
+        b.byte(0x20).u32(c).byte(0xe3).u32(sw.k).u32(1).byte(0x00).u32(0).u32(0);
+        b.byte(0x21).u32(this.local(s.dst)).byte(0xd0).s32(sw.k).byte(0x21).u32(c).byte(0x0c).u32(1).byte(0x0b);
+        b.byte(0x21).u32(c).byte(0x21).u32(this.local(s.dst)).byte(0x0b, 0x0b);
         break;
       }
     }

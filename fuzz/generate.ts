@@ -20,12 +20,21 @@ export interface GeneratorOptions {
   maxDepth?: number;
   /** Relative weights by statement kind (0 disables a kind); unnamed kinds keep their default. */
   mix?: Partial<Record<StmtKind, number>>;
+  /**
+   * Programs that switch stacks (wasmtime v44's stack switching; they run only in the v44
+   * profile): task functions, continuation locals, `cont.new`, `resume` with a `$yield`
+   * handler, `suspend` with an externref payload, continuations dropped unfinished. Default false.
+   */
+  stackSwitching?: boolean;
 }
 
 /** The default weight of each statement kind. */
 export const DEFAULT_MIX: Readonly<Record<StmtKind, number>> = {
   set: 12, 'table.set': 10, 'global.set': 6, 'table.fill': 3, print: 8, print_i32: 4, gc: 6,
   release: 2, call: 9, churn: 3, trap: 1,
+  // Only in programs that switch stacks (`stackSwitching`); `resume` also comes as a round over
+  // every continuation local of the function (a scheduler's turn).
+  'cont.new': 3, resume: 9, suspend: 12, 'cont.drop': 1,
 };
 
 export const STMT_KINDS = Object.keys(DEFAULT_MIX) as StmtKind[];
@@ -36,6 +45,8 @@ export interface ResolvedGeneratorOptions {
   functions: number | null;
   maxDepth: number;
   mix: Record<StmtKind, number>;
+  /** Present (true) only for programs that switch stacks, so older records read the same. */
+  stackSwitching?: true;
 }
 
 export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGeneratorOptions {
@@ -51,7 +62,7 @@ export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGener
     if (typeof w !== 'number' || !(w >= 0)) throw new FuzzUsageError(`weight of '${k}' must be a number ≥ 0`);
     mix[k as StmtKind] = w;
   }
-  return { ops, functions, maxDepth, mix };
+  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}) };
 }
 
 /** Parses a mix given as text: `call=20,trap=0`. */
@@ -72,6 +83,12 @@ interface Ctx {
   locals: number;
   /** Building on_free: only reads, temporaries and collections. */
   onFree: boolean;
+  /** Continuation locals of the function being generated. */
+  conts: number;
+  /** Building a task (the only functions that suspend: they run only as continuations). */
+  task: boolean;
+  /** The task's index, when building one. */
+  taskIndex?: number;
 }
 
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
@@ -132,8 +149,12 @@ function dstLocal(x: Ctx): number {
   return x.c.int(0, x.locals - 1);
 }
 
+function resumeOf(x: Ctx, c: number): Stmt {
+  return { k: 'resume', c, arg: genRef(x, 1), dst: dstLocal(x) };
+}
+
 /** Builders by statement kind; each may assume `allowed` said yes. */
-const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x: Ctx) => Stmt }> = {
+const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x: Ctx) => Stmt | Stmt[] }> = {
   set: { allowed: (x) => x.locals > 0, build: (x) => ({ k: 'set', i: dstLocal(x), e: genRef(x, 0) }) },
   'table.set': { allowed: (x) => !x.onFree, build: (x) => ({ k: 'table.set', index: tableIndex(x, false), e: genRef(x, 0) }) },
   'global.set': { allowed: (x) => !x.onFree && x.p.globals > 0, build: (x) => ({ k: 'global.set', g: x.c.int(0, x.p.globals - 1), e: genRef(x, 0) }) },
@@ -149,9 +170,11 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
   gc: { allowed: () => true, build: () => ({ k: 'gc' }) },
   release: { allowed: (x) => !x.onFree && x.p.pool > 0, build: (x) => ({ k: 'release', pool: x.c.int(0, x.p.pool - 1) }) },
   call: {
-    allowed: (x) => !x.onFree && x.locals > 0,
+    // Programs that switch stacks never call main (its continuations start tasks, which would
+    // start again with a fresh depth): recursion stays bounded by the depth.
+    allowed: (x) => !x.onFree && x.locals > 0 && (!x.p.tasks || x.p.funcs.length > 1),
     build: (x) => {
-      const f = x.c.int(0, x.p.funcs.length - 1);
+      const f = x.c.int(x.p.tasks ? 1 : 0, x.p.funcs.length - 1);
       const args = Array.from({ length: x.p.funcs[f].params }, () => genRef(x, 1));
       return { k: 'call', dst: dstLocal(x), f, args, indirect: x.c.int(0, 2) === 0 };
     },
@@ -166,6 +189,21 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
     },
   },
   trap: { allowed: (x) => !x.onFree, build: () => ({ k: 'trap' }) },
+  'cont.new': {
+    // A task starts only tasks after it, so continuations nest at most as deep as there are tasks.
+    allowed: (x) => x.conts > 0 && !x.onFree && (x.taskIndex ?? -1) < x.p.tasks!.length - 1,
+    build: (x) => ({ k: 'cont.new', c: x.c.int(0, x.conts - 1), task: x.c.int((x.taskIndex ?? -1) + 1, x.p.tasks!.length - 1) }),
+  },
+  resume: {
+    allowed: (x) => x.conts > 0 && x.locals > 0 && !x.onFree,
+    build: (x) => {
+      // One continuation, or (a third of the time, with several) a round over all of them.
+      if (x.conts === 1 || x.c.int(0, 2) !== 0) return resumeOf(x, x.c.int(0, x.conts - 1));
+      return Array.from({ length: x.conts }, (_, c) => resumeOf(x, c));
+    },
+  },
+  suspend: { allowed: (x) => x.task, build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x) }) },
+  'cont.drop': { allowed: (x) => x.conts > 0 && !x.onFree, build: (x) => ({ k: 'cont.drop', c: x.c.int(0, x.conts - 1) }) },
 };
 
 function genBody(x: Ctx, count: number, mix: Readonly<Record<StmtKind, number>>): Stmt[] {
@@ -173,7 +211,11 @@ function genBody(x: Ctx, count: number, mix: Readonly<Record<StmtKind, number>>)
   for (let i = 0; i < count; i++) {
     const kind = pickWeighted<StmtKind>(x.c, mix, (k) => STMT_BUILDERS[k].allowed(x));
     if (kind === undefined) break;
-    body.push(STMT_BUILDERS[kind].build(x));
+    const built = STMT_BUILDERS[kind].build(x);
+    if (Array.isArray(built)) {
+      body.push(...built);
+      i += built.length - 1;
+    } else body.push(built);
   }
   return body;
 }
@@ -194,16 +236,36 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
   }
   // Every function returns one of its locals; a function without any gets one.
   for (const f of p.funcs) if (f.params + f.locals === 0) f.locals = 1;
+  const sw = o.stackSwitching === true;
+  if (sw) {
+    // Main keeps one to three continuations (a scheduler), a task up to one (a continuation
+    // resuming another: chains of stacks); helpers none (they may run inside tasks).
+    p.funcs[0].conts = c.int(1, 3);
+    p.tasks = Array.from({ length: c.int(1, 3) }, () => ({ params: 1, locals: c.int(0, 3), conts: c.int(0, 1), body: [], result: 0 }));
+    p.taskDepth = c.int(0, o.maxDepth);
+  }
   const onFreeOps = Math.min(4, Math.max(0, Math.round(o.ops / 12)));
-  const rest = Math.max(1, o.ops - onFreeOps);
-  // main gets about half; helpers share the rest.
+  const all = Math.max(1, o.ops - onFreeOps);
+  // Tasks get a third when there are any; main about half of the rest; helpers share the rest.
+  const taskOps = sw ? Math.floor(all / 3) : 0;
+  const rest = Math.max(1, all - taskOps);
   const shares = p.funcs.map((_, i) => (i === 0 ? (nFuncs === 1 ? rest : Math.ceil(rest / 2)) : Math.floor(rest / 2 / (nFuncs - 1))));
+  const ctx = (f: FuncDef, task?: number): Ctx => ({ c, p, locals: f.params + f.locals, onFree: false, conts: f.conts ?? 0, task: task !== undefined, taskIndex: task });
   p.funcs.forEach((f: FuncDef, i) => {
-    const x: Ctx = { c, p, locals: f.params + f.locals, onFree: false };
-    f.body = genBody(x, shares[i], o.mix);
+    const x = ctx(f);
+    // Main starts every continuation it keeps.
+    const starts: Stmt[] = i === 0 && sw ? Array.from({ length: f.conts! }, (_, k) => ({ k: 'cont.new', c: k, task: c.int(0, p.tasks!.length - 1) })) : [];
+    f.body = [...starts, ...genBody(x, Math.max(0, shares[i] - starts.length), o.mix)];
     f.result = c.int(0, f.params + f.locals - 1);
   });
-  p.onFree = genBody({ c, p, locals: p.onFreeLocals, onFree: true }, onFreeOps, o.mix);
+  for (const [t, f] of (p.tasks ?? []).entries()) {
+    // A task first fills its own locals with new objects only its frame holds (across its
+    // suspends, while other stacks collect).
+    const own: Stmt[] = Array.from({ length: f.locals }, (_, j) => ({ k: 'set', i: 1 + j, e: { k: 'new', tag: c.int(0, 99) } }));
+    f.body = [...own, ...genBody(ctx(f, t), Math.max(1, Math.floor(taskOps / p.tasks!.length) - own.length), o.mix)];
+    f.result = c.int(0, f.params + f.locals - 1);
+  }
+  p.onFree = genBody({ c, p, locals: p.onFreeLocals, onFree: true, conts: 0, task: false }, onFreeOps, o.mix);
   return p;
 }
 

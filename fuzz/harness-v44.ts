@@ -20,6 +20,9 @@ import type { Engine } from '../runtime/engine.ts';
 import { V44Store } from '../runtime/v44/store.ts';
 import { V44ExternRef, V44Func, V44Instance, type V44Val } from '../runtime/v44/index.ts';
 
+/** Continuations a store may have made before the runner replaces it (each has a 256 KiB stack). */
+const MAX_CONTINUATIONS = 64;
+
 export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<StoreKit> {
   const store = await V44Store.create(engine, {
     onCollection: (r) => {
@@ -34,6 +37,9 @@ export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<
     if (ref !== 0 && (ref & 1) === 0 && heap.isInList(ref)) lost.set(ref, (lost.get(ref) ?? 0) + 1);
     expose(ref);
   };
+  // Objects that continuations of earlier programs, left suspended, still hold: v44 walks them
+  // until the store drops; they are no entries of the program that runs now.
+  let pinned = new Set<number>();
   let hostFuncs: V44Func[] | undefined;
   return {
     get wasmDepth() { return store.wasmDepth; },
@@ -57,7 +63,12 @@ export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<
       store.gc();
     },
     eraLeaks: (key) => lost.get(Number(key)) ?? 0,
-    tableEntries: (keep) => heap.overApproximatedList().filter((ref) => !keep?.has(BigInt(ref))).length,
+    tableEntries: (keep) => heap.overApproximatedList().filter((ref) => !pinned.has(ref) && !keep?.has(BigInt(ref))).length,
+    resetForProgram: () => {
+      pinned = new Set(heap.overApproximatedList());
+    },
+    // Every continuation keeps its stack (and, suspended, its roots) as long as the store.
+    worn: () => store.continuations.length > MAX_CONTINUATIONS,
     stackHeld: (key) => (heap.isInList(Number(key)) ? 1 : 0),
     configure(_walker, debugChecks) {
       store.debugChecks = debugChecks;

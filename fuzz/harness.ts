@@ -123,6 +123,8 @@ export interface StoreKit {
    * collects), so the program's collections are the ones it makes in a fresh store.
    */
   resetForProgram?(): void;
+  /** True when the store should be replaced before the next program (v44: too many continuations kept). */
+  worn?(): boolean;
   /** Sets the walk (v17 kits: v17 or canary) and the collector's debug checks for the next program. */
   configure(walker: Walker, debugChecks: boolean, resume: () => FrameRegisters[]): void;
   /** The registers of the innermost guest frame (canary walks resume there after a re-entry). */
@@ -470,7 +472,7 @@ export class ArchRunner {
   /** Runs `program` (with its model and parsed module) under `walker`; never throws for a check failure. */
   async runProgram(program: Program, text: string, wasm: WasmModule, model: ModelResult, walker: Walker = 'v17'): Promise<ProgramOutcome> {
     // A store made under another mutant may hold state that mutant shaped (caches included).
-    if (!this.kit || this.programsInStore >= this.programsPerStore || this.storeMutant !== activeMutant()) await this.freshStore();
+    if (!this.kit || this.programsInStore >= this.programsPerStore || this.storeMutant !== activeMutant() || this.kit.worn?.()) await this.freshStore();
     const kit = this.kit!;
     // The last program left the table empty (its final checks), else the store was replaced.
     if (this.programsInStore > 0) kit.resetForProgram?.();

@@ -17,6 +17,15 @@
  *
  * Objects created inside `on_free` (temporaries) are not modelled one by one: the generator
  * keeps them unreachable, so each must simply be freed exactly once by the end.
+ *
+ * Stack switching (programs with tasks): each continuation is a paused interpreter (a
+ * generator) with the frames of its own stack; `resume` runs it until it returns or suspends,
+ * and a suspend hands the payload to the innermost resumer (every resume handles `$yield`).
+ * Passing a reference through a resume or suspend is a copy, not a use (it travels through
+ * the continuation's value buffer while nothing collects). Reachability needs nothing more: an
+ * object a suspended frame will use after its resume is used later, whichever stack runs now.
+ * Continuations still suspended when main ends keep their frames' references as roots until
+ * the store drops (v44 walks every suspended continuation it ever made): `onStacksAtEnd`.
  */
 import type { FuncDef, I32Expr, Program, RefExpr, Stmt } from './program.ts';
 
@@ -67,6 +76,21 @@ class Trap {
 class TooLong {}
 
 type Val = ObjectId | null;
+
+/** A continuation of the model: its task, state, paused interpreter and its stack's frames. */
+interface Cont {
+  task: number;
+  state: 'fresh' | 'running' | 'suspended' | 'returned';
+  run?: Generator<Val, Val, Val>;
+  /** The externref locals of each frame on its stack, oldest first. */
+  frames: Val[][];
+}
+
+/** A frame's locals: externrefs, and continuations (programs with tasks). */
+interface Frame {
+  refs: Val[];
+  conts: Array<Cont | null>;
+}
 
 /** Runs the model of `p`. Never throws for a valid program. */
 export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult {
@@ -153,7 +177,13 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     }
   };
 
-  const stmt = (s: Stmt, locals: Val[], depth: number): void => {
+  const conts: Cont[] = [];
+  /** The continuation whose stack runs (null: the initial stack). */
+  let current: Cont | null = null;
+
+  /** Runs one statement; yields a suspend's payload and receives the next resume's argument. */
+  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Val, void, Val> {
+    const locals = frame.refs;
     step();
     switch (s.k) {
       case 'set':
@@ -199,7 +229,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       case 'call':
         if (depth > 0) {
           const args = s.args.map((a) => ref(a, locals));
-          locals[s.dst] = call(p.funcs[s.f], args, depth - 1);
+          locals[s.dst] = yield* call(p.funcs[s.f], args, depth - 1);
         }
         break;
       case 'churn': {
@@ -211,19 +241,61 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       }
       case 'trap':
         throw new Trap('UnreachableCodeReached');
+      case 'cont.new': {
+        const k: Cont = { task: s.task, state: 'fresh', frames: [] };
+        conts.push(k);
+        frame.conts[s.c] = k;
+        break;
+      }
+      case 'cont.drop':
+        frame.conts[s.c] = null;
+        break;
+      case 'suspend':
+        locals[s.dst] = yield ref(s.e, locals);
+        break;
+      case 'resume': {
+        const k = frame.conts[s.c];
+        if (k === null) break;
+        const arg = ref(s.arg, locals);
+        const resumer = current;
+        current = k;
+        let r: IteratorResult<Val, Val>;
+        if (k.state === 'fresh') {
+          k.state = 'running';
+          k.run = call(p.tasks![k.task], [arg], p.taskDepth ?? 0);
+          r = k.run.next();
+        } else {
+          k.state = 'running';
+          r = k.run!.next(arg);
+        }
+        // (A trap thrown inside leaves the continuation running: it is no root any more.)
+        current = resumer;
+        locals[s.dst] = r.value;
+        if (r.done) {
+          k.state = 'returned';
+          frame.conts[s.c] = null;
+        } else k.state = 'suspended';
+        break;
+      }
     }
-  };
+  }
 
-  const call = (f: FuncDef, args: Val[], depth: number): Val => {
-    const locals: Val[] = [...args, ...new Array<Val>(f.locals).fill(null)];
-    for (const s of f.body) stmt(s, locals, depth);
-    return locals[f.result];
-  };
+  function* call(f: FuncDef, args: Val[], depth: number): Generator<Val, Val, Val> {
+    const frame: Frame = { refs: [...args, ...new Array<Val>(f.locals).fill(null)], conts: new Array<Cont | null>(f.conts ?? 0).fill(null) };
+    const stack = current;
+    stack?.frames.push(frame.refs);
+    for (const s of f.body) yield* stmt(s, frame, depth);
+    stack?.frames.pop();
+    return frame.refs[f.result];
+  }
 
   let trap: string | null = null;
   let tooLong = false;
   try {
-    const result = call(p.funcs[0], pool.map((_, i) => i), p.depth);
+    const main = call(p.funcs[0], pool.map((_, i) => i), p.depth).next();
+    // Tasks run only as continuations, whose resumers handle $yield: main never suspends.
+    if (!main.done) throw new Error('internal: main suspended');
+    const result = main.value;
     // The host receives the result as a new handle: a use at the end.
     if (result !== null) objects[result].lastUse = Math.max(objects[result].lastUse, trace.length + 1);
     trace.push(`result ${label(result)}`);
@@ -235,8 +307,14 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       tooLong = true;
     } else throw e;
   }
+  const onStacks = new Set<ObjectId>();
+  for (const k of conts) {
+    if (k.state !== 'suspended') continue;
+    for (const refs of k.frames) for (const v of refs) if (v !== null) onStacks.add(v);
+  }
   return {
     trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(), poolHeld: pool, trap, steps, tooLong,
+    ...(p.tasks ? { onStacksAtEnd: onStacks } : {}),
   };
 }
 

@@ -34,8 +34,9 @@ export async function measureMutants(options: GeneratorOptions & {
   const scores: MutantScore[] = [];
   const budget = options.budget ?? 10_000;
   for (const mutant of options.mutants ?? MUTANTS.map((m) => m.name)) {
-    // A v31 mutant's hook is in v31 code or the v31 collector: measure it under the v31 walker.
-    const walker = mutantProfile(mutant) === 'v31' ? 'v31' : options.walker ?? 'v17';
+    // A v31 (v44) mutant's hook is in v31 (v44) code or collector: measure it under that walker.
+    const era = mutantProfile(mutant);
+    const walker = era === 'v17' ? options.walker ?? 'v17' : era;
     for (const arch of options.arches ?? ['x64', 'aarch64'] as const) {
       const t0 = performance.now();
       const r = await runCampaign({

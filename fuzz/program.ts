@@ -16,6 +16,13 @@
  * - the export `on_free` (no params, no results), which destructors of "re-entrant" objects
  *   call: it only reads, allocates temporaries and collects, so whenever it runs it cannot
  *   change what the model predicts.
+ *
+ * Programs that switch stacks (wasmtime v44's stack switching; `tasks` present) add one
+ * function type `$task` (externref) → externref, the continuation type `$k` (cont $task), the
+ * tag `$yield` of type `$task` (a suspend passes an externref and receives one when resumed)
+ * and task functions `$task0…` of type `$task` after on_free, which `cont.new` starts. Every
+ * function may have continuation locals `$c0…` of type (ref null $k). A task starts with
+ * `$depth` = `taskDepth` (its calls decrement it, as main's do).
  */
 
 /** Host functions every program imports from module "host", in this order. */
@@ -65,7 +72,19 @@ export type Stmt =
   | { k: 'call'; dst: number; f: number; args: RefExpr[]; indirect: boolean }
   /** `n` times: local `dst` = table.get `index` (or global.get `g`): fills the activations table. */
   | { k: 'churn'; dst: number; n: number; source: { table: number } | { global: number } }
-  | { k: 'trap' };
+  | { k: 'trap' }
+  // ---- stack switching (programs with `tasks`) ----
+  /** continuation local `c` = cont.new of task `task`. */
+  | { k: 'cont.new'; c: number; task: number }
+  /**
+   * Unless continuation local `c` is null: resume it with `arg` under (on $yield $h). Returned:
+   * local `dst` = its result, `c` = null; suspended: `dst` = the payload, `c` = the continuation.
+   */
+  | { k: 'resume'; c: number; arg: RefExpr; dst: number }
+  /** local `dst` = suspend $yield `e` (the value the next resume passes); a task's own frame only. */
+  | { k: 'suspend'; e: RefExpr; dst: number }
+  /** continuation local `c` = null: a continuation dropped, finished or not. */
+  | { k: 'cont.drop'; c: number };
 
 export type StmtKind = Stmt['k'];
 
@@ -77,6 +96,8 @@ export interface FuncDef {
   body: Stmt[];
   /** The local returned at the end. */
   result: number;
+  /** Continuation locals `$c0…` (programs that switch stacks). */
+  conts?: number;
 }
 
 export interface Program {
@@ -92,6 +113,23 @@ export interface Program {
   onFree: Stmt[];
   /** on_free's externref locals. */
   onFreeLocals: number;
+  /**
+   * Task functions (one externref parameter, the resume argument; `params` is 1) that
+   * `cont.new` starts: present exactly when the program switches stacks (profile v44).
+   */
+  tasks?: FuncDef[];
+  /** The `$depth` every task starts with. */
+  taskDepth?: number;
+}
+
+/** Whether `p` uses stack switching (runs only in the v44 profile). */
+export function switchesStacks(p: Program): boolean {
+  return p.tasks !== undefined;
+}
+
+/** Every function body with its function: the regular ones, then the tasks (on_free aside). */
+export function allFuncs(p: Program): FuncDef[] {
+  return [...p.funcs, ...(p.tasks ?? [])];
 }
 
 /** Number of externref locals of a function, parameters included. */
@@ -101,7 +139,7 @@ export function refLocals(f: FuncDef): number {
 
 /** Statements of a program (all functions and on_free), for statistics and shrinking. */
 export function statementCount(p: Program): number {
-  return p.funcs.reduce((n, f) => n + f.body.length, 0) + p.onFree.length;
+  return allFuncs(p).reduce((n, f) => n + f.body.length, 0) + p.onFree.length;
 }
 
 /** How often each statement kind occurs (coverage per op). */
@@ -133,10 +171,12 @@ export function opCounts(p: Program, into: Map<string, number> = new Map()): Map
       case 'print': add('print'); ref(s.e); break;
       case 'print_i32': add('print_i32'); i32(s.e); break;
       case 'call': add(s.indirect ? 'call_indirect' : 'call'); s.args.forEach(ref); break;
+      case 'resume': add('resume'); ref(s.arg); break;
+      case 'suspend': add('suspend'); ref(s.e); break;
       default: add(s.k);
     }
   };
-  for (const f of p.funcs) f.body.forEach(stmt);
+  for (const f of allFuncs(p)) f.body.forEach(stmt);
   p.onFree.forEach(stmt);
   return into;
 }
@@ -160,21 +200,29 @@ export function printWat(p: Program): string {
   for (const n of arities) {
     out.push(`  (type ${typeName(n)} (func (param${' externref'.repeat(n)} i32) (result externref)))`);
   }
+  const tasks = p.tasks;
+  if (tasks) {
+    out.push('  (type $task (func (param externref) (result externref)))');
+    out.push('  (type $k (cont $task))');
+  }
   for (const h of HOST_IMPORTS) {
     const params = h.params.length ? ` (param ${h.params.join(' ')})` : '';
     const results = h.results.length ? ` (result ${h.results.join(' ')})` : '';
     out.push(`  (import "host" "${h.name}" (func $${h.name}${params}${results}))`);
   }
+  if (tasks) out.push('  (tag $yield (type $task))');
   out.push(`  (table $t ${p.tableMin} ${p.tableMax} externref)`);
   out.push(`  (table $ft ${p.funcs.length} ${p.funcs.length} funcref)`);
   out.push(`  (elem (table $ft) (i32.const 0) func ${p.funcs.map((_, i) => `$f${i}`).join(' ')})`);
+  if (tasks?.length) out.push(`  (elem declare func ${tasks.map((_, i) => `$task${i}`).join(' ')})`);
   for (let g = 0; g < p.globals; g++) out.push(`  (global $g${g} (mut externref) (ref.null extern))`);
+  const contLocals = (f: FuncDef): string => Array.from({ length: f.conts ?? 0 }, (_, j) => ` (local $c${j} (ref null $k))`).join('');
   p.funcs.forEach((f, i) => {
     const exp = i === 0 ? ' (export "main")' : '';
     const params = Array.from({ length: f.params }, (_, j) => ` (param $r${j} externref)`).join('');
     out.push(`  (func $f${i}${exp} (type ${typeName(f.params)})${params} (param $depth i32) (result externref)`);
     const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${f.params + j} externref)`).join('');
-    out.push(`   ${locals} (local $n i32)`);
+    out.push(`   ${locals} (local $n i32)${contLocals(f)}`);
     for (const s of f.body) printStmt(p, s, '    ', out);
     out.push(`    (local.get $r${f.result}))`);
   });
@@ -182,6 +230,14 @@ export function printWat(p: Program): string {
   out.push(`   ${Array.from({ length: p.onFreeLocals }, (_, j) => ` (local $r${j} externref)`).join('')} (local $n i32) (local $depth i32)`);
   for (const s of p.onFree) printStmt(p, s, '    ', out);
   out.push('  )');
+  tasks?.forEach((f, i) => {
+    out.push(`  (func $task${i} (type $task) (param $r0 externref) (result externref)`);
+    const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${1 + j} externref)`).join('');
+    out.push(`   ${locals} (local $depth i32) (local $n i32)${contLocals(f)}`);
+    out.push(`    (local.set $depth (i32.const ${p.taskDepth ?? 0}))`);
+    for (const s of f.body) printStmt(p, s, '    ', out);
+    out.push(`    (local.get $r${f.result}))`);
+  });
   out.push(')');
   return out.join('\n') + '\n';
 }
@@ -237,6 +293,20 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
       out.push(`${ind}  (br_if $churn (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))`);
       break;
     }
+    case 'cont.new': out.push(`${ind}(local.set $c${s.c} (cont.new $k (ref.func $task${s.task})))`); break;
+    case 'cont.drop': out.push(`${ind}(local.set $c${s.c} (ref.null $k))`); break;
+    case 'suspend': out.push(`${ind}(local.set $r${s.dst} (suspend $yield ${ref(s.e)}))`); break;
+    case 'resume':
+      out.push(`${ind}(if (i32.eqz (ref.is_null (local.get $c${s.c})))`);
+      out.push(`${ind}  (then`);
+      out.push(`${ind}    (block $done`);
+      out.push(`${ind}      (block $on_yield (result externref (ref $k))`);
+      out.push(`${ind}        (local.set $r${s.dst} (resume $k (on $yield $on_yield) ${ref(s.arg)} (local.get $c${s.c})))`);
+      out.push(`${ind}        (local.set $c${s.c} (ref.null $k))`);
+      out.push(`${ind}        (br $done))`);
+      out.push(`${ind}      (local.set $c${s.c})`);
+      out.push(`${ind}      (local.set $r${s.dst}))))`);
+      break;
   }
 }
 

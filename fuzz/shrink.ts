@@ -2,7 +2,7 @@
  * Shrinking: reduces a failing program to a small one that still fails the same way (same
  * failure kind, arch, walker and mutant). Greedy passes, repeated until none helps or the
  * attempt budget is spent:
- * 1. drop statements (halves, quarters, … then one at a time) of every function and on_free;
+ * 1. drop statements (halves, quarters, … then one at a time) of every function, task and on_free;
  * 2. drop helper functions (calls to them go too; later functions are renumbered);
  * 3. lower main's depth;
  * 4. simplify expressions (a select or pass becomes an operand, anything becomes null) and
@@ -95,7 +95,11 @@ interface BodyRef {
 }
 
 function bodies(p: Program): BodyRef[] {
-  return [...p.funcs.map((_, f) => ({ get: (q: Program) => (q.funcs[f]?.body ?? []) })), { get: (q: Program) => q.onFree }];
+  return [
+    ...p.funcs.map((_, f) => ({ get: (q: Program) => (q.funcs[f]?.body ?? []) })),
+    ...(p.tasks ?? []).map((_, t) => ({ get: (q: Program) => (q.tasks?.[t]?.body ?? []) })),
+    { get: (q: Program) => q.onFree },
+  ];
 }
 
 function removeFunction(p: Program, f: number): Program {
@@ -152,6 +156,8 @@ function simplerStmts(s: Stmt): Stmt[] {
       });
       return out;
     }
+    case 'resume': return simplerRefs(s.arg).map((arg) => ({ ...s, arg }));
+    case 'suspend': return simplerRefs(s.e).map((e) => ({ ...s, e }));
     case 'churn': {
       const out: Stmt[] = [];
       if (s.n > 520) out.push({ ...s, n: 520 });

@@ -1,28 +1,159 @@
 /**
- * The v44 fuzzer's CI subset: campaigns under the `v44` walker (programs compiled for wasmtime
- * v44 in a V44Store) pass on both arches, v44's own lost counts are told apart, and the CLI's
- * `--profile v44` runs them. Serial: a mutant is process-wide state.
+ * The v44 fuzzer's CI subset: stack-switching programs are deterministic and valid, the model
+ * says what several live stacks keep, campaigns under the `v44` walker (programs compiled for
+ * wasmtime v44 in a V44Store) pass on both arches, v44's own lost counts are told apart, each
+ * v44 mutant is killed on both arches, a continuation dropped unfinished keeps its refs until
+ * the store drops and no longer, and the CLI's `--profile v44` runs them. Serial: a mutant is
+ * process-wide state.
  */
 import test from 'ava';
-import { runCampaign } from './index.ts';
+import { MUTANTS, activeMutant, generateProgram, opCounts, printWat, runCampaign, runModel, withMutant, type Program } from './index.ts';
+import { encodeProgram } from './encode.ts';
+import { prepareProgram, type FuzzRef } from './harness.ts';
+import { runPrepared } from './campaign.ts';
+import { v44Kit } from './harness-v44.ts';
+import { HOST_IMPORTS } from './program.ts';
+import { parseWasm } from '../compiler/frontend/index.ts';
+import { compileModule } from '../compiler/index.ts';
+import { PROFILES } from '../profiles/profile.ts';
+import { Engine } from '../runtime/engine.ts';
+import { Module } from '../runtime/module.ts';
 import { cli } from '../cli/testing.ts';
 
-test.serial('campaign: programs pass in the v44 profile on x64 and aarch64 (V44Store, the intrusive list, user stack maps)', async (t) => {
+/**
+ * Main starts task0 twice. Each run makes an object only its frame holds and suspends with it;
+ * main collects while both are suspended, resumes the first (which prints its object), and
+ * leaves the second suspended for good.
+ */
+const TWO_STACKS: Program = {
+  tableMin: 1, tableMax: 1, globals: 0, pool: 1, depth: 0, onFree: [], onFreeLocals: 1, taskDepth: 0,
+  funcs: [{
+    params: 1, locals: 1, conts: 2, result: 0,
+    body: [
+      { k: 'cont.new', c: 0, task: 0 },
+      { k: 'cont.new', c: 1, task: 0 },
+      { k: 'resume', c: 0, arg: { k: 'local', i: 0 }, dst: 1 },
+      { k: 'resume', c: 1, arg: { k: 'null' }, dst: 1 },
+      { k: 'gc' },
+      { k: 'resume', c: 0, arg: { k: 'local', i: 1 }, dst: 1 },
+      { k: 'print', e: { k: 'local', i: 1 } },
+    ],
+  }],
+  tasks: [{
+    params: 1, locals: 1, result: 1,
+    body: [
+      { k: 'set', i: 1, e: { k: 'new', tag: 5 } },
+      { k: 'suspend', e: { k: 'local', i: 1 }, dst: 0 },
+      { k: 'print', e: { k: 'local', i: 1 } },
+      { k: 'print', e: { k: 'local', i: 0 } },
+    ],
+  }],
+};
+
+test.serial('model: suspended frames keep what they use after their resume; continuations left suspended are the end\'s stack roots', (t) => {
+  const m = runModel(TWO_STACKS);
+  t.deepEqual(m.trace, ['new 5', 'new 5', 'gc', 'print #1:t5', 'print #2:t5', 'print #1:t5', 'result pool0']);
+  // At the collection (event 2) #1 lives only in the first continuation's frame, which prints it at event 3.
+  t.true(m.objects[1].created < 2 && m.objects[1].lastUse > 2);
+  // #2 was the second run's payload and is the first one's resume argument (copies, not uses),
+  // printed at event 4; afterwards only the abandoned second continuation's frame holds it.
+  t.is(m.objects[2].lastUse, 5);
+  t.deepEqual([...(m.onStacksAtEnd ?? [])], [2]);
+  t.is(runModel({ ...TWO_STACKS, tasks: undefined, funcs: [{ ...TWO_STACKS.funcs[0], conts: 0, body: [] }] }).onStacksAtEnd, undefined);
+});
+
+test.serial('the two-stack program passes on both arches, and a walk that skips suspended continuations frees #1 before its stack prints it', async (t) => {
+  const prep = await prepareProgram(structuredClone(TWO_STACKS));
+  for (const arch of ['x64', 'aarch64'] as const) {
+    const ok = await runPrepared(prep, arch, 'v44');
+    t.is(ok.failure, null, JSON.stringify(ok.failure));
+    t.deepEqual(ok.trace, runModel(TWO_STACKS).trace);
+    const bad = await withMutant('v44-suspended-stack-skipped', () => runPrepared(prep, arch, 'v44', false));
+    // The collection at event 2 freed #1; main's resume hands it to print (event 3) as a dead ref.
+    t.like(bad.failure, { kind: 'error', event: 3 });
+    t.regex(bad.failure?.message ?? '', /VMGcRef 0x[0-9a-f]+: does not start a live object/);
+  }
+});
+
+test.serial('generator: stack-switching programs are deterministic, encode to valid v44 modules and use every construct', (t) => {
+  t.is(printWat(generateProgram(7, { stackSwitching: true })), printWat(generateProgram(7, { stackSwitching: true })));
+  // Without the option the programs are the ones earlier versions generated (the v17 and v31 seeds keep their meaning).
+  t.false(printWat(generateProgram(7)).includes('cont'));
+  const ops = new Map<string, number>();
+  for (let seed = 1; seed <= 30; seed++) {
+    const p = generateProgram(seed, { stackSwitching: true, ops: 40 });
+    opCounts(p, ops);
+    t.notThrows(() => compileModule(parseWasm(encodeProgram(p)), { arch: 'x64', profile: PROFILES.v44 }), `seed ${seed}`);
+  }
+  for (const k of ['cont.new', 'resume', 'suspend', 'cont.drop', 'gc', 'call']) t.true((ops.get(k) ?? 0) > 0, k);
+});
+
+test.serial('campaign: stack-switching programs pass in the v44 profile on x64 and aarch64 (V44Store, the intrusive list, user stack maps)', async (t) => {
   const r = await runCampaign({ programs: 16, seed: 1, walkers: ['v44'], shrink: false });
   t.is(r.failures, 0, JSON.stringify(r.failureRecords[0]?.failure));
   t.is(r.runs, 32);
-  t.true(r.gcs > 100 && r.framesWalked > 200 && r.freed > 100, JSON.stringify(r));
+  t.true(r.gcs > 100 && r.framesWalked > 500 && r.freed > 100, JSON.stringify(r));
+  t.true((r.ops.resume ?? 0) > 20 && (r.ops.suspend ?? 0) > 10, JSON.stringify(r.ops));
   // `pass` hands Wasm a clone of a ref that is already in the list: v44.0.0 keeps that count.
   t.true((r.eraLeaks ?? 0) > 0, 'the v44 lost counts are seen and told apart');
+  const plain = await runCampaign({ programs: 6, seed: 1, walkers: ['v44'], stackSwitching: false, shrink: false });
+  t.is(plain.failures, 0, JSON.stringify(plain.failureRecords[0]?.failure));
+  t.false('resume' in plain.ops);
+  await t.throwsAsync(runCampaign({ programs: 1, walkers: ['v44', 'v17'] }), { message: /only under the v44 walker/ });
 });
 
-test.serial('cli: fuzz --profile v44 runs the v44 walk; other walkers are usage errors', async (t) => {
+const V44_MUTANTS = MUTANTS.filter((m) => 'profile' in m && m.profile === 'v44').map((m) => m.name);
+
+test.serial('the v44 mutants (walk of suspended and parent stacks, the list\'s bit and head, the read barrier) are killed on both arches within 40 programs, by the oracle alone', async (t) => {
+  t.true(V44_MUTANTS.length >= 5);
+  for (const mutant of V44_MUTANTS) {
+    for (const arch of ['x64', 'aarch64'] as const) {
+      const r = await runCampaign({ programs: 40, arches: [arch], walkers: ['v44'], mutant, shrink: false, debugChecks: false });
+      t.not(r.firstFailureAt, null, `${mutant} survived 40 programs on ${arch}`);
+    }
+  }
+  t.is(activeMutant(), null);
+});
+
+test.serial('a continuation dropped unfinished keeps its frame\'s refs (the list\'s count) until the store drops, which destroys each once', async (t) => {
+  for (const arch of ['x64', 'aarch64'] as const) {
+    const engine = new Engine({ arch, profile: 'v44' });
+    const module = Module.fromParsed(engine, parseWasm(encodeProgram(TWO_STACKS)));
+    const kit = await v44Kit(engine, () => {});
+    const destroyed = new Map<string, number>();
+    const keys = new Map<string, bigint>();
+    let made = 0;
+    const host = new Map<string, (caller: unknown, ...args: unknown[]) => unknown>(HOST_IMPORTS.map((h) => [h.name, () => null]));
+    host.set('gc', () => kit.gc());
+    host.set('new', () => {
+      const label = `#${++made}`;
+      const { ref, key } = kit.newRef(label, () => destroyed.set(label, (destroyed.get(label) ?? 0) + 1));
+      keys.set(label, key);
+      return ref;
+    });
+    const { ref: pool } = kit.newRef('pool0', () => destroyed.set('pool0', 1));
+    const { main } = kit.instantiate(module, host);
+    (main(pool, 0) as FuzzRef).release();
+    pool.release();
+    kit.gc();
+    t.deepEqual([...destroyed.keys()].sort(), ['#1', 'pool0'], `${arch}: #2 is in the abandoned continuation's frame`);
+    t.is(kit.strongCount(keys.get('#2')!), 1, 'the list\'s count only');
+    t.is(kit.tableEntries(new Set([keys.get('#2')!])), 0);
+    kit.close();
+    t.deepEqual(Object.fromEntries(destroyed), { '#1': 1, '#2': 1, pool0: 1 });
+  }
+});
+
+test.serial('cli: fuzz --profile v44 runs the v44 walk; other walkers and v17 mutants are usage errors', async (t) => {
   const fuzz = await cli('fuzz', '--programs', '2', '--profile', 'v44', '--json');
   t.is(fuzz.code, 0, fuzz.stderr);
-  t.regex(fuzz.stdout, /"type":"summary".*"failures":0/);
+  t.regex(fuzz.stdout, /"type":"summary".*"failures":0.*"resume"/);
   const canary = await cli('fuzz', '--programs', '1', '--profile', 'v44', '--walker', 'canary');
   t.is(canary.code, 2);
   t.regex(canary.stderr, /--profile v44 runs the v44 walk/);
   const mutant = await cli('fuzz', '--programs', '1', '--profile', 'v44', '--mutant', 'table-set-no-incref');
   t.is(mutant.code, 2);
+  const v44Only = await cli('fuzz', '--programs', '1', '--mutant', 'v44-list-head-kept');
+  t.is(v44Only.code, 2);
+  t.regex(v44Only.stderr, /--profile v44/);
 });

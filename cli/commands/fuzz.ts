@@ -44,8 +44,10 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
                     by the same model; counts v31.0.0 itself leaks (a ref exposed again while in
                     the over-approximated set) are told apart, not failures.
   --profile v44     every program compiled for wasmtime v44 and run in a V44Store (stack
-                    switching, the intrusive over-approximated list, mark and in-list bits);
-                    v44's own lost counts (a ref exposed again while in the list) are told apart.
+                    switching, the intrusive over-approximated list, mark and in-list bits); the
+                    programs also create, resume, suspend and drop continuations (cont.new,
+                    resume with (on $yield $h), suspend with externref payloads); v44's own lost
+                    counts (a ref exposed again while in the list) are told apart.
                     Mutants run in the profile whose code or collector they are in.
   --regalloc        how programs are compiled: none (values in stack slots, default), linear-scan
                     (values in registers, references spilled around calls) or both (every

@@ -35,6 +35,7 @@ import type { Lowering } from '../lowering/context.ts';
 import { withoutGc, type CodegenEra } from '../lowering/era.ts';
 import { branchIfNullOrI31, lowerDrcRefs, TaggedLoweringOffsets, type DrcBarriers } from '../v31/codegen.ts';
 import { v44BuiltinIndex } from './builtins.ts';
+import { mutated } from '../mutants.ts';
 import { V44DrcHeaderBits, V44DrcHeaderLayout } from './gc-layout.ts';
 import { V44FuncRefLayout, V44StoreContextLayout, V44VMOffsets } from './vmoffsets.ts';
 
@@ -100,6 +101,7 @@ function readBarrier(cx: Lowering, result: Loc): void {
   m.load('R2', 'R1', V44DrcHeaderLayout.header, 4);
   m.andImm('R0', 'R2', BigInt(V44DrcHeaderBits.inOverApproxList));
   m.branchCmp('ne', false, 'R0', 0, done);
+  if (mutated('v44-read-barrier-no-push')) m.jump(done);
   // insert_block: next = *head; obj.next = next; reserved |= bit; count += 1; *head = obj.
   m.load('R0', 'vmctx', o.vmctxGcHeapData(), 8);
   m.load('R0', 'R0', 0, 4);

@@ -25,6 +25,7 @@
 import type { Machine, Region } from '../../simulator/machine.ts';
 import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
 import { StackscopeError } from '../../isa/error.ts';
+import { mutated } from '../../compiler/mutants.ts';
 import {
   NO_TYPE_INDEX,
   V44DrcArrayHeaderLayout,
@@ -406,8 +407,10 @@ export class Drc44Heap {
   /** Unlinks `ref` (whose predecessor is `prev`, 0 for the head) and clears its in-list bit. */
   unlink(ref: number, prev: number): void {
     const next = this.nextOf(ref);
-    this.setFlags(ref, V44DrcHeaderBits.inOverApproxList, false);
-    if (prev === 0) this.head = next;
+    if (!mutated('v44-in-list-bit-kept')) this.setFlags(ref, V44DrcHeaderBits.inOverApproxList, false);
+    if (prev === 0) {
+      if (!mutated('v44-list-head-kept')) this.head = next;
+    }
     else this.setNext(prev, next);
   }
 

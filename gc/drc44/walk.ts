@@ -39,6 +39,7 @@ import { MemoryReader } from '../walk.ts';
 import { V31StackWalkError, walkV31 } from '../drc/walk.ts';
 import { ControlContextLayout, type StackStateName } from '../../compiler/v44/stack-switching.ts';
 import { readCommonStackInformation, readContRef, readV44StoreContext, type CommonStackInformation, type ContRefView, type StackChainValue } from './structs.ts';
+import { mutated } from '../../compiler/mutants.ts';
 
 export type V44StackWalkFailure =
   | 'bad-terminator' | 'absent-chain' | 'bad-discriminant' | 'null-payload' | 'chain-cycle' | 'chain-ends-absent'
@@ -201,6 +202,7 @@ class Walker {
     const first = conts.length === 0;
     ids.push(this.addStack({ kind: 'initial', address: initial.address, state: this.expectState(where, initial.address, initial.csi.state, first ? 'Running' : 'Parent', first ? 'running' : 'parent'), role: first ? 'running' : 'parent', chain: origin }));
     this.frameWalk(where, ids[0], exitPc, exitFp, entryFp);
+    if (mutated('v44-parent-stack-skipped')) return;
     for (let i = 0; i < conts.length; i++) {
       const ctx = this.controlContext(where, conts[i]);
       const parentEntryFp = i + 1 < conts.length ? conts[i + 1].csi.lastWasmEntryFp : initial.csi.lastWasmEntryFp;
@@ -267,7 +269,7 @@ export function walkV44(machine: Machine, inputs: V44WalkInputs, reader = new Me
       }
     })();
     if (typeof csi.state === 'number') throw new V44StackWalkError('bad-state', `continuation ${hex(c)}`, c, `state ${csi.state} is no VMStackState`);
-    if (csi.state === 'Suspended') w.suspended(c);
+    if (csi.state === 'Suspended' && !mutated('v44-suspended-stack-skipped')) w.suspended(c);
   }
   return { stacks: w.stacks, activations: w.activations, frames: w.frames };
 }
