@@ -38,7 +38,7 @@ export class Instance {
     const resolved = resolveImports(s, wasm, imports);
     let placed = internals.placed.get(module);
     if (!placed) {
-      placed = placeModuleCode(s.machine, wasm, module.code, module.name);
+      placed = placeModuleCode(s.machine, wasm, module.code, module.name, undefined, internals.codeArea);
       internals.placeModule(module, placed);
       internals.traps.addSites(placed.textBase, module.code.traps.map((t) => ({ offset: t.textOffset, code: normalizeTrapCode(t.code) ?? 'UnreachableCodeReached' })));
     }

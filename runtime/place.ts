@@ -4,7 +4,7 @@
  * name code addresses after the Wasm functions for backtraces.
  */
 import { functionDisplayName, type WasmModule } from '../compiler/frontend/module.ts';
-import { link, placeImage, type ExternalResolver, type LinkedImage, type Permissions } from '../loader/link.ts';
+import { link, placeImage, segmentBytes, type ExternalResolver, type LinkedImage, type Permissions } from '../loader/link.ts';
 import { PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { Machine, Region } from '../simulator/machine.ts';
 import { RuntimeError } from './errors.ts';
@@ -36,12 +36,74 @@ export function freeAddressAbove(machine: Machine, gap = BigInt(PAGE_SIZE)): big
 
 let imageCounter = 0;
 
+/** Bytes mapped at a time for a CodeArea (more when one image needs more). */
+const CODE_AREA_CHUNK = 1 << 20;
+
 /**
- * Links and maps `image`. `externals` resolves symbols the image calls but does not define
- * (foreign code calling host functions by name); an unresolved one is a LoaderError listing all.
+ * One executable area that a store places the text of many modules into, side by side (each
+ * from a page boundary), mapped a chunk at a time: Store option `sharedCodeArea`. Mapping a
+ * region costs Unicorn 2.0.1 about half a millisecond, more as regions accumulate, and a
+ * module otherwise maps two (its text and its metadata), so a store that instantiates
+ * thousands of small modules (the fuzzer) spends more there than in running them. What a
+ * module gives up: the unmapped page after its text (a jump past its end runs the next
+ * module's code or zero bytes instead of faulting; compiled code never ends without a return,
+ * jump or trap), and its metadata sections (stack maps, trap table, module section) are kept
+ * host-side only, where the runtime reads them anyway; guest code never reads them. An image
+ * with other segments (read-only or writable data, a GOT) is mapped on its own as usual.
  */
-export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`, externals?: ExternalResolver): PlacedImage {
+export class CodeArea {
+  private region: Region | undefined;
+  private used = 0;
+  private chunks = 0;
+
+  constructor(readonly machine: Machine, readonly name = 'module-code', readonly chunkBytes = CODE_AREA_CHUNK) {}
+
+  /** Links `image` into the area; undefined when it has segments the area does not take. */
+  place(name: string, image: ModuleCode, externals?: ExternalResolver): LinkedImage | undefined {
+    const page = BigInt(PAGE_SIZE);
+    const up = (x: bigint, a: bigint) => ((x + a - 1n) / a) * a;
+    let align = page;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const region = this.region;
+      const cursor = region ? up(region.address + BigInt(this.used), align) : undefined;
+      const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: cursor ?? freeAddressAbove(this.machine), ...(externals ? { externals } : {}) });
+      if (linked.segments.some((s) => s.kind !== 'text' && s.kind !== 'custom')) return undefined;
+      const text = linked.segments.find((s) => s.kind === 'text');
+      if (!text) return undefined;
+      if (linked.align > align) {
+        align = linked.align;
+        if (cursor !== undefined && cursor % align !== 0n) continue; // linked again at an aligned cursor
+      }
+      const end = text.address + text.size;
+      if (region === undefined || cursor === undefined || end > region.address + BigInt(region.size)) {
+        // A new chunk, aligned for the image; it is linked again there.
+        const at = up(freeAddressAbove(this.machine), align);
+        this.region = this.machine.map(`${this.name}#${this.chunks++}`, Math.max(this.chunkBytes, Number(up(end - linked.base, page))), PROT_READ | PROT_EXEC, at);
+        this.used = 0;
+        continue;
+      }
+      // Addresses the area never handed out before: no translated code covers them.
+      region.view.set(segmentBytes(linked, text), Number(text.address - region.address));
+      this.used = Number(up(end - region.address, page));
+      return linked;
+    }
+    throw new RuntimeError(name, 'internal: the code area could not take the image after mapping a chunk for it');
+  }
+}
+
+/**
+ * Links and maps `image` (into `area` when given and the image fits its rules, see CodeArea).
+ * `externals` resolves symbols the image calls but does not define (foreign code calling host
+ * functions by name); an unresolved one is a LoaderError listing all.
+ */
+export function placeModuleCode(machine: Machine, module: WasmModule, image: ModuleCode, name = `module${imageCounter++}`, externals?: ExternalResolver, area?: CodeArea): PlacedImage {
   if (image.arch !== machine.arch) throw new RuntimeError(name, `image is for ${image.arch}, the machine is ${machine.arch}`);
+  const linked = area?.place(name, image, externals) ?? mapImage(machine, image, name, externals);
+  return placedImage(machine, module, image, linked, name);
+}
+
+/** Links `image` at a free address and maps its segments, one region each. */
+function mapImage(machine: Machine, image: ModuleCode, name: string, externals?: ExternalResolver): LinkedImage {
   const linked = link([{ file: `${name}.o`, bytes: image.elf }], { base: freeAddressAbove(machine), ...(externals ? { externals } : {}) });
   const mapped: Region[] = [];
   placeImage(linked, {
@@ -60,6 +122,10 @@ export function placeModuleCode(machine: Machine, module: WasmModule, image: Mod
       else machine.writeBytes(address, bytes);
     },
   });
+  return linked;
+}
+
+function placedImage(machine: Machine, module: WasmModule, image: ModuleCode, linked: LinkedImage, name: string): PlacedImage {
   const text = linked.sections.find((s) => s.name === '.text');
   if (!text) throw new RuntimeError(name, 'image has no .text section');
   const textBase = text.address;

@@ -25,7 +25,7 @@ import { RuntimeHeap } from './heap.ts';
 import type { Instance } from './instance.ts';
 import { VMRuntimeLimits } from './limits.ts';
 import type { Module } from './module.ts';
-import type { PlacedImage } from './place.ts';
+import { CodeArea, type PlacedImage } from './place.ts';
 import { SignatureRegistry } from './signatures.ts';
 import { Trampolines } from './trampolines.ts';
 import { TrapRegistry } from './traps.ts';
@@ -64,6 +64,14 @@ export interface StoreOptions<T> {
   explainCollections?: boolean;
   /** Called with the report of every finished collection of the store's collector. */
   onCollection?: (report: GcReport) => void;
+  /**
+   * Place the text of every module instantiated in this store side by side in shared
+   * executable chunks (1 MiB each) instead of mapping each module's segments as regions of
+   * their own (runtime/place.ts CodeArea): for a store that instantiates many small modules,
+   * as the fuzzer does. A module then has no unmapped page after its text, and its metadata
+   * sections stay host-side. Modules with data segments are mapped as usual. Default false.
+   */
+  sharedCodeArea?: boolean;
 }
 
 /** Which frame walk and stack-map lookup a collection uses (the store's own: v17 and v17). */
@@ -104,6 +112,8 @@ export class StoreInternals {
   readonly instances = new Map<bigint, Instance>();
   /** Where each module's code was placed (once per store and module). */
   readonly placed = new Map<Module, PlacedImage>();
+  /** Where module text goes with StoreOptions.sharedCodeArea. */
+  readonly codeArea: CodeArea | undefined;
   /** Func handles by the guest address of their VMFuncRef. */
   readonly funcsByRef = new Map<bigint, Func>();
   readonly valRaw: ValRawStack;
@@ -114,8 +124,9 @@ export class StoreInternals {
   /** The host calls in progress, innermost last (the canary walk starts at the innermost's caller). */
   readonly hostCalls: HostCall[] = [];
 
-  constructor(store: Store, engine: Engine, machine: Machine) {
+  constructor(store: Store, engine: Engine, machine: Machine, sharedCodeArea = false) {
     this.heap = new RuntimeHeap(machine, 'runtime-heap');
+    this.codeArea = sharedCodeArea ? new CodeArea(machine) : undefined;
     this.limits = VMRuntimeLimits.allocate(machine, this.heap);
     this.epochAddress = this.heap.alloc(8, 8);
     machine.writeU64(this.epochAddress, engine.currentEpoch);
@@ -231,7 +242,7 @@ export class Store<T = unknown> {
     this.machine = machine;
     this.id = storeIds++;
     this.data = options.data;
-    const internals = new StoreInternals(this as Store, engine, machine);
+    const internals = new StoreInternals(this as Store, engine, machine, options.sharedCodeArea === true);
     this[INTERNALS] = internals;
     this.stackMaps = internals.stackMaps;
     this.collector = new Collector({
