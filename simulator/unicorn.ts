@@ -146,6 +146,8 @@ interface HelperLib {
   faultsRestored: (uc: unknown) => number | bigint;
   inlineCounting: (uc: unknown, on: number) => void;
   inlineCounters: (uc: unknown) => number | bigint;
+  inlineCountersNear: (uc: unknown) => number | bigint;
+  startChecksElided: (uc: unknown) => number | bigint;
   emuStart: (uc: unknown, begin: bigint, until: bigint, timeout: bigint, count: number) => number;
   call: (uc: unknown, ctx: unknown, io: Uint8Array) => number;
   stopOnInterrupts: (uc: unknown, ctx: unknown, out: BigUint64Array) => number;
@@ -228,6 +230,8 @@ function loadHelper(): HelperLib {
     faultsRestored: lib.func('uint64_t ss_faults_restored(void *uc)'),
     inlineCounting: lib.func('void ss_inline_counting(void *uc, int on)'),
     inlineCounters: lib.func('int64_t ss_inline_counters(void *uc)'),
+    inlineCountersNear: lib.func('int64_t ss_inline_counters_near(void *uc)'),
+    startChecksElided: lib.func('uint64_t ss_start_checks_elided(void *uc)'),
     emuStart: lib.func('int ss_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
     call: lib.func('int ss_call(void *uc, void *ctx, void *io)'),
     stopOnInterrupts: lib.func('int ss_stop_on_interrupts(void *uc, void *ctx, _Out_ uint64_t *hh)'),
@@ -537,6 +541,19 @@ class UnicornEngine implements CpuEngine {
    * code generator could not be used for them (the blocks call the native hook). */
   inlineBlockCounters(): number {
     return Number(loadHelper().inlineCounters(this.uc));
+  }
+
+  /** Of those, the blocks whose counter reaches its count from the CPU state pointer the
+   * translated code holds in a register (no constant address to load; stackscope_hooks.c,
+   * "Inline counters"). */
+  nearInlineBlockCounters(): number {
+    return Number(loadHelper().inlineCountersNear(this.uc));
+  }
+
+  /** Blocks translated without Unicorn's exit check at their start: counted inline by a
+   * counter whose call leaves the block itself when it stops the run. */
+  blockStartChecksElided(): number {
+    return Number(loadHelper().startChecksElided(this.uc));
   }
 
   /** TLB entries Unicorn filled so far, and the flushes the native helper made to let the TLB

@@ -33,7 +33,9 @@
  * (instructions, blocks, cost) are computed from the per-block counts when the host asks
  * (ss_sync_out).
  *
- * Budget accounting: budget = executed + Σ remaining × icount + reserve. A block whose grant is
+ * Budget accounting: budget = executed + Σ remaining × icount + reserve, where a block's
+ * remaining executions may be held in part by the slots of its inline counters (given back
+ * before anything reads them: flush_slots). A block whose grant is
  * used up asks for a new one from the reserve (growing geometrically up to GRANT_MAX_INSNS
  * instructions, at most half the reserve); when the reserve cannot pay for one execution, the
  * unused grants of every block are taken back first, so a run stops exactly at the first
@@ -95,13 +97,19 @@ typedef struct {
   uint64_t retired_blocks;       /* executions of blocks forgotten or re-registered since the reset */
   uint64_t retired_instructions;
   uint64_t retired_cost;
-  block_entry *last;             /* the block entered last, or NULL */
+  /* The block entered last, or NULL: a block_entry, or (low bit set) the block_slot of an
+   * inline counter, which stores its own address there (see last_entry). */
+  uintptr_t last;
   /* The entries granted executions since the last reset: the per-call work (reset, sync in and
    * out) walks these rather than the whole table, so it costs what the call ran. */
   block_entry **touched;
   uint64_t ntouched, touched_capacity;
   block_entry *recent[RECENT];   /* direct-mapped shortcut into the table; unused while tracing */
   struct slot_chunk *slots;      /* counters of translated blocks that count inline (below) */
+  /* The slots that may hold executions of their block's grant (see hold_slot); every reader
+   * of a block's count gives them back to their blocks first (flush_slots). */
+  struct block_slot **holding;
+  uint64_t nholding, holding_capacity;
   /* Trace for the cycle model's detailed mode (host memory; NULL when off): entered blocks
    * as their address, data accesses as -(size * 2 + is_write + 1) followed by the address.
    * Doubles, so the host reads them without 64-bit integer conversions (guest addresses are
@@ -121,7 +129,9 @@ enum { GRANT_MAX_INSNS = 1 << 16, FIRST_GRANT = 16, CLOCK_EVERY = 8 };
 static block_entry no_block;
 
 static void unbind_slots(ctx_t *c);
+static void flush_slots(ctx_t *c);
 static void tlb_check(uc_engine *uc);
+static block_entry *last_entry(ctx_t *c);
 
 /* Forgets every shortcut into the table (entries moved, changed, or tracing started). */
 static void clear_recent(ctx_t *c) {
@@ -161,7 +171,7 @@ static uint32_t recent_slot(uint64_t address) {
  * address it had before the move). */
 static void table_moved(ctx_t *c, uint64_t last_address) {
   clear_recent(c);
-  c->last = last_address ? find(c, last_address) : NULL;
+  if (!(c->last & 1)) c->last = last_address ? (uintptr_t)find(c, last_address) : 0;
   c->ntouched = 0;
   for (uint64_t i = 0; i < c->capacity; i++) {
     if (c->table[i].touched) c->touched[c->ntouched++] = &c->table[i];
@@ -183,8 +193,15 @@ static bool touch(ctx_t *c, block_entry *e) {
   return true;
 }
 
+/* The address of the block entered last if c->last points into the table (whose entries are
+ * about to move), else 0. */
+static uint64_t last_in_table(ctx_t *c) {
+  return c->last && !(c->last & 1) ? ((block_entry *)c->last)->address : 0;
+}
+
 static int grow(ctx_t *c) {
-  uint64_t last_address = c->last ? c->last->address : 0;
+  flush_slots(c); /* slots point into the table */
+  uint64_t last_address = last_in_table(c);
   uint64_t cap = c->capacity * 2;
   block_entry *t = calloc(cap, sizeof(block_entry));
   if (!t) return -1;
@@ -230,6 +247,7 @@ static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, ui
 
 /* Takes every block's unused grant back into the reserve. */
 static void reclaim(ctx_t *c) {
+  flush_slots(c);
   for (uint64_t i = 0; i < c->ntouched; i++) {
     block_entry *e = c->touched[i];
     if (e->remaining == 0) continue;
@@ -276,30 +294,31 @@ static __attribute__((noinline)) bool trace_block(uc_engine *uc, ctx_t *c, uint6
 /* The complete per-block logic; on_block takes a shortcut for the common case. `*bind` is
  * where a shortcut to the block may be kept (a recent-block slot, or an inline counter's
  * binding), NULL-free: &no_block means none. */
-static __attribute__((noinline)) void on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c, block_entry **bind) {
+static __attribute__((noinline)) block_entry *on_block_full(uc_engine *uc, uint64_t address, uint32_t size, ctx_t *c, block_entry **bind) {
   block_entry *e = *bind;
   if (e == &no_block || e->address != address || e->size != size) {
     e = lookup(uc, c, address, size);
-    if (!e) return;
+    if (!e) return NULL;
   }
   if (e->remaining == 0) {
     tlb_check(uc);
     if (c->deadline_ns && c->slow_paths++ % CLOCK_EVERY == 0 && deadline_passed(c)) {
       stop_for(uc, c->state, REASON_TIMEOUT);
-      return;
+      return NULL;
     }
     if (!grant(c, e)) {
       stop_for(uc, c->state, REASON_BUDGET);
-      return;
+      return NULL;
     }
   }
   if (c->trace) {
-    if (!trace_block(uc, c, address)) return;
+    if (!trace_block(uc, c, address)) return NULL;
   } else {
     *bind = e;
   }
   e->remaining -= 1;
-  c->last = e;
+  c->last = (uintptr_t)e;
+  return e;
 }
 
 /* The per-block path. The shortcut (a recent block with executions left in its grant) makes
@@ -312,7 +331,7 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
   uint64_t left;
   if (__builtin_expect(e->address == address && e->size == size && !__builtin_sub_overflow(e->remaining, 1, &left), 1)) {
     e->remaining = left;
-    c->last = e;
+    c->last = (uintptr_t)e;
     return;
   }
   on_block_full(uc, address, size, c, &c->recent[recent_slot(address)]);
@@ -324,21 +343,28 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
  * the translated code" at the end of this file). Each translation gets a slot, which the
  * translated code uses as follows on every execution:
  *
- *     e = slot->entry; r = e->remaining - 1; e->remaining = r; ctx->last = e;
+ *     r = slot->left - 1; slot->left = r; ctx->last = slot | 1;
  *     if (r == UINT64_MAX) on_block_slot(slot);      (the count was 0)
  *
- * An unbound slot points at no_block (no executions left), so its first execution takes the
- * call, which looks the block up and binds the slot; so does an execution that finds the
- * grant used up. The call first undoes the decrement below zero. Bindings are dropped
- * wherever the recent-block cache is cleared (entries moved or changed, tracing started):
- * the next execution finds no_block and looks the block up again. Slots live until the
- * context is destroyed, since translated code may use them until the engine closes.
+ * `left` is a share of its block's grant that the slot holds: on_block_slot counts the
+ * execution the full way (on_block_full, against the block's entry) and then moves what is
+ * left of the entry's grant into the slot (hold_slot), so the next executions count down the
+ * slot alone — one word the translated code reaches from a register it already holds (the
+ * CPU state's, where the slot lies close enough) and with no pointer to follow. Whatever
+ * reads or changes a block's count (totals, budget, reclaiming grants, entries that move or
+ * leave) first gives every held share back to its entry (flush_slots), so the accounting above
+ * stays that of the entries. A new slot holds nothing and is unbound, so its first execution
+ * takes the call, which learns the block and binds the slot; bindings are dropped wherever the
+ * recent-block cache is cleared (entries moved or changed, tracing started), and while tracing
+ * a slot holds nothing, so every execution takes the call. Slots live until the context is
+ * destroyed, since translated code may use them until the engine closes.
  */
 typedef struct block_slot {
+  uint64_t left;      /* executions of the block's grant held here (counted down inline) */
   block_entry *entry; /* the block it counts, or &no_block */
   uint64_t address;   /* the block, taken from its translation block by the first call (the */
   uint32_t size;      /* size is known only once the block is translated); size 0: not yet */
-  uint32_t unused;
+  uint32_t holding;   /* listed in ctx->holding */
   ctx_t *ctx;
 } block_slot;
 
@@ -364,7 +390,37 @@ static block_slot *new_slot(ctx_t *c) {
   return slot;
 }
 
+/* Gives every share slots hold back to their blocks' entries. */
+static void flush_slots(ctx_t *c) {
+  for (uint64_t i = 0; i < c->nholding; i++) {
+    block_slot *slot = c->holding[i];
+    slot->entry->remaining += slot->left;
+    slot->left = 0;
+    slot->holding = 0;
+  }
+  c->nholding = 0;
+}
+
+/* Moves what is left of the grant of `e` (the slot's block, just counted) into the slot. If
+ * the slot cannot be listed (out of memory) it holds nothing: every execution calls. */
+static void hold_slot(ctx_t *c, block_slot *slot, block_entry *e) {
+  if (!slot->holding) {
+    if (c->nholding == c->holding_capacity) {
+      uint64_t cap = c->holding_capacity ? c->holding_capacity * 2 : 64;
+      block_slot **h = realloc(c->holding, cap * sizeof *h);
+      if (!h) return;
+      c->holding = h;
+      c->holding_capacity = cap;
+    }
+    c->holding[c->nholding++] = slot;
+    slot->holding = 1;
+  }
+  slot->left += e->remaining;
+  e->remaining = 0;
+}
+
 static void unbind_slots(ctx_t *c) {
+  flush_slots(c);
   for (slot_chunk *k = c->slots; k; k = k->next)
     for (uint64_t i = 0; i < k->used; i++) k->slots[i].entry = &no_block;
 }
@@ -375,23 +431,49 @@ static void free_slots(ctx_t *c) {
     c->slots = k->next;
     free(k);
   }
+  free(c->holding);
+  c->holding = NULL;
+  c->nholding = c->holding_capacity = 0;
+}
+
+/* The block entered last (see ctx_t.last), or NULL. */
+static block_entry *last_entry(ctx_t *c) {
+  if (c->last & 1) {
+    block_slot *slot = (block_slot *)(c->last & ~(uintptr_t)1);
+    if (slot->size == 0) return NULL;
+    block_entry *e = find(c, slot->address);
+    return e && e->size == slot->size ? e : NULL;
+  }
+  block_entry *e = (block_entry *)c->last;
+  return e == &no_block ? NULL : e;
 }
 
 static bool slot_block(uc_engine *uc, block_slot *slot, uintptr_t host_pc);
+static void learn_env(uc_engine *uc, uintptr_t env);
+static void leave_block(uc_engine *uc, uintptr_t host_pc);
 
-/* The call an inline counter makes when its slot is unbound or the block's grant is used up
- * (it has the shape of a block hook; only `user`, the slot, is used). The first call learns
- * the block's address and size from the translation block it is called from. */
-static __attribute__((noinline)) void on_block_slot(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
-  (void)address;
+/* The call an inline counter makes when its slot holds no more executions (it has the shape
+ * of a block hook: the engine, the value of the CPU state pointer the translated code holds,
+ * and the slot). The first call learns the block's address and size from the translation
+ * block it is called from. When it stops the run (a new block, the budget, the timeout, a
+ * full trace) it leaves the block before the block's first instruction itself, since the
+ * block may have been translated without Unicorn's exit check at its start (see "Counting in
+ * the translated code"). */
+static __attribute__((noinline)) void on_block_slot(uc_engine *uc, uint64_t env, uint32_t size, void *user) {
   (void)size;
   block_slot *slot = user;
-  slot->entry->remaining = 0; /* the translated code counted it down from 0 */
-  if (slot->size == 0 && !slot_block(uc, slot, (uintptr_t)__builtin_return_address(0))) {
-    fprintf(stderr, "stackscope: an inline block counter was called from outside translated code\n");
-    abort();
+  slot->left = 0; /* the translated code counted it down from 0 */
+  if (slot->size == 0) {
+    if (!slot_block(uc, slot, (uintptr_t)__builtin_return_address(0))) {
+      fprintf(stderr, "stackscope: an inline block counter was called from outside translated code\n");
+      abort();
+    }
+    learn_env(uc, (uintptr_t)env);
   }
-  on_block_full(uc, slot->address, slot->size, slot->ctx, &slot->entry);
+  ctx_t *c = slot->ctx;
+  block_entry *e = on_block_full(uc, slot->address, slot->size, c, &slot->entry);
+  if (!e) leave_block(uc, (uintptr_t)__builtin_return_address(0));
+  else if (!c->trace) hold_slot(c, slot, e);
 }
 
 static bool on_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size, int64_t value, void *user) {
@@ -439,6 +521,7 @@ uint64_t ss_trace_dropped(void *ctx) {
 void ss_sync_in(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
+  flush_slots(c);
   uint64_t done = c->retired_instructions;
   for (uint64_t i = 0; i < c->ntouched; i++) {
     block_entry *e = c->touched[i];
@@ -457,6 +540,7 @@ void ss_sync_in(void *ctx) {
 void ss_sync_out(void *ctx) {
   ctx_t *c = ctx;
   shared_state *s = c->state;
+  flush_slots(c);
   uint64_t blocks = c->retired_blocks, cost = c->retired_cost, instructions = c->retired_instructions;
   for (uint64_t i = 0; i < c->ntouched; i++) {
     block_entry *e = c->touched[i];
@@ -469,7 +553,7 @@ void ss_sync_out(void *ctx) {
   s->instructions = instructions;
   s->blocks = blocks;
   s->cost_milli = cost;
-  block_entry *last = c->last == &no_block ? NULL : c->last; /* (an inline counter's unbound slot) */
+  block_entry *last = last_entry(c);
   s->last_address = last ? last->address : 0;
   s->last_size = last ? last->size : 0;
   s->last_icount = last ? last->icount : 0;
@@ -557,6 +641,7 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
     /* New code at a known address: its executions so far stay in the totals, its unused
      * grant goes back to the reserve. Inline counters bound to it may belong to a translation
      * of the old size: they look the block up again. */
+    flush_slots(c);
     retire(c, e);
     unbind_slots(c);
   }
@@ -571,6 +656,7 @@ int ss_set_block(void *ctx, uint64_t address, uint32_t size, uint32_t icount, ui
  * instruction count and calls ss_sync_in). */
 void ss_reset_counts(void *ctx) {
   ctx_t *c = ctx;
+  flush_slots(c);
   for (uint64_t i = 0; i < c->ntouched; i++) {
     block_entry *e = c->touched[i];
     e->remaining = 0;
@@ -582,7 +668,7 @@ void ss_reset_counts(void *ctx) {
   c->retired_blocks = 0;
   c->retired_instructions = 0;
   c->retired_cost = 0;
-  c->last = NULL;
+  c->last = 0;
 }
 
 /* Forgets every block that overlaps [lo, hi): their code was rewritten. */
@@ -612,7 +698,8 @@ void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
    * every program): then there is nothing to forget, and the rebuild below, which also unbinds
    * every inline counter, is skipped. */
   if (!overlaps_range(c, lo, hi)) return;
-  uint64_t last_address = c->last ? c->last->address : 0;
+  flush_slots(c); /* slots point into the table */
+  uint64_t last_address = last_in_table(c);
   block_entry *old = c->table;
   uint64_t cap = c->capacity;
   block_entry *t = calloc(cap, sizeof(block_entry));
@@ -638,6 +725,7 @@ void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
 /* Copies up to `max` blocks with a nonzero count as (address, size, icount, count) quads. */
 uint64_t ss_dump(void *ctx, uint64_t *out, uint64_t max) {
   ctx_t *c = ctx;
+  flush_slots(c);
   uint64_t n = 0;
   for (uint64_t i = 0; i < c->capacity && n < max; i++) {
     block_entry *e = &c->table[i];
@@ -753,6 +841,7 @@ typedef struct {
   void (*op3)(void *s, int opc, uintptr_t a1, uintptr_t a2, uintptr_t a3);
   void (*subi_i64)(void *s, uintptr_t ret, uintptr_t arg, int64_t imm);
   void (*brcondi_i64)(void *s, int cond, uintptr_t arg, int64_t imm, void *label);
+  void (*brcondi_i32)(void *s, int cond, uintptr_t arg, int32_t imm, void *label);
   void *(*new_label)(void *s);
   void *(*tb_lookup)(void *s, uintptr_t host_pc);
   void *wrapper; /* this library's uc_add_inline_hook_<arch> */
@@ -796,6 +885,7 @@ static int resolve(arch_fns *a) {
     a->op3 = unicorn_symbol("tcg_gen_op3", a->suffix);
     a->subi_i64 = unicorn_symbol("tcg_gen_subi_i64", a->suffix);
     a->brcondi_i64 = unicorn_symbol("tcg_gen_brcondi_i64", a->suffix);
+    a->brcondi_i32 = unicorn_symbol("tcg_gen_brcondi_i32", a->suffix);
     a->new_label = unicorn_symbol("gen_new_label", a->suffix);
     a->tb_lookup = unicorn_symbol("tcg_tb_lookup", a->suffix);
     a->state = a->invalidate ? 1 : -1;
@@ -818,8 +908,15 @@ typedef struct {
   int aborted;       /* Unicorn aborted inside a start (ss_emu_start): unusable */
   char *tcg;         /* its TCG context, found on first use */
   int tcg_state;     /* 0: not looked for, 1: found and checked, -1: not usable */
+  int tcg_uc_word;   /* the index of the context's word that points to the engine */
+  void *env_temp;    /* the TCG temporary of the CPU state pointer (TCG_AREG0), found on first use */
+  int env_temp_state; /* 0: not looked for, 1: found, -1: not found */
+  uintptr_t env;     /* that pointer's value, learnt from the first inline counter call; 0: not yet */
   int inline_off;    /* count through the block hook call instead (ss_inline_counting) */
   uint64_t inline_counters; /* blocks translated with an inline counter */
+  uint64_t env_counters;    /* ... of which address their count from the CPU state pointer */
+  int start_check_pending;  /* a counter was just generated: the block's start check is next */
+  uint64_t start_checks_elided; /* blocks translated without the exit check at their start */
   uint64_t fills;          /* TLB entries filled */
   uint64_t fills_at_flush; /* ... when this library last flushed the TLB to let it grow */
   uint64_t tlb_entries;    /* what the TLB is believed to hold (it starts at 256 entries) */
@@ -837,6 +934,8 @@ static native_engine **native_engines;
 static int native_engines_used;        /* entries [0, used) may be in use (NULL: free) */
 static int native_engines_capacity;
 static native_engine *last_native_engine;
+/* The engine whose block start's exit check is generated next (see brcondi_i32). */
+static native_engine *pending_start_check;
 /* The engine of the CPU seen last by a TLB fill (see set_page). */
 static native_engine *last_cpu_engine;
 
@@ -909,6 +1008,7 @@ void ss_engine_close(void *uc) {
   native_engine *ne = native_engine_of(uc);
   if (!ne) return;
   if (last_native_engine == ne) last_native_engine = NULL;
+  if (pending_start_check == ne) pending_start_check = NULL;
   /* Else a TLB fill for a later engine whose CPU lands at the same address finds this freed record. */
   if (last_cpu_engine == ne) last_cpu_engine = NULL;
   for (int i = 0; i < native_engines_used; i++) {
@@ -1387,7 +1487,7 @@ typedef struct {   /* struct hook of Unicorn 2.0 (include/uc_priv.h) */
 
 typedef void (*add_inline_hook_fn)(void *uc, void *hook, void **args, int nargs);
 
-enum { TCG_TYPE_I64 = 1, TCG_COND_NE = 8 | 1 };
+enum { TCG_TYPE_I64 = 1, TCG_COND_NE = 8 | 1, TCG_COND_LT = 2 };
 enum { OP_SET_LABEL = 1, OP_ST_I32 = 16, OP_LD_I64 = 73, OP_ST_I64 = 77 };
 static const struct { int index; const char *name; } used_ops[] = {
   { OP_SET_LABEL, "set_label" }, { OP_ST_I32, "st_i32" }, { OP_LD_I64, "ld_i64" }, { OP_ST_I64, "st_i64" },
@@ -1422,11 +1522,64 @@ static char *tcg_context(native_engine *ne, void **args, int nargs) {
       if (!name || strcmp(name, used_ops[j].name) != 0) return NULL;
     }
     ne->tcg = s;
+    ne->tcg_uc_word = k;
     ne->tcg_state = 1;
     return s;
   }
   return NULL;
 }
+
+/* The TCG temporary of the CPU state pointer ("env", the global QEMU keeps in TCG_AREG0), or
+ * NULL. In 2.0.1 it is the first of the context's temporaries (TCGTemp, 56 bytes: a word of
+ * reg, val_type, base_type and type (bytes), a word of flags with fixed_reg first and temp_global
+ * sixth, then val, mem_base, mem_offset and name), one of the two globals in a fixed register
+ * (with "_frame", the stack pointer); it is looked for downwards from one of the hook's
+ * argument temporaries, which lie in the same array, and accepted only if its offset from the
+ * context is the context's cpu_env (a few words before its pointer to the engine) and it is
+ * named "env". */
+enum { TCG_TEMP_BYTES = 56, TCG_TEMP_NAME = 32, TCG_TEMP_FIXED_GLOBAL = 0x21, TCG_ENV_TYPES = 0x0101, CPU_ENV_WORDS = 32 };
+
+static void *env_temp(native_engine *ne, char *s, void *arg) {
+  if (ne->env_temp_state) return ne->env_temp_state > 0 ? ne->env_temp : NULL;
+  ne->env_temp_state = -1;
+  if (ne->tcg_uc_word <= CPU_ENV_WORDS) return NULL;
+  void **words = (void **)s;
+  for (char *p = arg; p >= s; p -= TCG_TEMP_BYTES) {
+    uint32_t head, flags;
+    memcpy(&head, p, sizeof head);
+    memcpy(&flags, p + 4, sizeof flags);
+    /* of 64-bit type (base_type, type); a global in a fixed register */
+    if ((head >> 16) != TCG_ENV_TYPES || (flags & TCG_TEMP_FIXED_GLOBAL) != TCG_TEMP_FIXED_GLOBAL) continue;
+    uintptr_t v = (uintptr_t)(p - s);
+    for (int j = 1; j <= CPU_ENV_WORDS; j++) {
+      if ((uintptr_t)words[ne->tcg_uc_word - j] != v) continue;
+      const char *name;
+      memcpy(&name, p + TCG_TEMP_NAME, sizeof name);
+      if (!name || strcmp(name, "env") != 0) return NULL;
+      ne->env_temp = p;
+      ne->env_temp_state = 1;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+/* Keeps the CPU state pointer's value, which the translated code passes to the counter's call. */
+static void learn_env(uc_engine *uc, uintptr_t env) {
+  native_engine *ne = native_engine_of(uc);
+  if (ne && !ne->env && env) ne->env = env;
+}
+
+/* Whether `p` is within a host load's 32-bit displacement of the CPU state (*off: the distance). */
+static bool near_env(native_engine *ne, const void *p, intptr_t *off) {
+  if (!ne->env) return false;
+  intptr_t d = (intptr_t)((uintptr_t)p - ne->env);
+  if (d != (int32_t)d) return false;
+  *off = d;
+  return true;
+}
+
+static bool can_leave(native_engine *ne);
 
 /* Generates the inline counter for one block; false when it cannot (the caller generates the
  * call instead). */
@@ -1436,6 +1589,8 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
   if (!ne || ne->inline_off || !unicorn_2_0() || !has_tcg_functions(a)) return false;
   char *s = tcg_context(ne, args, nargs);
   if (!s) return false;
+  void *env = env_temp(ne, s, args[0]);
+  if (!env) return false;
   ctx_t *c = hook->user_data;
   block_slot *slot = new_slot(c);
   if (!slot) return false;
@@ -1443,45 +1598,53 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
    * its address (TCGArg) in the raw ones. */
 #define ARG(v) ((uintptr_t)(s + (v)))
 #define TCGV(t) ((uintptr_t)((char *)(t) - s))
-  uintptr_t slot_v = a->const_i64(s, (int64_t)(uintptr_t)slot);
-  /* ctx->last is stored relative to the slot's address, already in a register, where the
-   * distance fits the host's 32-bit displacements (both are on the heap); else through a
-   * constant of its own. */
-  intptr_t last_off = (intptr_t)((char *)&c->last - (char *)slot);
-  int last_near = last_off == (int32_t)last_off;
-  uintptr_t last_v = last_near ? slot_v : a->const_i64(s, (int64_t)(uintptr_t)&c->last);
-  void *entry = a->temp_new(s, TCG_TYPE_I64, false);
+  /* The slot's count and ctx->last are addressed from the CPU state pointer, which the
+   * translated code holds in a register, where both are near it (all three on the heap); else
+   * from constants. ctx->last takes the slot's address with the low bit set, a constant. */
+  intptr_t slot_off, last_off;
+  bool near = near_env(ne, &slot->left, &slot_off) && near_env(ne, &c->last, &last_off);
+  uintptr_t base, slot_v = 0, last_v = 0;
+  if (near) {
+    base = (uintptr_t)env;
+  } else {
+    slot_v = a->const_i64(s, (int64_t)(uintptr_t)&slot->left);
+    last_v = a->const_i64(s, (int64_t)(uintptr_t)&c->last);
+    base = ARG(slot_v);
+    slot_off = 0;
+    last_off = 0;
+  }
+  uintptr_t tag_v = a->const_i64(s, (int64_t)((uintptr_t)slot | 1));
   void *left = a->temp_new(s, TCG_TYPE_I64, false);
   void *next = a->temp_new(s, TCG_TYPE_I64, false);
-  a->op3(s, OP_LD_I64, (uintptr_t)entry, ARG(slot_v), offsetof(block_slot, entry));
-  a->op3(s, OP_LD_I64, (uintptr_t)left, (uintptr_t)entry, offsetof(block_entry, remaining));
+  a->op3(s, OP_LD_I64, (uintptr_t)left, base, (uintptr_t)slot_off);
   a->subi_i64(s, TCGV(next), TCGV(left), 1);
-  a->op3(s, OP_ST_I64, (uintptr_t)next, (uintptr_t)entry, offsetof(block_entry, remaining));
-  a->op3(s, OP_ST_I64, (uintptr_t)entry, ARG(last_v), last_near ? (uintptr_t)last_off : 0);
+  a->op3(s, OP_ST_I64, (uintptr_t)next, base, (uintptr_t)slot_off);
+  a->op3(s, OP_ST_I64, ARG(tag_v), near ? base : ARG(last_v), (uintptr_t)last_off);
   void *done = a->new_label(s);
   /* On the decremented count (was 0: now all ones), so the count needs one register, not two. */
   a->brcondi_i64(s, TCG_COND_NE, TCGV(next), -1, done);
   a->temp_free(s, next);
   a->temp_free(s, left);
-  a->temp_free(s, entry);
-  if (!last_near) a->temp_free(s, (void *)ARG(last_v));
-  a->temp_free(s, (void *)ARG(slot_v));
+  a->temp_free(s, (void *)ARG(tag_v));
+  if (!near) {
+    a->temp_free(s, (void *)ARG(last_v));
+    a->temp_free(s, (void *)ARG(slot_v));
+  }
   /* Out of executions (or unbound): the call, generated the way Unicorn generates hook calls. */
-  uintptr_t call_v[4] = {
-    a->const_i64(s, (int64_t)(uintptr_t)uc), a->const_i64(s, 0), a->const_i32(s, 0), a->const_i64(s, (int64_t)(uintptr_t)slot),
-  };
-  void *call_args[4];
-  for (int i = 0; i < 4; i++) call_args[i] = (void *)ARG(call_v[i]);
+  uintptr_t call_v[3] = { a->const_i64(s, (int64_t)(uintptr_t)uc), a->const_i32(s, 0), a->const_i64(s, (int64_t)(uintptr_t)slot) };
+  void *call_args[4] = { (void *)ARG(call_v[0]), env, (void *)ARG(call_v[1]), (void *)ARG(call_v[2]) };
   unicorn_hook call = *hook;
   call.callback = (void *)on_block_slot;
   call.user_data = slot;
   ((add_inline_hook_fn)a->add_inline_hook)(uc, &call, call_args, 4);
-  for (int i = 0; i < 4; i++) a->temp_free(s, call_args[i]);
+  for (int i = 0; i < 3; i++) a->temp_free(s, (void *)ARG(call_v[i]));
   *(uint32_t *)done |= 1; /* TCGLabel.present, the first bit of the label (gen_set_label) */
   a->op1(s, OP_SET_LABEL, (uintptr_t)done);
 #undef ARG
 #undef TCGV
   ne->inline_counters++;
+  if (near) ne->env_counters++;
+  pending_start_check = can_leave(ne) ? ne : NULL;
   return true;
 }
 
@@ -1500,6 +1663,57 @@ static bool slot_block(uc_engine *uc, block_slot *slot, uintptr_t host_pc) {
   if (size == 0) return false;
   slot->size = size;
   return true;
+}
+
+/* Whether a counter's call can leave its block by itself (restoring the PC to the block's
+ * start from its own return address, as QEMU's helpers do, then cpu_loop_exit). */
+static bool can_leave(native_engine *ne) {
+  return unicorn_2_0() && ne->fns->restore_state && ne->fns->loop_exit && ne->fns->brcondi_i32 && find_cpu(ne);
+}
+
+static void leave_block(uc_engine *uc, uintptr_t host_pc) {
+  native_engine *ne = native_engine_of(uc);
+  if (!ne || !can_leave(ne)) return; /* the block's exit check stops it */
+  void *cpu = find_cpu(ne);
+  if (!((restore_fn)ne->fns->restore_state)(cpu, host_pc, true)) {
+    fprintf(stderr, "stackscope: an inline block counter's call could not restore the CPU state\n");
+    abort();
+  }
+  ne->fns->loop_exit(cpu); /* does not return */
+}
+
+/* The block start's exit check. Unicorn generates, right after a block's hook (here: the inline
+ * counter), a load of the exit request and a branch out of the block if it is set
+ * (gen_tb_start, through tcg_gen_brcondi_i32, bound here through the PLT). For a block counted
+ * inline on an engine whose counter calls can leave the block (can_leave), every stop this
+ * library asks for at a block's start is made by that call, which leaves at once; the stops
+ * others ask for during a run are taken where they are asked: code hooks and hooks on valid
+ * accesses keep their own checks, and a fault or an exception leaves the block at once. So the
+ * check is not generated for such blocks: emit_counter marks it as pending, and the
+ * replacement below leaves out the next branch on `< 0` of that context (the load before it,
+ * now unused, is dropped by TCG). Every other branch is generated as Unicorn asks. */
+static void brcondi_i32(arch_fns *a, void *s, int cond, uintptr_t arg, int32_t imm, void *label) {
+  if (resolve(a) < 0 || !a->brcondi_i32) {
+    fprintf(stderr, "stackscope: libunicorn.so.2 has no tcg_gen_brcondi_i32_%s\n", a->suffix);
+    abort();
+  }
+  native_engine *ne = pending_start_check;
+  if (ne) {
+    pending_start_check = NULL;
+    if (ne->tcg == s && cond == TCG_COND_LT && imm == 0) {
+      ne->start_checks_elided++;
+      return;
+    }
+  }
+  a->brcondi_i32(s, cond, arg, imm, label);
+}
+
+void tcg_gen_brcondi_i32_x86_64(void *s, int cond, uintptr_t arg, int32_t imm, void *label) {
+  brcondi_i32(&fns_x86_64, s, cond, arg, imm, label);
+}
+
+void tcg_gen_brcondi_i32_aarch64(void *s, int cond, uintptr_t arg, int32_t imm, void *label) {
+  brcondi_i32(&fns_aarch64, s, cond, arg, imm, label);
 }
 
 static void add_inline_hook(arch_fns *a, void *uc, void *hook, void **args, int nargs) {
@@ -1532,4 +1746,17 @@ int64_t ss_inline_counters(void *uc) {
   native_engine *ne = native_engine_of(uc);
   if (!ne) return 0;
   return ne->tcg_state < 0 ? -1 : (int64_t)ne->inline_counters;
+}
+
+/* Of those, the blocks whose counter addresses its count from the CPU state pointer (all but
+ * those translated before the first counter's call, or where the heap is too far from it). */
+int64_t ss_inline_counters_near(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? (int64_t)ne->env_counters : 0;
+}
+
+/* Blocks translated without the exit check at their start (see brcondi_i32). */
+uint64_t ss_start_checks_elided(void *uc) {
+  native_engine *ne = native_engine_of(uc);
+  return ne ? ne->start_checks_elided : 0;
 }
