@@ -111,7 +111,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     instrIndex: 0,
     reachable: true,
     fusedCompare: undefined,
-    foldedConst: undefined,
+    fusedShift: undefined,
   };
   return cx;
 }
@@ -166,7 +166,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   let instrIndex = (): number => 0;
   const program = new VirtualProgram(arch, fn, () => instrIndex());
 
-  const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program), liveness);
+  const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program, () => {}), liveness);
   instrIndex = () => recording.instrIndex;
   lowerBody(recording);
   const allocation = program.allocate(liveness, ALLOCATABLE[arch], ALLOCATABLE_FLOAT[arch]);
@@ -198,7 +198,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   }, ctx.era);
 
   const m = ctx.newAssembler();
-  const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program), liveness);
+  const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program, (dst, value) => m.storeSlotImm(dst, value)), liveness);
   instrIndex = () => cx.instrIndex;
   m.prologue(frame);
   // Only the locals live at entry have a value there: parameters from their argument registers,

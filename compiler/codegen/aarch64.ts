@@ -13,6 +13,7 @@
  */
 import {
   Aarch64Assembler,
+  encodeLogicalImmediate,
   mem,
   memPost,
   memPre,
@@ -30,6 +31,7 @@ import {
   type BackendOutput,
   type BinOp,
   type CallOffsets,
+  type ImmBinOp,
   type Cond,
   type FBinOp,
   type FCond,
@@ -374,6 +376,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const r = sized('x12', wide);
     const load = (): void => this.readLoc(r, x);
     switch (op) {
+      case 'neg':
+        a.neg(this.resultReg(dst, wide), this.inReg(x, 'x12', wide));
+        this.storeResult(dst);
+        return;
       case 'clz': load(); a.clz(r, r); break;
       case 'ctz': load(); a.rbit(r, r); a.clz(r, r); break;
       case 'popcnt': load(); this.popcnt(wide); break;
@@ -560,6 +566,15 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.storeResult(dst);
   }
 
+  selectCompare(dst: Loc, x: Loc, y: Loc, test: { readonly cond: Cond; readonly wide: boolean; readonly x: Loc; readonly y?: Loc; readonly imm?: bigint }): void {
+    const p = this.inReg(test.x, 'x12', test.wide);
+    if (test.y === undefined) this.cmpConst(p, test.wide, test.imm!);
+    else this.asm.cmp(p, this.inReg(test.y, 'x13', test.wide));
+    const r = this.inReg(x, 'x12', true);
+    const s = this.inReg(y, 'x13', true);
+    this.asm.csel(this.resultReg(dst, true), r, s, COND[test.cond]);
+    this.storeResult(dst);
+  }
   jump(label: Label): void {
     this.asm.b(label);
   }
@@ -585,35 +600,114 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     }
   }
   branchCompareImm(cond: Cond, wide: boolean, x: Loc, imm: bigint, label: Label): void {
-    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
     const r = this.inReg(x, 'x12', wide);
-    if (v >= -0xfffn && v <= 0xfffn) {
-      this.compareWith(r, wide, Number(v));
-    } else {
-      this.asm.movImm(sized('x13', wide), BigInt.asUintN(wide ? 64 : 32, v));
-      this.asm.cmp(r, sized('x13', wide));
+    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
+    // Against zero, eq and ne are cbz / cbnz.
+    if (v === 0n && (cond === 'eq' || cond === 'ne')) {
+      cond === 'eq' ? this.asm.cbz(r, label) : this.asm.cbnz(r, label);
+      return;
     }
+    this.cmpConst(r, wide, imm);
     this.asm.bCond(COND[cond], label);
   }
-  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+  branchTestImm(wide: boolean, x: Loc, mask: bigint, ifZero: boolean, label: Label): void {
+    const bits = wide ? 64 : 32;
+    const u = BigInt.asUintN(bits, mask);
+    const r = this.inReg(x, 'x12', wide);
+    if (u !== 0n && encodeLogicalImmediate(u, bits)) {
+      this.asm.tstImm(r, u);
+    } else {
+      this.asm.movImm(sized('x13', wide), u);
+      this.asm.tst(r, sized('x13', wide));
+    }
+    this.asm.bCond(ifZero ? 'eq' : 'ne', label);
+  }
+  binopImm(op: ImmBinOp, wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
     const a = this.asm;
-    const v = wide ? BigInt.asIntN(64, imm) : BigInt.asIntN(32, imm);
+    const bits = wide ? 64 : 32;
+    const v = BigInt.asIntN(bits, imm);
+    const u = BigInt.asUintN(bits, imm);
     const r = this.inReg(x, 'x12', wide);
     const d = this.resultReg(dst, wide);
-    if ((op === 'add' || op === 'sub') && v >= 0n && v <= 0xfffn) {
-      op === 'add' ? a.addImm(d, r, Number(v)) : a.subImm(d, r, Number(v));
-    } else {
+    const count = Number(u & BigInt(bits - 1));
+    /** The constant in x13, and the register form. */
+    const inRegister = (): A64Reg => {
       const s = sized('x13', wide);
-      a.movImm(s, BigInt.asUintN(wide ? 64 : 32, v));
-      switch (op) {
-        case 'add': a.add(d, r, s); break;
-        case 'sub': a.sub(d, r, s); break;
-        case 'and': a.and(d, r, s); break;
-        case 'or': a.orr(d, r, s); break;
-        case 'xor': a.eor(d, r, s); break;
+      a.movImm(s, u);
+      return s;
+    };
+    switch (op) {
+      case 'add':
+      case 'sub': {
+        // 12-bit immediates, optionally shifted by 12; a negative constant flips the operation.
+        const n = op === 'sub' ? BigInt.asIntN(bits, -v) : v;
+        if (arithImmediate(n)) a.addImm(d, r, Number(n));
+        else if (arithImmediate(-n)) a.subImm(d, r, Number(-n));
+        else op === 'add' ? a.add(d, r, inRegister()) : a.sub(d, r, inRegister());
+        break;
+      }
+      case 'and':
+      case 'or':
+      case 'xor': {
+        const all = (1n << BigInt(bits)) - 1n;
+        if (u === 0n || (u === all && op !== 'xor')) {
+          // x & 0 = 0, x | ~0 = ~0; x | 0 = x ^ 0 = x & ~0 = x.
+          const zeroOrOnes = (op === 'and') === (u === 0n);
+          if (zeroOrOnes) op === 'and' ? a.mov(d, sized('xzr', wide)) : a.movImm(d, all);
+          else if (d !== r) a.mov(d, r);
+        } else if (u === all) {
+          a.mvn(d, r);
+        } else if (encodeLogicalImmediate(u, bits)) {
+          op === 'and' ? a.andImm(d, r, u) : op === 'or' ? a.orrImm(d, r, u) : a.eorImm(d, r, u);
+        } else {
+          const s = inRegister();
+          op === 'and' ? a.and(d, r, s) : op === 'or' ? a.orr(d, r, s) : a.eor(d, r, s);
+        }
+        break;
+      }
+      case 'shl': count === 0 ? this.moveReg(d, r) : a.lslImm(d, r, count); break;
+      case 'shr_u': count === 0 ? this.moveReg(d, r) : a.lsrImm(d, r, count); break;
+      case 'shr_s': count === 0 ? this.moveReg(d, r) : a.asrImm(d, r, count); break;
+      case 'rotr': count === 0 ? this.moveReg(d, r) : a.rorImm(d, r, count); break;
+      case 'rotl': count === 0 ? this.moveReg(d, r) : a.rorImm(d, r, bits - count); break;
+      case 'mul': {
+        // By 0, 2^k and 2^k + 1 without a multiply; else through x13.
+        const k = log2(u);
+        const k1 = log2(u - 1n);
+        if (u === 0n) a.mov(d, sized('xzr', wide));
+        else if (k !== undefined) k === 0 ? this.moveReg(d, r) : a.lslImm(d, r, k);
+        else if (k1 !== undefined) a.add(d, r, r, { kind: 'lsl', amount: k1 });
+        else a.mul(d, r, inRegister());
+        break;
       }
     }
     this.storeResult(dst);
+  }
+  /** d ← r (same width; nothing when they are one register). */
+  private moveReg(d: A64Reg, r: A64Reg): void {
+    if (d !== r) this.asm.mov(d, r);
+  }
+  addShifted(wide: boolean, dst: Loc, x: Loc, y: Loc, shift: number): void {
+    const r = this.inReg(x, 'x12', wide);
+    const s = this.inReg(y, 'x13', wide);
+    this.asm.add(this.resultReg(dst, wide), r, s, { kind: 'lsl', amount: shift });
+    this.storeResult(dst);
+  }
+  compareImm(cond: Cond, wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+    this.cmpConst(this.inReg(x, 'x12', wide), wide, imm);
+    this.asm.cset(this.resultReg(dst, false), COND[cond]);
+    this.storeResult(dst);
+  }
+  /** `cmp r, #imm` (or `cmn` for a negative one, either 12-bit, optionally shifted by 12), else through x13. */
+  private cmpConst(r: A64Reg, wide: boolean, imm: bigint): void {
+    const bits = wide ? 64 : 32;
+    const v = BigInt.asIntN(bits, imm);
+    if (arithImmediate(v)) this.asm.cmpImm(r, Number(v));
+    else if (arithImmediate(-v)) this.asm.cmnImm(r, Number(-v));
+    else {
+      this.asm.movImm(sized('x13', wide), BigInt.asUintN(bits, v));
+      this.asm.cmp(r, sized('x13', wide));
+    }
   }
   branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
     this.asm.cmp(this.inReg(x, 'x12', wide), this.inReg(y, 'x13', wide));
@@ -775,4 +869,15 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   finish(): BackendOutput {
     return this.asm.finish();
   }
+}
+
+/** Whether `v` fits AArch64's arithmetic immediate: 0..4095, optionally shifted left by 12. */
+function arithImmediate(v: bigint): boolean {
+  return v >= 0n && (v <= 0xfffn || ((v & 0xfffn) === 0n && v <= 0xfff000n));
+}
+
+/** k when `v` is 2^k (v > 0), else undefined. */
+function log2(v: bigint): number | undefined {
+  if (v <= 0n || (v & (v - 1n)) !== 0n) return undefined;
+  return v.toString(2).length - 1;
 }

@@ -22,8 +22,14 @@ export type BinOp =
   | 'add' | 'sub' | 'mul' | 'and' | 'or' | 'xor' | 'shl' | 'shr_s' | 'shr_u' | 'rotl' | 'rotr'
   | 'div_s' | 'div_u' | 'rem_s' | 'rem_u';
 export type UnOp =
-  | 'clz' | 'ctz' | 'popcnt' | 'eqz'
+  | 'clz' | 'ctz' | 'popcnt' | 'eqz' | 'neg'
   | 'extend8_s' | 'extend16_s' | 'extend32_s' | 'extend_i32_s' | 'extend_i32_u';
+/**
+ * The operators `binopImm` takes a constant operand b for (Wasm's semantics: shift and rotate
+ * counts are taken modulo the width).
+ */
+export type ImmBinOp = 'add' | 'sub' | 'mul' | 'and' | 'or' | 'xor' | 'shl' | 'shr_s' | 'shr_u' | 'rotl' | 'rotr';
+export const IMM_BINOPS: ReadonlySet<string> = new Set<ImmBinOp>(['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr']);
 
 /** Float operators: `double` chooses f64 (else f32). abs, neg and copysign only touch the sign bit. */
 export type FBinOp = 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max' | 'copysign';
@@ -246,6 +252,8 @@ export interface MacroAssembler {
 
   /** dst ← i32 c ≠ 0 ? a : b (8 bytes). */
   select(dst: Loc, a: Loc, b: Loc, c: Loc): void;
+  /** dst ← (x cond y) ? a : b (8 bytes), y a location or the constant `imm`: a compare and a conditional move. */
+  selectCompare(dst: Loc, a: Loc, b: Loc, test: { readonly cond: Cond; readonly wide: boolean; readonly x: Loc; readonly y?: Loc; readonly imm?: bigint }): void;
 
   jump(label: Label): void;
   /** Branch if the i32 at `loc` is zero (`ifZero`) or non-zero. */
@@ -254,8 +262,19 @@ export interface MacroAssembler {
   branchCompare(cond: Cond, wide: boolean, a: Loc, b: Loc, label: Label): void;
   /** Compare the value at `a` with a constant (32- or 64-bit two's complement) and branch when `cond` holds. */
   branchCompareImm(cond: Cond, wide: boolean, a: Loc, imm: bigint, label: Label): void;
-  /** dst ← a op constant, for add, sub, and, or and xor. */
-  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, a: Loc, imm: bigint): void;
+  /** Branch when `a & mask` is zero (`ifZero`) or non-zero (x64 `test`, AArch64 `tst`). */
+  branchTestImm(wide: boolean, a: Loc, mask: bigint, ifZero: boolean, label: Label): void;
+  /**
+   * dst ← a op constant, with the ISA's immediate forms where the constant fits (x64 imm32,
+   * shifts by an imm8, `imul r, r/m, imm32`, `lea` for an add into another register; AArch64
+   * 12-bit arithmetic immediates, optionally shifted by 12, logical bitmask immediates, shifts
+   * as bitfield moves, multiplies by 2^k and 2^k+1 as shifts and shifted adds).
+   */
+  binopImm(op: ImmBinOp, wide: boolean, dst: Loc, a: Loc, imm: bigint): void;
+  /** dst ← a + (b << shift) (x64 `lea` for shift ≤ 3; AArch64 `add` with a shifted register). */
+  addShifted(wide: boolean, dst: Loc, a: Loc, b: Loc, shift: number): void;
+  /** dst ← (a cond constant) as an i32 0/1. */
+  compareImm(cond: Cond, wide: boolean, dst: Loc, a: Loc, imm: bigint): void;
   /** Compare registers (or a register and an immediate) and branch. */
   branchCmp(cond: Cond, wide: boolean, a: VReg, b: VReg | number, label: Label): void;
   /** Trap with `code` when the comparison holds. */

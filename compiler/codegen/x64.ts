@@ -29,6 +29,7 @@ import {
   sequenceMoves,
   type BackendOutput,
   type BinOp,
+  type ImmBinOp,
   type CallOffsets,
   type Cond,
   type FBinOp,
@@ -62,6 +63,8 @@ const R32: Record<Gpr64, Gpr32> = {
   r8: 'r8d', r9: 'r9d', r10: 'r10d', r11: 'r11d', r12: 'r12d', r13: 'r13d', r14: 'r14d', r15: 'r15d',
 };
 const sized = (r: Gpr64, wide: boolean): Gpr => (wide ? r : R32[r]);
+/** x86 shift instructions of the Wasm shift and rotate operators. */
+const SHIFT_OPS = { shl: 'shl', shr_s: 'sar', shr_u: 'shr', rotl: 'rol', rotr: 'ror' } as const;
 const fitsI32 = (v: number | bigint): boolean => BigInt(v) >= -0x80000000n && BigInt(v) <= 0x7fffffffn;
 
 export class X64MacroAssembler implements MacroAssembler {
@@ -371,6 +374,13 @@ export class X64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     const ax = sized('rax', wide);
     switch (op) {
+      case 'neg': {
+        const d = isRegLoc(dst) && !isFloatRegLoc(dst) ? (dst as Gpr64) : 'rax';
+        this.readLoc(sized(d, wide), x);
+        a.neg(sized(d, wide));
+        this.writeLoc(dst, d);
+        return;
+      }
       case 'clz': this.readLoc(ax, x); a.lzcnt(ax, ax); break;
       case 'ctz': this.readLoc(ax, x); a.tzcnt(ax, ax); break;
       case 'popcnt': this.popcnt(wide, x); break;
@@ -756,6 +766,18 @@ export class X64MacroAssembler implements MacroAssembler {
     this.writeLoc(dst, 'rax');
   }
 
+  selectCompare(dst: Loc, x: Loc, y: Loc, test: { readonly cond: Cond; readonly wide: boolean; readonly x: Loc; readonly y?: Loc; readonly imm?: bigint }): void {
+    const a = this.asm;
+    // The compare first (it may use rax and rcx); moves leave the flags alone.
+    const r = this.inReg(test.x, test.wide);
+    if (test.y === undefined) this.aluConst('cmp', r, test.imm!, test.wide);
+    else if (isRegLoc(test.y)) a.cmp(r, sized(test.y as Gpr64, test.wide));
+    else a.aluLoad('cmp', r, this.slot(test.y));
+    this.readLoc('rax', y);
+    this.readLoc('rdx', x);
+    a.cmovcc(COND[test.cond], 'rax', 'rdx');
+    this.writeLoc(dst, 'rax');
+  }
   jump(label: Label): void {
     this.asm.jmp(label);
   }
@@ -808,11 +830,68 @@ export class X64MacroAssembler implements MacroAssembler {
     this.aluConst('cmp', this.inReg(x, wide), imm, wide);
     this.asm.jcc(COND[cond], label);
   }
-  binopImm(op: 'add' | 'sub' | 'and' | 'or' | 'xor', wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+  branchTestImm(wide: boolean, x: Loc, mask: bigint, ifZero: boolean, label: Label): void {
+    const r = this.inReg(x, wide);
+    const k = this.imm32(mask, wide);
+    if (k !== undefined) {
+      this.asm.testImm(r, k);
+    } else {
+      this.asm.movImm('rcx', BigInt.asUintN(64, mask));
+      this.asm.test(r, sized('rcx', wide));
+    }
+    this.asm.jcc(ifZero ? 'e' : 'ne', label);
+  }
+  binopImm(op: ImmBinOp, wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+    const a = this.asm;
     const d = isRegLoc(dst) ? (dst as Gpr64) : 'rax';
-    this.readLoc(sized(d, wide), x);
-    this.aluConst(op, sized(d, wide), imm, wide);
+    const dr = sized(d, wide);
+    const shift = SHIFT_OPS[op as keyof typeof SHIFT_OPS];
+    if (shift !== undefined) {
+      // Wasm takes the count modulo the width, as the hardware does; no `cl` round trip.
+      const count = Number(BigInt.asUintN(64, imm) & BigInt(wide ? 63 : 31));
+      this.readLoc(dr, x);
+      if (count !== 0) a.shiftImm(shift, dr, count);
+    } else if (op === 'mul') {
+      const k = this.imm32(imm, wide);
+      if (k !== undefined) {
+        a.imulImm(dr, this.inReg(x, wide), k);
+      } else {
+        this.readLoc(dr, x);
+        a.movImm('rcx', BigInt.asUintN(64, imm));
+        a.imul(dr, sized('rcx', wide));
+      }
+    } else {
+      // An add or sub into another register is one `lea` (its 32-bit form wraps as i32.add does).
+      const k = op === 'add' || op === 'sub' ? this.imm32(op === 'sub' ? -imm : imm, wide) : undefined;
+      if (k !== undefined && isRegLoc(dst) && isRegLoc(x) && !isFloatRegLoc(x) && x !== dst) {
+        a.lea(dr, mem(x as Gpr64, k));
+      } else {
+        this.readLoc(dr, x);
+        this.aluConst(op as 'add', dr, imm, wide);
+      }
+    }
     this.writeLoc(dst, d);
+  }
+  addShifted(wide: boolean, dst: Loc, x: Loc, y: Loc, shift: number): void {
+    const d = isRegLoc(dst) ? (dst as Gpr64) : 'rax';
+    if (shift > 3) {
+      this.readLoc(sized('rcx', wide), y);
+      this.asm.shiftImm('shl', sized('rcx', wide), shift);
+      this.readLoc(sized(d, wide), x);
+      this.asm.alu('add', sized(d, wide), sized('rcx', wide));
+    } else {
+      // The 32-bit lea wraps as i32.add does; either operand may be in a slot or share d.
+      const base = isRegLoc(x) && !isFloatRegLoc(x) ? (x as Gpr64) : (this.readLoc('rcx', x), 'rcx');
+      const index = isRegLoc(y) && !isFloatRegLoc(y) ? (y as Gpr64) : (this.readLoc('rdx', y), 'rdx');
+      this.asm.lea(sized(d, wide), memIndex(base, index, (1 << shift) as 1 | 2 | 4 | 8, 0));
+    }
+    this.writeLoc(dst, d);
+  }
+  compareImm(cond: Cond, wide: boolean, dst: Loc, x: Loc, imm: bigint): void {
+    this.aluConst('cmp', this.inReg(x, wide), imm, wide);
+    this.asm.setcc(COND[cond], 'eax');
+    this.asm.movzx('eax', 'eax', 8);
+    this.writeLoc(dst, 'rax');
   }
   branchCompare(cond: Cond, wide: boolean, x: Loc, y: Loc, label: Label): void {
     const xr = this.inReg(x, wide);

@@ -115,12 +115,15 @@ export interface Lowering {
    * A comparison whose i32 result only feeds the next instruction's branch (`if`, `br_if`),
    * with registers: nothing was emitted for it, its operands are still on the operand stack,
    * and the branch compares them itself (compare-and-branch, as Cranelift fuses icmp + brif).
+   * With `test`, an `and` with the constant `imm` whose result is only tested (`cond` ne):
+   * the branch tests the bits.
    */
-  fusedCompare: { readonly cond: Cond; readonly wide: boolean; readonly imm?: bigint } | undefined;
+  fusedCompare: { readonly cond: Cond; readonly wide: boolean; readonly imm?: bigint; readonly test?: true } | undefined;
   /**
-   * A constant that only feeds the next instruction as its second operand (add, sub, and, or,
-   * xor, or a comparison fused with a branch), with registers: it was not pushed, and the
-   * consumer uses it as an immediate.
+   * A left shift by a constant whose result only feeds the next instruction, an add of the same
+   * type, with registers: nothing was emitted for it, its operand is still on the operand stack
+   * (the count was taken as a constant), and the add computes a + (b << shift) itself (x64
+   * `lea`, AArch64 `add` with a shifted register).
    */
-  foldedConst: bigint | undefined;
+  fusedShift: number | undefined;
 }

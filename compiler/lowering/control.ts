@@ -14,11 +14,31 @@ import { loadFunctionResults } from './results.ts';
 const arityOf = (target: ControlFrame): number => (target.kind === 'loop' ? target.params.length : target.results.length);
 
 /** Copies the top values a branch to `target` carries to where the target expects them. */
-export function moveBranchValues(cx: Lowering, target: ControlFrame): void {
+function moveBranchValues(cx: Lowering, target: ControlFrame): void {
   const v = cx.values;
   const arity = arityOf(target);
   for (let k = 0; k < arity; k++) cx.m.copySlot(v.labelLoc(target.values, target.base, k, v.h - arity + k), v.peek(v.h - arity + k));
 }
+
+/**
+ * A branch to `target` with its values: moved, then a jump to its label. With registers a
+ * branch out of the function (`return`, `br` to the function's frame) that carries results
+ * loads them into the return registers and has its own epilogue, as Cranelift gives every
+ * return one: no join value and no jump.
+ */
+export function branchTo(cx: Lowering, target: ControlFrame): void {
+  if (returnsInPlace(cx, target)) {
+    loadFunctionResults(cx, target);
+    cx.m.epilogue(cx.frame);
+    return;
+  }
+  moveBranchValues(cx, target);
+  cx.m.jump(target.label);
+}
+
+/** Whether branches to `target` return in place (see `branchTo`). */
+const returnsInPlace = (cx: Lowering, target: ControlFrame): boolean =>
+  cx.values.movesAtJoins && target.kind === 'function' && target.results.length > 0;
 
 /** At a reachable fallthrough into a block's end (or `else`): its results to their join values. */
 function moveFallthroughResults(cx: Lowering, f: ControlFrame): void {
@@ -34,6 +54,7 @@ export function needsMove(cx: Lowering, target: ControlFrame): boolean {
   const arity = arityOf(target);
   if (arity === 0) return false;
   if (!v.movesAtJoins) return v.h - arity !== target.base;
+  if (returnsInPlace(cx, target)) return true;
   // Registers: the recording pass records the moves' positions whether or not they are needed.
   let differ = v.recording;
   for (let k = 0; k < arity; k++) if (v.labelLoc(target.values, target.base, k) !== v.peek(v.h - arity + k)) differ = true;
@@ -44,7 +65,8 @@ export function needsMove(cx: Lowering, target: ControlFrame): boolean {
 type Condition =
   | { readonly loc: Loc }
   | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly b: Loc }
-  | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly imm: bigint };
+  | { readonly cond: Cond; readonly wide: boolean; readonly a: Loc; readonly imm: bigint }
+  | { readonly test: bigint; readonly wide: boolean; readonly a: Loc };
 
 const INVERSE: Readonly<Record<Cond, Cond>> = {
   eq: 'ne', ne: 'eq', lt_s: 'ge_s', ge_s: 'lt_s', lt_u: 'ge_u', ge_u: 'lt_u', gt_s: 'le_s', le_s: 'gt_s', gt_u: 'le_u', le_u: 'gt_u',
@@ -54,6 +76,7 @@ function takeCondition(cx: Lowering): Condition {
   const fused = cx.fusedCompare;
   cx.fusedCompare = undefined;
   if (!fused) return { loc: cx.values.pop() };
+  if (fused.test) return { test: fused.imm!, wide: fused.wide, a: cx.values.pop() };
   if (fused.imm !== undefined) return { cond: fused.cond, wide: fused.wide, a: cx.values.pop(), imm: fused.imm };
   const b = cx.values.pop();
   const a = cx.values.pop();
@@ -63,6 +86,7 @@ function takeCondition(cx: Lowering): Condition {
 /** Branches to `label` when the condition is zero (`ifZero`) or non-zero. */
 function branchOn(cx: Lowering, c: Condition, ifZero: boolean, label: Label): void {
   if ('loc' in c) cx.m.branchSlot(c.loc, ifZero, label);
+  else if ('test' in c) cx.m.branchTestImm(c.wide, c.a, c.test, ifZero, label);
   else if ('imm' in c) cx.m.branchCompareImm(ifZero ? INVERSE[c.cond] : c.cond, c.wide, c.a, c.imm, label);
   else cx.m.branchCompare(ifZero ? INVERSE[c.cond] : c.cond, c.wide, c.a, c.b, label);
 }
@@ -105,6 +129,13 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     }
     case 'end': {
       const f = cx.ctrl.pop()!;
+      if (returnsInPlace(cx, f)) {
+        // Every branch here returned in place; so does the fallthrough.
+        if (cx.reachable) branchTo(cx, f);
+        m.bind(f.label);
+        v.endBlock(f.kind, f.values, f.base, f.results);
+        break;
+      }
       moveFallthroughResults(cx, f);
       if (f.elseLabel) {
         if (v.movesAtJoins && f.results.length > 0) {
@@ -128,9 +159,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     }
     case 'br':
     case 'return': {
-      const target = instr.op === 'br' ? cx.ctrl[cx.ctrl.length - 1 - instr.depth] : cx.ctrl[0];
-      moveBranchValues(cx, target);
-      m.jump(target.label);
+      branchTo(cx, instr.op === 'br' ? cx.ctrl[cx.ctrl.length - 1 - instr.depth] : cx.ctrl[0]);
       break;
     }
     case 'br_if': {
@@ -139,8 +168,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       if (needsMove(cx, target)) {
         const skip = m.newLabel();
         branchOn(cx, cond, true, skip);
-        moveBranchValues(cx, target);
-        m.jump(target.label);
+        branchTo(cx, target);
         m.bind(skip);
       } else {
         branchOn(cx, cond, false, target.label);
@@ -161,14 +189,10 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
         m.branchSlotEq(index, k, labelFor(depth));
         m.islandCheckpoint(); // a table of 100,000 entries is megabytes of compare-and-branch
       });
-      const def = cx.ctrl[cx.ctrl.length - 1 - instr.defaultDepth];
-      moveBranchValues(cx, def);
-      m.jump(def.label);
+      branchTo(cx, cx.ctrl[cx.ctrl.length - 1 - instr.defaultDepth]);
       for (const [depth, l] of stubs) {
-        const target = cx.ctrl[cx.ctrl.length - 1 - depth];
         m.bind(l);
-        moveBranchValues(cx, target);
-        m.jump(target.label);
+        branchTo(cx, cx.ctrl[cx.ctrl.length - 1 - depth]);
       }
       break;
     }

@@ -18,11 +18,11 @@ import {
   type StoreOp,
   type ValType,
 } from '../frontend/module.ts';
-import type { BinOp, Cond, FBinOp, FCond, FUnOp, UnOp } from '../codegen/common.ts';
+import { IMM_BINOPS, type BinOp, type Cond, type FBinOp, type FCond, type FUnOp, type ImmBinOp, type UnOp } from '../codegen/common.ts';
 import { FC_SIMPLE_OPS, SIMPLE_OPS } from '../frontend/opcodes.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
-import { imm, valueArg } from './values.ts';
+import { imm, valueArg, type BlockValues } from './values.ts';
 
 const BINOPS: ReadonlyMap<string, BinOp> = new Map(
   (['add', 'sub', 'mul', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'rotl', 'rotr', 'div_s', 'div_u', 'rem_s', 'rem_u'] as const).map(
@@ -80,24 +80,29 @@ function unsupported(cx: Lowering, instr: Instr): never {
 /** Lowers one instruction that is neither control flow nor a Wasm call. */
 export function lowerInstruction(cx: Lowering, instr: Instr): void {
   if (cx.era.lowerInstruction?.(cx, instr)) return;
-  const target = resultLocal(cx, instr);
+  const target = resultTarget(cx, instr);
   if (target !== undefined) cx.values.resultInto(target);
   lowerOperator(cx, instr);
   if (target !== undefined) cx.values.resultInto(undefined);
 }
 
 /**
- * With registers, the local that the result of `instr` is to be computed into: the one the next
- * instruction (`local.set`, `local.tee`) writes, for the operators whose one result is their
- * last push (numeric operators, constants, loads, `select`, `global.get`).
+ * With registers, where the result of `instr` is to be computed (for the operators whose one
+ * result is their last push: numeric operators, constants, loads, `select`, `global.get`):
+ * into the local the next instruction (`local.set`, `local.tee`) writes, or into the result of
+ * the block the next instruction (`else`, `end`) closes, when the block has one result.
  */
-function resultLocal(cx: Lowering, instr: Instr): number | undefined {
+function resultTarget(cx: Lowering, instr: Instr): { local: number } | { block: BlockValues } | undefined {
   if (!cx.values.movesAtJoins) return undefined;
-  const next = cx.fn.body[cx.instrIndex + 1];
-  if (next === undefined || next.dead || (next.op !== 'local.set' && next.op !== 'local.tee')) return undefined;
   const op = instr.op;
   const numeric = op.startsWith('i32.') || op.startsWith('i64.') || op.startsWith('f32.') || op.startsWith('f64.');
-  return numeric || op === 'select' || op === 'global.get' ? next.local : undefined;
+  if (!numeric && op !== 'select' && op !== 'global.get') return undefined;
+  const next = cx.fn.body[cx.instrIndex + 1];
+  if (next === undefined || next.dead) return undefined;
+  if (next.op === 'local.set' || next.op === 'local.tee') return { local: next.local };
+  const frame = cx.ctrl[cx.ctrl.length - 1];
+  if ((next.op === 'end' || next.op === 'else') && (frame.kind === 'block' || frame.kind === 'if') && frame.results.length === 1) return { block: frame.values };
+  return undefined;
 }
 
 function lowerOperator(cx: Lowering, instr: Instr): void {
@@ -113,6 +118,18 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
       v.discard();
       break;
     case 'select': {
+      const fused = cx.fusedCompare;
+      cx.fusedCompare = undefined;
+      if (fused !== undefined) {
+        // The comparison before this select was fused into it: its operands are on top.
+        const y = fused.imm === undefined ? v.pop() : undefined;
+        const x = v.pop();
+        const b = v.pop();
+        const a = v.pop();
+        const t = v.types[v.h];
+        m.selectCompare(v.push(instr.type ?? t), a, b, { cond: fused.cond, wide: fused.wide, x, ...(y === undefined ? { imm: fused.imm } : { y }) });
+        break;
+      }
       const c = v.pop();
       const b = v.pop();
       const a = v.pop();
@@ -154,12 +171,10 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
       break;
     }
     case 'i32.const':
-      if (constFolds(cx)) cx.foldedConst = BigInt(instr.value >>> 0);
-      else m.storeSlotImm(v.push('i32'), BigInt(instr.value >>> 0));
+      if (!v.pushConst('i32', BigInt(instr.value >>> 0))) m.storeSlotImm(v.push('i32'), BigInt(instr.value >>> 0));
       break;
     case 'i64.const':
-      if (constFolds(cx)) cx.foldedConst = instr.value;
-      else m.storeSlotImm(v.push('i64'), instr.value);
+      if (!v.pushConst('i64', instr.value)) m.storeSlotImm(v.push('i64'), instr.value);
       break;
     case 'f32.const':
       m.storeSlotImm(v.push('f32'), BigInt(instr.bits));
@@ -341,23 +356,84 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
   }
 }
 
-/** With registers, whether the instruction `ahead` of this one is a branch on the result before it. */
-function branchFollows(cx: Lowering, ahead = 1): boolean {
-  const next = cx.fn.body[cx.instrIndex + ahead];
-  return cx.values.movesAtJoins && next !== undefined && !next.dead && (next.op === 'if' || next.op === 'br_if');
+/**
+ * With registers, whether the next instruction is a branch on this one's i32 result (`if`,
+ * `br_if`), or (`orSelect`) a `select` whose condition it is.
+ */
+function branchFollows(cx: Lowering, orSelect = false): boolean {
+  const next = cx.fn.body[cx.instrIndex + 1];
+  return cx.values.movesAtJoins && next !== undefined && !next.dead && (next.op === 'if' || next.op === 'br_if' || (orSelect && next.op === 'select'));
 }
 
-const IMMEDIATE_BINOPS = new Set(['add', 'sub', 'and', 'or', 'xor']);
-
-/** With registers, whether this constant is folded into the next instruction (see Lowering.foldedConst). */
-function constFolds(cx: Lowering): boolean {
+/** With registers, whether the next instruction is an add of type `ty` (this one's result is its operand b). */
+function addFollows(cx: Lowering, ty: string): boolean {
   const next = cx.fn.body[cx.instrIndex + 1];
-  if (!cx.values.movesAtJoins || next === undefined || next.dead) return false;
-  const dot = next.op.indexOf('.');
-  if (dot < 0 || next.op.slice(0, dot) !== cx.fn.body[cx.instrIndex].op.slice(0, dot) || FLOAT_OPS.has(next.op)) return false;
-  const name = next.op.slice(dot + 1);
-  if (IMMEDIATE_BINOPS.has(name)) return true;
-  return COMPARES.has(name) && branchFollows(cx, 2);
+  return cx.values.movesAtJoins && next !== undefined && !next.dead && next.op === `${ty}.add`;
+}
+
+const COMMUTATIVE: ReadonlySet<string> = new Set(['add', 'mul', 'and', 'or', 'xor']);
+/** The condition with its operands swapped: a < b ⇔ b > a. */
+const SWAPPED: Readonly<Record<Cond, Cond>> = {
+  eq: 'eq', ne: 'ne', lt_s: 'gt_s', gt_s: 'lt_s', lt_u: 'gt_u', gt_u: 'lt_u', le_s: 'ge_s', ge_s: 'le_s', le_u: 'ge_u', ge_u: 'le_u',
+};
+
+/**
+ * Integer operators with a constant operand (registers: `pushConst` left the constant as an
+ * entry): the constant b (or a, for commutative operators and comparisons) becomes an
+ * immediate, `0 - x` a negation, and a left shift by a constant that feeds an add is fused
+ * into it. False when no constant applies.
+ */
+function emitWithConstant(cx: Lowering, ty: 'i32' | 'i64', name: string): boolean {
+  const { m } = cx;
+  const v = cx.values;
+  const wide = ty === 'i64';
+  const bin = BINOPS.get(name);
+  if (bin !== undefined && IMM_BINOPS.has(bin)) {
+    if (bin === 'shl' && v.constantAt(v.h - 1) !== undefined && addFollows(cx, ty)) {
+      const count = Number(BigInt.asUintN(64, v.constantAt(v.h - 1)!) & (wide ? 63n : 31n));
+      if (count <= 3 || m.arch === 'aarch64') {
+        v.takeConstant(v.h - 1);
+        cx.fusedShift = count;
+        return true;
+      }
+    }
+    let k = v.takeConstant(v.h - 1);
+    if (k === undefined && COMMUTATIVE.has(bin)) k = v.takeConstant(v.h - 2);
+    if (k !== undefined && bin === 'and' && branchFollows(cx)) {
+      // An and only a branch looks at: test the bits (x64 `test`, AArch64 `tst`).
+      cx.fusedCompare = { cond: 'ne', wide, imm: k, test: true };
+      return true;
+    }
+    if (k !== undefined) {
+      const a = v.pop();
+      m.binopImm(bin as ImmBinOp, wide, v.push(ty), a, k);
+      return true;
+    }
+    if (bin === 'sub' && v.constantAt(v.h - 2) === 0n) {
+      v.takeConstant(v.h - 2);
+      const a = v.pop();
+      m.unop('neg', wide, v.push(ty), a);
+      return true;
+    }
+    return false;
+  }
+  const cmp = COMPARES.get(name) ?? (name === 'eqz' ? 'eq' : undefined);
+  if (cmp === undefined) return false;
+  let cond = cmp;
+  let k = name === 'eqz' ? 0n : v.takeConstant(v.h - 1);
+  if (k === undefined) {
+    k = v.takeConstant(v.h - 2);
+    if (k === undefined) return false;
+    cond = SWAPPED[cmp];
+  }
+  if (branchFollows(cx, true)) {
+    cx.fusedCompare = { cond, wide, imm: k };
+    return true;
+  }
+  if (name === 'eqz') return false;
+  const a = v.pop();
+  m.compareImm(cond, wide, v.push('i32'), a, k);
+  return true;
 }
 
 /** Numeric operators (`i32.add`, `i64.eqz`, conversions); false when `op` is none of them. */
@@ -374,18 +450,16 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   const name = op.slice(dot + 1);
   const wide = ty === 'i64';
   const bin = BINOPS.get(name);
-  const folded = cx.foldedConst;
-  cx.foldedConst = undefined;
-  if (folded !== undefined) {
-    // constFolds chose this instruction: a foldable operator with the constant as its operand b.
-    if (bin !== undefined) {
-      const a = v.pop();
-      m.binopImm(bin as 'add', wide, v.push(ty), a, folded);
-    } else {
-      cx.fusedCompare = { cond: COMPARES.get(name)!, wide, imm: folded };
-    }
+  const shift = cx.fusedShift;
+  cx.fusedShift = undefined;
+  if (shift !== undefined) {
+    // The shift before this add was fused into it: its operand is on top.
+    const b = v.pop();
+    const a = v.pop();
+    m.addShifted(wide, v.push(ty), a, b, shift);
     return true;
   }
+  if (v.movesAtJoins && emitWithConstant(cx, ty, name)) return true;
   if (bin !== undefined) {
     const b = v.pop();
     const a = v.pop();
@@ -394,7 +468,7 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   }
   const cmp = COMPARES.get(name);
   if (cmp !== undefined) {
-    if (branchFollows(cx)) {
+    if (branchFollows(cx, true)) {
       cx.fusedCompare = { cond: cmp, wide };
       return true;
     }

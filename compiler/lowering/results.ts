@@ -39,8 +39,9 @@ export function pushCallResults(cx: Lowering, type: FuncType, areaBase: number |
 }
 
 /**
- * At the function's end (results on top of the operand stack): the results past the return
- * registers through the return-area pointer, then the others into the return registers.
+ * At the function's end or a return (results on top of the operand stack): the results past
+ * the return registers through the return-area pointer, then the others into the return
+ * registers.
  */
 export function loadFunctionResults(cx: Lowering, f: ControlFrame): void {
   const { m } = cx;
@@ -48,7 +49,7 @@ export function loadFunctionResults(cx: Lowering, f: ControlFrame): void {
   const n = f.results.length;
   if (n === 0) return;
   if (n === 1 && cx.frame.returnAreaPointer === undefined) {
-    m.loadResult(v.peek(0), wideType(f.results[0]));
+    m.loadResult(v.peek(v.h - 1), wideType(f.results[0]));
     return;
   }
   const convention = returnConvention(m.arch, f.results);

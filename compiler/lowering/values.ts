@@ -82,6 +82,18 @@ export interface Values {
    * instruction ends.
    */
   pushScratch(t: ValType): Loc;
+  /**
+   * `i32.const` / `i64.const`: with registers (and a constant that needs no scratch register to
+   * be written anywhere: any i32, an i64 that is a sign-extended imm32) pushes a constant entry
+   * and returns true; nothing is emitted until an instruction pops it without taking it as an
+   * immediate (`takeConstant`), then it is written to a fresh register at that point. False: the
+   * lowering pushes and writes it itself.
+   */
+  pushConst(t: ValType, value: bigint): boolean;
+  /** The value of entry `d` when it is a constant entry (see `pushConst`), else undefined. */
+  constantAt(d: number): bigint | undefined;
+  /** Removes entry `d` when it is a constant entry (the entries above move down) and returns its value. */
+  takeConstant(d: number): bigint | undefined;
   /** Pops the top value; returns its location. */
   pop(): Loc;
   /** Pops the top value without reading it (`drop`). */
@@ -105,12 +117,14 @@ export interface Values {
    */
   setLocal(l: number, keep: boolean): Move[];
   /**
-   * The next `push` (the result of the instruction being lowered) is to define local `l`
-   * itself, because the next instruction is `local.set l` or `local.tee l` (registers, numeric
-   * locals, and no other entry refers to the local; else the push is an ordinary one).
-   * `undefined` cancels it; the lowering cancels it after every instruction.
+   * The next `push` (the result of the instruction being lowered) is to define the value the
+   * next instruction would copy it to: local `local` (the next instruction is `local.set` or
+   * `local.tee` of it; registers, numeric locals, and no other entry refers to the local), or
+   * the single result of `block` (the next instruction is the `else` or `end` that moves it
+   * there). Else, or with slots, the push is an ordinary one. `undefined` cancels it; the
+   * lowering cancels it after every instruction.
    */
-  resultInto(l: number | undefined): void;
+  resultInto(target: { readonly local: number } | { readonly block: BlockValues } | undefined): void;
   /** Opens a block whose parameters are the top `params` entries. */
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues;
   /** The location where a branch to a frame leaves its k-th value (copied from entry `fromDepth`). */
@@ -146,6 +160,15 @@ export class SlotValues implements Values {
   }
   pushScratch(t: ValType): number {
     return this.push(t);
+  }
+  pushConst(): boolean {
+    return false;
+  }
+  constantAt(): undefined {
+    return undefined;
+  }
+  takeConstant(): undefined {
+    return undefined;
   }
   pop(): number {
     this.h--;
@@ -210,10 +233,17 @@ export class RegisterValues implements Values {
   readonly types: ValType[] = [];
   /** The virtual register of each operand-stack entry below `h` (a local's own: a reference to it). */
   private readonly stack: number[] = [];
-  /** The local the next push defines (`resultInto`). */
+  /** The virtual register the next push defines (`resultInto`): a local or a block's result. */
   private target: number | undefined;
 
-  constructor(private readonly program: VirtualProgram) {}
+  /** Constant entries (`pushConst`): their placeholder virtual registers, which are never defined. */
+  private readonly constants = new Map<number, bigint>();
+
+  constructor(
+    private readonly program: VirtualProgram,
+    /** Writes a constant to a location (the lowering's assembler). */
+    private readonly writeConst: (dst: Loc, value: bigint) => void,
+  ) {}
 
   get recording(): boolean {
     return this.program.recording;
@@ -222,7 +252,8 @@ export class RegisterValues implements Values {
   push(t: ValType): Loc {
     const l = this.target;
     this.target = undefined;
-    if (l !== undefined && this.program.types[l] === t && aliasable(t) && !this.refersTo(l, this.h)) {
+    const isLocal = l !== undefined && l < this.program.numLocals;
+    if (l !== undefined && this.program.types[l] === t && (!isLocal || (aliasable(t) && !this.refersTo(l, this.h)))) {
       this.stack[this.h] = l;
       this.types[this.h++] = t;
       return this.program.def(l);
@@ -238,7 +269,28 @@ export class RegisterValues implements Values {
     this.types[this.h++] = t;
     return this.program.earlyDef(v);
   }
+  pushConst(t: ValType, value: bigint): boolean {
+    const v = t === 'i32' ? BigInt.asIntN(32, value) : BigInt.asIntN(64, value);
+    if (this.target !== undefined || (t !== 'i32' && (t !== 'i64' || v < -0x8000_0000n || v > 0x7fff_ffffn))) return false;
+    const placeholder = this.program.newValue(t);
+    this.constants.set(placeholder, v);
+    this.stack[this.h] = placeholder;
+    this.types[this.h++] = t;
+    return true;
+  }
+  constantAt(d: number): bigint | undefined {
+    return d >= 0 && d < this.h ? this.constants.get(this.stack[d]) : undefined;
+  }
+  takeConstant(d: number): bigint | undefined {
+    const value = this.constantAt(d);
+    if (value === undefined) return undefined;
+    this.stack.splice(d, 1);
+    this.types.splice(d, 1);
+    this.h--;
+    return value;
+  }
   pop(): Loc {
+    this.materialize(this.h - 1);
     this.h--;
     return this.program.use(this.stack[this.h]);
   }
@@ -246,7 +298,20 @@ export class RegisterValues implements Values {
     this.h--;
   }
   peek(d: number): Loc {
+    this.materialize(d);
     return this.program.use(this.stack[d]);
+  }
+  /**
+   * A constant entry about to be read: written to a fresh value here (an early definition, so
+   * it takes no register another operand of the instruction is read from). The placeholder
+   * stays in saved entry stacks, so every path writes its own.
+   */
+  private materialize(d: number): void {
+    const value = this.constants.get(this.stack[d]);
+    if (value === undefined) return;
+    const v = this.program.newValue(this.types[d]);
+    this.stack[d] = v;
+    this.writeConst(this.program.earlyDef(v), value);
   }
   retypeTop(t: ValType): void {
     this.types[this.h - 1] = t;
@@ -261,6 +326,7 @@ export class RegisterValues implements Values {
     return { dst: this.push(t), src };
   }
   setLocal(l: number, keep: boolean): Move[] {
+    this.materialize(this.h - 1);
     const top = this.stack[this.h - 1];
     if (top === l) {
       if (!keep) this.h--;
@@ -276,24 +342,30 @@ export class RegisterValues implements Values {
     else if (aliasable(this.types[this.h - 1])) this.stack[this.h - 1] = l;
     return moves;
   }
-  resultInto(l: number | undefined): void {
-    this.target = l;
+  resultInto(target: { readonly local: number } | { readonly block: BlockValues } | undefined): void {
+    if (target === undefined) this.target = undefined;
+    else if ('local' in target) this.target = target.local;
+    else this.target = target.block.results.length === 1 ? target.block.results[0] : undefined;
   }
   enterBlock(kind: 'function' | 'block' | 'loop' | 'if', params: readonly ValType[], results: readonly ValType[]): BlockValues {
     const base = this.h - params.length;
     // An entry below the block that refers to a local the block writes must not change with it
     // (it is still there after the block, on every path): copied out at the entry.
+    // A block whose one result goes straight to `local.set l` has l as its result: the arms and
+    // the branches out of it write the local (so it counts as a local the block writes).
+    const into = kind === 'block' || kind === 'if' ? this.program.blockResultLocal(results) : undefined;
     const moves: Move[] = [];
     for (let d = 0; d < base; d++) {
       const l = this.stack[d];
-      if (l < this.program.numLocals && this.program.writesLocalInBlock(l)) moves.push(this.copyOut(d));
+      if (l < this.program.numLocals && (l === into || this.program.writesLocalInBlock(l))) moves.push(this.copyOut(d));
     }
     const entry = this.snapshot();
     if (kind !== 'loop') {
-      const resultValues = results.map((t) => this.program.newValue(t));
+      const resultValues = into !== undefined ? [into] : results.map((t) => this.program.newValue(t));
       return { entry, label: resultValues, results: resultValues, entryMoves: moves };
     }
     // A loop's parameters become join values that the entry and every back edge write.
+    for (let d = base; d < this.h; d++) this.materialize(d);
     const label = params.map((t) => this.program.newValue(t));
     for (let k = 0; k < label.length; k++) moves.push({ src: this.program.use(this.stack[base + k]), dst: this.joinDef(label, k, base + k) });
     label.forEach((v, k) => (this.stack[base + k] = v));
@@ -344,7 +416,7 @@ export class RegisterValues implements Values {
     this.stack.push(...values);
   }
   safepoint(liveHeight: number, liveLocals: readonly number[]): Safepoint {
-    const survivors = this.stack.slice(0, liveHeight);
+    const survivors = this.stack.slice(0, liveHeight).filter((v) => !this.constants.has(v));
     for (const l of liveLocals) survivors.push(l);
     return this.program.safepoint(survivors);
   }

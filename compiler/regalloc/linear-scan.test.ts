@@ -1,7 +1,7 @@
 /**
  * The linear-scan allocator on hand-made intervals: registers are reused once an interval
  * ends, values live across calls get callee-saved registers (non-references) or home slots
- * (references), the interval that ends last is the one spilled, and stack slots are shared by
+ * (references), the cheapest interval (by weight, then the one that ends last) is the one spilled, and stack slots are shared by
  * intervals that do not overlap. A property test checks that no two overlapping intervals
  * ever share a register or a slot.
  */
@@ -50,6 +50,19 @@ test('when registers run out, the interval that ends last is spilled', (t) => {
   const b = linearScan([iv(0, 0, 3), iv(1, 1, 100)], regs);
   t.is(b.register.get(0), 'c0');
   t.is(b.slot.get(1), 0, 'the new interval lives longest: it is the one spilled');
+});
+
+test('when registers run out, the cheapest interval (by weight) is spilled, not the one that ends last', (t) => {
+  const regs = { callerSaved: ['c0', 'c1'], calleeSaved: [] };
+  // v0 lives longest but is used in a loop (heavy); v1 is used once; v2 arrives with no register free.
+  const a = linearScan([iv(0, 0, 100, { weight: 512 }), iv(1, 1, 50, { weight: 2 }), iv(2, 2, 10, { weight: 64 })], regs);
+  t.is(a.register.get(0), 'c0', 'the heavy value keeps its register');
+  t.false(a.register.has(1), 'the light one is spilled');
+  t.is(a.register.get(2), 'c1', 'and v2 takes its register');
+  // The new interval itself may be the cheapest.
+  const b = linearScan([iv(0, 0, 100, { weight: 512 }), iv(1, 1, 50, { weight: 64 }), iv(2, 2, 10, { weight: 1 })], regs);
+  t.false(b.register.has(2));
+  t.deepEqual([b.register.get(0), b.register.get(1)], ['c0', 'c1']);
 });
 
 test('spilled values whose lives do not overlap share a slot', (t) => {

@@ -2,8 +2,9 @@
  * Linear-scan register allocation (Poletto & Sarkar, "Linear Scan Register Allocation", 1999):
  * each virtual register has one live interval [start, end] over instruction positions; the
  * intervals are visited by increasing start, an active list holds those that own a register,
- * and when no register is free the interval that ends last is spilled, to a stack slot for its
- * whole life. Intervals are not split, so a value has one location everywhere and control-flow
+ * and when no register is free the cheapest interval (fewest definitions and uses, weighted by
+ * loop depth; among equals the one that ends last, Poletto & Sarkar's choice) is spilled, to a
+ * stack slot for its whole life. Intervals are not split, so a value has one location everywhere and control-flow
  * joins need no resolution moves.
  *
  * Calls constrain the choice (`crossesCall`): a non-reference value live across a call gets a
@@ -28,6 +29,12 @@ export interface LiveInterval {
   readonly hint?: number;
   /** An f32/f64 value: it takes a register of the float class (`floatRegs`), else a slot. */
   readonly isFloat?: boolean;
+  /**
+   * What keeping the value in a slot would cost: its definitions and uses, each weighted by
+   * 8^(loops around it). When no register is free the cheapest of the candidates is spilled
+   * (the one that ends last among equals); absent: 0.
+   */
+  readonly weight?: number;
 }
 
 export interface RegisterSet {
@@ -98,13 +105,16 @@ function scanClass(order: readonly LiveInterval[], regs: RegisterSet, register: 
       insertActive(iv);
       continue;
     }
-    // No register: spill whichever of this interval and the active ones it could take a
-    // register from lives longest.
+    // No register: spill the cheapest of this interval and the active ones it could take a
+    // register from (by weight, then the one that lives longest).
     let victim: LiveInterval | undefined;
     for (let k = active.length - 1; k >= 0; k--) {
-      if (allowed(iv, register.get(active[k].vreg)!)) { victim = active[k]; break; }
+      const a = active[k];
+      if (!allowed(iv, register.get(a.vreg)!)) continue;
+      if (victim === undefined || (a.weight ?? 0) < (victim.weight ?? 0)) victim = a;
     }
-    if (victim !== undefined && victim.end > iv.end) {
+    const cheaper = (a: LiveInterval, b: LiveInterval): boolean => (a.weight ?? 0) < (b.weight ?? 0) || ((a.weight ?? 0) === (b.weight ?? 0) && a.end > b.end);
+    if (victim !== undefined && cheaper(victim, iv)) {
       const r = register.get(victim.vreg)!;
       register.delete(victim.vreg);
       active.splice(active.indexOf(victim), 1);

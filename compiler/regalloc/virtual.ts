@@ -46,6 +46,10 @@ export class VirtualProgram {
   private readonly end: number[] = [];
   private readonly crosses: boolean[] = [];
   private readonly hints: (number | undefined)[] = [];
+  /** Spill cost of each virtual register: its recorded definitions and uses, by loop depth. */
+  private readonly weights: number[] = [];
+  /** 8^(loops around instruction i), capped. */
+  private readonly loopWeight: number[];
   private allocation: Allocation | undefined;
   private spillBase = 0;
 
@@ -58,6 +62,7 @@ export class VirtualProgram {
     const numLocals = fn.type.params.length + fn.locals.length;
     for (let l = 0; l < numLocals; l++) this.types.push(localType(fn, l)!);
     this.next = numLocals;
+    this.loopWeight = loopWeights(fn);
   }
 
   /** True until `beginEmitting`. */
@@ -97,6 +102,19 @@ export class VirtualProgram {
       else if ((instr.op === 'local.set' || instr.op === 'local.tee') && instr.local === l) return true;
     }
     return false;
+  }
+
+  /**
+   * The local that the one result of the block the instruction being lowered opens can be: the
+   * block's `end` is followed by a `local.set` or `local.tee` of a numeric local of the result's
+   * type. Undefined otherwise.
+   */
+  blockResultLocal(results: readonly ValType[]): number | undefined {
+    if (results.length !== 1 || !(results[0] === 'i32' || results[0] === 'i64' || results[0] === 'f32' || results[0] === 'f64')) return undefined;
+    const opener = this.fn.body[this.instrIndex()] as { end?: number };
+    const after = opener.end === undefined ? undefined : this.fn.body[opener.end + 1];
+    if (after === undefined || after.dead || (after.op !== 'local.set' && after.op !== 'local.tee')) return undefined;
+    return this.types[after.local] === results[0] ? after.local : undefined;
   }
 
   /** Records that `dst` is copied from `src` (recording pass): the allocator tries to give both one register. */
@@ -151,7 +169,10 @@ export class VirtualProgram {
     const intervals: LiveInterval[] = [];
     for (let v = 0; v < this.next; v++) {
       if (this.start[v] === undefined) continue;
-      intervals.push({ vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true, hint: this.hints[v], isFloat: isFloatType(this.types[v]) });
+      intervals.push({
+        vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true,
+        hint: this.hints[v], isFloat: isFloatType(this.types[v]), weight: this.weights[v] ?? 0,
+      });
     }
     this.allocation = linearScan(intervals, regs, floatRegs);
     return this.allocation;
@@ -199,10 +220,28 @@ export class VirtualProgram {
   private at(v: number, position: number): Loc {
     if (this.emitting) return this.location(v);
     this.touch(v, position);
+    this.weights[v] = (this.weights[v] ?? 0) + (this.loopWeight[this.instrIndex()] ?? 1);
     return 0;
   }
   private touch(v: number, position: number): void {
     if (this.start[v] === undefined || position < this.start[v]) this.start[v] = position;
     if (this.end[v] === undefined || position > this.end[v]) this.end[v] = position;
   }
+}
+
+/** 8^(number of loops around each instruction), capped at 8^6: how often it runs, roughly. */
+function loopWeights(fn: DefinedFunction): number[] {
+  const weights: number[] = [];
+  const open: boolean[] = [];
+  let depth = 0;
+  for (const instr of fn.body) {
+    if (instr.op === 'block' || instr.op === 'if' || instr.op === 'loop') {
+      open.push(instr.op === 'loop');
+      if (instr.op === 'loop') depth++;
+    } else if (instr.op === 'end' && open.length > 0 && open.pop()) {
+      depth--;
+    }
+    weights.push(8 ** Math.min(depth, 6));
+  }
+  return weights;
 }

@@ -28,7 +28,7 @@
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
 import type { FuncType, Instr, ValType, WasmModule } from '../frontend/module.ts';
-import { moveBranchValues } from '../lowering/control.ts';
+import { branchTo } from '../lowering/control.ts';
 import { imm, valueArg, wideType } from '../lowering/values.ts';
 import { ControlEffect } from './stack-switching.ts';
 import type { Lowering } from '../lowering/context.ts';
@@ -179,8 +179,7 @@ function lowerStackSwitching(cx: Lowering, instr: Instr): boolean {
         const target = cx.ctrl[cx.ctrl.length - 1 - h.depth];
         const types = target.kind === 'loop' ? target.params : target.results;
         types.forEach((t, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(0)], t));
-        moveBranchValues(cx, target);
-        m.jump(target.label);
+        branchTo(cx, target);
         for (let j = 0; j < types.length; j++) v.pop();
         m.bind(skip);
       });
