@@ -19,6 +19,8 @@ export interface MutantInfo {
   readonly description: string;
   /** The profile whose code or collector the hook is in (default v17). */
   readonly profile?: 'v31' | 'v44';
+  /** Only programs with GC objects (structs, arrays) reach the hook: the fuzzer generates them. */
+  readonly gcObjects?: true;
 }
 
 export const MUTANTS = [
@@ -41,6 +43,8 @@ export const MUTANTS = [
   { name: 'v31-write-barrier-no-incref', layer: 'compiler', profile: 'v31', description: 'v31 table.set/global.set do not increment the new reference\'s ref_count' },
   { name: 'v31-read-barrier-no-insert', layer: 'compiler', profile: 'v31', description: 'v31 table.get/global.get count the reference but do not store it in the bump chunk' },
   { name: 'v31-map-entry-dropped', layer: 'gc', profile: 'v31', description: 'the v31 scan skips the first entry of every user stack map' },
+  { name: 'v31-init-field-no-incref', layer: 'compiler', profile: 'v31', gcObjects: true, description: 'v31 struct.new/array.new store a reference field without counting it' },
+  { name: 'v31-freed-object-fields-kept', layer: 'gc', profile: 'v31', gcObjects: true, description: 'freeing a v31 struct or array does not give back the counts of the references in its fields' },
   { name: 'v44-suspended-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk does not visit suspended continuations' },
   { name: 'v44-parent-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk of a running chain stops after the running stack (its parents are skipped)' },
   { name: 'v44-in-list-bit-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks a member but leaves its in-list bit set' },
@@ -52,6 +56,12 @@ export const MUTANTS = [
 export function mutantProfile(name: string): 'v17' | 'v31' | 'v44' {
   const m: MutantInfo | undefined = MUTANTS.find((x) => x.name === name);
   return m?.profile ?? 'v17';
+}
+
+/** Whether the fuzzer must generate programs with GC objects for the mutant's hook to run. */
+export function mutantNeedsGcObjects(name: string): boolean {
+  const m: MutantInfo | undefined = MUTANTS.find((x) => x.name === name);
+  return m?.gcObjects === true;
 }
 
 export type MutantName = (typeof MUTANTS)[number]['name'];

@@ -10,7 +10,7 @@
  */
 import type { RegallocMode } from '../compiler/regalloc/modes.ts';
 import type { Arch } from '../isa/arch.ts';
-import { activeMutant, isMutantName, withMutant, UnknownMutantError } from '../compiler/mutants.ts';
+import { activeMutant, isMutantName, mutantNeedsGcObjects, withMutant, UnknownMutantError } from '../compiler/mutants.ts';
 import { FuzzUsageError } from './errors.ts';
 import { generateProgram, resolveGeneratorOptions, type GeneratorOptions, type ResolvedGeneratorOptions } from './generate.ts';
 import { v31Kit } from './harness-v31.ts';
@@ -157,9 +157,15 @@ export async function runPrepared(prep: PreparedProgram, arch: Arch, walker: Wal
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {
   const arches = options.arches ?? ['x64', 'aarch64'];
   const walkers = options.walkers ?? ['v17'];
-  // The v44 walker's programs switch stacks unless asked not to; no other era runs them.
-  const gen = resolveGeneratorOptions({ ...options, stackSwitching: options.stackSwitching ?? walkers.includes('v44') });
+  // The v44 walker's programs switch stacks unless asked not to; no other era runs them. A
+  // mutant whose hook only GC objects reach gets programs with them.
+  const gen = resolveGeneratorOptions({
+    ...options,
+    stackSwitching: options.stackSwitching ?? walkers.includes('v44'),
+    gcObjects: options.gcObjects ?? (typeof options.mutant === 'string' && mutantNeedsGcObjects(options.mutant)),
+  });
   if (gen.stackSwitching && walkers.some((w) => w !== 'v44')) throw new FuzzUsageError(`programs that switch stacks run only under the v44 walker (walkers: ${walkers.join(', ')})`);
+  if (gen.gcObjects && walkers.some((w) => w !== 'v31')) throw new FuzzUsageError(`programs with GC objects run only under the v31 walker (walkers: ${walkers.join(', ')})`);
   const regallocs = options.regallocs ?? ['none'];
   const seed = options.seed ?? 1;
   const shard = options.shard ?? { index: 0, count: 1 };
@@ -265,12 +271,12 @@ export function formatRecord(r: FailureRecord, path?: string): string {
     `;; ${r.failure.message}`,
     r.input !== undefined
       ? `;; from the byte input ${r.input}`
-      : `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth, ...(r.options.stackSwitching ? { stackSwitching: true } : {}) })}`,
+      : `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth, ...(r.options.stackSwitching ? { stackSwitching: true } : {}), ...(r.options.gcObjects ? { gcObjects: true } : {}) })}`,
     `;; shrunk from ${r.statements.original} to ${r.statements.shrunk} statements`,
     `;; replay: ${replay}`,
     r.input !== undefined
       ? `;; rerun the unshrunk input: stackscope fuzz --corpus <a directory holding ${r.input}>${r.mutant ? ` --mutant ${r.mutant}` : ''}`
-      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker === 'v31' || r.walker === 'v44' ? ` --profile ${r.walker}` : r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
+      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker === 'v31' || r.walker === 'v44' ? ` --profile ${r.walker}` : r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.options.gcObjects ? ' --gc-objects' : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
     RECORD_MARK + JSON.stringify({ ...r, wat: undefined, replay }),
   ];
   return lines.join('\n') + '\n' + r.wat;

@@ -59,7 +59,7 @@ export function encodeProgram(p: Program): Uint8Array {
   // Types in the order the WAT text gives them: the explicit signatures (and, switching stacks,
   // $task and $k), then each import's and on_free's inline type unless an equal one exists (so
   // both encodings compile alike); a value type is its bytes.
-  type TypeDef = { params: number[][]; results: number[][] } | { cont: number };
+  type TypeDef = { params: number[][]; results: number[][] } | { cont: number } | { struct: number } | { array: number };
   const typeList: TypeDef[] = [];
   const typeIndex = (t: TypeDef): number => {
     const key = JSON.stringify(t);
@@ -70,6 +70,9 @@ export function encodeProgram(p: Program): Uint8Array {
   };
   const func = (params: number[], results: number[]): TypeDef => ({ params: params.map((v) => [v]), results: results.map((v) => [v]) });
   const sigTypes = arities.map((n) => typeIndex(func([...new Array<number>(n).fill(EXTERNREF), I32], [EXTERNREF])));
+  // $box (struct (field (mut externref))) and $vec (array (mut externref))
+  const boxType = p.gcObjects ? typeIndex({ struct: EXTERNREF }) : -1;
+  const vecType = p.gcObjects ? typeIndex({ array: EXTERNREF }) : -1;
   const tasks = p.tasks;
   const taskType = tasks ? typeIndex(func([EXTERNREF], [EXTERNREF])) : -1;
   const contType = tasks ? typeIndex({ cont: taskType }) : -1;
@@ -88,6 +91,8 @@ export function encodeProgram(p: Program): Uint8Array {
   const types = new Bytes().u32(typeList.length);
   for (const t of typeList) {
     if ('cont' in t) types.byte(0x5d).u32(t.cont);
+    else if ('struct' in t) types.byte(0x5f).u32(1).byte(t.struct, 0x01);
+    else if ('array' in t) types.byte(0x5e).byte(t.array, 0x01);
     else types.byte(0x60).u32(t.params.length).byte(...t.params.flat()).u32(t.results.length).byte(...t.results.flat());
   }
   section(1, types);
@@ -133,16 +138,23 @@ export function encodeProgram(p: Program): Uint8Array {
   section(9, elems);
 
   const code = new Bytes().u32(p.funcs.length + 1 + (tasks?.length ?? 0));
-  const sw = (f: FuncDef, base: number): Switching | undefined => (tasks ? { contBase: base, k: contType, handlerType, taskIndex } : undefined);
+  // A function's continuation, box and array locals follow its i32s, in that order.
+  const ext = (f: FuncDef, base: number): Extras => ({
+    contBase: base, boxBase: base + (f.conts ?? 0), vecBase: base + (f.conts ?? 0) + (f.boxes ?? 0),
+    k: contType, handlerType, taskIndex, box: boxType, vec: vecType,
+  });
+  const extraGroups = (f: FuncDef): number => (f.conts ? 1 : 0) + (f.boxes ? 1 : 0) + (f.vecs ? 1 : 0);
   const contGroup = (body: Bytes, f: FuncDef): void => {
     if (f.conts) body.u32(f.conts).byte(REF_NULL).u32(contType);
+    if (f.boxes) body.u32(f.boxes).byte(REF_NULL).u32(boxType);
+    if (f.vecs) body.u32(f.vecs).byte(REF_NULL).u32(vecType);
   };
   p.funcs.forEach((f) => {
     // Locals: params r0..r(p-1), depth, then r(p)..r(p+l-1), n, then c0..c(k-1).
     const local = (i: number): number => (i < f.params ? i : i + 1);
-    const body = new Bytes().u32(f.conts ? 3 : 2).u32(f.locals).byte(EXTERNREF).u32(1).byte(I32);
+    const body = new Bytes().u32(2 + extraGroups(f)).u32(f.locals).byte(EXTERNREF).u32(1).byte(I32);
     contGroup(body, f);
-    const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex, sw(f, f.params + f.locals + 2));
+    const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex, ext(f, f.params + f.locals + 2));
     for (const s of f.body) e.stmt(s);
     body.byte(0x20).u32(local(f.result)).byte(0x0b);
     code.bytes(body);
@@ -158,10 +170,10 @@ export function encodeProgram(p: Program): Uint8Array {
   for (const f of tasks ?? []) {
     // Locals: r0 (the parameter), r1..r(l), depth, n, then c0..c(k-1); depth starts at taskDepth.
     const l = f.locals;
-    const body = new Bytes().u32(f.conts ? 3 : 2).u32(l).byte(EXTERNREF).u32(2).byte(I32);
+    const body = new Bytes().u32(2 + extraGroups(f)).u32(l).byte(EXTERNREF).u32(2).byte(I32);
     contGroup(body, f);
     body.byte(0x41).s32(p.taskDepth ?? 0).byte(0x21).u32(l + 1);
-    const e = new Emitter(body, p, (i) => i, l + 1, l + 2, sigType, funcIndex, sw(f, l + 3));
+    const e = new Emitter(body, p, (i) => i, l + 1, l + 2, sigType, funcIndex, ext(f, l + 3));
     for (const s of f.body) e.stmt(s);
     body.byte(0x20).u32(f.result).byte(0x0b);
     code.bytes(body);
@@ -181,10 +193,15 @@ export function encodeProgram(p: Program): Uint8Array {
 
 const HOST = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));
 
-/** What a function's stack-switching statements need: its continuation locals and the indices. */
-interface Switching {
-  /** Local index of $c0. */
+/** What a function's stack-switching and GC-object statements need: its locals and the indices. */
+interface Extras {
+  /** Local indices of $c0, $b0 and $v0. */
   contBase: number;
+  boxBase: number;
+  vecBase: number;
+  /** Type indices of $box and $vec. */
+  box: number;
+  vec: number;
   /** Type index of $k. */
   k: number;
   /** Type index of a handler block's [] → [externref (ref $k)]. */
@@ -201,12 +218,12 @@ class Emitter {
     readonly counter: number,
     readonly sigType: (params: number) => number,
     readonly funcIndex: (f: number) => number,
-    readonly sw?: Switching,
+    readonly ext?: Extras,
   ) {}
 
-  private switching(): Switching {
-    if (!this.sw) throw new Error('internal: a stack-switching statement in a program without tasks');
-    return this.sw;
+  private switching(): Extras {
+    if (!this.ext) throw new Error('internal: a stack-switching or GC-object statement in a function without them');
+    return this.ext;
   }
 
   ref(e: RefExpr): void {
@@ -220,6 +237,16 @@ class Emitter {
       case 'new_temp': b.byte(0x10).u32(HOST.get('new_temp')!); break;
       case 'pass': this.ref(e.e); b.byte(0x10).u32(HOST.get('pass')!); break;
       case 'select': this.ref(e.a); this.ref(e.b); this.i32(e.c); b.byte(0x1c, 0x01, EXTERNREF); break;
+      case 'box.get': {
+        const x = this.switching();
+        b.byte(0x20).u32(x.boxBase + e.b).byte(0xfb).u32(2).u32(x.box).u32(0);
+        break;
+      }
+      case 'vec.get': {
+        const x = this.switching();
+        b.byte(0x20).u32(x.vecBase + e.v).byte(0x41).s32(e.i).byte(0xfb).u32(11).u32(x.vec);
+        break;
+      }
     }
   }
 
@@ -280,6 +307,32 @@ class Emitter {
         this.ref(s.e);
         b.byte(0xe2).u32(0).byte(0x21).u32(this.local(s.dst));
         break;
+      case 'box.new': {
+        const x = this.switching();
+        this.ref(s.e);
+        b.byte(0xfb).u32(0).u32(x.box).byte(0x21).u32(x.boxBase + s.b);
+        break;
+      }
+      case 'box.set': {
+        const x = this.switching();
+        b.byte(0x20).u32(x.boxBase + s.b);
+        this.ref(s.e);
+        b.byte(0xfb).u32(5).u32(x.box).u32(0);
+        break;
+      }
+      case 'vec.new': {
+        const x = this.switching();
+        this.ref(s.e);
+        b.byte(0x41).s32(s.len).byte(0xfb).u32(6).u32(x.vec).byte(0x21).u32(x.vecBase + s.v);
+        break;
+      }
+      case 'vec.set': {
+        const x = this.switching();
+        b.byte(0x20).u32(x.vecBase + s.v).byte(0x41).s32(s.i);
+        this.ref(s.e);
+        b.byte(0xfb).u32(14).u32(x.vec);
+        break;
+      }
       case 'resume': {
         // (if (i32.eqz (ref.is_null c)) (then (block $done (block $h (result externref (ref $k))
         //   (local.set dst (resume $k (on $yield $h) arg c)) (local.set c null) (br $done))

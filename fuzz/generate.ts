@@ -26,6 +26,12 @@ export interface GeneratorOptions {
    * handler, `suspend` with an externref payload, continuations dropped unfinished. Default false.
    */
   stackSwitching?: boolean;
+  /**
+   * Programs with GC objects (the GC proposal as wasmtime v31 compiles it; they run only in the
+   * v31 profile): box (struct) and array locals with externref fields, `struct.new/get/set`,
+   * `array.new/get/set`. Default false.
+   */
+  gcObjects?: boolean;
 }
 
 /** The default weight of each statement kind. */
@@ -35,6 +41,8 @@ export const DEFAULT_MIX: Readonly<Record<StmtKind, number>> = {
   // Only in programs that switch stacks (`stackSwitching`); `resume` also comes as a round over
   // every continuation local of the function (a scheduler's turn).
   'cont.new': 3, resume: 9, suspend: 12, 'cont.drop': 1,
+  // Only in programs with GC objects (`gcObjects`); `struct.get`/`array.get` are expressions.
+  'box.new': 2, 'box.set': 5, 'vec.new': 2, 'vec.set': 5,
 };
 
 export const STMT_KINDS = Object.keys(DEFAULT_MIX) as StmtKind[];
@@ -47,6 +55,8 @@ export interface ResolvedGeneratorOptions {
   mix: Record<StmtKind, number>;
   /** Present (true) only for programs that switch stacks, so older records read the same. */
   stackSwitching?: true;
+  /** Present (true) only for programs with GC objects. */
+  gcObjects?: true;
 }
 
 export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGeneratorOptions {
@@ -62,7 +72,8 @@ export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGener
     if (typeof w !== 'number' || !(w >= 0)) throw new FuzzUsageError(`weight of '${k}' must be a number ≥ 0`);
     mix[k as StmtKind] = w;
   }
-  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}) };
+  if (o.stackSwitching && o.gcObjects) throw new FuzzUsageError('programs switch stacks (v44) or have GC objects (v31), not both: no profile compiles both');
+  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}), ...(o.gcObjects ? { gcObjects: true as const } : {}) };
 }
 
 /** Parses a mix given as text: `call=20,trap=0`. */
@@ -89,6 +100,9 @@ interface Ctx {
   task: boolean;
   /** The task's index, when building one. */
   taskIndex?: number;
+  /** Box and array locals of the function being generated. */
+  boxes?: number;
+  vecs?: number;
 }
 
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
@@ -111,7 +125,7 @@ function tableIndex(x: Ctx, safe: boolean): number {
   return x.c.int(0, x.p.tableMax);
 }
 
-const REF_WEIGHTS = { local: 5, null: 2, 'table.get': 4, 'global.get': 2, new: 4, new_temp: 1, pass: 2, select: 2 } as const;
+const REF_WEIGHTS = { local: 5, null: 2, 'table.get': 4, 'global.get': 2, new: 4, new_temp: 1, pass: 2, select: 2, 'box.get': 3, 'vec.get': 3 } as const;
 type RefKind = keyof typeof REF_WEIGHTS;
 
 function genRef(x: Ctx, nest: number): RefExpr {
@@ -121,6 +135,8 @@ function genRef(x: Ctx, nest: number): RefExpr {
     if (k === 'pass' || k === 'select') return nest < 2 && !x.onFree;
     if (k === 'new') return !x.onFree;
     if (k === 'new_temp') return x.onFree;
+    if (k === 'box.get') return (x.boxes ?? 0) > 0;
+    if (k === 'vec.get') return (x.vecs ?? 0) > 0;
     return true;
   })!;
   switch (kind) {
@@ -132,6 +148,8 @@ function genRef(x: Ctx, nest: number): RefExpr {
     case 'new_temp': return { k: 'new_temp' };
     case 'pass': return { k: 'pass', e: genRef(x, nest + 1) };
     case 'select': return { k: 'select', a: genRef(x, nest + 1), b: genRef(x, nest + 1), c: genI32(x, nest + 1) };
+    case 'box.get': return { k: 'box.get', b: x.c.int(0, x.boxes! - 1) };
+    case 'vec.get': return { k: 'vec.get', v: x.c.int(0, x.vecs! - 1), i: vecIndex(x) };
   }
 }
 
@@ -143,6 +161,11 @@ function genI32(x: Ctx, nest: number): I32Expr {
     case 3: return { k: 'table.size' };
     default: return nest < 2 ? { k: 'table.grow', e: genRef(x, nest + 1), n: x.c.int(0, 3) } : { k: 'table.size' };
   }
+}
+
+/** An array index: mostly below every array's smallest length (1), sometimes up to 4 (may trap). */
+function vecIndex(x: Ctx): number {
+  return x.c.int(0, 9) === 0 ? x.c.int(1, 4) : 0;
 }
 
 function dstLocal(x: Ctx): number {
@@ -204,6 +227,10 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
   },
   suspend: { allowed: (x) => x.task, build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x) }) },
   'cont.drop': { allowed: (x) => x.conts > 0 && !x.onFree, build: (x) => ({ k: 'cont.drop', c: x.c.int(0, x.conts - 1) }) },
+  'box.new': { allowed: (x) => (x.boxes ?? 0) > 0, build: (x) => ({ k: 'box.new', b: x.c.int(0, x.boxes! - 1), e: genRef(x, 1) }) },
+  'box.set': { allowed: (x) => (x.boxes ?? 0) > 0, build: (x) => ({ k: 'box.set', b: x.c.int(0, x.boxes! - 1), e: genRef(x, 1) }) },
+  'vec.new': { allowed: (x) => (x.vecs ?? 0) > 0, build: (x) => ({ k: 'vec.new', v: x.c.int(0, x.vecs! - 1), e: genRef(x, 1), len: x.c.int(1, 4) }) },
+  'vec.set': { allowed: (x) => (x.vecs ?? 0) > 0, build: (x) => ({ k: 'vec.set', v: x.c.int(0, x.vecs! - 1), i: vecIndex(x), e: genRef(x, 1) }) },
 };
 
 function genBody(x: Ctx, count: number, mix: Readonly<Record<StmtKind, number>>): Stmt[] {
@@ -244,17 +271,30 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
     p.tasks = Array.from({ length: c.int(1, 3) }, () => ({ params: 1, locals: c.int(0, 3), conts: c.int(0, 1), body: [], result: 0 }));
     p.taskDepth = c.int(0, o.maxDepth);
   }
+  if (o.gcObjects) {
+    // Every function but on_free keeps up to two boxes and two arrays (main at least one box).
+    p.gcObjects = true;
+    p.funcs.forEach((f, i) => {
+      f.boxes = c.int(i === 0 ? 1 : 0, 2);
+      f.vecs = c.int(0, 2);
+    });
+  }
   const onFreeOps = Math.min(4, Math.max(0, Math.round(o.ops / 12)));
   const all = Math.max(1, o.ops - onFreeOps);
   // Tasks get a third when there are any; main about half of the rest; helpers share the rest.
   const taskOps = sw ? Math.floor(all / 3) : 0;
   const rest = Math.max(1, all - taskOps);
   const shares = p.funcs.map((_, i) => (i === 0 ? (nFuncs === 1 ? rest : Math.ceil(rest / 2)) : Math.floor(rest / 2 / (nFuncs - 1))));
-  const ctx = (f: FuncDef, task?: number): Ctx => ({ c, p, locals: f.params + f.locals, onFree: false, conts: f.conts ?? 0, task: task !== undefined, taskIndex: task });
+  const ctx = (f: FuncDef, task?: number): Ctx => ({
+    c, p, locals: f.params + f.locals, onFree: false, conts: f.conts ?? 0, task: task !== undefined, taskIndex: task, boxes: f.boxes, vecs: f.vecs,
+  });
   p.funcs.forEach((f: FuncDef, i) => {
     const x = ctx(f);
     // Main starts every continuation it keeps.
     const starts: Stmt[] = i === 0 && sw ? Array.from({ length: f.conts! }, (_, k) => ({ k: 'cont.new', c: k, task: c.int(0, p.tasks!.length - 1) })) : [];
+    // Every box and array local starts as a new object (so reads rarely meet null).
+    for (let b = 0; b < (f.boxes ?? 0); b++) starts.push({ k: 'box.new', b, e: genRef(x, 1) });
+    for (let v = 0; v < (f.vecs ?? 0); v++) starts.push({ k: 'vec.new', v, e: genRef(x, 1), len: c.int(1, 4) });
     f.body = [...starts, ...genBody(x, Math.max(0, shares[i] - starts.length), o.mix)];
     f.result = c.int(0, f.params + f.locals - 1);
   });

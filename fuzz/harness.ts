@@ -541,18 +541,20 @@ export class ArchRunner {
   private finalChecks(kit: StoreKit, run: RunState): void {
     // Objects frames of continuations left suspended may still hold (v44): they may stay in
     // the list, with its count, until the store drops.
+    // (Only those still alive: a freed one's heap index may hold a new object, a temporary.)
     const onStacks = run.model.onStacksAtEnd;
-    const keep = onStacks?.size ? new Set([...onStacks].map((id) => run.objects[id]?.ptr ?? 0n)) : undefined;
+    const keep = (): ReadonlySet<bigint> | undefined => (onStacks?.size
+      ? new Set([...onStacks].flatMap((id) => { const rec = run.objects[id]; return rec && rec.value.freedTimes === 0 ? [rec.ptr] : []; }))
+      : undefined);
     // Collect with no Wasm on the stack until nothing is left in the activations table
     // (destructors that re-enter Wasm put their reads into the fresh table; the next round
     // frees those).
     for (let round = 0; round < 16; round++) {
       kit.gc();
-      if (kit.tableEntries(keep) === 0) break;
+      if (kit.tableEntries(keep()) === 0) break;
     }
-    if (kit.tableEntries(keep) !== 0) {
-      this.fail('leak', `the activations table still holds ${kit.tableEntries(keep)} entries after collections with no Wasm on the stack`, -1);
-    }
+    const left = kit.tableEntries(keep());
+    if (left !== 0) this.fail('leak', `the activations table still holds ${left} entries after collections with no Wasm on the stack`, -1);
     for (const o of run.model.objects) {
       const rec = run.objects[o.id];
       if (!rec) this.fail('trace', `object ${o.label} was never created`, -1);

@@ -86,10 +86,32 @@ interface Cont {
   frames: Val[][];
 }
 
-/** A frame's locals: externrefs, and continuations (programs with tasks). */
+/** A struct $box and an array $vec of the model: their externref fields (each holds a count). */
+interface Box {
+  f: Val;
+}
+interface Vec {
+  a: Val[];
+}
+
+/** A frame's locals: externrefs, continuations (programs with tasks), boxes and arrays (GC objects). */
 interface Frame {
   refs: Val[];
   conts: Array<Cont | null>;
+  boxes: Array<Box | null>;
+  vecs: Array<Vec | null>;
+}
+
+/** The box (array) in a local; a null one traps, as struct.get/set and array.get/set do. */
+function box(frame: Frame, b: number): Box {
+  const x = frame.boxes[b];
+  if (!x) throw new Trap('NullReference');
+  return x;
+}
+function vec(frame: Frame, v: number): Vec {
+  const x = frame.vecs[v];
+  if (!x) throw new Trap('NullReference');
+  return x;
 }
 
 /** Runs the model of `p`. Never throws for a valid program. */
@@ -132,7 +154,8 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     if (steps > stepLimit) throw new TooLong();
   };
 
-  const ref = (e: RefExpr, locals: Val[]): Val => {
+  const ref = (e: RefExpr, frame: Frame): Val => {
+    const locals = frame.refs;
     switch (e.k) {
       case 'local': return locals[e.i];
       case 'null': return null;
@@ -148,26 +171,32 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       }
       case 'new_temp': throw new Error('internal: new_temp outside on_free');
       case 'pass': {
-        const v = ref(e.e, locals);
+        const v = ref(e.e, frame);
         event(`pass ${label(v)}`, [v]);
         return v;
       }
       case 'select': {
-        const a = ref(e.a, locals);
-        const b = ref(e.b, locals);
-        const c = i32(e.c, locals);
+        const a = ref(e.a, frame);
+        const b = ref(e.b, frame);
+        const c = i32(e.c, frame);
         return c !== 0 ? a : b;
+      }
+      case 'box.get': return box(frame, e.b).f;
+      case 'vec.get': {
+        const v = vec(frame, e.v);
+        if (e.i >= v.a.length) throw new Trap('ArrayOutOfBounds');
+        return v.a[e.i];
       }
     }
   };
 
-  const i32 = (e: I32Expr, locals: Val[]): number => {
+  const i32 = (e: I32Expr, frame: Frame): number => {
     switch (e.k) {
       case 'const': return e.v;
-      case 'is_null': return ref(e.e, locals) === null ? 1 : 0;
+      case 'is_null': return ref(e.e, frame) === null ? 1 : 0;
       case 'table.size': return table.length;
       case 'table.grow': {
-        const v = ref(e.e, locals);
+        const v = ref(e.e, frame);
         const old = table.length;
         if (old + e.n > p.tableMax) return -1;
         for (let i = 0; i < e.n; i++) table.push(v);
@@ -187,35 +216,35 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     step();
     switch (s.k) {
       case 'set':
-        locals[s.i] = ref(s.e, locals);
+        locals[s.i] = ref(s.e, frame);
         break;
       case 'table.set': {
-        const v = ref(s.e, locals);
+        const v = ref(s.e, frame);
         if (s.index >= table.length) throw new Trap('TableOutOfBounds');
         use(v);
         table[s.index] = v;
         break;
       }
       case 'global.set': {
-        const v = ref(s.e, locals);
+        const v = ref(s.e, frame);
         use(v);
         globals[s.g] = v;
         break;
       }
       case 'table.fill': {
-        const v = ref(s.e, locals);
+        const v = ref(s.e, frame);
         if (s.start + s.len > table.length) throw new Trap('TableOutOfBounds');
         if (s.len > 0) use(v);
         for (let i = 0; i < s.len; i++) table[s.start + i] = v;
         break;
       }
       case 'print': {
-        const v = ref(s.e, locals);
+        const v = ref(s.e, frame);
         event(`print ${label(v)}`, [v]);
         break;
       }
       case 'print_i32': {
-        const v = i32(s.e, locals);
+        const v = i32(s.e, frame);
         event(`print_i32 ${v}`);
         break;
       }
@@ -228,7 +257,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         break;
       case 'call':
         if (depth > 0) {
-          const args = s.args.map((a) => ref(a, locals));
+          const args = s.args.map((a) => ref(a, frame));
           locals[s.dst] = yield* call(p.funcs[s.f], args, depth - 1);
         }
         break;
@@ -251,12 +280,40 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         frame.conts[s.c] = null;
         break;
       case 'suspend':
-        locals[s.dst] = yield ref(s.e, locals);
+        locals[s.dst] = yield ref(s.e, frame);
         break;
+      case 'box.new': {
+        const v = ref(s.e, frame);
+        use(v);
+        frame.boxes[s.b] = { f: v };
+        break;
+      }
+      case 'box.set': {
+        // The value is evaluated before struct.set checks the box.
+        const v = ref(s.e, frame);
+        const b = box(frame, s.b);
+        use(v);
+        b.f = v;
+        break;
+      }
+      case 'vec.new': {
+        const v = ref(s.e, frame);
+        if (s.len > 0) use(v);
+        frame.vecs[s.v] = { a: new Array<Val>(s.len).fill(v) };
+        break;
+      }
+      case 'vec.set': {
+        const v = ref(s.e, frame);
+        const a = vec(frame, s.v);
+        if (s.i >= a.a.length) throw new Trap('ArrayOutOfBounds');
+        use(v);
+        a.a[s.i] = v;
+        break;
+      }
       case 'resume': {
         const k = frame.conts[s.c];
         if (k === null) break;
-        const arg = ref(s.arg, locals);
+        const arg = ref(s.arg, frame);
         const resumer = current;
         current = k;
         let r: IteratorResult<Val, Val>;
@@ -281,7 +338,10 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   }
 
   function* call(f: FuncDef, args: Val[], depth: number): Generator<Val, Val, Val> {
-    const frame: Frame = { refs: [...args, ...new Array<Val>(f.locals).fill(null)], conts: new Array<Cont | null>(f.conts ?? 0).fill(null) };
+    const frame: Frame = {
+      refs: [...args, ...new Array<Val>(f.locals).fill(null)], conts: new Array<Cont | null>(f.conts ?? 0).fill(null),
+      boxes: new Array<Box | null>(f.boxes ?? 0).fill(null), vecs: new Array<Vec | null>(f.vecs ?? 0).fill(null),
+    };
     const stack = current;
     stack?.frames.push(frame.refs);
     for (const s of f.body) yield* stmt(s, frame, depth);

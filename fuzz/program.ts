@@ -23,6 +23,12 @@
  * and task functions `$task0…` of type `$task` after on_free, which `cont.new` starts. Every
  * function may have continuation locals `$c0…` of type (ref null $k). A task starts with
  * `$depth` = `taskDepth` (its calls decrement it, as main's do).
+ *
+ * Programs with GC objects (the GC proposal as wasmtime v31 compiles it; `gcObjects`) add the
+ * struct type `$box` (one mutable externref field) and the array type `$vec` (mutable
+ * externrefs), and functions may have box locals `$b0…` (ref null $box) and array locals
+ * `$v0…` (ref null $vec), each set to a new object at the function's start: the objects hold
+ * counts on the externrefs in their fields and give them back when the collector frees them.
  */
 
 /** Host functions every program imports from module "host", in this order. */
@@ -51,7 +57,11 @@ export type RefExpr =
   | { k: 'new'; tag: number }
   | { k: 'new_temp' }
   | { k: 'pass'; e: RefExpr }
-  | { k: 'select'; a: RefExpr; b: RefExpr; c: I32Expr };
+  | { k: 'select'; a: RefExpr; b: RefExpr; c: I32Expr }
+  /** struct.get $box 0 of box local `b` (GC objects). */
+  | { k: 'box.get'; b: number }
+  /** array.get $vec of array local `v` at `i` (GC objects). */
+  | { k: 'vec.get'; v: number; i: number };
 
 export type I32Expr =
   | { k: 'const'; v: number }
@@ -84,7 +94,16 @@ export type Stmt =
   /** local `dst` = suspend $yield `e` (the value the next resume passes); a task's own frame only. */
   | { k: 'suspend'; e: RefExpr; dst: number }
   /** continuation local `c` = null: a continuation dropped, finished or not. */
-  | { k: 'cont.drop'; c: number };
+  | { k: 'cont.drop'; c: number }
+  // ---- GC objects (programs with `gcObjects`) ----
+  /** box local `b` = struct.new $box `e`. */
+  | { k: 'box.new'; b: number; e: RefExpr }
+  /** struct.set $box 0 (box local `b`) `e` (a null box traps). */
+  | { k: 'box.set'; b: number; e: RefExpr }
+  /** array local `v` = array.new $vec `e` `len`. */
+  | { k: 'vec.new'; v: number; e: RefExpr; len: number }
+  /** array.set $vec (array local `v`) `i` `e` (out of bounds or null traps). */
+  | { k: 'vec.set'; v: number; i: number; e: RefExpr };
 
 export type StmtKind = Stmt['k'];
 
@@ -98,6 +117,9 @@ export interface FuncDef {
   result: number;
   /** Continuation locals `$c0…` (programs that switch stacks). */
   conts?: number;
+  /** Box locals `$b0…` and array locals `$v0…` (programs with GC objects). */
+  boxes?: number;
+  vecs?: number;
 }
 
 export interface Program {
@@ -120,6 +142,8 @@ export interface Program {
   tasks?: FuncDef[];
   /** The `$depth` every task starts with. */
   taskDepth?: number;
+  /** The program has the types `$box` and `$vec` (profile v31). */
+  gcObjects?: true;
 }
 
 /** Whether `p` uses stack switching (runs only in the v44 profile). */
@@ -149,7 +173,7 @@ export function opCounts(p: Program, into: Map<string, number> = new Map()): Map
   };
   const ref = (e: RefExpr): void => {
     if (e.k === 'local' || e.k === 'null') return;
-    add(e.k === 'table.get' ? 'table.get' : e.k === 'global.get' ? 'global.get' : e.k);
+    add(e.k === 'box.get' ? 'struct.get' : e.k === 'vec.get' ? 'array.get' : e.k);
     if (e.k === 'pass') ref(e.e);
     if (e.k === 'select') {
       ref(e.a);
@@ -173,6 +197,10 @@ export function opCounts(p: Program, into: Map<string, number> = new Map()): Map
       case 'call': add(s.indirect ? 'call_indirect' : 'call'); s.args.forEach(ref); break;
       case 'resume': add('resume'); ref(s.arg); break;
       case 'suspend': add('suspend'); ref(s.e); break;
+      case 'box.new': add('struct.new'); ref(s.e); break;
+      case 'box.set': add('struct.set'); ref(s.e); break;
+      case 'vec.new': add('array.new'); ref(s.e); break;
+      case 'vec.set': add('array.set'); ref(s.e); break;
       default: add(s.k);
     }
   };
@@ -200,6 +228,10 @@ export function printWat(p: Program): string {
   for (const n of arities) {
     out.push(`  (type ${typeName(n)} (func (param${' externref'.repeat(n)} i32) (result externref)))`);
   }
+  if (p.gcObjects) {
+    out.push('  (type $box (struct (field (mut externref))))');
+    out.push('  (type $vec (array (mut externref)))');
+  }
   const tasks = p.tasks;
   if (tasks) {
     out.push('  (type $task (func (param externref) (result externref)))');
@@ -216,7 +248,11 @@ export function printWat(p: Program): string {
   out.push(`  (elem (table $ft) (i32.const 0) func ${p.funcs.map((_, i) => `$f${i}`).join(' ')})`);
   if (tasks?.length) out.push(`  (elem declare func ${tasks.map((_, i) => `$task${i}`).join(' ')})`);
   for (let g = 0; g < p.globals; g++) out.push(`  (global $g${g} (mut externref) (ref.null extern))`);
-  const contLocals = (f: FuncDef): string => Array.from({ length: f.conts ?? 0 }, (_, j) => ` (local $c${j} (ref null $k))`).join('');
+  const contLocals = (f: FuncDef): string => [
+    ...Array.from({ length: f.conts ?? 0 }, (_, j) => ` (local $c${j} (ref null $k))`),
+    ...Array.from({ length: f.boxes ?? 0 }, (_, j) => ` (local $b${j} (ref null $box))`),
+    ...Array.from({ length: f.vecs ?? 0 }, (_, j) => ` (local $v${j} (ref null $vec))`),
+  ].join('');
   p.funcs.forEach((f, i) => {
     const exp = i === 0 ? ' (export "main")' : '';
     const params = Array.from({ length: f.params }, (_, j) => ` (param $r${j} externref)`).join('');
@@ -252,6 +288,8 @@ function ref(e: RefExpr): string {
     case 'new_temp': return '(call $new_temp)';
     case 'pass': return `(call $pass ${ref(e.e)})`;
     case 'select': return `(select (result externref) ${ref(e.a)} ${ref(e.b)} ${i32(e.c)})`;
+    case 'box.get': return `(struct.get $box 0 (local.get $b${e.b}))`;
+    case 'vec.get': return `(array.get $vec (local.get $v${e.v}) (i32.const ${e.i}))`;
   }
 }
 
@@ -296,6 +334,10 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
     case 'cont.new': out.push(`${ind}(local.set $c${s.c} (cont.new $k (ref.func $task${s.task})))`); break;
     case 'cont.drop': out.push(`${ind}(local.set $c${s.c} (ref.null $k))`); break;
     case 'suspend': out.push(`${ind}(local.set $r${s.dst} (suspend $yield ${ref(s.e)}))`); break;
+    case 'box.new': out.push(`${ind}(local.set $b${s.b} (struct.new $box ${ref(s.e)}))`); break;
+    case 'box.set': out.push(`${ind}(struct.set $box 0 (local.get $b${s.b}) ${ref(s.e)})`); break;
+    case 'vec.new': out.push(`${ind}(local.set $v${s.v} (array.new $vec ${ref(s.e)} (i32.const ${s.len})))`); break;
+    case 'vec.set': out.push(`${ind}(array.set $vec (local.get $v${s.v}) (i32.const ${s.i}) ${ref(s.e)})`); break;
     case 'resume':
       out.push(`${ind}(if (i32.eqz (ref.is_null (local.get $c${s.c})))`);
       out.push(`${ind}  (then`);

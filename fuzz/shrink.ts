@@ -156,6 +156,10 @@ function simplerStmts(s: Stmt): Stmt[] {
       });
       return out;
     }
+    case 'box.new':
+    case 'box.set':
+    case 'vec.new':
+    case 'vec.set': return simplerRefs(s.e).map((e) => ({ ...s, e }));
     case 'resume': return simplerRefs(s.arg).map((arg) => ({ ...s, arg }));
     case 'suspend': return simplerRefs(s.e).map((e) => ({ ...s, e }));
     case 'churn': {

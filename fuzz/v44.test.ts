@@ -102,6 +102,31 @@ test.serial('campaign: stack-switching programs pass in the v44 profile on x64 a
   await t.throwsAsync(runCampaign({ programs: 1, walkers: ['v44', 'v17'] }), { message: /only under the v44 walker/ });
 });
 
+/**
+ * Seed 10244's failure, shrunk: the task's object dies in its suspended frame (a dead slot) and
+ * the final collection frees it; the re-entrant object freed in the same sweep runs on_free,
+ * whose temporary takes the freed object's heap index. The oracle must not excuse that index as
+ * the abandoned frame's.
+ */
+const REUSED_INDEX: Program = {
+  tableMin: 2, tableMax: 2, globals: 0, pool: 0, depth: 0, taskDepth: 0, onFreeLocals: 2,
+  onFree: [{ k: 'set', i: 1, e: { k: 'new_temp' } }],
+  funcs: [{
+    params: 0, locals: 1, conts: 1, result: 0,
+    body: [{ k: 'cont.new', c: 0, task: 0 }, { k: 'resume', c: 0, arg: { k: 'null' }, dst: 0 }, { k: 'print', e: { k: 'new', tag: 3 } }],
+  }],
+  tasks: [{
+    params: 1, locals: 3, result: 0,
+    body: [{ k: 'set', i: 2, e: { k: 'new', tag: 1 } }, { k: 'suspend', e: { k: 'null' }, dst: 0 }],
+  }],
+};
+
+test.serial('a heap index freed in a suspended frame and reused by a temporary is no stack root of the oracle', async (t) => {
+  t.deepEqual([...(runModel(REUSED_INDEX).onStacksAtEnd ?? [])], [0]);
+  const prep = await prepareProgram(structuredClone(REUSED_INDEX));
+  for (const arch of ['x64', 'aarch64'] as const) t.is((await runPrepared(prep, arch, 'v44')).failure, null);
+});
+
 const V44_MUTANTS = MUTANTS.filter((m) => 'profile' in m && m.profile === 'v44').map((m) => m.name);
 
 test.serial('the v44 mutants (walk of suspended and parent stacks, the list\'s bit and head, the read barrier) are killed on both arches within 40 programs, by the oracle alone', async (t) => {

@@ -41,6 +41,7 @@ import type {
 import { isRefType, refTypeParts, unpackedType } from '../frontend/module.ts';
 import { topHeapType } from '../frontend/subtyping.ts';
 import { GC_OPS } from '../frontend/gc-use.ts';
+import { mutated } from '../mutants.ts';
 import type { Lowering } from '../lowering/context.ts';
 import { imm, valueArg } from '../lowering/values.ts';
 import { branchIfNullOrI31, refCountAddress, writeBarrier, type DrcBarriers, type Scratch } from './codegen.ts';
@@ -166,10 +167,12 @@ function initField(cx: Lowering, b: DrcBarriers, obj: Loc, offset: number, stora
     const store = m.newLabel();
     m.loadSlot('R1', value, false);
     branchIfNullOrI31(cx, 'R1', 'R2', store);
-    refCountAddress(cx, b, 'R2', 'R1');
-    m.load('R0', 'R2', 0, 8);
-    m.addImm('R0', 'R0', 1);
-    m.store('R2', 0, 'R0', 8);
+    if (!mutated('v31-init-field-no-incref')) {
+      refCountAddress(cx, b, 'R2', 'R1');
+      m.load('R0', 'R2', 0, 8);
+      m.addImm('R0', 'R0', 1);
+      m.store('R2', 0, 'R0', 8);
+    }
     m.bind(store);
   }
   objectAddress(cx, b, 'R0', obj, 'R2');

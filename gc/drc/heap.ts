@@ -44,6 +44,7 @@ import {
 } from '../../compiler/v31/gc-layout.ts';
 import { GcRefActivationsTable } from './activations-table.ts';
 import { FreeList } from './free-list.ts';
+import { mutated } from '../../compiler/mutants.ts';
 import { ExternRefHostDataTable } from './host-data.ts';
 
 /** Whether a raw VMGcRef is an i31ref (low bit set). */
@@ -304,7 +305,7 @@ export class DrcHeap {
       const header = this.header(r);
       const object: FreedGcObject = { ref: r, kind: header.kind, size: header.size };
       if (header.kind === 'ExternRef') object.hostValue = this.hostData.dealloc(this.data.getUint32(r + VMDrcExternRefLayout.hostData, true));
-      if (this.refSlotsOf && (header.kind === 'StructRef' || header.kind === 'ArrayRef')) pending.push(...this.refsInside(r, header));
+      if (this.refSlotsOf && (header.kind === 'StructRef' || header.kind === 'ArrayRef') && !mutated('v31-freed-object-fields-kept')) pending.push(...this.refsInside(r, header));
       this.dealloc(r, header.size);
       freed.push(object);
       this.onFree?.(object);
