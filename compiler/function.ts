@@ -110,6 +110,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     ctrl: [],
     instrIndex: 0,
     reachable: true,
+    returned: false,
     fusedCompare: undefined,
     fusedShift: undefined,
   };
@@ -121,7 +122,7 @@ function lowerBody(cx: Lowering): number[] {
   const { m, fn } = cx;
   const instrOffsets: number[] = new Array(fn.body.length).fill(-1);
   cx.ctrl.push({
-    kind: 'function', label: m.newLabel(), elseLabel: null, base: 0, params: [], results: fn.type.results,
+    kind: 'function', opener: -1, label: m.newLabel(), elseLabel: null, base: 0, params: [], results: fn.type.results,
     values: cx.values.enterBlock('function', [], fn.type.results),
   });
   for (cx.instrIndex = 0; cx.instrIndex < fn.body.length; cx.instrIndex++) {
@@ -129,8 +130,9 @@ function lowerBody(cx: Lowering): number[] {
     if (instr.dead) continue;
     m.islandCheckpoint();
     instrOffsets[cx.instrIndex] = m.offset();
+    cx.returned = false;
     if (!lowerControl(cx, instr) && !lowerCall(cx, instr)) lowerInstruction(cx, instr);
-    cx.reachable = !TERMINATORS.has(instr.op);
+    cx.reachable = !TERMINATORS.has(instr.op) && !cx.returned;
   }
   return instrOffsets;
 }

@@ -84,6 +84,8 @@ export class CallRecorder {
 /** An open block, loop or if (or the function body itself) on the control stack. */
 export interface ControlFrame {
   readonly kind: 'function' | 'block' | 'loop' | 'if';
+  /** Index of the instruction that opened it (-1 for the function's frame). */
+  readonly opener: number;
   readonly label: Label;
   elseLabel: Label | null;
   /** Operand-stack height below the block's parameters. */
@@ -111,6 +113,8 @@ export interface Lowering {
   instrIndex: number;
   /** Whether the point after the last lowered instruction is reachable by falling through. */
   reachable: boolean;
+  /** Set by an `end` whose block returned on every path (control.ts: nothing falls through it). */
+  returned: boolean;
   /**
    * A comparison whose i32 result only feeds the next instruction's branch (`if`, `br_if`),
    * with registers: nothing was emitted for it, its operands are still on the operand stack,

@@ -36,9 +36,19 @@ export function branchTo(cx: Lowering, target: ControlFrame): void {
   cx.m.jump(target.label);
 }
 
-/** Whether branches to `target` return in place (see `branchTo`). */
-const returnsInPlace = (cx: Lowering, target: ControlFrame): boolean =>
-  cx.values.movesAtJoins && target.kind === 'function' && target.results.length > 0;
+/**
+ * Whether branches to `target` return in place (see `branchTo`): the function's frame, or a
+ * block (`block`, `if`) at the bottom of the operand stack whose `end` is the last instruction
+ * before the function's, so that its results are the function's.
+ */
+function returnsInPlace(cx: Lowering, target: ControlFrame): boolean {
+  if (!cx.values.movesAtJoins || target.results.length === 0) return false;
+  if (target.kind === 'function') return true;
+  if ((target.kind !== 'block' && target.kind !== 'if') || target.base !== 0) return false;
+  const body = cx.fn.body;
+  const opener = body[target.opener] as { end?: number };
+  return opener.end === body.length - 2 && target.results.join() === cx.fn.type.results.join();
+}
 
 /** At a reachable fallthrough into a block's end (or `else`): its results to their join values. */
 function moveFallthroughResults(cx: Lowering, f: ControlFrame): void {
@@ -105,6 +115,7 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
       const values = v.enterBlock(instr.op, params, instr.type.results);
       const f: ControlFrame = {
         kind: instr.op,
+        opener: cx.instrIndex,
         label: m.newLabel(),
         elseLabel: instr.op === 'if' ? m.newLabel() : null,
         base,
@@ -120,8 +131,12 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     }
     case 'else': {
       const f = cx.ctrl[cx.ctrl.length - 1];
-      moveFallthroughResults(cx, f);
-      m.jump(f.label);
+      if (returnsInPlace(cx, f)) {
+        if (cx.reachable) branchTo(cx, f);
+      } else {
+        moveFallthroughResults(cx, f);
+        m.jump(f.label);
+      }
       m.bind(f.elseLabel!);
       f.elseLabel = null;
       v.restoreEntry(f.values);
@@ -130,10 +145,17 @@ export function lowerControl(cx: Lowering, instr: Instr): boolean {
     case 'end': {
       const f = cx.ctrl.pop()!;
       if (returnsInPlace(cx, f)) {
-        // Every branch here returned in place; so does the fallthrough.
+        // Every branch here returned in place; so do the fallthrough and an if's implicit else
+        // (its parameters are its results). Nothing falls through to the function's end.
         if (cx.reachable) branchTo(cx, f);
+        if (f.elseLabel) {
+          m.bind(f.elseLabel);
+          v.restoreEntry(f.values);
+          branchTo(cx, f);
+        }
         m.bind(f.label);
         v.endBlock(f.kind, f.values, f.base, f.results);
+        cx.returned = f.kind !== 'function';
         break;
       }
       moveFallthroughResults(cx, f);
