@@ -113,6 +113,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     returned: false,
     fusedCompare: undefined,
     fusedShift: undefined,
+    fusedArg: undefined,
   };
   return cx;
 }

@@ -683,6 +683,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     }
     this.storeResult(dst);
   }
+  /** d ← r + imm for |imm| ≤ 4095 (`add` or `sub`). */
+  private addSmall(d: A64Reg, r: A64Reg, imm: bigint): void {
+    if (imm >= 0n) this.asm.addImm(d, r, Number(imm));
+    else this.asm.subImm(d, r, Number(-imm));
+  }
   /** d ← r (same width; nothing when they are one register). */
   private moveReg(d: A64Reg, r: A64Reg): void {
     if (d !== r) this.asm.mov(d, r);
@@ -742,6 +747,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     switch (op.kind) {
       case 'value': this.readLoc(op.wide ? dst : w(dst), op.loc); break;
+      case 'sum': {
+        const d = op.wide ? dst : w(dst);
+        this.addSmall(d, this.inReg(op.loc, dst, op.wide), op.imm);
+        break;
+      }
       case 'vmctx': a.mov(dst, VMCTX); break;
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
@@ -757,13 +767,18 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   private loadArgs(moves: readonly { readonly dst: X; readonly op: Operand }[]): void {
     const a = this.asm;
     const regOf = (op: Operand): X | undefined =>
-      op.kind === 'value' && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
-    const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
+      (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);
-      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string }];
+      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
-    sequenceMoves(regMoves, 'x16', (d, s) => (narrow.has(d) ? a.mov(w(d as X), w(s as X)) : a.mov(d as X, s as X)));
+    const sizedTo = (r: string, narrowed: boolean): A64Reg => (narrowed ? w(r as X) : (r as X));
+    sequenceMoves(regMoves, 'x16', (d, s, addend) => {
+      // A sum argument is one add or sub with an immediate.
+      if (addend !== undefined) this.addSmall(sizedTo(d, narrow.has(d)), sizedTo(s, narrow.has(d)), addend);
+      else a.mov(sizedTo(d, narrow.has(d)), sizedTo(s, narrow.has(d)));
+    });
     // An i32 already in its argument register still needs its upper half cleared.
     for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(w(m.dst as X), w(m.dst as X));
     for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);

@@ -94,15 +94,20 @@ export const isFloatRegLoc = (loc: Loc): loc is string => typeof loc === 'string
 /**
  * Orders register-to-register moves that happen "at once" (call arguments, incoming
  * parameters): a move is emitted once no pending move still reads its destination; a cycle is
- * broken by copying one source to `scratch`. `emit(dst, src)` moves one register.
+ * broken by copying one source to `scratch`. `emit(dst, src, addend)` moves one register (plus
+ * the move's constant `addend`, if any: a `sum` argument).
  */
-export function sequenceMoves(moves: readonly { readonly dst: string; readonly src: string }[], scratch: string, emit: (dst: string, src: string) => void): void {
-  const pending = moves.filter((m) => m.dst !== m.src).map((m) => ({ ...m }));
+export function sequenceMoves(
+  moves: readonly { readonly dst: string; readonly src: string; readonly addend?: bigint }[],
+  scratch: string,
+  emit: (dst: string, src: string, addend?: bigint) => void,
+): void {
+  const pending = moves.filter((m) => m.dst !== m.src || (m.addend ?? 0n) !== 0n).map((m) => ({ ...m }));
   while (pending.length > 0) {
     const k = pending.findIndex((m) => !pending.some((o) => o !== m && o.src === m.dst));
     if (k >= 0) {
       const [m] = pending.splice(k, 1);
-      emit(m.dst, m.src);
+      emit(m.dst, m.src, m.addend);
       continue;
     }
     // Every destination is still read: a cycle. Park one source in the scratch register.
@@ -120,6 +125,8 @@ export const VMCTX_REGISTER: Readonly<Record<Arch, string>> = { x64: 'r14', aarc
  * [reg + disp]. */
 export type Operand =
   | { readonly kind: 'value'; readonly loc: Loc; readonly wide: boolean }
+  /** A value plus a constant (|imm| ≤ 4095): an add whose only use is this argument, computed straight into its register. */
+  | { readonly kind: 'sum'; readonly loc: Loc; readonly imm: bigint; readonly wide: boolean }
   | { readonly kind: 'vmctx' }
   | { readonly kind: 'imm'; readonly value: bigint }
   | { readonly kind: 'reg'; readonly reg: VReg }

@@ -920,6 +920,10 @@ export class X64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     switch (op.kind) {
       case 'value': this.readLoc(op.wide ? dst : R32[dst], op.loc); break;
+      case 'sum':
+        this.readLoc(op.wide ? dst : R32[dst], op.loc);
+        a.aluImm('add', op.wide ? dst : R32[dst], Number(op.imm));
+        break;
       case 'vmctx': a.mov(dst, VMCTX); break;
       case 'imm': a.movImm(dst, BigInt.asUintN(64, op.value)); break;
       case 'reg': if (VREG[op.reg] !== dst) a.mov(dst, VREG[op.reg]); break;
@@ -935,14 +939,19 @@ export class X64MacroAssembler implements MacroAssembler {
   private loadArgs(moves: readonly { readonly dst: Gpr64; readonly op: Operand }[]): void {
     const a = this.asm;
     const regOf = (op: Operand): Gpr64 | undefined =>
-      op.kind === 'value' && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
-    const narrow = new Set(moves.filter((m) => m.op.kind === 'value' && !m.op.wide).map((m) => m.dst as string));
+      (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);
-      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string }];
+      return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
     if (regMoves.some((m) => m.src === 'rax')) throw new CodegenError('x64', 'a call argument in rax');
-    sequenceMoves(regMoves, 'rax', (d, s) => (narrow.has(d) ? a.mov(R32[d as Gpr64], R32[s as Gpr64]) : a.mov(d as Gpr64, s as Gpr64)));
+    const sized32 = (r: string, narrowed: boolean): Gpr => (narrowed ? R32[r as Gpr64] : (r as Gpr64));
+    sequenceMoves(regMoves, 'rax', (d, s, addend) => {
+      // A sum argument is one lea (its 32-bit form wraps as i32.add does).
+      if (addend !== undefined) a.lea(sized32(d, narrow.has(d)), mem(s as Gpr64, Number(addend)));
+      else a.mov(sized32(d, narrow.has(d)), sized32(s, narrow.has(d)));
+    });
     // An i32 already in its argument register still needs its upper half cleared.
     for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(R32[m.dst as Gpr64], R32[m.dst as Gpr64]);
     for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);

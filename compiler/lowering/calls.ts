@@ -19,12 +19,19 @@ export function functionSymbol(funcIndex: number): string {
   return `wasm_func_${funcIndex}`;
 }
 
-/** Pops a call's arguments (the top `params.length` entries) as operands, first argument first. */
+/**
+ * Pops a call's arguments (the top `params.length` entries) as operands, first argument first;
+ * the last one is a `sum` when the add before the call was fused into it (`Lowering.fusedArg`).
+ */
 function popArgs(cx: Lowering, params: readonly ValType[]): Operand[] {
   const v = cx.values;
+  const fused = cx.fusedArg;
+  cx.fusedArg = undefined;
   const locs: Loc[] = [];
   for (let k = params.length - 1; k >= 0; k--) locs[k] = v.pop();
-  return params.map((t, k) => valueArg(locs[k], wideType(t)));
+  return params.map((t, k) =>
+    fused !== undefined && k === params.length - 1 ? { kind: 'sum', loc: locs[k], imm: fused, wide: wideType(t) } : valueArg(locs[k], wideType(t)),
+  );
 }
 
 /** Lowers `call`, `call_indirect`, `return_call` and `return_call_indirect`; false for any other instruction. */

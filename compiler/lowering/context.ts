@@ -130,4 +130,11 @@ export interface Lowering {
    * `lea`, AArch64 `add` with a shifted register).
    */
   fusedShift: number | undefined;
+  /**
+   * An add of a small constant (|imm| ≤ 4095) whose result is only the last argument of the
+   * `call` after it, with registers: nothing was emitted, its operand is still on the operand
+   * stack, and the call computes the sum straight into the argument's register (a `sum`
+   * operand: x64 `lea`, AArch64 `add`/`sub`).
+   */
+  fusedArg: bigint | undefined;
 }

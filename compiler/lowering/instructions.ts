@@ -371,6 +371,12 @@ function addFollows(cx: Lowering, ty: string): boolean {
   return cx.values.movesAtJoins && next !== undefined && !next.dead && next.op === `${ty}.add`;
 }
 
+/** With registers, whether the next instruction is a direct `call` (this one's result is then its last argument). */
+function argFollows(cx: Lowering): boolean {
+  const next = cx.fn.body[cx.instrIndex + 1];
+  return cx.values.movesAtJoins && next !== undefined && !next.dead && next.op === 'call' && cx.module.types[cx.module.funcTypeIndices[next.func]].params.length > 0;
+}
+
 const COMMUTATIVE: ReadonlySet<string> = new Set(['add', 'mul', 'and', 'or', 'xor']);
 /** The condition with its operands swapped: a < b ⇔ b > a. */
 const SWAPPED: Readonly<Record<Cond, Cond>> = {
@@ -403,6 +409,14 @@ function emitWithConstant(cx: Lowering, ty: 'i32' | 'i64', name: string): boolea
       // An and only a branch looks at: test the bits (x64 `test`, AArch64 `tst`).
       cx.fusedCompare = { cond: 'ne', wide, imm: k, test: true };
       return true;
+    }
+    if (k !== undefined && (bin === 'add' || bin === 'sub')) {
+      // An add whose result is only the last argument of the next call: into its register there.
+      const addend = BigInt.asIntN(wide ? 64 : 32, bin === 'sub' ? -k : k);
+      if (addend >= -0xfffn && addend <= 0xfffn && argFollows(cx)) {
+        cx.fusedArg = addend;
+        return true;
+      }
     }
     if (k !== undefined) {
       const a = v.pop();

@@ -6,7 +6,8 @@
  * logical immediates that are and are not AArch64 bitmasks, multiplies by 0, 1, 2^k, 2^k+1 and
  * others, INT_MIN everywhere, comparisons with the constant on either side as values, fused
  * with `br_if`, `if` and `select`, and `i32.eqz` fused, `0 - x`, a left shift fused into the add after it
- * (counts 0–3 are one x64 `lea`), and an add with a constant into another register (`lea`).
+ * (counts 0–3 are one x64 `lea`), an add with a constant into another register (`lea`), and an
+ * add of a small constant that is only a call's last argument (computed into its register).
  * Every function runs on both arches in both modes. A listing check makes sure the rules
  * fire: no `cl` shift and no register-held constant in a loop of constant shifts.
  */
@@ -119,6 +120,15 @@ function cases(): Case[] {
         expect: (v) => wrap(t, (v ^ 0x5a5an) + evaluate(t, 'shl', v, k)),
       });
     }
+    // An add of a small constant that is only the last argument of a call: computed into the
+    // argument register (x64 lea, AArch64 add/sub); ±4096 are past the limit (not fused).
+    for (const k of [1n, 4095n, 4096n, wrap(t, -1n), wrap(t, -4095n), wrap(t, -4096n), 0n]) {
+      out.push({
+        name: `call p(x, x + ${signed(t, k)})`, type: t, result: t,
+        text: `(call $p_${t} ${x} (${t}.add ${x} ${lit(t, k)}))`,
+        expect: (v) => evaluate(t, 'sub', v, evaluate(t, 'rotl', evaluate(t, 'add', v, k), 3n)),
+      });
+    }
     out.push({ name: `${t}.eqz fused`, type: t, result: 'i64', text: `(if (result i64) (${t}.eqz ${x}) (then (i64.const 1)) (else (i64.const 2)))`, expect: (v) => (v === 0n ? 1n : 2n) });
     // An add with a constant into another register while x stays live (x64 lea).
     out.push({
@@ -140,7 +150,9 @@ function moduleText(all: readonly Case[]): string {
     const steps = INPUTS[c.type].map((x) => `(local.set 0 ${lit(c.type, x)}) (local.set 2 (i64.xor (i64.rotl (local.get 2) (i64.const 13)) ${value}))`);
     return `(func (result i64) (local ${c.type} ${c.type} i64) ${steps.join(' ')} (local.get 2))`;
   });
-  return `(module ${funcs.join('\n')})`;
+  // The callees of the call cases (after the cases: function f is case f).
+  const callees = (['i32', 'i64'] as const).map((t) => `(func $p_${t} (param ${t} ${t}) (result ${t}) (${t}.sub (local.get 0) (${t}.rotl (local.get 1) (${t}.const 3))))`);
+  return `(module ${funcs.join('\n')}\n${callees.join('\n')})`;
 }
 
 const ARCHES: readonly Arch[] = ['x64', 'aarch64'];
