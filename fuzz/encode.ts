@@ -260,6 +260,16 @@ class Emitter {
     }
   }
 
+  /** `if (depth > 0)` then the call (or tail call) of f with its arguments and depth − 1; the if stays open. */
+  private guardedCall(s: { f: number; args: RefExpr[]; indirect: boolean }, tail: boolean): void {
+    const b = this.b;
+    b.byte(0x20).u32(this.depth).byte(0x41).s32(0).byte(0x4a).byte(0x04, 0x40);
+    for (const a of s.args) this.ref(a);
+    b.byte(0x20).u32(this.depth).byte(0x41).s32(1).byte(0x6b);
+    if (s.indirect) b.byte(0x41).s32(s.f).byte(tail ? 0x13 : 0x11).u32(this.sigType(this.p.funcs[s.f].params)).u32(1);
+    else b.byte(tail ? 0x12 : 0x10).u32(this.funcIndex(s.f));
+  }
+
   stmt(s: Stmt): void {
     const b = this.b;
     switch (s.k) {
@@ -272,16 +282,16 @@ class Emitter {
       case 'gc': b.byte(0x10).u32(HOST.get('gc')!); break;
       case 'release': b.byte(0x41).s32(s.pool).byte(0x10).u32(HOST.get('release')!); break;
       case 'trap': b.byte(0x00); break;
-      case 'call': {
+      case 'call':
         // (if (i32.gt_s depth 0) (then (local.set dst (call f args… (i32.sub depth 1)))))
-        b.byte(0x20).u32(this.depth).byte(0x41).s32(0).byte(0x4a).byte(0x04, 0x40);
-        for (const a of s.args) this.ref(a);
-        b.byte(0x20).u32(this.depth).byte(0x41).s32(1).byte(0x6b);
-        if (s.indirect) b.byte(0x41).s32(s.f).byte(0x11).u32(this.sigType(this.p.funcs[s.f].params)).u32(1);
-        else b.byte(0x10).u32(this.funcIndex(s.f));
+        this.guardedCall(s, false);
         b.byte(0x21).u32(this.local(s.dst)).byte(0x0b);
         break;
-      }
+      case 'tail':
+        // (if (i32.gt_s depth 0) (then (return_call f args… (i32.sub depth 1))))
+        this.guardedCall(s, true);
+        b.byte(0x0b);
+        break;
       case 'churn': {
         b.byte(0x41).s32(s.n).byte(0x21).u32(this.counter);
         b.byte(0x03, 0x40);

@@ -32,6 +32,8 @@ export interface GeneratorOptions {
    * `array.new/get/set`. Default false.
    */
   gcObjects?: boolean;
+  /** Tail calls (`return_call`, `return_call_indirect`) among the statements. Default false. */
+  tailCalls?: boolean;
 }
 
 /** The default weight of each statement kind. */
@@ -43,6 +45,8 @@ export const DEFAULT_MIX: Readonly<Record<StmtKind, number>> = {
   'cont.new': 3, resume: 9, suspend: 12, 'cont.drop': 1,
   // Only in programs with GC objects (`gcObjects`); `struct.get`/`array.get` are expressions.
   'box.new': 2, 'box.set': 5, 'vec.new': 2, 'vec.set': 5,
+  // Only with `tailCalls`.
+  tail: 3,
 };
 
 export const STMT_KINDS = Object.keys(DEFAULT_MIX) as StmtKind[];
@@ -57,6 +61,8 @@ export interface ResolvedGeneratorOptions {
   stackSwitching?: true;
   /** Present (true) only for programs with GC objects. */
   gcObjects?: true;
+  /** Present (true) only for programs with tail calls. */
+  tailCalls?: true;
 }
 
 export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGeneratorOptions {
@@ -73,7 +79,7 @@ export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGener
     mix[k as StmtKind] = w;
   }
   if (o.stackSwitching && o.gcObjects) throw new FuzzUsageError('programs switch stacks (v44) or have GC objects (v31), not both: no profile compiles both');
-  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}), ...(o.gcObjects ? { gcObjects: true as const } : {}) };
+  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}), ...(o.gcObjects ? { gcObjects: true as const } : {}), ...(o.tailCalls ? { tailCalls: true as const } : {}) };
 }
 
 /** Parses a mix given as text: `call=20,trap=0`. */
@@ -103,6 +109,8 @@ interface Ctx {
   /** Box and array locals of the function being generated. */
   boxes?: number;
   vecs?: number;
+  /** Tail calls may be generated. */
+  tailCalls?: boolean;
 }
 
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
@@ -227,6 +235,13 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
   },
   suspend: { allowed: (x) => x.task, build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x) }) },
   'cont.drop': { allowed: (x) => x.conts > 0 && !x.onFree, build: (x) => ({ k: 'cont.drop', c: x.c.int(0, x.conts - 1) }) },
+  tail: {
+    allowed: (x) => x.tailCalls === true && !x.onFree && (!x.p.tasks || x.p.funcs.length > 1),
+    build: (x) => {
+      const f = x.c.int(x.p.tasks ? 1 : 0, x.p.funcs.length - 1);
+      return { k: 'tail', f, args: Array.from({ length: x.p.funcs[f].params }, () => genRef(x, 1)), indirect: x.c.int(0, 2) === 0 };
+    },
+  },
   'box.new': { allowed: (x) => (x.boxes ?? 0) > 0, build: (x) => ({ k: 'box.new', b: x.c.int(0, x.boxes! - 1), e: genRef(x, 1) }) },
   'box.set': { allowed: (x) => (x.boxes ?? 0) > 0, build: (x) => ({ k: 'box.set', b: x.c.int(0, x.boxes! - 1), e: genRef(x, 1) }) },
   'vec.new': { allowed: (x) => (x.vecs ?? 0) > 0, build: (x) => ({ k: 'vec.new', v: x.c.int(0, x.vecs! - 1), e: genRef(x, 1), len: x.c.int(1, 4) }) },
@@ -287,6 +302,7 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
   const shares = p.funcs.map((_, i) => (i === 0 ? (nFuncs === 1 ? rest : Math.ceil(rest / 2)) : Math.floor(rest / 2 / (nFuncs - 1))));
   const ctx = (f: FuncDef, task?: number): Ctx => ({
     c, p, locals: f.params + f.locals, onFree: false, conts: f.conts ?? 0, task: task !== undefined, taskIndex: task, boxes: f.boxes, vecs: f.vecs,
+    tailCalls: o.tailCalls === true,
   });
   p.funcs.forEach((f: FuncDef, i) => {
     const x = ctx(f);

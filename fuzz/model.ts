@@ -210,8 +210,11 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   /** The continuation whose stack runs (null: the initial stack). */
   let current: Cont | null = null;
 
-  /** Runs one statement; yields a suspend's payload and receives the next resume's argument. */
-  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Val, void, Val> {
+  /**
+   * Runs one statement; yields a suspend's payload and receives the next resume's argument.
+   * Returns `{ value }` when the statement returned from the function (a tail call).
+   */
+  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Val, { value: Val } | undefined, Val> {
     const locals = frame.refs;
     step();
     switch (s.k) {
@@ -259,6 +262,14 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         if (depth > 0) {
           const args = s.args.map((a) => ref(a, frame));
           locals[s.dst] = yield* call(p.funcs[s.f], args, depth - 1);
+        }
+        break;
+      case 'tail':
+        if (depth > 0) {
+          const args = s.args.map((a) => ref(a, frame));
+          // The frame is torn down before the callee runs.
+          current?.frames.pop();
+          return { value: yield* call(p.funcs[s.f], args, depth - 1) };
         }
         break;
       case 'churn': {
@@ -344,7 +355,11 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     };
     const stack = current;
     stack?.frames.push(frame.refs);
-    for (const s of f.body) yield* stmt(s, frame, depth);
+    for (const s of f.body) {
+      const returned = yield* stmt(s, frame, depth);
+      // A tail call returned the callee's result (and popped this frame before it ran).
+      if (returned) return returned.value;
+    }
     stack?.frames.pop();
     return frame.refs[f.result];
   }

@@ -83,6 +83,11 @@ export type Stmt =
   /** `n` times: local `dst` = table.get `index` (or global.get `g`): fills the activations table. */
   | { k: 'churn'; dst: number; n: number; source: { table: number } | { global: number } }
   | { k: 'trap' }
+  /**
+   * Only when depth > 0: return f(args…, depth − 1) as a tail call (`return_call`, or
+   * `return_call_indirect` through `$ft`): the frame is gone before the callee runs.
+   */
+  | { k: 'tail'; f: number; args: RefExpr[]; indirect: boolean }
   // ---- stack switching (programs with `tasks`) ----
   /** continuation local `c` = cont.new of task `task`. */
   | { k: 'cont.new'; c: number; task: number }
@@ -195,6 +200,7 @@ export function opCounts(p: Program, into: Map<string, number> = new Map()): Map
       case 'print': add('print'); ref(s.e); break;
       case 'print_i32': add('print_i32'); i32(s.e); break;
       case 'call': add(s.indirect ? 'call_indirect' : 'call'); s.args.forEach(ref); break;
+      case 'tail': add(s.indirect ? 'return_call_indirect' : 'return_call'); s.args.forEach(ref); break;
       case 'resume': add('resume'); ref(s.arg); break;
       case 'suspend': add('suspend'); ref(s.e); break;
       case 'box.new': add('struct.new'); ref(s.e); break;
@@ -302,6 +308,16 @@ function i32(e: I32Expr): string {
   }
 }
 
+/** `(call $f args… depth−1)` or its `call_indirect` form; `prefix` 'return_' makes it a tail call. */
+function callText(p: Program, s: { f: number; args: RefExpr[]; indirect: boolean }, prefix: '' | 'return_'): string {
+  const args = s.args.map(ref).join(' ');
+  const depth = '(i32.sub (local.get $depth) (i32.const 1))';
+  const call = s.indirect
+    ? `(${prefix}call_indirect $ft (type ${typeName(p.funcs[s.f].params)}) ${args} ${depth} (i32.const ${s.f}))`
+    : `(${prefix}call $f${s.f} ${args} ${depth})`;
+  return call.replace(/  +/g, ' ');
+}
+
 function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
   switch (s.k) {
     case 'set': out.push(`${ind}(local.set $r${s.i} ${ref(s.e)})`); break;
@@ -313,16 +329,14 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
     case 'gc': out.push(`${ind}(call $gc)`); break;
     case 'release': out.push(`${ind}(call $release (i32.const ${s.pool}))`); break;
     case 'trap': out.push(`${ind}(unreachable)`); break;
-    case 'call': {
-      const args = s.args.map(ref).join(' ');
-      const depth = '(i32.sub (local.get $depth) (i32.const 1))';
-      const call = s.indirect
-        ? `(call_indirect $ft (type ${typeName(p.funcs[s.f].params)}) ${args} ${depth} (i32.const ${s.f}))`
-        : `(call $f${s.f} ${args} ${depth})`;
+    case 'call':
       out.push(`${ind}(if (i32.gt_s (local.get $depth) (i32.const 0))`);
-      out.push(`${ind}  (then (local.set $r${s.dst} ${call.replace(/  +/g, ' ')})))`);
+      out.push(`${ind}  (then (local.set $r${s.dst} ${callText(p, s, '')})))`);
       break;
-    }
+    case 'tail':
+      out.push(`${ind}(if (i32.gt_s (local.get $depth) (i32.const 0))`);
+      out.push(`${ind}  (then ${callText(p, s, 'return_')}))`);
+      break;
     case 'churn': {
       const read = 'table' in s.source ? `(table.get $t (i32.const ${s.source.table}))` : `(global.get $g${s.source.global})`;
       out.push(`${ind}(local.set $n (i32.const ${s.n}))`);

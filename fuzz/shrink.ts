@@ -105,8 +105,9 @@ function bodies(p: Program): BodyRef[] {
 function removeFunction(p: Program, f: number): Program {
   const c = clone(p);
   c.funcs.splice(f, 1);
-  const fix = (body: Stmt[]): Stmt[] => body.filter((s) => !(s.k === 'call' && s.f === f)).map((s) => (s.k === 'call' && s.f > f ? { ...s, f: s.f - 1 } : s));
-  c.funcs.forEach((fn: FuncDef) => {
+  const calls = (s: Stmt): s is Extract<Stmt, { k: 'call' | 'tail' }> => s.k === 'call' || s.k === 'tail';
+  const fix = (body: Stmt[]): Stmt[] => body.filter((s) => !(calls(s) && s.f === f)).map((s) => (calls(s) && s.f > f ? { ...s, f: s.f - 1 } : s));
+  [...c.funcs, ...(c.tasks ?? [])].forEach((fn: FuncDef) => {
     fn.body = fix(fn.body);
   });
   return c;
@@ -127,6 +128,15 @@ function simplerI32(e: I32Expr): I32Expr[] {
   const out: I32Expr[] = [];
   if (e.k === 'table.grow' && e.n > 0) out.push({ ...e, n: 0 });
   out.push({ k: 'const', v: 0 }, { k: 'const', v: 1 });
+  return out;
+}
+
+/** A call with one argument simplified, for each argument and each simpler form of it. */
+function simplerArgs<S extends { args: RefExpr[] }>(s: S): S[] {
+  const out: S[] = [];
+  s.args.forEach((a, j) => {
+    for (const r of simplerRefs(a)) out.push({ ...s, args: s.args.map((x, k) => (k === j ? r : x)) });
+  });
   return out;
 }
 
@@ -151,11 +161,9 @@ function simplerStmts(s: Stmt): Stmt[] {
       const out: Stmt[] = [];
       if (s.indirect) out.push({ ...s, indirect: false });
       out.push({ k: 'set', i: s.dst, e: s.args[0] ?? { k: 'null' } });
-      s.args.forEach((a, j) => {
-        for (const r of simplerRefs(a)) out.push({ ...s, args: s.args.map((x, k) => (k === j ? r : x)) });
-      });
-      return out;
+      return [...out, ...simplerArgs(s)];
     }
+    case 'tail': return [...(s.indirect ? [{ ...s, indirect: false }] : []), ...simplerArgs(s)];
     case 'box.new':
     case 'box.set':
     case 'vec.new':
