@@ -13,12 +13,10 @@
  * no destructor). The kit counts those exposures per object, as v31's kit reads the activations
  * table's lost inserts, and the oracle tells them apart from real leaks.
  */
-import { HOST_IMPORTS } from './program.ts';
 import type { CollectionCounter, StoreKit } from './harness.ts';
-import { frameFromRegisters } from '../gc/walk.ts';
+import { drcKitParts } from './harness-v31.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { V44Store } from '../runtime/v44/store.ts';
-import { V44ExternRef, V44Func, V44Instance, type V44Val } from '../runtime/v44/index.ts';
 
 /** Continuations a store may have made before the runner replaces it (each has a 256 KiB stack). */
 const MAX_CONTINUATIONS = 64;
@@ -40,28 +38,9 @@ export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<
   // Objects that continuations of earlier programs, left suspended, still hold: v44 walks them
   // until the store drops; they are no entries of the program that runs now.
   let pinned = new Set<number>();
-  let hostFuncs: V44Func[] | undefined;
   return {
+    ...drcKitParts(store),
     get wasmDepth() { return store.wasmDepth; },
-    newRef(value, destructor) {
-      const ref = V44ExternRef.new(store, value, () => destructor());
-      return { ref, key: BigInt(ref.raw) };
-    },
-    strongCount: (key) => Number(heap.refCount(Number(key))),
-    instantiate(module, host) {
-      // v44 host functions are array calls, as v31's; made once per store.
-      hostFuncs ??= HOST_IMPORTS.map((h) => {
-        const impl = host.get(h.name)!;
-        return V44Func.new(store, { params: [...h.params], results: [...h.results] }, (caller, ...args) => impl(caller, ...args) as V44Val | void);
-      });
-      const instance = V44Instance.create(store, module, hostFuncs);
-      const main = instance.getFunc('main');
-      const onFree = instance.getFunc('on_free');
-      return { main: (...args) => main.call(...(args as V44Val[])), onFree: () => { onFree.call(); } };
-    },
-    gc: () => {
-      store.gc();
-    },
     eraLeaks: (key) => lost.get(Number(key)) ?? 0,
     tableEntries: (keep) => heap.overApproximatedList().filter((ref) => !pinned.has(ref) && !keep?.has(BigInt(ref))).length,
     resetForProgram: () => {
@@ -70,10 +49,5 @@ export async function v44Kit(engine: Engine, count: CollectionCounter): Promise<
     // Every continuation keeps its stack (and, suspended, its roots) as long as the store.
     worn: () => store.continuations.length > MAX_CONTINUATIONS,
     stackHeld: (key) => (heap.isInList(Number(key)) ? 1 : 0),
-    configure(_walker, debugChecks) {
-      store.debugChecks = debugChecks;
-    },
-    innermostFrame: () => frameFromRegisters(store.machine),
-    close: () => store.close(),
   };
 }
