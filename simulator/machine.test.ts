@@ -187,6 +187,24 @@ for (const arch of ARCHES) {
     t.regex(e.instruction ?? '', arch === 'x64' ? /int3/ : /brk/);
   });
 
+  test.serial(`${arch}: a store that straddles into unmapped memory faults at its PC and writes nothing`, async (t) => {
+    // Unicorn stores such a store byte by byte; the native helper makes it fault before the
+    // first byte, as x86-64 hardware does and as Wasm requires of an out-of-bounds store.
+    const { m, fn, data } = await fixture(arch);
+    const end = data.address + BigInt(data.size);
+    const writePc = fn.writeFault + (arch === 'x64' ? 7n + 4n : 8n);
+    for (const at of [end - 7n, end - 4n, end - 1n]) {
+      m.writeU64(end - 8n, 0x1122334455667788n);
+      const e = expectTrap(t, () => m.call(fn.writeFault, [at]), 'write-unmapped');
+      t.is(e.pc, writePc);
+      t.is(e.address, end, 'the first byte past the mapping');
+      t.is(m.readU64(end - 8n), 0x1122334455667788n, `a store at end − ${end - at} left the mapped bytes alone`);
+    }
+    // A store that crosses a page boundary inside mapped memory still writes every byte.
+    m.call(fn.writeFault, [data.address + 0xffcn]);
+    t.is(m.readU64(data.address + 0xffcn), 3n);
+  });
+
   test.serial(`${arch}: integer divide by zero`, async (t) => {
     const { m, fn } = await fixture(arch);
     if (arch === 'x64') {

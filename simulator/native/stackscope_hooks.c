@@ -1364,6 +1364,59 @@ static void install_abort_handler(void) {
   abort_handler_installed = 1;
 }
 
+/*
+ * Stores that straddle into unmapped memory write nothing. For a store that crosses a page
+ * boundary, Unicorn 2.0.1 (QEMU 5's store_helper) stores byte by byte, so the bytes before the
+ * boundary are written before the byte after it faults: a partial write. x86-64 hardware writes
+ * nothing, and Wasm requires an out-of-bounds store to leave memory as it was — including one
+ * that straddles the end of a linear memory's accessible bytes, whose bounds check is the fault
+ * in the unmapped reservation after them (compiler/memory-tunables.ts). These replacements of
+ * the library's 2-, 4- and 8-byte little-endian store helpers (bound here like the page
+ * collection ones above) look at the page after the boundary first: when nothing is mapped
+ * there, they store the store's first byte past the boundary alone, which faults as the whole
+ * store would have (same address, the fault hooks run, the PC is restored, the run stops)
+ * before any byte is written. Only while ss_emu_start runs on this thread (running_uc), and
+ * only with Unicorn 2.0.x; otherwise, and for every store within one page, the library's own
+ * helper runs.
+ */
+static __thread uc_engine *running_uc;
+void *memory_mapping(uc_engine *uc, uint64_t address);
+
+typedef void (*st8_fn)(void *env, uint64_t addr, uint8_t val, uint32_t oi, uintptr_t ra);
+typedef void (*st16_fn)(void *env, uint64_t addr, uint16_t val, uint32_t oi, uintptr_t ra);
+typedef void (*st32_fn)(void *env, uint64_t addr, uint32_t val, uint32_t oi, uintptr_t ra);
+typedef void (*st64_fn)(void *env, uint64_t addr, uint64_t val, uint32_t oi, uintptr_t ra);
+
+/* Whether a `size`-byte store at `addr` was handled here: it crosses into an unmapped page, so
+ * its first byte there was stored alone (and faulted). */
+static int straddles_unmapped(const char *suffix, void *env, uint64_t addr, uint64_t val, int size, uint32_t oi, uintptr_t ra) {
+  uint64_t last = addr + (uint64_t)size - 1;
+  if (((addr ^ last) & ~(uint64_t)0xfff) == 0 || !running_uc || !unicorn_2_0()) return 0;
+  uint64_t page2 = last & ~(uint64_t)0xfff;
+  if (memory_mapping(running_uc, page2) != NULL) return 0;
+  static st8_fn stb_x86_64, stb_aarch64;
+  st8_fn *own = suffix[0] == 'x' ? &stb_x86_64 : &stb_aarch64;
+  if (!*own) *own = (st8_fn)unicorn_symbol("helper_ret_stb_mmu", suffix);
+  if (!*own) return 0;
+  /* The byte at page2, with the access's MMU index (MO_UB = 0). */
+  (*own)(env, page2, (uint8_t)(val >> (8 * (page2 - addr))), oi & 15, ra);
+  return 1;
+}
+
+#define STRADDLE_GUARD(bits, width, arch)                                                          \
+  void helper_le_st##width##_mmu_##arch(void *env, uint64_t addr, uint##bits##_t val, uint32_t oi, uintptr_t ra) { \
+    static st##bits##_fn own;                                                                      \
+    if (straddles_unmapped(#arch, env, addr, val, bits / 8, oi, ra)) return;                       \
+    if (!own) own = (st##bits##_fn)unicorn_symbol("helper_le_st" #width "_mmu", #arch);           \
+    own(env, addr, val, oi, ra);                                                                   \
+  }
+STRADDLE_GUARD(16, w, x86_64)
+STRADDLE_GUARD(32, l, x86_64)
+STRADDLE_GUARD(64, q, x86_64)
+STRADDLE_GUARD(16, w, aarch64)
+STRADDLE_GUARD(32, l, aarch64)
+STRADDLE_GUARD(64, q, aarch64)
+
 /* uc_emu_start, with Unicorn's aborts turned into SS_ERR_ABORTED (see above). */
 int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count) {
   native_engine *ne = native_engine_of(uc);
@@ -1371,6 +1424,7 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
   install_abort_handler();
   sigjmp_buf here;
   sigjmp_buf *outer = abort_target; /* a start from a hook of another engine's start */
+  uc_engine *outer_uc = running_uc;
   if (sigsetjmp(here, 0)) {
     /* abort() unblocked SIGABRT before raising it, and the handler ran with it blocked;
      * leaving the handler by a jump keeps it blocked: unblock it again. */
@@ -1379,6 +1433,7 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
     sigaddset(&set, SIGABRT);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     abort_target = outer;
+    running_uc = outer_uc;
     if (ne) {
       ne->aborted = 1;
       ne->running = 0;
@@ -1390,7 +1445,9 @@ int ss_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout
     ne->running++;
     ne->pending_error = UC_ERR_OK;
   }
+  running_uc = uc;
   int err = uc_emu_start(uc, begin, until, timeout, count);
+  running_uc = outer_uc;
   abort_target = outer;
   if (ne) {
     ne->running--;
