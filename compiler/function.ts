@@ -36,6 +36,7 @@ import type { Arch } from '../isa/arch.ts';
 import type { ExternrefLiveness } from './liveness.ts';
 
 import type { RegallocMode } from './regalloc/modes.ts';
+import type { MemoryTunables } from './memory-tunables.ts';
 export { REGALLOC_MODES, type RegallocMode } from './regalloc/modes.ts';
 
 /**
@@ -96,6 +97,8 @@ export interface FunctionContext {
   readonly regalloc?: RegallocMode;
   /** The era whose code to emit (lowering/era.ts); default v17. */
   readonly era?: CodegenEra;
+  /** The memory tunables to compile for; default the era's (compiler/memory-tunables.ts). */
+  readonly memoryTunables?: MemoryTunables;
 }
 
 /** An instruction after which nothing falls through. */
@@ -105,7 +108,7 @@ const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable', 'return_
 function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness): Lowering {
   const era = ctx.era ?? V17_CODEGEN;
   const cx: Lowering = {
-    m, module: ctx.module, offsets: ctx.offsets, era, fn, signatureOf: ctx.signatureOf, frame, values,
+    m, module: ctx.module, offsets: ctx.offsets, era, memoryTunables: memoryTunablesOf(ctx), fn, signatureOf: ctx.signatureOf, frame, values,
     calls: new CallRecorder(m, ctx.offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex, era.builtinIndex),
     ctrl: [],
     instrIndex: 0,
@@ -152,6 +155,8 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
   const instrOffsets = lowerBody(cx);
   return finished(fn, module, m, cx, frame, instrOffsets);
 }
+
+const memoryTunablesOf = (ctx: FunctionContext): MemoryTunables => ctx.memoryTunables ?? (ctx.era ?? V17_CODEGEN).memoryTunables;
 
 /** The frame with the era's stack-limit location (absent for v17, whose prologue is the default). */
 function withStackLimit(frame: FunctionFrame, era: CodegenEra | undefined): FunctionFrame {

@@ -9,6 +9,7 @@ import { isRefType, refType as makeRefType } from './frontend/module.ts';
 import { TRAP_CODES, type TrapCode } from '../isa/trap-codes.ts';
 import type { CallSiteKind } from './function.ts';
 import { GC_TYPES_MAGIC, HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
+import { CHECKED_MEMORY_TUNABLES, type MemoryTunables } from './memory-tunables.ts';
 
 export class ImageFormatError extends StackscopeError {
   override name = 'ImageFormatError';
@@ -164,6 +165,8 @@ export type ImageDataSegment = {
 
 export interface ImageMetadata {
   arch: 'x64' | 'aarch64';
+  /** The memory tunables the code was compiled for (which accesses it leaves to guard pages). */
+  memoryTunables: MemoryTunables;
   counts: ImageCounts;
   types: FuncType[];
   /** Signature index → representative type index. */
@@ -186,9 +189,11 @@ export function readModuleMetadata(bytes: Uint8Array): ImageMetadata {
   const r = new Reader(bytes, '.stackscope.module');
   if (r.u32() !== MODULE_MAGIC) r.fail('bad magic (expected "SSMD")');
   const version = r.u32();
-  if (version !== IMAGE_FORMAT_VERSION) r.fail(`unsupported version ${version}`);
+  if (version !== IMAGE_FORMAT_VERSION && version !== 1) r.fail(`unsupported version ${version}`);
   const archCode = r.u32();
   if (archCode > 1) r.fail(`unknown arch code ${archCode}`);
+  // Version 1 images check every access against current_length: any memory runs them.
+  const memoryTunables: MemoryTunables = version === 1 ? CHECKED_MEMORY_TUNABLES : { reservation: r.u64(), guard: r.u64() };
   const c = Array.from({ length: 10 }, () => r.u32());
   const counts: ImageCounts = {
     numImportedFunctions: c[0], numImportedTables: c[1], numImportedMemories: c[2], numImportedGlobals: c[3],
@@ -251,7 +256,7 @@ export function readModuleMetadata(bytes: Uint8Array): ImageMetadata {
   const escapedFunctions = Array.from({ length: r.count(4) }, () => r.u32());
   r.done();
   return {
-    arch: archCode === 0 ? 'x64' : 'aarch64', counts, types, signatures, signatureOf, imports, functions, tables, memories,
+    arch: archCode === 0 ? 'x64' : 'aarch64', memoryTunables, counts, types, signatures, signatureOf, imports, functions, tables, memories,
     globals, exports, start: startRaw === 0xffffffff ? null : startRaw, elements, datas, escapedFunctions,
   };
 }

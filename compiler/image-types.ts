@@ -9,6 +9,7 @@ import type { CallSite, CompiledFunction, StackMap } from './function.ts';
 import type { VMOffsets } from './vmoffsets.ts';
 import type { LoweringOffsets } from './lowering/era.ts';
 import type { UserStackMapRecord } from './user-stackmaps.ts';
+import type { MemoryTunables } from './memory-tunables.ts';
 
 export interface ImageFunction extends CompiledFunction {
   /** Offset of the function's first byte in `.text`. */
@@ -40,6 +41,8 @@ export interface CompiledImage {
   /** Type index → signature index, and signature index → representative type index. */
   readonly signatureOf: readonly number[];
   readonly signatures: readonly number[];
+  /** The memory tunables the code was compiled for (compiler/memory-tunables.ts). */
+  readonly memoryTunables: MemoryTunables;
   /**
    * v17's VMOffsets of the module's counts: the layout of a v17 image's code. A v31 image's code
    * uses `layout` (v31's offsets) and ignores this.

@@ -174,10 +174,14 @@ for (const arch of ARCHES) {
     }
     const traps = readTrapTable(bytesOf(SECTION_TRAPS));
     t.deepEqual(traps, image.traps.map((x) => ({ textOffset: x.textOffset, code: x.code })));
+    // A trap site is a trap instruction, or a linear-memory access whose fault is the bounds check.
     for (const trap of traps) {
       const [insn] = dis.disasm(image.text.subarray(trap.textOffset), BigInt(trap.textOffset), { count: 1 });
-      t.is(insn.text, arch === 'x64' ? 'ud2' : 'udf #0xc11f');
+      if (insn.text === (arch === 'x64' ? 'ud2' : 'udf #0xc11f')) continue;
+      t.is(trap.code, 'HeapOutOfBounds', insn.text);
+      t.regex(insn.text, arch === 'x64' ? /^mov(zx|sx|sxd)? .*\[r10 \+ rax/ : /^(ldr|str)[bhsw]* [wx]\d+, \[x(10|9)/, insn.text);
     }
+    t.deepEqual(meta.memoryTunables, { reservation: 1n << 32n, guard: 2n << 30n });
     t.true(traps.some((x) => x.code === 'StackOverflow') && traps.some((x) => x.code === 'HeapOutOfBounds') && traps.some((x) => x.code === 'BadSignature'));
 
     // Every truncation of every section is refused with a typed error.

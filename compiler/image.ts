@@ -18,6 +18,7 @@ import type { CallSiteKind, CompiledFunction } from './function.ts';
 import { stackMapOf } from './function.ts';
 import type { AbsHeapType, ConstExpr, RefType, StorageType, SubType, ValType, WasmModule } from './frontend/module.ts';
 import { refTypeParts } from './frontend/module.ts';
+import type { MemoryTunables } from './memory-tunables.ts';
 
 export const SECTION_MODULE = '.stackscope.module';
 export const SECTION_STACKMAPS = '.stackscope.stackmaps';
@@ -28,7 +29,7 @@ export const SECTION_TRAPS = '.stackscope.traps';
 export const SECTION_GC_TYPES = '.stackscope.gctypes';
 export const MODULE_MAGIC = 0x444d5353; // "SSMD"
 export const STACKMAPS_MAGIC = 0x4d535353; // "SSSM"
-export const IMAGE_FORMAT_VERSION = 1;
+export const IMAGE_FORMAT_VERSION = 2;
 /** Functions start at multiples of this in `.text`. */
 export const FUNCTION_ALIGN = 16;
 
@@ -136,11 +137,14 @@ export function encodeModuleMetadata(
   arch: Arch,
   placed: readonly PlacedFunction[],
   signatures: { signatureOf: readonly number[]; signatures: readonly number[] },
+  memoryTunables: MemoryTunables,
 ): Uint8Array {
   const w = new ByteWriter();
   w.u32(MODULE_MAGIC);
   w.u32(IMAGE_FORMAT_VERSION);
   w.u32(arch === 'x64' ? 0 : 1);
+  w.u64(memoryTunables.reservation);
+  w.u64(memoryTunables.guard);
   const c = module.counts;
   for (const n of [
     c.numImportedFunctions, c.numImportedTables, c.numImportedMemories, c.numImportedGlobals, c.numDefinedFunctions,

@@ -23,6 +23,7 @@ import { vmOffsetsFor } from './lowering/era.ts';
 import { encodeUserStackMaps, type UserStackMapRecord } from './user-stackmaps.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../profiles/profile.ts';
 import { checkCodegen } from './profiles.ts';
+import type { MemoryTunables } from './memory-tunables.ts';
 
 export { CodegenError } from './codegen/common.ts';
 export { TRAP_CODES, trapCodeNumber, type TrapCode } from '../isa/trap-codes.ts';
@@ -39,6 +40,10 @@ export {
   type UserStackMapEntry, type UserStackMapRecord, type UserStackMapType,
 } from './user-stackmaps.ts';
 export { formatListing } from './listing.ts';
+export {
+  V17_MEMORY_TUNABLES, V31_MEMORY_TUNABLES, CHECKED_MEMORY_TUNABLES, boundsCheckOf, memoryStyleOf, tunablesHonoured, tunablesWith,
+  type BoundsCheck, type MemoryStyle, type MemoryTunables,
+} from './memory-tunables.ts';
 export type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './image-types.ts';
 
 export interface CompileOptions {
@@ -49,6 +54,12 @@ export interface CompileOptions {
   readonly file?: string;
   /** The era to compile for (profiles/); default v17. Others throw ProfileUnsupportedError until implemented. */
   readonly profile?: Profile;
+  /**
+   * The address space the runtime reserves for each memory (compiler/memory-tunables.ts);
+   * default the era's (v17: 4 GiB + 2 GiB guard). Accesses these let through unchecked rely on
+   * the guard pages; the image records them and the runtime refuses memories that fall short.
+   */
+  readonly memoryTunables?: MemoryTunables;
 }
 
 export function newMacroAssembler(arch: Arch): MacroAssembler {
@@ -63,7 +74,8 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
   const lowered = era.prepareModule(module);
   const layout = era.offsetsFor(lowered);
   const sigs = signatureIndices(module);
-  const ctx = { module: lowered, offsets: layout, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc, era };
+  const memoryTunables = options.memoryTunables ?? era.memoryTunables;
+  const ctx = { module: lowered, offsets: layout, signatureOf: sigs.signatureOf, newAssembler: () => newMacroAssembler(options.arch), regalloc: options.regalloc, era, memoryTunables };
   const compiled = lowered.functions.map((fn) => compileFunction(ctx, fn));
 
   let size = 0;
@@ -85,7 +97,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     file: options.file,
     text,
     placed,
-    moduleSection: encodeModuleMetadata(module, options.arch, placed, sigs),
+    moduleSection: encodeModuleMetadata(module, options.arch, placed, sigs, memoryTunables),
     // An image with user stack maps carries no bitmap records (its refs are 4 bytes wide).
     stackMapSection: encodeStackMaps(userStackMaps ? [] : placed),
     trapSection: encodeTraps(placed),
@@ -106,6 +118,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     ...(userStackMaps ? { userStackMaps } : {}),
     signatureOf: sigs.signatureOf,
     signatures: sigs.signatures,
+    memoryTunables,
     offsets: era.userStackMaps ? vmOffsetsFor(module) : (layout as ReturnType<typeof vmOffsetsFor>),
     layout,
   };

@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Arch } from '../isa/arch.ts';
 import { link, type LinkedImage } from '../loader/link.ts';
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import { PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { GuestTrap } from '../simulator/trap.ts';
 import { Machine, type HostCall, type HostFunction, type Region } from '../simulator/machine.ts';
 import { BUILTIN_FUNCTIONS, type BuiltinName } from './builtins.ts';
@@ -125,18 +125,27 @@ export function instantiateImage(machine: Machine, module: WasmModule, image: Co
   machine.writeU64(vmctx + BigInt(offsets.vmctxExternrefActivationsTable()), activations);
 
   // Memory.
+  // Memory: like the runtime's, the accessible pages at the start of an unmapped reservation and
+  // guard as large as the image was compiled for (its unchecked accesses fault there), at most
+  // twice the minimum (at least one page) accessible through memory.grow.
   let memoryBase: bigint | null = null;
-  let memoryRegion: Region | null = null;
+  let memoryLimit = 0n;
   module.memories.forEach((mem, d) => {
-    const bytes = Math.max(mem.type.min, 1) * 65536 * 2;
-    memoryRegion = machine.map(`memory${d}`, bytes, PROT_READ | PROT_WRITE);
-    memoryBase = memoryRegion.address;
-    machine.writeU64(vmctx + BigInt(offsets.vmctxVmmemoryDefinitionBase(d)), memoryRegion.address);
+    const pagesMax = Math.max(mem.type.min, 1) * 2;
+    memoryLimit = BigInt(pagesMax) * 65536n;
+    let top = 0n;
+    for (const r of machine.allRegions()) if (r.address + BigInt(r.size) > top) top = r.address + BigInt(r.size);
+    const base = (top + 0x2_0000n) & ~0xffffn;
+    const space = image.memoryTunables.reservation + image.memoryTunables.guard;
+    machine.map(`memory${d}-end`, 0x1000, PROT_NONE, base + (space > memoryLimit ? space : memoryLimit) + 0x1_0000n);
+    if (mem.type.min > 0) machine.map(`memory${d}`, mem.type.min * 65536, PROT_READ | PROT_WRITE, base);
+    memoryBase = base;
+    machine.writeU64(vmctx + BigInt(offsets.vmctxVmmemoryDefinitionBase(d)), base);
     machine.writeU64(vmctx + BigInt(offsets.vmctxVmmemoryDefinitionCurrentLength(d)), BigInt(mem.type.min * 65536));
     machine.writeU64(vmctx + BigInt(offsets.vmctxVmmemoryPointer(d)), vmctx + BigInt(offsets.vmctxVmmemoryDefinition(d)));
     for (const seg of module.datas) {
       if (seg.mode.kind === 'active' && seg.mode.offsetExpr.op === 'i32.const') {
-        machine.writeBytes(memoryRegion.address + BigInt(seg.mode.offsetExpr.value), seg.bytes);
+        machine.writeBytes(base + BigInt(seg.mode.offsetExpr.value), seg.bytes);
       }
     }
   });
@@ -191,11 +200,12 @@ export function instantiateImage(machine: Machine, module: WasmModule, image: Co
   const defaults: Partial<Record<BuiltinName, HostFunction>> = {
     memory32_grow: ([, delta]) => {
       const d = module.memories.length > 0 ? 0 : -1;
-      if (d < 0 || memoryRegion === null) return -1n;
+      if (d < 0 || memoryBase === null) return -1n;
       const lenAt = vmctx + BigInt(offsets.vmctxVmmemoryDefinitionCurrentLength(d));
       const old = machine.readU64(lenAt);
       const next = old + BigInt.asUintN(32, delta) * 65536n;
-      if (next > BigInt(memoryRegion.size)) return 0xffffffffn;
+      if (next > memoryLimit) return 0xffffffffn;
+      if (next > old) machine.map(`memory${d}@${old / 65536n}`, Number(next - old), PROT_READ | PROT_WRITE, memoryBase + old);
       machine.writeU64(lenAt, next);
       return old / 65536n;
     },
@@ -311,9 +321,12 @@ export function liveWords(machine: Machine, fp: bigint, map: ImageStackMap): big
 export const u32 = (v: bigint): bigint => BigInt.asUintN(32, v);
 export const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
 
-/** The trap code listed for a trap's PC, or a description saying why there is none. */
+const TRAPPING_KINDS = new Set(['invalid-instruction', 'read-unmapped', 'write-unmapped', 'read-protected', 'write-protected']);
+
+/** The trap code of the listed trap site where `e` happened (else a description of what it was). */
 export function trapCodeAt(inst: TestInstance, e: GuestTrap): string {
-  if (e.kind !== 'invalid-instruction') return `not a trap instruction: ${e.kind}`;
+  // A trap instruction, or an access fault (a linear-memory access left to the guard pages).
+  if (!TRAPPING_KINDS.has(e.kind)) return `not a trap instruction or access fault: ${e.kind}`;
   const off = e.pc - inst.textBase;
   const site = inst.image.traps.find((tr) => BigInt(tr.textOffset) === off);
   return site?.code ?? `unlisted pc ${e.pc.toString(16)}`;

@@ -180,6 +180,15 @@ export class CodeBuffer {
   }
 
   /**
+   * Records a trap site for `code` at the current offset without emitting anything: the next
+   * instruction is an access whose fault is that trap (a linear-memory access left to the guard
+   * pages, as Cranelift records the trap code of a heap load or store).
+   */
+  trapSiteHere(code: TrapCode): void {
+    this.trapSites.push({ offset: this.length, code });
+  }
+
+  /**
    * The label of the out-of-line trap instruction for `code`, for a conditional branch to jump
    * to; one per code and buffer, emitted in the next island.
    */

@@ -8,15 +8,17 @@ import { resolveUarch } from '../simulator/timing/model.ts';
 import { UARCH_SPECS } from '../simulator/timing/table.ts';
 import { RuntimeError } from './errors.ts';
 import { resolveProfile, type Profile, type ProfileName } from '../profiles/profile.ts';
-import { REGALLOC_MODES, type RegallocMode } from '../compiler/index.ts';
+import { REGALLOC_MODES, V17_MEMORY_TUNABLES, V31_MEMORY_TUNABLES, tunablesWith, type MemoryTunables, type RegallocMode } from '../compiler/index.ts';
 
 export interface EngineConfig {
   arch: Arch;
   /** Bytes of guest stack one outermost entry may use (default 512 KiB). */
   maxWasmStack?: number;
-  /** Unmapped bytes after each linear memory's reservation (default 2 GiB). */
+  /** Unmapped bytes after each linear memory's reservation (default the profile's: v17 2 GiB,
+   * v31/v44 32 MiB). Code is compiled for it: accesses whose offset fits need no explicit check. */
   memoryGuardBytes?: bigint;
-  /** Upper bound of a linear memory's reservation, in pages (default 65536 = 4 GiB). */
+  /** Address space reserved for each linear memory, in pages (default 65536 = 4 GiB). A smaller
+   * one makes memories whose maximum does not fit dynamic: their accesses are checked explicitly. */
   memoryReservationPages?: number;
   /** Resource limit: pages a memory may make accessible (default 4096 = 256 MiB). */
   maxMemoryPages?: number;
@@ -70,6 +72,11 @@ export class Engine {
   /** The era record every compile, layout and store of this engine follows. */
   readonly profile: Profile;
   /**
+   * The memory tunables this engine compiles for and its stores' memories honour: the profile's
+   * (compiler/memory-tunables.ts) with `memoryReservationPages` / `memoryGuardBytes` applied.
+   */
+  readonly memoryTunables: MemoryTunables;
+  /**
    * Each live store's epoch cell writer (the store's epoch counter in guest memory), held
    * weakly: the store holds its writer, and an engine outlives stores dropped without close().
    */
@@ -85,6 +92,17 @@ export class Engine {
       throw new RuntimeError('Engine', `unknown regalloc ${String(config.regalloc)} (expected ${REGALLOC_MODES.join(' or ')})`);
     }
     this.config = Object.freeze({ ...config });
+    const era = this.profile.codegen === 'v17' ? V17_MEMORY_TUNABLES : V31_MEMORY_TUNABLES;
+    this.memoryTunables = Object.freeze(tunablesWith(era, { reservationPages: config.memoryReservationPages, guardBytes: config.memoryGuardBytes }));
+  }
+
+  /** The options of every linear memory this engine's stores create (reservation and guard as compiled for). */
+  get memoryOptions(): { guardBytes: bigint; reservationPages: number; maxAccessiblePages?: number } {
+    return {
+      guardBytes: this.memoryTunables.guard,
+      reservationPages: Number(this.memoryTunables.reservation / 0x1_0000n),
+      ...(this.config.maxMemoryPages !== undefined ? { maxAccessiblePages: this.config.maxMemoryPages } : {}),
+    };
   }
 
   /** Advances the engine's epoch (every store's epoch counter in guest memory). */

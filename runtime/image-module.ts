@@ -8,7 +8,7 @@
  * the shape is rebuilt and checked for consistency so that a damaged image is a typed error.
  */
 import type { Arch } from '../isa/arch.ts';
-import type { CompiledImage } from '../compiler/index.ts';
+import type { CompiledImage, MemoryTunables } from '../compiler/index.ts';
 import { SECTION_GC_TYPES, SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from '../compiler/image.ts';
 import { readGcTypes, readModuleMetadata, readStackMaps, readTrapTable, type ImageMetadata } from '../compiler/image-reader.ts';
 import type {
@@ -44,6 +44,8 @@ export interface ModuleCode {
   readonly traps: readonly { readonly textOffset: number; readonly code: string }[];
   readonly signatureOf: readonly number[];
   readonly signatures: readonly number[];
+  /** The memory tunables the code was compiled for: the address space its memories must have. */
+  readonly memoryTunables: MemoryTunables;
   /** The stack maps for gc/'s registry, once `.text` is placed at `textStart`. */
   stackMaps(moduleName: string, textStart: bigint): ModuleStackMapsInput;
   /** Typed user stack maps (v31 code: `.stackscope.usermaps`); absent for v17 code. */
@@ -58,6 +60,7 @@ export function codeOfCompiledImage(image: CompiledImage): ModuleCode {
     traps: image.traps.map((t) => ({ textOffset: t.textOffset, code: t.code })),
     signatureOf: image.signatureOf,
     signatures: image.signatures,
+    memoryTunables: image.memoryTunables,
     stackMaps: (name, textStart) => stackMapsFromCompiledImage(name, textStart, image),
     ...(image.userStackMaps ? { userStackMaps: image.userStackMaps } : {}),
   };
@@ -98,6 +101,7 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
     traps,
     signatureOf: meta.signatureOf,
     signatures: meta.signatures,
+    memoryTunables: meta.memoryTunables,
     stackMaps: (name, textStart) => stackMapsFromImageSections(name, textStart, meta.functions, records),
     ...(userStackMaps ? { userStackMaps } : {}),
   };

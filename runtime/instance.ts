@@ -10,6 +10,7 @@ import { Global, Memory, Table, registerMemory, type Extern } from './externals.
 import { Func, type ResultOf, type Results, type TypedFunc, type ValsOf } from './func.ts';
 import type { Module } from './module.ts';
 import { placeModuleCode } from './place.ts';
+import { checkAddressSpace } from './memory.ts';
 import { formatFuncType, funcTypeKey } from './signatures.ts';
 import { storeInternals, type Store } from './store.ts';
 import { checkStore, describe, type Val } from './values.ts';
@@ -36,6 +37,7 @@ export class Instance {
     }
     const internals = storeInternals(s);
     const resolved = resolveImports(s, wasm, imports);
+    resolved.memories.forEach((mem, i) => checkAddressSpace(`import memory ${i}`, wasm.memoryTypes[i], module.code.memoryTunables, mem.memory.addressSpace));
     let placed = internals.placed.get(module);
     if (!placed) {
       placed = placeModuleCode(s.machine, wasm, module.code, module.name, undefined, internals.codeArea);

@@ -1,16 +1,19 @@
 /**
  * Linear memories in guest memory, laid out like wasmtime's static memories: a reservation of
- * address space for the memory's maximum size, of which only the accessible part is mapped,
- * followed by an unmapped guard region. An access past `current_length` that the compiled code
- * does not bounds-check itself lands in unmapped space and faults, which the runtime reports as
- * MemoryOutOfBounds. Growing maps more pages in place: the base never moves, so compiled code
- * may cache it.
+ * address space (the era's: 4 GiB on a 64-bit host, whatever the declared maximum), of which
+ * only the accessible part is mapped, followed by an unmapped guard region (v17: 2 GiB; v31 and
+ * later: 32 MiB). Compiled code leaves most bounds checks to that layout
+ * (compiler/memory-tunables.ts): an access past `current_length` lands in unmapped space and
+ * faults at the access's trap site, which the runtime reports as MemoryOutOfBounds. Unmapped
+ * address space costs nothing in the emulator. Growing maps more pages in place: the base never
+ * moves, so compiled code may cache it.
  */
 import type { MemoryType } from '../compiler/frontend/module.ts';
 import { VMMemoryDefinitionLayout } from '../compiler/vmoffsets.ts';
 import { PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
 import type { Machine } from '../simulator/machine.ts';
 import { RuntimeError, WasmTrap } from './errors.ts';
+import { tunablesHonoured, type MemoryTunables } from '../compiler/memory-tunables.ts';
 
 export const WASM_PAGE_SIZE = 0x1_0000;
 /** 2^16 pages = 4 GiB, the largest 32-bit memory. */
@@ -21,8 +24,8 @@ export const DEFAULT_GUARD_BYTES = 2n << 30n;
 export interface LinearMemoryOptions {
   /** Unmapped bytes after the reservation (default 2 GiB). */
   guardBytes?: bigint;
-  /** Upper bound on the reserved (growable) size in pages, whatever the type's maximum says
-   * (default 65536, i.e. 4 GiB of address space; only touched pages cost host memory). */
+  /** Address space reserved for the memory, in pages, whatever the type's maximum says (default
+   * 65536, i.e. 4 GiB; only touched pages cost host memory). Growth stops at it. */
   reservationPages?: number;
   /** Most pages that may ever be accessible (mapped with host memory behind them), like a
    * wasmtime ResourceLimiter; growth beyond fails with −1. Default 4096 (256 MiB). */
@@ -30,6 +33,29 @@ export interface LinearMemoryOptions {
 }
 
 export const DEFAULT_MAX_ACCESSIBLE_PAGES = 4096;
+
+/** The address space a memory made with `options` has: reservation and guard, in bytes. */
+export function addressSpaceOf(options: LinearMemoryOptions = {}): { reservation: bigint; guard: bigint } {
+  const pages = Math.min(options.reservationPages ?? MAX_WASM32_PAGES, MAX_WASM32_PAGES);
+  return { reservation: BigInt(pages) * BigInt(WASM_PAGE_SIZE), guard: options.guardBytes ?? DEFAULT_GUARD_BYTES };
+}
+
+/** Code compiled for tunables that a memory's address space cannot honour (docs/image-format.md). */
+export class MemoryReservationError extends RuntimeError {
+  override name = 'MemoryReservationError';
+}
+
+/**
+ * Throws MemoryReservationError unless a memory of `type` with `space` can run code compiled for
+ * `tunables`: the code leaves accesses up to reservation + guard to faults.
+ */
+export function checkAddressSpace(where: string, type: MemoryType, tunables: MemoryTunables, space: { reservation: bigint; guard: bigint }): void {
+  if (tunablesHonoured(type, tunables, space)) return;
+  throw new MemoryReservationError(where,
+    `the code was compiled for a ${tunables.reservation}-byte reservation and a ${tunables.guard}-byte guard, ` +
+    `the memory has ${space.reservation} and ${space.guard}: accesses it leaves to guard pages would reach mapped memory ` +
+    '(compile with the engine that runs it, or give the engine a reservation and guard at least as large)');
+}
 
 let memoryCounter = 0;
 
@@ -49,8 +75,7 @@ export class LinearMemory {
 
   private constructor(readonly machine: Machine, readonly type: MemoryType, options: LinearMemoryOptions) {
     this.name = `memory${memoryCounter++}`;
-    const typeMax = type.max ?? MAX_WASM32_PAGES;
-    this.reservedPages = Math.min(typeMax, options.reservationPages ?? MAX_WASM32_PAGES, MAX_WASM32_PAGES);
+    this.reservedPages = Math.min(options.reservationPages ?? MAX_WASM32_PAGES, MAX_WASM32_PAGES);
     this.maxAccessiblePages = options.maxAccessiblePages ?? DEFAULT_MAX_ACCESSIBLE_PAGES;
     if (type.min > this.maxAccessiblePages) {
       throw new RuntimeError(this.name, `minimum of ${type.min} pages exceeds the limit of ${this.maxAccessiblePages} accessible pages`);
@@ -98,13 +123,18 @@ export class LinearMemory {
     this.machine.writeU64(address + BigInt(VMMemoryDefinitionLayout.currentLength), BigInt(this.byteLength));
   }
 
+  /** The address space reserved for the memory and its guard, in bytes. */
+  get addressSpace(): { reservation: bigint; guard: bigint } {
+    return { reservation: BigInt(this.reservedPages) * BigInt(WASM_PAGE_SIZE), guard: this.guardBytes };
+  }
+
   /** memory.grow: the old size in pages, or −1 when the maximum or the reservation forbids. */
   grow(deltaPages: bigint | number): number {
     const delta = BigInt(deltaPages);
     if (delta < 0n) return -1;
     const old = this.pagesNow;
     const wanted = BigInt(old) + delta;
-    if (wanted > BigInt(this.reservedPages) || wanted > BigInt(this.maxAccessiblePages)) return -1;
+    if (wanted > BigInt(this.type.max ?? MAX_WASM32_PAGES) || wanted > BigInt(this.reservedPages) || wanted > BigInt(this.maxAccessiblePages)) return -1;
     if (delta === 0n) return old;
     this.mapPages(old, Number(delta));
     this.pagesNow = Number(wanted);

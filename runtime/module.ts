@@ -7,6 +7,7 @@ import { parseModuleSource, parseWasm, parseWat } from '../compiler/frontend/ind
 import type { WasmModule } from '../compiler/frontend/module.ts';
 import type { Engine } from './engine.ts';
 import { RuntimeError } from './errors.ts';
+import { addressSpaceOf, checkAddressSpace } from './memory.ts';
 import { codeOfCompiledImage, moduleFromImageBytes, type ModuleCode } from './image-module.ts';
 
 
@@ -29,11 +30,16 @@ export class Module {
     readonly name: string | undefined,
   ) {
     if (code.arch !== engine.arch) throw new RuntimeError('Module', `image is for ${code.arch}, the engine for ${engine.arch}`);
+    // The engine's stores give every memory the engine's address space: refuse code that needs more.
+    const space = addressSpaceOf(engine.memoryOptions);
+    for (const [k, type] of wasm.memoryTypes.entries()) {
+      if (k >= wasm.counts.numImportedMemories) checkAddressSpace(`Module memory ${k}`, type, code.memoryTunables, space);
+    }
   }
 
   /** Compiles an already parsed module, or adopts an image compiled from it. */
   static fromParsed(engine: Engine, wasm: WasmModule, image?: CompiledImage, name?: string): Module {
-    const img = image ?? compileModule(wasm, { arch: engine.arch, profile: engine.profile, regalloc: engine.config.regalloc });
+    const img = image ?? compileModule(wasm, { arch: engine.arch, profile: engine.profile, regalloc: engine.config.regalloc, memoryTunables: engine.memoryTunables });
     return new Module(engine, wasm, codeOfCompiledImage(img), img, name);
   }
 

@@ -160,11 +160,7 @@ export class StoreInternals {
       machine, heap: this.heap, limits: this.limits, epochAddress: this.epochAddress,
       activationsTableAddress: this.activationsTable.address, storeId: store.id,
       builtinsArrayAddress: this.builtins.address, signatures: this.signatures, externRefs: this.externRefs,
-      memoryOptions: {
-        guardBytes: engine.config.memoryGuardBytes,
-        reservationPages: engine.config.memoryReservationPages,
-        maxAccessiblePages: engine.config.maxMemoryPages,
-      },
+      memoryOptions: engine.memoryOptions,
     };
   }
 

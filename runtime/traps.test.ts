@@ -18,6 +18,13 @@ test('guest faults are classified by trap table, stack guard, memory range; othe
   t.is(code(reg.classify(fault('read-unmapped', 0x5000n, 0x10_0000_0100n), m)), 'MemoryOutOfBounds');
   const wild = fault('write-unmapped', 0x5000n, 0x20n);
   t.is(reg.classify(wild, m), wild, 'a fault outside Wasm memory is not a Wasm trap');
+  // A load or store left to the guard pages is a listed MemoryOutOfBounds site: its fault inside
+  // the memory's range is the trap at that PC; outside it, no Wasm trap even there.
+  reg.addSites(0x1000n, [{ offset: 0x30, code: 'MemoryOutOfBounds' }]);
+  const guarded = reg.classify(fault('write-unmapped', 0x1030n, 0x10_7fff_fffcn), m) as WasmTrap;
+  t.deepEqual([guarded.code, guarded.pc], ['MemoryOutOfBounds', 0x1030n]);
+  const stray = fault('read-unmapped', 0x1030n, 0x40n);
+  t.is(reg.classify(stray, m), stray, 'a listed access that faults outside every memory is not a Wasm trap');
   const timeout = fault('timeout', 0x5000n);
   t.is(reg.classify(timeout, m), timeout);
   const plain = new Error('host');

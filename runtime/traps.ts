@@ -1,6 +1,6 @@
 /**
- * Turning guest faults into WasmTraps. Compiled code traps with a trap instruction (or a fault
- * in a guard region) at a PC the image's trap table lists; the registry maps such PCs to
+ * Turning guest faults into WasmTraps. Compiled code traps with a trap instruction (or a load
+ * or store faulting in a memory's unmapped reservation or guard) at a PC the image's trap table lists; the registry maps such PCs to
  * wasmtime trap codes, the way v17 looks a faulting PC up in the module's trap section.
  * Faults with no listed PC are classified by where they happened: the stack guard means stack
  * overflow, a linear memory's reservation or guard means out-of-bounds memory access. Anything
@@ -64,14 +64,16 @@ export class TrapRegistry {
 
   private codeForGuestTrap(e: GuestTrap): TrapCode | undefined {
     const listed = this.sites.get(e.pc);
-    if (listed !== undefined) return listed;
     switch (e.kind) {
-      case 'stack-guard': return 'StackOverflow';
+      case 'stack-guard': return listed ?? 'StackOverflow';
+      // A load or store left to the guard pages (a listed MemoryOutOfBounds site, as Cranelift
+      // records every heap access) faults inside its memory's reservation or guard; an access
+      // fault anywhere else is no Wasm trap, listed or not.
       case 'read-unmapped': case 'write-unmapped': case 'read-protected': case 'write-protected':
         return e.address !== undefined && this.inMemory(e.address) ? 'MemoryOutOfBounds' : undefined;
       // x86-64 #DE without a listed check: division by zero or INT_MIN / -1.
-      case 'divide-error': return 'IntegerDivisionByZero';
-      default: return undefined;
+      case 'divide-error': return listed ?? 'IntegerDivisionByZero';
+      default: return listed;
     }
   }
 }

@@ -15,6 +15,7 @@ import {
   Aarch64Assembler,
   encodeLogicalImmediate,
   mem,
+  memIndex,
   memPost,
   memPre,
   type A64Address,
@@ -38,6 +39,7 @@ import {
   type FConversion,
   type FUnOp,
   type FrameLayout,
+  type HeapBase,
   type Loc,
   type MacroAssembler,
   type Operand,
@@ -278,9 +280,10 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   }
 
   load(r: VReg, base: VReg | 'vmctx', disp: number, size: 1 | 2 | 4 | 8, signed = false): void {
+    this.loadAt(VREG[r], this.address(this.base(base), disp, size), size, signed);
+  }
+  private loadAt(x: X, addr: A64Address, size: 1 | 2 | 4 | 8, signed: boolean): void {
     const a = this.asm;
-    const x = VREG[r];
-    const addr = this.address(this.base(base), disp, size);
     switch (size) {
       case 8: a.ldr(x, addr); break;
       case 4: signed ? a.ldrsw(x, addr) : a.ldr(w(x), addr); break;
@@ -289,15 +292,45 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     }
   }
   store(base: VReg | 'vmctx', disp: number, r: VReg, size: 1 | 2 | 4 | 8): void {
+    this.storeAt(VREG[r], this.address(this.base(base), disp, size), size);
+  }
+  private storeAt(x: X, addr: A64Address, size: 1 | 2 | 4 | 8): void {
     const a = this.asm;
-    const x = VREG[r];
-    const addr = this.address(this.base(base), disp, size);
     switch (size) {
       case 8: a.str(x, addr); break;
       case 4: a.str(w(x), addr); break;
       case 2: a.strh(w(x), addr); break;
       case 1: a.strb(w(x), addr); break;
     }
+  }
+  /**
+   * `[base, windex, uxtw]` for a Wasm access (the i32 index zero-extended by the address mode);
+   * with a displacement, x9 ← base + windex (uxtw) and `[x9, #disp]`.
+   */
+  private heapAddress(base: HeapBase, index: Loc, disp: number, size: number): A64Address {
+    const b = typeof base === 'string' ? VREG[base] : (base.reg as X);
+    const idx = this.inReg(index, 'x9', false) as W;
+    if (disp === 0) return memIndex(b, idx, 'uxtw', false);
+    this.asm.addExt('x9', b, idx, 'uxtw');
+    return this.address('x9', disp, size);
+  }
+  loadPointer(dst: string, base: VReg | 'vmctx', disp: number): void {
+    this.asm.ldr(dst as X, this.address(this.base(base), disp, 8));
+  }
+  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void {
+    const addr = this.heapAddress(base, index, disp, size);
+    const direct = isRegLoc(dst) && !isFloatRegLoc(dst);
+    const x: X = direct ? (dst as X) : 'x11';
+    this.asm.trapSiteHere('HeapOutOfBounds');
+    this.loadAt(x, addr, size, signed);
+    if (!direct) this.writeLoc(dst, 'x11');
+  }
+  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void {
+    const direct = isRegLoc(value) && !isFloatRegLoc(value);
+    if (!direct) this.readLoc('x11', value);
+    const addr = this.heapAddress(base, index, disp, size);
+    this.asm.trapSiteHere('HeapOutOfBounds');
+    this.storeAt(direct ? (value as X) : 'x11', addr, size);
   }
   addReg(dst: VReg, x: VReg, y: VReg): void {
     this.asm.add(VREG[dst], VREG[x], VREG[y]);

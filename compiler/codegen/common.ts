@@ -16,6 +16,10 @@ import { StackscopeError } from '../../isa/error.ts';
 /** Pointer scratch registers of the macro-assembler (x64: rax, r10, r11; aarch64: x9, x10, x11). */
 export type VReg = 'R0' | 'R1' | 'R2';
 
+/** Where a linear memory's base is for an access: a scratch register, or the general register
+ * the function keeps it in (a physical register name, `--regalloc linear-scan`). */
+export type HeapBase = VReg | { readonly reg: string };
+
 export type Cond = 'eq' | 'ne' | 'lt_s' | 'lt_u' | 'gt_s' | 'gt_u' | 'le_s' | 'le_u' | 'ge_s' | 'ge_u';
 
 export type BinOp =
@@ -227,6 +231,17 @@ export interface MacroAssembler {
   load(r: VReg, base: VReg | 'vmctx', disp: number, size: 1 | 2 | 4 | 8, signed?: boolean): void;
   /** [base + disp] ← low `size` bytes of r. */
   store(base: VReg | 'vmctx', disp: number, r: VReg, size: 1 | 2 | 4 | 8): void;
+  /**
+   * A Wasm load: `dst` ← `size` bytes at `base` + the i32 at `index` zero-extended + `disp`
+   * (0 ≤ disp < 2^32), zero- or sign-extended to 64 bits. The access instruction is recorded as
+   * a HeapOutOfBounds trap site: where no explicit bounds check precedes it, its fault in the
+   * memory's unmapped reservation or guard is the check.
+   */
+  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void;
+  /** A Wasm store of the low `size` bytes of the value at `value`: address and trap site as heapLoad. */
+  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void;
+  /** The general register `dst` (a physical register name) ← the 8 bytes at [base + disp]. */
+  loadPointer(dst: string, base: VReg | 'vmctx', disp: number): void;
   /** dst ← a + b (64-bit). */
   addReg(dst: VReg, a: VReg, b: VReg): void;
   /** dst ← a + imm (64-bit; any imm that fits in 64 bits). */

@@ -37,6 +37,7 @@ import {
   type FConversion,
   type FUnOp,
   type FrameLayout,
+  type HeapBase,
   type Loc,
   type MacroAssembler,
   type Operand,
@@ -247,14 +248,46 @@ export class X64MacroAssembler implements MacroAssembler {
     this.loadPhys(VREG[r], this.base(base), disp, size, signed);
   }
   private loadPhys(dst: Gpr64, base: Gpr64, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void {
+    this.loadAt(dst, mem(base, disp), size, signed);
+  }
+  private loadAt(dst: Gpr64, addr: X64Address, size: 1 | 2 | 4 | 8, signed: boolean): void {
     const a = this.asm;
-    const addr = mem(base, disp);
     if (size === 8) a.load(dst, addr);
     else if (size === 4) signed ? a.loadSx(dst, addr, 32) : a.load(R32[dst], addr);
     else signed ? a.loadSx(dst, addr, size === 1 ? 8 : 16) : a.loadZx(R32[dst], addr, size === 1 ? 8 : 16);
   }
   store(base: VReg | 'vmctx', disp: number, r: VReg, size: 1 | 2 | 4 | 8): void {
     this.asm.store(mem(this.base(base), disp), VREG[r], (size * 8) as 8 | 16 | 32 | 64);
+  }
+  /**
+   * `[base + rax + disp]` for a Wasm access: the i32 index in rax (a 32-bit move zero-extends),
+   * a displacement past simm32 added to it.
+   */
+  private heapAddress(base: HeapBase, index: Loc, disp: number): X64Address {
+    const b = typeof base === 'string' ? VREG[base] : (base.reg as Gpr64);
+    this.readLoc('eax', index);
+    if (disp <= 0x7fff_ffff) return memIndex(b, 'rax', 1, disp);
+    this.asm.movImm('rcx', BigInt(disp));
+    this.asm.alu('add', 'rax', 'rcx');
+    return memIndex(b, 'rax', 1, 0);
+  }
+  loadPointer(dst: string, base: VReg | 'vmctx', disp: number): void {
+    this.asm.load(dst as Gpr64, mem(this.base(base), disp));
+  }
+  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void {
+    const addr = this.heapAddress(base, index, disp);
+    const direct = isRegLoc(dst) && !isFloatRegLoc(dst);
+    const r: Gpr64 = direct ? (dst as Gpr64) : 'r11';
+    this.asm.trapSiteHere('HeapOutOfBounds');
+    this.loadAt(r, addr, size, signed);
+    if (!direct) this.writeLoc(dst, 'r11');
+  }
+  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void {
+    const direct = isRegLoc(value) && !isFloatRegLoc(value);
+    if (!direct) this.readLoc('r11', value);
+    const addr = this.heapAddress(base, index, disp);
+    this.asm.trapSiteHere('HeapOutOfBounds');
+    this.asm.store(addr, direct ? (value as Gpr64) : 'r11', (size * 8) as 8 | 16 | 32 | 64);
   }
   addReg(dst: VReg, a: VReg, b: VReg): void {
     this.asm.lea(VREG[dst], memIndex(VREG[a], VREG[b], 1, 0));

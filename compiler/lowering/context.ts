@@ -9,6 +9,7 @@ import type { CallOffsets, Cond, MacroAssembler, Operand } from '../codegen/comm
 import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts';
 import type { ExternrefLiveness } from '../liveness.ts';
 import type { CodegenEra, LoweringOffsets } from './era.ts';
+import type { MemoryTunables } from '../memory-tunables.ts';
 import type { FunctionFrame } from './frame.ts';
 import type { BlockValues, SafepointSpill, Values } from './values.ts';
 
@@ -102,6 +103,8 @@ export interface Lowering {
   readonly offsets: LoweringOffsets;
   /** The era whose code is emitted (barriers, layouts, builtins, stack-map format). */
   readonly era: CodegenEra;
+  /** The address-space tunables the image is compiled for: which accesses need explicit bounds checks. */
+  readonly memoryTunables: MemoryTunables;
   readonly fn: DefinedFunction;
   /** Type index → signature index (call_indirect compares signature ids). */
   readonly signatureOf: readonly number[];

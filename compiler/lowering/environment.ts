@@ -1,13 +1,14 @@
 /**
  * Environment addressing: where a function finds its tables, memories and globals through
  * the vmctx (defined ones in the VMContext, imported ones through the import's pointer), with
- * the bounds checks Wasm requires. Scratch registers R0–R2 carry addresses; values stay where
+ * the bounds checks Wasm requires (or leaves to a memory's guard pages). Scratch registers R0–R2 carry addresses; values stay where
  * the value layer keeps them.
  */
 import { VMMemoryDefinitionLayout, VMTableDefinitionLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
-import type { Loc } from '../codegen/common.ts';
+import type { HeapBase, Loc } from '../codegen/common.ts';
 import { imm, valueArg } from './values.ts';
+import { boundsCheckOf } from '../memory-tunables.ts';
 
 /** Where a table's or memory's two fields are: in the VMContext, or behind an import's pointer in R1. */
 type Definition = { reg: 'vmctx' | 'R1'; base: number; length: number };
@@ -77,18 +78,40 @@ export function memoryDefinition(cx: Lowering, memIndex: number): Definition {
   return { reg: 'vmctx', base: offsets.vmctxVmmemoryDefinitionBase(d), length: offsets.vmctxVmmemoryDefinitionCurrentLength(d) };
 }
 
-/** R0 ← host address of a `size`-byte access at [i32 at `addr`] + offset, bounds-checked. */
-export function heapAddress(cx: Lowering, memIndex: number, addr: Loc, offset: number, size: number): void {
+/**
+ * Bounds-checks a `size`-byte access at [i32 at `addr`] + `offset` of memory `memIndex` the way
+ * Cranelift does under the image's memory tunables (compiler/memory-tunables.ts), and returns
+ * the scratch register holding the memory's base: the access itself (heapLoad / heapStore) is a
+ * HeapOutOfBounds trap site, so where no explicit check is emitted its guard-page fault is the
+ * check.
+ */
+export function heapBase(cx: Lowering, memIndex: number, addr: Loc, offset: number, size: number): HeapBase {
   const { m } = cx;
-  m.loadSlot('R0', addr, false);
-  m.addImm('R2', 'R0', offset + size);
-  let def = memoryDefinition(cx, memIndex);
-  m.load('R1', def.reg, def.length, 8);
-  m.trapIf('gt_u', true, 'R2', 'R1', 'HeapOutOfBounds');
-  def = memoryDefinition(cx, memIndex);
+  const check = boundsCheckOf(cx.module.memoryTypes[memIndex], cx.memoryTunables, cx.era.heapTrapAbove ?? 'bound', offset, size);
+  switch (check.kind) {
+    case 'none': break;
+    case 'trap':
+      m.trap('HeapOutOfBounds');
+      break;
+    case 'static':
+      // index > bound − (offset + size), a constant: the reservation stays the check's limit.
+      m.loadSlot('R0', addr, false);
+      m.movImm('R2', check.limit);
+      m.trapIf('gt_u', true, 'R0', 'R2', 'HeapOutOfBounds');
+      break;
+    case 'dynamic': {
+      // index + offset + size > current_length.
+      m.loadSlot('R0', addr, false);
+      m.addImm('R2', 'R0', offset + size);
+      const def = memoryDefinition(cx, memIndex);
+      m.load('R1', def.reg, def.length, 8);
+      m.trapIf('gt_u', true, 'R2', 'R1', 'HeapOutOfBounds');
+      break;
+    }
+  }
+  const def = memoryDefinition(cx, memIndex);
   m.load('R1', def.reg, def.base, 8);
-  if (offset !== 0) m.addImm('R0', 'R0', offset);
-  m.addReg('R0', 'R0', 'R1');
+  return 'R1';
 }
 
 export function globalLocation(cx: Lowering, g: number): { reg: 'vmctx' | 'R1'; disp: number } {

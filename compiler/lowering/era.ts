@@ -14,6 +14,7 @@ import { VMFuncRefLayout, VMOffsets } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
 import { CompileError } from '../frontend/errors.ts';
 import { firstGcUse } from '../frontend/gc-use.ts';
+import { V17_MEMORY_TUNABLES, type MemoryTunables } from '../memory-tunables.ts';
 
 /** The VMOffsets helpers the shared lowering reads (an era's layout answers each). */
 export type LoweringOffsets = Pick<
@@ -51,6 +52,13 @@ export interface CodegenEra {
   lowerInstruction?(cx: Lowering, instr: Instr): boolean;
   /** Whether call sites are described by typed user stack maps (`.stackscope.usermaps`). */
   readonly userStackMaps: boolean;
+  /** The era's default memory tunables on a 64-bit host (compiler/memory-tunables.ts). */
+  readonly memoryTunables: MemoryTunables;
+  /**
+   * When an access's offset + size makes it trap unconditionally: beyond the static bound (v17)
+   * or beyond the memory's declared maximum (v31 and later).
+   */
+  readonly heapTrapAbove?: 'bound' | 'maximum';
 }
 
 /** v17's VMOffsets of a module. */
@@ -90,4 +98,6 @@ export const V17_CODEGEN: CodegenEra = Object.freeze({
   builtinIndex,
   prepareModule: withoutGc('profile v17 does not have (wasmtime v17 has no GC types)'),
   userStackMaps: false,
+  memoryTunables: V17_MEMORY_TUNABLES,
+  heapTrapAbove: 'bound',
 });

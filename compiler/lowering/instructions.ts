@@ -21,7 +21,7 @@ import {
 import { IMM_BINOPS, type BinOp, type Cond, type FBinOp, type FCond, type FUnOp, type ImmBinOp, type UnOp } from '../codegen/common.ts';
 import { FC_SIMPLE_OPS, SIMPLE_OPS } from '../frontend/opcodes.ts';
 import type { Lowering } from './context.ts';
-import { funcrefTableElement, globalLocation, heapAddress, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
+import { funcrefTableElement, globalLocation, heapBase, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
 import { imm, valueArg, type BlockValues } from './values.ts';
 
 const BINOPS: ReadonlyMap<string, BinOp> = new Map(
@@ -336,9 +336,8 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
         const l = LOADS[op as LoadOp];
         const addr = v.pop();
         const memarg = (instr as { memarg: { offset: number } }).memarg;
-        heapAddress(cx, (instr as { memory: number }).memory, addr, memarg.offset, l.size);
-        m.load('R2', 'R0', 0, l.size, l.signed);
-        m.storeSlot(v.push(l.type), 'R2');
+        const base = heapBase(cx, (instr as { memory: number }).memory, addr, memarg.offset, l.size);
+        m.heapLoad(v.push(l.type), base, addr, memarg.offset, l.size, l.signed);
         break;
       }
       if (op in STORES) {
@@ -346,9 +345,8 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
         const value = v.pop();
         const addr = v.pop();
         const memarg = (instr as { memarg: { offset: number } }).memarg;
-        heapAddress(cx, (instr as { memory: number }).memory, addr, memarg.offset, s.size);
-        m.loadSlot('R2', value, s.wide);
-        m.store('R0', 0, 'R2', s.size);
+        const base = heapBase(cx, (instr as { memory: number }).memory, addr, memarg.offset, s.size);
+        m.heapStore(base, addr, memarg.offset, value, s.size);
         break;
       }
       if (!emitNumeric(cx, op as SimpleOp)) unsupported(cx, instr);

@@ -47,6 +47,7 @@ import {
   V31FuncRefLayout, V31FunctionImportLayout, V31GlobalImportLayout, V31MemoryImportLayout, V31TableDefinitionLayout,
   V31TableImportLayout, V31VMOffsets, V31MemoryDefinitionLayout, VMStoreContextLayout,
 } from './vmoffsets.ts';
+import { V31_MEMORY_TUNABLES } from '../memory-tunables.ts';
 
 /** The v31 VMOffsets of a front-end module (the subset has no tags). */
 export function v31OffsetsFor(module: WasmModule): V31VMOffsets {
@@ -331,4 +332,6 @@ export const V31_CODEGEN: CodegenEra = Object.freeze({
   },
   lowerInstruction: (cx: Lowering, instr: Instr): boolean => lowerGcInstruction(cx, V31_BARRIERS, instr) || lowerV31Refs(cx, instr),
   userStackMaps: true,
+  memoryTunables: V31_MEMORY_TUNABLES,
+  heapTrapAbove: 'maximum',
 });

@@ -38,6 +38,7 @@ import { v44BuiltinIndex } from './builtins.ts';
 import { mutated } from '../mutants.ts';
 import { V44DrcHeaderBits, V44DrcHeaderLayout } from './gc-layout.ts';
 import { V44FuncRefLayout, V44StoreContextLayout, V44VMOffsets } from './vmoffsets.ts';
+import { V31_MEMORY_TUNABLES } from '../memory-tunables.ts';
 
 const CONTROL_EFFECT_RESUME = ControlEffect.Resume;
 const CONTROL_EFFECT_SUSPEND = ControlEffect.Suspend;
@@ -213,4 +214,6 @@ export const V44_CODEGEN: CodegenEra = Object.freeze({
   lowerInstruction: lowerV44,
   prepareModule: withoutGc("the v44 code generator does not compile yet (structs and arrays are v31's)"),
   userStackMaps: true,
+  memoryTunables: V31_MEMORY_TUNABLES,
+  heapTrapAbove: 'maximum',
 });

@@ -50,6 +50,7 @@ import { placeModuleCode } from '../place.ts';
 import { formatFuncType, funcTypeKey } from '../signatures.ts';
 import { readValRaw, writeValRaw } from '../vm-structs.ts';
 import type { DrcStore, DrcVmctxOffsets } from './drc-store.ts';
+import { V31_MEMORY_TUNABLES } from '../../compiler/memory-tunables.ts';
 
 /** A Wasm value as the v31 API passes it. */
 export type V31Val = number | bigint | V31ExternRef | V31Func | null;
@@ -482,6 +483,15 @@ function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint
 export type V31Extern = V31Func | V31Table | V31Global | LinearMemory;
 
 /** The store, VMContext (0 for the host) and defined index of every memory a v31 store made. */
+/** v31's memories (v44's too): `Tunables::default_u64`, a 4 GiB reservation and a 32 MiB guard. */
+const V31_MEMORY_OPTIONS = { guardBytes: V31_MEMORY_TUNABLES.guard, reservationPages: Number(V31_MEMORY_TUNABLES.reservation / 0x1_0000n) };
+
+/** Makes a fault in `memory`'s reservation or guard a Wasm memory trap of `store`. */
+function addV31MemoryRange(store: DrcStore, memory: LinearMemory): void {
+  const { reservation, guard } = memory.addressSpace;
+  store.traps.addMemoryRange(memory.base, memory.base + reservation + guard);
+}
+
 const memoryOwners = new WeakMap<LinearMemory, { store: DrcStore; vmctx: bigint; index: number }>();
 
 /**
@@ -492,9 +502,9 @@ export function newV31Memory(store: DrcStore, type: MemoryType): LinearMemory {
   store.assertOpen();
   if (type.shared) throw new RuntimeError('newV31Memory', 'shared memories are not supported');
   if (type.max !== null && type.max < type.min) throw new RuntimeError('newV31Memory', `maximum ${type.max} is below minimum ${type.min}`);
-  const memory = LinearMemory.create(store.machine, type);
+  const memory = LinearMemory.create(store.machine, type, V31_MEMORY_OPTIONS);
   memory.writeDefinition(store.heap.alloc(V31MemoryDefinitionLayout.size, 16));
-  store.traps.addMemoryRange(memory.base, memory.base + (1n << 33n));
+  addV31MemoryRange(store, memory);
   memoryOwners.set(memory, { store, vmctx: 0n, index: 0 });
   return memory;
 }
@@ -675,11 +685,11 @@ export class V31Instance {
     let owned = 0;
     for (const mem of wasm.memories) {
       if (mem.type.shared) throw new InstantiationError(`memory ${mem.index}`, 'shared memories are not supported');
-      const memory = LinearMemory.create(m, mem.type);
+      const memory = LinearMemory.create(m, mem.type, V31_MEMORY_OPTIONS);
       const definition = this.#at(o.element('owned_memories', owned++));
       memory.writeDefinition(definition);
       m.writeU64(this.#at(o.element('defined_memories', mem.definedIndex)), definition);
-      s.traps.addMemoryRange(m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)), m.readU64(definition + BigInt(V31MemoryDefinitionLayout.base)) + (1n << 33n));
+      addV31MemoryRange(s, memory);
       memoryOwners.set(memory, { store: s, vmctx: this.address, index: mem.definedIndex });
       this.memories.push(memory);
     }
