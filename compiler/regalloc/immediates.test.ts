@@ -5,7 +5,7 @@
  * imm32, AArch64 12-bit optionally shifted by 12, negative ones as the opposite operation),
  * logical immediates that are and are not AArch64 bitmasks, multiplies by 0, 1, 2^k, 2^k+1 and
  * others, INT_MIN everywhere, comparisons with the constant on either side as values, fused
- * with `br_if`, `if` and `select`, and `i32.eqz` fused, `0 - x`, a left shift fused into the add after it
+ * with `br_if`, `if` and `select`, `i32.eqz` and an `and` with a constant fused with a branch, `0 - x`, a left shift fused into the add after it
  * (counts 0–3 are one x64 `lea`), an add with a constant into another register (`lea`), and an
  * add of a small constant that is only a call's last argument (computed into its register).
  * Every function runs on both arches in both modes. A listing check makes sure the rules
@@ -127,6 +127,15 @@ function cases(): Case[] {
         name: `call p(x, x + ${signed(t, k)})`, type: t, result: t,
         text: `(call $p_${t} ${x} (${t}.add ${x} ${lit(t, k)}))`,
         expect: (v) => evaluate(t, 'sub', v, evaluate(t, 'rotl', evaluate(t, 'add', v, k), 3n)),
+      });
+    }
+    // An i32 and with a constant that only a branch looks at: test / tst (masks that are and
+    // are not AArch64 bitmasks, the sign bit, all ones).
+    for (const mask of t === 'i32' ? [1n, 0x80000000n, 0xff00ff00n, 0xedb88320n, 0xffffffffn] : []) {
+      out.push({
+        name: `br_if ${t}.and x ${mask}`, type: t, result: 'i64',
+        text: `(block (result i64) (br_if 0 (i64.const 11) (${t}.and ${x} ${lit(t, mask)})) (drop) (i64.const 12))`,
+        expect: (v) => ((v & mask) !== 0n ? 11n : 12n),
       });
     }
     out.push({ name: `${t}.eqz fused`, type: t, result: 'i64', text: `(if (result i64) (${t}.eqz ${x}) (then (i64.const 1)) (else (i64.const 2)))`, expect: (v) => (v === 0n ? 1n : 2n) });
