@@ -64,7 +64,12 @@ export function needsMove(cx: Lowering, target: ControlFrame): boolean {
   const arity = arityOf(target);
   if (arity === 0) return false;
   if (!v.movesAtJoins) return v.h - arity !== target.base;
-  if (returnsInPlace(cx, target)) return true;
+  if (returnsInPlace(cx, target)) {
+    // Read (so a constant entry is written) before any conditional branch: the values stay on
+    // the operand stack for the path that does not branch.
+    for (let k = 0; k < arity; k++) v.peek(v.h - arity + k);
+    return true;
+  }
   // Registers: the recording pass records the moves' positions whether or not they are needed.
   let differ = v.recording;
   for (let k = 0; k < arity; k++) if (v.labelLoc(target.values, target.base, k) !== v.peek(v.h - arity + k)) differ = true;
