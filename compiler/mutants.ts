@@ -46,6 +46,7 @@ export const MUTANTS = [
   { name: 'v31-init-field-no-incref', layer: 'compiler', profile: 'v31', gcObjects: true, description: 'v31 struct.new/array.new store a reference field without counting it' },
   { name: 'v31-freed-object-fields-kept', layer: 'gc', profile: 'v31', gcObjects: true, description: 'freeing a v31 struct or array does not give back the counts of the references in its fields' },
   { name: 'v44-suspended-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk does not visit suspended continuations' },
+  { name: 'v44-suspended-stack-top-frame-only', layer: 'gc', profile: 'v44', description: 'the v44 walk of a suspended continuation scans only its youngest frame' },
   { name: 'v44-parent-stack-skipped', layer: 'gc', profile: 'v44', description: 'the v44 walk of a running chain stops after the running stack (its parents are skipped)' },
   { name: 'v44-in-list-bit-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks a member but leaves its in-list bit set' },
   { name: 'v44-list-head-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks the list\'s first member without moving the head past it' },

@@ -115,9 +115,12 @@ export function encodeProgram(p: Program): Uint8Array {
   // tag $yield of type $task (attribute 0: an exception-style tag)
   if (tasks) section(13, new Bytes().u32(1).byte(0x00).u32(taskType));
 
-  if (p.globals > 0) {
-    const globals = new Bytes().u32(p.globals);
+  // the externref globals, then (switching stacks) $on_task, a mutable i32 starting at 0
+  const onTask = tasks ? p.globals : -1;
+  if (p.globals > 0 || tasks) {
+    const globals = new Bytes().u32(p.globals + (tasks ? 1 : 0));
     for (let g = 0; g < p.globals; g++) globals.byte(EXTERNREF, 0x01, 0xd0, EXTERNREF, 0x0b);
+    if (tasks) globals.byte(I32, 0x01, 0x41, 0x00, 0x0b);
     section(6, globals);
   }
 
@@ -141,7 +144,7 @@ export function encodeProgram(p: Program): Uint8Array {
   // A function's continuation, box and array locals follow its i32s, in that order.
   const ext = (f: FuncDef, base: number): Extras => ({
     contBase: base, boxBase: base + (f.conts ?? 0), vecBase: base + (f.conts ?? 0) + (f.boxes ?? 0),
-    k: contType, handlerType, taskIndex, box: boxType, vec: vecType,
+    k: contType, handlerType, taskIndex, box: boxType, vec: vecType, onTask, inTask: false,
   });
   const extraGroups = (f: FuncDef): number => (f.conts ? 1 : 0) + (f.boxes ? 1 : 0) + (f.vecs ? 1 : 0);
   const contGroup = (body: Bytes, f: FuncDef): void => {
@@ -172,8 +175,8 @@ export function encodeProgram(p: Program): Uint8Array {
     const l = f.locals;
     const body = new Bytes().u32(2 + extraGroups(f)).u32(l).byte(EXTERNREF).u32(2).byte(I32);
     contGroup(body, f);
-    body.byte(0x41).s32(p.taskDepth ?? 0).byte(0x21).u32(l + 1);
-    const e = new Emitter(body, p, (i) => i, l + 1, l + 2, sigType, funcIndex, ext(f, l + 3));
+    body.byte(0x41).s32(p.taskDepth ?? 0).byte(0x21).u32(l + 1).byte(0x41).s32(1).byte(0x24).u32(onTask);
+    const e = new Emitter(body, p, (i) => i, l + 1, l + 2, sigType, funcIndex, { ...ext(f, l + 3), inTask: true });
     for (const s of f.body) e.stmt(s);
     body.byte(0x20).u32(f.result).byte(0x0b);
     code.bytes(body);
@@ -202,6 +205,9 @@ interface Extras {
   /** Type indices of $box and $vec. */
   box: number;
   vec: number;
+  /** Global index of $on_task, and whether the function is a task (the value it restores). */
+  onTask: number;
+  inTask: boolean;
   /** Type index of $k. */
   k: number;
   /** Type index of a handler block's [] → [externref (ref $k)]. */
@@ -312,11 +318,15 @@ class Emitter {
         b.byte(0xd0).s32(sw.k).byte(0x21).u32(sw.contBase + s.c);
         break;
       }
-      case 'suspend':
-        this.switching();
+      case 'suspend': {
+        // [(if (global.get $on_task) (then] (local.set dst (suspend $yield e)) (global.set $on_task 1) [))]
+        const sw = this.switching();
+        if (s.guarded) b.byte(0x23).u32(sw.onTask).byte(0x04, 0x40);
         this.ref(s.e);
-        b.byte(0xe2).u32(0).byte(0x21).u32(this.local(s.dst));
+        b.byte(0xe2).u32(0).byte(0x21).u32(this.local(s.dst)).byte(0x41).s32(1).byte(0x24).u32(sw.onTask);
+        if (s.guarded) b.byte(0x0b);
         break;
+      }
       case 'box.new': {
         const x = this.switching();
         this.ref(s.e);
@@ -354,6 +364,7 @@ class Emitter {
         b.byte(0x20).u32(c).byte(0xe3).u32(sw.k).u32(1).byte(0x00).u32(0).u32(0);
         b.byte(0x21).u32(this.local(s.dst)).byte(0xd0).s32(sw.k).byte(0x21).u32(c).byte(0x0c).u32(1).byte(0x0b);
         b.byte(0x21).u32(c).byte(0x21).u32(this.local(s.dst)).byte(0x0b, 0x0b);
+        b.byte(0x41).s32(sw.inTask ? 1 : 0).byte(0x24).u32(sw.onTask);
         break;
       }
     }

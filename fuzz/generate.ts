@@ -111,6 +111,8 @@ interface Ctx {
   vecs?: number;
   /** Tail calls may be generated. */
   tailCalls?: boolean;
+  /** Building a helper that may suspend (when a task called it). */
+  helperSuspends?: boolean;
 }
 
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
@@ -233,7 +235,12 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
       return Array.from({ length: x.conts }, (_, c) => resumeOf(x, c));
     },
   },
-  suspend: { allowed: (x) => x.task, build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x) }) },
+  // Tasks suspend; helpers too, guarded by $on_task (when a task called them), so a suspended
+  // stack holds several frames. Main and on_free never do.
+  suspend: {
+    allowed: (x) => x.task || (x.helperSuspends === true && x.locals > 0),
+    build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x), ...(x.task ? {} : { guarded: true as const }) }),
+  },
   'cont.drop': { allowed: (x) => x.conts > 0 && !x.onFree, build: (x) => ({ k: 'cont.drop', c: x.c.int(0, x.conts - 1) }) },
   tail: {
     allowed: (x) => x.tailCalls === true && !x.onFree && (!x.p.tasks || x.p.funcs.length > 1),
@@ -284,7 +291,8 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
     // resuming another: chains of stacks); helpers none (they may run inside tasks).
     p.funcs[0].conts = c.int(1, 3);
     p.tasks = Array.from({ length: c.int(1, 3) }, () => ({ params: 1, locals: c.int(0, 3), conts: c.int(0, 1), body: [], result: 0 }));
-    p.taskDepth = c.int(0, o.maxDepth);
+    // At least 1: tasks call helpers (which may suspend on the task's stack).
+    p.taskDepth = c.int(Math.min(1, o.maxDepth), o.maxDepth);
   }
   if (o.gcObjects) {
     // Every function but on_free keeps up to two boxes and two arrays (main at least one box).
@@ -300,14 +308,18 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
   const taskOps = sw ? Math.floor(all / 3) : 0;
   const rest = Math.max(1, all - taskOps);
   const shares = p.funcs.map((_, i) => (i === 0 ? (nFuncs === 1 ? rest : Math.ceil(rest / 2)) : Math.floor(rest / 2 / (nFuncs - 1))));
-  const ctx = (f: FuncDef, task?: number): Ctx => ({
+  // A third of the helpers of a program that switches stacks may suspend.
+  const suspending = p.funcs.map((_, i) => sw && i > 0 && c.int(0, 2) === 0);
+  const ctx = (f: FuncDef, task?: number, helperSuspends?: boolean): Ctx => ({
     c, p, locals: f.params + f.locals, onFree: false, conts: f.conts ?? 0, task: task !== undefined, taskIndex: task, boxes: f.boxes, vecs: f.vecs,
-    tailCalls: o.tailCalls === true,
+    tailCalls: o.tailCalls === true, helperSuspends,
   });
   p.funcs.forEach((f: FuncDef, i) => {
-    const x = ctx(f);
+    const x = ctx(f, undefined, suspending[i]);
     // Main starts every continuation it keeps.
     const starts: Stmt[] = i === 0 && sw ? Array.from({ length: f.conts! }, (_, k) => ({ k: 'cont.new', c: k, task: c.int(0, p.tasks!.length - 1) })) : [];
+    // Every helper starts with a suspend that fires when a task called it (its frame above the task's).
+    if (sw && i > 0) starts.push({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x), guarded: true });
     // Every box and array local starts as a new object (so reads rarely meet null).
     for (let b = 0; b < (f.boxes ?? 0); b++) starts.push({ k: 'box.new', b, e: genRef(x, 1) });
     for (let v = 0; v < (f.vecs ?? 0); v++) starts.push({ k: 'vec.new', v, e: genRef(x, 1), len: c.int(1, 4) });

@@ -291,6 +291,8 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         frame.conts[s.c] = null;
         break;
       case 'suspend':
+        // A helper suspends only on a task's stack (the program's $on_task flag).
+        if (s.guarded && current === null) break;
         locals[s.dst] = yield ref(s.e, frame);
         break;
       case 'box.new': {

@@ -22,7 +22,10 @@
  * tag `$yield` of type `$task` (a suspend passes an externref and receives one when resumed)
  * and task functions `$task0…` of type `$task` after on_free, which `cont.new` starts. Every
  * function may have continuation locals `$c0…` of type (ref null $k). A task starts with
- * `$depth` = `taskDepth` (its calls decrement it, as main's do).
+ * `$depth` = `taskDepth` (its calls decrement it, as main's do). The i32 global `$on_task`
+ * (after the externref globals) says whether a task's stack runs: a task sets it on entry and
+ * after each of its suspends and resumes, main clears it after each of its resumes, and a
+ * helper suspends only while it is set.
  *
  * Programs with GC objects (the GC proposal as wasmtime v31 compiles it; `gcObjects`) add the
  * struct type `$box` (one mutable externref field) and the array type `$vec` (mutable
@@ -96,8 +99,11 @@ export type Stmt =
    * local `dst` = its result, `c` = null; suspended: `dst` = the payload, `c` = the continuation.
    */
   | { k: 'resume'; c: number; arg: RefExpr; dst: number }
-  /** local `dst` = suspend $yield `e` (the value the next resume passes); a task's own frame only. */
-  | { k: 'suspend'; e: RefExpr; dst: number }
+  /**
+   * local `dst` = suspend $yield `e` (the value the next resume passes). In a task always; in a
+   * helper (`guarded`) only while it runs on a task's stack (the global `$on_task` is set).
+   */
+  | { k: 'suspend'; e: RefExpr; dst: number; guarded?: true }
   /** continuation local `c` = null: a continuation dropped, finished or not. */
   | { k: 'cont.drop'; c: number }
   // ---- GC objects (programs with `gcObjects`) ----
@@ -254,6 +260,7 @@ export function printWat(p: Program): string {
   out.push(`  (elem (table $ft) (i32.const 0) func ${p.funcs.map((_, i) => `$f${i}`).join(' ')})`);
   if (tasks?.length) out.push(`  (elem declare func ${tasks.map((_, i) => `$task${i}`).join(' ')})`);
   for (let g = 0; g < p.globals; g++) out.push(`  (global $g${g} (mut externref) (ref.null extern))`);
+  if (tasks) out.push('  (global $on_task (mut i32) (i32.const 0))');
   const contLocals = (f: FuncDef): string => [
     ...Array.from({ length: f.conts ?? 0 }, (_, j) => ` (local $c${j} (ref null $k))`),
     ...Array.from({ length: f.boxes ?? 0 }, (_, j) => ` (local $b${j} (ref null $box))`),
@@ -277,7 +284,8 @@ export function printWat(p: Program): string {
     const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${1 + j} externref)`).join('');
     out.push(`   ${locals} (local $depth i32) (local $n i32)${contLocals(f)}`);
     out.push(`    (local.set $depth (i32.const ${p.taskDepth ?? 0}))`);
-    for (const s of f.body) printStmt(p, s, '    ', out);
+    out.push('    (global.set $on_task (i32.const 1))');
+    for (const s of f.body) printStmt(p, s, '    ', out, true);
     out.push(`    (local.get $r${f.result}))`);
   });
   out.push(')');
@@ -318,7 +326,8 @@ function callText(p: Program, s: { f: number; args: RefExpr[]; indirect: boolean
   return call.replace(/  +/g, ' ');
 }
 
-function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
+/** Prints `s`; `inTask`: the function is a task (what `$on_task` goes back to after a switch). */
+function printStmt(p: Program, s: Stmt, ind: string, out: string[], inTask = false): void {
   switch (s.k) {
     case 'set': out.push(`${ind}(local.set $r${s.i} ${ref(s.e)})`); break;
     case 'table.set': out.push(`${ind}(table.set $t (i32.const ${s.index}) ${ref(s.e)})`); break;
@@ -347,7 +356,11 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
     }
     case 'cont.new': out.push(`${ind}(local.set $c${s.c} (cont.new $k (ref.func $task${s.task})))`); break;
     case 'cont.drop': out.push(`${ind}(local.set $c${s.c} (ref.null $k))`); break;
-    case 'suspend': out.push(`${ind}(local.set $r${s.dst} (suspend $yield ${ref(s.e)}))`); break;
+    case 'suspend': {
+      const body = `(local.set $r${s.dst} (suspend $yield ${ref(s.e)})) (global.set $on_task (i32.const 1))`;
+      out.push(s.guarded ? `${ind}(if (global.get $on_task) (then ${body}))` : `${ind}${body}`);
+      break;
+    }
     case 'box.new': out.push(`${ind}(local.set $b${s.b} (struct.new $box ${ref(s.e)}))`); break;
     case 'box.set': out.push(`${ind}(struct.set $box 0 (local.get $b${s.b}) ${ref(s.e)})`); break;
     case 'vec.new': out.push(`${ind}(local.set $v${s.v} (array.new $vec ${ref(s.e)} (i32.const ${s.len})))`); break;
@@ -362,6 +375,7 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[]): void {
       out.push(`${ind}        (br $done))`);
       out.push(`${ind}      (local.set $c${s.c})`);
       out.push(`${ind}      (local.set $r${s.dst}))))`);
+      out.push(`${ind}(global.set $on_task (i32.const ${inTask ? 1 : 0}))`);
       break;
   }
 }

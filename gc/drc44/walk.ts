@@ -224,7 +224,9 @@ class Walker {
       this.addStack({ kind: 'continuation', address: c.address, state: this.expectState(where, c.address, c.csi.state, i === 0 ? 'Suspended' : 'Parent', i === 0 ? 'suspended' : 'parent'), role: i === 0 ? 'suspended' : 'parent', chain: origin, top: c.stackTop, len: c.stackLen }),
     );
     const own = this.controlContext(where, last);
+    const first = this.frames.length;
     this.frameWalk(where, ids[0], own.pc, own.fp, conts[0].csi.lastWasmEntryFp);
+    if (mutated('v44-suspended-stack-top-frame-only')) this.frames.length = Math.min(this.frames.length, first + 1);
     for (let i = 0; i + 1 < conts.length; i++) {
       const ctx = this.controlContext(where, conts[i]);
       this.frameWalk(where, ids[i + 1], ctx.pc, ctx.fp, conts[i + 1].csi.lastWasmEntryFp);
