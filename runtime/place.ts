@@ -42,9 +42,9 @@ const CODE_AREA_CHUNK = 1 << 20;
 /**
  * One executable area that a store places the text of many modules into, side by side (each
  * from a page boundary), mapped a chunk at a time: Store option `sharedCodeArea`. Mapping a
- * region costs Unicorn 2.0.1 about half a millisecond, more as regions accumulate, and a
- * module otherwise maps two (its text and its metadata), so a store that instantiates
- * thousands of small modules (the fuzzer) spends more there than in running them. What a
+ * region costs Unicorn 2.0.1 0.1-1 ms, more as regions accumulate, and a module otherwise
+ * maps two (its text and its metadata), so a store that instantiates hundreds of small modules
+ * (the fuzzer) spends a large part of its time mapping, and more with every module. What a
  * module gives up: the unmapped page after its text (a jump past its end runs the next
  * module's code or zero bytes instead of faulting; compiled code never ends without a return,
  * jump or trap), and its metadata sections (stack maps, trap table, module section) are kept
