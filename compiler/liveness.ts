@@ -64,7 +64,7 @@ export function successors(fn: DefinedFunction): number[][] {
       case 'br': succ[i] = target(instr.depth); break;
       case 'br_if': succ[i] = [...next, ...target(instr.depth)]; break;
       // A resume returns normally or branches to the label of the handler that caught a suspend.
-      case 'resume': succ[i] = [...next, ...instr.handlers.flatMap((h) => target(h.depth))]; break;
+      case 'resume': succ[i] = [...next, ...instr.handlers.flatMap((h) => (h.depth === 'switch' ? [] : target(h.depth)))]; break;
       case 'br_table': {
         const all = new Set<number>();
         for (const d of [...instr.depths, instr.defaultDepth]) for (const t of target(d)) all.add(t);

@@ -31,6 +31,7 @@ import type {
   ModuleCounts,
   ModuleNames,
   RefType,
+  ResumeHandler,
   StorageType,
   SubType,
   TableType,
@@ -49,6 +50,8 @@ const SECOND_MEMORY = 'multiple memories: a module may have one memory (stacksco
 
 /** Tags (import/export kind 4, section 13) belong to exception handling; without it, as in
  * Wasm 2.0, they are malformed. */
+/** wasmtime v44.0.0's code translator refuses `resume_throw` and `resume_throw_ref` (they need exception handling). */
+const RESUME_THROW = (op: string): string => `'${op}' is not supported: wasmtime v44.0.0 refuses it too ('resume.throw instructions not supported, yet': it needs exception handling)`;
 const NO_EXCEPTIONS = 'tags need the exception-handling proposal, which stackscope does not support';
 /** wasmparser's limit on the results of a function type or block type. */
 export const MAX_FUNCTION_PARAMS_OR_RESULTS = 1_000;
@@ -574,17 +577,22 @@ function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): I
       case 0xfc: decodeFcInstr(r, body, at); break;
       case 0xfb: decodeFbInstr(r, body, at); break;
       case 0xe0: body.push({ op: 'cont.new', typeIndex: r.u32(), offset: at }); break;
+      case 0xe1: body.push({ op: 'cont.bind', typeIndex: r.u32(), resultType: r.u32(), offset: at }); break;
       case 0xe2: body.push({ op: 'suspend', tag: r.u32(), offset: at }); break;
+      case 0xe4: r.fail(RESUME_THROW('resume_throw'), at, 'unsupported', { instr: 'resume_throw' }); break;
+      case 0xe5: r.fail(RESUME_THROW('resume_throw_ref'), at, 'unsupported', { instr: 'resume_throw_ref' }); break;
+      // The proposal's current opcode (0xe5 until resume_throw_ref took it), as wasmparser and Binaryen read it.
+      case 0xe6: body.push({ op: 'switch', typeIndex: r.u32(), tag: r.u32(), offset: at }); break;
       case 0xe3: {
         const typeIndex = r.u32();
         const n = r.count('handler', 2);
-        const handlers: { tag: number; depth: number }[] = [];
+        const handlers: ResumeHandler[] = [];
         for (let j = 0; j < n; j++) {
           const hAt = r.pos;
           const kind = r.u8();
-          if (kind === 0x01) r.fail('(on $tag switch) handlers are not supported (switch)', hAt, 'unsupported', { instr: 'resume' });
-          if (kind !== 0x00) r.fail(`malformed resume handler 0x${kind.toString(16)}`, hAt);
-          handlers.push({ tag: r.u32(), depth: r.u32() });
+          if (kind === 0x00) handlers.push({ tag: r.u32(), depth: r.u32() });
+          else if (kind === 0x01) handlers.push({ tag: r.u32(), depth: 'switch' });
+          else r.fail(`malformed resume handler 0x${kind.toString(16)}`, hAt);
         }
         body.push({ op: 'resume', typeIndex, handlers, offset: at });
         break;

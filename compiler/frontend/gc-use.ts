@@ -11,7 +11,10 @@ export function firstGcUse(module: WasmModule): { readonly what: string; readonl
   // Continuation types and references to them are stack switching, not GC (profile v44 compiles them).
   const isCont = (h: number | string): boolean => h === 'cont' || h === 'nocont' || (typeof h === 'number' && module.typeDefs[h]?.composite.kind === 'cont');
   const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref' || isCont(refTypeParts(t).heap);
-  const def = module.typeDefs.find((d) => (d.composite.kind !== 'func' && d.composite.kind !== 'cont') || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1);
+  // A rec group is GC unless it ties function types to continuation types (a continuation
+  // that takes a continuation of its own type, as symmetric `switch` needs).
+  const contGroup = (start: number, size: number): boolean => module.typeDefs.slice(start, start + size).some((d) => d.composite.kind === 'cont');
+  const def = module.typeDefs.find((d) => (d.composite.kind !== 'func' && d.composite.kind !== 'cont') || !d.final || d.supertypes.length > 0 || (d.recGroupSize !== 1 && !contGroup(d.recGroupStart, d.recGroupSize)));
   if (def !== undefined) return { what: `the ${def.composite.kind} type at byte offset ${def.offset} (GC type definitions)`, offset: def.offset };
   const odd = module.types.flatMap((t) => [...t.params, ...t.results]).find((t) => !basic(t));
   if (odd !== undefined) return { what: `the reference type ${odd} in a function type` };

@@ -257,8 +257,27 @@ export type InstrBody =
   | { readonly op: 'cont.new'; readonly typeIndex: number }
   /** Suspends to the innermost handler of `tag`. */
   | { readonly op: 'suspend'; readonly tag: number }
-  /** Resumes a continuation of type `typeIndex`; `(on tag depth)` handlers branch to label `depth`. */
-  | { readonly op: 'resume'; readonly typeIndex: number; readonly handlers: readonly { readonly tag: number; readonly depth: number }[] };
+  /**
+   * Binds the first arguments of a continuation of type `typeIndex` (a `cont $ft`), giving one of
+   * type `resultType` that takes the rest.
+   */
+  | { readonly op: 'cont.bind'; readonly typeIndex: number; readonly resultType: number }
+  /**
+   * Resumes a continuation of type `typeIndex`; `(on tag depth)` handlers branch to label `depth`,
+   * `(on tag switch)` handlers (depth 'switch') let a `switch` of `tag` below replace the chain.
+   */
+  | { readonly op: 'resume'; readonly typeIndex: number; readonly handlers: readonly ResumeHandler[] }
+  /**
+   * Suspends the running continuation and runs one of type `typeIndex` in its place, under the
+   * innermost `(on tag switch)` handler of `tag`.
+   */
+  | { readonly op: 'switch'; readonly typeIndex: number; readonly tag: number };
+
+/** One handler of a `resume`: `(on tag depth)` branches to a label, `(on tag switch)` takes `switch`es. */
+export interface ResumeHandler {
+  readonly tag: number;
+  readonly depth: number | 'switch';
+}
 
 export type Instr = InstrBody & {
   /** Byte offset of the instruction's opcode in the module binary. */

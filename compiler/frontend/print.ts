@@ -53,6 +53,10 @@ export function formatInstr(instr: Instr, module?: WasmModule): string {
       return `suspend ${instr.tag}`;
     case 'resume':
       return `resume ${instr.typeIndex}${instr.handlers.map((h) => ` (on ${h.tag} ${h.depth})`).join('')}`;
+    case 'cont.bind':
+      return `cont.bind ${instr.typeIndex} ${instr.resultType}`;
+    case 'switch':
+      return `switch ${instr.typeIndex} ${instr.tag}`;
     case 'call':
     case 'return_call':
       return `${instr.op} ${funcText(instr.func)}`;

@@ -673,10 +673,52 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         pushVals(t.results);
         break;
       }
+      case 'cont.bind': {
+        // cont.bind $ct1 $ct2: $ct1 = cont [t1* t2*] -> [t3*], $ct2 = cont [t2*] -> [t3*].
+        const from = contFuncType(instr.typeIndex);
+        const to = contFuncType(instr.resultType);
+        const bound = from.params.length - to.params.length;
+        const rest = from.params.slice(Math.max(bound, 0));
+        if (bound < 0 || !to.params.every((p, j) => isValSubtype(module, p, rest[j])) || !sameTypes(from.results, to.results)) {
+          fail(`type mismatch in cont.bind: type ${instr.resultType} ([${to.params.join(' ')}] -> [${to.results.join(' ')}]) is not type ${instr.typeIndex} ([${from.params.join(' ')}] -> [${from.results.join(' ')}]) with its first arguments bound`);
+        }
+        pop(`(ref null ${instr.typeIndex})`);
+        popVals(from.params.slice(0, bound));
+        push(`(ref ${instr.resultType})`);
+        break;
+      }
+      case 'switch': {
+        // switch $ct1 $e: $ct1 = cont [t1* (ref null? $ct2)] -> [te*], $ct2 = cont [t2*] -> [te*],
+        // $e = [] -> [te*]; pops t1* and the $ct1, pushes t2*.
+        const ft = contFuncType(instr.typeIndex);
+        const t = tagType(instr.tag);
+        const last = ft.params[ft.params.length - 1];
+        const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
+        if (typeof heap !== 'number' || module.typeDefs[heap]?.composite.kind !== 'cont') {
+          fail(`type mismatch in switch: the last parameter of continuation type ${instr.typeIndex} must be a continuation reference, got [${ft.params.join(' ')}]`);
+        }
+        const back = contFuncType(heap);
+        if (t.params.length !== 0 || !sameTypes(t.results, ft.results) || !sameTypes(back.results, ft.results)) {
+          fail(`type mismatch in switch: tag ${instr.tag} ([${t.params.join(' ')}] -> [${t.results.join(' ')}]) and the continuation types ${instr.typeIndex} and ${heap} must all return [${ft.results.join(' ')}] (the tag taking nothing)`);
+        }
+        pop(`(ref null ${instr.typeIndex})`);
+        popVals(ft.params.slice(0, -1));
+        // The code generator keeps the switch's control context on the operand stack.
+        reserve(1);
+        pushVals(back.params);
+        break;
+      }
       case 'resume': {
         const ft = contFuncType(instr.typeIndex);
         for (const h of instr.handlers) {
           const t = tagType(h.tag);
+          if (h.depth === 'switch') {
+            // A switch tag takes nothing; what it returns is what the resumed chain returns.
+            if (t.params.length !== 0 || !sameTypes(t.results, ft.results)) {
+              fail(`type mismatch in resume: handler (on ${h.tag} switch) needs a tag of [] -> [${ft.results.join(' ')}], got [${t.params.join(' ')}] -> [${t.results.join(' ')}]`);
+            }
+            continue;
+          }
           const want = labelTypes(label(h.depth));
           const last = want[want.length - 1];
           const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
@@ -688,7 +730,7 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
         pop(`(ref null ${instr.typeIndex})`);
         popVals(ft.params);
         // The code generator keeps the handler's number on the operand stack under a handler's values.
-        reserve(1 + Math.max(1, ...instr.handlers.map((h) => labelTypes(label(h.depth)).length)));
+        reserve(1 + Math.max(1, ...instr.handlers.map((h) => (h.depth === 'switch' ? 0 : labelTypes(label(h.depth)).length))));
         pushVals(ft.results);
         break;
       }

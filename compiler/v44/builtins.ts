@@ -109,11 +109,13 @@ const EXTENSION_ROWS: readonly Row[] = [
   ['stackscope_cont_new', [['func_ref', 'pointer'], ['cont_type_index', 'u32']], 'pointer', 'stackscope'],
   ['stackscope_payload_set', [['index', 'u32'], ['value', 'u64']], null, 'stackscope'],
   ['stackscope_resume_handler', [['index', 'u32'], ['tag', 'u32']], null, 'stackscope'],
-  ['stackscope_resume', [['cont_obj', 'pointer'], ['handler_count', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_resume', [['cont_obj', 'pointer'], ['handler_count', 'u32'], ['suspend_handler_count', 'u32'], ['arg_count', 'u32']], 'pointer', 'stackscope'],
   ['stackscope_suspend', [['tag', 'u32'], ['payload_count', 'u32']], 'pointer', 'stackscope'],
   ['stackscope_switch', [['control_context', 'pointer'], ['payload', 'u64']], 'u64', 'stackscope'],
   ['stackscope_resumed', [['control_effect', 'u64']], 'u32', 'stackscope'],
-  ['stackscope_payload_get', [['index', 'u32'], ['from_values', 'u32']], 'u64', 'stackscope'],
+  ['stackscope_payload_get', [['index', 'u32']], 'u64', 'stackscope'],
+  ['stackscope_cont_bind', [['cont_obj', 'pointer'], ['arg_count', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_switch_to', [['cont_obj', 'pointer'], ['tag', 'u32'], ['arg_count', 'u32'], ['result_count', 'u32']], 'pointer', 'stackscope'],
 ];
 
 /** The extension entries, indices 58 onwards. */

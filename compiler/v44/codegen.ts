@@ -27,7 +27,8 @@
  */
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
-import type { FuncType, Instr, ValType, WasmModule } from '../frontend/module.ts';
+import { CompileError } from '../frontend/errors.ts';
+import { isRefType, refTypeParts, type FuncType, type Instr, type ValType, type WasmModule } from '../frontend/module.ts';
 import { branchTo } from '../lowering/control.ts';
 import { imm, valueArg, wideType } from '../lowering/values.ts';
 import { ControlEffect } from './stack-switching.ts';
@@ -42,6 +43,7 @@ import { V31_MEMORY_TUNABLES } from '../memory-tunables.ts';
 
 const CONTROL_EFFECT_RESUME = ControlEffect.Resume;
 const CONTROL_EFFECT_SUSPEND = ControlEffect.Suspend;
+const CONTROL_EFFECT_SWITCH = ControlEffect.Switch;
 
 /** The v44 VMOffsets of a front-end module (its tags are defined tags: tag imports are not in the subset). */
 export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
@@ -149,48 +151,111 @@ function lowerStackSwitching(cx: Lowering, instr: Instr): boolean {
       libcallValue(cx, 'stackscope_cont_new', [valueArg(f, true), imm(instr.typeIndex)], `(ref ${instr.typeIndex})`);
       return true;
     }
+    case 'cont.bind': {
+      const from = contFuncType(module, instr.typeIndex);
+      const n = from.params.length - contFuncType(module, instr.resultType).params.length;
+      const gc = from.params.slice(0, n).find((t) => isGcRefType(module, t));
+      // wasmtime v44.0.0's translator refuses these: the collector does not look into bound values.
+      if (gc !== undefined) throw new CompileError('unsupported', `cont.bind of a ${gc} argument: wasmtime v44.0.0 refuses it too ('cont.bind does not support GC types at the moment')`, { funcIndex: cx.fn.index, instrIndex: cx.instrIndex, instr: 'cont.bind', offset: instr.offset });
+      stageValues(cx, from.params.slice(0, n), 1);
+      const k = v.pop();
+      for (let j = 0; j < n; j++) v.pop();
+      libcallValue(cx, 'stackscope_cont_bind', [valueArg(k, true), imm(n)], `(ref ${instr.resultType})`);
+      return true;
+    }
     case 'suspend': {
       const t = funcTypeOfTag(module, instr.tag);
       const n = t.params.length;
-      for (let j = 0; j < n; j++) libcall44(cx, 'stackscope_payload_set', [imm(j), valueArg(v.peek(v.h - n + j), wideType(t.params[j]))], v.h);
+      stageValues(cx, t.params, 0);
       for (let j = 0; j < n; j++) v.pop();
       libcallValue(cx, 'stackscope_suspend', [imm(instr.tag), imm(n)], 'i64');
-      const ctx = v.pop();
-      libcallValue(cx, 'stackscope_switch', [valueArg(ctx, true), imm(CONTROL_EFFECT_SUSPEND)], 'i64');
-      v.pop();
-      t.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(1)], r));
+      switchOn(cx, CONTROL_EFFECT_SUSPEND);
+      t.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j)], r));
+      return true;
+    }
+    case 'switch': {
+      const ft = contFuncType(module, instr.typeIndex);
+      const args = ft.params.slice(0, -1);
+      const back = contFuncType(module, switchBackType(module, ft));
+      stageValues(cx, args, 1);
+      const k = v.pop();
+      for (let j = 0; j < args.length; j++) v.pop();
+      libcallValue(cx, 'stackscope_switch_to', [valueArg(k, true), imm(instr.tag), imm(args.length), imm(back.params.length)], 'i64');
+      switchOn(cx, CONTROL_EFFECT_SWITCH);
+      back.params.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j)], r));
       return true;
     }
     case 'resume': {
       const ft = contFuncType(module, instr.typeIndex);
       const n = ft.params.length;
-      for (let j = 0; j < n; j++) libcall44(cx, 'stackscope_payload_set', [imm(j), valueArg(v.peek(v.h - 1 - n + j), wideType(ft.params[j]))], v.h);
-      instr.handlers.forEach((h, i) => libcall44(cx, 'stackscope_resume_handler', [imm(i), imm(h.tag)], v.h));
+      stageValues(cx, ft.params, 1);
+      // v44's handler list: the suspend handlers first, then the switch handlers.
+      const onLabel = instr.handlers.filter((h): h is { tag: number; depth: number } => h.depth !== 'switch');
+      const onSwitch = instr.handlers.filter((h) => h.depth === 'switch');
+      [...onLabel, ...onSwitch].forEach((h, i) => libcall44(cx, 'stackscope_resume_handler', [imm(i), imm(h.tag)], v.h));
       const k = v.pop();
       for (let j = 0; j < n; j++) v.pop();
-      libcallValue(cx, 'stackscope_resume', [valueArg(k, true), imm(instr.handlers.length)], 'i64');
-      const ctx = v.pop();
-      libcallValue(cx, 'stackscope_switch', [valueArg(ctx, true), imm(CONTROL_EFFECT_RESUME)], 'i64');
+      libcallValue(cx, 'stackscope_resume', [valueArg(k, true), imm(instr.handlers.length), imm(onLabel.length), imm(n)], 'i64');
+      switchOn(cx, CONTROL_EFFECT_RESUME);
       const effect = v.pop();
       libcallValue(cx, 'stackscope_resumed', [valueArg(effect, true)], 'i32');
       const code = v.peek(v.h - 1);
-      instr.handlers.forEach((h, i) => {
+      onLabel.forEach((h, i) => {
         const skip = m.newLabel();
         m.branchCompareImm('ne', false, code, BigInt(i + 1), skip);
         const target = cx.ctrl[cx.ctrl.length - 1 - h.depth];
         const types = target.kind === 'loop' ? target.params : target.results;
-        types.forEach((t, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(0)], t));
+        types.forEach((t, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j)], t));
         branchTo(cx, target);
         for (let j = 0; j < types.length; j++) v.pop();
         m.bind(skip);
       });
       v.pop();
-      ft.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j), imm(0)], r));
+      ft.results.forEach((r, j) => libcallValue(cx, 'stackscope_payload_get', [imm(j)], r));
       return true;
     }
     default:
       return false;
   }
+}
+
+/**
+ * `stackscope_payload_set` of the `types.length` operands under the top `above` ones (the values
+ * a bookkeeping call then takes; they stay on the operand stack until it runs).
+ */
+function stageValues(cx: Lowering, types: readonly ValType[], above: number): void {
+  const v = cx.values;
+  const n = types.length;
+  for (let j = 0; j < n; j++) libcall44(cx, 'stackscope_payload_set', [imm(j), valueArg(v.peek(v.h - above - n + j), wideType(types[j]))], v.h);
+}
+
+/** The switch itself: `stackscope_switch(ctx, effect)` on the control context the bookkeeping returned (popped), its result dropped. */
+function switchOn(cx: Lowering, effect: number): void {
+  const ctx = cx.values.pop();
+  libcallValue(cx, 'stackscope_switch', [valueArg(ctx, true), imm(effect)], 'i64');
+  if (effect !== CONTROL_EFFECT_RESUME) cx.values.pop();
+}
+
+/** The continuation type a `switch` of function type `ft` hands over (its last parameter's). */
+function switchBackType(module: WasmModule, ft: FuncType): number {
+  const last = ft.params[ft.params.length - 1];
+  const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
+  if (typeof heap !== 'number') throw new CodegenError('x64', `switch: the last parameter ${last} is not a continuation reference`);
+  return heap;
+}
+
+/**
+ * Whether `t` is a reference the GC heap holds (wasmtime's `is_vmgcref_type_and_not_i31`): the
+ * any and extern hierarchies (structs, arrays, their bottoms), not functions, continuations or i31.
+ */
+function isGcRefType(module: WasmModule, t: ValType): boolean {
+  if (!isRefType(t)) return false;
+  const { heap } = refTypeParts(t);
+  if (typeof heap === 'number') {
+    const kind = module.typeDefs[heap]?.composite.kind;
+    return kind === 'struct' || kind === 'array';
+  }
+  return heap !== 'func' && heap !== 'nofunc' && heap !== 'cont' && heap !== 'nocont' && heap !== 'i31';
 }
 
 function funcTypeOfTag(module: WasmModule, tag: number): FuncType {

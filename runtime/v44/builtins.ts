@@ -23,10 +23,12 @@ const V44_IMPLS: Readonly<Record<string, BuiltinImpl<V44Store>>> = {
   stackscope_cont_new: (s, inst, [, funcRef, typeIndex]) => s.stackSwitching.contNew(inst, funcRef, u32(typeIndex)),
   stackscope_payload_set: (s, _inst, [, index, value]) => s.stackSwitching.payloadSet(u32(index), value),
   stackscope_resume_handler: (s, inst, [, index, tag]) => s.stackSwitching.resumeHandler(inst, u32(index), u32(tag)),
-  stackscope_resume: (s, _inst, [, contObj, count]) => s.stackSwitching.resume(contObj, u32(count)),
+  stackscope_resume: (s, _inst, [, contObj, count, suspendHandlers, argCount]) => s.stackSwitching.resume(contObj, u32(count), u32(suspendHandlers), u32(argCount)),
+  stackscope_cont_bind: (s, _inst, [, contObj, count]) => s.stackSwitching.contBind(contObj, u32(count)),
+  stackscope_switch_to: (s, inst, [, contObj, tag, argCount, resultCount]) => s.stackSwitching.switchTo(inst, contObj, u32(tag), u32(argCount), u32(resultCount)),
   stackscope_suspend: (s, inst, [, tag, count]) => s.stackSwitching.suspend(inst, u32(tag), u32(count)),
   stackscope_resumed: (s, _inst, [, effect]) => BigInt(s.stackSwitching.resumed(Number(effect))),
-  stackscope_payload_get: (s, _inst, [, index, fromValues]) => s.stackSwitching.payloadGet(u32(index), fromValues !== 0n),
+  stackscope_payload_get: (s, _inst, [, index]) => s.stackSwitching.payloadGet(u32(index)),
 };
 
 /** The builtins v44 code from stackscope can call and the v44 store implements. */

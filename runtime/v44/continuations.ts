@@ -1,5 +1,6 @@
 /**
- * Continuations of the v44 store: `cont.new`, `resume` with handlers, `suspend`, as compiled v44
+ * Continuations of the v44 store: `cont.new`, `cont.bind`, `resume` with handlers, `suspend` and
+ * `switch`, as compiled v44
  * code from stackscope runs them (compiler/v44/codegen.ts). What wasmtime v44 keeps in memory
  * is kept byte for byte where v44 keeps it (compiler/v44/stack-switching.ts): every continuation
  * is a 136-byte VMContRef (common stack information with its limits and state, parent chain,
@@ -7,8 +8,9 @@
  * mapped above an unmapped guard page; the store's VMStoreContext.stack_chain names the running
  * stack; the control context below each stack's top holds where its resumer (or, suspended, the
  * stack itself) stopped. The bookkeeping around each switch follows v44's generated code
- * (crates/cranelift/src/func_environ/stack_switching/instructions.rs `translate_resume`,
- * `translate_suspend`, and the return path of `wasmtime_continuation_start`), and the collector
+ * (crates/cranelift/src/func_environ/stack_switching/instructions.rs `translate_cont_bind`,
+ * `translate_resume`, `translate_suspend`, `translate_switch`, `search_handler`,
+ * `vmcontref_store_payloads`, and the return path of `wasmtime_continuation_start`), and the collector
  * (gc/drc44) walks the result.
  *
  * How stackscope splits the work (documented differences from v44, which emits all of it inline):
@@ -22,6 +24,11 @@
  *   reads). A fresh stack is prepared the same way: below `initialize`'s launch data, saved
  *   registers of zero and the start routine's address as the return address (its SP is that
  *   many bytes lower than v44's).
+ * - What v44 does right after a switch lands (a handler's preamble reading the suspend payload,
+ *   a suspend or switch site reading and discarding its values buffer) the store does while
+ *   preparing the switch, as nothing runs in between: at every safepoint the buffers hold what
+ *   v44's hold. Handler lists and values buffers are blocks the store reuses per stack (v44's
+ *   are stack slots of the function that installs them).
  * - A continuation reference is 8 bytes: the address of a 16-byte VMContObj cell (contref,
  *   revision) the store allocates, not the VMContObj in two registers; `resume` checks the
  *   cell's revision against the VMContRef's and bumps it, as v44 does, so a consumed reference
@@ -186,6 +193,9 @@ export class V44Continuations {
   #staged: bigint[] = [];
   /** What the last switch delivered, read by `stackscope_payload_get`. */
   #received: Received = { handler: -1, values: [] };
+  /** Handler-list blocks by VMCommonStackInformation address, values buffers by VMContRef (`#scratch`). */
+  readonly #handlerBuffers = new Map<bigint, { data: bigint; bytes: number }>();
+  readonly #valueBuffers = new Map<bigint, { data: bigint; bytes: number }>();
   #switchStub = 0n;
   #startStub = 0n;
 
@@ -222,7 +232,7 @@ export class V44Continuations {
     const want = wasm.types[c.funcType];
     // The VMFuncRef's signature id against the continuation type's function type.
     const id = m.readU32(funcRef + BigInt(V44FuncRefLayout.typeIndex));
-    if (id !== s.signatures.idOf(want)) throw new WasmTrap({ code: 'BadSignature', detail: `cont.new: the function's signature is not the continuation type's ${funcTypeKey(want)}` });
+    if (id !== inst.typeId(c.funcType)) throw new WasmTrap({ code: 'BadSignature', detail: `cont.new: the function's signature is not the continuation type's ${funcTypeKey(want)}` });
     if (want.results.length > 1) throw new WasmTrap({ code: 'UnsupportedBuiltin', detail: 'cont.new: a function with several results (the array-call entry takes at most one)' });
     const { start } = this.routines();
     const address = s.heap.alloc(VMContRefLayout.size, 16);
@@ -267,6 +277,24 @@ export class V44Continuations {
     m.writeU64(at + BigInt(VMHostArrayLayout.data), a.data);
   }
 
+  #readHostArray(at: bigint): { length: number; capacity: number; data: bigint } {
+    const m = this.#m;
+    return { length: m.readU32(at + BigInt(VMHostArrayLayout.length)), capacity: m.readU32(at + BigInt(VMHostArrayLayout.capacity)), data: m.readU64(at + BigInt(VMHostArrayLayout.data)) };
+  }
+
+  /**
+   * A guest buffer of at least `bytes` for `key`, reused from one use to the next (v44 puts
+   * handler lists and values buffers in stack slots of the function that installs them; the
+   * store keeps one block per stack instead of allocating each time).
+   */
+  #scratch(pool: Map<bigint, { data: bigint; bytes: number }>, key: bigint, bytes: number): bigint {
+    const old = pool.get(key);
+    if (old !== undefined && old.bytes >= bytes) return old.data;
+    const b = { data: this.#store.heap.alloc(Math.max(bytes, 16), 16), bytes: Math.max(bytes, 16) };
+    pool.set(key, b);
+    return b.data;
+  }
+
   #newCell(contref: bigint, revision: bigint): bigint {
     const cell = this.#store.heap.alloc(VMContObjLayout.size, 16);
     this.#m.writeU64(cell + BigInt(VMContObjLayout.contref), contref);
@@ -274,14 +302,31 @@ export class V44Continuations {
     return cell;
   }
 
-  /** `stackscope_payload_set(vmctx, j, value)`: stages value j of the next resume or suspend. */
+  /** `stackscope_payload_set(vmctx, j, value)`: stages value j of the next cont.bind, resume, suspend or switch. */
   payloadSet(j: number, value: bigint): void {
     this.#staged[j] = value;
+  }
+
+  /** The first `count` staged values (what the compiled code set before this bookkeeping call), unstaged. */
+  #takeStaged(count: number): bigint[] {
+    const out = Array.from({ length: count }, (_, j) => this.#staged[j] ?? 0n);
+    this.#staged = [];
+    return out;
   }
 
   /** `stackscope_resume_handler(vmctx, i, tag)`: handler i of the next resume handles `tag` (this instance's). */
   resumeHandler(inst: V31Instance, i: number, tag: number): void {
     this.#pendingHandlers[i] = this.#tagAddress(inst, tag);
+  }
+
+  /**
+   * Forgets what a call that trapped left staged (values set for a bookkeeping call that never
+   * ran, handlers of a resume that trapped). Called when the store's outermost entry returns.
+   */
+  resetStaging(): void {
+    this.#staged = [];
+    this.#pendingHandlers = [];
+    this.#received = { handler: -1, values: [] };
   }
 
   #tagAddress(inst: V31Instance, tag: number): bigint {
@@ -291,7 +336,7 @@ export class V44Continuations {
 
   #continuation(address: bigint): Continuation {
     const c = this.#byAddress.get(address);
-    if (!c) throw new RuntimeError('resume', `${hex(address)} is no continuation of this store`);
+    if (!c) throw new RuntimeError('stack switching', `${hex(address)} is no continuation of this store`);
     return c;
   }
 
@@ -307,158 +352,263 @@ export class V44Continuations {
   }
 
   /**
-   * `stackscope_resume(vmctx, contobj, handler_count)` — `translate_resume`'s bookkeeping: the
-   * revision check and bump, the arguments into the continuation's buffer, the handlers into the
-   * resuming stack's handler list, the resuming stack's limits saved (state Parent), the last
-   * ancestor linked to the resuming chain, the store's chain and limits switched to the
-   * continuation (state Running). Returns the control context to switch on (the last ancestor's).
+   * The VMContRef a VMContObj cell names, after v44's checks (`fatpointer::deconstruct`, then
+   * `trapz contref, null_reference` and the revision check against the cell's witness): a null
+   * reference traps with NullReference, a stale one with ContinuationAlreadyConsumed. Bumps the
+   * revision (every use consumes the reference).
    */
-  resume(contObj: bigint, handlerCount: number): bigint {
+  #consume(contObj: bigint, what: string): { contref: bigint; revision: bigint } {
     const m = this.#m;
-    const s = this.#store;
-    if (contObj === 0n) throw new WasmTrap({ code: 'NullReference', detail: 'resume of a null continuation' });
+    if (contObj === 0n) throw new WasmTrap({ code: 'NullReference', detail: `${what} of a null continuation` });
     const contref = m.readU64(contObj + BigInt(VMContObjLayout.contref));
     const revision = m.readU64(contObj + BigInt(VMContObjLayout.revision));
-    const c = this.#continuation(contref);
+    this.#continuation(contref);
     if (m.readU64(contref + BigInt(VMContRefLayout.revision)) !== revision) {
-      throw new WasmTrap({ code: 'ContinuationAlreadyConsumed', detail: `continuation ${hex(contref)}: the reference is of revision ${revision}` });
+      throw new WasmTrap({ code: 'ContinuationAlreadyConsumed', detail: `${what}: continuation ${hex(contref)}, the reference is of revision ${revision}` });
     }
     m.writeU64(contref + BigInt(VMContRefLayout.revision), revision + 1n);
-    const csi = readCommonStackInformation(m, contref);
-    const fresh = csi.state === 'Fresh';
-    // Arguments: a fresh continuation's go to its args buffer, a suspended one's to its values
-    // buffer (what its suspend returns).
-    const buffer = this.#buffer(contref, fresh ? VMContRefLayout.args : VMContRefLayout.values, c.params);
-    for (let j = 0; j < c.params; j++) writeValRaw(m, buffer, j, this.#staged[j] ?? 0n);
-    this.#staged = [];
+    return { contref, revision: revision + 1n };
+  }
+
+  /**
+   * `vmcontref_store_payloads`: `values` appended to a continuation's args buffer while it is
+   * Fresh (its function's arguments), to its values buffer once it ran (what its suspend or
+   * switch returns) — `occupy_next_slots`: the length grows, the data goes after what is there
+   * (cont.bind's values first, then the resume's).
+   */
+  #storePayloads(contref: bigint, values: readonly bigint[]): void {
+    if (values.length === 0) return;
+    const m = this.#m;
+    const fresh = readCommonStackInformation(m, contref).state === 'Fresh';
+    const at = contref + BigInt(fresh ? VMContRefLayout.args : VMContRefLayout.values);
+    const a = this.#readHostArray(at);
+    if (a.data === 0n || a.length + values.length > a.capacity) {
+      // v44's validator guarantees room (the buffers are sized for the continuation's parameters);
+      // a broken guarantee is the runtime's bug, not the guest's.
+      throw new RuntimeError('stack switching', `${hex(contref)}: ${values.length} value(s) do not fit the ${fresh ? 'args' : 'values'} buffer (length ${a.length}, capacity ${a.capacity})`);
+    }
+    values.forEach((v, j) => writeValRaw(m, a.data, a.length + j, v));
+    this.#hostArray(at, { ...a, length: a.length + values.length });
+  }
+
+  /**
+   * What a suspended continuation's suspend or switch site does right after the switch into it:
+   * reads its values buffer and discards it (`load_data_entries`, `clear(true)`). The store does
+   * it while preparing the switch, as nothing runs in between; the values become what
+   * `stackscope_payload_get` delivers.
+   */
+  #deliverValues(contref: bigint): void {
+    const at = contref + BigInt(VMContRefLayout.values);
+    const a = this.#readHostArray(at);
+    this.#received = { handler: -1, values: Array.from({ length: a.length }, (_, j) => readValRaw(this.#m, a.data, j)) };
+    this.#hostArray(at, { length: 0, capacity: 0, data: 0n });
+  }
+
+  /** `allocate_or_reuse_stack_slot` for a continuation's values buffer: room for `slots` values, length kept. */
+  #reserveValues(contref: bigint, slots: number): void {
+    if (slots === 0) return;
+    const at = contref + BigInt(VMContRefLayout.values);
+    const data = this.#scratch(this.#valueBuffers, contref, VAL_RAW_SIZE * slots);
+    this.#hostArray(at, { length: this.#readHostArray(at).length, capacity: slots, data });
+  }
+
+  /**
+   * `stackscope_cont_bind(vmctx, contobj, count)` — `translate_cont_bind`: the reference checked
+   * and consumed, the `count` staged values stored as the continuation's first payloads, a new
+   * reference at the next revision.
+   */
+  contBind(contObj: bigint, count: number): bigint {
+    const args = this.#takeStaged(count);
+    const { contref, revision } = this.#consume(contObj, 'cont.bind');
+    this.#storePayloads(contref, args);
+    return this.#newCell(contref, revision);
+  }
+
+  /**
+   * `stackscope_resume(vmctx, contobj, handler_count, suspend_handlers, arg_count)` —
+   * `translate_resume`'s bookkeeping: the revision check and bump, the arguments stored, the
+   * handlers (suspend handlers first, then switch handlers) into the resuming stack's handler
+   * list with the index of the first switch handler, the resuming stack's limits saved (state
+   * Parent), the last ancestor linked to the resuming chain, the store's chain and limits
+   * switched to the continuation (state Running). Returns the control context to switch on (the
+   * last ancestor's).
+   */
+  resume(contObj: bigint, handlerCount: number, suspendHandlers: number, argCount: number): bigint {
+    const m = this.#m;
+    const s = this.#store;
+    const args = this.#takeStaged(argCount);
+    const { contref } = this.#consume(contObj, 'resume');
+    const fresh = readCommonStackInformation(m, contref).state === 'Fresh';
+    this.#storePayloads(contref, args);
+    if (!fresh) this.#deliverValues(contref);
     // The resuming stack: its handlers, its limits, state Parent.
     const { chain: parentChain } = this.#running();
     const parentCsi = this.#csiOf(parentChain);
     const tags = this.#pendingHandlers.slice(0, handlerCount);
     this.#pendingHandlers = [];
-    const data = tags.length ? s.heap.alloc(8 * tags.length, 8) : 0n;
-    tags.forEach((t, i) => m.writeU64(data + BigInt(8 * i), t));
-    this.#hostArray(parentCsi + BigInt(VMCommonStackInformationLayout.handlers), { length: tags.length, capacity: tags.length, data });
-    m.writeU32(parentCsi + BigInt(VMCommonStackInformationLayout.firstSwitchHandlerIndex), tags.length);
+    if (tags.length > 0) {
+      const data = this.#scratch(this.#handlerBuffers, parentCsi, 8 * tags.length);
+      tags.forEach((t, i) => m.writeU64(data + BigInt(8 * i), t));
+      this.#hostArray(parentCsi + BigInt(VMCommonStackInformationLayout.handlers), { length: tags.length, capacity: tags.length, data });
+      m.writeU32(parentCsi + BigInt(VMCommonStackInformationLayout.firstSwitchHandlerIndex), suspendHandlers);
+    }
     const store = readV44StoreContext(m, s.storeContext);
     writeCommonStackInformation(m, parentCsi, { state: 'Parent', stackLimit: store.stackLimit, lastWasmEntryFp: store.entryFp });
-    const last = fresh ? contref : m.readU64(contref + BigInt(VMContRefLayout.lastAncestor));
+    const last = m.readU64(contref + BigInt(VMContRefLayout.lastAncestor));
     writeStackChain(m, last + BigInt(VMContRefLayout.parentChain), parentChain);
     m.writeU64(contref + BigInt(VMContRefLayout.lastAncestor), 0n);
     const limits = readCommonStackInformation(m, contref);
     writeCommonStackInformation(m, contref, { state: 'Running' });
     writeV44StoreContext(m, s.storeContext, { chain: { kind: 'Continuation', payload: contref }, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
-    return this.#byAddress.get(last)!.top - BigInt(CTX);
-  }
-
-  /** The ValRaw buffer at host array `field` of a VMContRef, grown to `slots` (its length set). */
-  #buffer(contref: bigint, field: number, slots: number): bigint {
-    const m = this.#m;
-    const at = contref + BigInt(field);
-    let capacity = m.readU32(at + BigInt(VMHostArrayLayout.capacity));
-    let data = m.readU64(at + BigInt(VMHostArrayLayout.data));
-    if (capacity < slots || data === 0n) {
-      capacity = Math.max(slots, 1);
-      data = this.#store.heap.alloc(VAL_RAW_SIZE * capacity, 16);
-    }
-    this.#hostArray(at, { length: slots, capacity, data });
-    return data;
+    return this.#continuation(last).top - BigInt(CTX);
   }
 
   /**
-   * `stackscope_suspend(vmctx, tag)` — `translate_suspend`'s bookkeeping: the handler search up
-   * the running chain (each resuming stack's handler list), the payload into the suspending
-   * continuation's values buffer, the continuation Suspended with its limits, the chain detached
-   * below the handler (its last element's parent Absent and the suspending continuation's last
-   * ancestor), the handler's stack running again. Returns the control context to switch on (the
-   * last ancestor's). UnhandledTag when no stack up the chain handles `tag`.
+   * `search_handler`: up the chain from the running continuation, the first stack whose handler
+   * list holds `tagAddress` in the suspend part (`[0, first_switch_handler_index)`) or the switch
+   * part (`[first_switch_handler_index, length)`). Returns the handler's stack, the continuation
+   * right below it (the last ancestor of what is cut off) and the handler's index; UnhandledTag
+   * when no stack has one.
    */
-  suspend(inst: V31Instance, tag: number, payloadCount: number): bigint {
+  #searchHandler(tagAddress: bigint, kind: 'suspend' | 'switch', what: string): { handlerChain: StackChainValue; end: bigint; index: number } {
     const m = this.#m;
-    const s = this.#store;
-    const tagAddress = this.#tagAddress(inst, tag);
     const { chain } = this.#running();
-    if (chain.kind !== 'Continuation') throw new WasmTrap({ code: 'UnhandledTag', detail: `suspend of tag ${tag} on the initial stack` });
-    const c0 = chain.payload;
-    // Walk up: the stack at level k resumed the one below it; its handler list is searched.
-    let end = c0;
-    let handlerChain: StackChainValue | undefined;
-    let handlerIndex = -1;
-    for (let below = c0; ; ) {
+    if (chain.kind !== 'Continuation') throw new WasmTrap({ code: 'UnhandledTag', detail: `${what} on the initial stack` });
+    for (let below = chain.payload; ; ) {
       const parent = readStackChain(m, below + BigInt(VMContRefLayout.parentChain)) as StackChainValue;
       if (parent.kind === 'Absent') break;
-      const list = readCommonStackInformation(m, this.#csiOf(parent)).handlers;
-      for (let i = 0; i < list.length; i++) {
-        if (m.readU64(list.data + BigInt(8 * i)) === tagAddress) {
-          handlerIndex = i;
-          break;
-        }
-      }
-      if (handlerIndex >= 0) {
-        end = below;
-        handlerChain = parent;
-        break;
+      const csi = this.#csiOf(parent);
+      const list = readCommonStackInformation(m, csi).handlers;
+      const firstSwitch = m.readU32(csi + BigInt(VMCommonStackInformationLayout.firstSwitchHandlerIndex));
+      const [from, to] = kind === 'suspend' ? [0, firstSwitch] : [firstSwitch, list.length];
+      for (let i = from; i < to; i++) {
+        if (m.readU64(list.data + BigInt(8 * i)) === tagAddress) return { handlerChain: parent, end: below, index: i };
       }
       if (parent.kind !== 'Continuation') break;
       below = parent.payload;
     }
-    if (handlerChain === undefined) throw new WasmTrap({ code: 'UnhandledTag', detail: `no stack up the chain of ${hex(c0)} handles tag ${tag}` });
-    const values = this.#buffer(c0, VMContRefLayout.values, payloadCount);
-    for (let j = 0; j < payloadCount; j++) writeValRaw(m, values, j, this.#staged[j] ?? 0n);
-    const payload = Array.from({ length: payloadCount }, (_, j) => this.#staged[j] ?? 0n);
-    this.#staged = [];
-    const store = readV44StoreContext(m, s.storeContext);
+    throw new WasmTrap({ code: 'UnhandledTag', detail: `${what}: no stack up the chain of ${hex(chain.payload)} has a ${kind} handler for it` });
+  }
+
+  /**
+   * `stackscope_suspend(vmctx, tag, payload_count)` — `translate_suspend`'s bookkeeping (and, as
+   * nothing runs in between, the resume site's after the switch): the suspend-handler search up
+   * the running chain, the payload into the suspending continuation's values buffer (room for
+   * the payload and the tag's results), the continuation Suspended with its last ancestor and
+   * limits, the chain detached below the handler, the handler's stack running again. Returns
+   * the control context to switch on (the last ancestor's).
+   */
+  suspend(inst: V31Instance, tag: number, payloadCount: number): bigint {
+    const m = this.#m;
+    const s = this.#store;
+    const payload = this.#takeStaged(payloadCount);
+    const { handlerChain, end, index } = this.#searchHandler(this.#tagAddress(inst, tag), 'suspend', `suspend of tag ${tag}`);
+    const c0 = this.#running().chain.payload;
     m.writeU64(c0 + BigInt(VMContRefLayout.lastAncestor), end);
+    const tagType = inst.module.wasm.types[inst.module.wasm.tags![tag].typeIndex];
+    this.#reserveValues(c0, Math.max(payloadCount, tagType.results.length));
+    this.#hostArray(c0 + BigInt(VMContRefLayout.values), { ...this.#readHostArray(c0 + BigInt(VMContRefLayout.values)), length: 0 });
+    this.#storePayloads(c0, payload);
+    const store = readV44StoreContext(m, s.storeContext);
     writeCommonStackInformation(m, c0, { state: 'Suspended', stackLimit: store.stackLimit, lastWasmEntryFp: store.entryFp });
     writeStackChain(m, end + BigInt(VMContRefLayout.parentChain), ABSENT);
     const handlerCsi = this.#csiOf(handlerChain);
     const limits = readCommonStackInformation(m, handlerCsi);
     writeCommonStackInformation(m, handlerCsi, { state: 'Running' });
     writeV44StoreContext(m, s.storeContext, { chain: handlerChain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
-    // The handler receives the payload and a new reference to the suspended continuation.
+    // The handler's preamble: the payload read from the values buffer (its length back to 0,
+    // the buffer kept for the values a resume brings), and a new reference to the continuation.
+    this.#hostArray(c0 + BigInt(VMContRefLayout.values), { ...this.#readHostArray(c0 + BigInt(VMContRefLayout.values)), length: 0 });
     const revision = m.readU64(c0 + BigInt(VMContRefLayout.revision));
-    this.#received = { handler: handlerIndex, values: [...payload, this.#newCell(c0, revision)] };
-    return this.#byAddress.get(end)!.top - BigInt(CTX);
+    this.#received = { handler: index, values: [...payload, this.#newCell(c0, revision)] };
+    return this.#continuation(end).top - BigInt(CTX);
+  }
+
+  /**
+   * `stackscope_switch_to(vmctx, contobj, tag, arg_count, result_count)` — `translate_switch`:
+   * the switchee's reference checked and consumed; the switch-handler search for `tag`; the
+   * running continuation (the switcher) Suspended, cut off below the handler, with room in its
+   * values buffer for the `result_count` values a later switch or resume brings, and a new
+   * reference to it; the arguments and that reference stored into the switchee, which runs
+   * (Running, its last ancestor linked to the handler's stack, the store's chain and limits its
+   * own). The control contexts move as v44's copies do: the switchee's last ancestor takes the
+   * handler's context from the switcher's last ancestor, which receives where the switchee
+   * resumes — so the exchange routine, given the switcher's, loads the switchee's and saves the
+   * switcher's there. Returns that control context.
+   */
+  switchTo(inst: V31Instance, contObj: bigint, tag: number, argCount: number, resultCount: number): bigint {
+    const m = this.#m;
+    const s = this.#store;
+    const args = this.#takeStaged(argCount);
+    const { contref: switchee } = this.#consume(contObj, 'switch');
+    const { handlerChain, end: switcherLast } = this.#searchHandler(this.#tagAddress(inst, tag), 'switch', `switch of tag ${tag}`);
+    const switcher = this.#running().chain.payload;
+    m.writeU64(switcher + BigInt(VMContRefLayout.lastAncestor), switcherLast);
+    this.#reserveValues(switcher, resultCount);
+    writeCommonStackInformation(m, switcher, { state: 'Suspended' });
+    writeStackChain(m, switcherLast + BigInt(VMContRefLayout.parentChain), ABSENT);
+    const store = readV44StoreContext(m, s.storeContext);
+    writeCommonStackInformation(m, switcher, { lastWasmEntryFp: store.entryFp });
+    const switcherObj = this.#newCell(switcher, m.readU64(switcher + BigInt(VMContRefLayout.revision)));
+    const fresh = readCommonStackInformation(m, switchee).state === 'Fresh';
+    this.#storePayloads(switchee, [...args, switcherObj]);
+    if (!fresh) this.#deliverValues(switchee);
+    writeCommonStackInformation(m, switchee, { state: 'Running' });
+    const switcheeLast = m.readU64(switchee + BigInt(VMContRefLayout.lastAncestor));
+    writeStackChain(m, switcheeLast + BigInt(VMContRefLayout.parentChain), handlerChain);
+    const limits = readCommonStackInformation(m, switchee);
+    writeV44StoreContext(m, s.storeContext, { chain: { kind: 'Continuation', payload: switchee }, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+    const switcherCtx = this.#continuation(switcherLast).top - BigInt(CTX);
+    const switcheeCtx = this.#continuation(switcheeLast).top - BigInt(CTX);
+    const size = ControlContextLayout.pc - ControlContextLayout.sp + 8;
+    const target = Uint8Array.from(m.readBytes(switcheeCtx, size));
+    m.writeBytes(switcheeCtx, Uint8Array.from(m.readBytes(switcherCtx, size)));
+    m.writeBytes(switcherCtx, target);
+    return switcherCtx;
   }
 
   /**
    * `stackscope_resumed(vmctx, effect)`, right after the switch back into a resuming stack: for
    * Return (the continuation's function returned through the start routine) v44's return path —
    * state Returned, the chain and limits back to the resuming stack, the results read from the
-   * args buffer; for Suspend, the handler the suspend chose. Returns 0 for a return, handler + 1.
+   * args buffer, which is discarded; for Suspend, the handler the suspend chose. Either way the
+   * resuming stack's handler list is cleared. Returns 0 for a return, handler + 1.
    */
   resumed(effect: number): number {
     const m = this.#m;
     const s = this.#store;
-    if (effect === ControlEffect.Suspend) return this.#received.handler + 1;
-    if (effect !== ControlEffect.Return) throw new RuntimeError('resume', `switched back with control effect ${effect}`);
-    const { chain } = this.#running();
-    if (chain.kind !== 'Continuation') throw new RuntimeError('resume', 'a continuation returned, but the initial stack is running');
-    const contref = chain.payload;
-    const c = this.#continuation(contref);
-    writeCommonStackInformation(m, contref, { state: 'Returned' });
-    const parentChain = readStackChain(m, contref + BigInt(VMContRefLayout.parentChain)) as StackChainValue;
-    writeStackChain(m, contref + BigInt(VMContRefLayout.parentChain), ABSENT);
-    const parentCsi = this.#csiOf(parentChain);
-    const limits = readCommonStackInformation(m, parentCsi);
-    writeCommonStackInformation(m, parentCsi, { state: 'Running' });
-    writeV44StoreContext(m, s.storeContext, { chain: parentChain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
-    const args = m.readU64(contref + BigInt(VMContRefLayout.args + VMHostArrayLayout.data));
-    this.#received = { handler: -1, values: Array.from({ length: c.results }, (_, j) => readValRaw(m, args, j)) };
-    return 0;
+    let code: number;
+    if (effect === ControlEffect.Suspend) code = this.#received.handler + 1;
+    else if (effect === ControlEffect.Return) {
+      const { chain } = this.#running();
+      if (chain.kind !== 'Continuation') throw new RuntimeError('resume', 'a continuation returned, but the initial stack is running');
+      const contref = chain.payload;
+      const c = this.#continuation(contref);
+      writeCommonStackInformation(m, contref, { state: 'Returned' });
+      const parentChain = readStackChain(m, contref + BigInt(VMContRefLayout.parentChain)) as StackChainValue;
+      writeStackChain(m, contref + BigInt(VMContRefLayout.parentChain), ABSENT);
+      const parentCsi = this.#csiOf(parentChain);
+      const limits = readCommonStackInformation(m, parentCsi);
+      writeCommonStackInformation(m, parentCsi, { state: 'Running' });
+      writeV44StoreContext(m, s.storeContext, { chain: parentChain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+      const at = contref + BigInt(VMContRefLayout.args);
+      const args = this.#readHostArray(at).data;
+      this.#received = { handler: -1, values: Array.from({ length: c.results }, (_, j) => readValRaw(m, args, j)) };
+      this.#hostArray(at, { length: 0, capacity: 0, data: 0n });
+      code = 0;
+    } else throw new RuntimeError('resume', `switched back with control effect ${effect}`);
+    const csi = this.#csiOf(this.#running().chain);
+    this.#hostArray(csi + BigInt(VMCommonStackInformationLayout.handlers), { length: 0, capacity: 0, data: 0n });
+    m.writeU32(csi + BigInt(VMCommonStackInformationLayout.firstSwitchHandlerIndex), 0);
+    return code;
   }
 
   /**
-   * `stackscope_payload_get(vmctx, j)`: value j of what the last switch delivered (results,
-   * or a handler's payload and continuation) or, at a suspend site resumed again, the resume
-   * arguments from the running continuation's values buffer (`fromValues` = 1).
+   * `stackscope_payload_get(vmctx, j)`: value j of what the last switch delivered (a resume's
+   * results, a handler's payload and continuation, or what a resume, switch or cont.bind gave a
+   * suspend or switch site).
    */
-  payloadGet(j: number, fromValues: boolean): bigint {
-    if (fromValues) {
-      const { chain } = this.#running();
-      const data = this.#m.readU64(chain.payload + BigInt(VMContRefLayout.values + VMHostArrayLayout.data));
-      return readValRaw(this.#m, data, j);
-    }
+  payloadGet(j: number): bigint {
     const v = this.#received.values[j];
     if (v === undefined) throw new RuntimeError('stack switching', `no value ${j} was delivered by the last switch`);
     return v;

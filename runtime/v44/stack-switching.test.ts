@@ -10,10 +10,8 @@ import { ARCHES, type Arch } from '../../isa/arch.ts';
 import { REGALLOC_MODES, type RegallocMode } from '../../compiler/regalloc/modes.ts';
 import { VMContRefLayout, VMCommonStackInformationLayout } from '../../compiler/v44/stack-switching.ts';
 import { readCommonStackInformation, readContRef, readControlContext, readV44StoreContext } from '../../gc/drc44/structs.ts';
-import { Engine } from '../engine.ts';
-import { Module } from '../module.ts';
 import { WasmTrap } from '../errors.ts';
-import { V44ExternRef, V44Func, V44Instance, V44Store, type V44GcReport, type V44Val } from './index.ts';
+import { held, world } from './testing.ts';
 
 const GENERATOR = `(module
   (import "env" "make" (func $make (param i32) (result externref)))
@@ -55,33 +53,6 @@ const GENERATOR = `(module
       (unreachable)))
 )`;
 
-interface World {
-  store: V44Store;
-  inst: V44Instance;
-  gcs: V44GcReport[];
-  probes: (() => void)[];
-  destroyed: unknown[];
-  call(name: string, ...args: V44Val[]): unknown;
-}
-
-async function world(arch: Arch, wat: string, regalloc: RegallocMode = 'none', extra: Record<string, V44Func> = {}): Promise<World> {
-  const engine = new Engine({ arch, profile: 'v44', regalloc });
-  const module = await Module.fromWat(engine, wat);
-  const store = await V44Store.create(engine);
-  const gcs: V44GcReport[] = [];
-  const probes: (() => void)[] = [];
-  const destroyed: unknown[] = [];
-  const funcs: Record<string, V44Func> = {
-    make: V44Func.new(store, { params: ['i32'], results: ['externref'] }, (_c, n) => V44ExternRef.new(store, `item ${String(n)}`, (v) => destroyed.push(v))),
-    probe: V44Func.new(store, { params: [], results: [] }, () => probes.shift()?.()),
-    gc: V44Func.new(store, { params: [], results: [] }, () => void gcs.push(store.gc({ explain: true }))),
-    ...extra,
-  };
-  const inst = V44Instance.create(store, module, module.wasm.imports.map((i) => funcs[i.name]));
-  return { store, inst, gcs, probes, destroyed, call: (name, ...args) => inst.getFunc(name).call(...args) };
-}
-
-const held = (r: V44GcReport): string[] => r.explanation!.frames.flatMap((f) => f.entries.flatMap((e) => (typeof e.target === 'object' ? [`${r.explanation!.stacks[f.stack].role}:${String(e.target.hostValue)}`] : [])));
 
 for (const arch of ARCHES) {
   for (const regalloc of REGALLOC_MODES) {

@@ -372,6 +372,8 @@ export class V44Store<T = unknown> implements DrcStore<T> {
       throw this.traps.classify(e, m, { pc: live.exitPc, fp: exitFp }, (pc, fp) => this.backtrace(pc, fp));
     } finally {
       this.#saved.pop();
+      // A trap can leave values staged for a bookkeeping call that never ran.
+      if (this.#saved.length === 0) this.stackSwitching.resetStaging();
       const r = saved.records;
       writeV44StoreContext(m, sc, { stackLimit: r.stackLimit, exitTrampolineFp: r.exitTrampolineFp, exitPc: r.exitPc, entryFp: r.entryFp, entrySp: r.entrySp, chain: saved.chain });
       m.writeU64(sc + BigInt(V44StoreContextLayout.lastWasmEntryTrapHandler), saved.trapHandler);
