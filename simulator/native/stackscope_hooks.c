@@ -1646,8 +1646,7 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
   if (!ne || ne->inline_off || !unicorn_2_0() || !has_tcg_functions(a)) return false;
   char *s = tcg_context(ne, args, nargs);
   if (!s) return false;
-  void *env = env_temp(ne, s, args[0]);
-  if (!env) return false;
+  void *env = env_temp(ne, s, args[0]); /* NULL: not found, so constant addresses */
   ctx_t *c = hook->user_data;
   block_slot *slot = new_slot(c);
   if (!slot) return false;
@@ -1659,7 +1658,7 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
    * translated code holds in a register, where both are near it (all three on the heap); else
    * from constants. ctx->last takes the slot's address with the low bit set, a constant. */
   intptr_t slot_off, last_off;
-  bool near = near_env(ne, &slot->left, &slot_off) && near_env(ne, &c->last, &last_off);
+  bool near = env && near_env(ne, &slot->left, &slot_off) && near_env(ne, &c->last, &last_off);
   uintptr_t base, slot_v = 0, last_v = 0;
   if (near) {
     base = (uintptr_t)env;
@@ -1688,13 +1687,15 @@ static bool emit_counter(arch_fns *a, void *uc, unicorn_hook *hook, void **args,
     a->temp_free(s, (void *)ARG(slot_v));
   }
   /* Out of executions (or unbound): the call, generated the way Unicorn generates hook calls. */
-  uintptr_t call_v[3] = { a->const_i64(s, (int64_t)(uintptr_t)uc), a->const_i32(s, 0), a->const_i64(s, (int64_t)(uintptr_t)slot) };
-  void *call_args[4] = { (void *)ARG(call_v[0]), env, (void *)ARG(call_v[1]), (void *)ARG(call_v[2]) };
+  uintptr_t call_v[4] = {
+    a->const_i64(s, (int64_t)(uintptr_t)uc), a->const_i32(s, 0), a->const_i64(s, (int64_t)(uintptr_t)slot), a->const_i64(s, 0),
+  };
+  void *call_args[4] = { (void *)ARG(call_v[0]), env ? env : (void *)ARG(call_v[3]), (void *)ARG(call_v[1]), (void *)ARG(call_v[2]) };
   unicorn_hook call = *hook;
   call.callback = (void *)on_block_slot;
   call.user_data = slot;
   ((add_inline_hook_fn)a->add_inline_hook)(uc, &call, call_args, 4);
-  for (int i = 0; i < 3; i++) a->temp_free(s, (void *)ARG(call_v[i]));
+  for (int i = 0; i < 4; i++) a->temp_free(s, (void *)ARG(call_v[i]));
   *(uint32_t *)done |= 1; /* TCGLabel.present, the first bit of the label (gen_set_label) */
   a->op1(s, OP_SET_LABEL, (uintptr_t)done);
 #undef ARG
