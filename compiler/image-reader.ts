@@ -8,7 +8,7 @@ import type { AbsHeapType, CompositeType, ConstExpr, FieldType, StorageType, Sub
 import { isRefType, refType as makeRefType } from './frontend/module.ts';
 import { TRAP_CODES, type TrapCode } from '../isa/trap-codes.ts';
 import type { CallSiteKind } from './function.ts';
-import { GC_TYPES_MAGIC, HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
+import { GC_TYPES_MAGIC, TAGS_MAGIC, HEAP_TYPE_CODES, MODULE_MAGIC, STACKMAPS_MAGIC, IMAGE_FORMAT_VERSION, VALTYPE_CODES } from './image.ts';
 import { CHECKED_MEMORY_TUNABLES, type MemoryTunables } from './memory-tunables.ts';
 
 export class ImageFormatError extends StackscopeError {
@@ -311,6 +311,15 @@ export function readTrapTable(bytes: Uint8Array): TrapRecord[] {
     const code = TRAP_CODES[c] ?? r.fail(`unknown trap code ${c}`);
     return { textOffset, code };
   });
+  r.done();
+  return out;
+}
+
+/** `.stackscope.tags` (image.ts `encodeTags`) back to the tags' function type indices. */
+export function readTags(bytes: Uint8Array): { typeIndex: number; offset: number }[] {
+  const r = new Reader(bytes, '.stackscope.tags');
+  if (r.u32() !== TAGS_MAGIC) r.fail('bad magic (expected "SSTG")');
+  const out = Array.from({ length: r.count(4) }, () => ({ typeIndex: r.u32(), offset: 0 }));
   r.done();
   return out;
 }

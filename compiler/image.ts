@@ -27,6 +27,8 @@ export const SECTION_USER_STACKMAPS = '.stackscope.usermaps';
 export const SECTION_TRAPS = '.stackscope.traps';
 /** The type definitions of a module that uses the GC proposal (struct, array, rec, sub); absent otherwise. */
 export const SECTION_GC_TYPES = '.stackscope.gctypes';
+/** The tag section of a module that switches stacks (profile v44): each tag's function type index. */
+export const SECTION_TAGS = '.stackscope.tags';
 export const MODULE_MAGIC = 0x444d5353; // "SSMD"
 export const STACKMAPS_MAGIC = 0x4d535353; // "SSSM"
 export const IMAGE_FORMAT_VERSION = 2;
@@ -284,6 +286,8 @@ export interface ElfImageInput {
   readonly userStackMapSection?: Uint8Array;
   /** `encodeGcTypes` of a module with GC type definitions. */
   readonly gcTypeSection?: Uint8Array;
+  /** `encodeTags` of a module with a tag section. */
+  readonly tagSection?: Uint8Array;
   readonly file?: string;
 }
 
@@ -335,6 +339,18 @@ export function encodeGcTypes(typeDefs: readonly SubType[]): Uint8Array {
   return w.finish();
 }
 
+/** Magic of `.stackscope.tags`: "SSTG". */
+export const TAGS_MAGIC = 0x47545353;
+
+/** `.stackscope.tags`: magic, count, then each tag's function type index (u32). */
+export function encodeTags(tags: readonly { readonly typeIndex: number }[]): Uint8Array {
+  const w = new ByteWriter();
+  w.u32(TAGS_MAGIC);
+  w.u32(tags.length);
+  for (const t of tags) w.u32(t.typeIndex);
+  return w.finish();
+}
+
 export function writeImage(input: ElfImageInput): Uint8Array {
   const symbols: WriterSymbol[] = input.placed.map(({ fn, textOffset }) => ({
     name: fn.symbol,
@@ -363,6 +379,7 @@ export function writeImage(input: ElfImageInput): Uint8Array {
       { name: SECTION_TRAPS, kind: 'custom', bytes: input.trapSection, align: 4n },
       ...(input.userStackMapSection ? [{ name: SECTION_USER_STACKMAPS, kind: 'custom' as const, bytes: input.userStackMapSection, align: 4n }] : []),
       ...(input.gcTypeSection ? [{ name: SECTION_GC_TYPES, kind: 'custom' as const, bytes: input.gcTypeSection, align: 4n }] : []),
+      ...(input.tagSection ? [{ name: SECTION_TAGS, kind: 'custom' as const, bytes: input.tagSection, align: 4n }] : []),
     ],
     symbols,
     relocations,

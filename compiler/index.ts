@@ -12,6 +12,7 @@ import type { CompiledImage, ImageFunction, ImageStackMap, ImageTrap } from './i
 import {
   FUNCTION_ALIGN,
   encodeGcTypes,
+  encodeTags,
   encodeModuleMetadata,
   encodeStackMaps,
   encodeTraps,
@@ -104,6 +105,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     ...(userStackMaps ? { userStackMapSection: encodeUserStackMaps(userStackMaps) } : {}),
     ...(module.typeDefs.some((d) => d.composite.kind !== 'func' || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1)
       ? { gcTypeSection: encodeGcTypes(module.typeDefs) } : {}),
+    ...(module.tags?.length ? { tagSection: encodeTags(module.tags) } : {}),
   });
   const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
   return {

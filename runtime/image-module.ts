@@ -9,8 +9,8 @@
  */
 import type { Arch } from '../isa/arch.ts';
 import type { CompiledImage, MemoryTunables } from '../compiler/index.ts';
-import { SECTION_GC_TYPES, SECTION_MODULE, SECTION_STACKMAPS, SECTION_TRAPS } from '../compiler/image.ts';
-import { readGcTypes, readModuleMetadata, readStackMaps, readTrapTable, type ImageMetadata } from '../compiler/image-reader.ts';
+import { SECTION_GC_TYPES, SECTION_MODULE, SECTION_STACKMAPS, SECTION_TAGS, SECTION_TRAPS } from '../compiler/image.ts';
+import { readGcTypes, readTags, readModuleMetadata, readStackMaps, readTrapTable, type ImageMetadata } from '../compiler/image-reader.ts';
 import type {
   ConstExpr, DefinedFunction, ElementSegment, DataSegment, Import, WasmModule,
 } from '../compiler/frontend/module.ts';
@@ -81,7 +81,12 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   const gcTypes = elf.sections.find((x) => x.name === SECTION_GC_TYPES);
   const typeDefs = gcTypes ? readGcTypes(gcTypes.data) : funcTypeDefs(meta.types);
   if (typeDefs.length !== meta.types.length) throw new ImageModuleError(file, `${SECTION_GC_TYPES} has ${typeDefs.length} types, the metadata ${meta.types.length}`);
-  const wasm = shapeFromMetadata(meta, typeDefs, file);
+  const tagSection = elf.sections.find((x) => x.name === SECTION_TAGS);
+  const tags = tagSection ? readTags(tagSection.data) : [];
+  tags.forEach((t, i) => {
+    if (typeDefs[t.typeIndex]?.composite.kind !== 'func') throw new ImageModuleError(file, `${SECTION_TAGS}: tag ${i} names type ${t.typeIndex}, not a function type`);
+  });
+  const wasm = { ...shapeFromMetadata(meta, typeDefs, file), ...(tags.length ? { tags } : {}) };
   const textSize = Number(elf.sections.find((s) => s.name === '.text')?.size ?? 0n);
   for (const f of meta.functions) {
     if (f.textOffset + f.size > textSize) throw new ImageModuleError(file, `function ${f.funcIndex} lies outside .text (${textSize} bytes)`);

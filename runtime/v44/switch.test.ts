@@ -67,6 +67,19 @@ for (const arch of ARCHES) {
     });
   }
 
+  test(`${arch}: a compiled image carries the continuation types and the tag section: the ping-pong runs from the .o`, async (t) => {
+    const compiled = await Module.fromWat(new Engine({ arch, profile: 'v44' }), PING_PONG);
+    const w = await world(arch, compiled.image!.elf);
+    try {
+      t.deepEqual(w.inst.module.wasm.tags, compiled.wasm.tags!.map((tag) => ({ typeIndex: tag.typeIndex, offset: 0 })));
+      t.is(w.inst.module.wasm.tags!.length, 1);
+      t.is(w.call('run', 3), 3210);
+      t.deepEqual(w.gcs[0].explanation!.stacks.map((s) => `${s.kind}:${s.role}`), ['continuation:running', 'initial:parent', 'continuation:suspended']);
+    } finally {
+      w.store.close();
+    }
+  });
+
   test(`${arch}: during a switch the states, last ancestors, handler list, values buffer and control contexts are v44's`, async (t) => {
     const w = await world(arch, PING_PONG);
     try {

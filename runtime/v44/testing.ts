@@ -18,9 +18,10 @@ export interface World {
   call(name: string, ...args: V44Val[]): unknown;
 }
 
-export async function world(arch: Arch, wat: string, regalloc: RegallocMode = 'none', extra: Record<string, V44Func> = {}): Promise<World> {
+/** `source`: WAT text, or the bytes of an image compiled for `arch` (`Module.fromImage`). */
+export async function world(arch: Arch, source: string | Uint8Array, regalloc: RegallocMode = 'none', extra: Record<string, V44Func> = {}): Promise<World> {
   const engine = new Engine({ arch, profile: 'v44', regalloc });
-  const module = await Module.fromWat(engine, wat);
+  const module = typeof source === 'string' ? await Module.fromWat(engine, source) : Module.fromImage(engine, source);
   const store = await V44Store.create(engine);
   const gcs: V44GcReport[] = [];
   const probes: (() => void)[] = [];
