@@ -236,6 +236,25 @@ for (const arch of ARCHES) {
     await t.throwsAsync(Machine.create({ arch, timeoutMs: -1 }), { instanceOf: MachineError });
   });
 
+  test.serial(`${arch}: a budget equal to the instructions a call reports is enough (the return and host stubs are not the guest's)`, async (t) => {
+    const { m, fn, data } = await fixture(arch);
+    const host = m.addHostFunction('id', 1, ([n]) => n);
+    const cases: Array<[string, bigint, bigint[]]> = [
+      ['sum, 0 words', fn.sum, [data.address, 0n]],
+      ['sum, 3 words', fn.sum, [data.address, 3n]],
+      ['one host call', fn.callHost1, [host, 5n]],
+      ['four host calls', fn.loopHost, [host, 4n]],
+    ];
+    for (const [what, entry, args] of cases) {
+      const expected = m.call(entry, args, { budget: null });
+      const used = m.instructionsExecuted();
+      t.is(m.call(entry, args, { budget: used }), expected, `${what}: a budget of ${used}`);
+      t.is(m.instructionsExecuted(), used, `${what}: the same count under the budget`);
+      const e = expectTrap(t, () => m.call(entry, args, { budget: used - 1n }), 'budget-exhausted');
+      t.true(e.instructions !== undefined && e.instructions <= used - 1n, `${what}: ${e.instructions} within a budget of ${used - 1n}`);
+    }
+  });
+
   test.serial(`${arch}: runaway recursion hits the stack guard`, async (t) => {
     const { m, fn } = await fixture(arch);
     const e = expectTrap(t, () => m.call(fn.recurse), 'stack-guard');

@@ -187,6 +187,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const FIRST_REGION = 0x10_0000n;
 const GATEWAY_STUBS = 4096;
 const STUB_SIZE = 8;
+/** Instructions the engine counts for one pass through a host-call stub (the trap, then the `ret`). */
+const STUB_INSTRUCTIONS = 2n;
 /** Breakpoint immediate marking gateway stubs where the breakpoint has one (AArch64 `brk`,
  * "ss"); any other brk is a breakpoint. */
 const GATEWAY_BRK = 0x5353;
@@ -529,10 +531,20 @@ export class Machine {
       this.charged += instructions;
       if (this.callBudget !== null) {
         if (this.instructionsExecuted() > this.callBudget) throw this.hostTrap(call, 'budget-exhausted');
-        this.engine.setLimits({ budget: this.callBudget - this.charged, deadline: this.callDeadline });
+        this.relimit();
       }
     }
     if (this.callDeadline !== null && this.engine.now() > this.callDeadline) throw this.hostTrap(call, 'timeout');
+  }
+
+  /**
+   * Sets the engine's instruction limit for the current call. The engine counts every block it
+   * enters, the harness's own included (the return and host-call stubs, blocks credited but not
+   * run), while the budget is the guest's: the limit is the budget plus the harness's count so
+   * far (less host work charged), plus `extra` for a stub about to run.
+   */
+  private relimit(extra = 0n): void {
+    if (this.callBudget !== null) this.engine.setLimits({ budget: this.callBudget + this.harnessInstructions + extra, deadline: this.callDeadline });
   }
 
   /** A guest trap at the instruction that called a host function, with a backtrace from there. */
@@ -888,6 +900,9 @@ export class Machine {
    */
   private run(entry: bigint, expectedSp: bigint, want: { ints: number; floats: number } | undefined): bigint {
     let pc = entry;
+    // Where and at which count a stub was last let past the budget (so it happens once there).
+    let grantedAt = -1n;
+    let grantedCount = -1n;
     // The first run goes through the engine's one-round-trip call when it has one: it wrote
     // the registers setUpCall listed and read PC, SP and the result registers at its stop.
     let fresh = this.callRegisters !== undefined;
@@ -901,12 +916,27 @@ export class Machine {
       // No `until`: Unicorn's default of 0 would turn a jump to address 0 into a clean stop.
       const stop = fresh ? this.engine.startCall!(pc, NO_UNTIL) : this.engine.start(pc, NO_UNTIL);
       if (stop.error !== 0) throw this.trapFromError(stop);
-      if (stop.limit) throw this.trap(stop.limit === 'budget' ? 'budget-exhausted' : 'timeout', this.pc());
+      if (stop.limit) {
+        // The guest's instructions fitted and the block that did not is a stub of the gateway
+        // (the call returning, or a host call): the harness's, not the guest's. Let it run.
+        const at = this.pc();
+        const count = this.engine.counters().instructions;
+        if (stop.limit === 'budget' && this.inGateway(at) && !(grantedAt === at && grantedCount === count)) {
+          grantedAt = at;
+          grantedCount = count;
+          this.relimit(STUB_INSTRUCTIONS);
+          pc = at;
+          fresh = false;
+          continue;
+        }
+        throw this.trap(stop.limit === 'budget' ? 'budget-exhausted' : 'timeout', at);
+      }
       const mode = this.pendingSpMode as { pc: bigint; unaligned: boolean } | undefined;
       if (mode) {
         // Stopped before the watched instruction ran: the rest of its block was credited but
         // did not run (it is credited again when the run re-enters it).
         this.harnessInstructions += this.creditedNotRun(mode.pc);
+        this.relimit();
         this.setSpMode(mode.unaligned);
         pc = mode.pc;
         fresh = false;
@@ -915,6 +945,7 @@ export class Machine {
       const site = this.pendingSystem as SystemInstruction | undefined;
       if (site) {
         pc = this.handleSystem(site);
+        this.relimit();
         fresh = false;
         continue;
       }
@@ -934,7 +965,8 @@ export class Machine {
       const host = this.hostAt(stub);
       if (!host) throw this.trap('breakpoint', stub);
       fresh = this.returnFromHost(this.invokeHost(host, stub, read));
-      this.harnessInstructions += 2n;
+      this.harnessInstructions += STUB_INSTRUCTIONS;
+      this.relimit();
       pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
     }
   }
@@ -953,6 +985,11 @@ export class Machine {
       const needed = i < 2 ? i < Math.max(ints, 1) : i - 2 < floats;
       r[i] = needed ? this.engine.regRead(this.resultIds[i]) : 0n;
     }
+  }
+
+  /** Whether an address lies in the gateway (the return stub and the host-call stubs). */
+  private inGateway(address: bigint): boolean {
+    return address >= this.gateway.address && address < this.gateway.address + BigInt(this.gateway.size);
   }
 
   /** Maps an interrupt back to the gateway stub that raised it, if it was one. */
