@@ -1,8 +1,8 @@
 /**
  * Environment addressing: where a function finds its tables, memories and globals through
  * the vmctx (defined ones in the VMContext, imported ones through the import's pointer), with
- * the bounds checks Wasm requires (or leaves to a memory's guard pages). Scratch registers R0–R2 carry addresses; values stay where
- * the value layer keeps them.
+ * the bounds checks Wasm requires (or leaves to a memory's guard pages). Scratch registers R0–R2
+ * carry addresses; values stay where the value layer keeps them.
  */
 import { VMMemoryDefinitionLayout, VMTableDefinitionLayout } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
