@@ -7,6 +7,7 @@
 import type { Machine } from '../../simulator/machine.ts';
 import { V44StoreContextLayout } from '../../compiler/v44/vmoffsets.ts';
 import {
+  ContinuationStackAllocator,
   ControlContextLayout,
   StackChainDiscriminant,
   StackState,
@@ -42,6 +43,21 @@ export function readStackChain(machine: Machine, address: bigint): StackChainVal
 export function writeStackChain(machine: Machine, address: bigint, chain: StackChainValue): void {
   machine.writeU64(address + BigInt(VMStackChainLayout.discriminant), BigInt(StackChainDiscriminant[chain.kind]));
   machine.writeU64(address + BigInt(VMStackChainLayout.payload), chain.kind === 'Absent' ? 0n : chain.payload);
+}
+
+/**
+ * The fields of a VMContRef that has not run yet, as a new continuation starts out, with the stack it
+ * was given: no parent, itself as its last ancestor, revision 0, and its continuation stack (top,
+ * length including the guard, mmap allocator). The rest of the struct is left as it is.
+ */
+export function writeFreshContRef(machine: Machine, address: bigint, stack: { top: bigint; len: bigint }): void {
+  const put = (offset: number, v: bigint) => machine.writeU64(address + BigInt(offset), v);
+  writeStackChain(machine, address + BigInt(VMContRefLayout.parentChain), ABSENT);
+  put(VMContRefLayout.lastAncestor, address);
+  put(VMContRefLayout.revision, 0n);
+  put(VMContRefLayout.stack + VMContinuationStackLayout.top, stack.top);
+  put(VMContRefLayout.stack + VMContinuationStackLayout.len, stack.len);
+  machine.writeBytes(address + BigInt(VMContRefLayout.stack + VMContinuationStackLayout.allocator), Uint8Array.of(ContinuationStackAllocator.Mmap));
 }
 
 /** A VMCommonStackInformation as read. */

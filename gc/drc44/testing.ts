@@ -30,15 +30,13 @@ import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
 import { V44StoreContextLayout } from '../../compiler/v44/vmoffsets.ts';
 import {
   ContinuationLaunchLayout,
-  ContinuationStackAllocator,
   ControlContextLayout,
   VMContRefLayout,
-  VMContinuationStackLayout,
   VMCommonStackInformationLayout,
 } from '../../compiler/v44/stack-switching.ts';
 import type { UserStackMapRecord } from '../../compiler/user-stackmaps.ts';
 import { UserStackMapRegistry } from '../drc/user-stackmap-registry.ts';
-import { ABSENT, readControlContext, readStackChain, readV44StoreContext, writeCommonStackInformation, writeControlContext, writeStackChain, writeV44StoreContext, type StackChainValue } from './structs.ts';
+import { ABSENT, readControlContext, readStackChain, readV44StoreContext, writeCommonStackInformation, writeControlContext, writeFreshContRef, writeStackChain, writeV44StoreContext, type StackChainValue } from './structs.ts';
 import { V44Collector, drc44ExplanationToJson, renderDrc44Explanation } from './v44-collector.ts';
 import { Drc44Heap } from './heap.ts';
 import type { Arch } from '../../isa/arch.ts';
@@ -161,13 +159,7 @@ export class V44StackWorld {
     const s: SimStack = { id: this.stacks.length, kind: 'continuation', address, region: stack.region, top, entryFp: 0, frames: [] };
     this.add(s);
     const m = this.machine;
-    const put = (offset: number, v: bigint) => m.writeU64(address + BigInt(offset), v);
-    writeStackChain(m, address + BigInt(VMContRefLayout.parentChain), ABSENT);
-    put(VMContRefLayout.lastAncestor, address);
-    put(VMContRefLayout.revision, 0n);
-    put(VMContRefLayout.stack + VMContinuationStackLayout.top, top);
-    put(VMContRefLayout.stack + VMContinuationStackLayout.len, BigInt(stack.region.size + GUARD));
-    m.writeBytes(address + BigInt(VMContRefLayout.stack + VMContinuationStackLayout.allocator), Uint8Array.of(ContinuationStackAllocator.Mmap));
+    writeFreshContRef(m, address, { top, len: BigInt(stack.region.size + GUARD) });
     // Launch data of `initialize` (no parameters or results: args capacity 0, args.data null).
     writeControlContext(m, top, { pc: CONTINUATION_START, fp: top - 0x10n, sp: top - 0x40n });
     m.writeU64(top + BigInt(ControlContextLayout.argsCapacity), 0n);

@@ -45,13 +45,13 @@ import type { AssembledCode } from '../../isa/code-buffer.ts';
 import { X64Assembler, mem as xmem } from '../../isa/x64/encoder.ts';
 import { hex } from '../../isa/error.ts';
 import {
-  ContinuationLaunchLayout, ContinuationStackAllocator, ControlContextLayout, ControlEffect, VAL_RAW_SIZE, VMContObjLayout,
-  VMContRefLayout, VMContinuationStackLayout, VMCommonStackInformationLayout, VMHostArrayLayout,
+  ContinuationLaunchLayout, ControlContextLayout, ControlEffect, VAL_RAW_SIZE, VMContObjLayout,
+  VMContRefLayout, VMCommonStackInformationLayout, VMHostArrayLayout,
 } from '../../compiler/v44/stack-switching.ts';
 import { V44FuncRefLayout, V44StoreContextLayout } from '../../compiler/v44/vmoffsets.ts';
 import { funcTypeKey } from '../signatures.ts';
 import {
-  ABSENT, readCommonStackInformation, readStackChain, readV44StoreContext, writeCommonStackInformation, writeControlContext, writeStackChain,
+  ABSENT, readCommonStackInformation, readStackChain, readV44StoreContext, writeCommonStackInformation, writeControlContext, writeFreshContRef, writeStackChain,
   writeV44StoreContext, type StackChainValue,
 } from '../../gc/drc44/structs.ts';
 import { RuntimeError, WasmTrap } from '../errors.ts';
@@ -238,14 +238,8 @@ export class V44Continuations {
     const address = s.heap.alloc(VMContRefLayout.size, 16);
     const stack = m.createStack(`continuation-${s.continuations.length}`, CONTINUATION_STACK_BYTES, GUARD);
     const top = stack.top;
-    const put = (offset: number, v: bigint) => m.writeU64(address + BigInt(offset), v);
     m.writeBytes(address, new Uint8Array(VMContRefLayout.size));
-    writeStackChain(m, address + BigInt(VMContRefLayout.parentChain), ABSENT);
-    put(VMContRefLayout.lastAncestor, address);
-    put(VMContRefLayout.revision, 0n);
-    put(VMContRefLayout.stack + VMContinuationStackLayout.top, top);
-    put(VMContRefLayout.stack + VMContinuationStackLayout.len, BigInt(stack.region.size + GUARD));
-    m.writeBytes(address + BigInt(VMContRefLayout.stack + VMContinuationStackLayout.allocator), Uint8Array.of(ContinuationStackAllocator.Mmap));
+    writeFreshContRef(m, address, { top, len: BigInt(stack.region.size + GUARD) });
     // The args buffer: one ValRaw per parameter or result (the array call's in-and-out buffer).
     const capacity = Math.max(want.params.length, want.results.length, 1);
     const args = s.heap.alloc(VAL_RAW_SIZE * capacity, 16);
