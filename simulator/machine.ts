@@ -248,6 +248,8 @@ export class Machine {
   private interruptHook: HookHandle | undefined;
   /** Instructions the gateway itself executed (trap + ret per host call, trap per return). */
   private harnessInstructions = 0n;
+  /** The instruction limit the engine was last given for the current call (`relimit`). */
+  private engineLimit = 0n;
   private readonly cycleCounter: CycleCounter | undefined;
   /** Instructions the sandbox scans for, by PC (see system.ts). */
   private readonly systemSites = new Map<bigint, SystemInstruction>();
@@ -541,10 +543,22 @@ export class Machine {
    * Sets the engine's instruction limit for the current call. The engine counts every block it
    * enters, the harness's own included (the return and host-call stubs, blocks credited but not
    * run), while the budget is the guest's: the limit is the budget plus the harness's count so
-   * far (less host work charged), plus `extra` for a stub about to run.
+   * far (less host work charged), plus `extra` for a stub about to run. It is lowered at once
+   * (host work, an emulated instruction) and raised only when a budget stop needs it
+   * (`raiseLimit`), so host calls leave it alone.
    */
   private relimit(extra = 0n): void {
-    if (this.callBudget !== null) this.engine.setLimits({ budget: this.callBudget + this.harnessInstructions + extra, deadline: this.callDeadline });
+    if (this.callBudget === null) return;
+    this.engineLimit = this.callBudget + this.harnessInstructions + extra;
+    this.engine.setLimits({ budget: this.engineLimit, deadline: this.callDeadline });
+  }
+
+  /** After a budget stop: raises the engine's limit to what the guest's budget allows there
+   * (a gateway stub ahead is the harness's); false when it already did, so the stop stands. */
+  private raiseLimit(extra: bigint): boolean {
+    if (this.callBudget === null || this.callBudget + this.harnessInstructions + extra <= this.engineLimit) return false;
+    this.relimit(extra);
+    return true;
   }
 
   /** A guest trap at the instruction that called a host function, with a backtrace from there. */
@@ -808,6 +822,7 @@ export class Machine {
         checkLimits(budget, timeout);
         this.callBudget = budget;
         this.callDeadline = timeout === null ? null : this.engine.now() + timeout;
+        this.engineLimit = budget ?? 0n;
         this.engine.setLimits({ budget, deadline: this.callDeadline });
       }
       const stackTop = outermost ? (options.stack ?? this.stack).top : this.sp() - 128n; // skip the x86-64 red zone
@@ -900,9 +915,6 @@ export class Machine {
    */
   private run(entry: bigint, expectedSp: bigint, want: { ints: number; floats: number } | undefined): bigint {
     let pc = entry;
-    // Where and at which count a stub was last let past the budget (so it happens once there).
-    let grantedAt = -1n;
-    let grantedCount = -1n;
     // The first run goes through the engine's one-round-trip call when it has one: it wrote
     // the registers setUpCall listed and read PC, SP and the result registers at its stop.
     let fresh = this.callRegisters !== undefined;
@@ -917,14 +929,11 @@ export class Machine {
       const stop = fresh ? this.engine.startCall!(pc, NO_UNTIL) : this.engine.start(pc, NO_UNTIL);
       if (stop.error !== 0) throw this.trapFromError(stop);
       if (stop.limit) {
-        // The guest's instructions fitted and the block that did not is a stub of the gateway
-        // (the call returning, or a host call): the harness's, not the guest's. Let it run.
+        // The engine's limit left out the harness's instructions since it was set, or the block
+        // that did not fit is a stub of the gateway (the call returning, a host call): the
+        // harness's, not the guest's. With the limit raised to the guest's, run on.
         const at = this.pc();
-        const count = this.engine.counters().instructions;
-        if (stop.limit === 'budget' && this.inGateway(at) && !(grantedAt === at && grantedCount === count)) {
-          grantedAt = at;
-          grantedCount = count;
-          this.relimit(STUB_INSTRUCTIONS);
+        if (stop.limit === 'budget' && this.raiseLimit(this.inGateway(at) ? STUB_INSTRUCTIONS : 0n)) {
           pc = at;
           fresh = false;
           continue;
@@ -936,7 +945,6 @@ export class Machine {
         // Stopped before the watched instruction ran: the rest of its block was credited but
         // did not run (it is credited again when the run re-enters it).
         this.harnessInstructions += this.creditedNotRun(mode.pc);
-        this.relimit();
         this.setSpMode(mode.unaligned);
         pc = mode.pc;
         fresh = false;
@@ -966,7 +974,6 @@ export class Machine {
       if (!host) throw this.trap('breakpoint', stub);
       fresh = this.returnFromHost(this.invokeHost(host, stub, read));
       this.harnessInstructions += STUB_INSTRUCTIONS;
-      this.relimit();
       pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
     }
   }
