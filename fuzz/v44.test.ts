@@ -13,7 +13,7 @@ import { prepareProgram, type FuzzRef } from './harness.ts';
 import { runPrepared } from './campaign.ts';
 import { v44Kit } from './harness-v44.ts';
 import { HOST_IMPORTS } from './program.ts';
-import { parseWasm } from '../compiler/frontend/index.ts';
+import { parseWasm, parseWat } from '../compiler/frontend/index.ts';
 import { compileModule } from '../compiler/index.ts';
 import { PROFILES } from '../profiles/profile.ts';
 import { Engine } from '../runtime/engine.ts';
@@ -86,6 +86,15 @@ test.serial('generator: stack-switching programs are deterministic, encode to va
     t.notThrows(() => compileModule(parseWasm(encodeProgram(p)), { arch: 'x64', profile: PROFILES.v44 }), `seed ${seed}`);
   }
   for (const k of ['cont.new', 'resume', 'suspend', 'cont.drop', 'gc', 'call']) t.true((ops.get(k) ?? 0) > 0, k);
+});
+
+test.serial('the WAT of stack-switching programs (a failure file\'s text) compiles for v44 on both arches: Binaryen\'s ref.null noextern is extern\'s null', async (t) => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const wat = printWat(generateProgram(seed, { stackSwitching: true, ops: 40 }));
+    const parsed = await parseWat(wat);
+    t.true(parsed.functions.some((f) => f.body.some((i) => i.op === 'ref.null' && i.type === 'nullexternref')), `seed ${seed}: Binaryen wrote ref.null noextern`);
+    for (const arch of ['x64', 'aarch64'] as const) t.notThrows(() => compileModule(parsed, { arch, profile: PROFILES.v44 }), `seed ${seed} ${arch}`);
+  }
 });
 
 test.serial('campaign: stack-switching programs pass in the v44 profile on x64 and aarch64 (V44Store, the intrusive list, user stack maps)', async (t) => {

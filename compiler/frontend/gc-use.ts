@@ -6,11 +6,24 @@
 import type { ValType, WasmModule } from './module.ts';
 import { isRefType, refTypeParts } from './module.ts';
 
+export interface GcUseOptions {
+  /**
+   * Whether `nullexternref` and `nullfuncref` (the bottom types `noextern` and `nofunc` of the
+   * extern and func hierarchies, whose one value is their null) count as plain reference types.
+   * An era that compiles the function-references proposal (v44: stack switching needs it) takes
+   * them: a `(ref.null noextern)` is the same null as `(ref.null extern)`, and Binaryen writes
+   * every `ref.null extern` that way. `none`, the any hierarchy's bottom, stays GC. Wasmtime v17
+   * validates without the GC and function-references features and refuses all three.
+   */
+  readonly bottoms?: boolean;
+}
+
 /** Where the GC proposal is used in `module`: a description for a profile's rejection, or undefined. */
-export function firstGcUse(module: WasmModule): { readonly what: string; readonly funcIndex?: number; readonly instrIndex?: number; readonly offset?: number } | undefined {
+export function firstGcUse(module: WasmModule, options: GcUseOptions = {}): { readonly what: string; readonly funcIndex?: number; readonly instrIndex?: number; readonly offset?: number } | undefined {
   // Continuation types and references to them are stack switching, not GC (profile v44 compiles them).
   const isCont = (h: number | string): boolean => h === 'cont' || h === 'nocont' || (typeof h === 'number' && module.typeDefs[h]?.composite.kind === 'cont');
-  const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref' || isCont(refTypeParts(t).heap);
+  const isBottom = (h: number | string): boolean => options.bottoms === true && (h === 'noextern' || h === 'nofunc');
+  const basic = (t: ValType): boolean => !isRefType(t) || t === 'funcref' || t === 'externref' || isCont(refTypeParts(t).heap) || isBottom(refTypeParts(t).heap);
   // A rec group is GC unless it ties function types to continuation types (a continuation
   // that takes a continuation of its own type, as symmetric `switch` needs).
   const contGroup = (start: number, size: number): boolean => module.typeDefs.slice(start, start + size).some((d) => d.composite.kind === 'cont');

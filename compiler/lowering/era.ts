@@ -13,7 +13,7 @@ import { builtinIndex, type BuiltinName } from '../builtins.ts';
 import { VMFuncRefLayout, VMOffsets } from '../vmoffsets.ts';
 import type { Lowering } from './context.ts';
 import { CompileError } from '../frontend/errors.ts';
-import { firstGcUse } from '../frontend/gc-use.ts';
+import { firstGcUse, type GcUseOptions } from '../frontend/gc-use.ts';
 import { V17_MEMORY_TUNABLES, type MemoryTunables } from '../memory-tunables.ts';
 
 /** The VMOffsets helpers the shared lowering reads (an era's layout answers each). */
@@ -79,11 +79,12 @@ export function vmOffsetsFor(module: WasmModule): VMOffsets {
 
 /**
  * `prepareModule` for an era that does not compile the GC proposal: the module unchanged, or a
- * CompileError ('unsupported') saying where GC is used and `why` (naming the profile).
+ * CompileError ('unsupported') saying where GC is used and `why` (naming the profile);
+ * `options.bottoms` for an era that takes the extern and func hierarchies' bottom types.
  */
-export function withoutGc(why: string): (module: WasmModule) => WasmModule {
+export function withoutGc(why: string, options: GcUseOptions = {}): (module: WasmModule) => WasmModule {
   return (module) => {
-    const use = firstGcUse(module);
+    const use = firstGcUse(module, options);
     if (use === undefined) return module;
     const { what, ...site } = use;
     throw new CompileError('unsupported', `${what} needs the GC proposal, which ${why}: compile with --profile v31`, site);

@@ -277,7 +277,7 @@ export const V44_CODEGEN: CodegenEra = Object.freeze({
   funcRef: { wasmCall: V44FuncRefLayout.wasmCall, vmctx: V44FuncRefLayout.vmctx, typeIndex: V44FuncRefLayout.typeIndex },
   builtinIndex: v44Builtin,
   lowerInstruction: lowerV44,
-  prepareModule: withoutGc("the v44 code generator does not compile yet (structs and arrays are v31's)"),
+  prepareModule: withoutGc("the v44 code generator does not compile yet (structs and arrays are v31's)", { bottoms: true }),
   userStackMaps: true,
   memoryTunables: V31_MEMORY_TUNABLES,
   heapTrapAbove: 'maximum',
