@@ -82,7 +82,7 @@ async function phases(arch: Arch, programs: number, seed: number): Promise<Recor
       t = cpuSeconds();
       const prep = await prepareProgram(program);
       prepare += cpuSeconds() - t;
-      const out = await runner.runProgram(prep.program, prep.text, prep.wasm, prep.model);
+      const out = await runner.runProgram(prep.program, prep.key, prep.wasm, prep.model);
       if (out.failure) throw new Error(`bench/fuzz: unmutated program ${seed + k} failed on ${arch}: ${out.failure.message}`);
     }
   } finally {
@@ -126,7 +126,7 @@ export async function benchFuzz(o: BenchOptions): Promise<void> {
       const steady = await rate(arch, 300, seed);
       if (steady.cpu > bestSteady) {
         bestSteady = steady.cpu;
-        // Other seeds: the process has decoded these 300 already (prepareProgram caches by text).
+        // Other seeds: the process has decoded these 300 already (prepareProgram caches by binary).
         phase = await phases(arch, 300, 300_000 + seed);
       }
     }

@@ -151,7 +151,7 @@ function checkMutant(mutant: string | null | undefined): string | null {
 
 /** Runs one prepared program on `arch` under `walker`, compiled with `regalloc` (with whatever mutant is active). */
 export async function runPrepared(prep: PreparedProgram, arch: Arch, walker: Walker, debugChecks = true, regalloc: RegallocMode = 'none'): Promise<{ failure: Failure | null; stats: RunStats; trace: string[] }> {
-  return runnerFor(arch, debugChecks, regalloc, walker).runProgram(prep.program, prep.text, prep.wasm, prep.model, walker);
+  return runnerFor(arch, debugChecks, regalloc, walker).runProgram(prep.program, prep.key, prep.wasm, prep.model, walker);
 }
 
 export async function runCampaign(options: CampaignOptions = {}): Promise<CampaignResult> {

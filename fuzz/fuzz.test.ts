@@ -97,10 +97,10 @@ test.serial('isolation: a program run in a store after others gives the trace, r
     try {
       for (const seed of seeds) {
         const prep = await prepareProgram(generateProgram(seed, { ops: 50 }));
-        const after = await reused.runProgram(prep.program, prep.text, prep.wasm, prep.model);
+        const after = await reused.runProgram(prep.program, prep.key, prep.wasm, prep.model);
         const fresh = new ArchRunner(arch);
         try {
-          const alone = await fresh.runProgram(prep.program, prep.text, prep.wasm, prep.model);
+          const alone = await fresh.runProgram(prep.program, prep.key, prep.wasm, prep.model);
           t.is(after.failure, null, `${arch} seed ${seed}: ${after.failure?.message}`);
           t.is(alone.failure, null);
           t.deepEqual(after.trace, alone.trace, `${arch} seed ${seed}`);
@@ -126,7 +126,7 @@ test.serial('memory: the stores a runner closed are collected while its campaign
   try {
     for (let seed = 1; seed <= 16; seed++) {
       const prep = await prepareProgram(generateProgram(seed, { ops: 20 }));
-      t.is((await runner.runProgram(prep.program, prep.text, prep.wasm, prep.model)).failure, null);
+      t.is((await runner.runProgram(prep.program, prep.key, prep.wasm, prep.model)).failure, null);
     }
     // 8 stores were made; the open one (and at most one being finalized) may be alive.
     t.true(liveStores() <= before + 2, `${liveStores() - before} more live stores after 8 were made`);

@@ -6,7 +6,7 @@
  * functions cost gateway stubs and trampolines). A store is replaced after
  * `programsPerStore` programs (each program leaves its instance, code and table behind) and
  * after any failure (a failing program may leave the heap inconsistent). Compiled modules are
- * cached by program text, so a mutant campaign or a shrinker that replays the same programs
+ * cached by program binary, so a mutant campaign or a shrinker that replays the same programs
  * compiles each once per arch.
  *
  * Checked invariants (each failure names the program's event where it was seen):
@@ -204,7 +204,7 @@ function cpuMs(): number {
 
 const HOST_TYPES = HOST_IMPORTS.map((h) => ({ params: [...h.params], results: [...h.results] }));
 
-/** Decoded modules by program text (arch-independent; shared by the runners of one process). */
+/** Modules parsed from WAT text by parseProgram, by text (arch-independent; shared by the runners of one process). */
 const parsedCache = new Map<string, WasmModule>();
 
 /** A program's WAT text through the WAT parser (tests compare it with the direct encoding). */
@@ -319,15 +319,15 @@ export class ArchRunner {
   private module(program: string, wasm: WasmModule): Module {
     // Code compiled under a compiler mutant carries the bug: cache it separately.
     const mutant = activeMutant();
-    const text = mutantAffectsCompilation(mutant) ? `;; mutant ${mutant}\n${program}` : program;
-    let m = this.modules.get(text);
+    const key = mutantAffectsCompilation(mutant) ? `;; mutant ${mutant}\n${program}` : program;
+    let m = this.modules.get(key);
     if (m) {
-      this.modules.delete(text);
-      this.modules.set(text, m);
+      this.modules.delete(key);
+      this.modules.set(key, m);
       return m;
     }
     m = Module.fromParsed(this.engine, wasm, undefined, 'fuzz.wat');
-    this.modules.set(text, m);
+    this.modules.set(key, m);
     if (this.modules.size > this.moduleCacheSize) this.modules.delete(this.modules.keys().next().value!);
     return m;
   }
@@ -470,8 +470,12 @@ export class ArchRunner {
     }
   }
 
-  /** Runs `program` (with its model and parsed module) under `walker`; never throws for a check failure. */
-  async runProgram(program: Program, text: string, wasm: WasmModule, model: ModelResult, walker: Walker = 'v17'): Promise<ProgramOutcome> {
+  /**
+   * Runs `program` (with its model and parsed module) under `walker`; never throws for a check
+   * failure. `key` names the module in the runner's cache of compiled modules: the program's
+   * binary (PreparedProgram.key) or its text.
+   */
+  async runProgram(program: Program, key: string, wasm: WasmModule, model: ModelResult, walker: Walker = 'v17'): Promise<ProgramOutcome> {
     // A store made under another mutant may hold state that mutant shaped (caches included).
     if (!this.kit || this.programsInStore >= this.programsPerStore || this.storeMutant !== activeMutant() || this.kit.worn?.()) await this.freshStore();
     const kit = this.kit!;
@@ -490,7 +494,7 @@ export class ArchRunner {
     };
     let t = this.timePhases ? cpuMs() : 0;
     try {
-      const module = this.module(text, wasm);
+      const module = this.module(key, wasm);
       t = this.lap('compile', t);
       for (let i = 0; i < program.pool; i++) run.pool.push(this.newObject(run, i, `pool${i}`, false));
       const { main, onFree } = kit.instantiate(module, (this.impls ??= this.hostImpls()));
@@ -584,22 +588,42 @@ export class ArchRunner {
   }
 }
 
-/** Everything one program needs before it runs: text, parsed module and model. */
+/** Everything one program needs before it runs: its binary (the cache key), parsed module and model. */
 export interface PreparedProgram {
   program: Program;
-  text: string;
+  /**
+   * The program's binary as a latin1 string: the key of its decoded module here and of its
+   * compiled module in a runner (equal binaries are the same module). Cheaper than the text,
+   * which is printed only when something reads `text` (a failure record, a test).
+   */
+  key: string;
+  /** The program's WAT text (printed on first read). */
+  readonly text: string;
   wasm: WasmModule;
   model: ModelResult;
 }
 
-/** Prints, encodes (fuzz/encode.ts: no WAT parsing per program), decodes and models `program`. */
+/** Decoded modules by binary (PreparedProgram.key; arch-independent, shared by the runners of one process). */
+const decodedCache = new Map<string, WasmModule>();
+
+/**
+ * Encodes (fuzz/encode.ts: no WAT printing or parsing per program), decodes, validates and
+ * models `program`; its text is printed only if asked for.
+ */
 export async function prepareProgram(program: Program): Promise<PreparedProgram> {
-  const text = printWat(program);
-  let wasm = parsedCache.get(text);
+  const bytes = encodeProgram(program);
+  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  let wasm = decodedCache.get(key);
   if (!wasm) {
-    wasm = parseWasm(encodeProgram(program));
-    parsedCache.set(text, wasm);
-    if (parsedCache.size > 512) parsedCache.delete(parsedCache.keys().next().value!);
+    wasm = parseWasm(bytes);
+    decodedCache.set(key, wasm);
+    if (decodedCache.size > 512) decodedCache.delete(decodedCache.keys().next().value!);
   }
-  return { program, text, wasm, model: modelOf(program) };
+  let text: string | undefined;
+  return {
+    program, key, wasm, model: modelOf(program),
+    get text() {
+      return (text ??= printWat(program));
+    },
+  };
 }
