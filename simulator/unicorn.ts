@@ -313,7 +313,12 @@ interface NativeHandles {
   aborted: boolean;
   /** Host buffers native code writes into (the counter's state, the trace buffer). */
   readonly buffers: unknown[];
+  /** Saved-context buffers freed by their users, kept for the next saveContext. */
+  readonly contexts: unknown[];
 }
+
+/** Context buffers an engine keeps for reuse (nested calls seldom go deeper at once). */
+const MAX_POOLED_CONTEXTS = 16;
 
 function releaseNative(n: NativeHandles): void {
   if (n.uc === null) return;
@@ -327,6 +332,8 @@ function releaseNative(n: NativeHandles): void {
   if (n.helperCtx) loadHelper().destroy(n.helperCtx);
   n.helperCtx = null;
   n.buffers.length = 0;
+  for (const ctx of n.contexts) n.lib.contextFree(ctx);
+  n.contexts.length = 0;
 }
 
 /**
@@ -399,7 +406,7 @@ class UnicornEngine implements CpuEngine {
     const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
     this.check('uc_open', err);
     this.uc = out[0];
-    this.native = { lib: this.lib, uc: this.uc, callbacks: new Set(), helperCtx: null, aborted: false, buffers: [] };
+    this.native = { lib: this.lib, uc: this.uc, callbacks: new Set(), helperCtx: null, aborted: false, buffers: [], contexts: [] };
     unicornEngineCounts.opened++;
     reclaim.register(this, this.native, this.native);
     try {
@@ -647,16 +654,27 @@ class UnicornEngine implements CpuEngine {
 
   saveContext(): EngineContext {
     if (this.closed) this.throwClosed();
-    const out: unknown[] = [null];
-    this.check('uc_context_alloc', this.lib.contextAlloc(this.uc, out));
-    const ctx = out[0];
-    this.check('uc_context_save', this.lib.contextSave(this.uc, ctx));
+    // A context is the whole CPU state (tens of KiB on x86-64): allocating and freeing one per
+    // nested call (a destructor re-entering guest code) costs more than the save. Freed
+    // contexts are kept for the next save and given back when the engine closes.
+    let ctx = this.native.contexts.pop();
+    if (ctx === undefined) {
+      const out: unknown[] = [null];
+      this.check('uc_context_alloc', this.lib.contextAlloc(this.uc, out));
+      ctx = out[0];
+    }
+    const saved = ctx;
+    const status = this.lib.contextSave(this.uc, saved);
+    if (status !== 0) this.native.contexts.push(saved);
+    this.check('uc_context_save', status);
     let freed = false;
     return {
-      restore: () => this.check('uc_context_restore', this.lib.contextRestore(this.uc, ctx)),
+      restore: () => this.check('uc_context_restore', this.lib.contextRestore(this.uc, saved)),
       free: () => {
-        if (!freed) this.lib.contextFree(ctx);
+        if (freed) return;
         freed = true;
+        if (this.closed || this.native.contexts.length >= MAX_POOLED_CONTEXTS) this.lib.contextFree(saved);
+        else this.native.contexts.push(saved);
       },
     };
   }
