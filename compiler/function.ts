@@ -28,7 +28,8 @@ import { functionSymbol, lowerCall } from './lowering/calls.ts';
 import { CallRecorder, type CallSite, type Lowering } from './lowering/context.ts';
 import { lowerControl } from './lowering/control.ts';
 import { layoutFrame, type FunctionFrame } from './lowering/frame.ts';
-import { lowerInstruction } from './lowering/instructions.ts';
+import { accessesMemoryRepeatedly, lowerInstruction } from './lowering/instructions.ts';
+import { heapBaseRegister, loadHeapBase } from './lowering/environment.ts';
 import { RegisterValues, SlotValues, type Values } from './lowering/values.ts';
 import { VirtualProgram } from './regalloc/virtual.ts';
 import { recordingAssembler } from './regalloc/recording-assembler.ts';
@@ -105,10 +106,12 @@ export interface FunctionContext {
 const TERMINATORS = new Set(['br', 'br_table', 'return', 'unreachable', 'return_call', 'return_call_indirect']);
 
 /** The lowering state of one pass over `fn`. */
-function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness): Lowering {
+function newLowering(
+  ctx: FunctionContext, fn: DefinedFunction, m: MacroAssembler, frame: FunctionFrame, values: Values, liveness: ExternrefLiveness, heapBaseRegister?: string,
+): Lowering {
   const era = ctx.era ?? V17_CODEGEN;
   const cx: Lowering = {
-    m, module: ctx.module, offsets: ctx.offsets, era, memoryTunables: memoryTunablesOf(ctx), fn, signatureOf: ctx.signatureOf, frame, values,
+    m, module: ctx.module, offsets: ctx.offsets, era, memoryTunables: memoryTunablesOf(ctx), heapBaseRegister, fn, signatureOf: ctx.signatureOf, frame, values,
     calls: new CallRecorder(m, ctx.offsets.vmctxBuiltinFunctions(), values, liveness, () => cx.instrIndex, era.builtinIndex),
     ctrl: [],
     instrIndex: 0,
@@ -117,6 +120,7 @@ function newLowering(ctx: FunctionContext, fn: DefinedFunction, m: MacroAssemble
     fusedCompare: undefined,
     fusedShift: undefined,
     fusedArg: undefined,
+    zeroExtended: undefined,
   };
   return cx;
 }
@@ -177,10 +181,17 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program, () => {}), liveness);
   instrIndex = () => recording.instrIndex;
   lowerBody(recording);
-  const allocation = program.allocate(liveness, ALLOCATABLE[arch], ALLOCATABLE_FLOAT[arch]);
+  // Memory 0's base in a register of its own (lowering/environment.ts), kept out of allocation.
+  const heapBase = heapBaseRegister(module, memoryTunablesOf(ctx), ALLOCATABLE[arch], accessesMemoryRepeatedly(fn), recording.calls.sites.length > 0);
+  const registers = heapBase === undefined ? ALLOCATABLE[arch] : {
+    callerSaved: ALLOCATABLE[arch].callerSaved.filter((r) => r !== heapBase),
+    calleeSaved: ALLOCATABLE[arch].calleeSaved.filter((r) => r !== heapBase),
+  };
+  const allocation = program.allocate(liveness, registers, ALLOCATABLE_FLOAT[arch]);
 
   const spillBase = slotFrame.outgoingBytes;
-  const savedRegs = [VMCTX_REGISTER[arch], ...allocation.usedCalleeSaved].sort(byEncoding);
+  const heapBaseSaved = heapBase !== undefined && ALLOCATABLE[arch].calleeSaved.includes(heapBase) ? [heapBase] : [];
+  const savedRegs = [VMCTX_REGISTER[arch], ...allocation.usedCalleeSaved, ...heapBaseSaved].sort(byEncoding);
   const savedFloatRegs = [...allocation.usedFloatCalleeSaved].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   const floatSaveSize = 16 * Math.ceil(savedFloatRegs.length / 2);
   const clobberSize = 16 * Math.ceil(savedRegs.length / 2);
@@ -202,11 +213,11 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
     localsBase: spillEnd,
     outgoingBytes: slotFrame.outgoingBytes,
     ...(returnAreaPointer === undefined ? {} : { returnAreaPointer }),
-    allocation: { spillBase, spillSlots: allocation.slotCount, values: program.assignments() },
+    allocation: { spillBase, spillSlots: allocation.slotCount, values: program.assignments(), ...(heapBase === undefined ? {} : { heapBase }) },
   }, ctx.era);
 
   const m = ctx.newAssembler();
-  const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program, (dst, value) => m.storeSlotImm(dst, value)), liveness);
+  const cx = newLowering(ctx, fn, m, frame, new RegisterValues(program, (dst, value) => m.storeSlotImm(dst, value)), liveness, heapBase);
   instrIndex = () => cx.instrIndex;
   m.prologue(frame);
   // Only the locals live at entry have a value there: parameters from their argument registers,
@@ -214,6 +225,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const entry = liveness.liveIn(0);
   m.loadParams(entry.filter((l) => l < fn.type.params.length).map((l) => ({ index: l, dst: program.locationOf(l)! })));
   for (const l of entry) if (l >= fn.type.params.length) m.storeSlotImm(program.locationOf(l)!, 0n);
+  loadHeapBase(cx);
   const instrOffsets = lowerBody(cx);
   return finished(fn, module, m, cx, frame, instrOffsets);
 }

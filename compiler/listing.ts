@@ -58,6 +58,7 @@ function frameLines(f: FunctionFrame, paramCount: number): string[] {
   if (locals.length > 0) {
     lines.push(`;   locals: ${locals.map((v) => `${v.local}${v.local! < paramCount ? ' (param)' : ''} ${v.type} ${locText(v.loc)}`).join(', ')}`);
   }
+  if (a.heapBase !== undefined) lines.push(`;   heap base (memory 0): ${a.heapBase}, loaded once at entry`);
   const crossing = a.values.filter((v) => v.local === undefined && v.crossesCall);
   if (crossing.length > 0) lines.push(`;   values live across calls: ${crossing.map((v) => `v${v.vreg} ${v.type} ${locText(v.loc)}`).join(', ')}`);
   return lines;

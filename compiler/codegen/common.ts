@@ -235,11 +235,12 @@ export interface MacroAssembler {
    * A Wasm load: `dst` ← `size` bytes at `base` + the i32 at `index` zero-extended + `disp`
    * (0 ≤ disp < 2^32), zero- or sign-extended to 64 bits. The access instruction is recorded as
    * a HeapOutOfBounds trap site: where no explicit bounds check precedes it, its fault in the
-   * memory's unmapped reservation or guard is the check.
+   * memory's unmapped reservation or guard is the check. `indexExtended`: the index is in a
+   * register whose upper half is known to be zero (x64 then needs no zero-extending move).
    */
-  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void;
+  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean, indexExtended?: boolean): void;
   /** A Wasm store of the low `size` bytes of the value at `value`: address and trap site as heapLoad. */
-  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void;
+  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8, indexExtended?: boolean): void;
   /** The general register `dst` (a physical register name) ← the 8 bytes at [base + disp]. */
   loadPointer(dst: string, base: VReg | 'vmctx', disp: number): void;
   /** dst ← a + b (64-bit). */

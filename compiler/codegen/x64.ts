@@ -260,11 +260,13 @@ export class X64MacroAssembler implements MacroAssembler {
     this.asm.store(mem(this.base(base), disp), VREG[r], (size * 8) as 8 | 16 | 32 | 64);
   }
   /**
-   * `[base + rax + disp]` for a Wasm access: the i32 index in rax (a 32-bit move zero-extends),
-   * a displacement past simm32 added to it.
+   * `[base + index + disp]` for a Wasm access: the i32 index in rax (a 32-bit move zero-extends)
+   * unless its register is known to be zero-extended already (`indexExtended`), a displacement
+   * past simm32 added to it.
    */
-  private heapAddress(base: HeapBase, index: Loc, disp: number): X64Address {
+  private heapAddress(base: HeapBase, index: Loc, disp: number, indexExtended: boolean): X64Address {
     const b = typeof base === 'string' ? VREG[base] : (base.reg as Gpr64);
+    if (indexExtended && isRegLoc(index) && !isFloatRegLoc(index) && disp <= 0x7fff_ffff) return memIndex(b, index as Gpr64, 1, disp);
     this.readLoc('eax', index);
     if (disp <= 0x7fff_ffff) return memIndex(b, 'rax', 1, disp);
     this.asm.movImm('rcx', BigInt(disp));
@@ -274,18 +276,18 @@ export class X64MacroAssembler implements MacroAssembler {
   loadPointer(dst: string, base: VReg | 'vmctx', disp: number): void {
     this.asm.load(dst as Gpr64, mem(this.base(base), disp));
   }
-  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean): void {
-    const addr = this.heapAddress(base, index, disp);
+  heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean, indexExtended = false): void {
+    const addr = this.heapAddress(base, index, disp, indexExtended);
     const direct = isRegLoc(dst) && !isFloatRegLoc(dst);
     const r: Gpr64 = direct ? (dst as Gpr64) : 'r11';
     this.asm.trapSiteHere('HeapOutOfBounds');
     this.loadAt(r, addr, size, signed);
     if (!direct) this.writeLoc(dst, 'r11');
   }
-  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void {
+  heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8, indexExtended = false): void {
     const direct = isRegLoc(value) && !isFloatRegLoc(value);
     if (!direct) this.readLoc('r11', value);
-    const addr = this.heapAddress(base, index, disp);
+    const addr = this.heapAddress(base, index, disp, indexExtended);
     this.asm.trapSiteHere('HeapOutOfBounds');
     this.asm.store(addr, direct ? (value as Gpr64) : 'r11', (size * 8) as 8 | 16 | 32 | 64);
   }

@@ -5,7 +5,7 @@
  */
 import type { Label } from '../../isa/code-buffer.ts';
 import type { BuiltinName } from '../builtins.ts';
-import type { CallOffsets, Cond, MacroAssembler, Operand } from '../codegen/common.ts';
+import type { CallOffsets, Cond, Loc, MacroAssembler, Operand } from '../codegen/common.ts';
 import type { DefinedFunction, ValType, WasmModule } from '../frontend/module.ts';
 import type { ExternrefLiveness } from '../liveness.ts';
 import type { CodegenEra, LoweringOffsets } from './era.ts';
@@ -105,6 +105,14 @@ export interface Lowering {
   readonly era: CodegenEra;
   /** The address-space tunables the image is compiled for: which accesses need explicit bounds checks. */
   readonly memoryTunables: MemoryTunables;
+  /** The register memory 0's base is kept in for the whole function, if any (environment.ts). */
+  readonly heapBaseRegister?: string;
+  /**
+   * The location the last instruction wrote with a 32-bit operation (whose upper half is zero on
+   * x64: an i32 `addShifted`), and that instruction's index: a memory access right after it uses
+   * the register as its index without a zero-extending move.
+   */
+  zeroExtended: { readonly loc: Loc; readonly instrIndex: number } | undefined;
   readonly fn: DefinedFunction;
   /** Type index → signature index (call_indirect compares signature ids). */
   readonly signatureOf: readonly number[];

@@ -8,7 +8,8 @@ import { VMMemoryDefinitionLayout, VMTableDefinitionLayout } from '../vmoffsets.
 import type { Lowering } from './context.ts';
 import type { HeapBase, Loc } from '../codegen/common.ts';
 import { imm, valueArg } from './values.ts';
-import { boundsCheckOf } from '../memory-tunables.ts';
+import { boundsCheckOf, memoryStyleOf, type MemoryTunables } from '../memory-tunables.ts';
+import type { WasmModule } from '../frontend/module.ts';
 
 /** Where a table's or memory's two fields are: in the VMContext, or behind an import's pointer in R1. */
 type Definition = { reg: 'vmctx' | 'R1'; base: number; length: number };
@@ -109,9 +110,36 @@ export function heapBase(cx: Lowering, memIndex: number, addr: Loc, offset: numb
       break;
     }
   }
+  if (cx.heapBaseRegister !== undefined && memIndex === 0) return { reg: cx.heapBaseRegister };
   const def = memoryDefinition(cx, memIndex);
   m.load('R1', def.reg, def.base, 8);
   return 'R1';
+}
+
+/**
+ * The register memory 0's base stays in for the whole function (`linear-scan`), as Cranelift
+ * keeps a static memory's base — a readonly load (v17 `make_heap`) — in one value that GVN and
+ * LICM hoist to the function's entry: a callee-saved register when the function makes calls
+ * (the base survives them; a static memory's base never moves, memory.grow included), else a
+ * caller-saved one; the last of the arch's list, taken out of allocation. None when memory 0 is
+ * dynamic (its base is loaded at each access, as Cranelift reloads a movable base) or the
+ * function accesses memory once, outside any loop.
+ */
+export function heapBaseRegister(
+  module: WasmModule, tunables: MemoryTunables, registers: { readonly callerSaved: readonly string[]; readonly calleeSaved: readonly string[] },
+  repeatedAccesses: boolean, makesCalls: boolean,
+): string | undefined {
+  const type = module.memoryTypes[0];
+  if (type === undefined || !repeatedAccesses || memoryStyleOf(type, tunables).kind !== 'static') return undefined;
+  const pool = makesCalls ? registers.calleeSaved : registers.callerSaved;
+  return pool[pool.length - 1];
+}
+
+/** Loads memory 0's base into the function's heap-base register, if it has one (at entry). */
+export function loadHeapBase(cx: Lowering): void {
+  if (cx.heapBaseRegister === undefined) return;
+  const def = memoryDefinition(cx, 0);
+  cx.m.loadPointer(cx.heapBaseRegister, def.reg, def.base);
 }
 
 export function globalLocation(cx: Lowering, g: number): { reg: 'vmctx' | 'R1'; disp: number } {

@@ -26,6 +26,8 @@ export interface FrameAllocation {
   readonly spillSlots: number;
   /** Where each value was put. */
   readonly values: readonly ValueAssignment[];
+  /** The register memory 0's base is kept in for the whole function, if any. */
+  readonly heapBase?: string;
 }
 
 /**

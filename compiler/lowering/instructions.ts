@@ -11,6 +11,7 @@ import {
   localType,
   isFloatType,
   valueBytes,
+  type DefinedFunction,
   type FloatOp,
   type Instr,
   type LoadOp,
@@ -18,7 +19,7 @@ import {
   type StoreOp,
   type ValType,
 } from '../frontend/module.ts';
-import { IMM_BINOPS, type BinOp, type Cond, type FBinOp, type FCond, type FUnOp, type ImmBinOp, type UnOp } from '../codegen/common.ts';
+import { IMM_BINOPS, type BinOp, type Cond, type FBinOp, type FCond, type FUnOp, type ImmBinOp, type Loc, type UnOp } from '../codegen/common.ts';
 import { FC_SIMPLE_OPS, SIMPLE_OPS } from '../frontend/opcodes.ts';
 import type { Lowering } from './context.ts';
 import { funcrefTableElement, globalLocation, heapBase, memoryDefinition, tableDefinition, tableElementAddress } from './environment.ts';
@@ -65,6 +66,34 @@ const STORES: Readonly<Record<StoreOp, { size: 1 | 2 | 4 | 8; wide: boolean }>> 
   'f32.store': { size: 4, wide: false },
   'f64.store': { size: 8, wide: true },
 };
+
+/**
+ * Whether `fn` accesses linear memory often enough to keep the memory's base in a register for
+ * the whole function: an access inside a loop, or more than one access.
+ */
+export function accessesMemoryRepeatedly(fn: DefinedFunction): boolean {
+  let accesses = 0;
+  let loops = 0;
+  const open: string[] = [];
+  for (const instr of fn.body) {
+    if (instr.dead) continue;
+    if (instr.op === 'block' || instr.op === 'loop' || instr.op === 'if') {
+      open.push(instr.op);
+      if (instr.op === 'loop') loops++;
+    } else if (instr.op === 'end') {
+      if (open.pop() === 'loop') loops--;
+    } else if (instr.op in LOADS || instr.op in STORES) {
+      if (loops > 0 || ++accesses > 1) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether a memory access's index at `addr` was just written zero-extended (Lowering.zeroExtended). */
+function indexZeroExtended(cx: Lowering, addr: Loc): boolean {
+  const z = cx.zeroExtended;
+  return z !== undefined && z.instrIndex === cx.instrIndex - 1 && z.loc === addr;
+}
 
 /** An instruction the code generator does not lower, as a CompileError at its place. */
 function unsupported(cx: Lowering, instr: Instr): never {
@@ -337,7 +366,7 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
         const addr = v.pop();
         const memarg = (instr as { memarg: { offset: number } }).memarg;
         const base = heapBase(cx, (instr as { memory: number }).memory, addr, memarg.offset, l.size);
-        m.heapLoad(v.push(l.type), base, addr, memarg.offset, l.size, l.signed);
+        m.heapLoad(v.push(l.type), base, addr, memarg.offset, l.size, l.signed, indexZeroExtended(cx, addr));
         break;
       }
       if (op in STORES) {
@@ -346,7 +375,7 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
         const addr = v.pop();
         const memarg = (instr as { memarg: { offset: number } }).memarg;
         const base = heapBase(cx, (instr as { memory: number }).memory, addr, memarg.offset, s.size);
-        m.heapStore(base, addr, memarg.offset, value, s.size);
+        m.heapStore(base, addr, memarg.offset, value, s.size, indexZeroExtended(cx, addr));
         break;
       }
       if (!emitNumeric(cx, op as SimpleOp)) unsupported(cx, instr);
@@ -468,7 +497,10 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
     // The shift before this add was fused into it: its operand is on top.
     const b = v.pop();
     const a = v.pop();
-    m.addShifted(wide, v.push(ty), a, b, shift);
+    const dst = v.push(ty);
+    m.addShifted(wide, dst, a, b, shift);
+    // 32-bit operations: the result's upper half is zero (x64), an address's index as it is.
+    if (!wide) cx.zeroExtended = { loc: dst, instrIndex: cx.instrIndex };
     return true;
   }
   if (v.movesAtJoins && emitWithConstant(cx, ty, name)) return true;
