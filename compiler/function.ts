@@ -167,6 +167,19 @@ function withStackLimit(frame: FunctionFrame, era: CodegenEra | undefined): Func
   return era?.stackLimit ? { ...frame, stackLimit: era.stackLimit } : frame;
 }
 
+const TAIL_CALLS = new Set(['return_call', 'return_call_indirect']);
+
+/**
+ * What a `linear-scan` function's stack-limit check covers, by the era's rule (CodegenEra.stackCheck):
+ * v17 adds its fixed storage (spill slots and the return-area pointer, 16-aligned) to the limit
+ * and skips the check in a leaf without any (machinst/abi.rs gen_prologue, v17.0.0); v31 and v44
+ * add the whole frame below FP, and 16 bytes more for a callee's setup area when the function calls.
+ */
+function stackCheckOf(era: CodegenEra, f: { frameSize: number; fixedStorage: number; leaf: boolean }): number | 'skip' {
+  const bytes = era.stackCheck === 'fixed-storage' ? f.fixedStorage : f.frameSize + (f.leaf ? 0 : 16);
+  return bytes === 0 && f.leaf ? 'skip' : bytes;
+}
+
 /** The callee-saved registers in encoding order (rbx 3, r12–r15; x19–x28), as Cranelift sorts clobbers. */
 const byEncoding = (a: string, b: string): number => (a === 'rbx' ? 3 : Number(a.slice(1))) - (b === 'rbx' ? 3 : Number(b.slice(1)));
 
@@ -178,7 +191,7 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   let instrIndex = (): number => 0;
   const program = new VirtualProgram(arch, fn, () => instrIndex());
 
-  const recording = newLowering(ctx, fn, recordingAssembler(arch), slotFrame, new RegisterValues(program, () => {}), liveness);
+  const recording = newLowering(ctx, fn, recordingAssembler(arch, (name, args) => program.noteInstruction(name, args)), slotFrame, new RegisterValues(program, () => {}), liveness);
   instrIndex = () => recording.instrIndex;
   lowerBody(recording);
   // Memory 0's base in a register of its own (lowering/environment.ts), kept out of allocation.
@@ -200,8 +213,10 @@ function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch)
   const returnAreaPointer = slotFrame.returnAreaPointer === undefined ? undefined : spillEnd;
   const frameSize = Math.ceil((spillEnd + (returnAreaPointer === undefined ? 0 : 8)) / 16) * 16 + floatSaveSize + clobberSize;
   program.beginEmitting(spillBase);
+  const leaf = recording.calls.sites.length === 0 && !fn.body.some((instr) => !instr.dead && TAIL_CALLS.has(instr.op));
   const frame: FunctionFrame = withStackLimit({
     frameSize,
+    stackCheck: stackCheckOf(ctx.era ?? V17_CODEGEN, { frameSize, fixedStorage: 16 * Math.ceil((8 * allocation.slotCount + (returnAreaPointer === undefined ? 0 : 8)) / 16), leaf }),
     calleeSaveOffset: frameSize - clobberSize,
     savedRegs,
     ...(savedFloatRegs.length > 0 ? { savedFloatRegs, floatSaveOffset: frameSize - clobberSize - floatSaveSize } : {}),

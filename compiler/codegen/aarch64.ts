@@ -131,15 +131,19 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const n = frame.frameSize;
     a.stp('x29', 'x30', memPre('sp', -16));
     a.mov('x29', 'sp');
-    a.ldr('x16', mem('x0', frame.stackLimit?.vmctxOffset ?? 8));
-    a.ldr('x16', mem('x16', frame.stackLimit?.limitOffset ?? 0));
-    if (n >= 32 * 1024) {
+    // Stack-limit check (Cranelift's insert_stack_check): limit + the checked size must not exceed sp.
+    const check = frame.stackCheck ?? n;
+    if (check !== 'skip') {
+      a.ldr('x16', mem('x0', frame.stackLimit?.vmctxOffset ?? 8));
+      a.ldr('x16', mem('x16', frame.stackLimit?.limitOffset ?? 0));
+      if (check >= 32 * 1024) {
+        a.cmpExt('sp', 'x16', 'uxtx');
+        a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
+      }
+      if (check > 0) this.addAny('x16', 'x16', check);
       a.cmpExt('sp', 'x16', 'uxtx');
       a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
     }
-    if (n > 0) this.addAny('x16', 'x16', n);
-    a.cmpExt('sp', 'x16', 'uxtx');
-    a.bCond('lo', this.asm.deferredTrap('StackOverflow'));
     const saved = (frame.savedRegs ?? [VMCTX]) as readonly X[];
     const clobberSize = 16 * Math.ceil(saved.length / 2);
     if (frame.calleeSaveOffset !== n - clobberSize) throw new CodegenError('aarch64', 'callee-save area must sit right below FP');

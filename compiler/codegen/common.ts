@@ -68,6 +68,10 @@ export const isRegLoc = (loc: Loc): loc is string => typeof loc === 'string';
  * the vmctx register, the scratch registers R0–R2 and the backends' private scratch (x64 rcx
  * and rdx, which are also argument registers; AArch64 x12–x14, x16, x17), the return register
  * (rax, x0) and the frame and stack pointers (AArch64 also keeps x18, the platform register).
+ * The return register (the first of WASM_INT_RESULT_REGISTERS) is given only to values that are
+ * a call's result read by the very next macro-instruction, or a value computed to be returned
+ * (regalloc/virtual.ts: returnRegisterValues), as Cranelift's fixed-register operands leave
+ * them where they arrive.
  */
 export const ALLOCATABLE: Readonly<Record<Arch, { readonly callerSaved: readonly string[]; readonly calleeSaved: readonly string[] }>> = {
   x64: { callerSaved: ['rsi', 'rdi', 'r8', 'r9'], calleeSaved: ['rbx', 'r12', 'r13', 'r15'] },
@@ -187,6 +191,12 @@ export interface FrameLayout {
    * limit at `limitOffset` in it. Absent: v17's VMRuntimeLimits (vmctx + 8, limit at 0).
    */
   readonly stackLimit?: { readonly vmctxOffset: number; readonly limitOffset: number };
+  /**
+   * The bytes the stack-limit check adds to the limit before comparing it with SP (Cranelift's
+   * insert_stack_check), or `skip` for no check (a leaf function with nothing to check).
+   * Absent: the frame size.
+   */
+  readonly stackCheck?: number | 'skip';
   /**
    * The slot where the prologue keeps the return-area pointer the caller passed (a function
    * with more results than return registers, compiler/codegen/returns.ts); absent otherwise.

@@ -108,16 +108,19 @@ export class X64MacroAssembler implements MacroAssembler {
     const n = frame.frameSize;
     a.push('rbp');
     a.mov('rbp', 'rsp');
-    // Stack-limit check (Cranelift's insert_stack_check): limit + frame size must not exceed rsp.
-    a.load('r10', mem('rdi', frame.stackLimit?.vmctxOffset ?? 8));
-    a.load('r10', mem('r10', frame.stackLimit?.limitOffset ?? 0));
-    if (n >= 32 * 1024) {
+    // Stack-limit check (Cranelift's insert_stack_check): limit + the checked size must not exceed rsp.
+    const check = frame.stackCheck ?? n;
+    if (check !== 'skip') {
+      a.load('r10', mem('rdi', frame.stackLimit?.vmctxOffset ?? 8));
+      a.load('r10', mem('r10', frame.stackLimit?.limitOffset ?? 0));
+      if (check >= 32 * 1024) {
+        a.cmp('rsp', 'r10');
+        a.jcc('b', this.asm.deferredTrap('StackOverflow'));
+      }
+      if (check > 0) a.addImm('r10', check);
       a.cmp('rsp', 'r10');
       a.jcc('b', this.asm.deferredTrap('StackOverflow'));
     }
-    if (n > 0) a.addImm('r10', n);
-    a.cmp('rsp', 'r10');
-    a.jcc('b', this.asm.deferredTrap('StackOverflow'));
     a.subImm('rsp', n);
     const saved = frame.savedRegs ?? [VMCTX];
     saved.forEach((r, k) => a.store(mem('rsp', frame.calleeSaveOffset + 8 * k), r as Gpr64));
@@ -320,8 +323,14 @@ export class X64MacroAssembler implements MacroAssembler {
     const ax = sized('rax', wide);
     const cx = sized('rcx', wide);
     const dx = sized('rdx', wide);
-    this.readLoc(ax, x);
-    this.readLoc(cx, y);
+    // An operand in rax (the return register holds a call's result) is read before rax is written.
+    if (y === 'rax') {
+      this.readLoc(cx, y);
+      this.readLoc(ax, x);
+    } else {
+      this.readLoc(ax, x);
+      this.readLoc(cx, y);
+    }
     let result: Gpr = ax;
     switch (op) {
       case 'add': case 'sub': case 'and': case 'or': case 'xor':

@@ -38,6 +38,14 @@ export interface CodegenEra {
    * `limitOffset` in it (v17: VMRuntimeLimits at 8, stack_limit at 0).
    */
   readonly stackLimit?: { readonly vmctxOffset: number; readonly limitOffset: number };
+  /**
+   * What the prologue's stack-limit check covers (Cranelift's gen_prologue of the era), with
+   * registers (`linear-scan`; `none` keeps its whole-frame check): `fixed-storage` (v17) only
+   * the spill and stack slots, so a function without them checks SP against the limit itself,
+   * and a leaf one checks nothing; `frame` (v31, v44) the whole frame below FP (callee-saves,
+   * slots, outgoing arguments) plus, in a function that calls, the 16-byte setup area of a callee.
+   */
+  readonly stackCheck: 'fixed-storage' | 'frame';
   /** VMFuncRef field offsets (`call_indirect`). */
   readonly funcRef: { readonly wasmCall: number; readonly vmctx: number; readonly typeIndex: number };
   /** The index of builtin `name` (a v17 name the shared lowering uses) in the era's builtin array. */
@@ -95,6 +103,7 @@ export function withoutGc(why: string, options: GcUseOptions = {}): (module: Was
 export const V17_CODEGEN: CodegenEra = Object.freeze({
   name: 'v17',
   offsetsFor: vmOffsetsFor,
+  stackCheck: 'fixed-storage',
   funcRef: { wasmCall: VMFuncRefLayout.wasmCall, vmctx: VMFuncRefLayout.vmctx, typeIndex: VMFuncRefLayout.typeIndex },
   builtinIndex,
   prepareModule: withoutGc('profile v17 does not have (wasmtime v17 has no GC types)'),

@@ -65,6 +65,19 @@ test('when registers run out, the cheapest interval (by weight) is spilled, not 
   t.deepEqual([b.register.get(0), b.register.get(1)], ['c0', 'c1']);
 });
 
+test('the return register goes only to intervals marked for it, which take it first', (t) => {
+  const regs = { callerSaved: ['c0'], calleeSaved: [], returnRegister: 'ret' };
+  const a = linearScan([iv(0, 0, 4), iv(1, 1, 3, { returnRegister: true }), iv(2, 2, 6), iv(3, 5, 8, { returnRegister: true })], regs);
+  t.is(a.register.get(0), 'c0');
+  t.is(a.register.get(1), 'ret', 'marked: takes the return register');
+  t.false(a.register.has(2), 'not marked: no caller-saved register left, and the return register is not for it');
+  t.is(a.register.get(3), 'ret', 'free again once v1 ended');
+  // A marked interval does not lose it to an unmarked one.
+  const b = linearScan([iv(0, 0, 9, { returnRegister: true, weight: 0 }), iv(1, 1, 2, { weight: 100 })], { callerSaved: [], calleeSaved: [], returnRegister: 'ret' });
+  t.is(b.register.get(0), 'ret');
+  t.false(b.register.has(1));
+});
+
 test('spilled values whose lives do not overlap share a slot', (t) => {
   const a = linearScan([iv(0, 0, 4), iv(1, 5, 9)], { callerSaved: [], calleeSaved: [] });
   t.is(a.slot.get(0), 0);
@@ -76,12 +89,14 @@ test('property: overlapping intervals never share a register or a slot; call con
   const intervalArb = fc.record({ start: fc.nat(60), len: fc.nat(30), isRef: fc.boolean(), crossesCall: fc.boolean() });
   fc.assert(
     fc.property(fc.array(intervalArb, { maxLength: 40 }), (raw) => {
-      const ivs = raw.map((r, k) => iv(k, r.start, r.start + r.len, { isRef: r.isRef, crossesCall: r.crossesCall }));
-      const a = linearScan(ivs, REGS);
+      // Every fifth non-reference interval that crosses no call may take the return register.
+      const ivs = raw.map((r, k) => iv(k, r.start, r.start + r.len, { isRef: r.isRef, crossesCall: r.crossesCall, returnRegister: k % 5 === 0 && !r.isRef && !r.crossesCall }));
+      const a = linearScan(ivs, { ...REGS, returnRegister: 'ret' });
       const overlap = (x: LiveInterval, y: LiveInterval): boolean => x.start <= y.end && y.start <= x.end;
       for (const x of ivs) {
         const r = a.register.get(x.vreg);
         if (r === undefined && !a.slot.has(x.vreg)) return false;
+        if (r === 'ret' && !x.returnRegister) return false;
         if (x.crossesCall && !x.isRef && r !== undefined && !REGS.calleeSaved.includes(r)) return false;
         if (x.crossesCall && x.isRef && r !== undefined && !a.slot.has(x.vreg)) return false;
         for (const y of ivs) {

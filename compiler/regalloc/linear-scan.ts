@@ -35,11 +35,19 @@ export interface LiveInterval {
    * (the one that ends last among equals); absent: 0.
    */
   readonly weight?: number;
+  /** It may take the return register (`RegisterSet.returnRegister`), which it prefers. */
+  readonly returnRegister?: boolean;
 }
 
 export interface RegisterSet {
   readonly callerSaved: readonly string[];
   readonly calleeSaved: readonly string[];
+  /**
+   * The return register (x64 rax, AArch64 x0): given only to intervals marked `returnRegister`
+   * (a call's result read by the next instruction, a value computed to be returned), which take
+   * it first.
+   */
+  readonly returnRegister?: string;
 }
 
 export interface Allocation {
@@ -81,10 +89,11 @@ export function linearScan(intervals: readonly LiveInterval[], regs: RegisterSet
 /** The register scan over one class's intervals (sorted by start): fills `register` and `spilled`. */
 function scanClass(order: readonly LiveInterval[], regs: RegisterSet, register: Map<number, string>, spilled: Set<number>): void {
   const calleeSaved = new Set(regs.calleeSaved);
-  const free = new Set([...regs.callerSaved, ...regs.calleeSaved]);
+  const ret = regs.returnRegister;
+  const free = new Set([...regs.callerSaved, ...regs.calleeSaved, ...(ret === undefined ? [] : [ret])]);
   /** Intervals holding a register, by increasing end. */
   const active: LiveInterval[] = [];
-  const allowed = (iv: LiveInterval, r: string): boolean => !iv.crossesCall || iv.isRef || calleeSaved.has(r);
+  const allowed = (iv: LiveInterval, r: string): boolean => (r === ret ? iv.returnRegister === true : !iv.crossesCall || iv.isRef || calleeSaved.has(r));
   const insertActive = (iv: LiveInterval): void => {
     let k = active.length;
     while (k > 0 && active[k - 1].end > iv.end) k--;
@@ -94,9 +103,9 @@ function scanClass(order: readonly LiveInterval[], regs: RegisterSet, register: 
   for (const iv of order) {
     while (active.length > 0 && active[0].end < iv.start) free.add(register.get(active.shift()!.vreg)!);
     // Caller-saved registers first: a callee-saved one costs a save and a restore.
-    let chosen: string | undefined;
+    let chosen: string | undefined = ret !== undefined && iv.returnRegister && free.has(ret) ? ret : undefined;
     const hinted = iv.hint === undefined ? undefined : register.get(iv.hint);
-    if (hinted !== undefined && free.has(hinted) && allowed(iv, hinted)) chosen = hinted;
+    if (chosen === undefined && hinted !== undefined && free.has(hinted) && allowed(iv, hinted)) chosen = hinted;
     if (chosen === undefined) for (const r of regs.callerSaved) if (free.has(r) && allowed(iv, r)) { chosen = r; break; }
     if (chosen === undefined) for (const r of regs.calleeSaved) if (free.has(r) && allowed(iv, r)) { chosen = r; break; }
     if (chosen !== undefined) {

@@ -17,6 +17,7 @@
  * i lives at least to 2i+2.
  */
 import { CodegenError, type Loc } from '../codegen/common.ts';
+import { WASM_INT_RESULT_REGISTERS } from '../codegen/returns.ts';
 import type { Arch } from '../../isa/arch.ts';
 import { isFloatType, localType, type DefinedFunction, type ValType } from '../frontend/module.ts';
 import type { Safepoint, SafepointSpill } from '../lowering/values.ts';
@@ -50,6 +51,8 @@ export class VirtualProgram {
   private readonly weights: number[] = [];
   /** 8^(loops around instruction i), capped. */
   private readonly loopWeight: number[];
+  /** Recording pass: definitions, uses and emitted macro-instructions in the order they happen. */
+  private readonly events: RecordedEvent[] = [];
   private allocation: Allocation | undefined;
   private spillBase = 0;
 
@@ -82,13 +85,21 @@ export class VirtualProgram {
   }
 
   def(v: number): Loc {
+    if (!this.emitting) this.events.push({ kind: 'def', v });
     return this.at(v, 2 * this.instrIndex() + 2);
   }
   use(v: number): Loc {
+    if (!this.emitting) this.events.push({ kind: 'use', v });
     return this.at(v, 2 * this.instrIndex() + 1);
   }
   earlyDef(v: number): Loc {
+    if (!this.emitting) this.events.push({ kind: 'def', v });
     return this.at(v, 2 * this.instrIndex() + 1);
+  }
+
+  /** Recording pass: the lowering emitted macro-instruction `name` (the recording assembler reports it). */
+  noteInstruction(name: string, args: readonly unknown[]): void {
+    if (!this.emitting) this.events.push({ kind: 'op', name, binop: name === 'binop' ? String(args[0]) : undefined });
   }
 
   /** Whether the block that the instruction being lowered opens (to its `end`) has a `local.set` or `local.tee` of `l`. */
@@ -166,16 +177,72 @@ export class VirtualProgram {
       for (const l of liveness.liveIn(i)) this.touch(l, 2 * i + 1);
       for (const l of liveness.liveAfter(i)) this.touch(l, 2 * i + 2);
     });
+    const inReturnRegister = this.returnRegisterValues();
     const intervals: LiveInterval[] = [];
     for (let v = 0; v < this.next; v++) {
       if (this.start[v] === undefined) continue;
       intervals.push({
         vreg: v, start: this.start[v], end: this.end[v], isRef: this.types[v] === 'externref', crossesCall: this.crosses[v] === true,
         hint: this.hints[v], isFloat: isFloatType(this.types[v]), weight: this.weights[v] ?? 0,
+        ...(inReturnRegister.has(v) ? { returnRegister: true } : {}),
       });
     }
-    this.allocation = linearScan(intervals, regs, floatRegs);
+    this.allocation = linearScan(intervals, { ...regs, returnRegister: WASM_INT_RESULT_REGISTERS[this.arch][0] }, floatRegs);
     return this.allocation;
+  }
+
+  /**
+   * The values that may live in the return register (x64 rax, AArch64 x0), as Cranelift's
+   * fixed-register operands put a call's result where it arrives and compute a returned value
+   * where it leaves: an i32/i64 operand-stack value (no local, not live across a call) defined
+   * once, by a call's result (`storeReturn`) or an integer ALU `binop`, and read only by the next
+   * macro-instruction after that, an ALU `binop` or the function result's `loadResult`, where
+   * it arrives in the register (a call's result) or leaves from it (the result). Nothing
+   * else is emitted while it lives, so no scratch use of the register (x64's rax is R0) and no
+   * call can clobber it; the backends' `binop` reads an operand in the return register before it
+   * writes a scratch register.
+   */
+  private returnRegisterValues(): Set<number> {
+    const out = new Set<number>();
+    const events = this.events;
+    const nextOp: (number | undefined)[] = new Array(events.length);
+    for (let k = events.length - 1, next: number | undefined; k >= 0; k--) {
+      nextOp[k] = next;
+      if (events[k].kind === 'op') next = k;
+    }
+    const defs = new Map<number, number[]>();
+    const uses = new Map<number, number[]>();
+    events.forEach((e, k) => {
+      if (e.kind === 'op') return;
+      const into = e.kind === 'def' ? defs : uses;
+      const list = into.get(e.v);
+      if (list) list.push(k);
+      else into.set(e.v, [k]);
+    });
+    const aluBinop = (k: number | undefined): boolean => {
+      const e = k === undefined ? undefined : events[k];
+      return e?.kind === 'op' && e.name === 'binop' && RETURN_REGISTER_BINOPS.has(e.binop!);
+    };
+    const isOp = (k: number | undefined, name: string): boolean => {
+      const e = k === undefined ? undefined : events[k];
+      return e?.kind === 'op' && e.name === name;
+    };
+    for (const [v, d] of defs) {
+      const u = uses.get(v);
+      if (v < this.numLocals || d.length !== 1 || u === undefined || this.crosses[v] === true) continue;
+      if (this.types[v] !== 'i32' && this.types[v] !== 'i64') continue;
+      const producer = nextOp[d[0]];
+      if (!(isOp(producer, 'storeReturn') || aluBinop(producer))) continue;
+      if (u.some((k) => k < producer!)) continue;
+      const consumer = nextOp[u[u.length - 1]];
+      if (consumer === undefined || nextOp[producer!] !== consumer) continue;
+      // Only where the register saves a move: the value arrives or leaves there (between two
+      // binops x64's two-address form keeps the result in its operand's register anyway).
+      const arrives = isOp(producer, 'storeReturn');
+      const leaves = isOp(consumer, 'loadResult');
+      if ((arrives || leaves) && (aluBinop(consumer) || leaves)) out.add(v);
+    }
+    return out;
   }
 
   /** Starts the emitting pass; spill slot k is at SP + spillBase + 8k. */
@@ -228,6 +295,14 @@ export class VirtualProgram {
     if (this.end[v] === undefined || position > this.end[v]) this.end[v] = position;
   }
 }
+
+/** One recorded event: a value defined or used, or a macro-instruction emitted. */
+type RecordedEvent =
+  | { readonly kind: 'def' | 'use'; readonly v: number }
+  | { readonly kind: 'op'; readonly name: string; readonly binop: string | undefined };
+
+/** The binops a value in the return register may feed or come from (both backends read operands first, write the destination last). */
+const RETURN_REGISTER_BINOPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor']);
 
 /** 8^(number of loops around each instruction), capped at 8^6: how often it runs, roughly. */
 function loopWeights(fn: DefinedFunction): number[] {

@@ -320,6 +320,7 @@ export const V31_CODEGEN: CodegenEra = Object.freeze({
   name: 'v31',
   offsetsFor: (module: WasmModule) => new V31LoweringOffsets(v31OffsetsFor(module)),
   stackLimit: { vmctxOffset: 8, limitOffset: VMStoreContextLayout.stackLimit },
+  stackCheck: 'frame',
   funcRef: { wasmCall: V31FuncRefLayout.wasmCall, vmctx: V31FuncRefLayout.vmctx, typeIndex: V31FuncRefLayout.typeIndex },
   builtinIndex: v31Builtin,
   prepareModule: (module: WasmModule): WasmModule => {

@@ -274,6 +274,7 @@ export const V44_CODEGEN: CodegenEra = Object.freeze({
   name: 'v44',
   offsetsFor: (module: WasmModule) => new TaggedLoweringOffsets(v44OffsetsFor(module)),
   stackLimit: { vmctxOffset: 8, limitOffset: V44StoreContextLayout.stackLimit },
+  stackCheck: 'frame',
   funcRef: { wasmCall: V44FuncRefLayout.wasmCall, vmctx: V44FuncRefLayout.vmctx, typeIndex: V44FuncRefLayout.typeIndex },
   builtinIndex: v44Builtin,
   lowerInstruction: lowerV44,
