@@ -51,6 +51,8 @@ export const MUTANTS = [
   { name: 'v44-in-list-bit-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks a member but leaves its in-list bit set' },
   { name: 'v44-list-head-kept', layer: 'gc', profile: 'v44', description: 'the v44 sweep unlinks the list\'s first member without moving the head past it' },
   { name: 'v44-read-barrier-no-push', layer: 'compiler', profile: 'v44', description: 'v44 table.get/global.get leave a ref whose in-list bit is clear off the list, uncounted' },
+  { name: 'v44-switch-entry-fp-kept', layer: 'runtime', profile: 'v44', description: 'a v44 switch does not record the switched-from stack\'s last_wasm_entry_fp' },
+  { name: 'v44-switch-chain-kept', layer: 'runtime', profile: 'v44', description: 'a v44 switch leaves the store\'s stack chain naming the switched-from continuation' },
 ] as const satisfies readonly MutantInfo[];
 
 /** The profile a mutant's hook is in (the fuzzer runs it there). */

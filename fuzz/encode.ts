@@ -81,6 +81,14 @@ export function encodeProgram(p: Program): Uint8Array {
   const onFreeType = typeIndex(func([], []));
   // A resume's handler block: [] → [externref (ref $k)].
   const handlerType = tasks ? typeIndex({ params: [], results: [[EXTERNREF], [REF, contType]] }) : -1;
+  // Players: the tag $sw's type [] → [externref] (new_temp's), then, last, the rec group of $pf
+  // and $pk, and $pf0 and $pk0 (cont.bind takes $pk0 to $pk).
+  const players = p.players;
+  const swType = players ? typeIndex(func([], [EXTERNREF])) : -1;
+  const pf = typeList.length;
+  const pk = pf + 1;
+  const pf0 = pf + 2;
+  const pk0 = pf + 3;
   const funcIndex = (f: number): number => nHost + f;
   const taskIndex = (t: number): number => nHost + p.funcs.length + 1 + t;
   const out = new Bytes().byte(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
@@ -88,12 +96,18 @@ export function encodeProgram(p: Program): Uint8Array {
     out.byte(id).bytes(body);
   };
 
-  const types = new Bytes().u32(typeList.length);
+  const types = new Bytes().u32(typeList.length + (players ? 3 : 0));
   for (const t of typeList) {
     if ('cont' in t) types.byte(0x5d).u32(t.cont);
     else if ('struct' in t) types.byte(0x5f).u32(1).byte(t.struct, 0x01);
     else if ('array' in t) types.byte(0x5e).byte(t.array, 0x01);
     else types.byte(0x60).u32(t.params.length).byte(...t.params.flat()).u32(t.results.length).byte(...t.results.flat());
+  }
+  if (players) {
+    // (rec (type $pf (func (param externref (ref null $pk)) (result externref))) (type $pk (cont $pf)))
+    types.byte(0x4e).u32(2).byte(0x60).u32(2).byte(EXTERNREF, REF_NULL).u32(pk).u32(1).byte(EXTERNREF).byte(0x5d).u32(pf);
+    types.byte(0x60).u32(3).byte(I32, EXTERNREF, REF_NULL).u32(pk).u32(1).byte(EXTERNREF);
+    types.byte(0x5d).u32(pf0);
   }
   section(1, types);
 
@@ -101,10 +115,13 @@ export function encodeProgram(p: Program): Uint8Array {
   HOST_IMPORTS.forEach((h, i) => imports.name('host').name(h.name).byte(0x00).u32(hostTypes[i]));
   section(2, imports);
 
-  const funcs = new Bytes().u32(p.funcs.length + 1 + (tasks?.length ?? 0));
+  const nDefined = p.funcs.length + 1 + (tasks?.length ?? 0) + (players?.length ?? 0);
+  const playerIndex = (i: number): number => nHost + p.funcs.length + 1 + (tasks?.length ?? 0) + i;
+  const funcs = new Bytes().u32(nDefined);
   for (const f of p.funcs) funcs.u32(sigType(f.params));
   funcs.u32(onFreeType);
   for (const _ of tasks ?? []) funcs.u32(taskType);
+  for (const _ of players ?? []) funcs.u32(pf0);
   section(3, funcs);
 
   const tables = new Bytes().u32(2);
@@ -113,7 +130,8 @@ export function encodeProgram(p: Program): Uint8Array {
   section(4, tables);
 
   // tag $yield of type $task (attribute 0: an exception-style tag)
-  if (tasks) section(13, new Bytes().u32(1).byte(0x00).u32(taskType));
+  // and, with players, tag $sw of type [] → [externref]
+  if (tasks) section(13, players ? new Bytes().u32(2).byte(0x00).u32(taskType).byte(0x00).u32(swType) : new Bytes().u32(1).byte(0x00).u32(taskType));
 
   // the externref globals, then (switching stacks) $on_task, a mutable i32 starting at 0
   const onTask = tasks ? p.globals : -1;
@@ -131,24 +149,26 @@ export function encodeProgram(p: Program): Uint8Array {
 
   // elem: active segment for table 1 ($ft) at offset 0, every function
   // and, switching stacks, a declarative segment naming the tasks (what ref.func needs)
-  const declare = tasks !== undefined && tasks.length > 0;
+  const declare = (tasks?.length ?? 0) + (players?.length ?? 0) > 0;
   const elems = new Bytes().u32(declare ? 2 : 1).byte(0x02).u32(1).byte(0x41).s32(0).byte(0x0b).byte(0x00).u32(p.funcs.length);
   p.funcs.forEach((_, i) => elems.u32(funcIndex(i)));
   if (declare) {
-    elems.byte(0x03, 0x00).u32(tasks.length);
-    tasks.forEach((_, t) => elems.u32(taskIndex(t)));
+    elems.byte(0x03, 0x00).u32((tasks?.length ?? 0) + (players?.length ?? 0));
+    tasks?.forEach((_, t) => elems.u32(taskIndex(t)));
+    players?.forEach((_, i) => elems.u32(playerIndex(i)));
   }
   section(9, elems);
 
-  const code = new Bytes().u32(p.funcs.length + 1 + (tasks?.length ?? 0));
-  // A function's continuation, box and array locals follow its i32s, in that order.
+  const code = new Bytes().u32(nDefined);
+  // A function's continuation, player-continuation, box and array locals follow its i32s, in that order.
   const ext = (f: FuncDef, base: number): Extras => ({
-    contBase: base, boxBase: base + (f.conts ?? 0), vecBase: base + (f.conts ?? 0) + (f.boxes ?? 0),
-    k: contType, handlerType, taskIndex, box: boxType, vec: vecType, onTask, inTask: false,
+    contBase: base, qBase: base + (f.conts ?? 0), boxBase: base + (f.conts ?? 0) + (f.qs ?? 0), vecBase: base + (f.conts ?? 0) + (f.qs ?? 0) + (f.boxes ?? 0),
+    k: contType, handlerType, taskIndex, box: boxType, vec: vecType, onTask, inTask: false, pk, pk0, playerIndex, swTag: 1, partner: -1,
   });
-  const extraGroups = (f: FuncDef): number => (f.conts ? 1 : 0) + (f.boxes ? 1 : 0) + (f.vecs ? 1 : 0);
+  const extraGroups = (f: FuncDef): number => (f.conts ? 1 : 0) + (f.qs ? 1 : 0) + (f.boxes ? 1 : 0) + (f.vecs ? 1 : 0);
   const contGroup = (body: Bytes, f: FuncDef): void => {
     if (f.conts) body.u32(f.conts).byte(REF_NULL).u32(contType);
+    if (f.qs) body.u32(f.qs).byte(REF_NULL).u32(pk);
     if (f.boxes) body.u32(f.boxes).byte(REF_NULL).u32(boxType);
     if (f.vecs) body.u32(f.vecs).byte(REF_NULL).u32(vecType);
   };
@@ -181,14 +201,25 @@ export function encodeProgram(p: Program): Uint8Array {
     body.byte(0x20).u32(f.result).byte(0x0b);
     code.bytes(body);
   }
+  for (const f of players ?? []) {
+    // Locals: depth (bound), r0, p0 (the partner), then r1..r(l), n.
+    const l = f.locals;
+    const local = (i: number): number => (i === 0 ? 1 : i + 2);
+    const body = new Bytes().u32(2).u32(l).byte(EXTERNREF).u32(1).byte(I32);
+    const e = new Emitter(body, p, local, 0, l + 3, sigType, funcIndex, { ...ext(f, l + 4), partner: 2 });
+    for (const s of f.body) e.stmt(s);
+    body.byte(0x20).u32(local(f.result)).byte(0x0b);
+    code.bytes(body);
+  }
   section(10, code);
 
   // name section: function names as the WAT gives them (failure reports name frames by them)
-  const names = new Bytes().u32(nHost + p.funcs.length + 1 + (tasks?.length ?? 0));
+  const names = new Bytes().u32(nHost + nDefined);
   HOST_IMPORTS.forEach((h, i) => names.u32(i).name(h.name));
   p.funcs.forEach((_, i) => names.u32(funcIndex(i)).name(`f${i}`));
   names.u32(funcIndex(p.funcs.length)).name('on_free');
   tasks?.forEach((_, t) => names.u32(taskIndex(t)).name(`task${t}`));
+  players?.forEach((_, i) => names.u32(playerIndex(i)).name(`player${i}`));
   const nameSection = new Bytes().name('name').byte(0x01).bytes(names);
   section(0, nameSection);
   return Uint8Array.from(out.b);
@@ -198,8 +229,15 @@ const HOST = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));
 
 /** What a function's stack-switching and GC-object statements need: its locals and the indices. */
 interface Extras {
-  /** Local indices of $c0, $b0 and $v0. */
+  /** Local indices of $c0, $q0, $b0 and $v0 (and a player's $p0: `partner`). */
   contBase: number;
+  qBase: number;
+  partner: number;
+  /** Type indices of $pk and $pk0, function index of a player, tag index of $sw. */
+  pk: number;
+  pk0: number;
+  playerIndex: (i: number) => number;
+  swTag: number;
   boxBase: number;
   vecBase: number;
   /** Type indices of $box and $vec. */
@@ -325,6 +363,35 @@ class Emitter {
         this.ref(s.e);
         b.byte(0xe2).u32(0).byte(0x21).u32(this.local(s.dst)).byte(0x41).s32(1).byte(0x24).u32(sw.onTask);
         if (s.guarded) b.byte(0x0b);
+        break;
+      }
+      case 'cont.bind': {
+        // (local.set q (cont.bind $pk0 $pk (i32.const depth) (cont.new $pk0 (ref.func $player))))
+        const x = this.switching();
+        b.byte(0x41).s32(s.depth).byte(0xd2).u32(x.playerIndex(s.player)).byte(0xe0).u32(x.pk0).byte(0xe1).u32(x.pk0).u32(x.pk).byte(0x21).u32(x.qBase + s.q);
+        break;
+      }
+      case 'play': {
+        // (if (i32.eqz (ref.is_null q)) (then (local.set dst (resume $pk (on $sw switch) arg other q))))
+        // (local.set q null) [(local.set other null)] (global.set $on_task 0)
+        const x = this.switching();
+        const q = x.qBase + s.q;
+        b.byte(0x20).u32(q).byte(0xd1, 0x45, 0x04, 0x40);
+        this.ref(s.arg);
+        if (s.other === null) b.byte(0xd0).s32(x.pk);
+        else b.byte(0x20).u32(x.qBase + s.other);
+        b.byte(0x20).u32(q).byte(0xe3).u32(x.pk).u32(1).byte(0x01).u32(x.swTag).byte(0x21).u32(this.local(s.dst)).byte(0x0b);
+        b.byte(0xd0).s32(x.pk).byte(0x21).u32(q);
+        if (s.other !== null) b.byte(0xd0).s32(x.pk).byte(0x21).u32(x.qBase + s.other);
+        b.byte(0x41).s32(0).byte(0x24).u32(x.onTask);
+        break;
+      }
+      case 'switch': {
+        // (if (i32.eqz (ref.is_null p0)) (then (switch $pk $sw arg p0) (local.set p0) (local.set dst)))
+        const x = this.switching();
+        b.byte(0x20).u32(x.partner).byte(0xd1, 0x45, 0x04, 0x40);
+        this.ref(s.arg);
+        b.byte(0x20).u32(x.partner).byte(0xe6).u32(x.pk).u32(x.swTag).byte(0x21).u32(x.partner).byte(0x21).u32(this.local(s.dst)).byte(0x0b);
         break;
       }
       case 'box.new': {

@@ -23,7 +23,8 @@ export interface GeneratorOptions {
   /**
    * Programs that switch stacks (wasmtime v44's stack switching; they run only in the v44
    * profile): task functions, continuation locals, `cont.new`, `resume` with a `$yield`
-   * handler, `suspend` with an externref payload, continuations dropped unfinished. Default false.
+   * handler, `suspend` with an externref payload, continuations dropped unfinished; and players
+   * (`cont.bind` of their depth, `resume` with a switch handler, symmetric `switch`). Default false.
    */
   stackSwitching?: boolean;
   /**
@@ -43,6 +44,10 @@ export const DEFAULT_MIX: Readonly<Record<StmtKind, number>> = {
   // Only in programs that switch stacks (`stackSwitching`); `resume` also comes as a round over
   // every continuation local of the function (a scheduler's turn).
   'cont.new': 3, resume: 9, suspend: 12, 'cont.drop': 1,
+  // Players (programs that switch stacks): `switch` in a player's body; main's `cont.bind`s and
+  // `play`s are placed among its statements after the body is built (so the rest of a seed's
+  // program is what it was before players existed); their weights scale how many, 0 turns off.
+  switch: 24, 'cont.bind': 2, play: 4,
   // Only in programs with GC objects (`gcObjects`); `struct.get`/`array.get` are expressions.
   'box.new': 2, 'box.set': 5, 'vec.new': 2, 'vec.set': 5,
   // Only with `tailCalls`.
@@ -113,6 +118,8 @@ interface Ctx {
   tailCalls?: boolean;
   /** Building a helper that may suspend (when a task called it). */
   helperSuspends?: boolean;
+  /** Building a player (it switches to its partner). */
+  player?: boolean;
 }
 
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
@@ -242,6 +249,10 @@ const STMT_BUILDERS: Record<StmtKind, { allowed: (x: Ctx) => boolean; build: (x:
     build: (x) => ({ k: 'suspend', e: genRef(x, 1), dst: dstLocal(x), ...(x.task ? {} : { guarded: true as const }) }),
   },
   'cont.drop': { allowed: (x) => x.conts > 0 && !x.onFree, build: (x) => ({ k: 'cont.drop', c: x.c.int(0, x.conts - 1) }) },
+  switch: { allowed: (x) => x.player === true, build: (x) => ({ k: 'switch', arg: genRef(x, 1), dst: dstLocal(x) }) },
+  // Placed by `addPlayers`, never drawn by genBody.
+  'cont.bind': { allowed: () => false, build: () => [] },
+  play: { allowed: () => false, build: () => [] },
   tail: {
     allowed: (x) => x.tailCalls === true && !x.onFree && (!x.p.tasks || x.p.funcs.length > 1),
     build: (x) => {
@@ -334,7 +345,47 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
     f.result = c.int(0, f.params + f.locals - 1);
   }
   p.onFree = genBody({ c, p, locals: p.onFreeLocals, onFree: true, conts: 0, task: false }, onFreeOps, o.mix);
+  if (sw) addPlayers(c, p, o);
   return p;
+}
+
+/**
+ * Players, drawn after everything else (so the rest of the program is the one the seed gave
+ * before players existed): none in a third of the programs, else one or two player functions
+ * (own objects in their locals, then statements with `switch` among them), two player locals
+ * in main bound at its start, and `cont.bind`s and `play`s placed among main's statements.
+ */
+function addPlayers(c: Choices, p: Program, o: ResolvedGeneratorOptions): void {
+  const n = c.int(0, 2);
+  if (n === 0 || o.mix.play === 0) return;
+  p.players = Array.from({ length: n }, () => ({ params: 1, locals: c.int(1, 3), body: [], result: 0 }));
+  for (const f of p.players) {
+    const x: Ctx = { c, p, locals: f.params + f.locals, onFree: false, conts: 0, task: false, tailCalls: o.tailCalls === true, player: true };
+    const own: Stmt[] = Array.from({ length: f.locals }, (_, j) => ({ k: 'set', i: 1 + j, e: { k: 'new', tag: c.int(0, 99) } }));
+    f.body = [...own, ...genBody(x, c.int(3, 10), o.mix)];
+    f.result = c.int(0, f.params + f.locals - 1);
+  }
+  const main = p.funcs[0];
+  main.qs = 2;
+  const mx: Ctx = { c, p, locals: main.params + main.locals, onFree: false, conts: 0, task: false };
+  const bind = (q: number): Stmt => ({ k: 'cont.bind', q, player: c.int(0, n - 1), depth: c.int(0, o.maxDepth) });
+  const play = (): Stmt => {
+    const q = c.int(0, 1);
+    return { k: 'play', q, other: c.int(0, 3) === 0 ? null : 1 - q, arg: genRef(mx, 1), dst: dstLocal(mx) };
+  };
+  const scale = (w: number): number => Math.max(0, Math.round(w / 2));
+  const placed: Stmt[] = [
+    ...Array.from({ length: c.int(1, 2 + scale(o.mix.play)) }, play),
+    ...Array.from({ length: c.int(0, scale(o.mix['cont.bind'])) }, () => bind(c.int(0, 1))),
+  ];
+  // After main's own starts (its cont.news), at random places, each play after a fresh bind of both locals.
+  const body = main.body;
+  const first = body.findIndex((st) => st.k !== 'cont.new');
+  const start = first < 0 ? body.length : first;
+  for (const st of placed) {
+    const at = c.int(start, body.length);
+    body.splice(at, 0, ...(st.k === 'play' ? [bind(0), bind(1), st] : [st]));
+  }
 }
 
 /**

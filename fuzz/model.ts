@@ -77,11 +77,20 @@ class TooLong {}
 
 type Val = ObjectId | null;
 
-/** A continuation of the model: its task, state, paused interpreter and its stack's frames. */
+/** What a paused interpreter yields: a suspend's payload, or a player's switch to a partner. */
+type Yielded = Val | { switchTo: Cont; arg: Val };
+/** What it receives: a resume's argument, or (switched back to) a value and a partner. */
+type Received = Val | { value: Val; partner: Cont };
+
+/** A continuation of the model: its task (or player), state, paused interpreter and its stack's frames. */
 interface Cont {
   task: number;
+  /** A player (started by cont.bind with its depth bound; switches instead of suspending). */
+  player?: true;
+  /** The values bound by cont.bind (a player's depth). */
+  depth?: number;
   state: 'fresh' | 'running' | 'suspended' | 'returned';
-  run?: Generator<Val, Val, Val>;
+  run?: Generator<Yielded, Val, Received>;
   /** The externref locals of each frame on its stack, oldest first. */
   frames: Val[][];
 }
@@ -98,6 +107,9 @@ interface Vec {
 interface Frame {
   refs: Val[];
   conts: Array<Cont | null>;
+  /** Main's player-continuation locals; a player's partner is `partner`. */
+  qs: Array<Cont | null>;
+  partner: Cont | null;
   boxes: Array<Box | null>;
   vecs: Array<Vec | null>;
 }
@@ -214,7 +226,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
    * Runs one statement; yields a suspend's payload and receives the next resume's argument.
    * Returns `{ value }` when the statement returned from the function (a tail call).
    */
-  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Val, { value: Val } | undefined, Val> {
+  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Yielded, { value: Val } | undefined, Received> {
     const locals = frame.refs;
     step();
     switch (s.k) {
@@ -292,9 +304,35 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         break;
       case 'suspend':
         // A helper suspends only on a task's stack (the program's $on_task flag).
-        if (s.guarded && current === null) break;
-        locals[s.dst] = yield ref(s.e, frame);
+        if (s.guarded && (current === null || current.player)) break;
+        locals[s.dst] = (yield ref(s.e, frame)) as Val;
         break;
+      case 'cont.bind': {
+        const k: Cont = { task: s.player, player: true, depth: s.depth, state: 'fresh', frames: [] };
+        conts.push(k);
+        frame.qs[s.q] = k;
+        break;
+      }
+      case 'play': {
+        const k = frame.qs[s.q];
+        if (k !== null) {
+          const arg = ref(s.arg, frame);
+          const partner = s.other === null ? null : frame.qs[s.other];
+          locals[s.dst] = play(k, arg, partner);
+        }
+        frame.qs[s.q] = null;
+        if (s.other !== null) frame.qs[s.other] = null;
+        break;
+      }
+      case 'switch': {
+        const target = frame.partner;
+        if (target === null) break;
+        const arg = ref(s.arg, frame);
+        const back = (yield { switchTo: target, arg }) as { value: Val; partner: Cont };
+        locals[s.dst] = back.value;
+        frame.partner = back.partner;
+        break;
+      }
       case 'box.new': {
         const v = ref(s.e, frame);
         use(v);
@@ -333,10 +371,10 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         if (k.state === 'fresh') {
           k.state = 'running';
           k.run = call(p.tasks![k.task], [arg], p.taskDepth ?? 0);
-          r = k.run.next();
+          r = k.run.next() as IteratorResult<Val, Val>;
         } else {
           k.state = 'running';
-          r = k.run!.next(arg);
+          r = k.run!.next(arg) as IteratorResult<Val, Val>;
         }
         // (A trap thrown inside leaves the continuation running: it is no root any more.)
         current = resumer;
@@ -350,8 +388,40 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     }
   }
 
-  function* call(f: FuncDef, args: Val[], depth: number): Generator<Val, Val, Val> {
+  /**
+   * main's `play`: resumes player `k` (arg, partner) under (on $sw switch); each switch suspends
+   * the switcher and runs its partner with (arg, the switcher), until a player returns.
+   */
+  const play = (k: Cont, arg: Val, partner: Cont | null): Val => {
+    const resumer = current;
+    let cur = k;
+    let input: { value: Val; partner: Cont | null } = { value: arg, partner };
+    for (;;) {
+      current = cur;
+      let r: IteratorResult<Yielded, Val>;
+      if (cur.state === 'fresh') {
+        cur.state = 'running';
+        cur.run = call(p.players![cur.task], [input.value], cur.depth ?? 0, input.partner);
+        r = cur.run.next();
+      } else {
+        cur.state = 'running';
+        r = cur.run!.next(input as Received);
+      }
+      if (r.done) {
+        cur.state = 'returned';
+        current = resumer;
+        return r.value;
+      }
+      const req = r.value as { switchTo: Cont; arg: Val };
+      cur.state = 'suspended';
+      input = { value: req.arg, partner: cur };
+      cur = req.switchTo;
+    }
+  };
+
+  function* call(f: FuncDef, args: Val[], depth: number, partner: Cont | null = null): Generator<Yielded, Val, Received> {
     const frame: Frame = {
+      qs: new Array<Cont | null>(f.qs ?? 0).fill(null), partner,
       refs: [...args, ...new Array<Val>(f.locals).fill(null)], conts: new Array<Cont | null>(f.conts ?? 0).fill(null),
       boxes: new Array<Box | null>(f.boxes ?? 0).fill(null), vecs: new Array<Vec | null>(f.vecs ?? 0).fill(null),
     };

@@ -25,7 +25,12 @@
  * `$depth` = `taskDepth` (its calls decrement it, as main's do). The i32 global `$on_task`
  * (after the externref globals) says whether a task's stack runs: a task sets it on entry and
  * after each of its suspends and resumes, main clears it after each of its resumes, and a
- * helper suspends only while it is set.
+ * helper suspends only while it is set. Programs with players (`players` present) also have the
+ * rec group `$pf` (externref, (ref null $pk)) → externref / `$pk` (cont $pf), `$pf0` (i32,
+ * externref, (ref null $pk)) → externref / `$pk0` (cont $pf0), the tag `$sw` ([] → [externref])
+ * and player functions `$player0…` of type `$pf0` after the tasks: main binds a player's depth
+ * with `cont.bind $pk0 $pk` into its locals `$q0…`, resumes one with `(on $sw switch)` and the
+ * other as its partner, and players `switch $pk $sw` to their partner `$p0`.
  *
  * Programs with GC objects (the GC proposal as wasmtime v31 compiles it; `gcObjects`) add the
  * struct type `$box` (one mutable externref field) and the array type `$vec` (mutable
@@ -106,6 +111,22 @@ export type Stmt =
   | { k: 'suspend'; e: RefExpr; dst: number; guarded?: true }
   /** continuation local `c` = null: a continuation dropped, finished or not. */
   | { k: 'cont.drop'; c: number }
+  /**
+   * Player-continuation local `q` of main = cont.bind $pk0 $pk (i32 `depth`) (cont.new $pk0
+   * $player`player`): the player's depth bound, its externref and partner left for the resume.
+   */
+  | { k: 'cont.bind'; q: number; player: number; depth: number }
+  /**
+   * Main, unless player local `q` is null: local `dst` = resume $pk (on $sw switch) of it with
+   * `arg` and the player local `other` (or null) as its partner; both locals become null (the
+   * players own them now). Returns when some player of the round returns.
+   */
+  | { k: 'play'; q: number; other: number | null; arg: RefExpr; dst: number }
+  /**
+   * A player, unless its partner `$p0` is null: switch $pk $sw to the partner with `arg`;
+   * switched back to, local `dst` = the value and `$p0` = the continuation that switched back.
+   */
+  | { k: 'switch'; arg: RefExpr; dst: number }
   // ---- GC objects (programs with `gcObjects`) ----
   /** box local `b` = struct.new $box `e`. */
   | { k: 'box.new'; b: number; e: RefExpr }
@@ -128,6 +149,8 @@ export interface FuncDef {
   result: number;
   /** Continuation locals `$c0…` (programs that switch stacks). */
   conts?: number;
+  /** Player-continuation locals `$q0…` (main, in programs with players). */
+  qs?: number;
   /** Box locals `$b0…` and array locals `$v0…` (programs with GC objects). */
   boxes?: number;
   vecs?: number;
@@ -153,6 +176,12 @@ export interface Program {
   tasks?: FuncDef[];
   /** The `$depth` every task starts with. */
   taskDepth?: number;
+  /**
+   * Player functions (type $pf0: i32 depth, externref, (ref null $pk) partner → externref) that
+   * main starts with `cont.bind` and `play`, and that `switch` to each other symmetrically:
+   * present only in programs that switch stacks (each has `params` 1, the externref).
+   */
+  players?: FuncDef[];
   /** The program has the types `$box` and `$vec` (profile v31). */
   gcObjects?: true;
 }
@@ -164,7 +193,7 @@ export function switchesStacks(p: Program): boolean {
 
 /** Every function body with its function: the regular ones, then the tasks (on_free aside). */
 export function allFuncs(p: Program): FuncDef[] {
-  return [...p.funcs, ...(p.tasks ?? [])];
+  return [...p.funcs, ...(p.tasks ?? []), ...(p.players ?? [])];
 }
 
 /** Number of externref locals of a function, parameters included. */
@@ -209,6 +238,8 @@ export function opCounts(p: Program, into: Map<string, number> = new Map()): Map
       case 'tail': add(s.indirect ? 'return_call_indirect' : 'return_call'); s.args.forEach(ref); break;
       case 'resume': add('resume'); ref(s.arg); break;
       case 'suspend': add('suspend'); ref(s.e); break;
+      case 'play': add('resume'); ref(s.arg); break;
+      case 'switch': add('switch'); ref(s.arg); break;
       case 'box.new': add('struct.new'); ref(s.e); break;
       case 'box.set': add('struct.set'); ref(s.e); break;
       case 'vec.new': add('array.new'); ref(s.e); break;
@@ -249,20 +280,29 @@ export function printWat(p: Program): string {
     out.push('  (type $task (func (param externref) (result externref)))');
     out.push('  (type $k (cont $task))');
   }
+  const players = p.players;
+  if (players) {
+    out.push('  (rec (type $pf (func (param externref (ref null $pk)) (result externref))) (type $pk (cont $pf)))');
+    out.push('  (type $pf0 (func (param i32 externref (ref null $pk)) (result externref)))');
+    out.push('  (type $pk0 (cont $pf0))');
+  }
   for (const h of HOST_IMPORTS) {
     const params = h.params.length ? ` (param ${h.params.join(' ')})` : '';
     const results = h.results.length ? ` (result ${h.results.join(' ')})` : '';
     out.push(`  (import "host" "${h.name}" (func $${h.name}${params}${results}))`);
   }
   if (tasks) out.push('  (tag $yield (type $task))');
+  if (players) out.push('  (tag $sw (result externref))');
   out.push(`  (table $t ${p.tableMin} ${p.tableMax} externref)`);
   out.push(`  (table $ft ${p.funcs.length} ${p.funcs.length} funcref)`);
   out.push(`  (elem (table $ft) (i32.const 0) func ${p.funcs.map((_, i) => `$f${i}`).join(' ')})`);
-  if (tasks?.length) out.push(`  (elem declare func ${tasks.map((_, i) => `$task${i}`).join(' ')})`);
+  const declared = [...(tasks ?? []).map((_, i) => `$task${i}`), ...(players ?? []).map((_, i) => `$player${i}`)];
+  if (declared.length) out.push(`  (elem declare func ${declared.join(' ')})`);
   for (let g = 0; g < p.globals; g++) out.push(`  (global $g${g} (mut externref) (ref.null extern))`);
   if (tasks) out.push('  (global $on_task (mut i32) (i32.const 0))');
   const contLocals = (f: FuncDef): string => [
     ...Array.from({ length: f.conts ?? 0 }, (_, j) => ` (local $c${j} (ref null $k))`),
+    ...Array.from({ length: f.qs ?? 0 }, (_, j) => ` (local $q${j} (ref null $pk))`),
     ...Array.from({ length: f.boxes ?? 0 }, (_, j) => ` (local $b${j} (ref null $box))`),
     ...Array.from({ length: f.vecs ?? 0 }, (_, j) => ` (local $v${j} (ref null $vec))`),
   ].join('');
@@ -286,6 +326,13 @@ export function printWat(p: Program): string {
     out.push(`    (local.set $depth (i32.const ${p.taskDepth ?? 0}))`);
     out.push('    (global.set $on_task (i32.const 1))');
     for (const s of f.body) printStmt(p, s, '    ', out, true);
+    out.push(`    (local.get $r${f.result}))`);
+  });
+  players?.forEach((f, i) => {
+    out.push(`  (func $player${i} (type $pf0) (param $depth i32) (param $r0 externref) (param $p0 (ref null $pk)) (result externref)`);
+    const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${1 + j} externref)`).join('');
+    out.push(`   ${locals} (local $n i32)`);
+    for (const s of f.body) printStmt(p, s, '    ', out);
     out.push(`    (local.get $r${f.result}))`);
   });
   out.push(')');
@@ -361,6 +408,18 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[], inTask = fal
       out.push(s.guarded ? `${ind}(if (global.get $on_task) (then ${body}))` : `${ind}${body}`);
       break;
     }
+    case 'cont.bind': out.push(`${ind}(local.set $q${s.q} (cont.bind $pk0 $pk (i32.const ${s.depth}) (cont.new $pk0 (ref.func $player${s.player}))))`); break;
+    case 'play':
+      out.push(`${ind}(if (i32.eqz (ref.is_null (local.get $q${s.q})))`);
+      out.push(`${ind}  (then (local.set $r${s.dst} (resume $pk (on $sw switch) ${ref(s.arg)} ${s.other === null ? '(ref.null $pk)' : `(local.get $q${s.other})`} (local.get $q${s.q})))))`);
+      out.push(`${ind}(local.set $q${s.q} (ref.null $pk))`);
+      if (s.other !== null) out.push(`${ind}(local.set $q${s.other} (ref.null $pk))`);
+      out.push(`${ind}(global.set $on_task (i32.const 0))`);
+      break;
+    case 'switch':
+      out.push(`${ind}(if (i32.eqz (ref.is_null (local.get $p0)))`);
+      out.push(`${ind}  (then (switch $pk $sw ${ref(s.arg)} (local.get $p0)) (local.set $p0) (local.set $r${s.dst})))`);
+      break;
     case 'box.new': out.push(`${ind}(local.set $b${s.b} (struct.new $box ${ref(s.e)}))`); break;
     case 'box.set': out.push(`${ind}(struct.set $box 0 (local.get $b${s.b}) ${ref(s.e)})`); break;
     case 'vec.new': out.push(`${ind}(local.set $v${s.v} (array.new $vec ${ref(s.e)} (i32.const ${s.len})))`); break;

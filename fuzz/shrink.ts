@@ -98,6 +98,7 @@ function bodies(p: Program): BodyRef[] {
   return [
     ...p.funcs.map((_, f) => ({ get: (q: Program) => (q.funcs[f]?.body ?? []) })),
     ...(p.tasks ?? []).map((_, t) => ({ get: (q: Program) => (q.tasks?.[t]?.body ?? []) })),
+    ...(p.players ?? []).map((_, t) => ({ get: (q: Program) => (q.players?.[t]?.body ?? []) })),
     { get: (q: Program) => q.onFree },
   ];
 }
@@ -107,7 +108,7 @@ function removeFunction(p: Program, f: number): Program {
   c.funcs.splice(f, 1);
   const calls = (s: Stmt): s is Extract<Stmt, { k: 'call' | 'tail' }> => s.k === 'call' || s.k === 'tail';
   const fix = (body: Stmt[]): Stmt[] => body.filter((s) => !(calls(s) && s.f === f)).map((s) => (calls(s) && s.f > f ? { ...s, f: s.f - 1 } : s));
-  [...c.funcs, ...(c.tasks ?? [])].forEach((fn: FuncDef) => {
+  [...c.funcs, ...(c.tasks ?? []), ...(c.players ?? [])].forEach((fn: FuncDef) => {
     fn.body = fix(fn.body);
   });
   return c;
@@ -170,6 +171,8 @@ function simplerStmts(s: Stmt): Stmt[] {
     case 'vec.set': return simplerRefs(s.e).map((e) => ({ ...s, e }));
     case 'resume': return simplerRefs(s.arg).map((arg) => ({ ...s, arg }));
     case 'suspend': return simplerRefs(s.e).map((e) => ({ ...s, e }));
+    case 'play':
+    case 'switch': return simplerRefs(s.arg).map((arg) => ({ ...s, arg }));
     case 'churn': {
       const out: Stmt[] = [];
       if (s.n > 520) out.push({ ...s, n: 520 });

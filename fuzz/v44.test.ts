@@ -85,16 +85,74 @@ test.serial('generator: stack-switching programs are deterministic, encode to va
     opCounts(p, ops);
     t.notThrows(() => compileModule(parseWasm(encodeProgram(p)), { arch: 'x64', profile: PROFILES.v44 }), `seed ${seed}`);
   }
-  for (const k of ['cont.new', 'resume', 'suspend', 'cont.drop', 'gc', 'call']) t.true((ops.get(k) ?? 0) > 0, k);
+  for (const k of ['cont.new', 'resume', 'suspend', 'cont.drop', 'gc', 'call', 'cont.bind', 'switch']) t.true((ops.get(k) ?? 0) > 0, k);
 });
 
 test.serial('the WAT of stack-switching programs (a failure file\'s text) compiles for v44 on both arches: Binaryen\'s ref.null noextern is extern\'s null', async (t) => {
-  for (let seed = 1; seed <= 3; seed++) {
-    const wat = printWat(generateProgram(seed, { stackSwitching: true, ops: 40 }));
-    const parsed = await parseWat(wat);
+  // One program (Binaryen's first load costs this process ≈ 25 s of CPU), with players.
+  for (const seed of [1]) {
+    const p = generateProgram(seed, { stackSwitching: true, ops: 40 });
+    t.truthy(p.players);
+    const parsed = await parseWat(printWat(p));
     t.true(parsed.functions.some((f) => f.body.some((i) => i.op === 'ref.null' && i.type === 'nullexternref')), `seed ${seed}: Binaryen wrote ref.null noextern`);
     for (const arch of ['x64', 'aarch64'] as const) t.notThrows(() => compileModule(parsed, { arch, profile: PROFILES.v44 }), `seed ${seed} ${arch}`);
   }
+});
+
+/**
+ * Two players started by cont.bind (their depth bound) switch to each other symmetrically. Each
+ * makes an object only its frame holds; collections run in each player while the other is
+ * suspended by its switch; the first returns to main's resume, the second stays suspended (an
+ * unfinished continuation, dropped). B is started by A's switch, never resumed by main.
+ */
+const PING_PONG: Program = {
+  tableMin: 1, tableMax: 1, globals: 0, pool: 0, depth: 0, onFree: [], onFreeLocals: 1, taskDepth: 0, tasks: [],
+  funcs: [{
+    params: 0, locals: 1, conts: 0, qs: 2, result: 0,
+    body: [
+      { k: 'cont.bind', q: 0, player: 0, depth: 0 },
+      { k: 'cont.bind', q: 1, player: 0, depth: 0 },
+      { k: 'play', q: 0, other: 1, arg: { k: 'null' }, dst: 0 },
+      { k: 'gc' },
+      { k: 'print', e: { k: 'local', i: 0 } },
+    ],
+  }],
+  players: [{
+    params: 1, locals: 1, result: 1,
+    body: [
+      { k: 'set', i: 1, e: { k: 'new', tag: 5 } },
+      { k: 'switch', arg: { k: 'local', i: 1 }, dst: 0 },
+      { k: 'gc' },
+      { k: 'switch', arg: { k: 'local', i: 1 }, dst: 0 },
+      { k: 'print', e: { k: 'local', i: 1 } },
+      { k: 'print', e: { k: 'local', i: 0 } },
+    ],
+  }],
+};
+
+test.serial('players: cont.bind and symmetric switch keep each suspended player\'s frame as roots; the switch mutants are caught on both arches', async (t) => {
+  const m = runModel(PING_PONG);
+  // A: new #0, switch to B (fresh: gets #0); B: new #1, switch to A (gets #1); A collects while B
+  // is suspended, switches to B (gets #0); B collects while A is suspended, switches to A; A
+  // prints its #0 and the #1 it received and returns #0 to main; B stays suspended.
+  t.deepEqual(m.trace, ['new 5', 'new 5', 'gc', 'gc', 'print #0:t5', 'print #1:t5', 'gc', 'print #0:t5', 'result #0:t5']);
+  t.deepEqual([...(m.onStacksAtEnd ?? [])].sort(), [0, 1], 'B, suspended for good, holds both');
+  t.regex(printWat(PING_PONG), /\(cont\.bind \$pk0 \$pk .*\(resume \$pk \(on \$sw switch\).*\(switch \$pk \$sw /s);
+  const prep = await prepareProgram(structuredClone(PING_PONG));
+  for (const arch of ['x64', 'aarch64'] as const) {
+    const ok = await runPrepared(prep, arch, 'v44');
+    t.is(ok.failure, null, JSON.stringify(ok.failure));
+    t.deepEqual(ok.trace, m.trace);
+    // Without the switch recording the switched-from stack's entry FP, B (started by A's switch,
+    // switched from, then back into) runs with no entry FP: its collection (event 3) cannot
+    // tell where its frames end.
+    const fp = await withMutant('v44-switch-entry-fp-kept', () => runPrepared(prep, arch, 'v44'));
+    t.like(fp.failure, { kind: 'error', event: 3 });
+    t.regex(fp.failure?.message ?? '', /V44StackWalkError: .*zero-entry-fp/);
+    const chain = await withMutant('v44-switch-chain-kept', () => runPrepared(prep, arch, 'v44'));
+    t.not(chain.failure, null);
+  }
+  t.is(activeMutant(), null);
 });
 
 test.serial('campaign: stack-switching programs pass in the v44 profile on x64 and aarch64 (V44Store, the intrusive list, user stack maps)', async (t) => {

@@ -46,7 +46,8 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
   --profile v44     every program compiled for wasmtime v44 and run in a V44Store (stack
                     switching, the intrusive over-approximated list, mark and in-list bits); the
                     programs also create, resume, suspend and drop continuations (cont.new,
-                    resume with (on $yield $h), suspend with externref payloads); v44's own lost
+                    resume with (on $yield $h), suspend with externref payloads, and players
+                    started by cont.bind that switch to each other); v44's own lost
                     counts (a ref exposed again while in the list) are told apart.
                     Mutants run in the profile whose code or collector they are in.
   --gc-objects      (with --profile v31) programs also keep structs and arrays with externref

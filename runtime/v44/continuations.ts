@@ -55,6 +55,7 @@ import {
   writeV44StoreContext, type StackChainValue,
 } from '../../gc/drc44/structs.ts';
 import { RuntimeError, WasmTrap } from '../errors.ts';
+import { mutated } from '../../compiler/mutants.ts';
 import { readValRaw, writeValRaw } from '../vm-structs.ts';
 import type { V31Instance } from '../v31/instance.ts';
 import type { V44Store } from './store.ts';
@@ -542,7 +543,7 @@ export class V44Continuations {
     writeCommonStackInformation(m, switcher, { state: 'Suspended' });
     writeStackChain(m, switcherLast + BigInt(VMContRefLayout.parentChain), ABSENT);
     const store = readV44StoreContext(m, s.storeContext);
-    writeCommonStackInformation(m, switcher, { lastWasmEntryFp: store.entryFp });
+    if (!mutated('v44-switch-entry-fp-kept')) writeCommonStackInformation(m, switcher, { lastWasmEntryFp: store.entryFp });
     const switcherObj = this.#newCell(switcher, m.readU64(switcher + BigInt(VMContRefLayout.revision)));
     const fresh = readCommonStackInformation(m, switchee).state === 'Fresh';
     this.#storePayloads(switchee, [...args, switcherObj]);
@@ -551,7 +552,8 @@ export class V44Continuations {
     const switcheeLast = m.readU64(switchee + BigInt(VMContRefLayout.lastAncestor));
     writeStackChain(m, switcheeLast + BigInt(VMContRefLayout.parentChain), handlerChain);
     const limits = readCommonStackInformation(m, switchee);
-    writeV44StoreContext(m, s.storeContext, { chain: { kind: 'Continuation', payload: switchee }, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
+    const chain = mutated('v44-switch-chain-kept') ? {} : { chain: { kind: 'Continuation', payload: switchee } as const };
+    writeV44StoreContext(m, s.storeContext, { ...chain, stackLimit: limits.stackLimit, entryFp: limits.lastWasmEntryFp });
     const switcherCtx = this.#continuation(switcherLast).top - BigInt(CTX);
     const switcheeCtx = this.#continuation(switcheeLast).top - BigInt(CTX);
     const size = ControlContextLayout.pc - ControlContextLayout.sp + 8;
