@@ -382,7 +382,7 @@ class UnicornEngine implements CpuEngine {
   /** Work setLimits and resetCounters leave to the next native call that needs it. */
   private resetPending = false;
   private limitsPending = false;
-  /** The state's totals are up to date (ss_call wrote them, nothing ran or changed since). */
+  /** The state's totals are up to date (ss_sync_out wrote them, nothing ran or changed since). */
   private countersFresh = false;
   private interruptsStop = false;
   /** ss_call's io block and the views `callRegisters` hands out. */
@@ -734,7 +734,6 @@ class UnicornEngine implements CpuEngine {
         this.native.aborted = true;
         return { error, message: ABORTED_MESSAGE, limit: null, newBlock: null, fault: null, interrupt: null };
       }
-      this.countersFresh = first;
       const u32 = this.stateU32;
       const reason = u32 ? u32[S_NEW_SIZE_REASON * 2 + 1] : 0;
       if (this.traceSink) this.drainTrace();
