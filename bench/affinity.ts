@@ -4,7 +4,7 @@
  * inherits the affinity of the thread that spawns it, so with this thread pinned, both runs
  * land on the same CPU. On this project's shared virtual machine the two virtual CPUs ran the
  * same native code up to 1.6× apart in speed for minutes at a time (docs/benchmarks.md,
- * 2026-12-07 20:03–): a ratio of two runs made on different CPUs measures the CPUs, not the code.
+ * 2026-12-07, 20:03–20:51): a ratio of two runs made on different CPUs measures the CPUs, not the code.
  */
 import koffi from 'koffi';
 
