@@ -795,12 +795,25 @@ class UnicornEngine implements CpuEngine {
 
   private describe(address: bigint, size: number): void {
     this.describer ??= this.options.describeBlock ?? countingDescriber(this.arch);
-    const code = this.read(address, size);
+    const code = this.codeBytes(address, size);
     this.inspector?.(address, code);
     const { instructions, costMilli = 0 } = this.describer(address, code);
     if (loadHelper().setBlock(this.helperCtx, address, size, instructions, BigInt(Math.round(costMilli))) !== 0) {
       throw new EngineError('ss_set_block', -1, 'native helper out of memory', address);
     }
+  }
+
+  /** A copy of a new block's bytes: from the host memory behind its mapping (every mapping is
+   * host memory given to Unicorn), without a native read; a mapping that was partly unmapped
+   * or re-protected is read through Unicorn. */
+  private codeBytes(address: bigint, size: number): Uint8Array {
+    const end = address + BigInt(size);
+    for (const m of this.mappings) {
+      if (m.partial || address < m.address || end > m.address + BigInt(m.size)) continue;
+      const offset = Number(address - m.address);
+      return m.view.slice(offset, offset + size);
+    }
+    return this.read(address, size);
   }
 
   stop(): void {
