@@ -277,9 +277,21 @@ export function formatRecord(r: FailureRecord, path?: string): string {
     r.input !== undefined
       ? `;; rerun the unshrunk input: stackscope fuzz --corpus <a directory holding ${r.input}>${r.mutant ? ` --mutant ${r.mutant}` : ''}`
       : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker === 'v31' || r.walker === 'v44' ? ` --profile ${r.walker}` : r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.options.gcObjects ? ' --gc-objects' : ''}${r.options.tailCalls ? ' --tail-calls' : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
+    `;; run the program alone (no mutant, no checks; the fuzzer's host functions): stackscope ${runArgs(r, path ?? 'FILE').join(' ')}`,
     RECORD_MARK + JSON.stringify({ ...r, wat: undefined, replay }),
   ];
   return lines.join('\n') + '\n' + r.wat;
+}
+
+/**
+ * The arguments of `stackscope run` that run the record's program (written to `file`) as the
+ * campaign called main: its era, arch and mode, the pool objects as words, the depth.
+ */
+export function runArgs(r: FailureRecord, file: string): string[] {
+  const era = r.walker === 'v31' || r.walker === 'v44' ? ['--profile', r.walker] : [];
+  const mode = r.regalloc ? ['--regalloc', r.regalloc] : [];
+  const args = [...Array.from({ length: r.program.pool }, (_, i) => `pool${i}`), String(r.program.depth)];
+  return ['run', file, ...era, '--arch', r.arch, ...mode, '--invoke', 'main', ...args];
 }
 
 /** Reads a record written by `formatRecord`. Throws FuzzUsageError when the file is not one. */

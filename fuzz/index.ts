@@ -15,7 +15,7 @@ export { runModel, MODEL_STEP_LIMIT, type ModelResult, type ModelObject } from '
 export { ArchRunner, prepareProgram, type PhaseTimes, type Failure, type ProgramOutcome, type RunStats, type Walker, type PreparedProgram } from './harness.ts';
 export { shrinkProgram, type ShrinkOptions, type ShrinkResult } from './shrink.ts';
 export {
-  runCampaign, runPrepared, replayRecord, makeRecord, formatRecord, parseRecord, recordFileName, parseShard, seedOf, closeRunners,
+  runCampaign, runPrepared, replayRecord, makeRecord, formatRecord, parseRecord, runArgs, recordFileName, parseShard, seedOf, closeRunners,
   type CampaignOptions, type CampaignProgress, type CampaignResult, type FailureRecord, type ReplayResult, type Shard,
 } from './campaign.ts';
 export { runParallel, type WorkerCommand, type ParallelResult, type WorkerLine } from './parallel.ts';

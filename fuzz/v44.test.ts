@@ -19,6 +19,10 @@ import { PROFILES } from '../profiles/profile.ts';
 import { Engine } from '../runtime/engine.ts';
 import { Module } from '../runtime/module.ts';
 import { cli } from '../cli/testing.ts';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseRecord, runArgs } from './campaign.ts';
 
 /**
  * Main starts task0 twice. Each run makes an object only its frame holds and suspends with it;
@@ -153,6 +157,20 @@ test.serial('players: cont.bind and symmetric switch keep each suspended player\
     t.not(chain.failure, null);
   }
   t.is(activeMutant(), null);
+});
+
+test.serial('a v44 failure file runs with plain `stackscope run --profile v44` (its run line: Binaryen\'s noextern compiles, host.* are provided)', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'stackscope-fuzz44-'));
+  const failing = await cli('fuzz', '--profile', 'v44', '--programs', '5', '--arch', 'x64', '--mutant', 'v44-switch-chain-kept', '--out', out);
+  t.is(failing.code, 1, failing.stderr);
+  const file = join(out, readdirSync(out)[0]);
+  const run = runArgs(parseRecord(readFileSync(file, 'utf8')), file);
+  t.true(run.includes('--profile') && run.includes('v44'));
+  const ran = await cli(...run);
+  t.not(ran.code, 2, ran.stderr);
+  // The shrunk program may make no host call at all; it returns or traps as the model says.
+  t.regex(ran.stdout, /^(result: |results: )|trap/m);
+  t.is((await cli('fuzz', '--replay', file)).code, 1, 'the record still fails under its mutant');
 });
 
 test.serial('campaign: stack-switching programs pass in the v44 profile on x64 and aarch64 (V44Store, the intrusive list, user stack maps)', async (t) => {

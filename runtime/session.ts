@@ -49,6 +49,56 @@ export const DEFAULT_HOST_IMPORTS: Readonly<Record<string, FuncType | 'any-param
   gc: 'any-params',
 };
 
+/**
+ * The GC fuzzer's host imports (module "host", fuzz/program.ts), so that a failure file runs
+ * with `stackscope run`: `gc` collects, `new(tag)` is a new externref holding `#N:tTAG` (N
+ * counts the run's `new`s from 0), `new_temp` one holding `temp N`, `print` and `print_i32`
+ * print, `pass` returns its argument (a new handle to it), `release` only prints (a run holds
+ * no pool handles). Each prints a line `host OP ARG`, the spelling of the fuzzer's trace.
+ */
+export const FUZZ_HOST_IMPORTS: Readonly<Record<string, FuncType>> = {
+  gc: { params: [], results: [] },
+  new: { params: ['i32'], results: ['externref'] },
+  new_temp: { params: [], results: ['externref'] },
+  print: { params: ['externref'], results: [] },
+  print_i32: { params: ['i32'], results: [] },
+  release: { params: ['i32'], results: [] },
+  pass: { params: ['externref'], results: ['externref'] },
+};
+
+/** The type stackscope provides for the import `module`.`name`: an "env" default or a fuzzer "host" function. */
+export function providedImportType(module: string, name: string): FuncType | 'any-params' | undefined {
+  const table: Readonly<Record<string, FuncType | 'any-params'>> | undefined = module === 'env' ? DEFAULT_HOST_IMPORTS : module === 'host' ? FUZZ_HOST_IMPORTS : undefined;
+  return table !== undefined && Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
+/**
+ * The fuzzer's "host" functions of a run, for a store whose references `newRef` makes and
+ * `text` describes (v17's ExternRef, the DRC eras' V31ExternRef).
+ */
+export function fuzzHostFunctions<R>(print: (line: string) => void, o: { newRef: (label: string) => R; gc: () => void; text: (r: R | null) => string }): Record<string, (...args: Array<R | number | null>) => R | null | void> {
+  let made = 0;
+  let temps = 0;
+  return {
+    gc: () => {
+      print('host gc');
+      o.gc();
+    },
+    new: (tag) => {
+      print(`host new ${String(tag)}`);
+      return o.newRef(`#${made++}:t${String(tag)}`);
+    },
+    new_temp: () => o.newRef(`temp ${temps++}`),
+    print: (r) => print(`host print ${o.text(r as R | null)}`),
+    print_i32: (x) => print(`host print_i32 ${String(x)}`),
+    release: (i) => print(`host release ${String(i)}`),
+    pass: (r) => {
+      print(`host pass ${o.text(r as R | null)}`);
+      return r as R | null;
+    },
+  };
+}
+
 /** An import the default host functions do not provide, or provide with another type. */
 export class HostImportError extends StackscopeError {
   override name = 'HostImportError';
@@ -206,9 +256,10 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
       new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
       ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
     };
+    const fuzzHost = fuzzHostFunctions<ExternRef>(print, { newRef: (label) => ExternRef.new(store, label), gc: () => store.gc(), text: (r) => (r === null ? 'null' : describeValue(r.value)) });
     for (const imp of module.wasm.imports) {
       const where = `${file}: import "${imp.module}" "${imp.name}"`;
-      const type = imp.module === 'env' ? DEFAULT_HOST_IMPORTS[imp.name] : undefined;
+      const type = providedImportType(imp.module, imp.name);
       if (imp.kind === 'func' && !type && o.stubUnknownImports) {
         // A stub that does nothing and returns zero or null, so that the run can go on.
         const stubType = module.wasm.types[imp.typeIndex];
@@ -220,7 +271,7 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
         continue;
       }
       if (imp.kind !== 'func' || !type) {
-        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}; see --help)`);
+        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}, and the fuzzer's host.*; see --help)`);
       }
       const want = module.wasm.types[imp.typeIndex];
       if (type === 'any-params' ? want.results.length !== 0 : funcTypeText(want) !== funcTypeText(type)) {
@@ -228,7 +279,8 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
       }
       if (linker.get(imp.module, imp.name)) continue;
       const fn: HostFn =
-        imp.name === 'gc' ? (caller) => { caller.gc(); }
+        imp.module === 'host' ? (_caller, ...args) => fuzzHost[imp.name](...(args as Array<ExternRef | number | null>))
+        : imp.name === 'gc' ? (caller) => { caller.gc(); }
         // `print` takes any parameters: its float arguments are spelled by their types.
         : imp.name === 'print' ? (_caller, ...args) => { print(`print: ${args.map((a, i) => valText(a, want.params[i])).join(' ')}`); }
         : (_caller, ...args) => impls[imp.name](...args);

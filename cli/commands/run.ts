@@ -62,6 +62,10 @@ Host imports (module "env"):
   new_ref(i32) -> externref         a new externref holding the host string "#N"
   ref(i32) -> externref             a new externref holding the host string "ref N" (as gc's)
   gc(any parameters)                collects externrefs now (the store's GC)
+Host imports (module "host"), the GC fuzzer's, so a failure file of 'stackscope fuzz' runs
+(its ';; run the program alone' line gives the command; docs/fuzzing.md §4):
+  gc, new(i32) -> externref, new_temp, print(externref), print_i32(i32), release(i32),
+  pass(externref) -> externref    each prints 'host OP ARG' as the fuzzer's trace spells it
 Any other import is an input error (exit 2).
 
 --profile v17|v31|v44 picks the wasmtime era of a Wasm run (default v17; docs/profiles.md). v31

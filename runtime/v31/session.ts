@@ -17,7 +17,7 @@ import type { Engine } from '../engine.ts';
 import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
 import type { Module } from '../module.ts';
 import {
-  DEFAULT_HOST_IMPORTS, HostImportError, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
+  DEFAULT_HOST_IMPORTS, HostImportError, fuzzHostFunctions, providedImportType, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
 import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { V31Store, type V31GcReport } from './store.ts';
@@ -99,17 +99,18 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
         store.gc();
       },
     };
+    const fuzzHost = fuzzHostFunctions<V31ExternRef>(print, { newRef: (label) => V31ExternRef.new(store, label), gc: () => void store.gc(), text: refText });
     const imports = module.wasm.imports.map((imp) => {
       const where = `${file}: import "${imp.module}" "${imp.name}"`;
-      const type = imp.module === 'env' ? DEFAULT_HOST_IMPORTS[imp.name] : undefined;
+      const type = providedImportType(imp.module, imp.name);
       if (imp.kind !== 'func' || !type) {
-        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}; see --help)`);
+        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}, and the fuzzer's host.*; see --help)`);
       }
       const want = module.wasm.types[imp.typeIndex];
       if (type === 'any-params' ? want.results.length !== 0 : funcTypeText(want) !== funcTypeText(type)) {
         throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
       }
-      const impl = impls[imp.name];
+      const impl = imp.module === 'host' ? fuzzHost[imp.name] as (...args: V31Val[]) => V31Val | void : impls[imp.name];
       if (!impl) throw new HostImportError(where, 'has no v31 host function');
       return V31Func.new(store, type === 'any-params' ? want : type, (_caller, ...args) => impl(...args));
     });
