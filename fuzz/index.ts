@@ -23,3 +23,4 @@ export { fuzz, decodeProgram, replayCorpus, FuzzFindingError, MAX_INPUT_OPS, typ
 export { measureMutants, type MutantScore } from './mutation-score.ts';
 export { FuzzUsageError } from './errors.ts';
 export { MUTANTS, withMutant, setMutant, activeMutant, UnknownMutantError, type MutantName, type MutantInfo } from '../compiler/mutants.ts';
+export { openPlan, runPiece, reportPieces, formatReport, pieceRange, cliChunkRunner, DEFAULT_PLAN, type PiecePlan, type PieceSummary, type ChunkSummary, type ChunkRunner, type PiecesReport } from './long-campaign.ts';
