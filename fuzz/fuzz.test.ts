@@ -6,7 +6,7 @@
  * outside CI (docs/fuzzing.md). The tests are serial: a mutant is process-wide state.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -216,6 +216,31 @@ test.serial('cli: --jobs 2 runs the shard in two worker processes and merges the
   t.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.split('\n').at(-1)!);
   t.like(summary, { type: 'summary', programs: 4, runs: 4, failures: 0, jobs: 2 });
+});
+
+const HOST_ALL = `(module
+  (import "host" "gc" (func $gc)) (import "host" "new" (func $new (param i32) (result externref)))
+  (import "host" "new_temp" (func $nt (result externref))) (import "host" "print" (func $p (param externref)))
+  (import "host" "print_i32" (func $pi (param i32))) (import "host" "release" (func $r (param i32)))
+  (import "host" "pass" (func $pass (param externref) (result externref)))
+  (func (export "main") (param $a externref) (param $depth i32) (result externref) (local $x externref)
+    (local.set $x (call $pass (call $new (i32.const 7))))
+    (call $gc)
+    (call $p (local.get $x)) (call $p (call $nt)) (call $pi (local.get $depth)) (call $r (i32.const 0))
+    (call $p (local.get $a))
+    (local.get $x)))`;
+
+test.serial('cli: run provides the fuzzer\'s host.* imports in every profile, on both arches, printing the trace\'s spelling', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stackscope-host-'));
+  const file = join(dir, 'host.wat');
+  writeFileSync(file, HOST_ALL);
+  for (const profile of ['v17', 'v31', 'v44']) {
+    for (const arch of ['x64', 'aarch64']) {
+      const r = await cli('run', file, '--profile', profile, '--arch', arch, '--invoke', 'main', 'pool0', '3');
+      t.is(r.code, 0, r.stderr);
+      t.true(r.stdout.startsWith(['host new 7', 'host pass #0:t7', 'host gc', 'host print #0:t7', 'host print temp 0', 'host print_i32 3', 'host release 0', 'host print pool0', 'result: externref "#0:t7"'].join('\n')), `${profile} ${arch}: ${r.stdout}`);
+    }
+  }
 });
 
 test.serial('cli: fuzz runs, lists mutants, rejects bad options with exit 2, replays a record', async (t) => {

@@ -53,7 +53,7 @@ export const DEFAULT_HOST_IMPORTS: Readonly<Record<string, FuncType | 'any-param
  * The GC fuzzer's host imports (module "host", fuzz/program.ts), so that a failure file runs
  * with `stackscope run`: `gc` collects, `new(tag)` is a new externref holding `#N:tTAG` (N
  * counts the run's `new`s from 0), `new_temp` one holding `temp N`, `print` and `print_i32`
- * print, `pass` returns its argument (a new handle to it), `release` only prints (a run holds
+ * print, `pass` returns a new handle to its argument, `release` only prints (a run holds
  * no pool handles). Each prints a line `host OP ARG`, the spelling of the fuzzer's trace.
  */
 export const FUZZ_HOST_IMPORTS: Readonly<Record<string, FuncType>> = {
@@ -76,7 +76,7 @@ export function providedImportType(module: string, name: string): FuncType | 'an
  * The fuzzer's "host" functions of a run, for a store whose references `newRef` makes and
  * `text` describes (v17's ExternRef, the DRC eras' V31ExternRef).
  */
-export function fuzzHostFunctions<R>(print: (line: string) => void, o: { newRef: (label: string) => R; gc: () => void; text: (r: R | null) => string }): Record<string, (...args: Array<R | number | null>) => R | null | void> {
+export function fuzzHostFunctions<R extends { clone(): R }>(print: (line: string) => void, o: { newRef: (label: string) => R; gc: () => void; text: (r: R | null) => string }): Record<string, (...args: Array<R | number | null>) => R | null | void> {
   let made = 0;
   let temps = 0;
   return {
@@ -94,9 +94,14 @@ export function fuzzHostFunctions<R>(print: (line: string) => void, o: { newRef:
     release: (i) => print(`host release ${String(i)}`),
     pass: (r) => {
       print(`host pass ${o.text(r as R | null)}`);
-      return r as R | null;
+      return r === null ? null : (r as R).clone();
     },
   };
+}
+
+/** A reference's host value as the fuzzer's trace spells it: `null`, a string as it is, else described. */
+export function fuzzRefText(value: unknown): string {
+  return value === undefined || value === null ? 'null' : typeof value === 'string' ? value : describeValue(value);
 }
 
 /** An import the default host functions do not provide, or provide with another type. */
@@ -256,7 +261,7 @@ export async function openSession(bytes: Uint8Array, file: string, o: SessionOpt
       new_ref: (n) => ExternRef.new(store, `#${String(n)}`),
       ref: (n) => ExternRef.new(store, `ref ${String(n)}`),
     };
-    const fuzzHost = fuzzHostFunctions<ExternRef>(print, { newRef: (label) => ExternRef.new(store, label), gc: () => store.gc(), text: (r) => (r === null ? 'null' : describeValue(r.value)) });
+    const fuzzHost = fuzzHostFunctions<ExternRef>(print, { newRef: (label) => ExternRef.new(store, label), gc: () => store.gc(), text: (r) => fuzzRefText(r?.value) });
     for (const imp of module.wasm.imports) {
       const where = `${file}: import "${imp.module}" "${imp.name}"`;
       const type = providedImportType(imp.module, imp.name);

@@ -17,7 +17,7 @@ import type { Engine } from '../engine.ts';
 import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
 import type { Module } from '../module.ts';
 import {
-  DEFAULT_HOST_IMPORTS, HostImportError, fuzzHostFunctions, providedImportType, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
+  DEFAULT_HOST_IMPORTS, HostImportError, fuzzHostFunctions, fuzzRefText, providedImportType, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
 import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { V31Store, type V31GcReport } from './store.ts';
@@ -99,7 +99,7 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
         store.gc();
       },
     };
-    const fuzzHost = fuzzHostFunctions<V31ExternRef>(print, { newRef: (label) => V31ExternRef.new(store, label), gc: () => void store.gc(), text: refText });
+    const fuzzHost = fuzzHostFunctions<V31ExternRef>(print, { newRef: (label) => V31ExternRef.new(store, label), gc: () => void store.gc(), text: (r) => fuzzRefText(r?.value) });
     const imports = module.wasm.imports.map((imp) => {
       const where = `${file}: import "${imp.module}" "${imp.name}"`;
       const type = providedImportType(imp.module, imp.name);
