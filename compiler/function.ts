@@ -120,6 +120,7 @@ function newLowering(
     fusedCompare: undefined,
     fusedShift: undefined,
     fusedArg: undefined,
+    fusedLoad: undefined,
     zeroExtended: undefined,
   };
   return cx;

@@ -329,6 +329,11 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     this.loadAt(x, addr, size, signed);
     if (!direct) this.writeLoc(dst, 'x11');
   }
+  /** No memory operands on AArch64: the load into x11 (a scratch binop leaves alone), then the binop. */
+  heapBinop(op: BinOp, wide: boolean, dst: Loc, x: Loc, base: HeapBase, index: Loc, disp: number): void {
+    this.heapLoad('x11', base, index, disp, wide ? 8 : 4, false);
+    this.binop(op, wide, dst, x, 'x11');
+  }
   heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8): void {
     const direct = isRegLoc(value) && !isFloatRegLoc(value);
     if (!direct) this.readLoc('x11', value);

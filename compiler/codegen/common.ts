@@ -249,6 +249,14 @@ export interface MacroAssembler {
    * register whose upper half is known to be zero (x64 then needs no zero-extending move).
    */
   heapLoad(dst: Loc, base: HeapBase, index: Loc, disp: number, size: 1 | 2 | 4 | 8, signed: boolean, indexExtended?: boolean): void;
+  /**
+   * dst ← a op (the 4- or 8-byte Wasm load at `base` + `index` + `disp`), op an integer ALU binop
+   * (add, sub, and, or, xor, mul): x64 folds the load into the operation (`add r, [mem]`,
+   * `imul r, [mem]`) as Cranelift's x64 lowering sinks a load whose only use is the operation;
+   * the operation is the access instruction and its HeapOutOfBounds trap site. AArch64 has no
+   * memory operands: a load, then the binop (the lowering only fuses on x64).
+   */
+  heapBinop(op: BinOp, wide: boolean, dst: Loc, a: Loc, base: HeapBase, index: Loc, disp: number, indexExtended?: boolean): void;
   /** A Wasm store of the low `size` bytes of the value at `value`: address and trap site as heapLoad. */
   heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8, indexExtended?: boolean): void;
   /** The general register `dst` (a physical register name) ← the 8 bytes at [base + disp]. */

@@ -287,6 +287,28 @@ export class X64MacroAssembler implements MacroAssembler {
     this.loadAt(r, addr, size, signed);
     if (!direct) this.writeLoc(dst, 'r11');
   }
+  heapBinop(op: BinOp, wide: boolean, dst: Loc, x: Loc, base: HeapBase, index: Loc, disp: number, indexExtended = false): void {
+    if (op !== 'add' && op !== 'sub' && op !== 'and' && op !== 'or' && op !== 'xor' && op !== 'mul') throw new CodegenError('x64', `${op} takes no memory operand`);
+    const direct = isRegLoc(dst) && !isFloatRegLoc(dst);
+    const d: Gpr64 = direct ? (dst as Gpr64) : 'r11';
+    const dr = sized(d, wide);
+    if (d === index && x !== d && op !== 'sub') {
+      // dst shares the index's register (the index dies here): load into it, then the
+      // commutative operation with x (writing x to dst first would lose the index).
+      const addr = this.heapAddress(base, index, disp, indexExtended);
+      this.asm.trapSiteHere('HeapOutOfBounds');
+      this.loadAt(d, addr, wide ? 8 : 4, false);
+      this.binopInto(op, wide, d, d, x);
+      return;
+    }
+    // A sub into the index's register: the address takes a copy of the index in rax first.
+    const addr = this.heapAddress(base, index, disp, indexExtended && !(d === index && x !== d));
+    this.readLoc(dr, x);
+    this.asm.trapSiteHere('HeapOutOfBounds');
+    if (op === 'mul') this.asm.imulLoad(dr, addr);
+    else this.asm.aluLoad(op, dr, addr);
+    if (!direct) this.writeLoc(dst, 'r11');
+  }
   heapStore(base: HeapBase, index: Loc, disp: number, value: Loc, size: 1 | 2 | 4 | 8, indexExtended = false): void {
     const direct = isRegLoc(value) && !isFloatRegLoc(value);
     if (!direct) this.readLoc('r11', value);

@@ -148,4 +148,11 @@ export interface Lowering {
    * operand: x64 `lea`, AArch64 `add`/`sub`).
    */
   fusedArg: bigint | undefined;
+  /**
+   * x64, with registers: an `i32.load`/`i64.load` whose value is only the second operand of the
+   * next instruction, an integer ALU binop of its type. Nothing was emitted for it, its address
+   * is still on the operand stack, and the binop reads the memory itself (`heapBinop`: `add r,
+   * [mem]`), as Cranelift's x64 backend sinks such a load into the operation.
+   */
+  fusedLoad: { readonly memory: number; readonly offset: number; readonly size: 4 | 8; readonly indexExtended: boolean } | undefined;
 }

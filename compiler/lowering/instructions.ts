@@ -363,8 +363,14 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
       const op = instr.op;
       if (op in LOADS) {
         const l = LOADS[op as LoadOp];
-        const addr = v.pop();
         const memarg = (instr as { memarg: { offset: number } }).memarg;
+        if ((op === 'i32.load' || op === 'i64.load') && binopFollows(cx, l.type)) {
+          // (The address is only looked at when the instruction before it may have extended it.)
+          const indexExtended = cx.zeroExtended?.instrIndex === cx.instrIndex - 1 && indexZeroExtended(cx, v.peek(v.h - 1));
+          cx.fusedLoad = { memory: (instr as { memory: number }).memory, offset: memarg.offset, size: l.size as 4 | 8, indexExtended };
+          break;
+        }
+        const addr = v.pop();
         const base = heapBase(cx, (instr as { memory: number }).memory, addr, memarg.offset, l.size);
         m.heapLoad(v.push(l.type), base, addr, memarg.offset, l.size, l.signed, indexZeroExtended(cx, addr));
         break;
@@ -387,6 +393,20 @@ function lowerOperator(cx: Lowering, instr: Instr): void {
  * With registers, whether the next instruction is a branch on this one's i32 result (`if`,
  * `br_if`), or (`orSelect`) a `select` whose condition it is.
  */
+/** The integer binops x64 can give a memory operand (Cranelift's x64 lowering sinks a load into them). */
+const MEMORY_OPERAND_BINOPS = new Set(['add', 'sub', 'and', 'or', 'xor', 'mul']);
+
+/**
+ * Whether the value a full-width load pushes is only the second operand of the next
+ * instruction, an integer binop of type `ty` that takes a memory operand: x64, registers.
+ */
+function binopFollows(cx: Lowering, ty: ValType): boolean {
+  const next = cx.fn.body[cx.instrIndex + 1];
+  if (!cx.values.movesAtJoins || cx.m.arch !== 'x64' || next === undefined || next.dead) return false;
+  const dot = next.op.indexOf('.');
+  return next.op.slice(0, dot) === ty && MEMORY_OPERAND_BINOPS.has(next.op.slice(dot + 1));
+}
+
 function branchFollows(cx: Lowering, orSelect = false): boolean {
   const next = cx.fn.body[cx.instrIndex + 1];
   return cx.values.movesAtJoins && next !== undefined && !next.dead && (next.op === 'if' || next.op === 'br_if' || (orSelect && next.op === 'select'));
@@ -491,6 +511,16 @@ function emitNumeric(cx: Lowering, op: SimpleOp): boolean {
   const name = op.slice(dot + 1);
   const wide = ty === 'i64';
   const bin = BINOPS.get(name);
+  const load = cx.fusedLoad;
+  cx.fusedLoad = undefined;
+  if (load !== undefined) {
+    // The load before this binop was fused into it: its address is on top.
+    const index = v.pop();
+    const a = v.pop();
+    const base = heapBase(cx, load.memory, index, load.offset, load.size);
+    m.heapBinop(bin!, wide, v.push(ty), a, base, index, load.offset, load.indexExtended);
+    return true;
+  }
   const shift = cx.fusedShift;
   cx.fusedShift = undefined;
   if (shift !== undefined) {

@@ -241,6 +241,10 @@ function memoryCaseArb(): fc.Arbitrary<Case> {
       const dst = r(n, size);
       return { asm: `${op} ${dst}, ${PTR[size]} ${addrText(addr)}`, emit: (a: X64Assembler) => a.aluLoad(op, dst, addr) };
     }),
+    fc.tuple(reg, fc.constantFrom(32, 64) as fc.Arbitrary<32 | 64>, addrArb).map(([n, size, addr]) => {
+      const dst = r(n, size);
+      return { asm: `imul ${dst}, ${PTR[size]} ${addrText(addr)}`, emit: (a: X64Assembler) => a.imulLoad(dst, addr) };
+    }),
     fc.tuple(reg, fc.constantFrom(32, 64) as fc.Arbitrary<32 | 64>, fc.constantFrom(...ALU_OPS), addrArb).map(([n, size, op, addr]) => {
       const src = r(n, size);
       return { asm: `${op} ${PTR[size]} ${addrText(addr)}, ${src}`, emit: (a: X64Assembler) => a.aluStore(op, addr, src) };

@@ -410,6 +410,12 @@ export class X64Assembler extends CodeBuffer {
     this.rr(size, [0x0f, 0xaf], this.num('imul', 'dst', dst), this.num('imul', 'src', src));
   }
 
+  /** `imul dst, [addr]` (a load folded into the multiply). */
+  imulLoad(dst: Gpr, addr: X64Address): void {
+    const { num, size } = this.reg('imul', 'dst', dst);
+    this.rm('imul', size, [0x0f, 0xaf], num, addr, 0);
+  }
+
   /** `imul dst, src, imm`. */
   imulImm(dst: Gpr, src: Gpr, imm: number): void {
     const size = this.sameSize('imul', dst, src);
