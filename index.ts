@@ -82,6 +82,7 @@ export {
 /** The v44 store for an `Engine({ profile: 'v44' })` (runtime/v44/); its handles are the DRC-era classes above under v44 names. */
 export {
   V44Store, V44Instance, V44Func, V44Table, V44Global, V44ExternRef, type V44GcReport, type V44StoreOptions, type V44Val, type V44Results, type V44Caller, type V44HostFn,
+  V44Tag, V44Linker, LinkerError,
 } from './runtime/v44/index.ts';
 /** viewer/: a run recorded as data (RunRecorder), replayed collections, the HTML page, frame SVGs. */
 export {

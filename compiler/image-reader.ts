@@ -77,7 +77,7 @@ export class Reader {
 
 const VALTYPES = new Map<number, ValType>(Object.entries(VALTYPE_CODES).map(([t, code]) => [code, t as ValType]));
 const HEAP_TYPES = new Map<number, AbsHeapType>(Object.entries(HEAP_TYPE_CODES).map(([h, code]) => [code, h as AbsHeapType]));
-const KINDS: readonly ExternKind[] = ['func', 'table', 'memory', 'global'];
+const KINDS: readonly ExternKind[] = ['func', 'table', 'memory', 'global', 'tag'];
 const CALL_KINDS: readonly CallSiteKind[] = ['call', 'call-import', 'call-indirect', 'libcall'];
 
 /** A value type as image.ts's writeValType writes it. */
@@ -142,7 +142,8 @@ export type ImageImport =
   | { module: string; name: string; kind: 'func'; typeIndex: number }
   | { module: string; name: string; kind: 'table'; type: TableType }
   | { module: string; name: string; kind: 'memory'; type: MemoryType }
-  | { module: string; name: string; kind: 'global'; type: GlobalType };
+  | { module: string; name: string; kind: 'global'; type: GlobalType }
+  | { module: string; name: string; kind: 'tag'; typeIndex: number };
 
 export interface ImageFunctionInfo {
   funcIndex: number;
@@ -216,6 +217,7 @@ export function readModuleMetadata(bytes: Uint8Array): ImageMetadata {
       case 'table': { const elemType = refType(r); return { module, name, kind, type: { elemType, ...limits(r) } }; }
       case 'memory': { const l = limits(r); return { module, name, kind, type: { ...l, shared: flag(r) } }; }
       case 'global': { const valType_ = valType(r); return { module, name, kind, type: { valType: valType_, mutable: flag(r) } }; }
+      case 'tag': return { module, name, kind, typeIndex: r.u32() };
     }
   });
   const functions = Array.from({ length: r.count(24) }, () => ({

@@ -166,7 +166,7 @@ export function encodeModuleMetadata(
 
   w.u32(module.imports.length);
   for (const imp of module.imports) {
-    const kind = { func: 0, table: 1, memory: 2, global: 3 }[imp.kind];
+    const kind = { func: 0, table: 1, memory: 2, global: 3, tag: 4 }[imp.kind];
     w.u8(kind);
     w.str(imp.module);
     w.str(imp.name);
@@ -175,6 +175,7 @@ export function encodeModuleMetadata(
       case 'table': writeValType(w, imp.type.elemType); limits(w, imp.type.min, imp.type.max); break;
       case 'memory': limits(w, imp.type.min, imp.type.max); w.u8(imp.type.shared ? 1 : 0); break;
       case 'global': writeValType(w, imp.type.valType); w.u8(imp.type.mutable ? 1 : 0); break;
+      case 'tag': w.u32(imp.typeIndex); break;
     }
   }
 
@@ -207,7 +208,7 @@ export function encodeModuleMetadata(
   w.u32(module.exports.length);
   for (const e of module.exports) {
     w.str(e.name);
-    w.u8({ func: 0, table: 1, memory: 2, global: 3 }[e.kind]);
+    w.u8({ func: 0, table: 1, memory: 2, global: 3, tag: 4 }[e.kind]);
     w.u32(e.index);
   }
   w.u32(module.start ?? 0xffffffff);

@@ -19,7 +19,7 @@ import {
   writeImage,
   type PlacedFunction,
 } from './image.ts';
-import type { WasmModule } from './frontend/module.ts';
+import { numImportedTags, type WasmModule } from './frontend/module.ts';
 import { vmOffsetsFor } from './lowering/era.ts';
 import { encodeUserStackMaps, type UserStackMapRecord } from './user-stackmaps.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../profiles/profile.ts';
@@ -105,7 +105,8 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     ...(userStackMaps ? { userStackMapSection: encodeUserStackMaps(userStackMaps) } : {}),
     ...(module.typeDefs.some((d) => d.composite.kind !== 'func' || !d.final || d.supertypes.length > 0 || d.recGroupSize !== 1)
       ? { gcTypeSection: encodeGcTypes(module.typeDefs) } : {}),
-    ...(module.tags?.length ? { tagSection: encodeTags(module.tags) } : {}),
+    // The tag section holds the defined tags; imported ones are in the import list.
+    ...(module.tags?.length ? { tagSection: encodeTags(module.tags.slice(numImportedTags(module))) } : {}),
   });
   const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
   return {

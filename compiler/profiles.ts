@@ -9,7 +9,7 @@
  *   (v31/codegen.ts), v44's over-approximated-list barriers (v44/codegen.ts).
  */
 import { implementationOf, type CapabilityTable, type Profile, type VMContextFamily } from '../profiles/profile.ts';
-import type { ModuleCounts } from './frontend/module.ts';
+import { numImportedTags, type WasmModule } from './frontend/module.ts';
 import { V31_BUILTINS } from './v31/builtins.ts';
 import {
   FreeListConstants,
@@ -41,8 +41,10 @@ import { V44_CODEGEN } from './v44/codegen.ts';
 /** A module shape in the union of every era's VMOffsets inputs (eras ignore counts they lack). */
 export type LayoutCounts = VMOffsetsFields & { numImportedTags: number; numDefinedTags: number };
 
-/** The counts of a front-end module (the subset has no tags). */
-export function layoutCountsOf(counts: ModuleCounts): LayoutCounts {
+/** The counts of a front-end module, its tags included (imported ones first in its tag index space). */
+export function layoutCountsOf(module: Pick<WasmModule, 'counts' | 'imports' | 'tags'>): LayoutCounts {
+  const counts = module.counts;
+  const importedTags = numImportedTags(module);
   return {
     numImportedFunctions: counts.numImportedFunctions,
     numImportedTables: counts.numImportedTables,
@@ -53,8 +55,8 @@ export function layoutCountsOf(counts: ModuleCounts): LayoutCounts {
     numOwnedMemories: counts.numOwnedMemories,
     numDefinedGlobals: counts.numDefinedGlobals,
     numEscapedFuncs: counts.numEscapedFunctions,
-    numImportedTags: 0,
-    numDefinedTags: 0,
+    numImportedTags: importedTags,
+    numDefinedTags: (module.tags?.length ?? 0) - importedTags,
   };
 }
 

@@ -82,11 +82,15 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   const typeDefs = gcTypes ? readGcTypes(gcTypes.data) : funcTypeDefs(meta.types);
   if (typeDefs.length !== meta.types.length) throw new ImageModuleError(file, `${SECTION_GC_TYPES} has ${typeDefs.length} types, the metadata ${meta.types.length}`);
   const tagSection = elf.sections.find((x) => x.name === SECTION_TAGS);
-  const tags = tagSection ? readTags(tagSection.data) : [];
+  // The tag index space: imported tags (from the import list), then the section's.
+  const tags = [
+    ...meta.imports.flatMap((imp) => (imp.kind === 'tag' ? [{ typeIndex: imp.typeIndex, offset: 0 }] : [])),
+    ...(tagSection ? readTags(tagSection.data) : []),
+  ];
   tags.forEach((t, i) => {
     if (typeDefs[t.typeIndex]?.composite.kind !== 'func') throw new ImageModuleError(file, `${SECTION_TAGS}: tag ${i} names type ${t.typeIndex}, not a function type`);
   });
-  const wasm = { ...shapeFromMetadata(meta, typeDefs, file), ...(tags.length ? { tags } : {}) };
+  const wasm = { ...shapeFromMetadata(meta, typeDefs, file, tags.length), ...(tags.length ? { tags } : {}) };
   const textSize = Number(elf.sections.find((s) => s.name === '.text')?.size ?? 0n);
   for (const f of meta.functions) {
     if (f.textOffset + f.size > textSize) throw new ImageModuleError(file, `function ${f.funcIndex} lies outside .text (${textSize} bytes)`);
@@ -113,10 +117,10 @@ export function moduleFromImageBytes(bytes: Uint8Array, file = 'image.o'): { was
   return { wasm, code };
 }
 
-function shapeFromMetadata(meta: ImageMetadata, typeDefs: SubType[], file: string): WasmModule {
+function shapeFromMetadata(meta: ImageMetadata, typeDefs: SubType[], file: string, numTags: number): WasmModule {
   const fail = (what: string): never => { throw new ImageModuleError(file, what); };
   const c = meta.counts;
-  const perKind = { func: 0, table: 0, memory: 0, global: 0 };
+  const perKind = { func: 0, table: 0, memory: 0, global: 0, tag: 0 };
   const imports: Import[] = meta.imports.map((imp) => ({ ...imp, index: perKind[imp.kind]++, offset: 0 }) as Import);
   const pairs: Array<[string, number, number]> = [
     ['imported functions', perKind.func, c.numImportedFunctions], ['imported tables', perKind.table, c.numImportedTables],
@@ -166,7 +170,7 @@ function shapeFromMetadata(meta: ImageMetadata, typeDefs: SubType[], file: strin
     }
     return { index: i, mode: d.mode, bytes: d.bytes, offset: 0 };
   });
-  const limit = { func: nFuncs, table: tableTypes.length, memory: memoryTypes.length, global: globalTypes.length };
+  const limit = { func: nFuncs, table: tableTypes.length, memory: memoryTypes.length, global: globalTypes.length, tag: numTags };
   for (const e of meta.exports) if (e.index < 0 || e.index >= limit[e.kind]) fail(`export ${JSON.stringify(e.name)}: ${e.kind} ${e.index} out of range`);
   if (meta.start !== null && (meta.start >= nFuncs || typeOf(funcTypeIndices[meta.start], 'start').params.length > 0)) fail(`bad start function ${meta.start}`);
   const escapedIndex = new Map<number, number>();

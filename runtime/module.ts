@@ -14,7 +14,7 @@ import { codeOfCompiledImage, moduleFromImageBytes, type ModuleCode } from './im
 export interface ImportDescriptor {
   readonly module: string;
   readonly name: string;
-  readonly kind: 'func' | 'table' | 'memory' | 'global';
+  readonly kind: 'func' | 'table' | 'memory' | 'global' | 'tag';
 }
 
 /** A validated, compiled module for one engine's architecture. */

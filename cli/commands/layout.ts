@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CompileError, parseWasm, parseWatText, loadWat } from '../../compiler/frontend/index.ts';
+import { CompileError, parseWasm, parseWat } from '../../compiler/frontend/index.ts';
 import { layoutCountsOf, layoutViewOf, type LayoutCounts } from '../../compiler/profiles.ts';
 import { PROFILES, type Profile } from '../../profiles/profile.ts';
 import { profileFlag } from '../profile.ts';
@@ -85,8 +85,12 @@ async function countsOfModule(path: string): Promise<LayoutCounts> {
   }
   let module;
   if (path.endsWith('.wat') || path.endsWith('.wast')) {
-    await loadWat();
-    module = inFile(() => parseWatText(bytes.toString('utf8'), { fileName: path }), path);
+    // parseWat: stack-switching syntax (tags, continuation types) goes through Binaryen.
+    try {
+      module = await parseWat(bytes.toString('utf8'), { fileName: path });
+    } catch (e) {
+      throw e instanceof CompileError ? e.inFile(path) : e;
+    }
   } else if (path.endsWith('.wasm')) {
     module = inFile(() => parseWasm(new Uint8Array(bytes)), path);
   } else if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x7f454c46) {
@@ -95,7 +99,7 @@ async function countsOfModule(path: string): Promise<LayoutCounts> {
   } else {
     throw new UsageError(`${path}: expected a .wat or .wasm module or a compiled .o image`, 'layout');
   }
-  return layoutCountsOf(module.counts);
+  return layoutCountsOf(module);
 }
 
 export async function layoutCommand(argv: string[], out: Output): Promise<number> {

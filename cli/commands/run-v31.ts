@@ -86,7 +86,7 @@ export function printV31Explanations(out: Output, gcs: readonly DrcGcReport[]): 
 /** Opens the v31 session of a command, with the CLI's usage errors. */
 export async function openV31ForCli(
   args: ParsedArgs, input: { file: string; bytes: Uint8Array }, command: string, profile: Profile, print: (line: string) => void,
-  extra: Pick<V31SessionOptions, 'cycles' | 'onCollection'> = {},
+  extra: Pick<V31SessionOptions, 'cycles' | 'onCollection' | 'preload'> = {},
 ): Promise<V31Session> {
   for (const flag of command === 'run' ? NOT_IN_DRC_RUN : NOT_IN_DRC) {
     if (args.flags.has(flag)) {
@@ -109,7 +109,7 @@ export async function openV31ForCli(
   }
 }
 
-export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, profile: Profile): Promise<number> {
+export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, profile: Profile, preload: V31SessionOptions['preload'] = []): Promise<number> {
   const json = args.flags.has('json');
   const explainGc = args.flags.has('gc-explain');
   const printed: string[] = [];
@@ -118,6 +118,7 @@ export async function runWasmV31(args: ParsedArgs, invoke: { name: string; args:
   let tracer: Tracer | undefined;
   const session = await openV31ForCli(args, input, 'run', profile, (line) => (json ? printed.push(line) : out.text(line)), {
     ...(cycles ? { cycles } : {}),
+    preload,
     // Collections join the trace as they happen (instantiation's ran before it started).
     onCollection: (r) => {
       if (tracer) recordDrcGc(tracer, session.store, r);

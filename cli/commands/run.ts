@@ -33,7 +33,7 @@ import {
 export const RUN_HELP = `usage: stackscope run <file.wat | file.wasm | image.o | examples/NAME> [--arch x64|aarch64|both] [--invoke NAME ARGS...]
                       [--cycles[=fast|detailed]] [--uarch NAME]
                       [--trace[=block|insn]] [--trace-limit N] [--gc-explain] [--json] [--html FILE]
-                      [--profile v17|v31|v44] [--regalloc none|linear-scan]
+                      [--profile v17|v31|v44] [--regalloc none|linear-scan] [--preload NAME=FILE]...
        stackscope run <file.o | lib.a>... --entry NAME [--arg TYPE:VALUE]... [--sig SIG]
                       [--host FILE.mjs] [--syscalls deny|linux-min] [--args 1,2,3]
                       [--cycles[=fast|detailed]] [--uarch NAME] [--trace[=block|insn]] [--json]
@@ -77,6 +77,14 @@ prints gc/drc44's explanation, every frame labelled with the stack it lies on. -
 at safepoints and collections as the typed user stack maps describe them) and --cycles work
 with v31 and v44 too; --html (its page replays v17 collections) and example drivers are v17
 only (a usage error with v31 and v44). ELF objects have no profile.
+
+--preload NAME=FILE (repeatable; v31 and v44 runs, as wasmtime's run --preload) instantiates the
+module in FILE (.wat, .wasm or an image) first, in the same store, and links its exports under
+module name NAME: a later module's import "NAME" "x" is that export (a function, table, memory,
+global, or — v44 — a tag, so a suspend in one module is handled by a resume in another that
+imported the same tag). Each import is type-checked against its export (exit 2 on a mismatch:
+"incompatible tag types" for a tag of another function type). Preloaded modules may import the
+env host functions and the exports of modules preloaded before them.
 
 --regalloc none|linear-scan chooses how a .wat/.wasm module is compiled (docs/stack-maps.md §5):
 none (default) gives every value its own stack slot; linear-scan keeps values in registers and
@@ -243,7 +251,14 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   const split = splitInvoke(argv, 'run');
   const { invoke } = split;
   // --arg repeats (ELF objects): taken out before the parser, which keeps one value per flag.
-  const { rest, values: argTexts } = takeRepeated(split.rest, 'arg', 'run');
+  const { rest: withoutArgs, values: argTexts } = takeRepeated(split.rest, 'arg', 'run');
+  // --preload NAME=FILE repeats too (wasmtime's flag): modules linked before the main one.
+  const { rest, values: preloadTexts } = takeRepeated(withoutArgs, 'preload', 'run');
+  const preloads = preloadTexts.map((text) => {
+    const m = /^([^=]+)=(.+)$/.exec(text);
+    if (!m) throw new UsageError(`--preload ${text}: expected NAME=FILE (the module name its exports are imported from, and the module's file)`, 'run');
+    return { name: m[1], file: m[2] };
+  });
   // `--cycles` alone means fast mode and `--trace` block mode; `--x=MODE` names one.
   const args = parseArgs(normalizeOptionalValues(rest), RUN_VALUED, 'run');
   rejectUnknown(args, [...RUN_VALUED, 'json', 'gc-explain'], 'run');
@@ -257,18 +272,19 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       args.flags.set('arch', arch!);
       out.text(`== ${arch} ==`);
     }
-    code = Math.max(code, await runOnce(args, invoke, out, html, argTexts));
+    code = Math.max(code, await runOnce(args, invoke, out, html, argTexts, preloads));
   }
   if (html) await html.write(out, basename(args.positionals[0]), argv, args.flags.has('json'));
   return code;
 }
 
-async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, out: Output, html: HtmlPage | undefined, argTexts: readonly string[]): Promise<number> {
+async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, out: Output, html: HtmlPage | undefined, argTexts: readonly string[], preloads: readonly Preload[]): Promise<number> {
   // A directory (examples/NAME, or just NAME) means its one .wat, run by its driver if it has one.
   const first = args.positionals[0];
   if (args.positionals.length === 1 && isModuleDirectory(first)) {
     const target = resolveModulePath(first, 'run');
     if (target.driver && !invoke) {
+      if (preloads.length) throw new UsageError(`--preload links modules of a Wasm run; ${first} is run by its driver (give --invoke NAME)`, 'run');
       for (const flag of ['entry', 'args', 'sig', 'host', 'syscalls']) {
         if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${first} is an example`, 'run');
       }
@@ -283,6 +299,7 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
     if (html) throw new UsageError('--html records Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
     if (args.flags.has('profile')) throw new UsageError('--profile applies to Wasm modules (.wat, .wasm, compiled .o images), not ELF objects', 'run');
     if (args.flags.has('regalloc')) throw new UsageError('--regalloc applies to Wasm modules the run compiles (.wat, .wasm), not ELF objects', 'run');
+    if (preloads.length) throw new UsageError('--preload links Wasm modules, not ELF objects', 'run');
     return runNative(args, argTexts, inputs, out);
   }
   if (inputs.length !== 1) throw new UsageError(`give one Wasm module (got ${inputs.map((i) => i.file).join(', ')})`, 'run');
@@ -290,7 +307,13 @@ async function runOnce(args: ParsedArgs, invoke: { name: string; args: string[] 
     if (args.flags.has(flag)) throw new UsageError(`--${flag} applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
   }
   if (argTexts.length) throw new UsageError(`--arg applies to ELF objects; ${inputs[0].file} is a Wasm module (use --invoke NAME ARGS...)`, 'run');
-  return runWasm(args, invoke, inputs[0], out, html);
+  return runWasm(args, invoke, inputs[0], out, html, preloads);
+}
+
+/** One `--preload NAME=FILE`. */
+interface Preload {
+  readonly name: string;
+  readonly file: string;
 }
 
 /**
@@ -352,9 +375,13 @@ async function runDriver(args: ParsedArgs, file: string, driverPath: string, out
   }
 }
 
-async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, html: HtmlPage | undefined): Promise<number> {
+async function runWasm(args: ParsedArgs, invoke: { name: string; args: string[] } | undefined, input: { file: string; bytes: Uint8Array }, out: Output, html: HtmlPage | undefined, preloads: readonly Preload[]): Promise<number> {
   const profile = profileFlag(args, 'run');
-  if (isDrcProfile(profile)) return runWasmV31(args, invoke, input, out, profile);
+  if (isDrcProfile(profile)) {
+    const preload = preloads.map((p) => ({ ...p, bytes: readInput(resolveInputPath(p.file), 'run') }));
+    return runWasmV31(args, invoke, input, out, profile, preload);
+  }
+  if (preloads.length) throw new UsageError('--preload links modules in v31 and v44 runs (--profile v31|v44); a v17 run has one module and the env host imports', 'run');
   const archFlag = args.flags.get('arch');
   const arch = typeof archFlag === 'string' ? parseArchFlag(archFlag) : undefined;
   const trace = traceFlags(args);

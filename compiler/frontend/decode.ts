@@ -784,6 +784,8 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
   let sawData = false;
   let lastRank = 0;
   let numImportedFunctions = 0;
+  /** The first tag (section, import or export): malformed unless the module switches stacks. */
+  let tagUse: { detail: string; at: number; section: string } | undefined;
 
   while (r.pos < r.end) {
     r.section = undefined;
@@ -858,8 +860,17 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
               globalTypes.push(type);
               break;
             }
-            case 0x04:
-              return s.fail(`malformed import kind 0x4: ${NO_EXCEPTIONS}`, kindAt, 'malformed');
+            case 0x04: {
+              // As the tag section: a tag means something only to a module that switches stacks.
+              tagUse ??= { detail: `malformed import kind 0x4: ${NO_EXCEPTIONS}`, at: kindAt, section: 'import' };
+              const attrAt = s.pos;
+              const attribute = s.u8();
+              if (attribute !== 0) s.fail(`malformed tag attribute 0x${attribute.toString(16)}`, attrAt);
+              const typeIndex = s.u32();
+              imports.push({ module, name, kind: 'tag', typeIndex, index: tags.length, offset: at });
+              tags.push({ typeIndex, offset: at });
+              break;
+            }
             default:
               return s.fail(`malformed import kind 0x${kind.toString(16)}`, kindAt);
           }
@@ -896,9 +907,9 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
         break;
       }
       case 13: {
-        // Wasm 2.0 has no tags; stack switching gives them a meaning, so a module with a
-        // continuation type may have a tag section (its tags are tags of suspend and resume).
-        if (!typeDefs.some((d) => d.composite.kind === 'cont')) s.fail(`malformed section id 13: ${NO_EXCEPTIONS}`, idAt, 'malformed');
+        // Wasm 2.0 has no tags; stack switching gives them a meaning, so a module that switches
+        // stacks may have a tag section (its tags are tags of suspend and resume).
+        tagUse ??= { detail: `malformed section id 13: ${NO_EXCEPTIONS}`, at: idAt, section: 'tag' };
         const n = s.count('tag', 2);
         for (let i = 0; i < n; i++) {
           const at = s.pos;
@@ -924,12 +935,10 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
           const name = s.name();
           const kindAt = s.pos;
           const kindByte = s.u8();
-          const kinds: ExternKind[] = ['func', 'table', 'memory', 'global'];
+          const kinds: ExternKind[] = ['func', 'table', 'memory', 'global', 'tag'];
           const kind = kinds[kindByte];
-          if (kind === undefined) {
-            if (kindByte === 4) s.fail(`malformed export kind 0x4: ${NO_EXCEPTIONS}`, kindAt, 'malformed');
-            s.fail(`malformed export kind 0x${kindByte.toString(16)}`, kindAt);
-          }
+          if (kind === undefined) s.fail(`malformed export kind 0x${kindByte.toString(16)}`, kindAt);
+          if (kind === 'tag') tagUse ??= { detail: `malformed export kind 0x4: ${NO_EXCEPTIONS}`, at: kindAt, section: 'export' };
           exports.push({ name, kind, index: s.u32() });
         }
         break;
@@ -1014,6 +1023,12 @@ export function decodeModule(bytes: Uint8Array): WasmModule {
     if (s.pos !== s.end) s.fail(`${sectionName} section size mismatch: ${s.end - s.pos} unread bytes`, s.pos);
   }
   r.section = undefined;
+  // Tags are stack switching's when the module switches stacks (a continuation type, or a
+  // suspend, which needs none) or defines tags for other modules (a tag export). A module that
+  // only imports a tag has no use for it: as in Wasm 2.0, that is malformed.
+  if (tagUse !== undefined && !exports.some((e) => e.kind === 'tag') && !typeDefs.some((d) => d.composite.kind === 'cont') && !functions.some((f) => f.body.some((i) => i.op === 'suspend'))) {
+    throw new CompileError('malformed', tagUse.detail, { section: tagUse.section, offset: tagUse.at });
+  }
   if (!sawCode && definedFuncTypes.length > 0) r.fail(`function section declares ${definedFuncTypes.length} functions but there is no code section`, bytes.length);
   if (!sawData && dataCount !== null && dataCount !== 0) r.fail(`data count section says ${dataCount} segments but there is no data section`, bytes.length);
 

@@ -133,9 +133,12 @@ export type Import =
   | (ImportBase & { readonly kind: 'func'; readonly typeIndex: number })
   | (ImportBase & { readonly kind: 'table'; readonly type: TableType })
   | (ImportBase & { readonly kind: 'memory'; readonly type: MemoryType })
-  | (ImportBase & { readonly kind: 'global'; readonly type: GlobalType });
+  | (ImportBase & { readonly kind: 'global'; readonly type: GlobalType })
+  /** A tag (stack switching; import kind 4, attribute 0) of function type `typeIndex`. */
+  | (ImportBase & { readonly kind: 'tag'; readonly typeIndex: number });
 
-export type ExternKind = 'func' | 'table' | 'memory' | 'global';
+/** `tag` (kind 4) only in modules that switch stacks (they have continuation types). */
+export type ExternKind = 'func' | 'table' | 'memory' | 'global' | 'tag';
 
 export interface Export {
   readonly name: string;
@@ -395,7 +398,10 @@ export interface WasmModule {
   readonly datas: readonly DataSegment[];
   /** The data count section's value, or null when the section is absent. */
   readonly dataCount: number | null;
-  /** The tag section's tags (stack switching), each a function type index; absent = none. */
+  /**
+   * The tag index space (stack switching): the imported tags first (`numImportedTags`), then the
+   * tag section's, each a function type index; absent = none.
+   */
   readonly tags?: readonly { readonly typeIndex: number; readonly offset: number }[];
   readonly names: ModuleNames;
 
@@ -423,6 +429,13 @@ export interface WasmModule {
   readonly escapedFunctions: readonly number[];
   /** function index → escaped index (absent = not escaped). */
   readonly escapedIndex: ReadonlyMap<number, number>;
+}
+
+/** How many of `module.tags` are imported (they come first in the tag index space). */
+export function numImportedTags(module: Pick<WasmModule, 'imports'>): number {
+  let n = 0;
+  for (const i of module.imports) if (i.kind === 'tag') n++;
+  return n;
 }
 
 /** The type definitions of a module whose types are all plain function types (one per rec group). */

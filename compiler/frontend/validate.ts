@@ -52,6 +52,9 @@ export function validateModule(module: WasmModule): void {
     if (imp.kind === 'func' && !isFuncTypeIndex(imp.typeIndex)) {
       throw moduleError('validation', `unknown type ${imp.typeIndex} in import "${imp.module}" "${imp.name}"${imp.typeIndex < types.length ? ' (not a function type)' : ''}`, site);
     }
+    if (imp.kind === 'tag' && !isFuncTypeIndex(imp.typeIndex)) {
+      throw moduleError('validation', `unknown type ${imp.typeIndex} in tag import "${imp.module}" "${imp.name}"${imp.typeIndex < types.length ? ' (not a function type)' : ''}`, site);
+    }
     if (imp.kind === 'table') checkTypes([imp.type.elemType], site);
     if (imp.kind === 'global') checkTypes([imp.type.valType], site);
     if (imp.kind === 'table') checkLimits(imp.type.min, imp.type.max, 'table', 2 ** 32 - 1, site);
@@ -62,6 +65,9 @@ export function validateModule(module: WasmModule): void {
       throw moduleError('validation', `unknown type ${fn.typeIndex} for function ${fn.index}${fn.typeIndex < types.length ? ' (not a function type)' : ''}`, { section: 'function', funcIndex: fn.index });
     }
     checkTypes(fn.locals, { section: 'code', funcIndex: fn.index });
+  }
+  for (const t of module.tags ?? []) {
+    if (!isFuncTypeIndex(t.typeIndex)) throw moduleError('validation', `unknown type ${t.typeIndex} for a tag${t.typeIndex < types.length ? ' (not a function type)' : ''}`, { section: 'tag', offset: t.offset });
   }
   for (const t of module.tables) checkTypes([t.type.elemType], { section: 'table' });
   for (const g of module.globals) checkTypes([g.type.valType], { section: 'global' });
@@ -104,7 +110,7 @@ export function validateModule(module: WasmModule): void {
     if (exportNames.has(e.name)) throw moduleError('validation', `duplicate export name "${e.name}"`, { section: 'export' });
     exportNames.add(e.name);
     const limit = e.kind === 'func' ? numFuncs : e.kind === 'table' ? module.tableTypes.length
-      : e.kind === 'memory' ? module.memoryTypes.length : module.globalTypes.length;
+      : e.kind === 'memory' ? module.memoryTypes.length : e.kind === 'tag' ? (module.tags?.length ?? 0) : module.globalTypes.length;
     if (e.index >= limit) throw moduleError('validation', `export "${e.name}" names unknown ${e.kind} ${e.index}`, { section: 'export' });
     if (e.kind === 'func') declaredRefs.add(e.index);
   }

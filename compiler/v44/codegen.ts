@@ -28,7 +28,7 @@
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
 import { CompileError } from '../frontend/errors.ts';
-import { isRefType, refTypeParts, type FuncType, type Instr, type ValType, type WasmModule } from '../frontend/module.ts';
+import { isRefType, numImportedTags, refTypeParts, type FuncType, type Instr, type ValType, type WasmModule } from '../frontend/module.ts';
 import { branchTo } from '../lowering/control.ts';
 import { imm, valueArg, wideType } from '../lowering/values.ts';
 import { ControlEffect } from './stack-switching.ts';
@@ -45,7 +45,7 @@ const CONTROL_EFFECT_RESUME = ControlEffect.Resume;
 const CONTROL_EFFECT_SUSPEND = ControlEffect.Suspend;
 const CONTROL_EFFECT_SWITCH = ControlEffect.Switch;
 
-/** The v44 VMOffsets of a front-end module (its tags are defined tags: tag imports are not in the subset). */
+/** The v44 VMOffsets of a front-end module (its imported tags come first in its tag index space). */
 export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
   const c = module.counts;
   return new V44VMOffsets({
@@ -53,12 +53,12 @@ export function v44OffsetsFor(module: WasmModule): V44VMOffsets {
     numImportedTables: c.numImportedTables,
     numImportedMemories: c.numImportedMemories,
     numImportedGlobals: c.numImportedGlobals,
-    numImportedTags: 0,
+    numImportedTags: numImportedTags(module),
     numDefinedTables: c.numDefinedTables,
     numDefinedMemories: c.numDefinedMemories,
     numOwnedMemories: c.numOwnedMemories,
     numDefinedGlobals: c.numDefinedGlobals,
-    numDefinedTags: module.tags?.length ?? 0,
+    numDefinedTags: (module.tags?.length ?? 0) - numImportedTags(module),
     numEscapedFuncs: c.numEscapedFunctions,
   });
 }

@@ -47,7 +47,7 @@ export interface DrcStoreEra {
   readonly entryRecord: EntryRecord;
   /** The VMContext layout of a module. */
   offsetsFor(wasm: WasmModule): DrcVmctxOffsets;
-  /** Writes the VMContext header (everything before the first region) at `vmctx`, and the era's own definitions (v44: tags). */
+  /** Writes the VMContext header (everything before the first region) at `vmctx`. */
   writeVmctxHeader(vmctx: bigint, offsets: DrcVmctxOffsets, typeIds: bigint, wasm: WasmModule): void;
 }
 

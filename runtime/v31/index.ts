@@ -5,5 +5,6 @@ export {
   type V31Val, type V31Results, type V31Caller, type V31HostFn, type V31Extern, type V31InstanceOptions,
 } from './instance.ts';
 export { V31_IMPLEMENTED_BUILTINS } from './builtins.ts';
+export { V31Linker, LinkerError } from './linker.ts';
 export { openV31Session, chooseV31Invocation, instantiateV31GcAtHost, externalSymbolsOf, type V31Session, type V31SessionOptions } from './session.ts';
 export { findV31Safepoint, renderV31Frame, v31Safepoints, V31SafepointSelectError, type V31FoundFrame, type V31Safepoint, type V31SafepointSearch } from './safepoints.ts';

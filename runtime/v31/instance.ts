@@ -35,7 +35,7 @@
  */
 import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { describe, numericToRaw } from '../values.ts';
-import { funcTypeOf, type ConstExpr, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
+import { funcTypeOf, numImportedTags, type ConstExpr, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
 import {
   V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31GlobalDefinitionLayout, V31GlobalImportLayout,
   V31MemoryDefinitionLayout, V31MemoryImportLayout, V31TableDefinitionLayout, V31TableImportLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
@@ -51,6 +51,8 @@ import { formatFuncType, funcTypeKey } from '../signatures.ts';
 import { readValRaw, writeValRaw } from '../vm-structs.ts';
 import type { DrcStore, DrcVmctxOffsets } from './drc-store.ts';
 import { V31_MEMORY_TUNABLES } from '../../compiler/memory-tunables.ts';
+import { V44TagDefinitionLayout, V44TagImportLayout } from '../../compiler/v44/vmoffsets.ts';
+import { V31Tag } from './tag.ts';
 
 /** A Wasm value as the v31 API passes it. */
 export type V31Val = number | bigint | V31ExternRef | V31Func | null;
@@ -480,7 +482,7 @@ function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint
   if (old !== 0) s.dropRef(old);
 }
 
-export type V31Extern = V31Func | V31Table | V31Global | LinearMemory;
+export type V31Extern = V31Func | V31Table | V31Global | LinearMemory | V31Tag;
 
 /** The store, VMContext (0 for the host) and defined index of every memory a v31 store made. */
 /** v31's memories (v44's too): `Tunables::default_u64`, a 4 GiB reservation and a 32 MiB guard. */
@@ -510,7 +512,7 @@ export function newV31Memory(store: DrcStore, type: MemoryType): LinearMemory {
 }
 
 /** An import's value checked against the import (kind, store, type), as `InstantiationError`s naming it. */
-function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, types: readonly FuncType[]): void {
+function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, types: readonly FuncType[], typeIds: readonly number[]): void {
   const fail = (why: string): never => {
     throw new InstantiationError(where, why);
   };
@@ -535,6 +537,14 @@ function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, 
       if (!(ext instanceof LinearMemory)) return fail(`expected a memory (an export, or newV31Memory), got ${describe(ext)}`);
       if (memoryOwners.get(ext)?.store !== store) fail('belongs to a different store');
       return limits('a memory of pages', ext.pages, ext.type.max, imp.type);
+    }
+    case 'tag': {
+      if (!(ext instanceof V31Tag)) return fail(`expected a tag (V44Tag.new, or a tag export), got ${describe(ext)}`);
+      if (ext.store !== store) fail('belongs to a different store');
+      if (store.era.name !== 'v44') fail(`tags belong to the stack-switching proposal, which only v44 stores run (this is a ${store.era.name} store)`);
+      // v44's tag_ty: the same engine type, no subtyping.
+      if (ext.typeId !== typeIds[imp.typeIndex]) fail(`incompatible tag types: the tag is ${formatFuncType(ext.type)}, the import wants ${formatFuncType(types[imp.typeIndex])}`);
+      return;
     }
     case 'global': {
       if (!(ext instanceof V31Global)) return fail(`expected a V31Global, got ${describe(ext)}`);
@@ -590,6 +600,7 @@ export class V31Instance {
   readonly #importedTables: V31Table[] = [];
   readonly #importedMemories: LinearMemory[] = [];
   readonly #importedGlobals: V31Global[] = [];
+  readonly #importedTags: V31Tag[] = [];
 
   private constructor(readonly store: DrcStore, readonly module: Module, imports: readonly V31Extern[], options: V31InstanceOptions) {
     const s = store;
@@ -597,12 +608,14 @@ export class V31Instance {
     const wasm = module.wasm;
     if (module.engine !== s.engine) throw new InstantiationError('V31Instance', 'module and store belong to different engines');
     if (imports.length !== wasm.imports.length) throw new InstantiationError('V31Instance', `${imports.length} imports given, the module needs ${wasm.imports.length}`);
+    this.#typeIds = s.signatures.idsOfModuleTypes(wasm);
     wasm.imports.forEach((imp, i) => {
       const ext = imports[i];
-      checkImport(s, imp, ext, `import ${i} (${imp.module}.${imp.name})`, wasm.types);
+      checkImport(s, imp, ext, `import ${i} (${imp.module}.${imp.name})`, wasm.types, this.#typeIds);
       if (imp.kind === 'func') this.#imports.push(ext as V31Func);
       else if (imp.kind === 'table') this.#importedTables.push(ext as V31Table);
       else if (imp.kind === 'memory') this.#importedMemories.push(ext as LinearMemory);
+      else if (imp.kind === 'tag') this.#importedTags.push(ext as V31Tag);
       else this.#importedGlobals.push(ext as V31Global);
     });
     let placed = s.placed.get(module);
@@ -617,7 +630,6 @@ export class V31Instance {
     }));
     this.offsets = s.era.offsetsFor(wasm);
     this.address = s.heap.alloc(Math.max(this.offsets.size, 16), 16);
-    this.#typeIds = s.signatures.idsOfModuleTypes(wasm);
     s.instances.set(this.address, this);
     this.#writeVmctx();
     const exports: Record<string, V31Extern | ((...args: V31Val[]) => V31Results)> = {};
@@ -681,6 +693,17 @@ export class V31Instance {
     this.#importedGlobals.forEach((g, i) => {
       m.writeU64(this.#at(o.element('imported_globals', i)) + BigInt(V31GlobalImportLayout.from), g.address);
       this.globalAddresses.push(g.address);
+    });
+    // Tags: each import's VMTagImport (the owner's definition, vmctx and defined index), then
+    // each defined tag's VMTagDefinition (its type's engine id); a tag's identity is that address.
+    this.#importedTags.forEach((t, i) => {
+      const base = this.#at(o.element('imported_tags', i));
+      m.writeU64(base + BigInt(V44TagImportLayout.from), t.definition);
+      m.writeU64(base + BigInt(V44TagImportLayout.vmctx), t.ownerVmctx);
+      m.writeU64(base + BigInt(V44TagImportLayout.index), BigInt(t.index)); // u32 + 4 bytes of padding
+    });
+    (wasm.tags ?? []).slice(this.#importedTags.length).forEach((t, i) => {
+      m.writeU32(this.#at(o.element('defined_tags', i)) + BigInt(V44TagDefinitionLayout.typeIndex), this.#typeIds[t.typeIndex]);
     });
     let owned = 0;
     for (const mem of wasm.memories) {
@@ -795,8 +818,33 @@ export class V31Instance {
       case 'global': return index < wasm.counts.numImportedGlobals ? this.#importedGlobals[index] : new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index]);
       case 'table': return this.tables[index];
       case 'memory': return this.memories[index];
+      case 'tag': return this.tag(index);
       default: throw new RuntimeError('V31Instance', `unknown export kind ${kind}`);
     }
+  }
+
+  /** Tag `tagIndex` of the module's tag index space (an imported one is the tag it was given). */
+  tag(tagIndex: number): V31Tag {
+    const wasm = this.module.wasm;
+    const t = wasm.tags?.[tagIndex];
+    if (t === undefined) throw new RuntimeError('V31Instance.tag', `the module has no tag ${tagIndex}`);
+    const nImported = numImportedTags(wasm);
+    if (tagIndex < nImported) return this.#importedTags[tagIndex];
+    const defined = tagIndex - nImported;
+    return new V31Tag(this.store, wasm.types[t.typeIndex], this.#typeIds[t.typeIndex], this.#at(this.offsets.element('defined_tags', defined)), this.address, defined);
+  }
+
+  /** The VMTagDefinition address of tag `tagIndex` (its identity): its own, or what its VMTagImport names. */
+  tagDefinition(tagIndex: number): bigint {
+    const nImported = numImportedTags(this.module.wasm);
+    if (tagIndex < nImported) return this.store.machine.readU64(this.#at(this.offsets.element('imported_tags', tagIndex)) + BigInt(V44TagImportLayout.from));
+    return this.#at(this.offsets.element('defined_tags', tagIndex - nImported));
+  }
+
+  getTag(name: string): V31Tag {
+    const e = this.#externs.get(name);
+    if (!(e instanceof V31Tag)) throw new RuntimeError('V31Instance.getTag', `no tag export ${JSON.stringify(name)}`);
+    return e;
   }
 
   getFunc(name: string): V31Func {

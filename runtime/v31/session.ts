@@ -15,7 +15,6 @@ import type { RegallocMode } from '../../compiler/regalloc/modes.ts';
 import { PROFILES, type Profile } from '../../profiles/profile.ts';
 import type { Engine } from '../engine.ts';
 import { readElf, SHN_UNDEF } from '../../loader/elf.ts';
-import type { Module } from '../module.ts';
 import {
   DEFAULT_HOST_IMPORTS, HostImportError, fuzzHostFunctions, fuzzRefText, providedImportType, argumentsOfTexts, chooseExport, funcTypeText, isElf, sessionModule, valText,
 } from '../session.ts';
@@ -23,7 +22,11 @@ import type { CycleOptions } from '../../simulator/timing/cycles.ts';
 import { V31Store, type V31GcReport } from './store.ts';
 import { V44Store, type V44GcReport } from '../v44/store.ts';
 import { storeKindOf } from '../profiles.ts';
-import { V31ExternRef, V31Func, V31Instance, type V31Val } from './instance.ts';
+import { V31ExternRef, V31Func, V31Instance, type V31Extern, type V31Val } from './instance.ts';
+import { V31Linker } from './linker.ts';
+import { Module } from '../module.ts';
+import { CompileError } from '../../compiler/frontend/errors.ts';
+import { basename } from 'node:path';
 
 export interface V31SessionOptions {
   arch?: Arch;
@@ -37,6 +40,19 @@ export interface V31SessionOptions {
   cycles?: CycleOptions;
   /** Called with every collection as it finishes (after it joined `gcs`). */
   onCollection?: (report: DrcGcReport) => void;
+  /**
+   * Modules instantiated first, in order, each registered under its `name` (wasmtime's `run
+   * --preload NAME=FILE`): its exports satisfy the imports of later modules from module `name`
+   * (functions, tables, globals, memories, tags).
+   */
+  preload?: readonly PreloadModule[];
+}
+
+/** A module `run --preload NAME=FILE` instantiates before the main one. */
+export interface PreloadModule {
+  readonly name: string;
+  readonly file: string;
+  readonly bytes: Uint8Array;
 }
 
 /** A store of a DRC-era session: v31's, or v44's (which has the same handles). */
@@ -100,13 +116,17 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
       },
     };
     const fuzzHost = fuzzHostFunctions<V31ExternRef>(print, { newRef: (label) => V31ExternRef.new(store, label), gc: () => void store.gc(), text: (r) => fuzzRefText(r?.value) });
-    const imports = module.wasm.imports.map((imp) => {
-      const where = `${file}: import "${imp.module}" "${imp.name}"`;
+    const linker = new V31Linker(engine);
+    const importsOf = (m: Module, from: string): V31Extern[] => m.wasm.imports.map((imp) => {
+      const where = `${from}: import "${imp.module}" "${imp.name}"`;
+      const linked = linker.get(imp.module, imp.name);
+      if (linked) return linked;
       const type = providedImportType(imp.module, imp.name);
       if (imp.kind !== 'func' || !type) {
-        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}, and the fuzzer's host.*; see --help)`);
+        const preloaded = (o.preload ?? []).map((p) => p.name);
+        throw new HostImportError(where, `(${imp.kind}) is not a host import stackscope provides (env.${Object.keys(DEFAULT_HOST_IMPORTS).join(', env.')}, and the fuzzer's host.*; see --help)${preloaded.length ? ` nor an export of a preloaded module (${preloaded.join(', ')})` : ' (--preload NAME=FILE links another module\'s exports)'}`);
       }
-      const want = module.wasm.types[imp.typeIndex];
+      const want = m.wasm.types[imp.typeIndex];
       if (type === 'any-params' ? want.results.length !== 0 : funcTypeText(want) !== funcTypeText(type)) {
         throw new HostImportError(where, `has type ${funcTypeText(want)}; stackscope provides ${type === 'any-params' ? '(any parameters) -> ()' : funcTypeText(type)}`);
       }
@@ -114,6 +134,19 @@ export async function openV31Session(bytes: Uint8Array, file: string, o: V31Sess
       if (!impl) throw new HostImportError(where, 'has no v31 host function');
       return V31Func.new(store, type === 'any-params' ? want : type, (_caller, ...args) => impl(...args));
     });
+    const names = (o.preload ?? []).map((p) => p.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw new HostImportError(`preload ${twice}`, 'the name is given to two preloaded modules');
+    for (const p of o.preload ?? []) {
+      let pm: Module;
+      try {
+        pm = isElf(p.bytes) ? Module.fromImage(engine, p.bytes, basename(p.file)) : await Module.from(engine, p.bytes, basename(p.file));
+      } catch (e) {
+        throw e instanceof CompileError ? e.inFile(p.file) : e;
+      }
+      linker.instance(p.name, V31Instance.create(store, pm, importsOf(pm, p.file)));
+    }
+    const imports = importsOf(module, file);
     const symbols: Record<string, V31Func> = {};
     for (const name of isElf(bytes) ? externalSymbolsOf(bytes, file) : []) {
       const type = name === 'gc' ? { params: [], results: [] } : DEFAULT_HOST_IMPORTS[name];

@@ -324,9 +324,9 @@ export class V44Continuations {
     this.#received = { handler: -1, values: [] };
   }
 
+  /** The identity of `inst`'s tag `tag`: its VMTagDefinition's address (an imported tag's is its owner's). */
   #tagAddress(inst: V31Instance, tag: number): bigint {
-    const o = inst.offsets as { element(region: 'defined_tags', i: number): number };
-    return inst.vmctx + BigInt(o.element('defined_tags', tag));
+    return inst.tagDefinition(tag);
   }
 
   #continuation(address: bigint): Continuation {

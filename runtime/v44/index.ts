@@ -10,3 +10,5 @@ export {
   type V31Val as V44Val, type V31Results as V44Results, type V31Caller as V44Caller, type V31HostFn as V44HostFn, type V31InstanceOptions as V44InstanceOptions,
 } from '../v31/instance.ts';
 export { GcHeapOutOfMemoryError, V31DestructorError } from '../v31/store.ts';
+export { V31Tag as V44Tag } from '../v31/tag.ts';
+export { V31Linker as V44Linker, LinkerError } from '../v31/linker.ts';

@@ -214,9 +214,6 @@ export class V44Store<T = unknown> implements DrcStore<T> {
     m.writeU64(at(o.vmctxEpochPtr()), this.epochAddress);
     m.writeU64(at(o.vmctxGcHeapData()), this.gcHeap.listHead);
     m.writeU64(at(o.vmctxTypeIdsArray()), typeIds);
-    // Each defined tag's VMTagDefinition: its function type's signature id (a tag's identity is
-    // the address of its definition, which handler lists hold).
-    (wasm.tags ?? []).forEach((t, i) => m.writeU32(at(o.element('defined_tags', i)), this.signatures.idOf(wasm.types[t.typeIndex])));
   }
 
   /** VMStoreContext.gc_heap.current_length follows the heap's size. */
