@@ -116,6 +116,14 @@ const EXTENSION_ROWS: readonly Row[] = [
   ['stackscope_payload_get', [['index', 'u32']], 'u64', 'stackscope'],
   ['stackscope_cont_bind', [['cont_obj', 'pointer'], ['arg_count', 'u32']], 'pointer', 'stackscope'],
   ['stackscope_switch_to', [['cont_obj', 'pointer'], ['tag', 'u32'], ['arg_count', 'u32'], ['result_count', 'u32']], 'pointer', 'stackscope'],
+  // Continuation tables and globals: v44 loads and stores their 16-byte VMContObj inline; a
+  // stackscope continuation value is a cell pointer, so these convert (continuations.ts).
+  ['stackscope_table_get_cont', [['table', 'u32'], ['index', 'u64']], 'pointer', 'stackscope'],
+  ['stackscope_table_set_cont', [['table', 'u32'], ['index', 'u64'], ['cont_obj', 'pointer']], null, 'stackscope'],
+  ['stackscope_table_grow_cont', [['table', 'u32'], ['delta', 'u64'], ['init_cont_obj', 'pointer']], 'pointer', 'stackscope'],
+  ['stackscope_table_fill_cont', [['table', 'u32'], ['dst', 'u64'], ['cont_obj', 'pointer'], ['len', 'u64']], null, 'stackscope'],
+  ['stackscope_global_get_cont', [['global', 'u32']], 'pointer', 'stackscope'],
+  ['stackscope_global_set_cont', [['global', 'u32'], ['cont_obj', 'pointer']], null, 'stackscope'],
 ];
 
 /** The extension entries, indices 58 onwards. */

@@ -264,9 +264,75 @@ function funcTypeOfTag(module: WasmModule, tag: number): FuncType {
   return module.types[t.typeIndex];
 }
 
-/** v44's instructions: references in tables and globals, then stack switching. */
+/** Whether `t` is a continuation reference (`(ref null? $ct)`, `contref`, `nullcontref`). */
+function isContRef(module: WasmModule, t: ValType): boolean {
+  if (!isRefType(t)) return false;
+  const { heap } = refTypeParts(t);
+  return heap === 'cont' || heap === 'nocont' || (typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont');
+}
+
+/**
+ * Continuation tables and globals. v44 keeps a 16-byte VMContObj in each element and global and
+ * loads or stores it inline (`translate_table_get`/`_set`, global access as an I128), and calls
+ * `table_grow_cont_obj`/`table_fill_cont_obj` with the contref and revision taken apart. A
+ * stackscope continuation value is a cell pointer (runtime/v44/continuations.ts), so each access
+ * is a call of an extension builtin that converts between the two; table.size, table.copy,
+ * table.init and elem.drop are the shared lowering's (they move elements, not values).
+ */
+function lowerContTablesAndGlobals(cx: Lowering, instr: Instr): boolean {
+  const { m, module } = cx;
+  const v = cx.values;
+  const contTable = (t: number): boolean => isContRef(module, module.tableTypes[t].elemType);
+  switch (instr.op) {
+    case 'table.get': {
+      if (!contTable(instr.table)) return false;
+      const index = v.pop();
+      libcallValue(cx, 'stackscope_table_get_cont', [imm(instr.table), valueArg(index, false)], module.tableTypes[instr.table].elemType);
+      return true;
+    }
+    case 'table.set': {
+      if (!contTable(instr.table)) return false;
+      libcall44(cx, 'stackscope_table_set_cont', [imm(instr.table), valueArg(v.peek(v.h - 2), false), valueArg(v.peek(v.h - 1), true)], v.h);
+      v.pop();
+      v.pop();
+      return true;
+    }
+    case 'table.grow': {
+      if (!contTable(instr.table)) return false;
+      libcall44(cx, 'stackscope_table_grow_cont', [imm(instr.table), valueArg(v.peek(v.h - 1), false), valueArg(v.peek(v.h - 2), true)], v.h);
+      v.pop();
+      v.pop();
+      m.storeReturn(v.push('i32'));
+      return true;
+    }
+    case 'table.fill': {
+      if (!contTable(instr.table)) return false;
+      libcall44(cx, 'stackscope_table_fill_cont', [imm(instr.table), valueArg(v.peek(v.h - 3), false), valueArg(v.peek(v.h - 2), true), valueArg(v.peek(v.h - 1), false)], v.h);
+      v.pop();
+      v.pop();
+      v.pop();
+      return true;
+    }
+    case 'global.get': {
+      const t = module.globalTypes[instr.global].valType;
+      if (!isContRef(module, t)) return false;
+      libcallValue(cx, 'stackscope_global_get_cont', [imm(instr.global)], t);
+      return true;
+    }
+    case 'global.set': {
+      if (!isContRef(module, module.globalTypes[instr.global].valType)) return false;
+      libcall44(cx, 'stackscope_global_set_cont', [imm(instr.global), valueArg(v.peek(v.h - 1), true)], v.h);
+      v.pop();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** v44's instructions: continuations in tables and globals, references in tables and globals, then stack switching. */
 function lowerV44(cx: Lowering, instr: Instr): boolean {
-  return lowerRefs(cx, instr) || lowerStackSwitching(cx, instr);
+  return lowerContTablesAndGlobals(cx, instr) || lowerRefs(cx, instr) || lowerStackSwitching(cx, instr);
 }
 
 /** wasmtime v44.0.0: v44's layout, builtins, DRC barriers and typed user stack maps. */

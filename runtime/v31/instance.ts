@@ -35,14 +35,14 @@
  */
 import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { describe, numericToRaw } from '../values.ts';
-import { funcTypeOf, numImportedTags, type ConstExpr, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
+import { funcTypeOf, isRefType, numImportedTags, refTypeParts, type ConstExpr, type RefType, type WasmModule, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
 import {
   V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31GlobalDefinitionLayout, V31GlobalImportLayout,
   V31MemoryDefinitionLayout, V31MemoryImportLayout, V31TableDefinitionLayout, V31TableImportLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
 } from '../../compiler/v31/vmoffsets.ts';
 import { isI31 } from '../../gc/drc/heap.ts';
 import { PROT_READ, PROT_WRITE } from '../../simulator/engine.ts';
-import type { Region } from '../../simulator/machine.ts';
+import type { Machine, Region } from '../../simulator/machine.ts';
 import { InstantiationError, RuntimeError, WasmTrap, normalizeTrapCode } from '../errors.ts';
 import { LinearMemory } from '../memory.ts';
 import type { Module } from '../module.ts';
@@ -52,6 +52,7 @@ import { readValRaw, writeValRaw } from '../vm-structs.ts';
 import type { DrcStore, DrcVmctxOffsets } from './drc-store.ts';
 import { V31_MEMORY_TUNABLES } from '../../compiler/memory-tunables.ts';
 import { V44TagDefinitionLayout, V44TagImportLayout } from '../../compiler/v44/vmoffsets.ts';
+import { VMContObjLayout } from '../../compiler/v44/stack-switching.ts';
 import { V31Tag } from './tag.ts';
 
 /** A Wasm value as the v31 API passes it. */
@@ -306,6 +307,8 @@ function writeV31FuncRef(s: DrcStore, at: bigint, f: { arrayCall: bigint; wasmCa
  */
 export class V31Table {
   readonly elementSize: number;
+  /** What the elements are: VMFuncRef pointers, VMGcRefs, or (v44) VMContObjs. */
+  readonly kind: 'func' | 'extern' | 'cont';
   #region: Region;
   #size: number;
 
@@ -313,13 +316,18 @@ export class V31Table {
    * @internal `definition`: where its VMTableDefinition lives (a defined_tables slot of its
    * instance's VMContext, or a block of the store's heap for a host table); `ownerVmctx`: that
    * instance's VMContext (0 for a host table), what an importer's VMTableImport records.
+   * `elemType` is funcref, externref, or (v44) a continuation reference type: then each element
+   * is v44's 16-byte `Option<VMContObj>` (contref at +0, revision at +8; null: contref 0, and
+   * stackscope writes the revision as 0 too, as v44's `ref.null` does) and a raw element value
+   * is the fat pointer `contref | revision << 64` (v44's `fatpointer::construct`).
    */
-  constructor(readonly store: DrcStore, readonly elemType: 'funcref' | 'externref', size: number, readonly maximum: number | null, readonly definition: bigint, readonly ownerVmctx = 0n) {
-    this.elementSize = elemType === 'externref' ? 4 : 8;
+  constructor(readonly store: DrcStore, readonly elemType: RefType, size: number, readonly maximum: number | null, readonly definition: bigint, readonly ownerVmctx = 0n) {
+    this.kind = elemType === 'funcref' ? 'func' : elemType === 'externref' ? 'extern' : 'cont';
+    this.elementSize = this.kind === 'extern' ? 4 : this.kind === 'func' ? 8 : VMContObjLayout.size;
     this.#size = size;
     this.#region = this.#map(Math.max(size, 1));
     this.#writeDefinition();
-    if (elemType === 'funcref') for (let i = 0; i < size; i++) this.#write(i, 1n);
+    if (this.kind === 'func') for (let i = 0; i < size; i++) this.#write(i, 1n);
   }
 
   /**
@@ -338,7 +346,7 @@ export class V31Table {
   }
 
   #map(capacity: number): Region {
-    return this.store.machine.map(`v31-table(${this.elemType})`, Math.ceil((capacity * this.elementSize) / 4096) * 4096, PROT_READ | PROT_WRITE);
+    return this.store.machine.map(`v31-table(${this.kind})`, Math.ceil((capacity * this.elementSize) / 4096) * 4096, PROT_READ | PROT_WRITE);
   }
 
   #writeDefinition(): void {
@@ -357,13 +365,17 @@ export class V31Table {
 
   #read(i: number): bigint {
     const at = this.#region.address + BigInt(i * this.elementSize);
-    return this.elementSize === 4 ? BigInt(this.store.machine.readU32(at)) : this.store.machine.readU64(at);
+    const m = this.store.machine;
+    if (this.kind === 'cont') return readContObj(m, at);
+    return this.elementSize === 4 ? BigInt(m.readU32(at)) : m.readU64(at);
   }
 
   #write(i: number, raw: bigint): void {
     const at = this.#region.address + BigInt(i * this.elementSize);
-    if (this.elementSize === 4) this.store.machine.writeU32(at, Number(raw));
-    else this.store.machine.writeU64(at, raw);
+    const m = this.store.machine;
+    if (this.kind === 'cont') writeContObj(m, at, raw);
+    else if (this.elementSize === 4) m.writeU32(at, Number(raw));
+    else m.writeU64(at, raw);
   }
 
   /** The stored element (funcrefs with their init bit). */
@@ -379,8 +391,12 @@ export class V31Table {
   }
 
   #store(index: number, raw: bigint): void {
-    if (this.elemType === 'funcref') {
+    if (this.kind === 'func') {
       this.#write(index, raw | 1n);
+      return;
+    }
+    if (this.kind === 'cont') {
+      this.#write(index, raw);
       return;
     }
     const r = Number(raw);
@@ -403,7 +419,7 @@ export class V31Table {
     this.#size = next;
     this.#writeDefinition();
     for (let i = old; i < next; i++) {
-      this.#write(i, this.elemType === 'funcref' ? 1n : 0n);
+      this.#write(i, this.kind === 'func' ? 1n : 0n);
       this.#store(i, init);
     }
     return old;
@@ -434,8 +450,12 @@ export class V31Table {
 
 /** A global of a v31 instance: its VMGlobalDefinition (a reference in the low 4 bytes). */
 export class V31Global {
-  /** @internal `address`: its VMGlobalDefinition (an instance's defined_globals slot, or a host global's block). */
-  constructor(readonly store: DrcStore, readonly type: GlobalType, readonly address: bigint) {}
+  /**
+   * @internal `address`: its VMGlobalDefinition (an instance's defined_globals slot, or a host
+   * global's block); `cont`: it holds a continuation reference (v44: the 16-byte VMContObj in the
+   * definition itself, a raw value the fat pointer `contref | revision << 64`).
+   */
+  constructor(readonly store: DrcStore, readonly type: GlobalType, readonly address: bigint, readonly cont = false) {}
 
   /**
    * A global defined by the host (v31's `Global::new`) holding `value` (an externref takes a
@@ -451,6 +471,7 @@ export class V31Global {
   private raw(): bigint {
     const m = this.store.machine;
     const t = this.type.valType;
+    if (this.cont) return readContObj(m, this.address);
     return t === 'externref' || t === 'i32' || t === 'f32' ? BigInt(m.readU32(this.address)) : m.readU64(this.address);
   }
 
@@ -463,12 +484,17 @@ export class V31Global {
   set(v: V31Val): void {
     this.store.assertOpen();
     if (!this.type.mutable) throw new RuntimeError('V31Global.set', 'the global is immutable');
-    writeGlobal(this.store, this.type, this.address, toRaw(this.store, this.type.valType, v, 'V31Global.set'));
+    writeGlobal(this.store, this.type, this.address, toRaw(this.store, this.type.valType, v, 'V31Global.set'), this.cont);
   }
 }
 
-function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint): void {
+function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint, cont = false): void {
   const m = s.machine;
+  if (cont) {
+    // v44 keeps a continuation global's VMContObj in the 16-byte VMGlobalDefinition itself.
+    writeContObj(m, address, raw);
+    return;
+  }
   if (type.valType !== 'externref') {
     m.writeU64(address + 8n, 0n);
     m.writeU64(address, raw);
@@ -483,6 +509,24 @@ function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint
 }
 
 export type V31Extern = V31Func | V31Table | V31Global | LinearMemory | V31Tag;
+
+/** Whether `t` is a continuation reference in `module` (the stack-switching proposal's `(ref null? $ct)`, `contref`, `nullcontref`). */
+export function isContRefType(module: Pick<WasmModule, 'typeDefs'>, t: ValType): boolean {
+  if (!isRefType(t)) return false;
+  const heap = refTypeParts(t).heap;
+  return heap === 'cont' || heap === 'nocont' || (typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont');
+}
+
+/** A 16-byte `Option<VMContObj>` (contref +0, revision +8) as the fat value `contref | revision << 64`. */
+export function readContObj(m: Machine, at: bigint): bigint {
+  return m.readU64(at + BigInt(VMContObjLayout.contref)) | (m.readU64(at + BigInt(VMContObjLayout.revision)) << 64n);
+}
+
+/** Writes the fat value `contref | revision << 64` as a 16-byte `Option<VMContObj>`. */
+export function writeContObj(m: Machine, at: bigint, fat: bigint): void {
+  m.writeU64(at + BigInt(VMContObjLayout.contref), BigInt.asUintN(64, fat));
+  m.writeU64(at + BigInt(VMContObjLayout.revision), BigInt.asUintN(64, fat >> 64n));
+}
 
 /** The store, VMContext (0 for the host) and defined index of every memory a v31 store made. */
 /** v31's memories (v44's too): `Tunables::default_u64`, a 4 GiB reservation and a 32 MiB guard. */
@@ -512,7 +556,8 @@ export function newV31Memory(store: DrcStore, type: MemoryType): LinearMemory {
 }
 
 /** An import's value checked against the import (kind, store, type), as `InstantiationError`s naming it. */
-function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, types: readonly FuncType[], typeIds: readonly number[]): void {
+function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, module: WasmModule, typeIds: readonly number[]): void {
+  const types = module.types;
   const fail = (why: string): never => {
     throw new InstantiationError(where, why);
   };
@@ -529,6 +574,7 @@ function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, 
     }
     case 'table': {
       if (!(ext instanceof V31Table)) return fail(`expected a V31Table, got ${describe(ext)}`);
+      if (ext.kind === 'cont' || isContRefType(module, imp.type.elemType)) fail('continuation tables cannot be imported: their element type names a type of one module (stackscope compares element types by name, not by engine type)');
       if (ext.store !== store) fail('belongs to a different store');
       if (ext.elemType !== imp.type.elemType) fail(`a table of ${ext.elemType} does not match a table of ${imp.type.elemType}`);
       return limits('a table size', ext.size, ext.maximum, imp.type);
@@ -548,6 +594,7 @@ function checkImport(store: DrcStore, imp: Import, ext: unknown, where: string, 
     }
     case 'global': {
       if (!(ext instanceof V31Global)) return fail(`expected a V31Global, got ${describe(ext)}`);
+      if (ext.cont || isContRefType(module, imp.type.valType)) fail('continuation globals cannot be imported: their type names a type of one module (stackscope compares global types by name, not by engine type)');
       if (ext.store !== store) fail('belongs to a different store');
       if (ext.type.valType !== imp.type.valType || ext.type.mutable !== imp.type.mutable) {
         fail(`a ${ext.type.mutable ? 'mutable' : 'immutable'} ${ext.type.valType} global does not match a ${imp.type.mutable ? 'mutable' : 'immutable'} ${imp.type.valType} one`);
@@ -611,7 +658,7 @@ export class V31Instance {
     this.#typeIds = s.signatures.idsOfModuleTypes(wasm);
     wasm.imports.forEach((imp, i) => {
       const ext = imports[i];
-      checkImport(s, imp, ext, `import ${i} (${imp.module}.${imp.name})`, wasm.types, this.#typeIds);
+      checkImport(s, imp, ext, `import ${i} (${imp.module}.${imp.name})`, wasm, this.#typeIds);
       if (imp.kind === 'func') this.#imports.push(ext as V31Func);
       else if (imp.kind === 'table') this.#importedTables.push(ext as V31Table);
       else if (imp.kind === 'memory') this.#importedMemories.push(ext as LinearMemory);
@@ -718,13 +765,15 @@ export class V31Instance {
     }
     for (const t of wasm.tables) {
       const elemType = t.type.elemType;
-      if (elemType !== 'funcref' && elemType !== 'externref') throw new InstantiationError(`table ${t.index}`, `${elemType} elements: v31 tables hold funcref or externref`);
+      const cont = isContRefType(wasm, elemType);
+      if (cont && s.era.name !== 'v44') throw new InstantiationError(`table ${t.index}`, `${elemType} elements: continuation tables belong to the stack-switching proposal, which only v44 stores run`);
+      if (elemType !== 'funcref' && elemType !== 'externref' && !cont) throw new InstantiationError(`table ${t.index}`, `${elemType} elements: DRC-era tables hold funcref, externref or (v44) continuation references`);
       this.tables.push(new V31Table(s, elemType, t.type.min, t.type.max, this.#at(o.element('defined_tables', t.definedIndex)), this.address));
     }
     for (const g of wasm.globals) {
       const address = this.#at(o.element('defined_globals', g.definedIndex));
       this.globalAddresses.push(address);
-      writeGlobal(s, g.type, address, this.#evalConst(g.init));
+      writeGlobal(s, g.type, address, this.#evalConst(g.init), isContRefType(wasm, g.type.valType));
     }
     wasm.escapedFunctions.forEach((f) => this.funcRef(f));
   }
@@ -815,7 +864,7 @@ export class V31Instance {
     const wasm = this.module.wasm;
     switch (kind) {
       case 'func': return this.func(index);
-      case 'global': return index < wasm.counts.numImportedGlobals ? this.#importedGlobals[index] : new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index]);
+      case 'global': return index < wasm.counts.numImportedGlobals ? this.#importedGlobals[index] : new V31Global(this.store, wasm.globalTypes[index], this.globalAddresses[index], isContRefType(wasm, wasm.globalTypes[index].valType));
       case 'table': return this.tables[index];
       case 'memory': return this.memories[index];
       case 'tag': return this.tag(index);

@@ -13,6 +13,8 @@
 import { V44_BUILTINS, V44_EXTENSION_BUILTINS, v44BuiltinIndex } from '../../compiler/v44/builtins.ts';
 import { DRC_BUILTIN_IMPLS, DrcBuiltinsArray, type BuiltinImpl } from '../v31/builtins.ts';
 import type { V44Store } from './store.ts';
+import { isContRefType, readContObj, writeContObj, type V31Instance, type V31Table } from '../v31/instance.ts';
+import { RuntimeError } from '../errors.ts';
 
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
 
@@ -29,7 +31,40 @@ const V44_IMPLS: Readonly<Record<string, BuiltinImpl<V44Store>>> = {
   stackscope_suspend: (s, inst, [, tag, count]) => s.stackSwitching.suspend(inst, u32(tag), u32(count)),
   stackscope_resumed: (s, _inst, [, effect]) => BigInt(s.stackSwitching.resumed(Number(effect))),
   stackscope_payload_get: (s, _inst, [, index]) => s.stackSwitching.payloadGet(u32(index)),
+  // Continuation tables (16-byte VMContObj elements) and globals: v44's `table_grow_cont_obj`
+  // and `table_fill_cont_obj` take the contref and revision apart; the extension entries take a
+  // stackscope continuation value (a cell) and convert.
+  table_grow_cont_obj: (_s, inst, [, table, delta, contref, revision]) => tableGrow(inst, table, delta, contref === 0n ? 0n : contref | (revision << 64n)),
+  table_fill_cont_obj: (_s, inst, [, table, dst, contref, revision, len]) => contTable(inst, table).fill(u32(dst), contref === 0n ? 0n : contref | (revision << 64n), u32(len)),
+  stackscope_table_get_cont: (s, inst, [, table, index]) => s.stackSwitching.cellOf(contTable(inst, table).getRaw(Number(BigInt.asUintN(32, index)))),
+  stackscope_table_set_cont: (s, inst, [, table, index, cell]) => contTable(inst, table).set(Number(BigInt.asUintN(32, index)), s.stackSwitching.fatOf(cell)),
+  stackscope_table_grow_cont: (s, inst, [, table, delta, cell]) => tableGrow(inst, table, delta, s.stackSwitching.fatOf(cell)),
+  stackscope_table_fill_cont: (s, inst, [, table, dst, cell, len]) => contTable(inst, table).fill(u32(dst), s.stackSwitching.fatOf(cell), u32(len)),
+  stackscope_global_get_cont: (s, inst, [, global]) => s.stackSwitching.cellOf(readContObj(s.machine, contGlobal(inst, global))),
+  stackscope_global_set_cont: (s, inst, [, global, cell]) => writeContObj(s.machine, contGlobal(inst, global), s.stackSwitching.fatOf(cell)),
 };
+
+/** Table `index` of `inst`, which must hold continuations. */
+function contTable(inst: V31Instance, index: bigint): V31Table {
+  const t = inst.tables[u32(index)];
+  if (t?.kind !== 'cont') throw new RuntimeError('continuation table', `instance has no continuation table ${u32(index)}`);
+  return t;
+}
+
+/** table.grow of a continuation table: the old size, or usize::MAX (-1 as i32) when it cannot grow. */
+function tableGrow(inst: V31Instance, table: bigint, delta: bigint, fat: bigint): bigint {
+  const r = contTable(inst, table).grow(Number(BigInt.asUintN(32, delta)), fat);
+  return r < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(r);
+}
+
+/** The VMGlobalDefinition of global `index` of `inst`, which must hold a continuation. */
+function contGlobal(inst: V31Instance, index: bigint): bigint {
+  const g = u32(index);
+  const t = inst.module.wasm.globalTypes[g];
+  const at = inst.globalAddresses[g];
+  if (t === undefined || at === undefined || !isContRefType(inst.module.wasm, t.valType)) throw new RuntimeError('continuation global', `instance has no continuation global ${g}`);
+  return at;
+}
 
 /** The builtins v44 code from stackscope can call and the v44 store implements. */
 export const V44_IMPLEMENTED_BUILTINS: ReadonlySet<string> = new Set(V44_BUILTINS.map((b) => b.name).filter((n) => n in V44_IMPLS));

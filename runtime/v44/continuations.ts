@@ -29,11 +29,15 @@
  *   preparing the switch, as nothing runs in between: at every safepoint the buffers hold what
  *   v44's hold. Handler lists and values buffers are blocks the store reuses per stack (v44's
  *   are stack slots of the function that installs them).
- * - A continuation reference is 8 bytes: the address of a 16-byte VMContObj cell (contref,
- *   revision) the store allocates, not the VMContObj in two registers; `resume` checks the
- *   cell's revision against the VMContRef's and bumps it, as v44 does, so a consumed reference
- *   traps with ContinuationAlreadyConsumed. Cells and continuations live as long as the store
- *   (v44 keeps continuations until the store drops too).
+ * - A continuation reference is 8 bytes in registers and frames: the address of a 16-byte
+ *   VMContObj cell (contref, revision) the store allocates, one per pair, not the VMContObj in
+ *   two registers; `resume` checks the cell's revision against the VMContRef's and bumps it, as
+ *   v44 does, so a consumed reference traps with ContinuationAlreadyConsumed. Cells and
+ *   continuations live as long as the store (v44 keeps continuations until the store drops too).
+ *   In tables and globals the value is v44's own 16 bytes (contref +0, revision +8; null all
+ *   zero): `table.get`/`set`/`grow`/`fill` of a continuation table and `global.get`/`set` of a
+ *   continuation global are builtins that convert (`fatOf`, `cellOf`), where v44 loads and stores
+ *   the 128-bit value inline (grow and fill are libcalls in v44 too).
  * - The start routine calls the function through its array-call trampoline with the args
  *   buffer (its capacity as the length), which records the continuation's entry FP at +72.
  * - `ref.func` values are untyped funcrefs in the subset, so `cont.new` checks the function's
@@ -197,6 +201,8 @@ export class V44Continuations {
   /** Handler-list blocks by VMCommonStackInformation address, values buffers by VMContRef (`#scratch`). */
   readonly #handlerBuffers = new Map<bigint, { data: bigint; bytes: number }>();
   readonly #valueBuffers = new Map<bigint, { data: bigint; bytes: number }>();
+  /** VMContObj cells by `contref:revision` (`#newCell`). */
+  readonly #cells = new Map<string, bigint>();
   #switchStub = 0n;
   #startStub = 0n;
 
@@ -290,11 +296,39 @@ export class V44Continuations {
     return b.data;
   }
 
+  /**
+   * The VMContObj cell of (contref, revision). Cells are never written after they are made, so
+   * one per pair serves every reference to it (a table.get or global.get of the same element
+   * gives the same cell, and no cell is allocated twice).
+   */
   #newCell(contref: bigint, revision: bigint): bigint {
+    const key = `${contref}:${revision}`;
+    const known = this.#cells.get(key);
+    if (known !== undefined) return known;
     const cell = this.#store.heap.alloc(VMContObjLayout.size, 16);
     this.#m.writeU64(cell + BigInt(VMContObjLayout.contref), contref);
     this.#m.writeU64(cell + BigInt(VMContObjLayout.revision), revision);
+    this.#cells.set(key, cell);
     return cell;
+  }
+
+  /**
+   * A continuation value as v44 stores it in a table element or a global: the fat pointer
+   * `contref | revision << 64` (`fatpointer::construct`) of the cell's pair; null is 0 (v44's
+   * `ref.null` constructs contref 0, revision 0).
+   */
+  fatOf(cell: bigint): bigint {
+    if (cell === 0n) return 0n;
+    const m = this.#m;
+    return m.readU64(cell + BigInt(VMContObjLayout.contref)) | (m.readU64(cell + BigInt(VMContObjLayout.revision)) << 64n);
+  }
+
+  /** A stored fat pointer back to a continuation value (its cell; 0 when the contref is null, whatever the revision). */
+  cellOf(fat: bigint): bigint {
+    const contref = BigInt.asUintN(64, fat);
+    if (contref === 0n) return 0n;
+    this.#continuation(contref);
+    return this.#newCell(contref, BigInt.asUintN(64, fat >> 64n));
   }
 
   /** `stackscope_payload_set(vmctx, j, value)`: stages value j of the next cont.bind, resume, suspend or switch. */
