@@ -104,6 +104,16 @@ for (const arch of ['x64', 'aarch64'] as const) {
     t.is(v17.code, 2, 'v17 code generation names the instruction it lacks');
     t.regex(v17.stderr, /'suspend' is not supported by the code generator/);
   });
+
+  test(`${arch}: run --profile v44 --gc-explain of the relay example (cont.bind, switch, a table of continuations) shows four stacks`, async (t) => {
+    const r = await cli('run', 'examples/relay/relay.wat', '--arch', arch, '--profile', 'v44', '--gc-explain');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^print_i32: 7\nprint_i32: 106\nprint_i32: 205\nprint_i32: 4\n/);
+    t.regex(r.stdout, /^print_externref: "ref 1"\nresult: 3 \(i32\)$/m);
+    t.regex(r.stdout, /\(wasmtime v44\): 4 stacks, 4 frames, 3 precise roots, 8 freed/);
+    t.regex(r.stdout, /#1 initial stack .*, parent \(Parent\)\n.*\n +f0 +main \[relay\.wat\]/);
+    t.is((r.stdout.match(/suspended \(Suspended\)/g) ?? []).length, 2);
+  });
 }
 
 test('layout without --profile is the v17 layout, unchanged', async (t) => {

@@ -35,6 +35,7 @@ export const EXAMPLE_NAMES = [
   'traps',
   'generator',
   'scheduler',
+  'relay',
 ] as const;
 
 export type ExampleName = (typeof EXAMPLE_NAMES)[number];
@@ -44,7 +45,7 @@ export type ExampleName = (typeof EXAMPLE_NAMES)[number];
  * The stack-switching examples run from their .wat: the image format does not carry
  * continuation types and tags yet (their images are still committed and checked for staleness).
  */
-export const EXAMPLE_PROFILES: Readonly<Partial<Record<ExampleName, 'v44'>>> = { generator: 'v44', scheduler: 'v44' };
+export const EXAMPLE_PROFILES: Readonly<Partial<Record<ExampleName, 'v44'>>> = { generator: 'v44', scheduler: 'v44', relay: 'v44' };
 
 function profileOf(name: string): 'v17' | 'v44' {
   return EXAMPLE_PROFILES[name as ExampleName] ?? 'v17';
