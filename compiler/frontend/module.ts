@@ -431,6 +431,13 @@ export interface WasmModule {
   readonly escapedIndex: ReadonlyMap<number, number>;
 }
 
+/** Whether `t` is a continuation reference in `module` (stack switching: `(ref null? $ct)` of a `cont` type, `contref`, `nullcontref`). */
+export function isContRefType(module: Pick<WasmModule, 'typeDefs'>, t: ValType): boolean {
+  if (!isRefType(t)) return false;
+  const heap = refTypeParts(t).heap;
+  return heap === 'cont' || heap === 'nocont' || (typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont');
+}
+
 /** How many of `module.tags` are imported (they come first in the tag index space). */
 export function numImportedTags(module: Pick<WasmModule, 'imports'>): number {
   let n = 0;

@@ -28,7 +28,7 @@
 import { CodegenError, type Loc } from '../codegen/common.ts';
 import type { BuiltinName } from '../builtins.ts';
 import { CompileError } from '../frontend/errors.ts';
-import { isRefType, numImportedTags, refTypeParts, type FuncType, type Instr, type ValType, type WasmModule } from '../frontend/module.ts';
+import { isContRefType, isRefType, numImportedTags, refTypeParts, type FuncType, type Instr, type ValType, type WasmModule } from '../frontend/module.ts';
 import { branchTo } from '../lowering/control.ts';
 import { imm, valueArg, wideType } from '../lowering/values.ts';
 import { ControlEffect } from './stack-switching.ts';
@@ -264,13 +264,6 @@ function funcTypeOfTag(module: WasmModule, tag: number): FuncType {
   return module.types[t.typeIndex];
 }
 
-/** Whether `t` is a continuation reference (`(ref null? $ct)`, `contref`, `nullcontref`). */
-function isContRef(module: WasmModule, t: ValType): boolean {
-  if (!isRefType(t)) return false;
-  const { heap } = refTypeParts(t);
-  return heap === 'cont' || heap === 'nocont' || (typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont');
-}
-
 /**
  * Continuation tables and globals. v44 keeps a 16-byte VMContObj in each element and global and
  * loads or stores it inline (`translate_table_get`/`_set`, global access as an I128), and calls
@@ -282,7 +275,7 @@ function isContRef(module: WasmModule, t: ValType): boolean {
 function lowerContTablesAndGlobals(cx: Lowering, instr: Instr): boolean {
   const { m, module } = cx;
   const v = cx.values;
-  const contTable = (t: number): boolean => isContRef(module, module.tableTypes[t].elemType);
+  const contTable = (t: number): boolean => isContRefType(module, module.tableTypes[t].elemType);
   switch (instr.op) {
     case 'table.get': {
       if (!contTable(instr.table)) return false;
@@ -315,12 +308,12 @@ function lowerContTablesAndGlobals(cx: Lowering, instr: Instr): boolean {
     }
     case 'global.get': {
       const t = module.globalTypes[instr.global].valType;
-      if (!isContRef(module, t)) return false;
+      if (!isContRefType(module, t)) return false;
       libcallValue(cx, 'stackscope_global_get_cont', [imm(instr.global)], t);
       return true;
     }
     case 'global.set': {
-      if (!isContRef(module, module.globalTypes[instr.global].valType)) return false;
+      if (!isContRefType(module, module.globalTypes[instr.global].valType)) return false;
       libcall44(cx, 'stackscope_global_set_cont', [imm(instr.global), valueArg(v.peek(v.h - 1), true)], v.h);
       v.pop();
       return true;

@@ -35,7 +35,7 @@
  */
 import { floatFromBits } from '../../compiler/frontend/float-bits.ts';
 import { describe, numericToRaw } from '../values.ts';
-import { funcTypeOf, isRefType, numImportedTags, refTypeParts, type ConstExpr, type RefType, type WasmModule, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
+import { funcTypeOf, isContRefType, numImportedTags, type ConstExpr, type RefType, type WasmModule, type FuncType, type GlobalType, type Import, type MemoryType, type TableType, type ValType } from '../../compiler/frontend/module.ts';
 import {
   V31ArrayCallHostFuncContextLayout, V31FuncRefLayout, V31FunctionImportLayout, V31GlobalDefinitionLayout, V31GlobalImportLayout,
   V31MemoryDefinitionLayout, V31MemoryImportLayout, V31TableDefinitionLayout, V31TableImportLayout, VM_ARRAY_CALL_HOST_FUNC_MAGIC,
@@ -509,13 +509,6 @@ function writeGlobal(s: DrcStore, type: GlobalType, address: bigint, raw: bigint
 }
 
 export type V31Extern = V31Func | V31Table | V31Global | LinearMemory | V31Tag;
-
-/** Whether `t` is a continuation reference in `module` (the stack-switching proposal's `(ref null? $ct)`, `contref`, `nullcontref`). */
-export function isContRefType(module: Pick<WasmModule, 'typeDefs'>, t: ValType): boolean {
-  if (!isRefType(t)) return false;
-  const heap = refTypeParts(t).heap;
-  return heap === 'cont' || heap === 'nocont' || (typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont');
-}
 
 /** A 16-byte `Option<VMContObj>` (contref +0, revision +8) as the fat value `contref | revision << 64`. */
 export function readContObj(m: Machine, at: bigint): bigint {

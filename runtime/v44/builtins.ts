@@ -13,7 +13,8 @@
 import { V44_BUILTINS, V44_EXTENSION_BUILTINS, v44BuiltinIndex } from '../../compiler/v44/builtins.ts';
 import { DRC_BUILTIN_IMPLS, DrcBuiltinsArray, type BuiltinImpl } from '../v31/builtins.ts';
 import type { V44Store } from './store.ts';
-import { isContRefType, readContObj, writeContObj, type V31Instance, type V31Table } from '../v31/instance.ts';
+import { readContObj, writeContObj, type V31Instance, type V31Table } from '../v31/instance.ts';
+import { isContRefType } from '../../compiler/frontend/module.ts';
 import { RuntimeError } from '../errors.ts';
 
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));

@@ -12,7 +12,9 @@ import { REGALLOC_MODES } from '../../compiler/regalloc/modes.ts';
 import { V31TableDefinitionLayout } from '../../compiler/v31/vmoffsets.ts';
 import { VMContObjLayout, VMContRefLayout } from '../../compiler/v44/stack-switching.ts';
 import { readCommonStackInformation } from '../../gc/drc44/structs.ts';
-import { WasmTrap } from '../errors.ts';
+import { InstantiationError, WasmTrap } from '../errors.ts';
+import { Module } from '../module.ts';
+import { V44Instance } from './index.ts';
 import { held, world } from './testing.ts';
 
 /** Three tasks (cont.bind of their number) in a run queue table, run round-robin; each yields twice. */
@@ -162,6 +164,10 @@ for (const arch of ARCHES) {
       t.is(oob!.code, 'TableOutOfBounds');
       // The store is usable after the traps.
       t.is(w.call('park'), 7777);
+      // A continuation table's element type names one module's type: importing it is refused.
+      const importer = await Module.fromWat(w.inst.module.engine, `(module (type $ft (func)) (type $ct (cont $ft))
+        (import "m" "ring" (table 1 (ref null $ct))))`);
+      t.throws(() => V44Instance.create(w.store, importer, [w.inst.tables[0]]), { instanceOf: InstantiationError, message: /continuation tables cannot be imported/ });
     } finally {
       w.store.close();
     }
