@@ -271,12 +271,12 @@ export function formatRecord(r: FailureRecord, path?: string): string {
     `;; ${r.failure.message}`,
     r.input !== undefined
       ? `;; from the byte input ${r.input}`
-      : `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth, ...(r.options.stackSwitching ? { stackSwitching: true } : {}), ...(r.options.gcObjects ? { gcObjects: true } : {}), ...(r.options.tailCalls ? { tailCalls: true } : {}) })}`,
+      : `;; seed ${r.seed}, options ${JSON.stringify({ ops: r.options.ops, functions: r.options.functions, maxDepth: r.options.maxDepth, ...(r.options.stackSwitching ? { stackSwitching: true } : {}), ...(r.options.gcObjects ? { gcObjects: true } : {}), ...(r.options.tailCalls ? { tailCalls: true } : {}), ...(r.options.multiResults ? { multiResults: true } : {}) })}`,
     `;; shrunk from ${r.statements.original} to ${r.statements.shrunk} statements`,
     `;; replay: ${replay}`,
     r.input !== undefined
       ? `;; rerun the unshrunk input: stackscope fuzz --corpus <a directory holding ${r.input}>${r.mutant ? ` --mutant ${r.mutant}` : ''}`
-      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker === 'v31' || r.walker === 'v44' ? ` --profile ${r.walker}` : r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.options.gcObjects ? ' --gc-objects' : ''}${r.options.tailCalls ? ' --tail-calls' : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
+      : `;; regenerate the unshrunk program: stackscope fuzz --seed ${r.seed} --programs 1 --ops ${r.options.ops} --arch ${r.arch}${r.walker === 'v31' || r.walker === 'v44' ? ` --profile ${r.walker}` : r.walker !== 'v17' ? ` --walker ${r.walker}` : ''}${r.options.gcObjects ? ' --gc-objects' : ''}${r.options.tailCalls ? ' --tail-calls' : ''}${r.options.multiResults ? ' --multi-results' : ''}${r.mutant ? ` --mutant ${r.mutant}` : ''}${r.debugChecks === false ? ' --no-debug-checks' : ''}${r.regalloc ? ` --regalloc ${r.regalloc}` : ''}`,
     `;; run the program alone (no mutant, no checks; the fuzzer's host functions): stackscope ${runArgs(r, path ?? 'FILE').join(' ')}`,
     RECORD_MARK + JSON.stringify({ ...r, wat: undefined, replay }),
   ];

@@ -3,7 +3,7 @@
  * the harness need not run the WAT parser for every program). Only the encodings the
  * generator's constructs need; see the spec's binary format chapter for each opcode.
  */
-import { HOST_IMPORTS, type FuncDef, type Program, type RefExpr, type I32Expr, type Stmt } from './program.ts';
+import { HOST_IMPORTS, resultCount, type FuncDef, type Program, type RefExpr, type I32Expr, type Stmt } from './program.ts';
 
 const EXTERNREF = 0x6f;
 /** (ref null $t) and (ref $t), followed by the type index. */
@@ -53,7 +53,7 @@ class Bytes {
 
 /** Encodes `p`; the result decodes (and validates) to the module `printWat(p)` parses to. */
 export function encodeProgram(p: Program): Uint8Array {
-  const arities = [...new Set(p.funcs.map((f) => f.params))].sort((a, b) => a - b);
+  const arities = [...new Set(p.funcs.map((f) => `${f.params}:${resultCount(f)}`))].map((k) => k.split(':').map(Number)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const nHost = HOST_IMPORTS.length;
   const valType = (t: string): number => (t === 'i32' ? I32 : EXTERNREF);
   // Types in the order the WAT text gives them: the explicit signatures (and, switching stacks,
@@ -69,7 +69,7 @@ export function encodeProgram(p: Program): Uint8Array {
     return typeList.length - 1;
   };
   const func = (params: number[], results: number[]): TypeDef => ({ params: params.map((v) => [v]), results: results.map((v) => [v]) });
-  const sigTypes = arities.map((n) => typeIndex(func([...new Array<number>(n).fill(EXTERNREF), I32], [EXTERNREF])));
+  const sigTypes = arities.map(([n, r]) => typeIndex(func([...new Array<number>(n).fill(EXTERNREF), I32], new Array<number>(r).fill(EXTERNREF))));
   // $box (struct (field (mut externref))) and $vec (array (mut externref))
   const boxType = p.gcObjects ? typeIndex({ struct: EXTERNREF }) : -1;
   const vecType = p.gcObjects ? typeIndex({ array: EXTERNREF }) : -1;
@@ -77,7 +77,7 @@ export function encodeProgram(p: Program): Uint8Array {
   const taskType = tasks ? typeIndex(func([EXTERNREF], [EXTERNREF])) : -1;
   const contType = tasks ? typeIndex({ cont: taskType }) : -1;
   const hostTypes = HOST_IMPORTS.map((h) => typeIndex(func(h.params.map(valType), h.results.map(valType))));
-  const sigType = (params: number): number => sigTypes[arities.indexOf(params)];
+  const sigType = (params: number, results = 1): number => sigTypes[arities.findIndex(([n, r]) => n === params && r === results)];
   const onFreeType = typeIndex(func([], []));
   // A resume's handler block: [] → [externref (ref $k)].
   const handlerType = tasks ? typeIndex({ params: [], results: [[EXTERNREF], [REF, contType]] }) : -1;
@@ -118,7 +118,7 @@ export function encodeProgram(p: Program): Uint8Array {
   const nDefined = p.funcs.length + 1 + (tasks?.length ?? 0) + (players?.length ?? 0);
   const playerIndex = (i: number): number => nHost + p.funcs.length + 1 + (tasks?.length ?? 0) + i;
   const funcs = new Bytes().u32(nDefined);
-  for (const f of p.funcs) funcs.u32(sigType(f.params));
+  for (const f of p.funcs) funcs.u32(sigType(f.params, resultCount(f)));
   funcs.u32(onFreeType);
   for (const _ of tasks ?? []) funcs.u32(taskType);
   for (const _ of players ?? []) funcs.u32(pf0);
@@ -179,7 +179,8 @@ export function encodeProgram(p: Program): Uint8Array {
     contGroup(body, f);
     const e = new Emitter(body, p, local, f.params, f.params + f.locals + 1, sigType, funcIndex, ext(f, f.params + f.locals + 2));
     for (const s of f.body) e.stmt(s);
-    body.byte(0x20).u32(local(f.result)).byte(0x0b);
+    for (const r of [f.result, ...(f.extra ?? [])]) body.byte(0x20).u32(local(r));
+    body.byte(0x0b);
     code.bytes(body);
   });
   {
@@ -260,7 +261,7 @@ class Emitter {
     readonly local: (i: number) => number,
     readonly depth: number,
     readonly counter: number,
-    readonly sigType: (params: number) => number,
+    readonly sigType: (params: number, results?: number) => number,
     readonly funcIndex: (f: number) => number,
     readonly ext?: Extras,
   ) {}
@@ -310,7 +311,7 @@ class Emitter {
     b.byte(0x20).u32(this.depth).byte(0x41).s32(0).byte(0x4a).byte(0x04, 0x40);
     for (const a of s.args) this.ref(a);
     b.byte(0x20).u32(this.depth).byte(0x41).s32(1).byte(0x6b);
-    if (s.indirect) b.byte(0x41).s32(s.f).byte(tail ? 0x13 : 0x11).u32(this.sigType(this.p.funcs[s.f].params)).u32(1);
+    if (s.indirect) b.byte(0x41).s32(s.f).byte(tail ? 0x13 : 0x11).u32(this.sigType(this.p.funcs[s.f].params, resultCount(this.p.funcs[s.f]))).u32(1);
     else b.byte(tail ? 0x12 : 0x10).u32(this.funcIndex(s.f));
   }
 
@@ -329,6 +330,7 @@ class Emitter {
       case 'call':
         // (if (i32.gt_s depth 0) (then (local.set dst (call f args… (i32.sub depth 1)))))
         this.guardedCall(s, false);
+        for (const d of [...(s.more ?? [])].reverse()) b.byte(0x21).u32(this.local(d));
         b.byte(0x21).u32(this.local(s.dst)).byte(0x0b);
         break;
       case 'tail':

@@ -35,6 +35,11 @@ export interface GeneratorOptions {
   gcObjects?: boolean;
   /** Tail calls (`return_call`, `return_call_indirect`) among the statements. Default false. */
   tailCalls?: boolean;
+  /**
+   * Helpers with two or three externref results (the extra ones returned through Cranelift's
+   * return area on the stack), their callers setting a local per result. Default false.
+   */
+  multiResults?: boolean;
 }
 
 /** The default weight of each statement kind. */
@@ -68,6 +73,8 @@ export interface ResolvedGeneratorOptions {
   gcObjects?: true;
   /** Present (true) only for programs with tail calls. */
   tailCalls?: true;
+  /** Present (true) only for programs with helpers of several results. */
+  multiResults?: true;
 }
 
 export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGeneratorOptions {
@@ -84,7 +91,7 @@ export function resolveGeneratorOptions(o: GeneratorOptions = {}): ResolvedGener
     mix[k as StmtKind] = w;
   }
   if (o.stackSwitching && o.gcObjects) throw new FuzzUsageError('programs switch stacks (v44) or have GC objects (v31), not both: no profile compiles both');
-  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}), ...(o.gcObjects ? { gcObjects: true as const } : {}), ...(o.tailCalls ? { tailCalls: true as const } : {}) };
+  return { ops, functions, maxDepth, mix, ...(o.stackSwitching ? { stackSwitching: true as const } : {}), ...(o.gcObjects ? { gcObjects: true as const } : {}), ...(o.tailCalls ? { tailCalls: true as const } : {}), ...(o.multiResults ? { multiResults: true as const } : {}) };
 }
 
 /** Parses a mix given as text: `call=20,trap=0`. */
@@ -346,7 +353,29 @@ export function generateFrom(choices: Choices, options: GeneratorOptions = {}): 
   }
   p.onFree = genBody({ c, p, locals: p.onFreeLocals, onFree: true, conts: 0, task: false }, onFreeOps, o.mix);
   if (sw) addPlayers(c, p, o);
+  if (o.multiResults) addMultiResults(c, p);
   return p;
+}
+
+/**
+ * Several results, drawn after everything else (so the rest of the program is the seed's
+ * usual one): each helper that no tail call involves (a tail call needs equal results) gets,
+ * half of the time, one or two more of its locals as extra externref results, and every call
+ * of it sets one more local of the caller per extra result.
+ */
+function addMultiResults(c: Choices, p: Program): void {
+  const bodies: Array<{ body: Stmt[]; locals: number }> = [...p.funcs, ...(p.tasks ?? []), ...(p.players ?? [])].map((f) => ({ body: f.body, locals: f.params + f.locals }));
+  const tailTargets = new Set(bodies.flatMap((b) => b.body.flatMap((s) => (s.k === 'tail' ? [s.f] : []))));
+  p.funcs.forEach((f, i) => {
+    if (i === 0 || tailTargets.has(i) || f.body.some((s) => s.k === 'tail') || c.int(0, 1) === 0) return;
+    f.extra = Array.from({ length: c.int(1, 2) }, () => c.int(0, f.params + f.locals - 1));
+  });
+  for (const { body, locals } of bodies) {
+    for (const s of body) {
+      const extra = s.k === 'call' ? p.funcs[s.f].extra : undefined;
+      if (s.k === 'call' && extra) s.more = extra.map(() => c.int(0, locals - 1));
+    }
+  }
 }
 
 /**

@@ -219,6 +219,8 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   };
 
   const conts: Cont[] = [];
+  /** The extra results of the function that returned last (helpers with several results). */
+  let lastExtras: Val[] = [];
   /** The continuation whose stack runs (null: the initial stack). */
   let current: Cont | null = null;
 
@@ -273,7 +275,11 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       case 'call':
         if (depth > 0) {
           const args = s.args.map((a) => ref(a, frame));
-          locals[s.dst] = yield* call(p.funcs[s.f], args, depth - 1);
+          const first = yield* call(p.funcs[s.f], args, depth - 1);
+          // The results are set last first, as the local.sets after the call pop them.
+          const values = [first, ...lastExtras];
+          const dsts = [s.dst, ...(s.more ?? [])];
+          for (let j = dsts.length - 1; j >= 0; j--) locals[dsts[j]] = values[j] ?? null;
         }
         break;
       case 'tail':
@@ -433,6 +439,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       if (returned) return returned.value;
     }
     stack?.frames.pop();
+    lastExtras = (f.extra ?? []).map((i) => frame.refs[i]);
     return frame.refs[f.result];
   }
 

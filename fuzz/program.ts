@@ -86,8 +86,11 @@ export type Stmt =
   | { k: 'print_i32'; e: I32Expr }
   | { k: 'gc' }
   | { k: 'release'; pool: number }
-  /** local `dst` = f(args…, depth − 1), only when depth > 0; `indirect` goes through `$ft`. */
-  | { k: 'call'; dst: number; f: number; args: RefExpr[]; indirect: boolean }
+  /**
+   * local `dst` = f(args…, depth − 1), only when depth > 0; `indirect` goes through `$ft`. A
+   * callee with several results (`FuncDef.extra`) sets `more` too, one local per extra result.
+   */
+  | { k: 'call'; dst: number; f: number; args: RefExpr[]; indirect: boolean; more?: number[] }
   /** `n` times: local `dst` = table.get `index` (or global.get `g`): fills the activations table. */
   | { k: 'churn'; dst: number; n: number; source: { table: number } | { global: number } }
   | { k: 'trap' }
@@ -147,6 +150,8 @@ export interface FuncDef {
   body: Stmt[];
   /** The local returned at the end. */
   result: number;
+  /** Locals returned after it: a helper with several externref results (`--multi-results`). */
+  extra?: number[];
   /** Continuation locals `$c0…` (programs that switch stacks). */
   conts?: number;
   /** Player-continuation locals `$q0…` (main, in programs with players). */
@@ -260,16 +265,22 @@ export function funcIndex(f: number): number {
   return HOST_IMPORTS.length + f;
 }
 
-function typeName(params: number): string {
-  return `$sig${params}`;
+/** The signature of a function with `params` externrefs (and the depth) and `results` externref results. */
+function typeName(params: number, results = 1): string {
+  return results === 1 ? `$sig${params}` : `$sig${params}r${results}`;
+}
+
+/** Number of results of helper `f`. */
+export function resultCount(f: FuncDef): number {
+  return 1 + (f.extra?.length ?? 0);
 }
 
 /** The program as WebAssembly text (what the compiler reads, and what a failure report shows). */
 export function printWat(p: Program): string {
   const out: string[] = ['(module'];
-  const arities = [...new Set(p.funcs.map((f) => f.params))].sort((a, b) => a - b);
-  for (const n of arities) {
-    out.push(`  (type ${typeName(n)} (func (param${' externref'.repeat(n)} i32) (result externref)))`);
+  const arities = [...new Set(p.funcs.map((f) => `${f.params}:${resultCount(f)}`))].map((k) => k.split(':').map(Number)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (const [n, r] of arities) {
+    out.push(`  (type ${typeName(n, r)} (func (param${' externref'.repeat(n)} i32) (result${' externref'.repeat(r)})))`);
   }
   if (p.gcObjects) {
     out.push('  (type $box (struct (field (mut externref))))');
@@ -309,11 +320,11 @@ export function printWat(p: Program): string {
   p.funcs.forEach((f, i) => {
     const exp = i === 0 ? ' (export "main")' : '';
     const params = Array.from({ length: f.params }, (_, j) => ` (param $r${j} externref)`).join('');
-    out.push(`  (func $f${i}${exp} (type ${typeName(f.params)})${params} (param $depth i32) (result externref)`);
+    out.push(`  (func $f${i}${exp} (type ${typeName(f.params, resultCount(f))})${params} (param $depth i32) (result${' externref'.repeat(resultCount(f))})`);
     const locals = Array.from({ length: f.locals }, (_, j) => ` (local $r${f.params + j} externref)`).join('');
     out.push(`   ${locals} (local $n i32)${contLocals(f)}`);
     for (const s of f.body) printStmt(p, s, '    ', out);
-    out.push(`    (local.get $r${f.result}))`);
+    out.push(`    ${[f.result, ...(f.extra ?? [])].map((r) => `(local.get $r${r})`).join(' ')})`);
   });
   out.push('  (func $on_free (export "on_free")');
   out.push(`   ${Array.from({ length: p.onFreeLocals }, (_, j) => ` (local $r${j} externref)`).join('')} (local $n i32) (local $depth i32)`);
@@ -368,7 +379,7 @@ function callText(p: Program, s: { f: number; args: RefExpr[]; indirect: boolean
   const args = s.args.map(ref).join(' ');
   const depth = '(i32.sub (local.get $depth) (i32.const 1))';
   const call = s.indirect
-    ? `(${prefix}call_indirect $ft (type ${typeName(p.funcs[s.f].params)}) ${args} ${depth} (i32.const ${s.f}))`
+    ? `(${prefix}call_indirect $ft (type ${typeName(p.funcs[s.f].params, resultCount(p.funcs[s.f]))}) ${args} ${depth} (i32.const ${s.f}))`
     : `(${prefix}call $f${s.f} ${args} ${depth})`;
   return call.replace(/  +/g, ' ');
 }
@@ -387,7 +398,9 @@ function printStmt(p: Program, s: Stmt, ind: string, out: string[], inTask = fal
     case 'trap': out.push(`${ind}(unreachable)`); break;
     case 'call':
       out.push(`${ind}(if (i32.gt_s (local.get $depth) (i32.const 0))`);
-      out.push(`${ind}  (then (local.set $r${s.dst} ${callText(p, s, '')})))`);
+      // Several results: the call leaves them in order, the last set first.
+      if (s.more?.length) out.push(`${ind}  (then ${callText(p, s, '')} ${[...s.more].reverse().map((d) => `(local.set $r${d})`).join(' ')} (local.set $r${s.dst})))`);
+      else out.push(`${ind}  (then (local.set $r${s.dst} ${callText(p, s, '')})))`);
       break;
     case 'tail':
       out.push(`${ind}(if (i32.gt_s (local.get $depth) (i32.const 0))`);

@@ -19,7 +19,7 @@ export const FUZZ_HELP = `usage: stackscope fuzz [--arch x64|aarch64|both] [--se
                       [--corpus DIR] [--replay FILE] [--json]
                       [--walker v17|canary|both] [--out DIR] [--mix KIND=W,...] [--functions N]
                       [--max-depth N] [--no-shrink] [--keep-going] [--no-debug-checks] [--profile v17|v31|v44]
-                      [--regalloc none|linear-scan|both] [--gc-objects] [--tail-calls]
+                      [--regalloc none|linear-scan|both] [--gc-objects] [--tail-calls] [--multi-results]
 
 Generates random Wasm programs that stress the externref collector (calls, recursion, tables,
 globals, host calls that collect, create and drop references, re-entrant destructors, loops
@@ -55,6 +55,9 @@ fuzz-failures/) as a .wat file with its seed, options and the command that repla
                     counts on their fields' refs and give them back when they are freed
   --tail-calls      programs also make tail calls (return_call, return_call_indirect) of
                     the helpers, which replace the caller's frame (any profile)
+  --multi-results   helpers may return two or three externrefs (the extra ones through the
+                    return area on the caller's stack), their callers setting a local per result
+                    (any profile)
   --regalloc        how programs are compiled: none (values in stack slots, default), linear-scan
                     (values in registers, references spilled around calls) or both (every
                     program in each mode)
@@ -69,7 +72,7 @@ Exit codes: 0 nothing failed (or the replayed failure is gone); 1 a failure was 
 written) or still reproduces; 2 usage or input error.`;
 
 const VALUED = ['regalloc', 'profile', 'arch', 'seed', 'programs', 'time', 'ops', 'jobs', 'shard', 'mutant', 'corpus', 'replay', 'walker', 'out', 'mix', 'functions', 'max-depth', 'slice'];
-const BOOLEAN = ['list-mutants', 'json', 'no-shrink', 'keep-going', 'no-debug-checks', 'gc-objects', 'tail-calls'];
+const BOOLEAN = ['list-mutants', 'json', 'no-shrink', 'keep-going', 'no-debug-checks', 'gc-objects', 'tail-calls', 'multi-results'];
 
 function intFlag(v: string | true | undefined, name: string, lo: number, hi: number): number | undefined {
   if (v === undefined) return undefined;
@@ -150,6 +153,7 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
   const gen = resolveGeneratorOptions({
     gcObjects: f.has('gc-objects') ? true : undefined,
     tailCalls: f.has('tail-calls'),
+    multiResults: f.has('multi-results'),
     ops: intFlag(f.get('ops'), 'ops', 1, 100_000), functions: intFlag(f.get('functions'), 'functions', 1, 64),
     maxDepth: intFlag(f.get('max-depth'), 'max-depth', 0, 8), mix: f.has('mix') ? parseMix(str(f.get('mix')) ?? '') : undefined,
   });
