@@ -654,9 +654,9 @@ class UnicornEngine implements CpuEngine {
 
   saveContext(): EngineContext {
     if (this.closed) this.throwClosed();
-    // A context is the whole CPU state (tens of KiB on x86-64): allocating and freeing one per
-    // nested call (a destructor re-entering guest code) costs more than the save. Freed
-    // contexts are kept for the next save and given back when the engine closes.
+    // A context is the whole CPU state (5.4 KiB on x86-64, 12.3 KiB on AArch64). Freed ones
+    // are kept for the next save, not freed and allocated again at every nested call (a
+    // destructor re-entering guest code), and given back when the engine closes.
     let ctx = this.native.contexts.pop();
     if (ctx === undefined) {
       const out: unknown[] = [null];
