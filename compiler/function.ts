@@ -28,6 +28,8 @@ import { functionSymbol, lowerCall } from './lowering/calls.ts';
 import { CallRecorder, type CallSite, type Lowering } from './lowering/context.ts';
 import { lowerControl } from './lowering/control.ts';
 import { layoutFrame, type FunctionFrame } from './lowering/frame.ts';
+import { hoistLoopInvariants } from './licm.ts';
+import { CompileError } from './frontend/errors.ts';
 import { accessesMemoryRepeatedly, lowerInstruction } from './lowering/instructions.ts';
 import { heapBaseRegister, loadHeapBase } from './lowering/environment.ts';
 import { RegisterValues, SlotValues, type Values } from './lowering/values.ts';
@@ -150,7 +152,7 @@ export function compileFunction(ctx: FunctionContext, fn: DefinedFunction): Comp
   const { module } = ctx;
   const arch = ctx.newAssembler().arch;
   const numLocals = fn.type.params.length + fn.locals.length;
-  if (ctx.regalloc === 'linear-scan' && fn.body.length * numLocals <= REGALLOC_ANALYSIS_LIMIT) return compileAllocated(ctx, fn, arch);
+  if (ctx.regalloc === 'linear-scan' && fn.body.length * numLocals <= REGALLOC_ANALYSIS_LIMIT) return compileHoisted(ctx, fn, arch);
   const { frame: laidOut, slot, local } = layoutFrame(module, fn, arch);
   const frame = withStackLimit(laidOut, ctx.era);
 
@@ -183,6 +185,31 @@ function stackCheckOf(era: CodegenEra, f: { frameSize: number; fixedStorage: num
 
 /** The callee-saved registers in encoding order (rbx 3, r12–r15; x19–x28), as Cranelift sorts clobbers. */
 const byEncoding = (a: string, b: string): number => (a === 'rbx' ? 3 : Number(a.slice(1))) - (b === 'rbx' ? 3 : Number(b.slice(1)));
+
+/**
+ * `linear-scan`: loop invariants hoisted first (licm.ts), the result's code offsets and call
+ * sites given back in the original body's instruction indices. A body the motion made that the
+ * lowering refuses is compiled as it was written instead, so errors name the original body.
+ */
+function compileHoisted(ctx: FunctionContext, fn: DefinedFunction, arch: Arch): CompiledFunction {
+  const licm = hoistLoopInvariants(fn);
+  const numLocals = (f: DefinedFunction): number => f.type.params.length + f.locals.length;
+  if (licm === undefined || licm.fn.body.length * numLocals(licm.fn) > REGALLOC_ANALYSIS_LIMIT) return compileAllocated(ctx, fn, arch);
+  let compiled: CompiledFunction;
+  try {
+    compiled = compileAllocated(ctx, licm.fn, arch);
+  } catch (e) {
+    if (e instanceof CompileError) return compileAllocated(ctx, fn, arch);
+    throw e;
+  }
+  const instrOffsets = new Array<number>(fn.body.length).fill(-1);
+  compiled.instrOffsets.forEach((offset, k) => {
+    const o = licm.origin[k]!;
+    if (o >= 0 && offset >= 0 && (instrOffsets[o]! < 0 || offset < instrOffsets[o]!)) instrOffsets[o] = offset;
+  });
+  const callSites = compiled.callSites.map((s) => ({ ...s, instrIndex: licm.origin[s.instrIndex]! }));
+  return { ...compiled, instrOffsets, callSites };
+}
 
 /** `linear-scan`: record the virtual-register program, allocate, then emit. */
 function compileAllocated(ctx: FunctionContext, fn: DefinedFunction, arch: Arch): CompiledFunction {

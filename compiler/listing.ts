@@ -40,8 +40,11 @@ function slotName(fn: ImageFunction, offset: number): string {
 
 const locText = (loc: number | string): string => (typeof loc === 'number' ? `[sp+${loc}]` : loc);
 
-/** The frame header lines of a function. */
-function frameLines(f: FunctionFrame, paramCount: number): string[] {
+/**
+ * The frame header lines of a function with `paramCount` parameters and `localCount` locals in
+ * all; locals past those hold values hoisted out of loops (compiler/licm.ts).
+ */
+function frameLines(f: FunctionFrame, paramCount: number, localCount: number): string[] {
   if (!f.allocation) {
     return [
       `;   frame ${f.frameSize} bytes (${f.frameSize / 8} words): outgoing [0,${f.stackBase}) stack [${f.stackBase},${f.localsBase}) ` +
@@ -56,7 +59,8 @@ function frameLines(f: FunctionFrame, paramCount: number): string[] {
   ];
   const locals = a.values.filter((v) => v.local !== undefined);
   if (locals.length > 0) {
-    lines.push(`;   locals: ${locals.map((v) => `${v.local}${v.local! < paramCount ? ' (param)' : ''} ${v.type} ${locText(v.loc)}`).join(', ')}`);
+    const role = (l: number): string => (l < paramCount ? ' (param)' : l >= localCount ? ' (hoisted)' : '');
+    lines.push(`;   locals: ${locals.map((v) => `${v.local}${role(v.local!)} ${v.type} ${locText(v.loc)}`).join(', ')}`);
   }
   if (a.heapBase !== undefined) lines.push(`;   heap base (memory 0): ${a.heapBase}, loaded once at entry`);
   const crossing = a.values.filter((v) => v.local === undefined && v.crossesCall);
@@ -73,7 +77,7 @@ export function formatListing(image: CompiledImage, module: WasmModule): string[
     lines.push('');
     lines.push(`; function ${fn.funcIndex} <${fn.symbol}> $${fn.name}  .text+${hex(fn.textOffset)} size ${fn.code.length}`);
     const defined = module.functions[fn.definedIndex];
-    lines.push(...frameLines(f, defined.type.params.length));
+    lines.push(...frameLines(f, defined.type.params.length, defined.type.params.length + defined.locals.length));
     const body = defined.body;
     const wasmAt = new Map<number, string[]>();
     fn.instrOffsets.forEach((off, i) => {
