@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  Engine, Store, Module, Instance, Linker, Func, Global, Table, Memory, ExternRef, WasmTrap, type Val, type TrapCode,
+  Engine, Store, Module, Instance, Linker, Func, Global, Table, Memory, ExternRef, WasmTrap, InstantiationError, LinkerError, type Val, type TrapCode,
 } from '../index.ts';
 import {
   VMCONTEXT_MAGIC, VMFuncRefLayout, VMFunctionImportLayout, VMMemoryDefinitionLayout, VMTableDefinitionLayout,
@@ -177,8 +177,9 @@ for (const arch of ARCHES) {
     t.throws(() => Instance.create(store, user, [a.getFunc('inc')]), { message: /imports given/ });
     const linker = new Linker(engine).instance('a', a);
     t.is(linker.instantiate(store, user).getFunc('twice').call(5), 7);
-    t.throws(() => linker.define('a', 'inc', a.getFunc('inc')), { message: /already defined/ });
-    t.throws(() => new Linker(engine).instantiate(store, user), { message: /a\.inc.*not defined/ });
+    t.throws(() => linker.define('a', 'inc', a.getFunc('inc')), { instanceOf: LinkerError, message: /a\.inc is already defined/ });
+    t.throws(() => new Linker(new Engine({ arch })).define('a', 'inc', a.getFunc('inc')), { instanceOf: LinkerError, message: /another engine/ });
+    t.throws(() => new Linker(engine).instantiate(store, user), { instanceOf: InstantiationError, message: /import 0 \(a\.inc\): no func of that name is defined/ });
     t.throws(() => Instance.create(store, user, [a.getMemory('mem'), a.getMemory('mem'), a.getTable('tab'), a.getGlobal('g64')]), { message: /expected a function/ });
     store.close();
   });

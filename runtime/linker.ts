@@ -3,29 +3,24 @@
  */
 import type { FuncType } from '../compiler/frontend/module.ts';
 import type { Engine } from './engine.ts';
-import { InstantiationError, RuntimeError } from './errors.ts';
 import type { Extern } from './externals.ts';
 import { Func, type HostFn } from './func.ts';
 import { Instance } from './instance.ts';
+import { LinkerNames } from './linker-names.ts';
 import type { Module } from './module.ts';
 import type { Store } from './store.ts';
 
-
 /** Resolves imports by (module, name), like wasmtime's Linker. */
 export class Linker {
-  private readonly items = new Map<string, Extern>();
+  readonly #names: LinkerNames<Extern>;
 
-  constructor(readonly engine: Engine) {}
-
-  private static key(module: string, name: string): string {
-    return `${module}\u0000${name}`;
+  constructor(readonly engine: Engine) {
+    this.#names = new LinkerNames(engine);
   }
 
-  /** Defines one item; redefining a name is an error. */
+  /** Defines one item; a name defined twice, or an item of another engine, is a LinkerError. */
   define(module: string, name: string, item: Extern): this {
-    const key = Linker.key(module, name);
-    if (this.items.has(key)) throw new RuntimeError('Linker', `${module}.${name} is already defined`);
-    this.items.set(key, item);
+    this.#names.define(module, name, item);
     return this;
   }
 
@@ -36,24 +31,16 @@ export class Linker {
 
   /** Every export of `instance` under `module`. */
   instance(module: string, instance: Instance): this {
-    for (const e of instance.module.wasm.exports) {
-      const item = instance.getExport(e.name);
-      if (item) this.define(module, e.name, item);
-    }
+    this.#names.defineExports(module, instance.module.wasm.exports, (name) => instance.getExport(name));
     return this;
   }
 
   get(module: string, name: string): Extern | undefined {
-    return this.items.get(Linker.key(module, name));
+    return this.#names.get(module, name);
   }
 
-  /** Instantiates `module` with its imports looked up by name. */
+  /** Instantiates `module` with its imports looked up by name (InstantiationError for a missing one). */
   instantiate(store: Store, module: Module): Instance {
-    const imports = module.wasm.imports.map((imp) => {
-      const item = this.get(imp.module, imp.name);
-      if (!item) throw new InstantiationError(`import ${imp.module}.${imp.name}`, 'not defined in the linker');
-      return item;
-    });
-    return Instance.create(store, module, imports);
+    return Instance.create(store, module, this.#names.resolve(module.wasm.imports));
   }
 }

@@ -8,32 +8,24 @@
  */
 import type { FuncType } from '../../compiler/frontend/module.ts';
 import type { Engine } from '../engine.ts';
-import { InstantiationError, RuntimeError } from '../errors.ts';
+import { LinkerNames } from '../linker-names.ts';
 import type { Module } from '../module.ts';
 import type { DrcStore } from './drc-store.ts';
 import { V31Func, V31Instance, type V31Extern, type V31HostFn, type V31InstanceOptions } from './instance.ts';
 import { V31Tag } from './tag.ts';
 
-/** A linker definition refused (a name defined twice, an item of another engine). */
-export class LinkerError extends RuntimeError {
-  override name = 'LinkerError';
-}
+export { LinkerError } from '../linker-names.ts';
 
 export class V31Linker {
-  readonly #items = new Map<string, V31Extern>();
+  readonly #names: LinkerNames<V31Extern>;
 
-  constructor(readonly engine: Engine) {}
-
-  static #key(module: string, name: string): string {
-    return `${module}\u0000${name}`;
+  constructor(readonly engine: Engine) {
+    this.#names = new LinkerNames(engine);
   }
 
-  /** Defines `module.name`; redefining a name is a LinkerError. */
+  /** Defines `module.name`; a name defined twice, or an item of another engine, is a LinkerError. */
   define(module: string, name: string, item: V31Extern): this {
-    const key = V31Linker.#key(module, name);
-    if (this.#items.has(key)) throw new LinkerError('Linker', `${module}.${name} is already defined`);
-    if ('store' in item && item.store.engine !== this.engine) throw new LinkerError('Linker', `${module}.${name} belongs to a store of another engine`);
-    this.#items.set(key, item);
+    this.#names.define(module, name, item);
     return this;
   }
 
@@ -51,24 +43,16 @@ export class V31Linker {
 
   /** Every export of `instance` under `module` (wasmtime's `Linker::instance`). */
   instance(module: string, instance: V31Instance): this {
-    for (const e of instance.module.wasm.exports) {
-      const item = instance.getExport(e.name);
-      if (item) this.define(module, e.name, item);
-    }
+    this.#names.defineExports(module, instance.module.wasm.exports, (name) => instance.getExport(name));
     return this;
   }
 
   get(module: string, name: string): V31Extern | undefined {
-    return this.#items.get(V31Linker.#key(module, name));
+    return this.#names.get(module, name);
   }
 
   /** Instantiates `module` in `store` with its imports looked up by name (InstantiationError for a missing or mismatched one). */
   instantiate(store: DrcStore, module: Module, options: V31InstanceOptions = {}): V31Instance {
-    const imports = module.wasm.imports.map((imp, i) => {
-      const item = this.get(imp.module, imp.name);
-      if (!item) throw new InstantiationError(`import ${i} (${imp.module}.${imp.name})`, `no ${imp.kind} of that name is defined in the linker`);
-      return item;
-    });
-    return V31Instance.create(store, module, imports, options);
+    return V31Instance.create(store, module, this.#names.resolve(module.wasm.imports), options);
   }
 }
