@@ -293,7 +293,9 @@ function finished(fn: DefinedFunction, module: WasmModule, m: MacroAssembler, cx
 /** The v17-era bitmap of a call site: one bit per word from SP up to FP. */
 export function stackMapOf(site: CallSite, frameSize: number): StackMap {
   const mappedWords = frameSize / 8;
-  const bitmap = new Array<number>(Math.ceil(mappedWords / 32)).fill(0);
+  // A loop, not `new Array(n).fill(0)`: fill is a runtime call, and this runs twice per call site.
+  const bitmap: number[] = [];
+  for (let w = Math.ceil(mappedWords / 32); w > 0; w--) bitmap.push(0);
   for (const offset of site.liveSlots) {
     const i = offset / 8;
     bitmap[i >> 5] = (bitmap[i >> 5] | (1 << (i & 31))) >>> 0;

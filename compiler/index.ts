@@ -115,9 +115,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     text,
     functions,
     traps: functions.flatMap((f) => f.traps.map((t) => ({ textOffset: f.textOffset + t.offset, funcIndex: f.funcIndex, code: t.code }))),
-    stackMaps: userStackMaps ? [] : functions.flatMap((f) =>
-      f.callSites.map((site) => ({ ...stackMapOf(site, f.frameSize), funcIndex: f.funcIndex, site, textReturnOffset: f.textOffset + site.returnOffset })),
-    ),
+    stackMaps: userStackMaps ? [] : imageStackMaps(functions),
     ...(userStackMaps ? { userStackMaps } : {}),
     signatureOf: sigs.signatureOf,
     signatures: sigs.signatures,
@@ -125,6 +123,18 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     offsets: era.userStackMaps ? vmOffsetsFor(module) : (layout as ReturnType<typeof vmOffsetsFor>),
     layout,
   };
+}
+
+/** Every call site's stack map with where it is in `.text` (an object literal: a spread here cost more than the rest of it). */
+function imageStackMaps(functions: readonly ImageFunction[]): ImageStackMap[] {
+  const out: ImageStackMap[] = [];
+  for (const f of functions) {
+    for (const site of f.callSites) {
+      const { mappedWords, bitmap } = stackMapOf(site, f.frameSize);
+      out.push({ mappedWords, bitmap, funcIndex: f.funcIndex, site, textReturnOffset: f.textOffset + site.returnOffset });
+    }
+  }
+  return out;
 }
 
 /**

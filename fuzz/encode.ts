@@ -12,6 +12,10 @@ const REF = 0x64;
 const FUNCREF = 0x70;
 const I32 = 0x7f;
 
+const UTF8 = new TextEncoder();
+/** Names' UTF-8 bytes, by name. */
+const NAME_BYTES = new Map<string, number[]>();
+
 class Bytes {
   readonly b: number[] = [];
   byte(...x: number[]): this {
@@ -39,9 +43,14 @@ class Bytes {
     }
   }
   name(s: string): this {
-    const utf8 = new TextEncoder().encode(s);
+    let utf8 = NAME_BYTES.get(s);
+    if (!utf8) {
+      utf8 = [...UTF8.encode(s)];
+      // The names are the host imports', the exports' and the functions' (f0, task1, …): few.
+      if (NAME_BYTES.size < 4096) NAME_BYTES.set(s, utf8);
+    }
     this.u32(utf8.length);
-    this.b.push(...utf8);
+    for (const x of utf8) this.b.push(x);
     return this;
   }
   bytes(other: Bytes): this {
@@ -61,10 +70,12 @@ export function encodeProgram(p: Program): Uint8Array {
   // both encodings compile alike); a value type is its bytes.
   type TypeDef = { params: number[][]; results: number[][] } | { cont: number } | { struct: number } | { array: number };
   const typeList: TypeDef[] = [];
+  const typeKeys = new Map<string, number>();
   const typeIndex = (t: TypeDef): number => {
     const key = JSON.stringify(t);
-    const i = typeList.findIndex((u) => JSON.stringify(u) === key);
-    if (i >= 0) return i;
+    const i = typeKeys.get(key);
+    if (i !== undefined) return i;
+    typeKeys.set(key, typeList.length);
     typeList.push(t);
     return typeList.length - 1;
   };
@@ -223,7 +234,7 @@ export function encodeProgram(p: Program): Uint8Array {
   players?.forEach((_, i) => names.u32(playerIndex(i)).name(`player${i}`));
   const nameSection = new Bytes().name('name').byte(0x01).bytes(names);
   section(0, nameSection);
-  return Uint8Array.from(out.b);
+  return new Uint8Array(out.b);
 }
 
 const HOST = new Map<string, number>(HOST_IMPORTS.map((h, i) => [h.name, i]));

@@ -129,10 +129,23 @@ interface Ctx {
   player?: boolean;
 }
 
+/** The keys of each weight table (tables are fixed objects: the defaults, a resolved mix). */
+const KEYS = new WeakMap<object, readonly string[]>();
+/** The allowed keys of the current pick (pickWeighted never runs inside itself: `allowed` only reads the context). */
+const allowedKeys: string[] = [];
+
 function pickWeighted<T extends string>(c: Choices, weights: Readonly<Record<T, number>>, allowed: (k: T) => boolean): T | undefined {
+  let all = KEYS.get(weights);
+  if (!all) KEYS.set(weights, (all = Object.keys(weights)));
+  const keys = allowedKeys as T[];
+  keys.length = 0;
   let total = 0;
-  const keys = (Object.keys(weights) as T[]).filter((k) => weights[k] > 0 && allowed(k));
-  for (const k of keys) total += weights[k];
+  for (const k of all as T[]) {
+    if (weights[k] > 0 && allowed(k)) {
+      keys.push(k);
+      total += weights[k];
+    }
+  }
   if (total <= 0) return undefined;
   // Integer weights keep the decision one int() call, whatever the source.
   let x = c.int(0, Math.ceil(total * 16) - 1) / 16;

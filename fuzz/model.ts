@@ -139,16 +139,15 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   for (let i = 0; i < p.pool; i++) objects.push({ id: i, label: `pool${i}`, tag: -1, created: -1, lastUse: -1 });
 
   const label = (v: Val): string => (v === null ? 'null' : objects[v].label);
-  const holders = (): Map<ObjectId, number> => {
-    const m = new Map<ObjectId, number>();
-    const add = (v: Val): void => {
-      if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
-    };
-    table.forEach(add);
-    globals.forEach(add);
-    pool.forEach((held, i) => held && add(i));
+  /** Non-stack holders by object (table slots, then globals, then pool handles: the order of the pairs); into `m`, cleared first. */
+  const holders = (m: Map<ObjectId, number>): Map<ObjectId, number> => {
+    m.clear();
+    for (const v of table) if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
+    for (const v of globals) if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
+    for (let i = 0; i < pool.length; i++) if (pool[i]) m.set(i, (m.get(i) ?? 0) + 1);
     return m;
   };
+  const scratch = new Map<ObjectId, number>();
   /** A use by compiled code between host events. */
   const use = (v: Val): void => {
     if (v !== null) objects[v].lastUse = Math.max(objects[v].lastUse, trace.length);
@@ -156,7 +155,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   /** A host event; returns its index. Arguments passed to the host are used *at* it. */
   const event = (line: string, args: Val[] = []): number => {
     const e = trace.length;
-    heldAt.push([...holders()]);
+    heldAt.push([...holders(scratch)]);
     trace.push(line);
     for (const a of args) if (a !== null) objects[a].lastUse = Math.max(objects[a].lastUse, e + 1);
     return e;
@@ -225,12 +224,12 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   let current: Cont | null = null;
 
   /**
-   * Runs one statement; yields a suspend's payload and receives the next resume's argument.
-   * Returns `{ value }` when the statement returned from the function (a tail call).
+   * Runs one statement that neither calls nor suspends (every kind but call, tail, suspend and
+   * switch); false for those, which `stmt` runs. Most statements take this way, without a
+   * generator of their own.
    */
-  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Yielded, { value: Val } | undefined, Received> {
+  const plainStmt = (s: Stmt, frame: Frame): boolean => {
     const locals = frame.refs;
-    step();
     switch (s.k) {
       case 'set':
         locals[s.i] = ref(s.e, frame);
@@ -272,24 +271,6 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         event(`release ${s.pool}`);
         pool[s.pool] = false;
         break;
-      case 'call':
-        if (depth > 0) {
-          const args = s.args.map((a) => ref(a, frame));
-          const first = yield* call(p.funcs[s.f], args, depth - 1);
-          // The results are set last first, as the local.sets after the call pop them.
-          const values = [first, ...lastExtras];
-          const dsts = [s.dst, ...(s.more ?? [])];
-          for (let j = dsts.length - 1; j >= 0; j--) locals[dsts[j]] = values[j] ?? null;
-        }
-        break;
-      case 'tail':
-        if (depth > 0) {
-          const args = s.args.map((a) => ref(a, frame));
-          // The frame is torn down before the callee runs.
-          current?.frames.pop();
-          return { value: yield* call(p.funcs[s.f], args, depth - 1) };
-        }
-        break;
       case 'churn': {
         step(s.n);
         const src = s.source;
@@ -308,11 +289,6 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
       case 'cont.drop':
         frame.conts[s.c] = null;
         break;
-      case 'suspend':
-        // A helper suspends only on a task's stack (the program's $on_task flag).
-        if (s.guarded && (current === null || current.player)) break;
-        locals[s.dst] = (yield ref(s.e, frame)) as Val;
-        break;
       case 'cont.bind': {
         const k: Cont = { task: s.player, player: true, depth: s.depth, state: 'fresh', frames: [] };
         conts.push(k);
@@ -328,15 +304,6 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         }
         frame.qs[s.q] = null;
         if (s.other !== null) frame.qs[s.other] = null;
-        break;
-      }
-      case 'switch': {
-        const target = frame.partner;
-        if (target === null) break;
-        const arg = ref(s.arg, frame);
-        const back = (yield { switchTo: target, arg }) as { value: Val; partner: Cont };
-        locals[s.dst] = back.value;
-        frame.partner = back.partner;
         break;
       }
       case 'box.new': {
@@ -391,6 +358,53 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
         } else k.state = 'suspended';
         break;
       }
+      default:
+        return false;
+    }
+    return true;
+  };
+
+  /**
+   * Runs a call, tail call, suspend or switch; yields a suspend's payload and receives the next
+   * resume's argument. Returns `{ value }` when the statement returned from the function (a tail call).
+   */
+  function* stmt(s: Stmt, frame: Frame, depth: number): Generator<Yielded, { value: Val } | undefined, Received> {
+    const locals = frame.refs;
+    switch (s.k) {
+      case 'call':
+        if (depth > 0) {
+          const args = s.args.map((a) => ref(a, frame));
+          const first = yield* call(p.funcs[s.f], args, depth - 1);
+          // The results are set last first, as the local.sets after the call pop them.
+          const values = [first, ...lastExtras];
+          const dsts = [s.dst, ...(s.more ?? [])];
+          for (let j = dsts.length - 1; j >= 0; j--) locals[dsts[j]] = values[j] ?? null;
+        }
+        break;
+      case 'tail':
+        if (depth > 0) {
+          const args = s.args.map((a) => ref(a, frame));
+          // The frame is torn down before the callee runs.
+          current?.frames.pop();
+          return { value: yield* call(p.funcs[s.f], args, depth - 1) };
+        }
+        break;
+      case 'suspend':
+        // A helper suspends only on a task's stack (the program's $on_task flag).
+        if (s.guarded && (current === null || current.player)) break;
+        locals[s.dst] = (yield ref(s.e, frame)) as Val;
+        break;
+      case 'switch': {
+        const target = frame.partner;
+        if (target === null) break;
+        const arg = ref(s.arg, frame);
+        const back = (yield { switchTo: target, arg }) as { value: Val; partner: Cont };
+        locals[s.dst] = back.value;
+        frame.partner = back.partner;
+        break;
+      }
+      default:
+        throw new Error(`internal: statement ${s.k} is not a call, tail call, suspend or switch`);
     }
   }
 
@@ -434,6 +448,8 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     const stack = current;
     stack?.frames.push(frame.refs);
     for (const s of f.body) {
+      step();
+      if (plainStmt(s, frame)) continue;
       const returned = yield* stmt(s, frame, depth);
       // A tail call returned the callee's result (and popped this frame before it ran).
       if (returned) return returned.value;
@@ -467,7 +483,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     for (const refs of k.frames) for (const v of refs) if (v !== null) onStacks.add(v);
   }
   return {
-    trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(), poolHeld: pool, trap, steps, tooLong,
+    trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(new Map()), poolHeld: pool, trap, steps, tooLong,
     ...(p.tasks ? { onStacksAtEnd: onStacks } : {}),
   };
 }

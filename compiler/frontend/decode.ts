@@ -473,9 +473,12 @@ function memoryIndexImmediate(r: Reader, instr: string): number {
 function decodeBody(r: Reader, funcIndex: number, types: readonly FuncType[]): Instr[] {
   const body: Instr[] = [];
   const open: number[] = []; // instruction indices of enclosing block/loop/if
+  // One site object per body, updated per instruction (Reader.fail copies it).
+  const site = { funcIndex, instrIndex: 0 };
+  r.site = site;
   for (;;) {
     const at = r.pos;
-    r.site = { funcIndex, instrIndex: body.length };
+    site.instrIndex = body.length;
     if (r.pos >= r.end) r.fail('unexpected end of function body (missing end)');
     const op = r.u8();
     const simple = SIMPLE_OPS.get(op);
