@@ -129,6 +129,8 @@ function placedImage(machine: Machine, module: WasmModule, image: ModuleCode, li
   const text = linked.sections.find((s) => s.name === '.text');
   if (!text) throw new RuntimeError(name, 'image has no .text section');
   const textBase = text.address;
+  // Compiled code: the engine counts its blocks from one scan here, not a stop per new block.
+  machine.describePlacedCode(textBase, text.bytes, image.functions.map((f) => ({ offset: f.textOffset, size: f.size })));
   const functionAddresses = image.functions.map((f) => textBase + BigInt(f.textOffset));
   const ranges = image.functions.map((f) => ({ funcIndex: f.funcIndex, begin: textBase + BigInt(f.textOffset), end: textBase + BigInt(f.textOffset + f.size) }));
   const functionAt = (pc: bigint) => {

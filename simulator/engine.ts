@@ -81,6 +81,17 @@ export interface CpuEngine {
    * invalidate the block; the block is translated again before it runs.
    */
   setBlockInspector?(inspect: ((address: bigint, code: Uint8Array) => void) | null): void;
+  /**
+   * Optional: `flags` (one byte per code byte, simulator/system.ts `placedCodeFlags`) describe
+   * the instructions of code at `address` that the caller placed and inspected itself. A new
+   * block inside it that starts and ends on instruction starts and holds no PLACED_HOST
+   * instruction is then counted by the native counter without a stop (no describer, no block
+   * inspector). Taken only while the engine counts with its default describer: false otherwise.
+   * Unmapping or re-protecting the range drops it; a caller that rewrites the code calls
+   * `forgetPlacedCode`.
+   */
+  describePlacedCode?(address: bigint, flags: Uint8Array): boolean;
+  forgetPlacedCode?(begin: bigint, end: bigint): void;
   /** Optional fast block hook: addresses as JS numbers (exact below 2^53), no bigint work. */
   hookBlockRaw?(cb: (address: number, size: number) => void): HookHandle;
   /**

@@ -10,7 +10,7 @@ import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
 import { attachToJSON } from '../isa/json.ts';
 import { GuestTrap, type BacktraceFrame, type FrameMethod, type TrapKind } from './trap.ts';
-import { systemInstructions, type SystemInstruction } from './system.ts';
+import { PLACED_SP_ACCESS, placedCodeFlags, systemInstructions, type SystemInstruction } from './system.ts';
 import type { CycleCounter, CycleOptions, CycleReport, ReportOptions } from './timing/cycles.ts';
 
 /** A misuse of the Machine API by the host program (not a guest fault). */
@@ -285,6 +285,11 @@ export class Machine {
   private readonly spAccessHooks = new Map<bigint, HookHandle>();
   /** One hook over all code instead, when there are too many of them. */
   private spAccessWatchAll: HookHandle | undefined;
+  /**
+   * Code described at placement (describePlacedCode) whose `sp-check` sites have not joined
+   * spAccessSites yet: they are needed only once SP is unaligned.
+   */
+  private placedSpAccesses: Array<{ address: bigint; flags: Uint8Array }> = [];
   /** Whether SP was unaligned when last looked at (at an `sp-watch` site or a run's start). */
   private spUnaligned = false;
   /** A run stopped at an `sp-watch` site to turn the `sp-check` hooks on or off. */
@@ -383,6 +388,41 @@ export class Machine {
     if (added) this.engine.invalidateCode(address, address + BigInt(code.length) + 4n);
   }
 
+  /**
+   * Code the host placed whose functions (byte ranges from `address`) it knows, e.g. a compiled
+   * module's text, scanned once here instead of block by block: the engine counts the blocks
+   * inside it without stopping for each new one (CpuEngine.describePlacedCode). Blocks holding
+   * an instruction the sandbox must see (system.ts placedCodeFlags) still stop and are inspected
+   * as any block; the loads and stores through SP of the rest are recorded as `sp-check` sites,
+   * as their blocks' inspection would have. Instruction counts stay what the engine's describer
+   * counts. Without an engine that takes it (or with a cycle model's describer), nothing
+   * changes: every block is inspected as it first runs. `writeBytes` over the code drops it.
+   */
+  describePlacedCode(address: bigint, code: Uint8Array, functions: ReadonlyArray<{ readonly offset: number; readonly size: number }>): void {
+    if (!this.engine.describePlacedCode || this.cycleCounter) return;
+    const flags = placedCodeFlags(this.arch, code, functions, this.disassembler);
+    if (!this.engine.describePlacedCode(address, flags)) return;
+    if (!this.cpu.checksSpAlignment) return;
+    this.placedSpAccesses.push({ address, flags });
+    if (this.spUnaligned) this.takePlacedSpAccesses();
+  }
+
+  /** Records the `sp-check` sites of code described at placement (and hooks them while SP is unaligned). */
+  private takePlacedSpAccesses(): void {
+    const placed = this.placedSpAccesses;
+    if (placed.length === 0) return;
+    this.placedSpAccesses = [];
+    for (const { address, flags } of placed) {
+      for (let off = 0; off < flags.length; off += 4) {
+        if (!(flags[off] & PLACED_SP_ACCESS)) continue;
+        const pc = address + BigInt(off);
+        if (this.spAccessSites.has(pc)) continue;
+        this.spAccessSites.set(pc, { pc, length: 4, kind: 'sp-check', name: 'load/store through sp' });
+        if (this.spUnaligned) this.hookSpAccess(pc);
+      }
+    }
+  }
+
   /** Hooks one load/store through SP (unaligned mode); true when a hook was added. */
   private hookSpAccess(pc: bigint): boolean {
     if (this.spAccessWatchAll || this.spAccessHooks.has(pc)) return false;
@@ -405,6 +445,7 @@ export class Machine {
   private setSpMode(unaligned: boolean): void {
     this.spUnaligned = unaligned;
     if (unaligned) {
+      this.takePlacedSpAccesses();
       for (const pc of this.spAccessSites.keys()) this.hookSpAccess(pc);
     } else {
       for (const handle of this.spAccessHooks.values()) this.engine.removeHook(handle);
@@ -418,6 +459,9 @@ export class Machine {
 
   /** Forgets the system instructions in [begin, end) once the host rewrote that code. */
   private forgetSystemSites(begin: bigint, end: bigint): void {
+    // Placed code rewritten: its sites join the others (blocks counted without inspection keep
+    // theirs), then those in the range go with them.
+    if (this.placedSpAccesses.some((p) => p.address < end && begin < p.address + BigInt(p.flags.length))) this.takePlacedSpAccesses();
     for (const pc of [...this.systemSites.keys()]) {
       if (pc < begin || pc >= end) continue;
       this.systemSites.delete(pc);
@@ -676,9 +720,10 @@ export class Machine {
     region.view.set(bytes, offset);
     if (region.perms & PROT_EXEC) {
       this.engine.invalidateCode(address, address + BigInt(bytes.length));
+      this.engine.forgetPlacedCode?.(address, address + BigInt(bytes.length));
       this.cycleCounter?.forget(address, address + BigInt(bytes.length));
       // Sites up to 15 bytes before may have been instructions overlapping the new bytes.
-      if (this.systemSites.size) this.forgetSystemSites(address - 15n, address + BigInt(bytes.length));
+      if (this.systemSites.size || this.placedSpAccesses.length) this.forgetSystemSites(address - 15n, address + BigInt(bytes.length));
     }
   }
 

@@ -158,3 +158,66 @@ test('aarch64: an unaligned SP traps at the first load or store through it, in w
     m.close();
   }
 });
+
+// Code described at placement (Machine.describePlacedCode: the runtime's compiled code) is
+// counted by the native counter without a stop per new block; what the sandbox must see still
+// stops and is inspected, and every trap, PC and instruction count is what block-by-block
+// inspection gives.
+for (const arch of ARCHES) {
+  test(`${arch}: code described at placement traps and counts exactly as code inspected block by block`, async (t) => {
+    const cases = CASES[arch];
+    const names = Object.keys(cases);
+    const plainCode = arch === 'x64'
+      ? 'mov ecx, 10\nxor eax, eax\n1: add eax, ecx\nlock add qword ptr [rsp - 8], 1\ndec ecx\njnz 1b\nret'
+      : 'mov x1, #10\nmov x0, #0\n1: add x0, x0, x1\nstr x1, [sp, #-16]\nsubs x1, x1, #1\nb.ne 1b\nret';
+    const outcome = async (placed: boolean) => {
+      const m = await Machine.create({ arch });
+      try {
+        const snippets = assembleMany(arch, [...names.map((n) => cases[n].code), plainCode, 'ret']);
+        const text = m.map('text', 0x10000, PROT_READ | PROT_EXEC);
+        const image = new Uint8Array(snippets.length * 0x200);
+        snippets.forEach((b, i) => image.set(b, i * 0x200));
+        m.writeBytes(text.address, image);
+        if (placed) m.describePlacedCode(text.address, image, snippets.map((b, i) => ({ offset: i * 0x200, size: b.length })));
+        const engine = (m as unknown as { engine: { newBlockStops(): number } }).engine;
+        const rows = names.map((name, i) => {
+          const e = t.throws(() => m.call(text.address + BigInt(i * 0x200)), { instanceOf: GuestTrap }, name) as GuestTrap;
+          return `${name} ${e.kind} ${e.pc - text.address} ${e.instructions}`;
+        });
+        m.call(text.address + BigInt((names.length + 1) * 0x200)); // the gateway's return stub, once
+        const stops = engine.newBlockStops();
+        rows.push(`plain ${m.call(text.address + BigInt(names.length * 0x200))} ${m.instructionsExecuted()}`);
+        return { rows, plainStops: engine.newBlockStops() - stops };
+      } finally {
+        m.close();
+      }
+    };
+    const inspected = await outcome(false);
+    const described = await outcome(true);
+    t.deepEqual(described.rows, inspected.rows);
+    t.true(inspected.plainStops >= 3, `block by block: ${inspected.plainStops} stops`);
+    t.is(described.plainStops, 0, 'no stop for the blocks of described code');
+  });
+}
+
+test('aarch64: an unaligned SP traps at a load or store through it in described code', async (t) => {
+  // The access sits in a block of its own, counted without inspection: its site comes from the
+  // scan at placement.
+  const code = 'sub sp, sp, #8\nb 1f\n1: str x0, [sp]\nadd sp, sp, #8\nret';
+  const m = await Machine.create({ arch: 'aarch64' });
+  try {
+    const [bytes] = assembleMany('aarch64', [code]);
+    const text = m.map('text', 0x1000, PROT_READ | PROT_EXEC);
+    m.writeBytes(text.address, bytes);
+    m.describePlacedCode(text.address, bytes, [{ offset: 0, size: bytes.length }]);
+    const e = t.throws(() => m.call(text.address), { instanceOf: GuestTrap }) as GuestTrap;
+    t.is(e.kind, 'sp-alignment');
+    t.is(e.pc, text.address + 8n);
+    // Rewritten code is inspected again, block by block.
+    const [fine] = assembleMany('aarch64', ['mov x0, #5\nb 1f\n1: add x0, x0, #1\nret']);
+    m.writeBytes(text.address, fine);
+    t.is(m.call(text.address), 6n);
+  } finally {
+    m.close();
+  }
+});

@@ -1,14 +1,15 @@
 import type { Arch } from '../isa/arch.ts';
 import type { SyscallConvention } from '../isa/abi.ts';
-import type { Disassembler } from '../isa/disasm.ts';
-import { x64ScanBlock } from '../isa/x64/length.ts';
+import type { Disassembler, Insn } from '../isa/disasm.ts';
+import { x64InstructionLength, x64ScanBlock, x64SystemForm } from '../isa/x64/length.ts';
 
 /**
  * Instructions a user-mode sandbox must not let run as the engine defines them. Unicorn runs
  * x86-64 code at CPL 0 and AArch64 code at EL1, so `cli`, `wrmsr`, `mov cr0`, `msr daifset`
  * and friends would silently succeed, `syscall` would be a no-op and `rdtsc` would read the
  * host's clock. The Machine scans every block before it first runs (the native counter stops
- * to have new blocks described) and puts a code hook on each instruction listed here, so the
+ * to have new blocks described; code the runtime placed is scanned once at placement instead,
+ * `placedCodeFlags`) and puts a code hook on each instruction listed here, so the
  * run stops right before it executes: a trap at its exact PC, or an emulation (the virtual
  * clock, a syscall handler's result) after which the run resumes past it.
  *
@@ -86,19 +87,27 @@ function x64System(address: bigint, code: Uint8Array, disassembler: Disassembler
   const found: SystemInstruction[] = [];
   for (const insn of disassembler.disasm(code, address)) {
     if (insn.invalid) break;
-    const m = insn.mnemonic;
-    const at = { pc: insn.address, length: insn.bytes.length, name: insn.text };
-    if (m === 'syscall' || m === 'sysenter') found.push({ ...at, kind: 'syscall', convention: 'x64' });
-    else if (m === 'int') {
-      const n = insn.bytes[insn.bytes.length - 1];
-      if (n === 0x80) found.push({ ...at, kind: 'syscall', operand: n, convention: 'i386' });
-      else if (n !== 3) found.push({ ...at, kind: 'privileged', operand: n });
-    } else if (m === 'into') found.push({ ...at, kind: 'overflow' });
-    else if (m === 'hlt') found.push({ ...at, kind: 'halt' });
-    else if (m === 'rdtsc' || m === 'rdtscp') found.push({ ...at, kind: 'clock', writes: m === 'rdtscp' ? RDTSCP_WRITES : RDTSC_WRITES });
-    else if (X64_PRIVILEGED.has(m) || (m === 'mov' && /\b[cd]r\d+\b/.test(insn.opStr))) found.push({ ...at, kind: 'privileged' });
+    const site = x64Site(insn);
+    if (site) found.push(site);
   }
   return found;
+}
+
+/** What a decoded x86-64 instruction is for the sandbox; undefined for ordinary ones. */
+function x64Site(insn: Insn): SystemInstruction | undefined {
+  const m = insn.mnemonic;
+  const at = { pc: insn.address, length: insn.bytes.length, name: insn.text };
+  if (m === 'syscall' || m === 'sysenter') return { ...at, kind: 'syscall', convention: 'x64' };
+  if (m === 'int') {
+    const n = insn.bytes[insn.bytes.length - 1];
+    if (n === 0x80) return { ...at, kind: 'syscall', operand: n, convention: 'i386' };
+    return n !== 3 ? { ...at, kind: 'privileged', operand: n } : undefined;
+  }
+  if (m === 'into') return { ...at, kind: 'overflow' };
+  if (m === 'hlt') return { ...at, kind: 'halt' };
+  if (m === 'rdtsc' || m === 'rdtscp') return { ...at, kind: 'clock', writes: m === 'rdtscp' ? RDTSCP_WRITES : RDTSC_WRITES };
+  if (X64_PRIVILEGED.has(m) || (m === 'mov' && /\b[cd]r\d+\b/.test(insn.opStr))) return { ...at, kind: 'privileged' };
+  return undefined;
 }
 
 function sysreg(w: number): string {
@@ -215,4 +224,70 @@ function aarch64System(address: bigint, code: Uint8Array): SystemInstruction[] {
   // The block ends with an SP update (it was split): watch the instruction after it.
   if (watchNext) found.push({ pc: address + BigInt(code.length & ~3), length: 4, kind: 'sp-watch', name: 'after an sp update', watchesSp: true });
   return found;
+}
+
+/** Flags of `placedCodeFlags`, one byte per code byte. */
+export const PLACED_START = 1;
+/** The instruction needs the Machine: a block holding it is inspected as today. */
+export const PLACED_HOST = 2;
+/** An AArch64 load or store through SP (an `sp-check` site). */
+export const PLACED_SP_ACCESS = 4;
+/** The byte right after a function's last instruction (a block may end there). */
+export const PLACED_END = 8;
+
+/**
+ * For code whose function ranges the host knows (code the runtime placed), one flag byte per
+ * code byte, decoding each function from its first byte: PLACED_START where an instruction
+ * starts; PLACED_END right after a function's last instruction; PLACED_HOST on every
+ * instruction that makes `systemInstructions` report anything for a block holding it other
+ * than its `sp-check` sites (x86-64: one of isa/x64/length.ts's system forms, or a form only
+ * Capstone decodes that is a system instruction; AArch64: a system instruction, or one that may
+ * leave SP unaligned, whose successor is watched); PLACED_SP_ACCESS on AArch64 loads and stores
+ * through SP. A block that starts on an instruction start, ends on one (or on PLACED_END) and
+ * holds no PLACED_HOST instruction is one `systemInstructions` finds only `sp-check` sites in
+ * (each one a PLACED_SP_ACCESS), and one the default describer counts as many instructions as
+ * start in it: the native counter can count it without a stop (Machine.describePlacedCode).
+ * Bytes outside every function (padding) get no start; x86-64 decoding of a function ends at
+ * the first bytes neither decoder reads.
+ */
+export function placedCodeFlags(arch: Arch, code: Uint8Array, functions: ReadonlyArray<{ readonly offset: number; readonly size: number }>, disassembler: Disassembler): Uint8Array {
+  const flags = new Uint8Array(code.length);
+  for (const f of functions) {
+    const end = Math.min(f.offset + f.size, code.length);
+    if (f.offset < 0 || f.offset >= end) continue;
+    if (arch === 'aarch64') {
+      if (f.offset % 4 !== 0) continue;
+      const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
+      for (let off = f.offset; off + 4 <= end; off += 4) {
+        const w = view.getUint32(off, true);
+        const top = w >>> 24;
+        const host = (top >= 0xd4 && top <= 0xd6 && aarch64Kind(w) !== undefined) || mayMisalignSp(w) || mayMisalignSpByWriteback(w);
+        flags[off] = PLACED_START | (host ? PLACED_HOST : 0) | (spBasedAccess(w) ? PLACED_SP_ACCESS : 0);
+      }
+      const after = end - ((end - f.offset) % 4);
+      if (after < code.length) flags[after] |= PLACED_END;
+      continue;
+    }
+    const fn = code.subarray(0, end);
+    let at = f.offset;
+    while (at < end) {
+      let n = x64InstructionLength(fn, at);
+      let host = false;
+      if (n === 0) {
+        // A form the quick decoder leaves to Capstone (lock-prefixed ones): Capstone measures it
+        // and says whether it is a system instruction, as it would in the block's inspection.
+        const [insn] = disassembler.disasm(fn.subarray(at, Math.min(at + 15, end)), 0n, { count: 1 });
+        if (!insn || insn.invalid) break;
+        n = insn.bytes.length;
+        host = x64Site(insn) !== undefined;
+      } else {
+        host = x64SystemForm(fn, at, n);
+      }
+      if (at + n > end) break;
+      flags[at] = PLACED_START | (host ? PLACED_HOST : 0);
+      at += n;
+    }
+    if (at > f.offset && at < code.length) flags[at] |= PLACED_END;
+  }
+  return flags;
 }

@@ -133,6 +133,8 @@ interface HelperLib {
   trace: (uc: unknown, ctx: unknown, buffer: Float64Array | null, capacity: number, accesses: number, out: BigUint64Array) => number;
   traceTake: (ctx: unknown) => number;
   forgetRange: (ctx: unknown, lo: bigint, hi: bigint) => void;
+  codeAdd: (ctx: unknown, address: bigint, flags: Uint8Array, size: bigint) => number;
+  codeForget: (ctx: unknown, lo: bigint, hi: bigint) => void;
   dump: (ctx: unknown, out: BigUint64Array, max: bigint) => bigint;
   nowNs: () => bigint;
   pageCollections: () => number | bigint;
@@ -217,6 +219,8 @@ function loadHelper(): HelperLib {
     trace: lib.func('int ss_trace(void *uc, void *ctx, double *trace, uint32_t capacity, int accesses, _Out_ uint64_t *hh)'),
     traceTake: lib.func('uint32_t ss_trace_take(void *ctx)'),
     forgetRange: lib.func('void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi)'),
+    codeAdd: lib.func('int ss_code_add(void *ctx, uint64_t address, const uint8_t *flags, uint64_t size)'),
+    codeForget: lib.func('void ss_code_forget(void *ctx, uint64_t lo, uint64_t hi)'),
     dump: lib.func('uint64_t ss_dump(void *ctx, _Out_ uint64_t *out, uint64_t max)'),
     nowNs: lib.func('int64_t ss_now_ns(void)'),
     pageCollections: lib.func('uint64_t ss_page_collections(void)'),
@@ -369,6 +373,9 @@ class UnicornEngine implements CpuEngine {
   private aborted = false;
   private describer: BlockDescriber | undefined;
   private inspector: ((address: bigint, code: Uint8Array) => void) | undefined;
+  /** describePlacedCode is taken: the engine counts with its default describer. */
+  private placedCodeAllowed: boolean;
+  private stopsForNewBlocks = 0;
   /** The `until` of the last start (see start). */
   private lastUntil = 0n;
   private traceSink: TraceSink | null = null;
@@ -402,6 +409,7 @@ class UnicornEngine implements CpuEngine {
 
   constructor(readonly arch: Arch, private readonly options: UnicornOptions) {
     this.lib = loadUnicorn();
+    this.placedCodeAllowed = options.describeBlock === undefined;
     const out: unknown[] = [null];
     const err = arch === 'x64' ? this.lib.open(UC_ARCH_X86, UC_MODE_64, out) : this.lib.open(UC_ARCH_ARM64, UC_MODE_ARM, out);
     this.check('uc_open', err);
@@ -544,6 +552,12 @@ class UnicornEngine implements CpuEngine {
     }
   }
 
+  /** New blocks the native counter stopped for so the host could describe them (blocks of
+   * code described at placement, describePlacedCode, are counted without a stop). */
+  newBlockStops(): number {
+    return this.stopsForNewBlocks;
+  }
+
   /** Blocks translated so far with an inline counter (no call per block); -1 if Unicorn's
    * code generator could not be used for them (the blocks call the native hook). */
   inlineBlockCounters(): number {
@@ -579,6 +593,7 @@ class UnicornEngine implements CpuEngine {
     if (this.closed) this.throwClosed();
     this.check('uc_mem_unmap', this.lib.memUnmap(this.uc, address, size), address);
     const end = address + BigInt(size);
+    this.forgetPlacedCode(address, end);
     this.mappings = this.mappings.filter((m) => !(m.address >= address && m.address + BigInt(m.size) <= end));
     for (const m of this.mappings) if (m.address < end && address < m.address + BigInt(m.size)) m.partial = true;
     if (this.exactFaultMethod === 'hooks') this.refreshExactFaultHooks();
@@ -589,6 +604,7 @@ class UnicornEngine implements CpuEngine {
     if (this.closed) this.throwClosed();
     this.check('uc_mem_protect', this.lib.memProtect(this.uc, address, size, perms), address);
     const end = address + BigInt(size);
+    this.forgetPlacedCode(address, end);
     for (const m of this.mappings) {
       if (m.address === address && m.size === size) m.perms = perms;
       else if (m.address < end && address < m.address + BigInt(m.size)) m.partial = true;
@@ -794,6 +810,7 @@ class UnicornEngine implements CpuEngine {
   }
 
   private describe(address: bigint, size: number): void {
+    this.stopsForNewBlocks++;
     this.describer ??= this.options.describeBlock ?? countingDescriber(this.arch);
     const code = this.codeBytes(address, size);
     this.inspector?.(address, code);
@@ -932,8 +949,25 @@ class UnicornEngine implements CpuEngine {
   setBlockDescriber(describe: BlockDescriber): void {
     this.describer = describe;
     this.ensureCounter();
-    // Blocks registered earlier carry the old description.
+    // Blocks registered earlier carry the old description; placed code is described by it too.
+    this.placedCodeAllowed = false;
+    loadHelper().codeForget(this.helperCtx, 0n, UNLIMITED);
     loadHelper().forgetRange(this.helperCtx, 0n, UNLIMITED);
+  }
+
+  describePlacedCode(address: bigint, flags: Uint8Array): boolean {
+    if (this.closed) this.throwClosed();
+    if (!this.placedCodeAllowed) return false;
+    this.ensureCounter();
+    if (loadHelper().codeAdd(this.helperCtx, address, flags, BigInt(flags.length)) !== 0) {
+      throw new EngineError('ss_code_add', -1, 'native helper out of memory', address);
+    }
+    return true;
+  }
+
+  forgetPlacedCode(begin: bigint, end: bigint): void {
+    if (this.closed) this.throwClosed();
+    if (this.helperCtx) loadHelper().codeForget(this.helperCtx, begin, end);
   }
 
   hookInvalidMemory(cb: (fault: MemoryFault) => void): HookHandle {

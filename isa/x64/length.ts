@@ -266,16 +266,22 @@ export function x64ScanBlock(code: Uint8Array): X64BlockScan | undefined {
   while (at < code.length) {
     const n = x64InstructionLength(code, at);
     if (n === 0) return undefined;
-    if (!system) {
-      // The opcode is the last byte but one of 0f 05 / 0f 31 (no immediate), or f4 / cd ib.
-      const last = code[at + n - 1];
-      const before = n >= 2 ? code[at + n - 2] : -1;
-      system = (before === 0x0f && (last === 0x05 || last === 0x31)) || (last === 0xf4 && isOpcodeAt(code, at, n - 1)) || (before === 0xcd && isOpcodeAt(code, at, n - 2));
-    }
+    if (!system) system = x64SystemForm(code, at, n);
     at += n;
     count++;
   }
   return { count, system };
+}
+
+/**
+ * Whether the instruction of `n` bytes at `at` (as x64InstructionLength measured it) is one of
+ * the system forms this decoder knows: `syscall`, `rdtsc`, `hlt` or `int n`.
+ */
+export function x64SystemForm(code: Uint8Array, at: number, n: number): boolean {
+  // The opcode is the last byte but one of 0f 05 / 0f 31 (no immediate), or f4 / cd ib.
+  const last = code[at + n - 1];
+  const before = n >= 2 ? code[at + n - 2] : -1;
+  return (before === 0x0f && (last === 0x05 || last === 0x31)) || (last === 0xf4 && isOpcodeAt(code, at, n - 1)) || (before === 0xcd && isOpcodeAt(code, at, n - 2));
 }
 
 /** Whether the byte at `at + offset` is the opcode of the instruction at `at` (only prefixes before it). */

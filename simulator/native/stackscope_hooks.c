@@ -84,6 +84,13 @@ static inline uint64_t executions(const block_entry *e) {
 
 enum { RECENT = 256 };
 
+/* A range of known code (see "Known code" below). */
+typedef struct known_code {
+  uint64_t lo, hi;
+  uint8_t *flags; /* hi - lo bytes */
+} known_code;
+
+
 typedef struct {
   shared_state *state;
   block_entry *table; /* open addressing, linear probing; address 0 marks an empty slot */
@@ -118,6 +125,8 @@ typedef struct {
   uint32_t trace_capacity;
   uint32_t trace_length;
   uint64_t trace_dropped;        /* accesses that found the trace full */
+  struct known_code *known;      /* code the host described in advance, by address (ss_code_add) */
+  uint64_t nknown, known_capacity;
 } ctx_t;
 
 /* A grant covers at most this many instructions, so a block running without end comes back to
@@ -130,6 +139,7 @@ static block_entry no_block;
 
 static void unbind_slots(ctx_t *c);
 static void flush_slots(ctx_t *c);
+static block_entry *describe_known(ctx_t *c, uint64_t address, uint32_t size);
 static void tlb_check(uc_engine *uc);
 static block_entry *last_entry(ctx_t *c);
 
@@ -239,8 +249,8 @@ static __attribute__((noinline)) int deadline_passed(ctx_t *c) {
 static __attribute__((noinline)) block_entry *lookup(uc_engine *uc, ctx_t *c, uint64_t address, uint32_t size) {
   block_entry *e = address ? find(c, address) : NULL;
   if (!e || e->size != size) {
-    stop_new_block(uc, c->state, address, size);
-    return NULL;
+    e = c->nknown ? describe_known(c, address, size) : NULL;
+    if (!e) stop_new_block(uc, c->state, address, size);
   }
   return e;
 }
@@ -575,6 +585,8 @@ void ss_destroy(void *ctx) {
   ctx_t *c = ctx;
   if (!c) return;
   free_slots(c);
+  for (uint64_t i = 0; i < c->nknown; i++) free(c->known[i].flags);
+  free(c->known);
   free(c->touched);
   free(c->table);
   free(c);
@@ -720,6 +732,85 @@ void ss_forget_range(void *ctx, uint64_t lo, uint64_t hi) {
   }
   free(old);
   table_moved(c, last_address);
+}
+
+/*
+ * Known code: ranges whose instruction boundaries the host knows in advance (code the runtime
+ * placed, decoded once at placement), so that a new block inside one is counted here without
+ * a stop. One flag byte per code byte: KNOWN_START where an instruction starts, KNOWN_END right
+ * after the last instruction of a function, KNOWN_HOST on an instruction the host must see in
+ * the block it starts (the sandbox's system instructions
+ * and what it watches; see simulator/system.ts placedCodeFlags). A block is described here
+ * only when it starts and ends on instruction boundaries and holds no KNOWN_HOST instruction;
+ * its count is the number of instructions that start in it, which is what the host's describer
+ * would count (the host registers ranges only while it counts with its default describer, so
+ * the cost is 0). Anything else stops as before. The host drops a range when the code in it
+ * changes (ss_code_forget); ss_forget_range, which only asks for blocks to be counted again
+ * (hooks changed), keeps ranges.
+ */
+enum { KNOWN_START = 1, KNOWN_HOST = 2, KNOWN_END = 8 /* the byte after a function's last instruction */ };
+
+/* The index of the first range whose end is above `address` (ranges are sorted and disjoint). */
+static uint64_t known_index(ctx_t *c, uint64_t address) {
+  uint64_t lo = 0, hi = c->nknown;
+  while (lo < hi) {
+    uint64_t mid = (lo + hi) / 2;
+    if (c->known[mid].hi <= address) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static block_entry *describe_known(ctx_t *c, uint64_t address, uint32_t size) {
+  uint64_t i = known_index(c, address);
+  if (i == c->nknown || size == 0) return NULL;
+  const known_code *k = &c->known[i];
+  if (address < k->lo || address + size > k->hi || address + size < address) return NULL;
+  const uint8_t *f = k->flags + (address - k->lo);
+  uint64_t end = address + size - k->lo;
+  if (!(f[0] & KNOWN_START) || (end < k->hi - k->lo && !(k->flags[end] & (KNOWN_START | KNOWN_END)))) return NULL;
+  uint32_t icount = 0;
+  for (uint32_t j = 0; j < size; j++) {
+    if (f[j] & KNOWN_HOST) return NULL;
+    icount += f[j] & KNOWN_START;
+  }
+  if (ss_set_block(c, address, size, icount, 0) != 0) return NULL; /* the host's path reports it */
+  return find(c, address);
+}
+
+/* Drops the known ranges that overlap [lo, hi). */
+void ss_code_forget(void *ctx, uint64_t lo, uint64_t hi) {
+  ctx_t *c = ctx;
+  uint64_t n = 0;
+  for (uint64_t i = 0; i < c->nknown; i++) {
+    known_code k = c->known[i];
+    if (k.lo < hi && lo < k.hi) free(k.flags);
+    else c->known[n++] = k;
+  }
+  c->nknown = n;
+}
+
+/* Adds a known range of `size` bytes at `address` (the flags are copied; a range it overlaps is
+ * dropped); returns 0, or -1 on no memory. */
+int ss_code_add(void *ctx, uint64_t address, const uint8_t *flags, uint64_t size) {
+  ctx_t *c = ctx;
+  if (size == 0 || address + size < address) return 0;
+  ss_code_forget(c, address, address + size);
+  if (c->nknown == c->known_capacity) {
+    uint64_t cap = c->known_capacity ? c->known_capacity * 2 : 16;
+    known_code *t = realloc(c->known, cap * sizeof *t);
+    if (!t) return -1;
+    c->known = t;
+    c->known_capacity = cap;
+  }
+  uint8_t *copy = malloc(size);
+  if (!copy) return -1;
+  memcpy(copy, flags, size);
+  uint64_t i = known_index(c, address);
+  memmove(&c->known[i + 1], &c->known[i], (c->nknown - i) * sizeof *c->known);
+  c->known[i] = (known_code){ address, address + size, copy };
+  c->nknown++;
+  return 0;
 }
 
 /* Copies up to `max` blocks with a nonzero count as (address, size, icount, count) quads. */
