@@ -14,6 +14,7 @@ import { benchCli } from './cli.ts';
 import { benchFuzz } from './fuzz.ts';
 import { benchSandbox } from './sandbox.ts';
 import { benchViewer } from './viewer.ts';
+import { benchRoundTrip } from './roundtrip.ts';
 import type { BenchOptions } from './report.ts';
 
 const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
@@ -29,6 +30,7 @@ const BENCHES: Record<string, (o: BenchOptions) => Promise<void>> = {
   'timing-host': benchTimingHost,
   fuzz: benchFuzz,
   viewer: benchViewer,
+  roundtrip: benchRoundTrip,
 };
 
 function usage(message: string): never {

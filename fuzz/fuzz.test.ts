@@ -20,6 +20,7 @@ import { compileModule } from '../compiler/index.ts';
 import { cli } from '../cli/testing.ts';
 import { Store } from '../runtime/store.ts';
 import v8 from 'node:v8';
+import { roundTripCounts } from '../simulator/machine.ts';
 
 test.serial('generator: the same seed and options give the same program; programs parse and validate', async (t) => {
   t.is(printWat(generateProgram(7)), printWat(generateProgram(7)));
@@ -114,6 +115,36 @@ test.serial('isolation: a program run in a store after others gives the trace, r
       reused.close();
     }
     t.true(traps > 0, `${arch}: some program traps`);
+  }
+});
+
+test.serial('native insert answers: programs give the trace, result or trap, collection counts and host calls they give without them', async (t) => {
+  const seeds = Array.from({ length: 24 }, (_, k) => 1 + k);
+  const insert = () => roundTripCounts.hostCalls.get('builtin activations_table_insert_with_gc')?.calls ?? 0;
+  for (const arch of ['x64', 'aarch64'] as const) {
+    const on = new ArchRunner(arch);
+    const off = new ArchRunner(arch, { answerInsertionsNatively: false });
+    let answered = 0;
+    try {
+      for (const seed of seeds) {
+        const prep = await prepareProgram(generateProgram(seed, { ops: 50 }));
+        const [i0, a0] = [insert(), roundTripCounts.nativeAnswers];
+        const withAnswers = await on.runProgram(prep.program, prep.key, prep.wasm, prep.model);
+        const [i1, a1] = [insert(), roundTripCounts.nativeAnswers];
+        const without = await off.runProgram(prep.program, prep.key, prep.wasm, prep.model);
+        t.is(roundTripCounts.nativeAnswers, a1, `${arch} seed ${seed}: no answers without them`);
+        t.is(withAnswers.failure, null, `${arch} seed ${seed}: ${withAnswers.failure?.message}`);
+        t.is(without.failure, null);
+        t.deepEqual(withAnswers.trace, without.trace, `${arch} seed ${seed}`);
+        t.deepEqual(withAnswers.stats, without.stats, `${arch} seed ${seed}`);
+        t.is(i1 - i0, insert() - i1, `${arch} seed ${seed}: insertion calls`);
+        answered += a1 - a0;
+      }
+    } finally {
+      on.close();
+      off.close();
+    }
+    t.true(answered > 1000, `${arch}: ${answered} insertions answered by the engine`);
   }
 });
 

@@ -183,6 +183,8 @@ export interface ArchRunnerOptions {
   regalloc?: RegallocMode;
   /** Add each program's CPU time by phase to `ArchRunner.phases` (bench/fuzz). Default false. */
   timePhases?: boolean;
+  /** v17 stores: StoreOptions.answerInsertionsNatively (default true; false for comparison). */
+  answerInsertionsNatively?: boolean;
 }
 
 /**
@@ -219,9 +221,9 @@ export async function parseProgram(text: string): Promise<WasmModule> {
 }
 
 /** The v17 store's kit: ExternRef, Func.wrap/Func.new host imports, the v17 or canary walk. */
-async function v17Kit(engine: Engine, count: CollectionCounter): Promise<StoreKit> {
+async function v17Kit(engine: Engine, count: CollectionCounter, options: ArchRunnerOptions = {}): Promise<StoreKit> {
   // Every program's text in one code area: no region mapped per program (each costs Unicorn 0.1-1 ms).
-  const store = await Store.create(engine, { sharedCodeArea: true });
+  const store = await Store.create(engine, { sharedCodeArea: true, answerInsertionsNatively: options.answerInsertionsNatively });
   const collector = store.collector;
   const collect = collector.collect.bind(collector);
   collector.collect = (options) => {
@@ -273,7 +275,7 @@ async function v17Kit(engine: Engine, count: CollectionCounter): Promise<StoreKi
 }
 
 /** Makes the store kit of a runner's era (v17 here; fuzz/harness-v31.ts registers v31's). */
-export type KitMaker = (engine: Engine, count: CollectionCounter) => Promise<StoreKit>;
+export type KitMaker = (engine: Engine, count: CollectionCounter, options?: ArchRunnerOptions) => Promise<StoreKit>;
 
 export class ArchRunner {
   readonly engine: Engine;
@@ -292,7 +294,7 @@ export class ArchRunner {
   readonly phases: PhaseTimes = { compile: 0, instantiate: 0, run: 0, final: 0 };
   private readonly timePhases: boolean;
 
-  constructor(readonly arch: Arch, options: ArchRunnerOptions = {}, era: { profile?: ProfileName; kit?: KitMaker } = {}) {
+  constructor(readonly arch: Arch, private readonly options: ArchRunnerOptions = {}, era: { profile?: ProfileName; kit?: KitMaker } = {}) {
     // No wall-clock limit: on a loaded machine it would turn a slow run into a false alarm. The
     // model bounds every program's work, and the engine's instruction budget stays.
     this.engine = new Engine({ arch, maxWasmStack: 256 * 1024, timeoutMs: null, regalloc: options.regalloc ?? 'none', ...(era.profile ? { profile: era.profile } : {}) });
@@ -345,7 +347,7 @@ export class ArchRunner {
       this.stats.framesWalked += frames;
       this.stats.roots += roots;
       this.stats.freed += freed;
-    });
+    }, this.options);
     this.kit = kit;
     this.storeMutant = activeMutant();
     this.programsInStore = 0;

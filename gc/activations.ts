@@ -28,7 +28,7 @@
  * set, and a GC they trigger returns early; those references survive into the next cycle.
  */
 import type { Machine, Region } from '../simulator/machine.ts';
-import { PROT_READ, PROT_WRITE } from '../simulator/engine.ts';
+import { PROT_READ, PROT_WRITE, type InsertionAnswer } from '../simulator/engine.ts';
 import { VMExternRefActivationsTableLayout as L } from '../compiler/vmoffsets.ts';
 import { ActivationsTableError, DestructorError, GcInvariantError } from './errors.ts';
 import { CLAIM_HELD, CLAIM_NEW, CLAIM_UNMARKED, type ExternRefHeap } from './externref.ts';
@@ -108,13 +108,14 @@ export class ActivationsTable {
   /** Guest address of the chunk's first slot. */
   readonly chunkAddress: bigint;
   readonly chunkCapacity: number;
-  /** Slow-path insertions and the last GC's precise roots. Each entry owns one count. */
-  overApproximated: RefSet;
+  #over!: RefSet;
+  #gcInProgress = false;
   /** Roots found by the running GC; empty outside a GC. Each entry owns one count. */
   precise: RefSet;
-  /** True while a GC runs; a nested GC returns early. */
-  gcInProgress = false;
   private gcOkay = true;
+  /** The engine's copy of what insertWithGcIsNoop reads (answerNatively), kept up to date. */
+  private answer: InsertionAnswer | undefined;
+  private answerAllowed: () => boolean = () => false;
   /** An empty set kept for the next sweep (undefined while a sweep holds it). */
   private spare: RefSet | undefined;
   /** Reused by `chunkEntries`. */
@@ -151,6 +152,46 @@ export class ActivationsTable {
     this.precise = new RefSet(heap);
     this.spare = new RefSet(heap);
     this.chunkSet = new RefSet(heap);
+  }
+
+  /** Slow-path insertions and the last GC's precise roots. Each entry owns one count. */
+  get overApproximated(): RefSet {
+    return this.#over;
+  }
+
+  set overApproximated(set: RefSet) {
+    this.#over = set;
+    this.answer?.setMark(set.markBit);
+  }
+
+  /** True while a GC runs; a nested GC returns early. */
+  get gcInProgress(): boolean {
+    return this.#gcInProgress;
+  }
+
+  set gcInProgress(running: boolean) {
+    this.#gcInProgress = running;
+    if (this.answer) this.updateAnswer();
+  }
+
+  /**
+   * Lets the engine answer `activations_table_insert_with_gc` calls that insertWithGcIsNoop
+   * would answer true, without a round trip to the host (Machine.answerInsertions): from now on
+   * the table keeps `answer` up to date — armed while a collection runs with GC allowed and
+   * `allowed()` (asked when a collection starts or ends, or GC is allowed or not), the
+   * over-approximated set's mark bit, the heap's flag bytes. The engine checks the chunk's
+   * bounds and the object's flag byte itself, as insertWithGcIsNoop does.
+   */
+  answerNatively(answer: InsertionAnswer, allowed: () => boolean): void {
+    this.answer = answer;
+    this.answerAllowed = allowed;
+    answer.setMark(this.#over.markBit);
+    this.heap.onFlagArena((base, end, flags) => void answer.addArena(base, end, flags));
+    this.updateAnswer();
+  }
+
+  private updateAnswer(): void {
+    this.answer!.setArmed(this.#gcInProgress && this.gcOkay && this.answerAllowed());
   }
 
   /**
@@ -246,6 +287,7 @@ export class ActivationsTable {
   setGcOkay(okay: boolean): boolean {
     const previous = this.gcOkay;
     this.gcOkay = okay;
+    if (this.answer) this.updateAnswer();
     return previous;
   }
 

@@ -28,6 +28,7 @@
  * activation chain (CallThreadState) and canary.
  */
 import type { Machine } from '../simulator/machine.ts';
+import type { InsertionAnswer } from '../simulator/engine.ts';
 import { hex } from '../isa/error.ts';
 import { DestructorError, GcInvariantError, StackWalkError, type RootLocation } from './errors.ts';
 import type { ExternRefHeap } from './externref.ts';
@@ -159,6 +160,15 @@ export class Collector {
    */
   insertWithGcIsNoop(ref: bigint): boolean {
     return !mutated('gc-in-gc-continues') && this.table.insertWithGcIsNoop(Number(ref));
+  }
+
+  /**
+   * Lets the engine answer the insertions insertWithGcIsNoop answers true, without a round
+   * trip (ActivationsTable.answerNatively), with the same exception: never under the mutant
+   * whose nested GC runs on.
+   */
+  answerInsertionsNatively(answer: InsertionAnswer): void {
+    this.table.answerNatively(answer, () => !mutated('gc-in-gc-continues'));
   }
 
   /**

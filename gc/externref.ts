@@ -98,6 +98,9 @@ export class ExternRefHeap {
   private readonly arenaWords: Array<Uint32Array | null> = [];
   /** Per arena (by index), one byte per 8-byte granule: bit 0 live, bits 1–7 set marks. */
   private readonly liveFlags: Uint8Array[] = [];
+  /** Arenas whose flag bytes exist, in the order they were made, and who wants to hear of new ones. */
+  private readonly flagArenas: Array<{ base: number; end: number; flags: Uint8Array }> = [];
+  private readonly flagListeners: Array<(base: number, end: number, flags: Uint8Array) => void> = [];
   /** Mark bits not claimed by a set. */
   private freeMarks = 0xfe;
   private freedCount = 0;
@@ -438,7 +441,27 @@ export class ExternRefHeap {
     this.curEnd = arena.end;
     this.curData = arena.region.data;
     this.curWords = this.arenaWords[arena.index] ??= wordsOf(arena.region) ?? null;
-    this.curLive = this.liveFlags[arena.index] ??= new Uint8Array(Math.ceil((arena.end - arena.base) / 8));
+    this.curLive = this.liveFlags[arena.index] ?? this.newFlags(arena.index, arena.base, arena.end);
     return true;
+  }
+
+  /** An arena's flag bytes, in an ArrayBuffer of their own (its memory does not move, so native
+   * code may read it: see `onFlagArena`). */
+  private newFlags(index: number, base: number, end: number): Uint8Array {
+    const flags = new Uint8Array(new ArrayBuffer(Math.ceil((end - base) / 8)));
+    this.liveFlags[index] = flags;
+    this.flagArenas.push({ base, end, flags });
+    for (const listener of this.flagListeners) listener(base, end, flags);
+    return flags;
+  }
+
+  /**
+   * Calls `listener` with the guest range and flag bytes (one per 8-byte granule: bit 0 live,
+   * bits 1–7 the sets' marks) of every arena that has them, now and as new ones come: the
+   * engine reads them to answer the activations table's no-op insertions itself.
+   */
+  onFlagArena(listener: (base: number, end: number, flags: Uint8Array) => void): void {
+    this.flagListeners.push(listener);
+    for (const a of this.flagArenas) listener(a.base, a.end, a.flags);
   }
 }

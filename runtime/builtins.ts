@@ -187,6 +187,13 @@ export class BuiltinsArray {
     this.implementations = impls;
   }
 
+  /** The gateway address of a builtin's implementation. */
+  implementationOf(name: BuiltinName): bigint {
+    const b = BUILTIN_FUNCTIONS.find((f) => f.name === name);
+    if (!b) throw new RuntimeError('builtins', `no builtin ${name}`);
+    return this.implementations[b.index];
+  }
+
   stubOf(name: BuiltinName): bigint {
     const b = BUILTIN_FUNCTIONS.find((f) => f.name === name);
     if (!b) throw new RuntimeError('builtins', `no builtin ${name}`);

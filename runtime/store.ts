@@ -72,6 +72,14 @@ export interface StoreOptions<T> {
    * sections stay host-side. Modules with data segments are mapped as usual. Default false.
    */
   sharedCodeArea?: boolean;
+  /**
+   * Let the engine answer the `activations_table_insert_with_gc` calls that would change
+   * nothing (a sweep's re-entered destructors reading an object the table already holds)
+   * without a round trip to the host (Machine.answerInsertions, docs/engine.md). Results,
+   * collections, instruction counts and host-call counts are the same either way; false
+   * sends every call to the host (for comparison). Default true.
+   */
+  answerInsertionsNatively?: boolean;
 }
 
 /** Which frame walk and stack-map lookup a collection uses (the store's own: v17 and v17). */
@@ -248,6 +256,14 @@ export class Store<T = unknown> {
       onCollect: options.onCollection,
     });
     internals.externRefs.attachCollector(this.collector);
+    if (options.answerInsertionsNatively !== false) {
+      const table = internals.activationsTable;
+      const answer = machine.answerInsertions(
+        internals.builtins.implementationOf('activations_table_insert_with_gc'),
+        table.region.view.subarray(Number(table.address - table.region.address)), table.chunkAddress, table.chunkCapacity,
+      );
+      if (answer) this.collector.answerInsertionsNatively(answer);
+    }
     this.#epochWriter = (epoch) => machine.writeU64(internals.epochAddress, epoch);
     this.#unregisterEpoch = engine.registerEpochCell(this.#epochWriter);
   }

@@ -48,6 +48,15 @@ export interface CpuEngine {
    * `EngineStop.interrupt`. Without it, use `hookInterrupt` and `stop`.
    */
   stopOnInterrupts?(): void;
+  /**
+   * Optional, with `stopOnInterrupts`: the v17 runtime's `activations_table_insert_with_gc`
+   * calls through the gateway stub at `stub` that would change nothing (a collection running,
+   * the object in the over-approximated set; docs/engine.md) are answered by the engine
+   * without a stop, from the state the returned `InsertionAnswer` keeps: `table` is the host
+   * view of the activations table struct (next, end, chunk pointer, length), the chunk starts
+   * at `chunkBase` and holds at most `chunkCapacity` slots. One per engine.
+   */
+  answerInsertions?(stub: bigint, table: Uint8Array, chunkBase: bigint, chunkCapacity: number): InsertionAnswer;
 
   hookInterrupt(cb: (intno: number) => void): HookHandle;
   hookBlock(cb: (address: bigint, size: number) => void, begin?: bigint, end?: bigint): HookHandle;
@@ -124,6 +133,23 @@ export interface CallRegisters {
   readonly readIds: Int32Array;
   readonly readValues: BigUint64Array;
   readCount: number;
+}
+
+/**
+ * What the engine reads to answer the activations table's no-op insertions itself
+ * (`CpuEngine.answerInsertions`); the activations table keeps it up to date.
+ */
+export interface InsertionAnswer {
+  /** Answers allowed: a collection runs, GC is allowed, and nothing else forbids it. */
+  setArmed(armed: boolean): void;
+  /** The over-approximated set's mark bit in an object's flag byte (0: answer nothing). */
+  setMark(mark: number): void;
+  /** An arena of the externref heap: guest addresses [base, end) and their flag bytes, one
+   * per 8-byte granule (bit 0: live), in memory that stays where it is (an ArrayBuffer's).
+   * False when the engine keeps no more (objects there are answered by the host). */
+  addArena(base: number, end: number, flags: Uint8Array): boolean;
+  /** Calls answered since the last take (then zero again). */
+  takeAnswered(): number;
 }
 
 /** Receives `length` trace entries (see `CpuEngine.traceBlocks`); the buffer is reused after it returns. */

@@ -4,7 +4,7 @@ import { SYSCALL_ABIS, abiOf, type Abi, type SyscallConvention } from '../isa/ab
 import { cpuOf, type Cpu } from '../isa/cpu.ts';
 import {
   PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, permsToString,
-  type CallRegisters, type CpuEngine, type EngineStop, type HookHandle, type MemoryFaultKind,
+  type CallRegisters, type CpuEngine, type EngineStop, type HookHandle, type InsertionAnswer, type MemoryFaultKind,
 } from './engine.ts';
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
@@ -94,6 +94,32 @@ export interface HostFunctionInfo {
   readonly name: string;
   readonly address: bigint;
   readonly arity: number;
+}
+
+/**
+ * Round trips between the host and the engine, counted for every Machine of the process (a
+ * campaign makes many; benches and profiles read the totals): `runs` engine runs started by a
+ * call's run loop (the call itself, each resumption after a host function or a system
+ * instruction), `calls` guest calls (`nested`: from inside a host function), host function
+ * calls by name. Counting is one increment per event.
+ */
+export interface RoundTripCounts {
+  runs: number;
+  calls: number;
+  nested: number;
+  /** Host function calls the engine answered itself, without a round trip (`Machine.answerInsertions`;
+   * they are in `hostCalls` too). */
+  nativeAnswers: number;
+  readonly hostCalls: Map<string, { calls: number }>;
+}
+
+export const roundTripCounts: RoundTripCounts = { runs: 0, calls: 0, nested: 0, nativeAnswers: 0, hostCalls: new Map() };
+
+/** Host calls counted under `name` (one record per name, shared by every machine). */
+function hostCallCounter(name: string): { calls: number } {
+  let c = roundTripCounts.hostCalls.get(name);
+  if (!c) roundTripCounts.hostCalls.set(name, (c = { calls: 0 }));
+  return c;
 }
 
 export interface MachineOptions {
@@ -232,7 +258,7 @@ export class Machine {
   private readonly guards: Array<{ base: bigint; size: number; stack: string }> = [];
   private nextAddress = FIRST_REGION;
   private readonly gateway: Region;
-  private readonly hostFunctions: Array<HostFunctionInfo & { fn: HostFunction }> = [];
+  private readonly hostFunctions: Array<HostFunctionInfo & { fn: HostFunction; counter: { calls: number } }> = [];
   private readonly returnStub: bigint;
   private pendingInterrupt = -1;
   private depth = 0;
@@ -277,6 +303,8 @@ export class Machine {
   /** Index in the engine's read list of the first integer argument register (FP is at
    * 2 + resultIds.length, the link register after it). */
   private readonly readArgsAt: number = 0;
+  /** The host function whose no-op calls the engine answers itself (answerInsertions). */
+  private answered: { answer: InsertionAnswer; host: { counter: { calls: number } } } | undefined;
   /** The arguments hostCall read for the host function about to be called. */
   private hostArgs: bigint[] | undefined;
   private readonly siteHookHandles = new Map<bigint, HookHandle>();
@@ -796,7 +824,7 @@ export class Machine {
     if (this.hostFunctions.length + 1 >= GATEWAY_STUBS) throw new MachineError(`gateway is full (${GATEWAY_STUBS - 1} host functions)`);
     if (!Number.isInteger(arity) || arity < 0 || arity > 64) throw new MachineError(`host function ${name}: bad arity ${arity}`);
     const address = this.writeStub(this.hostFunctions.length + 1);
-    this.hostFunctions.push({ name, address, arity, fn });
+    this.hostFunctions.push({ name, address, arity, fn, counter: hostCallCounter(name) });
     return address;
   }
 
@@ -804,7 +832,7 @@ export class Machine {
     return this.hostAt(address);
   }
 
-  private hostAt(address: bigint): (HostFunctionInfo & { fn: HostFunction }) | undefined {
+  private hostAt(address: bigint): (HostFunctionInfo & { fn: HostFunction; counter: { calls: number } }) | undefined {
     const index = Number((address - this.gateway.address) / BigInt(STUB_SIZE)) - 1;
     const f = this.hostFunctions[index];
     return f && f.address === address ? f : undefined;
@@ -854,6 +882,8 @@ export class Machine {
       frame = values.length > nReg ? { ints: values.slice(0, nReg), stack: values.slice(nReg) } : { ints: values };
     }
     const outermost = this.depth === 0;
+    roundTripCounts.calls++;
+    if (!outermost) roundTripCounts.nested++;
     const saved = outermost ? null : this.engine.saveContext();
     this.depth++;
     try {
@@ -971,7 +1001,9 @@ export class Machine {
       this.pendingSystem = undefined;
       this.pendingSpMode = undefined;
       // No `until`: Unicorn's default of 0 would turn a jump to address 0 into a clean stop.
+      roundTripCounts.runs++;
       const stop = fresh ? this.engine.startCall!(pc, NO_UNTIL) : this.engine.start(pc, NO_UNTIL);
+      if (this.answered) this.takeAnswers(this.answered);
       if (stop.error !== 0) throw this.trapFromError(stop);
       if (stop.limit) {
         // The engine's limit left out the harness's instructions since it was set, or the block
@@ -1017,10 +1049,38 @@ export class Machine {
       }
       const host = this.hostAt(stub);
       if (!host) throw this.trap('breakpoint', stub);
+      host.counter.calls++;
       fresh = this.returnFromHost(this.invokeHost(host, stub, read));
       this.harnessInstructions += STUB_INSTRUCTIONS;
       pc = stub + BigInt(this.cpu.breakpoint.length); // the `ret` after the trap instruction
     }
+  }
+
+  /**
+   * Calls of the host function at `stub` (the v17 runtime's `activations_table_insert_with_gc`)
+   * that would change nothing are answered by the engine without a stop, from the state the
+   * returned InsertionAnswer keeps (the activations table keeps it up to date; docs/engine.md).
+   * They count as host calls and their gateway instructions as the harness's, as if the run
+   * had stopped for each. `table`: the host view of the table struct. Undefined when the
+   * engine cannot answer.
+   */
+  answerInsertions(stub: bigint, table: Uint8Array, chunkBase: bigint, chunkCapacity: number): InsertionAnswer | undefined {
+    const host = this.hostAt(stub);
+    if (!host) throw new MachineError('answerInsertions: no host function has this stub', stub);
+    if (this.answered) throw new MachineError('answerInsertions: the machine answers one host function already', stub);
+    if (!this.engine.answerInsertions || !this.engine.stopOnInterrupts) return undefined;
+    const answer = this.engine.answerInsertions(stub, table, chunkBase, chunkCapacity);
+    this.answered = { answer, host };
+    return answer;
+  }
+
+  /** Accounts for the calls the engine answered during the run that just stopped. */
+  private takeAnswers(answered: { answer: InsertionAnswer; host: { counter: { calls: number } } }): void {
+    const n = answered.answer.takeAnswered();
+    if (n === 0) return;
+    this.harnessInstructions += STUB_INSTRUCTIONS * BigInt(n);
+    answered.host.counter.calls += n;
+    roundTripCounts.nativeAnswers += n;
   }
 
   /** Copies the result registers into `results`: from the values the engine read at the stop

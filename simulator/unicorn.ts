@@ -8,7 +8,7 @@ import { cpuOf } from '../isa/cpu.ts';
 import { NativeHelperError, UNICORN_APT_LINE, loadNativeHelper } from './native-helper.ts';
 import {
   EngineError, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
-  type CallRegisters, type CpuEngine, type EngineContext, type EngineStop, type HookHandle, type MemoryAccess,
+  type CallRegisters, type CpuEngine, type EngineContext, type EngineStop, type HookHandle, type InsertionAnswer, type MemoryAccess,
   type MemoryAccessKinds, type MemoryFault, type MemoryFaultKind, type BlockDescriber, type TraceSink,
 } from './engine.ts';
 
@@ -68,6 +68,12 @@ const IO_FLAGS = 4, IO_NWRITE = 5, IO_NREAD = 6, IO_RAN = 7; // in 32-bit words
 const IO_WRITE_IDS = 32, IO_READ_IDS = IO_WRITE_IDS + 4 * IO_REGS;
 const IO_WRITE_VALUES = IO_READ_IDS + 4 * IO_REGS, IO_READ_VALUES = IO_WRITE_VALUES + 16 * IO_REGS;
 const IO_BYTES = IO_READ_VALUES + 16 * IO_REGS;
+/** The insertion answer block (insert_answer in stackscope_hooks.c): 64-bit words stub, chunk
+ * base, chunk capacity; 32-bit armed and mark; the answered count; 32-bit arch and arena count;
+ * the table pointer; 64 arenas of three words. */
+const A_STUB = 0, A_CHUNK_BASE = 1, A_CHUNK_CAPACITY = 2, A_ANSWERED = 4; // 64-bit words
+const A_ARMED = 6, A_MARK = 7, A_ARCH = 10; // 32-bit words
+const ANSWER_BYTES = 56 + 64 * 24;
 /** performance.now() and the native helper's CLOCK_MONOTONIC differ by a constant: the offset
  * (taken once) lets `now()` skip a call into native code. */
 let clockOffsetMs: number | undefined;
@@ -157,6 +163,8 @@ interface HelperLib {
   tlbGrown: (uc: unknown) => number | bigint;
   memoryHooks: (uc: unknown, count: number) => void;
   exitChecksElided: (uc: unknown) => number | bigint;
+  answerInsertions: (ctx: unknown, answer: Uint8Array | null, table: Uint8Array | null) => void;
+  answerArena: (answer: Uint8Array, base: bigint, end: bigint, flags: Uint8Array) => number;
 }
 
 let unicorn: UnicornLib | undefined;
@@ -243,6 +251,8 @@ function loadHelper(): HelperLib {
     tlbGrown: lib.func('uint64_t ss_tlb_grown(void *uc)'),
     memoryHooks: lib.func('void ss_memory_hooks(void *uc, int count)'),
     exitChecksElided: lib.func('uint64_t ss_exit_checks_elided(void *uc)'),
+    answerInsertions: lib.func('void ss_answer_insertions(void *ctx, void *answer, void *table)'),
+    answerArena: lib.func('int ss_answer_arena(void *answer, uint64_t base, uint64_t end, void *flags)'),
   };
   return helper;
 }
@@ -392,6 +402,8 @@ class UnicornEngine implements CpuEngine {
   /** The state's totals are up to date (ss_sync_out wrote them, nothing ran or changed since). */
   private countersFresh = false;
   private interruptsStop = false;
+  /** answerInsertions was called (one per engine). */
+  private answering = false;
   /** ss_call's io block and the views `callRegisters` hands out. */
   private readonly io = Buffer.alloc(IO_BYTES);
   private readonly ioU32 = new Uint32Array(this.io.buffer, this.io.byteOffset, IO_BYTES / 4);
@@ -785,6 +797,41 @@ class UnicornEngine implements CpuEngine {
     }
     for (let i = 0; i < regs.readCount; i++) regs.readValues[2 * i + 1] = 0n;
     this.check('uc_reg_read_batch', this.lib.regReadBatch(this.uc, regs.readIds, this.readPointers, regs.readCount));
+  }
+
+  answerInsertions(stub: bigint, table: Uint8Array, chunkBase: bigint, chunkCapacity: number): InsertionAnswer {
+    if (this.closed) this.throwClosed();
+    if (!this.interruptsStop) throw new EngineError('ss_answer_insertions', -1, 'answers need the native interrupt stop (stopOnInterrupts) first');
+    if (this.answering) throw new EngineError('ss_answer_insertions', -1, 'the engine answers one host function already');
+    if (table.byteLength < 32) throw new EngineError('ss_answer_insertions', -1, `the table view has ${table.byteLength} bytes, not 32`);
+    const h = loadHelper();
+    // Off the V8 heap (a Buffer's memory), so the helper keeps its address.
+    const block = Buffer.alloc(ANSWER_BYTES);
+    const words = new BigUint64Array(block.buffer, block.byteOffset, ANSWER_BYTES / 8);
+    const u32 = new Uint32Array(block.buffer, block.byteOffset, ANSWER_BYTES / 4);
+    words[A_STUB] = stub;
+    words[A_CHUNK_BASE] = chunkBase;
+    words[A_CHUNK_CAPACITY] = BigInt(chunkCapacity);
+    u32[A_ARCH] = this.arch === 'x64' ? 0 : 1;
+    // What the helper points at lives as long as the engine's native handles.
+    this.native.buffers.push(block, table);
+    h.answerInsertions(this.helperCtx, block, table);
+    this.answering = true;
+    const native = this.native;
+    return {
+      setArmed: (armed) => void (u32[A_ARMED] = armed ? 1 : 0),
+      setMark: (mark) => void (u32[A_MARK] = mark),
+      addArena: (base, end, flags) => {
+        if (native.uc === null) return false;
+        native.buffers.push(flags);
+        return h.answerArena(block, BigInt(base), BigInt(end), flags) === 0;
+      },
+      takeAnswered: () => {
+        const n = u32[2 * A_ANSWERED] + u32[2 * A_ANSWERED + 1] * 2 ** 32;
+        if (n !== 0) words[A_ANSWERED] = 0n;
+        return n;
+      },
+    };
   }
 
   stopOnInterrupts(): void {

@@ -127,6 +127,7 @@ typedef struct {
   uint64_t trace_dropped;        /* accesses that found the trace full */
   struct known_code *known;      /* code the host described in advance, by address (ss_code_add) */
   uint64_t nknown, known_capacity;
+  struct insert_answer *answer;  /* a host function answered without a stop (see on_interrupt), or NULL */
 } ctx_t;
 
 /* A grant covers at most this many instructions, so a block running without end comes back to
@@ -592,12 +593,105 @@ void ss_destroy(void *ctx) {
   free(c);
 }
 
+/*
+ * Answering insertions during a sweep. While a collection of the v17 runtime sweeps, the
+ * activations table's bump finger is parked at its end, so every externref a destructor's
+ * re-entered Wasm reads takes the `activations_table_insert_with_gc` libcall; when the object
+ * is already in the over-approximated set and the collection it would ask for returns early,
+ * the libcall changes nothing (ActivationsTable.insertWithGcIsNoop in gc/activations.ts).
+ * Fuzz programs make hundreds of these per program. This hook answers them where the run is,
+ * without stopping it: the host keeps the answer block below up to date (the libcall's gateway
+ * stub; `armed` while a collection runs with GC allowed; the set's mark bit; the heap's flag
+ * bytes, one per 8-byte granule with bit 0 = live; a view of the table's next/end/length
+ * words in guest memory), and the hook answers only when everything the host's own check
+ * reads says "no-op": armed, the finger inside the chunk, slot-aligned, at its end and the end
+ * where the chunk's length puts it (a table the check would reject goes to the host, which
+ * reports it), on AArch64 an aligned SP (the gateway traps otherwise), and the object live
+ * and marked. Anything else stops the run as before and the host decides. An answer does what
+ * the host's resumption would: the result register (void: 0) is zeroed and the run goes on at
+ * the stub's `ret` (x86-64 leaves the PC there after `int3`; on AArch64 the PC write makes
+ * Unicorn leave and re-enter its CPU loop within the same run). The blocks run are the same
+ * as through the host (the trap's block, then the `ret`'s), so instruction counts do not
+ * change; `answered` tells the host how many calls it did not see, which it adds to its
+ * accounting of the gateway's instructions and of host calls.
+ */
+enum { ANSWER_ARENAS = 64 };
+typedef struct insert_answer {   /* host memory; layout mirrored in simulator/unicorn.ts */
+  uint64_t stub;                 /* the gateway stub's trap instruction */
+  uint64_t chunk_base;           /* guest address of the chunk's first slot */
+  uint64_t chunk_capacity;       /* its slots */
+  uint32_t armed;                /* answering allowed (the host's conditions beyond the table) */
+  uint32_t mark;                 /* the over-approximated set's mark bit; 0: none */
+  uint64_t answered;             /* calls answered; the host takes and clears it */
+  uint32_t arch;                 /* 0: x86-64, 1: AArch64 */
+  uint32_t narenas;
+  const uint8_t *table;          /* host view of the table struct: next +0, end +8, length +24 */
+  struct { uint64_t base, end; const uint8_t *flags; } arenas[ANSWER_ARENAS];
+} insert_answer;
+
+static uint64_t read_u64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static __attribute__((noinline)) bool answer_insertion(uc_engine *uc, insert_answer *a, uint32_t intno) {
+  const bool arm = a->arch == 1;
+  if (intno != (arm ? 7u : 3u)) return false;
+  int ids[3] = { arm ? UC_ARM64_REG_PC : UC_X86_REG_RIP, arm ? UC_ARM64_REG_X1 : UC_X86_REG_RSI, arm ? UC_ARM64_REG_SP : UC_X86_REG_RSP };
+  uint64_t pc = 0, ref = 0, sp = 0;
+  void *vals[3] = { &pc, &ref, &sp };
+  if (uc_reg_read_batch(uc, ids, vals, 3) != UC_ERR_OK) return false;
+  if (pc - (arm ? 0 : 1) != a->stub) return false;
+  if (arm && (sp & 15) != 0) return false;
+  uint64_t next = read_u64(a->table), end = read_u64(a->table + 8), len = read_u64(a->table + 24);
+  if (len > a->chunk_capacity || end != a->chunk_base + len * 8) return false;
+  if (next < a->chunk_base || next > end || ((next - a->chunk_base) & 7) != 0 || next != end) return false;
+  if (ref != 0) {
+    uint32_t i = 0;
+    while (i < a->narenas && !(ref >= a->arenas[i].base && ref + 8 <= a->arenas[i].end && ref + 8 > ref)) i++;
+    if (i == a->narenas || ((ref - a->arenas[i].base) & 7) != 0) return false;
+    uint8_t flags = a->arenas[i].flags[(ref - a->arenas[i].base) >> 3];
+    if ((flags & 1) == 0 || (flags & a->mark) == 0) return false;
+  }
+  uint64_t zero = 0, resume = a->stub + 4;
+  if (arm) {
+    int wids[2] = { UC_ARM64_REG_X0, UC_ARM64_REG_PC };
+    void *wvals[2] = { &zero, &resume };
+    if (uc_reg_write_batch(uc, wids, wvals, 2) != UC_ERR_OK) return false;
+  } else if (uc_reg_write(uc, UC_X86_REG_RAX, &zero) != UC_ERR_OK) {
+    return false;
+  }
+  a->answered++;
+  return true;
+}
+
 /* Stops the run at any interrupt (CPU exception: a trap instruction, an undefined one...) and
- * records its number in the state, with no callback into the host. */
+ * records its number in the state, with no callback into the host; the one host function the
+ * helper answers itself (above) goes on without a stop. */
 static void on_interrupt(uc_engine *uc, uint32_t intno, void *user) {
   ctx_t *c = user;
+  insert_answer *a = c->answer;
+  if (a && a->armed && answer_insertion(uc, a, intno)) return;
   c->state->interrupt = (uint64_t)intno + 1;
   uc_emu_stop(uc);
+}
+
+/* Answers insertions for this counter's engine from `answer` (host memory, kept alive by the
+ * host; NULL: none), whose table view is `table`. */
+void ss_answer_insertions(void *ctx, insert_answer *answer, const uint8_t *table) {
+  if (answer) answer->table = table;
+  ((ctx_t *)ctx)->answer = answer;
+}
+
+/* Adds an arena of the heap's flag bytes (host memory, kept alive by the host); -1 when full. */
+int ss_answer_arena(insert_answer *answer, uint64_t base, uint64_t end, const uint8_t *flags) {
+  if (answer->narenas >= ANSWER_ARENAS) return -1;
+  answer->arenas[answer->narenas].base = base;
+  answer->arenas[answer->narenas].end = end;
+  answer->arenas[answer->narenas].flags = flags;
+  answer->narenas++;
+  return 0;
 }
 
 int ss_stop_on_interrupts(uc_engine *uc, void *ctx, uc_hook *out) {
