@@ -18,6 +18,10 @@
  *   `sweep_insert_host_us` the same with every call answered by the host
  *   (`answerInsertionsNatively: false`), and their ratio.
  *
+ * `fuzz_run_ms_*`: CPU ms of a fuzz program's run phase (main with its host calls and
+ * collections) with the engine's answers and without them (every insertion through the host),
+ * same seeds, same process, alternating, and their ratio.
+ *
  * Then, exactly (counts do not depend on timing), per fuzz program of bench/fuzz's size
  * (50 statements, seeds 1–300, v17): engine runs started by the Machine (`runs`), guest calls
  * (`calls`, `nested`), host function calls by name (`host_<name>`), and the
@@ -149,6 +153,38 @@ async function perProgram(arch: Arch, programs: number): Promise<Record<string, 
   return out;
 }
 
+/**
+ * CPU ms of main's run per fuzz program with and without the engine's answers, in this process:
+ * two runners, each warmed up on 300 programs, then the same seeds through each in turn, in
+ * alternating order, `rounds` times 50 programs.
+ */
+async function runPhaseAB(arch: Arch, rounds: number): Promise<{ on: number; off: number }> {
+  const on = new ArchRunner(arch, { timePhases: true });
+  const off = new ArchRunner(arch, { timePhases: true, answerInsertionsNatively: false });
+  const runAll = async (runner: ArchRunner, seed: number, n: number) => {
+    for (let k = 0; k < n; k++) {
+      const prep = await prepareProgram(generateProgram(seed + k, { ops: 50 }));
+      const out = await runner.runProgram(prep.program, prep.key, prep.wasm, prep.model);
+      if (out.failure) throw new Error(`bench/roundtrip: unmutated program ${seed + k} failed on ${arch}: ${out.failure.message}`);
+    }
+  };
+  try {
+    await runAll(on, 700_000, 300);
+    await runAll(off, 700_000, 300);
+    const [on0, off0] = [on.phases.run, off.phases.run];
+    for (let r = 0; r < rounds; r++) {
+      const seed = 1 + 50 * r;
+      const order = r % 2 === 0 ? [on, off] : [off, on];
+      for (const runner of order) await runAll(runner, seed, 50);
+    }
+    const n = 50 * rounds;
+    return { on: (on.phases.run - on0) / n, off: (off.phases.run - off0) / n };
+  } finally {
+    on.close();
+    off.close();
+  }
+}
+
 function snapshot(): Record<string, number> {
   const s: Record<string, number> = {
     runs: roundTripCounts.runs, calls: roundTripCounts.calls, nested: roundTripCounts.nested,
@@ -172,6 +208,10 @@ export async function benchRoundTrip(o: BenchOptions): Promise<void> {
     emit({ bench: 'roundtrip', arch, metric: 'sweep_insert_us', value: r.sweep });
     emit({ bench: 'roundtrip', arch, metric: 'sweep_insert_host_us', value: host.sweep });
     emit({ bench: 'roundtrip', arch, metric: 'sweep_insert_host_over_native', value: host.sweep / r.sweep });
+    const ab = await runPhaseAB(arch, 6);
+    emit({ bench: 'roundtrip', arch, metric: 'fuzz_run_ms_answers', value: ab.on });
+    emit({ bench: 'roundtrip', arch, metric: 'fuzz_run_ms_host_answers', value: ab.off });
+    emit({ bench: 'roundtrip', arch, metric: 'fuzz_run_host_over_answers', value: ab.off / ab.on });
     for (const [metric, value] of Object.entries(await perProgram(arch, 300))) {
       emit({ bench: 'roundtrip', arch, metric: `per_program_${metric}`, value });
     }
