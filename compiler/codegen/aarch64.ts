@@ -810,11 +810,16 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     const regOf = (op: Operand): X | undefined =>
       (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
-    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);
       return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
+    // Every argument from memory, a constant or a slot (the usual case without register allocation): no moves to order.
+    if (regMoves.length === 0) {
+      for (const m of moves) this.loadOperand(m.dst, m.op);
+      return;
+    }
+    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     const sizedTo = (r: string, narrowed: boolean): A64Reg => (narrowed ? w(r as X) : (r as X));
     sequenceMoves(regMoves, 'x16', (d, s, addend) => {
       // A sum argument is one add or sub with an immediate.

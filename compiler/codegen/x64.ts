@@ -1006,11 +1006,16 @@ export class X64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     const regOf = (op: Operand): Gpr64 | undefined =>
       (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
-    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     const regMoves = moves.flatMap((m) => {
       const src = regOf(m.op);
       return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
+    // Every argument from memory, a constant or a slot (the usual case without register allocation): no moves to order.
+    if (regMoves.length === 0) {
+      for (const m of moves) this.loadOperand(m.dst, m.op);
+      return;
+    }
+    const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     if (regMoves.some((m) => m.src === 'rax')) throw new CodegenError('x64', 'a call argument in rax');
     const sized32 = (r: string, narrowed: boolean): Gpr => (narrowed ? R32[r as Gpr64] : (r as Gpr64));
     sequenceMoves(regMoves, 'rax', (d, s, addend) => {

@@ -61,18 +61,18 @@ export class CallRecorder {
   call(kind: CallSiteKind, callee: number, liveHeight: number, emit: () => CallOffsets): void {
     const instrIndex = this.instrIndex();
     const { liveSlots, spills } = this.values.safepoint(liveHeight, this.liveness.liveAfter(instrIndex));
-    const spillOffsets = spills.map((s) => {
-      const at = this.m.offset();
+    const spillOffsets: number[] = [];
+    for (const s of spills) {
+      spillOffsets.push(this.m.offset());
       this.m.copySlot(s.slot, s.reg);
-      return at;
-    });
-    const offsets = emit();
-    const reloadOffsets = spills.map((s) => {
-      const at = this.m.offset();
+    }
+    const { callOffset, returnOffset } = emit();
+    const reloadOffsets: number[] = [];
+    for (const s of spills) {
+      reloadOffsets.push(this.m.offset());
       this.m.copySlot(s.reg, s.slot);
-      return at;
-    });
-    this.sites.push({ kind, callee, ...offsets, instrIndex, liveSlots, spills, spillOffsets, reloadOffsets });
+    }
+    this.sites.push({ kind, callee, callOffset, returnOffset, instrIndex, liveSlots, spills, spillOffsets, reloadOffsets });
   }
 
   /** Calls builtin `name` with the platform ABI and records the call site. */

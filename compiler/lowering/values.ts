@@ -140,6 +140,8 @@ export interface Values {
 }
 
 const NO_BLOCK_VALUES = { label: [], results: [], entryMoves: [] } as const;
+const NO_SPILLS: readonly SafepointSpill[] = Object.freeze([]);
+const ascending = (a: number, b: number): number => a - b;
 
 export class SlotValues implements Values {
   readonly movesAtJoins = false;
@@ -216,7 +218,8 @@ export class SlotValues implements Values {
     const live: number[] = [];
     for (let d = 0; d < liveHeight; d++) if (this.types[d] === 'externref') live.push(this.slot(d));
     for (const l of liveLocals) live.push(this.local(l));
-    return { liveSlots: live.sort((a, b) => a - b), spills: [] };
+    if (live.length > 1) live.sort(ascending);
+    return { liveSlots: live, spills: NO_SPILLS };
   }
 }
 
