@@ -19,11 +19,26 @@
  * Baseline, measured in the same run: the same programs through the API the straightforward
  * way, a fresh Store, a compile and an instantiation per program, then run and store.gc()
  * (no model, no checks) — what a hand-written table_ops-style driver does.
+ *
+ * These figures run the TypeScript sources through tsx, as `npm run fuzz` and the campaign
+ * scripts do; tsx's esbuild gives every function a `__name` call (its keepNames), which costs a
+ * property definition each time a closure is made. The built package (dist/, what `stackscope
+ * fuzz` runs) has none: `programs_per_cpu_s_dist` and `programs_per_cpu_s_steady_dist` are the
+ * same two rates through dist/ (in a child process, right after the tsx ones), when dist/ is
+ * built from the current sources (`npm run bench` builds it; otherwise they are left out with
+ * a note on stderr).
  */
 import type { Arch } from '../isa/arch.ts';
 import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap, type Val } from '../index.ts';
-import { ArchRunner, HOST_IMPORTS, generateProgram, prepareProgram, printWat, runCampaign, closeRunners } from '../fuzz/index.ts';
+import * as sources from '../fuzz/index.ts';
+import { ArchRunner, HOST_IMPORTS, generateProgram, prepareProgram, printWat } from '../fuzz/index.ts';
 import { emit, type BenchOptions } from './report.ts';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Fuzzer = typeof sources;
 
 const OPS = 50;
 
@@ -96,15 +111,77 @@ async function phases(arch: Arch, programs: number, seed: number): Promise<Recor
   };
 }
 
-async function rate(arch: Arch, programs: number, seed: number): Promise<{ cpu: number; wall: number; gcs: number }> {
+async function rate(arch: Arch, programs: number, seed: number, fuzzer: Fuzzer): Promise<{ cpu: number; wall: number; gcs: number }> {
   const c0 = cpuSeconds();
-  const r = await runCampaign({ arches: [arch], programs, seed, ops: OPS, shrink: false });
+  const r = await fuzzer.runCampaign({ arches: [arch], programs, seed, ops: OPS, shrink: false });
   const cpu = cpuSeconds() - c0;
   if (r.failures) throw new Error(`bench/fuzz: unmutated program failed on ${arch}: ${r.failureRecords[0]?.failure.message}`);
   return { cpu: r.programs / cpu, wall: r.programsPerSecond, gcs: r.gcs / r.programs };
 }
 
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const NOT_SOURCES = new Set(['node_modules', 'dist', '.git', 'build']);
+
+/** True when some source file (`.ts`) of the checkout is newer than `since` (ms). */
+function sourceNewer(dir: string, since: number): boolean {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (NOT_SOURCES.has(e.name) || e.name.startsWith('.')) continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory() ? sourceNewer(path, since) : e.name.endsWith('.ts') && statSync(path).mtimeMs > since) return true;
+  }
+  return false;
+}
+
+/** Why dist/ is not measured, or undefined when it is built from the current sources (the rule of scripts/setup.sh). */
+function distStale(): string | undefined {
+  const stamp = join(ROOT, 'dist', 'cli', 'main.js');
+  if (!existsSync(stamp)) return 'dist/ is not built (npm run build)';
+  if (sourceNewer(ROOT, statSync(stamp).mtimeMs)) return 'dist/ is older than the sources (npm run build)';
+  return undefined;
+}
+
+/**
+ * The first-300 and steady rates through the built package (best of `repeats`), as
+ * bench/fuzz-dist-child.ts measures them in a process of its own: dist/ has its own copy of the
+ * runtime, whose Unicorn bindings cannot be loaded beside the sources' in one process.
+ */
+export async function distRates(arch: Arch, repeats: number): Promise<{ cold: number; steady: number }> {
+  const dist = (await import(join(ROOT, 'dist', 'fuzz', 'index.js'))) as Fuzzer;
+  let cold = 0;
+  let steady = 0;
+  for (let rep = 0; rep < repeats; rep++) {
+    const r = await repeat(arch, rep, dist);
+    cold = Math.max(cold, r.cold.cpu);
+    steady = Math.max(steady, r.steady.cpu);
+  }
+  dist.closeRunners();
+  return { cold, steady };
+}
+
+function distRatesInChild(arch: Arch, repeats: number): { cold: number; steady: number } {
+  const child = fileURLToPath(new URL('./fuzz-dist-child.ts', import.meta.url));
+  return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', child, arch, String(repeats)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as { cold: number; steady: number };
+}
+
+type Rate = Awaited<ReturnType<typeof rate>>;
+
+/**
+ * One repeat through `fuzzer`: a warm-up (first store, module loading) outside the timed part,
+ * the first 300 programs, `between` (the baseline), 600 other programs, then the same 300 seeds
+ * again (the steady state).
+ */
+async function repeat(arch: Arch, rep: number, fuzzer: Fuzzer, between: (seed: number) => Promise<void> = async () => {}): Promise<{ seed: number; cold: Rate; steady: Rate }> {
+  const seed = 1 + rep * 1000;
+  await fuzzer.runCampaign({ arches: [arch], programs: 5, seed: 999_000, ops: OPS });
+  const cold = await rate(arch, 300, seed, fuzzer);
+  await between(seed);
+  await fuzzer.runCampaign({ arches: [arch], programs: 600, seed: 700_000 + rep * 1000, ops: OPS, shrink: false });
+  return { seed, cold, steady: await rate(arch, 300, seed, fuzzer) };
+}
+
 export async function benchFuzz(o: BenchOptions): Promise<void> {
+  const stale = distStale();
+  if (stale) process.stderr.write(`bench/fuzz: the dist/ rates are left out: ${stale}\n`);
   for (const arch of o.arches) {
     let best = 0;
     let bestWall = 0;
@@ -113,24 +190,19 @@ export async function benchFuzz(o: BenchOptions): Promise<void> {
     let gcsPerProgram = 0;
     let phase: Record<string, number> | undefined;
     for (let rep = 0; rep < o.repeats; rep++) {
-      const seed = 1 + rep * 1000;
-      // Warm-up (first store, module loading) outside the timed part.
-      await runCampaign({ arches: [arch], programs: 5, seed: 999_000, ops: OPS });
-      const cold = await rate(arch, 300, seed);
+      const { seed, cold, steady } = await repeat(arch, rep, sources, async (s) => {
+        bestBase = Math.max(bestBase, await baseline(arch, 60, s));
+      });
       best = Math.max(best, cold.cpu);
       bestWall = Math.max(bestWall, cold.wall);
       gcsPerProgram = cold.gcs;
-      bestBase = Math.max(bestBase, await baseline(arch, 60, seed));
-      // Steady state: the same 300 seeds again after 600 other programs.
-      await runCampaign({ arches: [arch], programs: 600, seed: 700_000 + rep * 1000, ops: OPS, shrink: false });
-      const steady = await rate(arch, 300, seed);
       if (steady.cpu > bestSteady) {
         bestSteady = steady.cpu;
         // Other seeds: the process has decoded these 300 already (prepareProgram caches by binary).
         phase = await phases(arch, 300, 300_000 + seed);
       }
     }
-    closeRunners();
+    sources.closeRunners();
     emit({ bench: 'fuzz', arch, metric: 'programs_per_cpu_s', value: best });
     emit({ bench: 'fuzz', arch, metric: 'programs_per_wall_s', value: bestWall });
     emit({ bench: 'fuzz', arch, metric: 'programs_per_cpu_s_steady', value: bestSteady });
@@ -138,5 +210,10 @@ export async function benchFuzz(o: BenchOptions): Promise<void> {
     emit({ bench: 'fuzz', arch, metric: 'baseline_fresh_store_programs_per_cpu_s', value: bestBase });
     emit({ bench: 'fuzz', arch, metric: 'speedup_vs_fresh_store', value: best / bestBase });
     emit({ bench: 'fuzz', arch, metric: 'gcs_per_program', value: gcsPerProgram });
+    if (!stale) {
+      const built = distRatesInChild(arch, o.repeats);
+      emit({ bench: 'fuzz', arch, metric: 'programs_per_cpu_s_dist', value: built.cold });
+      emit({ bench: 'fuzz', arch, metric: 'programs_per_cpu_s_steady_dist', value: built.steady });
+    }
   }
 }
