@@ -72,7 +72,9 @@ export function encodeProgram(p: Program): Uint8Array {
   const typeList: TypeDef[] = [];
   const typeKeys = new Map<string, number>();
   const typeIndex = (t: TypeDef): number => {
-    const key = JSON.stringify(t);
+    // Equal keys for equal definitions (a value type is its bytes: joined by '.', the types by ',').
+    const key = 'cont' in t ? `c${t.cont}` : 'struct' in t ? `s${t.struct}` : 'array' in t ? `a${t.array}`
+      : `f${t.params.map((v) => v.join('.')).join(',')}>${t.results.map((v) => v.join('.')).join(',')}`;
     const i = typeKeys.get(key);
     if (i !== undefined) return i;
     typeKeys.set(key, typeList.length);

@@ -49,8 +49,12 @@ export interface ModelResult {
   /** Number of host events (trace lines before the last). */
   events: number;
   objects: ModelObject[];
-  /** Non-stack holders of each held object at each host event: [id, count] pairs. */
-  heldAt: Array<Array<[ObjectId, number]>>;
+  /**
+   * Non-stack holders of each held object at each host event: [id, count] pairs (in the order
+   * table slots, globals, pool handles first name them). Events with the same holders as the
+   * event before share its list: read-only.
+   */
+  heldAt: ReadonlyArray<ReadonlyArray<readonly [ObjectId, number]>>;
   /** Non-stack holders at the end. */
   heldAtEnd: Map<ObjectId, number>;
   /**
@@ -130,7 +134,7 @@ function vec(frame: Frame, v: number): Vec {
 export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult {
   const trace: string[] = [];
   const objects: ModelObject[] = [];
-  const heldAt: Array<Array<[ObjectId, number]>> = [];
+  const heldAt: Array<ReadonlyArray<readonly [ObjectId, number]>> = [];
   const table: Val[] = new Array(p.tableMin).fill(null);
   const globals: Val[] = new Array(p.globals).fill(null);
   const pool: boolean[] = new Array(p.pool).fill(true);
@@ -139,15 +143,32 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   for (let i = 0; i < p.pool; i++) objects.push({ id: i, label: `pool${i}`, tag: -1, created: -1, lastUse: -1 });
 
   const label = (v: Val): string => (v === null ? 'null' : objects[v].label);
-  /** Non-stack holders by object (table slots, then globals, then pool handles: the order of the pairs); into `m`, cleared first. */
-  const holders = (m: Map<ObjectId, number>): Map<ObjectId, number> => {
-    m.clear();
-    for (const v of table) if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
-    for (const v of globals) if (v !== null) m.set(v, (m.get(v) ?? 0) + 1);
-    for (let i = 0; i < pool.length; i++) if (pool[i]) m.set(i, (m.get(i) ?? 0) + 1);
-    return m;
+  /** The held objects in the order table slots, then globals, then pool handles first name them, and their counts by id (0 when not held). */
+  const held: ObjectId[] = [];
+  const countOf: number[] = [];
+  const hold = (v: ObjectId): void => {
+    const n = countOf[v] ?? 0;
+    if (n === 0) held.push(v);
+    countOf[v] = n + 1;
   };
-  const scratch = new Map<ObjectId, number>();
+  /** Runs `read` on the current non-stack holders (`held`, `countOf`), then clears them. */
+  const withHolders = <T>(read: () => T): T => {
+    held.length = 0;
+    for (const v of table) if (v !== null) hold(v);
+    for (const v of globals) if (v !== null) hold(v);
+    for (let i = 0; i < pool.length; i++) if (pool[i]) hold(i);
+    const r = read();
+    for (const v of held) countOf[v] = 0;
+    return r;
+  };
+  /** The pairs of the last event, shared by the events after it while the holders stay the same (most events change none). */
+  let lastHeld: ReadonlyArray<readonly [ObjectId, number]> = [];
+  const heldPairs = (): ReadonlyArray<readonly [ObjectId, number]> => {
+    let same = lastHeld.length === held.length;
+    for (let i = 0; same && i < held.length; i++) same = lastHeld[i][0] === held[i] && lastHeld[i][1] === countOf[held[i]];
+    if (!same) lastHeld = held.map((id) => [id, countOf[id]] as const);
+    return lastHeld;
+  };
   /** A use by compiled code between host events. */
   const use = (v: Val): void => {
     if (v !== null) objects[v].lastUse = Math.max(objects[v].lastUse, trace.length);
@@ -155,7 +176,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
   /** A host event; returns its index. Arguments passed to the host are used *at* it. */
   const event = (line: string, args: Val[] = []): number => {
     const e = trace.length;
-    heldAt.push([...holders(scratch)]);
+    heldAt.push(withHolders(heldPairs));
     trace.push(line);
     for (const a of args) if (a !== null) objects[a].lastUse = Math.max(objects[a].lastUse, e + 1);
     return e;
@@ -483,7 +504,7 @@ export function runModel(p: Program, stepLimit = MODEL_STEP_LIMIT): ModelResult 
     for (const refs of k.frames) for (const v of refs) if (v !== null) onStacks.add(v);
   }
   return {
-    trace, events: trace.length - 1, objects, heldAt, heldAtEnd: holders(new Map()), poolHeld: pool, trap, steps, tooLong,
+    trace, events: trace.length - 1, objects, heldAt, heldAtEnd: withHolders(() => new Map(held.map((id) => [id, countOf[id]]))), poolHeld: pool, trap, steps, tooLong,
     ...(p.tasks ? { onStacksAtEnd: onStacks } : {}),
   };
 }
