@@ -201,6 +201,28 @@ export function decodeLogicalImmediate(fields: LogicalImmediate, width: 32 | 64)
 // ------------------------------------------------------------------------------------------------
 
 type LoadStoreOp = 'ldr' | 'str' | 'ldrb' | 'ldrh' | 'ldrsb' | 'ldrsh' | 'ldrsw' | 'strb' | 'strh';
+
+/** A load or store's size and opc fields, and the register width it requires (-1: either). */
+interface LoadStoreShape {
+  readonly size: number;
+  readonly opc: number;
+  readonly rtSize: -1 | 0 | 1;
+}
+
+const shape = (size: number, opc: number, rtSize: -1 | 0 | 1): LoadStoreShape => Object.freeze({ size, opc, rtSize });
+
+/** Each op's shape with a W (index 0) and an X (index 1) transfer register. */
+const LOAD_STORE_SHAPES: Readonly<Record<LoadStoreOp, readonly [LoadStoreShape, LoadStoreShape]>> = {
+  ldr: [shape(2, 1, -1), shape(3, 1, -1)],
+  str: [shape(2, 0, -1), shape(3, 0, -1)],
+  ldrb: [shape(0, 1, 0), shape(0, 1, 0)],
+  ldrh: [shape(1, 1, 0), shape(1, 1, 0)],
+  strb: [shape(0, 0, 0), shape(0, 0, 0)],
+  strh: [shape(1, 0, 0), shape(1, 0, 0)],
+  ldrsb: [shape(0, 3, -1), shape(0, 2, -1)],
+  ldrsh: [shape(1, 3, -1), shape(1, 2, -1)],
+  ldrsw: [shape(2, 2, 1), shape(2, 2, 1)],
+};
 /** Unscaled-form mnemonics, for messages. */
 const UNSCALED_NAME: Record<LoadStoreOp, string> = {
   ldr: 'ldur', str: 'stur', ldrb: 'ldurb', ldrh: 'ldurh', ldrsb: 'ldursb', ldrsh: 'ldursh', ldrsw: 'ldursw', strb: 'sturb', strh: 'sturh',
@@ -397,6 +419,11 @@ export class Aarch64Assembler extends CodeBuffer {
    */
   movImm(rd: A64Reg, value: bigint | number): number {
     const d = this.reg('mov', 'rd', rd, 'zr');
+    // 0..0xffff (most constants): one movz of the low chunk, as below, without BigInt work.
+    if (typeof value === 'number' ? Number.isInteger(value) && value >= 0 && value <= 0xffff : value >= 0n && value <= 0xffffn) {
+      this.movz(rd, Number(value), 0);
+      return 1;
+    }
     const width = d.sf ? 64 : 32;
     const v = this.constant('mov', 'imm', value, width);
     const chunks = width / 16;
@@ -894,18 +921,14 @@ export class Aarch64Assembler extends CodeBuffer {
   }
 
   /** size (log2 bytes), opc and whether rt must be X (1), W (0) or either (−1). */
-  private loadStoreShape(op: LoadStoreOp, sf: number): { size: number; opc: number; rtSize: -1 | 0 | 1 } {
-    switch (op) {
-      case 'ldr': return { size: sf ? 3 : 2, opc: 1, rtSize: -1 };
-      case 'str': return { size: sf ? 3 : 2, opc: 0, rtSize: -1 };
-      case 'ldrb': return { size: 0, opc: 1, rtSize: 0 };
-      case 'ldrh': return { size: 1, opc: 1, rtSize: 0 };
-      case 'strb': return { size: 0, opc: 0, rtSize: 0 };
-      case 'strh': return { size: 1, opc: 0, rtSize: 0 };
-      case 'ldrsb': return { size: 0, opc: sf ? 2 : 3, rtSize: -1 };
-      case 'ldrsh': return { size: 1, opc: sf ? 2 : 3, rtSize: -1 };
-      case 'ldrsw': return { size: 2, opc: 2, rtSize: 1 };
-    }
+  private loadStoreShape(op: LoadStoreOp, sf: number): LoadStoreShape {
+    return LOAD_STORE_SHAPES[op][sf ? 1 : 0];
+  }
+
+  /** The 9-bit signed offset field of the unscaled, pre- and post-index forms. */
+  private simm9(name: string, offset: number): number {
+    if (!isInt(offset) || offset < -256 || offset > 255) throw this.error(name, 'addr.offset', `${offset} is outside -256..255`);
+    return (offset & 0x1ff) << 12;
   }
 
   private base(instruction: string, base: X): number {
@@ -919,10 +942,6 @@ export class Aarch64Assembler extends CodeBuffer {
     const { size, opc, rtSize } = this.loadStoreShape(op, t.sf);
     if (rtSize !== -1 && t.sf !== rtSize) throw this.error(op, 'rt', `'${rt}' must be a ${rtSize ? 'X' : 'W'} register`);
     const top = (size << 30) | (opc << 22) | t.num;
-    const simm9 = (name: string, offset: number): number => {
-      if (!isInt(offset) || offset < -256 || offset > 255) throw this.error(name, 'addr.offset', `${offset} is outside -256..255`);
-      return (offset & 0x1ff) << 12;
-    };
     switch (addr?.kind) {
       case 'offset': {
         const base = this.base(op, addr.base);
@@ -931,14 +950,14 @@ export class Aarch64Assembler extends CodeBuffer {
         if (isInt(offset) && offset >= 0 && offset % scale === 0 && offset / scale <= 0xfff) {
           this.inst(0x39000000 | top | ((offset / scale) << 10) | (base << 5));
         } else if (isInt(offset) && offset >= -256 && offset <= 255) {
-          this.inst(0x38000000 | top | simm9(op, offset) | (base << 5));
+          this.inst(0x38000000 | top | this.simm9(op, offset) | (base << 5));
         } else {
           throw this.error(op, 'addr.offset', `${offset} is neither a multiple of ${scale} in 0..${4095 * scale} nor in -256..255`);
         }
         return;
       }
       case 'unscaled':
-        this.inst(0x38000000 | top | simm9(UNSCALED_NAME[op], addr.offset) | (this.base(UNSCALED_NAME[op], addr.base) << 5));
+        this.inst(0x38000000 | top | this.simm9(UNSCALED_NAME[op], addr.offset) | (this.base(UNSCALED_NAME[op], addr.base) << 5));
         return;
       case 'pre':
       case 'post': {
@@ -947,7 +966,7 @@ export class Aarch64Assembler extends CodeBuffer {
         if (base === t.num && REG_INFO.get(addr.base)?.cls === 'gpr' && t.cls === 'gpr') {
           throw this.error(op, 'addr.base', `writeback base '${addr.base}' is also the transfer register`);
         }
-        this.inst(0x38000000 | top | simm9(op, addr.offset) | ((addr.kind === 'pre' ? 3 : 1) << 10) | (base << 5));
+        this.inst(0x38000000 | top | this.simm9(op, addr.offset) | ((addr.kind === 'pre' ? 3 : 1) << 10) | (base << 5));
         return;
       }
       case 'index': {
