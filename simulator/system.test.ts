@@ -2,6 +2,8 @@ import test from 'ava';
 import { ARCHES, type Arch } from '../isa/arch.ts';
 import { PROT_EXEC, PROT_READ } from './engine.ts';
 import { Machine } from './machine.ts';
+import { PLACED_HOST, PLACED_START, placedCodeFlags } from './system.ts';
+import { createDisassembler } from '../isa/disasm.ts';
 import { GuestTrap, type TrapKind } from './trap.ts';
 import { assembleMany } from './testing/asm.ts';
 
@@ -220,4 +222,20 @@ test('aarch64: an unaligned SP traps at a load or store through it in described 
   } finally {
     m.close();
   }
+});
+
+test('x64: the placement scan measures lock-prefixed read-modify-writes as Capstone does', (t) => {
+  const forms = [
+    'lock add qword ptr [r10], 1', 'lock add qword ptr [r11], -1', 'lock add qword ptr [rax + 8], -1',
+    'lock sub dword ptr [rbx], 1', 'lock add qword ptr [rsp + 16], rcx', 'lock sub qword ptr [rdi], rax',
+    'lock xadd qword ptr [rsi], rax', 'lock cmpxchg qword ptr [rdx], rcx', 'lock add word ptr [rax], 1',
+    'lock add dword ptr [rip + 0x100], 0x12345', 'lock add qword ptr [r12 + r13 * 8 + 0x40], 0x1000',
+  ];
+  const [code] = assembleMany('x64', [`${forms.join('\n')}\nret`]);
+  const flags = placedCodeFlags('x64', code, [{ offset: 0, size: code.length }], createDisassembler('x64'));
+  const starts = [...flags.keys()].filter((i) => flags[i] & PLACED_START);
+  const capstone = createDisassembler('x64').disasm(code, 0n).map((insn) => Number(insn.address));
+  t.deepEqual(starts, capstone);
+  t.is(starts.length, forms.length + 1);
+  t.false(flags.some((f) => (f & PLACED_HOST) !== 0));
 });

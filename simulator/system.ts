@@ -226,6 +226,31 @@ function aarch64System(address: bigint, code: Uint8Array): SystemInstruction[] {
   return found;
 }
 
+/**
+ * Length of a lock-prefixed read-modify-write of memory as stackscope's compiler emits them for
+ * reference counts (`lock add/sub r/m, imm8|imm32|reg`, `lock xadd`, `lock cmpxchg`), or 0 for
+ * any other form: the prefix and the instruction isa/x64/length.ts measures after it, as
+ * Capstone decodes them (system.test.ts checks the forms against Capstone). Not a system
+ * instruction.
+ */
+function x64LockedLength(code: Uint8Array, at: number): number {
+  let i = at + 1;
+  if (code[i] === 0x66) i++;
+  if (i < code.length && (code[i] & 0xf0) === 0x40) i++;
+  let op = code[i];
+  let modrm = code[i + 1];
+  if (op === 0x0f) {
+    op = 0x100 | code[i + 1];
+    modrm = code[i + 2];
+  }
+  if (modrm === undefined || modrm >> 6 === 3) return 0; // a register operand cannot be locked
+  const reg = (modrm >> 3) & 7;
+  const rmw = op === 0x01 || op === 0x29 || ((op === 0x81 || op === 0x83) && (reg === 0 || reg === 5)) || op === 0x1c1 || op === 0x1b1;
+  if (!rmw) return 0;
+  const n = x64InstructionLength(code, at + 1);
+  return n === 0 ? 0 : n + 1;
+}
+
 /** Flags of `placedCodeFlags`, one byte per code byte. */
 export const PLACED_START = 1;
 /** The instruction needs the Machine: a block holding it is inspected as today. */
@@ -273,6 +298,7 @@ export function placedCodeFlags(arch: Arch, code: Uint8Array, functions: Readonl
     while (at < end) {
       let n = x64InstructionLength(fn, at);
       let host = false;
+      if (n === 0 && fn[at] === 0xf0) n = x64LockedLength(fn, at);
       if (n === 0) {
         // A form the quick decoder leaves to Capstone (lock-prefixed ones): Capstone measures it
         // and says whether it is a system instruction, as it would in the block's inspection.
