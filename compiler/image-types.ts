@@ -32,7 +32,7 @@ export interface ImageStackMap extends StackMap {
 
 export interface CompiledImage {
   readonly arch: Arch;
-  /** The ELF64 ET_REL object. */
+  /** The ELF64 ET_REL object (compileModule writes it when it is first read). */
   readonly elf: Uint8Array;
   readonly text: Uint8Array;
   readonly functions: readonly ImageFunction[];

@@ -93,7 +93,7 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
   for (const { fn, textOffset } of placed) text.set(fn.code, textOffset);
 
   const userStackMaps = era.userStackMaps ? userStackMapsOf(placed) : undefined;
-  const elf = writeImage({
+  const writeElfObject = (): Uint8Array => writeImage({
     arch: options.arch,
     file: options.file,
     text,
@@ -108,10 +108,15 @@ export function compileModule(module: WasmModule, options: CompileOptions): Comp
     // The tag section holds the defined tags; imported ones are in the import list.
     ...(module.tags?.length ? { tagSection: encodeTags(module.tags.slice(numImportedTags(module))) } : {}),
   });
+  let elf: Uint8Array | undefined;
   const functions = placed.map(({ fn, textOffset }) => ({ ...fn, textOffset }));
   return {
     arch: options.arch,
-    elf,
+    // Written on first read: a module instantiated in this process is placed without it
+    // (runtime/place.ts relocatedText), so a fuzz campaign never writes one.
+    get elf() {
+      return (elf ??= writeElfObject());
+    },
     text,
     functions,
     traps: functions.flatMap((f) => f.traps.map((t) => ({ textOffset: f.textOffset + t.offset, funcIndex: f.funcIndex, code: t.code }))),

@@ -81,8 +81,9 @@ interface FunctionEntry {
   /** Sorted by returnAddressOffset. */
   byReturn: StackMapInput[];
   byReturnKeys: Int32Array;
-  /** Lookup results, parallel to byReturn (v17 keys). */
-  hitsByReturn: StackMapHit[];
+  /** Lookup results, parallel to byReturn (v17 keys), made when first found (hitByReturn). */
+  hitsByReturn: Array<StackMapHit | undefined>;
+  moduleName: string;
 }
 
 interface ModuleEntry {
@@ -197,7 +198,7 @@ export class StackMapRegistry {
       if (mutated('nearest-preceding-lookup')) return nearestPreceding(f, off);
       const i = binarySearch(f.byReturnKeys, off);
       if (i < 0) return undefined;
-      return f.hitsByReturn[i];
+      return hitByReturn(f, i);
     }
     // v0.22: nearest entry at or below pc; Err(0) → none; a "no map" marker → none.
     const i = upperBound(m.pcKeys, pc) - 1;
@@ -238,6 +239,17 @@ function hit(moduleName: string, f: { name: string; start: number }, map: StackM
   return { moduleName, functionName: f.name, functionStart: BigInt(f.start), mapOffset, mappedWords: words, bits: map.bits, slots, fpOffsets };
 }
 
+/** The lookup result of `f`'s i-th map by return offset, made on first use (most maps of a
+ * program's code are never looked up). */
+function hitByReturn(f: FunctionEntry, i: number): StackMapHit {
+  let h = f.hitsByReturn[i];
+  if (h === undefined) {
+    const map = f.byReturn[i];
+    h = f.hitsByReturn[i] = hit(f.moduleName, f, map, map.returnAddressOffset);
+  }
+  return h;
+}
+
 function functionAtRaw(m: ModuleEntry, pc: number): FunctionEntry | undefined {
   const i = upperBound(m.functionStarts, pc) - 1;
   if (i < 0) return undefined;
@@ -262,10 +274,9 @@ function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): Mod
         throw new StackMapRegistryError(name, 'duplicate-offset', `two maps at return offset ${hex(byReturn[i].returnAddressOffset)}`, f.name);
       }
     }
-    fns.push({
-      name: f.name, start, end: start + f.length, byReturn, byReturnKeys: Int32Array.from(byReturn.map((m) => m.returnAddressOffset)),
-      hitsByReturn: byReturn.map((m) => hit(name, { name: f.name, start }, m, m.returnAddressOffset)),
-    });
+    const byReturnKeys = new Int32Array(byReturn.length);
+    byReturn.forEach((m, i) => (byReturnKeys[i] = m.returnAddressOffset));
+    fns.push({ name: f.name, start, end: start + f.length, byReturn, byReturnKeys, hitsByReturn: new Array(byReturn.length), moduleName: name });
   }
   fns.sort((a, b) => a.start - b.start);
   for (let i = 1; i < fns.length; i++) {
@@ -273,10 +284,11 @@ function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): Mod
       throw new StackMapRegistryError(name, 'overlapping-functions', `${fns[i].name} at ${hex(fns[i].start)} starts inside ${fns[i - 1].name} (ends ${hex(fns[i - 1].end)})`, fns[i].name);
     }
   }
-  // v0.22 `register_stack_maps`: none markers between functions, keyed by call offsets.
+  // v0.22 `register_stack_maps`: none markers between functions, keyed by call offsets (only a
+  // v0.22 registry looks them up).
   const pcToMap: ModuleEntry['pcToMap'] = [];
   let lastIsNoneMarker = true;
-  for (const f of fns) {
+  for (const f of mode === 'v0.22' ? fns : []) {
     const infos = [...f.byReturn].sort((a, b) => a.callOffset - b.callOffset);
     if (!lastIsNoneMarker && (infos.length === 0 || infos[0].callOffset > 0)) {
       pcToMap.push({ pc: f.start, map: null, fn: f, hit: null });
@@ -354,7 +366,7 @@ function binarySearch(keys: Int32Array, key: number): number {
 function nearestPreceding(f: FunctionEntry, off: number): StackMapHit | undefined {
   let best = -1;
   for (let i = 0; i < f.byReturnKeys.length && f.byReturnKeys[i] < off; i++) best = i;
-  return best < 0 ? undefined : f.hitsByReturn[best];
+  return best < 0 ? undefined : hitByReturn(f, best);
 }
 
 /** First index whose key is > `key`. */

@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { Engine, ExternRef, Func, Instance, Module, Store, WasmTrap } from './api.ts';
-import { CodeArea, placeModuleCode } from './place.ts';
-import { segmentBytes } from '../loader/link.ts';
+import { CodeArea, placeModuleCode, relocatedText } from './place.ts';
+import { link, segmentBytes } from '../loader/link.ts';
 
 /** Module k: an externref kept live across a host call that collects, then a call that traps when asked. */
 const wat = (k: number) => `(module $m${k}
@@ -77,10 +77,19 @@ test('a code area maps another chunk when an image does not fit the current one'
     const chunks = store.machine.allRegions().filter((r) => r.name.startsWith('small-area#'));
     // The big image needed a chunk of its own size; the next small one a new 16 KiB chunk.
     t.deepEqual(chunks.map((r) => r.size > 16 * 1024), [false, true, false], chunks.map((r) => `${r.name} ${r.size}`).join(' '));
-    for (const placed of [a, b, c]) {
-      const text = placed.linked.segments.find((s) => s.kind === 'text')!;
-      t.deepEqual(new Uint8Array(store.machine.readBytes(text.address, Number(text.size))), new Uint8Array(segmentBytes(placed.linked, text)));
+    // Modules compiled here are placed without the ELF round trip, byte for byte what linking
+    // their ELF objects there gives (the text page padded as the linker pads it).
+    for (const [placed, m] of [[a, small], [b, big], [c, small]] as const) {
+      t.is(placed.linked, undefined);
+      const linked = link([{ file: 'm.o', bytes: m.code.elf }], { base: placed.textBase });
+      const text = linked.segments.find((s) => s.kind === 'text')!;
+      t.deepEqual(new Uint8Array(store.machine.readBytes(text.address, Number(text.size))), new Uint8Array(segmentBytes(linked, text)));
     }
+    // A module from an image's bytes goes through its ELF object, to the same bytes.
+    const fromImage = Module.fromImage(engine, big.code.elf);
+    const d = place(fromImage);
+    t.not(d.linked, undefined);
+    t.deepEqual(new Uint8Array(store.machine.readBytes(d.textBase, d.text.length)), relocatedText(big.image!, d.textBase));
   } finally {
     store.close();
   }

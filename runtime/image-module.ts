@@ -50,12 +50,22 @@ export interface ModuleCode {
   stackMaps(moduleName: string, textStart: bigint): ModuleStackMapsInput;
   /** Typed user stack maps (v31 code: `.stackscope.usermaps`); absent for v17 code. */
   readonly userStackMaps?: readonly UserStackMapRecord[];
+  /**
+   * The compiler's output, when the module was compiled in this process: a code area places
+   * its text without the ELF round trip (runtime/place.ts relocatedText).
+   */
+  readonly compiled?: CompiledImage;
 }
 
 export function codeOfCompiledImage(image: CompiledImage): ModuleCode {
   return {
     arch: image.arch,
-    elf: image.elf,
+    // Read when the module is linked through its ELF object (images written by the compiler
+    // are made on first read).
+    get elf() {
+      return image.elf;
+    },
+    compiled: image,
     functions: image.functions.map((f) => ({ funcIndex: f.funcIndex, textOffset: f.textOffset, size: f.code.length, name: f.name })),
     traps: image.traps.map((t) => ({ textOffset: t.textOffset, code: t.code })),
     signatureOf: image.signatureOf,

@@ -27,11 +27,10 @@ import type { UserStackMapRegistry } from '../../gc/drc/user-stackmap-registry.t
 export function registerUserStackMaps(registry: UserStackMapRegistry, module: Module, placed: PlacedImage, storeClass: string): void {
   const maps = module.code.userStackMaps;
   if (!maps) throw new RuntimeError(storeClass, `module ${module.name ?? '(unnamed)'} was not compiled for a DRC-era profile (it has no user stack maps)`);
-  const text = placed.linked.sections.find((s) => s.name === '.text');
   registry.register({
     name: module.name ?? `module@${hex(placed.textBase)}`,
     textStart: placed.textBase,
-    textSize: Number(text?.size ?? 0n),
+    textSize: placed.text.length,
     maps,
     functionNames: new Map(module.code.functions.map((f) => [f.funcIndex, f.name])),
   });
