@@ -1,6 +1,7 @@
 /**
  * Executable guest memory for code the runtime generates (trampolines, builtin stubs). Code is
- * written through the host view; regions are read+execute only, never writable by the guest.
+ * written through the host view, each piece at addresses never used before; regions are
+ * read+execute only, never writable by the guest.
  */
 import type { AssembledCode } from '../isa/code-buffer.ts';
 import { PROT_EXEC, PROT_READ } from '../simulator/engine.ts';
@@ -38,7 +39,7 @@ export class CodeSpace {
       this.used = 0;
     }
     const address = this.region.address + BigInt(this.used);
-    this.machine.writeBytes(address, assembled.code);
+    this.write(address, assembled.code, [{ offset: 0, size }]);
     this.used += need;
     const piece = { address, size, name };
     this.pieces.push(piece);
@@ -46,10 +47,19 @@ export class CodeSpace {
   }
 
   /**
-   * Places several pieces at once, side by side in one chunk, with one write: Machine.writeBytes
-   * has the engine drop translated code over the range it writes, and Unicorn takes about a
-   * tenth of a millisecond for each such request, however small the range.
+   * Writes code at `address`, which this space never handed out before: no translated code,
+   * block count or inspected site covers it (Machine.writeBytes would ask the engine to drop
+   * translations there, which Unicorn takes about a tenth of a millisecond for, however small
+   * the range), so the bytes go straight into the region's memory. The pieces are described to
+   * the Machine, so the engine counts their blocks without a stop per new block.
    */
+  private write(address: bigint, bytes: Uint8Array, pieces: ReadonlyArray<{ offset: number; size: number }>): void {
+    const region = this.region!;
+    region.view.set(bytes, Number(address - region.address));
+    this.machine.describePlacedCode(address, bytes, pieces);
+  }
+
+  /** Places several pieces at once, side by side in one chunk, with one write. */
   placeAll(items: ReadonlyArray<{ name: string; assembled: AssembledCode }>): PlacedCode[] {
     const offsets: number[] = [];
     let size = 0;
@@ -68,7 +78,7 @@ export class CodeSpace {
     const bytes = new Uint8Array(size);
     items.forEach(({ assembled }, i) => bytes.set(assembled.code, offsets[i]));
     const base = this.region.address + BigInt(this.used);
-    this.machine.writeBytes(base, bytes);
+    this.write(base, bytes, items.map(({ assembled }, i) => ({ offset: offsets[i], size: assembled.code.length })));
     this.used += size;
     return items.map(({ name, assembled }, i) => {
       const piece = { address: base + BigInt(offsets[i]), size: assembled.code.length, name };

@@ -51,7 +51,8 @@ export class Instance {
       const entry = entries[i];
       return { wasmCall, nativeCall: entry.nativeCall, arrayCall: entry.arrayCall };
     });
-    this.vm = new VMContextInstance(internals.env, wasm, code, resolved, module.code);
+    // A v17 image's offsets are those of the module it was compiled from (compileModule).
+    this.vm = new VMContextInstance(internals.env, wasm, code, resolved, module.code, module.image?.offsets);
     internals.instances.set(this.vm.address, this);
     for (const mem of this.vm.memories.slice(wasm.counts.numImportedMemories)) registerMemory(s, mem);
     const exports: Record<string, Extern | ((...args: Val[]) => Results)> = {};

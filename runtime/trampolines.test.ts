@@ -3,7 +3,7 @@ import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout, VMFuncRefLayout } from '../compiler/vmoffsets.ts';
 import type { HostCall } from '../simulator/machine.ts';
 import { ARCHES, assembleForwarder, trampolineEnvironment } from './testing.ts';
-import { assembleArrayToWasm } from './trampolines.ts';
+import { assembleArrayToWasm, assembleNativeToWasm, entryTrampoline, type EntryRecord } from './trampolines.ts';
 
 /** Nine parameters: more than either ABI passes in registers after the two vmctx arguments. */
 const PARAMS: ValType[] = ['i32', 'i64', 'i32', 'i64', 'i64', 'i32', 'i64', 'i32', 'i64'];
@@ -141,6 +141,31 @@ for (const arch of ARCHES) {
     m.close();
   });
 }
+
+test('entry trampolines from a template are byte for byte the trampolines assembled whole', (t) => {
+  const vals: ValType[] = ['i32', 'i64', 'f32', 'f64', 'externref'];
+  // Register and stack arguments, no, one and several results (some through the return area).
+  const types = [
+    { params: [], results: [] }, { params: ['i32'], results: ['i32'] }, { params: ['externref', 'i64'], results: ['externref'] },
+    { params: Array.from({ length: 12 }, (_, i) => vals[i % 5]), results: ['f64'] },
+    { params: ['i32', 'f32'], results: ['i64', 'externref'] }, { params: [], results: ['i32', 'i64', 'f32', 'f64', 'externref', 'i32'] },
+  ] as Array<{ params: ValType[]; results: ValType[] }>;
+  // Targets whose loads take one to four instructions on AArch64.
+  const targets = [0n, 0x1000n, 0x7f12_0000n, 0x1_0004_5000n, 0x1234_5678_9abc_def0n, 0xffff_ffff_ffff_f000n];
+  let compared = 0;
+  for (const arch of ['x64', 'aarch64'] as const) {
+    for (const type of types) {
+      for (const target of targets) {
+        t.deepEqual(entryTrampoline(arch, 'native', type, target).code, assembleNativeToWasm(arch, type, target).code, `${arch} native ${target}`);
+        for (const record of ['v17', 'v31', 'v44'] as EntryRecord[]) {
+          t.deepEqual(entryTrampoline(arch, 'array', type, target, record).code, assembleArrayToWasm(arch, type, target, record).code, `${arch} array ${record} ${target}`);
+        }
+        compared += 4;
+      }
+    }
+  }
+  t.is(compared, 2 * types.length * targets.length * 4);
+});
 
 function expectedSumOf(args: bigint[], params: ValType[]): bigint {
   return args.slice(2).reduce((s, v, i) => BigInt.asUintN(64, s + (params[i] === 'i32' ? BigInt.asUintN(32, v) : v)), 0n);

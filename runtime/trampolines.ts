@@ -170,7 +170,7 @@ function x64LoadWasmResult(a: X64Assembler, type: FuncType, j: number, dst: Gpr6
   }
 }
 
-function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
+function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17', mark?: TargetMark): AssembledCode {
   const a = new X64Assembler();
   const { inRegs, onStack } = split('x64', type);
   a.push('rbp');
@@ -194,7 +194,7 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     else a.load(X64_ARGS[2 + i], xmem('rbx', VAL * i));
   }
   if (outgoing.convention.areaBytes > 0) x64PassReturnArea(a, type, outgoing.areaBase);
-  a.movabs('rax', target);
+  loadTarget(a, mark, () => a.movabs('rax', target));
   a.callReg('rax');
   if (type.results.length === 1 && outgoing.convention.areaBytes === 0) {
     if (is32(type.results[0])) a.mov('eax', 'eax');
@@ -213,7 +213,7 @@ function x64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
   return a.finish();
 }
 
-function x64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
+function x64NativeToWasm(type: FuncType, target: bigint, mark?: TargetMark): AssembledCode {
   const a = new X64Assembler();
   const { onStack } = split('x64', type);
   const multi = type.results.length > 1;
@@ -230,7 +230,7 @@ function x64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   }
   a.load('r10', xmem('rdi', VMCTX_RUNTIME_LIMITS));
   a.store(xmem('r10', LIMITS.lastWasmEntrySp), 'rsp');
-  a.movabs('rax', target);
+  loadTarget(a, mark, () => a.movabs('rax', target));
   a.callReg('rax');
   if (multi) {
     const { offsets } = nativeReturnLayout(type);
@@ -449,7 +449,7 @@ function a64ReturnWasmResults(a: Aarch64Assembler, type: FuncType, load: (dst: X
   for (const { index, reg } of c.inRegisters) load(reg as X, index);
 }
 
-function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17'): AssembledCode {
+function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v17', mark?: TargetMark): AssembledCode {
   const a = new Aarch64Assembler();
   const { inRegs, onStack } = split('aarch64', type);
   a.stp('x29', 'x30', memPre('sp', -32));
@@ -472,7 +472,7 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
     else a.ldr(A64_ARGS[2 + i], amem('x19', VAL * i));
   }
   if (outgoing.convention.areaBytes > 0) a64PassReturnArea(a, type, outgoing.areaBase);
-  a.movImm('x9', target);
+  loadTarget(a, mark, () => a.movImm('x9', target));
   a.blr('x9');
   if (type.results.length === 1 && outgoing.convention.areaBytes === 0) {
     if (is32(type.results[0])) a.mov('w0', 'w0');
@@ -490,7 +490,7 @@ function a64ArrayToWasm(type: FuncType, target: bigint, record: EntryRecord = 'v
   return a.finish();
 }
 
-function a64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
+function a64NativeToWasm(type: FuncType, target: bigint, mark?: TargetMark): AssembledCode {
   const a = new Aarch64Assembler();
   const { onStack } = split('aarch64', type);
   const multi = type.results.length > 1;
@@ -507,7 +507,7 @@ function a64NativeToWasm(type: FuncType, target: bigint): AssembledCode {
   a.ldr('x9', amem('x0', VMCTX_RUNTIME_LIMITS));
   a.mov('x10', 'sp');
   a.str('x10', amem('x9', LIMITS.lastWasmEntrySp));
-  a.movImm('x9', target);
+  loadTarget(a, mark, () => a.movImm('x9', target));
   a.blr('x9');
   if (multi) {
     const { offsets } = nativeReturnLayout(type);
@@ -632,12 +632,64 @@ function a64BuiltinStub(impl: bigint, record: EntryRecord = 'v17'): AssembledCod
 // ---------------------------------------------------------------------------------------------
 // Public assemblers and the per-machine cache.
 
-export function assembleArrayToWasm(arch: Arch, type: FuncType, wasmCall: bigint, record: EntryRecord = 'v17'): AssembledCode {
-  return arch === 'x64' ? x64ArrayToWasm(type, wasmCall, record) : a64ArrayToWasm(type, wasmCall, record);
+export function assembleArrayToWasm(arch: Arch, type: FuncType, wasmCall: bigint, record: EntryRecord = 'v17', mark?: TargetMark): AssembledCode {
+  return arch === 'x64' ? x64ArrayToWasm(type, wasmCall, record, mark) : a64ArrayToWasm(type, wasmCall, record, mark);
 }
 
-export function assembleNativeToWasm(arch: Arch, type: FuncType, wasmCall: bigint): AssembledCode {
-  return arch === 'x64' ? x64NativeToWasm(type, wasmCall) : a64NativeToWasm(type, wasmCall);
+export function assembleNativeToWasm(arch: Arch, type: FuncType, wasmCall: bigint, mark?: TargetMark): AssembledCode {
+  return arch === 'x64' ? x64NativeToWasm(type, wasmCall, mark) : a64NativeToWasm(type, wasmCall, mark);
+}
+
+/** Where an entry trampoline loads its call target: [at, end) of its code. */
+export interface TargetMark {
+  at: number;
+  end: number;
+}
+
+function loadTarget(a: { readonly offset: number }, mark: TargetMark | undefined, load: () => void): void {
+  if (mark) mark.at = a.offset;
+  load();
+  if (mark) mark.end = a.offset;
+}
+
+/**
+ * An entry trampoline of one type and kind with its call target cut out: the code before the
+ * target's load and after it. Entry trampolines are made for every function of every instance
+ * (a fuzz campaign instantiates a new module per program), and only that load differs between
+ * the functions of one type: the code around it has no PC-relative reference, relocation or
+ * trap site, so prefix + load + suffix is byte for byte the trampoline assembled whole
+ * (trampolines.test.ts compares them).
+ */
+interface EntryTemplate {
+  readonly prefix: Uint8Array;
+  readonly suffix: Uint8Array;
+}
+
+const entryTemplates = new Map<string, EntryTemplate>();
+/** Templates kept at most (the cache starts over when full): one per distinct type and kind. */
+const MAX_ENTRY_TEMPLATES = 4096;
+
+/** The `kind` entry trampoline of `type` calling `wasmCall`, from its type's template. */
+export function entryTrampoline(arch: Arch, kind: 'native' | 'array', type: FuncType, wasmCall: bigint, record: EntryRecord = 'v17'): AssembledCode {
+  const key = `${arch}:${kind}:${record}:${funcTypeKey(type)}`;
+  let t = entryTemplates.get(key);
+  if (t === undefined) {
+    const mark: TargetMark = { at: -1, end: -1 };
+    const whole = kind === 'native' ? assembleNativeToWasm(arch, type, 0n, mark) : assembleArrayToWasm(arch, type, 0n, record, mark);
+    if (mark.at < 0 || whole.relocations.length > 0 || whole.traps.length > 0) throw new TrampolineError(`${kind}-to-wasm`, funcTypeKey(type), 'internal: its code cannot be cut around the call target');
+    t = { prefix: whole.code.slice(0, mark.at), suffix: whole.code.slice(mark.end) };
+    if (entryTemplates.size >= MAX_ENTRY_TEMPLATES) entryTemplates.clear();
+    entryTemplates.set(key, t);
+  }
+  const load = arch === 'x64' ? new X64Assembler() : new Aarch64Assembler();
+  if (load instanceof X64Assembler) load.movabs('rax', wasmCall);
+  else load.movImm('x9', wasmCall);
+  const middle = load.finish().code;
+  const code = new Uint8Array(t.prefix.length + middle.length + t.suffix.length);
+  code.set(t.prefix, 0);
+  code.set(middle, t.prefix.length);
+  code.set(t.suffix, t.prefix.length + middle.length);
+  return { code, relocations: [], traps: [] };
 }
 
 /** Calls the native entry stored in the callee's host-function context (ctx + 8). */
@@ -682,11 +734,11 @@ export class Trampolines {
   }
 
   arrayToWasm(type: FuncType, wasmCall: bigint, name = 'function', record: EntryRecord = 'v17'): bigint {
-    return this.cached(`a2w:${record}:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall, record));
+    return this.cached(`a2w:${record}:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => entryTrampoline(this.arch, 'array', type, wasmCall, record));
   }
 
   nativeToWasm(type: FuncType, wasmCall: bigint, name = 'function'): bigint {
-    return this.cached(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => assembleNativeToWasm(this.arch, type, wasmCall));
+    return this.cached(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => entryTrampoline(this.arch, 'native', type, wasmCall));
   }
 
   /**
@@ -702,8 +754,8 @@ export class Trampolines {
       missing.push({ key, name, assembled: make() });
     };
     for (const { type, wasmCall, name } of functions) {
-      want(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => assembleNativeToWasm(this.arch, type, wasmCall));
-      want(`a2w:v17:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => assembleArrayToWasm(this.arch, type, wasmCall));
+      want(`n2w:${wasmCall}`, `native_to_wasm_trampoline[${name}]`, () => entryTrampoline(this.arch, 'native', type, wasmCall));
+      want(`a2w:v17:${wasmCall}`, `array_to_wasm_trampoline[${name}]`, () => entryTrampoline(this.arch, 'array', type, wasmCall));
     }
     const placed = this.code.placeAll(missing);
     missing.forEach((m, i) => this.cache.set(m.key, placed[i].address));

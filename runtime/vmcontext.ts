@@ -135,6 +135,8 @@ export class VMContextInstance implements FuncRefSource {
     readonly code: readonly DefinedFunctionCode[],
     readonly imports: ResolvedImports,
     signatureSlots?: SignatureSlots,
+    /** The module's VMOffsets when known already (the compiler's, for a module compiled here). */
+    offsets?: VMOffsets,
   ) {
     this.machine = env.machine;
     const c = module.counts;
@@ -142,7 +144,7 @@ export class VMContextInstance implements FuncRefSource {
       throw new InstantiationError('instance', `code for ${code.length} functions given, the module defines ${c.numDefinedFunctions}`);
     }
     checkImportCounts(module, imports);
-    this.offsets = vmOffsetsFor(module);
+    this.offsets = offsets ?? vmOffsetsFor(module);
     this.address = env.heap.alloc(Math.max(this.offsets.size, 16), VMCONTEXT_ALIGN);
     this.typeIds = module.types.map((t) => env.signatures.idOf(t));
     this.signatureIds = signatureSlots ? signatureSlots.signatures.map((t) => this.typeIds[t]) : this.typeIds;
