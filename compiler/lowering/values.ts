@@ -141,7 +141,19 @@ export interface Values {
 
 const NO_BLOCK_VALUES = { label: [], results: [], entryMoves: [] } as const;
 const NO_SPILLS: readonly SafepointSpill[] = Object.freeze([]);
-const ascending = (a: number, b: number): number => a - b;
+/** Sorts numbers in place; a few (the usual safepoint) by insertion, as Array.prototype.sort copies the array first. */
+function sortAscending(xs: number[]): void {
+  if (xs.length > 16) {
+    xs.sort((a, b) => a - b);
+    return;
+  }
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    let j = i - 1;
+    for (; j >= 0 && xs[j] > x; j--) xs[j + 1] = xs[j];
+    xs[j + 1] = x;
+  }
+}
 
 export class SlotValues implements Values {
   readonly movesAtJoins = false;
@@ -218,7 +230,7 @@ export class SlotValues implements Values {
     const live: number[] = [];
     for (let d = 0; d < liveHeight; d++) if (this.types[d] === 'externref') live.push(this.slot(d));
     for (const l of liveLocals) live.push(this.local(l));
-    if (live.length > 1) live.sort(ascending);
+    sortAscending(live);
     return { liveSlots: live, spills: NO_SPILLS };
   }
 }
