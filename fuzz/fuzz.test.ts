@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ByteChoices, decodeProgram, formatRecord, fuzz, FuzzFindingError, generateProgram, MUTANTS, parseRecord, printWat, runArgs, replayCorpus,
-  replayRecord, runCampaign, runModel, statementCount, withMutant, activeMutant, type Program,
+  replayRecord, runCampaign, runParallel, runModel, statementCount, withMutant, activeMutant, type Program,
 } from './index.ts';
 import { ArchRunner, parseProgram, prepareProgram } from './harness.ts';
 import { encodeProgram } from './encode.ts';
@@ -247,6 +247,24 @@ test.serial('cli: --jobs 2 runs the shard in two worker processes and merges the
   t.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.split('\n').at(-1)!);
   t.like(summary, { type: 'summary', programs: 4, runs: 4, failures: 0, jobs: 2 });
+});
+
+test('--jobs: a worker that crashes, or ends without its summary, is reported, not counted as a clean slice', async (t) => {
+  const progress = { programs: 3, runs: 3, failures: 0, gcs: 5, framesWalked: 9, roots: 2, freed: 1, elapsedSeconds: 0.1, programsPerSecond: 30, ops: {}, lastSeed: 41 };
+  const line = (type: string): string => JSON.stringify({ type, ...progress });
+  // Worker 0 finishes its slice; worker 1 reports progress and is then killed by a signal the runner did not send;
+  // worker 2 exits 0 without a summary line; worker 3 exits with an unexpected code.
+  const scripts = [
+    `console.log(${JSON.stringify(line('summary'))})`,
+    `console.log(${JSON.stringify(line('progress'))}); process.kill(process.pid, 'SIGKILL')`,
+    `console.log(${JSON.stringify(line('progress'))})`,
+    `console.error('native helper out of memory'); process.exit(70)`,
+  ];
+  const r = await runParallel(4, { command: process.execPath, args: (j) => ['-e', scripts[j]] }, { stopOnFailure: false });
+  const crashes = [...r.crashes].sort((a, b) => a.worker - b.worker).map((c) => [c.worker, c.code, c.signal, c.lastSeed]);
+  t.deepEqual(crashes, [[1, null, 'SIGKILL', 41], [2, 0, null, 41], [3, 70, null, 0]]);
+  t.regex(r.crashes.find((c) => c.worker === 3)!.stderr, /out of memory/);
+  t.is(r.failureRecords.length, 0);
 });
 
 const HOST_ALL = `(module

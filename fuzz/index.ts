@@ -18,7 +18,7 @@ export {
   runCampaign, runPrepared, replayRecord, makeRecord, formatRecord, parseRecord, runArgs, recordFileName, parseShard, seedOf, closeRunners,
   type CampaignOptions, type CampaignProgress, type CampaignResult, type FailureRecord, type ReplayResult, type Shard,
 } from './campaign.ts';
-export { runParallel, type WorkerCommand, type ParallelResult, type WorkerLine } from './parallel.ts';
+export { runParallel, type WorkerCommand, type ParallelResult, type WorkerLine, type WorkerCrash } from './parallel.ts';
 export { fuzz, decodeProgram, replayCorpus, FuzzFindingError, MAX_INPUT_OPS, type CorpusReplay } from './libfuzzer.ts';
 export { measureMutants, type MutantScore } from './mutation-score.ts';
 export { FuzzUsageError } from './errors.ts';

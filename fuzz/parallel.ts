@@ -16,11 +16,24 @@ export interface WorkerCommand {
   args: (j: number, jobs: number) => string[];
 }
 
+/** A worker that ended without finishing its slice: killed by a signal the runner did not send, an unexpected exit code, or exit 0 without its summary line. */
+export interface WorkerCrash {
+  worker: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last seed the worker reported (its slice's programs after it did not run). */
+  lastSeed: number;
+  /** The end of its standard error. */
+  stderr: string;
+}
+
 export interface ParallelResult {
   progress: CampaignProgress;
   failureRecords: FailureRecord[];
-  /** Exit codes of the workers. */
+  /** Exit codes of the workers (0 for one the runner stopped after another's failure). */
   exitCodes: number[];
+  /** Workers that crashed: their programs are missing from `progress`. */
+  crashes: WorkerCrash[];
 }
 
 /** A JSON line a worker prints (`stackscope fuzz --json`). */
@@ -59,13 +72,21 @@ export async function runParallel(
   const parts: CampaignProgress[] = Array.from({ length: jobs }, () => ({ ...EMPTY }));
   const failureRecords: FailureRecord[] = [];
   const children: ChildProcess[] = [];
+  const crashes: WorkerCrash[] = [];
+  const stopped = new Set<ChildProcess>();
   const stopOthers = (): void => {
-    for (const c of children) if (c.exitCode === null && c.pid !== undefined) c.kill('SIGTERM');
+    for (const c of children) {
+      if (c.exitCode === null && c.pid !== undefined) {
+        stopped.add(c);
+        c.kill('SIGTERM');
+      }
+    }
   };
   const exitCodes = await Promise.all(Array.from({ length: jobs }, (_, j) => new Promise<number>((resolve, reject) => {
     const child = spawn(worker.command, worker.args(j, jobs), { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
+    let summarised = false;
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
@@ -79,6 +100,7 @@ export async function runParallel(
       if (msg.type === 'progress' || msg.type === 'summary') {
         const { type: _t, ...p } = msg;
         parts[j] = p;
+        if (msg.type === 'summary') summarised = true;
         options.onProgress?.(merge(parts, t0));
       } else if (msg.type === 'failure') {
         const { type: _t, ...r } = msg;
@@ -89,9 +111,12 @@ export async function runParallel(
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code === 2) reject(new FuzzUsageError(`worker ${j} rejected its options: ${stderr.trim()}`));
-      else resolve(code ?? (signal ? 0 : 70));
+      if (code === 2) return reject(new FuzzUsageError(`worker ${j} rejected its options: ${stderr.trim()}`));
+      const ours = stopped.has(child);
+      const crashed = signal !== null ? !ours : (code !== 0 && code !== 1) || (code === 0 && !summarised && !ours);
+      if (crashed) crashes.push({ worker: j, code, signal, lastSeed: parts[j].lastSeed, stderr: stderr.trim() });
+      resolve(code ?? (ours ? 0 : 70));
     });
   })));
-  return { progress: merge(parts, t0), failureRecords, exitCodes };
+  return { progress: merge(parts, t0), failureRecords, exitCodes, crashes };
 }

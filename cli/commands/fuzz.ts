@@ -226,7 +226,12 @@ export async function fuzzCommand(argv: readonly string[], out: Output): Promise
     const summary = { type: 'summary', ...r.progress, jobs };
     if (json) out.text(JSON.stringify(summary));
     else out.text(progressLine(r.progress));
-    return r.failureRecords.length ? 1 : 0;
+    for (const c of r.crashes) {
+      const how = c.signal ? `was killed by ${c.signal}` : c.code === 0 ? 'exited without its summary' : `exited ${c.code}`;
+      out.error(`stackscope fuzz: worker ${c.worker} of ${jobs} ${how} after seed ${c.lastSeed}; the rest of its slice did not run${c.stderr ? `:\n${c.stderr}` : ''}`);
+    }
+    // A crashed worker is an internal error (70): the campaign did not cover what it was asked to.
+    return r.crashes.length ? 70 : r.failureRecords.length ? 1 : 0;
   }
 
   const r = await runCampaign({
