@@ -115,6 +115,12 @@ export interface RoundTripCounts {
 
 export const roundTripCounts: RoundTripCounts = { runs: 0, calls: 0, nested: 0, nativeAnswers: 0, hostCalls: new Map() };
 
+/** A registered host function with its entry in `roundTripCounts.hostCalls`. */
+type RegisteredHost = HostFunctionInfo & { fn: HostFunction; counter: { calls: number } };
+
+/** The host function whose no-op calls the engine answers itself, and the engine's answer state. */
+type AnsweredHost = { answer: InsertionAnswer; host: RegisteredHost };
+
 /** Host calls counted under `name` (one record per name, shared by every machine). */
 function hostCallCounter(name: string): { calls: number } {
   let c = roundTripCounts.hostCalls.get(name);
@@ -258,7 +264,7 @@ export class Machine {
   private readonly guards: Array<{ base: bigint; size: number; stack: string }> = [];
   private nextAddress = FIRST_REGION;
   private readonly gateway: Region;
-  private readonly hostFunctions: Array<HostFunctionInfo & { fn: HostFunction; counter: { calls: number } }> = [];
+  private readonly hostFunctions: RegisteredHost[] = [];
   private readonly returnStub: bigint;
   private pendingInterrupt = -1;
   private depth = 0;
@@ -304,7 +310,7 @@ export class Machine {
    * 2 + resultIds.length, the link register after it). */
   private readonly readArgsAt: number = 0;
   /** The host function whose no-op calls the engine answers itself (answerInsertions). */
-  private answered: { answer: InsertionAnswer; host: { counter: { calls: number } } } | undefined;
+  private answered: AnsweredHost | undefined;
   /** The arguments hostCall read for the host function about to be called. */
   private hostArgs: bigint[] | undefined;
   private readonly siteHookHandles = new Map<bigint, HookHandle>();
@@ -832,7 +838,7 @@ export class Machine {
     return this.hostAt(address);
   }
 
-  private hostAt(address: bigint): (HostFunctionInfo & { fn: HostFunction; counter: { calls: number } }) | undefined {
+  private hostAt(address: bigint): RegisteredHost | undefined {
     const index = Number((address - this.gateway.address) / BigInt(STUB_SIZE)) - 1;
     const f = this.hostFunctions[index];
     return f && f.address === address ? f : undefined;
@@ -1075,7 +1081,7 @@ export class Machine {
   }
 
   /** Accounts for the calls the engine answered during the run that just stopped. */
-  private takeAnswers(answered: { answer: InsertionAnswer; host: { counter: { calls: number } } }): void {
+  private takeAnswers(answered: AnsweredHost): void {
     const n = answered.answer.takeAnswered();
     if (n === 0) return;
     this.harnessInstructions += STUB_INSTRUCTIONS * BigInt(n);
