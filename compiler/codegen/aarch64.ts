@@ -65,6 +65,10 @@ const COND: Record<Cond, A64Cond> = {
 const fpNum = (loc: Loc): number => Number((loc as string).slice(1));
 const w = (x: X): W => (x === 'sp' ? 'wsp' : x === 'xzr' ? 'wzr' : (('w' + x.slice(1)) as W));
 const sized = (x: X, wide: boolean): A64Reg => (wide ? x : w(x));
+/** The general-purpose register a call argument's value already sits in, if any. */
+const argRegister = (op: Operand): X | undefined =>
+  (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+const sizedTo = (r: string, narrowed: boolean): A64Reg => (narrowed ? w(r as X) : (r as X));
 
 export class Aarch64MacroAssembler implements MacroAssembler {
   readonly arch = 'aarch64' as const;
@@ -808,10 +812,8 @@ export class Aarch64MacroAssembler implements MacroAssembler {
    */
   private loadArgs(moves: readonly { readonly dst: X; readonly op: Operand }[]): void {
     const a = this.asm;
-    const regOf = (op: Operand): X | undefined =>
-      (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as X) : op.kind === 'reg' ? VREG[op.reg] : undefined;
     const regMoves = moves.flatMap((m) => {
-      const src = regOf(m.op);
+      const src = argRegister(m.op);
       return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
     // Every argument from memory, a constant or a slot (the usual case without register allocation): no moves to order.
@@ -820,7 +822,6 @@ export class Aarch64MacroAssembler implements MacroAssembler {
       return;
     }
     const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
-    const sizedTo = (r: string, narrowed: boolean): A64Reg => (narrowed ? w(r as X) : (r as X));
     sequenceMoves(regMoves, 'x16', (d, s, addend) => {
       // A sum argument is one add or sub with an immediate.
       if (addend !== undefined) this.addSmall(sizedTo(d, narrow.has(d)), sizedTo(s, narrow.has(d)), addend);
@@ -828,18 +829,34 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     });
     // An i32 already in its argument register still needs its upper half cleared.
     for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(w(m.dst as X), w(m.dst as X));
-    for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);
+    for (const m of moves) if (argRegister(m.op) === undefined) this.loadOperand(m.dst, m.op);
+  }
+
+  /**
+   * Loads `args[k]` into `ARG_REGS[first + k]` for every k that has an argument register (as
+   * loadArgs); the move list is built only when some argument already sits in a register.
+   */
+  private loadRegisterArgs(args: readonly Operand[], first: number): void {
+    const n = Math.min(args.length, ARG_REGS.length - first);
+    let k = 0;
+    while (k < n && argRegister(args[k]) === undefined) k++;
+    if (k === n) {
+      for (k = 0; k < n; k++) this.loadOperand(ARG_REGS[first + k], args[k]);
+      return;
+    }
+    const moves: { dst: X; op: Operand }[] = [];
+    for (k = 0; k < n; k++) moves.push({ dst: ARG_REGS[first + k], op: args[k] });
+    this.loadArgs(moves);
   }
 
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
-    args.forEach((op, k) => {
+    for (let k = ARG_REGS.length - 2; k < args.length; k++) {
       const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) return;
-      this.loadOperand('x16', op);
+      this.loadOperand('x16', args[k]);
       a.str('x16', this.slot(8 * (argIndex - ARG_REGS.length)));
-    });
-    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    }
+    this.loadRegisterArgs(args, 2);
     let callOffset: number;
     switch (target.kind) {
       case 'symbol':
@@ -870,13 +887,12 @@ export class Aarch64MacroAssembler implements MacroAssembler {
     const a = this.asm;
     // Stack arguments into this function's incoming ones ([x29 + 16 + 8j]): no value of the
     // body lives there (parameters were moved out by the prologue).
-    args.forEach((op, k) => {
+    for (let k = ARG_REGS.length - 2; k < args.length; k++) {
       const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) return;
-      this.loadOperand('x16', op);
+      this.loadOperand('x16', args[k]);
       a.str('x16', this.address('x29', 16 + 8 * (argIndex - ARG_REGS.length), 8));
-    });
-    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    }
+    this.loadRegisterArgs(args, 2);
     // The target in x16 (IP0: no argument register, not restored by the teardown).
     switch (target.kind) {
       case 'symbol':
@@ -900,7 +916,7 @@ export class Aarch64MacroAssembler implements MacroAssembler {
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('aarch64', `builtin ${index} has too many arguments`);
-    this.loadArgs(args.map((op, k) => ({ dst: ARG_REGS[k + 1], op })));
+    this.loadRegisterArgs(args, 1);
     a.mov('x0', VMCTX);
     a.ldr('x16', this.address(VMCTX, builtinsOffset, 8));
     a.ldr('x16', mem('x16', index * 8));

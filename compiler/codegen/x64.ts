@@ -66,7 +66,13 @@ const R32: Record<Gpr64, Gpr32> = {
 const sized = (r: Gpr64, wide: boolean): Gpr => (wide ? r : R32[r]);
 /** x86 shift instructions of the Wasm shift and rotate operators. */
 const SHIFT_OPS = { shl: 'shl', shr_s: 'sar', shr_u: 'shr', rotl: 'rol', rotr: 'ror' } as const;
-const fitsI32 = (v: number | bigint): boolean => BigInt(v) >= -0x80000000n && BigInt(v) <= 0x7fffffffn;
+// Numbers compare as numbers (no BigInt per call); a non-integer still throws from BigInt as before.
+const fitsI32 = (v: number | bigint): boolean =>
+  typeof v === 'number' && Number.isInteger(v) ? v >= -0x80000000 && v <= 0x7fffffff : BigInt(v) >= -0x80000000n && BigInt(v) <= 0x7fffffffn;
+/** The general-purpose register a call argument's value already sits in, if any. */
+const argRegister = (op: Operand): Gpr64 | undefined =>
+  (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
+const sized32 = (r: string, narrowed: boolean): Gpr => (narrowed ? R32[r as Gpr64] : (r as Gpr64));
 
 export class X64MacroAssembler implements MacroAssembler {
   readonly arch = 'x64' as const;
@@ -1004,10 +1010,8 @@ export class X64MacroAssembler implements MacroAssembler {
    */
   private loadArgs(moves: readonly { readonly dst: Gpr64; readonly op: Operand }[]): void {
     const a = this.asm;
-    const regOf = (op: Operand): Gpr64 | undefined =>
-      (op.kind === 'value' || op.kind === 'sum') && isRegLoc(op.loc) && !isFloatRegLoc(op.loc) ? (op.loc as Gpr64) : op.kind === 'reg' ? VREG[op.reg] : undefined;
     const regMoves = moves.flatMap((m) => {
-      const src = regOf(m.op);
+      const src = argRegister(m.op);
       return src === undefined ? [] : [{ dst: m.dst as string, src: src as string, ...(m.op.kind === 'sum' ? { addend: m.op.imm } : {}) }];
     });
     // Every argument from memory, a constant or a slot (the usual case without register allocation): no moves to order.
@@ -1017,7 +1021,6 @@ export class X64MacroAssembler implements MacroAssembler {
     }
     const narrow = new Set(moves.filter((m) => (m.op.kind === 'value' || m.op.kind === 'sum') && !m.op.wide).map((m) => m.dst as string));
     if (regMoves.some((m) => m.src === 'rax')) throw new CodegenError('x64', 'a call argument in rax');
-    const sized32 = (r: string, narrowed: boolean): Gpr => (narrowed ? R32[r as Gpr64] : (r as Gpr64));
     sequenceMoves(regMoves, 'rax', (d, s, addend) => {
       // A sum argument is one lea (its 32-bit form wraps as i32.add does).
       if (addend !== undefined) a.lea(sized32(d, narrow.has(d)), mem(s as Gpr64, Number(addend)));
@@ -1025,19 +1028,35 @@ export class X64MacroAssembler implements MacroAssembler {
     });
     // An i32 already in its argument register still needs its upper half cleared.
     for (const m of regMoves) if (m.dst === m.src && narrow.has(m.dst)) a.mov(R32[m.dst as Gpr64], R32[m.dst as Gpr64]);
-    for (const m of moves) if (regOf(m.op) === undefined) this.loadOperand(m.dst, m.op);
+    for (const m of moves) if (argRegister(m.op) === undefined) this.loadOperand(m.dst, m.op);
+  }
+
+  /**
+   * Loads `args[k]` into `ARG_REGS[first + k]` for every k that has an argument register (as
+   * loadArgs); the move list is built only when some argument already sits in a register.
+   */
+  private loadRegisterArgs(args: readonly Operand[], first: number): void {
+    const n = Math.min(args.length, ARG_REGS.length - first);
+    let k = 0;
+    while (k < n && argRegister(args[k]) === undefined) k++;
+    if (k === n) {
+      for (k = 0; k < n; k++) this.loadOperand(ARG_REGS[first + k], args[k]);
+      return;
+    }
+    const moves: { dst: Gpr64; op: Operand }[] = [];
+    for (k = 0; k < n; k++) moves.push({ dst: ARG_REGS[first + k], op: args[k] });
+    this.loadArgs(moves);
   }
 
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     // Stack arguments first: rax is their scratch, and none of them lives in a scratch register.
-    args.forEach((op, k) => {
+    for (let k = ARG_REGS.length - 2; k < args.length; k++) {
       const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) return;
-      this.loadOperand('rax', op);
+      this.loadOperand('rax', args[k]);
       a.store(mem('rsp', 8 * (argIndex - ARG_REGS.length)), 'rax');
-    });
-    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    }
+    this.loadRegisterArgs(args, 2);
     let callOffset: number;
     switch (target.kind) {
       case 'symbol':
@@ -1067,13 +1086,12 @@ export class X64MacroAssembler implements MacroAssembler {
     // Stack arguments into this function's incoming ones ([rbp + 16 + 8j]): no value of the
     // body lives there (parameters were moved out by the prologue), so nothing is overwritten
     // before it is read.
-    args.forEach((op, k) => {
+    for (let k = ARG_REGS.length - 2; k < args.length; k++) {
       const argIndex = k + 2;
-      if (argIndex < ARG_REGS.length) return;
-      this.loadOperand('rax', op);
+      this.loadOperand('rax', args[k]);
       a.store(mem('rbp', 16 + 8 * (argIndex - ARG_REGS.length)), 'rax');
-    });
-    this.loadArgs(args.flatMap((op, k) => (k + 2 < ARG_REGS.length ? [{ dst: ARG_REGS[k + 2], op }] : [])));
+    }
+    this.loadRegisterArgs(args, 2);
     // The target in r11 (no argument register, not restored by the teardown).
     switch (target.kind) {
       case 'symbol':
@@ -1097,7 +1115,7 @@ export class X64MacroAssembler implements MacroAssembler {
   callBuiltin(builtinsOffset: number, index: number, args: readonly Operand[]): CallOffsets {
     const a = this.asm;
     if (args.length + 1 > ARG_REGS.length) throw new CodegenError('x64', `builtin ${index} has too many arguments`);
-    this.loadArgs(args.map((op, k) => ({ dst: ARG_REGS[k + 1], op })));
+    this.loadRegisterArgs(args, 1);
     a.mov('rdi', VMCTX);
     a.load('rax', mem(VMCTX, builtinsOffset));
     const callOffset = this.offset();
