@@ -17,71 +17,90 @@ export interface ExternrefLiveness {
 const EMPTY: readonly number[] = Object.freeze([]);
 const NONE: ExternrefLiveness = { liveAfter: () => EMPTY };
 
-/** Successor instruction indices of each instruction (-1 entries never appear; exits have none). */
-export function successors(fn: DefinedFunction): number[][] {
+/**
+ * Successor instruction indices of every instruction, flat: instruction i's successors are
+ * `to[start[i]] … to[start[i + 1] - 1]` (exits and dead instructions have none).
+ */
+export interface Successors {
+  readonly start: Int32Array;
+  readonly to: readonly number[];
+}
+
+/** The successors of each instruction of `fn` over its structured control flow. */
+export function successors(fn: DefinedFunction): Successors {
   const body = fn.body;
+  const n = body.length;
   const openers: number[] = [];
-  const succ: number[][] = new Array(body.length);
-  const target = (depth: number): number[] => {
+  const start = new Int32Array(n + 1);
+  const to: number[] = [];
+  // The instruction a branch of `depth` goes to, or -1 for the function's own label (it leaves the function).
+  const target = (depth: number): number => {
     const opener = openers[openers.length - 1 - depth];
-    if (opener === undefined) return []; // the function's own label: leaves the function
+    if (opener === undefined) return -1;
     const o = body[opener];
-    if (o.op === 'loop') return [opener + 1];
-    if (o.op === 'block' || o.op === 'if') return [o.end];
-    return [];
+    if (o.op === 'loop') return opener + 1;
+    if (o.op === 'block' || o.op === 'if') return o.end;
+    return -1;
   };
-  for (let i = 0; i < body.length; i++) {
+  const add = (t: number): void => {
+    if (t >= 0) to.push(t);
+  };
+  for (let i = 0; i < n; i++) {
+    start[i] = to.length;
     const instr = body[i];
-    const next = i + 1 < body.length ? [i + 1] : [];
+    const next = i + 1 < n ? i + 1 : -1;
     switch (instr.op) {
       case 'block':
       case 'loop':
         openers.push(i);
-        succ[i] = instr.dead ? [] : next;
+        if (!instr.dead) add(next);
         continue;
       case 'if':
         openers.push(i);
-        succ[i] = instr.dead ? [] : [i + 1, instr.else >= 0 ? instr.else + 1 : instr.end];
+        if (!instr.dead) {
+          add(i + 1);
+          add(instr.else >= 0 ? instr.else + 1 : instr.end);
+        }
         continue;
       case 'else': {
-        const opener = openers[openers.length - 1];
-        const o = body[opener];
-        succ[i] = instr.dead || o.op !== 'if' ? [] : [o.end];
+        const o = body[openers[openers.length - 1]];
+        if (!instr.dead && o.op === 'if') add(o.end);
         continue;
       }
       case 'end':
         openers.pop();
-        succ[i] = instr.dead ? [] : next;
+        if (!instr.dead) add(next);
         continue;
       default:
         break;
     }
-    if (instr.dead) {
-      succ[i] = [];
-      continue;
-    }
+    if (instr.dead) continue;
     switch (instr.op) {
-      case 'br': succ[i] = target(instr.depth); break;
-      case 'br_if': succ[i] = [...next, ...target(instr.depth)]; break;
+      case 'br': add(target(instr.depth)); break;
+      case 'br_if': add(next); add(target(instr.depth)); break;
       // A resume returns normally or branches to the label of the handler that caught a suspend.
-      case 'resume': succ[i] = [...next, ...instr.handlers.flatMap((h) => (h.depth === 'switch' ? [] : target(h.depth)))]; break;
+      case 'resume':
+        add(next);
+        for (const h of instr.handlers) if (h.depth !== 'switch') add(target(h.depth));
+        break;
       case 'br_table': {
         const all = new Set<number>();
-        for (const d of [...instr.depths, instr.defaultDepth]) for (const t of target(d)) all.add(t);
-        succ[i] = [...all];
+        for (const d of instr.depths) all.add(target(d));
+        all.add(target(instr.defaultDepth));
+        for (const t of all) add(t);
         break;
       }
       case 'return':
       case 'return_call':
       case 'return_call_indirect':
       case 'unreachable':
-        succ[i] = [];
         break;
       default:
-        succ[i] = next;
+        add(next);
     }
   }
-  return succ;
+  start[n] = to.length;
+  return { start, to };
 }
 
 /** Computes externref-local liveness; cheap (nothing at all) when the function has none. */
@@ -99,37 +118,51 @@ export function localLiveness(fn: DefinedFunction, tracked: (local: number) => b
   const refLocals: number[] = [];
   for (let l = 0; l < numLocals; l++) if (tracked(l)) refLocals.push(l);
   if (refLocals.length === 0) return { ...NONE, liveIn: () => EMPTY };
-  const bitOf = new Map<number, number>(refLocals.map((l, k) => [l, k]));
+  const bitOf = new Int32Array(numLocals).fill(-1);
+  refLocals.forEach((l, k) => {
+    bitOf[l] = k;
+  });
   const words = Math.ceil(refLocals.length / 32);
   const n = fn.body.length;
-  const succ = successors(fn);
-  const liveIn = new Uint32Array(n * words);
-  const liveOut = new Uint32Array(n * words);
-  const gen = new Int32Array(n).fill(-1);
-  const kill = new Int32Array(n).fill(-1);
-  fn.body.forEach((instr, i) => {
-    if (instr.dead) return;
-    if (instr.op === 'local.get') gen[i] = bitOf.get(instr.local) ?? -1;
-    else if (instr.op === 'local.set' || instr.op === 'local.tee') kill[i] = bitOf.get(instr.local) ?? -1;
-  });
+  const { start, to } = successors(fn);
+  // Int32Array: bitwise results are int32, so they compare equal to what the arrays hold.
+  const liveIn = new Int32Array(n * words);
+  const liveOut = new Int32Array(n * words);
+  // The word and bit each instruction reads (gen) or overwrites (kill); word -1 for none.
+  const genWord = new Int32Array(n).fill(-1);
+  const genBit = new Int32Array(n);
+  const killWord = new Int32Array(n).fill(-1);
+  const killBit = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const instr = fn.body[i];
+    if (instr.dead) continue;
+    if (instr.op === 'local.get') {
+      const b = instr.local < numLocals ? bitOf[instr.local] : -1;
+      if (b >= 0) {
+        genWord[i] = b >> 5;
+        genBit[i] = 1 << (b & 31);
+      }
+    } else if (instr.op === 'local.set' || instr.op === 'local.tee') {
+      const b = instr.local < numLocals ? bitOf[instr.local] : -1;
+      if (b >= 0) {
+        killWord[i] = b >> 5;
+        killBit[i] = 1 << (b & 31);
+      }
+    }
+  }
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
       const out = i * words;
-      for (const s of succ[i]) {
-        for (let k = 0; k < words; k++) {
-          // `>>> 0`: bitwise ops give signed int32, the arrays hold uint32; bit 31 would
-          // otherwise never compare equal and the fixpoint would never settle.
-          const v = (liveOut[out + k] | liveIn[s * words + k]) >>> 0;
-          if (v !== liveOut[out + k]) liveOut[out + k] = v;
-        }
+      for (let e = start[i]; e < start[i + 1]; e++) {
+        const s = to[e] * words;
+        for (let k = 0; k < words; k++) liveOut[out + k] |= liveIn[s + k];
       }
       for (let k = 0; k < words; k++) {
         let v = liveOut[out + k];
-        if (kill[i] >= 0 && kill[i] >> 5 === k) v &= ~(1 << (kill[i] & 31));
-        if (gen[i] >= 0 && gen[i] >> 5 === k) v |= 1 << (gen[i] & 31);
-        v >>>= 0;
+        if (killWord[i] === k) v &= ~killBit[i];
+        if (genWord[i] === k) v |= genBit[i];
         if (v !== liveIn[out + k]) {
           liveIn[out + k] = v;
           changed = true;
@@ -137,7 +170,7 @@ export function localLiveness(fn: DefinedFunction, tracked: (local: number) => b
       }
     }
   }
-  const read = (bits: Uint32Array, i: number): number[] => {
+  const read = (bits: Int32Array, i: number): number[] => {
     const result: number[] = [];
     for (let k = 0; k < refLocals.length; k++) {
       if (bits[i * words + (k >> 5)] & (1 << (k & 31))) result.push(refLocals[k]);
