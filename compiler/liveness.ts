@@ -26,6 +26,20 @@ export interface Successors {
   readonly to: readonly number[];
 }
 
+/**
+ * The instruction a branch of `depth` goes to from inside the blocks `openers` opened (their
+ * opening instructions' indices, innermost last), or -1 for the function's own label (it leaves
+ * the function).
+ */
+function branchTarget(body: DefinedFunction['body'], openers: readonly number[], depth: number): number {
+  const opener = openers[openers.length - 1 - depth];
+  if (opener === undefined) return -1;
+  const o = body[opener];
+  if (o.op === 'loop') return opener + 1;
+  if (o.op === 'block' || o.op === 'if') return o.end;
+  return -1;
+}
+
 /** The successors of each instruction of `fn` over its structured control flow. */
 export function successors(fn: DefinedFunction): Successors {
   const body = fn.body;
@@ -33,18 +47,6 @@ export function successors(fn: DefinedFunction): Successors {
   const openers: number[] = [];
   const start = new Int32Array(n + 1);
   const to: number[] = [];
-  // The instruction a branch of `depth` goes to, or -1 for the function's own label (it leaves the function).
-  const target = (depth: number): number => {
-    const opener = openers[openers.length - 1 - depth];
-    if (opener === undefined) return -1;
-    const o = body[opener];
-    if (o.op === 'loop') return opener + 1;
-    if (o.op === 'block' || o.op === 'if') return o.end;
-    return -1;
-  };
-  const add = (t: number): void => {
-    if (t >= 0) to.push(t);
-  };
   for (let i = 0; i < n; i++) {
     start[i] = to.length;
     const instr = body[i];
@@ -53,41 +55,54 @@ export function successors(fn: DefinedFunction): Successors {
       case 'block':
       case 'loop':
         openers.push(i);
-        if (!instr.dead) add(next);
+        if (!instr.dead && next >= 0) to.push(next);
         continue;
       case 'if':
         openers.push(i);
         if (!instr.dead) {
-          add(i + 1);
-          add(instr.else >= 0 ? instr.else + 1 : instr.end);
+          to.push(i + 1);
+          const t = instr.else >= 0 ? instr.else + 1 : instr.end;
+          if (t >= 0) to.push(t);
         }
         continue;
       case 'else': {
         const o = body[openers[openers.length - 1]];
-        if (!instr.dead && o.op === 'if') add(o.end);
+        if (!instr.dead && o.op === 'if' && o.end >= 0) to.push(o.end);
         continue;
       }
       case 'end':
         openers.pop();
-        if (!instr.dead) add(next);
+        if (!instr.dead && next >= 0) to.push(next);
         continue;
       default:
         break;
     }
     if (instr.dead) continue;
     switch (instr.op) {
-      case 'br': add(target(instr.depth)); break;
-      case 'br_if': add(next); add(target(instr.depth)); break;
+      case 'br': {
+        const t = branchTarget(body, openers, instr.depth);
+        if (t >= 0) to.push(t);
+        break;
+      }
+      case 'br_if': {
+        if (next >= 0) to.push(next);
+        const t = branchTarget(body, openers, instr.depth);
+        if (t >= 0) to.push(t);
+        break;
+      }
       // A resume returns normally or branches to the label of the handler that caught a suspend.
       case 'resume':
-        add(next);
-        for (const h of instr.handlers) if (h.depth !== 'switch') add(target(h.depth));
+        if (next >= 0) to.push(next);
+        for (const h of instr.handlers) {
+          const t = h.depth === 'switch' ? -1 : branchTarget(body, openers, h.depth);
+          if (t >= 0) to.push(t);
+        }
         break;
       case 'br_table': {
         const all = new Set<number>();
-        for (const d of instr.depths) all.add(target(d));
-        all.add(target(instr.defaultDepth));
-        for (const t of all) add(t);
+        for (const d of instr.depths) all.add(branchTarget(body, openers, d));
+        all.add(branchTarget(body, openers, instr.defaultDepth));
+        for (const t of all) if (t >= 0) to.push(t);
         break;
       }
       case 'return':
@@ -96,7 +111,7 @@ export function successors(fn: DefinedFunction): Successors {
       case 'unreachable':
         break;
       default:
-        add(next);
+        if (next >= 0) to.push(next);
     }
   }
   start[n] = to.length;
