@@ -145,7 +145,8 @@ export function validateModule(module: WasmModule): void {
     }
   }
 
-  for (const fn of module.functions) validateFunction(module, fn, declaredRefs);
+  const validateFunction = functionValidator(module, declaredRefs);
+  for (const fn of module.functions) validateFunction(fn);
 }
 
 /**
@@ -195,18 +196,23 @@ function typesToString(ts: readonly StackType[]): string {
   return `[${ts.join(' ')}]`;
 }
 
-/** The spec's validation algorithm over one function body. */
-function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs: ReadonlySet<number>): void {
+/**
+ * The spec's validation algorithm over one function body, for the bodies of `module`: its
+ * helpers are made once per module, not once per function (they close over the state of the
+ * body being validated, which each call resets).
+ */
+function functionValidator(module: WasmModule, declaredRefs: ReadonlySet<number>): (fn: DefinedFunction) => void {
   const { types } = module;
   const numFuncs = module.funcTypeIndices.length;
-  const funcName = module.names.functions.get(fn.index);
-  const params = fn.type.params;
-  const numLocals = params.length + fn.locals.length;
+  let fn: DefinedFunction;
+  let funcName: string | undefined;
+  let params: readonly ValType[];
+  let numLocals: number;
   const vals: StackType[] = [];
   const ctrls: ControlFrame[] = [];
-  let maxHeight = 0;
-  let index = 0;
-  let instr: Instr = fn.body[0];
+  let maxHeight: number;
+  let index: number;
+  let instr: Instr;
 
   const fail: (detail: string) => never = (detail) => {
     const site: CompileErrorSite = { funcIndex: fn.index, instrIndex: index, instr: instr.op, offset: instr.offset, section: 'code' };
@@ -344,426 +350,437 @@ function validateFunction(module: WasmModule, fn: DefinedFunction, declaredRefs:
     return pop(top);
   };
 
-  pushCtrl('function', [], fn.type.results, false);
-  for (index = 0; index < fn.body.length; index++) {
-    instr = fn.body[index];
-    const frame = ctrls[ctrls.length - 1];
-    if (frame === undefined) fail('instruction after the end of the function');
-    const dead = frame.unreachable || frame.enteredDead;
-    if (dead && instr.op !== 'else' && instr.op !== 'end') instr.dead = true;
-    switch (instr.op) {
-      case 'unreachable':
-        setUnreachable();
-        break;
-      case 'nop':
-        break;
-      case 'return':
-        popVals(fn.type.results);
-        setUnreachable();
-        break;
-      case 'ref.is_null': {
-        const t = popAny();
-        if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.is_null: expected a reference, got ${t}`);
-        push('i32');
-        break;
-      }
-      case 'i32.const': push('i32'); break;
-      case 'i64.const': push('i64'); break;
-      case 'f32.const': push('f32'); break;
-      case 'f64.const': push('f64'); break;
-      case 'local.get': push(local(instr.local)); break;
-      case 'local.set': pop(local(instr.local)); break;
-      case 'local.tee': {
-        const t = local(instr.local);
-        pop(t);
-        push(t);
-        break;
-      }
-      case 'global.get': push(global(instr.global).valType); break;
-      case 'global.set': {
-        const g = global(instr.global);
-        if (!g.mutable) fail(`global ${instr.global} is immutable`);
-        pop(g.valType);
-        break;
-      }
-      case 'block':
-      case 'loop':
-      case 'if': {
-        const bt = instr.blockType;
-        if (bt.kind === 'typeIndex') instr.type = funcType(bt.index);
-        else if (bt.kind === 'value') valType(bt.type);
-        if (instr.op === 'if') pop('i32');
-        popVals(instr.type.params);
-        pushCtrl(instr.op, instr.type.params, instr.type.results, dead);
-        break;
-      }
-      case 'else': {
-        const f = popCtrl();
-        if (f.opcode !== 'if') fail(`'else' does not belong to an 'if'`);
-        if (f.enteredDead) instr.dead = true;
-        pushCtrl('else', f.startTypes, f.endTypes, f.enteredDead);
-        break;
-      }
-      case 'end': {
-        const f = popCtrl();
-        if (f.enteredDead) instr.dead = true;
-        if (f.opcode === 'if' && typesToString(f.startTypes) !== typesToString(f.endTypes)) {
-          fail(`type mismatch: 'if' without 'else' must have matching parameter and result types, has ${typesToString(f.startTypes)} -> ${typesToString(f.endTypes)}`);
+  return (body: DefinedFunction): void => {
+    fn = body;
+    funcName = module.names.functions.get(fn.index);
+    params = fn.type.params;
+    numLocals = params.length + fn.locals.length;
+    vals.length = 0;
+    ctrls.length = 0;
+    maxHeight = 0;
+    index = 0;
+    instr = fn.body[0];
+    pushCtrl('function', [], fn.type.results, false);
+    for (index = 0; index < fn.body.length; index++) {
+      instr = fn.body[index];
+      const frame = ctrls[ctrls.length - 1];
+      if (frame === undefined) fail('instruction after the end of the function');
+      const dead = frame.unreachable || frame.enteredDead;
+      if (dead && instr.op !== 'else' && instr.op !== 'end') instr.dead = true;
+      switch (instr.op) {
+        case 'unreachable':
+          setUnreachable();
+          break;
+        case 'nop':
+          break;
+        case 'return':
+          popVals(fn.type.results);
+          setUnreachable();
+          break;
+        case 'ref.is_null': {
+          const t = popAny();
+          if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.is_null: expected a reference, got ${t}`);
+          push('i32');
+          break;
         }
-        pushVals(f.endTypes);
-        break;
-      }
-      case 'br': {
-        popVals(labelTypes(label(instr.depth)));
-        setUnreachable();
-        break;
-      }
-      case 'br_if': {
-        pop('i32');
-        const ts = labelTypes(label(instr.depth));
-        popVals(ts);
-        pushVals(ts);
-        break;
-      }
-      case 'br_table': {
-        pop('i32');
-        const defaultTypes = labelTypes(label(instr.defaultDepth));
-        const arity = defaultTypes.length;
-        for (const depth of instr.depths) {
-          const ts = labelTypes(label(depth));
-          if (ts.length !== arity) fail(`type mismatch in br_table: target ${depth} has arity ${ts.length}, default target has ${arity}`);
-          // Pop and push back so each target's types are checked against the same operands.
-          const popped: StackType[] = [];
-          for (let i = ts.length - 1; i >= 0; i--) popped.unshift(pop(ts[i]));
-          pushVals(popped);
-        }
-        popVals(defaultTypes);
-        setUnreachable();
-        break;
-      }
-      case 'call': {
-        if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
-        const t = types[module.funcTypeIndices[instr.func]];
-        popVals(t.params);
-        pushVals(t.results);
-        break;
-      }
-      case 'call_indirect': {
-        const tt = table(instr.table);
-        if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
-        const t = funcType(instr.typeIndex);
-        pop('i32');
-        popVals(t.params);
-        pushVals(t.results);
-        break;
-      }
-      // The tail-call proposal: the callee's results must be the function's own results (the
-      // callee returns to this function's caller); the rest of the block is unreachable.
-      case 'return_call':
-      case 'return_call_indirect': {
-        let t: FuncType;
-        if ('func' in instr) {
-          if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
-          t = types[module.funcTypeIndices[instr.func]];
-        } else {
-          const tt = table(instr.table);
-          if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`return_call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
-          t = funcType(instr.typeIndex);
-        }
-        const own = fn.type.results;
-        if (t.results.length !== own.length || t.results.some((r, k) => !isValSubtype(module, r, own[k]))) {
-          fail(`type mismatch in ${instr.op}: the callee returns [${t.results.join(' ')}], the function returns [${own.join(' ')}]`);
-        }
-        if (instr.op === 'return_call_indirect') pop('i32');
-        popVals(t.params);
-        setUnreachable();
-        break;
-      }
-      case 'drop': {
-        const t = popAny();
-        instr.type = t === 'unknown' ? null : t;
-        break;
-      }
-      case 'select': {
-        pop('i32');
-        if (instr.typed) {
-          const t = valType(instr.type!);
-          pop(t);
+        case 'i32.const': push('i32'); break;
+        case 'i64.const': push('i64'); break;
+        case 'f32.const': push('f32'); break;
+        case 'f64.const': push('f64'); break;
+        case 'local.get': push(local(instr.local)); break;
+        case 'local.set': pop(local(instr.local)); break;
+        case 'local.tee': {
+          const t = local(instr.local);
           pop(t);
           push(t);
           break;
         }
-        const t1 = popAny();
-        const t2 = popAny();
-        if ((t1 !== 'unknown' && isRefType(t1)) || (t2 !== 'unknown' && isRefType(t2))) fail(`type mismatch in select: untyped select of a reference needs 'select (result t)'`);
-        if (t1 !== t2 && t1 !== 'unknown' && t2 !== 'unknown') fail(`type mismatch in select: operands ${t2} and ${t1} differ`);
-        const t = t1 === 'unknown' ? t2 : t1;
-        instr.type = t === 'unknown' ? null : t;
-        push(t);
-        break;
-      }
-      case 'ref.null': push(valType(instr.type)); break;
-      case 'ref.func':
-        if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
-        if (!declaredRefs.has(instr.func)) fail(`undeclared function reference: ref.func ${instr.func} needs the function in an element segment, export or global initializer`);
-        push('funcref');
-        break;
-      case 'table.get': {
-        const t = table(instr.table);
-        pop('i32');
-        push(t.elemType);
-        break;
-      }
-      case 'table.set': {
-        const t = table(instr.table);
-        pop(t.elemType);
-        pop('i32');
-        break;
-      }
-      case 'table.size':
-        table(instr.table);
-        push('i32');
-        break;
-      case 'table.grow': {
-        const t = table(instr.table);
-        pop('i32');
-        pop(t.elemType);
-        push('i32');
-        break;
-      }
-      case 'table.fill': {
-        const t = table(instr.table);
-        pop('i32');
-        pop(t.elemType);
-        pop('i32');
-        break;
-      }
-      case 'table.copy': {
-        const dst = table(instr.dstTable);
-        const src = table(instr.srcTable);
-        if (!isValSubtype(module, src.elemType, dst.elemType)) fail(`type mismatch in table.copy: ${src.elemType} table into ${dst.elemType} table`);
-        pop('i32');
-        pop('i32');
-        pop('i32');
-        break;
-      }
-      case 'table.init': {
-        const t = table(instr.table);
-        const e = elem(instr.elem);
-        if (!isValSubtype(module, e, t.elemType)) fail(`type mismatch in table.init: ${e} segment into ${t.elemType} table`);
-        pop('i32');
-        pop('i32');
-        pop('i32');
-        break;
-      }
-      case 'elem.drop':
-        elem(instr.elem);
-        break;
-      case 'memory.size':
-        memory(instr.memory);
-        push('i32');
-        break;
-      case 'memory.grow':
-        memory(instr.memory);
-        pop('i32');
-        push('i32');
-        break;
-      case 'memory.fill':
-        memory(instr.memory);
-        pop('i32');
-        pop('i32');
-        pop('i32');
-        break;
-      case 'memory.copy':
-        memory(instr.dstMemory);
-        memory(instr.srcMemory);
-        pop('i32');
-        pop('i32');
-        pop('i32');
-        break;
-      case 'memory.init':
-        memory(instr.memory);
-        data(instr.data);
-        pop('i32');
-        pop('i32');
-        pop('i32');
-        break;
-      case 'data.drop':
-        data(instr.data);
-        break;
-      case 'ref.as_non_null': {
-        const t = popAny();
-        if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.as_non_null: expected a reference, got ${t}`);
-        instr.type = t === 'unknown' ? null : t;
-        push(t === 'unknown' ? 'unknown' : refType(false, refTypeParts(t).heap));
-        break;
-      }
-      case 'struct.new':
-      case 'struct.new_default': {
-        const fields = structFields(instr.typeIndex);
-        if (instr.op === 'struct.new') popVals(fields.map((f) => unpackedType(f.storage)));
-        else for (const f of fields) if (!isDefaultable(f.storage)) fail(`struct.new_default of type ${instr.typeIndex}: field of type ${f.storage} has no default value`);
-        push(refType(false, instr.typeIndex));
-        break;
-      }
-      case 'struct.get':
-      case 'struct.get_s':
-      case 'struct.get_u':
-      case 'struct.set': {
-        const fields = structFields(instr.typeIndex);
-        const f = fields[instr.field];
-        if (f === undefined) fail(`unknown field ${instr.field} of struct type ${instr.typeIndex} (${fields.length} fields)`);
-        if (instr.op === 'struct.set') {
-          if (!f.mutable) fail(`struct.set of immutable field ${instr.field} of type ${instr.typeIndex}`);
-          pop(unpackedType(f.storage));
-          pop(refType(true, instr.typeIndex));
-        } else {
-          const t = getResult(instr.op, f);
-          pop(refType(true, instr.typeIndex));
-          push(t);
+        case 'global.get': push(global(instr.global).valType); break;
+        case 'global.set': {
+          const g = global(instr.global);
+          if (!g.mutable) fail(`global ${instr.global} is immutable`);
+          pop(g.valType);
+          break;
         }
-        break;
-      }
-      case 'array.new':
-      case 'array.new_default':
-      case 'array.new_fixed': {
-        const e = arrayElement(instr.typeIndex);
-        if (instr.op === 'array.new_fixed') {
-          for (let k = 0; k < instr.length; k++) pop(unpackedType(e.storage));
-        } else {
-          pop('i32');
-          if (instr.op === 'array.new') pop(unpackedType(e.storage));
-          else if (!isDefaultable(e.storage)) fail(`array.new_default of type ${instr.typeIndex}: elements of type ${e.storage} have no default value`);
+        case 'block':
+        case 'loop':
+        case 'if': {
+          const bt = instr.blockType;
+          if (bt.kind === 'typeIndex') instr.type = funcType(bt.index);
+          else if (bt.kind === 'value') valType(bt.type);
+          if (instr.op === 'if') pop('i32');
+          popVals(instr.type.params);
+          pushCtrl(instr.op, instr.type.params, instr.type.results, dead);
+          break;
         }
-        push(refType(false, instr.typeIndex));
-        break;
-      }
-      case 'array.get':
-      case 'array.get_s':
-      case 'array.get_u': {
-        const t = getResult(instr.op, arrayElement(instr.typeIndex));
-        pop('i32');
-        pop(refType(true, instr.typeIndex));
-        push(t);
-        break;
-      }
-      case 'array.set': {
-        const e = arrayElement(instr.typeIndex);
-        if (!e.mutable) fail(`array.set of the immutable array type ${instr.typeIndex}`);
-        pop(unpackedType(e.storage));
-        pop('i32');
-        pop(refType(true, instr.typeIndex));
-        break;
-      }
-      case 'ref.test':
-        valType(instr.type);
-        popCastOperand(instr.type);
-        push('i32');
-        break;
-      case 'ref.cast':
-        valType(instr.type);
-        popCastOperand(instr.type);
-        push(instr.type);
-        break;
-      case 'cont.new': {
-        contFuncType(instr.typeIndex);
-        pop('funcref');
-        push(`(ref ${instr.typeIndex})`);
-        break;
-      }
-      case 'suspend': {
-        const t = tagType(instr.tag);
-        popVals(t.params);
-        // The code generator keeps the switch's control context and control effect on the operand stack.
-        reserve(1);
-        pushVals(t.results);
-        break;
-      }
-      case 'cont.bind': {
-        // cont.bind $ct1 $ct2: $ct1 = cont [t1* t2*] -> [t3*], $ct2 = cont [t2*] -> [t3*].
-        const from = contFuncType(instr.typeIndex);
-        const to = contFuncType(instr.resultType);
-        const bound = from.params.length - to.params.length;
-        const rest = from.params.slice(Math.max(bound, 0));
-        if (bound < 0 || !to.params.every((p, j) => isValSubtype(module, p, rest[j])) || !sameTypes(from.results, to.results)) {
-          fail(`type mismatch in cont.bind: type ${instr.resultType} ([${to.params.join(' ')}] -> [${to.results.join(' ')}]) is not type ${instr.typeIndex} ([${from.params.join(' ')}] -> [${from.results.join(' ')}]) with its first arguments bound`);
+        case 'else': {
+          const f = popCtrl();
+          if (f.opcode !== 'if') fail(`'else' does not belong to an 'if'`);
+          if (f.enteredDead) instr.dead = true;
+          pushCtrl('else', f.startTypes, f.endTypes, f.enteredDead);
+          break;
         }
-        pop(`(ref null ${instr.typeIndex})`);
-        popVals(from.params.slice(0, bound));
-        push(`(ref ${instr.resultType})`);
-        break;
-      }
-      case 'switch': {
-        // switch $ct1 $e: $ct1 = cont [t1* (ref null? $ct2)] -> [te*], $ct2 = cont [t2*] -> [te*],
-        // $e = [] -> [te*]; pops t1* and the $ct1, pushes t2*.
-        const ft = contFuncType(instr.typeIndex);
-        const t = tagType(instr.tag);
-        const last = ft.params[ft.params.length - 1];
-        const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
-        if (typeof heap !== 'number' || module.typeDefs[heap]?.composite.kind !== 'cont') {
-          fail(`type mismatch in switch: the last parameter of continuation type ${instr.typeIndex} must be a continuation reference, got [${ft.params.join(' ')}]`);
-        }
-        const back = contFuncType(heap);
-        if (t.params.length !== 0 || !sameTypes(t.results, ft.results) || !sameTypes(back.results, ft.results)) {
-          fail(`type mismatch in switch: tag ${instr.tag} ([${t.params.join(' ')}] -> [${t.results.join(' ')}]) and the continuation types ${instr.typeIndex} and ${heap} must all return [${ft.results.join(' ')}] (the tag taking nothing)`);
-        }
-        pop(`(ref null ${instr.typeIndex})`);
-        popVals(ft.params.slice(0, -1));
-        // The code generator keeps the switch's control context on the operand stack.
-        reserve(1);
-        pushVals(back.params);
-        break;
-      }
-      case 'resume': {
-        const ft = contFuncType(instr.typeIndex);
-        for (const h of instr.handlers) {
-          const t = tagType(h.tag);
-          if (h.depth === 'switch') {
-            // A switch tag takes nothing; what it returns is what the resumed chain returns.
-            if (t.params.length !== 0 || !sameTypes(t.results, ft.results)) {
-              fail(`type mismatch in resume: handler (on ${h.tag} switch) needs a tag of [] -> [${ft.results.join(' ')}], got [${t.params.join(' ')}] -> [${t.results.join(' ')}]`);
-            }
-            continue;
+        case 'end': {
+          const f = popCtrl();
+          if (f.enteredDead) instr.dead = true;
+          if (f.opcode === 'if' && typesToString(f.startTypes) !== typesToString(f.endTypes)) {
+            fail(`type mismatch: 'if' without 'else' must have matching parameter and result types, has ${typesToString(f.startTypes)} -> ${typesToString(f.endTypes)}`);
           }
-          const want = labelTypes(label(h.depth));
-          const last = want[want.length - 1];
-          const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
-          const ok = want.length === t.params.length + 1 && t.params.every((p, j) => isValSubtype(module, p, want[j]))
-            && typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont'
-            && sameTypes(contFuncType(heap).params, t.results) && sameTypes(contFuncType(heap).results, ft.results);
-          if (!ok) fail(`type mismatch in resume: handler (on ${h.tag} ${h.depth}) needs a label of [${[...t.params, `(ref $cont [${t.results.join(' ')}] -> [${ft.results.join(' ')}])`].join(' ')}], got [${want.join(' ')}]`);
+          pushVals(f.endTypes);
+          break;
         }
-        pop(`(ref null ${instr.typeIndex})`);
-        popVals(ft.params);
-        // The code generator keeps the handler's number on the operand stack under a handler's values.
-        reserve(1 + Math.max(1, ...instr.handlers.map((h) => (h.depth === 'switch' ? 0 : labelTypes(label(h.depth)).length))));
-        pushVals(ft.results);
-        break;
-      }
-      default: {
-        const memInfo = LOAD_STORE_NAMES.get(instr.op);
-        if (memInfo !== undefined && 'memarg' in instr) {
+        case 'br': {
+          popVals(labelTypes(label(instr.depth)));
+          setUnreachable();
+          break;
+        }
+        case 'br_if': {
+          pop('i32');
+          const ts = labelTypes(label(instr.depth));
+          popVals(ts);
+          pushVals(ts);
+          break;
+        }
+        case 'br_table': {
+          pop('i32');
+          const defaultTypes = labelTypes(label(instr.defaultDepth));
+          const arity = defaultTypes.length;
+          for (const depth of instr.depths) {
+            const ts = labelTypes(label(depth));
+            if (ts.length !== arity) fail(`type mismatch in br_table: target ${depth} has arity ${ts.length}, default target has ${arity}`);
+            // Pop and push back so each target's types are checked against the same operands.
+            const popped: StackType[] = [];
+            for (let i = ts.length - 1; i >= 0; i--) popped.unshift(pop(ts[i]));
+            pushVals(popped);
+          }
+          popVals(defaultTypes);
+          setUnreachable();
+          break;
+        }
+        case 'call': {
+          if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+          const t = types[module.funcTypeIndices[instr.func]];
+          popVals(t.params);
+          pushVals(t.results);
+          break;
+        }
+        case 'call_indirect': {
+          const tt = table(instr.table);
+          if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+          const t = funcType(instr.typeIndex);
+          pop('i32');
+          popVals(t.params);
+          pushVals(t.results);
+          break;
+        }
+        // The tail-call proposal: the callee's results must be the function's own results (the
+        // callee returns to this function's caller); the rest of the block is unreachable.
+        case 'return_call':
+        case 'return_call_indirect': {
+          let t: FuncType;
+          if ('func' in instr) {
+            if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+            t = types[module.funcTypeIndices[instr.func]];
+          } else {
+            const tt = table(instr.table);
+            if (!isValSubtype(module, tt.elemType, 'funcref')) fail(`return_call_indirect through table ${instr.table} of ${tt.elemType} (needs funcref)`);
+            t = funcType(instr.typeIndex);
+          }
+          const own = fn.type.results;
+          if (t.results.length !== own.length || t.results.some((r, k) => !isValSubtype(module, r, own[k]))) {
+            fail(`type mismatch in ${instr.op}: the callee returns [${t.results.join(' ')}], the function returns [${own.join(' ')}]`);
+          }
+          if (instr.op === 'return_call_indirect') pop('i32');
+          popVals(t.params);
+          setUnreachable();
+          break;
+        }
+        case 'drop': {
+          const t = popAny();
+          instr.type = t === 'unknown' ? null : t;
+          break;
+        }
+        case 'select': {
+          pop('i32');
+          if (instr.typed) {
+            const t = valType(instr.type!);
+            pop(t);
+            pop(t);
+            push(t);
+            break;
+          }
+          const t1 = popAny();
+          const t2 = popAny();
+          if ((t1 !== 'unknown' && isRefType(t1)) || (t2 !== 'unknown' && isRefType(t2))) fail(`type mismatch in select: untyped select of a reference needs 'select (result t)'`);
+          if (t1 !== t2 && t1 !== 'unknown' && t2 !== 'unknown') fail(`type mismatch in select: operands ${t2} and ${t1} differ`);
+          const t = t1 === 'unknown' ? t2 : t1;
+          instr.type = t === 'unknown' ? null : t;
+          push(t);
+          break;
+        }
+        case 'ref.null': push(valType(instr.type)); break;
+        case 'ref.func':
+          if (instr.func >= numFuncs) fail(`unknown function ${instr.func}`);
+          if (!declaredRefs.has(instr.func)) fail(`undeclared function reference: ref.func ${instr.func} needs the function in an element segment, export or global initializer`);
+          push('funcref');
+          break;
+        case 'table.get': {
+          const t = table(instr.table);
+          pop('i32');
+          push(t.elemType);
+          break;
+        }
+        case 'table.set': {
+          const t = table(instr.table);
+          pop(t.elemType);
+          pop('i32');
+          break;
+        }
+        case 'table.size':
+          table(instr.table);
+          push('i32');
+          break;
+        case 'table.grow': {
+          const t = table(instr.table);
+          pop('i32');
+          pop(t.elemType);
+          push('i32');
+          break;
+        }
+        case 'table.fill': {
+          const t = table(instr.table);
+          pop('i32');
+          pop(t.elemType);
+          pop('i32');
+          break;
+        }
+        case 'table.copy': {
+          const dst = table(instr.dstTable);
+          const src = table(instr.srcTable);
+          if (!isValSubtype(module, src.elemType, dst.elemType)) fail(`type mismatch in table.copy: ${src.elemType} table into ${dst.elemType} table`);
+          pop('i32');
+          pop('i32');
+          pop('i32');
+          break;
+        }
+        case 'table.init': {
+          const t = table(instr.table);
+          const e = elem(instr.elem);
+          if (!isValSubtype(module, e, t.elemType)) fail(`type mismatch in table.init: ${e} segment into ${t.elemType} table`);
+          pop('i32');
+          pop('i32');
+          pop('i32');
+          break;
+        }
+        case 'elem.drop':
+          elem(instr.elem);
+          break;
+        case 'memory.size':
           memory(instr.memory);
-          if (2 ** instr.memarg.align > memInfo.width) fail(`alignment 2^${instr.memarg.align} exceeds the natural alignment ${memInfo.width} of ${instr.op}`);
-          if (memInfo.store) {
-            pop(memInfo.valType);
-            pop('i32');
+          push('i32');
+          break;
+        case 'memory.grow':
+          memory(instr.memory);
+          pop('i32');
+          push('i32');
+          break;
+        case 'memory.fill':
+          memory(instr.memory);
+          pop('i32');
+          pop('i32');
+          pop('i32');
+          break;
+        case 'memory.copy':
+          memory(instr.dstMemory);
+          memory(instr.srcMemory);
+          pop('i32');
+          pop('i32');
+          pop('i32');
+          break;
+        case 'memory.init':
+          memory(instr.memory);
+          data(instr.data);
+          pop('i32');
+          pop('i32');
+          pop('i32');
+          break;
+        case 'data.drop':
+          data(instr.data);
+          break;
+        case 'ref.as_non_null': {
+          const t = popAny();
+          if (t !== 'unknown' && !isRefType(t)) fail(`type mismatch in ref.as_non_null: expected a reference, got ${t}`);
+          instr.type = t === 'unknown' ? null : t;
+          push(t === 'unknown' ? 'unknown' : refType(false, refTypeParts(t).heap));
+          break;
+        }
+        case 'struct.new':
+        case 'struct.new_default': {
+          const fields = structFields(instr.typeIndex);
+          if (instr.op === 'struct.new') popVals(fields.map((f) => unpackedType(f.storage)));
+          else for (const f of fields) if (!isDefaultable(f.storage)) fail(`struct.new_default of type ${instr.typeIndex}: field of type ${f.storage} has no default value`);
+          push(refType(false, instr.typeIndex));
+          break;
+        }
+        case 'struct.get':
+        case 'struct.get_s':
+        case 'struct.get_u':
+        case 'struct.set': {
+          const fields = structFields(instr.typeIndex);
+          const f = fields[instr.field];
+          if (f === undefined) fail(`unknown field ${instr.field} of struct type ${instr.typeIndex} (${fields.length} fields)`);
+          if (instr.op === 'struct.set') {
+            if (!f.mutable) fail(`struct.set of immutable field ${instr.field} of type ${instr.typeIndex}`);
+            pop(unpackedType(f.storage));
+            pop(refType(true, instr.typeIndex));
+          } else {
+            const t = getResult(instr.op, f);
+            pop(refType(true, instr.typeIndex));
+            push(t);
+          }
+          break;
+        }
+        case 'array.new':
+        case 'array.new_default':
+        case 'array.new_fixed': {
+          const e = arrayElement(instr.typeIndex);
+          if (instr.op === 'array.new_fixed') {
+            for (let k = 0; k < instr.length; k++) pop(unpackedType(e.storage));
           } else {
             pop('i32');
-            push(memInfo.valType);
+            if (instr.op === 'array.new') pop(unpackedType(e.storage));
+            else if (!isDefaultable(e.storage)) fail(`array.new_default of type ${instr.typeIndex}: elements of type ${e.storage} have no default value`);
           }
+          push(refType(false, instr.typeIndex));
           break;
         }
-        const sig = SIMPLE_BY_NAME.get(instr.op);
-        if (sig === undefined) fail(`internal: no validation rule for ${instr.op}`);
-        popVals(sig.params);
-        pushVals(sig.results);
+        case 'array.get':
+        case 'array.get_s':
+        case 'array.get_u': {
+          const t = getResult(instr.op, arrayElement(instr.typeIndex));
+          pop('i32');
+          pop(refType(true, instr.typeIndex));
+          push(t);
+          break;
+        }
+        case 'array.set': {
+          const e = arrayElement(instr.typeIndex);
+          if (!e.mutable) fail(`array.set of the immutable array type ${instr.typeIndex}`);
+          pop(unpackedType(e.storage));
+          pop('i32');
+          pop(refType(true, instr.typeIndex));
+          break;
+        }
+        case 'ref.test':
+          valType(instr.type);
+          popCastOperand(instr.type);
+          push('i32');
+          break;
+        case 'ref.cast':
+          valType(instr.type);
+          popCastOperand(instr.type);
+          push(instr.type);
+          break;
+        case 'cont.new': {
+          contFuncType(instr.typeIndex);
+          pop('funcref');
+          push(`(ref ${instr.typeIndex})`);
+          break;
+        }
+        case 'suspend': {
+          const t = tagType(instr.tag);
+          popVals(t.params);
+          // The code generator keeps the switch's control context and control effect on the operand stack.
+          reserve(1);
+          pushVals(t.results);
+          break;
+        }
+        case 'cont.bind': {
+          // cont.bind $ct1 $ct2: $ct1 = cont [t1* t2*] -> [t3*], $ct2 = cont [t2*] -> [t3*].
+          const from = contFuncType(instr.typeIndex);
+          const to = contFuncType(instr.resultType);
+          const bound = from.params.length - to.params.length;
+          const rest = from.params.slice(Math.max(bound, 0));
+          if (bound < 0 || !to.params.every((p, j) => isValSubtype(module, p, rest[j])) || !sameTypes(from.results, to.results)) {
+            fail(`type mismatch in cont.bind: type ${instr.resultType} ([${to.params.join(' ')}] -> [${to.results.join(' ')}]) is not type ${instr.typeIndex} ([${from.params.join(' ')}] -> [${from.results.join(' ')}]) with its first arguments bound`);
+          }
+          pop(`(ref null ${instr.typeIndex})`);
+          popVals(from.params.slice(0, bound));
+          push(`(ref ${instr.resultType})`);
+          break;
+        }
+        case 'switch': {
+          // switch $ct1 $e: $ct1 = cont [t1* (ref null? $ct2)] -> [te*], $ct2 = cont [t2*] -> [te*],
+          // $e = [] -> [te*]; pops t1* and the $ct1, pushes t2*.
+          const ft = contFuncType(instr.typeIndex);
+          const t = tagType(instr.tag);
+          const last = ft.params[ft.params.length - 1];
+          const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
+          if (typeof heap !== 'number' || module.typeDefs[heap]?.composite.kind !== 'cont') {
+            fail(`type mismatch in switch: the last parameter of continuation type ${instr.typeIndex} must be a continuation reference, got [${ft.params.join(' ')}]`);
+          }
+          const back = contFuncType(heap);
+          if (t.params.length !== 0 || !sameTypes(t.results, ft.results) || !sameTypes(back.results, ft.results)) {
+            fail(`type mismatch in switch: tag ${instr.tag} ([${t.params.join(' ')}] -> [${t.results.join(' ')}]) and the continuation types ${instr.typeIndex} and ${heap} must all return [${ft.results.join(' ')}] (the tag taking nothing)`);
+          }
+          pop(`(ref null ${instr.typeIndex})`);
+          popVals(ft.params.slice(0, -1));
+          // The code generator keeps the switch's control context on the operand stack.
+          reserve(1);
+          pushVals(back.params);
+          break;
+        }
+        case 'resume': {
+          const ft = contFuncType(instr.typeIndex);
+          for (const h of instr.handlers) {
+            const t = tagType(h.tag);
+            if (h.depth === 'switch') {
+              // A switch tag takes nothing; what it returns is what the resumed chain returns.
+              if (t.params.length !== 0 || !sameTypes(t.results, ft.results)) {
+                fail(`type mismatch in resume: handler (on ${h.tag} switch) needs a tag of [] -> [${ft.results.join(' ')}], got [${t.params.join(' ')}] -> [${t.results.join(' ')}]`);
+              }
+              continue;
+            }
+            const want = labelTypes(label(h.depth));
+            const last = want[want.length - 1];
+            const heap = last !== undefined && isRefType(last) ? refTypeParts(last).heap : undefined;
+            const ok = want.length === t.params.length + 1 && t.params.every((p, j) => isValSubtype(module, p, want[j]))
+              && typeof heap === 'number' && module.typeDefs[heap]?.composite.kind === 'cont'
+              && sameTypes(contFuncType(heap).params, t.results) && sameTypes(contFuncType(heap).results, ft.results);
+            if (!ok) fail(`type mismatch in resume: handler (on ${h.tag} ${h.depth}) needs a label of [${[...t.params, `(ref $cont [${t.results.join(' ')}] -> [${ft.results.join(' ')}])`].join(' ')}], got [${want.join(' ')}]`);
+          }
+          pop(`(ref null ${instr.typeIndex})`);
+          popVals(ft.params);
+          // The code generator keeps the handler's number on the operand stack under a handler's values.
+          reserve(1 + Math.max(1, ...instr.handlers.map((h) => (h.depth === 'switch' ? 0 : labelTypes(label(h.depth)).length))));
+          pushVals(ft.results);
+          break;
+        }
+        default: {
+          const memInfo = LOAD_STORE_NAMES.get(instr.op);
+          if (memInfo !== undefined && 'memarg' in instr) {
+            memory(instr.memory);
+            if (2 ** instr.memarg.align > memInfo.width) fail(`alignment 2^${instr.memarg.align} exceeds the natural alignment ${memInfo.width} of ${instr.op}`);
+            if (memInfo.store) {
+              pop(memInfo.valType);
+              pop('i32');
+            } else {
+              pop('i32');
+              push(memInfo.valType);
+            }
+            break;
+          }
+          const sig = SIMPLE_BY_NAME.get(instr.op);
+          if (sig === undefined) fail(`internal: no validation rule for ${instr.op}`);
+          popVals(sig.params);
+          pushVals(sig.results);
+        }
       }
     }
-  }
-  if (ctrls.length !== 0) {
-    index = fn.body.length - 1;
-    fail('function body ends inside a block');
-  }
-  fn.maxStackHeight = maxHeight;
+    if (ctrls.length !== 0) {
+      index = fn.body.length - 1;
+      fail('function body ends inside a block');
+    }
+    fn.maxStackHeight = maxHeight;
+  };
 }
