@@ -38,23 +38,36 @@ export interface ReturnConvention {
 
 const align = (n: number, to: number): number => Math.ceil(n / to) * to;
 
+/**
+ * The conventions already worked out, by arch and number of results: a convention depends on
+ * nothing else (every result is integer-class and 8 bytes in the area), and the compiler asks
+ * at every call site. They are frozen, so sharing one cannot let a caller change another's.
+ */
+const CONVENTIONS: Readonly<Record<Arch, ReturnConvention[]>> = { x64: [], aarch64: [] };
+
 /** Where each of `results` travels on `arch` (`results` are value type names). */
 export function returnConvention(arch: Arch, results: readonly string[]): ReturnConvention {
+  const known = CONVENTIONS[arch];
+  if (known === undefined) return conventionOf(arch, results.length);
+  return (known[results.length] ??= conventionOf(arch, results.length));
+}
+
+function conventionOf(arch: Arch, count: number): ReturnConvention {
   const regs = WASM_INT_RESULT_REGISTERS[arch];
   const inRegisters: { index: number; reg: string }[] = [];
   const inArea: { index: number; offset: number }[] = [];
   let next = 0;
-  results.forEach((_, index) => {
+  for (let index = 0; index < count; index++) {
     if (inRegisters.length < regs.length) {
-      inRegisters.push({ index, reg: regs[inRegisters.length] });
+      inRegisters.push(Object.freeze({ index, reg: regs[inRegisters.length] }));
     } else {
       const size = 8; // max(size, 8): every value of the subset is 4 or 8 bytes
       next = align(next, size);
-      inArea.push({ index, offset: next });
+      inArea.push(Object.freeze({ index, offset: next }));
       next += size;
     }
-  });
-  return { inRegisters, inArea, areaBytes: align(next, 16) };
+  }
+  return Object.freeze({ inRegisters: Object.freeze(inRegisters), inArea: Object.freeze(inArea), areaBytes: align(next, 16) });
 }
 
 /**

@@ -123,6 +123,9 @@ export type ShiftOp = 'rol' | 'ror' | 'shl' | 'shr' | 'sar';
 const SHIFT_CODE: Record<ShiftOp, number> = { rol: 0, ror: 1, shl: 4, shr: 5, sar: 7 };
 
 const COND_CODE = new Map<string, number>(X64_CONDITIONS.map((c, i) => [c, i]));
+/** `jcc`'s mnemonic of each condition (for errors and fix-ups), made once rather than per branch. */
+const JCC_NAMES = new Map<string, string>([...COND_CODE.keys()].map((c) => [c, 'j' + c]));
+
 function condCode(cond: X64Cond, instruction: string): number {
   const code = COND_CODE.get(cond);
   if (code === undefined) throw new EncodeError('x64', instruction, 'cond', `'${String(cond)}' is not a condition`, 0);
@@ -573,11 +576,12 @@ export class X64Assembler extends CodeBuffer {
 
   /** `jcc label` (0F 8x rel32). */
   jcc(cond: X64Cond, label: Label): void {
-    const code = condCode(cond, 'j' + cond);
+    const name = JCC_NAMES.get(cond) ?? 'j' + cond;
+    const code = condCode(cond, name);
     const start = this.offset;
     this.emit8(0x0f);
     this.emit8(0x80 + code);
-    this.rel32ToLabel('j' + cond, label, start);
+    this.rel32ToLabel(name, label, start);
   }
 
   /** `call label` (E8 rel32). */
