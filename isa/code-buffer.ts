@@ -106,9 +106,26 @@ interface PendingFixup {
  */
 export const ISLAND_MARGIN = 256 * 1024;
 
+/**
+ * The byte array of the last finished buffer (its code was copied out), for the next buffer to
+ * start in: compiling a module makes a buffer per function, and each would otherwise grow
+ * 256 → 512 → … bytes, a fresh array at every step. Bytes past a buffer's length are never
+ * read, so what the array held before does not matter. One spare per process; a buffer made
+ * while another is in use (a trampoline during a compile) starts with a fresh array.
+ */
+let spareBytes: Uint8Array | undefined;
+/** The largest array kept as the spare (larger ones are left to the garbage collector). */
+const MAX_SPARE_BYTES = 1 << 20;
+
+function takeSpareBytes(): Uint8Array {
+  const bytes = spareBytes ?? new Uint8Array(256);
+  spareBytes = undefined;
+  return bytes;
+}
+
 /** A growing byte buffer with labels, fix-ups, relocation requests and trap sites. */
 export class CodeBuffer {
-  private bytes = new Uint8Array(256);
+  private bytes = takeSpareBytes();
   private length = 0;
   private labelCount = 0;
   private readonly pending = new Map<Label, PendingFixup[]>();
@@ -168,7 +185,11 @@ export class CodeBuffer {
       const first = fixups[0];
       throw new EncodeError(this.arch, first.instruction, 'label', `label ${label.id} is referenced but never bound`, first.at);
     }
-    return { code: this.code(), relocations: [...this.relocations], traps: [...this.trapSites].sort((p, q) => p.offset - q.offset) };
+    const code = this.code();
+    // The buffer keeps working on its copy; its array becomes the next buffer's.
+    if (this.bytes.length <= MAX_SPARE_BYTES && (spareBytes === undefined || spareBytes.length < this.bytes.length)) spareBytes = this.bytes;
+    this.bytes = code;
+    return { code, relocations: [...this.relocations], traps: [...this.trapSites].sort((p, q) => p.offset - q.offset) };
   }
 
   // --- traps ------------------------------------------------------------------------------------
