@@ -37,6 +37,9 @@ export interface CallSite {
   readonly reloadOffsets: readonly number[];
 }
 
+/** The spill and reload offsets of a call site without spills (frozen: shared by all of them). */
+const NO_OFFSETS: readonly number[] = Object.freeze([]);
+
 /** Records the function's call sites, in code order. */
 export class CallRecorder {
   readonly sites: CallSite[] = [];
@@ -61,17 +64,18 @@ export class CallRecorder {
   call(kind: CallSiteKind, callee: number, liveHeight: number, emit: () => CallOffsets): void {
     const instrIndex = this.instrIndex();
     const { liveSlots, spills } = this.values.safepoint(liveHeight, this.liveness.liveAfter(instrIndex));
-    const spillOffsets: number[] = [];
-    for (const s of spills) {
-      spillOffsets.push(this.m.offset());
+    // Without spills (every call site with `none`) both offset lists are one shared empty list.
+    const spillOffsets = spills.length === 0 ? NO_OFFSETS : spills.map((s) => {
+      const at = this.m.offset();
       this.m.copySlot(s.slot, s.reg);
-    }
+      return at;
+    });
     const { callOffset, returnOffset } = emit();
-    const reloadOffsets: number[] = [];
-    for (const s of spills) {
-      reloadOffsets.push(this.m.offset());
+    const reloadOffsets = spills.length === 0 ? NO_OFFSETS : spills.map((s) => {
+      const at = this.m.offset();
       this.m.copySlot(s.reg, s.slot);
-    }
+      return at;
+    });
     this.sites.push({ kind, callee, callOffset, returnOffset, instrIndex, liveSlots, spills, spillOffsets, reloadOffsets });
   }
 
