@@ -15,14 +15,14 @@ export interface ExternrefLiveness {
 }
 
 const EMPTY: readonly number[] = Object.freeze([]);
-const NONE: ExternrefLiveness = { liveAfter: () => EMPTY };
+const NONE: ExternrefLiveness & { liveIn(i: number): readonly number[] } = Object.freeze({ liveAfter: () => EMPTY, liveIn: () => EMPTY });
 
 /**
  * Successor instruction indices of every instruction, flat: instruction i's successors are
  * `to[start[i]] … to[start[i + 1] - 1]` (exits and dead instructions have none).
  */
 export interface Successors {
-  readonly start: Int32Array;
+  readonly start: readonly number[];
   readonly to: readonly number[];
 }
 
@@ -45,10 +45,11 @@ export function successors(fn: DefinedFunction): Successors {
   const body = fn.body;
   const n = body.length;
   const openers: number[] = [];
-  const start = new Int32Array(n + 1);
+  // Plain arrays: small typed arrays each cost a separate backing store (a malloc) in V8.
+  const start: number[] = [];
   const to: number[] = [];
   for (let i = 0; i < n; i++) {
-    start[i] = to.length;
+    start.push(to.length);
     const instr = body[i];
     const next = i + 1 < n ? i + 1 : -1;
     switch (instr.op) {
@@ -114,7 +115,7 @@ export function successors(fn: DefinedFunction): Successors {
         if (next >= 0) to.push(next);
     }
   }
-  start[n] = to.length;
+  start.push(to.length);
   return { start, to };
 }
 
@@ -132,68 +133,75 @@ export function localLiveness(fn: DefinedFunction, tracked: (local: number) => b
   const numLocals = fn.type.params.length + fn.locals.length;
   const refLocals: number[] = [];
   for (let l = 0; l < numLocals; l++) if (tracked(l)) refLocals.push(l);
-  if (refLocals.length === 0) return { ...NONE, liveIn: () => EMPTY };
-  const bitOf = new Int32Array(numLocals).fill(-1);
-  refLocals.forEach((l, k) => {
-    bitOf[l] = k;
-  });
+  if (refLocals.length === 0) return NONE;
+  const bitOf: number[] = [];
+  for (let l = 0; l < numLocals; l++) bitOf.push(-1);
+  for (let k = 0; k < refLocals.length; k++) bitOf[refLocals[k]] = k;
   const words = Math.ceil(refLocals.length / 32);
   const n = fn.body.length;
   const { start, to } = successors(fn);
-  // Int32Array: bitwise results are int32, so they compare equal to what the arrays hold.
-  const liveIn = new Int32Array(n * words);
-  const liveOut = new Int32Array(n * words);
-  // The word and bit each instruction reads (gen) or overwrites (kill); word -1 for none.
-  const genWord = new Int32Array(n).fill(-1);
-  const genBit = new Int32Array(n);
-  const killWord = new Int32Array(n).fill(-1);
-  const killBit = new Int32Array(n);
+  // The tracked local each instruction reads (gen) or overwrites (kill), as its bit index; -1 for none.
+  const gen: number[] = [];
+  const kill: number[] = [];
   for (let i = 0; i < n; i++) {
     const instr = fn.body[i];
-    if (instr.dead) continue;
-    if (instr.op === 'local.get') {
-      const b = instr.local < numLocals ? bitOf[instr.local] : -1;
-      if (b >= 0) {
-        genWord[i] = b >> 5;
-        genBit[i] = 1 << (b & 31);
-      }
-    } else if (instr.op === 'local.set' || instr.op === 'local.tee') {
-      const b = instr.local < numLocals ? bitOf[instr.local] : -1;
-      if (b >= 0) {
-        killWord[i] = b >> 5;
-        killBit[i] = 1 << (b & 31);
-      }
-    }
+    const b = instr.dead || !(instr.op === 'local.get' || instr.op === 'local.set' || instr.op === 'local.tee') ? -1 : (bitOf[instr.local] ?? -1);
+    gen.push(instr.op === 'local.get' ? b : -1);
+    kill.push(instr.op === 'local.get' ? -1 : b);
   }
+  // liveIn of instruction i at [i * words, …), liveOut at [n * words + i * words, …): one array
+  // (one backing store); Int32Array, so bitwise results compare equal to what it holds.
+  const bits = new Int32Array(2 * n * words);
+  const outBase = n * words;
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
-      const out = i * words;
+      const inAt = i * words;
+      const outAt = outBase + inAt;
       for (let e = start[i]; e < start[i + 1]; e++) {
         const s = to[e] * words;
-        for (let k = 0; k < words; k++) liveOut[out + k] |= liveIn[s + k];
+        for (let k = 0; k < words; k++) bits[outAt + k] |= bits[s + k];
       }
+      const g = gen[i];
+      const x = kill[i];
       for (let k = 0; k < words; k++) {
-        let v = liveOut[out + k];
-        if (killWord[i] === k) v &= ~killBit[i];
-        if (genWord[i] === k) v |= genBit[i];
-        if (v !== liveIn[out + k]) {
-          liveIn[out + k] = v;
+        let v = bits[outAt + k];
+        if (x >= 0 && x >> 5 === k) v &= ~(1 << (x & 31));
+        if (g >= 0 && g >> 5 === k) v |= 1 << (g & 31);
+        if (v !== bits[inAt + k]) {
+          bits[inAt + k] = v;
           changed = true;
         }
       }
     }
   }
-  const read = (bits: Int32Array, i: number): number[] => {
+  return new LiveLocals(bits, n * words, words, refLocals);
+}
+
+/** The answers of localLiveness: bit k of a word set = tracked local `refLocals[k]` is live. */
+class LiveLocals implements ExternrefLiveness {
+  constructor(
+    /** liveIn of instruction i at [i * words, …), its liveOut at [outBase + i * words, …). */
+    private readonly bits: Int32Array,
+    private readonly outBase: number,
+    private readonly words: number,
+    private readonly refLocals: readonly number[],
+  ) {}
+
+  liveAfter(i: number): readonly number[] {
+    return this.read(this.outBase + i * this.words);
+  }
+
+  liveIn(i: number): readonly number[] {
+    return this.read(i * this.words);
+  }
+
+  private read(at: number): number[] {
     const result: number[] = [];
-    for (let k = 0; k < refLocals.length; k++) {
-      if (bits[i * words + (k >> 5)] & (1 << (k & 31))) result.push(refLocals[k]);
+    for (let k = 0; k < this.refLocals.length; k++) {
+      if (this.bits[at + (k >> 5)] & (1 << (k & 31))) result.push(this.refLocals[k]);
     }
     return result;
-  };
-  return {
-    liveAfter: (i: number): readonly number[] => read(liveOut, i),
-    liveIn: (i: number): readonly number[] => read(liveIn, i),
-  };
+  }
 }
