@@ -69,9 +69,28 @@ export interface CodegenEra {
   readonly heapTrapAbove?: 'bound' | 'maximum';
 }
 
+/**
+ * Layouts already worked out, by their counts: a VMOffsets is immutable (its regions frozen) and
+ * depends on the counts alone, so modules of the same shape (a fuzz campaign's, every instance
+ * of one module) share one instead of laying out the VMContext each time.
+ */
+const LAYOUTS = new Map<string, VMOffsets>();
+const MAX_LAYOUTS = 256;
+
 /** v17's VMOffsets of a module. */
 export function vmOffsetsFor(module: WasmModule): VMOffsets {
   const c = module.counts;
+  const key = `${c.numImportedFunctions},${c.numImportedTables},${c.numImportedMemories},${c.numImportedGlobals},${c.numDefinedTables},${c.numDefinedMemories},${c.numOwnedMemories},${c.numDefinedGlobals},${c.numEscapedFunctions}`;
+  let layout = LAYOUTS.get(key);
+  if (layout === undefined) {
+    layout = newVMOffsets(c);
+    if (LAYOUTS.size >= MAX_LAYOUTS) LAYOUTS.clear();
+    LAYOUTS.set(key, layout);
+  }
+  return layout;
+}
+
+function newVMOffsets(c: WasmModule['counts']): VMOffsets {
   return new VMOffsets({
     numImportedFunctions: c.numImportedFunctions,
     numImportedTables: c.numImportedTables,
