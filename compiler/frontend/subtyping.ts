@@ -133,15 +133,18 @@ export function isCompositeSubtype(cx: TypeContext, a: CompositeType, b: Composi
 export function canonicalizeTypes(typeDefs: readonly SubType[]): number[] {
   const canon: number[] = new Array(typeDefs.length);
   const firstOfKey = new Map<string, number>();
-  for (let start = 0; start < typeDefs.length; ) {
-    const size = Math.max(1, typeDefs[start].recGroupSize);
-    const ref = (i: number): string => (i >= start && i < start + size ? `r${i - start}` : `c${canon[i] ?? i}`);
-    const val = (t: StorageType): string => {
-      if (t === 'i8' || t === 'i16' || !isRefType(t)) return t;
-      const { nullable, heap } = refTypeParts(t as RefType);
-      return typeof heap === 'number' ? `(ref${nullable ? ' null' : ''} ${ref(heap)})` : t;
-    };
-    const field = (f: FieldType): string => `${f.mutable ? 'mut ' : ''}${val(f.storage)}`;
+  // The rec group being keyed: types start … start + size − 1 (the helpers are made once, not per group).
+  let start = 0;
+  let size = 1;
+  const ref = (i: number): string => (i >= start && i < start + size ? `r${i - start}` : `c${canon[i] ?? i}`);
+  const val = (t: StorageType): string => {
+    if (t === 'i8' || t === 'i16' || !isRefType(t)) return t;
+    const { nullable, heap } = refTypeParts(t as RefType);
+    return typeof heap === 'number' ? `(ref${nullable ? ' null' : ''} ${ref(heap)})` : t;
+  };
+  const field = (f: FieldType): string => `${f.mutable ? 'mut ' : ''}${val(f.storage)}`;
+  while (start < typeDefs.length) {
+    size = Math.max(1, typeDefs[start].recGroupSize);
     const parts: string[] = [];
     for (let k = 0; k < size && start + k < typeDefs.length; k++) {
       const d = typeDefs[start + k];
