@@ -157,6 +157,24 @@ function rotateRight(value: bigint, amount: number, size: number): bigint {
  */
 export function encodeLogicalImmediate(value: bigint, width: 32 | 64): LogicalImmediate | undefined {
   const v = BigInt.asUintN(width, value);
+  const known = LOGICAL_IMMEDIATES[width] as Map<bigint, LogicalImmediate | null> | undefined;
+  if (known === undefined) return searchLogicalImmediate(v, width);
+  const cached = known.get(v);
+  if (cached !== undefined) return cached ?? undefined;
+  const fields = searchLogicalImmediate(v, width);
+  if (known.size >= MAX_KNOWN_LOGICAL_IMMEDIATES) known.clear();
+  known.set(v, fields ?? null);
+  return fields;
+}
+
+/**
+ * The encodings already searched for, by width and value (null: none): code uses few masks
+ * (bounds, alignment, tag bits), and the search below is a loop of BigInt shifts.
+ */
+const LOGICAL_IMMEDIATES: Readonly<Record<32 | 64, Map<bigint, LogicalImmediate | null>>> = { 32: new Map(), 64: new Map() };
+const MAX_KNOWN_LOGICAL_IMMEDIATES = 4096;
+
+function searchLogicalImmediate(v: bigint, width: 32 | 64): LogicalImmediate | undefined {
   if (v === 0n || v === ones(width)) return undefined;
   let size: number = width;
   while (size > 2) {
@@ -172,7 +190,7 @@ export function encodeLogicalImmediate(value: bigint, width: 32 | 64): LogicalIm
     if (rotateRight(run, immr, size) === element) {
       // imms holds the element size as a unary prefix (0, 10, 110, … from the top) and count-1.
       const imms = (~(size * 2 - 1) & 0x3f) | (count - 1);
-      return { n: size === 64 ? 1 : 0, immr, imms };
+      return Object.freeze({ n: size === 64 ? 1 : 0, immr, imms });
     }
   }
   return undefined;
