@@ -125,6 +125,27 @@ export function sequenceMoves(
   }
 }
 
+/**
+ * The moves that put `args[k]` into `argRegs[first + k]` (every k with an argument register),
+ * or undefined when no argument already sits in a register (`inRegister`, the usual case
+ * without register allocation): then nothing needs ordering, and the backend loads each in
+ * turn without making a move list.
+ */
+export function registerArgMoves<R extends string>(
+  args: readonly Operand[],
+  argRegs: readonly R[],
+  first: number,
+  inRegister: (op: Operand) => string | undefined,
+): { dst: R; op: Operand }[] | undefined {
+  const n = Math.min(args.length, argRegs.length - first);
+  let k = 0;
+  while (k < n && inRegister(args[k]) === undefined) k++;
+  if (k === n) return undefined;
+  const moves: { dst: R; op: Operand }[] = [];
+  for (k = 0; k < n; k++) moves.push({ dst: argRegs[first + k], op: args[k] });
+  return moves;
+}
+
 /** The register holding the function's own vmctx for the whole body (callee-saved). */
 export const VMCTX_REGISTER: Readonly<Record<Arch, string>> = { x64: 'r14', aarch64: 'x19' };
 

@@ -26,6 +26,7 @@ import {
   CodegenError,
   isFloatRegLoc,
   isRegLoc,
+  registerArgMoves,
   sequenceMoves,
   type BackendOutput,
   type BinOp,
@@ -1031,21 +1032,11 @@ export class X64MacroAssembler implements MacroAssembler {
     for (const m of moves) if (argRegister(m.op) === undefined) this.loadOperand(m.dst, m.op);
   }
 
-  /**
-   * Loads `args[k]` into `ARG_REGS[first + k]` for every k that has an argument register (as
-   * loadArgs); the move list is built only when some argument already sits in a register.
-   */
+  /** Loads the register arguments of `args`, `args[k]` into `ARG_REGS[first + k]` (registerArgMoves). */
   private loadRegisterArgs(args: readonly Operand[], first: number): void {
-    const n = Math.min(args.length, ARG_REGS.length - first);
-    let k = 0;
-    while (k < n && argRegister(args[k]) === undefined) k++;
-    if (k === n) {
-      for (k = 0; k < n; k++) this.loadOperand(ARG_REGS[first + k], args[k]);
-      return;
-    }
-    const moves: { dst: Gpr64; op: Operand }[] = [];
-    for (k = 0; k < n; k++) moves.push({ dst: ARG_REGS[first + k], op: args[k] });
-    this.loadArgs(moves);
+    const moves = registerArgMoves(args, ARG_REGS, first, argRegister);
+    if (moves !== undefined) this.loadArgs(moves);
+    else for (let k = 0; k < args.length && first + k < ARG_REGS.length; k++) this.loadOperand(ARG_REGS[first + k], args[k]);
   }
 
   callWasm(target: WasmCallTarget, args: readonly Operand[]): CallOffsets {
