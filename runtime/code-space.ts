@@ -20,8 +20,17 @@ export class CodeSpace {
   private region: Region | undefined;
   private used = 0;
   private chunks = 0;
-  /** Every placed piece, by address, for symbolizing backtraces. */
+  /** Every placed piece, in placement order, for symbolizing backtraces. */
   private readonly pieces: PlacedCode[] = [];
+  /**
+   * The pieces' bounds as numbers (guest code lies far below 2^53), in the same order, and the
+   * bounds of all of them: a backtrace symbolizes each frame through every symbolizer in turn,
+   * and a store places thousands of trampolines here.
+   */
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private lowest = 0n;
+  private highest = 0n;
 
   constructor(readonly machine: Machine, readonly name = 'runtime-code') {
     machine.addSymbolizer((address) => this.symbolize(address));
@@ -42,7 +51,7 @@ export class CodeSpace {
     this.write(address, assembled.code, [{ offset: 0, size }]);
     this.used += need;
     const piece = { address, size, name };
-    this.pieces.push(piece);
+    this.remember(piece);
     return piece;
   }
 
@@ -82,16 +91,29 @@ export class CodeSpace {
     this.used += size;
     return items.map(({ name, assembled }, i) => {
       const piece = { address: base + BigInt(offsets[i]), size: assembled.code.length, name };
-      this.pieces.push(piece);
+      this.remember(piece);
       return piece;
     });
   }
 
-  /** `name+0xoff` for an address inside placed code. */
+  private remember(piece: PlacedCode): void {
+    const end = piece.address + BigInt(piece.size);
+    if (this.pieces.length === 0 || piece.address < this.lowest) this.lowest = piece.address;
+    if (this.pieces.length === 0 || end > this.highest) this.highest = end;
+    this.pieces.push(piece);
+    this.starts.push(Number(piece.address));
+    this.ends.push(Number(end));
+  }
+
+  /** `name+0xoff` for an address inside placed code (the piece placed last, when several hold it). */
   symbolize(address: bigint): string | undefined {
-    for (let i = this.pieces.length - 1; i >= 0; i--) {
-      const p = this.pieces[i];
-      if (address >= p.address && address < p.address + BigInt(p.size)) {
+    if (address < this.lowest || address >= this.highest) return undefined;
+    const a = Number(address);
+    const starts = this.starts;
+    const ends = this.ends;
+    for (let i = starts.length - 1; i >= 0; i--) {
+      if (a >= starts[i] && a < ends[i]) {
+        const p = this.pieces[i];
         return `${p.name}+0x${(address - p.address).toString(16)}`;
       }
     }

@@ -226,9 +226,21 @@ function placedImage(machine: Machine, module: WasmModule, image: ModuleCode, pl
   // Compiled code: the engine counts its blocks from one scan here, not a stop per new block.
   machine.describePlacedCode(textBase, text, image.functions.map((f) => ({ offset: f.textOffset, size: f.size })));
   const functionAddresses = image.functions.map((f) => textBase + BigInt(f.textOffset));
-  const ranges = image.functions.map((f) => ({ funcIndex: f.funcIndex, begin: textBase + BigInt(f.textOffset), end: textBase + BigInt(f.textOffset + f.size) }));
+  // The machine asks every placed module's symbolizer in turn (a store holds dozens), so an
+  // address outside this module's functions costs two compares here; inside, offsets are numbers.
+  const functions = image.functions;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const f of functions) {
+    lo = Math.min(lo, f.textOffset);
+    hi = Math.max(hi, f.textOffset + f.size);
+  }
+  const begin = functions.length ? textBase + BigInt(lo) : 0n;
+  const end = functions.length ? textBase + BigInt(hi) : 0n;
   const functionAt = (pc: bigint) => {
-    for (const r of ranges) if (pc >= r.begin && pc < r.end) return { funcIndex: r.funcIndex, offset: Number(pc - r.begin) };
+    if (pc < begin || pc >= end) return undefined;
+    const offset = Number(pc - textBase);
+    for (const f of functions) if (offset >= f.textOffset && offset < f.textOffset + f.size) return { funcIndex: f.funcIndex, offset: offset - f.textOffset };
     return undefined;
   };
   const moduleName = module.names.module ?? name;
