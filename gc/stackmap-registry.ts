@@ -317,10 +317,13 @@ function buildModule(input: ModuleStackMapsInput, mode: StackMapLookupMode): Mod
 }
 
 function validateMap(moduleName: string, f: FunctionStackMapsInput, map: StackMapInput): void {
-  const bad = (detail: string) => new StackMapRegistryError(moduleName, 'bad-map', detail, f.name);
-  if (!Number.isInteger(map.mappedWords) || map.mappedWords < 0 || map.mappedWords > 1 << 24) throw bad(`mapped words ${map.mappedWords}`);
+  // (No closure for the error: this runs for every map of every instance, and under tsx each
+  // closure made costs a name definition.)
+  if (!Number.isInteger(map.mappedWords) || map.mappedWords < 0 || map.mappedWords > 1 << 24) {
+    throw new StackMapRegistryError(moduleName, 'bad-map', `mapped words ${map.mappedWords}`, f.name);
+  }
   if (!(map.bits instanceof Uint32Array) || map.bits.length < Math.ceil(map.mappedWords / 32)) {
-    throw bad(`${map.mappedWords} mapped words need ${Math.ceil(map.mappedWords / 32)} bit words, got ${map.bits?.length}`);
+    throw new StackMapRegistryError(moduleName, 'bad-map', `${map.mappedWords} mapped words need ${Math.ceil(map.mappedWords / 32)} bit words, got ${map.bits?.length}`, f.name);
   }
   // The seed's `assert!(code_offset < len)`; a return address may equal the length (call last).
   if (!Number.isInteger(map.callOffset) || map.callOffset < 0 || map.callOffset >= f.length) {

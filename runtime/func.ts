@@ -108,16 +108,19 @@ export class Func {
     // through the trailing return pointer the wasm-to-native trampoline passes.
     const multi = type.results.length > 1;
     const { offsets } = nativeReturnLayout(type);
+    // Made once per function, not per call (raw: the gateway's argument registers).
+    const argAt = (raw: readonly bigint[], i: number): bigint => raw[2 + i];
+    const deliver = (raw: readonly bigint[], result: Val | Val[] | void): bigint => {
+      const raws = resultsToRaw(s, type, result, `host function ${name}`);
+      for (let j = 1; j < raws.length; j++) {
+        const at = raw[2 + type.params.length] + BigInt(offsets[j]);
+        if (valueBytes(type.results[j]) === 4) m.writeU32(at, Number(BigInt.asUintN(32, raws[j])));
+        else m.writeU64(at, BigInt.asUintN(64, raws[j]));
+      }
+      return raws[0] ?? 0n;
+    };
     const native = m.addHostFunction(`host ${name}`, 2 + type.params.length + (multi ? 1 : 0), (raw, call) =>
-      host.enter(call, raw[1], (i) => raw[2 + i], (result) => {
-        const raws = resultsToRaw(s, type, result, `host function ${name}`);
-        for (let j = 1; j < raws.length; j++) {
-          const at = raw[2 + type.params.length] + BigInt(offsets[j]);
-          if (valueBytes(type.results[j]) === 4) m.writeU32(at, Number(BigInt.asUintN(32, raws[j])));
-          else m.writeU64(at, BigInt.asUintN(64, raws[j]));
-        }
-        return raws[0] ?? 0n;
-      }));
+      host.enter(call, raw[1], raw, argAt, deliver));
     return host.finish(writeHostFuncContext(m, host.ctx, VM_NATIVE_CALL_HOST_FUNC_MAGIC, {
       nativeCall: native, arrayCall: 0n, wasmCall: internals.trampolines.wasmToNative(type), typeIndex: typeId,
     }, s.id));
@@ -132,13 +135,19 @@ export class Func {
   static new<T>(store: Store<T>, type: FuncType, fn: HostFn<T>): Func {
     const host = hostFunction(store as Store, type, fn as HostFn, 'Func.new');
     const { s, internals, m, name } = host;
-    const arrayHost = m.addHostFunction(`host-array ${name}`, 4, ([, callerVmctx, values, len], call) => {
-      if (len < BigInt(Math.max(type.params.length, type.results.length))) {
+    // Made once per function, not per call (values: the ValRaw buffer's guest address).
+    const argAt = (values: bigint, i: number): bigint => readValRaw(m, values, i);
+    const deliver = (values: bigint, result: Val | Val[] | void): void => {
+      const raws = resultsToRaw(s, type, result, `host function ${name}`);
+      for (let j = 0; j < raws.length; j++) writeValRaw(m, values, j, raws[j]);
+    };
+    const slots = BigInt(Math.max(type.params.length, type.results.length));
+    const arrayHost = m.addHostFunction(`host-array ${name}`, 4, (raw, call) => {
+      const len = raw[3];
+      if (len < slots) {
         throw new RuntimeError(`host function ${name}`, `ValRaw buffer of ${len} slots is too small`);
       }
-      host.enter(call, callerVmctx, (i) => readValRaw(m, values, i), (result) => {
-        resultsToRaw(s, type, result, `host function ${name}`).forEach((r, j) => writeValRaw(m, values, j, r));
-      });
+      host.enter(call, raw[1], raw[2], argAt, deliver);
     });
     // The signature id is taken after the wasm-to-array trampoline is made.
     const wasmCall = internals.trampolines.wasmToArray(type, arrayHost, name);
@@ -331,11 +340,18 @@ function hostFunction(s: Store, type: FuncType, fn: HostFn, api: 'Func.wrap' | '
   const invoke = (caller: Caller, args: Val[]): Val | Val[] | void => fn(caller, ...args);
   return {
     s, internals, m, ctx, name,
-    enter<R>(call: HostCall, callerVmctx: bigint, raw: (i: number) => bigint, deliver: (result: Val | Val[] | void) => R): R {
-      const args = type.params.map((t, i) => fromRaw(s, t, raw(i)));
+    /**
+     * One call: `argAt(source, i)` is argument i's raw word, `deliver(source, result)` stores
+     * the result. Both are made once per function and take the call's `source` (the argument
+     * registers, or the ValRaw buffer), so a call makes no closure.
+     */
+    enter<S, R>(call: HostCall, callerVmctx: bigint, source: S, argAt: (source: S, i: number) => bigint, deliver: (source: S, result: Val | Val[] | void) => R): R {
+      const params = type.params;
+      const args: Val[] = new Array(params.length);
+      for (let i = 0; i < params.length; i++) args[i] = fromRaw(s, params[i], argAt(source, i));
       internals.hostCalls.push(call);
       try {
-        return deliver(invoke(new Caller(s, internals.instances.get(callerVmctx), call), args));
+        return deliver(source, invoke(new Caller(s, internals.instances.get(callerVmctx), call), args));
       } finally {
         internals.hostCalls.pop();
         // Borrowed arguments: the handles made for this call give their counts back.

@@ -331,6 +331,27 @@ interface NativeHandles {
   readonly contexts: unknown[];
 }
 
+/**
+ * One saved CPU state (UnicornEngine.saveContext). A class rather than two closures: a nested
+ * call (a destructor re-entering guest code) saves one, and under tsx every closure made costs
+ * a name definition.
+ */
+class SavedContext implements EngineContext {
+  private freed = false;
+
+  constructor(private readonly engine: UnicornEngine, private readonly ctx: unknown) {}
+
+  restore(): void {
+    this.engine.restoreContext(this.ctx);
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.engine.releaseContext(this.ctx);
+  }
+}
+
 /** Context buffers an engine keeps for reuse (nested calls seldom go deeper at once). */
 const MAX_POOLED_CONTEXTS = 16;
 
@@ -691,20 +712,21 @@ class UnicornEngine implements CpuEngine {
       this.check('uc_context_alloc', this.lib.contextAlloc(this.uc, out));
       ctx = out[0];
     }
-    const saved = ctx;
-    const status = this.lib.contextSave(this.uc, saved);
-    if (status !== 0) this.native.contexts.push(saved);
+    const status = this.lib.contextSave(this.uc, ctx);
+    if (status !== 0) this.native.contexts.push(ctx);
     this.check('uc_context_save', status);
-    let freed = false;
-    return {
-      restore: () => this.check('uc_context_restore', this.lib.contextRestore(this.uc, saved)),
-      free: () => {
-        if (freed) return;
-        freed = true;
-        if (this.closed || this.native.contexts.length >= MAX_POOLED_CONTEXTS) this.lib.contextFree(saved);
-        else this.native.contexts.push(saved);
-      },
-    };
+    return new SavedContext(this, ctx);
+  }
+
+  /** SavedContext.restore. */
+  restoreContext(ctx: unknown): void {
+    this.check('uc_context_restore', this.lib.contextRestore(this.uc, ctx));
+  }
+
+  /** SavedContext.free: back to the pool, or freed when the pool is full or the engine closed. */
+  releaseContext(ctx: unknown): void {
+    if (this.closed || this.native.contexts.length >= MAX_POOLED_CONTEXTS) this.lib.contextFree(ctx);
+    else this.native.contexts.push(ctx);
   }
 
   start(begin: bigint, until = 0n): EngineStop {
