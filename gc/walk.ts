@@ -235,10 +235,12 @@ export class V17Cursor {
   scanPc = -1;
   scanned = 0;
   rootCount = 0;
-  readonly roots = new Float64Array(SCAN_ROOTS);
-  readonly rootFps = new Float64Array(SCAN_ROOTS);
-  readonly rootIndexes = new Float64Array(SCAN_ROOTS);
-  readonly rootSlots = new Int32Array(SCAN_ROOTS);
+  // The scan's arrays (112 KiB) are made by the first `scanAt`: a walk that never scans (a
+  // trap's backtrace makes a cursor each time) does not pay for them.
+  roots: Float64Array = new Float64Array(0);
+  rootFps: Float64Array = new Float64Array(0);
+  rootIndexes: Float64Array = new Float64Array(0);
+  rootSlots: Int32Array = new Int32Array(0);
   /** Byte offsets from a scanned frame's FP of the words to read, ascending (`scanAt`). */
   private scanOffsets: Int32Array<ArrayBufferLike> = new Int32Array(0);
   /** Frames the next batch may hand out (FIRST_BATCH_FRAMES, growing to BATCH_FRAMES). */
@@ -315,6 +317,12 @@ export class V17Cursor {
   scanAt(pc: number, offsets: Int32Array): boolean {
     this.scanPc = -1;
     if (pc < 0 || offsets.length === 0 || offsets.length > SCAN_ROOTS / 4) return false;
+    if (this.roots.length === 0) {
+      this.roots = new Float64Array(SCAN_ROOTS);
+      this.rootFps = new Float64Array(SCAN_ROOTS);
+      this.rootIndexes = new Float64Array(SCAN_ROOTS);
+      this.rootSlots = new Int32Array(SCAN_ROOTS);
+    }
     this.scanOffsets = offsets;
     this.scanPc = pc;
     return true;
