@@ -8,6 +8,7 @@ import {
 } from './engine.ts';
 import { ENGINE_ABORTED, openUnicorn } from './unicorn.ts';
 import { createDisassembler, type Disassembler } from '../isa/disasm.ts';
+import { x64ScanBlock } from '../isa/x64/length.ts';
 import { attachToJSON } from '../isa/json.ts';
 import { GuestTrap, type BacktraceFrame, type FrameMethod, type TrapKind } from './trap.ts';
 import { PLACED_SP_ACCESS, placedCodeFlags, systemInstructions, type SystemInstruction } from './system.ts';
@@ -1246,8 +1247,13 @@ export class Machine {
     const region = this.regionAt(lastBlock.address);
     let before: number;
     if (this.cpu.instructionSize !== undefined) before = Math.floor(offset / this.cpu.instructionSize);
-    else if (region) before = this.disassembler.scan(region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address)), lastBlock.address).count;
-    else before = lastBlock.instructions;
+    else if (region) {
+      const bytes = region.view.subarray(Number(lastBlock.address - region.address), Number(pc - region.address));
+      // The x86-64 length decoder counts the forms it knows as Capstone does (isa/x64/length.test.ts);
+      // a range with any other form, or not ending on an instruction boundary, goes to Capstone.
+      const quick = this.arch === 'x64' ? x64ScanBlock(bytes) : undefined;
+      before = quick !== undefined ? quick.count : this.disassembler.scan(bytes, lastBlock.address).count;
+    } else before = lastBlock.instructions;
     return BigInt(lastBlock.instructions - before);
   }
 
