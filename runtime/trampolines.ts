@@ -681,6 +681,17 @@ export function entryTrampoline(arch: Arch, kind: 'native' | 'array', type: Func
     if (entryTemplates.size >= MAX_ENTRY_TEMPLATES) entryTemplates.clear();
     entryTemplates.set(key, t);
   }
+  if (arch === 'x64' && wasmCall >= 0n && wasmCall < 1n << 64n) {
+    // `movabs rax, wasmCall` (REX.W B8+rax, the 64-bit immediate little-endian), written in
+    // place: an instance makes two of these per function, an assembler each was most of the cost.
+    const code = new Uint8Array(t.prefix.length + 10 + t.suffix.length);
+    code.set(t.prefix, 0);
+    code[t.prefix.length] = 0x48;
+    code[t.prefix.length + 1] = 0xb8;
+    new DataView(code.buffer).setBigUint64(t.prefix.length + 2, wasmCall, true);
+    code.set(t.suffix, t.prefix.length + 10);
+    return { code, relocations: [], traps: [] };
+  }
   const load = arch === 'x64' ? new X64Assembler() : new Aarch64Assembler();
   if (load instanceof X64Assembler) load.movabs('rax', wasmCall);
   else load.movImm('x9', wasmCall);
