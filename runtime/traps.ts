@@ -9,7 +9,8 @@
  */
 import type { Machine } from '../simulator/machine.ts';
 import { GuestTrap, type BacktraceFrame } from '../simulator/trap.ts';
-import { WasmTrap, type TrapCode } from './errors.ts';
+import { hex } from '../isa/error.ts';
+import { RuntimeError, WasmTrap, type TrapCode } from './errors.ts';
 
 export interface TrapSite {
   /** Offset of the trapping instruction from `base`. */
@@ -17,12 +18,25 @@ export interface TrapSite {
   readonly code: TrapCode;
 }
 
+const MAX_SITE = BigInt(Number.MAX_SAFE_INTEGER);
+
 export class TrapRegistry {
-  private readonly sites = new Map<bigint, TrapCode>();
+  /**
+   * Trap codes by PC, the PC as a number: an instance adds every trapping instruction of its
+   * module (hundreds), and a number key costs neither a BigInt nor BigInt hashing. Guest code
+   * lies far below 2^53, where numbers are exact; a site beyond is refused.
+   */
+  private readonly sites = new Map<number, TrapCode>();
   private readonly memoryRanges: Array<{ begin: bigint; end: bigint }> = [];
 
   addSites(base: bigint, sites: readonly TrapSite[]): void {
-    for (const s of sites) this.sites.set(base + BigInt(s.offset), s.code);
+    const b = Number(base);
+    const exact = base >= 0n && base <= MAX_SITE;
+    for (const s of sites) {
+      const pc = b + s.offset;
+      if (!exact || !Number.isSafeInteger(pc)) throw new RuntimeError('TrapRegistry', `trap site ${hex(base)} + ${s.offset} lies beyond the addresses a number holds exactly`);
+      this.sites.set(pc, s.code);
+    }
   }
 
   /** A range of address space whose faults are out-of-bounds memory accesses. */
@@ -31,7 +45,7 @@ export class TrapRegistry {
   }
 
   codeAt(pc: bigint): TrapCode | undefined {
-    return this.sites.get(pc);
+    return pc >= 0n && pc <= MAX_SITE ? this.sites.get(Number(pc)) : undefined;
   }
 
   inMemory(address: bigint): boolean {
@@ -63,7 +77,7 @@ export class TrapRegistry {
   }
 
   private codeForGuestTrap(e: GuestTrap): TrapCode | undefined {
-    const listed = this.sites.get(e.pc);
+    const listed = this.codeAt(e.pc);
     switch (e.kind) {
       case 'stack-guard': return listed ?? 'StackOverflow';
       // A load or store left to the guard pages (a listed MemoryOutOfBounds site, as Cranelift
