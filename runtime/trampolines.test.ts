@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { FuncType, ValType } from '../compiler/frontend/module.ts';
 import { VM_NATIVE_CALL_HOST_FUNC_MAGIC, VMHostFuncContextLayout, VMFuncRefLayout } from '../compiler/vmoffsets.ts';
-import type { HostCall } from '../simulator/machine.ts';
+import { Machine, type HostCall } from '../simulator/machine.ts';
+import { CodeSpace } from './code-space.ts';
 import { ARCHES, assembleForwarder, trampolineEnvironment } from './testing.ts';
 import { assembleArrayToWasm, assembleNativeToWasm, entryTrampoline, type EntryRecord } from './trampolines.ts';
 
@@ -170,3 +171,26 @@ test('entry trampolines from a template are byte for byte the trampolines assemb
 function expectedSumOf(args: bigint[], params: ValType[]): bigint {
   return args.slice(2).reduce((s, v, i) => BigInt.asUintN(64, s + (params[i] === 'i32' ? BigInt.asUintN(32, v) : v)), 0n);
 }
+
+test('CodeSpace.symbolize names the piece that holds an address, ends exclusive, pieces of several chunks', async (t) => {
+  const m = await Machine.create({ arch: 'x64' });
+  const space = new CodeSpace(m, 'symbolize-test');
+  const code = (n: number) => ({ code: new Uint8Array(n).fill(0x90), relocations: [], traps: [] });
+  const a = space.place('a', code(5));
+  const [b, c] = space.placeAll([{ name: 'b', assembled: code(16) }, { name: 'c', assembled: code(1) }]);
+  // A piece larger than what is left of the 64 KiB chunk: a new chunk.
+  const d = space.place('d', code(70_000));
+  t.is(space.symbolize(a.address), 'a+0x0');
+  t.is(space.symbolize(a.address + 4n), 'a+0x4');
+  t.is(space.symbolize(a.address + 5n), undefined, 'the padding after a piece is no piece');
+  t.is(space.symbolize(b.address + 15n), 'b+0xf');
+  t.is(space.symbolize(c.address), 'c+0x0');
+  t.is(space.symbolize(c.address + 1n), undefined);
+  t.is(space.symbolize(d.address + 69_999n), 'd+0x1116f');
+  t.is(space.symbolize(d.address + 70_000n), undefined);
+  t.is(space.symbolize(a.address - 1n), undefined);
+  t.is(space.symbolize(0n), undefined);
+  t.is(space.symbolize((1n << 64n) - 1n), undefined);
+  t.is(m.symbolize(b.address + 2n), 'b+0x2', 'the machine asks the space');
+  m.close();
+});

@@ -4,6 +4,21 @@ import { GuestTrap } from '../simulator/trap.ts';
 import { WasmTrap, normalizeTrapCode } from './errors.ts';
 import { TrapRegistry } from './traps.ts';
 
+test('trap sites are looked up by exact PC; sites beyond what a number holds exactly are refused', (t) => {
+  const reg = new TrapRegistry();
+  const high = 0x1f_ffff_ffff_f000n; // below 2^53
+  reg.addSites(high, [{ offset: 0xff0, code: 'BadSignature' }]);
+  t.is(reg.codeAt(high + 0xff0n), 'BadSignature');
+  t.is(reg.codeAt(high + 0xff1n), undefined);
+  t.is(reg.codeAt(high + 0xfefn), undefined);
+  // 2^53 + 0xff0 would round onto a neighbour as a number: never stored, never found.
+  t.throws(() => reg.addSites(1n << 53n, [{ offset: 0xff0, code: 'BadSignature' }]), { name: 'RuntimeError' });
+  t.throws(() => reg.addSites(high, [{ offset: 0x1000, code: 'BadSignature' }]), { name: 'RuntimeError' });
+  t.is(reg.codeAt((1n << 53n) + 0xff0n), undefined);
+  t.is(reg.codeAt((1n << 64n) - 1n), undefined);
+  t.is(reg.codeAt(-1n), undefined);
+});
+
 test('guest faults are classified by trap table, stack guard, memory range; others stay GuestTraps', async (t) => {
   const m = await Machine.create({ arch: 'x64' });
   const reg = new TrapRegistry();
