@@ -3,15 +3,15 @@
  * compiler/listing.test.ts checks line by line), and the exit code of unsupported input.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileCommand } from './commands/compile.ts';
 import { captureOutput } from './output.ts';
+import { scratchDir } from './testing.ts';
 
 const dir = fileURLToPath(new URL('../compiler/testdata/', import.meta.url));
-const scratch = mkdtempSync(join(tmpdir(), 'stackscope-compile-'));
+const scratch = scratchDir('compile-');
 
 for (const arch of ['x64', 'aarch64'] as const) {
   test(`stackscope compile --print and -o (${arch})`, async (t) => {

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHES } from '../isa/arch.ts';
@@ -9,6 +8,7 @@ import { parseWat } from '../compiler/frontend/index.ts';
 import { readElf } from '../loader/elf.ts';
 import { gcCommand, GC_HELP } from './commands/gc.ts';
 import { captureOutput } from './output.ts';
+import { scratchDir } from './testing.ts';
 
 const DEMO = fileURLToPath(new URL('../runtime/testdata/gc/cli-demo.wat', import.meta.url));
 const CORRUPT = fileURLToPath(new URL('../runtime/testdata/gc/corrupt.wat', import.meta.url));
@@ -134,7 +134,7 @@ for (const arch of ARCHES) {
   });
 
   test(`${arch}: gc --at-host names another import; several GCs are numbered`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'stackscope-gc-'));
+    const dir = scratchDir('gc-');
     const twice = join(dir, 'twice.wat');
     writeFileSync(twice, `(module (import "env" "checkpoint" (func $c (param i32)))
       (func (export "f") (param $r externref) (result externref)
@@ -156,7 +156,7 @@ for (const arch of ARCHES) {
 
 for (const arch of ARCHES) {
   test(`${arch}: gc on an image whose stack-map bytes were corrupted exits 1 with GcInvariantError`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'stackscope-gc-'));
+    const dir = scratchDir('gc-');
     const elf = compileModule(await parseWat(readFileSync(CORRUPT, 'utf8')), { arch }).elf;
     const clean = join(dir, 'clean.o');
     writeFileSync(clean, elf);
@@ -198,7 +198,7 @@ for (const arch of ARCHES) {
 }
 
 test('gc usage and input errors exit 2 with a message; --help prints GC_HELP', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stackscope-gc-'));
+  const dir = scratchDir('gc-');
   const bad = join(dir, 'bad.wat');
   writeFileSync(bad, '(module (func (export "f") i32.add))');
   const otherImport = join(dir, 'other.wat');

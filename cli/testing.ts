@@ -1,5 +1,5 @@
 /** Helpers shared by the CLI's tests: run a command line in-process, write scratch modules. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from './main.ts';
@@ -12,6 +12,12 @@ export async function cli(...argv: string[]): Promise<{ code: number; stdout: st
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'stackscope-cli-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+/** A fresh directory inside the scratch directory (removed with it when the test process exits). */
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(scratch, prefix));
+}
 
 /** Writes `text` to a fresh file named `name` and returns its path. */
 export function scratchFile(name: string, text: string | Uint8Array): string {

@@ -6,8 +6,7 @@
  * outside CI (docs/fuzzing.md). The tests are serial: a mutant is process-wide state.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ByteChoices, decodeProgram, formatRecord, fuzz, FuzzFindingError, generateProgram, MUTANTS, parseRecord, printWat, runArgs, replayCorpus,
@@ -17,7 +16,7 @@ import { ArchRunner, parseProgram, prepareProgram } from './harness.ts';
 import { encodeProgram } from './encode.ts';
 import { parseWasm } from '../compiler/frontend/index.ts';
 import { compileModule } from '../compiler/index.ts';
-import { cli } from '../cli/testing.ts';
+import { cli, scratchDir } from '../cli/testing.ts';
 import { Store } from '../runtime/store.ts';
 import v8 from 'node:v8';
 import { roundTripCounts } from '../simulator/machine.ts';
@@ -280,7 +279,7 @@ const HOST_ALL = `(module
     (local.get $x)))`;
 
 test.serial('cli: run provides the fuzzer\'s host.* imports in every profile, on both arches, printing the trace\'s spelling', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stackscope-host-'));
+  const dir = scratchDir('host-');
   const file = join(dir, 'host.wat');
   writeFileSync(file, HOST_ALL);
   for (const profile of ['v17', 'v31', 'v44']) {
@@ -301,7 +300,7 @@ test.serial('cli: fuzz runs, lists mutants, rejects bad options with exit 2, rep
   for (const bad of [['--mutant', 'nosuch'], ['--shard', '3/3'], ['--programs', '2', '--time', '1'], ['--arch', 'mips'], ['--walker', 'x'], ['--ops', '0'], ['extra']]) {
     t.is((await cli('fuzz', ...bad)).code, 2, bad.join(' '));
   }
-  const out = mkdtempSync(join(tmpdir(), 'stackscope-fuzz-'));
+  const out = scratchDir('fuzz-');
   const failing = await cli('fuzz', '--programs', '30', '--arch', 'x64', '--mutant', 'destructor-twice', '--out', out);
   t.is(failing.code, 1, failing.stderr);
   const file = join(out, readdirSync(out)[0]);

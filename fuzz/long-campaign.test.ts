@@ -13,7 +13,14 @@ import { FuzzUsageError } from './errors.ts';
 import { runCampaign } from './campaign.ts';
 import { formatReport, openPlan, pieceRange, readPiece, reportPieces, runPiece, type ChunkRunner } from './long-campaign.ts';
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'ss-long-'));
+/** A fresh directory, removed when the test process exits (the tests also remove theirs as they end). */
+const made: string[] = [];
+process.on('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'ss-long-'));
+  made.push(d);
+  return d;
+};
 
 /** Real campaigns in this process (x64, no shrinking); records the seeds each chunk ran. */
 function inProcess(calls: Array<[number, number]>): ChunkRunner {

@@ -18,9 +18,8 @@ import { compileModule } from '../compiler/index.ts';
 import { PROFILES } from '../profiles/profile.ts';
 import { Engine } from '../runtime/engine.ts';
 import { Module } from '../runtime/module.ts';
-import { cli } from '../cli/testing.ts';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cli, scratchDir } from '../cli/testing.ts';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRecord, runArgs } from './campaign.ts';
 
@@ -160,7 +159,7 @@ test.serial('players: cont.bind and symmetric switch keep each suspended player\
 });
 
 test.serial('a v44 failure file runs with plain `stackscope run --profile v44` (its run line: Binaryen\'s noextern compiles, host.* are provided)', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'stackscope-fuzz44-'));
+  const out = scratchDir('fuzz44-');
   const failing = await cli('fuzz', '--profile', 'v44', '--programs', '5', '--arch', 'x64', '--mutant', 'v44-switch-chain-kept', '--out', out);
   t.is(failing.code, 1, failing.stderr);
   const file = join(out, readdirSync(out)[0]);
