@@ -45,6 +45,21 @@ test('the plan: pieces cover the range once; a directory keeps its plan', (t) =>
   }
 });
 
+test('the commit is asked before each chunk: a checkout that moves during a piece is recorded chunk by chunk', async (t) => {
+  const dir = tmp();
+  try {
+    const plan = openPlan(dir, { from: 200, programs: 3, pieces: 1, arch: 'x64' });
+    const heads = ['aaa', 'bbb', 'ccc'];
+    let asked = 0;
+    const piece = await runPiece(dir, plan, 0, { chunk: 1, commit: () => heads[asked++], runChunk: inProcess([]) });
+    t.is(asked, 3);
+    t.deepEqual(piece.chunks.map((c) => c.commit), heads);
+    t.deepEqual(reportPieces(dir).commits, { aaa: 1, bbb: 1, ccc: 1 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a piece stopped between chunks resumes after its last finished chunk; the report adds pieces up', async (t) => {
   const dir = tmp();
   try {

@@ -127,7 +127,7 @@ export function readPiece(dir: string, i: number): PieceSummary | undefined {
  * Runs (or continues) piece `i` of the plan in `dir`, `chunk` programs per campaign. Returns
  * the piece's summary; a finished piece is returned as it is.
  */
-export async function runPiece(dir: string, plan: PiecePlan, i: number, o: { jobs?: number; chunk?: number; commit: string; runChunk: ChunkRunner; onChunk?: (c: ChunkSummary, p: PieceSummary) => void }): Promise<PieceSummary> {
+export async function runPiece(dir: string, plan: PiecePlan, i: number, o: { jobs?: number; chunk?: number; commit: string | (() => string); runChunk: ChunkRunner; onChunk?: (c: ChunkSummary, p: PieceSummary) => void }): Promise<PieceSummary> {
   const { seedFrom, seedTo } = pieceRange(plan, i);
   const chunk = o.chunk ?? 1000;
   if (!Number.isInteger(chunk) || chunk < 1) throw new FuzzUsageError(`chunk must be a whole number ≥ 1 (got ${chunk})`);
@@ -139,11 +139,13 @@ export async function runPiece(dir: string, plan: PiecePlan, i: number, o: { job
   while (next < seedTo) {
     const programs = Math.min(chunk, seedTo - next);
     const load0 = loadavg()[0];
+    // Asked before each chunk: the checkout may move while a campaign runs.
+    const commit = typeof o.commit === 'function' ? o.commit() : o.commit;
     const { summary, failureFiles } = await o.runChunk({ seed: next, programs, jobs: o.jobs ?? 1, plan, failuresDir });
     if (summary.programs !== programs) throw new FuzzUsageError(`the chunk from seed ${next} ran ${summary.programs} programs, not ${programs}`);
     const c: ChunkSummary = {
       seedFrom: next, programs, runs: summary.runs, gcs: summary.gcs, framesWalked: summary.framesWalked, roots: summary.roots,
-      failures: summary.failures, failureFiles, elapsedSeconds: summary.elapsedSeconds, commit: o.commit,
+      failures: summary.failures, failureFiles, elapsedSeconds: summary.elapsedSeconds, commit,
       load: [round2(load0), round2(loadavg()[0])], finishedAt: new Date().toISOString(),
     };
     piece.chunks.push(c);

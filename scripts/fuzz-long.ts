@@ -68,14 +68,13 @@ async function main(): Promise<number> {
   if (which !== 'all' && !m) throw new FuzzUsageError(`--piece '${which}' is not all, I or I..J`);
   const [lo, hi] = which === 'all' ? [0, plan.pieces - 1] : [Number(m![1]), Number(m![2] ?? m![1])];
   if (lo > hi || hi >= plan.pieces) throw new FuzzUsageError(`--piece ${which}: pieces are 0..${plan.pieces - 1}`);
-  const at = commit();
   const runChunk = cliChunkRunner([process.execPath, '--import', 'tsx', join(root, 'cli', 'main.ts')]);
   let failures = 0;
   for (let i = lo; i <= hi; i++) {
     if (readPiece(dir, i)?.done) continue;
     const piece = await runPiece(dir, plan, i, {
-      jobs: intFlag('jobs') ?? 1, chunk: intFlag('chunk'), commit: at, runChunk,
-      onChunk: (c) => process.stdout.write(`piece ${i}: seeds ${c.seedFrom}..${c.seedFrom + c.programs - 1}: ${c.runs} runs, ${c.gcs} GCs, ${c.failures} failures, ${c.elapsedSeconds.toFixed(0)} s (${at})\n`),
+      jobs: intFlag('jobs') ?? 1, chunk: intFlag('chunk'), commit, runChunk,
+      onChunk: (c) => process.stdout.write(`piece ${i}: seeds ${c.seedFrom}..${c.seedFrom + c.programs - 1}: ${c.runs} runs, ${c.gcs} GCs, ${c.failures} failures, ${c.elapsedSeconds.toFixed(0)} s (${c.commit})\n`),
     });
     failures += piece.chunks.reduce((n, c) => n + c.failures, 0);
   }
